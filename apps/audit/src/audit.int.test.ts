@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from 'nats';
+import { Bus, connectNats, EventPublisher, ensureStreams } from '@otesse/messaging';
+import { createLogger } from '@otesse/logging';
+import {
+  createTestDatabase,
+  startNatsServer,
+  waitFor,
+  type TTestDatabase,
+  type TTestNats,
+} from '@otesse/testing';
+import type { TRunningService } from '@otesse/runtime';
+import { startAudit } from './audit.service';
+
+const logger = createLogger({
+  name: 'audit-test',
+  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+});
+
+describe('audit service (real Postgres + NATS)', () => {
+  let db: TTestDatabase;
+  let nats: TTestNats;
+  let nc: NatsConnection;
+  let svc: TRunningService | undefined;
+
+  beforeAll(async () => {
+    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
+    nc = await connectNats({ url: nats.url, name: 'test' });
+    await ensureStreams(nc, ['AUDIT']);
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await nc?.close();
+    await nats?.stop();
+    await db?.drop();
+  });
+
+  const event = (orgId: string, n: number) => ({
+    eventId: randomUUID(),
+    orgId,
+    actorUserId: randomUUID(),
+    action: 'connection.connected' as const,
+    provider: 'servicenow',
+    outcome: 'success' as const,
+    details: { n },
+    occurredAt: new Date().toISOString(),
+  });
+
+  it('writes events published while it was down, once each, in one chain', async () => {
+    const orgId = randomUUID();
+    const pub = new EventPublisher(nc);
+    const events = Array.from({ length: 20 }, (_, i) => event(orgId, i));
+    for (const e of events) await pub.publish('audit.entries.append', e, { msgId: e.eventId });
+    // Duplicate publish of the first: JetStream drops it by msgID.
+    await pub.publish('audit.entries.append', events[0]!, { msgId: events[0]!.eventId });
+
+    svc = await startAudit({ databaseUrl: db.urlFor('audit'), natsUrl: nats.url, logger });
+    const rows = await waitFor(async () => {
+      const r = await db.query<{ seq: string; prev_hash: string | null; hash: string }>(
+        'select seq, prev_hash, hash from audit.audit_entry where org_id = $1 order by seq',
+        [orgId],
+      );
+      return r.length === 20 ? r : undefined;
+    });
+    expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
+
+    const bus = new Bus(nc);
+    const page1 = await bus.request('audit.entries.list', { orgId, limit: 15 });
+    expect(page1.entries).toHaveLength(15);
+    expect(page1.entries[0]!.seq).toBe(20);
+    const page2 = await bus.request('audit.entries.list', {
+      orgId,
+      limit: 15,
+      cursor: page1.nextCursor,
+    });
+    expect(page2.entries.map((e) => e.seq)).toEqual([5, 4, 3, 2, 1]);
+    expect(page2.nextCursor).toBeNull();
+  });
+});

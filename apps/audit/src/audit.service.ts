@@ -1,0 +1,67 @@
+import type { Logger } from '@otesse/logging';
+import { migrateUp, openOrm, urlForRole } from '@otesse/persistence';
+import { runService, type TRunningService } from '@otesse/runtime';
+import { startAuditWriter, type TAuditWriterOptions } from './audit-writer';
+import { AUDIT_SCHEMA, auditOrmConfig } from './db/orm.config';
+import { listEntriesHandler } from './handlers/list-entries.handler';
+import { verifyChainHandler } from './handlers/verify-chain.handler';
+
+export { AUDIT_DURABLE } from './audit-writer';
+
+export interface TAuditConfig {
+  /** The runtime role (`otesse_audit`): SELECT/INSERT on entries, no UPDATE/DELETE. */
+  databaseUrl: string;
+  /**
+   * The schema owner (`otesse_audit_owner`), used only to run migrations before the service starts.
+   * Default: DATABASE_URL as the owner role, without a password.
+   */
+  migrationsDatabaseUrl?: string | undefined;
+  natsUrl: string;
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  logLevel?: string;
+  logger?: Logger;
+  healthPort?: number | undefined;
+  writer?: TAuditWriterOptions;
+}
+
+/** The audit service: writes the AUDIT stream into a per-org hash chain and answers queries over NATS. */
+export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
+  await migrateAsOwner(
+    cfg.migrationsDatabaseUrl ?? urlForRole(cfg.databaseUrl, AUDIT_SCHEMA.ownerRole),
+  );
+  return runService({
+    name: 'audit',
+    version: '0.1.0',
+    prefix: 'audit',
+    // Migrated already: runService's own pass as the runtime role only finds nothing pending.
+    orm: auditOrmConfig(cfg.databaseUrl),
+    nats: {
+      url: cfg.natsUrl,
+      user: cfg.natsUser,
+      password: cfg.natsPassword,
+      inboxPrefix: '_INBOX_audit',
+    },
+    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
+    ...(cfg.logger ? { logger: cfg.logger } : {}),
+    healthPort: cfg.healthPort,
+    streams: ['AUDIT'],
+    handlers: ({ orm }) => ({
+      'audit.entries.list': listEntriesHandler(orm),
+      'audit.chain.verify': verifyChainHandler(orm),
+    }),
+    onStart: async ({ nc, orm, logger }) => {
+      const writer = await startAuditWriter(nc, orm, logger, cfg.writer);
+      return () => writer.stop();
+    },
+  });
+}
+
+async function migrateAsOwner(url: string): Promise<void> {
+  const orm = await openOrm(auditOrmConfig(url));
+  try {
+    await migrateUp(orm, AUDIT_SCHEMA.schema);
+  } finally {
+    await orm.close(true);
+  }
+}

@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { eventContracts } from '@otesse/contracts';
+import { buildAsyncApi } from './asyncapi';
+import { ASYNCAPI_PATH, renderAsyncApi } from './render-asyncapi';
+
+describe('docs/asyncapi.yaml', () => {
+  it('is what libs/contracts generates (run apps/audit/src/docs/generate-asyncapi.ts after a contract change)', async () => {
+    expect(readFileSync(ASYNCAPI_PATH, 'utf8')).toBe(await renderAsyncApi());
+  });
+
+  it('is valid YAML that reads back as the generated document', async () => {
+    expect(parse(await renderAsyncApi())).toEqual(JSON.parse(JSON.stringify(buildAsyncApi())));
+  });
+
+  it('documents every JetStream subject with its stream and payload, and the audit request subjects', async () => {
+    const doc = parse(await renderAsyncApi()) as {
+      channels: Record<string, { address: string | null; 'x-jetstream'?: { stream: string } }>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
+    const byAddress = new Map(Object.values(doc.channels).map((c) => [c.address, c]));
+    for (const [subject, c] of Object.entries(eventContracts)) {
+      expect(byAddress.get(subject)?.['x-jetstream']?.stream).toBe(c.stream);
+    }
+    expect(byAddress.has('audit.entries.list')).toBe(true);
+    expect(byAddress.has('audit.chain.verify')).toBe(true);
+    expect(Object.keys(doc.components.schemas['AuditEntriesAppend']?.properties ?? {})).toEqual(
+      expect.arrayContaining(['eventId', 'orgId', 'actorUserId', 'onBehalfOfUserId', 'details']),
+    );
+  });
+});

@@ -1,0 +1,60 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { TAuditChainBreak, TAuditChainVerification } from '@otesse/contracts';
+import type { THandler } from '@otesse/messaging';
+import { chainContentOfRow, linkHash, type TAuditEntryRow } from '../hash-chain';
+
+const BATCH = 2_000;
+
+/**
+ * Walks an org's chain oldest first, in keyset batches (bounded memory whatever the chain's length): each
+ * entry's hash must be the hash of its own content and the previous hash, its prev_hash the previous entry's
+ * hash, its seq the previous seq + 1; at the end the chain head must name the last entry.
+ */
+export function verifyChainHandler(orm: MikroORM): THandler<'audit.chain.verify'> {
+  return async (req) => verifyChain(orm, req.orgId);
+}
+
+export async function verifyChain(orm: MikroORM, orgId: string): Promise<TAuditChainVerification> {
+  const knex = orm.em.getConnection().getKnex();
+  const broken = (
+    checked: number,
+    seq: number,
+    reason: TAuditChainBreak,
+  ): TAuditChainVerification => ({ ok: false, checked, firstBrokenSeq: seq, reason });
+  let checked = 0;
+  let prevSeq = 0;
+  let prevHash: string | null = null;
+  for (;;) {
+    const rows = (await knex('audit_entry')
+      .withSchema('audit')
+      .where('org_id', orgId)
+      .andWhere('seq', '>', prevSeq)
+      .orderBy('seq', 'asc')
+      .limit(BATCH)
+      .select('*')) as TAuditEntryRow[];
+    for (const row of rows) {
+      const seq = Number(row.seq);
+      if (seq !== prevSeq + 1) return broken(checked, prevSeq + 1, 'missing_entry');
+      if (row.prev_hash !== prevHash) return broken(checked, seq, 'prev_hash_mismatch');
+      if (linkHash(chainContentOfRow(row), prevHash) !== row.hash)
+        return broken(checked, seq, 'hash_mismatch');
+      checked += 1;
+      prevSeq = seq;
+      prevHash = row.hash;
+    }
+    if (rows.length < BATCH) break;
+  }
+  const head = (await knex('chain_head')
+    .withSchema('audit')
+    .where('org_id', orgId)
+    .first('seq', 'hash')) as { seq: string; hash: string } | undefined;
+  const headSeq = head ? Number(head.seq) : 0;
+  const headHash = head && head.hash !== '' ? head.hash : null;
+  if (headSeq !== prevSeq || headHash !== prevHash) {
+    // Tail cut (head ahead): the first missing position. Entries past the head: the first of them. Same
+    // length, other last hash: the last entry was replaced (with a recomputed hash).
+    const at = headSeq === prevSeq ? prevSeq : Math.min(headSeq, prevSeq) + 1;
+    return broken(checked, at, 'head_mismatch');
+  }
+  return { ok: true, checked, firstBrokenSeq: null, reason: null };
+}

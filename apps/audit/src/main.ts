@@ -1,0 +1,23 @@
+import { parseEnv } from '@otesse/config';
+import { createLogger } from '@otesse/logging';
+import { stopOnSignals } from '@otesse/runtime';
+import { startAudit } from './audit.service';
+import { ZAuditEnv } from './env.schema';
+
+const env = parseEnv('audit', ZAuditEnv);
+const logger = createLogger({ name: 'audit', level: env.LOG_LEVEL });
+try {
+  const svc = await startAudit({
+    databaseUrl: env.DATABASE_URL,
+    migrationsDatabaseUrl: env.MIGRATIONS_DATABASE_URL,
+    natsUrl: env.NATS_URL,
+    natsUser: env.NATS_USER,
+    natsPassword: env.NATS_PASSWORD,
+    logger,
+    healthPort: env.HEALTH_PORT,
+  });
+  stopOnSignals(svc.stop, logger);
+} catch (e) {
+  logger.fatal({ err: e }, (e as Error).message);
+  process.exit(1);
+}

@@ -1,0 +1,638 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from 'nats';
+import {
+  connectionContracts,
+  type AppError,
+  type TConnectionConnectedEvent,
+  type TRequestInput,
+} from '@otesse/contracts';
+import { Bus, connectNats, ensureStreams } from '@otesse/messaging';
+import { createLogger } from '@otesse/logging';
+import {
+  createTestDatabase,
+  startNatsServer,
+  type TTestDatabase,
+  type TTestNats,
+} from '@otesse/testing';
+import type { TRunningService } from '@otesse/runtime';
+import { startConnection } from './connection.service';
+
+const logger = createLogger({
+  name: 'connection-test',
+  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+});
+
+describe('connection service (real Postgres + NATS)', () => {
+  let db: TTestDatabase;
+  let nats: TTestNats;
+  let nc: NatsConnection;
+  let bus: Bus;
+  let svc: TRunningService | undefined;
+
+  beforeAll(async () => {
+    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
+    nc = await connectNats({ url: nats.url, name: 'test' });
+    svc = await startConnection({
+      databaseUrl: db.urlFor('connection'),
+      natsUrl: nats.url,
+      logger,
+    });
+    bus = new Bus(nc);
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await nc?.close();
+    await nats?.stop();
+    await db?.drop();
+  });
+
+  const create = (
+    orgId: string,
+    over: Partial<TRequestInput<'connection.connections.create'>> = {},
+  ) =>
+    bus.request('connection.connections.create', {
+      orgId,
+      vendor: 'servicenow',
+      level: 'app',
+      userId: randomUUID(),
+      externalAccountId: 'acct-1',
+      tenantId: 'acme.service-now.com',
+      ...over,
+    });
+  const activate = (orgId: string, connectionId: string, eventId: string = randomUUID()) =>
+    bus.request('connection.connections.activate', { orgId, connectionId, eventId });
+  const errorOf = (p: Promise<unknown>): Promise<AppError> =>
+    p.then(
+      () => {
+        throw new Error('expected an error');
+      },
+      (e: unknown) => e as AppError,
+    );
+
+  /** The connected events stored for a connection, read back from the INTEGRATIONS stream. */
+  async function connectedEvents(
+    connectionId: string,
+  ): Promise<{ event: TConnectionConnectedEvent; msgId: string | undefined }[]> {
+    const jsm = await nc.jetstreamManager();
+    const { state } = await jsm.streams.info('INTEGRATIONS');
+    const out = [];
+    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+      const m = await jsm.streams.getMessage('INTEGRATIONS', { seq }).catch(() => undefined);
+      if (!m || m.subject !== 'integrations.connection.connected') continue;
+      const event = m.json<TConnectionConnectedEvent>();
+      if (event.connectionId === connectionId)
+        out.push({ event, msgId: m.header?.get('Nats-Msg-Id') });
+    }
+    return out;
+  }
+
+  async function rowCounts(): Promise<Record<string, string>> {
+    const [row] = await db.query<Record<string, string>>(
+      `select (select count(*) from connection.integration_instance) as instances,
+              (select count(*) from connection.integration_connection) as connections,
+              (select count(*) from connection.integration_health) as health,
+              (select count(*) from connection.webhook_endpoint) as webhooks,
+              (select max(updated_at)::text from connection.integration_instance) as i_updated,
+              (select max(updated_at)::text from connection.integration_connection) as c_updated`,
+    );
+    return row!;
+  }
+
+  async function raw(subject: string, body: string): Promise<{ status: string; body: unknown }> {
+    const msg = await nc.request(subject, new TextEncoder().encode(body), { timeout: 3_000 });
+    return {
+      status: msg.headers?.get('Nats-Service-Error-Code') ?? '',
+      body: JSON.parse(new TextDecoder().decode(msg.data)) as unknown,
+    };
+  }
+
+  it('creates a pending connection, activates it, and publishes the connected event once', async () => {
+    const orgId = randomUUID();
+    const userId = randomUUID();
+    const configured = await bus.request('connection.instances.configure', {
+      orgId,
+      vendor: 'servicenow',
+      config: { subdomain: 'acme' },
+    });
+    expect(configured.instance).toMatchObject({
+      status: 'pending',
+      config: { subdomain: 'acme' },
+      health: 'unknown',
+      healthChecksEnabled: false,
+    });
+
+    const created = await create(orgId, { userId });
+    expect(created.instance.id).toBe(configured.instance.id);
+    expect(created.instance.status).toBe('pending');
+    expect(created.connection).toMatchObject({
+      status: 'pending',
+      level: 'app',
+      userId,
+      vendor: 'servicenow',
+      externalAccountId: 'acct-1',
+      connectedAt: null,
+      refreshTokenExpired: false,
+    });
+
+    const eventId = randomUUID();
+    const activated = await activate(orgId, created.connection.id, eventId);
+    expect(activated.connection.status).toBe('connected');
+    expect(activated.connection.connectedAt).not.toBeNull();
+    expect(activated.instance).toMatchObject({
+      status: 'connected',
+      health: 'healthy',
+      healthChecksEnabled: true,
+    });
+    expect(activated.instance.healthCheckedAt).not.toBeNull();
+
+    const got = await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' });
+    expect(got.connections.map((c) => c.status)).toEqual(['connected']);
+    expect(got.webhookEndpoint).toMatchObject({
+      status: 'enabled',
+      url: `/webhooks/servicenow/${created.instance.id}`,
+      connectionId: created.connection.id,
+    });
+
+    const events = await connectedEvents(created.connection.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.msgId).toBe(eventId);
+    expect(events[0]!.event).toMatchObject({
+      eventId,
+      orgId,
+      vendor: 'servicenow',
+      instanceId: created.instance.id,
+      connectionId: created.connection.id,
+      level: 'app',
+      userId,
+      externalAccountId: 'acct-1',
+      tenantId: 'acme.service-now.com',
+      instanceReused: false,
+      occurredAt: activated.connection.connectedAt,
+    });
+
+    // A retried activation answers the same and re-publishes the same event (dropped as a duplicate).
+    const again = await activate(orgId, created.connection.id, eventId);
+    expect(again.connection).toEqual(activated.connection);
+    expect(await connectedEvents(created.connection.id)).toHaveLength(1);
+
+    const listed = await bus.request('connection.integrations.list', { orgId });
+    expect(listed.instances).toHaveLength(1);
+    expect(listed.instances[0]!.connections.map((c) => c.id)).toEqual([created.connection.id]);
+    const one = await bus.request('connection.connections.get', {
+      orgId,
+      connectionId: created.connection.id,
+    });
+    expect(one.connection).toEqual(activated.connection);
+    expect(one.instance.status).toBe('connected');
+  });
+
+  it('reuses a revoked instance on reconnect: revoked → pending → connected, instanceReused', async () => {
+    const orgId = randomUUID();
+    const first = await create(orgId);
+    await activate(orgId, first.connection.id);
+    // What the disconnect saga leaves behind (seed step 5).
+    await db.query(
+      `update connection.integration_connection set status = 'revoked', revoked_at = now() where id = $1`,
+      [first.connection.id],
+    );
+    await db.query(`update connection.integration_instance set status = 'revoked' where id = $1`, [
+      first.instance.id,
+    ]);
+    await db.query(
+      `update connection.webhook_endpoint set status = 'disabled' where instance_id = $1`,
+      [first.instance.id],
+    );
+    await db.query(
+      `update connection.integration_health set status = 'unknown', checks_enabled = false where instance_id = $1`,
+      [first.instance.id],
+    );
+    const before = await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' });
+    expect(before.instance?.status).toBe('revoked');
+    expect(before.webhookEndpoint?.status).toBe('disabled');
+
+    const second = await create(orgId);
+    expect(second.instance.id).toBe(first.instance.id);
+    expect(second.instance.status).toBe('pending');
+    const eventId = randomUUID();
+    const activated = await activate(orgId, second.connection.id, eventId);
+    expect(activated.instance).toMatchObject({
+      id: first.instance.id,
+      status: 'connected',
+      health: 'healthy',
+      healthChecksEnabled: true,
+    });
+    const after = await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' });
+    expect(after.webhookEndpoint).toMatchObject({
+      id: before.webhookEndpoint!.id,
+      status: 'enabled',
+      connectionId: second.connection.id,
+    });
+    expect(after.connections.map((c) => c.status)).toEqual(['revoked', 'connected']);
+    const [event] = await connectedEvents(second.connection.id);
+    expect(event?.event).toMatchObject({ eventId, instanceReused: true });
+    // The first connect of the instance was no reuse.
+    expect((await connectedEvents(first.connection.id))[0]?.event.instanceReused).toBe(false);
+  });
+
+  it('refuses a second app-level connect while one is live; a stale pending one does not block', async () => {
+    const orgId = randomUUID();
+    const first = await create(orgId);
+    const pendingConflict = await errorOf(create(orgId));
+    expect(pendingConflict).toMatchObject({ code: 'CONFLICT', reason: 'already_connected' });
+
+    await db.query(
+      `update connection.integration_connection set created_at = now() - interval '16 minutes' where id = $1`,
+      [first.connection.id],
+    );
+    const second = await create(orgId);
+    const stale = await bus.request('connection.connections.get', {
+      orgId,
+      connectionId: first.connection.id,
+    });
+    expect(stale.connection.status).toBe('error');
+    // A stale connect can't be completed any more.
+    expect(await errorOf(activate(orgId, first.connection.id))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'not_pending',
+    });
+
+    await activate(orgId, second.connection.id);
+    expect(await errorOf(create(orgId))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'already_connected',
+    });
+    const [count] = await db.query<{ n: string }>(
+      `select count(*) as n from connection.integration_connection where org_id = $1 and status in ('pending', 'connected')`,
+      [orgId],
+    );
+    expect(count?.n).toBe('1');
+  });
+
+  it('lets exactly one of 20 concurrent app-level connects win', async () => {
+    const orgId = randomUUID();
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => create(orgId, { vendor: 'confluence' })),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(19);
+    for (const r of lost) {
+      expect(r.reason).toMatchObject({ code: 'CONFLICT', reason: 'already_connected' });
+    }
+    const rows = await db.query(
+      `select c.id from connection.integration_connection c where c.org_id = $1`,
+      [orgId],
+    );
+    expect(rows).toHaveLength(1);
+    const instances = await db.query(
+      `select id from connection.integration_instance where org_id = $1`,
+      [orgId],
+    );
+    expect(instances).toHaveLength(1);
+  });
+
+  it('keeps user-level connections of different users side by side', async () => {
+    const orgId = randomUUID();
+    const alice = randomUUID();
+    const bob = randomUUID();
+    const a = await create(orgId, { level: 'user', userId: alice });
+    const b = await create(orgId, { level: 'user', userId: bob });
+    expect(b.instance.id).toBe(a.instance.id);
+    await activate(orgId, a.connection.id);
+    await activate(orgId, b.connection.id);
+    // The org's app-level connection is another slot.
+    const app = await create(orgId, { level: 'app', userId: alice });
+    expect(app.connection.status).toBe('pending');
+    expect(await errorOf(create(orgId, { level: 'user', userId: alice }))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'already_connected',
+    });
+    const got = await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' });
+    expect(got.instance?.status).toBe('connected');
+    expect(
+      got.connections.map((c) => [c.level, c.userId, c.status]).sort((x, y) => (x < y ? -1 : 1)),
+    ).toEqual(
+      [
+        ['app', alice, 'pending'],
+        ['user', alice, 'connected'],
+        ['user', bob, 'connected'],
+      ].sort((x, y) => (x < y ? -1 : 1)),
+    );
+  });
+
+  it('abandons a pending connect and puts a revoked instance back as it was', async () => {
+    const orgId = randomUUID();
+    const first = await create(orgId);
+    await activate(orgId, first.connection.id);
+    await db.query(
+      `update connection.integration_connection set status = 'revoked', revoked_at = now() where id = $1`,
+      [first.connection.id],
+    );
+    await db.query(`update connection.integration_instance set status = 'revoked' where id = $1`, [
+      first.instance.id,
+    ]);
+
+    const retry = await create(orgId);
+    expect(retry.instance.status).toBe('pending');
+    const abandoned = await bus.request('connection.connections.abandon', {
+      orgId,
+      connectionId: retry.connection.id,
+      reason: 'oauth_denied',
+    });
+    expect(abandoned.connection.status).toBe('error');
+    const inst = await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' });
+    expect(inst.instance?.status).toBe('revoked');
+    // Idempotent, and an abandoned connect can't be activated.
+    const again = await bus.request('connection.connections.abandon', {
+      orgId,
+      connectionId: retry.connection.id,
+      reason: 'oauth_denied',
+    });
+    expect(again.connection.status).toBe('error');
+    expect(await errorOf(activate(orgId, retry.connection.id))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'not_pending',
+    });
+
+    // A connected connection is not abandoned (that is a disconnect).
+    const next = await create(orgId);
+    await activate(orgId, next.connection.id);
+    expect(
+      await errorOf(
+        bus.request('connection.connections.abandon', {
+          orgId,
+          connectionId: next.connection.id,
+          reason: 'x',
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', reason: 'not_pending' });
+
+    // Abandoning one of two pending user connects leaves the instance pending for the other.
+    const org2 = randomUUID();
+    const u1 = await create(org2, { vendor: 'confluence', level: 'user' });
+    await create(org2, { vendor: 'confluence', level: 'user' });
+    await bus.request('connection.connections.abandon', {
+      orgId: org2,
+      connectionId: u1.connection.id,
+      reason: 'closed',
+    });
+    const inst2 = await bus.request('connection.instances.get', {
+      orgId: org2,
+      vendor: 'confluence',
+    });
+    expect(inst2.instance?.status).toBe('pending');
+  });
+
+  it('lists Postmark sender emails in the From options only while connected', async () => {
+    const orgId = randomUUID();
+    const pm = await create(orgId, {
+      vendor: 'postmark',
+      externalAccountId: null,
+      tenantId: null,
+      details: { senderEmails: ['billing@acme.test', 'support@acme.test'] },
+    });
+    // Other vendors' details never feed the dropdown.
+    const conf = await create(orgId, {
+      vendor: 'confluence',
+      details: { senderEmails: ['wiki@acme.test'] },
+    });
+    await activate(orgId, conf.connection.id);
+    expect((await bus.request('connection.email-builder.from-options', { orgId })).options).toEqual(
+      [],
+    );
+
+    await activate(orgId, pm.connection.id);
+    expect((await bus.request('connection.email-builder.from-options', { orgId })).options).toEqual(
+      [
+        { email: 'billing@acme.test', vendor: 'postmark', connectionId: pm.connection.id },
+        { email: 'support@acme.test', vendor: 'postmark', connectionId: pm.connection.id },
+      ],
+    );
+    // Another org sees none of them.
+    expect(
+      (await bus.request('connection.email-builder.from-options', { orgId: randomUUID() })).options,
+    ).toEqual([]);
+
+    await db.query(
+      `update connection.integration_connection set status = 'revoked', revoked_at = now() where id = $1`,
+      [pm.connection.id],
+    );
+    expect((await bus.request('connection.email-builder.from-options', { orgId })).options).toEqual(
+      [],
+    );
+  });
+
+  it('lists the features that depend on a vendor', async () => {
+    const orgId = randomUUID();
+    const pm = await bus.request('connection.dependents.list', { orgId, vendor: 'postmark' });
+    expect(pm.dependents).toEqual([
+      expect.objectContaining({
+        label: 'Email Builder',
+        effect: expect.stringContaining('"From" dropdown'),
+      }),
+    ]);
+    const conf = await bus.request('connection.dependents.list', { orgId, vendor: 'confluence' });
+    expect(conf.dependents.map((d) => d.label)).toEqual(['Knowledge Base search']);
+    const sn = await bus.request('connection.dependents.list', { orgId, vendor: 'servicenow' });
+    expect(sn.dependents.map((d) => d.label)).toEqual(['Ticket sync in the Support inbox']);
+    const none = await bus.request('connection.dependents.list', { orgId, vendor: 'slack' });
+    expect(none.dependents).toEqual([]);
+  });
+
+  it('validates the subdomain and refuses to change it under a connected instance', async () => {
+    const orgId = randomUUID();
+    for (const subdomain of ['acme.evil.com', 'a/b', 'evil.com/x', '-acme', '']) {
+      // Refused by the Bus before sending, and by the service when sent anyway.
+      expect(
+        await errorOf(
+          bus.request('connection.instances.configure', {
+            orgId,
+            vendor: 'servicenow',
+            config: { subdomain },
+          }),
+        ),
+      ).toMatchObject({ code: 'BAD_REQUEST' });
+      const reply = await raw(
+        'connection.instances.configure',
+        JSON.stringify({ orgId, vendor: 'servicenow', config: { subdomain } }),
+      );
+      expect(reply.status).toBe('400');
+      expect(reply.body).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+    }
+    const unknownKey = await raw(
+      'connection.instances.configure',
+      JSON.stringify({ orgId, vendor: 'servicenow', config: { host: 'evil.com' } }),
+    );
+    expect(unknownKey.status).toBe('400');
+    expect(
+      (await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' })).instance,
+    ).toBeNull();
+
+    await bus.request('connection.instances.configure', {
+      orgId,
+      vendor: 'servicenow',
+      config: { subdomain: 'acme' },
+    });
+    // Changing it before connecting is fine.
+    await bus.request('connection.instances.configure', {
+      orgId,
+      vendor: 'servicenow',
+      config: { subdomain: 'acme-dev' },
+    });
+    const c = await create(orgId);
+    expect(
+      await errorOf(
+        bus.request('connection.instances.configure', {
+          orgId,
+          vendor: 'servicenow',
+          config: { subdomain: 'globex' },
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', reason: 'connect_in_progress' });
+    await activate(orgId, c.connection.id);
+    expect(
+      await errorOf(
+        bus.request('connection.instances.configure', {
+          orgId,
+          vendor: 'servicenow',
+          config: { subdomain: 'globex' },
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', reason: 'instance_connected' });
+    // Saving the same config again is harmless.
+    const same = await bus.request('connection.instances.configure', {
+      orgId,
+      vendor: 'servicenow',
+      config: { subdomain: 'acme-dev' },
+    });
+    expect(same.instance).toMatchObject({ status: 'connected', config: { subdomain: 'acme-dev' } });
+  });
+
+  it("answers another org's connection exactly like a missing one", async () => {
+    const orgId = randomUUID();
+    const other = randomUUID();
+    const c = await create(orgId);
+    const foreign = await errorOf(
+      bus.request('connection.connections.get', { orgId: other, connectionId: c.connection.id }),
+    );
+    const missing = await errorOf(
+      bus.request('connection.connections.get', { orgId: other, connectionId: randomUUID() }),
+    );
+    expect(foreign).toMatchObject({ code: 'NOT_FOUND' });
+    expect({ ...foreign.toReply(), code: foreign.code }).toEqual({
+      ...missing.toReply(),
+      code: missing.code,
+    });
+    expect(await errorOf(activate(other, c.connection.id))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(
+      await errorOf(
+        bus.request('connection.connections.abandon', {
+          orgId: other,
+          connectionId: c.connection.id,
+          reason: 'x',
+        }),
+      ),
+    ).toMatchObject({ code: 'NOT_FOUND' });
+    // Nothing changed for the owner.
+    const own = await bus.request('connection.connections.get', {
+      orgId,
+      connectionId: c.connection.id,
+    });
+    expect(own.connection.status).toBe('pending');
+  });
+
+  it('answers malformed payloads on every subject with a typed BAD_REQUEST and writes nothing', async () => {
+    const before = await rowCounts();
+    const orgId = randomUUID();
+    const bodies = [
+      'not json',
+      '',
+      '[]',
+      'null',
+      '{"orgId":1}',
+      JSON.stringify({ orgId: 'not-a-uuid', vendor: 'servicenow' }),
+      // Every field wrong at once (unknown keys alone are stripped, as everywhere).
+      JSON.stringify({
+        orgId: `${orgId}x`,
+        vendor: 'Not A Slug!',
+        level: 'root',
+        userId: 'x',
+        connectionId: 'x',
+        eventId: 'x',
+        config: { subdomain: 'a.b' },
+        details: { apiToken: 'x' },
+        reason: 'x'.repeat(500),
+      }),
+    ];
+    // Right org, every other field wrong: malformed for each subject that takes more than the org.
+    const deep = JSON.stringify({
+      orgId,
+      vendor: 'servicenow',
+      level: 'root',
+      userId: 'x',
+      externalAccountId: null,
+      tenantId: null,
+      connectionId: randomUUID(),
+      eventId: 'not-a-uuid',
+      config: { subdomain: 'a.b' },
+      details: { apiToken: 'x' },
+      reason: '',
+    });
+    const subjects = Object.keys(connectionContracts) as (keyof typeof connectionContracts)[];
+    expect(subjects).toHaveLength(16);
+    for (const subject of subjects) {
+      const rejectsDeep = !connectionContracts[subject].request.safeParse(JSON.parse(deep)).success;
+      for (const body of rejectsDeep ? [...bodies, deep] : bodies) {
+        const reply = await raw(subject, body);
+        expect(reply.status, `${subject} ${body}`).toBe('400');
+        expect(reply.body).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      }
+    }
+    const deepRejectedBy = subjects.filter(
+      (s) => !connectionContracts[s].request.safeParse(JSON.parse(deep)).success,
+    );
+    expect(deepRejectedBy).toEqual(
+      expect.arrayContaining([
+        'connection.instances.configure',
+        'connection.connections.create',
+        'connection.connections.activate',
+        'connection.connections.abandon',
+        'connection.connections.lock',
+        'connection.connections.unlock',
+        'connection.connections.complete-reconnect',
+      ]),
+    );
+    expect(await rowCounts()).toEqual(before);
+    // Still answering.
+    const ok = await bus.request('connection.integrations.list', { orgId });
+    expect(ok.instances).toEqual([]);
+  });
+
+  it('answers UNAVAILABLE when the event cannot be published, and a retry publishes it', async () => {
+    const orgId = randomUUID();
+    const c = await create(orgId, { vendor: 'postmark', details: { senderEmails: ['a@x.test'] } });
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete('INTEGRATIONS');
+    const eventId = randomUUID();
+    try {
+      expect(await errorOf(activate(orgId, c.connection.id, eventId))).toMatchObject({
+        code: 'UNAVAILABLE',
+      });
+      // The state change is committed; only the event is owed.
+      const got = await bus.request('connection.connections.get', {
+        orgId,
+        connectionId: c.connection.id,
+      });
+      expect(got.connection.status).toBe('connected');
+    } finally {
+      await ensureStreams(nc, ['INTEGRATIONS']);
+    }
+    const retried = await activate(orgId, c.connection.id, eventId);
+    expect(retried.connection.status).toBe('connected');
+    const events = await connectedEvents(c.connection.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ msgId: eventId, event: { eventId, vendor: 'postmark' } });
+  });
+});

@@ -1,0 +1,99 @@
+import type { Logger } from '@otesse/logging';
+import { loadCatalogue, type Catalogue } from '@otesse/providers';
+import { runService, type TRunningService } from '@otesse/runtime';
+import { connectionOrmConfig } from './db/orm.config';
+import { abandonConnectionHandler } from './handlers/abandon-connection.handler';
+import { activateConnectionHandler } from './handlers/activate-connection.handler';
+import { beginDisconnectHandler } from './handlers/begin-disconnect.handler';
+import { cancelDisconnectHandler } from './handlers/cancel-disconnect.handler';
+import { completeDisconnectHandler } from './handlers/complete-disconnect.handler';
+import { completeReconnectHandler } from './handlers/complete-reconnect.handler';
+import { configureInstanceHandler } from './handlers/configure-instance.handler';
+import { createConnectionHandler } from './handlers/create-connection.handler';
+import { getConnectionHandler } from './handlers/get-connection.handler';
+import { getInstanceHandler } from './handlers/get-instance.handler';
+import { listDependentsHandler } from './handlers/list-dependents.handler';
+import { listFromOptionsHandler } from './handlers/list-from-options.handler';
+import { listIntegrationsHandler } from './handlers/list-integrations.handler';
+import { lockConnectionHandler } from './handlers/lock-connection.handler';
+import { markRefreshExpiredHandler } from './handlers/mark-refresh-expired.handler';
+import { unlockConnectionHandler } from './handlers/unlock-connection.handler';
+import {
+  DEFAULT_HEALTH_CHECKS,
+  startHealthChecks,
+  type THealthCheckSettings,
+} from './health/health-check.loop';
+
+export interface TConnectionConfig {
+  databaseUrl: string;
+  natsUrl: string;
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  /** Catalogue overrides (the health checks' data API URLs); or pass `catalogue` directly (tests). */
+  providersFile?: string | undefined;
+  catalogue?: Catalogue;
+  /** Periodic provider health checks; `enabled: false` runs none (tests that don't want them). */
+  healthChecks?: Partial<THealthCheckSettings> & { enabled?: boolean };
+  logLevel?: string;
+  logger?: Logger;
+  healthPort?: number | undefined;
+}
+
+/** The connection service: the org's integration instances and connections, over NATS; publishes to INTEGRATIONS. */
+export async function startConnection(cfg: TConnectionConfig): Promise<TRunningService> {
+  const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
+  const { enabled: healthChecksEnabled = true, ...healthOverrides } = cfg.healthChecks ?? {};
+  const healthSettings: THealthCheckSettings = { ...DEFAULT_HEALTH_CHECKS, ...healthOverrides };
+  return runService({
+    name: 'connection',
+    version: '0.1.0',
+    prefix: 'connection',
+    orm: connectionOrmConfig(cfg.databaseUrl),
+    nats: {
+      url: cfg.natsUrl,
+      user: cfg.natsUser,
+      password: cfg.natsPassword,
+      inboxPrefix: '_INBOX_connection',
+    },
+    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
+    ...(cfg.logger ? { logger: cfg.logger } : {}),
+    healthPort: cfg.healthPort,
+    streams: ['INTEGRATIONS'],
+    handlers: ({ orm, events, logger }) => ({
+      'connection.instances.configure': configureInstanceHandler(orm),
+      'connection.instances.get': getInstanceHandler(orm),
+      'connection.integrations.list': listIntegrationsHandler(orm),
+      'connection.connections.get': getConnectionHandler(orm),
+      'connection.connections.create': createConnectionHandler(orm),
+      'connection.connections.activate': activateConnectionHandler({
+        orm,
+        events,
+        logger,
+        healthCheckIntervalMs: healthSettings.intervalMs,
+      }),
+      'connection.connections.abandon': abandonConnectionHandler(orm),
+      'connection.email-builder.from-options': listFromOptionsHandler(orm),
+      'connection.dependents.list': listDependentsHandler(),
+      'connection.connections.begin-disconnect': beginDisconnectHandler(orm),
+      'connection.connections.cancel-disconnect': cancelDisconnectHandler(orm),
+      'connection.connections.complete-disconnect': completeDisconnectHandler(orm),
+      'connection.connections.mark-refresh-expired': markRefreshExpiredHandler({
+        orm,
+        events,
+        logger,
+      }),
+      'connection.connections.lock': lockConnectionHandler(orm),
+      'connection.connections.unlock': unlockConnectionHandler(orm),
+      'connection.connections.complete-reconnect': completeReconnectHandler({
+        orm,
+        events,
+        logger,
+      }),
+    }),
+    onStart: async ({ orm, bus, logger }) => {
+      if (!healthChecksEnabled) return;
+      const loop = startHealthChecks({ orm, bus, catalogue, logger, settings: healthSettings });
+      return loop.stop;
+    },
+  });
+}

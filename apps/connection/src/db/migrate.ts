@@ -1,0 +1,15 @@
+// Usage: npx tsx apps/connection/src/db/migrate.ts [up|down]   (as the service's role: DATABASE_URL)
+import { migrateDown, migrateUp, openOrm } from '@otesse/persistence';
+import { CONNECTION_SCHEMA, connectionOrmConfig } from './orm.config';
+
+const url = process.env['DATABASE_URL'] ?? 'postgres://otesse_connection@127.0.0.1:5432/otesse';
+const orm = await openOrm(connectionOrmConfig(url));
+try {
+  const names =
+    process.argv[2] === 'down'
+      ? await migrateDown(orm)
+      : await migrateUp(orm, CONNECTION_SCHEMA.schema);
+  console.log(JSON.stringify({ [process.argv[2] === 'down' ? 'reverted' : 'applied']: names }));
+} finally {
+  await orm.close(true);
+}

@@ -1,0 +1,485 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from 'nats';
+import type { AppError, TRequestInput } from '@otesse/contracts';
+import { Bus, connectNats } from '@otesse/messaging';
+import { createLogger } from '@otesse/logging';
+import {
+  createTestDatabase,
+  startNatsServer,
+  type TTestDatabase,
+  type TTestNats,
+} from '@otesse/testing';
+import type { TRunningService } from '@otesse/runtime';
+import { startConnection } from './connection.service';
+
+const logger = createLogger({
+  name: 'connection-disconnect-test',
+  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+});
+
+/** The disconnect saga's commands to the connection service (issue 5 steps 1 and 5, and the compensation). */
+describe('disconnect commands of the connection service (real Postgres + NATS)', () => {
+  let db: TTestDatabase;
+  let nats: TTestNats;
+  let nc: NatsConnection;
+  let bus: Bus;
+  let svc: TRunningService | undefined;
+
+  beforeAll(async () => {
+    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
+    nc = await connectNats({ url: nats.url, name: 'test' });
+    svc = await startConnection({
+      databaseUrl: db.urlFor('connection'),
+      natsUrl: nats.url,
+      logger,
+      healthChecks: { enabled: false },
+    });
+    bus = new Bus(nc);
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await nc?.close();
+    await nats?.stop();
+    await db?.drop();
+  });
+
+  const errorOf = (p: Promise<unknown>): Promise<AppError> =>
+    p.then(
+      () => {
+        throw new Error('expected an error');
+      },
+      (e: unknown) => e as AppError,
+    );
+
+  /** A connected connection (create + activate), as the connect flow leaves it. */
+  const connected = async (
+    orgId: string,
+    over: Partial<TRequestInput<'connection.connections.create'>> = {},
+  ) => {
+    const created = await bus.request('connection.connections.create', {
+      orgId,
+      vendor: 'google',
+      level: 'user',
+      userId: randomUUID(),
+      externalAccountId: 'acct',
+      tenantId: 'acme',
+      ...over,
+    });
+    return bus.request('connection.connections.activate', {
+      orgId,
+      connectionId: created.connection.id,
+      eventId: randomUUID(),
+    });
+  };
+
+  const cmd = (orgId: string, connectionId: string, sagaId: string, step: string) => ({
+    orgId,
+    connectionId,
+    sagaId,
+    idempotencyKey: `${sagaId}:${step}`,
+  });
+  const begin = (orgId: string, connectionId: string, sagaId: string, key = 'lock') =>
+    bus.request('connection.connections.begin-disconnect', cmd(orgId, connectionId, sagaId, key));
+  const cancel = (orgId: string, connectionId: string, sagaId: string, key = 'unlock') =>
+    bus.request('connection.connections.cancel-disconnect', cmd(orgId, connectionId, sagaId, key));
+  const complete = (orgId: string, connectionId: string, sagaId: string, key = 'statuses') =>
+    bus.request(
+      'connection.connections.complete-disconnect',
+      cmd(orgId, connectionId, sagaId, key),
+    );
+  const instanceState = async (instanceId: string) => {
+    const [row] = await db.query<{
+      status: string;
+      previous_status: string | null;
+      health: string;
+      checks_enabled: boolean;
+      webhook: string | null;
+    }>(
+      `select i.status, i.previous_status, h.status as health, h.checks_enabled, w.status as webhook
+         from connection.integration_instance i
+         join connection.integration_health h on h.instance_id = i.id
+         left join connection.webhook_endpoint w on w.instance_id = i.id
+        where i.id = $1`,
+      [instanceId],
+    );
+    return row!;
+  };
+
+  it('begin-disconnect takes the semantic lock once; the slot cannot be reconnected meanwhile', async () => {
+    const orgId = randomUUID();
+    const userId = randomUUID();
+    const { connection, instance } = await connected(orgId, { userId });
+    const saga = randomUUID();
+
+    const first = await begin(orgId, connection.id, saga);
+    expect(first.connection).toMatchObject({ id: connection.id, status: 'disconnecting' });
+    expect(first.instance).toMatchObject({ id: instance.id, status: 'connected' });
+    // A replay with the same key answers the first reply, even after the state moved on.
+    const replay = await begin(orgId, connection.id, saga);
+    expect(replay).toEqual(first);
+    // The same saga under another key (a re-run step) is answered as done; another saga is refused.
+    await expect(begin(orgId, connection.id, saga, 'lock-again')).resolves.toMatchObject({
+      connection: { status: 'disconnecting' },
+    });
+    expect(await errorOf(begin(orgId, connection.id, randomUUID()))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'already_disconnecting',
+    });
+    // No connect on the locked slot while the saga runs; another user's slot is free.
+    expect(
+      await errorOf(
+        bus.request('connection.connections.create', {
+          orgId,
+          vendor: 'google',
+          level: 'user',
+          userId,
+          externalAccountId: null,
+          tenantId: null,
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', reason: 'disconnect_in_progress' });
+    await expect(connected(orgId)).resolves.toMatchObject({
+      connection: { status: 'connected' },
+    });
+
+    const [row] = await db.query<{ disconnect_saga_id: string; status_before_disconnect: string }>(
+      'select disconnect_saga_id, status_before_disconnect from connection.integration_connection where id = $1',
+      [connection.id],
+    );
+    expect(row).toEqual({ disconnect_saga_id: saga, status_before_disconnect: 'connected' });
+  });
+
+  it('refuses pending and revoked connections, and another org, with typed errors', async () => {
+    const orgId = randomUUID();
+    const pending = await bus.request('connection.connections.create', {
+      orgId,
+      vendor: 'slack',
+      level: 'app',
+      userId: randomUUID(),
+      externalAccountId: null,
+      tenantId: null,
+    });
+    expect(await errorOf(begin(orgId, pending.connection.id, randomUUID()))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'not_connected',
+    });
+    const { connection } = await connected(orgId, { vendor: 'salesforce' });
+    const saga = randomUUID();
+    await begin(orgId, connection.id, saga);
+    await complete(orgId, connection.id, saga);
+    expect(await errorOf(begin(orgId, connection.id, randomUUID()))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'not_connected',
+    });
+    const other = await connected(orgId, { vendor: 'hubspot' });
+    expect(await errorOf(begin(randomUUID(), other.connection.id, randomUUID()))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(await errorOf(cancel(randomUUID(), other.connection.id, randomUUID()))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(await errorOf(complete(randomUUID(), other.connection.id, randomUUID()))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    // Nothing changed for its owner.
+    const own = await bus.request('connection.connections.get', {
+      orgId,
+      connectionId: other.connection.id,
+    });
+    expect(own.connection.status).toBe('connected');
+  });
+
+  it("cancel-disconnect lifts only this saga's lock, back to the status it left; idempotent", async () => {
+    const orgId = randomUUID();
+    const { connection } = await connected(orgId);
+    const saga = randomUUID();
+    await begin(orgId, connection.id, saga);
+    // Another saga's compensation never lifts this saga's lock.
+    const foreign = await cancel(orgId, connection.id, randomUUID());
+    expect(foreign.connection.status).toBe('disconnecting');
+
+    const lifted = await cancel(orgId, connection.id, saga);
+    expect(lifted.connection.status).toBe('connected');
+    expect(await cancel(orgId, connection.id, saga)).toEqual(lifted);
+    // A later saga may lock it again; a late replay of the first cancel changes nothing.
+    const later = randomUUID();
+    await begin(orgId, connection.id, later);
+    expect((await cancel(orgId, connection.id, saga)).connection.status).toBe('connected');
+    expect(
+      (await bus.request('connection.connections.get', { orgId, connectionId: connection.id }))
+        .connection.status,
+    ).toBe('disconnecting');
+    expect((await cancel(orgId, connection.id, saga, 'unlock-2')).connection.status).toBe(
+      'disconnecting',
+    );
+    const [row] = await db.query<{ disconnect_saga_id: string }>(
+      'select disconnect_saga_id from connection.integration_connection where id = $1',
+      [connection.id],
+    );
+    expect(row?.disconnect_saga_id).toBe(later);
+  });
+
+  it("revokes a personal connection only while another user's keeps the instance connected; the last one revokes the instance", async () => {
+    const orgId = randomUUID();
+    const alice = await connected(orgId, { vendor: 'servicenow', level: 'user' });
+    const bob = await connected(orgId, { vendor: 'servicenow', level: 'user' });
+    const instanceId = alice.instance.id;
+    expect(bob.instance.id).toBe(instanceId);
+    expect(await instanceState(instanceId)).toMatchObject({
+      status: 'connected',
+      health: 'healthy',
+      checks_enabled: true,
+      webhook: 'enabled',
+    });
+
+    const sagaA = randomUUID();
+    await begin(orgId, alice.connection.id, sagaA);
+    const doneA = await complete(orgId, alice.connection.id, sagaA);
+    expect(doneA).toMatchObject({
+      connection: { id: alice.connection.id, status: 'revoked' },
+      instance: {
+        id: instanceId,
+        status: 'connected',
+        health: 'healthy',
+        healthChecksEnabled: true,
+      },
+      instanceRevoked: false,
+      webhooksDisabled: 0,
+      healthChecksStopped: false,
+    });
+    expect(doneA.connection.revokedAt).not.toBeNull();
+    // Bob's connection, the instance's webhooks and health checks are untouched.
+    expect(await instanceState(instanceId)).toMatchObject({
+      status: 'connected',
+      checks_enabled: true,
+      webhook: 'enabled',
+    });
+    expect(
+      (await bus.request('connection.connections.get', { orgId, connectionId: bob.connection.id }))
+        .connection.status,
+    ).toBe('connected');
+
+    const sagaB = randomUUID();
+    await begin(orgId, bob.connection.id, sagaB);
+    const doneB = await complete(orgId, bob.connection.id, sagaB);
+    expect(doneB).toMatchObject({
+      connection: { status: 'revoked' },
+      instance: { status: 'revoked', health: 'unknown', healthChecksEnabled: false },
+      instanceRevoked: true,
+      webhooksDisabled: 1,
+      healthChecksStopped: true,
+    });
+    // Rows kept: the instance, both connections (revoked), the webhook endpoint (disabled).
+    expect(await instanceState(instanceId)).toEqual({
+      status: 'revoked',
+      previous_status: null,
+      health: 'unknown',
+      checks_enabled: false,
+      webhook: 'disabled',
+    });
+    const got = await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' });
+    expect(got.connections.map((c) => c.status)).toEqual(['revoked', 'revoked']);
+    expect(got.webhookEndpoint?.status).toBe('disabled');
+
+    // Replays answer the first reply; the same saga under another key answers the state, changing nothing.
+    expect(await complete(orgId, bob.connection.id, sagaB)).toEqual(doneB);
+    expect(await complete(orgId, bob.connection.id, sagaB, 'statuses-again')).toMatchObject({
+      instanceRevoked: true,
+      webhooksDisabled: 0,
+      healthChecksStopped: true,
+    });
+    expect(await complete(orgId, alice.connection.id, sagaA)).toEqual(doneA);
+  });
+
+  it('complete-disconnect refuses without the lock, and under another saga', async () => {
+    const orgId = randomUUID();
+    const { connection } = await connected(orgId);
+    expect(await errorOf(complete(orgId, connection.id, randomUUID()))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'not_disconnecting',
+    });
+    const saga = randomUUID();
+    await begin(orgId, connection.id, saga);
+    expect(await errorOf(complete(orgId, connection.id, randomUUID()))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'already_disconnecting',
+    });
+    // A refused command records nothing under its key: the right saga completes.
+    await expect(complete(orgId, connection.id, saga)).resolves.toMatchObject({
+      connection: { status: 'revoked' },
+    });
+  });
+
+  it('answers a reused idempotency key (other connection or other command) with CONFLICT', async () => {
+    const orgId = randomUUID();
+    const a = await connected(orgId);
+    const b = await connected(orgId);
+    const saga = randomUUID();
+    await begin(orgId, a.connection.id, saga);
+    expect(await errorOf(begin(orgId, b.connection.id, saga))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'idempotency_key_reused',
+    });
+    expect(
+      await errorOf(
+        bus.request('connection.connections.complete-disconnect', {
+          ...cmd(orgId, a.connection.id, saga, 'lock'),
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', reason: 'idempotency_key_reused' });
+    expect(
+      (await bus.request('connection.connections.get', { orgId, connectionId: b.connection.id }))
+        .connection.status,
+    ).toBe('connected');
+  });
+
+  it('answers 20 concurrent duplicates of one command with the same reply, doing it once', async () => {
+    const orgId = randomUUID();
+    const { connection } = await connected(orgId);
+    const saga = randomUUID();
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, () => begin(orgId, connection.id, saga)),
+    );
+    for (const r of replies) expect(r).toEqual(replies[0]);
+    await begin(orgId, connection.id, saga);
+    const all = await Promise.all(
+      Array.from({ length: 20 }, () => complete(orgId, connection.id, saga)),
+    );
+    for (const r of all) expect(r).toEqual(all[0]);
+    expect(all[0]).toMatchObject({ instanceRevoked: true, webhooksDisabled: 1 });
+    const [n] = await db.query<{ n: number }>(
+      `select count(*)::int as n from connection.processed_command where key like $1`,
+      [`${saga}:%`],
+    );
+    expect(n?.n).toBe(2);
+  });
+
+  it('reconnect after disconnect reuses the instance: revoked → pending → connected', async () => {
+    const orgId = randomUUID();
+    const userId = randomUUID();
+    const first = await connected(orgId, { vendor: 'confluence', level: 'app', userId });
+    const saga = randomUUID();
+    await begin(orgId, first.connection.id, saga);
+    await complete(orgId, first.connection.id, saga);
+    expect(await instanceState(first.instance.id)).toMatchObject({
+      status: 'revoked',
+      webhook: 'disabled',
+    });
+
+    const again = await bus.request('connection.connections.create', {
+      orgId,
+      vendor: 'confluence',
+      level: 'app',
+      userId,
+      externalAccountId: 'acct',
+      tenantId: 'acme',
+    });
+    expect(again.instance).toMatchObject({ id: first.instance.id, status: 'pending' });
+    const activated = await bus.request('connection.connections.activate', {
+      orgId,
+      connectionId: again.connection.id,
+      eventId: randomUUID(),
+    });
+    expect(activated.instance).toMatchObject({
+      id: first.instance.id,
+      status: 'connected',
+      health: 'healthy',
+      healthChecksEnabled: true,
+    });
+    expect(await instanceState(first.instance.id)).toMatchObject({ webhook: 'enabled' });
+    const [count] = await db.query<{ n: number }>(
+      'select count(*)::int as n from connection.integration_instance where org_id = $1',
+      [orgId],
+    );
+    expect(count?.n).toBe(1);
+  });
+
+  it('mark-refresh-expired flags once and publishes one event; a repeat re-publishes the same', async () => {
+    const orgId = randomUUID();
+    const { connection, instance } = await connected(orgId, { vendor: 'servicenow' });
+    const eventId = randomUUID();
+    const first = await bus.request('connection.connections.mark-refresh-expired', {
+      orgId,
+      connectionId: connection.id,
+      eventId,
+    });
+    expect(first).toMatchObject({
+      changed: true,
+      eventId,
+      connection: { refreshTokenExpired: true },
+    });
+    const second = await bus.request('connection.connections.mark-refresh-expired', {
+      orgId,
+      connectionId: connection.id,
+      eventId: randomUUID(),
+    });
+    expect(second).toMatchObject({ changed: false, eventId, expiredAt: first.expiredAt });
+
+    const jsm = await nc.jetstreamManager();
+    const { state } = await jsm.streams.info('INTEGRATIONS');
+    const events = [];
+    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+      const m = await jsm.streams.getMessage('INTEGRATIONS', { seq }).catch(() => undefined);
+      if (m?.subject !== 'integrations.connection.refresh_token_expired') continue;
+      const e = m.json<{ connectionId: string }>();
+      if (e.connectionId === connection.id) events.push({ e, msgId: m.header?.get('Nats-Msg-Id') });
+    }
+    expect(events).toEqual([
+      {
+        msgId: eventId,
+        e: {
+          eventId,
+          occurredAt: first.expiredAt,
+          orgId,
+          vendor: 'servicenow',
+          instanceId: instance.id,
+          connectionId: connection.id,
+          level: 'user',
+          userId: connection.userId,
+        },
+      },
+    ]);
+    const listed = await bus.request('connection.integrations.list', { orgId });
+    expect(listed.instances[0]?.connections[0]?.refreshTokenExpired).toBe(true);
+    expect(
+      await errorOf(
+        bus.request('connection.connections.mark-refresh-expired', {
+          orgId: randomUUID(),
+          connectionId: connection.id,
+          eventId,
+        }),
+      ),
+    ).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('with only a pending connect left, the instance waits revoked-in-waiting; abandoning it restores revoked', async () => {
+    const orgId = randomUUID();
+    const live = await connected(orgId, { vendor: 'zendesk', level: 'user' });
+    const pending = await bus.request('connection.connections.create', {
+      orgId,
+      vendor: 'zendesk',
+      level: 'user',
+      userId: randomUUID(),
+      externalAccountId: null,
+      tenantId: null,
+    });
+    const saga = randomUUID();
+    await begin(orgId, live.connection.id, saga);
+    const done = await complete(orgId, live.connection.id, saga);
+    expect(done).toMatchObject({ instanceRevoked: true, healthChecksStopped: true });
+    expect(await instanceState(live.instance.id)).toMatchObject({
+      status: 'pending',
+      previous_status: 'revoked',
+      health: 'unknown',
+      checks_enabled: false,
+      webhook: 'disabled',
+    });
+    await bus.request('connection.connections.abandon', {
+      orgId,
+      connectionId: pending.connection.id,
+      reason: 'closed',
+    });
+    expect((await instanceState(live.instance.id)).status).toBe('revoked');
+  });
+});

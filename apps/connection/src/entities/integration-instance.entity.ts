@@ -1,0 +1,37 @@
+import { EntitySchema } from '@mikro-orm/core';
+import { ZInstanceStatus, type TInstanceConfig, type TInstanceStatus } from '@otesse/contracts';
+
+const INSTANCE_STATUSES = ZInstanceStatus.options;
+
+/** The org's installation of one vendor: one per (org, vendor), kept forever (a disconnect revokes, never deletes). */
+export interface IntegrationInstance {
+  id: string;
+  orgId: string;
+  vendor: string;
+  status: TInstanceStatus;
+  /**
+   * The status a connect attempt moved the instance away from (revoked/error → pending): an abandoned connect
+   * restores it, and activation reports `instanceReused` when it was `revoked`. Null once connected.
+   */
+  previousStatus: TInstanceStatus | null;
+  /** Validated non-secret settings (ServiceNow subdomain…). */
+  config: TInstanceConfig;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const IntegrationInstanceSchema = new EntitySchema<IntegrationInstance>({
+  name: 'IntegrationInstance',
+  tableName: 'integration_instance',
+  uniques: [{ name: 'integration_instance_org_vendor_unique', properties: ['orgId', 'vendor'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    orgId: { type: 'uuid' },
+    vendor: { type: 'string', length: 40 },
+    status: { enum: true, items: () => INSTANCE_STATUSES },
+    previousStatus: { enum: true, items: () => INSTANCE_STATUSES, nullable: true },
+    config: { type: 'json' },
+    createdAt: { type: 'datetime', columnType: 'timestamptz' },
+    updatedAt: { type: 'datetime', columnType: 'timestamptz' },
+  },
+});

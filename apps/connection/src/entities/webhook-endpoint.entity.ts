@@ -1,0 +1,34 @@
+import { EntitySchema } from '@mikro-orm/core';
+
+/** Inbound webhook endpoint of an instance: created on its first connect, disabled (never deleted) on disconnect. */
+export interface WebhookEndpoint {
+  id: string;
+  instanceId: string;
+  /** The connection whose activation (re-)enabled it. */
+  connectionId: string | null;
+  /** Path the edge routes: `/webhooks/<vendor>/<instanceId>`. */
+  url: string;
+  status: 'enabled' | 'disabled';
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
+  name: 'WebhookEndpoint',
+  tableName: 'webhook_endpoint',
+  uniques: [{ name: 'webhook_endpoint_instance_unique', properties: ['instanceId'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    instanceId: {
+      kind: 'm:1',
+      entity: 'IntegrationInstance',
+      mapToPk: true,
+      joinColumn: 'instance_id',
+    } as never,
+    connectionId: { type: 'uuid', nullable: true },
+    url: { type: 'string', length: 300 },
+    status: { enum: true, items: () => ['enabled', 'disabled'] },
+    createdAt: { type: 'datetime', columnType: 'timestamptz' },
+    updatedAt: { type: 'datetime', columnType: 'timestamptz' },
+  },
+});

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { ZServiceEnv } from '@otesse/config';
+
+export const ZConnectionEnv = ZServiceEnv.extend({
+  DATABASE_URL: z.url().default('postgres://otesse_connection@127.0.0.1:5432/otesse'),
+  /** Catalogue overrides: where the health checks reach each provider's data API. */
+  PROVIDERS_FILE: z.string().min(1).optional(),
+  /** Between two periodic health checks of one instance (default 5 min). */
+  HEALTH_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(86_400_000).optional(),
+  /** One health-check call to a provider (default 5 s). */
+  HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).optional(),
+  /** `false` runs no periodic health checks in this replica. */
+  HEALTH_CHECKS_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+});
+export type TConnectionEnv = z.infer<typeof ZConnectionEnv>;

@@ -1,0 +1,66 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { AppError, STALE_PENDING_CONNECTION_MS } from '@otesse/contracts';
+import type { THandler } from '@otesse/messaging';
+import {
+  SCHEMA,
+  loadInstance,
+  lockOrCreateInstance,
+  type TInstanceRow,
+} from '../store/connection.store';
+
+/**
+ * Create-or-update the org's instance config (the request's config replaces the stored one). The subdomain picks
+ * the host tokens and codes go to, so it can't change under a connected instance, nor under a connect in flight.
+ */
+export function configureInstanceHandler(
+  orm: MikroORM,
+): THandler<'connection.instances.configure'> {
+  return async (req) => {
+    const knex = orm.em.getConnection().getKnex();
+    return knex.transaction(async (trx) => {
+      const { row, created } = await lockOrCreateInstance(trx, {
+        orgId: req.orgId,
+        vendor: req.vendor,
+        config: req.config,
+      });
+      if (!created && !sameConfig(row, req.config)) {
+        if (row.config.subdomain !== req.config.subdomain) {
+          if (row.status === 'connected') {
+            throw new AppError(
+              'CONFLICT',
+              'disconnect the integration before changing its subdomain',
+              { reason: 'instance_connected' },
+            );
+          }
+          const inFlight = await trx('integration_connection')
+            .withSchema(SCHEMA)
+            .where({ instance_id: row.id, status: 'pending' })
+            .andWhere(
+              'created_at',
+              '>=',
+              trx.raw(`now() - (? * interval '1 millisecond')`, [STALE_PENDING_CONNECTION_MS]),
+            )
+            .first('id');
+          if (inFlight) {
+            throw new AppError(
+              'CONFLICT',
+              'a connect is in progress against the current subdomain',
+              {
+                reason: 'connect_in_progress',
+              },
+            );
+          }
+        }
+        await trx('integration_instance')
+          .withSchema(SCHEMA)
+          .where({ id: row.id })
+          .update({ config: JSON.stringify(req.config), updated_at: trx.fn.now() });
+      }
+      return { instance: await loadInstance(trx, req.orgId, row.id) };
+    });
+  };
+}
+
+function sameConfig(row: TInstanceRow, config: { subdomain?: string | undefined }): boolean {
+  return JSON.stringify(row.config) === JSON.stringify(config);
+}

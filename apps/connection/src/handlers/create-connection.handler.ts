@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex, MikroORM } from '@mikro-orm/postgresql';
+import { AppError, STALE_PENDING_CONNECTION_MS } from '@otesse/contracts';
+import type { THandler } from '@otesse/messaging';
+import {
+  SCHEMA,
+  isLiveSlotViolation,
+  liveConnections,
+  loadConnection,
+  loadInstance,
+  lockOrCreateInstance,
+} from '../store/connection.store';
+
+const alreadyConnected = (details?: unknown): AppError =>
+  new AppError('CONFLICT', 'this integration is already connected', {
+    reason: 'already_connected',
+    ...(details === undefined ? {} : { details }),
+  });
+
+/**
+ * Starts a connection: the org's instance of the vendor is reused (revoked/error → pending, remembering what it
+ * was) or created, and the connection is created `pending`. Runs under the instance's row lock; the partial unique
+ * indexes are the backstop, and their violation is the same CONFLICT.
+ */
+export function createConnectionHandler(orm: MikroORM): THandler<'connection.connections.create'> {
+  return async (req) => {
+    const knex = orm.em.getConnection().getKnex();
+    try {
+      return await knex.transaction(async (trx) => {
+        const { row: instance } = await lockOrCreateInstance(trx, {
+          orgId: req.orgId,
+          vendor: req.vendor,
+        });
+        // The slot this connect competes for: the instance's app-level one, or this user's user-level one.
+        const sameSlot = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
+          q.where(req.level === 'app' ? { level: 'app' } : { level: 'user', user_id: req.userId });
+        // A connect abandoned mid-way (browser closed) must not block the slot forever.
+        await sameSlot(
+          trx('integration_connection')
+            .withSchema(SCHEMA)
+            .where({ instance_id: instance.id, status: 'pending' }),
+        )
+          .andWhere(
+            'created_at',
+            '<',
+            trx.raw(`now() - (? * interval '1 millisecond')`, [STALE_PENDING_CONNECTION_MS]),
+          )
+          .update({ status: 'error', error_reason: 'stale_pending', updated_at: trx.fn.now() });
+        const live = (await sameSlot(liveConnections(trx, instance.id)).first('id', 'status')) as
+          { id: string; status: string } | undefined;
+        if (live?.status === 'disconnecting') {
+          // A disconnect saga holds the slot (semantic lock): connect again once it has finished.
+          throw new AppError(
+            'CONFLICT',
+            'this integration is being disconnected: try again shortly',
+            {
+              reason: 'disconnect_in_progress',
+              details: { connectionId: live.id, status: live.status },
+            },
+          );
+        }
+        if (live) throw alreadyConnected({ connectionId: live.id, status: live.status });
+
+        if (instance.status === 'revoked' || instance.status === 'error') {
+          // Seed: "The system reuses the existing IntegrationInstance (status updated from revoked to pending)".
+          await trx('integration_instance').withSchema(SCHEMA).where({ id: instance.id }).update({
+            status: 'pending',
+            previous_status: instance.status,
+            updated_at: trx.fn.now(),
+          });
+        }
+        const id = randomUUID();
+        await trx('integration_connection')
+          .withSchema(SCHEMA)
+          .insert({
+            id,
+            org_id: req.orgId,
+            instance_id: instance.id,
+            vendor: req.vendor,
+            level: req.level,
+            user_id: req.userId,
+            status: 'pending',
+            external_account_id: req.externalAccountId,
+            tenant_id: req.tenantId,
+            refresh_token_expired: false,
+            details: JSON.stringify(req.details),
+            error_reason: null,
+            instance_reused: false,
+            connected_event_id: null,
+            connected_at: null,
+            revoked_at: null,
+            created_at: trx.fn.now(),
+            updated_at: trx.fn.now(),
+          });
+        return {
+          instance: await loadInstance(trx, req.orgId, instance.id),
+          connection: await loadConnection(trx, req.orgId, id),
+        };
+      });
+    } catch (e) {
+      if (isLiveSlotViolation(e)) throw alreadyConnected();
+      throw e;
+    }
+  };
+}

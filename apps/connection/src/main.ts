@@ -1,0 +1,28 @@
+import { parseEnv } from '@otesse/config';
+import { createLogger } from '@otesse/logging';
+import { stopOnSignals } from '@otesse/runtime';
+import { startConnection } from './connection.service';
+import { ZConnectionEnv } from './env.schema';
+
+const env = parseEnv('connection', ZConnectionEnv);
+const logger = createLogger({ name: 'connection', level: env.LOG_LEVEL });
+try {
+  const svc = await startConnection({
+    databaseUrl: env.DATABASE_URL,
+    natsUrl: env.NATS_URL,
+    natsUser: env.NATS_USER,
+    natsPassword: env.NATS_PASSWORD,
+    providersFile: env.PROVIDERS_FILE,
+    healthChecks: {
+      enabled: env.HEALTH_CHECKS_ENABLED,
+      ...(env.HEALTH_CHECK_INTERVAL_MS ? { intervalMs: env.HEALTH_CHECK_INTERVAL_MS } : {}),
+      ...(env.HEALTH_CHECK_TIMEOUT_MS ? { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS } : {}),
+    },
+    logger,
+    healthPort: env.HEALTH_PORT,
+  });
+  stopOnSignals(svc.stop, logger);
+} catch (e) {
+  logger.fatal({ err: e }, (e as Error).message);
+  process.exit(1);
+}

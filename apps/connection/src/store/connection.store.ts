@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from '@mikro-orm/postgresql';
+import {
+  AppError,
+  type TConnection,
+  type TConnectionDetails,
+  type TConnectionFlow,
+  type TConnectionStatus,
+  type THealthStatus,
+  type TInstance,
+  type TInstanceConfig,
+  type TInstanceStatus,
+  type TOAuthAction,
+  type TWebhookEndpoint,
+} from '@otesse/contracts';
+import { LIVE_CONNECTION_STATUSES } from '../entities';
+
+export const SCHEMA = 'connection';
+export type TDb = Knex | Knex.Transaction;
+
+export interface TInstanceRow {
+  id: string;
+  org_id: string;
+  vendor: string;
+  status: TInstanceStatus;
+  previous_status: TInstanceStatus | null;
+  config: TInstanceConfig;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+interface TInstanceWithHealthRow extends TInstanceRow {
+  health_status: THealthStatus | null;
+  health_checked_at: Date | string | null;
+  health_checks_enabled: boolean | null;
+}
+
+export interface TConnectionRow {
+  id: string;
+  org_id: string;
+  instance_id: string;
+  vendor: string;
+  level: TConnectionFlow;
+  user_id: string;
+  status: TConnectionStatus;
+  external_account_id: string | null;
+  tenant_id: string | null;
+  refresh_token_expired: boolean;
+  details: TConnectionDetails;
+  error_reason: string | null;
+  instance_reused: boolean;
+  connected_event_id: string | null;
+  connected_at: Date | string | null;
+  revoked_at: Date | string | null;
+  disconnect_saga_id: string | null;
+  status_before_disconnect: TConnectionStatus | null;
+  lock_saga_id: string | null;
+  lock_purpose: TOAuthAction | null;
+  locked_at: Date | string | null;
+  refresh_token_expired_event_id: string | null;
+  refresh_token_expired_at: Date | string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+interface TWebhookRow {
+  id: string;
+  instance_id: string;
+  connection_id: string | null;
+  url: string;
+  status: 'enabled' | 'disabled';
+}
+
+/** MikroORM's knex hands timestamptz back as strings. */
+export const iso = (v: Date | string): string => new Date(v).toISOString();
+const isoOrNull = (v: Date | string | null): string | null => (v === null ? null : iso(v));
+
+export function toInstance(r: TInstanceWithHealthRow): TInstance {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    vendor: r.vendor,
+    status: r.status,
+    config: r.config,
+    health: r.health_status ?? 'unknown',
+    healthCheckedAt: isoOrNull(r.health_checked_at),
+    healthChecksEnabled: r.health_checks_enabled ?? false,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+export function toConnection(r: TConnectionRow): TConnection {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    instanceId: r.instance_id,
+    vendor: r.vendor,
+    level: r.level,
+    userId: r.user_id,
+    status: r.status,
+    externalAccountId: r.external_account_id,
+    tenantId: r.tenant_id,
+    refreshTokenExpired: r.refresh_token_expired,
+    lockedFor: r.lock_purpose,
+    details: r.details,
+    connectedAt: isoOrNull(r.connected_at),
+    revokedAt: isoOrNull(r.revoked_at),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+/** Instances of an org (optionally one vendor or one id) with their health, by vendor. */
+export async function loadInstances(
+  db: TDb,
+  where: { orgId: string; vendor?: string; id?: string },
+): Promise<TInstance[]> {
+  const q = db('integration_instance as i')
+    .withSchema(SCHEMA)
+    .leftJoin('integration_health as h', 'h.instance_id', 'i.id')
+    .where('i.org_id', where.orgId);
+  if (where.vendor !== undefined) q.andWhere('i.vendor', where.vendor);
+  if (where.id !== undefined) q.andWhere('i.id', where.id);
+  const rows = (await q
+    .orderBy('i.vendor')
+    .select(
+      'i.*',
+      'h.status as health_status',
+      'h.checked_at as health_checked_at',
+      'h.checks_enabled as health_checks_enabled',
+    )) as TInstanceWithHealthRow[];
+  return rows.map(toInstance);
+}
+
+export async function loadInstance(db: TDb, orgId: string, id: string): Promise<TInstance> {
+  const [instance] = await loadInstances(db, { orgId, id });
+  if (!instance) throw new AppError('NOT_FOUND', 'instance not found');
+  return instance;
+}
+
+/** Connections of an org, optionally of some instances or one id, oldest first. */
+export async function loadConnections(
+  db: TDb,
+  where: { orgId: string; instanceIds?: string[]; id?: string },
+): Promise<TConnection[]> {
+  const q = db('integration_connection').withSchema(SCHEMA).where('org_id', where.orgId);
+  if (where.instanceIds !== undefined) q.whereIn('instance_id', where.instanceIds);
+  if (where.id !== undefined) q.andWhere('id', where.id);
+  const rows = (await q.orderBy([{ column: 'created_at' }, { column: 'id' }])) as TConnectionRow[];
+  return rows.map(toConnection);
+}
+
+export async function loadConnection(db: TDb, orgId: string, id: string): Promise<TConnection> {
+  const [connection] = await loadConnections(db, { orgId, id });
+  // Another org's connection answers exactly like a missing one.
+  if (!connection) throw new AppError('NOT_FOUND', 'connection not found');
+  return connection;
+}
+
+export async function loadWebhookEndpoint(
+  db: TDb,
+  instanceId: string,
+): Promise<TWebhookEndpoint | null> {
+  const row = (await db('webhook_endpoint')
+    .withSchema(SCHEMA)
+    .where('instance_id', instanceId)
+    .first()) as TWebhookRow | undefined;
+  return row
+    ? {
+        id: row.id,
+        instanceId: row.instance_id,
+        connectionId: row.connection_id,
+        url: row.url,
+        status: row.status,
+      }
+    : null;
+}
+
+/**
+ * The org's instance of a vendor, created (with its `unknown` health record) when missing, and locked FOR UPDATE
+ * for the rest of the transaction: every state change of an instance or its connections takes this lock first,
+ * so concurrent connects of one instance run one after the other.
+ */
+export async function lockOrCreateInstance(
+  trx: Knex.Transaction,
+  opts: { orgId: string; vendor: string; config?: TInstanceConfig },
+): Promise<{ row: TInstanceRow; created: boolean }> {
+  const id = randomUUID();
+  const inserted = await trx('integration_instance')
+    .withSchema(SCHEMA)
+    .insert({
+      id,
+      org_id: opts.orgId,
+      vendor: opts.vendor,
+      status: 'pending',
+      previous_status: null,
+      config: JSON.stringify(opts.config ?? {}),
+      created_at: trx.fn.now(),
+      updated_at: trx.fn.now(),
+    })
+    .onConflict(['org_id', 'vendor'])
+    .ignore()
+    .returning('id');
+  const created = inserted.length > 0;
+  if (created) {
+    await trx('integration_health').withSchema(SCHEMA).insert({
+      id: randomUUID(),
+      instance_id: id,
+      status: 'unknown',
+      checked_at: null,
+      checks_enabled: false,
+      updated_at: trx.fn.now(),
+    });
+  }
+  const row = (await trx('integration_instance')
+    .withSchema(SCHEMA)
+    .where({ org_id: opts.orgId, vendor: opts.vendor })
+    .forUpdate()
+    .first()) as TInstanceRow | undefined;
+  if (!row) throw new Error(`instance ${opts.orgId}/${opts.vendor} vanished`);
+  return { row, created };
+}
+
+/** Locks an instance by id (the caller already knows it belongs to the org). */
+export async function lockInstanceById(
+  trx: Knex.Transaction,
+  instanceId: string,
+): Promise<TInstanceRow> {
+  const row = (await trx('integration_instance')
+    .withSchema(SCHEMA)
+    .where({ id: instanceId })
+    .forUpdate()
+    .first()) as TInstanceRow | undefined;
+  if (!row) throw new Error(`instance ${instanceId} vanished`);
+  return row;
+}
+
+/**
+ * Locks a connection of the org together with its instance, instance first (the order every writer uses, so
+ * no deadlocks). NOT_FOUND for a missing connection and for another org's alike.
+ */
+export async function lockConnection(
+  trx: Knex.Transaction,
+  orgId: string,
+  connectionId: string,
+): Promise<{ connection: TConnectionRow; instance: TInstanceRow }> {
+  const ref = (await trx('integration_connection')
+    .withSchema(SCHEMA)
+    .where({ id: connectionId, org_id: orgId })
+    .first('instance_id')) as { instance_id: string } | undefined;
+  if (!ref) throw new AppError('NOT_FOUND', 'connection not found');
+  const instance = await lockInstanceById(trx, ref.instance_id);
+  const connection = (await trx('integration_connection')
+    .withSchema(SCHEMA)
+    .where({ id: connectionId, org_id: orgId })
+    .forUpdate()
+    .first()) as TConnectionRow | undefined;
+  if (!connection) throw new AppError('NOT_FOUND', 'connection not found');
+  return { connection, instance };
+}
+
+/** Live connections of an instance: those that hold a slot (pending, connected, disconnecting). */
+export function liveConnections(db: TDb, instanceId: string): Knex.QueryBuilder {
+  return db('integration_connection')
+    .withSchema(SCHEMA)
+    .where('instance_id', instanceId)
+    .whereIn('status', [...LIVE_CONNECTION_STATUSES]);
+}
+
+/** A violation of one of the partial unique indexes: a concurrent connect won the slot. */
+export function isLiveSlotViolation(e: unknown): boolean {
+  const err = e as { code?: string; constraint?: string };
+  return (
+    err.code === '23505' &&
+    (err.constraint === 'integration_connection_one_live_app' ||
+      err.constraint === 'integration_connection_one_live_user')
+  );
+}

@@ -1,0 +1,160 @@
+import type { Knex } from '@mikro-orm/postgresql';
+import { AppError } from '@otesse/contracts';
+import type { Logger } from '@otesse/logging';
+import { runOnce } from '@otesse/persistence';
+import { randomUUID } from 'node:crypto';
+import type { TCredentialKind } from '@otesse/contracts';
+import { sealCredential, VaultCryptoError } from './crypto/envelope';
+import type { MasterKeyRing } from './crypto/master-keys';
+
+export const VAULT_DB_SCHEMA = 'vault';
+
+/**
+ * New active credential rows, encrypted (CPU only: call it before the transaction so the connection's lock is
+ * held for the writes alone). Shared by store and swap.
+ */
+export function sealCredentialRows(
+  keys: MasterKeyRing,
+  req: {
+    orgId: string;
+    connectionId: string;
+    vendor: string;
+    credentials: { kind: TCredentialKind; value: string; expiresAt?: string | null | undefined }[];
+  },
+  now: Date,
+) {
+  return req.credentials.map((c) => {
+    const id = randomUUID();
+    const sealed = sealCredential(
+      keys,
+      { credentialId: id, orgId: req.orgId, connectionId: req.connectionId, kind: c.kind },
+      c.value,
+    );
+    return {
+      id,
+      org_id: req.orgId,
+      connection_id: req.connectionId,
+      vendor: req.vendor,
+      kind: c.kind,
+      ciphertext: sealed.ciphertext,
+      iv: sealed.iv,
+      auth_tag: sealed.authTag,
+      wrapped_data_key: sealed.wrappedDataKey,
+      key_id: sealed.keyId,
+      is_active: true,
+      is_deleted: false,
+      retired_at: null,
+      expires_at: c.expiresAt ? new Date(c.expiresAt) : null,
+      created_at: now,
+      updated_at: now,
+      deleted_at: null,
+    };
+  });
+}
+
+/**
+ * Serialises writes to one connection's credentials (store with replace, destroy) for the rest of the
+ * transaction, so two replacements never both leave their credentials active.
+ */
+export async function lockConnection(trx: Knex.Transaction, connectionId: string): Promise<void> {
+  await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [
+    `vault:connection:${connectionId}`,
+  ]);
+}
+
+/**
+ * Destroys a connection's live credentials (or only those of `credentialIds`, e.g. the ones a swap retired):
+ * ciphertext, iv, tag and wrapped data key overwritten with '', then soft-deleted. Without the wrapped data key
+ * the value is unrecoverable even from a copy of the row. Returns how many were destroyed (ids of another
+ * connection are not touched and not counted).
+ */
+export async function destroyLiveCredentials(
+  trx: Knex.Transaction,
+  where: { orgId: string; connectionId: string; credentialIds?: readonly string[] | undefined },
+  now: Date,
+): Promise<number> {
+  const q = trx('credential')
+    .withSchema(VAULT_DB_SCHEMA)
+    .where({ org_id: where.orgId, connection_id: where.connectionId, is_deleted: false });
+  if (where.credentialIds !== undefined) q.whereIn('id', [...where.credentialIds]);
+  const rows: { id: string }[] = await q
+    .update({
+      ciphertext: '',
+      iv: '',
+      auth_tag: '',
+      wrapped_data_key: '',
+      is_active: false,
+      is_deleted: true,
+      deleted_at: now,
+      updated_at: now,
+    })
+    .returning('id');
+  return rows.length;
+}
+
+/**
+ * `runOnce` in the vault's schema, with key reuse (same key, other subject or other connection) answered as a
+ * typed CONFLICT instead of an internal error.
+ */
+export async function runVaultCommandOnce<T extends { orgId: string; connectionId: string }>(
+  knex: Knex,
+  opts: { key: string; subject: string; orgId: string; connectionId: string },
+  effect: (trx: Knex.Transaction) => Promise<T>,
+): Promise<{ result: T; replayed: boolean }> {
+  let outcome: { result: T; replayed: boolean };
+  try {
+    outcome = await knex.transaction((trx) =>
+      runOnce(trx, { schema: VAULT_DB_SCHEMA, key: opts.key, subject: opts.subject }, () =>
+        effect(trx),
+      ),
+    );
+  } catch (e) {
+    if (!(e instanceof AppError) && /^idempotency key .* was used for /.test((e as Error).message))
+      throw idempotencyConflict();
+    throw e;
+  }
+  if (outcome.result.orgId !== opts.orgId || outcome.result.connectionId !== opts.connectionId)
+    throw idempotencyConflict();
+  return outcome;
+}
+
+function idempotencyConflict(): AppError {
+  return new AppError('CONFLICT', 'this idempotency key was already used for another command', {
+    reason: 'idempotency_key_reused',
+  });
+}
+
+/** A value that cannot be read, as a typed error that names ids only. */
+export function cryptoFailure(e: unknown): unknown {
+  if (e instanceof VaultCryptoError) {
+    return new AppError('INTERNAL', e.message, { reason: e.reason });
+  }
+  return e;
+}
+
+/**
+ * Runs a write and, if Postgres refuses it, logs only the error's code and names: a pg error's `detail`
+ * ("Failing row contains (…)") would otherwise carry the row's ciphertext and wrapped data key into a log line.
+ */
+export async function withSafeDbErrors<T>(
+  logger: Logger,
+  what: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof AppError) throw e;
+    const pgError = e as { code?: string; constraint?: string; table?: string; name?: string };
+    logger.error(
+      {
+        errName: pgError.name,
+        pgCode: pgError.code,
+        constraint: pgError.constraint,
+        table: pgError.table,
+      },
+      `${what} failed`,
+    );
+    throw new AppError('INTERNAL', `${what} failed`, { reason: 'database_error' });
+  }
+}

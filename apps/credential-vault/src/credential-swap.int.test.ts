@@ -1,0 +1,392 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { NatsConnection } from 'nats';
+import { AppError, type TRequestInput } from '@otesse/contracts';
+import { Bus, connectNats } from '@otesse/messaging';
+import { createLogger } from '@otesse/logging';
+import { loadCatalogue } from '@otesse/providers';
+import {
+  startFakeProvider,
+  writeFakeProvidersFile,
+  type TFakeProvider,
+} from '@otesse/fake-provider';
+import {
+  createTestDatabase,
+  startNatsServer,
+  type TTestDatabase,
+  type TTestNats,
+} from '@otesse/testing';
+import type { TRunningService } from '@otesse/runtime';
+import { startCredentialVault } from './credential-vault.service';
+
+const logLines: string[] = [];
+const logger = createLogger({
+  name: 'vault-swap-test',
+  level: 'debug',
+  destination: { write: (line: string) => void logLines.push(line) },
+});
+
+const errorOf = (p: Promise<unknown>): Promise<AppError> =>
+  p.then(
+    () => {
+      throw new Error('expected an error reply');
+    },
+    (e: unknown) => {
+      expect(e).toBeInstanceOf(AppError);
+      return e as AppError;
+    },
+  );
+
+type TVendor = 'servicenow' | 'confluence' | 'google';
+
+/**
+ * Seed 003 in the vault: the atomic swap of a connection's credentials (reconnect / change user), then the
+ * revocation and destruction of the retired ones by id. No connection service runs here on purpose: none of this
+ * may need it (the edge also revokes tokens stored under a throwaway connection id).
+ */
+describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake provider over HTTP)', () => {
+  let db: TTestDatabase;
+  let nats: TTestNats;
+  let fake: TFakeProvider;
+  let dir: string;
+  let nc: NatsConnection;
+  let bus: Bus;
+  let vault: TRunningService | undefined;
+  const issued: string[] = [];
+
+  beforeAll(async () => {
+    [db, nats, fake] = await Promise.all([
+      createTestDatabase(),
+      startNatsServer(),
+      startFakeProvider({ port: 0 }),
+    ]);
+    dir = mkdtempSync(join(tmpdir(), 'otesse-swap-'));
+    const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
+    vault = await startCredentialVault({
+      databaseUrl: db.urlFor('credential-vault'),
+      natsUrl: nats.url,
+      masterKeys: [{ keyId: 'k1', key: randomBytes(32) }],
+      catalogue: loadCatalogue({ providersFile, env: {} }),
+      logger,
+    });
+    await vault.deps.nc.flush();
+    nc = await connectNats({ url: nats.url, name: 'test' });
+    bus = new Bus(nc, { timeoutMs: 8_000 });
+  });
+  afterAll(async () => {
+    await vault?.stop();
+    await nc?.close();
+    await fake?.close();
+    await nats?.stop();
+    await db?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    fake.state.reset();
+  });
+
+  /** Tokens the fake provider issues to a user (as an OAuth callback would get them). */
+  const tokensFor = (vendor: TVendor, userId: string) => {
+    const { access, refresh } = fake.state.issueTokens({
+      clientId: `otesse-dev-${vendor}`,
+      user: fake.state.findUser(userId)!,
+      instance: vendor === 'servicenow' ? 'acme' : undefined,
+      scope: '',
+      familyId: randomUUID(),
+    });
+    issued.push(access.token, refresh.token);
+    return {
+      access: access.token,
+      refresh: refresh.token,
+      credentials: [
+        {
+          kind: 'access_token' as const,
+          value: access.token,
+          expiresAt: new Date(access.expiresAt).toISOString(),
+        },
+        { kind: 'refresh_token' as const, value: refresh.token },
+      ],
+    };
+  };
+  /** A connection whose tokens (of u-alice) the vault holds. */
+  const connected = async (vendor: TVendor) => {
+    const c = { orgId: randomUUID(), connectionId: randomUUID(), vendor };
+    const old = tokensFor(vendor, 'u-alice');
+    const { credentialIds } = await bus.request('vault.credentials.store', {
+      ...c,
+      credentials: old.credentials,
+    });
+    return { ...c, old, oldIds: credentialIds };
+  };
+  const swap = (
+    c: { orgId: string; connectionId: string; vendor: string },
+    credentials: TRequestInput<'vault.credentials.swap'>['credentials'],
+    idempotencyKey = `saga-${randomUUID()}:swap`,
+  ) =>
+    bus.request('vault.credentials.swap', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+      vendor: c.vendor,
+      credentials,
+      idempotencyKey,
+    });
+  const get = (c: { orgId: string; connectionId: string }) =>
+    bus.request('vault.access-tokens.get', { orgId: c.orgId, connectionId: c.connectionId });
+  const revoke = (
+    c: { orgId: string; connectionId: string; vendor: string },
+    over: Partial<TRequestInput<'vault.tokens.revoke'>> = {},
+  ) =>
+    bus.request('vault.tokens.revoke', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+      vendor: c.vendor,
+      ...(c.vendor === 'servicenow' ? { subdomain: 'acme' } : {}),
+      idempotencyKey: `saga-${randomUUID()}:revoke`,
+      ...over,
+    });
+  const destroy = (
+    c: { orgId: string; connectionId: string },
+    over: Partial<TRequestInput<'vault.credentials.destroy'>> = {},
+  ) =>
+    bus.request('vault.credentials.destroy', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+      idempotencyKey: `saga-${randomUUID()}:destroy`,
+      ...over,
+    });
+  const describeAll = async (c: { orgId: string; connectionId: string }) =>
+    (
+      await bus.request('vault.credentials.describe', {
+        orgId: c.orgId,
+        connectionId: c.connectionId,
+        includeDeleted: true,
+      })
+    ).credentials;
+  const rowsOf = (connectionId: string) =>
+    db.query<{
+      id: string;
+      ciphertext: string;
+      wrapped_data_key: string;
+      is_active: boolean;
+      is_deleted: boolean;
+    }>('select * from vault.credential where connection_id = $1 order by created_at, id', [
+      connectionId,
+    ]);
+
+  it('ServiceNow: swaps atomically, revokes exactly the retired tokens at the instance, destroys them by id; replays change nothing', async () => {
+    const c = await connected('servicenow');
+    const fresh = tokensFor('servicenow', 'u-bob');
+
+    const swapKey = `saga-${randomUUID()}:swap`;
+    const swapped = await swap(c, fresh.credentials, swapKey);
+    expect(swapped.credentialIds).toHaveLength(2);
+    expect(swapped.retiredCredentialIds).toEqual(c.oldIds);
+    // New ones active; old ones retired: inactive, not destroyed, still encrypted.
+    const described = await describeAll(c);
+    const byId = new Map(described.map((d) => [d.id, d]));
+    for (const id of swapped.credentialIds)
+      expect(byId.get(id)).toMatchObject({ isActive: true, isDeleted: false, retiredAt: null });
+    for (const id of c.oldIds) {
+      expect(byId.get(id)).toMatchObject({ isActive: false, isDeleted: false });
+      expect(byId.get(id)!.retiredAt).not.toBeNull();
+    }
+    for (const r of await rowsOf(c.connectionId))
+      expect(r.ciphertext === '' || r.wrapped_data_key === '').toBe(false);
+    // Callers now get the new token.
+    await expect(get(c)).resolves.toMatchObject({
+      accessToken: fresh.access,
+      kind: 'access_token',
+    });
+    // A replay answers the same ids and adds nothing; the key for another connection is refused.
+    await expect(swap(c, fresh.credentials, swapKey)).resolves.toEqual(swapped);
+    expect(await rowsOf(c.connectionId)).toHaveLength(4);
+    const other = await connected('servicenow');
+    expect(await errorOf(swap(other, fresh.credentials, swapKey))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'idempotency_key_reused',
+    });
+
+    // Revoke the retired tokens by id: the old ones die at the provider, the new ones stay active.
+    const revokeKey = `saga-${randomUUID()}:revoke-old`;
+    const report = await revoke(c, {
+      credentialIds: swapped.retiredCredentialIds,
+      idempotencyKey: revokeKey,
+    });
+    expect(report).toEqual({
+      supported: true,
+      succeeded: true,
+      results: [
+        { kind: 'refresh_token', outcome: 'revoked', httpStatus: 200 },
+        { kind: 'access_token', outcome: 'revoked', httpStatus: 200 },
+      ],
+      warnings: [],
+    });
+    expect(fake.state.revocations.map((r) => [r.instance, r.token]).sort()).toEqual(
+      [
+        ['acme', c.old.access],
+        ['acme', c.old.refresh],
+      ].sort(),
+    );
+    expect(fake.state.tokenStatus(c.old.refresh).status).toBe('revoked');
+    expect(fake.state.tokenStatus(c.old.access).status).toBe('revoked');
+    expect(fake.state.tokenStatus(fresh.refresh).status).toBe('active');
+    expect(fake.state.tokenStatus(fresh.access).status).toBe('active');
+    await expect(
+      revoke(c, { credentialIds: c.oldIds, idempotencyKey: revokeKey }),
+    ).resolves.toEqual(report);
+    expect(fake.state.revocations).toHaveLength(2);
+
+    // Destroy the retired ones by id: the new ones stay intact and usable.
+    const destroyKey = `saga-${randomUUID()}:destroy-old`;
+    await expect(
+      destroy(c, { credentialIds: swapped.retiredCredentialIds, idempotencyKey: destroyKey }),
+    ).resolves.toEqual({ destroyed: 2 });
+    await expect(
+      destroy(c, { credentialIds: swapped.retiredCredentialIds, idempotencyKey: destroyKey }),
+    ).resolves.toEqual({ destroyed: 2 });
+    // Another connection's ids are not touched, even when listed.
+    await expect(destroy(c, { credentialIds: other.oldIds })).resolves.toEqual({ destroyed: 0 });
+    expect((await describeAll(other)).every((d) => d.isActive && !d.isDeleted)).toBe(true);
+    for (const r of await rowsOf(c.connectionId)) {
+      if (c.oldIds.includes(r.id)) {
+        expect(r).toMatchObject({ ciphertext: '', wrapped_data_key: '', is_deleted: true });
+      } else {
+        expect(r).toMatchObject({ is_active: true, is_deleted: false });
+        expect(r.ciphertext).not.toBe('');
+      }
+    }
+    await expect(get(c)).resolves.toMatchObject({
+      accessToken: fresh.access,
+    });
+    // The current (new) tokens are what a default revoke would revoke now.
+    await expect(revoke(c)).resolves.toMatchObject({ succeeded: true });
+    expect(fake.state.tokenStatus(fresh.refresh).status).toBe('revoked');
+  });
+
+  it('Confluence: swap, then revoking the retired tokens is recorded "not supported", destroy by id', async () => {
+    const c = await connected('confluence');
+    const fresh = tokensFor('confluence', 'u-bob');
+    const swapped = await swap(c, fresh.credentials);
+    const report = await revoke(c, { credentialIds: swapped.retiredCredentialIds });
+    expect(report).toMatchObject({
+      supported: false,
+      succeeded: false,
+      results: [
+        { kind: 'refresh_token', outcome: 'not_supported' },
+        { kind: 'access_token', outcome: 'not_supported' },
+      ],
+    });
+    expect(report.warnings).toEqual([expect.stringMatching(/not supported.*Connected apps/)]);
+    expect(fake.state.revocations).toHaveLength(0);
+    await expect(destroy(c, { credentialIds: swapped.retiredCredentialIds })).resolves.toEqual({
+      destroyed: 2,
+    });
+    await expect(get(c)).resolves.toMatchObject({
+      accessToken: fresh.access,
+    });
+  });
+
+  it('serialises concurrent swaps and reads: one set active at any time, every retired id retired once', async () => {
+    const c = await connected('google');
+    const a = tokensFor('google', 'u-bob');
+    const b = tokensFor('google', 'u-alice');
+    const reads = Promise.all(Array.from({ length: 20 }, () => get(c)));
+    const [sa, sb] = await Promise.all([swap(c, a.credentials), swap(c, b.credentials)]);
+    // Every read got one whole set's token, never an error.
+    for (const r of await reads)
+      expect([c.old.access, a.access, b.access]).toContain(r.accessToken);
+    const retired = [...sa.retiredCredentialIds, ...sb.retiredCredentialIds];
+    expect(new Set(retired).size).toBe(retired.length);
+    // The later swap retired the original set plus the earlier swap's set, or just the earlier swap's.
+    const [first, second] = sa.retiredCredentialIds.every((id) => c.oldIds.includes(id))
+      ? [sa, sb]
+      : [sb, sa];
+    expect(first.retiredCredentialIds).toEqual(c.oldIds);
+    expect(second.retiredCredentialIds).toEqual(first.credentialIds);
+    const active = (await describeAll(c)).filter((d) => d.isActive).map((d) => d.id);
+    expect(active.sort()).toEqual([...second.credentialIds].sort());
+    const winner = second === sa ? a : b;
+    await expect(get(c)).resolves.toMatchObject({
+      accessToken: winner.access,
+    });
+  });
+
+  it('a swap retires a dead (deactivated) refresh token too, and a swap without refresh token leaves none current', async () => {
+    const c = await connected('google');
+    // The provider declared the refresh token dead earlier (what a refresh on invalid_grant leaves).
+    await db.query(
+      `update vault.credential set is_active = false where connection_id = $1 and kind = 'refresh_token'`,
+      [c.connectionId],
+    );
+    const fresh = tokensFor('google', 'u-alice');
+    const swapped = await swap(c, [fresh.credentials[0]!]);
+    expect([...swapped.retiredCredentialIds].sort()).toEqual([...c.oldIds].sort());
+    // Revoking "the current ones" now means the new access token only: the retired refresh token is not current.
+    const report = await revoke(c);
+    expect(report.results).toEqual([
+      { kind: 'refresh_token', outcome: 'no_token', httpStatus: null },
+      { kind: 'access_token', outcome: 'revoked', httpStatus: 200 },
+    ]);
+    expect(fake.state.revocations.map((r) => r.token)).toEqual([fresh.access]);
+  });
+
+  it('revokes and destroys a refused authorization stored under a throwaway id, without any connection lookup', async () => {
+    // The connection service does not run here: any lookup would fail.
+    const throwaway = { orgId: randomUUID(), connectionId: randomUUID(), vendor: 'servicenow' };
+    const refused = tokensFor('servicenow', 'u-carol');
+    const { credentialIds } = await bus.request('vault.credentials.store', {
+      ...throwaway,
+      credentials: refused.credentials,
+    });
+    const report = await revoke(throwaway, { credentialIds, subdomain: 'acme' });
+    expect(report).toMatchObject({ supported: true, succeeded: true, warnings: [] });
+    expect(fake.state.tokenStatus(refused.refresh).status).toBe('revoked');
+    expect(fake.state.tokenStatus(refused.access).status).toBe('revoked');
+    await expect(destroy(throwaway)).resolves.toEqual({ destroyed: 2 });
+    await expect(get(throwaway)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  });
+
+  it("skips ids of another connection (with a warning) and never sends another provider's token", async () => {
+    const c = await connected('google');
+    const other = await connected('google');
+    const report = await revoke(c, { credentialIds: [other.oldIds[0]!, c.oldIds[1]!] });
+    expect(report.results).toEqual([
+      { kind: 'refresh_token', outcome: 'revoked', httpStatus: 200 },
+      { kind: 'access_token', outcome: 'no_token', httpStatus: null },
+    ]);
+    expect(report.warnings).toEqual([expect.stringMatching(/1 of the credential ids/)]);
+    expect(fake.state.revocations.map((r) => r.token)).toEqual([c.old.refresh]);
+    expect(fake.state.tokenStatus(other.old.access).status).toBe('active');
+
+    expect(
+      await errorOf(revoke({ ...c, vendor: 'slack' }, { credentialIds: c.oldIds })),
+    ).toMatchObject({ code: 'BAD_REQUEST', reason: 'vendor_mismatch' });
+    expect(
+      await errorOf(swap({ ...c, vendor: 'slack' }, [{ kind: 'api_key', value: 'x'.repeat(20) }])),
+    ).toMatchObject({ code: 'BAD_REQUEST', reason: 'vendor_mismatch' });
+    expect(
+      await errorOf(
+        swap(c, [
+          { kind: 'access_token', value: 'a'.repeat(20) },
+          { kind: 'access_token', value: 'b'.repeat(20) },
+        ]),
+      ),
+    ).toMatchObject({ code: 'BAD_REQUEST', reason: 'duplicate_kind' });
+    // Refused swaps changed nothing.
+    expect((await describeAll(c)).map((d) => [d.id, d.isActive])).toEqual(
+      c.oldIds.map((id) => [id, true]),
+    );
+    expect(fake.state.revocations).toHaveLength(1);
+  });
+
+  it('never wrote a token to a log line', () => {
+    expect(logLines.length).toBeGreaterThan(5);
+    const all = logLines.join('');
+    for (const t of issued) expect(all).not.toContain(t);
+  });
+});

@@ -1,0 +1,69 @@
+import type { Logger } from '@otesse/logging';
+import { loadCatalogue, type Catalogue } from '@otesse/providers';
+import { runService, type TRunningService } from '@otesse/runtime';
+import { MasterKeyRing, type TMasterKey } from './crypto/master-keys';
+import { vaultOrmConfig } from './db/orm.config';
+import { describeCredentialsHandler } from './handlers/describe-credentials.handler';
+import { destroyCredentialsHandler } from './handlers/destroy-credentials.handler';
+import { getAccessTokenHandler } from './handlers/get-access-token.handler';
+import { revokeTokensHandler } from './handlers/revoke-tokens.handler';
+import { rotateKeysHandler } from './handlers/rotate-keys.handler';
+import { storeCredentialsHandler } from './handlers/store-credentials.handler';
+import { swapCredentialsHandler } from './handlers/swap-credentials.handler';
+import { DEFAULT_REFRESH_SETTINGS, type TRefreshSettings } from './provider/token-endpoint';
+import { TokenRefresher } from './refresh/token-refresher';
+
+export interface TCredentialVaultConfig {
+  databaseUrl: string;
+  natsUrl: string;
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  /** The first is active (new credentials, rotation target); the others still unwrap older data keys. */
+  masterKeys: readonly TMasterKey[];
+  /** Catalogue overrides; or pass `catalogue` directly (tests). */
+  providersFile?: string | undefined;
+  catalogue?: Catalogue;
+  /** Token refresh margin, timeouts and retries (tests shrink them). */
+  refresh?: Partial<TRefreshSettings>;
+  logLevel?: string;
+  logger?: Logger;
+  healthPort?: number | undefined;
+}
+
+/** The credential vault: envelope-encrypted credentials over NATS (`vault.*`), schema `vault`. */
+export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise<TRunningService> {
+  // Validated before anything connects: a bad key ring must stop the start, not the first request.
+  const keys = new MasterKeyRing(cfg.masterKeys);
+  const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
+  const settings: TRefreshSettings = { ...DEFAULT_REFRESH_SETTINGS, ...cfg.refresh };
+  return runService({
+    name: 'credential-vault',
+    version: '0.1.0',
+    prefix: 'vault',
+    orm: vaultOrmConfig(cfg.databaseUrl),
+    nats: {
+      url: cfg.natsUrl,
+      user: cfg.natsUser,
+      password: cfg.natsPassword,
+      inboxPrefix: '_INBOX_vault',
+    },
+    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
+    ...(cfg.logger ? { logger: cfg.logger } : {}),
+    healthPort: cfg.healthPort,
+    // The vault appends audit entries (refresh token expired): the stream must exist even before the audit service.
+    streams: ['AUDIT'],
+    handlers: ({ orm, logger, bus, events }) => {
+      const deps = { orm, keys, catalogue, logger, bus, events };
+      const refresher = new TokenRefresher({ ...deps, settings });
+      return {
+        'vault.credentials.store': storeCredentialsHandler(deps),
+        'vault.credentials.describe': describeCredentialsHandler(deps),
+        'vault.access-tokens.get': getAccessTokenHandler({ ...deps, refresher }),
+        'vault.credentials.destroy': destroyCredentialsHandler(deps),
+        'vault.keys.rotate': rotateKeysHandler(deps),
+        'vault.tokens.revoke': revokeTokensHandler(deps),
+        'vault.credentials.swap': swapCredentialsHandler(deps),
+      };
+    },
+  });
+}

@@ -1,0 +1,73 @@
+import { EntitySchema } from '@mikro-orm/core';
+import type { TCredentialKind } from '@otesse/contracts';
+
+export const CREDENTIAL_KINDS = [
+  'access_token',
+  'refresh_token',
+  'api_key',
+  'client_secret',
+  'id_token',
+] as const satisfies readonly TCredentialKind[];
+
+/**
+ * One secret of a connection, envelope-encrypted (see crypto/envelope.ts). Destroying it overwrites the
+ * ciphertext, iv, tag and wrapped data key with '' and soft-deletes the row (kept for the record).
+ */
+export interface Credential {
+  id: string;
+  orgId: string;
+  connectionId: string;
+  vendor: string;
+  kind: TCredentialKind;
+  /** base64 AES-256-GCM ciphertext of the value under the credential's data key; '' once destroyed. */
+  ciphertext: string;
+  /** base64 12-byte GCM nonce; '' once destroyed. */
+  iv: string;
+  /** base64 16-byte GCM tag; '' once destroyed. */
+  authTag: string;
+  /** base64 (iv ‖ data key encrypted by the master key ‖ tag); '' once destroyed. */
+  wrappedDataKey: string;
+  /** Master key that wraps the data key. */
+  keyId: string;
+  isActive: boolean;
+  isDeleted: boolean;
+  /**
+   * Set when `vault.credentials.swap` replaced it (reconnect / change user): inactive but still encrypted, so the
+   * saga can revoke it at the provider before destroying it. A retired credential is never handed out, refreshed
+   * with, or taken for one of the connection's current ones.
+   */
+  retiredAt: Date | null;
+  expiresAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+}
+
+export const CredentialSchema = new EntitySchema<Credential>({
+  name: 'Credential',
+  tableName: 'credential',
+  indexes: [
+    { name: 'credential_connection_idx', properties: ['orgId', 'connectionId', 'isDeleted'] },
+    // Rotation looks for data keys not under the active master key.
+    { name: 'credential_key_id_idx', properties: ['keyId'] },
+  ],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    orgId: { type: 'uuid' },
+    connectionId: { type: 'uuid' },
+    vendor: { type: 'string', length: 40 },
+    kind: { enum: true, items: () => [...CREDENTIAL_KINDS] } as never,
+    ciphertext: { type: 'text' },
+    iv: { type: 'string', length: 24 },
+    authTag: { type: 'string', length: 24 },
+    wrappedDataKey: { type: 'string', length: 128 },
+    keyId: { type: 'string', length: 64 },
+    isActive: { type: 'boolean' },
+    isDeleted: { type: 'boolean' },
+    retiredAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    expiresAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    createdAt: { type: 'datetime', columnType: 'timestamptz' },
+    updatedAt: { type: 'datetime', columnType: 'timestamptz' },
+    deletedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+  },
+});

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ZServiceEnv } from '@otesse/config';
+import { parseMasterKeys, type TMasterKey } from './crypto/master-keys';
+
+/** `keyId:base64(32 bytes)[,keyId2:base64...]`; the first is active. Errors never echo key material. */
+export const ZMasterKeys = z.string().transform((spec, ctx): TMasterKey[] => {
+  try {
+    return parseMasterKeys(spec);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+export const ZVaultEnv = ZServiceEnv.extend({
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/ })
+    .default('postgres://otesse_vault@127.0.0.1:5432/otesse'),
+  NODE_ENV: z.string().optional(),
+  VAULT_MASTER_KEY: ZMasterKeys.optional(),
+  /** Catalogue overrides (tells API-key providers from OAuth ones; token and revocation URLs, OAuth clients). */
+  PROVIDERS_FILE: z.string().min(1).optional(),
+  /** Refresh an access token when less than this is left (default 60 s, at most half its lifetime). */
+  TOKEN_REFRESH_MARGIN_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
+  /** One call to a token endpoint (default 2.5 s). */
+  TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).optional(),
+  /** Every call and back-off of one refresh together (default 4 s: callers wait 5 s on NATS). */
+  TOKEN_REFRESH_BUDGET_MS: z.coerce.number().int().min(100).max(120_000).optional(),
+}).superRefine((env, ctx) => {
+  if (env.NODE_ENV === 'production' && !env.VAULT_MASTER_KEY) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['VAULT_MASTER_KEY'],
+      message: 'is required in production (keyId:base64(32 bytes)[,keyId2:base64...])',
+    });
+  }
+});
+export type TVaultEnv = z.infer<typeof ZVaultEnv>;
+
+/**
+ * Outside production, without VAULT_MASTER_KEY: a fixed, publicly known key so local data survives restarts.
+ * Its id says what it is; production refuses to start without a real key.
+ */
+export const DEV_MASTER_KEYS: TMasterKey[] = [
+  {
+    keyId: 'dev-insecure',
+    key: createHash('sha256').update('otesse-vault-dev-master-key').digest(),
+  },
+];

@@ -1,0 +1,99 @@
+import { AppError } from '@otesse/contracts';
+import type { THandler } from '@otesse/messaging';
+import {
+  lockConnection,
+  runVaultCommandOnce,
+  sealCredentialRows,
+  VAULT_DB_SCHEMA,
+  withSafeDbErrors,
+} from '../credential-records';
+import type { TVaultDeps } from './deps';
+
+/**
+ * Reconnect / change-user (seed 003): the connection's current credentials are retired and the new ones become
+ * active, in one transaction under the connection's advisory lock (the one refresh, store, destroy and revoke
+ * take), so no caller ever sees both sets active or neither, and a refresh running meanwhile finishes before
+ * (its result is then retired) or after (it uses the new tokens).
+ *
+ * "Current" is every credential that is neither destroyed nor already retired, active or not: a refresh token
+ * the provider declared dead is part of the old authorization too. Retired credentials keep their ciphertext
+ * (the saga revokes them by id, then destroys them by id); retiredAt marks them so that nothing ever hands them
+ * out or refreshes with them again. Once per idempotency key: a replay answers the first ids and does nothing.
+ */
+export function swapCredentialsHandler(
+  deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
+): THandler<'vault.credentials.swap'> {
+  return async (req, ctx) => {
+    if (new Set(req.credentials.map((c) => c.kind)).size !== req.credentials.length) {
+      throw new AppError('BAD_REQUEST', 'at most one credential of each kind', {
+        reason: 'duplicate_kind',
+      });
+    }
+    const now = new Date();
+    const rows = sealCredentialRows(deps.keys, req, now);
+    const knex = deps.orm.em.getConnection().getKnex();
+    const { result, replayed } = await withSafeDbErrors(deps.logger, 'swapping credentials', () =>
+      runVaultCommandOnce(
+        knex,
+        {
+          key: req.idempotencyKey,
+          subject: 'vault.credentials.swap',
+          orgId: req.orgId,
+          connectionId: req.connectionId,
+        },
+        async (trx) => {
+          await lockConnection(trx, req.connectionId);
+          const current = (await trx('credential')
+            .withSchema(VAULT_DB_SCHEMA)
+            .where({ org_id: req.orgId, connection_id: req.connectionId, is_deleted: false })
+            .whereNull('retired_at')
+            // The order `vault.credentials.describe` lists them in.
+            .orderBy([
+              { column: 'created_at', order: 'asc' },
+              { column: 'kind', order: 'asc' },
+              { column: 'id', order: 'asc' },
+            ])
+            .select('id', 'vendor')) as { id: string; vendor: string }[];
+          if (current.some((c) => c.vendor !== req.vendor)) {
+            throw new AppError(
+              'BAD_REQUEST',
+              `the connection's credentials are not ${req.vendor}'s`,
+              { reason: 'vendor_mismatch' },
+            );
+          }
+          const retiredCredentialIds = current.map((c) => c.id);
+          if (retiredCredentialIds.length > 0) {
+            await trx('credential')
+              .withSchema(VAULT_DB_SCHEMA)
+              .whereIn('id', retiredCredentialIds)
+              .update({ is_active: false, retired_at: now, updated_at: now });
+          }
+          await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
+          return {
+            credentialIds: rows.map((r) => r.id),
+            retiredCredentialIds,
+            orgId: req.orgId,
+            connectionId: req.connectionId,
+          };
+        },
+      ),
+    );
+    if (!replayed) {
+      deps.logger.info(
+        {
+          orgId: req.orgId,
+          connectionId: req.connectionId,
+          vendor: req.vendor,
+          credentialIds: result.credentialIds,
+          retiredCredentialIds: result.retiredCredentialIds,
+          traceId: ctx.traceId,
+        },
+        'credentials swapped',
+      );
+    }
+    return {
+      credentialIds: result.credentialIds,
+      retiredCredentialIds: result.retiredCredentialIds,
+    };
+  };
+}

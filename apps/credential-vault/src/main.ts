@@ -1,0 +1,41 @@
+import { parseEnv } from '@otesse/config';
+import { createLogger } from '@otesse/logging';
+import { stopOnSignals } from '@otesse/runtime';
+import { startCredentialVault } from './credential-vault.service';
+import { DEV_MASTER_KEYS, ZVaultEnv } from './env.schema';
+
+const env = parseEnv('credential-vault', ZVaultEnv);
+const logger = createLogger({ name: 'credential-vault', level: env.LOG_LEVEL });
+if (!env.VAULT_MASTER_KEY) {
+  logger.warn(
+    { keyId: DEV_MASTER_KEYS[0]?.keyId },
+    'VAULT_MASTER_KEY is not set: using the publicly known development key (never in production)',
+  );
+}
+try {
+  const svc = await startCredentialVault({
+    databaseUrl: env.DATABASE_URL,
+    natsUrl: env.NATS_URL,
+    natsUser: env.NATS_USER,
+    natsPassword: env.NATS_PASSWORD,
+    masterKeys: env.VAULT_MASTER_KEY ?? DEV_MASTER_KEYS,
+    providersFile: env.PROVIDERS_FILE,
+    refresh: {
+      ...(env.TOKEN_REFRESH_MARGIN_MS === undefined
+        ? {}
+        : { marginMs: env.TOKEN_REFRESH_MARGIN_MS }),
+      ...(env.TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS === undefined
+        ? {}
+        : { attemptTimeoutMs: env.TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS }),
+      ...(env.TOKEN_REFRESH_BUDGET_MS === undefined
+        ? {}
+        : { budgetMs: env.TOKEN_REFRESH_BUDGET_MS }),
+    },
+    logger,
+    healthPort: env.HEALTH_PORT,
+  });
+  stopOnSignals(svc.stop, logger);
+} catch (e) {
+  logger.fatal({ err: e }, (e as Error).message);
+  process.exit(1);
+}

@@ -1,0 +1,79 @@
+/** What one HTTP call to a provider came to. Bodies are parsed JSON when they are JSON; nothing here is logged. */
+export type THttpOutcome =
+  | { kind: 'response'; status: number; body: unknown; retryAfterMs: number | undefined }
+  | { kind: 'timeout' }
+  | { kind: 'unreachable'; code: string | undefined };
+
+export interface THttpRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  /** A form (application/x-www-form-urlencoded) or a JSON body. */
+  form?: Record<string, string>;
+  json?: Record<string, unknown>;
+  timeoutMs: number;
+}
+
+/**
+ * One bounded HTTP call: the whole exchange (connect, headers, body) is cut at `timeoutMs`. Never throws for a
+ * network fault: a hang is `timeout`, a refused or reset connection `unreachable`.
+ */
+export async function callProvider(req: THttpRequest): Promise<THttpOutcome> {
+  const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+  let body: string | undefined;
+  if (req.form) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(req.form).toString();
+  } else if (req.json) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(req.json);
+  }
+  try {
+    const res = await fetch(req.url, {
+      method: req.method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      signal: AbortSignal.timeout(req.timeoutMs),
+      // A provider endpoint that redirects is misconfigured: never follow a credential to another host.
+      redirect: 'manual',
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return {
+      kind: 'response',
+      status: res.status,
+      body: parsed,
+      retryAfterMs: retryAfter(res.headers.get('retry-after')),
+    };
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') return { kind: 'timeout' };
+    return { kind: 'unreachable', code: err.cause?.code };
+  }
+}
+
+function retryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** RFC 6749 §2.3.1: client id and secret are form-encoded before they are joined for HTTP Basic. */
+export function basicAuth(clientId: string, clientSecret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64')}`;
+}
+
+/** A JSON object's string field, or undefined. */
+export function field(body: unknown, key: string): string | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const v = (body as Record<string, unknown>)[key];
+  return typeof v === 'string' ? v : undefined;
+}

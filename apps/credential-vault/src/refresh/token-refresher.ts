@@ -1,0 +1,433 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex, MikroORM } from '@mikro-orm/postgresql';
+import { AppError, isAppError, type TReplyOf } from '@otesse/contracts';
+import type { Logger } from '@otesse/logging';
+import type { Bus, EventPublisher, TMessageContext } from '@otesse/messaging';
+import { resolveProviderUrl, type Catalogue, type TProviderDef } from '@otesse/providers';
+import { cryptoFailure, lockConnection, VAULT_DB_SCHEMA } from '../credential-records';
+import type { MasterKeyRing } from '../crypto/master-keys';
+import {
+  refreshAtProvider,
+  type TExpiredSignal,
+  type TRefreshResult,
+  type TRefreshSettings,
+} from '../provider/token-endpoint';
+import { newestTokens, openRow, resealRow, type TTokenRow } from '../token-rows';
+
+export type TTokenAnswer = TReplyOf<'vault.access-tokens.get'>;
+type TConnectionInfo = TReplyOf<'connection.connections.get'>;
+
+/** Access tokens without `expires_in` in the refresh answer are assumed to live this long. */
+const DEFAULT_ACCESS_TOKEN_TTL_SEC = 3_600;
+
+export interface TRefresherDeps {
+  orm: MikroORM;
+  keys: MasterKeyRing;
+  catalogue: Catalogue;
+  bus: Bus;
+  events: EventPublisher;
+  logger: Logger;
+  settings: TRefreshSettings;
+}
+
+/** What the locked part of a refresh came to. */
+type TLockedOutcome =
+  | { kind: 'refreshed'; accessToken: string; expiresAt: Date; rotated: boolean }
+  | { kind: 'fresh'; row: TTokenRow }
+  | { kind: 'gone' }
+  | { kind: 'no_refresh_token' }
+  | { kind: 'expired_known' }
+  | Exclude<TRefreshResult, { kind: 'ok' }>;
+
+const toDate = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
+
+/**
+ * Refreshes access tokens before they expire (issue 4 "Tokens").
+ *
+ * Concurrency: within a process, one refresh per connection at a time (single flight: concurrent callers share
+ * the leader's answer); across replicas, the refresh runs in a transaction holding the connection's advisory
+ * lock (the same lock store/destroy/revoke take) and re-reads the access token inside it, so a caller that
+ * waited for another replica's refresh uses its result instead of refreshing again. The new access token and a
+ * rotated refresh token are written in that one transaction: a rotated refresh token is never lost half-way.
+ *
+ * Failures: invalid_grant (or ServiceNow's 401 on a refresh) deactivates the refresh token, flags the connection
+ * through the connection service (which publishes `integrations.connection.refresh_token_expired`) and audits
+ * it; transient ones (5xx, 429, network, timeout) are retried within a budget and change nothing; invalid_client
+ * is logged as an alert. Whatever happened, a caller whose token has not yet expired gets that token.
+ */
+export class TokenRefresher {
+  private readonly inflight = new Map<string, Promise<TTokenAnswer>>();
+
+  constructor(private readonly deps: TRefresherDeps) {}
+
+  /** Less than the margin left (capped at half the token's lifetime, so short-lived tokens are not refreshed on every call). */
+  needsRefresh(expiresAt: Date | null, issuedAt: Date, now = Date.now()): boolean {
+    if (expiresAt === null) return false;
+    const lifetime = Math.max(0, expiresAt.getTime() - issuedAt.getTime());
+    const margin = Math.min(this.deps.settings.marginMs, lifetime / 2);
+    return expiresAt.getTime() - now <= margin;
+  }
+
+  /** The refreshed token (or a fresh one another caller got) for a connection whose access token is due. */
+  refresh(
+    req: { orgId: string; connectionId: string },
+    current: TTokenRow,
+    ctx: TMessageContext,
+  ): Promise<TTokenAnswer> {
+    const key = `${req.orgId}:${req.connectionId}`;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.lead(req, current, ctx).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  private async lead(
+    req: { orgId: string; connectionId: string },
+    current: TTokenRow,
+    ctx: TMessageContext,
+  ): Promise<TTokenAnswer> {
+    const expiresAt = toDate(current.expires_at);
+    const stillValid = expiresAt === null || expiresAt.getTime() > Date.now();
+    /** Answer the current token while it works; otherwise the error. */
+    const orFail = (err: AppError): TTokenAnswer => {
+      if (!stillValid) throw err;
+      this.deps.logger.warn(
+        {
+          connectionId: req.connectionId,
+          code: err.code,
+          reason: err.reason,
+          traceId: ctx.traceId,
+        },
+        'refresh not possible now; answering the still-valid access token',
+      );
+      return this.answer(current);
+    };
+    const def = this.deps.catalogue.has(current.vendor)
+      ? this.deps.catalogue.get(current.vendor)
+      : undefined;
+    if (!def?.oauth) return orFail(accessTokenExpired());
+    const refreshRow = (
+      await newestTokens(this.deps.orm.em.getConnection().getKnex(), req, ['refresh_token'], {
+        activeOnly: false,
+      })
+    ).refresh_token;
+    if (!refreshRow) return orFail(accessTokenExpired());
+
+    let info: TConnectionInfo;
+    try {
+      info = await this.deps.bus.request('connection.connections.get', req, {
+        timeoutMs: 3_000,
+        ctx: { traceId: ctx.traceId },
+      });
+    } catch (e) {
+      if (isAppError(e) && e.code === 'NOT_FOUND') {
+        return orFail(
+          new AppError('NOT_FOUND', 'the connection does not exist', {
+            reason: 'connection_not_found',
+          }),
+        );
+      }
+      return orFail(
+        new AppError('UNAVAILABLE', 'the connection service did not answer: retry', {
+          reason: 'connection_service_unavailable',
+        }),
+      );
+    }
+    if (!refreshRow.is_active) {
+      // Declared dead by the provider earlier: never sent again. Make sure the flag is set (self-healing when
+      // the connection service was down at the time).
+      if (!info.connection.refreshTokenExpired) {
+        await this.markExpired(info, def, { signal: 'invalid_grant', httpStatus: null }, ctx);
+      }
+      return orFail(refreshTokenExpired());
+    }
+    if (info.connection.status !== 'connected') {
+      // A disconnect (or anything else) in progress: no refresh behind its back.
+      return orFail(
+        new AppError('PRECONDITION_FAILED', `the connection is ${info.connection.status}`, {
+          reason: `connection_${info.connection.status}`,
+        }),
+      );
+    }
+    const oauth = def.oauth;
+    let tokenUrl: string;
+    try {
+      tokenUrl = resolveProviderUrl(oauth.tokenUrl, info.instance.config.subdomain);
+    } catch (e) {
+      return orFail(e as AppError);
+    }
+    if (!oauth.clientId || !oauth.clientSecret) {
+      this.deps.logger.error(
+        { alert: 'oauth_client_not_configured', vendor: def.key },
+        'ALERT: no OAuth client credentials for this provider; tokens cannot be refreshed',
+      );
+      return orFail(
+        new AppError('PROVIDER_ERROR', `no OAuth client is configured for ${def.displayName}`, {
+          reason: 'client_not_configured',
+        }),
+      );
+    }
+
+    let outcome: TLockedOutcome;
+    try {
+      outcome = await this.refreshLocked(req, current, {
+        tokenUrl,
+        clientId: oauth.clientId,
+        clientSecret: oauth.clientSecret,
+        clientAuth: oauth.tokenClientAuth,
+        expiredSignal: oauth.refresh.expiredSignal,
+      });
+    } catch (e) {
+      if (e instanceof AppError) throw e;
+      if ((e as { code?: string }).code === '55P03') {
+        return orFail(
+          new AppError('UNAVAILABLE', 'another refresh of this connection is taking long: retry', {
+            reason: 'refresh_in_progress',
+          }),
+        );
+      }
+      const c = cryptoFailure(e);
+      if (c instanceof AppError) throw c;
+      // Only names and codes: a pg error's detail could carry row content.
+      const pg = e as { name?: string; code?: string };
+      this.deps.logger.error(
+        { errName: pg.name, pgCode: pg.code, connectionId: req.connectionId },
+        'refreshing the access token failed',
+      );
+      throw new AppError('INTERNAL', 'refreshing the access token failed', {
+        reason: 'database_error',
+      });
+    }
+    const log = { connectionId: req.connectionId, vendor: def.key, traceId: ctx.traceId };
+    switch (outcome.kind) {
+      case 'refreshed':
+        this.deps.logger.info({ ...log, rotated: outcome.rotated }, 'access token refreshed');
+        return {
+          accessToken: outcome.accessToken,
+          expiresAt: outcome.expiresAt.toISOString(),
+          kind: 'access_token',
+        };
+      case 'fresh':
+        return this.answer(outcome.row);
+      case 'gone':
+        throw new AppError('NOT_FOUND', 'the connection has no active access token or API key', {
+          reason: 'no_active_credential',
+        });
+      case 'no_refresh_token':
+        return orFail(accessTokenExpired());
+      case 'expired_known':
+        return orFail(refreshTokenExpired());
+      case 'expired':
+        this.deps.logger.warn(
+          { ...log, signal: outcome.signal, httpStatus: outcome.httpStatus },
+          'the provider refused the refresh token: connection needs a reconnect',
+        );
+        // A reconnect that swapped the credentials right after this refresh (it waited for our lock) must not
+        // be flagged by the old token's death.
+        if (await this.currentRefreshTokenIsDead(req)) {
+          await this.markExpired(info, def, outcome, ctx);
+        }
+        return orFail(refreshTokenExpired());
+      case 'transient':
+        this.deps.logger.warn(
+          { ...log, why: outcome.why, attempts: outcome.attempts },
+          'token endpoint unavailable; refresh given up for now',
+        );
+        return orFail(
+          new AppError(
+            'UNAVAILABLE',
+            `${def.displayName} did not answer the refresh: retry later`,
+            {
+              reason: 'provider_unavailable',
+              details: { why: outcome.why, attempts: outcome.attempts },
+            },
+          ),
+        );
+      case 'invalid_client':
+        this.deps.logger.error(
+          { ...log, alert: 'oauth_client_rejected', httpStatus: outcome.httpStatus },
+          'ALERT: the provider rejected our OAuth client (invalid_client): check its client id/secret',
+        );
+        return orFail(
+          new AppError('PROVIDER_ERROR', `${def.displayName} rejected the OAuth client`, {
+            reason: 'invalid_client',
+          }),
+        );
+      case 'rejected':
+        this.deps.logger.warn(
+          { ...log, httpStatus: outcome.httpStatus, error: outcome.error },
+          'the provider refused the refresh',
+        );
+        return orFail(
+          new AppError('PROVIDER_ERROR', `${def.displayName} refused the refresh`, {
+            reason: 'refresh_rejected',
+            details: { httpStatus: outcome.httpStatus, error: outcome.error ?? null },
+          }),
+        );
+    }
+  }
+
+  /** The transaction that holds the connection's lock while the token endpoint is called. */
+  private refreshLocked(
+    req: { orgId: string; connectionId: string },
+    seen: TTokenRow,
+    call: Omit<Parameters<typeof refreshAtProvider>[0], 'refreshToken' | 'settings'>,
+  ): Promise<TLockedOutcome> {
+    const { keys, settings } = this.deps;
+    const knex = this.deps.orm.em.getConnection().getKnex();
+    return knex.transaction(async (trx: Knex.Transaction): Promise<TLockedOutcome> => {
+      // Waiting for another replica's refresh is bounded by its budget (and a bit).
+      await trx.raw(`set local lock_timeout = ${Math.round(settings.budgetMs + 3_000)}`);
+      await lockConnection(trx, req.connectionId);
+      const tokens = await newestTokens(trx, req, ['access_token', 'refresh_token'], {
+        activeOnly: false,
+      });
+      const access = tokens.access_token?.is_active ? tokens.access_token : undefined;
+      if (!access) return { kind: 'gone' };
+      const changed = access.id !== seen.id || access.ciphertext !== seen.ciphertext;
+      if (changed && !this.needsRefresh(toDate(access.expires_at), new Date(access.updated_at))) {
+        // Someone refreshed (or reconnected) while we waited for the lock.
+        return { kind: 'fresh', row: access };
+      }
+      const refreshRow = tokens.refresh_token;
+      if (!refreshRow) return { kind: 'no_refresh_token' };
+      if (!refreshRow.is_active) return { kind: 'expired_known' };
+      const refreshToken = openRow(keys, refreshRow);
+      const result = await refreshAtProvider({ ...call, refreshToken, settings });
+      const now = new Date();
+      if (result.kind === 'ok') {
+        const expiresAt = new Date(
+          now.getTime() + (result.expiresInSec ?? DEFAULT_ACCESS_TOKEN_TTL_SEC) * 1000,
+        );
+        await resealRow(trx, keys, access, result.accessToken, expiresAt, now);
+        const rotated = result.refreshToken !== undefined && result.refreshToken !== refreshToken;
+        if (rotated) {
+          await resealRow(
+            trx,
+            keys,
+            refreshRow,
+            result.refreshToken!,
+            toDate(refreshRow.expires_at),
+            now,
+          );
+        }
+        return { kind: 'refreshed', accessToken: result.accessToken, expiresAt, rotated };
+      }
+      if (result.kind === 'expired') {
+        // Kept (the disconnect destroys it) but never sent again.
+        await trx('credential')
+          .withSchema(VAULT_DB_SCHEMA)
+          .where({ id: refreshRow.id })
+          .update({ is_active: false, updated_at: now });
+      }
+      return result;
+    });
+  }
+
+  /** The connection's current (not retired by a swap) refresh token is the deactivated one. */
+  private async currentRefreshTokenIsDead(req: {
+    orgId: string;
+    connectionId: string;
+  }): Promise<boolean> {
+    const knex = this.deps.orm.em.getConnection().getKnex();
+    const { refresh_token: current } = await newestTokens(knex, req, ['refresh_token'], {
+      activeOnly: false,
+    });
+    return current !== undefined && !current.is_active;
+  }
+
+  /**
+   * Flags the connection (the connection service publishes the event) and appends the audit entry, both keyed by
+   * the event id the connection service kept, so repeats are deduplicated. Best effort: a failure is logged and
+   * the next request for this connection tries again (the refresh token stays deactivated meanwhile).
+   */
+  private async markExpired(
+    info: TConnectionInfo,
+    def: TProviderDef,
+    cause: { signal: TExpiredSignal; httpStatus: number | null },
+    ctx: TMessageContext,
+  ): Promise<void> {
+    const c = info.connection;
+    let marked: TReplyOf<'connection.connections.mark-refresh-expired'> | undefined;
+    const eventId = randomUUID();
+    for (let attempt = 1; attempt <= 3 && !marked; attempt++) {
+      try {
+        marked = await this.deps.bus.request(
+          'connection.connections.mark-refresh-expired',
+          { orgId: c.orgId, connectionId: c.id, eventId },
+          { timeoutMs: 3_000, ctx: { traceId: ctx.traceId } },
+        );
+      } catch (e) {
+        if (!(isAppError(e) && e.retryable) || attempt === 3) {
+          this.deps.logger.warn(
+            { err: e, connectionId: c.id },
+            'could not flag refreshTokenExpired; the next request retries',
+          );
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+    if (!marked) return;
+    try {
+      await this.deps.events.publish(
+        'audit.entries.append',
+        {
+          eventId: marked.eventId,
+          orgId: c.orgId,
+          actorUserId: null,
+          onBehalfOfUserId: c.userId,
+          action: 'connection.refresh_token_expired',
+          provider: def.key,
+          targets: { instanceId: c.instanceId, connectionId: c.id },
+          outcome: 'failure',
+          details: {
+            signal: cause.signal,
+            httpStatus: cause.httpStatus,
+            level: c.level,
+            reconnectRequired: true,
+          },
+          occurredAt: marked.expiredAt,
+          traceId: ctx.traceId,
+        },
+        { msgId: marked.eventId, ctx: { traceId: ctx.traceId } },
+      );
+    } catch (e) {
+      this.deps.logger.warn(
+        { err: e, connectionId: c.id, eventId: marked.eventId },
+        'could not append the refresh_token_expired audit entry',
+      );
+    }
+  }
+
+  /** Decrypts a row for the caller. */
+  answer(row: TTokenRow): TTokenAnswer {
+    let accessToken: string;
+    try {
+      accessToken = openRow(this.deps.keys, row);
+    } catch (e) {
+      throw cryptoFailure(e);
+    }
+    return {
+      accessToken,
+      expiresAt: toDate(row.expires_at)?.toISOString() ?? null,
+      kind: row.kind,
+    };
+  }
+}
+
+function accessTokenExpired(): AppError {
+  return new AppError('PRECONDITION_FAILED', "the connection's access_token has expired", {
+    reason: 'access_token_expired',
+  });
+}
+
+function refreshTokenExpired(): AppError {
+  return new AppError(
+    'PRECONDITION_FAILED',
+    'the refresh token has expired or was revoked: reconnect the integration',
+    { reason: 'refresh_token_expired' },
+  );
+}

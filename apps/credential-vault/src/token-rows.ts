@@ -1,0 +1,129 @@
+import type { Knex } from '@mikro-orm/postgresql';
+import type { TCredentialKind } from '@otesse/contracts';
+import { VAULT_DB_SCHEMA } from './credential-records';
+import { openCredential, sealCredential } from './crypto/envelope';
+import type { MasterKeyRing } from './crypto/master-keys';
+
+/** A credential row as knex reads it (timestamptz come back as strings). */
+export interface TTokenRow {
+  id: string;
+  org_id: string;
+  connection_id: string;
+  vendor: string;
+  kind: TCredentialKind;
+  ciphertext: string;
+  iv: string;
+  auth_tag: string;
+  wrapped_data_key: string;
+  key_id: string;
+  is_active: boolean;
+  expires_at: Date | string | null;
+  updated_at: Date | string;
+}
+
+const COLUMNS = [
+  'id',
+  'org_id',
+  'connection_id',
+  'vendor',
+  'kind',
+  'ciphertext',
+  'iv',
+  'auth_tag',
+  'wrapped_data_key',
+  'key_id',
+  'is_active',
+  'expires_at',
+  'updated_at',
+];
+
+/**
+ * The connection's newest not-destroyed, not-retired credential of each kind asked for. `activeOnly: false` also
+ * returns a deactivated one (a refresh token the provider declared dead is kept inactive until the disconnect
+ * destroys it). Credentials retired by a swap are never among them: they belong to the previous authorization.
+ */
+export async function newestTokens(
+  db: Knex | Knex.Transaction,
+  where: { orgId: string; connectionId: string },
+  kinds: TCredentialKind[],
+  opts: { activeOnly: boolean },
+): Promise<Partial<Record<TCredentialKind, TTokenRow>>> {
+  const q = db('credential')
+    .withSchema(VAULT_DB_SCHEMA)
+    .where({ org_id: where.orgId, connection_id: where.connectionId, is_deleted: false })
+    .whereNull('retired_at')
+    .whereIn('kind', kinds);
+  if (opts.activeOnly) q.andWhere('is_active', true);
+  const rows = (await q
+    .orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .select(COLUMNS)) as TTokenRow[];
+  const out: Partial<Record<TCredentialKind, TTokenRow>> = {};
+  for (const r of rows) out[r.kind] ??= r;
+  return out;
+}
+
+/**
+ * The connection's credentials with these ids (active, deactivated, retired or destroyed alike), oldest first.
+ * Ids of another connection or org are simply not found.
+ */
+export async function tokensByIds(
+  db: Knex | Knex.Transaction,
+  where: { orgId: string; connectionId: string },
+  ids: readonly string[],
+): Promise<TTokenRow[]> {
+  return (await db('credential')
+    .withSchema(VAULT_DB_SCHEMA)
+    .where({ org_id: where.orgId, connection_id: where.connectionId })
+    .whereIn('id', [...ids])
+    .orderBy([
+      { column: 'created_at', order: 'asc' },
+      { column: 'id', order: 'asc' },
+    ])
+    .select(COLUMNS)) as TTokenRow[];
+}
+
+/** Decrypts a row's value (throws VaultCryptoError when it cannot be read). */
+export function openRow(keys: MasterKeyRing, r: TTokenRow): string {
+  return openCredential(
+    keys,
+    { credentialId: r.id, orgId: r.org_id, connectionId: r.connection_id, kind: r.kind },
+    {
+      ciphertext: r.ciphertext,
+      iv: r.iv,
+      authTag: r.auth_tag,
+      wrappedDataKey: r.wrapped_data_key,
+      keyId: r.key_id,
+    },
+  );
+}
+
+/**
+ * Replaces a row's value in place under a fresh data key (same credential id: the row's binding is unchanged),
+ * with its new expiry. Used by refresh: no row is added per refresh, and the old ciphertext is gone with it.
+ */
+export async function resealRow(
+  trx: Knex.Transaction,
+  keys: MasterKeyRing,
+  r: TTokenRow,
+  value: string,
+  expiresAt: Date | null,
+  now: Date,
+): Promise<void> {
+  const sealed = sealCredential(
+    keys,
+    { credentialId: r.id, orgId: r.org_id, connectionId: r.connection_id, kind: r.kind },
+    value,
+  );
+  await trx('credential').withSchema(VAULT_DB_SCHEMA).where({ id: r.id }).update({
+    ciphertext: sealed.ciphertext,
+    iv: sealed.iv,
+    auth_tag: sealed.authTag,
+    wrapped_data_key: sealed.wrappedDataKey,
+    key_id: sealed.keyId,
+    expires_at: expiresAt,
+    updated_at: now,
+  });
+}

@@ -1,0 +1,66 @@
+import { useId } from 'react';
+import type { TIntegration, TProvider } from '../../trpc/router-types';
+import { ProviderLogo } from '../../ui/provider-logo';
+import { StatusBadge } from '../../ui/status-badge';
+import { ReconnectWarning } from '../connections/reconnect-warning';
+import { DisconnectButton } from '../disconnect/disconnect-button';
+import { CATEGORY_LABELS } from './category-labels';
+import { ConnectPanel } from './connect-panel';
+import { useCurrentUser } from '../../session/current-user-context';
+import { accountLabel, canManage, integrationStatus, liveConnections } from './integration-status';
+
+export function ProviderCard({
+  provider,
+  integration,
+}: {
+  provider: TProvider;
+  integration: TIntegration | undefined;
+}) {
+  const titleId = useId();
+  const me = useCurrentUser();
+  const status = integrationStatus(integration);
+  const connected = integration
+    ? liveConnections(integration).filter((c) => c.status === 'connected')
+    : [];
+  return (
+    <article className="card provider-card" aria-labelledby={titleId} data-vendor={provider.key}>
+      <div className="provider-card-head">
+        <ProviderLogo vendor={provider.key} name={provider.displayName} />
+        <div className="provider-card-title">
+          <h3 id={titleId}>{provider.displayName}</h3>
+          <p className="muted small">
+            {CATEGORY_LABELS[provider.category]} ·{' '}
+            {provider.authKind === 'oauth2' ? 'OAuth 2.0' : 'API key'}
+          </p>
+        </div>
+        <StatusBadge tone={status.tone}>{status.label}</StatusBadge>
+      </div>
+      {provider.description && <p className="provider-description">{provider.description}</p>}
+      {connected.length > 0 && (
+        <ul className="connected-as">
+          {connected.map((c) => (
+            <li key={c.id}>
+              {c.level === 'app' ? 'Organization' : 'You'}: <strong>{accountLabel(c)}</strong>
+            </li>
+          ))}
+        </ul>
+      )}
+      {integration?.refreshTokenExpired && <ReconnectWarning integration={integration} compact />}
+      {integration && (
+        <div className="provider-actions">
+          <ConnectPanel integration={integration} />
+          {connected
+            .filter((c) => canManage(c, me))
+            .map((c) => (
+              <DisconnectButton
+                key={c.id}
+                connection={c}
+                providerName={provider.displayName}
+                variant={c.level === 'user' && connected.length > 1 ? 'mine' : 'default'}
+              />
+            ))}
+        </div>
+      )}
+    </article>
+  );
+}

@@ -1,0 +1,57 @@
+import { useId } from 'react';
+import type { TIntegration } from '../../trpc/router-types';
+import { formatRelative } from '../../ui/format-date';
+import { ProviderLogo } from '../../ui/provider-logo';
+import { StatusBadge } from '../../ui/status-badge';
+import { healthTone, integrationStatus, liveConnections } from '../catalogue/integration-status';
+import { ConnectionDetails } from './connection-details';
+import { ReconnectWarning } from './reconnect-warning';
+import { SyncJobsPanel } from './sync-jobs-panel';
+
+export function ConnectionCard({ integration }: { integration: TIntegration }) {
+  const titleId = useId();
+  const { provider, instance } = integration;
+  const status = integrationStatus(integration);
+  const connections = liveConnections(integration);
+  if (!instance) return null;
+  return (
+    <article className="card connection-card" aria-labelledby={titleId} data-vendor={provider.key}>
+      <div className="provider-card-head">
+        <ProviderLogo vendor={provider.key} name={provider.displayName} />
+        <div className="provider-card-title">
+          <h3 id={titleId}>{provider.displayName}</h3>
+          <p className="muted small">
+            Instance {instance.status}
+            {instance.subdomain ? ` · ${instance.subdomain}` : ''}
+          </p>
+        </div>
+        <StatusBadge tone={status.tone}>{status.label}</StatusBadge>
+      </div>
+      <dl className="facts facts-inline">
+        <div>
+          <dt>Health</dt>
+          <dd>
+            <StatusBadge tone={healthTone(instance.health)}>{instance.health}</StatusBadge>
+            <span className="muted small"> checked {formatRelative(instance.healthCheckedAt)}</span>
+          </dd>
+        </div>
+        <div>
+          <dt>Users connected with their own account</dt>
+          <dd>{integration.userConnections}</dd>
+        </div>
+      </dl>
+      {integration.refreshTokenExpired && <ReconnectWarning integration={integration} />}
+      {connections.length === 0 ? (
+        <p className="muted">
+          Not connected. Its settings, sync jobs and field mappings are kept:{' '}
+          <a href="#/integrations">connect it again from All Integrations</a>.
+        </p>
+      ) : (
+        connections.map((c) => (
+          <ConnectionDetails key={c.id} integration={integration} connection={c} />
+        ))
+      )}
+      <SyncJobsPanel integration={integration} />
+    </article>
+  );
+}

@@ -1,0 +1,69 @@
+import { skipToken, useQuery } from '@tanstack/react-query';
+import { useId } from 'react';
+import { useCurrentUser } from '../../session/current-user-context';
+import type { TIntegration } from '../../trpc/router-types';
+import { useTRPC } from '../../trpc/trpc-context';
+import { ErrorAlert } from '../../ui/error-alert';
+import { SyncJobRow } from './sync-job-row';
+
+/** The instance's sync jobs with their last execution and counts; kept (disabled) through a disconnect. */
+export function SyncJobsPanel({ integration }: { integration: TIntegration }) {
+  const trpc = useTRPC();
+  const me = useCurrentUser();
+  const titleId = useId();
+  const instanceId = integration.instance?.id;
+  const hasData = integration.provider.syncResources.length > 0;
+  const jobs = useQuery(
+    trpc.sync.listJobs.queryOptions(instanceId && hasData ? { instanceId } : skipToken, {
+      // Poll while something is running or about to run, so the last execution updates by itself.
+      refetchInterval: (q) =>
+        q.state.data?.jobs.some(
+          (j) => j.lastExecution?.status === 'running' || j.job.runRequestedAt,
+        )
+          ? 1500
+          : 30_000,
+    }),
+  );
+  if (!hasData) return null;
+
+  return (
+    <section className="sync-jobs" aria-labelledby={titleId}>
+      <h4 id={titleId}>Sync jobs</h4>
+      {jobs.isError && <ErrorAlert error={jobs.error} title="Could not load sync jobs" />}
+      {jobs.isPending && (
+        <p className="muted small" role="status">
+          Loading sync jobs…
+        </p>
+      )}
+      {jobs.data && jobs.data.jobs.length === 0 && <p className="muted small">No sync jobs.</p>}
+      {jobs.data && jobs.data.jobs.length > 0 && (
+        <>
+          <div className="table-wrap">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">Resource</th>
+                  <th scope="col">Schedule</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Last execution</th>
+                  <th scope="col">Executions</th>
+                  <th scope="col">Records</th>
+                  {me.canEdit && <th scope="col">Actions</th>}
+                </tr>
+              </thead>
+              <tbody>
+                {jobs.data.jobs.map((j) => (
+                  <SyncJobRow key={j.job.id} overview={j} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <p className="muted small">
+            External references: {jobs.data.references.synced} synced · {jobs.data.references.stale}{' '}
+            stale
+          </p>
+        </>
+      )}
+    </section>
+  );
+}

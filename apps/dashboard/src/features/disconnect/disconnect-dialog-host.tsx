@@ -1,0 +1,20 @@
+import { useState, type ReactNode } from 'react';
+import { DisconnectDialog } from './disconnect-dialog';
+import { DisconnectDialogContext, type TDisconnectTarget } from './disconnect-dialog-context';
+
+export function DisconnectDialogHost({ children }: { children: ReactNode }) {
+  const [target, setTarget] = useState<TDisconnectTarget | null>(null);
+  return (
+    <DisconnectDialogContext value={setTarget}>
+      {children}
+      {target && (
+        <DisconnectDialog
+          key={target.connectionId}
+          connectionId={target.connectionId}
+          providerName={target.providerName}
+          onClose={() => setTarget(null)}
+        />
+      )}
+    </DisconnectDialogContext>
+  );
+}

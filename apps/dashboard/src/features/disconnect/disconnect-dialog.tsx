@@ -1,0 +1,143 @@
+import { useCallback, useEffect, useId, useRef, useState } from 'react';
+import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
+import { useSubscription } from '@trpc/tanstack-react-query';
+import type { TSagaView } from '../../trpc/router-types';
+import { useTRPC } from '../../trpc/trpc-context';
+import { useRefreshIntegrationData } from '../../trpc/use-refresh-integration-data';
+import { ErrorAlert } from '../../ui/error-alert';
+import { ModalDialog } from '../../ui/modal-dialog';
+import { DisconnectConfirm } from './disconnect-confirm';
+import { DisconnectProgress } from './disconnect-progress';
+import { DisconnectResult } from './disconnect-result';
+import { isTerminal } from './disconnect-steps';
+
+/**
+ * Seed 000 as a person sees it: confirm (with the preview's counts and warnings), then the saga's steps live over
+ * SSE, then the result. Closing early is safe: the saga runs on the server regardless.
+ */
+export function DisconnectDialog({
+  connectionId,
+  providerName,
+  onClose,
+}: {
+  connectionId: string;
+  providerName: string;
+  onClose(): void;
+}) {
+  const trpc = useTRPC();
+  const refresh = useRefreshIntegrationData();
+  const titleId = useId();
+  const descriptionId = useId();
+  const cancelRef = useRef<HTMLButtonElement>(null);
+  const progressRef = useRef<HTMLDivElement>(null);
+  const closeRef = useRef<HTMLButtonElement>(null);
+  const [sagaId, setSagaId] = useState<string | null>(null);
+  const [saga, setSaga] = useState<TSagaView | null>(null);
+
+  const preview = useQuery(
+    trpc.disconnect.preview.queryOptions({ connectionId }, { staleTime: 0, gcTime: 0 }),
+  );
+  const start = useMutation(
+    trpc.disconnect.start.mutationOptions({
+      onSuccess: (r) => {
+        setSaga(r.saga);
+        setSagaId(r.sagaId);
+      },
+    }),
+  );
+  const done = isTerminal(saga);
+  const progress = useSubscription(
+    trpc.disconnect.progress.subscriptionOptions(sagaId && !done ? { sagaId } : skipToken, {
+      onData: (view) => setSaga(view),
+    }),
+  );
+  // If the live stream breaks (proxy, network), fall back to polling the durable status.
+  const polled = useQuery(
+    trpc.disconnect.status.queryOptions(
+      sagaId && !done && progress.status === 'error' ? { sagaId } : skipToken,
+      { refetchInterval: 1000 },
+    ),
+  );
+  useEffect(() => {
+    if (polled.data) setSaga(polled.data);
+  }, [polled.data]);
+
+  const phase = !sagaId ? 'confirm' : done ? 'done' : 'running';
+  useEffect(() => {
+    // The button that had focus disappears with each phase: keep focus inside, on what matters now.
+    if (phase === 'running') progressRef.current?.focus();
+    if (phase === 'done') {
+      closeRef.current?.focus();
+      void refresh();
+    }
+  }, [phase, refresh]);
+
+  const close = useCallback(() => {
+    onClose();
+    void refresh();
+  }, [onClose, refresh]);
+
+  const title = preview.data?.texts.title ?? `Disconnect ${providerName}?`;
+  const name = preview.data?.provider.displayName ?? providerName;
+  return (
+    <ModalDialog
+      titleId={titleId}
+      descriptionId={descriptionId}
+      onClose={close}
+      initialFocus={cancelRef}
+      className="disconnect-dialog"
+    >
+      <h2 id={titleId} className="modal-title">
+        {title}
+      </h2>
+
+      {phase === 'confirm' && (
+        <>
+          {preview.isPending && (
+            <p id={descriptionId} className="muted" role="status">
+              Checking what this affects…
+            </p>
+          )}
+          {preview.isError && (
+            <ErrorAlert error={preview.error} title="Could not prepare the disconnect" />
+          )}
+          {preview.data && (
+            <DisconnectConfirm preview={preview.data} descriptionId={descriptionId} />
+          )}
+          {start.isError && <ErrorAlert error={start.error} title="Disconnect failed" />}
+          <div className="modal-actions">
+            <button ref={cancelRef} type="button" className="button" onClick={close}>
+              Cancel
+            </button>
+            <button
+              type="button"
+              className="button button-danger"
+              disabled={!preview.data?.canDisconnect || start.isPending}
+              onClick={() => start.mutate({ connectionId, confirm: true, waitMs: 0 })}
+            >
+              {start.isPending ? 'Starting…' : 'Disconnect'}
+            </button>
+          </div>
+        </>
+      )}
+
+      {phase !== 'confirm' && (
+        <div ref={progressRef} tabIndex={-1} className="stack" id={descriptionId}>
+          <p className="visually-hidden" role="status">
+            {phase === 'running' ? `Disconnecting ${name}…` : `Disconnect of ${name} finished.`}
+          </p>
+          <DisconnectProgress saga={saga} />
+          {phase === 'done' && saga && <DisconnectResult saga={saga} providerName={name} />}
+        </div>
+      )}
+
+      {phase !== 'confirm' && (
+        <div className="modal-actions">
+          <button ref={closeRef} type="button" className="button button-primary" onClick={close}>
+            {phase === 'done' ? 'Close' : 'Close (continues in the background)'}
+          </button>
+        </div>
+      )}
+    </ModalDialog>
+  );
+}

@@ -1,0 +1,76 @@
+import type { TSagaView } from '../../trpc/router-types';
+import { readSummary } from './disconnect-steps';
+
+function revocationText(supported: boolean | null, succeeded: boolean | null): string {
+  if (supported === false) return 'Not supported by this provider';
+  if (succeeded === true) return 'Revoked at the provider';
+  if (succeeded === false) return 'Failed (see warnings)';
+  return '—';
+}
+
+/** The outcome: what was done, and what needs attention (e.g. a revocation that failed). */
+export function DisconnectResult({
+  saga,
+  providerName,
+}: {
+  saga: TSagaView;
+  providerName: string;
+}) {
+  if (saga.status !== 'completed') {
+    const e = saga.error;
+    return (
+      <div className="alert alert-error" role="alert" data-testid="disconnect-result">
+        <strong className="alert-title">
+          {providerName} was not disconnected
+          {saga.status === 'compensated' ? ': every change was undone.' : '.'}
+        </strong>
+        {e && (
+          <span>
+            Step “{e.step}” failed: {e.message}
+          </span>
+        )}
+      </div>
+    );
+  }
+  const s = readSummary(saga.result);
+  return (
+    <div className="stack" data-testid="disconnect-result">
+      <p className="alert alert-info" role="status">
+        <strong className="alert-title">{providerName} is disconnected.</strong>
+        {s.instanceRevoked === false
+          ? 'Other users keep it connected for your organization.'
+          : 'Synced data is kept and marked stale; Connect is available again in All Integrations.'}
+      </p>
+      <dl className="facts">
+        <div>
+          <dt>Sync jobs disabled</dt>
+          <dd>{s.syncJobsDisabled ?? '—'}</dd>
+        </div>
+        <div>
+          <dt>Credentials deleted</dt>
+          <dd>{s.credentialsDeleted ?? '—'}</dd>
+        </div>
+        <div>
+          <dt>Token revocation</dt>
+          <dd>{revocationText(s.revocationSupported, s.revocationSucceeded)}</dd>
+        </div>
+        <div>
+          <dt>References marked stale</dt>
+          <dd>{s.referencesMarkedStale ?? '—'}</dd>
+        </div>
+      </dl>
+      {s.warnings.length > 0 && (
+        <div className="alert alert-warning" data-testid="disconnect-warnings">
+          <div>
+            <strong className="alert-title">Warnings</strong>
+            <ul>
+              {s.warnings.map((w) => (
+                <li key={w}>{w}</li>
+              ))}
+            </ul>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}

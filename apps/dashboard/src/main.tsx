@@ -1,0 +1,7 @@
+import { createRoot } from 'react-dom/client';
+import { AppRoot } from './app/app-root';
+import './styles.css';
+
+const container = document.getElementById('root');
+if (!container) throw new Error('index.html has no #root');
+createRoot(container).render(<AppRoot />);

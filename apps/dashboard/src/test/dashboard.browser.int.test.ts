@@ -1,0 +1,281 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  screenshot,
+  signIn,
+  startDashboardHarness,
+  waitFor,
+  type TDashboardHarness,
+} from './dashboard-harness';
+
+const SEED_BODY =
+  'This will revoke access and delete all stored credentials. Any active sync jobs will stop. Previously synced data will be kept but marked as stale.';
+
+/**
+ * Issue 7's done-when, in headless Chromium against the real stack and the fake provider: connect (OAuth with and
+ * without a subdomain, API key), the disconnect dialog (seed texts, counts, warnings, focus trap, Escape, live
+ * progress, result), Connect reappearing, the audit log, the Email Builder's senders.
+ */
+describe('dashboard in a real browser (whole stack as processes, fake OAuth provider)', () => {
+  let h: TDashboardHarness;
+
+  beforeAll(async () => {
+    h = await startDashboardHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  afterEach(() => {
+    expect(h.consoleErrors).toEqual([]);
+  });
+
+  const card = (name: string) => h.page.getByRole('article', { name, exact: true });
+  const goTo = async (link: string) => {
+    await h.page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: link })
+      .click();
+    await h.page.getByRole('heading', { level: 1, name: link }).waitFor();
+  };
+  const backOnDashboard = () =>
+    h.page.waitForURL((u) => u.origin === h.dashboardUrl && u.search.includes('oauth='));
+  const focused = () =>
+    h.page.evaluate(() => ({
+      text: document.activeElement?.textContent ?? '',
+      inDialog: !!document.activeElement?.closest('dialog[open]'),
+    }));
+
+  it('signs in with a token and shows who is signed in', async () => {
+    await signIn(h, h.admin);
+    await expect(h.page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
+      'All Integrations',
+    );
+    await expect(h.page.getByTestId('current-user').textContent()).resolves.toContain(h.admin.name);
+  });
+
+  it('connects Google through the fake provider: real redirects, back on the dashboard, connected', async () => {
+    const google = card('Google Workspace');
+    await google.getByRole('button', { name: 'Connect Google Workspace' }).click();
+    // edge /connect/start → provider /oauth/authorize → edge callback → dashboard ?oauth=connected
+    await backOnDashboard();
+    await expect(h.page.getByTestId('oauth-result').textContent()).resolves.toContain(
+      'Google Workspace is connected.',
+    );
+    await google.getByText('Connected', { exact: true }).waitFor();
+    await expect(google.textContent()).resolves.toContain('alice@acme.test');
+    // The one-time result left the address bar (a reload does not repeat it) and Connect is gone.
+    expect(new URL(h.page.url()).search).toBe('');
+    await expect(google.getByRole('button', { name: /^Connect/ }).count()).resolves.toBe(0);
+  });
+
+  it('connects ServiceNow after asking for its instance subdomain', async () => {
+    const sn = card('ServiceNow');
+    await sn.getByLabel('ServiceNow instance').fill('acme');
+    await sn.getByRole('button', { name: 'Connect ServiceNow' }).click();
+    await backOnDashboard();
+    await sn.getByText('Connected', { exact: true }).waitFor();
+  });
+
+  it('connects Postmark with an API key; its senders appear in the Email Builder', async () => {
+    const postmark = card('Postmark');
+    await postmark.getByRole('button', { name: 'Connect Postmark' }).click();
+    await postmark.getByLabel('Server API token').fill('pm-server-token-0001');
+    await postmark.getByLabel('Sender emails').fill('billing@acme.test, Support@acme.test');
+    await postmark.getByRole('button', { name: 'Connect Postmark' }).click();
+    await postmark.getByText('Connected', { exact: true }).waitFor();
+    await screenshot(h.page, 'catalogue');
+
+    await goTo('Email Builder');
+    const from = h.page.getByLabel('From');
+    await from.locator('option', { hasText: 'billing@acme.test' }).waitFor({ state: 'attached' });
+    await expect(from.locator('option').allTextContents()).resolves.toEqual([
+      'billing@acme.test (Postmark)',
+      'support@acme.test (Postmark)',
+    ]);
+    await screenshot(h.page, 'email-builder');
+  });
+
+  it('shows connections: who connected, the external account, health and sync jobs', async () => {
+    await goTo('Connections');
+    const sn = card('ServiceNow');
+    await sn.locator('tr[data-resource="tickets"]').waitFor();
+    const text = await sn.textContent();
+    expect(text).toContain('Organization connection');
+    expect(text).toContain(`You (${h.admin.email})`);
+    expect(text).toContain('alice@acme.test');
+    expect(text).toContain('acme.service-now.com');
+    await expect(sn.locator('tbody tr').count()).resolves.toBe(2);
+    await screenshot(h.page, 'connections');
+  });
+
+  it('audit log lists the connects, filters by provider', async () => {
+    await goTo('Audit log');
+    const rows = h.page.locator('tbody tr[data-action="connection.connected"]');
+    await rows.nth(2).waitFor();
+    await expect(rows.count()).resolves.toBe(3);
+
+    await h.page.getByLabel('Provider').selectOption('postmark');
+    await h.page.getByRole('button', { name: 'Apply filters' }).click();
+    await h.page.getByText('Showing 1 entry (all).').waitFor();
+    await expect(h.page.locator('tbody tr').first().textContent()).resolves.toContain('Postmark');
+    await h.page.getByRole('button', { name: 'Reset' }).click();
+    await h.page.locator('tbody tr').nth(3).waitFor();
+    await screenshot(h.page, 'audit-log');
+  });
+
+  it('disconnect dialog: the seed texts, counts and warnings; a real modal (focus trap, Escape)', async () => {
+    const { page } = h;
+    await goTo('All Integrations');
+    const opener = card('ServiceNow').getByRole('button', { name: 'Disconnect ServiceNow' });
+    await opener.click();
+    const dialog = page.getByRole('dialog', { name: 'Disconnect ServiceNow?' });
+    await dialog.getByTestId('disconnect-body').waitFor();
+    await expect(dialog.getAttribute('aria-modal')).resolves.toBe('true');
+    await expect(dialog.getByTestId('disconnect-body').textContent()).resolves.toBe(SEED_BODY);
+    // Both ServiceNow jobs (tickets, contacts) are active and will be disabled.
+    await expect(
+      dialog.getByTestId('jobs-warning').locator('.alert-title').textContent(),
+    ).resolves.toBe('2 active sync jobs will be disabled.');
+    await expect(
+      dialog.getByTestId('dependent-warning').locator('.alert-title').textContent(),
+    ).resolves.toBe('Disconnecting may affect Ticket sync in the Support inbox.');
+    await expect(dialog.getByTestId('instance-note').textContent()).resolves.toBe(
+      'ServiceNow will be disconnected for your organization.',
+    );
+    await screenshot(page, 'disconnect-dialog', { fullPage: false });
+
+    // Focus starts on Cancel (the safe choice) and Tab / Shift+Tab cycle inside the dialog.
+    await expect(focused()).resolves.toEqual({ text: 'Cancel', inDialog: true });
+    await page.keyboard.press('Tab');
+    await expect(focused()).resolves.toEqual({ text: 'Disconnect', inDialog: true });
+    await page.keyboard.press('Tab');
+    await expect(focused()).resolves.toEqual({ text: 'Cancel', inDialog: true });
+    await page.keyboard.press('Shift+Tab');
+    await expect(focused()).resolves.toEqual({ text: 'Disconnect', inDialog: true });
+
+    // Escape closes it, changes nothing, and focus returns to the button that opened it.
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await expect(focused()).resolves.toEqual({ text: 'Disconnect ServiceNow', inDialog: false });
+    await card('ServiceNow').getByText('Connected', { exact: true }).waitFor();
+  });
+
+  it('confirm: live step progress to the final state with the revocation warning; Connect reappears', async () => {
+    const { page } = h;
+    // The provider's revocation endpoint fails (slowly): the disconnect goes on and reports it.
+    await h.fakeClient.configure({ revokeMode: '500', revokeDelayMs: 600 });
+    await page.keyboard.press('Enter'); // the focused Disconnect button opens the dialog again
+    const dialog = page.getByRole('dialog', { name: 'Disconnect ServiceNow?' });
+    await dialog.getByTestId('disconnect-body').waitFor();
+    await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
+
+    const steps = dialog.getByTestId('disconnect-steps');
+    await steps.locator('[data-status="running"]').first().waitFor();
+    await dialog.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
+    await expect(steps.locator('[data-status="succeeded"]').count()).resolves.toBe(
+      await steps.locator('li').count(),
+    );
+    await expect(dialog.getByTestId('disconnect-result').textContent()).resolves.toContain(
+      'ServiceNow is disconnected.',
+    );
+    await expect(dialog.getByTestId('disconnect-warnings').textContent()).resolves.toMatch(/revo/i);
+    await screenshot(page, 'disconnect-result', { fullPage: false });
+    await expect(focused()).resolves.toEqual({ text: 'Close', inDialog: true });
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await h.fakeClient.configure({ revokeMode: 'ok', revokeDelayMs: 0 });
+
+    const sn = card('ServiceNow');
+    await sn.getByRole('button', { name: 'Connect ServiceNow' }).waitFor();
+    await sn.getByText('Disconnected', { exact: true }).waitFor();
+  });
+
+  it('disconnecting Postmark warns about the Email Builder and removes its senders', async () => {
+    const { page } = h;
+    await card('Postmark').getByRole('button', { name: 'Disconnect Postmark' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
+    await dialog.getByTestId('dependent-warning').waitFor();
+    await expect(
+      dialog.getByTestId('dependent-warning').locator('.alert-title').textContent(),
+    ).resolves.toBe('Disconnecting may affect Email Builder.');
+    await expect(dialog.getByTestId('jobs-warning').count()).resolves.toBe(0);
+    await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    await dialog.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await card('Postmark').getByRole('button', { name: 'Connect Postmark' }).waitFor();
+
+    await goTo('Email Builder');
+    const from = page.getByLabel('From');
+    await from.locator('option', { hasText: 'No sender available' }).waitFor({ state: 'attached' });
+    await expect(from.locator('option').allTextContents()).resolves.toEqual([
+      'No sender available',
+    ]);
+  });
+
+  it('reconnect after an expired refresh token: the warning, then Reconnect through the provider', async () => {
+    const { page } = h;
+    // The provider expires the refresh token, and the vault's access token is due: the next token use must refresh.
+    await h.fakeClient.expireRefreshTokens({ clientId: 'otesse-dev-google' });
+    await h.db.query(
+      `update vault.credential set expires_at = now() - interval '1 minute'
+        where vendor = 'google' and kind = 'access_token' and is_active`,
+    );
+    // The token use: "Run now" on the sync job meets invalid_grant, which flags the connection.
+    await goTo('Connections');
+    const google = card('Google Workspace');
+    await google.getByRole('button', { name: 'Run now contacts sync' }).click();
+    await waitFor(
+      async () => {
+        await page.reload();
+        await google.waitFor();
+        return (
+          (await google.getByRole('button', { name: 'Reconnect Google Workspace' }).count()) > 0
+        );
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what: 'the Reconnect warning' },
+    );
+    await expect(google.getByRole('alert').first().textContent()).resolves.toContain(
+      'The refresh token has expired',
+    );
+    await screenshot(page, 'reconnect-warning');
+    await google.getByRole('button', { name: 'Reconnect Google Workspace' }).click();
+    await backOnDashboard();
+    await expect(page.getByTestId('oauth-result').textContent()).resolves.toContain(
+      'Google Workspace is reconnected.',
+    );
+    await card('Google Workspace').getByText('Connected', { exact: true }).waitFor();
+    await expect(
+      card('Google Workspace').getByRole('button', { name: 'Reconnect Google Workspace' }).count(),
+    ).resolves.toBe(0);
+  });
+
+  it('Change User switches the connected account without disconnecting', async () => {
+    const { page } = h;
+    await h.fakeClient.consentAs('u-bob');
+    await goTo('Connections');
+    const google = card('Google Workspace');
+    await google.getByRole('button', { name: 'Change user for Google Workspace' }).click();
+    await backOnDashboard();
+    await expect(page.getByTestId('oauth-result').textContent()).resolves.toContain(
+      'Google Workspace is now connected with the new user.',
+    );
+    await goTo('Connections');
+    await google.getByText('bob@acme.test').first().waitFor();
+    await expect(google.textContent()).resolves.not.toContain('alice@acme.test');
+    expect(page.url()).toContain(h.dashboardUrl);
+  });
+
+  it('a viewer sees the state and the audit log, but nothing to connect or disconnect for the organization', async () => {
+    const { page } = h;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor();
+    await signIn(h, h.viewer);
+    const google = card('Google Workspace');
+    await google.getByText('Connected', { exact: true }).waitFor();
+    await expect(
+      google.getByRole('button', { name: /Disconnect|Reconnect/ }).count(),
+    ).resolves.toBe(0);
+    await expect(card('Zendesk').getByLabel('Zendesk subdomain').count()).resolves.toBe(0);
+    await goTo('Audit log');
+    await page.locator('tbody tr').first().waitFor();
+  });
+});

@@ -1,0 +1,19 @@
+import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import type { AppRouter } from '@otesse/edge-api';
+
+/** Shapes derived from the edge's router: never written by hand, so they cannot drift. */
+export type TRouterOutputs = inferRouterOutputs<AppRouter>;
+export type TRouterInputs = inferRouterInputs<AppRouter>;
+
+export type TMe = TRouterOutputs['me']['get'];
+export type TIntegration = TRouterOutputs['integrations']['list'][number];
+export type TProvider = TRouterOutputs['catalogue']['list'][number];
+export type TProviderCategory = TProvider['category'];
+export type TConnectionView = NonNullable<TIntegration['appConnection']>;
+export type TAuditFilters = NonNullable<TRouterInputs['audit']['list']['filters']>;
+export type TAuditAction = NonNullable<TAuditFilters['action']>;
+export type TAuditEntry = TRouterOutputs['audit']['list']['entries'][number];
+export type TSyncJobOverview = TRouterOutputs['sync']['listJobs']['jobs'][number];
+export type TDisconnectPreview = TRouterOutputs['disconnect']['preview'];
+export type TSagaView = TRouterOutputs['disconnect']['status'];
+export type TSagaStep = TSagaView['steps'][number];

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AppError,
+  type TConnection,
+  type TConnectionDetails,
+  type TCredentialKind,
+  type TInstance,
+} from '@otesse/contracts';
+import type { TProviderDef } from '@otesse/providers';
+import type { TEdgeDeps } from '../trpc/context';
+import { publishAudit } from '../audit/publish-audit';
+
+export interface TCompleteConnectionInput {
+  orgId: string;
+  userId: string;
+  provider: TProviderDef;
+  level: 'app' | 'user';
+  externalAccountId: string | null;
+  tenantId: string | null;
+  details: TConnectionDetails;
+  credentials: { kind: TCredentialKind; value: string; expiresAt: string | null }[];
+  ip: string | null;
+  traceId: string;
+}
+
+/**
+ * After the provider said yes (or the API key validated): create the connection, hand the secrets to the vault,
+ * activate (the connection service publishes `integrations.connection.connected`), create the default sync jobs
+ * and write the audit entry. A failure part-way abandons the pending connection and destroys what the vault got.
+ */
+export async function completeConnection(
+  deps: TEdgeDeps,
+  input: TCompleteConnectionInput,
+): Promise<{ instance: TInstance; connection: TConnection; jobsCreated: number }> {
+  const ctx = { traceId: input.traceId, actorUserId: input.userId, orgId: input.orgId };
+  const vendor = input.provider.key;
+  const { connection: pending } = await deps.bus.request(
+    'connection.connections.create',
+    {
+      orgId: input.orgId,
+      vendor,
+      level: input.level,
+      userId: input.userId,
+      externalAccountId: input.externalAccountId,
+      tenantId: input.tenantId,
+      details: input.details,
+    },
+    { ctx },
+  );
+  let stored = false;
+  try {
+    await deps.bus.request(
+      'vault.credentials.store',
+      {
+        orgId: input.orgId,
+        connectionId: pending.id,
+        vendor,
+        credentials: input.credentials,
+        replace: false,
+      },
+      { ctx },
+    );
+    stored = true;
+    const { instance, connection } = await deps.bus.request(
+      'connection.connections.activate',
+      { orgId: input.orgId, connectionId: pending.id, eventId: randomUUID() },
+      { ctx },
+    );
+    let jobsCreated = 0;
+    if (input.provider.dataApi) {
+      // A reconnection takes over the jobs of the slot's last revoked connection (kept disabled, seed 000).
+      const { connections } = await deps.bus.request(
+        'connection.instances.get',
+        { orgId: input.orgId, vendor },
+        { ctx },
+      );
+      const previous = connections
+        .filter(
+          (c) =>
+            c.id !== connection.id &&
+            c.status === 'revoked' &&
+            c.level === input.level &&
+            (input.level === 'app' || c.userId === input.userId),
+        )
+        .sort((a, b) => (b.revokedAt ?? '').localeCompare(a.revokedAt ?? ''))[0];
+      const jobs = await deps.bus.request(
+        'sync-scheduler.jobs.create-defaults',
+        {
+          orgId: input.orgId,
+          instanceId: instance.id,
+          connectionId: connection.id,
+          vendor,
+          resources: input.provider.dataApi.resources,
+          ...(previous ? { adoptFromConnectionId: previous.id } : {}),
+        },
+        { ctx },
+      );
+      jobsCreated = jobs.created;
+    }
+    await publishAudit(deps, {
+      orgId: input.orgId,
+      actorUserId: input.userId,
+      action: 'connection.connected',
+      provider: vendor,
+      targets: { instanceId: instance.id, connectionId: connection.id },
+      outcome: 'success',
+      details: {
+        level: input.level,
+        authKind: input.provider.authKind,
+        tenantId: input.tenantId,
+        syncJobsCreated: jobsCreated,
+      },
+      ip: input.ip,
+      traceId: input.traceId,
+    });
+    return { instance, connection, jobsCreated };
+  } catch (e) {
+    // Best effort clean-up; the original failure is what the caller needs to see.
+    if (stored) {
+      await deps.bus
+        .request(
+          'vault.credentials.destroy',
+          {
+            orgId: input.orgId,
+            connectionId: pending.id,
+            idempotencyKey: `connect-cleanup:${pending.id}`,
+          },
+          { ctx },
+        )
+        .catch((err: unknown) =>
+          deps.logger.warn(
+            { err, connectionId: pending.id },
+            'clean-up: destroying credentials failed',
+          ),
+        );
+    }
+    await deps.bus
+      .request(
+        'connection.connections.abandon',
+        { orgId: input.orgId, connectionId: pending.id, reason: 'connect_failed' },
+        { ctx },
+      )
+      .catch((err: unknown) =>
+        deps.logger.warn(
+          { err, connectionId: pending.id },
+          'clean-up: abandoning connection failed',
+        ),
+      );
+    await publishAudit(deps, {
+      orgId: input.orgId,
+      actorUserId: input.userId,
+      action: 'connection.connect_failed',
+      provider: vendor,
+      targets: { connectionId: pending.id },
+      outcome: 'failure',
+      details: { error: e instanceof AppError ? e.code : 'INTERNAL' },
+      ip: input.ip,
+      traceId: input.traceId,
+    }).catch(() => undefined);
+    throw e;
+  }
+}

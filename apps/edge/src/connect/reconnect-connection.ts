@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { AppError, type TCredentialKind } from '@otesse/contracts';
+import type { TProviderDef } from '@otesse/providers';
+
+import { publishAudit } from '../audit/publish-audit';
+import type { TExternalIdentity } from '../oauth/read-identity';
+import { REVOCATION_TIMEOUT_MS } from '../sagas/disconnect.saga';
+import { reconnectSaga, type TReconnectAction } from '../sagas/reconnect.saga';
+import type { TEdgeDeps } from '../trpc/context';
+
+export interface TReconnectRequest {
+  action: TReconnectAction;
+  orgId: string;
+  userId: string;
+  flow: 'app' | 'user';
+  targetConnectionId: string;
+  provider: TProviderDef;
+  subdomain: string | undefined;
+  identity: TExternalIdentity;
+  credentials: { kind: TCredentialKind; value: string; expiresAt: string | null }[];
+  ip: string | null;
+  traceId: string;
+}
+
+export type TReconnectOutcome =
+  { ok: true; sagaId: string } | { ok: false; reason: string; sagaId?: string };
+
+/**
+ * Tokens for an account we refuse (another account or tenant): they are never attached to the connection. They go
+ * to the vault under a throwaway id only so the vault — the one place that revokes — can revoke and destroy them.
+ */
+async function discardTokens(deps: TEdgeDeps, req: TReconnectRequest): Promise<void> {
+  const scratch = randomUUID();
+  const ctx = { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId };
+  try {
+    await deps.bus.request(
+      'vault.credentials.store',
+      {
+        orgId: req.orgId,
+        connectionId: scratch,
+        vendor: req.provider.key,
+        credentials: req.credentials,
+        replace: false,
+      },
+      { ctx },
+    );
+    await deps.bus.request(
+      'vault.tokens.revoke',
+      {
+        orgId: req.orgId,
+        connectionId: scratch,
+        vendor: req.provider.key,
+        ...(req.subdomain ? { subdomain: req.subdomain } : {}),
+        idempotencyKey: `refused:${scratch}:revoke`,
+        timeoutMs: REVOCATION_TIMEOUT_MS,
+      },
+      { ctx, timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000 },
+    );
+  } finally {
+    await deps.bus
+      .request(
+        'vault.credentials.destroy',
+        { orgId: req.orgId, connectionId: scratch, idempotencyKey: `refused:${scratch}:destroy` },
+        { ctx },
+      )
+      .catch((e: unknown) => deps.logger.warn({ err: e }, 'destroying refused tokens failed'));
+  }
+}
+
+/**
+ * Seed 003's callback for `action=reconnect|changeUser`: the authorized account must be the same (reconnect) or in
+ * the same tenant (changeUser); otherwise nothing changes and the new tokens are revoked. On a match the swap runs
+ * as a saga under the connection's lock.
+ */
+export async function reconnectFromCallback(
+  deps: TEdgeDeps,
+  req: TReconnectRequest,
+): Promise<TReconnectOutcome> {
+  const ctx = { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId };
+  const { connection, instance } = await deps.bus.request(
+    'connection.connections.get',
+    { orgId: req.orgId, connectionId: req.targetConnectionId },
+    { ctx },
+  );
+  const refuse = async (reason: string): Promise<TReconnectOutcome> => {
+    await discardTokens(deps, req).catch((e: unknown) =>
+      deps.logger.warn({ err: e }, 'revoking refused tokens failed'),
+    );
+    await publishAudit(deps, {
+      eventId: randomUUID(),
+      orgId: req.orgId,
+      actorUserId: req.userId,
+      onBehalfOfUserId: connection.userId === req.userId ? null : connection.userId,
+      action:
+        req.action === 'reconnect'
+          ? 'connection.reconnect_failed'
+          : 'connection.change_user_failed',
+      provider: req.provider.key,
+      targets: { instanceId: instance.id, connectionId: connection.id },
+      outcome: 'failure',
+      details: {
+        reason,
+        previousExternalAccount: connection.externalAccountId,
+        attemptedExternalAccount: req.identity.externalAccountId,
+        expectedTenant: connection.tenantId,
+        attemptedTenant: req.identity.tenantId,
+      },
+      ip: req.ip,
+      traceId: req.traceId,
+    }).catch((e: unknown) => deps.logger.warn({ err: e }, 'audit of a refused reconnect failed'));
+    return { ok: false, reason };
+  };
+
+  if (connection.level !== req.flow) return refuse('slot_mismatch');
+  if ((connection.tenantId ?? null) !== (req.identity.tenantId ?? null))
+    return refuse('tenant_mismatch');
+  if (
+    req.action === 'reconnect' &&
+    connection.externalAccountId !== req.identity.externalAccountId
+  ) {
+    return refuse('account_mismatch');
+  }
+
+  const sagaId = randomUUID();
+  deps.pendingTokens.put(sagaId, req.credentials);
+  try {
+    await deps.sagas.start(reconnectSaga(deps, deps.pendingTokens, req.action), {
+      sagaId,
+      subjectKey: connection.id,
+      orgId: req.orgId,
+      actorUserId: req.userId,
+      reuseCompleted: false,
+      input: {
+        action: req.action,
+        connectionId: connection.id,
+        instanceId: instance.id,
+        vendor: req.provider.key,
+        subdomain: req.subdomain ?? null,
+        ownerUserId: connection.userId,
+        previousExternalAccountId: connection.externalAccountId,
+        externalAccountId: req.identity.externalAccountId,
+        tenantId: req.identity.tenantId,
+        details: req.identity.accountLabel
+          ? { ...connection.details, accountLabel: req.identity.accountLabel }
+          : connection.details,
+        ip: req.ip,
+        traceId: req.traceId,
+      },
+    });
+  } catch (e) {
+    deps.pendingTokens.drop(sagaId);
+    if (e instanceof AppError && e.reason === 'saga_conflict') return refuse('busy');
+    throw e;
+  }
+  const view = await deps.sagas.waitFor(sagaId, 15_000);
+  if (view?.status === 'completed') return { ok: true, sagaId };
+  if (view?.status === 'compensated') {
+    // The lock refused (a disconnect holds the connection) or the swap failed: nothing changed; drop the new tokens.
+    await discardTokens(deps, req).catch(() => undefined);
+    return { ok: false, reason: view.error?.reason ?? view.error?.code ?? 'failed', sagaId };
+  }
+  return { ok: false, reason: 'still_running', sagaId };
+}

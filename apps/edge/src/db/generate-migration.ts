@@ -1,0 +1,14 @@
+// Usage: npx tsx apps/edge/src/db/generate-migration.ts [name]   (needs a superuser DATABASE_URL)
+import { generateMigration } from '@otesse/persistence';
+import { EDGE_SCHEMA, MIGRATIONS_PATH, edgeOrmConfig } from './orm.config';
+
+const adminUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const { url: _url, ...cfg } = edgeOrmConfig('');
+const file = await generateMigration({
+  adminUrl,
+  cfg,
+  role: EDGE_SCHEMA.role,
+  migrationsPath: MIGRATIONS_PATH,
+  ...(process.argv[2] ? { name: process.argv[2] } : {}),
+});
+console.log(file ? `created ${file}` : 'no changes');

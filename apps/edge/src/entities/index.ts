@@ -1,0 +1,13 @@
+import { identityEntities } from '@otesse/identity';
+import { sagaEntities } from '@otesse/saga';
+import { OAuthSessionSchema } from './oauth-session.entity';
+import { PendingAuthorizationSchema } from './pending-authorization.entity';
+
+export * from './oauth-session.entity';
+export * from './pending-authorization.entity';
+export const entities = [
+  ...identityEntities,
+  ...sagaEntities,
+  PendingAuthorizationSchema,
+  OAuthSessionSchema,
+];

@@ -1,0 +1,50 @@
+import { EntitySchema } from '@mikro-orm/core';
+
+/**
+ * A started OAuth authorization (RFC 9700): who started it, for what, bound to the browser that opened the start
+ * URL, single use, 10 minutes. Only hashes of the start key, the state and the browser binding are stored.
+ */
+export interface PendingAuthorization {
+  id: string;
+  startKeyHash: string;
+  stateHash: string | null;
+  bindingHash: string | null;
+  orgId: string;
+  userId: string;
+  vendor: string;
+  flow: string;
+  action: string | null;
+  /** For reconnect / changeUser: the connection being replaced. */
+  targetConnectionId: string | null;
+  createdAt: Date;
+  expiresAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  outcome: string | null;
+}
+
+export const PendingAuthorizationSchema = new EntitySchema<PendingAuthorization>({
+  name: 'PendingAuthorization',
+  tableName: 'pending_authorization',
+  uniques: [
+    { name: 'pending_authorization_start_key_unique', properties: ['startKeyHash'] },
+    { name: 'pending_authorization_state_unique', properties: ['stateHash'] },
+  ],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    startKeyHash: { type: 'string', length: 64 },
+    stateHash: { type: 'string', length: 64, nullable: true },
+    bindingHash: { type: 'string', length: 64, nullable: true },
+    orgId: { type: 'uuid' },
+    userId: { type: 'uuid' },
+    vendor: { type: 'string', length: 40 },
+    flow: { type: 'string', length: 8 },
+    action: { type: 'string', length: 16, nullable: true },
+    targetConnectionId: { type: 'uuid', nullable: true },
+    createdAt: { type: 'datetime', columnType: 'timestamptz' },
+    expiresAt: { type: 'datetime', columnType: 'timestamptz' },
+    startedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    completedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    outcome: { type: 'string', length: 64, nullable: true },
+  },
+});

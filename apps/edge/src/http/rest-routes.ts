@@ -1,0 +1,5 @@
+import { auditExportRoute } from './audit-export.route';
+import type { THttpRoute } from './http-route';
+
+/** Plain HTTP routes served besides tRPC and OAuth, tried in order. */
+export const restRoutes: THttpRoute[] = [auditExportRoute];

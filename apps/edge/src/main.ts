@@ -1,0 +1,29 @@
+import { parseEnv } from '@otesse/config';
+import { createLogger } from '@otesse/logging';
+import { stopOnSignals } from '@otesse/runtime';
+import { startEdge } from './edge.server';
+import { ZEdgeEnv } from './env.schema';
+
+const env = parseEnv('edge', ZEdgeEnv);
+const logger = createLogger({ name: 'edge', level: env.LOG_LEVEL });
+try {
+  const edge = await startEdge({
+    databaseUrl: env.DATABASE_URL,
+    natsUrl: env.NATS_URL,
+    natsUser: env.NATS_USER,
+    natsPassword: env.NATS_PASSWORD,
+    host: env.EDGE_HOST,
+    port: env.EDGE_PORT,
+    publicUrl: env.EDGE_PUBLIC_URL,
+    dashboardUrl: env.DASHBOARD_URL,
+    providersFile: env.PROVIDERS_FILE,
+    oauthSessionSecret: env.OAUTH_SESSION_SECRET,
+    sagaLeaseMs: env.SAGA_LEASE_MS,
+    sagaRecoveryIntervalMs: env.SAGA_RECOVERY_INTERVAL_MS,
+    logger,
+  });
+  stopOnSignals(edge.stop, logger);
+} catch (e) {
+  logger.fatal({ err: e }, (e as Error).message);
+  process.exit(1);
+}

@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import grant from 'grant';
+import { AppError } from '@otesse/contracts';
+import { newTraceId } from '@otesse/messaging';
+import type { TEdgeDeps } from '../trpc/context';
+import { clientIp } from '../trpc/context';
+import { completeConnection } from '../connect/complete-connection';
+import { reconnectFromCallback } from '../connect/reconnect-connection';
+import { buildGrantConfig } from './grant-config';
+import { grantSessionStore } from './grant-session-store';
+import { appendSetCookie, BINDING_COOKIE, bindingCookie, readCookie } from './cookies';
+import { claimPending, PENDING_TTL_MS, setOutcome, startPending } from './pending-authorizations';
+import { readIdentity } from './read-identity';
+
+type TGrantHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  state?: { dynamic?: Record<string, string> },
+) => Promise<{
+  redirect?: boolean;
+  response?: Record<string, unknown> & { raw?: Record<string, unknown> };
+}>;
+
+const START = /^\/connect\/start\/([A-Za-z0-9_-]{20,100})$/;
+const CALLBACK = /^\/connect\/([a-z][a-z0-9-]{1,39})\/callback(?:\?.*)?$/;
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * `/connect/start/:key` (bind the browser, redirect to the provider through grant) and
+ * `/connect/:vendor/callback` (check state + binding + expiry + single use BEFORE grant exchanges the code).
+ */
+export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: string | undefined }) {
+  const secure = deps.publicUrl.startsWith('https:');
+  const grantApp = (grant as unknown as { node: (cfg: unknown) => TGrantHandler }).node({
+    config: buildGrantConfig(deps.catalogue, deps.publicUrl),
+    session: {
+      name: 'otesse_grant',
+      secret: opts.sessionSecret ?? randomBytes(32).toString('hex'),
+      cookie: { path: '/connect', httpOnly: true, sameSite: 'lax', secure },
+      store: grantSessionStore(deps.orm),
+    },
+  });
+
+  const refuse = (res: ServerResponse, status: number, reason: string, message: string): void => {
+    res.writeHead(status, {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+    });
+    res.end(
+      `<!doctype html><title>Authorization refused</title><h1>Authorization refused</h1>` +
+        `<p data-reason="${escapeHtml(reason)}">${escapeHtml(message)}</p>` +
+        `<p><a href="${escapeHtml(deps.dashboardUrl)}">Back to Otesse</a></p>`,
+    );
+  };
+
+  const backToDashboard = (res: ServerResponse, params: Record<string, string>): void => {
+    const url = new URL(deps.dashboardUrl);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    appendSetCookie(res, bindingCookie('', { secure, maxAgeSec: 0 }));
+    res.writeHead(302, { location: url.toString(), 'cache-control': 'no-store' });
+    res.end();
+  };
+
+  async function instanceSubdomain(
+    orgId: string,
+    vendor: string,
+    traceId: string,
+  ): Promise<string | undefined> {
+    const { instance } = await deps.bus.request(
+      'connection.instances.get',
+      { orgId, vendor },
+      { ctx: { traceId, orgId } },
+    );
+    return instance?.config.subdomain;
+  }
+
+  async function start(req: IncomingMessage, res: ServerResponse, key: string): Promise<void> {
+    const traceId = newTraceId();
+    let started;
+    try {
+      started = await startPending(deps.orm, key);
+    } catch (e) {
+      return refuse(res, 400, 'invalid_start', (e as Error).message);
+    }
+    const { pending, state, binding } = started;
+    const provider = deps.catalogue.get(pending.vendor);
+    const subdomain = await instanceSubdomain(pending.org_id, pending.vendor, traceId);
+    if (provider.oauth?.subdomain && !subdomain) {
+      return refuse(
+        res,
+        412,
+        'subdomain_required',
+        `${provider.displayName} needs its instance configured first`,
+      );
+    }
+    // Never hand the browser's query to grant: only server-side values reach the provider URL.
+    req.url = `/connect/${provider.key}`;
+    const result = await grantApp(req, res, {
+      dynamic: { state, ...(subdomain ? { subdomain } : {}) },
+    });
+    if (!result.redirect)
+      return refuse(res, 500, 'grant_failed', 'the authorization could not be started');
+    // grant writes its 302 on the next tick: add the browser binding beside its session cookie.
+    appendSetCookie(res, bindingCookie(binding, { secure, maxAgeSec: PENDING_TTL_MS / 1000 }));
+  }
+
+  async function callback(
+    req: IncomingMessage,
+    res: ServerResponse,
+    vendor: string,
+  ): Promise<void> {
+    const traceId = newTraceId();
+    const url = new URL(req.url ?? '/', deps.publicUrl);
+    const claim = await claimPending(
+      deps.orm,
+      url.searchParams.get('state'),
+      readCookie(req, BINDING_COOKIE),
+    );
+    if (!claim.ok) {
+      deps.logger.warn({ reason: claim.reason, vendor, traceId }, 'oauth callback refused');
+      return refuse(
+        res,
+        400,
+        claim.reason,
+        'This authorization is invalid, expired, already used or was started in another browser.',
+      );
+    }
+    const pending = claim.pending;
+    if (pending.vendor !== vendor) {
+      await setOutcome(deps.orm, pending.id, 'refused:vendor_mismatch');
+      return refuse(res, 400, 'vendor_mismatch', 'This authorization belongs to another provider.');
+    }
+    if (url.searchParams.has('error')) {
+      await setOutcome(deps.orm, pending.id, 'denied');
+      return backToDashboard(res, { oauth: 'denied', vendor });
+    }
+    try {
+      const provider = deps.catalogue.get(vendor);
+      const subdomain = await instanceSubdomain(pending.org_id, vendor, traceId);
+      // grant forgets per-request overrides between the two legs: the subdomain is set again, server-side.
+      req.url = `/connect/${vendor}/callback?${url.searchParams.toString()}`;
+      const { response } = await grantApp(req, res, subdomain ? { dynamic: { subdomain } } : {});
+      const accessToken =
+        typeof response?.['access_token'] === 'string' ? response['access_token'] : undefined;
+      if (!response || response['error'] || !accessToken) {
+        throw new AppError('PROVIDER_ERROR', 'the provider did not issue tokens', {
+          reason: 'token_exchange_failed',
+        });
+      }
+      const raw = (response.raw ?? {}) as Record<string, unknown>;
+      const refreshToken =
+        typeof response['refresh_token'] === 'string' ? response['refresh_token'] : undefined;
+      const expiresIn = Number(raw['expires_in']);
+      const identity = await readIdentity(
+        provider,
+        { accessToken, raw },
+        subdomain ? { subdomain } : {},
+      );
+      const credentials = [
+        {
+          kind: 'access_token' as const,
+          value: accessToken,
+          expiresAt:
+            Number.isFinite(expiresIn) && expiresIn > 0
+              ? new Date(Date.now() + expiresIn * 1000).toISOString()
+              : null,
+        },
+        ...(refreshToken
+          ? [{ kind: 'refresh_token' as const, value: refreshToken, expiresAt: null }]
+          : []),
+      ];
+      if (pending.action && pending.target_connection_id) {
+        const outcome = await reconnectFromCallback(deps, {
+          action: pending.action,
+          orgId: pending.org_id,
+          userId: pending.user_id,
+          flow: pending.flow,
+          targetConnectionId: pending.target_connection_id,
+          provider,
+          subdomain,
+          identity,
+          credentials,
+          ip: clientIp(req),
+          traceId,
+        });
+        const done = pending.action === 'reconnect' ? 'reconnected' : 'user_changed';
+        await setOutcome(deps.orm, pending.id, outcome.ok ? done : `refused:${outcome.reason}`);
+        return backToDashboard(
+          res,
+          outcome.ok
+            ? { oauth: done, vendor }
+            : { oauth: 'refused', vendor, reason: outcome.reason },
+        );
+      }
+      await completeConnection(deps, {
+        orgId: pending.org_id,
+        userId: pending.user_id,
+        provider,
+        level: pending.flow,
+        externalAccountId: identity.externalAccountId,
+        tenantId: identity.tenantId,
+        details: identity.accountLabel ? { accountLabel: identity.accountLabel } : {},
+        credentials,
+        ip: clientIp(req),
+        traceId,
+      });
+      await setOutcome(deps.orm, pending.id, 'connected');
+      return backToDashboard(res, { oauth: 'connected', vendor });
+    } catch (e) {
+      const reason = e instanceof AppError ? (e.reason ?? e.code) : 'internal';
+      if (!(e instanceof AppError))
+        deps.logger.error({ err: e, vendor, traceId }, 'oauth callback failed');
+      await setOutcome(deps.orm, pending.id, `failed:${reason}`);
+      return backToDashboard(res, { oauth: 'failed', vendor, reason });
+    }
+  }
+
+  /** Returns false when the request is not an OAuth route. */
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const path = req.url ?? '';
+    if (req.method !== 'GET') return false;
+    const s = START.exec(path.split('?')[0] ?? '');
+    if (s?.[1]) {
+      await start(req, res, s[1]);
+      return true;
+    }
+    const c = CALLBACK.exec(path);
+    if (c?.[1]) {
+      await callback(req, res, c[1]);
+      return true;
+    }
+    return false;
+  };
+}

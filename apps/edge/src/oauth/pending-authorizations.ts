@@ -1,0 +1,151 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { AppError } from '@otesse/contracts';
+
+export const PENDING_TTL_MS = 10 * 60_000;
+
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+export function randomKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export interface TPendingRow {
+  id: string;
+  org_id: string;
+  user_id: string;
+  vendor: string;
+  flow: 'app' | 'user';
+  action: 'reconnect' | 'changeUser' | null;
+  target_connection_id: string | null;
+}
+
+function knex(orm: MikroORM) {
+  return orm.em.getConnection().getKnex();
+}
+
+/** Records who asked for which authorization; returns the one-time start key (only its hash is stored). */
+export async function createPending(
+  orm: MikroORM,
+  input: {
+    orgId: string;
+    userId: string;
+    vendor: string;
+    flow: 'app' | 'user';
+    action: 'reconnect' | 'changeUser' | null;
+    targetConnectionId: string | null;
+  },
+): Promise<{ startKey: string; expiresAt: Date }> {
+  const startKey = randomKey();
+  const now = new Date();
+  const expiresAt = new Date(now.getTime() + PENDING_TTL_MS);
+  await knex(orm)('pending_authorization')
+    .withSchema('edge')
+    .insert({
+      id: randomUUID(),
+      start_key_hash: sha256(startKey),
+      state_hash: null,
+      binding_hash: null,
+      org_id: input.orgId,
+      user_id: input.userId,
+      vendor: input.vendor,
+      flow: input.flow,
+      action: input.action,
+      target_connection_id: input.targetConnectionId,
+      created_at: now,
+      expires_at: expiresAt,
+      started_at: null,
+      completed_at: null,
+      outcome: null,
+    });
+  return { startKey, expiresAt };
+}
+
+/**
+ * The browser opened the start URL: bind the authorization to it (a secret only its cookie holds) and to the
+ * OAuth state about to be sent. Single use: a second open of the same URL is refused.
+ */
+export async function startPending(
+  orm: MikroORM,
+  startKey: string,
+): Promise<{ pending: TPendingRow; state: string; binding: string }> {
+  const state = randomKey();
+  const binding = randomKey();
+  const rows = (await knex(orm)('pending_authorization')
+    .withSchema('edge')
+    .where({ start_key_hash: sha256(startKey) })
+    .whereNull('started_at')
+    .andWhere('expires_at', '>', new Date())
+    .update({ started_at: new Date(), state_hash: sha256(state), binding_hash: sha256(binding) })
+    .returning([
+      'id',
+      'org_id',
+      'user_id',
+      'vendor',
+      'flow',
+      'action',
+      'target_connection_id',
+    ])) as TPendingRow[];
+  const pending = rows[0];
+  if (!pending) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'this authorization link is unknown, expired or already used',
+      {
+        reason: 'invalid_start',
+      },
+    );
+  }
+  return { pending, state, binding };
+}
+
+export type TClaimFailure = 'unknown_state' | 'wrong_browser' | 'expired' | 'already_used';
+
+/**
+ * The callback came back: claim the authorization exactly once, only from the browser that started it and only
+ * before it expires. Nothing is exchanged or stored unless this succeeds.
+ */
+export async function claimPending(
+  orm: MikroORM,
+  state: string | null,
+  binding: string | undefined,
+): Promise<
+  { ok: true; pending: TPendingRow } | { ok: false; reason: TClaimFailure; pendingId?: string }
+> {
+  if (!state || state.length > 200) return { ok: false, reason: 'unknown_state' };
+  const k = knex(orm);
+  const row = (await k('pending_authorization')
+    .withSchema('edge')
+    .where({ state_hash: sha256(state) })
+    .first()) as
+    | (TPendingRow & {
+        binding_hash: string | null;
+        completed_at: Date | null;
+        expires_at: Date | string;
+      })
+    | undefined;
+  if (!row) return { ok: false, reason: 'unknown_state' };
+  if (row.completed_at) return { ok: false, reason: 'already_used', pendingId: row.id };
+  if (!binding || row.binding_hash !== sha256(binding))
+    return { ok: false, reason: 'wrong_browser', pendingId: row.id };
+  if (new Date(row.expires_at).getTime() <= Date.now())
+    return { ok: false, reason: 'expired', pendingId: row.id };
+  const claimed = await k('pending_authorization')
+    .withSchema('edge')
+    .where({ id: row.id })
+    .whereNull('completed_at')
+    .andWhere('expires_at', '>', new Date())
+    .update({ completed_at: new Date(), outcome: 'claimed' })
+    .returning('id');
+  if (claimed.length === 0) return { ok: false, reason: 'already_used', pendingId: row.id };
+  return { ok: true, pending: row };
+}
+
+export async function setOutcome(orm: MikroORM, pendingId: string, outcome: string): Promise<void> {
+  await knex(orm)('pending_authorization')
+    .withSchema('edge')
+    .where({ id: pendingId })
+    .update({ outcome: outcome.slice(0, 64) });
+}

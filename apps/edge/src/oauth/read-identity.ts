@@ -1,0 +1,78 @@
+import { AppError, type TInstanceConfig } from '@otesse/contracts';
+import { readPath, resolveProviderUrl, type TProviderDef } from '@otesse/providers';
+
+export interface TExternalIdentity {
+  externalAccountId: string;
+  tenantId: string | null;
+  accountLabel: string | null;
+}
+
+async function getJson(url: string, accessToken: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(5_000),
+    });
+  } catch (e) {
+    throw new AppError('PROVIDER_ERROR', `the provider's identity endpoint is unreachable`, {
+      reason: 'identity_unreachable',
+      cause: e,
+    });
+  }
+  if (!res.ok) {
+    throw new AppError(
+      'PROVIDER_ERROR',
+      `the provider's identity endpoint answered ${res.status}`,
+      { reason: 'identity_failed' },
+    );
+  }
+  return res.json();
+}
+
+/**
+ * Who authorized and in which tenant, read as the catalogue entry says. Reconnect and changeUser compare these,
+ * so they must come from the provider, never from the request.
+ */
+export async function readIdentity(
+  provider: TProviderDef,
+  tokens: { accessToken: string; raw: Record<string, unknown> },
+  instanceConfig: TInstanceConfig,
+): Promise<TExternalIdentity> {
+  const o = provider.oauth;
+  if (!o) throw new AppError('BAD_REQUEST', `${provider.key} is not an OAuth provider`);
+  const id = o.identity;
+  let account: string | null = null;
+  let tenant: string | null = null;
+  let label: string | null = null;
+  if (id.kind === 'token-response') {
+    account = readPath(tokens.raw, id.accountIdPath);
+    tenant = readPath(tokens.raw, id.tenantIdPath);
+    label = readPath(tokens.raw, id.labelPath);
+  } else if (id.kind === 'userinfo') {
+    const body = await getJson(
+      resolveProviderUrl(id.url, instanceConfig.subdomain),
+      tokens.accessToken,
+    );
+    account = readPath(body, id.accountIdPath);
+    tenant = readPath(body, id.tenantIdPath);
+    label = readPath(body, id.labelPath);
+  } else {
+    const [profile, resources] = await Promise.all([
+      getJson(resolveProviderUrl(id.profileUrl, instanceConfig.subdomain), tokens.accessToken),
+      getJson(resolveProviderUrl(id.resourcesUrl, instanceConfig.subdomain), tokens.accessToken),
+    ]);
+    account = readPath(profile, id.accountIdPath);
+    label = readPath(profile, id.labelPath);
+    tenant = readPath(resources, '0.id');
+  }
+  if (o.tenantSource === 'subdomain' && o.subdomain) {
+    tenant = resolveProviderUrl(o.subdomain.hostTemplate, instanceConfig.subdomain);
+  }
+  if (!account) {
+    throw new AppError('PROVIDER_ERROR', 'the provider did not say which account authorized', {
+      reason: 'identity_missing',
+    });
+  }
+  return { externalAccountId: account, tenantId: tenant, accountLabel: label };
+}

@@ -1,0 +1,61 @@
+import { listOrgUsers } from '@otesse/identity';
+import { authedProcedure } from '../../trpc/trpc';
+import {
+  ZListAccountIntegrationsInput,
+  ZListAccountIntegrationsOutput,
+} from './list-account-integrations.schema';
+
+/**
+ * `GET /v1/account/integrations` (seed 003), also a tRPC query. `refreshTokenExpired` is true when a connected
+ * connection of the instance can no longer refresh (the UI shows the Reconnect warning). `connectionDetails`
+ * (only with `includeUserLevelConnectionData=true`): `total` = the org's users (everyone may connect a user-level
+ * connection), `connected` = users with a connected user-level connection to the vendor.
+ */
+export const listAccountIntegrations = authedProcedure
+  .meta({
+    openapi: {
+      method: 'GET',
+      path: '/account/integrations',
+      summary: "The org's integrations with their status and refresh-token health",
+      protect: true,
+    },
+  })
+  .input(ZListAccountIntegrationsInput)
+  .output(ZListAccountIntegrationsOutput)
+  .query(async ({ ctx, input }) => {
+    const orgId = ctx.identity.orgId;
+    const withUsers = input.includeUserLevelConnectionData === 'true';
+    const [{ instances }, users] = await Promise.all([
+      ctx.deps.bus.request(
+        'connection.integrations.list',
+        { orgId },
+        { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId } },
+      ),
+      withUsers
+        ? listOrgUsers(ctx.deps.orm.em.getConnection().getKnex(), orgId)
+        : Promise.resolve([]),
+    ]);
+    const byVendor = new Map(instances.map((i) => [i.instance.vendor, i]));
+    return ctx.deps.catalogue
+      .list()
+      .filter((p) => !input.type || p.category === input.type)
+      .map((p) => {
+        const entry = byVendor.get(p.key);
+        const connections = entry?.connections ?? [];
+        const connectedUsers = new Set(
+          connections
+            .filter((c) => c.level === 'user' && c.status === 'connected')
+            .map((c) => c.userId),
+        );
+        return {
+          vendor: p.key,
+          integrated: entry?.instance.status === 'connected',
+          ...(withUsers
+            ? { connectionDetails: { total: users.length, connected: connectedUsers.size } }
+            : {}),
+          refreshTokenExpired: connections.some(
+            (c) => c.status === 'connected' && c.refreshTokenExpired,
+          ),
+        };
+      });
+  });

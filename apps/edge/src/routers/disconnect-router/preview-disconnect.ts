@@ -1,0 +1,75 @@
+import { authedProcedure } from '../../trpc/trpc';
+import { connectionView } from '../integrations-router/connection-view';
+import { loadDisconnectable } from './load-disconnectable';
+import {
+  dependentWarning,
+  DISCONNECT_BODY,
+  disconnectTitle,
+  jobsWarning,
+} from './disconnect-texts';
+import { ZPreviewDisconnectInput } from './preview-disconnect.schema';
+
+/** Seed step 1's confirmation dialog data. Changes nothing. */
+export const previewDisconnect = authedProcedure
+  .input(ZPreviewDisconnectInput)
+  .query(async ({ ctx, input }) => {
+    const { connection, instance } = await loadDisconnectable(ctx, input.connectionId);
+    const provider = ctx.deps.catalogue.get(connection.vendor);
+    const opts = {
+      ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
+    };
+    const [sync, { dependents }, { connections }] = await Promise.all([
+      ctx.deps.bus.request(
+        'sync-scheduler.connections.summary',
+        { orgId: ctx.identity.orgId, connectionId: connection.id },
+        opts,
+      ),
+      ctx.deps.bus.request(
+        'connection.dependents.list',
+        { orgId: ctx.identity.orgId, vendor: connection.vendor },
+        opts,
+      ),
+      ctx.deps.bus.request(
+        'connection.instances.get',
+        { orgId: ctx.identity.orgId, vendor: connection.vendor },
+        opts,
+      ),
+    ]);
+    const others = connections.filter(
+      (c) => c.id !== connection.id && (c.status === 'connected' || c.status === 'disconnecting'),
+    );
+    const revocation = provider.oauth?.revocation;
+    return {
+      provider: {
+        key: provider.key,
+        displayName: provider.displayName,
+        authKind: provider.authKind,
+      },
+      connection: connectionView(connection),
+      instance: { id: instance.id, status: instance.status },
+      isOwner: connection.userId === ctx.identity.userId,
+      activeSyncJobs: sync.enabledJobs,
+      runningExecutions: sync.runningExecutions,
+      dependents,
+      otherConnections: others.length,
+      instanceStaysConnected: others.length > 0,
+      instanceWillBeRevoked: others.length === 0,
+      revocation: revocation
+        ? {
+            supported: revocation.kind !== 'none',
+            note: revocation.kind === 'none' ? revocation.reason : null,
+          }
+        : { supported: false, note: provider.apiKey?.rotationHint ?? null },
+      canDisconnect: connection.status === 'connected' || connection.status === 'error',
+      texts: {
+        title: disconnectTitle(provider.displayName),
+        body: DISCONNECT_BODY,
+        jobsWarning: sync.enabledJobs > 0 ? jobsWarning(sync.enabledJobs) : null,
+        dependentWarnings: dependents.map((d) => dependentWarning(d.label)),
+        instanceNote:
+          others.length > 0
+            ? `${others.length} other connection${others.length === 1 ? '' : 's'} keep${others.length === 1 ? 's' : ''} ${provider.displayName} connected for your organization; only this connection is revoked.`
+            : `${provider.displayName} will be disconnected for your organization.`,
+      },
+    };
+  });

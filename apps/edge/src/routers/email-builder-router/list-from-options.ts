@@ -1,0 +1,11 @@
+import { authedProcedure } from '../../trpc/trpc';
+
+/** The Email Builder "From" dropdown: sender emails of connected email providers (gone after a disconnect). */
+export const listFromOptions = authedProcedure.query(async ({ ctx }) => {
+  const { options } = await ctx.deps.bus.request(
+    'connection.email-builder.from-options',
+    { orgId: ctx.identity.orgId },
+    { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId } },
+  );
+  return options.map((o) => ({ email: o.email, vendor: o.vendor }));
+});

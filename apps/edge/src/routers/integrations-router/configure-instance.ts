@@ -1,0 +1,40 @@
+import { TRPCError } from '@trpc/server';
+import { requirePermission } from '../../trpc/trpc';
+import { publishAudit } from '../../audit/publish-audit';
+import { ZConfigureInstanceInput } from './configure-instance.schema';
+
+/** Stores the instance's subdomain (ServiceNow, Zendesk) — the only place a subdomain ever comes from. */
+export const configureInstance = requirePermission('settings.edit')
+  .input(ZConfigureInstanceInput)
+  .mutation(async ({ ctx, input }) => {
+    const provider = ctx.deps.catalogue.get(input.vendor);
+    if (!provider.oauth?.subdomain) {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `${provider.displayName} has no instance subdomain`,
+      });
+    }
+    const { instance } = await ctx.deps.bus.request(
+      'connection.instances.configure',
+      { orgId: ctx.identity.orgId, vendor: input.vendor, config: { subdomain: input.subdomain } },
+      {
+        ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
+      },
+    );
+    await publishAudit(ctx.deps, {
+      orgId: ctx.identity.orgId,
+      actorUserId: ctx.identity.userId,
+      action: 'instance.configured',
+      provider: input.vendor,
+      targets: { instanceId: instance.id },
+      outcome: 'success',
+      details: { subdomain: input.subdomain },
+      ip: ctx.ip,
+      traceId: ctx.traceId,
+    });
+    return {
+      id: instance.id,
+      status: instance.status,
+      subdomain: instance.config.subdomain ?? null,
+    };
+  });

@@ -1,0 +1,23 @@
+import type { TConnection } from '@otesse/contracts';
+
+/** A connection as users see it: who, which account, status; never credentials. */
+export function connectionView(c: TConnection) {
+  return {
+    id: c.id,
+    vendor: c.vendor,
+    instanceId: c.instanceId,
+    level: c.level,
+    userId: c.userId,
+    status: c.status,
+    externalAccountId: c.externalAccountId,
+    tenantId: c.tenantId,
+    refreshTokenExpired: c.refreshTokenExpired,
+    accountLabel: c.details.accountLabel ?? null,
+    senderEmails: c.details.senderEmails ?? [],
+    connectedAt: c.connectedAt,
+    revokedAt: c.revokedAt,
+  };
+}
+export type TConnectionView = ReturnType<typeof connectionView>;
+
+export const LIVE_STATUSES = new Set(['pending', 'connected', 'disconnecting']);

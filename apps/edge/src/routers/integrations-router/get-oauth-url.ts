@@ -1,0 +1,125 @@
+import { TRPCError } from '@trpc/server';
+import { AppError } from '@otesse/contracts';
+import { authedProcedure } from '../../trpc/trpc';
+import { createPending } from '../../oauth/pending-authorizations';
+import { ZGetOAuthUrlInput, ZGetOAuthUrlOutput } from './get-oauth-url.schema';
+
+/**
+ * The OAuth URL to open in the browser: a one-time start link on the edge (which binds the browser and redirects
+ * to the provider). Without `action`, the pre-check refuses an integration that is already connected (CONFLICT);
+ * `reconnect` is for an expired refresh token (or a revoked connection), `changeUser` for a connected instance.
+ */
+export const getOAuthUrl = authedProcedure
+  .meta({
+    openapi: {
+      method: 'GET',
+      path: '/account/integrations/{vendor}/oauth2/url',
+      summary: 'OAuth URL to connect, reconnect or change the user of an integration',
+      protect: true,
+    },
+  })
+  .input(ZGetOAuthUrlInput)
+  .output(ZGetOAuthUrlOutput)
+  .query(async ({ ctx, input }) => {
+    const { identity } = ctx;
+    const provider = ctx.deps.catalogue.get(input.vendor);
+    if (!provider.oauth) {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `${provider.displayName} connects with an API key, not OAuth`,
+      });
+    }
+    if (!provider.flows.includes(input.flow)) {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `${provider.displayName} has no ${input.flow}-level connection`,
+      });
+    }
+    if (input.flow === 'app' && !identity.permissions.includes('settings.edit')) {
+      throw new TRPCError({
+        code: 'FORBIDDEN',
+        message: 'managing the organization-wide connection needs settings.edit',
+      });
+    }
+    if (input.action && !provider.oauth.supportsReconnect) {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `${provider.displayName} does not support ${input.action}`,
+      });
+    }
+    const { instance, connections } = await ctx.deps.bus.request(
+      'connection.instances.get',
+      { orgId: identity.orgId, vendor: input.vendor },
+      { ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId } },
+    );
+    if (provider.oauth.subdomain && !instance?.config.subdomain) {
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `configure the ${provider.oauth.subdomain.label} first`,
+        {
+          reason: 'subdomain_required',
+        },
+      );
+    }
+    const inSlot = connections.filter((c) =>
+      input.flow === 'app' ? c.level === 'app' : c.level === 'user' && c.userId === identity.userId,
+    );
+    const live = inSlot.find((c) => c.status === 'connected' || c.status === 'disconnecting');
+    let targetConnectionId: string | null = null;
+    if (live?.status === 'disconnecting') {
+      throw new AppError('CONFLICT', `${provider.displayName} is being disconnected`, {
+        reason: 'disconnecting',
+      });
+    }
+    if (!input.action) {
+      if (live)
+        throw new AppError('CONFLICT', `${provider.displayName} is already connected`, {
+          reason: 'already_connected',
+        });
+    } else if (input.action === 'reconnect') {
+      if (live && !live.refreshTokenExpired) {
+        throw new AppError(
+          'CONFLICT',
+          `${provider.displayName} is connected and its refresh token is valid: nothing to reconnect`,
+          {
+            reason: 'reconnect_not_needed',
+          },
+        );
+      }
+      if (!live && !inSlot.some((c) => c.status === 'revoked')) {
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `${provider.displayName} was never connected: connect it instead`,
+          {
+            reason: 'nothing_to_reconnect',
+          },
+        );
+      }
+      // A revoked connection is reconnected by a fresh connect (reusing the instance); a live one in place.
+      targetConnectionId = live?.id ?? null;
+    } else {
+      if (!live) {
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `${provider.displayName} is not connected: connect it instead`,
+          {
+            reason: 'not_connected',
+          },
+        );
+      }
+      targetConnectionId = live.id;
+    }
+    const { startKey, expiresAt } = await createPending(ctx.deps.orm, {
+      orgId: identity.orgId,
+      userId: identity.userId,
+      vendor: input.vendor,
+      flow: input.flow,
+      action: input.action ?? null,
+      targetConnectionId,
+    });
+    return {
+      url: `${ctx.deps.publicUrl}/connect/start/${startKey}`,
+      expiresAt: expiresAt.toISOString(),
+      action: input.action ?? null,
+    };
+  });

@@ -1,0 +1,14 @@
+import { router } from '../../trpc/trpc';
+import { configureInstance } from './configure-instance';
+import { connectApiKey } from './connect-api-key';
+import { getOAuthUrl } from './get-oauth-url';
+import { listIntegrations } from './list-integrations';
+import { listMyConnections } from './list-my-connections';
+
+export const integrationsRouter = router({
+  list: listIntegrations,
+  myConnections: listMyConnections,
+  configureInstance,
+  oauthUrl: getOAuthUrl,
+  connectApiKey,
+});

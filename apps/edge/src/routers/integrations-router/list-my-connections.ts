@@ -1,0 +1,14 @@
+import { authedProcedure } from '../../trpc/trpc';
+import { connectionView } from './connection-view';
+
+/** The caller's own connections (user-level ones and app-level ones they made). */
+export const listMyConnections = authedProcedure.query(async ({ ctx }) => {
+  const { instances } = await ctx.deps.bus.request(
+    'connection.integrations.list',
+    { orgId: ctx.identity.orgId },
+    { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId } },
+  );
+  return instances.flatMap((i) =>
+    i.connections.filter((c) => c.userId === ctx.identity.userId).map(connectionView),
+  );
+});

@@ -1,0 +1,14 @@
+import { authedProcedure } from '../../trpc/trpc';
+import { ZGetExecutionInput } from './get-execution.schema';
+import { syncRequestOptions } from './sync-request-context';
+
+/** One execution with its counts, timings and error reason, and its job. NOT_FOUND for another org's. */
+export const getExecution = authedProcedure
+  .input(ZGetExecutionInput)
+  .query(async ({ ctx, input }) =>
+    ctx.deps.bus.request(
+      'sync-scheduler.executions.get',
+      { orgId: ctx.identity.orgId, executionId: input.executionId },
+      syncRequestOptions(ctx),
+    ),
+  );

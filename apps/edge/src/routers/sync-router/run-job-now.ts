@@ -1,0 +1,18 @@
+import { requirePermission } from '../../trpc/trpc';
+import { ZRunJobNowInput } from './run-job-now.schema';
+import { auditJobAction, syncRequestOptions } from './sync-request-context';
+
+/** "Run now": the scheduler claims the job ahead of its schedule. PRECONDITION_FAILED for a disabled job. */
+export const runJobNow = requirePermission('settings.edit')
+  .input(ZRunJobNowInput)
+  .mutation(async ({ ctx, input }) => {
+    const res = await ctx.deps.bus.request(
+      'sync-scheduler.jobs.run-now',
+      { orgId: ctx.identity.orgId, jobId: input.jobId },
+      syncRequestOptions(ctx),
+    );
+    await auditJobAction(ctx, 'sync_job.run_requested', res.job, {
+      alreadyRunning: res.alreadyRunning,
+    });
+    return res;
+  });

@@ -1,0 +1,246 @@
+import { AppError, type TConnectionDetails, type TCredentialKind } from '@otesse/contracts';
+import { deterministicUuid, type TSagaDefinition } from '@otesse/saga';
+import type { TEdgeDeps } from '../trpc/context';
+import { publishAudit } from '../audit/publish-audit';
+import { REVOCATION_TIMEOUT_MS } from './disconnect.saga';
+import { sagaRequestOptions } from './saga-request-options';
+
+export type TReconnectAction = 'reconnect' | 'changeUser';
+
+export interface TReconnectInput extends Record<string, unknown> {
+  action: TReconnectAction;
+  connectionId: string;
+  instanceId: string;
+  vendor: string;
+  subdomain: string | null;
+  ownerUserId: string;
+  previousExternalAccountId: string | null;
+  externalAccountId: string;
+  tenantId: string | null;
+  details: TConnectionDetails;
+  ip: string | null;
+  traceId: string;
+}
+
+export const RECONNECT_SAGA: Record<TReconnectAction, string> = {
+  reconnect: 'reconnect',
+  changeUser: 'change-user',
+};
+
+/**
+ * The new tokens never enter the saga log (it lives in the edge's database): they wait here, in memory, for the
+ * swap step. A saga resumed by another process after a crash finds none and compensates — the user authorizes
+ * again, and no secret was ever written outside the vault.
+ */
+export class PendingTokens {
+  private readonly byKey = new Map<
+    string,
+    { kind: TCredentialKind; value: string; expiresAt: string | null }[]
+  >();
+  put(
+    sagaId: string,
+    creds: { kind: TCredentialKind; value: string; expiresAt: string | null }[],
+  ): void {
+    this.byKey.set(sagaId, creds);
+    // Never kept longer than an authorization could wait.
+    setTimeout(() => this.byKey.delete(sagaId), 10 * 60_000).unref();
+  }
+  take(sagaId: string) {
+    return this.byKey.get(sagaId);
+  }
+  drop(sagaId: string): void {
+    this.byKey.delete(sagaId);
+  }
+}
+
+/**
+ * Seed 003 as sagas: lock → swap credentials (pivot, atomic in the vault) → record the account and clear
+ * refreshTokenExpired (publishes reconnected / user_changed) → revoke and destroy the old tokens (best effort)
+ * → audit. The instance, its other connections, jobs, mappings and references are never touched.
+ */
+export function reconnectSaga(
+  deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger'>,
+  tokens: PendingTokens,
+  action: TReconnectAction,
+): TSagaDefinition<TReconnectInput> {
+  const opts = sagaRequestOptions;
+  const audited = action === 'reconnect' ? 'connection.reconnected' : 'connection.user_changed';
+  const failed =
+    action === 'reconnect' ? 'connection.reconnect_failed' : 'connection.change_user_failed';
+  return {
+    type: RECONNECT_SAGA[action],
+    version: 1,
+    steps: [
+      {
+        name: 'lock',
+        kind: 'compensatable',
+        timeoutMs: 3_000,
+        maxAttempts: 3,
+        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+          const { connection } = await deps.bus.request(
+            'connection.connections.lock',
+            { orgId, connectionId: input.connectionId, sagaId, purpose: action, idempotencyKey },
+            opts(input, actorUserId, orgId, idempotencyKey, 3_000),
+          );
+          return { status: connection.status };
+        },
+        compensate: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+          await deps.bus.request(
+            'connection.connections.unlock',
+            { orgId, connectionId: input.connectionId, sagaId, idempotencyKey },
+            opts(input, actorUserId, orgId, idempotencyKey),
+          );
+        },
+      },
+      {
+        name: 'swap-credentials',
+        kind: 'pivot',
+        timeoutMs: 8_000,
+        maxAttempts: 3,
+        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+          const creds = tokens.take(sagaId);
+          if (!creds) {
+            throw new AppError(
+              'PRECONDITION_FAILED',
+              'the authorization is no longer available: authorize again',
+              {
+                reason: 'authorization_lost',
+              },
+            );
+          }
+          const r = await deps.bus.request(
+            'vault.credentials.swap',
+            {
+              orgId,
+              connectionId: input.connectionId,
+              vendor: input.vendor,
+              credentials: creds,
+              idempotencyKey,
+            },
+            opts(input, actorUserId, orgId, idempotencyKey, 7_000),
+          );
+          tokens.drop(sagaId);
+          return r;
+        },
+      },
+      {
+        name: 'record-account',
+        kind: 'retriable',
+        timeoutMs: 5_000,
+        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+          const r = await deps.bus.request(
+            'connection.connections.complete-reconnect',
+            {
+              orgId,
+              connectionId: input.connectionId,
+              sagaId,
+              action,
+              externalAccountId: input.externalAccountId,
+              tenantId: input.tenantId,
+              details: input.details,
+              eventId: deterministicUuid(`${sagaId}:${action}`),
+              actorUserId,
+              idempotencyKey,
+            },
+            opts(input, actorUserId, orgId, idempotencyKey),
+          );
+          return { previousExternalAccountId: r.previousExternalAccountId };
+        },
+      },
+      {
+        name: 'revoke-old-tokens',
+        kind: 'retriable',
+        timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 3_000,
+        run: async ({ input, orgId, actorUserId, idempotencyKey, results }) => {
+          const retired = (results['swap-credentials'] as { retiredCredentialIds: string[] })
+            .retiredCredentialIds;
+          if (retired.length === 0) return { skipped: true };
+          const report = await deps.bus.request(
+            'vault.tokens.revoke',
+            {
+              orgId,
+              connectionId: input.connectionId,
+              vendor: input.vendor,
+              ...(input.subdomain ? { subdomain: input.subdomain } : {}),
+              idempotencyKey,
+              timeoutMs: REVOCATION_TIMEOUT_MS,
+              credentialIds: retired,
+            },
+            opts(input, actorUserId, orgId, idempotencyKey, 2 * REVOCATION_TIMEOUT_MS + 2_000),
+          );
+          return {
+            succeeded: report.succeeded,
+            supported: report.supported,
+            warnings: report.warnings,
+          };
+        },
+      },
+      {
+        name: 'destroy-old-credentials',
+        kind: 'retriable',
+        timeoutMs: 5_000,
+        run: async ({ input, orgId, actorUserId, idempotencyKey, results }) => {
+          const retired = (results['swap-credentials'] as { retiredCredentialIds: string[] })
+            .retiredCredentialIds;
+          if (retired.length === 0) return { destroyed: 0 };
+          return deps.bus.request(
+            'vault.credentials.destroy',
+            { orgId, connectionId: input.connectionId, idempotencyKey, credentialIds: retired },
+            opts(input, actorUserId, orgId, idempotencyKey),
+          );
+        },
+      },
+      {
+        name: 'audit',
+        kind: 'retriable',
+        timeoutMs: 5_000,
+        run: async ({ input, orgId, actorUserId, sagaId, results }) => {
+          const revoke = results['revoke-old-tokens'] as
+            { succeeded?: boolean; warnings?: string[] } | undefined;
+          await publishAudit(deps, {
+            eventId: deterministicUuid(`${sagaId}:audit`),
+            orgId,
+            actorUserId,
+            onBehalfOfUserId: input.ownerUserId === actorUserId ? null : input.ownerUserId,
+            action: audited,
+            provider: input.vendor,
+            targets: { instanceId: input.instanceId, connectionId: input.connectionId, sagaId },
+            outcome: 'success',
+            details: {
+              action,
+              previousExternalAccount: input.previousExternalAccountId,
+              newExternalAccount: input.externalAccountId,
+              tenant: input.tenantId,
+              oldTokensRevoked: revoke?.succeeded ?? false,
+              warnings: revoke?.warnings ?? [],
+            },
+            ip: input.ip,
+            traceId: input.traceId,
+          });
+          return {};
+        },
+      },
+    ],
+    onCompensated: async ({ input, orgId, actorUserId, sagaId, error }) => {
+      tokens.drop(sagaId);
+      await publishAudit(deps, {
+        eventId: deterministicUuid(`${sagaId}:failed`),
+        orgId,
+        actorUserId,
+        onBehalfOfUserId: input.ownerUserId === actorUserId ? null : input.ownerUserId,
+        action: failed,
+        provider: input.vendor,
+        targets: { instanceId: input.instanceId, connectionId: input.connectionId, sagaId },
+        outcome: 'failure',
+        details: {
+          action,
+          failedStep: error.step,
+          error: error.code,
+          reason: error.reason ?? 'none',
+        },
+        ip: input.ip,
+        traceId: input.traceId,
+      });
+    },
+  };
+}

@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestBrowser, waitFor } from '@otesse/testing';
+import { DASHBOARD_URL, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+
+/** Foundation done-when 1–3: OAuth and API-key connect end to end, and every refused callback stores nothing. */
+describe('connect flows through the edge (all services as processes, real Postgres/NATS/HTTP)', () => {
+  let h: THarness;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    await h.admin.client.integrations.configureInstance.mutate({
+      vendor: 'servicenow',
+      subdomain: 'acme',
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const counts = async () => {
+    const [c] = await h.db.query<{ connections: string; credentials: string }>(
+      `select (select count(*) from connection.integration_connection) as connections,
+              (select count(*) from vault.credential) as credentials`,
+    );
+    return { connections: Number(c!.connections), credentials: Number(c!.credentials) };
+  };
+
+  /** Opens the start URL and the provider's authorize page; returns the callback URL the provider sent back. */
+  const authorizeUntilCallback = async (
+    browser: TestBrowser,
+    vendor: string,
+    flow: 'app' | 'user' = 'user',
+    client = h.member.client,
+  ) => {
+    const { url } = await client.integrations.oauthUrl.query({ vendor, flow });
+    const start = await browser.get(url);
+    expect(start.status).toBe(302);
+    const authorize = await browser.get(start.headers.get('location')!);
+    expect(authorize.status).toBe(302);
+    const callback = authorize.headers.get('location')!;
+    expect(callback).toContain(`/connect/${vendor}/callback`);
+    return callback;
+  };
+
+  it('connects ServiceNow over OAuth as a browser would, stores no plaintext, audits and publishes', async () => {
+    const browser = new TestBrowser();
+    const { url } = await h.admin.client.integrations.oauthUrl.query({
+      vendor: 'servicenow',
+      flow: 'app',
+    });
+    const { stoppedAt, hops } = await browser.follow(url, { stopAt: DASHBOARD_URL });
+    expect(hops.some((u) => u.includes('/i/acme/oauth/authorize'))).toBe(true);
+    expect(hops.every((u) => !/access_token|refresh_token/.test(u))).toBe(true);
+    expect(stoppedAt).toContain('oauth=connected');
+
+    const list = await h.admin.client.integrations.list.query({ category: 'supportAndTicketing' });
+    const sn = list.find((i) => i.provider.key === 'servicenow')!;
+    expect(sn.integrated).toBe(true);
+    expect(sn.instance?.status).toBe('connected');
+    expect(sn.appConnection?.status).toBe('connected');
+    expect(sn.appConnection?.tenantId).toBe('acme.service-now.com');
+    expect(sn.appConnection?.externalAccountId).toBe('u-alice');
+
+    // The vault holds ciphertext only: no issued token appears anywhere in its table, raw or base64.
+    const tokens = await h.fakeClient.listTokens({ instance: 'acme' });
+    expect(tokens.length).toBeGreaterThanOrEqual(2);
+    const rows = await h.db.query<{ row: string }>(
+      'select row_to_json(c)::text as row from vault.credential c',
+    );
+    expect(rows.length).toBe(2);
+    for (const t of tokens) {
+      for (const r of rows) {
+        expect(r.row).not.toContain(t.token);
+        expect(r.row).not.toContain(Buffer.from(t.token).toString('base64'));
+      }
+    }
+
+    const entry = await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'connection.connected', provider: 'servicenow' },
+      });
+      return entries[0];
+    });
+    expect(entry.actorUserId).toBe(h.admin.id);
+    expect(entry.targets.connectionId).toBe(sn.appConnection!.id);
+
+    const jsm = await h.nc.jetstreamManager();
+    const msg = await jsm.streams.getMessage('INTEGRATIONS', {
+      last_by_subj: 'integrations.connection.connected',
+    });
+    expect(msg.json<{ connectionId: string; vendor: string }>()).toMatchObject({
+      connectionId: sn.appConnection!.id,
+      vendor: 'servicenow',
+    });
+
+    // The pre-check refuses connecting it again.
+    const again = await trpcErrorOf(
+      h.admin.client.integrations.oauthUrl.query({ vendor: 'servicenow', flow: 'app' }),
+    );
+    expect(again.code).toBe('CONFLICT');
+  });
+
+  it('connects Postmark with an API key; its senders feed the Email Builder "From" options', async () => {
+    const conn = await h.admin.client.integrations.connectApiKey.mutate({
+      vendor: 'postmark',
+      apiKey: 'pm-server-token-0123456789',
+      senderEmails: ['billing@acme.test', 'support@acme.test'],
+    });
+    expect(conn.status).toBe('connected');
+    const list = await h.admin.client.integrations.list.query({ category: 'email' });
+    expect(list.find((i) => i.provider.key === 'postmark')?.integrated).toBe(true);
+    const from = await h.member.client.emailBuilder.fromOptions.query();
+    expect(from.map((o) => o.email).sort()).toEqual(['billing@acme.test', 'support@acme.test']);
+    // Another org sees none of it.
+    expect(await h.otherAdmin.client.emailBuilder.fromOptions.query()).toEqual([]);
+  });
+
+  it('refuses a tampered state, and stores nothing', async () => {
+    const before = await counts();
+    const callback = new URL(await authorizeUntilCallback(new TestBrowser(), 'google'));
+    const browser = new TestBrowser();
+    callback.searchParams.set('state', 'tampered-state-value-0000000000000');
+    const res = await browser.get(callback.toString());
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('data-reason="unknown_state"');
+    expect(await counts()).toEqual(before);
+  });
+
+  it('refuses a callback completed in another browser (no binding cookie), and stores nothing', async () => {
+    const before = await counts();
+    const tokenCalls = (await h.fakeClient.getState()).tokenCalls.length;
+    const callback = await authorizeUntilCallback(new TestBrowser(), 'google');
+    const res = await new TestBrowser().get(callback);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('data-reason="wrong_browser"');
+    expect(await counts()).toEqual(before);
+    expect((await h.fakeClient.getState()).tokenCalls.length).toBe(tokenCalls);
+  });
+
+  it('refuses an expired pending authorization, and stores nothing', async () => {
+    const before = await counts();
+    const browser = new TestBrowser();
+    const callback = await authorizeUntilCallback(browser, 'google');
+    await h.db.query(
+      `update edge.pending_authorization set expires_at = now() - interval '1 minute' where completed_at is null`,
+    );
+    const res = await browser.get(callback);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('data-reason="expired"');
+    expect(await counts()).toEqual(before);
+  });
+
+  it('refuses a replayed callback: the first connects, the replay stores nothing more', async () => {
+    const browser = new TestBrowser();
+    const callback = await authorizeUntilCallback(browser, 'google');
+    const first = await browser.get(callback);
+    expect(first.status).toBe(302);
+    expect(first.headers.get('location')).toContain('oauth=connected');
+    const after = await counts();
+    const replay = await browser.get(callback);
+    expect(replay.status).toBe(400);
+    expect(await replay.text()).toContain('data-reason="already_used"');
+    expect(await counts()).toEqual(after);
+  });
+
+  it('answers bad input, missing auth and missing permission with typed errors', async () => {
+    expect((await trpcErrorOf(h.anonymous.integrations.list.query())).code).toBe('UNAUTHORIZED');
+    const bad = await trpcErrorOf(
+      h.admin.client.integrations.configureInstance.mutate({
+        vendor: 'servicenow',
+        subdomain: 'evil.com/x',
+      }),
+    );
+    expect(bad.code).toBe('BAD_REQUEST');
+    expect(bad.data['zodIssues']).toEqual(
+      expect.arrayContaining([expect.objectContaining({ path: ['subdomain'] })]),
+    );
+    const forbidden = await trpcErrorOf(
+      h.member.client.integrations.configureInstance.mutate({
+        vendor: 'zendesk',
+        subdomain: 'acme',
+      }),
+    );
+    expect(forbidden.code).toBe('FORBIDDEN');
+    expect(await trpcErrorOf(h.member.client.audit.list.query({}))).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    expect(
+      (
+        await trpcErrorOf(
+          h.member.client.integrations.oauthUrl.query({ vendor: 'servicenow', flow: 'app' }),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+    expect(
+      (
+        await trpcErrorOf(
+          h.admin.client.integrations.oauthUrl.query({ vendor: 'nope-provider', flow: 'app' }),
+        )
+      ).code,
+    ).toBe('NOT_FOUND');
+  });
+});

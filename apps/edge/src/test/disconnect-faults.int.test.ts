@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@otesse/testing';
+import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import { streamEvents } from './disconnect-helpers';
+
+/** Issue 5 done-when 3–6: services (and the edge itself) failing mid-disconnect. */
+describe('disconnect saga under faults (services as processes)', () => {
+  let h: THarness;
+  beforeAll(async () => {
+    // A short saga lease so a killed edge's saga is resumed quickly by the restarted one.
+    h = await startHarness({
+      envFor: (s) =>
+        s === 'edge' ? { SAGA_LEASE_MS: '1500', SAGA_RECOVERY_INTERVAL_MS: '250' } : {},
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const auditFor = async (connectionId: string, action: string) =>
+    (
+      await h.admin.client.audit.list.query({ filters: { action: action as never }, limit: 200 })
+    ).entries.filter((e) => e.targets.connectionId === connectionId);
+  const connectionStatus = async (id: string) =>
+    (
+      await h.db.query<{ status: string }>(
+        `select status from connection.integration_connection where id = $1`,
+        [id],
+      )
+    )[0]?.status;
+
+  it('sync-scheduler down at the start: compensates, the connection stays connected and unlocked, the attempt is audited', async () => {
+    const { connectionId } = await connectOAuth(h, h.member, 'google', 'user');
+    await h.stack.kill('sync-scheduler');
+    try {
+      const err = await trpcErrorOf(
+        h.member.client.disconnect.start.mutate({
+          connectionId: connectionId!,
+          confirm: true,
+          waitMs: 15_000,
+        }),
+      );
+      expect(err.code).toBe('SERVICE_UNAVAILABLE');
+      expect(err.message).toMatch(/nothing was changed/);
+      expect(await connectionStatus(connectionId!)).toBe('connected');
+      const creds = await h.db.query(
+        `select 1 from vault.credential where connection_id = $1 and is_active`,
+        [connectionId],
+      );
+      expect(creds.length).toBe(2);
+      await waitFor(
+        async () => (await auditFor(connectionId!, 'connection.disconnect_failed')).length === 1,
+      );
+    } finally {
+      await h.stack.start('sync-scheduler');
+    }
+    const jobs = await h.db.query<{ is_enabled: boolean }>(
+      `select is_enabled from sync.sync_job where connection_id = $1`,
+      [connectionId],
+    );
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(jobs.every((j) => j.is_enabled)).toBe(true);
+    // Once the scheduler is back, the same connection disconnects normally.
+    const { saga } = await h.member.client.disconnect.start.mutate({
+      connectionId: connectionId!,
+      confirm: true,
+    });
+    expect(saga.status).toBe('completed');
+  });
+
+  it('audit service down: the disconnect completes and its entry appears when the service returns', async () => {
+    const { connectionId } = await connectOAuth(h, h.viewer, 'google', 'user');
+    await h.stack.kill('audit');
+    let restarted = false;
+    try {
+      const { saga } = await h.viewer.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+      });
+      expect(saga.status).toBe('completed');
+      await h.stack.start('audit');
+      restarted = true;
+      await waitFor(
+        async () => (await auditFor(connectionId!, 'connection.disconnected')).length === 1,
+        { timeoutMs: 15_000 },
+      );
+    } finally {
+      if (!restarted) await h.stack.start('audit');
+    }
+  });
+
+  it('vault down around the pivot: the saga waits and completes when the vault returns', async () => {
+    const { connectionId } = await connectOAuth(h, h.admin, 'hubspot', 'app');
+    await h.fakeClient.configure({ revokeDelayMs: 1_500 });
+    try {
+      const { sagaId } = await h.admin.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 0,
+      });
+      await waitFor(async () => {
+        const s = await h.admin.client.disconnect.status.query({ sagaId });
+        return s.steps.find((x) => x.name === 'revoke-tokens')?.status === 'running';
+      });
+      await h.stack.kill('credential-vault');
+      await new Promise((r) => setTimeout(r, 1_000));
+      await h.stack.start('credential-vault');
+      const done = await waitFor(
+        async () => {
+          const s = await h.admin.client.disconnect.status.query({ sagaId });
+          return s.status === 'completed' ? s : undefined;
+        },
+        { timeoutMs: 40_000, intervalMs: 200 },
+      );
+      expect(done.result).toMatchObject({ credentialsDeleted: 2 });
+      expect(await connectionStatus(connectionId!)).toBe('revoked');
+    } finally {
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+    }
+  });
+
+  it('edge SIGKILLed mid-saga: after restart the saga completes exactly once (one audit entry, one event)', async () => {
+    const { connectionId } = await connectOAuth(h, h.admin, 'xero', 'app');
+    await h.fakeClient.configure({ revokeDelayMs: 1_000 });
+    try {
+      const { sagaId } = await h.admin.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 0,
+      });
+      await waitFor(async () => {
+        const s = await h.admin.client.disconnect.status.query({ sagaId });
+        return s.steps.find((x) => x.name === 'revoke-tokens')?.status === 'running';
+      });
+      await h.stack.kill('edge', 'SIGKILL');
+      await h.stack.start('edge');
+      const done = await waitFor(
+        async () => {
+          const s = await h.admin.client.disconnect.status.query({ sagaId });
+          return s.status === 'completed' ? s : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      expect(done.status).toBe('completed');
+    } finally {
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+    }
+    await waitFor(
+      async () => (await auditFor(connectionId!, 'connection.disconnected')).length > 0,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await auditFor(connectionId!, 'connection.disconnected')).toHaveLength(1);
+    expect(
+      await streamEvents(
+        h.nc,
+        'integrations.connection.disconnected',
+        (e) => e['connectionId'] === connectionId,
+      ),
+    ).toHaveLength(1);
+  });
+
+  it('a sync running during the disconnect stops after its current batch; its records stay', async () => {
+    await h.fakeClient.configure({
+      pageDelayMs: 300,
+      dataCounts: { contacts: 400, invoices: 0, tickets: 0 },
+    });
+    try {
+      const { connectionId } = await connectOAuth(h, h.admin, 'quickbooks', 'app');
+      const instanceId = (await h.admin.client.integrations.list.query()).find(
+        (i) => i.provider.key === 'quickbooks',
+      )!.instance!.id;
+      const jobs = await h.db.query<{ id: string; resource: string }>(
+        `select id, resource from sync.sync_job where connection_id = $1`,
+        [connectionId],
+      );
+      const contacts = jobs.find((j) => j.resource === 'contacts')!;
+      await h.admin.client.sync.runNow.mutate({ jobId: contacts.id });
+      await waitFor(
+        async () => {
+          const [e] = await h.db.query<{ batches: number }>(
+            `select batches from sync.sync_execution where job_id = $1 and status = 'running'`,
+            [contacts.id],
+          );
+          return (e?.batches ?? 0) >= 1;
+        },
+        { timeoutMs: 20_000 },
+      );
+      const { saga } = await h.admin.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+      });
+      expect(saga.status).toBe('completed');
+      expect(saga.result).toMatchObject({ executionsCancelled: 1 });
+      const [exec] = await h.db.query<{
+        status: string;
+        completed_at: string | null;
+        records_written: number;
+      }>(
+        `select status, completed_at, records_written from sync.sync_execution where job_id = $1 order by started_at desc limit 1`,
+        [contacts.id],
+      );
+      expect(exec!.status).toBe('cancelled');
+      expect(exec!.completed_at).not.toBeNull();
+      const count = async () =>
+        Number(
+          (
+            await h.db.query<{ n: string }>(
+              `select count(*) as n from sync.synced_record where instance_id = $1`,
+              [instanceId],
+            )
+          )[0]!.n,
+        );
+      const kept = await count();
+      expect(kept).toBeGreaterThan(0);
+      expect(kept).toBeLessThan(3000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(await count()).toBe(kept);
+      const [refs] = await h.db.query<{ stale: string; synced: string }>(
+        `select count(*) filter (where status = 'stale') as stale, count(*) filter (where status = 'synced') as synced
+           from sync.external_reference where instance_id = $1`,
+        [instanceId],
+      );
+      expect(refs).toEqual({ stale: String(kept), synced: '0' });
+    } finally {
+      await h.fakeClient.configure({
+        pageDelayMs: 0,
+        dataCounts: { contacts: 50, invoices: 50, tickets: 50 },
+      });
+    }
+  });
+});

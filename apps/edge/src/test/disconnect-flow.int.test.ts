@@ -1,0 +1,349 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@otesse/testing';
+import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import { seedSyncedData, streamEvents } from './disconnect-helpers';
+
+/** Issue 5 done-when 1, 2, 7, 9: the seed's disconnection flow, end to end, checked in every service's tables. */
+describe('disconnect saga (whole stack as processes)', () => {
+  let h: THarness;
+  beforeAll(async () => {
+    // Background syncs would rewrite the seeded references mid-test: the engine is covered by its own tests.
+    h = await startHarness({
+      envFor: (s) => (s === 'sync-scheduler' ? { SYNC_ENGINE: 'false' } : {}),
+    });
+    await h.admin.client.integrations.configureInstance.mutate({
+      vendor: 'servicenow',
+      subdomain: 'acme',
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const auditFor = async (connectionId: string, action = 'connection.disconnected') =>
+    (
+      await h.admin.client.audit.list.query({ filters: { action: action as never }, limit: 200 })
+    ).entries.filter((e) => e.targets.connectionId === connectionId);
+
+  it('runs the seed flow for an OAuth provider: every status and every retention row', async () => {
+    const { connectionId } = await connectOAuth(h, h.admin, 'servicenow', 'app');
+    const conn = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'servicenow',
+    )!;
+    const instanceId = conn.instance!.id;
+    await seedSyncedData(h.db, h.orgId, instanceId, connectionId!, 25);
+    const tokens = await h.fakeClient.listTokens({ instance: 'acme' });
+
+    const preview = await h.admin.client.disconnect.preview.query({ connectionId: connectionId! });
+    expect(preview.texts.title).toBe('Disconnect ServiceNow?');
+    expect(preview.texts.body).toBe(
+      'This will revoke access and delete all stored credentials. Any active sync jobs will stop. Previously synced data will be kept but marked as stale.',
+    );
+    expect(preview.activeSyncJobs).toBe(2);
+    expect(preview.texts.jobsWarning).toBe('2 active sync jobs will be disabled.');
+    expect(preview.instanceWillBeRevoked).toBe(true);
+    expect(
+      preview.texts.dependentWarnings.some((w) => w.startsWith('Disconnecting may affect ')),
+    ).toBe(true);
+    // The preview changed nothing.
+    expect(
+      (
+        await h.db.query(`select status from connection.integration_connection where id = $1`, [
+          connectionId,
+        ])
+      )[0],
+    ).toEqual({ status: 'connected' });
+
+    expect(
+      (
+        await trpcErrorOf(
+          h.admin.client.disconnect.start.mutate({
+            connectionId: connectionId!,
+            confirm: false as true,
+          }),
+        )
+      ).code,
+    ).toBe('BAD_REQUEST');
+    const { saga } = await h.admin.client.disconnect.start.mutate({
+      connectionId: connectionId!,
+      confirm: true,
+    });
+    expect(saga.status).toBe('completed');
+    expect(saga.steps.map((s) => s.name)).toEqual([
+      'lock',
+      'disable-sync-jobs',
+      'revoke-tokens',
+      'destroy-credentials',
+      'update-statuses',
+      'mark-references-stale',
+      'audit',
+      'publish-event',
+    ]);
+
+    // Step 2: jobs kept, disabled. Step 4: ciphertext destroyed, soft-deleted.
+    const jobs = await h.db.query<{ is_enabled: boolean }>(
+      `select is_enabled from sync.sync_job where connection_id = $1`,
+      [connectionId],
+    );
+    expect(jobs.length).toBe(2);
+    expect(jobs.every((j) => !j.is_enabled)).toBe(true);
+    const creds = await h.db.query<Record<string, unknown>>(
+      `select * from vault.credential where connection_id = $1`,
+      [connectionId],
+    );
+    expect(creds.length).toBe(2);
+    for (const c of creds) {
+      expect(c).toMatchObject({ ciphertext: '', is_deleted: true, is_active: false });
+      expect(c['wrapped_data_key']).toBe('');
+    }
+    // Step 3: the provider saw the refresh and the access token revoked, separately.
+    for (const t of tokens) {
+      const status = await h.fakeClient.tokenStatus(t.token);
+      expect(status.status).toBe('revoked');
+    }
+    const revocations = (await h.fakeClient.getState()).revocations.filter((r) =>
+      tokens.some((t) => t.token === r.token),
+    );
+    expect(revocations.length).toBeGreaterThanOrEqual(2);
+    // Step 5: statuses; the instance row is kept.
+    const [status] = await h.db.query<Record<string, string | boolean>>(
+      `select c.status as connection, i.status as instance, w.status as webhook, hl.status as health, hl.checks_enabled
+         from connection.integration_connection c join connection.integration_instance i on i.id = c.instance_id
+         left join connection.webhook_endpoint w on w.instance_id = i.id left join connection.integration_health hl on hl.instance_id = i.id
+        where c.id = $1`,
+      [connectionId],
+    );
+    expect(status).toEqual({
+      connection: 'revoked',
+      instance: 'revoked',
+      webhook: 'disabled',
+      health: 'unknown',
+      checks_enabled: false,
+    });
+    // Step 6 and retention: synced data kept in full, references kept and stale, mappings kept.
+    const [kept] = await h.db.query<{
+      records: string;
+      stale: string;
+      synced: string;
+      mappings: string;
+    }>(
+      `select (select count(*) from sync.synced_record where instance_id = $1) as records,
+              (select count(*) from sync.external_reference where instance_id = $1 and status = 'stale') as stale,
+              (select count(*) from sync.external_reference where instance_id = $1 and status = 'synced') as synced,
+              (select count(*) from sync.field_mapping where instance_id = $1) as mappings`,
+      [instanceId],
+    );
+    expect(kept).toEqual({
+      records: '25',
+      stale: '25',
+      synced: '0',
+      mappings: expect.not.stringMatching(/^0$/),
+    });
+    // Step 7: the audit entry says who, which provider, revocation, counts, IP.
+    const [entry] = await waitFor(async () => {
+      const e = await auditFor(connectionId!);
+      return e.length ? e : undefined;
+    });
+    expect(entry).toMatchObject({
+      actorUserId: h.admin.id,
+      provider: 'servicenow',
+      outcome: 'success',
+      details: expect.objectContaining({
+        revocationSucceeded: true,
+        syncJobsDisabled: 2,
+        credentialsDeleted: 2,
+      }),
+    });
+    expect(entry!.ip).toBeTruthy();
+    // And the event for other Otesse services.
+    const events = await streamEvents<{ connectionId: string; credentialsDeleted: number }>(
+      h.nc,
+      'integrations.connection.disconnected',
+      (e) => e.connectionId === connectionId,
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0]!.credentialsDeleted).toBe(2);
+    // The catalogue offers Connect again.
+    const after = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'servicenow',
+    )!;
+    expect(after.integrated).toBe(false);
+    expect(after.appConnection).toBeNull();
+  });
+
+  it('disconnects Postmark: the key is destroyed and the Email Builder loses its senders', async () => {
+    const conn = await h.admin.client.integrations.connectApiKey.mutate({
+      vendor: 'postmark',
+      apiKey: 'pm-server-token-abcdef123',
+      senderEmails: ['hello@acme.test'],
+    });
+    expect((await h.member.client.emailBuilder.fromOptions.query()).map((o) => o.email)).toEqual([
+      'hello@acme.test',
+    ]);
+    const preview = await h.admin.client.disconnect.preview.query({ connectionId: conn.id });
+    expect(preview.texts.dependentWarnings).toContain('Disconnecting may affect Email Builder.');
+    expect(preview.revocation.supported).toBe(false);
+    const { saga } = await h.admin.client.disconnect.start.mutate({
+      connectionId: conn.id,
+      confirm: true,
+    });
+    expect(saga.status).toBe('completed');
+    expect(saga.result).toMatchObject({ credentialsDeleted: 1, revocationSupported: false });
+    expect(await h.member.client.emailBuilder.fromOptions.query()).toEqual([]);
+    const [cred] = await h.db.query(
+      `select ciphertext, is_deleted from vault.credential where connection_id = $1`,
+      [conn.id],
+    );
+    expect(cred).toEqual({ ciphertext: '', is_deleted: true });
+  });
+
+  it.each([
+    ['500', 'a 500'],
+    ['hang', 'a hang'],
+    ['down', 'an unreachable endpoint'],
+  ])(
+    'completes when revocation answers %s (%s): warning in the saga and the audit, credentials destroyed',
+    async (mode) => {
+      await h.fakeClient.configure({ revokeMode: mode as never });
+      try {
+        const { connectionId } = await connectOAuth(h, h.member, 'google', 'user');
+        const started = Date.now();
+        const { saga } = await h.member.client.disconnect.start.mutate({
+          connectionId: connectionId!,
+          confirm: true,
+          waitMs: 20_000,
+        });
+        expect(saga.status).toBe('completed');
+        expect(Date.now() - started).toBeLessThan(12_000);
+        expect(saga.result).toMatchObject({ revocationSucceeded: false, credentialsDeleted: 2 });
+        expect((saga.result as { warnings: string[] }).warnings.length).toBeGreaterThan(0);
+        const [entry] = await waitFor(async () => {
+          const e = await auditFor(connectionId!);
+          return e.length ? e : undefined;
+        });
+        expect(entry!.outcome).toBe('partial');
+        expect(entry!.details).toMatchObject({ revocationSucceeded: false });
+      } finally {
+        await h.fakeClient.configure({ revokeMode: 'ok' });
+      }
+    },
+  );
+
+  it('20 concurrent disconnects of one connection: one saga, one audit entry, one event', async () => {
+    const { connectionId } = await connectOAuth(h, h.viewer, 'google', 'user');
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        h.viewer.client.disconnect.start.mutate({
+          connectionId: connectionId!,
+          confirm: true,
+          waitMs: 10_000,
+        }),
+      ),
+    );
+    expect(new Set(results.map((r) => r.sagaId)).size).toBe(1);
+    expect(results.every((r) => r.saga.status === 'completed')).toBe(true);
+    await waitFor(async () => (await auditFor(connectionId!)).length > 0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await auditFor(connectionId!)).toHaveLength(1);
+    expect(
+      await streamEvents(
+        h.nc,
+        'integrations.connection.disconnected',
+        (e) => e['connectionId'] === connectionId,
+      ),
+    ).toHaveLength(1);
+    // A later request answers with the same, finished saga.
+    const again = await h.viewer.client.disconnect.start.mutate({
+      connectionId: connectionId!,
+      confirm: true,
+    });
+    expect(again.sagaId).toBe(results[0]!.sagaId);
+  });
+
+  it('edge cases: admin on behalf of a user, permissions, other users keep the instance, last one revokes it', async () => {
+    const m = await connectOAuth(h, h.member, 'salesforce', 'user');
+    const v = await connectOAuth(h, h.viewer, 'salesforce', 'user');
+    // A member cannot disconnect someone else's connection; another org cannot even see it.
+    expect(
+      (
+        await trpcErrorOf(
+          h.member.client.disconnect.preview.query({ connectionId: v.connectionId! }),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+    expect(
+      (
+        await trpcErrorOf(
+          h.otherAdmin.client.disconnect.start.mutate({
+            connectionId: v.connectionId!,
+            confirm: true,
+          }),
+        )
+      ).code,
+    ).toBe('NOT_FOUND');
+
+    // The admin (settings.edit) disconnects the member's connection: the viewer keeps the instance connected.
+    const preview = await h.admin.client.disconnect.preview.query({
+      connectionId: m.connectionId!,
+    });
+    expect(preview.instanceStaysConnected).toBe(true);
+    const first = await h.admin.client.disconnect.start.mutate({
+      connectionId: m.connectionId!,
+      confirm: true,
+    });
+    expect(first.saga.status).toBe('completed');
+    const rows = await h.db.query<{ id: string; status: string }>(
+      `select c.id, c.status from connection.integration_connection c where c.vendor = 'salesforce' and c.org_id = $1`,
+      [h.orgId],
+    );
+    expect(rows.find((r) => r.id === m.connectionId)?.status).toBe('revoked');
+    expect(rows.find((r) => r.id === v.connectionId)?.status).toBe('connected');
+    const instance = (await h.viewer.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'salesforce',
+    )!.instance!;
+    expect(instance.status).toBe('connected');
+    const [entry] = await waitFor(async () => {
+      const e = await auditFor(m.connectionId!);
+      return e.length ? e : undefined;
+    });
+    expect(entry).toMatchObject({ actorUserId: h.admin.id, onBehalfOfUserId: h.member.id });
+
+    // The last connection revokes the instance, whose row is kept.
+    await h.viewer.client.disconnect.start.mutate({ connectionId: v.connectionId!, confirm: true });
+    const [inst] = await h.db.query(
+      `select status from connection.integration_instance where id = $1`,
+      [instance.id],
+    );
+    expect(inst).toEqual({ status: 'revoked' });
+  });
+
+  it('reconnects after a disconnect: the instance is reused, configuration and references kept', async () => {
+    const before = await h.db.query<{ id: string }>(
+      `select id from connection.integration_instance where vendor = 'servicenow' and org_id = $1`,
+      [h.orgId],
+    );
+    const { outcome } = await connectOAuth(h, h.admin, 'servicenow', 'app');
+    expect(outcome).toBe('connected');
+    const list = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'servicenow',
+    )!;
+    expect(list.instance!.id).toBe(before[0]!.id);
+    expect(list.instance!.status).toBe('connected');
+    const [refs] = await h.db.query<{ stale: string; mappings: string }>(
+      `select (select count(*) from sync.external_reference where instance_id = $1 and status = 'stale') as stale,
+              (select count(*) from sync.field_mapping where instance_id = $1) as mappings`,
+      [list.instance!.id],
+    );
+    expect(refs!.stale).toBe('25');
+    // The jobs disabled by the disconnect came back with the instance, still disabled until the user enables them.
+    const jobs = await h.db.query<{ is_enabled: boolean; connection_id: string }>(
+      `select is_enabled, connection_id from sync.sync_job where instance_id = $1`,
+      [list.instance!.id],
+    );
+    expect(jobs.length).toBe(2);
+    expect(jobs.every((j) => !j.is_enabled && j.connection_id === list.appConnection!.id)).toBe(
+      true,
+    );
+    expect(Number(refs!.mappings)).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { consumerOpts, type NatsConnection } from 'nats';
+import type { TTestDatabase } from '@otesse/testing';
+
+/** Seeds synced data for an instance (what a sync would have written): records and their references. */
+export async function seedSyncedData(
+  db: TTestDatabase,
+  orgId: string,
+  instanceId: string,
+  connectionId: string,
+  n: number,
+): Promise<void> {
+  await db.query(
+    `with rows as (select gen_random_uuid() as rid, g from generate_series(1, $4::int) g),
+          recs as (insert into sync.synced_record (id, org_id, instance_id, resource, external_id, data, synced_at, source_connection_id)
+                   select rid, $1, $2, 'contacts', 'ct-' || g, jsonb_build_object('name', 'Contact ' || g), now(), $3 from rows returning id, external_id)
+     insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
+     select $1, $2, $3, 'contacts', external_id, id, 'synced', now() from recs`,
+    [orgId, instanceId, connectionId, n],
+  );
+}
+
+/** Every event of a subject on the INTEGRATIONS stream whose payload matches. */
+export async function streamEvents<T extends Record<string, unknown>>(
+  nc: NatsConnection,
+  subject: string,
+  match: (e: T) => boolean,
+): Promise<T[]> {
+  const js = nc.jetstream();
+  const opts = consumerOpts();
+  opts.orderedConsumer();
+  opts.filterSubject(subject);
+  const sub = await js.subscribe(subject, opts);
+  const out: T[] = [];
+  const jsm = await nc.jetstreamManager();
+  const info = await jsm.streams.info('INTEGRATIONS');
+  const last = info.state.last_seq;
+  if (info.state.messages === 0) {
+    sub.unsubscribe();
+    return out;
+  }
+  const done = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 1_500);
+    void (async () => {
+      for await (const m of sub) {
+        const e = m.json<T>();
+        if (match(e)) out.push(e);
+        if (m.info.streamSequence >= last || m.info.pending === 0) break;
+      }
+      clearTimeout(timer);
+      resolve();
+    })();
+  });
+  await done;
+  sub.unsubscribe();
+  return out;
+}
+
+export const uuid = (): string => randomUUID();

@@ -1,0 +1,377 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { AppError } from '@otesse/contracts';
+import { Bus } from '@otesse/messaging';
+import { TestBrowser, waitFor } from '@otesse/testing';
+import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import { streamEvents } from './disconnect-helpers';
+
+/** Issue 6: seed 003's Reconnect and Change User for Confluence and ServiceNow, and its REST contract. */
+describe('reconnect and change user (whole stack as processes, fake provider)', () => {
+  let h: THarness;
+  let bus: Bus;
+  beforeAll(async () => {
+    h = await startHarness();
+    bus = new Bus(h.nc);
+    await h.admin.client.integrations.configureInstance.mutate({
+      vendor: 'servicenow',
+      subdomain: 'acme',
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const rest = async (path: string, token = h.admin.token) => {
+    const res = await fetch(`${h.stack.edgeUrl}/v1${path}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return { status: res.status, body: (await res.json()) as unknown };
+  };
+  const activeCredentialIds = async (connectionId: string) =>
+    (
+      await h.db.query<{ id: string }>(
+        `select id from vault.credential where connection_id = $1 and is_active order by id`,
+        [connectionId],
+      )
+    ).map((r) => r.id);
+  const appConnection = async (vendor: string) =>
+    (await h.admin.client.integrations.list.query()).find((i) => i.provider.key === vendor)!
+      .appConnection!;
+
+  /** The provider answers invalid_grant on the next refresh, and the next token use needs a refresh. */
+  const expireRefreshToken = async (vendor: string, connectionId: string) => {
+    await h.fakeClient.expireAccessTokens({});
+    await h.fakeClient.expireRefreshTokens({});
+    await h.db.query(
+      `update vault.credential set expires_at = now() - interval '1 minute' where connection_id = $1 and kind = 'access_token' and is_active`,
+      [connectionId],
+    );
+    const err = await bus
+      .request('vault.access-tokens.get', { orgId: h.orgId, connectionId })
+      .catch((e: AppError) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).reason).toBe('refresh_token_expired');
+    void vendor;
+  };
+
+  describe.each([
+    ['confluence', 'knowledgeBase', 'invalid_grant'],
+    ['servicenow', 'supportAndTicketing', 'servicenow'],
+  ] as const)('%s', (vendor, type, style) => {
+    it('expired refresh token → refreshTokenExpired → Reconnect → cleared; connections, jobs and references intact', async () => {
+      await h.fakeClient.reset();
+      await h.fakeClient.configure({
+        refreshExpiredStyle: style === 'servicenow' ? 'servicenow' : 'rfc',
+      });
+      const { connectionId } = await connectOAuth(h, h.admin, vendor, 'app');
+      const user =
+        vendor === 'servicenow'
+          ? undefined
+          : await connectOAuth(h, h.member, vendor, 'user', { consentAs: 'u-bob' });
+      await h.fakeClient.consentAs('u-alice');
+      const before = await h.db.query(
+        `select id, is_enabled from sync.sync_job where connection_id = $1 order by id`,
+        [connectionId],
+      );
+      expect(
+        (
+          await trpcErrorOf(
+            h.admin.client.integrations.oauthUrl.query({
+              vendor,
+              flow: 'app',
+              action: 'reconnect',
+            }),
+          )
+        ).data['reason'],
+      ).toBe('reconnect_not_needed');
+
+      await expireRefreshToken(vendor, connectionId!);
+      const listed = (
+        await rest(`/account/integrations?type=${type}&includeUserLevelConnectionData=true`)
+      ).body as {
+        vendor: string;
+        refreshTokenExpired: boolean;
+      }[];
+      expect(listed.find((i) => i.vendor === vendor)?.refreshTokenExpired).toBe(true);
+
+      const { outcome } = await connectOAuth(h, h.admin, vendor, 'app', { action: 'reconnect' });
+      expect(outcome).toBe('reconnected');
+      const after = (await rest(`/account/integrations?type=${type}`)).body as {
+        vendor: string;
+        refreshTokenExpired: boolean;
+      }[];
+      expect(after.find((i) => i.vendor === vendor)?.refreshTokenExpired).toBe(false);
+      // Same connection, same jobs, the user-level connection untouched; the new token works.
+      expect((await appConnection(vendor)).id).toBe(connectionId);
+      expect(
+        await h.db.query(
+          `select id, is_enabled from sync.sync_job where connection_id = $1 order by id`,
+          [connectionId],
+        ),
+      ).toEqual(before);
+      if (user) {
+        const [u] = await h.db.query(
+          `select status from connection.integration_connection where id = $1`,
+          [user.connectionId],
+        );
+        expect(u).toEqual({ status: 'connected' });
+      }
+      await expect(
+        bus.request('vault.access-tokens.get', { orgId: h.orgId, connectionId: connectionId! }),
+      ).resolves.toMatchObject({ kind: 'access_token' });
+      const entries = await waitFor(async () => {
+        const { entries } = await h.admin.client.audit.list.query({
+          filters: { action: 'connection.reconnected' },
+        });
+        const mine = entries.filter((e) => e.targets.connectionId === connectionId);
+        return mine.length ? mine : undefined;
+      });
+      expect(entries[0]!.details).toMatchObject({
+        previousExternalAccount: 'u-alice',
+        newExternalAccount: 'u-alice',
+      });
+      expect(
+        await streamEvents(
+          h.nc,
+          'integrations.connection.reconnected',
+          (e) => e['connectionId'] === connectionId,
+        ),
+      ).toHaveLength(1);
+    });
+
+    it('refuses a reconnect as a different external account: nothing changes, the new tokens are revoked', async () => {
+      const conn = await appConnection(vendor);
+      await expireRefreshToken(vendor, conn.id);
+      const activeBefore = await activeCredentialIds(conn.id);
+      const { outcome } = await connectOAuth(h, h.admin, vendor, 'app', {
+        action: 'reconnect',
+        consentAs: 'u-bob',
+      });
+      expect(outcome).toBe('refused:account_mismatch');
+      const still = await appConnection(vendor);
+      expect(still).toMatchObject({
+        id: conn.id,
+        externalAccountId: 'u-alice',
+        refreshTokenExpired: true,
+      });
+      const refused = await waitFor(async () => {
+        const { entries } = await h.admin.client.audit.list.query({
+          filters: { action: 'connection.reconnect_failed' },
+        });
+        return entries.find((e) => e.targets.connectionId === conn.id);
+      });
+      expect(refused.details).toMatchObject({
+        reason: 'account_mismatch',
+        attemptedExternalAccount: 'u-bob',
+      });
+      // The refused tokens were revoked (Atlassian has no revocation endpoint: nothing to call) and never attached.
+      const bobTokens = (await h.fakeClient.listTokens({ userId: 'u-bob' })).filter(
+        (t) => t.status !== 'expired',
+      );
+      expect(bobTokens.length).toBeGreaterThan(0);
+      for (const t of bobTokens) {
+        expect((await h.fakeClient.tokenStatus(t.token)).status).toBe(
+          vendor === 'confluence' ? 'active' : 'revoked',
+        );
+      }
+      expect(await activeCredentialIds(conn.id)).toEqual(activeBefore);
+      // Fix it for the next test.
+      expect(
+        (
+          await connectOAuth(h, h.admin, vendor, 'app', {
+            action: 'reconnect',
+            consentAs: 'u-alice',
+          })
+        ).outcome,
+      ).toBe('reconnected');
+    });
+
+    it('changes the user to another user of the same tenant; the old tokens are revoked', async () => {
+      const conn = await appConnection(vendor);
+      const aliceTokens = (await h.fakeClient.listTokens({ userId: 'u-alice' })).filter(
+        (t) => t.status === 'active',
+      );
+      const { outcome } = await connectOAuth(h, h.admin, vendor, 'app', {
+        action: 'changeUser',
+        consentAs: 'u-bob',
+      });
+      expect(outcome).toBe('user_changed');
+      const now = await appConnection(vendor);
+      expect(now).toMatchObject({ id: conn.id, externalAccountId: 'u-bob', status: 'connected' });
+      // The old tokens are revoked where the provider can (not Atlassian: no endpoint) and destroyed in the vault.
+      for (const t of aliceTokens) {
+        expect((await h.fakeClient.tokenStatus(t.token)).status).toBe(
+          vendor === 'confluence' ? 'active' : 'revoked',
+        );
+      }
+      const [retired] = await h.db.query<{ n: string }>(
+        `select count(*) as n from vault.credential where connection_id = $1 and retired_at is not null and ciphertext <> ''`,
+        [conn.id],
+      );
+      expect(retired!.n).toBe('0');
+      await waitFor(async () => {
+        const { entries } = await h.admin.client.audit.list.query({
+          filters: { action: 'connection.user_changed' },
+        });
+        return entries.some(
+          (e) =>
+            e.targets.connectionId === conn.id &&
+            (e.details as { newExternalAccount?: string }).newExternalAccount === 'u-bob',
+        );
+      });
+    });
+  });
+
+  it('refuses changeUser to another tenant (Confluence cloud id), nothing changed', async () => {
+    const conn = await appConnection('confluence');
+    const { outcome } = await connectOAuth(h, h.admin, 'confluence', 'app', {
+      action: 'changeUser',
+      consentAs: 'u-carol',
+    });
+    expect(outcome).toBe('refused:tenant_mismatch');
+    expect(await appConnection('confluence')).toMatchObject({
+      id: conn.id,
+      externalAccountId: conn.externalAccountId,
+      tenantId: 'acme',
+    });
+  });
+
+  it('pre-checks: no action on a connected integration is CONFLICT; changeUser needs a connected instance and settings.edit', async () => {
+    expect(
+      (
+        await trpcErrorOf(
+          h.admin.client.integrations.oauthUrl.query({ vendor: 'confluence', flow: 'app' }),
+        )
+      ).code,
+    ).toBe('CONFLICT');
+    expect(
+      (
+        await trpcErrorOf(
+          h.admin.client.integrations.oauthUrl.query({
+            vendor: 'zendesk',
+            flow: 'app',
+            action: 'changeUser',
+          }),
+        )
+      ).code,
+    ).toBe('PRECONDITION_FAILED');
+    expect(
+      (
+        await trpcErrorOf(
+          h.member.client.integrations.oauthUrl.query({
+            vendor: 'confluence',
+            flow: 'app',
+            action: 'changeUser',
+          }),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+    const r = await rest('/account/integrations/confluence/oauth2/url?flow=app&action=changeUser');
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      url: expect.stringContaining('/connect/start/'),
+      action: 'changeUser',
+    });
+    expect((await rest('/account/integrations/confluence/oauth2/url?flow=app')).status).toBe(409);
+  });
+
+  it('a reconnect racing a disconnect: one completes, the other is refused, no mixed state', async () => {
+    await h.fakeClient.configure({ refreshExpiredStyle: 'rfc' });
+    const { connectionId } = await connectOAuth(h, h.admin, 'google', 'app');
+    await expireRefreshToken('google', connectionId!);
+    await h.fakeClient.configure({ revokeDelayMs: 800 });
+    try {
+      const { url } = await h.admin.client.integrations.oauthUrl.query({
+        vendor: 'google',
+        flow: 'app',
+        action: 'reconnect',
+      });
+      const [disconnect, reconnect] = await Promise.allSettled([
+        h.admin.client.disconnect.start.mutate({
+          connectionId: connectionId!,
+          confirm: true,
+          waitMs: 20_000,
+        }),
+        (async () => {
+          const { stoppedAt } = await new TestBrowser().follow(url, {
+            stopAt: 'http://dashboard.test',
+          });
+          return new URL(stoppedAt!).searchParams.get('oauth');
+        })(),
+      ]);
+      const disconnected =
+        disconnect.status === 'fulfilled' && disconnect.value.saga.status === 'completed';
+      const reconnected = reconnect.status === 'fulfilled' && reconnect.value === 'reconnected';
+      expect(disconnected !== reconnected).toBe(true);
+      const [row] = await h.db.query<{ status: string; refresh_token_expired: boolean }>(
+        `select status, refresh_token_expired from connection.integration_connection where id = $1`,
+        [connectionId],
+      );
+      const active = await h.db.query(
+        `select 1 from vault.credential where connection_id = $1 and is_active`,
+        [connectionId],
+      );
+      if (disconnected) {
+        expect(row!.status).toBe('revoked');
+        expect(active.length).toBe(0);
+      } else {
+        expect(row).toEqual({ status: 'connected', refresh_token_expired: false });
+        expect(active.length).toBeGreaterThan(0);
+      }
+    } finally {
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+    }
+  });
+
+  it("serves the seed's REST shape field for field, and a valid OpenAPI document", async () => {
+    const { status, body } = await rest(
+      '/account/integrations?type=supportAndTicketing&includeUserLevelConnectionData=true',
+    );
+    expect(status).toBe(200);
+    const items = body as Record<string, unknown>[];
+    expect(items.length).toBeGreaterThan(0);
+    for (const item of items) {
+      expect(Object.keys(item).sort()).toEqual([
+        'connectionDetails',
+        'integrated',
+        'refreshTokenExpired',
+        'vendor',
+      ]);
+      expect(Object.keys(item['connectionDetails'] as object).sort()).toEqual([
+        'connected',
+        'total',
+      ]);
+      expect(typeof item['vendor']).toBe('string');
+      expect(typeof item['integrated']).toBe('boolean');
+      expect(typeof item['refreshTokenExpired']).toBe('boolean');
+    }
+    expect(items.find((i) => i['vendor'] === 'servicenow')).toMatchObject({
+      vendor: 'servicenow',
+      integrated: true,
+      connectionDetails: { total: 3, connected: 0 },
+      refreshTokenExpired: false,
+    });
+    const plain = (await rest('/account/integrations?type=supportAndTicketing')).body as Record<
+      string,
+      unknown
+    >[];
+    expect(plain.every((i) => !('connectionDetails' in i))).toBe(true);
+    expect((await rest('/account/integrations?type=nonsense')).status).toBe(400);
+    expect((await fetch(`${h.stack.edgeUrl}/v1/account/integrations`)).status).toBe(401);
+
+    const doc = (await (await fetch(`${h.stack.edgeUrl}/v1/openapi.json`)).json()) as Record<
+      string,
+      unknown
+    >;
+    const result = await new Validator().validate(doc);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(Object.keys(doc['paths'] as object)).toEqual(
+      expect.arrayContaining([
+        '/account/integrations',
+        '/account/integrations/{vendor}/oauth2/url',
+      ]),
+    );
+  });
+});

@@ -1,0 +1,72 @@
+import { initTRPC, TRPCError } from '@trpc/server';
+import { ZodError } from 'zod';
+import { AppError, zodIssues } from '@otesse/contracts';
+import type { TPermission } from '@otesse/identity';
+import type { OpenApiMeta } from 'trpc-to-openapi';
+import { resolveIdentity, type TContext } from './context';
+import { toTrpcError } from './app-error-to-trpc';
+
+const t = initTRPC
+  .context<TContext>()
+  .meta<OpenApiMeta>()
+  .create({
+    errorFormatter({ shape, error }) {
+      const cause = error.cause;
+      return {
+        ...shape,
+        data: {
+          code: shape.data.code,
+          httpStatus: shape.data.httpStatus,
+          path: shape.data.path,
+          // Zod issues (paths and messages only) for bad input; the internal code and reason for typed failures.
+          zodIssues: cause instanceof ZodError ? zodIssues(cause) : null,
+          appCode: cause instanceof AppError ? cause.code : null,
+          reason: cause instanceof AppError ? (cause.reason ?? null) : null,
+        },
+        // Internal errors never leak their message.
+        message: shape.data.code === 'INTERNAL_SERVER_ERROR' ? 'internal error' : shape.message,
+      };
+    },
+  });
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Every failure leaves as a TRPCError built from the AppError vocabulary; unexpected ones are logged once. */
+const errorTranslation = t.middleware(async ({ ctx, next, path }) => {
+  const result = await next();
+  if (!result.ok) {
+    const err = result.error;
+    // tRPC wraps anything thrown as INTERNAL_SERVER_ERROR: give typed failures their own code (and HTTP status).
+    if (err.cause instanceof AppError) throw toTrpcError(err.cause);
+    if (err.code === 'INTERNAL_SERVER_ERROR') {
+      ctx.deps.logger.error(
+        { err: err.cause ?? err, path, traceId: ctx.traceId },
+        'procedure failed',
+      );
+    }
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(errorTranslation);
+
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  let identity;
+  try {
+    identity = await resolveIdentity(ctx);
+  } catch (e) {
+    throw toTrpcError(e);
+  }
+  return next({ ctx: { ...ctx, identity } });
+});
+
+/** Missing permission → FORBIDDEN (after authentication, so a bad token is still UNAUTHORIZED). */
+export function requirePermission(...anyOf: TPermission[]) {
+  return authedProcedure.use(async ({ ctx, next }) => {
+    if (!anyOf.some((p) => ctx.identity.permissions.includes(p))) {
+      throw new TRPCError({ code: 'FORBIDDEN', message: `needs ${anyOf.join(' or ')}` });
+    }
+    return next();
+  });
+}

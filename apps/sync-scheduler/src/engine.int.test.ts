@@ -1,0 +1,366 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '@otesse/testing';
+import type { TRunningSyncScheduler } from './sync-scheduler.service';
+import { startSyncKit, type TSyncKit } from './test/sync-test-kit';
+
+/**
+ * The engine end to end in one scheduler: connection checks and access tokens over NATS from the real connection and
+ * vault services (processes), pages from the fake provider over HTTP, batches into Postgres.
+ */
+describe('sync engine: executions against the fake provider (real Postgres, NATS, services)', () => {
+  let kit: TSyncKit;
+  let svc: TRunningSyncScheduler;
+
+  beforeAll(async () => {
+    kit = await startSyncKit();
+    svc = await kit.startScheduler();
+  });
+  afterAll(async () => {
+    await kit?.close();
+  });
+  beforeEach(() => {
+    kit.fake.state.applyConfig({
+      pageDelayMs: 0,
+      dataCounts: { contacts: 50, invoices: 50, tickets: 50 },
+    });
+  });
+
+  const runNow = async (c: { orgId: string }, jobId: string) =>
+    kit.bus.request('sync-scheduler.jobs.run-now', { orgId: c.orgId, jobId });
+  const records = (instanceId: string) =>
+    kit.db.query<{
+      external_id: string;
+      data: Record<string, unknown>;
+      source_connection_id: string;
+    }>(
+      `select external_id, data, source_connection_id from sync.synced_record where instance_id = $1
+        order by length(external_id), external_id`,
+      [instanceId],
+    );
+  const refs = (instanceId: string) =>
+    kit.db.query<{ external_id: string; status: string; local_record_id: string }>(
+      `select external_id, status, local_record_id from sync.external_reference where instance_id = $1
+        order by length(external_id), external_id`,
+      [instanceId],
+    );
+
+  it('runs a job on demand: every page in its own batch, records mapped, references synced, counts recorded', async () => {
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    await kit.db.query(
+      `insert into sync.field_mapping (org_id, instance_id, resource, local_field, remote_field)
+       values ($1, $2, 'contacts', 'name', 'name'), ($1, $2, 'contacts', 'email', 'email')`,
+      [c.orgId, c.instanceId],
+    );
+    const before = kit.fake.state.dataCallCounts.contacts;
+    const { alreadyRunning, job } = await runNow(c, jobId);
+    expect(alreadyRunning).toBe(false);
+    expect(job.nextRunAt).toBeNull();
+    const exec = await kit.finished(jobId);
+    expect(exec).toMatchObject({
+      status: 'succeeded',
+      trigger: 'manual',
+      records_fetched: 50,
+      records_written: 50,
+      references_upserted: 50,
+      batches: 3,
+      takeovers: 0,
+      error_reason: null,
+      cursor: null,
+    });
+    expect(kit.fake.state.dataCallCounts.contacts - before).toBe(3);
+    const recs = await records(c.instanceId);
+    expect(recs).toHaveLength(50);
+    expect(recs[0]).toEqual({
+      external_id: 'ct-1',
+      data: { name: expect.any(String), email: expect.stringMatching(/\.1@acme\.test$/) },
+      source_connection_id: c.connectionId,
+    });
+    const r = await refs(c.instanceId);
+    expect(r.every((x) => x.status === 'synced')).toBe(true);
+    expect(r).toHaveLength(50);
+
+    const { execution, job: after } = await kit.bus.request('sync-scheduler.executions.get', {
+      orgId: c.orgId,
+      executionId: exec.id,
+    });
+    expect(execution.durationMs).toBeGreaterThanOrEqual(0);
+    expect(execution.fetchMs + execution.writeMs).toBeGreaterThan(0);
+    expect(after.lastRunAt).not.toBeNull();
+    expect(after.runRequestedAt).toBeNull();
+    // Nothing runs it again: not due, no request.
+    await new Promise((res) => setTimeout(res, 200));
+    expect(await kit.executions(jobId)).toHaveLength(1);
+
+    // A second run updates the same rows instead of duplicating them.
+    await runNow(c, jobId);
+    expect(await kit.finished(jobId, { after: 1 })).toMatchObject({
+      status: 'succeeded',
+      records_written: 50,
+    });
+    expect(await records(c.instanceId)).toHaveLength(50);
+  });
+
+  it('claims a job when it comes due, and moves it to its next slot', async () => {
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts', { due: true, everySeconds: 600 });
+    const exec = await kit.finished(jobId);
+    expect(exec).toMatchObject({ status: 'succeeded', trigger: 'schedule' });
+    const [job] = await kit.db.query<{ next_run_at: Date }>(
+      `select next_run_at from sync.sync_job where id = $1`,
+      [jobId],
+    );
+    const inMs = job!.next_run_at.getTime() - Date.now();
+    expect(inMs).toBeGreaterThan(590_000);
+    expect(inMs).toBeLessThanOrEqual(600_000);
+  });
+
+  it('resolves the instance subdomain for per-customer hosts (Zendesk tickets)', async () => {
+    const c = await kit.connect({ vendor: 'zendesk' });
+    const jobId = await kit.addJob(c, 'tickets');
+    await runNow(c, jobId);
+    expect(await kit.finished(jobId)).toMatchObject({ status: 'succeeded', records_written: 50 });
+    expect(
+      kit.fake.state.dataCalls.some((d) => d.resource === 'tickets' && d.instance === 'acme'),
+    ).toBe(true);
+  });
+
+  it('turns the instance’s stale references synced again after the next successful sync', async () => {
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    await runNow(c, jobId);
+    await kit.finished(jobId);
+    // A reference the provider no longer returns, and the disconnect saga's step 6.
+    await kit.db.query(
+      `insert into sync.external_reference
+         (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
+       values ($1, $2, $3, 'contacts', 'ct-gone', gen_random_uuid(), 'synced', now() - interval '1 day')`,
+      [c.orgId, c.instanceId, c.connectionId],
+    );
+    const marked = await kit.bus.request('sync-scheduler.references.mark-stale', {
+      orgId: c.orgId,
+      instanceId: c.instanceId,
+      connectionId: c.connectionId,
+      scope: 'instance',
+      idempotencyKey: `${randomUUID()}:mark-stale`,
+    });
+    expect(marked.marked).toBe(51);
+    expect(
+      await kit.bus.request('sync-scheduler.references.count', {
+        orgId: c.orgId,
+        instanceId: c.instanceId,
+      }),
+    ).toEqual({ synced: 0, stale: 51 });
+
+    await runNow(c, jobId);
+    const exec = await kit.finished(jobId, { after: 1 });
+    expect(exec).toMatchObject({ status: 'succeeded', references_restored: 51 });
+    expect(
+      await kit.bus.request('sync-scheduler.references.count', {
+        orgId: c.orgId,
+        instanceId: c.instanceId,
+      }),
+    ).toEqual({ synced: 51, stale: 0 });
+    const [gone] = await kit.db.query<{ stale_since: Date | null; last_synced_at: Date }>(
+      `select stale_since, last_synced_at from sync.external_reference where instance_id = $1 and external_id = 'ct-gone'`,
+      [c.instanceId],
+    );
+    expect(gone!.stale_since).toBeNull();
+    // It still says when the provider last returned it.
+    expect(gone!.last_synced_at.getTime()).toBeLessThan(Date.now() - 3_600_000);
+  });
+
+  it('cancel mid-run: the batches committed before stay, nothing is written after, status cancelled with completedAt', async () => {
+    kit.fake.state.applyConfig({ pageDelayMs: 250, dataCounts: { contacts: 400 } });
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    await runNow(c, jobId);
+    await waitFor(async () => ((await kit.executions(jobId))[0]?.batches ?? 0) >= 2, {
+      timeoutMs: 10_000,
+      what: 'two committed batches',
+    });
+    const sagaId = randomUUID();
+    const callsBefore = kit.fake.state.dataCallCounts.contacts;
+    const res = await kit.bus.request('sync-scheduler.jobs.disable-for-connection', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+      sagaId,
+      idempotencyKey: `${sagaId}:disable-jobs`,
+    });
+    expect(res).toMatchObject({ jobsDisabled: 1, executionsCancelled: 1 });
+    const [atCancel] = await kit.executions(jobId);
+    expect(atCancel).toMatchObject({ status: 'cancelled', error_reason: 'disconnect' });
+    expect(atCancel!.completed_at).not.toBeNull();
+    // Long enough for two more pages if the runner had not stopped.
+    await new Promise((r) => setTimeout(r, 800));
+    const [later] = await kit.executions(jobId);
+    expect(later).toMatchObject({
+      status: 'cancelled',
+      batches: atCancel!.batches,
+      records_written: atCancel!.records_written,
+    });
+    expect(later!.completed_at).toEqual(atCancel!.completed_at);
+    expect(later!.records_written).toBe(later!.batches * 20);
+    expect(later!.records_written).toBeLessThan(400);
+    // What was committed is kept, in full.
+    expect(await records(c.instanceId)).toHaveLength(later!.records_written);
+    // At most the page in flight was requested after the cancel (and aborted).
+    expect(kit.fake.state.dataCallCounts.contacts - callsBefore).toBeLessThanOrEqual(1);
+    expect(svc.engine.stats().running).toBe(0);
+  });
+
+  it('never starts a job whose connection is revoked, disconnecting or needs reconnecting', async () => {
+    for (const [change, reason] of [
+      [`status = 'revoked'`, 'connection_revoked'],
+      [`status = 'disconnecting'`, 'connection_disconnecting'],
+      [`refresh_token_expired = true`, 'refresh_token_expired'],
+    ] as const) {
+      const c = await kit.connect();
+      const jobId = await kit.addJob(c, 'contacts');
+      await kit.db.query(`update connection.integration_connection set ${change} where id = $1`, [
+        c.connectionId,
+      ]);
+      const calls = kit.fake.state.dataCalls.length;
+      await runNow(c, jobId);
+      expect(await kit.finished(jobId)).toMatchObject({
+        status: 'skipped',
+        error_reason: reason,
+        batches: 0,
+        records_fetched: 0,
+      });
+      expect(kit.fake.state.dataCalls.length).toBe(calls);
+      expect(await records(c.instanceId)).toEqual([]);
+      // Nor can a user turn it back on until it is reconnected.
+      await kit.db.query(`update sync.sync_job set is_enabled = false where id = $1`, [jobId]);
+      await expect(
+        kit.bus.request('sync-scheduler.jobs.set-enabled', {
+          orgId: c.orgId,
+          jobId,
+          enabled: true,
+        }),
+      ).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', reason: 'connection_not_connected' });
+    }
+  });
+
+  it('fails with the reason when the provider refuses the token (401) or the vault says it expired', async () => {
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    kit.fake.state.expireTokens('access', { token: c.accessToken });
+    await runNow(c, jobId);
+    expect(await kit.finished(jobId)).toMatchObject({
+      status: 'failed',
+      error_reason: 'provider_unauthorized',
+      records_written: 0,
+    });
+
+    const d = await kit.connect();
+    const jobD = await kit.addJob(d, 'contacts');
+    // The access token ran out and the provider no longer honours the refresh token: the vault cannot hand out a
+    // usable token, and the runner must not call the provider at all.
+    await kit.db.query(
+      `update vault.credential set expires_at = now() - interval '1 minute' where connection_id = $1 and kind = 'access_token'`,
+      [d.connectionId],
+    );
+    kit.fake.state.expireTokens('refresh', { token: d.refreshToken });
+    const calls = kit.fake.state.dataCalls.length;
+    await runNow(d, jobD);
+    const failed = await kit.finished(jobD);
+    expect(failed.status).toBe('failed');
+    expect(failed.error_reason).toMatch(/expired/);
+    expect(kit.fake.state.dataCalls.length).toBe(calls);
+  });
+
+  it('re-enabling a job through the dashboard subject makes it run; disabling stops its running execution', async () => {
+    kit.fake.state.applyConfig({ pageDelayMs: 150, dataCounts: { contacts: 200 } });
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    await runNow(c, jobId);
+    await waitFor(async () => ((await kit.executions(jobId))[0]?.batches ?? 0) >= 1, {
+      what: 'a batch',
+    });
+    const off = await kit.bus.request('sync-scheduler.jobs.set-enabled', {
+      orgId: c.orgId,
+      jobId,
+      enabled: false,
+    });
+    expect(off).toMatchObject({ changed: true, executionsCancelled: 1 });
+    expect(await kit.finished(jobId)).toMatchObject({
+      status: 'cancelled',
+      error_reason: 'job_disabled',
+    });
+    kit.fake.state.applyConfig({ pageDelayMs: 0 });
+    await kit.db.query(
+      `update sync.sync_job set next_run_at = now() - interval '1 second' where id = $1`,
+      [jobId],
+    );
+    const on = await kit.bus.request('sync-scheduler.jobs.set-enabled', {
+      orgId: c.orgId,
+      jobId,
+      enabled: true,
+    });
+    expect(on).toMatchObject({ changed: true, job: { isEnabled: true } });
+    expect(await kit.finished(jobId, { after: 1 })).toMatchObject({
+      status: 'succeeded',
+      records_written: 200,
+    });
+  });
+
+  it('fails an execution whose runners kept dying (takeover limit) instead of leaving it running', async () => {
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    const [ghost] = await kit.db.query<{ id: string }>(
+      `insert into sync.sync_execution
+         (job_id, org_id, connection_id, status, lease_owner, lease_expires_at, takeovers, batches, cursor)
+       values ($1, $2, $3, 'running', 'ghost-replica', now() - interval '1 second', 2, 3, 'b2s6NjA')
+       returning id`,
+      [jobId, c.orgId, c.connectionId],
+    );
+    const ended = await kit.finished(jobId);
+    expect(ended).toMatchObject({
+      id: ghost!.id,
+      status: 'failed',
+      error_reason: 'lease_expired',
+      takeovers: 2,
+      batches: 3,
+    });
+    expect(ended.completed_at).not.toBeNull();
+    // The job itself is free to run again.
+    await runNow(c, jobId);
+    expect(await kit.finished(jobId, { after: 1 })).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('graceful stop: the batch being written finishes, the lease is released, another replica resumes from the cursor', async () => {
+    kit.fake.state.applyConfig({ pageDelayMs: 150, dataCounts: { contacts: 300 } });
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    await runNow(c, jobId);
+    await waitFor(async () => ((await kit.executions(jobId))[0]?.batches ?? 0) >= 2, {
+      what: 'two batches',
+    });
+    await svc.stop();
+    const [released] = await kit.executions(jobId);
+    expect(released).toMatchObject({ status: 'running', lease_owner: null });
+    expect(released!.cursor).not.toBeNull();
+    const committed = released!.batches;
+    const calls = kit.fake.state.dataCalls.filter((d) => d.resource === 'contacts').length;
+
+    kit.fake.state.applyConfig({ pageDelayMs: 0 });
+    const next = await kit.startScheduler({ instanceId: 'replica-next' });
+    const done = await kit.finished(jobId);
+    expect(done).toMatchObject({
+      id: released!.id,
+      status: 'succeeded',
+      lease_owner: 'replica-next',
+      records_written: 300,
+      batches: 15,
+      // A handed-back lease is not a crash.
+      takeovers: 0,
+    });
+    // Resumed from the saved cursor: only the pages not yet committed were fetched again.
+    const after = kit.fake.state.dataCalls.filter((d) => d.resource === 'contacts').length;
+    expect(after - calls).toBe(15 - committed);
+    expect(await records(c.instanceId)).toHaveLength(300);
+    await next.stop();
+  });
+});

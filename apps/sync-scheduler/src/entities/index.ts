@@ -1,0 +1,21 @@
+import { ProcessedCommandSchema } from '@otesse/persistence';
+import { ExternalReferenceSchema } from './external-reference.entity';
+import { FieldMappingSchema } from './field-mapping.entity';
+import { SyncExecutionSchema } from './sync-execution.entity';
+import { SyncJobSchema } from './sync-job.entity';
+import { SyncedRecordSchema } from './synced-record.entity';
+
+export * from './external-reference.entity';
+export * from './field-mapping.entity';
+export * from './sync-execution.entity';
+export * from './sync-job.entity';
+export * from './synced-record.entity';
+// Saga commands (disable jobs, cancel executions, mark references stale) are made idempotent through it.
+export const entities = [
+  SyncJobSchema,
+  SyncExecutionSchema,
+  ExternalReferenceSchema,
+  SyncedRecordSchema,
+  FieldMappingSchema,
+  ProcessedCommandSchema,
+];

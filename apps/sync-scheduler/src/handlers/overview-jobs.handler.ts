@@ -1,0 +1,75 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { SYNC_EXECUTION_STATUSES } from '@otesse/contracts';
+import type { THandler } from '@otesse/messaging';
+import { EXECUTION_COLUMNS, toSyncExecution, type TSyncExecutionRow } from '../execution.rows';
+import { SYNC_SCHEMA_NAME as S, toSyncJob, type TSyncJobRow } from '../sync-job.rows';
+
+/** The dashboard's list: an instance's jobs, each with its newest execution, execution counts and record count. */
+export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.jobs.overview'> {
+  return async (req) => {
+    const knex = orm.em.getConnection().getKnex();
+    const jobs = (await knex('sync_job')
+      .withSchema(S)
+      .where({ org_id: req.orgId, instance_id: req.instanceId })
+      .orderBy([{ column: 'connection_id' }, { column: 'resource' }, { column: 'created_at' }])
+      .select('*')) as TSyncJobRow[];
+    const ids = jobs.map((j) => j.id);
+    const [last, counts, records, refs] = await Promise.all([
+      ids.length === 0
+        ? []
+        : (knex
+            .withSchema(S)
+            .from('sync_execution as e')
+            .join('sync_job as j', 'j.id', 'e.job_id')
+            .whereIn('e.job_id', ids)
+            .distinctOn('e.job_id')
+            .orderBy([
+              { column: 'e.job_id' },
+              { column: 'e.started_at', order: 'desc' },
+              { column: 'e.id', order: 'desc' },
+            ])
+            .select(...EXECUTION_COLUMNS) as Promise<TSyncExecutionRow[]>),
+      ids.length === 0
+        ? []
+        : (knex('sync_execution')
+            .withSchema(S)
+            .whereIn('job_id', ids)
+            .groupBy('job_id', 'status')
+            .select('job_id', 'status')
+            .count({ n: '*' }) as Promise<{ job_id: string; status: string; n: string }[]>),
+      knex('synced_record')
+        .withSchema(S)
+        .where({ org_id: req.orgId, instance_id: req.instanceId })
+        .groupBy('resource')
+        .select('resource')
+        .count({ n: '*' }) as Promise<{ resource: string; n: string }[]>,
+      knex('external_reference')
+        .withSchema(S)
+        .where({ org_id: req.orgId, instance_id: req.instanceId })
+        .groupBy('status')
+        .select('status')
+        .count({ n: '*' }) as Promise<{ status: string; n: string }[]>,
+    ]);
+    const lastByJob = new Map(last.map((r) => [r.job_id, toSyncExecution(r)]));
+    const recordsByResource = new Map(records.map((r) => [r.resource, Number(r.n)]));
+    const refsByStatus = new Map(refs.map((r) => [r.status, Number(r.n)]));
+    return {
+      jobs: jobs.map((j) => {
+        const mine = counts.filter((c) => c.job_id === j.id);
+        const by = Object.fromEntries(
+          SYNC_EXECUTION_STATUSES.map((s) => [s, Number(mine.find((c) => c.status === s)?.n ?? 0)]),
+        ) as Record<(typeof SYNC_EXECUTION_STATUSES)[number], number>;
+        return {
+          job: toSyncJob(j),
+          lastExecution: lastByJob.get(j.id) ?? null,
+          executions: { total: mine.reduce((s, c) => s + Number(c.n), 0), ...by },
+          records: recordsByResource.get(j.resource) ?? 0,
+        };
+      }),
+      references: {
+        synced: refsByStatus.get('synced') ?? 0,
+        stale: refsByStatus.get('stale') ?? 0,
+      },
+    };
+  };
+}

@@ -1,0 +1,38 @@
+import { runOnce } from '@otesse/persistence';
+import type { THandler } from '@otesse/messaging';
+import { SYNC_SCHEMA_NAME as S } from '../sync-job.rows';
+import type { TSchedulerDeps } from './deps';
+
+/**
+ * Compensation of disable-for-connection, once per idempotency key: re-enables exactly the jobs this saga disabled
+ * (a job a user had disabled before carries no saga mark and stays off) and clears the mark. A job whose next run
+ * passed meanwhile is due at once.
+ */
+export function reenableJobsForSagaHandler(
+  deps: Pick<TSchedulerDeps, 'orm' | 'engine'>,
+): THandler<'sync-scheduler.jobs.reenable-for-saga'> {
+  return async (req) => {
+    const knex = deps.orm.em.getConnection().getKnex();
+    const { result } = await knex.transaction((trx) =>
+      runOnce(
+        trx,
+        { schema: S, key: req.idempotencyKey, subject: 'sync-scheduler.jobs.reenable-for-saga' },
+        async () => {
+          const jobs = (
+            await trx.raw(
+              `update ${S}.sync_job
+                  set is_enabled = true, disabled_by_saga_id = null, next_run_at = coalesce(next_run_at, now()),
+                      updated_at = now()
+                where org_id = ? and connection_id = ? and disabled_by_saga_id = ?
+                returning id`,
+              [req.orgId, req.connectionId, req.sagaId],
+            )
+          ).rows as { id: string }[];
+          return { jobsReenabled: jobs.length };
+        },
+      ),
+    );
+    if (result.jobsReenabled > 0) deps.engine.wake();
+    return result;
+  };
+}

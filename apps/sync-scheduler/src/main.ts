@@ -1,0 +1,33 @@
+import { parseEnv } from '@otesse/config';
+import { createLogger } from '@otesse/logging';
+import { stopOnSignals } from '@otesse/runtime';
+import { ZSyncSchedulerEnv } from './env.schema';
+import { startSyncScheduler } from './sync-scheduler.service';
+
+const env = parseEnv('sync-scheduler', ZSyncSchedulerEnv);
+const logger = createLogger({ name: 'sync-scheduler', level: env.LOG_LEVEL });
+try {
+  const svc = await startSyncScheduler({
+    databaseUrl: env.DATABASE_URL,
+    natsUrl: env.NATS_URL,
+    natsUser: env.NATS_USER,
+    natsPassword: env.NATS_PASSWORD,
+    logger,
+    healthPort: env.HEALTH_PORT,
+    providersFile: env.PROVIDERS_FILE,
+    engine: {
+      enabled: env.SYNC_ENGINE === 'true',
+      ...(env.SERVICE_INSTANCE_ID ? { instanceId: env.SERVICE_INSTANCE_ID } : {}),
+      ...(env.SYNC_TICK_MS ? { tickMs: env.SYNC_TICK_MS } : {}),
+      ...(env.SYNC_LEASE_MS ? { leaseMs: env.SYNC_LEASE_MS } : {}),
+      ...(env.SYNC_CLAIM_BATCH ? { claimBatch: env.SYNC_CLAIM_BATCH } : {}),
+      ...(env.SYNC_CONCURRENCY ? { concurrency: env.SYNC_CONCURRENCY } : {}),
+      ...(env.SYNC_PAGE_SIZE ? { pageSize: env.SYNC_PAGE_SIZE } : {}),
+      ...(env.SYNC_MAX_TAKEOVERS !== undefined ? { maxTakeovers: env.SYNC_MAX_TAKEOVERS } : {}),
+    },
+  });
+  stopOnSignals(svc.stop, logger);
+} catch (e) {
+  logger.fatal({ err: e }, (e as Error).message);
+  process.exit(1);
+}

@@ -1,0 +1,413 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from 'nats';
+import { SYNC_CANCEL_SIGNAL_SUBJECT, ZSyncCancelSignal } from '@otesse/contracts';
+import { createLogger } from '@otesse/logging';
+import { Bus, connectNats, decodeJson } from '@otesse/messaging';
+import {
+  createTestDatabase,
+  startNatsServer,
+  waitFor,
+  type TTestDatabase,
+  type TTestNats,
+} from '@otesse/testing';
+import type { TRunningService } from '@otesse/runtime';
+import { startSyncScheduler } from './sync-scheduler.service';
+
+const logger = createLogger({
+  name: 'sync-saga-test',
+  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+});
+
+/** The disconnect saga's commands and the dashboard's job/execution endpoints, engine off (rows set up by hand). */
+describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)', () => {
+  let db: TTestDatabase;
+  let nats: TTestNats;
+  let nc: NatsConnection;
+  let bus: Bus;
+  let svc: TRunningService;
+  const signals: string[][] = [];
+
+  beforeAll(async () => {
+    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
+    svc = await startSyncScheduler({
+      databaseUrl: db.urlFor('sync-scheduler'),
+      natsUrl: nats.url,
+      logger,
+      engine: { enabled: false },
+    });
+    nc = await connectNats({ url: nats.url, name: 'test' });
+    bus = new Bus(nc, { timeoutMs: 5_000 });
+    nc.subscribe(SYNC_CANCEL_SIGNAL_SUBJECT, {
+      callback: (_err, msg) => {
+        const body = decodeJson(msg.data);
+        if (body.ok) signals.push(ZSyncCancelSignal.parse(body.value).executionIds);
+      },
+    });
+    await nc.flush();
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await nc?.close();
+    await nats?.stop();
+    await db?.drop();
+  });
+
+  const setup = async (
+    resources: ('contacts' | 'invoices' | 'tickets')[] = ['contacts', 'invoices', 'tickets'],
+  ) => {
+    const t = { orgId: randomUUID(), instanceId: randomUUID(), connectionId: randomUUID() };
+    const { jobs } = await bus.request('sync-scheduler.jobs.create-defaults', {
+      ...t,
+      vendor: 'zendesk',
+      resources,
+    });
+    return { ...t, jobs };
+  };
+  const running = async (jobId: string, t: { orgId: string; connectionId: string }) =>
+    (
+      await db.query<{ id: string }>(
+        `insert into sync.sync_execution (job_id, org_id, connection_id, status, lease_owner, lease_expires_at)
+         values ($1, $2, $3, 'running', 'worker-x', now() + interval '1 minute') returning id`,
+        [jobId, t.orgId, t.connectionId],
+      )
+    )[0]!.id;
+  const jobRows = (connectionId: string) =>
+    db.query<{ id: string; is_enabled: boolean; disabled_by_saga_id: string | null }>(
+      `select id, is_enabled, disabled_by_saga_id from sync.sync_job where connection_id = $1 order by id`,
+      [connectionId],
+    );
+  const execRow = async (id: string) =>
+    (
+      await db.query<{
+        status: string;
+        completed_at: Date | null;
+        cancel_requested_at: Date | null;
+      }>(
+        `select status, completed_at, cancel_requested_at from sync.sync_execution where id = $1`,
+        [id],
+      )
+    )[0]!;
+  const ref = (
+    t: { orgId: string; instanceId: string },
+    connectionId: string,
+    externalId: string,
+    status: 'synced' | 'stale' = 'synced',
+  ) =>
+    db.query(
+      `insert into sync.external_reference
+         (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
+       values ($1, $2, $3, 'contacts', $4, gen_random_uuid(), $5, now())`,
+      [t.orgId, t.instanceId, connectionId, externalId, status],
+    );
+
+  it('summarizes what a disconnect would stop, scoped by org', async () => {
+    const t = await setup();
+    await db.query(`update sync.sync_job set is_enabled = false where id = $1`, [t.jobs[2]!.id]);
+    await running(t.jobs[0]!.id, t);
+    expect(
+      await bus.request('sync-scheduler.connections.summary', {
+        orgId: t.orgId,
+        connectionId: t.connectionId,
+      }),
+    ).toEqual({ jobs: 3, enabledJobs: 2, runningExecutions: 1 });
+    expect(
+      await bus.request('sync-scheduler.connections.summary', {
+        orgId: randomUUID(),
+        connectionId: t.connectionId,
+      }),
+    ).toEqual({ jobs: 0, enabledJobs: 0, runningExecutions: 0 });
+  });
+
+  it('disable-for-connection disables only enabled jobs, cancels running executions, signals them, and replays', async () => {
+    const t = await setup();
+    const other = await setup();
+    const userDisabled = t.jobs[2]!;
+    await db.query(`update sync.sync_job set is_enabled = false where id = $1`, [userDisabled.id]);
+    const exec = await running(t.jobs[0]!.id, t);
+    const otherExec = await running(other.jobs[0]!.id, other);
+    const sagaId = randomUUID();
+    const req = {
+      orgId: t.orgId,
+      connectionId: t.connectionId,
+      sagaId,
+      idempotencyKey: `${sagaId}:disable-jobs`,
+    };
+    const before = Date.now();
+    const res = await bus.request('sync-scheduler.jobs.disable-for-connection', req);
+    expect(res).toEqual({
+      jobsDisabled: 2,
+      jobIds: [t.jobs[0]!.id, t.jobs[1]!.id].sort(),
+      executionsCancelled: 1,
+    });
+    const rows = await jobRows(t.connectionId);
+    expect(rows.every((r) => !r.is_enabled)).toBe(true);
+    // Only the jobs it disabled carry the saga: its compensation must not turn on what a user turned off.
+    expect(rows.find((r) => r.id === userDisabled.id)?.disabled_by_saga_id).toBeNull();
+    expect(rows.filter((r) => r.disabled_by_saga_id === sagaId)).toHaveLength(2);
+    const cancelled = await execRow(exec);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.completed_at!.getTime()).toBeGreaterThanOrEqual(before - 1_000);
+    expect(cancelled.cancel_requested_at).not.toBeNull();
+    await waitFor(() => signals.some((s) => s.includes(exec)), { what: 'cancel signal' });
+    // Another connection is untouched.
+    expect((await execRow(otherExec)).status).toBe('running');
+    expect((await jobRows(other.connectionId)).every((r) => r.is_enabled)).toBe(true);
+
+    // A replay answers the first result and changes nothing, even after a new running execution appeared.
+    const late = await running(t.jobs[1]!.id, t);
+    expect(await bus.request('sync-scheduler.jobs.disable-for-connection', req)).toEqual(res);
+    expect((await execRow(late)).status).toBe('running');
+    // The same key for another command is refused.
+    await expect(bus.request('sync-scheduler.jobs.reenable-for-saga', req)).rejects.toMatchObject({
+      code: 'CONFLICT',
+      reason: 'idempotency_key_reused',
+    });
+  });
+
+  it('reenable-for-saga re-enables exactly the jobs its saga disabled, once', async () => {
+    const t = await setup();
+    const userDisabled = t.jobs[1]!;
+    await db.query(`update sync.sync_job set is_enabled = false where id = $1`, [userDisabled.id]);
+    const sagaId = randomUUID();
+    const base = { orgId: t.orgId, connectionId: t.connectionId, sagaId };
+    await bus.request('sync-scheduler.jobs.disable-for-connection', {
+      ...base,
+      idempotencyKey: `${sagaId}:disable`,
+    });
+    // Another saga's compensation re-enables nothing.
+    expect(
+      await bus.request('sync-scheduler.jobs.reenable-for-saga', {
+        ...base,
+        sagaId: randomUUID(),
+        idempotencyKey: `${randomUUID()}:reenable`,
+      }),
+    ).toEqual({ jobsReenabled: 0 });
+    const again = { ...base, idempotencyKey: `${sagaId}:reenable` };
+    expect(await bus.request('sync-scheduler.jobs.reenable-for-saga', again)).toEqual({
+      jobsReenabled: 2,
+    });
+    const rows = await jobRows(t.connectionId);
+    expect(rows.map((r) => [r.id, r.is_enabled, r.disabled_by_saga_id]).sort()).toEqual(
+      t.jobs
+        .map((j) => [j.id, j.id !== userDisabled.id, null] as const)
+        .map((r) => [...r])
+        .sort(),
+    );
+    // The user disables a job afterwards: replaying the compensation does not turn it back on.
+    await db.query(`update sync.sync_job set is_enabled = false where id = $1`, [t.jobs[0]!.id]);
+    expect(await bus.request('sync-scheduler.jobs.reenable-for-saga', again)).toEqual({
+      jobsReenabled: 2,
+    });
+    expect((await jobRows(t.connectionId)).find((r) => r.id === t.jobs[0]!.id)?.is_enabled).toBe(
+      false,
+    );
+  });
+
+  it('mark-stale marks the whole instance or only one connection’s references, set-based and once', async () => {
+    const t = await setup(['contacts']);
+    const colleague = randomUUID();
+    for (const id of ['c-1', 'c-2', 'c-3']) await ref(t, t.connectionId, id);
+    await ref(t, colleague, 'c-4');
+    const foreign = { orgId: randomUUID(), instanceId: randomUUID() };
+    await ref(foreign, t.connectionId, 'c-5');
+    const statusOf = async () =>
+      Object.fromEntries(
+        (
+          await db.query<{ external_id: string; status: string; stale_since: Date | null }>(
+            `select external_id, status, stale_since from sync.external_reference order by external_id`,
+          )
+        )
+          .filter((r) => ['c-1', 'c-2', 'c-3', 'c-4', 'c-5'].includes(r.external_id))
+          .map((r) => [r.external_id, `${r.status}${r.stale_since ? '+since' : ''}`]),
+      );
+    const byConnection = {
+      orgId: t.orgId,
+      instanceId: t.instanceId,
+      connectionId: t.connectionId,
+      scope: 'connection' as const,
+      idempotencyKey: `${randomUUID()}:mark-stale`,
+    };
+    expect(await bus.request('sync-scheduler.references.mark-stale', byConnection)).toEqual({
+      marked: 3,
+    });
+    expect(await statusOf()).toEqual({
+      'c-1': 'stale+since',
+      'c-2': 'stale+since',
+      'c-3': 'stale+since',
+      'c-4': 'synced',
+      'c-5': 'synced',
+    });
+    expect(await bus.request('sync-scheduler.references.mark-stale', byConnection)).toEqual({
+      marked: 3,
+    });
+    const byInstance = {
+      ...byConnection,
+      scope: 'instance' as const,
+      idempotencyKey: `${randomUUID()}:mark-stale`,
+    };
+    expect(await bus.request('sync-scheduler.references.mark-stale', byInstance)).toEqual({
+      marked: 1,
+    });
+    expect((await statusOf())['c-4']).toBe('stale+since');
+    // Another org's reference with the same connection id is never touched.
+    expect((await statusOf())['c-5']).toBe('synced');
+    // A new key on an all-stale instance marks nothing more.
+    expect(
+      await bus.request('sync-scheduler.references.mark-stale', {
+        ...byInstance,
+        idempotencyKey: `${randomUUID()}:mark-stale`,
+      }),
+    ).toEqual({ marked: 0 });
+    expect(
+      await bus.request('sync-scheduler.references.count', {
+        orgId: t.orgId,
+        instanceId: t.instanceId,
+      }),
+    ).toEqual({ synced: 0, stale: 4 });
+  });
+
+  it('disabling a job cancels its running execution; run-now coalesces and refuses a disabled job', async () => {
+    const t = await setup(['contacts', 'tickets']);
+    const [job, other] = t.jobs as [(typeof t.jobs)[0], (typeof t.jobs)[0]];
+    const exec = await running(job.id, t);
+    const first = await bus.request('sync-scheduler.jobs.run-now', {
+      orgId: t.orgId,
+      jobId: job.id,
+    });
+    expect(first.alreadyRunning).toBe(true);
+    const requestedAt = first.job.runRequestedAt;
+    expect(requestedAt).not.toBeNull();
+    const second = await bus.request('sync-scheduler.jobs.run-now', {
+      orgId: t.orgId,
+      jobId: job.id,
+    });
+    expect(second.job.runRequestedAt).toBe(requestedAt);
+    expect(second.job.nextRunAt).toBe(job.nextRunAt);
+
+    const off = await bus.request('sync-scheduler.jobs.set-enabled', {
+      orgId: t.orgId,
+      jobId: job.id,
+      enabled: false,
+    });
+    expect(off).toMatchObject({
+      changed: true,
+      executionsCancelled: 1,
+      job: { isEnabled: false, runRequestedAt: null },
+    });
+    expect((await execRow(exec)).status).toBe('cancelled');
+    await waitFor(() => signals.some((s) => s.includes(exec)), { what: 'cancel signal' });
+    expect(
+      await bus.request('sync-scheduler.jobs.set-enabled', {
+        orgId: t.orgId,
+        jobId: job.id,
+        enabled: false,
+      }),
+    ).toMatchObject({ changed: false, executionsCancelled: 0 });
+    await expect(
+      bus.request('sync-scheduler.jobs.run-now', { orgId: t.orgId, jobId: job.id }),
+    ).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', reason: 'job_disabled' });
+    // The other job of the connection is untouched.
+    expect((await jobRows(t.connectionId)).find((r) => r.id === other.id)?.is_enabled).toBe(true);
+    // Enabling needs the connection service to vouch for the connection; it does not answer here.
+    await expect(
+      bus.request('sync-scheduler.jobs.set-enabled', {
+        orgId: t.orgId,
+        jobId: job.id,
+        enabled: true,
+      }),
+    ).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
+
+  it("answers NOT_FOUND for another org's job or execution, and lists executions newest first in pages", async () => {
+    const t = await setup(['contacts']);
+    const job = t.jobs[0]!;
+    const intruder = randomUUID();
+    for (const call of [
+      () => bus.request('sync-scheduler.jobs.run-now', { orgId: intruder, jobId: job.id }),
+      () =>
+        bus.request('sync-scheduler.jobs.set-enabled', {
+          orgId: intruder,
+          jobId: job.id,
+          enabled: false,
+        }),
+      () => bus.request('sync-scheduler.executions.list', { orgId: intruder, jobId: job.id }),
+      () => bus.request('sync-scheduler.jobs.run-now', { orgId: t.orgId, jobId: randomUUID() }),
+    ]) {
+      await expect(call()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    }
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const [row] = await db.query<{ id: string }>(
+        `insert into sync.sync_execution (job_id, org_id, connection_id, status, started_at, completed_at,
+           records_fetched, records_written, batches, error_reason)
+         values ($1, $2, $3, $4, now() - ($5 || ' minutes')::interval, now() - ($5 || ' minutes')::interval + interval '2 seconds',
+           10, 10, 1, $6) returning id`,
+        [
+          job.id,
+          t.orgId,
+          t.connectionId,
+          i === 0 ? 'failed' : 'succeeded',
+          String(10 - i),
+          i === 0 ? 'provider_unauthorized' : null,
+        ],
+      );
+      ids.push(row!.id);
+    }
+    const page1 = await bus.request('sync-scheduler.executions.list', {
+      orgId: t.orgId,
+      jobId: job.id,
+      limit: 3,
+    });
+    expect(page1.executions.map((e) => e.id)).toEqual([ids[4], ids[3], ids[2]]);
+    expect(page1.executions[0]).toMatchObject({
+      status: 'succeeded',
+      durationMs: 2_000,
+      recordsWritten: 10,
+      resource: 'contacts',
+      instanceId: t.instanceId,
+      trigger: 'schedule',
+    });
+    const page2 = await bus.request('sync-scheduler.executions.list', {
+      orgId: t.orgId,
+      jobId: job.id,
+      limit: 3,
+      before: page1.nextBefore!,
+    });
+    expect(page2.executions.map((e) => e.id)).toEqual([ids[1], ids[0]]);
+    expect(page2.nextBefore).toBeNull();
+
+    const detail = await bus.request('sync-scheduler.executions.get', {
+      orgId: t.orgId,
+      executionId: ids[0]!,
+    });
+    expect(detail.execution).toMatchObject({
+      status: 'failed',
+      errorReason: 'provider_unauthorized',
+    });
+    expect(detail.job.id).toBe(job.id);
+    await expect(
+      bus.request('sync-scheduler.executions.get', { orgId: intruder, executionId: ids[0]! }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const overview = await bus.request('sync-scheduler.jobs.overview', {
+      orgId: t.orgId,
+      instanceId: t.instanceId,
+    });
+    expect(overview.jobs).toHaveLength(1);
+    expect(overview.jobs[0]).toMatchObject({
+      job: { id: job.id },
+      lastExecution: { id: ids[4] },
+      executions: { total: 5, succeeded: 4, failed: 1, running: 0, cancelled: 0, skipped: 0 },
+      records: 0,
+    });
+    expect(
+      (
+        await bus.request('sync-scheduler.jobs.overview', {
+          orgId: intruder,
+          instanceId: t.instanceId,
+        })
+      ).jobs,
+    ).toEqual([]);
+  });
+});

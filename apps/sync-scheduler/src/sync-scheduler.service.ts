@@ -1,0 +1,92 @@
+import type { Logger } from '@otesse/logging';
+import { loadCatalogue } from '@otesse/providers';
+import { runService, type TRunningService } from '@otesse/runtime';
+import { syncSchedulerOrmConfig } from './db/orm.config';
+import { engineConfig, SyncEngine, type TSyncEngineConfig } from './engine/sync-engine';
+import { countReferencesHandler } from './handlers/count-references.handler';
+import { createDefaultJobsHandler } from './handlers/create-default-jobs.handler';
+import { disableJobsForConnectionHandler } from './handlers/disable-jobs-for-connection.handler';
+import { engineStatsHandler } from './handlers/engine-stats.handler';
+import { getExecutionHandler } from './handlers/get-execution.handler';
+import { listExecutionsHandler } from './handlers/list-executions.handler';
+import { listJobsHandler } from './handlers/list-jobs.handler';
+import { listMappingsHandler } from './handlers/list-mappings.handler';
+import { markReferencesStaleHandler } from './handlers/mark-references-stale.handler';
+import { overviewJobsHandler } from './handlers/overview-jobs.handler';
+import { reenableJobsForSagaHandler } from './handlers/reenable-jobs-for-saga.handler';
+import { runJobNowHandler } from './handlers/run-job-now.handler';
+import { setJobEnabledHandler } from './handlers/set-job-enabled.handler';
+import { summarizeConnectionHandler } from './handlers/summarize-connection.handler';
+
+export interface TSyncSchedulerConfig {
+  databaseUrl: string;
+  natsUrl: string;
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  logLevel?: string;
+  logger?: Logger;
+  healthPort?: number | undefined;
+  /** Catalogue overrides (PROVIDERS_FILE): where each provider's data API is. */
+  providersFile?: string | undefined;
+  /** Claims, leases, batches; tests make them small. `{ enabled: false }` serves the endpoints only. */
+  engine?: Partial<TSyncEngineConfig>;
+}
+
+export interface TRunningSyncScheduler extends TRunningService {
+  engine: SyncEngine;
+}
+
+/**
+ * The sync scheduler: owns sync jobs, their executions, external references, synced records and field mappings, and
+ * runs the jobs (engine/sync-engine.ts) — any number of replicas, each claiming due jobs with SKIP LOCKED.
+ */
+export async function startSyncScheduler(
+  cfg: TSyncSchedulerConfig,
+): Promise<TRunningSyncScheduler> {
+  const catalogue = loadCatalogue({ providersFile: cfg.providersFile });
+  const settings = engineConfig(cfg.engine);
+  let engine: SyncEngine | undefined;
+  const svc = await runService({
+    name: 'sync-scheduler',
+    version: '0.2.0',
+    prefix: 'sync-scheduler',
+    orm: syncSchedulerOrmConfig(cfg.databaseUrl),
+    nats: {
+      url: cfg.natsUrl,
+      user: cfg.natsUser,
+      password: cfg.natsPassword,
+      inboxPrefix: '_INBOX_sync_scheduler',
+    },
+    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
+    ...(cfg.logger ? { logger: cfg.logger } : {}),
+    healthPort: cfg.healthPort,
+    handlers: ({ orm, nc, bus, logger }) => {
+      engine = new SyncEngine(
+        { knex: orm.em.getConnection().getKnex(), nc, bus, catalogue, logger },
+        settings,
+      );
+      const deps = { orm, nc, bus, engine, logger };
+      return {
+        'sync-scheduler.jobs.create-defaults': createDefaultJobsHandler(orm),
+        'sync-scheduler.jobs.list': listJobsHandler(orm),
+        'sync-scheduler.references.count': countReferencesHandler(orm),
+        'sync-scheduler.mappings.list': listMappingsHandler(orm),
+        'sync-scheduler.connections.summary': summarizeConnectionHandler(orm),
+        'sync-scheduler.jobs.disable-for-connection': disableJobsForConnectionHandler(deps),
+        'sync-scheduler.jobs.reenable-for-saga': reenableJobsForSagaHandler(deps),
+        'sync-scheduler.references.mark-stale': markReferencesStaleHandler(orm),
+        'sync-scheduler.jobs.overview': overviewJobsHandler(orm),
+        'sync-scheduler.jobs.set-enabled': setJobEnabledHandler(deps),
+        'sync-scheduler.jobs.run-now': runJobNowHandler(deps),
+        'sync-scheduler.executions.list': listExecutionsHandler(orm),
+        'sync-scheduler.executions.get': getExecutionHandler(orm),
+        'sync-scheduler.engine.stats': engineStatsHandler(engine),
+      };
+    },
+    onStart: async () => {
+      engine?.start();
+      return async () => engine?.stop();
+    },
+  });
+  return Object.assign(svc, { engine: engine as SyncEngine });
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+export const ZUuid = z.uuid();
+export const ZOrgId = z.uuid();
+export const ZUserId = z.uuid();
+/** Catalogue keys: lower-case slug (`servicenow`, `confluence`, `postmark`). */
+export const ZVendor = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{1,39}$/, 'vendor must be a lower-case slug');
+export const ZIsoDate = z.iso.datetime({ offset: true });
+
+export const PROVIDER_CATEGORIES = [
+  'supportAndTicketing',
+  'knowledgeBase',
+  'email',
+  'accounting',
+  'crm',
+  'productivity',
+  'communication',
+] as const;
+export const ZProviderCategory = z.enum(PROVIDER_CATEGORIES);
+export type TProviderCategory = z.infer<typeof ZProviderCategory>;
+
+export const ZAuthKind = z.enum(['oauth2', 'apiKey']);
+export type TAuthKind = z.infer<typeof ZAuthKind>;
+
+export const ZConnectionFlow = z.enum(['app', 'user']);
+export type TConnectionFlow = z.infer<typeof ZConnectionFlow>;
+
+export const ZOAuthAction = z.enum(['reconnect', 'changeUser']);
+export type TOAuthAction = z.infer<typeof ZOAuthAction>;
+
+export const ZInstanceStatus = z.enum(['pending', 'connected', 'revoked', 'error']);
+export type TInstanceStatus = z.infer<typeof ZInstanceStatus>;
+
+export const ZConnectionStatus = z.enum([
+  'pending',
+  'connected',
+  'disconnecting',
+  'revoked',
+  'error',
+]);
+export type TConnectionStatus = z.infer<typeof ZConnectionStatus>;
+
+export const ZHealthStatus = z.enum(['healthy', 'degraded', 'unhealthy', 'unknown']);
+export type THealthStatus = z.infer<typeof ZHealthStatus>;
+
+export const ZCredentialKind = z.enum([
+  'access_token',
+  'refresh_token',
+  'api_key',
+  'client_secret',
+  'id_token',
+]);
+export type TCredentialKind = z.infer<typeof ZCredentialKind>;
+
+/** A subdomain from stored instance configuration: letters, digits and hyphens only (never a host or a path). */
+export const ZSubdomain = z
+  .string()
+  .regex(
+    /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/,
+    'subdomain may hold letters, digits and hyphens only',
+  );
+
+/** Keys in free-form details that must never carry a secret. */
+export const SECRET_KEY_PATTERN =
+  /(token|secret|password|passwd|api[_-]?key|authorization|credential|private[_-]?key|master[_-]?key|cookie)/i;
+/** Values that look like bearer tokens or keys (long opaque strings). */
+export const SECRET_VALUE_PATTERN = /^(?:[A-Za-z0-9_-]{2,8}_)?[A-Za-z0-9+/_=.-]{32,}$/;
+
+/** Walks a JSON value and reports the first path that looks like a secret (by key or by value). */
+export function findSecretLike(
+  value: unknown,
+  path: (string | number)[] = [],
+): (string | number)[] | undefined {
+  if (typeof value === 'string') {
+    return SECRET_VALUE_PATTERN.test(value) && !/^[0-9a-f-]{36}$/i.test(value) ? path : undefined;
+  }
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const hit = findSecretLike(v, [...path, i]);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      // A count or a flag under a secret-sounding key (credentialsDeleted: 2) reveals nothing.
+      if (
+        SECRET_KEY_PATTERN.test(k) &&
+        typeof v !== 'number' &&
+        typeof v !== 'boolean' &&
+        v !== null
+      ) {
+        return [...path, k];
+      }
+      const hit = findSecretLike(v, [...path, k]);
+      if (hit) return hit;
+    }
+  }
+  return undefined;
+}
+
+/** Free-form JSON details that are guaranteed to hold no secret-looking key or value. */
+export const ZSafeDetails = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const hit = findSecretLike(value);
+  if (hit) {
+    ctx.addIssue({
+      code: 'custom',
+      path: hit,
+      message: 'looks like a secret; secrets never go into details',
+    });
+  }
+});
+
+/** `sagaId:step`: what a receiving service dedupes a command on, in the same transaction as its effect. */
+export const ZIdempotencyKey = z.string().min(1).max(200);
+
+/** The shape of a saga command on one connection (lock, compensation, disable jobs…). */
+export const ZSagaCommand = z
+  .object({ orgId: ZOrgId, connectionId: ZUuid, sagaId: ZUuid, idempotencyKey: ZIdempotencyKey })
+  .strict();

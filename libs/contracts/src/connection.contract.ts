@@ -1,0 +1,304 @@
+import { z } from 'zod';
+import {
+  ZConnectionFlow,
+  ZConnectionStatus,
+  ZHealthStatus,
+  ZInstanceStatus,
+  ZIsoDate,
+  ZOAuthAction,
+  ZOrgId,
+  ZSubdomain,
+  ZUserId,
+  ZUuid,
+  ZVendor,
+  ZSagaCommand,
+} from './common.schema';
+import { defineRequest } from './define';
+
+export const ZInstanceConfig = z
+  .object({
+    /** Per-customer host part (ServiceNow `acme` → acme.service-now.com). Validated here, never taken from a request URL. */
+    subdomain: ZSubdomain.optional(),
+  })
+  .strict();
+export type TInstanceConfig = z.infer<typeof ZInstanceConfig>;
+
+export const ZInstance = z.object({
+  id: ZUuid,
+  orgId: ZOrgId,
+  vendor: ZVendor,
+  status: ZInstanceStatus,
+  config: ZInstanceConfig,
+  /** From the instance's IntegrationHealth record (`unknown` until its first connect). */
+  health: ZHealthStatus,
+  healthCheckedAt: ZIsoDate.nullable(),
+  /** Health checks run only while the instance is connected (a disconnect stops them). */
+  healthChecksEnabled: z.boolean(),
+  createdAt: ZIsoDate,
+  updatedAt: ZIsoDate,
+});
+export type TInstance = z.infer<typeof ZInstance>;
+
+/** Provider-specific, non-secret details of a connection (Postmark sender emails, Atlassian site name…). */
+export const ZConnectionDetails = z
+  .object({
+    senderEmails: z.array(z.email()).max(50).optional(),
+    accountLabel: z.string().max(200).optional(),
+    siteName: z.string().max(200).optional(),
+  })
+  .strict();
+export type TConnectionDetails = z.infer<typeof ZConnectionDetails>;
+
+export const ZConnection = z.object({
+  id: ZUuid,
+  orgId: ZOrgId,
+  instanceId: ZUuid,
+  vendor: ZVendor,
+  /** `app`: the org's shared connection (one per instance); `user`: a user's personal connection. */
+  level: ZConnectionFlow,
+  /** The Otesse user who owns the connection (for `app`, the admin who connected it). */
+  userId: ZUserId,
+  status: ZConnectionStatus,
+  externalAccountId: z.string().nullable(),
+  tenantId: z.string().nullable(),
+  refreshTokenExpired: z.boolean(),
+  /**
+   * A reconnect / change-user saga holds the connection's lock for this purpose (`connection.connections.lock`);
+   * null when none does. Optional for older readers; the connection service always sends it.
+   */
+  lockedFor: ZOAuthAction.nullable().optional(),
+  details: ZConnectionDetails,
+  connectedAt: ZIsoDate.nullable(),
+  revokedAt: ZIsoDate.nullable(),
+  createdAt: ZIsoDate,
+  updatedAt: ZIsoDate,
+});
+export type TConnection = z.infer<typeof ZConnection>;
+
+/** Inbound webhook endpoint of an instance: created enabled on its first connect, disabled (kept) on disconnect. */
+export const ZWebhookEndpoint = z.object({
+  id: ZUuid,
+  instanceId: ZUuid,
+  /** The connection whose activation last enabled it. */
+  connectionId: ZUuid.nullable(),
+  /** Path on the edge: `/webhooks/<vendor>/<instanceId>`. */
+  url: z.string(),
+  status: z.enum(['enabled', 'disabled']),
+});
+export type TWebhookEndpoint = z.infer<typeof ZWebhookEndpoint>;
+
+/** A pending connection older than this no longer holds its slot (a new connect marks it `error`). */
+export const STALE_PENDING_CONNECTION_MS = 15 * 60_000;
+
+export const ZDependent = z.object({
+  feature: z.string(),
+  label: z.string(),
+  /** What the feature loses when the integration goes away. */
+  effect: z.string(),
+});
+export type TDependent = z.infer<typeof ZDependent>;
+
+export const connectionContracts = {
+  /**
+   * Create-or-update the org's instance of a vendor with this config (replaces the stored config). CONFLICT
+   * `instance_connected` when the subdomain would change while the instance is connected, `connect_in_progress`
+   * while a (fresh) pending connection is mid-OAuth against the old host.
+   */
+  'connection.instances.configure': defineRequest({
+    request: z.object({ orgId: ZOrgId, vendor: ZVendor, config: ZInstanceConfig }),
+    reply: z.object({ instance: ZInstance }),
+    errors: ['BAD_REQUEST', 'CONFLICT'],
+  }),
+  'connection.instances.get': defineRequest({
+    request: z.object({ orgId: ZOrgId, vendor: ZVendor }),
+    reply: z.object({
+      instance: ZInstance.nullable(),
+      /** Every connection of the instance, oldest first (history included: revoked, error). */
+      connections: z.array(ZConnection),
+      webhookEndpoint: ZWebhookEndpoint.nullable(),
+    }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /** Every instance of the org with its connections (the edge joins it with the catalogue). */
+  'connection.integrations.list': defineRequest({
+    request: z.object({ orgId: ZOrgId }),
+    reply: z.object({
+      instances: z.array(z.object({ instance: ZInstance, connections: z.array(ZConnection) })),
+    }),
+    errors: ['BAD_REQUEST'],
+  }),
+  'connection.connections.get': defineRequest({
+    request: z.object({ orgId: ZOrgId, connectionId: ZUuid }),
+    reply: z.object({ connection: ZConnection, instance: ZInstance }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND'],
+  }),
+  /**
+   * Start a connection: reuses the org's instance of the vendor (revoked/error → pending) or creates it, and
+   * creates the connection `pending`. CONFLICT (`already_connected`) when the instance already has a live
+   * (pending/connected) app-level connection, or this user a live user-level one; CONFLICT
+   * (`disconnect_in_progress`) while that slot's connection is `disconnecting` (a disconnect saga holds it); a
+   * pending one older than STALE_PENDING_CONNECTION_MS does not count (it is marked `error`).
+   */
+  'connection.connections.create': defineRequest({
+    request: z.object({
+      orgId: ZOrgId,
+      vendor: ZVendor,
+      level: ZConnectionFlow,
+      userId: ZUserId,
+      externalAccountId: z.string().min(1).max(300).nullable(),
+      tenantId: z.string().min(1).max(300).nullable(),
+      details: ZConnectionDetails.default({}),
+    }),
+    reply: z.object({ instance: ZInstance, connection: ZConnection }),
+    errors: ['BAD_REQUEST', 'CONFLICT'],
+  }),
+  /**
+   * Credentials are stored: the connection and its instance become `connected` (health `healthy` with checks on,
+   * webhook endpoint enabled); then publishes `integrations.connection.connected` with msgID `eventId`.
+   * Idempotent: an already-connected connection re-publishes its first event (same msgID) and is returned.
+   * UNAVAILABLE when publishing failed after the commit: retry (the retry re-publishes). CONFLICT `not_pending`
+   * when the connection is no longer pending (abandoned, stale, revoked…).
+   */
+  'connection.connections.activate': defineRequest({
+    request: z.object({ orgId: ZOrgId, connectionId: ZUuid, eventId: ZUuid }),
+    reply: z.object({ instance: ZInstance, connection: ZConnection }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
+  }),
+  /**
+   * A connect that failed half-way: the pending connection ends `error` (the instance goes back to what it was
+   * when no other connection is live). Idempotent for an `error` connection; CONFLICT `not_pending` otherwise.
+   */
+  'connection.connections.abandon': defineRequest({
+    request: z.object({ orgId: ZOrgId, connectionId: ZUuid, reason: z.string().min(1).max(200) }),
+    reply: z.object({ connection: ZConnection }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
+  }),
+  /** Email Builder "From" dropdown: sender emails of the org's connected email-category (Postmark) connections. */
+  'connection.email-builder.from-options': defineRequest({
+    request: z.object({ orgId: ZOrgId }),
+    reply: z.object({
+      options: z.array(z.object({ email: z.email(), vendor: ZVendor, connectionId: ZUuid })),
+    }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /** Product features that depend on a vendor (the seed's "Disconnecting may affect [dependent]."). */
+  'connection.dependents.list': defineRequest({
+    request: z.object({ orgId: ZOrgId, vendor: ZVendor }),
+    reply: z.object({ dependents: z.array(ZDependent) }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * Disconnect saga step 1: the semantic lock. connected (or error) → `disconnecting`, remembering the status it
+   * left. CONFLICT `already_disconnecting` (another saga holds it), `not_connected` (pending/revoked), `locked` (a
+   * reconnect / change-user saga holds `connection.connections.lock`: it completes or unlocks first). Idempotent by key.
+   */
+  'connection.connections.begin-disconnect': defineRequest({
+    request: ZSagaCommand,
+    reply: z.object({ connection: ZConnection, instance: ZInstance }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
+  }),
+  /** Compensation of begin-disconnect: lift the lock held by this saga, back to the status it left. Idempotent. */
+  'connection.connections.cancel-disconnect': defineRequest({
+    request: ZSagaCommand,
+    reply: z.object({ connection: ZConnection }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND'],
+  }),
+  /**
+   * Disconnect saga step 5, in one transaction: connection `revoked` (+ revokedAt). When no other connection of the
+   * instance is live (pending/connected/disconnecting) the instance is `revoked` (row kept), its inbound webhook
+   * endpoint `disabled` (kept) and its health `unknown` with checks stopped; otherwise the instance stays as it is
+   * (other users keep it connected), with its webhooks and health checks (per instance, not per connection).
+   * Special case: when the only other live connections are still `pending` (a connect mid-OAuth), the instance
+   * becomes `pending` remembering `revoked` (an abandoned connect puts it back to revoked) and `instanceRevoked`
+   * is true. CONFLICT `not_disconnecting` when begin-disconnect did not run, `already_disconnecting` when another
+   * saga holds the lock. Idempotent by key; a connection this saga already revoked answers its state again.
+   */
+  'connection.connections.complete-disconnect': defineRequest({
+    request: ZSagaCommand,
+    reply: z.object({
+      connection: ZConnection,
+      instance: ZInstance,
+      instanceRevoked: z.boolean(),
+      webhooksDisabled: z.number().int().min(0),
+      healthChecksStopped: z.boolean(),
+    }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
+  }),
+  /**
+   * invalid_grant on refresh (the vault): set refreshTokenExpired and publish
+   * `integrations.connection.refresh_token_expired` after the commit, msgID = its event id. The first call's
+   * `eventId` is kept: a repeated call (changed: false) re-publishes that same event (JetStream drops the
+   * duplicate) and answers it, so a caller that saw UNAVAILABLE (publish failed after the commit) just retries.
+   */
+  'connection.connections.mark-refresh-expired': defineRequest({
+    request: z.object({ orgId: ZOrgId, connectionId: ZUuid, eventId: ZUuid }).strict(),
+    reply: z.object({
+      connection: ZConnection,
+      changed: z.boolean(),
+      /** The event id stored by the call that set the flag (dedupe key for the event and its audit entry). */
+      eventId: ZUuid,
+      /** When the flag was set (the event's occurredAt). */
+      expiredAt: ZIsoDate,
+    }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'UNAVAILABLE'],
+  }),
+  /**
+   * Reconnect / change-user saga step 1: the connection's semantic lock for `purpose`, the connection staying
+   * `connected` (syncing and token refresh go on; `connection.lockedFor` shows it). CONFLICT `disconnecting` (a
+   * disconnect holds it), `locked` (another saga, or this saga for the other purpose; details.purpose),
+   * `not_connected` (pending/revoked/error: an expired refresh token never makes a connection `error` — it stays
+   * connected with refreshTokenExpired — so `error` means a failed connect, fixed by connecting anew).
+   * begin-disconnect answers CONFLICT `locked` while this lock is held, so of a reconnect and a disconnect of one
+   * connection exactly one proceeds. The same saga again (another key) is answered as done. Idempotent by key.
+   * No expiry: the saga must complete or unlock (its compensation).
+   */
+  'connection.connections.lock': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        sagaId: ZUuid,
+        purpose: z.enum(['reconnect', 'changeUser']),
+        idempotencyKey: z.string().min(1).max(200),
+      })
+      .strict(),
+    reply: z.object({ connection: ZConnection, instance: ZInstance }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
+  }),
+  /** Compensation of lock: lifts it only when this saga holds it (otherwise a no-op). Idempotent. */
+  'connection.connections.unlock': defineRequest({
+    request: ZSagaCommand,
+    reply: z.object({ connection: ZConnection }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND'],
+  }),
+  /**
+   * After the vault swapped the credentials, only while this saga holds the lock taken for `action`: clears
+   * refreshTokenExpired, records externalAccountId / tenantId as given (the edge compared account and tenant
+   * before the swap: this service does not refuse after it) and the details (given fields replace stored ones,
+   * others are kept; for changeUser the previous user's accountLabel is dropped when none is given), lifts the
+   * lock; the status stays `connected`. Then publishes `integrations.connection.reconnected` (reconnect) or
+   * `integrations.connection.user_changed` (changeUser) after the commit, msgId = eventId, payload
+   * ZConnectionReconnectedEvent (occurredAt = the commit's time). The instance, other connections, webhooks, jobs
+   * and references are untouched (the instance's next health check is made due now). CONFLICT `not_locked`,
+   * `locked` (another saga), `disconnecting`, `lock_purpose_mismatch`. UNAVAILABLE when publishing failed after
+   * the commit: retry with the same key. Idempotent by key (a replay re-publishes the same event).
+   */
+  'connection.connections.complete-reconnect': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        sagaId: ZUuid,
+        action: z.enum(['reconnect', 'changeUser']),
+        externalAccountId: z.string().min(1).max(300),
+        tenantId: z.string().min(1).max(300).nullable(),
+        details: ZConnectionDetails.default({}),
+        eventId: ZUuid,
+        actorUserId: ZUserId,
+        idempotencyKey: z.string().min(1).max(200),
+      })
+      .strict(),
+    reply: z.object({ connection: ZConnection, previousExternalAccountId: z.string().nullable() }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
+  }),
+} as const;

@@ -1,0 +1,30 @@
+import type { z } from 'zod';
+import type { TAppErrorCode } from './errors';
+
+export interface RequestContract<
+  TReq extends z.ZodType = z.ZodType,
+  TRep extends z.ZodType = z.ZodType,
+> {
+  readonly request: TReq;
+  readonly reply: TRep;
+  /** The error codes a handler of this subject may answer with (besides BAD_REQUEST/INTERNAL, always possible). */
+  readonly errors: readonly TAppErrorCode[];
+}
+
+export interface EventContract<TPayload extends z.ZodType = z.ZodType> {
+  readonly payload: TPayload;
+  /** JetStream stream that stores it. */
+  readonly stream: string;
+}
+
+export function defineRequest<TReq extends z.ZodType, TRep extends z.ZodType>(
+  c: RequestContract<TReq, TRep>,
+): RequestContract<TReq, TRep> {
+  return c;
+}
+
+export function defineEvent<TPayload extends z.ZodType>(
+  c: EventContract<TPayload>,
+): EventContract<TPayload> {
+  return c;
+}

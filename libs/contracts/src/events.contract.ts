@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { ZConnectionFlow, ZIsoDate, ZOrgId, ZUserId, ZUuid, ZVendor } from './common.schema';
+import { defineEvent } from './define';
+
+const ZEventBase = z.object({
+  eventId: ZUuid,
+  occurredAt: ZIsoDate,
+  orgId: ZOrgId,
+});
+
+/**
+ * A connection became connected (published by the connection service after its commit, msgID = eventId; a
+ * retried activation re-publishes the same event). occurredAt is the connection's connectedAt.
+ */
+export const ZConnectionConnectedEvent = ZEventBase.extend({
+  vendor: ZVendor,
+  instanceId: ZUuid,
+  connectionId: ZUuid,
+  level: ZConnectionFlow,
+  userId: ZUserId,
+  externalAccountId: z.string().nullable(),
+  tenantId: z.string().nullable(),
+  /** true when a revoked instance was reused (reconnection after a disconnect). */
+  instanceReused: z.boolean(),
+});
+export type TConnectionConnectedEvent = z.infer<typeof ZConnectionConnectedEvent>;
+
+export const ZConnectionDisconnectedEvent = ZEventBase.extend({
+  vendor: ZVendor,
+  instanceId: ZUuid,
+  connectionId: ZUuid,
+  sagaId: ZUuid,
+  actorUserId: ZUserId,
+  ownerUserId: ZUserId,
+  instanceRevoked: z.boolean(),
+  revocationSucceeded: z.boolean(),
+  syncJobsDisabled: z.number().int().min(0),
+  executionsCancelled: z.number().int().min(0),
+  credentialsDeleted: z.number().int().min(0),
+  referencesMarkedStale: z.number().int().min(0),
+});
+
+/**
+ * The provider refused the connection's refresh token (invalid_grant, or ServiceNow's 401): the connection needs a
+ * reconnect (seed 003). Published by the connection service, msgID = eventId; occurredAt is when the flag was set.
+ */
+export const ZRefreshTokenExpiredEvent = ZEventBase.extend({
+  vendor: ZVendor,
+  instanceId: ZUuid,
+  connectionId: ZUuid,
+  level: ZConnectionFlow,
+  /** The connection's owner (who is asked to reconnect). */
+  userId: ZUserId,
+});
+
+/**
+ * A reconnect (`integrations.connection.reconnected`: same account, refreshTokenExpired cleared) or a change of
+ * the connected user (`integrations.connection.user_changed`) completed (seed 003). Published by the connection
+ * service after the commit of `connection.connections.complete-reconnect`, msgID = eventId; a replay re-publishes
+ * the same event. occurredAt is the commit's time; previousExternalAccountId is null when none was recorded.
+ */
+export const ZConnectionReconnectedEvent = ZEventBase.extend({
+  vendor: ZVendor,
+  instanceId: ZUuid,
+  connectionId: ZUuid,
+  sagaId: ZUuid,
+  actorUserId: ZUserId,
+  action: z.enum(['reconnect', 'changeUser']),
+  previousExternalAccountId: z.string().nullable(),
+  externalAccountId: z.string(),
+  tenantId: z.string().nullable(),
+});
+
+/** Events other Otesse services consume (JetStream stream INTEGRATIONS, subjects `integrations.>`). */
+export const integrationEventContracts = {
+  'integrations.connection.reconnected': defineEvent({
+    payload: ZConnectionReconnectedEvent,
+    stream: 'INTEGRATIONS',
+  }),
+  'integrations.connection.user_changed': defineEvent({
+    payload: ZConnectionReconnectedEvent,
+    stream: 'INTEGRATIONS',
+  }),
+  'integrations.connection.disconnected': defineEvent({
+    payload: ZConnectionDisconnectedEvent,
+    stream: 'INTEGRATIONS',
+  }),
+  'integrations.connection.refresh_token_expired': defineEvent({
+    payload: ZRefreshTokenExpiredEvent,
+    stream: 'INTEGRATIONS',
+  }),
+  'integrations.connection.connected': defineEvent({
+    payload: ZConnectionConnectedEvent,
+    stream: 'INTEGRATIONS',
+  }),
+} as const;

@@ -1,0 +1,214 @@
+import { z } from 'zod';
+import { ZCredentialKind, ZIsoDate, ZOrgId, ZUuid, ZVendor } from './common.schema';
+import { defineRequest } from './define';
+
+/** Largest plaintext the vault accepts (characters); refused before any work. */
+export const VAULT_MAX_VALUE_LENGTH = 16_384;
+
+export const ZCredentialInput = z
+  .object({
+    kind: ZCredentialKind,
+    /** Plaintext, only in transit to the vault; bounded so a huge payload is refused before any work. */
+    value: z.string().min(1).max(VAULT_MAX_VALUE_LENGTH),
+    /** When the provider says the value stops working (access tokens); null = does not expire. */
+    expiresAt: ZIsoDate.nullable().optional(),
+  })
+  .strict();
+export type TCredentialInput = z.infer<typeof ZCredentialInput>;
+
+/** What the vault tells about a credential: never its value, nor any of its key material. */
+export const ZCredentialSummary = z.object({
+  id: ZUuid,
+  connectionId: ZUuid,
+  vendor: ZVendor,
+  kind: ZCredentialKind,
+  isActive: z.boolean(),
+  isDeleted: z.boolean(),
+  /**
+   * When `vault.credentials.swap` retired it (inactive, still encrypted until revoked and destroyed by id); null
+   * for a current credential. Optional for older readers; the vault always sends it.
+   */
+  retiredAt: ZIsoDate.nullable().optional(),
+  expiresAt: ZIsoDate.nullable(),
+  /** Master key the data key is wrapped under (shows rotation progress). */
+  keyId: z.string(),
+  createdAt: ZIsoDate,
+  updatedAt: ZIsoDate,
+  deletedAt: ZIsoDate.nullable(),
+});
+export type TCredentialSummary = z.infer<typeof ZCredentialSummary>;
+
+export const ZRevocationOutcome = z.enum([
+  'revoked',
+  'failed',
+  'timeout',
+  'unreachable',
+  'not_supported',
+  'no_token',
+]);
+export const ZRevocationReport = z.object({
+  /** false for API-key providers and providers without a revocation endpoint (recorded as not supported). */
+  supported: z.boolean(),
+  /** true only when every token that existed was revoked. */
+  succeeded: z.boolean(),
+  results: z.array(
+    z.object({
+      kind: z.enum(['refresh_token', 'access_token']),
+      outcome: ZRevocationOutcome,
+      httpStatus: z.number().int().nullable(),
+    }),
+  ),
+  warnings: z.array(z.string()),
+});
+export type TRevocationReport = z.infer<typeof ZRevocationReport>;
+
+export const vaultContracts = {
+  /**
+   * Store a connection's credentials (at most one of each kind per request); `replace` destroys the
+   * connection's previous live credentials (as `vault.credentials.destroy` does) in the same transaction.
+   * `credentialIds` are in the order of `credentials`.
+   */
+  'vault.credentials.store': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        vendor: ZVendor,
+        credentials: z
+          .array(ZCredentialInput)
+          .min(1)
+          .max(8)
+          .refine((cs) => new Set(cs.map((c) => c.kind)).size === cs.length, {
+            message: 'at most one credential of each kind',
+          }),
+        replace: z.boolean().default(false),
+        /** Optional: a retried store (saga step) answers the first ids instead of storing twice. */
+        idempotencyKey: z.string().min(1).max(200).optional(),
+      })
+      .strict(),
+    reply: z.object({ credentialIds: z.array(ZUuid) }),
+    errors: ['BAD_REQUEST', 'CONFLICT', 'INTERNAL'],
+  }),
+  /** Metadata only, never a value. Oldest first (then by kind). */
+  'vault.credentials.describe': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        includeDeleted: z.boolean().default(false),
+      })
+      .strict(),
+    reply: z.object({ credentials: z.array(ZCredentialSummary) }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * Plaintext for a caller about to call the provider (sync runner, health check): the connection's newest active
+   * access token, or its API key for API-key providers. An access token with less than the refresh margin left
+   * (60 s, at most half its lifetime) is refreshed first at the catalogue's token endpoint, once per connection
+   * however many callers ask at once (rotated refresh tokens are saved in the same transaction). A still-valid
+   * token is always answered, even when its refresh failed. Otherwise:
+   * NOT_FOUND `no_active_credential`; PRECONDITION_FAILED `access_token_expired` (expired, nothing to refresh
+   * with), `refresh_token_expired` (invalid_grant — or ServiceNow's 401 — the connection is flagged and
+   * `integrations.connection.refresh_token_expired` published), `connection_<status>` (not connected: no
+   * refresh while a disconnect runs), `subdomain_required`; PROVIDER_ERROR `invalid_client` (configuration
+   * fault, alerted) or `refresh_rejected`; UNAVAILABLE `provider_unavailable` (5xx/429/network/timeout after
+   * bounded retries: retry later) or when the connection service does not answer.
+   */
+  'vault.access-tokens.get': defineRequest({
+    request: z.object({ orgId: ZOrgId, connectionId: ZUuid }).strict(),
+    reply: z.object({
+      accessToken: z.string(),
+      expiresAt: ZIsoDate.nullable(),
+      kind: ZCredentialKind,
+    }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'PRECONDITION_FAILED', 'PROVIDER_ERROR', 'UNAVAILABLE'],
+  }),
+  /**
+   * Defense in depth: overwrite the ciphertext, its iv/tag and the wrapped data key with '', then soft-delete
+   * (isDeleted, not isActive) — every live credential of the connection, or only `credentialIds` (ids of another
+   * connection are ignored and not counted). Idempotent by `idempotencyKey`: a replay answers the first count and does nothing;
+   * the same key for another connection is CONFLICT (`idempotency_key_reused`).
+   */
+  'vault.credentials.destroy': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        idempotencyKey: z.string().min(1).max(200),
+        /** Only these (e.g. the retired credentials of a swap); default: every credential of the connection. */
+        credentialIds: z.array(ZUuid).min(1).max(16).optional(),
+      })
+      .strict(),
+    reply: z.object({ destroyed: z.number().int().min(0) }),
+    errors: ['BAD_REQUEST', 'CONFLICT'],
+  }),
+  /**
+   * Re-wrap every live data key not under the active master key. `remaining` counts live credentials still
+   * under another key afterwards (their key id is missing from the key ring: they cannot be read either).
+   */
+  'vault.keys.rotate': defineRequest({
+    request: z.object({}).strict(),
+    reply: z.object({
+      activeKeyId: z.string(),
+      rewrapped: z.number().int().min(0),
+      remaining: z.number().int().min(0),
+    }),
+    errors: ['INTERNAL'],
+  }),
+  /**
+   * Disconnect saga step 3 (the pivot): revoke the refresh token and the access token separately (two calls, in
+   * parallel) at the catalogue's revocation endpoint; tokens are decrypted inside the vault only. Provider
+   * failures (unreachable, 4xx/5xx, hang past `timeoutMs` per call) are warnings, never errors: the disconnect goes
+   * on; 200, 400 `invalid_token` and 404 count as revoked (RFC 7009). API-key providers and providers without a
+   * revocation endpoint answer `supported: false` with the reason as a warning. `subdomain`: the instance's (the
+   * vault asks the connection service when it is missing and the URL needs one). The reply comes within about
+   * `timeoutMs` (+ a little): the caller's request timeout must be longer. Idempotent by key (a replay answers the
+   * first result and calls nobody); the same key for another connection is CONFLICT `idempotency_key_reused`.
+   * With `credentialIds` exactly those tokens are revoked (active or retired; one result per token, refresh tokens
+   * first; ids not of this connection are skipped with a warning); without, the connection's current refresh and
+   * access token. The connection need not exist in the connection service: with `subdomain` given (or not
+   * needed) no lookup is made — the edge revokes a refused authorization's tokens stored under a throwaway id.
+   * BAD_REQUEST `unknown_provider`, `vendor_mismatch` (a stored token is another provider's: never sent).
+   */
+  'vault.tokens.revoke': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        vendor: ZVendor,
+        subdomain: z.string().max(63).optional(),
+        idempotencyKey: z.string().min(1).max(200),
+        timeoutMs: z.number().int().min(100).max(30_000).default(3_000),
+        /** Only these credentials (e.g. retired by a swap, so no longer active); default: the active ones. */
+        credentialIds: z.array(ZUuid).min(1).max(16).optional(),
+      })
+      .strict(),
+    reply: ZRevocationReport,
+    errors: ['BAD_REQUEST', 'CONFLICT'],
+  }),
+  /**
+   * Reconnect / change-user (seed 003): in ONE transaction, under the connection's lock (the one refresh and
+   * revoke take), the connection's current credentials — every one neither destroyed nor already retired, the
+   * dead refresh token of an expired connection included — are retired (isActive = false, retiredAt set, kept
+   * encrypted so they can still be revoked) and the new ones (at most one per kind, encrypted as by store) become
+   * active. `credentialIds` are in the order of `credentials`. Retired credentials are never handed out nor
+   * refreshed with. The saga then revokes (`vault.tokens.revoke` with `credentialIds`) and destroys
+   * (`vault.credentials.destroy` with `credentialIds`) the retired ones. The vault does not check the connection
+   * (the edge's saga holds `connection.connections.lock`). Idempotent by key: a replay answers the first ids and
+   * changes nothing; the same key for another connection is CONFLICT `idempotency_key_reused`. BAD_REQUEST
+   * `duplicate_kind`, `vendor_mismatch` (the current credentials are another provider's).
+   */
+  'vault.credentials.swap': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        vendor: ZVendor,
+        credentials: z.array(ZCredentialInput).min(1).max(8),
+        idempotencyKey: z.string().min(1).max(200),
+      })
+      .strict(),
+    reply: z.object({ credentialIds: z.array(ZUuid), retiredCredentialIds: z.array(ZUuid) }),
+    errors: ['BAD_REQUEST', 'CONFLICT'],
+  }),
+} as const;

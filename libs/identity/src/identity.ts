@@ -1,0 +1,192 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Knex } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import { AppError } from '@otesse/contracts';
+
+export const PERMISSIONS = ['settings.view', 'settings.edit'] as const;
+export const ZPermission = z.enum(PERMISSIONS);
+export type TPermission = z.infer<typeof ZPermission>;
+
+export const ROLE_PERMISSIONS = {
+  admin: ['settings.view', 'settings.edit'],
+  member: [],
+  viewer: ['settings.view'],
+} as const satisfies Record<string, readonly TPermission[]>;
+export type TRole = keyof typeof ROLE_PERMISSIONS;
+
+export interface TIdentity {
+  userId: string;
+  orgId: string;
+  email: string;
+  name: string;
+  permissions: TPermission[];
+  tokenId: string;
+}
+
+const SCHEMA = 'edge';
+const TOKEN_PREFIX = 'otk_';
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export async function createOrg(
+  knex: Knex,
+  input: { name: string },
+): Promise<{ id: string; name: string }> {
+  const id = randomUUID();
+  await knex('org').withSchema(SCHEMA).insert({ id, name: input.name, created_at: new Date() });
+  return { id, name: input.name };
+}
+
+export async function findOrgByName(
+  knex: Knex,
+  name: string,
+): Promise<{ id: string; name: string } | undefined> {
+  return (await knex('org').withSchema(SCHEMA).where({ name }).first('id', 'name')) as
+    { id: string; name: string } | undefined;
+}
+
+export async function createUser(
+  knex: Knex,
+  input: { orgId: string; email: string; name: string; permissions: readonly TPermission[] },
+): Promise<{ id: string; email: string }> {
+  const org = await knex('org').withSchema(SCHEMA).where({ id: input.orgId }).first('id');
+  if (!org) throw new AppError('NOT_FOUND', `org ${input.orgId} not found`);
+  const id = randomUUID();
+  try {
+    await knex('app_user')
+      .withSchema(SCHEMA)
+      .insert({
+        id,
+        org_id: input.orgId,
+        email: input.email.toLowerCase(),
+        name: input.name,
+        permissions: JSON.stringify([...new Set(input.permissions)]),
+        created_at: new Date(),
+      });
+  } catch (e) {
+    if ((e as { code?: string }).code === '23505')
+      throw new AppError('CONFLICT', `a user with email ${input.email} exists`);
+    throw e;
+  }
+  return { id, email: input.email.toLowerCase() };
+}
+
+export async function findUserByEmail(
+  knex: Knex,
+  email: string,
+): Promise<
+  { id: string; orgId: string; email: string; name: string; permissions: TPermission[] } | undefined
+> {
+  const row = (await knex('app_user')
+    .withSchema(SCHEMA)
+    .where({ email: email.toLowerCase() })
+    .first()) as
+    | { id: string; org_id: string; email: string; name: string; permissions: TPermission[] }
+    | undefined;
+  return (
+    row && {
+      id: row.id,
+      orgId: row.org_id,
+      email: row.email,
+      name: row.name,
+      permissions: row.permissions,
+    }
+  );
+}
+
+export async function listOrgUsers(
+  knex: Knex,
+  orgId: string,
+): Promise<{ id: string; email: string; name: string; permissions: TPermission[] }[]> {
+  return (await knex('app_user')
+    .withSchema(SCHEMA)
+    .where({ org_id: orgId })
+    .orderBy('email')
+    .select('id', 'email', 'name', 'permissions')) as {
+    id: string;
+    email: string;
+    name: string;
+    permissions: TPermission[];
+  }[];
+}
+
+/** Creates an API token; the plaintext is returned once and never stored. */
+export async function createToken(
+  knex: Knex,
+  input: { userId: string; label?: string },
+): Promise<{ id: string; token: string }> {
+  const user = (await knex('app_user')
+    .withSchema(SCHEMA)
+    .where({ id: input.userId })
+    .first('id', 'org_id')) as { id: string; org_id: string } | undefined;
+  if (!user) throw new AppError('NOT_FOUND', `user ${input.userId} not found`);
+  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  const id = randomUUID();
+  await knex('api_token')
+    .withSchema(SCHEMA)
+    .insert({
+      id,
+      user_id: user.id,
+      org_id: user.org_id,
+      token_hash: hashToken(token),
+      prefix: token.slice(0, 10),
+      label: input.label ?? 'api token',
+      created_at: new Date(),
+      last_used_at: null,
+      revoked_at: null,
+    });
+  return { id, token };
+}
+
+/** Resolves a bearer token to its user, or throws UNAUTHORIZED (same answer for unknown, malformed and revoked). */
+export async function authenticate(knex: Knex, token: string | undefined): Promise<TIdentity> {
+  if (!token || !token.startsWith(TOKEN_PREFIX) || token.length > 200) {
+    throw new AppError('UNAUTHORIZED', 'missing or invalid bearer token');
+  }
+  const hash = hashToken(token);
+  const row = (await knex('api_token as t')
+    .withSchema(SCHEMA)
+    .join('app_user as u', 'u.id', 't.user_id')
+    .where('t.token_hash', hash)
+    .whereNull('t.revoked_at')
+    .first(
+      't.id as token_id',
+      't.token_hash',
+      'u.id as user_id',
+      'u.org_id',
+      'u.email',
+      'u.name',
+      'u.permissions',
+    )) as
+    | {
+        token_id: string;
+        token_hash: string;
+        user_id: string;
+        org_id: string;
+        email: string;
+        name: string;
+        permissions: TPermission[];
+      }
+    | undefined;
+  // The lookup is by hash; the constant-time compare guards against any future non-unique lookup.
+  if (!row || !timingSafeEqual(Buffer.from(row.token_hash), Buffer.from(hash))) {
+    throw new AppError('UNAUTHORIZED', 'missing or invalid bearer token');
+  }
+  return {
+    userId: row.user_id,
+    orgId: row.org_id,
+    email: row.email,
+    name: row.name,
+    permissions: row.permissions,
+    tokenId: row.token_id,
+  };
+}
+
+export async function revokeToken(knex: Knex, tokenId: string): Promise<void> {
+  await knex('api_token')
+    .withSchema(SCHEMA)
+    .where({ id: tokenId })
+    .update({ revoked_at: new Date() });
+}

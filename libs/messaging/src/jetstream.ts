@@ -1,0 +1,191 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  nanos,
+  type ConsumerMessages,
+  type JsMsg,
+  type NatsConnection,
+} from 'nats';
+import {
+  AppError,
+  eventContracts,
+  STREAMS,
+  zodIssues,
+  type TEventInput,
+  type TEventOf,
+  type TEventSubject,
+  type TStreamName,
+} from '@otesse/contracts';
+import type { Logger } from '@otesse/logging';
+import { decodeJson, encodeJson } from './codec';
+import { contextFromHeaders, contextToHeaders, type TMessageContext } from './context';
+
+/** Creates (or updates) the streams; safe to call from every process at start. */
+export async function ensureStreams(
+  nc: NatsConnection,
+  names: TStreamName[] = Object.keys(STREAMS) as TStreamName[],
+): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  for (const name of names) {
+    const def = STREAMS[name];
+    const config = {
+      name,
+      subjects: [...def.subjects],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(def.maxAgeMs),
+      duplicate_window: nanos(def.duplicateWindowMs),
+    };
+    try {
+      await jsm.streams.info(name);
+      await jsm.streams.update(name, config);
+    } catch (e) {
+      if (
+        (e as { code?: string }).code === '404' ||
+        /stream not found/i.test((e as Error).message)
+      ) {
+        await jsm.streams.add(config);
+      } else {
+        throw e;
+      }
+    }
+  }
+}
+
+/** Validates and publishes events; the msgID (the event id) lets JetStream drop a duplicate publish. */
+export class EventPublisher {
+  constructor(private readonly nc: NatsConnection) {}
+
+  async publish<S extends TEventSubject>(
+    subject: S,
+    payload: TEventInput<S>,
+    opts: { msgId: string; ctx?: Partial<TMessageContext>; timeoutMs?: number },
+  ): Promise<{ seq: number; duplicate: boolean }> {
+    const parsed = eventContracts[subject].payload.safeParse(payload);
+    if (!parsed.success) {
+      throw new AppError('BAD_REQUEST', `invalid ${subject} event`, {
+        details: zodIssues(parsed.error),
+      });
+    }
+    const js = this.nc.jetstream();
+    try {
+      const ack = await js.publish(subject, encodeJson(parsed.data), {
+        msgID: opts.msgId,
+        headers: contextToHeaders(opts.ctx),
+        timeout: opts.timeoutMs ?? 5_000,
+      });
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    } catch (e) {
+      throw new AppError('UNAVAILABLE', `publishing ${subject} failed: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
+}
+
+export interface TConsumerHandle {
+  stop(): Promise<void>;
+}
+
+/**
+ * A durable consumer with explicit acks. The handler must be idempotent by event id: a message is redelivered
+ * when the handler throws (nak with delay) or is slower than `ackWaitMs`. A payload that breaks its contract
+ * is terminated (never redelivered) and logged.
+ */
+export async function consumeDurable<S extends TEventSubject>(
+  nc: NatsConnection,
+  opts: {
+    stream: TStreamName;
+    durable: string;
+    subjects: S[];
+    logger: Logger;
+    handler: (
+      event: TEventOf<S>,
+      meta: { subject: S; ctx: TMessageContext; msg: JsMsg },
+    ) => Promise<void>;
+    ackWaitMs?: number;
+    maxDeliver?: number;
+    retryDelayMs?: number;
+    /** Messages to pull at once. */
+    batch?: number;
+  },
+): Promise<TConsumerHandle> {
+  const jsm = await nc.jetstreamManager();
+  const config = {
+    durable_name: opts.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(opts.ackWaitMs ?? 30_000),
+    max_deliver: opts.maxDeliver ?? -1,
+    // nats-server 2.9 (Debian's) knows only a single filter subject; several subjects → the whole stream,
+    // and the contract check below ignores subjects the consumer did not ask for.
+    ...(opts.subjects.length === 1 ? { filter_subject: opts.subjects[0] } : {}),
+  };
+  try {
+    await jsm.consumers.info(opts.stream, opts.durable);
+    await jsm.consumers.update(opts.stream, opts.durable, config);
+  } catch {
+    await jsm.consumers.add(opts.stream, config);
+  }
+  const consumer = await nc.jetstream().consumers.get(opts.stream, opts.durable);
+  let messages: ConsumerMessages | undefined;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        messages = await consumer.consume({ max_messages: opts.batch ?? 256 });
+        for await (const msg of messages) {
+          const subject = msg.subject as S;
+          if (!opts.subjects.includes(subject)) {
+            msg.ack();
+            continue;
+          }
+          const contract = eventContracts[subject];
+          const body = decodeJson(msg.data);
+          const parsed = contract && body.ok ? contract.payload.safeParse(body.value) : undefined;
+          if (!parsed?.success) {
+            opts.logger.error(
+              {
+                subject,
+                seq: msg.seq,
+                issues: parsed && !parsed.success ? zodIssues(parsed.error) : 'not JSON',
+              },
+              'event breaks its contract; terminated',
+            );
+            msg.term();
+            continue;
+          }
+          try {
+            await opts.handler(parsed.data as TEventOf<S>, {
+              subject,
+              ctx: contextFromHeaders(msg.headers),
+              msg,
+            });
+            msg.ack();
+          } catch (e) {
+            opts.logger.warn(
+              { err: e, subject, seq: msg.seq, redelivery: msg.info.redeliveryCount },
+              'event handling failed; will retry',
+            );
+            msg.nak(opts.retryDelayMs ?? 1_000);
+          }
+        }
+      } catch (e) {
+        if (stopped) break;
+        opts.logger.warn({ err: e }, 'consumer interrupted; resuming');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await messages?.close();
+      await loop;
+    },
+  };
+}

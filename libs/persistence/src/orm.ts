@@ -1,0 +1,77 @@
+import { MikroORM, type EntitySchema, type Options } from '@mikro-orm/postgresql';
+import { Migrator, type Migration } from '@mikro-orm/migrations';
+import type { Constructor } from '@mikro-orm/core';
+import { DatabaseUnreachableError } from './provision';
+
+export interface TOrmConfig {
+  /** The service's own role URL. */
+  url: string;
+  /** The Postgres schema the service owns. */
+  schema: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- heterogeneous entity list
+  entities: EntitySchema<any, any>[];
+  migrations: { name: string; class: Constructor<Migration> }[];
+  /** Folder generated migrations are written to (generation only). */
+  migrationsPath?: string;
+  poolMax?: number;
+  debug?: boolean;
+}
+
+export function ormOptions(cfg: TOrmConfig): Options {
+  return {
+    clientUrl: cfg.url,
+    schema: cfg.schema,
+    entities: cfg.entities,
+    extensions: [Migrator],
+    discovery: { warnWhenNoEntities: false },
+    allowGlobalContext: false,
+    debug: cfg.debug ?? false,
+    pool: { min: 0, max: cfg.poolMax ?? 10 },
+    migrations: {
+      tableName: 'mikro_orm_migrations',
+      silent: true,
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      emit: 'ts',
+      ...(cfg.migrationsPath ? { path: cfg.migrationsPath, pathTs: cfg.migrationsPath } : {}),
+      migrationsList: cfg.migrations,
+    },
+  };
+}
+
+/** Opens the ORM; fails with a message naming where Postgres was looked for. */
+export async function openOrm(cfg: TOrmConfig): Promise<MikroORM> {
+  try {
+    const orm = await MikroORM.init(ormOptions(cfg));
+    await orm.em.getConnection().execute('select 1');
+    return orm;
+  } catch (e) {
+    if (
+      (e as { code?: string }).code === 'ECONNREFUSED' ||
+      /ECONNREFUSED|connect/i.test((e as Error).message)
+    ) {
+      throw new DatabaseUnreachableError(cfg.url, e);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Runs pending migrations under an advisory lock, so replicas starting together migrate once.
+ * Returns the names of the migrations applied.
+ */
+export async function migrateUp(orm: MikroORM, schema: string): Promise<string[]> {
+  const conn = orm.em.getConnection();
+  const knex = conn.getKnex();
+  return knex.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`otesse:migrate:${schema}`]);
+    const applied = await orm.getMigrator().up();
+    return applied.map((m) => m.name);
+  });
+}
+
+export async function migrateDown(orm: MikroORM, to?: string): Promise<string[]> {
+  const reverted = await orm.getMigrator().down(to === undefined ? undefined : { to });
+  return reverted.map((m) => m.name);
+}

@@ -1,0 +1,241 @@
+import type { TProviderDefInput } from './provider.schema';
+
+/**
+ * The real providers. URLs and revocation facts from the providers' documentation (see FIELD-NOTES);
+ * client ids/secrets come from the environment or PROVIDERS_FILE, never from here.
+ */
+export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
+  {
+    key: 'servicenow',
+    displayName: 'ServiceNow',
+    category: 'supportAndTicketing',
+    authKind: 'oauth2',
+    description: 'IT service management: incidents and tickets.',
+    oauth: {
+      authorizeUrl: 'https://[subdomain].service-now.com/oauth_auth.do',
+      tokenUrl: 'https://[subdomain].service-now.com/oauth_token.do',
+      scopes: ['useraccount'],
+      tokenClientAuth: 'body',
+      revocation: {
+        kind: 'servicenow',
+        url: 'https://[subdomain].service-now.com/oauth_revoke_token.do',
+      },
+      identity: {
+        kind: 'userinfo',
+        url: 'https://[subdomain].service-now.com/api/now/table/sys_user?sysparm_query=user_name=javascript:gs.getUserName()&sysparm_limit=1',
+        accountIdPath: 'result.0.sys_id',
+        labelPath: 'result.0.email',
+      },
+      refresh: { rotates: false, expiredSignal: 'servicenow' },
+      tenantSource: 'subdomain',
+      subdomain: { label: 'ServiceNow instance', hostTemplate: '[subdomain].service-now.com' },
+    },
+    dataApi: { baseUrl: 'https://[subdomain].service-now.com', resources: ['tickets', 'contacts'] },
+  },
+  {
+    key: 'confluence',
+    displayName: 'Confluence',
+    category: 'knowledgeBase',
+    authKind: 'oauth2',
+    description: 'Atlassian Confluence spaces and pages.',
+    oauth: {
+      grantKey: 'atlassian',
+      authorizeUrl: 'https://auth.atlassian.com/authorize',
+      tokenUrl: 'https://auth.atlassian.com/oauth/token',
+      scopes: ['read:confluence-content.all', 'read:me', 'offline_access'],
+      customParams: { audience: 'api.atlassian.com', prompt: 'consent' },
+      revocation: {
+        kind: 'none',
+        reason: 'Atlassian 3LO has no revocation endpoint; the user revokes in "Connected apps"',
+      },
+      identity: {
+        kind: 'atlassian',
+        profileUrl: 'https://api.atlassian.com/me',
+        resourcesUrl: 'https://api.atlassian.com/oauth/token/accessible-resources',
+        accountIdPath: 'account_id',
+        labelPath: 'email',
+      },
+      refresh: { rotates: true, expiredSignal: 'invalid_grant' },
+    },
+    dataApi: { baseUrl: 'https://api.atlassian.com', resources: ['contacts'] },
+  },
+  {
+    key: 'google',
+    displayName: 'Google Workspace',
+    category: 'productivity',
+    authKind: 'oauth2',
+    oauth: {
+      grantKey: 'google',
+      authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
+      tokenUrl: 'https://oauth2.googleapis.com/token',
+      scopes: ['openid', 'email', 'https://www.googleapis.com/auth/contacts.readonly'],
+      customParams: { access_type: 'offline', prompt: 'consent' },
+      revocation: {
+        kind: 'rfc7009',
+        url: 'https://oauth2.googleapis.com/revoke',
+        clientAuth: 'body',
+        sendHint: false,
+      },
+      identity: {
+        kind: 'userinfo',
+        url: 'https://openidconnect.googleapis.com/v1/userinfo',
+        accountIdPath: 'sub',
+        tenantIdPath: 'hd',
+        labelPath: 'email',
+      },
+    },
+    dataApi: { baseUrl: 'https://people.googleapis.com', resources: ['contacts'] },
+  },
+  {
+    key: 'slack',
+    displayName: 'Slack',
+    category: 'communication',
+    authKind: 'oauth2',
+    oauth: {
+      grantKey: 'slack',
+      // grant bundles Slack's legacy v1 URLs: v2 here.
+      authorizeUrl: 'https://slack.com/oauth/v2/authorize',
+      tokenUrl: 'https://slack.com/api/oauth.v2.access',
+      scopes: ['users:read', 'users:read.email'],
+      scopeDelimiter: ',',
+      revocation: { kind: 'bearer', url: 'https://slack.com/api/auth.revoke', method: 'POST' },
+      identity: {
+        kind: 'token-response',
+        accountIdPath: 'authed_user.id',
+        tenantIdPath: 'team.id',
+        labelPath: 'team.name',
+      },
+    },
+    dataApi: { baseUrl: 'https://slack.com/api', resources: ['contacts'] },
+  },
+  {
+    key: 'salesforce',
+    displayName: 'Salesforce',
+    category: 'crm',
+    authKind: 'oauth2',
+    oauth: {
+      grantKey: 'salesforce',
+      authorizeUrl: 'https://login.salesforce.com/services/oauth2/authorize',
+      tokenUrl: 'https://login.salesforce.com/services/oauth2/token',
+      scopes: ['api', 'refresh_token', 'openid'],
+      revocation: {
+        kind: 'rfc7009',
+        url: 'https://login.salesforce.com/services/oauth2/revoke',
+        clientAuth: 'body',
+      },
+      identity: {
+        kind: 'userinfo',
+        url: 'https://login.salesforce.com/services/oauth2/userinfo',
+        accountIdPath: 'user_id',
+        tenantIdPath: 'organization_id',
+        labelPath: 'email',
+      },
+    },
+    dataApi: { baseUrl: 'https://login.salesforce.com', resources: ['contacts'] },
+  },
+  {
+    key: 'hubspot',
+    displayName: 'HubSpot',
+    category: 'crm',
+    authKind: 'oauth2',
+    oauth: {
+      authorizeUrl: 'https://app.hubspot.com/oauth/authorize',
+      tokenUrl: 'https://api.hubapi.com/oauth/v1/token',
+      scopes: ['crm.objects.contacts.read', 'oauth'],
+      revocation: {
+        kind: 'rfc7009',
+        url: 'https://api.hubapi.com/oauth/v3/token/revoke',
+        clientAuth: 'body',
+      },
+      identity: { kind: 'token-response', accountIdPath: 'user_id', tenantIdPath: 'hub_id' },
+    },
+    dataApi: { baseUrl: 'https://api.hubapi.com', resources: ['contacts'] },
+  },
+  {
+    key: 'quickbooks',
+    displayName: 'QuickBooks',
+    category: 'accounting',
+    authKind: 'oauth2',
+    oauth: {
+      grantKey: 'intuit',
+      authorizeUrl: 'https://appcenter.intuit.com/connect/oauth2',
+      tokenUrl: 'https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer',
+      scopes: ['com.intuit.quickbooks.accounting', 'openid', 'email'],
+      tokenClientAuth: 'basic',
+      revocation: {
+        kind: 'json-basic',
+        url: 'https://developer.api.intuit.com/v2/oauth2/tokens/revoke',
+      },
+      // realmId arrives in the callback query; grant passes it through in the raw response.
+      identity: { kind: 'token-response', accountIdPath: 'realmId', tenantIdPath: 'realmId' },
+    },
+    dataApi: { baseUrl: 'https://quickbooks.api.intuit.com', resources: ['invoices', 'contacts'] },
+  },
+  {
+    key: 'xero',
+    displayName: 'Xero',
+    category: 'accounting',
+    authKind: 'oauth2',
+    oauth: {
+      // grant lists Xero as OAuth1: these are the OAuth2 endpoints.
+      authorizeUrl: 'https://login.xero.com/identity/connect/authorize',
+      tokenUrl: 'https://identity.xero.com/connect/token',
+      scopes: ['openid', 'email', 'offline_access', 'accounting.transactions.read'],
+      tokenClientAuth: 'basic',
+      revocation: {
+        kind: 'rfc7009',
+        url: 'https://identity.xero.com/connect/revocation',
+        clientAuth: 'basic',
+        sendHint: false,
+      },
+      identity: {
+        kind: 'userinfo',
+        url: 'https://api.xero.com/connections',
+        accountIdPath: '0.authEventId',
+        tenantIdPath: '0.tenantId',
+      },
+    },
+    dataApi: { baseUrl: 'https://api.xero.com', resources: ['invoices', 'contacts'] },
+  },
+  {
+    key: 'zendesk',
+    displayName: 'Zendesk',
+    category: 'supportAndTicketing',
+    authKind: 'oauth2',
+    oauth: {
+      grantKey: 'zendesk',
+      authorizeUrl: 'https://[subdomain].zendesk.com/oauth/authorizations/new',
+      tokenUrl: 'https://[subdomain].zendesk.com/oauth/tokens',
+      scopes: ['read'],
+      revocation: {
+        kind: 'bearer',
+        url: 'https://[subdomain].zendesk.com/api/v2/oauth/tokens/current.json',
+        method: 'DELETE',
+      },
+      identity: {
+        kind: 'userinfo',
+        url: 'https://[subdomain].zendesk.com/api/v2/users/me.json',
+        accountIdPath: 'user.id',
+        labelPath: 'user.email',
+      },
+      subdomain: { label: 'Zendesk subdomain', hostTemplate: '[subdomain].zendesk.com' },
+    },
+    dataApi: { baseUrl: 'https://[subdomain].zendesk.com', resources: ['tickets', 'contacts'] },
+  },
+  {
+    key: 'postmark',
+    displayName: 'Postmark',
+    category: 'email',
+    authKind: 'apiKey',
+    description:
+      'Transactional email; its sender signatures feed the Email Builder "From" options.',
+    apiKey: {
+      keyLabel: 'Server API token',
+      rotationHint:
+        'Postmark API tokens cannot be revoked remotely: rotate the server token in Postmark.',
+      fields: [{ key: 'senderEmails', label: 'Sender emails', required: true }],
+      keyPattern: '^[A-Za-z0-9-]{8,128}$',
+    },
+    flows: ['app'],
+  },
+];

@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { AppError, ZSubdomain, zodIssues } from '@otesse/contracts';
+import { BUILTIN_PROVIDERS } from './builtin-catalogue';
+import { ZProviderDef, type TProviderDef, type TProviderDefInput } from './provider.schema';
+
+/** PROVIDERS_FILE: `{ "providers": [ { "key": "...", ...partial or whole definition } ] }`. */
+export const ZProvidersFile = z.object({ providers: z.array(z.record(z.string(), z.unknown())) });
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Objects merge key by key; arrays and scalars replace (a file overriding `scopes` gives the whole list). */
+export function deepMerge(base: unknown, override: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(override))
+    return override === undefined ? base : override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(override)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+export class Catalogue {
+  private readonly byKey: Map<string, TProviderDef>;
+
+  constructor(defs: TProviderDef[]) {
+    this.byKey = new Map(defs.map((d) => [d.key, d]));
+  }
+
+  list(): TProviderDef[] {
+    return [...this.byKey.values()];
+  }
+
+  has(key: string): boolean {
+    return this.byKey.has(key);
+  }
+
+  get(key: string): TProviderDef {
+    const def = this.byKey.get(key);
+    if (!def)
+      throw new AppError('NOT_FOUND', `unknown provider ${key}`, { reason: 'unknown_provider' });
+    return def;
+  }
+}
+
+/**
+ * The built-in catalogue, overridden and extended by PROVIDERS_FILE, with client credentials from the
+ * environment (`OAUTH_<KEY>_CLIENT_ID` / `OAUTH_<KEY>_CLIENT_SECRET`) taking precedence over the file.
+ */
+export function loadCatalogue(
+  opts: { providersFile?: string | undefined; env?: Record<string, string | undefined> } = {},
+): Catalogue {
+  const env = opts.env ?? process.env;
+  const merged = new Map<string, unknown>(BUILTIN_PROVIDERS.map((p) => [p.key, p]));
+  if (opts.providersFile) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(opts.providersFile, 'utf8'));
+    } catch (e) {
+      throw new Error(
+        `PROVIDERS_FILE ${opts.providersFile} cannot be read: ${(e as Error).message}`,
+      );
+    }
+    const file = ZProvidersFile.safeParse(raw);
+    if (!file.success)
+      throw new Error(
+        `PROVIDERS_FILE ${opts.providersFile}: ${JSON.stringify(zodIssues(file.error))}`,
+      );
+    for (const p of file.data.providers) {
+      const key = String(p['key'] ?? '');
+      merged.set(key, deepMerge(merged.get(key), p));
+    }
+  }
+  const defs: TProviderDef[] = [];
+  for (const [key, value] of merged) {
+    const parsed = ZProviderDef.safeParse(value as TProviderDefInput);
+    if (!parsed.success)
+      throw new Error(`provider ${key} is invalid: ${JSON.stringify(zodIssues(parsed.error))}`);
+    const def = parsed.data;
+    if (def.oauth) {
+      const envKey = key.toUpperCase().replaceAll('-', '_');
+      const id = env[`OAUTH_${envKey}_CLIENT_ID`];
+      const secret = env[`OAUTH_${envKey}_CLIENT_SECRET`];
+      if (id) def.oauth.clientId = id;
+      if (secret) def.oauth.clientSecret = secret;
+    }
+    defs.push(def);
+  }
+  return new Catalogue(defs);
+}
+
+/**
+ * Substitutes `[subdomain]` in a provider URL. The subdomain comes from stored instance configuration and is
+ * validated again here (letters, digits, hyphen), so a crafted value can never send a code or a secret elsewhere.
+ */
+export function resolveProviderUrl(template: string, subdomain: string | undefined): string {
+  if (!template.includes('[subdomain]')) return template;
+  if (subdomain === undefined || !ZSubdomain.safeParse(subdomain).success) {
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      'this provider needs a valid instance subdomain configured first',
+      {
+        reason: 'subdomain_required',
+      },
+    );
+  }
+  return template.replaceAll('[subdomain]', subdomain);
+}
+
+/** The catalogue as the dashboard may see it: no client ids, no secrets, no internal URLs. */
+export function publicProviderView(def: TProviderDef) {
+  return {
+    key: def.key,
+    displayName: def.displayName,
+    category: def.category,
+    authKind: def.authKind,
+    description: def.description,
+    flows: def.flows,
+    needsSubdomain: Boolean(def.oauth?.subdomain),
+    subdomainLabel: def.oauth?.subdomain?.label ?? null,
+    revocation: def.oauth ? def.oauth.revocation.kind : 'none',
+    supportsReconnect: def.oauth?.supportsReconnect ?? false,
+    apiKeyFields: def.apiKey?.fields ?? [],
+    apiKeyLabel: def.apiKey?.keyLabel ?? null,
+    syncResources: def.dataApi?.resources ?? [],
+  };
+}
+export type TPublicProvider = ReturnType<typeof publicProviderView>;
+
+/** Reads a dotted path (`result.0.sys_id`) from a JSON value. */
+export function readPath(value: unknown, path: string | undefined): string | null {
+  if (!path) return null;
+  let cur: unknown = value;
+  for (const part of path.split('.')) {
+    if (cur === null || cur === undefined) return null;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  if (cur === null || cur === undefined) return null;
+  return typeof cur === 'string' || typeof cur === 'number' ? String(cur) : null;
+}

@@ -1,0 +1,3 @@
+export * from './provider.schema';
+export * from './builtin-catalogue';
+export * from './catalogue';

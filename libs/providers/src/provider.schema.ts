@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { ZAuthKind, ZProviderCategory, ZVendor } from '@otesse/contracts';
+import { ZSyncResource } from '@otesse/contracts';
+
+/** How a provider revokes tokens (seed step 3). `none` records why, so the audit can say "not supported". */
+export const ZRevocation = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('rfc7009'),
+    url: z.string(),
+    clientAuth: z.enum(['basic', 'body']).default('basic'),
+    /** Whether a token_type_hint is sent. */
+    sendHint: z.boolean().default(true),
+  }),
+  /** ServiceNow: `oauth_revoke_token.do`, one token per call. */
+  z.object({ kind: z.literal('servicenow'), url: z.string() }),
+  /** Intuit: JSON `{token}` with Basic client auth. */
+  z.object({ kind: z.literal('json-basic'), url: z.string() }),
+  /** Slack: `auth.revoke` with the token as bearer. */
+  z.object({
+    kind: z.literal('bearer'),
+    url: z.string(),
+    method: z.enum(['GET', 'POST', 'DELETE']).default('POST'),
+  }),
+  z.object({ kind: z.literal('none'), reason: z.string() }),
+]);
+export type TRevocation = z.infer<typeof ZRevocation>;
+
+/** Where the external account and the tenant are read after a token exchange. */
+export const ZIdentity = z.discriminatedUnion('kind', [
+  /** GET a profile endpoint with the access token; dotted paths into its JSON. */
+  z.object({
+    kind: z.literal('userinfo'),
+    url: z.string(),
+    accountIdPath: z.string(),
+    tenantIdPath: z.string().optional(),
+    labelPath: z.string().optional(),
+  }),
+  /** Fields of the token response itself (Slack `team.id`, QuickBooks `realmId` from the callback). */
+  z.object({
+    kind: z.literal('token-response'),
+    accountIdPath: z.string(),
+    tenantIdPath: z.string().optional(),
+    labelPath: z.string().optional(),
+  }),
+  /** Atlassian: profile for the account, accessible-resources' first cloud id for the tenant. */
+  z.object({
+    kind: z.literal('atlassian'),
+    profileUrl: z.string(),
+    resourcesUrl: z.string(),
+    accountIdPath: z.string().default('account_id'),
+    labelPath: z.string().optional(),
+  }),
+]);
+export type TIdentity = z.infer<typeof ZIdentity>;
+
+export const ZOAuthSettings = z.object({
+  /** Key of grant's bundled provider config this one starts from, when there is one. */
+  grantKey: z.string().optional(),
+  authorizeUrl: z.string(),
+  tokenUrl: z.string(),
+  scopes: z.array(z.string()).default([]),
+  scopeDelimiter: z.string().default(' '),
+  customParams: z.record(z.string(), z.string()).default({}),
+  pkce: z.boolean().default(true),
+  tokenClientAuth: z.enum(['basic', 'body']).default('body'),
+  revocation: ZRevocation,
+  identity: ZIdentity,
+  refresh: z
+    .object({
+      rotates: z.boolean().default(true),
+      /** How an expired refresh token shows (FIELD-NOTES): RFC `invalid_grant`, or ServiceNow's 401 access_denied. */
+      expiredSignal: z.enum(['invalid_grant', 'servicenow']).default('invalid_grant'),
+    })
+    .default({ rotates: true, expiredSignal: 'invalid_grant' }),
+  /** Where the tenant comes from: the identity response, or the instance host (ServiceNow: the instance is the tenant). */
+  tenantSource: z.enum(['identity', 'subdomain']).default('identity'),
+  /** The instance needs a subdomain (`[subdomain]` in the URLs), set by an admin before connecting. */
+  subdomain: z.object({ label: z.string(), hostTemplate: z.string() }).optional(),
+  clientId: z.string().optional(),
+  clientSecret: z.string().optional(),
+  /** Reconnect / changeUser (seed 003) is offered. */
+  supportsReconnect: z.boolean().default(true),
+});
+export type TOAuthSettings = z.infer<typeof ZOAuthSettings>;
+
+export const ZApiKeyField = z.object({
+  key: z.enum(['senderEmails']),
+  label: z.string(),
+  required: z.boolean().default(false),
+});
+
+export const ZApiKeySettings = z.object({
+  keyLabel: z.string().default('API key'),
+  /** Reminder shown after disconnect: the key cannot be revoked remotely. */
+  rotationHint: z.string(),
+  fields: z.array(ZApiKeyField).default([]),
+  /** Non-empty, printable, bounded. A provider's own format check could go further. */
+  keyPattern: z.string().default('^[A-Za-z0-9._~+/=-]{8,256}$'),
+});
+
+export const ZDataApi = z.object({
+  baseUrl: z.string(),
+  healthPath: z.string().default('/api/health'),
+  resources: z.array(ZSyncResource),
+  pageSize: z.number().int().min(1).max(1000).default(200),
+});
+
+export const ZProviderDef = z
+  .object({
+    key: ZVendor,
+    displayName: z.string(),
+    category: ZProviderCategory,
+    authKind: ZAuthKind,
+    description: z.string().default(''),
+    oauth: ZOAuthSettings.optional(),
+    apiKey: ZApiKeySettings.optional(),
+    dataApi: ZDataApi.optional(),
+    /** Connection levels offered: the org's app-level connection, users' own, or both. */
+    flows: z.array(z.enum(['app', 'user'])).default(['app', 'user']),
+  })
+  .superRefine((p, ctx) => {
+    if (p.authKind === 'oauth2' && !p.oauth)
+      ctx.addIssue({ code: 'custom', message: 'oauth2 provider needs `oauth`' });
+    if (p.authKind === 'apiKey' && !p.apiKey)
+      ctx.addIssue({ code: 'custom', message: 'apiKey provider needs `apiKey`' });
+  });
+export type TProviderDef = z.infer<typeof ZProviderDef>;
+export type TProviderDefInput = z.input<typeof ZProviderDef>;

@@ -1,0 +1,132 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { NatsConnection } from 'nats';
+import type { TStreamName } from '@otesse/contracts';
+import { createLogger, type Logger } from '@otesse/logging';
+import {
+  Bus,
+  connectNats,
+  ensureStreams,
+  EventPublisher,
+  serveService,
+  type THandlers,
+  type TServiceHandle,
+} from '@otesse/messaging';
+import { migrateUp, openOrm, type TOrmConfig } from '@otesse/persistence';
+import { startHealthServer, type THealthServer } from './health-server';
+
+export interface TServiceDeps {
+  orm: MikroORM;
+  nc: NatsConnection;
+  bus: Bus;
+  events: EventPublisher;
+  logger: Logger;
+}
+
+export interface TRunningService {
+  name: string;
+  deps: TServiceDeps;
+  health: THealthServer | undefined;
+  /** Graceful: stop taking requests, wait for in-flight ones, run `onStop`, close NATS and Postgres. */
+  stop(): Promise<void>;
+}
+
+export interface TRunServiceOptions<P extends string> {
+  name: string;
+  version: string;
+  prefix: P;
+  orm: TOrmConfig;
+  nats: {
+    url: string;
+    user?: string | undefined;
+    password?: string | undefined;
+    inboxPrefix?: string | undefined;
+  };
+  logLevel?: string;
+  logger?: Logger;
+  healthPort?: number | undefined;
+  streams?: TStreamName[];
+  handlers: (deps: TServiceDeps) => THandlers<P>;
+  /** Background work (consumers, loops) started after the handlers; returns its stopper. */
+  onStart?: (deps: TServiceDeps) => Promise<(() => Promise<void>) | void>;
+}
+
+/** The one way every service starts: Postgres (migrated), NATS, its endpoints, health, graceful stop. */
+export async function runService<P extends string>(
+  opts: TRunServiceOptions<P>,
+): Promise<TRunningService> {
+  const logger = opts.logger ?? createLogger({ name: opts.name, level: opts.logLevel ?? 'info' });
+  const orm = await openOrm(opts.orm);
+  const applied = await migrateUp(orm, opts.orm.schema);
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+  const nc = await connectNats({
+    url: opts.nats.url,
+    name: opts.name,
+    user: opts.nats.user,
+    password: opts.nats.password,
+    inboxPrefix: opts.nats.inboxPrefix,
+  });
+  if (opts.streams?.length) await ensureStreams(nc, opts.streams);
+  const deps: TServiceDeps = { orm, nc, bus: new Bus(nc), events: new EventPublisher(nc), logger };
+  const svc: TServiceHandle = await serveService(nc, {
+    name: opts.name,
+    version: opts.version,
+    prefix: opts.prefix,
+    handlers: opts.handlers(deps),
+    logger,
+  });
+  // Subscriptions reach the server before "ready": a request right after start must not find "no responders".
+  await nc.flush();
+  const stopBackground = (await opts.onStart?.(deps)) ?? undefined;
+  const health =
+    opts.healthPort === undefined
+      ? undefined
+      : await startHealthServer(opts.healthPort, async () => {
+          const checks = {
+            nats: !nc.isClosed(),
+            postgres: await orm.em
+              .getConnection()
+              .execute('select 1')
+              .then(() => true)
+              .catch(() => false),
+          };
+          return { ok: checks.nats && checks.postgres, checks };
+        });
+  logger.info({ healthPort: health?.port }, `${opts.name} ready`);
+  let stopping: Promise<void> | undefined;
+  return {
+    name: opts.name,
+    deps,
+    health,
+    stop: () =>
+      (stopping ??= (async () => {
+        await svc.stop();
+        const deadline = Date.now() + 10_000;
+        while (svc.inFlight() > 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        if (stopBackground) await stopBackground();
+        await nc.drain().catch(() => undefined);
+        await orm.close(true);
+        await health?.close();
+        logger.info(`${opts.name} stopped`);
+      })()),
+  };
+}
+
+/** Wires SIGTERM/SIGINT to a graceful stop; a second signal exits at once. */
+export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
+  let signalled = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    logger.info({ signal: sig }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

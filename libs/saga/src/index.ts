@@ -1,0 +1,4 @@
+export * from './saga.entity';
+export * from './saga-definition';
+export * from './saga-engine';
+export * from './deterministic-id';

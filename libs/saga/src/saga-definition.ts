@@ -1,0 +1,50 @@
+import type { TStepKind } from './saga.entity';
+
+export interface TStepContext<TInput> {
+  sagaId: string;
+  input: TInput;
+  orgId: string;
+  actorUserId: string;
+  /** Results of the steps that already succeeded, by step name. */
+  results: Record<string, unknown>;
+  /** `sagaId:step` — every command carries it; receivers dedupe on it. */
+  idempotencyKey: string;
+  attempt: number;
+  /** Aborted when the step's timeout elapses. */
+  signal: AbortSignal;
+}
+
+export interface TStepDefinition<TInput> {
+  name: string;
+  /** `compensatable` before the pivot; `pivot` is the point of no return; `retriable` after it only moves forward. */
+  kind: TStepKind;
+  /** Bound for one attempt. */
+  timeoutMs: number;
+  /** Attempts before a compensatable step or the pivot gives up and the saga compensates (retryable failures). */
+  maxAttempts?: number;
+  run(ctx: TStepContext<TInput>): Promise<Record<string, unknown>>;
+  /** Idempotent; retried until it succeeds. */
+  compensate?(ctx: TStepContext<TInput>): Promise<void>;
+}
+
+export interface TSagaDefinition<TInput> {
+  type: string;
+  /** In-flight sagas finish on the definition version they started with. */
+  version: number;
+  steps: TStepDefinition<TInput>[];
+  /** Runs (retried until done) after compensation finished: e.g. audit the failed attempt. Must be idempotent. */
+  onCompensated?(
+    ctx: Omit<TStepContext<TInput>, 'idempotencyKey' | 'attempt' | 'signal'> & {
+      error: TSagaError;
+    },
+  ): Promise<void>;
+  /** The saga's result from its steps' results. */
+  result?(results: Record<string, unknown>): Record<string, unknown>;
+}
+
+export interface TSagaError {
+  step: string;
+  code: string;
+  reason: string | null;
+  message: string;
+}

@@ -1,0 +1,239 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { AppError } from '@otesse/contracts';
+import { createLogger } from '@otesse/logging';
+import { openOrm } from '@otesse/persistence';
+import { createTestDatabase, waitFor, type TTestDatabase } from '@otesse/testing';
+import { sagaEntities } from './saga.entity';
+import { SagaEngine } from './saga-engine';
+import type { TSagaDefinition } from './saga-definition';
+import { randomUUID } from 'node:crypto';
+
+const logger = createLogger({ name: 'saga-test', level: 'silent' });
+const ORG = '00000000-0000-4000-8000-000000000001';
+const ACTOR = '00000000-0000-4000-8000-000000000002';
+
+type TIn = { n: number };
+
+/** A recorder of what the "services" saw, keyed by idempotency key (they dedupe on it, as real ones do). */
+class Effects {
+  calls: string[] = [];
+  done = new Map<string, unknown>();
+  once<T>(key: string, label: string, fn: () => T): T {
+    this.calls.push(label);
+    if (this.done.has(key)) return this.done.get(key) as T;
+    const r = fn();
+    this.done.set(key, r);
+    return r;
+  }
+}
+
+describe('SagaEngine (real Postgres)', () => {
+  let db: TTestDatabase;
+  let orm: MikroORM;
+  const engines: SagaEngine[] = [];
+  const engine = (opts: Partial<ConstructorParameters<typeof SagaEngine>[0]> = {}) => {
+    const e = new SagaEngine({
+      orm,
+      schema: 'edge',
+      logger,
+      recoveryIntervalMs: 0,
+      backoff: { baseMs: 5, maxMs: 20 },
+      ...opts,
+    });
+    engines.push(e);
+    return e;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    orm = await openOrm({
+      url: db.urlFor('edge'),
+      schema: 'edge',
+      entities: sagaEntities,
+      migrations: [],
+    });
+    // The edge's migrations create these tables in production; here the entities alone (the role owns the schema
+    // but may not CREATE SCHEMA, so that line is dropped).
+    const sql = (await orm.getSchemaGenerator().getCreateSchemaSQL({ wrap: false }))
+      .split('\n')
+      .filter((l) => !/^create schema/.test(l))
+      .join('\n');
+    await orm.em.getConnection().execute(sql);
+  });
+  afterAll(async () => {
+    await Promise.all(engines.map((e) => e.stop()));
+    await orm?.close(true);
+    await db?.drop();
+  });
+
+  function definition(
+    fx: Effects,
+    behaviour: Record<string, (attempt: number) => void> = {},
+  ): TSagaDefinition<TIn> {
+    const step = (
+      name: string,
+      kind: 'compensatable' | 'pivot' | 'retriable',
+      compensate = kind === 'compensatable',
+    ) => ({
+      name,
+      kind,
+      timeoutMs: 500,
+      maxAttempts: 3,
+      run: async ({ idempotencyKey, attempt }: { idempotencyKey: string; attempt: number }) => {
+        behaviour[name]?.(attempt);
+        return fx.once(idempotencyKey, `run:${name}`, () => ({ did: name }));
+      },
+      ...(compensate
+        ? {
+            compensate: async ({ idempotencyKey }: { idempotencyKey: string }) => {
+              fx.once(idempotencyKey, `undo:${name}`, () => true);
+            },
+          }
+        : {}),
+    });
+    return {
+      type: `t-${randomUUID().slice(0, 8)}`,
+      version: 1,
+      steps: [
+        step('a', 'compensatable'),
+        step('b', 'compensatable'),
+        step('pivot', 'pivot'),
+        step('c', 'retriable'),
+      ],
+      onCompensated: async ({ error }) => {
+        fx.calls.push(`compensated:${error.step}:${error.code}`);
+      },
+    };
+  }
+
+  it('runs every step in order and records each outcome', async () => {
+    const fx = new Effects();
+    const e = engine();
+    const def = definition(fx);
+    e.register(def);
+    const { sagaId } = await e.start(def, {
+      subjectKey: 'c1',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    const v = await e.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('completed');
+    expect(fx.calls).toEqual(['run:a', 'run:b', 'run:pivot', 'run:c']);
+    expect(v?.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+      ['a', 'succeeded', 1],
+      ['b', 'succeeded', 1],
+      ['pivot', 'succeeded', 1],
+      ['c', 'succeeded', 1],
+    ]);
+  });
+
+  it('compensates in reverse order on a business error before the pivot', async () => {
+    const fx = new Effects();
+    const e = engine();
+    const def = definition(fx, {
+      pivot: () => {
+        throw new AppError('CONFLICT', 'nope');
+      },
+    });
+    e.register(def);
+    const { sagaId } = await e.start(def, {
+      subjectKey: 'c2',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    const v = await e.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('compensated');
+    expect(v?.error).toMatchObject({ step: 'pivot', code: 'CONFLICT' });
+    expect(fx.calls).toEqual(['run:a', 'run:b', 'undo:b', 'undo:a', 'compensated:pivot:CONFLICT']);
+  });
+
+  it('retries "no responders", then compensates only what may have taken effect', async () => {
+    const fx = new Effects();
+    const e = engine();
+    const def = definition(fx, {
+      b: () => {
+        throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+      },
+    });
+    e.register(def);
+    const { sagaId } = await e.start(def, {
+      subjectKey: 'c3',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    const v = await e.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('compensated');
+    expect(v?.steps.find((s) => s.name === 'b')?.attempts).toBe(3);
+    expect(fx.calls).toEqual(['run:a', 'undo:a', 'compensated:b:UNAVAILABLE']);
+  });
+
+  it('after the pivot only moves forward, retrying until done', async () => {
+    const fx = new Effects();
+    const e = engine();
+    const def = definition(fx, {
+      c: (attempt) => {
+        if (attempt < 6) throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+      },
+    });
+    e.register(def);
+    const { sagaId } = await e.start(def, {
+      subjectKey: 'c4',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    const v = await e.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('completed');
+    expect(v?.steps.find((s) => s.name === 'c')?.attempts).toBe(6);
+  });
+
+  it('keeps one saga per subject under 20 concurrent starts', async () => {
+    const fx = new Effects();
+    const e = engine();
+    const def = definition(fx);
+    e.register(def);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        e.start(def, { subjectKey: 'c5', orgId: ORG, actorUserId: ACTOR, input: { n: 1 } }),
+      ),
+    );
+    expect(new Set(results.map((r) => r.sagaId)).size).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    await e.waitFor(results[0]!.sagaId, 5_000);
+    expect(fx.calls.filter((c) => c === 'run:pivot')).toHaveLength(1);
+  });
+
+  it('is resumed by another engine when its owner stops renewing the lease', async () => {
+    const fx = new Effects();
+    let hang = true;
+    const def = definition(fx, {
+      c: () => {
+        if (hang) throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+      },
+    });
+    const dying = engine({ leaseMs: 600, owner: 'dying' });
+    dying.register(def);
+    const { sagaId } = await dying.start(def, {
+      subjectKey: 'c6',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    await waitFor(
+      async () => (await dying.view(sagaId))?.steps.find((s) => s.name === 'c')?.attempts,
+      { timeoutMs: 5_000 },
+    );
+    await dying.stop(); // the process "dies": no more renewals
+    hang = false;
+    const rescuer = engine({ leaseMs: 600, owner: 'rescuer' });
+    rescuer.register(def);
+    await waitFor(async () => (await rescuer.recoverOnce()) > 0, { timeoutMs: 5_000 });
+    const v = await rescuer.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('completed');
+    expect(fx.calls.filter((c) => c === 'run:pivot')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,631 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { MikroORM, Knex } from '@mikro-orm/postgresql';
+import { AppError } from '@otesse/contracts';
+import type { Logger } from '@otesse/logging';
+import type { TSagaStatus, TStepKind, TStepStatus } from './saga.entity';
+import { OPEN_SAGA_STATUSES } from './saga.entity';
+import type { TSagaDefinition, TSagaError, TStepDefinition } from './saga-definition';
+
+export interface TSagaEngineOptions {
+  orm: MikroORM;
+  schema: string;
+  logger: Logger;
+  /** Who holds leases (process instance id). */
+  owner?: string;
+  /** A saga whose owner stops renewing is claimed by another replica after this long. */
+  leaseMs?: number;
+  /** How often expired leases are looked for. 0 disables the recovery loop (tests drive it by hand). */
+  recoveryIntervalMs?: number;
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+export interface TSagaStepView {
+  name: string;
+  kind: TStepKind;
+  status: TStepStatus;
+  attempts: number;
+  result: Record<string, unknown> | null;
+  error: Record<string, unknown> | null;
+  startedAt: string | null;
+  completedAt: string | null;
+  compensatedAt: string | null;
+}
+
+export interface TSagaView {
+  id: string;
+  type: string;
+  subjectKey: string;
+  status: TSagaStatus;
+  currentStep: string | null;
+  definitionVersion: number;
+  orgId: string;
+  actorUserId: string;
+  input: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  error: TSagaError | null;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+  steps: TSagaStepView[];
+}
+
+const TERMINAL: ReadonlySet<TSagaStatus> = new Set(['completed', 'compensated', 'failed']);
+export const isTerminal = (s: TSagaStatus): boolean => TERMINAL.has(s);
+
+type TAnyDefinition = TSagaDefinition<Record<string, unknown>>;
+
+interface TSagaRow {
+  id: string;
+  type: string;
+  subject_key: string;
+  status: TSagaStatus;
+  current_step: string | null;
+  definition_version: number;
+  org_id: string;
+  actor_user_id: string;
+  input: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  error: TSagaError | null;
+  created_at: string | Date;
+  updated_at: string | Date;
+  completed_at: string | Date | null;
+}
+
+interface TStepRow {
+  name: string;
+  kind: TStepKind;
+  seq: number;
+  status: TStepStatus;
+  attempts: number;
+  effect_possible: boolean;
+  result: Record<string, unknown> | null;
+  error: Record<string, unknown> | null;
+  started_at: string | Date | null;
+  completed_at: string | Date | null;
+  compensated_at: string | Date | null;
+}
+
+const iso = (d: string | Date | null): string | null =>
+  d === null ? null : new Date(d).toISOString();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+class StepTimeout extends AppError {
+  constructor(step: string, ms: number) {
+    super('TIMEOUT', `step ${step} timed out after ${ms} ms`, { reason: 'step_timeout' });
+  }
+}
+
+function toSagaError(step: string, e: unknown): TSagaError {
+  if (e instanceof AppError)
+    return { step, code: e.code, reason: e.reason ?? null, message: e.message };
+  return { step, code: 'INTERNAL', reason: null, message: 'internal error' };
+}
+
+/** Transport failures where the command certainly never reached a service (no compensation needed). */
+function certainlyUndelivered(e: unknown): boolean {
+  return e instanceof AppError && e.code === 'UNAVAILABLE' && e.reason === 'no_responders';
+}
+
+/**
+ * Durable sagas over a Postgres log: every step is recorded as started before its command is sent and its
+ * outcome recorded after; a business failure before the pivot compensates in reverse order; timeouts and
+ * "no responders" are retried with backoff; after the pivot the saga only moves forward. A process that dies
+ * mid-saga stops renewing its lease; any replica's recovery loop claims it (FOR UPDATE SKIP LOCKED) and finishes.
+ */
+export class SagaEngine extends EventEmitter {
+  readonly owner: string;
+  private readonly defs = new Map<string, TAnyDefinition>();
+  private readonly leaseMs: number;
+  private readonly backoff: { baseMs: number; maxMs: number };
+  private readonly driving = new Map<string, Promise<void>>();
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: TSagaEngineOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.owner = opts.owner ?? `edge-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.leaseMs = opts.leaseMs ?? 15_000;
+    this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 2_000 };
+  }
+
+  register<TInput extends Record<string, unknown>>(def: TSagaDefinition<TInput>): void {
+    this.defs.set(`${def.type}@${def.version}`, def as unknown as TAnyDefinition);
+  }
+
+  private knex(): Knex {
+    return this.opts.orm.em.getConnection().getKnex();
+  }
+
+  private t(table: 'saga' | 'saga_step', k: Knex | Knex.Transaction = this.knex()) {
+    return k(table).withSchema(this.opts.schema);
+  }
+
+  startRecovery(): void {
+    const every = this.opts.recoveryIntervalMs ?? 1_000;
+    if (every <= 0 || this.recoveryTimer) return;
+    const tick = (): void => {
+      if (this.stopped) return;
+      this.recoverOnce()
+        .catch((e: unknown) => this.opts.logger.warn({ err: e }, 'saga recovery failed'))
+        .finally(() => {
+          if (!this.stopped) this.recoveryTimer = setTimeout(tick, every);
+        });
+    };
+    this.recoveryTimer = setTimeout(tick, every);
+  }
+
+  /** Stops claiming; waits for the sagas this process drives to reach a terminal state or a safe point. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    await Promise.allSettled([...this.driving.values()]);
+  }
+
+  /**
+   * Starts a saga unless one already exists for the subject that is open or completed (a disconnect happens once
+   * per connection): then that one is returned. Concurrent callers race on the unique index of open sagas.
+   */
+  async start<TInput extends Record<string, unknown>>(
+    def: TSagaDefinition<TInput>,
+    args: {
+      subjectKey: string;
+      orgId: string;
+      actorUserId: string;
+      input: TInput;
+      reuseCompleted?: boolean;
+      /** Choose the id up front (to stage in-memory data the steps look up by saga id). */
+      sagaId?: string;
+    },
+  ): Promise<{ sagaId: string; created: boolean }> {
+    const existing = await this.findReusable(
+      def.type,
+      args.subjectKey,
+      args.reuseCompleted ?? true,
+    );
+    if (existing) return { sagaId: existing, created: false };
+    const id = args.sagaId ?? randomUUID();
+    const now = new Date();
+    let inserted = true;
+    try {
+      await this.knex().transaction(async (trx) => {
+        await this.t('saga', trx).insert({
+          id,
+          type: def.type,
+          subject_key: args.subjectKey,
+          status: 'running',
+          current_step: def.steps[0]?.name ?? null,
+          owner: this.owner,
+          lease_expires_at: new Date(now.getTime() + this.leaseMs),
+          definition_version: def.version,
+          org_id: args.orgId,
+          actor_user_id: args.actorUserId,
+          input: JSON.stringify(args.input),
+          result: null,
+          error: null,
+          created_at: now,
+          updated_at: now,
+          completed_at: null,
+        });
+        await this.t('saga_step', trx).insert(
+          def.steps.map((s, seq) => ({
+            id: randomUUID(),
+            saga_id: id,
+            seq,
+            name: s.name,
+            kind: s.kind,
+            status: 'pending',
+            attempts: 0,
+            idempotency_key: `${id}:${s.name}`,
+            effect_possible: false,
+            result: null,
+            error: null,
+            started_at: null,
+            completed_at: null,
+            compensated_at: null,
+          })),
+        );
+      });
+    } catch (e) {
+      // The unique index of open sagas: a concurrent request started one first.
+      if ((e as { code?: string }).code !== '23505') throw e;
+      inserted = false;
+    }
+    if (!inserted) {
+      const other = await this.findReusable(def.type, args.subjectKey, args.reuseCompleted ?? true);
+      if (!other)
+        throw new AppError('CONFLICT', 'another saga holds this subject', {
+          reason: 'saga_conflict',
+        });
+      return { sagaId: other, created: false };
+    }
+    this.drive(id);
+    return { sagaId: id, created: true };
+  }
+
+  /** The newest saga of a type for a subject, whatever its status. */
+  async latestFor(type: string, subjectKey: string): Promise<string | undefined> {
+    const row = (await this.t('saga')
+      .where({ type, subject_key: subjectKey })
+      .orderBy('created_at', 'desc')
+      .first('id')) as { id: string } | undefined;
+    return row?.id;
+  }
+
+  private async findReusable(
+    type: string,
+    subjectKey: string,
+    reuseCompleted: boolean,
+  ): Promise<string | undefined> {
+    const statuses = reuseCompleted
+      ? [...OPEN_SAGA_STATUSES, 'completed']
+      : [...OPEN_SAGA_STATUSES];
+    const row = (await this.t('saga')
+      .where({ type, subject_key: subjectKey })
+      .whereIn('status', statuses)
+      .orderBy('created_at', 'desc')
+      .first('id')) as { id: string } | undefined;
+    return row?.id;
+  }
+
+  /** Drives a saga this process holds the lease of; one driver per saga per process. */
+  drive(sagaId: string): Promise<void> {
+    const running = this.driving.get(sagaId);
+    if (running) return running;
+    const p = this.run(sagaId)
+      .catch((e: unknown) =>
+        this.opts.logger.error({ err: e, sagaId }, 'saga driver crashed; recovery will resume it'),
+      )
+      .finally(() => this.driving.delete(sagaId));
+    this.driving.set(sagaId, p);
+    return p;
+  }
+
+  /** Claims sagas whose lease expired (their process died) and drives them. Returns how many it claimed. */
+  async recoverOnce(limit = 10): Promise<number> {
+    const claimed = await this.knex().transaction(async (trx) => {
+      const rows = (await this.t('saga', trx)
+        .whereIn('status', OPEN_SAGA_STATUSES)
+        .andWhere('lease_expires_at', '<', new Date())
+        .orderBy('created_at')
+        .limit(limit)
+        .forUpdate()
+        .skipLocked()
+        .select('id')) as { id: string }[];
+      if (rows.length === 0) return [];
+      await this.t('saga', trx)
+        .whereIn(
+          'id',
+          rows.map((r) => r.id),
+        )
+        .update({
+          owner: this.owner,
+          lease_expires_at: new Date(Date.now() + this.leaseMs),
+          updated_at: new Date(),
+        });
+      return rows.map((r) => r.id);
+    });
+    for (const id of claimed) {
+      this.opts.logger.info({ sagaId: id }, 'saga recovered from an expired lease');
+      this.drive(id);
+    }
+    return claimed.length;
+  }
+
+  private async renewLease(sagaId: string): Promise<boolean> {
+    const n = await this.t('saga')
+      .where({ id: sagaId, owner: this.owner })
+      .whereIn('status', OPEN_SAGA_STATUSES)
+      .update({ lease_expires_at: new Date(Date.now() + this.leaseMs), updated_at: new Date() });
+    return n === 1;
+  }
+
+  async view(sagaId: string): Promise<TSagaView | undefined> {
+    const saga = (await this.t('saga').where({ id: sagaId }).first()) as TSagaRow | undefined;
+    if (!saga) return undefined;
+    const steps = (await this.t('saga_step')
+      .where({ saga_id: sagaId })
+      .orderBy('seq')) as TStepRow[];
+    return {
+      id: saga.id,
+      type: saga.type,
+      subjectKey: saga.subject_key,
+      status: saga.status,
+      currentStep: saga.current_step,
+      definitionVersion: saga.definition_version,
+      orgId: saga.org_id,
+      actorUserId: saga.actor_user_id,
+      input: saga.input,
+      result: saga.result,
+      error: saga.error,
+      createdAt: iso(saga.created_at)!,
+      updatedAt: iso(saga.updated_at)!,
+      completedAt: iso(saga.completed_at),
+      steps: steps.map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        status: s.status,
+        attempts: s.attempts,
+        result: s.result,
+        error: s.error,
+        startedAt: iso(s.started_at),
+        completedAt: iso(s.completed_at),
+        compensatedAt: iso(s.compensated_at),
+      })),
+    };
+  }
+
+  /** Resolves with the saga once it is terminal, or as it is when `timeoutMs` elapses. */
+  async waitFor(sagaId: string, timeoutMs: number): Promise<TSagaView | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await this.view(sagaId);
+      if (!v || isTerminal(v.status) || Date.now() >= deadline) return v;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(100, Math.max(0, deadline - Date.now())));
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.once(`progress:${sagaId}`, done);
+      });
+    }
+  }
+
+  private emitProgress(sagaId: string): void {
+    this.emit(`progress:${sagaId}`);
+  }
+
+  private delay(attempt: number): number {
+    const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** Math.max(0, attempt - 1));
+    return exp / 2 + Math.random() * (exp / 2);
+  }
+
+  private async run(sagaId: string): Promise<void> {
+    const saga = (await this.t('saga').where({ id: sagaId }).first()) as
+      (TSagaRow & { owner: string | null }) | undefined;
+    if (!saga || isTerminal(saga.status) || saga.owner !== this.owner) return;
+    const def = this.defs.get(`${saga.type}@${saga.definition_version}`);
+    if (!def) {
+      this.opts.logger.error(
+        { sagaId, type: saga.type, version: saga.definition_version },
+        'no definition for saga version',
+      );
+      return;
+    }
+    const leaseTimer = setInterval(
+      () => {
+        void this.renewLease(sagaId).catch(() => undefined);
+      },
+      Math.max(200, Math.floor(this.leaseMs / 3)),
+    );
+    try {
+      if (saga.status === 'running') await this.forward(saga, def);
+      const after = (await this.t('saga').where({ id: sagaId }).first('status', 'error')) as {
+        status: TSagaStatus;
+        error: TSagaError | null;
+      };
+      if (after.status === 'compensating') await this.compensate(saga, def, after.error);
+    } finally {
+      clearInterval(leaseTimer);
+      this.emitProgress(sagaId);
+    }
+  }
+
+  private async loadSteps(sagaId: string): Promise<Map<string, TStepRow>> {
+    const rows = (await this.t('saga_step').where({ saga_id: sagaId })) as TStepRow[];
+    return new Map(rows.map((r) => [r.name, r]));
+  }
+
+  private async forward(saga: TSagaRow, def: TAnyDefinition): Promise<void> {
+    const steps = await this.loadSteps(saga.id);
+    const results: Record<string, unknown> = {};
+    const pivotIndex = def.steps.findIndex((s) => s.kind === 'pivot');
+    for (const [index, step] of def.steps.entries()) {
+      const row = steps.get(step.name);
+      if (row?.status === 'succeeded') {
+        results[step.name] = row.result;
+        continue;
+      }
+      let afterPivot = pivotIndex >= 0 && index > pivotIndex;
+      let attempts = row?.attempts ?? 0;
+      // A pivot that may already have acted (an ambiguous timeout) must not be compensated: it only moves forward.
+      if (step.kind === 'pivot' && row?.effect_possible) afterPivot = true;
+      for (;;) {
+        if (this.stopped && !afterPivot && attempts > 0) return;
+        attempts += 1;
+        await this.knex().transaction(async (trx) => {
+          await this.t('saga_step', trx)
+            .where({ saga_id: saga.id, name: step.name })
+            .update({ status: 'running', attempts, started_at: new Date(), error: null });
+          await this.t('saga', trx)
+            .where({ id: saga.id })
+            .update({ current_step: step.name, updated_at: new Date() });
+        });
+        this.emitProgress(saga.id);
+        try {
+          const result = await this.attempt(step, saga, results, attempts);
+          await this.t('saga_step')
+            .where({ saga_id: saga.id, name: step.name })
+            .update({
+              status: 'succeeded',
+              result: JSON.stringify(result),
+              completed_at: new Date(),
+              effect_possible: true,
+            });
+          results[step.name] = result;
+          this.emitProgress(saga.id);
+          break;
+        } catch (e) {
+          const err = toSagaError(step.name, e);
+          const retryable = e instanceof AppError && e.retryable;
+          await this.t('saga_step')
+            .where({ saga_id: saga.id, name: step.name })
+            .update({
+              status: 'failed',
+              error: JSON.stringify(err),
+              ...(certainlyUndelivered(e) ? {} : { effect_possible: true }),
+            });
+          this.emitProgress(saga.id);
+          if (step.kind === 'pivot' && !certainlyUndelivered(e) && retryable) afterPivot = true;
+          if (this.stopped) return; // another replica (or this one restarted) resumes from the log
+          if (afterPivot) {
+            // Past the point of no return: only forward. Retryable failures retry forever; others a bounded number
+            // of times, then the saga is `failed` for an operator (the log says exactly where).
+            if (!retryable && attempts >= (step.maxAttempts ?? 10)) {
+              await this.finish(saga.id, 'failed', null, err);
+              this.opts.logger.error(
+                { sagaId: saga.id, step: step.name, err },
+                'saga failed after its pivot',
+              );
+              return;
+            }
+            await sleep(this.delay(attempts));
+            if (!(await this.renewLease(saga.id))) return;
+            continue;
+          }
+          if (retryable && attempts < (step.maxAttempts ?? 3)) {
+            await sleep(this.delay(attempts));
+            if (!(await this.renewLease(saga.id))) return;
+            continue;
+          }
+          await this.t('saga')
+            .where({ id: saga.id })
+            .update({ status: 'compensating', error: JSON.stringify(err), updated_at: new Date() });
+          this.opts.logger.warn(
+            { sagaId: saga.id, step: step.name, code: err.code, reason: err.reason },
+            'saga compensating',
+          );
+          return;
+        }
+      }
+    }
+    await this.finish(saga.id, 'completed', def.result ? def.result(results) : results, null);
+  }
+
+  private async attempt(
+    step: TStepDefinition<Record<string, unknown>>,
+    saga: TSagaRow,
+    results: Record<string, unknown>,
+    attempt: number,
+  ): Promise<Record<string, unknown>> {
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        ac.abort();
+        reject(new StepTimeout(step.name, step.timeoutMs));
+      }, step.timeoutMs);
+    });
+    try {
+      return await Promise.race([
+        step.run({
+          sagaId: saga.id,
+          input: saga.input,
+          orgId: saga.org_id,
+          actorUserId: saga.actor_user_id,
+          results,
+          idempotencyKey: `${saga.id}:${step.name}`,
+          attempt,
+          signal: ac.signal,
+        }),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async compensate(
+    saga: TSagaRow,
+    def: TAnyDefinition,
+    error: TSagaError | null,
+  ): Promise<void> {
+    const steps = await this.loadSteps(saga.id);
+    const results: Record<string, unknown> = {};
+    for (const [name, row] of steps) if (row.status === 'succeeded') results[name] = row.result;
+    for (const step of [...def.steps].reverse()) {
+      const row = steps.get(step.name);
+      if (!row || !step.compensate || !row.effect_possible || row.status === 'compensated')
+        continue;
+      let attempts = 0;
+      for (;;) {
+        attempts += 1;
+        await this.t('saga_step')
+          .where({ saga_id: saga.id, name: step.name })
+          .update({ status: 'compensating' });
+        this.emitProgress(saga.id);
+        try {
+          const ac = new AbortController();
+          await step.compensate({
+            sagaId: saga.id,
+            input: saga.input,
+            orgId: saga.org_id,
+            actorUserId: saga.actor_user_id,
+            results,
+            idempotencyKey: `${saga.id}:${step.name}:compensate`,
+            attempt: attempts,
+            signal: ac.signal,
+          });
+          await this.t('saga_step')
+            .where({ saga_id: saga.id, name: step.name })
+            .update({ status: 'compensated', compensated_at: new Date() });
+          this.emitProgress(saga.id);
+          break;
+        } catch (e) {
+          // Compensations retry until done: a saga never stays half undone.
+          this.opts.logger.warn(
+            { sagaId: saga.id, step: step.name, err: toSagaError(step.name, e) },
+            'compensation failed; retrying',
+          );
+          if (this.stopped) return;
+          await sleep(this.delay(attempts));
+          if (!(await this.renewLease(saga.id))) return;
+        }
+      }
+    }
+    if (def.onCompensated) {
+      let attempts = 0;
+      for (;;) {
+        attempts += 1;
+        try {
+          await def.onCompensated({
+            sagaId: saga.id,
+            input: saga.input,
+            orgId: saga.org_id,
+            actorUserId: saga.actor_user_id,
+            results,
+            error: error ?? { step: 'unknown', code: 'INTERNAL', reason: null, message: 'unknown' },
+          });
+          break;
+        } catch (e) {
+          this.opts.logger.warn({ sagaId: saga.id, err: e }, 'onCompensated failed; retrying');
+          await sleep(this.delay(attempts));
+          if (!(await this.renewLease(saga.id))) return;
+        }
+      }
+    }
+    await this.finish(saga.id, 'compensated', null, error);
+  }
+
+  private async finish(
+    sagaId: string,
+    status: TSagaStatus,
+    result: Record<string, unknown> | null,
+    error: TSagaError | null,
+  ): Promise<void> {
+    await this.t('saga')
+      .where({ id: sagaId })
+      .update({
+        status,
+        result: result === null ? null : JSON.stringify(result),
+        error: error === null ? null : JSON.stringify(error),
+        current_step: null,
+        completed_at: new Date(),
+        updated_at: new Date(),
+        lease_expires_at: null,
+      });
+    this.emitProgress(sagaId);
+  }
+}

@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'nats';
+import { freePort } from './ports';
+import { waitFor } from './wait-for';
+
+export const NATS_SERVER_BIN = process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-server';
+
+export interface TTestNats {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  /** Kill and start again on the same port and store (JetStream data survives). */
+  restart(): Promise<void>;
+}
+
+/**
+ * A real nats-server with JetStream on a free port, private to one test file, so parallel test files never
+ * answer each other's requests. `configFile` runs it with the project's own config (users, permissions).
+ */
+export async function startNatsServer(opts: { configFile?: string } = {}): Promise<TTestNats> {
+  const port = await freePort();
+  const storeDir = mkdtempSync(join(tmpdir(), 'otesse-nats-'));
+  let proc: ChildProcess | undefined;
+  const url = `nats://127.0.0.1:${port}`;
+
+  const launch = async (): Promise<void> => {
+    const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir];
+    if (opts.configFile) args.push('-c', opts.configFile);
+    proc = spawn(NATS_SERVER_BIN, args, { stdio: 'ignore' });
+    await waitFor(
+      async () => {
+        const nc = await connect({
+          servers: url,
+          reconnect: false,
+          ...(opts.configFile ? { user: 'probe', pass: 'probe' } : {}),
+        }).catch((e: Error) => (/Authorization/i.test(e.message) ? 'up' : undefined));
+        if (nc === 'up') return true;
+        if (!nc) return undefined;
+        await nc.close();
+        return true;
+      },
+      { timeoutMs: 10_000, what: `nats-server on ${port}` },
+    );
+  };
+  const kill = async (): Promise<void> => {
+    const p = proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  };
+
+  await launch();
+  return {
+    url,
+    port,
+    restart: async () => {
+      await kill();
+      await launch();
+    },
+    stop: async () => {
+      await kill();
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}

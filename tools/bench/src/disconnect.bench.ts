@@ -1,0 +1,311 @@
+// npm run bench:disconnect — end-to-end disconnect latency and throughput through the tRPC API, against the floor
+// (the raw NATS round trips and Postgres commits the saga needs, measured in the same run), and stale-marking of
+// 1,000,000 references against a bare SQL UPDATE of the same rows.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import type { AppRouter } from '@otesse/edge-api';
+import {
+  createOrg,
+  createToken,
+  createUser,
+  identityEntities,
+  ROLE_PERMISSIONS,
+} from '@otesse/identity';
+import { Bus, connectNats } from '@otesse/messaging';
+import { openOrm, SERVICE_SCHEMAS } from '@otesse/persistence';
+import { startFakeProvider, writeFakeProvidersFile } from '@otesse/fake-provider';
+import { createTestDatabase, startNatsServer, startStack } from '@otesse/testing';
+import { formatTable, printResultLine, round, stats, timeSequential } from './bench-utils';
+
+const LATENCY_RUNS = Number(process.env['BENCH_DISCONNECTS'] ?? 200);
+const THROUGHPUT_RUNS = Number(process.env['BENCH_THROUGHPUT_DISCONNECTS'] ?? 256);
+const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 32);
+const REFS_PER_CONNECTION = Number(process.env['BENCH_REFS'] ?? 10_000);
+const STALE_ROWS = Number(process.env['BENCH_STALE_ROWS'] ?? 1_000_000);
+/** NATS requests and Postgres commits one disconnect needs at least (see ARCHITECTURE.md, the saga table). */
+const SAGA_REQUESTS = 7; // lock, disable jobs, revoke, destroy, statuses, mark stale, connection get (+ 2 JetStream publishes)
+const SAGA_PUBLISHES = 2;
+const SAGA_COMMITS = 2 + 8 * 2; // saga + steps insert, start/end of each of the 8 steps
+
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
+
+async function main(): Promise<void> {
+  const [db, nats, fake] = await Promise.all([
+    createTestDatabase('otesse_bench'),
+    startNatsServer(),
+    startFakeProvider({ port: 0 }),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'otesse-bench-'));
+  const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
+  const stack = await startStack({
+    databaseUrlFor: (s) => db.urlFor(s),
+    natsUrl: nats.url,
+    providersFile,
+    logLevel: 'error',
+  });
+  const nc = await connectNats({ url: nats.url, name: 'bench' });
+  const bus = new Bus(nc, { timeoutMs: 30_000 });
+  const admin = new pg.Pool({ connectionString: db.adminUrl, max: 4 });
+  try {
+    const orm = await openOrm({
+      url: db.urlFor('edge'),
+      schema: SERVICE_SCHEMAS.edge.schema,
+      entities: identityEntities,
+      migrations: [],
+    });
+    const knex = orm.em.getConnection().getKnex();
+    const org = await createOrg(knex, { name: 'Bench' });
+    const user = await createUser(knex, {
+      orgId: org.id,
+      email: 'admin@bench.test',
+      name: 'admin',
+      permissions: ROLE_PERMISSIONS.admin,
+    });
+    const { token } = await createToken(knex, { userId: user.id });
+    await orm.close(true);
+    const client = createTRPCClient<AppRouter>({
+      links: [
+        httpBatchLink({
+          url: `${stack.edgeUrl}/trpc`,
+          headers: { authorization: `Bearer ${token}` },
+        }),
+      ],
+    });
+
+    /** A connected user-level Google connection with 3 sync jobs and REFS_PER_CONNECTION references. */
+    const makeConnection = async (): Promise<string> => {
+      const { connection, instance } = await bus.request('connection.connections.create', {
+        orgId: org.id,
+        vendor: 'google',
+        level: 'user',
+        userId: randomUUID(),
+        externalAccountId: `acct-${randomUUID()}`,
+        tenantId: 'acme',
+      });
+      await bus.request('vault.credentials.store', {
+        orgId: org.id,
+        connectionId: connection.id,
+        vendor: 'google',
+        credentials: [
+          {
+            kind: 'access_token',
+            value: `fpa_${randomUUID()}`,
+            expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+          },
+          { kind: 'refresh_token', value: `fpr_${randomUUID()}` },
+        ],
+      });
+      await bus.request('connection.connections.activate', {
+        orgId: org.id,
+        connectionId: connection.id,
+        eventId: randomUUID(),
+      });
+      await bus.request('sync-scheduler.jobs.create-defaults', {
+        orgId: org.id,
+        instanceId: instance.id,
+        connectionId: connection.id,
+        vendor: 'google',
+        resources: ['contacts', 'invoices', 'tickets'],
+        everySeconds: 86_400,
+      });
+      await admin.query(
+        `insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
+         select $1, $2, $3, 'contacts', $5 || '-' || g, gen_random_uuid(), 'synced', now() from generate_series(1, $4::int) g`,
+        [org.id, instance.id, connection.id, REFS_PER_CONNECTION, connection.id.slice(0, 8)],
+      );
+      return connection.id;
+    };
+
+    log(
+      `seeding ${LATENCY_RUNS + THROUGHPUT_RUNS + 10} connections × ${REFS_PER_CONNECTION} references…`,
+    );
+    const pool: string[] = [];
+    for (let i = 0; i < LATENCY_RUNS + THROUGHPUT_RUNS + 10; i += 1)
+      pool.push(await makeConnection());
+    await admin.query('analyze');
+
+    // The floor, in the same run: raw NATS request/reply and single-row Postgres commits.
+    const floorSub = nc.subscribe('bench.floor', { callback: (_e, m) => m.respond(m.data) });
+    const payload = new TextEncoder().encode(
+      JSON.stringify({ orgId: org.id, connectionId: randomUUID(), idempotencyKey: 'x'.repeat(73) }),
+    );
+    const natsRt = await timeSequential(2_000, () =>
+      nc.request('bench.floor', payload, { timeout: 5_000 }),
+    );
+    const js = nc.jetstream();
+    await (
+      await nc.jetstreamManager()
+    ).streams.add({ name: 'BENCHFLOOR', subjects: ['benchfloor.>'] });
+    const jsPub = await timeSequential(500, () =>
+      js.publish('benchfloor.x', payload, { msgID: randomUUID() }),
+    );
+    await admin.query('create table public.bench_floor (id uuid primary key, v jsonb)');
+    const commit = await timeSequential(2_000, () =>
+      admin.query('insert into public.bench_floor values ($1, $2)', [randomUUID(), '{"a":1}']),
+    );
+    floorSub.unsubscribe();
+    const floorMs =
+      SAGA_REQUESTS * stats(natsRt).p50 +
+      SAGA_PUBLISHES * stats(jsPub).p50 +
+      SAGA_COMMITS * stats(commit).p50;
+
+    // Warm-up, then the latency run: one disconnect at a time, end to end through tRPC.
+    for (let i = 0; i < 10; i += 1) {
+      const w = await client.disconnect.start.mutate({
+        connectionId: pool.pop()!,
+        confirm: true,
+        waitMs: 30_000,
+      });
+      if (process.env['BENCH_DEBUG'] && i === 9) {
+        for (const st of w.saga.steps) {
+          log(
+            `${st.name.padEnd(24)} attempts=${st.attempts} ${st.startedAt} → ${st.completedAt} ${st.error ? JSON.stringify(st.error) : ''}`,
+          );
+        }
+        log(`saga ${w.saga.createdAt} → ${w.saga.completedAt}`);
+      }
+    }
+    log(`latency: ${LATENCY_RUNS} sequential disconnects…`);
+    const latencies = await timeSequential(LATENCY_RUNS, async () => {
+      const r = await client.disconnect.start.mutate({
+        connectionId: pool.pop()!,
+        confirm: true,
+        waitMs: 30_000,
+      });
+      if (r.saga.status !== 'completed') throw new Error(`saga ${r.sagaId} ended ${r.saga.status}`);
+    });
+    const l = stats(latencies);
+
+    log(`throughput: ${THROUGHPUT_RUNS} disconnects with ${CONCURRENCY} concurrent clients…`);
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (let id = pool.pop(); id; id = pool.pop()) {
+          const r = await client.disconnect.start.mutate({
+            connectionId: id,
+            confirm: true,
+            waitMs: 30_000,
+          });
+          if (r.saga.status !== 'completed')
+            throw new Error(`saga ${r.sagaId} ended ${r.saga.status}`);
+        }
+      }),
+    );
+    const throughput = THROUGHPUT_RUNS / ((performance.now() - started) / 1000);
+
+    // Stale-marking 1,000,000 references of one instance: the service's statement vs a bare UPDATE.
+    log(`stale marking: ${STALE_ROWS} references…`);
+    const instanceId = randomUUID();
+    const connectionId = randomUUID();
+    await admin.query(
+      `insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
+       select $1, $2, $3, 'contacts', 'ct-' || g, gen_random_uuid(), 'synced', now() from generate_series(1, $4::int) g`,
+      [org.id, instanceId, connectionId, STALE_ROWS],
+    );
+    await admin.query('vacuum analyze sync.external_reference');
+    const reset = () =>
+      admin.query(
+        `update sync.external_reference set status = 'synced', stale_since = null where instance_id = $1`,
+        [instanceId],
+      );
+    const staleRuns: number[] = [];
+    const bareRuns: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      await reset();
+      await admin.query('vacuum sync.external_reference');
+      let t = performance.now();
+      await bus.request(
+        'sync-scheduler.references.mark-stale',
+        {
+          orgId: org.id,
+          instanceId,
+          connectionId,
+          scope: 'instance',
+          idempotencyKey: `bench:${randomUUID()}`,
+        },
+        { timeoutMs: 120_000 },
+      );
+      staleRuns.push(performance.now() - t);
+      await reset();
+      await admin.query('vacuum sync.external_reference');
+      t = performance.now();
+      await admin.query(
+        `update sync.external_reference set status = 'stale', stale_since = now() where instance_id = $1 and status = 'synced'`,
+        [instanceId],
+      );
+      bareRuns.push(performance.now() - t);
+    }
+    const staleMarkMs = stats(staleRuns).p50;
+    const bareUpdateMs = stats(bareRuns).p50;
+
+    process.stdout.write(
+      `${formatTable(
+        ['measure', 'p50 ms', 'p99 ms', 'n'],
+        [
+          ['disconnect via tRPC (end to end)', l.p50.toFixed(2), l.p99.toFixed(2), String(l.count)],
+          [
+            'floor: NATS request/reply',
+            stats(natsRt).p50.toFixed(3),
+            stats(natsRt).p99.toFixed(3),
+            String(natsRt.length),
+          ],
+          [
+            'floor: JetStream publish',
+            stats(jsPub).p50.toFixed(3),
+            stats(jsPub).p99.toFixed(3),
+            String(jsPub.length),
+          ],
+          [
+            'floor: Postgres single-row commit',
+            stats(commit).p50.toFixed(3),
+            stats(commit).p99.toFixed(3),
+            String(commit.length),
+          ],
+          [
+            `floor: ${SAGA_REQUESTS} req + ${SAGA_PUBLISHES} pub + ${SAGA_COMMITS} commits`,
+            floorMs.toFixed(2),
+            '',
+            '',
+          ],
+          [
+            `mark ${STALE_ROWS} references stale (service)`,
+            staleMarkMs.toFixed(0),
+            '',
+            String(staleRuns.length),
+          ],
+          [`bare UPDATE of the same rows`, bareUpdateMs.toFixed(0), '', String(bareRuns.length)],
+        ],
+      )}\nthroughput with ${CONCURRENCY} concurrent clients: ${throughput.toFixed(1)} disconnects/s\n`,
+    );
+    printResultLine({
+      bench: 'disconnect',
+      p50Ms: round(l.p50, 2),
+      p99Ms: round(l.p99, 2),
+      floorMs: round(floorMs, 2),
+      ratioToFloor: round(l.p50 / floorMs, 2),
+      throughputPerSec: round(throughput, 1),
+      staleMarkMs: round(staleMarkMs, 0),
+      bareUpdateMs: round(bareUpdateMs, 0),
+      staleRatio: round(staleMarkMs / bareUpdateMs, 2),
+    });
+  } finally {
+    await admin.end();
+    await nc.close();
+    await stack.stop();
+    await fake.close();
+    await nats.stop();
+    await db.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

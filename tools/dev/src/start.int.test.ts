@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import {
+  createTestDatabase,
+  freePort,
+  spawnTs,
+  startNatsServer,
+  type TChild,
+  type TTestDatabase,
+  type TTestNats,
+} from '@otesse/testing';
+import type { AppRouter } from '@otesse/edge-api';
+
+/** Foundation done-when 5: `npm start` on a machine with only Postgres and NATS brings everything up. */
+describe('npm start (smoke)', () => {
+  let db: TTestDatabase | undefined;
+  let nats: TTestNats | undefined;
+  let child: TChild | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'otesse-start-'));
+
+  afterAll(async () => {
+    await child?.kill('SIGKILL');
+    await nats?.stop();
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts every service, the fake provider and the seeded demo org, then stops cleanly on SIGTERM', async () => {
+    [db, nats] = await Promise.all([createTestDatabase('otesse_start'), startNatsServer()]);
+    const [edgePort, fakePort, dashboardPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    child = spawnTs('tools/dev/src/start.ts', {
+      DATABASE_URL: db.adminUrl,
+      NATS_URL: nats.url,
+      EDGE_PORT: String(edgePort),
+      FAKE_PROVIDER_PORT: String(fakePort),
+      DASHBOARD_PORT: String(dashboardPort),
+      START_DASHBOARD: '0',
+      OTESSE_DEV_DIR: dir,
+      LOG_LEVEL: 'warn',
+    });
+    await child.waitForOutput(/Otesse Integrations is up[\s\S]*Ctrl-C/, 90_000);
+    const out = child.output();
+    expect(out).toContain(`http://127.0.0.1:${edgePort}/trpc`);
+    expect(out).toContain(`http://127.0.0.1:${fakePort}`);
+    const adminToken = /admin\s+admin@demo\.otesse\.test\s+(otk_\S+)/.exec(out)?.[1];
+    expect(adminToken).toBeTruthy();
+
+    const client = createTRPCClient<AppRouter>({
+      links: [
+        httpBatchLink({
+          url: `http://127.0.0.1:${edgePort}/trpc`,
+          headers: { authorization: `Bearer ${adminToken}` },
+        }),
+      ],
+    });
+    const me = await client.me.get.query();
+    expect(me.email).toBe('admin@demo.otesse.test');
+    expect(me.permissions).toContain('settings.edit');
+    // Every backend service answers through the edge.
+    const integrations = await client.integrations.list.query();
+    expect(integrations.map((i) => i.provider.key)).toEqual(
+      expect.arrayContaining(['servicenow', 'confluence', 'postmark']),
+    );
+    expect((await client.audit.list.query({})).entries).toEqual([]);
+    expect((await fetch(`http://127.0.0.1:${fakePort}/`)).ok).toBe(true);
+
+    expect(await child.kill('SIGTERM')).toBe(0);
+    await expect(fetch(`http://127.0.0.1:${edgePort}/healthz`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${fakePort}/`)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { FakeProviderClient } from './fake-provider.client.js';
+import { startFakeProvider, type TFakeProvider } from './fake-provider.server.js';
+import { CLIENT_ID, getJson, obtainTokens, postForm, refresh } from './oauth-flow.test-helpers.js';
+
+let provider: TFakeProvider;
+let control: FakeProviderClient;
+
+beforeAll(async () => {
+  provider = await startFakeProvider({ port: 0 });
+  control = new FakeProviderClient(provider.url);
+});
+afterAll(() => provider.close());
+beforeEach(() => control.reset());
+
+describe('token endpoint fault injection', () => {
+  it('503 mode answers temporarily_unavailable and records the call', async () => {
+    const tokens = await obtainTokens(provider.url);
+    await control.configure({ tokenMode: '503' });
+    const res = await refresh(provider.url, tokens.refresh_token);
+    expect(res).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
+    await control.configure({ tokenMode: 'ok' });
+    // The token survived the outage.
+    expect((await refresh(provider.url, tokens.refresh_token)).status).toBe(200);
+    const calls = (await control.getState()).tokenCalls.slice(1);
+    expect(calls.map((c) => c.status)).toEqual([503, 200]);
+  });
+
+  it('invalid_client mode answers 401', async () => {
+    await control.configure({ tokenMode: 'invalid_client' });
+    const res = await refresh(provider.url, 'fpr_x');
+    expect(res).toEqual({
+      status: 401,
+      body: { error: 'invalid_client', error_description: 'client authentication failed' },
+    });
+  });
+
+  it('hang mode never answers; a client-side timeout fires', async () => {
+    await control.configure({ tokenMode: 'hang' });
+    const started = Date.now();
+    await expect(
+      postForm(
+        `${provider.url}/oauth/token`,
+        { grant_type: 'refresh_token', refresh_token: 'fpr_x', client_id: CLIENT_ID },
+        { timeoutMs: 150 },
+      ),
+    ).rejects.toThrow(/timeout|aborted/i);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect((await control.getState()).tokenCalls).toEqual([
+      expect.objectContaining({ grantType: 'refresh_token', refreshToken: 'fpr_x', status: null }),
+    ]);
+  });
+
+  it('tokenDelayMs slows the answer down', async () => {
+    const tokens = await obtainTokens(provider.url);
+    await control.configure({ tokenDelayMs: 150 });
+    const started = Date.now();
+    expect((await refresh(provider.url, tokens.refresh_token)).status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+});
+
+describe('close()', () => {
+  it('terminates promptly with hanging token/revoke calls, delays and keep-alive sockets', async () => {
+    const local = await startFakeProvider({ port: 0 });
+    const localControl = new FakeProviderClient(local.url);
+    const tokens = await obtainTokens(local.url);
+    await localControl.configure({ tokenMode: 'hang', revokeMode: 'hang', pageDelayMs: 60_000 });
+
+    const pending = [
+      refresh(local.url, tokens.refresh_token),
+      postForm(`${local.url}/oauth/revoke`, { token: tokens.access_token }),
+      getJson(`${local.url}/api/contacts`, tokens.access_token),
+    ].map((p) =>
+      p.then(
+        () => 'answered',
+        () => 'failed',
+      ),
+    );
+    // Wait until all three requests are parked on the server.
+    while (
+      local.state.tokenCalls.length < 2 ||
+      local.state.revocations.length < 1 ||
+      local.state.dataCalls.length < 1
+    ) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+
+    const started = Date.now();
+    await local.close();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await Promise.all(pending)).toEqual(['failed', 'failed', 'failed']);
+    await local.close(); // idempotent
+    await expect(fetch(`${local.url}/`)).rejects.toThrow();
+  });
+});
