@@ -211,8 +211,17 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     await ref(t, colleague, 'c-4');
     const foreign = { orgId: randomUUID(), instanceId: randomUUID() };
     await ref(foreign, t.connectionId, 'c-5');
-    const statusOf = async () =>
-      Object.fromEntries(
+    // The step writes a stale mark; the rows follow a moment later (the materializer).
+    const statusOf = async () => {
+      await waitFor(
+        async () =>
+          (
+            await db.query<{ n: string }>(
+              'select count(*) as n from sync.reference_stale_mark where materialized_at is null',
+            )
+          )[0]!.n === '0',
+      );
+      return Object.fromEntries(
         (
           await db.query<{ external_id: string; status: string; stale_since: Date | null }>(
             `select external_id, status, stale_since from sync.external_reference order by external_id`,
@@ -221,6 +230,7 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
           .filter((r) => ['c-1', 'c-2', 'c-3', 'c-4', 'c-5'].includes(r.external_id))
           .map((r) => [r.external_id, `${r.status}${r.stale_since ? '+since' : ''}`]),
       );
+    };
     const byConnection = {
       orgId: t.orgId,
       instanceId: t.instanceId,
@@ -265,6 +275,42 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
         instanceId: t.instanceId,
       }),
     ).toEqual({ synced: 0, stale: 4 });
+  });
+
+  it('a reader sees a mark at once, and a reference a sync wrote after the mark stays synced', async () => {
+    const t = await setup(['contacts']);
+    for (const id of ['m-1', 'm-2']) await ref(t, t.connectionId, id);
+    expect(
+      await bus.request('sync-scheduler.references.mark-stale', {
+        orgId: t.orgId,
+        instanceId: t.instanceId,
+        connectionId: t.connectionId,
+        scope: 'instance',
+        idempotencyKey: `${randomUUID()}:mark-stale`,
+      }),
+    ).toEqual({ marked: 2 });
+    // A sync after a reconnect writes a reference later than the mark.
+    await db.query(
+      `insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
+       values ($1, $2, $3, 'contacts', 'm-3', gen_random_uuid(), 'synced', now() + interval '1 second')`,
+      [t.orgId, t.instanceId, t.connectionId],
+    );
+    // Asked right away (before the background materializer's turn), the count already reflects the mark.
+    expect(
+      await bus.request('sync-scheduler.references.count', {
+        orgId: t.orgId,
+        instanceId: t.instanceId,
+      }),
+    ).toEqual({ synced: 1, stale: 2 });
+    const rows = await db.query<{ external_id: string; status: string }>(
+      `select external_id, status from sync.external_reference where instance_id = $1 order by external_id`,
+      [t.instanceId],
+    );
+    expect(rows).toEqual([
+      { external_id: 'm-1', status: 'stale' },
+      { external_id: 'm-2', status: 'stale' },
+      { external_id: 'm-3', status: 'synced' },
+    ]);
   });
 
   it('disabling a job cancels its running execution; run-now coalesces and refuses a disabled job', async () => {

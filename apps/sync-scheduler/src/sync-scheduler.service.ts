@@ -17,6 +17,7 @@ import { reenableJobsForSagaHandler } from './handlers/reenable-jobs-for-saga.ha
 import { runJobNowHandler } from './handlers/run-job-now.handler';
 import { setJobEnabledHandler } from './handlers/set-job-enabled.handler';
 import { summarizeConnectionHandler } from './handlers/summarize-connection.handler';
+import { StaleMarkMaterializer } from './references/stale-marks';
 
 export interface TSyncSchedulerConfig {
   databaseUrl: string;
@@ -46,6 +47,7 @@ export async function startSyncScheduler(
   const catalogue = loadCatalogue({ providersFile: cfg.providersFile });
   const settings = engineConfig(cfg.engine);
   let engine: SyncEngine | undefined;
+  let materializer: StaleMarkMaterializer | undefined;
   const svc = await runService({
     name: 'sync-scheduler',
     version: '0.2.0',
@@ -65,6 +67,7 @@ export async function startSyncScheduler(
         { knex: orm.em.getConnection().getKnex(), nc, bus, catalogue, logger },
         settings,
       );
+      materializer = new StaleMarkMaterializer(orm.em.getConnection().getKnex(), logger);
       const deps = { orm, nc, bus, engine, logger };
       return {
         'sync-scheduler.jobs.create-defaults': createDefaultJobsHandler(orm),
@@ -74,7 +77,7 @@ export async function startSyncScheduler(
         'sync-scheduler.connections.summary': summarizeConnectionHandler(orm),
         'sync-scheduler.jobs.disable-for-connection': disableJobsForConnectionHandler(deps),
         'sync-scheduler.jobs.reenable-for-saga': reenableJobsForSagaHandler(deps),
-        'sync-scheduler.references.mark-stale': markReferencesStaleHandler(orm),
+        'sync-scheduler.references.mark-stale': markReferencesStaleHandler(orm, materializer),
         'sync-scheduler.jobs.overview': overviewJobsHandler(orm),
         'sync-scheduler.jobs.set-enabled': setJobEnabledHandler(deps),
         'sync-scheduler.jobs.run-now': runJobNowHandler(deps),
@@ -85,7 +88,11 @@ export async function startSyncScheduler(
     },
     onStart: async () => {
       engine?.start();
-      return async () => engine?.stop();
+      materializer?.start();
+      return async () => {
+        await materializer?.stop();
+        await engine?.stop();
+      };
     },
   });
   return Object.assign(svc, { engine: engine as SyncEngine });

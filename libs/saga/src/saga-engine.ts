@@ -50,6 +50,30 @@ export interface TSagaView {
   steps: TSagaStepView[];
 }
 
+/** Emitted as `'step'` after every attempt of a step or compensation (for metrics and traces). */
+export interface TSagaStepEvent {
+  sagaId: string;
+  type: string;
+  step: string;
+  phase: 'forward' | 'compensate';
+  outcome: 'succeeded' | 'failed';
+  attempt: number;
+  retryable: boolean;
+  durationMs: number;
+  /** The saga's trace id when its input carries one. */
+  traceId: string | undefined;
+}
+
+/** Emitted as `'saga'` when a saga reaches a terminal status. */
+export interface TSagaEndEvent {
+  sagaId: string;
+  type: string;
+  status: TSagaStatus;
+  /** From the saga's creation to now. */
+  durationMs: number;
+  traceId: string | undefined;
+}
+
 const TERMINAL: ReadonlySet<TSagaStatus> = new Set(['completed', 'compensated', 'failed']);
 export const isTerminal = (s: TSagaStatus): boolean => TERMINAL.has(s);
 
@@ -72,6 +96,12 @@ interface TSagaRow {
   completed_at: string | Date | null;
 }
 
+type TOwnedSagaRow = TSagaRow & { owner: string | null };
+
+/** How a forward pass ended. */
+type TForwardOutcome =
+  { status: 'completed' | 'failed' | 'stopped' } | { status: 'compensating'; error: TSagaError };
+
 interface TStepRow {
   name: string;
   kind: TStepKind;
@@ -88,6 +118,10 @@ interface TStepRow {
 
 const iso = (d: string | Date | null): string | null =>
   d === null ? null : new Date(d).toISOString();
+const traceIdOf = (saga: TSagaRow): string | undefined => {
+  const t = saga.input['traceId'];
+  return typeof t === 'string' ? t : undefined;
+};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 class StepTimeout extends AppError {
@@ -136,6 +170,11 @@ export class SagaEngine extends EventEmitter {
 
   private knex(): Knex {
     return this.opts.orm.em.getConnection().getKnex();
+  }
+
+  /** The quoted schema, for the few hand-written statements (the schema is configuration, never input). */
+  private q(): string {
+    return `"${this.opts.schema.replace(/"/g, '""')}"`;
   }
 
   private t(table: 'saga' | 'saga_step', k: Knex | Knex.Transaction = this.knex()) {
@@ -189,44 +228,47 @@ export class SagaEngine extends EventEmitter {
     const now = new Date();
     let inserted = true;
     try {
-      await this.knex().transaction(async (trx) => {
-        await this.t('saga', trx).insert({
+      // One statement: the saga, its steps, and its first step already `running` (the driver sends that step's
+      // command next, exactly as if it had recorded the start itself).
+      const S = this.q();
+      await this.knex().raw(
+        `with s as (
+           insert into ${S}.saga (id, type, subject_key, status, current_step, owner, lease_expires_at,
+             definition_version, org_id, actor_user_id, input, result, error, created_at, updated_at, completed_at)
+           values (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?::jsonb, null, null, ?, ?, null)
+           returning id)
+         insert into ${S}.saga_step (id, saga_id, seq, name, kind, status, attempts, idempotency_key,
+           effect_possible, result, error, started_at, completed_at, compensated_at)
+         select x.id, s.id, x.seq, x.name, x.kind, x.status, x.attempts, s.id || ':' || x.name,
+           false, null, null, x.started_at, null, null
+           from s, jsonb_to_recordset(?::jsonb)
+             as x(id uuid, seq int, name text, kind text, status text, attempts int, started_at timestamptz)`,
+        [
           id,
-          type: def.type,
-          subject_key: args.subjectKey,
-          status: 'running',
-          current_step: def.steps[0]?.name ?? null,
-          owner: this.owner,
-          lease_expires_at: new Date(now.getTime() + this.leaseMs),
-          definition_version: def.version,
-          org_id: args.orgId,
-          actor_user_id: args.actorUserId,
-          input: JSON.stringify(args.input),
-          result: null,
-          error: null,
-          created_at: now,
-          updated_at: now,
-          completed_at: null,
-        });
-        await this.t('saga_step', trx).insert(
-          def.steps.map((s, seq) => ({
-            id: randomUUID(),
-            saga_id: id,
-            seq,
-            name: s.name,
-            kind: s.kind,
-            status: 'pending',
-            attempts: 0,
-            idempotency_key: `${id}:${s.name}`,
-            effect_possible: false,
-            result: null,
-            error: null,
-            started_at: null,
-            completed_at: null,
-            compensated_at: null,
-          })),
-        );
-      });
+          def.type,
+          args.subjectKey,
+          def.steps[0]?.name ?? null,
+          this.owner,
+          new Date(now.getTime() + this.leaseMs),
+          def.version,
+          args.orgId,
+          args.actorUserId,
+          JSON.stringify(args.input),
+          now,
+          now,
+          JSON.stringify(
+            def.steps.map((st, seq) => ({
+              id: randomUUID(),
+              seq,
+              name: st.name,
+              kind: st.kind,
+              status: seq === 0 ? 'running' : 'pending',
+              attempts: seq === 0 ? 1 : 0,
+              started_at: seq === 0 ? now.toISOString() : null,
+            })),
+          ),
+        ],
+      );
     } catch (e) {
       // The unique index of open sagas: a concurrent request started one first.
       if ((e as { code?: string }).code !== '23505') throw e;
@@ -240,7 +282,23 @@ export class SagaEngine extends EventEmitter {
         });
       return { sagaId: other, created: false };
     }
-    this.drive(id);
+    this.drive(id, {
+      id,
+      type: def.type,
+      subject_key: args.subjectKey,
+      status: 'running',
+      current_step: def.steps[0]?.name ?? null,
+      definition_version: def.version,
+      org_id: args.orgId,
+      actor_user_id: args.actorUserId,
+      input: args.input,
+      result: null,
+      error: null,
+      created_at: now,
+      updated_at: now,
+      completed_at: null,
+      owner: this.owner,
+    });
     return { sagaId: id, created: true };
   }
 
@@ -270,10 +328,10 @@ export class SagaEngine extends EventEmitter {
   }
 
   /** Drives a saga this process holds the lease of; one driver per saga per process. */
-  drive(sagaId: string): Promise<void> {
+  drive(sagaId: string, fresh?: TOwnedSagaRow): Promise<void> {
     const running = this.driving.get(sagaId);
     if (running) return running;
-    const p = this.run(sagaId)
+    const p = this.run(sagaId, fresh)
       .catch((e: unknown) =>
         this.opts.logger.error({ err: e, sagaId }, 'saga driver crashed; recovery will resume it'),
       )
@@ -356,21 +414,67 @@ export class SagaEngine extends EventEmitter {
     };
   }
 
-  /** Resolves with the saga once it is terminal, or as it is when `timeoutMs` elapses. */
+  /**
+   * Resolves with the saga once it is terminal, or as it is when `timeoutMs` elapses. A saga this process drives
+   * wakes the waiter when it ends; one driven elsewhere (another replica) is polled.
+   */
   async waitFor(sagaId: string, timeoutMs: number): Promise<TSagaView | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const v = await this.view(sagaId);
-      if (!v || isTerminal(v.status) || Date.now() >= deadline) return v;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(100, Math.max(0, deadline - Date.now())));
-        function done(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.once(`progress:${sagaId}`, done);
+      let wake: () => void = () => undefined;
+      const woke = new Promise<void>((resolve) => {
+        wake = resolve;
       });
+      // Listening before reading: an end between the read and the wait is not missed.
+      this.once(`end:${sagaId}`, wake);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        // Driven here: nothing to read until it ends (or the wait times out).
+        if (this.driving.has(sagaId) && Date.now() < deadline) {
+          await Promise.race([
+            woke,
+            new Promise<void>((resolve) => {
+              timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+            }),
+          ]);
+          clearTimeout(timer);
+        }
+        const v = await this.view(sagaId);
+        if (!v || isTerminal(v.status) || Date.now() >= deadline) return v;
+        await Promise.race([
+          woke,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now())));
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+        this.off(`end:${sagaId}`, wake);
+      }
     }
+  }
+
+  private emitStep(
+    saga: TSagaRow,
+    step: string,
+    phase: TSagaStepEvent['phase'],
+    outcome: TSagaStepEvent['outcome'],
+    attempt: number,
+    retryable: boolean,
+    startedAt: number,
+  ): void {
+    const ev: TSagaStepEvent = {
+      sagaId: saga.id,
+      type: saga.type,
+      step,
+      phase,
+      outcome,
+      attempt,
+      retryable,
+      durationMs: performance.now() - startedAt,
+      traceId: traceIdOf(saga),
+    };
+    this.emit('step', ev);
   }
 
   private emitProgress(sagaId: string): void {
@@ -382,9 +486,10 @@ export class SagaEngine extends EventEmitter {
     return exp / 2 + Math.random() * (exp / 2);
   }
 
-  private async run(sagaId: string): Promise<void> {
-    const saga = (await this.t('saga').where({ id: sagaId }).first()) as
-      (TSagaRow & { owner: string | null }) | undefined;
+  /** `fresh`: the row `start()` just inserted (its first step already running), so nothing is read back. */
+  private async run(sagaId: string, fresh?: TOwnedSagaRow): Promise<void> {
+    const saga =
+      fresh ?? ((await this.t('saga').where({ id: sagaId }).first()) as TOwnedSagaRow | undefined);
     if (!saga || isTerminal(saga.status) || saga.owner !== this.owner) return;
     const def = this.defs.get(`${saga.type}@${saga.definition_version}`);
     if (!def) {
@@ -401,12 +506,12 @@ export class SagaEngine extends EventEmitter {
       Math.max(200, Math.floor(this.leaseMs / 3)),
     );
     try {
-      if (saga.status === 'running') await this.forward(saga, def);
-      const after = (await this.t('saga').where({ id: sagaId }).first('status', 'error')) as {
-        status: TSagaStatus;
-        error: TSagaError | null;
-      };
-      if (after.status === 'compensating') await this.compensate(saga, def, after.error);
+      if (saga.status === 'running') {
+        const outcome = await this.forward(saga, def, fresh !== undefined);
+        if (outcome.status === 'compensating') await this.compensate(saga, def, outcome.error);
+      } else if (saga.status === 'compensating') {
+        await this.compensate(saga, def, saga.error);
+      }
     } finally {
       clearInterval(leaseTimer);
       this.emitProgress(sagaId);
@@ -418,10 +523,61 @@ export class SagaEngine extends EventEmitter {
     return new Map(rows.map((r) => [r.name, r]));
   }
 
-  private async forward(saga: TSagaRow, def: TAnyDefinition): Promise<void> {
-    const steps = await this.loadSteps(saga.id);
+  /**
+   * Records one step transition in one statement: the previous step's success (kept in memory until now) and the
+   * next step's start. A crash between a step's reply and this write leaves the step `running`: recovery sends its
+   * command again under the same idempotency key and gets the first reply.
+   */
+  private async transition(
+    sagaId: string,
+    done: { name: string; result: Record<string, unknown> } | undefined,
+    next: { name: string; attempts: number },
+  ): Promise<void> {
+    const S = this.q();
+    const doneSql = done
+      ? `done as (update ${S}.saga_step set status = 'succeeded', result = ?::jsonb, completed_at = now(),
+           effect_possible = true where saga_id = ? and name = ?),`
+      : '';
+    await this.knex().raw(
+      `with ${doneSql}
+         started as (update ${S}.saga_step set status = 'running', attempts = ?, started_at = now(), error = null
+           where saga_id = ? and name = ?)
+       update ${S}.saga set current_step = ?, updated_at = now() where id = ?`,
+      [
+        ...(done ? [JSON.stringify(done.result), sagaId, done.name] : []),
+        next.attempts,
+        sagaId,
+        next.name,
+        next.name,
+        sagaId,
+      ],
+    );
+  }
+
+  private async forward(
+    saga: TSagaRow,
+    def: TAnyDefinition,
+    fresh: boolean,
+  ): Promise<TForwardOutcome> {
+    const steps = fresh ? new Map<string, TStepRow>() : await this.loadSteps(saga.id);
     const results: Record<string, unknown> = {};
     const pivotIndex = def.steps.findIndex((s) => s.kind === 'pivot');
+    /** A step that succeeded and is not written yet: the next transition (or the finish) records it. */
+    let done: { name: string; result: Record<string, unknown> } | undefined;
+    const flushDone = async (): Promise<void> => {
+      if (!done) return;
+      await this.t('saga_step')
+        .where({ saga_id: saga.id, name: done.name })
+        .update({
+          status: 'succeeded',
+          result: JSON.stringify(done.result),
+          completed_at: new Date(),
+          effect_possible: true,
+        });
+      done = undefined;
+    };
+    // A fresh saga's first step was recorded `running` (attempt 1) by start().
+    let recorded = fresh;
     for (const [index, step] of def.steps.entries()) {
       const row = steps.get(step.name);
       if (row?.status === 'succeeded') {
@@ -433,33 +589,28 @@ export class SagaEngine extends EventEmitter {
       // A pivot that may already have acted (an ambiguous timeout) must not be compensated: it only moves forward.
       if (step.kind === 'pivot' && row?.effect_possible) afterPivot = true;
       for (;;) {
-        if (this.stopped && !afterPivot && attempts > 0) return;
+        if (this.stopped && !afterPivot && attempts > 0 && !recorded) {
+          await flushDone();
+          return { status: 'stopped' };
+        }
         attempts += 1;
-        await this.knex().transaction(async (trx) => {
-          await this.t('saga_step', trx)
-            .where({ saga_id: saga.id, name: step.name })
-            .update({ status: 'running', attempts, started_at: new Date(), error: null });
-          await this.t('saga', trx)
-            .where({ id: saga.id })
-            .update({ current_step: step.name, updated_at: new Date() });
-        });
+        if (recorded) recorded = false;
+        else {
+          await this.transition(saga.id, done, { name: step.name, attempts });
+          done = undefined;
+        }
         this.emitProgress(saga.id);
+        const stepStarted = performance.now();
         try {
           const result = await this.attempt(step, saga, results, attempts);
-          await this.t('saga_step')
-            .where({ saga_id: saga.id, name: step.name })
-            .update({
-              status: 'succeeded',
-              result: JSON.stringify(result),
-              completed_at: new Date(),
-              effect_possible: true,
-            });
+          this.emitStep(saga, step.name, 'forward', 'succeeded', attempts, false, stepStarted);
+          done = { name: step.name, result };
           results[step.name] = result;
-          this.emitProgress(saga.id);
           break;
         } catch (e) {
           const err = toSagaError(step.name, e);
           const retryable = e instanceof AppError && e.retryable;
+          this.emitStep(saga, step.name, 'forward', 'failed', attempts, retryable, stepStarted);
           await this.t('saga_step')
             .where({ saga_id: saga.id, name: step.name })
             .update({
@@ -469,25 +620,25 @@ export class SagaEngine extends EventEmitter {
             });
           this.emitProgress(saga.id);
           if (step.kind === 'pivot' && !certainlyUndelivered(e) && retryable) afterPivot = true;
-          if (this.stopped) return; // another replica (or this one restarted) resumes from the log
+          if (this.stopped) return { status: 'stopped' }; // another replica (or this one restarted) resumes
           if (afterPivot) {
             // Past the point of no return: only forward. Retryable failures retry forever; others a bounded number
             // of times, then the saga is `failed` for an operator (the log says exactly where).
             if (!retryable && attempts >= (step.maxAttempts ?? 10)) {
-              await this.finish(saga.id, 'failed', null, err);
+              await this.finish(saga, saga.id, 'failed', null, err);
               this.opts.logger.error(
                 { sagaId: saga.id, step: step.name, err },
                 'saga failed after its pivot',
               );
-              return;
+              return { status: 'failed' };
             }
             await sleep(this.delay(attempts));
-            if (!(await this.renewLease(saga.id))) return;
+            if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
             continue;
           }
           if (retryable && attempts < (step.maxAttempts ?? 3)) {
             await sleep(this.delay(attempts));
-            if (!(await this.renewLease(saga.id))) return;
+            if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
             continue;
           }
           await this.t('saga')
@@ -497,11 +648,19 @@ export class SagaEngine extends EventEmitter {
             { sagaId: saga.id, step: step.name, code: err.code, reason: err.reason },
             'saga compensating',
           );
-          return;
+          return { status: 'compensating', error: err };
         }
       }
     }
-    await this.finish(saga.id, 'completed', def.result ? def.result(results) : results, null);
+    await this.finish(
+      saga,
+      saga.id,
+      'completed',
+      def.result ? def.result(results) : results,
+      null,
+      done,
+    );
+    return { status: 'completed' };
   }
 
   private async attempt(
@@ -556,6 +715,7 @@ export class SagaEngine extends EventEmitter {
           .where({ saga_id: saga.id, name: step.name })
           .update({ status: 'compensating' });
         this.emitProgress(saga.id);
+        const stepStarted = performance.now();
         try {
           const ac = new AbortController();
           await step.compensate({
@@ -571,9 +731,11 @@ export class SagaEngine extends EventEmitter {
           await this.t('saga_step')
             .where({ saga_id: saga.id, name: step.name })
             .update({ status: 'compensated', compensated_at: new Date() });
+          this.emitStep(saga, step.name, 'compensate', 'succeeded', attempts, false, stepStarted);
           this.emitProgress(saga.id);
           break;
         } catch (e) {
+          this.emitStep(saga, step.name, 'compensate', 'failed', attempts, true, stepStarted);
           // Compensations retry until done: a saga never stays half undone.
           this.opts.logger.warn(
             { sagaId: saga.id, step: step.name, err: toSagaError(step.name, e) },
@@ -606,26 +768,48 @@ export class SagaEngine extends EventEmitter {
         }
       }
     }
-    await this.finish(saga.id, 'compensated', null, error);
+    await this.finish(saga, saga.id, 'compensated', null, error);
   }
 
   private async finish(
+    saga: TSagaRow | undefined,
     sagaId: string,
     status: TSagaStatus,
     result: Record<string, unknown> | null,
     error: TSagaError | null,
+    done?: { name: string; result: Record<string, unknown> },
   ): Promise<void> {
-    await this.t('saga')
-      .where({ id: sagaId })
-      .update({
+    const S = this.q();
+    // The last step's success and the saga's end in one statement.
+    await this.knex().raw(
+      `with ${
+        done
+          ? `done as (update ${S}.saga_step set status = 'succeeded', result = ?::jsonb, completed_at = now(),
+               effect_possible = true where saga_id = ? and name = ?),`
+          : ''
+      } ended as (select 1)
+       update ${S}.saga set status = ?, result = ?::jsonb, error = ?::jsonb, current_step = null,
+         completed_at = now(), updated_at = now(), lease_expires_at = null
+       where id = ?`,
+      [
+        ...(done ? [JSON.stringify(done.result), sagaId, done.name] : []),
         status,
-        result: result === null ? null : JSON.stringify(result),
-        error: error === null ? null : JSON.stringify(error),
-        current_step: null,
-        completed_at: new Date(),
-        updated_at: new Date(),
-        lease_expires_at: null,
-      });
+        result === null ? null : JSON.stringify(result),
+        error === null ? null : JSON.stringify(error),
+        sagaId,
+      ],
+    );
+    if (saga) {
+      const ev: TSagaEndEvent = {
+        sagaId,
+        type: saga.type,
+        status,
+        durationMs: Date.now() - new Date(saga.created_at).getTime(),
+        traceId: traceIdOf(saga),
+      };
+      this.emit('saga', ev);
+    }
+    this.emit(`end:${sagaId}`);
     this.emitProgress(sagaId);
   }
 }

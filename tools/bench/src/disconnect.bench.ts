@@ -172,6 +172,8 @@ async function main(): Promise<void> {
       }
     }
     log(`latency: ${LATENCY_RUNS} sequential disconnects…`);
+    /** Each step's duration as the saga log records it (start of its command → its recorded success). */
+    const stepMs = new Map<string, number[]>();
     const latencies = await timeSequential(LATENCY_RUNS, async () => {
       const r = await client.disconnect.start.mutate({
         connectionId: pool.pop()!,
@@ -179,8 +181,19 @@ async function main(): Promise<void> {
         waitMs: 30_000,
       });
       if (r.saga.status !== 'completed') throw new Error(`saga ${r.sagaId} ended ${r.saga.status}`);
+      for (const st of r.saga.steps) {
+        if (!st.startedAt || !st.completedAt) continue;
+        const d = Date.parse(st.completedAt) - Date.parse(st.startedAt);
+        stepMs.set(st.name, [...(stepMs.get(st.name) ?? []), d]);
+      }
     });
     const l = stats(latencies);
+    if (process.env['BENCH_DEBUG']) {
+      for (const [name, xs] of stepMs)
+        log(
+          `step ${name.padEnd(24)} p50 ${stats(xs).p50.toFixed(1)} ms  p99 ${stats(xs).p99.toFixed(1)} ms`,
+        );
+    }
 
     log(`throughput: ${THROUGHPUT_RUNS} disconnects with ${CONCURRENCY} concurrent clients…`);
     const started = performance.now();

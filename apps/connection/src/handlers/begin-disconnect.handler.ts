@@ -5,9 +5,10 @@ import { runConnectionCommandOnce } from '../store/command-once';
 import {
   SCHEMA,
   isLiveSlotViolation,
-  loadConnection,
   loadInstance,
   lockConnection,
+  toConnection,
+  type TConnectionRow,
 } from '../store/connection.store';
 import { lockedBySaga } from './lock-connection.handler';
 
@@ -38,18 +39,23 @@ export function beginDisconnectHandler(
             req.orgId,
             req.connectionId,
           );
+          let row = c;
           if (c.status === 'disconnecting') {
             if (c.disconnect_saga_id !== req.sagaId) throw alreadyDisconnecting();
           } else if (c.lock_saga_id !== null) {
             // A reconnect / change-user saga is swapping the credentials: it completes or compensates first.
             throw lockedBySaga(c);
           } else if (c.status === 'connected' || c.status === 'error') {
-            await trx('integration_connection').withSchema(SCHEMA).where({ id: c.id }).update({
-              status: 'disconnecting',
-              status_before_disconnect: c.status,
-              disconnect_saga_id: req.sagaId,
-              updated_at: trx.fn.now(),
-            });
+            [row] = (await trx('integration_connection')
+              .withSchema(SCHEMA)
+              .where({ id: c.id })
+              .update({
+                status: 'disconnecting',
+                status_before_disconnect: c.status,
+                disconnect_saga_id: req.sagaId,
+                updated_at: trx.fn.now(),
+              })
+              .returning('*')) as [TConnectionRow];
           } else {
             throw new AppError('CONFLICT', `connection is ${c.status}: nothing to disconnect`, {
               reason: 'not_connected',
@@ -57,7 +63,7 @@ export function beginDisconnectHandler(
             });
           }
           return {
-            connection: await loadConnection(trx, req.orgId, c.id),
+            connection: toConnection(row),
             instance: await loadInstance(trx, req.orgId, instance.id),
           };
         },

@@ -8,6 +8,8 @@ import {
   loadConnection,
   loadInstance,
   lockConnection,
+  toConnection,
+  type TConnectionRow,
   type TInstanceRow,
 } from '../store/connection.store';
 import { alreadyDisconnecting } from './begin-disconnect.handler';
@@ -59,25 +61,27 @@ export function completeDisconnectHandler(
             details: { status: c.status },
           });
         }
-        await trx('integration_connection').withSchema(SCHEMA).where({ id: c.id }).update({
-          status: 'revoked',
-          revoked_at: trx.fn.now(),
-          status_before_disconnect: null,
-          updated_at: trx.fn.now(),
-        });
+        const [revoked] = (await trx('integration_connection')
+          .withSchema(SCHEMA)
+          .where({ id: c.id })
+          .update({
+            status: 'revoked',
+            revoked_at: trx.fn.now(),
+            status_before_disconnect: null,
+            updated_at: trx.fn.now(),
+          })
+          .returning('*')) as [TConnectionRow];
         const others = (await liveConnections(trx, instance.id)
           .whereNot('id', c.id)
           .select('status')) as { status: string }[];
         const keptConnected = others.some((o) => o.status !== 'pending');
         let webhooksDisabled = 0;
         if (!keptConnected) {
-          await revokeInstance(trx, instance, others.length > 0);
-          webhooksDisabled = await disableWebhooks(trx, instance.id);
-          await stopHealthChecks(trx, instance.id);
+          webhooksDisabled = await retireInstance(trx, instance, others.length > 0);
         }
         const inst = await loadInstance(trx, req.orgId, instance.id);
         return {
-          connection: await loadConnection(trx, req.orgId, c.id),
+          connection: toConnection(revoked),
           instance: inst,
           instanceRevoked: !keptConnected,
           webhooksDisabled,
@@ -89,37 +93,35 @@ export function completeDisconnectHandler(
   };
 }
 
-async function revokeInstance(
+/**
+ * The instance revoked (or pending, remembering `revoked`, while a connect is mid-OAuth), its webhook endpoints
+ * disabled, its health `unknown` with checks stopped — one statement. Returns how many endpoints it disabled.
+ */
+async function retireInstance(
   trx: Knex.Transaction,
   instance: TInstanceRow,
   connectPending: boolean,
-): Promise<void> {
-  await trx('integration_instance')
-    .withSchema(SCHEMA)
-    .where({ id: instance.id })
-    .update(
-      connectPending
-        ? { status: 'pending', previous_status: 'revoked', updated_at: trx.fn.now() }
-        : { status: 'revoked', previous_status: null, updated_at: trx.fn.now() },
-    );
-}
-
-async function disableWebhooks(trx: Knex.Transaction, instanceId: string): Promise<number> {
-  const rows = (await trx('webhook_endpoint')
-    .withSchema(SCHEMA)
-    .where({ instance_id: instanceId, status: 'enabled' })
-    .update({ status: 'disabled', updated_at: trx.fn.now() })
-    .returning('id')) as { id: string }[];
-  return rows.length;
-}
-
-async function stopHealthChecks(trx: Knex.Transaction, instanceId: string): Promise<void> {
-  await trx('integration_health').withSchema(SCHEMA).where({ instance_id: instanceId }).update({
-    status: 'unknown',
-    checks_enabled: false,
-    checked_at: null,
-    next_check_at: null,
-    detail: 'disconnected',
-    updated_at: trx.fn.now(),
-  });
+): Promise<number> {
+  const r = await trx.raw(
+    `with inst as (
+       update ${SCHEMA}.integration_instance
+          set status = ?, previous_status = ?, updated_at = now()
+        where id = ?),
+     health as (
+       update ${SCHEMA}.integration_health
+          set status = 'unknown', checks_enabled = false, checked_at = null, next_check_at = null,
+              detail = 'disconnected', updated_at = now()
+        where instance_id = ?)
+     update ${SCHEMA}.webhook_endpoint set status = 'disabled', updated_at = now()
+      where instance_id = ? and status = 'enabled'
+     returning id`,
+    [
+      connectPending ? 'pending' : 'revoked',
+      connectPending ? 'revoked' : null,
+      instance.id,
+      instance.id,
+      instance.id,
+    ],
+  );
+  return (r as { rowCount: number | null }).rowCount ?? 0;
 }

@@ -245,12 +245,20 @@ export async function lockConnection(
   orgId: string,
   connectionId: string,
 ): Promise<{ connection: TConnectionRow; instance: TInstanceRow }> {
-  const ref = (await trx('integration_connection')
+  // The instance's row lock first (every path that changes an instance's connections takes it first), found
+  // through the connection in the same statement.
+  const instance = (await trx('integration_instance')
     .withSchema(SCHEMA)
-    .where({ id: connectionId, org_id: orgId })
-    .first('instance_id')) as { instance_id: string } | undefined;
-  if (!ref) throw new AppError('NOT_FOUND', 'connection not found');
-  const instance = await lockInstanceById(trx, ref.instance_id);
+    .whereIn(
+      'id',
+      trx('integration_connection')
+        .withSchema(SCHEMA)
+        .where({ id: connectionId, org_id: orgId })
+        .select('instance_id'),
+    )
+    .forUpdate()
+    .first()) as TInstanceRow | undefined;
+  if (!instance) throw new AppError('NOT_FOUND', 'connection not found');
   const connection = (await trx('integration_connection')
     .withSchema(SCHEMA)
     .where({ id: connectionId, org_id: orgId })

@@ -1,3 +1,4 @@
+import { materializeStaleMarks } from '../references/stale-marks';
 import type { Knex } from '@mikro-orm/postgresql';
 import { isAppError, type TSyncExecutionStatus } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
@@ -123,6 +124,8 @@ export async function runExecution(
       if (row?.status !== 'running' || row.lease_owner !== mine.owner) {
         return row?.status === 'cancelled' ? 'cancelled' : 'lost';
       }
+      // A disconnect's pending stale mark is applied first, or this restore would miss what it covers.
+      await materializeStaleMarks(trx, { instanceId: claim.instanceId, wait: true });
       // A complete read of the resource: the instance's references still `stale` from a disconnect are current
       // again (seed: "updated to synced after the next successful sync"). Their last_synced_at keeps saying when
       // the provider last returned them.

@@ -1,12 +1,14 @@
 import { ProcessedCommandSchema } from '@otesse/persistence';
 import { ExternalReferenceSchema } from './external-reference.entity';
 import { FieldMappingSchema } from './field-mapping.entity';
+import { ReferenceStaleMarkSchema } from './reference-stale-mark.entity';
 import { SyncExecutionSchema } from './sync-execution.entity';
 import { SyncJobSchema } from './sync-job.entity';
 import { SyncedRecordSchema } from './synced-record.entity';
 
 export * from './external-reference.entity';
 export * from './field-mapping.entity';
+export * from './reference-stale-mark.entity';
 export * from './sync-execution.entity';
 export * from './sync-job.entity';
 export * from './synced-record.entity';
@@ -15,6 +17,7 @@ export const entities = [
   SyncJobSchema,
   SyncExecutionSchema,
   ExternalReferenceSchema,
+  ReferenceStaleMarkSchema,
   SyncedRecordSchema,
   FieldMappingSchema,
   ProcessedCommandSchema,

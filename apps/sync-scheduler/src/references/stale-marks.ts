@@ -1,0 +1,183 @@
+import type { Knex } from '@mikro-orm/postgresql';
+import type { Logger } from '@otesse/logging';
+import { SYNC_SCHEMA_NAME as S } from '../sync-job.rows';
+
+interface TMarkRow {
+  id: string;
+  org_id: string;
+  instance_id: string;
+  connection_id: string | null;
+  stale_since: Date | string;
+}
+
+/**
+ * Writes a stale mark (the disconnect's step 6) inside the caller's transaction: O(1), whatever the number of
+ * references. Marks still pending for the instance are materialized first so the count is exact (each reference
+ * counted by one mark only). Returns how many references of the scope were `synced` at the mark.
+ */
+export async function writeStaleMark(
+  trx: Knex.Transaction,
+  mark: { orgId: string; instanceId: string; connectionId: string | null },
+): Promise<{ markId: string; references: number }> {
+  await materializeStaleMarks(trx, {
+    instanceId: mark.instanceId,
+    ...(mark.connectionId !== null ? { connectionId: mark.connectionId } : {}),
+    wait: true,
+  });
+  const count = trx('external_reference')
+    .withSchema(S)
+    .where({ org_id: mark.orgId, instance_id: mark.instanceId, status: 'synced' });
+  if (mark.connectionId !== null) count.andWhere({ connection_id: mark.connectionId });
+  const [{ n }] = (await count.count({ n: '*' })) as [{ n: string | number }];
+  const [row] = (await trx('reference_stale_mark')
+    .withSchema(S)
+    .insert({
+      org_id: mark.orgId,
+      instance_id: mark.instanceId,
+      connection_id: mark.connectionId,
+      stale_since: trx.fn.now(),
+      references_at_mark: Number(n),
+    })
+    .returning('id')) as [{ id: string }];
+  return { markId: row.id, references: Number(n) };
+}
+
+/**
+ * Turns pending marks into row updates: every reference of the mark's scope that was `synced` at the mark (synced
+ * last no later than `stale_since`) becomes `stale` with the mark's `stale_since`. A reference a newer sync wrote
+ * after the mark stays `synced`. `wait`: block on a mark another replica is materializing (readers need it done);
+ * otherwise skip it (the background loop). Runs in the given transaction, or in its own.
+ */
+export async function materializeStaleMarks(
+  db: Knex | Knex.Transaction,
+  opts: {
+    instanceId?: string;
+    /** Only the marks that cover this connection's references (its own, and the instance's). */
+    connectionId?: string;
+    wait: boolean;
+    limit?: number;
+  },
+): Promise<number> {
+  const scoped = (q: Knex.QueryBuilder): Knex.QueryBuilder => {
+    if (opts.instanceId !== undefined) q.andWhere({ instance_id: opts.instanceId });
+    if (opts.connectionId !== undefined) {
+      const connectionId = opts.connectionId;
+      q.andWhere((w) => w.whereNull('connection_id').orWhere({ connection_id: connectionId }));
+    }
+    return q;
+  };
+  if (opts.instanceId !== undefined) {
+    // The common case, cheap on the partial index: nothing pending.
+    const pending = await scoped(
+      db('reference_stale_mark').withSchema(S).whereNull('materialized_at'),
+    ).first('id');
+    if (!pending) return 0;
+  }
+  const run = async (trx: Knex.Transaction): Promise<number> => {
+    const q = trx('reference_stale_mark')
+      .withSchema(S)
+      .whereNull('materialized_at')
+      .orderBy('stale_since')
+      .limit(opts.limit ?? 100)
+      .forUpdate()
+      .select('id', 'org_id', 'instance_id', 'connection_id', 'stale_since');
+    scoped(q);
+    if (!opts.wait) q.skipLocked();
+    const marks = (await q) as TMarkRow[];
+    for (const m of marks) {
+      const r = await trx.raw(
+        `update ${S}.external_reference set status = 'stale', stale_since = ?
+          where org_id = ? and instance_id = ? ${m.connection_id ? 'and connection_id = ?' : ''}
+            and status = 'synced' and last_synced_at <= ?`,
+        [
+          new Date(m.stale_since),
+          m.org_id,
+          m.instance_id,
+          ...(m.connection_id ? [m.connection_id] : []),
+          new Date(m.stale_since),
+        ],
+      );
+      await trx('reference_stale_mark')
+        .withSchema(S)
+        .where({ id: m.id })
+        .update({ materialized_at: trx.fn.now(), materialized: r.rowCount ?? 0 });
+    }
+    return marks.length;
+  };
+  return 'isTransaction' in db && db.isTransaction
+    ? run(db as Knex.Transaction)
+    : (db as Knex).transaction(run);
+}
+
+/**
+ * Materializes marks in the background: right after a mark is written (`trigger`), and every `intervalMs` for
+ * marks whose writer died before getting to them. Any number of replicas: each takes marks with SKIP LOCKED.
+ */
+export class StaleMarkMaterializer {
+  private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly logger: Logger,
+    private readonly opts: { intervalMs?: number; delayMs?: number } = {},
+  ) {}
+
+  start(): void {
+    this.schedule();
+  }
+
+  /**
+   * Materialize soon: after `delayMs`, so a burst of disconnects is served first and their marks are taken in one
+   * pass (one pass at a time, one more if asked during it).
+   */
+  trigger(): void {
+    if (this.stopped || this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.passNow();
+    }, this.opts.delayMs ?? 200);
+  }
+
+  private passNow(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.passNow();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.soon);
+    await this.running;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.passNow();
+      this.schedule();
+    }, this.opts.intervalMs ?? 5_000);
+    this.timer.unref();
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      while (!this.stopped && (await materializeStaleMarks(this.knex, { wait: false })) > 0);
+    } catch (e) {
+      this.logger.warn({ err: e }, 'materializing stale marks failed; will retry');
+    }
+  }
+}
