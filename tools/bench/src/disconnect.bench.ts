@@ -20,16 +20,23 @@ import { openOrm, SERVICE_SCHEMAS } from '@otesse/persistence';
 import { startFakeProvider, writeFakeProvidersFile } from '@otesse/fake-provider';
 import { createTestDatabase, startNatsServer, startStack } from '@otesse/testing';
 import { formatTable, printResultLine, round, stats, timeSequential } from './bench-utils';
+import { cpuOfMatching, processUsage } from './process-usage';
 
 const LATENCY_RUNS = Number(process.env['BENCH_DISCONNECTS'] ?? 200);
 const THROUGHPUT_RUNS = Number(process.env['BENCH_THROUGHPUT_DISCONNECTS'] ?? 256);
-const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 32);
+/** Concurrent clients of each throughput run; the first is the headline figure (issue 5: 32; issue 8: 32 and 128). */
+const CONCURRENCIES = (process.env['BENCH_CONCURRENCY'] ?? '32,128')
+  .split(',')
+  .map((c) => Number(c.trim()))
+  .filter((c) => c > 0);
 const REFS_PER_CONNECTION = Number(process.env['BENCH_REFS'] ?? 10_000);
 const STALE_ROWS = Number(process.env['BENCH_STALE_ROWS'] ?? 1_000_000);
 /** NATS requests and Postgres commits one disconnect needs at least (see ARCHITECTURE.md, the saga table). */
 const SAGA_REQUESTS = 7; // lock, disable jobs, revoke, destroy, statuses, mark stale, connection get (+ 2 JetStream publishes)
 const SAGA_PUBLISHES = 2;
-const SAGA_COMMITS = 2 + 8 * 2; // saga + steps insert, start/end of each of the 8 steps
+// The saga log: its insert, 7 step transitions (one statement each), its end; plus the one transaction of each of
+// the 6 service commands (lock, disable jobs, revoke, destroy, statuses, mark stale).
+const SAGA_COMMITS = 1 + 7 + 1 + 6;
 
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
@@ -48,7 +55,44 @@ async function main(): Promise<void> {
     natsUrl: nats.url,
     providersFile,
     logLevel: 'error',
+    // BENCH_PROFILE_DIR: every process writes a V8 CPU profile there when it stops (where does the time go?).
+    ...(process.env['BENCH_PROFILE_DIR']
+      ? {
+          envFor: () => ({
+            NODE_OPTIONS: `--import ${join(import.meta.dirname, 'cpu-profile.preload.mjs')}`,
+          }),
+        }
+      : {}),
   });
+  const SEEDED = LATENCY_RUNS + THROUGHPUT_RUNS * CONCURRENCIES.length + 10;
+  /** CPU (ms) and memory of every process a disconnect runs through, to see where the time goes. */
+  const usage = () => {
+    const per: Record<string, { cpuMs: number; rssMb: number; peakRssMb: number }> = {};
+    for (const p of stack.running()) {
+      const u = p.child.proc.pid ? processUsage(p.child.proc.pid) : undefined;
+      if (u) per[p.replica ? `${p.service}#${p.replica}` : p.service] = u;
+    }
+    per['postgres'] = {
+      cpuMs: cpuOfMatching(new RegExp(`^postgres: .*${db.name} `)),
+      rssMb: 0,
+      peakRssMb: 0,
+    };
+    per['nats-server'] = {
+      cpuMs: cpuOfMatching(new RegExp(`nats-server .*-p ${nats.port} `)),
+      rssMb: 0,
+      peakRssMb: 0,
+    };
+    return per;
+  };
+  const cpuPerOp = (
+    before: ReturnType<typeof usage>,
+    after: ReturnType<typeof usage>,
+    ops: number,
+  ): string =>
+    Object.entries(after)
+      .map(([k, v]) => `${k} ${((v.cpuMs - (before[k]?.cpuMs ?? 0)) / ops).toFixed(2)}`)
+      .join(', ');
+  const idle = usage();
   const nc = await connectNats({ url: nats.url, name: 'bench' });
   const bus = new Bus(nc, { timeoutMs: 30_000 });
   const admin = new pg.Pool({ connectionString: db.adminUrl, max: 4 });
@@ -122,12 +166,9 @@ async function main(): Promise<void> {
       return connection.id;
     };
 
-    log(
-      `seeding ${LATENCY_RUNS + THROUGHPUT_RUNS + 10} connections × ${REFS_PER_CONNECTION} references…`,
-    );
+    log(`seeding ${SEEDED} connections × ${REFS_PER_CONNECTION} references…`);
     const pool: string[] = [];
-    for (let i = 0; i < LATENCY_RUNS + THROUGHPUT_RUNS + 10; i += 1)
-      pool.push(await makeConnection());
+    for (let i = 0; i < SEEDED; i += 1) pool.push(await makeConnection());
     await admin.query('analyze');
 
     // The floor, in the same run: raw NATS request/reply and single-row Postgres commits.
@@ -172,6 +213,7 @@ async function main(): Promise<void> {
       }
     }
     log(`latency: ${LATENCY_RUNS} sequential disconnects…`);
+    const beforeLatency = usage();
     /** Each step's duration as the saga log records it (start of its command → its recorded success). */
     const stepMs = new Map<string, number[]>();
     const latencies = await timeSequential(LATENCY_RUNS, async () => {
@@ -188,6 +230,7 @@ async function main(): Promise<void> {
       }
     });
     const l = stats(latencies);
+    log(`CPU ms per disconnect (sequential): ${cpuPerOp(beforeLatency, usage(), LATENCY_RUNS)}`);
     if (process.env['BENCH_DEBUG']) {
       for (const [name, xs] of stepMs)
         log(
@@ -195,24 +238,36 @@ async function main(): Promise<void> {
         );
     }
 
-    log(`throughput: ${THROUGHPUT_RUNS} disconnects with ${CONCURRENCY} concurrent clients…`);
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (let id = pool.pop(); id; id = pool.pop()) {
-          const r = await client.disconnect.start.mutate({
-            connectionId: id,
-            confirm: true,
-            waitMs: 30_000,
-          });
-          if (r.saga.status !== 'completed')
-            throw new Error(`saga ${r.sagaId} ended ${r.saga.status}`);
-        }
-      }),
-    );
-    const throughput = THROUGHPUT_RUNS / ((performance.now() - started) / 1000);
+    const throughputs: { clients: number; perSec: number }[] = [];
+    for (const clients of CONCURRENCIES) {
+      log(`throughput: ${THROUGHPUT_RUNS} disconnects with ${clients} concurrent clients…`);
+      const batch = pool.splice(-THROUGHPUT_RUNS);
+      const before = usage();
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: clients }, async () => {
+          for (let id = batch.pop(); id; id = batch.pop()) {
+            const r = await client.disconnect.start.mutate({
+              connectionId: id,
+              confirm: true,
+              waitMs: 30_000,
+            });
+            if (r.saga.status !== 'completed')
+              throw new Error(`saga ${r.sagaId} ended ${r.saga.status}`);
+          }
+        }),
+      );
+      throughputs.push({
+        clients,
+        perSec: THROUGHPUT_RUNS / ((performance.now() - started) / 1000),
+      });
+      log(
+        `CPU ms per disconnect (${clients} clients): ${cpuPerOp(before, usage(), THROUGHPUT_RUNS)}`,
+      );
+    }
+    const throughput = throughputs[0]?.perSec ?? 0;
+    const peak = usage();
 
-    // Stale-marking 1,000,000 references of one instance: the service's statement vs a bare UPDATE.
     log(`stale marking: ${STALE_ROWS} references…`);
     const instanceId = randomUUID();
     const connectionId = randomUUID();
@@ -228,6 +283,7 @@ async function main(): Promise<void> {
         [instanceId],
       );
     const staleRuns: number[] = [];
+    const staleReplyRuns: number[] = [];
     const bareRuns: number[] = [];
     for (let i = 0; i < 3; i += 1) {
       await reset();
@@ -244,6 +300,16 @@ async function main(): Promise<void> {
         },
         { timeoutMs: 120_000 },
       );
+      staleReplyRuns.push(performance.now() - t);
+      // The saga step answers once the mark is written; the rows are updated by the materializer: wait for it.
+      for (;;) {
+        const { rows } = await admin.query(
+          'select 1 from sync.reference_stale_mark where instance_id = $1 and materialized_at is null',
+          [instanceId],
+        );
+        if (rows.length === 0) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
       staleRuns.push(performance.now() - t);
       await reset();
       await admin.query('vacuum sync.external_reference');
@@ -287,14 +353,30 @@ async function main(): Promise<void> {
             '',
           ],
           [
-            `mark ${STALE_ROWS} references stale (service)`,
+            `mark ${STALE_ROWS} references stale (service, rows updated)`,
             staleMarkMs.toFixed(0),
             '',
             String(staleRuns.length),
           ],
           [`bare UPDATE of the same rows`, bareUpdateMs.toFixed(0), '', String(bareRuns.length)],
+          [
+            `mark-stale reply (the saga's wait)`,
+            stats(staleReplyRuns).p50.toFixed(2),
+            '',
+            String(staleReplyRuns.length),
+          ],
         ],
-      )}\nthroughput with ${CONCURRENCY} concurrent clients: ${throughput.toFixed(1)} disconnects/s\n`,
+      )}\n${throughputs
+        .map(
+          (t) =>
+            `throughput with ${t.clients} concurrent clients: ${t.perSec.toFixed(1)} disconnects/s`,
+        )
+        .join('\n')}\n${formatTable(
+        ['process', 'idle RSS MB', 'peak RSS MB'],
+        Object.entries(peak)
+          .filter(([, v]) => v.peakRssMb > 0)
+          .map(([k, v]) => [k, (idle[k]?.rssMb ?? 0).toFixed(0), v.peakRssMb.toFixed(0)]),
+      )}\n`,
     );
     printResultLine({
       bench: 'disconnect',
@@ -306,6 +388,11 @@ async function main(): Promise<void> {
       staleMarkMs: round(staleMarkMs, 0),
       bareUpdateMs: round(bareUpdateMs, 0),
       staleRatio: round(staleMarkMs / bareUpdateMs, 2),
+      ...Object.fromEntries(
+        throughputs.map((t) => [`throughput${t.clients}PerSec`, round(t.perSec, 1)]),
+      ),
+      maxIdleRssMb: round(Math.max(...Object.values(idle).map((v) => v.rssMb)), 0),
+      maxPeakRssMb: round(Math.max(...Object.values(peak).map((v) => v.peakRssMb)), 0),
     });
   } finally {
     await admin.end();

@@ -1,0 +1,40 @@
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** CPU time (user + system, ms) and memory (current and peak RSS, MB) of one process, from /proc. */
+export interface TProcessUsage {
+  cpuMs: number;
+  rssMb: number;
+  peakRssMb: number;
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+export function processUsage(pid: number): TProcessUsage | undefined {
+  try {
+    // Fields after the command name (which may contain spaces) start at ") ".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuMs = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string): number =>
+      Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { cpuMs, rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined; // exited
+  }
+}
+
+/** CPU time (ms) of every process whose command line matches, e.g. all Postgres backends. */
+export function cpuOfMatching(pattern: RegExp): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (pattern.test(cmd)) total += processUsage(Number(entry))?.cpuMs ?? 0;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
