@@ -447,11 +447,12 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
         [SYNC_SCHEMA.schema],
       );
       expect(left).toEqual([]);
-      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(2);
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(3);
       const partial = await db.query<{ indexname: string }>(
         `select indexname from pg_indexes where schemaname = 'sync' and indexdef like '%WHERE%' order by 1`,
       );
       expect(partial.map((r) => r.indexname)).toEqual([
+        'reference_stale_mark_pending_idx',
         'sync_execution_one_running_per_job',
         'sync_execution_running_connection_idx',
         'sync_execution_running_lease_idx',

@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { activeTraceFields } from '@otesse/telemetry';
 
 export type { Logger } from 'pino';
 
@@ -20,6 +21,10 @@ export const REDACT_PATHS = [
   'token',
   'authorization',
   'cookie',
+  'secret',
+  'masterKey',
+  'sessionSecret',
+  'plaintext',
   '*.accessToken',
   '*.refreshToken',
   '*.access_token',
@@ -33,6 +38,10 @@ export const REDACT_PATHS = [
   '*.token',
   '*.authorization',
   '*.cookie',
+  '*.secret',
+  '*.masterKey',
+  '*.sessionSecret',
+  '*.plaintext',
   'req.headers.authorization',
   'req.headers.cookie',
   'credentials[*].value',
@@ -69,6 +78,8 @@ export function createLogger(opts: {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     serializers: { err: safeErr, error: safeErr },
+    // The active span's ids on every line (tracing on); a line's own `traceId` field wins.
+    mixin: activeTraceFields,
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import { AppError } from '@otesse/contracts';
 import { createLogger } from '@otesse/logging';
+import { metricsText } from '@otesse/telemetry';
 import { startNatsServer, type TTestNats } from '@otesse/testing';
 import { Bus } from './bus';
 import { connectNats } from './nats-connection';
@@ -16,6 +17,7 @@ describe('messaging over a real NATS server', () => {
   let svc: TServiceHandle;
   let bus: Bus;
   let seenTrace: string | undefined;
+  let seenSpan: string | undefined;
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -28,6 +30,7 @@ describe('messaging over a real NATS server', () => {
       handlers: {
         'audit.entries.list': async (req, ctx) => {
           seenTrace = ctx.traceId;
+          seenSpan = ctx.spanId;
           if (req.limit === 13) throw new Error('boom with secret fpa_abc');
           if (req.limit === 7) throw new AppError('FORBIDDEN', 'nope', { reason: 'test' });
           if (req.limit === 9) return { entries: 'not an array' } as never;
@@ -57,6 +60,26 @@ describe('messaging over a real NATS server', () => {
     );
     expect(reply).toEqual({ entries: [], nextCursor: null });
     expect(seenTrace).toBe('trace-1');
+  });
+
+  it("with tracing off, passes the sender's span through (traceparent) and still counts latency", async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    await bus.request(
+      'audit.entries.list',
+      { orgId },
+      { ctx: { traceId, spanId: 'b7ad6b7169203331' } },
+    );
+    expect(seenTrace).toBe(traceId);
+    expect(seenSpan).toBe('b7ad6b7169203331');
+    await bus.request('audit.entries.list', { orgId }, { ctx: { traceId } });
+    expect(seenSpan).toBeUndefined();
+    const text = await metricsText();
+    expect(text).toMatch(
+      /otesse_nats_handler_duration_seconds_count\{service="audit",subject="audit.entries.list",outcome="ok"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /otesse_nats_request_duration_seconds_count\{service="test",subject="audit.entries.list",outcome="ok"\} [1-9]/,
+    );
   });
 
   it('refuses an invalid request before sending it', async () => {

@@ -20,8 +20,23 @@ import {
   type TStreamName,
 } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
+import {
+  endSpan,
+  ensureTracing,
+  runInSpan,
+  SpanKind,
+  tracingEnabled,
+  type Span,
+} from '@otesse/telemetry';
 import { decodeJson, encodeJson } from './codec';
 import { contextFromHeaders, contextToHeaders, type TMessageContext } from './context';
+import {
+  clientNameOf,
+  natsHandlerDuration,
+  natsRequestDuration,
+  startHandlerSpan,
+  startSendSpan,
+} from './messaging-telemetry';
 
 /** Creates (or updates) the streams; safe to call from every process at start. */
 export async function ensureStreams(
@@ -58,7 +73,12 @@ export async function ensureStreams(
 
 /** Validates and publishes events; the msgID (the event id) lets JetStream drop a duplicate publish. */
 export class EventPublisher {
-  constructor(private readonly nc: NatsConnection) {}
+  private readonly service: string;
+
+  constructor(private readonly nc: NatsConnection) {
+    ensureTracing();
+    this.service = clientNameOf(nc);
+  }
 
   async publish<S extends TEventSubject>(
     subject: S,
@@ -72,17 +92,34 @@ export class EventPublisher {
       });
     }
     const js = this.nc.jetstream();
+    const started = performance.now();
+    let span: Span | undefined;
+    let headers;
+    if (tracingEnabled()) {
+      const sent = startSendSpan(this.service, subject, SpanKind.PRODUCER, opts.ctx);
+      span = sent.span;
+      headers = contextToHeaders(sent.ctx, span.spanContext().spanId);
+    } else {
+      headers = contextToHeaders(opts.ctx);
+    }
+    let outcome = 'ok';
     try {
       const ack = await js.publish(subject, encodeJson(parsed.data), {
         msgID: opts.msgId,
-        headers: contextToHeaders(opts.ctx),
+        headers,
         timeout: opts.timeoutMs ?? 5_000,
       });
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (e) {
+      outcome = 'UNAVAILABLE';
       throw new AppError('UNAVAILABLE', `publishing ${subject} failed: ${(e as Error).message}`, {
         cause: e,
       });
+    } finally {
+      natsRequestDuration
+        .labels(this.service, subject, outcome)
+        .observe((performance.now() - started) / 1_000);
+      if (span) endSpan(span, outcome);
     }
   }
 }
@@ -114,6 +151,8 @@ export async function consumeDurable<S extends TEventSubject>(
     batch?: number;
   },
 ): Promise<TConsumerHandle> {
+  ensureTracing();
+  const service = clientNameOf(nc);
   const jsm = await nc.jetstreamManager();
   const config = {
     durable_name: opts.durable,
@@ -159,19 +198,39 @@ export async function consumeDurable<S extends TEventSubject>(
             msg.term();
             continue;
           }
+          const started = performance.now();
+          const ctx = contextFromHeaders(msg.headers);
+          const span = tracingEnabled()
+            ? startHandlerSpan(service, subject, SpanKind.CONSUMER, ctx)
+            : undefined;
+          if (span) ctx.spanId = span.spanContext().spanId;
+          let outcome = 'ok';
           try {
-            await opts.handler(parsed.data as TEventOf<S>, {
-              subject,
-              ctx: contextFromHeaders(msg.headers),
-              msg,
-            });
+            const meta = { subject, ctx, msg };
+            const event = parsed.data as TEventOf<S>;
+            await (span
+              ? runInSpan(span, () => opts.handler(event, meta))
+              : opts.handler(event, meta));
             msg.ack();
           } catch (e) {
+            outcome = e instanceof AppError ? e.code : 'INTERNAL';
             opts.logger.warn(
-              { err: e, subject, seq: msg.seq, redelivery: msg.info.redeliveryCount },
+              {
+                err: e,
+                subject,
+                seq: msg.seq,
+                redelivery: msg.info.redeliveryCount,
+                traceId: ctx.traceId,
+                spanId: ctx.spanId,
+              },
               'event handling failed; will retry',
             );
             msg.nak(opts.retryDelayMs ?? 1_000);
+          } finally {
+            natsHandlerDuration
+              .labels(service, subject, outcome)
+              .observe((performance.now() - started) / 1_000);
+            if (span) endSpan(span, outcome);
           }
         }
       } catch (e) {

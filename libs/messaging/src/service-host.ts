@@ -10,8 +10,10 @@ import {
   type TSubjectsOf,
 } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
+import { endSpan, ensureTracing, runInSpan, SpanKind, tracingEnabled } from '@otesse/telemetry';
 import { decodeJson, encodeJson } from './codec';
 import { contextFromHeaders, type TMessageContext } from './context';
+import { natsHandlerDuration, startHandlerSpan } from './messaging-telemetry';
 
 export type THandler<S extends TRequestSubject> = (
   req: TRequestOf<S>,
@@ -54,6 +56,7 @@ export async function serveService<P extends string>(
     maxPayloadBytes?: number;
   },
 ): Promise<TServiceHandle> {
+  ensureTracing();
   // nats.js counts errors and latency only for synchronous handlers, so each endpoint keeps its own figures
   // and `$SRV.STATS` reports them in the endpoint's `data`.
   const counters = new Map<string, TEndpointCounters>();
@@ -76,16 +79,23 @@ export async function serveService<P extends string>(
     const contract = requestContracts[subject];
     const stats: TEndpointCounters = { requests: 0, errors: 0, totalMs: 0, lastError: null };
     counters.set(subject, stats);
+    const okLatency = natsHandlerDuration.labels(opts.name, subject, 'ok');
     const handle = async (msg: ServiceMsg): Promise<void> => {
       inFlight += 1;
       const started = performance.now();
       const ctx = contextFromHeaders(msg.headers);
+      const span = tracingEnabled()
+        ? startHandlerSpan(opts.name, subject, SpanKind.SERVER, ctx)
+        : undefined;
+      // Nested requests the handler sends with this ctx hang under its span.
+      if (span) ctx.spanId = span.spanContext().spanId;
+      let outcome = 'ok';
       // A child logger costs ~10 µs with redaction: build it only when something is logged.
       const log = {
         error: (o: object, m: string) =>
-          opts.logger.error({ ...o, subject, traceId: ctx.traceId }, m),
+          opts.logger.error({ ...o, subject, traceId: ctx.traceId, spanId: ctx.spanId }, m),
         debug: (o: object, m: string) =>
-          opts.logger.debug({ ...o, subject, traceId: ctx.traceId }, m),
+          opts.logger.debug({ ...o, subject, traceId: ctx.traceId, spanId: ctx.spanId }, m),
       };
       try {
         if (msg.data.length > maxBytes) {
@@ -99,7 +109,9 @@ export async function serveService<P extends string>(
             details: zodIssues(parsed.error),
           });
         }
-        const result = await handler(parsed.data as never, ctx);
+        const result = span
+          ? await runInSpan(span, () => handler(parsed.data as never, ctx))
+          : await handler(parsed.data as never, ctx);
         const reply = contract.reply.safeParse(result);
         if (!reply.success) {
           log.error({ issues: zodIssues(reply.error) }, 'handler reply breaks its contract');
@@ -113,11 +125,21 @@ export async function serveService<P extends string>(
         else log.debug({ code: err.code, reason: err.reason }, 'typed error reply');
         stats.errors += 1;
         stats.lastError = err.code;
+        outcome = err.code;
         msg.respondError(APP_ERROR_STATUS[err.code], err.message, encodeJson(err.toReply()));
       } finally {
+        const ms = performance.now() - started;
         stats.requests += 1;
-        stats.totalMs += performance.now() - started;
+        stats.totalMs += ms;
         inFlight -= 1;
+        (outcome === 'ok'
+          ? okLatency
+          : natsHandlerDuration.labels(opts.name, subject, outcome)
+        ).observe(ms / 1_000);
+        if (span) endSpan(span, outcome);
+        if (opts.logger.isLevelEnabled('debug')) {
+          log.debug({ outcome, ms: Math.round(ms * 1_000) / 1_000 }, 'request handled');
+        }
       }
     };
     service.addEndpoint(subject.replaceAll('.', '_'), {

@@ -1,32 +1,50 @@
 import { createServer, type Server } from 'node:http';
+import { serveMetrics } from '@otesse/telemetry';
 
 export interface THealthServer {
   port: number;
   close(): Promise<void>;
 }
 
-/** `/healthz` (process alive) and `/readyz` (dependencies usable) for orchestrators and compose healthchecks. */
+export interface THealthServerOptions {
+  /**
+   * Interface to listen on. Loopback by default (the container's own HEALTHCHECK reaches it); `0.0.0.0` when
+   * Prometheus or an orchestrator's probes scrape from outside the container.
+   */
+  host?: string;
+}
+
+/**
+ * `/healthz` (process alive), `/readyz` (dependencies usable) for orchestrators and compose healthchecks, and
+ * `/metrics` (this process's Prometheus registry) for scrapers.
+ */
 export async function startHealthServer(
   port: number,
   ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>,
+  opts: THealthServerOptions = {},
 ): Promise<THealthServer> {
   const server: Server = createServer((req, res) => {
     void (async () => {
-      if (req.url === '/healthz') {
+      const path = req.url?.split('?')[0];
+      if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
         return;
       }
-      if (req.url === '/readyz') {
+      if (path === '/readyz') {
         const r = await ready().catch(() => ({ ok: false, checks: {} }));
         res
           .writeHead(r.ok ? 200 : 503, { 'content-type': 'application/json' })
           .end(JSON.stringify(r));
         return;
       }
+      if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+        serveMetrics(res);
+        return;
+      }
       res.writeHead(404).end();
     })();
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, opts.host ?? '127.0.0.1', resolve));
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : port,

@@ -115,6 +115,9 @@ export async function runExecution(
 
   const succeed = async (): Promise<TRunResult> =>
     deps.knex.transaction(async (trx) => {
+      // The job's row lock before the execution's, in the order the disconnect's disable-for-connection takes
+      // them (jobs, then executions): the opposite order deadlocks with a disconnect at the end of a sync.
+      await trx.raw(`select 1 from ${S}.sync_job where id = ? for update`, [claim.jobId]);
       const row = (
         await trx.raw(
           `select status, lease_owner from ${S}.sync_execution where id = ? for update`,

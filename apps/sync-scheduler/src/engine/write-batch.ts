@@ -1,6 +1,7 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import type { TSyncResource } from '@otesse/contracts';
 import { SYNC_SCHEMA_NAME as S } from '../sync-job.rows';
+import { syncRecordsSynced } from './sync-metrics';
 
 export interface TBatchRecord {
   externalId: string;
@@ -41,7 +42,7 @@ export async function writeBatch(
   },
 ): Promise<TBatchOutcome> {
   const started = performance.now();
-  return knex.transaction(async (trx) => {
+  const outcome = await knex.transaction(async (trx): Promise<TBatchOutcome> => {
     const exec = (
       await trx.raw(`select status, lease_owner from ${S}.sync_execution where id = ? for update`, [
         t.executionId,
@@ -123,4 +124,9 @@ export async function writeBatch(
     );
     return { kind: 'written', records, references, restored };
   });
+  // Counted once committed: a rolled-back batch synced nothing.
+  if (outcome.kind === 'written' && outcome.records > 0) {
+    syncRecordsSynced.labels(t.resource).inc(outcome.records);
+  }
+  return outcome;
 }
