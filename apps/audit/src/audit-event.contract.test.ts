@@ -65,6 +65,17 @@ describe('audit event contract: never a secret', () => {
     ).toBe(true);
   });
 
+  it('refuses details nested deeper than 32 levels with an issue, never by throwing (hostile input)', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 5_000; i += 1) deep = [deep];
+    const r = ZAuditEvent.safeParse({ ...base, details: { x: deep } });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toBe('nests deeper than 32 levels');
+    let fine: unknown = 'ok';
+    for (let i = 0; i < 30; i += 1) fine = { level: fine };
+    expect(ZSafeDetails.safeParse({ fine }).success).toBe(true);
+  });
+
   it('is the payload of the audit.entries.append subject on the AUDIT stream', () => {
     expect(eventContracts['audit.entries.append'].payload).toBe(ZAuditEvent);
     expect(eventContracts['audit.entries.append'].stream).toBe('AUDIT');

@@ -88,9 +88,14 @@ export async function startAuditWriter(
       return undefined;
     }
     const body = decodeJson(msg.data);
-    const parsed = body.ok
-      ? eventContracts[AUDIT_SUBJECT].payload.safeParse(body.value)
-      : undefined;
+    const parsed = (() => {
+      try {
+        return body.ok ? eventContracts[AUDIT_SUBJECT].payload.safeParse(body.value) : undefined;
+      } catch {
+        // A validator that throws (hostile shapes) is a broken contract like any other, not a consumer crash.
+        return undefined;
+      }
+    })();
     if (!parsed?.success) {
       // Never written, never retried: the payload can only break its contract again (e.g. a secret in details).
       logger.error(
@@ -121,6 +126,8 @@ export async function startAuditWriter(
       } catch (e) {
         if (stopped) break;
         logger.warn({ err: e }, 'audit consumer interrupted; resuming');
+        // Close the interrupted consumption before opening another one.
+        messages?.stop();
       }
       if (!stopped) await new Promise((r) => setTimeout(r, 500));
     }

@@ -1,7 +1,17 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
+import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { NatsConnection } from 'nats';
+import { parseEnv } from '@otesse/config';
+import { AppError } from '@otesse/contracts';
 import { createLogger, type Logger } from '@otesse/logging';
 import { Bus, connectNats, ensureStreams, EventPublisher } from '@otesse/messaging';
 import { migrateUp, openOrm } from '@otesse/persistence';
@@ -15,6 +25,11 @@ import { appRouter } from './routers/app.router';
 import { restRoutes } from './http/rest-routes';
 import { createOpenApiRoute } from './http/openapi.route';
 import { createContextFactory, type TEdgeDeps } from './trpc/context';
+import { edgeResponseMeta, trpcErrorBody } from './trpc/response-meta';
+import { ZEdgeLimitsEnv } from './env.schema';
+import { createEdgeLimits, edgeLimitsFromEnv, type TEdgeLimitsConfig } from './http/edge-limits';
+import { installObservability } from './observability/install-observability';
+import { sendAppError } from './http/http-errors';
 
 export interface TEdgeConfig {
   databaseUrl: string;
@@ -33,6 +48,11 @@ export interface TEdgeConfig {
   /** Saga lease: how long a dead edge's sagas wait before another replica resumes them. */
   sagaLeaseMs?: number;
   sagaRecoveryIntervalMs?: number;
+  /**
+   * Body size and rate limits (each unset one: its default). Unset altogether: read from this process's
+   * environment (`ZEdgeLimitsEnv`, already validated by main's `parseEnv`).
+   */
+  limits?: Partial<TEdgeLimitsConfig>;
 }
 
 export interface TRunningEdge {
@@ -43,7 +63,45 @@ export interface TRunningEdge {
   stop(): Promise<void>;
 }
 
-const MAX_BODY_BYTES = 256 * 1024;
+/** A request whose declared body is over the limit: refused before a byte of it is read. */
+function declaredBodyTooLarge(req: IncomingMessage, maxBytes: number): boolean {
+  const length = Number(req.headers['content-length']);
+  return Number.isFinite(length) && length > maxBytes;
+}
+
+/**
+ * Reads and drops the body of a refused request, so the client (still sending) gets the answer instead of a
+ * connection reset; one much larger than the limit gets its connection closed.
+ */
+function discardBody(req: IncomingMessage, maxBytes: number): void {
+  let dropped = 0;
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > 16 * maxBytes) req.socket.destroy();
+  });
+}
+
+/**
+ * Malformed HTTP that never becomes a request (headers too large, bad syntax, slow headers): Node's own answer,
+ * with a typed JSON body like every other refusal.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, error] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, new AppError('PAYLOAD_TOO_LARGE', 'request line and headers are too large')]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, new AppError('TIMEOUT', 'the request took too long to arrive')]
+        : [400, new AppError('BAD_REQUEST', 'malformed HTTP request')];
+  const body = JSON.stringify(error.toReply());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
 
 /** The only public entry point: tRPC for the dashboard, the OAuth routes, health. */
 export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
@@ -60,6 +118,9 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   });
   await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS']);
   const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
+  const limits = createEdgeLimits(
+    cfg.limits ?? edgeLimitsFromEnv(parseEnv('edge', ZEdgeLimitsEnv)),
+  );
 
   const host = cfg.host ?? '127.0.0.1';
   const server: Server = createServer();
@@ -84,16 +145,20 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     dashboardUrl: cfg.dashboardUrl,
     sagas,
     pendingTokens: new PendingTokens(),
+    limits,
   };
   sagas.register(disconnectSaga(deps));
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'reconnect'));
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser'));
+  // Saga and step metrics and spans, from the engine's events (before recovery may resume a saga).
+  const observability = installObservability(sagas);
   sagas.startRecovery();
   const trpc = createHTTPHandler({
     router: appRouter,
     createContext: createContextFactory(deps),
     basePath: '/trpc/',
-    maxBodySize: MAX_BODY_BYTES,
+    maxBodySize: limits.maxBodyBytes,
+    responseMeta: edgeResponseMeta,
   });
   const oauth = createOAuthRoutes(deps, { sessionSecret: cfg.oauthSessionSecret });
   const rest = createOpenApiRoute(deps);
@@ -101,6 +166,8 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? '/';
+    // Operational endpoints first: probes (and metrics) take no body and bypass every limit.
+    if (path === '/metrics') return observability.serveMetrics(res);
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
       return;
@@ -120,17 +187,33 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
         .end(JSON.stringify({ ok }));
       return;
     }
-    if (path.startsWith('/trpc/')) {
-      // The dashboard runs on its own origin and authenticates with a bearer token (no cookies): plain CORS.
-      if (req.headers.origin === dashboardOrigin) {
-        res.setHeader('access-control-allow-origin', dashboardOrigin);
-        res.setHeader(
-          'access-control-allow-headers',
-          'authorization, content-type, x-trace-id, trpc-accept',
-        );
-        res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
-        res.setHeader('vary', 'origin');
+    const isTrpc = path.startsWith('/trpc/');
+    // The dashboard runs on its own origin and authenticates with a bearer token (no cookies): plain CORS.
+    if (isTrpc && req.headers.origin === dashboardOrigin) {
+      res.setHeader('access-control-allow-origin', dashboardOrigin);
+      res.setHeader(
+        'access-control-allow-headers',
+        'authorization, content-type, x-trace-id, trpc-accept',
+      );
+      res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+      res.setHeader('access-control-expose-headers', 'retry-after');
+      res.setHeader('vary', 'origin');
+    }
+    // Every route: a declared oversized body is refused unread (chunked ones are cut by each route's reader).
+    if (declaredBodyTooLarge(req, limits.maxBodyBytes)) {
+      discardBody(req, limits.maxBodyBytes);
+      const message = `request body exceeds ${limits.maxBodyBytes} bytes`;
+      const cause = new AppError('PAYLOAD_TOO_LARGE', message, { reason: 'body_too_large' });
+      if (isTrpc) {
+        res
+          .writeHead(413, { 'content-type': 'application/json' })
+          .end(trpcErrorBody(new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message, cause })));
+      } else {
+        sendAppError(res, cause);
       }
+      return;
+    }
+    if (isTrpc) {
       if (req.method === 'OPTIONS') {
         res.writeHead(204).end();
         return;
@@ -141,15 +224,29 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     if (await oauth(req, res)) return;
     for (const route of restRoutes) if (await route(req, res, deps)) return;
     if (await rest(req, res)) return;
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    sendAppError(res, new AppError('NOT_FOUND', 'no such route'));
   };
+  server.on('clientError', answerClientError);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (logger.isLevelEnabled('debug')) {
+      const started = performance.now();
+      // The path only: query strings carry OAuth codes and states, tRPC inputs, export filters.
+      res.once('finish', () =>
+        logger.debug(
+          {
+            method: req.method,
+            path: req.url?.split('?')[0],
+            status: res.statusCode,
+            ms: Math.round(performance.now() - started),
+          },
+          'request',
+        ),
+      );
+    }
     handle(req, res).catch((e: unknown) => {
       logger.error({ err: e, path: req.url?.split('?')[0] }, 'request failed');
-      if (!res.headersSent)
-        res
-          .writeHead(500, { 'content-type': 'application/json' })
-          .end('{"error":"internal error"}');
+      if (!res.headersSent) sendAppError(res, new AppError('INTERNAL', 'internal error'));
+      else res.destroy();
     });
   });
   logger.info({ url }, 'edge ready');
@@ -169,6 +266,8 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
           setTimeout(() => server.closeAllConnections(), 2_000).unref();
         });
         await sagas.stop();
+        // The last batch of spans.
+        await observability.stop();
         await nc.drain().catch(() => undefined);
         await orm.close(true);
       })()),

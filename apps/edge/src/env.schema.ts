@@ -1,6 +1,29 @@
 import { z } from 'zod';
 import { ZServiceEnv } from '@otesse/config';
 
+const count = (max: number) => z.coerce.number().int().min(1).max(max);
+const windowMs = z.coerce.number().int().min(100).max(86_400_000);
+
+/** Body size and rate limits (their own object so the edge can read them alone, see `edgeLimitsFromEnv`). */
+export const ZEdgeLimitsEnv = z.object({
+  /** Largest request body (tRPC, REST, OAuth) before 413 PAYLOAD_TOO_LARGE. */
+  EDGE_MAX_BODY_BYTES: count(16 * 1024 * 1024).default(256 * 1024),
+  /**
+   * Reverse proxies in front of the edge that append to X-Forwarded-For (0: the socket's address is the
+   * client). Rate limits and audit IPs use the address this many hops from the right.
+   */
+  EDGE_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  /** Failed bearer-token verifications per client IP (token bucket: this many at once, refilled over the window). */
+  RATE_LIMIT_AUTH_FAILURES: count(1_000_000).default(20),
+  RATE_LIMIT_AUTH_WINDOW_MS: windowMs.default(60_000),
+  /** Requests to the OAuth routes (`/connect/start/*`, `/connect/*\/callback`) per client IP. */
+  RATE_LIMIT_OAUTH: count(1_000_000).default(600),
+  RATE_LIMIT_OAUTH_WINDOW_MS: windowMs.default(60_000),
+  /** Authenticated tRPC/REST calls per API token (generous: the dashboard and batch clients share a token). */
+  RATE_LIMIT_TOKEN: count(10_000_000).default(3_000),
+  RATE_LIMIT_TOKEN_WINDOW_MS: windowMs.default(60_000),
+});
+
 export const ZEdgeEnv = ZServiceEnv.extend({
   DATABASE_URL: z.url().default('postgres://otesse_edge@127.0.0.1:5432/otesse'),
   EDGE_HOST: z.string().default('127.0.0.1'),
@@ -14,5 +37,6 @@ export const ZEdgeEnv = ZServiceEnv.extend({
   OAUTH_SESSION_SECRET: z.string().min(32).optional(),
   SAGA_LEASE_MS: z.coerce.number().int().min(500).default(15_000),
   SAGA_RECOVERY_INTERVAL_MS: z.coerce.number().int().min(0).default(1_000),
-});
+}).extend(ZEdgeLimitsEnv.shape);
 export type TEdgeEnv = z.infer<typeof ZEdgeEnv>;
+export type TEdgeLimitsEnv = z.infer<typeof ZEdgeLimitsEnv>;

@@ -2,6 +2,7 @@ import { parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
 import { stopOnSignals } from '@otesse/runtime';
 import { startEdge } from './edge.server';
+import { edgeLimitsFromEnv } from './http/edge-limits';
 import { ZEdgeEnv } from './env.schema';
 
 const env = parseEnv('edge', ZEdgeEnv);
@@ -20,6 +21,7 @@ try {
     oauthSessionSecret: env.OAUTH_SESSION_SECRET,
     sagaLeaseMs: env.SAGA_LEASE_MS,
     sagaRecoveryIntervalMs: env.SAGA_RECOVERY_INTERVAL_MS,
+    limits: edgeLimitsFromEnv(env),
     logger,
   });
   stopOnSignals(edge.stop, logger);

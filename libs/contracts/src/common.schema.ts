@@ -68,7 +68,13 @@ export const SECRET_KEY_PATTERN =
 /** Values that look like bearer tokens or keys (long opaque strings). */
 export const SECRET_VALUE_PATTERN = /^(?:[A-Za-z0-9_-]{2,8}_)?[A-Za-z0-9+/_=.-]{32,}$/;
 
-/** Walks a JSON value and reports the first path that looks like a secret (by key or by value). */
+/** Deeper free-form details than this are refused: nothing legitimate nests so far, and walking them is work. */
+export const MAX_DETAILS_DEPTH = 32;
+
+/**
+ * Walks a JSON value and reports the first path that looks like a secret (by key or by value), or that nests
+ * deeper than MAX_DETAILS_DEPTH (refused as well: hostile input must not exhaust the stack of whoever validates).
+ */
 export function findSecretLike(
   value: unknown,
   path: (string | number)[] = [],
@@ -76,6 +82,8 @@ export function findSecretLike(
   if (typeof value === 'string') {
     return SECRET_VALUE_PATTERN.test(value) && !/^[0-9a-f-]{36}$/i.test(value) ? path : undefined;
   }
+  if (value === null || typeof value !== 'object') return undefined;
+  if (path.length >= MAX_DETAILS_DEPTH) return path;
   if (Array.isArray(value)) {
     for (const [i, v] of value.entries()) {
       const hit = findSecretLike(v, [...path, i]);
@@ -83,20 +91,18 @@ export function findSecretLike(
     }
     return undefined;
   }
-  if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      // A count or a flag under a secret-sounding key (credentialsDeleted: 2) reveals nothing.
-      if (
-        SECRET_KEY_PATTERN.test(k) &&
-        typeof v !== 'number' &&
-        typeof v !== 'boolean' &&
-        v !== null
-      ) {
-        return [...path, k];
-      }
-      const hit = findSecretLike(v, [...path, k]);
-      if (hit) return hit;
+  for (const [k, v] of Object.entries(value)) {
+    // A count or a flag under a secret-sounding key (credentialsDeleted: 2) reveals nothing.
+    if (
+      SECRET_KEY_PATTERN.test(k) &&
+      typeof v !== 'number' &&
+      typeof v !== 'boolean' &&
+      v !== null
+    ) {
+      return [...path, k];
     }
+    const hit = findSecretLike(v, [...path, k]);
+    if (hit) return hit;
   }
   return undefined;
 }
@@ -108,7 +114,10 @@ export const ZSafeDetails = z.record(z.string(), z.unknown()).superRefine((value
     ctx.addIssue({
       code: 'custom',
       path: hit,
-      message: 'looks like a secret; secrets never go into details',
+      message:
+        hit.length >= MAX_DETAILS_DEPTH
+          ? `nests deeper than ${MAX_DETAILS_DEPTH} levels`
+          : 'looks like a secret; secrets never go into details',
     });
   }
 });

@@ -185,7 +185,13 @@ export async function consumeDurable<S extends TEventSubject>(
           }
           const contract = eventContracts[subject];
           const body = decodeJson(msg.data);
-          const parsed = contract && body.ok ? contract.payload.safeParse(body.value) : undefined;
+          const parsed = (() => {
+            try {
+              return contract && body.ok ? contract.payload.safeParse(body.value) : undefined;
+            } catch {
+              return undefined; // a validator that throws on a hostile shape: a broken contract, not a crash
+            }
+          })();
           if (!parsed?.success) {
             opts.logger.error(
               {

@@ -3,16 +3,17 @@ import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import {
   AppError,
-  APP_ERROR_STATUS,
   AUDIT_LIST_MAX_LIMIT,
   ZAuditFilters,
   type TAppErrorCode,
   type TAuditEntry,
   type TReplyOf,
 } from '@otesse/contracts';
-import { authenticate, type TPermission } from '@otesse/identity';
+import type { TPermission } from '@otesse/identity';
 import { newTraceId } from '@otesse/messaging';
+import { authenticateCaller, bearerOf, chargeToken, clientIp } from '../trpc/context';
 import type { THttpRoute } from './http-route';
+import { sendAppError } from './http-errors';
 
 export const AUDIT_EXPORT_PATH = '/v1/audit/export';
 const EXPORT_PERMISSIONS: TPermission[] = ['settings.view', 'settings.edit'];
@@ -63,16 +64,10 @@ function sendError(
   message: string,
   opts: { details?: unknown; status?: number; headers?: Record<string, string> } = {},
 ): void {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'cache-control': 'no-store',
-    ...opts.headers,
-  };
-  if (code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer';
-  const details = opts.details;
-  res
-    .writeHead(opts.status ?? APP_ERROR_STATUS[code], headers)
-    .end(JSON.stringify(new AppError(code, message, { details }).toReply()));
+  sendAppError(res, new AppError(code, message, { details: opts.details }), {
+    ...(opts.status === undefined ? {} : { status: opts.status }),
+    ...(opts.headers === undefined ? {} : { headers: opts.headers }),
+  });
 }
 
 /** Resolves when the client has taken the buffered bytes, or has gone away. */
@@ -96,14 +91,17 @@ export const auditExportRoute: THttpRoute = async (req, res, deps) => {
     sendError(res, 'BAD_REQUEST', 'use GET', { status: 405, headers: { allow: 'GET, HEAD' } });
     return true;
   }
-  const auth = req.headers.authorization;
-  const bearer = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
   let identity;
   try {
-    identity = await authenticate(deps.orm.em.getConnection().getKnex(), bearer);
+    identity = await authenticateCaller(
+      deps,
+      bearerOf(req),
+      clientIp(req, deps.limits.trustedProxyHops),
+    );
+    chargeToken(deps, identity);
   } catch (e) {
     if (e instanceof AppError) {
-      sendError(res, e.code, e.message);
+      sendAppError(res, e);
       return true;
     }
     throw e;

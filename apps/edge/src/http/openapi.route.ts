@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createOpenApiNodeHttpHandler, generateOpenApiDocument } from 'trpc-to-openapi';
 import { appRouter } from '../routers/app.router';
 import { createContextFactory, type TEdgeDeps } from '../trpc/context';
+import { edgeResponseMeta } from '../trpc/response-meta';
 
 export const REST_PREFIX = '/v1';
 
@@ -22,7 +23,8 @@ export function createOpenApiRoute(deps: TEdgeDeps) {
   const handler = createOpenApiNodeHttpHandler({
     router: appRouter,
     createContext: createContextFactory(deps) as never,
-    maxBodySize: 256 * 1024,
+    maxBodySize: deps.limits.maxBodyBytes,
+    responseMeta: edgeResponseMeta,
   });
   const doc = JSON.stringify(openApiDocument(`${deps.publicUrl}${REST_PREFIX}`));
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {

@@ -12,6 +12,8 @@ import { grantSessionStore } from './grant-session-store';
 import { appendSetCookie, BINDING_COOKIE, bindingCookie, readCookie } from './cookies';
 import { claimPending, PENDING_TTL_MS, setOutcome, startPending } from './pending-authorizations';
 import { readIdentity } from './read-identity';
+import { sendAppError } from '../http/http-errors';
+import { rateLimitedError } from '../http/rate-limiter';
 
 type TGrantHandler = (
   req: IncomingMessage,
@@ -184,7 +186,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
           subdomain,
           identity,
           credentials,
-          ip: clientIp(req),
+          ip: clientIp(req, deps.limits.trustedProxyHops),
           traceId,
         });
         const done = pending.action === 'reconnect' ? 'reconnected' : 'user_changed';
@@ -205,7 +207,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
         tenantId: identity.tenantId,
         details: identity.accountLabel ? { accountLabel: identity.accountLabel } : {},
         credentials,
-        ip: clientIp(req),
+        ip: clientIp(req, deps.limits.trustedProxyHops),
         traceId,
       });
       await setOutcome(deps.orm, pending.id, 'connected');
@@ -223,6 +225,16 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = req.url ?? '';
     if (req.method !== 'GET') return false;
+    if (path.startsWith('/connect/')) {
+      // Every /connect/* hit costs a lookup (and a start a NATS call): bounded per client IP.
+      const taken = deps.limits.oauth.take(
+        clientIp(req, deps.limits.trustedProxyHops) ?? 'unknown',
+      );
+      if (!taken.ok) {
+        sendAppError(res, rateLimitedError(deps.limits.oauth, taken.retryAfterSec));
+        return true;
+      }
+    }
     const s = START.exec(path.split('?')[0] ?? '');
     if (s?.[1]) {
       await start(req, res, s[1]);

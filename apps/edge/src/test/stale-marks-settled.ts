@@ -1,12 +1,10 @@
-import { waitFor } from '@otesse/testing';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 
 /**
  * The disconnect's step 6 writes a stale mark; the sync scheduler updates the reference rows a moment later (any
  * reader through the service sees the mark at once). Tests that read the rows directly wait for that.
  */
-export async function staleMarksSettled(db: {
-  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
-}): Promise<void> {
+export async function staleMarksSettled(db: Pick<TTestDatabase, 'query'>): Promise<void> {
   await waitFor(
     async () =>
       (

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { AppError } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
 import type { Bus, EventPublisher } from '@otesse/messaging';
 import type { Catalogue } from '@otesse/providers';
@@ -7,6 +8,8 @@ import type { SagaEngine } from '@otesse/saga';
 import type { PendingTokens } from '../sagas/reconnect.saga';
 import { authenticate, type TIdentity } from '@otesse/identity';
 import { newTraceId } from '@otesse/messaging';
+import type { TEdgeLimits } from '../http/edge-limits';
+import { rateLimitedError } from '../http/rate-limiter';
 
 /** What every procedure can reach: the edge's own services, never another service's code. */
 export interface TEdgeDeps {
@@ -19,6 +22,8 @@ export interface TEdgeDeps {
   dashboardUrl: string;
   sagas: SagaEngine;
   pendingTokens: PendingTokens;
+  /** Body size and rate limits (per client IP, per API token). */
+  limits: TEdgeLimits;
 }
 
 export interface TContext {
@@ -28,10 +33,35 @@ export interface TContext {
   /** Resolved lazily by the `authed` middleware, so public procedures cost no DB round trip. */
   bearer: string | undefined;
   identity?: TIdentity | undefined;
+  /** One verification per HTTP request, shared by the calls of a batch (and counted once if it fails). */
+  auth: { identity?: Promise<TIdentity> };
 }
 
-export function clientIp(req: IncomingMessage): string | null {
-  return req.socket.remoteAddress ?? null;
+/**
+ * The caller's address: the socket's, or with `trustedProxyHops` proxies in front, the X-Forwarded-For entry
+ * that many hops from the right (entries further left are the client's own claims).
+ */
+export function clientIp(req: IncomingMessage, trustedProxyHops = 0): string | null {
+  const socket = req.socket.remoteAddress ?? null;
+  if (trustedProxyHops <= 0) return socket;
+  const header = req.headers['x-forwarded-for'];
+  const forwarded = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0 && s.length <= 64);
+  const chain = [socket, ...forwarded.reverse()];
+  return chain[Math.min(trustedProxyHops, chain.length - 1)] ?? socket;
+}
+
+/** The bearer token of a request: `Authorization: Bearer …`, else SSE's connectionParams `token`. */
+export function bearerOf(
+  req: IncomingMessage,
+  connectionParams?: Record<string, string | undefined> | null,
+): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  const fromParams = connectionParams?.['token'];
+  return typeof fromParams === 'string' ? fromParams : undefined;
 }
 
 export function createContextFactory(deps: TEdgeDeps) {
@@ -42,14 +72,8 @@ export function createContextFactory(deps: TEdgeDeps) {
     req: IncomingMessage;
     info?: { connectionParams: Record<string, string | undefined> | null };
   }): TContext => {
-    const auth = req.headers.authorization;
     // SSE subscriptions cannot set headers: the token comes in tRPC's connectionParams instead.
-    const fromParams = info?.connectionParams?.['token'];
-    const bearer = auth?.startsWith('Bearer ')
-      ? auth.slice(7).trim()
-      : typeof fromParams === 'string'
-        ? fromParams
-        : undefined;
+    const bearer = bearerOf(req, info?.connectionParams);
     const incomingTrace = req.headers['x-trace-id'];
     return {
       deps,
@@ -57,12 +81,47 @@ export function createContextFactory(deps: TEdgeDeps) {
         typeof incomingTrace === 'string' && /^[A-Za-z0-9-]{8,64}$/.test(incomingTrace)
           ? incomingTrace
           : newTraceId(),
-      ip: clientIp(req),
+      ip: clientIp(req, deps.limits.trustedProxyHops),
       bearer,
+      auth: {},
     };
   };
 }
 
+/**
+ * Verifies a bearer token under the edge's limits: a client IP whose failed verifications used up their
+ * allowance gets TOO_MANY_REQUESTS before any lookup (token guessing), and each authenticated call is charged
+ * to its token. A missing token is no guess and is not counted.
+ */
+export async function authenticateCaller(
+  deps: Pick<TEdgeDeps, 'orm' | 'limits'>,
+  bearer: string | undefined,
+  ip: string | null,
+): Promise<TIdentity> {
+  const { authFailures } = deps.limits;
+  const ipKey = ip ?? 'unknown';
+  const presented = bearer !== undefined && bearer !== '';
+  if (presented) {
+    const allowed = authFailures.check(ipKey);
+    if (!allowed.ok) throw rateLimitedError(authFailures, allowed.retryAfterSec);
+  }
+  try {
+    return await authenticate(deps.orm.em.getConnection().getKnex(), bearer);
+  } catch (e) {
+    if (presented && e instanceof AppError && e.code === 'UNAUTHORIZED') authFailures.take(ipKey);
+    throw e;
+  }
+}
+
+/** Charges one call to the caller's token. */
+export function chargeToken(deps: Pick<TEdgeDeps, 'limits'>, identity: TIdentity): void {
+  const taken = deps.limits.perToken.take(identity.tokenId);
+  if (!taken.ok) throw rateLimitedError(deps.limits.perToken, taken.retryAfterSec);
+}
+
 export async function resolveIdentity(ctx: TContext): Promise<TIdentity> {
-  return authenticate(ctx.deps.orm.em.getConnection().getKnex(), ctx.bearer);
+  ctx.auth.identity ??= authenticateCaller(ctx.deps, ctx.bearer, ctx.ip);
+  const identity = await ctx.auth.identity;
+  chargeToken(ctx.deps, identity);
+  return identity;
 }

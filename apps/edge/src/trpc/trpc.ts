@@ -5,6 +5,7 @@ import type { TPermission } from '@otesse/identity';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { resolveIdentity, type TContext } from './context';
 import { toTrpcError } from './app-error-to-trpc';
+import { retryAfterOf } from '../http/rate-limiter';
 
 const t = initTRPC
   .context<TContext>()
@@ -22,6 +23,8 @@ const t = initTRPC
           zodIssues: cause instanceof ZodError ? zodIssues(cause) : null,
           appCode: cause instanceof AppError ? cause.code : null,
           reason: cause instanceof AppError ? (cause.reason ?? null) : null,
+          /** TOO_MANY_REQUESTS: seconds until the limit lets the caller in again (also the Retry-After header). */
+          retryAfterSec: retryAfterOf(cause) ?? null,
         },
         // Internal errors never leak their message.
         message: shape.data.code === 'INTERNAL_SERVER_ERROR' ? 'internal error' : shape.message,
@@ -30,6 +33,8 @@ const t = initTRPC
   });
 
 export const router = t.router;
+/** The formatted error shape of any TRPCError, for answers given before a procedure is reached (413). */
+export const trpcConfig = t._config;
 export const createCallerFactory = t.createCallerFactory;
 
 /** Every failure leaves as a TRPCError built from the AppError vocabulary; unexpected ones are logged once. */
@@ -37,14 +42,19 @@ const errorTranslation = t.middleware(async ({ ctx, next, path }) => {
   const result = await next();
   if (!result.ok) {
     const err = result.error;
-    // tRPC wraps anything thrown as INTERNAL_SERVER_ERROR: give typed failures their own code (and HTTP status).
-    if (err.cause instanceof AppError) throw toTrpcError(err.cause);
-    if (err.code === 'INTERNAL_SERVER_ERROR') {
+    const appError = err.cause instanceof AppError ? err.cause : undefined;
+    const code = appError ? toTrpcError(appError).code : err.code;
+    if (code === 'INTERNAL_SERVER_ERROR') {
       ctx.deps.logger.error(
         { err: err.cause ?? err, path, traceId: ctx.traceId },
         'procedure failed',
       );
+    } else {
+      // The code only: a message may quote the input.
+      ctx.deps.logger.debug({ code, path, traceId: ctx.traceId }, 'procedure refused');
     }
+    // tRPC wraps anything thrown as INTERNAL_SERVER_ERROR: give typed failures their own code (and HTTP status).
+    if (appError) throw toTrpcError(appError);
   }
   return result;
 });
