@@ -88,6 +88,78 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.yml, profile `cluster`', () => {
+  const NODES = [1, 2, 3].map((i) => `cluster-nats-${i}`);
+  const nodeConf = (i: number): string => read(`tools/nats/cluster/nats-${i}.conf`);
+  const clusterConf = read('tools/nats/cluster/cluster-node.conf');
+
+  it('runs three NATS nodes with JetStream, each its own store, config and name, routed to all three', () => {
+    for (const [k, node] of NODES.entries()) {
+      const svc = compose.services[node];
+      expect(svc?.profiles, node).toEqual(['cluster']);
+      expect(svc?.command).toEqual([
+        '--store_dir',
+        '/data',
+        '--config',
+        `/etc/nats/otesse/cluster/nats-${k + 1}.conf`,
+      ]);
+      expect(svc?.volumes).toEqual([
+        `cluster-natsdata-${k + 1}:/data`,
+        './tools/nats:/etc/nats/otesse:ro',
+      ]);
+      expect(nodeConf(k + 1)).toMatch(new RegExp(`^server_name: nats-${k + 1}$`, 'm'));
+      expect(nodeConf(k + 1)).toMatch(/^include \.\/cluster-node\.conf$/m);
+      expect(clusterConf).toContain(`@${node}:6222"`);
+    }
+    expect(clusterConf).toMatch(/^jetstream \{/m);
+    expect(clusterConf).toMatch(/^cluster \{[^]*name: otesse/m);
+  });
+
+  it('gives the single server and every cluster node the same users and permissions', () => {
+    expect(compose.services['nats']?.volumes).toContain('./tools/nats:/etc/nats/otesse:ro');
+    expect(compose.services['nats']?.command).toContain('/etc/nats/otesse/nats-server.conf');
+    expect(read('tools/nats/nats-server.conf')).toMatch(/^include \.\/authorization\.conf$/m);
+    expect(clusterConf).toMatch(/^include \.\.\/authorization\.conf$/m);
+  });
+
+  it.each(services)('runs two replicas of %s on the cluster, in its own database', (name) => {
+    const single = compose.services[name];
+    const replicas = [1, 2].map((i) => compose.services[`cluster-${name}-${i}`]);
+    const provisioned = Object.values(compose.services['cluster-provision']?.environment ?? {});
+    expect(compose.services['cluster-provision']?.environment?.['OTESSE_DB']).toBe(
+      'otesse_cluster',
+    );
+    for (const svc of replicas) {
+      expect(svc?.profiles).toEqual(['cluster']);
+      expect(svc?.build).toEqual(single?.build);
+      expect(svc?.image).toBe(single?.image);
+      expect(svc?.depends_on).toMatchObject({
+        'cluster-provision': { condition: 'service_completed_successfully' },
+        ...Object.fromEntries(NODES.map((n) => [n, { condition: 'service_healthy' }])),
+      });
+      const env = svc?.environment ?? {};
+      expect(env['NATS_URL']).toBe(NODES.map((n) => `nats://${n}:4222`).join(','));
+      expect(env['NATS_USER']).toBe(single?.environment?.['NATS_USER']);
+      expect(env['NATS_STREAM_REPLICAS']).toBe('3');
+      const url = new RegExp(
+        `^postgres://${SERVICE_SCHEMAS[name].role}:(\\$\\{[A-Z_]+:-[^}]+\\})@postgres:5432/otesse_cluster$`,
+      ).exec(env['DATABASE_URL'] ?? '');
+      expect(url, `${name} DATABASE_URL`).not.toBeNull();
+      expect(provisioned).toContain(url?.[1]);
+    }
+  });
+
+  it('publishes the two edges on distinct host ports', () => {
+    const ports = [1, 2].map(
+      (i) => (compose.services[`cluster-edge-${i}`] as { ports?: string[] } | undefined)?.ports,
+    );
+    expect(ports).toEqual([
+      ['${CLUSTER_EDGE_1_HOST_PORT:-3001}:3000'],
+      ['${CLUSTER_EDGE_2_HOST_PORT:-3002}:3000'],
+    ]);
+  });
+});
+
 describe.each(services)('apps/%s/Dockerfile', (name) => {
   const dockerfile = read(`apps/${name}/Dockerfile`);
   it('bundles in a build stage and runs the bundle as the node user with a readiness check', () => {

@@ -26,7 +26,10 @@ export interface TRunningService {
   name: string;
   deps: TServiceDeps;
   health: THealthServer | undefined;
-  /** Graceful: stop taking requests, wait for in-flight ones, run `onStop`, close NATS and Postgres. */
+  /**
+   * Graceful: not ready from the first moment, stop taking requests (the subscriptions are drained, so queue-group
+   * peers get the new ones), wait for in-flight ones, stop the background work, flush NATS, close Postgres.
+   */
   stop(): Promise<void>;
 }
 
@@ -48,6 +51,25 @@ export interface TRunServiceOptions<P extends string> {
   handlers: (deps: TServiceDeps) => THandlers<P>;
   /** Background work (consumers, loops) started after the handlers; returns its stopper. */
   onStart?: (deps: TServiceDeps) => Promise<(() => Promise<void>) | void>;
+  /** How long a graceful stop waits for in-flight requests (default 10 s). */
+  drainTimeoutMs?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with `p`, or after `ms` with undefined: a stop must never hang on an unreachable dependency. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The one way every service starts: Postgres (migrated), NATS, its endpoints, health, graceful stop. */
@@ -77,10 +99,13 @@ export async function runService<P extends string>(
   // Subscriptions reach the server before "ready": a request right after start must not find "no responders".
   await nc.flush();
   const stopBackground = (await opts.onStart?.(deps)) ?? undefined;
+  let draining = false;
   const health =
     opts.healthPort === undefined
       ? undefined
       : await startHealthServer(opts.healthPort, async () => {
+          // Stopping: not ready, so probes and balancers send nothing new while in-flight work finishes.
+          if (draining) return { ok: false, checks: { draining: true } };
           const checks = {
             nats: !nc.isClosed(),
             postgres: await orm.em
@@ -99,12 +124,22 @@ export async function runService<P extends string>(
     health,
     stop: () =>
       (stopping ??= (async () => {
+        draining = true;
+        // Draining the endpoints' subscriptions: the server routes no new request here (another replica in the
+        // queue group gets it), and the ones already on their way are still delivered and answered.
         await svc.stop();
-        const deadline = Date.now() + 10_000;
-        while (svc.inFlight() > 0 && Date.now() < deadline)
-          await new Promise((r) => setTimeout(r, 20));
+        const deadline = Date.now() + (opts.drainTimeoutMs ?? 10_000);
+        while (svc.inFlight() > 0 && Date.now() < deadline) await sleep(20);
+        if (svc.inFlight() > 0)
+          logger.warn({ inFlight: svc.inFlight() }, 'stopping with requests still in flight');
+        // Background work next: consumers and runners may still call other services over NATS.
         if (stopBackground) await stopBackground();
-        await nc.drain().catch(() => undefined);
+        // Flush what was published. Bounded: with NATS unreachable, drain would wait for a reconnect.
+        await within(
+          nc.drain().catch(() => undefined),
+          5_000,
+        );
+        if (!nc.isClosed()) await nc.close().catch(() => undefined);
         await orm.close(true);
         await health?.close();
         logger.info(`${opts.name} stopped`);
@@ -112,13 +147,24 @@ export async function runService<P extends string>(
   };
 }
 
-/** Wires SIGTERM/SIGINT to a graceful stop; a second signal exits at once. */
-export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
+/**
+ * Wires SIGTERM/SIGINT to a graceful stop; a second signal exits at once, and so does a stop that takes longer
+ * than `timeoutMs` (below docker-compose's stop_grace_period, so the process reports it before it is killed).
+ */
+export function stopOnSignals(
+  stop: () => Promise<void>,
+  logger: Logger,
+  opts: { timeoutMs?: number } = {},
+): void {
   let signalled = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (signalled) process.exit(1);
     signalled = true;
     logger.info({ signal: sig }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ timeoutMs: opts.timeoutMs ?? 15_000 }, 'graceful stop took too long; exiting');
+      process.exit(1);
+    }, opts.timeoutMs ?? 15_000).unref();
     stop().then(
       () => process.exit(0),
       (e: unknown) => {

@@ -1,0 +1,114 @@
+import type { TStack, TStackService, TTestNats } from '@otesse/testing';
+
+export const CHAOS_TARGETS: readonly TStackService[] = [
+  'edge',
+  'credential-vault',
+  'sync-scheduler',
+  'connection',
+  'audit',
+];
+
+export interface TFaultOptions {
+  stack: TStack;
+  nats: TTestNats;
+  /** A kill every this many ms (± 25 %), counted from the previous victim being back. */
+  killEveryMs: number;
+  /** How long a killed process stays down before it is started again (± 50 %). */
+  downMs: number;
+  /** Restart NATS (SIGKILL, same port and JetStream store) once, after this many kills. */
+  natsRestartAfterKills: number;
+  stop: { requested: boolean };
+  /** Deterministic choice of victims. */
+  random: () => number;
+  log?: (line: string) => void;
+  /** Every kill, as it happens. */
+  verbose?: (line: string) => void;
+}
+
+export interface TFaultLog {
+  kills: number;
+  killsByService: Record<string, number>;
+  natsRestarts: number;
+  /** Restarts that had to be tried again (the process did not come up the first time). */
+  restartRetries: number;
+  /** Per kill: from SIGKILL until the process answered /readyz again. */
+  outageMs: number[];
+}
+
+export const newFaultLog = (): TFaultLog => ({
+  kills: 0,
+  killsByService: {},
+  natsRestarts: 0,
+  restartRetries: 0,
+  outageMs: [],
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The fault injector: every few seconds a random replica of a random service is SIGKILLed, stays down a moment
+ * and is started again (waiting for its /readyz); NATS itself is killed and restarted once. `log` fills as it
+ * goes; returns when `stop` is requested, with every process running again.
+ */
+export async function runFaults(
+  opts: TFaultOptions,
+  log: TFaultLog = newFaultLog(),
+): Promise<TFaultLog> {
+  const jitter = (ms: number, spread: number): number =>
+    Math.max(0, Math.round(ms * (1 - spread + 2 * spread * opts.random())));
+  const pause = async (ms: number): Promise<void> => {
+    const until = Date.now() + ms;
+    while (!opts.stop.requested && Date.now() < until)
+      await sleep(Math.min(100, until - Date.now()));
+  };
+  const bringBack = async (service: TStackService, replica: number): Promise<void> => {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await opts.stack.start(service, replica);
+        return;
+      } catch (e) {
+        // NATS or Postgres busy while it started: try again, the run must end with everything up.
+        if (attempt >= 4) throw e;
+        log.restartRetries += 1;
+        opts.log?.(
+          `  ! ${service}#${replica} did not start, retrying: ${(e as Error).message.split('\n')[0]}`,
+        );
+        await sleep(1_000);
+      }
+    }
+  };
+
+  while (!opts.stop.requested) {
+    await pause(jitter(opts.killEveryMs, 0.25));
+    if (opts.stop.requested) break;
+    if (log.natsRestarts === 0 && log.kills >= opts.natsRestartAfterKills) {
+      opts.log?.('  ⚡ NATS killed and restarted (same port, JetStream store kept)');
+      await opts.nats.restart();
+      log.natsRestarts += 1;
+      continue;
+    }
+    const service = CHAOS_TARGETS[Math.floor(opts.random() * CHAOS_TARGETS.length)] ?? 'edge';
+    const replica = Math.floor(opts.random() * opts.stack.replicasOf(service));
+    const killedAt = Date.now();
+    await opts.stack.kill(service, 'SIGKILL', replica);
+    log.kills += 1;
+    log.killsByService[service] = (log.killsByService[service] ?? 0) + 1;
+    await sleep(jitter(opts.downMs, 0.5));
+    await bringBack(service, replica);
+    log.outageMs.push(Date.now() - killedAt);
+    opts.verbose?.(`  ✝ ${service}#${replica} killed, back after ${Date.now() - killedAt} ms`);
+  }
+  return log;
+}
+
+/** A small deterministic PRNG (mulberry32), so a run's victims can be replayed with CHAOS_SEED. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

@@ -1,0 +1,180 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import {
+  createOrg,
+  createToken,
+  createUser,
+  identityEntities,
+  ROLE_PERMISSIONS,
+} from '@otesse/identity';
+import { openOrm, SERVICE_SCHEMAS } from '@otesse/persistence';
+import {
+  startFakeProvider,
+  writeFakeProvidersFile,
+  type TFakeProvider,
+} from '@otesse/fake-provider';
+import {
+  createTestDatabase,
+  freePort,
+  NATS_CONFIG_FILE,
+  NATS_DEV_USERS,
+  startNatsServer,
+  startStack,
+  type TStack,
+  type TStackService,
+  type TTestDatabase,
+  type TTestNats,
+} from '@otesse/testing';
+
+/** The edge sends browsers here at the end of an OAuth flow; nothing is served there. */
+export const CHAOS_DASHBOARD_URL = 'http://dashboard.chaos.test';
+
+export interface TChaosUser {
+  id: string;
+  email: string;
+  token: string;
+  role: 'member' | 'admin';
+}
+
+export interface TChaosHarnessOptions {
+  /** Processes per service (edge replicas on distinct ports). */
+  replicas?: number;
+  /** Members to seed (each chaos client acts as its own user). */
+  users: number;
+  /** Admins to seed besides (settings.view: audit log, sync jobs); `users` holds them after the members. */
+  admins?: number;
+  /** How long a dead edge's sagas wait before another (or the restarted) edge resumes them. */
+  sagaLeaseMs?: number;
+  logLevel?: string;
+  /**
+   * Every edge replica announces the first one's URL as its public URL (EDGE_PUBLIC_URL), as replicas behind one
+   * address do: OAuth start links and redirect URIs are the same whichever replica made them.
+   */
+  sharedPublicUrl?: boolean;
+  /** Extra env for every process of a service. */
+  envFor?: (service: TStackService, replica: number) => Record<string, string>;
+}
+
+export interface TChaosHarness {
+  db: TTestDatabase;
+  nats: TTestNats;
+  /** NATS as the `probe` user (operators' tooling): reads the streams for the invariants. */
+  nc: NatsConnection;
+  fake: TFakeProvider;
+  stack: TStack;
+  orgId: string;
+  /** The members, then the admins. */
+  users: TChaosUser[];
+  close(): Promise<void>;
+}
+
+/**
+ * Postgres (a fresh database), NATS with the project's config (a user per service, subject permissions; its
+ * JetStream store kept across restarts), the fake OAuth provider, the backend as processes, one org with
+ * `users` members. Everything it starts, `close()` stops and removes.
+ */
+export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TChaosHarness> {
+  const [db, nats, fake] = await Promise.all([
+    createTestDatabase('otesse_chaos'),
+    startNatsServer({ configFile: NATS_CONFIG_FILE }),
+    startFakeProvider({ port: 0 }),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'otesse-chaos-'));
+  let stack: TStack | undefined;
+  let nc: NatsConnection | undefined;
+  try {
+    const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
+    const leaseMs = String(opts.sagaLeaseMs ?? 3_000);
+    const edgePort = await freePort();
+    stack = await startStack({
+      edgePort,
+      databaseUrlFor: (s) => db.urlFor(s),
+      natsUrl: nats.url,
+      providersFile,
+      dashboardUrl: CHAOS_DASHBOARD_URL,
+      logLevel: opts.logLevel ?? 'warn',
+      replicas: opts.replicas ?? 1,
+      readyTimeoutMs: 180_000,
+      envFor: (s, replica) => ({
+        NATS_USER: NATS_DEV_USERS[s].user,
+        NATS_PASSWORD: NATS_DEV_USERS[s].password,
+        ...(s === 'edge'
+          ? {
+              SAGA_LEASE_MS: leaseMs,
+              SAGA_RECOVERY_INTERVAL_MS: '250',
+              // Every chaos client comes from 127.0.0.1: the per-IP limits are not what this exercises.
+              RATE_LIMIT_OAUTH: '1000000',
+              RATE_LIMIT_TOKEN: '10000000',
+              ...(opts.sharedPublicUrl ? { EDGE_PUBLIC_URL: `http://127.0.0.1:${edgePort}` } : {}),
+            }
+          : {}),
+        ...opts.envFor?.(s, replica),
+      }),
+    });
+    const orm = await openOrm({
+      url: db.urlFor('edge'),
+      schema: SERVICE_SCHEMAS.edge.schema,
+      entities: identityEntities,
+      migrations: [],
+    });
+    const users: TChaosUser[] = [];
+    let orgId: string;
+    try {
+      const knex = orm.em.getConnection().getKnex();
+      orgId = (await createOrg(knex, { name: 'Chaos' })).id;
+      const roles = [
+        ...Array.from({ length: opts.users }, () => 'member' as const),
+        ...Array.from({ length: opts.admins ?? 0 }, () => 'admin' as const),
+      ];
+      for (const [i, role] of roles.entries()) {
+        const email = `${role}${i}@chaos.test`;
+        const u = await createUser(knex, {
+          orgId,
+          email,
+          name: `${role}${i}`,
+          permissions: ROLE_PERMISSIONS[role],
+        });
+        const { token } = await createToken(knex, { userId: u.id });
+        users.push({ id: u.id, email, token, role });
+      }
+    } finally {
+      await orm.close(true);
+    }
+    nc = await connect({
+      servers: nats.url,
+      user: 'probe',
+      pass: 'probe',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    const probe = nc;
+    const running = stack;
+    return {
+      db,
+      nats,
+      nc: probe,
+      fake,
+      stack: running,
+      orgId,
+      users,
+      close: async () => {
+        await probe.close().catch(() => undefined);
+        await running.stop();
+        await fake.close();
+        await nats.stop();
+        await db.drop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await nc?.close().catch(() => undefined);
+    await stack?.stop();
+    await fake.close();
+    await nats.stop();
+    await db.drop();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,191 @@
+import { consumerOpts, type NatsConnection } from 'nats';
+import type { TTestDatabase } from '@otesse/testing';
+
+/** The event a saga publishes once it completes (a compensated saga publishes none). */
+export const SAGA_EVENT: Record<string, string> = {
+  disconnect: 'integrations.connection.disconnected',
+  reconnect: 'integrations.connection.reconnected',
+  'change-user': 'integrations.connection.user_changed',
+};
+
+export interface TSagaCounts {
+  sagas: number;
+  completed: number;
+  compensated: number;
+  /** Neither completed nor compensated: still running, still compensating, or `failed`. */
+  stuck: number;
+  byType: Record<string, { sagas: number; completed: number; compensated: number }>;
+}
+
+export interface TInvariantReport {
+  counts: TSagaCounts;
+  /** Each kind of violation with how many sagas, connections or credentials break it. */
+  violations: Record<string, number>;
+  /** Worth knowing, not an invariant of the sagas (see docs/RELIABILITY.md). */
+  observations: Record<string, number>;
+  /** A few offending ids per violation, to start an investigation from. */
+  examples: Record<string, string[]>;
+  totalViolations: number;
+}
+
+const n = (v: unknown): number => Number(v ?? 0);
+
+/**
+ * Every event on the INTEGRATIONS stream that carries a saga id, counted per (saga, subject). Read with an
+ * ordered consumer from the first message to the last one stored when the read began.
+ */
+export async function eventsBySaga(nc: NatsConnection): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  const jsm = await nc.jetstreamManager();
+  const info = await jsm.streams.info('INTEGRATIONS');
+  const last = info.state.last_seq;
+  if (info.state.messages === 0) return out;
+  const opts = consumerOpts();
+  opts.orderedConsumer();
+  const sub = await nc.jetstream().subscribe('integrations.>', opts);
+  try {
+    const timer = setTimeout(() => sub.unsubscribe(), 30_000);
+    for await (const m of sub) {
+      const body = m.json<{ sagaId?: unknown }>();
+      if (typeof body.sagaId === 'string') {
+        const perSaga = out.get(body.sagaId) ?? new Map<string, number>();
+        perSaga.set(m.subject, (perSaga.get(m.subject) ?? 0) + 1);
+        out.set(body.sagaId, perSaga);
+      }
+      if (m.info.streamSequence >= last) break;
+    }
+    clearTimeout(timer);
+  } finally {
+    sub.unsubscribe();
+  }
+  return out;
+}
+
+/** Saga statuses straight from the edge's saga log. */
+export async function sagaCounts(db: TTestDatabase): Promise<TSagaCounts> {
+  const rows = await db.query<{ type: string; status: string; n: string }>(
+    `select type, status, count(*) as n from edge.saga group by type, status`,
+  );
+  const counts: TSagaCounts = { sagas: 0, completed: 0, compensated: 0, stuck: 0, byType: {} };
+  for (const r of rows) {
+    const t = (counts.byType[r.type] ??= { sagas: 0, completed: 0, compensated: 0 });
+    const k = n(r.n);
+    counts.sagas += k;
+    t.sagas += k;
+    if (r.status === 'completed') {
+      counts.completed += k;
+      t.completed += k;
+    } else if (r.status === 'compensated') {
+      counts.compensated += k;
+      t.compensated += k;
+    } else counts.stuck += k;
+  }
+  return counts;
+}
+
+/**
+ * The promises of the disconnect and reconnect sagas, checked in the services' own databases (as the superuser)
+ * and on the INTEGRATIONS stream:
+ * - every saga completed or compensated;
+ * - no active (or still decryptable) credential for a revoked connection;
+ * - no sync job left disabled by a compensated saga;
+ * - exactly one audit entry per saga, and exactly one event per completed saga (none for a compensated one);
+ * - no connection left `disconnecting`, nor locked by a reconnect / change-user saga.
+ */
+export async function checkInvariants(
+  db: TTestDatabase,
+  nc: NatsConnection,
+): Promise<TInvariantReport> {
+  const counts = await sagaCounts(db);
+  const violations: Record<string, number> = {};
+  const examples: Record<string, string[]> = {};
+  const record = (kind: string, ids: string[]): void => {
+    violations[kind] = ids.length;
+    if (ids.length) examples[kind] = ids.slice(0, 5);
+  };
+
+  const stuck = await db.query<{ id: string }>(
+    `select id from edge.saga where status not in ('completed', 'compensated') order by created_at`,
+  );
+  record(
+    'sagas not completed or compensated',
+    stuck.map((r) => r.id),
+  );
+
+  const liveCredentials = await db.query<{ id: string }>(
+    `select c.id from vault.credential c
+       join connection.integration_connection ic on ic.id = c.connection_id
+      where ic.status = 'revoked' and (c.is_active or c.ciphertext <> '' or c.wrapped_data_key <> '')`,
+  );
+  record(
+    'credentials alive for a revoked connection',
+    liveCredentials.map((r) => r.id),
+  );
+
+  const disabledJobs = await db.query<{ id: string }>(
+    `select j.id from sync.sync_job j join edge.saga s on s.id = j.disabled_by_saga_id
+      where s.status = 'compensated' and not j.is_enabled`,
+  );
+  record(
+    'sync jobs left disabled by a compensated saga',
+    disabledJobs.map((r) => r.id),
+  );
+
+  const audit = await db.query<{ id: string; entries: string }>(
+    `select s.id, (select count(*) from audit.audit_entry a where a.targets->>'sagaId' = s.id::text) as entries
+       from edge.saga s`,
+  );
+  record(
+    'sagas without exactly one audit entry',
+    audit.filter((r) => n(r.entries) !== 1).map((r) => r.id),
+  );
+
+  const events = await eventsBySaga(nc);
+  const sagas = await db.query<{ id: string; type: string; status: string }>(
+    `select id, type, status from edge.saga`,
+  );
+  const badEvents: string[] = [];
+  for (const s of sagas) {
+    const subject = SAGA_EVENT[s.type];
+    const seen = events.get(s.id);
+    const total = [...(seen?.values() ?? [])].reduce((a, b) => a + b, 0);
+    const expected = s.status === 'completed' ? 1 : 0;
+    const right = subject ? (seen?.get(subject) ?? 0) : 0;
+    // Only terminal sagas can be judged; open ones are already counted above.
+    if (
+      (s.status === 'completed' || s.status === 'compensated') &&
+      (total !== expected || right !== expected)
+    )
+      badEvents.push(s.id);
+  }
+  record('sagas without exactly one event (none when compensated)', badEvents);
+
+  const stuckConnections = await db.query<{ id: string }>(
+    `select id from connection.integration_connection where status = 'disconnecting' or lock_saga_id is not null`,
+  );
+  record(
+    'connections left disconnecting or locked',
+    stuckConnections.map((r) => r.id),
+  );
+
+  // Not promises of the sagas, but what an operator would look at after a storm of faults.
+  const [obs] = await db.query<{
+    orphan_pending: string;
+    connected_without_credentials: string;
+    failed_sagas: string;
+  }>(
+    `select
+       (select count(*) from connection.integration_connection where status = 'pending') as orphan_pending,
+       (select count(*) from connection.integration_connection ic where ic.status = 'connected'
+          and not exists (select 1 from vault.credential c where c.connection_id = ic.id and c.is_active)
+       ) as connected_without_credentials,
+       (select count(*) from edge.saga where status = 'failed') as failed_sagas`,
+  );
+  const observations = {
+    'connections left pending by a connect cut short': n(obs?.orphan_pending),
+    'connected connections without an active credential': n(obs?.connected_without_credentials),
+    'sagas failed after their pivot': n(obs?.failed_sagas),
+  };
+  const totalViolations = Object.values(violations).reduce((a, b) => a + b, 0);
+  return { counts, violations, observations, examples, totalViolations };
+}

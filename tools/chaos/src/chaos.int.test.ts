@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { runChaos } from './chaos-runner';
+
+/**
+ * `npm run chaos` at a small size (issue 8, Faults): disconnects, reconnects and user changes through the edge
+ * while random services are SIGKILLed and restarted and NATS is restarted once. Afterwards every saga is
+ * completed or compensated and every invariant holds in the services' own databases and on JetStream.
+ */
+describe('chaos (small)', () => {
+  it('every saga settles and the invariants hold after kills of random services and a NATS restart', async () => {
+    const r = await runChaos({
+      operations: 4,
+      clients: 4,
+      killEveryMs: 1_500,
+      downMs: 300,
+      natsRestartAfterKills: 1,
+      replicas: 1,
+      changeUserEvery: 2,
+      settleMs: 60_000,
+      maxRunMs: 240_000,
+      seed: 8,
+      sagaLeaseMs: 2_000,
+    });
+    // The faults happened, and the clients got their work done through them.
+    expect(r.faults.kills).toBeGreaterThanOrEqual(1);
+    expect(r.faults.natsRestarts).toBe(1);
+    expect(r.workload.disconnects).toBeGreaterThanOrEqual(4);
+    expect(r.workload.reconnects).toBeGreaterThanOrEqual(4);
+    expect(r.traffic.gaveUp).toBe(0);
+    // Every saga ended completed or compensated, and nothing broke the sagas' promises.
+    const { counts } = r.report;
+    expect(counts.stuck).toBe(0);
+    expect(counts.completed + counts.compensated).toBe(counts.sagas);
+    expect(counts.byType['disconnect']?.completed).toBeGreaterThanOrEqual(4);
+    expect(r.report.violations).toEqual({
+      'sagas not completed or compensated': 0,
+      'credentials alive for a revoked connection': 0,
+      'sync jobs left disabled by a compensated saga': 0,
+      'sagas without exactly one audit entry': 0,
+      'sagas without exactly one event (none when compensated)': 0,
+      'connections left disconnecting or locked': 0,
+    });
+  }, 300_000);
+});

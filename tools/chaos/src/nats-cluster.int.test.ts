@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AckPolicy, connect, type NatsConnection } from 'nats';
+import { NATS_DEV_USERS, waitFor } from '@otesse/testing';
+import { startNatsCluster, type TNatsCluster } from './nats-cluster';
+
+const INBOX = {
+  edge: '_INBOX_edge',
+  'credential-vault': '_INBOX_vault',
+  connection: '_INBOX_connection',
+  'sync-scheduler': '_INBOX_sync_scheduler',
+  audit: '_INBOX_audit',
+} as const;
+
+/**
+ * Issue 8, Beyond one machine: tools/nats/cluster/ (what docker-compose's `cluster` profile runs) forms one
+ * JetStream cluster of three nodes with the same users as the single server; a stream with three replicas keeps
+ * taking (deduplicated) events with a node down, and each service reaches only its own streams' JetStream API.
+ */
+describe('NATS cluster (tools/nats/cluster)', () => {
+  let cluster: TNatsCluster;
+  const open: NatsConnection[] = [];
+  const as = async (service: keyof typeof NATS_DEV_USERS): Promise<NatsConnection> => {
+    const nc = await connect({
+      servers: cluster.nodes.map((n) => n.url),
+      user: NATS_DEV_USERS[service].user,
+      pass: NATS_DEV_USERS[service].password,
+      inboxPrefix: INBOX[service],
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+    });
+    open.push(nc);
+    return nc;
+  };
+
+  beforeAll(async () => {
+    cluster = await startNatsCluster();
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(open.map((nc) => nc.close().catch(() => undefined)));
+    await cluster?.stop();
+  });
+
+  it('forms one JetStream cluster of three nodes', async () => {
+    const meta = await waitFor(
+      async () => {
+        const jsz = (await (await fetch(`${cluster.nodes[0]!.monitorUrl}/jsz`)).json()) as {
+          meta_cluster?: { leader?: string; cluster_size?: number; name?: string };
+        };
+        return jsz.meta_cluster?.leader ? jsz.meta_cluster : undefined;
+      },
+      { timeoutMs: 30_000, what: 'a JetStream meta leader' },
+    );
+    expect(meta).toMatchObject({ name: 'otesse', cluster_size: 3 });
+  });
+
+  it('keeps a 3-replica stream writable with a node down; duplicates dropped; the audit consumer reads every event', async () => {
+    const edge = await as('edge');
+    const jsm = await edge.jetstreamManager();
+    await waitFor(
+      () =>
+        jsm.streams
+          .add({
+            name: 'AUDIT',
+            subjects: ['audit.entries.append'],
+            num_replicas: 3,
+            duplicate_window: 120e9,
+          })
+          .then(() => true),
+      { timeoutMs: 30_000, what: 'the AUDIT stream created with 3 replicas' },
+    );
+    const js = edge.jetstream();
+    const ids = Array.from({ length: 40 }, () => randomUUID());
+    const publish = (id: string) =>
+      js.publish(
+        'audit.entries.append',
+        new TextEncoder().encode(JSON.stringify({ eventId: id })),
+        {
+          msgID: id,
+          timeout: 2_000,
+        },
+      );
+    for (const id of ids.slice(0, 20)) await publish(id);
+
+    // Down goes the node that leads the stream; the other two elect a new leader and keep acking.
+    const info = await jsm.streams.info('AUDIT');
+    expect(info.config.num_replicas).toBe(3);
+    const leader = cluster.nodes.find((n) => n.name === info.cluster?.leader)!;
+    await leader.kill();
+    for (const id of [...ids.slice(20), ...ids.slice(0, 5)])
+      await waitFor(() => publish(id).then(() => true), {
+        timeoutMs: 30_000,
+        what: `publish ${id}`,
+      });
+    await leader.start();
+
+    const audit = await as('audit');
+    const ajsm = await audit.jetstreamManager();
+    await ajsm.consumers.add('AUDIT', {
+      durable_name: 'audit-writer',
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: 'audit.entries.append',
+    });
+    const consumer = await audit.jetstream().consumers.get('AUDIT', 'audit-writer');
+    const seen: string[] = [];
+    while (seen.length < ids.length) {
+      const batch = await consumer.fetch({ max_messages: 50, expires: 2_000 });
+      let got = 0;
+      for await (const m of batch) {
+        seen.push(m.json<{ eventId: string }>().eventId);
+        m.ack();
+        got += 1;
+      }
+      if (got === 0) break;
+    }
+    expect(seen.sort()).toEqual([...ids].sort());
+  }, 120_000);
+
+  it("lets each service call only its own streams' JetStream API", async () => {
+    const denied = async (p: Promise<unknown>): Promise<boolean> =>
+      p.then(
+        () => false,
+        () => true,
+      );
+    const jsmOf = async (s: keyof typeof NATS_DEV_USERS) =>
+      (await as(s)).jetstreamManager({ timeout: 1_500, checkAPI: false });
+    // The scheduler uses no JetStream at all.
+    expect(await denied((await as('sync-scheduler')).jetstreamManager({ timeout: 1_500 }))).toBe(
+      true,
+    );
+    const vault = await jsmOf('credential-vault');
+    expect(await denied(vault.streams.info('AUDIT'))).toBe(false);
+    expect(await denied(vault.streams.delete('AUDIT'))).toBe(true);
+    const audit = await jsmOf('audit');
+    expect(await denied(audit.streams.purge('AUDIT'))).toBe(true);
+    expect(
+      await denied(
+        audit.consumers.add('AUDIT', { durable_name: 'other', ack_policy: AckPolicy.Explicit }),
+      ),
+    ).toBe(true);
+    const connection = await jsmOf('connection');
+    expect(
+      await denied(
+        connection.streams.add({
+          name: 'INTEGRATIONS',
+          subjects: ['integrations.>'],
+          num_replicas: 3,
+        }),
+      ),
+    ).toBe(false);
+    expect(await denied(connection.streams.info('AUDIT'))).toBe(true);
+    expect(await denied(vault.streams.info('INTEGRATIONS'))).toBe(true);
+    const edge = await jsmOf('edge');
+    expect(await denied(edge.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
+    // And the stream survived all of it.
+    expect((await vault.streams.info('AUDIT')).state.messages).toBe(40);
+  });
+});

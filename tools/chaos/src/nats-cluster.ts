@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { connect } from 'nats';
+import { freePort, NATS_SERVER_BIN, REPO_ROOT, waitFor } from '@otesse/testing';
+
+/** The node configs docker-compose's `cluster` profile runs (cluster-nats-1 … 3). */
+export const NATS_CLUSTER_CONFIG = (node: number): string =>
+  resolve(REPO_ROOT, `tools/nats/cluster/nats-${node}.conf`);
+
+/** The routes' credentials in tools/nats/cluster/cluster-node.conf (development only). */
+const ROUTE_AUTH = 'route:route-dev-password';
+
+export interface TNatsNode {
+  name: string;
+  url: string;
+  monitorUrl: string;
+  running(): boolean;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export interface TNatsCluster {
+  nodes: TNatsNode[];
+  /** Every node, comma-separated (what NATS_URL holds in the cluster profile). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The project's 3-node cluster configs on one machine: the same files, with what only differs here (client,
+ * monitoring and route ports on 127.0.0.1, routes, a temporary JetStream store per node) given on the command
+ * line, which nats-server lets override the file.
+ */
+export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'otesse-nats-cluster-'));
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({
+      client: await freePort(),
+      monitor: await freePort(),
+      route: await freePort(),
+    })),
+  );
+  const routes = ports.map((p) => `nats-route://${ROUTE_AUTH}@127.0.0.1:${p.route}`).join(',');
+  const nodes: TNatsNode[] = ports.map((p, i) => {
+    let proc: ChildProcess | undefined;
+    const url = `nats://127.0.0.1:${p.client}`;
+    const node: TNatsNode = {
+      name: `nats-${i + 1}`,
+      url,
+      monitorUrl: `http://127.0.0.1:${p.monitor}`,
+      running: () => proc !== undefined && proc.exitCode === null && proc.signalCode === null,
+      start: async () => {
+        proc = spawn(
+          NATS_SERVER_BIN,
+          [
+            '-c',
+            NATS_CLUSTER_CONFIG(i + 1),
+            '-a',
+            '127.0.0.1',
+            '-p',
+            String(p.client),
+            '-m',
+            String(p.monitor),
+            '--cluster',
+            `nats://127.0.0.1:${p.route}`,
+            '--routes',
+            routes,
+            '-sd',
+            join(dir, `node-${i + 1}`),
+          ],
+          { stdio: 'ignore' },
+        );
+        await waitFor(
+          async () => {
+            const nc = await connect({
+              servers: url,
+              user: 'probe',
+              pass: 'probe',
+              reconnect: false,
+            }).catch(() => undefined);
+            await nc?.close();
+            return nc !== undefined;
+          },
+          { timeoutMs: 15_000, what: `${node.name} on ${p.client}` },
+        );
+      },
+      kill: async () => {
+        const running = proc;
+        if (!running || running.exitCode !== null || running.signalCode !== null) return;
+        await new Promise<void>((r) => {
+          running.once('exit', () => r());
+          running.kill('SIGKILL');
+        });
+      },
+    };
+    return node;
+  });
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+  } catch (e) {
+    await Promise.all(nodes.map((n) => n.kill()));
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    nodes,
+    url: nodes.map((n) => n.url).join(','),
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.kill()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
