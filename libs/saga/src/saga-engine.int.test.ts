@@ -236,4 +236,48 @@ describe('SagaEngine (real Postgres)', () => {
     expect(v?.status).toBe('completed');
     expect(fx.calls.filter((c) => c === 'run:pivot')).toHaveLength(1);
   });
+
+  it('a driver whose lease another engine took stops at its next step and never ends the saga itself', async () => {
+    const fx = new Effects();
+    let release: () => void = () => undefined;
+    const stalled = new Promise<void>((r) => {
+      release = r;
+    });
+    const def = definition(fx);
+    const b = def.steps[1]!;
+    const runB = b.run.bind(b);
+    b.run = async (ctx) => {
+      await stalled; // the first driver stalls here (a long GC pause, a frozen VM)
+      return runB(ctx);
+    };
+    const stale = engine({ owner: 'stale' });
+    stale.register(def);
+    const { sagaId } = await stale.start(def, {
+      subjectKey: 'c7',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    await waitFor(async () => (await stale.view(sagaId))?.currentStep === 'b', {
+      timeoutMs: 5_000,
+    });
+    // Its lease ran out meanwhile and another edge claimed the saga.
+    await db.query(
+      `update edge.saga set lease_expires_at = now() - interval '1 second' where id = $1`,
+      [sagaId],
+    );
+    const fresh = engine({ owner: 'fresh' });
+    fresh.register(def);
+    expect(await fresh.recoverOnce()).toBe(1);
+    release();
+    const v = await fresh.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('completed');
+    const [row] = await db.query<{ owner: string }>('select owner from edge.saga where id = $1', [
+      sagaId,
+    ]);
+    expect(row?.owner).toBe('fresh');
+    // Each step's effect happened once (the services dedupe on the key); no step ran after the stale driver stopped.
+    expect(fx.calls.filter((c) => c === 'run:pivot')).toHaveLength(1);
+    expect(fx.calls.filter((c) => c === 'run:c')).toHaveLength(1);
+  });
 });

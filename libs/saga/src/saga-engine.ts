@@ -153,6 +153,8 @@ export class SagaEngine extends EventEmitter {
   private readonly leaseMs: number;
   private readonly backoff: { baseMs: number; maxMs: number };
   private readonly driving = new Map<string, Promise<void>>();
+  /** Sagas whose lease another replica took while this process was driving them. */
+  private readonly lost = new Set<string>();
   private recoveryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -200,6 +202,12 @@ export class SagaEngine extends EventEmitter {
     this.stopped = true;
     if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
     await Promise.allSettled([...this.driving.values()]);
+    // A graceful stop hands its unfinished sagas over at once instead of after the lease runs out.
+    await this.t('saga')
+      .where({ owner: this.owner })
+      .whereIn('status', OPEN_SAGA_STATUSES)
+      .update({ lease_expires_at: new Date(), updated_at: new Date() })
+      .catch((e: unknown) => this.opts.logger.warn({ err: e }, 'releasing saga leases failed'));
   }
 
   /**
@@ -501,7 +509,12 @@ export class SagaEngine extends EventEmitter {
     }
     const leaseTimer = setInterval(
       () => {
-        void this.renewLease(sagaId).catch(() => undefined);
+        void this.renewLease(sagaId)
+          .then((held) => {
+            // Another replica took the saga over (this process stalled past the lease): stop driving it.
+            if (!held) this.lost.add(sagaId);
+          })
+          .catch(() => undefined);
       },
       Math.max(200, Math.floor(this.leaseMs / 3)),
     );
@@ -514,6 +527,9 @@ export class SagaEngine extends EventEmitter {
       }
     } finally {
       clearInterval(leaseTimer);
+      this.lost.delete(sagaId);
+      // Waiters stop waiting on this process (it ended, stopped or lost the saga): they read or poll now.
+      this.emit(`end:${sagaId}`);
       this.emitProgress(sagaId);
     }
   }
@@ -532,26 +548,31 @@ export class SagaEngine extends EventEmitter {
     sagaId: string,
     done: { name: string; result: Record<string, unknown> } | undefined,
     next: { name: string; attempts: number },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const S = this.q();
-    const doneSql = done
-      ? `done as (update ${S}.saga_step set status = 'succeeded', result = ?::jsonb, completed_at = now(),
-           effect_possible = true where saga_id = ? and name = ?),`
-      : '';
-    await this.knex().raw(
-      `with ${doneSql}
-         started as (update ${S}.saga_step set status = 'running', attempts = ?, started_at = now(), error = null
-           where saga_id = ? and name = ?)
-       update ${S}.saga set current_step = ?, updated_at = now() where id = ?`,
+    // Only while this process holds the saga: a replica that took it over is not overwritten.
+    const r = await this.knex().raw(
+      `with owned as (
+         update ${S}.saga set current_step = ?, updated_at = now() where id = ? and owner = ? returning id)
+       ${
+         done
+           ? `, done as (update ${S}.saga_step set status = 'succeeded', result = ?::jsonb, completed_at = now(),
+                effect_possible = true where saga_id = (select id from owned) and name = ?)`
+           : ''
+       }
+       , started as (update ${S}.saga_step set status = 'running', attempts = ?, started_at = now(), error = null
+           where saga_id = (select id from owned) and name = ?)
+       select count(*)::int as n from owned`,
       [
-        ...(done ? [JSON.stringify(done.result), sagaId, done.name] : []),
+        next.name,
+        sagaId,
+        this.owner,
+        ...(done ? [JSON.stringify(done.result), done.name] : []),
         next.attempts,
-        sagaId,
         next.name,
-        next.name,
-        sagaId,
       ],
     );
+    return (r.rows as { n: number }[])[0]?.n === 1;
   }
 
   private async forward(
@@ -596,8 +617,14 @@ export class SagaEngine extends EventEmitter {
         attempts += 1;
         if (recorded) recorded = false;
         else {
-          await this.transition(saga.id, done, { name: step.name, attempts });
+          const held =
+            !this.lost.has(saga.id) &&
+            (await this.transition(saga.id, done, { name: step.name, attempts }));
           done = undefined;
+          if (!held) {
+            this.opts.logger.warn({ sagaId: saga.id }, 'saga lease lost; its new owner drives it');
+            return { status: 'stopped' };
+          }
         }
         this.emitProgress(saga.id);
         const stepStarted = performance.now();
@@ -641,9 +668,10 @@ export class SagaEngine extends EventEmitter {
             if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
             continue;
           }
-          await this.t('saga')
-            .where({ id: saga.id })
+          const held = await this.t('saga')
+            .where({ id: saga.id, owner: this.owner })
             .update({ status: 'compensating', error: JSON.stringify(err), updated_at: new Date() });
+          if (held !== 1) return { status: 'stopped' };
           this.opts.logger.warn(
             { sagaId: saga.id, step: step.name, code: err.code, reason: err.reason },
             'saga compensating',
@@ -780,25 +808,35 @@ export class SagaEngine extends EventEmitter {
     done?: { name: string; result: Record<string, unknown> },
   ): Promise<void> {
     const S = this.q();
-    // The last step's success and the saga's end in one statement.
-    await this.knex().raw(
-      `with ${
-        done
-          ? `done as (update ${S}.saga_step set status = 'succeeded', result = ?::jsonb, completed_at = now(),
-               effect_possible = true where saga_id = ? and name = ?),`
-          : ''
-      } ended as (select 1)
-       update ${S}.saga set status = ?, result = ?::jsonb, error = ?::jsonb, current_step = null,
-         completed_at = now(), updated_at = now(), lease_expires_at = null
-       where id = ?`,
+    // The last step's success and the saga's end in one statement, only while this process holds the saga.
+    const r = await this.knex().raw(
+      `with owned as (
+         update ${S}.saga set status = ?, result = ?::jsonb, error = ?::jsonb, current_step = null,
+           completed_at = now(), updated_at = now(), lease_expires_at = null
+         where id = ? and owner = ? returning id)
+       ${
+         done
+           ? `, done as (update ${S}.saga_step set status = 'succeeded', result = ?::jsonb, completed_at = now(),
+                effect_possible = true where saga_id = (select id from owned) and name = ?)`
+           : ''
+       }
+       select count(*)::int as n from owned`,
       [
-        ...(done ? [JSON.stringify(done.result), sagaId, done.name] : []),
         status,
         result === null ? null : JSON.stringify(result),
         error === null ? null : JSON.stringify(error),
         sagaId,
+        this.owner,
+        ...(done ? [JSON.stringify(done.result), done.name] : []),
       ],
     );
+    if ((r.rows as { n: number }[])[0]?.n !== 1) {
+      this.opts.logger.warn(
+        { sagaId, status },
+        'saga lease lost before its end; its new owner ends it',
+      );
+      return;
+    }
     if (saga) {
       const ev: TSagaEndEvent = {
         sagaId,

@@ -23,10 +23,23 @@ export interface TCompleteConnectionInput {
   traceId: string;
 }
 
+/** Runs `op` again while it fails with a retryable error (a service restarting), for about ten seconds. */
+async function retryWhileUnavailable<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await op();
+    } catch (e) {
+      if (!(e instanceof AppError && e.retryable) || attempt >= 7) throw e;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
+}
+
 /**
  * After the provider said yes (or the API key validated): create the connection, hand the secrets to the vault,
  * activate (the connection service publishes `integrations.connection.connected`), create the default sync jobs
- * and write the audit entry. A failure part-way abandons the pending connection and destroys what the vault got.
+ * and write the audit entry. A failure before activation abandons the pending connection and destroys what the
+ * vault got; after it (the connection is live) the idempotent rest is retried, never undone.
  */
 export async function completeConnection(
   deps: TEdgeDeps,
@@ -48,24 +61,13 @@ export async function completeConnection(
     { ctx },
   );
   let stored = false;
-  try {
-    await deps.bus.request(
-      'vault.credentials.store',
-      {
-        orgId: input.orgId,
-        connectionId: pending.id,
-        vendor,
-        credentials: input.credentials,
-        replace: false,
-      },
-      { ctx },
-    );
-    stored = true;
-    const { instance, connection } = await deps.bus.request(
-      'connection.connections.activate',
-      { orgId: input.orgId, connectionId: pending.id, eventId: randomUUID() },
-      { ctx },
-    );
+  let activated = false;
+  const auditEventId = randomUUID();
+  /** Default sync jobs and the audit entry of a live connection (both idempotent: safe to run again). */
+  const setUp = async (
+    instance: TInstance,
+    connection: TConnection,
+  ): Promise<{ instance: TInstance; connection: TConnection; jobsCreated: number }> => {
     let jobsCreated = 0;
     if (input.provider.dataApi) {
       // A reconnection takes over the jobs of the slot's last revoked connection (kept disabled, seed 000).
@@ -98,6 +100,7 @@ export async function completeConnection(
       jobsCreated = jobs.created;
     }
     await publishAudit(deps, {
+      eventId: auditEventId,
       orgId: input.orgId,
       actorUserId: input.userId,
       action: 'connection.connected',
@@ -114,7 +117,31 @@ export async function completeConnection(
       traceId: input.traceId,
     });
     return { instance, connection, jobsCreated };
+  };
+  try {
+    await deps.bus.request(
+      'vault.credentials.store',
+      {
+        orgId: input.orgId,
+        connectionId: pending.id,
+        vendor,
+        credentials: input.credentials,
+        replace: false,
+      },
+      { ctx },
+    );
+    stored = true;
+    const { instance, connection } = await deps.bus.request(
+      'connection.connections.activate',
+      { orgId: input.orgId, connectionId: pending.id, eventId: randomUUID() },
+      { ctx },
+    );
+    activated = true;
+    // From here the connection is live (its `connected` event is out): the rest is idempotent and retried while a
+    // service is briefly unavailable, never undone — tearing down a live connection would strand it.
+    return await retryWhileUnavailable(() => setUp(instance, connection));
   } catch (e) {
+    if (activated) throw e;
     // Best effort clean-up; the original failure is what the caller needs to see.
     if (stored) {
       await deps.bus

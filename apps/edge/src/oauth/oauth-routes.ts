@@ -90,7 +90,18 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     }
     const { pending, state, binding } = started;
     const provider = deps.catalogue.get(pending.vendor);
-    const subdomain = await instanceSubdomain(pending.org_id, pending.vendor, traceId);
+    let subdomain: string | undefined;
+    try {
+      subdomain = await instanceSubdomain(pending.org_id, pending.vendor, traceId);
+    } catch {
+      // The connection service is unreachable (restarting): a typed, retryable refusal, not a bare 500.
+      return refuse(
+        res,
+        503,
+        'unavailable',
+        'the integration service is unavailable; start the connection again in a moment',
+      );
+    }
     if (provider.oauth?.subdomain && !subdomain) {
       return refuse(
         res,

@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
@@ -21,7 +20,6 @@ import {
   trpcErrorOf,
   type THarness,
 } from '../test/e2e-harness';
-import { installObservability, type TEdgeObservability } from './install-observability';
 
 /** A span from either side, in one shape: the in-process edge (in-memory exporter) or a service (OTLP). */
 interface TSpan {
@@ -78,7 +76,7 @@ const DISCONNECT_STEPS = [
 
 /**
  * Issue 8, observability: services as separate processes exporting OTLP to a receiver started here, the edge
- * in-process (its saga spans to an in-memory exporter) with `installObservability` wired as edge.server.ts does.
+ * in-process (its saga spans to an in-memory exporter) with the saga telemetry edge.server.ts wires (`installObservability`).
  */
 describe('observability: one trace per disconnect, metrics per service, logs with trace ids', () => {
   const exporter = new InMemorySpanExporter();
@@ -86,8 +84,6 @@ describe('observability: one trace per disconnect, metrics per service, logs wit
   let receiver: TOtlpReceiver;
   let h: THarness;
   let edge: TRunningEdge;
-  let obs: TEdgeObservability;
-  let metricsServer: Server;
   let edgeMetricsUrl: string;
   const TRACE = 'c0ffee00c0ffee00c0ffee00c0ffee01';
   const FAILED_TRACE = 'c0ffee00c0ffee00c0ffee00c0ffee02';
@@ -145,15 +141,10 @@ describe('observability: one trace per disconnect, metrics per service, logs wit
         destination: { write: (line: string) => void edgeLog.push(line) },
       }),
     });
-    obs = installObservability(edge.deps.sagas);
-    // What edge.server.ts's `/metrics` route does.
-    metricsServer = createServer((_req, res) => obs.serveMetrics(res));
-    await new Promise<void>((r) => metricsServer.listen(0, '127.0.0.1', r));
-    edgeMetricsUrl = `http://127.0.0.1:${(metricsServer.address() as { port: number }).port}/metrics`;
+    // startEdge wires the saga telemetry itself and serves /metrics on its own port.
+    edgeMetricsUrl = `${edge.url}/metrics`;
   }, 180_000);
   afterAll(async () => {
-    await obs?.stop();
-    await new Promise((r) => metricsServer?.close(r));
     await edge?.stop();
     await h?.close();
     await receiver?.close();
