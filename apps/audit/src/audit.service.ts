@@ -19,6 +19,8 @@ export interface TAuditConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
+  natsStreamReplicas?: number | undefined;
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
@@ -40,6 +42,7 @@ export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
       url: cfg.natsUrl,
       user: cfg.natsUser,
       password: cfg.natsPassword,
+      streamReplicas: cfg.natsStreamReplicas,
       inboxPrefix: '_INBOX_audit',
     },
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),

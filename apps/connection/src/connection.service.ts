@@ -29,6 +29,8 @@ export interface TConnectionConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
+  natsStreamReplicas?: number | undefined;
   /** Catalogue overrides (the health checks' data API URLs); or pass `catalogue` directly (tests). */
   providersFile?: string | undefined;
   catalogue?: Catalogue;
@@ -53,6 +55,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
       url: cfg.natsUrl,
       user: cfg.natsUser,
       password: cfg.natsPassword,
+      streamReplicas: cfg.natsStreamReplicas,
       inboxPrefix: '_INBOX_connection',
     },
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),

@@ -12,6 +12,7 @@ try {
     natsUrl: env.NATS_URL,
     natsUser: env.NATS_USER,
     natsPassword: env.NATS_PASSWORD,
+    natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     providersFile: env.PROVIDERS_FILE,
     healthChecks: {
       enabled: env.HEALTH_CHECKS_ENABLED,

@@ -18,6 +18,8 @@ export interface TCredentialVaultConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
+  natsStreamReplicas?: number | undefined;
   /** The first is active (new credentials, rotation target); the others still unwrap older data keys. */
   masterKeys: readonly TMasterKey[];
   /** Catalogue overrides; or pass `catalogue` directly (tests). */
@@ -45,6 +47,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
       url: cfg.natsUrl,
       user: cfg.natsUser,
       password: cfg.natsPassword,
+      streamReplicas: cfg.natsStreamReplicas,
       inboxPrefix: '_INBOX_vault',
     },
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),

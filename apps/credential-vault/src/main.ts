@@ -18,6 +18,7 @@ try {
     natsUrl: env.NATS_URL,
     natsUser: env.NATS_USER,
     natsPassword: env.NATS_PASSWORD,
+    natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     masterKeys: env.VAULT_MASTER_KEY ?? DEV_MASTER_KEYS,
     providersFile: env.PROVIDERS_FILE,
     refresh: {

@@ -36,6 +36,8 @@ export interface TEdgeConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
+  natsStreamReplicas?: number | undefined;
   host?: string;
   port: number;
   publicUrl?: string | undefined;
@@ -116,7 +118,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     password: cfg.natsPassword,
     inboxPrefix: '_INBOX_edge',
   });
-  await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS']);
+  await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS'], { replicas: cfg.natsStreamReplicas ?? 1 });
   const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
   const limits = createEdgeLimits(
     cfg.limits ?? edgeLimitsFromEnv(parseEnv('edge', ZEdgeLimitsEnv)),

@@ -13,6 +13,7 @@ try {
     natsUrl: env.NATS_URL,
     natsUser: env.NATS_USER,
     natsPassword: env.NATS_PASSWORD,
+    natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     host: env.EDGE_HOST,
     port: env.EDGE_PORT,
     publicUrl: env.EDGE_PUBLIC_URL,

@@ -11,6 +11,8 @@ export const ZServiceEnv = z.object({
   NATS_URL: z.string().min(1).default(DEFAULT_NATS_URL),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
+  /** JetStream replicas of the streams a service creates (3 on a 3-node cluster). */
+  NATS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   LOG_LEVEL: ZLogLevel.default('info'),
   /** Where the service answers /healthz and /readyz; 0 = pick a free port, unset = none. */
   HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),

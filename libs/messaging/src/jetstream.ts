@@ -42,6 +42,7 @@ import {
 export async function ensureStreams(
   nc: NatsConnection,
   names: TStreamName[] = Object.keys(STREAMS) as TStreamName[],
+  opts: { replicas?: number } = {},
 ): Promise<void> {
   const jsm = await nc.jetstreamManager();
   for (const name of names) {
@@ -54,6 +55,7 @@ export async function ensureStreams(
       discard: DiscardPolicy.Old,
       max_age: nanos(def.maxAgeMs),
       duplicate_window: nanos(def.duplicateWindowMs),
+      num_replicas: opts.replicas ?? 1,
     };
     try {
       await jsm.streams.info(name);

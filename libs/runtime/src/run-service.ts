@@ -12,6 +12,7 @@ import {
   type TServiceHandle,
 } from '@otesse/messaging';
 import { migrateUp, openOrm, type TOrmConfig } from '@otesse/persistence';
+import { shutdownTracing } from '@otesse/telemetry';
 import { startHealthServer, type THealthServer } from './health-server';
 
 export interface TServiceDeps {
@@ -43,6 +44,8 @@ export interface TRunServiceOptions<P extends string> {
     user?: string | undefined;
     password?: string | undefined;
     inboxPrefix?: string | undefined;
+    /** JetStream replicas of the streams this service creates. */
+    streamReplicas?: number | undefined;
   };
   logLevel?: string;
   logger?: Logger;
@@ -87,7 +90,8 @@ export async function runService<P extends string>(
     password: opts.nats.password,
     inboxPrefix: opts.nats.inboxPrefix,
   });
-  if (opts.streams?.length) await ensureStreams(nc, opts.streams);
+  if (opts.streams?.length)
+    await ensureStreams(nc, opts.streams, { replicas: opts.nats.streamReplicas ?? 1 });
   const deps: TServiceDeps = { orm, nc, bus: new Bus(nc), events: new EventPublisher(nc), logger };
   const svc: TServiceHandle = await serveService(nc, {
     name: opts.name,
@@ -140,6 +144,11 @@ export async function runService<P extends string>(
           5_000,
         );
         if (!nc.isClosed()) await nc.close().catch(() => undefined);
+        // The last batch of spans (no-op when tracing is off).
+        await within(
+          shutdownTracing().catch(() => undefined),
+          2_000,
+        );
         await orm.close(true);
         await health?.close();
         logger.info(`${opts.name} stopped`);
