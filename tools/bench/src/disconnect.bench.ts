@@ -23,7 +23,7 @@ import { formatTable, printResultLine, round, stats, timeSequential } from './be
 import { cpuOfMatching, processUsage } from './process-usage';
 
 const LATENCY_RUNS = Number(process.env['BENCH_DISCONNECTS'] ?? 200);
-const THROUGHPUT_RUNS = Number(process.env['BENCH_THROUGHPUT_DISCONNECTS'] ?? 256);
+const THROUGHPUT_RUNS = Number(process.env['BENCH_THROUGHPUT_DISCONNECTS'] ?? 128);
 /** Concurrent clients of each throughput run; the first is the headline figure (issue 5: 32; issue 8: 32 and 128). */
 const CONCURRENCIES = (process.env['BENCH_CONCURRENCY'] ?? '32,128')
   .split(',')
