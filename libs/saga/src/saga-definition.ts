@@ -22,6 +22,12 @@ export interface TStepDefinition<TInput> {
   timeoutMs: number;
   /** Attempts before a compensatable step or the pivot gives up and the saga compensates (retryable failures). */
   maxAttempts?: number;
+  /**
+   * Runs at the same time as the step before it (they form one stage; the next step starts when the whole stage
+   * succeeded). Only after the pivot, where steps only move forward and never compensate: a stage's steps must not
+   * read each other's results.
+   */
+  concurrent?: boolean;
   run(ctx: TStepContext<TInput>): Promise<Record<string, unknown>>;
   /** Idempotent; retried until it succeeds. */
   compensate?(ctx: TStepContext<TInput>): Promise<void>;

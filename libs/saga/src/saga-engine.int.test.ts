@@ -191,6 +191,119 @@ describe('SagaEngine (real Postgres)', () => {
     expect(v?.steps.find((s) => s.name === 'c')?.attempts).toBe(6);
   });
 
+  /** a → pivot → (c ∥ d) → e: c and d form one stage after the pivot. */
+  function stagedDefinition(
+    fx: Effects,
+    behaviour: Record<string, (attempt: number) => Promise<void> | void> = {},
+  ): TSagaDefinition<TIn> {
+    const step = (
+      name: string,
+      kind: 'compensatable' | 'pivot' | 'retriable',
+      concurrent = false,
+    ) => ({
+      name,
+      kind,
+      timeoutMs: 2_000,
+      maxAttempts: 3,
+      ...(concurrent ? { concurrent: true } : {}),
+      run: async ({ idempotencyKey, attempt }: { idempotencyKey: string; attempt: number }) => {
+        fx.calls.push(`start:${name}`);
+        await behaviour[name]?.(attempt);
+        return fx.once(idempotencyKey, `run:${name}`, () => ({ did: name }));
+      },
+    });
+    return {
+      type: `s-${randomUUID().slice(0, 8)}`,
+      version: 1,
+      steps: [
+        step('a', 'compensatable'),
+        step('pivot', 'pivot'),
+        step('c', 'retriable'),
+        step('d', 'retriable', true),
+        step('e', 'retriable'),
+      ],
+    };
+  }
+
+  it('runs a concurrent stage at once, retries its failing step alone, and starts the next stage after both', async () => {
+    const fx = new Effects();
+    const e = engine();
+    let releaseC: () => void = () => undefined;
+    const cHeld = new Promise<void>((r) => {
+      releaseC = r;
+    });
+    const def = stagedDefinition(fx, {
+      // c is held until d has started: only possible if both run at the same time.
+      c: () => cHeld,
+      d: (attempt) => {
+        releaseC();
+        if (attempt < 3) throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+      },
+    });
+    e.register(def);
+    const { sagaId } = await e.start(def, {
+      subjectKey: 'st1',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    const v = await e.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('completed');
+    expect(v?.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+      ['a', 'succeeded', 1],
+      ['pivot', 'succeeded', 1],
+      ['c', 'succeeded', 1],
+      ['d', 'succeeded', 3],
+      ['e', 'succeeded', 1],
+    ]);
+    expect(fx.calls.filter((c) => c.startsWith('run:'))).toHaveLength(5);
+    // e starts only once the whole stage succeeded.
+    expect(fx.calls.indexOf('start:e')).toBeGreaterThan(fx.calls.lastIndexOf('run:d'));
+    expect(fx.calls.indexOf('start:e')).toBeGreaterThan(fx.calls.indexOf('run:c'));
+    const c = v!.steps.find((s) => s.name === 'c')!;
+    const d = v!.steps.find((s) => s.name === 'd')!;
+    expect(Date.parse(d.startedAt!)).toBeLessThanOrEqual(Date.parse(c.completedAt!));
+  });
+
+  it('resumes a stage without running again the step of it that already succeeded', async () => {
+    const fx = new Effects();
+    let hang = true;
+    const def = stagedDefinition(fx, {
+      d: () => {
+        if (hang) throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+      },
+    });
+    const dying = engine({ leaseMs: 600, owner: 'stage-dying' });
+    dying.register(def);
+    const { sagaId } = await dying.start(def, {
+      subjectKey: 'st2',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    await waitFor(
+      async () =>
+        ((await dying.view(sagaId))?.steps.find((s) => s.name === 'd')?.attempts ?? 0) >= 2,
+      { timeoutMs: 5_000 },
+    );
+    await dying.stop();
+    expect((await dying.view(sagaId))?.steps.find((s) => s.name === 'c')?.status).toBe('succeeded');
+    hang = false;
+    const rescuer = engine({ leaseMs: 600, owner: 'stage-rescuer' });
+    rescuer.register(def);
+    await waitFor(async () => (await rescuer.recoverOnce()) > 0, { timeoutMs: 5_000 });
+    const v = await rescuer.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('completed');
+    expect(fx.calls.filter((c) => c === 'start:c')).toHaveLength(1);
+    expect(fx.calls.filter((c) => c === 'run:e')).toHaveLength(1);
+  });
+
+  it('refuses a concurrent step before or at the pivot', () => {
+    const def = stagedDefinition(new Effects());
+    def.steps[1] = { ...def.steps[1]!, concurrent: true };
+    expect(() => engine().register(def)).toThrow(/concurrent step pivot/);
+  });
+
   it('keeps one saga per subject under 20 concurrent starts', async () => {
     const fx = new Effects();
     const e = engine();

@@ -98,6 +98,28 @@ interface TSagaRow {
 
 type TOwnedSagaRow = TSagaRow & { owner: string | null };
 
+/** A step that succeeded, waiting to be written with the next transition. */
+interface TDone {
+  name: string;
+  result: Record<string, unknown>;
+}
+/** A step about to start, with its attempt number. */
+interface TNext {
+  name: string;
+  attempts: number;
+}
+
+/** The steps in stages: a `concurrent` step runs in the stage of the step before it. */
+export function stagesOf<T>(steps: TStepDefinition<T>[]): TStepDefinition<T>[][] {
+  const stages: TStepDefinition<T>[][] = [];
+  for (const step of steps) {
+    const last = stages[stages.length - 1];
+    if (step.concurrent && last) last.push(step);
+    else stages.push([step]);
+  }
+  return stages;
+}
+
 /** How a forward pass ended. */
 type TForwardOutcome =
   { status: 'completed' | 'failed' | 'stopped' } | { status: 'compensating'; error: TSagaError };
@@ -167,6 +189,14 @@ export class SagaEngine extends EventEmitter {
   }
 
   register<TInput extends Record<string, unknown>>(def: TSagaDefinition<TInput>): void {
+    const pivot = def.steps.findIndex((s) => s.kind === 'pivot');
+    for (const [i, step] of def.steps.entries()) {
+      // Concurrent steps never compensate, so they must all come after the pivot (the first of the stage too).
+      if (step.concurrent && (pivot < 0 || i - 1 <= pivot || step.kind !== 'retriable'))
+        throw new Error(
+          `saga ${def.type}: concurrent step ${step.name} must follow a step after the pivot`,
+        );
+    }
     this.defs.set(`${def.type}@${def.version}`, def as unknown as TAnyDefinition);
   }
 
@@ -540,39 +570,60 @@ export class SagaEngine extends EventEmitter {
   }
 
   /**
-   * Records one step transition in one statement: the previous step's success (kept in memory until now) and the
-   * next step's start. A crash between a step's reply and this write leaves the step `running`: recovery sends its
-   * command again under the same idempotency key and gets the first reply.
+   * Records one transition in one statement: the steps that succeeded since the last write (kept in memory until
+   * now) and the start of the next stage's steps. A crash between a step's reply and this write leaves the step
+   * `running`: recovery sends its command again under the same idempotency key and gets the first reply.
    */
-  private async transition(
-    sagaId: string,
-    done: { name: string; result: Record<string, unknown> } | undefined,
-    next: { name: string; attempts: number },
-  ): Promise<boolean> {
+  private async transition(sagaId: string, done: TDone[], next: TNext[]): Promise<boolean> {
     const S = this.q();
     // Only while this process holds the saga: a replica that took it over is not overwritten.
     const r = await this.knex().raw(
       `with owned as (
          update ${S}.saga set current_step = ?, updated_at = now() where id = ? and owner = ? returning id)
-       ${
-         done
-           ? `, done as (update ${S}.saga_step set status = 'succeeded', result = ?::jsonb, completed_at = now(),
-                effect_possible = true where saga_id = (select id from owned) and name = ?)`
-           : ''
-       }
-       , started as (update ${S}.saga_step set status = 'running', attempts = ?, started_at = now(), error = null
-           where saga_id = (select id from owned) and name = ?)
+       ${done.length > 0 ? `, done as (${this.doneSql()})` : ''}
+       , started as (update ${S}.saga_step s set status = 'running', attempts = n.attempts, started_at = now(),
+           error = null
+           from jsonb_to_recordset(?::jsonb) as n(name text, attempts int)
+           where s.saga_id = (select id from owned) and s.name = n.name)
        select count(*)::int as n from owned`,
       [
-        next.name,
+        next[0]?.name ?? null,
         sagaId,
         this.owner,
-        ...(done ? [JSON.stringify(done.result), done.name] : []),
-        next.attempts,
-        next.name,
+        ...(done.length > 0 ? [JSON.stringify(done)] : []),
+        JSON.stringify(next),
       ],
     );
     return (r.rows as { n: number }[])[0]?.n === 1;
+  }
+
+  /** The `done` CTE: succeeded steps (a jsonb array of `{ name, result }`), for the saga `owned` returned. */
+  private doneSql(): string {
+    return `update ${this.q()}.saga_step s set status = 'succeeded', result = d.result, completed_at = now(),
+              effect_possible = true
+            from jsonb_to_recordset(?::jsonb) as d(name text, result jsonb)
+            where s.saga_id = (select id from owned) and s.name = d.name`;
+  }
+
+  /** Writes steps that succeeded (on a path that stops before the next transition would have). */
+  private async writeDone(sagaId: string, done: TDone[]): Promise<void> {
+    if (done.length === 0) return;
+    await this.knex().raw(
+      `with owned as (select id from ${this.q()}.saga where id = ? and owner = ?), done as (${this.doneSql()})
+       select 1`,
+      [sagaId, this.owner, JSON.stringify(done)],
+    );
+  }
+
+  /** A failed attempt: recorded before the retry or the compensation it leads to. */
+  private async recordFailure(sagaId: string, step: string, err: TSagaError, e: unknown) {
+    await this.t('saga_step')
+      .where({ saga_id: sagaId, name: step })
+      .update({
+        status: 'failed',
+        error: JSON.stringify(err),
+        ...(certainlyUndelivered(e) ? {} : { effect_possible: true }),
+      });
   }
 
   private async forward(
@@ -583,23 +634,27 @@ export class SagaEngine extends EventEmitter {
     const steps = fresh ? new Map<string, TStepRow>() : await this.loadSteps(saga.id);
     const results: Record<string, unknown> = {};
     const pivotIndex = def.steps.findIndex((s) => s.kind === 'pivot');
-    /** A step that succeeded and is not written yet: the next transition (or the finish) records it. */
-    let done: { name: string; result: Record<string, unknown> } | undefined;
-    const flushDone = async (): Promise<void> => {
-      if (!done) return;
-      await this.t('saga_step')
-        .where({ saga_id: saga.id, name: done.name })
-        .update({
-          status: 'succeeded',
-          result: JSON.stringify(done.result),
-          completed_at: new Date(),
-          effect_possible: true,
-        });
-      done = undefined;
-    };
+    /** Steps that succeeded and are not written yet: the next transition (or the finish) records them. */
+    let done: TDone[] = [];
     // A fresh saga's first step was recorded `running` (attempt 1) by start().
     let recorded = fresh;
-    for (const [index, step] of def.steps.entries()) {
+    let index = -1;
+    for (const stage of stagesOf(def.steps)) {
+      if (stage.length > 1) {
+        index += stage.length;
+        const pending = stage.filter((st) => {
+          const row = steps.get(st.name);
+          if (row?.status === 'succeeded') results[st.name] = row.result;
+          return row?.status !== 'succeeded';
+        });
+        if (pending.length === 0) continue;
+        const outcome = await this.runStage(saga, pending, steps, results, done);
+        if (outcome.status !== 'succeeded') return outcome;
+        done = outcome.done;
+        continue;
+      }
+      const step = stage[0]!;
+      index += 1;
       const row = steps.get(step.name);
       if (row?.status === 'succeeded') {
         results[step.name] = row.result;
@@ -611,7 +666,7 @@ export class SagaEngine extends EventEmitter {
       if (step.kind === 'pivot' && row?.effect_possible) afterPivot = true;
       for (;;) {
         if (this.stopped && !afterPivot && attempts > 0 && !recorded) {
-          await flushDone();
+          await this.writeDone(saga.id, done);
           return { status: 'stopped' };
         }
         attempts += 1;
@@ -619,8 +674,8 @@ export class SagaEngine extends EventEmitter {
         else {
           const held =
             !this.lost.has(saga.id) &&
-            (await this.transition(saga.id, done, { name: step.name, attempts }));
-          done = undefined;
+            (await this.transition(saga.id, done, [{ name: step.name, attempts }]));
+          done = [];
           if (!held) {
             this.opts.logger.warn({ sagaId: saga.id }, 'saga lease lost; its new owner drives it');
             return { status: 'stopped' };
@@ -631,20 +686,14 @@ export class SagaEngine extends EventEmitter {
         try {
           const result = await this.attempt(step, saga, results, attempts);
           this.emitStep(saga, step.name, 'forward', 'succeeded', attempts, false, stepStarted);
-          done = { name: step.name, result };
+          done = [{ name: step.name, result }];
           results[step.name] = result;
           break;
         } catch (e) {
           const err = toSagaError(step.name, e);
           const retryable = e instanceof AppError && e.retryable;
           this.emitStep(saga, step.name, 'forward', 'failed', attempts, retryable, stepStarted);
-          await this.t('saga_step')
-            .where({ saga_id: saga.id, name: step.name })
-            .update({
-              status: 'failed',
-              error: JSON.stringify(err),
-              ...(certainlyUndelivered(e) ? {} : { effect_possible: true }),
-            });
+          await this.recordFailure(saga.id, step.name, err, e);
           this.emitProgress(saga.id);
           if (step.kind === 'pivot' && !certainlyUndelivered(e) && retryable) afterPivot = true;
           if (this.stopped) return { status: 'stopped' }; // another replica (or this one restarted) resumes
@@ -652,11 +701,7 @@ export class SagaEngine extends EventEmitter {
             // Past the point of no return: only forward. Retryable failures retry forever; others a bounded number
             // of times, then the saga is `failed` for an operator (the log says exactly where).
             if (!retryable && attempts >= (step.maxAttempts ?? 10)) {
-              await this.finish(saga, saga.id, 'failed', null, err);
-              this.opts.logger.error(
-                { sagaId: saga.id, step: step.name, err },
-                'saga failed after its pivot',
-              );
+              await this.failAfterPivot(saga, err);
               return { status: 'failed' };
             }
             await sleep(this.delay(attempts));
@@ -680,15 +725,95 @@ export class SagaEngine extends EventEmitter {
         }
       }
     }
-    await this.finish(
-      saga,
-      saga.id,
-      'completed',
-      def.result ? def.result(results) : results,
-      null,
-      done,
-    );
+    await this.finish(saga, 'completed', def.result ? def.result(results) : results, null, done);
     return { status: 'completed' };
+  }
+
+  private async failAfterPivot(saga: TSagaRow, err: TSagaError): Promise<void> {
+    await this.finish(saga, 'failed', null, err);
+    this.opts.logger.error({ sagaId: saga.id, step: err.step, err }, 'saga failed after its pivot');
+  }
+
+  /**
+   * A stage of concurrent steps (all after the pivot): their starts are written in one statement with the steps
+   * that succeeded before, then each runs and retries on its own; the stage succeeds when all of them did.
+   */
+  private async runStage(
+    saga: TSagaRow,
+    pending: TStepDefinition<Record<string, unknown>>[],
+    steps: Map<string, TStepRow>,
+    results: Record<string, unknown>,
+    done: TDone[],
+  ): Promise<{ status: 'succeeded'; done: TDone[] } | { status: 'failed' | 'stopped' }> {
+    const next = pending.map((st) => ({
+      name: st.name,
+      attempts: (steps.get(st.name)?.attempts ?? 0) + 1,
+    }));
+    const held = !this.lost.has(saga.id) && (await this.transition(saga.id, done, next));
+    if (!held) {
+      this.opts.logger.warn({ sagaId: saga.id }, 'saga lease lost; its new owner drives it');
+      return { status: 'stopped' };
+    }
+    this.emitProgress(saga.id);
+    // A stage's steps see the results of the stages before it, never each other's.
+    const before = { ...results };
+    const outcomes = await Promise.all(
+      pending.map((st, i) => this.runUntilDone(saga, st, before, next[i]!.attempts)),
+    );
+    const succeeded: TDone[] = [];
+    for (const [i, o] of outcomes.entries()) {
+      if (o.status !== 'succeeded') continue;
+      const name = pending[i]!.name;
+      results[name] = o.result;
+      succeeded.push({ name, result: o.result });
+    }
+    const failed = outcomes.find((o) => o.status === 'failed');
+    const stopped = outcomes.some((o) => o.status === 'stopped');
+    if (!failed && !stopped) return { status: 'succeeded', done: succeeded };
+    // Keep what did succeed before leaving: whoever resumes skips it.
+    await this.writeDone(saga.id, succeeded);
+    if (stopped || !failed || failed.status !== 'failed') return { status: 'stopped' };
+    await this.failAfterPivot(saga, failed.error);
+    return { status: 'failed' };
+  }
+
+  /** One step of a concurrent stage, retried until it succeeds (forward only), fails for good, or must stop. */
+  private async runUntilDone(
+    saga: TSagaRow,
+    step: TStepDefinition<Record<string, unknown>>,
+    results: Record<string, unknown>,
+    firstAttempt: number,
+  ): Promise<
+    | { status: 'succeeded'; result: Record<string, unknown> }
+    | { status: 'failed'; error: TSagaError }
+    | { status: 'stopped' }
+  > {
+    for (let attempts = firstAttempt; ; attempts += 1) {
+      if (attempts > firstAttempt) {
+        const held =
+          !this.lost.has(saga.id) &&
+          (await this.transition(saga.id, [], [{ name: step.name, attempts }]));
+        if (!held) return { status: 'stopped' };
+        this.emitProgress(saga.id);
+      }
+      const stepStarted = performance.now();
+      try {
+        const result = await this.attempt(step, saga, results, attempts);
+        this.emitStep(saga, step.name, 'forward', 'succeeded', attempts, false, stepStarted);
+        return { status: 'succeeded', result };
+      } catch (e) {
+        const err = toSagaError(step.name, e);
+        const retryable = e instanceof AppError && e.retryable;
+        this.emitStep(saga, step.name, 'forward', 'failed', attempts, retryable, stepStarted);
+        await this.recordFailure(saga.id, step.name, err, e);
+        this.emitProgress(saga.id);
+        if (this.stopped) return { status: 'stopped' };
+        if (!retryable && attempts >= (step.maxAttempts ?? 10))
+          return { status: 'failed', error: err };
+        await sleep(this.delay(attempts));
+        if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
+      }
+    }
   }
 
   private async attempt(
@@ -796,30 +921,25 @@ export class SagaEngine extends EventEmitter {
         }
       }
     }
-    await this.finish(saga, saga.id, 'compensated', null, error);
+    await this.finish(saga, 'compensated', null, error);
   }
 
   private async finish(
-    saga: TSagaRow | undefined,
-    sagaId: string,
+    saga: TSagaRow,
     status: TSagaStatus,
     result: Record<string, unknown> | null,
     error: TSagaError | null,
-    done?: { name: string; result: Record<string, unknown> },
+    done: TDone[] = [],
   ): Promise<void> {
     const S = this.q();
-    // The last step's success and the saga's end in one statement, only while this process holds the saga.
+    const sagaId = saga.id;
+    // The last steps' success and the saga's end in one statement, only while this process holds the saga.
     const r = await this.knex().raw(
       `with owned as (
          update ${S}.saga set status = ?, result = ?::jsonb, error = ?::jsonb, current_step = null,
            completed_at = now(), updated_at = now(), lease_expires_at = null
          where id = ? and owner = ? returning id)
-       ${
-         done
-           ? `, done as (update ${S}.saga_step set status = 'succeeded', result = ?::jsonb, completed_at = now(),
-                effect_possible = true where saga_id = (select id from owned) and name = ?)`
-           : ''
-       }
+       ${done.length > 0 ? `, done as (${this.doneSql()})` : ''}
        select count(*)::int as n from owned`,
       [
         status,
@@ -827,7 +947,7 @@ export class SagaEngine extends EventEmitter {
         error === null ? null : JSON.stringify(error),
         sagaId,
         this.owner,
-        ...(done ? [JSON.stringify(done.result), done.name] : []),
+        ...(done.length > 0 ? [JSON.stringify(done)] : []),
       ],
     );
     if ((r.rows as { n: number }[])[0]?.n !== 1) {
@@ -837,16 +957,14 @@ export class SagaEngine extends EventEmitter {
       );
       return;
     }
-    if (saga) {
-      const ev: TSagaEndEvent = {
-        sagaId,
-        type: saga.type,
-        status,
-        durationMs: Date.now() - new Date(saga.created_at).getTime(),
-        traceId: traceIdOf(saga),
-      };
-      this.emit('saga', ev);
-    }
+    const ev: TSagaEndEvent = {
+      sagaId,
+      type: saga.type,
+      status,
+      durationMs: Date.now() - new Date(saga.created_at).getTime(),
+      traceId: traceIdOf(saga),
+    };
+    this.emit('saga', ev);
     this.emit(`end:${sagaId}`);
     this.emitProgress(sagaId);
   }

@@ -60,6 +60,8 @@ export function disconnectSummary(results: Record<string, unknown>) {
 /**
  * Seed 000's disconnection flow as a saga, in the seed's order. Steps 1–2 are compensatable (lock, disable
  * jobs), step 3 (revocation) is the pivot, steps 4–8 only move forward. Every command carries `sagaId:step`.
+ * After the pivot, independent steps run as one stage: destroy ∥ statuses, then mark stale (its scope depends on
+ * the statuses), then audit ∥ event.
  */
 export function disconnectSaga(
   deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger'>,
@@ -149,6 +151,8 @@ export function disconnectSaga(
       {
         name: 'update-statuses',
         kind: 'retriable',
+        // Independent of step 4 (other service, other rows); both only move forward after the pivot.
+        concurrent: true,
         timeoutMs: 5_000,
         run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
           const r = await deps.bus.request(
@@ -211,6 +215,8 @@ export function disconnectSaga(
       {
         name: 'publish-event',
         kind: 'retriable',
+        // Built from the same results as the audit entry; neither waits for the other.
+        concurrent: true,
         timeoutMs: 5_000,
         run: async ({ input, orgId, actorUserId, sagaId, results }) => {
           const s = disconnectSummary(results);
