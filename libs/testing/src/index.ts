@@ -6,3 +6,5 @@ export * from './child-process';
 export * from './stack';
 export * from './browser';
 export * from './nats-users';
+export * from './test-stack';
+export * from './seed-org';

@@ -1,27 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
+import * as identity from '@otesse/identity';
+import type { TFakeProvider } from '@otesse/fake-provider';
 import {
-  createOrg,
-  createToken,
-  createUser,
-  identityEntities,
-  ROLE_PERMISSIONS,
-} from '@otesse/identity';
-import { openOrm, SERVICE_SCHEMAS } from '@otesse/persistence';
-import {
-  startFakeProvider,
-  writeFakeProvidersFile,
-  type TFakeProvider,
-} from '@otesse/fake-provider';
-import {
-  createTestDatabase,
   freePort,
   NATS_CONFIG_FILE,
   NATS_DEV_USERS,
-  startNatsServer,
-  startStack,
+  seedOrg,
+  startTestStack,
   type TStack,
   type TStackService,
   type TTestDatabase,
@@ -76,23 +61,14 @@ export interface TChaosHarness {
  * `users` members. Everything it starts, `close()` stops and removes.
  */
 export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TChaosHarness> {
-  const [db, nats, fake] = await Promise.all([
-    createTestDatabase('otesse_chaos'),
-    startNatsServer({ configFile: NATS_CONFIG_FILE }),
-    startFakeProvider({ port: 0 }),
-  ]);
-  const dir = mkdtempSync(join(tmpdir(), 'otesse-chaos-'));
-  let stack: TStack | undefined;
-  let nc: NatsConnection | undefined;
-  try {
-    const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
-    const leaseMs = String(opts.sagaLeaseMs ?? 3_000);
-    const edgePort = await freePort();
-    stack = await startStack({
+  const leaseMs = String(opts.sagaLeaseMs ?? 3_000);
+  const edgePort = await freePort();
+  const { db, nats, fake, stack, close } = await startTestStack({
+    databasePrefix: 'otesse_chaos',
+    natsConfigFile: NATS_CONFIG_FILE,
+    tmpPrefix: 'otesse-chaos-',
+    stack: {
       edgePort,
-      databaseUrlFor: (s) => db.urlFor(s),
-      natsUrl: nats.url,
-      providersFile,
       dashboardUrl: CHAOS_DASHBOARD_URL,
       logLevel: opts.logLevel ?? 'warn',
       replicas: opts.replicas ?? 1,
@@ -112,36 +88,18 @@ export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TCh
           : {}),
         ...opts.envFor?.(s, replica),
       }),
+    },
+  });
+  let nc: NatsConnection | undefined;
+  try {
+    const roles = [
+      ...Array.from({ length: opts.users }, () => 'member' as const),
+      ...Array.from({ length: opts.admins ?? 0 }, () => 'admin' as const),
+    ];
+    const { orgId, users } = await seedOrg(identity, db, {
+      name: 'Chaos',
+      users: roles.map((role, i) => ({ email: `${role}${i}@chaos.test`, role })),
     });
-    const orm = await openOrm({
-      url: db.urlFor('edge'),
-      schema: SERVICE_SCHEMAS.edge.schema,
-      entities: identityEntities,
-      migrations: [],
-    });
-    const users: TChaosUser[] = [];
-    let orgId: string;
-    try {
-      const knex = orm.em.getConnection().getKnex();
-      orgId = (await createOrg(knex, { name: 'Chaos' })).id;
-      const roles = [
-        ...Array.from({ length: opts.users }, () => 'member' as const),
-        ...Array.from({ length: opts.admins ?? 0 }, () => 'admin' as const),
-      ];
-      for (const [i, role] of roles.entries()) {
-        const email = `${role}${i}@chaos.test`;
-        const u = await createUser(knex, {
-          orgId,
-          email,
-          name: `${role}${i}`,
-          permissions: ROLE_PERMISSIONS[role],
-        });
-        const { token } = await createToken(knex, { userId: u.id });
-        users.push({ id: u.id, email, token, role });
-      }
-    } finally {
-      await orm.close(true);
-    }
     nc = await connect({
       servers: nats.url,
       user: 'probe',
@@ -150,31 +108,22 @@ export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TCh
       reconnectTimeWait: 250,
     });
     const probe = nc;
-    const running = stack;
     return {
       db,
       nats,
       nc: probe,
       fake,
-      stack: running,
+      stack,
       orgId,
       users,
       close: async () => {
         await probe.close().catch(() => undefined);
-        await running.stop();
-        await fake.close();
-        await nats.stop();
-        await db.drop();
-        rmSync(dir, { recursive: true, force: true });
+        await close();
       },
     };
   } catch (e) {
     await nc?.close().catch(() => undefined);
-    await stack?.stop();
-    await fake.close();
-    await nats.stop();
-    await db.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
     throw e;
   }
 }

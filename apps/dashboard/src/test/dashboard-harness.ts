@@ -1,30 +1,17 @@
 /* eslint-disable @nx/enforce-module-boundaries -- test-only: the harness starts the backend (database, NATS,
    service processes, fake provider) next to the dashboard; none of it is imported by the browser bundle. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import * as identity from '@otesse/identity';
+import { FakeProviderClient, type TFakeProvider } from '@otesse/fake-provider';
 import {
-  createOrg,
-  createToken,
-  createUser,
-  identityEntities,
-  ROLE_PERMISSIONS,
-} from '@otesse/identity';
-import { openOrm, SERVICE_SCHEMAS } from '@otesse/persistence';
-import {
-  FakeProviderClient,
-  startFakeProvider,
-  writeFakeProvidersFile,
-  type TFakeProvider,
-} from '@otesse/fake-provider';
-import {
-  createTestDatabase,
   freePort,
   REPO_ROOT,
-  startNatsServer,
+  seedOrg,
   startStack,
+  startTestBackend,
   waitFor,
   type TStack,
   type TTestDatabase,
@@ -106,18 +93,16 @@ export async function startDashboardHarness(): Promise<TDashboardHarness> {
   const within = <T>(p: Promise<T>): Promise<T> => Promise.race([p, deadline]);
 
   try {
-    const [db, nats, fake, edgePort, dashboardPort] = await within(
+    const [backend, edgePort, dashboardPort] = await within(
       Promise.all([
-        createTestDatabase().then((d) => (cleanups.push(() => d.drop()), d)),
-        startNatsServer().then((n) => (cleanups.push(() => n.stop()), n)),
-        startFakeProvider({ port: 0 }).then((f) => (cleanups.push(() => f.close()), f)),
+        startTestBackend({ tmpPrefix: 'otesse-dashboard-e2e-' }).then(
+          (b) => (cleanups.push(() => b.close()), b),
+        ),
         freePort(),
         freePort(),
       ]),
     );
-    const dir = mkdtempSync(join(tmpdir(), 'otesse-dashboard-e2e-'));
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
+    const { db, nats, fake } = backend;
     const dashboardUrl = `http://127.0.0.1:${dashboardPort}`;
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
 
@@ -145,9 +130,7 @@ export async function startDashboardHarness(): Promise<TDashboardHarness> {
       { timeoutMs: 60_000, intervalMs: 100, what: 'the dashboard dev server' },
     ).then(() => started.push('vite'));
     const stackStart = startStack({
-      databaseUrlFor: (s) => db.urlFor(s),
-      natsUrl: nats.url,
-      providersFile,
+      ...backend.stackOptions,
       edgePort,
       dashboardUrl,
       envFor: (service) => {
@@ -159,32 +142,17 @@ export async function startDashboardHarness(): Promise<TDashboardHarness> {
     cleanups.push(() => stackStart.then((s) => s.stop()));
     const [stack] = await within(Promise.all([stackStart, viteReady]));
 
-    const orm = await openOrm({
-      url: db.urlFor('edge'),
-      schema: SERVICE_SCHEMAS.edge.schema,
-      entities: identityEntities,
-      migrations: [],
+    const {
+      orgId,
+      users: [admin, member, viewer],
+    } = await seedOrg(identity, db, {
+      name: 'Acme',
+      users: [
+        { email: 'admin@acme.test', name: 'Ada Admin', role: 'admin' },
+        { email: 'member@acme.test', name: 'Max Member', role: 'member' },
+        { email: 'viewer@acme.test', name: 'Vera Viewer', role: 'viewer' },
+      ],
     });
-    const knex = orm.em.getConnection().getKnex();
-    const org = await createOrg(knex, { name: 'Acme' });
-    const seed = async (
-      email: string,
-      name: string,
-      role: keyof typeof ROLE_PERMISSIONS,
-    ): Promise<TSeededUser> => {
-      const u = await createUser(knex, {
-        orgId: org.id,
-        email,
-        name,
-        permissions: ROLE_PERMISSIONS[role],
-      });
-      const { token } = await createToken(knex, { userId: u.id });
-      return { id: u.id, email, name, token };
-    };
-    const admin = await seed('admin@acme.test', 'Ada Admin', 'admin');
-    const member = await seed('member@acme.test', 'Max Member', 'member');
-    const viewer = await seed('viewer@acme.test', 'Vera Viewer', 'viewer');
-    await orm.close(true);
 
     const browser = await within(
       chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS }),
@@ -210,7 +178,7 @@ export async function startDashboardHarness(): Promise<TDashboardHarness> {
       stack,
       vite,
       dashboardUrl,
-      orgId: org.id,
+      orgId,
       admin,
       member,
       viewer,

@@ -1,27 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
 import { connect, type NatsConnection } from 'nats';
-import {
-  createOrg,
-  createToken,
-  createUser,
-  identityEntities,
-  ROLE_PERMISSIONS,
-} from '@otesse/identity';
-import { openOrm, SERVICE_SCHEMAS } from '@otesse/persistence';
-import {
-  FakeProviderClient,
-  startFakeProvider,
-  writeFakeProvidersFile,
-  type TFakeProvider,
-} from '@otesse/fake-provider';
+import * as identity from '@otesse/identity';
+import { FakeProviderClient, type TFakeProvider } from '@otesse/fake-provider';
 import {
   TestBrowser,
-  createTestDatabase,
-  startNatsServer,
-  startStack,
+  seedOrg,
+  startTestStack,
+  type TSeededOrgUser,
   type TStack,
   type TStackService,
   type TTestDatabase,
@@ -103,51 +88,32 @@ export async function startHarness(
     natsConfigFile?: string;
   } = {},
 ): Promise<THarness> {
-  const [db, nats, fake] = await Promise.all([
-    createTestDatabase(),
-    startNatsServer(opts.natsConfigFile ? { configFile: opts.natsConfigFile } : {}),
-    startFakeProvider({ port: 0 }),
-  ]);
-  const dir = mkdtempSync(join(tmpdir(), 'otesse-e2e-'));
-  const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
-  const stack = await startStack(
-    {
-      databaseUrlFor: (s) => db.urlFor(s),
-      natsUrl: nats.url,
-      providersFile,
-      dashboardUrl: DASHBOARD_URL,
-      ...(opts.envFor ? { envFor: opts.envFor } : {}),
-    },
-    opts.services,
-  );
-  const orm = await openOrm({
-    url: db.urlFor('edge'),
-    schema: SERVICE_SCHEMAS.edge.schema,
-    entities: identityEntities,
-    migrations: [],
+  const { db, nats, fake, stack, providersFile, close } = await startTestStack({
+    tmpPrefix: 'otesse-e2e-',
+    natsConfigFile: opts.natsConfigFile,
+    stack: { dashboardUrl: DASHBOARD_URL, ...(opts.envFor ? { envFor: opts.envFor } : {}) },
+    services: opts.services,
   });
-  const knex = orm.em.getConnection().getKnex();
-  const org = await createOrg(knex, { name: 'Acme' });
-  const other = await createOrg(knex, { name: 'Globex' });
-  const seed = async (
-    orgId: string,
-    email: string,
-    role: keyof typeof ROLE_PERMISSIONS,
-  ): Promise<TSeededUser> => {
-    const u = await createUser(knex, {
-      orgId,
-      email,
-      name: email.split('@')[0] ?? email,
-      permissions: ROLE_PERMISSIONS[role],
-    });
-    const { token } = await createToken(knex, { userId: u.id });
-    return { id: u.id, email, token, client: edgeClient(stack.edgeUrl, token) };
-  };
-  const admin = await seed(org.id, 'admin@acme.test', 'admin');
-  const member = await seed(org.id, 'member@acme.test', 'member');
-  const viewer = await seed(org.id, 'viewer@acme.test', 'viewer');
-  const otherAdmin = await seed(other.id, 'admin@globex.test', 'admin');
-  await orm.close(true);
+  const withClient = (u: TSeededOrgUser): TSeededUser => ({
+    id: u.id,
+    email: u.email,
+    token: u.token,
+    client: edgeClient(stack.edgeUrl, u.token),
+  });
+  const acme = await seedOrg(identity, db, {
+    name: 'Acme',
+    users: [
+      { email: 'admin@acme.test', role: 'admin' },
+      { email: 'member@acme.test', role: 'member' },
+      { email: 'viewer@acme.test', role: 'viewer' },
+    ],
+  });
+  const globex = await seedOrg(identity, db, {
+    name: 'Globex',
+    users: [{ email: 'admin@globex.test', role: 'admin' }],
+  });
+  const [admin, member, viewer] = acme.users;
+  const [otherAdmin] = globex.users;
   const nc = await connect({
     servers: nats.url,
     ...(opts.natsConfigFile ? { user: 'probe', pass: 'probe' } : {}),
@@ -160,20 +126,16 @@ export async function startHarness(
     fakeClient: new FakeProviderClient(fake.url),
     stack,
     providersFile,
-    orgId: org.id,
-    otherOrgId: other.id,
-    admin,
-    member,
-    viewer,
-    otherAdmin,
+    orgId: acme.orgId,
+    otherOrgId: globex.orgId,
+    admin: withClient(admin),
+    member: withClient(member),
+    viewer: withClient(viewer),
+    otherAdmin: withClient(otherAdmin),
     anonymous: edgeClient(stack.edgeUrl, undefined),
     close: async () => {
       await nc.close().catch(() => undefined);
-      await stack.stop();
-      await fake.close();
-      await nats.stop();
-      await db.drop();
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     },
   };
 }

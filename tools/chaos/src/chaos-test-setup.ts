@@ -1,0 +1,32 @@
+import { runChaos, type TChaosOptions, type TChaosResult } from './chaos-runner';
+
+/**
+ * The small chaos run of the integration tests (chaos.int, replicas.int), in one place so both stay the same
+ * size: 4 disconnects and reconnects by 4 clients, a kill every 1.5 s (down 0.3 s), a user change every second
+ * cycle, 2 s saga leases. Each test gives what it varies (replicas, NATS restart point, seed, a shared harness).
+ */
+export function runSmallChaos(
+  opts: Pick<TChaosOptions, 'replicas' | 'natsRestartAfterKills' | 'seed'> & Partial<TChaosOptions>,
+): Promise<TChaosResult> {
+  return runChaos({
+    operations: 4,
+    clients: 4,
+    killEveryMs: 1_500,
+    downMs: 300,
+    changeUserEvery: 2,
+    settleMs: 60_000,
+    maxRunMs: 240_000,
+    sagaLeaseMs: 2_000,
+    ...opts,
+  });
+}
+
+/** Every invariant of chaos-invariants.ts, named, at zero: what the tests expect of `report.violations`. */
+export const NO_VIOLATIONS: Record<string, number> = {
+  'sagas not completed or compensated': 0,
+  'credentials alive for a revoked connection': 0,
+  'sync jobs left disabled by a compensated saga': 0,
+  'sagas without exactly one audit entry': 0,
+  'sagas without exactly one event (none when compensated)': 0,
+  'connections left disconnecting or locked': 0,
+};
