@@ -4,3 +4,4 @@ export * from './orm';
 export * from './generate-migration';
 export * from './service-schemas';
 export * from './idempotency';
+export * from './sql-command';
