@@ -447,7 +447,12 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
         [SYNC_SCHEMA.schema],
       );
       expect(left).toEqual([]);
-      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(3);
+      const functions = await db.query<{ proname: string }>(
+        `select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = $1`,
+        [SYNC_SCHEMA.schema],
+      );
+      expect(functions).toEqual([]);
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(4);
       const partial = await db.query<{ indexname: string }>(
         `select indexname from pg_indexes where schemaname = 'sync' and indexdef like '%WHERE%' order by 1`,
       );

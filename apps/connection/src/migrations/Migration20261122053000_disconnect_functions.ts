@@ -41,25 +41,34 @@ begin
     detail = jsonb_strip_nulls(jsonb_build_object('code', p_code, 'reason', p_reason, 'details', p_details))::text;
 end $$;`);
 
+    // A command already carried out under this key: its stored reply (bound to its org and connection).
+    this.addSql(`create or replace function "connection".replay_of(p_key text, p_subject text, p_org uuid,
+    p_connection uuid) returns jsonb language plpgsql as $$
+declare
+  v_prior "connection".processed_command%rowtype;
+begin
+  select * into v_prior from "connection".processed_command where key = p_key;
+  if not found then return null; end if;
+  if v_prior.subject = p_subject and (v_prior.result->>'orgId' <> p_org::text
+      or v_prior.result->>'connectionId' <> p_connection::text) then
+    perform "connection".command_error('CONFLICT', 'idempotency_key_reused',
+      'this idempotency key was already used for another command');
+  end if;
+  return jsonb_build_object('subject', v_prior.subject, 'result', v_prior.result->'reply', 'replayed', true);
+end $$;`);
+
     // Step 1, the semantic lock (begin-disconnect.handler.ts says what each branch means).
     this.addSql(`create or replace function "connection".begin_disconnect(p_key text, p_org uuid, p_connection uuid,
     p_saga uuid) returns jsonb language plpgsql as $$
 declare
   v_subject constant text := 'connection.connections.begin-disconnect';
-  v_prior "connection".processed_command%rowtype;
+  v_replay jsonb;
   v_instance uuid;
   c "connection".integration_connection%rowtype;
   v_result jsonb;
 begin
-  select * into v_prior from "connection".processed_command where key = p_key;
-  if found then
-    if v_prior.subject = v_subject and (v_prior.result->>'orgId' <> p_org::text
-        or v_prior.result->>'connectionId' <> p_connection::text) then
-      perform "connection".command_error('CONFLICT', 'idempotency_key_reused',
-        'this idempotency key was already used for another command');
-    end if;
-    return jsonb_build_object('subject', v_prior.subject, 'result', v_prior.result->'reply', 'replayed', true);
-  end if;
+  v_replay := "connection".replay_of(p_key, v_subject, p_org, p_connection);
+  if v_replay is not null then return v_replay; end if;
   select instance_id into v_instance from "connection".integration_connection
    where id = p_connection and org_id = p_org;
   if not found then perform "connection".command_error('NOT_FOUND', null, 'connection not found'); end if;
@@ -96,7 +105,7 @@ end $$;`);
     p_connection uuid, p_saga uuid) returns jsonb language plpgsql as $$
 declare
   v_subject constant text := 'connection.connections.complete-disconnect';
-  v_prior "connection".processed_command%rowtype;
+  v_replay jsonb;
   v_instance uuid;
   i "connection".integration_instance%rowtype;
   c "connection".integration_connection%rowtype;
@@ -106,15 +115,8 @@ declare
   v_result jsonb;
   v_inst jsonb;
 begin
-  select * into v_prior from "connection".processed_command where key = p_key;
-  if found then
-    if v_prior.subject = v_subject and (v_prior.result->>'orgId' <> p_org::text
-        or v_prior.result->>'connectionId' <> p_connection::text) then
-      perform "connection".command_error('CONFLICT', 'idempotency_key_reused',
-        'this idempotency key was already used for another command');
-    end if;
-    return jsonb_build_object('subject', v_prior.subject, 'result', v_prior.result->'reply', 'replayed', true);
-  end if;
+  v_replay := "connection".replay_of(p_key, v_subject, p_org, p_connection);
+  if v_replay is not null then return v_replay; end if;
   select instance_id into v_instance from "connection".integration_connection
    where id = p_connection and org_id = p_org;
   if not found then perform "connection".command_error('NOT_FOUND', null, 'connection not found'); end if;
@@ -168,6 +170,7 @@ end $$;`);
   override async down(): Promise<void> {
     this.addSql(`drop function if exists "connection".complete_disconnect(text, uuid, uuid, uuid);`);
     this.addSql(`drop function if exists "connection".begin_disconnect(text, uuid, uuid, uuid);`);
+    this.addSql(`drop function if exists "connection".replay_of(text, text, uuid, uuid);`);
     this.addSql(`drop function if exists "connection".command_error(text, text, text, jsonb);`);
     this.addSql(`drop function if exists "connection".instance_json(uuid);`);
     this.addSql(

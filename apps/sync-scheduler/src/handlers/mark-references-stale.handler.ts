@@ -1,8 +1,9 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { runOnce } from '@otesse/persistence';
+import { runSqlCommandOnce } from '@otesse/persistence';
 import type { THandler } from '@otesse/messaging';
-import { writeStaleMark, type StaleMarkMaterializer } from '../references/stale-marks';
-import { SYNC_SCHEMA_NAME as S } from '../sync-job.rows';
+import type { StaleMarkMaterializer } from '../references/stale-marks';
+
+const SUBJECT = 'sync-scheduler.references.mark-stale';
 
 /**
  * Disconnect saga step 6, once per idempotency key: every `synced` reference of the instance (it becomes revoked),
@@ -10,26 +11,28 @@ import { SYNC_SCHEMA_NAME as S } from '../sync-job.rows';
  * kept, with `stale_since`. The step writes one stale mark (O(1), however many references) and answers how many
  * references it covers; the rows themselves are updated by the materializer right after, and any reader or sync
  * of the instance materializes first, so no one sees them `synced`. Records themselves are untouched.
+ *
+ * One round trip: the function `sync.mark_references_stale` (migration `disconnect_functions`) materializes the
+ * scope's pending marks first (so the count is of references still synced), counts, writes the mark and the key.
  */
 export function markReferencesStaleHandler(
   orm: MikroORM,
   materializer: Pick<StaleMarkMaterializer, 'trigger'>,
-): THandler<'sync-scheduler.references.mark-stale'> {
+): THandler<typeof SUBJECT> {
   return async (req) => {
-    const knex = orm.em.getConnection().getKnex();
-    const { result, replayed } = await knex.transaction((trx) =>
-      runOnce(
-        trx,
-        { schema: S, key: req.idempotencyKey, subject: 'sync-scheduler.references.mark-stale' },
-        async () => {
-          const { references } = await writeStaleMark(trx, {
-            orgId: req.orgId,
-            instanceId: req.instanceId,
-            connectionId: req.scope === 'connection' ? req.connectionId : null,
-          });
-          return { marked: references };
-        },
-      ),
+    const { result, replayed } = await runSqlCommandOnce<{ marked: number }>(
+      orm.em.getConnection().getKnex(),
+      {
+        name: 'sync.mark_references_stale',
+        text: 'select "sync".mark_references_stale($1, $2, $3, $4) as r',
+        values: [
+          req.idempotencyKey,
+          req.orgId,
+          req.instanceId,
+          req.scope === 'connection' ? req.connectionId : null,
+        ],
+        subject: SUBJECT,
+      },
     );
     if (!replayed) materializer.trigger();
     return result;

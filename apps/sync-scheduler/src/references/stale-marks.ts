@@ -11,38 +11,6 @@ interface TMarkRow {
 }
 
 /**
- * Writes a stale mark (the disconnect's step 6) inside the caller's transaction: O(1), whatever the number of
- * references. Marks still pending for the instance are materialized first so the count is exact (each reference
- * counted by one mark only). Returns how many references of the scope were `synced` at the mark.
- */
-export async function writeStaleMark(
-  trx: Knex.Transaction,
-  mark: { orgId: string; instanceId: string; connectionId: string | null },
-): Promise<{ markId: string; references: number }> {
-  await materializeStaleMarks(trx, {
-    instanceId: mark.instanceId,
-    ...(mark.connectionId !== null ? { connectionId: mark.connectionId } : {}),
-    wait: true,
-  });
-  const count = trx('external_reference')
-    .withSchema(S)
-    .where({ org_id: mark.orgId, instance_id: mark.instanceId, status: 'synced' });
-  if (mark.connectionId !== null) count.andWhere({ connection_id: mark.connectionId });
-  const [{ n }] = (await count.count({ n: '*' })) as [{ n: string | number }];
-  const [row] = (await trx('reference_stale_mark')
-    .withSchema(S)
-    .insert({
-      org_id: mark.orgId,
-      instance_id: mark.instanceId,
-      connection_id: mark.connectionId,
-      stale_since: trx.fn.now(),
-      references_at_mark: Number(n),
-    })
-    .returning('id')) as [{ id: string }];
-  return { markId: row.id, references: Number(n) };
-}
-
-/**
  * Turns pending marks into row updates: every reference of the mark's scope that was `synced` at the mark (synced
  * last no later than `stale_since`) becomes `stale` with the mark's `stale_since`. A reference a newer sync wrote
  * after the mark stays `synced`. `wait`: block on a mark another replica is materializing (readers need it done);

@@ -1,0 +1,100 @@
+import { Migration } from '@mikro-orm/migrations';
+
+/**
+ * The disconnect saga's two scheduler commands as functions, each in one round trip (idempotency check, effect,
+ * stored reply in the statement's transaction) where the TypeScript transaction took 6–7. Stored results keep the
+ * shape the handlers stored before, so older keys replay the same. See `runSqlCommandOnce`.
+ */
+export class Migration20261122054500_disconnect_functions extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create or replace function "sync".replay_of(p_key text) returns jsonb
+  language sql stable as $$
+  select jsonb_build_object('subject', subject, 'result', result, 'replayed', true)
+    from "sync".processed_command where key = p_key $$;`);
+
+    // Step 2 (disable-jobs-for-connection.handler.ts): jobs first — a claim holding a job's lock commits its
+    // execution before this update proceeds, so the execution update below sees (and cancels) it.
+    this.addSql(`create or replace function "sync".disable_jobs_for_connection(p_key text, p_org uuid,
+    p_connection uuid, p_saga uuid) returns jsonb language plpgsql as $$
+declare
+  v_subject constant text := 'sync-scheduler.jobs.disable-for-connection';
+  v_replay jsonb := "sync".replay_of(p_key);
+  v_jobs jsonb;
+  v_executions jsonb;
+  v_result jsonb;
+begin
+  if v_replay is not null then return v_replay; end if;
+  with j as (
+    update "sync".sync_job
+       set is_enabled = false, disabled_by_saga_id = p_saga, run_requested_at = null, updated_at = now()
+     where org_id = p_org and connection_id = p_connection and is_enabled
+    returning id)
+  select coalesce(jsonb_agg(id::text order by id::text), '[]'::jsonb) into v_jobs from j;
+  with e as (
+    update "sync".sync_execution
+       set status = 'cancelled', completed_at = now(), cancel_requested_at = now(), updated_at = now(),
+           error_reason = 'disconnect', error = 'cancelled: the connection is being disconnected'
+     where org_id = p_org and connection_id = p_connection and status = 'running'
+    returning id)
+  select coalesce(jsonb_agg(id::text), '[]'::jsonb) into v_executions from e;
+  v_result := jsonb_build_object('jobsDisabled', jsonb_array_length(v_jobs), 'jobIds', v_jobs,
+    'executionsCancelled', jsonb_array_length(v_executions), 'cancelledExecutionIds', v_executions);
+  insert into "sync".processed_command (key, subject, result, created_at)
+  values (p_key, v_subject, v_result, now());
+  return jsonb_build_object('subject', v_subject, 'result', v_result, 'replayed', false);
+end $$;`);
+
+    // Step 6 (mark-references-stale.handler.ts): pending marks of the scope are materialized first (waiting for a
+    // replica that holds one), so the count is of references still synced; then the one new mark.
+    this.addSql(`create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
+    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
+declare
+  v_subject constant text := 'sync-scheduler.references.mark-stale';
+  v_replay jsonb := "sync".replay_of(p_key);
+  m record;
+  v_n int;
+  v_result jsonb;
+begin
+  if v_replay is not null then return v_replay; end if;
+  for m in
+    select id, org_id, instance_id, connection_id, stale_since from "sync".reference_stale_mark
+     where materialized_at is null and instance_id = p_instance
+       and (p_connection is null or connection_id is null or connection_id = p_connection)
+     order by stale_since
+       for update
+  loop
+    -- Two statements rather than "(x is null or column = x)": a cached generic plan must keep using the index.
+    if m.connection_id is null then
+      update "sync".external_reference set status = 'stale', stale_since = m.stale_since
+       where org_id = m.org_id and instance_id = m.instance_id
+         and status = 'synced' and last_synced_at <= m.stale_since;
+    else
+      update "sync".external_reference set status = 'stale', stale_since = m.stale_since
+       where org_id = m.org_id and instance_id = m.instance_id and connection_id = m.connection_id
+         and status = 'synced' and last_synced_at <= m.stale_since;
+    end if;
+    get diagnostics v_n = row_count;
+    update "sync".reference_stale_mark set materialized_at = now(), materialized = v_n where id = m.id;
+  end loop;
+  if p_connection is null then
+    select count(*) into v_n from "sync".external_reference
+     where org_id = p_org and instance_id = p_instance and status = 'synced';
+  else
+    select count(*) into v_n from "sync".external_reference
+     where org_id = p_org and instance_id = p_instance and connection_id = p_connection and status = 'synced';
+  end if;
+  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
+  values (p_org, p_instance, p_connection, now(), v_n);
+  v_result := jsonb_build_object('marked', v_n);
+  insert into "sync".processed_command (key, subject, result, created_at)
+  values (p_key, v_subject, v_result, now());
+  return jsonb_build_object('subject', v_subject, 'result', v_result, 'replayed', false);
+end $$;`);
+  }
+
+  override async down(): Promise<void> {
+    this.addSql(`drop function if exists "sync".mark_references_stale(text, uuid, uuid, uuid);`);
+    this.addSql(`drop function if exists "sync".disable_jobs_for_connection(text, uuid, uuid, uuid);`);
+    this.addSql(`drop function if exists "sync".replay_of(text);`);
+  }
+}
