@@ -1,37 +1,27 @@
 import type { THandler } from '@otesse/messaging';
-import {
-  destroyLiveCredentials,
-  lockConnection,
-  runVaultCommandOnce,
-  withSafeDbErrors,
-} from '../credential-records';
+import { runSqlCommandOnce } from '@otesse/persistence';
+import { withSafeDbErrors } from '../credential-records';
 import type { TVaultDeps } from './deps';
+
+const SUBJECT = 'vault.credentials.destroy';
 
 /**
  * Overwrites the connection's ciphertexts and wrapped data keys with '' and soft-deletes them — all of them, or
  * only `credentialIds` (the credentials a swap retired: the new ones stay intact) — once per idempotency key: a
- * replay (or a concurrent duplicate) answers the first count and changes nothing.
+ * replay (or a concurrent duplicate) answers the first count and changes nothing. One round trip: the function
+ * `vault.destroy_credentials` (migration `destroy_function`) under the connection's advisory lock.
  */
 export function destroyCredentialsHandler(
   deps: Pick<TVaultDeps, 'orm' | 'logger'>,
-): THandler<'vault.credentials.destroy'> {
+): THandler<typeof SUBJECT> {
   return async (req, ctx) => {
-    const knex = deps.orm.em.getConnection().getKnex();
     const { result, replayed } = await withSafeDbErrors(deps.logger, 'destroying credentials', () =>
-      runVaultCommandOnce(
-        knex,
-        {
-          key: req.idempotencyKey,
-          subject: 'vault.credentials.destroy',
-          orgId: req.orgId,
-          connectionId: req.connectionId,
-        },
-        async (trx) => {
-          await lockConnection(trx, req.connectionId);
-          const destroyed = await destroyLiveCredentials(trx, req, new Date());
-          return { destroyed, orgId: req.orgId, connectionId: req.connectionId };
-        },
-      ),
+      runSqlCommandOnce<{ destroyed: number }>(deps.orm.em.getConnection().getKnex(), {
+        name: 'vault.destroy_credentials',
+        text: 'select "vault".destroy_credentials($1, $2, $3, $4) as r',
+        values: [req.idempotencyKey, req.orgId, req.connectionId, req.credentialIds ?? null],
+        subject: SUBJECT,
+      }),
     );
     if (!replayed) {
       deps.logger.info(
