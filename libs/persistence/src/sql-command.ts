@@ -31,8 +31,13 @@ export async function runSqlCommandOnce<T>(
 ): Promise<{ result: T; replayed: boolean }> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      const row = await queryPrepared<{ r: TCommandRow }>(knex, opts.name, opts.text, opts.values);
-      const r = row?.r;
+      const { rows } = await queryPrepared<{ r: TCommandRow }>(
+        knex,
+        opts.name,
+        opts.text,
+        opts.values,
+      );
+      const r = rows[0]?.r;
       if (!r) throw new Error(`${opts.name} returned nothing`);
       if (r.subject !== opts.subject) {
         throw new AppError('CONFLICT', `this idempotency key was used for ${r.subject}`, {
@@ -64,13 +69,17 @@ function commandError(err: Partial<DatabaseError>): AppError {
   });
 }
 
-/** One prepared statement on a connection of knex's pool (knex itself cannot name statements). */
-async function queryPrepared<R extends QueryResultRow>(
+/**
+ * One named (prepared once per connection) statement on a connection of knex's pool: knex itself cannot name
+ * statements, and a hot path's statement parsed and planned on every call costs the database more than running it.
+ * `name` must always go with the same `text`.
+ */
+export async function queryPrepared<R extends QueryResultRow>(
   knex: Knex,
   name: string,
   text: string,
   values: unknown[],
-): Promise<R | undefined> {
+): Promise<{ rows: R[]; rowCount: number }> {
   const client = knex.client as {
     acquireConnection(): Promise<ClientBase>;
     releaseConnection(c: ClientBase): Promise<void>;
@@ -78,7 +87,7 @@ async function queryPrepared<R extends QueryResultRow>(
   const conn = await client.acquireConnection();
   try {
     const res = await conn.query<R>({ name, text, values });
-    return res.rows[0];
+    return { rows: res.rows, rowCount: res.rowCount ?? 0 };
   } finally {
     await client.releaseConnection(conn);
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { MikroORM, Knex } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
+import { queryPrepared } from '@otesse/persistence';
 import type { Logger } from '@otesse/logging';
 import type { TSagaStatus, TStepKind, TStepStatus } from './saga.entity';
 import { OPEN_SAGA_STATUSES } from './saga.entity';
@@ -209,6 +210,15 @@ export class SagaEngine extends EventEmitter {
     return `"${this.opts.schema.replace(/"/g, '""')}"`;
   }
 
+  /**
+   * The hot path's statements (start, transitions, end, view) are named so each pool connection prepares them once;
+   * the name carries the schema, since the text does.
+   */
+  private async sql<R extends object>(name: string, text: string, values: unknown[]): Promise<R[]> {
+    return (await queryPrepared<R>(this.knex(), `saga.${name}:${this.opts.schema}`, text, values))
+      .rows;
+  }
+
   private t(table: 'saga' | 'saga_step', k: Knex | Knex.Transaction = this.knex()) {
     return k(table).withSchema(this.opts.schema);
   }
@@ -256,35 +266,43 @@ export class SagaEngine extends EventEmitter {
       sagaId?: string;
     },
   ): Promise<{ sagaId: string; created: boolean }> {
-    const existing = await this.findReusable(
-      def.type,
-      args.subjectKey,
-      args.reuseCompleted ?? true,
-    );
-    if (existing) return { sagaId: existing, created: false };
     const id = args.sagaId ?? randomUUID();
     const now = new Date();
+    const reusable =
+      (args.reuseCompleted ?? true)
+        ? [...OPEN_SAGA_STATUSES, 'completed']
+        : [...OPEN_SAGA_STATUSES];
     let inserted = true;
     try {
-      // One statement: the saga, its steps, and its first step already `running` (the driver sends that step's
-      // command next, exactly as if it had recorded the start itself).
+      // One statement: the reusable saga of the subject if there is one; else the saga, its steps, and its first
+      // step already `running` (the driver sends that step's command next, exactly as if it had recorded the start
+      // itself).
       const S = this.q();
-      await this.knex().raw(
-        `with s as (
+      const [row] = await this.sql<{ existing: string | null; inserted: string | null }>(
+        'start',
+        `with existing as (
+           select id from ${S}.saga where type = $1::text and subject_key = $2::text and status = any($3::text[])
+            order by created_at desc limit 1),
+         s as (
            insert into ${S}.saga (id, type, subject_key, status, current_step, owner, lease_expires_at,
              definition_version, org_id, actor_user_id, input, result, error, created_at, updated_at, completed_at)
-           values (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?::jsonb, null, null, ?, ?, null)
-           returning id)
-         insert into ${S}.saga_step (id, saga_id, seq, name, kind, status, attempts, idempotency_key,
-           effect_possible, result, error, started_at, completed_at, compensated_at)
-         select x.id, s.id, x.seq, x.name, x.kind, x.status, x.attempts, s.id || ':' || x.name,
-           false, null, null, x.started_at, null, null
-           from s, jsonb_to_recordset(?::jsonb)
-             as x(id uuid, seq int, name text, kind text, status text, attempts int, started_at timestamptz)`,
+           select $4::uuid, $1, $2, 'running', $5::text, $6::text, $7::timestamptz, $8::int, $9::uuid,
+             $10::uuid, $11::jsonb, null, null, $12::timestamptz, $12::timestamptz, null
+            where not exists (select 1 from existing)
+           returning id),
+         steps as (
+           insert into ${S}.saga_step (id, saga_id, seq, name, kind, status, attempts, idempotency_key,
+             effect_possible, result, error, started_at, completed_at, compensated_at)
+           select x.id, s.id, x.seq, x.name, x.kind, x.status, x.attempts, s.id || ':' || x.name,
+             false, null, null, x.started_at, null, null
+             from s, jsonb_to_recordset($13::jsonb)
+               as x(id uuid, seq int, name text, kind text, status text, attempts int, started_at timestamptz))
+         select (select id from existing) as existing, (select id from s) as inserted`,
         [
-          id,
           def.type,
           args.subjectKey,
+          reusable,
+          id,
           def.steps[0]?.name ?? null,
           this.owner,
           new Date(now.getTime() + this.leaseMs),
@@ -292,7 +310,6 @@ export class SagaEngine extends EventEmitter {
           args.orgId,
           args.actorUserId,
           JSON.stringify(args.input),
-          now,
           now,
           JSON.stringify(
             def.steps.map((st, seq) => ({
@@ -307,6 +324,7 @@ export class SagaEngine extends EventEmitter {
           ),
         ],
       );
+      if (row?.existing) return { sagaId: row.existing, created: false };
     } catch (e) {
       // The unique index of open sagas: a concurrent request started one first.
       if ((e as { code?: string }).code !== '23505') throw e;
@@ -418,11 +436,17 @@ export class SagaEngine extends EventEmitter {
   }
 
   async view(sagaId: string): Promise<TSagaView | undefined> {
-    const saga = (await this.t('saga').where({ id: sagaId }).first()) as TSagaRow | undefined;
+    const S = this.q();
+    // The saga and its steps in one statement.
+    const [saga] = await this.sql<TSagaRow & { steps: TStepRow[] }>(
+      'view',
+      `select s.*, coalesce((select json_agg(st order by st.seq) from ${S}.saga_step st where st.saga_id = s.id),
+         '[]'::json) as steps
+         from ${S}.saga s where s.id = $1`,
+      [sagaId],
+    );
     if (!saga) return undefined;
-    const steps = (await this.t('saga_step')
-      .where({ saga_id: sagaId })
-      .orderBy('seq')) as TStepRow[];
+    const steps = saga.steps;
     return {
       id: saga.id,
       type: saga.type,
@@ -577,39 +601,41 @@ export class SagaEngine extends EventEmitter {
   private async transition(sagaId: string, done: TDone[], next: TNext[]): Promise<boolean> {
     const S = this.q();
     // Only while this process holds the saga: a replica that took it over is not overwritten.
-    const r = await this.knex().raw(
+    const [r] = await this.sql<{ n: number }>(
+      done.length > 0 ? 'transition-done' : 'transition',
       `with owned as (
-         update ${S}.saga set current_step = ?, updated_at = now() where id = ? and owner = ? returning id)
-       ${done.length > 0 ? `, done as (${this.doneSql()})` : ''}
+         update ${S}.saga set current_step = $1, updated_at = now() where id = $2 and owner = $3 returning id)
+       ${done.length > 0 ? `, done as (${this.doneSql('$5')})` : ''}
        , started as (update ${S}.saga_step s set status = 'running', attempts = n.attempts, started_at = now(),
            error = null
-           from jsonb_to_recordset(?::jsonb) as n(name text, attempts int)
+           from jsonb_to_recordset($4::jsonb) as n(name text, attempts int)
            where s.saga_id = (select id from owned) and s.name = n.name)
        select count(*)::int as n from owned`,
       [
         next[0]?.name ?? null,
         sagaId,
         this.owner,
-        ...(done.length > 0 ? [JSON.stringify(done)] : []),
         JSON.stringify(next),
+        ...(done.length > 0 ? [JSON.stringify(done)] : []),
       ],
     );
-    return (r.rows as { n: number }[])[0]?.n === 1;
+    return r?.n === 1;
   }
 
   /** The `done` CTE: succeeded steps (a jsonb array of `{ name, result }`), for the saga `owned` returned. */
-  private doneSql(): string {
+  private doneSql(param: string): string {
     return `update ${this.q()}.saga_step s set status = 'succeeded', result = d.result, completed_at = now(),
               effect_possible = true
-            from jsonb_to_recordset(?::jsonb) as d(name text, result jsonb)
+            from jsonb_to_recordset(${param}::jsonb) as d(name text, result jsonb)
             where s.saga_id = (select id from owned) and s.name = d.name`;
   }
 
   /** Writes steps that succeeded (on a path that stops before the next transition would have). */
   private async writeDone(sagaId: string, done: TDone[]): Promise<void> {
     if (done.length === 0) return;
-    await this.knex().raw(
-      `with owned as (select id from ${this.q()}.saga where id = ? and owner = ?), done as (${this.doneSql()})
+    await this.sql(
+      'write-done',
+      `with owned as (select id from ${this.q()}.saga where id = $1 and owner = $2), done as (${this.doneSql('$3')})
        select 1`,
       [sagaId, this.owner, JSON.stringify(done)],
     );
@@ -934,12 +960,13 @@ export class SagaEngine extends EventEmitter {
     const S = this.q();
     const sagaId = saga.id;
     // The last steps' success and the saga's end in one statement, only while this process holds the saga.
-    const r = await this.knex().raw(
+    const [r] = await this.sql<{ n: number }>(
+      done.length > 0 ? 'finish-done' : 'finish',
       `with owned as (
-         update ${S}.saga set status = ?, result = ?::jsonb, error = ?::jsonb, current_step = null,
+         update ${S}.saga set status = $1, result = $2::jsonb, error = $3::jsonb, current_step = null,
            completed_at = now(), updated_at = now(), lease_expires_at = null
-         where id = ? and owner = ? returning id)
-       ${done.length > 0 ? `, done as (${this.doneSql()})` : ''}
+         where id = $4 and owner = $5 returning id)
+       ${done.length > 0 ? `, done as (${this.doneSql('$6')})` : ''}
        select count(*)::int as n from owned`,
       [
         status,
@@ -950,7 +977,7 @@ export class SagaEngine extends EventEmitter {
         ...(done.length > 0 ? [JSON.stringify(done)] : []),
       ],
     );
-    if ((r.rows as { n: number }[])[0]?.n !== 1) {
+    if (r?.n !== 1) {
       this.opts.logger.warn(
         { sagaId, status },
         'saga lease lost before its end; its new owner ends it',
