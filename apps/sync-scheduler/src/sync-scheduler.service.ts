@@ -31,6 +31,8 @@ export interface TSyncSchedulerConfig {
   providersFile?: string | undefined;
   /** Claims, leases, batches; tests make them small. `{ enabled: false }` serves the endpoints only. */
   engine?: Partial<TSyncEngineConfig>;
+  /** STALE_MARK_DUTY: the share of time background stale-mark materialization may take. */
+  staleMarkDuty?: number;
 }
 
 export interface TRunningSyncScheduler extends TRunningService {
@@ -67,7 +69,11 @@ export async function startSyncScheduler(
         { knex: orm.em.getConnection().getKnex(), nc, bus, catalogue, logger },
         settings,
       );
-      materializer = new StaleMarkMaterializer(orm.em.getConnection().getKnex(), logger);
+      materializer = new StaleMarkMaterializer(
+        orm.em.getConnection().getKnex(),
+        logger,
+        cfg.staleMarkDuty !== undefined ? { duty: cfg.staleMarkDuty } : {},
+      );
       const deps = { orm, nc, bus, engine, logger };
       return {
         'sync-scheduler.jobs.create-defaults': createDefaultJobsHandler(orm),

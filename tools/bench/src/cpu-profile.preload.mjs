@@ -9,7 +9,10 @@ if (dir) {
   const session = new Session();
   session.connect();
   session.post('Profiler.enable');
-  session.post('Profiler.start');
+  // BENCH_PROFILE_ON_SIGNAL=1: start on SIGUSR2 (the bench sends it after seeding), so start-up is not profiled.
+  if (process.env.BENCH_PROFILE_ON_SIGNAL)
+    process.once('SIGUSR2', () => session.post('Profiler.start'));
+  else session.post('Profiler.start');
   process.on('exit', () => {
     // Same-thread inspector sessions answer synchronously: safe in an exit handler.
     session.post('Profiler.stop', (err, res) => {

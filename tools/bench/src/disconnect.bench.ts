@@ -8,19 +8,13 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import type { AppRouter } from '@otesse/edge-api';
-import {
-  createOrg,
-  createToken,
-  createUser,
-  identityEntities,
-  ROLE_PERMISSIONS,
-} from '@otesse/identity';
+import * as identity from '@otesse/identity';
 import { Bus, connectNats } from '@otesse/messaging';
 import { openOrm, SERVICE_SCHEMAS } from '@otesse/persistence';
 import { startFakeProvider, writeFakeProvidersFile } from '@otesse/fake-provider';
-import { createTestDatabase, startNatsServer, startStack } from '@otesse/testing';
+import { createTestDatabase, seedOrg, startNatsServer, startStack } from '@otesse/testing';
 import { formatTable, printResultLine, round, stats, timeSequential } from './bench-utils';
-import { cpuOfMatching, processUsage } from './process-usage';
+import { cpuByPid, processUsage } from './process-usage';
 
 const LATENCY_RUNS = Number(process.env['BENCH_DISCONNECTS'] ?? 200);
 const THROUGHPUT_RUNS = Number(process.env['BENCH_THROUGHPUT_DISCONNECTS'] ?? 128);
@@ -37,6 +31,31 @@ const SAGA_PUBLISHES = 2;
 // The saga log: its insert, 7 step transitions (one statement each), its end; plus the one transaction of each of
 // the 6 service commands (lock, disable jobs, revoke, destroy, statuses, mark stale).
 const SAGA_COMMITS = 1 + 7 + 1 + 6;
+
+/** Sums and counts of the NATS request and handler histograms over every process of the stack, by subject. */
+async function scrapeNatsMetrics(stack: { running(): { healthUrl: string }[] }) {
+  const request = new Map<string, { sum: number; count: number }>();
+  const handler = new Map<string, { sum: number; count: number }>();
+  for (const p of stack.running()) {
+    const text = await fetch(p.healthUrl.replace(/\/readyz$/, '/metrics'))
+      .then((r) => r.text())
+      .catch(() => '');
+    for (const line of text.split('\n')) {
+      const m =
+        /^otesse_nats_(request|handler)_duration_seconds_(sum|count)\{[^}]*subject="([^"]+)"[^}]*\} ([0-9.e+-]+)$/.exec(
+          line,
+        );
+      if (!m) continue;
+      const into = m[1] === 'request' ? request : handler;
+      const e = into.get(m[3]!) ?? { sum: 0, count: 0 };
+      e[m[2] as 'sum' | 'count'] += Number(m[4]);
+      into.set(m[3]!, e);
+    }
+  }
+  return { request, handler };
+}
+
+const sumOf = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
@@ -55,30 +74,40 @@ async function main(): Promise<void> {
     natsUrl: nats.url,
     providersFile,
     logLevel: 'error',
-    // BENCH_PROFILE_DIR: every process writes a V8 CPU profile there when it stops (where does the time go?).
-    ...(process.env['BENCH_PROFILE_DIR']
-      ? {
-          envFor: () => ({
+    envFor: (service) => ({
+      // One API token drives every client: the per-token limit (3,000 a minute by default) must not be what the
+      // throughput run measures.
+      ...(service === 'edge' ? { RATE_LIMIT_TOKEN: '1000000' } : {}),
+      // BENCH_PROFILE_DIR: every process writes a V8 CPU profile there when it stops (where does the time go?).
+      ...(process.env['BENCH_PROFILE_DIR']
+        ? {
             NODE_OPTIONS: `--import ${join(import.meta.dirname, 'cpu-profile.preload.mjs')}`,
-          }),
-        }
-      : {}),
+            BENCH_PROFILE_ON_SIGNAL: '1',
+          }
+        : {}),
+    }),
   });
   const SEEDED = LATENCY_RUNS + THROUGHPUT_RUNS * CONCURRENCIES.length + 10;
   /** CPU (ms) and memory of every process a disconnect runs through, to see where the time goes. */
   const usage = () => {
-    const per: Record<string, { cpuMs: number; rssMb: number; peakRssMb: number }> = {};
+    const per: Record<
+      string,
+      { cpuMs: number; rssMb: number; peakRssMb: number; byPid?: Map<number, number> }
+    > = {};
     for (const p of stack.running()) {
       const u = p.child.proc.pid ? processUsage(p.child.proc.pid) : undefined;
       if (u) per[p.replica ? `${p.service}#${p.replica}` : p.service] = u;
     }
+    // Backends come and go (pools, the materializer): per pid, so one that exited cannot make the delta negative.
+    const backends = cpuByPid(new RegExp(`^postgres: .*${db.name} `));
     per['postgres'] = {
-      cpuMs: cpuOfMatching(new RegExp(`^postgres: .*${db.name} `)),
+      cpuMs: sumOf(backends),
       rssMb: 0,
       peakRssMb: 0,
+      byPid: backends,
     };
     per['nats-server'] = {
-      cpuMs: cpuOfMatching(new RegExp(`nats-server .*-p ${nats.port} `)),
+      cpuMs: sumOf(cpuByPid(new RegExp(`nats-server .*-p ${nats.port} `))),
       rssMb: 0,
       peakRssMb: 0,
     };
@@ -90,29 +119,27 @@ async function main(): Promise<void> {
     ops: number,
   ): string =>
     Object.entries(after)
-      .map(([k, v]) => `${k} ${((v.cpuMs - (before[k]?.cpuMs ?? 0)) / ops).toFixed(2)}`)
+      .map(([k, v]) => {
+        const was = before[k];
+        const ms = v.byPid
+          ? sumOf(new Map([...v.byPid].map(([pid, c]) => [pid, c - (was?.byPid?.get(pid) ?? 0)])))
+          : v.cpuMs - (was?.cpuMs ?? 0);
+        return `${k} ${(ms / ops).toFixed(2)}`;
+      })
       .join(', ');
   const idle = usage();
   const nc = await connectNats({ url: nats.url, name: 'bench' });
   const bus = new Bus(nc, { timeoutMs: 30_000 });
   const admin = new pg.Pool({ connectionString: db.adminUrl, max: 4 });
   try {
-    const orm = await openOrm({
-      url: db.urlFor('edge'),
-      schema: SERVICE_SCHEMAS.edge.schema,
-      entities: identityEntities,
-      migrations: [],
+    const {
+      orgId,
+      users: [{ token }],
+    } = await seedOrg(identity, db, {
+      name: 'Bench',
+      users: [{ email: 'admin@bench.test', role: 'admin' }],
     });
-    const knex = orm.em.getConnection().getKnex();
-    const org = await createOrg(knex, { name: 'Bench' });
-    const user = await createUser(knex, {
-      orgId: org.id,
-      email: 'admin@bench.test',
-      name: 'admin',
-      permissions: ROLE_PERMISSIONS.admin,
-    });
-    const { token } = await createToken(knex, { userId: user.id });
-    await orm.close(true);
+    const org = { id: orgId };
     const client = createTRPCClient<AppRouter>({
       links: [
         httpBatchLink({
@@ -214,6 +241,10 @@ async function main(): Promise<void> {
     }
     log(`latency: ${LATENCY_RUNS} sequential disconnects…`);
     const beforeLatency = usage();
+    const metricsBefore = process.env['BENCH_DEBUG'] ? await scrapeNatsMetrics(stack) : undefined;
+    // Profiles cover the measured phases only, not start-up and seeding.
+    if (process.env['BENCH_PROFILE_DIR'])
+      for (const p of stack.running()) p.child.proc.kill('SIGUSR2');
     /** Each step's duration as the saga log records it (start of its command → its recorded success). */
     const stepMs = new Map<string, number[]>();
     const latencies = await timeSequential(LATENCY_RUNS, async () => {
@@ -231,6 +262,21 @@ async function main(): Promise<void> {
     });
     const l = stats(latencies);
     log(`CPU ms per disconnect (sequential): ${cpuPerOp(beforeLatency, usage(), LATENCY_RUNS)}`);
+    if (metricsBefore) {
+      // Per subject: what the sender waited (request round trip) against the handler's own time (receipt to reply);
+      // the difference is transport, (de)serialisation and event-loop wait.
+      const after = await scrapeNatsMetrics(stack);
+      const mean = (m: Map<string, { sum: number; count: number }>, b: typeof m, k: string) => {
+        const x = m.get(k);
+        const y = b.get(k);
+        const n = (x?.count ?? 0) - (y?.count ?? 0);
+        return n > 0 ? (((x?.sum ?? 0) - (y?.sum ?? 0)) / n) * 1000 : NaN;
+      };
+      for (const k of [...after.request.keys()].sort())
+        log(
+          `nats ${k.padEnd(48)} sender waits ${mean(after.request, metricsBefore.request, k).toFixed(2)} ms, handler ${mean(after.handler, metricsBefore.handler, k).toFixed(2)} ms`,
+        );
+    }
     if (process.env['BENCH_DEBUG']) {
       for (const [name, xs] of stepMs)
         log(

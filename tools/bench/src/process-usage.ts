@@ -24,17 +24,18 @@ export function processUsage(pid: number): TProcessUsage | undefined {
   }
 }
 
-/** CPU time (ms) of every process whose command line matches, e.g. all Postgres backends. */
-export function cpuOfMatching(pattern: RegExp): number {
-  let total = 0;
+/** CPU time (ms) of every process whose command line matches, by pid (e.g. all Postgres backends). */
+export function cpuByPid(pattern: RegExp): Map<number, number> {
+  const byPid = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (pattern.test(cmd)) total += processUsage(Number(entry))?.cpuMs ?? 0;
+      const cpu = pattern.test(cmd) ? processUsage(Number(entry))?.cpuMs : undefined;
+      if (cpu !== undefined) byPid.set(Number(entry), cpu);
     } catch {
       // gone meanwhile
     }
   }
-  return total;
+  return byPid;
 }

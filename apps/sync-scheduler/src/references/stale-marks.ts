@@ -85,13 +85,28 @@ export class StaleMarkMaterializer {
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private resting: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
   private again = false;
   private stopped = false;
 
   constructor(
     private readonly knex: Knex,
     private readonly logger: Logger,
-    private readonly opts: { intervalMs?: number; delayMs?: number } = {},
+    private readonly opts: {
+      intervalMs?: number;
+      delayMs?: number;
+      /**
+       * Share of the time the background passes may spend materializing (0 < duty ≤ 1): after a transaction that
+       * took t ms the pass rests t × (1/duty − 1) ms, so a burst of disconnects is not slowed by its own marks'
+       * row updates. Readers never wait for this: they materialize their instance's marks themselves.
+       */
+      duty?: number;
+      /** Marks per transaction. */
+      batch?: number;
+      /** Longest rest between two transactions. */
+      maxRestMs?: number;
+    } = {},
   ) {}
 
   start(): void {
@@ -129,6 +144,8 @@ export class StaleMarkMaterializer {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.soon);
+    clearTimeout(this.resting);
+    this.wake?.();
     await this.running;
   }
 
@@ -142,8 +159,27 @@ export class StaleMarkMaterializer {
   }
 
   private async pass(): Promise<void> {
+    const duty = Math.min(1, Math.max(0.01, this.opts.duty ?? 0.5));
     try {
-      while (!this.stopped && (await materializeStaleMarks(this.knex, { wait: false })) > 0);
+      while (!this.stopped) {
+        const started = performance.now();
+        const n = await materializeStaleMarks(this.knex, {
+          wait: false,
+          limit: this.opts.batch ?? 10,
+        });
+        if (n === 0) return;
+        // Capped: after one huge mark, the next marks are not kept waiting for long.
+        const rest = Math.min(
+          this.opts.maxRestMs ?? 1_000,
+          (performance.now() - started) * (1 / duty - 1),
+        );
+        if (rest > 0)
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            this.resting = setTimeout(resolve, rest);
+          });
+        this.wake = undefined;
+      }
     } catch (e) {
       this.logger.warn({ err: e }, 'materializing stale marks failed; will retry');
     }
