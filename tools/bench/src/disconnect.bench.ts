@@ -10,7 +10,6 @@ import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import type { AppRouter } from '@otesse/edge-api';
 import * as identity from '@otesse/identity';
 import { Bus, connectNats } from '@otesse/messaging';
-import { openOrm, SERVICE_SCHEMAS } from '@otesse/persistence';
 import { startFakeProvider, writeFakeProvidersFile } from '@otesse/fake-provider';
 import { createTestDatabase, seedOrg, startNatsServer, startStack } from '@otesse/testing';
 import { formatTable, printResultLine, round, stats, timeSequential } from './bench-utils';
