@@ -277,6 +277,35 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     ).toEqual({ synced: 0, stale: 4 });
   });
 
+  it('mark-stale never counts a reference twice: those a pending mark covers are stale already', async () => {
+    const t = await setup(['contacts']);
+    const colleague = randomUUID();
+    for (const id of ['p-1', 'p-2', 'p-3']) await ref(t, t.connectionId, id);
+    await ref(t, colleague, 'p-4');
+    // A mark of this connection's references that nothing has materialized yet (as after a burst of disconnects).
+    await db.query(
+      `insert into sync.reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
+       values ($1, $2, $3, now(), 3)`,
+      [t.orgId, t.instanceId, t.connectionId],
+    );
+    const mark = (scope: 'connection' | 'instance') =>
+      bus.request('sync-scheduler.references.mark-stale', {
+        orgId: t.orgId,
+        instanceId: t.instanceId,
+        connectionId: t.connectionId,
+        scope,
+        idempotencyKey: `${randomUUID()}:mark-stale`,
+      });
+    expect(await mark('connection')).toEqual({ marked: 0 });
+    expect(await mark('instance')).toEqual({ marked: 1 });
+    expect(
+      await bus.request('sync-scheduler.references.count', {
+        orgId: t.orgId,
+        instanceId: t.instanceId,
+      }),
+    ).toEqual({ synced: 0, stale: 4 });
+  });
+
   it('a reader sees a mark at once, and a reference a sync wrote after the mark stays synced', async () => {
     const t = await setup(['contacts']);
     for (const id of ['m-1', 'm-2']) await ref(t, t.connectionId, id);

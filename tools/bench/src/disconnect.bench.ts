@@ -306,8 +306,13 @@ async function main(): Promise<void> {
               waitMs: 30_000,
             });
             // Still running after waitMs: counted (the figure says it), not fatal.
-            if (r.saga.status === 'running') unfinished += 1;
-            else if (r.saga.status !== 'completed')
+            if (r.saga.status === 'running') {
+              unfinished += 1;
+              if (process.env['BENCH_DEBUG'])
+                log(
+                  `still running: ${r.sagaId} ${r.saga.steps.map((st) => `${st.name}:${st.status}(${st.attempts}) ${st.startedAt ?? ''}→${st.completedAt ?? ''}`).join(' ')}`,
+                );
+            } else if (r.saga.status !== 'completed')
               throw new Error(`saga ${r.sagaId} ended ${r.saga.status}`);
           }
         }),

@@ -12,8 +12,9 @@ const SUBJECT = 'sync-scheduler.references.mark-stale';
  * references it covers; the rows themselves are updated by the materializer right after, and any reader or sync
  * of the instance materializes first, so no one sees them `synced`. Records themselves are untouched.
  *
- * One round trip: the function `sync.mark_references_stale` (migration `disconnect_functions`) materializes the
- * scope's pending marks first (so the count is of references still synced), counts, writes the mark and the key.
+ * One round trip: the function `sync.mark_references_stale` (migration `disconnect_functions`) counts the scope's
+ * references still synced (those a pending mark already covers are not counted twice), writes the mark and the key.
+ * It materializes nothing: after a burst of disconnects an instance's pending marks may cover millions of rows.
  */
 export function markReferencesStaleHandler(
   orm: MikroORM,

@@ -44,44 +44,40 @@ begin
   return jsonb_build_object('subject', v_subject, 'result', v_result, 'replayed', false);
 end $$;`);
 
-    // Step 6 (mark-references-stale.handler.ts): pending marks of the scope are materialized first (waiting for a
-    // replica that holds one), so the count is of references still synced; then the one new mark.
+    // Step 6 (mark-references-stale.handler.ts): counts the scope's references still synced — those a pending mark
+    // already covers are stale already and not counted again — and writes the one new mark. Nothing is
+    // materialized here: after a burst, the instance's pending marks may cover millions of rows, and that work
+    // belongs to the background materializer (and to readers, which materialize what they read).
     this.addSql(`create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
     p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
 declare
   v_subject constant text := 'sync-scheduler.references.mark-stale';
   v_replay jsonb := "sync".replay_of(p_key);
-  m record;
+  v_instance_mark timestamptz;
   v_n int;
   v_result jsonb;
 begin
   if v_replay is not null then return v_replay; end if;
-  for m in
-    select id, org_id, instance_id, connection_id, stale_since from "sync".reference_stale_mark
-     where materialized_at is null and instance_id = p_instance
-       and (p_connection is null or connection_id is null or connection_id = p_connection)
-     order by stale_since
-       for update
-  loop
-    -- Two statements rather than "(x is null or column = x)": a cached generic plan must keep using the index.
-    if m.connection_id is null then
-      update "sync".external_reference set status = 'stale', stale_since = m.stale_since
-       where org_id = m.org_id and instance_id = m.instance_id
-         and status = 'synced' and last_synced_at <= m.stale_since;
-    else
-      update "sync".external_reference set status = 'stale', stale_since = m.stale_since
-       where org_id = m.org_id and instance_id = m.instance_id and connection_id = m.connection_id
-         and status = 'synced' and last_synced_at <= m.stale_since;
-    end if;
-    get diagnostics v_n = row_count;
-    update "sync".reference_stale_mark set materialized_at = now(), materialized = v_n where id = m.id;
-  end loop;
+  -- Pending marks of the whole instance cover every reference synced no later than the newest of them.
+  select coalesce(max(stale_since), '-infinity') into v_instance_mark from "sync".reference_stale_mark
+   where materialized_at is null and instance_id = p_instance and connection_id is null;
+  -- Two statements rather than "(x is null or column = x)": a cached generic plan must keep using the index.
   if p_connection is null then
-    select count(*) into v_n from "sync".external_reference
-     where org_id = p_org and instance_id = p_instance and status = 'synced';
+    with covered as (
+      select connection_id, max(stale_since) as since from "sync".reference_stale_mark
+       where materialized_at is null and instance_id = p_instance and connection_id is not null
+       group by connection_id)
+    select count(*) into v_n from "sync".external_reference r
+      left join covered c on c.connection_id = r.connection_id
+     where r.org_id = p_org and r.instance_id = p_instance and r.status = 'synced'
+       and r.last_synced_at > v_instance_mark and (c.since is null or r.last_synced_at > c.since);
   else
-    select count(*) into v_n from "sync".external_reference
-     where org_id = p_org and instance_id = p_instance and connection_id = p_connection and status = 'synced';
+    select count(*) into v_n from "sync".external_reference r
+     where r.org_id = p_org and r.instance_id = p_instance and r.connection_id = p_connection
+       and r.status = 'synced' and r.last_synced_at > v_instance_mark
+       and r.last_synced_at > coalesce((select max(stale_since) from "sync".reference_stale_mark
+             where materialized_at is null and instance_id = p_instance and connection_id = p_connection),
+           '-infinity');
   end if;
   insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
   values (p_org, p_instance, p_connection, now(), v_n);

@@ -165,7 +165,7 @@ export class StaleMarkMaterializer {
         const started = performance.now();
         const n = await materializeStaleMarks(this.knex, {
           wait: false,
-          limit: this.opts.batch ?? 10,
+          limit: this.opts.batch ?? 1,
         });
         if (n === 0) return;
         // Capped: after one huge mark, the next marks are not kept waiting for long.
