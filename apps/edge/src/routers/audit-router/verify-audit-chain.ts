@@ -1,11 +1,13 @@
 import { requirePermission } from '../../trpc/trpc';
+import { ZNoInput } from '../../trpc/no-input.schema';
 
 /** A long chain takes a while to walk (≈ 1 s per 100,000 entries): more than the Bus default. */
 const VERIFY_TIMEOUT_MS = 120_000;
 
 /** Walks the caller's org's audit hash chain and reports the first broken link (settings.view or settings.edit). */
-export const verifyAuditChain = requirePermission('settings.view', 'settings.edit').query(
-  async ({ ctx }) =>
+export const verifyAuditChain = requirePermission('settings.view', 'settings.edit')
+  .input(ZNoInput)
+  .query(async ({ ctx }) =>
     ctx.deps.bus.request(
       'audit.chain.verify',
       { orgId: ctx.identity.orgId },
@@ -14,4 +16,4 @@ export const verifyAuditChain = requirePermission('settings.view', 'settings.edi
         ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
       },
     ),
-);
+  );

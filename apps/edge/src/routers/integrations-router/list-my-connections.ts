@@ -1,8 +1,9 @@
 import { authedProcedure } from '../../trpc/trpc';
+import { ZNoInput } from '../../trpc/no-input.schema';
 import { connectionView } from './connection-view';
 
 /** The caller's own connections (user-level ones and app-level ones they made). */
-export const listMyConnections = authedProcedure.query(async ({ ctx }) => {
+export const listMyConnections = authedProcedure.input(ZNoInput).query(async ({ ctx }) => {
   const { instances } = await ctx.deps.bus.request(
     'connection.integrations.list',
     { orgId: ctx.identity.orgId },
