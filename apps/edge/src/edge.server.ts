@@ -50,6 +50,8 @@ export interface TEdgeConfig {
   /** Saga lease: how long a dead edge's sagas wait before another replica resumes them. */
   sagaLeaseMs?: number;
   sagaRecoveryIntervalMs?: number;
+  /** On stop: how long requests in flight may still take (default 10 s); event streams are closed at once. */
+  shutdownGraceMs?: number;
   /**
    * Body size and rate limits (each unset one: its default). Unset altogether: read from this process's
    * environment (`ZEdgeLimitsEnv`, already validated by main's `parseEnv`).
@@ -64,6 +66,9 @@ export interface TRunningEdge {
   nc: NatsConnection;
   stop(): Promise<void>;
 }
+
+const isEventStream = (res: ServerResponse): boolean =>
+  String(res.getHeader('content-type') ?? '').startsWith('text/event-stream');
 
 /** A request whose declared body is over the limit: refused before a byte of it is read. */
 function declaredBodyTooLarge(req: IncomingMessage, maxBytes: number): boolean {
@@ -229,7 +234,11 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     sendAppError(res, new AppError('NOT_FOUND', 'no such route'));
   };
   server.on('clientError', answerClientError);
+  /** Responses not finished yet: on stop, the event streams among them are closed at once. */
+  const open = new Set<ServerResponse>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    open.add(res);
+    res.once('close', () => open.delete(res));
     if (logger.isLevelEnabled('debug')) {
       const started = performance.now();
       // The path only: query strings carry OAuth codes and states, tRPC inputs, export filters.
@@ -264,8 +273,10 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
-          // Open SSE streams would keep close() waiting forever.
-          setTimeout(() => server.closeAllConnections(), 2_000).unref();
+          // Event streams never end on their own: closed now (their clients reconnect, to another replica behind
+          // the load balancer). Requests in flight — a disconnect waiting for its saga — may finish, up to the grace.
+          for (const res of open) if (isEventStream(res)) res.destroy();
+          setTimeout(() => server.closeAllConnections(), cfg.shutdownGraceMs ?? 10_000).unref();
         });
         await sagas.stop();
         // The last batch of spans.

@@ -37,6 +37,11 @@ export const ZEdgeEnv = ZServiceEnv.extend({
   OAUTH_SESSION_SECRET: z.string().min(32).optional(),
   SAGA_LEASE_MS: z.coerce.number().int().min(500).default(15_000),
   SAGA_RECOVERY_INTERVAL_MS: z.coerce.number().int().min(0).default(1_000),
+  /**
+   * On SIGTERM: how long requests in flight may still take (a `disconnect.start` waiting for its saga) before their
+   * connections are closed. Event streams are closed at once (clients reconnect to another replica).
+   */
+  EDGE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
 }).extend(ZEdgeLimitsEnv.shape);
 export type TEdgeEnv = z.infer<typeof ZEdgeEnv>;
 export type TEdgeLimitsEnv = z.infer<typeof ZEdgeLimitsEnv>;

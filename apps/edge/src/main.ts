@@ -22,6 +22,7 @@ try {
     oauthSessionSecret: env.OAUTH_SESSION_SECRET,
     sagaLeaseMs: env.SAGA_LEASE_MS,
     sagaRecoveryIntervalMs: env.SAGA_RECOVERY_INTERVAL_MS,
+    shutdownGraceMs: env.EDGE_SHUTDOWN_GRACE_MS,
     limits: edgeLimitsFromEnv(env),
     logger,
   });

@@ -160,6 +160,60 @@ describe('disconnect saga under faults (services as processes)', () => {
     ).toHaveLength(1);
   });
 
+  it('edge SIGTERM: a disconnect in flight still gets its answer; an open progress stream is closed at once', async () => {
+    const { connectionId } = await connectOAuth(h, h.admin, 'xero', 'app');
+    await h.fakeClient.configure({ revokeDelayMs: 2_000 });
+    try {
+      // The user waits for the outcome (in flight across the stop); a second request learns the saga's id.
+      const waiting = h.admin.client.disconnect.start
+        .mutate({ connectionId: connectionId!, confirm: true, waitMs: 20_000 })
+        .then((r) => ({ r, at: Date.now() }));
+      // Not in the same tick: the batch link would send both in one HTTP request, answered when both are done.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const { sagaId } = await h.admin.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 0,
+      });
+      const sse = await fetch(
+        `${h.stack.edgeUrl}/trpc/disconnect.progress?input=${encodeURIComponent(JSON.stringify({ sagaId }))}`,
+        { headers: { authorization: `Bearer ${h.admin.token}`, accept: 'text/event-stream' } },
+      );
+      expect(sse.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      let streamed = '';
+      const streamEnded = (async () => {
+        const reader = sse.body!.getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            streamed += new TextDecoder().decode(value);
+          }
+        } catch {
+          // Cut by the server: what this test expects.
+        }
+        return Date.now();
+      })();
+      await waitFor(async () => {
+        const s = await h.admin.client.disconnect.status.query({ sagaId });
+        return s.steps.find((x) => x.name === 'revoke-tokens')?.status === 'running';
+      });
+      const exitCode = await h.stack.kill('edge', 'SIGTERM');
+      const [{ r, at }, streamEndedAt] = await Promise.all([waiting, streamEnded]);
+      expect(exitCode).toBe(0);
+      // The request in flight was answered with the finished saga, not cut.
+      expect(r.sagaId).toBe(sagaId);
+      expect(r.saga.status).toBe('completed');
+      // The stream did not keep the edge waiting: it was closed before the saga (and the answer) ended.
+      expect(streamEndedAt).toBeLessThan(at);
+      expect(streamed).toContain('revoke-tokens');
+      expect(streamed).not.toContain('"status":"completed"');
+    } finally {
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+      if (!h.stack.running().some((p) => p.service === 'edge')) await h.stack.start('edge');
+    }
+  });
+
   it('a sync running during the disconnect stops after its current batch; its records stay', async () => {
     await h.fakeClient.configure({
       pageDelayMs: 300,
