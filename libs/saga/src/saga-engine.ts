@@ -708,47 +708,40 @@ export class SagaEngine extends EventEmitter {
           }
         }
         this.emitProgress(saga.id);
-        const stepStarted = performance.now();
-        try {
-          const result = await this.attempt(step, saga, results, attempts);
-          this.emitStep(saga, step.name, 'forward', 'succeeded', attempts, false, stepStarted);
-          done = [{ name: step.name, result }];
-          results[step.name] = result;
+        const outcome = await this.attemptRecorded(saga, step, results, attempts);
+        if (outcome.ok) {
+          done = [{ name: step.name, result: outcome.result }];
+          results[step.name] = outcome.result;
           break;
-        } catch (e) {
-          const err = toSagaError(step.name, e);
-          const retryable = e instanceof AppError && e.retryable;
-          this.emitStep(saga, step.name, 'forward', 'failed', attempts, retryable, stepStarted);
-          await this.recordFailure(saga.id, step.name, err, e);
-          this.emitProgress(saga.id);
-          if (step.kind === 'pivot' && !certainlyUndelivered(e) && retryable) afterPivot = true;
-          if (this.stopped) return { status: 'stopped' }; // another replica (or this one restarted) resumes
-          if (afterPivot) {
-            // Past the point of no return: only forward. Retryable failures retry forever; others a bounded number
-            // of times, then the saga is `failed` for an operator (the log says exactly where).
-            if (!retryable && attempts >= (step.maxAttempts ?? 10)) {
-              await this.failAfterPivot(saga, err);
-              return { status: 'failed' };
-            }
-            await sleep(this.delay(attempts));
-            if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
-            continue;
-          }
-          if (retryable && attempts < (step.maxAttempts ?? 3)) {
-            await sleep(this.delay(attempts));
-            if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
-            continue;
-          }
-          const held = await this.t('saga')
-            .where({ id: saga.id, owner: this.owner })
-            .update({ status: 'compensating', error: JSON.stringify(err), updated_at: new Date() });
-          if (held !== 1) return { status: 'stopped' };
-          this.opts.logger.warn(
-            { sagaId: saga.id, step: step.name, code: err.code, reason: err.reason },
-            'saga compensating',
-          );
-          return { status: 'compensating', error: err };
         }
+        const { err, retryable, cause } = outcome;
+        if (step.kind === 'pivot' && !certainlyUndelivered(cause) && retryable) afterPivot = true;
+        if (this.stopped) return { status: 'stopped' }; // another replica (or this one restarted) resumes
+        if (afterPivot) {
+          // Past the point of no return: only forward. Retryable failures retry forever; others a bounded number
+          // of times, then the saga is `failed` for an operator (the log says exactly where).
+          if (!retryable && attempts >= (step.maxAttempts ?? 10)) {
+            await this.failAfterPivot(saga, err);
+            return { status: 'failed' };
+          }
+          await sleep(this.delay(attempts));
+          if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
+          continue;
+        }
+        if (retryable && attempts < (step.maxAttempts ?? 3)) {
+          await sleep(this.delay(attempts));
+          if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
+          continue;
+        }
+        const held = await this.t('saga')
+          .where({ id: saga.id, owner: this.owner })
+          .update({ status: 'compensating', error: JSON.stringify(err), updated_at: new Date() });
+        if (held !== 1) return { status: 'stopped' };
+        this.opts.logger.warn(
+          { sagaId: saga.id, step: step.name, code: err.code, reason: err.reason },
+          'saga compensating',
+        );
+        return { status: 'compensating', error: err };
       }
     }
     await this.finish(saga, 'completed', def.result ? def.result(results) : results, null, done);
@@ -822,23 +815,38 @@ export class SagaEngine extends EventEmitter {
         if (!held) return { status: 'stopped' };
         this.emitProgress(saga.id);
       }
-      const stepStarted = performance.now();
-      try {
-        const result = await this.attempt(step, saga, results, attempts);
-        this.emitStep(saga, step.name, 'forward', 'succeeded', attempts, false, stepStarted);
-        return { status: 'succeeded', result };
-      } catch (e) {
-        const err = toSagaError(step.name, e);
-        const retryable = e instanceof AppError && e.retryable;
-        this.emitStep(saga, step.name, 'forward', 'failed', attempts, retryable, stepStarted);
-        await this.recordFailure(saga.id, step.name, err, e);
-        this.emitProgress(saga.id);
-        if (this.stopped) return { status: 'stopped' };
-        if (!retryable && attempts >= (step.maxAttempts ?? 10))
-          return { status: 'failed', error: err };
-        await sleep(this.delay(attempts));
-        if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
-      }
+      const outcome = await this.attemptRecorded(saga, step, results, attempts);
+      if (outcome.ok) return { status: 'succeeded', result: outcome.result };
+      if (this.stopped) return { status: 'stopped' };
+      if (!outcome.retryable && attempts >= (step.maxAttempts ?? 10))
+        return { status: 'failed', error: outcome.err };
+      await sleep(this.delay(attempts));
+      if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
+    }
+  }
+
+  /** One forward attempt with its telemetry; a failure is recorded in the log before it is returned. */
+  private async attemptRecorded(
+    saga: TSagaRow,
+    step: TStepDefinition<Record<string, unknown>>,
+    results: Record<string, unknown>,
+    attempts: number,
+  ): Promise<
+    | { ok: true; result: Record<string, unknown> }
+    | { ok: false; err: TSagaError; retryable: boolean; cause: unknown }
+  > {
+    const started = performance.now();
+    try {
+      const result = await this.attempt(step, saga, results, attempts);
+      this.emitStep(saga, step.name, 'forward', 'succeeded', attempts, false, started);
+      return { ok: true, result };
+    } catch (e) {
+      const err = toSagaError(step.name, e);
+      const retryable = e instanceof AppError && e.retryable;
+      this.emitStep(saga, step.name, 'forward', 'failed', attempts, retryable, started);
+      await this.recordFailure(saga.id, step.name, err, e);
+      this.emitProgress(saga.id);
+      return { ok: false, err, retryable, cause: e };
     }
   }
 

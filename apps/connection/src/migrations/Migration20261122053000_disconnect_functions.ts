@@ -57,6 +57,21 @@ begin
   return jsonb_build_object('subject', v_prior.subject, 'result', v_prior.result->'reply', 'replayed', true);
 end $$;`);
 
+    // The instance's row lock, found through the connection: every path that changes an instance's connections
+    // takes it first. NOT_FOUND for a missing connection and another org's alike.
+    this.addSql(`create or replace function "connection".lock_instance_of(p_org uuid, p_connection uuid)
+    returns "connection".integration_instance language plpgsql as $$
+declare
+  i "connection".integration_instance%rowtype;
+begin
+  select * into i from "connection".integration_instance
+   where id = (select instance_id from "connection".integration_connection
+                where id = p_connection and org_id = p_org)
+     for update;
+  if not found then perform "connection".command_error('NOT_FOUND', null, 'connection not found'); end if;
+  return i;
+end $$;`);
+
     // Step 1, the semantic lock (begin-disconnect.handler.ts says what each branch means).
     this.addSql(`create or replace function "connection".begin_disconnect(p_key text, p_org uuid, p_connection uuid,
     p_saga uuid) returns jsonb language plpgsql as $$
@@ -69,10 +84,7 @@ declare
 begin
   v_replay := "connection".replay_of(p_key, v_subject, p_org, p_connection);
   if v_replay is not null then return v_replay; end if;
-  select instance_id into v_instance from "connection".integration_connection
-   where id = p_connection and org_id = p_org;
-  if not found then perform "connection".command_error('NOT_FOUND', null, 'connection not found'); end if;
-  perform 1 from "connection".integration_instance where id = v_instance for update;
+  v_instance := ("connection".lock_instance_of(p_org, p_connection)).id;
   select * into c from "connection".integration_connection where id = p_connection and org_id = p_org for update;
   if c.status = 'disconnecting' then
     if c.disconnect_saga_id is distinct from p_saga then
@@ -117,10 +129,8 @@ declare
 begin
   v_replay := "connection".replay_of(p_key, v_subject, p_org, p_connection);
   if v_replay is not null then return v_replay; end if;
-  select instance_id into v_instance from "connection".integration_connection
-   where id = p_connection and org_id = p_org;
-  if not found then perform "connection".command_error('NOT_FOUND', null, 'connection not found'); end if;
-  select * into i from "connection".integration_instance where id = v_instance for update;
+  i := "connection".lock_instance_of(p_org, p_connection);
+  v_instance := i.id;
   select * into c from "connection".integration_connection where id = p_connection and org_id = p_org for update;
   if c.status = 'revoked' and c.disconnect_saga_id = p_saga then
     -- Done by this saga already (under another key): the state again, changing nothing.
@@ -170,6 +180,7 @@ end $$;`);
   override async down(): Promise<void> {
     this.addSql(`drop function if exists "connection".complete_disconnect(text, uuid, uuid, uuid);`);
     this.addSql(`drop function if exists "connection".begin_disconnect(text, uuid, uuid, uuid);`);
+    this.addSql(`drop function if exists "connection".lock_instance_of(uuid, uuid);`);
     this.addSql(`drop function if exists "connection".replay_of(text, text, uuid, uuid);`);
     this.addSql(`drop function if exists "connection".command_error(text, text, text, jsonb);`);
     this.addSql(`drop function if exists "connection".instance_json(uuid);`);
