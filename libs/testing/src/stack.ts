@@ -106,7 +106,7 @@ export async function startStack(
   const processes = new Map<TStackService, TStackProcess>();
   const logs = new Map<string, string>();
 
-  const start = async (service: TStackService, replica = 0): Promise<TStackProcess> => {
+  const startOnce = async (service: TStackService, replica = 0): Promise<TStackProcess> => {
     if (replica < 0 || replica >= replicasOf(service))
       throw new Error(`${service} has no replica ${replica}`);
     const key = keyOf(service, replica);
@@ -158,6 +158,16 @@ export async function startStack(
       throw new Error(`${key} did not start: ${(e as Error).message}\n${child.output()}`);
     }
     return proc;
+  };
+  /** A port taken between the check and the service's listen (another test's server): again, on another port. */
+  const start = async (service: TStackService, replica = 0): Promise<TStackProcess> => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await startOnce(service, replica);
+      } catch (e) {
+        if (attempt >= 3 || !(e as Error).message.includes('EADDRINUSE')) throw e;
+      }
+    }
   };
 
   const kill = async (
