@@ -107,6 +107,16 @@ describe('connection service (real Postgres + NATS)', () => {
     };
   }
 
+  it('answers get with exactly what the TypeScript mappers give (the SQL functions are their twins)', async () => {
+    const orgId = randomUUID();
+    const { connection } = await create(orgId);
+    // Activation replies through toConnection / toInstance (health row, webhook, timestamps set).
+    const activated = await activate(orgId, connection.id);
+    // get answers through connection_json / instance_json (migration disconnect_functions).
+    expect(
+      await bus.request('connection.connections.get', { orgId, connectionId: connection.id }),
+    ).toEqual(activated);
+  });
   it('creates a pending connection, activates it, and publishes the connected event once', async () => {
     const orgId = randomUUID();
     const userId = randomUUID();

@@ -111,7 +111,7 @@ interface TNext {
 }
 
 /** The steps in stages: a `concurrent` step runs in the stage of the step before it. */
-export function stagesOf<T>(steps: TStepDefinition<T>[]): TStepDefinition<T>[][] {
+function stagesOf<T>(steps: TStepDefinition<T>[]): TStepDefinition<T>[][] {
   const stages: TStepDefinition<T>[][] = [];
   for (const step of steps) {
     const last = stages[stages.length - 1];
@@ -120,6 +120,10 @@ export function stagesOf<T>(steps: TStepDefinition<T>[]): TStepDefinition<T>[][]
   }
   return stages;
 }
+
+/** The statuses of a saga a new request for its subject joins instead of starting another. */
+const reusableStatuses = (reuseCompleted: boolean): string[] =>
+  reuseCompleted ? [...OPEN_SAGA_STATUSES, 'completed'] : [...OPEN_SAGA_STATUSES];
 
 /** How a forward pass ended. */
 type TForwardOutcome =
@@ -268,10 +272,7 @@ export class SagaEngine extends EventEmitter {
   ): Promise<{ sagaId: string; created: boolean }> {
     const id = args.sagaId ?? randomUUID();
     const now = new Date();
-    const reusable =
-      (args.reuseCompleted ?? true)
-        ? [...OPEN_SAGA_STATUSES, 'completed']
-        : [...OPEN_SAGA_STATUSES];
+    const reusable = reusableStatuses(args.reuseCompleted ?? true);
     let inserted = true;
     try {
       // One statement: the reusable saga of the subject if there is one; else the saga, its steps, and its first
@@ -372,9 +373,7 @@ export class SagaEngine extends EventEmitter {
     subjectKey: string,
     reuseCompleted: boolean,
   ): Promise<string | undefined> {
-    const statuses = reuseCompleted
-      ? [...OPEN_SAGA_STATUSES, 'completed']
-      : [...OPEN_SAGA_STATUSES];
+    const statuses = reusableStatuses(reuseCompleted);
     const row = (await this.t('saga')
       .where({ type, subject_key: subjectKey })
       .whereIn('status', statuses)

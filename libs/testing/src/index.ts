@@ -8,3 +8,4 @@ export * from './browser';
 export * from './nats-users';
 export * from './test-stack';
 export * from './seed-org';
+export * from './seed-connection';

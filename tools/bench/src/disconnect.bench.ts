@@ -11,7 +11,13 @@ import type { AppRouter } from '@otesse/edge-api';
 import * as identity from '@otesse/identity';
 import { Bus, connectNats } from '@otesse/messaging';
 import { startFakeProvider, writeFakeProvidersFile } from '@otesse/fake-provider';
-import { createTestDatabase, seedOrg, startNatsServer, startStack } from '@otesse/testing';
+import {
+  connectOverNats,
+  createTestDatabase,
+  seedOrg,
+  startNatsServer,
+  startStack,
+} from '@otesse/testing';
 import { formatTable, printResultLine, round, stats, timeSequential } from './bench-utils';
 import { cpuByPid, processUsage } from './process-usage';
 
@@ -154,46 +160,28 @@ async function main(): Promise<void> {
 
     /** A connected user-level Google connection with 3 sync jobs and REFS_PER_CONNECTION references. */
     const makeConnection = async (): Promise<string> => {
-      const { connection, instance } = await bus.request('connection.connections.create', {
+      const connection = await connectOverNats(bus, {
         orgId: org.id,
         vendor: 'google',
-        level: 'user',
         userId: randomUUID(),
         externalAccountId: `acct-${randomUUID()}`,
         tenantId: 'acme',
-      });
-      await bus.request('vault.credentials.store', {
-        orgId: org.id,
-        connectionId: connection.id,
-        vendor: 'google',
-        credentials: [
-          {
-            kind: 'access_token',
-            value: `fpa_${randomUUID()}`,
-            expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-          },
-          { kind: 'refresh_token', value: `fpr_${randomUUID()}` },
-        ],
-      });
-      await bus.request('connection.connections.activate', {
-        orgId: org.id,
-        connectionId: connection.id,
-        eventId: randomUUID(),
-      });
-      await bus.request('sync-scheduler.jobs.create-defaults', {
-        orgId: org.id,
-        instanceId: instance.id,
-        connectionId: connection.id,
-        vendor: 'google',
+        accessToken: { value: `fpa_${randomUUID()}`, expiresAt: new Date(Date.now() + 3_600_000) },
+        refreshToken: `fpr_${randomUUID()}`,
         resources: ['contacts', 'invoices', 'tickets'],
-        everySeconds: 86_400,
       });
       await admin.query(
         `insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
          select $1, $2, $3, 'contacts', $5 || '-' || g, gen_random_uuid(), 'synced', now() from generate_series(1, $4::int) g`,
-        [org.id, instance.id, connection.id, REFS_PER_CONNECTION, connection.id.slice(0, 8)],
+        [
+          org.id,
+          connection.instanceId,
+          connection.connectionId,
+          REFS_PER_CONNECTION,
+          connection.connectionId.slice(0, 8),
+        ],
       );
-      return connection.id;
+      return connection.connectionId;
     };
 
     log(`seeding ${SEEDED} connections × ${REFS_PER_CONNECTION} references…`);

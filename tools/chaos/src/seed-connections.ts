@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus } from '@otesse/messaging';
 import type { TFakeProvider } from '@otesse/fake-provider';
+import { connectOverNats } from '@otesse/testing';
 
 export interface TSeededConnection {
   connectionId: string;
@@ -28,43 +29,19 @@ export async function seedConnection(
     scope: 'contacts',
     familyId: randomUUID(),
   });
-  const { connection, instance } = await bus.request('connection.connections.create', {
+  const { connectionId, instanceId } = await connectOverNats(bus, {
     orgId: input.orgId,
     vendor: input.vendor,
-    level: 'user',
     userId: input.userId,
     externalAccountId: user.id,
     tenantId: user.tenantId,
-  });
-  await bus.request('vault.credentials.store', {
-    orgId: input.orgId,
-    connectionId: connection.id,
-    vendor: input.vendor,
-    credentials: [
-      {
-        kind: 'access_token',
-        value: access.token,
-        expiresAt: new Date(access.expiresAt).toISOString(),
-      },
-      { kind: 'refresh_token', value: refresh.token },
-    ],
-  });
-  await bus.request('connection.connections.activate', {
-    orgId: input.orgId,
-    connectionId: connection.id,
-    eventId: randomUUID(),
-  });
-  await bus.request('sync-scheduler.jobs.create-defaults', {
-    orgId: input.orgId,
-    instanceId: instance.id,
-    connectionId: connection.id,
-    vendor: input.vendor,
+    accessToken: { value: access.token, expiresAt: new Date(access.expiresAt) },
+    refreshToken: refresh.token,
     resources: ['contacts'],
-    everySeconds: 86_400,
   });
   return {
-    connectionId: connection.id,
-    instanceId: instance.id,
+    connectionId,
+    instanceId,
     userId: input.userId,
     vendor: input.vendor,
   };

@@ -1,10 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { AppError, type TReplyOf } from '@otesse/contracts';
+import { AppError } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
-import { runSqlCommandOnce } from '@otesse/persistence';
 import { isLiveSlotViolation } from '../store/connection.store';
-
-const SUBJECT = 'connection.connections.begin-disconnect';
+import { runDisconnectFunction } from '../store/disconnect-functions';
 
 /**
  * Disconnect saga step 1, the semantic lock: connected (or error) → `disconnecting`, remembering the status it left
@@ -13,22 +11,19 @@ const SUBJECT = 'connection.connections.begin-disconnect';
  * answered as done; another saga gets CONFLICT `already_disconnecting`; pending/revoked get `not_connected`;
  * a connection a reconnect / change-user saga holds (`connection.connections.lock`) gets `locked`.
  *
- * One round trip: the function `connection.begin_disconnect` (migration `disconnect_functions`) does it all under
- * the instance's, then the connection's row lock, deduped on the idempotency key in the same transaction.
+ * One round trip: the function `connection.begin_disconnect` (migration `disconnect_functions`).
  */
-export function beginDisconnectHandler(orm: MikroORM): THandler<typeof SUBJECT> {
+export function beginDisconnectHandler(
+  orm: MikroORM,
+): THandler<'connection.connections.begin-disconnect'> {
   return async (req) => {
     try {
-      const { result } = await runSqlCommandOnce<TReplyOf<typeof SUBJECT>>(
-        orm.em.getConnection().getKnex(),
-        {
-          name: 'connection.begin_disconnect',
-          text: 'select "connection".begin_disconnect($1, $2, $3, $4) as r',
-          values: [req.idempotencyKey, req.orgId, req.connectionId, req.sagaId],
-          subject: SUBJECT,
-        },
+      return await runDisconnectFunction(
+        orm,
+        'connection.connections.begin-disconnect',
+        'begin_disconnect',
+        req,
       );
-      return result;
     } catch (e) {
       // An `error` connection whose slot a newer connection took cannot become live again.
       if (isLiveSlotViolation(e)) {
@@ -40,8 +35,3 @@ export function beginDisconnectHandler(orm: MikroORM): THandler<typeof SUBJECT> 
     }
   };
 }
-
-export const alreadyDisconnecting = (): AppError =>
-  new AppError('CONFLICT', 'another disconnect of this connection is in progress', {
-    reason: 'already_disconnecting',
-  });

@@ -1,9 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { TReplyOf } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
-import { runSqlCommandOnce } from '@otesse/persistence';
-
-const SUBJECT = 'connection.connections.complete-disconnect';
+import { runDisconnectFunction } from '../store/disconnect-functions';
 
 /**
  * Disconnect saga step 5 (seed "Update Statuses"), one transaction under the instance's row lock (so two users
@@ -18,20 +15,16 @@ const SUBJECT = 'connection.connections.complete-disconnect';
  * The same saga asking again (another key) gets the state again; another saga's disconnect is CONFLICT
  * `already_disconnecting`; a connection not disconnecting is CONFLICT `not_disconnecting`.
  *
- * One round trip: the function `connection.complete_disconnect` (migration `disconnect_functions`), deduped on the
- * idempotency key in the same transaction.
+ * One round trip: the function `connection.complete_disconnect` (migration `disconnect_functions`).
  */
-export function completeDisconnectHandler(orm: MikroORM): THandler<typeof SUBJECT> {
-  return async (req) => {
-    const { result } = await runSqlCommandOnce<TReplyOf<typeof SUBJECT>>(
-      orm.em.getConnection().getKnex(),
-      {
-        name: 'connection.complete_disconnect',
-        text: 'select "connection".complete_disconnect($1, $2, $3, $4) as r',
-        values: [req.idempotencyKey, req.orgId, req.connectionId, req.sagaId],
-        subject: SUBJECT,
-      },
+export function completeDisconnectHandler(
+  orm: MikroORM,
+): THandler<'connection.connections.complete-disconnect'> {
+  return (req) =>
+    runDisconnectFunction(
+      orm,
+      'connection.connections.complete-disconnect',
+      'complete_disconnect',
+      req,
     );
-    return result;
-  };
 }

@@ -57,6 +57,16 @@ begin
   return jsonb_build_object('subject', v_prior.subject, 'result', v_prior.result->'reply', 'replayed', true);
 end $$;`);
 
+    // replay_of's twin: the reply stored under its key (bound to its org and connection), answered as done.
+    this.addSql(`create or replace function "connection".store_reply(p_key text, p_subject text, p_org uuid,
+    p_connection uuid, p_reply jsonb) returns jsonb language plpgsql as $$
+begin
+  insert into "connection".processed_command (key, subject, result, created_at)
+  values (p_key, p_subject,
+    jsonb_build_object('orgId', p_org, 'connectionId', p_connection, 'reply', p_reply), now());
+  return jsonb_build_object('subject', p_subject, 'result', p_reply, 'replayed', false);
+end $$;`);
+
     // The instance's row lock, found through the connection: every path that changes an instance's connections
     // takes it first. NOT_FOUND for a missing connection and another org's alike.
     this.addSql(`create or replace function "connection".lock_instance_of(p_org uuid, p_connection uuid)
@@ -106,10 +116,7 @@ begin
   end if;
   v_result := jsonb_build_object('connection', "connection".connection_json(c),
     'instance', "connection".instance_json(v_instance));
-  insert into "connection".processed_command (key, subject, result, created_at)
-  values (p_key, v_subject,
-    jsonb_build_object('orgId', p_org, 'connectionId', p_connection, 'reply', v_result), now());
-  return jsonb_build_object('subject', v_subject, 'result', v_result, 'replayed', false);
+  return "connection".store_reply(p_key, v_subject, p_org, p_connection, v_result);
 end $$;`);
 
     // Step 5, the statuses (complete-disconnect.handler.ts says what each branch means).
@@ -170,10 +177,7 @@ begin
       'instance', "connection".instance_json(v_instance), 'instanceRevoked', not v_kept,
       'webhooksDisabled', v_webhooks, 'healthChecksStopped', not v_kept);
   end if;
-  insert into "connection".processed_command (key, subject, result, created_at)
-  values (p_key, v_subject,
-    jsonb_build_object('orgId', p_org, 'connectionId', p_connection, 'reply', v_result), now());
-  return jsonb_build_object('subject', v_subject, 'result', v_result, 'replayed', false);
+  return "connection".store_reply(p_key, v_subject, p_org, p_connection, v_result);
 end $$;`);
   }
 
@@ -181,6 +185,7 @@ end $$;`);
     this.addSql(`drop function if exists "connection".complete_disconnect(text, uuid, uuid, uuid);`);
     this.addSql(`drop function if exists "connection".begin_disconnect(text, uuid, uuid, uuid);`);
     this.addSql(`drop function if exists "connection".lock_instance_of(uuid, uuid);`);
+    this.addSql(`drop function if exists "connection".store_reply(text, text, uuid, uuid, jsonb);`);
     this.addSql(`drop function if exists "connection".replay_of(text, text, uuid, uuid);`);
     this.addSql(`drop function if exists "connection".command_error(text, text, text, jsonb);`);
     this.addSql(`drop function if exists "connection".instance_json(uuid);`);

@@ -12,6 +12,14 @@ export class Migration20261122054500_disconnect_functions extends Migration {
   select jsonb_build_object('subject', subject, 'result', result, 'replayed', true)
     from "sync".processed_command where key = p_key $$;`);
 
+    // replay_of's twin: the reply stored under its key, answered as done.
+    this.addSql(`create or replace function "sync".store_reply(p_key text, p_subject text, p_reply jsonb)
+  returns jsonb language plpgsql as $$
+begin
+  insert into "sync".processed_command (key, subject, result, created_at) values (p_key, p_subject, p_reply, now());
+  return jsonb_build_object('subject', p_subject, 'result', p_reply, 'replayed', false);
+end $$;`);
+
     // Step 2 (disable-jobs-for-connection.handler.ts): jobs first — a claim holding a job's lock commits its
     // execution before this update proceeds, so the execution update below sees (and cancels) it.
     this.addSql(`create or replace function "sync".disable_jobs_for_connection(p_key text, p_org uuid,
@@ -39,9 +47,7 @@ begin
   select coalesce(jsonb_agg(id::text), '[]'::jsonb) into v_executions from e;
   v_result := jsonb_build_object('jobsDisabled', jsonb_array_length(v_jobs), 'jobIds', v_jobs,
     'executionsCancelled', jsonb_array_length(v_executions), 'cancelledExecutionIds', v_executions);
-  insert into "sync".processed_command (key, subject, result, created_at)
-  values (p_key, v_subject, v_result, now());
-  return jsonb_build_object('subject', v_subject, 'result', v_result, 'replayed', false);
+  return "sync".store_reply(p_key, v_subject, v_result);
 end $$;`);
 
     // Step 6 (mark-references-stale.handler.ts): counts the scope's references still synced — those a pending mark
@@ -82,15 +88,14 @@ begin
   insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
   values (p_org, p_instance, p_connection, now(), v_n);
   v_result := jsonb_build_object('marked', v_n);
-  insert into "sync".processed_command (key, subject, result, created_at)
-  values (p_key, v_subject, v_result, now());
-  return jsonb_build_object('subject', v_subject, 'result', v_result, 'replayed', false);
+  return "sync".store_reply(p_key, v_subject, v_result);
 end $$;`);
   }
 
   override async down(): Promise<void> {
     this.addSql(`drop function if exists "sync".mark_references_stale(text, uuid, uuid, uuid);`);
     this.addSql(`drop function if exists "sync".disable_jobs_for_connection(text, uuid, uuid, uuid);`);
+    this.addSql(`drop function if exists "sync".store_reply(text, text, jsonb);`);
     this.addSql(`drop function if exists "sync".replay_of(text);`);
   }
 }

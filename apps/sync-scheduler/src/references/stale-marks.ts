@@ -20,18 +20,12 @@ export async function materializeStaleMarks(
   db: Knex | Knex.Transaction,
   opts: {
     instanceId?: string;
-    /** Only the marks that cover this connection's references (its own, and the instance's). */
-    connectionId?: string;
     wait: boolean;
     limit?: number;
   },
 ): Promise<number> {
   const scoped = (q: Knex.QueryBuilder): Knex.QueryBuilder => {
     if (opts.instanceId !== undefined) q.andWhere({ instance_id: opts.instanceId });
-    if (opts.connectionId !== undefined) {
-      const connectionId = opts.connectionId;
-      q.andWhere((w) => w.whereNull('connection_id').orWhere({ connection_id: connectionId }));
-    }
     return q;
   };
   if (opts.instanceId !== undefined) {

@@ -1,0 +1,25 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { TReplyOf } from '@otesse/contracts';
+import { runSqlCommandOnce } from '@otesse/persistence';
+
+type TDisconnectSubject =
+  'connection.connections.begin-disconnect' | 'connection.connections.complete-disconnect';
+
+/**
+ * A disconnect step carried out by its Postgres function (migration `disconnect_functions`) in one round trip:
+ * the idempotency check, the instance's then the connection's row lock, the change and the stored reply.
+ */
+export async function runDisconnectFunction<S extends TDisconnectSubject>(
+  orm: MikroORM,
+  subject: S,
+  fn: 'begin_disconnect' | 'complete_disconnect',
+  req: { idempotencyKey: string; orgId: string; connectionId: string; sagaId: string },
+): Promise<TReplyOf<S>> {
+  const { result } = await runSqlCommandOnce<TReplyOf<S>>(orm.em.getConnection().getKnex(), {
+    name: `connection.${fn}`,
+    text: `select "connection".${fn}($1, $2, $3, $4) as r`,
+    values: [req.idempotencyKey, req.orgId, req.connectionId, req.sagaId],
+    subject,
+  });
+  return result;
+}
