@@ -40,7 +40,7 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     );
   const refs = (instanceId: string) =>
     kit.db.query<{ external_id: string; status: string; local_record_id: string }>(
-      `select external_id, status, local_record_id from sync.external_reference where instance_id = $1
+      `select external_id, status, local_record_id from sync.external_reference_state where instance_id = $1
         order by length(external_id), external_id`,
       [instanceId],
     );
@@ -134,8 +134,8 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     // A reference the provider no longer returns, and the disconnect saga's step 6.
     await kit.db.query(
       `insert into sync.external_reference
-         (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
-       values ($1, $2, $3, 'contacts', 'ct-gone', gen_random_uuid(), 'synced', now() - interval '1 day')`,
+         (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
+       values ($1, $2, $3, 'contacts', 'ct-gone', gen_random_uuid(), now() - interval '1 day')`,
       [c.orgId, c.instanceId, c.connectionId],
     );
     const marked = await kit.bus.request('sync-scheduler.references.mark-stale', {
@@ -162,11 +162,16 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
         instanceId: c.instanceId,
       }),
     ).toEqual({ synced: 51, stale: 0 });
-    const [gone] = await kit.db.query<{ stale_since: Date | null; last_synced_at: Date }>(
-      `select stale_since, last_synced_at from sync.external_reference where instance_id = $1 and external_id = 'ct-gone'`,
+    const [gone] = await kit.db.query<{
+      status: string;
+      stale_since: Date | null;
+      last_synced_at: Date;
+    }>(
+      `select status, stale_since, last_synced_at from sync.external_reference_state
+        where instance_id = $1 and external_id = 'ct-gone'`,
       [c.instanceId],
     );
-    expect(gone!.stale_since).toBeNull();
+    expect(gone).toMatchObject({ status: 'synced', stale_since: null });
     // It still says when the provider last returned it.
     expect(gone!.last_synced_at.getTime()).toBeLessThan(Date.now() - 3_600_000);
   });

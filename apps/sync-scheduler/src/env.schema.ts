@@ -21,10 +21,5 @@ export const ZSyncSchedulerEnv = ZServiceEnv.extend({
   SYNC_PAGE_SIZE: ms(1, 1_000).optional(),
   /** Takeovers after crashed runners before an execution is failed (`lease_expired`). */
   SYNC_MAX_TAKEOVERS: ms(0, 100).optional(),
-  /**
-   * Share of the time the background materialization of stale marks may take (0.01–1; default 0.5): it rests in
-   * between so bursts of disconnects keep their latency. Readers materialize what they read themselves.
-   */
-  STALE_MARK_DUTY: z.coerce.number().min(0.01).max(1).optional(),
 });
 export type TSyncSchedulerEnv = z.infer<typeof ZSyncSchedulerEnv>;

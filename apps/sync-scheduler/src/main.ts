@@ -15,7 +15,6 @@ try {
     logger,
     healthPort: env.HEALTH_PORT,
     providersFile: env.PROVIDERS_FILE,
-    ...(env.STALE_MARK_DUTY !== undefined ? { staleMarkDuty: env.STALE_MARK_DUTY } : {}),
     engine: {
       enabled: env.SYNC_ENGINE === 'true',
       ...(env.SERVICE_INSTANCE_ID ? { instanceId: env.SERVICE_INSTANCE_ID } : {}),

@@ -92,13 +92,12 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     t: { orgId: string; instanceId: string },
     connectionId: string,
     externalId: string,
-    status: 'synced' | 'stale' = 'synced',
   ) =>
     db.query(
       `insert into sync.external_reference
-         (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
-       values ($1, $2, $3, 'contacts', $4, gen_random_uuid(), $5, now())`,
-      [t.orgId, t.instanceId, connectionId, externalId, status],
+         (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
+       values ($1, $2, $3, 'contacts', $4, gen_random_uuid(), now())`,
+      [t.orgId, t.instanceId, connectionId, externalId],
     );
 
   it('summarizes what a disconnect would stop, scoped by org', async () => {
@@ -211,26 +210,17 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     await ref(t, colleague, 'c-4');
     const foreign = { orgId: randomUUID(), instanceId: randomUUID() };
     await ref(foreign, t.connectionId, 'c-5');
-    // The step writes a stale mark; the rows follow a moment later (the materializer).
-    const statusOf = async () => {
-      await waitFor(
-        async () =>
-          (
-            await db.query<{ n: string }>(
-              'select count(*) as n from sync.reference_stale_mark where materialized_at is null',
-            )
-          )[0]!.n === '0',
-      );
-      return Object.fromEntries(
+    // The step writes one stale mark; the states are derived from it, right away.
+    const statusOf = async () =>
+      Object.fromEntries(
         (
           await db.query<{ external_id: string; status: string; stale_since: Date | null }>(
-            `select external_id, status, stale_since from sync.external_reference order by external_id`,
+            `select external_id, status, stale_since from sync.external_reference_state order by external_id`,
           )
         )
           .filter((r) => ['c-1', 'c-2', 'c-3', 'c-4', 'c-5'].includes(r.external_id))
           .map((r) => [r.external_id, `${r.status}${r.stale_since ? '+since' : ''}`]),
       );
-    };
     const byConnection = {
       orgId: t.orgId,
       instanceId: t.instanceId,
@@ -277,12 +267,12 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     ).toEqual({ synced: 0, stale: 4 });
   });
 
-  it('mark-stale never counts a reference twice: those a pending mark covers are stale already', async () => {
+  it('mark-stale never counts a reference twice: those an earlier mark covers are stale already', async () => {
     const t = await setup(['contacts']);
     const colleague = randomUUID();
     for (const id of ['p-1', 'p-2', 'p-3']) await ref(t, t.connectionId, id);
     await ref(t, colleague, 'p-4');
-    // A mark of this connection's references that nothing has materialized yet (as after a burst of disconnects).
+    // An earlier disconnect's mark of this connection's references.
     await db.query(
       `insert into sync.reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
        values ($1, $2, $3, now(), 3)`,
@@ -297,6 +287,13 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
         idempotencyKey: `${randomUUID()}:mark-stale`,
       });
     expect(await mark('connection')).toEqual({ marked: 0 });
+    // A complete sync of the resource since: synced again, so the next mark counts them.
+    await db.query(
+      `insert into sync.reference_restore (instance_id, resource, org_id, restored_at)
+       values ($1, 'contacts', $2, now())`,
+      [t.instanceId, t.orgId],
+    );
+    expect(await mark('connection')).toEqual({ marked: 3 });
     expect(await mark('instance')).toEqual({ marked: 1 });
     expect(
       await bus.request('sync-scheduler.references.count', {
@@ -320,11 +317,11 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     ).toEqual({ marked: 2 });
     // A sync after a reconnect writes a reference later than the mark.
     await db.query(
-      `insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at)
-       values ($1, $2, $3, 'contacts', 'm-3', gen_random_uuid(), 'synced', now() + interval '1 second')`,
+      `insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
+       values ($1, $2, $3, 'contacts', 'm-3', gen_random_uuid(), now() + interval '1 second')`,
       [t.orgId, t.instanceId, t.connectionId],
     );
-    // Asked right away (before the background materializer's turn), the count already reflects the mark.
+    // Asked right away, the count already reflects the mark.
     expect(
       await bus.request('sync-scheduler.references.count', {
         orgId: t.orgId,
@@ -332,7 +329,7 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
       }),
     ).toEqual({ synced: 1, stale: 2 });
     const rows = await db.query<{ external_id: string; status: string }>(
-      `select external_id, status from sync.external_reference where instance_id = $1 order by external_id`,
+      `select external_id, status from sync.external_reference_state where instance_id = $1 order by external_id`,
       [t.instanceId],
     );
     expect(rows).toEqual([

@@ -319,13 +319,20 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
 
   it('counts an instance’s external references by status, scoped by org', async () => {
     const t = ids();
+    // Stale: synced last before the connection's stale mark (an hour ago); synced: after it.
     const ref = (externalId: string, status: 'synced' | 'stale') =>
       db.query(
         `insert into sync.external_reference
-           (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at, stale_since)
-         values ($1, $2, $3, 'contacts', $4, gen_random_uuid(), $5, now(), case when $5 = 'stale' then now() end)`,
+           (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
+         values ($1, $2, $3, 'contacts', $4, gen_random_uuid(),
+                 case when $5 = 'stale' then now() - interval '1 day' else now() end)`,
         [t.orgId, t.instanceId, t.connectionId, externalId, status],
       );
+    await db.query(
+      `insert into sync.reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
+       values ($1, $2, $3, now() - interval '1 hour', 1)`,
+      [t.orgId, t.instanceId, t.connectionId],
+    );
     expect(
       await bus.request('sync-scheduler.references.count', {
         orgId: t.orgId,
@@ -452,12 +459,11 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
         [SYNC_SCHEMA.schema],
       );
       expect(functions).toEqual([]);
-      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(4);
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(5);
       const partial = await db.query<{ indexname: string }>(
         `select indexname from pg_indexes where schemaname = 'sync' and indexdef like '%WHERE%' order by 1`,
       );
       expect(partial.map((r) => r.indexname)).toEqual([
-        'reference_stale_mark_pending_idx',
         'sync_execution_one_running_per_job',
         'sync_execution_running_connection_idx',
         'sync_execution_running_lease_idx',
@@ -465,6 +471,86 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
         'sync_job_due_idx',
         'sync_job_run_requested_idx',
       ]);
+    } finally {
+      await orm.close(true);
+    }
+  });
+
+  it('derived_stale keeps every reference’s state across the upgrade, and down() stores them back', async () => {
+    await svc?.stop();
+    svc = undefined;
+    const orm = await openOrm(syncSchedulerOrmConfig(db.urlFor('sync-scheduler')));
+    try {
+      // Before the upgrade, states were stored and marks materialized by a background loop.
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_derived_stale$/)]);
+      const t = ids();
+      const colleague = randomUUID();
+      const insertRef = (
+        externalId: string,
+        resource: string,
+        status: string,
+        staleSince: string | null,
+        connectionId = t.connectionId,
+      ) =>
+        db.query(
+          `insert into sync.external_reference
+             (org_id, instance_id, connection_id, resource, external_id, local_record_id, status, last_synced_at,
+              stale_since)
+           values ($1, $2, $3, $4, $5, gen_random_uuid(), $6, now() - interval '3 days', $7::timestamptz)`,
+          [t.orgId, t.instanceId, connectionId, resource, externalId, status, staleSince],
+        );
+      const mark = (at: string, materialized: boolean, connectionId = t.connectionId) =>
+        db.query(
+          `insert into sync.reference_stale_mark
+             (org_id, instance_id, connection_id, stale_since, references_at_mark, materialized_at)
+           values ($1, $2, $3, $4::timestamptz, 0, case when $5 then now() end)`,
+          [t.orgId, t.instanceId, connectionId, at, materialized],
+        );
+      const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
+      const anHourAgo = new Date(Date.now() - 3_600_000).toISOString();
+      await mark(twoDaysAgo, true);
+      // Made stale by the materialized mark.
+      await insertRef('made-stale', 'contacts', 'stale', twoDaysAgo);
+      // Made stale, then restored by an invoices sync that succeeded a day ago.
+      await insertRef('restored', 'invoices', 'synced', null);
+      const [job] = await db.query<{ id: string }>(
+        `insert into sync.sync_job (org_id, instance_id, connection_id, vendor, resource, schedule)
+         values ($1, $2, $3, 'zendesk', 'invoices', '{"kind":"interval","minutes":60}') returning id`,
+        [t.orgId, t.instanceId, t.connectionId],
+      );
+      await db.query(
+        `insert into sync.sync_execution (job_id, org_id, connection_id, status, started_at, completed_at)
+         values ($1, $2, $3, 'succeeded', now() - interval '1 day', now() - interval '1 day')`,
+        [job!.id, t.orgId, t.connectionId],
+      );
+      // A colleague's reference, covered by a mark the loop had not materialized yet.
+      await mark(anHourAgo, false, colleague);
+      await insertRef('pending', 'tickets', 'synced', null, colleague);
+
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toEqual([
+        expect.stringMatching(/_derived_stale$/),
+      ]);
+      const states = async (table: string) =>
+        Object.fromEntries(
+          (
+            await db.query<{ external_id: string; status: string; stale_since: Date | null }>(
+              `select external_id, status, stale_since from sync.${table} where instance_id = $1`,
+              [t.instanceId],
+            )
+          ).map((r) => [r.external_id, [r.status, r.stale_since?.toISOString() ?? null]]),
+        );
+      const expected = {
+        'made-stale': ['stale', twoDaysAgo],
+        restored: ['synced', null],
+        pending: ['stale', anHourAgo],
+      };
+      expect(await states('external_reference_state')).toEqual(expected);
+
+      // down() writes the derived states back into the table.
+      await migrateDown(orm);
+      expect(await states('external_reference')).toEqual(expected);
+      await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await states('external_reference_state')).toEqual(expected);
     } finally {
       await orm.close(true);
     }

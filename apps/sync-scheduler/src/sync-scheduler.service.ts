@@ -17,7 +17,6 @@ import { reenableJobsForSagaHandler } from './handlers/reenable-jobs-for-saga.ha
 import { runJobNowHandler } from './handlers/run-job-now.handler';
 import { setJobEnabledHandler } from './handlers/set-job-enabled.handler';
 import { summarizeConnectionHandler } from './handlers/summarize-connection.handler';
-import { StaleMarkMaterializer } from './references/stale-marks';
 
 export interface TSyncSchedulerConfig {
   databaseUrl: string;
@@ -31,8 +30,6 @@ export interface TSyncSchedulerConfig {
   providersFile?: string | undefined;
   /** Claims, leases, batches; tests make them small. `{ enabled: false }` serves the endpoints only. */
   engine?: Partial<TSyncEngineConfig>;
-  /** STALE_MARK_DUTY: the share of time background stale-mark materialization may take. */
-  staleMarkDuty?: number;
 }
 
 export interface TRunningSyncScheduler extends TRunningService {
@@ -49,7 +46,6 @@ export async function startSyncScheduler(
   const catalogue = loadCatalogue({ providersFile: cfg.providersFile });
   const settings = engineConfig(cfg.engine);
   let engine: SyncEngine | undefined;
-  let materializer: StaleMarkMaterializer | undefined;
   const svc = await runService({
     name: 'sync-scheduler',
     version: '0.2.0',
@@ -69,11 +65,6 @@ export async function startSyncScheduler(
         { knex: orm.em.getConnection().getKnex(), nc, bus, catalogue, logger },
         settings,
       );
-      materializer = new StaleMarkMaterializer(
-        orm.em.getConnection().getKnex(),
-        logger,
-        cfg.staleMarkDuty !== undefined ? { duty: cfg.staleMarkDuty } : {},
-      );
       const deps = { orm, nc, bus, engine, logger };
       return {
         'sync-scheduler.jobs.create-defaults': createDefaultJobsHandler(orm),
@@ -83,7 +74,7 @@ export async function startSyncScheduler(
         'sync-scheduler.connections.summary': summarizeConnectionHandler(orm),
         'sync-scheduler.jobs.disable-for-connection': disableJobsForConnectionHandler(deps),
         'sync-scheduler.jobs.reenable-for-saga': reenableJobsForSagaHandler(deps),
-        'sync-scheduler.references.mark-stale': markReferencesStaleHandler(orm, materializer),
+        'sync-scheduler.references.mark-stale': markReferencesStaleHandler(orm),
         'sync-scheduler.jobs.overview': overviewJobsHandler(orm),
         'sync-scheduler.jobs.set-enabled': setJobEnabledHandler(deps),
         'sync-scheduler.jobs.run-now': runJobNowHandler(deps),
@@ -94,9 +85,7 @@ export async function startSyncScheduler(
     },
     onStart: async () => {
       engine?.start();
-      materializer?.start();
       return async () => {
-        await materializer?.stop();
         await engine?.stop();
       };
     },

@@ -39,3 +39,18 @@ export function cpuByPid(pattern: RegExp): Map<number, number> {
   }
   return byPid;
 }
+
+/** The Postgres role of each backend (its command line reads "postgres: [<cluster>: ]<role> <database> …"). */
+export function postgresRoleByPid(pids: Iterable<number>): Map<number, string> {
+  const roles = new Map<number, string>();
+  for (const pid of pids) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const role = /^postgres: (?:\S+: )?(\S+) /.exec(cmd)?.[1];
+      if (role) roles.set(pid, role);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return roles;
+}

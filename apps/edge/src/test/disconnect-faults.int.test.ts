@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 import { streamEvents } from './disconnect-helpers';
-import { staleMarksSettled } from './stale-marks-settled';
 
 /** Issue 5 done-when 3–6: services (and the edge itself) failing mid-disconnect. */
 describe('disconnect saga under faults (services as processes)', () => {
@@ -270,10 +269,9 @@ describe('disconnect saga under faults (services as processes)', () => {
       expect(kept).toBeLessThan(3000);
       await new Promise((r) => setTimeout(r, 1_000));
       expect(await count()).toBe(kept);
-      await staleMarksSettled(h.db);
       const [refs] = await h.db.query<{ stale: string; synced: string }>(
         `select count(*) filter (where status = 'stale') as stale, count(*) filter (where status = 'synced') as synced
-           from sync.external_reference where instance_id = $1`,
+           from sync.external_reference_state where instance_id = $1`,
         [instanceId],
       );
       expect(refs).toEqual({ stale: String(kept), synced: '0' });

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 import { seedSyncedData, streamEvents } from './disconnect-helpers';
-import { staleMarksSettled } from './stale-marks-settled';
 
 /** Issue 5 done-when 1, 2, 7, 9: the seed's disconnection flow, end to end, checked in every service's tables. */
 describe('disconnect saga (whole stack as processes)', () => {
@@ -121,7 +120,6 @@ describe('disconnect saga (whole stack as processes)', () => {
       health: 'unknown',
       checks_enabled: false,
     });
-    await staleMarksSettled(h.db);
     // Step 6 and retention: synced data kept in full, references kept and stale, mappings kept.
     const [kept] = await h.db.query<{
       records: string;
@@ -130,8 +128,8 @@ describe('disconnect saga (whole stack as processes)', () => {
       mappings: string;
     }>(
       `select (select count(*) from sync.synced_record where instance_id = $1) as records,
-              (select count(*) from sync.external_reference where instance_id = $1 and status = 'stale') as stale,
-              (select count(*) from sync.external_reference where instance_id = $1 and status = 'synced') as synced,
+              (select count(*) from sync.external_reference_state where instance_id = $1 and status = 'stale') as stale,
+              (select count(*) from sync.external_reference_state where instance_id = $1 and status = 'synced') as synced,
               (select count(*) from sync.field_mapping where instance_id = $1) as mappings`,
       [instanceId],
     );
@@ -331,9 +329,8 @@ describe('disconnect saga (whole stack as processes)', () => {
     )!;
     expect(list.instance!.id).toBe(before[0]!.id);
     expect(list.instance!.status).toBe('connected');
-    await staleMarksSettled(h.db);
     const [refs] = await h.db.query<{ stale: string; mappings: string }>(
-      `select (select count(*) from sync.external_reference where instance_id = $1 and status = 'stale') as stale,
+      `select (select count(*) from sync.external_reference_state where instance_id = $1 and status = 'stale') as stale,
               (select count(*) from sync.field_mapping where instance_id = $1) as mappings`,
       [list.instance!.id],
     );

@@ -1,4 +1,3 @@
-import { materializeStaleMarks } from '../references/stale-marks';
 import type { Knex } from '@mikro-orm/postgresql';
 import { isAppError, type TSyncExecutionStatus } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
@@ -127,16 +126,23 @@ export async function runExecution(
       if (row?.status !== 'running' || row.lease_owner !== mine.owner) {
         return row?.status === 'cancelled' ? 'cancelled' : 'lost';
       }
-      // A disconnect's pending stale mark is applied first, or this restore would miss what it covers.
-      await materializeStaleMarks(trx, { instanceId: claim.instanceId, wait: true });
       // A complete read of the resource: the instance's references still `stale` from a disconnect are current
-      // again (seed: "updated to synced after the next successful sync"). Their last_synced_at keeps saying when
-      // the provider last returned them.
-      const restored = await trx.raw(
-        `update ${S}.external_reference set status = 'synced', stale_since = null
-          where org_id = ? and instance_id = ? and resource = ? and status = 'stale'`,
-        [claim.orgId, claim.instanceId, claim.resource],
+      // again (seed: "updated to synced after the next successful sync"). One row moves the resource's restore
+      // time (the view derives the rest); their last_synced_at keeps saying when the provider last returned them.
+      const stale = (
+        await trx.raw(
+          `select count(*)::int as n from ${S}.external_reference_state
+            where org_id = ? and instance_id = ? and resource = ? and status = 'stale'`,
+          [claim.orgId, claim.instanceId, claim.resource],
+        )
+      ).rows[0] as { n: number };
+      await trx.raw(
+        `insert into ${S}.reference_restore (instance_id, resource, org_id, restored_at)
+         values (?, ?, ?, now())
+         on conflict (instance_id, resource) do update set restored_at = excluded.restored_at`,
+        [claim.instanceId, claim.resource, claim.orgId],
       );
+      const restored = { rowCount: stale.n };
       await trx.raw(
         `update ${S}.sync_execution
             set status = 'succeeded', completed_at = now(), updated_at = now(), cursor = null,

@@ -61,7 +61,7 @@ export async function writeBatch(
              select e->>'externalId' as external_id, e->'data' as data
                from jsonb_array_elements(?::jsonb) as e
            ), was_stale as (
-             select count(*) as n from ${S}.external_reference r
+             select count(*) as n from ${S}.external_reference_state r
               where r.instance_id = ? and r.resource = ? and r.status = 'stale'
                 and r.external_id in (select external_id from input)
            ), rec as (
@@ -74,12 +74,11 @@ export async function writeBatch(
              returning r.id, r.external_id
            ), ref as (
              insert into ${S}.external_reference as x
-               (org_id, instance_id, connection_id, resource, external_id, local_record_id, status,
-                last_synced_at, stale_since)
-             select ?, ?, ?, ?, rec.external_id, rec.id, 'synced', now(), null from rec
+               (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
+             select ?, ?, ?, ?, rec.external_id, rec.id, now() from rec
              on conflict (instance_id, resource, external_id) do update
                set connection_id = excluded.connection_id, local_record_id = excluded.local_record_id,
-                   status = 'synced', last_synced_at = excluded.last_synced_at, stale_since = null
+                   last_synced_at = excluded.last_synced_at
              returning 1
            )
            select (select count(*) from rec) as records, (select count(*) from ref) as refs,

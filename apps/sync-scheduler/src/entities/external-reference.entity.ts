@@ -6,8 +6,13 @@ export type TExternalReferenceStatus = (typeof EXTERNAL_REFERENCE_STATUSES)[numb
 
 /**
  * Links a local record to its provider counterpart. Keyed by instance (not connection), so a reconnection —
- * or another user's connection to the same instance — re-links instead of duplicating. A disconnect marks
- * them `stale` (kept); the next successful sync marks them `synced` again.
+ * or another user's connection to the same instance — re-links instead of duplicating. A disconnect makes them
+ * `stale` (kept); the next successful sync makes them `synced` again.
+ *
+ * `synced | stale` is derived, never stored: a reference is stale when a stale mark of its scope (a disconnect)
+ * is at or after its `lastSyncedAt` and after its resource's last complete sync (reference-restore.entity.ts).
+ * Read it through the view `sync.external_reference_state` (migration `derived_stale`): a disconnect then costs
+ * one mark row however many references the instance has, and nobody can read a half-applied mark.
  */
 export interface ExternalReference {
   id: string;
@@ -18,17 +23,19 @@ export interface ExternalReference {
   resource: TSyncResource;
   externalId: string;
   localRecordId: string;
-  status: TExternalReferenceStatus;
   lastSyncedAt: Date;
-  staleSince: Date | null;
 }
 
 export const ExternalReferenceSchema = new EntitySchema<ExternalReference>({
   name: 'ExternalReference',
   tableName: 'external_reference',
   indexes: [
-    { name: 'external_reference_instance_status_idx', properties: ['instanceId', 'status'] },
-    { name: 'external_reference_connection_status_idx', properties: ['connectionId', 'status'] },
+    // Counts of synced / stale references by scope read this index only (see the view); org_id rides along so
+    // the org check needs no heap access either.
+    {
+      name: 'external_reference_scope_idx',
+      expression: `create index "external_reference_scope_idx" on "external_reference" ("instance_id", "connection_id", "resource", "last_synced_at") include ("org_id")`,
+    },
   ],
   uniques: [
     {
@@ -45,8 +52,6 @@ export const ExternalReferenceSchema = new EntitySchema<ExternalReference>({
     externalId: { type: 'string', length: 300 },
     // Not a foreign key: local records may later live outside this schema (invoices, contacts modules).
     localRecordId: { type: 'uuid' },
-    status: { enum: true, items: () => [...EXTERNAL_REFERENCE_STATUSES], length: 16 } as never,
     lastSyncedAt: { type: 'datetime', columnType: 'timestamptz' },
-    staleSince: { type: 'datetime', columnType: 'timestamptz', nullable: true },
   },
 });

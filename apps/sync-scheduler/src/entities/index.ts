@@ -1,6 +1,7 @@
 import { ProcessedCommandSchema } from '@otesse/persistence';
 import { ExternalReferenceSchema } from './external-reference.entity';
 import { FieldMappingSchema } from './field-mapping.entity';
+import { ReferenceRestoreSchema } from './reference-restore.entity';
 import { ReferenceStaleMarkSchema } from './reference-stale-mark.entity';
 import { SyncExecutionSchema } from './sync-execution.entity';
 import { SyncJobSchema } from './sync-job.entity';
@@ -8,6 +9,7 @@ import { SyncedRecordSchema } from './synced-record.entity';
 
 export * from './external-reference.entity';
 export * from './field-mapping.entity';
+export * from './reference-restore.entity';
 export * from './reference-stale-mark.entity';
 export * from './sync-execution.entity';
 export * from './sync-job.entity';
@@ -18,6 +20,7 @@ export const entities = [
   SyncExecutionSchema,
   ExternalReferenceSchema,
   ReferenceStaleMarkSchema,
+  ReferenceRestoreSchema,
   SyncedRecordSchema,
   FieldMappingSchema,
   ProcessedCommandSchema,

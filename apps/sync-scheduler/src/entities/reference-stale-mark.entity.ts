@@ -1,10 +1,10 @@
 import { EntitySchema } from '@mikro-orm/core';
 
 /**
- * A disconnect's "these references are stale from `staleSince` on" — written in O(1) by the saga step, so a
- * disconnect does not hold a transaction over every reference of a large instance. Readers and the sync runner
- * materialize pending marks first (references/stale-marks.ts), so nobody sees a stale reference as `synced`; a
- * background loop materializes the rest within moments. `connectionId` null: the whole instance.
+ * A disconnect's "every reference of this scope synced no later than `staleSince` is stale" — one row, written in
+ * O(1) by the saga step however many references the scope holds. Nothing rewrites the references: their state is
+ * derived from the marks (external-reference.entity.ts). Marks are kept (the history of disconnects).
+ * `connectionId` null: the whole instance (its last connection was disconnected).
  */
 export interface ReferenceStaleMark {
   id: string;
@@ -14,18 +14,16 @@ export interface ReferenceStaleMark {
   staleSince: Date;
   /** References of the scope that were `synced` when the mark was written (the saga's figure). */
   referencesAtMark: number;
-  materializedAt: Date | null;
-  /** How many rows the materialization turned `stale`. */
-  materialized: number | null;
 }
 
 export const ReferenceStaleMarkSchema = new EntitySchema<ReferenceStaleMark>({
   name: 'ReferenceStaleMark',
   tableName: 'reference_stale_mark',
   indexes: [
+    // The newest mark of a scope: a backward scan of one index entry.
     {
-      name: 'reference_stale_mark_pending_idx',
-      expression: `create index "reference_stale_mark_pending_idx" on "reference_stale_mark" ("instance_id", "stale_since") where "materialized_at" is null`,
+      name: 'reference_stale_mark_scope_idx',
+      properties: ['instanceId', 'connectionId', 'staleSince'],
     },
   ],
   properties: {
@@ -35,7 +33,5 @@ export const ReferenceStaleMarkSchema = new EntitySchema<ReferenceStaleMark>({
     connectionId: { type: 'uuid', nullable: true },
     staleSince: { type: 'datetime', columnType: 'timestamptz' },
     referencesAtMark: { type: 'integer' },
-    materializedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
-    materialized: { type: 'integer', nullable: true },
   },
 });

@@ -1,19 +1,13 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { THandler } from '@otesse/messaging';
-import { materializeStaleMarks } from '../references/stale-marks';
 import { SYNC_SCHEMA_NAME as S } from '../sync-job.rows';
 
-/** One grouped count over `external_reference_instance_status_idx`. */
+/** One grouped count over the derived states (an index-only scan of `external_reference_scope_idx`). */
 export function countReferencesHandler(orm: MikroORM): THandler<'sync-scheduler.references.count'> {
   return async (req) => {
-    // A disconnect's pending stale mark is applied first: a stale reference never reads as synced.
-    await materializeStaleMarks(orm.em.getConnection().getKnex(), {
-      instanceId: req.instanceId,
-      wait: true,
-    });
     const rows = (await orm.em
       .getConnection()
-      .getKnex()('external_reference')
+      .getKnex()('external_reference_state')
       .withSchema(S)
       .where({ org_id: req.orgId, instance_id: req.instanceId })
       .groupBy('status')

@@ -2,15 +2,12 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { SYNC_EXECUTION_STATUSES } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import { EXECUTION_COLUMNS, toSyncExecution, type TSyncExecutionRow } from '../execution.rows';
-import { materializeStaleMarks } from '../references/stale-marks';
 import { SYNC_SCHEMA_NAME as S, toSyncJob, type TSyncJobRow } from '../sync-job.rows';
 
 /** The dashboard's list: an instance's jobs, each with its newest execution, execution counts and record count. */
 export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.jobs.overview'> {
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
-    // A disconnect's pending stale mark is applied first: a stale reference never reads as synced.
-    await materializeStaleMarks(knex, { instanceId: req.instanceId, wait: true });
     const jobs = (await knex('sync_job')
       .withSchema(S)
       .where({ org_id: req.orgId, instance_id: req.instanceId })
@@ -46,7 +43,8 @@ export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.job
         .groupBy('resource')
         .select('resource')
         .count({ n: '*' }) as Promise<{ resource: string; n: string }[]>,
-      knex('external_reference')
+      // Derived states: a disconnect's mark counts from the moment it committed.
+      knex('external_reference_state')
         .withSchema(S)
         .where({ org_id: req.orgId, instance_id: req.instanceId })
         .groupBy('status')
