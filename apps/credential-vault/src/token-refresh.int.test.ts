@@ -398,6 +398,28 @@ describe('token refresh in the vault (connection service as a process, fake prov
     });
     expect(refreshCalls()).toHaveLength(0);
   });
+  it("does not rotate the tokens a revocation is revoking; a swap's revocation of retired tokens blocks nothing", async () => {
+    const c = await connect('google', { accessExpiresInMs: -1_000 });
+    // vault.tokens.revoke claimed the connection's current tokens and is calling the provider (no lock held).
+    const key = `${randomUUID()}:revoke-tokens`;
+    await db.query(
+      `insert into vault.revocation_claim (key, org_id, connection_id, blocks_refresh, claimed_until, created_at)
+       values ($1, $2, $3, true, now() + interval '1 minute', now())`,
+      [key, c.orgId, c.connectionId],
+    );
+    expect(await errorOf(get(c))).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'connection_revoking',
+    });
+    expect(refreshCalls()).toHaveLength(0);
+    // A reconnect's revocation of the tokens a swap retired leaves the current ones to refresh.
+    await db.query(`update vault.revocation_claim set blocks_refresh = false where key = $1`, [
+      key,
+    ]);
+    await expect(get(c)).resolves.toMatchObject({ kind: 'access_token' });
+    expect(refreshCalls()).toHaveLength(1);
+  });
+
   it('after a swap (reconnect) refreshes with the new refresh token, never a retired one', async () => {
     const c = await connect('servicenow', { accessExpiresInMs: -1_000 });
     // The provider killed the refresh token: the vault deactivates it and the connection is flagged.

@@ -16,6 +16,7 @@ import {
 import {
   createTestDatabase,
   startNatsServer,
+  waitFor,
   type TTestDatabase,
   type TTestNats,
 } from '@otesse/testing';
@@ -268,6 +269,64 @@ describe('token revocation in the vault (fake provider over HTTP)', () => {
       reason: 'vendor_mismatch',
     });
     expect(fake.state.revocations).toHaveLength(0);
+  });
+
+  it('holds no database connection while the provider hangs: other commands are answered meanwhile', async () => {
+    // More revocations than the vault's pool has connections (10).
+    const cs = await Promise.all(Array.from({ length: 12 }, () => stored('google')));
+    fake.state.applyConfig({ revokeMode: 'hang' });
+    let settled = 0;
+    const revocations = cs.map((c) =>
+      revoke(c, { timeoutMs: 2_000 }).finally(() => {
+        settled += 1;
+      }),
+    );
+    await waitFor(
+      async () =>
+        (await db.query<{ n: number }>('select count(*)::int as n from vault.revocation_claim'))[0]!
+          .n === 12,
+      { what: 'every revocation claimed' },
+    );
+    const described = await bus.request('vault.credentials.describe', {
+      orgId: cs[0]!.orgId,
+      connectionId: cs[0]!.connectionId,
+    });
+    expect(described.credentials).toHaveLength(2);
+    expect(settled).toBe(0);
+    for (const r of await Promise.all(revocations))
+      expect(r.results.map((x) => x.outcome)).toEqual(['timeout', 'timeout']);
+    // Each report stored, each claim released.
+    expect(await db.query('select key from vault.revocation_claim')).toEqual([]);
+  });
+
+  it("another replica's live claim: UNAVAILABLE, and a claim whose holder died is taken over", async () => {
+    const c = await stored('google');
+    const idempotencyKey = `saga-${randomUUID()}:revoke`;
+    await db.query(
+      `insert into vault.revocation_claim (key, org_id, connection_id, blocks_refresh, claimed_until, created_at)
+       values ($1, $2, $3, true, now() + interval '1 minute', now())`,
+      [idempotencyKey, c.orgId, c.connectionId],
+    );
+    await expect(revoke(c, { idempotencyKey })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      reason: 'revocation_in_progress',
+    });
+    // The key is this connection's: another connection may not use it, claimed or not.
+    await expect(revoke(await stored('google'), { idempotencyKey })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      reason: 'idempotency_key_reused',
+    });
+    expect(fake.state.revocations).toHaveLength(0);
+    // Its holder died: the claim expires and the retry takes it over.
+    await db.query(
+      `update vault.revocation_claim set claimed_until = now() - interval '1 second' where key = $1`,
+      [idempotencyKey],
+    );
+    const report = await revoke(c, { idempotencyKey });
+    expect(report).toMatchObject({ supported: true, succeeded: true });
+    expect(fake.state.revocations).toHaveLength(2);
+    await expect(revoke(c, { idempotencyKey })).resolves.toEqual(report);
+    expect(fake.state.revocations).toHaveLength(2);
   });
 
   it('never wrote a token to a log line', () => {

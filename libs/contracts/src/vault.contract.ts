@@ -110,7 +110,8 @@ export const vaultContracts = {
    * NOT_FOUND `no_active_credential`; PRECONDITION_FAILED `access_token_expired` (expired, nothing to refresh
    * with), `refresh_token_expired` (invalid_grant — or ServiceNow's 401 — the connection is flagged and
    * `integrations.connection.refresh_token_expired` published), `connection_<status>` (not connected: no
-   * refresh while a disconnect runs), `subdomain_required`; PROVIDER_ERROR `invalid_client` (configuration
+   * refresh while a disconnect runs), `connection_revoking` (its current tokens are being revoked),
+   * `subdomain_required`; PROVIDER_ERROR `invalid_client` (configuration
    * fault, alerted) or `refresh_rejected`; UNAVAILABLE `provider_unavailable` (5xx/429/network/timeout after
    * bounded retries: retry later) or when the connection service does not answer.
    */
@@ -164,6 +165,8 @@ export const vaultContracts = {
    * vault asks the connection service when it is missing and the URL needs one). The reply comes within about
    * `timeoutMs` (+ a little): the caller's request timeout must be longer. Idempotent by key (a replay answers the
    * first result and calls nobody); the same key for another connection is CONFLICT `idempotency_key_reused`.
+   * No transaction is held over the provider's calls: the key is claimed first; a duplicate on another replica
+   * while the claim is live is UNAVAILABLE `revocation_in_progress` (retry: the retry replays the report).
    * With `credentialIds` exactly those tokens are revoked (active or retired; one result per token, refresh tokens
    * first; ids not of this connection are skipped with a warning); without, the connection's current refresh and
    * access token. The connection need not exist in the connection service: with `subdomain` given (or not
@@ -184,7 +187,7 @@ export const vaultContracts = {
       })
       .strict(),
     reply: ZRevocationReport,
-    errors: ['BAD_REQUEST', 'CONFLICT'],
+    errors: ['BAD_REQUEST', 'CONFLICT', 'UNAVAILABLE'],
   }),
   /**
    * Reconnect / change-user (seed 003): in ONE transaction, under the connection's lock (the one refresh and

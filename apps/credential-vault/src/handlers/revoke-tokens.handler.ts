@@ -1,9 +1,10 @@
 import { AppError, isAppError, type TReplyOf, type TRevocationReport } from '@otesse/contracts';
 import type { THandler, TMessageContext } from '@otesse/messaging';
 import { resolveProviderUrl, type TProviderDef } from '@otesse/providers';
-import { lockConnection, runVaultCommandOnce, withSafeDbErrors } from '../credential-records';
+import { runSqlCommandOnce } from '@otesse/persistence';
+import { VAULT_DB_SCHEMA, withSafeDbErrors } from '../credential-records';
 import { revokeToken, type TTokenHint } from '../provider/token-revocation';
-import { newestTokens, openRow, tokensByIds, type TTokenRow } from '../token-rows';
+import { openRow, type TTokenRow } from '../token-rows';
 import type { TVaultDeps } from './deps';
 
 type TRevokeRequest = Parameters<THandler<'vault.tokens.revoke'>>[0];
@@ -11,20 +12,35 @@ type TResult = TRevocationReport['results'][number];
 /** One stored token to revoke: its plaintext, or why it could not be read. */
 type TToRevoke = { kind: TTokenHint; value: string | Error };
 const HINTS = ['refresh_token', 'access_token'] as const;
-const isHint = (kind: string): kind is TTokenHint => (HINTS as readonly string[]).includes(kind);
+const SUBJECT = 'vault.tokens.revoke';
+/** How long a claim outlives the calls' own bound before another replica may take it over. */
+const CLAIM_MARGIN_MS = 10_000;
 
 const LABEL: Record<TTokenHint, string> = {
   refresh_token: 'refresh token',
   access_token: 'access token',
 };
 
+/** What one key's revocation answers, to every caller of the key. */
+interface TStoredRevocation {
+  report: TRevocationReport;
+  orgId: string;
+  connectionId: string;
+}
+
 /**
  * Disconnect saga step 3 (seed "Revoke OAuth Tokens"): the refresh token and the access token are revoked
  * separately — two calls, in parallel, each bounded by `timeoutMs` — at the catalogue's revocation endpoint. The
  * tokens are decrypted here and never leave the vault. Every provider failure becomes an outcome and a warning;
- * the reply is an error only for a bad request or a reused key. Runs once per idempotency key (the report is
- * kept in the same transaction as the claim; a replay answers it without calling the provider) under the
- * connection's advisory lock, so no refresh rotates a token while it is being revoked.
+ * the reply is an error only for a bad request or a reused key.
+ *
+ * Once per idempotency key, with no transaction held over the provider's calls (migration `revocation_claim`): one
+ * round trip claims the key and reads the tokens under the connection's advisory lock (a refresh in flight
+ * finishes first; one that starts later sees the claim and refuses to rotate the tokens being revoked), the
+ * provider is called, one round trip stores the report and drops the claim. Duplicates of a key in this process
+ * share the one revocation; a duplicate on another replica while the claim is live gets a retryable UNAVAILABLE
+ * (`revocation_in_progress`) and its retry replays the report. A claim whose holder died expires after the
+ * calls' bound and is taken over.
  *
  * `credentialIds` (reconnect / change user): exactly those tokens — typically the ones a swap retired, no longer
  * active — instead of the connection's current ones; ids that are not this connection's are skipped with a
@@ -34,6 +50,7 @@ const LABEL: Record<TTokenHint, string> = {
 export function revokeTokensHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger' | 'bus'>,
 ): THandler<'vault.tokens.revoke'> {
+  const inFlight = new Map<string, Promise<{ result: TStoredRevocation; replayed: boolean }>>();
   return async (req, ctx) => {
     if (!deps.catalogue.has(req.vendor)) {
       throw new AppError('BAD_REQUEST', `unknown provider ${req.vendor}`, {
@@ -41,51 +58,17 @@ export function revokeTokensHandler(
       });
     }
     const def = deps.catalogue.get(req.vendor);
-    const subdomain = await subdomainFor(deps, def, req, ctx);
-    const knex = deps.orm.em.getConnection().getKnex();
-    const { result, replayed } = await withSafeDbErrors(deps.logger, 'revoking tokens', () =>
-      runVaultCommandOnce(
-        knex,
-        {
-          key: req.idempotencyKey,
-          subject: 'vault.tokens.revoke',
-          orgId: req.orgId,
-          connectionId: req.connectionId,
-        },
-        async (trx) => {
-          await lockConnection(trx, req.connectionId);
-          const { rows, skipped } = await tokensToRevoke(trx, req);
-          // Never send one provider's token to another's endpoint.
-          if (rows.some((r) => r.vendor !== req.vendor)) {
-            throw new AppError(
-              'BAD_REQUEST',
-              `the connection's credentials are not ${req.vendor}'s`,
-              { reason: 'vendor_mismatch' },
-            );
-          }
-          const tokens: TToRevoke[] = rows.map((row) => {
-            let value: string | Error;
-            try {
-              value = openRow(deps.keys, row);
-            } catch (e) {
-              value = e as Error;
-            }
-            return { kind: row.kind as TTokenHint, value };
-          });
-          const report = await revokeAll(def, {
-            tokens,
-            subdomain,
-            timeoutMs: req.timeoutMs,
-          });
-          if (skipped > 0) {
-            report.warnings.push(
-              `${skipped} of the credential ids given are not this connection's (or not tokens): skipped`,
-            );
-          }
-          return { report, orgId: req.orgId, connectionId: req.connectionId };
-        },
-      ),
-    );
+    let once = inFlight.get(req.idempotencyKey);
+    if (!once) {
+      once = revokeOnce(deps, def, req, ctx).finally(() => inFlight.delete(req.idempotencyKey));
+      inFlight.set(req.idempotencyKey, once);
+    }
+    const { result, replayed } = await once;
+    if (result.orgId !== req.orgId || result.connectionId !== req.connectionId) {
+      throw new AppError('CONFLICT', 'this idempotency key was already used for another command', {
+        reason: 'idempotency_key_reused',
+      });
+    }
     if (!replayed) {
       deps.logger.info(
         {
@@ -104,22 +87,79 @@ export function revokeTokensHandler(
   };
 }
 
-/**
- * The rows to revoke: by id, or the connection's newest refresh and access token (a refresh token the provider
- * declared dead included: revoking it again is harmless). Only refresh and access tokens can be revoked.
- */
-async function tokensToRevoke(
-  trx: Parameters<typeof newestTokens>[0],
+type TBegin =
+  { busy: true } | { claimed: true; rows: TTokenRow[]; skipped: number } | TStoredRevocation;
+
+/** Claim → provider calls (no connection held) → stored report. */
+async function revokeOnce(
+  deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger' | 'bus'>,
+  def: TProviderDef,
   req: TRevokeRequest,
-): Promise<{ rows: TTokenRow[]; skipped: number }> {
-  if (req.credentialIds === undefined) {
-    const newest = await newestTokens(trx, req, [...HINTS], { activeOnly: false });
-    return { rows: HINTS.flatMap((h) => (newest[h] ? [newest[h]] : [])), skipped: 0 };
+  ctx: TMessageContext,
+): Promise<{ result: TStoredRevocation; replayed: boolean }> {
+  const knex = deps.orm.em.getConnection().getKnex();
+  const begun = await withSafeDbErrors(deps.logger, 'claiming the revocation', () =>
+    runSqlCommandOnce<TBegin>(knex, {
+      name: 'vault.begin_revocation',
+      text: 'select "vault".begin_revocation($1, $2, $3, $4, $5, $6) as r',
+      values: [
+        req.idempotencyKey,
+        SUBJECT,
+        req.orgId,
+        req.connectionId,
+        req.credentialIds ?? null,
+        // Both calls run in parallel, each bounded by timeoutMs; the margin covers the round trips around them.
+        req.timeoutMs + CLAIM_MARGIN_MS,
+      ],
+      subject: SUBJECT,
+    }),
+  );
+  if (begun.replayed) return { result: begun.result as TStoredRevocation, replayed: true };
+  const claim = begun.result;
+  if ('busy' in claim) {
+    throw new AppError(
+      'UNAVAILABLE',
+      'this revocation is being carried out by another replica: retry for its report',
+      { reason: 'revocation_in_progress' },
+    );
   }
-  const ids = new Set(req.credentialIds);
-  const found = await tokensByIds(trx, req, [...ids]);
-  const rows = found.filter((r) => isHint(r.kind));
-  return { rows, skipped: ids.size - rows.length };
+  if (!('claimed' in claim)) throw new Error('begin_revocation answered an unknown shape');
+  // Never send one provider's token to another's endpoint. The claim goes with the refused request: a retry with
+  // the right vendor may claim again.
+  if (claim.rows.some((r) => r.vendor !== req.vendor)) {
+    await knex.raw(`delete from ${VAULT_DB_SCHEMA}.revocation_claim where key = ?`, [
+      req.idempotencyKey,
+    ]);
+    throw new AppError('BAD_REQUEST', `the connection's credentials are not ${req.vendor}'s`, {
+      reason: 'vendor_mismatch',
+    });
+  }
+  const tokens: TToRevoke[] = claim.rows.map((row) => {
+    let value: string | Error;
+    try {
+      value = openRow(deps.keys, row);
+    } catch (e) {
+      value = e as Error;
+    }
+    return { kind: row.kind as TTokenHint, value };
+  });
+  const subdomain = await subdomainFor(deps, def, req, ctx);
+  const report = await revokeAll(def, { tokens, subdomain, timeoutMs: req.timeoutMs });
+  if (claim.skipped > 0) {
+    report.warnings.push(
+      `${claim.skipped} of the credential ids given are not this connection's (or not tokens): skipped`,
+    );
+  }
+  const stored: TStoredRevocation = { report, orgId: req.orgId, connectionId: req.connectionId };
+  const finished = await withSafeDbErrors(deps.logger, 'storing the revocation report', () =>
+    runSqlCommandOnce<TStoredRevocation>(knex, {
+      name: 'vault.finish_revocation',
+      text: 'select "vault".finish_revocation($1, $2, $3) as r',
+      values: [req.idempotencyKey, SUBJECT, JSON.stringify(stored)],
+      subject: SUBJECT,
+    }),
+  );
+  return { result: finished.result, replayed: false };
 }
 
 /**

@@ -35,6 +35,7 @@ type TLockedOutcome =
   | { kind: 'refreshed'; accessToken: string; expiresAt: Date; rotated: boolean }
   | { kind: 'fresh'; row: TTokenRow }
   | { kind: 'gone' }
+  | { kind: 'revoking' }
   | { kind: 'no_refresh_token' }
   | { kind: 'expired_known' }
   | Exclude<TRefreshResult, { kind: 'ok' }>;
@@ -215,6 +216,13 @@ export class TokenRefresher {
         throw new AppError('NOT_FOUND', 'the connection has no active access token or API key', {
           reason: 'no_active_credential',
         });
+      case 'revoking':
+        // As for a connection that is not `connected` (connection_<status>): no refresh while a disconnect runs.
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          "the connection's tokens are being revoked (it is disconnecting)",
+          { reason: 'connection_revoking' },
+        );
       case 'no_refresh_token':
         return orFail(accessTokenExpired());
       case 'expired_known':
@@ -281,6 +289,14 @@ export class TokenRefresher {
       // Waiting for another replica's refresh is bounded by its budget (and a bit).
       await trx.raw(`set local lock_timeout = ${Math.round(settings.budgetMs + 3_000)}`);
       await lockConnection(trx, req.connectionId);
+      // The connection's tokens are being revoked (vault.tokens.revoke claims under this lock, then calls the
+      // provider without it): a rotation now would leave the provider a live token nobody revokes.
+      const revoking = await trx('revocation_claim')
+        .withSchema(VAULT_DB_SCHEMA)
+        .where({ connection_id: req.connectionId, blocks_refresh: true })
+        .andWhere('claimed_until', '>', trx.fn.now())
+        .first('key');
+      if (revoking) return { kind: 'revoking' };
       const tokens = await newestTokens(trx, req, ['access_token', 'refresh_token'], {
         activeOnly: false,
       });
