@@ -174,6 +174,19 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     expect(gone).toMatchObject({ status: 'synced', stale_since: null });
     // It still says when the provider last returned it.
     expect(gone!.last_synced_at.getTime()).toBeLessThan(Date.now() - 3_600_000);
+    // The tally the mark step counts from agrees with the rows the syncs' upserts wrote.
+    expect(
+      await kit.db.query(
+        `select connection_id, references_count as n from sync.reference_tally where instance_id = $1`,
+        [c.instanceId],
+      ),
+    ).toEqual(
+      await kit.db.query(
+        `select connection_id, count(*)::int as n from sync.external_reference where instance_id = $1
+          group by connection_id`,
+        [c.instanceId],
+      ),
+    );
   });
 
   it('cancel mid-run: the batches committed before stay, nothing is written after, status cancelled with completedAt', async () => {

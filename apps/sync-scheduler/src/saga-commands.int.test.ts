@@ -303,6 +303,46 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     ).toEqual({ synced: 0, stale: 4 });
   });
 
+  it('keeps each connection’s reference tally in the writers’ transactions, whatever the writer', async () => {
+    const t = await setup(['contacts']);
+    const colleague = randomUUID();
+    const tally = async () =>
+      Object.fromEntries(
+        (
+          await db.query<{ connection_id: string; references_count: number }>(
+            `select connection_id, references_count from sync.reference_tally where instance_id = $1`,
+            [t.instanceId],
+          )
+        ).map((r) => [
+          r.connection_id === t.connectionId ? 'mine' : 'colleague',
+          r.references_count,
+        ]),
+      );
+    for (const id of ['t-1', 't-2', 't-3']) await ref(t, t.connectionId, id);
+    expect(await tally()).toEqual({ mine: 3 });
+    // The colleague's sync re-links one (upserts move a reference to the connection that synced it last).
+    await db.query(
+      `update sync.external_reference set connection_id = $2, last_synced_at = now()
+        where instance_id = $1 and external_id = 't-1'`,
+      [t.instanceId, colleague],
+    );
+    await db.query(
+      `delete from sync.external_reference where instance_id = $1 and external_id = 't-2'`,
+      [t.instanceId],
+    );
+    expect(await tally()).toEqual({ mine: 1, colleague: 1 });
+    // The step's count comes from the tally: no mark covers them yet.
+    expect(
+      await bus.request('sync-scheduler.references.mark-stale', {
+        orgId: t.orgId,
+        instanceId: t.instanceId,
+        connectionId: t.connectionId,
+        scope: 'instance',
+        idempotencyKey: `${randomUUID()}:mark-stale`,
+      }),
+    ).toEqual({ marked: 2 });
+  });
+
   it('a reader sees a mark at once, and a reference a sync wrote after the mark stays synced', async () => {
     const t = await setup(['contacts']);
     for (const id of ['m-1', 'm-2']) await ref(t, t.connectionId, id);

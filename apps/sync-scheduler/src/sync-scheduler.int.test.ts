@@ -459,7 +459,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
         [SYNC_SCHEMA.schema],
       );
       expect(functions).toEqual([]);
-      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(5);
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(6);
       const partial = await db.query<{ indexname: string }>(
         `select indexname from pg_indexes where schemaname = 'sync' and indexdef like '%WHERE%' order by 1`,
       );
@@ -476,13 +476,17 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
     }
   });
 
-  it('derived_stale keeps every reference’s state across the upgrade, and down() stores them back', async () => {
+  it('derived_stale keeps every reference’s state across the upgrade (tallies backfilled), and down() stores them back', async () => {
     await svc?.stop();
     svc = undefined;
     const orm = await openOrm(syncSchedulerOrmConfig(db.urlFor('sync-scheduler')));
     try {
       // Before the upgrade, states were stored and marks materialized by a background loop.
-      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_derived_stale$/)]);
+      const downTwo = async () => [...(await migrateDown(orm)), ...(await migrateDown(orm))];
+      expect(await downTwo()).toEqual([
+        expect.stringMatching(/_reference_tally$/),
+        expect.stringMatching(/_derived_stale$/),
+      ]);
       const t = ids();
       const colleague = randomUUID();
       const insertRef = (
@@ -529,6 +533,17 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
 
       expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toEqual([
         expect.stringMatching(/_derived_stale$/),
+        expect.stringMatching(/_reference_tally$/),
+      ]);
+      expect(
+        await db.query(
+          `select connection_id, references_count from sync.reference_tally where instance_id = $1
+            order by references_count`,
+          [t.instanceId],
+        ),
+      ).toEqual([
+        { connection_id: colleague, references_count: 1 },
+        { connection_id: t.connectionId, references_count: 2 },
       ]);
       const states = async (table: string) =>
         Object.fromEntries(
@@ -547,7 +562,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
       expect(await states('external_reference_state')).toEqual(expected);
 
       // down() writes the derived states back into the table.
-      await migrateDown(orm);
+      await downTwo();
       expect(await states('external_reference')).toEqual(expected);
       await migrateUp(orm, SYNC_SCHEMA.schema);
       expect(await states('external_reference_state')).toEqual(expected);

@@ -3,6 +3,7 @@ import { ExternalReferenceSchema } from './external-reference.entity';
 import { FieldMappingSchema } from './field-mapping.entity';
 import { ReferenceRestoreSchema } from './reference-restore.entity';
 import { ReferenceStaleMarkSchema } from './reference-stale-mark.entity';
+import { ReferenceTallySchema } from './reference-tally.entity';
 import { SyncExecutionSchema } from './sync-execution.entity';
 import { SyncJobSchema } from './sync-job.entity';
 import { SyncedRecordSchema } from './synced-record.entity';
@@ -11,6 +12,7 @@ export * from './external-reference.entity';
 export * from './field-mapping.entity';
 export * from './reference-restore.entity';
 export * from './reference-stale-mark.entity';
+export * from './reference-tally.entity';
 export * from './sync-execution.entity';
 export * from './sync-job.entity';
 export * from './synced-record.entity';
@@ -21,6 +23,7 @@ export const entities = [
   ExternalReferenceSchema,
   ReferenceStaleMarkSchema,
   ReferenceRestoreSchema,
+  ReferenceTallySchema,
   SyncedRecordSchema,
   FieldMappingSchema,
   ProcessedCommandSchema,
