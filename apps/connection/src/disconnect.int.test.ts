@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
+import pg from 'pg';
 import type { AppError, TRequestInput } from '@otesse/contracts';
 import { Bus, connectNats } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
 import {
   createTestDatabase,
   startNatsServer,
+  waitFor,
   type TTestDatabase,
   type TTestNats,
 } from '@otesse/testing';
@@ -290,6 +292,68 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
       healthChecksStopped: true,
     });
     expect(await complete(orgId, alice.connection.id, sagaA)).toEqual(doneA);
+  });
+
+  it('connections of one instance disconnected at once: the last one revokes the instance, exactly once', async () => {
+    // The fast path (another connection still connected: no instance lock) racing the connection that turns out
+    // last, in whichever order the row locks let them through.
+    for (let round = 0; round < 12; round += 1) {
+      const orgId = randomUUID();
+      const all = [await connected(orgId), await connected(orgId), await connected(orgId)];
+      const [a, b, c] = all.map((x) => x.connection.id) as [string, string, string];
+      const instanceId = all[0]!.instance.id;
+      const [sa, sb, sc] = [randomUUID(), randomUUID(), randomUUID()];
+      await begin(orgId, a, sa);
+      const results = await Promise.all([
+        complete(orgId, a, sa),
+        begin(orgId, b, sb).then(() => complete(orgId, b, sb)),
+        begin(orgId, c, sc).then(() => complete(orgId, c, sc)),
+      ]);
+      expect(results.map((r) => r.connection.status)).toEqual(['revoked', 'revoked', 'revoked']);
+      expect(results.filter((r) => r.instanceRevoked)).toHaveLength(1);
+      expect((await instanceState(instanceId)).status).toBe('revoked');
+    }
+  });
+
+  it('the fast path holds its witness: the witness cannot begin a disconnect until the revocation commits', async () => {
+    const orgId = randomUUID();
+    const a = (await connected(orgId)).connection.id;
+    const b = (await connected(orgId)).connection.id;
+    const [sa, sb] = [randomUUID(), randomUUID()];
+    await begin(orgId, a, sa);
+    // a's step 5 inside a transaction left open: b (connected) is its witness.
+    const client = new pg.Client({ connectionString: db.adminUrl });
+    await client.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{ r: { result: { instanceRevoked: boolean } } }>(
+        'select "connection".complete_disconnect($1, $2, $3, $4) as r',
+        [`${sa}:statuses`, orgId, a, sa],
+      );
+      expect(rows[0]!.r.result.instanceRevoked).toBe(false);
+      let began = false;
+      const beganB = begin(orgId, b, sb).then((x) => {
+        began = true;
+        return x;
+      });
+      await waitFor(
+        async () =>
+          (
+            await db.query<{ n: number }>(
+              `select count(*)::int as n from pg_stat_activity
+                where wait_event_type = 'Lock' and query like '%begin_disconnect%'`,
+            )
+          )[0]!.n === 1,
+        { what: "b's begin-disconnect waiting on the witness lock" },
+      );
+      expect(began).toBe(false);
+      await client.query('commit');
+      await beganB;
+    } finally {
+      await client.end();
+    }
+    // b is the last one and sees a revoked: it revokes the instance.
+    await expect(complete(orgId, b, sb)).resolves.toMatchObject({ instanceRevoked: true });
   });
 
   it('complete-disconnect refuses without the lock, and under another saga', async () => {

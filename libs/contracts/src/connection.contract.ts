@@ -212,6 +212,7 @@ export const connectionContracts = {
    * becomes `pending` remembering `revoked` (an abandoned connect puts it back to revoked) and `instanceRevoked`
    * is true. CONFLICT `not_disconnecting` when begin-disconnect did not run, `already_disconnecting` when another
    * saga holds the lock. Idempotent by key; a connection this saga already revoked answers its state again.
+   * UNAVAILABLE `completed_concurrently` (retry) in the rare race with a duplicate under another key.
    */
   'connection.connections.complete-disconnect': defineRequest({
     request: ZSagaCommand,
@@ -222,7 +223,7 @@ export const connectionContracts = {
       webhooksDisabled: z.number().int().min(0),
       healthChecksStopped: z.boolean(),
     }),
-    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
   }),
   /**
    * invalid_grant on refresh (the vault): set refreshTokenExpired and publish

@@ -11,7 +11,9 @@ import { runDisconnectFunction } from '../store/disconnect-functions';
  * answered as done; another saga gets CONFLICT `already_disconnecting`; pending/revoked get `not_connected`;
  * a connection a reconnect / change-user saga holds (`connection.connections.lock`) gets `locked`.
  *
- * One round trip: the function `connection.begin_disconnect` (migration `disconnect_functions`).
+ * One round trip: the function `connection.begin_disconnect` (migrations `disconnect_functions`,
+ * `begin_without_instance_lock`: only the connection's row is locked, the instance's is left to the decisions that
+ * read its connections).
  */
 export function beginDisconnectHandler(
   orm: MikroORM,

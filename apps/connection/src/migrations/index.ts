@@ -3,13 +3,14 @@ import { Migration20261121233457 } from './Migration20261121233457';
 import { Migration20261121235045 } from './Migration20261121235045';
 import { Migration20261122001406_reconnect_lock } from './Migration20261122001406_reconnect_lock';
 import { Migration20261122053000_disconnect_functions } from './Migration20261122053000_disconnect_functions';
+import { Migration20261122075000_begin_without_instance_lock } from './Migration20261122075000_begin_without_instance_lock';
+import { Migration20261122080500_complete_fast_path } from './Migration20261122080500_complete_fast_path';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
   { name: 'Migration20261121235045', class: Migration20261121235045 },
   { name: 'Migration20261122001406_reconnect_lock', class: Migration20261122001406_reconnect_lock },
-  {
-    name: 'Migration20261122053000_disconnect_functions',
-    class: Migration20261122053000_disconnect_functions,
-  },
+  { name: 'Migration20261122053000_disconnect_functions', class: Migration20261122053000_disconnect_functions },
+  { name: 'Migration20261122075000_begin_without_instance_lock', class: Migration20261122075000_begin_without_instance_lock },
+  { name: 'Migration20261122080500_complete_fast_path', class: Migration20261122080500_complete_fast_path },
 ];
