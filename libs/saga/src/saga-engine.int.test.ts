@@ -249,6 +249,8 @@ describe('SagaEngine (real Postgres)', () => {
     });
     const v = await e.waitFor(sagaId, 5_000);
     expect(v?.status).toBe('completed');
+    // The waiter got the view the saga's end statement returned: the same as a fresh read.
+    expect(v).toEqual(await e.view(sagaId));
     expect(v?.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
       ['a', 'succeeded', 1],
       ['pivot', 'succeeded', 1],

@@ -444,46 +444,19 @@ export class SagaEngine extends EventEmitter {
          from ${S}.saga s where s.id = $1`,
       [sagaId],
     );
-    if (!saga) return undefined;
-    const steps = saga.steps;
-    return {
-      id: saga.id,
-      type: saga.type,
-      subjectKey: saga.subject_key,
-      status: saga.status,
-      currentStep: saga.current_step,
-      definitionVersion: saga.definition_version,
-      orgId: saga.org_id,
-      actorUserId: saga.actor_user_id,
-      input: saga.input,
-      result: saga.result,
-      error: saga.error,
-      createdAt: iso(saga.created_at)!,
-      updatedAt: iso(saga.updated_at)!,
-      completedAt: iso(saga.completed_at),
-      steps: steps.map((s) => ({
-        name: s.name,
-        kind: s.kind,
-        status: s.status,
-        attempts: s.attempts,
-        result: s.result,
-        error: s.error,
-        startedAt: iso(s.started_at),
-        completedAt: iso(s.completed_at),
-        compensatedAt: iso(s.compensated_at),
-      })),
-    };
+    return saga ? toView(saga) : undefined;
   }
 
   /**
    * Resolves with the saga once it is terminal, or as it is when `timeoutMs` elapses. A saga this process drives
-   * wakes the waiter when it ends; one driven elsewhere (another replica) is polled.
+   * wakes the waiter when it ends, handing over the view its end statement returned (no read); one driven
+   * elsewhere (another replica) is polled.
    */
   async waitFor(sagaId: string, timeoutMs: number): Promise<TSagaView | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      let wake: () => void = () => undefined;
-      const woke = new Promise<void>((resolve) => {
+      let wake: (ended?: TSagaView) => void = () => undefined;
+      const woke = new Promise<TSagaView | undefined>((resolve) => {
         wake = resolve;
       });
       // Listening before reading: an end between the read and the wait is not missed.
@@ -492,13 +465,14 @@ export class SagaEngine extends EventEmitter {
       try {
         // Driven here: nothing to read until it ends (or the wait times out).
         if (this.driving.has(sagaId) && Date.now() < deadline) {
-          await Promise.race([
+          const ended = await Promise.race([
             woke,
-            new Promise<void>((resolve) => {
-              timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+            new Promise<undefined>((resolve) => {
+              timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
             }),
           ]);
           clearTimeout(timer);
+          if (ended) return ended;
         }
         const v = await this.view(sagaId);
         if (!v || isTerminal(v.status) || Date.now() >= deadline) return v;
@@ -966,15 +940,21 @@ export class SagaEngine extends EventEmitter {
   ): Promise<void> {
     const S = this.q();
     const sagaId = saga.id;
-    // The last steps' success and the saga's end in one statement, only while this process holds the saga.
-    const [r] = await this.sql<{ n: number }>(
+    // The last steps' success and the saga's end in one statement, only while this process holds the saga; it
+    // answers the saga's final view (the steps it just wrote as RETURNING gives them, the others as they are), so
+    // a waiter gets it without another read.
+    const [ended] = await this.sql<TSagaRow & { steps: TStepRow[] }>(
       done.length > 0 ? 'finish-done' : 'finish',
       `with owned as (
          update ${S}.saga set status = $1, result = $2::jsonb, error = $3::jsonb, current_step = null,
            completed_at = now(), updated_at = now(), lease_expires_at = null
-         where id = $4 and owner = $5 returning id)
-       ${done.length > 0 ? `, done as (${this.doneSql('$6')})` : ''}
-       select count(*)::int as n from owned`,
+         where id = $4 and owner = $5 returning *)
+       ${done.length > 0 ? `, done as (${this.doneSql('$6')} returning s.*)` : ''}
+       select o.*, coalesce((select json_agg(st order by st.seq) from (
+           ${done.length > 0 ? 'select * from done union all ' : ''}
+           select * from ${S}.saga_step x where x.saga_id = o.id
+             ${done.length > 0 ? 'and x.name not in (select name from done)' : ''}) st), '[]'::json) as steps
+         from owned o`,
       [
         status,
         result === null ? null : JSON.stringify(result),
@@ -984,7 +964,7 @@ export class SagaEngine extends EventEmitter {
         ...(done.length > 0 ? [JSON.stringify(done)] : []),
       ],
     );
-    if (r?.n !== 1) {
+    if (!ended) {
       this.opts.logger.warn(
         { sagaId, status },
         'saga lease lost before its end; its new owner ends it',
@@ -999,7 +979,39 @@ export class SagaEngine extends EventEmitter {
       traceId: traceIdOf(saga),
     };
     this.emit('saga', ev);
-    this.emit(`end:${sagaId}`);
+    this.emit(`end:${sagaId}`, toView(ended));
     this.emitProgress(sagaId);
   }
+}
+
+/** A saga row with its steps (json_agg, in seq order) as the API shows it. */
+function toView(saga: TSagaRow & { steps: TStepRow[] }): TSagaView {
+  const steps = saga.steps;
+  return {
+    id: saga.id,
+    type: saga.type,
+    subjectKey: saga.subject_key,
+    status: saga.status,
+    currentStep: saga.current_step,
+    definitionVersion: saga.definition_version,
+    orgId: saga.org_id,
+    actorUserId: saga.actor_user_id,
+    input: saga.input,
+    result: saga.result,
+    error: saga.error,
+    createdAt: iso(saga.created_at)!,
+    updatedAt: iso(saga.updated_at)!,
+    completedAt: iso(saga.completed_at),
+    steps: steps.map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      status: s.status,
+      attempts: s.attempts,
+      result: s.result,
+      error: s.error,
+      startedAt: iso(s.started_at),
+      completedAt: iso(s.completed_at),
+      compensatedAt: iso(s.compensated_at),
+    })),
+  };
 }
