@@ -13,8 +13,12 @@ type TResult = TRevocationReport['results'][number];
 type TToRevoke = { kind: TTokenHint; value: string | Error };
 const HINTS = ['refresh_token', 'access_token'] as const;
 const SUBJECT = 'vault.tokens.revoke';
-/** How long a claim outlives the calls' own bound before another replica may take it over. */
-const CLAIM_MARGIN_MS = 10_000;
+/**
+ * How long a claim outlives the calls' own bound before another replica may take it over: a vault killed mid-call
+ * delays the saga's retry by about this much. A holder slower than this only means a second, harmless set of calls
+ * (revocation is idempotent at the provider); the first stored report is the one every caller gets.
+ */
+const CLAIM_MARGIN_MS = 3_000;
 
 const LABEL: Record<TTokenHint, string> = {
   refresh_token: 'refresh token',
@@ -98,6 +102,8 @@ async function revokeOnce(
   ctx: TMessageContext,
 ): Promise<{ result: TStoredRevocation; replayed: boolean }> {
   const knex = deps.orm.em.getConnection().getKnex();
+  // Before the claim, so the claim lives only as long as the provider's calls (and their round trips).
+  const subdomain = await subdomainFor(deps, def, req, ctx);
   const begun = await withSafeDbErrors(deps.logger, 'claiming the revocation', () =>
     runSqlCommandOnce<TBegin>(knex, {
       name: 'vault.begin_revocation',
@@ -143,7 +149,6 @@ async function revokeOnce(
     }
     return { kind: row.kind as TTokenHint, value };
   });
-  const subdomain = await subdomainFor(deps, def, req, ctx);
   const report = await revokeAll(def, { tokens, subdomain, timeoutMs: req.timeoutMs });
   if (claim.skipped > 0) {
     report.warnings.push(
