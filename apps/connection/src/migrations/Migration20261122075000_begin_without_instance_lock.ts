@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { BEGIN_DISCONNECT_V1 } from './Migration20261122053000_disconnect_functions';
 
 /**
  * begin_disconnect without the instance's row lock. Connected and disconnecting count alike wherever an
@@ -49,40 +50,6 @@ end $$;`);
 
   override async down(): Promise<void> {
     // As migration disconnect_functions created it.
-    this.addSql(`create or replace function "connection".begin_disconnect(p_key text, p_org uuid, p_connection uuid,
-    p_saga uuid) returns jsonb language plpgsql as $$
-declare
-  v_subject constant text := 'connection.connections.begin-disconnect';
-  v_replay jsonb;
-  v_instance uuid;
-  c "connection".integration_connection%rowtype;
-  v_result jsonb;
-begin
-  v_replay := "connection".replay_of(p_key, v_subject, p_org, p_connection);
-  if v_replay is not null then return v_replay; end if;
-  v_instance := ("connection".lock_instance_of(p_org, p_connection)).id;
-  select * into c from "connection".integration_connection where id = p_connection and org_id = p_org for update;
-  if c.status = 'disconnecting' then
-    if c.disconnect_saga_id is distinct from p_saga then
-      perform "connection".command_error('CONFLICT', 'already_disconnecting',
-        'another disconnect of this connection is in progress');
-    end if;
-  elsif c.lock_saga_id is not null then
-    perform "connection".command_error('CONFLICT', 'locked',
-      format('a %s of this connection is in progress', coalesce(c.lock_purpose, 'reconnect')),
-      jsonb_build_object('purpose', c.lock_purpose));
-  elsif c.status in ('connected', 'error') then
-    update "connection".integration_connection
-       set status = 'disconnecting', status_before_disconnect = c.status, disconnect_saga_id = p_saga,
-           updated_at = now()
-     where id = c.id returning * into c;
-  else
-    perform "connection".command_error('CONFLICT', 'not_connected',
-      format('connection is %s: nothing to disconnect', c.status), jsonb_build_object('status', c.status));
-  end if;
-  v_result := jsonb_build_object('connection', "connection".connection_json(c),
-    'instance', "connection".instance_json(v_instance));
-  return "connection".store_reply(p_key, v_subject, p_org, p_connection, v_result);
-end $$;`);
+    this.addSql(BEGIN_DISCONNECT_V1);
   }
 }

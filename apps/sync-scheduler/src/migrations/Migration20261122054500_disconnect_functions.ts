@@ -1,5 +1,44 @@
 import { Migration } from '@mikro-orm/migrations';
 
+
+/** As this migration creates it; a later migration's down() restores exactly this. */
+export const MARK_REFERENCES_STALE_V1 = `create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
+    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
+declare
+  v_subject constant text := 'sync-scheduler.references.mark-stale';
+  v_replay jsonb := "sync".replay_of(p_key);
+  v_instance_mark timestamptz;
+  v_n int;
+  v_result jsonb;
+begin
+  if v_replay is not null then return v_replay; end if;
+  -- Pending marks of the whole instance cover every reference synced no later than the newest of them.
+  select coalesce(max(stale_since), '-infinity') into v_instance_mark from "sync".reference_stale_mark
+   where materialized_at is null and instance_id = p_instance and connection_id is null;
+  -- Two statements rather than "(x is null or column = x)": a cached generic plan must keep using the index.
+  if p_connection is null then
+    with covered as (
+      select connection_id, max(stale_since) as since from "sync".reference_stale_mark
+       where materialized_at is null and instance_id = p_instance and connection_id is not null
+       group by connection_id)
+    select count(*) into v_n from "sync".external_reference r
+      left join covered c on c.connection_id = r.connection_id
+     where r.org_id = p_org and r.instance_id = p_instance and r.status = 'synced'
+       and r.last_synced_at > v_instance_mark and (c.since is null or r.last_synced_at > c.since);
+  else
+    select count(*) into v_n from "sync".external_reference r
+     where r.org_id = p_org and r.instance_id = p_instance and r.connection_id = p_connection
+       and r.status = 'synced' and r.last_synced_at > v_instance_mark
+       and r.last_synced_at > coalesce((select max(stale_since) from "sync".reference_stale_mark
+             where materialized_at is null and instance_id = p_instance and connection_id = p_connection),
+           '-infinity');
+  end if;
+  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
+  values (p_org, p_instance, p_connection, now(), v_n);
+  v_result := jsonb_build_object('marked', v_n);
+  return "sync".store_reply(p_key, v_subject, v_result);
+end $$;`;
+
 /**
  * The disconnect saga's two scheduler commands as functions, each in one round trip (idempotency check, effect,
  * stored reply in the statement's transaction) where the TypeScript transaction took 6–7. Stored results keep the
@@ -54,42 +93,7 @@ end $$;`);
     // already covers are stale already and not counted again — and writes the one new mark. Nothing is
     // materialized here: after a burst, the instance's pending marks may cover millions of rows, and that work
     // belongs to the background materializer (and to readers, which materialize what they read).
-    this.addSql(`create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
-    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
-declare
-  v_subject constant text := 'sync-scheduler.references.mark-stale';
-  v_replay jsonb := "sync".replay_of(p_key);
-  v_instance_mark timestamptz;
-  v_n int;
-  v_result jsonb;
-begin
-  if v_replay is not null then return v_replay; end if;
-  -- Pending marks of the whole instance cover every reference synced no later than the newest of them.
-  select coalesce(max(stale_since), '-infinity') into v_instance_mark from "sync".reference_stale_mark
-   where materialized_at is null and instance_id = p_instance and connection_id is null;
-  -- Two statements rather than "(x is null or column = x)": a cached generic plan must keep using the index.
-  if p_connection is null then
-    with covered as (
-      select connection_id, max(stale_since) as since from "sync".reference_stale_mark
-       where materialized_at is null and instance_id = p_instance and connection_id is not null
-       group by connection_id)
-    select count(*) into v_n from "sync".external_reference r
-      left join covered c on c.connection_id = r.connection_id
-     where r.org_id = p_org and r.instance_id = p_instance and r.status = 'synced'
-       and r.last_synced_at > v_instance_mark and (c.since is null or r.last_synced_at > c.since);
-  else
-    select count(*) into v_n from "sync".external_reference r
-     where r.org_id = p_org and r.instance_id = p_instance and r.connection_id = p_connection
-       and r.status = 'synced' and r.last_synced_at > v_instance_mark
-       and r.last_synced_at > coalesce((select max(stale_since) from "sync".reference_stale_mark
-             where materialized_at is null and instance_id = p_instance and connection_id = p_connection),
-           '-infinity');
-  end if;
-  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
-  values (p_org, p_instance, p_connection, now(), v_n);
-  v_result := jsonb_build_object('marked', v_n);
-  return "sync".store_reply(p_key, v_subject, v_result);
-end $$;`);
+    this.addSql(MARK_REFERENCES_STALE_V1);
   }
 
   override async down(): Promise<void> {

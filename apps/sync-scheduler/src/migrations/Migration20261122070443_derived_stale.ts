@@ -1,4 +1,39 @@
 import { Migration } from '@mikro-orm/migrations';
+import { MARK_REFERENCES_STALE_V1 } from './Migration20261122054500_disconnect_functions';
+
+
+/** As this migration creates it; a later migration's down() restores exactly this. */
+export const MARK_REFERENCES_STALE_V2 = `create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
+    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
+declare
+  v_subject constant text := 'sync-scheduler.references.mark-stale';
+  v_replay jsonb := "sync".replay_of(p_key);
+  v_newest timestamptz;
+  v_n int;
+  v_result jsonb;
+begin
+  if v_replay is not null then return v_replay; end if;
+  if p_connection is null then
+    select count(*) into v_n from "sync".external_reference_state
+     where org_id = p_org and instance_id = p_instance and status = 'synced';
+  else
+    -- The view's rule with the scope's newest mark looked up once (the hot path: one index-only range scan).
+    v_newest := greatest(
+      (select max(stale_since) from "sync".reference_stale_mark
+        where instance_id = p_instance and connection_id is null),
+      (select max(stale_since) from "sync".reference_stale_mark
+        where instance_id = p_instance and connection_id = p_connection));
+    select count(*) into v_n from "sync".external_reference r
+     where r.org_id = p_org and r.instance_id = p_instance and r.connection_id = p_connection
+       and (v_newest is null or r.last_synced_at > v_newest
+            or v_newest <= coalesce((select x.restored_at from "sync".reference_restore x
+                                      where x.instance_id = p_instance and x.resource = r.resource), '-infinity'));
+  end if;
+  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
+  values (p_org, p_instance, p_connection, now(), v_n);
+  v_result := jsonb_build_object('marked', v_n);
+  return "sync".store_reply(p_key, v_subject, v_result);
+end $$;`;
 
 /**
  * References' `synced | stale` becomes derived instead of stored. A disconnect used to rewrite every reference of
@@ -58,37 +93,7 @@ export class Migration20261122070443_derived_stale extends Migration {
 
     // Step 6 (mark-references-stale.handler.ts): counts the scope's references still synced (those an earlier mark
     // already made stale are not counted again) and writes the one mark. No reference row is touched.
-    this.addSql(`create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
-    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
-declare
-  v_subject constant text := 'sync-scheduler.references.mark-stale';
-  v_replay jsonb := "sync".replay_of(p_key);
-  v_newest timestamptz;
-  v_n int;
-  v_result jsonb;
-begin
-  if v_replay is not null then return v_replay; end if;
-  if p_connection is null then
-    select count(*) into v_n from "sync".external_reference_state
-     where org_id = p_org and instance_id = p_instance and status = 'synced';
-  else
-    -- The view's rule with the scope's newest mark looked up once (the hot path: one index-only range scan).
-    v_newest := greatest(
-      (select max(stale_since) from "sync".reference_stale_mark
-        where instance_id = p_instance and connection_id is null),
-      (select max(stale_since) from "sync".reference_stale_mark
-        where instance_id = p_instance and connection_id = p_connection));
-    select count(*) into v_n from "sync".external_reference r
-     where r.org_id = p_org and r.instance_id = p_instance and r.connection_id = p_connection
-       and (v_newest is null or r.last_synced_at > v_newest
-            or v_newest <= coalesce((select x.restored_at from "sync".reference_restore x
-                                      where x.instance_id = p_instance and x.resource = r.resource), '-infinity'));
-  end if;
-  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
-  values (p_org, p_instance, p_connection, now(), v_n);
-  v_result := jsonb_build_object('marked', v_n);
-  return "sync".store_reply(p_key, v_subject, v_result);
-end $$;`);
+    this.addSql(MARK_REFERENCES_STALE_V2);
   }
 
   override async down(): Promise<void> {
@@ -110,41 +115,6 @@ end $$;`);
     this.addSql(`CREATE INDEX reference_stale_mark_pending_idx ON sync.reference_stale_mark USING btree (instance_id, stale_since) WHERE (materialized_at IS NULL);`);
 
     // The previous step 6, as migration disconnect_functions created it.
-    this.addSql(`create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
-    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
-declare
-  v_subject constant text := 'sync-scheduler.references.mark-stale';
-  v_replay jsonb := "sync".replay_of(p_key);
-  v_instance_mark timestamptz;
-  v_n int;
-  v_result jsonb;
-begin
-  if v_replay is not null then return v_replay; end if;
-  -- Pending marks of the whole instance cover every reference synced no later than the newest of them.
-  select coalesce(max(stale_since), '-infinity') into v_instance_mark from "sync".reference_stale_mark
-   where materialized_at is null and instance_id = p_instance and connection_id is null;
-  -- Two statements rather than "(x is null or column = x)": a cached generic plan must keep using the index.
-  if p_connection is null then
-    with covered as (
-      select connection_id, max(stale_since) as since from "sync".reference_stale_mark
-       where materialized_at is null and instance_id = p_instance and connection_id is not null
-       group by connection_id)
-    select count(*) into v_n from "sync".external_reference r
-      left join covered c on c.connection_id = r.connection_id
-     where r.org_id = p_org and r.instance_id = p_instance and r.status = 'synced'
-       and r.last_synced_at > v_instance_mark and (c.since is null or r.last_synced_at > c.since);
-  else
-    select count(*) into v_n from "sync".external_reference r
-     where r.org_id = p_org and r.instance_id = p_instance and r.connection_id = p_connection
-       and r.status = 'synced' and r.last_synced_at > v_instance_mark
-       and r.last_synced_at > coalesce((select max(stale_since) from "sync".reference_stale_mark
-             where materialized_at is null and instance_id = p_instance and connection_id = p_connection),
-           '-infinity');
-  end if;
-  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
-  values (p_org, p_instance, p_connection, now(), v_n);
-  v_result := jsonb_build_object('marked', v_n);
-  return "sync".store_reply(p_key, v_subject, v_result);
-end $$;`);
+    this.addSql(MARK_REFERENCES_STALE_V1);
   }
 }

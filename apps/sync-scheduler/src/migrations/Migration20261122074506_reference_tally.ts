@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { MARK_REFERENCES_STALE_V2 } from './Migration20261122070443_derived_stale';
 
 /**
  * The disconnect's mark step without counting 10,000 index entries: `reference_tally` keeps, per instance and
@@ -107,37 +108,7 @@ end $$;`);
 
   override async down(): Promise<void> {
     // As migration derived_stale created it.
-    this.addSql(`create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
-    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
-declare
-  v_subject constant text := 'sync-scheduler.references.mark-stale';
-  v_replay jsonb := "sync".replay_of(p_key);
-  v_newest timestamptz;
-  v_n int;
-  v_result jsonb;
-begin
-  if v_replay is not null then return v_replay; end if;
-  if p_connection is null then
-    select count(*) into v_n from "sync".external_reference_state
-     where org_id = p_org and instance_id = p_instance and status = 'synced';
-  else
-    -- The view's rule with the scope's newest mark looked up once (the hot path: one index-only range scan).
-    v_newest := greatest(
-      (select max(stale_since) from "sync".reference_stale_mark
-        where instance_id = p_instance and connection_id is null),
-      (select max(stale_since) from "sync".reference_stale_mark
-        where instance_id = p_instance and connection_id = p_connection));
-    select count(*) into v_n from "sync".external_reference r
-     where r.org_id = p_org and r.instance_id = p_instance and r.connection_id = p_connection
-       and (v_newest is null or r.last_synced_at > v_newest
-            or v_newest <= coalesce((select x.restored_at from "sync".reference_restore x
-                                      where x.instance_id = p_instance and x.resource = r.resource), '-infinity'));
-  end if;
-  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
-  values (p_org, p_instance, p_connection, now(), v_n);
-  v_result := jsonb_build_object('marked', v_n);
-  return "sync".store_reply(p_key, v_subject, v_result);
-end $$;`);
+    this.addSql(MARK_REFERENCES_STALE_V2);
     this.addSql(`drop function if exists "sync".scope_synced_count(uuid, uuid, uuid);`);
     this.addSql(`drop trigger if exists external_reference_tally_delete on "sync".external_reference;`);
     this.addSql(`drop trigger if exists external_reference_tally_update on "sync".external_reference;`);
