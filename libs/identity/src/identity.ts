@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { Knex } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { AppError } from '@otesse/contracts';
+import { queryPrepared } from '@otesse/persistence';
 
 export const PERMISSIONS = ['settings.view', 'settings.edit'] as const;
 export const ZPermission = z.enum(PERMISSIONS);
@@ -146,30 +147,25 @@ export async function authenticate(knex: Knex, token: string | undefined): Promi
     throw new AppError('UNAUTHORIZED', 'missing or invalid bearer token');
   }
   const hash = hashToken(token);
-  const row = (await knex('api_token as t')
-    .withSchema(SCHEMA)
-    .join('app_user as u', 'u.id', 't.user_id')
-    .where('t.token_hash', hash)
-    .whereNull('t.revoked_at')
-    .first(
-      't.id as token_id',
-      't.token_hash',
-      'u.id as user_id',
-      'u.org_id',
-      'u.email',
-      'u.name',
-      'u.permissions',
-    )) as
-    | {
-        token_id: string;
-        token_hash: string;
-        user_id: string;
-        org_id: string;
-        email: string;
-        name: string;
-        permissions: TPermission[];
-      }
-    | undefined;
+  // Every authenticated call runs this: one prepared statement, not a query built anew each time.
+  const { rows } = await queryPrepared<{
+    token_id: string;
+    token_hash: string;
+    user_id: string;
+    org_id: string;
+    email: string;
+    name: string;
+    permissions: TPermission[];
+  }>(
+    knex,
+    'identity.authenticate',
+    `select t.id as token_id, t.token_hash, u.id as user_id, u.org_id, u.email, u.name, u.permissions
+       from "${SCHEMA}".api_token t join "${SCHEMA}".app_user u on u.id = t.user_id
+      where t.token_hash = $1 and t.revoked_at is null
+      limit 1`,
+    [hash],
+  );
+  const row = rows[0];
   // The lookup is by hash; the constant-time compare guards against any future non-unique lookup.
   if (!row || !timingSafeEqual(Buffer.from(row.token_hash), Buffer.from(hash))) {
     throw new AppError('UNAUTHORIZED', 'missing or invalid bearer token');

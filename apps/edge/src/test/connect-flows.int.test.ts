@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashToken } from '@otesse/identity';
 import { TestBrowser, waitFor } from '@otesse/testing';
-import { DASHBOARD_URL, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import { DASHBOARD_URL, edgeClient, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 
 /** Foundation done-when 1–3: OAuth and API-key connect end to end, and every refused callback stores nothing. */
 describe('connect flows through the edge (all services as processes, real Postgres/NATS/HTTP)', () => {
@@ -161,6 +163,29 @@ describe('connect flows through the edge (all services as processes, real Postgr
     expect(replay.status).toBe(400);
     expect(await replay.text()).toContain('data-reason="already_used"');
     expect(await counts()).toEqual(after);
+  });
+
+  it('refuses a revoked API token at once, and an unknown one; the user’s other token keeps working', async () => {
+    // A second token of the admin (as `npm run cli -- create-token` makes one), then revoked.
+    const token = `otk_${randomBytes(32).toString('base64url')}`;
+    const [admin] = await h.db.query<{ id: string }>(
+      `select user_id as id from edge.api_token where token_hash = $1`,
+      [hashToken(h.admin.token)],
+    );
+    await h.db.query(
+      `insert into edge.api_token (id, user_id, org_id, token_hash, prefix, label, created_at)
+       values (gen_random_uuid(), $1, $2, $3, $4, 'second', now())`,
+      [admin!.id, h.orgId, hashToken(token), token.slice(0, 10)],
+    );
+    const second = edgeClient(h.stack.edgeUrl, token);
+    await expect(second.me.get.query()).resolves.toMatchObject({ orgId: h.orgId });
+    await h.db.query(`update edge.api_token set revoked_at = now() where token_hash = $1`, [
+      hashToken(token),
+    ]);
+    expect((await trpcErrorOf(second.me.get.query())).code).toBe('UNAUTHORIZED');
+    const unknown = edgeClient(h.stack.edgeUrl, `otk_${randomBytes(32).toString('base64url')}`);
+    expect((await trpcErrorOf(unknown.me.get.query())).code).toBe('UNAUTHORIZED');
+    await expect(h.admin.client.me.get.query()).resolves.toMatchObject({ orgId: h.orgId });
   });
 
   it('answers bad input, missing auth and missing permission with typed errors', async () => {
