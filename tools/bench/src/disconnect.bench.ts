@@ -286,6 +286,14 @@ async function main(): Promise<void> {
       }
     });
     const l = stats(latencies);
+    if (process.env['BENCH_DEBUG']) {
+      // Where the slow ones fall in the run (start-up effects, or periodic background work).
+      const slow = latencies
+        .map((ms, i) => ({ i, ms }))
+        .filter((x) => x.ms > l.p50 * 1.5)
+        .map((x) => `#${x.i} ${x.ms.toFixed(0)}`);
+      log(`slow disconnects (> 1.5 × p50): ${slow.join(', ') || 'none'}`);
+    }
     log(`CPU ms per disconnect (sequential): ${cpuPerOp(beforeLatency, usage(), LATENCY_RUNS)}`);
     if (metricsBefore) {
       // Per subject: what the sender waited (request round trip) against the handler's own time (receipt to reply);
