@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateDown, migrateUp, openOrm } from '@otesse/persistence';
-import { createTestDatabase, type TTestDatabase } from '@otesse/testing';
+import { createTestDatabase, schemaObjects, type TTestDatabase } from '@otesse/testing';
 import { CONNECTION_SCHEMA, connectionOrmConfig } from './db/orm.config';
 import { migrations } from './migrations';
 
@@ -15,22 +15,7 @@ describe('connection migrations (real Postgres)', () => {
 
   it('migrate down to an empty schema and back up (down() restores each earlier function definition and undoes the first)', async () => {
     const orm = await openOrm(connectionOrmConfig(db.urlFor('connection')));
-    const inSchema = async () => ({
-      relations: (
-        await db.query<{ relname: string }>(
-          `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-            where n.nspname = $1 and c.relname not like 'mikro_orm_migrations%' order by 1`,
-          [CONNECTION_SCHEMA.schema],
-        )
-      ).map((r) => r.relname),
-      functions: (
-        await db.query<{ proname: string }>(
-          `select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-            where n.nspname = $1 order by 1`,
-          [CONNECTION_SCHEMA.schema],
-        )
-      ).map((r) => r.proname),
-    });
+    const inSchema = () => schemaObjects(db, CONNECTION_SCHEMA.schema);
     try {
       expect(await migrateUp(orm, CONNECTION_SCHEMA.schema)).toHaveLength(migrations.length);
       const up = await inSchema();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateDown, migrateUp, openOrm } from '@otesse/persistence';
-import { createTestDatabase, type TTestDatabase } from '@otesse/testing';
+import { createTestDatabase, schemaObjects, type TTestDatabase } from '@otesse/testing';
 import { VAULT_SCHEMA, vaultOrmConfig } from './db/orm.config';
 import { migrations } from './migrations';
 
@@ -15,22 +15,7 @@ describe('credential-vault migrations (real Postgres)', () => {
 
   it('migrate down to an empty schema and back up (down() undoes the hand-written functions too)', async () => {
     const orm = await openOrm(vaultOrmConfig(db.urlFor('credential-vault')));
-    const inSchema = async () => ({
-      relations: (
-        await db.query<{ relname: string }>(
-          `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-            where n.nspname = $1 and c.relname not like 'mikro_orm_migrations%' order by 1`,
-          [VAULT_SCHEMA.schema],
-        )
-      ).map((r) => r.relname),
-      functions: (
-        await db.query<{ proname: string }>(
-          `select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-            where n.nspname = $1 order by 1`,
-          [VAULT_SCHEMA.schema],
-        )
-      ).map((r) => r.proname),
-    });
+    const inSchema = () => schemaObjects(db, VAULT_SCHEMA.schema);
     try {
       expect(await migrateUp(orm, VAULT_SCHEMA.schema)).toHaveLength(migrations.length);
       const up = await inSchema();

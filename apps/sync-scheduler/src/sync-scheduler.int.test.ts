@@ -7,6 +7,7 @@ import { migrateDown, migrateUp, openOrm } from '@otesse/persistence';
 import type { TRequestSubject } from '@otesse/contracts';
 import {
   createTestDatabase,
+  schemaObjects,
   startNatsServer,
   type TTestDatabase,
   type TTestNats,
@@ -448,17 +449,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
     try {
       // One migration at a time, newest first, down to nothing.
       while ((await migrateDown(orm)).length > 0);
-      const left = await db.query<{ relname: string }>(
-        `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-          where n.nspname = $1 and c.relname not like 'mikro_orm_migrations%'`,
-        [SYNC_SCHEMA.schema],
-      );
-      expect(left).toEqual([]);
-      const functions = await db.query<{ proname: string }>(
-        `select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = $1`,
-        [SYNC_SCHEMA.schema],
-      );
-      expect(functions).toEqual([]);
+      expect(await schemaObjects(db, SYNC_SCHEMA.schema)).toEqual({ relations: [], functions: [] });
       expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(6);
       const partial = await db.query<{ indexname: string }>(
         `select indexname from pg_indexes where schemaname = 'sync' and indexdef like '%WHERE%' order by 1`,

@@ -49,3 +49,26 @@ export async function createTestDatabase(prefix = 'otesse_t'): Promise<TTestData
     },
   };
 }
+
+/**
+ * What a service's schema holds besides MikroORM's migrations table: its relations (tables, views, indexes,
+ * sequences) and its functions, each sorted. Migration tests compare it before and after down() / up().
+ */
+export async function schemaObjects(
+  db: Pick<TTestDatabase, 'query'>,
+  schema: string,
+): Promise<{ relations: string[]; functions: string[] }> {
+  const [relations, functions] = await Promise.all([
+    db.query<{ name: string }>(
+      `select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = $1 and c.relname not like 'mikro_orm_migrations%' order by 1`,
+      [schema],
+    ),
+    db.query<{ name: string }>(
+      `select p.proname as name from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = $1 order by 1`,
+      [schema],
+    ),
+  ]);
+  return { relations: relations.map((r) => r.name), functions: functions.map((r) => r.name) };
+}
