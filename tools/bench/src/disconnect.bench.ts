@@ -270,6 +270,8 @@ async function main(): Promise<void> {
     const stepMs = new Map<string, number[]>();
     /** The saga's own duration (its insert → its end, database clock): the rest of the latency is the API's. */
     const sagaMs: number[] = [];
+    /** Each disconnect's step durations, to say where a slow one spent its time. */
+    const sagaSteps: string[] = [];
     const latencies = await timeSequential(LATENCY_RUNS, async () => {
       const r = await client.disconnect.start.mutate({
         connectionId: pool.pop()!,
@@ -279,6 +281,15 @@ async function main(): Promise<void> {
       if (r.saga.status !== 'completed') throw new Error(`saga ${r.sagaId} ended ${r.saga.status}`);
       if (r.saga.completedAt)
         sagaMs.push(Date.parse(r.saga.completedAt) - Date.parse(r.saga.createdAt));
+      sagaSteps.push(
+        r.saga.steps
+          .map((st) =>
+            st.startedAt && st.completedAt
+              ? `${st.name} ${Date.parse(st.completedAt) - Date.parse(st.startedAt)}`
+              : st.name,
+          )
+          .join(', '),
+      );
       for (const st of r.saga.steps) {
         if (!st.startedAt || !st.completedAt) continue;
         const d = Date.parse(st.completedAt) - Date.parse(st.startedAt);
@@ -291,8 +302,8 @@ async function main(): Promise<void> {
       const slow = latencies
         .map((ms, i) => ({ i, ms }))
         .filter((x) => x.ms > l.p50 * 1.5)
-        .map((x) => `#${x.i} ${x.ms.toFixed(0)}`);
-      log(`slow disconnects (> 1.5 × p50): ${slow.join(', ') || 'none'}`);
+        .map((x) => `#${x.i} ${x.ms.toFixed(0)} ms (${sagaSteps[x.i] ?? ''})`);
+      log(`slow disconnects (> 1.5 × p50):\n  ${slow.join('\n  ') || 'none'}`);
     }
     log(`CPU ms per disconnect (sequential): ${cpuPerOp(beforeLatency, usage(), LATENCY_RUNS)}`);
     if (metricsBefore) {
