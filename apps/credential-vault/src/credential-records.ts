@@ -118,7 +118,8 @@ export async function runVaultCommandOnce<T extends { orgId: string; connectionI
   return outcome;
 }
 
-function idempotencyConflict(): AppError {
+/** The same idempotency key for another connection (or org): refused, nothing done. */
+export function idempotencyConflict(): AppError {
   return new AppError('CONFLICT', 'this idempotency key was already used for another command', {
     reason: 'idempotency_key_reused',
   });

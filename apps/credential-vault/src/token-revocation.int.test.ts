@@ -269,6 +269,12 @@ describe('token revocation in the vault (fake provider over HTTP)', () => {
       reason: 'vendor_mismatch',
     });
     expect(fake.state.revocations).toHaveLength(0);
+    // Refused before anything is claimed: the right vendor may try again under the same key.
+    expect(
+      await db.query('select key from vault.revocation_claim where connection_id = $1', [
+        c.connectionId,
+      ]),
+    ).toEqual([]);
   });
 
   it('holds no database connection while the provider hangs: other commands are answered meanwhile', async () => {

@@ -65,26 +65,6 @@ export async function newestTokens(
   return out;
 }
 
-/**
- * The connection's credentials with these ids (active, deactivated, retired or destroyed alike), oldest first.
- * Ids of another connection or org are simply not found.
- */
-export async function tokensByIds(
-  db: Knex | Knex.Transaction,
-  where: { orgId: string; connectionId: string },
-  ids: readonly string[],
-): Promise<TTokenRow[]> {
-  return (await db('credential')
-    .withSchema(VAULT_DB_SCHEMA)
-    .where({ org_id: where.orgId, connection_id: where.connectionId })
-    .whereIn('id', [...ids])
-    .orderBy([
-      { column: 'created_at', order: 'asc' },
-      { column: 'id', order: 'asc' },
-    ])
-    .select(COLUMNS)) as TTokenRow[];
-}
-
 /** Decrypts a row's value (throws VaultCryptoError when it cannot be read). */
 export function openRow(keys: MasterKeyRing, r: TTokenRow): string {
   return openCredential(

@@ -2,7 +2,7 @@ import { AppError, isAppError, type TReplyOf, type TRevocationReport } from '@ot
 import type { THandler, TMessageContext } from '@otesse/messaging';
 import { resolveProviderUrl, type TProviderDef } from '@otesse/providers';
 import { runSqlCommandOnce } from '@otesse/persistence';
-import { VAULT_DB_SCHEMA, withSafeDbErrors } from '../credential-records';
+import { idempotencyConflict, withSafeDbErrors } from '../credential-records';
 import { revokeToken, type TTokenHint } from '../provider/token-revocation';
 import { openRow, type TTokenRow } from '../token-rows';
 import type { TVaultDeps } from './deps';
@@ -69,9 +69,7 @@ export function revokeTokensHandler(
     }
     const { result, replayed } = await once;
     if (result.orgId !== req.orgId || result.connectionId !== req.connectionId) {
-      throw new AppError('CONFLICT', 'this idempotency key was already used for another command', {
-        reason: 'idempotency_key_reused',
-      });
+      throw idempotencyConflict();
     }
     if (!replayed) {
       deps.logger.info(
@@ -107,12 +105,14 @@ async function revokeOnce(
   const begun = await withSafeDbErrors(deps.logger, 'claiming the revocation', () =>
     runSqlCommandOnce<TBegin>(knex, {
       name: 'vault.begin_revocation',
-      text: 'select "vault".begin_revocation($1, $2, $3, $4, $5, $6) as r',
+      text: 'select "vault".begin_revocation($1, $2, $3, $4, $5, $6, $7) as r',
       values: [
         req.idempotencyKey,
         SUBJECT,
         req.orgId,
         req.connectionId,
+        // A stored token of another provider is refused there (BAD_REQUEST vendor_mismatch), claiming nothing.
+        req.vendor,
         req.credentialIds ?? null,
         // Both calls run in parallel, each bounded by timeoutMs; the margin covers the round trips around them.
         req.timeoutMs + CLAIM_MARGIN_MS,
@@ -130,16 +130,6 @@ async function revokeOnce(
     );
   }
   if (!('claimed' in claim)) throw new Error('begin_revocation answered an unknown shape');
-  // Never send one provider's token to another's endpoint. The claim goes with the refused request: a retry with
-  // the right vendor may claim again.
-  if (claim.rows.some((r) => r.vendor !== req.vendor)) {
-    await knex.raw(`delete from ${VAULT_DB_SCHEMA}.revocation_claim where key = ?`, [
-      req.idempotencyKey,
-    ]);
-    throw new AppError('BAD_REQUEST', `the connection's credentials are not ${req.vendor}'s`, {
-      reason: 'vendor_mismatch',
-    });
-  }
   const tokens: TToRevoke[] = claim.rows.map((row) => {
     let value: string | Error;
     try {

@@ -18,7 +18,7 @@ export class Migration20261122073137_revocation_claim extends Migration {
     // those of p_ids that are this connection's refresh or access tokens. Under the connection's advisory lock
     // (credential-records.ts lockConnection), so a refresh in flight finishes first and the newest tokens are read.
     this.addSql(`create or replace function "vault".begin_revocation(p_key text, p_subject text, p_org uuid,
-    p_connection uuid, p_ids uuid[], p_lease_ms int) returns jsonb language plpgsql as $$
+    p_connection uuid, p_vendor text, p_ids uuid[], p_lease_ms int) returns jsonb language plpgsql as $$
 declare
   v_prior "vault".processed_command%rowtype;
   v_claim "vault".revocation_claim%rowtype;
@@ -52,7 +52,6 @@ begin
        where org_id = p_org and connection_id = p_connection and is_deleted = false and retired_at is null
          and kind in ('refresh_token', 'access_token')
        order by kind, created_at desc, id desc) t;
-    v_found := jsonb_array_length(v_rows);
   else
     select coalesce(jsonb_agg(to_jsonb(t) order by t.created_at, t.id), '[]'::jsonb) into v_rows from (
       select id, org_id, connection_id, vendor, kind, ciphertext, iv, auth_tag, wrapped_data_key, key_id,
@@ -60,7 +59,13 @@ begin
         from "vault".credential
        where org_id = p_org and connection_id = p_connection and id = any(p_ids)
          and kind in ('refresh_token', 'access_token')) t;
-    v_found := jsonb_array_length(v_rows);
+  end if;
+  v_found := jsonb_array_length(v_rows);
+  -- Never send one provider's token to another's endpoint: refused, and the claim rolls back with the statement.
+  if exists (select 1 from jsonb_array_elements(v_rows) r where r->>'vendor' <> p_vendor) then
+    raise exception using errcode = 'OT001',
+      message = format('the connection''s credentials are not %s''s', p_vendor),
+      detail = '{"code":"BAD_REQUEST","reason":"vendor_mismatch"}';
   end if;
   return jsonb_build_object('subject', p_subject, 'replayed', false, 'result', jsonb_build_object(
     'claimed', true, 'rows', v_rows,
@@ -83,7 +88,7 @@ end $$;`);
 
   override async down(): Promise<void> {
     this.addSql(`drop function if exists "vault".finish_revocation(text, text, jsonb);`);
-    this.addSql(`drop function if exists "vault".begin_revocation(text, text, uuid, uuid, uuid[], int);`);
+    this.addSql(`drop function if exists "vault".begin_revocation(text, text, uuid, uuid, text, uuid[], int);`);
     this.addSql(`drop table if exists "vault"."revocation_claim" cascade;`);
   }
 }

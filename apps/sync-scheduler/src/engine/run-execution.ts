@@ -129,32 +129,48 @@ export async function runExecution(
       // A complete read of the resource: the instance's references still `stale` from a disconnect are current
       // again (seed: "updated to synced after the next successful sync"). One row moves the resource's restore
       // time (the view derives the rest); their last_synced_at keeps saying when the provider last returned them.
-      const stale = (
+      // The count reads the statement's snapshot, before the restore. Without a mark since the resource's last
+      // complete sync nothing can be stale, and the scan is skipped (the common case).
+      const { restored } = (
         await trx.raw(
-          `select count(*)::int as n from ${S}.external_reference_state
-            where org_id = ? and instance_id = ? and resource = ? and status = 'stale'`,
-          [claim.orgId, claim.instanceId, claim.resource],
+          `with stale as (
+             select count(*)::int as n from ${S}.external_reference_state
+              where org_id = ? and instance_id = ? and resource = ? and status = 'stale'
+                and exists (select 1 from ${S}.reference_stale_mark m
+                             where m.instance_id = ? and m.stale_since > coalesce(
+                               (select restored_at from ${S}.reference_restore where instance_id = ? and resource = ?),
+                               '-infinity'))
+           ), restore as (
+             insert into ${S}.reference_restore (instance_id, resource, org_id, restored_at)
+             values (?, ?, ?, now())
+             on conflict (instance_id, resource) do update set restored_at = excluded.restored_at
+           )
+           select n as restored from stale`,
+          [
+            claim.orgId,
+            claim.instanceId,
+            claim.resource,
+            claim.instanceId,
+            claim.instanceId,
+            claim.resource,
+            claim.instanceId,
+            claim.resource,
+            claim.orgId,
+          ],
         )
-      ).rows[0] as { n: number };
-      await trx.raw(
-        `insert into ${S}.reference_restore (instance_id, resource, org_id, restored_at)
-         values (?, ?, ?, now())
-         on conflict (instance_id, resource) do update set restored_at = excluded.restored_at`,
-        [claim.instanceId, claim.resource, claim.orgId],
-      );
-      const restored = { rowCount: stale.n };
+      ).rows[0] as { restored: number };
       await trx.raw(
         `update ${S}.sync_execution
             set status = 'succeeded', completed_at = now(), updated_at = now(), cursor = null,
                 references_restored = references_restored + ?
           where id = ?`,
-        [restored.rowCount ?? 0, mine.id],
+        [restored, mine.id],
       );
       await trx.raw(
         `update ${S}.sync_job set last_run_at = now(), updated_at = now() where id = ?`,
         [claim.jobId],
       );
-      log.info({ referencesRestored: restored.rowCount ?? 0 }, 'sync execution succeeded');
+      log.info({ referencesRestored: restored }, 'sync execution succeeded');
       return 'succeeded';
     });
 
