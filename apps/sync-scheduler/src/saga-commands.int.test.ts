@@ -100,6 +100,21 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
       [t.orgId, t.instanceId, connectionId, externalId],
     );
 
+  /** The disconnect's step 6 under a new key. */
+  const markStale = (
+    t: { orgId: string; instanceId: string; connectionId: string },
+    scope: 'connection' | 'instance',
+  ) =>
+    bus.request('sync-scheduler.references.mark-stale', {
+      orgId: t.orgId,
+      instanceId: t.instanceId,
+      connectionId: t.connectionId,
+      scope,
+      idempotencyKey: `${randomUUID()}:mark-stale`,
+    });
+  const countReferences = (t: { orgId: string; instanceId: string }) =>
+    bus.request('sync-scheduler.references.count', { orgId: t.orgId, instanceId: t.instanceId });
+
   it('summarizes what a disconnect would stop, scoped by org', async () => {
     const t = await setup();
     await db.query(`update sync.sync_job set is_enabled = false where id = $1`, [t.jobs[2]!.id]);
@@ -253,18 +268,8 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     // Another org's reference with the same connection id is never touched.
     expect((await statusOf())['c-5']).toBe('synced');
     // A new key on an all-stale instance marks nothing more.
-    expect(
-      await bus.request('sync-scheduler.references.mark-stale', {
-        ...byInstance,
-        idempotencyKey: `${randomUUID()}:mark-stale`,
-      }),
-    ).toEqual({ marked: 0 });
-    expect(
-      await bus.request('sync-scheduler.references.count', {
-        orgId: t.orgId,
-        instanceId: t.instanceId,
-      }),
-    ).toEqual({ synced: 0, stale: 4 });
+    expect(await markStale(t, 'instance')).toEqual({ marked: 0 });
+    expect(await countReferences(t)).toEqual({ synced: 0, stale: 4 });
   });
 
   it('mark-stale never counts a reference twice: those an earlier mark covers are stale already', async () => {
@@ -278,29 +283,16 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
        values ($1, $2, $3, now(), 3)`,
       [t.orgId, t.instanceId, t.connectionId],
     );
-    const mark = (scope: 'connection' | 'instance') =>
-      bus.request('sync-scheduler.references.mark-stale', {
-        orgId: t.orgId,
-        instanceId: t.instanceId,
-        connectionId: t.connectionId,
-        scope,
-        idempotencyKey: `${randomUUID()}:mark-stale`,
-      });
-    expect(await mark('connection')).toEqual({ marked: 0 });
+    expect(await markStale(t, 'connection')).toEqual({ marked: 0 });
     // A complete sync of the resource since: synced again, so the next mark counts them.
     await db.query(
       `insert into sync.reference_restore (instance_id, resource, org_id, restored_at)
        values ($1, 'contacts', $2, now())`,
       [t.instanceId, t.orgId],
     );
-    expect(await mark('connection')).toEqual({ marked: 3 });
-    expect(await mark('instance')).toEqual({ marked: 1 });
-    expect(
-      await bus.request('sync-scheduler.references.count', {
-        orgId: t.orgId,
-        instanceId: t.instanceId,
-      }),
-    ).toEqual({ synced: 0, stale: 4 });
+    expect(await markStale(t, 'connection')).toEqual({ marked: 3 });
+    expect(await markStale(t, 'instance')).toEqual({ marked: 1 });
+    expect(await countReferences(t)).toEqual({ synced: 0, stale: 4 });
   });
 
   it('keeps each connection’s reference tally in the writers’ transactions, whatever the writer', async () => {
@@ -332,29 +324,13 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     );
     expect(await tally()).toEqual({ mine: 1, colleague: 1 });
     // The step's count comes from the tally: no mark covers them yet.
-    expect(
-      await bus.request('sync-scheduler.references.mark-stale', {
-        orgId: t.orgId,
-        instanceId: t.instanceId,
-        connectionId: t.connectionId,
-        scope: 'instance',
-        idempotencyKey: `${randomUUID()}:mark-stale`,
-      }),
-    ).toEqual({ marked: 2 });
+    expect(await markStale(t, 'instance')).toEqual({ marked: 2 });
   });
 
   it('a reader sees a mark at once, and a reference a sync wrote after the mark stays synced', async () => {
     const t = await setup(['contacts']);
     for (const id of ['m-1', 'm-2']) await ref(t, t.connectionId, id);
-    expect(
-      await bus.request('sync-scheduler.references.mark-stale', {
-        orgId: t.orgId,
-        instanceId: t.instanceId,
-        connectionId: t.connectionId,
-        scope: 'instance',
-        idempotencyKey: `${randomUUID()}:mark-stale`,
-      }),
-    ).toEqual({ marked: 2 });
+    expect(await markStale(t, 'instance')).toEqual({ marked: 2 });
     // A sync after a reconnect writes a reference later than the mark.
     await db.query(
       `insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
@@ -362,12 +338,7 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
       [t.orgId, t.instanceId, t.connectionId],
     );
     // Asked right away, the count already reflects the mark.
-    expect(
-      await bus.request('sync-scheduler.references.count', {
-        orgId: t.orgId,
-        instanceId: t.instanceId,
-      }),
-    ).toEqual({ synced: 1, stale: 2 });
+    expect(await countReferences(t)).toEqual({ synced: 1, stale: 2 });
     const rows = await db.query<{ external_id: string; status: string }>(
       `select external_id, status from sync.external_reference_state where instance_id = $1 order by external_id`,
       [t.instanceId],

@@ -66,6 +66,19 @@ async function scrapeNatsMetrics(stack: { running(): { healthUrl: string }[] }) 
 
 const sumOf = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
+/** Postgres backends' CPU grouped by role, i.e. by the service each serves, as `pg:<role>` entries. */
+function backendsByRole(
+  backends: Map<number, number>,
+): [string, { cpuMs: number; byPid: Map<number, number> }][] {
+  const groups = new Map<string, Map<number, number>>();
+  for (const [pid, role] of postgresRoleByPid(backends.keys())) {
+    const group = groups.get(role) ?? new Map<number, number>();
+    group.set(pid, backends.get(pid) ?? 0);
+    groups.set(role, group);
+  }
+  return [...groups].map(([role, byPid]) => [`pg:${role}`, { cpuMs: 0, byPid }]);
+}
+
 const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
@@ -131,19 +144,7 @@ async function main(): Promise<void> {
       ...Object.entries(after),
       // BENCH_DEBUG: Postgres split by the role (the service) each backend serves.
       ...(process.env['BENCH_DEBUG'] && after['postgres']?.byPid
-        ? [...postgresRoleByPid(after['postgres'].byPid.keys())].reduce(
-            (acc, [pid, role]) => {
-              const e = acc.find(([k]) => k === `pg:${role}`);
-              const entry: [string, { cpuMs: number; byPid: Map<number, number> }] = e ?? [
-                `pg:${role}`,
-                { cpuMs: 0, byPid: new Map() },
-              ];
-              entry[1].byPid.set(pid, after['postgres']!.byPid!.get(pid) ?? 0);
-              if (!e) acc.push(entry);
-              return acc;
-            },
-            [] as [string, { cpuMs: number; byPid: Map<number, number> }][],
-          )
+        ? backendsByRole(after['postgres'].byPid)
         : []),
     ]
       .map(([k, v]) => {
