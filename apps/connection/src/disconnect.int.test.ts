@@ -192,6 +192,58 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     expect(own.connection.status).toBe('connected');
   });
 
+  it('begin-disconnect authorizes its actor: own user-level connection, or anyone with settings.edit', async () => {
+    const orgId = randomUUID();
+    const owner = randomUUID();
+    const stranger = randomUUID();
+    const asActor = (connectionId: string, userId: string, mayManageOthers: boolean) =>
+      bus.request('connection.connections.begin-disconnect', {
+        ...cmd(orgId, connectionId, randomUUID(), 'lock'),
+        actor: { userId, mayManageOthers },
+      });
+    const status = async (id: string) =>
+      (await bus.request('connection.connections.get', { orgId, connectionId: id })).connection
+        .status;
+    const personal = await connected(orgId, { userId: owner });
+    const app = await connected(orgId, { vendor: 'slack', level: 'app', userId: owner });
+    // Someone else's personal connection, and the org's app-level one (even its creator's): FORBIDDEN, unchanged.
+    for (const [id, userId] of [
+      [personal.connection.id, stranger],
+      [app.connection.id, owner],
+    ] as const) {
+      expect(await errorOf(asActor(id, userId, false))).toMatchObject({
+        code: 'FORBIDDEN',
+        reason: 'not_owner',
+      });
+      expect(await status(id)).toBe('connected');
+    }
+    // Bad input is refused before anything is read.
+    expect(
+      await errorOf(
+        bus.request('connection.connections.begin-disconnect', {
+          ...cmd(orgId, personal.connection.id, randomUUID(), 'lock'),
+          actor: { userId: 'me', mayManageOthers: true },
+        } as never),
+      ),
+    ).toMatchObject({ code: 'BAD_REQUEST' });
+    // Another org, even with settings.edit: NOT_FOUND.
+    expect(
+      await errorOf(
+        bus.request('connection.connections.begin-disconnect', {
+          ...cmd(randomUUID(), personal.connection.id, randomUUID(), 'lock'),
+          actor: { userId: owner, mayManageOthers: true },
+        }),
+      ),
+    ).toMatchObject({ code: 'NOT_FOUND' });
+    // The owner locks their own; settings.edit locks the app-level one.
+    await expect(asActor(personal.connection.id, owner, false)).resolves.toMatchObject({
+      connection: { status: 'disconnecting', userId: owner, level: 'user' },
+    });
+    await expect(asActor(app.connection.id, stranger, true)).resolves.toMatchObject({
+      connection: { status: 'disconnecting', level: 'app' },
+    });
+  });
+
   it("cancel-disconnect lifts only this saga's lock, back to the status it left; idempotent", async () => {
     const orgId = randomUUID();
     const { connection } = await connected(orgId);

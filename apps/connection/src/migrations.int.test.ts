@@ -30,7 +30,8 @@ describe('connection migrations (real Postgres)', () => {
         'replay_of',
         'store_reply',
       ]);
-      // Down past begin_without_instance_lock and complete_fast_path: the earlier definitions are back; up again.
+      // Down past begin_authorizes, complete_fast_path and begin_without_instance_lock: the earlier definitions are
+      // back (one begin_disconnect each time, its arguments as that version had them); up again.
       const locksInstance = /lock_instance_of\(p_org, p_connection\)/;
       const body = async (fn: string) =>
         (
@@ -40,7 +41,22 @@ describe('connection migrations (real Postgres)', () => {
             [CONNECTION_SCHEMA.schema, fn],
           )
         )[0]!.src;
+      const args = async () =>
+        (
+          await db.query<{ args: string }>(
+            `select pg_get_function_identity_arguments(p.oid) as args from pg_proc p
+               join pg_namespace n on n.oid = p.pronamespace where n.nspname = $1 and p.proname = 'begin_disconnect'`,
+            [CONNECTION_SCHEMA.schema],
+          )
+        ).map((r) => r.args);
       expect(await body('begin_disconnect')).not.toMatch(locksInstance);
+      expect(await body('begin_disconnect')).toMatch(/'FORBIDDEN', 'not_owner'/);
+      expect(await args()).toEqual([
+        'p_key text, p_org uuid, p_connection uuid, p_saga uuid, p_actor uuid, p_may_manage boolean',
+      ]);
+      await migrateDown(orm);
+      expect(await args()).toEqual(['p_key text, p_org uuid, p_connection uuid, p_saga uuid']);
+      expect(await body('begin_disconnect')).not.toMatch(/FORBIDDEN/);
       await migrateDown(orm);
       await migrateDown(orm);
       expect(await body('begin_disconnect')).toMatch(locksInstance);

@@ -188,14 +188,21 @@ export const connectionContracts = {
     errors: ['BAD_REQUEST'],
   }),
   /**
-   * Disconnect saga step 1: the semantic lock. connected (or error) → `disconnecting`, remembering the status it
-   * left. CONFLICT `already_disconnecting` (another saga holds it), `not_connected` (pending/revoked), `locked` (a
+   * Disconnect saga step 1: authorization and the semantic lock. connected (or error) → `disconnecting`,
+   * remembering the status it left. CONFLICT `already_disconnecting` (another saga holds it), `not_connected` (pending/revoked), `locked` (a
    * reconnect / change-user saga holds `connection.connections.lock`: it completes or unlocks first). Idempotent by key.
    */
   'connection.connections.begin-disconnect': defineRequest({
-    request: ZSagaCommand,
+    request: ZSagaCommand.extend({
+      /**
+       * Who asks, for the seed's rule: one's own user-level connection, or anyone's in the org when the edge vouches
+       * for settings.edit; otherwise FORBIDDEN `not_owner` (and another org's connection NOT_FOUND, as always).
+       * Absent: the edge authorized the saga before sending (disconnect sagas of definition version 1).
+       */
+      actor: z.object({ userId: ZUuid, mayManageOthers: z.boolean() }).strict().optional(),
+    }).strict(),
     reply: z.object({ connection: ZConnection, instance: ZInstance }),
-    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'FORBIDDEN', 'CONFLICT'],
   }),
   /** Compensation of begin-disconnect: lift the lock held by this saga, back to the status it left. Idempotent. */
   'connection.connections.cancel-disconnect': defineRequest({

@@ -28,6 +28,11 @@ export interface TStepDefinition<TInput> {
    * read each other's results.
    */
   concurrent?: boolean;
+  /**
+   * Runs only when this answers true, from the results of the steps before its stage; otherwise the step is recorded
+   * `skipped` (no command sent). Only after the pivot, where the results it reads are final.
+   */
+  when?(ctx: { input: TInput; results: Record<string, unknown> }): boolean;
   run(ctx: TStepContext<TInput>): Promise<Record<string, unknown>>;
   /** Idempotent; retried until it succeeds. */
   compensate?(ctx: TStepContext<TInput>): Promise<void>;

@@ -300,6 +300,70 @@ describe('SagaEngine (real Postgres)', () => {
     expect(fx.calls.filter((c) => c === 'run:e')).toHaveLength(1);
   });
 
+  /** The staged definition plus `f`, run only when c's result says so; `g` concurrent with e. */
+  function conditionalDefinition(fx: Effects, runF: boolean): TSagaDefinition<TIn> {
+    const def = stagedDefinition(fx);
+    const c = def.steps[2]!;
+    def.steps[2] = {
+      ...c,
+      run: async (ctx) => ({ ...(await c.run(ctx)), wantF: runF }),
+    };
+    def.steps.push(
+      {
+        ...def.steps[4]!,
+        name: 'f',
+        when: ({ results }) => (results['c'] as { wantF?: boolean }).wantF === true,
+        run: async ({ idempotencyKey }) => fx.once(idempotencyKey, 'run:f', () => ({ did: 'f' })),
+      },
+      {
+        ...def.steps[4]!,
+        name: 'g',
+        concurrent: true,
+        when: () => false,
+        run: async ({ idempotencyKey }) => fx.once(idempotencyKey, 'run:g', () => ({ did: 'g' })),
+      },
+    );
+    return def;
+  }
+
+  it.each([true, false])(
+    'a conditional step runs or is recorded skipped, from the results before it (runs: %s)',
+    async (runF) => {
+      const fx = new Effects();
+      const e = engine();
+      const def = conditionalDefinition(fx, runF);
+      e.register(def);
+      const { sagaId } = await e.start(def, {
+        subjectKey: `cond-${runF}`,
+        orgId: ORG,
+        actorUserId: ACTOR,
+        input: { n: 1 },
+      });
+      const v = await e.waitFor(sagaId, 5_000);
+      expect(v?.status).toBe('completed');
+      expect(v).toEqual(await e.view(sagaId));
+      const f = v!.steps.find((s) => s.name === 'f')!;
+      const g = v!.steps.find((s) => s.name === 'g')!;
+      expect([f.status, f.attempts, f.startedAt === null]).toEqual(
+        runF ? ['succeeded', 1, false] : ['skipped', 0, true],
+      );
+      expect([g.status, g.attempts, g.startedAt, g.completedAt !== null]).toEqual([
+        'skipped',
+        0,
+        null,
+        true,
+      ]);
+      expect(fx.calls.includes('run:f')).toBe(runF);
+      expect(fx.calls.includes('run:g')).toBe(false);
+    },
+  );
+
+  it('refuses a conditional step before or at the pivot', () => {
+    const def = stagedDefinition(new Effects());
+    def.steps[1] = { ...def.steps[1]!, when: () => true };
+    expect(() => engine().register(def)).toThrow(/conditional step pivot/);
+  });
+
   it('refuses a concurrent step before or at the pivot', () => {
     const def = stagedDefinition(new Effects());
     def.steps[1] = { ...def.steps[1]!, concurrent: true };

@@ -99,11 +99,16 @@ interface TSagaRow {
 
 type TOwnedSagaRow = TSagaRow & { owner: string | null };
 
-/** A step that succeeded, waiting to be written with the next transition. */
+/** A step that succeeded (or was skipped: its `when` said no), waiting to be written with the next transition. */
 interface TDone {
   name: string;
-  result: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  status?: 'skipped';
 }
+
+/** Steps a forward pass does not run again: they succeeded, or their condition skipped them. */
+const isSettled = (row: TStepRow | undefined): boolean =>
+  row?.status === 'succeeded' || row?.status === 'skipped';
 /** A step about to start, with its attempt number. */
 interface TNext {
   name: string;
@@ -200,6 +205,11 @@ export class SagaEngine extends EventEmitter {
       if (step.concurrent && (pivot < 0 || i - 1 <= pivot || step.kind !== 'retriable'))
         throw new Error(
           `saga ${def.type}: concurrent step ${step.name} must follow a step after the pivot`,
+        );
+      // A skipped step has nothing to compensate and reads only final results: after the pivot too.
+      if (step.when && (pivot < 0 || i <= pivot || step.kind !== 'retriable'))
+        throw new Error(
+          `saga ${def.type}: conditional step ${step.name} must come after the pivot`,
         );
     }
     this.defs.set(`${def.type}@${def.version}`, def as unknown as TAnyDefinition);
@@ -597,9 +607,9 @@ export class SagaEngine extends EventEmitter {
 
   /** The `done` CTE: succeeded steps (a jsonb array of `{ name, result }`), for the saga `owned` returned. */
   private doneSql(param: string): string {
-    return `update ${this.q()}.saga_step s set status = 'succeeded', result = d.result, completed_at = now(),
-              effect_possible = true
-            from jsonb_to_recordset(${param}::jsonb) as d(name text, result jsonb)
+    return `update ${this.q()}.saga_step s set status = coalesce(d.status, 'succeeded'), result = d.result,
+              completed_at = now(), effect_possible = d.status is null
+            from jsonb_to_recordset(${param}::jsonb) as d(name text, result jsonb, status text)
             where s.saga_id = (select id from owned) and s.name = d.name`;
   }
 
@@ -644,7 +654,12 @@ export class SagaEngine extends EventEmitter {
         const pending = stage.filter((st) => {
           const row = steps.get(st.name);
           if (row?.status === 'succeeded') results[st.name] = row.result;
-          return row?.status !== 'succeeded';
+          if (isSettled(row)) return false;
+          if (st.when && !st.when({ input: saga.input, results })) {
+            done.push({ name: st.name, result: null, status: 'skipped' });
+            return false;
+          }
+          return true;
         });
         if (pending.length === 0) continue;
         const outcome = await this.runStage(saga, pending, steps, results, done);
@@ -657,6 +672,12 @@ export class SagaEngine extends EventEmitter {
       const row = steps.get(step.name);
       if (row?.status === 'succeeded') {
         results[step.name] = row.result;
+        continue;
+      }
+      if (row?.status === 'skipped') continue;
+      // Its condition says no: recorded `skipped` with the next write, no command sent.
+      if (step.when && !step.when({ input: saga.input, results })) {
+        done.push({ name: step.name, result: null, status: 'skipped' });
         continue;
       }
       let afterPivot = pivotIndex >= 0 && index > pivotIndex;

@@ -5,7 +5,9 @@ import { isLiveSlotViolation } from '../store/connection.store';
 import { runDisconnectFunction } from '../store/disconnect-functions';
 
 /**
- * Disconnect saga step 1, the semantic lock: connected (or error) → `disconnecting`, remembering the status it left
+ * Disconnect saga step 1, authorization and the semantic lock. Another org's connection is NOT_FOUND; with an
+ * `actor`, someone else's user-level connection or the org's app-level one is FORBIDDEN `not_owner` unless the edge
+ * vouches for settings.edit (seed edge case). Then the lock: connected (or error) → `disconnecting`, remembering the status it left
  * and the saga holding it. While it is held no new connect takes the slot, no refresh runs (the vault refreshes
  * connected connections only) and the sync scheduler starts nothing. The same saga asking again (another key) is
  * answered as done; another saga gets CONFLICT `already_disconnecting`; pending/revoked get `not_connected`;
@@ -25,6 +27,7 @@ export function beginDisconnectHandler(
         'connection.connections.begin-disconnect',
         'begin_disconnect',
         req,
+        req.actor ?? null,
       );
     } catch (e) {
       // An `error` connection whose slot a newer connection took cannot become live again.

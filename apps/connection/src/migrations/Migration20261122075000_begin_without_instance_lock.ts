@@ -1,16 +1,8 @@
 import { Migration } from '@mikro-orm/migrations';
 import { BEGIN_DISCONNECT_V1 } from './Migration20261122053000_disconnect_functions';
 
-/**
- * begin_disconnect without the instance's row lock. Connected and disconnecting count alike wherever an
- * instance-level decision reads its connections (complete_disconnect's "does another connection keep the instance",
- * the connect paths), so the semantic lock changes nothing those decisions see and needs only the connection's own
- * row. With it, every disconnect of an instance's connections queued on one row twice (at 32 concurrent
- * disconnects of one instance's users, 7 ms a lock on average); complete_disconnect still takes it, once.
- */
-export class Migration20261122075000_begin_without_instance_lock extends Migration {
-  override async up(): Promise<void> {
-    this.addSql(`create or replace function "connection".begin_disconnect(p_key text, p_org uuid, p_connection uuid,
+/** begin_disconnect as this migration leaves it (the next version's down() restores it). */
+export const BEGIN_DISCONNECT_V2 = `create or replace function "connection".begin_disconnect(p_key text, p_org uuid, p_connection uuid,
     p_saga uuid) returns jsonb language plpgsql as $$
 declare
   v_subject constant text := 'connection.connections.begin-disconnect';
@@ -45,7 +37,18 @@ begin
   v_result := jsonb_build_object('connection', "connection".connection_json(c),
     'instance', "connection".instance_json(v_instance));
   return "connection".store_reply(p_key, v_subject, p_org, p_connection, v_result);
-end $$;`);
+end $$;`;
+
+/**
+ * begin_disconnect without the instance's row lock. Connected and disconnecting count alike wherever an
+ * instance-level decision reads its connections (complete_disconnect's "does another connection keep the instance",
+ * the connect paths), so the semantic lock changes nothing those decisions see and needs only the connection's own
+ * row. With it, every disconnect of an instance's connections queued on one row twice (at 32 concurrent
+ * disconnects of one instance's users, 7 ms a lock on average); complete_disconnect still takes it, once.
+ */
+export class Migration20261122075000_begin_without_instance_lock extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(BEGIN_DISCONNECT_V2);
   }
 
   override async down(): Promise<void> {

@@ -5,6 +5,7 @@ import { Migration20261122001406_reconnect_lock } from './Migration2026112200140
 import { Migration20261122053000_disconnect_functions } from './Migration20261122053000_disconnect_functions';
 import { Migration20261122075000_begin_without_instance_lock } from './Migration20261122075000_begin_without_instance_lock';
 import { Migration20261122080500_complete_fast_path } from './Migration20261122080500_complete_fast_path';
+import { Migration20261122100000_begin_authorizes } from './Migration20261122100000_begin_authorizes';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -13,4 +14,5 @@ export const migrations = [
   { name: 'Migration20261122053000_disconnect_functions', class: Migration20261122053000_disconnect_functions },
   { name: 'Migration20261122075000_begin_without_instance_lock', class: Migration20261122075000_begin_without_instance_lock },
   { name: 'Migration20261122080500_complete_fast_path', class: Migration20261122080500_complete_fast_path },
+  { name: 'Migration20261122100000_begin_authorizes', class: Migration20261122100000_begin_authorizes },
 ];

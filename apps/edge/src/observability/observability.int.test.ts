@@ -68,8 +68,9 @@ const DISCONNECT_STAGES = [
   ['lock'],
   ['disable-sync-jobs'],
   ['revoke-tokens'],
-  ['destroy-credentials', 'update-statuses'],
-  ['mark-references-stale'],
+  ['destroy-credentials', 'update-statuses', 'mark-references-stale'],
+  // Runs: this app-level connection is its instance's last.
+  ['mark-instance-references-stale'],
   ['audit', 'publish-event'],
 ];
 const DISCONNECT_STEPS = DISCONNECT_STAGES.flat();

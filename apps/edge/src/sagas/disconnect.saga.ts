@@ -1,27 +1,71 @@
-import type { TRevocationReport } from '@otesse/contracts';
-import { deterministicUuid, type TSagaDefinition } from '@otesse/saga';
+import { AppError, type TRevocationReport } from '@otesse/contracts';
+import { deterministicUuid, type TSagaDefinition, type TSagaError } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
 import { sagaRequestOptions } from './saga-request-options';
 
-export interface TDisconnectInput extends Record<string, unknown> {
-  connectionId: string;
+/** What a disconnect acts on, learned by the lock step (version 2) or looked up before the saga (version 1). */
+export interface TDisconnectTarget {
   instanceId: string;
   vendor: string;
   ownerUserId: string;
   level: 'app' | 'user';
   subdomain: string | null;
+}
+
+/** Version 2: nothing looked up before the saga; the lock step authorizes the caller and answers the target. */
+export interface TDisconnectInput extends Record<string, unknown> {
+  connectionId: string;
+  /** The caller holds settings.edit: may disconnect anyone's connection of the org (the lock step checks). */
+  mayManageOthers: boolean;
   ip: string | null;
   traceId: string;
 }
 
+/** Version 1 (sagas started before version 2, finished on their own definition): the edge looked the target up. */
+export type TDisconnectInputV1 = Omit<TDisconnectInput, 'mayManageOthers'> & TDisconnectTarget;
+
 export const DISCONNECT_SAGA = 'disconnect';
+/** The definition new disconnects start on; older versions stay registered for sagas still in flight. */
+export const DISCONNECT_SAGA_VERSION = 2;
+
+/** One open disconnect per connection, in its org's own key space: another org's attempt never meets it. */
+export const disconnectSubject = (orgId: string, connectionId: string): string =>
+  `${orgId}:${connectionId}`;
+
+/** The target from the saga's input (version 1) or its lock step's result (version 2); absent before the lock. */
+export function disconnectTarget(
+  input: Record<string, unknown>,
+  results: Record<string, unknown>,
+): TDisconnectTarget | undefined {
+  if (typeof input['vendor'] === 'string') {
+    const v1 = input as TDisconnectInputV1;
+    return {
+      instanceId: v1.instanceId,
+      vendor: v1.vendor,
+      ownerUserId: v1.ownerUserId,
+      level: v1.level,
+      subdomain: v1.subdomain,
+    };
+  }
+  return (results['lock'] as { target?: TDisconnectTarget } | undefined)?.target;
+}
+
+function requireTarget(
+  input: Record<string, unknown>,
+  results: Record<string, unknown>,
+): TDisconnectTarget {
+  const t = disconnectTarget(input, results);
+  // Every step after the lock has its result: a missing target is a bug, not a retryable failure.
+  if (!t) throw new Error('disconnect: no target before the lock step succeeded');
+  return t;
+}
 
 /** Bound for one revocation call at the provider; a hang past it is a warning, not a failure. */
 export const REVOCATION_TIMEOUT_MS = 3_000;
 
 interface TResults {
-  lock?: Record<string, unknown>;
+  lock?: { status: string; target?: TDisconnectTarget };
   'disable-sync-jobs'?: { jobsDisabled: number; executionsCancelled: number };
   'revoke-tokens'?: TRevocationReport;
   'destroy-credentials'?: { destroyed: number };
@@ -31,6 +75,7 @@ interface TResults {
     healthChecksStopped: boolean;
   };
   'mark-references-stale'?: { marked: number };
+  'mark-instance-references-stale'?: { marked: number };
 }
 
 /** The audit/event summary of a finished disconnect, from its steps' results. */
@@ -53,45 +98,145 @@ export function disconnectSummary(results: Record<string, unknown>) {
     instanceRevoked: r['update-statuses']?.instanceRevoked ?? false,
     webhooksDisabled: r['update-statuses']?.webhooksDisabled ?? 0,
     healthChecksStopped: r['update-statuses']?.healthChecksStopped ?? false,
-    referencesMarkedStale: r['mark-references-stale']?.marked ?? 0,
+    // The instance's mark (when it ran) covers the connection's references too.
+    referencesMarkedStale:
+      r['mark-instance-references-stale']?.marked ?? r['mark-references-stale']?.marked ?? 0,
   };
 }
 
+type TDeps = Pick<TEdgeDeps, 'bus' | 'events' | 'logger'>;
+type TStep = TSagaDefinition<TDisconnectInput>['steps'][number];
+
+/** Step 1: authorization (version 2) and the semantic lock. */
+function lockStep(deps: TDeps, version: number): TStep {
+  return {
+    name: 'lock',
+    kind: 'compensatable',
+    timeoutMs: 3_000,
+    maxAttempts: 3,
+    run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+      const { connection, instance } = await deps.bus.request(
+        'connection.connections.begin-disconnect',
+        {
+          orgId,
+          connectionId: input.connectionId,
+          sagaId,
+          idempotencyKey,
+          ...(version >= 2
+            ? { actor: { userId: actorUserId, mayManageOthers: input.mayManageOthers === true } }
+            : {}),
+        },
+        sagaRequestOptions(input, actorUserId, orgId, idempotencyKey, 3_000),
+      );
+      if (version < 2) return { status: connection.status };
+      const target: TDisconnectTarget = {
+        instanceId: instance.id,
+        vendor: connection.vendor,
+        ownerUserId: connection.userId,
+        level: connection.level,
+        subdomain: instance.config.subdomain ?? null,
+      };
+      return { status: connection.status, target };
+    },
+    compensate: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+      try {
+        await deps.bus.request(
+          'connection.connections.cancel-disconnect',
+          { orgId, connectionId: input.connectionId, sagaId, idempotencyKey },
+          sagaRequestOptions(input, actorUserId, orgId, idempotencyKey),
+        );
+      } catch (e) {
+        // Not the org's connection (the lock refused it NOT_FOUND): there is no lock of this saga to lift.
+        if (e instanceof AppError && e.code === 'NOT_FOUND') return;
+        throw e;
+      }
+    },
+  };
+}
+
+/** Step 6: the references stale, in one statement; `scope` picks the instance's or the connection's. */
+function markStep(
+  deps: TDeps,
+  name: string,
+  scope: (results: Record<string, unknown>) => 'instance' | 'connection',
+): TStep {
+  return {
+    name,
+    kind: 'retriable',
+    timeoutMs: 30_000,
+    run: async ({ input, orgId, actorUserId, results, idempotencyKey }) =>
+      deps.bus.request(
+        'sync-scheduler.references.mark-stale',
+        {
+          orgId,
+          instanceId: requireTarget(input, results).instanceId,
+          connectionId: input.connectionId,
+          scope: scope(results),
+          idempotencyKey,
+        },
+        sagaRequestOptions(input, actorUserId, orgId, idempotencyKey, 30_000),
+      ),
+  };
+}
+
+/** The target of a saga whose lock never answered (its compensation's audit): off the hot path. */
+async function lookUpTarget(
+  deps: TDeps,
+  input: TDisconnectInput,
+  orgId: string,
+  actorUserId: string,
+): Promise<Pick<TDisconnectTarget, 'instanceId' | 'vendor' | 'ownerUserId'>> {
+  const { connection, instance } = await deps.bus.request(
+    'connection.connections.get',
+    { orgId, connectionId: input.connectionId },
+    { ctx: { traceId: input.traceId, actorUserId, orgId } },
+  );
+  return { instanceId: instance.id, vendor: connection.vendor, ownerUserId: connection.userId };
+}
+
+const instanceRevoked = (results: Record<string, unknown>): boolean =>
+  (results as TResults)['update-statuses']?.instanceRevoked === true;
+
+/** Lock refusals that mean the caller may not act on the connection: nothing of it was touched, nothing to audit. */
+export const isAuthorizationRefusal = (e: TSagaError | null | undefined): boolean =>
+  e?.step === 'lock' && (e.code === 'NOT_FOUND' || e.code === 'FORBIDDEN');
+
 /**
  * Seed 000's disconnection flow as a saga, in the seed's order. Steps 1–2 are compensatable (lock, disable
- * jobs), step 3 (revocation) is the pivot, steps 4–8 only move forward. Every command carries `sagaId:step`.
- * After the pivot, independent steps run as one stage: destroy ∥ statuses, then mark stale (its scope depends on
- * the statuses), then audit ∥ event.
+ * jobs), step 3 (revocation) is the pivot, the rest only move forward. Every command carries `sagaId:step`.
+ *
+ * Version 2 (new sagas): the lock step authorizes the caller in the connection service and answers the target, so
+ * nothing is looked up before the saga. After the pivot, destroy ∥ statuses ∥ mark the connection's references;
+ * when the statuses revoked the instance, its references are marked too (a conditional step, skipped otherwise);
+ * then audit ∥ event. Version 1 (sagas in flight from before): the edge looked the target up first, and the mark
+ * waited for the statuses to pick its scope.
  */
 export function disconnectSaga(
-  deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger'>,
+  deps: TDeps,
+  version: 1 | 2 = DISCONNECT_SAGA_VERSION,
 ): TSagaDefinition<TDisconnectInput> {
+  const markSteps: TStep[] =
+    version >= 2
+      ? [
+          // Independent of destroy and statuses: only this connection's references, whatever the instance does.
+          { ...markStep(deps, 'mark-references-stale', () => 'connection'), concurrent: true },
+          {
+            ...markStep(deps, 'mark-instance-references-stale', () => 'instance'),
+            when: ({ results }) => instanceRevoked(results),
+          },
+        ]
+      : [
+          // The instance's references when it is revoked; only this connection's while others keep it connected.
+          markStep(deps, 'mark-references-stale', (results) =>
+            instanceRevoked(results) ? 'instance' : 'connection',
+          ),
+        ];
   return {
     type: DISCONNECT_SAGA,
-    version: 1,
+    version,
     result: disconnectSummary,
     steps: [
-      {
-        name: 'lock',
-        kind: 'compensatable',
-        timeoutMs: 3_000,
-        maxAttempts: 3,
-        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
-          const { connection } = await deps.bus.request(
-            'connection.connections.begin-disconnect',
-            { orgId, connectionId: input.connectionId, sagaId, idempotencyKey },
-            sagaRequestOptions(input, actorUserId, orgId, idempotencyKey, 3_000),
-          );
-          return { status: connection.status };
-        },
-        compensate: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
-          await deps.bus.request(
-            'connection.connections.cancel-disconnect',
-            { orgId, connectionId: input.connectionId, sagaId, idempotencyKey },
-            sagaRequestOptions(input, actorUserId, orgId, idempotencyKey),
-          );
-        },
-      },
+      lockStep(deps, version),
       {
         name: 'disable-sync-jobs',
         kind: 'compensatable',
@@ -117,14 +262,15 @@ export function disconnectSaga(
         // Two provider calls, each bounded, plus the vault's own work.
         timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 3_000,
         maxAttempts: 3,
-        run: async ({ input, orgId, actorUserId, idempotencyKey }) =>
-          deps.bus.request(
+        run: async ({ input, orgId, actorUserId, results, idempotencyKey }) => {
+          const target = requireTarget(input, results);
+          return deps.bus.request(
             'vault.tokens.revoke',
             {
               orgId,
               connectionId: input.connectionId,
-              vendor: input.vendor,
-              ...(input.subdomain ? { subdomain: input.subdomain } : {}),
+              vendor: target.vendor,
+              ...(target.subdomain ? { subdomain: target.subdomain } : {}),
               idempotencyKey,
               timeoutMs: REVOCATION_TIMEOUT_MS,
             },
@@ -135,7 +281,8 @@ export function disconnectSaga(
               idempotencyKey,
               2 * REVOCATION_TIMEOUT_MS + 2_000,
             ),
-          ),
+          );
+        },
       },
       {
         name: 'destroy-credentials',
@@ -168,44 +315,26 @@ export function disconnectSaga(
           };
         },
       },
-      {
-        name: 'mark-references-stale',
-        kind: 'retriable',
-        timeoutMs: 30_000,
-        run: async ({ input, orgId, actorUserId, results, idempotencyKey }) =>
-          deps.bus.request(
-            'sync-scheduler.references.mark-stale',
-            {
-              orgId,
-              instanceId: input.instanceId,
-              connectionId: input.connectionId,
-              // The instance's references when it is revoked; only this connection's while others keep it connected.
-              scope: (results as TResults)['update-statuses']?.instanceRevoked
-                ? 'instance'
-                : 'connection',
-              idempotencyKey,
-            },
-            sagaRequestOptions(input, actorUserId, orgId, idempotencyKey, 30_000),
-          ),
-      },
+      ...markSteps,
       {
         name: 'audit',
         kind: 'retriable',
         timeoutMs: 5_000,
         run: async ({ input, orgId, actorUserId, sagaId, results }) => {
+          const target = requireTarget(input, results);
           const summary = disconnectSummary(results);
           const eventId = deterministicUuid(`${sagaId}:audit`);
           await publishAudit(deps, {
             eventId,
             orgId,
             actorUserId,
-            onBehalfOfUserId: input.ownerUserId === actorUserId ? null : input.ownerUserId,
+            onBehalfOfUserId: target.ownerUserId === actorUserId ? null : target.ownerUserId,
             action: 'connection.disconnected',
-            provider: input.vendor,
-            targets: { instanceId: input.instanceId, connectionId: input.connectionId, sagaId },
+            provider: target.vendor,
+            targets: { instanceId: target.instanceId, connectionId: input.connectionId, sagaId },
             outcome:
               summary.revocationSupported && !summary.revocationSucceeded ? 'partial' : 'success',
-            details: { ...summary, level: input.level },
+            details: { ...summary, level: target.level },
             ip: input.ip,
             traceId: input.traceId,
           });
@@ -219,6 +348,7 @@ export function disconnectSaga(
         concurrent: true,
         timeoutMs: 5_000,
         run: async ({ input, orgId, actorUserId, sagaId, results }) => {
+          const target = requireTarget(input, results);
           const s = disconnectSummary(results);
           const eventId = deterministicUuid(`${sagaId}:disconnected`);
           await deps.events.publish(
@@ -227,12 +357,12 @@ export function disconnectSaga(
               eventId,
               occurredAt: new Date().toISOString(),
               orgId,
-              vendor: input.vendor,
-              instanceId: input.instanceId,
+              vendor: target.vendor,
+              instanceId: target.instanceId,
               connectionId: input.connectionId,
               sagaId,
               actorUserId,
-              ownerUserId: input.ownerUserId,
+              ownerUserId: target.ownerUserId,
               instanceRevoked: s.instanceRevoked,
               revocationSucceeded: s.revocationSucceeded,
               syncJobsDisabled: s.syncJobsDisabled,
@@ -246,15 +376,21 @@ export function disconnectSaga(
         },
       },
     ],
-    onCompensated: async ({ input, orgId, actorUserId, sagaId, error }) => {
+    onCompensated: async ({ input, orgId, actorUserId, sagaId, results, error }) => {
+      // Refused by the lock (not the org's, or not the caller's to disconnect): the caller got the refusal and
+      // nothing of the connection was touched, as when the edge refused it before any saga (version 1).
+      if (isAuthorizationRefusal(error)) return;
+      // Failed before the lock answered the target (version 2): looked up here, off the hot path.
+      const target =
+        disconnectTarget(input, results) ?? (await lookUpTarget(deps, input, orgId, actorUserId));
       await publishAudit(deps, {
         eventId: deterministicUuid(`${sagaId}:disconnect_failed`),
         orgId,
         actorUserId,
-        onBehalfOfUserId: input.ownerUserId === actorUserId ? null : input.ownerUserId,
+        onBehalfOfUserId: target.ownerUserId === actorUserId ? null : target.ownerUserId,
         action: 'connection.disconnect_failed',
-        provider: input.vendor,
-        targets: { instanceId: input.instanceId, connectionId: input.connectionId, sagaId },
+        provider: target.vendor,
+        targets: { instanceId: target.instanceId, connectionId: input.connectionId, sagaId },
         outcome: 'failure',
         details: {
           failedStep: error.step,

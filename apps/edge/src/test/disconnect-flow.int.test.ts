@@ -76,6 +76,7 @@ describe('disconnect saga (whole stack as processes)', () => {
       'destroy-credentials',
       'update-statuses',
       'mark-references-stale',
+      'mark-instance-references-stale',
       'audit',
       'publish-event',
     ]);
@@ -315,6 +316,80 @@ describe('disconnect saga (whole stack as processes)', () => {
       [instance.id],
     );
     expect(inst).toEqual({ status: 'revoked' });
+  });
+
+  it('the lock step authorizes: refusals change nothing, never block the owner, and joining needs the same right', async () => {
+    const status = async (id: string) =>
+      (
+        await h.db.query<{ status: string }>(
+          `select status from connection.integration_connection where id = $1`,
+          [id],
+        )
+      )[0]?.status;
+    const own = await connectOAuth(h, h.viewer, 'hubspot', 'user');
+    const id = own.connectionId!;
+    // Someone else's connection without settings.edit: FORBIDDEN; another org's: NOT_FOUND. Nothing changed,
+    // nothing audited.
+    const refused = await trpcErrorOf(
+      h.member.client.disconnect.start.mutate({ connectionId: id, confirm: true }),
+    );
+    expect([refused.code, refused.message]).toEqual([
+      'FORBIDDEN',
+      "disconnecting another user's or the organization's connection needs settings.edit",
+    ]);
+    expect(
+      (
+        await trpcErrorOf(
+          h.otherAdmin.client.disconnect.start.mutate({ connectionId: id, confirm: true }),
+        )
+      ).code,
+    ).toBe('NOT_FOUND');
+    expect(await status(id)).toBe('connected');
+    const jobs = await h.db.query<{ is_enabled: boolean }>(
+      `select is_enabled from sync.sync_job where connection_id = $1`,
+      [id],
+    );
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(jobs.every((j) => j.is_enabled)).toBe(true);
+    expect(await auditFor(id, 'connection.disconnect_failed')).toEqual([]);
+
+    // Refused attempts racing the owner's: the owner's disconnect goes through, the others stay refused.
+    const outcomes = await Promise.allSettled([
+      ...Array.from({ length: 4 }, () =>
+        h.member.client.disconnect.start.mutate({ connectionId: id, confirm: true }),
+      ),
+      h.otherAdmin.client.disconnect.start.mutate({ connectionId: id, confirm: true }),
+      h.viewer.client.disconnect.start.mutate({ connectionId: id, confirm: true }),
+    ]);
+    const owner = outcomes[5]!;
+    expect(owner.status).toBe('fulfilled');
+    const done = (owner as PromiseFulfilledResult<{ sagaId: string; saga: { status: string } }>)
+      .value;
+    expect(done.saga.status).toBe('completed');
+    expect(await status(id)).toBe('revoked');
+    const codes = outcomes
+      .slice(0, 5)
+      .map((o) =>
+        o.status === 'rejected' ? (o.reason as { data?: { code?: string } }).data?.code : 'ok',
+      );
+    expect(codes).toEqual(['FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN', 'NOT_FOUND']);
+    // Asking again: the owner (and an admin) join the finished saga; the member may not see it.
+    const again = await h.viewer.client.disconnect.start.mutate({
+      connectionId: id,
+      confirm: true,
+    });
+    expect([again.sagaId, again.joined, again.saga.connectionId]).toEqual([done.sagaId, true, id]);
+    expect(
+      (await h.admin.client.disconnect.start.mutate({ connectionId: id, confirm: true })).sagaId,
+    ).toBe(done.sagaId);
+    expect(
+      (
+        await trpcErrorOf(
+          h.member.client.disconnect.start.mutate({ connectionId: id, confirm: true }),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+    expect(await auditFor(id)).toHaveLength(1);
   });
 
   it('reconnects after a disconnect: the instance is reused, configuration and references kept', async () => {

@@ -8,6 +8,8 @@ const STEP_LABELS: Record<string, string> = {
   'destroy-credentials': 'Destroy stored credentials',
   'update-statuses': 'Update statuses',
   'mark-references-stale': 'Mark external references stale',
+  'mark-instance-references-stale':
+    "Mark the instance's references stale (it was the last connection)",
   audit: 'Write the audit log entry',
   'publish-event': 'Notify dependent features',
 };

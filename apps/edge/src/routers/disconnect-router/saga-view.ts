@@ -15,7 +15,7 @@ export function publicSagaView(v: TSagaView) {
     type: v.type,
     status: v.status,
     currentStep: v.currentStep,
-    connectionId: v.subjectKey,
+    connectionId: typeof v.input['connectionId'] === 'string' ? v.input['connectionId'] : null,
     actorUserId: v.actorUserId,
     result: v.result,
     error: v.error,
