@@ -114,6 +114,21 @@ interface TNext {
   name: string;
   attempts: number;
 }
+/** One saga's transition: the steps that succeeded since the last write, and the start of the next. */
+interface TTransition {
+  id: string;
+  current_step: string | null;
+  done: TDone[];
+  next: TNext[];
+}
+/** One saga's end: its terminal status, result or error, and its last steps' success. */
+interface TEnd {
+  id: string;
+  status: TSagaStatus;
+  result: Record<string, unknown> | null;
+  error: TSagaError | null;
+  done: TDone[];
+}
 
 /** The steps in stages: a `concurrent` step runs in the stage of the step before it. */
 function stagesOf<T>(steps: TStepDefinition<T>[]): TStepDefinition<T>[][] {
@@ -173,6 +188,42 @@ function certainlyUndelivered(e: unknown): boolean {
   return e instanceof AppError && e.code === 'UNAVAILABLE' && e.reason === 'no_responders';
 }
 
+/** Most calls one group-commit statement carries (its jsonb parameter stays small). */
+const MAX_BATCH = 64;
+
+/**
+ * Group commit: calls made during one turn of the event loop are written as one statement, one transaction, one
+ * WAL flush. Under load many sagas reach a transition in the same turn (their replies arrive together); alone, a
+ * call waits one `setImmediate` at most. Every caller learns the outcome of the one commit that carried it.
+ */
+class GroupCommit<TIn, TOut> {
+  private queue: { item: TIn; resolve: (v: TOut) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(private readonly write: (items: TIn[]) => Promise<TOut[]>) {}
+
+  run(item: TIn): Promise<TOut> {
+    return new Promise<TOut>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.drain());
+      }
+    });
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      this.write(batch.map((b) => b.item)).then(
+        (out) => batch.forEach((b, i) => b.resolve(out[i]!)),
+        (e: unknown) => batch.forEach((b) => b.reject(e)),
+      );
+    }
+  }
+}
+
 /**
  * Durable sagas over a Postgres log: every step is recorded as started before its command is sent and its
  * outcome recorded after; a business failure before the pivot compensates in reverse order; timeouts and
@@ -189,6 +240,13 @@ export class SagaEngine extends EventEmitter {
   private readonly lost = new Set<string>();
   private recoveryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Transitions and ends of all the sagas this process drives, group-committed. */
+  private readonly transitions = new GroupCommit<TTransition, boolean>((items) =>
+    this.writeTransitions(items),
+  );
+  private readonly ends = new GroupCommit<TEnd, (TSagaRow & { steps: TStepRow[] }) | undefined>(
+    (items) => this.writeEnds(items),
+  );
 
   constructor(private readonly opts: TSagaEngineOptions) {
     super();
@@ -577,32 +635,39 @@ export class SagaEngine extends EventEmitter {
   }
 
   /**
-   * Records one transition in one statement: the steps that succeeded since the last write (kept in memory until
-   * now) and the start of the next stage's steps. A crash between a step's reply and this write leaves the step
-   * `running`: recovery sends its command again under the same idempotency key and gets the first reply.
+   * Records one transition: the steps that succeeded since the last write (kept in memory until now) and the start
+   * of the next stage's steps, group-committed with other sagas' transitions of the same turn. A crash between a
+   * step's reply and this write leaves the step `running`: recovery sends its command again under the same
+   * idempotency key and gets the first reply.
    */
-  private async transition(sagaId: string, done: TDone[], next: TNext[]): Promise<boolean> {
+  private transition(sagaId: string, done: TDone[], next: TNext[]): Promise<boolean> {
+    return this.transitions.run({ id: sagaId, current_step: next[0]?.name ?? null, done, next });
+  }
+
+  /** Several sagas' transitions in one statement; each only while this process holds its saga. */
+  private async writeTransitions(items: TTransition[]): Promise<boolean[]> {
     const S = this.q();
-    // Only while this process holds the saga: a replica that took it over is not overwritten.
-    const [r] = await this.sql<{ n: number }>(
-      done.length > 0 ? 'transition-done' : 'transition',
-      `with owned as (
-         update ${S}.saga set current_step = $1, updated_at = now() where id = $2 and owner = $3 returning id)
-       ${done.length > 0 ? `, done as (${this.doneSql('$5')})` : ''}
-       , started as (update ${S}.saga_step s set status = 'running', attempts = n.attempts, started_at = now(),
-           error = null
-           from jsonb_to_recordset($4::jsonb) as n(name text, attempts int)
-           where s.saga_id = (select id from owned) and s.name = n.name)
-       select count(*)::int as n from owned`,
-      [
-        next[0]?.name ?? null,
-        sagaId,
-        this.owner,
-        JSON.stringify(next),
-        ...(done.length > 0 ? [JSON.stringify(done)] : []),
-      ],
+    const rows = await this.sql<{ id: string }>(
+      'transitions',
+      `with t as (select * from jsonb_to_recordset($1::jsonb)
+                    as t(id uuid, current_step text, done jsonb, next jsonb)),
+       owned as (
+         update ${S}.saga s set current_step = t.current_step, updated_at = now()
+           from t where s.id = t.id and s.owner = $2 returning s.id),
+       done as (
+         update ${S}.saga_step s set status = coalesce(d.status, 'succeeded'), result = d.result,
+             completed_at = now(), effect_possible = d.status is null
+           from t cross join lateral jsonb_to_recordset(t.done) as d(name text, result jsonb, status text)
+          where t.id in (select id from owned) and s.saga_id = t.id and s.name = d.name),
+       started as (
+         update ${S}.saga_step s set status = 'running', attempts = n.attempts, started_at = now(), error = null
+           from t cross join lateral jsonb_to_recordset(t.next) as n(name text, attempts int)
+          where t.id in (select id from owned) and s.saga_id = t.id and s.name = n.name)
+       select id from owned`,
+      [JSON.stringify(items), this.owner],
     );
-    return r?.n === 1;
+    const held = new Set(rows.map((r) => r.id));
+    return items.map((i) => held.has(i.id));
   }
 
   /** The `done` CTE: succeeded steps (a jsonb array of `{ name, result }`), for the saga `owned` returned. */
@@ -959,32 +1024,10 @@ export class SagaEngine extends EventEmitter {
     error: TSagaError | null,
     done: TDone[] = [],
   ): Promise<void> {
-    const S = this.q();
     const sagaId = saga.id;
-    // The last steps' success and the saga's end in one statement, only while this process holds the saga; it
-    // answers the saga's final view (the steps it just wrote as RETURNING gives them, the others as they are), so
-    // a waiter gets it without another read.
-    const [ended] = await this.sql<TSagaRow & { steps: TStepRow[] }>(
-      done.length > 0 ? 'finish-done' : 'finish',
-      `with owned as (
-         update ${S}.saga set status = $1, result = $2::jsonb, error = $3::jsonb, current_step = null,
-           completed_at = now(), updated_at = now(), lease_expires_at = null
-         where id = $4 and owner = $5 returning *)
-       ${done.length > 0 ? `, done as (${this.doneSql('$6')} returning s.*)` : ''}
-       select o.*, coalesce((select json_agg(st order by st.seq) from (
-           ${done.length > 0 ? 'select * from done union all ' : ''}
-           select * from ${S}.saga_step x where x.saga_id = o.id
-             ${done.length > 0 ? 'and x.name not in (select name from done)' : ''}) st), '[]'::json) as steps
-         from owned o`,
-      [
-        status,
-        result === null ? null : JSON.stringify(result),
-        error === null ? null : JSON.stringify(error),
-        sagaId,
-        this.owner,
-        ...(done.length > 0 ? [JSON.stringify(done)] : []),
-      ],
-    );
+    // The last steps' success and the saga's end in one statement (group-committed with other sagas' ends), only
+    // while this process holds the saga; it answers the saga's final view, so a waiter gets it without another read.
+    const ended = await this.ends.run({ id: sagaId, status, result, error, done });
     if (!ended) {
       this.opts.logger.warn(
         { sagaId, status },
@@ -1002,6 +1045,37 @@ export class SagaEngine extends EventEmitter {
     this.emit('saga', ev);
     this.emit(`end:${sagaId}`, toView(ended));
     this.emitProgress(sagaId);
+  }
+
+  /** Several sagas' ends in one statement; each answers its final view (steps as written), when it was held. */
+  private async writeEnds(
+    items: TEnd[],
+  ): Promise<((TSagaRow & { steps: TStepRow[] }) | undefined)[]> {
+    const S = this.q();
+    const rows = await this.sql<TSagaRow & { steps: TStepRow[] }>(
+      'ends',
+      `with t as (select * from jsonb_to_recordset($1::jsonb)
+                    as t(id uuid, status text, result jsonb, error jsonb, done jsonb)),
+       owned as (
+         update ${S}.saga s set status = t.status, result = t.result, error = t.error, current_step = null,
+             completed_at = now(), updated_at = now(), lease_expires_at = null
+           from t where s.id = t.id and s.owner = $2 returning s.*),
+       done as (
+         update ${S}.saga_step s set status = coalesce(d.status, 'succeeded'), result = d.result,
+             completed_at = now(), effect_possible = d.status is null
+           from t cross join lateral jsonb_to_recordset(t.done) as d(name text, result jsonb, status text)
+          where t.id in (select id from owned) and s.saga_id = t.id and s.name = d.name
+         returning s.*)
+       select o.*, coalesce((select json_agg(st order by st.seq) from (
+           select * from done where done.saga_id = o.id
+           union all
+           select * from ${S}.saga_step x where x.saga_id = o.id
+              and x.name not in (select name from done where done.saga_id = o.id)) st), '[]'::json) as steps
+         from owned o`,
+      [JSON.stringify(items), this.owner],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return items.map((i) => byId.get(i.id));
   }
 }
 

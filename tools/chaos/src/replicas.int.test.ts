@@ -82,10 +82,11 @@ describe('two replicas of every service', () => {
       expect(a.sagaId).toBe(b.sagaId);
       expect([a.saga.status, b.saga.status]).toEqual(['completed', 'completed']);
     }
-    const sagas = await h.db.query<{ subject_key: string; n: string }>(
-      `select subject_key, count(*) as n from edge.saga where type = 'disconnect' group by subject_key`,
+    const sagas = await h.db.query<{ connection_id: string; n: string }>(
+      `select input->>'connectionId' as connection_id, count(*) as n from edge.saga where type = 'disconnect'
+        group by 1`,
     );
-    expect(sagas.map((s) => [s.subject_key, s.n]).sort()).toEqual(
+    expect(sagas.map((s) => [s.connection_id, s.n]).sort()).toEqual(
       connections.map((c) => [c, '1']).sort(),
     );
     // Audit entries are written by whichever audit replica pulls them: wait until both are drained.
