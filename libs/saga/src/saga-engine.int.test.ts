@@ -400,6 +400,23 @@ describe('SagaEngine (real Postgres)', () => {
     expect(fx.calls.filter((c) => c.startsWith('run:'))).toHaveLength(40 * 6);
   });
 
+  it('records a result carrying a NUL character (which jsonb refuses) as U+FFFD, and finishes', async () => {
+    const fx = new Effects();
+    const e = engine();
+    const def = definition(fx);
+    def.steps[3] = { ...def.steps[3]!, run: async () => ({ warning: 'bad\u0000reply' }) };
+    e.register(def);
+    const { sagaId } = await e.start(def, {
+      subjectKey: 'nul',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    const v = await e.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('completed');
+    expect(v?.steps.find((s) => s.name === 'c')?.result).toEqual({ warning: 'bad\ufffdreply' });
+  });
+
   it('keeps one saga per subject under 20 concurrent starts', async () => {
     const fx = new Effects();
     const e = engine();

@@ -7,6 +7,7 @@ import type { Logger } from '@otesse/logging';
 import type { TSagaStatus, TStepKind, TStepStatus } from './saga.entity';
 import { OPEN_SAGA_STATUSES } from './saga.entity';
 import type { TSagaDefinition, TSagaError, TStepDefinition } from './saga-definition';
+import { GroupCommit } from './group-commit';
 
 export interface TSagaEngineOptions {
   orm: MikroORM;
@@ -169,6 +170,13 @@ const traceIdOf = (saga: TSagaRow): string | undefined => {
   const t = saga.input['traceId'];
   return typeof t === 'string' ? t : undefined;
 };
+/**
+ * JSON for the log. Postgres jsonb refuses the NUL character (`\u0000`), which text from a provider can carry: it is
+ * written as U+FFFD, so a step's result can always be recorded (a refused write would stall the saga for good).
+ */
+const logJson = (v: unknown): string =>
+  JSON.stringify(v).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 class StepTimeout extends AppError {
@@ -186,42 +194,6 @@ function toSagaError(step: string, e: unknown): TSagaError {
 /** Transport failures where the command certainly never reached a service (no compensation needed). */
 function certainlyUndelivered(e: unknown): boolean {
   return e instanceof AppError && e.code === 'UNAVAILABLE' && e.reason === 'no_responders';
-}
-
-/** Most calls one group-commit statement carries (its jsonb parameter stays small). */
-const MAX_BATCH = 64;
-
-/**
- * Group commit: calls made during one turn of the event loop are written as one statement, one transaction, one
- * WAL flush. Under load many sagas reach a transition in the same turn (their replies arrive together); alone, a
- * call waits one `setImmediate` at most. Every caller learns the outcome of the one commit that carried it.
- */
-class GroupCommit<TIn, TOut> {
-  private queue: { item: TIn; resolve: (v: TOut) => void; reject: (e: unknown) => void }[] = [];
-  private scheduled = false;
-
-  constructor(private readonly write: (items: TIn[]) => Promise<TOut[]>) {}
-
-  run(item: TIn): Promise<TOut> {
-    return new Promise<TOut>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.drain());
-      }
-    });
-  }
-
-  private drain(): void {
-    this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      this.write(batch.map((b) => b.item)).then(
-        (out) => batch.forEach((b, i) => b.resolve(out[i]!)),
-        (e: unknown) => batch.forEach((b) => b.reject(e)),
-      );
-    }
-  }
 }
 
 /**
@@ -378,7 +350,7 @@ export class SagaEngine extends EventEmitter {
           def.version,
           args.orgId,
           args.actorUserId,
-          JSON.stringify(args.input),
+          logJson(args.input),
           now,
           JSON.stringify(
             def.steps.map((st, seq) => ({
@@ -664,7 +636,7 @@ export class SagaEngine extends EventEmitter {
            from t cross join lateral jsonb_to_recordset(t.next) as n(name text, attempts int)
           where t.id in (select id from owned) and s.saga_id = t.id and s.name = n.name)
        select id from owned`,
-      [JSON.stringify(items), this.owner],
+      [logJson(items), this.owner],
     );
     const held = new Set(rows.map((r) => r.id));
     return items.map((i) => held.has(i.id));
@@ -685,7 +657,7 @@ export class SagaEngine extends EventEmitter {
       'write-done',
       `with owned as (select id from ${this.q()}.saga where id = $1 and owner = $2), done as (${this.doneSql('$3')})
        select 1`,
-      [sagaId, this.owner, JSON.stringify(done)],
+      [sagaId, this.owner, logJson(done)],
     );
   }
 
@@ -695,7 +667,7 @@ export class SagaEngine extends EventEmitter {
       .where({ saga_id: sagaId, name: step })
       .update({
         status: 'failed',
-        error: JSON.stringify(err),
+        error: logJson(err),
         ...(certainlyUndelivered(e) ? {} : { effect_possible: true }),
       });
   }
@@ -794,7 +766,7 @@ export class SagaEngine extends EventEmitter {
         }
         const held = await this.t('saga')
           .where({ id: saga.id, owner: this.owner })
-          .update({ status: 'compensating', error: JSON.stringify(err), updated_at: new Date() });
+          .update({ status: 'compensating', error: logJson(err), updated_at: new Date() });
         if (held !== 1) return { status: 'stopped' };
         this.opts.logger.warn(
           { sagaId: saga.id, step: step.name, code: err.code, reason: err.reason },
@@ -1072,7 +1044,7 @@ export class SagaEngine extends EventEmitter {
            select * from ${S}.saga_step x where x.saga_id = o.id
               and x.name not in (select name from done where done.saga_id = o.id)) st), '[]'::json) as steps
          from owned o`,
-      [JSON.stringify(items), this.owner],
+      [logJson(items), this.owner],
     );
     const byId = new Map(rows.map((r) => [r.id, r]));
     return items.map((i) => byId.get(i.id));

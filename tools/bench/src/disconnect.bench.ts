@@ -28,6 +28,11 @@ const CONCURRENCIES = (process.env['BENCH_CONCURRENCY'] ?? '32,128')
   .split(',')
   .map((c) => Number(c.trim()))
   .filter((c) => c > 0);
+/**
+ * Disconnects before the latency run, not measured: every process's code paths are run often enough for V8 to have
+ * compiled them (with 10, the first few dozen measured disconnects still ran partly interpreted, and set the p99).
+ */
+const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 50);
 const REFS_PER_CONNECTION = Number(process.env['BENCH_REFS'] ?? 10_000);
 const STALE_ROWS = Number(process.env['BENCH_STALE_ROWS'] ?? 1_000_000);
 /**
@@ -111,7 +116,7 @@ async function main(): Promise<void> {
         : {}),
     }),
   });
-  const SEEDED = LATENCY_RUNS + THROUGHPUT_RUNS * CONCURRENCIES.length + 10;
+  const SEEDED = LATENCY_RUNS + THROUGHPUT_RUNS * CONCURRENCIES.length + WARMUP;
   /** CPU (ms) and memory of every process a disconnect runs through, to see where the time goes. */
   const usage = () => {
     const per: Record<
@@ -250,13 +255,13 @@ async function main(): Promise<void> {
       SAGA_COMMITS * stats(commit).p50;
 
     // Warm-up, then the latency run: one disconnect at a time, end to end through tRPC.
-    for (let i = 0; i < 10; i += 1) {
+    for (let i = 0; i < WARMUP; i += 1) {
       const w = await client.disconnect.start.mutate({
         connectionId: pool.pop()!,
         confirm: true,
         waitMs: 30_000,
       });
-      if (process.env['BENCH_DEBUG'] && i === 9) {
+      if (process.env['BENCH_DEBUG'] && i === WARMUP - 1) {
         for (const st of w.saga.steps) {
           log(
             `${st.name.padEnd(24)} attempts=${st.attempts} ${st.startedAt} → ${st.completedAt} ${st.error ? JSON.stringify(st.error) : ''}`,

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@otesse/logging';
 import { waitFor } from '@otesse/testing';
+import { startEdge } from '../edge.server';
+import {
+  DISCONNECT_SAGA,
+  disconnectSaga,
+  disconnectSubject,
+  type TDisconnectInput,
+  type TDisconnectInputV1,
+} from '../sagas/disconnect.saga';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 import { seedSyncedData, streamEvents } from './disconnect-helpers';
 
@@ -390,6 +399,77 @@ describe('disconnect saga (whole stack as processes)', () => {
       ).code,
     ).toBe('FORBIDDEN');
     expect(await auditFor(id)).toHaveLength(1);
+  });
+
+  it('a saga of definition version 1 (in flight at an upgrade) still finishes on its own definition', async () => {
+    const { connectionId } = await connectOAuth(h, h.viewer, 'xero', 'user');
+    const [conn] = await h.db.query<{ instance_id: string }>(
+      `select instance_id from connection.integration_connection where id = $1`,
+      [connectionId],
+    );
+    // An edge replica in this process drives it, as the upgraded edge's recovery would.
+    const edge = await startEdge({
+      databaseUrl: h.db.urlFor('edge'),
+      natsUrl: h.nats.url,
+      port: 0,
+      dashboardUrl: 'http://127.0.0.1:5173',
+      providersFile: h.providersFile,
+      sagaRecoveryIntervalMs: 0,
+      logger: createLogger({ name: 'edge-v1', level: 'silent' }),
+    });
+    try {
+      const v1 = disconnectSaga(edge.deps, 1);
+      const { sagaId } = await edge.deps.sagas.start(v1, {
+        subjectKey: disconnectSubject(h.orgId, connectionId!),
+        orgId: h.orgId,
+        actorUserId: h.viewer.id,
+        // Version 1's input: the target looked up by the edge before the saga (its definition reads it so).
+        input: {
+          connectionId: connectionId!,
+          instanceId: conn!.instance_id,
+          vendor: 'xero',
+          ownerUserId: h.viewer.id,
+          level: 'user',
+          subdomain: null,
+          ip: null,
+          traceId: 'v1-compat-0001',
+        } satisfies TDisconnectInputV1 as unknown as TDisconnectInput,
+      });
+      const saga = await edge.deps.sagas.waitFor(sagaId, 15_000);
+      expect([saga?.type, saga?.definitionVersion, saga?.status]).toEqual([
+        DISCONNECT_SAGA,
+        1,
+        'completed',
+      ]);
+      expect(saga?.steps.map((s) => [s.name, s.status])).toEqual([
+        ['lock', 'succeeded'],
+        ['disable-sync-jobs', 'succeeded'],
+        ['revoke-tokens', 'succeeded'],
+        ['destroy-credentials', 'succeeded'],
+        ['update-statuses', 'succeeded'],
+        ['mark-references-stale', 'succeeded'],
+        ['audit', 'succeeded'],
+        ['publish-event', 'succeeded'],
+      ]);
+      const [after] = await h.db.query<{ status: string }>(
+        `select status from connection.integration_connection where id = $1`,
+        [connectionId],
+      );
+      expect(after).toEqual({ status: 'revoked' });
+      const [entry] = await waitFor(async () => {
+        const e = await auditFor(connectionId!);
+        return e.length ? e : undefined;
+      });
+      expect(entry).toMatchObject({ provider: 'xero', actorUserId: h.viewer.id });
+      // The API shows it like any other: the owner's request joins it.
+      const again = await h.viewer.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+      });
+      expect([again.sagaId, again.joined]).toEqual([sagaId, true]);
+    } finally {
+      await edge.stop();
+    }
   });
 
   it('reconnects after a disconnect: the instance is reused, configuration and references kept', async () => {
