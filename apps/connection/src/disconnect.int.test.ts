@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { AppError, TRequestInput } from '@otesse/contracts';
 import { Bus, connectNats } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
+import { openOrm, runSqlCommandOnce } from '@otesse/persistence';
 import {
   createTestDatabase,
   startNatsServer,
@@ -406,6 +407,98 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     }
     // b is the last one and sees a revoked: it revokes the instance.
     await expect(complete(orgId, b, sb)).resolves.toMatchObject({ instanceRevoked: true });
+  });
+
+  it('a fast path that finds no witness leaves no lock behind: no deadlock with the last connection', async () => {
+    // Found by the full suite (deadlock detected): a's fast path waited to share-lock b, a begin in flight; once b
+    // was disconnecting it was no witness, but the lock stayed while a took the locked path. b's own step 5 held the
+    // instance and waited for b's row: a cycle.
+    const orgId = randomUUID();
+    const a = (await connected(orgId)).connection.id;
+    const { connection, instance } = await connected(orgId);
+    const b = connection.id;
+    const [sa, sb] = [randomUUID(), randomUUID()];
+    await begin(orgId, a, sa);
+    const inFlight = new pg.Client({ connectionString: db.adminUrl });
+    const instanceHolder = new pg.Client({ connectionString: db.adminUrl });
+    await Promise.all([inFlight.connect(), instanceHolder.connect()]);
+    const waiting = async (n: number, like: string) =>
+      waitFor(
+        async () =>
+          (
+            await db.query<{ n: number }>(
+              `select count(*)::int as n from pg_stat_activity
+                where wait_event_type = 'Lock' and query like $1`,
+              [like],
+            )
+          )[0]!.n === n,
+        { what: `${n} waiting on ${like}` },
+      );
+    try {
+      // b's begin-disconnect, in flight; the instance's row held, so the order of what follows is fixed.
+      await inFlight.query('begin');
+      await inFlight.query(
+        `update connection.integration_connection set status = 'disconnecting', status_before_disconnect = status,
+           disconnect_saga_id = $2 where id = $1`,
+        [b, sb],
+      );
+      await instanceHolder.query('begin');
+      await instanceHolder.query(
+        'select 1 from connection.integration_instance where id = $1 for update',
+        [instance.id],
+      );
+      // b's step 5 sees b connected (the begin is not committed): locked path, first in line for the instance.
+      const completeB = complete(orgId, b, sb);
+      await waiting(1, '%complete_disconnect%');
+      // a's step 5: its fast path waits for b, the would-be witness.
+      const completeA = complete(orgId, a, sa);
+      await waiting(2, '%complete_disconnect%');
+      await inFlight.query('commit');
+      await instanceHolder.query('commit');
+      const [doneA, doneB] = await Promise.all([completeA, completeB]);
+      expect([doneA.connection.status, doneB.connection.status]).toEqual(['revoked', 'revoked']);
+      expect([doneA.instanceRevoked, doneB.instanceRevoked].filter(Boolean)).toHaveLength(1);
+      expect((await instanceState(instance.id)).status).toBe('revoked');
+    } finally {
+      await Promise.all([inFlight.end(), instanceHolder.end()]);
+    }
+  });
+
+  it("a command chosen as a deadlock's victim runs again (runSqlCommandOnce), so both callers are answered", async () => {
+    // Two commands that lock two rows in opposite orders: Postgres aborts one; its whole transaction is undone.
+    await db.query(`create table connection.test_pair (id int primary key)`);
+    await db.query(`insert into connection.test_pair values (1), (2)`);
+    await db.query(`grant select, update on connection.test_pair to otesse_connection`);
+    await db.query(`create function connection.test_lock_pair(p_first int, p_second int) returns jsonb
+      language plpgsql as $$ begin
+        perform 1 from connection.test_pair where id = p_first for update;
+        perform pg_sleep(0.3);
+        perform 1 from connection.test_pair where id = p_second for update;
+        return jsonb_build_object('subject', 'test.pair', 'result', jsonb_build_object('first', p_first),
+          'replayed', false);
+      end $$`);
+    const orm = await openOrm({
+      url: db.urlFor('connection'),
+      schema: 'connection',
+      entities: [],
+      migrations: [],
+    });
+    try {
+      const knex = orm.em.getConnection().getKnex();
+      const pair = (first: number, second: number) =>
+        runSqlCommandOnce<{ first: number }>(knex, {
+          name: 'test.lock_pair',
+          text: 'select connection.test_lock_pair($1, $2) as r',
+          values: [first, second],
+          subject: 'test.pair',
+        });
+      const results = await Promise.all([pair(1, 2), pair(2, 1)]);
+      expect(results.map((r) => r.result)).toEqual([{ first: 1 }, { first: 2 }]);
+    } finally {
+      await orm.close(true);
+      await db.query(`drop function connection.test_lock_pair(int, int)`);
+      await db.query(`drop table connection.test_pair`);
+    }
   });
 
   it('complete-disconnect refuses without the lock, and under another saga', async () => {

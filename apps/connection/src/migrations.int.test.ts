@@ -30,8 +30,9 @@ describe('connection migrations (real Postgres)', () => {
         'replay_of',
         'store_reply',
       ]);
-      // Down past begin_authorizes, complete_fast_path and begin_without_instance_lock: the earlier definitions are
-      // back (one begin_disconnect each time, its arguments as that version had them); up again.
+      // Down past witness_without_stray_locks, begin_authorizes, complete_fast_path and begin_without_instance_lock:
+      // the earlier definitions are back (one begin_disconnect each time, its arguments as that version had them);
+      // up again.
       const locksInstance = /lock_instance_of\(p_org, p_connection\)/;
       const body = async (fn: string) =>
         (
@@ -54,6 +55,10 @@ describe('connection migrations (real Postgres)', () => {
       expect(await args()).toEqual([
         'p_key text, p_org uuid, p_connection uuid, p_saga uuid, p_actor uuid, p_may_manage boolean',
       ]);
+      expect(await body('complete_disconnect')).toMatch(/'OT002'/);
+      await migrateDown(orm);
+      expect(await body('complete_disconnect')).not.toMatch(/'OT002'/);
+      expect(await body('complete_disconnect')).toMatch(/for share/);
       await migrateDown(orm);
       expect(await args()).toEqual(['p_key text, p_org uuid, p_connection uuid, p_saga uuid']);
       expect(await body('begin_disconnect')).not.toMatch(/FORBIDDEN/);

@@ -23,7 +23,8 @@ interface TCommandRow {
  *
  * The function returns `jsonb` `{ subject, result, replayed }`. A replay answers the stored result; a concurrent
  * duplicate fails on the key's primary key after the first committed and is answered by running again (a
- * replay). A key first used for another subject is CONFLICT `idempotency_key_reused`.
+ * replay). A key first used for another subject is CONFLICT `idempotency_key_reused`. A deadlock victim (or a
+ * serialization failure) is run again, twice at most.
  */
 export async function runSqlCommandOnce<T>(
   knex: Knex,
@@ -51,6 +52,12 @@ export async function runSqlCommandOnce<T>(
       // A concurrent duplicate committed first: run again, which answers its stored result.
       if (err.code === '23505' && err.constraint === 'processed_command_pkey' && attempt < 3)
         continue;
+      // Chosen as a deadlock's victim (or a serialization failure): the statement's transaction was rolled back
+      // whole, so running it again is safe. Its locks are known to be ordered; this is the net under that.
+      if ((err.code === '40P01' || err.code === '40001') && attempt < 3) {
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+        continue;
+      }
       throw e;
     }
   }

@@ -1,16 +1,8 @@
 import { Migration } from '@mikro-orm/migrations';
 import { COMPLETE_DISCONNECT_V1 } from './Migration20261122053000_disconnect_functions';
 
-/**
- * complete_disconnect takes the instance's row lock only when this connection may be the instance's last. With
- * another user's connection still connected (share-locked as a witness until commit) the instance is left as it
- * is and only the connection's own row is written: 32 concurrent disconnects of one instance's users used to queue
- * on the instance's row (5.6 ms a lock on average). The locked path now also waits for other connections'
- * revocations in flight before deciding whether the instance keeps a connection.
- */
-export class Migration20261122080500_complete_fast_path extends Migration {
-  override async up(): Promise<void> {
-    this.addSql(`create or replace function "connection".complete_disconnect(p_key text, p_org uuid,
+/** complete_disconnect as this migration leaves it (the next version's down() restores it). */
+export const COMPLETE_DISCONNECT_V2 = `create or replace function "connection".complete_disconnect(p_key text, p_org uuid,
     p_connection uuid, p_saga uuid) returns jsonb language plpgsql as $$
 declare
   v_subject constant text := 'connection.connections.complete-disconnect';
@@ -95,7 +87,18 @@ begin
       'webhooksDisabled', v_webhooks, 'healthChecksStopped', not v_kept);
   end if;
   return "connection".store_reply(p_key, v_subject, p_org, p_connection, v_result);
-end $$;`);
+end $$;`;
+
+/**
+ * complete_disconnect takes the instance's row lock only when this connection may be the instance's last. With
+ * another user's connection still connected (share-locked as a witness until commit) the instance is left as it
+ * is and only the connection's own row is written: 32 concurrent disconnects of one instance's users used to queue
+ * on the instance's row (5.6 ms a lock on average). The locked path now also waits for other connections'
+ * revocations in flight before deciding whether the instance keeps a connection.
+ */
+export class Migration20261122080500_complete_fast_path extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(COMPLETE_DISCONNECT_V2);
   }
 
   override async down(): Promise<void> {

@@ -6,6 +6,7 @@ import { Migration20261122053000_disconnect_functions } from './Migration2026112
 import { Migration20261122075000_begin_without_instance_lock } from './Migration20261122075000_begin_without_instance_lock';
 import { Migration20261122080500_complete_fast_path } from './Migration20261122080500_complete_fast_path';
 import { Migration20261122100000_begin_authorizes } from './Migration20261122100000_begin_authorizes';
+import { Migration20261122103000_witness_without_stray_locks } from './Migration20261122103000_witness_without_stray_locks';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -15,4 +16,5 @@ export const migrations = [
   { name: 'Migration20261122075000_begin_without_instance_lock', class: Migration20261122075000_begin_without_instance_lock },
   { name: 'Migration20261122080500_complete_fast_path', class: Migration20261122080500_complete_fast_path },
   { name: 'Migration20261122100000_begin_authorizes', class: Migration20261122100000_begin_authorizes },
+  { name: 'Migration20261122103000_witness_without_stray_locks', class: Migration20261122103000_witness_without_stray_locks },
 ];

@@ -160,7 +160,7 @@ export async function sweepExpiredLeases(
     await knex.raw(
       `with x as (
          select e.id from ${S}.sync_execution e
-          where e.status = 'running' and e.lease_expires_at < now()
+          where e.status = 'running' and e.lease_expires_at < now() and e.takeovers + ${crashed} <= ?
           order by e.lease_expires_at limit ? for update skip locked
        )
        update ${S}.sync_execution e
@@ -170,7 +170,9 @@ export async function sweepExpiredLeases(
         where e.id = x.id and j.id = e.job_id
        returning e.id, e.job_id, e.org_id, e.connection_id, e.cursor, e.batches,
                  j.instance_id, j.vendor, j.resource`,
-      [opts.limit, opts.owner, opts.leaseMs],
+      // Past the limit is never taken over, even one whose lease expired between the two statements: the next
+      // sweep fails it.
+      [opts.maxTakeovers, opts.limit, opts.owner, opts.leaseMs],
     )
   ).rows as {
     id: string;
