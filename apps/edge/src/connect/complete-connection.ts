@@ -38,8 +38,9 @@ async function retryWhileUnavailable<T>(op: () => Promise<T>): Promise<T> {
 /**
  * After the provider said yes (or the API key validated): create the connection, hand the secrets to the vault,
  * activate (the connection service publishes `integrations.connection.connected`), create the default sync jobs
- * and write the audit entry. A failure before activation abandons the pending connection and destroys what the
- * vault got; after it (the connection is live) the idempotent rest is retried, never undone.
+ * and write the audit entry. A failure before activation abandons the pending connection, then destroys what the
+ * vault got; an abandon refused because the connection is connected means the activation's answer was lost, and
+ * the connect goes on. After activation (the connection is live) the idempotent rest is retried, never undone.
  */
 export async function completeConnection(
   deps: TEdgeDeps,
@@ -60,7 +61,6 @@ export async function completeConnection(
     },
     { ctx },
   );
-  let stored = false;
   let activated = false;
   const auditEventId = randomUUID();
   /** Default sync jobs and the audit entry of a live connection (both idempotent: safe to run again). */
@@ -130,7 +130,6 @@ export async function completeConnection(
       },
       { ctx },
     );
-    stored = true;
     const { instance, connection } = await deps.bus.request(
       'connection.connections.activate',
       { orgId: input.orgId, connectionId: pending.id, eventId: randomUUID() },
@@ -142,8 +141,44 @@ export async function completeConnection(
     return await retryWhileUnavailable(() => setUp(instance, connection));
   } catch (e) {
     if (activated) throw e;
-    // Best effort clean-up; the original failure is what the caller needs to see.
-    if (stored) {
+    // Whether the activation took effect is unknown when its answer was lost (a timeout, the connection service
+    // killed after its commit): the abandon decides, atomically in the connection service — pending → error, or
+    // refused because the connection is connected. Credentials are destroyed only for an abandoned connection:
+    // destroying them first used to leave a live connection without credentials.
+    let abandoned = false;
+    try {
+      await retryWhileUnavailable(() =>
+        deps.bus.request(
+          'connection.connections.abandon',
+          { orgId: input.orgId, connectionId: pending.id, reason: 'connect_failed' },
+          { ctx },
+        ),
+      );
+      abandoned = true;
+    } catch (err) {
+      if (
+        err instanceof AppError &&
+        err.code === 'CONFLICT' &&
+        err.reason === 'not_pending' &&
+        (err.details as { status?: unknown } | undefined)?.status === 'connected'
+      ) {
+        // The activation went through; only its answer was lost: the connect succeeded.
+        const live = await retryWhileUnavailable(() =>
+          deps.bus.request(
+            'connection.connections.get',
+            { orgId: input.orgId, connectionId: pending.id },
+            { ctx },
+          ),
+        );
+        return await retryWhileUnavailable(() => setUp(live.instance, live.connection));
+      }
+      deps.logger.warn(
+        { err, connectionId: pending.id },
+        'clean-up: abandoning connection failed; its credentials are kept',
+      );
+    }
+    if (abandoned) {
+      // Whether or not the store answered (its answer may have been lost too): destroying nothing is harmless.
       await deps.bus
         .request(
           'vault.credentials.destroy',
@@ -161,18 +196,6 @@ export async function completeConnection(
           ),
         );
     }
-    await deps.bus
-      .request(
-        'connection.connections.abandon',
-        { orgId: input.orgId, connectionId: pending.id, reason: 'connect_failed' },
-        { ctx },
-      )
-      .catch((err: unknown) =>
-        deps.logger.warn(
-          { err, connectionId: pending.id },
-          'clean-up: abandoning connection failed',
-        ),
-      );
     await publishAudit(deps, {
       orgId: input.orgId,
       actorUserId: input.userId,

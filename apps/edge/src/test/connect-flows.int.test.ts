@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '@otesse/contracts';
 import { hashToken } from '@otesse/identity';
+import { createLogger } from '@otesse/logging';
+import type { Bus } from '@otesse/messaging';
 import { TestBrowser, waitFor } from '@otesse/testing';
+import { completeConnection } from '../connect/complete-connection';
+import { startEdge } from '../edge.server';
 import { DASHBOARD_URL, edgeClient, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 
 /** Foundation done-when 1–3: OAuth and API-key connect end to end, and every refused callback stores nothing. */
@@ -116,6 +121,87 @@ describe('connect flows through the edge (all services as processes, real Postgr
     // Another org sees none of it.
     expect(await h.otherAdmin.client.emailBuilder.fromOptions.query()).toEqual([]);
   });
+
+  it.each(['applied', 'unsent'] as const)(
+    "a connect whose activation's answer is lost goes on; one that failed before it leaves no credential (%s)",
+    async (activation) => {
+      // An edge in this process whose bus loses what the connection service answers to the activation, or fails it
+      // before it is sent: the first is a connection live in the connection service, the second a pending one.
+      const edge = await startEdge({
+        databaseUrl: h.db.urlFor('edge'),
+        natsUrl: h.nats.url,
+        port: 0,
+        dashboardUrl: DASHBOARD_URL,
+        providersFile: h.providersFile,
+        sagaRecoveryIntervalMs: 0,
+        logger: createLogger({ name: 'edge-lossy', level: 'silent' }),
+      });
+      try {
+        const real = edge.deps.bus;
+        const lossy = Object.create(real) as Bus;
+        lossy.request = (async (subject: string, payload: never, opts?: never) => {
+          if (subject === 'connection.connections.activate' && activation === 'applied') {
+            await real.request(subject as never, payload, opts);
+            throw new AppError('TIMEOUT', 'no answer in time', { reason: 'timeout' });
+          }
+          if (subject === 'connection.connections.activate')
+            throw new AppError('UNAVAILABLE', 'no responders', { reason: 'no_responders' });
+          return real.request(subject as never, payload, opts);
+        }) as Bus['request'];
+        const vendor = activation === 'applied' ? 'quickbooks' : 'xero';
+        const outcome = await completeConnection(
+          { ...edge.deps, bus: lossy },
+          {
+            orgId: h.orgId,
+            userId: h.admin.id,
+            provider: edge.deps.catalogue.get(vendor),
+            level: 'app',
+            externalAccountId: 'acct-1',
+            tenantId: null,
+            details: {},
+            credentials: [
+              {
+                kind: 'access_token',
+                value: `fpa_${randomBytes(8).toString('hex')}`,
+                expiresAt: null,
+              },
+              {
+                kind: 'refresh_token',
+                value: `fpr_${randomBytes(8).toString('hex')}`,
+                expiresAt: null,
+              },
+            ],
+            ip: null,
+            traceId: `lossy-${activation}`,
+          },
+        ).then(
+          (r) => r.connection.id,
+          (e: unknown) => e as AppError,
+        );
+        const [row] = await h.db.query<{ id: string; status: string; active: string }>(
+          `select c.id, c.status, (select count(*) from vault.credential v
+              where v.connection_id = c.id and v.is_active and not v.is_deleted) as active
+             from connection.integration_connection c where c.org_id = $1 and c.vendor = $2`,
+          [h.orgId, vendor],
+        );
+        if (activation === 'applied') {
+          // Connected, with its credentials: the connect succeeded (its jobs and audit entry too).
+          expect(outcome).toBe(row!.id);
+          expect([row!.status, Number(row!.active)]).toEqual(['connected', 2]);
+          const jobs = await h.db.query(`select 1 from sync.sync_job where connection_id = $1`, [
+            row!.id,
+          ]);
+          expect(jobs.length).toBeGreaterThan(0);
+        } else {
+          // Failed before the activation: abandoned, and nothing of its credentials is left.
+          expect((outcome as AppError).code).toBe('UNAVAILABLE');
+          expect([row!.status, Number(row!.active)]).toEqual(['error', 0]);
+        }
+      } finally {
+        await edge.stop();
+      }
+    },
+  );
 
   it('refuses a tampered state, and stores nothing', async () => {
     const before = await counts();
