@@ -399,15 +399,6 @@ export class SagaEngine extends EventEmitter {
     return { sagaId: id, created: true };
   }
 
-  /** The newest saga of a type for a subject, whatever its status. */
-  async latestFor(type: string, subjectKey: string): Promise<string | undefined> {
-    const row = (await this.t('saga')
-      .where({ type, subject_key: subjectKey })
-      .orderBy('created_at', 'desc')
-      .first('id')) as { id: string } | undefined;
-    return row?.id;
-  }
-
   private async findReusable(
     type: string,
     subjectKey: string,
