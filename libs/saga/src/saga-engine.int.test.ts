@@ -67,6 +67,17 @@ describe('SagaEngine (real Postgres)', () => {
     await db?.drop();
   });
 
+  /** Starts a saga of `def` for `subjectKey` and waits (5 s at most) until it is terminal. */
+  const startAndWait = async (e: SagaEngine, def: TSagaDefinition<TIn>, subjectKey: string) => {
+    const { sagaId } = await e.start(def, {
+      subjectKey,
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    return { sagaId, v: await e.waitFor(sagaId, 5_000) };
+  };
+
   function definition(
     fx: Effects,
     behaviour: Record<string, (attempt: number) => void> = {},
@@ -112,13 +123,7 @@ describe('SagaEngine (real Postgres)', () => {
     const e = engine();
     const def = definition(fx);
     e.register(def);
-    const { sagaId } = await e.start(def, {
-      subjectKey: 'c1',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
-    const v = await e.waitFor(sagaId, 5_000);
+    const { v } = await startAndWait(e, def, 'c1');
     expect(v?.status).toBe('completed');
     expect(fx.calls).toEqual(['run:a', 'run:b', 'run:pivot', 'run:c']);
     expect(v?.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
@@ -138,13 +143,7 @@ describe('SagaEngine (real Postgres)', () => {
       },
     });
     e.register(def);
-    const { sagaId } = await e.start(def, {
-      subjectKey: 'c2',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
-    const v = await e.waitFor(sagaId, 5_000);
+    const { v } = await startAndWait(e, def, 'c2');
     expect(v?.status).toBe('compensated');
     expect(v?.error).toMatchObject({ step: 'pivot', code: 'CONFLICT' });
     expect(fx.calls).toEqual(['run:a', 'run:b', 'undo:b', 'undo:a', 'compensated:pivot:CONFLICT']);
@@ -159,13 +158,7 @@ describe('SagaEngine (real Postgres)', () => {
       },
     });
     e.register(def);
-    const { sagaId } = await e.start(def, {
-      subjectKey: 'c3',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
-    const v = await e.waitFor(sagaId, 5_000);
+    const { v } = await startAndWait(e, def, 'c3');
     expect(v?.status).toBe('compensated');
     expect(v?.steps.find((s) => s.name === 'b')?.attempts).toBe(3);
     expect(fx.calls).toEqual(['run:a', 'undo:a', 'compensated:b:UNAVAILABLE']);
@@ -180,13 +173,7 @@ describe('SagaEngine (real Postgres)', () => {
       },
     });
     e.register(def);
-    const { sagaId } = await e.start(def, {
-      subjectKey: 'c4',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
-    const v = await e.waitFor(sagaId, 5_000);
+    const { v } = await startAndWait(e, def, 'c4');
     expect(v?.status).toBe('completed');
     expect(v?.steps.find((s) => s.name === 'c')?.attempts).toBe(6);
   });
@@ -241,13 +228,7 @@ describe('SagaEngine (real Postgres)', () => {
       },
     });
     e.register(def);
-    const { sagaId } = await e.start(def, {
-      subjectKey: 'st1',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
-    const v = await e.waitFor(sagaId, 5_000);
+    const { sagaId, v } = await startAndWait(e, def, 'st1');
     expect(v?.status).toBe('completed');
     // The waiter got the view the saga's end statement returned: the same as a fresh read.
     expect(v).toEqual(await e.view(sagaId));
@@ -333,13 +314,7 @@ describe('SagaEngine (real Postgres)', () => {
       const e = engine();
       const def = conditionalDefinition(fx, runF);
       e.register(def);
-      const { sagaId } = await e.start(def, {
-        subjectKey: `cond-${runF}`,
-        orgId: ORG,
-        actorUserId: ACTOR,
-        input: { n: 1 },
-      });
-      const v = await e.waitFor(sagaId, 5_000);
+      const { sagaId, v } = await startAndWait(e, def, `cond-${runF}`);
       expect(v?.status).toBe('completed');
       expect(v).toEqual(await e.view(sagaId));
       const f = v!.steps.find((s) => s.name === 'f')!;
@@ -406,13 +381,7 @@ describe('SagaEngine (real Postgres)', () => {
     const def = definition(fx);
     def.steps[3] = { ...def.steps[3]!, run: async () => ({ warning: 'bad\u0000reply' }) };
     e.register(def);
-    const { sagaId } = await e.start(def, {
-      subjectKey: 'nul',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
-    const v = await e.waitFor(sagaId, 5_000);
+    const { v } = await startAndWait(e, def, 'nul');
     expect(v?.status).toBe('completed');
     expect(v?.steps.find((s) => s.name === 'c')?.result).toEqual({ warning: 'bad\ufffdreply' });
   });

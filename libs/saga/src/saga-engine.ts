@@ -617,11 +617,7 @@ export class SagaEngine extends EventEmitter {
        owned as (
          update ${S}.saga s set current_step = t.current_step, updated_at = now()
            from t where s.id = t.id and s.owner = $2 returning s.id),
-       done as (
-         update ${S}.saga_step s set status = coalesce(d.status, 'succeeded'), result = d.result,
-             completed_at = now(), effect_possible = d.status is null
-           from t cross join lateral jsonb_to_recordset(t.done) as d(name text, result jsonb, status text)
-          where t.id in (select id from owned) and s.saga_id = t.id and s.name = d.name),
+       done as (${this.doneSql()}),
        started as (
          update ${S}.saga_step s set status = 'running', attempts = n.attempts, started_at = now(), error = null
            from t cross join lateral jsonb_to_recordset(t.next) as n(name text, attempts int)
@@ -633,12 +629,15 @@ export class SagaEngine extends EventEmitter {
     return items.map((i) => held.has(i.id));
   }
 
-  /** The `done` CTE: succeeded steps (a jsonb array of `{ name, result }`), for the saga `owned` returned. */
-  private doneSql(param: string): string {
+  /**
+   * The `done` CTE of every log write: the steps that succeeded (or were skipped) since the last write, from the
+   * `done` jsonb array (`{ name, result, status? }`) of each saga in CTE `t` that CTE `owned` returned.
+   */
+  private doneSql(): string {
     return `update ${this.q()}.saga_step s set status = coalesce(d.status, 'succeeded'), result = d.result,
               completed_at = now(), effect_possible = d.status is null
-            from jsonb_to_recordset(${param}::jsonb) as d(name text, result jsonb, status text)
-            where s.saga_id = (select id from owned) and s.name = d.name`;
+            from t cross join lateral jsonb_to_recordset(t.done) as d(name text, result jsonb, status text)
+           where t.id in (select id from owned) and s.saga_id = t.id and s.name = d.name`;
   }
 
   /** Writes steps that succeeded (on a path that stops before the next transition would have). */
@@ -646,7 +645,9 @@ export class SagaEngine extends EventEmitter {
     if (done.length === 0) return;
     await this.sql(
       'write-done',
-      `with owned as (select id from ${this.q()}.saga where id = $1 and owner = $2), done as (${this.doneSql('$3')})
+      `with t as (select $1::uuid as id, $3::jsonb as done),
+       owned as (select id from ${this.q()}.saga where id = $1 and owner = $2),
+       done as (${this.doneSql()})
        select 1`,
       [sagaId, this.owner, logJson(done)],
     );
@@ -1023,12 +1024,7 @@ export class SagaEngine extends EventEmitter {
          update ${S}.saga s set status = t.status, result = t.result, error = t.error, current_step = null,
              completed_at = now(), updated_at = now(), lease_expires_at = null
            from t where s.id = t.id and s.owner = $2 returning s.*),
-       done as (
-         update ${S}.saga_step s set status = coalesce(d.status, 'succeeded'), result = d.result,
-             completed_at = now(), effect_possible = d.status is null
-           from t cross join lateral jsonb_to_recordset(t.done) as d(name text, result jsonb, status text)
-          where t.id in (select id from owned) and s.saga_id = t.id and s.name = d.name
-         returning s.*)
+       done as (${this.doneSql()} returning s.*)
        select o.*, coalesce((select json_agg(st order by st.seq) from (
            select * from done where done.saga_id = o.id
            union all
