@@ -11,11 +11,11 @@ import {
   type TReceivedSpan,
 } from '@otesse/telemetry';
 import { waitFor, type TStackService } from '@otesse/testing';
-import { startEdge, type TRunningEdge } from '../edge.server';
+import type { TRunningEdge } from '../edge.server';
 import type { AppRouter } from '../routers/app.router';
 import {
   connectOAuth,
-  DASHBOARD_URL,
+  startEdgeReplica,
   startHarness,
   trpcErrorOf,
   type THarness,
@@ -131,19 +131,14 @@ describe('observability: one trace per disconnect, metrics per service, logs wit
             },
     });
     // A second edge replica in this process: the one the disconnects go through.
-    edge = await startEdge({
-      databaseUrl: h.db.urlFor('edge'),
-      natsUrl: h.nats.url,
-      port: 0,
-      dashboardUrl: DASHBOARD_URL,
-      providersFile: h.providersFile,
-      sagaRecoveryIntervalMs: 0,
-      logger: createLogger({
+    edge = await startEdgeReplica(
+      h,
+      createLogger({
         name: 'edge',
         level: 'debug',
         destination: { write: (line: string) => void edgeLog.push(line) },
       }),
-    });
+    );
     // startEdge wires the saga telemetry itself and serves /metrics on its own port.
     edgeMetricsUrl = `${edge.url}/metrics`;
   }, 180_000);

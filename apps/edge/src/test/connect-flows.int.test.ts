@@ -2,12 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '@otesse/contracts';
 import { hashToken } from '@otesse/identity';
-import { createLogger } from '@otesse/logging';
 import type { Bus } from '@otesse/messaging';
 import { TestBrowser, waitFor } from '@otesse/testing';
 import { completeConnection } from '../connect/complete-connection';
-import { startEdge } from '../edge.server';
-import { DASHBOARD_URL, edgeClient, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import {
+  DASHBOARD_URL,
+  edgeClient,
+  startEdgeReplica,
+  startHarness,
+  trpcErrorOf,
+  type THarness,
+} from './e2e-harness';
 
 /** Foundation done-when 1–3: OAuth and API-key connect end to end, and every refused callback stores nothing. */
 describe('connect flows through the edge (all services as processes, real Postgres/NATS/HTTP)', () => {
@@ -127,15 +132,7 @@ describe('connect flows through the edge (all services as processes, real Postgr
     async (activation) => {
       // An edge in this process whose bus loses what the connection service answers to the activation, or fails it
       // before it is sent: the first is a connection live in the connection service, the second a pending one.
-      const edge = await startEdge({
-        databaseUrl: h.db.urlFor('edge'),
-        natsUrl: h.nats.url,
-        port: 0,
-        dashboardUrl: DASHBOARD_URL,
-        providersFile: h.providersFile,
-        sagaRecoveryIntervalMs: 0,
-        logger: createLogger({ name: 'edge-lossy', level: 'silent' }),
-      });
+      const edge = await startEdgeReplica(h);
       try {
         const real = edge.deps.bus;
         const lossy = Object.create(real) as Bus;

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@otesse/logging';
 import { waitFor } from '@otesse/testing';
-import { startEdge } from '../edge.server';
 import {
   DISCONNECT_SAGA,
   disconnectSaga,
@@ -9,7 +7,13 @@ import {
   type TDisconnectInput,
   type TDisconnectInputV1,
 } from '../sagas/disconnect.saga';
-import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import {
+  connectOAuth,
+  startEdgeReplica,
+  startHarness,
+  trpcErrorOf,
+  type THarness,
+} from './e2e-harness';
 import { seedSyncedData, streamEvents } from './disconnect-helpers';
 
 /** Issue 5 done-when 1, 2, 7, 9: the seed's disconnection flow, end to end, checked in every service's tables. */
@@ -408,15 +412,7 @@ describe('disconnect saga (whole stack as processes)', () => {
       [connectionId],
     );
     // An edge replica in this process drives it, as the upgraded edge's recovery would.
-    const edge = await startEdge({
-      databaseUrl: h.db.urlFor('edge'),
-      natsUrl: h.nats.url,
-      port: 0,
-      dashboardUrl: 'http://127.0.0.1:5173',
-      providersFile: h.providersFile,
-      sagaRecoveryIntervalMs: 0,
-      logger: createLogger({ name: 'edge-v1', level: 'silent' }),
-    });
+    const edge = await startEdgeReplica(h);
     try {
       const v1 = disconnectSaga(edge.deps, 1);
       const { sagaId } = await edge.deps.sagas.start(v1, {

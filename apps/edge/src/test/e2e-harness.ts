@@ -12,11 +12,32 @@ import {
   type TTestDatabase,
   type TTestNats,
 } from '@otesse/testing';
+import { createLogger, type Logger } from '@otesse/logging';
+import { startEdge, type TRunningEdge } from '../edge.server';
 import type { AppRouter } from '../routers/app.router';
 
 export const DASHBOARD_URL = 'http://dashboard.test';
 
 export type TEdgeClient = ReturnType<typeof edgeClient>;
+
+/**
+ * Another edge replica in this process, on the harness's database and NATS, no recovery loop of its own: a test
+ * reaches its internals (`deps`) or reads its logs.
+ */
+export function startEdgeReplica(
+  h: Pick<THarness, 'db' | 'nats' | 'providersFile'>,
+  logger: Logger = createLogger({ name: 'edge-replica', level: 'silent' }),
+): Promise<TRunningEdge> {
+  return startEdge({
+    databaseUrl: h.db.urlFor('edge'),
+    natsUrl: h.nats.url,
+    port: 0,
+    dashboardUrl: DASHBOARD_URL,
+    providersFile: h.providersFile,
+    sagaRecoveryIntervalMs: 0,
+    logger,
+  });
+}
 
 export function edgeClient(edgeUrl: string, token: string | undefined) {
   return createTRPCClient<AppRouter>({
