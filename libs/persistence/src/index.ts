@@ -5,3 +5,4 @@ export * from './generate-migration';
 export * from './service-schemas';
 export * from './idempotency';
 export * from './sql-command';
+export * from './revise-sql';
