@@ -51,7 +51,7 @@ export const startDisconnect = authedProcedure
             reason: 'disconnect_contended',
           });
         }
-        await requireMayJoin(ctx, identity, saga);
+        await requireMayJoin(ctx, saga);
       }
       if (saga.status === 'compensated') throw compensatedError(saga);
       return { sagaId, joined: !created, saga: publicSagaView(saga) };
@@ -84,9 +84,9 @@ async function lockSettled(ctx: TContext, saga: TSagaView): Promise<TSagaView> {
  */
 async function requireMayJoin(
   ctx: TContext & { identity: TIdentity },
-  identity: TIdentity,
   saga: TSagaView,
 ): Promise<void> {
+  const { identity } = ctx;
   if (identity.permissions.includes('settings.edit')) return;
   const lock = saga.steps.find((s) => s.name === 'lock');
   const target = disconnectTarget(saga.input, { lock: lock?.result ?? undefined });
