@@ -4,6 +4,8 @@ import type { NatsConnection } from 'nats';
 import {
   connectionContracts,
   type AppError,
+  type TAuditEvent,
+  type TConnectionAbandonedEvent,
   type TConnectionConnectedEvent,
   type TRequestInput,
 } from '@otesse/contracts';
@@ -12,6 +14,7 @@ import { createLogger } from '@otesse/logging';
 import {
   createTestDatabase,
   startNatsServer,
+  waitFor,
   type TTestDatabase,
   type TTestNats,
 } from '@otesse/testing';
@@ -37,6 +40,8 @@ describe('connection service (real Postgres + NATS)', () => {
       databaseUrl: db.urlFor('connection'),
       natsUrl: nats.url,
       logger,
+      // Sweeps often, so the tests see expired connects abandoned within a second.
+      pendingSweep: { intervalMs: 200 },
     });
     bus = new Bus(nc);
   });
@@ -83,6 +88,26 @@ describe('connection service (real Postgres + NATS)', () => {
       const event = m.json<TConnectionConnectedEvent>();
       if (event.connectionId === connectionId)
         out.push({ event, msgId: m.header?.get('Nats-Msg-Id') });
+    }
+    return out;
+  }
+
+  /** Messages of one subject in a stream whose payload is about `connectionId`, with their msgIDs. */
+  async function streamMessages<T extends { connectionId?: string; targets?: unknown }>(
+    stream: 'INTEGRATIONS' | 'AUDIT',
+    subject: string,
+    connectionId: string,
+  ): Promise<{ body: T; msgId: string | undefined }[]> {
+    const jsm = await nc.jetstreamManager();
+    const { state } = await jsm.streams.info(stream);
+    const out = [];
+    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+      const m = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
+      if (!m || m.subject !== subject) continue;
+      const body = m.json<T>();
+      const about =
+        body.connectionId ?? (body.targets as { connectionId?: string } | undefined)?.connectionId;
+      if (about === connectionId) out.push({ body, msgId: m.header?.get('Nats-Msg-Id') });
     }
     return out;
   }
@@ -644,5 +669,117 @@ describe('connection service (real Postgres + NATS)', () => {
     const events = await connectedEvents(c.connection.id);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ msgId: eventId, event: { eventId, vendor: 'postmark' } });
+  });
+
+  it('sweeps connects that will never finish: abandoned, announced and audited once; a young one stays', async () => {
+    const orgId = randomUUID();
+    const userId = randomUUID();
+    // A reconnection's instance (revoked before) that the dead connect had made pending.
+    const first = await create(orgId, { level: 'user', userId });
+    await activate(orgId, first.connection.id);
+    await db.query(
+      `update connection.integration_connection set status = 'revoked', revoked_at = now() where id = $1`,
+      [first.connection.id],
+    );
+    await db.query(`update connection.integration_instance set status = 'revoked' where id = $1`, [
+      first.instance.id,
+    ]);
+    const dead = await create(orgId, { level: 'user', userId });
+    expect(dead.instance.status).toBe('pending');
+    const young = await create(randomUUID(), { vendor: 'confluence' });
+    // The dead connect's edge was killed three minutes ago, past STALE_PENDING_CONNECTION_MS (2 min).
+    await db.query(
+      `update connection.integration_connection set created_at = now() - interval '3 minutes' where id = $1`,
+      [dead.connection.id],
+    );
+
+    const abandonedEvents = await waitFor(async () => {
+      const events = await streamMessages<TConnectionAbandonedEvent>(
+        'INTEGRATIONS',
+        'integrations.connection.abandoned',
+        dead.connection.id,
+      );
+      return events.length > 0 ? events : undefined;
+    });
+    const got = await bus.request('connection.connections.get', {
+      orgId,
+      connectionId: dead.connection.id,
+    });
+    expect(got.connection.status).toBe('error');
+    // The instance is back to what it was before the dead connect.
+    expect(got.instance.status).toBe('revoked');
+    expect(abandonedEvents).toHaveLength(1);
+    const [event] = abandonedEvents;
+    expect(event!.body).toMatchObject({
+      orgId,
+      connectionId: dead.connection.id,
+      instanceId: dead.instance.id,
+      vendor: 'servicenow',
+      level: 'user',
+      userId,
+      reason: 'connect_expired',
+    });
+    expect(event!.msgId).toBe(event!.body.eventId);
+    // Nobody else audits a connect the system gave up on: the connection service does, as the system.
+    const audits = await waitFor(async () => {
+      const a = await streamMessages<TAuditEvent>(
+        'AUDIT',
+        'audit.entries.append',
+        dead.connection.id,
+      );
+      return a.length > 0 ? a : undefined;
+    });
+    expect(audits).toHaveLength(1);
+    expect(audits[0]!.body).toMatchObject({
+      orgId,
+      actorUserId: null,
+      onBehalfOfUserId: userId,
+      action: 'connection.connect_failed',
+      outcome: 'failure',
+      details: { reason: 'connect_expired' },
+    });
+
+    // Later sweeps publish nothing more, and never touch a connect still within its bound.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(
+      await streamMessages('INTEGRATIONS', 'integrations.connection.abandoned', dead.connection.id),
+    ).toHaveLength(1);
+    const stillYoung = await bus.request('connection.connections.get', {
+      orgId: young.connection.orgId,
+      connectionId: young.connection.id,
+    });
+    expect(stillYoung.connection.status).toBe('pending');
+    // Its slot is free again: the user connects anew.
+    const again = await create(orgId, { level: 'user', userId });
+    expect(again.connection.status).toBe('pending');
+  });
+
+  it('announces an abandon whose publish failed once the stream is back; the abandon itself answers', async () => {
+    const orgId = randomUUID();
+    const c = await create(orgId, { vendor: 'confluence' });
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete('INTEGRATIONS');
+    try {
+      const abandoned = await bus.request('connection.connections.abandon', {
+        orgId,
+        connectionId: c.connection.id,
+        reason: 'connect_failed',
+      });
+      expect(abandoned.connection.status).toBe('error');
+    } finally {
+      await ensureStreams(nc, ['INTEGRATIONS']);
+    }
+    const events = await waitFor(async () => {
+      const e = await streamMessages<TConnectionAbandonedEvent>(
+        'INTEGRATIONS',
+        'integrations.connection.abandoned',
+        c.connection.id,
+      );
+      return e.length > 0 ? e : undefined;
+    });
+    expect(events).toHaveLength(1);
+    expect(events[0]!.body).toMatchObject({ reason: 'connect_failed', vendor: 'confluence' });
+    // The edge audits the connects it abandons itself: no second entry from the connection service.
+    expect(await streamMessages('AUDIT', 'audit.entries.append', c.connection.id)).toHaveLength(0);
   });
 });

@@ -19,6 +19,11 @@ import { lockConnectionHandler } from './handlers/lock-connection.handler';
 import { markRefreshExpiredHandler } from './handlers/mark-refresh-expired.handler';
 import { unlockConnectionHandler } from './handlers/unlock-connection.handler';
 import {
+  DEFAULT_PENDING_SWEEP,
+  startPendingConnectSweep,
+  type TPendingSweepSettings,
+} from './pending/pending-connect.sweep';
+import {
   DEFAULT_HEALTH_CHECKS,
   startHealthChecks,
   type THealthCheckSettings,
@@ -36,6 +41,8 @@ export interface TConnectionConfig {
   catalogue?: Catalogue;
   /** Periodic provider health checks; `enabled: false` runs none (tests that don't want them). */
   healthChecks?: Partial<THealthCheckSettings> & { enabled?: boolean };
+  /** The sweep of connects that will never finish; `enabled: false` runs none in this replica. */
+  pendingSweep?: Partial<TPendingSweepSettings> & { enabled?: boolean };
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
@@ -46,6 +53,8 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
   const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
   const { enabled: healthChecksEnabled = true, ...healthOverrides } = cfg.healthChecks ?? {};
   const healthSettings: THealthCheckSettings = { ...DEFAULT_HEALTH_CHECKS, ...healthOverrides };
+  const { enabled: sweepEnabled = true, ...sweepOverrides } = cfg.pendingSweep ?? {};
+  const sweepSettings: TPendingSweepSettings = { ...DEFAULT_PENDING_SWEEP, ...sweepOverrides };
   return runService({
     name: 'connection',
     version: '0.1.0',
@@ -61,7 +70,8 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
-    streams: ['INTEGRATIONS'],
+    // INTEGRATIONS for the domain events; AUDIT for the entries of connects the sweep abandons.
+    streams: ['INTEGRATIONS', 'AUDIT'],
     handlers: ({ orm, events, logger }) => ({
       'connection.instances.configure': configureInstanceHandler(orm),
       'connection.instances.get': getInstanceHandler(orm),
@@ -74,7 +84,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
         logger,
         healthCheckIntervalMs: healthSettings.intervalMs,
       }),
-      'connection.connections.abandon': abandonConnectionHandler(orm),
+      'connection.connections.abandon': abandonConnectionHandler({ orm, events, logger }),
       'connection.email-builder.from-options': listFromOptionsHandler(orm),
       'connection.dependents.list': listDependentsHandler(),
       'connection.connections.begin-disconnect': beginDisconnectHandler(orm),
@@ -93,10 +103,18 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
         logger,
       }),
     }),
-    onStart: async ({ orm, bus, logger }) => {
-      if (!healthChecksEnabled) return;
-      const loop = startHealthChecks({ orm, bus, catalogue, logger, settings: healthSettings });
-      return loop.stop;
+    onStart: async ({ orm, bus, events, logger }) => {
+      const loops = [
+        ...(healthChecksEnabled
+          ? [startHealthChecks({ orm, bus, catalogue, logger, settings: healthSettings })]
+          : []),
+        ...(sweepEnabled
+          ? [startPendingConnectSweep({ orm, events, logger, settings: sweepSettings })]
+          : []),
+      ];
+      return async () => {
+        await Promise.all(loops.map((l) => l.stop()));
+      };
     },
   });
 }

@@ -9,6 +9,13 @@ export const ZConnectionEnv = ZServiceEnv.extend({
   HEALTH_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(86_400_000).optional(),
   /** One health-check call to a provider (default 5 s). */
   HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).optional(),
+  /** Between two sweeps of connects that will never finish (default 30 s). */
+  PENDING_CONNECT_SWEEP_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
+  /** `false` runs no sweep of connects that will never finish in this replica. */
+  PENDING_CONNECT_SWEEP_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** `false` runs no periodic health checks in this replica. */
   HEALTH_CHECKS_ENABLED: z
     .enum(['true', 'false'])

@@ -19,6 +19,10 @@ try {
       ...(env.HEALTH_CHECK_INTERVAL_MS ? { intervalMs: env.HEALTH_CHECK_INTERVAL_MS } : {}),
       ...(env.HEALTH_CHECK_TIMEOUT_MS ? { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS } : {}),
     },
+    pendingSweep: {
+      enabled: env.PENDING_CONNECT_SWEEP_ENABLED,
+      ...(env.PENDING_CONNECT_SWEEP_MS ? { intervalMs: env.PENDING_CONNECT_SWEEP_MS } : {}),
+    },
     logger,
     healthPort: env.HEALTH_PORT,
   });

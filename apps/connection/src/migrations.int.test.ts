@@ -30,7 +30,7 @@ describe('connection migrations (real Postgres)', () => {
         'replay_of',
         'store_reply',
       ]);
-      // Down past witness_without_stray_locks, begin_authorizes, complete_fast_path and begin_without_instance_lock:
+      // Down past abandoned_outbox, witness_without_stray_locks, begin_authorizes, complete_fast_path and begin_without_instance_lock:
       // the earlier definitions are back (one begin_disconnect each time, its arguments as that version had them);
       // up again.
       const locksInstance = /lock_instance_of\(p_org, p_connection\)/;
@@ -55,6 +55,29 @@ describe('connection migrations (real Postgres)', () => {
       expect(await args()).toEqual([
         'p_key text, p_org uuid, p_connection uuid, p_saga uuid, p_actor uuid, p_may_manage boolean',
       ]);
+      expect(await body('complete_disconnect')).toMatch(/'OT002'/);
+      // Down past abandoned_outbox: its columns and indexes are gone, the functions untouched.
+      const outbox = async () =>
+        (
+          await db.query<{ name: string }>(
+            `select column_name as name from information_schema.columns
+              where table_schema = $1 and table_name = 'integration_connection' and column_name like 'abandoned%'
+             union all
+             select indexname from pg_indexes where schemaname = $1 and indexname in
+               ('integration_connection_pending_idx', 'integration_connection_abandoned_outbox_idx')
+             order by 1`,
+            [CONNECTION_SCHEMA.schema],
+          )
+        ).map((r) => r.name);
+      expect(await outbox()).toEqual([
+        'abandoned_at',
+        'abandoned_event_id',
+        'abandoned_event_published_at',
+        'integration_connection_abandoned_outbox_idx',
+        'integration_connection_pending_idx',
+      ]);
+      await migrateDown(orm);
+      expect(await outbox()).toEqual([]);
       expect(await body('complete_disconnect')).toMatch(/'OT002'/);
       await migrateDown(orm);
       expect(await body('complete_disconnect')).not.toMatch(/'OT002'/);

@@ -8,11 +8,12 @@ import {
   type TRequestInput,
   type TRequestSubject,
 } from '@otesse/contracts';
-import { Bus, connectNats } from '@otesse/messaging';
+import { Bus, connectNats, ensureStreams, EventPublisher } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
 import {
   createTestDatabase,
   startNatsServer,
+  waitFor,
   type TTestDatabase,
   type TTestNats,
 } from '@otesse/testing';
@@ -706,5 +707,72 @@ describe('credential vault (real Postgres + NATS)', () => {
     expect(logLines.length).toBeGreaterThan(10);
     const all = logLines.join('');
     for (const p of plaintexts) expect(all).not.toContain(p);
+  });
+
+  it('destroys what an abandoned connect stored, also when the event came while the vault was down', async () => {
+    const orgId = randomUUID();
+    const connectionId = randomUUID();
+    const values = [secret('at'), secret('rt')];
+    await store({
+      orgId,
+      connectionId,
+      credentials: [
+        { kind: 'access_token', value: values[0]!, expiresAt: inAnHour() },
+        { kind: 'refresh_token', value: values[1]! },
+      ],
+    });
+    // The vault is down when the connection service announces the abandon; JetStream keeps the event.
+    await svc?.stop();
+    svc = undefined;
+    const event = {
+      eventId: randomUUID(),
+      occurredAt: new Date().toISOString(),
+      orgId,
+      vendor: 'servicenow',
+      instanceId: randomUUID(),
+      connectionId,
+      level: 'app' as const,
+      userId: randomUUID(),
+      reason: 'connect_expired',
+    };
+    const publisher = new EventPublisher(nc);
+    await ensureStreams(nc, ['INTEGRATIONS']);
+    await publisher.publish('integrations.connection.abandoned', event, { msgId: event.eventId });
+    expect((await rowsOf(connectionId)).every((r) => r.is_active)).toBe(true);
+
+    await start([k1]);
+    const rows = await waitFor(async () => {
+      const r = await rowsOf(connectionId);
+      return r.every((c) => c.is_deleted) ? r : undefined;
+    });
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
+      expect(r).toMatchObject({ ciphertext: '', iv: '', auth_tag: '', wrapped_data_key: '' });
+      expect(r.is_active).toBe(false);
+    }
+    // Closed for good: a late store is refused, and a redelivered event changes nothing.
+    expect(
+      await errorOf(
+        store({ orgId, connectionId, credentials: [{ kind: 'api_key', value: secret('late') }] }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', reason: 'connection_closed' });
+    await publisher.publish(
+      'integrations.connection.abandoned',
+      { ...event, eventId: randomUUID() },
+      { msgId: randomUUID() },
+    );
+    await waitFor(async () => {
+      const info = await (
+        await nc.jetstreamManager()
+      ).consumers.info('INTEGRATIONS', 'vault-abandoned-connects');
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    });
+    expect(await rowsOf(connectionId)).toEqual(rows);
+    // Another connection is untouched.
+    const other = await store({
+      orgId,
+      credentials: [{ kind: 'api_key', value: secret('other') }],
+    });
+    expect(other.credentialIds).toHaveLength(1);
   });
 });

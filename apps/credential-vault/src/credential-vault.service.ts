@@ -1,6 +1,7 @@
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import { runService, type TRunningService } from '@otesse/runtime';
+import { consumeAbandonedConnects } from './consumers/abandoned-connects.consumer';
 import { MasterKeyRing, type TMasterKey } from './crypto/master-keys';
 import { vaultOrmConfig } from './db/orm.config';
 import { describeCredentialsHandler } from './handlers/describe-credentials.handler';
@@ -54,7 +55,8 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
     // The vault appends audit entries (refresh token expired): the stream must exist even before the audit service.
-    streams: ['AUDIT'],
+    // It consumes abandoned connects from INTEGRATIONS, which may start before the connection service.
+    streams: ['AUDIT', 'INTEGRATIONS'],
     handlers: ({ orm, logger, bus, events }) => {
       const deps = { orm, keys, catalogue, logger, bus, events };
       const refresher = new TokenRefresher({ ...deps, settings });
@@ -67,6 +69,10 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
         'vault.tokens.revoke': revokeTokensHandler(deps),
         'vault.credentials.swap': swapCredentialsHandler(deps),
       };
+    },
+    onStart: async ({ nc, orm, logger }) => {
+      const consumer = await consumeAbandonedConnects({ nc, orm, logger });
+      return consumer.stop;
     },
   });
 }

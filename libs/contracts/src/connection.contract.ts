@@ -87,8 +87,13 @@ export const ZWebhookEndpoint = z.object({
 });
 export type TWebhookEndpoint = z.infer<typeof ZWebhookEndpoint>;
 
-/** A pending connection older than this no longer holds its slot (a new connect marks it `error`). */
-export const STALE_PENDING_CONNECTION_MS = 15 * 60_000;
+/**
+ * A connect's own steps (create, store, activate, and its clean-up's retries) take seconds: a pending connection
+ * older than this was left by a connect that will never finish (an edge killed mid-callback). It no longer holds
+ * its slot, and the connection service's sweep abandons it (`error`, `integrations.connection.abandoned`, whose
+ * consumer in the vault destroys what was stored for it).
+ */
+export const STALE_PENDING_CONNECTION_MS = 2 * 60_000;
 
 export const ZDependent = z.object({
   feature: z.string(),

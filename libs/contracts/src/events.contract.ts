@@ -71,6 +71,25 @@ export const ZConnectionReconnectedEvent = ZEventBase.extend({
   tenantId: z.string().nullable(),
 });
 
+/**
+ * A connect that never finished: its pending connection ended `error` (the edge's clean-up after a failed connect,
+ * or the connection service's sweep of pending connects older than STALE_PENDING_CONNECTION_MS, e.g. an edge killed
+ * mid-callback). Published from the connection's outbox after the commit, msgID = eventId (re-published until
+ * acknowledged). The vault consumes it: it destroys whatever it stored for the connection and refuses to store
+ * more, so no credential outlives a connect that never became a connection.
+ */
+export const ZConnectionAbandonedEvent = ZEventBase.extend({
+  vendor: ZVendor,
+  instanceId: ZUuid,
+  connectionId: ZUuid,
+  level: ZConnectionFlow,
+  /** Who started the connect. */
+  userId: ZUserId,
+  /** `connect_failed` (the edge's clean-up), `connect_expired` (the sweep), `stale_pending` (a new connect found it). */
+  reason: z.string().min(1).max(200),
+});
+export type TConnectionAbandonedEvent = z.infer<typeof ZConnectionAbandonedEvent>;
+
 /** Events other Otesse services consume (JetStream stream INTEGRATIONS, subjects `integrations.>`). */
 export const integrationEventContracts = {
   'integrations.connection.reconnected': defineEvent({
@@ -91,6 +110,10 @@ export const integrationEventContracts = {
   }),
   'integrations.connection.connected': defineEvent({
     payload: ZConnectionConnectedEvent,
+    stream: 'INTEGRATIONS',
+  }),
+  'integrations.connection.abandoned': defineEvent({
+    payload: ZConnectionAbandonedEvent,
     stream: 'INTEGRATIONS',
   }),
 } as const;

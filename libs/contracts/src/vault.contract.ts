@@ -66,7 +66,9 @@ export const vaultContracts = {
   /**
    * Store a connection's credentials (at most one of each kind per request); `replace` destroys the
    * connection's previous live credentials (as `vault.credentials.destroy` does) in the same transaction.
-   * `credentialIds` are in the order of `credentials`.
+   * `credentialIds` are in the order of `credentials`. CONFLICT `connection_closed` once the connection's connect
+   * was abandoned (`integrations.connection.abandoned`): the vault destroyed what it held and stores nothing more
+   * for it.
    */
   'vault.credentials.store': defineRequest({
     request: z

@@ -55,6 +55,13 @@ export interface IntegrationConnection {
   refreshTokenExpiredEventId: string | null;
   /** When refreshTokenExpired was set (the event's occurredAt). */
   refreshTokenExpiredAt: Date | null;
+  /**
+   * Outbox of `integrations.connection.abandoned`: set with the pending → error move (the abandon, the sweep, a new
+   * connect finding it stale), the publish time once JetStream acknowledged it; the sweep re-publishes the rest.
+   */
+  abandonedEventId: string | null;
+  abandonedAt: Date | null;
+  abandonedEventPublishedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -66,6 +73,15 @@ export const IntegrationConnectionSchema = new EntitySchema<IntegrationConnectio
     { name: 'integration_connection_org_idx', properties: ['orgId', 'vendor'] },
     { name: 'integration_connection_instance_idx', properties: ['instanceId', 'status'] },
     // Partial unique indexes as raw SQL (EntitySchema has no `where` for indexes); the creates race on these.
+    // The sweep's two scans: pending connects by age, abandoned events not yet published.
+    {
+      name: 'integration_connection_pending_idx',
+      expression: `create index "integration_connection_pending_idx" on "connection"."integration_connection" ("created_at") where "status" = 'pending'`,
+    },
+    {
+      name: 'integration_connection_abandoned_outbox_idx',
+      expression: `create index "integration_connection_abandoned_outbox_idx" on "connection"."integration_connection" ("abandoned_at") where "abandoned_event_id" is not null and "abandoned_event_published_at" is null`,
+    },
     {
       name: 'integration_connection_one_live_app',
       expression: `create unique index "integration_connection_one_live_app" on "connection"."integration_connection" ("instance_id") where "level" = 'app' and "status" in (${LIVE_SQL})`,
@@ -108,6 +124,9 @@ export const IntegrationConnectionSchema = new EntitySchema<IntegrationConnectio
     lockedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     refreshTokenExpiredEventId: { type: 'uuid', nullable: true },
     refreshTokenExpiredAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    abandonedEventId: { type: 'uuid', nullable: true },
+    abandonedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    abandonedEventPublishedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
   },

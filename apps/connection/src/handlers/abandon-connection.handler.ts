@@ -1,43 +1,41 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
-import type { THandler } from '@otesse/messaging';
-import { SCHEMA, liveConnections, loadConnection, lockConnection } from '../store/connection.store';
+import type { Logger } from '@otesse/logging';
+import type { EventPublisher, THandler } from '@otesse/messaging';
+import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
+import { loadConnection, lockConnection } from '../store/connection.store';
 
 /**
- * A connect that failed half-way: the pending connection ends `error`. When the instance was only pending for
- * this connect (no other live connection), it goes back to what it was before (revoked or error).
+ * A connect that failed half-way: the pending connection ends `error` (the instance goes back to what it was when
+ * no other connection is live), and `integrations.connection.abandoned` is published after the commit, so the
+ * vault destroys what it stored for it. A failed publish is left in the outbox for the sweep; the answer does not
+ * wait for it.
  */
-export function abandonConnectionHandler(
-  orm: MikroORM,
-): THandler<'connection.connections.abandon'> {
-  return async (req) => {
-    const knex = orm.em.getConnection().getKnex();
-    return knex.transaction(async (trx) => {
-      const { connection, instance } = await lockConnection(trx, req.orgId, req.connectionId);
-      if (connection.status === 'error') {
-        return { connection: await loadConnection(trx, req.orgId, connection.id) };
-      }
-      if (connection.status !== 'pending') {
-        throw new AppError('CONFLICT', `connection is ${connection.status}, not pending`, {
-          reason: 'not_pending',
-          details: { status: connection.status },
-        });
-      }
-      await trx('integration_connection')
-        .withSchema(SCHEMA)
-        .where({ id: connection.id })
-        .update({ status: 'error', error_reason: req.reason, updated_at: trx.fn.now() });
-      if (instance.status === 'pending' && instance.previous_status !== null) {
-        const otherLive = await liveConnections(trx, instance.id).first('id');
-        if (!otherLive) {
-          await trx('integration_instance').withSchema(SCHEMA).where({ id: instance.id }).update({
-            status: instance.previous_status,
-            previous_status: null,
-            updated_at: trx.fn.now(),
+export function abandonConnectionHandler(deps: {
+  orm: MikroORM;
+  events: EventPublisher;
+  logger: Logger;
+}): THandler<'connection.connections.abandon'> {
+  return async (req, ctx) => {
+    const knex = deps.orm.em.getConnection().getKnex();
+    const connection = await knex.transaction(async (trx) => {
+      const locked = await lockConnection(trx, req.orgId, req.connectionId);
+      const status = locked.connection.status;
+      if (status !== 'error') {
+        if (status !== 'pending') {
+          throw new AppError('CONFLICT', `connection is ${status}, not pending`, {
+            reason: 'not_pending',
+            details: { status },
           });
         }
+        await abandonPendingConnection(trx, locked, req.reason);
       }
-      return { connection: await loadConnection(trx, req.orgId, connection.id) };
+      return loadConnection(trx, req.orgId, req.connectionId);
     });
+    await publishAbandonedOutbox(
+      { db: knex, events: deps.events, logger: deps.logger },
+      { connectionIds: [connection.id], traceId: ctx.traceId },
+    );
+    return { connection };
   };
 }

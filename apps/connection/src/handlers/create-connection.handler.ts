@@ -10,6 +10,7 @@ import {
   loadInstance,
   lockOrCreateInstance,
 } from '../store/connection.store';
+import { abandonedOutbox } from '../store/abandoned-connects';
 
 const alreadyConnected = (details?: unknown): AppError =>
   new AppError('CONFLICT', 'this integration is already connected', {
@@ -34,7 +35,8 @@ export function createConnectionHandler(orm: MikroORM): THandler<'connection.con
         // The slot this connect competes for: the instance's app-level one, or this user's user-level one.
         const sameSlot = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
           q.where(req.level === 'app' ? { level: 'app' } : { level: 'user', user_id: req.userId });
-        // A connect abandoned mid-way (browser closed) must not block the slot forever.
+        // A connect abandoned mid-way (an edge killed mid-callback) must not block the slot until the sweep comes
+        // by: it is abandoned here, its event left in the outbox for the sweep to publish.
         await sameSlot(
           trx('integration_connection')
             .withSchema(SCHEMA)
@@ -45,7 +47,12 @@ export function createConnectionHandler(orm: MikroORM): THandler<'connection.con
             '<',
             trx.raw(`now() - (? * interval '1 millisecond')`, [STALE_PENDING_CONNECTION_MS]),
           )
-          .update({ status: 'error', error_reason: 'stale_pending', updated_at: trx.fn.now() });
+          .update({
+            status: 'error',
+            error_reason: 'stale_pending',
+            ...abandonedOutbox(trx),
+            updated_at: trx.fn.now(),
+          });
         const live = (await sameSlot(liveConnections(trx, instance.id)).first('id', 'status')) as
           { id: string; status: string } | undefined;
         if (live?.status === 'disconnecting') {

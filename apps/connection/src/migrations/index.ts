@@ -7,6 +7,7 @@ import { Migration20261122075000_begin_without_instance_lock } from './Migration
 import { Migration20261122080500_complete_fast_path } from './Migration20261122080500_complete_fast_path';
 import { Migration20261122100000_begin_authorizes } from './Migration20261122100000_begin_authorizes';
 import { Migration20261122103000_witness_without_stray_locks } from './Migration20261122103000_witness_without_stray_locks';
+import { Migration20261122114926_abandoned_outbox } from './Migration20261122114926_abandoned_outbox';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -17,4 +18,5 @@ export const migrations = [
   { name: 'Migration20261122080500_complete_fast_path', class: Migration20261122080500_complete_fast_path },
   { name: 'Migration20261122100000_begin_authorizes', class: Migration20261122100000_begin_authorizes },
   { name: 'Migration20261122103000_witness_without_stray_locks', class: Migration20261122103000_witness_without_stray_locks },
+  { name: 'Migration20261122114926_abandoned_outbox', class: Migration20261122114926_abandoned_outbox },
 ];

@@ -59,6 +59,9 @@ export interface TConnectionRow {
   locked_at: Date | string | null;
   refresh_token_expired_event_id: string | null;
   refresh_token_expired_at: Date | string | null;
+  abandoned_event_id: string | null;
+  abandoned_at: Date | string | null;
+  abandoned_event_published_at: Date | string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }

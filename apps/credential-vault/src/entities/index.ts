@@ -1,7 +1,14 @@
 import { ProcessedCommandSchema } from '@otesse/persistence';
+import { ClosedConnectionSchema } from './closed-connection.entity';
 import { CredentialSchema } from './credential.entity';
 import { RevocationClaimSchema } from './revocation-claim.entity';
 
+export * from './closed-connection.entity';
 export * from './credential.entity';
 export * from './revocation-claim.entity';
-export const entities = [CredentialSchema, RevocationClaimSchema, ProcessedCommandSchema];
+export const entities = [
+  CredentialSchema,
+  RevocationClaimSchema,
+  ClosedConnectionSchema,
+  ProcessedCommandSchema,
+];

@@ -1,4 +1,5 @@
 import type { Knex } from '@mikro-orm/postgresql';
+import { AppError } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import {
   destroyLiveCredentials,
@@ -10,7 +11,10 @@ import {
 } from '../credential-records';
 import type { TVaultDeps } from './deps';
 
-/** Encrypts (outside the transaction: CPU only) and inserts; `replace` destroys the previous ones atomically. */
+/**
+ * Encrypts (outside the transaction: CPU only) and inserts; `replace` destroys the previous ones atomically.
+ * CONFLICT `connection_closed` for a connection whose connect was abandoned (`integrations.connection.abandoned`).
+ */
 export function storeCredentialsHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
 ): THandler<'vault.credentials.store'> {
@@ -20,6 +24,16 @@ export function storeCredentialsHandler(
     const knex = deps.orm.em.getConnection().getKnex();
     const write = async (trx: Knex.Transaction) => {
       await lockConnection(trx, req.connectionId);
+      const closed = await trx('closed_connection')
+        .withSchema(VAULT_DB_SCHEMA)
+        .where({ connection_id: req.connectionId })
+        .first('reason');
+      if (closed) {
+        // Its connect was abandoned (and what it held destroyed): nothing may be stored for it any more.
+        throw new AppError('CONFLICT', 'this connection was abandoned: connect again', {
+          reason: 'connection_closed',
+        });
+      }
       if (req.replace) await destroyLiveCredentials(trx, req, now);
       await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
       return {

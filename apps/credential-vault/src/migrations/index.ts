@@ -3,10 +3,12 @@ import { Migration20261121233440 } from './Migration20261121233440';
 import { Migration20261122001313_retired } from './Migration20261122001313_retired';
 import { Migration20261122055500_destroy_function } from './Migration20261122055500_destroy_function';
 import { Migration20261122073137_revocation_claim } from './Migration20261122073137_revocation_claim';
+import { Migration20261122114941_closed_connection } from './Migration20261122114941_closed_connection';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
   { name: 'Migration20261122001313_retired', class: Migration20261122001313_retired },
   { name: 'Migration20261122055500_destroy_function', class: Migration20261122055500_destroy_function },
   { name: 'Migration20261122073137_revocation_claim', class: Migration20261122073137_revocation_claim },
+  { name: 'Migration20261122114941_closed_connection', class: Migration20261122114941_closed_connection },
 ];

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
+import { AppError } from '@otesse/contracts';
+import { Bus } from '@otesse/messaging';
 import { NATS_CONFIG_FILE, NATS_DEV_USERS, waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, type THarness } from './e2e-harness';
 
@@ -13,6 +15,8 @@ describe('NATS permissions (tools/nats/nats-server.conf)', () => {
       envFor: (s) => ({
         NATS_USER: NATS_DEV_USERS[s].user,
         NATS_PASSWORD: NATS_DEV_USERS[s].password,
+        // Sweeps of connects that will never finish, often enough for a test to watch one.
+        ...(s === 'connection' ? { PENDING_CONNECT_SWEEP_MS: '300' } : {}),
       }),
     });
   });
@@ -80,5 +84,88 @@ describe('NATS permissions (tools/nats/nats-server.conf)', () => {
     expect(errors.every((e) => /permissions violation/i.test(e))).toBe(true);
     expect(errors.join('\n')).toMatch(/vault\.>/);
     expect(errors.join('\n')).toMatch(/_INBOX_vault/);
+  });
+
+  it('leaves no credential behind when an edge dies between the vault and the activation', async () => {
+    // Exactly what an edge had done for a callback when it was killed: the connection created, the tokens stored.
+    const edge = new Bus(await as('edge'));
+    const { connection } = await edge.request('connection.connections.create', {
+      orgId: h.orgId,
+      vendor: 'google',
+      level: 'app',
+      userId: h.admin.id,
+      externalAccountId: 'u-admin',
+      tenantId: null,
+      details: {},
+    });
+    const store = () =>
+      edge.request('vault.credentials.store', {
+        orgId: h.orgId,
+        connectionId: connection.id,
+        vendor: 'google',
+        credentials: [
+          { kind: 'access_token', value: 'at-of-a-dead-connect', expiresAt: null },
+          { kind: 'refresh_token', value: 'rt-of-a-dead-connect', expiresAt: null },
+        ],
+      });
+    await store();
+    // Its slot stays taken while the connect could still finish.
+    expect((await connectOAuth(h, h.admin, 'google', 'app')).outcome).toBe(
+      'failed:already_connected',
+    );
+    await h.db.query(
+      `update connection.integration_connection set created_at = now() - interval '3 minutes' where id = $1`,
+      [connection.id],
+    );
+
+    // The connection service abandons it; the vault, told over JetStream, destroys what it held.
+    const rows = await waitFor(async () => {
+      const r = await h.db.query<{ ciphertext: string; is_deleted: boolean; is_active: boolean }>(
+        `select ciphertext, is_deleted, is_active from vault.credential where connection_id = $1`,
+        [connection.id],
+      );
+      return r.length === 2 && r.every((c) => c.is_deleted) ? r : undefined;
+    });
+    expect(rows.every((c) => c.ciphertext === '' && !c.is_active)).toBe(true);
+    const [state] = await h.db.query<{ status: string; error_reason: string }>(
+      `select status, error_reason from connection.integration_connection where id = $1`,
+      [connection.id],
+    );
+    expect(state).toEqual({ status: 'error', error_reason: 'connect_expired' });
+    // A store still on its way from the dead edge is refused: nothing can land after the clean-up.
+    const late = await store().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(late).toBeInstanceOf(AppError);
+    expect(late).toMatchObject({ code: 'CONFLICT', reason: 'connection_closed' });
+    expect(
+      await h.db.query(
+        `select 1 from vault.credential where connection_id = $1 and not is_deleted`,
+        [connection.id],
+      ),
+    ).toHaveLength(0);
+
+    // The admin sees it in the audit log, as the system's doing on their behalf.
+    const entry = await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'connection.connect_failed' },
+      });
+      return entries.find((e) => e.targets.connectionId === connection.id);
+    });
+    expect(entry).toMatchObject({
+      actorUserId: null,
+      onBehalfOfUserId: h.admin.id,
+      outcome: 'failure',
+      details: { reason: 'connect_expired' },
+    });
+    // The instance stays as it was (the member's connection keeps it connected), and the admin connects again.
+    const [instance] = await h.db.query<{ status: string }>(
+      `select i.status from connection.integration_instance i
+         join connection.integration_connection c on c.instance_id = i.id where c.id = $1`,
+      [connection.id],
+    );
+    expect(instance?.status).toBe('connected');
+    expect((await connectOAuth(h, h.admin, 'google', 'app')).outcome).toBe('connected');
   });
 });

@@ -1,0 +1,120 @@
+import type { Knex, MikroORM } from '@mikro-orm/postgresql';
+import { STALE_PENDING_CONNECTION_MS } from '@otesse/contracts';
+import type { Logger } from '@otesse/logging';
+import type { EventPublisher } from '@otesse/messaging';
+import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
+import { SCHEMA, lockConnection } from '../store/connection.store';
+
+export interface TPendingSweepSettings {
+  /** Between two sweeps of one replica. */
+  intervalMs: number;
+  /** A pending connection older than this is abandoned (its connect will never finish). */
+  staleAfterMs: number;
+  /** Connections abandoned, and outbox events published, per sweep at most. */
+  batch: number;
+}
+
+export const DEFAULT_PENDING_SWEEP: TPendingSweepSettings = {
+  intervalMs: 30_000,
+  staleAfterMs: STALE_PENDING_CONNECTION_MS,
+  batch: 100,
+};
+
+export interface TSweepResult {
+  abandoned: number;
+  published: number;
+}
+
+/**
+ * Connects that will never finish (an edge killed between the provider's callback and the activation): every
+ * interval, pending connections older than `staleAfterMs` are abandoned (`connect_expired`: error, the instance
+ * back to what it was) each in its own transaction under its row locks, re-checked there, so replicas sweeping at
+ * once and a connect finishing at that moment settle on the row lock. Then the outbox is published:
+ * `integrations.connection.abandoned` (the vault destroys what it stored and closes the connection to new
+ * credentials) and, for those the system abandoned, an audit entry — also the events whose publish failed after
+ * an abandon request, and those a new connect left when it found a stale pending connection in its slot.
+ */
+export function startPendingConnectSweep(deps: {
+  orm: MikroORM;
+  events: EventPublisher;
+  logger: Logger;
+  settings: TPendingSweepSettings;
+}): { stop(): Promise<void>; runOnce(): Promise<TSweepResult> } {
+  const { settings, logger } = deps;
+  const knex = deps.orm.em.getConnection().getKnex();
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<TSweepResult> | undefined;
+
+  const abandonStale = async (): Promise<number> => {
+    const olderThan = (db: Knex | Knex.Transaction): Knex.Raw =>
+      db.raw(`now() - (? * interval '1 millisecond')`, [settings.staleAfterMs]);
+    const candidates = (await knex('integration_connection')
+      .withSchema(SCHEMA)
+      .where({ status: 'pending' })
+      .andWhere('created_at', '<', olderThan(knex))
+      .orderBy('created_at')
+      .limit(settings.batch)
+      .select('id', 'org_id')) as { id: string; org_id: string }[];
+    let abandoned = 0;
+    for (const c of candidates) {
+      if (stopped) break;
+      try {
+        const done = await knex.transaction(async (trx) => {
+          const locked = await lockConnection(trx, c.org_id, c.id);
+          // Re-checked under the lock: activated, abandoned or swept by another replica meanwhile.
+          const still = await trx('integration_connection')
+            .withSchema(SCHEMA)
+            .where({ id: c.id, status: 'pending' })
+            .andWhere('created_at', '<', olderThan(trx))
+            .first('id');
+          if (!still) return false;
+          await abandonPendingConnection(trx, locked, 'connect_expired');
+          return true;
+        });
+        if (done) {
+          abandoned += 1;
+          logger.info({ connectionId: c.id, orgId: c.org_id }, 'abandoned an expired connect');
+        }
+      } catch (e) {
+        logger.warn({ err: e, connectionId: c.id }, 'abandoning an expired connect failed');
+      }
+    }
+    return abandoned;
+  };
+
+  const sweep = async (): Promise<TSweepResult> => {
+    const abandoned = await abandonStale();
+    const published = await publishAbandonedOutbox(
+      { db: knex, events: deps.events, logger },
+      { limit: settings.batch },
+    );
+    return { abandoned, published };
+  };
+
+  const runOnce = (): Promise<TSweepResult> => {
+    running ??= sweep().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  const schedule = (): void => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      runOnce()
+        .catch((e: unknown) => logger.warn({ err: e }, 'pending connect sweep failed'))
+        .finally(schedule);
+    }, settings.intervalMs);
+  };
+  schedule();
+
+  return {
+    runOnce,
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}
