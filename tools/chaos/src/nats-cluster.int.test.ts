@@ -156,8 +156,34 @@ describe('NATS cluster (tools/nats/cluster)', () => {
         }),
       ),
     ).toBe(false);
-    expect(await denied(connection.streams.info('AUDIT'))).toBe(true);
-    expect(await denied(vault.streams.info('INTEGRATIONS'))).toBe(true);
+    // Both streams it publishes to (domain events; audit entries of the connects it abandons), but no consumer.
+    expect(await denied(connection.streams.info('AUDIT'))).toBe(false);
+    expect(await denied(connection.streams.delete('AUDIT'))).toBe(true);
+    expect(await denied(connection.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
+    // The vault reads INTEGRATIONS through its one durable consumer only, and removes nothing from it.
+    expect(await denied(vault.streams.info('INTEGRATIONS'))).toBe(false);
+    expect(await denied(vault.streams.purge('INTEGRATIONS'))).toBe(true);
+    expect(
+      await denied(
+        vault.consumers.add('INTEGRATIONS', {
+          durable_name: 'other',
+          ack_policy: AckPolicy.Explicit,
+        }),
+      ),
+    ).toBe(true);
+    expect(
+      await denied(
+        vault.consumers.add('INTEGRATIONS', {
+          durable_name: 'vault-abandoned-connects',
+          ack_policy: AckPolicy.Explicit,
+          filter_subject: 'integrations.connection.abandoned',
+        }),
+      ),
+    ).toBe(false);
+    expect(await denied(vault.consumers.delete('INTEGRATIONS', 'vault-abandoned-connects'))).toBe(
+      true,
+    );
+    expect(await denied(vault.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
     const edge = await jsmOf('edge');
     expect(await denied(edge.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
     // And the stream survived all of it.
