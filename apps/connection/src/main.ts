@@ -22,6 +22,7 @@ try {
     pendingSweep: {
       enabled: env.PENDING_CONNECT_SWEEP_ENABLED,
       ...(env.PENDING_CONNECT_SWEEP_MS ? { intervalMs: env.PENDING_CONNECT_SWEEP_MS } : {}),
+      ...(env.PENDING_CONNECT_STALE_MS ? { staleAfterMs: env.PENDING_CONNECT_STALE_MS } : {}),
     },
     logger,
     healthPort: env.HEALTH_PORT,

@@ -86,6 +86,10 @@ export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TCh
               ...(opts.sharedPublicUrl ? { EDGE_PUBLIC_URL: `http://127.0.0.1:${edgePort}` } : {}),
             }
           : {}),
+        // Connects an edge killed mid-callback left pending are swept within the settling time.
+        ...(s === 'connection'
+          ? { PENDING_CONNECT_SWEEP_MS: '1000', PENDING_CONNECT_STALE_MS: '20000' }
+          : {}),
         ...opts.envFor?.(s, replica),
       }),
     },
