@@ -34,7 +34,8 @@ export function abandonConnectionHandler(deps: {
     });
     await publishAbandonedOutbox(
       { db: knex, events: deps.events, logger: deps.logger },
-      { connectionIds: [connection.id], traceId: ctx.traceId },
+      // Bounded well inside the caller's timeout: with JetStream down, the answer must not wait for it.
+      { connectionIds: [connection.id], traceId: ctx.traceId, timeoutMs: 1_000 },
     );
     return { connection };
   };

@@ -82,7 +82,13 @@ const OUTBOX_COLUMNS = [
  */
 export async function publishAbandonedOutbox(
   deps: { db: TDb; events: EventPublisher; logger: Logger },
-  opts: { connectionIds?: readonly string[]; limit?: number; traceId?: string } = {},
+  opts: {
+    connectionIds?: readonly string[];
+    limit?: number;
+    traceId?: string;
+    /** Per publish: a request path waits briefly, the sweep longer (its next run retries anyway). */
+    timeoutMs?: number;
+  } = {},
 ): Promise<number> {
   const q = deps
     .db('integration_connection')
@@ -113,7 +119,7 @@ export async function publishAbandonedOutbox(
           userId: r.user_id,
           reason,
         },
-        { msgId: r.abandoned_event_id, ctx },
+        { msgId: r.abandoned_event_id, ctx, timeoutMs: opts.timeoutMs ?? 5_000 },
       );
       if ((SYSTEM_ABANDON_REASONS as readonly string[]).includes(reason)) {
         // Another stream, so the same id serves as the audit entry's (the audit dedupes by it).
@@ -131,7 +137,7 @@ export async function publishAbandonedOutbox(
             details: { reason, level: r.level },
             occurredAt,
           },
-          { msgId: r.abandoned_event_id, ctx },
+          { msgId: r.abandoned_event_id, ctx, timeoutMs: opts.timeoutMs ?? 5_000 },
         );
       }
       published.push(r.id);

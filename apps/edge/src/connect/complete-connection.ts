@@ -172,9 +172,11 @@ export async function completeConnection(
         );
         return await retryWhileUnavailable(() => setUp(live.instance, live.connection));
       }
+      // The connection stays pending: the connection service's sweep abandons it once it is past its bound,
+      // and the vault destroys the credentials on that abandoned event.
       deps.logger.warn(
         { err, connectionId: pending.id },
-        'clean-up: abandoning connection failed; its credentials are kept',
+        'clean-up: abandoning connection failed; the pending-connect sweep will',
       );
     }
     if (abandoned) {
