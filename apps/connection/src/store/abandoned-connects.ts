@@ -77,8 +77,9 @@ const OUTBOX_COLUMNS = [
 /**
  * Publishes the abandoned events still in the outbox (all of them, or those of `connectionIds`), with an audit
  * entry for the ones the system abandoned, and marks each published once JetStream acknowledged it. Returns how
- * many were published. A failed publish stays in the outbox for the next sweep; publishing one twice (a request
- * and the sweep at once) is harmless: the msgID is the event id, and every consumer dedupes by it.
+ * many were published. A failed publish ends the round and stays in the outbox for the next sweep; publishing
+ * one twice (a request and the sweep at once) is harmless: the msgID is the event id, and every consumer dedupes
+ * by it.
  */
 export async function publishAbandonedOutbox(
   deps: { db: TDb; events: EventPublisher; logger: Logger },
@@ -146,6 +147,8 @@ export async function publishAbandonedOutbox(
         { err, connectionId: r.id, eventId: r.abandoned_event_id },
         'publishing an abandoned connect failed; the next sweep retries',
       );
+      // JetStream is most likely away: the rest would each wait out its timeout too.
+      break;
     }
   }
   if (published.length > 0) {
