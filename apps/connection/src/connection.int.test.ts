@@ -19,6 +19,7 @@ import {
   type TTestNats,
 } from '@otesse/testing';
 import type { TRunningService } from '@otesse/runtime';
+import { metricsText } from '@otesse/telemetry';
 import { startConnection } from './connection.service';
 
 const logger = createLogger({
@@ -110,6 +111,12 @@ describe('connection service (real Postgres + NATS)', () => {
       if (about === connectionId) out.push({ body, msgId: m.header?.get('Nats-Msg-Id') });
     }
     return out;
+  }
+
+  /** A sample's value in this process's /metrics text (0 when absent). */
+  async function metricValue(sample: string): Promise<number> {
+    const line = (await metricsText()).split('\n').find((l) => l.startsWith(`${sample} `));
+    return line ? Number(line.slice(sample.length + 1)) : 0;
   }
 
   async function rowCounts(): Promise<Record<string, string>> {
@@ -672,6 +679,9 @@ describe('connection service (real Postgres + NATS)', () => {
   });
 
   it('sweeps connects that will never finish: abandoned, announced and audited once; a young one stays', async () => {
+    const expiredBefore = await metricValue(
+      'otesse_connects_abandoned_total{how="connect_expired"}',
+    );
     const orgId = randomUUID();
     const userId = randomUUID();
     // A reconnection's instance (revoked before) that the dead connect had made pending.
@@ -739,6 +749,11 @@ describe('connection service (real Postgres + NATS)', () => {
       details: { reason: 'connect_expired' },
     });
 
+    // Operators see it counted on /metrics.
+    expect(
+      (await metricValue('otesse_connects_abandoned_total{how="connect_expired"}')) - expiredBefore,
+    ).toBeGreaterThanOrEqual(1);
+
     // Later sweeps publish nothing more, and never touch a connect still within its bound.
     await new Promise((r) => setTimeout(r, 600));
     expect(
@@ -766,6 +781,9 @@ describe('connection service (real Postgres + NATS)', () => {
         reason: 'connect_failed',
       });
       expect(abandoned.connection.status).toBe('error');
+      expect(
+        await metricValue('otesse_abandoned_outbox_publish_failures_total'),
+      ).toBeGreaterThanOrEqual(1);
     } finally {
       await ensureStreams(nc, ['INTEGRATIONS']);
     }

@@ -18,6 +18,7 @@ import {
   type TTestNats,
 } from '@otesse/testing';
 import type { TRunningService } from '@otesse/runtime';
+import { metricsText } from '@otesse/telemetry';
 import { startCredentialVault } from './credential-vault.service';
 import type { TMasterKey } from './crypto/master-keys';
 
@@ -710,6 +711,12 @@ describe('credential vault (real Postgres + NATS)', () => {
   });
 
   it('destroys what an abandoned connect stored, also when the event came while the vault was down', async () => {
+    const destroyedCount = async (): Promise<number> => {
+      const sample = 'otesse_vault_abandoned_credentials_destroyed_total';
+      const line = (await metricsText()).split('\n').find((l) => l.startsWith(`${sample} `));
+      return line ? Number(line.slice(sample.length + 1)) : 0;
+    };
+    const countedBefore = await destroyedCount();
     const orgId = randomUUID();
     const connectionId = randomUUID();
     const values = [secret('at'), secret('rt')];
@@ -746,6 +753,8 @@ describe('credential vault (real Postgres + NATS)', () => {
       return r.every((c) => c.is_deleted) ? r : undefined;
     });
     expect(rows).toHaveLength(2);
+    // Counted on /metrics once the consumer is past its commit.
+    await waitFor(async () => (await destroyedCount()) - countedBefore === 2);
     for (const r of rows) {
       expect(r).toMatchObject({ ciphertext: '', iv: '', auth_tag: '', wrapped_data_key: '' });
       expect(r.is_active).toBe(false);

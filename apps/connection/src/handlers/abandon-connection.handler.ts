@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
 import type { EventPublisher, THandler } from '@otesse/messaging';
+import { connectsAbandoned } from '../pending/abandoned-metrics';
 import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
 import { loadConnection, lockConnection } from '../store/connection.store';
 
@@ -18,6 +19,7 @@ export function abandonConnectionHandler(deps: {
 }): THandler<'connection.connections.abandon'> {
   return async (req, ctx) => {
     const knex = deps.orm.em.getConnection().getKnex();
+    let abandonedNow = false;
     const connection = await knex.transaction(async (trx) => {
       const locked = await lockConnection(trx, req.orgId, req.connectionId);
       const status = locked.connection.status;
@@ -29,9 +31,11 @@ export function abandonConnectionHandler(deps: {
           });
         }
         await abandonPendingConnection(trx, locked, req.reason);
+        abandonedNow = true;
       }
       return loadConnection(trx, req.orgId, req.connectionId);
     });
+    if (abandonedNow) connectsAbandoned.inc({ how: 'requested' });
     await publishAbandonedOutbox(
       { db: knex, events: deps.events, logger: deps.logger },
       // Bounded well inside the caller's timeout: with JetStream down, the answer must not wait for it.

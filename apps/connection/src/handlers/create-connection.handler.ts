@@ -10,6 +10,7 @@ import {
   loadInstance,
   lockOrCreateInstance,
 } from '../store/connection.store';
+import { connectsAbandoned } from '../pending/abandoned-metrics';
 import { abandonedOutbox } from '../store/abandoned-connects';
 
 const alreadyConnected = (details?: unknown): AppError =>
@@ -26,8 +27,9 @@ const alreadyConnected = (details?: unknown): AppError =>
 export function createConnectionHandler(orm: MikroORM): THandler<'connection.connections.create'> {
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
+    let staleAbandoned = 0;
     try {
-      return await knex.transaction(async (trx) => {
+      const created = await knex.transaction(async (trx) => {
         const { row: instance } = await lockOrCreateInstance(trx, {
           orgId: req.orgId,
           vendor: req.vendor,
@@ -37,7 +39,7 @@ export function createConnectionHandler(orm: MikroORM): THandler<'connection.con
           q.where(req.level === 'app' ? { level: 'app' } : { level: 'user', user_id: req.userId });
         // A connect abandoned mid-way (an edge killed mid-callback) must not block the slot until the sweep comes
         // by: it is abandoned here, its event left in the outbox for the sweep to publish.
-        await sameSlot(
+        staleAbandoned = await sameSlot(
           trx('integration_connection')
             .withSchema(SCHEMA)
             .where({ instance_id: instance.id, status: 'pending' }),
@@ -104,6 +106,8 @@ export function createConnectionHandler(orm: MikroORM): THandler<'connection.con
           connection: await loadConnection(trx, req.orgId, id),
         };
       });
+      if (staleAbandoned > 0) connectsAbandoned.inc({ how: 'stale_pending' }, staleAbandoned);
+      return created;
     } catch (e) {
       if (isLiveSlotViolation(e)) throw alreadyConnected();
       throw e;

@@ -3,6 +3,7 @@ import { STALE_PENDING_CONNECTION_MS } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
 import type { EventPublisher } from '@otesse/messaging';
 import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
+import { connectsAbandoned } from './abandoned-metrics';
 import { SCHEMA, lockConnection } from '../store/connection.store';
 
 export interface TPendingSweepSettings {
@@ -74,6 +75,7 @@ export function startPendingConnectSweep(deps: {
         });
         if (done) {
           abandoned += 1;
+          connectsAbandoned.inc({ how: 'connect_expired' });
           logger.info({ connectionId: c.id, orgId: c.org_id }, 'abandoned an expired connect');
         }
       } catch (e) {

@@ -1,6 +1,7 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import type { Logger } from '@otesse/logging';
 import type { EventPublisher } from '@otesse/messaging';
+import { abandonedPublishFailures } from '../pending/abandoned-metrics';
 import {
   SCHEMA,
   iso,
@@ -147,6 +148,7 @@ export async function publishAbandonedOutbox(
         { err, connectionId: r.id, eventId: r.abandoned_event_id },
         'publishing an abandoned connect failed; the next sweep retries',
       );
+      abandonedPublishFailures.inc();
       // JetStream is most likely away: the rest would each wait out its timeout too.
       break;
     }

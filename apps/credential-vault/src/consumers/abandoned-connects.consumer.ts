@@ -3,7 +3,15 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { TConnectionAbandonedEvent } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
 import { consumeDurable, type TConsumerHandle } from '@otesse/messaging';
+import { counter } from '@otesse/telemetry';
 import { destroyLiveCredentials, lockConnection, VAULT_DB_SCHEMA } from '../credential-records';
+
+/** Credentials destroyed because their connect was abandoned: non-zero means connects die after the store. */
+export const abandonedCredentialsDestroyed = counter(
+  'otesse_vault_abandoned_credentials_destroyed_total',
+  'Credentials destroyed on integrations.connection.abandoned (stored by a connect that never finished).',
+  [],
+);
 
 /** The vault's durable consumer of abandoned connects on the INTEGRATIONS stream. */
 export const ABANDONED_CONNECTS_DURABLE = 'vault-abandoned-connects';
@@ -49,6 +57,7 @@ export function consumeAbandonedConnects(deps: {
     batch: 64,
     handler: async (event, { ctx }) => {
       const destroyed = await closeAbandonedConnection(deps.orm, event);
+      if (destroyed > 0) abandonedCredentialsDestroyed.inc(destroyed);
       deps.logger.info(
         {
           orgId: event.orgId,

@@ -1,0 +1,19 @@
+import { counter } from '@otesse/telemetry';
+
+/**
+ * Connects abandoned, by who gave up on them: `requested` (the edge's clean-up after a failed connect),
+ * `connect_expired` (the sweep: a connect past its bound, most often an edge killed mid-callback), `stale_pending`
+ * (a new connect found one in its slot). A steady rate of `connect_expired` means edges die mid-connect.
+ */
+export const connectsAbandoned = counter(
+  'otesse_connects_abandoned_total',
+  'Pending connections abandoned (error), by how: requested, connect_expired, stale_pending.',
+  ['how'],
+);
+
+/** Abandoned events that could not be published (JetStream away): the outbox keeps them for the next sweep. */
+export const abandonedPublishFailures = counter(
+  'otesse_abandoned_outbox_publish_failures_total',
+  'Publishes of integrations.connection.abandoned that failed and were left in the outbox.',
+  [],
+);
