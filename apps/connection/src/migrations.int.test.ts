@@ -30,7 +30,7 @@ describe('connection migrations (real Postgres)', () => {
         'replay_of',
         'store_reply',
       ]);
-      // Down past abandoned_outbox, witness_without_stray_locks, begin_authorizes, complete_fast_path and begin_without_instance_lock:
+      // Down past instance_json_plpgsql, abandoned_outbox, witness_without_stray_locks, begin_authorizes, complete_fast_path and begin_without_instance_lock:
       // the earlier definitions are back (one begin_disconnect each time, its arguments as that version had them);
       // up again.
       const locksInstance = /lock_instance_of\(p_org, p_connection\)/;
@@ -56,6 +56,18 @@ describe('connection migrations (real Postgres)', () => {
         'p_key text, p_org uuid, p_connection uuid, p_saga uuid, p_actor uuid, p_may_manage boolean',
       ]);
       expect(await body('complete_disconnect')).toMatch(/'OT002'/);
+      // Down past instance_json_plpgsql: the SQL-language body is back, then up again to compare.
+      const language = async (fn: string) =>
+        (
+          await db.query<{ lang: string }>(
+            `select l.lanname as lang from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+               join pg_language l on l.oid = p.prolang where n.nspname = $1 and p.proname = $2`,
+            [CONNECTION_SCHEMA.schema, fn],
+          )
+        )[0]!.lang;
+      expect(await language('instance_json')).toBe('plpgsql');
+      await migrateDown(orm);
+      expect(await language('instance_json')).toBe('sql');
       // Down past abandoned_outbox: its columns and indexes are gone, the functions untouched.
       const outbox = async () =>
         (

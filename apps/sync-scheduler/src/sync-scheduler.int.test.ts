@@ -447,10 +447,21 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
     svc = undefined;
     const orm = await openOrm(syncSchedulerOrmConfig(db.urlFor('sync-scheduler')));
     try {
+      const replayLanguage = async () =>
+        (
+          await db.query<{ lang: string }>(
+            `select l.lanname as lang from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+               join pg_language l on l.oid = p.prolang where n.nspname = 'sync' and p.proname = 'replay_of'`,
+          )
+        )[0]?.lang;
+      expect(await replayLanguage()).toBe('plpgsql');
+      await migrateDown(orm);
+      expect(await replayLanguage()).toBe('sql');
       // One migration at a time, newest first, down to nothing.
       while ((await migrateDown(orm)).length > 0);
       expect(await schemaObjects(db, SYNC_SCHEMA.schema)).toEqual({ relations: [], functions: [] });
-      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(5);
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(6);
+      expect(await replayLanguage()).toBe('plpgsql');
       const partial = await db.query<{ indexname: string }>(
         `select indexname from pg_indexes where schemaname = 'sync' and indexdef like '%WHERE%' order by 1`,
       );
@@ -472,7 +483,9 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
     svc = undefined;
     const orm = await openOrm(syncSchedulerOrmConfig(db.urlFor('sync-scheduler')));
     try {
-      // Before the upgrade, states were stored and marks materialized by a background loop.
+      // Before the upgrade, states were stored and marks materialized by a background loop (the later
+      // replay_of_plpgsql goes down first).
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_replay_of_plpgsql$/)]);
       expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_derived_stale$/)]);
       const t = ids();
       const colleague = randomUUID();
@@ -520,6 +533,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
 
       expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toEqual([
         expect.stringMatching(/_derived_stale$/),
+        expect.stringMatching(/_replay_of_plpgsql$/),
       ]);
       expect(
         await db.query(
@@ -549,6 +563,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
 
       // down() writes the derived states back into the table.
       await migrateDown(orm);
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_derived_stale$/)]);
       expect(await states('external_reference')).toEqual(expected);
       await migrateUp(orm, SYNC_SCHEMA.schema);
       expect(await states('external_reference_state')).toEqual(expected);

@@ -8,6 +8,7 @@ import { Migration20261122080500_complete_fast_path } from './Migration202611220
 import { Migration20261122100000_begin_authorizes } from './Migration20261122100000_begin_authorizes';
 import { Migration20261122103000_witness_without_stray_locks } from './Migration20261122103000_witness_without_stray_locks';
 import { Migration20261122114926_abandoned_outbox } from './Migration20261122114926_abandoned_outbox';
+import { Migration20261122123000_instance_json_plpgsql } from './Migration20261122123000_instance_json_plpgsql';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -19,4 +20,5 @@ export const migrations = [
   { name: 'Migration20261122100000_begin_authorizes', class: Migration20261122100000_begin_authorizes },
   { name: 'Migration20261122103000_witness_without_stray_locks', class: Migration20261122103000_witness_without_stray_locks },
   { name: 'Migration20261122114926_abandoned_outbox', class: Migration20261122114926_abandoned_outbox },
+  { name: 'Migration20261122123000_instance_json_plpgsql', class: Migration20261122123000_instance_json_plpgsql },
 ];

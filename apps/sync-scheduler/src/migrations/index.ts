@@ -4,6 +4,7 @@ import { Migration20261121235059 } from './Migration20261121235059';
 import { Migration20261122020620_stale_marks } from './Migration20261122020620_stale_marks';
 import { Migration20261122054500_disconnect_functions } from './Migration20261122054500_disconnect_functions';
 import { Migration20261122070443_derived_stale } from './Migration20261122070443_derived_stale';
+import { Migration20261122123100_replay_of_plpgsql } from './Migration20261122123100_replay_of_plpgsql';
 
 export const migrations = [
   { name: 'Migration20261121233414', class: Migration20261121233414 },
@@ -11,4 +12,5 @@ export const migrations = [
   { name: 'Migration20261122020620_stale_marks', class: Migration20261122020620_stale_marks },
   { name: 'Migration20261122054500_disconnect_functions', class: Migration20261122054500_disconnect_functions },
   { name: 'Migration20261122070443_derived_stale', class: Migration20261122070443_derived_stale },
+  { name: 'Migration20261122123100_replay_of_plpgsql', class: Migration20261122123100_replay_of_plpgsql },
 ];
