@@ -98,9 +98,11 @@ export function disconnectSummary(results: Record<string, unknown>) {
     instanceRevoked: r['update-statuses']?.instanceRevoked ?? false,
     webhooksDisabled: r['update-statuses']?.webhooksDisabled ?? 0,
     healthChecksStopped: r['update-statuses']?.healthChecksStopped ?? false,
-    // The instance's mark (when it ran) covers the connection's references too.
+    // A mark never counts a reference an earlier mark covers: when the instance's mark ran after the
+    // connection's (version 2), it counted only the instance's other references, so the total is the sum.
     referencesMarkedStale:
-      r['mark-instance-references-stale']?.marked ?? r['mark-references-stale']?.marked ?? 0,
+      (r['mark-references-stale']?.marked ?? 0) +
+      (r['mark-instance-references-stale']?.marked ?? 0),
   };
 }
 

@@ -166,17 +166,20 @@ describe('disconnect saga (whole stack as processes)', () => {
         revocationSucceeded: true,
         syncJobsDisabled: 2,
         credentialsDeleted: 2,
+        // Every reference of the instance turned stale by this disconnect, counted once.
+        referencesMarkedStale: 25,
       }),
     });
     expect(entry!.ip).toBeTruthy();
     // And the event for other Otesse services.
-    const events = await streamEvents<{ connectionId: string; credentialsDeleted: number }>(
-      h.nc,
-      'integrations.connection.disconnected',
-      (e) => e.connectionId === connectionId,
-    );
+    const events = await streamEvents<{
+      connectionId: string;
+      credentialsDeleted: number;
+      referencesMarkedStale: number;
+    }>(h.nc, 'integrations.connection.disconnected', (e) => e.connectionId === connectionId);
     expect(events).toHaveLength(1);
     expect(events[0]!.credentialsDeleted).toBe(2);
+    expect(events[0]!.referencesMarkedStale).toBe(25);
     // The catalogue offers Connect again.
     const after = (await h.admin.client.integrations.list.query()).find(
       (i) => i.provider.key === 'servicenow',
