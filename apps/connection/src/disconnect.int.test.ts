@@ -118,6 +118,8 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     const first = await begin(orgId, connection.id, saga);
     expect(first.connection).toMatchObject({ id: connection.id, status: 'disconnecting' });
     expect(first.instance).toMatchObject({ id: instance.id, status: 'connected' });
+    // The instance's last live connection: the instance is held for this saga (its statuses will revoke it).
+    expect(first.instanceRevoking).toBe(true);
     // A replay with the same key answers the first reply, even after the state moved on.
     const replay = await begin(orgId, connection.id, saga);
     expect(replay).toEqual(first);
@@ -129,21 +131,23 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
       code: 'CONFLICT',
       reason: 'already_disconnecting',
     });
-    // No connect on the locked slot while the saga runs; another user's slot is free.
-    expect(
-      await errorOf(
-        bus.request('connection.connections.create', {
-          orgId,
-          vendor: 'google',
-          level: 'user',
-          userId,
-          externalAccountId: null,
-          tenantId: null,
-        }),
-      ),
-    ).toMatchObject({ code: 'CONFLICT', reason: 'disconnect_in_progress' });
-    await expect(connected(orgId)).resolves.toMatchObject({
-      connection: { status: 'connected' },
+    // No connect on the locked slot while the saga runs, and, the instance being held, on no other slot either.
+    const connectAs = (who: string) =>
+      bus.request('connection.connections.create', {
+        orgId,
+        vendor: 'google',
+        level: 'user',
+        userId: who,
+        externalAccountId: null,
+        tenantId: null,
+      });
+    expect(await errorOf(connectAs(userId))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'disconnect_in_progress',
+    });
+    expect(await errorOf(connectAs(randomUUID()))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'disconnect_in_progress',
     });
 
     const [row] = await db.query<{ disconnect_saga_id: string; status_before_disconnect: string }>(
@@ -151,6 +155,42 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
       [connection.id],
     );
     expect(row).toEqual({ disconnect_saga_id: saga, status_before_disconnect: 'connected' });
+    // The compensation lifts both: the connection is back and the instance takes connects again.
+    await cancel(orgId, connection.id, saga);
+    await expect(connectAs(randomUUID())).resolves.toMatchObject({
+      connection: { status: 'pending' },
+    });
+  });
+
+  it('holds the instance only for its last live connection: with another user connected, other slots stay free', async () => {
+    const orgId = randomUUID();
+    const { connection } = await connected(orgId, { vendor: 'jira' });
+    await connected(orgId, { vendor: 'jira' });
+    const saga = randomUUID();
+    const lock = await begin(orgId, connection.id, saga);
+    expect(lock.instanceRevoking).toBe(false);
+    await expect(connected(orgId, { vendor: 'jira' })).resolves.toMatchObject({
+      connection: { status: 'connected' },
+    });
+    // Its statuses leave the instance connected, as the lock foresaw.
+    expect((await complete(orgId, connection.id, saga)).instanceRevoked).toBe(false);
+  });
+
+  it('lifts the hold on the instance with the statuses that revoke it', async () => {
+    const orgId = randomUUID();
+    const { connection, instance } = await connected(orgId, { vendor: 'hubspot' });
+    const saga = randomUUID();
+    expect((await begin(orgId, connection.id, saga)).instanceRevoking).toBe(true);
+    expect((await complete(orgId, connection.id, saga)).instanceRevoked).toBe(true);
+    const [held] = await db.query<{ revoking_saga_id: string | null }>(
+      'select revoking_saga_id from connection.integration_instance where id = $1',
+      [instance.id],
+    );
+    expect(held).toEqual({ revoking_saga_id: null });
+    // Reconnecting reuses the instance, as before.
+    await expect(connected(orgId, { vendor: 'hubspot' })).resolves.toMatchObject({
+      instance: { id: instance.id, status: 'connected' },
+    });
   });
 
   it('refuses pending and revoked connections, and another org, with typed errors', async () => {

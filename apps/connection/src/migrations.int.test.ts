@@ -30,7 +30,7 @@ describe('connection migrations (real Postgres)', () => {
         'replay_of',
         'store_reply',
       ]);
-      // Down past instance_json_plpgsql, abandoned_outbox, witness_without_stray_locks, begin_authorizes, complete_fast_path and begin_without_instance_lock:
+      // Down past instance_revoking, instance_json_plpgsql, abandoned_outbox, witness_without_stray_locks, begin_authorizes, complete_fast_path and begin_without_instance_lock:
       // the earlier definitions are back (one begin_disconnect each time, its arguments as that version had them);
       // up again.
       const locksInstance = /lock_instance_of\(p_org, p_connection\)/;
@@ -50,12 +50,32 @@ describe('connection migrations (real Postgres)', () => {
             [CONNECTION_SCHEMA.schema],
           )
         ).map((r) => r.args);
-      expect(await body('begin_disconnect')).not.toMatch(locksInstance);
+      // Only the instance's last live connection takes the instance's lock (to hold it).
+      expect(await body('begin_disconnect')).toMatch(
+        /if v_others is false then perform "connection".lock_instance_of\(p_org, p_connection\)/,
+      );
       expect(await body('begin_disconnect')).toMatch(/'FORBIDDEN', 'not_owner'/);
       expect(await args()).toEqual([
         'p_key text, p_org uuid, p_connection uuid, p_saga uuid, p_actor uuid, p_may_manage boolean',
       ]);
       expect(await body('complete_disconnect')).toMatch(/'OT002'/);
+      // Down past instance_revoking: begin_disconnect no longer holds the instance, the column is gone.
+      const holdColumn = async () =>
+        (
+          await db.query(
+            `select 1 from information_schema.columns where table_schema = $1
+                and table_name = 'integration_instance' and column_name = 'revoking_saga_id'`,
+            [CONNECTION_SCHEMA.schema],
+          )
+        ).length;
+      expect(await body('begin_disconnect')).toMatch(/revoking_saga_id = p_saga/);
+      expect(await body('complete_disconnect')).toMatch(/revoking_saga_id = null/);
+      expect(await holdColumn()).toBe(1);
+      await migrateDown(orm);
+      expect(await body('begin_disconnect')).not.toMatch(/revoking_saga_id/);
+      expect(await body('complete_disconnect')).not.toMatch(/revoking_saga_id/);
+      expect(await holdColumn()).toBe(0);
+      expect(await body('begin_disconnect')).not.toMatch(locksInstance);
       // Down past instance_json_plpgsql: the SQL-language body is back, then up again to compare.
       const language = async (fn: string) =>
         (

@@ -154,8 +154,9 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     pendingTokens: new PendingTokens(),
     limits,
   };
-  // Version 1 stays registered: a saga started before an upgrade finishes on the definition it started with.
+  // Older versions stay registered: a saga started before an upgrade finishes on the definition it started with.
   sagas.register(disconnectSaga(deps, 1));
+  sagas.register(disconnectSaga(deps, 2));
   sagas.register(disconnectSaga(deps));
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'reconnect'));
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser'));

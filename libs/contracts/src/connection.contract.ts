@@ -141,7 +141,8 @@ export const connectionContracts = {
    * Start a connection: reuses the org's instance of the vendor (revoked/error → pending) or creates it, and
    * creates the connection `pending`. CONFLICT (`already_connected`) when the instance already has a live
    * (pending/connected) app-level connection, or this user a live user-level one; CONFLICT
-   * (`disconnect_in_progress`) while that slot's connection is `disconnecting` (a disconnect saga holds it); a
+   * (`disconnect_in_progress`) while that slot's connection is `disconnecting` (a disconnect saga holds it), or
+   * while the disconnect of the instance's last live connection holds the instance; a
    * pending one older than STALE_PENDING_CONNECTION_MS does not count (it is marked `error`).
    */
   'connection.connections.create': defineRequest({
@@ -206,7 +207,16 @@ export const connectionContracts = {
        */
       actor: z.object({ userId: ZUuid, mayManageOthers: z.boolean() }).strict().optional(),
     }).strict(),
-    reply: z.object({ connection: ZConnection, instance: ZInstance }),
+    reply: z.object({
+      connection: ZConnection,
+      instance: ZInstance,
+      /**
+       * This was the instance's last live connection: the instance is held for this saga until its statuses (no
+       * connect of any slot meanwhile, CONFLICT `disconnect_in_progress`), so step 5 will revoke it. Absent in
+       * replies stored before the hold existed (read as false).
+       */
+      instanceRevoking: z.boolean().optional(),
+    }),
     errors: ['BAD_REQUEST', 'NOT_FOUND', 'FORBIDDEN', 'CONFLICT'],
   }),
   /** Compensation of begin-disconnect: lift the lock held by this saga, back to the status it left. Idempotent. */

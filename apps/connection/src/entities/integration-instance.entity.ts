@@ -16,6 +16,11 @@ export interface IntegrationInstance {
   previousStatus: TInstanceStatus | null;
   /** Validated non-secret settings (ServiceNow subdomain…). */
   config: TInstanceConfig;
+  /**
+   * The disconnect saga of the instance's last live connection, from its lock to its statuses (or compensation):
+   * no connect of any slot starts meanwhile, so that saga knows at its lock that it will revoke the instance.
+   */
+  revokingSagaId: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -31,6 +36,7 @@ export const IntegrationInstanceSchema = new EntitySchema<IntegrationInstance>({
     status: { enum: true, items: () => INSTANCE_STATUSES },
     previousStatus: { enum: true, items: () => INSTANCE_STATUSES, nullable: true },
     config: { type: 'json' },
+    revokingSagaId: { type: 'uuid', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
   },

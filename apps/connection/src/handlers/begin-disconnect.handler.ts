@@ -13,9 +13,12 @@ import { runDisconnectFunction } from '../store/disconnect-functions';
  * answered as done; another saga gets CONFLICT `already_disconnecting`; pending/revoked get `not_connected`;
  * a connection a reconnect / change-user saga holds (`connection.connections.lock`) gets `locked`.
  *
+ * The instance's last live connection also holds the instance for its saga (`instanceRevoking`: no connect of any
+ * slot until the statuses or the compensation, so step 5 will revoke it).
+ *
  * One round trip: the function `connection.begin_disconnect` (migrations `disconnect_functions`,
  * `begin_without_instance_lock`: only the connection's row is locked, the instance's is left to the decisions that
- * read its connections).
+ * read its connections; `instance_revoking`: except for the last live connection, which takes it first to hold it).
  */
 export function beginDisconnectHandler(
   orm: MikroORM,

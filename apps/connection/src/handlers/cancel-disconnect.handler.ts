@@ -4,7 +4,8 @@ import { runConnectionCommandOnce } from '../store/command-once';
 import { SCHEMA, loadConnection, lockConnection } from '../store/connection.store';
 
 /**
- * Compensation of begin-disconnect: lifts the lock only when this saga holds it, back to the status it left.
+ * Compensation of begin-disconnect: lifts the lock only when this saga holds it, back to the status it left, and
+ * the saga's hold on the instance (its last live connection).
  * Anything else (never locked, already lifted, another saga's lock, revoked) is left alone and answered as is:
  * a compensation must always succeed, and must never undo someone else's work.
  */
@@ -22,7 +23,14 @@ export function cancelDisconnectHandler(
         connectionId: req.connectionId,
       },
       async (trx) => {
-        const { connection: c } = await lockConnection(trx, req.orgId, req.connectionId);
+        const { connection: c, instance } = await lockConnection(trx, req.orgId, req.connectionId);
+        if (instance.revoking_saga_id === req.sagaId) {
+          // The hold begin-disconnect took on the instance for its last live connection.
+          await trx('integration_instance')
+            .withSchema(SCHEMA)
+            .where({ id: instance.id, revoking_saga_id: req.sagaId })
+            .update({ revoking_saga_id: null });
+        }
         if (c.status === 'disconnecting' && c.disconnect_saga_id === req.sagaId) {
           await trx('integration_connection')
             .withSchema(SCHEMA)

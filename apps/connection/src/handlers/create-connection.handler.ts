@@ -34,6 +34,24 @@ export function createConnectionHandler(orm: MikroORM): THandler<'connection.con
           orgId: req.orgId,
           vendor: req.vendor,
         });
+        if (instance.revoking_saga_id !== null) {
+          // The disconnect of the instance's last live connection holds the instance until its statuses: no
+          // connect of any slot meanwhile (that saga has already decided the instance will be revoked).
+          const holder = (await trx('integration_connection')
+            .withSchema(SCHEMA)
+            .where({ disconnect_saga_id: instance.revoking_saga_id, status: 'disconnecting' })
+            .first('id')) as { id: string } | undefined;
+          if (holder) {
+            throw new AppError(
+              'CONFLICT',
+              'this integration is being disconnected: try again shortly',
+              {
+                reason: 'disconnect_in_progress',
+                details: { connectionId: holder.id, status: 'disconnecting' },
+              },
+            );
+          }
+        }
         // The slot this connect competes for: the instance's app-level one, or this user's user-level one.
         const sameSlot = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
           q.where(req.level === 'app' ? { level: 'app' } : { level: 'user', user_id: req.userId });

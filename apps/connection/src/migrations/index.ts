@@ -9,6 +9,7 @@ import { Migration20261122100000_begin_authorizes } from './Migration20261122100
 import { Migration20261122103000_witness_without_stray_locks } from './Migration20261122103000_witness_without_stray_locks';
 import { Migration20261122114926_abandoned_outbox } from './Migration20261122114926_abandoned_outbox';
 import { Migration20261122123000_instance_json_plpgsql } from './Migration20261122123000_instance_json_plpgsql';
+import { Migration20261122124500_instance_revoking } from './Migration20261122124500_instance_revoking';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -21,4 +22,5 @@ export const migrations = [
   { name: 'Migration20261122103000_witness_without_stray_locks', class: Migration20261122103000_witness_without_stray_locks },
   { name: 'Migration20261122114926_abandoned_outbox', class: Migration20261122114926_abandoned_outbox },
   { name: 'Migration20261122123000_instance_json_plpgsql', class: Migration20261122123000_instance_json_plpgsql },
+  { name: 'Migration20261122124500_instance_revoking', class: Migration20261122124500_instance_revoking },
 ];

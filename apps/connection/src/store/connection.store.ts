@@ -25,6 +25,7 @@ export interface TInstanceRow {
   status: TInstanceStatus;
   previous_status: TInstanceStatus | null;
   config: TInstanceConfig;
+  revoking_saga_id: string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }

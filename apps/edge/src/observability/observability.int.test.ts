@@ -68,9 +68,10 @@ const DISCONNECT_STAGES = [
   ['lock'],
   ['disable-sync-jobs'],
   ['revoke-tokens'],
+  // This app-level connection is its instance's last: the lock held the instance, so the references are
+  // marked instance-wide beside the statuses, and the conditional `mark-instance-references-stale` is skipped
+  // (no span, no attempt).
   ['destroy-credentials', 'update-statuses', 'mark-references-stale'],
-  // Runs: this app-level connection is its instance's last.
-  ['mark-instance-references-stale'],
   ['audit', 'publish-event'],
 ];
 const DISCONNECT_STEPS = DISCONNECT_STAGES.flat();

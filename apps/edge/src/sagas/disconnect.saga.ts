@@ -27,7 +27,8 @@ export type TDisconnectInputV1 = Omit<TDisconnectInput, 'mayManageOthers'> & TDi
 
 export const DISCONNECT_SAGA = 'disconnect';
 /** The definition new disconnects start on; older versions stay registered for sagas still in flight. */
-export const DISCONNECT_SAGA_VERSION = 2;
+export const DISCONNECT_SAGA_VERSION = 3;
+export type TDisconnectSagaVersion = 1 | 2 | 3;
 
 /** One open disconnect per connection, in its org's own key space: another org's attempt never meets it. */
 export const disconnectSubject = (orgId: string, connectionId: string): string =>
@@ -65,7 +66,7 @@ function requireTarget(
 export const REVOCATION_TIMEOUT_MS = 3_000;
 
 interface TResults {
-  lock?: { status: string; target?: TDisconnectTarget };
+  lock?: { status: string; target?: TDisconnectTarget; instanceRevoking?: boolean };
   'disable-sync-jobs'?: { jobsDisabled: number; executionsCancelled: number };
   'revoke-tokens'?: TRevocationReport;
   'destroy-credentials'?: { destroyed: number };
@@ -109,7 +110,10 @@ export function disconnectSummary(results: Record<string, unknown>) {
 type TDeps = Pick<TEdgeDeps, 'bus' | 'events' | 'logger'>;
 type TStep = TSagaDefinition<TDisconnectInput>['steps'][number];
 
-/** Step 1: authorization (version 2) and the semantic lock. */
+/**
+ * Step 1: authorization (version 2) and the semantic lock; from version 3 it also learns whether the instance is
+ * held for this saga (its last live connection), which decides the scope of the references' mark.
+ */
 function lockStep(deps: TDeps, version: number): TStep {
   return {
     name: 'lock',
@@ -117,7 +121,7 @@ function lockStep(deps: TDeps, version: number): TStep {
     timeoutMs: 3_000,
     maxAttempts: 3,
     run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
-      const { connection, instance } = await deps.bus.request(
+      const { connection, instance, instanceRevoking } = await deps.bus.request(
         'connection.connections.begin-disconnect',
         {
           orgId,
@@ -138,7 +142,8 @@ function lockStep(deps: TDeps, version: number): TStep {
         level: connection.level,
         subdomain: instance.config.subdomain ?? null,
       };
-      return { status: connection.status, target };
+      if (version < 3) return { status: connection.status, target };
+      return { status: connection.status, target, instanceRevoking: instanceRevoking === true };
     },
     compensate: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
       try {
@@ -199,6 +204,10 @@ async function lookUpTarget(
 const instanceRevoked = (results: Record<string, unknown>): boolean =>
   (results as TResults)['update-statuses']?.instanceRevoked === true;
 
+/** Version 3: the lock held the instance for this saga, so its statuses will revoke it. */
+const instanceHeld = (results: Record<string, unknown>): boolean =>
+  (results as TResults).lock?.instanceRevoking === true;
+
 /** Lock refusals that mean the caller may not act on the connection: nothing of it was touched, nothing to audit. */
 export const isAuthorizationRefusal = (e: TSagaError | null | undefined): boolean =>
   e?.step === 'lock' && (e.code === 'NOT_FOUND' || e.code === 'FORBIDDEN');
@@ -207,32 +216,51 @@ export const isAuthorizationRefusal = (e: TSagaError | null | undefined): boolea
  * Seed 000's disconnection flow as a saga, in the seed's order. Steps 1–2 are compensatable (lock, disable
  * jobs), step 3 (revocation) is the pivot, the rest only move forward. Every command carries `sagaId:step`.
  *
- * Version 2 (new sagas): the lock step authorizes the caller in the connection service and answers the target, so
- * nothing is looked up before the saga. After the pivot, destroy ∥ statuses ∥ mark the connection's references;
- * when the statuses revoked the instance, its references are marked too (a conditional step, skipped otherwise);
- * then audit ∥ event. Version 1 (sagas in flight from before): the edge looked the target up first, and the mark
- * waited for the statuses to pick its scope.
+ * Version 3 (new sagas): the lock step authorizes the caller in the connection service and answers the target, so
+ * nothing is looked up before the saga, and whether it holds the instance (its last live connection). After the
+ * pivot, destroy ∥ statuses ∥ mark the references — the instance's when it is held, else the connection's; when
+ * the statuses revoked an instance the lock did not hold, its references are marked too (a conditional step,
+ * skipped otherwise); then audit ∥ event. Version 2 (in flight from before) marked the connection's references
+ * beside the statuses and the instance's after them whenever it was revoked; version 1 looked the target up before
+ * the saga and marked after the statuses.
  */
 export function disconnectSaga(
   deps: TDeps,
-  version: 1 | 2 = DISCONNECT_SAGA_VERSION,
+  version: TDisconnectSagaVersion = DISCONNECT_SAGA_VERSION,
 ): TSagaDefinition<TDisconnectInput> {
   const markSteps: TStep[] =
-    version >= 2
+    version >= 3
       ? [
-          // Independent of destroy and statuses: only this connection's references, whatever the instance does.
-          { ...markStep(deps, 'mark-references-stale', () => 'connection'), concurrent: true },
+          // Beside the statuses: the instance's references when the lock held the instance (its last live
+          // connection: the statuses will revoke it), else this connection's only.
+          {
+            ...markStep(deps, 'mark-references-stale', (results) =>
+              instanceHeld(results) ? 'instance' : 'connection',
+            ),
+            concurrent: true,
+          },
+          // The rare case the lock could not foresee: another connection of the instance was disconnected at the
+          // same time, and this one turned out last.
           {
             ...markStep(deps, 'mark-instance-references-stale', () => 'instance'),
-            when: ({ results }) => instanceRevoked(results),
+            when: ({ results }) => instanceRevoked(results) && !instanceHeld(results),
           },
         ]
-      : [
-          // The instance's references when it is revoked; only this connection's while others keep it connected.
-          markStep(deps, 'mark-references-stale', (results) =>
-            instanceRevoked(results) ? 'instance' : 'connection',
-          ),
-        ];
+      : version >= 2
+        ? [
+            // Independent of destroy and statuses: only this connection's references, whatever the instance does.
+            { ...markStep(deps, 'mark-references-stale', () => 'connection'), concurrent: true },
+            {
+              ...markStep(deps, 'mark-instance-references-stale', () => 'instance'),
+              when: ({ results }) => instanceRevoked(results),
+            },
+          ]
+        : [
+            // The instance's references when it is revoked; only this connection's while others keep it connected.
+            markStep(deps, 'mark-references-stale', (results) =>
+              instanceRevoked(results) ? 'instance' : 'connection',
+            ),
+          ];
   return {
     type: DISCONNECT_SAGA,
     version,

@@ -93,6 +93,15 @@ describe('disconnect saga (whole stack as processes)', () => {
       'audit',
       'publish-event',
     ]);
+    // Its instance's last connection: the lock held the instance, so the references were marked instance-wide
+    // beside the statuses, and the after-the-fact instance mark had nothing to do.
+    expect(
+      saga.steps.filter((st) => st.name.startsWith('mark-')).map((st) => [st.name, st.status]),
+    ).toEqual([
+      ['mark-references-stale', 'succeeded'],
+      ['mark-instance-references-stale', 'skipped'],
+    ]);
+    expect(saga.result).toMatchObject({ instanceRevoked: true, referencesMarkedStale: 25 });
 
     // Step 2: jobs kept, disabled. Step 4: ciphertext destroyed, soft-deleted.
     const jobs = await h.db.query<{ is_enabled: boolean }>(
@@ -499,5 +508,77 @@ describe('disconnect saga (whole stack as processes)', () => {
       true,
     );
     expect(Number(refs!.mappings)).toBeGreaterThan(0);
+  });
+
+  it('a saga of definition version 2 (in flight at an upgrade) still finishes on its own definition', async () => {
+    const { connectionId } = await connectOAuth(h, h.viewer, 'quickbooks', 'user');
+    const [conn] = await h.db.query<{ instance_id: string }>(
+      `select instance_id from connection.integration_connection where id = $1`,
+      [connectionId],
+    );
+    await seedSyncedData(h.db, h.orgId, conn!.instance_id, connectionId!, 4);
+    const edge = await startEdgeReplica(h);
+    try {
+      const { sagaId } = await edge.deps.sagas.start(disconnectSaga(edge.deps, 2), {
+        subjectKey: disconnectSubject(h.orgId, connectionId!),
+        orgId: h.orgId,
+        actorUserId: h.viewer.id,
+        input: {
+          connectionId: connectionId!,
+          mayManageOthers: false,
+          ip: null,
+          traceId: 'v2-compat-0001',
+        },
+      });
+      const saga = await edge.deps.sagas.waitFor(sagaId, 15_000);
+      expect([saga?.definitionVersion, saga?.status]).toEqual([2, 'completed']);
+      // Version 2's shape: the connection's references beside the statuses, the instance's after them.
+      expect(
+        saga?.steps.filter((st) => st.name.startsWith('mark-')).map((st) => [st.name, st.status]),
+      ).toEqual([
+        ['mark-references-stale', 'succeeded'],
+        ['mark-instance-references-stale', 'succeeded'],
+      ]);
+      expect(saga?.result).toMatchObject({ instanceRevoked: true, referencesMarkedStale: 4 });
+      // Its lock held the instance too (the connection service is upgraded): the statuses lifted the hold.
+      expect(
+        await h.db.query(
+          `select revoking_saga_id from connection.integration_instance where id = $1`,
+          [conn!.instance_id],
+        ),
+      ).toEqual([{ revoking_saga_id: null }]);
+    } finally {
+      await edge.stop();
+    }
+  });
+
+  it('two users disconnect one instance at once: revoked once, every reference stale and counted once', async () => {
+    const [a, b] = await Promise.all([
+      connectOAuth(h, h.admin, 'slack', 'user'),
+      connectOAuth(h, h.member, 'slack', 'user'),
+    ]);
+    const [inst] = await h.db.query<{ instance_id: string }>(
+      `select instance_id from connection.integration_connection where id = $1`,
+      [a.connectionId],
+    );
+    await seedSyncedData(h.db, h.orgId, inst!.instance_id, a.connectionId!, 7);
+    await seedSyncedData(h.db, h.orgId, inst!.instance_id, b.connectionId!, 5, 'b');
+    const [sa, sb] = await Promise.all([
+      h.admin.client.disconnect.start.mutate({ connectionId: a.connectionId!, confirm: true }),
+      h.member.client.disconnect.start.mutate({ connectionId: b.connectionId!, confirm: true }),
+    ]);
+    const sagas = [sa.saga, sb.saga];
+    expect(sagas.map((x) => x.status)).toEqual(['completed', 'completed']);
+    // Exactly one of them revoked the instance, whichever way their locks fell.
+    expect(sagas.filter((x) => x.result?.['instanceRevoked'] === true)).toHaveLength(1);
+    const total = sagas.reduce((n, x) => n + Number(x.result?.['referencesMarkedStale'] ?? 0), 0);
+    expect(total).toBe(12);
+    const [state] = await h.db.query<{ stale: string; synced: string; instance: string }>(
+      `select (select count(*) from sync.external_reference_state where instance_id = $1 and status = 'stale') as stale,
+              (select count(*) from sync.external_reference_state where instance_id = $1 and status = 'synced') as synced,
+              (select status from connection.integration_instance where id = $1) as instance`,
+      [inst!.instance_id],
+    );
+    expect(state).toEqual({ stale: '12', synced: '0', instance: 'revoked' });
   });
 });

@@ -9,14 +9,16 @@ export async function seedSyncedData(
   instanceId: string,
   connectionId: string,
   n: number,
+  /** External ids are `<prefix>-1…n`: unique per instance, so a second connection needs its own prefix. */
+  prefix = 'ct',
 ): Promise<void> {
   await db.query(
     `with rows as (select gen_random_uuid() as rid, g from generate_series(1, $4::int) g),
           recs as (insert into sync.synced_record (id, org_id, instance_id, resource, external_id, data, synced_at, source_connection_id)
-                   select rid, $1, $2, 'contacts', 'ct-' || g, jsonb_build_object('name', 'Contact ' || g), now(), $3 from rows returning id, external_id)
+                   select rid, $1, $2, 'contacts', $5 || '-' || g, jsonb_build_object('name', 'Contact ' || g), now(), $3 from rows returning id, external_id)
      insert into sync.external_reference (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
      select $1, $2, $3, 'contacts', external_id, id, now() from recs`,
-    [orgId, instanceId, connectionId, n],
+    [orgId, instanceId, connectionId, n, prefix],
   );
 }
 

@@ -9,7 +9,7 @@ const STEP_LABELS: Record<string, string> = {
   'update-statuses': 'Update statuses',
   'mark-references-stale': 'Mark external references stale',
   'mark-instance-references-stale':
-    "Mark the instance's references stale (it was the last connection)",
+    "Mark the instance's references stale (it turned out to be the last connection)",
   audit: 'Write the audit log entry',
   'publish-event': 'Notify dependent features',
 };
