@@ -91,7 +91,8 @@ export async function sagaCounts(db: TTestDatabase): Promise<TSagaCounts> {
  * - no connect left pending, nor a live credential for an abandoned one (the sweep, the vault's consumer);
  * - no sync job left disabled by a compensated saga;
  * - exactly one audit entry per saga, and exactly one event per completed saga (none for a compensated one);
- * - no connection left `disconnecting`, nor locked by a reconnect / change-user saga.
+ * - no connection left `disconnecting`, nor locked by a reconnect / change-user saga, nor an instance held for
+ *   the disconnect of its last connection.
  */
 export async function checkInvariants(
   db: TTestDatabase,
@@ -186,6 +187,14 @@ export async function checkInvariants(
   record(
     'connections left disconnecting or locked',
     stuckConnections.map((r) => r.id),
+  );
+
+  const heldInstances = await db.query<{ id: string }>(
+    `select id from connection.integration_instance where revoking_saga_id is not null`,
+  );
+  record(
+    'instances left held for a disconnect',
+    heldInstances.map((r) => r.id),
   );
 
   // Not promises of the sagas, but what an operator would look at after a storm of faults.
