@@ -25,7 +25,8 @@ export const STEP_STATUS_TEXT: Record<TSagaStep['status'], string> = {
   failed: 'Failed',
   compensating: 'Undoing',
   compensated: 'Undone',
-  skipped: 'Skipped',
+  // A conditional step whose condition said no: nothing was left for it to do.
+  skipped: 'Not needed',
 };
 
 export const STEP_ICON: Record<TSagaStep['status'], string> = {
