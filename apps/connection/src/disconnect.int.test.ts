@@ -176,6 +176,36 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     expect((await complete(orgId, connection.id, saga)).instanceRevoked).toBe(false);
   });
 
+  it('refuses to disconnect an error connection of a held instance until the hold is lifted', async () => {
+    const orgId = randomUUID();
+    // A connect that failed (its connection `error`), and another user's live connection, the instance's last.
+    const failed = await bus.request('connection.connections.create', {
+      orgId,
+      vendor: 'asana',
+      level: 'user',
+      userId: randomUUID(),
+      externalAccountId: null,
+      tenantId: null,
+    });
+    await bus.request('connection.connections.abandon', {
+      orgId,
+      connectionId: failed.connection.id,
+      reason: 'connect_failed',
+    });
+    const { connection } = await connected(orgId, { vendor: 'asana' });
+    const saga = randomUUID();
+    expect((await begin(orgId, connection.id, saga)).instanceRevoking).toBe(true);
+    // Disconnecting the error connection would make it live (`disconnecting`) while the instance is held.
+    expect(await errorOf(begin(orgId, failed.connection.id, randomUUID()))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'disconnect_in_progress',
+    });
+    expect((await complete(orgId, connection.id, saga)).instanceRevoked).toBe(true);
+    await expect(begin(orgId, failed.connection.id, randomUUID())).resolves.toMatchObject({
+      connection: { status: 'disconnecting' },
+    });
+  });
+
   it('lifts the hold on the instance with the statuses that revoke it', async () => {
     const orgId = randomUUID();
     const { connection, instance } = await connected(orgId, { vendor: 'hubspot' });

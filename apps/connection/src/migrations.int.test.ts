@@ -50,9 +50,10 @@ describe('connection migrations (real Postgres)', () => {
             [CONNECTION_SCHEMA.schema],
           )
         ).map((r) => r.args);
-      // Only the instance's last live connection takes the instance's lock (to hold it).
+      // Only the instance's last live connection (to hold it) and an error connection (to respect the hold) take
+      // the instance's lock.
       expect(await body('begin_disconnect')).toMatch(
-        /if v_others is false then perform "connection".lock_instance_of\(p_org, p_connection\)/,
+        /if v_others is false or v_error then perform "connection".lock_instance_of\(p_org, p_connection\)/,
       );
       expect(await body('begin_disconnect')).toMatch(/'FORBIDDEN', 'not_owner'/);
       expect(await args()).toEqual([

@@ -13,6 +13,7 @@ export const BEGIN_DISCONNECT_V4 = reviseSql(
 begin`,
     `  v_result jsonb;
   v_others boolean;
+  v_error boolean;
 begin`,
   ],
   [
@@ -20,13 +21,29 @@ begin`,
   select * into c`,
     `  if v_replay is not null then return v_replay; end if;
   -- The instance's last live connection takes the instance's row lock first (the usual order: instance, then
-  -- connection); creates wait on it, so no connect of any slot can make another connection live meanwhile.
+  -- connection): creates wait on it, and so does an \`error\` connection's begin (the one other way a connection
+  -- becomes live), so nothing of the instance becomes live while it is held.
   select exists (select 1 from "connection".integration_connection o
-                  where o.instance_id = x.instance_id and o.id <> x.id and o.status in ${LIVE})
-    into v_others
+                  where o.instance_id = x.instance_id and o.id <> x.id and o.status in ${LIVE}),
+         x.status = 'error'
+    into v_others, v_error
     from "connection".integration_connection x where x.id = p_connection and x.org_id = p_org;
-  if v_others is false then perform "connection".lock_instance_of(p_org, p_connection); end if;
+  if v_others is false or v_error then perform "connection".lock_instance_of(p_org, p_connection); end if;
   select * into c`,
+  ],
+  [
+    `  v_instance := c.instance_id;
+  if c.status = 'disconnecting' then`,
+    `  v_instance := c.instance_id;
+  if c.status = 'error' and exists (
+       select 1 from "connection".integration_instance i
+        where i.id = v_instance and i.revoking_saga_id is distinct from p_saga
+          and exists (select 1 from "connection".integration_connection h
+                       where h.disconnect_saga_id = i.revoking_saga_id and h.status = 'disconnecting')) then
+    perform "connection".command_error('CONFLICT', 'disconnect_in_progress',
+      'this integration is being disconnected: try again shortly');
+  end if;
+  if c.status = 'disconnecting' then`,
   ],
   [
     `     where id = c.id returning * into c;
@@ -67,8 +84,9 @@ export const COMPLETE_DISCONNECT_V4 = reviseSql(COMPLETE_DISCONNECT_V3, [
 
 /**
  * The disconnect of an instance's last live connection holds the instance (`revoking_saga_id`) from its lock to
- * its statuses: no connect of any slot starts meanwhile (CONFLICT `disconnect_in_progress`, as the connection's
- * own slot already answered), so begin-disconnect can tell the saga that step 5 will revoke the instance
+ * its statuses: no connect of any slot starts meanwhile, nor the disconnect of an `error` connection of the
+ * instance (CONFLICT `disconnect_in_progress`, as the connection's own slot already answered), so nothing of the
+ * instance becomes live and begin-disconnect can tell the saga that step 5 will revoke the instance
  * (`instanceRevoking`), and the saga marks the instance's references beside the statuses instead of after them:
  * one stage fewer for the most common disconnect. The compensation (cancel-disconnect) lifts the hold too.
  */
