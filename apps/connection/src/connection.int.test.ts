@@ -113,6 +113,31 @@ describe('connection service (real Postgres + NATS)', () => {
     return out;
   }
 
+  /** The connection and its instance as a disconnect of the instance's last connection leaves them (seed step 5). */
+  const revokeAsDisconnectDoes = async (c: {
+    connection: { id: string };
+    instance: { id: string };
+  }) => {
+    await db.query(
+      `update connection.integration_connection set status = 'revoked', revoked_at = now() where id = $1`,
+      [c.connection.id],
+    );
+    await db.query(`update connection.integration_instance set status = 'revoked' where id = $1`, [
+      c.instance.id,
+    ]);
+  };
+
+  /** Waits until a stream holds at least one such message, then answers them all. */
+  const messagesOnceThere = <T extends { connectionId?: string; targets?: unknown }>(
+    stream: 'INTEGRATIONS' | 'AUDIT',
+    subject: string,
+    connectionId: string,
+  ) =>
+    waitFor(async () => {
+      const found = await streamMessages<T>(stream, subject, connectionId);
+      return found.length > 0 ? found : undefined;
+    });
+
   /** A sample's value in this process's /metrics text (0 when absent). */
   async function metricValue(sample: string): Promise<number> {
     const line = (await metricsText()).split('\n').find((l) => l.startsWith(`${sample} `));
@@ -234,13 +259,7 @@ describe('connection service (real Postgres + NATS)', () => {
     const first = await create(orgId);
     await activate(orgId, first.connection.id);
     // What the disconnect saga leaves behind (seed step 5).
-    await db.query(
-      `update connection.integration_connection set status = 'revoked', revoked_at = now() where id = $1`,
-      [first.connection.id],
-    );
-    await db.query(`update connection.integration_instance set status = 'revoked' where id = $1`, [
-      first.instance.id,
-    ]);
+    await revokeAsDisconnectDoes(first);
     await db.query(
       `update connection.webhook_endpoint set status = 'disabled' where instance_id = $1`,
       [first.instance.id],
@@ -368,13 +387,7 @@ describe('connection service (real Postgres + NATS)', () => {
     const orgId = randomUUID();
     const first = await create(orgId);
     await activate(orgId, first.connection.id);
-    await db.query(
-      `update connection.integration_connection set status = 'revoked', revoked_at = now() where id = $1`,
-      [first.connection.id],
-    );
-    await db.query(`update connection.integration_instance set status = 'revoked' where id = $1`, [
-      first.instance.id,
-    ]);
+    await revokeAsDisconnectDoes(first);
 
     const retry = await create(orgId);
     expect(retry.instance.status).toBe('pending');
@@ -687,13 +700,7 @@ describe('connection service (real Postgres + NATS)', () => {
     // A reconnection's instance (revoked before) that the dead connect had made pending.
     const first = await create(orgId, { level: 'user', userId });
     await activate(orgId, first.connection.id);
-    await db.query(
-      `update connection.integration_connection set status = 'revoked', revoked_at = now() where id = $1`,
-      [first.connection.id],
-    );
-    await db.query(`update connection.integration_instance set status = 'revoked' where id = $1`, [
-      first.instance.id,
-    ]);
+    await revokeAsDisconnectDoes(first);
     const dead = await create(orgId, { level: 'user', userId });
     expect(dead.instance.status).toBe('pending');
     const young = await create(randomUUID(), { vendor: 'confluence' });
@@ -703,14 +710,11 @@ describe('connection service (real Postgres + NATS)', () => {
       [dead.connection.id],
     );
 
-    const abandonedEvents = await waitFor(async () => {
-      const events = await streamMessages<TConnectionAbandonedEvent>(
-        'INTEGRATIONS',
-        'integrations.connection.abandoned',
-        dead.connection.id,
-      );
-      return events.length > 0 ? events : undefined;
-    });
+    const abandonedEvents = await messagesOnceThere<TConnectionAbandonedEvent>(
+      'INTEGRATIONS',
+      'integrations.connection.abandoned',
+      dead.connection.id,
+    );
     const got = await bus.request('connection.connections.get', {
       orgId,
       connectionId: dead.connection.id,
@@ -731,14 +735,11 @@ describe('connection service (real Postgres + NATS)', () => {
     });
     expect(event!.msgId).toBe(event!.body.eventId);
     // Nobody else audits a connect the system gave up on: the connection service does, as the system.
-    const audits = await waitFor(async () => {
-      const a = await streamMessages<TAuditEvent>(
-        'AUDIT',
-        'audit.entries.append',
-        dead.connection.id,
-      );
-      return a.length > 0 ? a : undefined;
-    });
+    const audits = await messagesOnceThere<TAuditEvent>(
+      'AUDIT',
+      'audit.entries.append',
+      dead.connection.id,
+    );
     expect(audits).toHaveLength(1);
     expect(audits[0]!.body).toMatchObject({
       orgId,
@@ -787,14 +788,11 @@ describe('connection service (real Postgres + NATS)', () => {
     } finally {
       await ensureStreams(nc, ['INTEGRATIONS']);
     }
-    const events = await waitFor(async () => {
-      const e = await streamMessages<TConnectionAbandonedEvent>(
-        'INTEGRATIONS',
-        'integrations.connection.abandoned',
-        c.connection.id,
-      );
-      return e.length > 0 ? e : undefined;
-    });
+    const events = await messagesOnceThere<TConnectionAbandonedEvent>(
+      'INTEGRATIONS',
+      'integrations.connection.abandoned',
+      c.connection.id,
+    );
     expect(events).toHaveLength(1);
     expect(events[0]!.body).toMatchObject({ reason: 'connect_failed', vendor: 'confluence' });
     // The edge audits the connects it abandons itself: no second entry from the connection service.

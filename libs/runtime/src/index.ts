@@ -1,2 +1,3 @@
 export * from './health-server';
 export * from './run-service';
+export * from './periodic-task';

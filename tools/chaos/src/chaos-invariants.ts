@@ -114,15 +114,17 @@ export async function checkInvariants(
     stuck.map((r) => r.id),
   );
 
-  const liveCredentials = await db.query<{ id: string }>(
-    `select c.id from vault.credential c
-       join connection.integration_connection ic on ic.id = c.connection_id
-      where ic.status = 'revoked' and (c.is_active or c.ciphertext <> '' or c.wrapped_data_key <> '')`,
-  );
-  record(
-    'credentials alive for a revoked connection',
-    liveCredentials.map((r) => r.id),
-  );
+  /** Credentials still active or decryptable of connections in this status. */
+  const aliveCredentials = async (status: 'revoked' | 'error'): Promise<string[]> =>
+    (
+      await db.query<{ id: string }>(
+        `select c.id from vault.credential c
+           join connection.integration_connection ic on ic.id = c.connection_id
+          where ic.status = $1 and (c.is_active or c.ciphertext <> '' or c.wrapped_data_key <> '')`,
+        [status],
+      )
+    ).map((r) => r.id);
+  record('credentials alive for a revoked connection', await aliveCredentials('revoked'));
 
   // A connect that never finished: swept (its bound is 20 s in the chaos harness), and what the vault got for it
   // destroyed by the vault's consumer of the abandoned event.
@@ -133,15 +135,7 @@ export async function checkInvariants(
     'connects left pending',
     pending.map((r) => r.id),
   );
-  const abandonedCredentials = await db.query<{ id: string }>(
-    `select c.id from vault.credential c
-       join connection.integration_connection ic on ic.id = c.connection_id
-      where ic.status = 'error' and (c.is_active or c.ciphertext <> '' or c.wrapped_data_key <> '')`,
-  );
-  record(
-    'credentials alive for an abandoned connect',
-    abandonedCredentials.map((r) => r.id),
-  );
+  record('credentials alive for an abandoned connect', await aliveCredentials('error'));
 
   const disabledJobs = await db.query<{ id: string }>(
     `select j.id from sync.sync_job j join edge.saga s on s.id = j.disabled_by_saga_id

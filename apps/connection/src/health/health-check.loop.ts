@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '@otesse/logging';
 import type { Bus } from '@otesse/messaging';
+import { startPeriodicTask, type TPeriodicTask } from '@otesse/runtime';
 import { resolveProviderUrl, type Catalogue } from '@otesse/providers';
 import { SCHEMA } from '../store/connection.store';
 import { probeProvider, type TProbeResult } from './provider-probe';
@@ -48,12 +49,9 @@ export function startHealthChecks(deps: {
   catalogue: Catalogue;
   logger: Logger;
   settings: THealthCheckSettings;
-}): { stop(): Promise<void>; runOnce(): Promise<number> } {
+}): TPeriodicTask<number> {
   const { settings, logger } = deps;
   const knex = deps.orm.em.getConnection().getKnex();
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<number> | undefined;
 
   const claim = async (): Promise<TDueCheck[]> => {
     const { rows } = (await knex.raw(
@@ -127,47 +125,23 @@ export function startHealthChecks(deps: {
     return row?.refresh_token_expired ? { status: 'degraded', detail: 'refresh_token_expired' } : r;
   };
 
-  const tick = async (): Promise<number> => {
-    const due = await claim();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < due.length && !stopped) {
-        const item = due[next++]!;
-        await checkOne(item).catch((e: unknown) =>
-          logger.warn({ err: e, instanceId: item.instance_id }, 'health check write failed'),
-        );
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, worker));
-    return due.length;
-  };
-
-  const runOnce = (): Promise<number> => {
-    running ??= tick().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = (): void => {
-    if (stopped) return;
-    timer = setTimeout(
-      () => {
-        runOnce()
-          .catch((e: unknown) => logger.warn({ err: e }, 'health check tick failed'))
-          .finally(schedule);
-      },
-      Math.min(settings.intervalMs, 1_000),
-    );
-  };
-  schedule();
-
-  return {
-    runOnce,
-    stop: async () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running?.catch(() => undefined);
+  return startPeriodicTask({
+    what: 'health check tick',
+    delayMs: Math.min(settings.intervalMs, 1_000),
+    logger,
+    run: async (task): Promise<number> => {
+      const due = await claim();
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < due.length && !task.stopped) {
+          const item = due[next++]!;
+          await checkOne(item).catch((e: unknown) =>
+            logger.warn({ err: e, instanceId: item.instance_id }, 'health check write failed'),
+          );
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, worker));
+      return due.length;
     },
-  };
+  });
 }

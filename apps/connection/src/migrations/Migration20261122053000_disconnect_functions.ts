@@ -1,6 +1,17 @@
 import { Migration } from '@mikro-orm/migrations';
 
-
+/** instance_json as this migration creates it (a later migration's down() restores exactly this). */
+export const INSTANCE_JSON_V1 = `create or replace function "connection".instance_json(p_id uuid)
+  returns jsonb language sql stable as $$
+  select jsonb_build_object(
+    'id', i.id, 'orgId', i.org_id, 'vendor', i.vendor, 'status', i.status, 'config', i.config,
+    'health', coalesce(h.status, 'unknown'), 'healthCheckedAt', "connection".iso_ms(h.checked_at),
+    'healthChecksEnabled', coalesce(h.checks_enabled, false),
+    'createdAt', "connection".iso_ms(i.created_at), 'updatedAt', "connection".iso_ms(i.updated_at))
+  from "connection".integration_instance i
+  left join "connection".integration_health h on h.instance_id = i.id
+  where i.id = p_id
+  limit 1 $$;`;
 
 /** As this migration creates it; a later migration's down() restores exactly this. */
 export const COMPLETE_DISCONNECT_V1 = `create or replace function "connection".complete_disconnect(p_key text, p_org uuid,
@@ -122,17 +133,7 @@ export class Migration20261122053000_disconnect_functions extends Migration {
     'revokedAt', "connection".iso_ms(c.revoked_at), 'createdAt', "connection".iso_ms(c.created_at),
     'updatedAt', "connection".iso_ms(c.updated_at)) $$;`);
 
-    this.addSql(`create or replace function "connection".instance_json(p_id uuid)
-  returns jsonb language sql stable as $$
-  select jsonb_build_object(
-    'id', i.id, 'orgId', i.org_id, 'vendor', i.vendor, 'status', i.status, 'config', i.config,
-    'health', coalesce(h.status, 'unknown'), 'healthCheckedAt', "connection".iso_ms(h.checked_at),
-    'healthChecksEnabled', coalesce(h.checks_enabled, false),
-    'createdAt', "connection".iso_ms(i.created_at), 'updatedAt', "connection".iso_ms(i.updated_at))
-  from "connection".integration_instance i
-  left join "connection".integration_health h on h.instance_id = i.id
-  where i.id = p_id
-  limit 1 $$;`);
+    this.addSql(INSTANCE_JSON_V1);
 
     this.addSql(`create or replace function "connection".command_error(p_code text, p_reason text, p_message text,
     p_details jsonb default null) returns void language plpgsql as $$

@@ -1,17 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-
-/** instance_json as migration `disconnect_functions` created it (SQL): down() restores exactly this. */
-export const INSTANCE_JSON_SQL = `create or replace function "connection".instance_json(p_id uuid)
-  returns jsonb language sql stable as $$
-  select jsonb_build_object(
-    'id', i.id, 'orgId', i.org_id, 'vendor', i.vendor, 'status', i.status, 'config', i.config,
-    'health', coalesce(h.status, 'unknown'), 'healthCheckedAt', "connection".iso_ms(h.checked_at),
-    'healthChecksEnabled', coalesce(h.checks_enabled, false),
-    'createdAt', "connection".iso_ms(i.created_at), 'updatedAt', "connection".iso_ms(i.updated_at))
-  from "connection".integration_instance i
-  left join "connection".integration_health h on h.instance_id = i.id
-  where i.id = p_id
-  limit 1 $$;`;
+import { INSTANCE_JSON_V1 } from './Migration20261122053000_disconnect_functions';
 
 /** The same body in plpgsql, whose plan is cached per session. */
 export const INSTANCE_JSON_PLPGSQL = `create or replace function "connection".instance_json(p_id uuid)
@@ -44,6 +32,6 @@ export class Migration20261122123000_instance_json_plpgsql extends Migration {
   }
 
   override async down(): Promise<void> {
-    this.addSql(INSTANCE_JSON_SQL);
+    this.addSql(INSTANCE_JSON_V1);
   }
 }

@@ -2,6 +2,7 @@ import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import { STALE_PENDING_CONNECTION_MS } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
 import type { EventPublisher } from '@otesse/messaging';
+import { startPeriodicTask, type TPeriodicTask } from '@otesse/runtime';
 import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
 import { connectsAbandoned } from './abandoned-metrics';
 import { SCHEMA, lockConnection } from '../store/connection.store';
@@ -40,14 +41,11 @@ export function startPendingConnectSweep(deps: {
   events: EventPublisher;
   logger: Logger;
   settings: TPendingSweepSettings;
-}): { stop(): Promise<void>; runOnce(): Promise<TSweepResult> } {
+}): TPeriodicTask<TSweepResult> {
   const { settings, logger } = deps;
   const knex = deps.orm.em.getConnection().getKnex();
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<TSweepResult> | undefined;
 
-  const abandonStale = async (): Promise<number> => {
+  const abandonStale = async (task: { readonly stopped: boolean }): Promise<number> => {
     const olderThan = (db: Knex | Knex.Transaction): Knex.Raw =>
       db.raw(`now() - (? * interval '1 millisecond')`, [settings.staleAfterMs]);
     const candidates = (await knex('integration_connection')
@@ -59,7 +57,7 @@ export function startPendingConnectSweep(deps: {
       .select('id', 'org_id')) as { id: string; org_id: string }[];
     let abandoned = 0;
     for (const c of candidates) {
-      if (stopped) break;
+      if (task.stopped) break;
       try {
         const done = await knex.transaction(async (trx) => {
           const locked = await lockConnection(trx, c.org_id, c.id);
@@ -85,38 +83,17 @@ export function startPendingConnectSweep(deps: {
     return abandoned;
   };
 
-  const sweep = async (): Promise<TSweepResult> => {
-    const abandoned = await abandonStale();
-    const published = await publishAbandonedOutbox(
-      { db: knex, events: deps.events, logger },
-      { limit: settings.batch },
-    );
-    return { abandoned, published };
-  };
-
-  const runOnce = (): Promise<TSweepResult> => {
-    running ??= sweep().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = (): void => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      runOnce()
-        .catch((e: unknown) => logger.warn({ err: e }, 'pending connect sweep failed'))
-        .finally(schedule);
-    }, settings.intervalMs);
-  };
-  schedule();
-
-  return {
-    runOnce,
-    stop: async () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running?.catch(() => undefined);
+  return startPeriodicTask({
+    what: 'pending connect sweep',
+    delayMs: settings.intervalMs,
+    logger,
+    run: async (task): Promise<TSweepResult> => {
+      const abandoned = await abandonStale(task);
+      const published = await publishAbandonedOutbox(
+        { db: knex, events: deps.events, logger },
+        { limit: settings.batch },
+      );
+      return { abandoned, published };
     },
-  };
+  });
 }
