@@ -1,15 +1,7 @@
 import { useEffect, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useTRPC } from '../../trpc/trpc-context';
-
-interface TOAuthReturn {
-  outcome: string;
-  vendor: string;
-  reason: string | null;
-  action: string | null;
-}
-
-const SUCCESS = new Set(['connected', 'reconnected', 'user_changed', 'userChanged']);
+import { isOAuthSuccess, oauthReturnText, type TOAuthReturn } from './oauth-return-text';
 
 function readOAuthReturn(search: string): TOAuthReturn | null {
   const params = new URLSearchParams(search);
@@ -17,18 +9,6 @@ function readOAuthReturn(search: string): TOAuthReturn | null {
   const vendor = params.get('vendor');
   if (!vendor || !outcome) return null;
   return { outcome, vendor, reason: params.get('reason'), action: params.get('action') };
-}
-
-function successText(name: string, r: TOAuthReturn): string {
-  const what = r.action ?? r.outcome;
-  if (what === 'reconnect' || what === 'reconnected') return `${name} is reconnected.`;
-  if (what === 'changeUser' || what === 'user_changed' || what === 'userChanged')
-    return `${name} is now connected with the new user.`;
-  return `${name} is connected.`;
-}
-
-function humanReason(reason: string | null): string {
-  return reason ? reason.replace(/[_-]+/g, ' ') : 'unknown reason';
 }
 
 /** The edge sends the browser back with `?oauth=connected|failed|denied&vendor=…&reason=…` after a provider. */
@@ -48,12 +28,8 @@ export function OAuthReturnBanner() {
   // Wait for the provider's display name rather than flash its key.
   if (!result || catalogue.isPending) return null;
   const name = catalogue.data?.find((p) => p.key === result.vendor)?.displayName ?? result.vendor;
-  const ok = SUCCESS.has(result.outcome);
-  const text = ok
-    ? successText(name, result)
-    : result.outcome === 'denied'
-      ? `Access to ${name} was denied at the provider. Nothing was connected.`
-      : `${name} could not be connected (${humanReason(result.reason)}).`;
+  const ok = isOAuthSuccess(result);
+  const text = oauthReturnText(name, result);
   return (
     <div
       className={`banner ${ok ? 'banner-success' : 'banner-error'}`}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { oauthReturnText } from './oauth-return-text';
+
+const back = (outcome: string, reason: string | null = null, action: string | null = null) => ({
+  outcome,
+  vendor: 'servicenow',
+  reason,
+  action,
+});
+
+describe('the banner after a provider', () => {
+  it('says what succeeded', () => {
+    expect(oauthReturnText('ServiceNow', back('connected'))).toBe('ServiceNow is connected.');
+    expect(oauthReturnText('ServiceNow', back('reconnected'))).toBe('ServiceNow is reconnected.');
+    expect(oauthReturnText('ServiceNow', back('connected', null, 'changeUser'))).toBe(
+      'ServiceNow is now connected with the new user.',
+    );
+  });
+
+  it('explains the refusals a user can act on, and names any other reason', () => {
+    expect(oauthReturnText('ServiceNow', back('failed', 'disconnect_in_progress'))).toBe(
+      'ServiceNow could not be connected (it is being disconnected right now; try again in a moment).',
+    );
+    expect(oauthReturnText('ServiceNow', back('failed', 'already_connected'))).toBe(
+      'ServiceNow could not be connected (it is already connected).',
+    );
+    expect(oauthReturnText('ServiceNow', back('failed', 'http_500'))).toBe(
+      'ServiceNow could not be connected (http 500).',
+    );
+    expect(oauthReturnText('ServiceNow', back('failed'))).toBe(
+      'ServiceNow could not be connected (unknown reason).',
+    );
+    expect(oauthReturnText('ServiceNow', back('denied'))).toBe(
+      'Access to ServiceNow was denied at the provider. Nothing was connected.',
+    );
+  });
+});
