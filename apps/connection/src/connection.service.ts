@@ -73,11 +73,11 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     // INTEGRATIONS for the domain events; AUDIT for the entries of connects the sweep abandons.
     streams: ['INTEGRATIONS', 'AUDIT'],
     handlers: ({ orm, events, logger }) => ({
-      'connection.instances.configure': configureInstanceHandler(orm),
+      'connection.instances.configure': configureInstanceHandler(orm, sweepSettings.staleAfterMs),
       'connection.instances.get': getInstanceHandler(orm),
       'connection.integrations.list': listIntegrationsHandler(orm),
       'connection.connections.get': getConnectionHandler(orm),
-      'connection.connections.create': createConnectionHandler(orm),
+      'connection.connections.create': createConnectionHandler(orm, sweepSettings.staleAfterMs),
       'connection.connections.activate': activateConnectionHandler({
         orm,
         events,

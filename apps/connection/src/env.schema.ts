@@ -12,8 +12,9 @@ export const ZConnectionEnv = ZServiceEnv.extend({
   /** Between two sweeps of connects that will never finish (default 30 s). */
   PENDING_CONNECT_SWEEP_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
   /**
-   * A pending connection older than this is abandoned by the sweep (default STALE_PENDING_CONNECTION_MS, 2 min).
-   * Never shorter than a connect's own steps may take, retries included: a connect overtaken is refused cleanly.
+   * A pending connection older than this no longer holds its slot and is abandoned by the sweep (default
+   * STALE_PENDING_CONNECTION_MS, 2 min). Never shorter than a connect's own steps may take, retries included: a
+   * connect overtaken is refused cleanly.
    */
   PENDING_CONNECT_STALE_MS: z.coerce.number().int().min(1_000).max(86_400_000).optional(),
   /** `false` runs no sweep of connects that will never finish in this replica. */

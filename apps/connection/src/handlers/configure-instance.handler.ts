@@ -14,6 +14,8 @@ import {
  */
 export function configureInstanceHandler(
   orm: MikroORM,
+  /** A pending connect older than this (PENDING_CONNECT_STALE_MS) is no connect in progress. */
+  staleAfterMs: number = STALE_PENDING_CONNECTION_MS,
 ): THandler<'connection.instances.configure'> {
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
@@ -38,7 +40,7 @@ export function configureInstanceHandler(
             .andWhere(
               'created_at',
               '>=',
-              trx.raw(`now() - (? * interval '1 millisecond')`, [STALE_PENDING_CONNECTION_MS]),
+              trx.raw(`now() - (? * interval '1 millisecond')`, [staleAfterMs]),
             )
             .first('id');
           if (inFlight) {

@@ -24,7 +24,11 @@ const alreadyConnected = (details?: unknown): AppError =>
  * was) or created, and the connection is created `pending`. Runs under the instance's row lock; the partial unique
  * indexes are the backstop, and their violation is the same CONFLICT.
  */
-export function createConnectionHandler(orm: MikroORM): THandler<'connection.connections.create'> {
+export function createConnectionHandler(
+  orm: MikroORM,
+  /** The pending bound the sweep uses too (PENDING_CONNECT_STALE_MS): one bound for the slot and the sweep. */
+  staleAfterMs: number = STALE_PENDING_CONNECTION_MS,
+): THandler<'connection.connections.create'> {
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
     let staleAbandoned = 0;
@@ -39,7 +43,11 @@ export function createConnectionHandler(orm: MikroORM): THandler<'connection.con
           // connect of any slot meanwhile (that saga has already decided the instance will be revoked).
           const holder = (await trx('integration_connection')
             .withSchema(SCHEMA)
-            .where({ disconnect_saga_id: instance.revoking_saga_id, status: 'disconnecting' })
+            .where({
+              instance_id: instance.id,
+              disconnect_saga_id: instance.revoking_saga_id,
+              status: 'disconnecting',
+            })
             .first('id')) as { id: string } | undefined;
           if (holder) {
             throw new AppError(
@@ -65,7 +73,7 @@ export function createConnectionHandler(orm: MikroORM): THandler<'connection.con
           .andWhere(
             'created_at',
             '<',
-            trx.raw(`now() - (? * interval '1 millisecond')`, [STALE_PENDING_CONNECTION_MS]),
+            trx.raw(`now() - (? * interval '1 millisecond')`, [staleAfterMs]),
           )
           .update({
             status: 'error',

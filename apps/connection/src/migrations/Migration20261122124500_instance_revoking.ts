@@ -39,7 +39,8 @@ begin`,
        select 1 from "connection".integration_instance i
         where i.id = v_instance and i.revoking_saga_id is distinct from p_saga
           and exists (select 1 from "connection".integration_connection h
-                       where h.disconnect_saga_id = i.revoking_saga_id and h.status = 'disconnecting')) then
+                       where h.instance_id = i.id and h.disconnect_saga_id = i.revoking_saga_id
+                         and h.status = 'disconnecting')) then
     perform "connection".command_error('CONFLICT', 'disconnect_in_progress',
       'this integration is being disconnected: try again shortly');
   end if;
