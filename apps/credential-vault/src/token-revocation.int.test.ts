@@ -207,6 +207,28 @@ describe('token revocation in the vault (fake provider over HTTP)', () => {
     },
   );
 
+  it.each([
+    ['expired', 400],
+    ['404', 404],
+  ] as const)(
+    'revokeMode %s (the token already expired or is gone at the provider): revoked, no warning',
+    async (mode, httpStatus) => {
+      const c = await stored('google');
+      fake.state.applyConfig({ revokeMode: mode });
+      await expect(revoke(c)).resolves.toEqual(
+        expect.objectContaining({
+          supported: true,
+          succeeded: true,
+          warnings: [],
+          results: [
+            expect.objectContaining({ kind: 'refresh_token', outcome: 'revoked', httpStatus }),
+            expect.objectContaining({ kind: 'access_token', outcome: 'revoked', httpStatus }),
+          ],
+        }),
+      );
+    },
+  );
+
   it('counts 200 for an unknown token as revoked (RFC 7009), and reports no_token when nothing is stored', async () => {
     const c = await stored('google');
     fake.state.tokens.clear();

@@ -6,7 +6,11 @@ export const STREAMS = {
     maxAgeMs: 30 * 86_400_000,
     duplicateWindowMs: 120_000,
   },
-  /** Audit events, consumed by the audit service (durable consumer). Kept until acked by it and for other readers 30 days. */
+  /**
+   * Audit events, consumed by the audit service (durable consumer), which keeps each entry permanently in Postgres.
+   * The stream keeps every event 30 days, acked or not: an audit service down longer than that would lose entries,
+   * so its consumer's backlog is what to alert on (RELIABILITY.md), long before.
+   */
   AUDIT: {
     subjects: ['audit.entries.append'],
     maxAgeMs: 30 * 86_400_000,

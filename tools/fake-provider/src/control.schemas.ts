@@ -14,7 +14,7 @@ export const configPatchSchema = z
     refreshExpiredStyle: z.enum(['rfc', 'servicenow']),
     tokenMode: z.enum(['ok', '503', 'hang', 'invalid_client']),
     tokenDelayMs: delayMs,
-    revokeMode: z.enum(['ok', '400', '500', 'hang', 'down']),
+    revokeMode: z.enum(['ok', '400', '500', 'hang', 'down', 'expired', '404']),
     revokeDelayMs: delayMs,
     authorizeMode: z.enum(['consent', 'deny']),
     pageDelayMs: delayMs,
@@ -38,6 +38,8 @@ export const userSchema = z.strictObject({
   email: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'must be an email address'),
   name: z.string().min(1),
   tenantId: z.string().min(1),
+  sites: z.array(z.string().min(1)).max(20).optional(),
+  tenantHidden: z.boolean().optional(),
 });
 
 export const usersBodySchema = z.strictObject({

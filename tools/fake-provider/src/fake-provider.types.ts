@@ -8,6 +8,10 @@ export interface TFakeUser {
   email: string;
   name: string;
   tenantId: string;
+  /** More Atlassian-style sites the user reaches: accessible-resources lists them before the token's own tenant. */
+  sites?: string[] | undefined;
+  /** The profile names no tenant for this user (a consumer Google account has no `hd`). */
+  tenantHidden?: boolean | undefined;
 }
 
 export interface TClientCredentials {
@@ -16,7 +20,8 @@ export interface TClientCredentials {
 }
 
 export type TTokenMode = 'ok' | '503' | 'hang' | 'invalid_client';
-export type TRevokeMode = 'ok' | '400' | '500' | 'hang' | 'down';
+/** `expired`: 400 `invalid_token`, as providers answer for a token that already expired; `404`: gone. */
+export type TRevokeMode = 'ok' | '400' | '500' | 'hang' | 'down' | 'expired' | '404';
 export type TRefreshExpiredStyle = 'rfc' | 'servicenow';
 export type TAuthorizeMode = 'consent' | 'deny';
 
@@ -85,6 +90,8 @@ export type TRevokeOutcome =
   | 'unauthorized_client'
   | 'fault_400'
   | 'fault_500'
+  | 'fault_expired'
+  | 'fault_404'
   | 'hang'
   | 'down';
 

@@ -49,6 +49,14 @@ export async function handleRevoke(ctx: TRequestContext): Promise<void> {
     record.outcome = 'fault_400';
     return answer(400, { error: 'invalid_request', error_description: 'injected 400' });
   }
+  if (mode === 'expired') {
+    record.outcome = 'fault_expired';
+    return answer(400, { error: 'invalid_token', error_description: 'Token expired or revoked' });
+  }
+  if (mode === '404') {
+    record.outcome = 'fault_404';
+    return answer(404, { error: 'not_found' });
+  }
   if (mode === '500') {
     record.outcome = 'fault_500';
     return answer(500, { error: 'server_error', error_description: 'injected 500' });

@@ -14,7 +14,7 @@ export function handleUserinfo(ctx: TRequestContext): void {
     sub: token.userId,
     email: user?.email ?? null,
     name: user?.name ?? null,
-    tenant_id: token.tenantId,
+    ...(user?.tenantHidden ? {} : { tenant_id: token.tenantId }),
     ...instanceField(ctx.instance),
   });
 }
@@ -22,12 +22,18 @@ export function handleUserinfo(ctx: TRequestContext): void {
 /** GET /oauth/accessible-resources: Atlassian-style list of sites the token can reach. */
 export function handleAccessibleResources(ctx: TRequestContext): void {
   const token = authenticateBearer(ctx);
-  sendJson(ctx.res, 200, [
-    {
-      id: token.tenantId,
-      name: token.tenantId,
+  const user = ctx.state.findUser(token.userId);
+  // Atlassian lists the sites in no set order: the user's other sites come first, so a client that takes the first
+  // entry as "the" tenant is caught out.
+  const sites = [...new Set([...(user?.sites ?? []), token.tenantId])];
+  sendJson(
+    ctx.res,
+    200,
+    sites.map((id) => ({
+      id,
+      name: id,
       url: instanceBaseUrl(ctx),
       scopes: token.scope.split(/\s+/).filter(Boolean),
-    },
-  ]);
+    })),
+  );
 }

@@ -72,7 +72,9 @@ export function revokeTokensHandler(
       throw idempotencyConflict();
     }
     if (!replayed) {
-      deps.logger.info(
+      // Seed: a revocation that fails is "logged as warning" (and the disconnect goes on).
+      const failed = result.report.supported && !result.report.succeeded;
+      deps.logger[failed ? 'warn' : 'info'](
         {
           orgId: req.orgId,
           connectionId: req.connectionId,
@@ -82,7 +84,7 @@ export function revokeTokensHandler(
           outcomes: result.report.results.map((r) => `${r.kind}:${r.outcome}`),
           traceId: ctx.traceId,
         },
-        'token revocation done',
+        failed ? 'token revocation failed; the disconnect goes on' : 'token revocation done',
       );
     }
     return result.report;

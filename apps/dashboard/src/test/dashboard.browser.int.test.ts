@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import type { AppRouter } from '@otesse/edge-api';
 import {
   screenshot,
   signIn,
@@ -289,5 +291,102 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(card('Zendesk').getByLabel('Zendesk subdomain').count()).resolves.toBe(0);
     await goTo('Audit log');
     await page.locator('tbody tr').first().waitFor();
+  });
+
+  it('an admin sees a member’s personal connection with its owner and disconnects it on their behalf', async () => {
+    const { page } = h;
+    // The member connects their own Google account beside the organization's.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor();
+    await h.fakeClient.consentAs('u-carol');
+    await signIn(h, h.member);
+    await card('Google Workspace')
+      .getByRole('button', { name: 'Connect my account Google Workspace' })
+      .click();
+    await backOnDashboard();
+    await card('Google Workspace')
+      .getByRole('button', { name: 'Disconnect my account Google Workspace' })
+      .waitFor();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor();
+    await signIn(h, h.admin);
+    await goTo('Connections');
+    const google = card('Google Workspace');
+    const theirs = google.locator('.connection', {
+      has: page.getByRole('heading', { name: 'Personal connection of Max Member' }),
+    });
+    await theirs.waitFor();
+    const connectionId = (await theirs.getAttribute('data-connection-id'))!;
+    await expect(theirs.textContent()).resolves.toContain('Max Member (member@acme.test)');
+    await expect(theirs.textContent()).resolves.toContain('(u-carol)');
+
+    // Its refresh token expires (the provider path is covered by the edge's integrations-list test): the admin
+    // cannot reconnect someone else's personal account, so it shows on that connection, not as a warning.
+    await h.db.query(
+      `update connection.integration_connection set refresh_token_expired = true where id = $1`,
+      [connectionId],
+    );
+    await page.reload();
+    await theirs.getByText('Needs its owner to reconnect', { exact: true }).waitFor();
+    await expect(google.getByText('Reconnect needed').count()).resolves.toBe(0);
+    await expect(google.getByRole('button', { name: /Reconnect/ }).count()).resolves.toBe(0);
+    await expect(theirs.getByRole('button', { name: /Change user/ }).count()).resolves.toBe(0);
+
+    // Disconnect on the member's behalf, through the same dialog.
+    await theirs
+      .getByRole('button', { name: 'Disconnect Google Workspace for Max Member' })
+      .click();
+    const dialog = page.getByRole('dialog', { name: 'Disconnect Google Workspace?' });
+    await dialog.getByTestId('disconnect-body').waitFor();
+    await dialog.getByText('This connection was made by another user.', { exact: false }).waitFor();
+    await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    const result = dialog.getByTestId('disconnect-result');
+    await result.waitFor({ timeout: 20_000 });
+    await expect(result.textContent()).resolves.toContain('Google Workspace is disconnected.');
+    await expect(result.textContent()).resolves.toContain('Other users keep it connected');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    // The list refreshed: the member's connection is gone, the organization's stays.
+    await theirs.waitFor({ state: 'detached' });
+    await expect(google.locator(`[data-connection-id="${connectionId}"]`).count()).resolves.toBe(0);
+    await google.getByRole('heading', { name: 'Organization connection' }).waitFor();
+
+    // The audit log names the admin as the actor, on behalf of the member, for that connection (the entry is
+    // written by the audit service from its stream: wait for it through the API, then read the page).
+    const api = createTRPCClient<AppRouter>({
+      links: [
+        httpBatchLink({
+          url: `${h.stack.edgeUrl}/trpc`,
+          headers: { authorization: `Bearer ${h.admin.token}` },
+        }),
+      ],
+    });
+    const entries = await waitFor(
+      async () => {
+        const { entries } = await api.audit.list.query({
+          filters: { action: 'connection.disconnected', provider: 'google' },
+        });
+        return entries.length > 0 ? entries : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, what: 'the audit entry of the disconnect' },
+    );
+    expect(entries).toEqual([
+      expect.objectContaining({
+        actorUserId: h.admin.id,
+        onBehalfOfUserId: h.member.id,
+        outcome: 'success',
+        targets: expect.objectContaining({ connectionId }),
+      }),
+    ]);
+    await goTo('Audit log');
+    await page.getByLabel('Provider').selectOption('google');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    const row = page.locator('tbody tr[data-action="connection.disconnected"]');
+    await row.first().waitFor();
+    await expect(row.count()).resolves.toBe(1);
+    const actor = await row.locator('td').nth(3).textContent();
+    expect(actor).toContain(`You (${h.admin.email})`);
+    expect(actor).toContain(`for User ${h.member.id.slice(0, 8)}`);
   });
 });

@@ -10,6 +10,9 @@ export type TIntegration = TRouterOutputs['integrations']['list'][number];
 export type TProvider = TRouterOutputs['catalogue']['list'][number];
 export type TProviderCategory = TProvider['category'];
 export type TConnectionView = NonNullable<TIntegration['appConnection']>;
+/** Another member's personal connection (listed for settings.edit only), with its owner. */
+export type TOtherConnection = TIntegration['otherConnections'][number];
+export type TConnectionOwner = NonNullable<TOtherConnection['owner']>;
 export type TAuditFilters = NonNullable<TRouterInputs['audit']['list']['filters']>;
 export type TAuditAction = NonNullable<TAuditFilters['action']>;
 export type TAuditEntry = TRouterOutputs['audit']['list']['entries'][number];

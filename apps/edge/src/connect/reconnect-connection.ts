@@ -26,6 +26,26 @@ export type TReconnectOutcome =
   { ok: true; sagaId: string } | { ok: false; reason: string; sagaId?: string };
 
 /**
+ * Whether new tokens belong to the connection's tenant. changeUser (seed 003: "another user from the same domain")
+ * needs the domain known on both sides: a provider that names none (a consumer Google account has no `hd`) cannot
+ * show the new user is in the same domain, so the switch is refused rather than assumed. A reconnect is pinned to
+ * the same external account as well, so a tenant both sides lack is no reason to refuse it.
+ */
+export function tenantCheck(
+  expected: string | null,
+  identity: Pick<TExternalIdentity, 'tenantIds'>,
+  action: TReconnectAction,
+): 'match' | 'tenant_mismatch' | 'tenant_unknown' {
+  if (expected === null) {
+    if (action === 'changeUser') return 'tenant_unknown';
+    return identity.tenantIds.length === 0 ? 'match' : 'tenant_mismatch';
+  }
+  if (identity.tenantIds.length === 0)
+    return action === 'changeUser' ? 'tenant_unknown' : 'tenant_mismatch';
+  return identity.tenantIds.includes(expected) ? 'match' : 'tenant_mismatch';
+}
+
+/**
  * Tokens for an account we refuse (another account or tenant): they are never attached to the connection. They go
  * to the vault under a throwaway id only so the vault — the one place that revokes — can revoke and destroy them.
  */
@@ -112,8 +132,8 @@ export async function reconnectFromCallback(
   };
 
   if (connection.level !== req.flow) return refuse('slot_mismatch');
-  if ((connection.tenantId ?? null) !== (req.identity.tenantId ?? null))
-    return refuse('tenant_mismatch');
+  const tenant = tenantCheck(connection.tenantId ?? null, req.identity, req.action);
+  if (tenant !== 'match') return refuse(tenant);
   if (
     req.action === 'reconnect' &&
     connection.externalAccountId !== req.identity.externalAccountId
@@ -139,7 +159,8 @@ export async function reconnectFromCallback(
         ownerUserId: connection.userId,
         previousExternalAccountId: connection.externalAccountId,
         externalAccountId: req.identity.externalAccountId,
-        tenantId: req.identity.tenantId,
+        // The site matched, not the first one the token lists (Atlassian): the connection stays on its tenant.
+        tenantId: connection.tenantId ?? req.identity.tenantId,
         details: req.identity.accountLabel
           ? { ...connection.details, accountLabel: req.identity.accountLabel }
           : connection.details,

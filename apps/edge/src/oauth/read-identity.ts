@@ -3,7 +3,13 @@ import { readPath, resolveProviderUrl, type TProviderDef } from '@otesse/provide
 
 export interface TExternalIdentity {
   externalAccountId: string;
+  /** The tenant a new connection records: the provider's answer, or the first site the token reaches (Atlassian). */
   tenantId: string | null;
+  /**
+   * Every tenant the token reaches. One, except Atlassian's accessible-resources, which lists each site the user
+   * may use in no set order: a reconnect or changeUser matches the connection's site among them.
+   */
+  tenantIds: string[];
   accountLabel: string | null;
 }
 
@@ -44,6 +50,7 @@ export async function readIdentity(
   const id = o.identity;
   let account: string | null = null;
   let tenant: string | null = null;
+  let sites: string[] | undefined;
   let label: string | null = null;
   if (id.kind === 'token-response') {
     account = readPath(tokens.raw, id.accountIdPath);
@@ -64,7 +71,12 @@ export async function readIdentity(
     ]);
     account = readPath(profile, id.accountIdPath);
     label = readPath(profile, id.labelPath);
-    tenant = readPath(resources, '0.id');
+    sites = Array.isArray(resources)
+      ? resources
+          .map((r: unknown) => readPath(r, 'id'))
+          .filter((x): x is string => typeof x === 'string' && x !== '')
+      : [];
+    tenant = sites[0] ?? null;
   }
   if (o.tenantSource === 'subdomain' && o.subdomain) {
     tenant = resolveProviderUrl(o.subdomain.hostTemplate, instanceConfig.subdomain);
@@ -74,5 +86,6 @@ export async function readIdentity(
       reason: 'identity_missing',
     });
   }
-  return { externalAccountId: account, tenantId: tenant, accountLabel: label };
+  const tenantIds = o.tenantSource === 'subdomain' || !sites ? (tenant ? [tenant] : []) : sites;
+  return { externalAccountId: account, tenantId: tenant, tenantIds, accountLabel: label };
 }

@@ -19,10 +19,18 @@ import { seedSyncedData, streamEvents } from './disconnect-helpers';
 /** Issue 5 done-when 1, 2, 7, 9: the seed's disconnection flow, end to end, checked in every service's tables. */
 describe('disconnect saga (whole stack as processes)', () => {
   let h: THarness;
+  let syncEngine = false;
+  /** Restarts the scheduler with its engine on or off. */
+  const restartScheduler = async (engine: boolean): Promise<void> => {
+    syncEngine = engine;
+    await h.stack.kill('sync-scheduler', 'SIGTERM');
+    await h.stack.start('sync-scheduler');
+  };
   beforeAll(async () => {
-    // Background syncs would rewrite the seeded references mid-test: the engine is covered by its own tests.
+    // Background syncs would rewrite the seeded references mid-test: the engine is covered by its own tests, and
+    // runs here only while a test needs a sync (the reconnect test restarts the scheduler with it).
     h = await startHarness({
-      envFor: (s) => (s === 'sync-scheduler' ? { SYNC_ENGINE: 'false' } : {}),
+      envFor: (s) => (s === 'sync-scheduler' && !syncEngine ? { SYNC_ENGINE: 'false' } : {}),
     });
     await h.admin.client.integrations.configureInstance.mutate({
       vendor: 'servicenow',
@@ -249,6 +257,8 @@ describe('disconnect saga (whole stack as processes)', () => {
         });
         expect(entry!.outcome).toBe('partial');
         expect(entry!.details).toMatchObject({ revocationSucceeded: false });
+        // Seed: "Logged as warning, disconnection continues": the warning is in the audit entry too.
+        expect((entry!.details as { warnings?: string[] }).warnings?.length).toBeGreaterThan(0);
       } finally {
         await h.fakeClient.configure({ revokeMode: 'ok' });
       }
@@ -289,6 +299,12 @@ describe('disconnect saga (whole stack as processes)', () => {
   it('edge cases: admin on behalf of a user, permissions, other users keep the instance, last one revokes it', async () => {
     const m = await connectOAuth(h, h.member, 'salesforce', 'user');
     const v = await connectOAuth(h, h.viewer, 'salesforce', 'user');
+    const [sf] = await h.db.query<{ instance_id: string }>(
+      `select instance_id from connection.integration_connection where id = $1`,
+      [m.connectionId],
+    );
+    await seedSyncedData(h.db, h.orgId, sf!.instance_id, m.connectionId!, 3, 'sf-m');
+    await seedSyncedData(h.db, h.orgId, sf!.instance_id, v.connectionId!, 2, 'sf-v');
     // A member cannot disconnect someone else's connection; another org cannot even see it.
     expect(
       (
@@ -333,6 +349,15 @@ describe('disconnect saga (whole stack as processes)', () => {
       return e.length ? e : undefined;
     });
     expect(entry).toMatchObject({ actorUserId: h.admin.id, onBehalfOfUserId: h.member.id });
+    // The instance stays connected: only the references the member's connection synced are stale, the viewer's
+    // are still current.
+    const [refs] = await h.db.query<{ member_stale: string; viewer_synced: string }>(
+      `select count(*) filter (where connection_id = $2 and status = 'stale') as member_stale,
+              count(*) filter (where connection_id = $3 and status = 'synced') as viewer_synced
+         from sync.external_reference_state where instance_id = $1`,
+      [instance.id, m.connectionId, v.connectionId],
+    );
+    expect(refs).toEqual({ member_stale: '3', viewer_synced: '2' });
 
     // The last connection revokes the instance, whose row is kept.
     await h.viewer.client.disconnect.start.mutate({ connectionId: v.connectionId!, confirm: true });
@@ -508,6 +533,38 @@ describe('disconnect saga (whole stack as processes)', () => {
       true,
     );
     expect(Number(refs!.mappings)).toBeGreaterThan(0);
+
+    // The user re-enables the contacts job and it runs: after that successful sync, the stale references of the
+    // resource read `synced` again (seed: "updated to synced after the next successful sync").
+    const { jobs: listed } = await h.admin.client.sync.listJobs.query({
+      instanceId: list.instance!.id,
+    });
+    const contacts = listed.find((j) => j.job.resource === 'contacts')!.job;
+    await h.admin.client.sync.enableJob.mutate({ jobId: contacts.id });
+    await h.admin.client.sync.runNow.mutate({ jobId: contacts.id });
+    await restartScheduler(true);
+    try {
+      const finished = await waitFor(
+        async () => {
+          const { executions } = await h.admin.client.sync.listExecutions.query({
+            jobId: contacts.id,
+          });
+          return executions.find((e) => e.status !== 'running');
+        },
+        { timeoutMs: 30_000, what: 'the re-enabled job to run' },
+      );
+      expect(finished).toMatchObject({ status: 'succeeded' });
+    } finally {
+      await restartScheduler(false);
+    }
+    // Every reference of the instance, the 25 the disconnect made stale among them (ct-1…ct-25).
+    const [after] = await h.db.query<{ stale: string; seeded_synced: string }>(
+      `select count(*) filter (where status = 'stale') as stale,
+              count(*) filter (where status = 'synced' and external_id = any($2::text[])) as seeded_synced
+         from sync.external_reference_state where instance_id = $1`,
+      [list.instance!.id, Array.from({ length: 25 }, (_, i) => `ct-${i + 1}`)],
+    );
+    expect(after).toEqual({ stale: '0', seeded_synced: '25' });
   });
 
   it('a saga of definition version 2 (in flight at an upgrade) still finishes on its own definition', async () => {

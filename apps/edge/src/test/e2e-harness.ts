@@ -104,7 +104,7 @@ export interface THarness {
 export async function startHarness(
   opts: {
     services?: TStackService[];
-    envFor?: (service: TStackService) => Record<string, string>;
+    envFor?: (service: TStackService, replica: number) => Record<string, string>;
     /** Run NATS with this config (users, permissions); the harness itself connects as `probe`. */
     natsConfigFile?: string;
   } = {},

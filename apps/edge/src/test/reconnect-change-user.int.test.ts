@@ -237,6 +237,55 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     });
   });
 
+  it("changeUser finds the connection's Atlassian site among several, listed in any order; the connection stays on it", async () => {
+    const conn = await appConnection('confluence');
+    expect(conn.tenantId).toBe('acme');
+    // Erin reaches two sites, and accessible-resources lists the other one first.
+    await h.fakeClient.setUsers([
+      { id: 'u-erin', email: 'erin@acme.test', name: 'Erin', tenantId: 'acme', sites: ['initech'] },
+    ]);
+    const { outcome } = await connectOAuth(h, h.admin, 'confluence', 'app', {
+      action: 'changeUser',
+      consentAs: 'u-erin',
+    });
+    expect(outcome).toBe('user_changed');
+    expect(await appConnection('confluence')).toMatchObject({
+      id: conn.id,
+      externalAccountId: 'u-erin',
+      tenantId: 'acme',
+    });
+  });
+
+  it('refuses changeUser when the provider names no domain for the account (a consumer Google account), nothing changed', async () => {
+    // HubSpot points at the fake provider like Google; the race test below connects Google itself.
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.admin, 'hubspot', 'app');
+    await h.fakeClient.setUsers([
+      { id: 'u-gil', email: 'gil@gmail.test', name: 'Gil', tenantId: 'gmail', tenantHidden: true },
+    ]);
+    const { outcome } = await connectOAuth(h, h.admin, 'hubspot', 'app', {
+      action: 'changeUser',
+      consentAs: 'u-gil',
+    });
+    expect(outcome).toBe('refused:tenant_unknown');
+    expect(await appConnection('hubspot')).toMatchObject({
+      id: connectionId,
+      externalAccountId: 'u-alice',
+      tenantId: 'acme',
+      status: 'connected',
+    });
+    await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'connection.change_user_failed' },
+      });
+      return entries.some(
+        (e) =>
+          e.targets.connectionId === connectionId &&
+          (e.details as { reason?: string }).reason === 'tenant_unknown',
+      );
+    });
+  });
+
   it('pre-checks: no action on a connected integration is CONFLICT; changeUser needs a connected instance and settings.edit', async () => {
     expect(
       (
@@ -324,6 +373,45 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     }
   });
 
+  it("REST: connectionDetails counts the org's users and those with their own live connection; the URL call takes action=reconnect", async () => {
+    await h.fakeClient.consentAs('u-bob');
+    await connectOAuth(h, h.member, 'slack', 'user');
+    await h.fakeClient.consentAs('u-alice');
+    await connectOAuth(h, h.viewer, 'slack', 'user');
+    const [users] = await h.db.query<{ n: string }>(
+      `select count(*) as n from edge.app_user where org_id = $1`,
+      [h.orgId],
+    );
+    const { body } = await rest(
+      '/account/integrations?type=communication&includeUserLevelConnectionData=true',
+    );
+    expect(body).toEqual([
+      {
+        vendor: 'slack',
+        integrated: true,
+        connectionDetails: { total: Number(users!.n), connected: 2 },
+        refreshTokenExpired: false,
+      },
+    ]);
+
+    // The REST twin of oauthUrl with action=reconnect: refused while the refresh token is fine, offered once it
+    // expired.
+    const app = await connectOAuth(h, h.admin, 'slack', 'app');
+    const notNeeded = await rest(
+      '/account/integrations/slack/oauth2/url?flow=app&action=reconnect',
+    );
+    expect(notNeeded.status).toBe(409);
+    expect(JSON.stringify(notNeeded.body)).toContain('reconnect_not_needed');
+    await h.fakeClient.configure({ refreshExpiredStyle: 'rfc' });
+    await expireRefreshToken('slack', app.connectionId!);
+    const offered = await rest('/account/integrations/slack/oauth2/url?flow=app&action=reconnect');
+    expect(offered.status).toBe(200);
+    expect(offered.body).toMatchObject({
+      url: expect.stringContaining('/connect/start/'),
+      action: 'reconnect',
+    });
+  });
+
   it("serves the seed's REST shape field for field, and a valid OpenAPI document", async () => {
     const { status, body } = await rest(
       '/account/integrations?type=supportAndTicketing&includeUserLevelConnectionData=true',
@@ -352,6 +440,8 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
       connectionDetails: { total: 3, connected: 0 },
       refreshTokenExpired: false,
     });
+    // `type` keeps exactly that category of the catalogue.
+    expect(items.map((i) => i['vendor']).sort()).toEqual(['servicenow', 'zendesk']);
     const plain = (await rest('/account/integrations?type=supportAndTicketing')).body as Record<
       string,
       unknown

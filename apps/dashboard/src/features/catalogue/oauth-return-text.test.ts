@@ -24,6 +24,11 @@ describe('the banner after a provider', () => {
     expect(oauthReturnText('ServiceNow', back('failed', 'already_connected'))).toBe(
       'ServiceNow could not be connected (it is already connected).',
     );
+    expect(
+      oauthReturnText('Google Workspace', back('refused', 'tenant_unknown', 'changeUser')),
+    ).toBe(
+      'Google Workspace could not be connected (the provider does not say which organization that account belongs to, so the user cannot be changed; disconnect and connect again instead).',
+    );
     expect(oauthReturnText('ServiceNow', back('failed', 'http_500'))).toBe(
       'ServiceNow could not be connected (http 500).',
     );

@@ -13,6 +13,11 @@ const REASON_TEXT: Record<string, string> = {
   already_connected: 'it is already connected',
   disconnect_in_progress: 'it is being disconnected right now; try again in a moment',
   connection_closed: 'the connect took too long and was abandoned; start it again',
+  account_mismatch:
+    'a reconnect must sign in as the same account; use Change User to switch accounts',
+  tenant_mismatch: 'that account belongs to another organization at the provider',
+  tenant_unknown:
+    'the provider does not say which organization that account belongs to, so the user cannot be changed; disconnect and connect again instead',
 };
 
 export function isOAuthSuccess(r: TOAuthReturn): boolean {

@@ -13,6 +13,7 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
   const { provider, instance } = integration;
   const status = integrationStatus(integration);
   const connections = liveConnections(integration);
+  const others = integration.otherConnections;
   if (!instance) return null;
   return (
     <article className="card connection-card" aria-labelledby={titleId} data-vendor={provider.key}>
@@ -41,7 +42,7 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
         </div>
       </dl>
       {integration.refreshTokenExpired && <ReconnectWarning integration={integration} />}
-      {connections.length === 0 ? (
+      {connections.length === 0 && others.length === 0 ? (
         <p className="muted">
           Not connected. Its settings, sync jobs and field mappings are kept:{' '}
           <a href="#/integrations">connect it again from All Integrations</a>.
@@ -51,6 +52,10 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
           <ConnectionDetails key={c.id} integration={integration} connection={c} />
         ))
       )}
+      {/* Only an admin's list has them (the edge sends them to settings.edit only): disconnect on a member's behalf. */}
+      {others.map((c) => (
+        <ConnectionDetails key={c.id} integration={integration} connection={c} owner={c.owner} />
+      ))}
       <SyncJobsPanel integration={integration} />
     </article>
   );

@@ -1,25 +1,34 @@
 import { useCurrentUser } from '../../session/current-user-context';
-import type { TConnectionView, TIntegration } from '../../trpc/router-types';
+import type { TConnectionOwner, TConnectionView, TIntegration } from '../../trpc/router-types';
 import { formatDateTime } from '../../ui/format-date';
 import { StatusBadge } from '../../ui/status-badge';
 import { canManage, connectionStatusTone } from '../catalogue/integration-status';
 import { DisconnectButton } from '../disconnect/disconnect-button';
 import { ChangeUserButton } from './change-user-button';
 
-/** One connection: who connected it, to which external account, its state, and what can be done with it. */
+/**
+ * One connection: who connected it, to which external account, its state, and what can be done with it. With
+ * `owner`, it is another member's personal connection as an admin sees it: it can be disconnected on their
+ * behalf, but only its owner can reconnect it or change its user (both authorize their own account).
+ */
 export function ConnectionDetails({
   integration,
   connection: c,
+  owner,
 }: {
   integration: TIntegration;
   connection: TConnectionView;
+  owner?: TConnectionOwner | null;
 }) {
   const me = useCurrentUser();
   const { provider } = integration;
   const mine = c.userId === me.userId;
+  const othersPersonal = c.level === 'user' && !mine;
+  const ownerName = owner?.name ?? `User ${c.userId.slice(0, 8)}`;
   const manageable = canManage(c, me);
   const canChangeUser =
     manageable &&
+    !othersPersonal &&
     c.status === 'connected' &&
     provider.authKind === 'oauth2' &&
     provider.supportsReconnect &&
@@ -27,14 +36,36 @@ export function ConnectionDetails({
   return (
     <div className="connection" data-connection-id={c.id} data-level={c.level}>
       <div className="connection-head">
-        <h4>{c.level === 'app' ? 'Organization connection' : 'Your personal connection'}</h4>
+        <h4>
+          {c.level === 'app'
+            ? 'Organization connection'
+            : mine
+              ? 'Your personal connection'
+              : `Personal connection of ${ownerName}`}
+        </h4>
         <StatusBadge tone={connectionStatusTone(c.status)}>{c.status}</StatusBadge>
-        {c.refreshTokenExpired && <StatusBadge tone="warning">Refresh token expired</StatusBadge>}
+        {c.refreshTokenExpired && (
+          <StatusBadge tone="warning">
+            {othersPersonal ? 'Needs its owner to reconnect' : 'Refresh token expired'}
+          </StatusBadge>
+        )}
       </div>
+      {c.refreshTokenExpired && othersPersonal && (
+        <p className="muted small">
+          Its refresh token has expired. Only {ownerName} can reconnect it: reconnecting authorizes
+          their own account.
+        </p>
+      )}
       <dl className="facts">
         <div>
           <dt>Connected by</dt>
-          <dd title={c.userId}>{mine ? `You (${me.email})` : `User ${c.userId.slice(0, 8)}`}</dd>
+          <dd title={c.userId}>
+            {mine
+              ? `You (${me.email})`
+              : owner
+                ? `${owner.name} (${owner.email})`
+                : `User ${c.userId.slice(0, 8)}`}
+          </dd>
         </div>
         {(c.accountLabel ?? c.externalAccountId) && (
           <div>
@@ -67,7 +98,11 @@ export function ConnectionDetails({
       {manageable && c.status === 'connected' && (
         <div className="button-row">
           {canChangeUser && <ChangeUserButton provider={provider} connection={c} />}
-          <DisconnectButton connection={c} providerName={provider.displayName} />
+          <DisconnectButton
+            connection={c}
+            providerName={provider.displayName}
+            {...(othersPersonal ? { ownerName } : {})}
+          />
         </div>
       )}
     </div>

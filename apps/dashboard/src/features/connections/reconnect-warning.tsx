@@ -1,11 +1,17 @@
 import { useCurrentUser } from '../../session/current-user-context';
-import type { TIntegration } from '../../trpc/router-types';
+import type { TConnectionView, TIntegration } from '../../trpc/router-types';
 import { ErrorAlert } from '../../ui/error-alert';
 import { useStartOAuth } from '../catalogue/use-start-oauth';
 
+const expired = (c: TConnectionView | null): c is TConnectionView =>
+  c?.status === 'connected' && c.refreshTokenExpired;
+
 /**
- * Seed 003: when `refreshTokenExpired` is set the integration is fixed at the app level with Reconnect
- * (`action: 'reconnect'`), without disconnecting anything.
+ * Seed 003: an expired refresh token is fixed with Reconnect (`action: 'reconnect'`), without disconnecting
+ * anything. It shows what the signed-in user can act on (the edge's `refreshTokenExpired` covers exactly these):
+ * the organization's connection (an admin reconnects it, anyone else asks one) and their own personal
+ * connection. Another member's expired personal connection only its owner can reconnect: the admin sees it on
+ * that connection, not here.
  */
 export function ReconnectWarning({
   integration,
@@ -16,39 +22,55 @@ export function ReconnectWarning({
 }) {
   const me = useCurrentUser();
   const start = useStartOAuth();
-  const { provider } = integration;
-  const expired = [integration.appConnection, integration.myConnection].find(
-    (c) => c?.refreshTokenExpired,
-  );
-  const canReconnect = expired
-    ? expired.level === 'app'
-      ? me.canEdit
-      : expired.userId === me.userId
-    : false;
+  const { provider, appConnection, myConnection } = integration;
+  const app = expired(appConnection) ? appConnection : null;
+  const mine = expired(myConnection) ? myConnection : null;
+  if (!app && !mine) return null;
+  const actions = [
+    ...(app && me.canEdit ? [{ connection: app, label: 'Reconnect' }] : []),
+    // Both at once: the personal one says whose it is, as "Disconnect my account" does.
+    ...(mine
+      ? [{ connection: mine, label: app && me.canEdit ? 'Reconnect my account' : 'Reconnect' }]
+      : []),
+  ];
   return (
     <div className={`alert alert-warning ${compact ? 'alert-compact' : ''}`} role="alert">
       <div>
         <strong className="alert-title">Reconnect {provider.displayName}</strong>
-        <span>
-          The refresh token has expired, so syncing is paused. Reconnect to authorize again; your
-          settings, sync jobs and other users’ connections stay as they are.
-        </span>
-        {!canReconnect && <span> Ask an admin to reconnect.</span>}
+        {app ? (
+          <span>
+            The refresh token has expired, so syncing is paused. Reconnect to authorize again; your
+            settings, sync jobs and other users’ connections stay as they are.
+          </span>
+        ) : (
+          <span>
+            The refresh token of your personal connection has expired. Reconnect your account to
+            authorize again; your settings and sync jobs stay as they are.
+          </span>
+        )}
+        {app && !me.canEdit && (
+          <span>
+            {' '}
+            Ask an admin to reconnect the organization’s connection
+            {mine ? '; you can reconnect your own account' : ''}.
+          </span>
+        )}
       </div>
       {start.isError && <ErrorAlert error={start.error} title="Could not start the reconnect" />}
-      {expired && canReconnect && (
+      {actions.map(({ connection, label }) => (
         <button
+          key={connection.id}
           type="button"
           className="button button-warning"
           disabled={start.isPending}
           onClick={() =>
-            start.mutate({ vendor: provider.key, flow: expired.level, action: 'reconnect' })
+            start.mutate({ vendor: provider.key, flow: connection.level, action: 'reconnect' })
           }
         >
-          {start.isPending ? 'Redirecting…' : 'Reconnect'}
+          {start.isPending ? 'Redirecting…' : label}
           <span className="visually-hidden"> {provider.displayName}</span>
         </button>
-      )}
+      ))}
     </div>
   );
 }

@@ -5,10 +5,13 @@ export function DisconnectButton({
   connection,
   providerName,
   variant = 'default',
+  ownerName,
 }: {
   connection: TConnectionView;
   providerName: string;
   variant?: 'default' | 'mine';
+  /** Another member's connection (an admin's button): named after its owner, so each button says whose it is. */
+  ownerName?: string;
 }) {
   const open = useOpenDisconnectDialog();
   return (
@@ -19,7 +22,11 @@ export function DisconnectButton({
       onClick={() => open({ connectionId: connection.id, providerName })}
     >
       {variant === 'mine' ? 'Disconnect my account' : 'Disconnect'}
-      <span className="visually-hidden"> {providerName}</span>
+      <span className="visually-hidden">
+        {' '}
+        {providerName}
+        {ownerName ? ` for ${ownerName}` : ''}
+      </span>
     </button>
   );
 }

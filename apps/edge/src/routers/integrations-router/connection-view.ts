@@ -1,4 +1,5 @@
 import type { TConnection } from '@otesse/contracts';
+import type { TConnectionOwner } from './connection-owners';
 
 /** A connection as users see it: who, which account, status; never credentials. */
 export function connectionView(c: TConnection) {
@@ -21,3 +22,9 @@ export function connectionView(c: TConnection) {
 export type TConnectionView = ReturnType<typeof connectionView>;
 
 export const LIVE_STATUSES = new Set(['pending', 'connected', 'disconnecting']);
+
+/** Another member's personal connection, as an admin (settings.edit) sees it: the view plus its owner. */
+export function otherConnectionView(c: TConnection, owner: TConnectionOwner | null) {
+  return { ...connectionView(c), owner };
+}
+export type TOtherConnectionView = ReturnType<typeof otherConnectionView>;
