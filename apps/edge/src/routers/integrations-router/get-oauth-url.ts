@@ -15,6 +15,12 @@ export const getOAuthUrl = authedProcedure
       method: 'GET',
       path: '/account/integrations/{vendor}/oauth2/url',
       summary: 'OAuth URL to connect, reconnect or change the user of an integration',
+      description:
+        'Without `action`, an integration that is already connected is refused (409). `action=reconnect` is for ' +
+        'an expired refresh token (`refreshTokenExpired`), `action=changeUser` switches the connected account to ' +
+        'another user of the same domain without disconnecting. The action is bound to the one-time URL on the ' +
+        'server (the callback never trusts a query parameter for it) and echoed in the response as `action`; the ' +
+        'URL itself is an opaque start link.',
       protect: true,
     },
   })
