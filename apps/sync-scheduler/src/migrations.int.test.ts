@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateDown, migrateUp, openOrm } from '@otesse/persistence';
+import { createTestDatabase, schemaObjects, type TTestDatabase } from '@otesse/testing';
+import { SYNC_SCHEMA, syncSchedulerOrmConfig } from './db/orm.config';
+import { migrations } from './migrations';
+
+describe('sync-scheduler migrations (real Postgres)', () => {
+  let db: TTestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('migrate down to an empty schema and back up, with skipped executions on the way down', async () => {
+    const orm = await openOrm(syncSchedulerOrmConfig(db.urlFor('sync-scheduler')));
+    const inSchema = () => schemaObjects(db, SYNC_SCHEMA.schema);
+    try {
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(migrations.length);
+      const up = await inSchema();
+      // What a scheduler that has run syncs holds: a skipped run (the engine writes those) beside the others.
+      const [job] = await db.query<{ id: string }>(
+        `insert into sync.sync_job (org_id, instance_id, connection_id, vendor, resource, schedule)
+         values ($1, $2, $3, 'zendesk', 'tickets', '{"kind":"interval","everyMs":60000}') returning id`,
+        [randomUUID(), randomUUID(), randomUUID()],
+      );
+      const execution = (status: string, reason: string | null) =>
+        db.query<{ id: string }>(
+          `insert into sync.sync_execution (job_id, org_id, connection_id, status, completed_at, error_reason)
+           select id, org_id, connection_id, $2, case when $2 = 'running' then null else now() end, $3
+             from sync.sync_job where id = $1 returning id`,
+          [job!.id, status, reason],
+        );
+      const [skipped] = await execution('skipped', 'no_credentials');
+      await execution('succeeded', null);
+      await execution('running', null);
+
+      // Down past Migration20261121235059 (which added 'skipped' to the status check).
+      for (;;) {
+        const down = await migrateDown(orm);
+        expect(down).toHaveLength(1);
+        if (down[0] === 'Migration20261121235059') break;
+      }
+      const rows = await db.query<{ id: string; status: string; error: string | null }>(
+        `select id, status, error from sync.sync_execution order by status`,
+      );
+      expect(rows.map((r) => r.status)).toEqual(['failed', 'running', 'succeeded']);
+      expect(rows[0]).toEqual({
+        id: skipped!.id,
+        status: 'failed',
+        error: 'skipped: no_credentials',
+      });
+
+      await migrateUp(orm, SYNC_SCHEMA.schema);
+      // One migration at a time, newest first, down to nothing, and up again.
+      while ((await migrateDown(orm)).length > 0);
+      expect(await inSchema()).toEqual({ relations: [], functions: [] });
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(migrations.length);
+      expect(await inSchema()).toEqual(up);
+    } finally {
+      await orm.close(true);
+    }
+  });
+});
