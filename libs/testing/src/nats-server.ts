@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
+import { NATS_DEV_PASSWORD_ENV, NATS_PROBE_USER } from './nats-users';
 import { freePort } from './ports';
 import { waitFor } from './wait-for';
 
@@ -18,7 +19,9 @@ export interface TTestNats {
 
 /**
  * A real nats-server with JetStream on a free port, private to one test file, so parallel test files never
- * answer each other's requests. `configFile` runs it with the project's own config (users, permissions).
+ * answer each other's requests. `configFile` runs it with the project's own config (users, permissions): the
+ * test one, NATS_CONFIG_FILE, which has the `probe` user this readiness check logs in as; the dev passwords the
+ * configs read from the environment are in nats-server's.
  */
 export async function startNatsServer(opts: { configFile?: string } = {}): Promise<TTestNats> {
   const port = await freePort();
@@ -29,13 +32,16 @@ export async function startNatsServer(opts: { configFile?: string } = {}): Promi
   const launch = async (): Promise<void> => {
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir];
     if (opts.configFile) args.push('-c', opts.configFile);
-    proc = spawn(NATS_SERVER_BIN, args, { stdio: 'ignore' });
+    proc = spawn(NATS_SERVER_BIN, args, {
+      stdio: 'ignore',
+      env: { ...process.env, ...NATS_DEV_PASSWORD_ENV },
+    });
     await waitFor(
       async () => {
         const nc = await connect({
           servers: url,
           reconnect: false,
-          ...(opts.configFile ? { user: 'probe', pass: 'probe' } : {}),
+          ...(opts.configFile ? NATS_PROBE_USER : {}),
         }).catch((e: Error) => (/Authorization/i.test(e.message) ? 'up' : undefined));
         if (nc === 'up') return true;
         if (!nc) return undefined;

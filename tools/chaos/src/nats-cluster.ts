@@ -3,14 +3,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect } from 'nats';
-import { freePort, NATS_SERVER_BIN, REPO_ROOT, waitFor } from '@otesse/testing';
+import {
+  freePort,
+  NATS_DEV_PASSWORD_ENV,
+  NATS_DEV_USERS,
+  NATS_SERVER_BIN,
+  REPO_ROOT,
+  waitFor,
+} from '@otesse/testing';
 
 /** The node configs docker-compose's `cluster` profile runs (cluster-nats-1 … 3). */
 export const NATS_CLUSTER_CONFIG = (node: number): string =>
   resolve(REPO_ROOT, `tools/nats/cluster/nats-${node}.conf`);
-
-/** The routes' credentials in tools/nats/cluster/cluster-node.conf (development only). */
-const ROUTE_AUTH = 'route:route-dev-password';
 
 export interface TNatsNode {
   name: string;
@@ -31,7 +35,8 @@ export interface TNatsCluster {
 /**
  * The project's 3-node cluster configs on one machine: the same files, with what only differs here (client,
  * monitoring and route ports on 127.0.0.1, routes, a temporary JetStream store per node) given on the command
- * line, which nats-server lets override the file.
+ * line, which nats-server lets override the file. The deployed configs (no test-only user): the passwords,
+ * the routes' too (the routes carry none: each node sends the cluster's own), come from the environment.
  */
 export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'otesse-nats-cluster-'));
@@ -42,7 +47,7 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
       route: await freePort(),
     })),
   );
-  const routes = ports.map((p) => `nats-route://${ROUTE_AUTH}@127.0.0.1:${p.route}`).join(',');
+  const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`).join(',');
   const nodes: TNatsNode[] = ports.map((p, i) => {
     let proc: ChildProcess | undefined;
     const url = `nats://127.0.0.1:${p.client}`;
@@ -70,14 +75,14 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
             '-sd',
             join(dir, `node-${i + 1}`),
           ],
-          { stdio: 'ignore' },
+          { stdio: 'ignore', env: { ...process.env, ...NATS_DEV_PASSWORD_ENV } },
         );
         await waitFor(
           async () => {
             const nc = await connect({
               servers: url,
-              user: 'probe',
-              pass: 'probe',
+              user: NATS_DEV_USERS.edge.user,
+              pass: NATS_DEV_USERS.edge.password,
               reconnect: false,
             }).catch(() => undefined);
             await nc?.close();

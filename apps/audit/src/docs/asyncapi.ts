@@ -146,11 +146,27 @@ export function buildAsyncApi(): Record<string, unknown> {
         protocol: 'nats',
         description:
           'NATS with JetStream (NATS_URL); streams are created idempotently by publishers.',
+        security: [{ $ref: '#/components/securitySchemes/natsUser' }],
       },
     },
     channels,
     operations,
-    components: { schemas, messages },
+    components: {
+      schemas,
+      messages,
+      securitySchemes: {
+        natsUser: {
+          type: 'userPassword',
+          description:
+            'Every client logs in as its own NATS user, which may publish and subscribe only to the subjects ' +
+            'it is granted (tools/nats/authorization.conf). Another Otesse service gets a user from the ' +
+            'template there: its own inbox prefix (`_INBOX_<service>`), its own named durable consumers on ' +
+            'INTEGRATIONS / AUDIT (`$JS.API.CONSUMER.*` and `$JS.ACK.*` for those names only), ' +
+            '`audit.entries.append` to record audit entries, and any request subject it calls ' +
+            '(e.g. `audit.entries.list`). Its password is read by nats-server from NATS_<SERVICE>_PASSWORD.',
+        },
+      },
+    },
   };
 }
 

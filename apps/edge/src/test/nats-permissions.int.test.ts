@@ -1,12 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
+import { AckPolicy, connect, Events, type NatsConnection } from 'nats';
 import { AppError } from '@otesse/contracts';
 import { Bus } from '@otesse/messaging';
-import { NATS_CONFIG_FILE, NATS_DEV_USERS, waitFor } from '@otesse/testing';
+import { NATS_CONFIG_FILE, NATS_DEV_OTHER_USERS, NATS_DEV_USERS, waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, type THarness } from './e2e-harness';
 
 /** Least privilege on NATS (issue 8 slice): every service as its own user, and the whole flow still works. */
-describe('NATS permissions (tools/nats/nats-server.conf)', () => {
+describe('NATS permissions (tools/nats/authorization.conf)', () => {
   let h: THarness;
   const extra: NatsConnection[] = [];
   beforeAll(async () => {
@@ -38,6 +39,32 @@ describe('NATS permissions (tools/nats/nats-server.conf)', () => {
     extra.push(nc);
     return nc;
   };
+
+  const asOther = async (who: keyof typeof NATS_DEV_OTHER_USERS) => {
+    const { user, password } = NATS_DEV_OTHER_USERS[who];
+    const nc = await connect({
+      servers: h.nats.url,
+      user,
+      pass: password,
+      inboxPrefix: `_INBOX_${user}`,
+    });
+    extra.push(nc);
+    return nc;
+  };
+
+  /** The subjects the server refused `nc` to publish to (its permissions violations, as the client hears them). */
+  const refusedPublishes = (nc: NatsConnection): Set<string> => {
+    const refused = new Set<string>();
+    void (async () => {
+      for await (const s of nc.status()) {
+        const ctx = (s as { permissionContext?: { operation: string; subject: string } })
+          .permissionContext;
+        if (s.type === Events.Error && ctx?.operation === 'publish') refused.add(ctx.subject);
+      }
+    })();
+    return refused;
+  };
+  const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
   it('connects, syncs and disconnects with every service under its own user', async () => {
     const { outcome, connectionId } = await connectOAuth(h, h.admin, 'google', 'app');
@@ -84,6 +111,77 @@ describe('NATS permissions (tools/nats/nats-server.conf)', () => {
     expect(errors.every((e) => /permissions violation/i.test(e))).toBe(true);
     expect(errors.join('\n')).toMatch(/vault\.>/);
     expect(errors.join('\n')).toMatch(/_INBOX_vault/);
+  });
+
+  it("the edge is refused the vault's plaintext tokens, key rotation and the schedulers' cancel signal", async () => {
+    // Any connection: the server refuses the subject before the vault could look.
+    const connectionId = randomUUID();
+    const nc = await as('edge');
+    const refused = refusedPublishes(nc);
+    const ask = (subject: string, payload: unknown) =>
+      nc.request(subject, json(payload), { timeout: 1_000 }).then(
+        () => 'answered',
+        () => 'no answer',
+      );
+    expect(await ask('vault.access-tokens.get', { orgId: h.orgId, connectionId })).toBe(
+      'no answer',
+    );
+    expect(await ask('vault.keys.rotate', {})).toBe('no answer');
+    expect(await ask('vault.credentials.describe', { orgId: h.orgId, connectionId })).toBe(
+      'no answer',
+    );
+    nc.publish('sync-scheduler.signals.cancel', json({ executionIds: [connectionId] }));
+    await nc.flush();
+    // The server itself refused each one (not a vault slow to answer).
+    await waitFor(() => refused.size >= 4, { timeoutMs: 5_000 });
+    expect([...refused].sort()).toEqual([
+      'sync-scheduler.signals.cancel',
+      'vault.access-tokens.get',
+      'vault.credentials.describe',
+      'vault.keys.rotate',
+    ]);
+  });
+
+  it("the connection service cannot publish the edge's disconnected event", async () => {
+    const nc = await as('connection');
+    const refused = refusedPublishes(nc);
+    nc.publish('integrations.connection.disconnected', json({}));
+    await nc.flush();
+    await waitFor(() => refused.has('integrations.connection.disconnected'), { timeoutMs: 5_000 });
+  });
+
+  it('the operator rotates the vault keys, and may do nothing else', async () => {
+    const nc = await asOther('operator');
+    const refused = refusedPublishes(nc);
+    const reply = await new Bus(nc).request('vault.keys.rotate', {});
+    expect(reply).toMatchObject({ rewrapped: expect.any(Number), remaining: 0 });
+    nc.publish('vault.credentials.destroy', json({}));
+    await nc.flush();
+    await waitFor(() => refused.has('vault.credentials.destroy'), { timeoutMs: 5_000 });
+  });
+
+  it("another Otesse service (authorization.conf's template) reads INTEGRATIONS with its own durable only", async () => {
+    // The connects of the tests above are on the stream.
+    const nc = await asOther('billing');
+    const jsm = await nc.jetstreamManager({ checkAPI: false });
+    await jsm.consumers.add('INTEGRATIONS', {
+      durable_name: 'billing-connections',
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: 'integrations.connection.connected',
+    });
+    const consumer = await nc.jetstream().consumers.get('INTEGRATIONS', 'billing-connections');
+    const msg = await consumer.next({ expires: 5_000 });
+    expect(msg?.subject).toBe('integrations.connection.connected');
+    msg?.ack();
+    // Not another service's durable: it would take the vault's abandoned connects away from it.
+    const refused = refusedPublishes(nc);
+    nc.publish(
+      '$JS.API.CONSUMER.MSG.NEXT.INTEGRATIONS.vault-abandoned-connects',
+      json({ batch: 1 }),
+    );
+    nc.publish('vault.access-tokens.get', json({}));
+    await nc.flush();
+    await waitFor(() => refused.size >= 2, { timeoutMs: 5_000 });
   });
 
   it('leaves no credential behind when an edge dies between the vault and the activation', async () => {
