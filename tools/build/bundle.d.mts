@@ -3,7 +3,7 @@
 export declare const REPO_ROOT: string;
 
 export type TBundleTarget =
-  'edge' | 'credential-vault' | 'connection' | 'sync-scheduler' | 'audit' | 'fake-provider';
+  'edge' | 'credential-vault' | 'connection' | 'sync-scheduler' | 'audit' | 'fake-provider' | 'cli';
 
 /** Entry point and output folder (relative to the repo root) of everything that ships as an image. */
 export declare const TARGETS: Record<TBundleTarget, { entry: string; outDir: string }>;

@@ -84,3 +84,47 @@ describe('bundled audit service', () => {
     expect(output).toContain('"msg":"audit stopped"');
   }, 30_000);
 });
+
+// The compose one-shot `cli` (profile `admin`, tools/build/cli.Dockerfile) runs `node dist/tools/cli/main.mjs`:
+// how the first org, admin and token of a compose deployment are made.
+describe('bundled admin CLI', () => {
+  const outDir = join('tmp', `bundle-cli-test-${randomBytes(4).toString('hex')}`);
+  let db: TTestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // In compose the edge has migrated its schema before the CLI runs (the `cli` service waits for it).
+    await run(
+      process.execPath,
+      ['--import', 'tsx', resolve(REPO_ROOT, 'apps/edge/src/db/migrate.ts')],
+      { cwd: REPO_ROOT, env: { ...process.env, DATABASE_URL: db.urlFor('edge') } },
+    );
+  });
+  afterAll(async () => {
+    await db?.drop();
+    rmSync(resolve(REPO_ROOT, outDir), { recursive: true, force: true });
+  });
+
+  it('bundles; creates an org, an admin and a token, printing only the token', async () => {
+    await run(process.execPath, ['tools/build/bundle.mjs', 'cli', '--outdir', outDir], {
+      cwd: REPO_ROOT,
+    });
+    const entry = resolve(REPO_ROOT, outDir, 'main.mjs');
+    // As in the image: node alone (no tsx), the edge role's URL.
+    const cli = (...args: string[]) =>
+      run(process.execPath, [entry, ...args], {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.urlFor('edge') },
+      });
+    expect((await cli('org:create', '--name', 'Acme')).stdout).toMatch(/^[0-9a-f-]{36}\n$/);
+    await cli('user:create', '--org', 'Acme', '--email', 'ada@acme.test', '--role', 'admin');
+    const { stdout, stderr } = await cli('token:create', '--email', 'ada@acme.test');
+    expect(stdout).toMatch(/^\S{20,}\n$/);
+    expect(stderr).toBe('');
+    const [row] = await db.query<{ n: number }>(
+      'select count(*)::int as n from edge.api_token t join edge.app_user u on u.id = t.user_id where u.email = $1',
+      ['ada@acme.test'],
+    );
+    expect(row?.n).toBe(1);
+  }, 60_000);
+});

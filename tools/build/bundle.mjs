@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles one app (or the fake provider) into a single ESM file for the runtime images:
+// Bundles one app (or the fake provider, or the admin CLI) into a single ESM file for the runtime images:
 //   node tools/build/bundle.mjs <app>|all [--metafile] [--outdir <dir>]
 // Workspace code (`@otesse/*` aliases from tsconfig.base.json) is inlined; every package in package.json
 // `dependencies` stays external, because the images install them with `npm ci --omit=dev`.
@@ -28,6 +28,8 @@ export const TARGETS = {
     entry: 'tools/fake-provider/src/main.ts',
     outDir: 'dist/tools/fake-provider',
   },
+  // The admin CLI (tools/build/cli.Dockerfile; docker-compose's one-shot `cli`, profile `admin`).
+  cli: { entry: 'tools/cli/src/main.ts', outDir: 'dist/tools/cli' },
 };
 
 // Some dependencies are CommonJS and call `require`; an ESM bundle has none unless we define it.

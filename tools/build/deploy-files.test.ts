@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { fakeProvidersFile } from '@otesse/fake-provider';
 import { SERVICE_SCHEMAS, type TServiceName } from '@otesse/persistence';
+import { BUILTIN_PROVIDERS } from '@otesse/providers';
+import { NATS_DEV_PASSWORD_ENV, NATS_DEV_USERS } from '@otesse/testing';
 import { REPO_ROOT, TARGETS } from './bundle.mjs';
 
 // No Docker engine runs here: these checks keep docker-compose.yml, the Dockerfiles and provision.sql in step
@@ -17,6 +19,7 @@ interface TComposeService {
   volumes?: string[];
   profiles?: string[];
   command?: string[];
+  entrypoint?: string[];
 }
 
 const read = (path: string): string => readFileSync(resolve(REPO_ROOT, path), 'utf8');
@@ -52,6 +55,7 @@ describe('docker-compose.yml', () => {
       expect(provisioned).toContain(ownerUrl?.[1]);
     }
     expect(env['NATS_URL']).toBe('nats://nats:4222');
+    expect(env['DATABASE_POOL_MAX']).toBe('${DATABASE_POOL_MAX:-10}');
     if (name === 'edge') {
       expect(env).toMatchObject({ EDGE_HOST: '0.0.0.0', EDGE_PORT: '3000' });
     } else {
@@ -59,23 +63,81 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('gives the edge and the vault the fake-provider catalogue, and the vault a required master key', () => {
-    for (const name of ['edge', 'credential-vault']) {
+  it('uses the built-in catalogue unless PROVIDERS_FILE is set (the demo points it at the fake provider)', () => {
+    for (const name of ['edge', 'credential-vault', 'connection', 'sync-scheduler']) {
       const svc = compose.services[name];
-      expect(svc?.environment?.['PROVIDERS_FILE']).toBe('/config/providers.json');
+      // No value: passed through from the shell, absent otherwise.
+      expect(svc?.environment).toHaveProperty('PROVIDERS_FILE', null);
       expect(svc?.volumes).toContain(
-        './tools/fake-provider/providers.compose.json:/config/providers.json:ro',
+        '${PROVIDERS_HOST_FILE:-./tools/fake-provider/providers.compose.json}:/config/providers.json:ro',
       );
     }
-    expect(compose.services['credential-vault']?.environment?.['VAULT_MASTER_KEY']).toMatch(
-      /^\$\{VAULT_MASTER_KEY:\?/,
+    expect(compose.services['fake-provider']?.profiles).toEqual(['demo']);
+  });
+
+  it('passes the OAuth client credentials of every catalogue provider to the edge and the vault', () => {
+    const keys = BUILTIN_PROVIDERS.filter((p) => p.oauth).flatMap((p) => {
+      const k = String(p.key).toUpperCase().replaceAll('-', '_');
+      return [`OAUTH_${k}_CLIENT_ID`, `OAUTH_${k}_CLIENT_SECRET`];
+    });
+    expect(keys.length).toBeGreaterThan(0);
+    for (const name of [
+      'edge',
+      'credential-vault',
+      'cluster-edge-1',
+      'cluster-credential-vault-2',
+    ]) {
+      for (const key of keys)
+        expect(compose.services[name]?.environment, name).toHaveProperty(key, null);
+    }
+  });
+
+  it("leaves VAULT_MASTER_KEY to the vault's own check, so compose commands work without it", () => {
+    for (const name of ['credential-vault', 'cluster-credential-vault-1']) {
+      expect(compose.services[name]?.environment).toHaveProperty('VAULT_MASTER_KEY', null);
+    }
+    expect(read('docker-compose.yml')).not.toMatch(/^[^#\n]*\$\{[A-Z_]+:\?/m);
+  });
+
+  it('gives the edge the origin the dashboard is served on', () => {
+    expect(compose.services['edge']?.environment?.['DASHBOARD_URL']).toBe(
+      '${DASHBOARD_URL:-http://127.0.0.1:5173}',
     );
+  });
+
+  it('runs the admin CLI as a one-shot, as the edge role, once the edge has migrated', () => {
+    const cli = compose.services['cli'];
+    expect(cli?.profiles).toEqual(['admin']);
+    expect(cli?.build).toEqual({ context: '.', dockerfile: 'tools/build/cli.Dockerfile' });
+    expect(cli?.depends_on).toEqual({ edge: { condition: 'service_healthy' } });
+    expect(cli?.environment?.['DATABASE_URL']).toBe(
+      compose.services['edge']?.environment?.['DATABASE_URL'],
+    );
+    const dockerfile = read('tools/build/cli.Dockerfile');
+    expect(dockerfile).toContain('RUN node tools/build/bundle.mjs cli\n');
+    expect(dockerfile).toContain(`COPY --from=build /app/${TARGETS.cli.outDir}/`);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile.trim().split('\n').at(-1)).toBe(
+      `ENTRYPOINT ["node", "${TARGETS.cli.outDir}/main.mjs"]`,
+    );
+  });
+
+  it("gives Postgres room for every process's pool, the cluster's included", () => {
+    const pg = compose.services['postgres'];
+    const max = Number(/max_connections=(\d+)/.exec((pg?.command ?? []).join(' '))?.[1]);
+    const processes = Object.values(compose.services).filter((svc) =>
+      /^postgres:\/\/otesse_/.test(svc.environment?.['DATABASE_URL'] ?? ''),
+    ).length;
+    expect(processes).toBe(16); // 5 + 10 of the cluster + the CLI
+    // 10 per process (DATABASE_POOL_MAX's default), the provisioning one-shots, 3 reserved for superusers.
+    expect(max).toBeGreaterThanOrEqual(processes * 10 + 2 + 3);
   });
 
   it('mounts files that exist', () => {
     for (const svc of Object.values(compose.services)) {
       for (const volume of svc.volumes ?? []) {
-        const host = volume.split(':')[0] ?? '';
+        // `${VAR:-./default}`: the default.
+        const host = (/^\$\{[A-Z_]+:-([^}]+)\}/.exec(volume)?.[1] ?? volume).split(':')[0] ?? '';
         if (host.startsWith('./')) expect(existsSync(resolve(REPO_ROOT, host)), host).toBe(true);
       }
       if (svc.build) expect(existsSync(resolve(REPO_ROOT, svc.build.dockerfile))).toBe(true);
@@ -109,10 +171,20 @@ describe('docker-compose.yml, profile `cluster`', () => {
       ]);
       expect(nodeConf(k + 1)).toMatch(new RegExp(`^server_name: nats-${k + 1}$`, 'm'));
       expect(nodeConf(k + 1)).toMatch(/^include \.\/cluster-node\.conf$/m);
-      expect(clusterConf).toContain(`@${node}:6222"`);
+      expect(clusterConf).toContain(`"nats-route://${node}:6222"`);
     }
     expect(clusterConf).toMatch(/^jetstream \{/m);
     expect(clusterConf).toMatch(/^cluster \{[^]*name: otesse/m);
+  });
+
+  it('the cluster edges refuse to start without a shared OAUTH_SESSION_SECRET', () => {
+    for (const name of ['cluster-edge-1', 'cluster-edge-2']) {
+      const svc = compose.services[name];
+      expect(svc?.environment).toHaveProperty('OAUTH_SESSION_SECRET', null);
+      expect(svc?.entrypoint?.join(' ')).toMatch(
+        /\[ -n "\$\$OAUTH_SESSION_SECRET" \] \|\| .*exit 1; \}; exec node dist\/apps\/edge\/main\.mjs$/,
+      );
+    }
   });
 
   it('gives the single server and every cluster node the same users and permissions', () => {
@@ -168,6 +240,8 @@ describe.each(services)('apps/%s/Dockerfile', (name) => {
     expect(dockerfile).toMatch(/npm ci --omit=dev --ignore-scripts/);
     expect(dockerfile).toContain(`COPY --from=build /app/${TARGETS[name].outDir}/`);
     expect(dockerfile).toMatch(/^USER node$/m);
+    // Prometheus and an orchestrator's probes reach the health server (the edge serves it on EDGE_HOST).
+    expect(dockerfile).toMatch(name === 'edge' ? /EDGE_HOST=0\.0\.0\.0/ : /HEALTH_HOST=0\.0\.0\.0/);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n\s+CMD \["node", "-e", ".*\/readyz/m);
     const cmd = dockerfile.trim().split('\n').at(-1);
     expect(cmd).toBe(`CMD ["node", "${TARGETS[name].outDir}/main.mjs"]`);
@@ -183,6 +257,82 @@ describe('tools/postgres/provision.sql', () => {
       expect(sql).toMatch(new RegExp(`\\(\\d+, '${schema}', '${role}', '${owner}'\\)`));
       for (const r of new Set([role, owner])) {
         expect(sql).toMatch(new RegExp(`\\('${r}', :'[a-z_]+_pw'\\)`));
+      }
+    }
+  });
+});
+
+describe('tools/nats', () => {
+  const authorization = read('tools/nats/authorization.conf');
+  const testConf = read('tools/nats/test/nats-server.conf');
+  const usersOf = (conf: string): string[] =>
+    /^authorization \{\s*users = \[([^\]]*)\]/m
+      .exec(conf)?.[1]
+      ?.split(/,(?![^{]*\})/)
+      .map((u) => u.trim().replace(/\s+/g, ' ')) ?? [];
+  const referenced = (conf: string): string[] => [
+    ...new Set([...conf.matchAll(/^[^#\n]*\$(NATS_[A-Z_]+_PASSWORD)/gm)].map((m) => m[1]!)),
+  ];
+
+  it('deploys no user without permissions and no password in the files', () => {
+    expect(authorization).not.toMatch(/probe/);
+    expect(authorization).not.toMatch(/^[^#\n]*password: ["a-z]/m);
+    expect(read('tools/nats/cluster/cluster-node.conf')).not.toMatch(/^[^#\n]*route-dev-password/m);
+    expect(usersOf(authorization)).toEqual([
+      '$EDGE_USER',
+      '$VAULT_USER',
+      '$CONNECTION_USER',
+      '$SCHEDULER_USER',
+      '$AUDIT_USER',
+      '$OPERATOR_USER',
+    ]);
+  });
+
+  it('runs the tests with every deployed user, plus probe and the template, exactly as documented', () => {
+    const users = usersOf(testConf);
+    expect(users.slice(0, -2)).toEqual(usersOf(authorization));
+    expect(users.slice(-2)).toEqual(['$BILLING_USER', '{ user: probe, password: probe }']);
+    expect(testConf).toMatch(/^include \.\.\/nats-server\.conf$/m);
+    // The commented template of authorization.conf is the test config's BILLING_USER, uncommented.
+    const template = [...authorization.matchAll(/^# ( *.*)$/gm)]
+      .map((m) => m[1]!)
+      .filter((_, i, all) => i >= all.findIndex((l) => l.startsWith('BILLING_USER = {')))
+      .join('\n');
+    const active = /^BILLING_USER = \{[^]*?^\}$/m.exec(testConf)?.[0];
+    expect(active).toBeDefined();
+    expect(template.startsWith(active!)).toBe(true);
+  });
+
+  it('nats-server gets every password the configs read, and each service the same value as its user', () => {
+    const conf = [
+      authorization,
+      read('tools/nats/cluster/cluster-node.conf'),
+      read('tools/nats/nats-server.conf'),
+    ].join('\n');
+    const vars = referenced(conf);
+    expect(vars).toContain('NATS_ROUTE_PASSWORD');
+    expect(Object.keys(NATS_DEV_PASSWORD_ENV)).toEqual(expect.arrayContaining(vars));
+    for (const server of ['nats', 'cluster-nats-1', 'cluster-nats-2', 'cluster-nats-3']) {
+      const env = compose.services[server]?.environment ?? {};
+      for (const v of vars) {
+        expect(env[v], `${server} ${v}`).toBe(`\${${v}:-${NATS_DEV_PASSWORD_ENV[v]}}`);
+      }
+    }
+    const varOf: Record<string, string> = {
+      edge: 'NATS_EDGE_PASSWORD',
+      vault: 'NATS_VAULT_PASSWORD',
+      connection: 'NATS_CONNECTION_PASSWORD',
+      scheduler: 'NATS_SCHEDULER_PASSWORD',
+      audit: 'NATS_AUDIT_PASSWORD',
+    };
+    for (const name of services) {
+      const { user } = NATS_DEV_USERS[name];
+      for (const svc of [name, `cluster-${name}-1`, `cluster-${name}-2`]) {
+        const env = compose.services[svc]?.environment ?? {};
+        expect(env['NATS_USER'], svc).toBe(user);
+        expect(env['NATS_PASSWORD'], svc).toBe(
+          compose.services['nats']?.environment?.[varOf[user]!],
+        );
       }
     }
   });

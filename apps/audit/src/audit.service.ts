@@ -24,6 +24,10 @@ export interface TAuditConfig {
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
+  /** The health server's interface (HEALTH_HOST); default loopback. */
+  healthHost?: string | undefined;
+  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
+  databasePoolMax?: number | undefined;
   writer?: TAuditWriterOptions;
 }
 
@@ -37,7 +41,7 @@ export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
     version: '0.1.0',
     prefix: 'audit',
     // Migrated already: runService's own pass as the runtime role only finds nothing pending.
-    orm: auditOrmConfig(cfg.databaseUrl),
+    orm: { ...auditOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
     nats: {
       url: cfg.natsUrl,
       user: cfg.natsUser,
@@ -48,6 +52,7 @@ export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
+    healthHost: cfg.healthHost,
     streams: ['AUDIT'],
     handlers: ({ orm }) => ({
       'audit.entries.list': listEntriesHandler(orm),

@@ -16,6 +16,8 @@ try {
     natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     logger,
     healthPort: env.HEALTH_PORT,
+    healthHost: env.HEALTH_HOST,
+    databasePoolMax: env.DATABASE_POOL_MAX,
   });
   stopOnSignals(svc.stop, logger);
 } catch (e) {

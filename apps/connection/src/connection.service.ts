@@ -46,6 +46,10 @@ export interface TConnectionConfig {
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
+  /** The health server's interface (HEALTH_HOST); default loopback. */
+  healthHost?: string | undefined;
+  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
+  databasePoolMax?: number | undefined;
 }
 
 /** The connection service: the org's integration instances and connections, over NATS; publishes to INTEGRATIONS. */
@@ -59,7 +63,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     name: 'connection',
     version: '0.1.0',
     prefix: 'connection',
-    orm: connectionOrmConfig(cfg.databaseUrl),
+    orm: { ...connectionOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
     nats: {
       url: cfg.natsUrl,
       user: cfg.natsUser,
@@ -70,6 +74,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
+    healthHost: cfg.healthHost,
     // INTEGRATIONS for the domain events; AUDIT for the entries of connects the sweep abandons.
     streams: ['INTEGRATIONS', 'AUDIT'],
     handlers: ({ orm, events, logger }) => ({

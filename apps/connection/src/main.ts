@@ -26,6 +26,8 @@ try {
     },
     logger,
     healthPort: env.HEALTH_PORT,
+    healthHost: env.HEALTH_HOST,
+    databasePoolMax: env.DATABASE_POOL_MAX,
   });
   stopOnSignals(svc.stop, logger);
 } catch (e) {

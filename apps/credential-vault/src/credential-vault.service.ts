@@ -31,6 +31,10 @@ export interface TCredentialVaultConfig {
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
+  /** The health server's interface (HEALTH_HOST); default loopback. */
+  healthHost?: string | undefined;
+  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
+  databasePoolMax?: number | undefined;
 }
 
 /** The credential vault: envelope-encrypted credentials over NATS (`vault.*`), schema `vault`. */
@@ -43,7 +47,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     name: 'credential-vault',
     version: '0.1.0',
     prefix: 'vault',
-    orm: vaultOrmConfig(cfg.databaseUrl),
+    orm: { ...vaultOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
     nats: {
       url: cfg.natsUrl,
       user: cfg.natsUser,
@@ -54,6 +58,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
+    healthHost: cfg.healthHost,
     // The vault appends audit entries (refresh token expired): the stream must exist even before the audit service.
     // It consumes abandoned connects from INTEGRATIONS, which may start before the connection service.
     streams: ['AUDIT', 'INTEGRATIONS'],

@@ -33,6 +33,8 @@ import { sendAppError } from './http/http-errors';
 
 export interface TEdgeConfig {
   databaseUrl: string;
+  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
+  databasePoolMax?: number | undefined;
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
@@ -113,7 +115,10 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 /** The only public entry point: tRPC for the dashboard, the OAuth routes, health. */
 export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const logger = cfg.logger ?? createLogger({ name: 'edge', level: cfg.logLevel ?? 'info' });
-  const orm: MikroORM = await openOrm(edgeOrmConfig(cfg.databaseUrl));
+  const orm: MikroORM = await openOrm({
+    ...edgeOrmConfig(cfg.databaseUrl),
+    poolMax: cfg.databasePoolMax,
+  });
   const applied = await migrateUp(orm, EDGE_SCHEMA.schema);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const nc = await connectNats({

@@ -10,6 +10,7 @@ const logger = createLogger({ name: 'edge', level: env.LOG_LEVEL });
 try {
   const edge = await startEdge({
     databaseUrl: env.DATABASE_URL,
+    databasePoolMax: env.DATABASE_POOL_MAX,
     natsUrl: env.NATS_URL,
     natsUser: env.NATS_USER,
     natsPassword: env.NATS_PASSWORD,

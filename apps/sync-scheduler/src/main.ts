@@ -14,6 +14,8 @@ try {
     natsPassword: env.NATS_PASSWORD,
     logger,
     healthPort: env.HEALTH_PORT,
+    healthHost: env.HEALTH_HOST,
+    databasePoolMax: env.DATABASE_POOL_MAX,
     providersFile: env.PROVIDERS_FILE,
     engine: {
       enabled: env.SYNC_ENGINE === 'true',

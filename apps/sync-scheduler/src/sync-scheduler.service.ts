@@ -26,6 +26,10 @@ export interface TSyncSchedulerConfig {
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
+  /** The health server's interface (HEALTH_HOST); default loopback. */
+  healthHost?: string | undefined;
+  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
+  databasePoolMax?: number | undefined;
   /** Catalogue overrides (PROVIDERS_FILE): where each provider's data API is. */
   providersFile?: string | undefined;
   /** Claims, leases, batches; tests make them small. `{ enabled: false }` serves the endpoints only. */
@@ -50,7 +54,7 @@ export async function startSyncScheduler(
     name: 'sync-scheduler',
     version: '0.2.0',
     prefix: 'sync-scheduler',
-    orm: syncSchedulerOrmConfig(cfg.databaseUrl),
+    orm: { ...syncSchedulerOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
     nats: {
       url: cfg.natsUrl,
       user: cfg.natsUser,
@@ -60,6 +64,7 @@ export async function startSyncScheduler(
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
+    healthHost: cfg.healthHost,
     handlers: ({ orm, nc, bus, logger }) => {
       engine = new SyncEngine(
         { knex: orm.em.getConnection().getKnex(), nc, bus, catalogue, logger },

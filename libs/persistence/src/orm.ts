@@ -13,7 +13,8 @@ export interface TOrmConfig {
   migrations: { name: string; class: Constructor<Migration> }[];
   /** Folder generated migrations are written to (generation only). */
   migrationsPath?: string;
-  poolMax?: number;
+  /** Most connections the pool opens (DATABASE_POOL_MAX); default 10. */
+  poolMax?: number | undefined;
   debug?: boolean;
 }
 

@@ -3,6 +3,8 @@ import { serveMetrics } from '@otesse/telemetry';
 
 export interface THealthServer {
   port: number;
+  /** The interface it listens on. */
+  host: string;
   close(): Promise<void>;
 }
 
@@ -44,10 +46,15 @@ export async function startHealthServer(
       res.writeHead(404).end();
     })();
   });
-  await new Promise<void>((resolve) => server.listen(port, opts.host ?? '127.0.0.1', resolve));
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : port,
+    host: typeof addr === 'object' && addr ? addr.address : host,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

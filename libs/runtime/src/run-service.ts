@@ -50,6 +50,8 @@ export interface TRunServiceOptions<P extends string> {
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
+  /** The health server's interface (HEALTH_HOST); default loopback. */
+  healthHost?: string | undefined;
   streams?: TStreamName[];
   handlers: (deps: TServiceDeps) => THandlers<P>;
   /** Background work (consumers, loops) started after the handlers; returns its stopper. */
@@ -107,19 +109,23 @@ export async function runService<P extends string>(
   const health =
     opts.healthPort === undefined
       ? undefined
-      : await startHealthServer(opts.healthPort, async () => {
-          // Stopping: not ready, so probes and balancers send nothing new while in-flight work finishes.
-          if (draining) return { ok: false, checks: { draining: true } };
-          const checks = {
-            nats: !nc.isClosed(),
-            postgres: await orm.em
-              .getConnection()
-              .execute('select 1')
-              .then(() => true)
-              .catch(() => false),
-          };
-          return { ok: checks.nats && checks.postgres, checks };
-        });
+      : await startHealthServer(
+          opts.healthPort,
+          async () => {
+            // Stopping: not ready, so probes and balancers send nothing new while in-flight work finishes.
+            if (draining) return { ok: false, checks: { draining: true } };
+            const checks = {
+              nats: !nc.isClosed(),
+              postgres: await orm.em
+                .getConnection()
+                .execute('select 1')
+                .then(() => true)
+                .catch(() => false),
+            };
+            return { ok: checks.nats && checks.postgres, checks };
+          },
+          opts.healthHost ? { host: opts.healthHost } : {},
+        );
   logger.info({ healthPort: health?.port }, `${opts.name} ready`);
   let stopping: Promise<void> | undefined;
   return {
