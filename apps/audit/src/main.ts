@@ -1,12 +1,15 @@
 import { parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
 import { stopOnSignals } from '@otesse/runtime';
+import { ensureTracing } from '@otesse/telemetry';
 import { startAudit } from './audit.service';
 import { ZAuditEnv } from './env.schema';
 
 const env = parseEnv('audit', ZAuditEnv);
 const logger = createLogger({ name: 'audit', level: env.LOG_LEVEL });
 try {
+  // Tracing from OTEL_* before anything starts: a bad variable stops the process here, not after migrations.
+  ensureTracing();
   const svc = await startAudit({
     databaseUrl: env.DATABASE_URL,
     migrationsDatabaseUrl: env.MIGRATIONS_DATABASE_URL,

@@ -1,12 +1,15 @@
 import { parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
 import { stopOnSignals } from '@otesse/runtime';
+import { ensureTracing } from '@otesse/telemetry';
 import { startConnection } from './connection.service';
 import { ZConnectionEnv } from './env.schema';
 
 const env = parseEnv('connection', ZConnectionEnv);
 const logger = createLogger({ name: 'connection', level: env.LOG_LEVEL });
 try {
+  // Tracing from OTEL_* before anything starts: a bad variable stops the process here, not after migrations.
+  ensureTracing();
   const svc = await startConnection({
     databaseUrl: env.DATABASE_URL,
     natsUrl: env.NATS_URL,

@@ -1,6 +1,7 @@
 import { parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
 import { stopOnSignals } from '@otesse/runtime';
+import { ensureTracing } from '@otesse/telemetry';
 import { startCredentialVault } from './credential-vault.service';
 import { DEV_MASTER_KEYS, ZVaultEnv } from './env.schema';
 
@@ -13,6 +14,8 @@ if (!env.VAULT_MASTER_KEY) {
   );
 }
 try {
+  // Tracing from OTEL_* before anything starts: a bad variable stops the process here, not after migrations.
+  ensureTracing();
   const svc = await startCredentialVault({
     databaseUrl: env.DATABASE_URL,
     natsUrl: env.NATS_URL,

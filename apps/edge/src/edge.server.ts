@@ -115,6 +115,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 /** The only public entry point: tRPC for the dashboard, the OAuth routes, health. */
 export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const logger = cfg.logger ?? createLogger({ name: 'edge', level: cfg.logLevel ?? 'info' });
+  // The catalogue first: a bad PROVIDERS_FILE or OAUTH_* variable stops the edge before it touches anything.
+  const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
   const orm: MikroORM = await openOrm({
     ...edgeOrmConfig(cfg.databaseUrl),
     poolMax: cfg.databasePoolMax,
@@ -129,7 +131,6 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     inboxPrefix: '_INBOX_edge',
   });
   await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS'], { replicas: cfg.natsStreamReplicas ?? 1 });
-  const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
   const limits = createEdgeLimits(
     cfg.limits ?? edgeLimitsFromEnv(parseEnv('edge', ZEdgeLimitsEnv)),
   );

@@ -1,6 +1,7 @@
 import { parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
 import { stopOnSignals } from '@otesse/runtime';
+import { ensureTracing } from '@otesse/telemetry';
 import { startEdge } from './edge.server';
 import { edgeLimitsFromEnv } from './http/edge-limits';
 import { ZEdgeEnv } from './env.schema';
@@ -8,6 +9,8 @@ import { ZEdgeEnv } from './env.schema';
 const env = parseEnv('edge', ZEdgeEnv);
 const logger = createLogger({ name: 'edge', level: env.LOG_LEVEL });
 try {
+  // Tracing from OTEL_* before anything starts: a bad variable stops the process here, not after migrations.
+  ensureTracing();
   const edge = await startEdge({
     databaseUrl: env.DATABASE_URL,
     databasePoolMax: env.DATABASE_POOL_MAX,

@@ -1,12 +1,15 @@
 import { parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
 import { stopOnSignals } from '@otesse/runtime';
+import { ensureTracing } from '@otesse/telemetry';
 import { ZSyncSchedulerEnv } from './env.schema';
 import { startSyncScheduler } from './sync-scheduler.service';
 
 const env = parseEnv('sync-scheduler', ZSyncSchedulerEnv);
 const logger = createLogger({ name: 'sync-scheduler', level: env.LOG_LEVEL });
 try {
+  // Tracing from OTEL_* before anything starts: a bad variable stops the process here, not after migrations.
+  ensureTracing();
   const svc = await startSyncScheduler({
     databaseUrl: env.DATABASE_URL,
     natsUrl: env.NATS_URL,

@@ -43,6 +43,35 @@ export class Catalogue {
   }
 }
 
+const envKeyOf = (key: string): string => key.toUpperCase().replaceAll('-', '_');
+/** The edge's own OAUTH_ variable, not a provider's client. */
+const OTHER_OAUTH_VARIABLES = new Set(['OAUTH_SESSION_SECRET']);
+
+/**
+ * `OAUTH_<KEY>_CLIENT_ID` / `_CLIENT_SECRET` are read outside any app's env schema (one pair per provider, the
+ * catalogue decides which): checked here, at start, so a typo or a half-set pair fails loudly instead of leaving
+ * the provider on the file's (or no) client. Every OAUTH_ variable set must name an OAuth provider of the catalogue
+ * and come with its pair.
+ */
+function checkOAuthClientEnv(env: Record<string, string | undefined>, keys: string[]): void {
+  const byEnvKey = new Map(keys.map((k) => [envKeyOf(k), k]));
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    // Empty counts as unset (a compose file passing an unset variable through, `export X=`).
+    if (!name.startsWith('OAUTH_') || OTHER_OAUTH_VARIABLES.has(name) || !value?.trim()) continue;
+    const m = /^OAUTH_(.+)_CLIENT_(ID|SECRET)$/.exec(name);
+    if (!m || !byEnvKey.has(m[1]!)) {
+      problems.push(
+        `${name} names no OAuth provider (expected OAUTH_<PROVIDER>_CLIENT_ID or _CLIENT_SECRET, <PROVIDER> one of ${[...byEnvKey.keys()].join(', ')})`,
+      );
+      continue;
+    }
+    const pair = `OAUTH_${m[1]}_CLIENT_${m[2] === 'ID' ? 'SECRET' : 'ID'}`;
+    if (!env[pair]?.trim()) problems.push(`${name} is set without ${pair}`);
+  }
+  if (problems.length > 0) throw new Error(`invalid OAuth client settings: ${problems.join('; ')}`);
+}
+
 /**
  * The built-in catalogue, overridden and extended by PROVIDERS_FILE, with client credentials from the
  * environment (`OAUTH_<KEY>_CLIENT_ID` / `OAUTH_<KEY>_CLIENT_SECRET`) taking precedence over the file.
@@ -71,6 +100,12 @@ export function loadCatalogue(
       merged.set(key, deepMerge(merged.get(key), p));
     }
   }
+  checkOAuthClientEnv(
+    env,
+    [...merged]
+      .filter(([, v]) => (v as { authKind?: unknown }).authKind === 'oauth2')
+      .map(([k]) => k),
+  );
   const defs: TProviderDef[] = [];
   for (const [key, value] of merged) {
     const parsed = ZProviderDef.safeParse(value as TProviderDefInput);
@@ -78,7 +113,7 @@ export function loadCatalogue(
       throw new Error(`provider ${key} is invalid: ${JSON.stringify(zodIssues(parsed.error))}`);
     const def = parsed.data;
     if (def.oauth) {
-      const envKey = key.toUpperCase().replaceAll('-', '_');
+      const envKey = envKeyOf(key);
       const id = env[`OAUTH_${envKey}_CLIENT_ID`];
       const secret = env[`OAUTH_${envKey}_CLIENT_SECRET`];
       if (id) def.oauth.clientId = id;

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { loadCatalogue } from './catalogue';
+
+describe('OAuth client credentials from the environment', () => {
+  it('puts a provider’s pair on its OAuth settings', () => {
+    const catalogue = loadCatalogue({
+      env: { OAUTH_SERVICENOW_CLIENT_ID: 'sn-id', OAUTH_SERVICENOW_CLIENT_SECRET: 'sn-secret' },
+    });
+    expect(catalogue.get('servicenow').oauth).toMatchObject({
+      clientId: 'sn-id',
+      clientSecret: 'sn-secret',
+    });
+  });
+
+  it('refuses at start a variable naming no OAuth provider and a half-set pair (empty counts as unset)', () => {
+    expect(() => loadCatalogue({ env: { OAUTH_SERVICENOWW_CLIENT_ID: 'x' } })).toThrow(
+      /OAUTH_SERVICENOWW_CLIENT_ID names no OAuth provider/,
+    );
+    expect(() => loadCatalogue({ env: { OAUTH_SERVICENOW_CLIENTID: 'x' } })).toThrow(
+      /OAUTH_SERVICENOW_CLIENTID names no OAuth provider/,
+    );
+    // Postmark connects with an API key: an OAuth client for it would be silently ignored.
+    expect(() =>
+      loadCatalogue({ env: { OAUTH_POSTMARK_CLIENT_ID: 'x', OAUTH_POSTMARK_CLIENT_SECRET: 'y' } }),
+    ).toThrow(/OAUTH_POSTMARK_CLIENT_ID names no OAuth provider/);
+    expect(() =>
+      loadCatalogue({
+        env: { OAUTH_GOOGLE_CLIENT_ID: ' ', OAUTH_GOOGLE_CLIENT_SECRET: 'secret' },
+      }),
+    ).toThrow(/OAUTH_GOOGLE_CLIENT_SECRET is set without OAUTH_GOOGLE_CLIENT_ID/);
+    expect(() => loadCatalogue({ env: { OAUTH_GOOGLE_CLIENT_ID: 'id' } })).toThrow(
+      /OAUTH_GOOGLE_CLIENT_ID is set without OAUTH_GOOGLE_CLIENT_SECRET/,
+    );
+  });
+
+  it('leaves the edge’s own OAUTH_SESSION_SECRET alone, and never echoes a value', () => {
+    expect(() => loadCatalogue({ env: { OAUTH_SESSION_SECRET: 'x'.repeat(40) } })).not.toThrow();
+    let message = '';
+    try {
+      loadCatalogue({ env: { OAUTH_GOOGLE_CLIENT_SECRET: 'do-not-print-me' } });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/OAUTH_GOOGLE_CLIENT_SECRET is set without OAUTH_GOOGLE_CLIENT_ID/);
+    expect(message).not.toContain('do-not-print-me');
+  });
+});
