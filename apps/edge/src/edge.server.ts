@@ -17,6 +17,7 @@ import { Bus, connectNats, ensureStreams, EventPublisher } from '@otesse/messagi
 import { migrateUp, openOrm } from '@otesse/persistence';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import { SagaEngine } from '@otesse/saga';
+import { startHealthServer } from '@otesse/runtime';
 import { disconnectSaga } from './sagas/disconnect.saga';
 import { PendingTokens, reconnectSaga } from './sagas/reconnect.saga';
 import { EDGE_SCHEMA, edgeOrmConfig } from './db/orm.config';
@@ -59,11 +60,20 @@ export interface TEdgeConfig {
    * environment (`ZEdgeLimitsEnv`, already validated by main's `parseEnv`).
    */
   limits?: Partial<TEdgeLimitsConfig>;
+  /**
+   * An internal operations server (HEALTH_PORT, HEALTH_HOST): `/healthz`, `/readyz` and `/metrics` on their own
+   * port, for Prometheus and probes inside the network. Unset: none.
+   */
+  health?: { port: number; host?: string | undefined } | undefined;
+  /** Serve `/metrics` on the public port too (EDGE_PUBLIC_METRICS; default true). */
+  publicMetrics?: boolean | undefined;
 }
 
 export interface TRunningEdge {
   url: string;
   port: number;
+  /** The internal operations server's port, when there is one. */
+  healthPort: number | undefined;
   deps: TEdgeDeps;
   nc: NatsConnection;
   stop(): Promise<void>;
@@ -180,24 +190,30 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const rest = createOpenApiRoute(deps);
   const dashboardOrigin = new URL(cfg.dashboardUrl).origin;
 
+  const publicMetrics = cfg.publicMetrics ?? true;
+  const ready = async (): Promise<{ ok: boolean; checks: Record<string, boolean> }> => {
+    const natsOk = !nc.isClosed();
+    const postgres = await orm.em
+      .getConnection()
+      .execute('select 1')
+      .then(
+        () => true,
+        () => false,
+      );
+    return { ok: natsOk && postgres, checks: { nats: natsOk, postgres } };
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? '/';
-    // Operational endpoints first: probes (and metrics) take no body and bypass every limit.
-    if (path === '/metrics') return observability.serveMetrics(res);
+    // Operational endpoints first: probes (and metrics) take no body and bypass every limit. With
+    // EDGE_PUBLIC_METRICS=false, /metrics is served only on the internal operations port.
+    if (path === '/metrics' && publicMetrics) return observability.serveMetrics(res);
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
       return;
     }
     if (path === '/readyz') {
-      const ok =
-        !nc.isClosed() &&
-        (await orm.em
-          .getConnection()
-          .execute('select 1')
-          .then(
-            () => true,
-            () => false,
-          ));
+      const { ok } = await ready();
       res
         .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
         .end(JSON.stringify({ ok }));
@@ -269,12 +285,20 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
       else res.destroy();
     });
   });
-  logger.info({ url }, 'edge ready');
+  const health = cfg.health
+    ? await startHealthServer(
+        cfg.health.port,
+        ready,
+        cfg.health.host ? { host: cfg.health.host } : {},
+      )
+    : undefined;
+  logger.info({ url, healthPort: health?.port }, 'edge ready');
 
   let stopping: Promise<void> | undefined;
   return {
     url,
     port,
+    healthPort: health?.port,
     deps,
     nc,
     stop: () =>
@@ -287,6 +311,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
           for (const res of open) if (isEventStream(res)) res.destroy();
           setTimeout(() => server.closeAllConnections(), cfg.shutdownGraceMs ?? 10_000).unref();
         });
+        await health?.close();
         await sagas.stop();
         // The last batch of spans.
         await observability.stop();

@@ -42,6 +42,14 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    * connections are closed. Event streams are closed at once (clients reconnect to another replica).
    */
   EDGE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /**
+   * Serve Prometheus `/metrics` on the public port as well. `false` in deployments: scrape the internal operations
+   * server (HEALTH_PORT on HEALTH_HOST), which also answers /healthz and /readyz.
+   */
+  EDGE_PUBLIC_METRICS: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
 }).extend(ZEdgeLimitsEnv.shape);
 export type TEdgeEnv = z.infer<typeof ZEdgeEnv>;
 export type TEdgeLimitsEnv = z.infer<typeof ZEdgeLimitsEnv>;

@@ -28,6 +28,9 @@ try {
     sagaRecoveryIntervalMs: env.SAGA_RECOVERY_INTERVAL_MS,
     shutdownGraceMs: env.EDGE_SHUTDOWN_GRACE_MS,
     limits: edgeLimitsFromEnv(env),
+    health:
+      env.HEALTH_PORT === undefined ? undefined : { port: env.HEALTH_PORT, host: env.HEALTH_HOST },
+    publicMetrics: env.EDGE_PUBLIC_METRICS,
     logger,
   });
   stopOnSignals(edge.stop, logger);

@@ -345,6 +345,31 @@ describe('observability: one trace per disconnect, metrics per service, logs wit
     ).toBe(1);
   });
 
+  it('serves /metrics on an internal operations port only, when told to (HEALTH_PORT, EDGE_PUBLIC_METRICS=false)', async () => {
+    const ops = await startEdgeReplica(h, undefined, {
+      health: { port: 0, host: '127.0.0.1' },
+      publicMetrics: false,
+    });
+    try {
+      expect(ops.healthPort).toBeGreaterThan(0);
+      const internal = `http://127.0.0.1:${ops.healthPort}`;
+      // The public port: probes yes, metrics no.
+      expect((await fetch(`${ops.url}/metrics`)).status).toBe(404);
+      expect((await fetch(`${ops.url}/readyz`)).status).toBe(200);
+      // The internal port: metrics (the saga metrics this process registered) and the probes with their checks.
+      const metrics = await fetch(`${internal}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('otesse_saga');
+      const ready = await fetch(`${internal}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ ok: true, checks: { nats: true, postgres: true } });
+      // The default edge keeps /metrics on its public port.
+      expect((await fetch(edgeMetricsUrl)).status).toBe(200);
+    } finally {
+      await ops.stop();
+    }
+  });
+
   it('logs JSON lines carrying the trace id (and the handler span id), never a secret', async () => {
     const spans = spansOf(TRACE);
     for (const service of ['credential-vault', 'connection', 'sync-scheduler'] as const) {

@@ -13,7 +13,7 @@ import {
   type TTestNats,
 } from '@otesse/testing';
 import { createLogger, type Logger } from '@otesse/logging';
-import { startEdge, type TRunningEdge } from '../edge.server';
+import { startEdge, type TEdgeConfig, type TRunningEdge } from '../edge.server';
 import type { AppRouter } from '../routers/app.router';
 
 export const DASHBOARD_URL = 'http://dashboard.test';
@@ -27,6 +27,7 @@ export type TEdgeClient = ReturnType<typeof edgeClient>;
 export function startEdgeReplica(
   h: Pick<THarness, 'db' | 'nats' | 'providersFile'>,
   logger: Logger = createLogger({ name: 'edge-replica', level: 'silent' }),
+  overrides: Partial<TEdgeConfig> = {},
 ): Promise<TRunningEdge> {
   return startEdge({
     databaseUrl: h.db.urlFor('edge'),
@@ -36,6 +37,7 @@ export function startEdgeReplica(
     providersFile: h.providersFile,
     sagaRecoveryIntervalMs: 0,
     logger,
+    ...overrides,
   });
 }
 
