@@ -140,7 +140,11 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     password: cfg.natsPassword,
     inboxPrefix: '_INBOX_edge',
   });
-  await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS'], { replicas: cfg.natsStreamReplicas ?? 1 });
+  // Created if missing, never reconfigured: the audit and connection services own them.
+  await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS'], {
+    replicas: cfg.natsStreamReplicas ?? 1,
+    owned: [],
+  });
   const limits = createEdgeLimits(
     cfg.limits ?? edgeLimitsFromEnv(parseEnv('edge', ZEdgeLimitsEnv)),
   );
@@ -303,6 +307,8 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     nc,
     stop: () =>
       (stopping ??= (async () => {
+        // Probes on the operations port stop answering at once, like the public port's: the edge is going away.
+        const healthClosed = health?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
@@ -311,7 +317,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
           for (const res of open) if (isEventStream(res)) res.destroy();
           setTimeout(() => server.closeAllConnections(), cfg.shutdownGraceMs ?? 10_000).unref();
         });
-        await health?.close();
+        await healthClosed;
         await sagas.stop();
         // The last batch of spans.
         await observability.stop();

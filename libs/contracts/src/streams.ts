@@ -1,7 +1,12 @@
-/** JetStream streams: names, the subjects they hold and why. Created idempotently by every publisher and consumer at start. */
+/**
+ * JetStream streams: names, the subjects they hold and why. Created idempotently by every publisher and consumer at
+ * start; only the owner (`owner`, the service whose NATS user may STREAM.UPDATE it) changes an existing stream's
+ * configuration.
+ */
 export const STREAMS = {
   /** Domain events for other Otesse services. Kept 30 days. */
   INTEGRATIONS: {
+    owner: 'connection',
     subjects: ['integrations.>'],
     maxAgeMs: 30 * 86_400_000,
     duplicateWindowMs: 120_000,
@@ -12,6 +17,7 @@ export const STREAMS = {
    * so its consumer's backlog is what to alert on (RELIABILITY.md), long before.
    */
   AUDIT: {
+    owner: 'audit',
     subjects: ['audit.entries.append'],
     maxAgeMs: 30 * 86_400_000,
     duplicateWindowMs: 120_000,

@@ -38,12 +38,18 @@ import {
   startSendSpan,
 } from './messaging-telemetry';
 
-/** Creates (or updates) the streams; safe to call from every process at start. */
+/**
+ * Makes sure the streams exist; safe to call from every process at start. A stream is created with its one
+ * configuration by whichever process comes first (a create of an existing stream with the same configuration is a
+ * no-op). Only the stream's owner (`owned`) updates an existing stream's configuration: the others may not change
+ * its limits (their NATS users have no STREAM.UPDATE), so a compromised publisher cannot shrink the audit trail.
+ */
 export async function ensureStreams(
   nc: NatsConnection,
   names: TStreamName[] = Object.keys(STREAMS) as TStreamName[],
-  opts: { replicas?: number } = {},
+  opts: { replicas?: number; owned?: readonly TStreamName[] } = {},
 ): Promise<void> {
+  const owned = new Set(opts.owned ?? names);
   const jsm = await nc.jetstreamManager();
   for (const name of names) {
     const def = STREAMS[name];
@@ -59,7 +65,7 @@ export async function ensureStreams(
     };
     try {
       await jsm.streams.info(name);
-      await jsm.streams.update(name, config);
+      if (owned.has(name)) await jsm.streams.update(name, config);
     } catch (e) {
       if (
         (e as { code?: string }).code === '404' ||

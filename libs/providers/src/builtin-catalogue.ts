@@ -194,6 +194,9 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
         accountIdPath: '0.authEventId',
         tenantIdPath: '0.tenantId',
       },
+      // The connections endpoint names the authorization (authEventId, new each time), not the user: a reconnect
+      // could never prove it is the same account. Disconnect and connect again instead.
+      supportsReconnect: false,
     },
     dataApi: { baseUrl: 'https://api.xero.com', resources: ['invoices', 'contacts'] },
   },
@@ -218,6 +221,8 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
         accountIdPath: 'user.id',
         labelPath: 'user.email',
       },
+      // A Zendesk account is its subdomain: the instance's host is the tenant (its profile names none).
+      tenantSource: 'subdomain',
       subdomain: { label: 'Zendesk subdomain', hostTemplate: '[subdomain].zendesk.com' },
     },
     dataApi: { baseUrl: 'https://[subdomain].zendesk.com', resources: ['tickets', 'contacts'] },

@@ -12,6 +12,14 @@ describe('OAuth client credentials from the environment', () => {
     });
   });
 
+  it('treats a blank value as unset: the file’s client stays', () => {
+    const before = loadCatalogue({ env: {} }).get('google').oauth?.clientId;
+    const catalogue = loadCatalogue({
+      env: { OAUTH_GOOGLE_CLIENT_ID: '  ', OAUTH_GOOGLE_CLIENT_SECRET: ' ' },
+    });
+    expect(catalogue.get('google').oauth?.clientId).toBe(before);
+  });
+
   it('refuses at start a variable naming no OAuth provider and a half-set pair (empty counts as unset)', () => {
     expect(() => loadCatalogue({ env: { OAUTH_SERVICENOWW_CLIENT_ID: 'x' } })).toThrow(
       /OAUTH_SERVICENOWW_CLIENT_ID names no OAuth provider/,

@@ -116,8 +116,9 @@ export function loadCatalogue(
       const envKey = envKeyOf(key);
       const id = env[`OAUTH_${envKey}_CLIENT_ID`];
       const secret = env[`OAUTH_${envKey}_CLIENT_SECRET`];
-      if (id) def.oauth.clientId = id;
-      if (secret) def.oauth.clientSecret = secret;
+      // Blank counts as unset, as in checkOAuthClientEnv.
+      if (id?.trim()) def.oauth.clientId = id.trim();
+      if (secret?.trim()) def.oauth.clientSecret = secret.trim();
     }
     defs.push(def);
   }

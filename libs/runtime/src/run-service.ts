@@ -53,6 +53,8 @@ export interface TRunServiceOptions<P extends string> {
   /** The health server's interface (HEALTH_HOST); default loopback. */
   healthHost?: string | undefined;
   streams?: TStreamName[];
+  /** The streams among `streams` whose configuration this service owns and updates (STREAM_OWNERS). */
+  ownsStreams?: TStreamName[];
   handlers: (deps: TServiceDeps) => THandlers<P>;
   /** Background work (consumers, loops) started after the handlers; returns its stopper. */
   onStart?: (deps: TServiceDeps) => Promise<(() => Promise<void>) | void>;
@@ -93,7 +95,10 @@ export async function runService<P extends string>(
     inboxPrefix: opts.nats.inboxPrefix,
   });
   if (opts.streams?.length)
-    await ensureStreams(nc, opts.streams, { replicas: opts.nats.streamReplicas ?? 1 });
+    await ensureStreams(nc, opts.streams, {
+      replicas: opts.nats.streamReplicas ?? 1,
+      owned: opts.ownsStreams ?? [],
+    });
   const deps: TServiceDeps = { orm, nc, bus: new Bus(nc), events: new EventPublisher(nc), logger };
   const svc: TServiceHandle = await serveService(nc, {
     name: opts.name,

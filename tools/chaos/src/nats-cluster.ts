@@ -35,8 +35,9 @@ export interface TNatsCluster {
 /**
  * The project's 3-node cluster configs on one machine: the same files, with what only differs here (client,
  * monitoring and route ports on 127.0.0.1, routes, a temporary JetStream store per node) given on the command
- * line, which nats-server lets override the file. The deployed configs (no test-only user): the passwords,
- * the routes' too (the routes carry none: each node sends the cluster's own), come from the environment.
+ * line, which nats-server lets override the file. The deployed configs (no test-only user): the passwords come from
+ * the environment. Route authentication stays on, as deployed: `--cluster` with the route user's credentials (a bare
+ * `--cluster` URL would switch it off) and the credentials in every route URL, as docker-compose.yml passes them.
  */
 export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'otesse-nats-cluster-'));
@@ -47,7 +48,8 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
       route: await freePort(),
     })),
   );
-  const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`).join(',');
+  const routeAuth = `route:${NATS_DEV_PASSWORD_ENV['NATS_ROUTE_PASSWORD']}`;
+  const routes = ports.map((p) => `nats-route://${routeAuth}@127.0.0.1:${p.route}`).join(',');
   const nodes: TNatsNode[] = ports.map((p, i) => {
     let proc: ChildProcess | undefined;
     const url = `nats://127.0.0.1:${p.client}`;
@@ -69,7 +71,7 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
             '-m',
             String(p.monitor),
             '--cluster',
-            `nats://127.0.0.1:${p.route}`,
+            `nats://${routeAuth}@127.0.0.1:${p.route}`,
             '--routes',
             routes,
             '-sd',

@@ -29,13 +29,17 @@ export type TReconnectOutcome =
  * Whether new tokens belong to the connection's tenant. changeUser (seed 003: "another user from the same domain")
  * needs the domain known on both sides: a provider that names none (a consumer Google account has no `hd`) cannot
  * show the new user is in the same domain, so the switch is refused rather than assumed. A reconnect is pinned to
- * the same external account as well, so a tenant both sides lack is no reason to refuse it.
+ * the same external account as well, so a tenant both sides lack is no reason to refuse it. Where the tenant is the
+ * instance's own host (`tenantSource: 'subdomain'`: ServiceNow, Zendesk) the authorization ran against that very
+ * host, so the domain is the same by construction, even for a connection stored before its tenant was recorded.
  */
 export function tenantCheck(
   expected: string | null,
   identity: Pick<TExternalIdentity, 'tenantIds'>,
   action: TReconnectAction,
+  tenantIsInstanceHost = false,
 ): 'match' | 'tenant_mismatch' | 'tenant_unknown' {
+  if (tenantIsInstanceHost) return 'match';
   if (expected === null) {
     if (action === 'changeUser') return 'tenant_unknown';
     return identity.tenantIds.length === 0 ? 'match' : 'tenant_mismatch';
@@ -132,7 +136,12 @@ export async function reconnectFromCallback(
   };
 
   if (connection.level !== req.flow) return refuse('slot_mismatch');
-  const tenant = tenantCheck(connection.tenantId ?? null, req.identity, req.action);
+  const tenant = tenantCheck(
+    connection.tenantId ?? null,
+    req.identity,
+    req.action,
+    req.provider.oauth?.tenantSource === 'subdomain',
+  );
   if (tenant !== 'match') return refuse(tenant);
   if (
     req.action === 'reconnect' &&

@@ -23,4 +23,12 @@ describe('the tenant check of reconnect and changeUser', () => {
     expect(tenantCheck(null, identity(), 'reconnect')).toBe('match');
     expect(tenantCheck('acme', identity(), 'reconnect')).toBe('tenant_mismatch');
   });
+
+  it("matches by construction where the tenant is the instance's host (ServiceNow, Zendesk), a null stored one too", () => {
+    expect(tenantCheck(null, identity('acme.zendesk.com'), 'changeUser', true)).toBe('match');
+    expect(tenantCheck(null, identity(), 'changeUser', true)).toBe('match');
+    expect(
+      tenantCheck('acme.service-now.com', identity('acme.service-now.com'), 'reconnect', true),
+    ).toBe('match');
+  });
 });

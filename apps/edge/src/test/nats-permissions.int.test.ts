@@ -142,6 +142,24 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
     ]);
   });
 
+  it("only a stream's owner changes its limits: the edge, the vault and the connection service may not shrink AUDIT", async () => {
+    for (const service of ['edge', 'credential-vault', 'connection'] as const) {
+      const nc = await as(service);
+      const jsm = await nc.jetstreamManager({ timeout: 1_500, checkAPI: false });
+      // What a compromised publisher would do to purge the events the audit service has not read yet.
+      await expect(jsm.streams.update('AUDIT', { max_msgs: 1 }), service).rejects.toThrow();
+      // Creating it again with its one configuration is allowed (whoever starts first creates it).
+      expect((await jsm.streams.info('AUDIT')).config.max_msgs, service).toBe(-1);
+    }
+    // The same update from the owner goes through (so the refusals above are the permissions, not the request).
+    const owner = await (await as('audit')).jetstreamManager({ checkAPI: false });
+    expect((await owner.streams.update('AUDIT', { max_msgs: 1_000_000 })).config.max_msgs).toBe(
+      1_000_000,
+    );
+    await owner.streams.update('AUDIT', { max_msgs: -1 });
+    expect((await owner.streams.info('AUDIT')).config.max_msgs).toBe(-1);
+  });
+
   it("the connection service cannot publish the edge's disconnected event", async () => {
     const nc = await as('connection');
     const refused = refusedPublishes(nc);

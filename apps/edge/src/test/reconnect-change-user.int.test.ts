@@ -325,6 +325,27 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     expect((await rest('/account/integrations/confluence/oauth2/url?flow=app')).status).toBe(409);
   });
 
+  it('changes the user of a Zendesk connection: its tenant is the instance host, the same by construction', async () => {
+    await h.admin.client.integrations.configureInstance.mutate({
+      vendor: 'zendesk',
+      subdomain: 'acme',
+    });
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.admin, 'zendesk', 'app');
+    expect(await appConnection('zendesk')).toMatchObject({
+      tenantId: expect.stringContaining('acme'),
+    });
+    const { outcome } = await connectOAuth(h, h.admin, 'zendesk', 'app', {
+      action: 'changeUser',
+      consentAs: 'u-bob',
+    });
+    expect(outcome).toBe('user_changed');
+    expect(await appConnection('zendesk')).toMatchObject({
+      id: connectionId,
+      externalAccountId: 'u-bob',
+    });
+  });
+
   it('a reconnect racing a disconnect: one completes, the other is refused, no mixed state', async () => {
     await h.fakeClient.configure({ refreshExpiredStyle: 'rfc' });
     const { connectionId } = await connectOAuth(h, h.admin, 'google', 'app');
