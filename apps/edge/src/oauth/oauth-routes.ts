@@ -11,7 +11,7 @@ import { buildGrantConfig } from './grant-config';
 import { grantSessionStore } from './grant-session-store';
 import { appendSetCookie, BINDING_COOKIE, bindingCookie, readCookie } from './cookies';
 import { claimPending, PENDING_TTL_MS, setOutcome, startPending } from './pending-authorizations';
-import { readIdentity } from './read-identity';
+import { readIdentity, type TExternalIdentity } from './read-identity';
 import { sendAppError } from '../http/http-errors';
 import { rateLimitedError } from '../http/rate-limiter';
 
@@ -78,6 +78,30 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
       { ctx: { traceId, orgId } },
     );
     return instance?.config.subdomain;
+  }
+
+  /**
+   * The tenant a new connection records. Atlassian lists every site the user reaches, in no set order: when the
+   * org's instance already has a connection on one of them (its app-level connection, another user's, the one a
+   * disconnect revoked), the new one joins that site rather than whichever comes first.
+   */
+  async function tenantForConnect(
+    orgId: string,
+    vendor: string,
+    identity: TExternalIdentity,
+    traceId: string,
+  ): Promise<string | null> {
+    if (identity.tenantIds.length <= 1) return identity.tenantId;
+    const { connections } = await deps.bus.request(
+      'connection.instances.get',
+      { orgId, vendor },
+      { ctx: { traceId, orgId } },
+    );
+    // Oldest first: the newest connection on one of the user's sites decides.
+    const known = connections
+      .filter((c) => c.tenantId !== null && identity.tenantIds.includes(c.tenantId))
+      .at(-1);
+    return known?.tenantId ?? identity.tenantId;
   }
 
   async function start(req: IncomingMessage, res: ServerResponse, key: string): Promise<void> {
@@ -215,7 +239,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
         provider,
         level: pending.flow,
         externalAccountId: identity.externalAccountId,
-        tenantId: identity.tenantId,
+        tenantId: await tenantForConnect(pending.org_id, vendor, identity, traceId),
         details: identity.accountLabel ? { accountLabel: identity.accountLabel } : {},
         credentials,
         ip: clientIp(req, deps.limits.trustedProxyHops),

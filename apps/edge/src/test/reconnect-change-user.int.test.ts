@@ -256,6 +256,19 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     });
   });
 
+  it("a new personal Confluence connection joins the instance's site, wherever Atlassian lists it", async () => {
+    // Erin (set up above) reaches initech first, then acme: the org's instance is on acme.
+    const { outcome, connectionId } = await connectOAuth(h, h.viewer, 'confluence', 'user', {
+      consentAs: 'u-erin',
+    });
+    expect(outcome).toBe('connected');
+    const [row] = await h.db.query<{ tenant_id: string }>(
+      `select tenant_id from connection.integration_connection where id = $1`,
+      [connectionId],
+    );
+    expect(row).toEqual({ tenant_id: 'acme' });
+  });
+
   it('refuses changeUser when the provider names no domain for the account (a consumer Google account), nothing changed', async () => {
     // HubSpot points at the fake provider like Google; the race test below connects Google itself.
     await h.fakeClient.consentAs('u-alice');
