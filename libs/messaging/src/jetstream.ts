@@ -71,7 +71,12 @@ export async function ensureStreams(
         (e as { code?: string }).code === '404' ||
         /stream not found/i.test((e as Error).message)
       ) {
-        await jsm.streams.add(config);
+        await jsm.streams.add(config).catch(async (err: unknown) => {
+          // Another process created it between the two calls (perhaps its owner, with a newer configuration,
+          // during a rolling upgrade): it exists, which is all a process that does not own it needs.
+          if (owned.has(name) || !/already in use/i.test((err as Error).message)) throw err;
+          await jsm.streams.info(name);
+        });
       } else {
         throw e;
       }
