@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { randomMasterKey, spawnTs } from '@otesse/testing';
+import { randomMasterKey, SERVICE_ENTRIES, spawnTs } from '@otesse/testing';
 
 // What the deployables read outside their own zod env schema (OTEL_*, OAUTH_<PROVIDER>_CLIENT_*) is checked at
 // start too: a bad value stops the process before it touches Postgres or NATS (both point at a closed port here,
 // so a service that went on would hang retrying, not exit).
-const ENTRIES = {
-  edge: 'apps/edge/src/main.ts',
-  'credential-vault': 'apps/credential-vault/src/main.ts',
-  connection: 'apps/connection/src/main.ts',
-  'sync-scheduler': 'apps/sync-scheduler/src/main.ts',
-  audit: 'apps/audit/src/main.ts',
-} as const;
+const ENTRIES = SERVICE_ENTRIES;
 
 const base = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:1/otesse',

@@ -54,7 +54,6 @@ export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
     healthPort: cfg.healthPort,
     healthHost: cfg.healthHost,
     streams: ['AUDIT'],
-    ownsStreams: ['AUDIT'],
     handlers: ({ orm }) => ({
       'audit.entries.list': listEntriesHandler(orm),
       'audit.chain.verify': verifyChainHandler(orm),

@@ -77,7 +77,6 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     healthHost: cfg.healthHost,
     // INTEGRATIONS for the domain events; AUDIT for the entries of connects the sweep abandons.
     streams: ['INTEGRATIONS', 'AUDIT'],
-    ownsStreams: ['INTEGRATIONS'],
     handlers: ({ orm, events, logger }) => ({
       'connection.instances.configure': configureInstanceHandler(orm, sweepSettings.staleAfterMs),
       'connection.instances.get': getInstanceHandler(orm),

@@ -17,7 +17,7 @@ import { Bus, connectNats, ensureStreams, EventPublisher } from '@otesse/messagi
 import { migrateUp, openOrm } from '@otesse/persistence';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import { SagaEngine } from '@otesse/saga';
-import { startHealthServer } from '@otesse/runtime';
+import { natsAndPostgresReady, startHealthServer } from '@otesse/runtime';
 import { disconnectSaga } from './sagas/disconnect.saga';
 import { PendingTokens, reconnectSaga } from './sagas/reconnect.saga';
 import { EDGE_SCHEMA, edgeOrmConfig } from './db/orm.config';
@@ -143,7 +143,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   // Created if missing, never reconfigured: the audit and connection services own them.
   await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS'], {
     replicas: cfg.natsStreamReplicas ?? 1,
-    owned: [],
+    service: 'edge',
   });
   const limits = createEdgeLimits(
     cfg.limits ?? edgeLimitsFromEnv(parseEnv('edge', ZEdgeLimitsEnv)),
@@ -195,17 +195,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const dashboardOrigin = new URL(cfg.dashboardUrl).origin;
 
   const publicMetrics = cfg.publicMetrics ?? true;
-  const ready = async (): Promise<{ ok: boolean; checks: Record<string, boolean> }> => {
-    const natsOk = !nc.isClosed();
-    const postgres = await orm.em
-      .getConnection()
-      .execute('select 1')
-      .then(
-        () => true,
-        () => false,
-      );
-    return { ok: natsOk && postgres, checks: { nats: natsOk, postgres } };
-  };
+  const ready = () => natsAndPostgresReady(nc, orm);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? '/';

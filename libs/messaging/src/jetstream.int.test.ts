@@ -19,24 +19,24 @@ describe('ensureStreams: created by whoever starts first, configured only by its
 
   it('a process that does not own AUDIT creates it with its one configuration, and never changes it after', async () => {
     const jsm = await nc.jetstreamManager();
-    await ensureStreams(nc, ['AUDIT'], { owned: [] });
+    await ensureStreams(nc, ['AUDIT'], { service: 'edge' });
     const created = (await jsm.streams.info('AUDIT')).config;
     expect(created.max_age).toBe(nanos(STREAMS.AUDIT.maxAgeMs));
     expect(created.subjects).toEqual(['audit.entries.append']);
 
     // Someone changed the limits (an operator by hand, or an older owner): a non-owner's start leaves them.
     await jsm.streams.update('AUDIT', { max_age: nanos(3_600_000) });
-    await ensureStreams(nc, ['AUDIT'], { owned: [] });
+    await ensureStreams(nc, ['AUDIT'], { service: 'edge' });
     expect((await jsm.streams.info('AUDIT')).config.max_age).toBe(nanos(3_600_000));
 
     // The owner's start puts its configuration back.
-    await ensureStreams(nc, ['AUDIT'], { owned: ['AUDIT'] });
+    await ensureStreams(nc, ['AUDIT'], { service: 'audit' });
     expect((await jsm.streams.info('AUDIT')).config.max_age).toBe(nanos(STREAMS.AUDIT.maxAgeMs));
   });
 
   it('non-owners starting at the same moment all succeed, and one stream exists', async () => {
     await Promise.all(
-      Array.from({ length: 5 }, () => ensureStreams(nc, ['INTEGRATIONS'], { owned: [] })),
+      Array.from({ length: 5 }, () => ensureStreams(nc, ['INTEGRATIONS'], { service: 'edge' })),
     );
     const jsm = await nc.jetstreamManager();
     expect((await jsm.streams.info('INTEGRATIONS')).config.subjects).toEqual(['integrations.>']);

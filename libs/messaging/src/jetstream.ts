@@ -41,15 +41,18 @@ import {
 /**
  * Makes sure the streams exist; safe to call from every process at start. A stream is created with its one
  * configuration by whichever process comes first (a create of an existing stream with the same configuration is a
- * no-op). Only the stream's owner (`owned`) updates an existing stream's configuration: the others may not change
+ * no-op). Only the stream's owner (`STREAMS[name].owner`, matched against `service`; a caller naming no service —
+ * a benchmark, a test on an open server — counts as every stream's) updates an existing stream's configuration:
+ * the others may not change
  * its limits (their NATS users have no STREAM.UPDATE), so a compromised publisher cannot shrink the audit trail.
  */
 export async function ensureStreams(
   nc: NatsConnection,
   names: TStreamName[] = Object.keys(STREAMS) as TStreamName[],
-  opts: { replicas?: number; owned?: readonly TStreamName[] } = {},
+  opts: { replicas?: number; service?: string } = {},
 ): Promise<void> {
-  const owned = new Set(opts.owned ?? names);
+  const owns = (name: TStreamName): boolean =>
+    opts.service === undefined || STREAMS[name].owner === opts.service;
   const jsm = await nc.jetstreamManager();
   for (const name of names) {
     const def = STREAMS[name];
@@ -65,7 +68,7 @@ export async function ensureStreams(
     };
     try {
       await jsm.streams.info(name);
-      if (owned.has(name)) await jsm.streams.update(name, config);
+      if (owns(name)) await jsm.streams.update(name, config);
     } catch (e) {
       if (
         (e as { code?: string }).code === '404' ||
@@ -74,7 +77,7 @@ export async function ensureStreams(
         await jsm.streams.add(config).catch(async (err: unknown) => {
           // Another process created it between the two calls (perhaps its owner, with a newer configuration,
           // during a rolling upgrade): it exists, which is all a process that does not own it needs.
-          if (owned.has(name) || !/already in use/i.test((err as Error).message)) throw err;
+          if (owns(name) || !/already in use/i.test((err as Error).message)) throw err;
           await jsm.streams.info(name);
         });
       } else {

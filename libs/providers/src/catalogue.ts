@@ -51,11 +51,15 @@ const OTHER_OAUTH_VARIABLES = new Set(['OAUTH_SESSION_SECRET']);
  * `OAUTH_<KEY>_CLIENT_ID` / `_CLIENT_SECRET` are read outside any app's env schema (one pair per provider, the
  * catalogue decides which): checked here, at start, so a typo or a half-set pair fails loudly instead of leaving
  * the provider on the file's (or no) client. Every OAUTH_ variable set must name an OAuth provider of the catalogue
- * and come with its pair.
+ * and come with its pair. Returns each provider's pair (by catalogue key), trimmed.
  */
-function checkOAuthClientEnv(env: Record<string, string | undefined>, keys: string[]): void {
+function oauthClientsFromEnv(
+  env: Record<string, string | undefined>,
+  keys: string[],
+): Map<string, { clientId: string; clientSecret: string }> {
   const byEnvKey = new Map(keys.map((k) => [envKeyOf(k), k]));
   const problems: string[] = [];
+  const clients = new Map<string, { clientId: string; clientSecret: string }>();
   for (const [name, value] of Object.entries(env)) {
     // Empty counts as unset (a compose file passing an unset variable through, `export X=`).
     if (!name.startsWith('OAUTH_') || OTHER_OAUTH_VARIABLES.has(name) || !value?.trim()) continue;
@@ -67,9 +71,17 @@ function checkOAuthClientEnv(env: Record<string, string | undefined>, keys: stri
       continue;
     }
     const pair = `OAUTH_${m[1]}_CLIENT_${m[2] === 'ID' ? 'SECRET' : 'ID'}`;
-    if (!env[pair]?.trim()) problems.push(`${name} is set without ${pair}`);
+    if (!env[pair]?.trim()) {
+      problems.push(`${name} is set without ${pair}`);
+      continue;
+    }
+    clients.set(byEnvKey.get(m[1]!)!, {
+      clientId: env[`OAUTH_${m[1]}_CLIENT_ID`]!.trim(),
+      clientSecret: env[`OAUTH_${m[1]}_CLIENT_SECRET`]!.trim(),
+    });
   }
   if (problems.length > 0) throw new Error(`invalid OAuth client settings: ${problems.join('; ')}`);
+  return clients;
 }
 
 /**
@@ -100,7 +112,7 @@ export function loadCatalogue(
       merged.set(key, deepMerge(merged.get(key), p));
     }
   }
-  checkOAuthClientEnv(
+  const clients = oauthClientsFromEnv(
     env,
     [...merged]
       .filter(([, v]) => (v as { authKind?: unknown }).authKind === 'oauth2')
@@ -112,14 +124,8 @@ export function loadCatalogue(
     if (!parsed.success)
       throw new Error(`provider ${key} is invalid: ${JSON.stringify(zodIssues(parsed.error))}`);
     const def = parsed.data;
-    if (def.oauth) {
-      const envKey = envKeyOf(key);
-      const id = env[`OAUTH_${envKey}_CLIENT_ID`];
-      const secret = env[`OAUTH_${envKey}_CLIENT_SECRET`];
-      // Blank counts as unset, as in checkOAuthClientEnv.
-      if (id?.trim()) def.oauth.clientId = id.trim();
-      if (secret?.trim()) def.oauth.clientSecret = secret.trim();
-    }
+    const client = clients.get(key);
+    if (def.oauth && client) Object.assign(def.oauth, client);
     defs.push(def);
   }
   return new Catalogue(defs);

@@ -1,4 +1,6 @@
 import { createServer, type Server } from 'node:http';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { NatsConnection } from 'nats';
 import { serveMetrics } from '@otesse/telemetry';
 
 export interface THealthServer {
@@ -16,13 +18,31 @@ export interface THealthServerOptions {
   host?: string;
 }
 
+export interface TReadiness {
+  ok: boolean;
+  checks: Record<string, boolean>;
+}
+
+/** `/readyz`'s answer for a process on NATS and Postgres: both usable, each named. */
+export async function natsAndPostgresReady(nc: NatsConnection, orm: MikroORM): Promise<TReadiness> {
+  const checks = {
+    nats: !nc.isClosed(),
+    postgres: await orm.em
+      .getConnection()
+      .execute('select 1')
+      .then(() => true)
+      .catch(() => false),
+  };
+  return { ok: checks.nats && checks.postgres, checks };
+}
+
 /**
  * `/healthz` (process alive), `/readyz` (dependencies usable) for orchestrators and compose healthchecks, and
  * `/metrics` (this process's Prometheus registry) for scrapers.
  */
 export async function startHealthServer(
   port: number,
-  ready: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>,
+  ready: () => Promise<TReadiness>,
   opts: THealthServerOptions = {},
 ): Promise<THealthServer> {
   const server: Server = createServer((req, res) => {

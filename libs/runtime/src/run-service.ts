@@ -13,7 +13,7 @@ import {
 } from '@otesse/messaging';
 import { migrateUp, openOrm, type TOrmConfig } from '@otesse/persistence';
 import { shutdownTracing } from '@otesse/telemetry';
-import { startHealthServer, type THealthServer } from './health-server';
+import { natsAndPostgresReady, startHealthServer, type THealthServer } from './health-server';
 
 export interface TServiceDeps {
   orm: MikroORM;
@@ -53,8 +53,6 @@ export interface TRunServiceOptions<P extends string> {
   /** The health server's interface (HEALTH_HOST); default loopback. */
   healthHost?: string | undefined;
   streams?: TStreamName[];
-  /** The streams among `streams` whose configuration this service owns and updates (STREAM_OWNERS). */
-  ownsStreams?: TStreamName[];
   handlers: (deps: TServiceDeps) => THandlers<P>;
   /** Background work (consumers, loops) started after the handlers; returns its stopper. */
   onStart?: (deps: TServiceDeps) => Promise<(() => Promise<void>) | void>;
@@ -97,7 +95,8 @@ export async function runService<P extends string>(
   if (opts.streams?.length)
     await ensureStreams(nc, opts.streams, {
       replicas: opts.nats.streamReplicas ?? 1,
-      owned: opts.ownsStreams ?? [],
+      // The streams whose `owner` is this service (its `name`) get its configuration; the others are only created.
+      service: opts.name,
     });
   const deps: TServiceDeps = { orm, nc, bus: new Bus(nc), events: new EventPublisher(nc), logger };
   const svc: TServiceHandle = await serveService(nc, {
@@ -119,15 +118,7 @@ export async function runService<P extends string>(
           async () => {
             // Stopping: not ready, so probes and balancers send nothing new while in-flight work finishes.
             if (draining) return { ok: false, checks: { draining: true } };
-            const checks = {
-              nats: !nc.isClosed(),
-              postgres: await orm.em
-                .getConnection()
-                .execute('select 1')
-                .then(() => true)
-                .catch(() => false),
-            };
-            return { ok: checks.nats && checks.postgres, checks };
+            return natsAndPostgresReady(nc, orm);
           },
           opts.healthHost ? { host: opts.healthHost } : {},
         );

@@ -67,42 +67,9 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     res.end();
   };
 
-  async function instanceSubdomain(
-    orgId: string,
-    vendor: string,
-    traceId: string,
-  ): Promise<string | undefined> {
-    const { instance } = await deps.bus.request(
-      'connection.instances.get',
-      { orgId, vendor },
-      { ctx: { traceId, orgId } },
-    );
-    return instance?.config.subdomain;
-  }
-
-  /**
-   * The tenant a new connection records. Atlassian lists every site the user reaches, in no set order: when the
-   * org's instance already has a connection on one of them (its app-level connection, another user's, the one a
-   * disconnect revoked), the new one joins that site rather than whichever comes first.
-   */
-  async function tenantForConnect(
-    orgId: string,
-    vendor: string,
-    identity: TExternalIdentity,
-    traceId: string,
-  ): Promise<string | null> {
-    if (identity.tenantIds.length <= 1) return identity.tenantId;
-    const { connections } = await deps.bus.request(
-      'connection.instances.get',
-      { orgId, vendor },
-      { ctx: { traceId, orgId } },
-    );
-    // Oldest first: the newest connection on one of the user's sites decides.
-    const known = connections
-      .filter((c) => c.tenantId !== null && identity.tenantIds.includes(c.tenantId))
-      .at(-1);
-    return known?.tenantId ?? identity.tenantId;
-  }
+  /** The org's instance of the vendor (its configured subdomain) and its connections, history included. */
+  const instanceOf = (orgId: string, vendor: string, traceId: string) =>
+    deps.bus.request('connection.instances.get', { orgId, vendor }, { ctx: { traceId, orgId } });
 
   async function start(req: IncomingMessage, res: ServerResponse, key: string): Promise<void> {
     const traceId = newTraceId();
@@ -116,7 +83,8 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     const provider = deps.catalogue.get(pending.vendor);
     let subdomain: string | undefined;
     try {
-      subdomain = await instanceSubdomain(pending.org_id, pending.vendor, traceId);
+      subdomain = (await instanceOf(pending.org_id, pending.vendor, traceId)).instance?.config
+        .subdomain;
     } catch {
       // The connection service is unreachable (restarting): a typed, retryable refusal, not a bare 500.
       return refuse(
@@ -177,7 +145,8 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     }
     try {
       const provider = deps.catalogue.get(vendor);
-      const subdomain = await instanceSubdomain(pending.org_id, vendor, traceId);
+      const { instance, connections } = await instanceOf(pending.org_id, vendor, traceId);
+      const subdomain = instance?.config.subdomain;
       // grant forgets per-request overrides between the two legs: the subdomain is set again, server-side.
       req.url = `/connect/${vendor}/callback?${url.searchParams.toString()}`;
       const { response } = await grantApp(req, res, subdomain ? { dynamic: { subdomain } } : {});
@@ -239,7 +208,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
         provider,
         level: pending.flow,
         externalAccountId: identity.externalAccountId,
-        tenantId: await tenantForConnect(pending.org_id, vendor, identity, traceId),
+        tenantId: tenantForConnect(identity, connections),
         details: identity.accountLabel ? { accountLabel: identity.accountLabel } : {},
         credentials,
         ip: clientIp(req, deps.limits.trustedProxyHops),
@@ -282,4 +251,21 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     }
     return false;
   };
+}
+
+/**
+ * The tenant a new connection records. Atlassian lists every site the user reaches, in no set order: when the
+ * org's instance already has a connection on one of them (its app-level connection, another user's, the one a
+ * disconnect revoked), the new one joins that site rather than whichever comes first.
+ */
+function tenantForConnect(
+  identity: TExternalIdentity,
+  connections: readonly { tenantId: string | null }[],
+): string | null {
+  if (identity.tenantIds.length <= 1) return identity.tenantId;
+  // Oldest first: the newest connection on one of the user's sites decides.
+  const known = connections
+    .filter((c) => c.tenantId !== null && identity.tenantIds.includes(c.tenantId))
+    .at(-1);
+  return known?.tenantId ?? identity.tenantId;
 }

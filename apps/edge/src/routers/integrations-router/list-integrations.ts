@@ -29,19 +29,22 @@ export const listIntegrations = authedProcedure
     const providers = ctx.deps.catalogue
       .list()
       .filter((p) => !input?.category || p.category === input.category);
-    const othersOf = (connections: TConnection[]): TConnection[] =>
+    // Other members' live personal connections, by vendor: only for a caller who may disconnect them.
+    const othersByVendor = new Map<string, TConnection[]>(
       mayManageOthers
-        ? connections.filter(
-            (c) =>
-              c.level === 'user' && c.userId !== identity.userId && LIVE_STATUSES.has(c.status),
-          )
-        : [];
+        ? instances.map((i) => [
+            i.instance.vendor,
+            i.connections.filter(
+              (c) =>
+                c.level === 'user' && c.userId !== identity.userId && LIVE_STATUSES.has(c.status),
+            ),
+          ])
+        : [],
+    );
     const owners = await loadConnectionOwners(
       ctx.deps.orm.em.getConnection().getKnex(),
       identity.orgId,
-      providers.flatMap((p) =>
-        othersOf(byVendor.get(p.key)?.connections ?? []).map((c) => c.userId),
-      ),
+      providers.flatMap((p) => (othersByVendor.get(p.key) ?? []).map((c) => c.userId)),
     );
     return providers.map((p) => {
       const entry = byVendor.get(p.key);
@@ -56,7 +59,7 @@ export const listIntegrations = authedProcedure
           c.status !== 'revoked' &&
           c.status !== 'error',
       );
-      const others = othersOf(connections)
+      const others = (othersByVendor.get(p.key) ?? [])
         .map((c) => otherConnectionView(c, owners.get(c.userId) ?? null))
         .sort(
           (a, b) =>
