@@ -62,6 +62,16 @@ export const ZSubdomain = z
     'subdomain may hold letters, digits and hyphens only',
   );
 
+/** A provider's id of one of its sites (Atlassian's cloud id): chosen from the provider's own list, never typed. */
+export const ZSiteId = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    'site id may hold letters, digits, dots, underscores and hyphens',
+  );
+
 /** Keys in free-form details that must never carry a secret. */
 export const SECRET_KEY_PATTERN =
   /(token|secret|password|passwd|api[_-]?key|authorization|credential|private[_-]?key|master[_-]?key|cookie)/i;

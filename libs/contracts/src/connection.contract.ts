@@ -7,6 +7,7 @@ import {
   ZIsoDate,
   ZOAuthAction,
   ZOrgId,
+  ZSiteId,
   ZSubdomain,
   ZUserId,
   ZUuid,
@@ -19,6 +20,11 @@ export const ZInstanceConfig = z
   .object({
     /** Per-customer host part (ServiceNow `acme` → acme.service-now.com). Validated here, never taken from a request URL. */
     subdomain: ZSubdomain.optional(),
+    /**
+     * The provider site the org's connections use (Atlassian: a cloud id of accessible-resources), chosen by an admin
+     * when a user's account reaches several. Every connection of the instance is on this site.
+     */
+    site: ZSiteId.optional(),
   })
   .strict();
 export type TInstanceConfig = z.infer<typeof ZInstanceConfig>;

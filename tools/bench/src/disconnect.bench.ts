@@ -271,6 +271,13 @@ async function main(): Promise<void> {
         log(`saga ${w.saga.createdAt} → ${w.saga.completedAt}`);
       }
     }
+    if (process.env['BENCH_DEBUG']) {
+      // The API's own share: an authenticated call that does nothing else (HTTP, tRPC, the token check).
+      const me = stats(await timeSequential(500, () => client.me.get.query()));
+      log(
+        `authenticated no-op via tRPC (me.get) p50 ${me.p50.toFixed(2)} ms, p99 ${me.p99.toFixed(2)} ms`,
+      );
+    }
     log(`latency: ${LATENCY_RUNS} sequential disconnects…`);
     const beforeLatency = usage();
     const metricsBefore = process.env['BENCH_DEBUG'] ? await scrapeNatsMetrics(stack) : undefined;

@@ -4,6 +4,7 @@ export { FakeProviderState } from './fake-provider.state.js';
 export { FakeProviderClient, FakeProviderControlError } from './fake-provider.client.js';
 export type { TFakeProviderConfigPatch, TSetUsersBody } from './control.schemas.js';
 export {
+  DEFAULT_CONSENT_AS,
   DEFAULT_HOST,
   DEFAULT_PORT,
   defaultConfig,

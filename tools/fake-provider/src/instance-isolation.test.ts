@@ -35,7 +35,7 @@ describe('instance prefix /i/:instance', () => {
     });
     expect(await getJson(`${acme}/oauth/accessible-resources`, tokens.access_token)).toEqual({
       status: 200,
-      body: [{ id: 'acme', name: 'acme', url: acme, scopes: ['read:jira-work', 'offline_access'] }],
+      body: [{ id: 'acme', name: 'Acme', url: acme, scopes: ['read:jira-work', 'offline_access'] }],
     });
     const state = await control.getState();
     expect(state.authorizations[0]?.instance).toBe('acme');

@@ -31,7 +31,8 @@ export function handleAccessibleResources(ctx: TRequestContext): void {
     200,
     sites.map((id) => ({
       id,
-      name: id,
+      // Named like a real site (`acme` → "Acme"): a client shows the name, never the cloud id.
+      name: id.charAt(0).toUpperCase() + id.slice(1),
       url: instanceBaseUrl(ctx),
       scopes: token.scope.split(/\s+/).filter(Boolean),
     })),

@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { AppError, STALE_PENDING_CONNECTION_MS } from '@otesse/contracts';
+import { AppError, STALE_PENDING_CONNECTION_MS, type TInstanceConfig } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import {
   SCHEMA,
@@ -10,7 +10,8 @@ import {
 
 /**
  * Create-or-update the org's instance config (the request's config replaces the stored one). The subdomain picks
- * the host tokens and codes go to, so it can't change under a connected instance, nor under a connect in flight.
+ * the host tokens and codes go to, so it can't change under a connected instance, nor under a connect in flight;
+ * the site (Atlassian) is the one every connection of the instance is on, so it can't change under a connected one.
  */
 export function configureInstanceHandler(
   orm: MikroORM,
@@ -26,6 +27,12 @@ export function configureInstanceHandler(
         config: req.config,
       });
       if (!created && !sameConfig(row, req.config)) {
+        // Every connection of an instance is on its site: a live one keeps it until the instance is disconnected.
+        if (row.config.site !== req.config.site && row.status === 'connected') {
+          throw new AppError('CONFLICT', 'disconnect the integration before changing its site', {
+            reason: 'instance_connected',
+          });
+        }
         if (row.config.subdomain !== req.config.subdomain) {
           if (row.status === 'connected') {
             throw new AppError(
@@ -63,6 +70,6 @@ export function configureInstanceHandler(
   };
 }
 
-function sameConfig(row: TInstanceRow, config: { subdomain?: string | undefined }): boolean {
+function sameConfig(row: TInstanceRow, config: TInstanceConfig): boolean {
   return JSON.stringify(row.config) === JSON.stringify(config);
 }

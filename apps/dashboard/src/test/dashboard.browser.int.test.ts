@@ -389,4 +389,41 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     expect(actor).toContain(`You (${h.admin.email})`);
     expect(actor).toContain(`for User ${h.member.id.slice(0, 8)}`);
   });
+
+  it('an account that reaches several Atlassian sites: the admin picks the site in the banner, and connects on it', async () => {
+    const { page } = h;
+    // Sam reaches Initech and Acme (Atlassian lists Initech first).
+    await h.fakeClient.setUsers([
+      { id: 'u-sam', email: 'sam@acme.test', name: 'Sam', tenantId: 'acme', sites: ['initech'] },
+    ]);
+    await h.fakeClient.consentAs('u-sam');
+    await goTo('All Integrations');
+    const confluence = card('Confluence');
+    await confluence.getByRole('button', { name: 'Connect Confluence' }).click();
+    await backOnDashboard();
+    const banner = page.getByTestId('oauth-result');
+    await expect(banner.textContent()).resolves.toContain(
+      'Confluence could not be connected (that account reaches several sites and none is chosen for your organization yet).',
+    );
+    await expect(banner.textContent()).resolves.toContain(
+      'Choose the site your organization uses; you connect again on it.',
+    );
+    const sites = banner.getByRole('group', { name: 'Sites this account reaches' });
+    await expect(sites.getByRole('button').allTextContents()).resolves.toEqual([
+      'Use Initech',
+      'Use Acme',
+    ]);
+    await screenshot(page, 'site-choice');
+    await sites.getByRole('button', { name: 'Use Acme' }).click();
+    // Stored on the instance, then through the provider again and back, connected.
+    await page.waitForURL(
+      (u) => u.origin === h.dashboardUrl && u.search.includes('oauth=connected'),
+    );
+    await expect(page.getByTestId('oauth-result').textContent()).resolves.toContain(
+      'Confluence is connected.',
+    );
+    await goTo('Connections');
+    await expect(confluence.textContent()).resolves.toContain('site Acme');
+    await confluence.getByText('Acme (acme)', { exact: true }).waitFor();
+  });
 });

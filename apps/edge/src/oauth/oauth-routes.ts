@@ -11,7 +11,8 @@ import { buildGrantConfig } from './grant-config';
 import { grantSessionStore } from './grant-session-store';
 import { appendSetCookie, BINDING_COOKIE, bindingCookie, readCookie } from './cookies';
 import { claimPending, PENDING_TTL_MS, setOutcome, startPending } from './pending-authorizations';
-import { readIdentity, type TExternalIdentity } from './read-identity';
+import { readIdentity } from './read-identity';
+import { chooseSite } from '../connect/choose-site';
 import { sendAppError } from '../http/http-errors';
 import { rateLimitedError } from '../http/rate-limiter';
 
@@ -202,14 +203,33 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
             : { oauth: 'refused', vendor, reason: outcome.reason },
         );
       }
+      const site = chooseSite(
+        identity,
+        { hasSites: provider.oauth?.identity.kind === 'atlassian', chosen: instance?.config.site },
+        connections,
+      );
+      if (!site.ok) {
+        // The tokens are dropped unused (nothing was stored): after an admin's choice the user connects again.
+        await setOutcome(deps.orm, pending.id, `refused:${site.reason}`);
+        return backToDashboard(res, {
+          oauth: 'refused',
+          vendor,
+          reason: site.reason,
+          flow: pending.flow,
+          sites: JSON.stringify(site.sites.slice(0, 20).map(({ id, name }) => ({ id, name }))),
+        });
+      }
       await completeConnection(deps, {
         orgId: pending.org_id,
         userId: pending.user_id,
         provider,
         level: pending.flow,
         externalAccountId: identity.externalAccountId,
-        tenantId: tenantForConnect(identity, connections),
-        details: identity.accountLabel ? { accountLabel: identity.accountLabel } : {},
+        tenantId: site.tenantId,
+        details: {
+          ...(identity.accountLabel ? { accountLabel: identity.accountLabel } : {}),
+          ...(site.siteName ? { siteName: site.siteName } : {}),
+        },
         credentials,
         ip: clientIp(req, deps.limits.trustedProxyHops),
         traceId,
@@ -251,21 +271,4 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     }
     return false;
   };
-}
-
-/**
- * The tenant a new connection records. Atlassian lists every site the user reaches, in no set order: when the
- * org's instance already has a connection on one of them (its app-level connection, another user's, the one a
- * disconnect revoked), the new one joins that site rather than whichever comes first.
- */
-function tenantForConnect(
-  identity: TExternalIdentity,
-  connections: readonly { tenantId: string | null }[],
-): string | null {
-  if (identity.tenantIds.length <= 1) return identity.tenantId;
-  // Oldest first: the newest connection on one of the user's sites decides.
-  const known = connections
-    .filter((c) => c.tenantId !== null && identity.tenantIds.includes(c.tenantId))
-    .at(-1);
-  return known?.tenantId ?? identity.tenantId;
 }

@@ -1,4 +1,4 @@
-import { AppError, type TInstanceConfig } from '@otesse/contracts';
+import { AppError, ZSiteId, type TInstanceConfig } from '@otesse/contracts';
 import { readPath, resolveProviderUrl, type TProviderDef } from '@otesse/providers';
 
 export interface TExternalIdentity {
@@ -11,6 +11,15 @@ export interface TExternalIdentity {
    */
   tenantIds: string[];
   accountLabel: string | null;
+  /** Atlassian: each site the token reaches, as accessible-resources lists it (empty for everyone else). */
+  sites: TProviderSite[];
+}
+
+/** A site of a provider whose token reaches several (Atlassian's accessible-resources). */
+export interface TProviderSite {
+  id: string;
+  name: string;
+  url: string | null;
 }
 
 async function getJson(url: string, accessToken: string): Promise<unknown> {
@@ -50,7 +59,7 @@ export async function readIdentity(
   const id = o.identity;
   let account: string | null = null;
   let tenant: string | null = null;
-  let sites: string[] | undefined;
+  let sites: TProviderSite[] | undefined;
   let label: string | null = null;
   if (id.kind === 'token-response') {
     account = readPath(tokens.raw, id.accountIdPath);
@@ -72,11 +81,15 @@ export async function readIdentity(
     account = readPath(profile, id.accountIdPath);
     label = readPath(profile, id.labelPath);
     sites = Array.isArray(resources)
-      ? resources
-          .map((r: unknown) => readPath(r, 'id'))
-          .filter((x): x is string => typeof x === 'string' && x !== '')
+      ? resources.flatMap((r: unknown): TProviderSite[] => {
+          const siteId = readPath(r, 'id');
+          // An id that could not be stored as the instance's site is no site to choose.
+          if (!siteId || !ZSiteId.safeParse(siteId).success) return [];
+          const url = readPath(r, 'url');
+          return [{ id: siteId, name: (readPath(r, 'name') ?? url ?? siteId).slice(0, 200), url }];
+        })
       : [];
-    tenant = sites[0] ?? null;
+    tenant = sites[0]?.id ?? null;
   }
   if (o.tenantSource === 'subdomain' && o.subdomain) {
     tenant = resolveProviderUrl(o.subdomain.hostTemplate, instanceConfig.subdomain);
@@ -86,6 +99,13 @@ export async function readIdentity(
       reason: 'identity_missing',
     });
   }
-  const tenantIds = o.tenantSource === 'subdomain' || !sites ? (tenant ? [tenant] : []) : sites;
-  return { externalAccountId: account, tenantId: tenant, tenantIds, accountLabel: label };
+  const tenantIds =
+    o.tenantSource === 'subdomain' || !sites ? (tenant ? [tenant] : []) : sites.map((x) => x.id);
+  return {
+    externalAccountId: account,
+    tenantId: tenant,
+    tenantIds,
+    accountLabel: label,
+    sites: sites ?? [],
+  };
 }

@@ -5,8 +5,10 @@ import { hashToken } from '@otesse/identity';
 import type { Bus } from '@otesse/messaging';
 import { TestBrowser, waitFor } from '@otesse/testing';
 import { completeConnection } from '../connect/complete-connection';
+import { DEFAULT_CONSENT_AS } from '@otesse/fake-provider';
 import {
   DASHBOARD_URL,
+  connectOAuth,
   edgeClient,
   startEdgeReplica,
   startHarness,
@@ -307,5 +309,89 @@ describe('connect flows through the edge (all services as processes, real Postgr
         )
       ).code,
     ).toBe('NOT_FOUND');
+  });
+
+  it('asks an admin which Atlassian site the org uses when an account reaches several; every connection then stays on it', async () => {
+    const confluence = async (who = h.member) =>
+      (await who.client.integrations.list.query()).find((i) => i.provider.key === 'confluence');
+    // Sam reaches two sites (Atlassian lists the other one first); Ivy only the other one.
+    await h.fakeClient.setUsers([
+      { id: 'u-sam', email: 'sam@acme.test', name: 'Sam', tenantId: 'acme', sites: ['initech'] },
+      { id: 'u-ivy', email: 'ivy@initech.test', name: 'Ivy', tenantId: 'initech' },
+    ]);
+    const before = await counts();
+    await h.fakeClient.consentAs('u-sam');
+    const { url } = await h.member.client.integrations.oauthUrl.query({
+      vendor: 'confluence',
+      flow: 'user',
+    });
+    const { stoppedAt } = await new TestBrowser().follow(url, { stopAt: DASHBOARD_URL });
+    const back = new URL(stoppedAt!).searchParams;
+    expect(Object.fromEntries(back)).toMatchObject({
+      oauth: 'refused',
+      vendor: 'confluence',
+      reason: 'site_choice_required',
+      flow: 'user',
+    });
+    expect(JSON.parse(back.get('sites')!)).toEqual([
+      { id: 'initech', name: 'Initech' },
+      { id: 'acme', name: 'Acme' },
+    ]);
+    // Not the first site listed, nor any: nothing is stored until the org's site is chosen.
+    expect(await counts()).toEqual(before);
+
+    // Only an admin chooses, only a site, only for a provider with sites.
+    expect(
+      await trpcErrorOf(
+        h.member.client.integrations.configureInstance.mutate({
+          vendor: 'confluence',
+          site: 'acme',
+        }),
+      ),
+    ).toMatchObject({ code: 'FORBIDDEN' });
+    for (const input of [
+      { vendor: 'servicenow', site: 'acme' },
+      { vendor: 'confluence', subdomain: 'acme' },
+      { vendor: 'confluence', site: 'acme', subdomain: 'acme' },
+      { vendor: 'confluence', site: '../acme' },
+    ]) {
+      expect(
+        await trpcErrorOf(h.admin.client.integrations.configureInstance.mutate(input)),
+      ).toMatchObject({ code: 'BAD_REQUEST' });
+    }
+    expect(
+      await h.admin.client.integrations.configureInstance.mutate({
+        vendor: 'confluence',
+        site: 'acme',
+      }),
+    ).toMatchObject({ site: 'acme', subdomain: null });
+
+    // Connecting again puts Sam on the chosen site, by name.
+    const again = await connectOAuth(h, h.member, 'confluence', 'user', { consentAs: 'u-sam' });
+    expect(again.outcome).toBe('connected');
+    const [row] = await h.db.query<{ tenant_id: string; details: Record<string, unknown> }>(
+      `select tenant_id, details from connection.integration_connection where id = $1`,
+      [again.connectionId],
+    );
+    expect(row).toMatchObject({ tenant_id: 'acme', details: { siteName: 'Acme' } });
+    const entry = await confluence();
+    expect(entry?.instance?.site).toEqual({ id: 'acme', name: 'Acme' });
+    expect(entry?.myConnection).toMatchObject({ tenantId: 'acme', siteName: 'Acme' });
+
+    // An account that does not reach the org's site is refused, not put on its own.
+    const mid = await counts();
+    const ivy = await connectOAuth(h, h.admin, 'confluence', 'user', { consentAs: 'u-ivy' });
+    expect(ivy.outcome).toBe('refused:site_not_reachable');
+    expect(await counts()).toEqual(mid);
+    // The site stays while a connection is live on it.
+    expect(
+      await trpcErrorOf(
+        h.admin.client.integrations.configureInstance.mutate({
+          vendor: 'confluence',
+          site: 'initech',
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', data: { reason: 'instance_connected' } });
+    await h.fakeClient.consentAs(DEFAULT_CONSENT_AS);
   });
 });

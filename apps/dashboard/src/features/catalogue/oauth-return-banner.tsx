@@ -1,19 +1,40 @@
 import { useEffect, useState } from 'react';
-import { useQuery } from '@tanstack/react-query';
-import { useTRPC } from '../../trpc/trpc-context';
-import { isOAuthSuccess, oauthReturnText, type TOAuthReturn } from './oauth-return-text';
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { useCurrentUser } from '../../session/current-user-context';
+import { useTRPC, useTRPCClient } from '../../trpc/trpc-context';
+import { ErrorAlert } from '../../ui/error-alert';
+import {
+  isOAuthSuccess,
+  oauthReturnText,
+  parseReturnedSites,
+  siteAdvice,
+  SITE_REASONS,
+  type TOAuthReturn,
+  type TReturnedSite,
+} from './oauth-return-text';
+
+const RETURN_PARAMS = ['oauth', 'vendor', 'reason', 'action', 'flow', 'sites'];
 
 function readOAuthReturn(search: string): TOAuthReturn | null {
   const params = new URLSearchParams(search);
   const outcome = params.get('oauth');
   const vendor = params.get('vendor');
   if (!vendor || !outcome) return null;
-  return { outcome, vendor, reason: params.get('reason'), action: params.get('action') };
+  const flow = params.get('flow');
+  return {
+    outcome,
+    vendor,
+    reason: params.get('reason'),
+    action: params.get('action'),
+    flow: flow === 'app' || flow === 'user' ? flow : null,
+    sites: parseReturnedSites(params.get('sites')),
+  };
 }
 
 /** The edge sends the browser back with `?oauth=connected|failed|denied&vendor=…&reason=…` after a provider. */
 export function OAuthReturnBanner() {
   const trpc = useTRPC();
+  const me = useCurrentUser();
   const [result, setResult] = useState(() => readOAuthReturn(window.location.search));
   const catalogue = useQuery(trpc.catalogue.list.queryOptions(undefined, { enabled: !!result }));
 
@@ -21,7 +42,7 @@ export function OAuthReturnBanner() {
     // A reload must not announce the same result again.
     if (!window.location.search) return;
     const url = new URL(window.location.href);
-    for (const k of ['oauth', 'vendor', 'reason', 'action']) url.searchParams.delete(k);
+    for (const k of RETURN_PARAMS) url.searchParams.delete(k);
     window.history.replaceState(null, '', url.pathname + url.search + url.hash);
   }, []);
 
@@ -30,16 +51,64 @@ export function OAuthReturnBanner() {
   const name = catalogue.data?.find((p) => p.key === result.vendor)?.displayName ?? result.vendor;
   const ok = isOAuthSuccess(result);
   const text = oauthReturnText(name, result);
+  const advice = siteAdvice(result, me.canEdit);
+  const choosable =
+    me.canEdit && result.reason && SITE_REASONS.has(result.reason) ? (result.sites ?? []) : [];
   return (
     <div
       className={`banner ${ok ? 'banner-success' : 'banner-error'}`}
       role={ok ? 'status' : 'alert'}
       data-testid="oauth-result"
     >
-      <span>{text}</span>
+      <div className="banner-body">
+        <span>{text}</span>
+        {advice && <span className="banner-advice">{advice}</span>}
+        {choosable.length > 0 && (
+          <SitePicker vendor={result.vendor} flow={result.flow ?? 'user'} sites={choosable} />
+        )}
+      </div>
       <button type="button" className="button button-quiet" onClick={() => setResult(null)}>
         Dismiss
       </button>
+    </div>
+  );
+}
+
+/**
+ * An admin chooses the org's site among those the account reaches: stored on the instance, then the connect
+ * starts again (the provider usually answers at once: the user already consented).
+ */
+function SitePicker({
+  vendor,
+  flow,
+  sites,
+}: {
+  vendor: string;
+  flow: 'app' | 'user';
+  sites: TReturnedSite[];
+}) {
+  const client = useTRPCClient();
+  const choose = useMutation({
+    mutationFn: async (site: string) => {
+      await client.integrations.configureInstance.mutate({ vendor, site });
+      const { url } = await client.integrations.oauthUrl.query({ vendor, flow });
+      window.location.assign(url);
+    },
+  });
+  return (
+    <div className="site-picker" role="group" aria-label="Sites this account reaches">
+      {sites.map((s) => (
+        <button
+          key={s.id}
+          type="button"
+          className="button button-secondary"
+          disabled={choose.isPending}
+          onClick={() => choose.mutate(s.id)}
+        >
+          Use {s.name}
+        </button>
+      ))}
+      {choose.error && <ErrorAlert error={choose.error} title="The site could not be chosen" />}
     </div>
   );
 }

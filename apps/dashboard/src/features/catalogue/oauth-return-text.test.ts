@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { oauthReturnText } from './oauth-return-text';
+import { oauthReturnText, parseReturnedSites, siteAdvice } from './oauth-return-text';
 
 const back = (outcome: string, reason: string | null = null, action: string | null = null) => ({
   outcome,
@@ -38,5 +38,35 @@ describe('the banner after a provider', () => {
     expect(oauthReturnText('ServiceNow', back('denied'))).toBe(
       'Access to ServiceNow was denied at the provider. Nothing was connected.',
     );
+  });
+
+  it('explains a site refusal and tells an admin and a member what to do next', () => {
+    const choice = back('refused', 'site_choice_required');
+    expect(oauthReturnText('Confluence', choice)).toBe(
+      'Confluence could not be connected (that account reaches several sites and none is chosen for your organization yet).',
+    );
+    expect(siteAdvice(choice, true)).toBe(
+      'Choose the site your organization uses; you connect again on it.',
+    );
+    expect(siteAdvice(choice, false)).toBe(
+      'Ask an admin to choose the site your organization uses, then connect again.',
+    );
+    const unreachable = back('refused', 'site_not_reachable');
+    expect(oauthReturnText('Confluence', unreachable)).toBe(
+      "Confluence could not be connected (that account cannot reach your organization's site).",
+    );
+    expect(siteAdvice(unreachable, false)).toBe(
+      'Sign in with an account of that site, or ask an admin.',
+    );
+    expect(siteAdvice(back('refused', 'tenant_mismatch'), true)).toBeNull();
+  });
+
+  it('reads the sites from the URL defensively', () => {
+    expect(parseReturnedSites('[{"id":"acme","name":"Acme","url":"x"},{"id":3},"x"]')).toEqual([
+      { id: 'acme', name: 'Acme' },
+    ]);
+    expect(parseReturnedSites('{"id":"acme"}')).toEqual([]);
+    expect(parseReturnedSites('not json')).toEqual([]);
+    expect(parseReturnedSites(null)).toEqual([]);
   });
 });

@@ -1,9 +1,47 @@
-/** What the edge put in the dashboard's URL after a provider: `?oauth=…&vendor=…&reason=…&action=…`. */
+/** A provider site the user's account reaches (Atlassian), as the edge listed it after a site refusal. */
+export interface TReturnedSite {
+  id: string;
+  name: string;
+}
+
+/**
+ * What the edge put in the dashboard's URL after a provider: `?oauth=…&vendor=…&reason=…&action=…`, and after a
+ * site refusal the connect's `flow` and the `sites` (JSON) the account reaches.
+ */
 export interface TOAuthReturn {
   outcome: string;
   vendor: string;
   reason: string | null;
   action: string | null;
+  flow?: 'app' | 'user' | null;
+  sites?: TReturnedSite[];
+}
+
+/** Refusals an admin resolves by choosing the instance's site among those the account reaches. */
+export const SITE_REASONS: ReadonlySet<string> = new Set([
+  'site_choice_required',
+  'site_not_reachable',
+]);
+
+/** The `sites` parameter, defensively: anything malformed is no list (the URL is the user's to edit). */
+export function parseReturnedSites(raw: string | null): TReturnedSite[] {
+  if (!raw) return [];
+  try {
+    const v: unknown = JSON.parse(raw);
+    if (!Array.isArray(v)) return [];
+    return v
+      .filter(
+        (x): x is TReturnedSite =>
+          typeof x === 'object' &&
+          x !== null &&
+          typeof (x as TReturnedSite).id === 'string' &&
+          typeof (x as TReturnedSite).name === 'string',
+      )
+      .slice(0, 20)
+      .map(({ id, name }) => ({ id, name }));
+  } catch {
+    return [];
+  }
 }
 
 const SUCCESS = new Set(['connected', 'reconnected', 'user_changed', 'userChanged']);
@@ -18,7 +56,22 @@ const REASON_TEXT: Record<string, string> = {
   tenant_mismatch: 'that account belongs to another organization at the provider',
   tenant_unknown:
     'the provider does not say which organization that account belongs to, so the user cannot be changed; disconnect and connect again instead',
+  site_choice_required:
+    'that account reaches several sites and none is chosen for your organization yet',
+  site_not_reachable: "that account cannot reach your organization's site",
 };
+
+/** What to do next about a site refusal: an admin picks a site below, anyone else asks one. */
+export function siteAdvice(r: TOAuthReturn, canChoose: boolean): string | null {
+  if (!r.reason || !SITE_REASONS.has(r.reason)) return null;
+  if (r.reason === 'site_choice_required')
+    return canChoose
+      ? 'Choose the site your organization uses; you connect again on it.'
+      : 'Ask an admin to choose the site your organization uses, then connect again.';
+  return canChoose
+    ? 'Sign in with an account of that site, or, while nothing is connected, choose another site for your organization.'
+    : 'Sign in with an account of that site, or ask an admin.';
+}
 
 export function isOAuthSuccess(r: TOAuthReturn): boolean {
   return SUCCESS.has(r.outcome);

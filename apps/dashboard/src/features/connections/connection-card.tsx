@@ -24,6 +24,7 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
           <p className="muted small">
             Instance {instance.status}
             {instance.subdomain ? ` · ${instance.subdomain}` : ''}
+            {instance.site ? ` · site ${instance.site.name ?? instance.site.id}` : ''}
           </p>
         </div>
         <StatusBadge tone={status.tone}>{status.label}</StatusBadge>

@@ -80,8 +80,13 @@ export function ConnectionDetails({
         )}
         {c.tenantId && (
           <div>
-            <dt>Tenant</dt>
-            <dd>{c.tenantId}</dd>
+            <dt>{c.siteName ? 'Site' : 'Tenant'}</dt>
+            <dd>
+              {c.siteName ?? c.tenantId}
+              {c.siteName && c.siteName !== c.tenantId && (
+                <span className="muted"> ({c.tenantId})</span>
+              )}
+            </dd>
           </div>
         )}
         {c.senderEmails.length > 0 && (

@@ -1,6 +1,11 @@
 import { z } from 'zod';
-import { ZSubdomain, ZVendor } from '@otesse/contracts';
+import { ZSiteId, ZSubdomain, ZVendor } from '@otesse/contracts';
 
+/** The subdomain of a per-customer host (ServiceNow, Zendesk) or the site of an Atlassian instance: one of the two. */
 export const ZConfigureInstanceInput = z
-  .object({ vendor: ZVendor, subdomain: ZSubdomain })
-  .strict();
+  .object({ vendor: ZVendor, subdomain: ZSubdomain.optional(), site: ZSiteId.optional() })
+  .strict()
+  .refine((v) => (v.subdomain === undefined) !== (v.site === undefined), {
+    message: 'give either subdomain or site',
+  });
+export type TConfigureInstanceInput = z.infer<typeof ZConfigureInstanceInput>;

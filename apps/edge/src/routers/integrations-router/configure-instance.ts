@@ -3,20 +3,31 @@ import { requirePermission } from '../../trpc/trpc';
 import { publishAudit } from '../../audit/publish-audit';
 import { ZConfigureInstanceInput } from './configure-instance.schema';
 
-/** Stores the instance's subdomain (ServiceNow, Zendesk) — the only place a subdomain ever comes from. */
+/**
+ * Stores the instance's subdomain (ServiceNow, Zendesk) — the only place a subdomain ever comes from — or its site
+ * (Atlassian: which of the sites a user's account reaches is the org's, chosen from the list a connect showed).
+ */
 export const configureInstance = requirePermission('settings.edit')
   .input(ZConfigureInstanceInput)
   .mutation(async ({ ctx, input }) => {
     const provider = ctx.deps.catalogue.get(input.vendor);
-    if (!provider.oauth?.subdomain) {
+    if (input.subdomain !== undefined && !provider.oauth?.subdomain) {
       throw new TRPCError({
         code: 'BAD_REQUEST',
         message: `${provider.displayName} has no instance subdomain`,
       });
     }
+    if (input.site !== undefined && provider.oauth?.identity.kind !== 'atlassian') {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: `${provider.displayName} has no sites to choose from`,
+      });
+    }
+    const config =
+      input.subdomain !== undefined ? { subdomain: input.subdomain } : { site: input.site };
     const { instance } = await ctx.deps.bus.request(
       'connection.instances.configure',
-      { orgId: ctx.identity.orgId, vendor: input.vendor, config: { subdomain: input.subdomain } },
+      { orgId: ctx.identity.orgId, vendor: input.vendor, config },
       {
         ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
       },
@@ -28,7 +39,7 @@ export const configureInstance = requirePermission('settings.edit')
       provider: input.vendor,
       targets: { instanceId: instance.id },
       outcome: 'success',
-      details: { subdomain: input.subdomain },
+      details: config,
       ip: ctx.ip,
       traceId: ctx.traceId,
     });
@@ -36,5 +47,6 @@ export const configureInstance = requirePermission('settings.edit')
       id: instance.id,
       status: instance.status,
       subdomain: instance.config.subdomain ?? null,
+      site: instance.config.site ?? null,
     };
   });

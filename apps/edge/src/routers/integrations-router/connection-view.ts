@@ -14,6 +14,8 @@ export function connectionView(c: TConnection) {
     tenantId: c.tenantId,
     refreshTokenExpired: c.refreshTokenExpired,
     accountLabel: c.details.accountLabel ?? null,
+    /** The provider site the connection is on, by name (Atlassian). */
+    siteName: c.details.siteName ?? null,
     senderEmails: c.details.senderEmails ?? [],
     connectedAt: c.connectedAt,
     revokedAt: c.revokedAt,

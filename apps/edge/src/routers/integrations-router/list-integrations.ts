@@ -75,6 +75,8 @@ export const listIntegrations = authedProcedure
               health: entry.instance.health,
               healthCheckedAt: entry.instance.healthCheckedAt,
               subdomain: entry.instance.config.subdomain ?? null,
+              /** The site an admin chose for the instance (Atlassian), named as its connections know it. */
+              site: siteOf(entry.instance.config.site, connections),
             }
           : null,
         integrated: entry?.instance.status === 'connected',
@@ -90,3 +92,13 @@ export const listIntegrations = authedProcedure
       };
     });
   });
+
+/** The instance's chosen site with the name its newest connection on it recorded (null until one connected). */
+function siteOf(
+  site: string | undefined,
+  connections: readonly TConnection[],
+): { id: string; name: string | null } | null {
+  if (site === undefined) return null;
+  const named = connections.filter((c) => c.tenantId === site && c.details.siteName).at(-1);
+  return { id: site, name: named?.details.siteName ?? null };
+}
