@@ -314,6 +314,8 @@ describe('connect flows through the edge (all services as processes, real Postgr
   it('asks an admin which Atlassian site the org uses when an account reaches several; every connection then stays on it', async () => {
     const confluence = async (who = h.member) =>
       (await who.client.integrations.list.query()).find((i) => i.provider.key === 'confluence');
+    const siteRefusal = (who: typeof h.admin, site: string) =>
+      trpcErrorOf(who.client.integrations.configureInstance.mutate({ vendor: 'confluence', site }));
     // Sam reaches two sites (Atlassian lists the other one first); Ivy only the other one.
     await h.fakeClient.setUsers([
       { id: 'u-sam', email: 'sam@acme.test', name: 'Sam', tenantId: 'acme', sites: ['initech'] },
@@ -341,14 +343,7 @@ describe('connect flows through the edge (all services as processes, real Postgr
     expect(await counts()).toEqual(before);
 
     // Only an admin chooses, only a site, only for a provider with sites.
-    expect(
-      await trpcErrorOf(
-        h.member.client.integrations.configureInstance.mutate({
-          vendor: 'confluence',
-          site: 'acme',
-        }),
-      ),
-    ).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await siteRefusal(h.member, 'acme')).toMatchObject({ code: 'FORBIDDEN' });
     for (const input of [
       { vendor: 'servicenow', site: 'acme' },
       { vendor: 'confluence', subdomain: 'acme' },
@@ -384,14 +379,10 @@ describe('connect flows through the edge (all services as processes, real Postgr
     expect(ivy.outcome).toBe('refused:site_not_reachable');
     expect(await counts()).toEqual(mid);
     // The site stays while a connection is live on it.
-    expect(
-      await trpcErrorOf(
-        h.admin.client.integrations.configureInstance.mutate({
-          vendor: 'confluence',
-          site: 'initech',
-        }),
-      ),
-    ).toMatchObject({ code: 'CONFLICT', data: { reason: 'instance_connected' } });
+    expect(await siteRefusal(h.admin, 'initech')).toMatchObject({
+      code: 'CONFLICT',
+      data: { reason: 'instance_connected' },
+    });
     await h.fakeClient.consentAs(DEFAULT_CONSENT_AS);
   });
 });
