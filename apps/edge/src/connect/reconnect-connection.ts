@@ -3,8 +3,8 @@ import { AppError, type TCredentialKind } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 
 import { publishAudit } from '../audit/publish-audit';
+import { discardTokens } from './discard-tokens';
 import type { TExternalIdentity } from '../oauth/read-identity';
-import { REVOCATION_TIMEOUT_MS } from '../sagas/disconnect.saga';
 import { reconnectSaga, type TReconnectAction } from '../sagas/reconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
 
@@ -47,48 +47,6 @@ export function tenantCheck(
   if (identity.tenantIds.length === 0)
     return action === 'changeUser' ? 'tenant_unknown' : 'tenant_mismatch';
   return identity.tenantIds.includes(expected) ? 'match' : 'tenant_mismatch';
-}
-
-/**
- * Tokens for an account we refuse (another account or tenant): they are never attached to the connection. They go
- * to the vault under a throwaway id only so the vault — the one place that revokes — can revoke and destroy them.
- */
-async function discardTokens(deps: TEdgeDeps, req: TReconnectRequest): Promise<void> {
-  const scratch = randomUUID();
-  const ctx = { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId };
-  try {
-    await deps.bus.request(
-      'vault.credentials.store',
-      {
-        orgId: req.orgId,
-        connectionId: scratch,
-        vendor: req.provider.key,
-        credentials: req.credentials,
-        replace: false,
-      },
-      { ctx },
-    );
-    await deps.bus.request(
-      'vault.tokens.revoke',
-      {
-        orgId: req.orgId,
-        connectionId: scratch,
-        vendor: req.provider.key,
-        ...(req.subdomain ? { subdomain: req.subdomain } : {}),
-        idempotencyKey: `refused:${scratch}:revoke`,
-        timeoutMs: REVOCATION_TIMEOUT_MS,
-      },
-      { ctx, timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000 },
-    );
-  } finally {
-    await deps.bus
-      .request(
-        'vault.credentials.destroy',
-        { orgId: req.orgId, connectionId: scratch, idempotencyKey: `refused:${scratch}:destroy` },
-        { ctx },
-      )
-      .catch((e: unknown) => deps.logger.warn({ err: e }, 'destroying refused tokens failed'));
-  }
 }
 
 /**

@@ -13,6 +13,7 @@ import { appendSetCookie, BINDING_COOKIE, bindingCookie, readCookie } from './co
 import { claimPending, PENDING_TTL_MS, setOutcome, startPending } from './pending-authorizations';
 import { readIdentity } from './read-identity';
 import { chooseSite } from '../connect/choose-site';
+import { discardTokens } from '../connect/discard-tokens';
 import { sendAppError } from '../http/http-errors';
 import { rateLimitedError } from '../http/rate-limiter';
 
@@ -209,7 +210,16 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
         connections,
       );
       if (!site.ok) {
-        // The tokens are dropped unused (nothing was stored): after an admin's choice the user connects again.
+        // Nothing is connected: the tokens are revoked where the provider can, and destroyed. After an admin's
+        // choice the user connects again.
+        await discardTokens(deps, {
+          orgId: pending.org_id,
+          userId: pending.user_id,
+          provider,
+          subdomain,
+          credentials,
+          traceId,
+        }).catch((e: unknown) => deps.logger.warn({ err: e }, 'revoking refused tokens failed'));
         await setOutcome(deps.orm, pending.id, `refused:${site.reason}`);
         return backToDashboard(res, {
           oauth: 'refused',
