@@ -82,17 +82,32 @@ describe('NATS cluster (tools/nats/cluster)', () => {
       );
     for (const id of ids.slice(0, 20)) await publish(id);
 
-    // Down goes the node that leads the stream; the other two elect a new leader and keep acking.
-    const info = await jsm.streams.info('AUDIT');
+    // Down goes the node that leads the stream; the other two elect a new leader and keep acking. Only once both
+    // followers are current: a follower still joining the group (slow under load) leaves the survivors without a
+    // quorum, and no operator takes a node down while its replicas catch up.
+    const info = await waitFor(
+      async () => {
+        const i = await jsm.streams.info('AUDIT');
+        const replicas = i.cluster?.replicas ?? [];
+        return replicas.length === 2 && replicas.every((r) => r.current && !r.offline)
+          ? i
+          : undefined;
+      },
+      { timeoutMs: 30_000, what: 'both followers of the AUDIT stream current' },
+    );
     expect(info.config.num_replicas).toBe(3);
     const leader = cluster.nodes.find((n) => n.name === info.cluster?.leader)!;
     await leader.kill();
-    for (const id of [...ids.slice(20), ...ids.slice(0, 5)])
-      await waitFor(() => publish(id).then(() => true), {
-        timeoutMs: 30_000,
-        what: `publish ${id}`,
-      });
-    await leader.start();
+    try {
+      for (const id of [...ids.slice(20), ...ids.slice(0, 5)])
+        await waitFor(() => publish(id).then(() => true), {
+          timeoutMs: 30_000,
+          what: `publish ${id}`,
+        });
+    } finally {
+      // Back in any case: the next test needs all three nodes.
+      await leader.start();
+    }
 
     // The node coming back may have led the JetStream meta group too: API requests time out until the cluster has
     // settled on a leader again, so the consumer is created like the publishes above (adding it again is a no-op).
