@@ -43,8 +43,8 @@ import {
  * configuration by whichever process comes first (a create of an existing stream with the same configuration is a
  * no-op). Only the stream's owner (`STREAMS[name].owner`, matched against `service`; a caller naming no service —
  * a benchmark, a test on an open server — counts as every stream's) updates an existing stream's configuration:
- * the others may not change
- * its limits (their NATS users have no STREAM.UPDATE), so a compromised publisher cannot shrink the audit trail.
+ * the others may not change its limits (their NATS users have no STREAM.UPDATE), so a compromised publisher cannot
+ * shrink the audit trail.
  */
 export async function ensureStreams(
   nc: NatsConnection,

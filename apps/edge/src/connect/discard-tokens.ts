@@ -16,8 +16,15 @@ export interface TRefusedTokens {
 /**
  * Tokens for an account we refuse (another account, tenant or site): they are never attached to a connection. They
  * go to the vault under a throwaway id only so the vault — the one place that revokes — can revoke and destroy them.
+ * Best effort: the refusal stands whatever happens here, so a failure is logged, never thrown.
  */
 export async function discardTokens(deps: TEdgeDeps, req: TRefusedTokens): Promise<void> {
+  await revokeAndDestroy(deps, req).catch((e: unknown) =>
+    deps.logger.warn({ err: e }, 'revoking refused tokens failed'),
+  );
+}
+
+async function revokeAndDestroy(deps: TEdgeDeps, req: TRefusedTokens): Promise<void> {
   const scratch = randomUUID();
   const ctx = { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId };
   try {

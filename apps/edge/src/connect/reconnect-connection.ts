@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, type TCredentialKind } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
-
 import { publishAudit } from '../audit/publish-audit';
 import { discardTokens } from './discard-tokens';
 import type { TExternalIdentity } from '../oauth/read-identity';
@@ -65,9 +64,7 @@ export async function reconnectFromCallback(
     { ctx },
   );
   const refuse = async (reason: string): Promise<TReconnectOutcome> => {
-    await discardTokens(deps, req).catch((e: unknown) =>
-      deps.logger.warn({ err: e }, 'revoking refused tokens failed'),
-    );
+    await discardTokens(deps, req);
     await publishAudit(deps, {
       eventId: randomUUID(),
       orgId: req.orgId,
@@ -144,7 +141,7 @@ export async function reconnectFromCallback(
   if (view?.status === 'completed') return { ok: true, sagaId };
   if (view?.status === 'compensated') {
     // The lock refused (a disconnect holds the connection) or the swap failed: nothing changed; drop the new tokens.
-    await discardTokens(deps, req).catch(() => undefined);
+    await discardTokens(deps, req);
     return { ok: false, reason: view.error?.reason ?? view.error?.code ?? 'failed', sagaId };
   }
   return { ok: false, reason: 'still_running', sagaId };

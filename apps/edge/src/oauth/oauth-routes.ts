@@ -219,7 +219,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
           subdomain,
           credentials,
           traceId,
-        }).catch((e: unknown) => deps.logger.warn({ err: e }, 'revoking refused tokens failed'));
+        });
         await setOutcome(deps.orm, pending.id, `refused:${site.reason}`);
         return backToDashboard(res, {
           oauth: 'refused',

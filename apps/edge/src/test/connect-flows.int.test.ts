@@ -31,10 +31,16 @@ describe('connect flows through the edge (all services as processes, real Postgr
     await h?.close();
   });
 
-  const counts = async () => {
+  /**
+   * Connections and credentials. `readable`: only credentials not yet destroyed (a refused account's tokens go to
+   * the vault only to be revoked and destroyed).
+   */
+  const counts = async (credentials: 'all' | 'readable' = 'all') => {
     const [c] = await h.db.query<{ connections: string; credentials: string }>(
       `select (select count(*) from connection.integration_connection) as connections,
-              (select count(*) from vault.credential) as credentials`,
+              (select count(*) from vault.credential
+                where $1 = 'all' or not is_deleted or ciphertext <> '') as credentials`,
+      [credentials],
     );
     return { connections: Number(c!.connections), credentials: Number(c!.credentials) };
   };
@@ -321,15 +327,7 @@ describe('connect flows through the edge (all services as processes, real Postgr
       { id: 'u-sam', email: 'sam@acme.test', name: 'Sam', tenantId: 'acme', sites: ['initech'] },
       { id: 'u-ivy', email: 'ivy@initech.test', name: 'Ivy', tenantId: 'initech' },
     ]);
-    // A refused account's tokens go to the vault only to be revoked and destroyed: nothing stays readable.
-    const kept = async () => {
-      const [c] = await h.db.query<{ connections: string; credentials: string }>(
-        `select (select count(*) from connection.integration_connection) as connections,
-                (select count(*) from vault.credential where not is_deleted or ciphertext <> '') as credentials`,
-      );
-      return { connections: Number(c!.connections), credentials: Number(c!.credentials) };
-    };
-    const before = await kept();
+    const before = await counts('readable');
     await h.fakeClient.consentAs('u-sam');
     const { url } = await h.member.client.integrations.oauthUrl.query({
       vendor: 'confluence',
@@ -348,7 +346,7 @@ describe('connect flows through the edge (all services as processes, real Postgr
       { id: 'acme', name: 'Acme' },
     ]);
     // Not the first site listed, nor any: nothing is stored until the org's site is chosen.
-    expect(await kept()).toEqual(before);
+    expect(await counts('readable')).toEqual(before);
 
     // Only an admin chooses, only a site, only for a provider with sites.
     expect(await siteRefusal(h.member, 'acme')).toMatchObject({ code: 'FORBIDDEN' });
@@ -382,10 +380,10 @@ describe('connect flows through the edge (all services as processes, real Postgr
     expect(entry?.myConnection).toMatchObject({ tenantId: 'acme', siteName: 'Acme' });
 
     // An account that does not reach the org's site is refused, not put on its own.
-    const mid = await kept();
+    const mid = await counts('readable');
     const ivy = await connectOAuth(h, h.admin, 'confluence', 'user', { consentAs: 'u-ivy' });
     expect(ivy.outcome).toBe('refused:site_not_reachable');
-    expect(await kept()).toEqual(mid);
+    expect(await counts('readable')).toEqual(mid);
     // The site stays while a connection is live on it.
     expect(await siteRefusal(h.admin, 'initech')).toMatchObject({
       code: 'CONFLICT',

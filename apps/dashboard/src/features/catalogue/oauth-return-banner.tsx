@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { useCurrentUser } from '../../session/current-user-context';
-import { useTRPC, useTRPCClient } from '../../trpc/trpc-context';
+import { useTRPC } from '../../trpc/trpc-context';
 import { ErrorAlert } from '../../ui/error-alert';
 import {
   isOAuthSuccess,
@@ -12,6 +12,7 @@ import {
   type TOAuthReturn,
   type TReturnedSite,
 } from './oauth-return-text';
+import { useStartOAuth } from './use-start-oauth';
 
 const RETURN_PARAMS = ['oauth', 'vendor', 'reason', 'action', 'flow', 'sites'];
 
@@ -87,14 +88,7 @@ function SitePicker({
   flow: 'app' | 'user';
   sites: TReturnedSite[];
 }) {
-  const client = useTRPCClient();
-  const choose = useMutation({
-    mutationFn: async (site: string) => {
-      await client.integrations.configureInstance.mutate({ vendor, site });
-      const { url } = await client.integrations.oauthUrl.query({ vendor, flow });
-      window.location.assign(url);
-    },
-  });
+  const choose = useStartOAuth();
   return (
     <div className="site-picker" role="group" aria-label="Sites this account reaches">
       {sites.map((s) => (
@@ -103,7 +97,7 @@ function SitePicker({
           type="button"
           className="button button-secondary"
           disabled={choose.isPending}
-          onClick={() => choose.mutate(s.id)}
+          onClick={() => choose.mutate({ vendor, flow, site: s.id })}
         >
           Use {s.name}
         </button>

@@ -5,6 +5,8 @@ import { useTRPCClient } from '../../trpc/trpc-context';
 export type TStartOAuthInput = TRouterInputs['integrations']['oauthUrl'] & {
   /** Stored first (ServiceNow, Zendesk) when it changed: the edge only ever reads it from there. */
   subdomain?: string | undefined;
+  /** The org's site, stored first (Atlassian: an admin's choice among the sites a connect brought back). */
+  site?: string | undefined;
 };
 
 /**
@@ -14,9 +16,12 @@ export type TStartOAuthInput = TRouterInputs['integrations']['oauthUrl'] & {
 export function useStartOAuth() {
   const client = useTRPCClient();
   return useMutation({
-    mutationFn: async ({ subdomain, ...input }: TStartOAuthInput) => {
+    mutationFn: async ({ subdomain, site, ...input }: TStartOAuthInput) => {
       if (subdomain !== undefined) {
         await client.integrations.configureInstance.mutate({ vendor: input.vendor, subdomain });
+      }
+      if (site !== undefined) {
+        await client.integrations.configureInstance.mutate({ vendor: input.vendor, site });
       }
       const { url } = await client.integrations.oauthUrl.query(input);
       window.location.assign(url);
