@@ -598,6 +598,35 @@ describe('connection service (real Postgres + NATS)', () => {
     expect(own.connection.status).toBe('pending');
   });
 
+  it('resolves a webhook endpoint by instance id alone, with its org; never another provider’s', async () => {
+    const orgId = randomUUID();
+    const created = await create(orgId, { vendor: 'zendesk', tenantId: 'acme' });
+    const instanceId = created.instance.id;
+    // Pending: no endpoint yet (it comes with the first activation).
+    expect(
+      await errorOf(
+        bus.request('connection.webhook-endpoints.resolve', { instanceId, vendor: 'zendesk' }),
+      ),
+    ).toMatchObject({ code: 'NOT_FOUND' });
+    await activate(orgId, created.connection.id);
+    const got = await bus.request('connection.webhook-endpoints.resolve', {
+      instanceId,
+      vendor: 'zendesk',
+    });
+    expect(got).toMatchObject({
+      orgId,
+      endpoint: { instanceId, status: 'enabled', url: `/webhooks/zendesk/${instanceId}` },
+    });
+    for (const req of [
+      { instanceId, vendor: 'servicenow' },
+      { instanceId: randomUUID(), vendor: 'zendesk' },
+    ]) {
+      expect(await errorOf(bus.request('connection.webhook-endpoints.resolve', req))).toMatchObject(
+        { code: 'NOT_FOUND' },
+      );
+    }
+  });
+
   it('answers malformed payloads on every subject with a typed BAD_REQUEST and writes nothing', async () => {
     const before = await rowCounts();
     const orgId = randomUUID();
@@ -636,7 +665,7 @@ describe('connection service (real Postgres + NATS)', () => {
       reason: '',
     });
     const subjects = Object.keys(connectionContracts) as (keyof typeof connectionContracts)[];
-    expect(subjects).toHaveLength(16);
+    expect(subjects).toHaveLength(17);
     for (const subject of subjects) {
       const rejectsDeep = !connectionContracts[subject].request.safeParse(JSON.parse(deep)).success;
       for (const body of rejectsDeep ? [...bodies, deep] : bodies) {
@@ -657,6 +686,7 @@ describe('connection service (real Postgres + NATS)', () => {
         'connection.connections.lock',
         'connection.connections.unlock',
         'connection.connections.complete-reconnect',
+        'connection.webhook-endpoints.resolve',
       ]),
     );
     expect(await rowCounts()).toEqual(before);

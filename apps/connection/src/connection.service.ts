@@ -11,6 +11,7 @@ import { completeReconnectHandler } from './handlers/complete-reconnect.handler'
 import { configureInstanceHandler } from './handlers/configure-instance.handler';
 import { createConnectionHandler } from './handlers/create-connection.handler';
 import { getConnectionHandler } from './handlers/get-connection.handler';
+import { resolveWebhookEndpointHandler } from './handlers/resolve-webhook-endpoint.handler';
 import { getInstanceHandler } from './handlers/get-instance.handler';
 import { listDependentsHandler } from './handlers/list-dependents.handler';
 import { listFromOptionsHandler } from './handlers/list-from-options.handler';
@@ -107,6 +108,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
         events,
         logger,
       }),
+      'connection.webhook-endpoints.resolve': resolveWebhookEndpointHandler(orm),
     }),
     onStart: async ({ orm, bus, events, logger }) => {
       const loops = [

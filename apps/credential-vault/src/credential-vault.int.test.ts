@@ -112,9 +112,10 @@ describe('credential vault (real Postgres + NATS)', () => {
     ]);
   const counts = async () =>
     (
-      await db.query<{ credentials: number; commands: number }>(
+      await db.query<{ credentials: number; commands: number; webhookSecrets: number }>(
         `select (select count(*)::int from vault.credential) as credentials,
-                (select count(*)::int from vault.processed_command) as commands`,
+                (select count(*)::int from vault.processed_command) as commands,
+                (select count(*)::int from vault.webhook_secret) as "webhookSecrets"`,
       )
     )[0]!;
 
@@ -436,6 +437,7 @@ describe('credential vault (real Postgres + NATS)', () => {
   describe('malformed payloads', () => {
     const orgId = randomUUID();
     const connectionId = randomUUID();
+    const instanceId = randomUUID();
     const leaked = secret('leak');
     const valid: {
       [S in TRequestSubject as S extends `vault.${string}` ? S : never]: Record<string, unknown>;
@@ -457,6 +459,16 @@ describe('credential vault (real Postgres + NATS)', () => {
         vendor: 'servicenow',
         credentials: [{ kind: 'access_token', value: leaked }],
         idempotencyKey: 'k-swap',
+      },
+      'vault.webhook-secrets.set': { orgId, instanceId, vendor: 'quickbooks', secret: leaked },
+      'vault.webhook-secrets.describe': { orgId, instanceId },
+      'vault.webhook-signatures.verify': {
+        orgId,
+        instanceId,
+        vendor: 'quickbooks',
+        bodyBase64: Buffer.from('{}').toString('base64'),
+        signature: 'sig',
+        timestamp: null,
       },
     };
     const json = (v: unknown) => JSON.stringify(v);
@@ -552,6 +564,33 @@ describe('credential vault (real Postgres + NATS)', () => {
         json({ ...valid['vault.credentials.swap'], connectionId: 'nope' }),
         json({ ...valid['vault.credentials.swap'], replace: true }),
       ],
+      'vault.webhook-secrets.set': [
+        json({ orgId, instanceId, vendor: 'quickbooks' }),
+        json({ ...valid['vault.webhook-secrets.set'], instanceId: 'nope' }),
+        json({ ...valid['vault.webhook-secrets.set'], vendor: 'Not A Slug' }),
+        json({ ...valid['vault.webhook-secrets.set'], secret: 'short' }),
+        json({ ...valid['vault.webhook-secrets.set'], secret: `${leaked} with spaces` }),
+        json({ ...valid['vault.webhook-secrets.set'], secret: leaked + 'x'.repeat(512) }),
+        json({ ...valid['vault.webhook-secrets.set'], secret: 42 }),
+        json({ ...valid['vault.webhook-secrets.set'], replace: true }),
+      ],
+      'vault.webhook-secrets.describe': [
+        json({ orgId }),
+        json({ orgId, instanceId: 1 }),
+        json({ orgId, instanceId, secret: leaked }),
+      ],
+      'vault.webhook-signatures.verify': [
+        json({ ...valid['vault.webhook-signatures.verify'], signature: '' }),
+        json({ ...valid['vault.webhook-signatures.verify'], signature: 'x'.repeat(1025) }),
+        json({ ...valid['vault.webhook-signatures.verify'], timestamp: undefined }),
+        json({ ...valid['vault.webhook-signatures.verify'], timestamp: '' }),
+        json({ ...valid['vault.webhook-signatures.verify'], bodyBase64: 7 }),
+        json({ ...valid['vault.webhook-signatures.verify'], bodyBase64: 'x'.repeat(174_765) }),
+        json({ ...valid['vault.webhook-signatures.verify'], bodyBase64: '{"not":"base64"}' }),
+        json({ ...valid['vault.webhook-signatures.verify'], vendor: 'Not A Slug' }),
+        json({ ...valid['vault.webhook-signatures.verify'], orgId: undefined }),
+        json({ ...valid['vault.webhook-signatures.verify'], secret: leaked }),
+      ],
     };
 
     it('get typed BAD_REQUEST replies on every subject, change nothing, and the service keeps answering', async () => {
@@ -629,9 +668,11 @@ describe('credential vault (real Postgres + NATS)', () => {
         ],
       });
     }
+    // Webhook secrets are data keys too (the malformed-payloads test set one): rotation counts them.
     const liveUnderK1 = (
       await db.query<{ n: number }>(
-        "select count(*)::int as n from vault.credential where key_id = 'k1' and not is_deleted",
+        `select (select count(*)::int from vault.credential where key_id = 'k1' and not is_deleted)
+              + (select count(*)::int from vault.webhook_secret where key_id = 'k1') as n`,
       )
     )[0]!.n;
     expect(liveUnderK1).toBeGreaterThanOrEqual(10);
@@ -643,6 +684,7 @@ describe('credential vault (real Postgres + NATS)', () => {
     expect(
       await db.query("select 1 from vault.credential where key_id <> 'k2' and not is_deleted"),
     ).toEqual([]);
+    expect(await db.query("select 1 from vault.webhook_secret where key_id <> 'k2'")).toEqual([]);
     await expect(bus.request('vault.keys.rotate', {})).resolves.toEqual({
       activeKeyId: 'k2',
       rewrapped: 0,

@@ -5,12 +5,15 @@ import { consumeAbandonedConnects } from './consumers/abandoned-connects.consume
 import { MasterKeyRing, type TMasterKey } from './crypto/master-keys';
 import { vaultOrmConfig } from './db/orm.config';
 import { describeCredentialsHandler } from './handlers/describe-credentials.handler';
+import { describeWebhookSecretHandler } from './handlers/describe-webhook-secret.handler';
 import { destroyCredentialsHandler } from './handlers/destroy-credentials.handler';
 import { getAccessTokenHandler } from './handlers/get-access-token.handler';
 import { revokeTokensHandler } from './handlers/revoke-tokens.handler';
 import { rotateKeysHandler } from './handlers/rotate-keys.handler';
+import { setWebhookSecretHandler } from './handlers/set-webhook-secret.handler';
 import { storeCredentialsHandler } from './handlers/store-credentials.handler';
 import { swapCredentialsHandler } from './handlers/swap-credentials.handler';
+import { verifyWebhookSignatureHandler } from './handlers/verify-webhook-signature.handler';
 import { DEFAULT_REFRESH_SETTINGS, type TRefreshSettings } from './provider/token-endpoint';
 import { TokenRefresher } from './refresh/token-refresher';
 
@@ -37,7 +40,10 @@ export interface TCredentialVaultConfig {
   databasePoolMax?: number | undefined;
 }
 
-/** The credential vault: envelope-encrypted credentials over NATS (`vault.*`), schema `vault`. */
+/**
+ * The credential vault: envelope-encrypted credentials and instances' webhook signing secrets over NATS
+ * (`vault.*`), schema `vault`.
+ */
 export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise<TRunningService> {
   // Validated before anything connects: a bad key ring must stop the start, not the first request.
   const keys = new MasterKeyRing(cfg.masterKeys);
@@ -73,6 +79,9 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
         'vault.keys.rotate': rotateKeysHandler(deps),
         'vault.tokens.revoke': revokeTokensHandler(deps),
         'vault.credentials.swap': swapCredentialsHandler(deps),
+        'vault.webhook-secrets.set': setWebhookSecretHandler(deps),
+        'vault.webhook-secrets.describe': describeWebhookSecretHandler(deps),
+        'vault.webhook-signatures.verify': verifyWebhookSignatureHandler(deps),
       };
     },
     onStart: async ({ nc, orm, logger }) => {

@@ -15,6 +15,7 @@ try {
     natsUrl: env.NATS_URL,
     natsUser: env.NATS_USER,
     natsPassword: env.NATS_PASSWORD,
+    natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     logger,
     healthPort: env.HEALTH_PORT,
     healthHost: env.HEALTH_HOST,

@@ -1,6 +1,7 @@
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue } from '@otesse/providers';
 import { runService, type TRunningService } from '@otesse/runtime';
+import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consumer';
 import { syncSchedulerOrmConfig } from './db/orm.config';
 import { engineConfig, SyncEngine, type TSyncEngineConfig } from './engine/sync-engine';
 import { countReferencesHandler } from './handlers/count-references.handler';
@@ -23,6 +24,8 @@ export interface TSyncSchedulerConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
+  natsStreamReplicas?: number | undefined;
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
@@ -59,12 +62,15 @@ export async function startSyncScheduler(
       url: cfg.natsUrl,
       user: cfg.natsUser,
       password: cfg.natsPassword,
+      streamReplicas: cfg.natsStreamReplicas,
       inboxPrefix: '_INBOX_sync_scheduler',
     },
     ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
     healthHost: cfg.healthHost,
+    // It consumes accepted webhook deliveries from INTEGRATIONS, which may start before the connection service.
+    streams: ['INTEGRATIONS'],
     handlers: ({ orm, nc, bus, logger }) => {
       engine = new SyncEngine(
         { knex: orm.em.getConnection().getKnex(), nc, bus, catalogue, logger },
@@ -88,10 +94,20 @@ export async function startSyncScheduler(
         'sync-scheduler.engine.stats': engineStatsHandler(engine),
       };
     },
-    onStart: async () => {
-      engine?.start();
+    onStart: async ({ nc, orm, logger }) => {
+      const started = engine as SyncEngine;
+      started.start();
+      const webhooks = await consumeWebhookDeliveries({ nc, orm, engine: started, logger }).catch(
+        async (e: unknown) => {
+          // A start that fails here (JetStream refused, say) must not leave the engine's loop behind.
+          await started.stop();
+          throw e;
+        },
+      );
       return async () => {
-        await engine?.stop();
+        // No new run requests first; then the runners finish their batches and release their leases.
+        await webhooks.stop();
+        await started.stop();
       };
     },
   });

@@ -330,4 +330,14 @@ export const connectionContracts = {
     reply: z.object({ connection: ZConnection, previousExternalAccountId: z.string().nullable() }),
     errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
   }),
+  /**
+   * The inbound endpoint at `/webhooks/<vendor>/<instanceId>`, for the edge's receiver, which knows only the path:
+   * by instance id alone, with the org it belongs to. NOT_FOUND when the instance has no endpoint (never connected)
+   * or is another provider's.
+   */
+  'connection.webhook-endpoints.resolve': defineRequest({
+    request: z.object({ instanceId: ZUuid, vendor: ZVendor }).strict(),
+    reply: z.object({ orgId: ZOrgId, endpoint: ZWebhookEndpoint }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND'],
+  }),
 } as const;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ZConnectionFlow, ZIsoDate, ZOrgId, ZUserId, ZUuid, ZVendor } from './common.schema';
 import { defineEvent } from './define';
+import { WEBHOOK_MAX_BODY_BYTES } from './webhook.schema';
 
 const ZEventBase = z.object({
   eventId: ZUuid,
@@ -90,6 +91,25 @@ export const ZConnectionAbandonedEvent = ZEventBase.extend({
 });
 export type TConnectionAbandonedEvent = z.infer<typeof ZConnectionAbandonedEvent>;
 
+/**
+ * A provider's delivery to an instance's inbound endpoint, signature checked, endpoint enabled. Published by the
+ * edge's receiver before it answers 202, msgID `webhook:<instanceId>:<deliveryId or the body's SHA-256>` (a
+ * provider's retry within the stream's duplicate window is stored once). The body is the delivery's, as text;
+ * occurredAt is when the edge received it. The sync scheduler consumes it (the instance's enabled jobs run soon);
+ * other Otesse services may too.
+ */
+export const ZWebhookReceivedEvent = ZEventBase.extend({
+  vendor: ZVendor,
+  instanceId: ZUuid,
+  endpointId: ZUuid,
+  /** The provider's delivery id header, when its scheme names one. */
+  deliveryId: z.string().max(200).nullable(),
+  contentType: z.string().max(200).nullable(),
+  body: z.string().max(WEBHOOK_MAX_BODY_BYTES),
+  bodySha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type TWebhookReceivedEvent = z.infer<typeof ZWebhookReceivedEvent>;
+
 /** Events other Otesse services consume (JetStream stream INTEGRATIONS, subjects `integrations.>`). */
 export const integrationEventContracts = {
   'integrations.connection.reconnected': defineEvent({
@@ -114,6 +134,10 @@ export const integrationEventContracts = {
   }),
   'integrations.connection.abandoned': defineEvent({
     payload: ZConnectionAbandonedEvent,
+    stream: 'INTEGRATIONS',
+  }),
+  'integrations.webhook.received': defineEvent({
+    payload: ZWebhookReceivedEvent,
     stream: 'INTEGRATIONS',
   }),
 } as const;

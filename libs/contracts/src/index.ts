@@ -6,6 +6,7 @@ export * from './connection.contract';
 export * from './sync-scheduler.contract';
 export * from './audit.contract';
 export * from './events.contract';
+export * from './webhook.schema';
 export * from './streams';
 export * from './registry';
 export * from './headers';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ZCredentialKind, ZIsoDate, ZOrgId, ZUuid, ZVendor } from './common.schema';
 import { defineRequest } from './define';
+import { WEBHOOK_MAX_BODY_BYTES } from './webhook.schema';
 
 /** Largest plaintext the vault accepts (characters); refused before any work. */
 export const VAULT_MAX_VALUE_LENGTH = 16_384;
@@ -61,6 +62,24 @@ export const ZRevocationReport = z.object({
   warnings: z.array(z.string()),
 });
 export type TRevocationReport = z.infer<typeof ZRevocationReport>;
+
+/**
+ * An instance's webhook signing secret: the provider's verifier token or signing key, pasted by an admin, or one the
+ * admin made up and gave the provider. Printable ASCII without spaces, long enough not to be guessed.
+ */
+export const ZWebhookSecret = z
+  .string()
+  .min(16)
+  .max(512)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+/**
+ * What checking a delivery's signature found: `valid`; `mismatch` (wrong signature, or the secret is another
+ * provider's); `no_secret` (none set for the instance: deliveries are refused until an admin sets one);
+ * `unsupported` (the provider signs no webhooks this product can check).
+ */
+export const ZWebhookVerifyOutcome = z.enum(['valid', 'mismatch', 'no_secret', 'unsupported']);
+export type TWebhookVerifyOutcome = z.infer<typeof ZWebhookVerifyOutcome>;
 
 export const vaultContracts = {
   /**
@@ -215,5 +234,48 @@ export const vaultContracts = {
       .strict(),
     reply: z.object({ credentialIds: z.array(ZUuid), retiredCredentialIds: z.array(ZUuid) }),
     errors: ['BAD_REQUEST', 'CONFLICT'],
+  }),
+  /**
+   * Set (or replace) an instance's webhook signing secret. Stored like a credential (envelope-encrypted, the org and
+   * instance bound as AAD) and never handed out again: the reply says only that one is set. It belongs to the
+   * instance's inbound endpoint, which a disconnect disables and keeps, so it outlives disconnects. BAD_REQUEST
+   * `unsupported_provider` when the catalogue has no webhook signature scheme for the vendor, `instance_mismatch`
+   * when the instance id holds another org's secret (left untouched).
+   */
+  'vault.webhook-secrets.set': defineRequest({
+    request: z
+      .object({ orgId: ZOrgId, instanceId: ZUuid, vendor: ZVendor, secret: ZWebhookSecret })
+      .strict(),
+    reply: z.object({ configured: z.literal(true), updatedAt: ZIsoDate }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /** Whether an instance has a webhook signing secret, and since when (never the secret). */
+  'vault.webhook-secrets.describe': defineRequest({
+    request: z.object({ orgId: ZOrgId, instanceId: ZUuid }).strict(),
+    reply: z.object({ configured: z.boolean(), updatedAt: ZIsoDate.nullable() }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * Check an inbound delivery's signature with the instance's secret, inside the vault (the secret never leaves
+   * it): HMAC-SHA256 over the content the catalogue's scheme names (the body, with the timestamp where the provider
+   * signs one), compared in constant time with the header's value. The body is the delivery's UTF-8 text.
+   */
+  'vault.webhook-signatures.verify': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        instanceId: ZUuid,
+        vendor: ZVendor,
+        /** The raw body, base64: as JSON text, a body of quotes or control characters would grow sixfold. */
+        bodyBase64: z
+          .string()
+          .max(Math.ceil(WEBHOOK_MAX_BODY_BYTES / 3) * 4)
+          .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64'),
+        signature: z.string().min(1).max(1024),
+        timestamp: z.string().min(1).max(64).nullable(),
+      })
+      .strict(),
+    reply: z.object({ outcome: ZWebhookVerifyOutcome }),
+    errors: ['BAD_REQUEST'],
   }),
 } as const;

@@ -107,6 +107,17 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       },
     },
     dataApi: { baseUrl: 'https://slack.com/api', resources: ['contacts'] },
+    // v0=hex(HMAC-SHA256("v0:" + timestamp + ":" + body)) with the app's signing secret; timestamp in Unix seconds.
+    webhooks: {
+      signature: {
+        header: 'x-slack-signature',
+        encoding: 'hex',
+        prefix: 'v0=',
+        timestampHeader: 'x-slack-request-timestamp',
+        signedContent: 'v0:{timestamp}:{body}',
+      },
+      secretHint: 'api.slack.com/apps → your app → Basic Information → Signing Secret',
+    },
   },
   {
     key: 'salesforce',
@@ -170,6 +181,11 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       identity: { kind: 'token-response', accountIdPath: 'realmId', tenantIdPath: 'realmId' },
     },
     dataApi: { baseUrl: 'https://quickbooks.api.intuit.com', resources: ['invoices', 'contacts'] },
+    // Intuit signs the body with the app's webhook verifier token (intuit-signature, base64 HMAC-SHA256).
+    webhooks: {
+      signature: { header: 'intuit-signature', encoding: 'base64' },
+      secretHint: 'Intuit developer portal → your app → Webhooks → Verifier token',
+    },
   },
   {
     key: 'xero',
@@ -199,6 +215,10 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       supportsReconnect: false,
     },
     dataApi: { baseUrl: 'https://api.xero.com', resources: ['invoices', 'contacts'] },
+    webhooks: {
+      signature: { header: 'x-xero-signature', encoding: 'base64' },
+      secretHint: 'Xero developer portal → your app → Webhooks → Webhooks key',
+    },
   },
   {
     key: 'zendesk',
@@ -226,6 +246,18 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       subdomain: { label: 'Zendesk subdomain', hostTemplate: '[subdomain].zendesk.com' },
     },
     dataApi: { baseUrl: 'https://[subdomain].zendesk.com', resources: ['tickets', 'contacts'] },
+    // base64(HMAC-SHA256(timestamp + body)); the invocation id names the delivery across Zendesk's retries.
+    webhooks: {
+      signature: {
+        header: 'x-zendesk-webhook-signature',
+        encoding: 'base64',
+        timestampHeader: 'x-zendesk-webhook-signature-timestamp',
+        signedContent: '{timestamp}{body}',
+      },
+      deliveryIdHeader: 'x-zendesk-webhook-invocation-id',
+      secretHint:
+        'Zendesk Admin Center → Apps and integrations → Webhooks → the webhook → Signing secret',
+    },
   },
   {
     key: 'postmark',

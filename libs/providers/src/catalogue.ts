@@ -165,6 +165,8 @@ export function publicProviderView(def: TProviderDef) {
     apiKeyFields: def.apiKey?.fields ?? [],
     apiKeyLabel: def.apiKey?.keyLabel ?? null,
     syncResources: def.dataApi?.resources ?? [],
+    /** Signed webhook deliveries can be received (the instance's inbound endpoint checks them). */
+    webhooks: def.webhooks !== undefined,
   };
 }
 export type TPublicProvider = ReturnType<typeof publicProviderView>;

@@ -1,3 +1,4 @@
 export * from './provider.schema';
 export * from './builtin-catalogue';
 export * from './catalogue';
+export * from './webhook-signature';

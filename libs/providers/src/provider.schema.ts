@@ -105,6 +105,30 @@ export const ZDataApi = z.object({
   pageSize: z.number().int().min(1).max(1000).default(200),
 });
 
+/**
+ * How a provider signs its webhook deliveries: HMAC-SHA256 with the instance's signing secret (every scheme here),
+ * over `signedContent` with `{body}` (the raw body) and `{timestamp}` (the `timestampHeader`'s value) filled in,
+ * sent in `header` as `prefix` + the digest in `encoding`.
+ */
+export const ZWebhookSignature = z.object({
+  header: z.string().min(1),
+  encoding: z.enum(['hex', 'base64']),
+  prefix: z.string().default(''),
+  /** Providers that sign a timestamp with the body (Slack, Zendesk): deliveries older than the tolerance are refused. */
+  timestampHeader: z.string().min(1).optional(),
+  signedContent: z.string().default('{body}'),
+});
+export type TWebhookSignature = z.infer<typeof ZWebhookSignature>;
+
+export const ZWebhooks = z.object({
+  signature: ZWebhookSignature,
+  /** Header naming the delivery, so a provider's retry of it is recorded once. */
+  deliveryIdHeader: z.string().min(1).optional(),
+  /** Where the admin finds the secret at the provider (shown beside the field). */
+  secretHint: z.string().default(''),
+});
+export type TWebhooks = z.infer<typeof ZWebhooks>;
+
 export const ZProviderDef = z
   .object({
     key: ZVendor,
@@ -115,6 +139,8 @@ export const ZProviderDef = z
     oauth: ZOAuthSettings.optional(),
     apiKey: ZApiKeySettings.optional(),
     dataApi: ZDataApi.optional(),
+    /** Inbound webhooks this product can check; absent: the provider's deliveries are refused (404). */
+    webhooks: ZWebhooks.optional(),
     /** Connection levels offered: the org's app-level connection, users' own, or both. */
     flows: z.array(z.enum(['app', 'user'])).default(['app', 'user']),
   })

@@ -147,10 +147,6 @@ describe('NATS cluster (tools/nats/cluster)', () => {
       );
     const jsmOf = async (s: keyof typeof NATS_DEV_USERS) =>
       (await as(s)).jetstreamManager({ timeout: 1_500, checkAPI: false });
-    // The scheduler uses no JetStream at all.
-    expect(await denied((await as('sync-scheduler')).jetstreamManager({ timeout: 1_500 }))).toBe(
-      true,
-    );
     const vault = await jsmOf('credential-vault');
     expect(await denied(vault.streams.info('AUDIT'))).toBe(false);
     expect(await denied(vault.streams.delete('AUDIT'))).toBe(true);
@@ -199,6 +195,22 @@ describe('NATS cluster (tools/nats/cluster)', () => {
       true,
     );
     expect(await denied(vault.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
+    // The scheduler reads INTEGRATIONS (accepted webhook deliveries) through its one durable consumer only.
+    const scheduler = await jsmOf('sync-scheduler');
+    expect(await denied(scheduler.streams.info('INTEGRATIONS'))).toBe(false);
+    expect(await denied(scheduler.streams.purge('INTEGRATIONS'))).toBe(true);
+    expect(await denied(scheduler.streams.info('AUDIT'))).toBe(true);
+    expect(
+      await denied(
+        scheduler.consumers.add('INTEGRATIONS', {
+          durable_name: 'other',
+          ack_policy: AckPolicy.Explicit,
+        }),
+      ),
+    ).toBe(true);
+    expect(
+      await denied(scheduler.consumers.delete('INTEGRATIONS', 'sync-scheduler-webhooks')),
+    ).toBe(true);
     const edge = await jsmOf('edge');
     expect(await denied(edge.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
     // And the stream survived all of it.

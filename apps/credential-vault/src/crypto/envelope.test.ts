@@ -2,11 +2,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   openCredential,
+  openWebhookSecret,
   rewrapDataKey,
+  rewrapWebhookSecretKey,
   sealCredential,
+  sealWebhookSecret,
   VaultCryptoError,
   type TCredentialBinding,
   type TSealedCredential,
+  type TWebhookSecretBinding,
 } from './envelope';
 import { MasterKeyRing, type TMasterKey } from './master-keys';
 
@@ -136,5 +140,59 @@ describe('envelope encryption', () => {
     expectFails(() => openCredential(new MasterKeyRing([k1]), b, moved), 'unknown_master_key');
     // New credentials go under the active key.
     expect(sealCredential(rotated, binding(), 'x').keyId).toBe('k2');
+  });
+
+  describe('webhook secrets', () => {
+    const wb = (): TWebhookSecretBinding => ({
+      orgId: randomUUID(),
+      instanceId: randomUUID(),
+      vendor: 'quickbooks',
+    });
+
+    it('round-trip, bound to org, instance and vendor', () => {
+      const b = wb();
+      const s = sealWebhookSecret(ring, b, PLAINTEXT);
+      expect(s.keyId).toBe('k1');
+      expect(openWebhookSecret(ring, b, s)).toBe(PLAINTEXT);
+      expectFails(
+        () => openWebhookSecret(ring, { ...b, orgId: randomUUID() }, s),
+        'decrypt_failed',
+      );
+      expectFails(
+        () => openWebhookSecret(ring, { ...b, instanceId: randomUUID() }, s),
+        'decrypt_failed',
+      );
+      expectFails(() => openWebhookSecret(ring, { ...b, vendor: 'xero' }, s), 'decrypt_failed');
+    });
+
+    it('never open as a credential, nor a credential as one, even with matching ids', () => {
+      const b = wb();
+      const cb: TCredentialBinding = {
+        credentialId: b.instanceId,
+        orgId: b.orgId,
+        connectionId: b.instanceId,
+        kind: 'access_token',
+      };
+      expectFails(
+        () => openCredential(ring, cb, sealWebhookSecret(ring, b, PLAINTEXT)),
+        'decrypt_failed',
+      );
+      expectFails(
+        () => openWebhookSecret(ring, b, sealCredential(ring, cb, PLAINTEXT)),
+        'decrypt_failed',
+      );
+    });
+
+    it('re-wrap under the active key; the ciphertext is untouched', () => {
+      const b = wb();
+      const old = sealWebhookSecret(ring, b, PLAINTEXT);
+      const rotated = new MasterKeyRing([key('k2'), k1]);
+      const moved = { ...old, ...rewrapWebhookSecretKey(rotated, b.instanceId, old) };
+      expect(moved.keyId).toBe('k2');
+      expect(moved.ciphertext).toBe(old.ciphertext);
+      expect(openWebhookSecret(rotated, b, moved)).toBe(PLAINTEXT);
+      // Its data key is bound to the instance: the credential re-wrap (keyed by id) cannot unwrap it.
+      expect(() => rewrapDataKey(rotated, b.instanceId, old)).toThrow(VaultCryptoError);
+    });
   });
 });

@@ -23,6 +23,16 @@ export interface TCredentialBinding {
   kind: TCredentialKind;
 }
 
+/**
+ * Where an instance's webhook signing secret belongs. Bound into its associated data like a credential's binding:
+ * a row copied to another instance or org (or relabelled as another provider's) fails to decrypt.
+ */
+export interface TWebhookSecretBinding {
+  orgId: string;
+  instanceId: string;
+  vendor: string;
+}
+
 export interface TWrappedDataKey {
   wrappedDataKey: string;
   keyId: string;
@@ -55,8 +65,31 @@ function valueAad(b: TCredentialBinding): Buffer {
   );
 }
 
-function dataKeyAad(keyId: string, credentialId: string): Buffer {
-  return Buffer.from(JSON.stringify([FORMAT, 'data-key', keyId, credentialId]));
+function webhookSecretAad(b: TWebhookSecretBinding): Buffer {
+  return Buffer.from(JSON.stringify([FORMAT, 'webhook-secret', b.orgId, b.instanceId, b.vendor]));
+}
+
+/**
+ * Whose data key it is: bound into the wrapped key's associated data. A credential's is its id (unchanged since
+ * v1, so existing rows still unwrap); a webhook secret's is prefixed, so it can never pass for a credential's.
+ */
+interface TKeyOwner {
+  aadId: string;
+  /** Names it in error messages (ids only). */
+  label: string;
+}
+
+const credentialOwner = (credentialId: string): TKeyOwner => ({
+  aadId: credentialId,
+  label: `credential ${credentialId}`,
+});
+const webhookSecretOwner = (instanceId: string): TKeyOwner => ({
+  aadId: `webhook-secret:${instanceId}`,
+  label: `webhook secret of instance ${instanceId}`,
+});
+
+function dataKeyAad(keyId: string, owner: TKeyOwner): Buffer {
+  return Buffer.from(JSON.stringify([FORMAT, 'data-key', keyId, owner.aadId]));
 }
 
 function decodeExact(value: string, bytes: number): Buffer | undefined {
@@ -64,10 +97,10 @@ function decodeExact(value: string, bytes: number): Buffer | undefined {
   return buf.length === bytes ? buf : undefined;
 }
 
-function wrapDataKey(master: TMasterKey, credentialId: string, dataKey: Buffer): TWrappedDataKey {
+function wrapDataKey(master: TMasterKey, owner: TKeyOwner, dataKey: Buffer): TWrappedDataKey {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv(ALGORITHM, master.key, iv, { authTagLength: TAG_BYTES });
-  cipher.setAAD(dataKeyAad(master.keyId, credentialId));
+  cipher.setAAD(dataKeyAad(master.keyId, owner));
   const encrypted = Buffer.concat([cipher.update(dataKey), cipher.final()]);
   return {
     wrappedDataKey: Buffer.concat([iv, encrypted, cipher.getAuthTag()]).toString('base64'),
@@ -76,15 +109,15 @@ function wrapDataKey(master: TMasterKey, credentialId: string, dataKey: Buffer):
 }
 
 /** The caller must zero the returned buffer when done. */
-function unwrapDataKey(ring: MasterKeyRing, credentialId: string, w: TWrappedDataKey): Buffer {
+function unwrapDataKey(ring: MasterKeyRing, owner: TKeyOwner, w: TWrappedDataKey): Buffer {
   if (w.wrappedDataKey === '') {
-    throw new VaultCryptoError('destroyed', `credential ${credentialId} was destroyed`);
+    throw new VaultCryptoError('destroyed', `${owner.label} was destroyed`);
   }
   const master = ring.get(w.keyId);
   if (!master) {
     throw new VaultCryptoError(
       'unknown_master_key',
-      `credential ${credentialId} is wrapped under master key ${w.keyId}, which is not configured`,
+      `${owner.label} is wrapped under master key ${w.keyId}, which is not configured`,
     );
   }
   const raw = decodeExact(w.wrappedDataKey, WRAPPED_BYTES);
@@ -93,17 +126,72 @@ function unwrapDataKey(ring: MasterKeyRing, credentialId: string, w: TWrappedDat
     const decipher = createDecipheriv(ALGORITHM, master.key, raw.subarray(0, IV_BYTES), {
       authTagLength: TAG_BYTES,
     });
-    decipher.setAAD(dataKeyAad(w.keyId, credentialId));
+    decipher.setAAD(dataKeyAad(w.keyId, owner));
     decipher.setAuthTag(raw.subarray(IV_BYTES + DATA_KEY_BYTES));
     return Buffer.concat([
       decipher.update(raw.subarray(IV_BYTES, IV_BYTES + DATA_KEY_BYTES)),
       decipher.final(),
     ]);
   } catch {
-    throw new VaultCryptoError(
-      'decrypt_failed',
-      `data key of credential ${credentialId} cannot be unwrapped`,
-    );
+    throw new VaultCryptoError('decrypt_failed', `data key of ${owner.label} cannot be unwrapped`);
+  }
+}
+
+/** Encrypts under a fresh data key wrapped by the active master key. */
+function sealValue(
+  ring: MasterKeyRing,
+  owner: TKeyOwner,
+  aad: Buffer,
+  plaintext: string,
+): TSealedCredential {
+  const dataKey = randomBytes(DATA_KEY_BYTES);
+  try {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv(ALGORITHM, dataKey, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(aad);
+    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return {
+      ciphertext: ciphertext.toString('base64'),
+      iv: iv.toString('base64'),
+      authTag: cipher.getAuthTag().toString('base64'),
+      ...wrapDataKey(ring.active, owner, dataKey),
+    };
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+function openValue(
+  ring: MasterKeyRing,
+  owner: TKeyOwner,
+  aad: Buffer,
+  sealed: TSealedCredential,
+): string {
+  const dataKey = unwrapDataKey(ring, owner, sealed);
+  try {
+    const iv = decodeExact(sealed.iv, IV_BYTES);
+    const tag = decodeExact(sealed.authTag, TAG_BYTES);
+    if (!iv || !tag) throw new Error('bad iv or tag');
+    const decipher = createDecipheriv(ALGORITHM, dataKey, iv, { authTagLength: TAG_BYTES });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(tag);
+    return Buffer.concat([
+      decipher.update(Buffer.from(sealed.ciphertext, 'base64')),
+      decipher.final(),
+    ]).toString('utf8');
+  } catch {
+    throw new VaultCryptoError('decrypt_failed', `${owner.label} cannot be decrypted`);
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+function rewrap(ring: MasterKeyRing, owner: TKeyOwner, wrapped: TWrappedDataKey): TWrappedDataKey {
+  const dataKey = unwrapDataKey(ring, owner, wrapped);
+  try {
+    return wrapDataKey(ring.active, owner, dataKey);
+  } finally {
+    dataKey.fill(0);
   }
 }
 
@@ -113,21 +201,7 @@ export function sealCredential(
   binding: TCredentialBinding,
   plaintext: string,
 ): TSealedCredential {
-  const dataKey = randomBytes(DATA_KEY_BYTES);
-  try {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv(ALGORITHM, dataKey, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(valueAad(binding));
-    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return {
-      ciphertext: ciphertext.toString('base64'),
-      iv: iv.toString('base64'),
-      authTag: cipher.getAuthTag().toString('base64'),
-      ...wrapDataKey(ring.active, binding.credentialId, dataKey),
-    };
-  } finally {
-    dataKey.fill(0);
-  }
+  return sealValue(ring, credentialOwner(binding.credentialId), valueAad(binding), plaintext);
 }
 
 /** Decrypts a value; fails (VaultCryptoError) on any tampering, a moved ciphertext or an unknown/wrong key. */
@@ -136,26 +210,7 @@ export function openCredential(
   binding: TCredentialBinding,
   sealed: TSealedCredential,
 ): string {
-  const dataKey = unwrapDataKey(ring, binding.credentialId, sealed);
-  try {
-    const iv = decodeExact(sealed.iv, IV_BYTES);
-    const tag = decodeExact(sealed.authTag, TAG_BYTES);
-    if (!iv || !tag) throw new Error('bad iv or tag');
-    const decipher = createDecipheriv(ALGORITHM, dataKey, iv, { authTagLength: TAG_BYTES });
-    decipher.setAAD(valueAad(binding));
-    decipher.setAuthTag(tag);
-    return Buffer.concat([
-      decipher.update(Buffer.from(sealed.ciphertext, 'base64')),
-      decipher.final(),
-    ]).toString('utf8');
-  } catch {
-    throw new VaultCryptoError(
-      'decrypt_failed',
-      `credential ${binding.credentialId} cannot be decrypted`,
-    );
-  } finally {
-    dataKey.fill(0);
-  }
+  return openValue(ring, credentialOwner(binding.credentialId), valueAad(binding), sealed);
 }
 
 /** Re-wraps a data key under the active master key (the value's ciphertext is untouched). */
@@ -164,10 +219,32 @@ export function rewrapDataKey(
   credentialId: string,
   wrapped: TWrappedDataKey,
 ): TWrappedDataKey {
-  const dataKey = unwrapDataKey(ring, credentialId, wrapped);
-  try {
-    return wrapDataKey(ring.active, credentialId, dataKey);
-  } finally {
-    dataKey.fill(0);
-  }
+  return rewrap(ring, credentialOwner(credentialId), wrapped);
+}
+
+/** Encrypts an instance's webhook signing secret exactly as a credential is (its own data key and binding). */
+export function sealWebhookSecret(
+  ring: MasterKeyRing,
+  binding: TWebhookSecretBinding,
+  secret: string,
+): TSealedCredential {
+  return sealValue(ring, webhookSecretOwner(binding.instanceId), webhookSecretAad(binding), secret);
+}
+
+/** Decrypts a webhook signing secret; fails (VaultCryptoError) as `openCredential` does. */
+export function openWebhookSecret(
+  ring: MasterKeyRing,
+  binding: TWebhookSecretBinding,
+  sealed: TSealedCredential,
+): string {
+  return openValue(ring, webhookSecretOwner(binding.instanceId), webhookSecretAad(binding), sealed);
+}
+
+/** Re-wraps a webhook secret's data key under the active master key (its ciphertext is untouched). */
+export function rewrapWebhookSecretKey(
+  ring: MasterKeyRing,
+  instanceId: string,
+  wrapped: TWrappedDataKey,
+): TWrappedDataKey {
+  return rewrap(ring, webhookSecretOwner(instanceId), wrapped);
 }

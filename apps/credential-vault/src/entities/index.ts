@@ -2,13 +2,16 @@ import { ProcessedCommandSchema } from '@otesse/persistence';
 import { ClosedConnectionSchema } from './closed-connection.entity';
 import { CredentialSchema } from './credential.entity';
 import { RevocationClaimSchema } from './revocation-claim.entity';
+import { WebhookSecretSchema } from './webhook-secret.entity';
 
 export * from './closed-connection.entity';
 export * from './credential.entity';
 export * from './revocation-claim.entity';
+export * from './webhook-secret.entity';
 export const entities = [
   CredentialSchema,
   RevocationClaimSchema,
   ClosedConnectionSchema,
+  WebhookSecretSchema,
   ProcessedCommandSchema,
 ];

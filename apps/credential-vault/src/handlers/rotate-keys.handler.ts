@@ -1,21 +1,72 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { THandler } from '@otesse/messaging';
 import { VAULT_DB_SCHEMA, withSafeDbErrors } from '../credential-records';
-import { rewrapDataKey, VaultCryptoError } from '../crypto/envelope';
+import {
+  rewrapDataKey,
+  rewrapWebhookSecretKey,
+  VaultCryptoError,
+  type TWrappedDataKey,
+} from '../crypto/envelope';
 import type { MasterKeyRing } from '../crypto/master-keys';
+import { WEBHOOK_SECRET_TABLE } from '../webhook-secret-rows';
 import type { TVaultDeps } from './deps';
 
 /** Rows re-wrapped per transaction: short locks, bounded memory. */
 export const REWRAP_BATCH = 500;
 
+/** A table of envelope-encrypted rows: which of its rows are live, and how each row's data key is bound. */
+interface TSealedTable {
+  table: string;
+  /** The row's key column; also what its data key is bound to. */
+  idColumn: string;
+  /** Narrows a query to rows that still hold a value. */
+  live: (q: Knex.QueryBuilder) => Knex.QueryBuilder;
+  rewrap: (keys: MasterKeyRing, id: string, wrapped: TWrappedDataKey) => TWrappedDataKey;
+}
+
+/** Every table whose data keys the master keys wrap: credentials, and instances' webhook secrets. */
+const SEALED_TABLES: readonly TSealedTable[] = [
+  {
+    table: 'credential',
+    idColumn: 'id',
+    live: (q) => q.where('is_deleted', false),
+    rewrap: rewrapDataKey,
+  },
+  {
+    table: WEBHOOK_SECRET_TABLE,
+    idColumn: 'instance_id',
+    // Never destroyed, only replaced: every row holds a secret.
+    live: (q) => q,
+    rewrap: rewrapWebhookSecretKey,
+  },
+];
+
 /**
  * Re-wraps, batch by batch (one transaction each, rows locked), every live data key under a known non-active
- * master key. Values are never decrypted: only the 32-byte data keys are. A data key that fails to unwrap is
- * left alone and reported. Safe to run concurrently and to re-run.
+ * master key, in every sealed table. Values are never decrypted: only the 32-byte data keys are. A data key that
+ * fails to unwrap is left alone and reported (`failedIds`: credential ids, then `webhook-secret:<instanceId>`).
+ * Safe to run concurrently and to re-run.
  */
 export async function rewrapDataKeys(
   orm: MikroORM,
   keys: MasterKeyRing,
+): Promise<{ rewrapped: number; failedIds: string[] }> {
+  let rewrapped = 0;
+  const failedIds: string[] = [];
+  for (const t of SEALED_TABLES) {
+    const r = await rewrapTable(orm, keys, t);
+    rewrapped += r.rewrapped;
+    failedIds.push(
+      ...(t.table === 'credential' ? r.failedIds : r.failedIds.map((id) => `webhook-secret:${id}`)),
+    );
+  }
+  return { rewrapped, failedIds };
+}
+
+async function rewrapTable(
+  orm: MikroORM,
+  keys: MasterKeyRing,
+  t: TSealedTable,
 ): Promise<{ rewrapped: number; failedIds: string[] }> {
   const knex = orm.em.getConnection().getKnex();
   const oldKeyIds = keys.keyIds().filter((id) => id !== keys.active.keyId);
@@ -24,18 +75,17 @@ export async function rewrapDataKeys(
   if (oldKeyIds.length === 0) return { rewrapped, failedIds: [] };
   for (;;) {
     const done = await knex.transaction(async (trx) => {
-      const q = trx('credential')
-        .withSchema(VAULT_DB_SCHEMA)
-        .where('is_deleted', false)
+      const q = t
+        .live(trx(t.table).withSchema(VAULT_DB_SCHEMA))
         .whereIn('key_id', oldKeyIds)
         .whereNot('wrapped_data_key', '');
-      if (failed.size) q.whereNotIn('id', [...failed]);
+      if (failed.size) q.whereNotIn(t.idColumn, [...failed]);
       // Without SKIP LOCKED: a concurrent writer is waited for, and its row re-checked, never missed.
       const rows = (await q
-        .orderBy('id')
+        .orderBy(t.idColumn)
         .limit(REWRAP_BATCH)
         .forUpdate()
-        .select('id', 'key_id', 'wrapped_data_key')) as {
+        .select({ id: t.idColumn }, 'key_id', 'wrapped_data_key')) as {
         id: string;
         key_id: string;
         wrapped_data_key: string;
@@ -45,7 +95,7 @@ export async function rewrapDataKeys(
         try {
           updates.push({
             id: r.id,
-            ...rewrapDataKey(keys, r.id, { wrappedDataKey: r.wrapped_data_key, keyId: r.key_id }),
+            ...t.rewrap(keys, r.id, { wrappedDataKey: r.wrapped_data_key, keyId: r.key_id }),
           });
         } catch (e) {
           if (!(e instanceof VaultCryptoError)) throw e;
@@ -54,11 +104,11 @@ export async function rewrapDataKeys(
       }
       if (updates.length) {
         await trx.raw(
-          `update "${VAULT_DB_SCHEMA}"."credential" as c
+          `update "${VAULT_DB_SCHEMA}"."${t.table}" as c
               set wrapped_data_key = v.wrapped_data_key, key_id = v.key_id, updated_at = ?
              from (values ${updates.map(() => '(?::uuid, ?, ?)').join(', ')})
                as v(id, wrapped_data_key, key_id)
-            where c.id = v.id`,
+            where c."${t.idColumn}" = v.id`,
           [new Date(), ...updates.flatMap((u) => [u.id, u.wrappedDataKey, u.keyId])],
         );
       }
@@ -69,7 +119,26 @@ export async function rewrapDataKeys(
   }
 }
 
-/** `vault.keys.rotate`: re-wrap under the active key, then count what is still under another key. */
+/** Live rows of every sealed table still under another key than the active one, by key id. */
+async function leftoversByKeyId(orm: MikroORM, activeKeyId: string): Promise<Map<string, number>> {
+  const knex = orm.em.getConnection().getKnex();
+  const byKeyId = new Map<string, number>();
+  for (const t of SEALED_TABLES) {
+    const rows = (await t
+      .live(knex(t.table).withSchema(VAULT_DB_SCHEMA))
+      .whereNot('key_id', activeKeyId)
+      .groupBy('key_id')
+      .select('key_id')
+      .count({ n: '*' })) as { key_id: string; n: string | number }[];
+    for (const r of rows) byKeyId.set(r.key_id, (byKeyId.get(r.key_id) ?? 0) + Number(r.n));
+  }
+  return byKeyId;
+}
+
+/**
+ * `vault.keys.rotate`: re-wrap under the active key, then count what is still under another key. Webhook secrets
+ * are data keys like credentials': both are re-wrapped, and both count in `rewrapped` and `remaining`.
+ */
 export function rotateKeysHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
 ): THandler<'vault.keys.rotate'> {
@@ -77,25 +146,17 @@ export function rotateKeysHandler(
     const { rewrapped, failedIds } = await withSafeDbErrors(deps.logger, 'rotating keys', () =>
       rewrapDataKeys(deps.orm, deps.keys),
     );
-    const leftovers = (await deps.orm.em
-      .getConnection()
-      .getKnex()('credential')
-      .withSchema(VAULT_DB_SCHEMA)
-      .where('is_deleted', false)
-      .whereNot('key_id', deps.keys.active.keyId)
-      .groupBy('key_id')
-      .select('key_id')
-      .count({ n: '*' })) as { key_id: string; n: string | number }[];
-    const remaining = leftovers.reduce((sum, r) => sum + Number(r.n), 0);
+    const leftovers = await leftoversByKeyId(deps.orm, deps.keys.active.keyId);
+    const remaining = [...leftovers.values()].reduce((sum, n) => sum + n, 0);
     const log = { activeKeyId: deps.keys.active.keyId, rewrapped, remaining, traceId: ctx.traceId };
     if (remaining > 0) {
       deps.logger.warn(
         {
           ...log,
-          byKeyId: Object.fromEntries(leftovers.map((r) => [r.key_id, Number(r.n)])),
+          byKeyId: Object.fromEntries(leftovers),
           failedIds,
         },
-        'some credentials are still under a non-active master key (key missing from the ring, or corrupt)',
+        'some credentials or webhook secrets are still under a non-active master key (key missing from the ring, or corrupt)',
       );
     } else {
       deps.logger.info(log, 'master key rotation done');

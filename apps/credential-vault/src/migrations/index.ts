@@ -4,6 +4,7 @@ import { Migration20261122001313_retired } from './Migration20261122001313_retir
 import { Migration20261122055500_destroy_function } from './Migration20261122055500_destroy_function';
 import { Migration20261122073137_revocation_claim } from './Migration20261122073137_revocation_claim';
 import { Migration20261122114941_closed_connection } from './Migration20261122114941_closed_connection';
+import { Migration20261122165849_webhook_secret } from './Migration20261122165849_webhook_secret';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
@@ -11,4 +12,5 @@ export const migrations = [
   { name: 'Migration20261122055500_destroy_function', class: Migration20261122055500_destroy_function },
   { name: 'Migration20261122073137_revocation_claim', class: Migration20261122073137_revocation_claim },
   { name: 'Migration20261122114941_closed_connection', class: Migration20261122114941_closed_connection },
+  { name: 'Migration20261122165849_webhook_secret', class: Migration20261122165849_webhook_secret },
 ];

@@ -4,10 +4,14 @@ import type { AppRouter } from '@otesse/edge-api';
 import {
   screenshot,
   signIn,
+  signedBy,
   startDashboardHarness,
   waitFor,
   type TDashboardHarness,
 } from './dashboard-harness';
+
+const QB_SECRET = 'qb-verifier-token-browser-01';
+const QB_BODY = '{"eventNotifications":[{"realmId":"r1"}]}';
 
 const SEED_BODY =
   'This will revoke access and delete all stored credentials. Any active sync jobs will stop. Previously synced data will be kept but marked as stale.';
@@ -425,5 +429,41 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await goTo('Connections');
     await expect(confluence.textContent()).resolves.toContain('site Acme');
     await confluence.getByText('Acme (acme)', { exact: true }).waitFor();
+  });
+
+  it('an admin gives a connected QuickBooks its webhook signing secret; signed deliveries are then accepted', async () => {
+    const { page } = h;
+    await goTo('All Integrations');
+    const qb = card('QuickBooks');
+    await qb.getByRole('button', { name: 'Connect QuickBooks' }).click();
+    await backOnDashboard();
+    await goTo('Connections');
+    const panel = qb.getByRole('region', { name: 'Inbound webhooks' });
+    await panel.getByText('not set', { exact: true }).waitFor();
+    const url = (await panel.locator('code').textContent()) ?? '';
+    expect(url).toMatch(new RegExp(`^${h.stack.edgeUrl}/webhooks/quickbooks/[0-9a-f-]{36}$`));
+    await expect(panel.textContent()).resolves.toContain('Verifier token');
+
+    const deliver = () =>
+      fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'intuit-signature': signedBy('quickbooks', QB_SECRET, QB_BODY),
+        },
+        body: QB_BODY,
+      });
+    expect((await deliver()).status).toBe(401);
+
+    const secret = panel.getByLabel('Signing secret');
+    await secret.fill(QB_SECRET);
+    await panel.getByRole('button', { name: 'Save secret' }).click();
+    await panel.getByText('Signing secret saved.').waitFor();
+    await panel.getByText(/^Set /).waitFor();
+    // Never shown again: the field is emptied and the page holds it nowhere.
+    await expect(panel.getByLabel('Replace the signing secret').inputValue()).resolves.toBe('');
+    await expect(page.content()).resolves.not.toContain(QB_SECRET);
+    await screenshot(page, 'webhooks');
+    expect((await deliver()).status).toBe(202);
   });
 });

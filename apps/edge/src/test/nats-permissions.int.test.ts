@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckPolicy, connect, Events, type NatsConnection } from 'nats';
 import { AppError } from '@otesse/contracts';
+import { BUILTIN_PROVIDERS, signWebhook, ZWebhooks } from '@otesse/providers';
 import { Bus } from '@otesse/messaging';
 import { NATS_CONFIG_FILE, NATS_DEV_OTHER_USERS, NATS_DEV_USERS, waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, type THarness } from './e2e-harness';
@@ -80,6 +81,41 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
       });
       return entries.some((e) => e.targets.connectionId === connectionId);
     });
+  });
+
+  it('receives a signed webhook delivery with every service under its own user: checked, published, consumed', async () => {
+    const { outcome } = await connectOAuth(h, h.admin, 'quickbooks', 'app');
+    expect(outcome).toBe('connected');
+    await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'quickbooks',
+      secret: 'qb-verifier-token-perms-01',
+    });
+    const { endpoint } = await h.admin.client.integrations.webhookEndpoint.query({
+      vendor: 'quickbooks',
+    });
+    const body = '{"eventNotifications":[]}';
+    const scheme = ZWebhooks.parse(
+      BUILTIN_PROVIDERS.find((p) => p.key === 'quickbooks')?.webhooks,
+    ).signature;
+    const res = await fetch(endpoint!.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        [scheme.header]: signWebhook(scheme, 'qb-verifier-token-perms-01', body, null),
+      },
+      body,
+    });
+    expect(res.status).toBe(202);
+    // The scheduler's durable consumer (its own user's permissions) took it: the jobs were asked to run.
+    await waitFor(
+      async () => {
+        const list = await h.admin.client.integrations.list.query();
+        const instanceId = list.find((i) => i.provider.key === 'quickbooks')!.instance!.id;
+        const { jobs } = await h.admin.client.sync.listJobs.query({ instanceId });
+        return jobs.length > 0 && jobs.every((j) => j.lastExecution?.trigger === 'manual');
+      },
+      { timeoutMs: 20_000, what: 'the webhook-requested runs' },
+    );
   });
 
   it("the sync-scheduler cannot call the vault's destroy; nothing is destroyed", async () => {

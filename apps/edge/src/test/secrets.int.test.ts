@@ -1,16 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import { BUILTIN_PROVIDERS, signWebhook, ZWebhooks } from '@otesse/providers';
 import { TestBrowser, waitFor } from '@otesse/testing';
 import type { AppRouter } from '../routers/app.router';
 import { DASHBOARD_URL, startHarness, type THarness } from './e2e-harness';
 
 /**
- * Secrets (issue 8): a full OAuth connect → sync → API-key connect → disconnect of both, with every process at
- * debug level, leaves no token, refresh token, API key, OAuth client secret or master key in any log line, tRPC
- * response, JetStream message, audit entry — or any other row of any schema.
+ * Secrets (issue 8): a full OAuth connect → sync → API-key connect → a webhook signing secret and two deliveries →
+ * disconnect of the first two, with every process at debug level, leaves no token, refresh token, API key, webhook
+ * secret, OAuth client secret or master key in any log line, tRPC response, JetStream message, audit entry — or any
+ * other row of any schema.
  */
 const POSTMARK_KEY = 'pm-secret-3f9a1c7e5b2d4f6a8c0e';
+const QB_SECRET = 'qb-webhook-verifier-7d1e9a4c2b';
 
 /** The forms a secret could leak in: as is, base64/base64url (Basic auth, JSON blobs), URL-encoded. */
 function variants(secret: string): string[] {
@@ -83,6 +86,30 @@ describe('secrets never leave the vault (whole stack as processes, debug logs)',
     });
     const pmConnection = postmark.id;
 
+    // Inbound webhooks: a signing secret set, one signed delivery accepted, one wrongly signed refused.
+    const qb = await new TestBrowser().follow(
+      (await client.integrations.oauthUrl.query({ vendor: 'quickbooks', flow: 'app' })).url,
+      { stopAt: DASHBOARD_URL },
+    );
+    expect(qb.stoppedAt).toContain('oauth=connected');
+    await client.integrations.setWebhookSecret.mutate({ vendor: 'quickbooks', secret: QB_SECRET });
+    const { endpoint } = await client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
+    const scheme = ZWebhooks.parse(
+      BUILTIN_PROVIDERS.find((p) => p.key === 'quickbooks')?.webhooks,
+    ).signature;
+    const body = '{"eventNotifications":[]}';
+    for (const [secret, status] of [
+      [QB_SECRET, 202],
+      ['not-the-secret-0000000', 401],
+    ] as const) {
+      const res = await fetch(endpoint!.url, {
+        method: 'POST',
+        headers: { [scheme.header]: signWebhook(scheme, secret, body, null) },
+        body,
+      });
+      expect(res.status).toBe(status);
+    }
+
     for (const connectionId of [googleConnectionId, pmConnection]) {
       const { saga } = await client.disconnect.start.mutate({
         connectionId,
@@ -133,6 +160,7 @@ describe('secrets never leave the vault (whole stack as processes, debug logs)',
     const secrets: [string, string][] = [
       ...issued.map((t): [string, string] => [`${t.type} token`, t.token]),
       ['Postmark API key', POSTMARK_KEY],
+      ['QuickBooks webhook signing secret', QB_SECRET],
       ...clientSecrets.map((s): [string, string] => ['OAuth client secret', s]),
       ...basicAuth.map((s): [string, string] => ['OAuth client Basic credentials', s]),
       ['VAULT_MASTER_KEY', masterKey],

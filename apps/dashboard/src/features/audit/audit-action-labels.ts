@@ -16,6 +16,7 @@ export const AUDIT_ACTION_LABELS: Record<TAuditAction, string> = {
   'sync_job.disabled': 'Sync job disabled',
   'sync_job.run_requested': 'Sync run requested',
   'vault.keys_rotated': 'Vault keys rotated',
+  'webhook_secret.set': 'Webhook signing secret set',
 };
 
 export const AUDIT_ACTIONS = Object.keys(AUDIT_ACTION_LABELS) as TAuditAction[];

@@ -7,6 +7,7 @@ import { healthTone, integrationStatus, liveConnections } from '../catalogue/int
 import { ConnectionDetails } from './connection-details';
 import { ReconnectWarning } from './reconnect-warning';
 import { SyncJobsPanel } from './sync-jobs-panel';
+import { WebhookPanel } from './webhook-panel';
 
 export function ConnectionCard({ integration }: { integration: TIntegration }) {
   const titleId = useId();
@@ -58,6 +59,7 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
         <ConnectionDetails key={c.id} integration={integration} connection={c} owner={c.owner} />
       ))}
       <SyncJobsPanel integration={integration} />
+      <WebhookPanel integration={integration} />
     </article>
   );
 }

@@ -2,6 +2,8 @@ import { router } from '../../trpc/trpc';
 import { configureInstance } from './configure-instance';
 import { connectApiKey } from './connect-api-key';
 import { getOAuthUrl } from './get-oauth-url';
+import { getWebhookEndpoint } from './get-webhook-endpoint';
+import { setWebhookSecret } from './set-webhook-secret';
 import { listIntegrations } from './list-integrations';
 import { listMyConnections } from './list-my-connections';
 
@@ -11,4 +13,6 @@ export const integrationsRouter = router({
   configureInstance,
   oauthUrl: getOAuthUrl,
   connectApiKey,
+  webhookEndpoint: getWebhookEndpoint,
+  setWebhookSecret,
 });

@@ -1,0 +1,58 @@
+import { AppError } from '@otesse/contracts';
+import { requirePermission } from '../../trpc/trpc';
+import { publishAudit } from '../../audit/publish-audit';
+import { ZSetWebhookSecretInput } from './webhook-endpoint.schema';
+
+/**
+ * Sets (or replaces) the signing secret the provider signs its deliveries with: the vault keeps it encrypted and
+ * checks signatures itself; nothing ever reads it back. Only once the instance has its endpoint (its first
+ * connect): before that there is no URL to give the provider. Audited, without the secret.
+ */
+export const setWebhookSecret = requirePermission('settings.edit')
+  .input(ZSetWebhookSecretInput)
+  .mutation(async ({ ctx, input }) => {
+    const { identity } = ctx;
+    const provider = ctx.deps.catalogue.get(input.vendor);
+    if (!provider.webhooks) {
+      throw new AppError('BAD_REQUEST', `${provider.displayName} webhooks cannot be checked here`, {
+        reason: 'unsupported_provider',
+      });
+    }
+    const busCtx = {
+      ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
+    };
+    const { instance, webhookEndpoint } = await ctx.deps.bus.request(
+      'connection.instances.get',
+      { orgId: identity.orgId, vendor: input.vendor },
+      busCtx,
+    );
+    if (!instance || !webhookEndpoint) {
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `connect ${provider.displayName} first: its webhook endpoint comes with the first connection`,
+        { reason: 'no_endpoint' },
+      );
+    }
+    const { updatedAt } = await ctx.deps.bus.request(
+      'vault.webhook-secrets.set',
+      {
+        orgId: identity.orgId,
+        instanceId: instance.id,
+        vendor: input.vendor,
+        secret: input.secret,
+      },
+      busCtx,
+    );
+    await publishAudit(ctx.deps, {
+      orgId: identity.orgId,
+      actorUserId: identity.userId,
+      action: 'webhook_secret.set',
+      provider: input.vendor,
+      targets: { instanceId: instance.id },
+      outcome: 'success',
+      details: {},
+      ip: ctx.ip,
+      traceId: ctx.traceId,
+    });
+    return { secretConfigured: true, secretUpdatedAt: updatedAt };
+  });

@@ -1,0 +1,321 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TWebhookReceivedEvent } from '@otesse/contracts';
+import { BUILTIN_PROVIDERS, signWebhook, ZWebhooks } from '@otesse/providers';
+import { waitFor } from '@otesse/testing';
+import { streamEvents, uuid } from './disconnect-helpers';
+import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+
+const schemeOf = (vendor: string) =>
+  ZWebhooks.parse(BUILTIN_PROVIDERS.find((p) => p.key === vendor)?.webhooks).signature;
+
+const QB_SECRET = 'qb-verifier-token-0123456789';
+const SLACK_SECRET = 'slack-signing-secret-abcdef0123';
+
+/**
+ * Inbound webhooks (seed 000's retention table: inbound endpoints disabled and kept by a disconnect, enabled again
+ * on reconnection): the endpoint each instance gets on its first connect receives the provider's signed
+ * deliveries, refuses what it cannot verify, answers 410 once disconnected, and takes deliveries again after a
+ * reconnect with the secret it kept.
+ */
+describe('inbound webhooks through the edge (all services as processes, real Postgres/NATS/HTTP)', () => {
+  let h: THarness;
+  let qbInstanceId: string;
+  let qbConnectionId: string;
+
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  /** POSTs a delivery, signed for `vendor` with `secret` unless `signature` is given. */
+  const deliver = async (
+    path: string,
+    body: string | Buffer,
+    opts: {
+      vendor?: string;
+      secret?: string;
+      signature?: string | null;
+      timestamp?: string;
+      headers?: Record<string, string>;
+      method?: string;
+    } = {},
+  ) => {
+    const vendor = opts.vendor ?? 'quickbooks';
+    const scheme = schemeOf(vendor);
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      ...opts.headers,
+    };
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    const signature =
+      opts.signature === undefined
+        ? signWebhook(scheme, opts.secret ?? QB_SECRET, text, opts.timestamp ?? null)
+        : opts.signature;
+    if (signature !== null) headers[scheme.header] = signature;
+    if (opts.timestamp && scheme.timestampHeader) headers[scheme.timestampHeader] = opts.timestamp;
+    const res = await fetch(`${h.stack.edgeUrl}${path}`, {
+      method: opts.method ?? 'POST',
+      headers,
+      ...(opts.method === 'GET'
+        ? {}
+        : { body: typeof body === 'string' ? body : new Uint8Array(body) }),
+    });
+    const json = (await res.json().catch(() => null)) as {
+      accepted?: boolean;
+      duplicate?: boolean;
+      error?: { code: string; reason?: string; message: string };
+    } | null;
+    return { status: res.status, json };
+  };
+
+  const qbPath = () => `/webhooks/quickbooks/${qbInstanceId}`;
+  const received = (instanceId: string) =>
+    streamEvents<TWebhookReceivedEvent>(
+      h.nc,
+      'integrations.webhook.received',
+      (e) => e.instanceId === instanceId,
+    );
+
+  it('has no endpoint before the first connect, and no secret can be set for it yet', async () => {
+    const before = await h.admin.client.integrations.webhookEndpoint.query({
+      vendor: 'quickbooks',
+    });
+    expect(before).toMatchObject({ supported: true, endpoint: null, secretConfigured: false });
+    expect(before.secretHint).toContain('Verifier token');
+    const err = await trpcErrorOf(
+      h.admin.client.integrations.setWebhookSecret.mutate({
+        vendor: 'quickbooks',
+        secret: QB_SECRET,
+      }),
+    );
+    expect(err.code).toBe('PRECONDITION_FAILED');
+    expect(
+      await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'google' }),
+    ).toMatchObject({ supported: false, endpoint: null });
+  });
+
+  it('gives a connected instance its endpoint URL, refusing deliveries until a secret is set', async () => {
+    const { outcome, connectionId } = await connectOAuth(h, h.admin, 'quickbooks', 'app');
+    expect(outcome).toBe('connected');
+    qbConnectionId = connectionId!;
+    const list = await h.admin.client.integrations.list.query();
+    const qb = list.find((i) => i.provider.key === 'quickbooks')!;
+    expect(qb.provider.webhooks).toBe(true);
+    qbInstanceId = qb.instance!.id;
+
+    const view = await h.member.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
+    expect(view.endpoint).toEqual({
+      url: `${h.stack.edgeUrl}/webhooks/quickbooks/${qbInstanceId}`,
+      status: 'enabled',
+    });
+    expect(view.secretConfigured).toBe(false);
+
+    const r = await deliver(qbPath(), '{"eventNotifications":[]}');
+    expect(r.status).toBe(401);
+    expect(r.json?.error).toMatchObject({ code: 'UNAUTHORIZED', reason: 'invalid_signature' });
+    expect(await received(qbInstanceId)).toEqual([]);
+  });
+
+  it('lets only an admin set the secret, refuses bad input, and never hands the secret back', async () => {
+    expect(
+      (
+        await trpcErrorOf(
+          h.member.client.integrations.setWebhookSecret.mutate({
+            vendor: 'quickbooks',
+            secret: QB_SECRET,
+          }),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+    const short = await trpcErrorOf(
+      h.admin.client.integrations.setWebhookSecret.mutate({
+        vendor: 'quickbooks',
+        secret: 'short',
+      }),
+    );
+    expect(short.code).toBe('BAD_REQUEST');
+    expect(JSON.stringify(short.data)).toContain('secret');
+    const unsupported = await trpcErrorOf(
+      h.admin.client.integrations.setWebhookSecret.mutate({ vendor: 'google', secret: QB_SECRET }),
+    );
+    expect(unsupported.code).toBe('BAD_REQUEST');
+    // The other org has no QuickBooks instance of its own: nothing of Acme's is reachable from there.
+    expect(
+      (
+        await trpcErrorOf(
+          h.otherAdmin.client.integrations.setWebhookSecret.mutate({
+            vendor: 'quickbooks',
+            secret: QB_SECRET,
+          }),
+        )
+      ).code,
+    ).toBe('PRECONDITION_FAILED');
+    expect(
+      (await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' }))
+        .secretConfigured,
+    ).toBe(false);
+
+    const set = await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'quickbooks',
+      secret: QB_SECRET,
+    });
+    expect(set.secretConfigured).toBe(true);
+    expect(JSON.stringify(set)).not.toContain(QB_SECRET);
+    const view = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
+    expect(view.secretConfigured).toBe(true);
+    expect(JSON.stringify(view)).not.toContain(QB_SECRET);
+    // Encrypted at rest: no column of the vault's table holds it.
+    const rows = await h.db.query<Record<string, unknown>>('select * from vault.webhook_secret');
+    expect(rows).toHaveLength(1);
+    expect(JSON.stringify(rows)).not.toContain(QB_SECRET);
+
+    await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'webhook_secret.set' },
+      });
+      expect(entries).toHaveLength(1);
+      expect(entries[0]).toMatchObject({
+        actorUserId: h.admin.id,
+        provider: 'quickbooks',
+        targets: { instanceId: qbInstanceId },
+      });
+      expect(JSON.stringify(entries)).not.toContain(QB_SECRET);
+      return true;
+    });
+  });
+
+  it('accepts a signed delivery, publishes it once for the org, and the instance’s jobs run soon', async () => {
+    const body = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+    const first = await deliver(qbPath(), body);
+    expect(first).toEqual({ status: 202, json: { accepted: true, duplicate: false } });
+    // The provider's retry of the same delivery is stored once.
+    const again = await deliver(qbPath(), body);
+    expect(again).toEqual({ status: 202, json: { accepted: true, duplicate: true } });
+
+    // The largest body, in the characters JSON escapes the most (sixfold), still goes through every hop.
+    const worst = '\u0001'.repeat(131_072);
+    expect((await deliver(qbPath(), worst)).status).toBe(202);
+
+    const events = (await received(qbInstanceId)).filter((e) => e.body !== worst);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      orgId: h.orgId,
+      vendor: 'quickbooks',
+      instanceId: qbInstanceId,
+      body,
+      contentType: 'application/json',
+      deliveryId: null,
+    });
+
+    await waitFor(
+      async () => {
+        const { jobs } = await h.admin.client.sync.listJobs.query({ instanceId: qbInstanceId });
+        expect(jobs.length).toBeGreaterThan(0);
+        // Requested by the delivery ('manual', as run-now), not the schedule's first run.
+        for (const j of jobs) expect(j.lastExecution?.trigger).toBe('manual');
+        return true;
+      },
+      { timeoutMs: 20_000 },
+    );
+  });
+
+  it('refuses what it cannot verify or does not know, publishing nothing', async () => {
+    const body = JSON.stringify({ eventNotifications: [{ id: uuid() }] });
+    const cases = [
+      // Signed with another secret.
+      [await deliver(qbPath(), body, { secret: 'not-the-verifier-token-000' }), 401],
+      // No signature header.
+      [await deliver(qbPath(), body, { signature: null }), 401],
+      // Signed for another body.
+      [
+        await deliver(qbPath(), body, {
+          signature: signWebhook(schemeOf('quickbooks'), QB_SECRET, '{}', null),
+        }),
+        401,
+      ],
+      // The instance is QuickBooks', not Xero's; an unknown instance; a provider without webhooks; not a uuid.
+      [await deliver(`/webhooks/xero/${qbInstanceId}`, body, { vendor: 'xero' }), 404],
+      [await deliver(`/webhooks/quickbooks/${uuid()}`, body), 404],
+      [await deliver(`/webhooks/google/${qbInstanceId}`, body), 404],
+      [await deliver('/webhooks/quickbooks/not-an-id', body), 404],
+      [await deliver(qbPath(), body, { method: 'GET' }), 405],
+      [await deliver(qbPath(), Buffer.from([0xff, 0xfe, 0x7b])), 400],
+      [await deliver(qbPath(), 'x'.repeat(131_073)), 413],
+    ] as const;
+    expect(cases.map(([r]) => r.status)).toEqual(cases.map(([, s]) => s));
+    for (const [r] of cases) expect(r.json?.error?.code).toBeTruthy();
+    expect((await received(qbInstanceId)).map((e) => e.body)).not.toContain(body);
+  });
+
+  it('checks a signed timestamp (Slack): a stale one is refused, a fresh one accepted', async () => {
+    const { outcome } = await connectOAuth(h, h.admin, 'slack', 'app');
+    expect(outcome).toBe('connected');
+    const slack = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'slack',
+    )!;
+    const path = `/webhooks/slack/${slack.instance!.id}`;
+    await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'slack',
+      secret: SLACK_SECRET,
+    });
+    const body = 'token=x&team_id=T1&event=message';
+    const now = Math.floor(Date.now() / 1000);
+    const stale = await deliver(path, body, {
+      vendor: 'slack',
+      secret: SLACK_SECRET,
+      timestamp: String(now - 600),
+    });
+    expect(stale.status).toBe(401);
+    const missing = await deliver(path, body, { vendor: 'slack', secret: SLACK_SECRET });
+    expect(missing.status).toBe(401);
+    const fresh = await deliver(path, body, {
+      vendor: 'slack',
+      secret: SLACK_SECRET,
+      timestamp: String(now),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(fresh).toEqual({ status: 202, json: { accepted: true, duplicate: false } });
+    // A secret is the instance's: QuickBooks' does not sign for Slack.
+    const crossed = await deliver(path, `${body}&n=2`, {
+      vendor: 'slack',
+      secret: QB_SECRET,
+      timestamp: String(now),
+    });
+    expect(crossed.status).toBe(401);
+    expect(await received(slack.instance!.id)).toHaveLength(1);
+  });
+
+  it('answers 410 once disconnected (endpoint disabled, kept with its secret) and accepts again after reconnecting', async () => {
+    const done = await h.admin.client.disconnect.start.mutate({
+      connectionId: qbConnectionId,
+      confirm: true,
+      waitMs: 20_000,
+    });
+    expect(done.saga.status).toBe('completed');
+    const view = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
+    expect(view.endpoint?.status).toBe('disabled');
+    expect(view.secretConfigured).toBe(true);
+
+    const eventsBefore = (await received(qbInstanceId)).length;
+    const body = JSON.stringify({ eventNotifications: [{ id: uuid() }] });
+    const gone = await deliver(qbPath(), body);
+    expect(gone.status).toBe(410);
+    expect(gone.json?.error?.reason).toBe('endpoint_disabled');
+    // Unsigned, it learns nothing about the endpoint's state.
+    expect((await deliver(qbPath(), body, { signature: null })).status).toBe(401);
+    expect(await received(qbInstanceId)).toHaveLength(eventsBefore);
+
+    const { outcome } = await connectOAuth(h, h.admin, 'quickbooks', 'app');
+    expect(outcome).toBe('connected');
+    const back = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
+    expect(back.endpoint).toEqual(view.endpoint && { ...view.endpoint, status: 'enabled' });
+    expect(back.secretConfigured).toBe(true);
+    expect(await deliver(qbPath(), body)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: false },
+    });
+    expect(await received(qbInstanceId)).toHaveLength(eventsBefore + 1);
+  });
+});

@@ -1,0 +1,213 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { AppError, WEBHOOK_MAX_BODY_BYTES, ZUuid, ZVendor } from '@otesse/contracts';
+import { newTraceId } from '@otesse/messaging';
+import { webhookTimestampFresh } from '@otesse/providers';
+import { counter } from '@otesse/telemetry';
+import { clientIp } from '../trpc/context';
+import { rateLimitedError } from '../http/rate-limiter';
+import { sendAppError } from '../http/http-errors';
+import type { THttpRoute } from '../http/http-route';
+
+/** `/webhooks/<vendor>/<instanceId>`: the path each instance's endpoint row names. */
+const PATH = /^\/webhooks\/([^/?]+)\/([^/?]+)(?:\?.*)?$/;
+/** How far a signed timestamp may be from the edge's clock (Slack and Zendesk advise 5 minutes). */
+export const WEBHOOK_TIMESTAMP_TOLERANCE_MS = 5 * 60_000;
+
+export const webhookDeliveries = counter(
+  'otesse_webhook_deliveries_total',
+  'Inbound webhook deliveries by provider and outcome (accepted, duplicate, refused_<reason>).',
+  ['vendor', 'outcome'],
+);
+
+/** Reads the raw body, at most `max` bytes: undefined when it is longer (the rest is not read). */
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      req.resume();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+const header = (req: IncomingMessage, name: string): string | null => {
+  const v = req.headers[name.toLowerCase()];
+  return typeof v === 'string' && v !== '' ? v : null;
+};
+
+/**
+ * `POST /webhooks/<vendor>/<instanceId>`: a provider's delivery to an instance's inbound endpoint.
+ *
+ * In this order, so nothing about an endpoint is told to a caller who cannot sign for it: the provider must have
+ * a signature scheme in the catalogue and the endpoint must exist (404); the body must fit (413) and be text
+ * (400); the signature (and its timestamp, where the provider signs one: within 5 minutes) must check out against
+ * the instance's secret, which the vault holds and checks (401, whatever the cause: no secret set, wrong secret,
+ * stale; the log says which); then a disabled endpoint — its instance disconnected: disabled and kept, seed 000 —
+ * answers 410 Gone, which tells the provider to stop. An accepted delivery is published on JetStream
+ * (`integrations.webhook.received`) before the 202, so a 2xx means it is stored; a provider's retry of the same
+ * delivery (its delivery id, else the same body) within the stream's duplicate window is stored once. Refused
+ * signatures are charged to the client IP like failed bearer tokens.
+ */
+export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
+  const m = PATH.exec(req.url ?? '');
+  if (!m) return false;
+  const [, vendorRaw = '', instanceRaw = ''] = m;
+  const vendor = ZVendor.safeParse(decodeURIComponent(vendorRaw));
+  const instanceId = ZUuid.safeParse(decodeURIComponent(instanceRaw));
+  const def =
+    vendor.success && deps.catalogue.has(vendor.data) ? deps.catalogue.get(vendor.data) : null;
+  // Only the catalogue's keys become label values: a path is anyone's to make up.
+  const label = def?.key ?? 'unknown';
+  const refuse = (err: AppError, outcome: string, status?: number): true => {
+    webhookDeliveries.labels(label, outcome).inc();
+    sendAppError(res, err, status === undefined ? {} : { status });
+    return true;
+  };
+  if (req.method !== 'POST') {
+    req.resume();
+    return refuse(
+      new AppError('BAD_REQUEST', 'webhook deliveries are POST requests', {
+        reason: 'method_not_allowed',
+      }),
+      'refused_method',
+      405,
+    );
+  }
+  const scheme = def?.webhooks;
+  if (!vendor.success || !instanceId.success || !scheme) {
+    req.resume();
+    return refuse(new AppError('NOT_FOUND', 'no such webhook endpoint'), 'refused_unknown');
+  }
+  const ip = clientIp(req, deps.limits.trustedProxyHops) ?? 'unknown';
+  const allowed = deps.limits.authFailures.check(ip);
+  if (!allowed.ok) {
+    req.resume();
+    return refuse(
+      rateLimitedError(deps.limits.authFailures, allowed.retryAfterSec),
+      'refused_rate',
+    );
+  }
+  const raw = await readBody(req, Math.min(WEBHOOK_MAX_BODY_BYTES, deps.limits.maxBodyBytes));
+  if (raw === undefined) {
+    return refuse(
+      new AppError('PAYLOAD_TOO_LARGE', `webhook body exceeds ${WEBHOOK_MAX_BODY_BYTES} bytes`, {
+        reason: 'body_too_large',
+      }),
+      'refused_too_large',
+    );
+  }
+  let body: string;
+  try {
+    body = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    return refuse(
+      new AppError('BAD_REQUEST', 'webhook body is not UTF-8 text', { reason: 'body_not_text' }),
+      'refused_not_text',
+    );
+  }
+  const traceId = newTraceId();
+  const busCtx = { traceId };
+  let resolved;
+  try {
+    resolved = await deps.bus.request(
+      'connection.webhook-endpoints.resolve',
+      { instanceId: instanceId.data, vendor: vendor.data },
+      { ctx: busCtx },
+    );
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'NOT_FOUND') {
+      return refuse(new AppError('NOT_FOUND', 'no such webhook endpoint'), 'refused_unknown');
+    }
+    throw e;
+  }
+  const { orgId, endpoint } = resolved;
+  const signature = header(req, scheme.signature.header);
+  const timestamp = scheme.signature.timestampHeader
+    ? header(req, scheme.signature.timestampHeader)
+    : null;
+  let why: string;
+  if (signature === null) why = 'signature_missing';
+  else if (scheme.signature.timestampHeader && timestamp === null) why = 'timestamp_missing';
+  else if (
+    timestamp !== null &&
+    !webhookTimestampFresh(timestamp, Date.now(), WEBHOOK_TIMESTAMP_TOLERANCE_MS)
+  )
+    why = 'timestamp_stale';
+  else {
+    const { outcome } = await deps.bus.request(
+      'vault.webhook-signatures.verify',
+      {
+        orgId,
+        instanceId: endpoint.instanceId,
+        vendor: vendor.data,
+        bodyBase64: raw.toString('base64'),
+        signature: signature.slice(0, 1024),
+        timestamp: timestamp?.slice(0, 64) ?? null,
+      },
+      { ctx: { ...busCtx, orgId } },
+    );
+    why = outcome === 'valid' ? '' : `signature_${outcome}`;
+  }
+  if (why !== '') {
+    deps.limits.authFailures.take(ip);
+    // The operator's clue (a secret not set yet, or the wrong one pasted); the caller only learns "unauthorized".
+    deps.logger.warn(
+      { orgId, instanceId: endpoint.instanceId, vendor: vendor.data, reason: why, traceId },
+      'webhook delivery refused',
+    );
+    return refuse(
+      new AppError('UNAUTHORIZED', 'webhook signature did not verify', {
+        reason: 'invalid_signature',
+      }),
+      `refused_${why}`,
+    );
+  }
+  if (endpoint.status !== 'enabled') {
+    return refuse(
+      new AppError(
+        'NOT_FOUND',
+        'this endpoint is disabled: the integration was disconnected (it is enabled again on reconnect)',
+        { reason: 'endpoint_disabled' },
+      ),
+      'refused_disabled',
+      410,
+    );
+  }
+  const deliveryId = scheme.deliveryIdHeader ? header(req, scheme.deliveryIdHeader) : null;
+  const bodySha256 = createHash('sha256').update(raw).digest('hex');
+  const contentType = header(req, 'content-type');
+  const eventId = randomUUID();
+  const { duplicate } = await deps.events.publish(
+    'integrations.webhook.received',
+    {
+      eventId,
+      occurredAt: new Date().toISOString(),
+      orgId,
+      vendor: vendor.data,
+      instanceId: endpoint.instanceId,
+      endpointId: endpoint.id,
+      deliveryId: deliveryId?.slice(0, 200) ?? null,
+      contentType: contentType?.slice(0, 200) ?? null,
+      body,
+      bodySha256,
+    },
+    {
+      msgId: `webhook:${endpoint.instanceId}:${deliveryId?.slice(0, 200) ?? bodySha256}`,
+      ctx: { ...busCtx, orgId },
+    },
+  );
+  webhookDeliveries.labels(vendor.data, duplicate ? 'duplicate' : 'accepted').inc();
+  deps.logger.info(
+    { orgId, instanceId: endpoint.instanceId, vendor: vendor.data, deliveryId, duplicate, traceId },
+    'webhook delivery accepted',
+  );
+  res
+    .writeHead(202, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+    .end(JSON.stringify({ accepted: true, duplicate }));
+  return true;
+};

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { BUILTIN_PROVIDERS } from './builtin-catalogue';
+import { ZWebhooks } from './provider.schema';
+import {
+  signWebhook,
+  webhookSignatureMatches,
+  webhookSignedContent,
+  webhookTimestampFresh,
+} from './webhook-signature';
+
+const schemeOf = (vendor: string) =>
+  ZWebhooks.parse(BUILTIN_PROVIDERS.find((p) => p.key === vendor)?.webhooks).signature;
+
+describe('webhook signatures', () => {
+  it("reproduces Slack's documented example (v0, hex, timestamp in the signed text)", () => {
+    const body =
+      'token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c';
+    expect(
+      signWebhook(schemeOf('slack'), '8f742231b10e8888abcd99yyyzzz85a5', body, '1531420618'),
+    ).toBe('v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503');
+  });
+
+  it('signs the body alone (QuickBooks, base64) and matches only the same body and secret', () => {
+    const scheme = schemeOf('quickbooks');
+    const sig = signWebhook(scheme, 'verifier-token-123456', '{"a":1}', null);
+    expect(sig).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(webhookSignatureMatches(scheme, 'verifier-token-123456', '{"a":1}', null, sig)).toBe(
+      true,
+    );
+    expect(webhookSignatureMatches(scheme, 'verifier-token-123456', '{"a":2}', null, sig)).toBe(
+      false,
+    );
+    expect(webhookSignatureMatches(scheme, 'another-token-1234567', '{"a":1}', null, sig)).toBe(
+      false,
+    );
+    expect(webhookSignatureMatches(scheme, 'verifier-token-123456', '{"a":1}', null, '')).toBe(
+      false,
+    );
+  });
+
+  it('puts the timestamp first for Zendesk, and never rewrites placeholders inside the body', () => {
+    const scheme = schemeOf('zendesk');
+    expect(webhookSignedContent(scheme, 'x{timestamp}y', '2021-03-25T05:09:27Z')).toBe(
+      '2021-03-25T05:09:27Zx{timestamp}y',
+    );
+  });
+
+  it('takes a timestamp in Unix seconds or ISO form within the tolerance only', () => {
+    const now = Date.parse('2026-11-22T12:00:00Z');
+    expect(webhookTimestampFresh(String(now / 1000 - 60), now, 300_000)).toBe(true);
+    expect(webhookTimestampFresh(String(now / 1000 - 600), now, 300_000)).toBe(false);
+    expect(webhookTimestampFresh('2026-11-22T11:58:00Z', now, 300_000)).toBe(true);
+    expect(webhookTimestampFresh('2026-11-22T12:10:00Z', now, 300_000)).toBe(false);
+    expect(webhookTimestampFresh('yesterday', now, 300_000)).toBe(false);
+  });
+});
