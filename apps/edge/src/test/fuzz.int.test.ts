@@ -559,15 +559,23 @@ describe('hostile input: fuzzing every procedure, subject and route (whole stack
     const jsm = await h.nc.jetstreamManager();
     const consumers = await jsm.consumers.list('AUDIT').next();
     expect(consumers.length).toBeGreaterThan(0);
+    let seen = '';
     await waitFor(
       async () => {
         for (const c of consumers) {
           const info = await jsm.consumers.info('AUDIT', c.name);
+          seen = `${c.name}: ${info.num_pending} pending, ${info.num_ack_pending} unacked, ${info.num_redelivered} redelivered`;
           if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
         }
         return true;
       },
-      { timeoutMs: 20_000, intervalMs: 200, what: 'the audit consumer to get through the stream' },
+      // A liveness wait, not a speed target: alone this takes under a second; beside the chaos test on two cores
+      // it once took longer than 20 s.
+      {
+        timeoutMs: 45_000,
+        intervalMs: 200,
+        what: `the audit consumer to get through the stream (last seen ${seen})`,
+      },
     );
   });
 
