@@ -11,6 +11,7 @@ import { completeReconnectHandler } from './handlers/complete-reconnect.handler'
 import { configureInstanceHandler } from './handlers/configure-instance.handler';
 import { createConnectionHandler } from './handlers/create-connection.handler';
 import { getConnectionHandler } from './handlers/get-connection.handler';
+import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consumer';
 import { resolveWebhookEndpointHandler } from './handlers/resolve-webhook-endpoint.handler';
 import { getInstanceHandler } from './handlers/get-instance.handler';
 import { listDependentsHandler } from './handlers/list-dependents.handler';
@@ -110,8 +111,9 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
       }),
       'connection.webhook-endpoints.resolve': resolveWebhookEndpointHandler(orm),
     }),
-    onStart: async ({ orm, bus, events, logger }) => {
+    onStart: async ({ orm, bus, events, logger, nc }) => {
       const loops = [
+        await consumeWebhookDeliveries({ nc, orm, logger }),
         ...(healthChecksEnabled
           ? [startHealthChecks({ orm, bus, catalogue, logger, settings: healthSettings })]
           : []),

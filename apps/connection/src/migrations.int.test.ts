@@ -60,6 +60,18 @@ describe('connection migrations (real Postgres)', () => {
         'p_key text, p_org uuid, p_connection uuid, p_saga uuid, p_actor uuid, p_may_manage boolean',
       ]);
       expect(await body('complete_disconnect')).toMatch(/'OT002'/);
+      // Down past webhook_last_delivery: the endpoint's last-delivery column is gone.
+      const column = async (table: string, name: string) =>
+        (
+          await db.query(
+            `select 1 from information_schema.columns where table_schema = $1
+                and table_name = $2 and column_name = $3`,
+            [CONNECTION_SCHEMA.schema, table, name],
+          )
+        ).length;
+      expect(await column('webhook_endpoint', 'last_delivery_at')).toBe(1);
+      await migrateDown(orm);
+      expect(await column('webhook_endpoint', 'last_delivery_at')).toBe(0);
       // Down past instance_revoking: begin_disconnect no longer holds the instance, the column is gone.
       const holdColumn = async () =>
         (

@@ -90,6 +90,8 @@ export const ZWebhookEndpoint = z.object({
   /** Path on the edge: `/webhooks/<vendor>/<instanceId>`. */
   url: z.string(),
   status: z.enum(['enabled', 'disabled']),
+  /** When the newest accepted delivery arrived; null: none yet. Optional for older readers. */
+  lastDeliveryAt: ZIsoDate.nullable().optional(),
 });
 export type TWebhookEndpoint = z.infer<typeof ZWebhookEndpoint>;
 

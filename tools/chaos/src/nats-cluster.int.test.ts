@@ -47,9 +47,12 @@ describe('NATS cluster (tools/nats/cluster)', () => {
         const jsz = (await (await fetch(`${cluster.nodes[0]!.monitorUrl}/jsz`)).json()) as {
           meta_cluster?: { leader?: string; cluster_size?: number; name?: string };
         };
-        return jsz.meta_cluster?.leader ? jsz.meta_cluster : undefined;
+        // Right after start a leader may be elected before the third node has joined (size 2): wait for all three.
+        return jsz.meta_cluster?.leader && jsz.meta_cluster.cluster_size === 3
+          ? jsz.meta_cluster
+          : undefined;
       },
-      { timeoutMs: 30_000, what: 'a JetStream meta leader' },
+      { timeoutMs: 30_000, what: 'a JetStream meta leader of three nodes' },
     );
     expect(meta).toMatchObject({ name: 'otesse', cluster_size: 3 });
   });

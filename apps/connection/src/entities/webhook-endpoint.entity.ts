@@ -9,6 +9,8 @@ export interface WebhookEndpoint {
   /** Path the edge routes: `/webhooks/<vendor>/<instanceId>`. */
   url: string;
   status: 'enabled' | 'disabled';
+  /** When the newest accepted delivery arrived (from `integrations.webhook.received`); null: none yet. */
+  lastDeliveryAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -28,6 +30,7 @@ export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
     connectionId: { type: 'uuid', nullable: true },
     url: { type: 'string', length: 300 },
     status: { enum: true, items: () => ['enabled', 'disabled'] },
+    lastDeliveryAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
   },

@@ -73,6 +73,7 @@ interface TWebhookRow {
   connection_id: string | null;
   url: string;
   status: 'enabled' | 'disabled';
+  last_delivery_at: Date | string | null;
 }
 
 /** MikroORM's knex hands timestamptz back as strings. */
@@ -177,6 +178,7 @@ export async function loadWebhookEndpoint(
         connectionId: row.connection_id,
         url: row.url,
         status: row.status,
+        lastDeliveryAt: isoOrNull(row.last_delivery_at),
       }
     : null;
 }

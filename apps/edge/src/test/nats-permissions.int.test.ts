@@ -116,6 +116,13 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
       },
       { timeoutMs: 20_000, what: 'the webhook-requested runs' },
     );
+    // And the connection service's (its own user's) recorded the endpoint's last delivery.
+    await waitFor(
+      async () =>
+        (await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' })).endpoint
+          ?.lastDeliveryAt ?? false,
+      { what: "the endpoint's last delivery" },
+    );
   });
 
   it("the sync-scheduler cannot call the vault's destroy; nothing is destroyed", async () => {

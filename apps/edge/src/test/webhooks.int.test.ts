@@ -109,6 +109,7 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     expect(view.endpoint).toEqual({
       url: `${h.stack.edgeUrl}/webhooks/quickbooks/${qbInstanceId}`,
       status: 'enabled',
+      lastDeliveryAt: null,
     });
     expect(view.secretConfigured).toBe(false);
 
@@ -209,6 +210,12 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
       deliveryId: null,
     });
 
+    // The endpoint shows when the newest accepted delivery arrived (the connection service's consumer).
+    const delivered = await waitFor(async () => {
+      const v = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
+      return v.endpoint?.lastDeliveryAt ?? undefined;
+    });
+    expect(Date.now() - Date.parse(delivered)).toBeLessThan(60_000);
     await waitFor(
       async () => {
         const { jobs } = await h.admin.client.sync.listJobs.query({ instanceId: qbInstanceId });
@@ -310,7 +317,9 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     const { outcome } = await connectOAuth(h, h.admin, 'quickbooks', 'app');
     expect(outcome).toBe('connected');
     const back = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
-    expect(back.endpoint).toEqual(view.endpoint && { ...view.endpoint, status: 'enabled' });
+    expect(back.endpoint).toMatchObject({ url: view.endpoint!.url, status: 'enabled' });
+    // A refused delivery is no delivery: the last one is still the one before the disconnect.
+    expect(back.endpoint?.lastDeliveryAt).toBe(view.endpoint?.lastDeliveryAt);
     expect(back.secretConfigured).toBe(true);
     expect(await deliver(qbPath(), body)).toEqual({
       status: 202,

@@ -21,7 +21,12 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
   const { provider } = integration;
   const [secret, setSecret] = useState('');
   const endpointQuery = trpc.integrations.webhookEndpoint.queryOptions({ vendor: provider.key });
-  const webhook = useQuery({ ...endpointQuery, enabled: provider.webhooks });
+  // Polled while setting up: the provider's first delivery shows up by itself.
+  const webhook = useQuery({
+    ...endpointQuery,
+    enabled: provider.webhooks,
+    refetchInterval: 15_000,
+  });
   const save = useMutation(
     trpc.integrations.setWebhookSecret.mutationOptions({
       onSuccess: () => setSecret(''),
@@ -63,6 +68,16 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
                     refused (410) since the disconnect; enabled again on reconnect
                   </span>
                 </>
+              )}
+            </dd>
+          </div>
+          <div>
+            <dt>Last delivery</dt>
+            <dd>
+              {data.endpoint.lastDeliveryAt ? (
+                formatRelative(data.endpoint.lastDeliveryAt)
+              ) : (
+                <span className="muted">none yet</span>
               )}
             </dd>
           </div>

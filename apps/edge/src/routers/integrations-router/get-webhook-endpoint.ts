@@ -4,7 +4,7 @@ import { ZGetWebhookEndpointInput } from './webhook-endpoint.schema';
 /**
  * An integration's inbound webhook endpoint: the URL to give the provider (the instance has one from its first
  * connect), whether it takes deliveries (a disconnect disables it and keeps it; a reconnect enables it again),
- * and whether a signing secret is set (never the secret). `supported: false` for providers whose deliveries this
+ * when the last one was accepted, and whether a signing secret is set (never the secret). `supported: false` for providers whose deliveries this
  * product cannot check.
  */
 export const getWebhookEndpoint = authedProcedure
@@ -39,6 +39,8 @@ export const getWebhookEndpoint = authedProcedure
       endpoint: {
         url: `${ctx.deps.publicUrl}${webhookEndpoint.url}`,
         status: webhookEndpoint.status,
+        /** The newest accepted delivery (null: none yet), so an admin sees the provider got through. */
+        lastDeliveryAt: webhookEndpoint.lastDeliveryAt ?? null,
       },
       secretConfigured: secret.configured,
       secretUpdatedAt: secret.updatedAt,
