@@ -13,6 +13,7 @@ import {
 } from '@otesse/testing';
 import type { TRunningService } from '@otesse/runtime';
 import { startCredentialVault } from './credential-vault.service';
+import type { TWebhookSecretRow } from './webhook-secret-rows';
 import type { TMasterKey } from './crypto/master-keys';
 
 // Every log line the service writes (at trace level), to prove no secret ever reaches one.
@@ -51,18 +52,8 @@ const schemeOf = (vendor: string): TWebhookSignature => {
 };
 const unixNow = () => String(Math.floor(Date.now() / 1000));
 
-interface TSecretRow {
-  instance_id: string;
-  org_id: string;
-  vendor: string;
-  ciphertext: string;
-  iv: string;
-  auth_tag: string;
-  wrapped_data_key: string;
-  key_id: string;
-  created_at: Date;
-  updated_at: Date;
-}
+/** As `pg` reads it: timestamptz as Date. */
+type TSecretRow = TWebhookSecretRow & { created_at: Date; updated_at: Date };
 
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 

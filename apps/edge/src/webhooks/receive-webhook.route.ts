@@ -1,10 +1,16 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import { AppError, WEBHOOK_MAX_BODY_BYTES, ZUuid, ZVendor } from '@otesse/contracts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  AppError,
+  RETRYABLE_CODES,
+  WEBHOOK_MAX_BODY_BYTES,
+  ZUuid,
+  ZVendor,
+} from '@otesse/contracts';
 import { newTraceId } from '@otesse/messaging';
-import { webhookTimestampFresh } from '@otesse/providers';
+import { webhookTimestampFresh, type TWebhooks } from '@otesse/providers';
 import { counter } from '@otesse/telemetry';
-import { clientIp } from '../trpc/context';
+import { clientIp, type TEdgeDeps } from '../trpc/context';
 import { rateLimitedError } from '../http/rate-limiter';
 import { sendAppError } from '../http/http-errors';
 import type { THttpRoute } from '../http/http-route';
@@ -51,7 +57,8 @@ const header = (req: IncomingMessage, name: string): string | null => {
  * answers 410 Gone, which tells the provider to stop. An accepted delivery is published on JetStream
  * (`integrations.webhook.received`) before the 202, so a 2xx means it is stored; a provider's retry of the same
  * delivery (its delivery id, else the same body) within the stream's duplicate window is stored once. Refused
- * signatures are charged to the client IP like failed bearer tokens.
+ * signatures are charged to the client IP like failed bearer tokens. A service or JetStream that cannot answer
+ * makes it 503: the provider retries later, and nothing was published.
  */
 export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
   const m = PATH.exec(req.url ?? '');
@@ -110,13 +117,59 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
       'refused_not_text',
     );
   }
+  try {
+    return await verifyAndPublish(deps, {
+      req,
+      res,
+      refuse,
+      vendor: vendor.data,
+      instanceId: instanceId.data,
+      scheme,
+      ip,
+      raw,
+      body,
+    });
+  } catch (e) {
+    // A service or JetStream briefly away: the provider should retry (they do on 5xx), and this is no bug.
+    if (e instanceof AppError && RETRYABLE_CODES.has(e.code)) {
+      deps.logger.warn(
+        { err: e, vendor: vendor.data, instanceId: instanceId.data },
+        'webhook delivery deferred',
+      );
+      return refuse(
+        new AppError('UNAVAILABLE', 'cannot take this delivery now: retry later', {
+          reason: 'unavailable',
+        }),
+        'refused_unavailable',
+      );
+    }
+    throw e;
+  }
+};
+
+/** The endpoint, the signature, its state; then the event and the 202. */
+async function verifyAndPublish(
+  deps: TEdgeDeps,
+  d: {
+    req: IncomingMessage;
+    res: ServerResponse;
+    refuse: (err: AppError, outcome: string, status?: number) => true;
+    vendor: string;
+    instanceId: string;
+    scheme: TWebhooks;
+    ip: string;
+    raw: Buffer;
+    body: string;
+  },
+): Promise<true> {
+  const { req, res, refuse, scheme, ip, raw, body } = d;
   const traceId = newTraceId();
   const busCtx = { traceId };
   let resolved;
   try {
     resolved = await deps.bus.request(
       'connection.webhook-endpoints.resolve',
-      { instanceId: instanceId.data, vendor: vendor.data },
+      { instanceId: d.instanceId, vendor: d.vendor },
       { ctx: busCtx },
     );
   } catch (e) {
@@ -144,7 +197,7 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
       {
         orgId,
         instanceId: endpoint.instanceId,
-        vendor: vendor.data,
+        vendor: d.vendor,
         bodyBase64: raw.toString('base64'),
         signature: signature.slice(0, 1024),
         timestamp: timestamp?.slice(0, 64) ?? null,
@@ -157,7 +210,7 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
     deps.limits.authFailures.take(ip);
     // The operator's clue (a secret not set yet, or the wrong one pasted); the caller only learns "unauthorized".
     deps.logger.warn(
-      { orgId, instanceId: endpoint.instanceId, vendor: vendor.data, reason: why, traceId },
+      { orgId, instanceId: endpoint.instanceId, vendor: d.vendor, reason: why, traceId },
       'webhook delivery refused',
     );
     return refuse(
@@ -188,7 +241,7 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
       eventId,
       occurredAt: new Date().toISOString(),
       orgId,
-      vendor: vendor.data,
+      vendor: d.vendor,
       instanceId: endpoint.instanceId,
       endpointId: endpoint.id,
       deliveryId: deliveryId?.slice(0, 200) ?? null,
@@ -201,13 +254,13 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
       ctx: { ...busCtx, orgId },
     },
   );
-  webhookDeliveries.labels(vendor.data, duplicate ? 'duplicate' : 'accepted').inc();
+  webhookDeliveries.labels(d.vendor, duplicate ? 'duplicate' : 'accepted').inc();
   deps.logger.info(
-    { orgId, instanceId: endpoint.instanceId, vendor: vendor.data, deliveryId, duplicate, traceId },
+    { orgId, instanceId: endpoint.instanceId, vendor: d.vendor, deliveryId, duplicate, traceId },
     'webhook delivery accepted',
   );
   res
     .writeHead(202, { 'content-type': 'application/json', 'cache-control': 'no-store' })
     .end(JSON.stringify({ accepted: true, duplicate }));
   return true;
-};
+}
