@@ -463,7 +463,18 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     // Never shown again: the field is emptied and the page holds it nowhere.
     await expect(panel.getByLabel('Replace the signing secret').inputValue()).resolves.toBe('');
     await expect(page.content()).resolves.not.toContain(QB_SECRET);
-    await screenshot(page, 'webhooks');
+    await expect(panel.textContent()).resolves.toContain('none yet');
     expect((await deliver()).status).toBe(202);
+    // The delivery shows on the card (recorded by the connection service's consumer; the page loads it anew).
+    await waitFor(
+      async () => {
+        await goTo('All Integrations');
+        await goTo('Connections');
+        await panel.getByText('Last delivery').waitFor();
+        return !(await panel.textContent())?.includes('none yet');
+      },
+      { timeoutMs: 20_000, intervalMs: 300, what: 'the last delivery on the card' },
+    );
+    await screenshot(page, 'webhooks');
   });
 });
