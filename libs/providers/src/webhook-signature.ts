@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { TWebhookSignature } from './provider.schema';
+import { BUILTIN_PROVIDERS } from './builtin-catalogue';
+import { ZWebhooks, type TWebhookSignature } from './provider.schema';
 
 /** The text a provider signs: its scheme's `signedContent` with the body and the timestamp filled in. */
 export function webhookSignedContent(
@@ -50,4 +51,11 @@ export function webhookTimestampFresh(
 ): boolean {
   const t = /^\d{1,12}$/.test(timestamp) ? Number(timestamp) * 1000 : Date.parse(timestamp);
   return Number.isFinite(t) && Math.abs(now - t) <= toleranceMs;
+}
+
+/** The built-in catalogue's signature scheme of a provider: what tests and tools sign deliveries with. */
+export function builtinWebhookSignature(vendor: string): TWebhookSignature {
+  const webhooks = BUILTIN_PROVIDERS.find((p) => p.key === vendor)?.webhooks;
+  if (!webhooks) throw new Error(`${vendor} signs no webhooks in the built-in catalogue`);
+  return ZWebhooks.parse(webhooks).signature;
 }

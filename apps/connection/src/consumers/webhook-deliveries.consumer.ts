@@ -14,8 +14,8 @@ export const WEBHOOK_DELIVERIES_DURABLE = 'connection-webhook-deliveries';
 export async function recordWebhookDelivery(
   orm: MikroORM,
   event: Pick<TWebhookReceivedEvent, 'instanceId' | 'endpointId' | 'occurredAt'>,
-): Promise<boolean> {
-  const updated = await orm.em
+): Promise<void> {
+  await orm.em
     .getConnection()
     .getKnex()
     .raw(
@@ -25,7 +25,6 @@ export async function recordWebhookDelivery(
           and (last_delivery_at is null or last_delivery_at < ?::timestamptz)`,
       [event.occurredAt, event.endpointId, event.instanceId, event.occurredAt],
     );
-  return (updated as { rowCount: number }).rowCount > 0;
 }
 
 /** Consumes `integrations.webhook.received`; a failure (database down) is redelivered later. */

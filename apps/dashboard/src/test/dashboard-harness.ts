@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BUILTIN_PROVIDERS, signWebhook, ZWebhooks } from '@otesse/providers';
+import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import * as identity from '@otesse/identity';
 import { FakeProviderClient, type TFakeProvider } from '@otesse/fake-provider';
@@ -259,6 +259,5 @@ export async function screenshot(
 
 /** The signature header value a provider would send with this delivery (the catalogue's scheme, no timestamp). */
 export function signedBy(vendor: string, secret: string, body: string): string {
-  const scheme = ZWebhooks.parse(BUILTIN_PROVIDERS.find((p) => p.key === vendor)?.webhooks);
-  return signWebhook(scheme.signature, secret, body, null);
+  return signWebhook(builtinWebhookSignature(vendor), secret, body, null);
 }

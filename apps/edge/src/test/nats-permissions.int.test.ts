@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckPolicy, connect, Events, type NatsConnection } from 'nats';
 import { AppError } from '@otesse/contracts';
-import { BUILTIN_PROVIDERS, signWebhook, ZWebhooks } from '@otesse/providers';
+import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
 import { Bus } from '@otesse/messaging';
 import { NATS_CONFIG_FILE, NATS_DEV_OTHER_USERS, NATS_DEV_USERS, waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, type THarness } from './e2e-harness';
@@ -94,9 +94,7 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
       vendor: 'quickbooks',
     });
     const body = '{"eventNotifications":[]}';
-    const scheme = ZWebhooks.parse(
-      BUILTIN_PROVIDERS.find((p) => p.key === 'quickbooks')?.webhooks,
-    ).signature;
+    const scheme = builtinWebhookSignature('quickbooks');
     const res = await fetch(endpoint!.url, {
       method: 'POST',
       headers: {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
-import { BUILTIN_PROVIDERS, signWebhook, ZWebhooks } from '@otesse/providers';
+import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
 import { TestBrowser, waitFor } from '@otesse/testing';
 import type { AppRouter } from '../routers/app.router';
 import { DASHBOARD_URL, startHarness, type THarness } from './e2e-harness';
@@ -94,9 +94,7 @@ describe('secrets never leave the vault (whole stack as processes, debug logs)',
     expect(qb.stoppedAt).toContain('oauth=connected');
     await client.integrations.setWebhookSecret.mutate({ vendor: 'quickbooks', secret: QB_SECRET });
     const { endpoint } = await client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
-    const scheme = ZWebhooks.parse(
-      BUILTIN_PROVIDERS.find((p) => p.key === 'quickbooks')?.webhooks,
-    ).signature;
+    const scheme = builtinWebhookSignature('quickbooks');
     const body = '{"eventNotifications":[]}';
     for (const [secret, status] of [
       [QB_SECRET, 202],

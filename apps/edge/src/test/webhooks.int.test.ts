@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TWebhookReceivedEvent } from '@otesse/contracts';
-import { BUILTIN_PROVIDERS, signWebhook, ZWebhooks } from '@otesse/providers';
+import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
 import { waitFor } from '@otesse/testing';
 import { streamEvents, uuid } from './disconnect-helpers';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 
-const schemeOf = (vendor: string) =>
-  ZWebhooks.parse(BUILTIN_PROVIDERS.find((p) => p.key === vendor)?.webhooks).signature;
+const schemeOf = builtinWebhookSignature;
 
 const QB_SECRET = 'qb-verifier-token-0123456789';
 const SLACK_SECRET = 'slack-signing-secret-abcdef0123';
