@@ -462,6 +462,7 @@ describe('credential vault (real Postgres + NATS)', () => {
       },
       'vault.webhook-secrets.set': { orgId, instanceId, vendor: 'quickbooks', secret: leaked },
       'vault.webhook-secrets.describe': { orgId, instanceId },
+      'vault.webhook-secrets.expire-previous': { orgId, instanceId },
       'vault.webhook-signatures.verify': {
         orgId,
         instanceId,
@@ -573,6 +574,15 @@ describe('credential vault (real Postgres + NATS)', () => {
         json({ ...valid['vault.webhook-secrets.set'], secret: leaked + 'x'.repeat(512) }),
         json({ ...valid['vault.webhook-secrets.set'], secret: 42 }),
         json({ ...valid['vault.webhook-secrets.set'], replace: true }),
+        json({ ...valid['vault.webhook-secrets.set'], keepPreviousSeconds: -1 }),
+        json({ ...valid['vault.webhook-secrets.set'], keepPreviousSeconds: 7 * 86_400 + 1 }),
+        json({ ...valid['vault.webhook-secrets.set'], keepPreviousSeconds: 1.5 }),
+        json({ ...valid['vault.webhook-secrets.set'], keepPreviousSeconds: '3600' }),
+      ],
+      'vault.webhook-secrets.expire-previous': [
+        json({ orgId }),
+        json({ orgId, instanceId: 'nope' }),
+        json({ orgId, instanceId, secret: leaked }),
       ],
       'vault.webhook-secrets.describe': [
         json({ orgId }),

@@ -14,6 +14,8 @@ import { setWebhookSecretHandler } from './handlers/set-webhook-secret.handler';
 import { storeCredentialsHandler } from './handlers/store-credentials.handler';
 import { swapCredentialsHandler } from './handlers/swap-credentials.handler';
 import { verifyWebhookSignatureHandler } from './handlers/verify-webhook-signature.handler';
+import { expirePreviousWebhookSecretHandler } from './handlers/expire-previous-webhook-secret.handler';
+import { startPreviousSecretPurge } from './housekeeping/previous-secret-purge';
 import { DEFAULT_REFRESH_SETTINGS, type TRefreshSettings } from './provider/token-endpoint';
 import { TokenRefresher } from './refresh/token-refresher';
 
@@ -81,12 +83,17 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
         'vault.credentials.swap': swapCredentialsHandler(deps),
         'vault.webhook-secrets.set': setWebhookSecretHandler(deps),
         'vault.webhook-secrets.describe': describeWebhookSecretHandler(deps),
+        'vault.webhook-secrets.expire-previous': expirePreviousWebhookSecretHandler(deps),
         'vault.webhook-signatures.verify': verifyWebhookSignatureHandler(deps),
       };
     },
     onStart: async ({ nc, orm, logger }) => {
       const consumer = await consumeAbandonedConnects({ nc, orm, logger });
-      return consumer.stop;
+      const stopPurge = await startPreviousSecretPurge(orm, logger);
+      return async () => {
+        await stopPurge();
+        await consumer.stop();
+      };
     },
   });
 }

@@ -5,6 +5,10 @@ import { openWebhookSecret, sealWebhookSecret } from './crypto/envelope';
 import type { MasterKeyRing } from './crypto/master-keys';
 
 export const WEBHOOK_SECRET_TABLE = 'webhook_secret';
+/** Replaced secrets still accepted for a while (see previous-webhook-secret.entity.ts). */
+export const PREVIOUS_WEBHOOK_SECRET_TABLE = 'webhook_secret_previous';
+/** The sealed columns a replaced secret moves with, unchanged. */
+const SEALED_COLUMNS = 'org_id, vendor, ciphertext, iv, auth_tag, wrapped_data_key, key_id';
 
 /** A webhook secret row as knex reads it (timestamptz come back as Date). */
 export interface TWebhookSecretRow {
@@ -51,6 +55,105 @@ export function sealWebhookSecretRow(
     created_at: now,
     updated_at: now,
   };
+}
+
+/** A replaced secret's row: the sealed columns as they were, and how long it stays accepted. */
+export interface TPreviousWebhookSecretRow extends TWebhookSecretRow {
+  expires_at: Date | string;
+  last_used_at: Date | string | null;
+}
+
+/**
+ * Sets the instance's secret, in one transaction: when it replaces one and `keepPreviousSeconds` > 0, the replaced
+ * one moves, sealed as it was, to the previous-secrets table, accepted until then (replacing any older previous
+ * one); otherwise any previous one is destroyed. Never another org's: when the instance id already belongs to one,
+ * nothing is written and undefined is returned. Expired previous secrets of every instance are purged on the way.
+ */
+export async function replaceWebhookSecret(
+  db: Knex,
+  row: TWebhookSecretRow,
+  keepPreviousSeconds: number,
+  now: Date,
+): Promise<{ updatedAt: Date; previousValidUntil: Date | null } | undefined> {
+  return db.transaction(async (trx) => {
+    const current = (await trx(WEBHOOK_SECRET_TABLE)
+      .withSchema(VAULT_DB_SCHEMA)
+      .where({ instance_id: row.instance_id })
+      .forUpdate()
+      .first('org_id', 'vendor')) as { org_id: string; vendor: string } | undefined;
+    if (current && current.org_id !== row.org_id) return undefined;
+    await purgeExpiredPreviousSecrets(trx, now);
+    let previousValidUntil: Date | null = null;
+    if (current && keepPreviousSeconds > 0 && current.vendor === row.vendor) {
+      previousValidUntil = new Date(now.getTime() + keepPreviousSeconds * 1000);
+      await trx.raw(
+        `insert into "${VAULT_DB_SCHEMA}"."${PREVIOUS_WEBHOOK_SECRET_TABLE}"
+           (instance_id, ${SEALED_COLUMNS}, created_at, updated_at, expires_at, last_used_at)
+         select instance_id, ${SEALED_COLUMNS}, ?, ?, ?, null
+           from "${VAULT_DB_SCHEMA}"."${WEBHOOK_SECRET_TABLE}" where instance_id = ?
+         on conflict (instance_id) do update set
+           (${SEALED_COLUMNS}, created_at, updated_at, expires_at, last_used_at) =
+           (excluded.org_id, excluded.vendor, excluded.ciphertext, excluded.iv, excluded.auth_tag,
+            excluded.wrapped_data_key, excluded.key_id, excluded.created_at, excluded.updated_at,
+            excluded.expires_at, null)`,
+        [now, now, previousValidUntil, row.instance_id],
+      );
+    } else {
+      await trx(PREVIOUS_WEBHOOK_SECRET_TABLE)
+        .withSchema(VAULT_DB_SCHEMA)
+        .where({ instance_id: row.instance_id })
+        .delete();
+    }
+    const written = await upsertWebhookSecret(trx, row);
+    return written && { updatedAt: written.updatedAt, previousValidUntil };
+  });
+}
+
+/** Destroys every previous secret past its grace. */
+export async function purgeExpiredPreviousSecrets(db: Knex, now: Date): Promise<number> {
+  return db(PREVIOUS_WEBHOOK_SECRET_TABLE)
+    .withSchema(VAULT_DB_SCHEMA)
+    .where('expires_at', '<=', now)
+    .delete();
+}
+
+/** The org's instance's replaced secret, while it is still accepted. */
+export async function findPreviousWebhookSecret(
+  db: Knex,
+  where: { orgId: string; instanceId: string },
+  now: Date,
+): Promise<TPreviousWebhookSecretRow | undefined> {
+  return (await db(PREVIOUS_WEBHOOK_SECRET_TABLE)
+    .withSchema(VAULT_DB_SCHEMA)
+    .where({ instance_id: where.instanceId, org_id: where.orgId })
+    .where('expires_at', '>', now)
+    .first()) as TPreviousWebhookSecretRow | undefined;
+}
+
+/** Destroys the org's instance's replaced secret; whether one was still accepted. */
+export async function expirePreviousWebhookSecret(
+  db: Knex,
+  where: { orgId: string; instanceId: string },
+  now: Date,
+): Promise<boolean> {
+  const gone = (await db(PREVIOUS_WEBHOOK_SECRET_TABLE)
+    .withSchema(VAULT_DB_SCHEMA)
+    .where({ instance_id: where.instanceId, org_id: where.orgId })
+    .delete()
+    .returning(['expires_at'])) as { expires_at: Date }[];
+  return gone.some((r) => new Date(r.expires_at) > now);
+}
+
+/** Records that a delivery came signed with the replaced secret (the provider has not switched yet). */
+export async function markPreviousWebhookSecretUsed(
+  db: Knex,
+  instanceId: string,
+  now: Date,
+): Promise<void> {
+  await db(PREVIOUS_WEBHOOK_SECRET_TABLE)
+    .withSchema(VAULT_DB_SCHEMA)
+    .where({ instance_id: instanceId })
+    .update({ last_used_at: now });
 }
 
 /**

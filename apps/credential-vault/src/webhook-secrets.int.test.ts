@@ -94,8 +94,8 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     bus.request('vault.webhook-secrets.set', input);
   const describeSecret = (orgId: string, instanceId: string) =>
     bus.request('vault.webhook-secrets.describe', { orgId, instanceId });
-  /** Verifies a delivery signed (by default) with `signedWith` under `vendor`'s catalogue scheme. */
-  const verify = async (
+  /** Verifies a delivery signed (by default) with `signedWith` under `vendor`'s catalogue scheme: the reply. */
+  const verifyReply = async (
     input: Omit<
       TRequestInput<'vault.webhook-signatures.verify'>,
       'signature' | 'timestamp' | 'bodyBase64'
@@ -111,15 +111,23 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     const signature =
       req.signature ??
       signWebhook(schemeOf(req.vendor), signedWith ?? 'unused-secret', body, timestamp);
-    return (
-      await bus.request('vault.webhook-signatures.verify', {
-        ...req,
-        bodyBase64: b64(body),
-        signature,
-        timestamp,
-      })
-    ).outcome;
+    return bus.request('vault.webhook-signatures.verify', {
+      ...req,
+      bodyBase64: b64(body),
+      signature,
+      timestamp,
+    });
   };
+  /** The same, its outcome alone. */
+  const verify = async (input: Parameters<typeof verifyReply>[0]) =>
+    (await verifyReply(input)).outcome;
+  const previousRowOf = async (instanceId: string): Promise<TSecretRow | undefined> =>
+    (
+      await db.query<TSecretRow>(
+        'select * from vault.webhook_secret_previous where instance_id = $1',
+        [instanceId],
+      )
+    )[0];
   const rowOf = async (instanceId: string): Promise<TSecretRow | undefined> =>
     (
       await db.query<TSecretRow>('select * from vault.webhook_secret where instance_id = $1', [
@@ -134,7 +142,7 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     const instanceId = randomUUID();
     const secret = newSecret();
     const reply = await set({ orgId, instanceId, vendor: 'quickbooks', secret });
-    expect(reply).toEqual({ configured: true, updatedAt: expect.any(String) });
+    expect(reply).toEqual({ configured: true, updatedAt: expect.any(String), previous: null });
     expect(JSON.stringify(reply)).not.toContain(secret);
 
     const body = JSON.stringify({ eventNotifications: [{ realmId: '123', dataChangeEvent: {} }] });
@@ -210,6 +218,7 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     await expect(describeSecret(orgId, instanceId)).resolves.toEqual({
       configured: false,
       updatedAt: null,
+      previous: null,
     });
 
     const secret = newSecret();
@@ -222,6 +231,7 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     await expect(describeSecret(otherOrg, instanceId)).resolves.toEqual({
       configured: false,
       updatedAt: null,
+      previous: null,
     });
     // Nor may another org overwrite it: refused, the owner's secret untouched.
     const before = await rowOf(instanceId);
@@ -258,7 +268,7 @@ describe('webhook secrets (real Postgres + NATS)', () => {
           signature: 'sig',
           timestamp: null,
         }),
-      ).resolves.toEqual({ outcome: 'unsupported' });
+      ).resolves.toEqual({ outcome: 'unsupported', secret: null });
   });
 
   it("answers mismatch when the secret is another provider's, even for a signature it would match", async () => {
@@ -285,6 +295,7 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     await expect(describeSecret(orgId, instanceId)).resolves.toEqual({
       configured: true,
       updatedAt: setFirst.updatedAt,
+      previous: null,
     });
     const firstRow = (await rowOf(instanceId))!;
     expect(firstRow.created_at.toISOString()).toBe(setFirst.updatedAt);
@@ -296,7 +307,10 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     await expect(describeSecret(orgId, instanceId)).resolves.toEqual({
       configured: true,
       updatedAt: setSecond.updatedAt,
+      previous: null,
     });
+    expect(setSecond.previous).toBeNull();
+    expect(await previousRowOf(instanceId)).toBeUndefined();
     await expect(
       verify({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: first }),
     ).resolves.toBe('mismatch');
@@ -317,11 +331,160 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     expect(secondRow.ciphertext).not.toBe(firstRow.ciphertext);
   });
 
+  it('keeps a replaced secret accepted for its grace, says when it was last used, and forgets it after', async () => {
+    const orgId = randomUUID();
+    const instanceId = randomUUID();
+    const body = '{"grace":1}';
+    const first = newSecret();
+    await set({ orgId, instanceId, vendor: 'quickbooks', secret: first });
+    const firstRow = (await rowOf(instanceId))!;
+    const second = newSecret();
+    const before = Date.now();
+    const setSecond = await set({
+      orgId,
+      instanceId,
+      vendor: 'quickbooks',
+      secret: second,
+      keepPreviousSeconds: 3600,
+    });
+    expect(setSecond.previous).toEqual({ validUntil: expect.any(String), lastUsedAt: null });
+    const validUntil = Date.parse(setSecond.previous!.validUntil);
+    expect(validUntil - before).toBeGreaterThanOrEqual(3_599_000);
+    expect(validUntil - before).toBeLessThanOrEqual(3_660_000);
+
+    // Both sign now, and the reply says which one did.
+    await expect(
+      verifyReply({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: second }),
+    ).resolves.toEqual({ outcome: 'valid', secret: 'current' });
+    await expect(describeSecret(orgId, instanceId)).resolves.toMatchObject({
+      previous: { validUntil: setSecond.previous!.validUntil, lastUsedAt: null },
+    });
+    await expect(
+      verifyReply({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: first }),
+    ).resolves.toEqual({ outcome: 'valid', secret: 'previous' });
+    const described = await describeSecret(orgId, instanceId);
+    expect(Date.now() - Date.parse(described.previous!.lastUsedAt!)).toBeLessThan(60_000);
+    // Another org's instance id sees none of it.
+    await expect(
+      verify({ orgId: randomUUID(), instanceId, vendor: 'quickbooks', body, signedWith: first }),
+    ).resolves.toBe('no_secret');
+
+    // Moved as it was, sealed under its own data key: nothing re-encrypted, nothing in plaintext.
+    const moved = (await previousRowOf(instanceId))!;
+    expect(moved).toMatchObject({
+      ciphertext: firstRow.ciphertext,
+      iv: firstRow.iv,
+      auth_tag: firstRow.auth_tag,
+      wrapped_data_key: firstRow.wrapped_data_key,
+      key_id: firstRow.key_id,
+    });
+    expect(JSON.stringify(moved)).not.toContain(first);
+
+    // A third secret: the second becomes the previous one, the first is gone for good.
+    const third = newSecret();
+    await set({ orgId, instanceId, vendor: 'quickbooks', secret: third, keepPreviousSeconds: 600 });
+    await expect(
+      verify({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: first }),
+    ).resolves.toBe('mismatch');
+    await expect(
+      verifyReply({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: second }),
+    ).resolves.toEqual({ outcome: 'valid', secret: 'previous' });
+    expect((await describeSecret(orgId, instanceId)).previous?.lastUsedAt).not.toBeNull();
+
+    // Its grace over (the clock moved on): refused at once, and destroyed by the vault's housekeeping.
+    await db.query(
+      "update vault.webhook_secret_previous set expires_at = now() - interval '1 second' where instance_id = $1",
+      [instanceId],
+    );
+    await expect(
+      verify({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: second }),
+    ).resolves.toBe('mismatch');
+    expect((await describeSecret(orgId, instanceId)).previous).toBeNull();
+    await start([k1]);
+    expect(await previousRowOf(instanceId)).toBeUndefined();
+    await expect(
+      verify({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: third }),
+    ).resolves.toBe('valid');
+  });
+
+  it('stops accepting the previous secret on request, or when replaced without a grace', async () => {
+    const orgId = randomUUID();
+    const instanceId = randomUUID();
+    const body = '{"expire":1}';
+    const old = newSecret();
+    await set({ orgId, instanceId, vendor: 'xero', secret: old });
+    await set({
+      orgId,
+      instanceId,
+      vendor: 'xero',
+      secret: newSecret(),
+      keepPreviousSeconds: 86_400,
+    });
+    await expect(
+      verify({ orgId, instanceId, vendor: 'xero', body, signedWith: old }),
+    ).resolves.toBe('valid');
+    // Another org cannot expire it.
+    await expect(
+      bus.request('vault.webhook-secrets.expire-previous', { orgId: randomUUID(), instanceId }),
+    ).resolves.toEqual({ expired: false });
+    expect(await previousRowOf(instanceId)).toBeDefined();
+    await expect(
+      bus.request('vault.webhook-secrets.expire-previous', { orgId, instanceId }),
+    ).resolves.toEqual({ expired: true });
+    expect(await previousRowOf(instanceId)).toBeUndefined();
+    await expect(
+      verify({ orgId, instanceId, vendor: 'xero', body, signedWith: old }),
+    ).resolves.toBe('mismatch');
+    await expect(
+      bus.request('vault.webhook-secrets.expire-previous', { orgId, instanceId }),
+    ).resolves.toEqual({ expired: false });
+
+    // Kept, then replaced again without a grace: no previous secret is left at all.
+    const kept = newSecret();
+    await set({ orgId, instanceId, vendor: 'xero', secret: kept });
+    await set({ orgId, instanceId, vendor: 'xero', secret: newSecret(), keepPreviousSeconds: 60 });
+    expect(await previousRowOf(instanceId)).toBeDefined();
+    await set({ orgId, instanceId, vendor: 'xero', secret: newSecret() });
+    expect(await previousRowOf(instanceId)).toBeUndefined();
+    await expect(
+      verify({ orgId, instanceId, vendor: 'xero', body, signedWith: kept }),
+    ).resolves.toBe('mismatch');
+  });
+
+  it("checks Postmark's basic credentials (its deliveries are not signed)", async () => {
+    const orgId = randomUUID();
+    const instanceId = randomUUID();
+    const password = newSecret();
+    await set({ orgId, instanceId, vendor: 'postmark', secret: password });
+    const body = '{"RecordType":"Bounce","MessageID":"m-1"}';
+    const basic = (v: string) => `Basic ${Buffer.from(v).toString('base64')}`;
+    await expect(
+      verify({
+        orgId,
+        instanceId,
+        vendor: 'postmark',
+        body,
+        signature: basic(`otesse:${password}`),
+      }),
+    ).resolves.toBe('valid');
+    for (const wrong of [
+      basic(`otesse:${password}x`),
+      basic(`someone:${password}`),
+      basic(password),
+      `Bearer ${password}`,
+    ]) {
+      await expect(
+        verify({ orgId, instanceId, vendor: 'postmark', body, signature: wrong }),
+      ).resolves.toBe('mismatch');
+    }
+  });
+
   it('stores no plaintext: every column of the table, in any encoding', async () => {
     const orgId = randomUUID();
     const instanceId = randomUUID();
+    await set({ orgId, instanceId, vendor: 'zendesk', secret: newSecret() });
     const secret = newSecret();
-    await set({ orgId, instanceId, vendor: 'zendesk', secret });
+    await set({ orgId, instanceId, vendor: 'zendesk', secret, keepPreviousSeconds: 60 });
     const row = (await rowOf(instanceId))!;
     expect(row).toMatchObject({ org_id: orgId, vendor: 'zendesk', key_id: 'k1' });
     expect(Buffer.from(row.iv, 'base64')).toHaveLength(12);
@@ -344,19 +507,20 @@ describe('webhook secrets (real Postgres + NATS)', () => {
       'created_at',
       'updated_at',
     ]);
+    // The replaced secret kept for a grace is read the same way.
     const all = (
       await Promise.all(
-        columns.map(async ({ column_name }) =>
-          (
-            await db.query<{ v: string | null }>(
-              `select "${column_name}"::text as v from vault.webhook_secret`,
-            )
-          ).map((r) => r.v ?? ''),
+        ['webhook_secret', 'webhook_secret_previous'].map(async (table) =>
+          (await db.query<{ v: string }>(`select t::text as v from vault.${table} as t`)).map(
+            (r) => r.v,
+          ),
         ),
       )
     )
       .flat()
       .join('\n');
+    expect(all).toContain(row.ciphertext);
+    expect(await db.query('select 1 from vault.webhook_secret_previous')).not.toEqual([]);
     expect(all.length).toBeGreaterThan(0);
     for (const s of secrets) {
       const buf = Buffer.from(s, 'utf8');
@@ -492,6 +656,15 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     const instanceId = randomUUID();
     const secret = newSecret();
     await set({ orgId, instanceId, vendor: 'quickbooks', secret });
+    // Replaced, still in its grace: the previous secret is re-wrapped as well.
+    const replacement = newSecret();
+    await set({
+      orgId,
+      instanceId,
+      vendor: 'quickbooks',
+      secret: replacement,
+      keepPreviousSeconds: 3600,
+    });
     // A credential too: rotation counts both.
     await bus.request('vault.credentials.store', {
       orgId,
@@ -502,6 +675,7 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     const underK1 = (
       await db.query<{ n: number }>(
         `select (select count(*)::int from vault.webhook_secret where key_id = 'k1')
+              + (select count(*)::int from vault.webhook_secret_previous where key_id = 'k1')
               + (select count(*)::int from vault.credential where key_id = 'k1' and not is_deleted) as n`,
       )
     )[0]!.n;
@@ -521,6 +695,9 @@ describe('webhook secrets (real Postgres + NATS)', () => {
       remaining: 0,
     });
     expect(await db.query("select 1 from vault.webhook_secret where key_id <> 'k2'")).toEqual([]);
+    expect(
+      await db.query("select 1 from vault.webhook_secret_previous where key_id <> 'k2'"),
+    ).toEqual([]);
     const after = (await rowOf(instanceId))!;
     // Only the data key's wrapping changed: the secret's ciphertext is untouched.
     expect(after).toMatchObject({ ciphertext: before.ciphertext, iv: before.iv, key_id: 'k2' });
@@ -530,8 +707,11 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     await start([k2]);
     const body = '{"rotated":true}';
     await expect(
-      verify({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: secret }),
-    ).resolves.toBe('valid');
+      verifyReply({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: replacement }),
+    ).resolves.toEqual({ outcome: 'valid', secret: 'current' });
+    await expect(
+      verifyReply({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: secret }),
+    ).resolves.toEqual({ outcome: 'valid', secret: 'previous' });
     const later = randomUUID();
     await set({ orgId, instanceId: later, vendor: 'xero', secret: newSecret() });
     expect((await rowOf(later))!.key_id).toBe('k2');
@@ -548,7 +728,7 @@ describe('webhook secrets (real Postgres + NATS)', () => {
           instanceId,
           vendor: 'quickbooks',
           bodyBase64: b64(body),
-          signature: signWebhook(schemeOf('quickbooks'), secret, body, null),
+          signature: signWebhook(schemeOf('quickbooks'), replacement, body, null),
           timestamp: null,
         }),
       ),

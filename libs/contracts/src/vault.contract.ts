@@ -78,6 +78,19 @@ export const ZWebhookSecret = z
  * provider's); `no_secret` (none set for the instance: deliveries are refused until an admin sets one);
  * `unsupported` (the provider signs no webhooks this product can check).
  */
+/**
+ * Longest an instance's previous webhook secret may stay accepted after it is replaced (7 days): long enough to
+ * change the secret at the provider, short enough that a replaced secret does not linger.
+ */
+export const WEBHOOK_SECRET_MAX_GRACE_SECONDS = 7 * 24 * 3600;
+
+/** A replaced secret still accepted: until when, and when a delivery last came signed with it (null: not since). */
+export const ZPreviousWebhookSecret = z.object({
+  validUntil: ZIsoDate,
+  lastUsedAt: ZIsoDate.nullable(),
+});
+export type TPreviousWebhookSecret = z.infer<typeof ZPreviousWebhookSecret>;
+
 export const ZWebhookVerifyOutcome = z.enum(['valid', 'mismatch', 'no_secret', 'unsupported']);
 export type TWebhookVerifyOutcome = z.infer<typeof ZWebhookVerifyOutcome>;
 
@@ -238,27 +251,63 @@ export const vaultContracts = {
   /**
    * Set (or replace) an instance's webhook signing secret. Stored like a credential (envelope-encrypted, the org and
    * instance bound as AAD) and never handed out again: the reply says only that one is set. It belongs to the
-   * instance's inbound endpoint, which a disconnect disables and keeps, so it outlives disconnects. BAD_REQUEST
+   * instance's inbound endpoint, which a disconnect disables and keeps, so it outlives disconnects. Replacing it
+   * with `keepPreviousSeconds` > 0 keeps the replaced secret accepted that long (the time to change it at the
+   * provider without refusing a delivery); 0 stops accepting it at once, as after a leak. BAD_REQUEST
    * `unsupported_provider` when the catalogue has no webhook signature scheme for the vendor, `instance_mismatch`
    * when the instance id holds another org's secret (left untouched).
    */
   'vault.webhook-secrets.set': defineRequest({
     request: z
-      .object({ orgId: ZOrgId, instanceId: ZUuid, vendor: ZVendor, secret: ZWebhookSecret })
+      .object({
+        orgId: ZOrgId,
+        instanceId: ZUuid,
+        vendor: ZVendor,
+        secret: ZWebhookSecret,
+        keepPreviousSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(WEBHOOK_SECRET_MAX_GRACE_SECONDS)
+          .default(0),
+      })
       .strict(),
-    reply: z.object({ configured: z.literal(true), updatedAt: ZIsoDate }),
+    reply: z.object({
+      configured: z.literal(true),
+      updatedAt: ZIsoDate,
+      /** The replaced secret, when it stays accepted for a while; null otherwise. */
+      previous: ZPreviousWebhookSecret.nullable().default(null),
+    }),
     errors: ['BAD_REQUEST'],
   }),
-  /** Whether an instance has a webhook signing secret, and since when (never the secret). */
+  /**
+   * Whether an instance has a webhook signing secret, and since when; and a replaced one still accepted (never
+   * a secret).
+   */
   'vault.webhook-secrets.describe': defineRequest({
     request: z.object({ orgId: ZOrgId, instanceId: ZUuid }).strict(),
-    reply: z.object({ configured: z.boolean(), updatedAt: ZIsoDate.nullable() }),
+    reply: z.object({
+      configured: z.boolean(),
+      updatedAt: ZIsoDate.nullable(),
+      previous: ZPreviousWebhookSecret.nullable().default(null),
+    }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * Stop accepting an instance's replaced secret now (the provider has the new one), destroying it. `expired`:
+   * whether there was one still accepted.
+   */
+  'vault.webhook-secrets.expire-previous': defineRequest({
+    request: z.object({ orgId: ZOrgId, instanceId: ZUuid }).strict(),
+    reply: z.object({ expired: z.boolean() }),
     errors: ['BAD_REQUEST'],
   }),
   /**
    * Check an inbound delivery's signature with the instance's secret, inside the vault (the secret never leaves
    * it): HMAC-SHA256 over the content the catalogue's scheme names (the body, with the timestamp where the provider
-   * signs one), compared in constant time with the header's value. The body is the delivery's UTF-8 text.
+   * signs one), compared in constant time with the header's value — or, for providers that send basic credentials
+   * (Postmark), the `Authorization` header's user name and password. The body is the delivery's UTF-8 text. A
+   * replaced secret still within its grace is tried after the current one; `secret` says which one matched.
    */
   'vault.webhook-signatures.verify': defineRequest({
     request: z
@@ -275,7 +324,11 @@ export const vaultContracts = {
         timestamp: z.string().min(1).max(64).nullable(),
       })
       .strict(),
-    reply: z.object({ outcome: ZWebhookVerifyOutcome }),
+    reply: z.object({
+      outcome: ZWebhookVerifyOutcome,
+      /** Which secret the delivery was signed with, when valid: the provider still uses the previous one. */
+      secret: z.enum(['current', 'previous']).nullable().default(null),
+    }),
     errors: ['BAD_REQUEST'],
   }),
 } as const;

@@ -273,6 +273,12 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       fields: [{ key: 'senderEmails', label: 'Sender emails', required: true }],
       keyPattern: '^[A-Za-z0-9-]{8,128}$',
     },
+    // Postmark signs nothing: its webhook URL carries basic credentials (user name and a password the admin makes up).
+    webhooks: {
+      signature: { kind: 'basic', username: 'otesse' },
+      secretHint:
+        'make up a long random password, save it here, then give Postmark (Servers → your server → Webhooks) the URL with the user name and this password as basic auth credentials',
+    },
     flows: ['app'],
   },
 ];

@@ -106,11 +106,12 @@ export const ZDataApi = z.object({
 });
 
 /**
- * How a provider signs its webhook deliveries: HMAC-SHA256 with the instance's signing secret (every scheme here),
- * over `signedContent` with `{body}` (the raw body) and `{timestamp}` (the `timestampHeader`'s value) filled in,
- * sent in `header` as `prefix` + the digest in `encoding`.
+ * How a provider signs its webhook deliveries with HMAC-SHA256 and the instance's signing secret: over
+ * `signedContent` with `{body}` (the raw body) and `{timestamp}` (the `timestampHeader`'s value) filled in, sent in
+ * `header` as `prefix` + the digest in `encoding`. Files written before `kind` existed mean this scheme.
  */
-export const ZWebhookSignature = z.object({
+export const ZHmacWebhookSignature = z.object({
+  kind: z.literal('hmac-sha256').default('hmac-sha256'),
   header: z.string().min(1),
   encoding: z.enum(['hex', 'base64']),
   prefix: z.string().default(''),
@@ -118,6 +119,23 @@ export const ZWebhookSignature = z.object({
   timestampHeader: z.string().min(1).optional(),
   signedContent: z.string().default('{body}'),
 });
+export type THmacWebhookSignature = z.infer<typeof ZHmacWebhookSignature>;
+
+/**
+ * Providers that sign nothing but send HTTP basic credentials the admin put in the endpoint's URL (Postmark:
+ * `https://user:password@host/...`): the password is the instance's secret, `username` the fixed user name.
+ */
+export const ZBasicWebhookSignature = z.object({
+  kind: z.literal('basic'),
+  header: z.literal('authorization').default('authorization'),
+  username: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('otesse'),
+});
+
+/** How a provider's deliveries prove they come from it (see the two schemes). */
+export const ZWebhookSignature = z.union([ZBasicWebhookSignature, ZHmacWebhookSignature]);
 export type TWebhookSignature = z.infer<typeof ZWebhookSignature>;
 
 export const ZWebhooks = z.object({

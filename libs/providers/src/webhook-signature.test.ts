@@ -6,6 +6,7 @@ import {
   webhookSignedContent,
   webhookTimestampFresh,
 } from './webhook-signature';
+import { ZWebhookSignature } from './provider.schema';
 
 const schemeOf = builtinWebhookSignature;
 
@@ -38,8 +39,41 @@ describe('webhook signatures', () => {
 
   it('puts the timestamp first for Zendesk, and never rewrites placeholders inside the body', () => {
     const scheme = schemeOf('zendesk');
+    if (scheme.kind !== 'hmac-sha256') throw new Error('Zendesk signs with HMAC');
     expect(webhookSignedContent(scheme, 'x{timestamp}y', '2021-03-25T05:09:27Z')).toBe(
       '2021-03-25T05:09:27Zx{timestamp}y',
+    );
+  });
+
+  it("checks Postmark's basic credentials: the user name and the password, nothing else", () => {
+    const scheme = schemeOf('postmark');
+    const secret = 'a-long-made-up-password-42';
+    const presented = signWebhook(scheme, secret, '{"RecordType":"Bounce"}', null);
+    expect(presented).toBe(`Basic ${Buffer.from(`otesse:${secret}`).toString('base64')}`);
+    // The body is not signed: any body with the right credentials passes.
+    expect(webhookSignatureMatches(scheme, secret, 'anything', null, presented)).toBe(true);
+    expect(
+      webhookSignatureMatches(scheme, secret, '', null, presented.replace('Basic', 'basic')),
+    ).toBe(true);
+    const basic = (v: string): string => `Basic ${Buffer.from(v).toString('base64')}`;
+    expect(webhookSignatureMatches(scheme, secret, '', null, basic(`admin:${secret}`))).toBe(false);
+    expect(webhookSignatureMatches(scheme, secret, '', null, basic(`otesse:${secret}x`))).toBe(
+      false,
+    );
+    expect(webhookSignatureMatches(scheme, secret, '', null, `Bearer ${secret}`)).toBe(false);
+    expect(webhookSignatureMatches(scheme, secret, '', null, 'Basic')).toBe(false);
+  });
+
+  it('reads catalogue files written before schemes had a kind as HMAC schemes', () => {
+    expect(ZWebhookSignature.parse({ header: 'x-sig', encoding: 'hex' })).toEqual({
+      kind: 'hmac-sha256',
+      header: 'x-sig',
+      encoding: 'hex',
+      prefix: '',
+      signedContent: '{body}',
+    });
+    expect(ZWebhookSignature.safeParse({ kind: 'basic', username: 'has space' }).success).toBe(
+      false,
     );
   });
 

@@ -1,10 +1,10 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { BUILTIN_PROVIDERS } from './builtin-catalogue';
-import { ZWebhooks, type TWebhookSignature } from './provider.schema';
+import { ZWebhooks, type THmacWebhookSignature, type TWebhookSignature } from './provider.schema';
 
 /** The text a provider signs: its scheme's `signedContent` with the body and the timestamp filled in. */
 export function webhookSignedContent(
-  scheme: TWebhookSignature,
+  scheme: THmacWebhookSignature,
   body: string,
   timestamp: string | null,
 ): string {
@@ -14,6 +14,11 @@ export function webhookSignedContent(
   );
 }
 
+/** The header of the timestamp a provider signs with the body; undefined when it signs none. */
+export function webhookTimestampHeader(scheme: TWebhookSignature): string | undefined {
+  return scheme.kind === 'hmac-sha256' ? scheme.timestampHeader : undefined;
+}
+
 /** The header value a provider would send for this delivery (what the fake provider and tests sign with). */
 export function signWebhook(
   scheme: TWebhookSignature,
@@ -21,13 +26,26 @@ export function signWebhook(
   body: string,
   timestamp: string | null,
 ): string {
+  if (scheme.kind === 'basic') {
+    return `Basic ${Buffer.from(`${scheme.username}:${secret}`, 'utf8').toString('base64')}`;
+  }
   const digest = createHmac('sha256', secret)
     .update(webhookSignedContent(scheme, body, timestamp), 'utf8')
     .digest(scheme.encoding);
   return `${scheme.prefix}${digest}`;
 }
 
-/** Whether `presented` is this delivery's signature; constant time in the signature's length. */
+/** The `user:password` an `Authorization: Basic …` value carries; null when it is no basic credential. */
+function basicCredentials(presented: string): string | null {
+  const m = /^basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(presented.trim());
+  return m?.[1] ? Buffer.from(m[1], 'base64').toString('utf8') : null;
+}
+
+/**
+ * Whether `presented` is this delivery's signature (or, for basic schemes, the endpoint's credentials). Constant
+ * time: in the signature's length for HMAC (its length is public), over digests for basic credentials so that the
+ * password's length is not told either.
+ */
 export function webhookSignatureMatches(
   scheme: TWebhookSignature,
   secret: string,
@@ -35,6 +53,11 @@ export function webhookSignatureMatches(
   timestamp: string | null,
   presented: string,
 ): boolean {
+  if (scheme.kind === 'basic') {
+    const given = basicCredentials(presented);
+    const digest = (v: string): Buffer => createHash('sha256').update(v, 'utf8').digest();
+    return given !== null && timingSafeEqual(digest(given), digest(`${scheme.username}:${secret}`));
+  }
   const expected = Buffer.from(signWebhook(scheme, secret, body, timestamp), 'utf8');
   const given = Buffer.from(presented.trim(), 'utf8');
   return expected.length === given.length && timingSafeEqual(expected, given);

@@ -8,7 +8,11 @@ import {
   type TWrappedDataKey,
 } from '../crypto/envelope';
 import type { MasterKeyRing } from '../crypto/master-keys';
-import { WEBHOOK_SECRET_TABLE } from '../webhook-secret-rows';
+import {
+  PREVIOUS_WEBHOOK_SECRET_TABLE,
+  purgeExpiredPreviousSecrets,
+  WEBHOOK_SECRET_TABLE,
+} from '../webhook-secret-rows';
 import type { TVaultDeps } from './deps';
 
 /** Rows re-wrapped per transaction: short locks, bounded memory. */
@@ -22,6 +26,8 @@ interface TSealedTable {
   /** Narrows a query to rows that still hold a value. */
   live: (q: Knex.QueryBuilder) => Knex.QueryBuilder;
   rewrap: (keys: MasterKeyRing, id: string, wrapped: TWrappedDataKey) => TWrappedDataKey;
+  /** How a row that failed to re-wrap is named in `failedIds`. */
+  failedId: (id: string) => string;
 }
 
 /** Every table whose data keys the master keys wrap: credentials, and instances' webhook secrets. */
@@ -31,6 +37,7 @@ const SEALED_TABLES: readonly TSealedTable[] = [
     idColumn: 'id',
     live: (q) => q.where('is_deleted', false),
     rewrap: rewrapDataKey,
+    failedId: (id) => id,
   },
   {
     table: WEBHOOK_SECRET_TABLE,
@@ -38,13 +45,24 @@ const SEALED_TABLES: readonly TSealedTable[] = [
     // Never destroyed, only replaced: every row holds a secret.
     live: (q) => q,
     rewrap: rewrapWebhookSecretKey,
+    failedId: (id) => `webhook-secret:${id}`,
+  },
+  {
+    // Replaced secrets in their grace: sealed exactly as they were (bound to the instance like the current one).
+    // Expired ones are purged before the pass, so every row left holds an accepted secret.
+    table: PREVIOUS_WEBHOOK_SECRET_TABLE,
+    idColumn: 'instance_id',
+    live: (q) => q,
+    rewrap: rewrapWebhookSecretKey,
+    failedId: (id) => `previous-webhook-secret:${id}`,
   },
 ];
 
 /**
  * Re-wraps, batch by batch (one transaction each, rows locked), every live data key under a known non-active
  * master key, in every sealed table. Values are never decrypted: only the 32-byte data keys are. A data key that
- * fails to unwrap is left alone and reported (`failedIds`: credential ids, then `webhook-secret:<instanceId>`).
+ * fails to unwrap is left alone and reported (`failedIds`: credential ids, then `webhook-secret:<instanceId>` and
+ * `previous-webhook-secret:<instanceId>`). Replaced webhook secrets past their grace are destroyed first.
  * Safe to run concurrently and to re-run.
  */
 export async function rewrapDataKeys(
@@ -53,12 +71,11 @@ export async function rewrapDataKeys(
 ): Promise<{ rewrapped: number; failedIds: string[] }> {
   let rewrapped = 0;
   const failedIds: string[] = [];
+  await purgeExpiredPreviousSecrets(orm.em.getConnection().getKnex(), new Date());
   for (const t of SEALED_TABLES) {
     const r = await rewrapTable(orm, keys, t);
     rewrapped += r.rewrapped;
-    failedIds.push(
-      ...(t.table === 'credential' ? r.failedIds : r.failedIds.map((id) => `webhook-secret:${id}`)),
-    );
+    failedIds.push(...r.failedIds.map(t.failedId));
   }
   return { rewrapped, failedIds };
 }

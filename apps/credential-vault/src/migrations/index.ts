@@ -5,6 +5,7 @@ import { Migration20261122055500_destroy_function } from './Migration20261122055
 import { Migration20261122073137_revocation_claim } from './Migration20261122073137_revocation_claim';
 import { Migration20261122114941_closed_connection } from './Migration20261122114941_closed_connection';
 import { Migration20261122165849_webhook_secret } from './Migration20261122165849_webhook_secret';
+import { Migration20261122191713_previous_webhook_secret } from './Migration20261122191713_previous_webhook_secret';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
@@ -13,4 +14,5 @@ export const migrations = [
   { name: 'Migration20261122073137_revocation_claim', class: Migration20261122073137_revocation_claim },
   { name: 'Migration20261122114941_closed_connection', class: Migration20261122114941_closed_connection },
   { name: 'Migration20261122165849_webhook_secret', class: Migration20261122165849_webhook_secret },
+  { name: 'Migration20261122191713_previous_webhook_secret', class: Migration20261122191713_previous_webhook_secret },
 ];

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TWebhookReceivedEvent } from '@otesse/contracts';
-import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
+import {
+  builtinWebhookSignature,
+  signWebhook,
+  webhookTimestampHeader,
+} from '@otesse/providers';
 import { waitFor } from '@otesse/testing';
 import { streamEvents, uuid } from './disconnect-helpers';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
@@ -53,7 +57,8 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
         ? signWebhook(scheme, opts.secret ?? QB_SECRET, text, opts.timestamp ?? null)
         : opts.signature;
     if (signature !== null) headers[scheme.header] = signature;
-    if (opts.timestamp && scheme.timestampHeader) headers[scheme.timestampHeader] = opts.timestamp;
+    const timestampHeader = webhookTimestampHeader(scheme);
+    if (opts.timestamp && timestampHeader) headers[timestampHeader] = opts.timestamp;
     const res = await fetch(`${h.stack.edgeUrl}${path}`, {
       method: opts.method ?? 'POST',
       headers,

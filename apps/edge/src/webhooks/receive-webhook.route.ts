@@ -8,7 +8,11 @@ import {
   ZVendor,
 } from '@otesse/contracts';
 import { newTraceId } from '@otesse/messaging';
-import { webhookTimestampFresh, type TWebhooks } from '@otesse/providers';
+import {
+  webhookTimestampFresh,
+  webhookTimestampHeader,
+  type TWebhooks,
+} from '@otesse/providers';
 import { counter } from '@otesse/telemetry';
 import { clientIp, type TEdgeDeps } from '../trpc/context';
 import { rateLimitedError } from '../http/rate-limiter';
@@ -180,12 +184,11 @@ async function verifyAndPublish(
   }
   const { orgId, endpoint } = resolved;
   const signature = header(req, scheme.signature.header);
-  const timestamp = scheme.signature.timestampHeader
-    ? header(req, scheme.signature.timestampHeader)
-    : null;
+  const timestampHeader = webhookTimestampHeader(scheme.signature);
+  const timestamp = timestampHeader ? header(req, timestampHeader) : null;
   let why: string;
   if (signature === null) why = 'signature_missing';
-  else if (scheme.signature.timestampHeader && timestamp === null) why = 'timestamp_missing';
+  else if (timestampHeader && timestamp === null) why = 'timestamp_missing';
   else if (
     timestamp !== null &&
     !webhookTimestampFresh(timestamp, Date.now(), WEBHOOK_TIMESTAMP_TOLERANCE_MS)
