@@ -121,6 +121,16 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
           ?.lastDeliveryAt ?? false,
       { what: "the endpoint's last delivery" },
     );
+    // Replacing the secret with a grace, and stopping the old one: the edge's requests are allowed.
+    const replaced = await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'quickbooks',
+      secret: 'qb-verifier-token-perms-02',
+      keepPreviousHours: 1,
+    });
+    expect(replaced.previousSecret).not.toBeNull();
+    await expect(
+      h.admin.client.integrations.expirePreviousWebhookSecret.mutate({ vendor: 'quickbooks' }),
+    ).resolves.toEqual({ expired: true });
   });
 
   it("the sync-scheduler cannot call the vault's destroy; nothing is destroyed", async () => {

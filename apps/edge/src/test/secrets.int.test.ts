@@ -14,6 +14,8 @@ import { DASHBOARD_URL, startHarness, type THarness } from './e2e-harness';
  */
 const POSTMARK_KEY = 'pm-secret-3f9a1c7e5b2d4f6a8c0e';
 const QB_SECRET = 'qb-webhook-verifier-7d1e9a4c2b';
+const QB_SECRET_NEXT = 'qb-webhook-verifier-next-51f0c3';
+const POSTMARK_WEBHOOK_PASSWORD = 'pm-webhook-basic-password-8e2a';
 
 /** The forms a secret could leak in: as is, base64/base64url (Basic auth, JSON blobs), URL-encoded. */
 function variants(secret: string): string[] {
@@ -107,6 +109,32 @@ describe('secrets never leave the vault (whole stack as processes, debug logs)',
       });
       expect(res.status).toBe(status);
     }
+    // Replaced with a grace: a delivery still signed with the previous secret is accepted by it.
+    await client.integrations.setWebhookSecret.mutate({
+      vendor: 'quickbooks',
+      secret: QB_SECRET_NEXT,
+      keepPreviousHours: 24,
+    });
+    const byPrevious = await fetch(endpoint!.url, {
+      method: 'POST',
+      headers: { [scheme.header]: signWebhook(scheme, QB_SECRET, `${body} `, null) },
+      body: `${body} `,
+    });
+    expect(byPrevious.status).toBe(202);
+    // Postmark's deliveries carry the password in basic credentials.
+    await client.integrations.setWebhookSecret.mutate({
+      vendor: 'postmark',
+      secret: POSTMARK_WEBHOOK_PASSWORD,
+    });
+    const pmEndpoint = (await client.integrations.webhookEndpoint.query({ vendor: 'postmark' }))
+      .endpoint!;
+    const pmScheme = builtinWebhookSignature('postmark');
+    const pmDelivery = await fetch(pmEndpoint.url, {
+      method: 'POST',
+      headers: { [pmScheme.header]: signWebhook(pmScheme, POSTMARK_WEBHOOK_PASSWORD, '{}', null) },
+      body: '{}',
+    });
+    expect(pmDelivery.status).toBe(202);
 
     for (const connectionId of [googleConnectionId, pmConnection]) {
       const { saga } = await client.disconnect.start.mutate({
@@ -159,6 +187,12 @@ describe('secrets never leave the vault (whole stack as processes, debug logs)',
       ...issued.map((t): [string, string] => [`${t.type} token`, t.token]),
       ['Postmark API key', POSTMARK_KEY],
       ['QuickBooks webhook signing secret', QB_SECRET],
+      ['QuickBooks replacement webhook signing secret', QB_SECRET_NEXT],
+      ['Postmark webhook password', POSTMARK_WEBHOOK_PASSWORD],
+      [
+        'Postmark webhook basic credentials',
+        Buffer.from(`otesse:${POSTMARK_WEBHOOK_PASSWORD}`).toString('base64'),
+      ],
       ...clientSecrets.map((s): [string, string] => ['OAuth client secret', s]),
       ...basicAuth.map((s): [string, string] => ['OAuth client Basic credentials', s]),
       ['VAULT_MASTER_KEY', masterKey],

@@ -1,10 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TWebhookReceivedEvent } from '@otesse/contracts';
-import {
-  builtinWebhookSignature,
-  signWebhook,
-  webhookTimestampHeader,
-} from '@otesse/providers';
+import { builtinWebhookSignature, signWebhook, webhookTimestampHeader } from '@otesse/providers';
 import { waitFor } from '@otesse/testing';
 import { streamEvents, uuid } from './disconnect-helpers';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
@@ -13,6 +9,8 @@ const schemeOf = builtinWebhookSignature;
 
 const QB_SECRET = 'qb-verifier-token-0123456789';
 const SLACK_SECRET = 'slack-signing-secret-abcdef0123';
+const SLACK_SECRET_NEXT = 'slack-signing-secret-next-456789';
+const POSTMARK_PASSWORD = 'postmark-basic-password-0123456789';
 
 /**
  * Inbound webhooks (seed 000's retention table: inbound endpoints disabled and kept by a disconnect, enabled again
@@ -315,6 +313,127 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     });
     expect(crossed.status).toBe(401);
     expect(await received(slack.instance!.id)).toHaveLength(1);
+  });
+
+  it('replaces a secret with a grace: both are accepted until an admin stops the previous one', async () => {
+    const slack = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'slack',
+    )!;
+    const path = `/webhooks/slack/${slack.instance!.id}`;
+    const send = (secret: string, n: number) =>
+      deliver(path, `token=x&team_id=T1&event=message&n=${n}`, {
+        vendor: 'slack',
+        secret,
+        timestamp: String(Math.floor(Date.now() / 1000)),
+      });
+    const tooLong = await trpcErrorOf(
+      h.admin.client.integrations.setWebhookSecret.mutate({
+        vendor: 'slack',
+        secret: SLACK_SECRET_NEXT,
+        keepPreviousHours: 169,
+      }),
+    );
+    expect(tooLong.code).toBe('BAD_REQUEST');
+    expect(JSON.stringify(tooLong.data)).toContain('keepPreviousHours');
+
+    const before = Date.now();
+    const set = await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'slack',
+      secret: SLACK_SECRET_NEXT,
+      keepPreviousHours: 24,
+    });
+    const until = Date.parse(set.previousSecret!.validUntil);
+    expect(until - before).toBeGreaterThan(23.9 * 3600_000);
+    expect(until - before).toBeLessThan(24.1 * 3600_000);
+    expect(set.previousSecret!.lastUsedAt).toBeNull();
+
+    // The provider still signs with the old secret, then switches: neither delivery is refused.
+    expect((await send(SLACK_SECRET, 1)).status).toBe(202);
+    expect((await send(SLACK_SECRET_NEXT, 2)).status).toBe(202);
+    const view = await h.member.client.integrations.webhookEndpoint.query({ vendor: 'slack' });
+    expect(view.previousSecret?.validUntil).toBe(set.previousSecret!.validUntil);
+    expect(Date.now() - Date.parse(view.previousSecret!.lastUsedAt!)).toBeLessThan(60_000);
+    expect(JSON.stringify(view)).not.toContain(SLACK_SECRET);
+
+    expect(
+      (
+        await trpcErrorOf(
+          h.member.client.integrations.expirePreviousWebhookSecret.mutate({ vendor: 'slack' }),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+    expect(
+      (
+        await trpcErrorOf(
+          h.otherAdmin.client.integrations.expirePreviousWebhookSecret.mutate({ vendor: 'slack' }),
+        )
+      ).code,
+    ).toBe('PRECONDITION_FAILED');
+    expect((await send(SLACK_SECRET, 3)).status).toBe(202);
+
+    await expect(
+      h.admin.client.integrations.expirePreviousWebhookSecret.mutate({ vendor: 'slack' }),
+    ).resolves.toEqual({ expired: true });
+    expect((await send(SLACK_SECRET, 4)).status).toBe(401);
+    expect((await send(SLACK_SECRET_NEXT, 5)).status).toBe(202);
+    expect(
+      (await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'slack' })).previousSecret,
+    ).toBeNull();
+    await expect(
+      h.admin.client.integrations.expirePreviousWebhookSecret.mutate({ vendor: 'slack' }),
+    ).resolves.toEqual({ expired: false });
+
+    await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'webhook_secret.previous_expired' },
+      });
+      // Once: the second request found nothing to expire.
+      expect(entries).toHaveLength(1);
+      expect(entries[0]).toMatchObject({ actorUserId: h.admin.id, provider: 'slack' });
+      const sets = await h.admin.client.audit.list.query({
+        filters: { action: 'webhook_secret.set', provider: 'slack' },
+      });
+      expect(sets.entries[0]?.details).toEqual({
+        previousKeptUntil: set.previousSecret!.validUntil,
+      });
+      expect(JSON.stringify([entries, sets])).not.toContain(SLACK_SECRET);
+      return true;
+    });
+  });
+
+  it("receives Postmark's deliveries by the basic credentials in the URL an admin gave it", async () => {
+    await h.admin.client.integrations.connectApiKey.mutate({
+      vendor: 'postmark',
+      apiKey: 'pm-server-token-0123456789',
+      senderEmails: ['billing@acme.test'],
+    });
+    const view = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'postmark' });
+    expect(view).toMatchObject({
+      supported: true,
+      authentication: { kind: 'basic', username: 'otesse' },
+      secretConfigured: false,
+    });
+    expect(view.secretHint).toContain('password');
+    const path = new URL(view.endpoint!.url).pathname;
+    const body = JSON.stringify({ RecordType: 'Bounce', MessageID: uuid(), Email: 'x@y.test' });
+    const withCredentials = (password: string) => ({
+      vendor: 'postmark',
+      signature: `Basic ${Buffer.from(`otesse:${password}`).toString('base64')}`,
+    });
+    // No password set yet: refused, whatever the caller sends.
+    expect((await deliver(path, body, withCredentials(POSTMARK_PASSWORD))).status).toBe(401);
+    await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'postmark',
+      secret: POSTMARK_PASSWORD,
+    });
+    expect((await deliver(path, body, withCredentials('not-the-password-0123'))).status).toBe(401);
+    expect((await deliver(path, body, { vendor: 'postmark', signature: null })).status).toBe(401);
+    expect(await deliver(path, body, withCredentials(POSTMARK_PASSWORD))).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: false },
+    });
+    const instanceId = path.split('/').pop()!;
+    expect((await received(instanceId)).map((e) => e.body)).toEqual([body]);
   });
 
   it('answers 410 once disconnected (endpoint disabled, kept with its secret) and accepts again after reconnecting', async () => {

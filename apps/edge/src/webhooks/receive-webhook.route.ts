@@ -8,11 +8,7 @@ import {
   ZVendor,
 } from '@otesse/contracts';
 import { newTraceId } from '@otesse/messaging';
-import {
-  webhookTimestampFresh,
-  webhookTimestampHeader,
-  type TWebhooks,
-} from '@otesse/providers';
+import { webhookTimestampFresh, webhookTimestampHeader, type TWebhooks } from '@otesse/providers';
 import { counter } from '@otesse/telemetry';
 import { clientIp, type TEdgeDeps } from '../trpc/context';
 import { rateLimitedError } from '../http/rate-limiter';
@@ -187,6 +183,7 @@ async function verifyAndPublish(
   const timestampHeader = webhookTimestampHeader(scheme.signature);
   const timestamp = timestampHeader ? header(req, timestampHeader) : null;
   let why: string;
+  let signedWith: 'current' | 'previous' | null = null;
   if (signature === null) why = 'signature_missing';
   else if (timestampHeader && timestamp === null) why = 'timestamp_missing';
   else if (
@@ -195,7 +192,7 @@ async function verifyAndPublish(
   )
     why = 'timestamp_stale';
   else {
-    const { outcome } = await deps.bus.request(
+    const verified = await deps.bus.request(
       'vault.webhook-signatures.verify',
       {
         orgId,
@@ -207,7 +204,8 @@ async function verifyAndPublish(
       },
       { ctx: { ...busCtx, orgId } },
     );
-    why = outcome === 'valid' ? '' : `signature_${outcome}`;
+    why = verified.outcome === 'valid' ? '' : `signature_${verified.outcome}`;
+    signedWith = verified.secret;
   }
   if (why !== '') {
     deps.limits.authFailures.take(ip);
@@ -259,7 +257,16 @@ async function verifyAndPublish(
   );
   webhookDeliveries.labels(d.vendor, duplicate ? 'duplicate' : 'accepted').inc();
   deps.logger.info(
-    { orgId, instanceId: endpoint.instanceId, vendor: d.vendor, deliveryId, duplicate, traceId },
+    // signedWith 'previous': the provider has not switched to the new secret yet.
+    {
+      orgId,
+      instanceId: endpoint.instanceId,
+      vendor: d.vendor,
+      deliveryId,
+      duplicate,
+      signedWith,
+      traceId,
+    },
     'webhook delivery accepted',
   );
   res

@@ -4,8 +4,9 @@ import { ZGetWebhookEndpointInput } from './webhook-endpoint.schema';
 /**
  * An integration's inbound webhook endpoint: the URL to give the provider (the instance has one from its first
  * connect), whether it takes deliveries (a disconnect disables it and keeps it; a reconnect enables it again),
- * when the last one was accepted, and whether a signing secret is set (never the secret). `supported: false` for providers whose deliveries this
- * product cannot check.
+ * when the last one was accepted, whether a signing secret is set (never the secret) and a replaced one still
+ * accepted, and how the provider proves its deliveries (`authentication`: a signature, or basic credentials with
+ * the given user name in the URL). `supported: false` for providers whose deliveries this product cannot check.
  */
 export const getWebhookEndpoint = authedProcedure
   .input(ZGetWebhookEndpointInput)
@@ -15,12 +16,19 @@ export const getWebhookEndpoint = authedProcedure
     const busCtx = {
       ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
     };
+    const scheme = provider.webhooks?.signature;
     const none = {
-      supported: provider.webhooks !== undefined,
+      supported: scheme !== undefined,
       secretHint: provider.webhooks?.secretHint || null,
+      authentication: !scheme
+        ? null
+        : scheme.kind === 'basic'
+          ? { kind: 'basic' as const, username: scheme.username }
+          : { kind: 'signature' as const },
       endpoint: null,
       secretConfigured: false,
       secretUpdatedAt: null,
+      previousSecret: null,
     };
     if (!provider.webhooks) return none;
     const { instance, webhookEndpoint } = await ctx.deps.bus.request(
@@ -44,5 +52,7 @@ export const getWebhookEndpoint = authedProcedure
       },
       secretConfigured: secret.configured,
       secretUpdatedAt: secret.updatedAt,
+      /** A replaced secret still accepted: until when, and when the provider last signed with it. */
+      previousSecret: secret.previous,
     };
   });

@@ -1,6 +1,7 @@
 import { router } from '../../trpc/trpc';
 import { configureInstance } from './configure-instance';
 import { connectApiKey } from './connect-api-key';
+import { expirePreviousWebhookSecret } from './expire-previous-webhook-secret';
 import { getOAuthUrl } from './get-oauth-url';
 import { getWebhookEndpoint } from './get-webhook-endpoint';
 import { setWebhookSecret } from './set-webhook-secret';
@@ -15,4 +16,5 @@ export const integrationsRouter = router({
   connectApiKey,
   webhookEndpoint: getWebhookEndpoint,
   setWebhookSecret,
+  expirePreviousWebhookSecret,
 });

@@ -6,7 +6,8 @@ import { ZSetWebhookSecretInput } from './webhook-endpoint.schema';
 /**
  * Sets (or replaces) the signing secret the provider signs its deliveries with: the vault keeps it encrypted and
  * checks signatures itself; nothing ever reads it back. Only once the instance has its endpoint (its first
- * connect): before that there is no URL to give the provider. Audited, without the secret.
+ * connect): before that there is no URL to give the provider. A replaced secret stays accepted for
+ * `keepPreviousHours` (0: refused at once). Audited, without the secret.
  */
 export const setWebhookSecret = requirePermission('settings.edit')
   .input(ZSetWebhookSecretInput)
@@ -33,13 +34,14 @@ export const setWebhookSecret = requirePermission('settings.edit')
         { reason: 'no_endpoint' },
       );
     }
-    const { updatedAt } = await ctx.deps.bus.request(
+    const { updatedAt, previous } = await ctx.deps.bus.request(
       'vault.webhook-secrets.set',
       {
         orgId: identity.orgId,
         instanceId: instance.id,
         vendor: input.vendor,
         secret: input.secret,
+        keepPreviousSeconds: input.keepPreviousHours * 3600,
       },
       busCtx,
     );
@@ -50,9 +52,9 @@ export const setWebhookSecret = requirePermission('settings.edit')
       provider: input.vendor,
       targets: { instanceId: instance.id },
       outcome: 'success',
-      details: {},
+      details: { previousKeptUntil: previous?.validUntil ?? null },
       ip: ctx.ip,
       traceId: ctx.traceId,
     });
-    return { secretConfigured: true, secretUpdatedAt: updatedAt };
+    return { secretConfigured: true, secretUpdatedAt: updatedAt, previousSecret: previous };
   });
