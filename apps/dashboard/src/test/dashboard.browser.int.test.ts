@@ -11,6 +11,7 @@ import {
 } from './dashboard-harness';
 
 const QB_SECRET = 'qb-verifier-token-browser-01';
+const QB_SECRET_NEXT = 'qb-verifier-token-browser-02';
 const QB_BODY = '{"eventNotifications":[{"realmId":"r1"}]}';
 
 const SEED_BODY =
@@ -475,6 +476,92 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       },
       { timeoutMs: 20_000, intervalMs: 300, what: 'the last delivery on the card' },
     );
+  });
+
+  it('an admin replaces the QuickBooks secret keeping the old one for a day, then stops the old one', async () => {
+    const { page } = h;
+    const panel = card('QuickBooks').getByRole('region', { name: 'Inbound webhooks' });
+    const url = (await panel.locator('code').first().textContent()) ?? '';
+    const deliver = (secret: string, n: number) => {
+      const body = JSON.stringify({ eventNotifications: [{ realmId: 'r1', n }] });
+      return fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'intuit-signature': signedBy('quickbooks', secret, body),
+        },
+        body,
+      });
+    };
+    await panel.getByLabel('Replace the signing secret').fill(QB_SECRET_NEXT);
+    await panel
+      .getByLabel('Keep accepting the current one')
+      .selectOption({ label: 'for 24 hours' });
+    await panel.getByRole('button', { name: 'Save secret' }).click();
+    await panel.getByText('Previous signing secret', { exact: true }).waitFor();
+    await expect(panel.textContent()).resolves.toContain('not used since it was replaced');
+    // QuickBooks still signs with the old secret for a while, then with the new one: nothing is refused.
+    expect((await deliver(QB_SECRET, 1)).status).toBe(202);
+    expect((await deliver(QB_SECRET_NEXT, 2)).status).toBe(202);
+    await waitFor(
+      async () => {
+        await goTo('All Integrations');
+        await goTo('Connections');
+        await panel.getByText('Previous signing secret', { exact: true }).waitFor();
+        return (await panel.textContent())?.includes('QuickBooks has not switched yet');
+      },
+      { timeoutMs: 20_000, intervalMs: 300, what: "the previous secret's last use" },
+    );
+    await expect(page.content()).resolves.not.toContain(QB_SECRET);
     await screenshot(page, 'webhooks');
+
+    await panel.getByRole('button', { name: 'Stop accepting it' }).click();
+    await panel.getByText('The previous signing secret is no longer accepted.').waitFor();
+    await expect(panel.getByText('Previous signing secret', { exact: true }).count()).resolves.toBe(
+      0,
+    );
+    expect((await deliver(QB_SECRET, 3)).status).toBe(401);
+    expect((await deliver(QB_SECRET_NEXT, 4)).status).toBe(202);
+  });
+
+  it("Postmark's webhooks: the admin generates a password, copies it into the URL, and deliveries carry it", async () => {
+    const { page } = h;
+    await goTo('All Integrations');
+    const postmark = card('Postmark');
+    await postmark.getByRole('button', { name: 'Connect Postmark' }).click();
+    await postmark.getByLabel('Server API token').fill('pm-server-token-0002');
+    await postmark.getByLabel('Sender emails').fill('billing@acme.test');
+    await postmark.getByRole('button', { name: 'Connect Postmark' }).click();
+    await postmark.getByText('Connected', { exact: true }).waitFor();
+    await goTo('Connections');
+    const panel = card('Postmark').getByRole('region', { name: 'Inbound webhooks' });
+    await panel.getByText('not set', { exact: true }).waitFor();
+    const [url = '', withCredentials = ''] = await panel
+      .locator('code.webhook-url')
+      .allTextContents();
+    expect(withCredentials).toBe(url.replace('://', '://otesse:<password>@'));
+
+    await panel.getByRole('button', { name: 'Generate' }).click();
+    const field = panel.getByLabel('Password', { exact: true });
+    const password = await field.inputValue();
+    expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    // Shown, to be copied into Postmark's URL.
+    await expect(field.getAttribute('type')).resolves.toBe('text');
+    await panel.getByRole('button', { name: 'Save password' }).click();
+    await panel.getByText('Password saved.').waitFor();
+    await expect(panel.getByLabel('Replace the password').inputValue()).resolves.toBe('');
+    await expect(page.content()).resolves.not.toContain(password);
+
+    const deliver = (pass: string) =>
+      fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Basic ${Buffer.from(`otesse:${pass}`).toString('base64')}`,
+        },
+        body: JSON.stringify({ RecordType: 'Delivery', MessageID: 'm-1' }),
+      });
+    expect((await deliver(`${password}x`)).status).toBe(401);
+    expect((await deliver(password)).status).toBe(202);
   });
 });

@@ -4,13 +4,38 @@ import { useCurrentUser } from '../../session/current-user-context';
 import type { TIntegration } from '../../trpc/router-types';
 import { useTRPC } from '../../trpc/trpc-context';
 import { ErrorAlert } from '../../ui/error-alert';
-import { formatRelative } from '../../ui/format-date';
+import { formatDateTime, formatRelative } from '../../ui/format-date';
 import { StatusBadge } from '../../ui/status-badge';
+
+/** How long a replaced secret stays accepted: the choices offered (hours; the API takes 0–168). */
+const KEEP_PREVIOUS_CHOICES = [
+  { hours: 0, label: 'no: refuse it at once' },
+  { hours: 1, label: 'for 1 hour' },
+  { hours: 24, label: 'for 24 hours' },
+  { hours: 168, label: 'for 7 days' },
+] as const;
+
+/** A password for providers whose deliveries carry basic credentials: 32 random URL-safe characters. */
+function generatePassword(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_');
+}
+
+/** The endpoint's URL with basic credentials in it, the password left as a placeholder. */
+function urlWithCredentials(url: string, username: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${username}:<password>@${u.host}${u.pathname}`;
+}
 
 /**
  * The instance's inbound webhook endpoint: the URL to give the provider, whether it takes deliveries (disabled and
  * kept by a disconnect, enabled again on reconnect) and whether a signing secret is set. An admin sets or replaces
- * the secret here; it is never shown again, by anyone.
+ * the secret here — keeping the replaced one accepted for a while if the provider is switched after — and stops a
+ * replaced one once the provider uses the new one. No secret is ever shown again, by anyone. For providers that
+ * send basic credentials (Postmark) the secret is a password the admin makes up (or generates here) and puts in
+ * the URL given to the provider.
  */
 export function WebhookPanel({ integration }: { integration: TIntegration }) {
   const trpc = useTRPC();
@@ -19,7 +44,11 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
   const titleId = useId();
   const secretId = useId();
   const { provider } = integration;
+  const keepId = useId();
   const [secret, setSecret] = useState('');
+  // A generated password is shown, so it can be copied to the provider; a pasted secret is not.
+  const [revealed, setRevealed] = useState(false);
+  const [keepPreviousHours, setKeepPreviousHours] = useState(0);
   const endpointQuery = trpc.integrations.webhookEndpoint.queryOptions({ vendor: provider.key });
   // Polled while setting up: the provider's first delivery shows up by itself.
   const webhook = useQuery({
@@ -29,15 +58,30 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
   });
   const save = useMutation(
     trpc.integrations.setWebhookSecret.mutationOptions({
-      onSuccess: () => setSecret(''),
+      onSuccess: () => {
+        setSecret('');
+        setRevealed(false);
+        setKeepPreviousHours(0);
+      },
+      onSettled: () => queryClient.invalidateQueries({ queryKey: endpointQuery.queryKey }),
+    }),
+  );
+  const expirePrevious = useMutation(
+    trpc.integrations.expirePreviousWebhookSecret.mutationOptions({
       onSettled: () => queryClient.invalidateQueries({ queryKey: endpointQuery.queryKey }),
     }),
   );
   if (!provider.webhooks) return null;
   const data = webhook.data;
+  const basic = data?.authentication?.kind === 'basic' ? data.authentication : null;
+  const secretWord = basic ? 'password' : 'signing secret';
   const submit = (e: FormEvent): void => {
     e.preventDefault();
-    save.mutate({ vendor: provider.key, secret });
+    save.mutate({
+      vendor: provider.key,
+      secret,
+      keepPreviousHours: data?.secretConfigured ? keepPreviousHours : 0,
+    });
   };
 
   return (
@@ -53,6 +97,15 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
             <dt>Endpoint URL</dt>
             <dd>
               <code className="webhook-url">{data.endpoint.url}</code>
+              {basic && (
+                <p className="muted small">
+                  {provider.displayName} sends basic credentials: give it the URL with the user name{' '}
+                  <code>{basic.username}</code> and the password set here,{' '}
+                  <code className="webhook-url">
+                    {urlWithCredentials(data.endpoint.url, basic.username)}
+                  </code>
+                </p>
+              )}
             </dd>
           </div>
           <div>
@@ -82,7 +135,7 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
             </dd>
           </div>
           <div>
-            <dt>Signing secret</dt>
+            <dt>{basic ? 'Password' : 'Signing secret'}</dt>
             <dd>
               {data.secretConfigured ? (
                 <span>Set {formatRelative(data.secretUpdatedAt)}</span>
@@ -94,28 +147,102 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
               )}
             </dd>
           </div>
+          {data.previousSecret && (
+            <div className="facts-wide">
+              <dt>Previous {secretWord}</dt>
+              <dd>
+                <StatusBadge tone="warning">still accepted</StatusBadge>{' '}
+                <span className="small">
+                  until {formatDateTime(data.previousSecret.validUntil)};{' '}
+                  {data.previousSecret.lastUsedAt
+                    ? `last used ${formatRelative(data.previousSecret.lastUsedAt)}: ${provider.displayName} has not switched yet`
+                    : 'not used since it was replaced'}
+                </span>{' '}
+                {me.canEdit && (
+                  <button
+                    type="button"
+                    className="button button-secondary"
+                    disabled={expirePrevious.isPending}
+                    onClick={() => expirePrevious.mutate({ vendor: provider.key })}
+                  >
+                    {expirePrevious.isPending ? 'Stopping…' : 'Stop accepting it'}
+                  </button>
+                )}
+              </dd>
+            </div>
+          )}
         </dl>
+      )}
+      {expirePrevious.isError && (
+        <ErrorAlert
+          error={expirePrevious.error}
+          title={`Could not stop the previous ${secretWord}`}
+        />
+      )}
+      {expirePrevious.isSuccess && !data?.previousSecret && (
+        <p role="status" className="small">
+          The previous {secretWord} is no longer accepted.
+        </p>
       )}
       {data?.endpoint && me.canEdit && (
         <form className="inline-form" onSubmit={submit}>
           <label htmlFor={secretId}>
-            {data.secretConfigured ? 'Replace the signing secret' : 'Signing secret'}
+            {data.secretConfigured
+              ? `Replace the ${secretWord}`
+              : secretWord[0]!.toUpperCase() + secretWord.slice(1)}
           </label>
           <input
             id={secretId}
-            type="password"
+            type={revealed ? 'text' : 'password'}
             autoComplete="off"
             spellCheck={false}
             value={secret}
             minLength={16}
             maxLength={512}
             required
-            onChange={(e) => setSecret(e.target.value)}
+            onChange={(e) => {
+              setSecret(e.target.value);
+              setRevealed(false);
+            }}
             aria-describedby={data.secretHint ? `${secretId}-hint` : undefined}
           />
+          {basic && (
+            <button
+              type="button"
+              className="button button-secondary"
+              onClick={() => {
+                setSecret(generatePassword());
+                setRevealed(true);
+              }}
+            >
+              Generate
+            </button>
+          )}
+          {data.secretConfigured && (
+            <>
+              <label htmlFor={keepId}>Keep accepting the current one</label>
+              <select
+                id={keepId}
+                value={keepPreviousHours}
+                onChange={(e) => setKeepPreviousHours(Number(e.target.value))}
+              >
+                {KEEP_PREVIOUS_CHOICES.map((c) => (
+                  <option key={c.hours} value={c.hours}>
+                    {c.label}
+                  </option>
+                ))}
+              </select>
+            </>
+          )}
           <button type="submit" disabled={save.isPending || secret === ''}>
-            {save.isPending ? 'Saving…' : 'Save secret'}
+            {save.isPending ? 'Saving…' : basic ? 'Save password' : 'Save secret'}
           </button>
+          {revealed && (
+            <p className="small">
+              Copy this password now, into the URL you give {provider.displayName}: it is not shown
+              again once saved.
+            </p>
+          )}
           {data.secretHint && (
             <p id={`${secretId}-hint`} className="muted small">
               Where to find it: {data.secretHint}
@@ -123,7 +250,7 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
           )}
           {save.isSuccess && (
             <p role="status" className="small">
-              Signing secret saved.
+              {basic ? 'Password saved.' : 'Signing secret saved.'}
             </p>
           )}
           {save.isError && <ErrorAlert error={save.error} title="Could not save the secret" />}
