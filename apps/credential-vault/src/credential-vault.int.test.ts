@@ -600,6 +600,12 @@ describe('credential vault (real Postgres + NATS)', () => {
         json({ ...valid['vault.webhook-signatures.verify'], vendor: 'Not A Slug' }),
         json({ ...valid['vault.webhook-signatures.verify'], orgId: undefined }),
         json({ ...valid['vault.webhook-signatures.verify'], secret: leaked }),
+        json({ ...valid['vault.webhook-signatures.verify'], url: 5 }),
+        json({ ...valid['vault.webhook-signatures.verify'], url: '' }),
+        json({
+          ...valid['vault.webhook-signatures.verify'],
+          url: `https://x.test/${'a'.repeat(2048)}`,
+        }),
       ],
     };
 

@@ -322,6 +322,8 @@ export const vaultContracts = {
           .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64'),
         signature: z.string().min(1).max(1024),
         timestamp: z.string().min(1).max(64).nullable(),
+        /** The URL the provider called (the endpoint's public URL), for providers that sign it (HubSpot). */
+        url: z.string().min(1).max(2048).nullable().default(null),
       })
       .strict(),
     reply: z.object({

@@ -161,6 +161,16 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       identity: { kind: 'token-response', accountIdPath: 'user_id', tenantIdPath: 'hub_id' },
     },
     dataApi: { baseUrl: 'https://api.hubapi.com', resources: ['contacts'] },
+    // Signature v3: the method, the URL it called, the body and its timestamp (Unix ms), base64.
+    webhooks: {
+      signature: {
+        header: 'x-hubspot-signature-v3',
+        encoding: 'base64',
+        timestampHeader: 'x-hubspot-request-timestamp',
+        signedContent: 'POST{url}{body}{timestamp}',
+      },
+      secretHint: 'HubSpot developer account → your app → Auth → Client secret',
+    },
   },
   {
     key: 'quickbooks',

@@ -107,8 +107,9 @@ export const ZDataApi = z.object({
 
 /**
  * How a provider signs its webhook deliveries with HMAC-SHA256 and the instance's signing secret: over
- * `signedContent` with `{body}` (the raw body) and `{timestamp}` (the `timestampHeader`'s value) filled in, sent in
- * `header` as `prefix` + the digest in `encoding`. Files written before `kind` existed mean this scheme.
+ * `signedContent` with `{body}` (the raw body), `{timestamp}` (the `timestampHeader`'s value) and `{url}` (the URL
+ * it called: the endpoint's public URL) filled in, sent in `header` as `prefix` + the digest in `encoding`. Files
+ * written before `kind` existed mean this scheme.
  */
 export const ZHmacWebhookSignature = z.object({
   kind: z.literal('hmac-sha256').default('hmac-sha256'),

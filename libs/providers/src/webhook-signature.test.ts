@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   builtinWebhookSignature,
@@ -77,8 +78,48 @@ describe('webhook signatures', () => {
     );
   });
 
-  it('takes a timestamp in Unix seconds or ISO form within the tolerance only', () => {
+  it("signs HubSpot's v3 content: POST, the URL it called (reserved characters decoded), the body, the timestamp", () => {
+    const scheme = schemeOf('hubspot');
+    if (scheme.kind !== 'hmac-sha256') throw new Error('HubSpot signs with HMAC');
+    const url = 'https://integrations.acme.test/webhooks/hubspot/i-1?from=a%3Ab%2Fc%20d';
+    const body = '[{"eventId":1,"subscriptionType":"contact.creation"}]';
+    const content = webhookSignedContent(scheme, body, '1700000000000', url);
+    expect(content).toBe(
+      `POSThttps://integrations.acme.test/webhooks/hubspot/i-1?from=a:b/c%20d${body}1700000000000`,
+    );
+    const expected = createHmac('sha256', 'client-secret-0123456789')
+      .update(content, 'utf8')
+      .digest('base64');
+    expect(signWebhook(scheme, 'client-secret-0123456789', body, '1700000000000', url)).toBe(
+      expected,
+    );
+    expect(
+      webhookSignatureMatches(
+        scheme,
+        'client-secret-0123456789',
+        body,
+        '1700000000000',
+        expected,
+        url,
+      ),
+    ).toBe(true);
+    // Another URL (another endpoint, or the provider told another address) does not match.
+    expect(
+      webhookSignatureMatches(
+        scheme,
+        'client-secret-0123456789',
+        body,
+        '1700000000000',
+        expected,
+        url.replace('i-1', 'i-2'),
+      ),
+    ).toBe(false);
+  });
+
+  it('takes a timestamp in Unix seconds, Unix milliseconds or ISO form within the tolerance only', () => {
     const now = Date.parse('2026-11-22T12:00:00Z');
+    expect(webhookTimestampFresh(String(now - 60_000), now, 300_000)).toBe(true);
+    expect(webhookTimestampFresh(String(now - 600_000), now, 300_000)).toBe(false);
     expect(webhookTimestampFresh(String(now / 1000 - 60), now, 300_000)).toBe(true);
     expect(webhookTimestampFresh(String(now / 1000 - 600), now, 300_000)).toBe(false);
     expect(webhookTimestampFresh('2026-11-22T11:58:00Z', now, 300_000)).toBe(true);

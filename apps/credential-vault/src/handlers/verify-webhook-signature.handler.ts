@@ -50,7 +50,7 @@ export function verifyWebhookSignatureHandler(
       } catch (e) {
         throw cryptoFailure(e);
       }
-      return webhookSignatureMatches(scheme, secret, body, req.timestamp, req.signature);
+      return webhookSignatureMatches(scheme, secret, body, req.timestamp, req.signature, req.url);
     };
     if (matches(row)) return { outcome: 'valid', secret: 'current' };
     const now = new Date();

@@ -39,6 +39,8 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
       secret?: string;
       signature?: string | null;
       timestamp?: string;
+      /** The URL the signature covers, for providers that sign it (default: the one called). */
+      signedUrl?: string;
       headers?: Record<string, string>;
       method?: string;
     } = {},
@@ -52,7 +54,13 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     const text = typeof body === 'string' ? body : body.toString('utf8');
     const signature =
       opts.signature === undefined
-        ? signWebhook(scheme, opts.secret ?? QB_SECRET, text, opts.timestamp ?? null)
+        ? signWebhook(
+            scheme,
+            opts.secret ?? QB_SECRET,
+            text,
+            opts.timestamp ?? null,
+            opts.signedUrl ?? `${h.stack.edgeUrl}${path}`,
+          )
         : opts.signature;
     if (signature !== null) headers[scheme.header] = signature;
     const timestampHeader = webhookTimestampHeader(scheme);
@@ -399,6 +407,39 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
       expect(JSON.stringify([entries, sets])).not.toContain(SLACK_SECRET);
       return true;
     });
+  });
+
+  it("checks HubSpot's v3 signature over the URL it called, the body and a timestamp in milliseconds", async () => {
+    const { outcome } = await connectOAuth(h, h.admin, 'hubspot', 'app');
+    expect(outcome).toBe('connected');
+    const secret = 'hubspot-client-secret-0123456789';
+    await h.admin.client.integrations.setWebhookSecret.mutate({ vendor: 'hubspot', secret });
+    const { endpoint } = await h.admin.client.integrations.webhookEndpoint.query({
+      vendor: 'hubspot',
+    });
+    const path = new URL(endpoint!.url).pathname;
+    const body = JSON.stringify([{ eventId: 1, subscriptionType: 'contact.creation' }]);
+    const opts = { vendor: 'hubspot', secret };
+    expect(
+      (await deliver(path, body, { ...opts, timestamp: String(Date.now() - 600_000) })).status,
+    ).toBe(401);
+    expect(
+      (
+        await deliver(path, body, {
+          ...opts,
+          timestamp: String(Date.now()),
+          signedUrl: endpoint!.url.replace('/hubspot/', '/hubspot-other/'),
+        })
+      ).status,
+    ).toBe(401);
+    // Signed over the URL the admin registered at HubSpot: the endpoint's public URL.
+    expect(
+      await deliver(path, body, {
+        ...opts,
+        timestamp: String(Date.now()),
+        signedUrl: endpoint!.url,
+      }),
+    ).toEqual({ status: 202, json: { accepted: true, duplicate: false } });
   });
 
   it("receives Postmark's deliveries by the basic credentials in the URL an admin gave it", async () => {

@@ -201,6 +201,8 @@ async function verifyAndPublish(
         bodyBase64: raw.toString('base64'),
         signature: signature.slice(0, 1024),
         timestamp: timestamp?.slice(0, 64) ?? null,
+        // As the provider called it: the public URL the endpoint was registered with (HubSpot signs it).
+        url: `${deps.publicUrl}${req.url ?? ''}`.slice(0, 2048),
       },
       { ctx: { ...busCtx, orgId } },
     );
