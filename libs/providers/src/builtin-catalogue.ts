@@ -31,6 +31,12 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       subdomain: { label: 'ServiceNow instance', hostTemplate: '[subdomain].service-now.com' },
     },
     dataApi: { baseUrl: 'https://[subdomain].service-now.com', resources: ['tickets', 'contacts'] },
+    // ServiceNow posts what a business rule sends through an outbound REST message, with a basic auth profile.
+    webhooks: {
+      signature: { kind: 'basic', username: 'otesse' },
+      secretHint:
+        'make up a long random password, save it here, then in ServiceNow (System Web Services → Outbound → REST Message) post to this URL with a basic auth profile: the user name and this password',
+    },
   },
   {
     key: 'confluence',

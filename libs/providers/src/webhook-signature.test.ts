@@ -63,6 +63,8 @@ describe('webhook signatures', () => {
     );
     expect(webhookSignatureMatches(scheme, secret, '', null, `Bearer ${secret}`)).toBe(false);
     expect(webhookSignatureMatches(scheme, secret, '', null, 'Basic')).toBe(false);
+    // ServiceNow's outbound REST messages carry the same kind of credentials.
+    expect(schemeOf('servicenow')).toEqual(scheme);
   });
 
   it('reads catalogue files written before schemes had a kind as HMAC schemes', () => {
