@@ -67,7 +67,7 @@ export interface TConnectionRow {
   updated_at: Date | string;
 }
 
-interface TWebhookRow {
+export interface TWebhookRow {
   id: string;
   instance_id: string;
   connection_id: string | null;
@@ -171,16 +171,18 @@ export async function loadWebhookEndpoint(
     .withSchema(SCHEMA)
     .where('instance_id', instanceId)
     .first()) as TWebhookRow | undefined;
-  return row
-    ? {
-        id: row.id,
-        instanceId: row.instance_id,
-        connectionId: row.connection_id,
-        url: row.url,
-        status: row.status,
-        lastDeliveryAt: isoOrNull(row.last_delivery_at),
-      }
-    : null;
+  return row ? toWebhookEndpoint(row) : null;
+}
+
+export function toWebhookEndpoint(row: TWebhookRow): TWebhookEndpoint {
+  return {
+    id: row.id,
+    instanceId: row.instance_id,
+    connectionId: row.connection_id,
+    url: row.url,
+    status: row.status,
+    lastDeliveryAt: isoOrNull(row.last_delivery_at),
+  };
 }
 
 /**
