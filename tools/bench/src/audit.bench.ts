@@ -19,14 +19,15 @@ import {
   type TTestDatabase,
   type TTestNats,
 } from '@otesse/testing';
-import { formatTable, printResultLine, round, runCases, stats, type TCase } from './bench-utils';
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const n = raw ? Number(raw) : fallback;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
+import {
+  formatTable,
+  printResultLine,
+  round,
+  runCases,
+  stats,
+  type TCase,
+  envInt,
+} from './bench-utils';
 
 const EVENTS = envInt('BENCH_AUDIT_EVENTS', 50_000);
 const ORGS = envInt('BENCH_AUDIT_ORGS', 20);

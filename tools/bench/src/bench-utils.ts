@@ -1,4 +1,25 @@
-/** Shared helpers for the benchmarks in tools/bench: timing loops, percentiles, reporting. */
+/** Shared helpers for the benchmarks in tools/bench: plan settings, timing loops, percentiles, reporting. */
+import { join } from 'node:path';
+
+/** A positive integer from the environment (a plan override), else `fallback`. */
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const n = raw ? Number(raw) : fallback;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
+  return n;
+}
+
+/**
+ * With BENCH_PROFILE_DIR set, the environment that makes every process of the stack write a V8 CPU profile there
+ * when it stops (where does the time go?); `onSignal`: profiling starts on SIGUSR2, not at start-up. Else nothing.
+ */
+export function profileEnv(opts: { onSignal?: boolean } = {}): Record<string, string> {
+  if (!process.env['BENCH_PROFILE_DIR']) return {};
+  return {
+    NODE_OPTIONS: `--import ${join(import.meta.dirname, 'cpu-profile.preload.mjs')}`,
+    ...(opts.onSignal ? { BENCH_PROFILE_ON_SIGNAL: '1' } : {}),
+  };
+}
 
 /** Linear-interpolated percentile (0–100) of unsorted samples. */
 export function percentile(samples: readonly number[], p: number): number {

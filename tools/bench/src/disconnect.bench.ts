@@ -2,23 +2,21 @@
 // (the raw NATS round trips and Postgres commits the saga needs, measured in the same run), and stale-marking of
 // 1,000,000 references against a bare SQL UPDATE of the same rows.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import type { AppRouter } from '@otesse/edge-api';
 import * as identity from '@otesse/identity';
 import { Bus, connectNats } from '@otesse/messaging';
-import { startFakeProvider, writeFakeProvidersFile } from '@otesse/fake-provider';
+import { connectOverNats, seedOrg } from '@otesse/testing';
+import { startBenchStack } from './bench-stack';
 import {
-  connectOverNats,
-  createTestDatabase,
-  seedOrg,
-  startNatsServer,
-  startStack,
-} from '@otesse/testing';
-import { formatTable, printResultLine, round, stats, timeSequential } from './bench-utils';
+  formatTable,
+  printResultLine,
+  round,
+  stats,
+  timeSequential,
+  profileEnv,
+} from './bench-utils';
 import { cpuByPid, postgresRoleByPid, processUsage } from './process-usage';
 
 const LATENCY_RUNS = Number(process.env['BENCH_DISCONNECTS'] ?? 200);
@@ -92,31 +90,13 @@ const log = (s: string): void => {
 };
 
 async function main(): Promise<void> {
-  const [db, nats, fake] = await Promise.all([
-    createTestDatabase('otesse_bench'),
-    startNatsServer(),
-    startFakeProvider({ port: 0 }),
-  ]);
-  const dir = mkdtempSync(join(tmpdir(), 'otesse-bench-'));
-  const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
-  const stack = await startStack({
-    databaseUrlFor: (s) => db.urlFor(s),
-    natsUrl: nats.url,
-    providersFile,
-    logLevel: 'error',
-    envFor: (service) => ({
-      // One API token drives every client: the per-token limit (3,000 a minute by default) must not be what the
-      // throughput run measures.
-      ...(service === 'edge' ? { RATE_LIMIT_TOKEN: '1000000' } : {}),
-      // BENCH_PROFILE_DIR: every process writes a V8 CPU profile there when it stops (where does the time go?).
-      ...(process.env['BENCH_PROFILE_DIR']
-        ? {
-            NODE_OPTIONS: `--import ${join(import.meta.dirname, 'cpu-profile.preload.mjs')}`,
-            BENCH_PROFILE_ON_SIGNAL: '1',
-          }
-        : {}),
-    }),
-  });
+  const { db, nats, stack, stop } = await startBenchStack((service) => ({
+    // One API token drives every client: the per-token limit (3,000 a minute by default) must not be what the
+    // throughput run measures.
+    ...(service === 'edge' ? { RATE_LIMIT_TOKEN: '1000000' } : {}),
+    // BENCH_PROFILE_DIR: every process writes a V8 CPU profile (started after seeding, on SIGUSR2).
+    ...profileEnv({ onSignal: true }),
+  }));
   const SEEDED = LATENCY_RUNS + THROUGHPUT_RUNS * CONCURRENCIES.length + WARMUP;
   /** CPU (ms) and memory of every process a disconnect runs through, to see where the time goes. */
   const usage = () => {
@@ -519,11 +499,7 @@ async function main(): Promise<void> {
   } finally {
     await admin.end();
     await nc.close();
-    await stack.stop();
-    await fake.close();
-    await nats.stop();
-    await db.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 

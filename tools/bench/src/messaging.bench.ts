@@ -23,19 +23,13 @@ import {
   stats,
   type TCase,
   type TRunPlan,
+  envInt,
 } from './bench-utils';
 
 const SUBJECT = 'audit.entries.list';
 const RAW_SUBJECT = 'bench.raw.echo';
 const ORG_ID = '00000000-0000-4000-8000-000000000001';
 const TIMEOUT_MS = 5_000;
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const n = raw ? Number(raw) : fallback;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
 
 const plan: TRunPlan = {
   warmup: envInt('BENCH_WARMUP', 1_000),

@@ -24,14 +24,7 @@ import {
   type TTestDatabase,
   type TTestNats,
 } from '@otesse/testing';
-import { formatTable, printResultLine, round, stats } from './bench-utils';
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const n = raw ? Number(raw) : fallback;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
+import { formatTable, printResultLine, round, stats, envInt } from './bench-utils';
 
 const RECORDS = envInt('BENCH_RECORDS', 20_000);
 const ROUNDS = envInt('BENCH_ROUNDS', 5);

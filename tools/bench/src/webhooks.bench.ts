@@ -8,23 +8,21 @@
 // The last line printed is one JSON object:
 //   {"bench":"webhooks","p50Ms","p99Ms","floorMs","ratioToFloor","throughputPerSec","bareHttpPerSec",...}
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
+import { startBenchStack } from './bench-stack';
 import { Bus, connectNats } from '@otesse/messaging';
 import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
-import { startFakeProvider, writeFakeProvidersFile } from '@otesse/fake-provider';
-import { createTestDatabase, startNatsServer, startStack } from '@otesse/testing';
-import { formatTable, printResultLine, round, runCases, stats } from './bench-utils';
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const n = raw ? Number(raw) : fallback;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
+import {
+  formatTable,
+  printResultLine,
+  round,
+  runCases,
+  stats,
+  envInt,
+  profileEnv,
+} from './bench-utils';
 
 const PER_ROUND = envInt('BENCH_DELIVERIES', 200);
 const ROUNDS = envInt('BENCH_ROUNDS', 5);
@@ -97,27 +95,7 @@ async function throughput(
 }
 
 async function main(): Promise<void> {
-  const [db, nats, fake] = await Promise.all([
-    createTestDatabase('otesse_bench'),
-    startNatsServer(),
-    startFakeProvider({ port: 0 }),
-  ]);
-  const dir = mkdtempSync(join(tmpdir(), 'otesse-bench-webhooks-'));
-  const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
-  const stack = await startStack({
-    databaseUrlFor: (s) => db.urlFor(s),
-    natsUrl: nats.url,
-    providersFile,
-    logLevel: 'error',
-    // BENCH_PROFILE_DIR: every process writes a V8 CPU profile there when it stops (where does the time go?).
-    ...(process.env['BENCH_PROFILE_DIR']
-      ? {
-          envFor: () => ({
-            NODE_OPTIONS: `--import ${join(import.meta.dirname, 'cpu-profile.preload.mjs')}`,
-          }),
-        }
-      : {}),
-  });
+  const { nats, stack, stop } = await startBenchStack(() => profileEnv());
   let bare: Server | undefined;
   const nc = await connectNats({ url: nats.url, name: 'bench-webhooks' });
   try {
@@ -272,11 +250,7 @@ async function main(): Promise<void> {
   } finally {
     bare?.close();
     await nc.close().catch(() => undefined);
-    await stack.stop().catch(() => undefined);
-    await fake.close().catch(() => undefined);
-    await nats.stop().catch(() => undefined);
-    await db.drop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 

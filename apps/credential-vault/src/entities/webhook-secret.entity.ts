@@ -24,21 +24,24 @@ export interface WebhookSecret {
   updatedAt: Date;
 }
 
+/** The columns of a sealed webhook secret, shared by the current one and a replaced one kept for its grace. */
+export const SEALED_WEBHOOK_SECRET_PROPERTIES = {
+  instanceId: { type: 'uuid', primary: true },
+  orgId: { type: 'uuid' },
+  vendor: { type: 'string', length: 40 },
+  ciphertext: { type: 'text' },
+  iv: { type: 'string', length: 24 },
+  authTag: { type: 'string', length: 24 },
+  wrappedDataKey: { type: 'string', length: 128 },
+  keyId: { type: 'string', length: 64 },
+  createdAt: { type: 'datetime', columnType: 'timestamptz' },
+  updatedAt: { type: 'datetime', columnType: 'timestamptz' },
+} as const;
+
 export const WebhookSecretSchema = new EntitySchema<WebhookSecret>({
   name: 'WebhookSecret',
   tableName: 'webhook_secret',
   // Rotation looks for data keys not under the active master key.
   indexes: [{ name: 'webhook_secret_key_id_idx', properties: ['keyId'] }],
-  properties: {
-    instanceId: { type: 'uuid', primary: true },
-    orgId: { type: 'uuid' },
-    vendor: { type: 'string', length: 40 },
-    ciphertext: { type: 'text' },
-    iv: { type: 'string', length: 24 },
-    authTag: { type: 'string', length: 24 },
-    wrappedDataKey: { type: 'string', length: 128 },
-    keyId: { type: 'string', length: 64 },
-    createdAt: { type: 'datetime', columnType: 'timestamptz' },
-    updatedAt: { type: 'datetime', columnType: 'timestamptz' },
-  },
+  properties: SEALED_WEBHOOK_SECRET_PROPERTIES,
 });

@@ -1,6 +1,6 @@
-import { AppError } from '@otesse/contracts';
 import { requirePermission } from '../../trpc/trpc';
 import { publishAudit } from '../../audit/publish-audit';
+import { requireWebhookInstance } from './webhook-instance';
 import { ZExpirePreviousWebhookSecretInput } from './webhook-endpoint.schema';
 
 /**
@@ -11,30 +11,10 @@ export const expirePreviousWebhookSecret = requirePermission('settings.edit')
   .input(ZExpirePreviousWebhookSecretInput)
   .mutation(async ({ ctx, input }) => {
     const { identity } = ctx;
-    const provider = ctx.deps.catalogue.get(input.vendor);
-    const busCtx = {
-      ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
-    };
-    if (!provider.webhooks) {
-      throw new AppError('BAD_REQUEST', `${provider.displayName} webhooks cannot be checked here`, {
-        reason: 'unsupported_provider',
-      });
-    }
-    const { instance, webhookEndpoint } = await ctx.deps.bus.request(
-      'connection.instances.get',
-      { orgId: identity.orgId, vendor: input.vendor },
-      busCtx,
-    );
-    if (!instance || !webhookEndpoint) {
-      throw new AppError(
-        'PRECONDITION_FAILED',
-        `${provider.displayName} has no webhook endpoint yet: it comes with the first connection`,
-        { reason: 'no_endpoint' },
-      );
-    }
+    const { instanceId, busCtx } = await requireWebhookInstance(ctx, input.vendor);
     const { expired } = await ctx.deps.bus.request(
       'vault.webhook-secrets.expire-previous',
-      { orgId: identity.orgId, instanceId: instance.id },
+      { orgId: identity.orgId, instanceId },
       busCtx,
     );
     if (expired) {
@@ -43,7 +23,7 @@ export const expirePreviousWebhookSecret = requirePermission('settings.edit')
         actorUserId: identity.userId,
         action: 'webhook_secret.previous_expired',
         provider: input.vendor,
-        targets: { instanceId: instance.id },
+        targets: { instanceId },
         outcome: 'success',
         details: {},
         ip: ctx.ip,

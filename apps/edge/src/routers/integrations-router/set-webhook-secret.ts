@@ -1,6 +1,6 @@
-import { AppError } from '@otesse/contracts';
 import { requirePermission } from '../../trpc/trpc';
 import { publishAudit } from '../../audit/publish-audit';
+import { requireWebhookInstance } from './webhook-instance';
 import { ZSetWebhookSecretInput } from './webhook-endpoint.schema';
 
 /**
@@ -13,32 +13,12 @@ export const setWebhookSecret = requirePermission('settings.edit')
   .input(ZSetWebhookSecretInput)
   .mutation(async ({ ctx, input }) => {
     const { identity } = ctx;
-    const provider = ctx.deps.catalogue.get(input.vendor);
-    if (!provider.webhooks) {
-      throw new AppError('BAD_REQUEST', `${provider.displayName} webhooks cannot be checked here`, {
-        reason: 'unsupported_provider',
-      });
-    }
-    const busCtx = {
-      ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
-    };
-    const { instance, webhookEndpoint } = await ctx.deps.bus.request(
-      'connection.instances.get',
-      { orgId: identity.orgId, vendor: input.vendor },
-      busCtx,
-    );
-    if (!instance || !webhookEndpoint) {
-      throw new AppError(
-        'PRECONDITION_FAILED',
-        `connect ${provider.displayName} first: its webhook endpoint comes with the first connection`,
-        { reason: 'no_endpoint' },
-      );
-    }
+    const { instanceId, busCtx } = await requireWebhookInstance(ctx, input.vendor);
     const { updatedAt, previous } = await ctx.deps.bus.request(
       'vault.webhook-secrets.set',
       {
         orgId: identity.orgId,
-        instanceId: instance.id,
+        instanceId,
         vendor: input.vendor,
         secret: input.secret,
         keepPreviousSeconds: input.keepPreviousHours * 3600,
@@ -50,7 +30,7 @@ export const setWebhookSecret = requirePermission('settings.edit')
       actorUserId: identity.userId,
       action: 'webhook_secret.set',
       provider: input.vendor,
-      targets: { instanceId: instance.id },
+      targets: { instanceId },
       outcome: 'success',
       details: { previousKeptUntil: previous?.validUntil ?? null },
       ip: ctx.ip,

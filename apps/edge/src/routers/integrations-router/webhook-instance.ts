@@ -1,0 +1,40 @@
+import { AppError } from '@otesse/contracts';
+import type { TIdentity } from '@otesse/identity';
+import type { TEdgeDeps } from '../../trpc/context';
+
+/** How the procedures' requests carry who acts (trace, actor, org). */
+type TBusCtx = { ctx: { traceId: string; actorUserId: string; orgId: string } };
+
+/**
+ * The org's instance of a provider whose webhooks this product checks, once it has its endpoint (its first
+ * connect): what the webhook-secret procedures act on. BAD_REQUEST `unsupported_provider` for a provider without a
+ * scheme; PRECONDITION_FAILED `no_endpoint` before the first connect (there is no URL to give the provider yet).
+ */
+export async function requireWebhookInstance(
+  ctx: { deps: TEdgeDeps; identity: TIdentity; traceId: string },
+  vendor: string,
+): Promise<{ instanceId: string; busCtx: TBusCtx }> {
+  const { identity } = ctx;
+  const provider = ctx.deps.catalogue.get(vendor);
+  if (!provider.webhooks) {
+    throw new AppError('BAD_REQUEST', `${provider.displayName} webhooks cannot be checked here`, {
+      reason: 'unsupported_provider',
+    });
+  }
+  const busCtx = {
+    ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
+  };
+  const { instance, webhookEndpoint } = await ctx.deps.bus.request(
+    'connection.instances.get',
+    { orgId: identity.orgId, vendor },
+    busCtx,
+  );
+  if (!instance || !webhookEndpoint) {
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      `connect ${provider.displayName} first: its webhook endpoint comes with the first connection`,
+      { reason: 'no_endpoint' },
+    );
+  }
+  return { instanceId: instance.id, busCtx };
+}
