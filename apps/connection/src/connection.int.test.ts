@@ -8,6 +8,7 @@ import {
   type TConnectionAbandonedEvent,
   type TConnectionConnectedEvent,
   type TRequestInput,
+  type TWebhookRefusalReason,
 } from '@otesse/contracts';
 import { Bus, connectNats, ensureStreams } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
@@ -627,6 +628,47 @@ describe('connection service (real Postgres + NATS)', () => {
     }
   });
 
+  it("keeps an endpoint's newest refusal (when, why) for the org's endpoint only, never moving back", async () => {
+    const orgId = randomUUID();
+    const created = await create(orgId, { vendor: 'xero' });
+    const instanceId = created.instance.id;
+    await activate(orgId, created.connection.id);
+    const { endpoint } = await bus.request('connection.webhook-endpoints.resolve', {
+      instanceId,
+      vendor: 'xero',
+    });
+    expect(endpoint.lastRefusal).toBeNull();
+    const refuse = (at: string, reason: TWebhookRefusalReason, org = orgId) =>
+      bus.request('connection.webhook-endpoints.record-refusal', {
+        orgId: org,
+        instanceId,
+        endpointId: endpoint.id,
+        reason,
+        at,
+      });
+    await expect(refuse('2026-11-22T10:00:00.000Z', 'signature_no_secret')).resolves.toEqual({
+      recorded: true,
+    });
+    await expect(refuse('2026-11-22T10:05:00.000Z', 'signature_mismatch')).resolves.toEqual({
+      recorded: true,
+    });
+    // An older one (another edge replica, late) does not overwrite it; nor does another org.
+    await expect(refuse('2026-11-22T10:01:00.000Z', 'timestamp_stale')).resolves.toEqual({
+      recorded: false,
+    });
+    await expect(
+      refuse('2026-11-22T11:00:00.000Z', 'signature_missing', randomUUID()),
+    ).resolves.toEqual({ recorded: false });
+    const { webhookEndpoint } = await bus.request('connection.instances.get', {
+      orgId,
+      vendor: 'xero',
+    });
+    expect(webhookEndpoint?.lastRefusal).toEqual({
+      at: '2026-11-22T10:05:00.000Z',
+      reason: 'signature_mismatch',
+    });
+  });
+
   it('answers malformed payloads on every subject with a typed BAD_REQUEST and writes nothing', async () => {
     const before = await rowCounts();
     const orgId = randomUUID();
@@ -665,7 +707,7 @@ describe('connection service (real Postgres + NATS)', () => {
       reason: '',
     });
     const subjects = Object.keys(connectionContracts) as (keyof typeof connectionContracts)[];
-    expect(subjects).toHaveLength(17);
+    expect(subjects).toHaveLength(18);
     for (const subject of subjects) {
       const rejectsDeep = !connectionContracts[subject].request.safeParse(JSON.parse(deep)).success;
       for (const body of rejectsDeep ? [...bodies, deep] : bodies) {
@@ -687,6 +729,7 @@ describe('connection service (real Postgres + NATS)', () => {
         'connection.connections.unlock',
         'connection.connections.complete-reconnect',
         'connection.webhook-endpoints.resolve',
+        'connection.webhook-endpoints.record-refusal',
       ]),
     );
     expect(await rowCounts()).toEqual(before);

@@ -12,6 +12,7 @@ import { configureInstanceHandler } from './handlers/configure-instance.handler'
 import { createConnectionHandler } from './handlers/create-connection.handler';
 import { getConnectionHandler } from './handlers/get-connection.handler';
 import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consumer';
+import { recordWebhookRefusalHandler } from './handlers/record-webhook-refusal.handler';
 import { resolveWebhookEndpointHandler } from './handlers/resolve-webhook-endpoint.handler';
 import { getInstanceHandler } from './handlers/get-instance.handler';
 import { listDependentsHandler } from './handlers/list-dependents.handler';
@@ -110,6 +111,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
         logger,
       }),
       'connection.webhook-endpoints.resolve': resolveWebhookEndpointHandler(orm),
+      'connection.webhook-endpoints.record-refusal': recordWebhookRefusalHandler(orm),
     }),
     onStart: async ({ orm, bus, events, logger, nc }) => {
       const loops = [

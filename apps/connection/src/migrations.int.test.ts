@@ -60,7 +60,6 @@ describe('connection migrations (real Postgres)', () => {
         'p_key text, p_org uuid, p_connection uuid, p_saga uuid, p_actor uuid, p_may_manage boolean',
       ]);
       expect(await body('complete_disconnect')).toMatch(/'OT002'/);
-      // Down past webhook_last_delivery: the endpoint's last-delivery column is gone.
       const column = async (table: string, name: string) =>
         (
           await db.query(
@@ -69,6 +68,12 @@ describe('connection migrations (real Postgres)', () => {
             [CONNECTION_SCHEMA.schema, table, name],
           )
         ).length;
+      // Down past webhook_last_refusal, then webhook_last_delivery: the last-refusal columns are gone, the last delivery is still there;
+      // then that column is gone too.
+      expect(await column('webhook_endpoint', 'last_refused_at')).toBe(1);
+      await migrateDown(orm);
+      expect(await column('webhook_endpoint', 'last_refused_at')).toBe(0);
+      expect(await column('webhook_endpoint', 'last_refusal_reason')).toBe(0);
       expect(await column('webhook_endpoint', 'last_delivery_at')).toBe(1);
       await migrateDown(orm);
       expect(await column('webhook_endpoint', 'last_delivery_at')).toBe(0);

@@ -82,6 +82,21 @@ export const ZConnection = z.object({
 export type TConnection = z.infer<typeof ZConnection>;
 
 /** Inbound webhook endpoint of an instance: created enabled on its first connect, disabled (kept) on disconnect. */
+/**
+ * Why the receiver refused a delivery to an existing endpoint (401): no secret set yet, no signature (or basic
+ * credentials), one that does not match the instance's secret, a signed timestamp missing or older than 5 minutes,
+ * or a provider whose deliveries cannot be checked.
+ */
+export const ZWebhookRefusalReason = z.enum([
+  'signature_no_secret',
+  'signature_missing',
+  'signature_mismatch',
+  'timestamp_missing',
+  'timestamp_stale',
+  'signature_unsupported',
+]);
+export type TWebhookRefusalReason = z.infer<typeof ZWebhookRefusalReason>;
+
 export const ZWebhookEndpoint = z.object({
   id: ZUuid,
   instanceId: ZUuid,
@@ -92,6 +107,8 @@ export const ZWebhookEndpoint = z.object({
   status: z.enum(['enabled', 'disabled']),
   /** When the newest accepted delivery arrived; null: none yet. Optional for older readers. */
   lastDeliveryAt: ZIsoDate.nullable().optional(),
+  /** The newest delivery refused for its signature, and why; null: none. Optional for older readers. */
+  lastRefusal: z.object({ at: ZIsoDate, reason: ZWebhookRefusalReason }).nullable().optional(),
 });
 export type TWebhookEndpoint = z.infer<typeof ZWebhookEndpoint>;
 
@@ -341,5 +358,23 @@ export const connectionContracts = {
     request: z.object({ instanceId: ZUuid, vendor: ZVendor }).strict(),
     reply: z.object({ orgId: ZOrgId, endpoint: ZWebhookEndpoint }),
     errors: ['BAD_REQUEST', 'NOT_FOUND'],
+  }),
+  /**
+   * The edge's receiver refused a delivery to this endpoint for its signature: kept as the endpoint's last refusal
+   * (when and why, never the delivery), so an admin setting webhooks up sees what goes wrong. Never moves back;
+   * `recorded: false` when a newer one is already there or the endpoint is not the org's.
+   */
+  'connection.webhook-endpoints.record-refusal': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        instanceId: ZUuid,
+        endpointId: ZUuid,
+        reason: ZWebhookRefusalReason,
+        at: ZIsoDate,
+      })
+      .strict(),
+    reply: z.object({ recorded: z.boolean() }),
+    errors: ['BAD_REQUEST'],
   }),
 } as const;

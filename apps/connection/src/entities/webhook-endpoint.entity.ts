@@ -11,6 +11,9 @@ export interface WebhookEndpoint {
   status: 'enabled' | 'disabled';
   /** When the newest accepted delivery arrived (from `integrations.webhook.received`); null: none yet. */
   lastDeliveryAt: Date | null;
+  /** When the newest delivery refused for its signature came, and why (the admin's clue); null: none. */
+  lastRefusedAt: Date | null;
+  lastRefusalReason: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -31,6 +34,8 @@ export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
     url: { type: 'string', length: 300 },
     status: { enum: true, items: () => ['enabled', 'disabled'] },
     lastDeliveryAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    lastRefusedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    lastRefusalReason: { type: 'string', length: 40, nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
   },

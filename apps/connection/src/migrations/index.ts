@@ -11,6 +11,7 @@ import { Migration20261122114926_abandoned_outbox } from './Migration20261122114
 import { Migration20261122123000_instance_json_plpgsql } from './Migration20261122123000_instance_json_plpgsql';
 import { Migration20261122124500_instance_revoking } from './Migration20261122124500_instance_revoking';
 import { Migration20261122174104_webhook_last_delivery } from './Migration20261122174104_webhook_last_delivery';
+import { Migration20261122201037_webhook_last_refusal } from './Migration20261122201037_webhook_last_refusal';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -25,4 +26,5 @@ export const migrations = [
   { name: 'Migration20261122123000_instance_json_plpgsql', class: Migration20261122123000_instance_json_plpgsql },
   { name: 'Migration20261122124500_instance_revoking', class: Migration20261122124500_instance_revoking },
   { name: 'Migration20261122174104_webhook_last_delivery', class: Migration20261122174104_webhook_last_delivery },
+  { name: 'Migration20261122201037_webhook_last_refusal', class: Migration20261122201037_webhook_last_refusal },
 ];

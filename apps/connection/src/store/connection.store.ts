@@ -12,6 +12,7 @@ import {
   type TInstanceStatus,
   type TOAuthAction,
   type TWebhookEndpoint,
+  ZWebhookRefusalReason,
 } from '@otesse/contracts';
 import { LIVE_CONNECTION_STATUSES } from '../entities';
 
@@ -74,6 +75,8 @@ export interface TWebhookRow {
   url: string;
   status: 'enabled' | 'disabled';
   last_delivery_at: Date | string | null;
+  last_refused_at: Date | string | null;
+  last_refusal_reason: string | null;
 }
 
 /** MikroORM's knex hands timestamptz back as strings. */
@@ -182,6 +185,12 @@ export function toWebhookEndpoint(row: TWebhookRow): TWebhookEndpoint {
     url: row.url,
     status: row.status,
     lastDeliveryAt: isoOrNull(row.last_delivery_at),
+    lastRefusal: row.last_refused_at
+      ? {
+          at: iso(row.last_refused_at),
+          reason: ZWebhookRefusalReason.catch('signature_mismatch').parse(row.last_refusal_reason),
+        }
+      : null,
   };
 }
 

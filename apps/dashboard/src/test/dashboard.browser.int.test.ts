@@ -455,6 +455,16 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
         body: QB_BODY,
       });
     expect((await deliver()).status).toBe(401);
+    // The admin sees why (the sender learned only 401).
+    await waitFor(
+      async () => {
+        await goTo('All Integrations');
+        await goTo('Connections');
+        await panel.getByText('Endpoint URL').waitFor();
+        return (await panel.textContent())?.includes('no signing secret is set here yet');
+      },
+      { timeoutMs: 20_000, intervalMs: 300, what: "the endpoint's last refusal" },
+    );
 
     const secret = panel.getByLabel('Signing secret');
     await secret.fill(QB_SECRET);

@@ -121,6 +121,19 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
           ?.lastDeliveryAt ?? false,
       { what: "the endpoint's last delivery" },
     );
+    // A refused delivery is recorded on the endpoint: the edge may send that too.
+    const refused = await fetch(endpoint!.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [scheme.header]: 'bm90LWl0' },
+      body,
+    });
+    expect(refused.status).toBe(401);
+    await waitFor(
+      async () =>
+        (await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' })).endpoint
+          ?.lastRefusal?.reason === 'signature_mismatch',
+      { what: "the endpoint's last refusal" },
+    );
     // Replacing the secret with a grace, and stopping the old one: the edge's requests are allowed.
     const replaced = await h.admin.client.integrations.setWebhookSecret.mutate({
       vendor: 'quickbooks',

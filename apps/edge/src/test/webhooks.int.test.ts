@@ -120,13 +120,24 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
       url: `${h.stack.edgeUrl}/webhooks/quickbooks/${qbInstanceId}`,
       status: 'enabled',
       lastDeliveryAt: null,
+      lastRefusal: null,
     });
     expect(view.secretConfigured).toBe(false);
 
+    const before = Date.now();
     const r = await deliver(qbPath(), '{"eventNotifications":[]}');
     expect(r.status).toBe(401);
     expect(r.json?.error).toMatchObject({ code: 'UNAUTHORIZED', reason: 'invalid_signature' });
     expect(await received(qbInstanceId)).toEqual([]);
+    // The caller learns nothing more; the endpoint tells its org why (no secret set yet), and when.
+    expect(JSON.stringify(r.json)).not.toContain('secret');
+    const refusal = await waitFor(
+      async () =>
+        (await h.member.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' }))
+          .endpoint?.lastRefusal ?? undefined,
+    );
+    expect(refusal.reason).toBe('signature_no_secret');
+    expect(Date.parse(refusal.at)).toBeGreaterThanOrEqual(before - 1_000);
   });
 
   it('lets only an admin set the secret, refuses bad input, and never hands the secret back', async () => {
@@ -263,6 +274,13 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     ] as const;
     expect(cases.map(([r]) => r.status)).toEqual(cases.map(([, s]) => s));
     for (const [r] of cases) expect(r.json?.error?.code).toBeTruthy();
+    // The endpoint's last refusal is one of these (a wrong signature, or none), never a 404's.
+    await waitFor(async () => {
+      const v = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' });
+      return ['signature_mismatch', 'signature_missing'].includes(
+        v.endpoint?.lastRefusal?.reason ?? '',
+      );
+    });
     expect((await received(qbInstanceId)).map((e) => e.body)).not.toContain(body);
   });
 

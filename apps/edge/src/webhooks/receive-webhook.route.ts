@@ -6,6 +6,7 @@ import {
   WEBHOOK_MAX_BODY_BYTES,
   ZUuid,
   ZVendor,
+  type TWebhookRefusalReason,
 } from '@otesse/contracts';
 import { newTraceId } from '@otesse/messaging';
 import { webhookTimestampFresh, webhookTimestampHeader, type TWebhooks } from '@otesse/providers';
@@ -182,7 +183,7 @@ async function verifyAndPublish(
   const signature = header(req, scheme.signature.header);
   const timestampHeader = webhookTimestampHeader(scheme.signature);
   const timestamp = timestampHeader ? header(req, timestampHeader) : null;
-  let why: string;
+  let why: TWebhookRefusalReason | null;
   let signedWith: 'current' | 'previous' | null = null;
   if (signature === null) why = 'signature_missing';
   else if (timestampHeader && timestamp === null) why = 'timestamp_missing';
@@ -206,16 +207,32 @@ async function verifyAndPublish(
       },
       { ctx: { ...busCtx, orgId } },
     );
-    why = verified.outcome === 'valid' ? '' : `signature_${verified.outcome}`;
+    why = verified.outcome === 'valid' ? null : `signature_${verified.outcome}`;
     signedWith = verified.secret;
   }
-  if (why !== '') {
+  if (why !== null) {
     deps.limits.authFailures.take(ip);
     // The operator's clue (a secret not set yet, or the wrong one pasted); the caller only learns "unauthorized".
     deps.logger.warn(
       { orgId, instanceId: endpoint.instanceId, vendor: d.vendor, reason: why, traceId },
       'webhook delivery refused',
     );
+    // And the admin's, on the endpoint (when and why, nothing of the delivery). Not awaited: the 401 does not wait.
+    deps.bus
+      .request(
+        'connection.webhook-endpoints.record-refusal',
+        {
+          orgId,
+          instanceId: endpoint.instanceId,
+          endpointId: endpoint.id,
+          reason: why,
+          at: new Date().toISOString(),
+        },
+        { ctx: { ...busCtx, orgId } },
+      )
+      .catch((err: unknown) =>
+        deps.logger.warn({ err, orgId, traceId }, 'could not record the webhook refusal'),
+      );
     return refuse(
       new AppError('UNAUTHORIZED', 'webhook signature did not verify', {
         reason: 'invalid_signature',

@@ -15,6 +15,24 @@ const KEEP_PREVIOUS_CHOICES = [
   { hours: 168, label: 'for 7 days' },
 ] as const;
 
+/** What the endpoint's last refusal means, for the admin setting things up (the sender was told only 401). */
+function refusalText(reason: string, secretWord: string): string {
+  switch (reason) {
+    case 'signature_no_secret':
+      return `no ${secretWord} is set here yet`;
+    case 'signature_missing':
+      return secretWord === 'password' ? 'it carried no credentials' : 'it carried no signature';
+    case 'signature_mismatch':
+      return `it did not match the ${secretWord} set here`;
+    case 'timestamp_missing':
+      return 'its signed timestamp was missing';
+    case 'timestamp_stale':
+      return 'its signed timestamp was more than 5 minutes off';
+    default:
+      return 'it could not be checked';
+  }
+}
+
 /** A password for providers whose deliveries carry basic credentials: 32 random URL-safe characters. */
 function generatePassword(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
@@ -147,6 +165,15 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
               )}
             </dd>
           </div>
+          {data.endpoint.lastRefusal && (
+            <div className="facts-wide">
+              <dt>Last refused</dt>
+              <dd className="small">
+                {formatRelative(data.endpoint.lastRefusal.at)}:{' '}
+                {refusalText(data.endpoint.lastRefusal.reason, secretWord)}
+              </dd>
+            </div>
+          )}
           {data.previousSecret && (
             <div className="facts-wide">
               <dt>Previous {secretWord}</dt>

@@ -49,6 +49,8 @@ export const getWebhookEndpoint = authedProcedure
         status: webhookEndpoint.status,
         /** The newest accepted delivery (null: none yet), so an admin sees the provider got through. */
         lastDeliveryAt: webhookEndpoint.lastDeliveryAt ?? null,
+        /** The newest delivery refused for its signature, and why (null: none): what goes wrong while setting up. */
+        lastRefusal: webhookEndpoint.lastRefusal ?? null,
       },
       secretConfigured: secret.configured,
       secretUpdatedAt: secret.updatedAt,
