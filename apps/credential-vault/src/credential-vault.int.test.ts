@@ -463,6 +463,7 @@ describe('credential vault (real Postgres + NATS)', () => {
       'vault.webhook-secrets.set': { orgId, instanceId, vendor: 'quickbooks', secret: leaked },
       'vault.webhook-secrets.describe': { orgId, instanceId },
       'vault.webhook-secrets.expire-previous': { orgId, instanceId },
+      'vault.webhook-secrets.remove': { orgId, instanceId },
       'vault.webhook-signatures.verify': {
         orgId,
         instanceId,
@@ -582,6 +583,11 @@ describe('credential vault (real Postgres + NATS)', () => {
       'vault.webhook-secrets.expire-previous': [
         json({ orgId }),
         json({ orgId, instanceId: 'nope' }),
+        json({ orgId, instanceId, secret: leaked }),
+      ],
+      'vault.webhook-secrets.remove': [
+        json({ orgId }),
+        json({ orgId: 'nope', instanceId }),
         json({ orgId, instanceId, secret: leaked }),
       ],
       'vault.webhook-secrets.describe': [

@@ -8,6 +8,7 @@ import { describeCredentialsHandler } from './handlers/describe-credentials.hand
 import { describeWebhookSecretHandler } from './handlers/describe-webhook-secret.handler';
 import { destroyCredentialsHandler } from './handlers/destroy-credentials.handler';
 import { getAccessTokenHandler } from './handlers/get-access-token.handler';
+import { removeWebhookSecretHandler } from './handlers/remove-webhook-secret.handler';
 import { revokeTokensHandler } from './handlers/revoke-tokens.handler';
 import { rotateKeysHandler } from './handlers/rotate-keys.handler';
 import { setWebhookSecretHandler } from './handlers/set-webhook-secret.handler';
@@ -84,6 +85,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
         'vault.webhook-secrets.set': setWebhookSecretHandler(deps),
         'vault.webhook-secrets.describe': describeWebhookSecretHandler(deps),
         'vault.webhook-secrets.expire-previous': expirePreviousWebhookSecretHandler(deps),
+        'vault.webhook-secrets.remove': removeWebhookSecretHandler(deps),
         'vault.webhook-signatures.verify': verifyWebhookSignatureHandler(deps),
       };
     },

@@ -144,6 +144,22 @@ export async function expirePreviousWebhookSecret(
   return gone.some((r) => new Date(r.expires_at) > now);
 }
 
+/**
+ * Destroys the org's instance's secret and any replaced one, in one transaction; whether there was a secret.
+ * Another org's instance id removes nothing.
+ */
+export async function removeWebhookSecret(
+  db: Knex,
+  where: { orgId: string; instanceId: string },
+): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const key = { instance_id: where.instanceId, org_id: where.orgId };
+    await trx(PREVIOUS_WEBHOOK_SECRET_TABLE).withSchema(VAULT_DB_SCHEMA).where(key).delete();
+    const removed = await trx(WEBHOOK_SECRET_TABLE).withSchema(VAULT_DB_SCHEMA).where(key).delete();
+    return removed > 0;
+  });
+}
+
 /** Records that a delivery came signed with the replaced secret (the provider has not switched yet). */
 export async function markPreviousWebhookSecretUsed(
   db: Knex,

@@ -451,6 +451,49 @@ describe('webhook secrets (real Postgres + NATS)', () => {
     ).resolves.toBe('mismatch');
   });
 
+  it('removes a secret with its previous one: every delivery is refused until a new one is set', async () => {
+    const orgId = randomUUID();
+    const instanceId = randomUUID();
+    const body = '{"remove":1}';
+    const old = newSecret();
+    const current = newSecret();
+    await set({ orgId, instanceId, vendor: 'quickbooks', secret: old });
+    await set({
+      orgId,
+      instanceId,
+      vendor: 'quickbooks',
+      secret: current,
+      keepPreviousSeconds: 600,
+    });
+    const remove = (org: string) =>
+      bus.request('vault.webhook-secrets.remove', { orgId: org, instanceId });
+    // Not another org's to remove.
+    await expect(remove(randomUUID())).resolves.toEqual({ removed: false });
+    await expect(
+      verify({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: current }),
+    ).resolves.toBe('valid');
+
+    await expect(remove(orgId)).resolves.toEqual({ removed: true });
+    expect(await rowOf(instanceId)).toBeUndefined();
+    expect(await previousRowOf(instanceId)).toBeUndefined();
+    for (const signedWith of [current, old])
+      await expect(
+        verify({ orgId, instanceId, vendor: 'quickbooks', body, signedWith }),
+      ).resolves.toBe('no_secret');
+    await expect(describeSecret(orgId, instanceId)).resolves.toEqual({
+      configured: false,
+      updatedAt: null,
+      previous: null,
+    });
+    await expect(remove(orgId)).resolves.toEqual({ removed: false });
+    // A new one works again.
+    const next = newSecret();
+    await set({ orgId, instanceId, vendor: 'quickbooks', secret: next });
+    await expect(
+      verify({ orgId, instanceId, vendor: 'quickbooks', body, signedWith: next }),
+    ).resolves.toBe('valid');
+  });
+
   it("checks Postmark's basic credentials (its deliveries are not signed)", async () => {
     const orgId = randomUUID();
     const instanceId = randomUUID();

@@ -18,6 +18,7 @@ export const AUDIT_ACTIONS = [
   'sync_job.run_requested',
   'vault.keys_rotated',
   'webhook_secret.previous_expired',
+  'webhook_secret.removed',
   'webhook_secret.set',
 ] as const;
 export const ZAuditAction = z.enum(AUDIT_ACTIONS);

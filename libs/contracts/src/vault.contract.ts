@@ -303,6 +303,15 @@ export const vaultContracts = {
     errors: ['BAD_REQUEST'],
   }),
   /**
+   * Remove an instance's webhook secret, and a replaced one in its grace: both destroyed, and every delivery is
+   * refused until a new one is set (the endpoint itself is untouched). `removed`: whether there was one.
+   */
+  'vault.webhook-secrets.remove': defineRequest({
+    request: z.object({ orgId: ZOrgId, instanceId: ZUuid }).strict(),
+    reply: z.object({ removed: z.boolean() }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
    * Check an inbound delivery's signature with the instance's secret, inside the vault (the secret never leaves
    * it): HMAC-SHA256 over the content the catalogue's scheme names (the body, with the timestamp where the provider
    * signs one), compared in constant time with the header's value — or, for providers that send basic credentials

@@ -532,6 +532,16 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     );
     expect((await deliver(QB_SECRET, 3)).status).toBe(401);
     expect((await deliver(QB_SECRET_NEXT, 4)).status).toBe(202);
+
+    // Removing the secret asks first, then every delivery is refused until a new one is set.
+    await panel.getByRole('button', { name: 'Remove', exact: true }).click();
+    const confirm = panel.getByRole('alertdialog', { name: 'Remove the signing secret?' });
+    await expect(confirm.textContent()).resolves.toContain(
+      'Every delivery from QuickBooks will be refused until a new signing secret is set',
+    );
+    await confirm.getByRole('button', { name: 'Remove the signing secret' }).click();
+    await panel.getByText('not set', { exact: true }).waitFor();
+    expect((await deliver(QB_SECRET_NEXT, 5)).status).toBe(401);
   });
 
   it("Postmark's webhooks: the admin generates a password, copies it into the URL, and deliveries carry it", async () => {

@@ -427,6 +427,54 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     });
   });
 
+  it('removes the secret on request: deliveries are refused until a new one is set', async () => {
+    const slack = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'slack',
+    )!;
+    const path = `/webhooks/slack/${slack.instance!.id}`;
+    const send = (n: number) =>
+      deliver(path, `token=x&team_id=T1&event=removed&n=${n}`, {
+        vendor: 'slack',
+        secret: SLACK_SECRET_NEXT,
+        timestamp: String(Math.floor(Date.now() / 1000)),
+      });
+    expect((await send(1)).status).toBe(202);
+    expect(
+      (
+        await trpcErrorOf(
+          h.member.client.integrations.removeWebhookSecret.mutate({ vendor: 'slack' }),
+        )
+      ).code,
+    ).toBe('FORBIDDEN');
+    await expect(
+      h.admin.client.integrations.removeWebhookSecret.mutate({ vendor: 'slack' }),
+    ).resolves.toEqual({ removed: true });
+    expect((await send(2)).status).toBe(401);
+    const view = await waitFor(async () => {
+      const v = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'slack' });
+      return v.endpoint?.lastRefusal?.reason === 'signature_no_secret' ? v : undefined;
+    });
+    expect(view).toMatchObject({ secretConfigured: false, previousSecret: null });
+    expect(view.endpoint?.status).toBe('enabled');
+    await expect(
+      h.admin.client.integrations.removeWebhookSecret.mutate({ vendor: 'slack' }),
+    ).resolves.toEqual({ removed: false });
+    await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'webhook_secret.removed' },
+      });
+      expect(entries).toHaveLength(1);
+      expect(entries[0]).toMatchObject({ actorUserId: h.admin.id, provider: 'slack' });
+      return true;
+    });
+    // Set again, and deliveries are taken again.
+    await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'slack',
+      secret: SLACK_SECRET_NEXT,
+    });
+    expect((await send(3)).status).toBe(202);
+  });
+
   it("checks HubSpot's v3 signature over the URL it called, the body and a timestamp in milliseconds", async () => {
     const { outcome } = await connectOAuth(h, h.admin, 'hubspot', 'app');
     expect(outcome).toBe('connected');

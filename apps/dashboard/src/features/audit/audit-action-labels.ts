@@ -17,6 +17,7 @@ export const AUDIT_ACTION_LABELS: Record<TAuditAction, string> = {
   'sync_job.run_requested': 'Sync run requested',
   'vault.keys_rotated': 'Vault keys rotated',
   'webhook_secret.previous_expired': 'Previous webhook secret no longer accepted',
+  'webhook_secret.removed': 'Webhook signing secret removed',
   'webhook_secret.set': 'Webhook signing secret set',
 };
 

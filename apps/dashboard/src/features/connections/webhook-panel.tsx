@@ -84,6 +84,13 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
       onSettled: () => queryClient.invalidateQueries({ queryKey: endpointQuery.queryKey }),
     }),
   );
+  const [confirmRemove, setConfirmRemove] = useState(false);
+  const remove = useMutation(
+    trpc.integrations.removeWebhookSecret.mutationOptions({
+      onSuccess: () => setConfirmRemove(false),
+      onSettled: () => queryClient.invalidateQueries({ queryKey: endpointQuery.queryKey }),
+    }),
+  );
   const expirePrevious = useMutation(
     trpc.integrations.expirePreviousWebhookSecret.mutationOptions({
       onSettled: () => queryClient.invalidateQueries({ queryKey: endpointQuery.queryKey }),
@@ -156,7 +163,18 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
             <dt>{basic ? 'Password' : 'Signing secret'}</dt>
             <dd>
               {data.secretConfigured ? (
-                <span>Set {formatRelative(data.secretUpdatedAt)}</span>
+                <span>
+                  Set {formatRelative(data.secretUpdatedAt)}{' '}
+                  {me.canEdit && !confirmRemove && (
+                    <button
+                      type="button"
+                      className="button button-secondary"
+                      onClick={() => setConfirmRemove(true)}
+                    >
+                      Remove
+                    </button>
+                  )}
+                </span>
               ) : (
                 <span>
                   <StatusBadge tone="warning">not set</StatusBadge>
@@ -199,6 +217,37 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
             </div>
           )}
         </dl>
+      )}
+      {confirmRemove && data?.secretConfigured && (
+        <div
+          className="alert alert-warning"
+          role="alertdialog"
+          aria-label={`Remove the ${secretWord}?`}
+        >
+          <p className="small">
+            Every delivery from {provider.displayName} will be refused until a new {secretWord} is
+            set
+            {data.previousSecret ? `; the previous ${secretWord} goes too` : ''}.
+          </p>
+          <button
+            type="button"
+            className="button button-danger"
+            disabled={remove.isPending}
+            onClick={() => remove.mutate({ vendor: provider.key })}
+          >
+            {remove.isPending ? 'Removing…' : `Remove the ${secretWord}`}
+          </button>{' '}
+          <button
+            type="button"
+            className="button button-secondary"
+            onClick={() => setConfirmRemove(false)}
+          >
+            Cancel
+          </button>
+        </div>
+      )}
+      {remove.isError && (
+        <ErrorAlert error={remove.error} title={`Could not remove the ${secretWord}`} />
       )}
       {expirePrevious.isError && (
         <ErrorAlert

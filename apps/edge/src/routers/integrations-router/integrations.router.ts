@@ -4,6 +4,7 @@ import { connectApiKey } from './connect-api-key';
 import { expirePreviousWebhookSecret } from './expire-previous-webhook-secret';
 import { getOAuthUrl } from './get-oauth-url';
 import { getWebhookEndpoint } from './get-webhook-endpoint';
+import { removeWebhookSecret } from './remove-webhook-secret';
 import { setWebhookSecret } from './set-webhook-secret';
 import { listIntegrations } from './list-integrations';
 import { listMyConnections } from './list-my-connections';
@@ -17,4 +18,5 @@ export const integrationsRouter = router({
   webhookEndpoint: getWebhookEndpoint,
   setWebhookSecret,
   expirePreviousWebhookSecret,
+  removeWebhookSecret,
 });

@@ -25,3 +25,6 @@ export type TSetWebhookSecretInput = z.infer<typeof ZSetWebhookSecretInput>;
 
 export const ZExpirePreviousWebhookSecretInput = z.object({ vendor: ZVendor }).strict();
 export type TExpirePreviousWebhookSecretInput = z.infer<typeof ZExpirePreviousWebhookSecretInput>;
+
+export const ZRemoveWebhookSecretInput = z.object({ vendor: ZVendor }).strict();
+export type TRemoveWebhookSecretInput = z.infer<typeof ZRemoveWebhookSecretInput>;
