@@ -1,6 +1,5 @@
 import { requirePermission } from '../../trpc/trpc';
-import { publishAudit } from '../../audit/publish-audit';
-import { requireWebhookInstance } from './webhook-instance';
+import { auditWebhookSecretChange, requireWebhookInstance } from './webhook-instance';
 import { ZExpirePreviousWebhookSecretInput } from './webhook-endpoint.schema';
 
 /**
@@ -18,16 +17,10 @@ export const expirePreviousWebhookSecret = requirePermission('settings.edit')
       busCtx,
     );
     if (expired) {
-      await publishAudit(ctx.deps, {
-        orgId: identity.orgId,
-        actorUserId: identity.userId,
+      await auditWebhookSecretChange(ctx, {
         action: 'webhook_secret.previous_expired',
-        provider: input.vendor,
-        targets: { instanceId },
-        outcome: 'success',
-        details: {},
-        ip: ctx.ip,
-        traceId: ctx.traceId,
+        vendor: input.vendor,
+        instanceId,
       });
     }
     return { expired };

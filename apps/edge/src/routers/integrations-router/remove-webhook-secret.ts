@@ -1,6 +1,5 @@
 import { requirePermission } from '../../trpc/trpc';
-import { publishAudit } from '../../audit/publish-audit';
-import { requireWebhookInstance } from './webhook-instance';
+import { auditWebhookSecretChange, requireWebhookInstance } from './webhook-instance';
 import { ZRemoveWebhookSecretInput } from './webhook-endpoint.schema';
 
 /**
@@ -19,16 +18,10 @@ export const removeWebhookSecret = requirePermission('settings.edit')
       busCtx,
     );
     if (removed) {
-      await publishAudit(ctx.deps, {
-        orgId: identity.orgId,
-        actorUserId: identity.userId,
+      await auditWebhookSecretChange(ctx, {
         action: 'webhook_secret.removed',
-        provider: input.vendor,
-        targets: { instanceId },
-        outcome: 'success',
-        details: {},
-        ip: ctx.ip,
-        traceId: ctx.traceId,
+        vendor: input.vendor,
+        instanceId,
       });
     }
     return { removed };

@@ -1,6 +1,5 @@
 import { requirePermission } from '../../trpc/trpc';
-import { publishAudit } from '../../audit/publish-audit';
-import { requireWebhookInstance } from './webhook-instance';
+import { auditWebhookSecretChange, requireWebhookInstance } from './webhook-instance';
 import { ZSetWebhookSecretInput } from './webhook-endpoint.schema';
 
 /**
@@ -25,16 +24,11 @@ export const setWebhookSecret = requirePermission('settings.edit')
       },
       busCtx,
     );
-    await publishAudit(ctx.deps, {
-      orgId: identity.orgId,
-      actorUserId: identity.userId,
+    await auditWebhookSecretChange(ctx, {
       action: 'webhook_secret.set',
-      provider: input.vendor,
-      targets: { instanceId },
-      outcome: 'success',
+      vendor: input.vendor,
+      instanceId,
       details: { previousKeptUntil: previous?.validUntil ?? null },
-      ip: ctx.ip,
-      traceId: ctx.traceId,
     });
     return { secretConfigured: true, secretUpdatedAt: updatedAt, previousSecret: previous };
   });

@@ -1,5 +1,6 @@
-import { AppError } from '@otesse/contracts';
+import { AppError, type TAuditAction } from '@otesse/contracts';
 import type { TIdentity } from '@otesse/identity';
+import { publishAudit } from '../../audit/publish-audit';
 import type { TEdgeDeps } from '../../trpc/context';
 
 /** How the procedures' requests carry who acts (trace, actor, org). */
@@ -37,4 +38,27 @@ export async function requireWebhookInstance(
     );
   }
   return { instanceId: instance.id, busCtx };
+}
+
+/** Audits a change to an instance's webhook secret by the acting admin (never with a secret in it). */
+export async function auditWebhookSecretChange(
+  ctx: { deps: TEdgeDeps; identity: TIdentity; traceId: string; ip: string | null },
+  change: {
+    action: Extract<TAuditAction, `webhook_secret.${string}`>;
+    vendor: string;
+    instanceId: string;
+    details?: Record<string, string | null>;
+  },
+): Promise<void> {
+  await publishAudit(ctx.deps, {
+    orgId: ctx.identity.orgId,
+    actorUserId: ctx.identity.userId,
+    action: change.action,
+    provider: change.vendor,
+    targets: { instanceId: change.instanceId },
+    outcome: 'success',
+    details: change.details ?? {},
+    ip: ctx.ip,
+    traceId: ctx.traceId,
+  });
 }
