@@ -284,23 +284,25 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     expect((await received(qbInstanceId)).map((e) => e.body)).not.toContain(body);
   });
 
-  it('answers 503 while the vault is away (the provider retries), and takes the retry once it is back', async () => {
-    const body = JSON.stringify({ eventNotifications: [{ id: uuid() }] });
-    const before = (await received(qbInstanceId)).length;
-    await h.stack.kill('credential-vault');
-    try {
-      const r = await deliver(qbPath(), body);
-      expect(r.status).toBe(503);
-      expect(r.json?.error).toMatchObject({ code: 'UNAVAILABLE', reason: 'unavailable' });
-    } finally {
-      await h.stack.start('credential-vault');
+  it('answers 503 while the vault or the connection service is away (the provider retries), and takes the retry once it is back', async () => {
+    for (const service of ['credential-vault', 'connection'] as const) {
+      const body = JSON.stringify({ eventNotifications: [{ id: uuid() }] });
+      const before = (await received(qbInstanceId)).length;
+      await h.stack.kill(service);
+      try {
+        const r = await deliver(qbPath(), body);
+        expect(r.status, service).toBe(503);
+        expect(r.json?.error).toMatchObject({ code: 'UNAVAILABLE', reason: 'unavailable' });
+      } finally {
+        await h.stack.start(service);
+      }
+      expect(await received(qbInstanceId)).toHaveLength(before);
+      const retried = await waitFor(async () => {
+        const r = await deliver(qbPath(), body);
+        return r.status === 202 ? r : undefined;
+      });
+      expect(retried.json).toEqual({ accepted: true, duplicate: false });
     }
-    expect(await received(qbInstanceId)).toHaveLength(before);
-    const retried = await waitFor(async () => {
-      const r = await deliver(qbPath(), body);
-      return r.status === 202 ? r : undefined;
-    });
-    expect(retried.json).toEqual({ accepted: true, duplicate: false });
   });
 
   it('checks a signed timestamp (Slack): a stale one is refused, a fresh one accepted', async () => {

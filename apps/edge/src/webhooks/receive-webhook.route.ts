@@ -51,10 +51,10 @@ const header = (req: IncomingMessage, name: string): string | null => {
  * `POST /webhooks/<vendor>/<instanceId>`: a provider's delivery to an instance's inbound endpoint.
  *
  * In this order, so nothing about an endpoint is told to a caller who cannot sign for it: the provider must have
- * a signature scheme in the catalogue and the endpoint must exist (404); the body must fit (413) and be text
- * (400); the signature (and its timestamp, where the provider signs one: within 5 minutes) must check out against
+ * a signature scheme in the catalogue (404); the body must fit (413) and be text (400); the endpoint must exist
+ * (404); the signature (and its timestamp, where the provider signs one: within 5 minutes) must check out against
  * the instance's secret, which the vault holds and checks (401, whatever the cause: no secret set, wrong secret,
- * stale; the log says which); then a disabled endpoint — its instance disconnected: disabled and kept, seed 000 —
+ * stale; the log says which, and the endpoint keeps when and why for its admins); then a disabled endpoint — its instance disconnected: disabled and kept, seed 000 —
  * answers 410 Gone, which tells the provider to stop. An accepted delivery is published on JetStream
  * (`integrations.webhook.received`) before the 202, so a 2xx means it is stored; a provider's retry of the same
  * delivery (its delivery id, else the same body) within the stream's duplicate window is stored once. Refused
