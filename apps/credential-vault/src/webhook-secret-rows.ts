@@ -160,15 +160,23 @@ export async function removeWebhookSecret(
   });
 }
 
-/** Records that a delivery came signed with the replaced secret (the provider has not switched yet). */
+/** How stale a previous secret's recorded last use may get: a provider still on it writes once a minute, not per delivery. */
+export const PREVIOUS_SECRET_USE_RESOLUTION_MS = 60_000;
+
+/**
+ * Records that a delivery came signed with the replaced secret (the provider has not switched yet), unless the
+ * row read for the check already says so within the resolution: no write per delivery on the receiving path.
+ */
 export async function markPreviousWebhookSecretUsed(
   db: Knex,
-  instanceId: string,
+  row: Pick<TPreviousWebhookSecretRow, 'instance_id' | 'last_used_at'>,
   now: Date,
 ): Promise<void> {
+  const last = row.last_used_at === null ? null : new Date(row.last_used_at).getTime();
+  if (last !== null && now.getTime() - last < PREVIOUS_SECRET_USE_RESOLUTION_MS) return;
   await db(PREVIOUS_WEBHOOK_SECRET_TABLE)
     .withSchema(VAULT_DB_SCHEMA)
-    .where({ instance_id: instanceId })
+    .where({ instance_id: row.instance_id })
     .update({ last_used_at: now });
 }
 

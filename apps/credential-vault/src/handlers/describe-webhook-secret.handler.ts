@@ -1,32 +1,37 @@
 import type { THandler } from '@otesse/messaging';
 import { VAULT_DB_SCHEMA } from '../credential-records';
-import { findPreviousWebhookSecret, WEBHOOK_SECRET_TABLE } from '../webhook-secret-rows';
+import { PREVIOUS_WEBHOOK_SECRET_TABLE, WEBHOOK_SECRET_TABLE } from '../webhook-secret-rows';
 import type { TVaultDeps } from './deps';
 
 /**
  * Whether the org's instance has a secret, and since when; and a replaced one still accepted, with when it was
- * last used. Nothing of the secrets is answered (the current row's sealed columns are not even selected).
+ * last used. One statement (the dashboard polls it); no sealed column is even selected.
  */
 export function describeWebhookSecretHandler(
   deps: Pick<TVaultDeps, 'orm'>,
 ): THandler<'vault.webhook-secrets.describe'> {
   return async (req) => {
-    const db = deps.orm.em.getConnection().getKnex();
-    const row = (await db(WEBHOOK_SECRET_TABLE)
-      .withSchema(VAULT_DB_SCHEMA)
-      .where({ instance_id: req.instanceId, org_id: req.orgId })
-      .first('updated_at')) as { updated_at: Date } | undefined;
+    const row = (await deps.orm.em
+      .getConnection()
+      .getKnex()(`${VAULT_DB_SCHEMA}.${WEBHOOK_SECRET_TABLE} as c`)
+      .leftJoin(`${VAULT_DB_SCHEMA}.${PREVIOUS_WEBHOOK_SECRET_TABLE} as p`, (j) =>
+        j
+          .on('p.instance_id', 'c.instance_id')
+          .andOn('p.org_id', 'c.org_id')
+          .andOnVal('p.expires_at', '>', new Date()),
+      )
+      .where({ 'c.instance_id': req.instanceId, 'c.org_id': req.orgId })
+      .first('c.updated_at', 'p.expires_at', 'p.last_used_at')) as
+      { updated_at: Date; expires_at: Date | null; last_used_at: Date | null } | undefined;
     if (!row) return { configured: false, updatedAt: null, previous: null };
-    const previous = await findPreviousWebhookSecret(db, req, new Date());
+    const iso = (d: Date) => new Date(d).toISOString();
     return {
       configured: true,
-      updatedAt: new Date(row.updated_at).toISOString(),
-      previous: previous
+      updatedAt: iso(row.updated_at),
+      previous: row.expires_at
         ? {
-            validUntil: new Date(previous.expires_at).toISOString(),
-            lastUsedAt: previous.last_used_at
-              ? new Date(previous.last_used_at).toISOString()
-              : null,
+            validUntil: iso(row.expires_at),
+            lastUsedAt: row.last_used_at ? iso(row.last_used_at) : null,
           }
         : null,
     };

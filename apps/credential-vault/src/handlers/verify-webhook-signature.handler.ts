@@ -58,7 +58,7 @@ export function verifyWebhookSignatureHandler(
     if (!previous || previous.vendor !== req.vendor || !matches(previous)) {
       return { outcome: 'mismatch' };
     }
-    await markPreviousWebhookSecretUsed(db, previous.instance_id, now);
+    await markPreviousWebhookSecretUsed(db, previous, now);
     return { outcome: 'valid', secret: 'previous' };
   };
 }
