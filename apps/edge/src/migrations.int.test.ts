@@ -29,7 +29,7 @@ describe('edge migrations (real Postgres)', () => {
       expect(await migrateUp(orm, EDGE_SCHEMA.schema)).toHaveLength(migrations.length);
       const up = await inSchema();
       // A disconnect saga and a reconnect saga as the version before stored them (subject = the connection id).
-      await migrateDown(orm);
+      await migrateDown(orm, 'Migration20261122101000_disconnect_subject_per_org');
       for (const type of ['disconnect', 'reconnect']) {
         await db.query(
           `insert into edge.saga (id, type, subject_key, status, definition_version, org_id, actor_user_id, input,
@@ -42,12 +42,16 @@ describe('edge migrations (real Postgres)', () => {
         ['disconnect', `${org}:${connection}`],
         ['reconnect', connection],
       ]);
-      await migrateDown(orm);
+      await migrateDown(orm, 'Migration20261122101000_disconnect_subject_per_org');
       expect(await keys()).toEqual([
         ['disconnect', connection],
         ['reconnect', connection],
       ]);
       await migrateUp(orm, EDGE_SCHEMA.schema);
+      // Sagas logged before resumes existed read as never resumed.
+      expect(
+        (await db.query<{ n: number }>(`select resumed_count as n from edge.saga`)).map((r) => r.n),
+      ).toEqual([0, 0]);
       await db.query(`delete from edge.saga`);
       // One migration at a time, newest first, down to nothing.
       while ((await migrateDown(orm)).length > 0);

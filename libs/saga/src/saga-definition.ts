@@ -49,6 +49,17 @@ export interface TSagaDefinition<TInput> {
       error: TSagaError;
     },
   ): Promise<void>;
+  /**
+   * Runs (retried until done) when the saga stops past its pivot (`failed`), before the status is written: e.g.
+   * audit what was done and where it stopped. Must be idempotent; `resumedCount` tells one stop from the next
+   * (a resumed saga may stop again).
+   */
+  onFailed?(
+    ctx: Omit<TStepContext<TInput>, 'idempotencyKey' | 'attempt' | 'signal'> & {
+      error: TSagaError;
+      resumedCount: number;
+    },
+  ): Promise<void>;
   /** The saga's result from its steps' results. */
   result?(results: Record<string, unknown>): Record<string, unknown>;
 }

@@ -178,6 +178,139 @@ describe('SagaEngine (real Postgres)', () => {
     expect(v?.steps.find((s) => s.name === 'c')?.attempts).toBe(6);
   });
 
+  it('stops past its pivot after a business error repeats (onFailed first), and resumes from that step with a fresh budget', async () => {
+    const fx = new Effects();
+    const e = engine();
+    let broken = true;
+    const stops: string[] = [];
+    const def: TSagaDefinition<TIn> = {
+      ...definition(fx, {
+        c: () => {
+          if (broken) throw new AppError('INTERNAL', 'relation missing');
+        },
+      }),
+      onFailed: async ({ error, resumedCount }) => {
+        stops.push(`${error.step}:${error.code}:${resumedCount}`);
+      },
+    };
+    def.steps = def.steps.map((st) => (st.name === 'c' ? { ...st, maxAttempts: 4 } : st));
+    e.register(def);
+    const { sagaId, v } = await startAndWait(e, def, 'f1');
+    expect(v?.status).toBe('failed');
+    expect(v?.error).toMatchObject({ step: 'c', code: 'INTERNAL' });
+    expect(v?.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+      ['a', 'succeeded', 1],
+      ['b', 'succeeded', 1],
+      ['pivot', 'succeeded', 1],
+      ['c', 'failed', 4],
+    ]);
+    expect(stops).toEqual(['c:INTERNAL:0']);
+    // Still broken: the resumed saga tries c four times more (its own budget), then stops again, audited again.
+    expect(await e.resume(sagaId)).toBe(true);
+    const again = await waitFor(async () => {
+      const x = await e.view(sagaId);
+      return x?.status === 'failed' && x.resumedCount === 1 ? x : undefined;
+    });
+    expect(again.steps.find((s) => s.name === 'c')?.attempts).toBe(8);
+    expect(stops).toEqual(['c:INTERNAL:0', 'c:INTERNAL:1']);
+    // Fixed: the next resume completes it, running only c again; nothing before it runs twice.
+    broken = false;
+    expect(await e.resume(sagaId)).toBe(true);
+    const done = await e.waitFor(sagaId, 5_000);
+    expect(done?.status).toBe('completed');
+    expect(done?.error).toBeNull();
+    expect(done?.resumedCount).toBe(2);
+    expect(fx.calls.filter((c) => c.startsWith('run:') && c !== 'run:c')).toEqual([
+      'run:a',
+      'run:b',
+      'run:pivot',
+    ]);
+    // Only a stopped saga resumes.
+    expect(await e.resume(sagaId)).toBe(false);
+    expect(await e.resume(randomUUID())).toBe(false);
+  });
+
+  it("a new start may return the subject's stopped saga (reuseFailed) instead of starting another", async () => {
+    const fx = new Effects();
+    const e = engine();
+    const def: TSagaDefinition<TIn> = definition(fx, {
+      c: () => {
+        throw new AppError('INTERNAL', 'broken');
+      },
+    });
+    def.steps = def.steps.map((st) => (st.name === 'c' ? { ...st, maxAttempts: 1 } : st));
+    e.register(def);
+    const { sagaId, v } = await startAndWait(e, def, 'f2');
+    expect(v?.status).toBe('failed');
+    const args = { subjectKey: 'f2', orgId: ORG, actorUserId: ACTOR, input: { n: 2 } };
+    expect(await e.start(def, { ...args, reuseFailed: true })).toEqual({ sagaId, created: false });
+    // Without it, a new saga starts (the subject has no open one).
+    const fresh = await e.start(def, args);
+    expect(fresh.created).toBe(true);
+    await e.waitFor(fresh.sagaId, 5_000);
+  });
+
+  it("lists an org's sagas newest first with filters and pages, and each subject's unfinished one", async () => {
+    const fx = new Effects();
+    const e = engine();
+    const org = randomUUID();
+    const other = randomUUID();
+    const ok = definition(fx);
+    const broken: TSagaDefinition<TIn> = definition(fx, {
+      c: () => {
+        throw new AppError('INTERNAL', 'broken');
+      },
+    });
+    broken.type = ok.type;
+    broken.version = 2;
+    broken.steps = broken.steps.map((st) => (st.name === 'c' ? { ...st, maxAttempts: 1 } : st));
+    e.register(ok);
+    e.register(broken);
+    const run = async (def: TSagaDefinition<TIn>, subjectKey: string, actorUserId = ACTOR) => {
+      const { sagaId } = await e.start(def, {
+        subjectKey,
+        orgId: org,
+        actorUserId,
+        input: { n: 1 },
+        reuseCompleted: false,
+      });
+      await e.waitFor(sagaId, 5_000);
+      return sagaId;
+    };
+    const s1 = await run(ok, 'l1');
+    const s2 = await run(broken, 'l2');
+    const s3 = await run(ok, 'l3', other);
+    const s4 = await run(broken, 'l1');
+    const all = await e.list({ orgId: org, limit: 10 });
+    expect(all.map((x) => x.id)).toEqual([s4, s3, s2, s1]);
+    expect(all[0]).toMatchObject({
+      status: 'failed',
+      error: { step: 'c' },
+      firstStepResult: { did: 'a' },
+    });
+    expect(
+      (await e.list({ orgId: org, limit: 10, statuses: ['failed'] })).map((x) => x.id),
+    ).toEqual([s4, s2]);
+    expect((await e.list({ orgId: org, limit: 10, actorUserId: other })).map((x) => x.id)).toEqual([
+      s3,
+    ]);
+    expect(await e.list({ orgId: org, limit: 10, types: ['nope'] })).toEqual([]);
+    expect(await e.list({ orgId: randomUUID(), limit: 10 })).toEqual([]);
+    const page1 = await e.list({ orgId: org, limit: 3 });
+    const last = page1.at(-1)!;
+    const page2 = await e.list({
+      orgId: org,
+      limit: 3,
+      before: { createdAt: last.createdAt, id: last.id },
+    });
+    expect([...page1, ...page2].map((x) => x.id)).toEqual([s4, s3, s2, s1]);
+    // Per subject, its newest saga if unfinished: l1's newest stopped, l2 stopped, l3 completed.
+    const keys = ['l1', 'l2', 'l3'].map((subjectKey) => ({ type: ok.type, subjectKey }));
+    expect((await e.unfinished(org, keys)).map((x) => x.id).sort()).toEqual([s2, s4].sort());
+    expect(await e.unfinished(randomUUID(), keys)).toEqual([]);
+    expect(await e.unfinished(org, [])).toEqual([]);
+  });
+
   /** a → pivot → (c ∥ d) → e: c and d form one stage after the pivot. */
   function stagedDefinition(
     fx: Effects,

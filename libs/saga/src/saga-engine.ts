@@ -49,7 +49,37 @@ export interface TSagaView {
   createdAt: string;
   updatedAt: string;
   completedAt: string | null;
+  /** How many times it was resumed after stopping (`failed`) past its pivot. */
+  resumedCount: number;
   steps: TSagaStepView[];
+}
+
+/** A saga in a list (no steps, no input): what an operations page shows. */
+export interface TSagaSummary {
+  id: string;
+  type: string;
+  subjectKey: string;
+  status: TSagaStatus;
+  currentStep: string | null;
+  actorUserId: string;
+  input: Record<string, unknown>;
+  /** The first step's result (a disconnect's lock step names its target). */
+  firstStepResult: Record<string, unknown> | null;
+  error: TSagaError | null;
+  resumedCount: number;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+/** What `list()` filters on; pages go from newest to oldest, `before` the last item of the previous page. */
+export interface TSagaListQuery {
+  orgId: string;
+  actorUserId?: string | undefined;
+  statuses?: readonly TSagaStatus[] | undefined;
+  types?: readonly string[] | undefined;
+  limit: number;
+  before?: { createdAt: string; id: string } | undefined;
 }
 
 /** Emitted as `'step'` after every attempt of a step or compensation (for metrics and traces). */
@@ -96,6 +126,7 @@ interface TSagaRow {
   created_at: string | Date;
   updated_at: string | Date;
   completed_at: string | Date | null;
+  resumed_count: number;
 }
 
 type TOwnedSagaRow = TSagaRow & { owner: string | null };
@@ -142,9 +173,15 @@ function stagesOf<T>(steps: TStepDefinition<T>[]): TStepDefinition<T>[][] {
   return stages;
 }
 
-/** The statuses of a saga a new request for its subject joins instead of starting another. */
-const reusableStatuses = (reuseCompleted: boolean): string[] =>
-  reuseCompleted ? [...OPEN_SAGA_STATUSES, 'completed'] : [...OPEN_SAGA_STATUSES];
+/**
+ * The statuses of a saga a new request for its subject joins instead of starting another: open ones, a completed one
+ * (`reuseCompleted`) and one that stopped past its pivot (`reuseFailed`: the caller resumes it).
+ */
+const reusableStatuses = (reuseCompleted: boolean, reuseFailed = false): string[] => [
+  ...OPEN_SAGA_STATUSES,
+  ...(reuseCompleted ? ['completed'] : []),
+  ...(reuseFailed ? ['failed'] : []),
+];
 
 /** How a forward pass ended. */
 type TForwardOutcome =
@@ -306,13 +343,18 @@ export class SagaEngine extends EventEmitter {
       actorUserId: string;
       input: TInput;
       reuseCompleted?: boolean;
+      /**
+       * Return the subject's saga that stopped past its pivot (`failed`) instead of starting another: what is left
+       * of it is the work a new request asks for, and the caller decides whether to resume it.
+       */
+      reuseFailed?: boolean;
       /** Choose the id up front (to stage in-memory data the steps look up by saga id). */
       sagaId?: string;
     },
   ): Promise<{ sagaId: string; created: boolean }> {
     const id = args.sagaId ?? randomUUID();
     const now = new Date();
-    const reusable = reusableStatuses(args.reuseCompleted ?? true);
+    const reusable = reusableStatuses(args.reuseCompleted ?? true, args.reuseFailed);
     let inserted = true;
     try {
       // One statement: the reusable saga of the subject if there is one; else the saga, its steps, and its first
@@ -372,7 +414,11 @@ export class SagaEngine extends EventEmitter {
       inserted = false;
     }
     if (!inserted) {
-      const other = await this.findReusable(def.type, args.subjectKey, args.reuseCompleted ?? true);
+      const other = await this.findReusable(
+        def.type,
+        args.subjectKey,
+        reusableStatuses(args.reuseCompleted ?? true, args.reuseFailed),
+      );
       if (!other)
         throw new AppError('CONFLICT', 'another saga holds this subject', {
           reason: 'saga_conflict',
@@ -394,6 +440,7 @@ export class SagaEngine extends EventEmitter {
       created_at: now,
       updated_at: now,
       completed_at: null,
+      resumed_count: 0,
       owner: this.owner,
     });
     return { sagaId: id, created: true };
@@ -402,15 +449,127 @@ export class SagaEngine extends EventEmitter {
   private async findReusable(
     type: string,
     subjectKey: string,
-    reuseCompleted: boolean,
+    statuses: string[],
   ): Promise<string | undefined> {
-    const statuses = reusableStatuses(reuseCompleted);
     const row = (await this.t('saga')
       .where({ type, subject_key: subjectKey })
       .whereIn('status', statuses)
       .orderBy('created_at', 'desc')
       .first('id')) as { id: string } | undefined;
     return row?.id;
+  }
+
+  /**
+   * Resumes a saga that stopped past its pivot (`failed`: a step kept failing with an error retrying could not fix,
+   * e.g. a service's bug or a broken migration, now fixed): it runs again from the step that stopped it, each step
+   * with a fresh budget of attempts, under this process's lease. Steps that succeeded are not run again; the one
+   * that failed is sent again under its idempotency key. `false` when the saga is not `failed` (any more: two
+   * resumes race on the row). CONFLICT when another saga of the subject is open meanwhile.
+   */
+  async resume(sagaId: string): Promise<boolean> {
+    let row: TOwnedSagaRow | undefined;
+    try {
+      [row] = await this.sql<TOwnedSagaRow>(
+        'resume',
+        `update ${this.q()}.saga set status = 'running', error = null, completed_at = null, owner = $2,
+            lease_expires_at = $3, resumed_count = resumed_count + 1, updated_at = now()
+          where id = $1 and status = 'failed' returning *`,
+        [sagaId, this.owner, new Date(Date.now() + this.leaseMs)],
+      );
+    } catch (e) {
+      if ((e as { code?: string }).code !== '23505') throw e;
+      throw new AppError('CONFLICT', 'another saga of this subject is in progress', {
+        reason: 'saga_conflict',
+      });
+    }
+    if (!row) return false;
+    this.opts.logger.info({ sagaId, resumedCount: row.resumed_count }, 'saga resumed');
+    void this.drive(sagaId);
+    return true;
+  }
+
+  /** The org's sagas, newest first, without their steps (one indexed statement). */
+  async list(q: TSagaListQuery): Promise<TSagaSummary[]> {
+    const S = this.q();
+    const rows = await this.sql<TSagaRow & { first_step_result: Record<string, unknown> | null }>(
+      'list',
+      `select s.id, s.type, s.subject_key, s.status, s.current_step, s.actor_user_id, s.input, s.error,
+              s.resumed_count, s.created_at, s.updated_at, s.completed_at,
+              (select st.result from ${S}.saga_step st where st.saga_id = s.id and st.seq = 0) as first_step_result
+         from ${S}.saga s
+        where s.org_id = $1
+          and ($2::uuid is null or s.actor_user_id = $2)
+          and ($3::text[] is null or s.status = any($3))
+          and ($4::text[] is null or s.type = any($4))
+          and ($5::timestamptz is null or (s.created_at, s.id) < ($5, $6::uuid))
+        order by s.created_at desc, s.id desc
+        limit $7`,
+      [
+        q.orgId,
+        q.actorUserId ?? null,
+        q.statuses ? [...q.statuses] : null,
+        q.types ? [...q.types] : null,
+        q.before?.createdAt ?? null,
+        q.before?.id ?? null,
+        q.limit,
+      ],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      type: r.type,
+      subjectKey: r.subject_key,
+      status: r.status,
+      currentStep: r.current_step,
+      actorUserId: r.actor_user_id,
+      input: r.input,
+      firstStepResult: r.first_step_result,
+      error: r.error,
+      resumedCount: r.resumed_count,
+      createdAt: iso(r.created_at)!,
+      updatedAt: iso(r.updated_at)!,
+      completedAt: iso(r.completed_at),
+    }));
+  }
+
+  /**
+   * For each subject, its newest saga of the given types when that one is still open or stopped past its pivot
+   * (what a connection's card shows as "in progress" or "stopped"); subjects whose newest saga ended otherwise are
+   * left out.
+   */
+  async unfinished(
+    orgId: string,
+    subjects: readonly { type: string; subjectKey: string }[],
+  ): Promise<TSagaSummary[]> {
+    if (subjects.length === 0) return [];
+    const S = this.q();
+    const rows = await this.sql<TSagaRow & { first_step_result: Record<string, unknown> | null }>(
+      'unfinished',
+      `select x.*, (select st.result from ${S}.saga_step st where st.saga_id = x.id and st.seq = 0)
+                as first_step_result
+         from (select distinct on (s.type, s.subject_key) s.*
+                 from ${S}.saga s
+                 join unnest($2::text[], $3::text[]) as k(type, subject_key)
+                   on s.type = k.type and s.subject_key = k.subject_key
+                where s.org_id = $1
+                order by s.type, s.subject_key, s.created_at desc) x
+        where x.status in ('running', 'compensating', 'failed')`,
+      [orgId, subjects.map((k) => k.type), subjects.map((k) => k.subjectKey)],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      type: r.type,
+      subjectKey: r.subject_key,
+      status: r.status,
+      currentStep: r.current_step,
+      actorUserId: r.actor_user_id,
+      input: r.input,
+      firstStepResult: r.first_step_result,
+      error: r.error,
+      resumedCount: r.resumed_count,
+      createdAt: iso(r.created_at)!,
+      updatedAt: iso(r.updated_at)!,
+      completedAt: iso(r.completed_at),
+    }));
   }
 
   /** Drives a saga this process holds the lease of; one driver per saga per process. */
@@ -711,6 +870,8 @@ export class SagaEngine extends EventEmitter {
       }
       let afterPivot = pivotIndex >= 0 && index > pivotIndex;
       let attempts = row?.attempts ?? 0;
+      // The budget of attempts is this pass's: a resumed (or recovered) saga tries each step afresh.
+      const attemptsBefore = attempts;
       // A pivot that may already have acted (an ambiguous timeout) must not be compensated: it only moves forward.
       if (step.kind === 'pivot' && row?.effect_possible) afterPivot = true;
       for (;;) {
@@ -743,8 +904,8 @@ export class SagaEngine extends EventEmitter {
         if (afterPivot) {
           // Past the point of no return: only forward. Retryable failures retry forever; others a bounded number
           // of times, then the saga is `failed` for an operator (the log says exactly where).
-          if (!retryable && attempts >= (step.maxAttempts ?? 10)) {
-            await this.failAfterPivot(saga, err);
+          if (!retryable && attempts - attemptsBefore >= (step.maxAttempts ?? 10)) {
+            await this.failAfterPivot(saga, err, results);
             return { status: 'failed' };
           }
           await sleep(this.delay(attempts));
@@ -771,7 +932,38 @@ export class SagaEngine extends EventEmitter {
     return { status: 'completed' };
   }
 
-  private async failAfterPivot(saga: TSagaRow, err: TSagaError): Promise<void> {
+  /**
+   * Stops a saga past its pivot for an operator: `onFailed` first (e.g. the audit entry saying what was done and
+   * where it stopped), retried until done while the lease holds, then the `failed` status. A crash in between
+   * leaves the saga open: recovery runs its steps again and stops it again, and `onFailed` is idempotent.
+   */
+  private async failAfterPivot(
+    saga: TSagaRow,
+    err: TSagaError,
+    results: Record<string, unknown>,
+  ): Promise<void> {
+    const def = this.defs.get(`${saga.type}@${saga.definition_version}`);
+    if (def?.onFailed) {
+      for (let attempts = 1; ; attempts += 1) {
+        try {
+          await def.onFailed({
+            sagaId: saga.id,
+            input: saga.input,
+            orgId: saga.org_id,
+            actorUserId: saga.actor_user_id,
+            results,
+            error: err,
+            resumedCount: saga.resumed_count ?? 0,
+          });
+          break;
+        } catch (e) {
+          this.opts.logger.warn({ sagaId: saga.id, err: e }, 'onFailed failed; retrying');
+          if (this.stopped) return;
+          await sleep(this.delay(attempts));
+          if (!(await this.renewLease(saga.id))) return;
+        }
+      }
+    }
     await this.finish(saga, 'failed', null, err);
     this.opts.logger.error({ sagaId: saga.id, step: err.step, err }, 'saga failed after its pivot');
   }
@@ -815,7 +1007,7 @@ export class SagaEngine extends EventEmitter {
     // Keep what did succeed before leaving: whoever resumes skips it.
     await this.writeDone(saga.id, succeeded);
     if (stopped || !failed || failed.status !== 'failed') return { status: 'stopped' };
-    await this.failAfterPivot(saga, failed.error);
+    await this.failAfterPivot(saga, failed.error, results);
     return { status: 'failed' };
   }
 
@@ -841,7 +1033,8 @@ export class SagaEngine extends EventEmitter {
       const outcome = await this.attemptRecorded(saga, step, results, attempts);
       if (outcome.ok) return { status: 'succeeded', result: outcome.result };
       if (this.stopped) return { status: 'stopped' };
-      if (!outcome.retryable && attempts >= (step.maxAttempts ?? 10))
+      // This pass's budget: a resumed (or recovered) saga tries each step afresh.
+      if (!outcome.retryable && attempts - firstAttempt + 1 >= (step.maxAttempts ?? 10))
         return { status: 'failed', error: outcome.err };
       await sleep(this.delay(attempts));
       if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
@@ -1056,6 +1249,7 @@ function toView(saga: TSagaRow & { steps: TStepRow[] }): TSagaView {
     createdAt: iso(saga.created_at)!,
     updatedAt: iso(saga.updated_at)!,
     completedAt: iso(saga.completed_at),
+    resumedCount: saga.resumed_count ?? 0,
     steps: steps.map((s) => ({
       name: s.name,
       kind: s.kind,

@@ -43,6 +43,8 @@ export interface Saga {
   createdAt: Date;
   updatedAt: Date;
   completedAt: Date | null;
+  /** How many times the saga was resumed after it stopped (`failed`) past its pivot. */
+  resumedCount: number;
 }
 
 /** One row per step of a saga, recorded as started before its command is sent. */
@@ -78,6 +80,8 @@ export const SagaSchema = new EntitySchema<Saga>({
       expression: `create index "saga_recoverable_idx" on "saga" ("lease_expires_at") where "status" in ('running', 'compensating')`,
     },
     { name: 'saga_subject_idx', properties: ['type', 'subjectKey'] },
+    // The org's operations, newest first (operations.list pages on created_at, id).
+    { name: 'saga_org_created_idx', properties: ['orgId', 'createdAt', 'id'] },
   ],
   properties: {
     id: { type: 'uuid', primary: true },
@@ -96,6 +100,7 @@ export const SagaSchema = new EntitySchema<Saga>({
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
     completedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    resumedCount: { type: 'integer', default: 0 },
   },
 });
 

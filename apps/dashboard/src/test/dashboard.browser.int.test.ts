@@ -584,4 +584,55 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     expect((await deliver(`${password}x`)).status).toBe(401);
     expect((await deliver(password)).status).toBe(202);
   });
+
+  it('a disconnect that stops part-way says where and why, on the card too; Resume finishes it', async () => {
+    const { page } = h;
+    // A bad deploy of the connection service: revoking a connection fails in Postgres, past the point of no return.
+    await h.db.query(`create function public.refuse_revoke() returns trigger language plpgsql as $$
+      begin if new.status = 'revoked' then raise exception 'column "revoked_reason" does not exist'; end if;
+      return new; end $$`);
+    await h.db
+      .query(`create trigger refuse_revoke before update on connection.integration_connection
+      for each row execute function public.refuse_revoke()`);
+    const postmark = card('Postmark');
+    await postmark.getByRole('button', { name: 'Disconnect Postmark' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
+    await dialog.getByTestId('disconnect-body').waitFor();
+    await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    const result = dialog.getByTestId('disconnect-result');
+    await result.waitFor({ timeout: 40_000 });
+    await expect(result.textContent()).resolves.toContain(
+      'The disconnect of Postmark stopped part-way.',
+    );
+    await expect(
+      dialog
+        .getByTestId('disconnect-steps')
+        .locator('[data-step="update-statuses"]')
+        .getAttribute('data-status'),
+    ).resolves.toBe('failed');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+
+    // Closed, the card still says it, with the way out.
+    const notice = postmark.getByTestId('operation-stopped');
+    await notice.waitFor();
+    await expect(notice.locator('.alert-title').textContent()).resolves.toBe(
+      'The disconnect stopped at “Update statuses”.',
+    );
+    await postmark.scrollIntoViewIfNeeded();
+    await screenshot(page, 'operation-stopped', { fullPage: false });
+    await h.db.query(`drop trigger refuse_revoke on connection.integration_connection`);
+    await h.db.query(`drop function public.refuse_revoke()`);
+
+    await notice.getByRole('button', { name: 'Resume disconnect' }).click();
+    const resumed = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
+    await resumed.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
+    await expect(resumed.getByTestId('disconnect-result').textContent()).resolves.toContain(
+      'Postmark is disconnected.',
+    );
+    await resumed.getByRole('button', { name: 'Close' }).click();
+    await resumed.waitFor({ state: 'detached' });
+    await goTo('All Integrations');
+    await card('Postmark').getByRole('button', { name: 'Connect Postmark' }).waitFor();
+  });
 });

@@ -7,6 +7,7 @@ import { meRouter } from './me-router/me.router';
 import { accountRouter } from './account-router/account.router';
 import { syncRouter } from './sync-router/sync.router';
 import { disconnectRouter } from './disconnect-router/disconnect.router';
+import { operationsRouter } from './operations-router/operations.router';
 
 export const appRouter = router({
   me: meRouter,
@@ -17,6 +18,7 @@ export const appRouter = router({
   audit: auditRouter,
   sync: syncRouter,
   disconnect: disconnectRouter,
+  operations: operationsRouter,
 });
 
 /** The dashboard's only view of the edge: types, never code. */

@@ -2,6 +2,7 @@ import { AppError, type TRevocationReport } from '@otesse/contracts';
 import { deterministicUuid, type TSagaDefinition, type TSagaError } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
+import { auditOperationStopped } from './operation-audit';
 import { sagaRequestOptions } from './saga-request-options';
 
 /** What a disconnect acts on, learned by the lock step (version 2) or looked up before the saga (version 1). */
@@ -406,6 +407,28 @@ export function disconnectSaga(
         },
       },
     ],
+    onFailed: async ({ input, orgId, actorUserId, sagaId, results, error, resumedCount }) => {
+      const target = requireTarget(input, results);
+      const s = disconnectSummary(results);
+      await auditOperationStopped(deps, {
+        sagaId,
+        type: DISCONNECT_SAGA,
+        orgId,
+        actorUserId,
+        target: { ...target, connectionId: input.connectionId },
+        error,
+        resumedCount,
+        // What is already done (the credentials may be destroyed: the log must say so before anything else).
+        done: {
+          syncJobsDisabled: s.syncJobsDisabled,
+          revocationSucceeded: s.revocationSucceeded,
+          credentialsDeleted: s.credentialsDeleted,
+          statusesUpdated: results['update-statuses'] !== undefined,
+        },
+        ip: input.ip,
+        traceId: input.traceId,
+      });
+    },
     onCompensated: async ({ input, orgId, actorUserId, sagaId, results, error }) => {
       // Refused by the lock (not the org's, or not the caller's to disconnect): the caller got the refusal and
       // nothing of the connection was touched, as when the edge refused it before any saga (version 1).

@@ -2,6 +2,7 @@ import { AppError, type TConnectionDetails, type TCredentialKind } from '@otesse
 import { deterministicUuid, type TSagaDefinition } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
+import { auditOperationStopped } from './operation-audit';
 import { REVOCATION_TIMEOUT_MS } from './disconnect.saga';
 import { sagaRequestOptions } from './saga-request-options';
 
@@ -221,6 +222,26 @@ export function reconnectSaga(
         },
       },
     ],
+    onFailed: async ({ input, orgId, actorUserId, sagaId, results, error, resumedCount }) => {
+      tokens.drop(sagaId);
+      const destroyed = results['destroy-old-credentials'] as { destroyed?: number } | undefined;
+      await auditOperationStopped(deps, {
+        sagaId,
+        type: RECONNECT_SAGA[action],
+        orgId,
+        actorUserId,
+        target: { ...input, level: null },
+        error,
+        resumedCount,
+        done: {
+          credentialsSwapped: results['swap-credentials'] !== undefined,
+          accountRecorded: results['record-account'] !== undefined,
+          oldCredentialsDeleted: destroyed?.destroyed ?? 0,
+        },
+        ip: input.ip,
+        traceId: input.traceId,
+      });
+    },
     onCompensated: async ({ input, orgId, actorUserId, sagaId, error }) => {
       tokens.drop(sagaId);
       await publishAudit(deps, {

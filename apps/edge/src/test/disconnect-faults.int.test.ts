@@ -21,6 +21,8 @@ describe('disconnect saga under faults (services as processes)', () => {
     (
       await h.admin.client.audit.list.query({ filters: { action: action as never }, limit: 200 })
     ).entries.filter((e) => e.targets.connectionId === connectionId);
+  const sagaIdOf = (page: { items: { id: string; connectionId: string | null }[] }, id: string) =>
+    page.items.find((o) => o.connectionId === id)?.id;
   const connectionStatus = async (id: string) =>
     (
       await h.db.query<{ status: string }>(
@@ -157,6 +159,162 @@ describe('disconnect saga under faults (services as processes)', () => {
         (e) => e['connectionId'] === connectionId,
       ),
     ).toHaveLength(1);
+  });
+
+  it('a step that keeps failing past the pivot stops the saga, audited and visible; resuming it after the fix completes it once', async () => {
+    const { connectionId } = await connectOAuth(h, h.member, 'google', 'user');
+    // A bad deploy of the connection service: every revocation of a connection now fails in Postgres.
+    await h.db.query(`create function public.refuse_revoke() returns trigger language plpgsql as $$
+      begin if new.status = 'revoked' then raise exception 'column "revoked_reason" does not exist'; end if;
+      return new; end $$`);
+    await h.db
+      .query(`create trigger refuse_revoke before update on connection.integration_connection
+      for each row execute function public.refuse_revoke()`);
+    let fixed = false;
+    const fix = async () => {
+      if (fixed) return;
+      fixed = true;
+      await h.db.query(`drop trigger refuse_revoke on connection.integration_connection`);
+      await h.db.query(`drop function public.refuse_revoke()`);
+    };
+    try {
+      const { sagaId } = await h.member.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 0,
+      });
+      const stopped = await waitFor(
+        async () => {
+          const s = await h.member.client.disconnect.status.query({ sagaId });
+          return s.status === 'failed' ? s : undefined;
+        },
+        { timeoutMs: 40_000, intervalMs: 250 },
+      );
+      expect(stopped.needsResume).toBe(true);
+      expect(stopped.error).toMatchObject({ step: 'update-statuses', code: 'INTERNAL' });
+      expect(stopped.steps.find((x) => x.name === 'destroy-credentials')?.status).toBe('succeeded');
+      // Credentials are gone (past the pivot nothing is undone); the connection stays locked, not revoked.
+      expect(await connectionStatus(connectionId!)).toBe('disconnecting');
+      expect(
+        await h.db.query(`select 1 from vault.credential where connection_id = $1 and is_active`, [
+          connectionId,
+        ]),
+      ).toHaveLength(0);
+      // The stop is audited with what was done; the disconnect itself is not, yet.
+      const stopEntries = await waitFor(async () => {
+        const e = await auditFor(connectionId!, 'operation.stopped');
+        return e.length === 1 ? e : undefined;
+      });
+      expect(stopEntries[0]).toMatchObject({
+        actorUserId: h.member.id,
+        outcome: 'partial',
+        provider: 'google',
+        details: {
+          operation: 'disconnect',
+          stoppedAtStep: 'update-statuses',
+          error: 'INTERNAL',
+          credentialsDeleted: 2,
+          statusesUpdated: false,
+          timesResumed: 0,
+        },
+      });
+      expect(await auditFor(connectionId!, 'connection.disconnected')).toHaveLength(0);
+      // The member's card says so, with the saga to resume.
+      const google = (await h.member.client.integrations.list.query()).find(
+        (i) => i.provider.key === 'google',
+      );
+      expect(google?.myConnection?.operation).toMatchObject({
+        sagaId,
+        type: 'disconnect',
+        status: 'failed',
+        needsResume: true,
+        error: { step: 'update-statuses', code: 'INTERNAL' },
+      });
+      // Operators find it among the org's stopped operations; a member only among their own.
+      const adminStopped = await h.admin.client.operations.list.query({ status: 'stopped' });
+      expect(adminStopped.items.map((o) => o.id)).toContain(sagaId);
+      expect(adminStopped.items.find((o) => o.id === sagaId)).toMatchObject({
+        type: 'disconnect',
+        vendor: 'google',
+        connectionId,
+        ownerUserId: h.member.id,
+        actorUserId: h.member.id,
+        needsResume: true,
+      });
+      expect(
+        (await h.viewer.client.operations.list.query({ status: 'stopped' })).items.map((o) => o.id),
+      ).toContain(sagaId);
+      expect(
+        (await h.otherAdmin.client.operations.list.query({})).items.map((o) => o.id),
+      ).not.toContain(sagaId);
+      // Who may resume: its actor or settings.edit; another org's user does not see it; bad input changes nothing.
+      expect((await trpcErrorOf(h.viewer.client.operations.resume.mutate({ sagaId }))).code).toBe(
+        'FORBIDDEN',
+      );
+      expect(
+        (await trpcErrorOf(h.otherAdmin.client.operations.resume.mutate({ sagaId }))).code,
+      ).toBe('NOT_FOUND');
+      expect(
+        (await trpcErrorOf(h.admin.client.operations.resume.mutate({ sagaId: 'nope' } as never)))
+          .code,
+      ).toBe('BAD_REQUEST');
+      expect(
+        (await trpcErrorOf(h.admin.client.operations.list.query({ cursor: 'garbage' }))).code,
+      ).toBe('BAD_REQUEST');
+      expect((await h.member.client.disconnect.status.query({ sagaId })).status).toBe('failed');
+
+      await fix();
+      // Disconnecting again resumes the stopped saga rather than starting another.
+      const again = await h.member.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 20_000,
+      });
+      expect(again.sagaId).toBe(sagaId);
+      expect(again.saga).toMatchObject({
+        status: 'completed',
+        needsResume: false,
+        timesResumed: 1,
+      });
+      expect(again.saga.result).toMatchObject({ credentialsDeleted: 2, instanceRevoked: true });
+      expect(await connectionStatus(connectionId!)).toBe('revoked');
+      expect((await trpcErrorOf(h.admin.client.operations.resume.mutate({ sagaId }))).code).toBe(
+        'CONFLICT',
+      );
+    } finally {
+      await fix();
+    }
+    await waitFor(
+      async () => (await auditFor(connectionId!, 'connection.disconnected')).length === 1,
+    );
+    const resumed = await auditFor(connectionId!, 'operation.resumed');
+    expect(resumed).toHaveLength(1);
+    expect(resumed[0]).toMatchObject({
+      actorUserId: h.member.id,
+      details: { operation: 'disconnect', fromStep: 'update-statuses', timesResumed: 1 },
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await auditFor(connectionId!, 'connection.disconnected')).toHaveLength(1);
+    expect(
+      await streamEvents(
+        h.nc,
+        'integrations.connection.disconnected',
+        (e) => e['connectionId'] === connectionId,
+      ),
+    ).toHaveLength(1);
+    // Nothing left to show on the card; the operation lists as completed.
+    const google = (await h.member.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'google',
+    );
+    expect(google?.myConnection).toBeNull();
+    const completed = await h.member.client.operations.list.query({
+      status: 'completed',
+      type: 'disconnect',
+    });
+    expect(completed.items.find((o) => o.id === sagaIdOf(completed, connectionId!))).toMatchObject({
+      timesResumed: 1,
+      error: null,
+    });
   });
 
   it('edge SIGTERM: a disconnect in flight still gets its answer; an open progress stream is closed at once', async () => {

@@ -4,6 +4,7 @@ import { formatDateTime } from '../../ui/format-date';
 import { StatusBadge } from '../../ui/status-badge';
 import { canManage, connectionStatusTone } from '../catalogue/integration-status';
 import { DisconnectButton } from '../disconnect/disconnect-button';
+import { ConnectionOperation } from '../operations/connection-operation';
 import { ChangeUserButton } from './change-user-button';
 
 /**
@@ -100,6 +101,11 @@ export function ConnectionDetails({
           <dd>{formatDateTime(c.connectedAt)}</dd>
         </div>
       </dl>
+      <ConnectionOperation
+        connection={c}
+        providerName={provider.displayName}
+        canResume={manageable || c.operation?.actorUserId === me.userId}
+      />
       {manageable && c.status === 'connected' && (
         <div className="button-row">
           {canChangeUser && <ChangeUserButton provider={provider} connection={c} />}

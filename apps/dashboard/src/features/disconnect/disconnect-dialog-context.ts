@@ -3,6 +3,8 @@ import { createContext, useContext } from 'react';
 export interface TDisconnectTarget {
   connectionId: string;
   providerName: string;
+  /** Show this saga (already started, or stopped) instead of asking to confirm a new disconnect. */
+  sagaId?: string;
 }
 
 export const DisconnectDialogContext = createContext<((target: TDisconnectTarget) => void) | null>(

@@ -9,9 +9,10 @@ export function DisconnectDialogHost({ children }: { children: ReactNode }) {
       {children}
       {target && (
         <DisconnectDialog
-          key={target.connectionId}
+          key={`${target.connectionId}:${target.sagaId ?? ''}`}
           connectionId={target.connectionId}
           providerName={target.providerName}
+          {...(target.sagaId ? { sagaId: target.sagaId } : {})}
           onClose={() => setTarget(null)}
         />
       )}

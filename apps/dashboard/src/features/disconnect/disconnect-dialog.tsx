@@ -18,10 +18,13 @@ import { isTerminal } from './disconnect-steps';
 export function DisconnectDialog({
   connectionId,
   providerName,
+  sagaId: existingSagaId,
   onClose,
 }: {
   connectionId: string;
   providerName: string;
+  /** A saga already started (the card's "Show progress"): its steps, no confirmation. */
+  sagaId?: string;
   onClose(): void;
 }) {
   const trpc = useTRPC();
@@ -31,12 +34,24 @@ export function DisconnectDialog({
   const cancelRef = useRef<HTMLButtonElement>(null);
   const progressRef = useRef<HTMLDivElement>(null);
   const closeRef = useRef<HTMLButtonElement>(null);
-  const [sagaId, setSagaId] = useState<string | null>(null);
+  const [sagaId, setSagaId] = useState<string | null>(existingSagaId ?? null);
   const [saga, setSaga] = useState<TSagaView | null>(null);
 
   const preview = useQuery(
-    trpc.disconnect.preview.queryOptions({ connectionId }, { staleTime: 0, gcTime: 0 }),
+    trpc.disconnect.preview.queryOptions(existingSagaId ? skipToken : { connectionId }, {
+      staleTime: 0,
+      gcTime: 0,
+    }),
   );
+  // An existing saga that already ended (stopped, say) streams nothing: read it once.
+  const existing = useQuery(
+    trpc.disconnect.status.queryOptions(
+      existingSagaId && !saga ? { sagaId: existingSagaId } : skipToken,
+    ),
+  );
+  useEffect(() => {
+    if (existing.data && !saga) setSaga(existing.data);
+  }, [existing.data, saga]);
   const start = useMutation(
     trpc.disconnect.start.mutationOptions({
       onSuccess: (r) => {
@@ -127,7 +142,9 @@ export function DisconnectDialog({
             {phase === 'running' ? `Disconnecting ${name}…` : `Disconnect of ${name} finished.`}
           </p>
           <DisconnectProgress saga={saga} />
-          {phase === 'done' && saga && <DisconnectResult saga={saga} providerName={name} />}
+          {phase === 'done' && saga && (
+            <DisconnectResult saga={saga} providerName={name} onResumed={setSaga} />
+          )}
         </div>
       )}
 

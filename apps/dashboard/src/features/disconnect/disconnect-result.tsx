@@ -1,4 +1,5 @@
 import type { TSagaView } from '../../trpc/router-types';
+import { ResumeOperationButton } from '../operations/resume-operation-button';
 import { readSummary } from './disconnect-steps';
 
 function revocationText(supported: boolean | null, succeeded: boolean | null): string {
@@ -12,10 +13,33 @@ function revocationText(supported: boolean | null, succeeded: boolean | null): s
 export function DisconnectResult({
   saga,
   providerName,
+  onResumed,
 }: {
   saga: TSagaView;
   providerName: string;
+  onResumed?(saga: TSagaView): void;
 }) {
+  if (saga.status === 'failed') {
+    // Past the point of no return: not undone, not finished. It waits for a resume.
+    const e = saga.error;
+    return (
+      <div className="alert alert-error" role="alert" data-testid="disconnect-result">
+        <strong className="alert-title">The disconnect of {providerName} stopped part-way.</strong>
+        <span>
+          {e ? `Step “${e.step}” kept failing: ${e.message}. ` : ''}
+          The steps marked done stay done (the credentials may already be destroyed). Once the cause
+          is fixed, resume it: it continues from that step.
+        </span>
+        <div className="button-row">
+          <ResumeOperationButton
+            sagaId={saga.id}
+            label="Resume disconnect"
+            {...(onResumed ? { onResumed } : {})}
+          />
+        </div>
+      </div>
+    );
+  }
   if (saga.status !== 'completed') {
     const e = saga.error;
     return (

@@ -21,6 +21,9 @@ export function publicSagaView(v: TSagaView) {
     error: v.error,
     createdAt: v.createdAt,
     completedAt: v.completedAt,
+    /** Stopped past its pivot: waits for operations.resume (or another disconnect of its connection). */
+    needsResume: v.status === 'failed',
+    timesResumed: v.resumedCount,
     steps: v.steps.map((s) => ({
       name: s.name,
       kind: s.kind,

@@ -12,6 +12,7 @@ import {
   isAuthorizationRefusal,
 } from '../../sagas/disconnect.saga';
 import { loadDisconnectable } from './load-disconnectable';
+import { resumeStopped } from '../operations-router/resume-stopped';
 import { ZStartDisconnectInput } from './start-disconnect.schema';
 
 /** Joins that met another caller's saga refused by its lock step, retried before giving up (a bound, not a wait). */
@@ -21,7 +22,8 @@ const MAX_REFUSED_JOINS = 3;
  * Starts (or joins) the connection's disconnect saga. One saga per connection: concurrent or repeated requests
  * get the same saga (a finished one too: the connection is already disconnected). Nothing is looked up first: the
  * saga's lock step authorizes the caller (another org's connection NOT_FOUND, someone else's FORBIDDEN without
- * settings.edit) in the connection service. Answers with its final state when it finishes within `waitMs`.
+ * settings.edit) in the connection service. Answers with its final state when it finishes within `waitMs`. A
+ * disconnect of the connection that stopped past its pivot (`failed`) is resumed instead of starting another.
  */
 export const startDisconnect = authedProcedure
   .input(ZStartDisconnectInput)
@@ -39,6 +41,8 @@ export const startDisconnect = authedProcedure
           ip: ctx.ip,
           traceId: ctx.traceId,
         },
+        // A disconnect that stopped past its pivot is this connection's disconnect: asking again resumes it.
+        reuseFailed: true,
       });
       let saga = requireSagaView(await ctx.deps.sagas.waitFor(sagaId, input.waitMs));
       if (!created && saga.actorUserId !== identity.userId) {
@@ -53,6 +57,7 @@ export const startDisconnect = authedProcedure
         }
         await requireMayJoin(ctx, saga);
       }
+      if (saga.status === 'failed') saga = await resumeStopped(ctx, saga, input.waitMs, true);
       if (saga.status === 'compensated') throw compensatedError(saga);
       return { sagaId, joined: !created, saga: publicSagaView(saga) };
     }

@@ -4,6 +4,10 @@ import { authedProcedure } from '../../trpc/trpc';
 import { loadConnectionOwners } from './connection-owners';
 import { connectionView, LIVE_STATUSES, otherConnectionView } from './connection-view';
 import { ZListIntegrationsInput } from './list-integrations.schema';
+import type { TEdgeDeps } from '../../trpc/context';
+import { DISCONNECT_SAGA, disconnectSubject } from '../../sagas/disconnect.saga';
+import { RECONNECT_SAGA } from '../../sagas/reconnect.saga';
+import { operationView, type TOperationView } from '../operations-router/operation-view';
 
 /**
  * Every catalogue provider with the org's instance, its app-level connection and the caller's own connection.
@@ -41,26 +45,49 @@ export const listIntegrations = authedProcedure
           ])
         : [],
     );
-    const owners = await loadConnectionOwners(
-      ctx.deps.orm.em.getConnection().getKnex(),
-      identity.orgId,
-      providers.flatMap((p) => (othersByVendor.get(p.key) ?? []).map((c) => c.userId)),
-    );
+    const shown = (entry: (typeof instances)[number] | undefined) => {
+      const connections = entry?.connections ?? [];
+      return {
+        app: connections.find(
+          (c) => c.level === 'app' && c.status !== 'revoked' && c.status !== 'error',
+        ),
+        mine: connections.find(
+          (c) =>
+            c.level === 'user' &&
+            c.userId === identity.userId &&
+            c.status !== 'revoked' &&
+            c.status !== 'error',
+        ),
+      };
+    };
+    const shownConnections = providers.flatMap((p) => {
+      const { app, mine } = shown(byVendor.get(p.key));
+      return [app, mine, ...(othersByVendor.get(p.key) ?? [])].filter(
+        (c): c is TConnection => c !== undefined,
+      );
+    });
+    const [owners, operations] = await Promise.all([
+      loadConnectionOwners(
+        ctx.deps.orm.em.getConnection().getKnex(),
+        identity.orgId,
+        providers.flatMap((p) => (othersByVendor.get(p.key) ?? []).map((c) => c.userId)),
+      ),
+      unfinishedOperations(ctx.deps.sagas, identity.orgId, shownConnections),
+    ]);
+    /** A connection as shown, with the operation in progress on it, or the one that stopped on it. */
+    const view = (c: TConnection) => ({
+      ...connectionView(c),
+      operation: operations.get(c.id) ?? null,
+    });
     return providers.map((p) => {
       const entry = byVendor.get(p.key);
       const connections = entry?.connections ?? [];
-      const app = connections.find(
-        (c) => c.level === 'app' && c.status !== 'revoked' && c.status !== 'error',
-      );
-      const mine = connections.find(
-        (c) =>
-          c.level === 'user' &&
-          c.userId === identity.userId &&
-          c.status !== 'revoked' &&
-          c.status !== 'error',
-      );
+      const { app, mine } = shown(entry);
       const others = (othersByVendor.get(p.key) ?? [])
-        .map((c) => otherConnectionView(c, owners.get(c.userId) ?? null))
+        .map((c) => ({
+          ...otherConnectionView(c, owners.get(c.userId) ?? null),
+          operation: operations.get(c.id) ?? null,
+        }))
         .sort(
           (a, b) =>
             (a.owner?.email ?? a.userId).localeCompare(b.owner?.email ?? b.userId) ||
@@ -80,8 +107,8 @@ export const listIntegrations = authedProcedure
             }
           : null,
         integrated: entry?.instance.status === 'connected',
-        appConnection: app ? connectionView(app) : null,
-        myConnection: mine ? connectionView(mine) : null,
+        appConnection: app ? view(app) : null,
+        myConnection: mine ? view(mine) : null,
         /** Other members' live personal connections, with their owner: only for settings.edit, else empty. */
         otherConnections: others,
         userConnections: connections.filter((c) => c.level === 'user' && c.status === 'connected')
@@ -92,6 +119,52 @@ export const listIntegrations = authedProcedure
       };
     });
   });
+
+/**
+ * Per connection, its newest saga (disconnect, reconnect or change-user) when that one is still running or stopped
+ * past its pivot: one indexed statement over the edge's saga log.
+ */
+async function unfinishedOperations(
+  sagas: TEdgeDeps['sagas'],
+  orgId: string,
+  connections: readonly TConnection[],
+): Promise<Map<string, TConnectionOperation>> {
+  const keys = connections.flatMap((c) => [
+    { type: DISCONNECT_SAGA, subjectKey: disconnectSubject(orgId, c.id) },
+    { type: RECONNECT_SAGA.reconnect, subjectKey: c.id },
+    { type: RECONNECT_SAGA.changeUser, subjectKey: c.id },
+  ]);
+  const rows = await sagas.unfinished(orgId, keys);
+  const byConnection = new Map<string, TConnectionOperation>();
+  // Newest first: a connection with two (a stopped change-user, then a disconnect) shows the newer one.
+  for (const r of [...rows].sort((a, b) => b.createdAt.localeCompare(a.createdAt))) {
+    const op = operationView(r);
+    if (!op.connectionId || byConnection.has(op.connectionId)) continue;
+    byConnection.set(op.connectionId, {
+      sagaId: op.id,
+      type: op.type,
+      status: op.status,
+      needsResume: op.needsResume,
+      currentStep: op.currentStep,
+      error: op.error,
+      actorUserId: op.actorUserId,
+      timesResumed: op.timesResumed,
+    });
+  }
+  return byConnection;
+}
+
+/** What a connection's card says about a saga on it. */
+export interface TConnectionOperation {
+  sagaId: string;
+  type: string;
+  status: TOperationView['status'];
+  needsResume: boolean;
+  currentStep: string | null;
+  error: TOperationView['error'];
+  actorUserId: string;
+  timesResumed: number;
+}
 
 /** The instance's chosen site with the name its newest connection on it recorded (null until one connected). */
 function siteOf(

@@ -1,0 +1,15 @@
+import { authedProcedure } from '../../trpc/trpc';
+import { publicSagaView, requireSagaView } from '../disconnect-router/saga-view';
+import { ZResumeOperationInput } from './resume-operation.schema';
+import { resumeStopped } from './resume-stopped';
+
+/**
+ * Resumes an operation that stopped past its pivot (a step kept failing with an error retrying could not fix):
+ * from the step that stopped it, once the cause is fixed. Answers its state after `waitMs` at most.
+ */
+export const resumeOperation = authedProcedure
+  .input(ZResumeOperationInput)
+  .mutation(async ({ ctx, input }) => {
+    const saga = requireSagaView(await ctx.deps.sagas.view(input.sagaId), ctx.identity.orgId);
+    return { saga: publicSagaView(await resumeStopped(ctx, saga, input.waitMs)) };
+  });

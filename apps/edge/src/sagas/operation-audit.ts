@@ -1,0 +1,80 @@
+import { deterministicUuid, type TSagaError } from '@otesse/saga';
+import type { TEdgeDeps } from '../trpc/context';
+import { publishAudit } from '../audit/publish-audit';
+import type { TOperationTarget } from './operation-target';
+
+type TDeps = Pick<TEdgeDeps, 'events'>;
+
+interface TOperationAuditBase {
+  sagaId: string;
+  type: string;
+  orgId: string;
+  target: TOperationTarget;
+  ip: string | null;
+  traceId: string | undefined;
+}
+
+const targetsOf = (sagaId: string, t: TOperationTarget) => ({
+  sagaId,
+  ...(t.instanceId ? { instanceId: t.instanceId } : {}),
+  ...(t.connectionId ? { connectionId: t.connectionId } : {}),
+});
+
+/**
+ * A saga stopped past its pivot (`failed`): what it had done, where it stopped and why, in the audit log — its
+ * final entry (e.g. `connection.disconnected`) comes only once it is resumed and completes. One entry per stop.
+ */
+export async function auditOperationStopped(
+  deps: TDeps,
+  a: TOperationAuditBase & {
+    actorUserId: string;
+    error: TSagaError;
+    resumedCount: number;
+    done: Record<string, unknown>;
+  },
+): Promise<void> {
+  await publishAudit(deps, {
+    eventId: deterministicUuid(`${a.sagaId}:stopped:${a.resumedCount}`),
+    orgId: a.orgId,
+    actorUserId: a.actorUserId,
+    onBehalfOfUserId:
+      a.target.ownerUserId && a.target.ownerUserId !== a.actorUserId ? a.target.ownerUserId : null,
+    action: 'operation.stopped',
+    provider: a.target.vendor,
+    targets: targetsOf(a.sagaId, a.target),
+    outcome: 'partial',
+    details: {
+      operation: a.type,
+      stoppedAtStep: a.error.step,
+      error: a.error.code,
+      reason: a.error.reason ?? 'none',
+      timesResumed: a.resumedCount,
+      ...a.done,
+    },
+    ip: a.ip,
+    ...(a.traceId ? { traceId: a.traceId } : {}),
+  });
+}
+
+/** Someone resumed a stopped saga: who (the actor here), which time. */
+export async function auditOperationResumed(
+  deps: TDeps,
+  a: TOperationAuditBase & { resumedByUserId: string; resumedCount: number; stoppedAtStep: string },
+): Promise<void> {
+  await publishAudit(deps, {
+    eventId: deterministicUuid(`${a.sagaId}:resumed:${a.resumedCount}`),
+    orgId: a.orgId,
+    actorUserId: a.resumedByUserId,
+    onBehalfOfUserId:
+      a.target.ownerUserId && a.target.ownerUserId !== a.resumedByUserId
+        ? a.target.ownerUserId
+        : null,
+    action: 'operation.resumed',
+    provider: a.target.vendor,
+    targets: targetsOf(a.sagaId, a.target),
+    outcome: 'success',
+    details: { operation: a.type, fromStep: a.stoppedAtStep, timesResumed: a.resumedCount },
+    ip: a.ip,
+    ...(a.traceId ? { traceId: a.traceId } : {}),
+  });
+}
