@@ -181,7 +181,9 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'reconnect'));
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser'));
   // Saga and step metrics and spans, from the engine's events (before recovery may resume a saga).
-  const observability = installObservability(sagas);
+  const observability = installObservability(sagas, {
+    countUnfinished: () => sagas.countUnfinished(),
+  });
   sagas.startRecovery();
   const trpc = createHTTPHandler({
     router: appRouter,

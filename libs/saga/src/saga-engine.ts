@@ -572,6 +572,21 @@ export class SagaEngine extends EventEmitter {
     }));
   }
 
+  /** Open and stopped sagas, by type and status, over every org (for the operators' gauges; indexed counts). */
+  async countUnfinished(): Promise<{ type: string; status: TSagaStatus; count: number }[]> {
+    const S = this.q();
+    return (
+      await this.sql<{ type: string; status: TSagaStatus; count: string }>(
+        'count-unfinished',
+        `select type, status, count(*) as count from ${S}.saga where status in ('running', 'compensating')
+          group by type, status
+         union all
+         select type, 'failed', count(*) from ${S}.saga where status = 'failed' group by type`,
+        [],
+      )
+    ).map((r) => ({ type: r.type, status: r.status, count: Number(r.count) }));
+  }
+
   /** Drives a saga this process holds the lease of; one driver per saga per process. */
   drive(sagaId: string, fresh?: TOwnedSagaRow): Promise<void> {
     const running = this.driving.get(sagaId);

@@ -82,6 +82,11 @@ export const SagaSchema = new EntitySchema<Saga>({
     { name: 'saga_subject_idx', properties: ['type', 'subjectKey'] },
     // The org's operations, newest first (operations.list pages on created_at, id).
     { name: 'saga_org_created_idx', properties: ['orgId', 'createdAt', 'id'] },
+    // Stopped sagas are few and looked for often (the operators' gauge on every scrape).
+    {
+      name: 'saga_stopped_idx',
+      expression: `create index "saga_stopped_idx" on "saga" ("type") where "status" = 'failed'`,
+    },
   ],
   properties: {
     id: { type: 'uuid', primary: true },

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { collectDefaultMetrics, Counter, Registry, type Metric } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 
 /** One registry per process: every service's health server serves it on `/metrics`. */
 export const metricsRegistry = new Registry();
@@ -127,6 +127,31 @@ export function counter<L extends string>(
   const existing = metricsRegistry.getSingleMetric(name);
   if (existing instanceof Counter) return existing as Counter<L>;
   return new Counter<L>({ name, help, labelNames, registers: [metricsRegistry] });
+}
+
+/**
+ * A gauge read at scrape time: `read` answers the current values by label set (e.g. from a database). A failed read
+ * leaves the gauge empty for that scrape rather than failing `/metrics`.
+ */
+export function scrapedGauge<L extends string>(
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  read: () => Promise<{ labels: Record<L, string>; value: number }[]>,
+): void {
+  const existing = metricsRegistry.getSingleMetric(name);
+  if (existing) metricsRegistry.removeSingleMetric(name);
+  new Gauge<L>({
+    name,
+    help,
+    labelNames,
+    registers: [metricsRegistry],
+    async collect() {
+      this.reset();
+      const rows = await read().catch(() => []);
+      for (const r of rows) this.set(r.labels, r.value);
+    },
+  });
 }
 
 /** Everything in the registry, in Prometheus' text format. */

@@ -144,5 +144,7 @@ export async function reconnectFromCallback(
     await discardTokens(deps, req);
     return { ok: false, reason: view.error?.reason ?? view.error?.code ?? 'failed', sagaId };
   }
+  // Past its pivot and stopped: the new account's tokens are in place; the connection's card offers the resume.
+  if (view?.status === 'failed') return { ok: false, reason: 'stopped_part_way', sagaId };
   return { ok: false, reason: 'still_running', sagaId };
 }

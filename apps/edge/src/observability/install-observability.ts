@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { TSagaEndEvent, TSagaStepEvent } from '@otesse/saga';
 import { ensureTracing, flushTracing, serveMetrics } from '@otesse/telemetry';
-import { recordSagaMetrics, recordStepMetrics } from './saga-metrics';
+import { installSagaGauges, recordSagaMetrics, recordStepMetrics } from './saga-metrics';
 import { recordSagaSpan, recordStepSpan } from './saga-tracing';
 
 export interface TEdgeObservability {
@@ -18,9 +18,14 @@ export interface TEdgeObservability {
  */
 export function installObservability(
   sagas: Pick<EventEmitter, 'on' | 'off'>,
-  opts: { service?: string } = {},
+  opts: {
+    service?: string;
+    /** Open and stopped sagas from the log, read at each scrape (`otesse_sagas`). */
+    countUnfinished?: () => Promise<{ type: string; status: string; count: number }[]>;
+  } = {},
 ): TEdgeObservability {
   ensureTracing();
+  if (opts.countUnfinished) installSagaGauges(opts.countUnfinished);
   const service = opts.service ?? 'edge';
   // The engine emits synchronously from its step loop: telemetry must never throw into a saga.
   const onStep = (ev: TSagaStepEvent): void => {

@@ -1,5 +1,5 @@
 import type { TSagaEndEvent, TSagaStepEvent } from '@otesse/saga';
-import { counter, histogram } from '@otesse/telemetry';
+import { counter, histogram, scrapedGauge } from '@otesse/telemetry';
 
 export const sagaDuration = histogram(
   'otesse_saga_duration_seconds',
@@ -35,4 +35,24 @@ export function recordStepMetrics(ev: TSagaStepEvent): void {
 
 export function recordSagaMetrics(ev: TSagaEndEvent): void {
   sagaDuration.labels(ev.type, ev.status).observe(ev.durationMs / 1_000);
+}
+
+/**
+ * `otesse_sagas{type,status}`: sagas running, compensating, or stopped past their pivot (`failed`, waiting for a
+ * resume) right now, from the saga log at each scrape. Every edge replica reports the same org-wide figures: alert
+ * on `max by (type) (otesse_sagas{status="failed"}) > 0`.
+ */
+export function installSagaGauges(
+  countUnfinished: () => Promise<{ type: string; status: string; count: number }[]>,
+): void {
+  scrapedGauge(
+    'otesse_sagas',
+    'Sagas in the log now that are running, compensating, or stopped past their pivot (failed: needs a resume), by type and status.',
+    ['type', 'status'],
+    async () =>
+      (await countUnfinished()).map((r) => ({
+        labels: { type: r.type, status: r.status },
+        value: r.count,
+      })),
+  );
 }

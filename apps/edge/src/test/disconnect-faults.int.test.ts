@@ -23,6 +23,19 @@ describe('disconnect saga under faults (services as processes)', () => {
     ).entries.filter((e) => e.targets.connectionId === connectionId);
   const sagaIdOf = (page: { items: { id: string; connectionId: string | null }[] }, id: string) =>
     page.items.find((o) => o.connectionId === id)?.id;
+  /** The edge's `otesse_sagas{type="disconnect",status="failed"}` (0 when absent). */
+  const stoppedGauge = async () => {
+    const text = await (await fetch(`${h.stack.edgeUrl}/metrics`)).text();
+    const line = text
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('otesse_sagas{') &&
+          l.includes('type="disconnect"') &&
+          l.includes('status="failed"'),
+      );
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
   const connectionStatus = async (id: string) =>
     (
       await h.db.query<{ status: string }>(
@@ -219,6 +232,8 @@ describe('disconnect saga under faults (services as processes)', () => {
         },
       });
       expect(await auditFor(connectionId!, 'connection.disconnected')).toHaveLength(0);
+      // Operators are told by the edge's gauge, read from the saga log at each scrape.
+      expect(await stoppedGauge()).toBe(1);
       // The member's card says so, with the saga to resume.
       const google = (await h.member.client.integrations.list.query()).find(
         (i) => i.provider.key === 'google',
@@ -302,6 +317,7 @@ describe('disconnect saga under faults (services as processes)', () => {
         (e) => e['connectionId'] === connectionId,
       ),
     ).toHaveLength(1);
+    expect(await stoppedGauge()).toBe(0);
     // Nothing left to show on the card; the operation lists as completed.
     const google = (await h.member.client.integrations.list.query()).find(
       (i) => i.provider.key === 'google',

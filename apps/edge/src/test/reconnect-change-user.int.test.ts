@@ -359,6 +359,68 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     });
   });
 
+  it('a change of user that stops past its swap is audited, shown on the connection and resumed by the admin', async () => {
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.admin, 'salesforce', 'app');
+    // The connection service cannot record the new account (a bad deploy), after the vault swapped the tokens.
+    await h.db.query(`create function public.refuse_account() returns trigger language plpgsql as $$
+      begin if new.external_account_id is distinct from old.external_account_id then
+        raise exception 'column "account_label_v2" does not exist'; end if;
+      return new; end $$`);
+    await h.db
+      .query(`create trigger refuse_account before update on connection.integration_connection
+      for each row execute function public.refuse_account()`);
+    let sagaId: string;
+    try {
+      const { outcome } = await connectOAuth(h, h.admin, 'salesforce', 'app', {
+        action: 'changeUser',
+        consentAs: 'u-bob',
+      });
+      expect(outcome).toBe('refused:stopped_part_way');
+      const conn = await appConnection('salesforce');
+      expect(conn).toMatchObject({ id: connectionId, externalAccountId: 'u-alice' });
+      expect(conn.operation).toMatchObject({
+        type: 'change-user',
+        status: 'failed',
+        needsResume: true,
+        error: { step: 'record-account', code: 'INTERNAL' },
+      });
+      sagaId = conn.operation!.sagaId;
+      const stopped = await waitFor(async () => {
+        const { entries } = await h.admin.client.audit.list.query({
+          filters: { action: 'operation.stopped' },
+        });
+        return entries.find((e) => e.targets.sagaId === sagaId);
+      });
+      expect(stopped).toMatchObject({
+        provider: 'salesforce',
+        details: {
+          operation: 'change-user',
+          stoppedAtStep: 'record-account',
+          credentialsSwapped: true,
+          accountRecorded: false,
+        },
+      });
+      // A member may not resume the admin's operation on the organization's connection.
+      expect((await trpcErrorOf(h.member.client.operations.resume.mutate({ sagaId }))).code).toBe(
+        'FORBIDDEN',
+      );
+    } finally {
+      await h.db.query(`drop trigger refuse_account on connection.integration_connection`);
+      await h.db.query(`drop function public.refuse_account()`);
+    }
+    const { saga } = await h.admin.client.operations.resume.mutate({ sagaId, waitMs: 15_000 });
+    expect(saga).toMatchObject({ status: 'completed', timesResumed: 1 });
+    const after = await appConnection('salesforce');
+    expect(after).toMatchObject({ id: connectionId, externalAccountId: 'u-bob', operation: null });
+    await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'connection.user_changed' },
+      });
+      return entries.filter((e) => e.targets.sagaId === sagaId).length === 1;
+    });
+  });
+
   it('a reconnect racing a disconnect: one completes, the other is refused, no mixed state', async () => {
     await h.fakeClient.configure({ refreshExpiredStyle: 'rfc' });
     const { connectionId } = await connectOAuth(h, h.admin, 'google', 'app');

@@ -35,6 +35,12 @@ describe('the banner after a provider', () => {
     expect(oauthReturnText('ServiceNow', back('failed'))).toBe(
       'ServiceNow could not be connected (unknown reason).',
     );
+    expect(oauthReturnText('ServiceNow', back('refused', 'stopped_part_way', 'changeUser'))).toBe(
+      'The change of user of ServiceNow stopped part-way, after the new sign-in was stored. Resume it from its card on the Connections page.',
+    );
+    expect(oauthReturnText('ServiceNow', back('refused', 'still_running', 'reconnect'))).toBe(
+      'ServiceNow could not be connected (it is still finishing; its card on the Connections page shows when it is done).',
+    );
     expect(oauthReturnText('ServiceNow', back('denied'))).toBe(
       'Access to ServiceNow was denied at the provider. Nothing was connected.',
     );
