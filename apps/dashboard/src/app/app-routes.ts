@@ -1,6 +1,7 @@
 export const ROUTES = [
   { id: 'integrations', label: 'All Integrations' },
   { id: 'connections', label: 'Connections' },
+  { id: 'operations', label: 'Operations' },
   { id: 'audit', label: 'Audit log' },
   { id: 'email-builder', label: 'Email Builder' },
 ] as const;

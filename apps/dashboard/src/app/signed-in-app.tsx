@@ -6,6 +6,7 @@ import { ConnectionsPage } from '../features/connections/connections-page';
 import { OAuthReturnBanner } from '../features/catalogue/oauth-return-banner';
 import { DisconnectDialogHost } from '../features/disconnect/disconnect-dialog-host';
 import { EmailBuilderPage } from '../features/email-builder/email-builder-page';
+import { OperationsPage } from '../features/operations/operations-page';
 import { CurrentUserContext } from '../session/current-user-context';
 import { useSession } from '../session/session-context';
 import { trpcCode } from '../trpc/query-client';
@@ -79,6 +80,7 @@ export function SignedInApp() {
             ) : (
               <p className="empty">The audit log needs the settings.view permission.</p>
             ))}
+          {route === 'operations' && <OperationsPage />}
           {route === 'email-builder' && <EmailBuilderPage />}
         </main>
       </DisconnectDialogHost>

@@ -621,9 +621,18 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     );
     await postmark.scrollIntoViewIfNeeded();
     await screenshot(page, 'operation-stopped', { fullPage: false });
+    // The Operations page lists it among the stopped ones, where and why.
+    await goTo('Operations');
+    await page.getByLabel('Status').selectOption('stopped');
+    const row = page.locator('tr[data-status="failed"]', { hasText: 'Postmark' });
+    await row.waitFor();
+    await expect(row.textContent()).resolves.toContain('Update statuses');
+    await expect(row.getByRole('button', { name: 'Resume' }).count()).resolves.toBe(1);
+    await screenshot(page, 'operations', { fullPage: false });
     await h.db.query(`drop trigger refuse_revoke on connection.integration_connection`);
     await h.db.query(`drop function public.refuse_revoke()`);
 
+    await goTo('Connections');
     await notice.getByRole('button', { name: 'Resume disconnect' }).click();
     const resumed = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
     await resumed.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
@@ -632,6 +641,10 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     );
     await resumed.getByRole('button', { name: 'Close' }).click();
     await resumed.waitFor({ state: 'detached' });
+    await goTo('Operations');
+    await page.getByLabel('Status').selectOption('completed');
+    const done = page.locator('tr[data-status="completed"]', { hasText: 'resumed 1 time' });
+    await expect(done.textContent()).resolves.toContain('Postmark');
     await goTo('All Integrations');
     await card('Postmark').getByRole('button', { name: 'Connect Postmark' }).waitFor();
   });

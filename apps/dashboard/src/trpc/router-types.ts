@@ -20,3 +20,5 @@ export type TSyncJobOverview = TRouterOutputs['sync']['listJobs']['jobs'][number
 export type TDisconnectPreview = TRouterOutputs['disconnect']['preview'];
 export type TSagaView = TRouterOutputs['disconnect']['status'];
 export type TSagaStep = TSagaView['steps'][number];
+export type TOperation = TRouterOutputs['operations']['list']['items'][number];
+export type TOperationsInput = Exclude<TRouterInputs['operations']['list'], void | undefined>;

@@ -13,6 +13,7 @@ export function useRefreshIntegrationData(): () => Promise<void> {
         trpc.emailBuilder.pathKey(),
         trpc.audit.pathKey(),
         trpc.sync.pathKey(),
+        trpc.operations.pathKey(),
       ].map((queryKey) => queryClient.invalidateQueries({ queryKey })),
     );
   }, [trpc, queryClient]);

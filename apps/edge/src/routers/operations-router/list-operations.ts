@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ZIsoDate, ZUuid } from '@otesse/contracts';
 import { authedProcedure } from '../../trpc/trpc';
 import { OPERATION_STATUS_FILTERS, ZListOperationsInput } from './list-operations.schema';
+import { loadConnectionOwners } from '../integrations-router/connection-owners';
 import { operationView } from './operation-view';
 
 const ZCursor = z.object({ createdAt: ZIsoDate, id: ZUuid }).strict();
@@ -41,7 +42,18 @@ export const listOperations = authedProcedure
       limit: input.limit + 1,
       before,
     });
-    const items = rows.slice(0, input.limit).map(operationView);
+    const views = rows.slice(0, input.limit).map(operationView);
+    const people = await loadConnectionOwners(
+      ctx.deps.orm.em.getConnection().getKnex(),
+      identity.orgId,
+      views.flatMap((v) => [v.actorUserId, ...(v.ownerUserId ? [v.ownerUserId] : [])]),
+    );
+    // Names of who started it and whose connection it is (the org's own users only).
+    const items = views.map((v) => ({
+      ...v,
+      actor: people.get(v.actorUserId) ?? null,
+      owner: v.ownerUserId ? (people.get(v.ownerUserId) ?? null) : null,
+    }));
     const last = items.at(-1);
     return {
       items,
