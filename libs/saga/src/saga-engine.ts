@@ -514,21 +514,7 @@ export class SagaEngine extends EventEmitter {
         q.limit,
       ],
     );
-    return rows.map((r) => ({
-      id: r.id,
-      type: r.type,
-      subjectKey: r.subject_key,
-      status: r.status,
-      currentStep: r.current_step,
-      actorUserId: r.actor_user_id,
-      input: r.input,
-      firstStepResult: r.first_step_result,
-      error: r.error,
-      resumedCount: r.resumed_count,
-      createdAt: iso(r.created_at)!,
-      updatedAt: iso(r.updated_at)!,
-      completedAt: iso(r.completed_at),
-    }));
+    return rows.map(toSummary);
   }
 
   /**
@@ -555,21 +541,7 @@ export class SagaEngine extends EventEmitter {
         where x.status in ('running', 'compensating', 'failed')`,
       [orgId, subjects.map((k) => k.type), subjects.map((k) => k.subjectKey)],
     );
-    return rows.map((r) => ({
-      id: r.id,
-      type: r.type,
-      subjectKey: r.subject_key,
-      status: r.status,
-      currentStep: r.current_step,
-      actorUserId: r.actor_user_id,
-      input: r.input,
-      firstStepResult: r.first_step_result,
-      error: r.error,
-      resumedCount: r.resumed_count,
-      createdAt: iso(r.created_at)!,
-      updatedAt: iso(r.updated_at)!,
-      completedAt: iso(r.completed_at),
-    }));
+    return rows.map(toSummary);
   }
 
   /** Open and stopped sagas, by type and status, over every org (for the operators' gauges; indexed counts). */
@@ -1244,6 +1216,27 @@ export class SagaEngine extends EventEmitter {
     const byId = new Map(rows.map((r) => [r.id, r]));
     return items.map((i) => byId.get(i.id));
   }
+}
+
+/** A saga row with its first step's result as a list shows it. */
+function toSummary(
+  r: TSagaRow & { first_step_result: Record<string, unknown> | null },
+): TSagaSummary {
+  return {
+    id: r.id,
+    type: r.type,
+    subjectKey: r.subject_key,
+    status: r.status,
+    currentStep: r.current_step,
+    actorUserId: r.actor_user_id,
+    input: r.input,
+    firstStepResult: r.first_step_result,
+    error: r.error,
+    resumedCount: r.resumed_count,
+    createdAt: iso(r.created_at)!,
+    updatedAt: iso(r.updated_at)!,
+    completedAt: iso(r.completed_at),
+  };
 }
 
 /** A saga row with its steps (json_agg, in seq order) as the API shows it. */

@@ -9,3 +9,4 @@ export * from './nats-users';
 export * from './test-stack';
 export * from './seed-org';
 export * from './seed-connection';
+export * from './failing-statement';

@@ -8,6 +8,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import * as identity from '@otesse/identity';
 import { FakeProviderClient, type TFakeProvider } from '@otesse/fake-provider';
 import {
+  failUpdatesWhere,
   freePort,
   REPO_ROOT,
   seedOrg,
@@ -19,7 +20,7 @@ import {
   type TTestNats,
 } from '@otesse/testing';
 
-export { waitFor };
+export { failUpdatesWhere, waitFor };
 
 export const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 export const SCREENSHOT_DIR = resolve(REPO_ROOT, 'docs/screenshots');

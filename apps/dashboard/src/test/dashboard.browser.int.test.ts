@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import type { AppRouter } from '@otesse/edge-api';
 import {
+  failUpdatesWhere,
   screenshot,
   signIn,
   signedBy,
@@ -588,12 +589,12 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
   it('a disconnect that stops part-way says where and why, on the card too; Resume finishes it', async () => {
     const { page } = h;
     // A bad deploy of the connection service: revoking a connection fails in Postgres, past the point of no return.
-    await h.db.query(`create function public.refuse_revoke() returns trigger language plpgsql as $$
-      begin if new.status = 'revoked' then raise exception 'column "revoked_reason" does not exist'; end if;
-      return new; end $$`);
-    await h.db
-      .query(`create trigger refuse_revoke before update on connection.integration_connection
-      for each row execute function public.refuse_revoke()`);
+    const fix = await failUpdatesWhere(h.db, {
+      name: 'refuse_revoke',
+      table: 'connection.integration_connection',
+      when: `new.status = 'revoked'`,
+      message: 'column "revoked_reason" does not exist',
+    });
     const postmark = card('Postmark');
     await postmark.getByRole('button', { name: 'Disconnect Postmark' }).click();
     const dialog = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
@@ -629,8 +630,7 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(row.textContent()).resolves.toContain('Update statuses');
     await expect(row.getByRole('button', { name: 'Resume' }).count()).resolves.toBe(1);
     await screenshot(page, 'operations', { fullPage: false });
-    await h.db.query(`drop trigger refuse_revoke on connection.integration_connection`);
-    await h.db.query(`drop function public.refuse_revoke()`);
+    await fix();
 
     await goTo('Connections');
     await notice.getByRole('button', { name: 'Resume disconnect' }).click();

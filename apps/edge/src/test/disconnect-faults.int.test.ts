@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@otesse/testing';
+import { failUpdatesWhere, waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 import { streamEvents } from './disconnect-helpers';
 
@@ -35,6 +35,18 @@ describe('disconnect saga under faults (services as processes)', () => {
           l.includes('status="failed"'),
       );
     return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+  /** Once the entry is in: still exactly one audit entry a moment later, and one event on the stream. */
+  const expectDisconnectedOnce = async (connectionId: string) => {
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await auditFor(connectionId, 'connection.disconnected')).toHaveLength(1);
+    expect(
+      await streamEvents(
+        h.nc,
+        'integrations.connection.disconnected',
+        (e) => e['connectionId'] === connectionId,
+      ),
+    ).toHaveLength(1);
   };
   const connectionStatus = async (id: string) =>
     (
@@ -163,33 +175,18 @@ describe('disconnect saga under faults (services as processes)', () => {
     await waitFor(
       async () => (await auditFor(connectionId!, 'connection.disconnected')).length > 0,
     );
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await auditFor(connectionId!, 'connection.disconnected')).toHaveLength(1);
-    expect(
-      await streamEvents(
-        h.nc,
-        'integrations.connection.disconnected',
-        (e) => e['connectionId'] === connectionId,
-      ),
-    ).toHaveLength(1);
+    await expectDisconnectedOnce(connectionId!);
   });
 
   it('a step that keeps failing past the pivot stops the saga, audited and visible; resuming it after the fix completes it once', async () => {
     const { connectionId } = await connectOAuth(h, h.member, 'google', 'user');
     // A bad deploy of the connection service: every revocation of a connection now fails in Postgres.
-    await h.db.query(`create function public.refuse_revoke() returns trigger language plpgsql as $$
-      begin if new.status = 'revoked' then raise exception 'column "revoked_reason" does not exist'; end if;
-      return new; end $$`);
-    await h.db
-      .query(`create trigger refuse_revoke before update on connection.integration_connection
-      for each row execute function public.refuse_revoke()`);
-    let fixed = false;
-    const fix = async () => {
-      if (fixed) return;
-      fixed = true;
-      await h.db.query(`drop trigger refuse_revoke on connection.integration_connection`);
-      await h.db.query(`drop function public.refuse_revoke()`);
-    };
+    const fix = await failUpdatesWhere(h.db, {
+      name: 'refuse_revoke',
+      table: 'connection.integration_connection',
+      when: `new.status = 'revoked'`,
+      message: 'column "revoked_reason" does not exist',
+    });
     try {
       const { sagaId } = await h.member.client.disconnect.start.mutate({
         connectionId: connectionId!,
@@ -308,15 +305,7 @@ describe('disconnect saga under faults (services as processes)', () => {
       actorUserId: h.member.id,
       details: { operation: 'disconnect', fromStep: 'update-statuses', timesResumed: 1 },
     });
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await auditFor(connectionId!, 'connection.disconnected')).toHaveLength(1);
-    expect(
-      await streamEvents(
-        h.nc,
-        'integrations.connection.disconnected',
-        (e) => e['connectionId'] === connectionId,
-      ),
-    ).toHaveLength(1);
+    await expectDisconnectedOnce(connectionId!);
     expect(await stoppedGauge()).toBe(0);
     // Nothing left to show on the card; the operation lists as completed.
     const google = (await h.member.client.integrations.list.query()).find(

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { AppError } from '@otesse/contracts';
 import { Bus } from '@otesse/messaging';
-import { TestBrowser, waitFor } from '@otesse/testing';
+import { failUpdatesWhere, TestBrowser, waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 import { streamEvents } from './disconnect-helpers';
 
@@ -363,13 +363,12 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     await h.fakeClient.consentAs('u-alice');
     const { connectionId } = await connectOAuth(h, h.admin, 'salesforce', 'app');
     // The connection service cannot record the new account (a bad deploy), after the vault swapped the tokens.
-    await h.db.query(`create function public.refuse_account() returns trigger language plpgsql as $$
-      begin if new.external_account_id is distinct from old.external_account_id then
-        raise exception 'column "account_label_v2" does not exist'; end if;
-      return new; end $$`);
-    await h.db
-      .query(`create trigger refuse_account before update on connection.integration_connection
-      for each row execute function public.refuse_account()`);
+    const fix = await failUpdatesWhere(h.db, {
+      name: 'refuse_account',
+      table: 'connection.integration_connection',
+      when: 'new.external_account_id is distinct from old.external_account_id',
+      message: 'column "account_label_v2" does not exist',
+    });
     let sagaId: string;
     try {
       const { outcome } = await connectOAuth(h, h.admin, 'salesforce', 'app', {
@@ -406,8 +405,7 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
         'FORBIDDEN',
       );
     } finally {
-      await h.db.query(`drop trigger refuse_account on connection.integration_connection`);
-      await h.db.query(`drop function public.refuse_account()`);
+      await fix();
     }
     const { saga } = await h.admin.client.operations.resume.mutate({ sagaId, waitMs: 15_000 });
     expect(saga).toMatchObject({ status: 'completed', timesResumed: 1 });
