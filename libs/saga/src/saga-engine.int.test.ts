@@ -291,9 +291,9 @@ describe('SagaEngine (real Postgres)', () => {
     expect(
       (await e.list({ orgId: org, limit: 10, statuses: ['failed'] })).map((x) => x.id),
     ).toEqual([s4, s2]);
-    expect((await e.list({ orgId: org, limit: 10, actorUserId: other })).map((x) => x.id)).toEqual([
-      s3,
-    ]);
+    expect(
+      (await e.list({ orgId: org, limit: 10, participantUserId: other })).map((x) => x.id),
+    ).toEqual([s3]);
     expect(await e.list({ orgId: org, limit: 10, types: ['nope'] })).toEqual([]);
     expect(await e.list({ orgId: randomUUID(), limit: 10 })).toEqual([]);
     const page1 = await e.list({ orgId: org, limit: 3 });
@@ -309,6 +309,21 @@ describe('SagaEngine (real Postgres)', () => {
     expect((await e.unfinished(org, keys)).map((x) => x.id).sort()).toEqual([s2, s4].sort());
     expect(await e.unfinished(randomUUID(), keys)).toEqual([]);
     expect(await e.unfinished(org, [])).toEqual([]);
+    // Someone who did not start it but owns what it acts on (named in its input) takes part in it too.
+    const owner = randomUUID();
+    const { sagaId: s5 } = await e.start(ok, {
+      subjectKey: 'l5',
+      orgId: org,
+      actorUserId: ACTOR,
+      input: { n: 1, ownerUserId: owner } as TIn,
+    });
+    await e.waitFor(s5, 5_000);
+    expect(
+      (await e.list({ orgId: org, limit: 10, participantUserId: owner })).map((x) => x.id),
+    ).toEqual([s5]);
+    expect(
+      (await e.list({ orgId: org, limit: 10, participantUserId: ACTOR })).map((x) => x.id),
+    ).toEqual([s5, s4, s2, s1]);
   });
 
   /** a → pivot → (c ∥ d) → e: c and d form one stage after the pivot. */

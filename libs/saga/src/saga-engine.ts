@@ -75,7 +75,11 @@ export interface TSagaSummary {
 /** What `list()` filters on; pages go from newest to oldest, `before` the last item of the previous page. */
 export interface TSagaListQuery {
   orgId: string;
-  actorUserId?: string | undefined;
+  /**
+   * Only the sagas this user takes part in: started them, or owns what they act on — by the convention that a saga
+   * names the owner of its subject in `input.ownerUserId` or in its first step's `result.target.ownerUserId`.
+   */
+  participantUserId?: string | undefined;
   statuses?: readonly TSagaStatus[] | undefined;
   types?: readonly string[] | undefined;
   limit: number;
@@ -498,7 +502,9 @@ export class SagaEngine extends EventEmitter {
               (select st.result from ${S}.saga_step st where st.saga_id = s.id and st.seq = 0) as first_step_result
          from ${S}.saga s
         where s.org_id = $1
-          and ($2::uuid is null or s.actor_user_id = $2)
+          and ($2::text is null or s.actor_user_id = $2::uuid or s.input->>'ownerUserId' = $2
+               or exists (select 1 from ${S}.saga_step o where o.saga_id = s.id and o.seq = 0
+                            and o.result->'target'->>'ownerUserId' = $2))
           and ($3::text[] is null or s.status = any($3))
           and ($4::text[] is null or s.type = any($4))
           and ($5::timestamptz is null or (s.created_at, s.id) < ($5, $6::uuid))
@@ -506,7 +512,7 @@ export class SagaEngine extends EventEmitter {
         limit $7`,
       [
         q.orgId,
-        q.actorUserId ?? null,
+        q.participantUserId ?? null,
         q.statuses ? [...q.statuses] : null,
         q.types ? [...q.types] : null,
         q.before?.createdAt ?? null,

@@ -334,6 +334,22 @@ describe('disconnect saga (whole stack as processes)', () => {
       confirm: true,
     });
     expect(first.saga.status).toBe('completed');
+    // The member finds the admin's disconnect of their connection among their operations; the viewer (settings.view)
+    // among the org's; the member does not see what is neither theirs nor on their connection.
+    const mine = await h.member.client.operations.list.query({ type: 'disconnect' });
+    expect(mine.items.find((o) => o.id === first.sagaId)).toMatchObject({
+      actorUserId: h.admin.id,
+      ownerUserId: h.member.id,
+      actor: { email: 'admin@acme.test' },
+      owner: { email: 'member@acme.test' },
+      status: 'completed',
+    });
+    expect(
+      mine.items.every((o) => o.actorUserId === h.member.id || o.ownerUserId === h.member.id),
+    ).toBe(true);
+    expect(
+      (await h.viewer.client.operations.list.query({ type: 'disconnect' })).items.map((o) => o.id),
+    ).toContain(first.sagaId);
     const rows = await h.db.query<{ id: string; status: string }>(
       `select c.id, c.status from connection.integration_connection c where c.vendor = 'salesforce' and c.org_id = $1`,
       [h.orgId],

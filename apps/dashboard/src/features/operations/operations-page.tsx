@@ -20,7 +20,8 @@ const STATUS_OPTIONS: { value: TStatusFilter; label: string }[] = [
 
 /**
  * Disconnects, reconnects and changes of user as operations: what runs now, what finished, and what stopped past
- * its point of no return and waits for a resume. An admin sees the organization's, anyone else their own.
+ * its point of no return and waits for a resume. An admin sees the organization's, anyone else those they started
+ * or that acted on their connections.
  */
 export function OperationsPage() {
   const trpc = useTRPC();
@@ -48,7 +49,7 @@ export function OperationsPage() {
       <p className="page-intro">
         {me.canViewAudit
           ? "Your organization's disconnects, reconnects and changes of user, newest first."
-          : 'Your disconnects, reconnects and changes of user, newest first.'}{' '}
+          : 'Disconnects, reconnects and changes of user you started or that acted on your connections, newest first.'}{' '}
         One that stopped part-way (a service kept failing after the point of no return) continues
         from where it stopped when resumed.
       </p>

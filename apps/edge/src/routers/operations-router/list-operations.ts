@@ -22,7 +22,8 @@ function decodeCursor(raw: string): z.infer<typeof ZCursor> {
 
 /**
  * The org's operations (disconnect, reconnect and change-user sagas), newest first: the whole org's for
- * settings.view or settings.edit, otherwise the caller's own. What an operator looks at for sagas that stopped
+ * settings.view or settings.edit, otherwise those the caller started or that act on their own connections. What an
+ * operator looks at for sagas that stopped
  * past their pivot (`status: 'stopped'`) and resumes.
  */
 export const listOperations = authedProcedure
@@ -35,7 +36,7 @@ export const listOperations = authedProcedure
     const before = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
     const rows = await ctx.deps.sagas.list({
       orgId: identity.orgId,
-      actorUserId: seesOrg ? undefined : identity.userId,
+      participantUserId: seesOrg ? undefined : identity.userId,
       statuses: input.status ? OPERATION_STATUS_FILTERS[input.status] : undefined,
       types: input.type ? [input.type] : undefined,
       // One more than asked: whether there is a next page, without a count.
