@@ -53,6 +53,8 @@ export interface TEdgeConfig {
   /** Saga lease: how long a dead edge's sagas wait before another replica resumes them. */
   sagaLeaseMs?: number;
   sagaRecoveryIntervalMs?: number;
+  /** Resume sagas stopped past their pivot on their own (SAGA_AUTO_RESUME_MS, _MAX_MS). Unset: only by request. */
+  sagaAutoResume?: { afterMs: number; maxDelayMs: number } | undefined;
   /** On stop: how long requests in flight may still take (default 10 s); event streams are closed at once. */
   shutdownGraceMs?: number;
   /**
@@ -161,6 +163,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     logger,
     leaseMs: cfg.sagaLeaseMs ?? 15_000,
     recoveryIntervalMs: cfg.sagaRecoveryIntervalMs ?? 1_000,
+    ...(cfg.sagaAutoResume ? { autoResume: cfg.sagaAutoResume } : {}),
   });
   const deps: TEdgeDeps = {
     orm,

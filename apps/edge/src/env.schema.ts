@@ -38,6 +38,12 @@ export const ZEdgeEnv = ZServiceEnv.extend({
   SAGA_LEASE_MS: z.coerce.number().int().min(500).default(15_000),
   SAGA_RECOVERY_INTERVAL_MS: z.coerce.number().int().min(0).default(1_000),
   /**
+   * A saga stopped past its pivot is resumed on its own this long after it stopped, twice as long after each
+   * further stop, at most SAGA_AUTO_RESUME_MAX_MS apart. 0: only a person resumes it (operations.resume).
+   */
+  SAGA_AUTO_RESUME_MS: z.coerce.number().int().min(0).default(900_000),
+  SAGA_AUTO_RESUME_MAX_MS: z.coerce.number().int().min(1_000).default(86_400_000),
+  /**
    * On SIGTERM: how long requests in flight may still take (a `disconnect.start` waiting for its saga) before their
    * connections are closed. Event streams are closed at once (clients reconnect to another replica).
    */

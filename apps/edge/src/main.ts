@@ -26,6 +26,10 @@ try {
     oauthSessionSecret: env.OAUTH_SESSION_SECRET,
     sagaLeaseMs: env.SAGA_LEASE_MS,
     sagaRecoveryIntervalMs: env.SAGA_RECOVERY_INTERVAL_MS,
+    sagaAutoResume:
+      env.SAGA_AUTO_RESUME_MS === 0
+        ? undefined
+        : { afterMs: env.SAGA_AUTO_RESUME_MS, maxDelayMs: env.SAGA_AUTO_RESUME_MAX_MS },
     shutdownGraceMs: env.EDGE_SHUTDOWN_GRACE_MS,
     limits: edgeLimitsFromEnv(env),
     health:

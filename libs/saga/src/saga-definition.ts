@@ -60,6 +60,21 @@ export interface TSagaDefinition<TInput> {
       resumedCount: number;
     },
   ): Promise<void>;
+  /**
+   * Runs before a stopped saga is reopened (`resume`, by a user or automatically): e.g. audit who resumed it. Must be
+   * idempotent (two resumers may race: `resumedCount` is the count the resume will set, the same for both). A
+   * failure refuses the resume.
+   */
+  onResumed?(
+    ctx: Omit<TStepContext<TInput>, 'idempotencyKey' | 'attempt' | 'signal' | 'results'> & {
+      /** Null: resumed automatically (`autoResume`). */
+      resumedBy: TResumedBy;
+      resumedCount: number;
+      stoppedAtStep: string;
+      /** The first step's result (what a disconnect's lock learned: its target). */
+      firstStepResult: Record<string, unknown> | null;
+    },
+  ): Promise<void>;
   /** The saga's result from its steps' results. */
   result?(results: Record<string, unknown>): Record<string, unknown>;
 }
@@ -70,3 +85,6 @@ export interface TSagaError {
   reason: string | null;
   message: string;
 }
+
+/** Who resumes a stopped saga: a user (with the request's IP and trace), or null for the engine's automatic resume. */
+export type TResumedBy = { userId: string; ip: string | null; traceId?: string | undefined } | null;

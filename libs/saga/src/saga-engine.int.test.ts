@@ -192,6 +192,10 @@ describe('SagaEngine (real Postgres)', () => {
       onFailed: async ({ error, resumedCount }) => {
         stops.push(`${error.step}:${error.code}:${resumedCount}`);
       },
+      onResumed: async ({ resumedBy, resumedCount, stoppedAtStep, firstStepResult }) => {
+        stops.push(`resumed:${resumedBy?.userId ?? 'auto'}:${stoppedAtStep}:${resumedCount}`);
+        expect(firstStepResult).toEqual({ did: 'a' });
+      },
     };
     def.steps = def.steps.map((st) => (st.name === 'c' ? { ...st, maxAttempts: 4 } : st));
     e.register(def);
@@ -206,16 +210,17 @@ describe('SagaEngine (real Postgres)', () => {
     ]);
     expect(stops).toEqual(['c:INTERNAL:0']);
     // Still broken: the resumed saga tries c four times more (its own budget), then stops again, audited again.
-    expect(await e.resume(sagaId)).toBe(true);
+    const by = { userId: ACTOR, ip: '203.0.113.9' };
+    expect(await e.resume(sagaId, by)).toBe(true);
     const again = await waitFor(async () => {
       const x = await e.view(sagaId);
       return x?.status === 'failed' && x.resumedCount === 1 ? x : undefined;
     });
     expect(again.steps.find((s) => s.name === 'c')?.attempts).toBe(8);
-    expect(stops).toEqual(['c:INTERNAL:0', 'c:INTERNAL:1']);
+    expect(stops).toEqual(['c:INTERNAL:0', `resumed:${ACTOR}:c:1`, 'c:INTERNAL:1']);
     // Fixed: the next resume completes it, running only c again; nothing before it runs twice.
     broken = false;
-    expect(await e.resume(sagaId)).toBe(true);
+    expect(await e.resume(sagaId, by)).toBe(true);
     const done = await e.waitFor(sagaId, 5_000);
     expect(done?.status).toBe('completed');
     expect(done?.error).toBeNull();
@@ -226,8 +231,54 @@ describe('SagaEngine (real Postgres)', () => {
       'run:pivot',
     ]);
     // Only a stopped saga resumes.
-    expect(await e.resume(sagaId)).toBe(false);
-    expect(await e.resume(randomUUID())).toBe(false);
+    expect(await e.resume(sagaId, by)).toBe(false);
+    expect(await e.resume(randomUUID(), by)).toBe(false);
+    expect(stops.filter((x) => x.startsWith('resumed:'))).toHaveLength(2);
+  });
+
+  it('resumes a stopped saga on its own once its wait is over (autoResume), waiting longer after each stop', async () => {
+    const fx = new Effects();
+    const e = engine({ autoResume: { afterMs: 1_000, maxDelayMs: 60_000 } });
+    let failing = 2;
+    const resumes: string[] = [];
+    const def: TSagaDefinition<TIn> = {
+      ...definition(fx, {
+        // One attempt per pass (maxAttempts 1): the first pass and the first automatic resume fail.
+        c: () => {
+          if (failing > 0) {
+            failing -= 1;
+            throw new AppError('INTERNAL', 'broken');
+          }
+        },
+      }),
+      onResumed: async ({ resumedBy, resumedCount }) => {
+        resumes.push(`${resumedBy === null ? 'auto' : 'user'}:${resumedCount}`);
+      },
+    };
+    def.steps = def.steps.map((st) => (st.name === 'c' ? { ...st, maxAttempts: 1 } : st));
+    e.register(def);
+    const { sagaId, v } = await startAndWait(e, def, 'auto1');
+    expect(v?.status).toBe('failed');
+    // Not yet due: nothing happens.
+    expect(await e.autoResumeOnce()).toBe(0);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await e.autoResumeOnce()).toBe(1);
+    const again = await waitFor(async () => {
+      const x = await e.view(sagaId);
+      return x?.status === 'failed' && x.resumedCount === 1 ? x : undefined;
+    });
+    expect(again.error?.step).toBe('c');
+    // The second wait is twice the first: not due at once, due after 2 s.
+    expect(await e.autoResumeOnce()).toBe(0);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await e.autoResumeOnce()).toBe(0);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await e.autoResumeOnce()).toBe(1);
+    const done = await e.waitFor(sagaId, 5_000);
+    expect(done).toMatchObject({ status: 'completed', resumedCount: 2 });
+    expect(resumes).toEqual(['auto:1', 'auto:2']);
+    // Without autoResume, a stopped saga waits for resume().
+    expect(await engine().autoResumeOnce()).toBe(0);
   });
 
   it("a new start may return the subject's stopped saga (reuseFailed) instead of starting another", async () => {

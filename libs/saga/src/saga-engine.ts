@@ -6,7 +6,7 @@ import { queryPrepared } from '@otesse/persistence';
 import type { Logger } from '@otesse/logging';
 import type { TSagaStatus, TStepKind, TStepStatus } from './saga.entity';
 import { OPEN_SAGA_STATUSES } from './saga.entity';
-import type { TSagaDefinition, TSagaError, TStepDefinition } from './saga-definition';
+import type { TResumedBy, TSagaDefinition, TSagaError, TStepDefinition } from './saga-definition';
 import { GroupCommit } from './group-commit';
 
 export interface TSagaEngineOptions {
@@ -20,6 +20,12 @@ export interface TSagaEngineOptions {
   /** How often expired leases are looked for. 0 disables the recovery loop (tests drive it by hand). */
   recoveryIntervalMs?: number;
   backoff?: { baseMs: number; maxMs: number };
+  /**
+   * Reopen sagas stopped past their pivot on their own: `afterMs` after the stop, doubling with each resume up to
+   * `maxDelayMs` (a cause fixed by a rollback needs nobody; one that is not stops again, less and less often).
+   * Unset: only `resume()` reopens them. Checked by the recovery loop.
+   */
+  autoResume?: { afterMs: number; maxDelayMs: number };
 }
 
 export interface TSagaStepView {
@@ -314,6 +320,7 @@ export class SagaEngine extends EventEmitter {
     const tick = (): void => {
       if (this.stopped) return;
       this.recoverOnce()
+        .then(() => this.autoResumeOnce())
         .catch((e: unknown) => this.opts.logger.warn({ err: e }, 'saga recovery failed'))
         .finally(() => {
           if (!this.stopped) this.recoveryTimer = setTimeout(tick, every);
@@ -470,7 +477,30 @@ export class SagaEngine extends EventEmitter {
    * that failed is sent again under its idempotency key. `false` when the saga is not `failed` (any more: two
    * resumes race on the row). CONFLICT when another saga of the subject is open meanwhile.
    */
-  async resume(sagaId: string): Promise<boolean> {
+  async resume(sagaId: string, by: TResumedBy): Promise<boolean> {
+    const S = this.q();
+    const [stopped] = await this.sql<
+      TSagaRow & { first_step_result: Record<string, unknown> | null }
+    >(
+      'stopped',
+      `select s.*, (select st.result from ${S}.saga_step st where st.saga_id = s.id and st.seq = 0)
+                as first_step_result
+         from ${S}.saga s where s.id = $1 and s.status = 'failed'`,
+      [sagaId],
+    );
+    if (!stopped) return false;
+    const def = this.defs.get(`${stopped.type}@${stopped.definition_version}`);
+    // Before the row changes: the resume is on record (audited) before anything runs again.
+    await def?.onResumed?.({
+      sagaId,
+      input: stopped.input,
+      orgId: stopped.org_id,
+      actorUserId: stopped.actor_user_id,
+      resumedBy: by,
+      resumedCount: stopped.resumed_count + 1,
+      stoppedAtStep: stopped.error?.step ?? 'unknown',
+      firstStepResult: stopped.first_step_result,
+    });
     let row: TOwnedSagaRow | undefined;
     try {
       [row] = await this.sql<TOwnedSagaRow>(
@@ -487,7 +517,10 @@ export class SagaEngine extends EventEmitter {
       });
     }
     if (!row) return false;
-    this.opts.logger.info({ sagaId, resumedCount: row.resumed_count }, 'saga resumed');
+    this.opts.logger.info(
+      { sagaId, resumedCount: row.resumed_count, automatic: by === null },
+      'saga resumed',
+    );
     void this.drive(sagaId);
     return true;
   }
@@ -576,6 +609,32 @@ export class SagaEngine extends EventEmitter {
       .finally(() => this.driving.delete(sagaId));
     this.driving.set(sagaId, p);
     return p;
+  }
+
+  /**
+   * Resumes the sagas stopped past their pivot whose wait (`autoResume`) is over: `afterMs × 2^resumedCount` since
+   * they stopped, at most `maxDelayMs`. Replicas may pick the same one: `resume` lets one of them reopen it.
+   */
+  async autoResumeOnce(limit = 10): Promise<number> {
+    const auto = this.opts.autoResume;
+    if (!auto || this.stopped) return 0;
+    const due = await this.sql<{ id: string }>(
+      'auto-resume-due',
+      `select id from ${this.q()}.saga
+        where status = 'failed'
+          and completed_at < now() - least($1::float8, $2::float8 * power(2, resumed_count)) * interval '1 millisecond'
+        order by completed_at limit $3`,
+      [auto.maxDelayMs, auto.afterMs, limit],
+    );
+    let resumed = 0;
+    for (const { id } of due) {
+      try {
+        if (await this.resume(id, null)) resumed += 1;
+      } catch (e) {
+        this.opts.logger.warn({ err: e, sagaId: id }, 'automatic resume failed; next time');
+      }
+    }
+    return resumed;
   }
 
   /** Claims sagas whose lease expired (their process died) and drives them. Returns how many it claimed. */

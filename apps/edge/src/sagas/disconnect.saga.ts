@@ -2,7 +2,7 @@ import { AppError, type TRevocationReport } from '@otesse/contracts';
 import { deterministicUuid, type TSagaDefinition, type TSagaError } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
-import { auditOperationStopped } from './operation-audit';
+import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { sagaRequestOptions } from './saga-request-options';
 
 /** What a disconnect acts on, learned by the lock step (version 2) or looked up before the saga (version 1). */
@@ -407,6 +407,7 @@ export function disconnectSaga(
         },
       },
     ],
+    onResumed: auditOperationResumed(deps, DISCONNECT_SAGA),
     onFailed: async ({ input, orgId, actorUserId, sagaId, results, error, resumedCount }) => {
       const target = requireTarget(input, results);
       const s = disconnectSummary(results);

@@ -1,7 +1,7 @@
-import { deterministicUuid, type TSagaError } from '@otesse/saga';
+import { deterministicUuid, type TSagaDefinition, type TSagaError } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
-import type { TOperationTarget } from './operation-target';
+import { operationTarget, type TOperationTarget } from './operation-target';
 
 type TDeps = Pick<TEdgeDeps, 'events'>;
 
@@ -56,25 +56,34 @@ export async function auditOperationStopped(
   });
 }
 
-/** Someone resumed a stopped saga: who (the actor here), which time. */
-export async function auditOperationResumed(
+/**
+ * The definitions' `onResumed`: audits `operation.resumed` (who — null when the engine resumed it on its own —,
+ * from which step, which time) before the saga reopens, under an id racing resumers share.
+ */
+export function auditOperationResumed(
   deps: TDeps,
-  a: TOperationAuditBase & { resumedByUserId: string; resumedCount: number; stoppedAtStep: string },
-): Promise<void> {
-  await publishAudit(deps, {
-    eventId: deterministicUuid(`${a.sagaId}:resumed:${a.resumedCount}`),
-    orgId: a.orgId,
-    actorUserId: a.resumedByUserId,
-    onBehalfOfUserId:
-      a.target.ownerUserId && a.target.ownerUserId !== a.resumedByUserId
-        ? a.target.ownerUserId
-        : null,
-    action: 'operation.resumed',
-    provider: a.target.vendor,
-    targets: targetsOf(a.sagaId, a.target),
-    outcome: 'success',
-    details: { operation: a.type, fromStep: a.stoppedAtStep, timesResumed: a.resumedCount },
-    ip: a.ip,
-    ...(a.traceId ? { traceId: a.traceId } : {}),
-  });
+  type: string,
+): NonNullable<TSagaDefinition<Record<string, unknown>>['onResumed']> {
+  return async ({ sagaId, input, orgId, resumedBy, resumedCount, stoppedAtStep, firstStepResult }) => {
+    const target = operationTarget({ type, input, firstStepResult });
+    const by = resumedBy?.userId ?? null;
+    await publishAudit(deps, {
+      eventId: deterministicUuid(`${sagaId}:resumed:${resumedCount}`),
+      orgId,
+      actorUserId: by,
+      onBehalfOfUserId: target.ownerUserId && target.ownerUserId !== by ? target.ownerUserId : null,
+      action: 'operation.resumed',
+      provider: target.vendor,
+      targets: targetsOf(sagaId, target),
+      outcome: 'success',
+      details: {
+        operation: type,
+        fromStep: stoppedAtStep,
+        timesResumed: resumedCount,
+        automatic: resumedBy === null,
+      },
+      ip: resumedBy?.ip ?? null,
+      ...(resumedBy?.traceId ? { traceId: resumedBy.traceId } : {}),
+    });
+  };
 }

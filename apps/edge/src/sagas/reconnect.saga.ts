@@ -2,7 +2,7 @@ import { AppError, type TConnectionDetails, type TCredentialKind } from '@otesse
 import { deterministicUuid, type TSagaDefinition } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
-import { auditOperationStopped } from './operation-audit';
+import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { REVOCATION_TIMEOUT_MS } from './disconnect.saga';
 import { sagaRequestOptions } from './saga-request-options';
 
@@ -222,6 +222,7 @@ export function reconnectSaga(
         },
       },
     ],
+    onResumed: auditOperationResumed(deps, RECONNECT_SAGA[action]),
     onFailed: async ({ input, orgId, actorUserId, sagaId, results, error, resumedCount }) => {
       tokens.drop(sagaId);
       const destroyed = results['destroy-old-credentials'] as { destroyed?: number } | undefined;

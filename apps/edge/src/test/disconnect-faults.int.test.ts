@@ -9,8 +9,15 @@ describe('disconnect saga under faults (services as processes)', () => {
   beforeAll(async () => {
     // A short saga lease so a killed edge's saga is resumed quickly by the restarted one.
     h = await startHarness({
+      // Stopped sagas resume on their own 15 s after they stop (the default is 15 min).
       envFor: (s) =>
-        s === 'edge' ? { SAGA_LEASE_MS: '1500', SAGA_RECOVERY_INTERVAL_MS: '250' } : {},
+        s === 'edge'
+          ? {
+              SAGA_LEASE_MS: '1500',
+              SAGA_RECOVERY_INTERVAL_MS: '250',
+              SAGA_AUTO_RESUME_MS: '15000',
+            }
+          : {},
     });
   });
   afterAll(async () => {
@@ -320,6 +327,52 @@ describe('disconnect saga under faults (services as processes)', () => {
       timesResumed: 1,
       error: null,
     });
+  });
+
+  it('a stopped saga resumes on its own once its wait is over, and completes when the cause is gone', async () => {
+    const { connectionId } = await connectOAuth(h, h.admin, 'salesforce', 'app');
+    const fix = await failUpdatesWhere(h.db, {
+      name: 'refuse_revoke_auto',
+      table: 'connection.integration_connection',
+      when: `new.status = 'revoked'`,
+      message: 'column "revoked_reason" does not exist',
+    });
+    let sagaId: string;
+    try {
+      ({ sagaId } = await h.admin.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 0,
+      }));
+      await waitFor(
+        async () => (await h.admin.client.disconnect.status.query({ sagaId })).status === 'failed',
+        { timeoutMs: 40_000, intervalMs: 250 },
+      );
+    } finally {
+      // Rolled back before anyone looked: nobody resumes it by hand.
+      await fix();
+    }
+    const done = await waitFor(
+      async () => {
+        const s = await h.admin.client.disconnect.status.query({ sagaId });
+        return s.status === 'completed' ? s : undefined;
+      },
+      { timeoutMs: 40_000, intervalMs: 500 },
+    );
+    expect(done).toMatchObject({ timesResumed: 1, needsResume: false });
+    expect(await connectionStatus(connectionId!)).toBe('revoked');
+    const resumed = await waitFor(async () => {
+      const e = await auditFor(connectionId!, 'operation.resumed');
+      return e.length === 1 ? e : undefined;
+    });
+    expect(resumed[0]).toMatchObject({
+      actorUserId: null,
+      details: { operation: 'disconnect', automatic: true, timesResumed: 1 },
+    });
+    await waitFor(
+      async () => (await auditFor(connectionId!, 'connection.disconnected')).length === 1,
+    );
+    await expectDisconnectedOnce(connectionId!);
   });
 
   it('edge SIGTERM: a disconnect in flight still gets its answer; an open progress stream is closed at once', async () => {

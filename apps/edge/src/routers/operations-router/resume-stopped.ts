@@ -3,7 +3,6 @@ import { AppError } from '@otesse/contracts';
 import type { TIdentity } from '@otesse/identity';
 import type { TSagaView } from '@otesse/saga';
 import type { TContext } from '../../trpc/context';
-import { auditOperationResumed } from '../../sagas/operation-audit';
 import { operationTargetOfView } from '../../sagas/operation-target';
 import { requireSagaView } from '../disconnect-router/saga-view';
 
@@ -11,7 +10,7 @@ import { requireSagaView } from '../disconnect-router/saga-view';
  * Resumes a saga of the caller's org that stopped past its pivot, and waits up to `waitMs` for it. Allowed to
  * whoever started it, to settings.edit (who may act on anyone's connection), to the owner of the user-level
  * connection it acts on, and to whoever may start it anew. The resume is audited before it
- * happens, under an id both racing resumers compute alike (one entry). A saga that is not stopped is CONFLICT
+ * happens (the definition's onResumed), under an id both racing resumers compute alike (one entry). A saga that is not stopped is CONFLICT
  * `not_stopped`, except one resumed a moment ago by someone else: then its state is the answer.
  */
 export async function resumeStopped(
@@ -39,18 +38,8 @@ export async function resumeStopped(
       reason: 'not_stopped',
       details: { sagaId: saga.id, status: saga.status },
     });
-  await auditOperationResumed(ctx.deps, {
-    sagaId: saga.id,
-    type: saga.type,
-    orgId: saga.orgId,
-    target,
-    resumedByUserId: identity.userId,
-    resumedCount: saga.resumedCount + 1,
-    stoppedAtStep: saga.error?.step ?? 'unknown',
-    ip: ctx.ip,
-    traceId: ctx.traceId,
-  });
-  // false: another request resumed it between the read and here; either way it runs now.
-  await ctx.deps.sagas.resume(saga.id);
+  // Audited by the definition's onResumed before the saga reopens. false: another request resumed it between the
+  // read and here; either way it runs now.
+  await ctx.deps.sagas.resume(saga.id, { userId: identity.userId, ip: ctx.ip, traceId: ctx.traceId });
   return requireSagaView(await ctx.deps.sagas.waitFor(saga.id, waitMs), identity.orgId);
 }
