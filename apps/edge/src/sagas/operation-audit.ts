@@ -64,7 +64,15 @@ export function auditOperationResumed(
   deps: TDeps,
   type: string,
 ): NonNullable<TSagaDefinition<Record<string, unknown>>['onResumed']> {
-  return async ({ sagaId, input, orgId, resumedBy, resumedCount, stoppedAtStep, firstStepResult }) => {
+  return async ({
+    sagaId,
+    input,
+    orgId,
+    resumedBy,
+    resumedCount,
+    stoppedAtStep,
+    firstStepResult,
+  }) => {
     const target = operationTarget({ type, input, firstStepResult });
     const by = resumedBy?.userId ?? null;
     await publishAudit(deps, {

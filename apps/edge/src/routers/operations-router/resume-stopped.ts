@@ -40,6 +40,10 @@ export async function resumeStopped(
     });
   // Audited by the definition's onResumed before the saga reopens. false: another request resumed it between the
   // read and here; either way it runs now.
-  await ctx.deps.sagas.resume(saga.id, { userId: identity.userId, ip: ctx.ip, traceId: ctx.traceId });
+  await ctx.deps.sagas.resume(saga.id, {
+    userId: identity.userId,
+    ip: ctx.ip,
+    traceId: ctx.traceId,
+  });
   return requireSagaView(await ctx.deps.sagas.waitFor(saga.id, waitMs), identity.orgId);
 }
