@@ -9,9 +9,9 @@ import { requireSagaView } from '../disconnect-router/saga-view';
 /**
  * Resumes a saga of the caller's org that stopped past its pivot, and waits up to `waitMs` for it. Allowed to
  * whoever started it, to settings.edit (who may act on anyone's connection), to the owner of the user-level
- * connection it acts on, and to whoever may start it anew. The resume is audited before it
- * happens (the definition's onResumed), under an id both racing resumers compute alike (one entry). A saga that is not stopped is CONFLICT
- * `not_stopped`, except one resumed a moment ago by someone else: then its state is the answer.
+ * connection it acts on, and to whoever may start it anew. The resume is audited before it happens (the
+ * definition's onResumed), under an id racing resumers compute alike (one entry). A saga that is not stopped is
+ * CONFLICT `not_stopped`; one another request resumed between the read and here is simply waited for.
  */
 export async function resumeStopped(
   ctx: TContext & { identity: TIdentity },
