@@ -60,7 +60,7 @@ export interface TSagaView {
   steps: TSagaStepView[];
 }
 
-/** A saga in a list (no steps, no input): what an operations page shows. */
+/** A saga in a list, without its steps: what an operations page shows. */
 export interface TSagaSummary {
   id: string;
   type: string;
