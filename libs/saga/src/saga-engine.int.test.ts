@@ -375,6 +375,13 @@ describe('SagaEngine (real Postgres)', () => {
     expect(
       (await e.list({ orgId: org, limit: 10, participantUserId: ACTOR })).map((x) => x.id),
     ).toEqual([s5, s4, s2, s1]);
+    // Two stopped (s2, s4), none open; a participant counts only theirs.
+    expect(await e.countFor({ orgId: org })).toEqual({ open: 0, stopped: 2 });
+    expect(await e.countFor({ orgId: org, participantUserId: other })).toEqual({
+      open: 0,
+      stopped: 0,
+    });
+    expect(await e.countFor({ orgId: randomUUID() })).toEqual({ open: 0, stopped: 0 });
   });
 
   /** a → pivot → (c ∥ d) → e: c and d form one stage after the pivot. */

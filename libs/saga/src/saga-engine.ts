@@ -535,9 +535,7 @@ export class SagaEngine extends EventEmitter {
               (select st.result from ${S}.saga_step st where st.saga_id = s.id and st.seq = 0) as first_step_result
          from ${S}.saga s
         where s.org_id = $1
-          and ($2::text is null or s.actor_user_id = $2::uuid or s.input->>'ownerUserId' = $2
-               or exists (select 1 from ${S}.saga_step o where o.saga_id = s.id and o.seq = 0
-                            and o.result->'target'->>'ownerUserId' = $2))
+          and (${this.participantSql('$2')})
           and ($3::text[] is null or s.status = any($3))
           and ($4::text[] is null or s.type = any($4))
           and ($5::timestamptz is null or (s.created_at, s.id) < ($5, $6::uuid))
@@ -581,6 +579,34 @@ export class SagaEngine extends EventEmitter {
       [orgId, subjects.map((k) => k.type), subjects.map((k) => k.subjectKey)],
     );
     return rows.map(toSummary);
+  }
+
+  /**
+   * How many of an org's sagas (or of those a user takes part in, as `list` reads it) are open and how many stopped:
+   * counted over the unfinished sagas only (the partial indexes), whatever the log's size.
+   */
+  async countFor(q: Pick<TSagaListQuery, 'orgId' | 'participantUserId'>): Promise<{
+    open: number;
+    stopped: number;
+  }> {
+    const S = this.q();
+    const [row] = await this.sql<{ open: string; stopped: string }>(
+      'count-for',
+      `select count(*) filter (where s.status in ('running', 'compensating')) as open,
+              count(*) filter (where s.status = 'failed') as stopped
+         from ${S}.saga s
+        where s.status in ('running', 'compensating', 'failed') and s.org_id = $1
+          and (${this.participantSql('$2')})`,
+      [q.orgId, q.participantUserId ?? null],
+    );
+    return { open: Number(row?.open ?? 0), stopped: Number(row?.stopped ?? 0) };
+  }
+
+  /** `list`'s participant filter on saga `s`: the parameter null, or the user started it or owns its subject. */
+  private participantSql(param: string): string {
+    return `${param}::text is null or s.actor_user_id = ${param}::uuid or s.input->>'ownerUserId' = ${param}
+               or exists (select 1 from ${this.q()}.saga_step o where o.saga_id = s.id and o.seq = 0
+                            and o.result->'target'->>'ownerUserId' = ${param})`;
   }
 
   /** Open and stopped sagas, by type and status, over every org (for the operators' gauges; indexed counts). */

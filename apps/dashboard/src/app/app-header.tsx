@@ -1,5 +1,6 @@
 import { useCurrentUser } from '../session/current-user-context';
 import { useSession } from '../session/session-context';
+import { StoppedOperationsBadge } from '../features/operations/stopped-operations-badge';
 import { ROUTES, type TRouteId } from './app-routes';
 
 export function AppHeader({ route }: { route: TRouteId }) {
@@ -24,6 +25,7 @@ export function AppHeader({ route }: { route: TRouteId }) {
                   aria-current={r.id === route ? 'page' : undefined}
                 >
                   {r.label}
+                  {r.id === 'operations' && <StoppedOperationsBadge />}
                 </a>
               </li>
             ))}

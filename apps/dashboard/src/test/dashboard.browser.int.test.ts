@@ -622,7 +622,10 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     );
     await postmark.scrollIntoViewIfNeeded();
     await screenshot(page, 'operation-stopped', { fullPage: false });
-    // The Operations page lists it among the stopped ones, where and why.
+    // The menu counts it; the Operations page lists it among the stopped ones, where and why.
+    await expect(page.getByTestId('stopped-operations').textContent()).resolves.toBe(
+      '1 operation stopped part-way',
+    );
     await goTo('Operations');
     await page.getByLabel('Status').selectOption('stopped');
     const row = page.locator('tr[data-status="failed"]', { hasText: 'Postmark' });
@@ -642,6 +645,7 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await resumed.getByRole('button', { name: 'Close' }).click();
     await resumed.waitFor({ state: 'detached' });
     await goTo('Operations');
+    await page.getByTestId('stopped-operations').waitFor({ state: 'detached' });
     await page.getByLabel('Status').selectOption('completed');
     const done = page.locator('tr[data-status="completed"]', { hasText: 'resumed 1 time' });
     await expect(done.textContent()).resolves.toContain('Postmark');

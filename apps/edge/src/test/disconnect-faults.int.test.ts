@@ -238,6 +238,10 @@ describe('disconnect saga under faults (services as processes)', () => {
       expect(await auditFor(connectionId!, 'connection.disconnected')).toHaveLength(0);
       // Operators are told by the edge's gauge, read from the saga log at each scrape.
       expect(await stoppedGauge()).toBe(1);
+      // And the dashboard's count: the org's for an admin, the member's own, nothing of it for another org.
+      expect((await h.admin.client.operations.summary.query()).stopped).toBe(1);
+      expect((await h.member.client.operations.summary.query()).stopped).toBe(1);
+      expect(await h.otherAdmin.client.operations.summary.query()).toEqual({ open: 0, stopped: 0 });
       // The member's card says so, with the saga to resume.
       const google = (await h.member.client.integrations.list.query()).find(
         (i) => i.provider.key === 'google',
@@ -314,6 +318,7 @@ describe('disconnect saga under faults (services as processes)', () => {
     });
     await expectDisconnectedOnce(connectionId!);
     expect(await stoppedGauge()).toBe(0);
+    expect((await h.member.client.operations.summary.query()).stopped).toBe(0);
     // Nothing left to show on the card; the operation lists as completed.
     const google = (await h.member.client.integrations.list.query()).find(
       (i) => i.provider.key === 'google',

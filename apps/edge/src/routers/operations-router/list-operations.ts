@@ -5,6 +5,7 @@ import { authedProcedure } from '../../trpc/trpc';
 import { OPERATION_STATUS_FILTERS, ZListOperationsInput } from './list-operations.schema';
 import { loadConnectionOwners } from '../integrations-router/connection-owners';
 import { operationView } from './operation-view';
+import { operationsScope } from './operations-scope';
 
 const ZCursor = z.object({ createdAt: ZIsoDate, id: ZUuid }).strict();
 
@@ -30,13 +31,9 @@ export const listOperations = authedProcedure
   .input(ZListOperationsInput)
   .query(async ({ ctx, input }) => {
     const { identity } = ctx;
-    const seesOrg =
-      identity.permissions.includes('settings.view') ||
-      identity.permissions.includes('settings.edit');
     const before = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
     const rows = await ctx.deps.sagas.list({
-      orgId: identity.orgId,
-      participantUserId: seesOrg ? undefined : identity.userId,
+      ...operationsScope(identity),
       statuses: input.status ? OPERATION_STATUS_FILTERS[input.status] : undefined,
       types: input.type ? [input.type] : undefined,
       // One more than asked: whether there is a next page, without a count.
