@@ -48,6 +48,23 @@ export async function findOrgByName(
     { id: string; name: string } | undefined;
 }
 
+/** The orgs of these ids, by id (one query; unknown ids are left out). */
+export async function findOrgsByIds(
+  knex: Knex,
+  ids: readonly string[],
+): Promise<Map<string, { id: string; name: string }>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const rows = (await knex('org')
+    .withSchema(SCHEMA)
+    .whereIn('id', unique)
+    .select('id', 'name')) as {
+    id: string;
+    name: string;
+  }[];
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
 export async function createUser(
   knex: Knex,
   input: { orgId: string; email: string; name: string; permissions: readonly TPermission[] },

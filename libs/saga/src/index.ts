@@ -2,3 +2,4 @@ export * from './saga.entity';
 export * from './saga-definition';
 export * from './saga-engine';
 export * from './deterministic-id';
+export * from './stopped-sagas';

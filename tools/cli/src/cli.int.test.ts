@@ -70,6 +70,44 @@ describe('admin CLI', () => {
     expect(stored.every((r) => !r.row.includes(token.stdout.trim()))).toBe(true);
   });
 
+  it("lists every org's stopped operations as JSON lines, longest stopped first", async () => {
+    expect(await cli(['operations:stopped'])).toMatchObject({ code: 0, stdout: '' });
+    const [acme] = await db.query<{ id: string }>(`select id from edge.org where name = 'Acme'`);
+    const insert = (type: string, status: string, stoppedMinutesAgo: number) =>
+      db.query<{ id: string }>(
+        `insert into edge.saga (id, type, subject_key, status, definition_version, org_id, actor_user_id, input,
+           error, created_at, updated_at, completed_at, resumed_count)
+         values (gen_random_uuid(), $1, gen_random_uuid()::text, $2, 3, $3, gen_random_uuid(),
+           jsonb_build_object('connectionId', '11111111-1111-4111-8111-111111111111'),
+           '{"step":"update-statuses","code":"INTERNAL","reason":null,"message":"internal error"}',
+           now() - interval '1 hour', now(), now() - make_interval(mins => $4::int), 1) returning id`,
+        [type, status, acme!.id, stoppedMinutesAgo],
+      );
+    const [newer] = await insert('disconnect', 'failed', 5);
+    const [older] = await insert('change-user', 'failed', 50);
+    await insert('disconnect', 'completed', 1);
+    const r = await cli(['operations:stopped']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l['sagaId'])).toEqual([older!.id, newer!.id]);
+    expect(lines[1]).toMatchObject({
+      org: 'Acme',
+      orgId: acme!.id,
+      type: 'disconnect',
+      connectionId: '11111111-1111-4111-8111-111111111111',
+      stoppedAtStep: 'update-statuses',
+      error: 'INTERNAL',
+      timesResumed: 1,
+    });
+    const one = await cli(['operations:stopped', '--limit', '1']);
+    expect(one.stdout.trim().split('\n')).toHaveLength(1);
+    const bad = await cli(['operations:stopped', '--limit', '0']);
+    expect(bad.code).toBe(2);
+  });
+
   it('refuses bad input with a usage message and exit code 2, writing nothing', async () => {
     const before = await db.query('select id from edge.app_user');
     for (const args of [

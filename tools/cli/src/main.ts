@@ -3,11 +3,13 @@ import { parseArgs } from 'node:util';
 import type { Knex } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { openOrm, provisionDatabase, SERVICE_SCHEMAS } from '@otesse/persistence';
+import { listStoppedSagas } from '@otesse/saga';
 import {
   createOrg,
   createToken,
   createUser,
   findOrgByName,
+  findOrgsByIds,
   findUserByEmail,
   identityEntities,
   ROLE_PERMISSIONS,
@@ -22,6 +24,8 @@ const USAGE = `usage: npm run cli -- <command> [options]
                                        prints the new user id
   token:create --email <email> [--label <label>]
                                        prints only the new API token
+  operations:stopped [--limit <n>]     every org's operations stopped past their point of no return (one JSON
+                                       object per line, longest stopped first): what the otesse_sagas alert is about
 
 env: DATABASE_URL (the edge role's URL, default postgres://otesse_edge@127.0.0.1:5432/otesse),
      DATABASE_ADMIN_URL (for db:provision, default postgres://postgres@127.0.0.1:5432/otesse)`;
@@ -53,6 +57,7 @@ const ZUserCreate = z.object({
   role: z.enum(['admin', 'member', 'viewer']).default('member'),
 });
 const ZTokenCreate = z.object({ email: z.email(), label: z.string().max(200).optional() });
+const ZStopped = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(100) });
 
 function parse<T extends z.ZodType>(schema: T, values: Record<string, unknown>): z.infer<T> {
   const r = schema.safeParse(values);
@@ -73,6 +78,7 @@ async function run(argv: string[]): Promise<void> {
       email: { type: 'string' },
       role: { type: 'string' },
       label: { type: 'string' },
+      limit: { type: 'string' },
     },
     strict: true,
   });
@@ -117,6 +123,19 @@ async function run(argv: string[]): Promise<void> {
       });
       // Only the token on stdout, so `TOKEN=$(npm run -s cli -- token:create --email …)` works.
       process.stdout.write(`${token}\n`);
+      return;
+    }
+    case 'operations:stopped': {
+      const input = parse(ZStopped, values);
+      const rows = await withKnex(async (k) => {
+        const stopped = await listStoppedSagas(k, SERVICE_SCHEMAS.edge.schema, input.limit);
+        const orgs = await findOrgsByIds(
+          k,
+          stopped.map((s) => s.orgId),
+        );
+        return stopped.map((s) => ({ ...s, org: orgs.get(s.orgId)?.name ?? null }));
+      });
+      for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
       return;
     }
     default:
