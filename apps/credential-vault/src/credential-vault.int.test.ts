@@ -2,12 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
-import {
-  AppError,
-  type TCredentialKind,
-  type TRequestInput,
-  type TRequestSubject,
-} from '@otesse/contracts';
+import { type TCredentialKind, type TRequestInput, type TRequestSubject } from '@otesse/contracts';
 import { Bus, connectNats, ensureStreams, EventPublisher } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
 import {
@@ -21,6 +16,7 @@ import type { TRunningService } from '@otesse/runtime';
 import { metricsText } from '@otesse/telemetry';
 import { startCredentialVault } from './credential-vault.service';
 import type { TMasterKey } from './crypto/master-keys';
+import { errorOf } from './test/vault-test-bed';
 
 // Every log line the service writes (at trace level), to prove no plaintext ever reaches one.
 const logLines: string[] = [];
@@ -39,17 +35,6 @@ function secret(prefix: string): string {
 }
 const masterKey = (keyId: string): TMasterKey => ({ keyId, key: randomBytes(32) });
 /** The typed error a request was answered with (fails the test when it succeeded). */
-const errorOf = (p: Promise<unknown>): Promise<AppError> =>
-  p.then(
-    () => {
-      throw new Error('expected an error reply');
-    },
-    (e: unknown) => {
-      expect(e).toBeInstanceOf(AppError);
-      return e as AppError;
-    },
-  );
-
 describe('credential vault (real Postgres + NATS)', () => {
   let db: TTestDatabase;
   let nats: TTestNats;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { AppError, type TAuditEvent } from '@otesse/contracts';
+import type { TAuditEvent } from '@otesse/contracts';
 import { Bus, connectNats } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
 import { loadCatalogue } from '@otesse/providers';
@@ -24,6 +24,7 @@ import {
 import type { TRunningService } from '@otesse/runtime';
 import { startCredentialVault } from './credential-vault.service';
 import type { TMasterKey } from './crypto/master-keys';
+import { errorOf } from './test/vault-test-bed';
 
 const logLines: string[] = [];
 const logger = createLogger({
@@ -31,17 +32,6 @@ const logger = createLogger({
   level: 'debug',
   destination: { write: (line: string) => void logLines.push(line) },
 });
-
-const errorOf = (p: Promise<unknown>): Promise<AppError> =>
-  p.then(
-    () => {
-      throw new Error('expected an error reply');
-    },
-    (e: unknown) => {
-      expect(e).toBeInstanceOf(AppError);
-      return e as AppError;
-    },
-  );
 
 /** Issue 4 "Tokens": refresh before expiry, rotation, one refresh for many callers, refreshTokenExpired. */
 describe('token refresh in the vault (connection service as a process, fake provider over HTTP)', () => {

@@ -1,72 +1,25 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { NatsConnection } from 'nats';
 import type { TRequestInput } from '@otesse/contracts';
-import { Bus, connectNats } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
-import { loadCatalogue } from '@otesse/providers';
-import {
-  startFakeProvider,
-  writeFakeProvidersFile,
-  type TFakeProvider,
-} from '@otesse/fake-provider';
-import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
-import { startCredentialVault } from './credential-vault.service';
-
-const logLines: string[] = [];
-const logger = createLogger({
-  name: 'vault-revoke-test',
-  level: 'debug',
-  destination: { write: (line: string) => void logLines.push(line) },
-});
+import type { Bus } from '@otesse/messaging';
+import type { TFakeProvider } from '@otesse/fake-provider';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
+import { startVaultTestBed, type TVaultTestBed } from './test/vault-test-bed';
 
 /** Issue 5 step 3 (seed "Revoke OAuth Tokens"): `vault.tokens.revoke` against the fake provider over HTTP. */
 describe('token revocation in the vault (fake provider over HTTP)', () => {
+  let bed: TVaultTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let fake: TFakeProvider;
-  let dir: string;
-  let nc: NatsConnection;
   let bus: Bus;
-  let vault: TRunningService | undefined;
   const issued: string[] = [];
 
   beforeAll(async () => {
-    [db, nats, fake] = await Promise.all([
-      createTestDatabase(),
-      startNatsServer(),
-      startFakeProvider({ port: 0 }),
-    ]);
-    dir = mkdtempSync(join(tmpdir(), 'otesse-revoke-'));
-    const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
-    vault = await startCredentialVault({
-      databaseUrl: db.urlFor('credential-vault'),
-      natsUrl: nats.url,
-      masterKeys: [{ keyId: 'k1', key: randomBytes(32) }],
-      catalogue: loadCatalogue({ providersFile, env: {} }),
-      logger,
-    });
-    await vault.deps.nc.flush();
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    bus = new Bus(nc, { timeoutMs: 8_000 });
+    bed = await startVaultTestBed('revoke');
+    ({ db, fake, bus } = bed);
   });
   afterAll(async () => {
-    await vault?.stop();
-    await nc?.close();
-    await fake?.close();
-    await nats?.stop();
-    await db?.drop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await bed?.close();
   });
   beforeEach(() => {
     fake.state.reset();
@@ -358,8 +311,8 @@ describe('token revocation in the vault (fake provider over HTTP)', () => {
   });
 
   it('never wrote a token to a log line', () => {
-    expect(logLines.length).toBeGreaterThan(5);
-    const all = logLines.join('');
+    expect(bed.logLines.length).toBeGreaterThan(5);
+    const all = bed.logLines.join('');
     for (const t of issued) expect(all).not.toContain(t);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { AppError, WEBHOOK_MAX_BODY_BYTES, type TRequestInput } from '@otesse/contracts';
+import { WEBHOOK_MAX_BODY_BYTES, type TRequestInput } from '@otesse/contracts';
 import { Bus, connectNats } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
 import { loadCatalogue, signWebhook, type TWebhookSignature } from '@otesse/providers';
@@ -15,6 +15,7 @@ import type { TRunningService } from '@otesse/runtime';
 import { startCredentialVault } from './credential-vault.service';
 import type { TWebhookSecretRow } from './webhook-secret-rows';
 import type { TMasterKey } from './crypto/master-keys';
+import { errorOf } from './test/vault-test-bed';
 
 // Every log line the service writes (at trace level), to prove no secret ever reaches one.
 const logLines: string[] = [];
@@ -32,17 +33,6 @@ function newSecret(): string {
   return s;
 }
 const masterKey = (keyId: string): TMasterKey => ({ keyId, key: randomBytes(32) });
-const errorOf = (p: Promise<unknown>): Promise<AppError> =>
-  p.then(
-    () => {
-      throw new Error('expected an error reply');
-    },
-    (e: unknown) => {
-      expect(e).toBeInstanceOf(AppError);
-      return e as AppError;
-    },
-  );
-
 // The catalogue the vault runs with (built-in, no environment overrides): the tests sign with its schemes.
 const catalogue = loadCatalogue({ env: {} });
 const schemeOf = (vendor: string): TWebhookSignature => {
