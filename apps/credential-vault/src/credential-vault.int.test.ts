@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
-import { type TCredentialKind, type TRequestInput, type TRequestSubject } from '@otesse/contracts';
+import type { TCredentialKind, TRequestInput, TRequestSubject } from '@otesse/contracts';
 import { Bus, connectNats, ensureStreams, EventPublisher } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
 import {
