@@ -3,55 +3,37 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import {
   connectionContracts,
-  type AppError,
   type TAuditEvent,
   type TConnectionAbandonedEvent,
   type TConnectionConnectedEvent,
   type TRequestInput,
   type TWebhookRefusalReason,
 } from '@otesse/contracts';
-import { Bus, connectNats, ensureStreams } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
-import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
+import { ensureStreams, type Bus } from '@otesse/messaging';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import { metricsText } from '@otesse/telemetry';
-import { startConnection } from './connection.service';
-
-const logger = createLogger({
-  name: 'connection-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+import {
+  errorOf,
+  startConnectionTestBed,
+  type TConnectionTestBed,
+} from './test/connection-test-bed';
 
 describe('connection service (real Postgres + NATS)', () => {
+  let bed: TConnectionTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
-  let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService | undefined;
+  let nc: NatsConnection;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    svc = await startConnection({
-      databaseUrl: db.urlFor('connection'),
-      natsUrl: nats.url,
-      logger,
+    bed = await startConnectionTestBed(
+      'connection-test',
       // Sweeps often, so the tests see expired connects abandoned within a second.
-      pendingSweep: { intervalMs: 200 },
-    });
-    bus = new Bus(nc);
+      { pendingSweep: { intervalMs: 200 } },
+    );
+    ({ db, bus, nc } = bed);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   const create = (
@@ -69,13 +51,6 @@ describe('connection service (real Postgres + NATS)', () => {
     });
   const activate = (orgId: string, connectionId: string, eventId: string = randomUUID()) =>
     bus.request('connection.connections.activate', { orgId, connectionId, eventId });
-  const errorOf = (p: Promise<unknown>): Promise<AppError> =>
-    p.then(
-      () => {
-        throw new Error('expected an error');
-      },
-      (e: unknown) => e as AppError,
-    );
 
   /** The connected events stored for a connection, read back from the INTEGRATIONS stream. */
   async function connectedEvents(

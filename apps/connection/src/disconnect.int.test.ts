@@ -2,65 +2,40 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
-import type { AppError, TRequestInput } from '@otesse/contracts';
-import { Bus, connectNats } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
+import type { TRequestInput } from '@otesse/contracts';
+import type { Bus } from '@otesse/messaging';
 import { openOrm, runSqlCommandOnce } from '@otesse/persistence';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
-import { startConnection } from './connection.service';
-
-const logger = createLogger({
-  name: 'connection-disconnect-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+  connectedConnection,
+  errorOf,
+  startConnectionTestBed,
+  type TConnectionTestBed,
+} from './test/connection-test-bed';
 
 /** The disconnect saga's commands to the connection service (issue 5 steps 1 and 5, and the compensation). */
 describe('disconnect commands of the connection service (real Postgres + NATS)', () => {
+  let bed: TConnectionTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
-  let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService | undefined;
+  let nc: NatsConnection;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    svc = await startConnection({
-      databaseUrl: db.urlFor('connection'),
-      natsUrl: nats.url,
-      logger,
+    bed = await startConnectionTestBed('connection-disconnect-test', {
       healthChecks: { enabled: false },
     });
-    bus = new Bus(nc);
+    ({ db, bus, nc } = bed);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
-  const errorOf = (p: Promise<unknown>): Promise<AppError> =>
-    p.then(
-      () => {
-        throw new Error('expected an error');
-      },
-      (e: unknown) => e as AppError,
-    );
-
   /** A connected connection (create + activate), as the connect flow leaves it. */
-  const connected = async (
+  const connected = (
     orgId: string,
     over: Partial<TRequestInput<'connection.connections.create'>> = {},
-  ) => {
-    const created = await bus.request('connection.connections.create', {
+  ) =>
+    connectedConnection(bus, {
       orgId,
       vendor: 'google',
       level: 'user',
@@ -69,12 +44,6 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
       tenantId: 'acme',
       ...over,
     });
-    return bus.request('connection.connections.activate', {
-      orgId,
-      connectionId: created.connection.id,
-      eventId: randomUUID(),
-    });
-  };
 
   const cmd = (orgId: string, connectionId: string, sagaId: string, step: string) => ({
     orgId,

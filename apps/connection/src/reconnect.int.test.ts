@@ -1,66 +1,42 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import type { AppError, TEventOf, TRequestInput } from '@otesse/contracts';
-import { Bus, connectNats, ensureStreams } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
+import type { TEventOf, TRequestInput } from '@otesse/contracts';
+import { ensureStreams, type Bus } from '@otesse/messaging';
+import { type TTestDatabase } from '@otesse/testing';
 import {
-  createTestDatabase,
-  startNatsServer,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
-import { startConnection } from './connection.service';
-
-const logger = createLogger({
-  name: 'connection-reconnect-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+  connectedConnection,
+  errorOf,
+  startConnectionTestBed,
+  type TConnectionTestBed,
+} from './test/connection-test-bed';
 
 type TAction = 'reconnect' | 'changeUser';
 type TReconnectedEvent = TEventOf<'integrations.connection.reconnected'>;
 
 /** Seed 003: the reconnect / change-user saga's commands to the connection service (lock, unlock, complete). */
 describe('reconnect and change-user commands of the connection service (real Postgres + NATS)', () => {
+  let bed: TConnectionTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
-  let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService | undefined;
+  let nc: NatsConnection;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    svc = await startConnection({
-      databaseUrl: db.urlFor('connection'),
-      natsUrl: nats.url,
-      logger,
+    bed = await startConnectionTestBed('connection-reconnect-test', {
       healthChecks: { enabled: false },
     });
-    bus = new Bus(nc);
+    ({ db, bus, nc } = bed);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
-  const errorOf = (p: Promise<unknown>): Promise<AppError> =>
-    p.then(
-      () => {
-        throw new Error('expected an error');
-      },
-      (e: unknown) => e as AppError,
-    );
-
   /** A connected connection (create + activate), as the connect flow leaves it. */
-  const connected = async (
+  const connected = (
     orgId: string,
     over: Partial<TRequestInput<'connection.connections.create'>> = {},
-  ) => {
-    const created = await bus.request('connection.connections.create', {
+  ) =>
+    connectedConnection(bus, {
       orgId,
       vendor: 'servicenow',
       level: 'app',
@@ -70,12 +46,6 @@ describe('reconnect and change-user commands of the connection service (real Pos
       details: { accountLabel: 'Alice Anders', siteName: 'Acme' },
       ...over,
     });
-    return bus.request('connection.connections.activate', {
-      orgId,
-      connectionId: created.connection.id,
-      eventId: randomUUID(),
-    });
-  };
 
   const lock = (
     orgId: string,
