@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import type { TEventOf, TRequestInput } from '@otesse/contracts';
 import { ensureStreams, type Bus } from '@otesse/messaging';
-import { type TTestDatabase } from '@otesse/testing';
+import type { TTestDatabase } from '@otesse/testing';
 import {
   connectedConnection,
   errorOf,

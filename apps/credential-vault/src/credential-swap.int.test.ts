@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type TRequestInput } from '@otesse/contracts';
+import type { TRequestInput } from '@otesse/contracts';
 import type { Bus } from '@otesse/messaging';
 import type { TFakeProvider } from '@otesse/fake-provider';
-import { type TTestDatabase } from '@otesse/testing';
+import type { TTestDatabase } from '@otesse/testing';
 import { errorOf, startVaultTestBed, type TVaultTestBed } from './test/vault-test-bed';
 
 type TVendor = 'servicenow' | 'confluence' | 'google';

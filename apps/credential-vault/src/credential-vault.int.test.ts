@@ -3,28 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import type { TCredentialKind, TRequestInput, TRequestSubject } from '@otesse/contracts';
-import { Bus, connectNats, ensureStreams, EventPublisher } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
-import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
+import { ensureStreams, EventPublisher, type Bus } from '@otesse/messaging';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import { metricsText } from '@otesse/telemetry';
-import { startCredentialVault } from './credential-vault.service';
 import type { TMasterKey } from './crypto/master-keys';
-import { errorOf } from './test/vault-test-bed';
-
-// Every log line the service writes (at trace level), to prove no plaintext ever reaches one.
-const logLines: string[] = [];
-const logger = createLogger({
-  name: 'credential-vault-test',
-  level: 'trace',
-  destination: { write: (line: string) => void logLines.push(line) },
-});
+import { errorOf, masterKey, startVaultBed, type TVaultBed } from './test/vault-test-bed';
 
 /** Every plaintext handed to the vault in this file. */
 const plaintexts: string[] = [];
@@ -33,39 +16,20 @@ function secret(prefix: string): string {
   plaintexts.push(s);
   return s;
 }
-const masterKey = (keyId: string): TMasterKey => ({ keyId, key: randomBytes(32) });
-/** The typed error a request was answered with (fails the test when it succeeded). */
 describe('credential vault (real Postgres + NATS)', () => {
+  let bed: TVaultBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService | undefined;
   const k1 = masterKey('k1');
-
-  const start = async (masterKeys: TMasterKey[]): Promise<void> => {
-    await svc?.stop();
-    svc = await startCredentialVault({
-      databaseUrl: db.urlFor('credential-vault'),
-      natsUrl: nats.url,
-      masterKeys,
-      logger,
-    });
-    // runService returns once its endpoints are subscribed locally; the PING/PONG makes sure the server has them.
-    await svc.deps.nc.flush();
-  };
+  const start = (masterKeys: TMasterKey[]): Promise<void> => bed.restart(masterKeys);
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    bus = new Bus(nc);
-    await start([k1]);
+    bed = await startVaultBed('vault', { logLevel: 'trace', masterKeys: [k1] });
+    ({ db, nc, bus } = bed);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   const store = (
@@ -731,7 +695,7 @@ describe('credential vault (real Postgres + NATS)', () => {
       "alter table vault.credential add constraint test_reject check (vendor <> 'rejected-vendor')",
     );
     try {
-      const before = logLines.length;
+      const before = bed.logLines.length;
       const err = await errorOf(
         store({
           vendor: 'rejected-vendor',
@@ -739,7 +703,7 @@ describe('credential vault (real Postgres + NATS)', () => {
         }),
       );
       expect(err).toMatchObject({ code: 'INTERNAL', reason: 'database_error' });
-      const lines = logLines.slice(before).join('');
+      const lines = bed.logLines.slice(before).join('');
       expect(lines).toContain('storing credentials failed');
       expect(lines).toContain('test_reject');
       expect(lines).not.toContain('Failing row');
@@ -754,8 +718,8 @@ describe('credential vault (real Postgres + NATS)', () => {
   });
 
   it('never wrote a plaintext to a log line', () => {
-    expect(logLines.length).toBeGreaterThan(10);
-    const all = logLines.join('');
+    expect(bed.logLines.length).toBeGreaterThan(10);
+    const all = bed.logLines.join('');
     for (const p of plaintexts) expect(all).not.toContain(p);
   });
 
@@ -778,8 +742,7 @@ describe('credential vault (real Postgres + NATS)', () => {
       ],
     });
     // The vault is down when the connection service announces the abandon; JetStream keeps the event.
-    await svc?.stop();
-    svc = undefined;
+    await bed.stopVault();
     const event = {
       eventId: randomUUID(),
       occurredAt: new Date().toISOString(),

@@ -2,28 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import { WEBHOOK_MAX_BODY_BYTES, type TRequestInput } from '@otesse/contracts';
-import { Bus, connectNats } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
+import type { Bus } from '@otesse/messaging';
 import { loadCatalogue, signWebhook, type TWebhookSignature } from '@otesse/providers';
-import {
-  createTestDatabase,
-  startNatsServer,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
-import { startCredentialVault } from './credential-vault.service';
+import type { TTestDatabase } from '@otesse/testing';
 import type { TWebhookSecretRow } from './webhook-secret-rows';
 import type { TMasterKey } from './crypto/master-keys';
-import { errorOf } from './test/vault-test-bed';
-
-// Every log line the service writes (at trace level), to prove no secret ever reaches one.
-const logLines: string[] = [];
-const logger = createLogger({
-  name: 'webhook-secrets-test',
-  level: 'trace',
-  destination: { write: (line: string) => void logLines.push(line) },
-});
+import { errorOf, masterKey, startVaultBed, type TVaultBed } from './test/vault-test-bed';
 
 /** Every secret handed to the vault in this file. */
 const secrets: string[] = [];
@@ -32,7 +16,6 @@ function newSecret(): string {
   secrets.push(s);
   return s;
 }
-const masterKey = (keyId: string): TMasterKey => ({ keyId, key: randomBytes(32) });
 // The catalogue the vault runs with (built-in, no environment overrides): the tests sign with its schemes.
 const catalogue = loadCatalogue({ env: {} });
 const schemeOf = (vendor: string): TWebhookSignature => {
@@ -48,36 +31,23 @@ type TSecretRow = TWebhookSecretRow & { created_at: Date; updated_at: Date };
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
 describe('webhook secrets (real Postgres + NATS)', () => {
+  let bed: TVaultBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService | undefined;
   const k1 = masterKey('k1');
-
-  const start = async (masterKeys: TMasterKey[]): Promise<void> => {
-    await svc?.stop();
-    svc = await startCredentialVault({
-      databaseUrl: db.urlFor('credential-vault'),
-      natsUrl: nats.url,
-      masterKeys,
-      catalogue,
-      logger,
-    });
-    await svc.deps.nc.flush();
-  };
+  const start = (masterKeys: TMasterKey[]): Promise<void> => bed.restart(masterKeys);
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    bus = new Bus(nc);
-    await start([k1]);
+    bed = await startVaultBed('webhook-secrets', {
+      logLevel: 'trace',
+      catalogue,
+      masterKeys: [k1],
+    });
+    ({ db, nc, bus } = bed);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   const set = (input: TRequestInput<'vault.webhook-secrets.set'>) =>
@@ -770,8 +740,8 @@ describe('webhook secrets (real Postgres + NATS)', () => {
   });
 
   it('never wrote a secret to a log line', () => {
-    expect(logLines.join('')).toContain('webhook secret set');
-    const all = logLines.join('');
+    expect(bed.logLines.join('')).toContain('webhook secret set');
+    const all = bed.logLines.join('');
     for (const s of secrets) expect(all).not.toContain(s);
   });
 });
