@@ -161,6 +161,10 @@ describe('secrets never leave the vault (whole stack as processes, debug logs)',
       },
       { timeoutMs: 20_000, what: 'both disconnects in the audit log' },
     );
+    // The operations views of those sagas join the responses the sweep reads.
+    const ops = await client.operations.list.query({ type: 'disconnect' });
+    expect(ops.items.filter((o) => o.status === 'completed').length).toBeGreaterThanOrEqual(2);
+    await client.operations.summary.query();
   });
 
   it('leaks no secret into logs, responses, events, audit entries or any table', async () => {

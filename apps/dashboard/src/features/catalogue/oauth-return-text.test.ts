@@ -39,7 +39,7 @@ describe('the banner after a provider', () => {
       'The change of user of ServiceNow stopped part-way, after the new sign-in was stored. Resume it from its card on the Connections page.',
     );
     expect(oauthReturnText('ServiceNow', back('refused', 'still_running', 'reconnect'))).toBe(
-      'ServiceNow could not be connected (it is still finishing; its card on the Connections page shows when it is done).',
+      'The reconnect of ServiceNow is still finishing; its card on the Connections page shows when it is done.',
     );
     expect(oauthReturnText('ServiceNow', back('denied'))).toBe(
       'Access to ServiceNow was denied at the provider. Nothing was connected.',

@@ -59,7 +59,6 @@ const REASON_TEXT: Record<string, string> = {
   site_choice_required:
     'that account reaches several sites and none is chosen for your organization yet',
   site_not_reachable: "that account cannot reach your organization's site",
-  still_running: 'it is still finishing; its card on the Connections page shows when it is done',
 };
 
 /** What to do next about a site refusal: an admin picks a site below, anyone else asks one. */
@@ -86,10 +85,12 @@ export function oauthReturnText(name: string, r: TOAuthReturn): string {
       return `${name} is now connected with the new user.`;
     return `${name} is connected.`;
   }
-  if (r.reason === 'stopped_part_way') {
-    // Not refused: past its point of no return (the new sign-in is stored), waiting for a resume.
+  // Not refusals: past its point of no return (the new sign-in is stored), still finishing or waiting for a resume.
+  if (r.reason === 'stopped_part_way' || r.reason === 'still_running') {
     const what = r.action === 'changeUser' ? 'The change of user' : 'The reconnect';
-    return `${what} of ${name} stopped part-way, after the new sign-in was stored. Resume it from its card on the Connections page.`;
+    return r.reason === 'stopped_part_way'
+      ? `${what} of ${name} stopped part-way, after the new sign-in was stored. Resume it from its card on the Connections page.`
+      : `${what} of ${name} is still finishing; its card on the Connections page shows when it is done.`;
   }
   if (r.outcome === 'denied')
     return `Access to ${name} was denied at the provider. Nothing was connected.`;
