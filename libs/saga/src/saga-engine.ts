@@ -258,6 +258,7 @@ export class SagaEngine extends EventEmitter {
   /** Sagas whose lease another replica took while this process was driving them. */
   private readonly lost = new Set<string>();
   private recoveryTimer: NodeJS.Timeout | undefined;
+  private nextAutoResumeCheck = 0;
   private stopped = false;
   /** Transitions and ends of all the sagas this process drives, group-committed. */
   private readonly transitions = new GroupCommit<TTransition, boolean>((items) =>
@@ -320,7 +321,7 @@ export class SagaEngine extends EventEmitter {
     const tick = (): void => {
       if (this.stopped) return;
       this.recoverOnce()
-        .then(() => this.autoResumeOnce())
+        .then(() => this.autoResumeIfDue())
         .catch((e: unknown) => this.opts.logger.warn({ err: e }, 'saga recovery failed'))
         .finally(() => {
           if (!this.stopped) this.recoveryTimer = setTimeout(tick, every);
@@ -483,8 +484,7 @@ export class SagaEngine extends EventEmitter {
       TSagaRow & { first_step_result: Record<string, unknown> | null }
     >(
       'stopped',
-      `select s.*, (select st.result from ${S}.saga_step st where st.saga_id = s.id and st.seq = 0)
-                as first_step_result
+      `select s.*, ${this.firstStepResultSql('s')} as first_step_result
          from ${S}.saga s where s.id = $1 and s.status = 'failed'`,
       [sagaId],
     );
@@ -532,7 +532,7 @@ export class SagaEngine extends EventEmitter {
       'list',
       `select s.id, s.type, s.subject_key, s.status, s.current_step, s.actor_user_id, s.input, s.error,
               s.resumed_count, s.created_at, s.updated_at, s.completed_at,
-              (select st.result from ${S}.saga_step st where st.saga_id = s.id and st.seq = 0) as first_step_result
+              ${this.firstStepResultSql('s')} as first_step_result
          from ${S}.saga s
         where s.org_id = $1
           and (${this.participantSql('$2')})
@@ -567,8 +567,7 @@ export class SagaEngine extends EventEmitter {
     const S = this.q();
     const rows = await this.sql<TSagaRow & { first_step_result: Record<string, unknown> | null }>(
       'unfinished',
-      `select x.*, (select st.result from ${S}.saga_step st where st.saga_id = x.id and st.seq = 0)
-                as first_step_result
+      `select x.*, ${this.firstStepResultSql('x')} as first_step_result
          from (select distinct on (s.type, s.subject_key) s.*
                  from ${S}.saga s
                  join unnest($2::text[], $3::text[]) as k(type, subject_key)
@@ -605,8 +604,12 @@ export class SagaEngine extends EventEmitter {
   /** `list`'s participant filter on saga `s`: the parameter null, or the user started it or owns its subject. */
   private participantSql(param: string): string {
     return `${param}::text is null or s.actor_user_id = ${param}::uuid or s.input->>'ownerUserId' = ${param}
-               or exists (select 1 from ${this.q()}.saga_step o where o.saga_id = s.id and o.seq = 0
-                            and o.result->'target'->>'ownerUserId' = ${param})`;
+               or ${this.firstStepResultSql('s')}->'target'->>'ownerUserId' = ${param}`;
+  }
+
+  /** The first step's result of saga `alias` (a disconnect's lock step names its target there). */
+  private firstStepResultSql(alias: string): string {
+    return `(select st.result from ${this.q()}.saga_step st where st.saga_id = ${alias}.id and st.seq = 0)`;
   }
 
   /** Open and stopped sagas, by type and status, over every org (for the operators' gauges; indexed counts). */
@@ -635,6 +638,17 @@ export class SagaEngine extends EventEmitter {
       .finally(() => this.driving.delete(sagaId));
     this.driving.set(sagaId, p);
     return p;
+  }
+
+  /**
+   * The recovery loop's automatic resumes, checked a quarter of `afterMs` apart (at most every 30 s), not on every
+   * tick: a stop waits minutes, the loop runs every second.
+   */
+  private async autoResumeIfDue(): Promise<void> {
+    const auto = this.opts.autoResume;
+    if (!auto || Date.now() < this.nextAutoResumeCheck) return;
+    this.nextAutoResumeCheck = Date.now() + Math.min(30_000, auto.afterMs / 4);
+    await this.autoResumeOnce();
   }
 
   /**
