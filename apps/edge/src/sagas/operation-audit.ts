@@ -20,6 +20,10 @@ const targetsOf = (sagaId: string, t: TOperationTarget) => ({
   ...(t.connectionId ? { connectionId: t.connectionId } : {}),
 });
 
+/** The connection's owner when someone else (or nobody: the system) acted on it. */
+const onBehalfOf = (t: TOperationTarget, actorUserId: string | null): string | null =>
+  t.ownerUserId && t.ownerUserId !== actorUserId ? t.ownerUserId : null;
+
 /**
  * A saga stopped past its pivot (`failed`): what it had done, where it stopped and why, in the audit log — its
  * final entry (e.g. `connection.disconnected`) comes only once it is resumed and completes. One entry per stop.
@@ -37,8 +41,7 @@ export async function auditOperationStopped(
     eventId: deterministicUuid(`${a.sagaId}:stopped:${a.resumedCount}`),
     orgId: a.orgId,
     actorUserId: a.actorUserId,
-    onBehalfOfUserId:
-      a.target.ownerUserId && a.target.ownerUserId !== a.actorUserId ? a.target.ownerUserId : null,
+    onBehalfOfUserId: onBehalfOf(a.target, a.actorUserId),
     action: 'operation.stopped',
     provider: a.target.vendor,
     targets: targetsOf(a.sagaId, a.target),
@@ -79,7 +82,7 @@ export function auditOperationResumed(
       eventId: deterministicUuid(`${sagaId}:resumed:${resumedCount}`),
       orgId,
       actorUserId: by,
-      onBehalfOfUserId: target.ownerUserId && target.ownerUserId !== by ? target.ownerUserId : null,
+      onBehalfOfUserId: onBehalfOf(target, by),
       action: 'operation.resumed',
       provider: target.vendor,
       targets: targetsOf(sagaId, target),

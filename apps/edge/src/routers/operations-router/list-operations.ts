@@ -24,8 +24,7 @@ function decodeCursor(raw: string): z.infer<typeof ZCursor> {
 /**
  * The org's operations (disconnect, reconnect and change-user sagas), newest first: the whole org's for
  * settings.view or settings.edit, otherwise those the caller started or that act on their own connections. What an
- * operator looks at for sagas that stopped
- * past their pivot (`status: 'stopped'`) and resumes.
+ * operator looks at for sagas that stopped past their pivot (`status: 'stopped'`) and resumes.
  */
 export const listOperations = authedProcedure
   .input(ZListOperationsInput)
