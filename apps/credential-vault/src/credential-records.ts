@@ -1,7 +1,7 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
-import { runOnce } from '@otesse/persistence';
+import { databaseUnavailable, isDatabaseUnavailable, runOnce } from '@otesse/persistence';
 import { randomUUID } from 'node:crypto';
 import type { TCredentialKind } from '@otesse/contracts';
 import { sealCredential, VaultCryptoError } from './crypto/envelope';
@@ -136,6 +136,7 @@ export function cryptoFailure(e: unknown): unknown {
 /**
  * Runs a write and, if Postgres refuses it, logs only the error's code and names: a pg error's `detail`
  * ("Failing row contains (…)") would otherwise carry the row's ciphertext and wrapped data key into a log line.
+ * An unreachable database is UNAVAILABLE (retryable), anything else INTERNAL.
  */
 export async function withSafeDbErrors<T>(
   logger: Logger,
@@ -147,6 +148,11 @@ export async function withSafeDbErrors<T>(
   } catch (e) {
     if (e instanceof AppError) throw e;
     const pgError = e as { code?: string; constraint?: string; table?: string; name?: string };
+    if (isDatabaseUnavailable(e)) {
+      // Nothing was refused: the caller sends the same command again (its key makes it once).
+      logger.warn({ errName: pgError.name, pgCode: pgError.code }, `${what}: database unavailable`);
+      throw databaseUnavailable();
+    }
     logger.error(
       {
         errName: pgError.name,

@@ -31,6 +31,7 @@ import { ZEdgeLimitsEnv } from './env.schema';
 import { createEdgeLimits, edgeLimitsFromEnv, type TEdgeLimitsConfig } from './http/edge-limits';
 import { installObservability } from './observability/install-observability';
 import { sendAppError } from './http/http-errors';
+import { asAppError } from './trpc/app-error-to-trpc';
 
 export interface TEdgeConfig {
   databaseUrl: string;
@@ -132,6 +133,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const orm: MikroORM = await openOrm({
     ...edgeOrmConfig(cfg.databaseUrl),
     poolMax: cfg.databasePoolMax,
+    logger,
   });
   const applied = await migrateUp(orm, EDGE_SCHEMA.schema);
   if (applied.length) logger.info({ applied }, 'migrations applied');
@@ -279,8 +281,14 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
       );
     }
     handle(req, res).catch((e: unknown) => {
-      logger.error({ err: e, path: req.url?.split('?')[0] }, 'request failed');
-      if (!res.headersSent) sendAppError(res, new AppError('INTERNAL', 'internal error'));
+      const known = asAppError(e);
+      if (known)
+        logger.warn(
+          { code: known.code, reason: known.reason, path: req.url?.split('?')[0] },
+          'request failed',
+        );
+      else logger.error({ err: e, path: req.url?.split('?')[0] }, 'request failed');
+      if (!res.headersSent) sendAppError(res, known ?? new AppError('INTERNAL', 'internal error'));
       else res.destroy();
     });
   });

@@ -54,6 +54,11 @@ export async function serveService<P extends string>(
     queue?: string;
     /** Bytes; larger payloads are refused before parsing. */
     maxPayloadBytes?: number;
+    /**
+     * Names an unexpected failure in the error vocabulary when it can (an unreachable database: UNAVAILABLE, which
+     * the caller retries); anything it leaves undefined is INTERNAL.
+     */
+    mapError?: (e: unknown) => AppError | undefined;
   },
 ): Promise<TServiceHandle> {
   ensureTracing();
@@ -94,6 +99,8 @@ export async function serveService<P extends string>(
       const log = {
         error: (o: object, m: string) =>
           opts.logger.error({ ...o, subject, traceId: ctx.traceId, spanId: ctx.spanId }, m),
+        warn: (o: object, m: string) =>
+          opts.logger.warn({ ...o, subject, traceId: ctx.traceId, spanId: ctx.spanId }, m),
         debug: (o: object, m: string) =>
           opts.logger.debug({ ...o, subject, traceId: ctx.traceId, spanId: ctx.spanId }, m),
       };
@@ -119,9 +126,12 @@ export async function serveService<P extends string>(
         }
         msg.respond(encodeJson(reply.data));
       } catch (e) {
-        const err = e instanceof AppError ? e : new AppError('INTERNAL', 'internal error');
-        if (!(e instanceof AppError)) log.error({ err: e }, 'handler failed');
-        else if (err.code === 'INTERNAL') log.error({ err: e }, 'handler failed');
+        const mapped = e instanceof AppError ? e : opts.mapError?.(e);
+        const err = mapped ?? new AppError('INTERNAL', 'internal error');
+        if (!mapped || err.code === 'INTERNAL') log.error({ err: e }, 'handler failed');
+        // Mapped (the database is unreachable): one line with the code, not a stack per request of an outage.
+        else if (!(e instanceof AppError))
+          log.warn({ code: err.code, reason: err.reason }, 'handler failed; answered retryable');
         else log.debug({ code: err.code, reason: err.reason }, 'typed error reply');
         stats.errors += 1;
         stats.lastError = err.code;

@@ -6,3 +6,4 @@ export * from './service-schemas';
 export * from './idempotency';
 export * from './sql-command';
 export * from './revise-sql';
+export * from './database-errors';

@@ -1,6 +1,7 @@
 import { MikroORM, type EntitySchema, type Options } from '@mikro-orm/postgresql';
 import { Migrator, type Migration } from '@mikro-orm/migrations';
 import type { Constructor } from '@mikro-orm/core';
+import type { Logger } from '@otesse/logging';
 import { DatabaseUnreachableError } from './provision';
 
 export interface TOrmConfig {
@@ -16,6 +17,8 @@ export interface TOrmConfig {
   /** Most connections the pool opens (DATABASE_POOL_MAX); default 10. */
   poolMax?: number | undefined;
   debug?: boolean;
+  /** Where knex's own messages go (a lost connection, say); unset: knex writes them to the console. */
+  logger?: Logger | undefined;
 }
 
 export function ormOptions(cfg: TOrmConfig): Options {
@@ -28,6 +31,7 @@ export function ormOptions(cfg: TOrmConfig): Options {
     allowGlobalContext: false,
     debug: cfg.debug ?? false,
     pool: { min: 0, max: cfg.poolMax ?? 10 },
+    ...(cfg.logger ? { driverOptions: { log: knexLog(cfg.logger) } } : {}),
     migrations: {
       tableName: 'mikro_orm_migrations',
       silent: true,
@@ -38,6 +42,20 @@ export function ormOptions(cfg: TOrmConfig): Options {
       ...(cfg.migrationsPath ? { path: cfg.migrationsPath, pathTs: cfg.migrationsPath } : {}),
       migrationsList: cfg.migrations,
     },
+  };
+}
+
+/**
+ * knex's log, as structured lines of the service's logger: a dropped connection ("Connection Error: …") is a warning
+ * an operator's log pipeline must be able to read. Its messages carry no statement values.
+ */
+function knexLog(logger: Logger) {
+  const log = logger.child({ component: 'knex' });
+  return {
+    warn: (m: unknown) => log.warn(String(m)),
+    error: (m: unknown) => log.error(String(m)),
+    deprecate: (m: unknown) => log.warn(String(m)),
+    debug: (m: unknown) => log.debug(String(m)),
   };
 }
 

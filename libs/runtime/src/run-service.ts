@@ -11,7 +11,7 @@ import {
   type THandlers,
   type TServiceHandle,
 } from '@otesse/messaging';
-import { migrateUp, openOrm, type TOrmConfig } from '@otesse/persistence';
+import { databaseErrorToAppError, migrateUp, openOrm, type TOrmConfig } from '@otesse/persistence';
 import { shutdownTracing } from '@otesse/telemetry';
 import { natsAndPostgresReady, startHealthServer, type THealthServer } from './health-server';
 
@@ -82,7 +82,7 @@ export async function runService<P extends string>(
   opts: TRunServiceOptions<P>,
 ): Promise<TRunningService> {
   const logger = opts.logger ?? createLogger({ name: opts.name, level: opts.logLevel ?? 'info' });
-  const orm = await openOrm(opts.orm);
+  const orm = await openOrm({ ...opts.orm, logger });
   const applied = await migrateUp(orm, opts.orm.schema);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const nc = await connectNats({
@@ -105,6 +105,9 @@ export async function runService<P extends string>(
     prefix: opts.prefix,
     handlers: opts.handlers(deps),
     logger,
+    // A request that meets an unreachable database is answered UNAVAILABLE: sagas retry it (past their pivot,
+    // until the database is back) instead of counting it as the handler's failure.
+    mapError: databaseErrorToAppError,
   });
   // Subscriptions reach the server before "ready": a request right after start must not find "no responders".
   await nc.flush();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { MikroORM, Knex } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
-import { queryPrepared } from '@otesse/persistence';
+import { isDatabaseUnavailable, queryPrepared } from '@otesse/persistence';
 import type { Logger } from '@otesse/logging';
 import type { TSagaStatus, TStepKind, TStepStatus } from './saga.entity';
 import { OPEN_SAGA_STATUSES } from './saga.entity';
@@ -258,6 +258,11 @@ export class SagaEngine extends EventEmitter {
   /** Sagas whose lease another replica took while this process was driving them. */
   private readonly lost = new Set<string>();
   private recoveryTimer: NodeJS.Timeout | undefined;
+  /**
+   * Sagas whose driver met an unreachable database (the log could not be read or written), waiting to be driven
+   * again: the delay of the next try and its timer.
+   */
+  private readonly redrives = new Map<string, { delayMs: number; timer?: NodeJS.Timeout }>();
   private nextAutoResumeCheck = 0;
   private stopped = false;
   /** Transitions and ends of all the sagas this process drives, group-committed. */
@@ -322,7 +327,12 @@ export class SagaEngine extends EventEmitter {
       if (this.stopped) return;
       this.recoverOnce()
         .then(() => this.autoResumeIfDue())
-        .catch((e: unknown) => this.opts.logger.warn({ err: e }, 'saga recovery failed'))
+        .catch((e: unknown) =>
+          // Every second while the database is away: one short line each, not the driver's stack.
+          isDatabaseUnavailable(e)
+            ? this.opts.logger.warn({ reason: 'database_unavailable' }, 'saga recovery failed')
+            : this.opts.logger.warn({ err: e }, 'saga recovery failed'),
+        )
         .finally(() => {
           if (!this.stopped) this.recoveryTimer = setTimeout(tick, every);
         });
@@ -334,6 +344,8 @@ export class SagaEngine extends EventEmitter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    for (const { timer } of this.redrives.values()) clearTimeout(timer);
+    this.redrives.clear();
     await Promise.allSettled([...this.driving.values()]);
     // A graceful stop hands its unfinished sagas over at once instead of after the lease runs out.
     await this.t('saga')
@@ -631,13 +643,45 @@ export class SagaEngine extends EventEmitter {
   drive(sagaId: string, fresh?: TOwnedSagaRow): Promise<void> {
     const running = this.driving.get(sagaId);
     if (running) return running;
+    clearTimeout(this.redrives.get(sagaId)?.timer);
+    let redrive = false;
     const p = this.run(sagaId, fresh)
-      .catch((e: unknown) =>
-        this.opts.logger.error({ err: e, sagaId }, 'saga driver crashed; recovery will resume it'),
-      )
-      .finally(() => this.driving.delete(sagaId));
+      .then(() => {
+        this.redrives.delete(sagaId);
+      })
+      .catch((e: unknown) => {
+        if (isDatabaseUnavailable(e) && !this.stopped) {
+          redrive = true;
+          return;
+        }
+        this.redrives.delete(sagaId);
+        this.opts.logger.error({ err: e, sagaId }, 'saga driver crashed; recovery will resume it');
+      })
+      .finally(() => {
+        this.driving.delete(sagaId);
+        if (redrive) this.driveAgainLater(sagaId);
+      });
     this.driving.set(sagaId, p);
     return p;
+  }
+
+  /**
+   * The database went away under a driver (a restart, a failover): nothing is lost — the log says where the saga
+   * is, and each step's command goes again under its idempotency key — so it is driven again from the log once the
+   * database answers, tried every 250 ms at first and at most every 5 s, without waiting for its lease to run out.
+   * If the outage outlasts the lease, another replica may have claimed it by then: the driver then sees another
+   * owner and leaves it.
+   */
+  private driveAgainLater(sagaId: string): void {
+    const delayMs = Math.min(5_000, (this.redrives.get(sagaId)?.delayMs ?? 125) * 2);
+    this.opts.logger.warn(
+      { sagaId, retryInMs: delayMs },
+      'saga log unreachable (database unavailable); driving the saga again shortly',
+    );
+    const timer = setTimeout(() => {
+      if (!this.stopped) void this.drive(sagaId);
+    }, delayMs);
+    this.redrives.set(sagaId, { delayMs, timer });
   }
 
   /**
@@ -756,7 +800,17 @@ export class SagaEngine extends EventEmitter {
           clearTimeout(timer);
           if (ended) return ended;
         }
-        const v = await this.view(sagaId);
+        let v: TSagaView | undefined;
+        try {
+          v = await this.view(sagaId);
+        } catch (e) {
+          // The log is out of reach for now: its driver is waiting for it too, so wait on until the deadline.
+          if (!isDatabaseUnavailable(e) || Date.now() >= deadline) throw e;
+          await new Promise((r) => {
+            timer = setTimeout(r, Math.min(250, Math.max(0, deadline - Date.now())));
+          });
+          continue;
+        }
         if (!v || isTerminal(v.status) || Date.now() >= deadline) return v;
         await Promise.race([
           woke,

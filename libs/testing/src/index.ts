@@ -10,3 +10,4 @@ export * from './test-stack';
 export * from './seed-org';
 export * from './seed-connection';
 export * from './failing-statement';
+export * from './tcp-proxy';

@@ -89,12 +89,21 @@ export async function startTestStack(
   opts: TTestBackendOptions & {
     stack?: Omit<TStackOptions, keyof TBackendStackOptions>;
     services?: TStackService[] | undefined;
+    /** A service's database URL as its process gets it (through a `startTcpProxy`, say). */
+    rewriteDatabaseUrl?: ((service: TStackService, url: string) => string) | undefined;
   } = {},
 ): Promise<TTestStack> {
   const backend = await startTestBackend(opts);
+  const rewrite = opts.rewriteDatabaseUrl;
+  const backendOptions: TBackendStackOptions = rewrite
+    ? {
+        ...backend.stackOptions,
+        databaseUrlFor: (s) => rewrite(s, backend.stackOptions.databaseUrlFor(s)),
+      }
+    : backend.stackOptions;
   let stack: TStack;
   try {
-    stack = await startStack({ ...backend.stackOptions, ...opts.stack }, opts.services);
+    stack = await startStack({ ...backendOptions, ...opts.stack }, opts.services);
   } catch (e) {
     await backend.close().catch(() => undefined);
     throw e;

@@ -55,6 +55,7 @@ export function revokeTokensHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger' | 'bus'>,
 ): THandler<'vault.tokens.revoke'> {
   const inFlight = new Map<string, Promise<{ result: TStoredRevocation; replayed: boolean }>>();
+  const unstored = new UnstoredReports();
   return async (req, ctx) => {
     if (!deps.catalogue.has(req.vendor)) {
       throw new AppError('BAD_REQUEST', `unknown provider ${req.vendor}`, {
@@ -64,7 +65,9 @@ export function revokeTokensHandler(
     const def = deps.catalogue.get(req.vendor);
     let once = inFlight.get(req.idempotencyKey);
     if (!once) {
-      once = revokeOnce(deps, def, req, ctx).finally(() => inFlight.delete(req.idempotencyKey));
+      once = revokeOnce(deps, def, req, ctx, unstored).finally(() =>
+        inFlight.delete(req.idempotencyKey),
+      );
       inFlight.set(req.idempotencyKey, once);
     }
     const { result, replayed } = await once;
@@ -94,13 +97,73 @@ export function revokeTokensHandler(
 type TBegin =
   { busy: true } | { claimed: true; rows: TTokenRow[]; skipped: number } | TStoredRevocation;
 
+/**
+ * Reports whose provider calls are done but which could not be stored because the database was out of reach, by
+ * idempotency key: the saga sends the command again, and this replica stores the report it already has instead of
+ * finding its own claim live (`revocation_in_progress` until it expires) and calling the provider a second time.
+ * Kept for as long as a claim could matter, and bounded.
+ */
+class UnstoredReports {
+  private static readonly KEEP_MS = 10 * 60_000;
+  private static readonly MAX = 1_000;
+  private readonly reports = new Map<string, { stored: TStoredRevocation; at: number }>();
+
+  take(key: string): TStoredRevocation | undefined {
+    const e = this.reports.get(key);
+    if (e && Date.now() - e.at < UnstoredReports.KEEP_MS) return e.stored;
+    this.reports.delete(key);
+    return undefined;
+  }
+
+  keep(key: string, stored: TStoredRevocation): void {
+    if (this.reports.size >= UnstoredReports.MAX) {
+      const oldest = this.reports.keys().next();
+      if (!oldest.done) this.reports.delete(oldest.value);
+    }
+    this.reports.set(key, { stored, at: Date.now() });
+  }
+
+  drop(key: string): void {
+    this.reports.delete(key);
+  }
+}
+
+/** Stores the report and drops the claim; the first report stored for the key is the one every caller gets. */
+async function storeReport(
+  deps: Pick<TVaultDeps, 'orm' | 'logger'>,
+  key: string,
+  stored: TStoredRevocation,
+  unstored: UnstoredReports,
+): Promise<{ result: TStoredRevocation; replayed: boolean }> {
+  const knex = deps.orm.em.getConnection().getKnex();
+  try {
+    const finished = await withSafeDbErrors(deps.logger, 'storing the revocation report', () =>
+      runSqlCommandOnce<TStoredRevocation>(knex, {
+        name: 'vault.finish_revocation',
+        text: 'select "vault".finish_revocation($1, $2, $3) as r',
+        values: [key, SUBJECT, JSON.stringify(stored)],
+        subject: SUBJECT,
+      }),
+    );
+    unstored.drop(key);
+    return { result: finished.result, replayed: false };
+  } catch (e) {
+    if (isAppError(e) && e.reason === 'database_unavailable') unstored.keep(key, stored);
+    throw e;
+  }
+}
+
 /** Claim → provider calls (no connection held) → stored report. */
 async function revokeOnce(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger' | 'bus'>,
   def: TProviderDef,
   req: TRevokeRequest,
   ctx: TMessageContext,
+  unstored: UnstoredReports,
 ): Promise<{ result: TStoredRevocation; replayed: boolean }> {
+  // The provider was called for this key already; only storing its report failed.
+  const known = unstored.take(req.idempotencyKey);
+  if (known) return storeReport(deps, req.idempotencyKey, known, unstored);
   const knex = deps.orm.em.getConnection().getKnex();
   // Before the claim, so the claim lives only as long as the provider's calls (and their round trips).
   const subdomain = await subdomainFor(deps, def, req, ctx);
@@ -148,15 +211,7 @@ async function revokeOnce(
     );
   }
   const stored: TStoredRevocation = { report, orgId: req.orgId, connectionId: req.connectionId };
-  const finished = await withSafeDbErrors(deps.logger, 'storing the revocation report', () =>
-    runSqlCommandOnce<TStoredRevocation>(knex, {
-      name: 'vault.finish_revocation',
-      text: 'select "vault".finish_revocation($1, $2, $3) as r',
-      values: [req.idempotencyKey, SUBJECT, JSON.stringify(stored)],
-      subject: SUBJECT,
-    }),
-  );
-  return { result: finished.result, replayed: false };
+  return storeReport(deps, req.idempotencyKey, stored, unstored);
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import { AppError, isAppError, type TReplyOf } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
+import { databaseUnavailable, isDatabaseUnavailable } from '@otesse/persistence';
 import type { Bus, EventPublisher, TMessageContext } from '@otesse/messaging';
 import { resolveProviderUrl, type Catalogue, type TProviderDef } from '@otesse/providers';
 import { cryptoFailure, lockConnection, VAULT_DB_SCHEMA } from '../credential-records';
@@ -193,6 +194,13 @@ export class TokenRefresher {
       if (c instanceof AppError) throw c;
       // Only names and codes: a pg error's detail could carry row content.
       const pg = e as { name?: string; code?: string };
+      if (isDatabaseUnavailable(e)) {
+        this.deps.logger.warn(
+          { errName: pg.name, pgCode: pg.code, connectionId: req.connectionId },
+          'refreshing the access token: database unavailable',
+        );
+        return orFail(databaseUnavailable());
+      }
       this.deps.logger.error(
         { errName: pg.name, pgCode: pg.code, connectionId: req.connectionId },
         'refreshing the access token failed',

@@ -14,6 +14,7 @@ import { newTraceId } from '@otesse/messaging';
 import { authenticateCaller, bearerOf, chargeToken, clientIp } from '../trpc/context';
 import type { THttpRoute } from './http-route';
 import { sendAppError } from './http-errors';
+import { asAppError } from '../trpc/app-error-to-trpc';
 
 export const AUDIT_EXPORT_PATH = '/v1/audit/export';
 const EXPORT_PERMISSIONS: TPermission[] = ['settings.view', 'settings.edit'];
@@ -146,7 +147,7 @@ export const auditExportRoute: THttpRoute = async (req, res, deps) => {
   try {
     page = await fetchPage(null);
   } catch (e) {
-    const err = e instanceof AppError ? e : new AppError('INTERNAL', 'internal error');
+    const err = asAppError(e) ?? new AppError('INTERNAL', 'internal error');
     if (err.code === 'INTERNAL') deps.logger.error({ err: e, traceId }, 'audit export failed');
     sendError(res, err.code, err.code === 'INTERNAL' ? 'internal error' : err.message);
     return true;

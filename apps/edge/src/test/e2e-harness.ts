@@ -109,11 +109,14 @@ export async function startHarness(
     envFor?: (service: TStackService, replica: number) => Record<string, string>;
     /** Run NATS with this config (users, permissions); the harness itself connects as `probe`. */
     natsConfigFile?: string;
+    /** A service's database URL as its process gets it (through a `startTcpProxy`, say). */
+    rewriteDatabaseUrl?: (service: TStackService, url: string) => string;
   } = {},
 ): Promise<THarness> {
   const { db, nats, fake, stack, providersFile, close } = await startTestStack({
     tmpPrefix: 'otesse-e2e-',
     natsConfigFile: opts.natsConfigFile,
+    rewriteDatabaseUrl: opts.rewriteDatabaseUrl,
     stack: { dashboardUrl: DASHBOARD_URL, ...(opts.envFor ? { envFor: opts.envFor } : {}) },
     services: opts.services,
   });

@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { AppError, type TAppErrorCode } from '@otesse/contracts';
+import { databaseErrorToAppError } from '@otesse/persistence';
 
 /** The one translation from the internal error vocabulary to tRPC's. */
 export const APP_TO_TRPC: Record<TAppErrorCode, TRPC_ERROR_CODE_KEY> = {
@@ -18,10 +19,23 @@ export const APP_TO_TRPC: Record<TAppErrorCode, TRPC_ERROR_CODE_KEY> = {
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 };
 
+/**
+ * A failure in the error vocabulary when it has a name there: an AppError, or the edge's own database out of reach
+ * (UNAVAILABLE `database_unavailable`, which a caller retries); anything else is undefined, i.e. internal.
+ */
+export function asAppError(e: unknown): AppError | undefined {
+  return e instanceof AppError ? e : databaseErrorToAppError(e);
+}
+
 export function toTrpcError(e: unknown): TRPCError {
   if (e instanceof TRPCError) return e;
-  if (e instanceof AppError) {
-    return new TRPCError({ code: APP_TO_TRPC[e.code], message: e.message, cause: e });
+  const appError = asAppError(e);
+  if (appError) {
+    return new TRPCError({
+      code: APP_TO_TRPC[appError.code],
+      message: appError.message,
+      cause: appError,
+    });
   }
   return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'internal error', cause: e });
 }

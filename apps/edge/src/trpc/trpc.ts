@@ -4,7 +4,7 @@ import { AppError, zodIssues } from '@otesse/contracts';
 import type { TPermission } from '@otesse/identity';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { resolveIdentity, type TContext } from './context';
-import { toTrpcError } from './app-error-to-trpc';
+import { asAppError, toTrpcError } from './app-error-to-trpc';
 import { retryAfterOf } from '../http/rate-limiter';
 
 const t = initTRPC
@@ -42,12 +42,18 @@ const errorTranslation = t.middleware(async ({ ctx, next, path }) => {
   const result = await next();
   if (!result.ok) {
     const err = result.error;
-    const appError = err.cause instanceof AppError ? err.cause : undefined;
+    const appError = asAppError(err.cause);
     const code = appError ? toTrpcError(appError).code : err.code;
     if (code === 'INTERNAL_SERVER_ERROR') {
       ctx.deps.logger.error(
         { err: err.cause ?? err, path, traceId: ctx.traceId },
         'procedure failed',
+      );
+    } else if (appError && !(err.cause instanceof AppError)) {
+      // The edge's own database out of reach: worth a line per call, without the driver's stack each time.
+      ctx.deps.logger.warn(
+        { code, reason: appError.reason, path, traceId: ctx.traceId },
+        'procedure failed; answered retryable',
       );
     } else {
       // The code only: a message may quote the input.

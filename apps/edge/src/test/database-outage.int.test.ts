@@ -1,0 +1,253 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDatabaseProxy, waitFor, type TStackService, type TTcpProxy } from '@otesse/testing';
+import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import { streamEvents } from './disconnect-helpers';
+
+/**
+ * Postgres going away under a running stack (a restart, a failover, a network path cut) while disconnects run:
+ * nothing may be half-done or given up on, nothing is retried as the services' own failure, and no process
+ * restarts. Each service below reaches Postgres through its own TCP proxy, which the test cuts and restores; the
+ * real server stays up for everyone else.
+ */
+describe('database outages during a disconnect (services as processes)', () => {
+  let h: THarness;
+  const proxies = new Map<TStackService, TTcpProxy>();
+  const proxy = (s: TStackService): TTcpProxy => proxies.get(s)!;
+
+  beforeAll(async () => {
+    for (const s of ['credential-vault', 'connection', 'edge'] as const)
+      proxies.set(s, await startDatabaseProxy());
+    h = await startHarness({
+      rewriteDatabaseUrl: (s, url) => proxies.get(s)?.via(url) ?? url,
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+    for (const p of proxies.values()) await p.close();
+  });
+
+  const sagaOf = (sagaId: string) => h.admin.client.disconnect.status.query({ sagaId });
+  const stepOf = async (sagaId: string, name: string) =>
+    (await sagaOf(sagaId)).steps.find((s) => s.name === name);
+  const connectionStatus = async (id: string) =>
+    (
+      await h.db.query<{ status: string }>(
+        `select status from connection.integration_connection where id = $1`,
+        [id],
+      )
+    )[0]?.status;
+  const readiness = async (s: TStackService) => {
+    const res = await fetch(h.stack.processes.get(s)!.healthUrl);
+    return {
+      status: res.status,
+      body: (await res.json()) as { ok: boolean; checks?: Record<string, boolean> },
+    };
+  };
+  /** Exactly one audit entry and one event for the connection's disconnect, a moment after the first showed. */
+  const expectDisconnectedOnce = async (connectionId: string) => {
+    const entries = async () =>
+      (
+        await h.admin.client.audit.list.query({
+          filters: { action: 'connection.disconnected' },
+          limit: 200,
+        })
+      ).entries.filter((e) => e.targets.connectionId === connectionId);
+    await waitFor(async () => (await entries()).length > 0, { timeoutMs: 15_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await entries()).toHaveLength(1);
+    expect(
+      await streamEvents(
+        h.nc,
+        'integrations.connection.disconnected',
+        (e) => e['connectionId'] === connectionId,
+      ),
+    ).toHaveLength(1);
+  };
+  /** The tokens the fake provider issued while `fn` ran. */
+  const issuedDuring = async (fn: () => Promise<string | undefined>) => {
+    const before = new Set((await h.fakeClient.listTokens()).map((t) => t.token));
+    const connectionId = await fn();
+    const tokens = (await h.fakeClient.listTokens()).filter((t) => !before.has(t.token));
+    return { connectionId: connectionId!, tokens };
+  };
+
+  it("the vault's database out of reach at the pivot: the vault answers retryable, the saga waits for it and completes once", async () => {
+    const { connectionId, tokens } = await issuedDuring(
+      async () => (await connectOAuth(h, h.admin, 'hubspot', 'app')).connectionId,
+    );
+    expect(tokens.map((t) => t.type).sort()).toEqual(['access', 'refresh']);
+    const vaultPid = h.stack.processes.get('credential-vault')!.child.proc.pid;
+    // The provider answers the revocation calls slowly: the database goes away while they are out.
+    await h.fakeClient.configure({ revokeDelayMs: 1_500 });
+    let restored = false;
+    try {
+      const { sagaId } = await h.admin.client.disconnect.start.mutate({
+        connectionId,
+        confirm: true,
+        waitMs: 0,
+      });
+      await waitFor(async () => (await stepOf(sagaId, 'revoke-tokens'))?.status === 'running');
+      proxy('credential-vault').cut();
+      // The calls were made; storing their report is what fails, and the vault says so as a retryable error.
+      const waiting = await waitFor(
+        async () => {
+          const step = await stepOf(sagaId, 'revoke-tokens');
+          return step && step.attempts >= 3 ? step : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+      expect(waiting.error).toMatchObject({ code: 'UNAVAILABLE', reason: 'database_unavailable' });
+      // Past the pivot nothing is undone: the saga waits, and the connection stays locked meanwhile.
+      expect((await sagaOf(sagaId)).status).toBe('running');
+      expect(await connectionStatus(connectionId)).toBe('disconnecting');
+      const ready = await readiness('credential-vault');
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks).toMatchObject({ postgres: false, nats: true });
+
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+      proxy('credential-vault').restore();
+      restored = true;
+      const done = await waitFor(
+        async () => {
+          const s = await sagaOf(sagaId);
+          return s.status === 'completed' ? s : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      expect(done.result).toMatchObject({ credentialsDeleted: 2, revocationSucceeded: true });
+    } finally {
+      if (!restored) proxy('credential-vault').restore();
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+    }
+    expect(await connectionStatus(connectionId)).toBe('revoked');
+    for (const t of tokens)
+      expect((await h.fakeClient.tokenStatus(t.token)).status).toBe('revoked');
+    const creds = await h.db.query<{ ciphertext: string; is_deleted: boolean }>(
+      `select ciphertext, is_deleted from vault.credential where connection_id = $1`,
+      [connectionId],
+    );
+    expect(creds).toEqual([
+      { ciphertext: '', is_deleted: true },
+      { ciphertext: '', is_deleted: true },
+    ]);
+    await expectDisconnectedOnce(connectionId);
+    // The same vault process rode it out: its requests were refused as retryable, not as its own failure.
+    const vault = h.stack.processes.get('credential-vault')!;
+    expect(vault.child.proc.pid).toBe(vaultPid);
+    expect(vault.child.output()).toMatch(/database unavailable/);
+    expect(vault.child.output()).not.toMatch(/"msg":"handler failed"/);
+    expect((await readiness('credential-vault')).status).toBe(200);
+  });
+
+  it("the edge's own database out of reach mid-saga: calls are refused as retryable, and the saga goes on from its log once it is back", async () => {
+    const { connectionId } = await issuedDuring(
+      async () => (await connectOAuth(h, h.member, 'google', 'user')).connectionId,
+    );
+    const edgePid = h.stack.processes.get('edge')!.child.proc.pid;
+    await h.fakeClient.configure({ revokeDelayMs: 1_500 });
+    let restored = false;
+    try {
+      const { sagaId } = await h.member.client.disconnect.start.mutate({
+        connectionId,
+        confirm: true,
+        waitMs: 0,
+      });
+      await waitFor(async () => (await stepOf(sagaId, 'revoke-tokens'))?.status === 'running');
+      proxy('edge').cut();
+      // Every call needs the token check: refused as the database being away, which a client retries.
+      const err = await trpcErrorOf(h.member.client.integrations.list.query());
+      expect(err.code).toBe('SERVICE_UNAVAILABLE');
+      expect(err.data).toMatchObject({ appCode: 'UNAVAILABLE', reason: 'database_unavailable' });
+      expect(err.message).not.toMatch(/5432|postgres|ECONN/i);
+      // The public probe says only not ready (its checks stay on the internal operations port).
+      expect(await readiness('edge')).toEqual({ status: 503, body: { ok: false } });
+      // The revocation answers while the saga's log is out of reach: its outcome cannot be recorded yet.
+      await h.stack.processes
+        .get('edge')!
+        .child.waitForOutput(/driving the saga again shortly/, 10_000);
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+      proxy('edge').restore();
+      restored = true;
+      const done = await waitFor(
+        async () => {
+          const s = await sagaOf(sagaId).catch(() => undefined);
+          return s?.status === 'completed' ? s : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      expect(done.result).toMatchObject({ credentialsDeleted: 2 });
+    } finally {
+      if (!restored) proxy('edge').restore();
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+    }
+    expect(await connectionStatus(connectionId)).toBe('revoked');
+    await expectDisconnectedOnce(connectionId);
+    const edge = h.stack.processes.get('edge')!;
+    expect(edge.child.proc.pid).toBe(edgePid);
+    expect(edge.child.output()).not.toMatch(/saga driver crashed/);
+    expect((await readiness('edge')).status).toBe(200);
+  });
+
+  it("the connection service's database out of reach at the start: nothing is changed, the caller is told to try again, and the next try disconnects", async () => {
+    const { connectionId } = await issuedDuring(
+      async () => (await connectOAuth(h, h.viewer, 'google', 'user')).connectionId,
+    );
+    let restored = false;
+    try {
+      proxy('connection').cut();
+      const { sagaId } = await h.viewer.client.disconnect.start.mutate({
+        connectionId,
+        confirm: true,
+        waitMs: 0,
+      });
+      // Tried again within the lock step's budget, then undone; the undoing waits for the database if it must.
+      await waitFor(
+        async () => ['compensating', 'compensated'].includes((await sagaOf(sagaId)).status),
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+      proxy('connection').restore();
+      restored = true;
+      const undone = await waitFor(
+        async () => {
+          const s = await sagaOf(sagaId);
+          return s.status === 'compensated' ? s : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      expect(undone.error).toMatchObject({
+        step: 'lock',
+        code: 'UNAVAILABLE',
+        reason: 'database_unavailable',
+      });
+      expect(undone.steps.find((s) => s.name === 'lock')?.attempts).toBe(3);
+      expect(undone.steps.find((s) => s.name === 'disable-sync-jobs')?.status).toBe('pending');
+    } finally {
+      if (!restored) proxy('connection').restore();
+    }
+    expect(await connectionStatus(connectionId)).toBe('connected');
+    const active = await h.db.query(
+      `select 1 from vault.credential where connection_id = $1 and is_active`,
+      [connectionId],
+    );
+    expect(active).toHaveLength(2);
+    const jobs = await h.db.query<{ is_enabled: boolean }>(
+      `select is_enabled from sync.sync_job where connection_id = $1`,
+      [connectionId],
+    );
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(jobs.every((j) => j.is_enabled)).toBe(true);
+    await waitFor(
+      async () =>
+        (
+          await h.admin.client.audit.list.query({
+            filters: { action: 'connection.disconnect_failed' },
+            limit: 200,
+          })
+        ).entries.some((e) => e.targets.connectionId === connectionId),
+      { timeoutMs: 15_000 },
+    );
+    const { saga } = await h.viewer.client.disconnect.start.mutate({ connectionId, confirm: true });
+    expect(saga.status).toBe('completed');
+    expect(await connectionStatus(connectionId)).toBe('revoked');
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '@otesse/contracts';
+import { databaseErrorToAppError, isDatabaseUnavailable } from './database-errors';
+
+const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
+
+describe('isDatabaseUnavailable', () => {
+  it('recognises what a restart, a failover or a cut network path produces', () => {
+    for (const e of [
+      withCode('terminating connection due to administrator command', '57P01'),
+      withCode('the database system is starting up', '57P03'),
+      withCode('the database system is shutting down', '57P03'),
+      withCode('sorry, too many clients already', '53300'),
+      withCode('connection failure', '08006'),
+      withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'),
+      withCode('select 1 - read ECONNRESET', 'ECONNRESET'),
+      new Error('Connection terminated unexpectedly'),
+      new Error('select "vault".destroy_credentials($1) as r - Connection terminated unexpectedly'),
+      new Error('Connection terminated due to connection timeout'),
+      Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), {
+        name: 'KnexTimeoutError',
+      }),
+      new Error('wrapped', { cause: withCode('x', 'ECONNREFUSED') }),
+    ]) {
+      expect(isDatabaseUnavailable(e), (e as Error).message).toBe(true);
+    }
+  });
+
+  it('leaves statements the server refused, and anything else, alone', () => {
+    for (const e of [
+      withCode('duplicate key value violates unique constraint "x"', '23505'),
+      withCode('deadlock detected', '40P01'),
+      // A function's own error whose text happens to read like a lost connection: its code decides.
+      withCode('Connection terminated unexpectedly', 'OT001'),
+      withCode('canceling statement due to statement timeout', '57014'),
+      new Error('something else'),
+      new AppError('UNAVAILABLE', 'no service answers x', { reason: 'no_responders' }),
+      'Connection terminated unexpectedly',
+      undefined,
+      null,
+    ]) {
+      expect(isDatabaseUnavailable(e)).toBe(false);
+    }
+  });
+
+  it('becomes a retryable UNAVAILABLE that names nothing of the database', () => {
+    const cause = withCode('connect ECONNREFUSED 10.0.0.5:5432', 'ECONNREFUSED');
+    const err = databaseErrorToAppError(cause);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err?.toReply()).toEqual({
+      error: {
+        code: 'UNAVAILABLE',
+        reason: 'database_unavailable',
+        message: 'the database is unavailable; try again shortly',
+      },
+    });
+    expect(err?.retryable).toBe(true);
+    expect(databaseErrorToAppError(withCode('x', '23505'))).toBeUndefined();
+  });
+});
