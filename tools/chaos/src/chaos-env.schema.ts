@@ -14,6 +14,11 @@ export const ZChaosEnv = z.object({
   CHAOS_DOWN_MS: int(0, 600_000).default(1_000),
   /** NATS is killed and restarted once, after this many service kills. */
   CHAOS_NATS_RESTART_AFTER_KILLS: int(0, 100_000).default(10),
+  /**
+   * Every n-th fault cuts a random service's path to Postgres for CHAOS_DOWN_MS (± 50 %) instead of killing it
+   * (sessions reset, new ones refused, as a restart or failover does); 0: never.
+   */
+  CHAOS_DATABASE_CUT_EVERY: int(0, 1_000).default(4),
   /** Processes per service (edge replicas on distinct ports). */
   CHAOS_REPLICAS: int(1, 4).default(1),
   /** Every n-th cycle of a slot changes its connected user first (a change-user saga); 0: never. */

@@ -1,4 +1,4 @@
-import type { TStack, TStackService, TTestNats } from '@otesse/testing';
+import type { TStack, TStackService, TTcpProxy, TTestNats } from '@otesse/testing';
 
 export const CHAOS_TARGETS: readonly TStackService[] = [
   'edge',
@@ -17,6 +17,12 @@ export interface TFaultOptions {
   downMs: number;
   /** Restart NATS (SIGKILL, same port and JetStream store) once, after this many kills. */
   natsRestartAfterKills: number;
+  /**
+   * Every n-th fault (the first one too) cuts a random service's path to Postgres for `downMs` (± 50 %) instead of
+   * killing a process (its sessions reset, new ones refused, as in a restart or a failover); 0: never.
+   */
+  databaseCutEvery?: number;
+  databasePaths?: Map<TStackService, TTcpProxy>;
   stop: { requested: boolean };
   /** Deterministic choice of victims. */
   random: () => number;
@@ -33,11 +39,16 @@ export interface TFaultLog {
   restartRetries: number;
   /** Per kill: from SIGKILL until the process answered /readyz again. */
   outageMs: number[];
+  /** Times a service's path to Postgres was cut (and restored). */
+  databaseCuts: number;
+  databaseCutsByService: Record<string, number>;
 }
 
 export const newFaultLog = (): TFaultLog => ({
   kills: 0,
   killsByService: {},
+  databaseCuts: 0,
+  databaseCutsByService: {},
   natsRestarts: 0,
   restartRetries: 0,
   outageMs: [],
@@ -47,7 +58,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * The fault injector: every few seconds a random replica of a random service is SIGKILLed, stays down a moment
- * and is started again (waiting for its /readyz); NATS itself is killed and restarted once. `log` fills as it
+ * and is started again (waiting for its /readyz), or (every `databaseCutEvery`-th fault) a random service loses its
+ * path to Postgres for a moment; NATS itself is killed and restarted once. `log` fills as it
  * goes; returns when `stop` is requested, with every process running again.
  */
 export async function runFaults(
@@ -78,7 +90,7 @@ export async function runFaults(
     }
   };
 
-  while (!opts.stop.requested) {
+  for (let fault = 1; !opts.stop.requested; fault += 1) {
     await pause(jitter(opts.killEveryMs, 0.25));
     if (opts.stop.requested) break;
     if (log.natsRestarts === 0 && log.kills >= opts.natsRestartAfterKills) {
@@ -88,6 +100,19 @@ export async function runFaults(
       continue;
     }
     const service = CHAOS_TARGETS[Math.floor(opts.random() * CHAOS_TARGETS.length)] ?? 'edge';
+    const path = opts.databasePaths?.get(service);
+    if (path && opts.databaseCutEvery && (fault - 1) % opts.databaseCutEvery === 0) {
+      path.cut();
+      try {
+        await sleep(jitter(opts.downMs, 0.5));
+      } finally {
+        path.restore();
+      }
+      log.databaseCuts += 1;
+      log.databaseCutsByService[service] = (log.databaseCutsByService[service] ?? 0) + 1;
+      opts.verbose?.(`  ⌁ ${service}'s path to Postgres cut, then restored`);
+      continue;
+    }
     const replica = Math.floor(opts.random() * opts.stack.replicasOf(service));
     const killedAt = Date.now();
     await opts.stack.kill(service, 'SIGKILL', replica);

@@ -6,10 +6,13 @@ import {
   NATS_CONFIG_FILE,
   NATS_DEV_USERS,
   seedOrg,
+  startDatabaseProxy,
   startTestStack,
+  STACK_SERVICES,
   type TStack,
   type TStackService,
   type TTestDatabase,
+  type TTcpProxy,
   type TTestNats,
 } from '@otesse/testing';
 
@@ -49,6 +52,11 @@ export interface TChaosHarness {
   nc: NatsConnection;
   fake: TFakeProvider;
   stack: TStack;
+  /**
+   * Each service's path to Postgres (shared by its replicas), through a TCP proxy the fault injector can cut: the
+   * database out of reach for one service while the others and the server itself go on.
+   */
+  databasePaths: Map<TStackService, TTcpProxy>;
   orgId: string;
   /** The members, then the admins. */
   users: TChaosUser[];
@@ -63,8 +71,14 @@ export interface TChaosHarness {
 export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TChaosHarness> {
   const leaseMs = String(opts.sagaLeaseMs ?? 3_000);
   const edgePort = await freePort();
-  const { db, nats, fake, stack, close } = await startTestStack({
+  const databasePaths = new Map<TStackService, TTcpProxy>();
+  for (const s of STACK_SERVICES) databasePaths.set(s, await startDatabaseProxy());
+  const closePaths = async (): Promise<void> => {
+    for (const p of databasePaths.values()) await p.close();
+  };
+  const started = await startTestStack({
     databasePrefix: 'otesse_chaos',
+    rewriteDatabaseUrl: (s, url) => databasePaths.get(s)?.via(url) ?? url,
     natsConfigFile: NATS_CONFIG_FILE,
     tmpPrefix: 'otesse-chaos-',
     stack: {
@@ -93,7 +107,15 @@ export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TCh
         ...opts.envFor?.(s, replica),
       }),
     },
+  }).catch(async (e: unknown) => {
+    await closePaths();
+    throw e;
   });
+  const { db, nats, fake, stack } = started;
+  const close = async (): Promise<void> => {
+    await started.close();
+    await closePaths();
+  };
   let nc: NatsConnection | undefined;
   try {
     const roles = [
@@ -118,6 +140,7 @@ export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TCh
       nc: probe,
       fake,
       stack,
+      databasePaths,
       orgId,
       users,
       close: async () => {

@@ -13,6 +13,8 @@ export interface TChaosOptions {
   downMs: number;
   /** Kills before NATS is restarted (once). */
   natsRestartAfterKills: number;
+  /** Every n-th fault cuts a service's path to Postgres instead of killing a process; 0: never. */
+  databaseCutEvery: number;
   /** Processes per service. */
   replicas: number;
   /** Every n-th cycle of a slot changes its user first; 0: never. */
@@ -66,7 +68,8 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
     const faultStop = { requested: false };
     const workStop = { requested: false };
     log(
-      `chaos: ${opts.clients} clients, ${opts.operations} disconnects and reconnects, a kill every ~${opts.killEveryMs} ms, ` +
+      `chaos: ${opts.clients} clients, ${opts.operations} disconnects and reconnects, a fault every ~${opts.killEveryMs} ms ` +
+        `(${opts.databaseCutEvery ? `every ${opts.databaseCutEvery}th a service's path to Postgres cut, the others a kill` : 'kills'}), ` +
         `NATS restarted after ${opts.natsRestartAfterKills} kills, seed ${opts.seed}`,
     );
     const faultLog = newFaultLog();
@@ -78,6 +81,8 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
         killEveryMs: opts.killEveryMs,
         downMs: opts.downMs,
         natsRestartAfterKills: opts.natsRestartAfterKills,
+        databaseCutEvery: opts.databaseCutEvery,
+        databasePaths: h.databasePaths,
         stop: faultStop,
         random: seededRandom(opts.seed),
         log,
@@ -114,7 +119,7 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
     if (faultError) throw faultError;
     const faultsStopped = Date.now();
     log(
-      `faults stopped: ${faultLog.kills} kills, ${faultLog.natsRestarts} NATS restart(s); ` +
+      `faults stopped: ${faultLog.kills} kills, ${faultLog.natsRestarts} NATS restart(s), ${faultLog.databaseCuts} database path cut(s); ` +
         `${workload.disconnects} disconnects, ${workload.reconnects} reconnects, ${workload.userChanges} user changes`,
     );
 
@@ -135,6 +140,7 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
         killEveryMs: opts.killEveryMs,
         downMs: opts.downMs,
         natsRestartAfterKills: opts.natsRestartAfterKills,
+        databaseCutEvery: opts.databaseCutEvery,
         replicas: opts.replicas,
         changeUserEvery: opts.changeUserEvery,
         settleMs: opts.settleMs,
@@ -163,7 +169,15 @@ export function formatChaosResult(r: TChaosResult): string {
   lines.push(
     `  faults          ${r.faults.kills} SIGKILLs (${Object.entries(r.faults.killsByService)
       .map(([s, k]) => `${s} ${k}`)
-      .join(', ')}), ${r.faults.natsRestarts} NATS restart(s)`,
+      .join(
+        ', ',
+      )}), ${r.faults.natsRestarts} NATS restart(s), ${r.faults.databaseCuts} database path cut(s)${
+      r.faults.databaseCuts
+        ? ` (${Object.entries(r.faults.databaseCutsByService)
+            .map(([s, k]) => `${s} ${k}`)
+            .join(', ')})`
+        : ''
+    }`,
   );
   if (r.faults.outageMs.length) {
     const sorted = [...r.faults.outageMs].sort((a, b) => a - b);

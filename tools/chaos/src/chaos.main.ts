@@ -18,6 +18,7 @@ try {
     killEveryMs: env.CHAOS_KILL_EVERY_MS,
     downMs: env.CHAOS_DOWN_MS,
     natsRestartAfterKills: env.CHAOS_NATS_RESTART_AFTER_KILLS,
+    databaseCutEvery: env.CHAOS_DATABASE_CUT_EVERY,
     replicas: env.CHAOS_REPLICAS,
     changeUserEvery: env.CHAOS_CHANGE_USER_EVERY,
     settleMs: env.CHAOS_SETTLE_MS,
