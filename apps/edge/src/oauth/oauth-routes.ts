@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import grant from 'grant';
 import { AppError } from '@otesse/contracts';
 import { newTraceId } from '@otesse/messaging';
+import { isDatabaseUnavailable } from '@otesse/persistence';
 import type { TEdgeDeps } from '../trpc/context';
 import { clientIp } from '../trpc/context';
 import { completeConnection } from '../connect/complete-connection';
@@ -16,6 +17,7 @@ import { chooseSite } from '../connect/choose-site';
 import { discardTokens } from '../connect/discard-tokens';
 import { sendAppError } from '../http/http-errors';
 import { rateLimitedError } from '../http/rate-limiter';
+import { asAppError } from '../trpc/app-error-to-trpc';
 
 type TGrantHandler = (
   req: IncomingMessage,
@@ -79,7 +81,9 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     try {
       started = await startPending(deps.orm, key);
     } catch (e) {
-      return refuse(res, 400, 'invalid_start', (e as Error).message);
+      // Only our own refusals are the link's fault (and worded for the browser); anything else is thrown on.
+      if (!(e instanceof AppError)) throw e;
+      return refuse(res, 400, 'invalid_start', e.message);
     }
     const { pending, state, binding } = started;
     const provider = deps.catalogue.get(pending.vendor);
@@ -247,13 +251,40 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
       await setOutcome(deps.orm, pending.id, 'connected');
       return backToDashboard(res, { oauth: 'connected', vendor });
     } catch (e) {
-      const reason = e instanceof AppError ? (e.reason ?? e.code) : 'internal';
-      if (!(e instanceof AppError))
-        deps.logger.error({ err: e, vendor, traceId }, 'oauth callback failed');
-      await setOutcome(deps.orm, pending.id, `failed:${reason}`);
+      const known = asAppError(e);
+      const reason = known ? (known.reason ?? known.code) : 'internal';
+      if (!known) deps.logger.error({ err: e, vendor, traceId }, 'oauth callback failed');
+      else if (!(e instanceof AppError))
+        deps.logger.warn({ reason, vendor, traceId }, 'oauth callback failed');
+      // Recording the outcome is for later readers: the browser gets its answer even if it cannot be written.
+      await setOutcome(deps.orm, pending.id, `failed:${reason}`).catch((err: unknown) =>
+        deps.logger.warn(
+          { reason: asAppError(err)?.reason, vendor, traceId },
+          'oauth outcome not recorded',
+        ),
+      );
       return backToDashboard(res, { oauth: 'failed', vendor, reason });
     }
   }
+
+  /**
+   * The edge's database out of reach (a restart, a failover) before the flow could be started or its callback
+   * claimed: a page that says so (503) rather than a JSON error in the browser, the driver's words left out.
+   */
+  const whenDatabaseAway = async (res: ServerResponse, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (e) {
+      if (res.headersSent || !isDatabaseUnavailable(e)) throw e;
+      deps.logger.warn({ reason: 'database_unavailable' }, 'oauth route refused');
+      refuse(
+        res,
+        503,
+        'unavailable',
+        'Otesse cannot reach its database right now; start the connection again in a moment.',
+      );
+    }
+  };
 
   /** Returns false when the request is not an OAuth route. */
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
@@ -270,13 +301,14 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
       }
     }
     const s = START.exec(path.split('?')[0] ?? '');
-    if (s?.[1]) {
-      await start(req, res, s[1]);
+    const startKey = s?.[1];
+    if (startKey) {
+      await whenDatabaseAway(res, () => start(req, res, startKey));
       return true;
     }
-    const c = CALLBACK.exec(path);
-    if (c?.[1]) {
-      await callback(req, res, c[1]);
+    const vendor = CALLBACK.exec(path)?.[1];
+    if (vendor) {
+      await whenDatabaseAway(res, () => callback(req, res, vendor));
       return true;
     }
     return false;

@@ -144,6 +144,10 @@ describe('database outages during a disconnect (services as processes)', () => {
       async () => (await connectOAuth(h, h.member, 'google', 'user')).connectionId,
     );
     const edgePid = h.stack.processes.get('edge')!.child.proc.pid;
+    const { url: startUrl } = await h.member.client.integrations.oauthUrl.query({
+      vendor: 'slack',
+      flow: 'user',
+    });
     await h.fakeClient.configure({ revokeDelayMs: 1_500 });
     let restored = false;
     try {
@@ -159,6 +163,15 @@ describe('database outages during a disconnect (services as processes)', () => {
       expect(err.code).toBe('SERVICE_UNAVAILABLE');
       expect(err.data).toMatchObject({ appCode: 'UNAVAILABLE', reason: 'database_unavailable' });
       expect(err.message).not.toMatch(/5432|postgres|ECONN/i);
+      // A browser in an OAuth flow gets a page that says so (not JSON, not the driver's words), at either leg.
+      for (const url of [startUrl, `${h.stack.edgeUrl}/connect/slack/callback?state=s&code=c`]) {
+        const page = await fetch(url, { redirect: 'manual' });
+        expect(page.status, url).toBe(503);
+        expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+        const html = await page.text();
+        expect(html).toContain('data-reason="unavailable"');
+        expect(html).not.toMatch(/5432|postgres|ECONN|terminated/i);
+      }
       // The public probe says only not ready (its checks stay on the internal operations port).
       expect(await readiness('edge')).toEqual({ status: 503, body: { ok: false } });
       // The revocation answers while the saga's log is out of reach: its outcome cannot be recorded yet.

@@ -46,6 +46,15 @@ describe('the banner after a provider', () => {
     );
   });
 
+  it('says a passing condition on our side is worth another try', () => {
+    expect(oauthReturnText('HubSpot', back('failed', 'database_unavailable'))).toBe(
+      'HubSpot could not be connected (Otesse could not reach its database for a moment; connect again).',
+    );
+    expect(oauthReturnText('HubSpot', back('failed', 'no_responders'))).toBe(
+      "HubSpot could not be connected (one of Otesse's services was restarting; connect again in a moment).",
+    );
+  });
+
   it('explains a site refusal and tells an admin and a member what to do next', () => {
     const choice = back('refused', 'site_choice_required');
     expect(oauthReturnText('Confluence', choice)).toBe(

@@ -59,6 +59,10 @@ const REASON_TEXT: Record<string, string> = {
   site_choice_required:
     'that account reaches several sites and none is chosen for your organization yet',
   site_not_reachable: "that account cannot reach your organization's site",
+  // Passing conditions on Otesse's side: nothing was connected, and the same connect works a moment later.
+  database_unavailable: 'Otesse could not reach its database for a moment; connect again',
+  no_responders: "one of Otesse's services was restarting; connect again in a moment",
+  timeout: "one of Otesse's services took too long to answer; connect again",
 };
 
 /** What to do next about a site refusal: an admin picks a site below, anyone else asks one. */
