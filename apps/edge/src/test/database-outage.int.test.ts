@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseProxy, waitFor, type TStackService, type TTcpProxy } from '@otesse/testing';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
-import { streamEvents } from './disconnect-helpers';
+import { expectDisconnectedOnce } from './disconnect-helpers';
 
 /**
  * Postgres going away under a running stack (a restart, a failover, a network path cut) while disconnects run:
@@ -27,6 +27,15 @@ describe('database outages during a disconnect (services as processes)', () => {
   });
 
   const sagaOf = (sagaId: string) => h.admin.client.disconnect.status.query({ sagaId });
+  /** The saga once it has `status` (reads that fail meanwhile — the edge's own database away — are tried again). */
+  const untilStatus = (sagaId: string, status: string) =>
+    waitFor(
+      async () => {
+        const s = await sagaOf(sagaId).catch(() => undefined);
+        return s?.status === status ? s : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
   const stepOf = async (sagaId: string, name: string) =>
     (await sagaOf(sagaId)).steps.find((s) => s.name === name);
   const connectionStatus = async (id: string) =>
@@ -42,26 +51,6 @@ describe('database outages during a disconnect (services as processes)', () => {
       status: res.status,
       body: (await res.json()) as { ok: boolean; checks?: Record<string, boolean> },
     };
-  };
-  /** Exactly one audit entry and one event for the connection's disconnect, a moment after the first showed. */
-  const expectDisconnectedOnce = async (connectionId: string) => {
-    const entries = async () =>
-      (
-        await h.admin.client.audit.list.query({
-          filters: { action: 'connection.disconnected' },
-          limit: 200,
-        })
-      ).entries.filter((e) => e.targets.connectionId === connectionId);
-    await waitFor(async () => (await entries()).length > 0, { timeoutMs: 15_000 });
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await entries()).toHaveLength(1);
-    expect(
-      await streamEvents(
-        h.nc,
-        'integrations.connection.disconnected',
-        (e) => e['connectionId'] === connectionId,
-      ),
-    ).toHaveLength(1);
   };
   /** The tokens the fake provider issued while `fn` ran. */
   const issuedDuring = async (fn: () => Promise<string | undefined>) => {
@@ -107,13 +96,7 @@ describe('database outages during a disconnect (services as processes)', () => {
       await h.fakeClient.configure({ revokeDelayMs: 0 });
       proxy('credential-vault').restore();
       restored = true;
-      const done = await waitFor(
-        async () => {
-          const s = await sagaOf(sagaId);
-          return s.status === 'completed' ? s : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 200 },
-      );
+      const done = await untilStatus(sagaId, 'completed');
       expect(done.result).toMatchObject({ credentialsDeleted: 2, revocationSucceeded: true });
     } finally {
       if (!restored) proxy('credential-vault').restore();
@@ -130,7 +113,7 @@ describe('database outages during a disconnect (services as processes)', () => {
       { ciphertext: '', is_deleted: true },
       { ciphertext: '', is_deleted: true },
     ]);
-    await expectDisconnectedOnce(connectionId);
+    await expectDisconnectedOnce(h, connectionId);
     // The same vault process rode it out: its requests were refused as retryable, not as its own failure.
     const vault = h.stack.processes.get('credential-vault')!;
     expect(vault.child.proc.pid).toBe(vaultPid);
@@ -181,20 +164,14 @@ describe('database outages during a disconnect (services as processes)', () => {
       await h.fakeClient.configure({ revokeDelayMs: 0 });
       proxy('edge').restore();
       restored = true;
-      const done = await waitFor(
-        async () => {
-          const s = await sagaOf(sagaId).catch(() => undefined);
-          return s?.status === 'completed' ? s : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 200 },
-      );
+      const done = await untilStatus(sagaId, 'completed');
       expect(done.result).toMatchObject({ credentialsDeleted: 2 });
     } finally {
       if (!restored) proxy('edge').restore();
       await h.fakeClient.configure({ revokeDelayMs: 0 });
     }
     expect(await connectionStatus(connectionId)).toBe('revoked');
-    await expectDisconnectedOnce(connectionId);
+    await expectDisconnectedOnce(h, connectionId);
     const edge = h.stack.processes.get('edge')!;
     expect(edge.child.proc.pid).toBe(edgePid);
     expect(edge.child.output()).not.toMatch(/saga driver crashed/);
@@ -220,13 +197,7 @@ describe('database outages during a disconnect (services as processes)', () => {
       );
       proxy('connection').restore();
       restored = true;
-      const undone = await waitFor(
-        async () => {
-          const s = await sagaOf(sagaId);
-          return s.status === 'compensated' ? s : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 200 },
-      );
+      const undone = await untilStatus(sagaId, 'compensated');
       expect(undone.error).toMatchObject({
         step: 'lock',
         code: 'UNAVAILABLE',

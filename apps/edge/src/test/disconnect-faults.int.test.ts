@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failUpdatesWhere, waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
-import { streamEvents } from './disconnect-helpers';
+import { expectDisconnectedOnce } from './disconnect-helpers';
 
 /** Issue 5 done-when 3–6: services (and the edge itself) failing mid-disconnect. */
 describe('disconnect saga under faults (services as processes)', () => {
@@ -42,18 +42,6 @@ describe('disconnect saga under faults (services as processes)', () => {
           l.includes('status="failed"'),
       );
     return line ? Number(line.split(' ').at(-1)) : 0;
-  };
-  /** Once the entry is in: still exactly one audit entry a moment later, and one event on the stream. */
-  const expectDisconnectedOnce = async (connectionId: string) => {
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await auditFor(connectionId, 'connection.disconnected')).toHaveLength(1);
-    expect(
-      await streamEvents(
-        h.nc,
-        'integrations.connection.disconnected',
-        (e) => e['connectionId'] === connectionId,
-      ),
-    ).toHaveLength(1);
   };
   const connectionStatus = async (id: string) =>
     (
@@ -182,7 +170,7 @@ describe('disconnect saga under faults (services as processes)', () => {
     await waitFor(
       async () => (await auditFor(connectionId!, 'connection.disconnected')).length > 0,
     );
-    await expectDisconnectedOnce(connectionId!);
+    await expectDisconnectedOnce(h, connectionId!);
   });
 
   it('a step that keeps failing past the pivot stops the saga, audited and visible; resuming it after the fix completes it once', async () => {
@@ -316,7 +304,7 @@ describe('disconnect saga under faults (services as processes)', () => {
       actorUserId: h.member.id,
       details: { operation: 'disconnect', fromStep: 'update-statuses', timesResumed: 1 },
     });
-    await expectDisconnectedOnce(connectionId!);
+    await expectDisconnectedOnce(h, connectionId!);
     expect(await stoppedGauge()).toBe(0);
     expect((await h.member.client.operations.summary.query()).stopped).toBe(0);
     // Nothing left to show on the card; the operation lists as completed.
@@ -377,7 +365,7 @@ describe('disconnect saga under faults (services as processes)', () => {
     await waitFor(
       async () => (await auditFor(connectionId!, 'connection.disconnected')).length === 1,
     );
-    await expectDisconnectedOnce(connectionId!);
+    await expectDisconnectedOnce(h, connectionId!);
   });
 
   it('edge SIGTERM: a disconnect in flight still gets its answer; an open progress stream is closed at once', async () => {

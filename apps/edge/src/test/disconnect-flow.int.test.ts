@@ -14,7 +14,7 @@ import {
   trpcErrorOf,
   type THarness,
 } from './e2e-harness';
-import { seedSyncedData, streamEvents } from './disconnect-helpers';
+import { expectDisconnectedOnce, seedSyncedData, streamEvents } from './disconnect-helpers';
 
 /** Issue 5 done-when 1, 2, 7, 9: the seed's disconnection flow, end to end, checked in every service's tables. */
 describe('disconnect saga (whole stack as processes)', () => {
@@ -278,16 +278,7 @@ describe('disconnect saga (whole stack as processes)', () => {
     );
     expect(new Set(results.map((r) => r.sagaId)).size).toBe(1);
     expect(results.every((r) => r.saga.status === 'completed')).toBe(true);
-    await waitFor(async () => (await auditFor(connectionId!)).length > 0);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await auditFor(connectionId!)).toHaveLength(1);
-    expect(
-      await streamEvents(
-        h.nc,
-        'integrations.connection.disconnected',
-        (e) => e['connectionId'] === connectionId,
-      ),
-    ).toHaveLength(1);
+    await expectDisconnectedOnce(h, connectionId!);
     // A later request answers with the same, finished saga.
     const again = await h.viewer.client.disconnect.start.mutate({
       connectionId: connectionId!,

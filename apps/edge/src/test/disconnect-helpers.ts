@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { consumerOpts, type NatsConnection } from 'nats';
-import type { TTestDatabase } from '@otesse/testing';
+import { expect } from 'vitest';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
+import type { THarness } from './e2e-harness';
 
 /** Seeds synced data for an instance (what a sync would have written): records and their references. */
 export async function seedSyncedData(
@@ -59,3 +61,30 @@ export async function streamEvents<T extends Record<string, unknown>>(
 }
 
 export const uuid = (): string => randomUUID();
+
+/**
+ * A connection's disconnect audited and announced exactly once: its `connection.disconnected` entry shows (the
+ * audit writer may still be catching up), and a moment later there is still one, with one event on the stream.
+ */
+export async function expectDisconnectedOnce(
+  h: Pick<THarness, 'admin' | 'nc'>,
+  connectionId: string,
+): Promise<void> {
+  const entries = async () =>
+    (
+      await h.admin.client.audit.list.query({
+        filters: { action: 'connection.disconnected' },
+        limit: 200,
+      })
+    ).entries.filter((e) => e.targets.connectionId === connectionId);
+  await waitFor(async () => (await entries()).length > 0, { timeoutMs: 15_000 });
+  await new Promise((r) => setTimeout(r, 500));
+  expect(await entries()).toHaveLength(1);
+  expect(
+    await streamEvents(
+      h.nc,
+      'integrations.connection.disconnected',
+      (e) => e['connectionId'] === connectionId,
+    ),
+  ).toHaveLength(1);
+}
