@@ -105,6 +105,11 @@ describe('database outages during a disconnect (services as processes)', () => {
     expect(await connectionStatus(connectionId)).toBe('revoked');
     for (const t of tokens)
       expect((await h.fakeClient.tokenStatus(t.token)).status).toBe('revoked');
+    // Called once per token: the retry stored the report the vault already had instead of calling again.
+    const calls = (await h.fakeClient.getState()).revocations.filter((r) =>
+      tokens.some((t) => t.token === r.token),
+    );
+    expect(calls.map((c) => c.tokenTypeHint).sort()).toEqual(['access_token', 'refresh_token']);
     const creds = await h.db.query<{ ciphertext: string; is_deleted: boolean }>(
       `select ciphertext, is_deleted from vault.credential where connection_id = $1`,
       [connectionId],
