@@ -52,6 +52,24 @@ describe('database outages during a disconnect (services as processes)', () => {
       body: (await res.json()) as { ok: boolean; checks?: Record<string, boolean> },
     };
   };
+  /** `disconnect.progress` over SSE, as the dashboard reads it: what it streamed so far, and all of it once it ends. */
+  const openProgress = async (sagaId: string, token: string) => {
+    const res = await fetch(
+      `${h.stack.edgeUrl}/trpc/disconnect.progress?input=${encodeURIComponent(JSON.stringify({ sagaId }))}`,
+      { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } },
+    );
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    let text = '';
+    const ended = (async () => {
+      const reader = res.body!.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return text;
+        text += new TextDecoder().decode(value);
+      }
+    })();
+    return { streamed: () => text, ended };
+  };
   /** The tokens the fake provider issued while `fn` ran. */
   const issuedDuring = async (fn: () => Promise<string | undefined>) => {
     const before = new Set((await h.fakeClient.listTokens()).map((t) => t.token));
@@ -145,6 +163,9 @@ describe('database outages during a disconnect (services as processes)', () => {
         waitMs: 0,
       });
       await waitFor(async () => (await stepOf(sagaId, 'revoke-tokens'))?.status === 'running');
+      // The dialog's live progress (SSE), open across the outage.
+      const progress = await openProgress(sagaId, h.member.token);
+      await waitFor(() => progress.streamed().includes('"name":"revoke-tokens"'));
       proxy('edge').cut();
       // Every call needs the token check: refused as the database being away, which a client retries.
       const err = await trpcErrorOf(h.member.client.integrations.list.query());
@@ -171,6 +192,11 @@ describe('database outages during a disconnect (services as processes)', () => {
       restored = true;
       const done = await untilStatus(sagaId, 'completed');
       expect(done.result).toMatchObject({ credentialsDeleted: 2 });
+      // The stream paused while the log was away and went on to the end.
+      const streamed = await progress.ended;
+      expect(streamed).toContain('"name":"revoke-tokens"');
+      expect(streamed).toContain('"status":"completed"');
+      expect(streamed).not.toMatch(/"error":\{"(json|message)"/);
     } finally {
       if (!restored) proxy('edge').restore();
       await h.fakeClient.configure({ revokeDelayMs: 0 });

@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '@otesse/persistence';
 import { isTerminal } from '@otesse/saga';
 import { authedProcedure } from '../../trpc/trpc';
 import { ZSagaIdInput } from './get-disconnect-status.schema';
@@ -5,24 +6,17 @@ import { publicSagaView, requireSagaView } from './saga-view';
 
 /**
  * Live step progress over SSE: yields the saga whenever it changes, until it is terminal. Reads the durable log,
- * so it follows a saga that another edge replica (or a recovered one) drives.
+ * so it follows a saga that another edge replica (or a recovered one) drives. Once streaming, a log out of reach
+ * for a while (the database restarting, a failover) pauses the stream rather than ending it: the saga waits for the
+ * database too, and the stream goes on with it.
  */
 export const watchDisconnectProgress = authedProcedure
   .input(ZSagaIdInput)
   .subscription(async function* ({ ctx, input, signal }) {
-    let last = '';
-    for (;;) {
-      const view = publicSagaView(
-        requireSagaView(await ctx.deps.sagas.view(input.sagaId), ctx.identity.orgId),
-      );
-      const fingerprint = JSON.stringify(view);
-      if (fingerprint !== last) {
-        last = fingerprint;
-        yield view;
-      }
-      if (isTerminal(view.status) || signal?.aborted) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(finish, 250);
+    /** Resolves on the saga's next progress event, after `ms`, or when the client goes away. */
+    const nextChange = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, ms);
         const onProgress = (): void => finish();
         ctx.deps.sagas.once(`progress:${input.sagaId}`, onProgress);
         signal?.addEventListener('abort', finish, { once: true });
@@ -33,5 +27,24 @@ export const watchDisconnectProgress = authedProcedure
           resolve();
         }
       });
+    let last = '';
+    for (;;) {
+      let saga;
+      try {
+        saga = await ctx.deps.sagas.view(input.sagaId);
+      } catch (e) {
+        // Before the first view the caller is not known to be allowed to see it: that read's error is the answer.
+        if (!last || !isDatabaseUnavailable(e) || signal?.aborted) throw e;
+        await nextChange(500);
+        continue;
+      }
+      const view = publicSagaView(requireSagaView(saga, ctx.identity.orgId));
+      const fingerprint = JSON.stringify(view);
+      if (fingerprint !== last) {
+        last = fingerprint;
+        yield view;
+      }
+      if (isTerminal(view.status) || signal?.aborted) return;
+      await nextChange(250);
     }
   });
