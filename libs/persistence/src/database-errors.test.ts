@@ -11,6 +11,7 @@ describe('isDatabaseUnavailable', () => {
       withCode('the database system is starting up', '57P03'),
       withCode('the database system is shutting down', '57P03'),
       withCode('sorry, too many clients already', '53300'),
+      withCode('could not extend file: No space left on device', '53100'),
       withCode('connection failure', '08006'),
       withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'),
       withCode('select 1 - read ECONNRESET', 'ECONNRESET'),
@@ -33,6 +34,7 @@ describe('isDatabaseUnavailable', () => {
       // A function's own error whose text happens to read like a lost connection: its code decides.
       withCode('Connection terminated unexpectedly', 'OT001'),
       withCode('canceling statement due to statement timeout', '57014'),
+      withCode('configuration limit exceeded', '53400'),
       new Error('something else'),
       new AppError('UNAVAILABLE', 'no service answers x', { reason: 'no_responders' }),
       'Connection terminated unexpectedly',

@@ -1,12 +1,12 @@
 import { AppError } from '@otesse/contracts';
 
 /**
- * SQLSTATEs that say the session or the server went away, not that the statement was refused: class 08
- * (connection exception), the server shutting down or starting (57P01–57P03) and no connection slot left
- * (53300). A statement refused for what it asks (a constraint, a bad value, a function's own error) is not here:
- * sending it again would fail again.
+ * SQLSTATEs that say the session or the server went away or cannot take the work now, not that the statement was
+ * refused: class 08 (connection exception), the server shutting down or starting (57P01–57P03), no connection
+ * slot left (53300), a full disk or no memory (53100, 53200: until an operator steps in). A statement refused for
+ * what it asks (a constraint, a bad value, a function's own error) is not here: sending it again would fail again.
  */
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '53100', '53200']);
 /** The socket could not be opened or was cut (a restart, a failover, a network path going down). */
 const UNAVAILABLE_SOCKET_CODES = new Set([
   'ECONNREFUSED',
