@@ -1,4 +1,15 @@
 import { AppError } from '@otesse/contracts';
+import { counter } from '@otesse/telemetry';
+
+/**
+ * Work this process had to refuse or put off because its database was out of reach (requests answered
+ * `database_unavailable`, saga drivers waiting for their log): what an operator alerts on.
+ */
+export const databaseUnavailableTotal = counter(
+  'otesse_database_unavailable_total',
+  'Requests answered database_unavailable and saga drivers that had to wait for their log, since start.',
+  [],
+);
 
 /**
  * SQLSTATEs that say the session or the server went away or cannot take the work now, not that the statement was
@@ -54,6 +65,7 @@ export function isDatabaseUnavailable(e: unknown): boolean {
 
 /** The one error every service answers for an unreachable database: retryable, and naming nothing of it. */
 export function databaseUnavailable(cause?: unknown): AppError {
+  databaseUnavailableTotal.inc();
   return new AppError('UNAVAILABLE', 'the database is unavailable; try again shortly', {
     reason: 'database_unavailable',
     ...(cause === undefined ? {} : { cause }),

@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { MikroORM, Knex } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
-import { isDatabaseUnavailable, queryPrepared } from '@otesse/persistence';
+import {
+  databaseUnavailableTotal,
+  isDatabaseUnavailable,
+  queryPrepared,
+} from '@otesse/persistence';
 import type { Logger } from '@otesse/logging';
 import type { TSagaStatus, TStepKind, TStepStatus } from './saga.entity';
 import { OPEN_SAGA_STATUSES } from './saga.entity';
@@ -674,6 +678,7 @@ export class SagaEngine extends EventEmitter {
    */
   private driveAgainLater(sagaId: string): void {
     const delayMs = Math.min(5_000, (this.redrives.get(sagaId)?.delayMs ?? 125) * 2);
+    databaseUnavailableTotal.inc();
     this.opts.logger.warn(
       { sagaId, retryInMs: delayMs },
       'saga log unreachable (database unavailable); driving the saga again shortly',

@@ -52,6 +52,12 @@ describe('database outages during a disconnect (services as processes)', () => {
       body: (await res.json()) as { ok: boolean; checks?: Record<string, boolean> },
     };
   };
+  /** `otesse_database_unavailable_total` of a process (0 when absent). */
+  const unavailableCount = async (metricsUrl: string) => {
+    const text = await (await fetch(metricsUrl)).text();
+    const line = text.split('\n').find((l) => l.startsWith('otesse_database_unavailable_total '));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
   /** `disconnect.progress` over SSE, as the dashboard reads it: what it streamed so far, and all of it once it ends. */
   const openProgress = async (sagaId: string, token: string) => {
     const res = await fetch(
@@ -142,6 +148,10 @@ describe('database outages during a disconnect (services as processes)', () => {
     expect(vault.child.proc.pid).toBe(vaultPid);
     expect(vault.child.output()).toMatch(/database unavailable/);
     expect(vault.child.output()).not.toMatch(/"msg":"handler failed"/);
+    // Counted for the operator's alert.
+    expect(
+      await unavailableCount(vault.healthUrl.replace(/\/readyz$/, '/metrics')),
+    ).toBeGreaterThan(0);
     expect((await readiness('credential-vault')).status).toBe(200);
   });
 
@@ -206,6 +216,7 @@ describe('database outages during a disconnect (services as processes)', () => {
     const edge = h.stack.processes.get('edge')!;
     expect(edge.child.proc.pid).toBe(edgePid);
     expect(edge.child.output()).not.toMatch(/saga driver crashed/);
+    expect(await unavailableCount(`${h.stack.edgeUrl}/metrics`)).toBeGreaterThan(0);
     expect((await readiness('edge')).status).toBe(200);
   });
 
