@@ -276,4 +276,46 @@ describe('database outages during a disconnect (services as processes)', () => {
     expect(saga.status).toBe('completed');
     expect(await connectionStatus(connectionId)).toBe('revoked');
   });
+  it("the vault's database out of reach during a change of user: the swap waits for it, and the user sees the change done", async () => {
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.admin, 'salesforce', 'app');
+    const before = await unavailableCount(
+      h.stack.processes.get('credential-vault')!.healthUrl.replace(/\/readyz$/, '/metrics'),
+    );
+    // Two seconds of outage while the browser is at the callback: the swap (the pivot) is tried again meanwhile.
+    proxy('credential-vault').cut();
+    const back = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        proxy('credential-vault').restore();
+        resolve();
+      }, 2_000),
+    );
+    try {
+      const { outcome } = await connectOAuth(h, h.admin, 'salesforce', 'app', {
+        action: 'changeUser',
+        consentAs: 'u-bob',
+      });
+      expect(outcome).toBe('user_changed');
+    } finally {
+      await back;
+    }
+    const conn = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'salesforce',
+    )?.appConnection;
+    expect(conn).toMatchObject({ id: connectionId, externalAccountId: 'u-bob', operation: null });
+    const changed = await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'connection.user_changed' },
+      });
+      const mine = entries.filter((e) => e.targets.connectionId === connectionId);
+      return mine.length ? mine : undefined;
+    });
+    expect(changed).toHaveLength(1);
+    // The vault did meet the outage (and answered retryable), the user never saw it.
+    expect(
+      await unavailableCount(
+        h.stack.processes.get('credential-vault')!.healthUrl.replace(/\/readyz$/, '/metrics'),
+      ),
+    ).toBeGreaterThan(before);
+  });
 });
