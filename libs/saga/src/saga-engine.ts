@@ -65,22 +65,10 @@ export interface TSagaView {
 }
 
 /** A saga in a list, without its steps: what an operations page shows. */
-export interface TSagaSummary {
-  id: string;
-  type: string;
-  subjectKey: string;
-  status: TSagaStatus;
-  currentStep: string | null;
-  actorUserId: string;
-  input: Record<string, unknown>;
+export type TSagaSummary = Omit<TSagaView, 'steps' | 'definitionVersion' | 'orgId' | 'result'> & {
   /** The first step's result (a disconnect's lock step names its target). */
   firstStepResult: Record<string, unknown> | null;
-  error: TSagaError | null;
-  resumedCount: number;
-  createdAt: string;
-  updatedAt: string;
-  completedAt: string | null;
-}
+};
 
 /** What `list()` filters on; pages go from newest to oldest, `before` the last item of the previous page. */
 export interface TSagaListQuery {
@@ -1383,9 +1371,8 @@ export class SagaEngine extends EventEmitter {
 }
 
 /** A saga row with its first step's result as a list shows it. */
-function toSummary(
-  r: TSagaRow & { first_step_result: Record<string, unknown> | null },
-): TSagaSummary {
+/** The fields a saga row shows in a list and in a view alike. */
+function sagaFields(r: TSagaRow) {
   return {
     id: r.id,
     type: r.type,
@@ -1394,35 +1381,28 @@ function toSummary(
     currentStep: r.current_step,
     actorUserId: r.actor_user_id,
     input: r.input,
-    firstStepResult: r.first_step_result,
     error: r.error,
-    resumedCount: r.resumed_count,
+    resumedCount: r.resumed_count ?? 0,
     createdAt: iso(r.created_at)!,
     updatedAt: iso(r.updated_at)!,
     completedAt: iso(r.completed_at),
   };
 }
 
+function toSummary(
+  r: TSagaRow & { first_step_result: Record<string, unknown> | null },
+): TSagaSummary {
+  return { ...sagaFields(r), firstStepResult: r.first_step_result };
+}
+
 /** A saga row with its steps (json_agg, in seq order) as the API shows it. */
 function toView(saga: TSagaRow & { steps: TStepRow[] }): TSagaView {
-  const steps = saga.steps;
   return {
-    id: saga.id,
-    type: saga.type,
-    subjectKey: saga.subject_key,
-    status: saga.status,
-    currentStep: saga.current_step,
+    ...sagaFields(saga),
     definitionVersion: saga.definition_version,
     orgId: saga.org_id,
-    actorUserId: saga.actor_user_id,
-    input: saga.input,
     result: saga.result,
-    error: saga.error,
-    createdAt: iso(saga.created_at)!,
-    updatedAt: iso(saga.updated_at)!,
-    completedAt: iso(saga.completed_at),
-    resumedCount: saga.resumed_count ?? 0,
-    steps: steps.map((s) => ({
+    steps: saga.steps.map((s) => ({
       name: s.name,
       kind: s.kind,
       status: s.status,
