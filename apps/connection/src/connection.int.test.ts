@@ -10,13 +10,9 @@ import {
   type TWebhookRefusalReason,
 } from '@otesse/contracts';
 import { ensureStreams, type Bus } from '@otesse/messaging';
-import { waitFor, type TTestDatabase } from '@otesse/testing';
+import { errorOf, waitFor, type TTestDatabase } from '@otesse/testing';
 import { metricsText } from '@otesse/telemetry';
-import {
-  errorOf,
-  startConnectionTestBed,
-  type TConnectionTestBed,
-} from './test/connection-test-bed';
+import { startConnectionTestBed, type TConnectionTestBed } from './test/connection-test-bed';
 
 describe('connection service (real Postgres + NATS)', () => {
   let bed: TConnectionTestBed;

@@ -5,10 +5,9 @@ import pg from 'pg';
 import type { TRequestInput } from '@otesse/contracts';
 import type { Bus } from '@otesse/messaging';
 import { openOrm, runSqlCommandOnce } from '@otesse/persistence';
-import { waitFor, type TTestDatabase } from '@otesse/testing';
+import { errorOf, waitFor, type TTestDatabase } from '@otesse/testing';
 import {
   connectedConnection,
-  errorOf,
   startConnectionTestBed,
   type TConnectionTestBed,
 } from './test/connection-test-bed';

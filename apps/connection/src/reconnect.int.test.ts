@@ -6,10 +6,10 @@ import { ensureStreams, type Bus } from '@otesse/messaging';
 import type { TTestDatabase } from '@otesse/testing';
 import {
   connectedConnection,
-  errorOf,
   startConnectionTestBed,
   type TConnectionTestBed,
 } from './test/connection-test-bed';
+import { errorOf } from '@otesse/testing';
 
 type TAction = 'reconnect' | 'changeUser';
 type TReconnectedEvent = TEventOf<'integrations.connection.reconnected'>;

@@ -4,7 +4,8 @@ import type { TRequestInput } from '@otesse/contracts';
 import type { Bus } from '@otesse/messaging';
 import type { TFakeProvider } from '@otesse/fake-provider';
 import type { TTestDatabase } from '@otesse/testing';
-import { errorOf, startVaultTestBed, type TVaultTestBed } from './test/vault-test-bed';
+import { startVaultTestBed, type TVaultTestBed } from './test/vault-test-bed';
+import { errorOf } from '@otesse/testing';
 
 type TVendor = 'servicenow' | 'confluence' | 'google';
 

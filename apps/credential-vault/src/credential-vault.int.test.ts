@@ -4,10 +4,10 @@ import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import type { TCredentialKind, TRequestInput, TRequestSubject } from '@otesse/contracts';
 import { ensureStreams, EventPublisher, type Bus } from '@otesse/messaging';
-import { waitFor, type TTestDatabase } from '@otesse/testing';
+import { errorOf, waitFor, type TTestDatabase } from '@otesse/testing';
 import { metricsText } from '@otesse/telemetry';
 import type { TMasterKey } from './crypto/master-keys';
-import { errorOf, masterKey, startVaultBed, type TVaultBed } from './test/vault-test-bed';
+import { masterKey, startVaultBed, type TVaultBed } from './test/vault-test-bed';
 
 /** Every plaintext handed to the vault in this file. */
 const plaintexts: string[] = [];

@@ -14,6 +14,7 @@ import {
   type TFakeProvider,
 } from '@otesse/fake-provider';
 import {
+  errorOf,
   createTestDatabase,
   startNatsServer,
   startStack,
@@ -24,7 +25,6 @@ import {
 import type { TRunningService } from '@otesse/runtime';
 import { startCredentialVault } from './credential-vault.service';
 import type { TMasterKey } from './crypto/master-keys';
-import { errorOf } from './test/vault-test-bed';
 
 const logLines: string[] = [];
 const logger = createLogger({

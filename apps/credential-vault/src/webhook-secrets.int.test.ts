@@ -7,7 +7,8 @@ import { loadCatalogue, signWebhook, type TWebhookSignature } from '@otesse/prov
 import type { TTestDatabase } from '@otesse/testing';
 import type { TWebhookSecretRow } from './webhook-secret-rows';
 import type { TMasterKey } from './crypto/master-keys';
-import { errorOf, masterKey, startVaultBed, type TVaultBed } from './test/vault-test-bed';
+import { masterKey, startVaultBed, type TVaultBed } from './test/vault-test-bed';
+import { errorOf } from '@otesse/testing';
 
 /** Every secret handed to the vault in this file. */
 const secrets: string[] = [];

@@ -11,3 +11,4 @@ export * from './seed-org';
 export * from './seed-connection';
 export * from './failing-statement';
 export * from './tcp-proxy';
+export * from './error-of';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from 'nats';
-import type { AppError, TRequestInput } from '@otesse/contracts';
+import type { TRequestInput } from '@otesse/contracts';
 import { createLogger } from '@otesse/logging';
 import { Bus, connectNats } from '@otesse/messaging';
 import {
@@ -48,15 +48,6 @@ export async function startConnectionTestBed(
     },
   };
 }
-
-/** The AppError a request was refused with (a success fails the test). */
-export const errorOf = (p: Promise<unknown>): Promise<AppError> =>
-  p.then(
-    () => {
-      throw new Error('expected an error');
-    },
-    (e: unknown) => e as AppError,
-  );
 
 /** A connected connection (create + activate), as the connect flow leaves it. */
 export async function connectedConnection(

@@ -1,24 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { expect } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { AppError } from '@otesse/contracts';
 import { createLogger } from '@otesse/logging';
 import { Bus, connectNats } from '@otesse/messaging';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
-import {
-  startFakeProvider,
-  writeFakeProvidersFile,
-  type TFakeProvider,
-} from '@otesse/fake-provider';
-import {
-  createTestDatabase,
-  startNatsServer,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
+import type { TFakeProvider } from '@otesse/fake-provider';
+import { startTestBackend, type TTestDatabase, type TTestNats } from '@otesse/testing';
 import type { TRunningService } from '@otesse/runtime';
 import { startCredentialVault } from '../credential-vault.service';
 import type { TMasterKey } from '../crypto/master-keys';
@@ -32,6 +18,9 @@ export const masterKey = (keyId: string): TMasterKey => ({ keyId, key: randomByt
 export interface TVaultBed {
   db: TTestDatabase;
   nats: TTestNats;
+  /** The fake OAuth provider, and the providers file pointing every provider at it. */
+  fake: TFakeProvider;
+  providersFile: string;
   nc: NatsConnection;
   bus: Bus;
   logLines: string[];
@@ -46,9 +35,19 @@ export interface TVaultBed {
 
 export async function startVaultBed(
   name: string,
-  opts: { catalogue?: Catalogue; logLevel?: 'debug' | 'trace'; masterKeys?: TMasterKey[] } = {},
+  opts: {
+    /** The vault's catalogue: its own, or (`'fake-provider'`) the one pointing at the bed's fake provider. */
+    catalogue?: Catalogue | 'fake-provider';
+    logLevel?: 'debug' | 'trace';
+    masterKeys?: TMasterKey[];
+  } = {},
 ): Promise<TVaultBed> {
-  const [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
+  const backend = await startTestBackend({ tmpPrefix: `otesse-${name}-` });
+  const { db, nats } = backend;
+  const catalogue =
+    opts.catalogue === 'fake-provider'
+      ? loadCatalogue({ providersFile: backend.providersFile, env: {} })
+      : opts.catalogue;
   const logLines: string[] = [];
   const logger = createLogger({
     name: `vault-${name}-test`,
@@ -66,17 +65,24 @@ export async function startVaultBed(
       databaseUrl: db.urlFor('credential-vault'),
       natsUrl: nats.url,
       masterKeys,
-      ...(opts.catalogue ? { catalogue: opts.catalogue } : {}),
+      ...(catalogue ? { catalogue } : {}),
       logger,
     });
     // Its endpoints are subscribed locally once it returns; the PING/PONG makes sure the server has them.
     await vault.deps.nc.flush();
   };
-  await restart(opts.masterKeys ?? [masterKey('k1')]);
+  try {
+    await restart(opts.masterKeys ?? [masterKey('k1')]);
+  } catch (e) {
+    await backend.close();
+    throw e;
+  }
   const nc = await connectNats({ url: nats.url, name: 'test' });
   return {
     db,
     nats,
+    fake: backend.fake,
+    providersFile: backend.providersFile,
     nc,
     bus: new Bus(nc, { timeoutMs: 8_000 }),
     logLines,
@@ -86,45 +92,14 @@ export async function startVaultBed(
     close: async () => {
       await stopVault();
       await nc.close();
-      await nats.stop();
-      await db.drop();
+      await backend.close();
     },
   };
 }
 
-/** The vault bed with the fake provider over HTTP and a catalogue pointing at it (revocation, refresh, swap). */
-export interface TVaultTestBed extends TVaultBed {
-  fake: TFakeProvider;
-  providersFile: string;
-}
+/** The vault bed whose catalogue points at its fake provider (revocation, refresh, swap). */
+export type TVaultTestBed = TVaultBed;
 
-export async function startVaultTestBed(name: string): Promise<TVaultTestBed> {
-  const fake = await startFakeProvider({ port: 0 });
-  const dir = mkdtempSync(join(tmpdir(), `otesse-${name}-`));
-  const providersFile = writeFakeProvidersFile(fake.url, join(dir, 'providers.json'));
-  const bed = await startVaultBed(name, {
-    catalogue: loadCatalogue({ providersFile, env: {} }),
-  });
-  return {
-    ...bed,
-    fake,
-    providersFile,
-    close: async () => {
-      await bed.close();
-      await fake.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+export function startVaultTestBed(name: string): Promise<TVaultTestBed> {
+  return startVaultBed(name, { catalogue: 'fake-provider' });
 }
-
-/** The AppError a request was refused with (fails the test if it succeeded). */
-export const errorOf = (p: Promise<unknown>): Promise<AppError> =>
-  p.then(
-    () => {
-      throw new Error('expected an error reply');
-    },
-    (e: unknown) => {
-      expect(e).toBeInstanceOf(AppError);
-      return e as AppError;
-    },
-  );
