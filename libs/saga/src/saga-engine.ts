@@ -1082,10 +1082,13 @@ export class SagaEngine extends EventEmitter {
     results: Record<string, unknown>,
   ): Promise<void> {
     const def = this.defs.get(`${saga.type}@${saga.definition_version}`);
-    if (def?.onFailed) {
-      for (let attempts = 1; ; attempts += 1) {
-        try {
-          await def.onFailed({
+    const onFailed = def?.onFailed;
+    if (onFailed) {
+      const done = await this.hookUntilDone(
+        saga,
+        'onFailed',
+        () =>
+          onFailed({
             sagaId: saga.id,
             input: saga.input,
             orgId: saga.org_id,
@@ -1093,15 +1096,10 @@ export class SagaEngine extends EventEmitter {
             results,
             error: err,
             resumedCount: saga.resumed_count ?? 0,
-          });
-          break;
-        } catch (e) {
-          this.opts.logger.warn({ sagaId: saga.id, err: e }, 'onFailed failed; retrying');
-          if (this.stopped) return;
-          await sleep(this.delay(attempts));
-          if (!(await this.renewLease(saga.id))) return;
-        }
-      }
+          }),
+        { stopOnShutdown: true },
+      );
+      if (!done) return;
     }
     await this.finish(saga, 'failed', null, err);
     this.opts.logger.error({ sagaId: saga.id, step: err.step, err }, 'saga failed after its pivot');
@@ -1289,28 +1287,45 @@ export class SagaEngine extends EventEmitter {
         }
       }
     }
-    if (def.onCompensated) {
-      let attempts = 0;
-      for (;;) {
-        attempts += 1;
-        try {
-          await def.onCompensated({
-            sagaId: saga.id,
-            input: saga.input,
-            orgId: saga.org_id,
-            actorUserId: saga.actor_user_id,
-            results,
-            error: error ?? { step: 'unknown', code: 'INTERNAL', reason: null, message: 'unknown' },
-          });
-          break;
-        } catch (e) {
-          this.opts.logger.warn({ sagaId: saga.id, err: e }, 'onCompensated failed; retrying');
-          await sleep(this.delay(attempts));
-          if (!(await this.renewLease(saga.id))) return;
-        }
-      }
+    const onCompensated = def.onCompensated;
+    if (onCompensated) {
+      const done = await this.hookUntilDone(saga, 'onCompensated', () =>
+        onCompensated({
+          sagaId: saga.id,
+          input: saga.input,
+          orgId: saga.org_id,
+          actorUserId: saga.actor_user_id,
+          results,
+          error: error ?? { step: 'unknown', code: 'INTERNAL', reason: null, message: 'unknown' },
+        }),
+      );
+      if (!done) return;
     }
     await this.finish(saga, 'compensated', null, error);
+  }
+
+  /**
+   * A definition's hook (onFailed, onCompensated), retried with backoff until it is done while this process holds
+   * the saga. False when the lease was lost, or (`stopOnShutdown`) the engine is stopping: the saga's next driver
+   * runs the hook again, which is idempotent.
+   */
+  private async hookUntilDone(
+    saga: TSagaRow,
+    name: string,
+    run: () => Promise<void>,
+    opts: { stopOnShutdown?: boolean } = {},
+  ): Promise<boolean> {
+    for (let attempts = 1; ; attempts += 1) {
+      try {
+        await run();
+        return true;
+      } catch (e) {
+        this.opts.logger.warn({ sagaId: saga.id, err: e }, `${name} failed; retrying`);
+        if (opts.stopOnShutdown && this.stopped) return false;
+        await sleep(this.delay(attempts));
+        if (!(await this.renewLease(saga.id))) return false;
+      }
+    }
   }
 
   private async finish(
