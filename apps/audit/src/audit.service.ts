@@ -1,3 +1,4 @@
+import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { migrateUp, openOrm, urlForRole } from '@otesse/persistence';
 import { runService, type TRunningService } from '@otesse/runtime';
@@ -19,6 +20,8 @@ export interface TAuditConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
+  natsTls?: TNatsTls | undefined;
   /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
   natsStreamReplicas?: number | undefined;
   logLevel?: string;
@@ -46,6 +49,7 @@ export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
       url: cfg.natsUrl,
       user: cfg.natsUser,
       password: cfg.natsPassword,
+      tls: cfg.natsTls,
       streamReplicas: cfg.natsStreamReplicas,
       inboxPrefix: '_INBOX_audit',
     },

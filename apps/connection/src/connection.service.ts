@@ -1,3 +1,4 @@
+import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import { runService, type TRunningService } from '@otesse/runtime';
@@ -37,6 +38,8 @@ export interface TConnectionConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
+  natsTls?: TNatsTls | undefined;
   /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
   natsStreamReplicas?: number | undefined;
   /** Catalogue overrides (the health checks' data API URLs); or pass `catalogue` directly (tests). */
@@ -71,6 +74,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
       url: cfg.natsUrl,
       user: cfg.natsUser,
       password: cfg.natsPassword,
+      tls: cfg.natsTls,
       streamReplicas: cfg.natsStreamReplicas,
       inboxPrefix: '_INBOX_connection',
     },

@@ -1,3 +1,4 @@
+import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import { runService, type TRunningService } from '@otesse/runtime';
@@ -25,6 +26,8 @@ export interface TCredentialVaultConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
+  natsTls?: TNatsTls | undefined;
   /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
   natsStreamReplicas?: number | undefined;
   /** The first is active (new credentials, rotation target); the others still unwrap older data keys. */
@@ -61,6 +64,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
       url: cfg.natsUrl,
       user: cfg.natsUser,
       password: cfg.natsPassword,
+      tls: cfg.natsTls,
       streamReplicas: cfg.natsStreamReplicas,
       inboxPrefix: '_INBOX_vault',
     },

@@ -13,7 +13,7 @@ import type { NatsConnection } from 'nats';
 import { parseEnv } from '@otesse/config';
 import { AppError } from '@otesse/contracts';
 import { createLogger, type Logger } from '@otesse/logging';
-import { Bus, connectNats, ensureStreams, EventPublisher } from '@otesse/messaging';
+import { Bus, connectNats, ensureStreams, EventPublisher, type TNatsTls } from '@otesse/messaging';
 import { migrateUp, openOrm } from '@otesse/persistence';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import { SagaEngine } from '@otesse/saga';
@@ -40,6 +40,8 @@ export interface TEdgeConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
+  natsTls?: TNatsTls | undefined;
   /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
   natsStreamReplicas?: number | undefined;
   host?: string;
@@ -142,6 +144,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     name: 'edge',
     user: cfg.natsUser,
     password: cfg.natsPassword,
+    tls: cfg.natsTls,
     inboxPrefix: '_INBOX_edge',
   });
   // Created if missing, never reconfigured: the audit and connection services own them.

@@ -1,4 +1,4 @@
-import { parseEnv } from '@otesse/config';
+import { natsTlsOf, parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
 import { stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
@@ -17,6 +17,7 @@ try {
     natsUrl: env.NATS_URL,
     natsUser: env.NATS_USER,
     natsPassword: env.NATS_PASSWORD,
+    natsTls: natsTlsOf(env),
     natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     host: env.EDGE_HOST,
     port: env.EDGE_PORT,

@@ -1,3 +1,4 @@
+import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue } from '@otesse/providers';
 import { runService, type TRunningService } from '@otesse/runtime';
@@ -24,6 +25,8 @@ export interface TSyncSchedulerConfig {
   natsUrl: string;
   natsUser?: string | undefined;
   natsPassword?: string | undefined;
+  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
+  natsTls?: TNatsTls | undefined;
   /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
   natsStreamReplicas?: number | undefined;
   logLevel?: string;
@@ -62,6 +65,7 @@ export async function startSyncScheduler(
       url: cfg.natsUrl,
       user: cfg.natsUser,
       password: cfg.natsPassword,
+      tls: cfg.natsTls,
       streamReplicas: cfg.natsStreamReplicas,
       inboxPrefix: '_INBOX_sync_scheduler',
     },

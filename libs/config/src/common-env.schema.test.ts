@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { ZServiceEnv } from './common-env.schema';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { natsTlsOf, ZServiceEnv } from './common-env.schema';
 import { EnvError, parseEnv } from './env';
 
 describe('ZServiceEnv', () => {
@@ -30,5 +33,49 @@ describe('ZServiceEnv', () => {
     expect(err).toBeInstanceOf(EnvError);
     expect((err as EnvError).message).toMatch(/HEALTH_HOST/);
     expect((err as EnvError).message).toMatch(/DATABASE_POOL_MAX/);
+  });
+});
+
+describe('ZServiceEnv: TLS to NATS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'otesse-env-tls-'));
+  const ca = join(dir, 'ca.pem');
+  writeFileSync(ca, 'CA');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const failure = (source: Record<string, string>): string => {
+    try {
+      natsTlsOf(parseEnv('svc', ZServiceEnv, source));
+    } catch (e) {
+      expect(e).toBeInstanceOf(EnvError);
+      return (e as Error).message;
+    }
+    throw new Error('accepted');
+  };
+
+  it('is plaintext unless asked for; empty values are unset', () => {
+    expect(natsTlsOf(parseEnv('svc', ZServiceEnv, {}))).toBeUndefined();
+    expect(natsTlsOf(parseEnv('svc', ZServiceEnv, { NATS_TLS_CA_FILE: '' }))).toBeUndefined();
+    expect(natsTlsOf(parseEnv('svc', ZServiceEnv, { NATS_TLS: 'true' }))).toEqual({});
+    expect(
+      natsTlsOf(
+        parseEnv('svc', ZServiceEnv, {
+          NATS_TLS_CA_FILE: ca,
+          NATS_TLS_CERT_FILE: ca,
+          NATS_TLS_KEY_FILE: ca,
+        }),
+      ),
+    ).toEqual({ caFile: ca, certFile: ca, keyFile: ca });
+  });
+
+  it('refuses a file it cannot read, half a client certificate and a contradiction, naming each', () => {
+    expect(failure({ NATS_TLS_CA_FILE: join(dir, 'missing.pem') })).toMatch(
+      /NATS_TLS_CA_FILE: cannot be read by this process/,
+    );
+    expect(failure({ NATS_TLS_CERT_FILE: ca })).toMatch(
+      /NATS_TLS_KEY_FILE: NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together/,
+    );
+    expect(failure({ NATS_TLS: 'false', NATS_TLS_CA_FILE: ca })).toMatch(
+      /NATS_TLS: NATS_TLS=false with NATS_TLS_\* files set/,
+    );
+    expect(failure({ NATS_TLS: 'yes' })).toMatch(/NATS_TLS:/);
   });
 });

@@ -1,9 +1,31 @@
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
+import { EnvError } from './env';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/otesse';
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 /** The ORM pool's size when DATABASE_POOL_MAX is unset (libs/persistence's default too). */
 export const DEFAULT_DATABASE_POOL_MAX = 10;
+
+/** A path this process can read now: a missing certificate stops the start, not the first reconnect. */
+const ZReadableFile = z
+  .string()
+  .trim()
+  .min(1)
+  .refine(
+    (path) => {
+      try {
+        accessSync(path, constants.R_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'cannot be read by this process' },
+  );
+
+/** Empty is unset (compose's `${VAR:-}`). */
+const ZOptionalFile = z.preprocess((v) => (v === '' ? undefined : v), ZReadableFile.optional());
 
 export const ZLogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -13,6 +35,16 @@ export const ZServiceEnv = z.object({
   NATS_URL: z.string().min(1).default(DEFAULT_NATS_URL),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
+  /**
+   * TLS to NATS (ARCHITECTURE.md, "Encryption in transit"). Any of these makes it required: the process refuses a
+   * server that does not offer it. `NATS_TLS=true` alone trusts the system's CAs; `NATS_TLS_CA_FILE` (PEM) trusts
+   * that CA instead; `NATS_TLS_CERT_FILE` + `NATS_TLS_KEY_FILE` present a client certificate (for a server with
+   * `verify: true`).
+   */
+  NATS_TLS: z.enum(['true', 'false']).optional(),
+  NATS_TLS_CA_FILE: ZOptionalFile,
+  NATS_TLS_CERT_FILE: ZOptionalFile,
+  NATS_TLS_KEY_FILE: ZOptionalFile,
   /** JetStream replicas of the streams a service creates (3 on a 3-node cluster). */
   NATS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   LOG_LEVEL: ZLogLevel.default('info'),
@@ -32,3 +64,51 @@ export const ZServiceEnv = z.object({
   SERVICE_INSTANCE_ID: z.string().optional(),
 });
 export type TServiceEnv = z.infer<typeof ZServiceEnv>;
+
+/** TLS to NATS as `connectNats` takes it (`@otesse/messaging`'s TNatsTls): the files' paths. */
+export interface TNatsTlsFiles {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+/**
+ * What the NATS_TLS* variables ask for: undefined is plaintext. Throws an EnvError naming the variables when they
+ * contradict each other (a check across fields: apps extend ZServiceEnv, which a refined object cannot be).
+ */
+export function natsTlsOf(
+  env: Pick<
+    TServiceEnv,
+    'NATS_TLS' | 'NATS_TLS_CA_FILE' | 'NATS_TLS_CERT_FILE' | 'NATS_TLS_KEY_FILE'
+  >,
+): TNatsTlsFiles | undefined {
+  const issues: { path: string; message: string }[] = [];
+  if (Boolean(env.NATS_TLS_CERT_FILE) !== Boolean(env.NATS_TLS_KEY_FILE)) {
+    issues.push({
+      path: env.NATS_TLS_CERT_FILE ? 'NATS_TLS_KEY_FILE' : 'NATS_TLS_CERT_FILE',
+      message:
+        'NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together (a client certificate and its key)',
+    });
+  }
+  if (
+    env.NATS_TLS === 'false' &&
+    (env.NATS_TLS_CA_FILE || env.NATS_TLS_CERT_FILE || env.NATS_TLS_KEY_FILE)
+  ) {
+    issues.push({
+      path: 'NATS_TLS',
+      message: 'NATS_TLS=false with NATS_TLS_* files set: say which one is meant',
+    });
+  }
+  if (issues.length > 0) {
+    throw new EnvError(
+      'NATS TLS',
+      issues.map((i) => ({ code: 'custom', path: [i.path], message: i.message, input: undefined })),
+    );
+  }
+  const files: TNatsTlsFiles = {
+    ...(env.NATS_TLS_CA_FILE ? { caFile: env.NATS_TLS_CA_FILE } : {}),
+    ...(env.NATS_TLS_CERT_FILE ? { certFile: env.NATS_TLS_CERT_FILE } : {}),
+    ...(env.NATS_TLS_KEY_FILE ? { keyFile: env.NATS_TLS_KEY_FILE } : {}),
+  };
+  return env.NATS_TLS === 'true' || Object.keys(files).length > 0 ? files : undefined;
+}

@@ -7,3 +7,4 @@ export * from './idempotency';
 export * from './sql-command';
 export * from './revise-sql';
 export * from './database-errors';
+export * from './database-tls';

@@ -3,6 +3,7 @@ import { Migrator, type Migration } from '@mikro-orm/migrations';
 import type { Constructor } from '@mikro-orm/core';
 import type { Logger } from '@otesse/logging';
 import { DatabaseUnreachableError } from './provision';
+import { postgresConnection } from './database-tls';
 
 export interface TOrmConfig {
   /** The service's own role URL. */
@@ -22,8 +23,10 @@ export interface TOrmConfig {
 }
 
 export function ormOptions(cfg: TOrmConfig): Options {
+  // MikroORM reads only host, port, user, password and database from the URL: its TLS parameters go in here.
+  const { url, ssl } = postgresConnection(cfg.url);
   return {
-    clientUrl: cfg.url,
+    clientUrl: url,
     schema: cfg.schema,
     entities: cfg.entities,
     extensions: [Migrator],
@@ -31,7 +34,10 @@ export function ormOptions(cfg: TOrmConfig): Options {
     allowGlobalContext: false,
     debug: cfg.debug ?? false,
     pool: { min: 0, max: cfg.poolMax ?? 10 },
-    ...(cfg.logger ? { driverOptions: { log: knexLog(cfg.logger) } } : {}),
+    driverOptions: {
+      connection: { ssl },
+      ...(cfg.logger ? { log: knexLog(cfg.logger) } : {}),
+    },
     migrations: {
       tableName: 'mikro_orm_migrations',
       silent: true,
@@ -66,12 +72,10 @@ export async function openOrm(cfg: TOrmConfig): Promise<MikroORM> {
     await orm.em.getConnection().execute('select 1');
     return orm;
   } catch (e) {
-    if (
-      (e as { code?: string }).code === 'ECONNREFUSED' ||
-      /ECONNREFUSED|connect/i.test((e as Error).message)
-    ) {
+    // A driver's or server's refusal has a code (ECONNREFUSED, 28000, SELF_SIGNED_CERT_IN_CHAIN…); a mistake in
+    // the ORM's own configuration has none and is thrown as it is.
+    if (typeof (e as { code?: unknown }).code === 'string')
       throw new DatabaseUnreachableError(cfg.url, e);
-    }
     throw e;
   }
 }

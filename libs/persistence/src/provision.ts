@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { databaseName, redactUrl, urlForDatabase } from './database-url';
+import { pgClientConfig } from './database-tls';
 
 export interface TServiceSchema {
   /** Postgres schema the service owns (`vault`, `connection`…). */
@@ -24,12 +25,22 @@ function literal(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
-/** Error a developer can act on: which server, and how to start it. */
+/**
+ * Error an operator can act on: which server, what it said, and how to start it when nothing listens there. A
+ * server that answered but refused (pg_hba.conf, a certificate, a password) is named as such: no restart helps.
+ */
 export class DatabaseUnreachableError extends Error {
   constructor(url: string, cause: unknown) {
+    const code = (cause as { code?: string }).code;
+    const network = code !== undefined && /^E[A-Z]+$/.test(code);
     super(
-      `PostgreSQL is not reachable at ${redactUrl(url)} (${(cause as Error).message}). Start it with: ` +
-        'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set DATABASE_URL)',
+      (network
+        ? `PostgreSQL is not reachable at ${redactUrl(url)}`
+        : `PostgreSQL at ${redactUrl(url)} refused this process`) +
+        ` (${(cause as Error).message})` +
+        (code === 'ECONNREFUSED'
+          ? '. Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start (or set DATABASE_URL)'
+          : ''),
       { cause },
     );
     this.name = 'DatabaseUnreachableError';
@@ -37,7 +48,7 @@ export class DatabaseUnreachableError extends Error {
 }
 
 async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client(pgClientConfig(url));
   try {
     await client.connect();
   } catch (e) {

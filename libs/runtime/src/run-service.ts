@@ -9,6 +9,7 @@ import {
   EventPublisher,
   serveService,
   type THandlers,
+  type TNatsTls,
   type TServiceHandle,
 } from '@otesse/messaging';
 import { databaseErrorToAppError, migrateUp, openOrm, type TOrmConfig } from '@otesse/persistence';
@@ -44,6 +45,7 @@ export interface TRunServiceOptions<P extends string> {
     user?: string | undefined;
     password?: string | undefined;
     inboxPrefix?: string | undefined;
+    tls?: TNatsTls | undefined;
     /** JetStream replicas of the streams this service creates. */
     streamReplicas?: number | undefined;
   };
@@ -91,6 +93,7 @@ export async function runService<P extends string>(
     user: opts.nats.user,
     password: opts.nats.password,
     inboxPrefix: opts.nats.inboxPrefix,
+    tls: opts.nats.tls,
   });
   if (opts.streams?.length)
     await ensureStreams(nc, opts.streams, {

@@ -12,3 +12,5 @@ export * from './seed-connection';
 export * from './failing-statement';
 export * from './tcp-proxy';
 export * from './error-of';
+export * from './tls-certificates';
+export * from './private-postgres';

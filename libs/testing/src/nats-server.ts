@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'nats';
+import { readFileSync } from 'node:fs';
+import { connect, type TlsOptions } from 'nats';
 import { NATS_DEV_PASSWORD_ENV, NATS_PROBE_USER } from './nats-users';
 import { freePort } from './ports';
 import { waitFor } from './wait-for';
@@ -23,7 +24,15 @@ export interface TTestNats {
  * test one, NATS_CONFIG_FILE, which has the `probe` user this readiness check logs in as; the dev passwords the
  * configs read from the environment are in nats-server's.
  */
-export async function startNatsServer(opts: { configFile?: string } = {}): Promise<TTestNats> {
+export async function startNatsServer(
+  opts: {
+    configFile?: string;
+    /** More of nats-server's environment (what the config file reads: TLS files, say). */
+    env?: Record<string, string>;
+    /** TLS of the readiness check, for a config that requires it (PEM file paths). */
+    clientTls?: { caFile: string; certFile?: string; keyFile?: string };
+  } = {},
+): Promise<TTestNats> {
   const port = await freePort();
   const storeDir = mkdtempSync(join(tmpdir(), 'otesse-nats-'));
   let proc: ChildProcess | undefined;
@@ -34,7 +43,7 @@ export async function startNatsServer(opts: { configFile?: string } = {}): Promi
     if (opts.configFile) args.push('-c', opts.configFile);
     proc = spawn(NATS_SERVER_BIN, args, {
       stdio: 'ignore',
-      env: { ...process.env, ...NATS_DEV_PASSWORD_ENV },
+      env: { ...process.env, ...NATS_DEV_PASSWORD_ENV, ...opts.env },
     });
     await waitFor(
       async () => {
@@ -42,6 +51,7 @@ export async function startNatsServer(opts: { configFile?: string } = {}): Promi
           servers: url,
           reconnect: false,
           ...(opts.configFile ? NATS_PROBE_USER : {}),
+          ...(opts.clientTls ? { tls: natsClientTls(opts.clientTls) } : {}),
         }).catch((e: Error) => (/Authorization/i.test(e.message) ? 'up' : undefined));
         if (nc === 'up') return true;
         if (!nc) return undefined;
@@ -72,5 +82,18 @@ export async function startNatsServer(opts: { configFile?: string } = {}): Promi
       await kill();
       rmSync(storeDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** nats.js TLS options from PEM file paths (the test certificates). */
+export function natsClientTls(files: {
+  caFile: string;
+  certFile?: string;
+  keyFile?: string;
+}): TlsOptions {
+  return {
+    ca: readFileSync(files.caFile, 'utf8'),
+    ...(files.certFile ? { cert: readFileSync(files.certFile, 'utf8') } : {}),
+    ...(files.keyFile ? { key: readFileSync(files.keyFile, 'utf8') } : {}),
   };
 }

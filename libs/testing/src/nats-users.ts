@@ -8,6 +8,12 @@ import { REPO_ROOT } from './child-process';
  */
 export const NATS_CONFIG_FILE = resolve(REPO_ROOT, 'tools/nats/test/nats-server.conf');
 
+/**
+ * NATS_CONFIG_FILE plus tools/nats/tls.conf: TLS required and client certificates verified. Start nats-server with
+ * the certificates' paths in its environment (NATS_TLS_SERVER_CERT_FILE, NATS_TLS_SERVER_KEY_FILE, NATS_TLS_CA_FILE).
+ */
+export const NATS_TLS_CONFIG_FILE = resolve(REPO_ROOT, 'tools/nats/test/nats-server.tls.conf');
+
 /** Each service's NATS user in that config (development and test passwords). */
 export const NATS_DEV_USERS = {
   edge: { user: 'edge', password: 'edge-dev-password' },

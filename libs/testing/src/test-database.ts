@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import {
   dropDatabase,
+  pgClientConfig,
   migrationRoleOf,
   provisionDatabase,
   SERVICE_SCHEMAS,
@@ -29,12 +30,18 @@ export interface TTestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh database with every service's schema and role: each test file gets its own. */
-export async function createTestDatabase(prefix = 'otesse_t'): Promise<TTestDatabase> {
+/**
+ * A fresh database with every service's schema and role: each test file gets its own. `serverAdminUrl`: another
+ * server's superuser URL (a `startPrivatePostgres`), its TLS parameters kept in every URL handed out.
+ */
+export async function createTestDatabase(
+  prefix = 'otesse_t',
+  serverAdminUrl = TEST_ADMIN_URL,
+): Promise<TTestDatabase> {
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const adminUrl = urlForDatabase(TEST_ADMIN_URL, name);
+  const adminUrl = urlForDatabase(serverAdminUrl, name);
   await provisionDatabase(adminUrl, Object.values(SERVICE_SCHEMAS));
-  const pool = new pg.Pool({ connectionString: adminUrl, max: 2 });
+  const pool = new pg.Pool({ ...pgClientConfig(adminUrl), max: 2 });
   // Dropping the database terminates idle sessions: that is expected, not a test failure.
   pool.on('error', () => undefined);
   return {

@@ -17,6 +17,11 @@ export interface TTestBackendOptions {
   natsConfigFile?: string | undefined;
   /** Prefix of the temporary folder that holds the providers file. */
   tmpPrefix?: string | undefined;
+  /** The fresh database on this server (a `startPrivatePostgres`'s admin URL) instead of the shared one. */
+  postgresAdminUrl?: string | undefined;
+  /** nats-server's extra environment and the readiness check's TLS (`startNatsServer`). */
+  natsEnv?: Record<string, string> | undefined;
+  natsClientTls?: { caFile: string; certFile?: string; keyFile?: string } | undefined;
 }
 
 /** What every service process needs of the backend: pass it on to `startStack`. */
@@ -49,8 +54,12 @@ export interface TTestStack extends TTestBackend {
  */
 export async function startTestBackend(opts: TTestBackendOptions = {}): Promise<TTestBackend> {
   const [db, nats, fake] = await Promise.allSettled([
-    createTestDatabase(opts.databasePrefix),
-    startNatsServer(opts.natsConfigFile ? { configFile: opts.natsConfigFile } : {}),
+    createTestDatabase(opts.databasePrefix, opts.postgresAdminUrl),
+    startNatsServer({
+      ...(opts.natsConfigFile ? { configFile: opts.natsConfigFile } : {}),
+      ...(opts.natsEnv ? { env: opts.natsEnv } : {}),
+      ...(opts.natsClientTls ? { clientTls: opts.natsClientTls } : {}),
+    }),
     startFakeProvider({ port: 0 }),
   ]);
   const stopAll = async (): Promise<void> => {

@@ -4,6 +4,7 @@ import * as identity from '@otesse/identity';
 import { FakeProviderClient, type TFakeProvider } from '@otesse/fake-provider';
 import {
   TestBrowser,
+  natsClientTls,
   seedOrg,
   startTestStack,
   type TSeededOrgUser,
@@ -111,12 +112,20 @@ export async function startHarness(
     natsConfigFile?: string;
     /** A service's database URL as its process gets it (through a `startTcpProxy`, say). */
     rewriteDatabaseUrl?: (service: TStackService, url: string) => string;
+    /** The database on this server (a `startPrivatePostgres`) instead of the shared one. */
+    postgresAdminUrl?: string;
+    /** nats-server's extra environment, and the TLS the harness's own NATS connections use. */
+    natsEnv?: Record<string, string>;
+    natsClientTls?: { caFile: string; certFile?: string; keyFile?: string };
   } = {},
 ): Promise<THarness> {
   const { db, nats, fake, stack, providersFile, close } = await startTestStack({
     tmpPrefix: 'otesse-e2e-',
     natsConfigFile: opts.natsConfigFile,
     rewriteDatabaseUrl: opts.rewriteDatabaseUrl,
+    postgresAdminUrl: opts.postgresAdminUrl,
+    natsEnv: opts.natsEnv,
+    natsClientTls: opts.natsClientTls,
     stack: { dashboardUrl: DASHBOARD_URL, ...(opts.envFor ? { envFor: opts.envFor } : {}) },
     services: opts.services,
   });
@@ -143,6 +152,7 @@ export async function startHarness(
   const nc = await connect({
     servers: nats.url,
     ...(opts.natsConfigFile ? { user: 'probe', pass: 'probe' } : {}),
+    ...(opts.natsClientTls ? { tls: natsClientTls(opts.natsClientTls) } : {}),
   });
   return {
     db,

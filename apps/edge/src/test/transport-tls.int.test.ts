@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE_SCHEMAS, urlForRole } from '@otesse/persistence';
+import {
+  createTestCertificates,
+  NATS_DEV_USERS,
+  NATS_TLS_CONFIG_FILE,
+  SERVICE_ENTRIES,
+  spawnTs,
+  startPrivatePostgres,
+  waitFor,
+  type TPrivatePostgres,
+  type TStackService,
+  type TTestCertificates,
+} from '@otesse/testing';
+import { connectOAuth, startHarness, type THarness } from './e2e-harness';
+import { expectDisconnectedOnce } from './disconnect-helpers';
+
+/**
+ * Encryption in transit: a Postgres that refuses plaintext and checks client certificates, a NATS that requires TLS
+ * and verifies every client's certificate (tools/nats/tls.conf), and the whole stack, as processes, configured the
+ * way an operator would (DATABASE_URL's sslmode=verify-full, NATS_TLS_*).
+ */
+describe('TLS to Postgres and NATS', () => {
+  let certs: TTestCertificates;
+  let pg: TPrivatePostgres;
+  let h: THarness;
+  const clientTls = () => ({
+    caFile: certs.caFile,
+    certFile: certs.clientCertFile,
+    keyFile: certs.clientKeyFile,
+  });
+  const natsTlsEnv = (): Record<string, string> => ({
+    NATS_TLS_CA_FILE: certs.caFile,
+    NATS_TLS_CERT_FILE: certs.clientCertFile,
+    NATS_TLS_KEY_FILE: certs.clientKeyFile,
+  });
+
+  beforeAll(async () => {
+    certs = createTestCertificates();
+    pg = await startPrivatePostgres({
+      tls: {
+        certFile: certs.serverCertFile,
+        keyFile: certs.serverKeyFile,
+        clientCaFile: certs.caFile,
+      },
+      client: clientTls(),
+    });
+    h = await startHarness({
+      postgresAdminUrl: pg.adminUrl,
+      natsConfigFile: NATS_TLS_CONFIG_FILE,
+      natsEnv: {
+        NATS_TLS_SERVER_CERT_FILE: certs.serverCertFile,
+        NATS_TLS_SERVER_KEY_FILE: certs.serverKeyFile,
+        NATS_TLS_CA_FILE: certs.caFile,
+      },
+      natsClientTls: clientTls(),
+      envFor: (s) => ({
+        NATS_USER: NATS_DEV_USERS[s].user,
+        NATS_PASSWORD: NATS_DEV_USERS[s].password,
+        ...natsTlsEnv(),
+      }),
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await pg?.stop();
+    certs?.remove();
+  });
+
+  it('connects, disconnects and audits with every service on TLS only', async () => {
+    // The database URLs the services got carry the TLS parameters: nothing else reaches this server.
+    expect(h.db.urlFor('credential-vault')).toMatch(/sslmode=verify-full/);
+    const { outcome, connectionId } = await connectOAuth(h, h.admin, 'google', 'app');
+    expect(outcome).toBe('connected');
+    const { saga } = await h.admin.client.disconnect.start.mutate({
+      connectionId: connectionId!,
+      confirm: true,
+      waitMs: 15_000,
+    });
+    expect(saga?.status).toBe('completed');
+    await expectDisconnectedOnce(h, connectionId!);
+    const revoked = await h.db.query<{ status: string }>(
+      'select status from connection.integration_connection where id = $1',
+      [connectionId],
+    );
+    expect(revoked[0]?.status).toBe('revoked');
+
+    // Every service's sessions are encrypted, with a certificate the server verified.
+    const sessions = await h.db.query<{ role: string; ssl: boolean; client_dn: string | null }>(
+      `select a.usename as role, s.ssl, s.client_dn from pg_stat_activity a join pg_stat_ssl s using (pid)
+        where a.datname = current_database() and a.backend_type = 'client backend'`,
+    );
+    const roles = new Set(sessions.map((s) => s.role));
+    for (const service of Object.keys(SERVICE_SCHEMAS) as (keyof typeof SERVICE_SCHEMAS)[])
+      expect(roles, service).toContain(SERVICE_SCHEMAS[service].role);
+    expect(sessions.every((s) => s.ssl && s.client_dn === '/CN=otesse-service')).toBe(true);
+  });
+
+  /**
+   * A service process started with the stack's settings, `env` over them (an empty value: unset): it must exit,
+   * saying why.
+   */
+  const refusedStart = async (service: TStackService, env: Record<string, string>) => {
+    const child = spawnTs(SERVICE_ENTRIES[service], {
+      DATABASE_URL: h.db.urlFor(service),
+      NATS_URL: h.nats.url,
+      NATS_USER: NATS_DEV_USERS[service].user,
+      NATS_PASSWORD: NATS_DEV_USERS[service].password,
+      ...natsTlsEnv(),
+      HEALTH_PORT: '0',
+      LOG_LEVEL: 'info',
+      ...env,
+    });
+    try {
+      await waitFor(() => child.proc.exitCode !== null, {
+        timeoutMs: 30_000,
+        what: `${service} to give up`,
+      });
+    } finally {
+      if (child.proc.exitCode === null) await child.kill('SIGKILL');
+    }
+    expect(child.proc.exitCode).not.toBe(0);
+    return child.output();
+  };
+
+  it('a service without TLS to NATS, or trusting another CA, does not start and says why', async () => {
+    const plaintext = await refusedStart('audit', {
+      NATS_TLS_CA_FILE: '',
+      NATS_TLS_CERT_FILE: '',
+      NATS_TLS_KEY_FILE: '',
+    });
+    expect(plaintext).toMatch(/NATS is not reachable at nats:\/\/127\.0\.0\.1:\d+/);
+    expect(plaintext).toMatch(/set NATS_TLS_CA_FILE/);
+    const otherCa = await refusedStart('audit', { NATS_TLS_CA_FILE: certs.otherCaFile });
+    expect(otherCa).toMatch(/NATS is not reachable.*(self[- ]signed|unable to (get|verify))/i);
+    // A certificate without its key is a configuration error, named before anything is dialled.
+    const halfCert = await refusedStart('audit', { NATS_TLS_KEY_FILE: '' });
+    expect(halfCert).toMatch(
+      /NATS_TLS_KEY_FILE: NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together/,
+    );
+  });
+
+  it('a service whose DATABASE_URL asks for no TLS, or trusts another CA, does not start and says why', async () => {
+    const role = SERVICE_SCHEMAS.audit.role;
+    const plain = urlForRole(`postgres://x@127.0.0.1:${pg.port}/${h.db.name}`, role);
+    expect(await refusedStart('audit', { DATABASE_URL: plain })).toMatch(
+      /PostgreSQL at postgres:\/\/otesse_audit\w*@127\.0\.0\.1:\d+\/\w+ refused this process \(pg_hba\.conf rejects connection .* no encryption\)/,
+    );
+    const other = new URL(h.db.urlFor('audit'));
+    other.searchParams.set('sslrootcert', certs.otherCaFile);
+    expect(await refusedStart('audit', { DATABASE_URL: other.toString() })).toMatch(
+      /self[- ]signed certificate|unable to (get|verify)/i,
+    );
+    const prefer = new URL(plain);
+    prefer.searchParams.set('sslmode', 'prefer');
+    expect(await refusedStart('audit', { DATABASE_URL: prefer.toString() })).toMatch(
+      /DATABASE_URL: sslmode=prefer falls back to plaintext/,
+    );
+    // None of them left a session behind, and the running stack was never touched.
+    expect(pg.log()).toMatch(/pg_hba\.conf rejects connection .* no encryption/);
+  });
+});
