@@ -210,6 +210,53 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     expect(fake.state.tokenStatus(fresh.refresh).status).toBe('revoked');
   });
 
+  it('settles a swap whose tokens its saga lost: the swap made under the key, or none ever under it', async () => {
+    const settle = (c: { orgId: string; connectionId: string; vendor: string }, key: string) =>
+      bus.request('vault.credentials.swap', {
+        orgId: c.orgId,
+        connectionId: c.connectionId,
+        vendor: c.vendor,
+        idempotencyKey: key,
+      });
+    // The swap had reached the vault: settling answers its ids, and changes nothing.
+    const made = await connected('google');
+    const madeKey = `saga-${randomUUID()}:swap`;
+    const swapped = await swap(made, tokensFor('google', 'u-bob').credentials, madeKey);
+    const states = async (connectionId: string) =>
+      (await rowsOf(connectionId)).map((r) => ({
+        id: r.id,
+        active: r.is_active,
+        deleted: r.is_deleted,
+        destroyed: r.ciphertext === '',
+      }));
+    const before = await states(made.connectionId);
+    await expect(settle(made, madeKey)).resolves.toEqual(swapped);
+    expect(await states(made.connectionId)).toEqual(before);
+
+    // It had not: the key is closed. The lost request arriving late changes nothing and gets the same answer.
+    const lost = await connected('google');
+    const lostKey = `saga-${randomUUID()}:swap`;
+    expect(await errorOf(settle(lost, lostKey))).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'swap_not_applied',
+    });
+    const late = tokensFor('google', 'u-bob');
+    expect(await errorOf(swap(lost, late.credentials, lostKey))).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'swap_not_applied',
+    });
+    const rows = await rowsOf(lost.connectionId);
+    expect(rows.map((r) => r.id).sort()).toEqual([...lost.oldIds].sort());
+    expect(rows.every((r) => r.is_active && !r.is_deleted)).toBe(true);
+    expect((await get(lost)).accessToken).toBe(lost.old.access);
+    // Settling again is the same answer; the key of another connection is still refused as reused.
+    expect(await errorOf(settle(lost, lostKey))).toMatchObject({ reason: 'swap_not_applied' });
+    expect(await errorOf(settle(made, lostKey))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'idempotency_key_reused',
+    });
+  });
+
   it('Confluence: swap, then revoking the retired tokens is recorded "not supported", destroy by id', async () => {
     const c = await connected('confluence');
     const fresh = tokensFor('confluence', 'u-bob');

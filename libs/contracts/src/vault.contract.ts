@@ -234,6 +234,12 @@ export const vaultContracts = {
    * (the edge's saga holds `connection.connections.lock`). Idempotent by key: a replay answers the first ids and
    * changes nothing; the same key for another connection is CONFLICT `idempotency_key_reused`. BAD_REQUEST
    * `duplicate_kind`, `vendor_mismatch` (the current credentials are another provider's).
+   *
+   * Without `credentials` (the saga lost the new tokens — another edge took it over — and cannot tell whether its
+   * swap reached the vault): applies nothing. A swap made under the key answers its ids as a replay would; when
+   * none was, the key is recorded as abandoned and the answer is PRECONDITION_FAILED `swap_not_applied`, and a swap
+   * that arrives under it later (the lost request, late) changes nothing and gets the same answer. Either way the
+   * saga knows for certain.
    */
   'vault.credentials.swap': defineRequest({
     request: z
@@ -241,12 +247,12 @@ export const vaultContracts = {
         orgId: ZOrgId,
         connectionId: ZUuid,
         vendor: ZVendor,
-        credentials: z.array(ZCredentialInput).min(1).max(8),
+        credentials: z.array(ZCredentialInput).min(1).max(8).optional(),
         idempotencyKey: z.string().min(1).max(200),
       })
       .strict(),
     reply: z.object({ credentialIds: z.array(ZUuid), retiredCredentialIds: z.array(ZUuid) }),
-    errors: ['BAD_REQUEST', 'CONFLICT'],
+    errors: ['BAD_REQUEST', 'CONFLICT', 'PRECONDITION_FAILED'],
   }),
   /**
    * Set (or replace) an instance's webhook signing secret. Stored like a credential (envelope-encrypted, the org and

@@ -33,6 +33,12 @@ export interface TStepDefinition<TInput> {
    * `skipped` (no command sent). Only after the pivot, where the results it reads are final.
    */
   when?(ctx: { input: TInput; results: Record<string, unknown> }): boolean;
+  /**
+   * For a pivot: the errors that prove its command has not taken effect and never will (the receiver settled its
+   * idempotency key without acting). A pivot whose earlier attempt may have acted — a timeout, an edge that died
+   * while it ran — otherwise only moves forward; with such an answer the saga compensates instead.
+   */
+  provesNoEffect?(err: TSagaError): boolean;
   run(ctx: TStepContext<TInput>): Promise<Record<string, unknown>>;
   /** Idempotent; retried until it succeeds. */
   compensate?(ctx: TStepContext<TInput>): Promise<void>;

@@ -164,6 +164,37 @@ describe('SagaEngine (real Postgres)', () => {
     expect(fx.calls).toEqual(['run:a', 'undo:a', 'compensated:b:UNAVAILABLE']);
   });
 
+  it('a pivot whose timed-out attempt may have acted compensates once its receiver proves it did nothing', async () => {
+    const pivotTimesOutThenIsSettled = {
+      pivot: (attempt: number) => {
+        if (attempt === 1) throw new AppError('TIMEOUT', 'no reply in time');
+        throw new AppError('PRECONDITION_FAILED', 'settled without effect', { reason: 'gone' });
+      },
+    };
+    const e = engine();
+    const fx = new Effects();
+    const base = definition(fx, pivotTimesOutThenIsSettled);
+    const def: TSagaDefinition<TIn> = {
+      ...base,
+      steps: base.steps.map((s) =>
+        s.kind === 'pivot' ? { ...s, provesNoEffect: (err) => err.reason === 'gone' } : s,
+      ),
+    };
+    e.register(def);
+    const { v } = await startAndWait(e, def, 'c3b');
+    expect(v?.status).toBe('compensated');
+    expect(v?.error).toMatchObject({ step: 'pivot', reason: 'gone' });
+    const pivot = v?.steps.find((s) => s.name === 'pivot');
+    expect(pivot).toMatchObject({ attempts: 2, status: 'failed' });
+    expect(fx.calls).toEqual([
+      'run:a',
+      'run:b',
+      'undo:b',
+      'undo:a',
+      'compensated:pivot:PRECONDITION_FAILED',
+    ]);
+  });
+
   it('after the pivot only moves forward, retrying until done', async () => {
     const fx = new Effects();
     const e = engine();

@@ -951,14 +951,27 @@ export class SagaEngine extends EventEmitter {
     );
   }
 
-  /** A failed attempt: recorded before the retry or the compensation it leads to. */
-  private async recordFailure(sagaId: string, step: string, err: TSagaError, e: unknown) {
+  /**
+   * A failed attempt: recorded before the retry or the compensation it leads to. `noEffect`: the receiver proved
+   * the command did nothing (`provesNoEffect`), which clears what an earlier ambiguous attempt left possible.
+   */
+  private async recordFailure(
+    sagaId: string,
+    step: string,
+    err: TSagaError,
+    e: unknown,
+    noEffect: boolean,
+  ) {
     await this.t('saga_step')
       .where({ saga_id: sagaId, name: step })
       .update({
         status: 'failed',
         error: logJson(err),
-        ...(certainlyUndelivered(e) ? {} : { effect_possible: true }),
+        ...(noEffect
+          ? { effect_possible: false }
+          : certainlyUndelivered(e)
+            ? {}
+            : { effect_possible: true }),
       });
   }
 
@@ -1038,7 +1051,11 @@ export class SagaEngine extends EventEmitter {
           break;
         }
         const { err, retryable, cause } = outcome;
-        if (step.kind === 'pivot' && !certainlyUndelivered(cause) && retryable) afterPivot = true;
+        if (step.kind === 'pivot') {
+          // The receiver's word that nothing was done, nor will be: compensate, even after an ambiguous attempt.
+          if (step.provesNoEffect?.(err)) afterPivot = false;
+          else if (!certainlyUndelivered(cause) && retryable) afterPivot = true;
+        }
         if (this.stopped) return { status: 'stopped' }; // another replica (or this one restarted) resumes
         if (afterPivot) {
           // Past the point of no return: only forward. Retryable failures retry forever; others a bounded number
@@ -1197,7 +1214,8 @@ export class SagaEngine extends EventEmitter {
       const err = toSagaError(step.name, e);
       const retryable = e instanceof AppError && e.retryable;
       this.emitStep(saga, step.name, 'forward', 'failed', attempts, retryable, started);
-      await this.recordFailure(saga.id, step.name, err, e);
+      const noEffect = step.kind === 'pivot' && step.provesNoEffect?.(err) === true;
+      await this.recordFailure(saga.id, step.name, err, e, noEffect);
       this.emitProgress(saga.id);
       return { ok: false, err, retryable, cause: e };
     }

@@ -24,61 +24,74 @@ export function swapCredentialsHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
 ): THandler<'vault.credentials.swap'> {
   return async (req, ctx) => {
-    if (new Set(req.credentials.map((c) => c.kind)).size !== req.credentials.length) {
+    const knex = deps.orm.em.getConnection().getKnex();
+    const command = {
+      key: req.idempotencyKey,
+      subject: 'vault.credentials.swap',
+      orgId: req.orgId,
+      connectionId: req.connectionId,
+    };
+    const { credentials } = req;
+    if (!credentials) {
+      // Applies nothing: either the swap made under this key, or the key claimed as abandoned so none ever is.
+      const { result, replayed } = await withSafeDbErrors(deps.logger, 'settling a swap', () =>
+        runVaultCommandOnce<TSwapOutcome>(knex, command, () =>
+          Promise.resolve({ abandoned: true, orgId: req.orgId, connectionId: req.connectionId }),
+        ),
+      );
+      if (!replayed) {
+        deps.logger.warn(
+          { orgId: req.orgId, connectionId: req.connectionId, traceId: ctx.traceId },
+          'swap given up by its saga before it reached the vault: none will be made under its key',
+        );
+      }
+      return swapReply(result);
+    }
+    if (new Set(credentials.map((c) => c.kind)).size !== credentials.length) {
       throw new AppError('BAD_REQUEST', 'at most one credential of each kind', {
         reason: 'duplicate_kind',
       });
     }
     const now = new Date();
-    const rows = sealCredentialRows(deps.keys, req, now);
-    const knex = deps.orm.em.getConnection().getKnex();
+    const rows = sealCredentialRows(deps.keys, { ...req, credentials }, now);
     const { result, replayed } = await withSafeDbErrors(deps.logger, 'swapping credentials', () =>
-      runVaultCommandOnce(
-        knex,
-        {
-          key: req.idempotencyKey,
-          subject: 'vault.credentials.swap',
+      runVaultCommandOnce<TSwapOutcome>(knex, command, async (trx) => {
+        await lockConnection(trx, req.connectionId);
+        const current = (await trx('credential')
+          .withSchema(VAULT_DB_SCHEMA)
+          .where({ org_id: req.orgId, connection_id: req.connectionId, is_deleted: false })
+          .whereNull('retired_at')
+          // The order `vault.credentials.describe` lists them in.
+          .orderBy([
+            { column: 'created_at', order: 'asc' },
+            { column: 'kind', order: 'asc' },
+            { column: 'id', order: 'asc' },
+          ])
+          .select('id', 'vendor')) as { id: string; vendor: string }[];
+        if (current.some((c) => c.vendor !== req.vendor)) {
+          throw new AppError(
+            'BAD_REQUEST',
+            `the connection's credentials are not ${req.vendor}'s`,
+            { reason: 'vendor_mismatch' },
+          );
+        }
+        const retiredCredentialIds = current.map((c) => c.id);
+        if (retiredCredentialIds.length > 0) {
+          await trx('credential')
+            .withSchema(VAULT_DB_SCHEMA)
+            .whereIn('id', retiredCredentialIds)
+            .update({ is_active: false, retired_at: now, updated_at: now });
+        }
+        await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
+        return {
+          credentialIds: rows.map((r) => r.id),
+          retiredCredentialIds,
           orgId: req.orgId,
           connectionId: req.connectionId,
-        },
-        async (trx) => {
-          await lockConnection(trx, req.connectionId);
-          const current = (await trx('credential')
-            .withSchema(VAULT_DB_SCHEMA)
-            .where({ org_id: req.orgId, connection_id: req.connectionId, is_deleted: false })
-            .whereNull('retired_at')
-            // The order `vault.credentials.describe` lists them in.
-            .orderBy([
-              { column: 'created_at', order: 'asc' },
-              { column: 'kind', order: 'asc' },
-              { column: 'id', order: 'asc' },
-            ])
-            .select('id', 'vendor')) as { id: string; vendor: string }[];
-          if (current.some((c) => c.vendor !== req.vendor)) {
-            throw new AppError(
-              'BAD_REQUEST',
-              `the connection's credentials are not ${req.vendor}'s`,
-              { reason: 'vendor_mismatch' },
-            );
-          }
-          const retiredCredentialIds = current.map((c) => c.id);
-          if (retiredCredentialIds.length > 0) {
-            await trx('credential')
-              .withSchema(VAULT_DB_SCHEMA)
-              .whereIn('id', retiredCredentialIds)
-              .update({ is_active: false, retired_at: now, updated_at: now });
-          }
-          await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
-          return {
-            credentialIds: rows.map((r) => r.id),
-            retiredCredentialIds,
-            orgId: req.orgId,
-            connectionId: req.connectionId,
-          };
-        },
-      ),
+        };
+      }),
     );
-    if (!replayed) {
+    if (!replayed && !('abandoned' in result)) {
       deps.logger.info(
         {
           orgId: req.orgId,
@@ -91,9 +104,25 @@ export function swapCredentialsHandler(
         'credentials swapped',
       );
     }
-    return {
-      credentialIds: result.credentialIds,
-      retiredCredentialIds: result.retiredCredentialIds,
-    };
+    return swapReply(result);
   };
+}
+
+/** What the processed-command record of a swap holds: the swap's ids, or that its saga gave it up. */
+type TSwapOutcome = { orgId: string; connectionId: string } & (
+  { credentialIds: string[]; retiredCredentialIds: string[] } | { abandoned: true }
+);
+
+function swapReply(result: TSwapOutcome): {
+  credentialIds: string[];
+  retiredCredentialIds: string[];
+} {
+  if ('abandoned' in result) {
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      'no swap was made under this key, and none will be: its saga gave it up',
+      { reason: 'swap_not_applied' },
+    );
+  }
+  return { credentialIds: result.credentialIds, retiredCredentialIds: result.retiredCredentialIds };
 }

@@ -30,8 +30,9 @@ export const RECONNECT_SAGA: Record<TReconnectAction, string> = {
 
 /**
  * The new tokens never enter the saga log (it lives in the edge's database): they wait here, in memory, for the
- * swap step. A saga resumed by another process after a crash finds none and compensates — the user authorizes
- * again, and no secret was ever written outside the vault.
+ * swap step. A saga resumed by another process after a crash finds none: it asks the vault to settle the swap's key
+ * (the swap made under it goes on; otherwise none ever will be, and the saga compensates — the user authorizes
+ * again). No secret was ever written outside the vault.
  */
 export class PendingTokens {
   private readonly byKey = new Map<
@@ -98,28 +99,35 @@ export function reconnectSaga(
         kind: 'pivot',
         timeoutMs: 8_000,
         maxAttempts: 3,
+        // The vault's word that no swap was made under the key, nor will be: the saga compensates.
+        provesNoEffect: (err) => err.reason === 'authorization_lost',
         run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
           const creds = tokens.take(sagaId);
-          if (!creds) {
-            throw new AppError(
-              'PRECONDITION_FAILED',
-              'the authorization is no longer available: authorize again',
+          // Without the new tokens (another edge took the saga over, or they waited too long) the swap cannot be
+          // sent again, and an earlier attempt may have reached the vault: it is settled instead — the swap made
+          // under the key goes on, or the key is closed so that none ever is and nothing changed.
+          const r = await deps.bus
+            .request(
+              'vault.credentials.swap',
               {
-                reason: 'authorization_lost',
+                orgId,
+                connectionId: input.connectionId,
+                vendor: input.vendor,
+                ...(creds ? { credentials: creds } : {}),
+                idempotencyKey,
               },
-            );
-          }
-          const r = await deps.bus.request(
-            'vault.credentials.swap',
-            {
-              orgId,
-              connectionId: input.connectionId,
-              vendor: input.vendor,
-              credentials: creds,
-              idempotencyKey,
-            },
-            opts(input, actorUserId, orgId, idempotencyKey, 7_000),
-          );
+              opts(input, actorUserId, orgId, idempotencyKey, 7_000),
+            )
+            .catch((e: unknown) => {
+              if (e instanceof AppError && e.reason === 'swap_not_applied') {
+                throw new AppError(
+                  'PRECONDITION_FAILED',
+                  'the authorization is no longer available: authorize again',
+                  { reason: 'authorization_lost' },
+                );
+              }
+              throw e;
+            });
           tokens.drop(sagaId);
           return r;
         },
