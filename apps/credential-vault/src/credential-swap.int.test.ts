@@ -5,7 +5,7 @@ import type { Bus } from '@otesse/messaging';
 import type { TFakeProvider } from '@otesse/fake-provider';
 import type { TTestDatabase } from '@otesse/testing';
 import { startVaultTestBed, type TVaultTestBed } from './test/vault-test-bed';
-import { errorOf } from '@otesse/testing';
+import { errorOf, failUpdatesWhere, waitFor } from '@otesse/testing';
 
 type TVendor = 'servicenow' | 'confluence' | 'google';
 
@@ -22,7 +22,10 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
   const issued: string[] = [];
 
   beforeAll(async () => {
-    bed = await startVaultTestBed('swap');
+    // The discard sweep often and soon, so a test can watch it finish what the first run could not.
+    bed = await startVaultTestBed('swap', {
+      discard: { sweepIntervalMs: 200, staleAfterMs: 1_000 },
+    });
     ({ db, fake, bus } = bed);
   });
   afterAll(async () => {
@@ -255,6 +258,88 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
       code: 'CONFLICT',
       reason: 'idempotency_key_reused',
     });
+  });
+
+  const discard = (
+    orgId: string,
+    vendor: TVendor,
+    credentials: TRequestInput<'vault.tokens.discard'>['credentials'],
+    idempotencyKey = `refused:${randomUUID()}`,
+  ) =>
+    bus.request('vault.tokens.discard', {
+      orgId,
+      vendor,
+      ...(vendor === 'servicenow' ? { subdomain: 'acme' } : {}),
+      credentials,
+      idempotencyKey,
+    });
+  /** Every row of a discard destroyed (ciphertext and wrapped key gone, soft-deleted). */
+  const destroyedAll = async (discardId: string) => {
+    const rows = await rowsOf(discardId);
+    return (
+      rows.length > 0 &&
+      rows.every((r) => r.is_deleted && r.ciphertext === '' && r.wrapped_data_key === '')
+    );
+  };
+
+  it('takes over a refused authorization: stored retired, each token revoked at the instance, destroyed; a replay stores nothing', async () => {
+    const orgId = randomUUID();
+    const refused = tokensFor('servicenow', 'u-bob');
+    const key = `refused:${randomUUID()}`;
+    const { discardId, finished } = await discard(orgId, 'servicenow', refused.credentials, key);
+    // Revoked and destroyed before the answer.
+    expect(finished).toBe(true);
+    expect(await destroyedAll(discardId)).toBe(true);
+    await expect(discard(orgId, 'servicenow', refused.credentials, key)).resolves.toEqual({
+      discardId,
+      finished: true,
+    });
+    expect(
+      await errorOf(discard(randomUUID(), 'servicenow', refused.credentials, key)),
+    ).toMatchObject({ code: 'CONFLICT', reason: 'idempotency_key_reused' });
+    const rows = await db.query<{ is_active: boolean; retired_at: Date | null }>(
+      'select is_active, retired_at from vault.credential where connection_id = $1',
+      [discardId],
+    );
+    expect(rows).toHaveLength(2);
+    // Never one of a connection's current credentials: never handed out, never refreshed with.
+    expect(rows.every((r) => !r.is_active && r.retired_at !== null)).toBe(true);
+    expect(fake.state.revocations.map((r) => [r.instance, r.token]).sort()).toEqual(
+      [
+        ['acme', refused.access],
+        ['acme', refused.refresh],
+      ].sort(),
+    );
+    expect(fake.state.tokenStatus(refused.refresh).status).toBe('revoked');
+  });
+
+  it('finishes a discard the first run could not, at its next sweep, without calling the provider again', async () => {
+    // The destruction fails for a while (a bad deploy, a database refusing): the revocation is done, then stuck.
+    const fix = await failUpdatesWhere(db, {
+      name: 'refuse_destroy',
+      table: 'vault.credential',
+      when: `new.is_deleted and old.discard_requested_at is not null`,
+      message: 'simulated failure of the destruction',
+    });
+    let discardId: string;
+    try {
+      const refused = tokensFor('google', 'u-bob');
+      const answer = await discard(randomUUID(), 'google', refused.credentials);
+      discardId = answer.discardId;
+      expect(answer.finished).toBe(false);
+      expect(fake.state.revocations).toHaveLength(2);
+      // Past the age the sweep waits for, still there while the destruction fails.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(await destroyedAll(discardId)).toBe(false);
+    } finally {
+      await fix();
+    }
+    await waitFor(() => destroyedAll(discardId), {
+      timeoutMs: 10_000,
+      what: 'the sweep to destroy them',
+    });
+    // The sweep replayed the stored revocation report: the provider was called once per token.
+    expect(fake.state.revocations).toHaveLength(2);
   });
 
   it('Confluence: swap, then revoking the retired tokens is recorded "not supported", destroy by id', async () => {

@@ -402,6 +402,12 @@ describe('credential vault (real Postgres + NATS)', () => {
       'vault.credentials.destroy': { orgId, connectionId, idempotencyKey: 'k' },
       'vault.keys.rotate': {},
       'vault.tokens.revoke': { orgId, connectionId, vendor: 'google', idempotencyKey: 'k-revoke' },
+      'vault.tokens.discard': {
+        orgId,
+        vendor: 'google',
+        credentials: [{ kind: 'access_token', value: leaked }],
+        idempotencyKey: 'k-discard',
+      },
       'vault.credentials.swap': {
         orgId,
         connectionId,
@@ -492,6 +498,18 @@ describe('credential vault (real Postgres + NATS)', () => {
         json({ orgId, connectionId, vendor: 'google', idempotencyKey: 'k', token: leaked }),
         json({ orgId, connectionId, vendor: 'google', idempotencyKey: 'k', credentialIds: [] }),
         json({ orgId, connectionId, vendor: 'google', idempotencyKey: 'k', credentialIds: ['x'] }),
+      ],
+      'vault.tokens.discard': [
+        json({ ...valid['vault.tokens.discard'], idempotencyKey: undefined }),
+        json({ ...valid['vault.tokens.discard'], credentials: [] }),
+        json({ ...valid['vault.tokens.discard'], credentials: undefined }),
+        json({
+          ...valid['vault.tokens.discard'],
+          credentials: [{ kind: 'password', value: leaked }],
+        }),
+        json({ ...valid['vault.tokens.discard'], vendor: 'Not A Slug' }),
+        json({ ...valid['vault.tokens.discard'], subdomain: 'x'.repeat(64) }),
+        json({ ...valid['vault.tokens.discard'], connectionId }),
       ],
       'vault.credentials.swap': [
         json({ ...valid['vault.credentials.swap'], idempotencyKey: undefined }),

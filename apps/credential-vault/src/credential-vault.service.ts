@@ -7,6 +7,7 @@ import { MasterKeyRing, type TMasterKey } from './crypto/master-keys';
 import { vaultOrmConfig } from './db/orm.config';
 import { describeCredentialsHandler } from './handlers/describe-credentials.handler';
 import { describeWebhookSecretHandler } from './handlers/describe-webhook-secret.handler';
+import { discardTokensHandler } from './handlers/discard-tokens.handler';
 import { destroyCredentialsHandler } from './handlers/destroy-credentials.handler';
 import { getAccessTokenHandler } from './handlers/get-access-token.handler';
 import { removeWebhookSecretHandler } from './handlers/remove-webhook-secret.handler';
@@ -19,6 +20,11 @@ import { verifyWebhookSignatureHandler } from './handlers/verify-webhook-signatu
 import { expirePreviousWebhookSecretHandler } from './handlers/expire-previous-webhook-secret.handler';
 import { startPreviousSecretPurge } from './housekeeping/previous-secret-purge';
 import { DEFAULT_REFRESH_SETTINGS, type TRefreshSettings } from './provider/token-endpoint';
+import {
+  DEFAULT_DISCARD_SETTINGS,
+  TokenDiscarder,
+  type TDiscardSettings,
+} from './discard/token-discarder';
 import { TokenRefresher } from './refresh/token-refresher';
 
 export interface TCredentialVaultConfig {
@@ -37,6 +43,8 @@ export interface TCredentialVaultConfig {
   catalogue?: Catalogue;
   /** Token refresh margin, timeouts and retries (tests shrink them). */
   refresh?: Partial<TRefreshSettings>;
+  /** How often and after how long discarded tokens nobody finished are swept (tests shrink them). */
+  discard?: Partial<TDiscardSettings>;
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
@@ -55,6 +63,9 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
   const keys = new MasterKeyRing(cfg.masterKeys);
   const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
   const settings: TRefreshSettings = { ...DEFAULT_REFRESH_SETTINGS, ...cfg.refresh };
+  const discardSettings: TDiscardSettings = { ...DEFAULT_DISCARD_SETTINGS, ...cfg.discard };
+  // Built with the handlers (it uses the revoke and destroy ones), swept from onStart.
+  let discarder: TokenDiscarder | undefined;
   return runService({
     name: 'credential-vault',
     version: '0.1.0',
@@ -78,6 +89,8 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     handlers: ({ orm, logger, bus, events }) => {
       const deps = { orm, keys, catalogue, logger, bus, events };
       const refresher = new TokenRefresher({ ...deps, settings });
+      const tokens = new TokenDiscarder(deps, discardSettings);
+      discarder = tokens;
       return {
         'vault.credentials.store': storeCredentialsHandler(deps),
         'vault.credentials.describe': describeCredentialsHandler(deps),
@@ -85,6 +98,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
         'vault.credentials.destroy': destroyCredentialsHandler(deps),
         'vault.keys.rotate': rotateKeysHandler(deps),
         'vault.tokens.revoke': revokeTokensHandler(deps),
+        'vault.tokens.discard': discardTokensHandler(deps, tokens),
         'vault.credentials.swap': swapCredentialsHandler(deps),
         'vault.webhook-secrets.set': setWebhookSecretHandler(deps),
         'vault.webhook-secrets.describe': describeWebhookSecretHandler(deps),
@@ -96,7 +110,9 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     onStart: async ({ nc, orm, logger }) => {
       const consumer = await consumeAbandonedConnects({ nc, orm, logger });
       const stopPurge = await startPreviousSecretPurge(orm, logger);
+      discarder?.start(logger);
       return async () => {
+        await discarder?.stop();
         await stopPurge();
         await consumer.stop();
       };

@@ -224,6 +224,30 @@ export const vaultContracts = {
     errors: ['BAD_REQUEST', 'CONFLICT', 'UNAVAILABLE'],
   }),
   /**
+   * Tokens Otesse must not keep — an OAuth callback for an account it refuses (another account, tenant or site):
+   * the vault takes them over. They are stored encrypted and retired (never handed out) under a scratch connection
+   * id, `discardId`, and committed before anything else; then revoked at the provider (best effort, as a disconnect
+   * revokes: the refresh and the access token separately, failures are warnings) and destroyed. The answer comes
+   * after that (`finished: true`), or, when the revocation or destruction failed, once they were stored
+   * (`finished: false`): from the moment they are stored nothing is left to the caller — the vault's sweep (any
+   * replica) finishes what a failure or a stopped vault left. `subdomain`: the instance host the authorization ran
+   * against (ServiceNow, Zendesk). Idempotent by key: a replay stores nothing and answers the same `discardId`.
+   * BAD_REQUEST `unknown_provider`, `duplicate_kind`.
+   */
+  'vault.tokens.discard': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        vendor: ZVendor,
+        subdomain: z.string().max(63).optional(),
+        credentials: z.array(ZCredentialInput).min(1).max(8),
+        idempotencyKey: z.string().min(1).max(200),
+      })
+      .strict(),
+    reply: z.object({ discardId: ZUuid, finished: z.boolean() }),
+    errors: ['BAD_REQUEST', 'CONFLICT'],
+  }),
+  /**
    * Reconnect / change-user (seed 003): in ONE transaction, under the connection's lock (the one refresh and
    * revoke take), the connection's current credentials — every one neither destroyed nor already retired, the
    * dead refresh token of an expired connection included — are retired (isActive = false, retiredAt set, kept

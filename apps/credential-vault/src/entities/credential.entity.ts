@@ -37,6 +37,14 @@ export interface Credential {
    * with, or taken for one of the connection's current ones.
    */
   retiredAt: Date | null;
+  /**
+   * Set on tokens handed over to be discarded (`vault.tokens.discard`: an authorization Otesse refused), which are
+   * stored retired under a scratch connection id: revoked at the provider and destroyed in the background, by the
+   * sweep if the vault stopped first. Null for every connection's own credentials.
+   */
+  discardRequestedAt: Date | null;
+  /** The instance host (ServiceNow, Zendesk) a discarded token belongs to, for its revocation. */
+  discardSubdomain: string | null;
   expiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -50,6 +58,11 @@ export const CredentialSchema = new EntitySchema<Credential>({
     { name: 'credential_connection_idx', properties: ['orgId', 'connectionId', 'isDeleted'] },
     // Rotation looks for data keys not under the active master key.
     { name: 'credential_key_id_idx', properties: ['keyId'] },
+    // The discard sweep: tokens handed over to be discarded and not destroyed yet (none, most of the time).
+    {
+      name: 'credential_discard_idx',
+      expression: `create index "credential_discard_idx" on "vault"."credential" ("discard_requested_at") where "discard_requested_at" is not null and "is_deleted" = false`,
+    },
   ],
   properties: {
     id: { type: 'uuid', primary: true },
@@ -65,6 +78,8 @@ export const CredentialSchema = new EntitySchema<Credential>({
     isActive: { type: 'boolean' },
     isDeleted: { type: 'boolean' },
     retiredAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    discardRequestedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    discardSubdomain: { type: 'string', length: 255, nullable: true },
     expiresAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },

@@ -6,6 +6,7 @@ import { Migration20261122073137_revocation_claim } from './Migration20261122073
 import { Migration20261122114941_closed_connection } from './Migration20261122114941_closed_connection';
 import { Migration20261122165849_webhook_secret } from './Migration20261122165849_webhook_secret';
 import { Migration20261122191713_previous_webhook_secret } from './Migration20261122191713_previous_webhook_secret';
+import { Migration20261123023412_discard } from './Migration20261123023412_discard';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
@@ -15,4 +16,5 @@ export const migrations = [
   { name: 'Migration20261122114941_closed_connection', class: Migration20261122114941_closed_connection },
   { name: 'Migration20261122165849_webhook_secret', class: Migration20261122165849_webhook_secret },
   { name: 'Migration20261122191713_previous_webhook_secret', class: Migration20261122191713_previous_webhook_secret },
+  { name: 'Migration20261123023412_discard', class: Migration20261123023412_discard },
 ];

@@ -8,6 +8,7 @@ import { startTestBackend, type TTestDatabase, type TTestNats } from '@otesse/te
 import type { TRunningService } from '@otesse/runtime';
 import { startCredentialVault } from '../credential-vault.service';
 import type { TMasterKey } from '../crypto/master-keys';
+import type { TDiscardSettings } from '../discard/token-discarder';
 
 export const masterKey = (keyId: string): TMasterKey => ({ keyId, key: randomBytes(32) });
 
@@ -40,6 +41,8 @@ export async function startVaultBed(
     catalogue?: Catalogue | 'fake-provider';
     logLevel?: 'debug' | 'trace';
     masterKeys?: TMasterKey[];
+    /** The discard sweep's timing (`vault.tokens.discard`). */
+    discard?: Partial<TDiscardSettings>;
   } = {},
 ): Promise<TVaultBed> {
   const backend = await startTestBackend({ tmpPrefix: `otesse-${name}-` });
@@ -66,6 +69,7 @@ export async function startVaultBed(
       natsUrl: nats.url,
       masterKeys,
       ...(catalogue ? { catalogue } : {}),
+      ...(opts.discard ? { discard: opts.discard } : {}),
       logger,
     });
     // Its endpoints are subscribed locally once it returns; the PING/PONG makes sure the server has them.
@@ -100,6 +104,9 @@ export async function startVaultBed(
 /** The vault bed whose catalogue points at its fake provider (revocation, refresh, swap). */
 export type TVaultTestBed = TVaultBed;
 
-export function startVaultTestBed(name: string): Promise<TVaultTestBed> {
-  return startVaultBed(name, { catalogue: 'fake-provider' });
+export function startVaultTestBed(
+  name: string,
+  opts: { discard?: Partial<TDiscardSettings> } = {},
+): Promise<TVaultTestBed> {
+  return startVaultBed(name, { catalogue: 'fake-provider', ...opts });
 }

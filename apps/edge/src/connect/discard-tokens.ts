@@ -14,50 +14,29 @@ export interface TRefusedTokens {
 }
 
 /**
- * Tokens for an account we refuse (another account, tenant or site): they are never attached to a connection. They
- * go to the vault under a throwaway id only so the vault — the one place that revokes — can revoke and destroy them.
+ * Tokens for an account we refuse (another account, tenant or site): they are never attached to a connection. The
+ * vault — the one place that revokes — takes them over (`vault.tokens.discard`): it revokes and destroys them
+ * before it answers, and from the moment it stored them it finishes them whatever happens to this edge or to it.
  * Best effort: the refusal stands whatever happens here, so a failure is logged, never thrown.
  */
 export async function discardTokens(deps: TEdgeDeps, req: TRefusedTokens): Promise<void> {
-  await revokeAndDestroy(deps, req).catch((e: unknown) =>
-    deps.logger.warn({ err: e }, 'revoking refused tokens failed'),
-  );
-}
-
-async function revokeAndDestroy(deps: TEdgeDeps, req: TRefusedTokens): Promise<void> {
-  const scratch = randomUUID();
-  const ctx = { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId };
-  try {
-    await deps.bus.request(
-      'vault.credentials.store',
+  await deps.bus
+    .request(
+      'vault.tokens.discard',
       {
         orgId: req.orgId,
-        connectionId: scratch,
-        vendor: req.provider.key,
-        credentials: req.credentials,
-        replace: false,
-      },
-      { ctx },
-    );
-    await deps.bus.request(
-      'vault.tokens.revoke',
-      {
-        orgId: req.orgId,
-        connectionId: scratch,
         vendor: req.provider.key,
         ...(req.subdomain ? { subdomain: req.subdomain } : {}),
-        idempotencyKey: `refused:${scratch}:revoke`,
-        timeoutMs: REVOCATION_TIMEOUT_MS,
+        credentials: req.credentials,
+        idempotencyKey: `refused:${randomUUID()}`,
       },
-      { ctx, timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000 },
+      {
+        ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
+        // Two revocation calls in parallel, each bounded, then the destruction.
+        timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000,
+      },
+    )
+    .catch((e: unknown) =>
+      deps.logger.warn({ err: e }, 'handing refused tokens to the vault failed'),
     );
-  } finally {
-    await deps.bus
-      .request(
-        'vault.credentials.destroy',
-        { orgId: req.orgId, connectionId: scratch, idempotencyKey: `refused:${scratch}:destroy` },
-        { ctx },
-      )
-      .catch((e: unknown) => deps.logger.warn({ err: e }, 'destroying refused tokens failed'));
-  }
 }

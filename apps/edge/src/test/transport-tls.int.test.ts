@@ -123,40 +123,41 @@ describe('TLS to Postgres and NATS', () => {
     return child.output();
   };
 
-  it('a service without TLS to NATS, or trusting another CA, does not start and says why', async () => {
-    const plaintext = await refusedStart('audit', {
-      NATS_TLS_CA_FILE: '',
-      NATS_TLS_CERT_FILE: '',
-      NATS_TLS_KEY_FILE: '',
-    });
-    expect(plaintext).toMatch(/NATS is not reachable at nats:\/\/127\.0\.0\.1:\d+/);
-    expect(plaintext).toMatch(/set NATS_TLS_CA_FILE/);
-    const otherCa = await refusedStart('audit', { NATS_TLS_CA_FILE: certs.otherCaFile });
-    expect(otherCa).toMatch(/NATS is not reachable.*(self[- ]signed|unable to (get|verify))/i);
+  it('a service without TLS, trusting another CA, with half a client certificate or sslmode=prefer does not start, and says why', async () => {
+    const plain = urlForRole(
+      `postgres://x@127.0.0.1:${pg.port}/${h.db.name}`,
+      SERVICE_SCHEMAS.audit.role,
+    );
+    const otherCa = new URL(h.db.urlFor('audit'));
+    otherCa.searchParams.set('sslrootcert', certs.otherCaFile);
+    const prefer = new URL(plain);
+    prefer.searchParams.set('sslmode', 'prefer');
+    // Six processes at once: each is refused on its own.
+    const [natsPlain, natsOtherCa, halfCert, dbPlain, dbOtherCa, dbPrefer] = await Promise.all([
+      refusedStart('audit', {
+        NATS_TLS_CA_FILE: '',
+        NATS_TLS_CERT_FILE: '',
+        NATS_TLS_KEY_FILE: '',
+      }),
+      refusedStart('audit', { NATS_TLS_CA_FILE: certs.otherCaFile }),
+      refusedStart('audit', { NATS_TLS_KEY_FILE: '' }),
+      refusedStart('audit', { DATABASE_URL: plain }),
+      refusedStart('audit', { DATABASE_URL: otherCa.toString() }),
+      refusedStart('audit', { DATABASE_URL: prefer.toString() }),
+    ]);
+    expect(natsPlain).toMatch(/NATS is not reachable at nats:\/\/127\.0\.0\.1:\d+/);
+    expect(natsPlain).toMatch(/set NATS_TLS_CA_FILE/);
+    expect(natsOtherCa).toMatch(/NATS is not reachable.*(self[- ]signed|unable to (get|verify))/i);
     // A certificate without its key is a configuration error, named before anything is dialled.
-    const halfCert = await refusedStart('audit', { NATS_TLS_KEY_FILE: '' });
     expect(halfCert).toMatch(
       /NATS_TLS_KEY_FILE: NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together/,
     );
-  });
-
-  it('a service whose DATABASE_URL asks for no TLS, or trusts another CA, does not start and says why', async () => {
-    const role = SERVICE_SCHEMAS.audit.role;
-    const plain = urlForRole(`postgres://x@127.0.0.1:${pg.port}/${h.db.name}`, role);
-    expect(await refusedStart('audit', { DATABASE_URL: plain })).toMatch(
+    expect(dbPlain).toMatch(
       /PostgreSQL at postgres:\/\/otesse_audit\w*@127\.0\.0\.1:\d+\/\w+ refused this process \(pg_hba\.conf rejects connection .* no encryption\)/,
     );
-    const other = new URL(h.db.urlFor('audit'));
-    other.searchParams.set('sslrootcert', certs.otherCaFile);
-    expect(await refusedStart('audit', { DATABASE_URL: other.toString() })).toMatch(
-      /self[- ]signed certificate|unable to (get|verify)/i,
-    );
-    const prefer = new URL(plain);
-    prefer.searchParams.set('sslmode', 'prefer');
-    expect(await refusedStart('audit', { DATABASE_URL: prefer.toString() })).toMatch(
-      /DATABASE_URL: sslmode=prefer falls back to plaintext/,
-    );
-    // None of them left a session behind, and the running stack was never touched.
+    expect(dbOtherCa).toMatch(/self[- ]signed certificate|unable to (get|verify)/i);
+    expect(dbPrefer).toMatch(/DATABASE_URL: sslmode=prefer falls back to plaintext/);
+    // The server saw the plaintext attempt, and refused it.
     expect(pg.log()).toMatch(/pg_hba\.conf rejects connection .* no encryption/);
   });
 });

@@ -1,0 +1,170 @@
+import { newTraceId, type TMessageContext } from '@otesse/messaging';
+import type { Logger } from '@otesse/logging';
+import { startPeriodicTask, type TPeriodicTask } from '@otesse/runtime';
+import { counter } from '@otesse/telemetry';
+import { VAULT_DB_SCHEMA } from '../credential-records';
+import { destroyCredentialsHandler } from '../handlers/destroy-credentials.handler';
+import type { TVaultDeps } from '../handlers/deps';
+import { revokeTokensHandler } from '../handlers/revoke-tokens.handler';
+
+/** Tokens discarded (`vault.tokens.discard`): revoked where the provider can, destroyed in any case. */
+export const discardedTokens = counter(
+  'otesse_vault_discarded_tokens_total',
+  'Tokens of refused authorizations destroyed by the vault (vault.tokens.discard), after their revocation.',
+  [],
+);
+
+export interface TDiscardSettings {
+  /** How often every replica looks for discards nobody finished (a vault that stopped mid-way). */
+  sweepIntervalMs: number;
+  /** A discard younger than this is left to the replica that accepted it (it starts at once). */
+  staleAfterMs: number;
+}
+
+export const DEFAULT_DISCARD_SETTINGS: TDiscardSettings = {
+  sweepIntervalMs: 60_000,
+  staleAfterMs: 30_000,
+};
+
+/** One refused authorization's tokens, as `vault.tokens.discard` stored them. */
+export interface TDiscard {
+  discardId: string;
+  orgId: string;
+  vendor: string;
+  subdomain: string | null;
+  credentialIds: string[];
+}
+
+/** Per provider call, as a disconnect's revocation. */
+const REVOKE_TIMEOUT_MS = 3_000;
+
+/**
+ * Revokes and destroys the tokens handed over by `vault.tokens.discard`, through the same code as the disconnect's
+ * revocation and destruction, under keys derived from the discard (`discard:<id>:revoke`, `…:destroy`): a second
+ * run — another replica's sweep, a restart — replays instead of calling the provider again. Run by the handler
+ * that accepted the discard before it answers; the sweep finishes the ones a failure or a stopped vault left.
+ */
+export class TokenDiscarder {
+  private readonly revoke: ReturnType<typeof revokeTokensHandler>;
+  private readonly destroy: ReturnType<typeof destroyCredentialsHandler>;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private task: TPeriodicTask<number> | undefined;
+
+  constructor(
+    private readonly deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger' | 'bus'>,
+    private readonly settings: TDiscardSettings,
+  ) {
+    this.revoke = revokeTokensHandler(deps);
+    this.destroy = destroyCredentialsHandler(deps);
+  }
+
+  /** Revokes, then destroys (whatever the revocation's outcome: the tokens must not stay). Joins a run in flight. */
+  finish(d: TDiscard, ctx: TMessageContext): Promise<void> {
+    let run = this.inFlight.get(d.discardId);
+    if (!run) {
+      run = this.revokeAndDestroy(d, ctx).finally(() => this.inFlight.delete(d.discardId));
+      this.inFlight.set(d.discardId, run);
+    }
+    return run;
+  }
+
+  private async revokeAndDestroy(d: TDiscard, ctx: TMessageContext): Promise<void> {
+    const report = await this.revoke(
+      {
+        orgId: d.orgId,
+        connectionId: d.discardId,
+        vendor: d.vendor,
+        ...(d.subdomain ? { subdomain: d.subdomain } : {}),
+        idempotencyKey: `discard:${d.discardId}:revoke`,
+        timeoutMs: REVOKE_TIMEOUT_MS,
+        credentialIds: d.credentialIds,
+      },
+      ctx,
+    );
+    const { destroyed } = await this.destroy(
+      {
+        orgId: d.orgId,
+        connectionId: d.discardId,
+        idempotencyKey: `discard:${d.discardId}:destroy`,
+        credentialIds: d.credentialIds,
+      },
+      ctx,
+    );
+    if (destroyed > 0) discardedTokens.inc(destroyed);
+    this.deps.logger.info(
+      {
+        discardId: d.discardId,
+        orgId: d.orgId,
+        vendor: d.vendor,
+        revoked: report.supported && report.succeeded,
+        warnings: report.warnings,
+        destroyed,
+        traceId: ctx.traceId,
+      },
+      'refused tokens discarded',
+    );
+  }
+
+  /** The discards older than `staleAfterMs` still holding tokens, finished one after the other. */
+  async sweep(task: { readonly stopped: boolean } = { stopped: false }): Promise<number> {
+    const knex = this.deps.orm.em.getConnection().getKnex();
+    const rows = (
+      await knex.raw(
+        `select connection_id, org_id, vendor, discard_subdomain, array_agg(id order by id) as ids
+           from ${VAULT_DB_SCHEMA}.credential
+          where discard_requested_at is not null and is_deleted = false
+            and discard_requested_at < now() - make_interval(secs => ?::float8 / 1000)
+          group by connection_id, org_id, vendor, discard_subdomain
+          limit 100`,
+        [this.settings.staleAfterMs],
+      )
+    ).rows as {
+      connection_id: string;
+      org_id: string;
+      vendor: string;
+      discard_subdomain: string | null;
+      ids: string[];
+    }[];
+    let finished = 0;
+    for (const r of rows) {
+      if (task.stopped) break;
+      try {
+        await this.finish(
+          {
+            discardId: r.connection_id,
+            orgId: r.org_id,
+            vendor: r.vendor,
+            subdomain: r.discard_subdomain,
+            credentialIds: r.ids,
+          },
+          { traceId: newTraceId() },
+        );
+        finished += 1;
+      } catch (err) {
+        // Another replica holds its revocation (revocation_in_progress), or the database is away: next sweep.
+        this.deps.logger.warn(
+          { err, discardId: r.connection_id },
+          'discard left to the next sweep',
+        );
+      }
+    }
+    return finished;
+  }
+
+  /** The periodic sweep; its first run now. */
+  start(logger: Logger): TPeriodicTask<number> {
+    this.task ??= startPeriodicTask({
+      what: 'discard sweep',
+      delayMs: this.settings.sweepIntervalMs,
+      logger,
+      run: (task) => this.sweep(task),
+    });
+    void this.task.runOnce().catch(() => undefined);
+    return this.task;
+  }
+
+  async stop(): Promise<void> {
+    await this.task?.stop();
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+}

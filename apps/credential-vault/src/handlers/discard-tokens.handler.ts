@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '@otesse/contracts';
+import type { THandler } from '@otesse/messaging';
+import { runOnce } from '@otesse/persistence';
+import {
+  idempotencyConflict,
+  sealCredentialRows,
+  VAULT_DB_SCHEMA,
+  withSafeDbErrors,
+} from '../credential-records';
+import type { TokenDiscarder } from '../discard/token-discarder';
+import type { TVaultDeps } from './deps';
+
+const SUBJECT = 'vault.tokens.discard';
+
+/**
+ * Takes over a refused authorization's tokens: stored encrypted and retired (never handed out, never refreshed
+ * with) under a scratch connection id, marked for discarding, in one transaction with the idempotency key; then
+ * revoked and destroyed before the answer. What fails there is logged and left to the sweep (any replica), as is a
+ * vault that stops in between: once stored, the caller keeps nothing to clean up. A replay runs the same steps,
+ * which replay in turn.
+ */
+export function discardTokensHandler(
+  deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger'>,
+  discarder: Pick<TokenDiscarder, 'finish'>,
+): THandler<typeof SUBJECT> {
+  return async (req, ctx) => {
+    if (!deps.catalogue.has(req.vendor)) {
+      throw new AppError('BAD_REQUEST', `unknown provider ${req.vendor}`, {
+        reason: 'unknown_provider',
+      });
+    }
+    if (new Set(req.credentials.map((c) => c.kind)).size !== req.credentials.length) {
+      throw new AppError('BAD_REQUEST', 'at most one credential of each kind', {
+        reason: 'duplicate_kind',
+      });
+    }
+    const discardId = randomUUID();
+    const now = new Date();
+    const rows = sealCredentialRows(deps.keys, { ...req, connectionId: discardId }, now).map(
+      (r) => ({
+        ...r,
+        is_active: false,
+        retired_at: now,
+        discard_requested_at: now,
+        discard_subdomain: req.subdomain ?? null,
+      }),
+    );
+    const knex = deps.orm.em.getConnection().getKnex();
+    const { result, replayed } = await withSafeDbErrors(
+      deps.logger,
+      'storing tokens to discard',
+      () =>
+        knex.transaction((trx) =>
+          runOnce(
+            trx,
+            { schema: VAULT_DB_SCHEMA, key: req.idempotencyKey, subject: SUBJECT },
+            async () => {
+              await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
+              return { discardId, orgId: req.orgId, credentialIds: rows.map((r) => r.id) };
+            },
+          ),
+        ),
+    );
+    if (result.orgId !== req.orgId) throw idempotencyConflict();
+    const finished = await discarder
+      .finish(
+        {
+          discardId: result.discardId,
+          orgId: req.orgId,
+          vendor: req.vendor,
+          subdomain: req.subdomain ?? null,
+          credentialIds: result.credentialIds,
+        },
+        ctx,
+      )
+      .then(
+        () => true,
+        (err: unknown) => {
+          deps.logger.warn(
+            { err, discardId: result.discardId, replayed, traceId: ctx.traceId },
+            'discarding refused tokens failed; the sweep finishes it',
+          );
+          return false;
+        },
+      );
+    return { discardId: result.discardId, finished };
+  };
+}
