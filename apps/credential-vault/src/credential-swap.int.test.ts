@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TRequestInput } from '@otesse/contracts';
-import type { Bus } from '@otesse/messaging';
+import { EventPublisher, type Bus } from '@otesse/messaging';
 import type { TFakeProvider } from '@otesse/fake-provider';
 import type { TTestDatabase } from '@otesse/testing';
 import { startVaultTestBed, type TVaultTestBed } from './test/vault-test-bed';
@@ -339,6 +339,31 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
       what: 'the sweep to destroy them',
     });
     // The sweep replayed the stored revocation report: the provider was called once per token.
+    expect(fake.state.revocations).toHaveLength(2);
+  });
+
+  it('revokes at the provider, then destroys, what an abandoned connect stored', async () => {
+    const c = await connected('google');
+    const event = {
+      eventId: randomUUID(),
+      occurredAt: new Date().toISOString(),
+      orgId: c.orgId,
+      vendor: 'google',
+      instanceId: randomUUID(),
+      connectionId: c.connectionId,
+      level: 'app' as const,
+      userId: randomUUID(),
+      reason: 'connect_expired',
+    };
+    await new EventPublisher(bed.nc).publish('integrations.connection.abandoned', event, {
+      msgId: event.eventId,
+    });
+    await waitFor(() => destroyedAll(c.connectionId), {
+      what: 'the abandoned credentials destroyed',
+    });
+    // Before, they were only destroyed: the authorization stayed live at the provider until it expired.
+    expect(fake.state.tokenStatus(c.old.refresh).status).toBe('revoked');
+    expect(fake.state.tokenStatus(c.old.access).status).toBe('revoked');
     expect(fake.state.revocations).toHaveLength(2);
   });
 

@@ -108,9 +108,10 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
       };
     },
     onStart: async ({ nc, orm, logger }) => {
-      const consumer = await consumeAbandonedConnects({ nc, orm, logger });
+      if (!discarder) throw new Error('the discarder is built with the handlers');
+      const consumer = await consumeAbandonedConnects({ nc, orm, logger, discarder });
       const stopPurge = await startPreviousSecretPurge(orm, logger);
-      discarder?.start(logger);
+      discarder.start(logger);
       return async () => {
         await discarder?.stop();
         await stopPurge();

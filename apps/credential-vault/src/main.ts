@@ -36,6 +36,14 @@ try {
         ? {}
         : { budgetMs: env.TOKEN_REFRESH_BUDGET_MS }),
     },
+    discard: {
+      ...(env.VAULT_DISCARD_SWEEP_MS === undefined
+        ? {}
+        : { sweepIntervalMs: env.VAULT_DISCARD_SWEEP_MS }),
+      ...(env.VAULT_DISCARD_STALE_MS === undefined
+        ? {}
+        : { staleAfterMs: env.VAULT_DISCARD_STALE_MS }),
+    },
     logger,
     healthPort: env.HEALTH_PORT,
     healthHost: env.HEALTH_HOST,

@@ -104,6 +104,10 @@ export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TCh
         ...(s === 'connection'
           ? { PENDING_CONNECT_SWEEP_MS: '1000', PENDING_CONNECT_STALE_MS: '20000' }
           : {}),
+        // What a killed vault left of an abandoned connect's discard is swept within the settling time too.
+        ...(s === 'credential-vault'
+          ? { VAULT_DISCARD_SWEEP_MS: '1000', VAULT_DISCARD_STALE_MS: '5000' }
+          : {}),
         ...opts.envFor?.(s, replica),
       }),
     },

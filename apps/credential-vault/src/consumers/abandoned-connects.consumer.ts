@@ -4,12 +4,13 @@ import type { TConnectionAbandonedEvent } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
 import { consumeDurable, type TConsumerHandle } from '@otesse/messaging';
 import { counter } from '@otesse/telemetry';
-import { destroyLiveCredentials, lockConnection, VAULT_DB_SCHEMA } from '../credential-records';
+import { lockConnection, VAULT_DB_SCHEMA } from '../credential-records';
+import type { TDiscard, TokenDiscarder } from '../discard/token-discarder';
 
 /** Credentials destroyed because their connect was abandoned: non-zero means connects die after the store. */
 export const abandonedCredentialsDestroyed = counter(
   'otesse_vault_abandoned_credentials_destroyed_total',
-  'Credentials destroyed on integrations.connection.abandoned (stored by a connect that never finished).',
+  'Credentials revoked (where the provider can) and destroyed on integrations.connection.abandoned (stored by a connect that never finished).',
   [],
 );
 
@@ -18,17 +19,19 @@ export const ABANDONED_CONNECTS_DURABLE = 'vault-abandoned-connects';
 
 /**
  * A connect that will never finish: under the connection's advisory lock (the one every store takes), the
- * connection is closed to new credentials and whatever the vault already holds for it is destroyed, in one
- * transaction. Idempotent: a redelivery finds it closed and nothing left to destroy. Returns what it destroyed.
+ * connection is closed to new credentials and whatever the vault holds for it is retired and marked to be discarded,
+ * in one transaction; the discarder then revokes the tokens at the provider and destroys them (its sweep finishes
+ * what fails). Idempotent: a redelivery finds it closed, and its discard already done or going. Returns the discard,
+ * or undefined when nothing was stored.
  */
 export async function closeAbandonedConnection(
   orm: MikroORM,
   event: Pick<TConnectionAbandonedEvent, 'orgId' | 'connectionId' | 'reason'>,
-): Promise<number> {
+): Promise<TDiscard | undefined> {
   const knex = orm.em.getConnection().getKnex();
-  return knex.transaction(async (trx) => {
+  const now = new Date();
+  const marked = await knex.transaction(async (trx) => {
     await lockConnection(trx, event.connectionId);
-    const now = new Date();
     await trx('closed_connection')
       .withSchema(VAULT_DB_SCHEMA)
       .insert({
@@ -39,8 +42,27 @@ export async function closeAbandonedConnection(
       })
       .onConflict('connection_id')
       .ignore();
-    return destroyLiveCredentials(trx, event, now);
+    return (await trx('credential')
+      .withSchema(VAULT_DB_SCHEMA)
+      .where({ org_id: event.orgId, connection_id: event.connectionId, is_deleted: false })
+      .update({
+        is_active: false,
+        retired_at: trx.raw('coalesce(retired_at, ?)', [now]),
+        discard_requested_at: trx.raw('coalesce(discard_requested_at, ?)', [now]),
+        updated_at: now,
+      })
+      .returning(['id', 'vendor'])) as { id: string; vendor: string }[];
   });
+  const [first] = marked;
+  if (!first) return undefined;
+  return {
+    discardId: event.connectionId,
+    orgId: event.orgId,
+    vendor: first.vendor,
+    subdomain: null,
+    credentialIds: marked.map((r) => r.id),
+    requestedAt: now,
+  };
 }
 
 /** Consumes `integrations.connection.abandoned`; a failure (database down) is redelivered later. */
@@ -48,6 +70,7 @@ export function consumeAbandonedConnects(deps: {
   nc: NatsConnection;
   orm: MikroORM;
   logger: Logger;
+  discarder: Pick<TokenDiscarder, 'finish'>;
 }): Promise<TConsumerHandle> {
   return consumeDurable(deps.nc, {
     stream: 'INTEGRATIONS',
@@ -56,7 +79,17 @@ export function consumeAbandonedConnects(deps: {
     logger: deps.logger,
     batch: 64,
     handler: async (event, { ctx }) => {
-      const destroyed = await closeAbandonedConnection(deps.orm, event);
+      const discard = await closeAbandonedConnection(deps.orm, event);
+      // Past the commit the discard is the vault's: a failure here is the sweep's to finish, not a redelivery.
+      const { destroyed } = discard
+        ? await deps.discarder.finish(discard, ctx).catch((err: unknown) => {
+            deps.logger.warn(
+              { err, connectionId: event.connectionId, traceId: ctx.traceId },
+              "revoking or destroying an abandoned connect's credentials failed; the sweep finishes it",
+            );
+            return { destroyed: 0 };
+          })
+        : { destroyed: 0 };
       if (destroyed > 0) abandonedCredentialsDestroyed.inc(destroyed);
       deps.logger.info(
         {

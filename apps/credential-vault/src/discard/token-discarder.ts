@@ -1,3 +1,4 @@
+import { AppError } from '@otesse/contracts';
 import { newTraceId, type TMessageContext } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { startPeriodicTask, type TPeriodicTask } from '@otesse/runtime';
@@ -7,10 +8,10 @@ import { destroyCredentialsHandler } from '../handlers/destroy-credentials.handl
 import type { TVaultDeps } from '../handlers/deps';
 import { revokeTokensHandler } from '../handlers/revoke-tokens.handler';
 
-/** Tokens discarded (`vault.tokens.discard`): revoked where the provider can, destroyed in any case. */
+/** Tokens discarded: revoked where the provider can, destroyed in any case. */
 export const discardedTokens = counter(
   'otesse_vault_discarded_tokens_total',
-  'Tokens of refused authorizations destroyed by the vault (vault.tokens.discard), after their revocation.',
+  'Tokens the vault revoked (where it could) and destroyed: refused authorizations (vault.tokens.discard) and abandoned connects.',
   [],
 );
 
@@ -26,14 +27,25 @@ export const DEFAULT_DISCARD_SETTINGS: TDiscardSettings = {
   staleAfterMs: 30_000,
 };
 
-/** One refused authorization's tokens, as `vault.tokens.discard` stored them. */
+/**
+ * Tokens to revoke and destroy, all of one connection id: a refused authorization's (`vault.tokens.discard`, under
+ * a scratch id) or an abandoned connect's (its own id).
+ */
 export interface TDiscard {
   discardId: string;
   orgId: string;
   vendor: string;
+  /** Null: asked of the connection service when the revocation URL needs one. */
   subdomain: string | null;
   credentialIds: string[];
+  requestedAt: Date;
 }
+
+/**
+ * A revocation that keeps failing with an error (not a provider's refusal, which is a warning) is retried by the
+ * sweep this long; then the tokens are destroyed without it: destroyed is the promise, revoked the best effort.
+ */
+export const REVOKE_GIVE_UP_MS = 10 * 60_000;
 
 /** Per provider call, as a disconnect's revocation. */
 const REVOKE_TIMEOUT_MS = 3_000;
@@ -47,7 +59,7 @@ const REVOKE_TIMEOUT_MS = 3_000;
 export class TokenDiscarder {
   private readonly revoke: ReturnType<typeof revokeTokensHandler>;
   private readonly destroy: ReturnType<typeof destroyCredentialsHandler>;
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, Promise<{ destroyed: number }>>();
   private task: TPeriodicTask<number> | undefined;
 
   constructor(
@@ -59,7 +71,7 @@ export class TokenDiscarder {
   }
 
   /** Revokes, then destroys (whatever the revocation's outcome: the tokens must not stay). Joins a run in flight. */
-  finish(d: TDiscard, ctx: TMessageContext): Promise<void> {
+  finish(d: TDiscard, ctx: TMessageContext): Promise<{ destroyed: number }> {
     let run = this.inFlight.get(d.discardId);
     if (!run) {
       run = this.revokeAndDestroy(d, ctx).finally(() => this.inFlight.delete(d.discardId));
@@ -68,7 +80,10 @@ export class TokenDiscarder {
     return run;
   }
 
-  private async revokeAndDestroy(d: TDiscard, ctx: TMessageContext): Promise<void> {
+  private async revokeAndDestroy(
+    d: TDiscard,
+    ctx: TMessageContext,
+  ): Promise<{ destroyed: number }> {
     const report = await this.revoke(
       {
         orgId: d.orgId,
@@ -80,7 +95,16 @@ export class TokenDiscarder {
         credentialIds: d.credentialIds,
       },
       ctx,
-    );
+    ).catch((err: unknown) => {
+      // Another replica's revocation in flight, the database away: the sweep tries again, for a while.
+      const transient = err instanceof AppError && err.retryable;
+      if (transient && Date.now() - d.requestedAt.getTime() < REVOKE_GIVE_UP_MS) throw err;
+      this.deps.logger.warn(
+        { err, discardId: d.discardId, traceId: ctx.traceId },
+        'revoking discarded tokens failed; they are destroyed without it',
+      );
+      return undefined;
+    });
     const { destroyed } = await this.destroy(
       {
         orgId: d.orgId,
@@ -96,13 +120,14 @@ export class TokenDiscarder {
         discardId: d.discardId,
         orgId: d.orgId,
         vendor: d.vendor,
-        revoked: report.supported && report.succeeded,
-        warnings: report.warnings,
+        revoked: report ? report.supported && report.succeeded : false,
+        warnings: report?.warnings ?? ['not revoked'],
         destroyed,
         traceId: ctx.traceId,
       },
-      'refused tokens discarded',
+      'discarded tokens revoked and destroyed',
     );
+    return { destroyed };
   }
 
   /** The discards older than `staleAfterMs` still holding tokens, finished one after the other. */
@@ -110,7 +135,8 @@ export class TokenDiscarder {
     const knex = this.deps.orm.em.getConnection().getKnex();
     const rows = (
       await knex.raw(
-        `select connection_id, org_id, vendor, discard_subdomain, array_agg(id order by id) as ids
+        `select connection_id, org_id, vendor, discard_subdomain, array_agg(id order by id) as ids,
+                min(discard_requested_at) as requested_at
            from ${VAULT_DB_SCHEMA}.credential
           where discard_requested_at is not null and is_deleted = false
             and discard_requested_at < now() - make_interval(secs => ?::float8 / 1000)
@@ -124,6 +150,7 @@ export class TokenDiscarder {
       vendor: string;
       discard_subdomain: string | null;
       ids: string[];
+      requested_at: Date;
     }[];
     let finished = 0;
     for (const r of rows) {
@@ -136,6 +163,7 @@ export class TokenDiscarder {
             vendor: r.vendor,
             subdomain: r.discard_subdomain,
             credentialIds: r.ids,
+            requestedAt: new Date(r.requested_at),
           },
           { traceId: newTraceId() },
         );

@@ -71,6 +71,7 @@ export function discardTokensHandler(
           vendor: req.vendor,
           subdomain: req.subdomain ?? null,
           credentialIds: result.credentialIds,
+          requestedAt: now,
         },
         ctx,
       )
