@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { consumerOpts, type NatsConnection } from 'nats';
 import { expect } from 'vitest';
+import type { TAuditAction } from '@otesse/contracts';
 import { waitFor, type TTestDatabase } from '@otesse/testing';
 import type { THarness } from './e2e-harness';
 
@@ -63,28 +64,36 @@ export async function streamEvents<T extends Record<string, unknown>>(
 export const uuid = (): string => randomUUID();
 
 /**
- * A connection's disconnect audited and announced exactly once: its `connection.disconnected` entry shows (the
- * audit writer may still be catching up), and a moment later there is still one, with one event on the stream.
+ * An operation on a connection audited and announced exactly once: its `action` entry shows (the audit writer may
+ * still be catching up), and a moment later there is still one, with one `subject` event on the stream.
  */
-export async function expectDisconnectedOnce(
+export async function expectAuditedAndAnnouncedOnce(
   h: Pick<THarness, 'admin' | 'nc'>,
-  connectionId: string,
+  o: { connectionId: string; action: TAuditAction; subject: string },
 ): Promise<void> {
   const entries = async () =>
     (
-      await h.admin.client.audit.list.query({
-        filters: { action: 'connection.disconnected' },
-        limit: 200,
-      })
-    ).entries.filter((e) => e.targets.connectionId === connectionId);
-  await waitFor(async () => (await entries()).length > 0, { timeoutMs: 15_000 });
+      await h.admin.client.audit.list.query({ filters: { action: o.action }, limit: 200 })
+    ).entries.filter((e) => e.targets.connectionId === o.connectionId);
+  await waitFor(async () => (await entries()).length > 0, {
+    timeoutMs: 15_000,
+    what: `the ${o.action} audit entry`,
+  });
   await new Promise((r) => setTimeout(r, 500));
   expect(await entries()).toHaveLength(1);
   expect(
-    await streamEvents(
-      h.nc,
-      'integrations.connection.disconnected',
-      (e) => e['connectionId'] === connectionId,
-    ),
+    await streamEvents(h.nc, o.subject, (e) => e['connectionId'] === o.connectionId),
   ).toHaveLength(1);
+}
+
+/** A connection's disconnect audited and announced exactly once. */
+export function expectDisconnectedOnce(
+  h: Pick<THarness, 'admin' | 'nc'>,
+  connectionId: string,
+): Promise<void> {
+  return expectAuditedAndAnnouncedOnce(h, {
+    connectionId,
+    action: 'connection.disconnected',
+    subject: 'integrations.connection.disconnected',
+  });
 }

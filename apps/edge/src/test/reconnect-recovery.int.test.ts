@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, type THarness } from './e2e-harness';
-import { streamEvents } from './disconnect-helpers';
+import { expectAuditedAndAnnouncedOnce } from './disconnect-helpers';
 
 /**
  * Seed 003 under an edge crash: the new tokens of a reconnect or change of user live only in the memory of the edge
@@ -102,19 +102,10 @@ describe('a change of user whose edge dies while the vault swaps (whole stack as
     expect(left!.n).toBe('0');
     for (const t of aliceTokens)
       expect((await h.fakeClient.tokenStatus(t.token)).status).toBe('revoked');
-    const audited = async () =>
-      (
-        await h.admin.client.audit.list.query({ filters: { action: 'connection.user_changed' } })
-      ).entries.filter((e) => e.targets.sagaId === ended.id);
-    await waitFor(async () => (await audited()).length > 0, { what: 'the audit entry' });
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await audited()).toHaveLength(1);
-    expect(
-      await streamEvents(
-        h.nc,
-        'integrations.connection.user_changed',
-        (e) => e['connectionId'] === connectionId,
-      ),
-    ).toHaveLength(1);
+    await expectAuditedAndAnnouncedOnce(h, {
+      connectionId: connectionId!,
+      action: 'connection.user_changed',
+      subject: 'integrations.connection.user_changed',
+    });
   });
 });
