@@ -89,6 +89,7 @@ export async function sagaCounts(db: TTestDatabase): Promise<TSagaCounts> {
  * - every saga completed or compensated;
  * - no active (or still decryptable) credential for a revoked connection;
  * - no connect left pending, nor a live credential for an abandoned one (the sweep, the vault's consumer);
+ * - no credential a swap retired, or the vault took over to discard, left decryptable;
  * - no sync job left disabled by a compensated saga;
  * - exactly one audit entry per saga, and exactly one event per completed saga (none for a compensated one);
  * - no connection left `disconnecting`, nor locked by a reconnect / change-user saga, nor an instance held for
@@ -136,6 +137,17 @@ export async function checkInvariants(
     pending.map((r) => r.id),
   );
   record('credentials alive for an abandoned connect', await aliveCredentials('error'));
+
+  // Retired by a swap (reconnect, change of user) or handed over to be discarded (a refused authorization, an
+  // abandoned connect): each must end destroyed — by its saga's destroy step, or by the vault's discard sweep.
+  const retired = await db.query<{ id: string }>(
+    `select id from vault.credential
+      where retired_at is not null and (ciphertext <> '' or wrapped_data_key <> '') order by created_at`,
+  );
+  record(
+    'retired or discarded credentials never destroyed',
+    retired.map((r) => r.id),
+  );
 
   const disabledJobs = await db.query<{ id: string }>(
     `select j.id from sync.sync_job j join edge.saga s on s.id = j.disabled_by_saga_id
