@@ -576,6 +576,12 @@ describe('SagaEngine (real Postgres)', () => {
     expect(() => engine().register(def)).toThrow(/conditional step pivot/);
   });
 
+  it('refuses a proof of no effect on a step other than the pivot', () => {
+    const def = definition(new Effects());
+    def.steps[3] = { ...def.steps[3]!, provesNoEffect: () => true };
+    expect(() => engine().register(def)).toThrow(/only the pivot may say/);
+  });
+
   it('refuses a concurrent step before or at the pivot', () => {
     const def = stagedDefinition(new Effects());
     def.steps[1] = { ...def.steps[1]!, concurrent: true };

@@ -286,6 +286,9 @@ export class SagaEngine extends EventEmitter {
         throw new Error(
           `saga ${def.type}: conditional step ${step.name} must come after the pivot`,
         );
+      // Only the pivot may be ambiguous and still compensate: a step after it never does.
+      if (step.provesNoEffect && step.kind !== 'pivot')
+        throw new Error(`saga ${def.type}: only the pivot may say what proves it did nothing`);
     }
     this.defs.set(`${def.type}@${def.version}`, def as unknown as TAnyDefinition);
   }
