@@ -5,6 +5,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
@@ -46,6 +47,8 @@ export interface TEdgeConfig {
   natsStreamReplicas?: number | undefined;
   host?: string;
   port: number;
+  /** HTTPS on the public port with this certificate and key (PEM); unset: plain HTTP behind a TLS proxy. */
+  tls?: { cert: string; key: string } | undefined;
   publicUrl?: string | undefined;
   dashboardUrl: string;
   providersFile?: string | undefined;
@@ -157,11 +160,13 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   );
 
   const host = cfg.host ?? '127.0.0.1';
-  const server: Server = createServer();
+  const server: Server | HttpsServer = cfg.tls
+    ? createHttpsServer({ cert: cfg.tls.cert, key: cfg.tls.key })
+    : createServer();
   await new Promise<void>((resolve) => server.listen(cfg.port, host, resolve));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.port;
-  const url = `http://${host}:${port}`;
+  const url = `${cfg.tls ? 'https' : 'http'}://${host}:${port}`;
   const sagas = new SagaEngine({
     orm,
     schema: EDGE_SCHEMA.schema,

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ZServiceEnv } from '@otesse/config';
+import { EnvError, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);
 const windowMs = z.coerce.number().int().min(100).max(86_400_000);
@@ -52,6 +53,12 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    * Serve Prometheus `/metrics` on the public port as well. `false` in deployments: scrape the internal operations
    * server (HEALTH_PORT on HEALTH_HOST), which also answers /healthz and /readyz.
    */
+  /**
+   * Serve the public port over HTTPS with this certificate (PEM, the chain after it) and key: both or neither.
+   * Unset: plain HTTP, for a TLS-terminating proxy or load balancer in front (EDGE_TRUSTED_PROXY_HOPS).
+   */
+  EDGE_TLS_CERT_FILE: ZOptionalFile,
+  EDGE_TLS_KEY_FILE: ZOptionalFile,
   EDGE_PUBLIC_METRICS: z
     .enum(['true', 'false'])
     .default('true')
@@ -59,3 +66,22 @@ export const ZEdgeEnv = ZServiceEnv.extend({
 }).extend(ZEdgeLimitsEnv.shape);
 export type TEdgeEnv = z.infer<typeof ZEdgeEnv>;
 export type TEdgeLimitsEnv = z.infer<typeof ZEdgeLimitsEnv>;
+
+/** The public port's certificate and key (EDGE_TLS_*), read once; undefined: plain HTTP. Half a pair is refused. */
+export function edgeTlsOf(
+  env: Pick<TEdgeEnv, 'EDGE_TLS_CERT_FILE' | 'EDGE_TLS_KEY_FILE'>,
+): { cert: string; key: string } | undefined {
+  const { EDGE_TLS_CERT_FILE: certFile, EDGE_TLS_KEY_FILE: keyFile } = env;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    throw new EnvError('edge', [
+      {
+        code: 'custom',
+        path: [certFile ? 'EDGE_TLS_KEY_FILE' : 'EDGE_TLS_CERT_FILE'],
+        message: 'EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE go together (a certificate and its key)',
+        input: undefined,
+      },
+    ]);
+  }
+  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+}

@@ -4,7 +4,7 @@ import { stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
 import { startEdge } from './edge.server';
 import { edgeLimitsFromEnv } from './http/edge-limits';
-import { ZEdgeEnv } from './env.schema';
+import { edgeTlsOf, ZEdgeEnv } from './env.schema';
 
 const env = parseEnv('edge', ZEdgeEnv);
 const logger = createLogger({ name: 'edge', level: env.LOG_LEVEL });
@@ -21,6 +21,7 @@ try {
     natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     host: env.EDGE_HOST,
     port: env.EDGE_PORT,
+    tls: edgeTlsOf(env),
     publicUrl: env.EDGE_PUBLIC_URL,
     dashboardUrl: env.DASHBOARD_URL,
     providersFile: env.PROVIDERS_FILE,

@@ -24,8 +24,11 @@ const ZReadableFile = z
     { message: 'cannot be read by this process' },
   );
 
-/** Empty is unset (compose's `${VAR:-}`). */
-const ZOptionalFile = z.preprocess((v) => (v === '' ? undefined : v), ZReadableFile.optional());
+/** A readable file's path, or unset; empty is unset (compose's `${VAR:-}`). */
+export const ZOptionalFile = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  ZReadableFile.optional(),
+);
 
 export const ZLogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 

@@ -12,7 +12,10 @@ import {
   type TStackService,
   type TTestCertificates,
 } from '@otesse/testing';
-import { connectOAuth, startHarness, type THarness } from './e2e-harness';
+import { readFileSync } from 'node:fs';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { edgeTlsOf } from '../env.schema';
+import { connectOAuth, startEdgeReplica, startHarness, type THarness } from './e2e-harness';
 import { expectDisconnectedOnce } from './disconnect-helpers';
 
 /**
@@ -94,6 +97,41 @@ describe('TLS to Postgres and NATS', () => {
     for (const service of Object.keys(SERVICE_SCHEMAS) as (keyof typeof SERVICE_SCHEMAS)[])
       expect(roles, service).toContain(SERVICE_SCHEMAS[service].role);
     expect(sessions.every((s) => s.ssl && s.client_dn === '/CN=otesse-service')).toBe(true);
+  });
+
+  it("serves the edge's public port over HTTPS when given a certificate (EDGE_TLS_*), and refuses plain HTTP there", async () => {
+    const edge = await startEdgeReplica(h, undefined, {
+      natsUser: NATS_DEV_USERS.edge.user,
+      natsPassword: NATS_DEV_USERS.edge.password,
+      natsTls: clientTls(),
+      tls: edgeTlsOf({
+        EDGE_TLS_CERT_FILE: certs.serverCertFile,
+        EDGE_TLS_KEY_FILE: certs.serverKeyFile,
+      }),
+    });
+    const trusting = new Agent({ connect: { ca: readFileSync(certs.caFile, 'utf8') } });
+    try {
+      expect(edge.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const health = await undiciFetch(`${edge.url}/healthz`, { dispatcher: trusting });
+      expect(health.status).toBe(200);
+      const me = await undiciFetch(`${edge.url}/trpc/me.get`, {
+        dispatcher: trusting,
+        headers: { authorization: `Bearer ${h.admin.token}` },
+      });
+      expect(me.status).toBe(200);
+      expect(JSON.stringify(await me.json())).toContain(h.admin.email);
+      // Plain HTTP to the TLS port gets no answer; a client trusting another CA refuses the server.
+      await expect(fetch(`${edge.url.replace('https:', 'http:')}/healthz`)).rejects.toThrow();
+      const other = new Agent({ connect: { ca: readFileSync(certs.otherCaFile, 'utf8') } });
+      await expect(undiciFetch(`${edge.url}/healthz`, { dispatcher: other })).rejects.toThrow();
+      await other.close();
+    } finally {
+      await trusting.close();
+      await edge.stop();
+    }
+    expect(() => edgeTlsOf({ EDGE_TLS_CERT_FILE: certs.serverCertFile })).toThrow(
+      /EDGE_TLS_KEY_FILE: EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE go together/,
+    );
   });
 
   /**
