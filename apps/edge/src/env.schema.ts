@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { EnvError, ZOptionalFile, ZServiceEnv } from '@otesse/config';
+import { pairIssue, throwEnvIssues, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);
 const windowMs = z.coerce.number().int().min(100).max(86_400_000);
@@ -71,17 +71,8 @@ export type TEdgeLimitsEnv = z.infer<typeof ZEdgeLimitsEnv>;
 export function edgeTlsOf(
   env: Pick<TEdgeEnv, 'EDGE_TLS_CERT_FILE' | 'EDGE_TLS_KEY_FILE'>,
 ): { cert: string; key: string } | undefined {
+  throwEnvIssues('edge', [pairIssue(env, 'EDGE_TLS_CERT_FILE', 'EDGE_TLS_KEY_FILE')]);
   const { EDGE_TLS_CERT_FILE: certFile, EDGE_TLS_KEY_FILE: keyFile } = env;
-  if (!certFile && !keyFile) return undefined;
-  if (!certFile || !keyFile) {
-    throw new EnvError('edge', [
-      {
-        code: 'custom',
-        path: [certFile ? 'EDGE_TLS_KEY_FILE' : 'EDGE_TLS_CERT_FILE'],
-        message: 'EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE go together (a certificate and its key)',
-        input: undefined,
-      },
-    ]);
-  }
+  if (!certFile || !keyFile) return undefined;
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
 }

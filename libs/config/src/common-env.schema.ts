@@ -85,33 +85,47 @@ export function natsTlsOf(
     'NATS_TLS' | 'NATS_TLS_CA_FILE' | 'NATS_TLS_CERT_FILE' | 'NATS_TLS_KEY_FILE'
   >,
 ): TNatsTlsFiles | undefined {
-  const issues: { path: string; message: string }[] = [];
-  if (Boolean(env.NATS_TLS_CERT_FILE) !== Boolean(env.NATS_TLS_KEY_FILE)) {
-    issues.push({
-      path: env.NATS_TLS_CERT_FILE ? 'NATS_TLS_KEY_FILE' : 'NATS_TLS_CERT_FILE',
-      message:
-        'NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together (a client certificate and its key)',
-    });
-  }
-  if (
+  const issues = [
+    pairIssue(env, 'NATS_TLS_CERT_FILE', 'NATS_TLS_KEY_FILE'),
     env.NATS_TLS === 'false' &&
     (env.NATS_TLS_CA_FILE || env.NATS_TLS_CERT_FILE || env.NATS_TLS_KEY_FILE)
-  ) {
-    issues.push({
-      path: 'NATS_TLS',
-      message: 'NATS_TLS=false with NATS_TLS_* files set: say which one is meant',
-    });
-  }
-  if (issues.length > 0) {
-    throw new EnvError(
-      'NATS TLS',
-      issues.map((i) => ({ code: 'custom', path: [i.path], message: i.message, input: undefined })),
-    );
-  }
+      ? {
+          path: 'NATS_TLS',
+          message: 'NATS_TLS=false with NATS_TLS_* files set: say which one is meant',
+        }
+      : undefined,
+  ];
+  throwEnvIssues('NATS TLS', issues);
   const files: TNatsTlsFiles = {
     ...(env.NATS_TLS_CA_FILE ? { caFile: env.NATS_TLS_CA_FILE } : {}),
     ...(env.NATS_TLS_CERT_FILE ? { certFile: env.NATS_TLS_CERT_FILE } : {}),
     ...(env.NATS_TLS_KEY_FILE ? { keyFile: env.NATS_TLS_KEY_FILE } : {}),
   };
   return env.NATS_TLS === 'true' || Object.keys(files).length > 0 ? files : undefined;
+}
+
+/** An issue when one of two variables naming a certificate and its key is set without the other. */
+export function pairIssue<K extends string>(
+  env: Partial<Record<K, string | undefined>>,
+  certVar: K,
+  keyVar: K,
+): { path: string; message: string } | undefined {
+  if (Boolean(env[certVar]) === Boolean(env[keyVar])) return undefined;
+  return {
+    path: env[certVar] ? keyVar : certVar,
+    message: `${certVar} and ${keyVar} go together (a certificate and its key)`,
+  };
+}
+
+/** Throws an EnvError for the issues found after parsing (checks across variables), if any. */
+export function throwEnvIssues(
+  app: string,
+  issues: readonly ({ path: string; message: string } | undefined)[],
+): void {
+  const found = issues.filter((i) => i !== undefined);
+  if (found.length === 0) return;
+  throw new EnvError(
+    app,
+    found.map((i) => ({ code: 'custom', path: [i.path], message: i.message, input: undefined })),
+  );
 }
