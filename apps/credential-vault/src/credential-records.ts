@@ -93,12 +93,13 @@ export async function destroyLiveCredentials(
 }
 
 /**
- * `runOnce` in the vault's schema, with key reuse (same key, other subject or other connection) answered as a
- * typed CONFLICT instead of an internal error.
+ * `runOnce` in the vault's schema, with key reuse (same key, other subject, org or connection) answered as a
+ * typed CONFLICT instead of an internal error. Without `connectionId` (a command that makes its own scratch id:
+ * a discard), the org alone is compared.
  */
-export async function runVaultCommandOnce<T extends { orgId: string; connectionId: string }>(
+export async function runVaultCommandOnce<T extends { orgId: string; connectionId?: string }>(
   knex: Knex,
-  opts: { key: string; subject: string; orgId: string; connectionId: string },
+  opts: { key: string; subject: string; orgId: string; connectionId?: string },
   effect: (trx: Knex.Transaction) => Promise<T>,
 ): Promise<{ result: T; replayed: boolean }> {
   let outcome: { result: T; replayed: boolean };
@@ -113,7 +114,10 @@ export async function runVaultCommandOnce<T extends { orgId: string; connectionI
       throw idempotencyConflict();
     throw e;
   }
-  if (outcome.result.orgId !== opts.orgId || outcome.result.connectionId !== opts.connectionId)
+  if (
+    outcome.result.orgId !== opts.orgId ||
+    (opts.connectionId !== undefined && outcome.result.connectionId !== opts.connectionId)
+  )
     throw idempotencyConflict();
   return outcome;
 }

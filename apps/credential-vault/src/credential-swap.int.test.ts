@@ -297,6 +297,18 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     expect(
       await errorOf(discard(randomUUID(), 'servicenow', refused.credentials, key)),
     ).toMatchObject({ code: 'CONFLICT', reason: 'idempotency_key_reused' });
+    // A key another command used: refused the same way (not an internal error), nothing stored.
+    const storeKey = `store:${randomUUID()}`;
+    await bus.request('vault.credentials.store', {
+      orgId,
+      connectionId: randomUUID(),
+      vendor: 'servicenow',
+      credentials: tokensFor('servicenow', 'u-bob').credentials,
+      idempotencyKey: storeKey,
+    });
+    expect(
+      await errorOf(discard(orgId, 'servicenow', refused.credentials, storeKey)),
+    ).toMatchObject({ code: 'CONFLICT', reason: 'idempotency_key_reused' });
     const rows = await db.query<{ is_active: boolean; retired_at: Date | null }>(
       'select is_active, retired_at from vault.credential where connection_id = $1',
       [discardId],
@@ -477,7 +489,10 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
           { kind: 'access_token', value: 'b'.repeat(20) },
         ]),
       ),
-    ).toMatchObject({ code: 'BAD_REQUEST', reason: 'duplicate_kind' });
+    ).toMatchObject({
+      code: 'BAD_REQUEST',
+      details: [{ path: ['credentials'], message: 'at most one credential of each kind' }],
+    });
     // Refused swaps changed nothing.
     expect((await describeAll(c)).map((d) => [d.id, d.isActive])).toEqual(
       c.oldIds.map((id) => [id, true]),

@@ -507,6 +507,13 @@ describe('credential vault (real Postgres + NATS)', () => {
           ...valid['vault.tokens.discard'],
           credentials: [{ kind: 'password', value: leaked }],
         }),
+        json({
+          ...valid['vault.tokens.discard'],
+          credentials: [
+            { kind: 'access_token', value: leaked },
+            { kind: 'access_token', value: leaked },
+          ],
+        }),
         json({ ...valid['vault.tokens.discard'], vendor: 'Not A Slug' }),
         json({ ...valid['vault.tokens.discard'], subdomain: 'x'.repeat(64) }),
         json({ ...valid['vault.tokens.discard'], connectionId }),

@@ -17,6 +17,15 @@ export const ZCredentialInput = z
   .strict();
 export type TCredentialInput = z.infer<typeof ZCredentialInput>;
 
+/** The credentials of one request (store, swap, discard): at most one of each kind, which one would win being unsaid. */
+export const ZCredentialList = z
+  .array(ZCredentialInput)
+  .min(1)
+  .max(8)
+  .refine((cs) => new Set(cs.map((c) => c.kind)).size === cs.length, {
+    message: 'at most one credential of each kind',
+  });
+
 /** What the vault tells about a credential: never its value, nor any of its key material. */
 export const ZCredentialSummary = z.object({
   id: ZUuid,
@@ -108,13 +117,7 @@ export const vaultContracts = {
         orgId: ZOrgId,
         connectionId: ZUuid,
         vendor: ZVendor,
-        credentials: z
-          .array(ZCredentialInput)
-          .min(1)
-          .max(8)
-          .refine((cs) => new Set(cs.map((c) => c.kind)).size === cs.length, {
-            message: 'at most one credential of each kind',
-          }),
+        credentials: ZCredentialList,
         replace: z.boolean().default(false),
         /** Optional: a retried store (saga step) answers the first ids instead of storing twice. */
         idempotencyKey: z.string().min(1).max(200).optional(),
@@ -232,7 +235,7 @@ export const vaultContracts = {
    * (`finished: false`): from the moment they are stored nothing is left to the caller — the vault's sweep (any
    * replica) finishes what a failure or a stopped vault left. `subdomain`: the instance host the authorization ran
    * against (ServiceNow, Zendesk). Idempotent by key: a replay stores nothing and answers the same `discardId`.
-   * BAD_REQUEST `unknown_provider`, `duplicate_kind`.
+   * BAD_REQUEST `unknown_provider`.
    */
   'vault.tokens.discard': defineRequest({
     request: z
@@ -240,7 +243,7 @@ export const vaultContracts = {
         orgId: ZOrgId,
         vendor: ZVendor,
         subdomain: z.string().max(63).optional(),
-        credentials: z.array(ZCredentialInput).min(1).max(8),
+        credentials: ZCredentialList,
         idempotencyKey: z.string().min(1).max(200),
       })
       .strict(),
@@ -257,7 +260,7 @@ export const vaultContracts = {
    * (`vault.credentials.destroy` with `credentialIds`) the retired ones. The vault does not check the connection
    * (the edge's saga holds `connection.connections.lock`). Idempotent by key: a replay answers the first ids and
    * changes nothing; the same key for another connection is CONFLICT `idempotency_key_reused`. BAD_REQUEST
-   * `duplicate_kind`, `vendor_mismatch` (the current credentials are another provider's).
+   * `vendor_mismatch` (the current credentials are another provider's).
    *
    * Without `credentials` (the saga lost the new tokens — another edge took it over — and cannot tell whether its
    * swap reached the vault): applies nothing. A swap made under the key answers its ids as a replay would; when
@@ -271,7 +274,7 @@ export const vaultContracts = {
         orgId: ZOrgId,
         connectionId: ZUuid,
         vendor: ZVendor,
-        credentials: z.array(ZCredentialInput).min(1).max(8).optional(),
+        credentials: ZCredentialList.optional(),
         idempotencyKey: z.string().min(1).max(200),
       })
       .strict(),

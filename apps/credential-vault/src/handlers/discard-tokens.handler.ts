@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
-import { runOnce } from '@otesse/persistence';
 import {
-  idempotencyConflict,
+  runVaultCommandOnce,
   sealCredentialRows,
   VAULT_DB_SCHEMA,
   withSafeDbErrors,
@@ -30,11 +29,6 @@ export function discardTokensHandler(
         reason: 'unknown_provider',
       });
     }
-    if (new Set(req.credentials.map((c) => c.kind)).size !== req.credentials.length) {
-      throw new AppError('BAD_REQUEST', 'at most one credential of each kind', {
-        reason: 'duplicate_kind',
-      });
-    }
     const discardId = randomUUID();
     const now = new Date();
     const rows = sealCredentialRows(deps.keys, { ...req, connectionId: discardId }, now).map(
@@ -51,18 +45,15 @@ export function discardTokensHandler(
       deps.logger,
       'storing tokens to discard',
       () =>
-        knex.transaction((trx) =>
-          runOnce(
-            trx,
-            { schema: VAULT_DB_SCHEMA, key: req.idempotencyKey, subject: SUBJECT },
-            async () => {
-              await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
-              return { discardId, orgId: req.orgId, credentialIds: rows.map((r) => r.id) };
-            },
-          ),
+        runVaultCommandOnce(
+          knex,
+          { key: req.idempotencyKey, subject: SUBJECT, orgId: req.orgId },
+          async (trx) => {
+            await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
+            return { discardId, orgId: req.orgId, credentialIds: rows.map((r) => r.id) };
+          },
         ),
     );
-    if (result.orgId !== req.orgId) throw idempotencyConflict();
     const finished = await discarder
       .finish(
         {

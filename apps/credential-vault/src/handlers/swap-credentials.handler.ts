@@ -47,11 +47,6 @@ export function swapCredentialsHandler(
       }
       return swapReply(result);
     }
-    if (new Set(credentials.map((c) => c.kind)).size !== credentials.length) {
-      throw new AppError('BAD_REQUEST', 'at most one credential of each kind', {
-        reason: 'duplicate_kind',
-      });
-    }
     const now = new Date();
     const rows = sealCredentialRows(deps.keys, { ...req, credentials }, now);
     const { result, replayed } = await withSafeDbErrors(deps.logger, 'swapping credentials', () =>
