@@ -63,36 +63,6 @@ export async function lockConnection(trx: Knex.Transaction, connectionId: string
 }
 
 /**
- * Destroys a connection's live credentials (or only those of `credentialIds`, e.g. the ones a swap retired):
- * ciphertext, iv, tag and wrapped data key overwritten with '', then soft-deleted. Without the wrapped data key
- * the value is unrecoverable even from a copy of the row. Returns how many were destroyed (ids of another
- * connection are not touched and not counted).
- */
-export async function destroyLiveCredentials(
-  trx: Knex.Transaction,
-  where: { orgId: string; connectionId: string; credentialIds?: readonly string[] | undefined },
-  now: Date,
-): Promise<number> {
-  const q = trx('credential')
-    .withSchema(VAULT_DB_SCHEMA)
-    .where({ org_id: where.orgId, connection_id: where.connectionId, is_deleted: false });
-  if (where.credentialIds !== undefined) q.whereIn('id', [...where.credentialIds]);
-  const rows: { id: string }[] = await q
-    .update({
-      ciphertext: '',
-      iv: '',
-      auth_tag: '',
-      wrapped_data_key: '',
-      is_active: false,
-      is_deleted: true,
-      deleted_at: now,
-      updated_at: now,
-    })
-    .returning('id');
-  return rows.length;
-}
-
-/**
  * `runOnce` in the vault's schema, with key reuse (same key, other subject, org or connection) answered as a
  * typed CONFLICT instead of an internal error. Without `connectionId` (a command that makes its own scratch id:
  * a discard), the org alone is compared.

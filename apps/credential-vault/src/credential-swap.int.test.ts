@@ -379,6 +379,85 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     expect(fake.state.revocations).toHaveLength(2);
   });
 
+  it('a store with replace revokes the tokens it replaces, then destroys them, before it answers; a replay calls the provider no more', async () => {
+    const c = await connected('google');
+    const newer = tokensFor('google', 'u-alice');
+    const idempotencyKey = `reauth:${randomUUID()}`;
+    const store = () =>
+      bus.request('vault.credentials.store', {
+        orgId: c.orgId,
+        connectionId: c.connectionId,
+        vendor: 'google',
+        credentials: newer.credentials,
+        replace: true,
+        idempotencyKey,
+      });
+    const { credentialIds } = await store();
+    // Before, they were only destroyed: the replaced authorization stayed live at the provider.
+    expect(fake.state.tokenStatus(c.old.refresh).status).toBe('revoked');
+    expect(fake.state.tokenStatus(c.old.access).status).toBe('revoked');
+    expect(fake.state.tokenStatus(newer.access).status).toBe('active');
+    const rows = await rowsOf(c.connectionId);
+    expect(
+      rows
+        .filter((r) => c.oldIds.includes(r.id))
+        .map((r) => [r.is_deleted, r.ciphertext, r.wrapped_data_key]),
+    ).toEqual(c.oldIds.map(() => [true, '', '']));
+    await expect(get(c)).resolves.toMatchObject({ accessToken: newer.access });
+    await expect(store()).resolves.toEqual({ credentialIds });
+    expect(fake.state.revocations).toHaveLength(2);
+    // A plain store (no replace) leaves the current credentials alone.
+    await bus.request('vault.credentials.store', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+      vendor: 'google',
+      credentials: [{ kind: 'api_key', value: 'k'.repeat(24) }],
+    });
+    expect(fake.state.revocations).toHaveLength(2);
+    expect(fake.state.tokenStatus(newer.refresh).status).toBe('active');
+  });
+
+  it('a replace whose destruction failed is finished by the sweep, the provider called once per token', async () => {
+    const c = await connected('google');
+    const fix = await failUpdatesWhere(db, {
+      name: 'refuse_replaced_destroy',
+      table: 'vault.credential',
+      when: `new.is_deleted and old.discard_id is not null`,
+      message: 'simulated failure of the destruction',
+    });
+    const newer = tokensFor('google', 'u-alice');
+    try {
+      // The new credentials are stored whatever happens to the old ones.
+      await bus.request('vault.credentials.store', {
+        orgId: c.orgId,
+        connectionId: c.connectionId,
+        vendor: 'google',
+        credentials: newer.credentials,
+        replace: true,
+      });
+      await expect(get(c)).resolves.toMatchObject({ accessToken: newer.access });
+      expect(fake.state.revocations).toHaveLength(2);
+      await new Promise((r) => setTimeout(r, 1_500));
+      const rows = await rowsOf(c.connectionId);
+      expect(rows.filter((r) => c.oldIds.includes(r.id)).map((r) => r.is_deleted)).toEqual([
+        false,
+        false,
+      ]);
+    } finally {
+      await fix();
+    }
+    await waitFor(
+      async () =>
+        (await rowsOf(c.connectionId))
+          .filter((r) => c.oldIds.includes(r.id))
+          .every((r) => r.is_deleted && r.ciphertext === ''),
+      { timeoutMs: 10_000, what: 'the sweep to destroy the replaced credentials' },
+    );
+    expect(fake.state.revocations).toHaveLength(2);
+    // The new ones untouched by the sweep.
+    await expect(get(c)).resolves.toMatchObject({ accessToken: newer.access });
+  });
+
   it('Confluence: swap, then revoking the retired tokens is recorded "not supported", destroy by id', async () => {
     const c = await connected('confluence');
     const fresh = tokensFor('confluence', 'u-bob');

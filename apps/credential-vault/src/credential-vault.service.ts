@@ -92,7 +92,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
       const tokens = new TokenDiscarder(deps, discardSettings);
       discarder = tokens;
       return {
-        'vault.credentials.store': storeCredentialsHandler(deps),
+        'vault.credentials.store': storeCredentialsHandler(deps, tokens),
         'vault.credentials.describe': describeCredentialsHandler(deps),
         'vault.access-tokens.get': getAccessTokenHandler({ ...deps, refresher }),
         'vault.credentials.destroy': destroyCredentialsHandler(deps),

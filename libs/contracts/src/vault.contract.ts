@@ -105,8 +105,11 @@ export type TWebhookVerifyOutcome = z.infer<typeof ZWebhookVerifyOutcome>;
 
 export const vaultContracts = {
   /**
-   * Store a connection's credentials (at most one of each kind per request); `replace` destroys the
-   * connection's previous live credentials (as `vault.credentials.destroy` does) in the same transaction.
+   * Store a connection's credentials (at most one of each kind per request). `replace`: in the same transaction the
+   * connection's current credentials are taken out of use (retired: never handed out nor refreshed with again);
+   * then, before the answer, they are revoked at the provider (best effort, as a disconnect revokes) and destroyed
+   * (as `vault.credentials.destroy` does) — what fails there the vault's discard sweep finishes. Credentials a
+   * swap retired stay its saga's.
    * `credentialIds` are in the order of `credentials`. CONFLICT `connection_closed` once the connection's connect
    * was abandoned (`integrations.connection.abandoned`): the vault destroyed what it held and stores nothing more
    * for it.

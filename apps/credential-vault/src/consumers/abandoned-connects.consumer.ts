@@ -57,6 +57,7 @@ export async function closeAbandonedConnection(
   if (!first) return undefined;
   return {
     discardId: event.connectionId,
+    connectionId: event.connectionId,
     orgId: event.orgId,
     vendor: first.vendor,
     subdomain: null,

@@ -29,10 +29,14 @@ export const DEFAULT_DISCARD_SETTINGS: TDiscardSettings = {
 
 /**
  * Tokens to revoke and destroy, all of one connection id: a refused authorization's (`vault.tokens.discard`, under
- * a scratch id) or an abandoned connect's (its own id).
+ * a scratch id that is also the discard's), an abandoned connect's (its own id) or the ones a `store` with `replace`
+ * took over (the connection's id, a discard id of their own).
  */
 export interface TDiscard {
+  /** Names the discard's revocation and destruction (their idempotency keys). */
   discardId: string;
+  /** The connection id the tokens are stored under. */
+  connectionId: string;
   orgId: string;
   vendor: string;
   /** Null: asked of the connection service when the revocation URL needs one. */
@@ -87,7 +91,7 @@ export class TokenDiscarder {
     const report = await this.revoke(
       {
         orgId: d.orgId,
-        connectionId: d.discardId,
+        connectionId: d.connectionId,
         vendor: d.vendor,
         ...(d.subdomain ? { subdomain: d.subdomain } : {}),
         idempotencyKey: `discard:${d.discardId}:revoke`,
@@ -108,7 +112,7 @@ export class TokenDiscarder {
     const { destroyed } = await this.destroy(
       {
         orgId: d.orgId,
-        connectionId: d.discardId,
+        connectionId: d.connectionId,
         idempotencyKey: `discard:${d.discardId}:destroy`,
         credentialIds: d.credentialIds,
       },
@@ -135,16 +139,17 @@ export class TokenDiscarder {
     const knex = this.deps.orm.em.getConnection().getKnex();
     const rows = (
       await knex.raw(
-        `select connection_id, org_id, vendor, discard_subdomain, array_agg(id order by id) as ids,
-                min(discard_requested_at) as requested_at
+        `select coalesce(discard_id, connection_id) as discard_id, connection_id, org_id, vendor,
+                discard_subdomain, array_agg(id order by id) as ids, min(discard_requested_at) as requested_at
            from ${VAULT_DB_SCHEMA}.credential
           where discard_requested_at is not null and is_deleted = false
             and discard_requested_at < now() - make_interval(secs => ?::float8 / 1000)
-          group by connection_id, org_id, vendor, discard_subdomain
+          group by coalesce(discard_id, connection_id), connection_id, org_id, vendor, discard_subdomain
           limit 100`,
         [this.settings.staleAfterMs],
       )
     ).rows as {
+      discard_id: string;
       connection_id: string;
       org_id: string;
       vendor: string;
@@ -158,7 +163,8 @@ export class TokenDiscarder {
       try {
         await this.finish(
           {
-            discardId: r.connection_id,
+            discardId: r.discard_id,
+            connectionId: r.connection_id,
             orgId: r.org_id,
             vendor: r.vendor,
             subdomain: r.discard_subdomain,
@@ -170,10 +176,7 @@ export class TokenDiscarder {
         finished += 1;
       } catch (err) {
         // Another replica holds its revocation (revocation_in_progress), or the database is away: next sweep.
-        this.deps.logger.warn(
-          { err, discardId: r.connection_id },
-          'discard left to the next sweep',
-        );
+        this.deps.logger.warn({ err, discardId: r.discard_id }, 'discard left to the next sweep');
       }
     }
     return finished;

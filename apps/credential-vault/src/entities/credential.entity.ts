@@ -40,11 +40,18 @@ export interface Credential {
   /**
    * Set on tokens handed over to be discarded (`vault.tokens.discard`: an authorization Otesse refused), which are
    * stored retired under a scratch connection id: revoked at the provider and destroyed in the background, by the
-   * sweep if the vault stopped first. Null for every connection's own credentials.
+   * sweep if the vault stopped first; also on an abandoned connect's credentials and on those a `store` with
+   * `replace` took over. Null for every connection's current credentials.
    */
   discardRequestedAt: Date | null;
   /** The instance host (ServiceNow, Zendesk) a discarded token belongs to, for its revocation. */
   discardSubdomain: string | null;
+  /**
+   * Which discard a token belongs to, when that is not its connection id: the credentials a `store` with `replace`
+   * took over (a connection may have several, one per replace). Null: the connection id is the discard's (a
+   * refused authorization's scratch id, an abandoned connect).
+   */
+  discardId: string | null;
   expiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -80,6 +87,7 @@ export const CredentialSchema = new EntitySchema<Credential>({
     retiredAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     discardRequestedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     discardSubdomain: { type: 'string', length: 255, nullable: true },
+    discardId: { type: 'uuid', nullable: true },
     expiresAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },

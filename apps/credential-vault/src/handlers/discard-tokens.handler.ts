@@ -58,6 +58,7 @@ export function discardTokensHandler(
       .finish(
         {
           discardId: result.discardId,
+          connectionId: result.discardId,
           orgId: req.orgId,
           vendor: req.vendor,
           subdomain: req.subdomain ?? null,

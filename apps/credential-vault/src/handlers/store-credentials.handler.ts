@@ -1,28 +1,43 @@
+import { randomUUID } from 'node:crypto';
 import type { Knex } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import {
-  destroyLiveCredentials,
   lockConnection,
   runVaultCommandOnce,
   sealCredentialRows,
   VAULT_DB_SCHEMA,
   withSafeDbErrors,
 } from '../credential-records';
+import type { TokenDiscarder } from '../discard/token-discarder';
 import type { TVaultDeps } from './deps';
 
+/** What a store did, kept with its idempotency key so a replay finishes the same discard. */
+interface TStored {
+  credentialIds: string[];
+  orgId: string;
+  connectionId: string;
+  /** The credentials `replace` took over, to revoke and destroy: one discard per provider that issued them. */
+  replaced?: { discardId: string; vendor: string; credentialIds: string[] }[];
+}
+
 /**
- * Encrypts (outside the transaction: CPU only) and inserts; `replace` destroys the previous ones atomically.
+ * Encrypts (outside the transaction: CPU only) and inserts. `replace`, in the same transaction, takes the
+ * connection's current credentials out of use (retired: never handed out nor refreshed with again) and over to the
+ * discarder, which revokes them at the provider and destroys them before the answer — a replaced token is still a
+ * live authorization at the provider. What fails there is left to the discard sweep (the new credentials are stored
+ * either way). Credentials a reconnect's swap retired stay its saga's to revoke.
  * CONFLICT `connection_closed` for a connection whose connect was abandoned (`integrations.connection.abandoned`).
  */
 export function storeCredentialsHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
+  discarder: Pick<TokenDiscarder, 'finish'>,
 ): THandler<'vault.credentials.store'> {
-  return async (req) => {
+  return async (req, ctx) => {
     const now = new Date();
     const rows = sealCredentialRows(deps.keys, req, now);
     const knex = deps.orm.em.getConnection().getKnex();
-    const write = async (trx: Knex.Transaction) => {
+    const write = async (trx: Knex.Transaction): Promise<TStored> => {
       await lockConnection(trx, req.connectionId);
       const closed = await trx('closed_connection')
         .withSchema(VAULT_DB_SCHEMA)
@@ -34,34 +49,93 @@ export function storeCredentialsHandler(
           reason: 'connection_closed',
         });
       }
-      if (req.replace) await destroyLiveCredentials(trx, req, now);
+      // One discard per provider (a revocation goes to one): its id derived from a fresh seed and the vendor.
+      const seed = randomUUID();
+      const replaced: { id: string; vendor: string; discard_id: string }[] = req.replace
+        ? await trx('credential')
+            .withSchema(VAULT_DB_SCHEMA)
+            .where({
+              org_id: req.orgId,
+              connection_id: req.connectionId,
+              is_deleted: false,
+              retired_at: null,
+              discard_requested_at: null,
+            })
+            .update({
+              is_active: false,
+              retired_at: now,
+              discard_requested_at: now,
+              discard_id: trx.raw('md5(? || vendor)::uuid', [seed]),
+              updated_at: now,
+            })
+            .returning(['id', 'vendor', 'discard_id'])
+        : [];
       await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
       return {
         credentialIds: rows.map((r) => r.id),
         orgId: req.orgId,
         connectionId: req.connectionId,
+        ...(replaced.length > 0 ? { replaced: byDiscard(replaced) } : {}),
       };
     };
     const idempotencyKey = req.idempotencyKey;
-    const { credentialIds } = await withSafeDbErrors(
-      deps.logger,
-      'storing credentials',
-      async () =>
-        idempotencyKey === undefined
-          ? knex.transaction(write)
-          : (
-              await runVaultCommandOnce(
-                knex,
-                {
-                  key: idempotencyKey,
-                  subject: 'vault.credentials.store',
-                  orgId: req.orgId,
-                  connectionId: req.connectionId,
-                },
-                write,
-              )
-            ).result,
+    const stored = await withSafeDbErrors(deps.logger, 'storing credentials', async () =>
+      idempotencyKey === undefined
+        ? knex.transaction(write)
+        : (
+            await runVaultCommandOnce(
+              knex,
+              {
+                key: idempotencyKey,
+                subject: 'vault.credentials.store',
+                orgId: req.orgId,
+                connectionId: req.connectionId,
+              },
+              write,
+            )
+          ).result,
     );
-    return { credentialIds };
+    if (stored.replaced) {
+      await Promise.all(
+        stored.replaced.map(({ discardId, vendor, credentialIds }) =>
+          discarder
+            .finish(
+              {
+                discardId,
+                connectionId: req.connectionId,
+                orgId: req.orgId,
+                vendor,
+                subdomain: null,
+                credentialIds,
+                requestedAt: now,
+              },
+              ctx,
+            )
+            .catch((err: unknown) => {
+              deps.logger.warn(
+                { err, discardId, connectionId: req.connectionId, traceId: ctx.traceId },
+                'revoking or destroying replaced credentials failed; the discard sweep finishes it',
+              );
+            }),
+        ),
+      );
+    }
+    return { credentialIds: stored.credentialIds };
   };
+}
+
+function byDiscard(
+  rows: { id: string; vendor: string; discard_id: string }[],
+): NonNullable<TStored['replaced']> {
+  const out = new Map<string, { discardId: string; vendor: string; credentialIds: string[] }>();
+  for (const r of rows) {
+    const d = out.get(r.discard_id) ?? {
+      discardId: r.discard_id,
+      vendor: r.vendor,
+      credentialIds: [],
+    };
+    d.credentialIds.push(r.id);
+    out.set(r.discard_id, d);
+  }
+  return [...out.values()];
 }
