@@ -54,6 +54,8 @@ export interface TEdgeConfig {
   providersFile?: string | undefined;
   catalogue?: Catalogue;
   oauthSessionSecret?: string | undefined;
+  /** How long an OAuth start or callback waits for the edge's database when it is out of reach (default 10 s). */
+  oauthDatabaseWaitMs?: number | undefined;
   logLevel?: string;
   logger?: Logger;
   /** Saga lease: how long a dead edge's sagas wait before another replica resumes them. */
@@ -205,7 +207,10 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     maxBodySize: limits.maxBodyBytes,
     responseMeta: edgeResponseMeta,
   });
-  const oauth = createOAuthRoutes(deps, { sessionSecret: cfg.oauthSessionSecret });
+  const oauth = createOAuthRoutes(deps, {
+    sessionSecret: cfg.oauthSessionSecret,
+    databaseWaitMs: cfg.oauthDatabaseWaitMs ?? 10_000,
+  });
   const rest = createOpenApiRoute(deps);
   const dashboardOrigin = new URL(cfg.dashboardUrl).origin;
 

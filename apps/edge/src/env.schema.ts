@@ -50,15 +50,21 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    */
   EDGE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /**
-   * Serve Prometheus `/metrics` on the public port as well. `false` in deployments: scrape the internal operations
-   * server (HEALTH_PORT on HEALTH_HOST), which also answers /healthz and /readyz.
-   */
-  /**
    * Serve the public port over HTTPS with this certificate (PEM, the chain after it) and key: both or neither.
    * Unset: plain HTTP, for a TLS-terminating proxy or load balancer in front (EDGE_TRUSTED_PROXY_HOPS).
    */
   EDGE_TLS_CERT_FILE: ZOptionalFile,
   EDGE_TLS_KEY_FILE: ZOptionalFile,
+  /**
+   * An OAuth start or callback that meets the edge's database out of reach waits this long for it before the
+   * browser gets the "try again" page: the provider's code is single-use and short-lived, and a failover of a few
+   * seconds should not send the user back to the provider. 0: that page at once.
+   */
+  EDGE_OAUTH_DATABASE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
+  /**
+   * Serve Prometheus `/metrics` on the public port as well. `false` in deployments: scrape the internal operations
+   * server (HEALTH_PORT on HEALTH_HOST), which also answers /healthz and /readyz.
+   */
   EDGE_PUBLIC_METRICS: z
     .enum(['true', 'false'])
     .default('true')

@@ -26,6 +26,7 @@ try {
     dashboardUrl: env.DASHBOARD_URL,
     providersFile: env.PROVIDERS_FILE,
     oauthSessionSecret: env.OAUTH_SESSION_SECRET,
+    oauthDatabaseWaitMs: env.EDGE_OAUTH_DATABASE_WAIT_MS,
     sagaLeaseMs: env.SAGA_LEASE_MS,
     sagaRecoveryIntervalMs: env.SAGA_RECOVERY_INTERVAL_MS,
     sagaAutoResume:

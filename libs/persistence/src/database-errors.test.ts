@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@otesse/contracts';
-import { databaseErrorToAppError, isDatabaseUnavailable } from './database-errors';
+import {
+  databaseErrorToAppError,
+  isDatabaseUnavailable,
+  whileDatabaseAway,
+} from './database-errors';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 
@@ -58,5 +62,54 @@ describe('isDatabaseUnavailable', () => {
     });
     expect(err?.retryable).toBe(true);
     expect(databaseErrorToAppError(withCode('x', '23505'))).toBeUndefined();
+  });
+});
+
+describe('whileDatabaseAway', () => {
+  const away = () => withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED');
+
+  it('runs the work again while the database is away, and answers once it is back', async () => {
+    let calls = 0;
+    const waits: number[] = [];
+    const result = await whileDatabaseAway(
+      () => {
+        calls += 1;
+        return calls < 3 ? Promise.reject(away()) : Promise.resolve('claimed');
+      },
+      { waitMs: 5_000, onWait: (attempt) => waits.push(attempt) },
+    );
+    expect(result).toBe('claimed');
+    expect(calls).toBe(3);
+    expect(waits).toEqual([1, 2]);
+  });
+
+  it('gives up with the same error once the wait is spent', async () => {
+    let calls = 0;
+    const started = Date.now();
+    const err = await whileDatabaseAway(
+      () => {
+        calls += 1;
+        return Promise.reject(away());
+      },
+      { waitMs: 400 },
+    ).catch((e: unknown) => e);
+    expect(isDatabaseUnavailable(err)).toBe(true);
+    expect(calls).toBeGreaterThan(1);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('never runs again what the database refused (or anything else failing)', async () => {
+    let calls = 0;
+    const refused = withCode('duplicate key value violates unique constraint', '23505');
+    await expect(
+      whileDatabaseAway(
+        () => {
+          calls += 1;
+          return Promise.reject(refused);
+        },
+        { waitMs: 5_000 },
+      ),
+    ).rejects.toBe(refused);
+    expect(calls).toBe(1);
   });
 });

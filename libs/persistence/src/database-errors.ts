@@ -76,3 +76,26 @@ export function databaseUnavailable(cause?: unknown): AppError {
 export function databaseErrorToAppError(e: unknown): AppError | undefined {
   return isDatabaseUnavailable(e) ? databaseUnavailable(e) : undefined;
 }
+
+/**
+ * Runs `fn` again while it fails because the database is out of reach (a restart, a failover), for at most
+ * `waitMs` in all (backing off from 100 ms to 1 s between tries); then, or on any other error, throws what it
+ * threw. For a caller that cannot simply be asked to try again: a browser at an OAuth callback, whose provider
+ * code is single-use and short-lived. `fn` must be safe to run again after such a failure.
+ */
+export async function whileDatabaseAway<T>(
+  fn: () => Promise<T>,
+  opts: { waitMs: number; onWait?: (attempt: number) => void },
+): Promise<T> {
+  const deadline = Date.now() + opts.waitMs;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await fn();
+    } catch (e) {
+      const pause = Math.min(1_000, 100 * 2 ** (attempt - 1));
+      if (!isDatabaseUnavailable(e) || Date.now() + pause > deadline) throw e;
+      opts.onWait?.(attempt);
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+}

@@ -2,27 +2,37 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 
 const TTL_MS = 15 * 60_000;
 
-/** grant's `store` interface backed by the edge's Postgres schema, so any replica can finish a flow. */
-export function grantSessionStore(orm: MikroORM) {
+/**
+ * grant's `store` interface backed by the edge's Postgres schema, so any replica can finish a flow. `run` wraps each
+ * statement (the OAuth routes wait for a database out of reach); every one of them is safe to run again.
+ */
+export function grantSessionStore(
+  orm: MikroORM,
+  run: <T>(statement: () => Promise<T>) => Promise<T> = (statement) => statement(),
+) {
   const knex = () => orm.em.getConnection().getKnex();
   return {
     get: async (sid: string): Promise<unknown> => {
-      const row = (await knex()('oauth_session')
-        .withSchema('edge')
-        .where({ sid })
-        .andWhere('expires_at', '>', new Date())
-        .first('data')) as { data: unknown } | undefined;
+      const row = (await run(() =>
+        knex()('oauth_session')
+          .withSchema('edge')
+          .where({ sid })
+          .andWhere('expires_at', '>', new Date())
+          .first('data'),
+      )) as { data: unknown } | undefined;
       return row?.data;
     },
     set: async (sid: string, json: unknown): Promise<void> => {
-      await knex()('oauth_session')
-        .withSchema('edge')
-        .insert({ sid, data: JSON.stringify(json), expires_at: new Date(Date.now() + TTL_MS) })
-        .onConflict('sid')
-        .merge();
+      await run(() =>
+        knex()('oauth_session')
+          .withSchema('edge')
+          .insert({ sid, data: JSON.stringify(json), expires_at: new Date(Date.now() + TTL_MS) })
+          .onConflict('sid')
+          .merge(),
+      );
     },
     remove: async (sid: string): Promise<void> => {
-      await knex()('oauth_session').withSchema('edge').where({ sid }).delete();
+      await run(() => knex()('oauth_session').withSchema('edge').where({ sid }).delete());
     },
   };
 }

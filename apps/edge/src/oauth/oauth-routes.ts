@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import grant from 'grant';
 import { AppError } from '@otesse/contracts';
 import { newTraceId } from '@otesse/messaging';
-import { isDatabaseUnavailable } from '@otesse/persistence';
+import { isDatabaseUnavailable, whileDatabaseAway } from '@otesse/persistence';
 import type { TEdgeDeps } from '../trpc/context';
 import { clientIp } from '../trpc/context';
 import { completeConnection } from '../connect/complete-connection';
@@ -39,15 +39,41 @@ function escapeHtml(s: string): string {
  * `/connect/start/:key` (bind the browser, redirect to the provider through grant) and
  * `/connect/:vendor/callback` (check state + binding + expiry + single use BEFORE grant exchanges the code).
  */
-export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: string | undefined }) {
+export function createOAuthRoutes(
+  deps: TEdgeDeps,
+  opts: { sessionSecret?: string | undefined; databaseWaitMs: number },
+) {
   const secure = deps.publicUrl.startsWith('https:');
+  /**
+   * The edge's database out of reach: the browser's request waits for it (a failover takes seconds; the provider's
+   * code would not survive "start again"), up to `databaseWaitMs`, then gets the 503 page (`whenDatabaseAway`).
+   */
+  const waitingForDatabase = <T>(fn: () => Promise<T>): Promise<T> =>
+    whileDatabaseAway(fn, {
+      waitMs: opts.databaseWaitMs,
+      onWait: (attempt) => {
+        if (attempt === 1)
+          deps.logger.warn(
+            { reason: 'database_unavailable' },
+            'oauth route waiting for the database',
+          );
+      },
+    });
+  /** Recording the outcome is for later readers: the browser gets its answer even if it cannot be written. */
+  const recordOutcome = (pendingId: string, outcome: string, traceId: string): Promise<void> =>
+    waitingForDatabase(() => setOutcome(deps.orm, pendingId, outcome)).catch((err: unknown) =>
+      deps.logger.warn(
+        { reason: asAppError(err)?.reason ?? 'internal', outcome, traceId },
+        'oauth outcome not recorded',
+      ),
+    );
   const grantApp = (grant as unknown as { node: (cfg: unknown) => TGrantHandler }).node({
     config: buildGrantConfig(deps.catalogue, deps.publicUrl),
     session: {
       name: 'otesse_grant',
       secret: opts.sessionSecret ?? randomBytes(32).toString('hex'),
       cookie: { path: '/connect', httpOnly: true, sameSite: 'lax', secure },
-      store: grantSessionStore(deps.orm),
+      store: grantSessionStore(deps.orm, waitingForDatabase),
     },
   });
 
@@ -79,7 +105,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     const traceId = newTraceId();
     let started;
     try {
-      started = await startPending(deps.orm, key);
+      started = await waitingForDatabase(() => startPending(deps.orm, key));
     } catch (e) {
       // Only our own refusals are the link's fault (and worded for the browser); anything else is thrown on.
       if (!(e instanceof AppError)) throw e;
@@ -126,10 +152,8 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
   ): Promise<void> {
     const traceId = newTraceId();
     const url = new URL(req.url ?? '/', deps.publicUrl);
-    const claim = await claimPending(
-      deps.orm,
-      url.searchParams.get('state'),
-      readCookie(req, BINDING_COOKIE),
+    const claim = await waitingForDatabase(() =>
+      claimPending(deps.orm, url.searchParams.get('state'), readCookie(req, BINDING_COOKIE)),
     );
     if (!claim.ok) {
       deps.logger.warn({ reason: claim.reason, vendor, traceId }, 'oauth callback refused');
@@ -142,11 +166,11 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
     }
     const pending = claim.pending;
     if (pending.vendor !== vendor) {
-      await setOutcome(deps.orm, pending.id, 'refused:vendor_mismatch');
+      await recordOutcome(pending.id, 'refused:vendor_mismatch', traceId);
       return refuse(res, 400, 'vendor_mismatch', 'This authorization belongs to another provider.');
     }
     if (url.searchParams.has('error')) {
-      await setOutcome(deps.orm, pending.id, 'denied');
+      await recordOutcome(pending.id, 'denied', traceId);
       return backToDashboard(res, { oauth: 'denied', vendor });
     }
     try {
@@ -200,7 +224,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
           traceId,
         });
         const done = pending.action === 'reconnect' ? 'reconnected' : 'user_changed';
-        await setOutcome(deps.orm, pending.id, outcome.ok ? done : `refused:${outcome.reason}`);
+        await recordOutcome(pending.id, outcome.ok ? done : `refused:${outcome.reason}`, traceId);
         return backToDashboard(
           res,
           outcome.ok
@@ -224,7 +248,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
           credentials,
           traceId,
         });
-        await setOutcome(deps.orm, pending.id, `refused:${site.reason}`);
+        await recordOutcome(pending.id, `refused:${site.reason}`, traceId);
         return backToDashboard(res, {
           oauth: 'refused',
           vendor,
@@ -248,7 +272,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
         ip: clientIp(req, deps.limits.trustedProxyHops),
         traceId,
       });
-      await setOutcome(deps.orm, pending.id, 'connected');
+      await recordOutcome(pending.id, 'connected', traceId);
       return backToDashboard(res, { oauth: 'connected', vendor });
     } catch (e) {
       const known = asAppError(e);
@@ -256,13 +280,7 @@ export function createOAuthRoutes(deps: TEdgeDeps, opts: { sessionSecret?: strin
       if (!known) deps.logger.error({ err: e, vendor, traceId }, 'oauth callback failed');
       else if (!(e instanceof AppError))
         deps.logger.warn({ reason, vendor, traceId }, 'oauth callback failed');
-      // Recording the outcome is for later readers: the browser gets its answer even if it cannot be written.
-      await setOutcome(deps.orm, pending.id, `failed:${reason}`).catch((err: unknown) =>
-        deps.logger.warn(
-          { reason: asAppError(err)?.reason, vendor, traceId },
-          'oauth outcome not recorded',
-        ),
-      );
+      await recordOutcome(pending.id, `failed:${reason}`, traceId);
       return backToDashboard(res, { oauth: 'failed', vendor, reason });
     }
   }

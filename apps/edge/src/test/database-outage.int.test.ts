@@ -1,6 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDatabaseProxy, waitFor, type TStackService, type TTcpProxy } from '@otesse/testing';
-import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import {
+  startDatabaseProxy,
+  TestBrowser,
+  waitFor,
+  type TStackService,
+  type TTcpProxy,
+} from '@otesse/testing';
+import {
+  connectOAuth,
+  DASHBOARD_URL,
+  startHarness,
+  trpcErrorOf,
+  type THarness,
+} from './e2e-harness';
 import { expectDisconnectedOnce } from './disconnect-helpers';
 
 /**
@@ -9,6 +21,8 @@ import { expectDisconnectedOnce } from './disconnect-helpers';
  * restarts. Each service below reaches Postgres through its own TCP proxy, which the test cuts and restores; the
  * real server stays up for everyone else.
  */
+const OAUTH_WAIT_MS = 3_000;
+
 describe('database outages during a disconnect (services as processes)', () => {
   let h: THarness;
   const proxies = new Map<TStackService, TTcpProxy>();
@@ -19,6 +33,8 @@ describe('database outages during a disconnect (services as processes)', () => {
       proxies.set(s, await startDatabaseProxy());
     h = await startHarness({
       rewriteDatabaseUrl: (s, url) => proxies.get(s)?.via(url) ?? url,
+      // An OAuth leg waits this long for the edge's database before its 503 page (default 10 s).
+      envFor: (s) => (s === 'edge' ? { EDGE_OAUTH_DATABASE_WAIT_MS: String(OAUTH_WAIT_MS) } : {}),
     });
   });
   afterAll(async () => {
@@ -183,15 +199,20 @@ describe('database outages during a disconnect (services as processes)', () => {
       expect(err.code).toBe('SERVICE_UNAVAILABLE');
       expect(err.data).toMatchObject({ appCode: 'UNAVAILABLE', reason: 'database_unavailable' });
       expect(err.message).not.toMatch(/5432|postgres|ECONN/i);
-      // A browser in an OAuth flow gets a page that says so (not JSON, not the driver's words), at either leg.
-      for (const url of [startUrl, `${h.stack.edgeUrl}/connect/slack/callback?state=s&code=c`]) {
-        const page = await fetch(url, { redirect: 'manual' });
-        expect(page.status, url).toBe(503);
-        expect(page.headers.get('content-type')).toMatch(/^text\/html/);
-        const html = await page.text();
-        expect(html).toContain('data-reason="unavailable"');
-        expect(html).not.toMatch(/5432|postgres|ECONN|terminated/i);
-      }
+      // A browser in an OAuth flow waits for it, then gets a page that says so (not JSON, not the driver's words),
+      // at either leg.
+      const waited = Date.now();
+      await Promise.all(
+        [startUrl, `${h.stack.edgeUrl}/connect/slack/callback?state=s&code=c`].map(async (url) => {
+          const page = await fetch(url, { redirect: 'manual' });
+          expect(page.status, url).toBe(503);
+          expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+          const html = await page.text();
+          expect(html).toContain('data-reason="unavailable"');
+          expect(html).not.toMatch(/5432|postgres|ECONN|terminated/i);
+        }),
+      );
+      expect(Date.now() - waited).toBeGreaterThanOrEqual(OAUTH_WAIT_MS - 1_000);
       // The public probe says only not ready (its checks stay on the internal operations port).
       expect(await readiness('edge')).toEqual({ status: 503, body: { ok: false } });
       // The revocation answers while the saga's log is out of reach: its outcome cannot be recorded yet.
@@ -219,6 +240,41 @@ describe('database outages during a disconnect (services as processes)', () => {
     expect(edge.child.output()).not.toMatch(/saga driver crashed/);
     expect(await unavailableCount(`${h.stack.edgeUrl}/metrics`)).toBeGreaterThan(0);
     expect((await readiness('edge')).status).toBe(200);
+  });
+
+  it("the edge's own database out of reach when the browser comes back from the provider: the callback waits for it and connects", async () => {
+    const { url } = await h.member.client.integrations.oauthUrl.query({
+      vendor: 'slack',
+      flow: 'user',
+    });
+    const browser = new TestBrowser();
+    // Through the edge's start and the provider's consent, up to the redirect back to the edge's callback.
+    const { stoppedAt: callbackUrl } = await browser.follow(url, {
+      stopAt: `${h.stack.edgeUrl}/connect/slack/callback`,
+    });
+    expect(callbackUrl).toBeDefined();
+    // The database goes away as the browser arrives, and comes back a second and a half later (a failover).
+    proxy('edge').cut();
+    const back = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        proxy('edge').restore();
+        resolve();
+      }, 1_500),
+    );
+    try {
+      const { stoppedAt } = await browser.follow(callbackUrl!, { stopAt: DASHBOARD_URL });
+      // Before, a 503 page: the provider's code was lost and the user had to start again.
+      expect(new URL(stoppedAt ?? 'http://x/').searchParams.get('oauth')).toBe('connected');
+    } finally {
+      await back;
+    }
+    const mine = (await h.member.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'slack',
+    )?.myConnection;
+    expect(mine).toMatchObject({ status: 'connected' });
+    expect(h.stack.processes.get('edge')!.child.output()).toMatch(
+      /oauth route waiting for the database/,
+    );
   });
 
   it("the connection service's database out of reach at the start: nothing is changed, the caller is told to try again, and the next try disconnects", async () => {
