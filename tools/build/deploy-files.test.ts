@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { fakeProvidersFile } from '@otesse/fake-provider';
@@ -23,6 +23,14 @@ interface TComposeService {
 }
 
 const read = (path: string): string => readFileSync(resolve(REPO_ROOT, path), 'utf8');
+/** A nats-server config with the files it includes from its own folder (`include ./x.conf`) written in place. */
+const readConf = (path: string): string =>
+  read(path).replace(/^(\s*)include \.\/(\S+)$/gm, (_, indent: string, file: string) =>
+    readConf(`${dirname(path)}/${file}`)
+      .split('\n')
+      .map((l) => indent + l)
+      .join('\n'),
+  );
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
   services: Record<string, TComposeService>;
 };
@@ -153,7 +161,7 @@ describe('docker-compose.yml', () => {
 describe('docker-compose.yml, profile `cluster`', () => {
   const NODES = [1, 2, 3].map((i) => `cluster-nats-${i}`);
   const nodeConf = (i: number): string => read(`tools/nats/cluster/nats-${i}.conf`);
-  const clusterConf = read('tools/nats/cluster/cluster-node.conf');
+  const clusterConf = readConf('tools/nats/cluster/cluster-node.conf');
 
   it('runs three NATS nodes with JetStream, each its own store, config and name, routed to all three', () => {
     // nats-server sends only the credentials written in a route's URL: each one carries the route user's, with
@@ -258,6 +266,84 @@ describe.each(services)('apps/%s/Dockerfile', (name) => {
   });
 });
 
+describe('docker-compose.cluster-tls.yml (the `cluster` profile with TLS on NATS)', () => {
+  const override = parse(read('docker-compose.cluster-tls.yml'), { merge: true }) as {
+    services: Record<string, TComposeService>;
+  };
+  const CERTS =
+    "${NATS_CERTS_DIR:?set NATS_CERTS_DIR to the directory of the cluster's certificates}:/certs:ro";
+  /** The `$NATS_…` variables a config reads (comments left out). */
+  const varsOf = (conf: string): string[] =>
+    [...new Set([...conf.matchAll(/^[^#\n]*\$(NATS_[A-Z_]+)/gm)].map((m) => m[1]!))].sort();
+  const tlsConf = readConf('tools/nats/cluster/cluster-node.tls.conf');
+  /** The files tools/nats/make-cluster-certs.sh writes. */
+  const written = [...read('tools/nats/make-cluster-certs.sh').matchAll(/^sign (\S+) /gm)].flatMap(
+    (m) => [`${m[1]}.pem`, `${m[1]}.key`],
+  );
+
+  it('runs each node on its TLS config (TLS on routes and clients, both verified), routed as without TLS', () => {
+    expect(tlsConf).toMatch(/^include \.\.\/tls\.conf$/m);
+    expect(read('tools/nats/tls.conf')).toMatch(/^tls \{[^}]*verify: true/m);
+    expect(tlsConf).toMatch(
+      /^cluster \{[^]*name: otesse[^]*\n\s+tls \{[^}]*verify: true[^}]*\}\s*\n\}/m,
+    );
+    for (const i of [1, 2, 3]) {
+      const node = `cluster-nats-${i}`;
+      expect(read(`tools/nats/cluster/nats-${i}.tls.conf`)).toMatch(
+        new RegExp(`^server_name: nats-${i}\\ninclude \\./cluster-node\\.tls\\.conf$`, 'm'),
+      );
+      const base = compose.services[node]?.command ?? [];
+      expect(override.services[node]?.command).toEqual(
+        base.map((a) => a.replace(`nats-${i}.conf`, `nats-${i}.tls.conf`)),
+      );
+      expect(override.services[node]?.volumes).toEqual([CERTS]);
+    }
+  });
+
+  it('gives every node the certificates its TLS config reads, from what make-cluster-certs.sh writes', () => {
+    const read_ = varsOf(read('tools/nats/tls.conf') + read('tools/nats/cluster/route-tls.conf'));
+    expect(read_).toEqual([
+      'NATS_ROUTE_TLS_CA_FILE',
+      'NATS_ROUTE_TLS_CERT_FILE',
+      'NATS_ROUTE_TLS_KEY_FILE',
+      'NATS_TLS_CA_FILE',
+      'NATS_TLS_SERVER_CERT_FILE',
+      'NATS_TLS_SERVER_KEY_FILE',
+    ]);
+    for (const i of [1, 2, 3]) {
+      const env = override.services[`cluster-nats-${i}`]?.environment ?? {};
+      expect(Object.keys(env).sort()).toEqual(read_);
+      for (const path of Object.values(env))
+        expect([...written, 'ca.pem'].map((f) => `/certs/${f}`)).toContain(path);
+    }
+  });
+
+  it('gives each cluster replica of every service the client certificate, and touches nothing else', () => {
+    const replicas = services.flatMap((name) => [1, 2].map((r) => `cluster-${name}-${r}`));
+    expect(Object.keys(override.services).sort()).toEqual(
+      [...replicas, 'cluster-nats-1', 'cluster-nats-2', 'cluster-nats-3'].sort(),
+    );
+    for (const name of replicas) {
+      expect(compose.services[name], name).toBeDefined();
+      expect(override.services[name]?.environment).toEqual({
+        NATS_TLS_CA_FILE: '/certs/ca.pem',
+        NATS_TLS_CERT_FILE: '/certs/client.pem',
+        NATS_TLS_KEY_FILE: '/certs/client.key',
+      });
+      expect(override.services[name]?.volumes).toEqual([CERTS]);
+    }
+    expect(written).toEqual(
+      expect.arrayContaining([
+        'nats-server.pem',
+        'route.pem',
+        'route.key',
+        'client.pem',
+        'client.key',
+      ]),
+    );
+  });
+});
+
 describe('tools/postgres/provision.sql', () => {
   it('names every service schema, its runtime role and its owner', () => {
     const sql = read('tools/postgres/provision.sql');
@@ -287,7 +373,8 @@ describe('tools/nats', () => {
   it('deploys no user without permissions and no password in the files', () => {
     expect(authorization).not.toMatch(/probe/);
     expect(authorization).not.toMatch(/^[^#\n]*password: ["a-z]/m);
-    expect(read('tools/nats/cluster/cluster-node.conf')).not.toMatch(/^[^#\n]*route-dev-password/m);
+    for (const file of ['cluster-node.conf', 'cluster-node.tls.conf'])
+      expect(readConf(`tools/nats/cluster/${file}`)).not.toMatch(/^[^#\n]*route-dev-password/m);
     expect(usersOf(authorization)).toEqual([
       '$EDGE_USER',
       '$VAULT_USER',
@@ -316,7 +403,7 @@ describe('tools/nats', () => {
   it('nats-server gets every password the configs read, and each service the same value as its user', () => {
     const conf = [
       authorization,
-      read('tools/nats/cluster/cluster-node.conf'),
+      readConf('tools/nats/cluster/cluster-node.tls.conf'),
       read('tools/nats/nats-server.conf'),
     ].join('\n');
     const vars = referenced(conf);

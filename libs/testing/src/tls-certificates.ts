@@ -14,7 +14,15 @@ export interface TTestCertificates {
   /** A client certificate (CN `otesse-service`) for servers that verify their clients. */
   clientCertFile: string;
   clientKeyFile: string;
-  /** A second CA, which signed nothing of the above: a client trusting it must refuse the server. */
+  /**
+   * A NATS cluster node's route certificate (127.0.0.1 and localhost, serverAuth and clientAuth: a node dials and is
+   * dialled), and one the other CA signed: a node presenting it must be refused.
+   */
+  routeCertFile: string;
+  routeKeyFile: string;
+  foreignRouteCertFile: string;
+  foreignRouteKeyFile: string;
+  /** A second CA, which signed nothing of the above but the foreign route certificate. */
   otherCaFile: string;
   remove(): void;
 }
@@ -47,7 +55,7 @@ export function createTestCertificates(): TTestCertificates {
       ],
       dir,
     );
-  const signed = (name: string, cn: string, ext: string): void => {
+  const signed = (name: string, cn: string, ext: string, ca = 'ca'): void => {
     writeFileSync(join(dir, `${name}.ext`), ext);
     openssl(
       ['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`],
@@ -60,9 +68,9 @@ export function createTestCertificates(): TTestCertificates {
         '-in',
         `${name}.csr`,
         '-CA',
-        'ca.pem',
+        `${ca}.pem`,
         '-CAkey',
-        'ca.key',
+        `${ca}.key`,
         '-CAcreateserial',
         '-days',
         '1',
@@ -82,6 +90,10 @@ export function createTestCertificates(): TTestCertificates {
     'subjectAltName = IP:127.0.0.1, DNS:localhost\nextendedKeyUsage = serverAuth\n',
   );
   signed('client', 'otesse-service', 'extendedKeyUsage = clientAuth\n');
+  const routeExt =
+    'subjectAltName = IP:127.0.0.1, DNS:localhost\nextendedKeyUsage = serverAuth, clientAuth\n';
+  signed('route', 'otesse-nats-route', routeExt);
+  signed('foreign-route', 'otesse-nats-route', routeExt, 'other-ca');
   return {
     dir,
     caFile: join(dir, 'ca.pem'),
@@ -89,6 +101,10 @@ export function createTestCertificates(): TTestCertificates {
     serverKeyFile: join(dir, 'server.key'),
     clientCertFile: join(dir, 'client.pem'),
     clientKeyFile: join(dir, 'client.key'),
+    routeCertFile: join(dir, 'route.pem'),
+    routeKeyFile: join(dir, 'route.key'),
+    foreignRouteCertFile: join(dir, 'foreign-route.pem'),
+    foreignRouteKeyFile: join(dir, 'foreign-route.key'),
     otherCaFile: join(dir, 'other-ca.pem'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

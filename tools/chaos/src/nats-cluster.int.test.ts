@@ -1,7 +1,17 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckPolicy, connect, type NatsConnection } from 'nats';
-import { NATS_DEV_USERS, waitFor } from '@otesse/testing';
+import {
+  createTestCertificates,
+  NATS_DEV_USERS,
+  REPO_ROOT,
+  waitFor,
+  type TTestCertificates,
+} from '@otesse/testing';
 import { startNatsCluster, type TNatsCluster } from './nats-cluster';
 
 const INBOX = {
@@ -218,5 +228,121 @@ describe('NATS cluster (tools/nats/cluster)', () => {
     expect(await denied(edge.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
     // And the stream survived all of it.
     expect((await vault.streams.info('AUDIT')).state.messages).toBe(40);
+  });
+});
+
+/**
+ * The cluster beyond one machine: tools/nats/cluster/nats-N.tls.conf — TLS on the routes between nodes (mutual: every
+ * node's route certificate checked against the CA) and on every client, with the certificates
+ * tools/nats/make-cluster-certs.sh writes. Credentials cross NATS (a reconnect's new
+ * tokens), and the routes carry every message between nodes: before, they ran in plaintext.
+ */
+describe('NATS cluster with TLS on routes and clients (tools/nats/cluster/*.tls.conf)', () => {
+  /** What tools/nats/make-cluster-certs.sh writes (what docker-compose.cluster-tls.yml mounts). */
+  let certDir: string;
+  /** Only for a route certificate another CA signed. */
+  let foreign: TTestCertificates;
+  let cluster: TNatsCluster;
+  const routesOf = async (monitorUrl: string): Promise<number> =>
+    ((await (await fetch(`${monitorUrl}/routez`)).json()) as { num_routes: number }).num_routes;
+
+  beforeAll(async () => {
+    certDir = mkdtempSync(join(tmpdir(), 'otesse-cluster-certs-'));
+    execFileSync('bash', [resolve(REPO_ROOT, 'tools/nats/make-cluster-certs.sh'), certDir], {
+      stdio: 'pipe',
+    });
+    foreign = createTestCertificates();
+    const file = (name: string): string => join(certDir, name);
+    cluster = await startNatsCluster(3, {
+      tls: {
+        caFile: file('ca.pem'),
+        serverCertFile: file('nats-server.pem'),
+        serverKeyFile: file('nats-server.key'),
+        clientCertFile: file('client.pem'),
+        clientKeyFile: file('client.key'),
+        routeCertFile: file('route.pem'),
+        routeKeyFile: file('route.key'),
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    foreign?.remove();
+    if (certDir) rmSync(certDir, { recursive: true, force: true });
+  });
+
+  it('forms over TLS routes, and a 3-replica stream takes events from a TLS client', async () => {
+    await waitFor(
+      async () => {
+        const jsz = (await (await fetch(`${cluster.nodes[0]!.monitorUrl}/jsz`)).json()) as {
+          meta_cluster?: { leader?: string; cluster_size?: number };
+        };
+        return jsz.meta_cluster?.leader !== undefined && jsz.meta_cluster.cluster_size === 3;
+      },
+      { timeoutMs: 30_000, what: 'a JetStream meta leader of three nodes' },
+    );
+    const varz = (await (await fetch(`${cluster.nodes[0]!.monitorUrl}/varz`)).json()) as {
+      tls_required?: boolean;
+      tls_verify?: boolean;
+      cluster?: { tls_required?: boolean; tls_verify?: boolean };
+    };
+    expect(varz).toMatchObject({ tls_required: true, tls_verify: true });
+    expect(varz.cluster).toMatchObject({ tls_required: true, tls_verify: true });
+
+    const nc = await connect({
+      servers: cluster.nodes.map((n) => n.url),
+      user: NATS_DEV_USERS.edge.user,
+      pass: NATS_DEV_USERS.edge.password,
+      inboxPrefix: INBOX.edge,
+      tls: cluster.clientTls!,
+    });
+    try {
+      const jsm = await nc.jetstreamManager();
+      await waitFor(
+        () =>
+          jsm.streams
+            .add({ name: 'AUDIT', subjects: ['audit.entries.append'], num_replicas: 3 })
+            .then(() => true)
+            .catch(() => false),
+        { timeoutMs: 20_000, what: 'the 3-replica stream' },
+      );
+      const ack = await nc.jetstream().publish('audit.entries.append', '{}', {
+        msgID: randomUUID(),
+      });
+      expect(ack.stream).toBe('AUDIT');
+      expect((await jsm.streams.info('AUDIT')).cluster?.replicas).toHaveLength(2);
+    } finally {
+      await nc.close();
+    }
+    // A client without a certificate is refused, user and password notwithstanding.
+    await expect(
+      connect({
+        servers: cluster.nodes[0]!.url,
+        user: NATS_DEV_USERS.edge.user,
+        pass: NATS_DEV_USERS.edge.password,
+        tls: { caFile: join(certDir, 'ca.pem') },
+        reconnect: false,
+      }).then((c) => c.close()),
+    ).rejects.toThrow();
+  });
+
+  it('lets no node in whose route certificate another CA signed, nor one without TLS; one with the cluster CA joins', async () => {
+    const before = await routesOf(cluster.nodes[0]!.monitorUrl);
+    const otherCa = await cluster.startIntruder({
+      routeCert: { certFile: foreign.foreignRouteCertFile, keyFile: foreign.foreignRouteKeyFile },
+    });
+    const plaintext = await cluster.startIntruder({ plaintext: true });
+    // Long enough for several route attempts each way (they are retried every second).
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await routesOf(otherCa.monitorUrl)).toBe(0);
+    expect(await routesOf(plaintext.monitorUrl)).toBe(0);
+    expect(await routesOf(cluster.nodes[0]!.monitorUrl)).toBe(before);
+    // The same node with the cluster's own route certificate is let in: the refusals above were the certificates'.
+    const member = await cluster.startIntruder();
+    await waitFor(async () => (await routesOf(member.monitorUrl)) > 0, {
+      timeoutMs: 15_000,
+      what: 'a node with the cluster CA to join',
+    });
+    expect(await routesOf(cluster.nodes[0]!.monitorUrl)).toBeGreaterThan(before);
   });
 });

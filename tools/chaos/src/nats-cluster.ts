@@ -12,9 +12,20 @@ import {
   waitFor,
 } from '@otesse/testing';
 
-/** The node configs docker-compose's `cluster` profile runs (cluster-nats-1 … 3). */
-export const NATS_CLUSTER_CONFIG = (node: number): string =>
-  resolve(REPO_ROOT, `tools/nats/cluster/nats-${node}.conf`);
+/** The node configs docker-compose's `cluster` profile runs (cluster-nats-1 … 3); `.tls`: TLS on routes and clients. */
+export const NATS_CLUSTER_CONFIG = (node: number, tls = false): string =>
+  resolve(REPO_ROOT, `tools/nats/cluster/nats-${node}${tls ? '.tls' : ''}.conf`);
+
+/** The certificates of a TLS cluster (createTestCertificates' files). */
+export interface TNatsClusterTls {
+  caFile: string;
+  serverCertFile: string;
+  serverKeyFile: string;
+  clientCertFile: string;
+  clientKeyFile: string;
+  routeCertFile: string;
+  routeKeyFile: string;
+}
 
 export interface TNatsNode {
   name: string;
@@ -27,6 +38,15 @@ export interface TNatsNode {
 
 export interface TNatsCluster {
   nodes: TNatsNode[];
+  /** What a client passes nats.js (`tls`) on a TLS cluster; undefined on a plain one. */
+  clientTls: { caFile: string; certFile: string; keyFile: string } | undefined;
+  /**
+   * Starts one more node that dials every node's routes (not one of the cluster's): with `routeCert`, presenting that
+   * certificate instead of the cluster's. Where it got in shows in the nodes' /routez.
+   */
+  startIntruder(
+    how?: { routeCert: { certFile: string; keyFile: string } } | { plaintext: true },
+  ): Promise<TNatsNode>;
   /** Every node, comma-separated (what NATS_URL holds in the cluster profile). */
   url: string;
   stop(): Promise<void>;
@@ -39,7 +59,25 @@ export interface TNatsCluster {
  * the environment. Route authentication stays on, as deployed: `--cluster` with the route user's credentials (a bare
  * `--cluster` URL would switch it off) and the credentials in every route URL, as docker-compose.yml passes them.
  */
-export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
+export async function startNatsCluster(
+  size = 3,
+  opts: { tls?: TNatsClusterTls } = {},
+): Promise<TNatsCluster> {
+  const { tls } = opts;
+  const clientTls = tls
+    ? { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile }
+    : undefined;
+  const tlsEnv = (route?: { certFile: string; keyFile: string }): Record<string, string> =>
+    tls
+      ? {
+          NATS_TLS_SERVER_CERT_FILE: tls.serverCertFile,
+          NATS_TLS_SERVER_KEY_FILE: tls.serverKeyFile,
+          NATS_TLS_CA_FILE: tls.caFile,
+          NATS_ROUTE_TLS_CERT_FILE: route?.certFile ?? tls.routeCertFile,
+          NATS_ROUTE_TLS_KEY_FILE: route?.keyFile ?? tls.routeKeyFile,
+          NATS_ROUTE_TLS_CA_FILE: tls.caFile,
+        }
+      : {};
   const dir = mkdtempSync(join(tmpdir(), 'otesse-nats-cluster-'));
   const ports = await Promise.all(
     Array.from({ length: size }, async () => ({
@@ -50,11 +88,18 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
   );
   const routeAuth = `route:${NATS_DEV_PASSWORD_ENV['NATS_ROUTE_PASSWORD']}`;
   const routes = ports.map((p) => `nats-route://${routeAuth}@127.0.0.1:${p.route}`).join(',');
-  const nodes: TNatsNode[] = ports.map((p, i) => {
+  const extra: TNatsNode[] = [];
+  const makeNode = (
+    name: string,
+    p: { client: number; monitor: number; route: number },
+    config: string,
+    env: Record<string, string>,
+    clientsUseTls = true,
+  ): TNatsNode => {
     let proc: ChildProcess | undefined;
     const url = `nats://127.0.0.1:${p.client}`;
     const node: TNatsNode = {
-      name: `nats-${i + 1}`,
+      name,
       url,
       monitorUrl: `http://127.0.0.1:${p.monitor}`,
       running: () => proc !== undefined && proc.exitCode === null && proc.signalCode === null,
@@ -63,7 +108,9 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
           NATS_SERVER_BIN,
           [
             '-c',
-            NATS_CLUSTER_CONFIG(i + 1),
+            config,
+            '--server_name',
+            name,
             '-a',
             '127.0.0.1',
             '-p',
@@ -75,9 +122,9 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
             '--routes',
             routes,
             '-sd',
-            join(dir, `node-${i + 1}`),
+            join(dir, name),
           ],
-          { stdio: 'ignore', env: { ...process.env, ...NATS_DEV_PASSWORD_ENV } },
+          { stdio: 'ignore', env: { ...process.env, ...NATS_DEV_PASSWORD_ENV, ...env } },
         );
         await waitFor(
           async () => {
@@ -86,6 +133,7 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
               user: NATS_DEV_USERS.edge.user,
               pass: NATS_DEV_USERS.edge.password,
               reconnect: false,
+              ...(clientTls && clientsUseTls ? { tls: clientTls } : {}),
             }).catch(() => undefined);
             await nc?.close();
             return nc !== undefined;
@@ -103,7 +151,10 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
       },
     };
     return node;
-  });
+  };
+  const nodes = ports.map((p, i) =>
+    makeNode(`nats-${i + 1}`, p, NATS_CLUSTER_CONFIG(i + 1, tls !== undefined), tlsEnv()),
+  );
   try {
     await Promise.all(nodes.map((n) => n.start()));
   } catch (e) {
@@ -114,8 +165,23 @@ export async function startNatsCluster(size = 3): Promise<TNatsCluster> {
   return {
     nodes,
     url: nodes.map((n) => n.url).join(','),
+    clientTls,
+    startIntruder: async (how) => {
+      const p = { client: await freePort(), monitor: await freePort(), route: await freePort() };
+      const plaintext = how !== undefined && 'plaintext' in how;
+      const node = makeNode(
+        `intruder-${extra.length + 1}`,
+        p,
+        NATS_CLUSTER_CONFIG(1, tls !== undefined && !plaintext),
+        plaintext ? {} : tlsEnv(how?.routeCert),
+        !plaintext,
+      );
+      extra.push(node);
+      await node.start();
+      return node;
+    },
     stop: async () => {
-      await Promise.all(nodes.map((n) => n.kill()));
+      await Promise.all([...nodes, ...extra].map((n) => n.kill()));
       rmSync(dir, { recursive: true, force: true });
     },
   };
