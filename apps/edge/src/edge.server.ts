@@ -275,9 +275,17 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   server.on('clientError', answerClientError);
   /** Responses not finished yet: on stop, the event streams among them are closed at once. */
   const open = new Set<ServerResponse>();
+  /**
+   * Stopping: every response closes its connection. Without it a keep-alive connection (a load balancer's pool, a
+   * client's agent) keeps bringing new requests to an edge that is going away until the grace runs out, and then
+   * has them cut; with it the client's next request opens a connection elsewhere, and the edge stops as soon as the
+   * requests in flight are done.
+   */
+  let draining = false;
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     open.add(res);
     res.once('close', () => open.delete(res));
+    if (draining) res.setHeader('connection', 'close');
     if (logger.isLevelEnabled('debug')) {
       const started = performance.now();
       // The path only: query strings carry OAuth codes and states, tRPC inputs, export filters.
@@ -326,12 +334,23 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
         // Probes on the operations port stop answering at once, like the public port's: the edge is going away.
         const healthClosed = health?.close();
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
+          draining = true;
+          for (const res of open) if (!res.headersSent) res.setHeader('connection', 'close');
           // Event streams never end on their own: closed now (their clients reconnect, to another replica behind
           // the load balancer). Requests in flight — a disconnect waiting for its saga — may finish, up to the grace.
+          const grace = setTimeout(() => {
+            logger.warn(
+              { inFlight: open.size, graceMs: cfg.shutdownGraceMs ?? 10_000 },
+              'shutdown grace over: the connections left are closed',
+            );
+            server.closeAllConnections();
+          }, cfg.shutdownGraceMs ?? 10_000).unref();
+          server.close(() => {
+            clearTimeout(grace);
+            resolve();
+          });
+          server.closeIdleConnections();
           for (const res of open) if (isEventStream(res)) res.destroy();
-          setTimeout(() => server.closeAllConnections(), cfg.shutdownGraceMs ?? 10_000).unref();
         });
         await healthClosed;
         await sagas.stop();
