@@ -147,7 +147,9 @@ describe('rolling restart under load', () => {
     );
     // Each edge stopped once its requests in flight were done, its clients' keep-alive connections closed with
     // their last answer: none had to be cut at the end of the grace (before, every stop waited it out, 10 s).
-    expect(h.stack.output('edge', 0) + h.stack.output('edge', 1)).not.toMatch(/shutdown grace over/);
+    expect(h.stack.output('edge', 0) + h.stack.output('edge', 1)).not.toMatch(
+      /shutdown grace over/,
+    );
     // No request was lost, and while only services restarted none even needed a second try.
     expect(failures).toEqual([]);
     expect(retriesBeforeEdge).toBe(0);
