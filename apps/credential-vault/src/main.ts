@@ -1,4 +1,4 @@
-import { natsTlsOf, parseEnv } from '@otesse/config';
+import { definedOnly, natsTlsOf, parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
 import { stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
@@ -25,25 +25,15 @@ try {
     natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     masterKeys: env.VAULT_MASTER_KEY ?? DEV_MASTER_KEYS,
     providersFile: env.PROVIDERS_FILE,
-    refresh: {
-      ...(env.TOKEN_REFRESH_MARGIN_MS === undefined
-        ? {}
-        : { marginMs: env.TOKEN_REFRESH_MARGIN_MS }),
-      ...(env.TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS === undefined
-        ? {}
-        : { attemptTimeoutMs: env.TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS }),
-      ...(env.TOKEN_REFRESH_BUDGET_MS === undefined
-        ? {}
-        : { budgetMs: env.TOKEN_REFRESH_BUDGET_MS }),
-    },
-    discard: {
-      ...(env.VAULT_DISCARD_SWEEP_MS === undefined
-        ? {}
-        : { sweepIntervalMs: env.VAULT_DISCARD_SWEEP_MS }),
-      ...(env.VAULT_DISCARD_STALE_MS === undefined
-        ? {}
-        : { staleAfterMs: env.VAULT_DISCARD_STALE_MS }),
-    },
+    refresh: definedOnly({
+      marginMs: env.TOKEN_REFRESH_MARGIN_MS,
+      attemptTimeoutMs: env.TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS,
+      budgetMs: env.TOKEN_REFRESH_BUDGET_MS,
+    }),
+    discard: definedOnly({
+      sweepIntervalMs: env.VAULT_DISCARD_SWEEP_MS,
+      staleAfterMs: env.VAULT_DISCARD_STALE_MS,
+    }),
     logger,
     healthPort: env.HEALTH_PORT,
     healthHost: env.HEALTH_HOST,

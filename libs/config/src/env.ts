@@ -24,3 +24,15 @@ export function parseEnv<TSchema extends z.ZodType>(
   if (!result.success) throw new EnvError(app, result.error.issues);
   return result.data;
 }
+
+/**
+ * The entries of `o` that are set: an optional variable left unset stays out of the options built from it, so the
+ * library's own default applies (`exactOptionalPropertyTypes` refuses an explicit `undefined` there).
+ */
+export function definedOnly<T extends Record<string, unknown>>(
+  o: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
+}
