@@ -10,22 +10,24 @@ import {
   NATS_SERVER_BIN,
   REPO_ROOT,
   waitFor,
+  type TTestCertificates,
 } from '@otesse/testing';
 
 /** The node configs docker-compose's `cluster` profile runs (cluster-nats-1 … 3); `.tls`: TLS on routes and clients. */
 export const NATS_CLUSTER_CONFIG = (node: number, tls = false): string =>
   resolve(REPO_ROOT, `tools/nats/cluster/nats-${node}${tls ? '.tls' : ''}.conf`);
 
-/** The certificates of a TLS cluster (createTestCertificates' files). */
-export interface TNatsClusterTls {
-  caFile: string;
-  serverCertFile: string;
-  serverKeyFile: string;
-  clientCertFile: string;
-  clientKeyFile: string;
-  routeCertFile: string;
-  routeKeyFile: string;
-}
+/** The certificates of a TLS cluster (createTestCertificates' files, or make-cluster-certs.sh's). */
+export type TNatsClusterTls = Pick<
+  TTestCertificates,
+  | 'caFile'
+  | 'serverCertFile'
+  | 'serverKeyFile'
+  | 'clientCertFile'
+  | 'clientKeyFile'
+  | 'routeCertFile'
+  | 'routeKeyFile'
+>;
 
 export interface TNatsNode {
   name: string;

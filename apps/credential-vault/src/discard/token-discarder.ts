@@ -11,7 +11,7 @@ import { revokeTokensHandler } from '../handlers/revoke-tokens.handler';
 /** Tokens discarded: revoked where the provider can, destroyed in any case. */
 export const discardedTokens = counter(
   'otesse_vault_discarded_tokens_total',
-  'Tokens the vault revoked (where it could) and destroyed: refused authorizations (vault.tokens.discard) and abandoned connects.',
+  'Tokens the vault revoked (where it could) and destroyed: refused authorizations (vault.tokens.discard), abandoned connects and credentials a store replaced.',
   [],
 );
 

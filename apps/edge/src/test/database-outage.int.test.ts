@@ -42,6 +42,16 @@ describe('database outages during a disconnect (services as processes)', () => {
     for (const p of proxies.values()) await p.close();
   });
 
+  /** Cuts a service's path to its database now; the promise resolves once it is restored, `ms` later. */
+  const outage = (s: TStackService, ms: number): Promise<void> => {
+    proxy(s).cut();
+    return new Promise((resolve) =>
+      setTimeout(() => {
+        proxy(s).restore();
+        resolve();
+      }, ms),
+    );
+  };
   const sagaOf = (sagaId: string) => h.admin.client.disconnect.status.query({ sagaId });
   /** The saga once it has `status` (reads that fail meanwhile — the edge's own database away — are tried again). */
   const untilStatus = (sagaId: string, status: string) =>
@@ -254,13 +264,7 @@ describe('database outages during a disconnect (services as processes)', () => {
     });
     expect(callbackUrl).toBeDefined();
     // The database goes away as the browser arrives, and comes back a second and a half later (a failover).
-    proxy('edge').cut();
-    const back = new Promise<void>((resolve) =>
-      setTimeout(() => {
-        proxy('edge').restore();
-        resolve();
-      }, 1_500),
-    );
+    const back = outage('edge', 1_500);
     try {
       const { stoppedAt } = await browser.follow(callbackUrl!, { stopAt: DASHBOARD_URL });
       // Before, a 503 page: the provider's code was lost and the user had to start again.
@@ -340,13 +344,7 @@ describe('database outages during a disconnect (services as processes)', () => {
       h.stack.processes.get('credential-vault')!.healthUrl.replace(/\/readyz$/, '/metrics'),
     );
     // Two seconds of outage while the browser is at the callback: the swap (the pivot) is tried again meanwhile.
-    proxy('credential-vault').cut();
-    const back = new Promise<void>((resolve) =>
-      setTimeout(() => {
-        proxy('credential-vault').restore();
-        resolve();
-      }, 2_000),
-    );
+    const back = outage('credential-vault', 2_000);
     try {
       const { outcome } = await connectOAuth(h, h.admin, 'salesforce', 'app', {
         action: 'changeUser',
