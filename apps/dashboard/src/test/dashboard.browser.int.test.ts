@@ -251,7 +251,8 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
           (await google.getByRole('button', { name: 'Reconnect Google Workspace' }).count()) > 0
         );
       },
-      { timeoutMs: 20_000, intervalMs: 500, what: 'the Reconnect warning' },
+      // A sync run, a refresh refused by the provider, an event to the connection service: seconds on a loaded machine.
+      { timeoutMs: 40_000, intervalMs: 500, what: 'the Reconnect warning' },
     );
     await expect(google.getByRole('alert').first().textContent()).resolves.toContain(
       'The refresh token has expired',
