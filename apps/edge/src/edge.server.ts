@@ -86,6 +86,12 @@ export interface TRunningEdge {
   healthPort: number | undefined;
   deps: TEdgeDeps;
   nc: NatsConnection;
+  /**
+   * Serves the public port with this certificate and key from the next TLS handshake on (a renewal), without a
+   * restart; connections already open keep theirs. Throws, changing nothing, when the pair is not usable (a PEM
+   * that does not parse, a key of another certificate) or the port is plain HTTP.
+   */
+  reloadTls(tls: { cert: string; key: string }): void;
   stop(): Promise<void>;
 }
 
@@ -329,6 +335,11 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     healthPort: health?.port,
     deps,
     nc,
+    reloadTls: (tls) => {
+      if (!cfg.tls)
+        throw new Error('the public port is plain HTTP: there is no certificate to reload');
+      (server as HttpsServer).setSecureContext({ cert: tls.cert, key: tls.key });
+    },
     stop: () =>
       (stopping ??= (async () => {
         // Probes on the operations port stop answering at once, like the public port's: the edge is going away.

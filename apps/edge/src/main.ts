@@ -4,6 +4,10 @@ import { stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
 import { startEdge } from './edge.server';
 import { edgeLimitsFromEnv } from './http/edge-limits';
+import {
+  describeCertificate,
+  reloadPublicCertificateOnSighup,
+} from './http/reload-public-certificate';
 import { edgeTlsOf, ZEdgeEnv } from './env.schema';
 
 const env = parseEnv('edge', ZEdgeEnv);
@@ -11,6 +15,8 @@ const logger = createLogger({ name: 'edge', level: env.LOG_LEVEL });
 try {
   // Tracing from OTEL_* before anything starts: a bad variable stops the process here, not after migrations.
   ensureTracing();
+  const tls = edgeTlsOf(env);
+  if (tls) logger.info(describeCertificate(tls.cert), 'public port certificate');
   const edge = await startEdge({
     databaseUrl: env.DATABASE_URL,
     databasePoolMax: env.DATABASE_POOL_MAX,
@@ -21,7 +27,7 @@ try {
     natsStreamReplicas: env.NATS_STREAM_REPLICAS,
     host: env.EDGE_HOST,
     port: env.EDGE_PORT,
-    tls: edgeTlsOf(env),
+    tls,
     publicUrl: env.EDGE_PUBLIC_URL,
     dashboardUrl: env.DASHBOARD_URL,
     providersFile: env.PROVIDERS_FILE,
@@ -38,6 +44,11 @@ try {
     health:
       env.HEALTH_PORT === undefined ? undefined : { port: env.HEALTH_PORT, host: env.HEALTH_HOST },
     publicMetrics: env.EDGE_PUBLIC_METRICS,
+    logger,
+  });
+  reloadPublicCertificateOnSighup({
+    read: () => edgeTlsOf(env),
+    reload: (tls) => edge.reloadTls(tls),
     logger,
   });
   stopOnSignals(edge.stop, logger);

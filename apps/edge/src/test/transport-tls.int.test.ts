@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_SCHEMAS, urlForRole } from '@otesse/persistence';
 import {
   createTestCertificates,
+  freePort,
   NATS_DEV_USERS,
   NATS_TLS_CONFIG_FILE,
   SERVICE_ENTRIES,
@@ -12,7 +13,9 @@ import {
   type TStackService,
   type TTestCertificates,
 } from '@otesse/testing';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { edgeTlsOf } from '../env.schema';
 import { connectOAuth, startEdgeReplica, startHarness, type THarness } from './e2e-harness';
@@ -132,6 +135,66 @@ describe('TLS to Postgres and NATS', () => {
     expect(() => edgeTlsOf({ EDGE_TLS_CERT_FILE: certs.serverCertFile })).toThrow(
       /EDGE_TLS_KEY_FILE: EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE go together/,
     );
+  });
+
+  it("renews the edge's certificate on SIGHUP without a restart; a broken one is refused and the current one kept", async () => {
+    // The files an operator's renewal overwrites in place.
+    const dir = mkdtempSync(join(tmpdir(), 'otesse-edge-cert-'));
+    const certFile = join(dir, 'edge.pem');
+    const keyFile = join(dir, 'edge.key');
+    copyFileSync(certs.serverCertFile, certFile);
+    copyFileSync(certs.serverKeyFile, keyFile);
+    const renewed = createTestCertificates();
+    const port = await freePort();
+    const edge = spawnTs(SERVICE_ENTRIES.edge, {
+      DATABASE_URL: h.db.urlFor('edge'),
+      NATS_URL: h.nats.url,
+      NATS_USER: NATS_DEV_USERS.edge.user,
+      NATS_PASSWORD: NATS_DEV_USERS.edge.password,
+      ...natsTlsEnv(),
+      EDGE_PORT: String(port),
+      HEALTH_PORT: '0',
+      LOG_LEVEL: 'info',
+      EDGE_TLS_CERT_FILE: certFile,
+      EDGE_TLS_KEY_FILE: keyFile,
+    });
+    const trusting = (ca: string) => new Agent({ connect: { ca: readFileSync(ca, 'utf8') } });
+    const first = trusting(certs.caFile);
+    const second = trusting(renewed.caFile);
+    const url = `https://127.0.0.1:${port}/healthz`;
+    const reloads = () => edge.output().match(/certificate (not )?reloaded/g) ?? [];
+    const hangUp = async (expected: number) => {
+      edge.proc.kill('SIGHUP');
+      await waitFor(() => reloads().length === expected, { what: `reload ${expected}` });
+    };
+    try {
+      await edge.waitForOutput(/edge ready/, 60_000);
+      expect((await undiciFetch(url, { dispatcher: first })).status).toBe(200);
+      // The renewal: new files, then SIGHUP. New handshakes get the new certificate; the process is the same.
+      copyFileSync(renewed.serverCertFile, certFile);
+      copyFileSync(renewed.serverKeyFile, keyFile);
+      await hangUp(1);
+      expect(edge.output()).toMatch(/"validTo":"[^"]+".*public port certificate reloaded/);
+      expect((await undiciFetch(url, { dispatcher: second })).status).toBe(200);
+      const fresh = trusting(certs.caFile);
+      await expect(undiciFetch(url, { dispatcher: fresh })).rejects.toThrow();
+      await fresh.close();
+      // A broken renewal (a key of another certificate): refused, said, and the certificate in use stays.
+      copyFileSync(certs.serverKeyFile, keyFile);
+      await hangUp(2);
+      expect(reloads()[1]).toBe('certificate not reloaded');
+      const again = trusting(renewed.caFile);
+      expect((await undiciFetch(url, { dispatcher: again })).status).toBe(200);
+      await again.close();
+      expect(edge.proc.exitCode).toBeNull();
+      expect(edge.output()).not.toContain(readFileSync(keyFile, 'utf8').split('\n')[1]!);
+    } finally {
+      await first.close();
+      await second.close();
+      await edge.kill('SIGTERM');
+      renewed.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   /**
