@@ -181,6 +181,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+  // The terminal closed: stop everything too (the edge takes SIGHUP as "reload the certificate" and would stay).
+  process.on('SIGHUP', () => void stop());
 
   say('');
   say('Otesse Integrations is up');
