@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '@otesse/contracts';
 import { hashToken } from '@otesse/identity';
 import type { Bus } from '@otesse/messaging';
-import { TestBrowser, waitFor } from '@otesse/testing';
+import { failUpdatesWhere, TestBrowser, waitFor } from '@otesse/testing';
 import { completeConnection } from '../connect/complete-connection';
 import { DEFAULT_CONSENT_AS } from '@otesse/fake-provider';
 import {
@@ -254,6 +254,29 @@ describe('connect flows through the edge (all services as processes, real Postgr
     expect(replay.status).toBe(400);
     expect(await replay.text()).toContain('data-reason="already_used"');
     expect(await counts()).toEqual(after);
+  });
+
+  it('tells the browser it connected even when the outcome cannot be recorded afterwards', async () => {
+    // The authorization's outcome is for later readers; the connection is made by then.
+    const fix = await failUpdatesWhere(h.db, {
+      name: 'refuse_connected_outcome',
+      table: 'edge.pending_authorization',
+      when: `new.outcome = 'connected'`,
+      message: 'simulated failure recording the outcome',
+    });
+    try {
+      const browser = new TestBrowser();
+      const res = await browser.get(await authorizeUntilCallback(browser, 'slack'));
+      expect(res.status).toBe(302);
+      // Before: `oauth=failed` for a connection that was made.
+      expect(res.headers.get('location')).toContain('oauth=connected');
+    } finally {
+      await fix();
+    }
+    const slack = (await h.member.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'slack',
+    );
+    expect(slack?.myConnection).toMatchObject({ status: 'connected' });
   });
 
   it('refuses a revoked API token at once, and an unknown one; the user’s other token keeps working', async () => {
