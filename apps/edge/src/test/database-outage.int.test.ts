@@ -13,7 +13,12 @@ import {
   trpcErrorOf,
   type THarness,
 } from './e2e-harness';
-import { expectDisconnectedOnce } from './disconnect-helpers';
+import {
+  expectDisconnectedOnce,
+  sagaOf as sagaIn,
+  sagaStepOf,
+  untilSagaStatus,
+} from './disconnect-helpers';
 
 /**
  * Postgres going away under a running stack (a restart, a failover, a network path cut) while disconnects run:
@@ -52,18 +57,9 @@ describe('database outages during a disconnect (services as processes)', () => {
       }, ms),
     );
   };
-  const sagaOf = (sagaId: string) => h.admin.client.disconnect.status.query({ sagaId });
-  /** The saga once it has `status` (reads that fail meanwhile — the edge's own database away — are tried again). */
-  const untilStatus = (sagaId: string, status: string) =>
-    waitFor(
-      async () => {
-        const s = await sagaOf(sagaId).catch(() => undefined);
-        return s?.status === status ? s : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
-  const stepOf = async (sagaId: string, name: string) =>
-    (await sagaOf(sagaId)).steps.find((s) => s.name === name);
+  const sagaOf = (sagaId: string) => sagaIn(h, sagaId);
+  const untilStatus = (sagaId: string, status: string) => untilSagaStatus(h, sagaId, status);
+  const stepOf = (sagaId: string, name: string) => sagaStepOf(h, sagaId, name);
   const connectionStatus = async (id: string) =>
     (
       await h.db.query<{ status: string }>(

@@ -97,3 +97,21 @@ export function expectDisconnectedOnce(
     subject: 'integrations.connection.disconnected',
   });
 }
+
+/** A saga as the org's admin sees it (`disconnect.status`: its steps included). */
+export const sagaOf = (h: Pick<THarness, 'admin'>, sagaId: string) =>
+  h.admin.client.disconnect.status.query({ sagaId });
+
+/** The saga once it has `status` (reads that fail meanwhile — the edge's own database away — are tried again). */
+export const untilSagaStatus = (h: Pick<THarness, 'admin'>, sagaId: string, status: string) =>
+  waitFor(
+    async () => {
+      const s = await sagaOf(h, sagaId).catch(() => undefined);
+      return s?.status === status ? s : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+
+/** One step of a saga's timeline. */
+export const sagaStepOf = async (h: Pick<THarness, 'admin'>, sagaId: string, name: string) =>
+  (await sagaOf(h, sagaId)).steps.find((s) => s.name === name);
