@@ -4,32 +4,55 @@ import { connectOAuth, startHarness, type THarness } from './e2e-harness';
 import { expectDisconnectedOnce, sagaOf, sagaStepOf, untilSagaStatus } from './disconnect-helpers';
 
 /**
- * A network partition between one service and NATS while everything else keeps running (the chaos run restarts NATS
- * for everyone; this cuts one process off): the vault's path to NATS goes through a TCP proxy that the test cuts
- * while the vault is revoking a disconnect's tokens at the provider, and restores two seconds later. The vault is
- * not restarted: it keeps its state, finishes the provider calls it started, and reconnects.
+ * A network partition between one process and NATS while everything else keeps running (the chaos run restarts NATS
+ * for everyone; this cuts one process off): the vault's and the edge's paths to NATS go through TCP proxies that the
+ * test cuts while the vault is revoking a disconnect's tokens at the provider, and restores a few seconds later.
+ * Neither is restarted: each keeps its state and reconnects — the vault finishes the provider calls it started, the
+ * edge goes on driving the saga from its log.
  */
-describe('a service cut off from NATS mid-saga (services as processes)', () => {
+describe('a process cut off from NATS mid-saga (services as processes)', () => {
   let h: THarness;
-  let proxy: TTcpProxy | undefined;
-  /** Set once the proxy exists: the vault's next start goes through it. */
-  let vaultNatsUrl: string | undefined;
+  /** Each one's own path to NATS, set up once the harness runs: their next start goes through it. */
+  const proxies = new Map<'credential-vault' | 'edge', TTcpProxy>();
+  const proxy = (s: 'credential-vault' | 'edge'): TTcpProxy => proxies.get(s)!;
 
   beforeAll(async () => {
     h = await startHarness({
-      envFor: (s) => (s === 'credential-vault' && vaultNatsUrl ? { NATS_URL: vaultNatsUrl } : {}),
+      envFor: (s) => {
+        const p = proxies.get(s as 'credential-vault' | 'edge');
+        return p ? { NATS_URL: p.via(h.nats.url) } : {};
+      },
     });
     const nats = new URL(h.nats.url);
-    proxy = await startTcpProxy({ host: nats.hostname, port: Number(nats.port) });
-    vaultNatsUrl = proxy.via(h.nats.url);
-    await h.stack.kill('credential-vault', 'SIGTERM');
-    await h.stack.start('credential-vault');
+    for (const s of ['credential-vault', 'edge'] as const) {
+      proxies.set(s, await startTcpProxy({ host: nats.hostname, port: Number(nats.port) }));
+      await h.stack.kill(s, 'SIGTERM');
+      await h.stack.start(s);
+    }
   });
   afterAll(async () => {
     await h?.close();
-    await proxy?.close();
+    for (const p of proxies.values()) await p.close();
   });
 
+  /** A member's OAuth connection of `vendor`, with the two tokens the provider issued for it. */
+  const connected = async (vendor: string) => {
+    const before = new Set((await h.fakeClient.listTokens()).map((t) => t.token));
+    const { connectionId } = await connectOAuth(h, h.member, vendor, 'user');
+    const tokens = (await h.fakeClient.listTokens())
+      .map((t) => t.token)
+      .filter((t): t is string => t !== null && !before.has(t));
+    expect(tokens).toHaveLength(2);
+    return { connectionId, tokens };
+  };
+  /** Each token revoked at the provider, with one call each. */
+  const expectRevokedOnce = async (tokens: string[]) => {
+    const calls = (await h.fakeClient.getState()).revocations.filter(
+      (r) => r.token !== null && tokens.includes(r.token),
+    );
+    expect(calls.map((c) => c.tokenTypeHint).sort()).toEqual(['access_token', 'refresh_token']);
+    for (const t of tokens) expect((await h.fakeClient.tokenStatus(t)).status).toBe('revoked');
+  };
   const connectionStatus = async (id: string) =>
     (
       await h.db.query<{ status: string }>(
@@ -39,14 +62,9 @@ describe('a service cut off from NATS mid-saga (services as processes)', () => {
     )[0]?.status;
 
   it('the vault partitioned from NATS at the pivot: the saga waits, and once it is back the disconnect completes once, each token revoked once', async () => {
-    expect(proxy!.open()).toBeGreaterThan(0);
+    expect(proxy('credential-vault').open()).toBeGreaterThan(0);
     await h.fakeClient.consentAs('u-alice');
-    const before = new Set((await h.fakeClient.listTokens()).map((t) => t.token));
-    const { connectionId } = await connectOAuth(h, h.member, 'google', 'user');
-    const tokens = (await h.fakeClient.listTokens())
-      .map((t) => t.token)
-      .filter((t): t is string => t !== null && !before.has(t));
-    expect(tokens).toHaveLength(2);
+    const { connectionId, tokens } = await connected('google');
     const vault = h.stack.processes.get('credential-vault')!;
     const vaultPid = vault.child.proc.pid;
     await h.fakeClient.configure({ revokeDelayMs: 1_000 });
@@ -61,7 +79,7 @@ describe('a service cut off from NATS mid-saga (services as processes)', () => {
         async () => (await sagaStepOf(h, sagaId, 'revoke-tokens'))?.status === 'running',
       );
       // The vault is calling the provider when its link to NATS goes: its answer cannot reach the edge.
-      proxy!.cut();
+      proxy('credential-vault').cut();
       const retried = await waitFor(
         async () => {
           const step = await sagaStepOf(h, sagaId, 'revoke-tokens');
@@ -78,25 +96,61 @@ describe('a service cut off from NATS mid-saga (services as processes)', () => {
       expect((await sagaOf(h, sagaId)).status).toBe('running');
       expect(await connectionStatus(connectionId!)).toBe('disconnecting');
       await new Promise((r) => setTimeout(r, 1_500));
-      proxy!.restore();
+      proxy('credential-vault').restore();
       restored = true;
       const done = await untilSagaStatus(h, sagaId, 'completed');
       expect(done.result).toMatchObject({ credentialsDeleted: 2 });
     } finally {
-      if (!restored) proxy!.restore();
+      if (!restored) proxy('credential-vault').restore();
       await h.fakeClient.configure({ revokeDelayMs: 0 });
     }
     expect(await connectionStatus(connectionId!)).toBe('revoked');
     await expectDisconnectedOnce(h, connectionId!);
     // The provider saw each token once: the retries after the partition replayed the vault's stored report.
-    const calls = (await h.fakeClient.getState()).revocations.filter(
-      (r) => r.token !== null && tokens.includes(r.token),
-    );
-    expect(calls.map((c) => c.tokenTypeHint).sort()).toEqual(['access_token', 'refresh_token']);
-    for (const t of tokens) expect((await h.fakeClient.tokenStatus(t)).status).toBe('revoked');
+    await expectRevokedOnce(tokens);
     // The same vault process rode it out.
     expect(vault.child.proc.pid).toBe(vaultPid);
     expect(vault.child.proc.exitCode).toBeNull();
     expect(h.stack.output('credential-vault')).not.toMatch(/handler failed/);
+  });
+
+  it('the edge, which drives the saga, partitioned from NATS mid-saga: once it is back the saga goes on from its log and completes once', async () => {
+    expect(proxy('edge').open()).toBeGreaterThan(0);
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId, tokens } = await connected('slack');
+    const edge = h.stack.processes.get('edge')!;
+    const edgePid = edge.child.proc.pid;
+    await h.fakeClient.configure({ revokeDelayMs: 1_000 });
+    let restored = false;
+    try {
+      const { sagaId } = await h.member.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 0,
+      });
+      await waitFor(
+        async () => (await sagaStepOf(h, sagaId, 'revoke-tokens'))?.status === 'running',
+      );
+      // The revocation is out; its answer, and every command after it, need the link that goes now.
+      proxy('edge').cut();
+      await new Promise((r) => setTimeout(r, 2_500));
+      // The log (in Postgres, still reachable) says where it stands: not undone, the connection still locked.
+      expect((await sagaOf(h, sagaId)).status).toBe('running');
+      expect(await connectionStatus(connectionId!)).toBe('disconnecting');
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+      proxy('edge').restore();
+      restored = true;
+      const done = await untilSagaStatus(h, sagaId, 'completed');
+      expect(done.result).toMatchObject({ credentialsDeleted: 2 });
+    } finally {
+      if (!restored) proxy('edge').restore();
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+    }
+    expect(await connectionStatus(connectionId!)).toBe('revoked');
+    await expectDisconnectedOnce(h, connectionId!);
+    // The command sent before the cut and its retries after it: one revocation per token.
+    await expectRevokedOnce(tokens);
+    expect(edge.child.proc.pid).toBe(edgePid);
+    expect(edge.child.proc.exitCode).toBeNull();
   });
 });
