@@ -61,12 +61,21 @@ describe('a process cut off from NATS mid-saga (services as processes)', () => {
       )
     )[0]?.status;
 
-  it('the vault partitioned from NATS at the pivot: the saga waits, and once it is back the disconnect completes once, each token revoked once', async () => {
-    expect(proxy('credential-vault').open()).toBeGreaterThan(0);
+  /**
+   * A member's connection of `vendor` disconnected while `who`'s path to NATS is cut, from the moment the revocation
+   * (the pivot) is out until `whileCut` returns; then the disconnect must complete once, each token revoked once,
+   * by the same process.
+   */
+  const disconnectAcrossPartition = async (
+    who: 'credential-vault' | 'edge',
+    vendor: string,
+    whileCut: (o: { sagaId: string; connectionId: string }) => Promise<void>,
+  ): Promise<void> => {
+    expect(proxy(who).open()).toBeGreaterThan(0);
     await h.fakeClient.consentAs('u-alice');
-    const { connectionId, tokens } = await connected('google');
-    const vault = h.stack.processes.get('credential-vault')!;
-    const vaultPid = vault.child.proc.pid;
+    const { connectionId, tokens } = await connected(vendor);
+    const proc = h.stack.processes.get(who)!;
+    const pid = proc.child.proc.pid;
     await h.fakeClient.configure({ revokeDelayMs: 1_000 });
     let restored = false;
     try {
@@ -78,8 +87,33 @@ describe('a process cut off from NATS mid-saga (services as processes)', () => {
       await waitFor(
         async () => (await sagaStepOf(h, sagaId, 'revoke-tokens'))?.status === 'running',
       );
-      // The vault is calling the provider when its link to NATS goes: its answer cannot reach the edge.
-      proxy('credential-vault').cut();
+      proxy(who).cut();
+      await whileCut({ sagaId, connectionId: connectionId! });
+      // Past the pivot, or not knowing whether it was passed: nothing is undone, the connection stays locked.
+      expect((await sagaOf(h, sagaId)).status).toBe('running');
+      expect(await connectionStatus(connectionId!)).toBe('disconnecting');
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+      proxy(who).restore();
+      restored = true;
+      const done = await untilSagaStatus(h, sagaId, 'completed');
+      expect(done.result).toMatchObject({ credentialsDeleted: 2 });
+    } finally {
+      if (!restored) proxy(who).restore();
+      await h.fakeClient.configure({ revokeDelayMs: 0 });
+    }
+    expect(await connectionStatus(connectionId!)).toBe('revoked');
+    await expectDisconnectedOnce(h, connectionId!);
+    // The provider saw each token once: the command sent before the cut and its retries after it came to one call.
+    await expectRevokedOnce(tokens);
+    // The same process rode it out.
+    expect(proc.child.proc.pid).toBe(pid);
+    expect(proc.child.proc.exitCode).toBeNull();
+    expect(h.stack.output(who)).not.toMatch(/handler failed/);
+  };
+
+  it('the vault partitioned from NATS at the pivot: the saga waits, and once it is back the disconnect completes once, each token revoked once', async () => {
+    await disconnectAcrossPartition('credential-vault', 'google', async ({ sagaId }) => {
+      // The vault was calling the provider when its link went: its answer cannot reach the edge, which retries.
       const retried = await waitFor(
         async () => {
           const step = await sagaStepOf(h, sagaId, 'revoke-tokens');
@@ -92,65 +126,17 @@ describe('a process cut off from NATS mid-saga (services as processes)', () => {
         code: expect.stringMatching(/^(UNAVAILABLE|TIMEOUT)$/),
         reason: expect.stringMatching(/^(no_responders|timeout)$/),
       });
-      // The pivot's outcome is unknown: nothing is undone, the connection stays locked.
-      expect((await sagaOf(h, sagaId)).status).toBe('running');
-      expect(await connectionStatus(connectionId!)).toBe('disconnecting');
       await new Promise((r) => setTimeout(r, 1_500));
-      proxy('credential-vault').restore();
-      restored = true;
-      const done = await untilSagaStatus(h, sagaId, 'completed');
-      expect(done.result).toMatchObject({ credentialsDeleted: 2 });
-    } finally {
-      if (!restored) proxy('credential-vault').restore();
-      await h.fakeClient.configure({ revokeDelayMs: 0 });
-    }
-    expect(await connectionStatus(connectionId!)).toBe('revoked');
-    await expectDisconnectedOnce(h, connectionId!);
-    // The provider saw each token once: the retries after the partition replayed the vault's stored report.
-    await expectRevokedOnce(tokens);
-    // The same vault process rode it out.
-    expect(vault.child.proc.pid).toBe(vaultPid);
-    expect(vault.child.proc.exitCode).toBeNull();
-    expect(h.stack.output('credential-vault')).not.toMatch(/handler failed/);
+    });
   });
 
   it('the edge, which drives the saga, partitioned from NATS mid-saga: once it is back the saga goes on from its log and completes once', async () => {
-    expect(proxy('edge').open()).toBeGreaterThan(0);
-    await h.fakeClient.consentAs('u-alice');
-    const { connectionId, tokens } = await connected('slack');
-    const edge = h.stack.processes.get('edge')!;
-    const edgePid = edge.child.proc.pid;
-    await h.fakeClient.configure({ revokeDelayMs: 1_000 });
-    let restored = false;
-    try {
-      const { sagaId } = await h.member.client.disconnect.start.mutate({
-        connectionId: connectionId!,
-        confirm: true,
-        waitMs: 0,
-      });
-      await waitFor(
-        async () => (await sagaStepOf(h, sagaId, 'revoke-tokens'))?.status === 'running',
-      );
-      // The revocation is out; its answer, and every command after it, need the link that goes now.
-      proxy('edge').cut();
-      await new Promise((r) => setTimeout(r, 2_500));
-      // The log (in Postgres, still reachable) says where it stands: not undone, the connection still locked.
-      expect((await sagaOf(h, sagaId)).status).toBe('running');
-      expect(await connectionStatus(connectionId!)).toBe('disconnecting');
-      await h.fakeClient.configure({ revokeDelayMs: 0 });
-      proxy('edge').restore();
-      restored = true;
-      const done = await untilSagaStatus(h, sagaId, 'completed');
-      expect(done.result).toMatchObject({ credentialsDeleted: 2 });
-    } finally {
-      if (!restored) proxy('edge').restore();
-      await h.fakeClient.configure({ revokeDelayMs: 0 });
-    }
-    expect(await connectionStatus(connectionId!)).toBe('revoked');
-    await expectDisconnectedOnce(h, connectionId!);
-    // The command sent before the cut and its retries after it: one revocation per token.
-    await expectRevokedOnce(tokens);
-    expect(edge.child.proc.pid).toBe(edgePid);
-    expect(edge.child.proc.exitCode).toBeNull();
+    // The revocation is out; its answer, and every command after it, need the link that is gone for 2.5 s. The log
+    // (in Postgres, still reachable) says where the saga stands meanwhile.
+    await disconnectAcrossPartition(
+      'edge',
+      'slack',
+      () => new Promise((r) => setTimeout(r, 2_500)),
+    );
   });
 });
