@@ -51,7 +51,8 @@ try {
     reload: (tls) => edge.reloadTls(tls),
     logger,
   });
-  stopOnSignals(edge.stop, logger);
+  // SIGHUP is the certificate's reload here, not a stop.
+  stopOnSignals(edge.stop, logger, { signals: ['SIGTERM', 'SIGINT'] });
 } catch (e) {
   logger.fatal({ err: e }, (e as Error).message);
   process.exit(1);

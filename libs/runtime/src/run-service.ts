@@ -165,13 +165,20 @@ export async function runService<P extends string>(
 }
 
 /**
- * Wires SIGTERM/SIGINT to a graceful stop; a second signal exits at once, and so does a stop that takes longer
- * than `timeoutMs` (below docker-compose's stop_grace_period, so the process reports it before it is killed).
+ * What stops a service gracefully: SIGTERM (an orchestrator, a rolling deploy), SIGINT (Ctrl-C) and SIGHUP (its
+ * terminal closed, or a process manager's hang-up), which would otherwise end it at once, mid-handler.
+ */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+/**
+ * Wires `signals` (STOP_SIGNALS unless given) to a graceful stop; a second signal exits at once, and so does a stop
+ * that takes longer than `timeoutMs` (below docker-compose's stop_grace_period, so the process reports it before it
+ * is killed).
  */
 export function stopOnSignals(
   stop: () => Promise<void>,
   logger: Logger,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; signals?: readonly NodeJS.Signals[] } = {},
 ): void {
   let signalled = false;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -190,6 +197,5 @@ export function stopOnSignals(
       },
     );
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  for (const signal of opts.signals ?? STOP_SIGNALS) process.on(signal, onSignal);
 }
