@@ -5,7 +5,7 @@ import type { Logger } from '@otesse/logging';
 import { consumeDurable, type TConsumerHandle } from '@otesse/messaging';
 import { counter } from '@otesse/telemetry';
 import { lockConnection, VAULT_DB_SCHEMA } from '../credential-records';
-import type { TDiscard, TokenDiscarder } from '../discard/token-discarder';
+import { discardsOf, type TDiscard, type TokenDiscarder } from '../discard/token-discarder';
 
 /** Credentials destroyed because their connect was abandoned: non-zero means connects die after the store. */
 export const abandonedCredentialsDestroyed = counter(
@@ -21,13 +21,13 @@ export const ABANDONED_CONNECTS_DURABLE = 'vault-abandoned-connects';
  * A connect that will never finish: under the connection's advisory lock (the one every store takes), the
  * connection is closed to new credentials and whatever the vault holds for it is retired and marked to be discarded,
  * in one transaction; the discarder then revokes the tokens at the provider and destroys them (its sweep finishes
- * what fails). Idempotent: a redelivery finds it closed, and its discard already done or going. Returns the discard,
- * or undefined when nothing was stored.
+ * what fails). Idempotent: a redelivery finds it closed, and its discard already done or going. Returns the discards
+ * (none when nothing was stored).
  */
 export async function closeAbandonedConnection(
   orm: MikroORM,
   event: Pick<TConnectionAbandonedEvent, 'orgId' | 'connectionId' | 'reason'>,
-): Promise<TDiscard | undefined> {
+): Promise<TDiscard[]> {
   const knex = orm.em.getConnection().getKnex();
   const now = new Date();
   const marked = await knex.transaction(async (trx) => {
@@ -51,19 +51,18 @@ export async function closeAbandonedConnection(
         discard_requested_at: trx.raw('coalesce(discard_requested_at, ?)', [now]),
         updated_at: now,
       })
-      .returning(['id', 'vendor'])) as { id: string; vendor: string }[];
+      .returning(['id', 'vendor', 'discard_id'])) as {
+      id: string;
+      vendor: string;
+      discard_id: string | null;
+    }[];
   });
-  const [first] = marked;
-  if (!first) return undefined;
-  return {
-    discardId: event.connectionId,
+  // Under the connection's id; any a replace already handed over keep their own discard.
+  return discardsOf(marked, {
     connectionId: event.connectionId,
     orgId: event.orgId,
-    vendor: first.vendor,
-    subdomain: null,
-    credentialIds: marked.map((r) => r.id),
     requestedAt: now,
-  };
+  });
 }
 
 /** Consumes `integrations.connection.abandoned`; a failure (database down) is redelivered later. */
@@ -71,7 +70,7 @@ export function consumeAbandonedConnects(deps: {
   nc: NatsConnection;
   orm: MikroORM;
   logger: Logger;
-  discarder: Pick<TokenDiscarder, 'finish'>;
+  discarder: Pick<TokenDiscarder, 'finishOrLeave'>;
 }): Promise<TConsumerHandle> {
   return consumeDurable(deps.nc, {
     stream: 'INTEGRATIONS',
@@ -80,17 +79,11 @@ export function consumeAbandonedConnects(deps: {
     logger: deps.logger,
     batch: 64,
     handler: async (event, { ctx }) => {
-      const discard = await closeAbandonedConnection(deps.orm, event);
-      // Past the commit the discard is the vault's: a failure here is the sweep's to finish, not a redelivery.
-      const { destroyed } = discard
-        ? await deps.discarder.finish(discard, ctx).catch((err: unknown) => {
-            deps.logger.warn(
-              { err, connectionId: event.connectionId, traceId: ctx.traceId },
-              "revoking or destroying an abandoned connect's credentials failed; the sweep finishes it",
-            );
-            return { destroyed: 0 };
-          })
-        : { destroyed: 0 };
+      const discards = await closeAbandonedConnection(deps.orm, event);
+      // Past the commit the discards are the vault's: a failure here is the sweep's to finish, not a redelivery.
+      const destroyed = (
+        await Promise.all(discards.map((d) => deps.discarder.finishOrLeave(d, ctx)))
+      ).reduce<number>((n, k) => n + (k ?? 0), 0);
       if (destroyed > 0) abandonedCredentialsDestroyed.inc(destroyed);
       deps.logger.info(
         {

@@ -46,6 +46,32 @@ export interface TDiscard {
 }
 
 /**
+ * The discards of credential rows just marked for discarding: one per discard id (the connection's own id where a
+ * row has none), its provider the rows'.
+ */
+export function discardsOf(
+  rows: readonly { id: string; vendor: string; discard_id: string | null }[],
+  of: { connectionId: string; orgId: string; requestedAt: Date; subdomain?: string | null },
+): TDiscard[] {
+  const out = new Map<string, TDiscard>();
+  for (const r of rows) {
+    const discardId = r.discard_id ?? of.connectionId;
+    const d = out.get(discardId) ?? {
+      discardId,
+      connectionId: of.connectionId,
+      orgId: of.orgId,
+      vendor: r.vendor,
+      subdomain: of.subdomain ?? null,
+      credentialIds: [],
+      requestedAt: of.requestedAt,
+    };
+    d.credentialIds.push(r.id);
+    out.set(discardId, d);
+  }
+  return [...out.values()];
+}
+
+/**
  * A revocation that keeps failing with an error (not a provider's refusal, which is a warning) is retried by the
  * sweep this long; then the tokens are destroyed without it: destroyed is the promise, revoked the best effort.
  */
@@ -82,6 +108,22 @@ export class TokenDiscarder {
       this.inFlight.set(d.discardId, run);
     }
     return run;
+  }
+
+  /**
+   * `finish` for a caller whose own work is done once the tokens are marked: a failure is logged and left to the
+   * sweep. The number destroyed, or undefined when it was left.
+   */
+  async finishOrLeave(d: TDiscard, ctx: TMessageContext): Promise<number | undefined> {
+    try {
+      return (await this.finish(d, ctx)).destroyed;
+    } catch (err) {
+      this.deps.logger.warn(
+        { err, discardId: d.discardId, connectionId: d.connectionId, traceId: ctx.traceId },
+        'revoking or destroying discarded tokens failed; the sweep finishes it',
+      );
+      return undefined;
+    }
   }
 
   private async revokeAndDestroy(

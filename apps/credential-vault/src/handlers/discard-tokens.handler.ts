@@ -21,7 +21,7 @@ const SUBJECT = 'vault.tokens.discard';
  */
 export function discardTokensHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger'>,
-  discarder: Pick<TokenDiscarder, 'finish'>,
+  discarder: Pick<TokenDiscarder, 'finishOrLeave'>,
 ): THandler<typeof SUBJECT> {
   return async (req, ctx) => {
     if (!deps.catalogue.has(req.vendor)) {
@@ -41,42 +41,28 @@ export function discardTokensHandler(
       }),
     );
     const knex = deps.orm.em.getConnection().getKnex();
-    const { result, replayed } = await withSafeDbErrors(
-      deps.logger,
-      'storing tokens to discard',
-      () =>
-        runVaultCommandOnce(
-          knex,
-          { key: req.idempotencyKey, subject: SUBJECT, orgId: req.orgId },
-          async (trx) => {
-            await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
-            return { discardId, orgId: req.orgId, credentialIds: rows.map((r) => r.id) };
-          },
-        ),
+    const { result } = await withSafeDbErrors(deps.logger, 'storing tokens to discard', () =>
+      runVaultCommandOnce(
+        knex,
+        { key: req.idempotencyKey, subject: SUBJECT, orgId: req.orgId },
+        async (trx) => {
+          await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
+          return { discardId, orgId: req.orgId, credentialIds: rows.map((r) => r.id) };
+        },
+      ),
     );
-    const finished = await discarder
-      .finish(
-        {
-          discardId: result.discardId,
-          connectionId: result.discardId,
-          orgId: req.orgId,
-          vendor: req.vendor,
-          subdomain: req.subdomain ?? null,
-          credentialIds: result.credentialIds,
-          requestedAt: now,
-        },
-        ctx,
-      )
-      .then(
-        () => true,
-        (err: unknown) => {
-          deps.logger.warn(
-            { err, discardId: result.discardId, replayed, traceId: ctx.traceId },
-            'discarding refused tokens failed; the sweep finishes it',
-          );
-          return false;
-        },
-      );
-    return { discardId: result.discardId, finished };
+    const destroyed = await discarder.finishOrLeave(
+      {
+        discardId: result.discardId,
+        connectionId: result.discardId,
+        orgId: req.orgId,
+        vendor: req.vendor,
+        subdomain: req.subdomain ?? null,
+        credentialIds: result.credentialIds,
+        requestedAt: now,
+      },
+      ctx,
+    );
+    return { discardId: result.discardId, finished: destroyed !== undefined };
   };
 }

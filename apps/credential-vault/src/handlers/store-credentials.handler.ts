@@ -9,7 +9,7 @@ import {
   VAULT_DB_SCHEMA,
   withSafeDbErrors,
 } from '../credential-records';
-import type { TokenDiscarder } from '../discard/token-discarder';
+import { discardsOf, type TokenDiscarder } from '../discard/token-discarder';
 import type { TVaultDeps } from './deps';
 
 /** What a store did, kept with its idempotency key so a replay finishes the same discard. */
@@ -17,8 +17,8 @@ interface TStored {
   credentialIds: string[];
   orgId: string;
   connectionId: string;
-  /** The credentials `replace` took over, to revoke and destroy: one discard per provider that issued them. */
-  replaced?: { discardId: string; vendor: string; credentialIds: string[] }[];
+  /** The credentials `replace` took over, to revoke and destroy (their discard id: one per provider). */
+  replaced?: { id: string; vendor: string; discard_id: string }[];
 }
 
 /**
@@ -31,7 +31,7 @@ interface TStored {
  */
 export function storeCredentialsHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
-  discarder: Pick<TokenDiscarder, 'finish'>,
+  discarder: Pick<TokenDiscarder, 'finishOrLeave'>,
 ): THandler<'vault.credentials.store'> {
   return async (req, ctx) => {
     const now = new Date();
@@ -75,7 +75,7 @@ export function storeCredentialsHandler(
         credentialIds: rows.map((r) => r.id),
         orgId: req.orgId,
         connectionId: req.connectionId,
-        ...(replaced.length > 0 ? { replaced: byDiscard(replaced) } : {}),
+        ...(replaced.length > 0 ? { replaced } : {}),
       };
     };
     const idempotencyKey = req.idempotencyKey;
@@ -96,46 +96,13 @@ export function storeCredentialsHandler(
           ).result,
     );
     if (stored.replaced) {
-      await Promise.all(
-        stored.replaced.map(({ discardId, vendor, credentialIds }) =>
-          discarder
-            .finish(
-              {
-                discardId,
-                connectionId: req.connectionId,
-                orgId: req.orgId,
-                vendor,
-                subdomain: null,
-                credentialIds,
-                requestedAt: now,
-              },
-              ctx,
-            )
-            .catch((err: unknown) => {
-              deps.logger.warn(
-                { err, discardId, connectionId: req.connectionId, traceId: ctx.traceId },
-                'revoking or destroying replaced credentials failed; the discard sweep finishes it',
-              );
-            }),
-        ),
-      );
+      const discards = discardsOf(stored.replaced, {
+        connectionId: req.connectionId,
+        orgId: req.orgId,
+        requestedAt: now,
+      });
+      await Promise.all(discards.map((d) => discarder.finishOrLeave(d, ctx)));
     }
     return { credentialIds: stored.credentialIds };
   };
-}
-
-function byDiscard(
-  rows: { id: string; vendor: string; discard_id: string }[],
-): NonNullable<TStored['replaced']> {
-  const out = new Map<string, { discardId: string; vendor: string; credentialIds: string[] }>();
-  for (const r of rows) {
-    const d = out.get(r.discard_id) ?? {
-      discardId: r.discard_id,
-      vendor: r.vendor,
-      credentialIds: [],
-    };
-    d.credentialIds.push(r.id);
-    out.set(r.discard_id, d);
-  }
-  return [...out.values()];
 }
