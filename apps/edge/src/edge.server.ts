@@ -349,13 +349,14 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
           for (const res of open) if (!res.headersSent) res.setHeader('connection', 'close');
           // Event streams never end on their own: closed now (their clients reconnect, to another replica behind
           // the load balancer). Requests in flight — a disconnect waiting for its saga — may finish, up to the grace.
+          const graceMs = cfg.shutdownGraceMs ?? 10_000;
           const grace = setTimeout(() => {
             logger.warn(
-              { inFlight: open.size, graceMs: cfg.shutdownGraceMs ?? 10_000 },
+              { inFlight: open.size, graceMs },
               'shutdown grace over: the connections left are closed',
             );
             server.closeAllConnections();
-          }, cfg.shutdownGraceMs ?? 10_000).unref();
+          }, graceMs).unref();
           server.close(() => {
             clearTimeout(grace);
             resolve();

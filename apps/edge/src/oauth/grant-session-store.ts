@@ -8,7 +8,7 @@ const TTL_MS = 15 * 60_000;
  */
 export function grantSessionStore(
   orm: MikroORM,
-  run: <T>(statement: () => Promise<T>) => Promise<T> = (statement) => statement(),
+  run: <T>(statement: () => Promise<T>) => Promise<T>,
 ) {
   const knex = () => orm.em.getConnection().getKnex();
   return {
