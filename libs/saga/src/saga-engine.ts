@@ -315,6 +315,15 @@ export class SagaEngine extends EventEmitter {
     return k(table).withSchema(this.opts.schema);
   }
 
+  /**
+   * A lease's end in the database's time. Leases are set by one edge and judged by every other: with each edge's own
+   * clock, an edge running ahead would take live sagas from the others and one running behind would leave its
+   * dead sagas unclaimed for as long as it is off. The database's clock is the one they share.
+   */
+  private leaseEnd(k: Knex | Knex.Transaction = this.knex()): Knex.Raw {
+    return k.raw(`now() + ? * interval '1 millisecond'`, [this.leaseMs]);
+  }
+
   startRecovery(): void {
     const every = this.opts.recoveryIntervalMs ?? 1_000;
     if (every <= 0 || this.recoveryTimer) return;
@@ -346,7 +355,7 @@ export class SagaEngine extends EventEmitter {
     await this.t('saga')
       .where({ owner: this.owner })
       .whereIn('status', OPEN_SAGA_STATUSES)
-      .update({ lease_expires_at: new Date(), updated_at: new Date() })
+      .update({ lease_expires_at: this.knex().fn.now(), updated_at: this.knex().fn.now() })
       .catch((e: unknown) => this.opts.logger.warn({ err: e }, 'releasing saga leases failed'));
   }
 
@@ -372,15 +381,19 @@ export class SagaEngine extends EventEmitter {
     },
   ): Promise<{ sagaId: string; created: boolean }> {
     const id = args.sagaId ?? randomUUID();
-    const now = new Date();
     const reusable = reusableStatuses(args.reuseCompleted ?? true, args.reuseFailed);
     let inserted = true;
+    let createdAt = new Date();
     try {
       // One statement: the reusable saga of the subject if there is one; else the saga, its steps, and its first
       // step already `running` (the driver sends that step's command next, exactly as if it had recorded the start
       // itself).
       const S = this.q();
-      const [row] = await this.sql<{ existing: string | null; inserted: string | null }>(
+      const [row] = await this.sql<{
+        existing: string | null;
+        inserted: string | null;
+        created_at: Date | null;
+      }>(
         'start',
         `with existing as (
            select id from ${S}.saga where type = $1::text and subject_key = $2::text and status = any($3::text[])
@@ -388,18 +401,19 @@ export class SagaEngine extends EventEmitter {
          s as (
            insert into ${S}.saga (id, type, subject_key, status, current_step, owner, lease_expires_at,
              definition_version, org_id, actor_user_id, input, result, error, created_at, updated_at, completed_at)
-           select $4::uuid, $1, $2, 'running', $5::text, $6::text, $7::timestamptz, $8::int, $9::uuid,
-             $10::uuid, $11::jsonb, null, null, $12::timestamptz, $12::timestamptz, null
+           select $4::uuid, $1, $2, 'running', $5::text, $6::text, now() + $7::float8 * interval '1 millisecond',
+             $8::int, $9::uuid, $10::uuid, $11::jsonb, null, null, now(), now(), null
             where not exists (select 1 from existing)
-           returning id),
+           returning id, created_at),
          steps as (
            insert into ${S}.saga_step (id, saga_id, seq, name, kind, status, attempts, idempotency_key,
              effect_possible, result, error, started_at, completed_at, compensated_at)
            select x.id, s.id, x.seq, x.name, x.kind, x.status, x.attempts, s.id || ':' || x.name,
-             false, null, null, x.started_at, null, null
-             from s, jsonb_to_recordset($13::jsonb)
-               as x(id uuid, seq int, name text, kind text, status text, attempts int, started_at timestamptz))
-         select (select id from existing) as existing, (select id from s) as inserted`,
+             false, null, null, case when x.status = 'running' then now() end, null, null
+             from s, jsonb_to_recordset($12::jsonb)
+               as x(id uuid, seq int, name text, kind text, status text, attempts int))
+         select (select id from existing) as existing, (select id from s) as inserted,
+           (select created_at from s) as created_at`,
         [
           def.type,
           args.subjectKey,
@@ -407,12 +421,11 @@ export class SagaEngine extends EventEmitter {
           id,
           def.steps[0]?.name ?? null,
           this.owner,
-          new Date(now.getTime() + this.leaseMs),
+          this.leaseMs,
           def.version,
           args.orgId,
           args.actorUserId,
           logJson(args.input),
-          now,
           JSON.stringify(
             def.steps.map((st, seq) => ({
               id: randomUUID(),
@@ -421,12 +434,12 @@ export class SagaEngine extends EventEmitter {
               kind: st.kind,
               status: seq === 0 ? 'running' : 'pending',
               attempts: seq === 0 ? 1 : 0,
-              started_at: seq === 0 ? now.toISOString() : null,
             })),
           ),
         ],
       );
       if (row?.existing) return { sagaId: row.existing, created: false };
+      if (row?.created_at) createdAt = new Date(row.created_at);
     } catch (e) {
       // The unique index of open sagas: a concurrent request started one first.
       if ((e as { code?: string }).code !== '23505') throw e;
@@ -456,8 +469,8 @@ export class SagaEngine extends EventEmitter {
       input: args.input,
       result: null,
       error: null,
-      created_at: now,
-      updated_at: now,
+      created_at: createdAt,
+      updated_at: createdAt,
       completed_at: null,
       resumed_count: 0,
       owner: this.owner,
@@ -513,9 +526,10 @@ export class SagaEngine extends EventEmitter {
       [row] = await this.sql<TOwnedSagaRow>(
         'resume',
         `update ${this.q()}.saga set status = 'running', error = null, completed_at = null, owner = $2,
-            lease_expires_at = $3, resumed_count = resumed_count + 1, updated_at = now()
+            lease_expires_at = now() + $3::float8 * interval '1 millisecond', resumed_count = resumed_count + 1,
+            updated_at = now()
           where id = $1 and status = 'failed' returning *`,
-        [sagaId, this.owner, new Date(Date.now() + this.leaseMs)],
+        [sagaId, this.owner, this.leaseMs],
       );
     } catch (e) {
       if ((e as { code?: string }).code !== '23505') throw e;
@@ -722,7 +736,7 @@ export class SagaEngine extends EventEmitter {
     const claimed = await this.knex().transaction(async (trx) => {
       const rows = (await this.t('saga', trx)
         .whereIn('status', OPEN_SAGA_STATUSES)
-        .andWhere('lease_expires_at', '<', new Date())
+        .andWhere('lease_expires_at', '<', trx.fn.now())
         .orderBy('created_at')
         .limit(limit)
         .forUpdate()
@@ -736,8 +750,8 @@ export class SagaEngine extends EventEmitter {
         )
         .update({
           owner: this.owner,
-          lease_expires_at: new Date(Date.now() + this.leaseMs),
-          updated_at: new Date(),
+          lease_expires_at: this.leaseEnd(trx),
+          updated_at: trx.fn.now(),
         });
       return rows.map((r) => r.id);
     });
@@ -752,7 +766,7 @@ export class SagaEngine extends EventEmitter {
     const n = await this.t('saga')
       .where({ id: sagaId, owner: this.owner })
       .whereIn('status', OPEN_SAGA_STATUSES)
-      .update({ lease_expires_at: new Date(Date.now() + this.leaseMs), updated_at: new Date() });
+      .update({ lease_expires_at: this.leaseEnd(), updated_at: this.knex().fn.now() });
     return n === 1;
   }
 
@@ -1078,7 +1092,11 @@ export class SagaEngine extends EventEmitter {
         }
         const held = await this.t('saga')
           .where({ id: saga.id, owner: this.owner })
-          .update({ status: 'compensating', error: logJson(err), updated_at: new Date() });
+          .update({
+            status: 'compensating',
+            error: logJson(err),
+            updated_at: this.knex().fn.now(),
+          });
         if (held !== 1) return { status: 'stopped' };
         this.opts.logger.warn(
           { sagaId: saga.id, step: step.name, code: err.code, reason: err.reason },
@@ -1291,7 +1309,7 @@ export class SagaEngine extends EventEmitter {
           });
           await this.t('saga_step')
             .where({ saga_id: saga.id, name: step.name })
-            .update({ status: 'compensated', compensated_at: new Date() });
+            .update({ status: 'compensated', compensated_at: this.knex().fn.now() });
           this.emitStep(saga, step.name, 'compensate', 'succeeded', attempts, false, stepStarted);
           this.emitProgress(saga.id);
           break;
@@ -1371,7 +1389,10 @@ export class SagaEngine extends EventEmitter {
       sagaId,
       type: saga.type,
       status,
-      durationMs: Date.now() - new Date(saga.created_at).getTime(),
+      // Both ends in the database's time (the log's clock), never this process' own.
+      durationMs:
+        new Date(ended.completed_at ?? ended.updated_at).getTime() -
+        new Date(ended.created_at).getTime(),
       traceId: traceIdOf(saga),
     };
     this.emit('saga', ev);

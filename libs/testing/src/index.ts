@@ -14,3 +14,4 @@ export * from './tcp-proxy';
 export * from './error-of';
 export * from './tls-certificates';
 export * from './private-postgres';
+export * from './skewed-clock';

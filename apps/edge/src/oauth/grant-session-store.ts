@@ -17,7 +17,7 @@ export function grantSessionStore(
         knex()('oauth_session')
           .withSchema('edge')
           .where({ sid })
-          .andWhere('expires_at', '>', new Date())
+          .andWhere('expires_at', '>', knex().fn.now())
           .first('data'),
       )) as { data: unknown } | undefined;
       return row?.data;
@@ -26,7 +26,12 @@ export function grantSessionStore(
       await run(() =>
         knex()('oauth_session')
           .withSchema('edge')
-          .insert({ sid, data: JSON.stringify(json), expires_at: new Date(Date.now() + TTL_MS) })
+          .insert({
+            sid,
+            data: JSON.stringify(json),
+            // The database's clock: another replica reads it back.
+            expires_at: knex().raw(`now() + ? * interval '1 millisecond'`, [TTL_MS]),
+          })
           .onConflict('sid')
           .merge(),
       );

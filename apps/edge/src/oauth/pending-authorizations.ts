@@ -39,9 +39,9 @@ export async function createPending(
   },
 ): Promise<{ startKey: string; expiresAt: Date }> {
   const startKey = randomKey();
-  const now = new Date();
-  const expiresAt = new Date(now.getTime() + PENDING_TTL_MS);
-  await knex(orm)('pending_authorization')
+  const k = knex(orm);
+  // Times in the database's clock: the replica that receives the callback judges what another one wrote.
+  const [row] = (await k('pending_authorization')
     .withSchema('edge')
     .insert({
       id: randomUUID(),
@@ -54,13 +54,14 @@ export async function createPending(
       flow: input.flow,
       action: input.action,
       target_connection_id: input.targetConnectionId,
-      created_at: now,
-      expires_at: expiresAt,
+      created_at: k.fn.now(),
+      expires_at: k.raw(`now() + ? * interval '1 millisecond'`, [PENDING_TTL_MS]),
       started_at: null,
       completed_at: null,
       outcome: null,
-    });
-  return { startKey, expiresAt };
+    })
+    .returning('expires_at')) as { expires_at: Date | string }[];
+  return { startKey, expiresAt: new Date(row!.expires_at) };
 }
 
 /**
@@ -73,12 +74,13 @@ export async function startPending(
 ): Promise<{ pending: TPendingRow; state: string; binding: string }> {
   const state = randomKey();
   const binding = randomKey();
-  const rows = (await knex(orm)('pending_authorization')
+  const k = knex(orm);
+  const rows = (await k('pending_authorization')
     .withSchema('edge')
     .where({ start_key_hash: sha256(startKey) })
     .whereNull('started_at')
-    .andWhere('expires_at', '>', new Date())
-    .update({ started_at: new Date(), state_hash: sha256(state), binding_hash: sha256(binding) })
+    .andWhere('expires_at', '>', k.fn.now())
+    .update({ started_at: k.fn.now(), state_hash: sha256(state), binding_hash: sha256(binding) })
     .returning([
       'id',
       'org_id',
@@ -119,25 +121,24 @@ export async function claimPending(
   const row = (await k('pending_authorization')
     .withSchema('edge')
     .where({ state_hash: sha256(state) })
-    .first()) as
+    .first('*', k.raw('expires_at <= now() as expired'))) as
     | (TPendingRow & {
         binding_hash: string | null;
         completed_at: Date | null;
-        expires_at: Date | string;
+        expired: boolean;
       })
     | undefined;
   if (!row) return { ok: false, reason: 'unknown_state' };
   if (row.completed_at) return { ok: false, reason: 'already_used', pendingId: row.id };
   if (!binding || row.binding_hash !== sha256(binding))
     return { ok: false, reason: 'wrong_browser', pendingId: row.id };
-  if (new Date(row.expires_at).getTime() <= Date.now())
-    return { ok: false, reason: 'expired', pendingId: row.id };
+  if (row.expired) return { ok: false, reason: 'expired', pendingId: row.id };
   const claimed = await k('pending_authorization')
     .withSchema('edge')
     .where({ id: row.id })
     .whereNull('completed_at')
-    .andWhere('expires_at', '>', new Date())
-    .update({ completed_at: new Date(), outcome: 'claimed' })
+    .andWhere('expires_at', '>', k.fn.now())
+    .update({ completed_at: k.fn.now(), outcome: 'claimed' })
     .returning('id');
   if (claimed.length === 0) return { ok: false, reason: 'already_used', pendingId: row.id };
   return { ok: true, pending: row };

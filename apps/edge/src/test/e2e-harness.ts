@@ -107,6 +107,8 @@ export interface THarness {
 export async function startHarness(
   opts: {
     services?: TStackService[];
+    /** Processes per service (edge replicas on their own ports: `stack.edgeUrls`). */
+    replicas?: number | Partial<Record<TStackService, number>>;
     envFor?: (service: TStackService, replica: number) => Record<string, string>;
     /** Run NATS with this config (users, permissions); the harness itself connects as `probe`. */
     natsConfigFile?: string;
@@ -126,7 +128,11 @@ export async function startHarness(
     postgresAdminUrl: opts.postgresAdminUrl,
     natsEnv: opts.natsEnv,
     natsClientTls: opts.natsClientTls,
-    stack: { dashboardUrl: DASHBOARD_URL, ...(opts.envFor ? { envFor: opts.envFor } : {}) },
+    stack: {
+      dashboardUrl: DASHBOARD_URL,
+      ...(opts.envFor ? { envFor: opts.envFor } : {}),
+      ...(opts.replicas ? { replicas: opts.replicas } : {}),
+    },
     services: opts.services,
   });
   const withClient = (u: TSeededOrgUser): TSeededUser => ({
