@@ -11,7 +11,8 @@ export const VAULT_DB_SCHEMA = 'vault';
 
 /**
  * New active credential rows, encrypted (CPU only: call it before the transaction so the connection's lock is
- * held for the writes alone). Shared by store and swap.
+ * held for the writes alone). Shared by store and swap. Dated by the database's clock (`now()` as they are
+ * written): expiry is judged by it too (`newestTokens`' `db_now`), whichever process wrote or reads them.
  */
 export function sealCredentialRows(
   keys: MasterKeyRing,
@@ -19,9 +20,14 @@ export function sealCredentialRows(
     orgId: string;
     connectionId: string;
     vendor: string;
-    credentials: { kind: TCredentialKind; value: string; expiresAt?: string | null | undefined }[];
+    credentials: {
+      kind: TCredentialKind;
+      value: string;
+      expiresAt?: string | null | undefined;
+      expiresInSec?: number | undefined;
+    }[];
   },
-  now: Date,
+  knex: Knex,
 ) {
   return req.credentials.map((c) => {
     const id = randomUUID();
@@ -44,9 +50,14 @@ export function sealCredentialRows(
       is_active: true,
       is_deleted: false,
       retired_at: null,
-      expires_at: c.expiresAt ? new Date(c.expiresAt) : null,
-      created_at: now,
-      updated_at: now,
+      expires_at:
+        c.expiresInSec !== undefined
+          ? knex.raw(`now() + ? * interval '1 second'`, [c.expiresInSec])
+          : c.expiresAt
+            ? new Date(c.expiresAt)
+            : null,
+      created_at: knex.fn.now(),
+      updated_at: knex.fn.now(),
       deleted_at: null,
     };
   });

@@ -572,6 +572,26 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
       code: 'BAD_REQUEST',
       details: [{ path: ['credentials'], message: 'at most one credential of each kind' }],
     });
+    expect(
+      await errorOf(
+        swap(c, [
+          {
+            kind: 'access_token',
+            value: 'a'.repeat(20),
+            expiresAt: new Date().toISOString(),
+            expiresInSec: 3_600,
+          },
+        ]),
+      ),
+    ).toMatchObject({
+      code: 'BAD_REQUEST',
+      details: [
+        {
+          path: ['credentials', 0, 'expiresInSec'],
+          message: 'expiresAt or expiresInSec, not both',
+        },
+      ],
+    });
     // Refused swaps changed nothing.
     expect((await describeAll(c)).map((d) => [d.id, d.isActive])).toEqual(
       c.oldIds.map((id) => [id, true]),

@@ -19,6 +19,8 @@ export interface TTokenRow {
   is_active: boolean;
   expires_at: Date | string | null;
   updated_at: Date | string;
+  /** The database's time as the row was read (its transaction's start): what expiry is judged against. */
+  db_now: Date | string;
 }
 
 const COLUMNS = [
@@ -59,7 +61,7 @@ export async function newestTokens(
       { column: 'created_at', order: 'desc' },
       { column: 'id', order: 'desc' },
     ])
-    .select(COLUMNS)) as TTokenRow[];
+    .select([...COLUMNS, db.raw('now() as db_now')])) as TTokenRow[];
   const out: Partial<Record<TCredentialKind, TTokenRow>> = {};
   for (const r of rows) out[r.kind] ??= r;
   return out;

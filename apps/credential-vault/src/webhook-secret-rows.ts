@@ -68,6 +68,8 @@ export interface TPreviousWebhookSecretRow extends TWebhookSecretRow {
  * one moves, sealed as it was, to the previous-secrets table, accepted until then (replacing any older previous
  * one); otherwise any previous one is destroyed. Never another org's: when the instance id already belongs to one,
  * nothing is written and undefined is returned. Expired previous secrets of every instance are purged on the way.
+ * The grace is in the database's time, as every check of it: the replica that verifies a signature may not be the
+ * one that set the secret, and their clocks may differ.
  */
 export async function replaceWebhookSecret(
   db: Knex,
@@ -82,22 +84,24 @@ export async function replaceWebhookSecret(
       .forUpdate()
       .first('org_id', 'vendor')) as { org_id: string; vendor: string } | undefined;
     if (current && current.org_id !== row.org_id) return undefined;
-    await purgeExpiredPreviousSecrets(trx, now);
+    await purgeExpiredPreviousSecrets(trx);
     let previousValidUntil: Date | null = null;
     if (current && keepPreviousSeconds > 0 && current.vendor === row.vendor) {
-      previousValidUntil = new Date(now.getTime() + keepPreviousSeconds * 1000);
-      await trx.raw(
+      const kept = await trx.raw<{ rows: { expires_at: Date }[] }>(
         `insert into "${VAULT_DB_SCHEMA}"."${PREVIOUS_WEBHOOK_SECRET_TABLE}"
            (instance_id, ${SEALED_COLUMNS}, created_at, updated_at, expires_at, last_used_at)
-         select instance_id, ${SEALED_COLUMNS}, ?, ?, ?, null
+         select instance_id, ${SEALED_COLUMNS}, ?, ?, now() + ? * interval '1 second', null
            from "${VAULT_DB_SCHEMA}"."${WEBHOOK_SECRET_TABLE}" where instance_id = ?
          on conflict (instance_id) do update set
            (${SEALED_COLUMNS}, created_at, updated_at, expires_at, last_used_at) =
            (excluded.org_id, excluded.vendor, excluded.ciphertext, excluded.iv, excluded.auth_tag,
             excluded.wrapped_data_key, excluded.key_id, excluded.created_at, excluded.updated_at,
-            excluded.expires_at, null)`,
-        [now, now, previousValidUntil, row.instance_id],
+            excluded.expires_at, null)
+         returning expires_at`,
+        [now, now, keepPreviousSeconds, row.instance_id],
       );
+      const until = kept.rows[0]?.expires_at;
+      previousValidUntil = until === undefined ? null : new Date(until);
     } else {
       await trx(PREVIOUS_WEBHOOK_SECRET_TABLE)
         .withSchema(VAULT_DB_SCHEMA)
@@ -110,10 +114,10 @@ export async function replaceWebhookSecret(
 }
 
 /** Destroys every previous secret past its grace. */
-export async function purgeExpiredPreviousSecrets(db: Knex, now: Date): Promise<number> {
+export async function purgeExpiredPreviousSecrets(db: Knex): Promise<number> {
   return db(PREVIOUS_WEBHOOK_SECRET_TABLE)
     .withSchema(VAULT_DB_SCHEMA)
-    .where('expires_at', '<=', now)
+    .where('expires_at', '<=', db.fn.now())
     .delete();
 }
 
@@ -121,12 +125,11 @@ export async function purgeExpiredPreviousSecrets(db: Knex, now: Date): Promise<
 export async function findPreviousWebhookSecret(
   db: Knex,
   where: { orgId: string; instanceId: string },
-  now: Date,
 ): Promise<TPreviousWebhookSecretRow | undefined> {
   return (await db(PREVIOUS_WEBHOOK_SECRET_TABLE)
     .withSchema(VAULT_DB_SCHEMA)
     .where({ instance_id: where.instanceId, org_id: where.orgId })
-    .where('expires_at', '>', now)
+    .where('expires_at', '>', db.fn.now())
     .first()) as TPreviousWebhookSecretRow | undefined;
 }
 
@@ -134,14 +137,13 @@ export async function findPreviousWebhookSecret(
 export async function expirePreviousWebhookSecret(
   db: Knex,
   where: { orgId: string; instanceId: string },
-  now: Date,
 ): Promise<boolean> {
   const gone = (await db(PREVIOUS_WEBHOOK_SECRET_TABLE)
     .withSchema(VAULT_DB_SCHEMA)
     .where({ instance_id: where.instanceId, org_id: where.orgId })
     .delete()
-    .returning(['expires_at'])) as { expires_at: Date }[];
-  return gone.some((r) => new Date(r.expires_at) > now);
+    .returning(db.raw('expires_at > now() as live'))) as { live: boolean }[];
+  return gone.some((r) => r.live);
 }
 
 /**

@@ -5,6 +5,8 @@ import { WEBHOOK_MAX_BODY_BYTES } from './webhook.schema';
 
 /** Largest plaintext the vault accepts (characters); refused before any work. */
 export const VAULT_MAX_VALUE_LENGTH = 16_384;
+/** Longest lifetime a credential may be given from now (`expiresInSec`): ten years. */
+export const VAULT_MAX_EXPIRES_IN_SEC = 10 * 366 * 86_400;
 
 export const ZCredentialInput = z
   .object({
@@ -13,8 +15,17 @@ export const ZCredentialInput = z
     value: z.string().min(1).max(VAULT_MAX_VALUE_LENGTH),
     /** When the provider says the value stops working (access tokens); null = does not expire. */
     expiresAt: ZIsoDate.nullable().optional(),
+    /**
+     * How long the value works from now, as the provider said it (OAuth's `expires_in`): the vault dates it by the
+     * database's clock, the one it judges expiry by, so the sender's clock cannot move it. Not with `expiresAt`.
+     */
+    expiresInSec: z.number().int().min(1).max(VAULT_MAX_EXPIRES_IN_SEC).optional(),
   })
-  .strict();
+  .strict()
+  .refine((c) => !(c.expiresInSec !== undefined && c.expiresAt != null), {
+    message: 'expiresAt or expiresInSec, not both',
+    path: ['expiresInSec'],
+  });
 export type TCredentialInput = z.infer<typeof ZCredentialInput>;
 
 /** The credentials of one request (store, swap, discard): at most one of each kind, which one would win being unsaid. */

@@ -11,14 +11,13 @@ export function describeWebhookSecretHandler(
   deps: Pick<TVaultDeps, 'orm'>,
 ): THandler<'vault.webhook-secrets.describe'> {
   return async (req) => {
-    const row = (await deps.orm.em
-      .getConnection()
-      .getKnex()(`${VAULT_DB_SCHEMA}.${WEBHOOK_SECRET_TABLE} as c`)
+    const knex = deps.orm.em.getConnection().getKnex();
+    const row = (await knex(`${VAULT_DB_SCHEMA}.${WEBHOOK_SECRET_TABLE} as c`)
       .leftJoin(`${VAULT_DB_SCHEMA}.${PREVIOUS_WEBHOOK_SECRET_TABLE} as p`, (j) =>
         j
           .on('p.instance_id', 'c.instance_id')
           .andOn('p.org_id', 'c.org_id')
-          .andOnVal('p.expires_at', '>', new Date()),
+          .andOn('p.expires_at', '>', knex.raw('now()')),
       )
       .where({ 'c.instance_id': req.instanceId, 'c.org_id': req.orgId })
       .first('c.updated_at', 'p.expires_at', 'p.last_used_at')) as

@@ -31,7 +31,8 @@ export function discardTokensHandler(
     }
     const discardId = randomUUID();
     const now = new Date();
-    const rows = sealCredentialRows(deps.keys, { ...req, connectionId: discardId }, now).map(
+    const knex = deps.orm.em.getConnection().getKnex();
+    const rows = sealCredentialRows(deps.keys, { ...req, connectionId: discardId }, knex).map(
       (r) => ({
         ...r,
         is_active: false,
@@ -40,7 +41,6 @@ export function discardTokensHandler(
         discard_subdomain: req.subdomain ?? null,
       }),
     );
-    const knex = deps.orm.em.getConnection().getKnex();
     const { result } = await withSafeDbErrors(deps.logger, 'storing tokens to discard', () =>
       runVaultCommandOnce(
         knex,

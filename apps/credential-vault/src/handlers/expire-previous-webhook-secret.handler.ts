@@ -14,7 +14,7 @@ export function expirePreviousWebhookSecretHandler(
     const expired = await withSafeDbErrors(
       deps.logger,
       'expiring the previous webhook secret',
-      () => expirePreviousWebhookSecret(deps.orm.em.getConnection().getKnex(), req, new Date()),
+      () => expirePreviousWebhookSecret(deps.orm.em.getConnection().getKnex(), req),
     );
     if (expired) {
       deps.logger.info(

@@ -32,14 +32,16 @@ export function getAccessTokenHandler(
       });
     }
     const expiresAt = cred.expires_at === null ? null : new Date(cred.expires_at);
-    if (cred.kind !== 'access_token' && expiresAt && expiresAt.getTime() <= Date.now()) {
+    // Judged by the database's clock, which dated it (never this process' own: another replica may be off).
+    const now = new Date(cred.db_now).getTime();
+    if (cred.kind !== 'access_token' && expiresAt && expiresAt.getTime() <= now) {
       throw new AppError('PRECONDITION_FAILED', `the connection's ${cred.kind} has expired`, {
         reason: `${cred.kind}_expired`,
       });
     }
     const answer =
       cred.kind === 'access_token' &&
-      deps.refresher.needsRefresh(expiresAt, new Date(cred.updated_at))
+      deps.refresher.needsRefresh(expiresAt, new Date(cred.updated_at), now)
         ? await deps.refresher.refresh(req, cred, ctx)
         : deps.refresher.answer(cred);
     // Who got which credential (ids only): the trail of every decryption.

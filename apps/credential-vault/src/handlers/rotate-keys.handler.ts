@@ -71,7 +71,7 @@ export async function rewrapDataKeys(
 ): Promise<{ rewrapped: number; failedIds: string[] }> {
   let rewrapped = 0;
   const failedIds: string[] = [];
-  await purgeExpiredPreviousSecrets(orm.em.getConnection().getKnex(), new Date());
+  await purgeExpiredPreviousSecrets(orm.em.getConnection().getKnex());
   for (const t of SEALED_TABLES) {
     const r = await rewrapTable(orm, keys, t);
     rewrapped += r.rewrapped;

@@ -35,8 +35,8 @@ export function storeCredentialsHandler(
 ): THandler<'vault.credentials.store'> {
   return async (req, ctx) => {
     const now = new Date();
-    const rows = sealCredentialRows(deps.keys, req, now);
     const knex = deps.orm.em.getConnection().getKnex();
+    const rows = sealCredentialRows(deps.keys, req, knex);
     const write = async (trx: Knex.Transaction): Promise<TStored> => {
       await lockConnection(trx, req.connectionId);
       const closed = await trx('closed_connection')

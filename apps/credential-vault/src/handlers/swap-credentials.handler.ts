@@ -48,7 +48,7 @@ export function swapCredentialsHandler(
       return swapReply(result);
     }
     const now = new Date();
-    const rows = sealCredentialRows(deps.keys, { ...req, credentials }, now);
+    const rows = sealCredentialRows(deps.keys, { ...req, credentials }, knex);
     const { result, replayed } = await withSafeDbErrors(deps.logger, 'swapping credentials', () =>
       runVaultCommandOnce<TSwapOutcome>(knex, command, async (trx) => {
         await lockConnection(trx, req.connectionId);

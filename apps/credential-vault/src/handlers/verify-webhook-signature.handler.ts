@@ -53,12 +53,11 @@ export function verifyWebhookSignatureHandler(
       return webhookSignatureMatches(scheme, secret, body, req.timestamp, req.signature, req.url);
     };
     if (matches(row)) return { outcome: 'valid', secret: 'current' };
-    const now = new Date();
-    const previous = await findPreviousWebhookSecret(db, req, now);
+    const previous = await findPreviousWebhookSecret(db, req);
     if (!previous || previous.vendor !== req.vendor || !matches(previous)) {
       return { outcome: 'mismatch' };
     }
-    await markPreviousWebhookSecretUsed(db, previous, now);
+    await markPreviousWebhookSecretUsed(db, previous, new Date());
     return { outcome: 'valid', secret: 'previous' };
   };
 }

@@ -17,7 +17,7 @@ export async function startPreviousSecretPurge(
 ): Promise<() => Promise<void>> {
   let running: Promise<void> = Promise.resolve();
   const purge = (): void => {
-    running = purgeExpiredPreviousSecrets(orm.em.getConnection().getKnex(), new Date())
+    running = purgeExpiredPreviousSecrets(orm.em.getConnection().getKnex())
       .then((n) => {
         if (n > 0) logger.info({ purged: n }, 'expired previous webhook secrets destroyed');
       })

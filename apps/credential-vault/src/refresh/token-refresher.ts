@@ -63,7 +63,7 @@ export class TokenRefresher {
   constructor(private readonly deps: TRefresherDeps) {}
 
   /** Less than the margin left (capped at half the token's lifetime, so short-lived tokens are not refreshed on every call). */
-  needsRefresh(expiresAt: Date | null, issuedAt: Date, now = Date.now()): boolean {
+  needsRefresh(expiresAt: Date | null, issuedAt: Date, now: number): boolean {
     if (expiresAt === null) return false;
     const lifetime = Math.max(0, expiresAt.getTime() - issuedAt.getTime());
     const margin = Math.min(this.deps.settings.marginMs, lifetime / 2);
@@ -91,7 +91,8 @@ export class TokenRefresher {
     ctx: TMessageContext,
   ): Promise<TTokenAnswer> {
     const expiresAt = toDate(current.expires_at);
-    const stillValid = expiresAt === null || expiresAt.getTime() > Date.now();
+    const stillValid =
+      expiresAt === null || expiresAt.getTime() > new Date(current.db_now).getTime();
     /** Answer the current token while it works; otherwise the error. */
     const orFail = (err: AppError): TTokenAnswer => {
       if (!stillValid) throw err;
@@ -311,7 +312,11 @@ export class TokenRefresher {
       const access = tokens.access_token?.is_active ? tokens.access_token : undefined;
       if (!access) return { kind: 'gone' };
       const changed = access.id !== seen.id || access.ciphertext !== seen.ciphertext;
-      if (changed && !this.needsRefresh(toDate(access.expires_at), new Date(access.updated_at))) {
+      const dbNow = new Date(access.db_now);
+      if (
+        changed &&
+        !this.needsRefresh(toDate(access.expires_at), new Date(access.updated_at), dbNow.getTime())
+      ) {
         // Someone refreshed (or reconnected) while we waited for the lock.
         return { kind: 'fresh', row: access };
       }
@@ -320,7 +325,8 @@ export class TokenRefresher {
       if (!refreshRow.is_active) return { kind: 'expired_known' };
       const refreshToken = openRow(keys, refreshRow);
       const result = await refreshAtProvider({ ...call, refreshToken, settings });
-      const now = new Date();
+      // The database's time as the transaction began, before the provider call: the expiry errs early.
+      const now = dbNow;
       if (result.kind === 'ok') {
         const expiresAt = new Date(
           now.getTime() + (result.expiresInSec ?? DEFAULT_ACCESS_TOKEN_TTL_SEC) * 1000,

@@ -3,7 +3,7 @@ import {
   AppError,
   type TConnection,
   type TConnectionDetails,
-  type TCredentialKind,
+  type TCredentialInput,
   type TInstance,
 } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
@@ -18,7 +18,7 @@ export interface TCompleteConnectionInput {
   externalAccountId: string | null;
   tenantId: string | null;
   details: TConnectionDetails;
-  credentials: { kind: TCredentialKind; value: string; expiresAt: string | null }[];
+  credentials: TCredentialInput[];
   ip: string | null;
   traceId: string;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { TCredentialKind } from '@otesse/contracts';
+import type { TCredentialInput } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { REVOCATION_TIMEOUT_MS } from '../sagas/disconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
@@ -9,7 +9,7 @@ export interface TRefusedTokens {
   userId: string;
   provider: TProviderDef;
   subdomain: string | undefined;
-  credentials: { kind: TCredentialKind; value: string; expiresAt: string | null }[];
+  credentials: TCredentialInput[];
   traceId: string;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, type TCredentialKind } from '@otesse/contracts';
+import { AppError, type TCredentialInput } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { publishAudit } from '../audit/publish-audit';
 import { discardTokens } from './discard-tokens';
@@ -16,7 +16,7 @@ export interface TReconnectRequest {
   provider: TProviderDef;
   subdomain: string | undefined;
   identity: TExternalIdentity;
-  credentials: { kind: TCredentialKind; value: string; expiresAt: string | null }[];
+  credentials: TCredentialInput[];
   ip: string | null;
   traceId: string;
 }

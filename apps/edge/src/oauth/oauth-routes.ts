@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import grant from 'grant';
-import { AppError } from '@otesse/contracts';
+import { AppError, VAULT_MAX_EXPIRES_IN_SEC } from '@otesse/contracts';
 import { newTraceId } from '@otesse/messaging';
 import { isDatabaseUnavailable, whileDatabaseAway } from '@otesse/persistence';
 import type { TEdgeDeps } from '../trpc/context';
@@ -200,10 +200,10 @@ export function createOAuthRoutes(
         {
           kind: 'access_token' as const,
           value: accessToken,
-          expiresAt:
-            Number.isFinite(expiresIn) && expiresIn > 0
-              ? new Date(Date.now() + expiresIn * 1000).toISOString()
-              : null,
+          // As the provider said it: the vault dates it by the database's clock, not this edge's.
+          ...(Number.isFinite(expiresIn) && expiresIn >= 1
+            ? { expiresInSec: Math.min(Math.round(expiresIn), VAULT_MAX_EXPIRES_IN_SEC) }
+            : { expiresAt: null }),
         },
         ...(refreshToken
           ? [{ kind: 'refresh_token' as const, value: refreshToken, expiresAt: null }]

@@ -1,4 +1,4 @@
-import { AppError, type TConnectionDetails, type TCredentialKind } from '@otesse/contracts';
+import { AppError, type TConnectionDetails, type TCredentialInput } from '@otesse/contracts';
 import { deterministicUuid, type TSagaDefinition } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
@@ -35,14 +35,8 @@ export const RECONNECT_SAGA: Record<TReconnectAction, string> = {
  * again). No secret was ever written outside the vault.
  */
 export class PendingTokens {
-  private readonly byKey = new Map<
-    string,
-    { kind: TCredentialKind; value: string; expiresAt: string | null }[]
-  >();
-  put(
-    sagaId: string,
-    creds: { kind: TCredentialKind; value: string; expiresAt: string | null }[],
-  ): void {
+  private readonly byKey = new Map<string, TCredentialInput[]>();
+  put(sagaId: string, creds: TCredentialInput[]): void {
     this.byKey.set(sagaId, creds);
     // Never kept longer than an authorization could wait.
     setTimeout(() => this.byKey.delete(sagaId), 10 * 60_000).unref();

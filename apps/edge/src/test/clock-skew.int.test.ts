@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Bus } from '@otesse/messaging';
 import { skewedClockEnv, TestBrowser, waitFor } from '@otesse/testing';
 import {
   connectOAuth,
@@ -13,9 +14,10 @@ const HOUR = 3_600_000;
 
 /**
  * Two edge replicas whose clocks disagree by an hour (the second one's runs ahead, as on a machine whose time sync
- * failed). What they share — saga leases, OAuth links — is judged in the database's time, so the skew changes
- * nothing: no replica takes a saga another one is driving, a dead replica's sagas are taken over when its lease
- * ends, and a link made by one replica opens on the other.
+ * failed), and a vault whose clock runs an hour behind. What processes share — saga leases, OAuth links, token
+ * expiry — is judged in the database's time, so the skew changes nothing: no replica takes a saga another one is
+ * driving, a dead replica's sagas are taken over when its lease ends, a link made by one replica opens on the
+ * other, and a token expires when the provider said it would, whoever stored it and whoever hands it out.
  */
 describe('edge replicas with skewed clocks (services as processes)', () => {
   let h: THarness;
@@ -29,7 +31,9 @@ describe('edge replicas with skewed clocks (services as processes)', () => {
               SAGA_RECOVERY_INTERVAL_MS: '250',
               ...(replica === 1 ? skewedClockEnv(HOUR) : {}),
             }
-          : {},
+          : s === 'credential-vault'
+            ? skewedClockEnv(-HOUR)
+            : {},
     });
   });
   afterAll(async () => {
@@ -101,7 +105,7 @@ describe('edge replicas with skewed clocks (services as processes)', () => {
     await expectDisconnectedOnce(h, connectionId!);
   });
 
-  it('an OAuth link made by one replica opens on the replica running an hour ahead, and the connect completes', async () => {
+  it('an OAuth link made by one replica opens on the replica running an hour ahead; the tokens it stores expire when the provider says, and the vault an hour behind refreshes them when they are due', async () => {
     const { url } = await h.member.client.integrations.oauthUrl.query({
       vendor: 'google',
       flow: 'user',
@@ -118,5 +122,66 @@ describe('edge replicas with skewed clocks (services as processes)', () => {
       (i) => i.provider.key === 'google',
     );
     expect(google?.myConnection?.status).toBe('connected');
+    const connectionId = google!.myConnection!.id;
+
+    // The provider said 3600 s: the access token expires an hour from now by the database's clock, not two hours
+    // from now as the edge that received it would have dated it.
+    const [row] = await h.db.query<{ left_sec: number }>(
+      `select extract(epoch from expires_at - now())::float8 as left_sec
+         from vault.credential where connection_id = $1 and kind = 'access_token' and is_active`,
+      [connectionId],
+    );
+    expect(row!.left_sec).toBeGreaterThan(3_500);
+    expect(row!.left_sec).toBeLessThanOrEqual(3_600);
+
+    // Not due: handed out as it is. Due by the database's clock (a minute past): refreshed at the provider, although
+    // the vault's own clock, an hour behind, would still call it good for 59 minutes.
+    const bus = new Bus(h.nc, { timeoutMs: 10_000 });
+    const req = { orgId: h.orgId, connectionId };
+    const refreshes = async () =>
+      (await h.fakeClient.getState()).tokenCalls.filter((c) => c.grantType === 'refresh_token')
+        .length;
+    const before = await refreshes();
+    const first = await bus.request('vault.access-tokens.get', req);
+    expect(await refreshes()).toBe(before);
+    await h.db.query(
+      `update vault.credential set expires_at = now() - interval '1 minute'
+        where connection_id = $1 and kind = 'access_token' and is_active`,
+      [connectionId],
+    );
+    const second = await bus.request('vault.access-tokens.get', req);
+    expect(second.accessToken).not.toBe(first.accessToken);
+    expect(await refreshes()).toBe(before + 1);
+    expect((await h.fakeClient.tokenStatus(second.accessToken)).status).toBe('active');
+    // Dated by the database again: an hour from the refresh.
+    const [after] = await h.db.query<{ left_sec: number }>(
+      `select extract(epoch from expires_at - now())::float8 as left_sec
+         from vault.credential where connection_id = $1 and kind = 'access_token' and is_active`,
+      [connectionId],
+    );
+    expect(after!.left_sec).toBeGreaterThan(3_500);
+    expect(after!.left_sec).toBeLessThanOrEqual(3_600);
+  });
+
+  it('the vault an hour behind keeps a replaced webhook secret for the grace the admin chose, by the database clock', async () => {
+    const { outcome } = await connectOAuth(h, h.admin, 'slack', 'app');
+    expect(outcome).toBe('connected');
+    await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'slack',
+      secret: 'first-signing-secret-0123456789ab',
+    });
+    const before = Date.now();
+    const set = await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'slack',
+      secret: 'second-signing-secret-0123456789a',
+      keepPreviousHours: 1,
+    });
+    // An hour from now (the test's clock is the database's), not from the vault's own clock, which would make it
+    // now: the previous secret refused at once by every replica that keeps good time.
+    const until = Date.parse(set.previousSecret!.validUntil);
+    expect(until - before).toBeGreaterThan(0.99 * HOUR);
+    expect(until - before).toBeLessThan(1.01 * HOUR);
+    const view = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'slack' });
+    expect(view.previousSecret?.validUntil).toBe(set.previousSecret!.validUntil);
   });
 });
