@@ -29,7 +29,7 @@ export async function closeAbandonedConnection(
   event: Pick<TConnectionAbandonedEvent, 'orgId' | 'connectionId' | 'reason'>,
 ): Promise<TDiscard[]> {
   const knex = orm.em.getConnection().getKnex();
-  const now = new Date();
+  // Dated by the database: the sweep that may finish the discard judges its age by the same clock.
   const marked = await knex.transaction(async (trx) => {
     await lockConnection(trx, event.connectionId);
     await trx('closed_connection')
@@ -38,7 +38,7 @@ export async function closeAbandonedConnection(
         connection_id: event.connectionId,
         org_id: event.orgId,
         reason: event.reason,
-        closed_at: now,
+        closed_at: trx.fn.now(),
       })
       .onConflict('connection_id')
       .ignore();
@@ -47,9 +47,9 @@ export async function closeAbandonedConnection(
       .where({ org_id: event.orgId, connection_id: event.connectionId, is_deleted: false })
       .update({
         is_active: false,
-        retired_at: trx.raw('coalesce(retired_at, ?)', [now]),
-        discard_requested_at: trx.raw('coalesce(discard_requested_at, ?)', [now]),
-        updated_at: now,
+        retired_at: trx.raw('coalesce(retired_at, now())'),
+        discard_requested_at: trx.raw('coalesce(discard_requested_at, now())'),
+        updated_at: trx.fn.now(),
       })
       .returning(['id', 'vendor', 'discard_id'])) as {
       id: string;
@@ -61,7 +61,6 @@ export async function closeAbandonedConnection(
   return discardsOf(marked, {
     connectionId: event.connectionId,
     orgId: event.orgId,
-    requestedAt: now,
   });
 }
 

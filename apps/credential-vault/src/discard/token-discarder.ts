@@ -42,7 +42,11 @@ export interface TDiscard {
   /** Null: asked of the connection service when the revocation URL needs one. */
   subdomain: string | null;
   credentialIds: string[];
-  requestedAt: Date;
+  /**
+   * How long ago the discard was asked for when it was read, by the database's clock (0 for one just made): the
+   * replica that sweeps it is not always the one that marked it, and their clocks may differ.
+   */
+  requestedMsAgo: number;
 }
 
 /**
@@ -51,7 +55,7 @@ export interface TDiscard {
  */
 export function discardsOf(
   rows: readonly { id: string; vendor: string; discard_id: string | null }[],
-  of: { connectionId: string; orgId: string; requestedAt: Date; subdomain?: string | null },
+  of: { connectionId: string; orgId: string; subdomain?: string | null },
 ): TDiscard[] {
   const out = new Map<string, TDiscard>();
   for (const r of rows) {
@@ -63,7 +67,7 @@ export function discardsOf(
       vendor: r.vendor,
       subdomain: of.subdomain ?? null,
       credentialIds: [],
-      requestedAt: of.requestedAt,
+      requestedMsAgo: 0,
     };
     d.credentialIds.push(r.id);
     out.set(discardId, d);
@@ -144,7 +148,7 @@ export class TokenDiscarder {
     ).catch((err: unknown) => {
       // Another replica's revocation in flight, the database away: the sweep tries again, for a while.
       const transient = err instanceof AppError && err.retryable;
-      if (transient && Date.now() - d.requestedAt.getTime() < REVOKE_GIVE_UP_MS) throw err;
+      if (transient && d.requestedMsAgo < REVOKE_GIVE_UP_MS) throw err;
       this.deps.logger.warn(
         { err, discardId: d.discardId, traceId: ctx.traceId },
         'revoking discarded tokens failed; they are destroyed without it',
@@ -182,7 +186,8 @@ export class TokenDiscarder {
     const rows = (
       await knex.raw(
         `select coalesce(discard_id, connection_id) as discard_id, connection_id, org_id, vendor,
-                discard_subdomain, array_agg(id order by id) as ids, min(discard_requested_at) as requested_at
+                discard_subdomain, array_agg(id order by id) as ids,
+                extract(epoch from now() - min(discard_requested_at)) * 1000 as requested_ms_ago
            from ${VAULT_DB_SCHEMA}.credential
           where discard_requested_at is not null and is_deleted = false
             and discard_requested_at < now() - make_interval(secs => ?::float8 / 1000)
@@ -197,7 +202,7 @@ export class TokenDiscarder {
       vendor: string;
       discard_subdomain: string | null;
       ids: string[];
-      requested_at: Date;
+      requested_ms_ago: string | number;
     }[];
     let finished = 0;
     for (const r of rows) {
@@ -211,7 +216,7 @@ export class TokenDiscarder {
             vendor: r.vendor,
             subdomain: r.discard_subdomain,
             credentialIds: r.ids,
-            requestedAt: new Date(r.requested_at),
+            requestedMsAgo: Number(r.requested_ms_ago),
           },
           { traceId: newTraceId() },
         );

@@ -30,14 +30,14 @@ export function discardTokensHandler(
       });
     }
     const discardId = randomUUID();
-    const now = new Date();
     const knex = deps.orm.em.getConnection().getKnex();
     const rows = sealCredentialRows(deps.keys, { ...req, connectionId: discardId }, knex).map(
       (r) => ({
         ...r,
         is_active: false,
-        retired_at: now,
-        discard_requested_at: now,
+        // Dated by the database: the sweep that may finish it judges its age by the same clock.
+        retired_at: knex.fn.now(),
+        discard_requested_at: knex.fn.now(),
         discard_subdomain: req.subdomain ?? null,
       }),
     );
@@ -59,7 +59,7 @@ export function discardTokensHandler(
         vendor: req.vendor,
         subdomain: req.subdomain ?? null,
         credentialIds: result.credentialIds,
-        requestedAt: now,
+        requestedMsAgo: 0,
       },
       ctx,
     );

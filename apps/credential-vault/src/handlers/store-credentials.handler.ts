@@ -34,7 +34,6 @@ export function storeCredentialsHandler(
   discarder: Pick<TokenDiscarder, 'finishOrLeave'>,
 ): THandler<'vault.credentials.store'> {
   return async (req, ctx) => {
-    const now = new Date();
     const knex = deps.orm.em.getConnection().getKnex();
     const rows = sealCredentialRows(deps.keys, req, knex);
     const write = async (trx: Knex.Transaction): Promise<TStored> => {
@@ -63,10 +62,11 @@ export function storeCredentialsHandler(
             })
             .update({
               is_active: false,
-              retired_at: now,
-              discard_requested_at: now,
+              // Dated by the database: the sweep that may finish the discard judges its age by the same clock.
+              retired_at: trx.fn.now(),
+              discard_requested_at: trx.fn.now(),
               discard_id: trx.raw('md5(? || vendor)::uuid', [seed]),
-              updated_at: now,
+              updated_at: trx.fn.now(),
             })
             .returning(['id', 'vendor', 'discard_id'])
         : [];
@@ -99,7 +99,6 @@ export function storeCredentialsHandler(
       const discards = discardsOf(stored.replaced, {
         connectionId: req.connectionId,
         orgId: req.orgId,
-        requestedAt: now,
       });
       await Promise.all(discards.map((d) => discarder.finishOrLeave(d, ctx)));
     }

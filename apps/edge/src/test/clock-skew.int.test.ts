@@ -21,6 +21,7 @@ const HOUR = 3_600_000;
  */
 describe('edge replicas with skewed clocks (services as processes)', () => {
   let h: THarness;
+  let bus: Bus;
   beforeAll(async () => {
     h = await startHarness({
       replicas: { edge: 2 },
@@ -35,6 +36,7 @@ describe('edge replicas with skewed clocks (services as processes)', () => {
             ? skewedClockEnv(-HOUR)
             : {},
     });
+    bus = new Bus(h.nc, { timeoutMs: 10_000 });
   });
   afterAll(async () => {
     await h?.close();
@@ -140,7 +142,6 @@ describe('edge replicas with skewed clocks (services as processes)', () => {
 
     // Not due: handed out as it is. Due by the database's clock (a minute past): refreshed at the provider, although
     // the vault's own clock, an hour behind, would still call it good for 59 minutes.
-    const bus = new Bus(h.nc, { timeoutMs: 10_000 });
     const req = { orgId: h.orgId, connectionId };
     const refreshes = async () =>
       (await h.fakeClient.getState()).tokenCalls.filter((c) => c.grantType === 'refresh_token')
@@ -159,6 +160,39 @@ describe('edge replicas with skewed clocks (services as processes)', () => {
     expect((await h.fakeClient.tokenStatus(second.accessToken)).status).toBe('active');
     // Dated by the database again: an hour from the refresh.
     await expectAnHourLeft();
+  });
+
+  it("the vault an hour behind dates a replaced token's discard by the database, and finishes it at once", async () => {
+    const { connectionId } = await connectOAuth(h, h.member, 'slack', 'user');
+    const replaced = (
+      await h.db.query<{ id: string }>(
+        `select id from vault.credential where connection_id = $1 and is_active`,
+        [connectionId],
+      )
+    ).map((r) => r.id);
+    expect(replaced).toHaveLength(2);
+    await bus.request('vault.credentials.store', {
+      orgId: h.orgId,
+      connectionId: connectionId!,
+      vendor: 'slack',
+      credentials: [
+        { kind: 'access_token', value: 'xoxp-replacement-0123456789', expiresInSec: 3_600 },
+      ],
+      replace: true,
+    });
+    // Asked for just now by the database's clock (not an hour ago, as the vault's own clock would date it: any
+    // replica's sweep would take it as long overdue), and already revoked and destroyed.
+    const rows = await h.db.query<{ ago_sec: number; is_deleted: boolean }>(
+      `select extract(epoch from now() - discard_requested_at)::float8 as ago_sec, is_deleted
+         from vault.credential where id = any($1::uuid[])`,
+      [replaced],
+    );
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
+      expect(r.ago_sec).toBeGreaterThanOrEqual(0);
+      expect(r.ago_sec).toBeLessThan(60);
+      expect(r.is_deleted).toBe(true);
+    }
   });
 
   it('the vault an hour behind keeps a replaced webhook secret for the grace the admin chose, by the database clock', async () => {
