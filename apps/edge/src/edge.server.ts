@@ -19,6 +19,7 @@ import { migrateUp, openOrm } from '@otesse/persistence';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import { SagaEngine } from '@otesse/saga';
 import { natsAndPostgresReady, startHealthServer } from '@otesse/runtime';
+import { OAUTH_PURGE_INTERVAL_MS, startOAuthPurge } from './oauth/purge-expired-oauth-rows';
 import { disconnectSaga } from './sagas/disconnect.saga';
 import { PendingTokens, reconnectSaga } from './sagas/reconnect.saga';
 import { EDGE_SCHEMA, edgeOrmConfig } from './db/orm.config';
@@ -56,6 +57,8 @@ export interface TEdgeConfig {
   oauthSessionSecret?: string | undefined;
   /** How long an OAuth start or callback waits for the edge's database when it is out of reach (default 10 s). */
   oauthDatabaseWaitMs?: number | undefined;
+  /** How often expired OAuth sessions and pending authorizations are deleted (default 10 min; 0: never). */
+  oauthPurgeIntervalMs?: number | undefined;
   logLevel?: string;
   logger?: Logger;
   /** Saga lease: how long a dead edge's sagas wait before another replica resumes them. */
@@ -206,6 +209,11 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     countUnfinished: () => sagas.countUnfinished(),
   });
   sagas.startRecovery();
+  const purgeEvery = cfg.oauthPurgeIntervalMs ?? OAUTH_PURGE_INTERVAL_MS;
+  const oauthPurge =
+    purgeEvery > 0
+      ? startOAuthPurge(() => orm.em.getConnection().getKnex(), logger, purgeEvery)
+      : undefined;
   const trpc = createHTTPHandler({
     router: appRouter,
     createContext: createContextFactory(deps),
@@ -365,6 +373,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
           for (const res of open) if (isEventStream(res)) res.destroy();
         });
         await healthClosed;
+        await oauthPurge?.stop();
         await sagas.stop();
         // The last batch of spans.
         await observability.stop();

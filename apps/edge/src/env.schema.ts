@@ -62,6 +62,11 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    */
   EDGE_OAUTH_DATABASE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   /**
+   * How often this edge deletes what OAuth flows left behind: grant's sessions past their expiry, pending
+   * authorizations a day past theirs. 0: never (another replica, or nobody, does it).
+   */
+  EDGE_OAUTH_PURGE_INTERVAL_MS: z.coerce.number().int().min(0).max(86_400_000).default(600_000),
+  /**
    * Serve Prometheus `/metrics` on the public port as well. `false` in deployments: scrape the internal operations
    * server (HEALTH_PORT on HEALTH_HOST), which also answers /healthz and /readyz.
    */

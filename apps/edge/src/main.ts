@@ -33,6 +33,7 @@ try {
     providersFile: env.PROVIDERS_FILE,
     oauthSessionSecret: env.OAUTH_SESSION_SECRET,
     oauthDatabaseWaitMs: env.EDGE_OAUTH_DATABASE_WAIT_MS,
+    oauthPurgeIntervalMs: env.EDGE_OAUTH_PURGE_INTERVAL_MS,
     sagaLeaseMs: env.SAGA_LEASE_MS,
     sagaRecoveryIntervalMs: env.SAGA_RECOVERY_INTERVAL_MS,
     sagaAutoResume:

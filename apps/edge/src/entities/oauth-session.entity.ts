@@ -13,6 +13,8 @@ export interface OAuthSession {
 export const OAuthSessionSchema = new EntitySchema<OAuthSession>({
   name: 'OAuthSession',
   tableName: 'oauth_session',
+  // The purge finds expired sessions by it.
+  indexes: [{ name: 'oauth_session_expires_at_idx', properties: ['expiresAt'] }],
   properties: {
     sid: { type: 'string', length: 64, primary: true },
     data: { type: 'json' },

@@ -30,6 +30,8 @@ export const PendingAuthorizationSchema = new EntitySchema<PendingAuthorization>
     { name: 'pending_authorization_start_key_unique', properties: ['startKeyHash'] },
     { name: 'pending_authorization_state_unique', properties: ['stateHash'] },
   ],
+  // The purge finds expired authorizations by it.
+  indexes: [{ name: 'pending_authorization_expires_at_idx', properties: ['expiresAt'] }],
   properties: {
     id: { type: 'uuid', primary: true },
     startKeyHash: { type: 'string', length: 64 },

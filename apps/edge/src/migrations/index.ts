@@ -3,10 +3,12 @@ import { Migration20261121233352 } from './Migration20261121233352';
 import { Migration20261121235035_saga } from './Migration20261121235035_saga';
 import { Migration20261122101000_disconnect_subject_per_org } from './Migration20261122101000_disconnect_subject_per_org';
 import { Migration20261122214942_saga_resume } from './Migration20261122214942_saga_resume';
+import { Migration20261123081036_oauth_expiry_indexes } from './Migration20261123081036_oauth_expiry_indexes';
 
 export const migrations = [
   { name: 'Migration20261121233352', class: Migration20261121233352 },
   { name: 'Migration20261121235035_saga', class: Migration20261121235035_saga },
   { name: 'Migration20261122101000_disconnect_subject_per_org', class: Migration20261122101000_disconnect_subject_per_org },
   { name: 'Migration20261122214942_saga_resume', class: Migration20261122214942_saga_resume },
+  { name: 'Migration20261123081036_oauth_expiry_indexes', class: Migration20261123081036_oauth_expiry_indexes },
 ];

@@ -21,7 +21,10 @@ describe('connect flows through the edge (all services as processes, real Postgr
   let h: THarness;
 
   beforeAll(async () => {
-    h = await startHarness();
+    // The purge of expired OAuth rows every second instead of every 10 minutes.
+    h = await startHarness({
+      envFor: (s) => (s === 'edge' ? { EDGE_OAUTH_PURGE_INTERVAL_MS: '1000' } : {}),
+    });
     await h.admin.client.integrations.configureInstance.mutate({
       vendor: 'servicenow',
       subdomain: 'acme',
@@ -241,6 +244,47 @@ describe('connect flows through the edge (all services as processes, real Postgr
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('data-reason="expired"');
     expect(await counts()).toEqual(before);
+  });
+
+  it('deletes what OAuth flows leave behind once it has expired: sessions at once, pending authorizations a day later', async () => {
+    const rows = async () => ({
+      sessions: (await h.db.query<{ sid: string }>(`select sid from edge.oauth_session`)).map(
+        (r) => r.sid,
+      ),
+      pending: (await h.db.query<{ id: string }>(`select id from edge.pending_authorization`)).map(
+        (r) => r.id,
+      ),
+    });
+    /** A flow abandoned at the callback: its session and pending authorization, aged as given. */
+    const abandoned = async (sessionAge: string, pendingAge: string) => {
+      const before = await rows();
+      await authorizeUntilCallback(new TestBrowser(), 'google');
+      const after = await rows();
+      const sid = after.sessions.find((x) => !before.sessions.includes(x))!;
+      const id = after.pending.find((x) => !before.pending.includes(x))!;
+      await h.db.query(
+        `update edge.oauth_session set expires_at = now() - $2::interval where sid = $1`,
+        [sid, sessionAge],
+      );
+      await h.db.query(
+        `update edge.pending_authorization set expires_at = now() - $2::interval where id = $1`,
+        [id, pendingAge],
+      );
+      return { sid, id };
+    };
+    const old = await abandoned('1 second', '25 hours');
+    const recent = await abandoned('-10 minutes', '23 hours');
+    await waitFor(
+      async () => {
+        const now = await rows();
+        return !now.sessions.includes(old.sid) && !now.pending.includes(old.id);
+      },
+      { timeoutMs: 15_000, what: 'the expired session and day-old authorization to be deleted' },
+    );
+    // A live session, and an authorization expired less than a day ago (support still reads its outcome), stay.
+    const now = await rows();
+    expect(now.sessions).toContain(recent.sid);
+    expect(now.pending).toContain(recent.id);
   });
 
   it('refuses a replayed callback: the first connects, the replay stores nothing more', async () => {
