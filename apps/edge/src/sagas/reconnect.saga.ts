@@ -35,14 +35,26 @@ export const RECONNECT_SAGA: Record<TReconnectAction, string> = {
  * again). No secret was ever written outside the vault.
  */
 export class PendingTokens {
-  private readonly byKey = new Map<string, TCredentialInput[]>();
+  private readonly byKey = new Map<string, { creds: TCredentialInput[]; at: number }>();
   put(sagaId: string, creds: TCredentialInput[]): void {
-    this.byKey.set(sagaId, creds);
+    this.byKey.set(sagaId, { creds, at: performance.now() });
     // Never kept longer than an authorization could wait.
     setTimeout(() => this.byKey.delete(sagaId), 10 * 60_000).unref();
   }
-  take(sagaId: string) {
-    return this.byKey.get(sagaId);
+  /**
+   * The tokens, each `expiresInSec` less the time they waited here: the vault dates it from when it receives them
+   * (a swap retried while the vault was away may come minutes after the provider answered). Measured on this
+   * process' monotonic clock, which no other process' time of day enters.
+   */
+  take(sagaId: string): TCredentialInput[] | undefined {
+    const held = this.byKey.get(sagaId);
+    if (!held) return undefined;
+    const waitedSec = Math.floor((performance.now() - held.at) / 1_000);
+    return held.creds.map((c) =>
+      c.expiresInSec === undefined
+        ? c
+        : { ...c, expiresInSec: Math.max(1, c.expiresInSec - waitedSec) },
+    );
   }
   drop(sagaId: string): void {
     this.byKey.delete(sagaId);
