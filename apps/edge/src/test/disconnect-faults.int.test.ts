@@ -423,9 +423,11 @@ describe('disconnect saga under faults (services as processes)', () => {
   });
 
   it('a sync running during the disconnect stops after its current batch; its records stay', async () => {
+    // Ten pages of 200, 300 ms each: the disconnect meets the sync mid-way with seconds to spare (with two pages
+    // it had 300 ms, which a busy machine sometimes missed: the sync had finished, nothing was cancelled).
     await h.fakeClient.configure({
       pageDelayMs: 300,
-      dataCounts: { contacts: 400, invoices: 0, tickets: 0 },
+      dataCounts: { contacts: 2_000, invoices: 0, tickets: 0 },
     });
     try {
       const { connectionId } = await connectOAuth(h, h.admin, 'quickbooks', 'app');
@@ -475,7 +477,8 @@ describe('disconnect saga under faults (services as processes)', () => {
         );
       const kept = await count();
       expect(kept).toBeGreaterThan(0);
-      expect(kept).toBeLessThan(3000);
+      // Stopped mid-way: not every record was synced.
+      expect(kept).toBeLessThan(2_000);
       await new Promise((r) => setTimeout(r, 1_000));
       expect(await count()).toBe(kept);
       const [refs] = await h.db.query<{ stale: string; synced: string }>(
