@@ -1,7 +1,12 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
-import { databaseUnavailable, isDatabaseUnavailable, runOnce } from '@otesse/persistence';
+import {
+  databaseTimeIn,
+  databaseUnavailable,
+  isDatabaseUnavailable,
+  runOnce,
+} from '@otesse/persistence';
 import { randomUUID } from 'node:crypto';
 import type { TCredentialKind } from '@otesse/contracts';
 import { sealCredential, VaultCryptoError } from './crypto/envelope';
@@ -52,7 +57,7 @@ export function sealCredentialRows(
       retired_at: null,
       expires_at:
         c.expiresInSec !== undefined
-          ? knex.raw(`now() + ? * interval '1 second'`, [c.expiresInSec])
+          ? databaseTimeIn(knex, c.expiresInSec * 1_000)
           : c.expiresAt
             ? new Date(c.expiresAt)
             : null,

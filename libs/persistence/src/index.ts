@@ -8,3 +8,4 @@ export * from './sql-command';
 export * from './revise-sql';
 export * from './database-errors';
 export * from './database-tls';
+export * from './database-time';

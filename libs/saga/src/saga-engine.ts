@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { MikroORM, Knex } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
 import {
+  databaseTimeIn,
   databaseUnavailableTotal,
   isDatabaseUnavailable,
   queryPrepared,
@@ -321,7 +322,7 @@ export class SagaEngine extends EventEmitter {
    * dead sagas unclaimed for as long as it is off. The database's clock is the one they share.
    */
   private leaseEnd(k: Knex | Knex.Transaction = this.knex()): Knex.Raw {
-    return k.raw(`now() + ? * interval '1 millisecond'`, [this.leaseMs]);
+    return databaseTimeIn(k, this.leaseMs);
   }
 
   startRecovery(): void {

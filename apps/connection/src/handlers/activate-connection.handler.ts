@@ -4,6 +4,7 @@ import { AppError, type TConnection, type TInstance } from '@otesse/contracts';
 import type { EventPublisher, THandler } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { SCHEMA, loadConnection, loadInstance, lockConnection } from '../store/connection.store';
+import { databaseTimeIn } from '@otesse/persistence';
 
 export interface TActivateDeps {
   orm: MikroORM;
@@ -69,9 +70,7 @@ export function activateConnectionHandler(
             status: 'healthy',
             checked_at: trx.fn.now(),
             checks_enabled: true,
-            next_check_at: trx.raw(`now() + (? * interval '1 millisecond')`, [
-              deps.healthCheckIntervalMs,
-            ]),
+            next_check_at: databaseTimeIn(trx, deps.healthCheckIntervalMs),
             detail: 'connected',
             updated_at: trx.fn.now(),
           })

@@ -7,6 +7,7 @@ import {
   lockOrCreateInstance,
   type TInstanceRow,
 } from '../store/connection.store';
+import { databaseTimeIn } from '@otesse/persistence';
 
 /**
  * Create-or-update the org's instance config (the request's config replaces the stored one). The subdomain picks
@@ -44,11 +45,7 @@ export function configureInstanceHandler(
           const inFlight = await trx('integration_connection')
             .withSchema(SCHEMA)
             .where({ instance_id: row.id, status: 'pending' })
-            .andWhere(
-              'created_at',
-              '>=',
-              trx.raw(`now() - (? * interval '1 millisecond')`, [staleAfterMs]),
-            )
+            .andWhere('created_at', '>=', databaseTimeIn(trx, -staleAfterMs))
             .first('id');
           if (inFlight) {
             throw new AppError(

@@ -12,6 +12,7 @@ import {
 } from '../store/connection.store';
 import { connectsAbandoned } from '../pending/abandoned-metrics';
 import { abandonedOutbox } from '../store/abandoned-connects';
+import { databaseTimeIn } from '@otesse/persistence';
 
 const alreadyConnected = (details?: unknown): AppError =>
   new AppError('CONFLICT', 'this integration is already connected', {
@@ -70,11 +71,7 @@ export function createConnectionHandler(
             .withSchema(SCHEMA)
             .where({ instance_id: instance.id, status: 'pending' }),
         )
-          .andWhere(
-            'created_at',
-            '<',
-            trx.raw(`now() - (? * interval '1 millisecond')`, [staleAfterMs]),
-          )
+          .andWhere('created_at', '<', databaseTimeIn(trx, -staleAfterMs))
           .update({
             status: 'error',
             error_reason: 'stale_pending',

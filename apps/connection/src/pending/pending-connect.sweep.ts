@@ -6,6 +6,7 @@ import { startPeriodicTask, type TPeriodicTask } from '@otesse/runtime';
 import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
 import { connectsAbandoned } from './abandoned-metrics';
 import { SCHEMA, lockConnection } from '../store/connection.store';
+import { databaseTimeIn } from '@otesse/persistence';
 
 export interface TPendingSweepSettings {
   /** Between two sweeps of one replica. */
@@ -47,7 +48,7 @@ export function startPendingConnectSweep(deps: {
 
   const abandonStale = async (task: { readonly stopped: boolean }): Promise<number> => {
     const olderThan = (db: Knex | Knex.Transaction): Knex.Raw =>
-      db.raw(`now() - (? * interval '1 millisecond')`, [settings.staleAfterMs]);
+      databaseTimeIn(db, -settings.staleAfterMs);
     const candidates = (await knex('integration_connection')
       .withSchema(SCHEMA)
       .where({ status: 'pending' })

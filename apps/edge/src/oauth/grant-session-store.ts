@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { databaseTimeIn } from '@otesse/persistence';
 
 const TTL_MS = 15 * 60_000;
 
@@ -30,7 +31,7 @@ export function grantSessionStore(
             sid,
             data: JSON.stringify(json),
             // The database's clock: another replica reads it back.
-            expires_at: knex().raw(`now() + ? * interval '1 millisecond'`, [TTL_MS]),
+            expires_at: databaseTimeIn(knex(), TTL_MS),
           })
           .onConflict('sid')
           .merge(),

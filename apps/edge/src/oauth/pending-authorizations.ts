@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
+import { databaseTimeIn } from '@otesse/persistence';
 
 export const PENDING_TTL_MS = 10 * 60_000;
 
@@ -55,7 +56,7 @@ export async function createPending(
       action: input.action,
       target_connection_id: input.targetConnectionId,
       created_at: k.fn.now(),
-      expires_at: k.raw(`now() + ? * interval '1 millisecond'`, [PENDING_TTL_MS]),
+      expires_at: databaseTimeIn(k, PENDING_TTL_MS),
       started_at: null,
       completed_at: null,
       outcome: null,
