@@ -1,8 +1,9 @@
 import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
-import { runService, type TRunningService } from '@otesse/runtime';
+import { runService, type TIdempotencyRecordSettings, type TRunningService } from '@otesse/runtime';
 import { connectionOrmConfig } from './db/orm.config';
+import { forgetIdempotencyRecordsHandler } from './handlers/forget-idempotency-records.handler';
 import { abandonConnectionHandler } from './handlers/abandon-connection.handler';
 import { activateConnectionHandler } from './handlers/activate-connection.handler';
 import { beginDisconnectHandler } from './handlers/begin-disconnect.handler';
@@ -32,6 +33,7 @@ import {
   startHealthChecks,
   type THealthCheckSettings,
 } from './health/health-check.loop';
+import { SCHEMA } from './store/connection.store';
 
 export interface TConnectionConfig {
   databaseUrl: string;
@@ -56,6 +58,8 @@ export interface TConnectionConfig {
   healthHost?: string | undefined;
   /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
   databasePoolMax?: number | undefined;
+  /** How long records of keys that are not a saga's are kept, and how often they are purged. */
+  idempotencyRecords?: TIdempotencyRecordSettings | undefined;
 }
 
 /** The connection service: the org's integration instances and connections, over NATS; publishes to INTEGRATIONS. */
@@ -82,6 +86,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
     healthHost: cfg.healthHost,
+    idempotencyRecords: { schema: SCHEMA, ...cfg.idempotencyRecords },
     // INTEGRATIONS for the domain events; AUDIT for the entries of connects the sweep abandons.
     streams: ['INTEGRATIONS', 'AUDIT'],
     handlers: ({ orm, events, logger }) => ({
@@ -116,6 +121,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
       }),
       'connection.webhook-endpoints.resolve': resolveWebhookEndpointHandler(orm),
       'connection.webhook-endpoints.record-refusal': recordWebhookRefusalHandler(orm),
+      'connection.idempotency-records.forget': forgetIdempotencyRecordsHandler(orm),
     }),
     onStart: async ({ orm, bus, events, logger, nc }) => {
       const loops = [

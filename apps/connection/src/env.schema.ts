@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ZServiceEnv } from '@otesse/config';
+import { ZIdempotencyRecordEnv, ZServiceEnv } from '@otesse/config';
 
-export const ZConnectionEnv = ZServiceEnv.extend({
+export const ZConnectionEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape).extend({
   DATABASE_URL: z.url().default('postgres://otesse_connection@127.0.0.1:5432/otesse'),
   /** Catalogue overrides: where the health checks reach each provider's data API. */
   PROVIDERS_FILE: z.string().min(1).optional(),

@@ -70,6 +70,14 @@ describe('connection migrations (real Postgres)', () => {
         ).length;
       // Down past webhook_last_refusal, then webhook_last_delivery: the last-refusal columns are gone, the last delivery is still there;
       // then that column is gone too.
+      // Down past idempotency_retention: the purge's index of keys that are not a saga's is gone.
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_idempotency_retention$/)]);
+      expect(
+        await db.query(`select 1 from pg_indexes where schemaname = $1 and indexname = $2`, [
+          CONNECTION_SCHEMA.schema,
+          'processed_command_other_created_idx',
+        ]),
+      ).toEqual([]);
       expect(await column('webhook_endpoint', 'last_refused_at')).toBe(1);
       await migrateDown(orm);
       expect(await column('webhook_endpoint', 'last_refused_at')).toBe(0);

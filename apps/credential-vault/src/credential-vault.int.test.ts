@@ -427,6 +427,7 @@ describe('credential vault (real Postgres + NATS)', () => {
         signature: 'sig',
         timestamp: null,
       },
+      'vault.idempotency-records.forget': { keys: [`${randomUUID()}:destroy-credentials`] },
     };
     const json = (v: unknown) => JSON.stringify(v);
     const common = ['not json', '', '[]', 'null', '42', '"text"', json({ unexpected: true })];
@@ -498,6 +499,16 @@ describe('credential vault (real Postgres + NATS)', () => {
         json({ orgId, connectionId, vendor: 'google', idempotencyKey: 'k', token: leaked }),
         json({ orgId, connectionId, vendor: 'google', idempotencyKey: 'k', credentialIds: [] }),
         json({ orgId, connectionId, vendor: 'google', idempotencyKey: 'k', credentialIds: ['x'] }),
+      ],
+      'vault.idempotency-records.forget': [
+        json({ keys: [] }),
+        json({ keys: 'k' }),
+        // Only a saga's keys are the edge's to release; the vault's own (a discard's) are not.
+        json({ keys: ['refused:x'] }),
+        json({ keys: [`discard:${randomUUID()}:revoke`] }),
+        json({ keys: [`${randomUUID()}:Not A Step`] }),
+        json({ keys: Array.from({ length: 2_001 }, () => `${randomUUID()}:lock`) }),
+        json({ ...valid['vault.idempotency-records.forget'], orgId }),
       ],
       'vault.tokens.discard': [
         json({ ...valid['vault.tokens.discard'], idempotencyKey: undefined }),

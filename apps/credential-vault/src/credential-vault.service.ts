@@ -1,10 +1,11 @@
 import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
-import { runService, type TRunningService } from '@otesse/runtime';
+import { runService, type TIdempotencyRecordSettings, type TRunningService } from '@otesse/runtime';
 import { consumeAbandonedConnects } from './consumers/abandoned-connects.consumer';
 import { MasterKeyRing, type TMasterKey } from './crypto/master-keys';
 import { vaultOrmConfig } from './db/orm.config';
+import { forgetIdempotencyRecordsHandler } from './handlers/forget-idempotency-records.handler';
 import { describeCredentialsHandler } from './handlers/describe-credentials.handler';
 import { describeWebhookSecretHandler } from './handlers/describe-webhook-secret.handler';
 import { discardTokensHandler } from './handlers/discard-tokens.handler';
@@ -26,6 +27,7 @@ import {
   type TDiscardSettings,
 } from './discard/token-discarder';
 import { TokenRefresher } from './refresh/token-refresher';
+import { VAULT_DB_SCHEMA } from './credential-records';
 
 export interface TCredentialVaultConfig {
   databaseUrl: string;
@@ -52,6 +54,8 @@ export interface TCredentialVaultConfig {
   healthHost?: string | undefined;
   /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
   databasePoolMax?: number | undefined;
+  /** How long records of keys that are not a saga's are kept, and how often they are purged. */
+  idempotencyRecords?: TIdempotencyRecordSettings | undefined;
 }
 
 /**
@@ -83,6 +87,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
     healthHost: cfg.healthHost,
+    idempotencyRecords: { schema: VAULT_DB_SCHEMA, ...cfg.idempotencyRecords },
     // The vault appends audit entries (refresh token expired): the stream must exist even before the audit service.
     // It consumes abandoned connects from INTEGRATIONS, which may start before the connection service.
     streams: ['AUDIT', 'INTEGRATIONS'],
@@ -105,6 +110,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
         'vault.webhook-secrets.expire-previous': expirePreviousWebhookSecretHandler(deps),
         'vault.webhook-secrets.remove': removeWebhookSecretHandler(deps),
         'vault.webhook-signatures.verify': verifyWebhookSignatureHandler(deps),
+        'vault.idempotency-records.forget': forgetIdempotencyRecordsHandler(orm),
       };
     },
     onStart: async ({ nc, orm, logger }) => {

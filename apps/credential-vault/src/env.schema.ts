@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ZServiceEnv } from '@otesse/config';
+import { ZIdempotencyRecordEnv, ZServiceEnv } from '@otesse/config';
 import { parseMasterKeys, type TMasterKey } from './crypto/master-keys';
 
 /** `keyId:base64(32 bytes)[,keyId2:base64...]`; the first is active. Errors never echo key material. */
@@ -13,33 +13,35 @@ export const ZMasterKeys = z.string().transform((spec, ctx): TMasterKey[] => {
   }
 });
 
-export const ZVaultEnv = ZServiceEnv.extend({
-  DATABASE_URL: z
-    .url({ protocol: /^postgres(ql)?$/ })
-    .default('postgres://otesse_vault@127.0.0.1:5432/otesse'),
-  NODE_ENV: z.string().optional(),
-  VAULT_MASTER_KEY: ZMasterKeys.optional(),
-  /** Catalogue overrides (tells API-key providers from OAuth ones; token and revocation URLs, OAuth clients). */
-  PROVIDERS_FILE: z.string().min(1).optional(),
-  /** Refresh an access token when less than this is left (default 60 s, at most half its lifetime). */
-  TOKEN_REFRESH_MARGIN_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
-  /** One call to a token endpoint (default 2.5 s). */
-  TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).optional(),
-  /** Every call and back-off of one refresh together (default 4 s: callers wait 5 s on NATS). */
-  TOKEN_REFRESH_BUDGET_MS: z.coerce.number().int().min(100).max(120_000).optional(),
-  /** How often each replica sweeps discards nobody finished (default 60 s). */
-  VAULT_DISCARD_SWEEP_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
-  /** How old such a discard is before a sweep takes it (default 30 s: the replica that took it has it). */
-  VAULT_DISCARD_STALE_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
-}).superRefine((env, ctx) => {
-  if (env.NODE_ENV === 'production' && !env.VAULT_MASTER_KEY) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['VAULT_MASTER_KEY'],
-      message: 'is required in production (keyId:base64(32 bytes)[,keyId2:base64...])',
-    });
-  }
-});
+export const ZVaultEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape)
+  .extend({
+    DATABASE_URL: z
+      .url({ protocol: /^postgres(ql)?$/ })
+      .default('postgres://otesse_vault@127.0.0.1:5432/otesse'),
+    NODE_ENV: z.string().optional(),
+    VAULT_MASTER_KEY: ZMasterKeys.optional(),
+    /** Catalogue overrides (tells API-key providers from OAuth ones; token and revocation URLs, OAuth clients). */
+    PROVIDERS_FILE: z.string().min(1).optional(),
+    /** Refresh an access token when less than this is left (default 60 s, at most half its lifetime). */
+    TOKEN_REFRESH_MARGIN_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
+    /** One call to a token endpoint (default 2.5 s). */
+    TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).optional(),
+    /** Every call and back-off of one refresh together (default 4 s: callers wait 5 s on NATS). */
+    TOKEN_REFRESH_BUDGET_MS: z.coerce.number().int().min(100).max(120_000).optional(),
+    /** How often each replica sweeps discards nobody finished (default 60 s). */
+    VAULT_DISCARD_SWEEP_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
+    /** How old such a discard is before a sweep takes it (default 30 s: the replica that took it has it). */
+    VAULT_DISCARD_STALE_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && !env.VAULT_MASTER_KEY) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['VAULT_MASTER_KEY'],
+        message: 'is required in production (keyId:base64(32 bytes)[,keyId2:base64...])',
+      });
+    }
+  });
 export type TVaultEnv = z.infer<typeof ZVaultEnv>;
 
 /**

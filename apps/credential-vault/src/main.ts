@@ -38,6 +38,10 @@ try {
     healthPort: env.HEALTH_PORT,
     healthHost: env.HEALTH_HOST,
     databasePoolMax: env.DATABASE_POOL_MAX,
+    idempotencyRecords: {
+      retentionMs: env.IDEMPOTENCY_RECORD_RETENTION_MS,
+      purgeIntervalMs: env.IDEMPOTENCY_PURGE_INTERVAL_MS,
+    },
   });
   stopOnSignals(svc.stop, logger);
 } catch (e) {

@@ -17,9 +17,14 @@ import { createLogger, type Logger } from '@otesse/logging';
 import { Bus, connectNats, ensureStreams, EventPublisher, type TNatsTls } from '@otesse/messaging';
 import { migrateUp, openOrm } from '@otesse/persistence';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
-import { SagaEngine } from '@otesse/saga';
+import {
+  SAGA_RECORD_RELEASE_INTERVAL_MS,
+  SAGA_RECORD_RETENTION_MS,
+  SagaEngine,
+} from '@otesse/saga';
 import { natsAndPostgresReady, startHealthServer } from '@otesse/runtime';
 import { OAUTH_PURGE_INTERVAL_MS, startOAuthPurge } from './oauth/purge-expired-oauth-rows';
+import { startSagaRecordRelease } from './sagas/release-saga-records';
 import { disconnectSaga } from './sagas/disconnect.saga';
 import { PendingTokens, reconnectSaga } from './sagas/reconnect.saga';
 import { EDGE_SCHEMA, edgeOrmConfig } from './db/orm.config';
@@ -66,6 +71,11 @@ export interface TEdgeConfig {
   sagaRecoveryIntervalMs?: number;
   /** Resume sagas stopped past their pivot on their own (SAGA_AUTO_RESUME_MS, _MAX_MS). Unset: only by request. */
   sagaAutoResume?: { afterMs: number; maxDelayMs: number } | undefined;
+  /**
+   * When ended sagas' idempotency records are released in the services (SAGA_RECORD_RETENTION_MS, default 7 days)
+   * and how often each edge looks (SAGA_RECORD_RELEASE_INTERVAL_MS, default 1 min; 0: never).
+   */
+  sagaRecords?: { retentionMs?: number | undefined; releaseIntervalMs?: number | undefined };
   /** On stop: how long requests in flight may still take (default 10 s); event streams are closed at once. */
   shutdownGraceMs?: number;
   /**
@@ -213,6 +223,18 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const oauthPurge =
     purgeEvery > 0
       ? startOAuthPurge(() => orm.em.getConnection().getKnex(), logger, purgeEvery)
+      : undefined;
+  const releaseEvery = cfg.sagaRecords?.releaseIntervalMs ?? SAGA_RECORD_RELEASE_INTERVAL_MS;
+  const recordRelease =
+    releaseEvery > 0
+      ? startSagaRecordRelease({
+          knex: () => orm.em.getConnection().getKnex(),
+          schema: EDGE_SCHEMA.schema,
+          bus: deps.bus,
+          logger,
+          retentionMs: cfg.sagaRecords?.retentionMs ?? SAGA_RECORD_RETENTION_MS,
+          intervalMs: releaseEvery,
+        })
       : undefined;
   const trpc = createHTTPHandler({
     router: appRouter,
@@ -374,6 +396,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
         });
         await healthClosed;
         await oauthPurge?.stop();
+        await recordRelease?.stop();
         await sagas.stop();
         // The last batch of spans.
         await observability.stop();

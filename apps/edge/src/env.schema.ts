@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { pairIssue, throwEnvIssues, ZOptionalFile, ZServiceEnv } from '@otesse/config';
+import { SAGA_RECORD_RELEASE_INTERVAL_MS, SAGA_RECORD_RETENTION_MS } from '@otesse/saga';
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);
 const windowMs = z.coerce.number().int().min(100).max(86_400_000);
@@ -44,6 +45,18 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    */
   SAGA_AUTO_RESUME_MS: z.coerce.number().int().min(0).default(900_000),
   SAGA_AUTO_RESUME_MAX_MS: z.coerce.number().int().min(1_000).default(86_400_000),
+  /**
+   * The services keep each saga command's idempotency record (what a replay answers) until the saga has been
+   * completed or compensated for this long; a stopped saga keeps them. Every SAGA_RECORD_RELEASE_INTERVAL_MS each
+   * edge releases the due ones (0: never).
+   */
+  SAGA_RECORD_RETENTION_MS: z.coerce.number().int().min(1_000).default(SAGA_RECORD_RETENTION_MS),
+  SAGA_RECORD_RELEASE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86_400_000)
+    .default(SAGA_RECORD_RELEASE_INTERVAL_MS),
   /**
    * On SIGTERM: how long requests in flight may still take (a `disconnect.start` waiting for its saga) before their
    * connections are closed. Event streams are closed at once (clients reconnect to another replica).

@@ -40,6 +40,10 @@ try {
       env.SAGA_AUTO_RESUME_MS === 0
         ? undefined
         : { afterMs: env.SAGA_AUTO_RESUME_MS, maxDelayMs: env.SAGA_AUTO_RESUME_MAX_MS },
+    sagaRecords: {
+      retentionMs: env.SAGA_RECORD_RETENTION_MS,
+      releaseIntervalMs: env.SAGA_RECORD_RELEASE_INTERVAL_MS,
+    },
     shutdownGraceMs: env.EDGE_SHUTDOWN_GRACE_MS,
     limits: edgeLimitsFromEnv(env),
     health:

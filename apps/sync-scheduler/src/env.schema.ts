@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { ZServiceEnv } from '@otesse/config';
+import { ZIdempotencyRecordEnv, ZServiceEnv } from '@otesse/config';
 
 const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-export const ZSyncSchedulerEnv = ZServiceEnv.extend({
+export const ZSyncSchedulerEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape).extend({
   DATABASE_URL: z.url().default('postgres://otesse_sync@127.0.0.1:5432/otesse'),
   /** Catalogue overrides: where each provider's data API is (the fake provider in dev and tests). */
   PROVIDERS_FILE: z.string().min(1).optional(),

@@ -21,6 +21,10 @@ try {
     healthPort: env.HEALTH_PORT,
     healthHost: env.HEALTH_HOST,
     databasePoolMax: env.DATABASE_POOL_MAX,
+    idempotencyRecords: {
+      retentionMs: env.IDEMPOTENCY_RECORD_RETENTION_MS,
+      purgeIntervalMs: env.IDEMPOTENCY_PURGE_INTERVAL_MS,
+    },
     providersFile: env.PROVIDERS_FILE,
     engine: {
       enabled: env.SYNC_ENGINE === 'true',

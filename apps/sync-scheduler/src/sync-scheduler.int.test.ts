@@ -415,6 +415,12 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
       ],
       'sync-scheduler.executions.get': [{ orgId: t.orgId }, { executionId: randomUUID() }],
       'sync-scheduler.engine.stats': [{ verbose: true }],
+      'sync-scheduler.idempotency-records.forget': [
+        { keys: [] },
+        { keys: ['k'] },
+        { keys: [`${saga.sagaId}:disable-sync-jobs`, 'connect-cleanup:x'] },
+        { keys: [`${saga.sagaId}:disable-sync-jobs`], orgId: t.orgId },
+      ],
     };
     const countsBefore = await tableCounts();
     for (const [subject, bodies] of Object.entries(specific)) {
@@ -455,17 +461,20 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
           )
         )[0]?.lang;
       expect(await replayLanguage()).toBe('plpgsql');
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_idempotency_retention$/)]);
+      expect(await replayLanguage()).toBe('plpgsql');
       await migrateDown(orm);
       expect(await replayLanguage()).toBe('sql');
       // One migration at a time, newest first, down to nothing.
       while ((await migrateDown(orm)).length > 0);
       expect(await schemaObjects(db, SYNC_SCHEMA.schema)).toEqual({ relations: [], functions: [] });
-      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(6);
+      expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toHaveLength(7);
       expect(await replayLanguage()).toBe('plpgsql');
       const partial = await db.query<{ indexname: string }>(
         `select indexname from pg_indexes where schemaname = 'sync' and indexdef like '%WHERE%' order by 1`,
       );
       expect(partial.map((r) => r.indexname)).toEqual([
+        'processed_command_other_created_idx',
         'sync_execution_one_running_per_job',
         'sync_execution_running_connection_idx',
         'sync_execution_running_lease_idx',
@@ -484,7 +493,8 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
     const orm = await openOrm(syncSchedulerOrmConfig(db.urlFor('sync-scheduler')));
     try {
       // Before the upgrade, states were stored and marks materialized by a background loop (the later
-      // replay_of_plpgsql goes down first).
+      // replay_of_plpgsql and idempotency_retention go down first).
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_idempotency_retention$/)]);
       expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_replay_of_plpgsql$/)]);
       expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_derived_stale$/)]);
       const t = ids();
@@ -534,6 +544,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
       expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toEqual([
         expect.stringMatching(/_derived_stale$/),
         expect.stringMatching(/_replay_of_plpgsql$/),
+        expect.stringMatching(/_idempotency_retention$/),
       ]);
       expect(
         await db.query(
@@ -562,6 +573,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
       expect(await states('external_reference_state')).toEqual(expected);
 
       // down() writes the derived states back into the table.
+      await migrateDown(orm);
       await migrateDown(orm);
       expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_derived_stale$/)]);
       expect(await states('external_reference')).toEqual(expected);

@@ -1,10 +1,11 @@
 import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue } from '@otesse/providers';
-import { runService, type TRunningService } from '@otesse/runtime';
+import { runService, type TIdempotencyRecordSettings, type TRunningService } from '@otesse/runtime';
 import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consumer';
 import { syncSchedulerOrmConfig } from './db/orm.config';
 import { engineConfig, SyncEngine, type TSyncEngineConfig } from './engine/sync-engine';
+import { forgetIdempotencyRecordsHandler } from './handlers/forget-idempotency-records.handler';
 import { countReferencesHandler } from './handlers/count-references.handler';
 import { createDefaultJobsHandler } from './handlers/create-default-jobs.handler';
 import { disableJobsForConnectionHandler } from './handlers/disable-jobs-for-connection.handler';
@@ -19,6 +20,7 @@ import { reenableJobsForSagaHandler } from './handlers/reenable-jobs-for-saga.ha
 import { runJobNowHandler } from './handlers/run-job-now.handler';
 import { setJobEnabledHandler } from './handlers/set-job-enabled.handler';
 import { summarizeConnectionHandler } from './handlers/summarize-connection.handler';
+import { SYNC_SCHEMA_NAME } from './sync-job.rows';
 
 export interface TSyncSchedulerConfig {
   databaseUrl: string;
@@ -36,6 +38,8 @@ export interface TSyncSchedulerConfig {
   healthHost?: string | undefined;
   /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
   databasePoolMax?: number | undefined;
+  /** How long records of keys that are not a saga's are kept, and how often they are purged. */
+  idempotencyRecords?: TIdempotencyRecordSettings | undefined;
   /** Catalogue overrides (PROVIDERS_FILE): where each provider's data API is. */
   providersFile?: string | undefined;
   /** Claims, leases, batches; tests make them small. `{ enabled: false }` serves the endpoints only. */
@@ -73,6 +77,7 @@ export async function startSyncScheduler(
     ...(cfg.logger ? { logger: cfg.logger } : {}),
     healthPort: cfg.healthPort,
     healthHost: cfg.healthHost,
+    idempotencyRecords: { schema: SYNC_SCHEMA_NAME, ...cfg.idempotencyRecords },
     // It consumes accepted webhook deliveries from INTEGRATIONS, which may start before the connection service.
     streams: ['INTEGRATIONS'],
     handlers: ({ orm, nc, bus, logger }) => {
@@ -96,6 +101,7 @@ export async function startSyncScheduler(
         'sync-scheduler.executions.list': listExecutionsHandler(orm),
         'sync-scheduler.executions.get': getExecutionHandler(orm),
         'sync-scheduler.engine.stats': engineStatsHandler(engine),
+        'sync-scheduler.idempotency-records.forget': forgetIdempotencyRecordsHandler(orm),
       };
     },
     onStart: async ({ nc, orm, logger }) => {

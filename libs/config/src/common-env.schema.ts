@@ -129,3 +129,18 @@ export function throwEnvIssues(
     found.map((i) => ({ code: 'custom', path: [i.path], message: i.message, input: undefined })),
   );
 }
+
+/**
+ * The services that dedupe commands (vault, connection, sync-scheduler): how long they keep the record of a key
+ * that is not a saga's (a connect's clean-up, a refusal's discard), and how often they purge; 0 never. A saga's
+ * records stay until the edge releases them (SAGA_RECORD_RETENTION_MS).
+ */
+export const ZIdempotencyRecordEnv = z.object({
+  IDEMPOTENCY_RECORD_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(3_650 * 86_400_000)
+    .optional(),
+  IDEMPOTENCY_PURGE_INTERVAL_MS: z.coerce.number().int().min(0).max(86_400_000).optional(),
+});

@@ -135,6 +135,33 @@ export const ZSafeDetails = z.record(z.string(), z.unknown()).superRefine((value
 /** `sagaId:step`: what a receiving service dedupes a command on, in the same transaction as its effect. */
 export const ZIdempotencyKey = z.string().min(1).max(200);
 
+/**
+ * The keys a saga sends its commands under: `<sagaId>:<step>` and `<sagaId>:<step>:compensate`. Their records are
+ * kept until the edge releases them (`<service>.idempotency-records.forget`), once the saga can never send again;
+ * a service keeps any other key for its own retention (IDEMPOTENCY_RECORD_RETENTION_MS).
+ */
+export const SAGA_IDEMPOTENCY_KEY_PATTERN =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[a-z0-9][a-z0-9_-]{0,63}(:compensate)?$/;
+/** The same test in Postgres' regex syntax, prefix only: what a service's purge leaves to the edge. */
+export const SAGA_IDEMPOTENCY_KEY_SQL_PREFIX =
+  '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:';
+export const ZSagaIdempotencyKey = z
+  .string()
+  .max(200)
+  .regex(SAGA_IDEMPOTENCY_KEY_PATTERN, 'is not a saga command key (<sagaId>:<step>[:compensate])');
+
+/** Most keys one `…idempotency-records.forget` carries (about 7 per saga: a batch of sagas fits well under it). */
+export const FORGET_IDEMPOTENCY_RECORDS_MAX = 2_000;
+
+/**
+ * `<service>.idempotency-records.forget`: the edge releases the records of sagas that ended (completed or
+ * compensated) longer ago than its retention; they can never send a command again. Only saga keys are accepted.
+ */
+export const ZForgetIdempotencyRecords = z
+  .object({ keys: z.array(ZSagaIdempotencyKey).min(1).max(FORGET_IDEMPOTENCY_RECORDS_MAX) })
+  .strict();
+export const ZForgetIdempotencyRecordsReply = z.object({ forgotten: z.number().int().min(0) });
+
 /** The shape of a saga command on one connection (lock, compensation, disable jobs…). */
 export const ZSagaCommand = z
   .object({ orgId: ZOrgId, connectionId: ZUuid, sagaId: ZUuid, idempotencyKey: ZIdempotencyKey })

@@ -13,6 +13,8 @@ import {
   ZUuid,
   ZVendor,
   ZSagaCommand,
+  ZForgetIdempotencyRecords,
+  ZForgetIdempotencyRecordsReply,
 } from './common.schema';
 import { defineRequest } from './define';
 
@@ -375,6 +377,16 @@ export const connectionContracts = {
       })
       .strict(),
     reply: z.object({ recorded: z.boolean() }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * The edge releases the idempotency records of sagas that ended longer ago than its retention (they never send
+   * again): each key's row in this service's `processed_command` is deleted. Only saga keys; one the service never
+   * saw is skipped. Idempotent.
+   */
+  'connection.idempotency-records.forget': defineRequest({
+    request: ZForgetIdempotencyRecords,
+    reply: ZForgetIdempotencyRecordsReply,
     errors: ['BAD_REQUEST'],
   }),
 } as const;

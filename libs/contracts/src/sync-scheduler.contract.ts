@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ZIsoDate, ZOrgId, ZUuid, ZVendor, ZSagaCommand } from './common.schema';
+import {
+  ZForgetIdempotencyRecords,
+  ZForgetIdempotencyRecordsReply,
+  ZIsoDate,
+  ZOrgId,
+  ZUuid,
+  ZVendor,
+  ZSagaCommand,
+} from './common.schema';
 import { defineRequest } from './define';
 
 export const SYNC_RESOURCES = ['contacts', 'invoices', 'tickets'] as const;
@@ -328,5 +336,15 @@ export const syncSchedulerContracts = {
       takeovers: z.number().int().min(0),
     }),
     errors: [],
+  }),
+  /**
+   * The edge releases the idempotency records of sagas that ended longer ago than its retention (they never send
+   * again): each key's row in this service's `processed_command` is deleted. Only saga keys; one the service never
+   * saw is skipped. Idempotent.
+   */
+  'sync-scheduler.idempotency-records.forget': defineRequest({
+    request: ZForgetIdempotencyRecords,
+    reply: ZForgetIdempotencyRecordsReply,
+    errors: ['BAD_REQUEST'],
   }),
 } as const;

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ZCredentialKind, ZIsoDate, ZOrgId, ZUuid, ZVendor } from './common.schema';
+import {
+  ZCredentialKind,
+  ZForgetIdempotencyRecords,
+  ZForgetIdempotencyRecordsReply,
+  ZIsoDate,
+  ZOrgId,
+  ZUuid,
+  ZVendor,
+} from './common.schema';
 import { defineRequest } from './define';
 import { WEBHOOK_MAX_BODY_BYTES } from './webhook.schema';
 
@@ -387,6 +395,16 @@ export const vaultContracts = {
       /** Which secret the delivery was signed with, when valid: the provider still uses the previous one. */
       secret: z.enum(['current', 'previous']).nullable().default(null),
     }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * The edge releases the idempotency records of sagas that ended longer ago than its retention (they never send
+   * again): each key's row in this service's `processed_command` is deleted. Only saga keys; one the service never
+   * saw is skipped. Idempotent.
+   */
+  'vault.idempotency-records.forget': defineRequest({
+    request: ZForgetIdempotencyRecords,
+    reply: ZForgetIdempotencyRecordsReply,
     errors: ['BAD_REQUEST'],
   }),
 } as const;

@@ -12,9 +12,18 @@ import {
   type TNatsTls,
   type TServiceHandle,
 } from '@otesse/messaging';
-import { databaseErrorToAppError, migrateUp, openOrm, type TOrmConfig } from '@otesse/persistence';
+import {
+  databaseErrorToAppError,
+  IDEMPOTENCY_PURGE_INTERVAL_MS,
+  IDEMPOTENCY_RECORD_RETENTION_MS,
+  migrateUp,
+  openOrm,
+  purgeIdempotencyRecords,
+  type TOrmConfig,
+} from '@otesse/persistence';
 import { shutdownTracing } from '@otesse/telemetry';
 import { natsAndPostgresReady, startHealthServer, type THealthServer } from './health-server';
+import { startPeriodicTask } from './periodic-task';
 
 export interface TServiceDeps {
   orm: MikroORM;
@@ -33,6 +42,12 @@ export interface TRunningService {
    * peers get the new ones), wait for in-flight ones, stop the background work, flush NATS, close Postgres.
    */
   stop(): Promise<void>;
+}
+
+/** IDEMPOTENCY_RECORD_RETENTION_MS and IDEMPOTENCY_PURGE_INTERVAL_MS; unset is the default (30 days, 1 hour). */
+export interface TIdempotencyRecordSettings {
+  retentionMs?: number | undefined;
+  purgeIntervalMs?: number | undefined;
 }
 
 export interface TRunServiceOptions<P extends string> {
@@ -60,6 +75,11 @@ export interface TRunServiceOptions<P extends string> {
   onStart?: (deps: TServiceDeps) => Promise<(() => Promise<void>) | void>;
   /** How long a graceful stop waits for in-flight requests (default 10 s). */
   drainTimeoutMs?: number;
+  /**
+   * A service that dedupes commands (`processed_command` in `schema`): every `purgeIntervalMs` (0: never) it deletes
+   * the records older than `retentionMs` whose key is not a saga's. The edge releases saga keys.
+   */
+  idempotencyRecords?: { schema: string } & TIdempotencyRecordSettings;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -115,6 +135,24 @@ export async function runService<P extends string>(
   // Subscriptions reach the server before "ready": a request right after start must not find "no responders".
   await nc.flush();
   const stopBackground = (await opts.onStart?.(deps)) ?? undefined;
+  const records = opts.idempotencyRecords;
+  const purgeEvery = records?.purgeIntervalMs ?? IDEMPOTENCY_PURGE_INTERVAL_MS;
+  const recordPurge =
+    records && purgeEvery > 0
+      ? startPeriodicTask({
+          what: 'purging old idempotency records',
+          delayMs: purgeEvery,
+          logger,
+          run: async () => {
+            const purged = await purgeIdempotencyRecords(
+              orm.em.getConnection().getKnex(),
+              records.schema,
+              records.retentionMs ?? IDEMPOTENCY_RECORD_RETENTION_MS,
+            );
+            if (purged > 0) logger.info({ purged }, 'old idempotency records deleted');
+          },
+        })
+      : undefined;
   let draining = false;
   const health =
     opts.healthPort === undefined
@@ -145,6 +183,7 @@ export async function runService<P extends string>(
         if (svc.inFlight() > 0)
           logger.warn({ inFlight: svc.inFlight() }, 'stopping with requests still in flight');
         // Background work next: consumers and runners may still call other services over NATS.
+        await recordPurge?.stop();
         if (stopBackground) await stopBackground();
         // Flush what was published. Bounded: with NATS unreachable, drain would wait for a reconnect.
         await within(

@@ -3,3 +3,4 @@ export * from './saga-definition';
 export * from './saga-engine';
 export * from './deterministic-id';
 export * from './stopped-sagas';
+export * from './release-idempotency-records';

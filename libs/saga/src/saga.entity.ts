@@ -45,6 +45,8 @@ export interface Saga {
   completedAt: Date | null;
   /** How many times the saga was resumed after it stopped (`failed`) past its pivot. */
   resumedCount: number;
+  /** When the services were told to forget its commands' idempotency records (it had ended long enough). */
+  recordsReleasedAt: Date | null;
 }
 
 /** One row per step of a saga, recorded as started before its command is sent. */
@@ -87,6 +89,11 @@ export const SagaSchema = new EntitySchema<Saga>({
       name: 'saga_stopped_idx',
       expression: `create index "saga_stopped_idx" on "saga" ("type") where "status" = 'failed'`,
     },
+    // Ended sagas whose commands' idempotency records the services still keep (releaseIdempotencyRecords).
+    {
+      name: 'saga_records_unreleased_idx',
+      expression: `create index "saga_records_unreleased_idx" on "saga" ("completed_at") where "records_released_at" is null and "status" in ('completed', 'compensated')`,
+    },
   ],
   properties: {
     id: { type: 'uuid', primary: true },
@@ -106,6 +113,7 @@ export const SagaSchema = new EntitySchema<Saga>({
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
     completedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     resumedCount: { type: 'integer', default: 0 },
+    recordsReleasedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
   },
 });
 

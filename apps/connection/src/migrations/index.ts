@@ -12,6 +12,7 @@ import { Migration20261122123000_instance_json_plpgsql } from './Migration202611
 import { Migration20261122124500_instance_revoking } from './Migration20261122124500_instance_revoking';
 import { Migration20261122174104_webhook_last_delivery } from './Migration20261122174104_webhook_last_delivery';
 import { Migration20261122201037_webhook_last_refusal } from './Migration20261122201037_webhook_last_refusal';
+import { Migration20261123092849_idempotency_retention } from './Migration20261123092849_idempotency_retention';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -27,4 +28,5 @@ export const migrations = [
   { name: 'Migration20261122124500_instance_revoking', class: Migration20261122124500_instance_revoking },
   { name: 'Migration20261122174104_webhook_last_delivery', class: Migration20261122174104_webhook_last_delivery },
   { name: 'Migration20261122201037_webhook_last_refusal', class: Migration20261122201037_webhook_last_refusal },
+  { name: 'Migration20261123092849_idempotency_retention', class: Migration20261123092849_idempotency_retention },
 ];

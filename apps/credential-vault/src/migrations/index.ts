@@ -8,6 +8,7 @@ import { Migration20261122165849_webhook_secret } from './Migration2026112216584
 import { Migration20261122191713_previous_webhook_secret } from './Migration20261122191713_previous_webhook_secret';
 import { Migration20261123023412_discard } from './Migration20261123023412_discard';
 import { Migration20261123051826_replace_discard } from './Migration20261123051826_replace_discard';
+import { Migration20261123092854_idempotency_retention } from './Migration20261123092854_idempotency_retention';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
@@ -19,4 +20,5 @@ export const migrations = [
   { name: 'Migration20261122191713_previous_webhook_secret', class: Migration20261122191713_previous_webhook_secret },
   { name: 'Migration20261123023412_discard', class: Migration20261123023412_discard },
   { name: 'Migration20261123051826_replace_discard', class: Migration20261123051826_replace_discard },
+  { name: 'Migration20261123092854_idempotency_retention', class: Migration20261123092854_idempotency_retention },
 ];

@@ -4,6 +4,7 @@ import { Migration20261121235035_saga } from './Migration20261121235035_saga';
 import { Migration20261122101000_disconnect_subject_per_org } from './Migration20261122101000_disconnect_subject_per_org';
 import { Migration20261122214942_saga_resume } from './Migration20261122214942_saga_resume';
 import { Migration20261123081036_oauth_expiry_indexes } from './Migration20261123081036_oauth_expiry_indexes';
+import { Migration20261123092847_idempotency_retention } from './Migration20261123092847_idempotency_retention';
 
 export const migrations = [
   { name: 'Migration20261121233352', class: Migration20261121233352 },
@@ -11,4 +12,5 @@ export const migrations = [
   { name: 'Migration20261122101000_disconnect_subject_per_org', class: Migration20261122101000_disconnect_subject_per_org },
   { name: 'Migration20261122214942_saga_resume', class: Migration20261122214942_saga_resume },
   { name: 'Migration20261123081036_oauth_expiry_indexes', class: Migration20261123081036_oauth_expiry_indexes },
+  { name: 'Migration20261123092847_idempotency_retention', class: Migration20261123092847_idempotency_retention },
 ];

@@ -19,6 +19,10 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
         NATS_PASSWORD: NATS_DEV_USERS[s].password,
         // Sweeps of connects that will never finish, often enough for a test to watch one.
         ...(s === 'connection' ? { PENDING_CONNECT_SWEEP_MS: '300' } : {}),
+        // Ended sagas' idempotency records released a second after they ended.
+        ...(s === 'edge'
+          ? { SAGA_RECORD_RETENTION_MS: '1000', SAGA_RECORD_RELEASE_INTERVAL_MS: '300' }
+          : {}),
       }),
     });
   });
@@ -81,6 +85,24 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
       });
       return entries.some((e) => e.targets.connectionId === connectionId);
     });
+    // The edge may tell each service to forget the saga's idempotency records once it ended.
+    await waitFor(
+      async () =>
+        (
+          await h.db.query(
+            `select 1 from edge.saga where id = $1 and records_released_at is not null`,
+            [saga.id],
+          )
+        ).length === 1,
+      { timeoutMs: 15_000, what: "the saga's records released" },
+    );
+    const [left] = await h.db.query<{ n: string }>(
+      `select (select count(*) from connection.processed_command where starts_with(key, $1))
+            + (select count(*) from sync.processed_command where starts_with(key, $1))
+            + (select count(*) from vault.processed_command where starts_with(key, $1)) as n`,
+      [`${saga.id}:`],
+    );
+    expect(Number(left!.n)).toBe(0);
   });
 
   it('receives a signed webhook delivery with every service under its own user: checked, published, consumed', async () => {

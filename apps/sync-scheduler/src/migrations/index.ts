@@ -5,6 +5,7 @@ import { Migration20261122020620_stale_marks } from './Migration20261122020620_s
 import { Migration20261122054500_disconnect_functions } from './Migration20261122054500_disconnect_functions';
 import { Migration20261122070443_derived_stale } from './Migration20261122070443_derived_stale';
 import { Migration20261122123100_replay_of_plpgsql } from './Migration20261122123100_replay_of_plpgsql';
+import { Migration20261123092851_idempotency_retention } from './Migration20261123092851_idempotency_retention';
 
 export const migrations = [
   { name: 'Migration20261121233414', class: Migration20261121233414 },
@@ -13,4 +14,5 @@ export const migrations = [
   { name: 'Migration20261122054500_disconnect_functions', class: Migration20261122054500_disconnect_functions },
   { name: 'Migration20261122070443_derived_stale', class: Migration20261122070443_derived_stale },
   { name: 'Migration20261122123100_replay_of_plpgsql', class: Migration20261122123100_replay_of_plpgsql },
+  { name: 'Migration20261123092851_idempotency_retention', class: Migration20261123092851_idempotency_retention },
 ];
