@@ -61,6 +61,8 @@ export function sealWebhookSecretRow(
 export interface TPreviousWebhookSecretRow extends TWebhookSecretRow {
   expires_at: Date | string;
   last_used_at: Date | string | null;
+  /** Read with the row, in the database's time: its last use is recorded within the resolution. */
+  used_recently: boolean;
 }
 
 /**
@@ -130,7 +132,13 @@ export async function findPreviousWebhookSecret(
     .withSchema(VAULT_DB_SCHEMA)
     .where({ instance_id: where.instanceId, org_id: where.orgId })
     .where('expires_at', '>', db.fn.now())
-    .first()) as TPreviousWebhookSecretRow | undefined;
+    .first(
+      '*',
+      db.raw(
+        `coalesce(last_used_at > now() - ? * interval '1 millisecond', false) as used_recently`,
+        [PREVIOUS_SECRET_USE_RESOLUTION_MS],
+      ),
+    )) as TPreviousWebhookSecretRow | undefined;
 }
 
 /** Destroys the org's instance's replaced secret; whether one was still accepted. */
@@ -167,19 +175,18 @@ export const PREVIOUS_SECRET_USE_RESOLUTION_MS = 60_000;
 
 /**
  * Records that a delivery came signed with the replaced secret (the provider has not switched yet), unless the
- * row read for the check already says so within the resolution: no write per delivery on the receiving path.
+ * row read for the check already says so within the resolution: no write per delivery on the receiving path. In
+ * the database's time, as the dashboard shows it next to the grace: a replica's own clock may be off.
  */
 export async function markPreviousWebhookSecretUsed(
   db: Knex,
-  row: Pick<TPreviousWebhookSecretRow, 'instance_id' | 'last_used_at'>,
-  now: Date,
+  row: Pick<TPreviousWebhookSecretRow, 'instance_id' | 'used_recently'>,
 ): Promise<void> {
-  const last = row.last_used_at === null ? null : new Date(row.last_used_at).getTime();
-  if (last !== null && now.getTime() - last < PREVIOUS_SECRET_USE_RESOLUTION_MS) return;
+  if (row.used_recently) return;
   await db(PREVIOUS_WEBHOOK_SECRET_TABLE)
     .withSchema(VAULT_DB_SCHEMA)
     .where({ instance_id: row.instance_id })
-    .update({ last_used_at: now });
+    .update({ last_used_at: db.fn.now() });
 }
 
 /**

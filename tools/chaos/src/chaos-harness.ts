@@ -94,6 +94,9 @@ export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TCh
           ? {
               SAGA_LEASE_MS: leaseMs,
               SAGA_RECOVERY_INTERVAL_MS: '250',
+              // Ended sagas' idempotency records released while the faults go on (invariants check it).
+              SAGA_RECORD_RETENTION_MS: '2000',
+              SAGA_RECORD_RELEASE_INTERVAL_MS: '500',
               // Every chaos client comes from 127.0.0.1: the per-IP limits are not what this exercises.
               RATE_LIMIT_OAUTH: '1000000',
               RATE_LIMIT_TOKEN: '10000000',

@@ -30,6 +30,9 @@ export interface TInvariantReport {
 
 const n = (v: unknown): number => Number(v ?? 0);
 
+/** The chaos harness releases an ended saga's idempotency records 2 s after its end; this is the bound checked. */
+export const RECORDS_RELEASED_WITHIN_S = 10;
+
 /**
  * Every event on the INTEGRATIONS stream that carries a saga id, counted per (saga, subject). Read with an
  * ordered consumer from the first message to the last one stored when the read began.
@@ -201,6 +204,38 @@ export async function checkInvariants(
   record(
     'instances left held for a disconnect',
     heldInstances.map((r) => r.id),
+  );
+
+  // Idempotency records (the harness releases them 2 s after a saga ended): only ended sagas' are released, each
+  // within seconds once every service answers, and a released key never comes back (a late replay of an ended
+  // saga's command would store it again).
+  const releasedTooSoon = await db.query<{ id: string }>(
+    `select id from edge.saga where records_released_at is not null
+        and status not in ('completed', 'compensated')`,
+  );
+  record(
+    "open or stopped sagas' idempotency records released",
+    releasedTooSoon.map((r) => r.id),
+  );
+  const unreleased = await db.query<{ id: string }>(
+    `select id from edge.saga where records_released_at is null and status in ('completed', 'compensated')
+        and completed_at < now() - interval '${RECORDS_RELEASED_WITHIN_S} seconds'`,
+  );
+  record(
+    `ended sagas' idempotency records not released within ${RECORDS_RELEASED_WITHIN_S} s`,
+    unreleased.map((r) => r.id),
+  );
+  const revived = await db.query<{ key: string }>(
+    `select p.key from edge.saga s
+       join lateral (select key from connection.processed_command where starts_with(key, s.id::text || ':')
+                     union all select key from sync.processed_command where starts_with(key, s.id::text || ':')
+                     union all select key from vault.processed_command where starts_with(key, s.id::text || ':')) p
+         on true
+      where s.records_released_at is not null`,
+  );
+  record(
+    "released sagas' idempotency records stored again",
+    revived.map((r) => r.key),
   );
 
   // Not promises of the sagas, but what an operator would look at after a storm of faults.

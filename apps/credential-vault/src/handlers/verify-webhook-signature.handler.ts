@@ -57,7 +57,7 @@ export function verifyWebhookSignatureHandler(
     if (!previous || previous.vendor !== req.vendor || !matches(previous)) {
       return { outcome: 'mismatch' };
     }
-    await markPreviousWebhookSecretUsed(db, previous, new Date());
+    await markPreviousWebhookSecretUsed(db, previous);
     return { outcome: 'valid', secret: 'previous' };
   };
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus } from '@otesse/messaging';
+import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
 import { skewedClockEnv, TestBrowser, waitFor } from '@otesse/testing';
 import {
   connectOAuth,
@@ -215,5 +216,30 @@ describe('edge replicas with skewed clocks (services as processes)', () => {
     expect(until - before).toBeLessThan(1.01 * HOUR);
     const view = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'slack' });
     expect(view.previousSecret?.validUntil).toBe(set.previousSecret!.validUntil);
+
+    // The provider still signs with the first secret: the slow vault records that use now, not an hour ago.
+    const instanceId = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'slack',
+    )!.instance!.id;
+    const body = 'token=x&team_id=T1&event=message';
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const verified = await bus.request('vault.webhook-signatures.verify', {
+      orgId: h.orgId,
+      instanceId,
+      vendor: 'slack',
+      bodyBase64: Buffer.from(body).toString('base64'),
+      signature: signWebhook(
+        builtinWebhookSignature('slack'),
+        'first-signing-secret-0123456789ab',
+        body,
+        timestamp,
+      ),
+      timestamp,
+    });
+    expect(verified).toEqual({ outcome: 'valid', secret: 'previous' });
+    const used = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'slack' });
+    expect(Math.abs(Date.now() - Date.parse(used.previousSecret!.lastUsedAt!))).toBeLessThan(
+      60_000,
+    );
   });
 });
