@@ -197,9 +197,49 @@ export async function authenticate(knex: Knex, token: string | undefined): Promi
   };
 }
 
-export async function revokeToken(knex: Knex, tokenId: string): Promise<void> {
-  await knex('api_token')
+/** A user's API tokens as an operator lists them: never the token, only its first characters. */
+export interface TApiTokenSummary {
+  id: string;
+  prefix: string;
+  label: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** The user's API tokens, newest first, revoked ones included. */
+export async function listApiTokens(knex: Knex, userId: string): Promise<TApiTokenSummary[]> {
+  const rows = (await knex('api_token')
+    .withSchema(SCHEMA)
+    .where({ user_id: userId })
+    .orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'id', order: 'asc' },
+    ])
+    .select('id', 'prefix', 'label', 'created_at', 'revoked_at')) as {
+    id: string;
+    prefix: string;
+    label: string;
+    created_at: Date;
+    revoked_at: Date | null;
+  }[];
+  return rows.map((r) => ({
+    id: r.id,
+    prefix: r.prefix,
+    label: r.label,
+    createdAt: new Date(r.created_at).toISOString(),
+    revokedAt: r.revoked_at ? new Date(r.revoked_at).toISOString() : null,
+  }));
+}
+
+/**
+ * Revokes an API token: the next call with it is UNAUTHORIZED (every call looks the token up; nothing caches it).
+ * Whether it was live; revoking it again changes nothing.
+ */
+export async function revokeApiToken(knex: Knex, tokenId: string): Promise<boolean> {
+  const revoked = await knex('api_token')
     .withSchema(SCHEMA)
     .where({ id: tokenId })
-    .update({ revoked_at: new Date() });
+    .whereNull('revoked_at')
+    .update({ revoked_at: knex.fn.now() });
+  return revoked > 0;
 }

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authenticate, identityEntities } from '@otesse/identity';
+import { openOrm } from '@otesse/persistence';
 import { createTestDatabase, REPO_ROOT, type TTestDatabase } from '@otesse/testing';
 
 const run = promisify(execFile);
@@ -70,6 +72,50 @@ describe('admin CLI', () => {
     expect(stored.every((r) => !r.row.includes(token.stdout.trim()))).toBe(true);
   });
 
+  it("lists a user's tokens without revealing them, and revokes one: it no longer authenticates", async () => {
+    const first = (
+      await cli(['token:create', '--email', 'ada@acme.test', '--label', 'ci'])
+    ).stdout.trim();
+    const second = (await cli(['token:create', '--email', 'ada@acme.test'])).stdout.trim();
+    const listed = await cli(['token:list', '--email', 'ada@acme.test']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).not.toContain(first);
+    expect(listed.stdout).not.toContain(second);
+    const tokens = listed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; prefix: string; label: string; revokedAt: null });
+    const ci = tokens.find((t) => t.label === 'ci')!;
+    expect(ci).toMatchObject({ prefix: first.slice(0, 10), revokedAt: null });
+
+    const orm = await openOrm({
+      url: db.urlFor('edge'),
+      schema: 'edge',
+      entities: identityEntities,
+      migrations: [],
+    });
+    try {
+      const knex = orm.em.getConnection().getKnex();
+      expect((await authenticate(knex, first)).email).toBe('ada@acme.test');
+      expect(await cli(['token:revoke', '--id', ci.id])).toMatchObject({
+        code: 0,
+        stdout: 'revoked\n',
+      });
+      await expect(authenticate(knex, first)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+      // The other token still works; revoking again says there is no live token.
+      expect((await authenticate(knex, second)).email).toBe('ada@acme.test');
+      const again = await cli(['token:revoke', '--id', ci.id]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('no live token');
+    } finally {
+      await orm.close(true);
+    }
+    const after = (await cli(['token:list', '--email', 'ada@acme.test'])).stdout;
+    expect(JSON.parse(after.split('\n').find((l) => l.includes(ci.id))!)).toMatchObject({
+      revokedAt: expect.any(String),
+    });
+  });
+
   it("lists every org's stopped operations as JSON lines, longest stopped first", async () => {
     expect(await cli(['operations:stopped'])).toMatchObject({ code: 0, stdout: '' });
     const [acme] = await db.query<{ id: string }>(`select id from edge.org where name = 'Acme'`);
@@ -115,6 +161,8 @@ describe('admin CLI', () => {
       ['token:create', '--email', 'nobody@x.test'],
       ['nope'],
       ['org:create', '--bogus', 'x'],
+      ['token:revoke', '--id', 'not-a-uuid'],
+      ['token:list', '--email', 'nobody@x.test'],
     ]) {
       const r = await cli(args);
       expect(r.code).toBe(2);

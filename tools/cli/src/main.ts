@@ -12,6 +12,8 @@ import {
   findOrgsByIds,
   findUserByEmail,
   identityEntities,
+  listApiTokens,
+  revokeApiToken,
   ROLE_PERMISSIONS,
   type TRole,
 } from '@otesse/identity';
@@ -24,6 +26,9 @@ const USAGE = `usage: npm run cli -- <command> [options]
                                        prints the new user id
   token:create --email <email> [--label <label>]
                                        prints only the new API token
+  token:list   --email <email>         the user's tokens as JSON lines (id, first characters, label, created,
+                                       revoked), newest first; never the token itself
+  token:revoke --id <token id>         the next call with that token is refused (UNAUTHORIZED)
   operations:stopped [--limit <n>]     every org's operations stopped past their point of no return (one JSON
                                        object per line, longest stopped first): what the otesse_sagas alert is about
 
@@ -57,6 +62,8 @@ const ZUserCreate = z.object({
   role: z.enum(['admin', 'member', 'viewer']).default('member'),
 });
 const ZTokenCreate = z.object({ email: z.email(), label: z.string().max(200).optional() });
+const ZTokenList = z.object({ email: z.email() });
+const ZTokenRevoke = z.object({ id: z.uuid() });
 const ZStopped = z.object({ limit: z.coerce.number().int().min(1).max(10_000).default(100) });
 
 function parse<T extends z.ZodType>(schema: T, values: Record<string, unknown>): z.infer<T> {
@@ -79,6 +86,7 @@ async function run(argv: string[]): Promise<void> {
       role: { type: 'string' },
       label: { type: 'string' },
       limit: { type: 'string' },
+      id: { type: 'string' },
     },
     strict: true,
   });
@@ -123,6 +131,23 @@ async function run(argv: string[]): Promise<void> {
       });
       // Only the token on stdout, so `TOKEN=$(npm run -s cli -- token:create --email …)` works.
       process.stdout.write(`${token}\n`);
+      return;
+    }
+    case 'token:list': {
+      const input = parse(ZTokenList, values);
+      const tokens = await withKnex(async (k) => {
+        const user = await findUserByEmail(k, input.email);
+        if (!user) throw new UsageError(`no user with email ${input.email}`);
+        return listApiTokens(k, user.id);
+      });
+      for (const t of tokens) process.stdout.write(`${JSON.stringify(t)}\n`);
+      return;
+    }
+    case 'token:revoke': {
+      const input = parse(ZTokenRevoke, values);
+      if (!(await withKnex((k) => revokeApiToken(k, input.id))))
+        throw new Error(`no live token ${input.id} (unknown, or already revoked)`);
+      console.log('revoked');
       return;
     }
     case 'operations:stopped': {
