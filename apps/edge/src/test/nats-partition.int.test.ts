@@ -116,8 +116,9 @@ describe('a process cut off from NATS mid-saga (services as processes)', () => {
       // The vault was calling the provider when its link went: its answer cannot reach the edge, which retries.
       const retried = await waitFor(
         async () => {
+          // A retry that failed too, read before the next one starts (each attempt clears the last one's error).
           const step = await sagaStepOf(h, sagaId, 'revoke-tokens');
-          return step && step.attempts >= 2 ? step : undefined;
+          return step && step.attempts >= 2 && step.error ? step : undefined;
         },
         { timeoutMs: 20_000, intervalMs: 100 },
       );
