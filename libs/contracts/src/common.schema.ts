@@ -138,13 +138,14 @@ export const ZIdempotencyKey = z.string().min(1).max(200);
 /**
  * The keys a saga sends its commands under: `<sagaId>:<step>` and `<sagaId>:<step>:compensate`. Their records are
  * kept until the edge releases them (`<service>.idempotency-records.forget`), once the saga can never send again;
- * a service keeps any other key for its own retention (IDEMPOTENCY_RECORD_RETENTION_MS).
+ * a service keeps any other key for its own retention (IDEMPOTENCY_RECORD_RETENTION_MS). The prefix is in the regex
+ * syntax Postgres and JavaScript share: a service's purge skips keys that match it.
  */
-export const SAGA_IDEMPOTENCY_KEY_PATTERN =
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[a-z0-9][a-z0-9_-]{0,63}(:compensate)?$/;
-/** The same test in Postgres' regex syntax, prefix only: what a service's purge leaves to the edge. */
 export const SAGA_IDEMPOTENCY_KEY_SQL_PREFIX =
   '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:';
+export const SAGA_IDEMPOTENCY_KEY_PATTERN = new RegExp(
+  `${SAGA_IDEMPOTENCY_KEY_SQL_PREFIX}[a-z0-9][a-z0-9_-]{0,63}(:compensate)?$`,
+);
 export const ZSagaIdempotencyKey = z
   .string()
   .max(200)
