@@ -367,7 +367,28 @@ describe('disconnect saga (whole stack as processes)', () => {
     expect(refs).toEqual({ member_stale: '3', viewer_synced: '2' });
 
     // The last connection revokes the instance, whose row is kept.
-    await h.viewer.client.disconnect.start.mutate({ connectionId: v.connectionId!, confirm: true });
+    const last = await h.viewer.client.disconnect.start.mutate({
+      connectionId: v.connectionId!,
+      confirm: true,
+    });
+    // A saga's timeline has operations.list's scope: the member reads the admin's disconnect of their connection,
+    // not the viewer's own (NOT_FOUND, as another org's), neither as a status nor as a stream; the admin reads both.
+    expect((await h.member.client.disconnect.status.query({ sagaId: first.sagaId })).status).toBe(
+      'completed',
+    );
+    expect(
+      (await trpcErrorOf(h.member.client.disconnect.status.query({ sagaId: last.sagaId }))).code,
+    ).toBe('NOT_FOUND');
+    const stream = await fetch(
+      `${h.stack.edgeUrl}/trpc/disconnect.progress?input=${encodeURIComponent(JSON.stringify({ sagaId: last.sagaId }))}`,
+      { headers: { authorization: `Bearer ${h.member.token}`, accept: 'text/event-stream' } },
+    );
+    const streamed = await stream.text();
+    expect(streamed).toContain('NOT_FOUND');
+    expect(streamed).not.toContain(v.connectionId!);
+    expect((await h.admin.client.disconnect.status.query({ sagaId: last.sagaId })).status).toBe(
+      'completed',
+    );
     const [inst] = await h.db.query(
       `select status from connection.integration_instance where id = $1`,
       [instance.id],

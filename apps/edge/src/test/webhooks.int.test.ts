@@ -129,11 +129,11 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     expect(r.status).toBe(401);
     expect(r.json?.error).toMatchObject({ code: 'UNAUTHORIZED', reason: 'invalid_signature' });
     expect(await received(qbInstanceId)).toEqual([]);
-    // The caller learns nothing more; the endpoint tells its org why (no secret set yet), and when.
+    // The caller learns nothing more; the endpoint tells the org's admins why (no secret set yet), and when.
     expect(JSON.stringify(r.json)).not.toContain('secret');
     const refusal = await waitFor(
       async () =>
-        (await h.member.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' }))
+        (await h.viewer.client.integrations.webhookEndpoint.query({ vendor: 'quickbooks' }))
           .endpoint?.lastRefusal ?? undefined,
     );
     expect(refusal.reason).toBe('signature_no_secret');
@@ -268,6 +268,9 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
       [await deliver(`/webhooks/quickbooks/${uuid()}`, body), 404],
       [await deliver(`/webhooks/google/${qbInstanceId}`, body), 404],
       [await deliver('/webhooks/quickbooks/not-an-id', body), 404],
+      // A malformed escape in either segment is an unknown endpoint, not a server error.
+      [await deliver(`/webhooks/quickbooks/%E0%A4%A`, body), 404],
+      [await deliver(`/webhooks/%E0%A4%A/${qbInstanceId}`, body), 404],
       [await deliver(qbPath(), body, { method: 'GET' }), 405],
       [await deliver(qbPath(), Buffer.from([0xff, 0xfe, 0x7b])), 400],
       [await deliver(qbPath(), 'x'.repeat(131_073)), 413],
@@ -281,6 +284,12 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
         v.endpoint?.lastRefusal?.reason ?? '',
       );
     });
+    // Why deliveries fail is the admins' (settings.view or settings.edit); a member sees the endpoint without it.
+    const asMember = await h.member.client.integrations.webhookEndpoint.query({
+      vendor: 'quickbooks',
+    });
+    expect(asMember.endpoint?.url).toBeTruthy();
+    expect(asMember.endpoint?.lastRefusal).toBeNull();
     expect((await received(qbInstanceId)).map((e) => e.body)).not.toContain(body);
   });
 

@@ -61,12 +61,21 @@ const header = (req: IncomingMessage, name: string): string | null => {
  * signatures are charged to the client IP like failed bearer tokens. A service or JetStream that cannot answer
  * makes it 503: the provider retries later, and nothing was published.
  */
+/** A malformed escape (`%E0%A4%A`) names no endpoint: a 404 like any unknown path, not a 500 and an error log. */
+function decodePathSegment(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
   const m = PATH.exec(req.url ?? '');
   if (!m) return false;
   const [, vendorRaw = '', instanceRaw = ''] = m;
-  const vendor = ZVendor.safeParse(decodeURIComponent(vendorRaw));
-  const instanceId = ZUuid.safeParse(decodeURIComponent(instanceRaw));
+  const vendor = ZVendor.safeParse(decodePathSegment(vendorRaw));
+  const instanceId = ZUuid.safeParse(decodePathSegment(instanceRaw));
   const def =
     vendor.success && deps.catalogue.has(vendor.data) ? deps.catalogue.get(vendor.data) : null;
   // Only the catalogue's keys become label values: a path is anyone's to make up.

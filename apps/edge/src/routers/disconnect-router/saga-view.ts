@@ -1,11 +1,31 @@
 import { TRPCError } from '@trpc/server';
+import type { TIdentity } from '@otesse/identity';
 import type { TSagaView } from '@otesse/saga';
+import { operationsScope } from '../operations-router/operations-scope';
 
 export function requireSagaView(v: TSagaView | undefined, orgId?: string): TSagaView {
   // Another org's saga looks exactly like a missing one.
   if (!v || (orgId !== undefined && v.orgId !== orgId))
     throw new TRPCError({ code: 'NOT_FOUND', message: 'saga not found' });
   return v;
+}
+
+/**
+ * A saga the caller may read, with the scope of `operations.list`: the org's with settings.view or settings.edit,
+ * otherwise only one they started or that acted on their own connection. Anything else is NOT_FOUND, as another
+ * org's: a saga id seen elsewhere (a link, a log) tells a member nothing of a colleague's connection.
+ */
+export function requireVisibleSaga(v: TSagaView | undefined, identity: TIdentity): TSagaView {
+  const view = requireSagaView(v, identity.orgId);
+  const { participantUserId: me } = operationsScope(identity);
+  if (me === undefined || view.actorUserId === me) return view;
+  const target = view.steps[0]?.result?.['target'];
+  const targetOwner =
+    target !== null && typeof target === 'object' && 'ownerUserId' in target
+      ? target.ownerUserId
+      : undefined;
+  if (view.input['ownerUserId'] === me || targetOwner === me) return view;
+  throw new TRPCError({ code: 'NOT_FOUND', message: 'saga not found' });
 }
 
 /** What the dashboard shows of a saga: its timeline, never its raw input (which holds the client IP). */

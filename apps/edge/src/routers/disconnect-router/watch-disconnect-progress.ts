@@ -2,7 +2,7 @@ import { isDatabaseUnavailable } from '@otesse/persistence';
 import { isTerminal } from '@otesse/saga';
 import { authedProcedure } from '../../trpc/trpc';
 import { ZSagaIdInput } from './get-disconnect-status.schema';
-import { publicSagaView, requireSagaView } from './saga-view';
+import { publicSagaView, requireVisibleSaga } from './saga-view';
 
 /**
  * Live step progress over SSE: yields the saga whenever it changes, until it is terminal. Reads the durable log,
@@ -38,7 +38,7 @@ export const watchDisconnectProgress = authedProcedure
         await nextChange(500);
         continue;
       }
-      const view = publicSagaView(requireSagaView(saga, ctx.identity.orgId));
+      const view = publicSagaView(requireVisibleSaga(saga, ctx.identity));
       const fingerprint = JSON.stringify(view);
       if (fingerprint !== last) {
         last = fingerprint;

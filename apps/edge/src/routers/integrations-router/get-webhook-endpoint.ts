@@ -7,11 +7,15 @@ import { ZGetWebhookEndpointInput } from './webhook-endpoint.schema';
  * when the last one was accepted, whether a signing secret is set (never the secret) and a replaced one still
  * accepted, and how the provider proves its deliveries (`authentication`: a signature, or basic credentials with
  * the given user name in the URL). `supported: false` for providers whose deliveries this product cannot check.
+ * Any member sees the endpoint (the dashboard's panel); the last refusal only with settings.view or settings.edit.
  */
 export const getWebhookEndpoint = authedProcedure
   .input(ZGetWebhookEndpointInput)
   .query(async ({ ctx, input }) => {
     const { identity } = ctx;
+    const seesSettings =
+      identity.permissions.includes('settings.view') ||
+      identity.permissions.includes('settings.edit');
     const provider = ctx.deps.catalogue.get(input.vendor);
     const busCtx = {
       ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
@@ -49,8 +53,11 @@ export const getWebhookEndpoint = authedProcedure
         status: webhookEndpoint.status,
         /** The newest accepted delivery (null: none yet), so an admin sees the provider got through. */
         lastDeliveryAt: webhookEndpoint.lastDeliveryAt ?? null,
-        /** The newest delivery refused for its signature, and why (null: none): what goes wrong while setting up. */
-        lastRefusal: webhookEndpoint.lastRefusal ?? null,
+        /**
+         * The newest delivery refused for its signature, and why (null: none): what goes wrong while setting up.
+         * For those who see the org's settings only: it tells of the secret's state and of whoever probes the URL.
+         */
+        lastRefusal: seesSettings ? (webhookEndpoint.lastRefusal ?? null) : null,
       },
       secretConfigured: secret.configured,
       secretUpdatedAt: secret.updatedAt,
