@@ -516,13 +516,16 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     const fresh = tokensFor('google', 'u-alice');
     const swapped = await swap(c, [fresh.credentials[0]!]);
     expect([...swapped.retiredCredentialIds].sort()).toEqual([...c.oldIds].sort());
-    // Revoking "the current ones" now means the new access token only: the retired refresh token is not current.
+    // The saga revokes the retired ones by id; then "the current ones" are the new access token only: the retired
+    // refresh token is not current (and, revoked, not taken again).
+    await revoke(c, { credentialIds: swapped.retiredCredentialIds });
+    const before = fake.state.revocations.length;
     const report = await revoke(c);
     expect(report.results).toEqual([
       { kind: 'refresh_token', outcome: 'no_token', httpStatus: null },
       { kind: 'access_token', outcome: 'revoked', httpStatus: 200 },
     ]);
-    expect(fake.state.revocations.map((r) => r.token)).toEqual([fresh.access]);
+    expect(fake.state.revocations.slice(before).map((r) => r.token)).toEqual([fresh.access]);
   });
 
   it('revokes and destroys a refused authorization stored under a throwaway id, without any connection lookup', async () => {
@@ -597,6 +600,109 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
       c.oldIds.map((id) => [id, true]),
     );
     expect(fake.state.revocations).toHaveLength(1);
+  });
+
+  /** The tokens the provider was asked to revoke, sorted, one line per call. */
+  const revokedAtProvider = () => fake.state.revocations.map((r) => r.token).sort();
+
+  it("a disconnect after a change of user whose revocation has not run revokes the retired tokens too, each once; the change of user's revocation then reports them revoked without calling again", async () => {
+    const c = await connected('servicenow');
+    const fresh = tokensFor('servicenow', 'u-bob');
+    // The change of user's swap retired u-alice's tokens; its revocation of them (a later step) has not run.
+    const swapped = await swap(c, fresh.credentials);
+
+    // The disconnect's revocation (no ids), then its destruction of every row.
+    const report = await revoke(c, { idempotencyKey: `saga-${randomUUID()}:revoke-tokens` });
+    expect(report).toMatchObject({ supported: true, succeeded: true, warnings: [] });
+    expect(report.results.map((r) => [r.kind, r.outcome])).toEqual([
+      ['refresh_token', 'revoked'],
+      ['refresh_token', 'revoked'],
+      ['access_token', 'revoked'],
+      ['access_token', 'revoked'],
+    ]);
+    // Before, only u-bob's (current) tokens were revoked: u-alice's grant stayed alive at the provider.
+    expect(revokedAtProvider()).toEqual(
+      [c.old.access, c.old.refresh, fresh.access, fresh.refresh].sort(),
+    );
+    for (const t of [c.old.access, c.old.refresh, fresh.access, fresh.refresh])
+      expect(fake.state.tokenStatus(t).status).toBe('revoked');
+    await expect(destroy(c)).resolves.toEqual({ destroyed: 4 });
+
+    // The change of user resumes: its revocation of the retired ids finds them revoked, and says so, quietly.
+    await expect(
+      revoke(c, {
+        credentialIds: swapped.retiredCredentialIds,
+        idempotencyKey: `saga-${randomUUID()}:revoke-old-tokens`,
+      }),
+    ).resolves.toEqual({
+      supported: true,
+      succeeded: true,
+      results: [
+        { kind: 'refresh_token', outcome: 'revoked', httpStatus: null },
+        { kind: 'access_token', outcome: 'revoked', httpStatus: null },
+      ],
+      warnings: [],
+    });
+    expect(revokedAtProvider()).toHaveLength(4);
+    expect(bed.logLines.join('')).not.toMatch(/could not be read/);
+    await expect(destroy(c, { credentialIds: swapped.retiredCredentialIds })).resolves.toEqual({
+      destroyed: 0,
+    });
+  });
+
+  it('a disconnect after the retired tokens were revoked sends only the current ones; a failed revocation is tried again by the disconnect, and reported as failed after it', async () => {
+    const c = await connected('servicenow');
+    const fresh = tokensFor('servicenow', 'u-bob');
+    const swapped = await swap(c, fresh.credentials);
+    // The change of user revoked its retired tokens, but was stopped before destroying them.
+    await expect(revoke(c, { credentialIds: swapped.retiredCredentialIds })).resolves.toMatchObject(
+      { succeeded: true },
+    );
+    expect(revokedAtProvider()).toEqual([c.old.access, c.old.refresh].sort());
+    await expect(revoke(c)).resolves.toMatchObject({
+      succeeded: true,
+      results: [
+        { kind: 'refresh_token', outcome: 'revoked', httpStatus: 200 },
+        { kind: 'access_token', outcome: 'revoked', httpStatus: 200 },
+      ],
+    });
+    expect(revokedAtProvider()).toEqual(
+      [c.old.access, c.old.refresh, fresh.access, fresh.refresh].sort(),
+    );
+
+    // Another change of user whose own revocation failed at the provider (a 500): the disconnect tries again.
+    fake.state.reset();
+    const d = await connected('servicenow');
+    const next = tokensFor('servicenow', 'u-bob');
+    const swappedD = await swap(d, next.credentials);
+    fake.state.applyConfig({ revokeMode: '500' });
+    await expect(
+      revoke(d, { credentialIds: swappedD.retiredCredentialIds }),
+    ).resolves.toMatchObject({ succeeded: false });
+    fake.state.applyConfig({ revokeMode: 'ok' });
+    await expect(revoke(d)).resolves.toMatchObject({ succeeded: true });
+    expect(fake.state.tokenStatus(d.old.refresh).status).toBe('revoked');
+    expect(fake.state.tokenStatus(d.old.access).status).toBe('revoked');
+    expect(revokedAtProvider()).toHaveLength(6);
+
+    // A third whose tokens the disconnect could not revoke either: destroyed, and its later step says so.
+    const e = await connected('servicenow');
+    const swappedE = await swap(e, tokensFor('servicenow', 'u-bob').credentials);
+    fake.state.applyConfig({ revokeMode: '500' });
+    await expect(revoke(e)).resolves.toMatchObject({ succeeded: false });
+    fake.state.applyConfig({ revokeMode: 'ok' });
+    await destroy(e);
+    const calls = fake.state.revocations.length;
+    const late = await revoke(e, { credentialIds: swappedE.retiredCredentialIds });
+    expect(late).toMatchObject({
+      succeeded: false,
+      results: [
+        { kind: 'refresh_token', outcome: 'failed', httpStatus: null },
+        { kind: 'access_token', outcome: 'failed', httpStatus: null },
+      ],
+    });
+    expect(late.warnings.join(' ')).toMatch(/destroyed after its revocation failed/);
+    expect(fake.state.revocations).toHaveLength(calls);
   });
 
   it('never wrote a token to a log line', () => {

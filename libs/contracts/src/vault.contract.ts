@@ -227,9 +227,11 @@ export const vaultContracts = {
    * No transaction is held over the provider's calls: the key is claimed first; a duplicate on another replica
    * while the claim is live is UNAVAILABLE `revocation_in_progress` (retry: the retry replays the report).
    * With `credentialIds` exactly those tokens are revoked (active or retired; one result per token, refresh tokens
-   * first; ids not of this connection are skipped with a warning); without, the connection's current refresh and
-   * access token. The connection need not exist in the connection service: with `subdomain` given (or not
-   * needed) no lookup is made — the edge revokes a refused authorization's tokens stored under a throwaway id.
+   * first; ids not of this connection are skipped with a warning; one a revocation already revoked is reported
+   * `revoked` without a call); without, the connection's current refresh and access token and every retired token
+   * not revoked yet (a reconnect's, whose own revocation has not run). The connection need not exist in the
+   * connection service: with `subdomain` given (or not needed) no lookup is made — the edge revokes a refused
+   * authorization's tokens stored under a throwaway id.
    * BAD_REQUEST `unknown_provider`, `vendor_mismatch` (a stored token is another provider's: never sent).
    */
   'vault.tokens.revoke': defineRequest({

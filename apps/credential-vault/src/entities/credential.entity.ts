@@ -52,6 +52,14 @@ export interface Credential {
    * refused authorization's scratch id, an abandoned connect).
    */
   discardId: string | null;
+  /**
+   * The last revocation's outcome for this token at the provider (`vault.tokens.revoke`: 'revoked', 'failed',
+   * 'timeout', …), never taken back once 'revoked'; null while none was attempted. It lets a disconnect revoke the
+   * retired tokens a reconnect left unrevoked (its revocation stopped before their turn) before destroying them,
+   * and that reconnect's later revocation report them revoked instead of calling the provider again.
+   */
+  revocationOutcome: string | null;
+  revocationAttemptedAt: Date | null;
   expiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -88,6 +96,8 @@ export const CredentialSchema = new EntitySchema<Credential>({
     discardRequestedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     discardSubdomain: { type: 'string', length: 255, nullable: true },
     discardId: { type: 'uuid', nullable: true },
+    revocationOutcome: { type: 'string', length: 20, nullable: true },
+    revocationAttemptedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     expiresAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },

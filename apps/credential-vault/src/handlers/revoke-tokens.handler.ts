@@ -9,8 +9,22 @@ import type { TVaultDeps } from './deps';
 
 type TRevokeRequest = Parameters<THandler<'vault.tokens.revoke'>>[0];
 type TResult = TRevocationReport['results'][number];
-/** One stored token to revoke: its plaintext, or why it could not be read. */
-type TToRevoke = { kind: TTokenHint; value: string | Error };
+type TOutcome = TResult['outcome'];
+/**
+ * One stored token to revoke: its plaintext, or why it could not be read; `recorded`: the outcome an earlier
+ * revocation (another key's: a disconnect's, a reconnect's) stored for it, for a token not sent again.
+ */
+type TToRevoke = {
+  id: string;
+  kind: TTokenHint;
+  value: string | Error;
+  destroyed: boolean;
+  recorded?: TOutcome;
+};
+/** A token's outcome at the provider, recorded on its row by `finish_revocation`. */
+type TRowOutcome = { id: string; outcome: TOutcome };
+/** A row as `begin_revocation` reads it: with whether it is destroyed and its last revocation's outcome. */
+type TClaimedRow = TTokenRow & { is_deleted: boolean; revocation_outcome: TOutcome | null };
 const HINTS = ['refresh_token', 'access_token'] as const;
 const SUBJECT = 'vault.tokens.revoke';
 /**
@@ -30,6 +44,8 @@ interface TStoredRevocation {
   report: TRevocationReport;
   orgId: string;
   connectionId: string;
+  /** Each token sent to the provider (or found unreadable), with its outcome: recorded on its row. */
+  outcomes?: TRowOutcome[];
 }
 
 /**
@@ -46,10 +62,15 @@ interface TStoredRevocation {
  * (`revocation_in_progress`) and its retry replays the report. A claim whose holder died expires after the
  * calls' bound and is taken over.
  *
+ * Without `credentialIds` (a disconnect): the connection's current refresh and access token, and every token a
+ * swap retired that no revocation revoked yet — a reconnect revokes its retired tokens in a later step, which
+ * may not have run when the disconnect destroys them all. Each token's outcome is recorded on its row.
  * `credentialIds` (reconnect / change user): exactly those tokens — typically the ones a swap retired, no longer
  * active — instead of the connection's current ones; ids that are not this connection's are skipped with a
- * warning. Nothing here needs the connection service to know the connection: the edge revokes a refused
- * authorization's tokens stored under a throwaway connection id, passing `subdomain` itself.
+ * warning. One revoked already (by a disconnect's revocation) is reported revoked without a call; one destroyed
+ * after a failed revocation, with that outcome and a warning. Nothing here needs the connection service to know
+ * the connection: the edge revokes a refused authorization's tokens stored under a throwaway connection id,
+ * passing `subdomain` itself.
  */
 export function revokeTokensHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger' | 'bus'>,
@@ -95,7 +116,7 @@ export function revokeTokensHandler(
 }
 
 type TBegin =
-  { busy: true } | { claimed: true; rows: TTokenRow[]; skipped: number } | TStoredRevocation;
+  { busy: true } | { claimed: true; rows: TClaimedRow[]; skipped: number } | TStoredRevocation;
 
 /**
  * Reports whose provider calls are done but which could not be stored because the database was out of reach, by
@@ -196,44 +217,88 @@ async function revokeOnce(
   }
   if (!('claimed' in claim)) throw new Error('begin_revocation answered an unknown shape');
   const tokens: TToRevoke[] = claim.rows.map((row) => {
+    const kind = row.kind as TTokenHint;
+    // Revoked already (by another key: a disconnect's, for a reconnect's retired tokens): not sent again.
+    // Destroyed after a revocation that did not succeed: its outcome is all there is to report.
+    if (
+      row.revocation_outcome === 'revoked' ||
+      (row.is_deleted && row.revocation_outcome !== null)
+    ) {
+      const value = new Error('not sent again');
+      return {
+        id: row.id,
+        kind,
+        value,
+        destroyed: row.is_deleted,
+        recorded: row.revocation_outcome,
+      };
+    }
     let value: string | Error;
     try {
       value = openRow(deps.keys, row);
     } catch (e) {
       value = e as Error;
     }
-    return { kind: row.kind as TTokenHint, value };
+    return { id: row.id, kind, value, destroyed: row.is_deleted };
   });
-  const report = await revokeAll(def, { tokens, subdomain, timeoutMs: req.timeoutMs });
+  const { report, outcomes } = await revokeAll(def, {
+    tokens,
+    subdomain,
+    timeoutMs: req.timeoutMs,
+  });
   if (claim.skipped > 0) {
     report.warnings.push(
       `${claim.skipped} of the credential ids given are not this connection's (or not tokens): skipped`,
     );
   }
-  const stored: TStoredRevocation = { report, orgId: req.orgId, connectionId: req.connectionId };
+  const stored: TStoredRevocation = {
+    report,
+    orgId: req.orgId,
+    connectionId: req.connectionId,
+    outcomes,
+  };
   return storeReport(deps, req.idempotencyKey, stored, unstored);
 }
+
+type TEntry = Pick<TToRevoke, 'kind' | 'recorded'> &
+  Partial<Pick<TToRevoke, 'id' | 'destroyed'>> & { value: string | Error | undefined };
 
 /**
  * One entry per token (refresh tokens first), and a `no_token` entry for a kind with none, so the usual report
  * keeps its shape: one refresh_token and one access_token result.
  */
-function entriesOf(tokens: TToRevoke[]): { kind: TTokenHint; value: string | Error | undefined }[] {
-  return HINTS.flatMap((kind): { kind: TTokenHint; value: string | Error | undefined }[] => {
+function entriesOf(tokens: TToRevoke[]): TEntry[] {
+  return HINTS.flatMap((kind): TEntry[] => {
     const of = tokens.filter((t) => t.kind === kind);
     return of.length > 0 ? of : [{ kind, value: undefined }];
   });
 }
 
+/**
+ * The report, and the outcome of each token this revocation handled itself (sent, or found unreadable while
+ * stored): those recorded on their rows. Tokens reported from an earlier outcome are not among them.
+ */
 async function revokeAll(
   def: TProviderDef,
-  opts: {
-    tokens: TToRevoke[];
-    subdomain: string | undefined;
-    timeoutMs: number;
-  },
-): Promise<TRevocationReport> {
+  opts: { tokens: TToRevoke[]; subdomain: string | undefined; timeoutMs: number },
+): Promise<{ report: TRevocationReport; outcomes: TRowOutcome[] }> {
   const entries = entriesOf(opts.tokens);
+  const report = await reportOf(def, entries, opts);
+  const outcomes: TRowOutcome[] = [];
+  // reportOf answers one result per entry, in order (none for an API key).
+  report.results.forEach((r, i) => {
+    const e = entries[i];
+    if (e?.id !== undefined && e.recorded === undefined && !e.destroyed)
+      outcomes.push({ id: e.id, outcome: r.outcome });
+  });
+  return { report, outcomes };
+}
+
+async function reportOf(
+  def: TProviderDef,
+  entries: TEntry[],
+  opts: { subdomain: string | undefined; timeoutMs: number },
+): Promise<TRevocationReport> {
   if (!def.oauth) {
     // API key: nothing the provider can revoke; the vault destroys the stored key, the user rotates it.
     return {
@@ -269,8 +334,16 @@ async function revokeAll(
     );
   }
   const results: TResult[] = await Promise.all(
-    entries.map(async ({ kind, value: token }): Promise<TResult> => {
+    entries.map(async ({ kind, value: token, recorded }): Promise<TResult> => {
       if (token === undefined) return { kind, outcome: 'no_token', httpStatus: null };
+      // Revoked already, by another key's revocation: reported as such, the provider not called again.
+      if (recorded === 'revoked') return { kind, outcome: 'revoked', httpStatus: null };
+      if (recorded !== undefined) {
+        warnings.push(
+          `${def.displayName}: the ${LABEL[kind]} was destroyed after its revocation failed (${recorded}); it stays valid until it expires on its own`,
+        );
+        return { kind, outcome: recorded, httpStatus: null };
+      }
       if (token instanceof Error) {
         warnings.push(
           `${def.displayName}: the stored ${LABEL[kind]} could not be read; not revoked`,

@@ -9,6 +9,7 @@ import { Migration20261122191713_previous_webhook_secret } from './Migration2026
 import { Migration20261123023412_discard } from './Migration20261123023412_discard';
 import { Migration20261123051826_replace_discard } from './Migration20261123051826_replace_discard';
 import { Migration20261123092854_idempotency_retention } from './Migration20261123092854_idempotency_retention';
+import { Migration20261123131218_revocation_per_token } from './Migration20261123131218_revocation_per_token';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
@@ -21,4 +22,5 @@ export const migrations = [
   { name: 'Migration20261123023412_discard', class: Migration20261123023412_discard },
   { name: 'Migration20261123051826_replace_discard', class: Migration20261123051826_replace_discard },
   { name: 'Migration20261123092854_idempotency_retention', class: Migration20261123092854_idempotency_retention },
+  { name: 'Migration20261123131218_revocation_per_token', class: Migration20261123131218_revocation_per_token },
 ];
