@@ -20,6 +20,7 @@ interface TComposeService {
   profiles?: string[];
   command?: string[];
   entrypoint?: string[];
+  ports?: string[];
 }
 
 const read = (path: string): string => readFileSync(resolve(REPO_ROOT, path), 'utf8');
@@ -105,6 +106,30 @@ describe('docker-compose.yml', () => {
       expect(compose.services[name]?.environment).toHaveProperty('VAULT_MASTER_KEY', null);
     }
     expect(read('docker-compose.yml')).not.toMatch(/^[^#\n]*\$\{[A-Z_]+:\?/m);
+  });
+
+  it('passes the tracing variables through to every service, clustered ones included', () => {
+    const apps = Object.entries(compose.services).filter(([, svc]) =>
+      /^apps\//.test(svc.build?.dockerfile ?? ''),
+    );
+    expect(apps.map(([name]) => name)).toEqual(
+      expect.arrayContaining(['edge', 'audit', 'cluster-edge-2', 'cluster-sync-scheduler-2']),
+    );
+    for (const [name, svc] of apps) {
+      for (const key of [
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+        'OTEL_EXPORTER_OTLP_HEADERS',
+      ])
+        expect(svc?.environment, name).toHaveProperty(key, null);
+    }
+  });
+
+  it('advertises the edge on the host port it is published on, unless EDGE_PUBLIC_URL says otherwise', () => {
+    expect(compose.services['edge']?.environment?.['EDGE_PUBLIC_URL']).toBe(
+      '${EDGE_PUBLIC_URL:-http://127.0.0.1:${EDGE_HOST_PORT:-3000}}',
+    );
+    expect(compose.services['edge']?.ports).toEqual(['${EDGE_HOST_PORT:-3000}:3000']);
   });
 
   it('gives the edge the origin the dashboard is served on', () => {

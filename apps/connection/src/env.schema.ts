@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { ZIdempotencyRecordEnv, ZServiceEnv } from '@otesse/config';
+import { ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 
 export const ZConnectionEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape).extend({
   DATABASE_URL: z.url().default('postgres://otesse_connection@127.0.0.1:5432/otesse'),
   /** Catalogue overrides: where the health checks reach each provider's data API. */
-  PROVIDERS_FILE: z.string().min(1).optional(),
+  PROVIDERS_FILE: ZOptionalFile,
   /** Between two periodic health checks of one instance (default 5 min). */
   HEALTH_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(86_400_000).optional(),
   /** One health-check call to a provider (default 5 s). */

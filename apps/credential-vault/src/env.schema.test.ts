@@ -30,4 +30,10 @@ describe('vault env', () => {
     );
     expect(parseEnv('credential-vault', ZVaultEnv, {}).VAULT_MASTER_KEY).toBeUndefined();
   });
+
+  it("takes compose's empty PROVIDERS_FILE as unset (the built-in catalogue)", () => {
+    expect(parseEnv('credential-vault', ZVaultEnv, { PROVIDERS_FILE: '' }).PROVIDERS_FILE).toBe(
+      undefined,
+    );
+  });
 });

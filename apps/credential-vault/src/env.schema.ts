@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ZIdempotencyRecordEnv, ZServiceEnv } from '@otesse/config';
+import { ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 import { parseMasterKeys, type TMasterKey } from './crypto/master-keys';
 
 /** `keyId:base64(32 bytes)[,keyId2:base64...]`; the first is active. Errors never echo key material. */
@@ -21,7 +21,7 @@ export const ZVaultEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape)
     NODE_ENV: z.string().optional(),
     VAULT_MASTER_KEY: ZMasterKeys.optional(),
     /** Catalogue overrides (tells API-key providers from OAuth ones; token and revocation URLs, OAuth clients). */
-    PROVIDERS_FILE: z.string().min(1).optional(),
+    PROVIDERS_FILE: ZOptionalFile,
     /** Refresh an access token when less than this is left (default 60 s, at most half its lifetime). */
     TOKEN_REFRESH_MARGIN_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
     /** One call to a token endpoint (default 2.5 s). */

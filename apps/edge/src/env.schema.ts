@@ -34,9 +34,15 @@ export const ZEdgeEnv = ZServiceEnv.extend({
   EDGE_PUBLIC_URL: z.url().optional(),
   /** Where the dashboard lives: OAuth results redirect there; CORS allows it. */
   DASHBOARD_URL: z.url().default('http://127.0.0.1:5173'),
-  PROVIDERS_FILE: z.string().optional(),
-  /** Signs grant's session cookie; every replica needs the same one. Random per process when unset (dev only). */
-  OAUTH_SESSION_SECRET: z.string().min(32).optional(),
+  PROVIDERS_FILE: ZOptionalFile,
+  /**
+   * Signs grant's session cookie; every replica needs the same one. Random per process when unset (dev only);
+   * empty is unset (compose passes it through from the shell).
+   */
+  OAUTH_SESSION_SECRET: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().min(32).optional(),
+  ),
   SAGA_LEASE_MS: z.coerce.number().int().min(500).default(15_000),
   SAGA_RECOVERY_INTERVAL_MS: z.coerce.number().int().min(0).default(1_000),
   /**
@@ -99,4 +105,25 @@ export function edgeTlsOf(
   const { EDGE_TLS_CERT_FILE: certFile, EDGE_TLS_KEY_FILE: keyFile } = env;
   if (!certFile || !keyFile) return undefined;
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/**
+ * Where browsers and providers reach the edge: EDGE_PUBLIC_URL, else (loopback only, as in development) the
+ * address it listens on. Beyond loopback (`0.0.0.0` in the images) that address is no one's to reach, and OAuth
+ * redirect URIs, webhook URLs and HubSpot's signed URL would all be wrong: the edge refuses to start instead.
+ */
+export function edgePublicUrlOf(
+  env: Pick<TEdgeEnv, 'EDGE_PUBLIC_URL' | 'EDGE_HOST' | 'EDGE_TLS_CERT_FILE'>,
+): string | undefined {
+  throwEnvIssues('edge', [
+    env.EDGE_PUBLIC_URL === undefined && !LOOPBACK_HOSTS.has(env.EDGE_HOST)
+      ? {
+          path: 'EDGE_PUBLIC_URL',
+          message: `is required when the edge listens beyond loopback (EDGE_HOST=${env.EDGE_HOST}): OAuth redirect URIs and webhook URLs are built from it`,
+        }
+      : undefined,
+  ]);
+  return env.EDGE_PUBLIC_URL;
 }

@@ -8,7 +8,7 @@ import {
   describeCertificate,
   reloadPublicCertificateOnSighup,
 } from './http/reload-public-certificate';
-import { edgeTlsOf, ZEdgeEnv } from './env.schema';
+import { edgePublicUrlOf, edgeTlsOf, ZEdgeEnv } from './env.schema';
 
 const env = parseEnv('edge', ZEdgeEnv);
 const logger = createLogger({ name: 'edge', level: env.LOG_LEVEL });
@@ -28,7 +28,7 @@ try {
     host: env.EDGE_HOST,
     port: env.EDGE_PORT,
     tls,
-    publicUrl: env.EDGE_PUBLIC_URL,
+    publicUrl: edgePublicUrlOf(env),
     dashboardUrl: env.DASHBOARD_URL,
     providersFile: env.PROVIDERS_FILE,
     oauthSessionSecret: env.OAUTH_SESSION_SECRET,

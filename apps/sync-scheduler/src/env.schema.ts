@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { ZIdempotencyRecordEnv, ZServiceEnv } from '@otesse/config';
+import { ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 
 const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const ZSyncSchedulerEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape).extend({
   DATABASE_URL: z.url().default('postgres://otesse_sync@127.0.0.1:5432/otesse'),
   /** Catalogue overrides: where each provider's data API is (the fake provider in dev and tests). */
-  PROVIDERS_FILE: z.string().min(1).optional(),
+  PROVIDERS_FILE: ZOptionalFile,
   /** `false` runs the NATS endpoints only (no claims, no executions). */
   SYNC_ENGINE: z.enum(['true', 'false']).default('true'),
   /** How often a replica sweeps expired leases and claims due jobs. */

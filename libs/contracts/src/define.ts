@@ -15,6 +15,15 @@ export interface EventContract<TPayload extends z.ZodType = z.ZodType> {
   readonly payload: TPayload;
   /** JetStream stream that stores it. */
   readonly stream: string;
+  /**
+   * How a publisher's retry is recognised, when it is not the usual (msgID = the payload's eventId, published
+   * after the change is committed, a retry re-publishing the same event): its msgID and what consumers dedupe by.
+   */
+  readonly delivery?: {
+    readonly msgId: string;
+    readonly dedupeBy: string;
+    readonly published: string;
+  };
 }
 
 export function defineRequest<TReq extends z.ZodType, TRep extends z.ZodType>(

@@ -139,5 +139,12 @@ export const integrationEventContracts = {
   'integrations.webhook.received': defineEvent({
     payload: ZWebhookReceivedEvent,
     stream: 'INTEGRATIONS',
+    // Each delivery gets a fresh eventId: the provider's retry is the same delivery, not the same event.
+    delivery: {
+      msgId: 'webhook:<instanceId>:<deliveryId, else bodySha256>',
+      dedupeBy:
+        'instanceId with deliveryId (else bodySha256): a provider retries after the duplicate window too',
+      published: 'Published when the signature checked out, before the provider is answered 202',
+    },
   }),
 } as const;

@@ -14,6 +14,20 @@ describe('docs/asyncapi.yaml', () => {
     expect(parse(await renderAsyncApi())).toEqual(JSON.parse(JSON.stringify(buildAsyncApi())));
   });
 
+  it("tells consumers what a webhook delivery's retry shares: not its eventId, which is fresh per delivery", () => {
+    const doc = buildAsyncApi() as unknown as {
+      channels: Record<string, { address: string; description: string }>;
+    };
+    const webhook = Object.values(doc.channels).find(
+      (c) => c.address === 'integrations.webhook.received',
+    );
+    expect(webhook?.description).toContain(
+      'dedupe by instanceId with deliveryId (else bodySha256)',
+    );
+    expect(webhook?.description).not.toContain('dedupe by eventId');
+    expect(webhook?.description).not.toContain('after the change is committed');
+  });
+
   it('documents every JetStream subject with its stream and payload, and the audit request subjects', async () => {
     const doc = parse(await renderAsyncApi()) as {
       channels: Record<string, { address: string | null; 'x-jetstream'?: { stream: string } }>;

@@ -21,20 +21,14 @@ export function buildAsyncApi(): Record<string, unknown> {
   const messages: Record<string, unknown> = {};
   const schemas: Record<string, unknown> = {};
 
-  const headers = (withMsgId: boolean) => ({
+  const headers = (msgIdDescription: string | undefined) => ({
     type: 'object',
     properties: {
       [HEADERS.traceId]: { type: 'string', description: 'Trace id (set by every publisher).' },
       [HEADERS.orgId]: { type: 'string', description: 'The org concerned, when there is one.' },
       [HEADERS.actorUserId]: { type: 'string', description: 'The acting user, when there is one.' },
-      ...(withMsgId
-        ? {
-            'Nats-Msg-Id': {
-              type: 'string',
-              description:
-                'JetStream msgID = the payload’s eventId: a duplicate publish inside the duplicate window is dropped.',
-            },
-          }
+      ...(msgIdDescription
+        ? { 'Nats-Msg-Id': { type: 'string', description: msgIdDescription } }
         : {}),
     },
   });
@@ -52,7 +46,11 @@ export function buildAsyncApi(): Record<string, unknown> {
       name: subject,
       title: subject,
       contentType: 'application/json',
-      headers: headers(true),
+      headers: headers(
+        contract.delivery
+          ? `JetStream msgID = ${contract.delivery.msgId}: a duplicate publish inside the duplicate window is dropped.`
+          : 'JetStream msgID = the payload’s eventId: a duplicate publish inside the duplicate window is dropped.',
+      ),
       payload: { $ref: `#/components/schemas/${pascal(subject)}` },
     };
     channels[id] = {
@@ -64,9 +62,13 @@ export function buildAsyncApi(): Record<string, unknown> {
           `consumer "${AUDIT_DURABLE}" (explicit acks), dedupes by eventId, and appends it to the org's hash ` +
           'chain — an event published while the audit service is down is written when it is back. Other ' +
           'services may read the stream with their own durable consumers.'
-        : `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): domain events for other Otesse ` +
-          'services. Published after the change is committed, with msgID = eventId (a retry re-publishes the ' +
-          'same event); read with your own durable consumer and dedupe by eventId.',
+        : contract.delivery
+          ? `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): domain events for other Otesse ` +
+            `services. ${contract.delivery.published}, with msgID = ${contract.delivery.msgId}; read with your ` +
+            `own durable consumer and dedupe by ${contract.delivery.dedupeBy}.`
+          : `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): domain events for other Otesse ` +
+            'services. Published after the change is committed, with msgID = eventId (a retry re-publishes the ' +
+            'same event); read with your own durable consumer and dedupe by eventId.',
       messages: { [pascal(subject)]: { $ref: `#/components/messages/${pascal(subject)}` } },
       'x-jetstream': {
         stream,
@@ -95,7 +97,7 @@ export function buildAsyncApi(): Record<string, unknown> {
     messages[req] = {
       name: `${subject} request`,
       contentType: 'application/json',
-      headers: headers(false),
+      headers: headers(undefined),
       payload: { $ref: `#/components/schemas/${req}` },
     };
     messages[rep] = {

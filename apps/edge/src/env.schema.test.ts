@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { EnvError, parseEnv } from '@otesse/config';
+import { edgePublicUrlOf, ZEdgeEnv } from './env.schema';
+
+describe('edge env', () => {
+  it('needs EDGE_PUBLIC_URL once it listens beyond loopback, as the images do', () => {
+    const env = parseEnv('edge', ZEdgeEnv, { EDGE_HOST: '0.0.0.0' });
+    expect(() => edgePublicUrlOf(env)).toThrow(EnvError);
+    expect(() => edgePublicUrlOf(env)).toThrow(
+      /EDGE_PUBLIC_URL: is required .*EDGE_HOST=0\.0\.0\.0/,
+    );
+    expect(
+      edgePublicUrlOf(
+        parseEnv('edge', ZEdgeEnv, {
+          EDGE_HOST: '0.0.0.0',
+          EDGE_PUBLIC_URL: 'https://integrations.acme.test',
+        }),
+      ),
+    ).toBe('https://integrations.acme.test');
+    // On loopback (development) the listening address is the public one.
+    expect(edgePublicUrlOf(parseEnv('edge', ZEdgeEnv, {}))).toBeUndefined();
+    expect(edgePublicUrlOf(parseEnv('edge', ZEdgeEnv, { EDGE_HOST: 'localhost' }))).toBeUndefined();
+  });
+
+  it("takes compose's empty pass-throughs as unset, and refuses a providers file it cannot read", () => {
+    const env = parseEnv('edge', ZEdgeEnv, { PROVIDERS_FILE: '', OAUTH_SESSION_SECRET: '' });
+    expect(env.PROVIDERS_FILE).toBeUndefined();
+    expect(env.OAUTH_SESSION_SECRET).toBeUndefined();
+    expect(() => parseEnv('edge', ZEdgeEnv, { OAUTH_SESSION_SECRET: 'short' })).toThrow(
+      /OAUTH_SESSION_SECRET/,
+    );
+    expect(() =>
+      parseEnv('edge', ZEdgeEnv, { PROVIDERS_FILE: '/nonexistent/providers.json' }),
+    ).toThrow(/PROVIDERS_FILE: cannot be read/);
+  });
+});
