@@ -389,6 +389,14 @@ describe('disconnect saga (whole stack as processes)', () => {
     expect((await h.admin.client.disconnect.status.query({ sagaId: last.sagaId })).status).toBe(
       'completed',
     );
+    // A token in the URL (tRPC's connectionParams) is not taken: URLs end up in access logs.
+    const viaUrl = await fetch(
+      `${h.stack.edgeUrl}/trpc/disconnect.progress?input=${encodeURIComponent(JSON.stringify({ sagaId: last.sagaId }))}&connectionParams=${encodeURIComponent(JSON.stringify({ token: h.admin.token }))}`,
+      { headers: { accept: 'text/event-stream' } },
+    );
+    const refused = await viaUrl.text();
+    expect(refused).toContain('UNAUTHORIZED');
+    expect(refused).not.toContain(v.connectionId!);
     const [inst] = await h.db.query(
       `select status from connection.integration_instance where id = $1`,
       [instance.id],

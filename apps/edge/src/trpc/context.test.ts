@@ -18,10 +18,9 @@ describe('client identity for limits and audit', () => {
     expect(clientIp(req('10.0.0.9'), 1)).toBe('10.0.0.9');
   });
 
-  it('reads the bearer token from the header, else from SSE connectionParams', () => {
+  it('reads the bearer token from the Authorization header only, never from the URL', () => {
     expect(bearerOf(req('x', { authorization: 'Bearer otk_a ' }))).toBe('otk_a');
     expect(bearerOf(req('x', { authorization: 'Basic abc' }))).toBeUndefined();
-    expect(bearerOf(req('x'), { token: 'otk_b' })).toBe('otk_b');
   });
 
   it('has generous documented defaults and refuses nonsense limits', () => {

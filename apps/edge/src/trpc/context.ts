@@ -53,27 +53,19 @@ export function clientIp(req: IncomingMessage, trustedProxyHops = 0): string | n
   return chain[Math.min(trustedProxyHops, chain.length - 1)] ?? socket;
 }
 
-/** The bearer token of a request: `Authorization: Bearer …`, else SSE's connectionParams `token`. */
-export function bearerOf(
-  req: IncomingMessage,
-  connectionParams?: Record<string, string | undefined> | null,
-): string | undefined {
+/**
+ * The bearer token of a request: `Authorization: Bearer …` only. Never from the URL (tRPC's SSE
+ * `connectionParams`, a query string): URLs end up in proxies' access logs and browser histories. The dashboard's
+ * subscriptions send the header through a fetch-based EventSource.
+ */
+export function bearerOf(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
-  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
-  const fromParams = connectionParams?.['token'];
-  return typeof fromParams === 'string' ? fromParams : undefined;
+  return auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
 }
 
 export function createContextFactory(deps: TEdgeDeps) {
-  return ({
-    req,
-    info,
-  }: {
-    req: IncomingMessage;
-    info?: { connectionParams: Record<string, string | undefined> | null };
-  }): TContext => {
-    // SSE subscriptions cannot set headers: the token comes in tRPC's connectionParams instead.
-    const bearer = bearerOf(req, info?.connectionParams);
+  return ({ req }: { req: IncomingMessage }): TContext => {
+    const bearer = bearerOf(req);
     const incomingTrace = req.headers['x-trace-id'];
     return {
       deps,
