@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Bus } from '@otesse/messaging';
+import { openOrm } from '@otesse/persistence';
 import { waitFor } from '@otesse/testing';
+import { syncSchedulerOrmConfig } from './db/orm.config';
+import { setJobEnabledHandler } from './handlers/set-job-enabled.handler';
 import type { TRunningSyncScheduler } from './sync-scheduler.service';
 import { startSyncKit, type TSyncKit } from './test/sync-test-kit';
 
@@ -44,6 +48,37 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
         order by length(external_id), external_id`,
       [instanceId],
     );
+
+  /**
+   * A disconnect saga's steps on the connection service and on the scheduler (lock, disable the jobs, statuses,
+   * mark the references), each under its saga key; the sagaId is returned with the mark's answer.
+   */
+  const disconnect = async (
+    c: { orgId: string; instanceId: string; connectionId: string },
+    markScope: 'connection' | 'instance',
+  ) => {
+    const sagaId = randomUUID();
+    const cmd = { orgId: c.orgId, connectionId: c.connectionId, sagaId };
+    await kit.bus.request('connection.connections.begin-disconnect', {
+      ...cmd,
+      idempotencyKey: `${sagaId}:lock`,
+    });
+    await kit.bus.request('sync-scheduler.jobs.disable-for-connection', {
+      ...cmd,
+      idempotencyKey: `${sagaId}:disable-sync-jobs`,
+    });
+    await kit.bus.request('connection.connections.complete-disconnect', {
+      ...cmd,
+      idempotencyKey: `${sagaId}:update-statuses`,
+    });
+    return kit.bus.request('sync-scheduler.references.mark-stale', {
+      orgId: c.orgId,
+      instanceId: c.instanceId,
+      connectionId: c.connectionId,
+      scope: markScope,
+      idempotencyKey: `${sagaId}:mark-references-stale`,
+    });
+  };
 
   it('runs a job on demand: every page in its own batch, records mapped, references synced, counts recorded', async () => {
     const c = await kit.connect();
@@ -187,6 +222,190 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
         [c.instanceId],
       ),
     );
+  });
+
+  it("another user's sync leaves a disconnected user's stale references stale; the user's reconnection restores them", async () => {
+    // Users A and B each have their own connection to one instance (contacts are per user).
+    const a = await kit.connect({ level: 'user' });
+    const b = await kit.connect({ level: 'user', orgId: a.orgId });
+    expect(b.instanceId).toBe(a.instanceId);
+    const scope = { orgId: a.orgId, instanceId: a.instanceId };
+    const jobA = await kit.addJob(a, 'contacts');
+    const jobB = await kit.addJob(b, 'contacts');
+    await runNow(b, jobB);
+    expect(await kit.finished(jobB)).toMatchObject({ status: 'succeeded' });
+    // A's own contacts, which B's account never returns (B's sync wrote ct-1…ct-50).
+    const mine = ['a-1', 'a-2', 'a-3'];
+    for (const id of mine) {
+      await kit.db.query(
+        `insert into sync.external_reference
+           (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
+         values ($1, $2, $3, 'contacts', $4, gen_random_uuid(), now() - interval '1 hour')`,
+        [a.orgId, a.instanceId, a.connectionId, id],
+      );
+    }
+    const stateOf = async () =>
+      Object.fromEntries(
+        (
+          await kit.db.query<{ external_id: string; status: string }>(
+            `select external_id, status from sync.external_reference_state
+              where instance_id = $1 and external_id like 'a-%'`,
+            [a.instanceId],
+          )
+        ).map((r) => [r.external_id, r.status]),
+      );
+    const count = () => kit.bus.request('sync-scheduler.references.count', scope);
+
+    // A disconnects: only A's references are marked; B keeps the instance connected.
+    expect(await disconnect(a, 'connection')).toEqual({ marked: 3 });
+    expect(await count()).toEqual({ synced: 50, stale: 3 });
+    // B's routine sync succeeds: it synced B's contacts, not A's.
+    await runNow(b, jobB);
+    expect(await kit.finished(jobB, { after: 1 })).toMatchObject({
+      status: 'succeeded',
+      references_restored: 0,
+    });
+    expect(await stateOf()).toEqual({ 'a-1': 'stale', 'a-2': 'stale', 'a-3': 'stale' });
+    expect(await count()).toEqual({ synced: 50, stale: 3 });
+
+    // B disconnects too (the last: the instance's references are marked), then user D connects and syncs.
+    await disconnect(b, 'instance');
+    expect(await count()).toEqual({ synced: 0, stale: 53 });
+    const d = await kit.connect({ level: 'user', orgId: a.orgId });
+    const jobD = await kit.addJob(d, 'contacts');
+    await runNow(d, jobD);
+    expect(await kit.finished(jobD)).toMatchObject({ status: 'succeeded' });
+    // D's account returned ct-1…ct-50 (synced by D now); A's contacts are still not current.
+    expect(await stateOf()).toEqual({ 'a-1': 'stale', 'a-2': 'stale', 'a-3': 'stale' });
+    expect(await count()).toEqual({ synced: 50, stale: 3 });
+
+    // A reconnects: a new connection of A's slot takes A's jobs over (as the edge's connect does), the user
+    // enables the contacts job, and its first successful sync covers A's references.
+    const a2 = await kit.connect({ level: 'user', orgId: a.orgId, userId: a.userId });
+    const adopted = await kit.bus.request('sync-scheduler.jobs.create-defaults', {
+      ...scope,
+      connectionId: a2.connectionId,
+      vendor: a2.vendor,
+      resources: [],
+      adoptFromConnectionId: a.connectionId,
+    });
+    expect(adopted).toMatchObject({ adopted: 1, jobs: [{ id: jobA, isEnabled: false }] });
+    await kit.bus.request('sync-scheduler.jobs.set-enabled', {
+      orgId: a.orgId,
+      jobId: jobA,
+      enabled: true,
+    });
+    await runNow(a2, jobA);
+    expect(await kit.finished(jobA)).toMatchObject({
+      status: 'succeeded',
+      references_restored: 3,
+    });
+    expect(await stateOf()).toEqual({ 'a-1': 'synced', 'a-2': 'synced', 'a-3': 'synced' });
+    expect(await count()).toEqual({ synced: 53, stale: 0 });
+
+    // A's slot disconnects again: its mark covers what the earlier connection of the slot synced last too.
+    expect(await disconnect(a2, 'connection')).toEqual({ marked: 53 });
+    expect(await stateOf()).toEqual({ 'a-1': 'stale', 'a-2': 'stale', 'a-3': 'stale' });
+    expect(await count()).toEqual({ synced: 0, stale: 53 });
+  });
+
+  it('an enable whose connection check passed just before a disconnect cannot turn the job back on after it', async () => {
+    const c = await kit.connect({ level: 'user' });
+    const jobId = await kit.addJob(c, 'contacts');
+    // The user had turned it off; now turns it on while someone disconnects the connection.
+    await kit.bus.request('sync-scheduler.jobs.set-enabled', {
+      orgId: c.orgId,
+      jobId,
+      enabled: false,
+    });
+    const enabled = async () =>
+      (
+        await kit.db.query<{ is_enabled: boolean }>(
+          `select is_enabled from sync.sync_job where id = $1`,
+          [jobId],
+        )
+      )[0]!.is_enabled;
+
+    // The enable handler as the scheduler runs it, on the real services; the disconnect's lock and disable steps
+    // run right after the connection service answered its check (`connected`), before its update.
+    const sagaId = randomUUID();
+    const saga = { orgId: c.orgId, connectionId: c.connectionId, sagaId };
+    const bus = new Bus(kit.nc, { timeoutMs: 10_000 });
+    const request = bus.request.bind(bus);
+    bus.request = (async (subject: string, payload: unknown, opts?: unknown) => {
+      const answer = await (request as (s: string, p: unknown, o?: unknown) => Promise<unknown>)(
+        subject,
+        payload,
+        opts,
+      );
+      if (subject === 'connection.connections.get') {
+        expect(answer).toMatchObject({ connection: { status: 'connected' } });
+        await kit.bus.request('connection.connections.begin-disconnect', {
+          ...saga,
+          idempotencyKey: `${sagaId}:lock`,
+        });
+        expect(
+          await kit.bus.request('sync-scheduler.jobs.disable-for-connection', {
+            ...saga,
+            idempotencyKey: `${sagaId}:disable-sync-jobs`,
+          }),
+        ).toMatchObject({ jobsDisabled: 0 });
+      }
+      return answer;
+    }) as typeof bus.request;
+    const orm = await openOrm(syncSchedulerOrmConfig(kit.db.urlFor('sync-scheduler')));
+    try {
+      const enable = setJobEnabledHandler({ orm, nc: kit.nc, bus, engine: svc.engine });
+      await expect(
+        enable({ orgId: c.orgId, jobId, enabled: true }, { traceId: randomUUID() }),
+      ).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', reason: 'disabled_by_disconnect' });
+    } finally {
+      await orm.close(true);
+    }
+    expect(await enabled()).toBe(false);
+
+    // The disconnect fails and compensates: the connection stays, and the user may enable the job again.
+    await kit.bus.request('sync-scheduler.jobs.reenable-for-saga', {
+      ...saga,
+      idempotencyKey: `${sagaId}:disable-sync-jobs:compensate`,
+    });
+    await kit.bus.request('connection.connections.cancel-disconnect', {
+      ...saga,
+      idempotencyKey: `${sagaId}:lock:compensate`,
+    });
+    expect(await enabled()).toBe(false);
+    await expect(
+      kit.bus.request('sync-scheduler.jobs.set-enabled', { orgId: c.orgId, jobId, enabled: true }),
+    ).resolves.toMatchObject({ changed: true, job: { isEnabled: true } });
+
+    // A disconnect that completes holds the jobs disabled; the reconnection takes them over disabled, and the
+    // user enables them on the new connection.
+    await disconnect(c, 'connection');
+    expect(await enabled()).toBe(false);
+    await expect(
+      kit.bus.request('sync-scheduler.jobs.set-enabled', { orgId: c.orgId, jobId, enabled: true }),
+    ).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    const c2 = await kit.connect({ level: 'user', orgId: c.orgId, userId: c.userId });
+    await kit.bus.request('sync-scheduler.jobs.create-defaults', {
+      orgId: c.orgId,
+      instanceId: c.instanceId,
+      connectionId: c2.connectionId,
+      vendor: c2.vendor,
+      resources: [],
+      adoptFromConnectionId: c.connectionId,
+    });
+    expect(await enabled()).toBe(false);
+    await expect(
+      kit.bus.request('sync-scheduler.jobs.set-enabled', { orgId: c.orgId, jobId, enabled: true }),
+    ).resolves.toMatchObject({
+      changed: true,
+      job: { isEnabled: true, connectionId: c2.connectionId },
+    });
+    expect(
+      await kit.db.query(`select * from sync.connection_job_hold where connection_id = $1`, [
+        c.connectionId,
+      ]),
+    ).toEqual([]);
   });
 
   it('cancel mid-run: the batches committed before stay, nothing is written after, status cancelled with completedAt', async () => {

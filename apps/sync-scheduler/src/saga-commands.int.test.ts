@@ -284,11 +284,11 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
       [t.orgId, t.instanceId, t.connectionId],
     );
     expect(await markStale(t, 'connection')).toEqual({ marked: 0 });
-    // A complete sync of the resource since: synced again, so the next mark counts them.
+    // A complete sync of the connection's resource since: synced again, so the next mark counts them.
     await db.query(
-      `insert into sync.reference_restore (instance_id, resource, org_id, restored_at)
-       values ($1, 'contacts', $2, now())`,
-      [t.instanceId, t.orgId],
+      `insert into sync.reference_restore (instance_id, connection_id, resource, org_id, restored_at)
+       values ($1, $3, 'contacts', $2, now())`,
+      [t.instanceId, t.orgId, t.connectionId],
     );
     expect(await markStale(t, 'connection')).toEqual({ marked: 3 });
     expect(await markStale(t, 'instance')).toEqual({ marked: 1 });

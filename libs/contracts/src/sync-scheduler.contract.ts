@@ -285,7 +285,9 @@ export const syncSchedulerContracts = {
   /**
    * A user enables or disables one job. Disabling cancels its running execution (as a disconnect does) and clears
    * any saga mark, so no compensation re-enables what a user turned off; enabling needs a `connected` connection
-   * (PRECONDITION_FAILED `connection_not_connected`) and makes the job due now if its next run is past.
+   * (PRECONDITION_FAILED `connection_not_connected`) whose jobs no disconnect holds (`disabled_by_disconnect`, also
+   * when the disconnect began after the check; `connection_changed`: a reconnection moved the job meanwhile) and
+   * makes the job due now if its next run is past.
    * `changed` is false when it already was in that state. NOT_FOUND for another org's job.
    */
   'sync-scheduler.jobs.set-enabled': defineRequest({

@@ -62,8 +62,8 @@ function readPath(value: unknown, path: string): unknown {
  * replica resumes from the saved cursor) and a lost lease. A heartbeat renews the lease while a page is slow.
  *
  * Records written here belong to the org and the instance, not to the connection: a disconnect keeps them in full
- * and marks their references `stale`; the next successful sync turns the instance's stale references of the
- * resource `synced` again.
+ * and marks their references `stale`; the next successful sync of the resource by a connection of the same slot
+ * (the reconnection) turns those stale references `synced` again — another user's sync only its own.
  */
 export async function runExecution(
   deps: TRunnerDeps,
@@ -126,33 +126,48 @@ export async function runExecution(
       if (row?.status !== 'running' || row.lease_owner !== mine.owner) {
         return row?.status === 'cancelled' ? 'cancelled' : 'lost';
       }
-      // A complete read of the resource: the instance's references still `stale` from a disconnect are current
-      // again (seed: "updated to synced after the next successful sync"). One row moves the resource's restore
-      // time (the view derives the rest); their last_synced_at keeps saying when the provider last returned them.
-      // The count reads the statement's snapshot, before the restore. Without a mark since the resource's last
-      // complete sync nothing can be stale, and the scan is skipped (the common case).
+      // A complete read of the resource: the references this connection synced last, and those of the earlier
+      // connections of its slot (a reconnection), still `stale` from a disconnect are current again (seed: "updated
+      // to synced after the next successful sync"). Another user's references are not: this sync did not cover
+      // them. One row per connection of the slot moves its restore time (the view derives the rest); their
+      // last_synced_at keeps saying when the provider last returned them. The count reads the statement's
+      // snapshot, before the restore. Without a mark since the slot's last restore nothing can be stale, and the
+      // scan is skipped (the common case).
       const { restored } = (
         await trx.raw(
-          `with stale as (
+          `with slot as (
+             select cast(? as uuid) as connection_id
+             union
+             select l.ancestor_id from ${S}.connection_lineage l
+              where l.connection_id = ? and l.instance_id = ? and l.org_id = ?
+           ), stale as (
              select count(*)::int as n from ${S}.external_reference_state
               where org_id = ? and instance_id = ? and resource = ? and status = 'stale'
-                and exists (select 1 from ${S}.reference_stale_mark m
-                             where m.instance_id = ? and m.stale_since > coalesce(
-                               (select restored_at from ${S}.reference_restore where instance_id = ? and resource = ?),
-                               '-infinity'))
+                and connection_id in (select connection_id from slot)
+                and exists (
+                  select 1 from slot s
+                    left join ${S}.reference_restore x
+                           on x.instance_id = ? and x.connection_id = s.connection_id and x.resource = ?
+                    join ${S}.reference_stale_mark m
+                      on m.instance_id = ? and (m.connection_id is null or m.connection_id = s.connection_id)
+                     and m.stale_since > coalesce(x.restored_at, '-infinity'))
            ), restore as (
-             insert into ${S}.reference_restore (instance_id, resource, org_id, restored_at)
-             values (?, ?, ?, now())
-             on conflict (instance_id, resource) do update set restored_at = excluded.restored_at
+             insert into ${S}.reference_restore (instance_id, connection_id, resource, org_id, restored_at)
+             select ?, connection_id, ?, ?, now() from slot
+             on conflict (instance_id, connection_id, resource) do update set restored_at = excluded.restored_at
            )
            select n as restored from stale`,
           [
+            claim.connectionId,
+            claim.connectionId,
+            claim.instanceId,
+            claim.orgId,
             claim.orgId,
             claim.instanceId,
             claim.resource,
             claim.instanceId,
-            claim.instanceId,
             claim.resource,
+            claim.instanceId,
             claim.instanceId,
             claim.resource,
             claim.orgId,

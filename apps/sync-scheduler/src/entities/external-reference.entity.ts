@@ -7,10 +7,12 @@ export type TExternalReferenceStatus = (typeof EXTERNAL_REFERENCE_STATUSES)[numb
 /**
  * Links a local record to its provider counterpart. Keyed by instance (not connection), so a reconnection —
  * or another user's connection to the same instance — re-links instead of duplicating. A disconnect makes them
- * `stale` (kept); the next successful sync makes them `synced` again.
+ * `stale` (kept); the next successful sync that covers them (their connection's slot, or one that returns them)
+ * makes them `synced` again.
  *
  * `synced | stale` is derived, never stored: a reference is stale when a stale mark of its scope (a disconnect)
- * is at or after its `lastSyncedAt` and after its resource's last complete sync (reference-restore.entity.ts).
+ * is at or after its `lastSyncedAt` and after the last complete sync of its resource by its connection or a
+ * successor of it (reference-restore.entity.ts).
  * Read it through the view `sync.external_reference_state` (migration `derived_stale`): a disconnect then costs
  * one mark row however many references the instance has, and nobody can read a half-applied mark.
  */

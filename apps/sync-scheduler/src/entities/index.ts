@@ -1,4 +1,6 @@
 import { ProcessedCommandSchema } from '@otesse/persistence';
+import { ConnectionJobHoldSchema } from './connection-job-hold.entity';
+import { ConnectionLineageSchema } from './connection-lineage.entity';
 import { ExternalReferenceSchema } from './external-reference.entity';
 import { FieldMappingSchema } from './field-mapping.entity';
 import { ReferenceRestoreSchema } from './reference-restore.entity';
@@ -8,6 +10,8 @@ import { SyncExecutionSchema } from './sync-execution.entity';
 import { SyncJobSchema } from './sync-job.entity';
 import { SyncedRecordSchema } from './synced-record.entity';
 
+export * from './connection-job-hold.entity';
+export * from './connection-lineage.entity';
 export * from './external-reference.entity';
 export * from './field-mapping.entity';
 export * from './reference-restore.entity';
@@ -24,6 +28,8 @@ export const entities = [
   ReferenceStaleMarkSchema,
   ReferenceRestoreSchema,
   ReferenceTallySchema,
+  ConnectionLineageSchema,
+  ConnectionJobHoldSchema,
   SyncedRecordSchema,
   FieldMappingSchema,
   ProcessedCommandSchema,

@@ -10,6 +10,7 @@ import { SYNC_SCHEMA_NAME as S, toSyncJob, type TSyncJobRow } from '../sync-job.
  * transaction. Set-based `on conflict do nothing`: a replay (or a concurrent duplicate) creates nothing and
  * leaves existing jobs as they are — a job disabled by a disconnect stays disabled until the user re-enables
  * it. Mappings are seeded only for resources the instance has none of yet, so user edits and deletions stick.
+ * An adoption also records the new connection as the successor of the old one's slot (connection_lineage).
  */
 export function createDefaultJobsHandler(
   orm: MikroORM,
@@ -42,6 +43,32 @@ export function createDefaultJobsHandler(
             run_requested_at: null,
             updated_at: now,
           });
+        // The jobs left the old connection: a disconnect's hold on it has nothing more to hold.
+        await trx('connection_job_hold')
+          .withSchema(S)
+          .where({ org_id: req.orgId, connection_id: req.adoptFromConnectionId })
+          .delete();
+        // The new connection takes over the slot's references too (and the old one's own ancestors): its syncs
+        // restore them and its disconnect marks them (run-execution.ts, sync.mark_references_stale).
+        await trx.raw(
+          `insert into ${S}.connection_lineage (connection_id, ancestor_id, org_id, instance_id)
+           select cast(? as uuid), cast(? as uuid), cast(? as uuid), cast(? as uuid)
+           union
+           select cast(? as uuid), l.ancestor_id, l.org_id, l.instance_id from ${S}.connection_lineage l
+            where l.connection_id = ? and l.org_id = ? and l.instance_id = ? and l.ancestor_id <> ?
+           on conflict do nothing`,
+          [
+            req.connectionId,
+            req.adoptFromConnectionId,
+            req.orgId,
+            req.instanceId,
+            req.connectionId,
+            req.adoptFromConnectionId,
+            req.orgId,
+            req.instanceId,
+            req.connectionId,
+          ],
+        );
       }
       if (req.resources.length > 0) {
         const inserted = await trx('sync_job')

@@ -16,7 +16,8 @@ interface TStored {
  * Disconnect saga step 2, once per idempotency key: the connection's enabled jobs are disabled and stamped with
  * the saga (so its compensation re-enables exactly these), and its running executions end `cancelled` with
  * `completedAt` — in one transaction, one round trip (the function `sync.disable_jobs_for_connection`, migration
- * `disconnect_functions`). Then every replica is told over NATS so the runner stops after the batch it is
+ * `disconnect_job_hold`). The connection's jobs stay held (`connection_job_hold`) until the compensation or a
+ * reconnection's adoption: a user's enable already past its connection check cannot turn one back on. Then every replica is told over NATS so the runner stops after the batch it is
  * writing (it keeps what it committed). A replay answers the first result and signals again (a lost signal is
  * harmless: the runner's next batch sees the row).
  */

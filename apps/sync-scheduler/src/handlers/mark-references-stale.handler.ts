@@ -6,12 +6,13 @@ const SUBJECT = 'sync-scheduler.references.mark-stale';
 
 /**
  * Disconnect saga step 6, once per idempotency key: every `synced` reference of the instance (it becomes revoked),
- * or only those this connection synced last (other users keep the instance connected), is stale from now on —
+ * or only those this connection — or an earlier connection of its slot — synced last (other users keep the
+ * instance connected), is stale from now on —
  * kept, with `stale_since`. The step writes one stale mark, O(1) however many references the scope holds: a
  * reference's state is derived from the marks (view `sync.external_reference_state`), so every reader sees the
  * references stale the moment this commits. Records themselves are untouched.
  *
- * One round trip: the function `sync.mark_references_stale` (migration `derived_stale`) counts the scope's
+ * One round trip: the function `sync.mark_references_stale` (migration `connection_scoped_restore`) counts the scope's
  * references still synced (those an earlier mark made stale are not counted again), writes the mark and the key.
  */
 export function markReferencesStaleHandler(orm: MikroORM): THandler<typeof SUBJECT> {

@@ -5,8 +5,8 @@ import type { TSchedulerDeps } from './deps';
 
 /**
  * Compensation of disable-for-connection, once per idempotency key: re-enables exactly the jobs this saga disabled
- * (a job a user had disabled before carries no saga mark and stays off) and clears the mark. A job whose next run
- * passed meanwhile is due at once.
+ * (a job a user had disabled before carries no saga mark and stays off), clears the mark and lifts the saga's hold
+ * on the connection's jobs. A job whose next run passed meanwhile is due at once.
  */
 export function reenableJobsForSagaHandler(
   deps: Pick<TSchedulerDeps, 'orm' | 'engine'>,
@@ -28,6 +28,11 @@ export function reenableJobsForSagaHandler(
               [req.orgId, req.connectionId, req.sagaId],
             )
           ).rows as { id: string }[];
+          // The connection stays: users may enable its jobs again.
+          await trx.raw(
+            `delete from ${S}.connection_job_hold where org_id = ? and connection_id = ? and saga_id = ?`,
+            [req.orgId, req.connectionId, req.sagaId],
+          );
           return { jobsReenabled: jobs.length };
         },
       ),

@@ -9,7 +9,8 @@ const notFound = () => new AppError('NOT_FOUND', 'no such sync job', { reason: '
 /**
  * A user turns one job on or off. Off: its running execution is cancelled (as a disconnect does) and any saga mark is
  * cleared, so no compensation turns back on what a user turned off. On: only for a `connected` connection whose
- * refresh token is valid — a job that could only be skipped is refused up front.
+ * refresh token is valid — a job that could only be skipped is refused up front — and never while a disconnect
+ * holds the connection's jobs (PRECONDITION_FAILED `disabled_by_disconnect`), even one that began after the check.
  */
 export function setJobEnabledHandler(
   deps: Pick<TSchedulerDeps, 'orm' | 'nc' | 'bus' | 'engine'>,
@@ -42,6 +43,42 @@ export function setJobEnabledHandler(
       }
     }
     const out = await knex.transaction(async (trx) => {
+      if (req.enabled) {
+        // The connection check above is not in this transaction: a disconnect's disable step may have run since.
+        // It holds the connection's jobs under their row locks (migration `disconnect_job_hold`), so once this
+        // job's lock is ours either that step has committed (and the next statement's snapshot sees its hold) or
+        // it waits for this commit and then disables the job with the others. Two statements: a row lock waited
+        // for re-reads the locked row only, never a joined one.
+        const locked = (
+          await trx.raw(
+            `select connection_id from ${S}.sync_job where id = ? and org_id = ? for update`,
+            [req.jobId, req.orgId],
+          )
+        ).rows[0] as { connection_id: string } | undefined;
+        if (!locked) throw notFound();
+        const held =
+          (
+            await trx.raw(
+              `select 1 from ${S}.connection_job_hold where connection_id = ? and org_id = ?`,
+              [locked.connection_id, req.orgId],
+            )
+          ).rows.length > 0;
+        if (held) {
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            'a disconnect of this job’s connection disabled its jobs: reconnect, then enable it',
+            { reason: 'disabled_by_disconnect' },
+          );
+        }
+        if (locked.connection_id !== current.connection_id) {
+          // A reconnection took the job over since the check: that one checked another connection.
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            'the job moved to another connection meanwhile: try again',
+            { reason: 'connection_changed' },
+          );
+        }
+      }
       const job = (
         await trx.raw(
           req.enabled

@@ -39,29 +39,8 @@ begin
   return "sync".store_reply(p_key, v_subject, v_result);
 end $$;`;
 
-/**
- * The disconnect saga's two scheduler commands as functions, each in one round trip (idempotency check, effect,
- * stored reply in the statement's transaction) where the TypeScript transaction took 6–7. Stored results keep the
- * shape the handlers stored before, so older keys replay the same. See `runSqlCommandOnce`.
- */
-export class Migration20261122054500_disconnect_functions extends Migration {
-  override async up(): Promise<void> {
-    this.addSql(`create or replace function "sync".replay_of(p_key text) returns jsonb
-  language sql stable as $$
-  select jsonb_build_object('subject', subject, 'result', result, 'replayed', true)
-    from "sync".processed_command where key = p_key $$;`);
-
-    // replay_of's twin: the reply stored under its key, answered as done.
-    this.addSql(`create or replace function "sync".store_reply(p_key text, p_subject text, p_reply jsonb)
-  returns jsonb language plpgsql as $$
-begin
-  insert into "sync".processed_command (key, subject, result, created_at) values (p_key, p_subject, p_reply, now());
-  return jsonb_build_object('subject', p_subject, 'result', p_reply, 'replayed', false);
-end $$;`);
-
-    // Step 2 (disable-jobs-for-connection.handler.ts): jobs first — a claim holding a job's lock commits its
-    // execution before this update proceeds, so the execution update below sees (and cancels) it.
-    this.addSql(`create or replace function "sync".disable_jobs_for_connection(p_key text, p_org uuid,
+/** As this migration creates it; a later migration's down() restores exactly this. */
+export const DISABLE_JOBS_FOR_CONNECTION_V1 = `create or replace function "sync".disable_jobs_for_connection(p_key text, p_org uuid,
     p_connection uuid, p_saga uuid) returns jsonb language plpgsql as $$
 declare
   v_subject constant text := 'sync-scheduler.jobs.disable-for-connection';
@@ -87,7 +66,31 @@ begin
   v_result := jsonb_build_object('jobsDisabled', jsonb_array_length(v_jobs), 'jobIds', v_jobs,
     'executionsCancelled', jsonb_array_length(v_executions), 'cancelledExecutionIds', v_executions);
   return "sync".store_reply(p_key, v_subject, v_result);
+end $$;`;
+
+/**
+ * The disconnect saga's two scheduler commands as functions, each in one round trip (idempotency check, effect,
+ * stored reply in the statement's transaction) where the TypeScript transaction took 6–7. Stored results keep the
+ * shape the handlers stored before, so older keys replay the same. See `runSqlCommandOnce`.
+ */
+export class Migration20261122054500_disconnect_functions extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create or replace function "sync".replay_of(p_key text) returns jsonb
+  language sql stable as $$
+  select jsonb_build_object('subject', subject, 'result', result, 'replayed', true)
+    from "sync".processed_command where key = p_key $$;`);
+
+    // replay_of's twin: the reply stored under its key, answered as done.
+    this.addSql(`create or replace function "sync".store_reply(p_key text, p_subject text, p_reply jsonb)
+  returns jsonb language plpgsql as $$
+begin
+  insert into "sync".processed_command (key, subject, result, created_at) values (p_key, p_subject, p_reply, now());
+  return jsonb_build_object('subject', p_subject, 'result', p_reply, 'replayed', false);
 end $$;`);
+
+    // Step 2 (disable-jobs-for-connection.handler.ts): jobs first — a claim holding a job's lock commits its
+    // execution before this update proceeds, so the execution update below sees (and cancels) it.
+    this.addSql(DISABLE_JOBS_FOR_CONNECTION_V1);
 
     // Step 6 (mark-references-stale.handler.ts): counts the scope's references still synced — those a pending mark
     // already covers are stale already and not counted again — and writes the one new mark. Nothing is

@@ -1,6 +1,74 @@
 import { Migration } from '@mikro-orm/migrations';
 import { MARK_REFERENCES_STALE_V1 } from './Migration20261122054500_disconnect_functions';
 
+/** As this migration creates them; a later migration's down() restores exactly these. */
+export const EXTERNAL_REFERENCE_STATE_V1 = `create view "sync".external_reference_state as
+  select r.id, r.org_id, r.instance_id, r.connection_id, r.resource, r.external_id, r.local_record_id,
+         r.last_synced_at,
+         case when s.stale then 'stale' else 'synced' end as status,
+         case when s.stale then (
+           select min(m.stale_since) from "sync".reference_stale_mark m
+            where m.instance_id = r.instance_id and (m.connection_id is null or m.connection_id = r.connection_id)
+              and m.stale_since >= r.last_synced_at and m.stale_since > coalesce(x.restored_at, '-infinity'))
+         end as stale_since
+    from "sync".external_reference r
+    left join (select instance_id, max(stale_since) as newest from "sync".reference_stale_mark
+                where connection_id is null group by instance_id) im on im.instance_id = r.instance_id
+    left join (select instance_id, connection_id, max(stale_since) as newest from "sync".reference_stale_mark
+                where connection_id is not null group by instance_id, connection_id) cm
+           on cm.instance_id = r.instance_id and cm.connection_id = r.connection_id
+    left join "sync".reference_restore x on x.instance_id = r.instance_id and x.resource = r.resource
+    cross join lateral (select coalesce(greatest(im.newest, cm.newest) >= r.last_synced_at
+                          and greatest(im.newest, cm.newest) > coalesce(x.restored_at, '-infinity'), false) as stale) s;`;
+
+export const SCOPE_SYNCED_COUNT_V1 = `create or replace function "sync".scope_synced_count(p_org uuid, p_instance uuid, p_connection uuid)
+    returns int language plpgsql stable as $$
+declare
+  t "sync".reference_tally%rowtype;
+  v_newest timestamptz;
+  v_n int;
+begin
+  select * into t from "sync".reference_tally
+   where instance_id = p_instance and connection_id = p_connection and org_id = p_org;
+  if not found or t.references_count = 0 then return 0; end if;
+  v_newest := greatest(
+    (select max(stale_since) from "sync".reference_stale_mark where instance_id = p_instance and connection_id is null),
+    (select max(stale_since) from "sync".reference_stale_mark where instance_id = p_instance and connection_id = p_connection));
+  -- No mark covers them: all synced.
+  if v_newest is null then return t.references_count; end if;
+  -- A mark after every one's last sync and after every complete sync of the instance since: all stale.
+  if v_newest >= t.last_synced_max and v_newest > coalesce(
+       (select max(restored_at) from "sync".reference_restore where instance_id = p_instance), '-infinity') then
+    return 0;
+  end if;
+  -- Partly covered: row by row, by the view's rule.
+  select count(*) into v_n from "sync".external_reference_state
+   where org_id = p_org and instance_id = p_instance and connection_id = p_connection and status = 'synced';
+  return v_n;
+end $$;`;
+
+export const MARK_REFERENCES_STALE_V2 = `create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
+    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
+declare
+  v_subject constant text := 'sync-scheduler.references.mark-stale';
+  v_replay jsonb := "sync".replay_of(p_key);
+  v_n int;
+  v_result jsonb;
+begin
+  if v_replay is not null then return v_replay; end if;
+  if p_connection is null then
+    select coalesce(sum("sync".scope_synced_count(p_org, p_instance, t.connection_id)), 0) into v_n
+      from "sync".reference_tally t where t.instance_id = p_instance and t.org_id = p_org;
+  else
+    v_n := "sync".scope_synced_count(p_org, p_instance, p_connection);
+  end if;
+  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
+  values (p_org, p_instance, p_connection, now(), v_n);
+  v_result := jsonb_build_object('marked', v_n);
+  return "sync".store_reply(p_key, v_subject, v_result);
+end $$;`;
+
+
 /**
  * References' `synced | stale` becomes derived instead of stored. A disconnect used to rewrite every reference of
  * its scope (10,000 rows each in the benchmark, six index entries per row) — in the background, but at 250
@@ -43,24 +111,7 @@ export class Migration20261122070443_derived_stale extends Migration {
     // after its last sync and after its resource's last complete sync; it is stale since the first such mark.
     // Grouped joins rather than a subquery per row: counting an instance's references is one index-only scan
     // with two small hash joins (the planner carries "instance_id = …" into the grouped marks).
-    this.addSql(`create view "sync".external_reference_state as
-  select r.id, r.org_id, r.instance_id, r.connection_id, r.resource, r.external_id, r.local_record_id,
-         r.last_synced_at,
-         case when s.stale then 'stale' else 'synced' end as status,
-         case when s.stale then (
-           select min(m.stale_since) from "sync".reference_stale_mark m
-            where m.instance_id = r.instance_id and (m.connection_id is null or m.connection_id = r.connection_id)
-              and m.stale_since >= r.last_synced_at and m.stale_since > coalesce(x.restored_at, '-infinity'))
-         end as stale_since
-    from "sync".external_reference r
-    left join (select instance_id, max(stale_since) as newest from "sync".reference_stale_mark
-                where connection_id is null group by instance_id) im on im.instance_id = r.instance_id
-    left join (select instance_id, connection_id, max(stale_since) as newest from "sync".reference_stale_mark
-                where connection_id is not null group by instance_id, connection_id) cm
-           on cm.instance_id = r.instance_id and cm.connection_id = r.connection_id
-    left join "sync".reference_restore x on x.instance_id = r.instance_id and x.resource = r.resource
-    cross join lateral (select coalesce(greatest(im.newest, cm.newest) >= r.last_synced_at
-                          and greatest(im.newest, cm.newest) > coalesce(x.restored_at, '-infinity'), false) as stale) s;`);
+    this.addSql(EXTERNAL_REFERENCE_STATE_V1);
 
     // The mark step's count: per instance and connection, the references it synced last and the newest
     // last_synced_at among them (reference-tally.entity.ts).
@@ -106,54 +157,11 @@ end $$;`);
   referencing old table as old_rows for each statement execute function "sync".tally_references();`);
 
     // How many of the references this connection synced last are synced now.
-    this.addSql(`create or replace function "sync".scope_synced_count(p_org uuid, p_instance uuid, p_connection uuid)
-    returns int language plpgsql stable as $$
-declare
-  t "sync".reference_tally%rowtype;
-  v_newest timestamptz;
-  v_n int;
-begin
-  select * into t from "sync".reference_tally
-   where instance_id = p_instance and connection_id = p_connection and org_id = p_org;
-  if not found or t.references_count = 0 then return 0; end if;
-  v_newest := greatest(
-    (select max(stale_since) from "sync".reference_stale_mark where instance_id = p_instance and connection_id is null),
-    (select max(stale_since) from "sync".reference_stale_mark where instance_id = p_instance and connection_id = p_connection));
-  -- No mark covers them: all synced.
-  if v_newest is null then return t.references_count; end if;
-  -- A mark after every one's last sync and after every complete sync of the instance since: all stale.
-  if v_newest >= t.last_synced_max and v_newest > coalesce(
-       (select max(restored_at) from "sync".reference_restore where instance_id = p_instance), '-infinity') then
-    return 0;
-  end if;
-  -- Partly covered: row by row, by the view's rule.
-  select count(*) into v_n from "sync".external_reference_state
-   where org_id = p_org and instance_id = p_instance and connection_id = p_connection and status = 'synced';
-  return v_n;
-end $$;`);
+    this.addSql(SCOPE_SYNCED_COUNT_V1);
 
     // Step 6 (mark-references-stale.handler.ts): counts the scope's references still synced (those an earlier mark
     // already made stale are not counted again) and writes the one mark. No reference row is touched.
-    this.addSql(`create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
-    p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
-declare
-  v_subject constant text := 'sync-scheduler.references.mark-stale';
-  v_replay jsonb := "sync".replay_of(p_key);
-  v_n int;
-  v_result jsonb;
-begin
-  if v_replay is not null then return v_replay; end if;
-  if p_connection is null then
-    select coalesce(sum("sync".scope_synced_count(p_org, p_instance, t.connection_id)), 0) into v_n
-      from "sync".reference_tally t where t.instance_id = p_instance and t.org_id = p_org;
-  else
-    v_n := "sync".scope_synced_count(p_org, p_instance, p_connection);
-  end if;
-  insert into "sync".reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
-  values (p_org, p_instance, p_connection, now(), v_n);
-  v_result := jsonb_build_object('marked', v_n);
-  return "sync".store_reply(p_key, v_subject, v_result);
-end $$;`);
+    this.addSql(MARK_REFERENCES_STALE_V2);
   }
 
   override async down(): Promise<void> {

@@ -6,6 +6,8 @@ import { Migration20261122054500_disconnect_functions } from './Migration2026112
 import { Migration20261122070443_derived_stale } from './Migration20261122070443_derived_stale';
 import { Migration20261122123100_replay_of_plpgsql } from './Migration20261122123100_replay_of_plpgsql';
 import { Migration20261123092851_idempotency_retention } from './Migration20261123092851_idempotency_retention';
+import { Migration20261123131235_connection_scoped_restore } from './Migration20261123131235_connection_scoped_restore';
+import { Migration20261123131942_disconnect_job_hold } from './Migration20261123131942_disconnect_job_hold';
 
 export const migrations = [
   { name: 'Migration20261121233414', class: Migration20261121233414 },
@@ -15,4 +17,6 @@ export const migrations = [
   { name: 'Migration20261122070443_derived_stale', class: Migration20261122070443_derived_stale },
   { name: 'Migration20261122123100_replay_of_plpgsql', class: Migration20261122123100_replay_of_plpgsql },
   { name: 'Migration20261123092851_idempotency_retention', class: Migration20261123092851_idempotency_retention },
+  { name: 'Migration20261123131235_connection_scoped_restore', class: Migration20261123131235_connection_scoped_restore },
+  { name: 'Migration20261123131942_disconnect_job_hold', class: Migration20261123131942_disconnect_job_hold },
 ];

@@ -62,8 +62,16 @@ export interface TSyncKit {
   stack: TStack;
   nc: NatsConnection;
   bus: Bus;
-  /** A connected connection (app level, own org and instance) with a live access token in the vault. */
-  connect(opts?: { vendor?: 'google' | 'zendesk' }): Promise<TConnected>;
+  /**
+   * A connected connection with a live access token in the vault: app level in its own org and instance, unless an
+   * org is given (its instance of the vendor) with a level and user (a user's own connection beside others).
+   */
+  connect(opts?: {
+    vendor?: 'google' | 'zendesk';
+    orgId?: string;
+    level?: 'app' | 'user';
+    userId?: string;
+  }): Promise<TConnected & { userId: string }>;
   /** A job of the connection, not due (`nextRunAt` null) unless asked; rows as create-defaults writes them. */
   addJob(
     c: TConnected,
@@ -132,16 +140,17 @@ export async function startSyncKit(
 
   const connect: TSyncKit['connect'] = async (o = {}) => {
     const vendor = o.vendor ?? 'google';
-    const orgId = randomUUID();
+    const orgId = o.orgId ?? randomUUID();
+    const userId = o.userId ?? randomUUID();
     const subdomain = vendor === 'zendesk' ? 'acme' : undefined;
-    if (subdomain) {
+    if (subdomain && !o.orgId) {
       await bus.request('connection.instances.configure', { orgId, vendor, config: { subdomain } });
     }
     const { connection, instance } = await bus.request('connection.connections.create', {
       orgId,
       vendor,
-      level: 'app',
-      userId: randomUUID(),
+      level: o.level ?? 'app',
+      userId,
       externalAccountId: 'u-alice',
       tenantId: 'acme',
     });
@@ -177,6 +186,7 @@ export async function startSyncKit(
       instanceId: instance.id,
       connectionId: connection.id,
       vendor,
+      userId,
       accessToken: access.token,
       refreshToken: refresh.token,
     };
