@@ -28,7 +28,7 @@ import { startSagaRecordRelease } from './sagas/release-saga-records';
 import { disconnectSaga } from './sagas/disconnect.saga';
 import { PendingTokens, reconnectSaga } from './sagas/reconnect.saga';
 import { EDGE_SCHEMA, edgeOrmConfig } from './db/orm.config';
-import { createOAuthRoutes } from './oauth/oauth-routes';
+import { createOAuthRoutes, pathForLog } from './oauth/oauth-routes';
 import { appRouter } from './routers/app.router';
 import { restRoutes } from './http/rest-routes';
 import { createOpenApiRoute } from './http/openapi.route';
@@ -324,12 +324,15 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     if (draining) res.setHeader('connection', 'close');
     if (logger.isLevelEnabled('debug')) {
       const started = performance.now();
-      // The path only: query strings carry OAuth codes and states, tRPC inputs, export filters.
+      // The path only: query strings carry OAuth codes and states, tRPC inputs, export filters; a start link's
+      // key is left out too (both read now: the OAuth routes rewrite them for grant).
+      const { method } = req;
+      const path = pathForLog(req.url);
       res.once('finish', () =>
         logger.debug(
           {
-            method: req.method,
-            path: req.url?.split('?')[0],
+            method,
+            path,
             status: res.statusCode,
             ms: Math.round(performance.now() - started),
           },
@@ -341,10 +344,10 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
       const known = asAppError(e);
       if (known)
         logger.warn(
-          { code: known.code, reason: known.reason, path: req.url?.split('?')[0] },
+          { code: known.code, reason: known.reason, path: pathForLog(req.url) },
           'request failed',
         );
-      else logger.error({ err: e, path: req.url?.split('?')[0] }, 'request failed');
+      else logger.error({ err: e, path: pathForLog(req.url) }, 'request failed');
       if (!res.headersSent) sendAppError(res, known ?? new AppError('INTERNAL', 'internal error'));
       else res.destroy();
     });

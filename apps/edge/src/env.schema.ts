@@ -32,7 +32,7 @@ export const ZEdgeEnv = ZServiceEnv.extend({
   EDGE_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Where browsers reach the edge (OAuth redirect URIs are built from it). */
   EDGE_PUBLIC_URL: z.url().optional(),
-  /** Where the dashboard lives: OAuth results redirect there; CORS allows it. */
+  /** Where the dashboard lives: OAuth results redirect there; CORS allows it; its origin may POST start links. */
   DASHBOARD_URL: z.url().default('http://127.0.0.1:5173'),
   PROVIDERS_FILE: ZOptionalFile,
   /**

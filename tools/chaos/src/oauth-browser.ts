@@ -1,5 +1,8 @@
+import { confirmationForm } from '@otesse/testing';
+
 /**
- * Follows an OAuth connect the way a browser does (start link on the edge → the provider's authorize page →
+ * Follows an OAuth connect the way a browser does (start link on the edge, confirmed on its page → the provider's
+ * authorize page →
  * the edge's callback → the dashboard), with one cookie jar per host name: like a browser, cookies ignore the
  * port, so the edge replicas on 127.0.0.1 share them as replicas behind one address would.
  */
@@ -30,13 +33,30 @@ export async function followOAuth(
   };
   const hops: string[] = [];
   let next = new URL(startUrl);
+  /** The start link's confirmation form, once its page was shown: submitted as the next request. */
+  let submit: Record<string, string> | undefined;
   for (let i = 0; i < 8; i += 1) {
     hops.push(next.toString());
     const cookies = cookiesOf(next.hostname);
-    const res = await fetch(next, {
-      redirect: 'manual',
-      headers: cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {},
-    });
+    const cookie = cookies.size
+      ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') }
+      : {};
+    const res = await fetch(
+      next,
+      submit
+        ? {
+            method: 'POST',
+            redirect: 'manual',
+            headers: {
+              ...cookie,
+              'content-type': 'application/x-www-form-urlencoded',
+              origin: next.origin,
+            },
+            body: new URLSearchParams(submit).toString(),
+          }
+        : { redirect: 'manual', headers: cookie },
+    );
+    submit = undefined;
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attrs] = line.split(';');
       const [name, ...value] = (pair ?? '').trim().split('=');
@@ -47,6 +67,13 @@ export async function followOAuth(
     const location = res.headers.get('location');
     if (res.status < 300 || res.status >= 400 || !location) {
       const body = await res.text();
+      const form = res.status === 200 ? confirmationForm(body, next.toString()) : undefined;
+      if (form && !hops.slice(0, -1).some((h) => h === form.action)) {
+        // The person confirms the link is theirs (Continue).
+        submit = form.fields;
+        next = new URL(form.action);
+        continue;
+      }
       const reason = /data-reason="([^"]+)"/.exec(body)?.[1];
       return { outcome: `failed:${reason ?? `http_${res.status}`}`, hops };
     }

@@ -106,5 +106,6 @@ export function handleAuthorize(ctx: TRequestContext): void {
   record.outcome = 'code';
   record.userId = user.id;
   record.code = code;
-  redirectWith({ code });
+  // Like Intuit (QuickBooks), the company the user chose comes back beside the code: `realmId`, the user's tenant.
+  redirectWith({ code, realmId: user.tenantId });
 }

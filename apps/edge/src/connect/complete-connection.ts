@@ -9,6 +9,7 @@ import {
 import type { TProviderDef } from '@otesse/providers';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
+import { discardTokens } from './discard-tokens';
 
 export interface TCompleteConnectionInput {
   orgId: string;
@@ -19,6 +20,8 @@ export interface TCompleteConnectionInput {
   tenantId: string | null;
   details: TConnectionDetails;
   credentials: TCredentialInput[];
+  /** The instance host an OAuth authorization ran against (revoking its tokens after a failure needs it). */
+  subdomain?: string | undefined;
   ip: string | null;
   traceId: string;
 }
@@ -38,9 +41,11 @@ async function retryWhileUnavailable<T>(op: () => Promise<T>): Promise<T> {
 /**
  * After the provider said yes (or the API key validated): create the connection, hand the secrets to the vault,
  * activate (the connection service publishes `integrations.connection.connected`), create the default sync jobs
- * and write the audit entry. A failure before activation abandons the pending connection, then destroys what the
- * vault got; an abandon refused because the connection is connected means the activation's answer was lost, and
- * the connect goes on. After activation (the connection is live) the idempotent rest is retried, never undone.
+ * and write the audit entry. A failure before activation abandons the pending connection: the vault, on its
+ * `abandoned` event, revokes at the provider and destroys what it stored. Tokens the vault may not hold (the create
+ * or the store failed) are handed to it to be revoked and destroyed (`vault.tokens.discard`). An abandon refused
+ * because the connection is connected means the activation's answer was lost, and the connect goes on. After
+ * activation (the connection is live) the idempotent rest is retried, never undone.
  */
 export async function completeConnection(
   deps: TEdgeDeps,
@@ -48,19 +53,38 @@ export async function completeConnection(
 ): Promise<{ instance: TInstance; connection: TConnection; jobsCreated: number }> {
   const ctx = { traceId: input.traceId, actorUserId: input.userId, orgId: input.orgId };
   const vendor = input.provider.key;
-  const { connection: pending } = await deps.bus.request(
-    'connection.connections.create',
-    {
+  /** Tokens no connection holds: revoked where the provider can, and destroyed (best effort, never throws). */
+  const discard = () =>
+    discardTokens(deps, {
       orgId: input.orgId,
-      vendor,
-      level: input.level,
       userId: input.userId,
-      externalAccountId: input.externalAccountId,
-      tenantId: input.tenantId,
-      details: input.details,
-    },
-    { ctx },
-  );
+      provider: input.provider,
+      subdomain: input.subdomain,
+      credentials: input.credentials,
+      traceId: input.traceId,
+    });
+  const revocable = input.provider.authKind === 'oauth2';
+  let pending: TConnection;
+  try {
+    ({ connection: pending } = await deps.bus.request(
+      'connection.connections.create',
+      {
+        orgId: input.orgId,
+        vendor,
+        level: input.level,
+        userId: input.userId,
+        externalAccountId: input.externalAccountId,
+        tenantId: input.tenantId,
+        details: input.details,
+      },
+      { ctx },
+    ));
+  } catch (e) {
+    // Refused (already connected: two start links for one slot) or failed: nothing was stored anywhere.
+    if (revocable) await discard();
+    throw e;
+  }
+  let stored = false;
   let activated = false;
   const auditEventId = randomUUID();
   /** Default sync jobs and the audit entry of a live connection (both idempotent: safe to run again). */
@@ -130,6 +154,7 @@ export async function completeConnection(
       },
       { ctx },
     );
+    stored = true;
     const { instance, connection } = await deps.bus.request(
       'connection.connections.activate',
       { orgId: input.orgId, connectionId: pending.id, eventId: randomUUID() },
@@ -143,9 +168,8 @@ export async function completeConnection(
     if (activated) throw e;
     // Whether the activation took effect is unknown when its answer was lost (a timeout, the connection service
     // killed after its commit): the abandon decides, atomically in the connection service — pending → error, or
-    // refused because the connection is connected. Credentials are destroyed only for an abandoned connection:
-    // destroying them first used to leave a live connection without credentials.
-    let abandoned = false;
+    // refused because the connection is connected. The vault revokes and destroys credentials only for an abandoned
+    // connection: destroying them first used to leave a live connection without credentials.
     try {
       await retryWhileUnavailable(() =>
         deps.bus.request(
@@ -154,7 +178,6 @@ export async function completeConnection(
           { ctx },
         ),
       );
-      abandoned = true;
     } catch (err) {
       if (
         err instanceof AppError &&
@@ -173,31 +196,16 @@ export async function completeConnection(
         return await retryWhileUnavailable(() => setUp(live.instance, live.connection));
       }
       // The connection stays pending: the connection service's sweep abandons it once it is past its bound,
-      // and the vault destroys the credentials on that abandoned event.
+      // and the vault revokes and destroys the credentials on that abandoned event.
       deps.logger.warn(
         { err, connectionId: pending.id },
         'clean-up: abandoning connection failed; the pending-connect sweep will',
       );
     }
-    if (abandoned) {
-      // Whether or not the store answered (its answer may have been lost too): destroying nothing is harmless.
-      await deps.bus
-        .request(
-          'vault.credentials.destroy',
-          {
-            orgId: input.orgId,
-            connectionId: pending.id,
-            idempotencyKey: `connect-cleanup:${pending.id}`,
-          },
-          { ctx },
-        )
-        .catch((err: unknown) =>
-          deps.logger.warn(
-            { err, connectionId: pending.id },
-            'clean-up: destroying credentials failed',
-          ),
-        );
-    }
+    // What the vault stored is its to finish: on the abandoned event it revokes, then destroys (destroying it from
+    // here first would wipe the tokens before they could be revoked). A store that failed — or whose answer was
+    // lost — may have stored nothing: the tokens are handed over to be revoked; revoking twice is harmless.
+    if (!stored && revocable) await discard();
     await publishAudit(deps, {
       orgId: input.orgId,
       actorUserId: input.userId,

@@ -58,11 +58,17 @@ export async function reconnectFromCallback(
   req: TReconnectRequest,
 ): Promise<TReconnectOutcome> {
   const ctx = { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId };
-  const { connection, instance } = await deps.bus.request(
-    'connection.connections.get',
-    { orgId: req.orgId, connectionId: req.targetConnectionId },
-    { ctx },
-  );
+  // Until the saga holds them, a failure leaves the new tokens attached to nothing: they are discarded.
+  const { connection, instance } = await deps.bus
+    .request(
+      'connection.connections.get',
+      { orgId: req.orgId, connectionId: req.targetConnectionId },
+      { ctx },
+    )
+    .catch(async (e: unknown) => {
+      await discardTokens(deps, req);
+      throw e;
+    });
   const refuse = async (reason: string): Promise<TReconnectOutcome> => {
     await discardTokens(deps, req);
     await publishAudit(deps, {
@@ -135,6 +141,8 @@ export async function reconnectFromCallback(
   } catch (e) {
     deps.pendingTokens.drop(sagaId);
     if (e instanceof AppError && e.reason === 'saga_conflict') return refuse('busy');
+    // Whatever was recorded of the saga cannot swap them in any more (they are dropped here): revoked.
+    await discardTokens(deps, req);
     throw e;
   }
   const view = await deps.sagas.waitFor(sagaId, 15_000);

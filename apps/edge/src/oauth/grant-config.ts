@@ -1,7 +1,18 @@
 import type { Catalogue } from '@otesse/providers';
 
-/** grant's provider table from the catalogue: state + PKCE on, tokens handed back in-process (never in a URL). */
-export function buildGrantConfig(catalogue: Catalogue, publicUrl: string): Record<string, unknown> {
+export interface TGrantConfig {
+  config: Record<string, unknown>;
+  /** The name grant knows a catalogue provider by (its routes are `/connect/<name>`). */
+  nameOf(vendor: string): string;
+}
+
+/**
+ * grant's provider table from the catalogue: state + PKCE on, tokens handed back in-process (never in a URL). Each
+ * provider is entered under its `grantKey` when it has one: grant turns on a provider's quirks by that name
+ * (`intuit` copies the callback's `realmId` into the token response, where QuickBooks' identity is read). A
+ * grantKey another provider already holds falls back to the catalogue key (one entry per client).
+ */
+export function buildGrantConfig(catalogue: Catalogue, publicUrl: string): TGrantConfig {
   const config: Record<string, unknown> = {
     defaults: {
       origin: publicUrl,
@@ -13,10 +24,18 @@ export function buildGrantConfig(catalogue: Catalogue, publicUrl: string): Recor
       response: ['tokens', 'raw'],
     },
   };
-  for (const p of catalogue.list()) {
-    const o = p.oauth;
-    if (!o) continue;
-    config[p.key] = {
+  const names = new Map<string, string>();
+  const oauthProviders = catalogue.list().filter((p) => p.oauth);
+  const catalogueKeys = new Set(oauthProviders.map((p) => p.key));
+  for (const p of oauthProviders) {
+    const o = p.oauth!;
+    const wanted = o.grantKey;
+    const name =
+      wanted && !(wanted in config) && (wanted === p.key || !catalogueKeys.has(wanted))
+        ? wanted
+        : p.key;
+    names.set(p.key, name);
+    config[name] = {
       oauth: 2,
       authorize_url: o.authorizeUrl,
       access_url: o.tokenUrl,
@@ -27,11 +46,12 @@ export function buildGrantConfig(catalogue: Catalogue, publicUrl: string): Recor
       custom_params: o.customParams,
       pkce: o.pkce,
       state: true,
+      // The callback stays under the catalogue key whatever grant calls the provider.
       redirect_uri: `${publicUrl}/connect/${p.key}/callback`,
       ...(o.tokenClientAuth === 'basic'
         ? { token_endpoint_auth_method: 'client_secret_basic' }
         : {}),
     };
   }
-  return config;
+  return { config, nameOf: (vendor) => names.get(vendor) ?? vendor };
 }

@@ -9,10 +9,28 @@ import { clientIp } from '../trpc/context';
 import { completeConnection } from '../connect/complete-connection';
 import { reconnectFromCallback } from '../connect/reconnect-connection';
 import { buildGrantConfig } from './grant-config';
+import type { TCredentialInput } from '@otesse/contracts';
+import type { TProviderDef } from '@otesse/providers';
 import { grantSessionStore } from './grant-session-store';
 import { appendSetCookie, BINDING_COOKIE, bindingCookie, readCookie } from './cookies';
-import { claimPending, PENDING_TTL_MS, setOutcome, startPending } from './pending-authorizations';
+import {
+  claimPending,
+  peekPending,
+  PENDING_TTL_MS,
+  setOutcome,
+  startPending,
+} from './pending-authorizations';
 import { readIdentity } from './read-identity';
+import {
+  CONFIRM_COOKIE,
+  CONFIRM_FIELD,
+  ConfirmationSigner,
+  confirmCookie,
+  escapeHtml,
+  newConfirmNonce,
+  REFUSAL_HEADERS,
+  sendConfirmationPage,
+} from './confirm-start-page';
 import { chooseSite } from '../connect/choose-site';
 import { discardTokens } from '../connect/discard-tokens';
 import { sendAppError } from '../http/http-errors';
@@ -30,20 +48,50 @@ type TGrantHandler = (
 
 const START = /^\/connect\/start\/([A-Za-z0-9_-]{20,100})$/;
 const CALLBACK = /^\/connect\/([a-z][a-z0-9-]{1,39})\/callback(?:\?.*)?$/;
+/** A confirmation form is a few hundred bytes: anything much larger is not one. */
+const MAX_FORM_BYTES = 4_096;
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** A request's path as logs may show it: no query, and no start key (a link someone else could still open). */
+export function pathForLog(url: string | undefined): string | undefined {
+  const path = url?.split('?')[0];
+  return path?.startsWith('/connect/start/') ? '/connect/start/:key' : path;
+}
+
+/** A form body (application/x-www-form-urlencoded) of at most MAX_FORM_BYTES; anything else reads as empty. */
+async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_FORM_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(
+    type === 'application/x-www-form-urlencoded' ? Buffer.concat(chunks).toString('utf8') : '',
+  );
 }
 
 /**
- * `/connect/start/:key` (bind the browser, redirect to the provider through grant) and
- * `/connect/:vendor/callback` (check state + binding + expiry + single use BEFORE grant exchanges the code).
+ * `GET /connect/start/:key` (a confirmation page naming the org and user the link was made for; starts nothing),
+ * `POST /connect/start/:key` (from that page — same origin, signed field bound to a cookie — or straight from the
+ * dashboard's origin: bind the browser, redirect to the provider through grant) and `/connect/:vendor/callback`
+ * (check state + binding + expiry + single use BEFORE grant exchanges the code). Tokens a callback obtained but
+ * cannot attach to a connection are revoked (through the vault) whatever went wrong.
  */
 export function createOAuthRoutes(
   deps: TEdgeDeps,
   opts: { sessionSecret?: string | undefined; databaseWaitMs: number },
 ) {
   const secure = deps.publicUrl.startsWith('https:');
+  const edgeOrigin = new URL(deps.publicUrl).origin;
+  const dashboardOrigin = new URL(deps.dashboardUrl).origin;
+  // Every replica needs the same secret (grant's session, the confirmation field); random only in dev.
+  const secret = opts.sessionSecret ?? randomBytes(32).toString('hex');
+  const signer = new ConfirmationSigner(secret);
   /**
    * The edge's database out of reach: the browser's request waits for it (a failover takes seconds; the provider's
    * code would not survive "start again"), up to `databaseWaitMs`, then gets the 503 page (`whenDatabaseAway`).
@@ -67,21 +115,19 @@ export function createOAuthRoutes(
         'oauth outcome not recorded',
       ),
     );
+  const grantConfig = buildGrantConfig(deps.catalogue, deps.publicUrl);
   const grantApp = (grant as unknown as { node: (cfg: unknown) => TGrantHandler }).node({
-    config: buildGrantConfig(deps.catalogue, deps.publicUrl),
+    config: grantConfig.config,
     session: {
       name: 'otesse_grant',
-      secret: opts.sessionSecret ?? randomBytes(32).toString('hex'),
+      secret,
       cookie: { path: '/connect', httpOnly: true, sameSite: 'lax', secure },
       store: grantSessionStore(deps.orm, waitingForDatabase),
     },
   });
 
   const refuse = (res: ServerResponse, status: number, reason: string, message: string): void => {
-    res.writeHead(status, {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-    });
+    res.writeHead(status, REFUSAL_HEADERS);
     res.end(
       `<!doctype html><title>Authorization refused</title><h1>Authorization refused</h1>` +
         `<p data-reason="${escapeHtml(reason)}">${escapeHtml(message)}</p>` +
@@ -100,6 +146,80 @@ export function createOAuthRoutes(
   /** The org's instance of the vendor (its configured subdomain) and its connections, history included. */
   const instanceOf = (orgId: string, vendor: string, traceId: string) =>
     deps.bus.request('connection.instances.get', { orgId, vendor }, { ctx: { traceId, orgId } });
+
+  /** GET: the page that asks the person whether this link is theirs. Nothing is claimed or bound yet. */
+  async function confirmPage(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+  ): Promise<void> {
+    let summary;
+    try {
+      summary = await waitingForDatabase(() => peekPending(deps.orm, key));
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e;
+      return refuse(res, 400, 'invalid_start', e.message);
+    }
+    // One nonce per browser (kept while it lives), so two tabs' pages both stay good.
+    const nonce = readCookie(req, CONFIRM_COOKIE) ?? newConfirmNonce();
+    sendConfirmationPage(res, {
+      summary,
+      providerName: deps.catalogue.has(summary.vendor)
+        ? deps.catalogue.get(summary.vendor).displayName
+        : summary.vendor,
+      formAction: `/connect/start/${key}`,
+      field: signer.sign(key, nonce),
+      cookie: confirmCookie(nonce, { secure, maxAgeSec: PENDING_TTL_MS / 1000 }),
+      dashboardUrl: deps.dashboardUrl,
+    });
+  }
+
+  /**
+   * POST: the person confirmed on the page (this edge's origin, with the field signed for this link and this
+   * browser's cookie), or the dashboard posted the link it just asked for (its configured origin). A request from
+   * any other origin, or with no sign of one, is refused and starts nothing.
+   */
+  async function confirmedStart(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+  ): Promise<void> {
+    const form = await readForm(req);
+    const origin = req.headers.origin;
+    const fromDashboard = origin === dashboardOrigin;
+    // Origin can be `null` (a referrer policy of no-referrer) or missing: then the browser's own Sec-Fetch-Site.
+    const fromOwnPage =
+      origin === edgeOrigin ||
+      ((origin === undefined || origin === 'null') &&
+        req.headers['sec-fetch-site'] === 'same-origin');
+    if (!fromDashboard && !fromOwnPage) {
+      deps.logger.warn(
+        { reason: 'foreign_origin', origin: origin?.slice(0, 200) },
+        'oauth start refused',
+      );
+      return refuse(
+        res,
+        403,
+        'foreign_origin',
+        'This authorization can only be started from Otesse itself: open the link and confirm there.',
+      );
+    }
+    if (
+      !fromDashboard &&
+      !signer.verify(key, readCookie(req, CONFIRM_COOKIE), form?.get(CONFIRM_FIELD) ?? null)
+    ) {
+      deps.logger.warn({ reason: 'confirmation_invalid' }, 'oauth start refused');
+      return refuse(
+        res,
+        403,
+        'confirmation_invalid',
+        'This confirmation is not valid in this browser: open the link again and confirm there.',
+      );
+    }
+    // grant reads a POST's body itself: the form is read, and the provider is reached by a plain redirect.
+    req.method = 'GET';
+    await start(req, res, key);
+  }
 
   async function start(req: IncomingMessage, res: ServerResponse, key: string): Promise<void> {
     const traceId = newTraceId();
@@ -135,7 +255,8 @@ export function createOAuthRoutes(
       );
     }
     // Never hand the browser's query to grant: only server-side values reach the provider URL.
-    req.url = `/connect/${provider.key}`;
+    req.url = `/connect/${grantConfig.nameOf(provider.key)}`;
+    res.setHeader('referrer-policy', 'no-referrer');
     const result = await grantApp(req, res, {
       dynamic: { state, ...(subdomain ? { subdomain } : {}) },
     });
@@ -173,12 +294,20 @@ export function createOAuthRoutes(
       await recordOutcome(pending.id, 'denied', traceId);
       return backToDashboard(res, { oauth: 'denied', vendor });
     }
+    /**
+     * Tokens once the code is exchanged, until something takes them over: a connection (completeConnection, which
+     * disposes of them itself when it fails), a reconnect saga, or a refusal that discards them. A failure while
+     * they are still here would leave them live at the provider, attached to nothing: they are revoked.
+     */
+    let obtained:
+      | { provider: TProviderDef; credentials: TCredentialInput[]; subdomain: string | undefined }
+      | undefined;
     try {
       const provider = deps.catalogue.get(vendor);
       const { instance, connections } = await instanceOf(pending.org_id, vendor, traceId);
       const subdomain = instance?.config.subdomain;
       // grant forgets per-request overrides between the two legs: the subdomain is set again, server-side.
-      req.url = `/connect/${vendor}/callback?${url.searchParams.toString()}`;
+      req.url = `/connect/${grantConfig.nameOf(vendor)}/callback?${url.searchParams.toString()}`;
       const { response } = await grantApp(req, res, subdomain ? { dynamic: { subdomain } } : {});
       const accessToken =
         typeof response?.['access_token'] === 'string' ? response['access_token'] : undefined;
@@ -191,12 +320,7 @@ export function createOAuthRoutes(
       const refreshToken =
         typeof response['refresh_token'] === 'string' ? response['refresh_token'] : undefined;
       const expiresIn = Number(raw['expires_in']);
-      const identity = await readIdentity(
-        provider,
-        { accessToken, raw },
-        subdomain ? { subdomain } : {},
-      );
-      const credentials = [
+      const credentials: TCredentialInput[] = [
         {
           kind: 'access_token' as const,
           value: accessToken,
@@ -209,7 +333,15 @@ export function createOAuthRoutes(
           ? [{ kind: 'refresh_token' as const, value: refreshToken, expiresAt: null }]
           : []),
       ];
+      obtained = { provider, credentials, subdomain };
+      const identity = await readIdentity(
+        provider,
+        { accessToken, raw },
+        subdomain ? { subdomain } : {},
+      );
       if (pending.action && pending.target_connection_id) {
+        // From here the reconnect owns the tokens (it discards them on a refusal; its saga swaps them in).
+        obtained = undefined;
         const outcome = await reconnectFromCallback(deps, {
           action: pending.action,
           orgId: pending.org_id,
@@ -240,6 +372,7 @@ export function createOAuthRoutes(
       if (!site.ok) {
         // Nothing is connected: the tokens are revoked where the provider can, and destroyed. After an admin's
         // choice the user connects again.
+        obtained = undefined;
         await discardTokens(deps, {
           orgId: pending.org_id,
           userId: pending.user_id,
@@ -257,6 +390,7 @@ export function createOAuthRoutes(
           sites: JSON.stringify(site.sites.slice(0, 20).map(({ id, name }) => ({ id, name }))),
         });
       }
+      obtained = undefined;
       await completeConnection(deps, {
         orgId: pending.org_id,
         userId: pending.user_id,
@@ -269,6 +403,7 @@ export function createOAuthRoutes(
           ...(site.siteName ? { siteName: site.siteName } : {}),
         },
         credentials,
+        subdomain,
         ip: clientIp(req, deps.limits.trustedProxyHops),
         traceId,
       });
@@ -280,6 +415,17 @@ export function createOAuthRoutes(
       if (!known) deps.logger.error({ err: e, vendor, traceId }, 'oauth callback failed');
       else if (!(e instanceof AppError))
         deps.logger.warn({ reason, vendor, traceId }, 'oauth callback failed');
+      if (obtained) {
+        // Best effort and bounded (discardTokens logs, never throws): the browser still gets its answer.
+        await discardTokens(deps, {
+          orgId: pending.org_id,
+          userId: pending.user_id,
+          provider: obtained.provider,
+          subdomain: obtained.subdomain,
+          credentials: obtained.credentials,
+          traceId,
+        });
+      }
       await recordOutcome(pending.id, `failed:${reason}`, traceId);
       return backToDashboard(res, { oauth: 'failed', vendor, reason });
     }
@@ -307,7 +453,10 @@ export function createOAuthRoutes(
   /** Returns false when the request is not an OAuth route. */
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = req.url ?? '';
-    if (req.method !== 'GET') return false;
+    const s = START.exec(path.split('?')[0] ?? '');
+    const startKey = s?.[1];
+    // The start link takes a GET (the page) and a POST (the confirmation); the callback only a GET.
+    if (req.method !== 'GET' && !(req.method === 'POST' && startKey)) return false;
     if (path.startsWith('/connect/')) {
       // Every /connect/* hit costs a lookup (and a start a NATS call): bounded per client IP.
       const taken = deps.limits.oauth.take(
@@ -318,10 +467,12 @@ export function createOAuthRoutes(
         return true;
       }
     }
-    const s = START.exec(path.split('?')[0] ?? '');
-    const startKey = s?.[1];
     if (startKey) {
-      await whenDatabaseAway(res, () => start(req, res, startKey));
+      await whenDatabaseAway(res, () =>
+        req.method === 'POST'
+          ? confirmedStart(req, res, startKey)
+          : confirmPage(req, res, startKey),
+      );
       return true;
     }
     const vendor = CALLBACK.exec(path)?.[1];

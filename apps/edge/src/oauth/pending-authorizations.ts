@@ -65,9 +65,54 @@ export async function createPending(
   return { startKey, expiresAt: new Date(row!.expires_at) };
 }
 
+/** What the confirmation page names: who asked, in which org, for what. */
+export interface TPendingSummary {
+  vendor: string;
+  flow: 'app' | 'user';
+  action: 'reconnect' | 'changeUser' | null;
+  orgName: string | null;
+  userEmail: string | null;
+  userName: string | null;
+}
+
 /**
- * The browser opened the start URL: bind the authorization to it (a secret only its cookie holds) and to the
- * OAuth state about to be sent. Single use: a second open of the same URL is refused.
+ * An authorization that can still be started (unknown, expired or started ones are refused as `startPending`
+ * refuses them), with the org and user it was asked for — read, not claimed: opening the link starts nothing.
+ */
+export async function peekPending(orm: MikroORM, startKey: string): Promise<TPendingSummary> {
+  const k = knex(orm);
+  const row = (await k('pending_authorization as p')
+    .withSchema('edge')
+    .leftJoin('org as o', 'o.id', 'p.org_id')
+    .leftJoin('app_user as u', 'u.id', 'p.user_id')
+    .where('p.start_key_hash', sha256(startKey))
+    .whereNull('p.started_at')
+    .andWhere('p.expires_at', '>', k.fn.now())
+    .first(
+      'p.vendor',
+      'p.flow',
+      'p.action',
+      'o.name as orgName',
+      'u.email as userEmail',
+      'u.name as userName',
+    )) as TPendingSummary | undefined;
+  if (!row) throw invalidStart();
+  return row;
+}
+
+function invalidStart(): AppError {
+  return new AppError(
+    'BAD_REQUEST',
+    'this authorization link is unknown, expired or already used',
+    {
+      reason: 'invalid_start',
+    },
+  );
+}
+
+/**
+ * The browser confirmed the start (or the dashboard posted it): bind the authorization to that browser (a secret
+ * only its cookie holds) and to the OAuth state about to be sent. Single use: a second open of the same URL is refused.
  */
 export async function startPending(
   orm: MikroORM,
@@ -92,15 +137,7 @@ export async function startPending(
       'target_connection_id',
     ])) as TPendingRow[];
   const pending = rows[0];
-  if (!pending) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'this authorization link is unknown, expired or already used',
-      {
-        reason: 'invalid_start',
-      },
-    );
-  }
+  if (!pending) throw invalidStart();
   return { pending, state, binding };
 }
 

@@ -105,7 +105,8 @@ export async function readIdentity(
     externalAccountId: account,
     tenantId: tenant,
     tenantIds,
-    accountLabel: label,
+    // A label is for display: a provider's longer one is cut to what a connection records, not refused.
+    accountLabel: label ? label.slice(0, 200) : null,
     sites: sites ?? [],
   };
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '@otesse/contracts';
 import { hashToken } from '@otesse/identity';
 import type { Bus } from '@otesse/messaging';
-import { failUpdatesWhere, TestBrowser, waitFor } from '@otesse/testing';
+import { confirmationForm, failUpdatesWhere, TestBrowser, waitFor } from '@otesse/testing';
 import { completeConnection } from '../connect/complete-connection';
 import { DEFAULT_CONSENT_AS } from '@otesse/fake-provider';
 import {
@@ -56,7 +56,10 @@ describe('connect flows through the edge (all services as processes, real Postgr
     client = h.member.client,
   ) => {
     const { url } = await client.integrations.oauthUrl.query({ vendor, flow });
-    const start = await browser.get(url);
+    // The link's page, then its Continue.
+    const page = await browser.get(url);
+    const form = confirmationForm(await page.text(), url)!;
+    const start = await browser.post(form.action, form.fields);
     expect(start.status).toBe(302);
     const authorize = await browser.get(start.headers.get('location')!);
     expect(authorize.status).toBe(302);
@@ -201,9 +204,17 @@ describe('connect flows through the edge (all services as processes, real Postgr
           ]);
           expect(jobs.length).toBeGreaterThan(0);
         } else {
-          // Failed before the activation: abandoned, and nothing of its credentials is left.
+          // Failed before the activation: abandoned, and nothing of its credentials is left (the vault takes them
+          // out of use, revokes and destroys them on the abandoned event).
           expect((outcome as AppError).code).toBe('UNAVAILABLE');
-          expect([row!.status, Number(row!.active)]).toEqual(['error', 0]);
+          expect(row!.status).toBe('error');
+          await waitFor(async () => {
+            const [left] = await h.db.query<{ n: string }>(
+              `select count(*) as n from vault.credential where connection_id = $1 and is_active and not is_deleted`,
+              [row!.id],
+            );
+            return Number(left!.n) === 0;
+          });
         }
       } finally {
         await edge.stop();

@@ -10,8 +10,21 @@ export type TStartOAuthInput = TRouterInputs['integrations']['oauthUrl'] & {
 };
 
 /**
- * Connect, Reconnect and Change User all end the same way: the edge hands out a one-time start URL and the
- * browser goes there (edge → provider → edge callback → back here with `?oauth=…`).
+ * Posts the start link from this page, a top-level form submission: the edge starts it at once for the dashboard's
+ * origin (opened any other way, the link first asks the person to confirm whose connection it is).
+ */
+function postStartLink(url: string): void {
+  const form = document.createElement('form');
+  form.method = 'post';
+  form.action = url;
+  form.hidden = true;
+  document.body.append(form);
+  form.submit();
+}
+
+/**
+ * Connect, Reconnect and Change User all end the same way: the edge hands out a one-time start link and the
+ * browser posts it (edge → provider → edge callback → back here with `?oauth=…`).
  */
 export function useStartOAuth() {
   const client = useTRPCClient();
@@ -24,7 +37,7 @@ export function useStartOAuth() {
         await client.integrations.configureInstance.mutate({ vendor: input.vendor, site });
       }
       const { url } = await client.integrations.oauthUrl.query(input);
-      window.location.assign(url);
+      postStartLink(url);
       return url;
     },
   });

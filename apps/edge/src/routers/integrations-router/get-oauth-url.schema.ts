@@ -14,7 +14,10 @@ export type TGetOAuthUrlInput = z.infer<typeof ZGetOAuthUrlInput>;
 export const ZGetOAuthUrlOutput = z.object({
   url: z
     .string()
-    .describe('Open in the browser: a one-time start link that redirects to the provider'),
+    .describe(
+      'One-time start link: opened in a browser it asks the user to confirm (organization, user) before ' +
+        'redirecting to the provider; the dashboard POSTs it from its own origin instead',
+    ),
   expiresAt: z.string(),
   action: ZOAuthAction.nullable(),
 });

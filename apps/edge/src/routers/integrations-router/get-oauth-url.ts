@@ -5,8 +5,10 @@ import { createPending } from '../../oauth/pending-authorizations';
 import { ZGetOAuthUrlInput, ZGetOAuthUrlOutput } from './get-oauth-url.schema';
 
 /**
- * The OAuth URL to open in the browser: a one-time start link on the edge (which binds the browser and redirects
- * to the provider). Without `action`, the pre-check refuses an integration that is already connected (CONFLICT);
+ * The OAuth URL to open in the browser: a one-time start link on the edge. Opened (GET), it shows a confirmation
+ * page naming the org and the user it was made for; its Continue (or the dashboard posting the link from its own
+ * origin) binds the browser and redirects to the provider, so a link sent to someone else connects nothing unless
+ * they confirm what the page names. Without `action`, the pre-check refuses an integration that is already connected (CONFLICT);
  * `reconnect` is for an expired refresh token (or a revoked connection), `changeUser` for a connected instance.
  */
 export const getOAuthUrl = authedProcedure
@@ -19,8 +21,11 @@ export const getOAuthUrl = authedProcedure
         'Without `action`, an integration that is already connected is refused (409). `action=reconnect` is for ' +
         'an expired refresh token (`refreshTokenExpired`), `action=changeUser` switches the connected account to ' +
         'another user of the same domain without disconnecting. The action is bound to the one-time URL on the ' +
-        'server (the callback never trusts a query parameter for it) and echoed in the response as `action`; the ' +
-        'URL itself is an opaque start link.',
+        'server (the callback never trusts a query parameter for it) and echoed in the response as `action`. The ' +
+        'URL is an opaque one-time start link for the same user: opened in a browser (GET) it shows a page naming ' +
+        'the organization and user it was made for, whose Continue starts the authorization (a POST from that ' +
+        'page); the dashboard, on its configured origin, POSTs the link itself as a top-level form and skips the ' +
+        'page. A POST from any other origin is refused (403 `foreign_origin`) and starts nothing.',
       protect: true,
     },
   })
