@@ -171,6 +171,10 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     const { page } = h;
     // The provider's revocation endpoint fails (slowly): the disconnect goes on and reports it.
     await h.fakeClient.configure({ revokeMode: '500', revokeDelayMs: 600 });
+    // Every URL the page asks for, to check that the API token never travels in one (proxies log URLs).
+    const urls: string[] = [];
+    const onRequest = (r: { url(): string }): void => void urls.push(r.url());
+    page.on('request', onRequest);
     await page.keyboard.press('Enter'); // the focused Disconnect button opens the dialog again
     const dialog = page.getByRole('dialog', { name: 'Disconnect ServiceNow?' });
     await dialog.getByTestId('disconnect-body').waitFor();
@@ -198,6 +202,12 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       'ServiceNow is disconnected.',
     );
     await expect(dialog.getByTestId('disconnect-warnings').textContent()).resolves.toMatch(/revo/i);
+    page.off('request', onRequest);
+    // The live progress came over SSE, authenticated by its header like every other call.
+    expect(urls.some((u) => u.includes('/trpc/disconnect.progress'))).toBe(true);
+    expect(urls.filter((u) => /otk_|token|connectionParams/i.test(decodeURIComponent(u)))).toEqual(
+      [],
+    );
     await screenshot(page, 'disconnect-result', { fullPage: false });
     await expect(focused()).resolves.toEqual({ text: 'Close', inDialog: true });
     await dialog.getByRole('button', { name: 'Close' }).click();
@@ -257,6 +267,10 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(google.getByRole('alert').first().textContent()).resolves.toContain(
       'The refresh token has expired',
     );
+    // The admin may also switch to another user instead (the connected one may have left).
+    await expect(
+      google.getByRole('button', { name: 'Change user for Google Workspace' }).count(),
+    ).resolves.toBe(1);
     await screenshot(page, 'reconnect-warning');
     await google.getByRole('button', { name: 'Reconnect Google Workspace' }).click();
     await backOnDashboard();

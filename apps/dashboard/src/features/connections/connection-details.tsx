@@ -27,13 +27,13 @@ export function ConnectionDetails({
   const othersPersonal = c.level === 'user' && !mine;
   const ownerName = owner?.name ?? `User ${c.userId.slice(0, 8)}`;
   const manageable = canManage(c, me);
+  // Offered with an expired refresh token too: the connected user having left is the usual reason to change it.
   const canChangeUser =
     manageable &&
     !othersPersonal &&
     c.status === 'connected' &&
     provider.authKind === 'oauth2' &&
-    provider.supportsReconnect &&
-    !c.refreshTokenExpired;
+    provider.supportsReconnect;
   return (
     <div className="connection" data-connection-id={c.id} data-level={c.level}>
       <div className="connection-head">
