@@ -290,9 +290,11 @@ export function createOAuthRoutes(
       await recordOutcome(pending.id, 'refused:vendor_mismatch', traceId);
       return refuse(res, 400, 'vendor_mismatch', 'This authorization belongs to another provider.');
     }
+    // A reconnect's or a change of user's outcome names it, so the dashboard words it as what was asked.
+    const asked: Record<string, string> = pending.action ? { action: pending.action } : {};
     if (url.searchParams.has('error')) {
       await recordOutcome(pending.id, 'denied', traceId);
-      return backToDashboard(res, { oauth: 'denied', vendor });
+      return backToDashboard(res, { oauth: 'denied', vendor, ...asked });
     }
     /**
      * Tokens once the code is exchanged, until something takes them over: a connection (completeConnection, which
@@ -360,8 +362,8 @@ export function createOAuthRoutes(
         return backToDashboard(
           res,
           outcome.ok
-            ? { oauth: done, vendor }
-            : { oauth: 'refused', vendor, reason: outcome.reason },
+            ? { oauth: done, vendor, ...asked }
+            : { oauth: 'refused', vendor, reason: outcome.reason, ...asked },
         );
       }
       const site = chooseSite(
@@ -427,7 +429,7 @@ export function createOAuthRoutes(
         });
       }
       await recordOutcome(pending.id, `failed:${reason}`, traceId);
-      return backToDashboard(res, { oauth: 'failed', vendor, reason });
+      return backToDashboard(res, { oauth: 'failed', vendor, reason, ...asked });
     }
   }
 

@@ -67,7 +67,7 @@ export async function connectOAuth(
   vendor: string,
   flow: 'app' | 'user',
   opts: { consentAs?: string; action?: 'reconnect' | 'changeUser' } = {},
-): Promise<{ outcome: string; connectionId: string | undefined }> {
+): Promise<{ outcome: string; connectionId: string | undefined; action: string | null }> {
   if (opts.consentAs) await h.fakeClient.consentAs(opts.consentAs);
   const { url } = await who.client.integrations.oauthUrl.query({
     vendor,
@@ -82,6 +82,8 @@ export async function connectOAuth(
   return {
     outcome: `${outcome.get('oauth')}${outcome.get('reason') ? `:${outcome.get('reason')}` : ''}`,
     connectionId: conn?.id,
+    /** What the dashboard is told was asked (`reconnect`, `changeUser`; null for a connect). */
+    action: outcome.get('action'),
   };
 }
 

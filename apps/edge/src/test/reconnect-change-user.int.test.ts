@@ -95,8 +95,10 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
       }[];
       expect(listed.find((i) => i.vendor === vendor)?.refreshTokenExpired).toBe(true);
 
-      const { outcome } = await connectOAuth(h, h.admin, vendor, 'app', { action: 'reconnect' });
-      expect(outcome).toBe('reconnected');
+      const { outcome, action } = await connectOAuth(h, h.admin, vendor, 'app', {
+        action: 'reconnect',
+      });
+      expect([outcome, action]).toEqual(['reconnected', 'reconnect']);
       const after = (await rest(`/account/integrations?type=${type}`)).body as {
         vendor: string;
         refreshTokenExpired: boolean;
@@ -144,11 +146,11 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
       const conn = await appConnection(vendor);
       await expireRefreshToken(vendor, conn.id);
       const activeBefore = await activeCredentialIds(conn.id);
-      const { outcome } = await connectOAuth(h, h.admin, vendor, 'app', {
+      const { outcome, action } = await connectOAuth(h, h.admin, vendor, 'app', {
         action: 'reconnect',
         consentAs: 'u-bob',
       });
-      expect(outcome).toBe('refused:account_mismatch');
+      expect([outcome, action]).toEqual(['refused:account_mismatch', 'reconnect']);
       const still = await appConnection(vendor);
       expect(still).toMatchObject({
         id: conn.id,
@@ -192,11 +194,11 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
       const aliceTokens = (await h.fakeClient.listTokens({ userId: 'u-alice' })).filter(
         (t) => t.status === 'active',
       );
-      const { outcome } = await connectOAuth(h, h.admin, vendor, 'app', {
+      const { outcome, action } = await connectOAuth(h, h.admin, vendor, 'app', {
         action: 'changeUser',
         consentAs: 'u-bob',
       });
-      expect(outcome).toBe('user_changed');
+      expect([outcome, action]).toEqual(['user_changed', 'changeUser']);
       const now = await appConnection(vendor);
       expect(now).toMatchObject({ id: conn.id, externalAccountId: 'u-bob', status: 'connected' });
       // The old tokens are revoked where the provider can (not Atlassian: no endpoint) and destroyed in the vault.

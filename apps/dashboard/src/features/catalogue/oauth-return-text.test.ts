@@ -27,7 +27,13 @@ describe('the banner after a provider', () => {
     expect(
       oauthReturnText('Google Workspace', back('refused', 'tenant_unknown', 'changeUser')),
     ).toBe(
-      'Google Workspace could not be connected (the provider does not say which organization that account belongs to, so the user cannot be changed; disconnect and connect again instead).',
+      'The user of Google Workspace could not be changed (the provider does not say which organization that account belongs to, so the user cannot be changed; disconnect and connect again instead).',
+    );
+    expect(oauthReturnText('ServiceNow', back('refused', 'account_mismatch', 'reconnect'))).toBe(
+      'ServiceNow could not be reconnected (a reconnect must sign in as the same account; use Change User to switch accounts).',
+    );
+    expect(oauthReturnText('ServiceNow', back('denied', null, 'changeUser'))).toBe(
+      'Access to ServiceNow was denied at the provider. Nothing was changed.',
     );
     expect(oauthReturnText('ServiceNow', back('failed', 'http_500'))).toBe(
       'ServiceNow could not be connected (http 500).',

@@ -97,9 +97,11 @@ export function oauthReturnText(name: string, r: TOAuthReturn): string {
       : `${what} of ${name} is still finishing; its card on the Connections page shows when it is done.`;
   }
   if (r.outcome === 'denied')
-    return `Access to ${name} was denied at the provider. Nothing was connected.`;
+    return `Access to ${name} was denied at the provider. Nothing was ${r.action ? 'changed' : 'connected'}.`;
   const reason = r.reason
     ? (REASON_TEXT[r.reason] ?? r.reason.replace(/[_-]+/g, ' '))
     : 'unknown reason';
+  if (r.action === 'reconnect') return `${name} could not be reconnected (${reason}).`;
+  if (r.action === 'changeUser') return `The user of ${name} could not be changed (${reason}).`;
   return `${name} could not be connected (${reason}).`;
 }
