@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { looksLikeSecretValue, SECRET_KEY_PATTERN } from './secret-value';
+
+export { looksLikeSecretValue, SECRET_KEY_PATTERN } from './secret-value';
 
 export const ZUuid = z.uuid();
 export const ZOrgId = z.uuid();
@@ -72,12 +75,6 @@ export const ZSiteId = z
     'site id may hold letters, digits, dots, underscores and hyphens',
   );
 
-/** Keys in free-form details that must never carry a secret. */
-export const SECRET_KEY_PATTERN =
-  /(token|secret|password|passwd|api[_-]?key|authorization|credential|private[_-]?key|master[_-]?key|cookie)/i;
-/** Values that look like bearer tokens or keys (long opaque strings). */
-export const SECRET_VALUE_PATTERN = /^(?:[A-Za-z0-9_-]{2,8}_)?[A-Za-z0-9+/_=.-]{32,}$/;
-
 /** Deeper free-form details than this are refused: nothing legitimate nests so far, and walking them is work. */
 export const MAX_DETAILS_DEPTH = 32;
 
@@ -90,7 +87,7 @@ export function findSecretLike(
   path: (string | number)[] = [],
 ): (string | number)[] | undefined {
   if (typeof value === 'string') {
-    return SECRET_VALUE_PATTERN.test(value) && !/^[0-9a-f-]{36}$/i.test(value) ? path : undefined;
+    return looksLikeSecretValue(value) ? path : undefined;
   }
   if (value === null || typeof value !== 'object') return undefined;
   if (path.length >= MAX_DETAILS_DEPTH) return path;
@@ -102,19 +99,70 @@ export function findSecretLike(
     return undefined;
   }
   for (const [k, v] of Object.entries(value)) {
-    // A count or a flag under a secret-sounding key (credentialsDeleted: 2) reveals nothing.
-    if (
-      SECRET_KEY_PATTERN.test(k) &&
-      typeof v !== 'number' &&
-      typeof v !== 'boolean' &&
-      v !== null
-    ) {
-      return [...path, k];
-    }
+    // A secret used as a key is as much out as one used as a value.
+    if (looksLikeSecretValue(k) || secretUnderKey(k, v)) return [...path, k];
     const hit = findSecretLike(v, [...path, k]);
     if (hit) return hit;
   }
   return undefined;
+}
+
+/** A count or a flag under a secret-sounding key (credentialsDeleted: 2) reveals nothing; anything else may. */
+function secretUnderKey(key: string, value: unknown): boolean {
+  return (
+    SECRET_KEY_PATTERN.test(key) &&
+    typeof value !== 'number' &&
+    typeof value !== 'boolean' &&
+    value !== null
+  );
+}
+
+/** What replaces a secret-looking string in redacted details. */
+export const REDACTED = '[redacted]';
+
+/**
+ * Details with everything `findSecretLike` would refuse taken out — a secret-looking string becomes `[redacted]`,
+ * a non-flag under a secret-named key and a subtree nested too deep become null, a secret-looking key is dropped —
+ * and `redactedDetails` listing where (dotted paths, a dropped key as `*`). For a producer recording a change
+ * already made: its entry is written with the offending parts out rather than refused. Clean details come back as
+ * they are.
+ */
+export function redactSecretLike(details: Record<string, unknown>): {
+  details: Record<string, unknown>;
+  redacted: string[];
+} {
+  if (!findSecretLike(details)) return { details, redacted: [] };
+  const redacted: string[] = [];
+  const label = (path: (string | number)[]) => path.join('.');
+  const walk = (value: unknown, path: (string | number)[]): unknown => {
+    if (typeof value === 'string') {
+      if (!looksLikeSecretValue(value)) return value;
+      redacted.push(label(path));
+      return REDACTED;
+    }
+    if (value === null || typeof value !== 'object') return value;
+    if (path.length >= MAX_DETAILS_DEPTH) {
+      redacted.push(label(path));
+      return null;
+    }
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i]));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (looksLikeSecretValue(k)) {
+        redacted.push(label([...path, '*']));
+      } else if (secretUnderKey(k, v)) {
+        redacted.push(label([...path, k]));
+        out[k] = null;
+      } else {
+        out[k] = walk(v, [...path, k]);
+      }
+    }
+    return out;
+  };
+  const cleaned = walk(details, []) as Record<string, unknown>;
+  // A path joined from harmless keys could still read like a token: such a label is starred, never kept.
+  const labels = redacted.map((l) => (looksLikeSecretValue(l) ? '*' : l));
+  return { details: { ...cleaned, redactedDetails: labels }, redacted: labels };
 }
 
 /** Free-form JSON details that are guaranteed to hold no secret-looking key or value. */

@@ -123,6 +123,7 @@ export async function completeConnection(
       );
       jobsCreated = jobs.created;
     }
+    // The connection is live: a provider's id the contract finds secret-looking is redacted, never a failed connect.
     await publishAudit(deps, {
       eventId: auditEventId,
       orgId: input.orgId,

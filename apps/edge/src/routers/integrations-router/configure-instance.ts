@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { requirePermission } from '../../trpc/trpc';
-import { publishAudit } from '../../audit/publish-audit';
+import { assertAuditDetailsSafe, publishAudit } from '../../audit/publish-audit';
 import { ZConfigureInstanceInput } from './configure-instance.schema';
 
 /**
@@ -25,6 +25,8 @@ export const configureInstance = requirePermission('settings.edit')
     }
     const config =
       input.subdomain !== undefined ? { subdomain: input.subdomain } : { site: input.site };
+    // The entry's details are the input: checked before the change, so one the audit log would refuse changes nothing.
+    assertAuditDetailsSafe(config, input.subdomain !== undefined ? 'the subdomain' : 'the site');
     const { instance } = await ctx.deps.bus.request(
       'connection.instances.configure',
       { orgId: ctx.identity.orgId, vendor: input.vendor, config },
