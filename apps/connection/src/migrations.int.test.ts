@@ -70,6 +70,9 @@ describe('connection migrations (real Postgres)', () => {
         ).length;
       // Down past webhook_last_refusal, then webhook_last_delivery: the last-refusal columns are gone, the last delivery is still there;
       // then that column is gone too.
+      // Down past retired_credentials: the reconnects' retired credential ids are gone.
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_retired_credentials$/)]);
+      expect(await column('integration_connection', 'retired_credential_ids')).toBe(0);
       // Down past idempotency_retention: the purge's index of keys that are not a saga's is gone.
       expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_idempotency_retention$/)]);
       expect(

@@ -442,6 +442,117 @@ describe('reconnect and change-user commands of the connection service (real Pos
     });
   });
 
+  it('lock refuses (account_changed) when the connection is no longer on the account the saga expects', async () => {
+    const orgId = randomUUID();
+    const { connection } = await connected(orgId, { vendor: 'google', tenantId: 'acme' });
+    // A change of user to Bob completes after the reconnect's callback read Alice.
+    const switched = randomUUID();
+    await bus.request('connection.connections.lock', {
+      orgId,
+      connectionId: connection.id,
+      sagaId: switched,
+      purpose: 'changeUser',
+      expectedExternalAccountId: 'u-alice',
+      idempotencyKey: `${switched}:lock`,
+    });
+    await completeReconnect(orgId, connection.id, switched, {
+      action: 'changeUser',
+      externalAccountId: 'u-bob',
+      tenantId: 'acme',
+    });
+    const late = randomUUID();
+    const lockAs = (expected: string | null, key: string) =>
+      bus.request('connection.connections.lock', {
+        orgId,
+        connectionId: connection.id,
+        sagaId: late,
+        purpose: 'reconnect',
+        expectedExternalAccountId: expected,
+        idempotencyKey: `${late}:${key}`,
+      });
+    expect(await errorOf(lockAs('u-alice', 'lock'))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'account_changed',
+    });
+    expect(await errorOf(lockAs(null, 'lock-null'))).toMatchObject({ reason: 'account_changed' });
+    expect(await get(orgId, connection.id)).toMatchObject({
+      externalAccountId: 'u-bob',
+      lockedFor: null,
+    });
+    // On the account it holds, the lock is taken.
+    await expect(lockAs('u-bob', 'lock-bob')).resolves.toMatchObject({
+      connection: { lockedFor: 'reconnect', externalAccountId: 'u-bob' },
+    });
+  });
+
+  it("a change of account does not carry the previous account's label over, even when the request sends it back", async () => {
+    const orgId = randomUUID();
+    const { connection } = await connected(orgId, { vendor: 'google', tenantId: 'acme' });
+    const saga = randomUUID();
+    await lock(orgId, connection.id, saga, 'changeUser');
+    // The edge sends the stored details back when the new identity has no label of its own.
+    const done = await completeReconnect(orgId, connection.id, saga, {
+      action: 'changeUser',
+      externalAccountId: 'u-bob',
+      tenantId: 'acme',
+      details: { accountLabel: 'Alice Anders', siteName: 'Acme' },
+    });
+    expect(done.connection.details).toEqual({ siteName: 'Acme' });
+    expect((await get(orgId, connection.id)).details).toEqual({ siteName: 'Acme' });
+    // The new account's own label is recorded; a reconnect of the same account keeps a label given again.
+    const next = randomUUID();
+    await lock(orgId, connection.id, next, 'changeUser');
+    const carol = await completeReconnect(orgId, connection.id, next, {
+      action: 'changeUser',
+      externalAccountId: 'u-carol',
+      tenantId: 'acme',
+      details: { accountLabel: 'Carol Chen' },
+    });
+    expect(carol.connection.details).toEqual({ siteName: 'Acme', accountLabel: 'Carol Chen' });
+    const again = randomUUID();
+    await lock(orgId, connection.id, again, 'reconnect');
+    const same = await completeReconnect(orgId, connection.id, again, {
+      externalAccountId: 'u-carol',
+      tenantId: 'acme',
+      details: { accountLabel: 'Carol Chen' },
+    });
+    expect(same.connection.details).toEqual({ siteName: 'Acme', accountLabel: 'Carol Chen' });
+  });
+
+  it('a refresh expiry reported late for a token a reconnect replaced flags nothing; one for the current token does', async () => {
+    const orgId = randomUUID();
+    const { connection } = await connected(orgId, { vendor: 'google', tenantId: 'acme' });
+    const oldRefresh = randomUUID();
+    const oldAccess = randomUUID();
+    const newRefresh = randomUUID();
+    const mark = (credentialId: string) =>
+      bus.request('connection.connections.mark-refresh-expired', {
+        orgId,
+        connectionId: connection.id,
+        eventId: randomUUID(),
+        credentialId,
+      });
+    // The old refresh token died: flagged; the user reconnects, which retires the old tokens.
+    await mark(oldRefresh);
+    expect((await get(orgId, connection.id)).refreshTokenExpired).toBe(true);
+    const saga = randomUUID();
+    await lock(orgId, connection.id, saga, 'reconnect');
+    await completeReconnect(orgId, connection.id, saga, {
+      tenantId: 'acme',
+      retiredCredentialIds: [oldRefresh, oldAccess],
+    });
+    expect((await get(orgId, connection.id)).refreshTokenExpired).toBe(false);
+    // The vault read the old token before the swap and reports it after complete-reconnect.
+    expect(await errorOf(mark(oldRefresh))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'credential_replaced',
+    });
+    expect((await get(orgId, connection.id)).refreshTokenExpired).toBe(false);
+    // The current token dying still flags the connection.
+    await expect(mark(newRefresh)).resolves.toMatchObject({ changed: true });
+    expect((await get(orgId, connection.id)).refreshTokenExpired).toBe(true);
+  });
+
   it('answers UNAVAILABLE when the event cannot be published; a replay publishes the same event', async () => {
     const orgId = randomUUID();
     const { connection } = await connected(orgId);

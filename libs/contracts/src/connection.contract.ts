@@ -279,9 +279,19 @@ export const connectionContracts = {
    * `integrations.connection.refresh_token_expired` after the commit, msgID = its event id. The first call's
    * `eventId` is kept: a repeated call (changed: false) re-publishes that same event (JetStream drops the
    * duplicate) and answers it, so a caller that saw UNAVAILABLE (publish failed after the commit) just retries.
+   * `credentialId` names the refresh token that died: when a reconnect has since retired it (complete-reconnect's
+   * `retiredCredentialIds`), the mark is stale — the connection has new tokens — and is refused with CONFLICT
+   * `credential_replaced`, nothing changed.
    */
   'connection.connections.mark-refresh-expired': defineRequest({
-    request: z.object({ orgId: ZOrgId, connectionId: ZUuid, eventId: ZUuid }).strict(),
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        eventId: ZUuid,
+        credentialId: ZUuid.optional(),
+      })
+      .strict(),
     reply: z.object({
       connection: ZConnection,
       changed: z.boolean(),
@@ -290,7 +300,7 @@ export const connectionContracts = {
       /** When the flag was set (the event's occurredAt). */
       expiredAt: ZIsoDate,
     }),
-    errors: ['BAD_REQUEST', 'NOT_FOUND', 'UNAVAILABLE'],
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'],
   }),
   /**
    * Reconnect / change-user saga step 1: the connection's semantic lock for `purpose`, the connection staying
@@ -300,7 +310,10 @@ export const connectionContracts = {
    * connected with refreshTokenExpired — so `error` means a failed connect, fixed by connecting anew).
    * begin-disconnect answers CONFLICT `locked` while this lock is held, so of a reconnect and a disconnect of one
    * connection exactly one proceeds. The same saga again (another key) is answered as done. Idempotent by key.
-   * No expiry: the saga must complete or unlock (its compensation).
+   * No expiry: the saga must complete or unlock (its compensation). `expectedExternalAccountId`: the account the
+   * edge saw when it checked the authorization (null: none recorded); when the connection's account is another
+   * by now (a change of user completed meanwhile) the lock is refused, CONFLICT `account_changed`, so the checks
+   * made against the old account never apply to the new one.
    */
   'connection.connections.lock': defineRequest({
     request: z
@@ -309,6 +322,7 @@ export const connectionContracts = {
         connectionId: ZUuid,
         sagaId: ZUuid,
         purpose: z.enum(['reconnect', 'changeUser']),
+        expectedExternalAccountId: z.string().min(1).max(300).nullable().optional(),
         idempotencyKey: z.string().min(1).max(200),
       })
       .strict(),
@@ -325,7 +339,8 @@ export const connectionContracts = {
    * After the vault swapped the credentials, only while this saga holds the lock taken for `action`: clears
    * refreshTokenExpired, records externalAccountId / tenantId as given (the edge compared account and tenant
    * before the swap: this service does not refuse after it) and the details (given fields replace stored ones,
-   * others are kept; for changeUser the previous user's accountLabel is dropped when none is given), lifts the
+   * others are kept; on a change of account the previous account's accountLabel is dropped, even when given
+   * again), remembers `retiredCredentialIds` (the swap's: a late refresh expiry of one of them flags nothing), lifts the
    * lock; the status stays `connected`. Then publishes `integrations.connection.reconnected` (reconnect) or
    * `integrations.connection.user_changed` (changeUser) after the commit, msgId = eventId, payload
    * ZConnectionReconnectedEvent (occurredAt = the commit's time). The instance, other connections, webhooks, jobs
@@ -343,6 +358,8 @@ export const connectionContracts = {
         externalAccountId: z.string().min(1).max(300),
         tenantId: z.string().min(1).max(300).nullable(),
         details: ZConnectionDetails.default({}),
+        /** The credentials the swap retired (vault ids). */
+        retiredCredentialIds: z.array(ZUuid).max(20).default([]),
         eventId: ZUuid,
         actorUserId: ZUserId,
         idempotencyKey: z.string().min(1).max(200),

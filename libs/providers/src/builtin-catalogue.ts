@@ -82,6 +82,8 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
         clientAuth: 'body',
         sendHint: false,
       },
+      // Google's revoke ends the whole grant (the user's, to our client), whichever token it is given.
+      revocationScope: 'grant',
       identity: {
         kind: 'userinfo',
         url: 'https://openidconnect.googleapis.com/v1/userinfo',

@@ -53,3 +53,15 @@ describe('OAuth client credentials from the environment', () => {
     expect(message).not.toContain('do-not-print-me');
   });
 });
+
+describe('revocation scope', () => {
+  it("Google's revocation ends the whole grant (FIELD-NOTES); the others revoke the token given", () => {
+    const catalogue = loadCatalogue({ env: {} });
+    const grantWide = catalogue
+      .list()
+      .filter((p) => p.oauth?.revocationScope === 'grant')
+      .map((p) => p.key);
+    expect(grantWide).toEqual(['google']);
+    expect(catalogue.get('salesforce').oauth?.revocationScope).toBe('token');
+  });
+});

@@ -64,6 +64,12 @@ export const ZOAuthSettings = z.object({
   pkce: z.boolean().default(true),
   tokenClientAuth: z.enum(['basic', 'body']).default('body'),
   revocation: ZRevocation,
+  /**
+   * What revoking one token kills at the provider: `token` (it, and a refresh token's own access tokens) or `grant`
+   * (every token of that user's grant to our client: Google). A reconnect or change of user does not revoke the
+   * retired tokens of a grant still in use — the same account's new tokens, or another live connection's.
+   */
+  revocationScope: z.enum(['token', 'grant']).default('token'),
   identity: ZIdentity,
   refresh: z
     .object({

@@ -16,6 +16,7 @@ export const configPatchSchema = z
     tokenDelayMs: delayMs,
     revokeMode: z.enum(['ok', '400', '500', 'hang', 'down', 'expired', '404']),
     revokeDelayMs: delayMs,
+    revokeScope: z.enum(['token', 'grant']),
     authorizeMode: z.enum(['consent', 'deny']),
     pageDelayMs: delayMs,
     dataCounts: z

@@ -24,6 +24,7 @@ export function defaultConfig(): TFakeProviderConfig {
     tokenDelayMs: 0,
     revokeMode: 'ok',
     revokeDelayMs: 0,
+    revokeScope: 'token',
     authorizeMode: 'consent',
     pageDelayMs: 0,
     dataCounts: { contacts: 50, invoices: 50, tickets: 50 },

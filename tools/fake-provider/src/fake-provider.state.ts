@@ -175,13 +175,30 @@ export class FakeProviderState {
     return { access, refresh };
   }
 
-  /** Revokes one token; a refresh token takes the access tokens issued alongside it down too. */
+  /**
+   * Revokes one token; a refresh token takes the access tokens issued alongside it down too. With revokeScope
+   * `grant` every token of the same user, client and instance goes (Google's revoke ends the whole grant).
+   */
   revoke(rec: TTokenRecord, reason: TRevokeReason, hint?: string): void {
     const now = Date.now();
     if (rec.revokedAt === undefined) {
       rec.revokedAt = now;
       rec.revokeReason = reason;
       if (hint !== undefined) rec.tokenTypeHint = hint;
+    }
+    if (this.config.revokeScope === 'grant') {
+      for (const other of this.tokens.values()) {
+        if (
+          other.revokedAt === undefined &&
+          other.userId === rec.userId &&
+          other.clientId === rec.clientId &&
+          other.instance === rec.instance
+        ) {
+          other.revokedAt = now;
+          other.revokeReason = 'grant_revoked';
+        }
+      }
+      return;
     }
     if (rec.type !== 'refresh') return;
     for (const other of this.tokens.values()) {

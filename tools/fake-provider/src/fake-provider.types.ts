@@ -37,6 +37,11 @@ export interface TFakeProviderConfig {
   tokenDelayMs: number;
   revokeMode: TRevokeMode;
   revokeDelayMs: number;
+  /**
+   * `token`: the revoke endpoint revokes the token given (a refresh token takes its access tokens along);
+   * `grant` (Google): any token of a user's grant to a client revokes every token of that user and client.
+   */
+  revokeScope: 'token' | 'grant';
   authorizeMode: TAuthorizeMode;
   pageDelayMs: number;
   dataCounts: Record<TDataResource, number>;
@@ -46,8 +51,12 @@ export interface TFakeProviderConfig {
 
 export type TTokenType = 'access' | 'refresh';
 export type TTokenStatusValue = 'active' | 'revoked' | 'expired';
-/** Why a token is revoked: the revoke endpoint, its refresh token being revoked, rotation, or code reuse. */
-export type TRevokeReason = 'revoke_endpoint' | 'parent_revoked' | 'rotated' | 'code_reuse';
+/**
+ * Why a token is revoked: the revoke endpoint, its refresh token being revoked, another token of its grant being
+ * revoked (revokeScope `grant`), rotation, or code reuse.
+ */
+export type TRevokeReason =
+  'revoke_endpoint' | 'parent_revoked' | 'grant_revoked' | 'rotated' | 'code_reuse';
 
 export interface TAuthorizationRecord {
   at: string;

@@ -99,6 +99,27 @@ describe('revoke', () => {
     expect((await control.tokenStatus(tokens.access_token)).status).toBe('revoked');
   });
 
+  it("revokeScope grant (Google): revoking an old token ends the user's whole grant to the client, a later authorization's tokens too", async () => {
+    await control.configure({ revokeScope: 'grant' });
+    const old = await obtainTokens(provider.url);
+    const renewed = await obtainTokens(provider.url);
+    await control.consentAs('u-bob');
+    const bob = await obtainTokens(provider.url);
+    expect((await revoke(old.access_token, 'access_token')).status).toBe(200);
+    for (const t of [old.refresh_token, renewed.access_token, renewed.refresh_token]) {
+      expect(await control.tokenStatus(t)).toMatchObject({
+        status: 'revoked',
+        revokeReason: 'grant_revoked',
+      });
+    }
+    expect((await refresh(provider.url, renewed.refresh_token)).body).toMatchObject({
+      error: 'invalid_grant',
+    });
+    // Another user's grant is another grant.
+    expect((await control.tokenStatus(bob.refresh_token)).status).toBe('active');
+    expect((await refresh(provider.url, bob.refresh_token)).status).toBe(200);
+  });
+
   it('refuses to revoke another client’s token', async () => {
     const tokens = await obtainTokens(provider.url);
     const res = await postForm(revokeUrl, {

@@ -56,6 +56,11 @@ export interface IntegrationConnection {
   /** When refreshTokenExpired was set (the event's occurredAt). */
   refreshTokenExpiredAt: Date | null;
   /**
+   * Credentials (vault ids) that reconnects retired, newest last, at most RETIRED_CREDENTIALS_KEPT: a refresh
+   * expiry the vault reports for one of them is stale (the reconnect replaced it) and flags nothing.
+   */
+  retiredCredentialIds: string[];
+  /**
    * Outbox of `integrations.connection.abandoned`: set with the pending → error move (the abandon, the sweep, a new
    * connect finding it stale), the publish time once JetStream acknowledged it; the sweep re-publishes the rest.
    */
@@ -124,6 +129,7 @@ export const IntegrationConnectionSchema = new EntitySchema<IntegrationConnectio
     lockedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     refreshTokenExpiredEventId: { type: 'uuid', nullable: true },
     refreshTokenExpiredAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    retiredCredentialIds: { type: 'uuid[]', columnType: 'uuid[]', default: '{}' },
     abandonedEventId: { type: 'uuid', nullable: true },
     abandonedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     abandonedEventPublishedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },

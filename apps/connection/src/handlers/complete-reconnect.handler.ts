@@ -43,7 +43,8 @@ const SUBJECT = {
  * (JetStream drops the duplicate) — so a caller that got UNAVAILABLE (publish failed after the commit) retries.
  *
  * Details: the request's fields replace the stored ones, others are kept (e.g. siteName); for `changeUser` the
- * previous user's accountLabel is dropped when the request gives none.
+ * previous user's accountLabel is dropped when the request gives none, and on a change of account also when it
+ * gives that same label back.
  */
 export function completeReconnectHandler(
   deps: TCompleteReconnectDeps,
@@ -81,7 +82,8 @@ export function completeReconnectHandler(
           .update({
             external_account_id: req.externalAccountId,
             tenant_id: req.tenantId,
-            details: JSON.stringify(mergeDetails(c.details, req.details, req.action)),
+            details: JSON.stringify(mergeDetails(c, req)),
+            retired_credential_ids: retiredKept(c.retired_credential_ids, req.retiredCredentialIds),
             refresh_token_expired: false,
             refresh_token_expired_event_id: null,
             refresh_token_expired_at: null,
@@ -136,13 +138,37 @@ export function completeReconnectHandler(
   };
 }
 
+/** Enough for the refreshes in flight around a few reconnects; older ids are forgotten. */
+export const RETIRED_CREDENTIALS_KEPT = 20;
+
+function retiredKept(stored: string[], retired: string[]): string[] {
+  const all = [...stored.filter((id) => !retired.includes(id)), ...retired];
+  return all.slice(-RETIRED_CREDENTIALS_KEPT);
+}
+
+/**
+ * The given details over the stored ones. A change of account drops the previous account's label: it names the
+ * old user, and one given equal to it is the stored details sent back (the edge passes them through when the new
+ * identity has no label), not the new account's.
+ */
 function mergeDetails(
-  stored: TConnectionDetails,
-  given: TConnectionDetails,
-  action: 'reconnect' | 'changeUser',
+  c: Pick<TConnectionRow, 'details' | 'external_account_id'>,
+  req: {
+    action: 'reconnect' | 'changeUser';
+    externalAccountId: string;
+    details: TConnectionDetails;
+  },
 ): TConnectionDetails {
-  const { accountLabel: _previousUser, ...sharedDetails } = stored;
-  return { ...(action === 'changeUser' ? sharedDetails : stored), ...given };
+  const accountChanged =
+    req.action === 'changeUser' && c.external_account_id !== req.externalAccountId;
+  if (!accountChanged && req.action === 'reconnect') return { ...c.details, ...req.details };
+  const { accountLabel: previousLabel, ...sharedDetails } = c.details;
+  const { accountLabel: givenLabel, ...given } = req.details;
+  const label =
+    givenLabel !== undefined && (!accountChanged || givenLabel !== previousLabel)
+      ? { accountLabel: givenLabel }
+      : {};
+  return { ...sharedDetails, ...given, ...label };
 }
 
 async function publishReconnected(

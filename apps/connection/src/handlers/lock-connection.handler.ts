@@ -18,7 +18,8 @@ import {
  * The same saga asking again (another key) is answered as done; CONFLICT `disconnecting` while a disconnect holds
  * the connection, `locked` while another saga holds it (or this one for the other purpose), `not_connected` for
  * pending / revoked / error — an `error` connection is a failed connect (the refresh-token expiry never moves a
- * connection to `error`: it stays `connected` with refreshTokenExpired), to be connected again from scratch.
+ * connection to `error`: it stays `connected` with refreshTokenExpired), to be connected again from scratch;
+ * `account_changed` when the connection's account is no longer the one the saga expects.
  */
 export function lockConnectionHandler(orm: MikroORM): THandler<'connection.connections.lock'> {
   return async (req) => {
@@ -55,7 +56,11 @@ export function lockConnectionHandler(orm: MikroORM): THandler<'connection.conne
 /** Throws the CONFLICT that keeps `sagaId` from (re)taking the lock for `purpose`; returns when it may. */
 function assertLockable(
   c: TConnectionRow,
-  req: { sagaId: string; purpose: 'reconnect' | 'changeUser' },
+  req: {
+    sagaId: string;
+    purpose: 'reconnect' | 'changeUser';
+    expectedExternalAccountId?: string | null | undefined;
+  },
 ): void {
   if (c.status === 'disconnecting') throw disconnectInProgress();
   if (c.status !== 'connected') {
@@ -64,7 +69,21 @@ function assertLockable(
       details: { status: c.status },
     });
   }
-  if (c.lock_saga_id === null) return;
+  if (c.lock_saga_id === null) {
+    // The edge checked the authorization against the account it read then; another change of user may have
+    // completed since, and the new tokens were never checked against that one.
+    if (
+      req.expectedExternalAccountId !== undefined &&
+      req.expectedExternalAccountId !== c.external_account_id
+    ) {
+      throw new AppError(
+        'CONFLICT',
+        "the connection's account changed since this authorization was checked: authorize again",
+        { reason: 'account_changed' },
+      );
+    }
+    return;
+  }
   if (c.lock_saga_id !== req.sagaId || c.lock_purpose !== req.purpose) {
     throw lockedBySaga(c);
   }

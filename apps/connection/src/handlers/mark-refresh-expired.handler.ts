@@ -20,7 +20,8 @@ export interface TMarkRefreshExpiredDeps {
  * The vault met invalid_grant (or ServiceNow's 401) on a refresh: refreshTokenExpired = true (seed 003: the UI
  * offers Reconnect), then `integrations.connection.refresh_token_expired` is published after the commit with
  * the first call's event id as msgID. A repeated call changes nothing and re-publishes that same event, so a
- * caller that got UNAVAILABLE (published failed after the commit) retries and the event is never lost.
+ * caller that got UNAVAILABLE (published failed after the commit) retries and the event is never lost. A mark
+ * for a refresh token a reconnect has since retired is refused (CONFLICT `credential_replaced`), flagging nothing.
  */
 export function markRefreshExpiredHandler(
   deps: TMarkRefreshExpiredDeps,
@@ -29,6 +30,15 @@ export function markRefreshExpiredHandler(
     const knex = deps.orm.em.getConnection().getKnex();
     const { row, changed } = await knex.transaction(async (trx) => {
       const { connection: c } = await lockConnection(trx, req.orgId, req.connectionId);
+      // The vault read the dead token before a reconnect replaced it and reports it late: the connection's
+      // tokens now are new, nothing expired.
+      if (req.credentialId !== undefined && c.retired_credential_ids.includes(req.credentialId)) {
+        throw new AppError(
+          'CONFLICT',
+          'that refresh token was replaced by a reconnect: nothing to flag',
+          { reason: 'credential_replaced' },
+        );
+      }
       if (c.refresh_token_expired && c.refresh_token_expired_event_id !== null) {
         return { row: c, changed: false };
       }

@@ -13,6 +13,7 @@ import { Migration20261122124500_instance_revoking } from './Migration2026112212
 import { Migration20261122174104_webhook_last_delivery } from './Migration20261122174104_webhook_last_delivery';
 import { Migration20261122201037_webhook_last_refusal } from './Migration20261122201037_webhook_last_refusal';
 import { Migration20261123092849_idempotency_retention } from './Migration20261123092849_idempotency_retention';
+import { Migration20261123132546_retired_credentials } from './Migration20261123132546_retired_credentials';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -29,4 +30,5 @@ export const migrations = [
   { name: 'Migration20261122174104_webhook_last_delivery', class: Migration20261122174104_webhook_last_delivery },
   { name: 'Migration20261122201037_webhook_last_refusal', class: Migration20261122201037_webhook_last_refusal },
   { name: 'Migration20261123092849_idempotency_retention', class: Migration20261123092849_idempotency_retention },
+  { name: 'Migration20261123132546_retired_credentials', class: Migration20261123132546_retired_credentials },
 ];

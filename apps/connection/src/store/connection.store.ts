@@ -61,6 +61,7 @@ export interface TConnectionRow {
   locked_at: Date | string | null;
   refresh_token_expired_event_id: string | null;
   refresh_token_expired_at: Date | string | null;
+  retired_credential_ids: string[];
   abandoned_event_id: string | null;
   abandoned_at: Date | string | null;
   abandoned_event_published_at: Date | string | null;

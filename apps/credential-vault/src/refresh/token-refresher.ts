@@ -142,7 +142,14 @@ export class TokenRefresher {
       // Declared dead by the provider earlier: never sent again. Make sure the flag is set (self-healing when
       // the connection service was down at the time).
       if (!info.connection.refreshTokenExpired) {
-        await this.markExpired(info, def, { signal: 'invalid_grant', httpStatus: null }, ctx);
+        // Named, so that a mark for a token a reconnect replaced meanwhile (read above, before the connection)
+        // flags nothing.
+        await this.markExpired(
+          info,
+          def,
+          { signal: 'invalid_grant', httpStatus: null, credentialId: refreshRow.id },
+          ctx,
+        );
       }
       return orFail(refreshTokenExpired());
     }
@@ -243,8 +250,10 @@ export class TokenRefresher {
         );
         // A reconnect that swapped the credentials right after this refresh (it waited for our lock) must not
         // be flagged by the old token's death.
-        if (await this.currentRefreshTokenIsDead(req)) {
-          await this.markExpired(info, def, outcome, ctx);
+        {
+          const dead = await this.currentRefreshTokenIfDead(req);
+          if (dead !== null)
+            await this.markExpired(info, def, { ...outcome, credentialId: dead }, ctx);
         }
         return orFail(refreshTokenExpired());
       case 'transient':
@@ -356,27 +365,29 @@ export class TokenRefresher {
     });
   }
 
-  /** The connection's current (not retired by a swap) refresh token is the deactivated one. */
-  private async currentRefreshTokenIsDead(req: {
+  /** The id of the connection's current (not retired by a swap) refresh token when it is the deactivated one. */
+  private async currentRefreshTokenIfDead(req: {
     orgId: string;
     connectionId: string;
-  }): Promise<boolean> {
+  }): Promise<string | null> {
     const knex = this.deps.orm.em.getConnection().getKnex();
     const { refresh_token: current } = await newestTokens(knex, req, ['refresh_token'], {
       activeOnly: false,
     });
-    return current !== undefined && !current.is_active;
+    return current !== undefined && !current.is_active ? current.id : null;
   }
 
   /**
    * Flags the connection (the connection service publishes the event) and appends the audit entry, both keyed by
    * the event id the connection service kept, so repeats are deduplicated. Best effort: a failure is logged and
-   * the next request for this connection tries again (the refresh token stays deactivated meanwhile).
+   * the next request for this connection tries again (the refresh token stays deactivated meanwhile). The mark
+   * names the dead refresh token: the connection service refuses it (`credential_replaced`) when a reconnect
+   * retired that token while this ran — the reconnected connection is not flagged, nor audited as expired.
    */
   private async markExpired(
     info: TConnectionInfo,
     def: TProviderDef,
-    cause: { signal: TExpiredSignal; httpStatus: number | null },
+    cause: { signal: TExpiredSignal; httpStatus: number | null; credentialId: string },
     ctx: TMessageContext,
   ): Promise<void> {
     const c = info.connection;
@@ -386,10 +397,17 @@ export class TokenRefresher {
       try {
         marked = await this.deps.bus.request(
           'connection.connections.mark-refresh-expired',
-          { orgId: c.orgId, connectionId: c.id, eventId },
+          { orgId: c.orgId, connectionId: c.id, eventId, credentialId: cause.credentialId },
           { timeoutMs: 3_000, ctx: { traceId: ctx.traceId } },
         );
       } catch (e) {
+        if (isAppError(e) && e.reason === 'credential_replaced') {
+          this.deps.logger.info(
+            { connectionId: c.id, credentialId: cause.credentialId },
+            'the dead refresh token was replaced by a reconnect: nothing flagged',
+          );
+          return;
+        }
         if (!(isAppError(e) && e.retryable) || attempt === 3) {
           this.deps.logger.warn(
             { err: e, connectionId: c.id },

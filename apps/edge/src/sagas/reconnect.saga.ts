@@ -61,13 +61,56 @@ export class PendingTokens {
   }
 }
 
+/** Why the retired tokens were left unrevoked (their provider revokes the whole grant, still in use). */
+export type TRevocationSkipped = 'same_account' | 'account_has_other_connection';
+
+const REVOCATION_SKIPPED: Record<TRevocationSkipped, string> = {
+  same_account:
+    "old tokens not revoked: the provider revokes the user's whole grant, which the new tokens of the same account share",
+  account_has_other_connection:
+    "old tokens not revoked: the provider revokes the user's whole grant, which another live connection of this account uses",
+};
+
+/**
+ * Whether revoking the retired tokens would end a grant still in use, for a provider whose revocation ends the
+ * user's whole grant to our client (catalogue `revocationScope: 'grant'`, Google): the same account authorized
+ * again (its new tokens are of that grant), or another pending / connected connection of the org holds the
+ * previous account (a user's own connection beside the org's). Null: revoke.
+ */
+async function grantStillInUse(
+  deps: Pick<TEdgeDeps, 'bus' | 'catalogue'>,
+  input: TReconnectInput,
+  orgId: string,
+  previous: string | null,
+  ctx: { traceId: string; actorUserId: string; orgId: string },
+): Promise<TRevocationSkipped | null> {
+  const def = deps.catalogue.has(input.vendor) ? deps.catalogue.get(input.vendor) : undefined;
+  if (def?.oauth?.revocationScope !== 'grant' || previous === null) return null;
+  if (previous === input.externalAccountId) return 'same_account';
+  const { instances } = await deps.bus.request(
+    'connection.integrations.list',
+    { orgId },
+    { ctx, timeoutMs: 3_000 },
+  );
+  const other = instances
+    .filter((i) => i.instance.vendor === input.vendor)
+    .flatMap((i) => i.connections)
+    .some(
+      (c) =>
+        c.id !== input.connectionId &&
+        c.externalAccountId === previous &&
+        (c.status === 'connected' || c.status === 'pending'),
+    );
+  return other ? 'account_has_other_connection' : null;
+}
+
 /**
  * Seed 003 as sagas: lock → swap credentials (pivot, atomic in the vault) → record the account and clear
  * refreshTokenExpired (publishes reconnected / user_changed) → revoke and destroy the old tokens (best effort)
  * → audit. The instance, its other connections, jobs, mappings and references are never touched.
  */
 export function reconnectSaga(
-  deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger'>,
+  deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger' | 'catalogue'>,
   tokens: PendingTokens,
   action: TReconnectAction,
 ): TSagaDefinition<TReconnectInput> {
@@ -87,7 +130,15 @@ export function reconnectSaga(
         run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
           const { connection } = await deps.bus.request(
             'connection.connections.lock',
-            { orgId, connectionId: input.connectionId, sagaId, purpose: action, idempotencyKey },
+            {
+              orgId,
+              connectionId: input.connectionId,
+              sagaId,
+              purpose: action,
+              // Refused (account_changed) when another change of user completed after the callback's checks.
+              expectedExternalAccountId: input.previousExternalAccountId,
+              idempotencyKey,
+            },
             opts(input, actorUserId, orgId, idempotencyKey, 3_000),
           );
           return { status: connection.status };
@@ -142,7 +193,8 @@ export function reconnectSaga(
         name: 'record-account',
         kind: 'retriable',
         timeoutMs: 5_000,
-        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey, results }) => {
+          const swap = results['swap-credentials'] as { retiredCredentialIds: string[] };
           const r = await deps.bus.request(
             'connection.connections.complete-reconnect',
             {
@@ -153,6 +205,8 @@ export function reconnectSaga(
               externalAccountId: input.externalAccountId,
               tenantId: input.tenantId,
               details: input.details,
+              // A refresh expiry the vault reports late for one of these flags nothing.
+              retiredCredentialIds: swap.retiredCredentialIds,
               eventId: deterministicUuid(`${sagaId}:${action}`),
               actorUserId,
               idempotencyKey,
@@ -170,6 +224,26 @@ export function reconnectSaga(
           const retired = (results['swap-credentials'] as { retiredCredentialIds: string[] })
             .retiredCredentialIds;
           if (retired.length === 0) return { skipped: true };
+          const previous = (
+            results['record-account'] as { previousExternalAccountId: string | null }
+          ).previousExternalAccountId;
+          const shared = await grantStillInUse(deps, input, orgId, previous, {
+            traceId: input.traceId,
+            actorUserId,
+            orgId,
+          });
+          if (shared) {
+            deps.logger.info(
+              { connectionId: input.connectionId, vendor: input.vendor, why: shared },
+              'old tokens not revoked: their grant is still in use',
+            );
+            return {
+              succeeded: false,
+              supported: true,
+              revocationSkipped: shared,
+              warnings: [REVOCATION_SKIPPED[shared]],
+            };
+          }
           const report = await deps.bus.request(
             'vault.tokens.revoke',
             {
@@ -211,7 +285,10 @@ export function reconnectSaga(
         timeoutMs: 5_000,
         run: async ({ input, orgId, actorUserId, sagaId, results }) => {
           const revoke = results['revoke-old-tokens'] as
-            { succeeded?: boolean; warnings?: string[] } | undefined;
+            | { succeeded?: boolean; warnings?: string[]; revocationSkipped?: TRevocationSkipped }
+            | undefined;
+          const recorded = results['record-account'] as
+            { previousExternalAccountId: string | null } | undefined;
           await publishAudit(deps, {
             eventId: deterministicUuid(`${sagaId}:audit`),
             orgId,
@@ -223,10 +300,14 @@ export function reconnectSaga(
             outcome: 'success',
             details: {
               action,
-              previousExternalAccount: input.previousExternalAccountId,
+              // The account complete-reconnect replaced, not the one the callback read.
+              previousExternalAccount:
+                recorded?.previousExternalAccountId ?? input.previousExternalAccountId,
               newExternalAccount: input.externalAccountId,
               tenant: input.tenantId,
               oldTokensRevoked: revoke?.succeeded ?? false,
+              // Why the old tokens were left unrevoked (a key naming tokens may hold no string in the audit).
+              revocationSkipped: revoke?.revocationSkipped ?? null,
               warnings: revoke?.warnings ?? [],
             },
             ip: input.ip,

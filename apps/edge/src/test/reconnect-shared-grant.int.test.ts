@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppError, TAuditAction } from '@otesse/contracts';
+import { Bus } from '@otesse/messaging';
+import { waitFor } from '@otesse/testing';
+import { connectOAuth, startHarness, type THarness } from './e2e-harness';
+
+type TMark = { orgId: string; connectionId: string; eventId: string; credentialId?: string };
+
+/**
+ * Seed 003 with Google, whose revocation ends the user's whole grant to our client (the fake provider's
+ * `revokeScope: 'grant'`): a reconnect or change of user must not revoke a grant still in use. And a reconnect
+ * whose connection changed user between its callback and its lock is refused.
+ */
+describe('reconnect and change user of a provider that revokes whole grants (whole stack as processes)', () => {
+  let h: THarness;
+  let bus: Bus;
+  beforeAll(async () => {
+    h = await startHarness();
+    bus = new Bus(h.nc);
+    await h.fakeClient.configure({ revokeScope: 'grant' });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const appConnection = async () =>
+    (await h.admin.client.integrations.list.query()).find((i) => i.provider.key === 'google')!
+      .appConnection!;
+  /** The vault's next use of the connection's token needs a refresh at the provider. */
+  const dueForRefresh = (connectionId: string) =>
+    h.db.query(
+      `update vault.credential set expires_at = now() - interval '1 minute'
+        where connection_id = $1 and kind = 'access_token' and is_active`,
+      [connectionId],
+    );
+  const tokenOf = (connectionId: string) =>
+    bus.request('vault.access-tokens.get', { orgId: h.orgId, connectionId });
+  const auditOf = (
+    action: TAuditAction,
+    connectionId: string,
+    match: (d: Record<string, unknown>) => boolean,
+  ) =>
+    waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({ filters: { action } });
+      return entries.find(
+        (e) =>
+          e.targets.connectionId === connectionId && match(e.details as Record<string, unknown>),
+      );
+    });
+  const expireRefreshTokens = async (connectionId: string) => {
+    await h.fakeClient.expireAccessTokens({});
+    await h.fakeClient.expireRefreshTokens({});
+    await dueForRefresh(connectionId);
+    expect(await tokenOf(connectionId).catch((e: AppError) => e.reason)).toBe(
+      'refresh_token_expired',
+    );
+  };
+
+  it("a change of user of the org's connection away from Alice keeps Alice's own Google connection working", async () => {
+    await connectOAuth(h, h.admin, 'google', 'app', { consentAs: 'u-alice' });
+    const conn = await appConnection();
+    expect(conn.externalAccountId).toBe('u-alice');
+    const mine = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-alice' });
+    expect(mine.outcome).toBe('connected');
+    const { outcome } = await connectOAuth(h, h.admin, 'google', 'app', {
+      action: 'changeUser',
+      consentAs: 'u-bob',
+    });
+    expect(outcome).toBe('user_changed');
+    const audited = await auditOf(
+      'connection.user_changed',
+      conn.id,
+      (d) => d['newExternalAccount'] === 'u-bob',
+    );
+    await dueForRefresh(mine.connectionId!);
+    await expect(tokenOf(mine.connectionId!)).resolves.toMatchObject({ kind: 'access_token' });
+    expect(audited.details).toMatchObject({
+      previousExternalAccount: 'u-alice',
+      oldTokensRevoked: false,
+      revocationSkipped: 'account_has_other_connection',
+    });
+    const [personal] = await h.db.query<{ refresh_token_expired: boolean }>(
+      `select refresh_token_expired from connection.integration_connection where id = $1`,
+      [mine.connectionId],
+    );
+    expect(personal).toEqual({ refresh_token_expired: false });
+  });
+
+  it('a reconnect with the same Google account keeps the new tokens working: the old ones are not revoked', async () => {
+    const { id: connectionId, externalAccountId } = await appConnection();
+    expect(externalAccountId).toBe('u-bob');
+    await expireRefreshTokens(connectionId);
+    const { outcome } = await connectOAuth(h, h.admin, 'google', 'app', {
+      action: 'reconnect',
+      consentAs: 'u-bob',
+    });
+    expect(outcome).toBe('reconnected');
+    const audited = await auditOf('connection.reconnected', connectionId, () => true);
+    // A refresh with the new refresh token succeeds: the grant is alive.
+    await dueForRefresh(connectionId);
+    await expect(tokenOf(connectionId)).resolves.toMatchObject({ kind: 'access_token' });
+    expect((await appConnection()).refreshTokenExpired).toBe(false);
+    expect(audited.details).toMatchObject({
+      previousExternalAccount: 'u-bob',
+      newExternalAccount: 'u-bob',
+      oldTokensRevoked: false,
+      revocationSkipped: 'same_account',
+    });
+    // The old tokens are gone from the vault all the same.
+    const [retired] = await h.db.query<{ n: string }>(
+      `select count(*) as n from vault.credential where connection_id = $1 and retired_at is not null and ciphertext <> ''`,
+      [connectionId],
+    );
+    expect(retired!.n).toBe('0');
+  });
+
+  it('a reconnect whose connection changed user after its callback is refused (account_changed); the change stands', async () => {
+    const conn = await appConnection();
+    expect(conn.externalAccountId).toBe('u-bob');
+    await expireRefreshTokens(conn.id);
+    // The reconnect's saga is held just before it starts (after the callback checked the account it read).
+    await h.db.query(`create table public.reconnect_gate (opened boolean)`);
+    await h.db.query(`create function public.hold_reconnect() returns trigger language plpgsql
+        security definer set search_path = public as $$
+        begin
+          if new.type = 'reconnect' then
+            while not exists (select 1 from public.reconnect_gate) loop perform pg_sleep(0.05); end loop;
+          end if;
+          return new;
+        end $$`);
+    await h.db.query(`create trigger hold_reconnect before insert on edge.saga
+        for each row execute function public.hold_reconnect()`);
+    try {
+      const reconnect = connectOAuth(h, h.admin, 'google', 'app', {
+        action: 'reconnect',
+        consentAs: 'u-bob',
+      });
+      await waitFor(async () => {
+        const [held] = await h.db.query<{ n: string }>(
+          `select count(*) as n from pg_stat_activity where wait_event = 'PgSleep' and query ilike '%insert into%saga%'`,
+        );
+        return held!.n !== '0' || undefined;
+      });
+      // Meanwhile an admin changes the connection's user to Alice, all the way.
+      const changed = await connectOAuth(h, h.admin, 'google', 'app', {
+        action: 'changeUser',
+        consentAs: 'u-alice',
+      });
+      expect(changed.outcome).toBe('user_changed');
+      await h.db.query(`insert into public.reconnect_gate values (true)`);
+      expect((await reconnect).outcome).toBe('refused:account_changed');
+    } finally {
+      await h.db.query(`insert into public.reconnect_gate values (true)`);
+      await h.db.query('drop trigger hold_reconnect on edge.saga');
+      await h.db.query('drop function public.hold_reconnect()');
+      await h.db.query('drop table public.reconnect_gate');
+    }
+    expect(await appConnection()).toMatchObject({
+      id: conn.id,
+      externalAccountId: 'u-alice',
+      refreshTokenExpired: false,
+    });
+    const [lock] = await h.db.query<{ lock_saga_id: string | null }>(
+      `select lock_saga_id from connection.integration_connection where id = $1`,
+      [conn.id],
+    );
+    expect(lock).toEqual({ lock_saga_id: null });
+    const refused = await auditOf(
+      'connection.reconnect_failed',
+      conn.id,
+      (d) => d['reason'] === 'account_changed',
+    );
+    expect(refused.details).toMatchObject({ failedStep: 'lock', error: 'CONFLICT' });
+    // The change of user's audit names the account it replaced.
+    const audited = await auditOf(
+      'connection.user_changed',
+      conn.id,
+      (d) => d['newExternalAccount'] === 'u-alice',
+    );
+    expect(audited.details).toMatchObject({ previousExternalAccount: 'u-bob' });
+  });
+
+  it('a refresh expiry the vault reports late, for a token a reconnect replaced, does not flag the reconnected connection', async () => {
+    const conn = await appConnection();
+    expect(conn.externalAccountId).toBe('u-alice');
+    const [oldRefresh] = await h.db.query<{ id: string }>(
+      `select id from vault.credential where connection_id = $1 and kind = 'refresh_token' and is_active`,
+      [conn.id],
+    );
+    // A copy of each mark the vault sends (the connection service answers it).
+    const marks: TMark[] = [];
+    const sub = h.nc.subscribe('connection.connections.mark-refresh-expired', {
+      callback: (_err, m) => marks.push(m.json<TMark>()),
+    });
+    try {
+      await expireRefreshTokens(conn.id);
+      await waitFor(async () => marks.find((m) => m.connectionId === conn.id));
+    } finally {
+      sub.unsubscribe();
+    }
+    const mark = marks.find((m) => m.connectionId === conn.id)!;
+    // The mark names the refresh token that died.
+    expect(mark.credentialId).toBe(oldRefresh!.id);
+    expect((await appConnection()).refreshTokenExpired).toBe(true);
+    const { outcome } = await connectOAuth(h, h.admin, 'google', 'app', {
+      action: 'reconnect',
+      consentAs: 'u-alice',
+    });
+    expect(outcome).toBe('reconnected');
+    // The vault read the dead token before the swap; its mark arrives after complete-reconnect.
+    const late = await bus
+      .request('connection.connections.mark-refresh-expired', { ...mark, eventId: randomUUID() })
+      .catch((e: AppError) => e);
+    expect(late).toMatchObject({ code: 'CONFLICT', reason: 'credential_replaced' });
+    expect((await appConnection()).refreshTokenExpired).toBe(false);
+  });
+});
