@@ -485,17 +485,17 @@ describe('reconnect and change-user commands of the connection service (real Pos
     });
   });
 
-  it("a change of account does not carry the previous account's label over, even when the request sends it back", async () => {
+  it("a change of account does not carry the previous account's label over when the new one has none", async () => {
     const orgId = randomUUID();
     const { connection } = await connected(orgId, { vendor: 'google', tenantId: 'acme' });
     const saga = randomUUID();
     await lock(orgId, connection.id, saga, 'changeUser');
-    // The edge sends the stored details back when the new identity has no label of its own.
+    // The new identity has no label of its own (a hidden profile email): the edge sends none.
     const done = await completeReconnect(orgId, connection.id, saga, {
       action: 'changeUser',
       externalAccountId: 'u-bob',
       tenantId: 'acme',
-      details: { accountLabel: 'Alice Anders', siteName: 'Acme' },
+      details: {},
     });
     expect(done.connection.details).toEqual({ siteName: 'Acme' });
     expect((await get(orgId, connection.id)).details).toEqual({ siteName: 'Acme' });
@@ -517,6 +517,16 @@ describe('reconnect and change-user commands of the connection service (real Pos
       details: { accountLabel: 'Carol Chen' },
     });
     expect(same.connection.details).toEqual({ siteName: 'Acme', accountLabel: 'Carol Chen' });
+    // Another account with the same label (Slack's is the team's name) keeps it: it is the new account's own.
+    const team = randomUUID();
+    await lock(orgId, connection.id, team, 'changeUser');
+    const dave = await completeReconnect(orgId, connection.id, team, {
+      action: 'changeUser',
+      externalAccountId: 'u-dave',
+      tenantId: 'acme',
+      details: { accountLabel: 'Carol Chen' },
+    });
+    expect(dave.connection.details).toEqual({ siteName: 'Acme', accountLabel: 'Carol Chen' });
   });
 
   it('a refresh expiry reported late for a token a reconnect replaced flags nothing; one for the current token does', async () => {

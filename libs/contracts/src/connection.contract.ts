@@ -339,8 +339,8 @@ export const connectionContracts = {
    * After the vault swapped the credentials, only while this saga holds the lock taken for `action`: clears
    * refreshTokenExpired, records externalAccountId / tenantId as given (the edge compared account and tenant
    * before the swap: this service does not refuse after it) and the details (given fields replace stored ones,
-   * others are kept; on a change of account the previous account's accountLabel is dropped, even when given
-   * again), remembers `retiredCredentialIds` (the swap's: a late refresh expiry of one of them flags nothing), lifts the
+   * others are kept; a change of user drops the previous account's accountLabel: the edge gives the new
+   * identity's own label, or none), remembers `retiredCredentialIds` (the swap's: a late refresh expiry of one of them flags nothing), lifts the
    * lock; the status stays `connected`. Then publishes `integrations.connection.reconnected` (reconnect) or
    * `integrations.connection.user_changed` (changeUser) after the commit, msgId = eventId, payload
    * ZConnectionReconnectedEvent (occurredAt = the commit's time). The instance, other connections, webhooks, jobs

@@ -147,28 +147,17 @@ function retiredKept(stored: string[], retired: string[]): string[] {
 }
 
 /**
- * The given details over the stored ones. A change of account drops the previous account's label: it names the
- * old user, and one given equal to it is the stored details sent back (the edge passes them through when the new
- * identity has no label), not the new account's.
+ * The given details over the stored ones. A change of user drops the previous account's label: it names the old
+ * user. The edge sends the new identity's own label only (none when it has none), so one given is the new one's.
  */
 function mergeDetails(
-  c: Pick<TConnectionRow, 'details' | 'external_account_id'>,
-  req: {
-    action: 'reconnect' | 'changeUser';
-    externalAccountId: string;
-    details: TConnectionDetails;
-  },
+  c: Pick<TConnectionRow, 'details'>,
+  req: { action: 'reconnect' | 'changeUser'; details: TConnectionDetails },
 ): TConnectionDetails {
-  const accountChanged =
-    req.action === 'changeUser' && c.external_account_id !== req.externalAccountId;
-  if (!accountChanged && req.action === 'reconnect') return { ...c.details, ...req.details };
-  const { accountLabel: previousLabel, ...sharedDetails } = c.details;
-  const { accountLabel: givenLabel, ...given } = req.details;
-  const label =
-    givenLabel !== undefined && (!accountChanged || givenLabel !== previousLabel)
-      ? { accountLabel: givenLabel }
-      : {};
-  return { ...sharedDetails, ...given, ...label };
+  if (req.action === 'reconnect') return { ...c.details, ...req.details };
+  const shared: TConnectionDetails = { ...c.details };
+  delete shared.accountLabel;
+  return { ...shared, ...req.details };
 }
 
 async function publishReconnected(

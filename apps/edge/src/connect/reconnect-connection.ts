@@ -131,9 +131,9 @@ export async function reconnectFromCallback(
         externalAccountId: req.identity.externalAccountId,
         // The site matched, not the first one the token lists (Atlassian): the connection stays on its tenant.
         tenantId: connection.tenantId ?? req.identity.tenantId,
-        details: req.identity.accountLabel
-          ? { ...connection.details, accountLabel: req.identity.accountLabel }
-          : connection.details,
+        // The new identity's own label, or none: the connection service keeps the other stored details (the
+        // site), and a change of user must never show the previous user's label next to the new account.
+        details: req.identity.accountLabel ? { accountLabel: req.identity.accountLabel } : {},
         ip: req.ip,
         traceId: req.traceId,
       },
