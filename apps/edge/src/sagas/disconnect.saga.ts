@@ -63,13 +63,48 @@ function requireTarget(
   return t;
 }
 
+const GRANT_IN_USE_WARNING =
+  "tokens not revoked at the provider: it revokes the user's whole grant, which another live connection of this account uses";
+
+/**
+ * Whether revoking this connection's tokens would end a grant another live (connected or pending) connection of
+ * the org still uses: a provider whose revocation ends the user's whole grant to our client (catalogue
+ * `revocationScope: 'grant'`, Google), and another connection of the same account on the instance (a user's own
+ * beside the org's). Asked only when the instance keeps other connections (the lock did not hold it as its last).
+ */
+async function grantUsedElsewhere(
+  deps: Pick<TEdgeDeps, 'bus' | 'catalogue'>,
+  orgId: string,
+  connectionId: string,
+  vendor: string,
+  ctx: { traceId: string; actorUserId: string; orgId: string },
+): Promise<boolean> {
+  const def = deps.catalogue.has(vendor) ? deps.catalogue.get(vendor) : undefined;
+  if (def?.oauth?.revocationScope !== 'grant') return false;
+  const { connections } = await deps.bus.request(
+    'connection.instances.get',
+    { orgId, vendor },
+    { ctx, timeoutMs: 3_000 },
+  );
+  const account = connections.find((c) => c.id === connectionId)?.externalAccountId;
+  return (
+    account !== undefined &&
+    connections.some(
+      (c) =>
+        c.id !== connectionId &&
+        c.externalAccountId === account &&
+        (c.status === 'connected' || c.status === 'pending'),
+    )
+  );
+}
+
 /** Bound for one revocation call at the provider; a hang past it is a warning, not a failure. */
 export const REVOCATION_TIMEOUT_MS = 3_000;
 
 interface TResults {
   lock?: { status: string; target?: TDisconnectTarget; instanceRevoking?: boolean };
   'disable-sync-jobs'?: { jobsDisabled: number; executionsCancelled: number };
-  'revoke-tokens'?: TRevocationReport;
+  'revoke-tokens'?: TRevocationReport & { revocationSkipped?: 'account_has_other_connection' };
   'destroy-credentials'?: { destroyed: number };
   'update-statuses'?: {
     instanceRevoked: boolean;
@@ -94,6 +129,8 @@ export function disconnectSummary(results: Record<string, unknown>) {
         httpStatus: x.httpStatus,
       })) ?? [],
     warnings: revocation?.warnings ?? [],
+    /** Not revoked on purpose: the provider would have ended a grant another live connection still uses. */
+    revocationSkipped: revocation?.revocationSkipped ?? null,
     syncJobsDisabled: r['disable-sync-jobs']?.jobsDisabled ?? 0,
     executionsCancelled: r['disable-sync-jobs']?.executionsCancelled ?? 0,
     credentialsDeleted: r['destroy-credentials']?.destroyed ?? 0,
@@ -108,7 +145,7 @@ export function disconnectSummary(results: Record<string, unknown>) {
   };
 }
 
-type TDeps = Pick<TEdgeDeps, 'bus' | 'events' | 'logger'>;
+type TDeps = Pick<TEdgeDeps, 'bus' | 'events' | 'logger' | 'catalogue'>;
 type TStep = TSagaDefinition<TDisconnectInput>['steps'][number];
 
 /**
@@ -295,6 +332,24 @@ export function disconnectSaga(
         maxAttempts: 3,
         run: async ({ input, orgId, actorUserId, results, idempotencyKey }) => {
           const target = requireTarget(input, results);
+          const lock = (results as TResults).lock;
+          if (
+            lock?.instanceRevoking !== true &&
+            (await grantUsedElsewhere(deps, orgId, input.connectionId, target.vendor, {
+              traceId: input.traceId,
+              actorUserId,
+              orgId,
+            }))
+          ) {
+            // The tokens are destroyed all the same (next step); only the provider's grant is left alone.
+            return {
+              supported: true,
+              succeeded: false,
+              results: [],
+              warnings: [GRANT_IN_USE_WARNING],
+              revocationSkipped: 'account_has_other_connection' as const,
+            };
+          }
           return deps.bus.request(
             'vault.tokens.revoke',
             {

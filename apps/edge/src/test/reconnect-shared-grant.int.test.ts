@@ -215,4 +215,37 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     expect(late).toMatchObject({ code: 'CONFLICT', reason: 'credential_replaced' });
     expect((await appConnection()).refreshTokenExpired).toBe(false);
   });
+
+  it("disconnecting Alice's own Google connection leaves the org's connection on her account working", async () => {
+    const org = await appConnection();
+    expect(org.externalAccountId).toBe('u-alice');
+    const mine = (await h.member.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'google',
+    )!.myConnection!;
+    expect(mine.externalAccountId).toBe('u-alice');
+    const { saga } = await h.member.client.disconnect.start.mutate({
+      connectionId: mine.id,
+      confirm: true,
+    });
+    expect(saga.status).toBe('completed');
+    // Revoking her tokens would have ended the grant the org's connection uses: skipped, said, audited.
+    expect(saga.result).toMatchObject({ revocationSkipped: 'account_has_other_connection' });
+    const audited = await auditOf('connection.disconnected', mine.id, () => true);
+    expect(audited.details).toMatchObject({
+      revocationSucceeded: false,
+      revocationSkipped: 'account_has_other_connection',
+      credentialsDeleted: expect.any(Number),
+    });
+    expect(String((audited.details as { warnings: string[] }).warnings)).toContain(
+      'another live connection of this account',
+    );
+    // Her personal tokens are destroyed all the same; the org's connection still refreshes on the grant.
+    const [left] = await h.db.query<{ n: string }>(
+      `select count(*) as n from vault.credential where connection_id = $1 and ciphertext <> ''`,
+      [mine.id],
+    );
+    expect(left!.n).toBe('0');
+    await dueForRefresh(org.id);
+    await expect(tokenOf(org.id)).resolves.toMatchObject({ kind: 'access_token' });
+  });
 });
