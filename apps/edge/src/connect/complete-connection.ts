@@ -62,6 +62,7 @@ export async function completeConnection(
       subdomain: input.subdomain,
       credentials: input.credentials,
       traceId: input.traceId,
+      externalAccountId: input.externalAccountId ?? undefined,
     });
   const revocable = input.provider.authKind === 'oauth2';
   let pending: TConnection;

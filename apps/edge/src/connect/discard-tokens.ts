@@ -11,6 +11,35 @@ export interface TRefusedTokens {
   subdomain: string | undefined;
   credentials: TCredentialInput[];
   traceId: string;
+  /** The account the tokens are of, when it was read: a grant still in use by it is not revoked. */
+  externalAccountId?: string | undefined;
+}
+
+/**
+ * A provider whose revocation ends the user's whole grant to our client (catalogue `revocationScope: 'grant'`,
+ * Google) would also end every live connection of that account: when one holds it, the refused tokens — never
+ * stored — are only dropped. A failed lookup counts as in use: dropping is the error that harms no one.
+ */
+async function grantStillInUse(deps: TEdgeDeps, req: TRefusedTokens): Promise<boolean> {
+  if (req.provider.oauth?.revocationScope !== 'grant' || req.externalAccountId === undefined)
+    return false;
+  try {
+    const { connections } = await deps.bus.request(
+      'connection.instances.get',
+      { orgId: req.orgId, vendor: req.provider.key },
+      {
+        ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
+        timeoutMs: 3_000,
+      },
+    );
+    return connections.some(
+      (c) =>
+        c.externalAccountId === req.externalAccountId &&
+        (c.status === 'connected' || c.status === 'pending' || c.status === 'disconnecting'),
+    );
+  } catch {
+    return true;
+  }
 }
 
 /**
@@ -20,6 +49,13 @@ export interface TRefusedTokens {
  * Best effort: the refusal stands whatever happens here, so a failure is logged, never thrown.
  */
 export async function discardTokens(deps: TEdgeDeps, req: TRefusedTokens): Promise<void> {
+  if (await grantStillInUse(deps, req)) {
+    deps.logger.info(
+      { vendor: req.provider.key, orgId: req.orgId, traceId: req.traceId },
+      "refused tokens dropped, not revoked: the provider would end the account's whole grant, which a live connection uses",
+    );
+    return;
+  }
   await deps.bus
     .request(
       'vault.tokens.discard',

@@ -58,6 +58,8 @@ export async function reconnectFromCallback(
   req: TReconnectRequest,
 ): Promise<TReconnectOutcome> {
   const ctx = { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId };
+  // The account they are of: a grant-wide revocation (Google) must not end a grant a live connection uses.
+  const refused = { ...req, externalAccountId: req.identity.externalAccountId };
   // Until the saga holds them, a failure leaves the new tokens attached to nothing: they are discarded.
   const { connection, instance } = await deps.bus
     .request(
@@ -66,11 +68,11 @@ export async function reconnectFromCallback(
       { ctx },
     )
     .catch(async (e: unknown) => {
-      await discardTokens(deps, req);
+      await discardTokens(deps, refused);
       throw e;
     });
   const refuse = async (reason: string): Promise<TReconnectOutcome> => {
-    await discardTokens(deps, req);
+    await discardTokens(deps, refused);
     await publishAudit(deps, {
       eventId: randomUUID(),
       orgId: req.orgId,
@@ -142,14 +144,14 @@ export async function reconnectFromCallback(
     deps.pendingTokens.drop(sagaId);
     if (e instanceof AppError && e.reason === 'saga_conflict') return refuse('busy');
     // Whatever was recorded of the saga cannot swap them in any more (they are dropped here): revoked.
-    await discardTokens(deps, req);
+    await discardTokens(deps, refused);
     throw e;
   }
   const view = await deps.sagas.waitFor(sagaId, 15_000);
   if (view?.status === 'completed') return { ok: true, sagaId };
   if (view?.status === 'compensated') {
     // The lock refused (a disconnect holds the connection) or the swap failed: nothing changed; drop the new tokens.
-    await discardTokens(deps, req);
+    await discardTokens(deps, refused);
     return { ok: false, reason: view.error?.reason ?? view.error?.code ?? 'failed', sagaId };
   }
   // Past its pivot and stopped: the new account's tokens are in place; the connection's card offers the resume.

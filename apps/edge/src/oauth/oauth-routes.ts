@@ -382,6 +382,7 @@ export function createOAuthRoutes(
           subdomain,
           credentials,
           traceId,
+          externalAccountId: identity.externalAccountId,
         });
         await recordOutcome(pending.id, `refused:${site.reason}`, traceId);
         return backToDashboard(res, {

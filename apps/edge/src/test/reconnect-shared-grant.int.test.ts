@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppError, TAuditAction } from '@otesse/contracts';
 import { Bus } from '@otesse/messaging';
-import { waitFor } from '@otesse/testing';
-import { connectOAuth, startHarness, type THarness } from './e2e-harness';
+import { TestBrowser, waitFor } from '@otesse/testing';
+import { connectOAuth, DASHBOARD_URL, startHarness, type THarness } from './e2e-harness';
 
 type TMark = { orgId: string; connectionId: string; eventId: string; credentialId?: string };
 
@@ -247,5 +247,28 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     expect(left!.n).toBe('0');
     await dueForRefresh(org.id);
     await expect(tokenOf(org.id)).resolves.toMatchObject({ kind: 'access_token' });
+  });
+
+  it("a connect refused for a slot already taken drops its tokens, without revoking the grant Alice's connections use", async () => {
+    await h.fakeClient.consentAs('u-alice');
+    const link = async () =>
+      (await h.admin.client.integrations.oauthUrl.query({ vendor: 'google', flow: 'user' })).url;
+    // Two tabs, two clicks, while the admin's own slot is empty: both links go to Alice's account.
+    const [first, second] = [await link(), await link()];
+    const one = await new TestBrowser().follow(first, { stopAt: DASHBOARD_URL });
+    expect(new URL(one.stoppedAt!).searchParams.get('oauth')).toBe('connected');
+    const two = await new TestBrowser().follow(second, { stopAt: DASHBOARD_URL });
+    expect(Object.fromEntries(new URL(two.stoppedAt!).searchParams)).toMatchObject({
+      oauth: 'failed',
+      reason: 'already_connected',
+    });
+    // Revoking the refused tokens would have ended the grant both live connections of u-alice use.
+    const own = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'google',
+    )!;
+    for (const id of [own.myConnection!.id, own.appConnection!.id]) {
+      await dueForRefresh(id);
+      await expect(tokenOf(id)).resolves.toMatchObject({ kind: 'access_token' });
+    }
   });
 });
