@@ -187,6 +187,17 @@ describe('connection service (real Postgres + NATS)', () => {
 
     const got = await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' });
     expect(got.connections.map((c) => c.status)).toEqual(['connected']);
+    // Asked for one external account's connections only (is a grant still in use?).
+    const of = async (externalAccountId: string) =>
+      (
+        await bus.request('connection.instances.get', {
+          orgId,
+          vendor: 'servicenow',
+          externalAccountId,
+        })
+      ).connections.map((c) => c.id);
+    expect(await of('acct-1')).toEqual([created.connection.id]);
+    expect(await of('acct-2')).toEqual([]);
     expect(got.webhookEndpoint).toMatchObject({
       status: 'enabled',
       url: `/webhooks/servicenow/${created.instance.id}`,

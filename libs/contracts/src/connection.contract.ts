@@ -142,7 +142,12 @@ export const connectionContracts = {
     errors: ['BAD_REQUEST', 'CONFLICT'],
   }),
   'connection.instances.get': defineRequest({
-    request: z.object({ orgId: ZOrgId, vendor: ZVendor }),
+    request: z.object({
+      orgId: ZOrgId,
+      vendor: ZVendor,
+      /** Only the connections of this external account (whether a grant is still in use: one indexed read). */
+      externalAccountId: z.string().min(1).max(200).optional(),
+    }),
     reply: z.object({
       instance: ZInstance.nullable(),
       /** Every connection of the instance, oldest first (history included: revoked, error). */

@@ -151,11 +151,13 @@ export async function loadInstance(db: TDb, orgId: string, id: string): Promise<
 /** Connections of an org, optionally of some instances or one id, oldest first. */
 export async function loadConnections(
   db: TDb,
-  where: { orgId: string; instanceIds?: string[]; id?: string },
+  where: { orgId: string; instanceIds?: string[]; id?: string; externalAccountId?: string },
 ): Promise<TConnection[]> {
   const q = db('integration_connection').withSchema(SCHEMA).where('org_id', where.orgId);
   if (where.instanceIds !== undefined) q.whereIn('instance_id', where.instanceIds);
   if (where.id !== undefined) q.andWhere('id', where.id);
+  if (where.externalAccountId !== undefined)
+    q.andWhere('external_account_id', where.externalAccountId);
   const rows = (await q.orderBy([{ column: 'created_at' }, { column: 'id' }])) as TConnectionRow[];
   return rows.map(toConnection);
 }

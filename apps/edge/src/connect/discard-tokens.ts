@@ -26,16 +26,14 @@ async function grantStillInUse(deps: TEdgeDeps, req: TRefusedTokens): Promise<bo
   try {
     const { connections } = await deps.bus.request(
       'connection.instances.get',
-      { orgId: req.orgId, vendor: req.provider.key },
+      { orgId: req.orgId, vendor: req.provider.key, externalAccountId: req.externalAccountId },
       {
         ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
         timeoutMs: 3_000,
       },
     );
     return connections.some(
-      (c) =>
-        c.externalAccountId === req.externalAccountId &&
-        (c.status === 'connected' || c.status === 'pending' || c.status === 'disconnecting'),
+      (c) => c.status === 'connected' || c.status === 'pending' || c.status === 'disconnecting',
     );
   } catch {
     return true;

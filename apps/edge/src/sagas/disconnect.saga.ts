@@ -12,6 +12,8 @@ export interface TDisconnectTarget {
   ownerUserId: string;
   level: 'app' | 'user';
   subdomain: string | null;
+  /** The connection's external account (version 3 since session 17; absent in older sagas' results). */
+  externalAccountId?: string | null;
 }
 
 /** Version 2: nothing looked up before the saga; the lock step authorizes the caller and answers the target. */
@@ -76,25 +78,19 @@ async function grantUsedElsewhere(
   deps: Pick<TEdgeDeps, 'bus' | 'catalogue'>,
   orgId: string,
   connectionId: string,
-  vendor: string,
+  target: TDisconnectTarget,
   ctx: { traceId: string; actorUserId: string; orgId: string },
 ): Promise<boolean> {
-  const def = deps.catalogue.has(vendor) ? deps.catalogue.get(vendor) : undefined;
-  if (def?.oauth?.revocationScope !== 'grant') return false;
+  const def = deps.catalogue.has(target.vendor) ? deps.catalogue.get(target.vendor) : undefined;
+  if (def?.oauth?.revocationScope !== 'grant' || !target.externalAccountId) return false;
+  // Only the account's own connections: an instance may hold hundreds of others.
   const { connections } = await deps.bus.request(
     'connection.instances.get',
-    { orgId, vendor },
+    { orgId, vendor: target.vendor, externalAccountId: target.externalAccountId },
     { ctx, timeoutMs: 3_000 },
   );
-  const account = connections.find((c) => c.id === connectionId)?.externalAccountId;
-  return (
-    account !== undefined &&
-    connections.some(
-      (c) =>
-        c.id !== connectionId &&
-        c.externalAccountId === account &&
-        (c.status === 'connected' || c.status === 'pending'),
-    )
+  return connections.some(
+    (c) => c.id !== connectionId && (c.status === 'connected' || c.status === 'pending'),
   );
 }
 
@@ -179,6 +175,7 @@ function lockStep(deps: TDeps, version: number): TStep {
         ownerUserId: connection.userId,
         level: connection.level,
         subdomain: instance.config.subdomain ?? null,
+        externalAccountId: connection.externalAccountId,
       };
       if (version < 3) return { status: connection.status, target };
       return { status: connection.status, target, instanceRevoking: instanceRevoking === true };
@@ -335,7 +332,7 @@ export function disconnectSaga(
           const lock = (results as TResults).lock;
           if (
             lock?.instanceRevoking !== true &&
-            (await grantUsedElsewhere(deps, orgId, input.connectionId, target.vendor, {
+            (await grantUsedElsewhere(deps, orgId, input.connectionId, target, {
               traceId: input.traceId,
               actorUserId,
               orgId,

@@ -87,20 +87,15 @@ async function grantStillInUse(
   const def = deps.catalogue.has(input.vendor) ? deps.catalogue.get(input.vendor) : undefined;
   if (def?.oauth?.revocationScope !== 'grant' || previous === null) return null;
   if (previous === input.externalAccountId) return 'same_account';
-  const { instances } = await deps.bus.request(
-    'connection.integrations.list',
-    { orgId },
+  // Only the previous account's connections: an instance may hold hundreds of others.
+  const { connections } = await deps.bus.request(
+    'connection.instances.get',
+    { orgId, vendor: input.vendor, externalAccountId: previous },
     { ctx, timeoutMs: 3_000 },
   );
-  const other = instances
-    .filter((i) => i.instance.vendor === input.vendor)
-    .flatMap((i) => i.connections)
-    .some(
-      (c) =>
-        c.id !== input.connectionId &&
-        c.externalAccountId === previous &&
-        (c.status === 'connected' || c.status === 'pending'),
-    );
+  const other = connections.some(
+    (c) => c.id !== input.connectionId && (c.status === 'connected' || c.status === 'pending'),
+  );
   return other ? 'account_has_other_connection' : null;
 }
 
