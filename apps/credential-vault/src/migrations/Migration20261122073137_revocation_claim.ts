@@ -1,23 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
-/**
- * `vault.tokens.revoke` without a transaction held over the provider's HTTP calls (revoke-tokens.handler.ts): a
- * hanging revocation endpoint used to keep a pooled connection and the connection's advisory lock for its whole
- * timeout — ten disconnects of a hanging provider could starve every other vault command. Now one round trip
- * claims the key and reads the tokens (`begin_revocation`), the provider is called with no connection held, and
- * one round trip stores the report (`finish_revocation`). The table was generated from the entity; the functions
- * are written by hand.
- */
-export class Migration20261122073137_revocation_claim extends Migration {
-  override async up(): Promise<void> {
-    this.addSql(`create table "vault"."revocation_claim" ("key" varchar(200) not null, "org_id" uuid not null, "connection_id" uuid not null, "blocks_refresh" boolean not null, "claimed_until" timestamptz not null, "created_at" timestamptz not null, constraint "revocation_claim_pkey" primary key ("key"));`);
-    this.addSql(`create index "revocation_claim_connection_idx" on "vault"."revocation_claim" ("connection_id");`);
-
-    // Shaped for runSqlCommandOnce ({ subject, result, replayed }). The stored report (a replay), or {"busy": true} (another replica holds a live claim of the key), or the
-    // claim with the tokens to revoke: the connection's newest refresh and access token (p_ids null), or exactly
-    // those of p_ids that are this connection's refresh or access tokens. Under the connection's advisory lock
-    // (credential-records.ts lockConnection), so a refresh in flight finishes first and the newest tokens are read.
-    this.addSql(`create or replace function "vault".begin_revocation(p_key text, p_subject text, p_org uuid,
+/** begin_revocation as this migration creates it (a later migration's down() restores exactly this). */
+export const BEGIN_REVOCATION_V1 = `create or replace function "vault".begin_revocation(p_key text, p_subject text, p_org uuid,
     p_connection uuid, p_vendor text, p_ids uuid[], p_lease_ms int) returns jsonb language plpgsql as $$
 declare
   v_prior "vault".processed_command%rowtype;
@@ -70,11 +54,10 @@ begin
   return jsonb_build_object('subject', p_subject, 'replayed', false, 'result', jsonb_build_object(
     'claimed', true, 'rows', v_rows,
     'skipped', case when p_ids is null then 0 else (select count(distinct i) from unnest(p_ids) i) - v_found end));
-end $$;`);
+end $$;`;
 
-    // The report under its key, the claim gone. A holder that lost its claim to a takeover and finishes second
-    // gets the first report back: every caller of one key sees the same report.
-    this.addSql(`create or replace function "vault".finish_revocation(p_key text, p_subject text, p_result jsonb)
+/** finish_revocation as this migration creates it. */
+export const FINISH_REVOCATION_V1 = `create or replace function "vault".finish_revocation(p_key text, p_subject text, p_result jsonb)
     returns jsonb language sql as $$
   with stored as (
     insert into "vault".processed_command (key, subject, result, created_at)
@@ -83,7 +66,30 @@ end $$;`);
   select jsonb_build_object('subject', p_subject, 'replayed', false, 'result',
            coalesce((select result from stored),
                     (select result from "vault".processed_command where key = p_key)))
-    from (select count(*) from released) r $$;`);
+    from (select count(*) from released) r $$;`;
+
+/**
+ * `vault.tokens.revoke` without a transaction held over the provider's HTTP calls (revoke-tokens.handler.ts): a
+ * hanging revocation endpoint used to keep a pooled connection and the connection's advisory lock for its whole
+ * timeout — ten disconnects of a hanging provider could starve every other vault command. Now one round trip
+ * claims the key and reads the tokens (`begin_revocation`), the provider is called with no connection held, and
+ * one round trip stores the report (`finish_revocation`). The table was generated from the entity; the functions
+ * are written by hand.
+ */
+export class Migration20261122073137_revocation_claim extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table "vault"."revocation_claim" ("key" varchar(200) not null, "org_id" uuid not null, "connection_id" uuid not null, "blocks_refresh" boolean not null, "claimed_until" timestamptz not null, "created_at" timestamptz not null, constraint "revocation_claim_pkey" primary key ("key"));`);
+    this.addSql(`create index "revocation_claim_connection_idx" on "vault"."revocation_claim" ("connection_id");`);
+
+    // Shaped for runSqlCommandOnce ({ subject, result, replayed }). The stored report (a replay), or {"busy": true} (another replica holds a live claim of the key), or the
+    // claim with the tokens to revoke: the connection's newest refresh and access token (p_ids null), or exactly
+    // those of p_ids that are this connection's refresh or access tokens. Under the connection's advisory lock
+    // (credential-records.ts lockConnection), so a refresh in flight finishes first and the newest tokens are read.
+    this.addSql(BEGIN_REVOCATION_V1);
+
+    // The report under its key, the claim gone. A holder that lost its claim to a takeover and finishes second
+    // gets the first report back: every caller of one key sees the same report.
+    this.addSql(FINISH_REVOCATION_V1);
   }
 
   override async down(): Promise<void> {
