@@ -3,6 +3,7 @@ import type { TCredentialInput } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { REVOCATION_TIMEOUT_MS } from '../sagas/disconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
+import { connectionsOfAccount, revokesWholeGrant } from './grant-in-use';
 
 export interface TRefusedTokens {
   orgId: string;
@@ -21,16 +22,13 @@ export interface TRefusedTokens {
  * stored — are only dropped. A failed lookup counts as in use: dropping is the error that harms no one.
  */
 async function grantStillInUse(deps: TEdgeDeps, req: TRefusedTokens): Promise<boolean> {
-  if (req.provider.oauth?.revocationScope !== 'grant' || req.externalAccountId === undefined)
+  if (!revokesWholeGrant(deps.catalogue, req.provider.key) || req.externalAccountId === undefined)
     return false;
   try {
-    const { connections } = await deps.bus.request(
-      'connection.instances.get',
+    const connections = await connectionsOfAccount(
+      deps,
       { orgId: req.orgId, vendor: req.provider.key, externalAccountId: req.externalAccountId },
-      {
-        ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
-        timeoutMs: 3_000,
-      },
+      { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
     );
     return connections.some(
       (c) => c.status === 'connected' || c.status === 'pending' || c.status === 'disconnecting',

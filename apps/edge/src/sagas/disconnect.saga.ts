@@ -2,6 +2,7 @@ import { AppError, type TRevocationReport } from '@otesse/contracts';
 import { deterministicUuid, type TSagaDefinition, type TSagaError } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
+import { connectionsOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
 import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { sagaRequestOptions } from './saga-request-options';
 
@@ -81,13 +82,11 @@ async function grantUsedElsewhere(
   target: TDisconnectTarget,
   ctx: { traceId: string; actorUserId: string; orgId: string },
 ): Promise<boolean> {
-  const def = deps.catalogue.has(target.vendor) ? deps.catalogue.get(target.vendor) : undefined;
-  if (def?.oauth?.revocationScope !== 'grant' || !target.externalAccountId) return false;
-  // Only the account's own connections: an instance may hold hundreds of others.
-  const { connections } = await deps.bus.request(
-    'connection.instances.get',
+  if (!revokesWholeGrant(deps.catalogue, target.vendor) || !target.externalAccountId) return false;
+  const connections = await connectionsOfAccount(
+    deps,
     { orgId, vendor: target.vendor, externalAccountId: target.externalAccountId },
-    { ctx, timeoutMs: 3_000 },
+    ctx,
   );
   return connections.some(
     (c) => c.id !== connectionId && (c.status === 'connected' || c.status === 'pending'),

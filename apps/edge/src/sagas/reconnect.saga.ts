@@ -2,6 +2,7 @@ import { AppError, type TConnectionDetails, type TCredentialInput } from '@otess
 import { deterministicUuid, type TSagaDefinition } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
+import { connectionsOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
 import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { REVOCATION_TIMEOUT_MS } from './disconnect.saga';
 import { sagaRequestOptions } from './saga-request-options';
@@ -84,14 +85,12 @@ async function grantStillInUse(
   previous: string | null,
   ctx: { traceId: string; actorUserId: string; orgId: string },
 ): Promise<TRevocationSkipped | null> {
-  const def = deps.catalogue.has(input.vendor) ? deps.catalogue.get(input.vendor) : undefined;
-  if (def?.oauth?.revocationScope !== 'grant' || previous === null) return null;
+  if (!revokesWholeGrant(deps.catalogue, input.vendor) || previous === null) return null;
   if (previous === input.externalAccountId) return 'same_account';
-  // Only the previous account's connections: an instance may hold hundreds of others.
-  const { connections } = await deps.bus.request(
-    'connection.instances.get',
+  const connections = await connectionsOfAccount(
+    deps,
     { orgId, vendor: input.vendor, externalAccountId: previous },
-    { ctx, timeoutMs: 3_000 },
+    ctx,
   );
   const other = connections.some(
     (c) => c.id !== input.connectionId && (c.status === 'connected' || c.status === 'pending'),
