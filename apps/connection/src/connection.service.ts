@@ -11,6 +11,7 @@ import { cancelDisconnectHandler } from './handlers/cancel-disconnect.handler';
 import { completeDisconnectHandler } from './handlers/complete-disconnect.handler';
 import { completeReconnectHandler } from './handlers/complete-reconnect.handler';
 import { configureInstanceHandler } from './handlers/configure-instance.handler';
+import { countGrantHoldersHandler } from './handlers/count-grant-holders.handler';
 import { createConnectionHandler } from './handlers/create-connection.handler';
 import { getConnectionHandler } from './handlers/get-connection.handler';
 import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consumer';
@@ -92,6 +93,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     handlers: ({ orm, events, logger }) => ({
       'connection.instances.configure': configureInstanceHandler(orm, sweepSettings.staleAfterMs),
       'connection.instances.get': getInstanceHandler(orm),
+      'connection.accounts.grant-holders': countGrantHoldersHandler(orm),
       'connection.integrations.list': listIntegrationsHandler(orm),
       'connection.connections.get': getConnectionHandler(orm),
       'connection.connections.create': createConnectionHandler(orm, sweepSettings.staleAfterMs),

@@ -144,6 +144,51 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     expect((await complete(orgId, connection.id, saga)).instanceRevoked).toBe(false);
   });
 
+  it("answers who else holds the account's grant, in any org: in begin-disconnect's reply and by count", async () => {
+    const account = `grant-${randomUUID()}`;
+    const [orgA, orgB] = [randomUUID(), randomUUID()];
+    const { connection: a } = await connected(orgA, { externalAccountId: account });
+    const holders = (exceptConnectionId?: string) =>
+      bus.request('connection.accounts.grant-holders', {
+        orgId: orgA,
+        vendor: 'google',
+        externalAccountId: account,
+        ...(exceptConnectionId ? { exceptConnectionId } : {}),
+      });
+    expect((await holders(a.id)).holders).toEqual({ pending: 0, connected: 0, disconnecting: 0 });
+    // The same account connected in another org holds the same grant (one OAuth client per vendor).
+    const { connection: b } = await connected(orgB, { externalAccountId: account });
+    // Another account, or the same id at another vendor, is not a holder.
+    await connected(orgB, { userId: randomUUID(), externalAccountId: `${account}-other` });
+    await connected(orgB, { vendor: 'slack', externalAccountId: account });
+    expect((await holders(a.id)).holders).toEqual({ pending: 0, connected: 1, disconnecting: 0 });
+    expect((await holders()).holders).toEqual({ pending: 0, connected: 2, disconnecting: 0 });
+    const sagaB = randomUUID();
+    // B's own lock sees A, in the other org: revoking B's tokens would end A's grant.
+    expect((await begin(orgB, b.id, sagaB)).accountGrantInUse).toBe(true);
+    expect((await holders(a.id)).holders).toEqual({ pending: 0, connected: 0, disconnecting: 1 });
+    // A disconnecting connection holds no grant worth keeping: A's lock sees nobody else.
+    expect((await begin(orgA, a.id, randomUUID())).accountGrantInUse).toBe(false);
+    await complete(orgB, b.id, sagaB);
+    expect((await holders()).holders).toEqual({ pending: 0, connected: 0, disconnecting: 1 });
+    // A connection without an account read holds nothing of anyone's.
+    const { connection: anonymous } = await connected(orgA, {
+      vendor: 'jira',
+      externalAccountId: null,
+    });
+    expect((await begin(orgA, anonymous.id, randomUUID())).accountGrantInUse).toBe(false);
+    // Bad input is a typed error.
+    await expect(
+      errorOf(
+        bus.request('connection.accounts.grant-holders', {
+          orgId: orgA,
+          vendor: 'google',
+          externalAccountId: '',
+        }),
+      ),
+    ).resolves.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
   it('refuses to disconnect an error connection of a held instance until the hold is lifted', async () => {
     const orgId = randomUUID();
     // A connect that failed (its connection `error`), and another user's live connection, the instance's last.

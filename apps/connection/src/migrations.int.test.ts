@@ -70,6 +70,21 @@ describe('connection migrations (real Postgres)', () => {
         ).length;
       // Down past webhook_last_refusal, then webhook_last_delivery: the last-refusal columns are gone, the last delivery is still there;
       // then that column is gone too.
+      const index = async (name: string) =>
+        (
+          await db.query(`select 1 from pg_indexes where schemaname = $1 and indexname = $2`, [
+            CONNECTION_SCHEMA.schema,
+            name,
+          ])
+        ).length;
+      // Down past account_grant_holders: begin_disconnect no longer answers who else holds the account's grant,
+      // and the index that answers it is gone.
+      expect(await body('begin_disconnect')).toMatch(/'accountGrantInUse'/);
+      expect(await index('integration_connection_account_idx')).toBe(1);
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_account_grant_holders$/)]);
+      expect(await body('begin_disconnect')).not.toMatch(/accountGrantInUse/);
+      expect(await body('begin_disconnect')).toMatch(/'instanceRevoking'/);
+      expect(await index('integration_connection_account_idx')).toBe(0);
       // Down past retired_credentials: the reconnects' retired credential ids are gone.
       expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_retired_credentials$/)]);
       expect(await column('integration_connection', 'retired_credential_ids')).toBe(0);

@@ -156,6 +156,30 @@ export const connectionContracts = {
     }),
     errors: ['BAD_REQUEST'],
   }),
+  /**
+   * How many live connections hold an external account's grant at a vendor, counted in every org: a deployment has
+   * one OAuth client per vendor, so the same account connected in two orgs shares one grant, and a provider whose
+   * revocation ends the whole grant (Google) ends both. Only counts leave the service, never another org's
+   * connections. `exceptConnectionId`: the connection asking (the one whose tokens would be revoked).
+   */
+  'connection.accounts.grant-holders': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        vendor: ZVendor,
+        externalAccountId: z.string().min(1).max(300),
+        exceptConnectionId: ZUuid.optional(),
+      })
+      .strict(),
+    reply: z.object({
+      holders: z.object({
+        pending: z.number().int().nonnegative(),
+        connected: z.number().int().nonnegative(),
+        disconnecting: z.number().int().nonnegative(),
+      }),
+    }),
+    errors: ['BAD_REQUEST'],
+  }),
   /** Every instance of the org with its connections (the edge joins it with the catalogue). */
   'connection.integrations.list': defineRequest({
     request: z.object({ orgId: ZOrgId }),
@@ -248,6 +272,13 @@ export const connectionContracts = {
        * replies stored before the hold existed (read as false).
        */
       instanceRevoking: z.boolean().optional(),
+      /**
+       * Another pending or connected connection, of any org, holds the same external account at this vendor: for a
+       * provider whose revocation ends the account's whole grant to our client (Google), revoking this connection's
+       * tokens would end that one's too. As of the lock. Absent in replies stored before it existed (ask
+       * `connection.accounts.grant-holders`).
+       */
+      accountGrantInUse: z.boolean().optional(),
     }),
     errors: ['BAD_REQUEST', 'NOT_FOUND', 'FORBIDDEN', 'CONFLICT'],
   }),

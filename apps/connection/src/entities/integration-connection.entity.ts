@@ -87,6 +87,11 @@ export const IntegrationConnectionSchema = new EntitySchema<IntegrationConnectio
       name: 'integration_connection_abandoned_outbox_idx',
       expression: `create index "integration_connection_abandoned_outbox_idx" on "connection"."integration_connection" ("abandoned_at") where "abandoned_event_id" is not null and "abandoned_event_published_at" is null`,
     },
+    // Who else holds an external account's grant at a vendor, in any org (a revocation that ends the whole grant).
+    {
+      name: 'integration_connection_account_idx',
+      expression: `create index "integration_connection_account_idx" on "connection"."integration_connection" ("vendor", "external_account_id") where "external_account_id" is not null and "status" in (${LIVE_SQL})`,
+    },
     {
       name: 'integration_connection_one_live_app',
       expression: `create unique index "integration_connection_one_live_app" on "connection"."integration_connection" ("instance_id") where "level" = 'app' and "status" in (${LIVE_SQL})`,

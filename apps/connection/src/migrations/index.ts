@@ -14,6 +14,7 @@ import { Migration20261122174104_webhook_last_delivery } from './Migration202611
 import { Migration20261122201037_webhook_last_refusal } from './Migration20261122201037_webhook_last_refusal';
 import { Migration20261123092849_idempotency_retention } from './Migration20261123092849_idempotency_retention';
 import { Migration20261123132546_retired_credentials } from './Migration20261123132546_retired_credentials';
+import { Migration20261123175734_account_grant_holders } from './Migration20261123175734_account_grant_holders';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -31,4 +32,5 @@ export const migrations = [
   { name: 'Migration20261122201037_webhook_last_refusal', class: Migration20261122201037_webhook_last_refusal },
   { name: 'Migration20261123092849_idempotency_retention', class: Migration20261123092849_idempotency_retention },
   { name: 'Migration20261123132546_retired_credentials', class: Migration20261123132546_retired_credentials },
+  { name: 'Migration20261123175734_account_grant_holders', class: Migration20261123175734_account_grant_holders },
 ];

@@ -3,7 +3,7 @@ import type { TCredentialInput } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { REVOCATION_TIMEOUT_MS } from '../sagas/disconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
-import { connectionsOfAccount, revokesWholeGrant } from './grant-in-use';
+import { grantHoldersOfAccount, revokesWholeGrant } from './grant-in-use';
 
 export interface TRefusedTokens {
   orgId: string;
@@ -18,21 +18,20 @@ export interface TRefusedTokens {
 
 /**
  * A provider whose revocation ends the user's whole grant to our client (catalogue `revocationScope: 'grant'`,
- * Google) would also end every live connection of that account: when one holds it, the refused tokens — never
- * stored — are only dropped. A failed lookup counts as in use: dropping is the error that harms no one.
+ * Google) would also end every live connection of that account, in any org (one OAuth client per vendor): when one
+ * holds it, the refused tokens — never stored — are only dropped. A failed lookup counts as in use: dropping is the
+ * error that harms no one.
  */
 async function grantStillInUse(deps: TEdgeDeps, req: TRefusedTokens): Promise<boolean> {
   if (!revokesWholeGrant(deps.catalogue, req.provider.key) || req.externalAccountId === undefined)
     return false;
   try {
-    const connections = await connectionsOfAccount(
+    const holders = await grantHoldersOfAccount(
       deps,
       { orgId: req.orgId, vendor: req.provider.key, externalAccountId: req.externalAccountId },
       { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
     );
-    return connections.some(
-      (c) => c.status === 'connected' || c.status === 'pending' || c.status === 'disconnecting',
-    );
+    return holders.connected + holders.pending + holders.disconnecting > 0;
   } catch {
     return true;
   }

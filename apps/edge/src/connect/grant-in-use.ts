@@ -1,4 +1,3 @@
-import type { TConnection } from '@otesse/contracts';
 import type { TEdgeDeps } from '../trpc/context';
 
 /**
@@ -9,18 +8,25 @@ export function revokesWholeGrant(catalogue: TEdgeDeps['catalogue'], vendor: str
   return catalogue.has(vendor) && catalogue.get(vendor).oauth?.revocationScope === 'grant';
 }
 
+export interface TGrantHolders {
+  pending: number;
+  connected: number;
+  disconnecting: number;
+}
+
 /**
- * The org's connections of one external account at a vendor, history included: whether revoking a token of that
- * account would end a grant one of them still uses. One indexed read: an instance may hold hundreds of others.
+ * The live connections holding an external account's grant at a vendor, counted in every org: the deployment has
+ * one OAuth client per vendor, so the same account connected in two orgs shares one grant. `exceptConnectionId`
+ * leaves out the connection asking. One indexed read in the connection service; only counts come back.
  */
-export async function connectionsOfAccount(
+export async function grantHoldersOfAccount(
   deps: Pick<TEdgeDeps, 'bus'>,
-  q: { orgId: string; vendor: string; externalAccountId: string },
+  q: { orgId: string; vendor: string; externalAccountId: string; exceptConnectionId?: string },
   ctx: { traceId: string; actorUserId: string; orgId: string },
-): Promise<TConnection[]> {
-  const { connections } = await deps.bus.request('connection.instances.get', q, {
+): Promise<TGrantHolders> {
+  const { holders } = await deps.bus.request('connection.accounts.grant-holders', q, {
     ctx,
     timeoutMs: 3_000,
   });
-  return connections;
+  return holders;
 }

@@ -2,7 +2,7 @@ import { AppError, type TRevocationReport } from '@otesse/contracts';
 import { deterministicUuid, type TSagaDefinition, type TSagaError } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
-import { connectionsOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
+import { grantHoldersOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
 import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { sagaRequestOptions } from './saga-request-options';
 
@@ -70,34 +70,45 @@ const GRANT_IN_USE_WARNING =
   "tokens not revoked at the provider: it revokes the user's whole grant, which another live connection of this account uses";
 
 /**
- * Whether revoking this connection's tokens would end a grant another live (connected or pending) connection of
- * the org still uses: a provider whose revocation ends the user's whole grant to our client (catalogue
- * `revocationScope: 'grant'`, Google), and another connection of the same account on the instance (a user's own
- * beside the org's). Asked only when the instance keeps other connections (the lock did not hold it as its last).
+ * Whether revoking this connection's tokens would end a grant another live (connected or pending) connection still
+ * uses: a provider whose revocation ends the user's whole grant to our client (catalogue `revocationScope: 'grant'`,
+ * Google), and another connection of the same account, in any org (one OAuth client per vendor: one grant). The
+ * lock's reply answers it (`accountGrantInUse`, as of the lock); a saga whose lock answered before that existed asks.
  */
 async function grantUsedElsewhere(
   deps: Pick<TEdgeDeps, 'bus' | 'catalogue'>,
   orgId: string,
   connectionId: string,
   target: TDisconnectTarget,
+  lock: TResults['lock'],
   ctx: { traceId: string; actorUserId: string; orgId: string },
 ): Promise<boolean> {
   if (!revokesWholeGrant(deps.catalogue, target.vendor) || !target.externalAccountId) return false;
-  const connections = await connectionsOfAccount(
+  if (typeof lock?.accountGrantInUse === 'boolean') return lock.accountGrantInUse;
+  const holders = await grantHoldersOfAccount(
     deps,
-    { orgId, vendor: target.vendor, externalAccountId: target.externalAccountId },
+    {
+      orgId,
+      vendor: target.vendor,
+      externalAccountId: target.externalAccountId,
+      exceptConnectionId: connectionId,
+    },
     ctx,
   );
-  return connections.some(
-    (c) => c.id !== connectionId && (c.status === 'connected' || c.status === 'pending'),
-  );
+  return holders.connected + holders.pending > 0;
 }
 
 /** Bound for one revocation call at the provider; a hang past it is a warning, not a failure. */
 export const REVOCATION_TIMEOUT_MS = 3_000;
 
 interface TResults {
-  lock?: { status: string; target?: TDisconnectTarget; instanceRevoking?: boolean };
+  lock?: {
+    status: string;
+    target?: TDisconnectTarget;
+    instanceRevoking?: boolean;
+    /** Since session 18: another live connection of the account holds its grant (absent in older results). */
+    accountGrantInUse?: boolean;
+  };
   'disable-sync-jobs'?: { jobsDisabled: number; executionsCancelled: number };
   'revoke-tokens'?: TRevocationReport & { revocationSkipped?: 'account_has_other_connection' };
   'destroy-credentials'?: { destroyed: number };
@@ -154,7 +165,7 @@ function lockStep(deps: TDeps, version: number): TStep {
     timeoutMs: 3_000,
     maxAttempts: 3,
     run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
-      const { connection, instance, instanceRevoking } = await deps.bus.request(
+      const { connection, instance, instanceRevoking, accountGrantInUse } = await deps.bus.request(
         'connection.connections.begin-disconnect',
         {
           orgId,
@@ -177,7 +188,12 @@ function lockStep(deps: TDeps, version: number): TStep {
         externalAccountId: connection.externalAccountId,
       };
       if (version < 3) return { status: connection.status, target };
-      return { status: connection.status, target, instanceRevoking: instanceRevoking === true };
+      return {
+        status: connection.status,
+        target,
+        instanceRevoking: instanceRevoking === true,
+        ...(accountGrantInUse !== undefined ? { accountGrantInUse } : {}),
+      };
     },
     compensate: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
       try {
@@ -328,14 +344,15 @@ export function disconnectSaga(
         maxAttempts: 3,
         run: async ({ input, orgId, actorUserId, results, idempotencyKey }) => {
           const target = requireTarget(input, results);
-          const lock = (results as TResults).lock;
           if (
-            lock?.instanceRevoking !== true &&
-            (await grantUsedElsewhere(deps, orgId, input.connectionId, target, {
-              traceId: input.traceId,
-              actorUserId,
+            await grantUsedElsewhere(
+              deps,
               orgId,
-            }))
+              input.connectionId,
+              target,
+              (results as TResults).lock,
+              { traceId: input.traceId, actorUserId, orgId },
+            )
           ) {
             // The tokens are destroyed all the same (next step); only the provider's grant is left alone.
             return {

@@ -2,7 +2,7 @@ import { AppError, type TConnectionDetails, type TCredentialInput } from '@otess
 import { deterministicUuid, type TSagaDefinition } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
-import { connectionsOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
+import { grantHoldersOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
 import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { REVOCATION_TIMEOUT_MS } from './disconnect.saga';
 import { sagaRequestOptions } from './saga-request-options';
@@ -75,8 +75,8 @@ const REVOCATION_SKIPPED: Record<TRevocationSkipped, string> = {
 /**
  * Whether revoking the retired tokens would end a grant still in use, for a provider whose revocation ends the
  * user's whole grant to our client (catalogue `revocationScope: 'grant'`, Google): the same account authorized
- * again (its new tokens are of that grant), or another pending / connected connection of the org holds the
- * previous account (a user's own connection beside the org's). Null: revoke.
+ * again (its new tokens are of that grant), or another pending / connected connection, of any org, holds the
+ * previous account (a user's own connection beside the org's; one OAuth client per vendor). Null: revoke.
  */
 async function grantStillInUse(
   deps: Pick<TEdgeDeps, 'bus' | 'catalogue'>,
@@ -87,15 +87,17 @@ async function grantStillInUse(
 ): Promise<TRevocationSkipped | null> {
   if (!revokesWholeGrant(deps.catalogue, input.vendor) || previous === null) return null;
   if (previous === input.externalAccountId) return 'same_account';
-  const connections = await connectionsOfAccount(
+  const holders = await grantHoldersOfAccount(
     deps,
-    { orgId, vendor: input.vendor, externalAccountId: previous },
+    {
+      orgId,
+      vendor: input.vendor,
+      externalAccountId: previous,
+      exceptConnectionId: input.connectionId,
+    },
     ctx,
   );
-  const other = connections.some(
-    (c) => c.id !== input.connectionId && (c.status === 'connected' || c.status === 'pending'),
-  );
-  return other ? 'account_has_other_connection' : null;
+  return holders.connected + holders.pending > 0 ? 'account_has_other_connection' : null;
 }
 
 /**

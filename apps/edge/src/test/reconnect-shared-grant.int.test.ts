@@ -271,4 +271,38 @@ describe('reconnect and change user of a provider that revokes whole grants (who
       await expect(tokenOf(id)).resolves.toMatchObject({ kind: 'access_token' });
     }
   });
+  it("a disconnect in one org leaves the same Google account's connection in another org working; the last one revokes", async () => {
+    // One OAuth client per vendor for the whole deployment: Carol's account in Globex and in Acme is one grant.
+    const theirs = await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-carol' });
+    expect(theirs.outcome).toBe('connected');
+    const mine = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-carol' });
+    expect(mine.outcome).toBe('connected');
+    const { saga } = await h.member.client.disconnect.start.mutate({
+      connectionId: mine.connectionId!,
+      confirm: true,
+    });
+    expect(saga.status).toBe('completed');
+    expect(saga.result).toMatchObject({
+      revocationSkipped: 'account_has_other_connection',
+      credentialsDeleted: expect.any(Number),
+    });
+    // Globex's connection still refreshes on the grant.
+    await dueForRefresh(theirs.connectionId!);
+    await expect(
+      bus.request('vault.access-tokens.get', {
+        orgId: h.otherOrgId,
+        connectionId: theirs.connectionId!,
+      }),
+    ).resolves.toMatchObject({ kind: 'access_token' });
+    // Globex's disconnect is the account's last connection: it revokes the grant.
+    const last = await h.otherAdmin.client.disconnect.start.mutate({
+      connectionId: theirs.connectionId!,
+      confirm: true,
+    });
+    expect(last.saga.status).toBe('completed');
+    expect(last.saga.result).toMatchObject({
+      revocationSucceeded: true,
+      revocationSkipped: null,
+    });
+  });
 });
