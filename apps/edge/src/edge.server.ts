@@ -62,8 +62,13 @@ export interface TEdgeConfig {
   oauthSessionSecret?: string | undefined;
   /** How long an OAuth start or callback waits for the edge's database when it is out of reach (default 10 s). */
   oauthDatabaseWaitMs?: number | undefined;
-  /** How often expired OAuth sessions and pending authorizations are deleted (default 10 min; 0: never). */
+  /**
+   * How often expired OAuth sessions, pending authorizations and old webhook delivery records are deleted (default
+   * 10 min; 0: never).
+   */
   oauthPurgeIntervalMs?: number | undefined;
+  /** How long a published webhook delivery is remembered, so a replay of it is not published again (default 7 days). */
+  webhookDedupeRetentionMs?: number | undefined;
   logLevel?: string;
   logger?: Logger;
   /** Saga lease: how long a dead edge's sagas wait before another replica resumes them. */
@@ -222,7 +227,12 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const purgeEvery = cfg.oauthPurgeIntervalMs ?? OAUTH_PURGE_INTERVAL_MS;
   const oauthPurge =
     purgeEvery > 0
-      ? startOAuthPurge(() => orm.em.getConnection().getKnex(), logger, purgeEvery)
+      ? startOAuthPurge(
+          () => orm.em.getConnection().getKnex(),
+          logger,
+          purgeEvery,
+          cfg.webhookDedupeRetentionMs,
+        )
       : undefined;
   const releaseEvery = cfg.sagaRecords?.releaseIntervalMs ?? SAGA_RECORD_RELEASE_INTERVAL_MS;
   const recordRelease =

@@ -33,4 +33,15 @@ describe('edge env', () => {
       parseEnv('edge', ZEdgeEnv, { PROVIDERS_FILE: '/nonexistent/providers.json' }),
     ).toThrow(/PROVIDERS_FILE: cannot be read/);
   });
+
+  it('remembers webhook deliveries 7 days unless told, never less than a signed timestamp stays fresh', () => {
+    expect(parseEnv('edge', ZEdgeEnv, {}).EDGE_WEBHOOK_DEDUPE_RETENTION_MS).toBe(604_800_000);
+    expect(
+      parseEnv('edge', ZEdgeEnv, { EDGE_WEBHOOK_DEDUPE_RETENTION_MS: '86400000' })
+        .EDGE_WEBHOOK_DEDUPE_RETENTION_MS,
+    ).toBe(86_400_000);
+    expect(() => parseEnv('edge', ZEdgeEnv, { EDGE_WEBHOOK_DEDUPE_RETENTION_MS: '60000' })).toThrow(
+      /EDGE_WEBHOOK_DEDUPE_RETENTION_MS: must be at least 600000/,
+    );
+  });
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { pairIssue, throwEnvIssues, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 import { SAGA_RECORD_RELEASE_INTERVAL_MS, SAGA_RECORD_RETENTION_MS } from '@otesse/saga';
+import { WEBHOOK_DEDUPE_RETENTION_MS } from './webhooks/seen-deliveries';
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);
 const windowMs = z.coerce.number().int().min(100).max(86_400_000);
@@ -81,10 +82,23 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    */
   EDGE_OAUTH_DATABASE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   /**
-   * How often this edge deletes what OAuth flows left behind: grant's sessions past their expiry, pending
-   * authorizations a day past theirs. 0: never (another replica, or nobody, does it).
+   * How often this edge deletes what OAuth flows left behind (grant's sessions past their expiry, pending
+   * authorizations a day past theirs) and webhook delivery records past EDGE_WEBHOOK_DEDUPE_RETENTION_MS. 0: never
+   * (another replica, or nobody, does it).
    */
   EDGE_OAUTH_PURGE_INTERVAL_MS: z.coerce.number().int().min(0).max(86_400_000).default(600_000),
+  /**
+   * How long the edge remembers a webhook delivery it published (by endpoint, body and signed timestamp), so a
+   * copy of it — a provider's late retry, a replay — is answered and not published again. Long enough for the
+   * providers' retries; at least twice the 5-minute tolerance of signed timestamps, or a delivery could be replayed
+   * while its timestamp is still fresh.
+   */
+  EDGE_WEBHOOK_DEDUPE_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(600_000, 'must be at least 600000 (10 minutes: twice the tolerance of signed timestamps)')
+    .max(90 * 86_400_000)
+    .default(WEBHOOK_DEDUPE_RETENTION_MS),
   /**
    * Serve Prometheus `/metrics` on the public port as well. `false` in deployments: scrape the internal operations
    * server (HEALTH_PORT on HEALTH_HOST), which also answers /healthz and /readyz.

@@ -34,6 +34,7 @@ try {
     oauthSessionSecret: env.OAUTH_SESSION_SECRET,
     oauthDatabaseWaitMs: env.EDGE_OAUTH_DATABASE_WAIT_MS,
     oauthPurgeIntervalMs: env.EDGE_OAUTH_PURGE_INTERVAL_MS,
+    webhookDedupeRetentionMs: env.EDGE_WEBHOOK_DEDUPE_RETENTION_MS,
     sagaLeaseMs: env.SAGA_LEASE_MS,
     sagaRecoveryIntervalMs: env.SAGA_RECOVERY_INTERVAL_MS,
     sagaAutoResume:

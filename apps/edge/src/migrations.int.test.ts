@@ -28,6 +28,15 @@ describe('edge migrations (real Postgres)', () => {
     try {
       expect(await migrateUp(orm, EDGE_SCHEMA.schema)).toHaveLength(migrations.length);
       const up = await inSchema();
+      // The record of webhook deliveries taken (replay protection) comes with its purge's index, and goes.
+      expect(up.relations).toEqual(
+        expect.arrayContaining(['webhook_delivery', 'webhook_delivery_received_at_idx']),
+      );
+      await migrateDown(orm, 'Migration20261123180052_webhook_delivery');
+      expect((await inSchema()).relations.filter((r) => r.startsWith('webhook_delivery'))).toEqual(
+        [],
+      );
+      await migrateUp(orm, EDGE_SCHEMA.schema);
       // A disconnect saga and a reconnect saga as the version before stored them (subject = the connection id).
       await migrateDown(orm, 'Migration20261122101000_disconnect_subject_per_org');
       for (const type of ['disconnect', 'reconnect']) {

@@ -94,7 +94,9 @@ export type TConnectionAbandonedEvent = z.infer<typeof ZConnectionAbandonedEvent
 /**
  * A provider's delivery to an instance's inbound endpoint, signature checked, endpoint enabled. Published by the
  * edge's receiver before it answers 202, msgID `webhook:<instanceId>:<deliveryId or the body's SHA-256>` (a
- * provider's retry within the stream's duplicate window is stored once). The body is the delivery's, as text;
+ * provider's retry within the stream's duplicate window is stored once), and only once per signed delivery (endpoint,
+ * body, signed timestamp) within the edge's EDGE_WEBHOOK_DEDUPE_RETENTION_MS: a copy is answered and not published
+ * again, whatever its delivery id. The body is the delivery's, as text;
  * occurredAt is when the edge received it. The sync scheduler consumes it (the instance's enabled jobs run soon);
  * other Otesse services may too.
  */
@@ -144,7 +146,8 @@ export const integrationEventContracts = {
       msgId: 'webhook:<instanceId>:<deliveryId, else bodySha256>',
       dedupeBy:
         'instanceId with deliveryId (else bodySha256): a provider retries after the duplicate window too',
-      published: 'Published when the signature checked out, before the provider is answered 202',
+      published:
+        "Published when the signature checked out, before the provider is answered 202, and once per signed delivery: a copy with the same endpoint, body and signed timestamp (whatever its delivery id) within the edge's EDGE_WEBHOOK_DEDUPE_RETENTION_MS (7 days) is answered 202 and not published again; a retry the provider signs anew (a new timestamp) is published again",
     },
   }),
 } as const;

@@ -24,6 +24,8 @@ describe('docs/asyncapi.yaml', () => {
     expect(webhook?.description).toContain(
       'dedupe by instanceId with deliveryId (else bodySha256)',
     );
+    // Published once per signed delivery: a copy (a replay, under any delivery id) is not published again.
+    expect(webhook?.description).toContain('EDGE_WEBHOOK_DEDUPE_RETENTION_MS');
     expect(webhook?.description).not.toContain('dedupe by eventId');
     expect(webhook?.description).not.toContain('after the change is committed');
   });

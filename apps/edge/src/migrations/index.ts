@@ -5,6 +5,7 @@ import { Migration20261122101000_disconnect_subject_per_org } from './Migration2
 import { Migration20261122214942_saga_resume } from './Migration20261122214942_saga_resume';
 import { Migration20261123081036_oauth_expiry_indexes } from './Migration20261123081036_oauth_expiry_indexes';
 import { Migration20261123092847_idempotency_retention } from './Migration20261123092847_idempotency_retention';
+import { Migration20261123180052_webhook_delivery } from './Migration20261123180052_webhook_delivery';
 
 export const migrations = [
   { name: 'Migration20261121233352', class: Migration20261121233352 },
@@ -13,4 +14,5 @@ export const migrations = [
   { name: 'Migration20261122214942_saga_resume', class: Migration20261122214942_saga_resume },
   { name: 'Migration20261123081036_oauth_expiry_indexes', class: Migration20261123081036_oauth_expiry_indexes },
   { name: 'Migration20261123092847_idempotency_retention', class: Migration20261123092847_idempotency_retention },
+  { name: 'Migration20261123180052_webhook_delivery', class: Migration20261123180052_webhook_delivery },
 ];

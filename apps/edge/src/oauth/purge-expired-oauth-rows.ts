@@ -1,6 +1,7 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import type { Logger } from '@otesse/logging';
 import { startPeriodicTask, type TPeriodicTask } from '@otesse/runtime';
+import { purgeSeenDeliveries, WEBHOOK_DEDUPE_RETENTION_MS } from '../webhooks/seen-deliveries';
 
 /** How often each edge removes what OAuth flows left behind (every replica may: a delete is harmless twice). */
 export const OAUTH_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -40,19 +41,25 @@ export async function purgeExpiredOAuthRows(
   };
 }
 
-/** The periodic purge of one edge (its first run one interval after the start). */
+/**
+ * The periodic purge of one edge (its first run one interval after the start): what OAuth flows left behind, and
+ * the records of webhook deliveries first received more than `webhookRetentionMs` ago.
+ */
 export function startOAuthPurge(
   knex: () => Knex,
   logger: Logger,
   intervalMs = OAUTH_PURGE_INTERVAL_MS,
+  webhookRetentionMs = WEBHOOK_DEDUPE_RETENTION_MS,
 ): TPeriodicTask<void> {
   return startPeriodicTask({
-    what: 'purging expired OAuth sessions',
+    what: 'purging expired OAuth sessions and webhook delivery records',
     delayMs: intervalMs,
     logger,
     run: async () => {
       const n = await purgeExpiredOAuthRows(knex());
       if (n.sessions + n.authorizations > 0) logger.info(n, 'expired OAuth rows deleted');
+      const deliveries = await purgeSeenDeliveries(knex(), webhookRetentionMs);
+      if (deliveries > 0) logger.info({ deliveries }, 'old webhook delivery records deleted');
     },
   });
 }

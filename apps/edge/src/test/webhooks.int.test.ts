@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
+import { nanos } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TWebhookReceivedEvent } from '@otesse/contracts';
+import { STREAMS, type TWebhookReceivedEvent } from '@otesse/contracts';
 import { builtinWebhookSignature, signWebhook, webhookTimestampHeader } from '@otesse/providers';
 import { waitFor } from '@otesse/testing';
 import { streamEvents, uuid } from './disconnect-helpers';
@@ -24,7 +26,10 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
   let qbConnectionId: string;
 
   beforeAll(async () => {
-    h = await startHarness();
+    // The edge's purge (OAuth rows, webhook delivery records) every second instead of every 10 minutes.
+    h = await startHarness({
+      envFor: (s) => (s === 'edge' ? { EDGE_OAUTH_PURGE_INTERVAL_MS: '1000' } : {}),
+    });
   });
   afterAll(async () => {
     await h?.close();
@@ -552,6 +557,183 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     });
     const instanceId = path.split('/').pop()!;
     expect((await received(instanceId)).map((e) => e.body)).toEqual([body]);
+  });
+
+  /**
+   * Lets JetStream forget every msgID at once (its duplicate window cut to 100 ms, then restored): what
+   * "later than two minutes" looks like to the stream, without waiting for it.
+   */
+  const pastDuplicateWindow = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const jsm = await h.nc.jetstreamManager();
+    const { config } = await jsm.streams.info('INTEGRATIONS');
+    await jsm.streams.update('INTEGRATIONS', { ...config, duplicate_window: nanos(100) });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      return await fn();
+    } finally {
+      await jsm.streams.update('INTEGRATIONS', {
+        ...config,
+        duplicate_window: nanos(STREAMS.INTEGRATIONS.duplicateWindowMs),
+      });
+    }
+  };
+  const replayedCount = async (vendor: string) => {
+    const text = await (await fetch(`${h.stack.edgeUrl}/metrics`)).text();
+    const line = text
+      .split('\n')
+      .find((l) =>
+        l.startsWith(`otesse_webhook_deliveries_total{vendor="${vendor}",outcome="replayed"}`),
+      );
+    return Number(line?.split(' ').pop() ?? 0);
+  };
+  const sha256 = (body: string) => createHash('sha256').update(body).digest('hex');
+  const seenRows = async (body: string) =>
+    h.db.query<{ signed_timestamp: string; published: boolean }>(
+      `select signed_timestamp, published_at is not null as published from edge.webhook_delivery
+        where body_sha256 = $1 order by signed_timestamp`,
+      [sha256(body)],
+    );
+
+  it('does not publish a captured delivery again when it is replayed later, whatever delivery id it carries', async () => {
+    // QuickBooks signs the body only: nothing in a delivery dates it, so a copy verifies forever.
+    const entityId = uuid();
+    const body = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: entityId }] });
+    expect(await deliver(qbPath(), body)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: false },
+    });
+    expect(await seenRows(body)).toEqual([{ signed_timestamp: '', published: true }]);
+    const replayedBefore = await replayedCount('quickbooks');
+    const replays = await pastDuplicateWindow(async () => [
+      await deliver(qbPath(), body),
+      // An unsigned header changes nothing: the record is keyed by what was signed.
+      await deliver(qbPath(), body, { headers: { 'intuit-t-id': uuid(), 'x-request-id': uuid() } }),
+    ]);
+    // Answered 2xx (a provider's genuine late retry must stop), not published again.
+    for (const r of replays)
+      expect(r).toEqual({ status: 202, json: { accepted: true, duplicate: true } });
+    expect((await received(qbInstanceId)).filter((e) => e.body === body)).toHaveLength(1);
+    expect(await replayedCount('quickbooks')).toBe(replayedBefore + 2);
+    // The log says it was a duplicate, naming the delivery by its hash: nothing of the body or the secret.
+    const logs = h.stack.output('edge');
+    expect(logs).toContain('webhook delivery duplicate');
+    expect(logs).toContain(sha256(body));
+    expect(logs).not.toContain(entityId);
+    expect(logs).not.toContain(QB_SECRET);
+
+    // A different genuine delivery is published, as is the same body from Postmark (basic credentials).
+    const next = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+    expect((await deliver(qbPath(), next)).json).toEqual({ accepted: true, duplicate: false });
+    expect((await received(qbInstanceId)).filter((e) => e.body === next)).toHaveLength(1);
+    const { endpoint } = await h.admin.client.integrations.webhookEndpoint.query({
+      vendor: 'postmark',
+    });
+    const postmark = new URL(endpoint!.url).pathname;
+    const credentials = {
+      vendor: 'postmark',
+      signature: `Basic ${Buffer.from(`otesse:${POSTMARK_PASSWORD}`).toString('base64')}`,
+    };
+    const bounce = JSON.stringify({ RecordType: 'Bounce', MessageID: uuid() });
+    expect((await deliver(postmark, bounce, credentials)).json).toEqual({
+      accepted: true,
+      duplicate: false,
+    });
+    expect((await pastDuplicateWindow(() => deliver(postmark, bounce, credentials))).json).toEqual({
+      accepted: true,
+      duplicate: true,
+    });
+    expect(
+      (await received(postmark.split('/').pop()!)).filter((e) => e.body === bounce),
+    ).toHaveLength(1);
+  });
+
+  it('tells two signed deliveries apart by their signed timestamps, and a replay within the freshness window is not published', async () => {
+    const slack = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'slack',
+    )!;
+    const path = `/webhooks/slack/${slack.instance!.id}`;
+    const body = `token=x&team_id=T1&event=replayed&n=${uuid()}`;
+    const now = Math.floor(Date.now() / 1000);
+    const at = (ts: number) =>
+      deliver(path, body, { vendor: 'slack', secret: SLACK_SECRET_NEXT, timestamp: String(ts) });
+    expect((await at(now)).json).toEqual({ accepted: true, duplicate: false });
+    // Still fresh for Slack's 5 minutes, past JetStream's window: refused as the record's, not the stream's.
+    expect((await pastDuplicateWindow(() => at(now))).json).toEqual({
+      accepted: true,
+      duplicate: true,
+    });
+    // The same body signed at another second is another delivery.
+    expect((await pastDuplicateWindow(() => at(now - 1))).json).toEqual({
+      accepted: true,
+      duplicate: false,
+    });
+    expect((await received(slack.instance!.id)).filter((e) => e.body === body)).toHaveLength(2);
+    expect(await seenRows(body)).toEqual([
+      { signed_timestamp: String(now - 1), published: true },
+      { signed_timestamp: String(now), published: true },
+    ]);
+  });
+
+  it('publishes a delivery whose claim an edge left unpublished (it died mid-way), and asks a copy arriving during a live claim to retry', async () => {
+    const body = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+    const endpointId = (
+      await h.db.query<{ id: string }>(
+        `select id from connection.webhook_endpoint where instance_id = $1`,
+        [qbInstanceId],
+      )
+    )[0]!.id;
+    const claimedAgo = (age: string) =>
+      h.db.query(
+        `insert into edge.webhook_delivery
+           (endpoint_id, body_sha256, signed_timestamp, received_at, claim_id, claimed_at, published_at)
+         values ($1, $2, '', now() - $3::interval, gen_random_uuid(), now() - $3::interval, null)
+         on conflict (endpoint_id, body_sha256, signed_timestamp)
+         do update set claimed_at = excluded.claimed_at, published_at = null`,
+        [endpointId, sha256(body), age],
+      );
+    // Another edge is publishing it right now: this copy is not answered 2xx before that one is done.
+    await claimedAgo('1 second');
+    const busy = await deliver(qbPath(), body);
+    expect(busy.status).toBe(503);
+    expect(busy.json?.error).toMatchObject({ code: 'UNAVAILABLE', reason: 'unavailable' });
+    expect((await received(qbInstanceId)).filter((e) => e.body === body)).toHaveLength(0);
+    // That edge died before publishing: the provider's next retry is taken over and published, once.
+    await claimedAgo('2 minutes');
+    expect(await deliver(qbPath(), body)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: false },
+    });
+    expect(await deliver(qbPath(), body)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: true },
+    });
+    expect((await received(qbInstanceId)).filter((e) => e.body === body)).toHaveLength(1);
+  });
+
+  it('forgets deliveries first received longer ago than the retention (7 days): a copy is then published again', async () => {
+    const old = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+    const recent = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+    for (const body of [old, recent]) expect((await deliver(qbPath(), body)).status).toBe(202);
+    await h.db.query(
+      `update edge.webhook_delivery set received_at = received_at - $2::interval where body_sha256 = $1`,
+      [sha256(old), '7 days 1 minute'],
+    );
+    await h.db.query(
+      `update edge.webhook_delivery set received_at = received_at - $2::interval where body_sha256 = $1`,
+      [sha256(recent), '6 days 23 hours'],
+    );
+    await waitFor(async () => (await seenRows(old)).length === 0, {
+      timeoutMs: 15_000,
+      what: 'the record of the 7-day-old delivery to be purged',
+    });
+    expect(await seenRows(recent)).toHaveLength(1);
+    const [again, stillKnown] = await pastDuplicateWindow(async () => [
+      await deliver(qbPath(), old),
+      await deliver(qbPath(), recent),
+    ]);
+    expect(again.json).toEqual({ accepted: true, duplicate: false });
+    expect(stillKnown.json).toEqual({ accepted: true, duplicate: true });
+    expect((await received(qbInstanceId)).filter((e) => e.body === old)).toHaveLength(2);
   });
 
   it('answers 410 once disconnected (endpoint disabled, kept with its secret) and accepts again after reconnecting', async () => {

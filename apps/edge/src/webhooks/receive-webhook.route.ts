@@ -11,10 +11,12 @@ import {
 import { newTraceId } from '@otesse/messaging';
 import { webhookTimestampFresh, webhookTimestampHeader, type TWebhooks } from '@otesse/providers';
 import { counter } from '@otesse/telemetry';
+import { databaseErrorToAppError } from '@otesse/persistence';
 import { clientIp, type TEdgeDeps } from '../trpc/context';
 import { rateLimitedError } from '../http/rate-limiter';
 import { sendAppError } from '../http/http-errors';
 import type { THttpRoute } from '../http/http-route';
+import { claimDelivery, markPublished, releaseClaim, type TDeliveryKey } from './seen-deliveries';
 
 /** `/webhooks/<vendor>/<instanceId>`: the path each instance's endpoint row names. */
 const PATH = /^\/webhooks\/([^/?]+)\/([^/?]+)(?:\?.*)?$/;
@@ -23,7 +25,7 @@ export const WEBHOOK_TIMESTAMP_TOLERANCE_MS = 5 * 60_000;
 
 export const webhookDeliveries = counter(
   'otesse_webhook_deliveries_total',
-  'Inbound webhook deliveries by provider and outcome (accepted, duplicate, refused_<reason>).',
+  'Inbound webhook deliveries by provider and outcome (accepted; duplicate: stored once by JetStream; replayed: published before, answered and not published again; deferred_in_flight; refused_<reason>).',
   ['vendor', 'outcome'],
 );
 
@@ -57,7 +59,10 @@ const header = (req: IncomingMessage, name: string): string | null => {
  * stale; the log says which, and the endpoint keeps when and why for its admins); then a disabled endpoint — its instance disconnected: disabled and kept, seed 000 —
  * answers 410 Gone, which tells the provider to stop. An accepted delivery is published on JetStream
  * (`integrations.webhook.received`) before the 202, so a 2xx means it is stored; a provider's retry of the same
- * delivery (its delivery id, else the same body) within the stream's duplicate window is stored once. Refused
+ * delivery (its delivery id, else the same body) within the stream's duplicate window is stored once. Every scheme's
+ * verified deliveries are recorded by what was signed (`seen-deliveries.ts`: endpoint, body SHA-256, signed
+ * timestamp) for EDGE_WEBHOOK_DEDUPE_RETENTION_MS: a copy of a published one — a provider's late retry, or a
+ * captured delivery replayed, under any delivery id — is answered 202 `duplicate` and not published again. Refused
  * signatures are charged to the client IP like failed bearer tokens. A service or JetStream that cannot answer
  * makes it 503: the provider retries later, and nothing was published.
  */
@@ -139,8 +144,9 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
       raw,
       body,
     });
-  } catch (e) {
-    // A service or JetStream briefly away: the provider should retry (they do on 5xx), and this is no bug.
+  } catch (caught) {
+    // A service, JetStream or the edge's database briefly away: the provider should retry (they do on 5xx).
+    const e = databaseErrorToAppError(caught) ?? caught;
     if (e instanceof AppError && RETRYABLE_CODES.has(e.code)) {
       deps.logger.warn(
         { err: e, vendor: vendor.data, instanceId: instanceId.data },
@@ -262,41 +268,83 @@ async function verifyAndPublish(
   }
   const deliveryId = scheme.deliveryIdHeader ? header(req, scheme.deliveryIdHeader) : null;
   const bodySha256 = createHash('sha256').update(raw).digest('hex');
+  const knex = deps.orm.em.getConnection().getKnex();
+  // What the provider signed, never an unsigned header (a replayer sets those at will): two genuine deliveries
+  // differ in their bodies, or at least in their signed timestamps.
+  const key: TDeliveryKey = {
+    endpointId: endpoint.id,
+    bodySha256,
+    signedTimestamp: timestamp?.slice(0, 64) ?? '',
+  };
+  const claim = await claimDelivery(knex, key);
+  const logFields = {
+    orgId,
+    instanceId: endpoint.instanceId,
+    vendor: d.vendor,
+    deliveryId,
+    bodySha256,
+    signedWith,
+    traceId,
+  };
+  if (claim.kind === 'in_flight') {
+    // A copy arriving while another request publishes it: answered only once that one is done, or failed.
+    return refuse(
+      new AppError('UNAVAILABLE', 'this delivery is being taken: retry later', {
+        reason: 'unavailable',
+      }),
+      'deferred_in_flight',
+    );
+  }
+  if (claim.kind === 'published') {
+    // 2xx, so a provider's genuine retry stops; nothing is published again, whoever sent it.
+    webhookDeliveries.labels(d.vendor, 'replayed').inc();
+    deps.logger.warn(
+      { ...logFields, firstReceivedAt: claim.firstReceivedAt.toISOString() },
+      'webhook delivery duplicate: published before, not published again',
+    );
+    return accepted(res, true);
+  }
   const contentType = header(req, 'content-type');
-  const eventId = randomUUID();
-  const { duplicate } = await deps.events.publish(
-    'integrations.webhook.received',
-    {
-      eventId,
-      occurredAt: new Date().toISOString(),
-      orgId,
-      vendor: d.vendor,
-      instanceId: endpoint.instanceId,
-      endpointId: endpoint.id,
-      deliveryId: deliveryId?.slice(0, 200) ?? null,
-      contentType: contentType?.slice(0, 200) ?? null,
-      body,
-      bodySha256,
-    },
-    {
-      msgId: `webhook:${endpoint.instanceId}:${deliveryId?.slice(0, 200) ?? bodySha256}`,
-      ctx: { ...busCtx, orgId },
-    },
+  let duplicate: boolean;
+  try {
+    ({ duplicate } = await deps.events.publish(
+      'integrations.webhook.received',
+      {
+        eventId: randomUUID(),
+        occurredAt: new Date().toISOString(),
+        orgId,
+        vendor: d.vendor,
+        instanceId: endpoint.instanceId,
+        endpointId: endpoint.id,
+        deliveryId: deliveryId?.slice(0, 200) ?? null,
+        contentType: contentType?.slice(0, 200) ?? null,
+        body,
+        bodySha256,
+      },
+      {
+        msgId: `webhook:${endpoint.instanceId}:${deliveryId?.slice(0, 200) ?? bodySha256}`,
+        ctx: { ...busCtx, orgId },
+      },
+    ));
+  } catch (e) {
+    // Not published: the provider's retry (after the 503) must be taken, not answered as a duplicate.
+    await releaseClaim(knex, key, claim.claimId).catch((err: unknown) =>
+      deps.logger.warn({ err, orgId, traceId }, 'could not release the webhook delivery claim'),
+    );
+    throw e;
+  }
+  // Stored on JetStream either way: a mark that fails leaves the claim to be taken over in a minute (one more
+  // publish of this delivery at worst), not a delivery lost.
+  await markPublished(knex, key).catch((err: unknown) =>
+    deps.logger.warn({ err, orgId, traceId }, 'could not mark the webhook delivery published'),
   );
   webhookDeliveries.labels(d.vendor, duplicate ? 'duplicate' : 'accepted').inc();
-  deps.logger.info(
-    // signedWith 'previous': the provider has not switched to the new secret yet.
-    {
-      orgId,
-      instanceId: endpoint.instanceId,
-      vendor: d.vendor,
-      deliveryId,
-      duplicate,
-      signedWith,
-      traceId,
-    },
-    'webhook delivery accepted',
-  );
+  // signedWith 'previous': the provider has not switched to the new secret yet.
+  deps.logger.info({ ...logFields, duplicate }, 'webhook delivery accepted');
+  return accepted(res, duplicate);
+}
+
+function accepted(res: ServerResponse, duplicate: boolean): true {
   res
     .writeHead(202, { 'content-type': 'application/json', 'cache-control': 'no-store' })
     .end(JSON.stringify({ accepted: true, duplicate }));
