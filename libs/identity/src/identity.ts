@@ -203,6 +203,8 @@ export interface TApiTokenSummary {
   prefix: string;
   label: string;
   createdAt: string;
+  /** When it last authenticated a call (recorded at most once a minute: `TOKEN_USE_INTERVAL_MS`); null: never. */
+  lastUsedAt: string | null;
   revokedAt: string | null;
 }
 
@@ -215,11 +217,12 @@ export async function listApiTokens(knex: Knex, userId: string): Promise<TApiTok
       { column: 'created_at', order: 'desc' },
       { column: 'id', order: 'asc' },
     ])
-    .select('id', 'prefix', 'label', 'created_at', 'revoked_at')) as {
+    .select('id', 'prefix', 'label', 'created_at', 'last_used_at', 'revoked_at')) as {
     id: string;
     prefix: string;
     label: string;
     created_at: Date;
+    last_used_at: Date | null;
     revoked_at: Date | null;
   }[];
   return rows.map((r) => ({
@@ -227,6 +230,7 @@ export async function listApiTokens(knex: Knex, userId: string): Promise<TApiTok
     prefix: r.prefix,
     label: r.label,
     createdAt: new Date(r.created_at).toISOString(),
+    lastUsedAt: r.last_used_at ? new Date(r.last_used_at).toISOString() : null,
     revokedAt: r.revoked_at ? new Date(r.revoked_at).toISOString() : null,
   }));
 }

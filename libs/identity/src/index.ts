@@ -1,2 +1,3 @@
 export * from './entities';
 export * from './identity';
+export * from './token-use';

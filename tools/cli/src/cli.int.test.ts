@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authenticate, identityEntities } from '@otesse/identity';
+import { authenticate, identityEntities, recordTokenUse } from '@otesse/identity';
 import { openOrm } from '@otesse/persistence';
 import { createTestDatabase, REPO_ROOT, type TTestDatabase } from '@otesse/testing';
 
@@ -84,10 +84,20 @@ describe('admin CLI', () => {
     const tokens = listed.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { id: string; prefix: string; label: string; revokedAt: null });
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            id: string;
+            prefix: string;
+            label: string;
+            lastUsedAt: string | null;
+            revokedAt: null;
+          },
+      );
     const ci = tokens.find((t) => t.label === 'ci')!;
-    expect(ci).toMatchObject({ prefix: first.slice(0, 10), revokedAt: null });
+    expect(ci).toMatchObject({ prefix: first.slice(0, 10), lastUsedAt: null, revokedAt: null });
 
+    let usedAt = '';
     const orm = await openOrm({
       url: db.urlFor('edge'),
       schema: 'edge',
@@ -97,6 +107,13 @@ describe('admin CLI', () => {
     try {
       const knex = orm.em.getConnection().getKnex();
       expect((await authenticate(knex, first)).email).toBe('ada@acme.test');
+      // As the edge records a call made with it (the edge's own test makes that call over HTTP).
+      expect(await recordTokenUse(knex, ci.id)).toBe(true);
+      const [used] = await db.query<{ at: Date }>(
+        'select last_used_at as at from edge.api_token where id = $1',
+        [ci.id],
+      );
+      usedAt = used!.at.toISOString();
       expect(await cli(['token:revoke', '--id', ci.id])).toMatchObject({
         code: 0,
         stdout: 'revoked\n',
@@ -112,6 +129,7 @@ describe('admin CLI', () => {
     }
     const after = (await cli(['token:list', '--email', 'ada@acme.test'])).stdout;
     expect(JSON.parse(after.split('\n').find((l) => l.includes(ci.id))!)).toMatchObject({
+      lastUsedAt: usedAt,
       revokedAt: expect.any(String),
     });
   });

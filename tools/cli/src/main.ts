@@ -27,7 +27,8 @@ const USAGE = `usage: npm run cli -- <command> [options]
   token:create --email <email> [--label <label>]
                                        prints only the new API token
   token:list   --email <email>         the user's tokens as JSON lines (id, first characters, label, created,
-                                       revoked), newest first; never the token itself
+                                       last used (written at most once a minute; null: never), revoked),
+                                       newest first; never the token itself
   token:revoke --id <token id>         the next call with that token is refused (UNAUTHORIZED)
   operations:stopped [--limit <n>]     every org's operations stopped past their point of no return (one JSON
                                        object per line, longest stopped first): what the otesse_sagas alert is about

@@ -6,7 +6,7 @@ import type { Bus, EventPublisher } from '@otesse/messaging';
 import type { Catalogue } from '@otesse/providers';
 import type { SagaEngine } from '@otesse/saga';
 import type { PendingTokens } from '../sagas/reconnect.saga';
-import { authenticate, type TIdentity } from '@otesse/identity';
+import { authenticate, TokenUseRecorder, type TIdentity } from '@otesse/identity';
 import { newTraceId } from '@otesse/messaging';
 import type { TEdgeLimits } from '../http/edge-limits';
 import { rateLimitedError } from '../http/rate-limiter';
@@ -80,13 +80,32 @@ export function createContextFactory(deps: TEdgeDeps) {
   };
 }
 
+/** One recorder per edge (per ORM: tests run several edges in a process), made on the first authenticated call. */
+const tokenUse = new WeakMap<MikroORM, TokenUseRecorder>();
+
+function tokenUseOf(deps: Pick<TEdgeDeps, 'orm' | 'logger'>): TokenUseRecorder {
+  let recorder = tokenUse.get(deps.orm);
+  if (!recorder) {
+    const { orm, logger } = deps;
+    recorder = new TokenUseRecorder({
+      knex: () => orm.em.getConnection().getKnex(),
+      // The call it was for has been answered already: only the log knows.
+      onError: (err, tokenId) =>
+        logger.warn({ err, tokenId }, 'could not record the API token as used'),
+    });
+    tokenUse.set(orm, recorder);
+  }
+  return recorder;
+}
+
 /**
  * Verifies a bearer token under the edge's limits: a client IP whose failed verifications used up their
  * allowance gets TOO_MANY_REQUESTS before any lookup (token guessing), and each authenticated call is charged
- * to its token. A missing token is no guess and is not counted.
+ * to its token. A missing token is no guess and is not counted. A verified token's `last_used_at` is written
+ * at most once a minute, without the call waiting for it.
  */
 export async function authenticateCaller(
-  deps: Pick<TEdgeDeps, 'orm' | 'limits'>,
+  deps: Pick<TEdgeDeps, 'orm' | 'limits' | 'logger'>,
   bearer: string | undefined,
   ip: string | null,
 ): Promise<TIdentity> {
@@ -97,12 +116,15 @@ export async function authenticateCaller(
     const allowed = authFailures.check(ipKey);
     if (!allowed.ok) throw rateLimitedError(authFailures, allowed.retryAfterSec);
   }
+  let identity: TIdentity;
   try {
-    return await authenticate(deps.orm.em.getConnection().getKnex(), bearer);
+    identity = await authenticate(deps.orm.em.getConnection().getKnex(), bearer);
   } catch (e) {
     if (presented && e instanceof AppError && e.code === 'UNAUTHORIZED') authFailures.take(ipKey);
     throw e;
   }
+  void tokenUseOf(deps).record(identity.tokenId);
+  return identity;
 }
 
 /** Charges one call to the caller's token. */
