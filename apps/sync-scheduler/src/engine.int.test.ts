@@ -447,6 +447,53 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     expect(svc.engine.stats().running).toBe(0);
   });
 
+  it("a change of user's pause cancels the running execution (its batches kept) and holds the jobs until its saga resumes them", async () => {
+    kit.fake.state.applyConfig({ pageDelayMs: 250, dataCounts: { contacts: 400 } });
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    await runNow(c, jobId);
+    await waitFor(async () => ((await kit.executions(jobId))[0]?.batches ?? 0) >= 2, {
+      timeoutMs: 10_000,
+      what: 'two committed batches',
+    });
+    const sagaId = randomUUID();
+    const cmd = { orgId: c.orgId, connectionId: c.connectionId, sagaId };
+    const paused = await kit.bus.request('sync-scheduler.jobs.disable-for-connection', {
+      ...cmd,
+      purpose: 'changeUser',
+      idempotencyKey: `${sagaId}:pause-sync`,
+    });
+    expect(paused).toMatchObject({ jobsDisabled: 0, jobsPaused: 1, executionsCancelled: 1 });
+    const [atCancel] = await kit.executions(jobId);
+    expect(atCancel).toMatchObject({ status: 'cancelled', error_reason: 'user_changed' });
+    expect(atCancel!.completed_at).not.toBeNull();
+    await new Promise((r) => setTimeout(r, 800));
+    const [later] = await kit.executions(jobId);
+    expect(later).toMatchObject({ status: 'cancelled', batches: atCancel!.batches });
+    expect(await records(c.instanceId)).toHaveLength(later!.records_written);
+    expect(later!.records_written).toBeGreaterThan(0);
+
+    // Still enabled (a user's setting), but not claimed while paused: no run may start on the old token.
+    kit.fake.state.applyConfig({ pageDelayMs: 0 });
+    expect((await runNow(c, jobId)).job.isEnabled).toBe(true);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await kit.executions(jobId)).toHaveLength(1);
+
+    expect(
+      await kit.bus.request('sync-scheduler.jobs.reenable-for-saga', {
+        ...cmd,
+        idempotencyKey: `${sagaId}:resume-sync`,
+      }),
+    ).toEqual({ jobsReenabled: 0, jobsResumed: 1 });
+    // The next run starts from the first page.
+    const calls = kit.fake.state.dataCalls.length;
+    expect(await kit.finished(jobId, { after: 1 })).toMatchObject({
+      status: 'succeeded',
+      records_written: 400,
+    });
+    expect(kit.fake.state.dataCalls[calls]).toMatchObject({ resource: 'contacts', cursor: null });
+  });
+
   it('never starts a job whose connection is revoked, disconnecting or needs reconnecting', async () => {
     for (const [change, reason] of [
       [`status = 'revoked'`, 'connection_revoked'],

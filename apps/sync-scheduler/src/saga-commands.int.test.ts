@@ -153,6 +153,7 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
       jobsDisabled: 2,
       jobIds: [t.jobs[0]!.id, t.jobs[1]!.id].sort(),
       executionsCancelled: 1,
+      jobsPaused: 0,
     });
     const rows = await jobRows(t.connectionId);
     expect(rows.every((r) => !r.is_enabled)).toBe(true);
@@ -196,10 +197,11 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
         sagaId: randomUUID(),
         idempotencyKey: `${randomUUID()}:reenable`,
       }),
-    ).toEqual({ jobsReenabled: 0 });
+    ).toEqual({ jobsReenabled: 0, jobsResumed: 0 });
     const again = { ...base, idempotencyKey: `${sagaId}:reenable` };
     expect(await bus.request('sync-scheduler.jobs.reenable-for-saga', again)).toEqual({
       jobsReenabled: 2,
+      jobsResumed: 0,
     });
     const rows = await jobRows(t.connectionId);
     expect(rows.map((r) => [r.id, r.is_enabled, r.disabled_by_saga_id]).sort()).toEqual(
@@ -212,9 +214,87 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     await db.query(`update sync.sync_job set is_enabled = false where id = $1`, [t.jobs[0]!.id]);
     expect(await bus.request('sync-scheduler.jobs.reenable-for-saga', again)).toEqual({
       jobsReenabled: 2,
+      jobsResumed: 0,
     });
     expect((await jobRows(t.connectionId)).find((r) => r.id === t.jobs[0]!.id)?.is_enabled).toBe(
       false,
+    );
+  });
+
+  it("a change of user's pause keeps the jobs enabled, pauses all of them, cancels the running executions as user_changed, and replays; its saga's reenable lifts exactly its pause", async () => {
+    const t = await setup();
+    const other = await setup();
+    const userDisabled = t.jobs[2]!;
+    await db.query(`update sync.sync_job set is_enabled = false where id = $1`, [userDisabled.id]);
+    const exec = await running(t.jobs[0]!.id, t);
+    const otherExec = await running(other.jobs[0]!.id, other);
+    const sagaId = randomUUID();
+    const req = {
+      orgId: t.orgId,
+      connectionId: t.connectionId,
+      sagaId,
+      purpose: 'changeUser' as const,
+      idempotencyKey: `${sagaId}:pause-sync`,
+    };
+    const res = await bus.request('sync-scheduler.jobs.disable-for-connection', req);
+    expect(res).toEqual({ jobsDisabled: 0, jobIds: [], executionsCancelled: 1, jobsPaused: 3 });
+    const paused = () =>
+      db.query<{ id: string; is_enabled: boolean; paused_by_saga_id: string | null }>(
+        `select id, is_enabled, paused_by_saga_id from sync.sync_job where connection_id = $1 order by id`,
+        [t.connectionId],
+      );
+    expect((await paused()).map((r) => [r.is_enabled, r.paused_by_saga_id])).toEqual(
+      [...t.jobs]
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map((j) => [j.id !== userDisabled.id, sagaId]),
+    );
+    const [cancelled] = await db.query<{ status: string; error_reason: string }>(
+      `select status, error_reason from sync.sync_execution where id = $1`,
+      [exec],
+    );
+    expect(cancelled).toEqual({ status: 'cancelled', error_reason: 'user_changed' });
+    expect((await execRow(exec)).completed_at).not.toBeNull();
+    await waitFor(() => signals.some((s) => s.includes(exec)), { what: 'cancel signal' });
+    expect((await execRow(otherExec)).status).toBe('running');
+    // No hold: a disconnect's hold would refuse a user's enable as disabled_by_disconnect.
+    expect(
+      await db.query(`select 1 from sync.connection_job_hold where connection_id = $1`, [
+        t.connectionId,
+      ]),
+    ).toEqual([]);
+
+    // A replay answers the first result and cancels nothing new.
+    const late = await running(t.jobs[1]!.id, t);
+    expect(await bus.request('sync-scheduler.jobs.disable-for-connection', req)).toEqual(res);
+    expect((await execRow(late)).status).toBe('running');
+
+    // Another saga lifts nothing; this one's lifts the pause of every job, once.
+    expect(
+      await bus.request('sync-scheduler.jobs.reenable-for-saga', {
+        orgId: t.orgId,
+        connectionId: t.connectionId,
+        sagaId: randomUUID(),
+        idempotencyKey: `${randomUUID()}:resume-sync`,
+      }),
+    ).toEqual({ jobsReenabled: 0, jobsResumed: 0 });
+    const resume = {
+      orgId: t.orgId,
+      connectionId: t.connectionId,
+      sagaId,
+      idempotencyKey: `${sagaId}:resume-sync`,
+    };
+    expect(await bus.request('sync-scheduler.jobs.reenable-for-saga', resume)).toEqual({
+      jobsReenabled: 0,
+      jobsResumed: 3,
+    });
+    expect(await bus.request('sync-scheduler.jobs.reenable-for-saga', resume)).toEqual({
+      jobsReenabled: 0,
+      jobsResumed: 3,
+    });
+    expect((await paused()).map((r) => [r.is_enabled, r.paused_by_saga_id])).toEqual(
+      [...t.jobs]
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map((j) => [j.id !== userDisabled.id, null]),
     );
   });
 

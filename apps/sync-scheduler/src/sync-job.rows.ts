@@ -16,6 +16,7 @@ export interface TSyncJobRow {
   last_run_at: Date | string | null;
   run_requested_at: Date | string | null;
   disabled_by_saga_id: string | null;
+  paused_by_saga_id: string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }

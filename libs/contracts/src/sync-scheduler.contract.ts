@@ -239,21 +239,36 @@ export const syncSchedulerContracts = {
    * disabled), every running execution marked `cancelled` with `completedAt = now` and its runner told over NATS
    * (SYNC_CANCEL_SIGNAL_SUBJECT) to stop after the batch it is writing; committed batches are kept. Idempotent by
    * `idempotencyKey` (a replay answers the first result).
+   *
+   * `purpose: 'changeUser'` (the change-of-user saga, before its swap): the jobs stay enabled but are paused for the
+   * saga (never claimed until `reenable-for-saga` of the same saga lifts it, after the swap), and the running
+   * executions are cancelled as above with `errorReason` `user_changed`: no run reads on the previous user's token
+   * past the swap, nor goes on from its cursor with the new user's. `jobsDisabled` is then 0.
    */
   'sync-scheduler.jobs.disable-for-connection': defineRequest({
-    request: ZSagaCommand,
+    request: ZSagaCommand.extend({
+      purpose: z.enum(['disconnect', 'changeUser']).optional(),
+    }),
     reply: z.object({
       jobsDisabled: z.number().int().min(0),
       jobIds: z.array(ZUuid),
       executionsCancelled: z.number().int().min(0),
+      /** Jobs paused (purpose `changeUser`). */
+      jobsPaused: z.number().int().min(0).default(0),
     }),
     /** CONFLICT `idempotency_key_reused`: the key was used for another command. */
     errors: ['BAD_REQUEST', 'CONFLICT'],
   }),
-  /** Compensation of disable-for-connection: re-enable exactly the jobs this saga disabled. Idempotent. */
+  /**
+   * Compensation of disable-for-connection: re-enable exactly the jobs this saga disabled and lift the pause it
+   * put on the connection's jobs (also the change of user's step after its swap). Idempotent.
+   */
   'sync-scheduler.jobs.reenable-for-saga': defineRequest({
     request: ZSagaCommand,
-    reply: z.object({ jobsReenabled: z.number().int().min(0) }),
+    reply: z.object({
+      jobsReenabled: z.number().int().min(0),
+      jobsResumed: z.number().int().min(0).default(0),
+    }),
     errors: ['BAD_REQUEST', 'CONFLICT'],
   }),
   /**

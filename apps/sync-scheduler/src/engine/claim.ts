@@ -40,6 +40,8 @@ export function pgArray(values: readonly (string | null)[]): string {
 }
 
 const notRunning = `not exists (select 1 from ${S}.sync_execution e where e.job_id = j.id and e.status = 'running')`;
+/** A change of user's pause (on the job row itself, so a claim's lock re-checks it on the row the pause updated). */
+const notPaused = `j.paused_by_saga_id is null`;
 const DUE_COLUMNS = `j.id, j.org_id, j.instance_id, j.connection_id, j.vendor, j.resource, j.schedule,
   j.next_run_at, j.run_requested_at, now() as db_now`;
 
@@ -48,8 +50,8 @@ const DUE_COLUMNS = `j.id, j.org_id, j.instance_id, j.connection_id, j.vendor, j
  * claiming at the same moment take disjoint jobs, nobody waits), advances each job's `next_run_at` (or only clears
  * `run_requested_at` for a "run now" ahead of schedule), and inserts its `running` execution leased to `owner`.
  * A job that still has a running execution is not due: missed slots wait for it (the partial unique index
- * `sync_execution_one_running_per_job` is the backstop). Two index-ordered scans (run-now requests, then due by
- * `next_run_at`) keep a claim O(limit) however many jobs are due.
+ * `sync_execution_one_running_per_job` is the backstop); nor is one a change of user paused. Two index-ordered
+ * scans (run-now requests, then due by `next_run_at`) keep a claim O(limit) however many jobs are due.
  */
 export async function claimDueJobs(
   knex: Knex,
@@ -59,7 +61,7 @@ export async function claimDueJobs(
     const requested = (
       await trx.raw(
         `select ${DUE_COLUMNS} from ${S}.sync_job j
-          where j.is_enabled and j.run_requested_at is not null and ${notRunning}
+          where j.is_enabled and j.run_requested_at is not null and ${notPaused} and ${notRunning}
           order by j.run_requested_at limit ? for update of j skip locked`,
         [opts.limit],
       )
@@ -69,7 +71,8 @@ export async function claimDueJobs(
       const due = (
         await trx.raw(
           `select ${DUE_COLUMNS} from ${S}.sync_job j
-            where j.is_enabled and j.next_run_at <= now() and j.run_requested_at is null and ${notRunning}
+            where j.is_enabled and j.next_run_at <= now() and j.run_requested_at is null and ${notPaused}
+              and ${notRunning}
             order by j.next_run_at limit ? for update of j skip locked`,
           [opts.limit - requested.length],
         )

@@ -20,6 +20,12 @@ export interface SyncJob {
   /** "Run now": claimed ahead of `nextRunAt`, cleared by the claim. */
   runRequestedAt: Date | null;
   disabledBySagaId: string | null;
+  /**
+   * A change of user's saga holds the job off between its pause and its resume (the job stays enabled, but is not
+   * claimed): no run may start on the previous user's token and cross the swap (`disable-for-connection` with
+   * purpose `changeUser`; lifted by `reenable-for-saga` of the same saga).
+   */
+  pausedBySagaId: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -60,6 +66,7 @@ export const SyncJobSchema = new EntitySchema<SyncJob>({
     lastRunAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     runRequestedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     disabledBySagaId: { type: 'uuid', nullable: true },
+    pausedBySagaId: { type: 'uuid', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz', defaultRaw: 'now()' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz', defaultRaw: 'now()' },
   },

@@ -6,7 +6,8 @@ import type { TSchedulerDeps } from './deps';
 /**
  * Compensation of disable-for-connection, once per idempotency key: re-enables exactly the jobs this saga disabled
  * (a job a user had disabled before carries no saga mark and stays off), clears the mark and lifts the saga's hold
- * on the connection's jobs. A job whose next run passed meanwhile is due at once.
+ * on the connection's jobs. A job whose next run passed meanwhile is due at once. Also lifts a change of user's
+ * pause (its step after the swap, or the pause's compensation).
  */
 export function reenableJobsForSagaHandler(
   deps: Pick<TSchedulerDeps, 'orm' | 'engine'>,
@@ -33,11 +34,21 @@ export function reenableJobsForSagaHandler(
             `delete from ${S}.connection_job_hold where org_id = ? and connection_id = ? and saga_id = ?`,
             [req.orgId, req.connectionId, req.sagaId],
           );
-          return { jobsReenabled: jobs.length };
+          // A change of user's pause (after its swap, or its compensation): the jobs may be claimed again, on
+          // whatever token the vault hands out now; one whose slot passed meanwhile is due at once.
+          const resumed = (
+            await trx.raw(
+              `update ${S}.sync_job set paused_by_saga_id = null, updated_at = now()
+                where org_id = ? and connection_id = ? and paused_by_saga_id = ?
+                returning id`,
+              [req.orgId, req.connectionId, req.sagaId],
+            )
+          ).rows as { id: string }[];
+          return { jobsReenabled: jobs.length, jobsResumed: resumed.length };
         },
       ),
     );
-    if (result.jobsReenabled > 0) deps.engine.wake();
+    if (result.jobsReenabled > 0 || (result.jobsResumed ?? 0) > 0) deps.engine.wake();
     return result;
   };
 }

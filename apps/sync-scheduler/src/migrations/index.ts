@@ -8,6 +8,7 @@ import { Migration20261122123100_replay_of_plpgsql } from './Migration2026112212
 import { Migration20261123092851_idempotency_retention } from './Migration20261123092851_idempotency_retention';
 import { Migration20261123131235_connection_scoped_restore } from './Migration20261123131235_connection_scoped_restore';
 import { Migration20261123131942_disconnect_job_hold } from './Migration20261123131942_disconnect_job_hold';
+import { Migration20261123180350_change_user_pause } from './Migration20261123180350_change_user_pause';
 
 export const migrations = [
   { name: 'Migration20261121233414', class: Migration20261121233414 },
@@ -19,4 +20,5 @@ export const migrations = [
   { name: 'Migration20261123092851_idempotency_retention', class: Migration20261123092851_idempotency_retention },
   { name: 'Migration20261123131235_connection_scoped_restore', class: Migration20261123131235_connection_scoped_restore },
   { name: 'Migration20261123131942_disconnect_job_hold', class: Migration20261123131942_disconnect_job_hold },
+  { name: 'Migration20261123180350_change_user_pause', class: Migration20261123180350_change_user_pause },
 ];
