@@ -1,5 +1,5 @@
 import { AppError, type TConnectionDetails, type TCredentialInput } from '@otesse/contracts';
-import { deterministicUuid, type TSagaDefinition } from '@otesse/saga';
+import { deterministicUuid, type TSagaDefinition, type TStepDefinition } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
 import { grantHoldersOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
@@ -27,6 +27,15 @@ export interface TReconnectInput extends Record<string, unknown> {
 export const RECONNECT_SAGA: Record<TReconnectAction, string> = {
   reconnect: 'reconnect',
   changeUser: 'change-user',
+};
+
+/**
+ * The definition versions new sagas start on. change-user 2 pauses the connection's syncs across the swap
+ * (pause-sync, resume-sync); version 1 stays registered for the sagas in flight at the upgrade.
+ */
+export const RECONNECT_SAGA_VERSION: Record<TReconnectAction, number> = {
+  reconnect: 1,
+  changeUser: 2,
 };
 
 /**
@@ -101,22 +110,90 @@ async function grantStillInUse(
 }
 
 /**
- * Seed 003 as sagas: lock → swap credentials (pivot, atomic in the vault) → record the account and clear
+ * A running sync read with the token the vault handed its runner at its start, and after a 401 with whatever the
+ * vault hands out then: across a change of user it read on the previous user's token until the revocation, then went
+ * on from that run's cursor with the new user's. So before the swap the connection's jobs are paused (no claim) and
+ * its running executions cancelled as a disconnect cancels them (they stop after the batch they are writing and
+ * keep what they committed); after the swap the pause is lifted and the next run starts from no cursor on the new
+ * user's token. Not for the same account authorized again (a reconnect, or a change of user back to the same user):
+ * its data and its cursor are that account's either way, and a run cut short would only be lost work.
+ */
+function syncPauseSteps(deps: Pick<TEdgeDeps, 'bus'>): {
+  pause: TStepDefinition<TReconnectInput>;
+  resume: TStepDefinition<TReconnectInput>;
+} {
+  const opts = sagaRequestOptions;
+  const reenable = (
+    input: TReconnectInput,
+    orgId: string,
+    actorUserId: string,
+    sagaId: string,
+    idempotencyKey: string,
+  ) =>
+    deps.bus.request(
+      'sync-scheduler.jobs.reenable-for-saga',
+      { orgId, connectionId: input.connectionId, sagaId, idempotencyKey },
+      opts(input, actorUserId, orgId, idempotencyKey),
+    );
+  return {
+    pause: {
+      name: 'pause-sync',
+      kind: 'compensatable',
+      timeoutMs: 5_000,
+      maxAttempts: 3,
+      run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+        if (input.externalAccountId === input.previousExternalAccountId) return { skipped: true };
+        const r = await deps.bus.request(
+          'sync-scheduler.jobs.disable-for-connection',
+          {
+            orgId,
+            connectionId: input.connectionId,
+            sagaId,
+            purpose: 'changeUser',
+            idempotencyKey,
+          },
+          opts(input, actorUserId, orgId, idempotencyKey),
+        );
+        return { jobsPaused: r.jobsPaused, executionsCancelled: r.executionsCancelled };
+      },
+      // The cancelled runs stay cancelled (their records kept); the jobs run again on their schedule.
+      compensate: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+        await reenable(input, orgId, actorUserId, sagaId, idempotencyKey);
+      },
+    },
+    resume: {
+      name: 'resume-sync',
+      kind: 'retriable',
+      timeoutMs: 5_000,
+      when: ({ results }) => !(results['pause-sync'] as { skipped?: boolean }).skipped,
+      run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+        const r = await reenable(input, orgId, actorUserId, sagaId, idempotencyKey);
+        return { jobsResumed: r.jobsResumed };
+      },
+    },
+  };
+}
+
+/**
+ * Seed 003 as sagas: lock → [change of user: pause the connection's syncs, cancelling its running executions] →
+ * swap credentials (pivot, atomic in the vault) → [resume the syncs] → record the account and clear
  * refreshTokenExpired (publishes reconnected / user_changed) → revoke and destroy the old tokens (best effort)
- * → audit. The instance, its other connections, jobs, mappings and references are never touched.
+ * → audit. The instance, its other connections, jobs' settings, mappings and references are never touched.
  */
 export function reconnectSaga(
   deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger' | 'catalogue'>,
   tokens: PendingTokens,
   action: TReconnectAction,
+  version = RECONNECT_SAGA_VERSION[action],
 ): TSagaDefinition<TReconnectInput> {
   const opts = sagaRequestOptions;
   const audited = action === 'reconnect' ? 'connection.reconnected' : 'connection.user_changed';
   const failed =
     action === 'reconnect' ? 'connection.reconnect_failed' : 'connection.change_user_failed';
+  const sync = action === 'changeUser' && version >= 2 ? syncPauseSteps(deps) : undefined;
   return {
     type: RECONNECT_SAGA[action],
-    version: 1,
+    version,
     steps: [
       {
         name: 'lock',
@@ -147,6 +224,7 @@ export function reconnectSaga(
           );
         },
       },
+      ...(sync ? [sync.pause] : []),
       {
         name: 'swap-credentials',
         kind: 'pivot',
@@ -185,6 +263,7 @@ export function reconnectSaga(
           return r;
         },
       },
+      ...(sync ? [sync.resume] : []),
       {
         name: 'record-account',
         kind: 'retriable',
@@ -279,12 +358,30 @@ export function reconnectSaga(
         name: 'audit',
         kind: 'retriable',
         timeoutMs: 5_000,
-        run: async ({ input, orgId, actorUserId, sagaId, results }) => {
+        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey, results }) => {
           const revoke = results['revoke-old-tokens'] as
             | { succeeded?: boolean; warnings?: string[]; revocationSkipped?: TRevocationSkipped }
             | undefined;
           const recorded = results['record-account'] as
             { previousExternalAccountId: string | null } | undefined;
+          const paused = results['pause-sync'] as { executionsCancelled?: number } | undefined;
+          // Step 3 unlocked the connection: a saga that stopped after it may be resumed after a disconnect. The
+          // account did change, but the entry must not read as if the new user were connected now.
+          const { connection } = await deps.bus.request(
+            'connection.connections.get',
+            { orgId, connectionId: input.connectionId },
+            opts(input, actorUserId, orgId, idempotencyKey),
+          );
+          const gone = connection.status !== 'connected';
+          const what = action === 'reconnect' ? 'reconnect' : 'change of user';
+          const warnings = [
+            ...(revoke?.warnings ?? []),
+            ...(gone
+              ? [
+                  `a disconnect of the connection began before the ${what} finished: it is ${connection.status} now`,
+                ]
+              : []),
+          ];
           await publishAudit(deps, {
             eventId: deterministicUuid(`${sagaId}:audit`),
             orgId,
@@ -293,9 +390,10 @@ export function reconnectSaga(
             action: audited,
             provider: input.vendor,
             targets: { instanceId: input.instanceId, connectionId: input.connectionId, sagaId },
-            outcome: 'success',
+            outcome: gone ? 'partial' : 'success',
             details: {
               action,
+              connectionStatus: connection.status,
               // The account complete-reconnect replaced, not the one the callback read.
               previousExternalAccount:
                 recorded?.previousExternalAccountId ?? input.previousExternalAccountId,
@@ -304,7 +402,11 @@ export function reconnectSaga(
               oldTokensRevoked: revoke?.succeeded ?? false,
               // Why the old tokens were left unrevoked (a key naming tokens may hold no string in the audit).
               revocationSkipped: revoke?.revocationSkipped ?? null,
-              warnings: revoke?.warnings ?? [],
+              // A change of user's running syncs, cancelled before the swap (pause-sync).
+              ...(action === 'changeUser'
+                ? { syncExecutionsCancelled: paused?.executionsCancelled ?? 0 }
+                : {}),
+              warnings,
             },
             ip: input.ip,
             traceId: input.traceId,

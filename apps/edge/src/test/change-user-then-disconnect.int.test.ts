@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, type THarness } from './e2e-harness';
 
 /**
@@ -100,5 +101,24 @@ describe('a disconnect after a change of user stopped before revoking the old to
       'destroy-old-credentials': { destroyed: 0 },
     });
     expect(await revokedAlice()).toBe(2);
+    // The account did change (step 3), but the connection is revoked now: the entry says so rather than reading
+    // as a change of user that left u-bob connected.
+    const changed = await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'connection.user_changed' },
+      });
+      return entries.find((e) => e.targets.sagaId === sagaId);
+    });
+    expect(changed).toMatchObject({
+      outcome: 'partial',
+      details: {
+        previousExternalAccount: 'u-alice',
+        newExternalAccount: 'u-bob',
+        connectionStatus: 'revoked',
+        warnings: [
+          'a disconnect of the connection began before the change of user finished: it is revoked now',
+        ],
+      },
+    });
   });
 });

@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@otesse/testing';
+import { connectOAuth, startHarness, type THarness } from './e2e-harness';
+
+/**
+ * A sync runs on the token the vault handed its runner when it started, and after a 401 on whatever token the vault
+ * hands out then. Across a change of user that was the new user's token, and the run went on from the previous
+ * user's cursor: one run, two accounts. The change of user cancels the connection's running executions before the
+ * swap, as a disconnect does (records kept), and the next run starts afresh with the new user's token.
+ */
+describe('a change of user while a sync runs (whole stack as processes)', () => {
+  let h: THarness;
+  beforeAll(async () => {
+    h = await startHarness({
+      envFor: (s) => (s === 'sync-scheduler' ? { SYNC_PAGE_SIZE: '20', SYNC_TICK_MS: '100' } : {}),
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  type TExecution = {
+    id: string;
+    status: string;
+    trigger: string;
+    error_reason: string | null;
+    completed_at: Date | null;
+    batches: number;
+    records_written: number;
+  };
+  const executions = (jobId: string) =>
+    h.db.query<TExecution>(
+      `select id, status, trigger, error_reason, completed_at, batches, records_written
+         from sync.sync_execution where job_id = $1 order by started_at`,
+      [jobId],
+    );
+
+  it('cancels the running execution at the swap (its records kept); the next run reads afresh as the new user', async () => {
+    // 600 contacts, 20 a page, 300 ms a page: a run takes about 9 s.
+    h.fake.state.applyConfig({ pageDelayMs: 300, dataCounts: { contacts: 600 } });
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.admin, 'salesforce', 'app');
+    const [job] = await h.db.query<{ id: string }>(
+      `select id from sync.sync_job where connection_id = $1`,
+      [connectionId],
+    );
+    await h.admin.client.sync.runNow.mutate({ jobId: job!.id });
+    const running = await waitFor(
+      async () => (await executions(job!.id)).find((e) => e.status === 'running' && e.batches >= 2),
+      { timeoutMs: 20_000, intervalMs: 50, what: 'a sync with two batches written' },
+    );
+
+    const { outcome } = await connectOAuth(h, h.admin, 'salesforce', 'app', {
+      action: 'changeUser',
+      consentAs: 'u-bob',
+    });
+    expect(outcome).toBe('user_changed');
+    // The swap's transaction wrote bob's credentials.
+    const [swap] = await h.db.query<{ at: Date }>(
+      `select min(created_at) as at from vault.credential where connection_id = $1 and is_active`,
+      [connectionId],
+    );
+
+    const ended = await waitFor(
+      async () =>
+        (await executions(job!.id)).find((e) => e.id === running.id && e.status !== 'running'),
+      { timeoutMs: 20_000, intervalMs: 50, what: 'the execution to end' },
+    );
+    // Before: it went on, and after the old tokens' revocation (401) on bob's token from alice's cursor.
+    expect(ended).toMatchObject({ status: 'cancelled', error_reason: 'user_changed' });
+    expect(ended.completed_at).not.toBeNull();
+    expect(ended.records_written).toBeGreaterThanOrEqual(40);
+    expect(ended.records_written).toBeLessThan(600);
+    // What it committed stays.
+    const [kept] = await h.db.query<{ n: number }>(
+      `select count(*)::int as n from sync.synced_record where source_connection_id = $1`,
+      [connectionId],
+    );
+    expect(kept!.n).toBe(ended.records_written);
+    // Nothing was read with alice's token after the swap, nor with bob's from where alice's run was.
+    const calls = h.fake.state.dataCalls.filter((c) => c.resource === 'contacts');
+    expect(
+      calls.filter((c) => c.userId === 'u-alice' && Date.parse(c.at) > swap!.at.getTime()),
+    ).toEqual([]);
+    expect(calls.filter((c) => c.userId === 'u-bob')).toEqual([]);
+
+    // The job is as the user left it: enabled, no longer paused.
+    expect(
+      await h.db.query(`select is_enabled, paused_by_saga_id from sync.sync_job where id = $1`, [
+        job!.id,
+      ]),
+    ).toEqual([{ is_enabled: true, paused_by_saga_id: null }]);
+    const audited = await waitFor(async () => {
+      const { entries } = await h.admin.client.audit.list.query({
+        filters: { action: 'connection.user_changed' },
+      });
+      return entries.find((e) => e.targets.connectionId === connectionId);
+    });
+    expect(audited).toMatchObject({
+      outcome: 'success',
+      details: { newExternalAccount: 'u-bob', syncExecutionsCancelled: 1, warnings: [] },
+    });
+
+    // The next run: bob's token, from the first page, every record.
+    h.fake.state.applyConfig({ pageDelayMs: 0 });
+    await h.admin.client.sync.runNow.mutate({ jobId: job!.id });
+    const next = await waitFor(
+      async () =>
+        (await executions(job!.id)).find(
+          (e) => e.id !== running.id && e.trigger === 'manual' && e.status !== 'running',
+        ),
+      { timeoutMs: 20_000, intervalMs: 50, what: 'the next run' },
+    );
+    expect(next).toMatchObject({ status: 'succeeded', records_written: 600 });
+    const bobs = h.fake.state.dataCalls.filter(
+      (c) => c.resource === 'contacts' && c.userId === 'u-bob',
+    );
+    expect(bobs.length).toBe(30);
+    expect(bobs[0]!.cursor).toBeNull();
+    expect(
+      h.fake.state.dataCalls.filter(
+        (c) => c.userId === 'u-alice' && Date.parse(c.at) > swap!.at.getTime(),
+      ),
+    ).toEqual([]);
+  });
+});
