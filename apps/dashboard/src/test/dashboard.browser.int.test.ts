@@ -411,6 +411,31 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     expect(actor).toContain(`for User ${h.member.id.slice(0, 8)}`);
   });
 
+  it('a crafted link cannot put sites in the picker: a `sites` parameter in the URL is ignored', async () => {
+    const { page } = h;
+    const crafted = new URL(h.dashboardUrl);
+    for (const [k, v] of Object.entries({
+      oauth: 'refused',
+      vendor: 'confluence',
+      reason: 'site_choice_required',
+      flow: 'user',
+      sites: JSON.stringify([{ id: 'evil', name: 'Acme (official)' }]),
+    }))
+      crafted.searchParams.set(k, v);
+    await page.goto(crafted.toString());
+    const banner = page.getByTestId('oauth-result');
+    await expect(banner.textContent()).resolves.toContain(
+      'Confluence could not be connected (that account reaches several sites and none is chosen for your organization yet).',
+    );
+    // No list came from the edge, so no site is offered, least of all the URL's.
+    await expect(
+      banner.getByRole('group', { name: 'Sites this account reaches' }).count(),
+    ).resolves.toBe(0);
+    await expect(banner.textContent()).resolves.not.toContain('Acme (official)');
+    expect(new URL(page.url()).search).toBe('');
+    await banner.getByRole('button', { name: 'Dismiss' }).click();
+  });
+
   it('an account that reaches several Atlassian sites: the admin picks the site in the banner, and connects on it', async () => {
     const { page } = h;
     // Sam reaches Initech and Acme (Atlassian lists Initech first).
@@ -420,8 +445,15 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await h.fakeClient.consentAs('u-sam');
     await goTo('All Integrations');
     const confluence = card('Confluence');
+    const returned = page.waitForRequest(
+      (r) => r.url().startsWith(h.dashboardUrl) && r.url().includes('oauth='),
+    );
     await confluence.getByRole('button', { name: 'Connect Confluence' }).click();
     await backOnDashboard();
+    // The sites are the edge's record of this connect, fetched by its id: none travel in the URL.
+    const back = new URL((await returned).url()).searchParams;
+    expect(back.get('siteChoice')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(back.has('sites')).toBe(false);
     const banner = page.getByTestId('oauth-result');
     await expect(banner.textContent()).resolves.toContain(
       'Confluence could not be connected (that account reaches several sites and none is chosen for your organization yet).',

@@ -21,6 +21,11 @@ export interface PendingAuthorization {
   startedAt: Date | null;
   completedAt: Date | null;
   outcome: string | null;
+  /**
+   * After a site refusal (Atlassian): the sites the account reaches, which the dashboard's picker offers. Kept here
+   * rather than in the redirect's URL, where anyone crafting a link could name sites at will.
+   */
+  sites: { id: string; name: string }[] | null;
 }
 
 export const PendingAuthorizationSchema = new EntitySchema<PendingAuthorization>({
@@ -48,5 +53,6 @@ export const PendingAuthorizationSchema = new EntitySchema<PendingAuthorization>
     startedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     completedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     outcome: { type: 'string', length: 64, nullable: true },
+    sites: { type: 'json', nullable: true },
   },
 });

@@ -6,6 +6,7 @@ import { Migration20261122214942_saga_resume } from './Migration20261122214942_s
 import { Migration20261123081036_oauth_expiry_indexes } from './Migration20261123081036_oauth_expiry_indexes';
 import { Migration20261123092847_idempotency_retention } from './Migration20261123092847_idempotency_retention';
 import { Migration20261123180052_webhook_delivery } from './Migration20261123180052_webhook_delivery';
+import { Migration20261123180819_pending_authorization_sites } from './Migration20261123180819_pending_authorization_sites';
 
 export const migrations = [
   { name: 'Migration20261121233352', class: Migration20261121233352 },
@@ -15,4 +16,5 @@ export const migrations = [
   { name: 'Migration20261123081036_oauth_expiry_indexes', class: Migration20261123081036_oauth_expiry_indexes },
   { name: 'Migration20261123092847_idempotency_retention', class: Migration20261123092847_idempotency_retention },
   { name: 'Migration20261123180052_webhook_delivery', class: Migration20261123180052_webhook_delivery },
+  { name: 'Migration20261123180819_pending_authorization_sites', class: Migration20261123180819_pending_authorization_sites },
 ];

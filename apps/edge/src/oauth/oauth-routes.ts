@@ -19,6 +19,7 @@ import {
   PENDING_TTL_MS,
   setOutcome,
   startPending,
+  type TSiteOption,
 } from './pending-authorizations';
 import { readIdentity } from './read-identity';
 import {
@@ -108,12 +109,18 @@ export function createOAuthRoutes(
       },
     });
   /** Recording the outcome is for later readers: the browser gets its answer even if it cannot be written. */
-  const recordOutcome = (pendingId: string, outcome: string, traceId: string): Promise<void> =>
-    waitingForDatabase(() => setOutcome(deps.orm, pendingId, outcome)).catch((err: unknown) =>
-      deps.logger.warn(
-        { reason: asAppError(err)?.reason ?? 'internal', outcome, traceId },
-        'oauth outcome not recorded',
-      ),
+  const recordOutcome = (
+    pendingId: string,
+    outcome: string,
+    traceId: string,
+    sites?: readonly TSiteOption[],
+  ): Promise<void> =>
+    waitingForDatabase(() => setOutcome(deps.orm, pendingId, outcome, sites)).catch(
+      (err: unknown) =>
+        deps.logger.warn(
+          { reason: asAppError(err)?.reason ?? 'internal', outcome, traceId },
+          'oauth outcome not recorded',
+        ),
     );
   const grantConfig = buildGrantConfig(deps.catalogue, deps.publicUrl);
   const grantApp = (grant as unknown as { node: (cfg: unknown) => TGrantHandler }).node({
@@ -384,13 +391,15 @@ export function createOAuthRoutes(
           traceId,
           externalAccountId: identity.externalAccountId,
         });
-        await recordOutcome(pending.id, `refused:${site.reason}`, traceId);
+        // The sites stay here: the dashboard asks for them by the authorization's id (`integrations.siteChoice`,
+        // its starter's alone), so a crafted link cannot put sites of its own in the picker.
+        await recordOutcome(pending.id, `refused:${site.reason}`, traceId, site.sites.slice(0, 20));
         return backToDashboard(res, {
           oauth: 'refused',
           vendor,
           reason: site.reason,
           flow: pending.flow,
-          sites: JSON.stringify(site.sites.slice(0, 20).map(({ id, name }) => ({ id, name }))),
+          siteChoice: pending.id,
         });
       }
       obtained = undefined;

@@ -182,9 +182,59 @@ export async function claimPending(
   return { ok: true, pending: row };
 }
 
-export async function setOutcome(orm: MikroORM, pendingId: string, outcome: string): Promise<void> {
+/** A site the account reaches, as the site picker offers it. */
+export interface TSiteOption {
+  id: string;
+  name: string;
+}
+
+/** The outcome support reads; after a site refusal, also the sites the picker offers (`readSiteChoice`). */
+export async function setOutcome(
+  orm: MikroORM,
+  pendingId: string,
+  outcome: string,
+  sites?: readonly TSiteOption[],
+): Promise<void> {
   await knex(orm)('pending_authorization')
     .withSchema('edge')
     .where({ id: pendingId })
-    .update({ outcome: outcome.slice(0, 64) });
+    .update({
+      outcome: outcome.slice(0, 64),
+      ...(sites ? { sites: JSON.stringify(sites.map(({ id, name }) => ({ id, name }))) } : {}),
+    });
+}
+
+export interface TSiteChoice {
+  vendor: string;
+  flow: 'app' | 'user';
+  /** The refusal (`site_choice_required`, `site_not_reachable`). */
+  reason: string;
+  sites: TSiteOption[];
+}
+
+/**
+ * The sites a refused connect's account reaches, for the dashboard's picker: only to the user who started that
+ * connect, in that org, and for the pending authorization's lifetime (10 minutes) after its callback. Anything
+ * else (another user or org, an unknown id, no site refusal, too late): null.
+ */
+export async function readSiteChoice(
+  orm: MikroORM,
+  q: { pendingId: string; orgId: string; userId: string },
+): Promise<TSiteChoice | null> {
+  const k = knex(orm);
+  const row = (await k('pending_authorization')
+    .withSchema('edge')
+    .where({ id: q.pendingId, org_id: q.orgId, user_id: q.userId })
+    .whereNotNull('sites')
+    .andWhere(k.raw(`completed_at + ? * interval '1 millisecond' > now()`, [PENDING_TTL_MS]))
+    .first('vendor', 'flow', 'outcome', 'sites')) as
+    | { vendor: string; flow: 'app' | 'user'; outcome: string | null; sites: TSiteOption[] }
+    | undefined;
+  if (!row) return null;
+  return {
+    vendor: row.vendor,
+    flow: row.flow,
+    reason: (row.outcome ?? '').replace(/^refused:/, ''),
+    sites: row.sites,
+  };
 }

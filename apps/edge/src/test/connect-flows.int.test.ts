@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '@otesse/contracts';
 import { hashToken } from '@otesse/identity';
@@ -419,10 +419,41 @@ describe('connect flows through the edge (all services as processes, real Postgr
       reason: 'site_choice_required',
       flow: 'user',
     });
-    expect(JSON.parse(back.get('sites')!)).toEqual([
-      { id: 'initech', name: 'Initech' },
-      { id: 'acme', name: 'Acme' },
-    ]);
+    // The sites stay on the edge: the URL carries only the id the dashboard exchanges for them.
+    expect(back.has('sites')).toBe(false);
+    const choice = { id: back.get('siteChoice')! };
+    expect(await h.member.client.integrations.siteChoice.query(choice)).toEqual({
+      vendor: 'confluence',
+      flow: 'user',
+      reason: 'site_choice_required',
+      sites: [
+        { id: 'initech', name: 'Initech' },
+        { id: 'acme', name: 'Acme' },
+      ],
+    });
+    // Only the user who started the connect, in that org, and not past the pending authorization's lifetime.
+    for (const who of [h.admin, h.otherAdmin]) {
+      expect(await trpcErrorOf(who.client.integrations.siteChoice.query(choice))).toMatchObject({
+        code: 'NOT_FOUND',
+      });
+    }
+    expect(
+      await trpcErrorOf(h.member.client.integrations.siteChoice.query({ id: randomUUID() })),
+    ).toMatchObject({ code: 'NOT_FOUND' });
+    await h.db.query(
+      `update edge.pending_authorization set completed_at = completed_at - interval '9 minutes' where id = $1`,
+      [choice.id],
+    );
+    expect(await h.member.client.integrations.siteChoice.query(choice)).toMatchObject({
+      vendor: 'confluence',
+    });
+    await h.db.query(
+      `update edge.pending_authorization set completed_at = completed_at - interval '2 minutes' where id = $1`,
+      [choice.id],
+    );
+    expect(await trpcErrorOf(h.member.client.integrations.siteChoice.query(choice))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
     // Not the first site listed, nor any: nothing is stored until the org's site is chosen.
     expect(await counts('readable')).toEqual(before);
 

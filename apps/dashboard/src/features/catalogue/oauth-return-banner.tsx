@@ -6,15 +6,15 @@ import { ErrorAlert } from '../../ui/error-alert';
 import {
   isOAuthSuccess,
   oauthReturnText,
-  parseReturnedSites,
+  parseSiteChoice,
   siteAdvice,
   SITE_REASONS,
   type TOAuthReturn,
-  type TReturnedSite,
 } from './oauth-return-text';
 import { useStartOAuth } from './use-start-oauth';
 
-const RETURN_PARAMS = ['oauth', 'vendor', 'reason', 'action', 'flow', 'sites'];
+// `sites` is no longer sent (the list stays on the edge) but is still cleared: a crafted one is never shown.
+const RETURN_PARAMS = ['oauth', 'vendor', 'reason', 'action', 'flow', 'siteChoice', 'sites'];
 
 function readOAuthReturn(search: string): TOAuthReturn | null {
   const params = new URLSearchParams(search);
@@ -28,7 +28,7 @@ function readOAuthReturn(search: string): TOAuthReturn | null {
     reason: params.get('reason'),
     action: params.get('action'),
     flow: flow === 'app' || flow === 'user' ? flow : null,
-    sites: parseReturnedSites(params.get('sites')),
+    siteChoice: parseSiteChoice(params.get('siteChoice')),
   };
 }
 
@@ -53,8 +53,8 @@ export function OAuthReturnBanner() {
   const ok = isOAuthSuccess(result);
   const text = oauthReturnText(name, result);
   const advice = siteAdvice(result, me.canEdit);
-  const choosable =
-    me.canEdit && result.reason && SITE_REASONS.has(result.reason) ? (result.sites ?? []) : [];
+  const siteChoice =
+    me.canEdit && result.reason && SITE_REASONS.has(result.reason) ? result.siteChoice : null;
   return (
     <div
       className={`banner ${ok ? 'banner-success' : 'banner-error'}`}
@@ -64,9 +64,7 @@ export function OAuthReturnBanner() {
       <div className="banner-body">
         <span>{text}</span>
         {advice && <span className="banner-advice">{advice}</span>}
-        {choosable.length > 0 && (
-          <SitePicker vendor={result.vendor} flow={result.flow ?? 'user'} sites={choosable} />
-        )}
+        {siteChoice && <SitePicker id={siteChoice} />}
       </div>
       <button type="button" className="button button-quiet" onClick={() => setResult(null)}>
         Dismiss
@@ -77,18 +75,23 @@ export function OAuthReturnBanner() {
 
 /**
  * An admin chooses the org's site among those the account reaches: stored on the instance, then the connect
- * starts again (the provider usually answers at once: the user already consented).
+ * starts again (the provider usually answers at once: the user already consented). The sites, the provider and the
+ * flow are the edge's record of the refused connect (`integrations.siteChoice`), never the URL's.
  */
-function SitePicker({
-  vendor,
-  flow,
-  sites,
-}: {
-  vendor: string;
-  flow: 'app' | 'user';
-  sites: TReturnedSite[];
-}) {
+function SitePicker({ id }: { id: string }) {
+  const trpc = useTRPC();
+  const choice = useQuery(trpc.integrations.siteChoice.queryOptions({ id }, { retry: false }));
   const choose = useStartOAuth();
+  if (choice.isPending) return null;
+  if (!choice.data) {
+    return (
+      <span className="banner-advice">
+        The list of sites is no longer available: connect again to choose one.
+      </span>
+    );
+  }
+  const { vendor, flow, sites } = choice.data;
+  if (sites.length === 0) return null;
   return (
     <div className="site-picker" role="group" aria-label="Sites this account reaches">
       {sites.map((s) => (

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { oauthReturnText, parseReturnedSites, siteAdvice } from './oauth-return-text';
+import { oauthReturnText, parseSiteChoice, siteAdvice } from './oauth-return-text';
 
 const back = (outcome: string, reason: string | null = null, action: string | null = null) => ({
   outcome,
@@ -82,12 +82,11 @@ describe('the banner after a provider', () => {
     expect(siteAdvice(back('refused', 'tenant_mismatch'), true)).toBeNull();
   });
 
-  it('reads the sites from the URL defensively', () => {
-    expect(parseReturnedSites('[{"id":"acme","name":"Acme","url":"x"},{"id":3},"x"]')).toEqual([
-      { id: 'acme', name: 'Acme' },
-    ]);
-    expect(parseReturnedSites('{"id":"acme"}')).toEqual([]);
-    expect(parseReturnedSites('not json')).toEqual([]);
-    expect(parseReturnedSites(null)).toEqual([]);
+  it('reads the site choice from the URL as an id only: sites in the URL are never read', () => {
+    const id = '0b6f2a4e-8c1d-4e5f-9a7b-3c2d1e0f9a8b';
+    expect(parseSiteChoice(id)).toBe(id);
+    expect(parseSiteChoice('[{"id":"acme","name":"Acme"}]')).toBeNull();
+    expect(parseSiteChoice('../integrations')).toBeNull();
+    expect(parseSiteChoice(null)).toBeNull();
   });
 });

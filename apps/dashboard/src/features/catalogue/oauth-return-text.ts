@@ -1,12 +1,7 @@
-/** A provider site the user's account reaches (Atlassian), as the edge listed it after a site refusal. */
-export interface TReturnedSite {
-  id: string;
-  name: string;
-}
-
 /**
  * What the edge put in the dashboard's URL after a provider: `?oauth=…&vendor=…&reason=…&action=…`, and after a
- * site refusal the connect's `flow` and the `sites` (JSON) the account reaches.
+ * site refusal the connect's `flow` and `siteChoice`, the id under which the edge keeps the sites the account
+ * reaches (`integrations.siteChoice`). The sites themselves never travel in the URL: a crafted link could name any.
  */
 export interface TOAuthReturn {
   outcome: string;
@@ -14,7 +9,7 @@ export interface TOAuthReturn {
   reason: string | null;
   action: string | null;
   flow?: 'app' | 'user' | null;
-  sites?: TReturnedSite[];
+  siteChoice?: string | null;
 }
 
 /** Refusals an admin resolves by choosing the instance's site among those the account reaches. */
@@ -23,25 +18,11 @@ export const SITE_REASONS: ReadonlySet<string> = new Set([
   'site_not_reachable',
 ]);
 
-/** The `sites` parameter, defensively: anything malformed is no list (the URL is the user's to edit). */
-export function parseReturnedSites(raw: string | null): TReturnedSite[] {
-  if (!raw) return [];
-  try {
-    const v: unknown = JSON.parse(raw);
-    if (!Array.isArray(v)) return [];
-    return v
-      .filter(
-        (x): x is TReturnedSite =>
-          typeof x === 'object' &&
-          x !== null &&
-          typeof (x as TReturnedSite).id === 'string' &&
-          typeof (x as TReturnedSite).name === 'string',
-      )
-      .slice(0, 20)
-      .map(({ id, name }) => ({ id, name }));
-  } catch {
-    return [];
-  }
+/** The `siteChoice` parameter when it is an id at all (the URL is the user's to edit); else null. */
+export function parseSiteChoice(raw: string | null): string | null {
+  return raw && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(raw)
+    ? raw
+    : null;
 }
 
 const SUCCESS = new Set(['connected', 'reconnected', 'user_changed', 'userChanged']);

@@ -3,6 +3,7 @@ import { configureInstance } from './configure-instance';
 import { connectApiKey } from './connect-api-key';
 import { expirePreviousWebhookSecret } from './expire-previous-webhook-secret';
 import { getOAuthUrl } from './get-oauth-url';
+import { getSiteChoice } from './get-site-choice';
 import { getWebhookEndpoint } from './get-webhook-endpoint';
 import { removeWebhookSecret } from './remove-webhook-secret';
 import { setWebhookSecret } from './set-webhook-secret';
@@ -14,6 +15,7 @@ export const integrationsRouter = router({
   myConnections: listMyConnections,
   configureInstance,
   oauthUrl: getOAuthUrl,
+  siteChoice: getSiteChoice,
   connectApiKey,
   webhookEndpoint: getWebhookEndpoint,
   setWebhookSecret,
