@@ -44,6 +44,11 @@ describe('a change of user while a sync runs (whole stack as processes)', () => 
       `select id from sync.sync_job where connection_id = $1`,
       [connectionId],
     );
+    // Only the runs this test asks for: the connect's first scheduled run is up to a minute away.
+    await h.db.query(
+      `update sync.sync_job set next_run_at = now() + interval '1 hour' where id = $1`,
+      [job!.id],
+    );
     await h.admin.client.sync.runNow.mutate({ jobId: job!.id });
     const running = await waitFor(
       async () => (await executions(job!.id)).find((e) => e.status === 'running' && e.batches >= 2),
