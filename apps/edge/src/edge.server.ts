@@ -13,6 +13,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { NatsConnection } from 'nats';
 import { parseEnv } from '@otesse/config';
 import { AppError } from '@otesse/contracts';
+import { TokenUseRecorder } from '@otesse/identity';
 import { createLogger, type Logger } from '@otesse/logging';
 import { Bus, connectNats, ensureStreams, EventPublisher, type TNatsTls } from '@otesse/messaging';
 import { migrateUp, openOrm } from '@otesse/persistence';
@@ -212,6 +213,12 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     sagas,
     pendingTokens: new PendingTokens(),
     limits,
+    tokenUse: new TokenUseRecorder({
+      knex: () => orm.em.getConnection().getKnex(),
+      // The call it was for has been answered already: only the log knows.
+      onError: (err, tokenId) =>
+        logger.warn({ err, tokenId }, 'could not record the API token as used'),
+    }),
   };
   // Older versions stay registered: a saga started before an upgrade finishes on the definition it started with.
   sagas.register(disconnectSaga(deps, 1));

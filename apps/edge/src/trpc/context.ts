@@ -6,7 +6,7 @@ import type { Bus, EventPublisher } from '@otesse/messaging';
 import type { Catalogue } from '@otesse/providers';
 import type { SagaEngine } from '@otesse/saga';
 import type { PendingTokens } from '../sagas/reconnect.saga';
-import { authenticate, TokenUseRecorder, type TIdentity } from '@otesse/identity';
+import { authenticate, type TIdentity, type TokenUseRecorder } from '@otesse/identity';
 import { newTraceId } from '@otesse/messaging';
 import type { TEdgeLimits } from '../http/edge-limits';
 import { rateLimitedError } from '../http/rate-limiter';
@@ -24,6 +24,8 @@ export interface TEdgeDeps {
   pendingTokens: PendingTokens;
   /** Body size and rate limits (per client IP, per API token). */
   limits: TEdgeLimits;
+  /** Writes verified tokens' `last_used_at`, at most once a minute each, off the request's path. */
+  tokenUse: TokenUseRecorder;
 }
 
 export interface TContext {
@@ -80,24 +82,6 @@ export function createContextFactory(deps: TEdgeDeps) {
   };
 }
 
-/** One recorder per edge (per ORM: tests run several edges in a process), made on the first authenticated call. */
-const tokenUse = new WeakMap<MikroORM, TokenUseRecorder>();
-
-function tokenUseOf(deps: Pick<TEdgeDeps, 'orm' | 'logger'>): TokenUseRecorder {
-  let recorder = tokenUse.get(deps.orm);
-  if (!recorder) {
-    const { orm, logger } = deps;
-    recorder = new TokenUseRecorder({
-      knex: () => orm.em.getConnection().getKnex(),
-      // The call it was for has been answered already: only the log knows.
-      onError: (err, tokenId) =>
-        logger.warn({ err, tokenId }, 'could not record the API token as used'),
-    });
-    tokenUse.set(orm, recorder);
-  }
-  return recorder;
-}
-
 /**
  * Verifies a bearer token under the edge's limits: a client IP whose failed verifications used up their
  * allowance gets TOO_MANY_REQUESTS before any lookup (token guessing), and each authenticated call is charged
@@ -105,7 +89,7 @@ function tokenUseOf(deps: Pick<TEdgeDeps, 'orm' | 'logger'>): TokenUseRecorder {
  * at most once a minute, without the call waiting for it.
  */
 export async function authenticateCaller(
-  deps: Pick<TEdgeDeps, 'orm' | 'limits' | 'logger'>,
+  deps: Pick<TEdgeDeps, 'orm' | 'limits' | 'tokenUse'>,
   bearer: string | undefined,
   ip: string | null,
 ): Promise<TIdentity> {
@@ -123,7 +107,7 @@ export async function authenticateCaller(
     if (presented && e instanceof AppError && e.code === 'UNAUTHORIZED') authFailures.take(ipKey);
     throw e;
   }
-  void tokenUseOf(deps).record(identity.tokenId);
+  void deps.tokenUse.record(identity.tokenId);
   return identity;
 }
 
