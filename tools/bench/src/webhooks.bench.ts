@@ -1,7 +1,8 @@
 // npm run bench:webhooks — inbound webhook deliveries through the edge's public receiver (a provider's signed POST
 // to 202: the endpoint resolved by the connection service, the signature checked by the vault, the event stored on
-// JetStream), against its floor measured in the same run: a bare HTTP POST to a server that answers 202 at once, plus
-// the two NATS round trips and the JetStream publish the receiver needs. Latency one delivery at a time, then
+// JetStream, the delivery recorded against replays), against its floor measured in the same run: a bare HTTP POST to
+// a server that answers 202 at once, plus the two NATS round trips, the JetStream publish and the two Postgres
+// commits (the replay record's claim and its mark) the receiver needs. Latency one delivery at a time, then
 // throughput with concurrent senders (and the bare HTTP server's, with as many).
 //   BENCH_DELIVERIES (per round, default 200), BENCH_ROUNDS (5), BENCH_THROUGHPUT_DELIVERIES (2000),
 //   BENCH_CONCURRENCY (32), BENCH_WARMUP (1000) override the plan; BENCH_PROFILE_DIR writes CPU profiles.
@@ -30,9 +31,13 @@ const THROUGHPUT_DELIVERIES = envInt('BENCH_THROUGHPUT_DELIVERIES', 2_000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 32);
 /** Calls of each case before any is measured: with 200, the receiver's p50 still fell round after round (JIT). */
 const WARMUP = envInt('BENCH_WARMUP', 1_000);
-/** The receiver's path: resolve the endpoint, verify the signature (two requests), publish the event. */
+/**
+ * The receiver's path: resolve the endpoint, verify the signature (two requests), claim the delivery against
+ * replays (a commit), publish the event, mark the claim published (a commit; since session 18).
+ */
 const RECEIVER_REQUESTS = 2;
 const RECEIVER_PUBLISHES = 1;
+const RECEIVER_COMMITS = 2;
 
 const SECRET = 'bench-verifier-token-0123456789';
 const scheme = builtinWebhookSignature('quickbooks');
@@ -95,7 +100,7 @@ async function throughput(
 }
 
 async function main(): Promise<void> {
-  const { nats, stack, stop } = await startBenchStack(() => profileEnv());
+  const { db, nats, stack, stop } = await startBenchStack(() => profileEnv());
   let bare: Server | undefined;
   const nc = await connectNats({ url: nats.url, name: 'bench-webhooks' });
   try {
@@ -149,6 +154,7 @@ async function main(): Promise<void> {
       subjects: ['benchfloor.>'],
     });
     const js = nc.jetstream();
+    await db.query('create table public.bench_floor (id uuid primary key, v jsonb)');
 
     const results = await runCases(
       [
@@ -182,6 +188,11 @@ async function main(): Promise<void> {
           name: 'publish',
           op: () => js.publish('benchfloor.x', payload, { msgID: randomUUID() }),
         },
+        {
+          name: 'commit',
+          op: () =>
+            db.query('insert into public.bench_floor values ($1, $2)', [randomUUID(), '{"a":1}']),
+        },
       ],
       { warmup: WARMUP, runs: ROUNDS, perRun: PER_ROUND },
     );
@@ -191,7 +202,12 @@ async function main(): Promise<void> {
     const http = s('http');
     const req = s('request');
     const pub = s('publish');
-    const floorMs = http.p50 + RECEIVER_REQUESTS * req.p50 + RECEIVER_PUBLISHES * pub.p50;
+    const commit = s('commit');
+    const floorMs =
+      http.p50 +
+      RECEIVER_REQUESTS * req.p50 +
+      RECEIVER_PUBLISHES * pub.p50 +
+      RECEIVER_COMMITS * commit.p50;
     const runP50s = results.get('delivery')?.runP50s ?? [];
 
     // Throughput, alternating so drift does not favour one: the receiver, then the bare server, twice.
@@ -217,14 +233,15 @@ async function main(): Promise<void> {
       formatTable(
         ['measure', 'p50 ms', 'p99 ms', 'n'],
         [
-          row('delivery: signed POST → 202 (resolve, verify, publish)', d),
+          row('delivery: signed POST → 202 (resolve, verify, claim, publish, mark)', d),
           row('floor: bare HTTP POST → 202', http),
           row('floor: NATS request/reply', req),
           row('floor: JetStream publish', pub),
+          row('floor: Postgres single-row commit', commit),
           row('part: connection.webhook-endpoints.resolve (bus)', s('resolve')),
           row('part: vault.webhook-signatures.verify (bus)', s('verify')),
           [
-            `floor: HTTP + ${RECEIVER_REQUESTS} req + ${RECEIVER_PUBLISHES} pub`,
+            `floor: HTTP + ${RECEIVER_REQUESTS} req + ${RECEIVER_PUBLISHES} pub + ${RECEIVER_COMMITS} commits`,
             floorMs.toFixed(3),
             '',
             '',
