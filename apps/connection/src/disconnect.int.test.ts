@@ -189,6 +189,21 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     ).resolves.toMatchObject({ code: 'BAD_REQUEST' });
   });
 
+  it('two disconnects of one account at once, in two orgs, never both answer that the other holds the grant', async () => {
+    for (let round = 0; round < 15; round += 1) {
+      const account = `race-${randomUUID()}`;
+      const [orgA, orgB] = [randomUUID(), randomUUID()];
+      const { connection: a } = await connected(orgA, { externalAccountId: account });
+      const { connection: b } = await connected(orgB, { externalAccountId: account });
+      const [ra, rb] = await Promise.all([
+        begin(orgA, a.id, randomUUID()),
+        begin(orgB, b.id, randomUUID()),
+      ]);
+      // One of them takes its turn second and sees the other disconnecting: it is the one that revokes.
+      expect([ra.accountGrantInUse, rb.accountGrantInUse].sort()).toEqual([false, true]);
+    }
+  });
+
   it('refuses to disconnect an error connection of a held instance until the hold is lifted', async () => {
     const orgId = randomUUID();
     // A connect that failed (its connection `error`), and another user's live connection, the instance's last.

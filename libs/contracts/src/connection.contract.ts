@@ -275,7 +275,8 @@ export const connectionContracts = {
       /**
        * Another pending or connected connection, of any org, holds the same external account at this vendor: for a
        * provider whose revocation ends the account's whole grant to our client (Google), revoking this connection's
-       * tokens would end that one's too. As of the lock. Absent in replies stored before it existed (ask
+       * tokens would end that one's too. As of the lock; one account's locks take turns (an advisory lock), so of two
+       * disconnects at once the later sees the other `disconnecting`. Absent in replies stored before it existed (ask
        * `connection.accounts.grant-holders`).
        */
       accountGrantInUse: z.boolean().optional(),

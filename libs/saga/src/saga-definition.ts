@@ -10,6 +10,12 @@ export interface TStepContext<TInput> {
   /** `sagaId:step` — every command carries it; receivers dedupe on it. */
   idempotencyKey: string;
   attempt: number;
+  /**
+   * This pass did not start the saga: it took it over from the log (a resume, an expired lease's recovery, another
+   * replica), so earlier steps' results may be as old as the stop. A step that relies on a fact an earlier step read
+   * (a read "as of the lock") reads it again when this is true.
+   */
+  resumed: boolean;
   /** Aborted when the step's timeout elapses. */
   signal: AbortSignal;
 }
@@ -51,7 +57,7 @@ export interface TSagaDefinition<TInput> {
   steps: TStepDefinition<TInput>[];
   /** Runs (retried until done) after compensation finished: e.g. audit the failed attempt. Must be idempotent. */
   onCompensated?(
-    ctx: Omit<TStepContext<TInput>, 'idempotencyKey' | 'attempt' | 'signal'> & {
+    ctx: Omit<TStepContext<TInput>, 'idempotencyKey' | 'attempt' | 'resumed' | 'signal'> & {
       error: TSagaError;
     },
   ): Promise<void>;
@@ -61,7 +67,7 @@ export interface TSagaDefinition<TInput> {
    * (a resumed saga may stop again).
    */
   onFailed?(
-    ctx: Omit<TStepContext<TInput>, 'idempotencyKey' | 'attempt' | 'signal'> & {
+    ctx: Omit<TStepContext<TInput>, 'idempotencyKey' | 'attempt' | 'resumed' | 'signal'> & {
       error: TSagaError;
       resumedCount: number;
     },
@@ -72,7 +78,10 @@ export interface TSagaDefinition<TInput> {
    * failure refuses the resume.
    */
   onResumed?(
-    ctx: Omit<TStepContext<TInput>, 'idempotencyKey' | 'attempt' | 'signal' | 'results'> & {
+    ctx: Omit<
+      TStepContext<TInput>,
+      'idempotencyKey' | 'attempt' | 'resumed' | 'signal' | 'results'
+    > & {
       /** Null: resumed automatically (`autoResume`). */
       resumedBy: TResumedBy;
       resumedCount: number;

@@ -675,6 +675,46 @@ describe('SagaEngine (real Postgres)', () => {
     expect(fx.calls.filter((c) => c === 'run:pivot')).toHaveLength(1);
   });
 
+  it('tells a step whether its pass started the saga or took it over (resumed), so it can re-read what is old', async () => {
+    const seen: string[] = [];
+    let hang = true;
+    const step = (name: string, kind: 'compensatable' | 'pivot' | 'retriable') => ({
+      name,
+      kind,
+      timeoutMs: 500,
+      maxAttempts: 3,
+      run: async ({ resumed, attempt }: { resumed: boolean; attempt: number }) => {
+        seen.push(`${name}:${attempt}:${resumed ? 'resumed' : 'fresh'}`);
+        if (name === 'c' && hang)
+          throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+        return {};
+      },
+    });
+    const def: TSagaDefinition<TIn> = {
+      type: `t-${randomUUID().slice(0, 8)}`,
+      version: 1,
+      steps: [step('a', 'compensatable'), step('pivot', 'pivot'), step('c', 'retriable')],
+    };
+    const dying = engine({ leaseMs: 600, owner: 'dying-pass' });
+    dying.register(def);
+    const { sagaId } = await dying.start(def, {
+      subjectKey: 'pass1',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    await waitFor(async () => seen.includes('c:1:fresh') || undefined, { timeoutMs: 5_000 });
+    await dying.stop();
+    hang = false;
+    const rescuer = engine({ leaseMs: 600, owner: 'rescuer-pass' });
+    rescuer.register(def);
+    await waitFor(async () => (await rescuer.recoverOnce()) > 0, { timeoutMs: 5_000 });
+    expect((await rescuer.waitFor(sagaId, 5_000))?.status).toBe('completed');
+    // The starting pass ran a and the pivot fresh; the rescuer's attempt at c knows it took the saga over.
+    expect(seen.slice(0, 3)).toEqual(['a:1:fresh', 'pivot:1:fresh', 'c:1:fresh']);
+    expect(seen.at(-1)).toMatch(/^c:\d+:resumed$/);
+  });
+
   it('a driver whose lease another engine took stops at its next step and never ends the saga itself', async () => {
     const fx = new Effects();
     let release: () => void = () => undefined;

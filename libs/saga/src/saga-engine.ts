@@ -251,6 +251,8 @@ export class SagaEngine extends EventEmitter {
   /** Sagas whose lease another replica took while this process was driving them. */
   private readonly lost = new Set<string>();
   private recoveryTimer: NodeJS.Timeout | undefined;
+  /** The rows of sagas this process started and drives in the same pass (steps see `resumed: false`). */
+  private readonly freshPasses = new WeakSet<TSagaRow>();
   /**
    * Sagas whose driver met an unreachable database (the log could not be read or written), waiting to be driven
    * again: the delay of the next try and its timer.
@@ -873,6 +875,7 @@ export class SagaEngine extends EventEmitter {
     const saga =
       fresh ?? ((await this.t('saga').where({ id: sagaId }).first()) as TOwnedSagaRow | undefined);
     if (!saga || isTerminal(saga.status) || saga.owner !== this.owner) return;
+    if (fresh) this.freshPasses.add(saga);
     const def = this.defs.get(`${saga.type}@${saga.definition_version}`);
     if (!def) {
       this.opts.logger.error(
@@ -1267,6 +1270,7 @@ export class SagaEngine extends EventEmitter {
           results,
           idempotencyKey: `${saga.id}:${step.name}`,
           attempt,
+          resumed: !this.freshPasses.has(saga),
           signal: ac.signal,
         }),
         timeout,
@@ -1306,6 +1310,7 @@ export class SagaEngine extends EventEmitter {
             results,
             idempotencyKey: `${saga.id}:${step.name}:compensate`,
             attempt: attempts,
+            resumed: !this.freshPasses.has(saga),
             signal: ac.signal,
           });
           await this.t('saga_step')

@@ -72,19 +72,23 @@ const GRANT_IN_USE_WARNING =
 /**
  * Whether revoking this connection's tokens would end a grant another live (connected or pending) connection still
  * uses: a provider whose revocation ends the user's whole grant to our client (catalogue `revocationScope: 'grant'`,
- * Google), and another connection of the same account, in any org (one OAuth client per vendor: one grant). The
- * lock's reply answers it (`accountGrantInUse`, as of the lock); a saga whose lock answered before that existed asks.
+ * Google), and another connection of the same account, in any org (one OAuth client per vendor: one grant).
+ *
+ * The lock's reply answers it (`accountGrantInUse`; the connection service serializes one account's locks, so two
+ * disconnects at once never both skip). That answer is as of the lock, moments ago when the lock ran in this same
+ * pass and this is the step's first attempt; otherwise (a retry, a saga resumed or recovered after a stop, a lock
+ * that answered before the field existed) a connection of the account may have appeared since, so it is asked again.
  */
 async function grantUsedElsewhere(
   deps: Pick<TEdgeDeps, 'bus' | 'catalogue'>,
   orgId: string,
   connectionId: string,
   target: TDisconnectTarget,
-  lock: TResults['lock'],
+  lock: { answer: boolean | undefined; fresh: boolean },
   ctx: { traceId: string; actorUserId: string; orgId: string },
 ): Promise<boolean> {
   if (!revokesWholeGrant(deps.catalogue, target.vendor) || !target.externalAccountId) return false;
-  if (typeof lock?.accountGrantInUse === 'boolean') return lock.accountGrantInUse;
+  if (lock.fresh && lock.answer !== undefined) return lock.answer;
   const holders = await grantHoldersOfAccount(
     deps,
     {
@@ -342,7 +346,7 @@ export function disconnectSaga(
         // Two provider calls, each bounded, plus the vault's own work.
         timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 3_000,
         maxAttempts: 3,
-        run: async ({ input, orgId, actorUserId, results, idempotencyKey }) => {
+        run: async ({ input, orgId, actorUserId, results, idempotencyKey, attempt, resumed }) => {
           const target = requireTarget(input, results);
           if (
             await grantUsedElsewhere(
@@ -350,7 +354,10 @@ export function disconnectSaga(
               orgId,
               input.connectionId,
               target,
-              (results as TResults).lock,
+              {
+                answer: (results as TResults).lock?.accountGrantInUse,
+                fresh: !resumed && attempt === 1,
+              },
               { traceId: input.traceId, actorUserId, orgId },
             )
           ) {

@@ -106,8 +106,11 @@ describe('hostile input: fuzzing every procedure, subject and route (whole stack
     );
     const out = new Map<string, string>();
     for (const t of tables) {
+      // A token's last use is bookkeeping of the call, not something the payload changed.
+      const row$ =
+        t.schema === 'edge' && t.name === 'api_token' ? `(to_jsonb(t) - 'last_used_at')` : 't';
       const [row] = await h.db.query<{ n: string; sum: string | null }>(
-        `select count(*) as n, md5(string_agg(md5(t::text), '' order by md5(t::text))) as sum
+        `select count(*) as n, md5(string_agg(md5(${row$}::text), '' order by md5(${row$}::text))) as sum
            from "${t.schema}"."${t.name}" t`,
       );
       out.set(`${t.schema}.${t.name}`, `${row!.n}:${row!.sum ?? ''}`);

@@ -305,4 +305,63 @@ describe('reconnect and change user of a provider that revokes whole grants (who
       revocationSkipped: null,
     });
   });
+  it('a disconnect resumed after its edge died asks again who holds the grant: a connection made meanwhile keeps it', async () => {
+    const mine = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-carol' });
+    expect(mine.outcome).toBe('connected');
+    // The scheduler's disable step takes 3 s (its idempotency record waits in a trigger): time to kill the edge
+    // between the lock, which found no other holder of u-carol, and the revocation.
+    await h.db.query(`create function public.slow_disable() returns trigger language plpgsql as $$
+        begin
+          if new.subject = 'sync-scheduler.jobs.disable-for-connection' then perform pg_sleep(3); end if;
+          return new;
+        end $$`);
+    await h.db.query(`create trigger slow_disable before insert on sync.processed_command
+        for each row execute function public.slow_disable()`);
+    let sagaId: string;
+    try {
+      ({ sagaId } = await h.member.client.disconnect.start.mutate({
+        connectionId: mine.connectionId!,
+        confirm: true,
+        waitMs: 0,
+      }));
+      const lock = await waitFor(async () => {
+        const [row] = await h.db.query<{ result: Record<string, unknown> | null }>(
+          `select l.result from edge.saga_step l join edge.saga_step d on d.saga_id = l.saga_id
+            where l.saga_id = $1 and l.name = 'lock' and d.name = 'disable-sync-jobs' and d.status = 'running'`,
+          [sagaId],
+        );
+        return row?.result ?? undefined;
+      });
+      expect(lock).toMatchObject({ accountGrantInUse: false });
+      await h.stack.kill('edge', 'SIGKILL');
+    } finally {
+      await h.db.query('drop trigger slow_disable on sync.processed_command');
+      await h.db.query('drop function public.slow_disable()');
+    }
+    // A new edge: the saga's lease (15 s) still runs, so Carol connects her account in Globex before it is recovered.
+    await h.stack.start('edge');
+    const theirs = await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-carol' });
+    expect(theirs.outcome).toBe('connected');
+    const [stillOpen] = await h.db.query<{ status: string }>(
+      `select status from edge.saga where id = $1`,
+      [sagaId],
+    );
+    expect(stillOpen).toEqual({ status: 'running' });
+    const done = await waitFor(
+      async () => {
+        const st = await h.member.client.disconnect.status.query({ sagaId });
+        return st.status === 'completed' ? st : undefined;
+      },
+      { timeoutMs: 40_000, intervalMs: 250 },
+    );
+    // The recovered saga did not trust the lock's old answer: it asked again and left the grant alone.
+    expect(done.result).toMatchObject({ revocationSkipped: 'account_has_other_connection' });
+    await dueForRefresh(theirs.connectionId!);
+    await expect(
+      bus.request('vault.access-tokens.get', {
+        orgId: h.otherOrgId,
+        connectionId: theirs.connectionId!,
+      }),
+    ).resolves.toMatchObject({ kind: 'access_token' });
+  });
 });
