@@ -147,7 +147,7 @@ export const integrationEventContracts = {
       dedupeBy:
         'instanceId with deliveryId (else bodySha256): a provider retries after the duplicate window too',
       published:
-        "Published when the signature checked out, before the provider is answered 202, and once per signed delivery: a copy with the same endpoint, body and signed timestamp (whatever its delivery id) within the edge's EDGE_WEBHOOK_DEDUPE_RETENTION_MS (7 days) is answered 202 and not published again; a retry the provider signs anew (a new timestamp) is published again",
+        "Published when the signature checked out, before the provider is answered 202, and once per signed delivery: a copy with the same endpoint, body and signed timestamp (whatever its delivery id) within the edge's EDGE_WEBHOOK_DEDUPE_RETENTION_MS (7 days) is answered 202 and not published again; a retry the provider signs anew (a new timestamp) is published again. Basic credentials (Postmark, ServiceNow) sign nothing and are not recorded: an identical body after the JetStream duplicate window (2 minutes) is published again",
     },
   }),
 } as const;

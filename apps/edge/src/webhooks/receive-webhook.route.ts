@@ -16,7 +16,13 @@ import { clientIp, type TEdgeDeps } from '../trpc/context';
 import { rateLimitedError } from '../http/rate-limiter';
 import { sendAppError } from '../http/http-errors';
 import type { THttpRoute } from '../http/http-route';
-import { claimDelivery, markPublished, releaseClaim, type TDeliveryKey } from './seen-deliveries';
+import {
+  claimDelivery,
+  markPublished,
+  releaseClaim,
+  type TClaim,
+  type TDeliveryKey,
+} from './seen-deliveries';
 
 /** `/webhooks/<vendor>/<instanceId>`: the path each instance's endpoint row names. */
 const PATH = /^\/webhooks\/([^/?]+)\/([^/?]+)(?:\?.*)?$/;
@@ -276,7 +282,11 @@ async function verifyAndPublish(
     bodySha256,
     signedTimestamp: timestamp?.slice(0, 64) ?? '',
   };
-  const claim = await claimDelivery(knex, key);
+  // Basic credentials sign nothing: whoever holds them posts any body, so a record of copies guards against no
+  // replay, and it would drop a genuine second delivery whose body repeats (a ServiceNow rule posting the same
+  // fields for two changes). Those rely on JetStream's window for a provider's quick retries.
+  const claim: TClaim =
+    scheme.signature.kind === 'basic' ? { kind: 'unrecorded' } : await claimDelivery(knex, key);
   const logFields = {
     orgId,
     instanceId: endpoint.instanceId,
@@ -328,16 +338,20 @@ async function verifyAndPublish(
     ));
   } catch (e) {
     // Not published: the provider's retry (after the 503) must be taken, not answered as a duplicate.
-    await releaseClaim(knex, key, claim.claimId).catch((err: unknown) =>
-      deps.logger.warn({ err, orgId, traceId }, 'could not release the webhook delivery claim'),
-    );
+    if (claim.kind === 'claimed') {
+      await releaseClaim(knex, key, claim.claimId).catch((err: unknown) =>
+        deps.logger.warn({ err, orgId, traceId }, 'could not release the webhook delivery claim'),
+      );
+    }
     throw e;
   }
   // Stored on JetStream either way: a mark that fails leaves the claim to be taken over in a minute (one more
   // publish of this delivery at worst), not a delivery lost.
-  await markPublished(knex, key).catch((err: unknown) =>
-    deps.logger.warn({ err, orgId, traceId }, 'could not mark the webhook delivery published'),
-  );
+  if (claim.kind === 'claimed') {
+    await markPublished(knex, key).catch((err: unknown) =>
+      deps.logger.warn({ err, orgId, traceId }, 'could not mark the webhook delivery published'),
+    );
+  }
   webhookDeliveries.labels(d.vendor, duplicate ? 'duplicate' : 'accepted').inc();
   // signedWith 'previous': the provider has not switched to the new secret yet.
   deps.logger.info({ ...logFields, duplicate }, 'webhook delivery accepted');

@@ -30,7 +30,9 @@ export type TClaim =
   /** Published already: a provider's retry or a replay. Answered 2xx, not published again. */
   | { kind: 'published'; firstReceivedAt: Date }
   /** Another request is publishing it right now: the caller answers "retry later". */
-  | { kind: 'in_flight' };
+  | { kind: 'in_flight' }
+  /** Not recorded at all (a scheme that signs nothing: basic credentials): publish it, nothing to mark. */
+  | { kind: 'unrecorded' };
 
 const where = (k: TDeliveryKey) => ({
   endpoint_id: k.endpointId,
