@@ -263,6 +263,14 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
       ]),
     ).toEqual([]);
 
+    // A job's view says it is paused, and why a run asked for now waits: it starts once the change of user is done.
+    const asked = await bus.request('sync-scheduler.jobs.run-now', {
+      orgId: t.orgId,
+      jobId: t.jobs[1]!.id,
+    });
+    expect(asked.job).toMatchObject({ isEnabled: true, pausedForChangeUser: true });
+    expect(asked.job.runRequestedAt).not.toBeNull();
+
     // A replay answers the first result and cancels nothing new.
     const late = await running(t.jobs[1]!.id, t);
     expect(await bus.request('sync-scheduler.jobs.disable-for-connection', req)).toEqual(res);
@@ -296,6 +304,12 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
         .sort((a, b) => a.id.localeCompare(b.id))
         .map((j) => [j.id !== userDisabled.id, null]),
     );
+    const { jobs } = await bus.request('sync-scheduler.jobs.overview', {
+      orgId: t.orgId,
+      instanceId: t.instanceId,
+    });
+    expect(jobs.filter((j) => j.job.connectionId === t.connectionId)).toHaveLength(3);
+    for (const { job } of jobs) expect(job.pausedForChangeUser).toBe(false);
   });
 
   it('mark-stale marks the whole instance or only one connection’s references, set-based and once', async () => {

@@ -37,6 +37,7 @@ export function toSyncJob(r: TSyncJobRow): TSyncJob {
     nextRunAt: isoOrNull(r.next_run_at),
     lastRunAt: isoOrNull(r.last_run_at),
     runRequestedAt: isoOrNull(r.run_requested_at),
+    pausedForChangeUser: r.paused_by_saga_id !== null,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
   };

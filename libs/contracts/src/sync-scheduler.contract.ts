@@ -54,6 +54,11 @@ export const ZSyncJob = z.object({
   lastRunAt: ZIsoDate.nullable(),
   /** Set by "run now"; cleared when an execution claims it. */
   runRequestedAt: ZIsoDate.nullable(),
+  /**
+   * A change of user of the connection holds the job off across its swap: enabled, but no run starts (a run asked for
+   * now starts once the change is done). Absent in replies of schedulers from before it (read as false).
+   */
+  pausedForChangeUser: z.boolean().default(false),
   createdAt: ZIsoDate,
   updatedAt: ZIsoDate,
 });
