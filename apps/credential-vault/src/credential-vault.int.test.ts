@@ -100,6 +100,8 @@ describe('credential vault (real Postgres + NATS)', () => {
       accessToken: access,
       expiresAt: new Date(expiresAt).toISOString(),
       kind: 'access_token',
+      // Names the token without being derived from it (what a caller sends back when the provider refuses it).
+      fingerprint: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
     });
     // Another org asking for the same connection id sees nothing.
     await expect(
@@ -121,9 +123,21 @@ describe('credential vault (real Postgres + NATS)', () => {
       vendor: 'postmark',
       credentials: [{ kind: 'api_key', value: key }],
     });
+    const got = await bus.request('vault.access-tokens.get', { orgId, connectionId: postmark });
+    expect(got).toEqual({
+      accessToken: key,
+      expiresAt: null,
+      kind: 'api_key',
+      fingerprint: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+    });
+    // A refused API key has nothing to renew it: answered as it is, the same fingerprint telling the caller so.
     await expect(
-      bus.request('vault.access-tokens.get', { orgId, connectionId: postmark }),
-    ).resolves.toEqual({ accessToken: key, expiresAt: null, kind: 'api_key' });
+      bus.request('vault.access-tokens.get', {
+        orgId,
+        connectionId: postmark,
+        refusedFingerprint: got.fingerprint,
+      }),
+    ).resolves.toEqual(got);
 
     const none = await errorOf(
       bus.request('vault.access-tokens.get', { orgId, connectionId: randomUUID() }),

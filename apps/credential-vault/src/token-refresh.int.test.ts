@@ -253,6 +253,75 @@ describe('token refresh in the vault (connection service as a process, fake prov
     expect(fake.state.tokenStatus([...tokens][0]!).status).toBe('active');
   });
 
+  const refuse = (c: { orgId: string; connectionId: string }, refusedFingerprint: string) =>
+    bus.request('vault.access-tokens.get', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+      refusedFingerprint,
+    });
+
+  it('a token the provider refused before its recorded expiry is refreshed once when a caller says so', async () => {
+    const c = await connect('google');
+    const first = await get(c);
+    expect(first).toMatchObject({ accessToken: c.access.token, fingerprint: expect.any(String) });
+    // The provider ends the token early (password change, sessions revoked…); the vault still thinks it has an hour.
+    fake.state.expireTokens('access', { token: c.access.token });
+    // A caller that says nothing gets the same token, without a refresh (as before).
+    await expect(get(c)).resolves.toMatchObject({ accessToken: c.access.token });
+    expect(refreshCalls()).toHaveLength(0);
+
+    const renewed = await refuse(c, first.fingerprint!);
+    expect(renewed.accessToken).not.toBe(c.access.token);
+    expect(renewed.fingerprint).not.toBe(first.fingerprint);
+    expect(fake.state.tokenStatus(renewed.accessToken).status).toBe('active');
+    expect(refreshCalls(c.refresh.token)).toMatchObject([{ status: 200 }]);
+    // A refusal of a token already replaced refreshes nothing: the newer token is the answer.
+    await expect(refuse(c, first.fingerprint!)).resolves.toMatchObject({
+      accessToken: renewed.accessToken,
+      fingerprint: renewed.fingerprint,
+    });
+    await expect(get(c)).resolves.toMatchObject({ accessToken: renewed.accessToken });
+    expect(refreshCalls()).toHaveLength(1);
+    // The fingerprint is not the token, and neither token reached a log line.
+    const logs = logLines.join('');
+    for (const t of [c.access.token, c.refresh.token, renewed.accessToken]) {
+      expect(logs).not.toContain(t);
+      expect(t).not.toContain(renewed.fingerprint!);
+    }
+  });
+
+  it('callers refusing the same token at once, across two vault replicas, cause one refresh', async () => {
+    if (vaults.length < 2) await startVault();
+    const c = await connect('google');
+    const { fingerprint } = await get(c);
+    fake.state.expireTokens('access', { token: c.access.token });
+    const answers = await Promise.all(Array.from({ length: 12 }, () => refuse(c, fingerprint!)));
+    expect(refreshCalls()).toHaveLength(1);
+    const tokens = new Set(answers.map((a) => a.accessToken));
+    expect(tokens.size).toBe(1);
+    expect([...tokens][0]).not.toBe(c.access.token);
+    expect(fake.state.tokenStatus([...tokens][0]!).status).toBe('active');
+  });
+
+  it('a refused token whose refresh token is dead too: refresh_token_expired, the connection flagged, the token never answered again', async () => {
+    const c = await connect('confluence', { userId: 'u-bob' });
+    const { fingerprint } = await get(c);
+    fake.state.expireTokens('access', { userId: 'u-bob' });
+    fake.state.expireTokens('refresh', { userId: 'u-bob' });
+    expect(await errorOf(refuse(c, fingerprint!))).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'refresh_token_expired',
+    });
+    expect(refreshCalls()).toMatchObject([{ status: 400, error: 'invalid_grant' }]);
+    // The flag the dashboard's Reconnect warning reads (seed 003).
+    expect(await flagOf(c)).toBe(true);
+    // Refused again: the dead refresh token is not presented again, the refused token not handed back.
+    expect(await errorOf(refuse(c, fingerprint!))).toMatchObject({
+      reason: 'refresh_token_expired',
+    });
+    expect(refreshCalls()).toHaveLength(1);
+  });
+
   it('invalid_grant flags the connection, publishes the event and the audit entry, and is not retried', async () => {
     const c = await connect('confluence', { accessExpiresInMs: -1_000, userId: 'u-bob' });
     fake.state.expireTokens('refresh', { userId: 'u-bob' });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from '@mikro-orm/postgresql';
 import type { TCredentialKind } from '@otesse/contracts';
 import { VAULT_DB_SCHEMA } from './credential-records';
@@ -67,6 +68,15 @@ export async function newestTokens(
   return out;
 }
 
+/**
+ * Names one sealing of a credential's value (`vault.access-tokens.get`'s `fingerprint`): a hash of its id and
+ * ciphertext, which a refresh replaces (fresh data key and nonce) and a key rotation leaves alone. Derived from
+ * nothing secret, so it may travel in requests and logs; a caller sends it back to say the token was refused.
+ */
+export function tokenFingerprint(r: { id: string; ciphertext: string }): string {
+  return createHash('sha256').update(`${r.id}:${r.ciphertext}`).digest('base64url').slice(0, 22);
+}
+
 /** Decrypts a row's value (throws VaultCryptoError when it cannot be read). */
 export function openRow(keys: MasterKeyRing, r: TTokenRow): string {
   return openCredential(
@@ -85,6 +95,7 @@ export function openRow(keys: MasterKeyRing, r: TTokenRow): string {
 /**
  * Replaces a row's value in place under a fresh data key (same credential id: the row's binding is unchanged),
  * with its new expiry. Used by refresh: no row is added per refresh, and the old ciphertext is gone with it.
+ * Returns the new ciphertext (the new sealing's fingerprint is made of it).
  */
 export async function resealRow(
   trx: Knex.Transaction,
@@ -93,7 +104,7 @@ export async function resealRow(
   value: string,
   expiresAt: Date | null,
   now: Date,
-): Promise<void> {
+): Promise<string> {
   const sealed = sealCredential(
     keys,
     { credentialId: r.id, orgId: r.org_id, connectionId: r.connection_id, kind: r.kind },
@@ -108,4 +119,5 @@ export async function resealRow(
     expires_at: expiresAt,
     updated_at: now,
   });
+  return sealed.ciphertext;
 }

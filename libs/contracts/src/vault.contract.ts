@@ -173,13 +173,41 @@ export const vaultContracts = {
    * `subdomain_required`; PROVIDER_ERROR `invalid_client` (configuration
    * fault, alerted) or `refresh_rejected`; UNAVAILABLE `provider_unavailable` (5xx/429/network/timeout after
    * bounded retries: retry later) or when the connection service does not answer.
+   *
+   * A provider may refuse an access token before its recorded expiry (password change, sessions revoked, early
+   * rotation). A caller that got a 401 with a token sends its `fingerprint` back as `refusedFingerprint`: when it
+   * is still the connection's current access token, the vault refreshes it whatever its expiry (the same single
+   * flight and lock, so callers refusing the same token at once cause one refresh) and never answers it again
+   * (a refresh that fails is the error, e.g. `refresh_token_expired` with the flag set; nothing to refresh with is
+   * PRECONDITION_FAILED `access_token_refused`). A fingerprint that is no longer current (another caller, a
+   * refresh or a reconnect rotated past it) refreshes nothing: the current token is answered. An API key is
+   * answered as it is (nothing to renew: the same fingerprint comes back). One forced refresh per refused token:
+   * a caller refused again with the new token must give up rather than ask again.
    */
   'vault.access-tokens.get': defineRequest({
-    request: z.object({ orgId: ZOrgId, connectionId: ZUuid }).strict(),
+    request: z
+      .object({
+        orgId: ZOrgId,
+        connectionId: ZUuid,
+        /** The `fingerprint` of a token the provider refused (401): never the token itself. */
+        refusedFingerprint: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{22}$/)
+          .optional(),
+      })
+      .strict(),
     reply: z.object({
       accessToken: z.string(),
       expiresAt: ZIsoDate.nullable(),
       kind: ZCredentialKind,
+      /**
+       * Names this token (its credential and this sealing of it; derived from neither the token nor anything
+       * secret): what a caller sends back as `refusedFingerprint`. Absent only from a vault older than the field.
+       */
+      fingerprint: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{22}$/)
+        .optional(),
     }),
     errors: ['BAD_REQUEST', 'NOT_FOUND', 'PRECONDITION_FAILED', 'PROVIDER_ERROR', 'UNAVAILABLE'],
   }),

@@ -2,7 +2,7 @@ import { AppError, type TCredentialKind } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import type { Catalogue } from '@otesse/providers';
 import type { TokenRefresher } from '../refresh/token-refresher';
-import { newestTokens, type TTokenRow } from '../token-rows';
+import { newestTokens, tokenFingerprint, type TTokenRow } from '../token-rows';
 import type { TVaultDeps } from './deps';
 
 /** The kinds a caller may present to the provider, by preference: API-key providers use their key. */
@@ -13,7 +13,9 @@ function usableKinds(catalogue: Catalogue, vendor: string): TCredentialKind[] {
 
 /**
  * Decrypts the connection's access token (or API key) for a caller about to call the provider; an access token
- * about to expire is refreshed first (see TokenRefresher).
+ * about to expire is refreshed first (see TokenRefresher), and so is the one a caller says the provider refused
+ * (`refusedFingerprint` still naming the current sealing). A refusal of anything else — a token already replaced,
+ * an API key — refreshes nothing: the current credential is answered.
  */
 export function getAccessTokenHandler(
   deps: Pick<TVaultDeps, 'orm' | 'catalogue' | 'logger'> & { refresher: TokenRefresher },
@@ -39,16 +41,23 @@ export function getAccessTokenHandler(
         reason: `${cred.kind}_expired`,
       });
     }
-    const answer =
+    const refused =
       cred.kind === 'access_token' &&
-      deps.refresher.needsRefresh(expiresAt, new Date(cred.updated_at), now)
-        ? await deps.refresher.refresh(req, cred, ctx)
+      req.refusedFingerprint !== undefined &&
+      req.refusedFingerprint === tokenFingerprint(cred);
+    const answer =
+      refused ||
+      (cred.kind === 'access_token' &&
+        deps.refresher.needsRefresh(expiresAt, new Date(cred.updated_at), now))
+        ? await deps.refresher.refresh(req, cred, ctx, { refused })
         : deps.refresher.answer(cred);
     // Who got which credential (ids only): the trail of every decryption.
     deps.logger.debug(
       {
         credentialId: cred.id,
         kind: cred.kind,
+        // Whether a refusal was reported, and whether it named the current token (then it was refreshed).
+        ...(req.refusedFingerprint === undefined ? {} : { refused, refusedStale: !refused }),
         actorUserId: ctx.actorUserId,
         traceId: ctx.traceId,
       },

@@ -13,7 +13,7 @@ import {
   type TRefreshResult,
   type TRefreshSettings,
 } from '../provider/token-endpoint';
-import { newestTokens, openRow, resealRow, type TTokenRow } from '../token-rows';
+import { newestTokens, openRow, resealRow, tokenFingerprint, type TTokenRow } from '../token-rows';
 
 export type TTokenAnswer = TReplyOf<'vault.access-tokens.get'>;
 type TConnectionInfo = TReplyOf<'connection.connections.get'>;
@@ -33,7 +33,13 @@ export interface TRefresherDeps {
 
 /** What the locked part of a refresh came to. */
 type TLockedOutcome =
-  | { kind: 'refreshed'; accessToken: string; expiresAt: Date; rotated: boolean }
+  | {
+      kind: 'refreshed';
+      accessToken: string;
+      expiresAt: Date;
+      rotated: boolean;
+      fingerprint: string;
+    }
   | { kind: 'fresh'; row: TTokenRow }
   | { kind: 'gone' }
   | { kind: 'revoking' }
@@ -55,7 +61,11 @@ const toDate = (v: Date | string | null): Date | null => (v === null ? null : ne
  * Failures: invalid_grant (or ServiceNow's 401 on a refresh) deactivates the refresh token, flags the connection
  * through the connection service (which publishes `integrations.connection.refresh_token_expired`) and audits
  * it; transient ones (5xx, 429, network, timeout) are retried within a budget and change nothing; invalid_client
- * is logged as an alert. Whatever happened, a caller whose token has not yet expired gets that token.
+ * is logged as an alert. Whatever happened, a caller whose token has not yet expired gets that token — unless it
+ * said the provider refused that token (`refused`): then the token is not answered again and the failure is.
+ *
+ * A refused token is refreshed whatever its expiry, once: callers refusing the same sealing share one flight, and
+ * one that waited for the lock finds the token changed and takes the new one (as for a due refresh).
  */
 export class TokenRefresher {
   private readonly inflight = new Map<string, Promise<TTokenAnswer>>();
@@ -75,11 +85,15 @@ export class TokenRefresher {
     req: { orgId: string; connectionId: string },
     current: TTokenRow,
     ctx: TMessageContext,
+    opts: { refused?: boolean } = {},
   ): Promise<TTokenAnswer> {
-    const key = `${req.orgId}:${req.connectionId}`;
+    const refused = opts.refused === true;
+    // A due refresh's flight may answer the token another caller just refused (it found it fresh): a refusal
+    // leads its own flight, keyed by the refused sealing. The connection's lock orders the two.
+    const key = `${req.orgId}:${req.connectionId}${refused ? `:refused:${tokenFingerprint(current)}` : ''}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.lead(req, current, ctx).finally(() => this.inflight.delete(key));
+      p = this.lead(req, current, ctx, refused).finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
     return p;
@@ -89,10 +103,13 @@ export class TokenRefresher {
     req: { orgId: string; connectionId: string },
     current: TTokenRow,
     ctx: TMessageContext,
+    refused: boolean,
   ): Promise<TTokenAnswer> {
     const expiresAt = toDate(current.expires_at);
+    // A token the provider refused is no use, whatever its recorded expiry.
     const stillValid =
-      expiresAt === null || expiresAt.getTime() > new Date(current.db_now).getTime();
+      !refused && (expiresAt === null || expiresAt.getTime() > new Date(current.db_now).getTime());
+    const cannotRenew = refused ? accessTokenRefused : accessTokenExpired;
     /** Answer the current token while it works; otherwise the error. */
     const orFail = (err: AppError): TTokenAnswer => {
       if (!stillValid) throw err;
@@ -110,13 +127,13 @@ export class TokenRefresher {
     const def = this.deps.catalogue.has(current.vendor)
       ? this.deps.catalogue.get(current.vendor)
       : undefined;
-    if (!def?.oauth) return orFail(accessTokenExpired());
+    if (!def?.oauth) return orFail(cannotRenew());
     const refreshRow = (
       await newestTokens(this.deps.orm.em.getConnection().getKnex(), req, ['refresh_token'], {
         activeOnly: false,
       })
     ).refresh_token;
-    if (!refreshRow) return orFail(accessTokenExpired());
+    if (!refreshRow) return orFail(cannotRenew());
 
     let info: TConnectionInfo;
     try {
@@ -220,11 +237,15 @@ export class TokenRefresher {
     const log = { connectionId: req.connectionId, vendor: def.key, traceId: ctx.traceId };
     switch (outcome.kind) {
       case 'refreshed':
-        this.deps.logger.info({ ...log, rotated: outcome.rotated }, 'access token refreshed');
+        this.deps.logger.info(
+          { ...log, rotated: outcome.rotated, refused },
+          refused ? 'refused access token refreshed' : 'access token refreshed',
+        );
         return {
           accessToken: outcome.accessToken,
           expiresAt: outcome.expiresAt.toISOString(),
           kind: 'access_token',
+          fingerprint: outcome.fingerprint,
         };
       case 'fresh':
         return this.answer(outcome.row);
@@ -240,7 +261,7 @@ export class TokenRefresher {
           { reason: 'connection_revoking' },
         );
       case 'no_refresh_token':
-        return orFail(accessTokenExpired());
+        return orFail(cannotRenew());
       case 'expired_known':
         return orFail(refreshTokenExpired());
       case 'expired':
@@ -326,7 +347,7 @@ export class TokenRefresher {
         changed &&
         !this.needsRefresh(toDate(access.expires_at), new Date(access.updated_at), dbNow.getTime())
       ) {
-        // Someone refreshed (or reconnected) while we waited for the lock.
+        // Someone refreshed (or reconnected) while we waited for the lock — past the refused token too, if any.
         return { kind: 'fresh', row: access };
       }
       const refreshRow = tokens.refresh_token;
@@ -340,7 +361,7 @@ export class TokenRefresher {
         const expiresAt = new Date(
           now.getTime() + (result.expiresInSec ?? DEFAULT_ACCESS_TOKEN_TTL_SEC) * 1000,
         );
-        await resealRow(trx, keys, access, result.accessToken, expiresAt, now);
+        const ciphertext = await resealRow(trx, keys, access, result.accessToken, expiresAt, now);
         const rotated = result.refreshToken !== undefined && result.refreshToken !== refreshToken;
         if (rotated) {
           await resealRow(
@@ -352,7 +373,13 @@ export class TokenRefresher {
             now,
           );
         }
-        return { kind: 'refreshed', accessToken: result.accessToken, expiresAt, rotated };
+        return {
+          kind: 'refreshed',
+          accessToken: result.accessToken,
+          expiresAt,
+          rotated,
+          fingerprint: tokenFingerprint({ id: access.id, ciphertext }),
+        };
       }
       if (result.kind === 'expired') {
         // Kept (the disconnect destroys it) but never sent again.
@@ -462,6 +489,7 @@ export class TokenRefresher {
       accessToken,
       expiresAt: toDate(row.expires_at)?.toISOString() ?? null,
       kind: row.kind,
+      fingerprint: tokenFingerprint(row),
     };
   }
 }
@@ -470,6 +498,14 @@ function accessTokenExpired(): AppError {
   return new AppError('PRECONDITION_FAILED', "the connection's access_token has expired", {
     reason: 'access_token_expired',
   });
+}
+
+function accessTokenRefused(): AppError {
+  return new AppError(
+    'PRECONDITION_FAILED',
+    "the provider refused the connection's access token and there is nothing to renew it with",
+    { reason: 'access_token_refused' },
+  );
 }
 
 function refreshTokenExpired(): AppError {
