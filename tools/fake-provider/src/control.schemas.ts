@@ -19,6 +19,7 @@ export const configPatchSchema = z
     revokeScope: z.enum(['token', 'grant']),
     authorizeMode: z.enum(['consent', 'deny']),
     pageDelayMs: delayMs,
+    dataApiMode: z.enum(['ok', 'unauthorized']),
     dataCounts: z
       .strictObject({
         contacts: nonNegInt.max(1_000_000),

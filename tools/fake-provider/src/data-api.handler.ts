@@ -34,7 +34,7 @@ function parseLimit(raw: string | null): number {
 /** GET /api/health: cheap token check used by the product's health checks. */
 export function handleHealth(ctx: TRequestContext): void {
   ctx.state.dataCallCounts.health += 1;
-  authenticateBearer(ctx);
+  authenticateBearer(ctx, { dataApi: true });
   sendJson(ctx.res, 200, { ok: true });
 }
 
@@ -60,7 +60,7 @@ export async function handleDataList(ctx: TRequestContext, resource: string): Pr
   state.dataCalls.push(record);
   state.dataCallCounts[resource] += 1;
   try {
-    const token = authenticateBearer(ctx);
+    const token = authenticateBearer(ctx, { dataApi: true });
     record.userId = token.userId;
     const limit = parseLimit(rawLimit);
     const offset = cursor ? decodeCursor(cursor) : 0;

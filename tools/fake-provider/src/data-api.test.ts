@@ -136,6 +136,18 @@ describe('data API', () => {
     expect((await getJson(`${provider.url}/api/contacts`, alice.access_token)).status).toBe(401);
   });
 
+  it("dataApiMode 'unauthorized' refuses every token on the data API and its health path, not elsewhere", async () => {
+    await control.configure({ dataApiMode: 'unauthorized' });
+    expect(await getJson(`${provider.url}/api/contacts`, alice.access_token)).toMatchObject({
+      status: 401,
+      body: { error: 'invalid_token' },
+    });
+    expect((await getJson(`${provider.url}/api/health`, alice.access_token)).status).toBe(401);
+    expect((await getJson(`${provider.url}/oauth/userinfo`, alice.access_token)).status).toBe(200);
+    await control.configure({ dataApiMode: 'ok' });
+    expect((await getJson(`${provider.url}/api/contacts`, alice.access_token)).status).toBe(200);
+  });
+
   it('pageDelayMs slows each page', async () => {
     await control.configure({ pageDelayMs: 100 });
     const started = Date.now();

@@ -27,6 +27,7 @@ export function defaultConfig(): TFakeProviderConfig {
     revokeScope: 'token',
     authorizeMode: 'consent',
     pageDelayMs: 0,
+    dataApiMode: 'ok',
     dataCounts: { contacts: 50, invoices: 50, tickets: 50 },
     clients: [],
   };

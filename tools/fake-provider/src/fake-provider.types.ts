@@ -44,6 +44,11 @@ export interface TFakeProviderConfig {
   revokeScope: 'token' | 'grant';
   authorizeMode: TAuthorizeMode;
   pageDelayMs: number;
+  /**
+   * `unauthorized`: the data API and its health path answer 401 `invalid_token` to every token, live or not (a
+   * token without the scopes it needs, an app the customer no longer allows): refreshing does not help.
+   */
+  dataApiMode: 'ok' | 'unauthorized';
   dataCounts: Record<TDataResource, number>;
   /** Empty = any non-empty client_id is accepted with any secret. */
   clients: TClientCredentials[];

@@ -37,8 +37,14 @@ const invalidToken = (description: string): HttpError =>
     { 'www-authenticate': `Bearer error="invalid_token", error_description="${description}"` },
   );
 
-/** Resolves the Bearer access token; tokens only work under the instance that issued them. */
-export function authenticateBearer(ctx: TRequestContext): TTokenRecord {
+/**
+ * Resolves the Bearer access token; tokens only work under the instance that issued them. `dataApi`: a data API
+ * call, refused whatever the token under `dataApiMode: 'unauthorized'`.
+ */
+export function authenticateBearer(
+  ctx: TRequestContext,
+  opts: { dataApi?: boolean } = {},
+): TTokenRecord {
   const token = readBearer(ctx.req);
   if (!token) throw invalidToken('missing bearer token');
   const rec = ctx.state.tokens.get(token);
@@ -47,5 +53,8 @@ export function authenticateBearer(ctx: TRequestContext): TTokenRecord {
   }
   const status = ctx.state.tokenStatusOf(rec);
   if (status !== 'active') throw invalidToken(`token ${status}`);
+  if (opts.dataApi && ctx.state.config.dataApiMode === 'unauthorized') {
+    throw invalidToken('token not allowed here');
+  }
   return rec;
 }
