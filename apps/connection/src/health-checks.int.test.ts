@@ -120,7 +120,7 @@ describe('health checks of the connection service (vault as a process, fake prov
       connectionId: created.connection.id,
       eventId: randomUUID(),
     });
-    return { ...activated, access };
+    return { ...activated, access, refresh };
   };
   const health = async (instanceId: string) => {
     const [row] = await db.query<{
@@ -159,19 +159,84 @@ describe('health checks of the connection service (vault as a process, fake prov
     expect(calls).toBeGreaterThanOrEqual(4);
     expect(calls).toBeLessThanOrEqual(2 * 8);
 
-    // The provider starts refusing the token: unhealthy, with checkedAt moving on.
+    // The provider refuses the access token before its recorded expiry (revoked there): the check has the vault
+    // renew it, once, and the instance stays healthy with the new token.
     fake.state.revoke(fake.state.tokens.get(google.access.token)!, 'revoke_endpoint');
-    const bad = await waitFor(async () => {
+    const refreshes = () =>
+      fake.state.tokenCalls.filter(
+        (t) => t.grantType === 'refresh_token' && t.refreshToken === google.refresh.token,
+      );
+    await waitFor(async () => refreshes().length > 0);
+    const after = Date.now();
+    const renewed = await waitFor(async () => {
       const r = await health(google.instance.id);
-      return r.status === 'unhealthy' ? r : undefined;
+      return r.checked_at!.getTime() > after ? r : undefined;
     });
-    expect(bad.detail).toBe('http_401');
+    expect(renewed).toMatchObject({ status: 'healthy', detail: 'ok' });
+    expect(refreshes()).toMatchObject([{ status: 200 }]);
+    const { accessToken } = await bus.request('vault.access-tokens.get', {
+      orgId,
+      connectionId: google.connection.id,
+    });
+    expect(accessToken).not.toBe(google.access.token);
     const listed = await bus.request('connection.integrations.list', { orgId });
     expect(listed.instances.find((i) => i.instance.vendor === 'google')?.instance.health).toBe(
-      'unhealthy',
+      'healthy',
     );
     // The other instance is unaffected.
     expect((await health(sn.instance.id)).status).toBe('healthy');
+  });
+
+  it('a provider that refuses every token, renewed or not: unhealthy (token_refused), one renewal per check', async () => {
+    const orgId = randomUUID();
+    const { instance, refresh } = await connect(orgId, 'google', 'u-bob');
+    await waitFor(async () => (await health(instance.id)).detail === 'ok');
+    // Only this instance is checked from here on (the provider's refusal is for every token).
+    await db.query(
+      'update connection.integration_health set checks_enabled = false where instance_id <> $1',
+      [instance.id],
+    );
+    await new Promise((r) => setTimeout(r, INTERVAL_MS));
+    const probes = fake.state.dataCallCounts.health;
+    const tokenCalls = fake.state.tokenCalls.length;
+    fake.state.applyConfig({ dataApiMode: 'unauthorized' });
+    try {
+      const bad = await waitFor(async () => {
+        const r = await health(instance.id);
+        return r.status === 'unhealthy' ? r : undefined;
+      });
+      expect(bad.detail).toBe('token_refused');
+      // Each check: the token, its renewal, the renewed token — never more than one refresh per check.
+      const refreshes = fake.state.tokenCalls
+        .slice(tokenCalls)
+        .filter((t) => t.grantType === 'refresh_token');
+      const checks = (fake.state.dataCallCounts.health - probes) / 2;
+      expect(refreshes.length).toBeGreaterThanOrEqual(1);
+      expect(refreshes.length).toBeLessThanOrEqual(Math.ceil(checks));
+      expect(refreshes[0]).toMatchObject({ refreshToken: refresh.token, status: 200 });
+    } finally {
+      fake.state.applyConfig({ dataApiMode: 'ok' });
+    }
+  });
+
+  it('an access token refused early whose refresh token is dead too: unhealthy, the connection flagged for reconnect', async () => {
+    const orgId = randomUUID();
+    const { connection, instance } = await connect(orgId, 'servicenow', 'u-carol');
+    await waitFor(async () => (await health(instance.id)).detail === 'ok');
+    // Nothing changes in the vault: its access token still looks valid for an hour.
+    fake.state.expireTokens('access', { userId: 'u-carol', instance: 'acme' });
+    fake.state.expireTokens('refresh', { userId: 'u-carol', instance: 'acme' });
+    const h = await waitFor(async () => {
+      const r = await health(instance.id);
+      return r.status === 'unhealthy' ? r : undefined;
+    });
+    expect(h.detail).toBe('refresh_token_expired');
+    const got = await bus.request('connection.connections.get', {
+      orgId,
+      connectionId: connection.id,
+    });
+    // The flag behind the dashboard's Reconnect warning (seed 003).
+    expect(got.connection.refreshTokenExpired).toBe(true);
   });
 
   it('stops checking an instance once its last connection is disconnected (health unknown)', async () => {

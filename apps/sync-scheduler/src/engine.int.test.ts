@@ -527,17 +527,95 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     }
   });
 
-  it('fails with the reason when the provider refuses the token (401) or the vault says it expired', async () => {
+  const refreshesWith = (refreshToken: string) =>
+    kit.fake.state.tokenCalls.filter(
+      (t) => t.grantType === 'refresh_token' && t.refreshToken === refreshToken,
+    );
+
+  it('a token the provider refused before its recorded expiry: the runs renew it once through the vault and succeed', async () => {
+    const c = await kit.connect();
+    const contacts = await kit.addJob(c, 'contacts');
+    const invoices = await kit.addJob(c, 'invoices');
+    // The provider ends the access token early (password change, sessions revoked); the vault still holds it as
+    // valid for an hour. Two runs of the connection meet the refusal together.
+    kit.fake.state.expireTokens('access', { token: c.accessToken });
+    await Promise.all([runNow(c, contacts), runNow(c, invoices)]);
+    for (const jobId of [contacts, invoices]) {
+      expect(await kit.finished(jobId)).toMatchObject({
+        status: 'succeeded',
+        records_written: 50,
+        error_reason: null,
+      });
+    }
+    // One refresh for both: the vault renewed the refused token once.
+    expect(refreshesWith(c.refreshToken)).toMatchObject([{ status: 200 }]);
+    // The next run uses the renewed token as it is: no refresh.
+    const calls = kit.fake.state.tokenCalls.length;
+    await runNow(c, contacts);
+    expect(await kit.finished(contacts, { after: 1 })).toMatchObject({ status: 'succeeded' });
+    expect(kit.fake.state.tokenCalls.length).toBe(calls);
+    const { connection } = await kit.bus.request('connection.connections.get', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+    });
+    expect(connection.refreshTokenExpired).toBe(false);
+  });
+
+  it('a refused token whose refresh token is dead too: the run fails and the connection needs reconnecting', async () => {
     const c = await kit.connect();
     const jobId = await kit.addJob(c, 'contacts');
     kit.fake.state.expireTokens('access', { token: c.accessToken });
+    kit.fake.state.expireTokens('refresh', { token: c.refreshToken });
     await runNow(c, jobId);
     expect(await kit.finished(jobId)).toMatchObject({
       status: 'failed',
-      error_reason: 'provider_unauthorized',
+      error_reason: 'refresh_token_expired',
       records_written: 0,
     });
+    expect(refreshesWith(c.refreshToken)).toMatchObject([{ status: 400, error: 'invalid_grant' }]);
+    // The flag behind the dashboard's Reconnect warning (seed 003).
+    const { connection } = await kit.bus.request('connection.connections.get', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+    });
+    expect(connection.refreshTokenExpired).toBe(true);
+    // The next run does not call the provider at all.
+    const dataCalls = kit.fake.state.dataCalls.length;
+    await runNow(c, jobId);
+    expect(await kit.finished(jobId, { after: 1 })).toMatchObject({
+      status: 'skipped',
+      error_reason: 'refresh_token_expired',
+    });
+    expect(kit.fake.state.dataCalls.length).toBe(dataCalls);
+  });
 
+  it('a provider that refuses every token fails the run after one renewal instead of looping', async () => {
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    kit.fake.state.applyConfig({ dataApiMode: 'unauthorized' });
+    try {
+      const dataCalls = kit.fake.state.dataCalls.length;
+      await runNow(c, jobId);
+      const failed = await kit.finished(jobId);
+      expect(failed).toMatchObject({
+        status: 'failed',
+        error_reason: 'provider_unauthorized',
+        records_written: 0,
+      });
+      // The first token, then the renewed one; one refresh between them.
+      expect(kit.fake.state.dataCalls.length - dataCalls).toBe(2);
+      expect(refreshesWith(c.refreshToken)).toHaveLength(1);
+      const [row] = await kit.db.query<{ error: string }>(
+        'select error from sync.sync_execution where id = $1',
+        [failed.id],
+      );
+      expect(row!.error).toMatch(/renewed token too/);
+    } finally {
+      kit.fake.state.applyConfig({ dataApiMode: 'ok' });
+    }
+  });
+
+  it('fails with the reason when the vault says the access token expired', async () => {
     const d = await kit.connect();
     const jobD = await kit.addJob(d, 'contacts');
     // The access token ran out and the provider no longer honours the refresh token: the vault cannot hand out a

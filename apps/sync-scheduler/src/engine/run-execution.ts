@@ -30,8 +30,21 @@ type TEnd = { end: 'skipped' | 'failed'; reason: string; error: string };
 interface TGo {
   baseUrl: string;
   accessToken: string;
+  /** The vault's name for the token (sent back when the provider refuses it); absent from an older vault. */
+  fingerprint: string | undefined;
   pageSize: number;
   mappings: { local_field: string; remote_field: string }[];
+}
+
+/** The vault could not hand out a usable token after a refusal: the run ends with the vault's reason. */
+class TokenUnavailable extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TokenUnavailable';
+  }
 }
 
 const isAbort = (e: unknown) =>
@@ -242,8 +255,9 @@ export async function runExecution(
       );
     }
     let accessToken: string;
+    let fingerprint: string | undefined;
     try {
-      ({ accessToken } = await deps.bus.request(
+      ({ accessToken, fingerprint } = await deps.bus.request(
         'vault.access-tokens.get',
         { orgId: claim.orgId, connectionId: claim.connectionId },
         ctx,
@@ -266,6 +280,7 @@ export async function runExecution(
     return {
       baseUrl,
       accessToken,
+      fingerprint,
       pageSize: deps.pageSize ?? def.dataApi.pageSize,
       mappings,
     };
@@ -273,8 +288,45 @@ export async function runExecution(
 
   const readPages = async (go: TGo): Promise<TRunResult> => {
     let token = go.accessToken;
+    let fingerprint = go.fingerprint;
     let refetchedToken = false;
-    // One retry after a 401 with whatever token the vault hands out now (it refreshes expiring tokens).
+    /**
+     * One retry per run after a 401: the vault is told the token was refused (its fingerprint, never the token), so
+     * it refreshes it even before its recorded expiry — once, however many runs refuse it together — or answers the
+     * newer token another caller already got. A 401 again with the new token ends the run: no loop of refreshes
+     * against a provider that refuses every token (wrong scopes, an app no longer authorised).
+     */
+    const renewToken = async (refusal: DataApiError): Promise<void> => {
+      let again;
+      try {
+        again = await deps.bus.request('vault.access-tokens.get', {
+          orgId: claim.orgId,
+          connectionId: claim.connectionId,
+          ...(fingerprint === undefined ? {} : { refusedFingerprint: fingerprint }),
+        });
+      } catch (e) {
+        if (isAppError(e) && (e.code === 'PRECONDITION_FAILED' || e.code === 'NOT_FOUND')) {
+          // e.g. refresh_token_expired: the vault flagged the connection, the dashboard asks for a reconnect.
+          throw new TokenUnavailable(
+            e.reason ?? 'access_token_refused',
+            `the provider refused the access token and the vault could not renew it (${e.reason ?? e.code})`,
+          );
+        }
+        if (isAppError(e)) {
+          throw new TokenUnavailable(
+            e.reason ?? 'vault_unavailable',
+            'the provider refused the access token and renewing it failed for now',
+          );
+        }
+        throw refusal;
+      }
+      const same =
+        again.accessToken === token ||
+        (fingerprint !== undefined && again.fingerprint === fingerprint);
+      if (same) throw refusal;
+      token = again.accessToken;
+      fingerprint = again.fingerprint;
+    };
     const get = async (cursor: string | null): Promise<TPage> => {
       const call = () =>
         fetchPage({
@@ -297,15 +349,18 @@ export async function runExecution(
           throw e;
         }
         refetchedToken = true;
-        const again = await deps.bus
-          .request('vault.access-tokens.get', {
-            orgId: claim.orgId,
-            connectionId: claim.connectionId,
-          })
-          .catch(() => undefined);
-        if (!again || again.accessToken === token) throw e;
-        token = again.accessToken;
-        return call();
+        await renewToken(e);
+        try {
+          return await call();
+        } catch (e2) {
+          if (e2 instanceof DataApiError && e2.reason === 'provider_unauthorized') {
+            throw new DataApiError(
+              'provider_unauthorized',
+              'data API answered 401 (token refused) with a freshly renewed token too: check the integration’s access at the provider',
+            );
+          }
+          throw e2;
+        }
       }
     };
     const toRecords = (items: Record<string, unknown>[]): TBatchRecord[] => {
@@ -388,7 +443,9 @@ export async function runExecution(
     if (ctl.cancelled) return 'cancelled';
     try {
       if (ctl.stopping && isAbort(e)) return await release();
-      if (e instanceof DataApiError) return await end('failed', e.reason, e.message);
+      if (e instanceof DataApiError || e instanceof TokenUnavailable) {
+        return await end('failed', e.reason, e.message);
+      }
       log.error({ err: e }, 'sync execution failed unexpectedly');
       return await end('failed', 'internal', 'the sync runner failed unexpectedly');
     } catch (err) {
