@@ -13,6 +13,7 @@ import {
   type TTestNats,
 } from '@otesse/testing';
 import type { AppRouter } from '@otesse/edge-api';
+import { acquireStackGuard } from './stack-guard';
 
 /** Foundation done-when 5: `npm start` on a machine with only Postgres and NATS brings everything up. */
 describe('npm start (smoke)', () => {
@@ -71,10 +72,34 @@ describe('npm start (smoke)', () => {
     expect((await client.audit.list.query({})).entries).toEqual([]);
     expect((await fetch(`http://127.0.0.1:${fakePort}/`)).ok).toBe(true);
 
+    // A second npm start on other ports but the same database and NATS is refused before it starts anything.
+    const second = spawnTs('tools/dev/src/start.ts', {
+      DATABASE_URL: db.adminUrl,
+      NATS_URL: nats.url,
+      EDGE_PORT: String(await freePort()),
+      FAKE_PROVIDER_PORT: String(await freePort()),
+      START_DASHBOARD: '0',
+      OTESSE_DEV_DIR: dir,
+      LOG_LEVEL: 'warn',
+    });
+    expect(await new Promise((res) => second.proc.once('exit', res))).toBe(1);
+    expect(second.output()).toContain('✗ Another Otesse stack already runs');
+    expect(second.output()).toContain('its own DATABASE_URL and NATS_URL');
+    expect(second.output()).toContain(`edge http://127.0.0.1:${edgePort}`);
+    expect(second.output()).not.toContain('Otesse Integrations is up');
+    expect((await client.me.get.query()).email).toBe('admin@demo.otesse.test');
+
     // A closed terminal sends SIGHUP (Ctrl-C's SIGINT and SIGTERM take the same way out). The edge alone would take
     // it as "reload the certificate" and stay: the start script stops it.
     expect(await child.kill('SIGHUP')).toBe(0);
     await expect(fetch(`http://127.0.0.1:${edgePort}/healthz`)).rejects.toThrow();
     await expect(fetch(`http://127.0.0.1:${fakePort}/`)).rejects.toThrow();
+    // It let go of the database and NATS: the next npm start may run there.
+    const next = await acquireStackGuard({
+      databaseUrl: db.adminUrl,
+      natsUrl: nats.url,
+      edgeUrl: `http://127.0.0.1:${edgePort}`,
+    });
+    await next.release();
   });
 });

@@ -3,18 +3,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '@otesse/config';
-import {
-  createOrg,
-  createToken,
-  createUser,
-  findOrgByName,
-  findUserByEmail,
-  identityEntities,
-  ROLE_PERMISSIONS,
-} from '@otesse/identity';
+import { identityEntities } from '@otesse/identity';
 import { connectNats } from '@otesse/messaging';
 import {
   assertDatabaseReachable,
+  databaseName,
   migrationRoleOf,
   openOrm,
   provisionDatabase,
@@ -31,6 +24,9 @@ import {
   waitFor,
   type TChild,
 } from '@otesse/testing';
+import { seedDemo } from './demo-seed';
+import { assertPortsFree, explainListenError, PortInUseError, type TNamedPort } from './ports';
+import { acquireStackGuard, StackInUseError, type TStackGuard } from './stack-guard';
 
 const ZStartEnv = z.object({
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/otesse'),
@@ -85,7 +81,7 @@ function devMasterKey(): string {
   return key;
 }
 
-async function seedDemo(): Promise<{ email: string; role: string; token: string }[]> {
+async function seedDemoOrg(): Promise<{ email: string; role: string; token: string }[]> {
   const orm = await openOrm({
     url: urlForRole(env.DATABASE_URL, SERVICE_SCHEMAS.edge.role),
     schema: SERVICE_SCHEMAS.edge.schema,
@@ -93,41 +89,64 @@ async function seedDemo(): Promise<{ email: string; role: string; token: string 
     migrations: [],
   });
   try {
-    const knex = orm.em.getConnection().getKnex();
-    const org =
-      (await findOrgByName(knex, 'Demo Org')) ?? (await createOrg(knex, { name: 'Demo Org' }));
-    const people = [
-      { email: 'admin@demo.otesse.test', name: 'Ada Admin', role: 'admin' as const },
-      { email: 'member@demo.otesse.test', name: 'Max Member', role: 'member' as const },
-      { email: 'viewer@demo.otesse.test', name: 'Vera Viewer', role: 'viewer' as const },
-    ];
-    const out = [];
-    for (const p of people) {
-      const user =
-        (await findUserByEmail(knex, p.email)) ??
-        (await createUser(knex, {
-          orgId: org.id,
-          email: p.email,
-          name: p.name,
-          permissions: ROLE_PERMISSIONS[p.role],
-        }));
-      const { token } = await createToken(knex, { userId: user.id, label: 'npm start' });
-      out.push({ email: p.email, role: p.role, token });
-    }
-    return out;
+    // One file per database: another stack's database has tokens of its own.
+    const file = resolve(env.OTESSE_DEV_DIR, `demo-tokens.${databaseName(env.DATABASE_URL)}.json`);
+    return await seedDemo(orm.em.getConnection().getKnex(), file);
   } finally {
     await orm.close(true);
   }
 }
 
+/** Refuses (exit 1) when another stack runs on this database or NATS, or a port is taken. */
+async function guard(): Promise<TStackGuard> {
+  let held: TStackGuard;
+  try {
+    held = await acquireStackGuard({
+      databaseUrl: env.DATABASE_URL,
+      natsUrl: env.NATS_URL,
+      edgeUrl: `http://127.0.0.1:${env.EDGE_PORT}`,
+      createDatabase: () => provisionDatabase(env.DATABASE_URL, Object.values(SERVICE_SCHEMAS)),
+      onLost: (why) =>
+        say(`! ${why}: another npm start on the same database would no longer be refused`),
+    });
+  } catch (e) {
+    if (!(e instanceof StackInUseError)) throw e;
+    say(`✗ ${e.message}`);
+    process.exit(1);
+  }
+  try {
+    await assertPortsFree(ports());
+  } catch (e) {
+    await held.release();
+    if (!(e instanceof PortInUseError)) throw e;
+    say(`✗ ${e.message}`);
+    process.exit(1);
+  }
+  return held;
+}
+
+function ports(): TNamedPort[] {
+  return [
+    { variable: 'FAKE_PROVIDER_PORT', port: env.FAKE_PROVIDER_PORT },
+    { variable: 'EDGE_PORT', port: env.EDGE_PORT },
+    ...(env.START_DASHBOARD === '1'
+      ? [{ variable: 'DASHBOARD_PORT', port: env.DASHBOARD_PORT }]
+      : []),
+  ];
+}
+
 async function main(): Promise<void> {
   await preflight();
+  const held = await guard();
   mkdirSync(env.OTESSE_DEV_DIR, { recursive: true });
   await provisionDatabase(env.DATABASE_URL, Object.values(SERVICE_SCHEMAS));
-  const fake = await startFakeProvider({ port: env.FAKE_PROVIDER_PORT });
+  const fake = await startFakeProvider({ port: env.FAKE_PROVIDER_PORT }).catch((e: unknown) => {
+    throw explainListenError(e, { variable: 'FAKE_PROVIDER_PORT', port: env.FAKE_PROVIDER_PORT });
+  });
+  // Named after the fake provider's port: a second stack (its own database and NATS) writes its own.
   const providersFile = writeFakeProvidersFile(
     fake.url,
-    resolve(env.OTESSE_DEV_DIR, 'providers.json'),
+    resolve(env.OTESSE_DEV_DIR, `providers.${fake.port}.json`),
   );
   const dashboardUrl = `http://127.0.0.1:${env.DASHBOARD_PORT}`;
   const prefix = (service: string, chunk: string): void => {
@@ -171,12 +190,13 @@ async function main(): Promise<void> {
       what: 'dashboard',
     });
   }
-  const tokens = await seedDemo();
+  const tokens = await seedDemoOrg();
 
   const stop = async (): Promise<void> => {
     await dashboard?.kill('SIGTERM');
     await stack.stop();
     await fake.close();
+    await held.release();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
@@ -197,6 +217,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  say(`✗ npm start failed: ${(e as Error).message}`);
+  if (e instanceof PortInUseError) say(`✗ ${e.message}`);
+  else say(`✗ npm start failed: ${(e as Error).message}`);
   process.exit(1);
 });
