@@ -189,4 +189,76 @@ describe('admin CLI', () => {
     }
     expect(await db.query('select id from edge.app_user')).toEqual(before);
   });
+
+  it("prints the usage on --help, -h and help (exit 0), and a command's own on <command> --help", async () => {
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const r = await cli(args);
+      expect(r, args.join(' ')).toMatchObject({ code: 0, stderr: '' });
+      expect(r.stdout).toContain('usage: npm run cli -- <command> [options]');
+      for (const c of [
+        'db:provision',
+        'org:create',
+        'user:create',
+        'token:list',
+        'operations:stopped',
+      ])
+        expect(r.stdout).toContain(c);
+    }
+    for (const args of [
+      ['org:create', '--help'],
+      ['org:create', '-h'],
+      ['help', 'org:create'],
+      ['--help', 'org:create'],
+    ]) {
+      const r = await cli(args);
+      expect(r, args.join(' ')).toMatchObject({ code: 0, stderr: '' });
+      expect(r.stdout).toContain(
+        'usage: npm run cli -- org:create   --name <name> [--allow-duplicate]',
+      );
+      expect(r.stdout).not.toContain('token:list');
+    }
+    // A command's bad input shows that command's usage; nothing given, or an unknown command, all of them.
+    const bad = await cli(['token:revoke', '--id', 'x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('usage: npm run cli -- token:revoke --id <token id>');
+    expect(bad.stderr).not.toContain('org:create');
+    for (const args of [[], ['nope']]) {
+      const r = await cli(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('org:create');
+    }
+  });
+
+  it('refuses a second org of the same name unless --allow-duplicate, and an --org name two orgs share', async () => {
+    const first = await cli(['org:create', '--name', 'Globex']);
+    expect(first.code).toBe(0);
+    const firstId = first.stdout.trim();
+    for (const name of ['Globex', 'globex']) {
+      const again = await cli(['org:create', '--name', name]);
+      expect(again).toMatchObject({ code: 1, stdout: '' });
+      expect(again.stderr).toContain(`an org named ${name} exists already`);
+      expect(again.stderr).toContain('--allow-duplicate');
+      expect(again.stderr).toContain(firstId);
+    }
+    expect(await db.query(`select id from edge.org where lower(name) = 'globex'`)).toHaveLength(1);
+
+    const second = await cli(['org:create', '--name', 'Globex', '--allow-duplicate']);
+    expect(second.code).toBe(0);
+    const secondId = second.stdout.trim();
+    expect(secondId).not.toBe(firstId);
+    const ambiguous = await cli(['user:create', '--org', 'Globex', '--email', 'hank@globex.test']);
+    expect(ambiguous).toMatchObject({ code: 1, stdout: '' });
+    expect(ambiguous.stderr).toContain('2 orgs are named Globex: pass --org <id>');
+    expect(ambiguous.stderr).toContain(firstId);
+    expect(ambiguous.stderr).toContain(secondId);
+    expect(await db.query(`select id from edge.app_user where email = 'hank@globex.test'`)).toEqual(
+      [],
+    );
+    const byId = await cli(['user:create', '--org', secondId, '--email', 'hank@globex.test']);
+    expect(byId.code).toBe(0);
+    const [hank] = await db.query<{ org_id: string }>(
+      `select org_id from edge.app_user where email = 'hank@globex.test'`,
+    );
+    expect(hank?.org_id).toBe(secondId);
+  });
 });
