@@ -199,4 +199,44 @@ describe('audit log through the edge (audit + edge as processes, real Postgres/N
     // Each org's chain is its own: this org's still verifies.
     expect((await h.admin.client.audit.verify.query()).ok).toBe(true);
   });
+
+  it('names each entry’s actor and the user it acted for, only among the org’s own users; lists them for the filter', async () => {
+    const named: TSeed = {
+      ...event(h.orgId, 100),
+      actorUserId: h.admin.id,
+      onBehalfOfUserId: h.member.id,
+      action: 'connection.disconnected',
+    };
+    // An id of another org's user in this org's log (not something the edge writes) is never resolved to a name.
+    const foreign: TSeed = { ...event(h.orgId, 101), actorUserId: h.otherAdmin.id };
+    const before = await countIn(h.orgId);
+    await publish([named, foreign]);
+    await waitForCount(h.orgId, before + 2);
+    const { entries } = await h.viewer.client.audit.list.query({ limit: 200 });
+    expect(entries.find((e) => e.eventId === named.eventId)).toMatchObject({
+      actor: { email: 'admin@acme.test', name: 'admin' },
+      onBehalfOf: { email: 'member@acme.test', name: 'member' },
+    });
+    expect(entries.find((e) => e.eventId === foreign.eventId)).toMatchObject({
+      actorUserId: h.otherAdmin.id,
+      actor: null,
+      onBehalfOf: null,
+    });
+    expect(JSON.stringify(entries)).not.toContain('globex');
+    // An id that is nobody's (the seeded entries') names nobody.
+    expect(entries.find((e) => e.actorUserId === actors[0])?.actor).toBeNull();
+
+    // The actor filter's choices: the org's users by name, never another org's; only for who reads the log.
+    const { users } = await h.viewer.client.audit.actors.query();
+    expect(users).toEqual([
+      { id: h.admin.id, name: 'admin', email: 'admin@acme.test' },
+      { id: h.member.id, name: 'member', email: 'member@acme.test' },
+      { id: h.viewer.id, name: 'viewer', email: 'viewer@acme.test' },
+    ]);
+    expect((await h.otherAdmin.client.audit.actors.query()).users.map((u) => u.email)).toEqual([
+      'admin@globex.test',
+    ]);
+    expect((await trpcErrorOf(h.member.client.audit.actors.query())).code).toBe('FORBIDDEN');
+    expect((await trpcErrorOf(h.anonymous.audit.actors.query())).code).toBe('UNAUTHORIZED');
+  });
 });

@@ -116,6 +116,63 @@ describe('integrations.list: other members’ connections and actionable expiry 
     for (const id of [ids.app, ids.member, ids.viewer]) expect(globexAll).not.toContain(id);
   });
 
+  it('names who made each connection and whose connection each sync job is for, only as far as the caller may see', async () => {
+    const admin = { email: 'admin@acme.test', name: 'admin' };
+    // Everyone sees who made the organization's connection; each their own; an admin the members' too.
+    const asMember = await google(h.member);
+    expect(asMember.appConnection?.connectedBy).toEqual(admin);
+    expect(asMember.myConnection?.connectedBy).toEqual({
+      email: 'member@acme.test',
+      name: 'member',
+    });
+    expect((await google(h.admin)).otherConnections.map((c) => c.connectedBy)).toEqual([
+      { email: 'member@acme.test', name: 'member' },
+      { email: 'viewer@acme.test', name: 'viewer' },
+    ]);
+
+    // The instance's jobs, one per connection: each says whose connection it syncs for.
+    const instanceId = asMember.instance!.id;
+    const jobsAs = async (who: TSeededUser) =>
+      new Map(
+        (await who.client.sync.listJobs.query({ instanceId })).jobs.map((j) => [
+          j.job.connectionId,
+          j.connection,
+        ]),
+      );
+    const asViewer = await jobsAs(h.viewer);
+    expect([...asViewer.keys()].sort()).toEqual([ids.app, ids.member, ids.viewer].sort());
+    expect(asViewer.get(ids.app)).toEqual({
+      id: ids.app,
+      level: 'app',
+      userId: h.admin.id,
+      status: 'connected',
+      refreshTokenExpired: false,
+      connectedBy: admin,
+    });
+    // settings.view names every member (they read the audit log, which does).
+    expect(asViewer.get(ids.member)).toMatchObject({
+      level: 'user',
+      connectedBy: { email: 'member@acme.test', name: 'member' },
+    });
+    // A member: the org's and their own, but not which colleague connected their own account.
+    const memberSees = await jobsAs(h.member);
+    expect(memberSees.get(ids.app)?.connectedBy).toEqual(admin);
+    expect(memberSees.get(ids.member)?.connectedBy?.email).toBe('member@acme.test');
+    expect(memberSees.get(ids.viewer)).toMatchObject({ level: 'user', connectedBy: null });
+    expect(JSON.stringify([...memberSees.values()])).not.toContain('viewer@acme.test');
+
+    // The disconnect dialog says whose connections keep the instance connected, with the same reach.
+    const mine = await h.member.client.disconnect.preview.query({ connectionId: ids.member });
+    expect(mine.instanceWillBeRevoked).toBe(false);
+    expect(mine.texts.instanceNote).toBe(
+      "The organization's connection and another member's personal connection keep Google Workspace connected for your organization; only this connection is revoked.",
+    );
+    const onBehalf = await h.admin.client.disconnect.preview.query({ connectionId: ids.member });
+    expect(onBehalf.texts.instanceNote).toBe(
+      "The organization's connection and viewer's personal connection keep Google Workspace connected for your organization; only this connection is revoked.",
+    );
+  });
+
   it('a member’s expired personal connection: the member is warned, the admin sees it on that connection only', async () => {
     await expireRefreshToken('u-carol', ids.member);
 

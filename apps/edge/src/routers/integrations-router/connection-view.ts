@@ -1,5 +1,5 @@
 import type { TConnection } from '@otesse/contracts';
-import type { TConnectionOwner } from './connection-owners';
+import type { TPerson } from '../people';
 
 /** A connection as users see it: who, which account, status; never credentials. */
 export function connectionView(c: TConnection) {
@@ -26,7 +26,7 @@ export type TConnectionView = ReturnType<typeof connectionView>;
 export const LIVE_STATUSES = new Set(['pending', 'connected', 'disconnecting']);
 
 /** Another member's personal connection, as an admin (settings.edit) sees it: the view plus its owner. */
-export function otherConnectionView(c: TConnection, owner: TConnectionOwner | null) {
+export function otherConnectionView(c: TConnection, owner: TPerson | null) {
   return { ...connectionView(c), owner };
 }
 export type TOtherConnectionView = ReturnType<typeof otherConnectionView>;

@@ -1,7 +1,7 @@
 import { publicProviderView } from '@otesse/providers';
 import type { TConnection } from '@otesse/contracts';
 import { authedProcedure } from '../../trpc/trpc';
-import { loadConnectionOwners } from './connection-owners';
+import { loadPeople } from '../people';
 import { connectionView, LIVE_STATUSES, otherConnectionView } from './connection-view';
 import { ZListIntegrationsInput } from './list-integrations.schema';
 import type { TEdgeDeps } from '../../trpc/context';
@@ -66,17 +66,20 @@ export const listIntegrations = authedProcedure
         (c): c is TConnection => c !== undefined,
       );
     });
-    const [owners, operations] = await Promise.all([
-      loadConnectionOwners(
+    // Who made each shown connection: the org's (shown to everyone), the caller's own, and, for settings.edit, the
+    // other members' (the only ones it lists).
+    const [people, operations] = await Promise.all([
+      loadPeople(
         ctx.deps.orm.em.getConnection().getKnex(),
         identity.orgId,
-        providers.flatMap((p) => (othersByVendor.get(p.key) ?? []).map((c) => c.userId)),
+        shownConnections.map((c) => c.userId),
       ),
       unfinishedOperations(ctx.deps.sagas, identity.orgId, shownConnections),
     ]);
     /** A connection as shown, with the operation in progress on it, or the one that stopped on it. */
     const view = (c: TConnection) => ({
       ...connectionView(c),
+      connectedBy: people.get(c.userId) ?? null,
       operation: operations.get(c.id) ?? null,
     });
     return providers.map((p) => {
@@ -85,7 +88,8 @@ export const listIntegrations = authedProcedure
       const { app, mine } = shown(entry);
       const others = (othersByVendor.get(p.key) ?? [])
         .map((c) => ({
-          ...otherConnectionView(c, owners.get(c.userId) ?? null),
+          ...otherConnectionView(c, people.get(c.userId) ?? null),
+          connectedBy: people.get(c.userId) ?? null,
           operation: operations.get(c.id) ?? null,
         }))
         .sort(

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ZIsoDate, ZUuid } from '@otesse/contracts';
 import { authedProcedure } from '../../trpc/trpc';
 import { OPERATION_STATUS_FILTERS, ZListOperationsInput } from './list-operations.schema';
-import { loadConnectionOwners } from '../integrations-router/connection-owners';
+import { loadPeople } from '../people';
 import { operationView } from './operation-view';
 import { operationsScope } from './operations-scope';
 
@@ -40,7 +40,7 @@ export const listOperations = authedProcedure
       before,
     });
     const views = rows.slice(0, input.limit).map(operationView);
-    const people = await loadConnectionOwners(
+    const people = await loadPeople(
       ctx.deps.orm.em.getConnection().getKnex(),
       identity.orgId,
       views.flatMap((v) => [v.actorUserId, ...(v.ownerUserId ? [v.ownerUserId] : [])]),
