@@ -18,7 +18,7 @@ export const DEPENDENTS: Readonly<Record<string, readonly TDependent[]>> = {
       feature: 'knowledge-base-search',
       label: 'Knowledge Base search',
       effect:
-        'Knowledge Base search uses Confluence pages; disconnecting removes them from results.',
+        'Knowledge Base search uses Confluence pages; disconnecting stops new and changed pages from reaching it (pages already synced are kept).',
     },
   ],
   servicenow: [

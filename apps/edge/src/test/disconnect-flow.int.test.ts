@@ -110,6 +110,13 @@ describe('disconnect saga (whole stack as processes)', () => {
       ['mark-instance-references-stale', 'skipped'],
     ]);
     expect(saga.result).toMatchObject({ instanceRevoked: true, referencesMarkedStale: 25 });
+    // The dialog's words for what the steps did: the instance's references were marked; ServiceNow revoked.
+    expect(saga.steps.map((st) => [st.name, st.note])).toEqual(
+      expect.arrayContaining([
+        ['revoke-tokens', null],
+        ['mark-references-stale', 'scope_instance'],
+      ]),
+    );
 
     // Step 2: jobs kept, disabled. Step 4: ciphertext destroyed, soft-deleted.
     const jobs = await h.db.query<{ is_enabled: boolean }>(
@@ -223,6 +230,11 @@ describe('disconnect saga (whole stack as processes)', () => {
     });
     expect(saga.status).toBe('completed');
     expect(saga.result).toMatchObject({ credentialsDeleted: 1, revocationSupported: false });
+    // Seed step 3 is for OAuth providers only: the step says it did not apply rather than "done".
+    expect(saga.steps.find((st) => st.name === 'revoke-tokens')).toMatchObject({
+      status: 'succeeded',
+      note: 'not_applicable',
+    });
     expect(await h.member.client.emailBuilder.fromOptions.query()).toEqual([]);
     const [cred] = await h.db.query(
       `select ciphertext, is_deleted from vault.credential where connection_id = $1`,
@@ -250,6 +262,7 @@ describe('disconnect saga (whole stack as processes)', () => {
         expect(saga.status).toBe('completed');
         expect(Date.now() - started).toBeLessThan(12_000);
         expect(saga.result).toMatchObject({ revocationSucceeded: false, credentialsDeleted: 2 });
+        expect(saga.steps.find((st) => st.name === 'revoke-tokens')?.note).toBe('failed');
         expect((saga.result as { warnings: string[] }).warnings.length).toBeGreaterThan(0);
         const [entry] = await waitFor(async () => {
           const e = await auditFor(connectionId!);
@@ -325,6 +338,10 @@ describe('disconnect saga (whole stack as processes)', () => {
       confirm: true,
     });
     expect(first.saga.status).toBe('completed');
+    // Not the instance's last connection: only this connection's references are marked, and the dialog says so.
+    expect(first.saga.steps.find((st) => st.name === 'mark-references-stale')?.note).toBe(
+      'scope_connection',
+    );
     // The member finds the admin's disconnect of their connection among their operations; the viewer (settings.view)
     // among the org's; the member does not see what is neither theirs nor on their connection.
     const mine = await h.member.client.operations.list.query({ type: 'disconnect' });

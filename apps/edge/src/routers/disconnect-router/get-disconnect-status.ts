@@ -6,5 +6,8 @@ import { publicSagaView, requireVisibleSaga } from './saga-view';
 export const getDisconnectStatus = authedProcedure
   .input(ZSagaIdInput)
   .query(async ({ ctx, input }) =>
-    publicSagaView(requireVisibleSaga(await ctx.deps.sagas.view(input.sagaId), ctx.identity)),
+    publicSagaView(
+      requireVisibleSaga(await ctx.deps.sagas.view(input.sagaId), ctx.identity),
+      ctx.deps.catalogue,
+    ),
   );

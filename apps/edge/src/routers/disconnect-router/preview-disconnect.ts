@@ -1,11 +1,14 @@
 import { authedProcedure } from '../../trpc/trpc';
 import { connectionView } from '../integrations-router/connection-view';
+import { loadPeople, mayNameAnyone } from '../people';
 import { loadDisconnectable } from './load-disconnectable';
 import {
   dependentWarning,
   DISCONNECT_BODY,
   disconnectTitle,
+  instanceNote,
   jobsWarning,
+  type TKeepingConnection,
 } from './disconnect-texts';
 import { ZPreviewDisconnectInput } from './preview-disconnect.schema';
 
@@ -38,6 +41,22 @@ export const previewDisconnect = authedProcedure
     const others = connections.filter(
       (c) => c.id !== connection.id && (c.status === 'connected' || c.status === 'disconnecting'),
     );
+    // Whose connections keep the instance connected: the org's, the caller's own, a colleague's by name only for
+    // callers who may see who connected what (settings.view or settings.edit).
+    const nameable = mayNameAnyone(ctx.identity);
+    const people = await loadPeople(
+      ctx.deps.orm.em.getConnection().getKnex(),
+      ctx.identity.orgId,
+      nameable ? others.filter((c) => c.level === 'user').map((c) => c.userId) : [],
+    );
+    const keeping: TKeepingConnection[] = others.map((c) =>
+      c.level === 'app'
+        ? { kind: 'organization' }
+        : c.userId === ctx.identity.userId
+          ? { kind: 'yours' }
+          : { kind: 'member', name: people.get(c.userId)?.name ?? null },
+    );
+    const instanceWillBeRevoked = others.length === 0;
     const revocation = provider.oauth?.revocation;
     return {
       provider: {
@@ -52,8 +71,8 @@ export const previewDisconnect = authedProcedure
       runningExecutions: sync.runningExecutions,
       dependents,
       otherConnections: others.length,
-      instanceStaysConnected: others.length > 0,
-      instanceWillBeRevoked: others.length === 0,
+      instanceStaysConnected: !instanceWillBeRevoked,
+      instanceWillBeRevoked,
       revocation: revocation
         ? {
             supported: revocation.kind !== 'none',
@@ -65,11 +84,11 @@ export const previewDisconnect = authedProcedure
         title: disconnectTitle(provider.displayName),
         body: DISCONNECT_BODY,
         jobsWarning: sync.enabledJobs > 0 ? jobsWarning(sync.enabledJobs) : null,
-        dependentWarnings: dependents.map((d) => dependentWarning(d.label)),
-        instanceNote:
-          others.length > 0
-            ? `${others.length} other connection${others.length === 1 ? '' : 's'} keep${others.length === 1 ? 's' : ''} ${provider.displayName} connected for your organization; only this connection is revoked.`
-            : `${provider.displayName} will be disconnected for your organization.`,
+        // The features depend on the instance: while another connection keeps it connected they go on as before.
+        dependentWarnings: instanceWillBeRevoked
+          ? dependents.map((d) => dependentWarning(d.label))
+          : [],
+        instanceNote: instanceNote(provider.displayName, keeping),
       },
     };
   });

@@ -1,5 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import type { TIdentity } from '@otesse/identity';
+import type { Catalogue } from '@otesse/providers';
 import type { TSagaView } from '@otesse/saga';
 import { operationsScope } from '../operations-router/operations-scope';
 
@@ -28,8 +29,66 @@ export function requireVisibleSaga(v: TSagaView | undefined, identity: TIdentity
   throw new TRPCError({ code: 'NOT_FOUND', message: 'saga not found' });
 }
 
-/** What the dashboard shows of a saga: its timeline, never its raw input (which holds the client IP). */
-export function publicSagaView(v: TSagaView) {
+/**
+ * What a finished step did, where its status alone says too little (a code; the dashboard words it):
+ * - `revoke-tokens`: `not_applicable` (an API-key provider: no OAuth tokens, seed 000's step 3 is for OAuth
+ *   providers only), `not_supported` (an OAuth provider without a revocation endpoint), `grant_in_use` (left alone:
+ *   another live connection uses the grant), `failed` (the provider refused or timed out; the disconnect went on).
+ * - `mark-references-stale`: `scope_instance` or `scope_connection`, whose references it marks.
+ */
+export type TStepNote =
+  | 'not_applicable'
+  | 'not_supported'
+  | 'grant_in_use'
+  | 'failed'
+  | 'scope_instance'
+  | 'scope_connection';
+
+const record = (x: unknown): Record<string, unknown> | null =>
+  x !== null && typeof x === 'object' ? (x as Record<string, unknown>) : null;
+
+function stepNote(
+  v: TSagaView,
+  step: TSagaView['steps'][number],
+  catalogue: Pick<Catalogue, 'has' | 'get'> | undefined,
+): TStepNote | null {
+  if (v.type !== 'disconnect') return null;
+  const lock = record(v.steps.find((s) => s.name === 'lock')?.result);
+  if (step.name === 'revoke-tokens' && step.status === 'succeeded') {
+    const r = step.result ?? {};
+    if (r['revocationSkipped']) return 'grant_in_use';
+    if (r['supported'] === false) {
+      const vendor = record(lock?.['target'])?.['vendor'];
+      const apiKey =
+        typeof vendor === 'string' && catalogue?.has(vendor)
+          ? catalogue.get(vendor).authKind === 'apiKey'
+          : // Without the catalogue: an API-key provider's report lists no token at all.
+            Array.isArray(r['results']) && r['results'].length === 0;
+      return apiKey ? 'not_applicable' : 'not_supported';
+    }
+    return r['succeeded'] === false ? 'failed' : null;
+  }
+  if (step.name === 'mark-references-stale') {
+    // The saga's own rule per version (disconnect.saga.ts): from version 3 the instance's when the lock held the
+    // instance (its last live connection); version 2 always the connection's; version 1 the instance's once revoked.
+    if (v.definitionVersion >= 3) {
+      if (!lock) return null;
+      return lock['instanceRevoking'] === true ? 'scope_instance' : 'scope_connection';
+    }
+    if (v.definitionVersion === 2) return 'scope_connection';
+    const statuses = record(v.steps.find((s) => s.name === 'update-statuses')?.result);
+    if (!statuses) return null;
+    return statuses['instanceRevoked'] === true ? 'scope_instance' : 'scope_connection';
+  }
+  return null;
+}
+
+/**
+ * What the dashboard shows of a saga: its timeline, never its raw input (which holds the client IP) nor its steps'
+ * raw results (a step's `note` says what the dashboard needs of them). With the catalogue, a step note can tell an
+ * API-key provider from an OAuth one.
+ */
+export function publicSagaView(v: TSagaView, catalogue?: Pick<Catalogue, 'has' | 'get'>) {
   return {
     id: v.id,
     type: v.type,
@@ -53,6 +112,7 @@ export function publicSagaView(v: TSagaView) {
       startedAt: s.startedAt,
       completedAt: s.completedAt,
       compensatedAt: s.compensatedAt,
+      note: stepNote(v, s, catalogue),
     })),
   };
 }

@@ -59,7 +59,7 @@ export const startDisconnect = authedProcedure
       }
       if (saga.status === 'failed') saga = await resumeStopped(ctx, saga, input.waitMs, true);
       if (saga.status === 'compensated') throw compensatedError(saga);
-      return { sagaId, joined: !created, saga: publicSagaView(saga) };
+      return { sagaId, joined: !created, saga: publicSagaView(saga, ctx.deps.catalogue) };
     }
   });
 

@@ -38,7 +38,7 @@ export const watchDisconnectProgress = authedProcedure
         await nextChange(500);
         continue;
       }
-      const view = publicSagaView(requireVisibleSaga(saga, ctx.identity));
+      const view = publicSagaView(requireVisibleSaga(saga, ctx.identity), ctx.deps.catalogue);
       const fingerprint = JSON.stringify(view);
       if (fingerprint !== last) {
         last = fingerprint;

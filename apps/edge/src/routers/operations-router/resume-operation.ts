@@ -11,5 +11,7 @@ export const resumeOperation = authedProcedure
   .input(ZResumeOperationInput)
   .mutation(async ({ ctx, input }) => {
     const saga = requireSagaView(await ctx.deps.sagas.view(input.sagaId), ctx.identity.orgId);
-    return { saga: publicSagaView(await resumeStopped(ctx, saga, input.waitMs)) };
+    return {
+      saga: publicSagaView(await resumeStopped(ctx, saga, input.waitMs), ctx.deps.catalogue),
+    };
   });
