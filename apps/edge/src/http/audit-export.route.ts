@@ -1,9 +1,12 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
+import type { ZodOpenApiPathItemObject } from 'zod-openapi';
 import {
   AppError,
   AUDIT_LIST_MAX_LIMIT,
+  ZAuditEntry,
   ZAuditFilters,
   type TAppErrorCode,
   type TAuditEntry,
@@ -14,13 +17,19 @@ import { newTraceId } from '@otesse/messaging';
 import { authenticateCaller, bearerOf, chargeToken, clientIp } from '../trpc/context';
 import type { THttpRoute } from './http-route';
 import { sendAppError } from './http-errors';
+import { REST_PREFIX, restErrorResponses, sendRestError, ZRestError } from './rest-errors';
 import { asAppError } from '../trpc/app-error-to-trpc';
 
 export const AUDIT_EXPORT_PATH = '/v1/audit/export';
 const EXPORT_PERMISSIONS: TPermission[] = ['settings.view', 'settings.edit'];
 const PAGE_TIMEOUT_MS = 30_000;
 
-const ZExportQuery = ZAuditFilters.extend({ format: z.enum(['ndjson', 'csv']).default('ndjson') });
+const ZExportQuery = ZAuditFilters.extend({
+  format: z
+    .enum(['ndjson', 'csv'])
+    .default('ndjson')
+    .describe('ndjson: one audit entry (JSON) per line; csv: a header row, then one row per entry'),
+});
 
 /** CSV columns, in order: the whole entry (targets and details as JSON). */
 export const AUDIT_CSV_COLUMNS = [
@@ -59,6 +68,55 @@ export function csvRow(values: readonly unknown[]): string {
   return `${values.map(csvField).join(',')}\r\n`;
 }
 
+/** The export's errors (its statuses are the internal codes': TIMEOUT is 504 here, 408 on the procedures). */
+const EXPORT_ERRORS = restErrorResponses({
+  403: 'The caller has neither settings.view nor settings.edit',
+  405: 'A method other than GET or HEAD (the `Allow` header lists them)',
+  503: 'The audit service (or the database) is out of reach (`data.reason` no_responders…): retry',
+  504: 'The audit service did not answer a page in time (`data.appCode` TIMEOUT): retry',
+});
+delete EXPORT_ERRORS[408];
+
+/** `/v1/audit/export` in the OpenAPI document: a streaming route, not a procedure, so described here. */
+export const auditExportOpenApi: Record<string, ZodOpenApiPathItemObject> = {
+  [AUDIT_EXPORT_PATH.slice(REST_PREFIX.length)]: {
+    get: {
+      operationId: 'audit-export',
+      summary: "The org's whole audit log as a download (no row cap)",
+      description:
+        "Every entry of the caller's organization matching the filters, newest first, streamed as the client reads " +
+        'it. Entries recorded during the export are not part of it. A failure after the first byte cuts the ' +
+        'transfer (never a silently short file). `HEAD` answers the same status and headers without the body.',
+      security: [{ bearer: [] }],
+      requestParams: { query: ZExportQuery },
+      responses: {
+        200: {
+          description:
+            'The entries, as an attachment (`Content-Disposition`); `X-Trace-Id` names the export',
+          content: {
+            'application/x-ndjson': {
+              schema: ZAuditEntry.describe('one per line'),
+            },
+            'text/csv': {
+              schema: z
+                .string()
+                .describe(
+                  `columns ${AUDIT_CSV_COLUMNS.join(', ')}; targets and details as JSON (RFC 4180)`,
+                ),
+            },
+          },
+        },
+        ...Object.fromEntries(
+          Object.entries(EXPORT_ERRORS).map(([status, description]) => [
+            status,
+            { description, content: { 'application/json': { schema: ZRestError } } },
+          ]),
+        ),
+      },
+    },
+  },
+};
+
 function sendError(
   res: ServerResponse,
   code: TAppErrorCode,
@@ -89,7 +147,9 @@ export const auditExportRoute: THttpRoute = async (req, res, deps) => {
   const url = new URL(req.url ?? '/', 'http://edge.invalid');
   if (url.pathname !== AUDIT_EXPORT_PATH) return false;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    sendError(res, 'BAD_REQUEST', 'use GET', { status: 405, headers: { allow: 'GET, HEAD' } });
+    sendRestError(res, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'use GET' }), {
+      headers: { allow: 'GET, HEAD' },
+    });
     return true;
   }
   let identity;
@@ -121,9 +181,11 @@ export const auditExportRoute: THttpRoute = async (req, res, deps) => {
   }
   const parsed = ZExportQuery.safeParse(raw);
   if (!parsed.success) {
-    sendError(res, 'BAD_REQUEST', 'invalid export query', {
-      details: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
-    });
+    // As a procedure's bad input is answered: `issues`, `data.zodIssues`.
+    sendRestError(
+      res,
+      new TRPCError({ code: 'BAD_REQUEST', message: 'invalid export query', cause: parsed.error }),
+    );
     return true;
   }
   const { format, ...filters } = parsed.data;
@@ -148,8 +210,10 @@ export const auditExportRoute: THttpRoute = async (req, res, deps) => {
     page = await fetchPage(null);
   } catch (e) {
     const err = asAppError(e) ?? new AppError('INTERNAL', 'internal error');
-    if (err.code === 'INTERNAL') deps.logger.error({ err: e, traceId }, 'audit export failed');
-    sendError(res, err.code, err.code === 'INTERNAL' ? 'internal error' : err.message);
+    if (err.code === 'INTERNAL') {
+      deps.logger.error({ err: e, traceId }, 'audit export failed');
+      sendError(res, 'INTERNAL', 'internal error');
+    } else sendAppError(res, err); // its reason kept (no_responders, database_unavailable…)
     return true;
   }
   const stamp = new Date().toISOString().replace(/[-:]|\.\d+/g, '');

@@ -4,6 +4,7 @@ import { ZAuditEntry, type TAuditEventInput } from '@otesse/contracts';
 import { EventPublisher } from '@otesse/messaging';
 import { waitFor } from '@otesse/testing';
 import { AUDIT_CSV_COLUMNS } from '../http/audit-export.route';
+import { ZRestError } from '../http/rest-errors';
 import { startHarness, type THarness } from './e2e-harness';
 
 /** RFC 4180 parser (quoted fields, doubled quotes, CRLF inside quotes): what a spreadsheet does. */
@@ -159,24 +160,40 @@ describe('audit export through the edge (GET /v1/audit/export)', () => {
     const none = await get('?format=csv');
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer');
-    expect(await none.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    // The errors of every /v1 route: `{ message, code, data }` (ZRestError), with the status in `data`.
+    const error = async (r: Response) => ZRestError.strict().parse(await r.json());
+    expect(await error(none)).toMatchObject({
+      code: 'UNAUTHORIZED',
+      data: { httpStatus: 401, appCode: 'UNAUTHORIZED' },
+    });
     expect((await get('', 'otk_not-a-real-token')).status).toBe(401);
     const member = await get('?format=csv', h.member.token);
     expect(member.status).toBe(403);
-    expect(await member.json()).toMatchObject({ error: { code: 'FORBIDDEN' } });
-    for (const q of [
-      '?format=xml',
-      '?action=connection.exploded',
-      '?limit=5',
-      '?action=a&action=b',
-    ]) {
+    expect(await error(member)).toMatchObject({ code: 'FORBIDDEN', data: { httpStatus: 403 } });
+    for (const [q, param] of [
+      ['?format=xml', 'format'],
+      ['?action=connection.exploded', 'action'],
+      ['?limit=5', undefined],
+      ['?action=a&action=b', undefined],
+    ] as const) {
       const r = await get(q, h.admin.token);
       expect(r.status, q).toBe(400);
-      expect(await r.json()).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      const body = await error(r);
+      expect(body, q).toMatchObject({ code: 'BAD_REQUEST', data: { httpStatus: 400 } });
+      // A bad parameter is named as a procedure's bad input is.
+      if (param) {
+        expect(body.message).toBe('Input validation failed');
+        expect(body.issues?.map((i) => i.path)).toContainEqual([param]);
+        expect(body.data.zodIssues?.map((i) => i.path)).toContainEqual([param]);
+      }
     }
     const post = await get('', h.admin.token, { method: 'POST' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
+    expect(await error(post)).toMatchObject({
+      code: 'METHOD_NOT_SUPPORTED',
+      data: { httpStatus: 405 },
+    });
   });
 
   it('survives a client that goes away mid-stream', async () => {

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { ZProviderCategory } from '@otesse/contracts';
 
-/** A query-string flag, exactly as the seed's URL writes it (`…&includeUserLevelConnectionData=true`). */
-const ZFlag = z.enum(['true', 'false']);
+/** A query-string flag: as the seed's URL writes it (`…&includeUserLevelConnectionData=true`), or `1`/`0`. */
+const ZFlag = z.enum(['true', 'false', '1', '0']);
+export const isFlagSet = (flag: z.infer<typeof ZFlag> | undefined): boolean =>
+  flag === 'true' || flag === '1';
 
 export const ZListAccountIntegrationsInput = z
   .object({

@@ -1,6 +1,8 @@
 import { listOrgUsers } from '@otesse/identity';
 import { authedProcedure } from '../../trpc/trpc';
+import { restErrorResponses } from '../../http/rest-errors';
 import {
+  isFlagSet,
   ZListAccountIntegrationsInput,
   ZListAccountIntegrationsOutput,
 } from './list-account-integrations.schema';
@@ -8,8 +10,8 @@ import {
 /**
  * `GET /v1/account/integrations` (seed 003), also a tRPC query. `refreshTokenExpired` is true when a connected
  * connection of the instance can no longer refresh (the UI shows the Reconnect warning). `connectionDetails`
- * (only with `includeUserLevelConnectionData=true`): `total` = the org's users (everyone may connect a user-level
- * connection), `connected` = users with a connected user-level connection to the vendor.
+ * (only with `includeUserLevelConnectionData=true` or `1`): `total` = the org's users (everyone may connect a
+ * user-level connection), `connected` = users with a connected user-level connection to the vendor.
  */
 export const listAccountIntegrations = authedProcedure
   .meta({
@@ -18,13 +20,14 @@ export const listAccountIntegrations = authedProcedure
       path: '/account/integrations',
       summary: "The org's integrations with their status and refresh-token health",
       protect: true,
+      errorResponses: restErrorResponses(),
     },
   })
   .input(ZListAccountIntegrationsInput)
   .output(ZListAccountIntegrationsOutput)
   .query(async ({ ctx, input }) => {
     const orgId = ctx.identity.orgId;
-    const withUsers = input.includeUserLevelConnectionData === 'true';
+    const withUsers = isFlagSet(input.includeUserLevelConnectionData);
     const [{ instances }, users] = await Promise.all([
       ctx.deps.bus.request(
         'connection.integrations.list',

@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { AppError } from '@otesse/contracts';
 import { authedProcedure } from '../../trpc/trpc';
+import { restErrorResponses } from '../../http/rest-errors';
 import { createPending } from '../../oauth/pending-authorizations';
 import { ZGetOAuthUrlInput, ZGetOAuthUrlOutput } from './get-oauth-url.schema';
 
@@ -27,6 +28,18 @@ export const getOAuthUrl = authedProcedure
         'page); the dashboard, on its configured origin, POSTs the link itself as a top-level form and skips the ' +
         'page. A POST from any other origin is refused (403 `foreign_origin`) and starts nothing.',
       protect: true,
+      errorResponses: restErrorResponses({
+        400:
+          'Invalid input, or a vendor that connects with an API key, has no connection of that `flow`, or does ' +
+          'not support the `action`',
+        403: '`flow=app` (the organization-wide connection) needs settings.edit',
+        409:
+          'Already connected (`data.reason` already_connected: use `action`), being disconnected ' +
+          '(disconnecting), or `action=reconnect` while the refresh token is still valid (reconnect_not_needed)',
+        412:
+          'The instance needs its subdomain first (subdomain_required), or `action` has nothing to act on: ' +
+          'never connected (nothing_to_reconnect), not connected (not_connected)',
+      }),
     },
   })
   .input(ZGetOAuthUrlInput)
