@@ -12,11 +12,13 @@ export type TProviderCategory = TProvider['category'];
 export type TConnectionView = NonNullable<TIntegration['appConnection']>;
 /** Another member's personal connection (listed for settings.edit only), with its owner. */
 export type TOtherConnection = TIntegration['otherConnections'][number];
-export type TConnectionOwner = NonNullable<TOtherConnection['owner']>;
 export type TAuditFilters = NonNullable<TRouterInputs['audit']['list']['filters']>;
 export type TAuditAction = NonNullable<TAuditFilters['action']>;
 export type TAuditEntry = TRouterOutputs['audit']['list']['entries'][number];
 export type TSyncJobOverview = TRouterOutputs['sync']['listJobs']['jobs'][number];
+/** The connection a sync job syncs for, as the job list names it (null: it no longer exists). */
+export type TSyncJobConnection = TSyncJobOverview['connection'];
+export type TAuditActor = TRouterOutputs['audit']['actors']['users'][number];
 export type TDisconnectPreview = TRouterOutputs['disconnect']['preview'];
 export type TSagaView = TRouterOutputs['disconnect']['status'];
 export type TSagaStep = TSagaView['steps'][number];

@@ -1,9 +1,8 @@
 import { useId, useState, type FormEvent } from 'react';
 import { useCurrentUser } from '../../session/current-user-context';
-import type { TAuditAction, TAuditFilters, TProvider } from '../../trpc/router-types';
+import type { TAuditAction, TAuditActor, TAuditFilters, TProvider } from '../../trpc/router-types';
+import { personLabel } from '../../ui/person';
 import { AUDIT_ACTION_LABELS, AUDIT_ACTIONS } from './audit-action-labels';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface TDraft {
   action: TAuditAction | '';
@@ -22,11 +21,17 @@ function toIso(local: string): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
+/**
+ * The log's filters. The actor is picked among the org's users by name (the API still filters by their id), the
+ * signed-in user first.
+ */
 export function AuditFiltersForm({
   providers,
+  actors,
   onApply,
 }: {
   providers: TProvider[];
+  actors: TAuditActor[];
   onApply(filters: TAuditFilters): void;
 }) {
   const me = useCurrentUser();
@@ -44,11 +49,7 @@ export function AuditFiltersForm({
 
   const onSubmit = (e: FormEvent<HTMLFormElement>): void => {
     e.preventDefault();
-    const actor = draft.actor.trim();
-    if (actor && !UUID.test(actor)) {
-      setProblem('The actor must be a user ID (a UUID).');
-      return;
-    }
+    const actor = draft.actor;
     const from = toIso(draft.from);
     const to = toIso(draft.to);
     if (from && to && from > to) {
@@ -99,21 +100,19 @@ export function AuditFiltersForm({
           </select>
         </div>
         <div className="field">
-          <label htmlFor={ids.actor}>Actor (user ID)</label>
-          <div className="input-with-button">
-            <input
-              id={ids.actor}
-              value={draft.actor}
-              onChange={(e) => set({ actor: e.target.value })}
-              placeholder="Anyone"
-              spellCheck={false}
-              autoComplete="off"
-              aria-describedby={problem ? ids.problem : undefined}
-            />
-            <button type="button" className="button" onClick={() => set({ actor: me.userId })}>
-              Me
-            </button>
-          </div>
+          <label htmlFor={ids.actor}>Actor</label>
+          <select
+            id={ids.actor}
+            value={draft.actor}
+            onChange={(e) => set({ actor: e.target.value })}
+          >
+            <option value="">Anyone</option>
+            {sortedActors(actors, me.userId).map((u) => (
+              <option key={u.id} value={u.id}>
+                {personLabel(u.id, u, me)} ({u.email})
+              </option>
+            ))}
+          </select>
         </div>
         <div className="field">
           <label htmlFor={ids.from}>From</label>
@@ -156,5 +155,15 @@ export function AuditFiltersForm({
         </button>
       </div>
     </form>
+  );
+}
+
+/** The signed-in user first ("You"), then everyone else by name. */
+function sortedActors(actors: TAuditActor[], myId: string): TAuditActor[] {
+  return [...actors].sort(
+    (a, b) =>
+      Number(b.id === myId) - Number(a.id === myId) ||
+      a.name.localeCompare(b.name) ||
+      a.email.localeCompare(b.email),
   );
 }

@@ -1,6 +1,7 @@
 import { useCurrentUser } from '../../session/current-user-context';
 import type { TAuditEntry, TProvider } from '../../trpc/router-types';
 import { formatDateTime } from '../../ui/format-date';
+import { personLabel } from '../../ui/person';
 import { StatusBadge, type TTone } from '../../ui/status-badge';
 import { AUDIT_ACTION_LABELS } from './audit-action-labels';
 import { AuditDetails } from './audit-details';
@@ -19,8 +20,11 @@ export function AuditTable({
   providers: TProvider[];
 }) {
   const me = useCurrentUser();
-  const who = (id: string | null): string =>
-    id === null ? 'System' : id === me.userId ? `You (${me.email})` : `User ${id.slice(0, 8)}`;
+  const who = (id: string | null, person: TAuditEntry['actor']): string =>
+    personLabel(id, person, me, {
+      withEmail: true,
+      fallback: 'A user no longer in the organization',
+    });
   const providerName = (key: string | null): string =>
     key === null ? '—' : (providers.find((p) => p.key === key)?.displayName ?? key);
   return (
@@ -46,9 +50,11 @@ export function AuditTable({
               <td>{AUDIT_ACTION_LABELS[e.action]}</td>
               <td>{providerName(e.provider)}</td>
               <td title={e.actorUserId ?? undefined}>
-                {who(e.actorUserId)}
+                {who(e.actorUserId, e.actor)}
                 {e.onBehalfOfUserId && (
-                  <span className="muted small block">for {who(e.onBehalfOfUserId)}</span>
+                  <span className="muted small block">
+                    for {who(e.onBehalfOfUserId, e.onBehalfOf)}
+                  </span>
                 )}
                 {e.ip && <span className="muted small block">IP {e.ip}</span>}
               </td>

@@ -56,7 +56,7 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
       )}
       {/* Only an admin's list has them (the edge sends them to settings.edit only): disconnect on a member's behalf. */}
       {others.map((c) => (
-        <ConnectionDetails key={c.id} integration={integration} connection={c} owner={c.owner} />
+        <ConnectionDetails key={c.id} integration={integration} connection={c} />
       ))}
       <SyncJobsPanel integration={integration} />
       <WebhookPanel integration={integration} />

@@ -1,6 +1,7 @@
 import { useCurrentUser } from '../../session/current-user-context';
-import type { TConnectionOwner, TConnectionView, TIntegration } from '../../trpc/router-types';
+import type { TConnectionView, TIntegration } from '../../trpc/router-types';
 import { formatDateTime } from '../../ui/format-date';
+import { personLabel } from '../../ui/person';
 import { StatusBadge } from '../../ui/status-badge';
 import { canManage, connectionStatusTone } from '../catalogue/integration-status';
 import { DisconnectButton } from '../disconnect/disconnect-button';
@@ -8,24 +9,22 @@ import { ConnectionOperation } from '../operations/connection-operation';
 import { ChangeUserButton } from './change-user-button';
 
 /**
- * One connection: who connected it, to which external account, its state, and what can be done with it. With
- * `owner`, it is another member's personal connection as an admin sees it: it can be disconnected on their
- * behalf, but only its owner can reconnect it or change its user (both authorize their own account).
+ * One connection: who connected it, to which external account, its state, and what can be done with it. Another
+ * member's personal connection (only an admin's list has them) can be disconnected on their behalf, but only its
+ * owner can reconnect it or change its user (both authorize their own account).
  */
 export function ConnectionDetails({
   integration,
   connection: c,
-  owner,
 }: {
   integration: TIntegration;
   connection: TConnectionView;
-  owner?: TConnectionOwner | null;
 }) {
   const me = useCurrentUser();
   const { provider } = integration;
   const mine = c.userId === me.userId;
   const othersPersonal = c.level === 'user' && !mine;
-  const ownerName = owner?.name ?? `User ${c.userId.slice(0, 8)}`;
+  const ownerName = personLabel(c.userId, c.connectedBy, me);
   const manageable = canManage(c, me);
   // Offered with an expired refresh token too: the connected user having left is the usual reason to change it.
   const canChangeUser =
@@ -60,13 +59,7 @@ export function ConnectionDetails({
       <dl className="facts">
         <div>
           <dt>Connected by</dt>
-          <dd title={c.userId}>
-            {mine
-              ? `You (${me.email})`
-              : owner
-                ? `${owner.name} (${owner.email})`
-                : `User ${c.userId.slice(0, 8)}`}
-          </dd>
+          <dd title={c.userId}>{personLabel(c.userId, c.connectedBy, me, { withEmail: true })}</dd>
         </div>
         {(c.accountLabel ?? c.externalAccountId) && (
           <div>

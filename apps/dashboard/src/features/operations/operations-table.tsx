@@ -1,6 +1,7 @@
 import { useCurrentUser } from '../../session/current-user-context';
 import type { TOperation, TProvider } from '../../trpc/router-types';
 import { formatDateTime } from '../../ui/format-date';
+import { personLabel } from '../../ui/person';
 import { StatusBadge, type TTone } from '../../ui/status-badge';
 import { useOpenDisconnectDialog } from '../disconnect/disconnect-dialog-context';
 import { stepLabel } from '../disconnect/disconnect-steps';
@@ -32,7 +33,7 @@ export function OperationsTable({
   const providerName = (key: string | null): string =>
     key === null ? '—' : (providers.find((p) => p.key === key)?.displayName ?? key);
   const person = (id: string, named: TOperation['actor']): string =>
-    id === me.userId ? `You (${me.email})` : named ? named.name : `User ${id.slice(0, 8)}`;
+    personLabel(id, named, me, { withEmail: id === me.userId });
   // What the server allows: whoever started it, the owner of a personal connection, settings.edit.
   const mayResume = (o: TOperation) =>
     me.canEdit || o.actorUserId === me.userId || o.ownerUserId === me.userId;
