@@ -28,6 +28,17 @@ export function trpcCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** The edge's typed reason (`connection_not_connected`…) of a failed call, if it gave one. */
+export function trpcReason(error: unknown): string | undefined {
+  if (error instanceof TRPCClientError) {
+    const data: unknown = error.data;
+    if (data && typeof data === 'object' && 'reason' in data && typeof data.reason === 'string') {
+      return data.reason;
+    }
+  }
+  return undefined;
+}
+
 export function errorMessage(error: unknown): string {
   if (error instanceof Error && error.message) return error.message;
   return 'Something went wrong. Please try again.';

@@ -1,10 +1,19 @@
 import { errorMessage } from '../trpc/query-client';
 
-export function ErrorAlert({ error, title }: { error: unknown; title?: string }) {
+/** A failed call, in words: `message` when the caller knows better than the server's text. */
+export function ErrorAlert({
+  error,
+  title,
+  message,
+}: {
+  error: unknown;
+  title?: string;
+  message?: string | undefined;
+}) {
   return (
     <div className="alert alert-error" role="alert">
       {title && <strong className="alert-title">{title}</strong>}
-      <span>{errorMessage(error)}</span>
+      <span>{message ?? errorMessage(error)}</span>
     </div>
   );
 }

@@ -1,11 +1,14 @@
+import { useId } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { useCurrentUser } from '../../session/current-user-context';
 import type { TSyncJobOverview } from '../../trpc/router-types';
+import { trpcCode, trpcReason } from '../../trpc/query-client';
 import { useTRPC } from '../../trpc/trpc-context';
 import { useRefreshIntegrationData } from '../../trpc/use-refresh-integration-data';
 import { ErrorAlert } from '../../ui/error-alert';
 import { formatRelative } from '../../ui/format-date';
 import { StatusBadge, type TTone } from '../../ui/status-badge';
+import { enableBlockedReason, resourceLabel, syncJobErrorText } from './sync-job-text';
 
 type TExecutionStatus = NonNullable<TSyncJobOverview['lastExecution']>['status'];
 
@@ -30,14 +33,17 @@ export function SyncJobRow({ overview }: { overview: TSyncJobOverview }) {
   const trpc = useTRPC();
   const me = useCurrentUser();
   const refresh = useRefreshIntegrationData();
-  const { job, lastExecution: last, executions, records } = overview;
+  const reasonId = useId();
+  const { job, lastExecution: last, executions, connection } = overview;
   const onSettled = (): Promise<void> => refresh();
   const enable = useMutation(trpc.sync.enableJob.mutationOptions({ onSettled }));
   const disable = useMutation(trpc.sync.disableJob.mutationOptions({ onSettled }));
   const runNow = useMutation(trpc.sync.runNow.mutationOptions({ onSettled }));
   const busy = enable.isPending || disable.isPending || runNow.isPending;
   const error = enable.error ?? disable.error ?? runNow.error;
-  const resource = job.resource.charAt(0).toUpperCase() + job.resource.slice(1);
+  const resource = resourceLabel(job.resource);
+  // Offered only when the scheduler would accept it; otherwise disabled, with why.
+  const enableBlocked = job.isEnabled ? null : enableBlockedReason(connection);
 
   return (
     <tr data-job-id={job.id} data-resource={job.resource}>
@@ -65,7 +71,6 @@ export function SyncJobRow({ overview }: { overview: TSyncJobOverview }) {
       <td className="small">
         {executions.succeeded} ok · {executions.failed} failed · {executions.cancelled} cancelled
       </td>
-      <td>{records}</td>
       {me.canEdit && (
         <td>
           <div className="button-row">
@@ -82,7 +87,8 @@ export function SyncJobRow({ overview }: { overview: TSyncJobOverview }) {
               <button
                 type="button"
                 className="button button-small"
-                disabled={busy}
+                disabled={busy || enableBlocked !== null}
+                aria-describedby={enableBlocked ? reasonId : undefined}
                 onClick={() => enable.mutate({ jobId: job.id })}
               >
                 Enable<span className="visually-hidden"> {job.resource} sync</span>
@@ -98,7 +104,17 @@ export function SyncJobRow({ overview }: { overview: TSyncJobOverview }) {
               <span className="visually-hidden"> {job.resource} sync</span>
             </button>
           </div>
-          {error && <ErrorAlert error={error} />}
+          {enableBlocked && (
+            <p id={reasonId} className="muted small" data-testid="enable-blocked">
+              {enableBlocked}
+            </p>
+          )}
+          {error && (
+            <ErrorAlert
+              error={error}
+              message={syncJobErrorText(trpcCode(error), trpcReason(error)) ?? undefined}
+            />
+          )}
         </td>
       )}
     </tr>

@@ -5,8 +5,13 @@ import type { TIntegration } from '../../trpc/router-types';
 import { useTRPC } from '../../trpc/trpc-context';
 import { ErrorAlert } from '../../ui/error-alert';
 import { SyncJobRow } from './sync-job-row';
+import { groupJobsByConnection, recordsByResource, resourceLabel } from './sync-job-text';
 
-/** The instance's sync jobs with their last execution and counts; kept (disabled) through a disconnect. */
+/**
+ * The instance's sync jobs, grouped by the connection each syncs for (the organization's, each member's own), with
+ * their last execution and counts; kept (disabled) through a disconnect. The local records are the instance's, one
+ * count per resource whichever connection synced them, so they are shown once below the jobs, not per job.
+ */
 export function SyncJobsPanel({ integration }: { integration: TIntegration }) {
   const trpc = useTRPC();
   const me = useCurrentUser();
@@ -25,6 +30,8 @@ export function SyncJobsPanel({ integration }: { integration: TIntegration }) {
     }),
   );
   if (!hasData) return null;
+  const groups = jobs.data ? groupJobsByConnection(jobs.data.jobs, me) : [];
+  const records = jobs.data ? recordsByResource(jobs.data.jobs) : [];
 
   return (
     <section className="sync-jobs" aria-labelledby={titleId}>
@@ -36,33 +43,38 @@ export function SyncJobsPanel({ integration }: { integration: TIntegration }) {
         </p>
       )}
       {jobs.data && jobs.data.jobs.length === 0 && <p className="muted small">No sync jobs.</p>}
+      {groups.map((g) => (
+        <div
+          key={g.connectionId}
+          className="table-wrap sync-job-group"
+          data-connection-id={g.connectionId}
+        >
+          <table className="table">
+            <caption className="sync-job-group-title">{g.label}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Resource</th>
+                <th scope="col">Schedule</th>
+                <th scope="col">State</th>
+                <th scope="col">Last execution</th>
+                <th scope="col">Executions</th>
+                {me.canEdit && <th scope="col">Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {g.jobs.map((j) => (
+                <SyncJobRow key={j.job.id} overview={j} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ))}
       {jobs.data && jobs.data.jobs.length > 0 && (
-        <>
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Resource</th>
-                  <th scope="col">Schedule</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Last execution</th>
-                  <th scope="col">Executions</th>
-                  <th scope="col">Records</th>
-                  {me.canEdit && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {jobs.data.jobs.map((j) => (
-                  <SyncJobRow key={j.job.id} overview={j} />
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <p className="muted small">
-            External references: {jobs.data.references.synced} synced · {jobs.data.references.stale}{' '}
-            stale
-          </p>
-        </>
+        <p className="muted small" data-testid="instance-records">
+          Records kept in Otesse for this instance, whichever connection synced them:{' '}
+          {records.map((r) => `${resourceLabel(r.resource)} ${r.records}`).join(' · ')}. External
+          references: {jobs.data.references.synced} synced · {jobs.data.references.stale} stale.
+        </p>
       )}
     </section>
   );
