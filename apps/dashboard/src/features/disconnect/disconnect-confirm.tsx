@@ -22,7 +22,7 @@ export function DisconnectConfirm({
               {preview.runningExecutions > 0 && (
                 <span>
                   {preview.runningExecutions} running sync
-                  {preview.runningExecutions === 1 ? ' is' : 's are'} cancelled; records already
+                  {preview.runningExecutions === 1 ? '' : 's'} will be cancelled; records already
                   synced are kept.
                 </span>
               )}

@@ -9,7 +9,7 @@ import { ModalDialog } from '../../ui/modal-dialog';
 import { DisconnectConfirm } from './disconnect-confirm';
 import { DisconnectProgress } from './disconnect-progress';
 import { DisconnectResult } from './disconnect-result';
-import { isTerminal } from './disconnect-steps';
+import { disconnectDialogTitle, isTerminal } from './disconnect-steps';
 
 /**
  * Seed 000 as a person sees it: confirm (with the preview's counts and warnings), then the saga's steps live over
@@ -92,8 +92,12 @@ export function DisconnectDialog({
     void refresh();
   }, [onClose, refresh]);
 
-  const title = preview.data?.texts.title ?? `Disconnect ${providerName}?`;
   const name = preview.data?.provider.displayName ?? providerName;
+  // The seed's question while confirming; then what is happening, then how it ended.
+  const title =
+    phase === 'confirm'
+      ? (preview.data?.texts.title ?? disconnectDialogTitle(name, null, false))
+      : disconnectDialogTitle(name, saga, true);
   return (
     <ModalDialog
       titleId={titleId}

@@ -1,5 +1,5 @@
 import type { TSagaView } from '../../trpc/router-types';
-import { STEP_ICON, STEP_STATUS_TEXT, stepLabel } from './disconnect-steps';
+import { shownSteps, stepIcon, stepLabel, stepStatusText } from './disconnect-steps';
 
 /** The saga's step timeline, live from the progress subscription. */
 export function DisconnectProgress({ saga }: { saga: TSagaView | null }) {
@@ -12,19 +12,20 @@ export function DisconnectProgress({ saga }: { saga: TSagaView | null }) {
   }
   return (
     <ol className="steps" aria-label="Disconnect steps" data-testid="disconnect-steps">
-      {saga.steps.map((s) => (
+      {shownSteps(saga.steps).map((s) => (
         <li
           key={s.name}
-          className={`step step-${s.status}`}
+          className={`step step-${s.status}${s.note ? ` step-note-${s.note}` : ''}`}
           data-step={s.name}
           data-status={s.status}
+          data-note={s.note ?? undefined}
         >
           <span className="step-icon" aria-hidden="true">
-            {STEP_ICON[s.status]}
+            {stepIcon(s)}
           </span>
-          <span className="step-label">{stepLabel(s.name)}</span>
+          <span className="step-label">{stepLabel(s.name, s.note)}</span>
           <span className="step-meta">
-            {STEP_STATUS_TEXT[s.status]}
+            {stepStatusText(s)}
             {s.attempts > 1 ? ` · attempt ${s.attempts}` : ''}
           </span>
         </li>

@@ -1,8 +1,14 @@
-import type { TSagaView } from '../../trpc/router-types';
+import type { TSagaStep, TSagaView } from '../../trpc/router-types';
 import { ResumeOperationButton } from '../operations/resume-operation-button';
 import { readSummary } from './disconnect-steps';
 
-function revocationText(supported: boolean | null, succeeded: boolean | null): string {
+function revocationText(
+  supported: boolean | null,
+  succeeded: boolean | null,
+  note: TSagaStep['note'] | undefined,
+): string {
+  if (note === 'not_applicable') return 'Not applicable (API key: no OAuth tokens)';
+  if (note === 'grant_in_use') return 'Skipped: another connection uses the same grant';
   if (supported === false) return 'Not supported by this provider';
   if (succeeded === true) return 'Revoked at the provider';
   if (succeeded === false) return 'Failed (see warnings)';
@@ -57,6 +63,7 @@ export function DisconnectResult({
     );
   }
   const s = readSummary(saga.result);
+  const revocationNote = saga.steps.find((x) => x.name === 'revoke-tokens')?.note;
   return (
     <div className="stack" data-testid="disconnect-result">
       <p className="alert alert-info" role="status">
@@ -71,12 +78,16 @@ export function DisconnectResult({
           <dd>{s.syncJobsDisabled ?? '—'}</dd>
         </div>
         <div>
+          <dt>Running syncs cancelled</dt>
+          <dd data-testid="executions-cancelled">{s.executionsCancelled ?? '—'}</dd>
+        </div>
+        <div>
           <dt>Credentials deleted</dt>
           <dd>{s.credentialsDeleted ?? '—'}</dd>
         </div>
         <div>
           <dt>Token revocation</dt>
-          <dd>{revocationText(s.revocationSupported, s.revocationSucceeded)}</dd>
+          <dd>{revocationText(s.revocationSupported, s.revocationSucceeded, revocationNote)}</dd>
         </div>
         <div>
           <dt>References marked stale</dt>

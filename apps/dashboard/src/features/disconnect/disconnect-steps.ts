@@ -8,14 +8,71 @@ const STEP_LABELS: Record<string, string> = {
   'destroy-credentials': 'Destroy stored credentials',
   'update-statuses': 'Update statuses',
   'mark-references-stale': 'Mark external references stale',
+  // Conditional: runs only when another connection's disconnect at the same moment left this one the last.
   'mark-instance-references-stale':
-    "Mark the instance's references stale (it turned out to be the last connection)",
+    "Mark the instance's references stale (this turned out to be its last connection)",
   audit: 'Write the audit log entry',
   'publish-event': 'Notify dependent features',
 };
 
-export function stepLabel(name: string): string {
+export function stepLabel(name: string, note?: TSagaStep['note']): string {
+  // Whose references the step marks: the instance's when this is its last connection, else this connection's.
+  if (name === 'mark-references-stale' && note === 'scope_instance')
+    return "Mark the instance's external references stale";
+  if (name === 'mark-references-stale' && note === 'scope_connection')
+    return "Mark this connection's external references stale";
   return STEP_LABELS[name] ?? name.replace(/[-_]+/g, ' ').replace(/^\w/, (c) => c.toUpperCase());
+}
+
+/** What a done step's note says instead of a plain "Done" (the edge's codes, `saga-view.ts`). */
+const NOTE_TEXT: Partial<Record<NonNullable<TSagaStep['note']>, string>> = {
+  not_applicable: 'Not applicable: an API key has no OAuth tokens',
+  not_supported: 'Skipped: not supported by this provider',
+  grant_in_use: 'Skipped: another connection uses the same grant',
+  failed: 'Done, but the provider did not confirm (see warnings)',
+};
+
+/** Nothing happened at the provider: shown as skipped, not as done. */
+const SKIPPED_NOTES = new Set<TSagaStep['note']>([
+  'not_applicable',
+  'not_supported',
+  'grant_in_use',
+]);
+
+export function stepStatusText(s: Pick<TSagaStep, 'status' | 'note'>): string {
+  return (s.status === 'succeeded' && s.note && NOTE_TEXT[s.note]) || STEP_STATUS_TEXT[s.status];
+}
+
+export function stepIcon(s: Pick<TSagaStep, 'status' | 'note'>): string {
+  if (s.status === 'succeeded' && SKIPPED_NOTES.has(s.note)) return STEP_ICON.skipped;
+  if (s.status === 'succeeded' && s.note === 'failed') return '!';
+  return STEP_ICON[s.status];
+}
+
+/** The timeline a person reads: a conditional step whose condition said no did nothing, so it is left out. */
+export function shownSteps<T extends Pick<TSagaStep, 'status'>>(steps: readonly T[]): T[] {
+  return steps.filter((s) => s.status !== 'skipped');
+}
+
+/** The dialog's title follows the disconnect: the question, then what is happening, then how it ended. */
+export function disconnectDialogTitle(
+  name: string,
+  saga: Pick<TSagaView, 'status'> | null,
+  started: boolean,
+): string {
+  if (!started) return `Disconnect ${name}?`;
+  switch (saga?.status) {
+    case 'completed':
+      return `${name} disconnected`;
+    case 'failed':
+      return `Disconnect of ${name} stopped part-way`;
+    case 'compensated':
+      return `${name} was not disconnected`;
+    case 'compensating':
+      return `Undoing the disconnect of ${name}…`;
+    default:
+      return `Disconnecting ${name}…`;
+  }
 }
 
 export const STEP_STATUS_TEXT: Record<TSagaStep['status'], string> = {
