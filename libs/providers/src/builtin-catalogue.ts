@@ -70,6 +70,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
     displayName: 'Google Workspace',
     category: 'productivity',
     authKind: 'oauth2',
+    description: "Google Workspace directory: your organization's people as contacts.",
     oauth: {
       grantKey: 'google',
       authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
@@ -99,6 +100,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
     displayName: 'Slack',
     category: 'communication',
     authKind: 'oauth2',
+    description: 'Slack workspace: its members as contacts.',
     oauth: {
       grantKey: 'slack',
       // grant bundles Slack's legacy v1 URLs: v2 here.
@@ -132,6 +134,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
     displayName: 'Salesforce',
     category: 'crm',
     authKind: 'oauth2',
+    description: 'Salesforce CRM: your accounts’ contacts.',
     oauth: {
       grantKey: 'salesforce',
       authorizeUrl: 'https://login.salesforce.com/services/oauth2/authorize',
@@ -157,6 +160,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
     displayName: 'HubSpot',
     category: 'crm',
     authKind: 'oauth2',
+    description: 'HubSpot CRM: contacts from your portal.',
     oauth: {
       authorizeUrl: 'https://app.hubspot.com/oauth/authorize',
       tokenUrl: 'https://api.hubapi.com/oauth/v1/token',
@@ -185,6 +189,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
     displayName: 'QuickBooks',
     category: 'accounting',
     authKind: 'oauth2',
+    description: 'QuickBooks Online accounting: invoices and customers.',
     oauth: {
       grantKey: 'intuit',
       authorizeUrl: 'https://appcenter.intuit.com/connect/oauth2',
@@ -210,6 +215,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
     displayName: 'Xero',
     category: 'accounting',
     authKind: 'oauth2',
+    description: 'Xero accounting: invoices and contacts.',
     oauth: {
       // grant lists Xero as OAuth1: these are the OAuth2 endpoints.
       authorizeUrl: 'https://login.xero.com/identity/connect/authorize',
@@ -243,6 +249,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
     displayName: 'Zendesk',
     category: 'supportAndTicketing',
     authKind: 'oauth2',
+    description: 'Zendesk customer support: tickets and requesters.',
     oauth: {
       grantKey: 'zendesk',
       authorizeUrl: 'https://[subdomain].zendesk.com/oauth/authorizations/new',

@@ -1,4 +1,4 @@
-import { useId, useMemo, useState } from 'react';
+import { useId, useMemo, useState, type CSSProperties } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import type { TProvider, TProviderCategory } from '../../trpc/router-types';
 import { useTRPC } from '../../trpc/trpc-context';
@@ -69,18 +69,26 @@ export function CataloguePage() {
           Loading integrations…
         </p>
       )}
-      {groups.map((g) => (
-        <section key={g.category} className="category" aria-labelledby={`category-${g.category}`}>
-          <h2 id={`category-${g.category}`}>{CATEGORY_LABELS[g.category]}</h2>
-          <ul className="card-grid">
-            {g.providers.map((p) => (
-              <li key={p.key}>
-                <ProviderCard provider={p} integration={byVendor.get(p.key)} />
-              </li>
-            ))}
-          </ul>
-        </section>
-      ))}
+      <div className="categories">
+        {groups.map((g) => (
+          <section
+            key={g.category}
+            className="category"
+            aria-labelledby={`category-${g.category}`}
+            // How many cards it holds: its share of a row (styles.css, .category).
+            style={{ '--cards': g.providers.length } as CSSProperties}
+          >
+            <h2 id={`category-${g.category}`}>{CATEGORY_LABELS[g.category]}</h2>
+            <ul className="card-grid">
+              {g.providers.map((p) => (
+                <li key={p.key}>
+                  <ProviderCard provider={p} integration={byVendor.get(p.key)} />
+                </li>
+              ))}
+            </ul>
+          </section>
+        ))}
+      </div>
     </>
   );
 }

@@ -65,9 +65,24 @@ export function canManage(c: TConnectionView, me: { userId: string; canEdit: boo
   return c.level === 'app' ? me.canEdit : c.userId === me.userId || me.canEdit;
 }
 
-export function accountLabel(c: TConnectionView): string {
-  if (c.accountLabel ?? c.externalAccountId) return c.accountLabel ?? c.externalAccountId ?? '';
+/**
+ * What a catalogue card says about one connection: the account it is connected as (an OAuth provider's user or
+ * team) or, for an API-key provider, the senders it brought; `whose` says whose connection it is.
+ */
+export function connectionSummary(c: TConnectionView): {
+  label: string;
+  value: string;
+  whose: string;
+} {
+  const whose = c.level === 'app' ? 'organization' : 'your own';
+  const account = c.accountLabel ?? c.externalAccountId;
+  if (account) return { label: 'Connected as', value: account, whose };
   const [first, ...rest] = c.senderEmails;
-  if (!first) return 'API key';
-  return rest.length ? `${first} +${rest.length} more` : first;
+  if (first)
+    return {
+      label: 'Senders',
+      value: rest.length ? `${first} +${rest.length} more` : first,
+      whose,
+    };
+  return { label: 'Connected with', value: 'an API key', whose };
 }

@@ -7,7 +7,12 @@ import { DisconnectButton } from '../disconnect/disconnect-button';
 import { CATEGORY_LABELS } from './category-labels';
 import { ConnectPanel } from './connect-panel';
 import { useCurrentUser } from '../../session/current-user-context';
-import { accountLabel, canManage, integrationStatus, liveConnections } from './integration-status';
+import {
+  canManage,
+  connectionSummary,
+  integrationStatus,
+  liveConnections,
+} from './integration-status';
 
 export function ProviderCard({
   provider,
@@ -22,6 +27,16 @@ export function ProviderCard({
   const connected = integration
     ? liveConnections(integration).filter((c) => c.status === 'connected')
     : [];
+  // Which instance the connections are on (ServiceNow's, Zendesk's subdomain; an Atlassian site), once connected.
+  const instance = integration?.instance;
+  const instanceLabel =
+    connected.length === 0 || !instance
+      ? null
+      : instance.subdomain
+        ? { label: provider.subdomainLabel ?? 'Instance', value: instance.subdomain }
+        : instance.site
+          ? { label: 'Site', value: instance.site.name ?? instance.site.id }
+          : null;
   return (
     <article className="card provider-card" aria-labelledby={titleId} data-vendor={provider.key}>
       <div className="provider-card-head">
@@ -36,14 +51,26 @@ export function ProviderCard({
         <StatusBadge tone={status.tone}>{status.label}</StatusBadge>
       </div>
       {provider.description && <p className="provider-description">{provider.description}</p>}
-      {connected.length > 0 && (
-        <ul className="connected-as">
-          {connected.map((c) => (
-            <li key={c.id}>
-              {c.level === 'app' ? 'Organization' : 'You'}: <strong>{accountLabel(c)}</strong>
-            </li>
-          ))}
-        </ul>
+      {(connected.length > 0 || instanceLabel) && (
+        <dl className="connected-as">
+          {instanceLabel && (
+            <div>
+              <dt>{instanceLabel.label}:</dt>
+              <dd>{instanceLabel.value}</dd>
+            </div>
+          )}
+          {connected.map((c) => {
+            const { label, value, whose } = connectionSummary(c);
+            return (
+              <div key={c.id} data-level={c.level}>
+                <dt>{label}:</dt>
+                <dd>
+                  <strong>{value}</strong> <span className="muted small">({whose})</span>
+                </dd>
+              </div>
+            );
+          })}
+        </dl>
       )}
       {integration?.refreshTokenExpired && <ReconnectWarning integration={integration} compact />}
       {integration && (

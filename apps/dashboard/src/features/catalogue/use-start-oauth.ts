@@ -1,6 +1,7 @@
 import { useMutation } from '@tanstack/react-query';
 import type { TRouterInputs } from '../../trpc/router-types';
 import { useTRPCClient } from '../../trpc/trpc-context';
+import { rememberOAuthReturnRoute } from '../../app/oauth-return-route';
 
 export type TStartOAuthInput = TRouterInputs['integrations']['oauthUrl'] & {
   /** Stored first (ServiceNow, Zendesk) when it changed: the edge only ever reads it from there. */
@@ -37,6 +38,8 @@ export function useStartOAuth() {
         await client.integrations.configureInstance.mutate({ vendor: input.vendor, site });
       }
       const { url } = await client.integrations.oauthUrl.query(input);
+      // The edge sends the browser back to the dashboard's root: come back to this screen.
+      rememberOAuthReturnRoute();
       postStartLink(url);
       return url;
     },

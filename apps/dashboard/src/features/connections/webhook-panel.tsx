@@ -136,7 +136,13 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
           <div>
             <dt>Deliveries</dt>
             <dd>
-              {data.endpoint.status === 'enabled' ? (
+              {data.endpoint.status === 'enabled' && data.supported && !data.secretConfigured ? (
+                // Enabled, but nothing can be checked yet: every delivery is refused (401) until a secret is set.
+                <>
+                  <StatusBadge tone="warning">refused</StatusBadge>
+                  <span className="muted small"> until a {secretWord} is set</span>
+                </>
+              ) : data.endpoint.status === 'enabled' ? (
                 <StatusBadge tone="success">accepted</StatusBadge>
               ) : (
                 <>
@@ -176,10 +182,7 @@ export function WebhookPanel({ integration }: { integration: TIntegration }) {
                   )}
                 </span>
               ) : (
-                <span>
-                  <StatusBadge tone="warning">not set</StatusBadge>
-                  <span className="muted small"> deliveries are refused until one is set</span>
-                </span>
+                <StatusBadge tone="warning">not set</StatusBadge>
               )}
             </dd>
           </div>
