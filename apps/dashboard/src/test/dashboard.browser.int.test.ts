@@ -60,6 +60,38 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(h.page.getByTestId('current-user').textContent()).resolves.toContain(h.admin.name);
   });
 
+  it('lays out at 1280 px: the menu on one line, the catalogue across the page', async () => {
+    const { page } = h;
+    await page.locator('article.provider-card').nth(9).waitFor();
+    // Every menu item on one line, all on the same row.
+    const items = await page
+      .getByRole('navigation', { name: 'Main' })
+      .locator('a')
+      .evaluateAll((els) =>
+        els.map((e) => {
+          const r = e.getBoundingClientRect();
+          return { top: Math.round(r.top), height: Math.round(r.height) };
+        }),
+      );
+    expect(items.length).toBe(5);
+    expect(new Set(items.map((i) => i.top)).size).toBe(1);
+    expect(Math.max(...items.map((i) => i.height))).toBeLessThan(40);
+    // Cards fill the row: three side by side, the last reaching the content's right edge.
+    const page_ = await page.locator('main').evaluate((m) => {
+      const style = getComputedStyle(m);
+      return m.getBoundingClientRect().right - parseFloat(style.paddingRight);
+    });
+    const cards = await page.locator('article.provider-card').evaluateAll((els) =>
+      els.map((e) => {
+        const r = e.getBoundingClientRect();
+        return { top: Math.round(r.top), right: Math.round(r.right) };
+      }),
+    );
+    const firstRow = cards.filter((c) => c.top === cards[0]!.top);
+    expect(firstRow.length).toBe(3);
+    expect(Math.max(...firstRow.map((c) => c.right))).toBeGreaterThan(page_ - 4);
+  });
+
   it('connects Google through the fake provider: real redirects, back on the dashboard, connected', async () => {
     const google = card('Google Workspace');
     await google.getByRole('button', { name: 'Connect Google Workspace' }).click();
@@ -90,6 +122,22 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await postmark.getByLabel('Sender emails').fill('billing@acme.test, Support@acme.test');
     await postmark.getByRole('button', { name: 'Connect Postmark' }).click();
     await postmark.getByText('Connected', { exact: true }).waitFor();
+    // Each card says what it is connected as: an account is not an organization, Postmark lists its senders,
+    // ServiceNow its instance.
+    await expect(card('Google Workspace').locator('.connected-as').textContent()).resolves.toBe(
+      'Connected as:alice@acme.test (organization)',
+    );
+    await expect(postmark.locator('.connected-as').textContent()).resolves.toBe(
+      'Senders:billing@acme.test +1 more (organization)',
+    );
+    await expect(card('ServiceNow').locator('.connected-as').textContent()).resolves.toContain(
+      'ServiceNow instance:acme',
+    );
+    // Every provider says in a line what it is.
+    for (const description of await h.page
+      .locator('article.provider-card')
+      .evaluateAll((els) => els.map((e) => e.querySelector('.provider-description')?.textContent)))
+      expect(description?.length).toBeGreaterThan(10);
     await screenshot(h.page, 'catalogue');
 
     await goTo('Email Builder');
@@ -112,6 +160,20 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     expect(text).toContain('alice@acme.test');
     expect(text).toContain('acme.service-now.com');
     await expect(sn.locator('tbody tr').count()).resolves.toBe(2);
+    // The jobs say whose connection they sync for; the records are the instance's, said once.
+    await expect(sn.locator('.sync-job-group caption').allTextContents()).resolves.toEqual([
+      'Organization connection, connected by you',
+    ]);
+    await expect(sn.getByTestId('instance-records').textContent()).resolves.toMatch(
+      /^Records kept in Otesse for this instance, whichever connection synced them: Contacts \d+ · Tickets \d+\./,
+    );
+    // Deliveries cannot be "accepted" while no password is set: they are refused until one is.
+    const deliveries = sn
+      .getByRole('region', { name: 'Inbound webhooks' })
+      .locator('div', { has: h.page.locator('dt', { hasText: 'Deliveries' }) });
+    await expect(deliveries.locator('dd').textContent()).resolves.toBe(
+      'refused until a password is set',
+    );
     await screenshot(h.page, 'connections');
   });
 
@@ -169,38 +231,70 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
 
   it('confirm: live step progress to the final state with the revocation warning; Connect reappears', async () => {
     const { page } = h;
+    // A sync runs (its provider's pages are slow) when the disconnect starts: the dialog says it will be cancelled.
+    await h.fakeClient.configure({ pageDelayMs: 20_000 });
+    await goTo('Connections');
+    const tickets = card('ServiceNow').locator('tr[data-resource="tickets"]');
+    await tickets.getByRole('button', { name: 'Run now tickets sync' }).click();
+    await tickets.getByText('running', { exact: true }).waitFor({ timeout: 20_000 });
+    await goTo('All Integrations');
     // The provider's revocation endpoint fails (slowly): the disconnect goes on and reports it.
     await h.fakeClient.configure({ revokeMode: '500', revokeDelayMs: 600 });
     // Every URL the page asks for, to check that the API token never travels in one (proxies log URLs).
     const urls: string[] = [];
     const onRequest = (r: { url(): string }): void => void urls.push(r.url());
     page.on('request', onRequest);
-    await page.keyboard.press('Enter'); // the focused Disconnect button opens the dialog again
-    const dialog = page.getByRole('dialog', { name: 'Disconnect ServiceNow?' });
-    await dialog.getByTestId('disconnect-body').waitFor();
-    await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    await card('ServiceNow').getByRole('button', { name: 'Disconnect ServiceNow' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Disconnect ServiceNow?' });
+    await confirm.getByTestId('disconnect-body').waitFor();
+    await expect(confirm.getByTestId('jobs-warning').textContent()).resolves.toContain(
+      '1 running sync will be cancelled; records already synced are kept.',
+    );
+    await confirm.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    // The title follows the disconnect: what happens now, then how it ended.
+    await page
+      .getByRole('dialog', { name: /^(Disconnecting ServiceNow…|ServiceNow disconnected)$/ })
+      .waitFor();
+    const dialog = page.getByRole('dialog');
 
     const steps = dialog.getByTestId('disconnect-steps');
     await steps.locator('[data-status="running"]').first().waitFor();
     await dialog.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
-    // Every step done; the after-the-fact instance mark was not needed (the lock held the instance of its last
-    // connection, so the references were marked instance-wide beside the statuses).
+    await h.fakeClient.configure({ pageDelayMs: 0 });
+    await page.getByRole('dialog', { name: 'ServiceNow disconnected' }).waitFor();
+    // Every step done. The after-the-fact instance mark did not run (the lock held the instance of its last
+    // connection, so the references were marked instance-wide beside the statuses): it is not listed as if it
+    // might have; the mark says whose references it marked; the failed revocation says so.
     const shown = await steps
       .locator('li')
       .evaluateAll((els) =>
         els.map((e) => [
           e.getAttribute('data-step'),
           e.getAttribute('data-status'),
+          e.querySelector('.step-label')?.textContent,
           e.querySelector('.step-meta')?.textContent,
         ]),
       );
-    expect(shown.filter(([, status]) => status !== 'succeeded')).toEqual([
-      ['mark-instance-references-stale', 'skipped', 'Not needed'],
+    expect(shown.filter(([, status]) => status !== 'succeeded')).toEqual([]);
+    expect(shown.map(([step]) => step)).not.toContain('mark-instance-references-stale');
+    expect(shown).toContainEqual([
+      'mark-references-stale',
+      'succeeded',
+      "Mark the instance's external references stale",
+      'Done',
+    ]);
+    expect(shown).toContainEqual([
+      'revoke-tokens',
+      'succeeded',
+      'Revoke OAuth tokens',
+      'Done, but the provider did not confirm (see warnings)',
     ]);
     expect(shown.length).toBeGreaterThanOrEqual(8);
     await expect(dialog.getByTestId('disconnect-result').textContent()).resolves.toContain(
       'ServiceNow is disconnected.',
     );
+    // The run it cancelled is reported.
+    await expect(dialog.getByTestId('executions-cancelled').textContent()).resolves.toBe('1');
     await expect(dialog.getByTestId('disconnect-warnings').textContent()).resolves.toMatch(/revo/i);
     page.off('request', onRequest);
     // The live progress came over SSE, authenticated by its header like every other call.
@@ -216,6 +310,20 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     const sn = card('ServiceNow');
     await sn.getByRole('button', { name: 'Connect ServiceNow' }).waitFor();
     await sn.getByText('Disconnected', { exact: true }).waitFor();
+
+    // Its jobs are kept, disabled: Enable is not offered while the connection is disconnected, and says why.
+    await goTo('Connections');
+    const group = card('ServiceNow').locator('.sync-job-group');
+    await group.locator('caption', { hasText: '(disconnected)' }).waitFor();
+    await expect(group.locator('caption').allTextContents()).resolves.toEqual([
+      'Organization connection, connected by you (disconnected)',
+    ]);
+    const enable = group.getByRole('button', { name: 'Enable tickets sync' });
+    await expect(enable.isDisabled()).resolves.toBe(true);
+    await expect(
+      group.locator('tr[data-resource="tickets"]').getByTestId('enable-blocked').textContent(),
+    ).resolves.toBe('Its connection was disconnected: connect again, then enable it.');
+    await goTo('All Integrations');
   });
 
   it('disconnecting Postmark warns about the Email Builder and removes its senders', async () => {
@@ -228,9 +336,19 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     ).resolves.toBe('Disconnecting may affect Email Builder.');
     await expect(dialog.getByTestId('jobs-warning').count()).resolves.toBe(0);
     await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
-    await dialog.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
+    const done = page.getByRole('dialog', { name: 'Postmark disconnected' });
+    await done.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
+    // An API key has no OAuth tokens (seed 000 step 3 is for OAuth providers): not applicable, not "Done".
+    const revoke = done.locator('[data-step="revoke-tokens"]');
+    await expect(revoke.getAttribute('data-note')).resolves.toBe('not_applicable');
+    await expect(revoke.locator('.step-meta').textContent()).resolves.toBe(
+      'Not applicable: an API key has no OAuth tokens',
+    );
+    await expect(done.getByTestId('disconnect-result').textContent()).resolves.toContain(
+      'Not applicable (API key: no OAuth tokens)',
+    );
     await page.keyboard.press('Escape');
-    await dialog.waitFor({ state: 'detached' });
+    await done.waitFor({ state: 'detached' });
     await card('Postmark').getByRole('button', { name: 'Connect Postmark' }).waitFor();
 
     await goTo('Email Builder');
@@ -274,10 +392,15 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await screenshot(page, 'reconnect-warning');
     await google.getByRole('button', { name: 'Reconnect Google Workspace' }).click();
     await backOnDashboard();
+    // Back on the page it started from, not on All Integrations.
+    await page.getByRole('heading', { level: 1, name: 'Connections' }).waitFor();
     await expect(page.getByTestId('oauth-result').textContent()).resolves.toContain(
       'Google Workspace is reconnected.',
     );
-    await card('Google Workspace').getByText('Connected', { exact: true }).waitFor();
+    await card('Google Workspace')
+      .locator('.provider-card-head')
+      .getByText('Connected', { exact: true })
+      .waitFor();
     await expect(
       card('Google Workspace').getByRole('button', { name: 'Reconnect Google Workspace' }).count(),
     ).resolves.toBe(0);
@@ -290,10 +413,11 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     const google = card('Google Workspace');
     await google.getByRole('button', { name: 'Change user for Google Workspace' }).click();
     await backOnDashboard();
+    await page.getByRole('heading', { level: 1, name: 'Connections' }).waitFor();
+    expect(new URL(page.url()).hash).toBe('#/connections');
     await expect(page.getByTestId('oauth-result').textContent()).resolves.toContain(
       'Google Workspace is now connected with the new user.',
     );
-    await goTo('Connections');
     await google.getByText('bob@acme.test').first().waitFor();
     await expect(google.textContent()).resolves.not.toContain('alice@acme.test');
     expect(page.url()).toContain(h.dashboardUrl);
@@ -310,8 +434,24 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       google.getByRole('button', { name: /Disconnect|Reconnect/ }).count(),
     ).resolves.toBe(0);
     await expect(card('Zendesk').getByLabel('Zendesk subdomain').count()).resolves.toBe(0);
+    // Who made the organization's connection, by name, as on every other screen.
+    await goTo('Connections');
+    const org = card('Google Workspace').locator('.connection[data-level="app"]');
+    await expect(
+      org
+        .locator('div', { has: page.locator('dt', { hasText: 'Connected by' }) })
+        .locator('dd')
+        .textContent(),
+    ).resolves.toBe(`${h.admin.name} (${h.admin.email})`);
+    await card('Google Workspace').locator('.sync-job-group caption').first().waitFor();
+    await expect(
+      card('Google Workspace').locator('.sync-job-group caption').allTextContents(),
+    ).resolves.toEqual([`Organization connection, connected by ${h.admin.name}`]);
     await goTo('Audit log');
     await page.locator('tbody tr').first().waitFor();
+    await expect(
+      page.locator('tbody tr').first().locator('td').nth(3).textContent(),
+    ).resolves.not.toMatch(/User [0-9a-f]{8}/);
   });
 
   it('an admin sees a member’s personal connection with its owner and disconnects it on their behalf', async () => {
@@ -338,6 +478,12 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       has: page.getByRole('heading', { name: 'Personal connection of Max Member' }),
     });
     await theirs.waitFor();
+    // One job per connection, each under whose connection it is: no more two anonymous "Contacts" rows.
+    await google.locator('.sync-job-group caption').nth(1).waitFor();
+    await expect(google.locator('.sync-job-group caption').allTextContents()).resolves.toEqual([
+      'Organization connection, connected by you',
+      'Personal connection of Max Member',
+    ]);
     const connectionId = (await theirs.getAttribute('data-connection-id'))!;
     await expect(theirs.textContent()).resolves.toContain('Max Member (member@acme.test)');
     await expect(theirs.textContent()).resolves.toContain('(u-carol)');
@@ -358,10 +504,16 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await theirs
       .getByRole('button', { name: 'Disconnect Google Workspace for Max Member' })
       .click();
-    const dialog = page.getByRole('dialog', { name: 'Disconnect Google Workspace?' });
-    await dialog.getByTestId('disconnect-body').waitFor();
-    await dialog.getByText('This connection was made by another user.', { exact: false }).waitFor();
-    await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: 'Disconnect Google Workspace?' });
+    await confirm.getByTestId('disconnect-body').waitFor();
+    await confirm
+      .getByText('This connection was made by another user.', { exact: false })
+      .waitFor();
+    await expect(confirm.getByTestId('instance-note').textContent()).resolves.toBe(
+      "The organization's connection keeps Google Workspace connected for your organization; only this connection is revoked.",
+    );
+    await confirm.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    const dialog = page.getByRole('dialog');
     const result = dialog.getByTestId('disconnect-result');
     await result.waitFor({ timeout: 20_000 });
     await expect(result.textContent()).resolves.toContain('Google Workspace is disconnected.');
@@ -370,7 +522,15 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await dialog.waitFor({ state: 'detached' });
     // The list refreshed: the member's connection is gone, the organization's stays.
     await theirs.waitFor({ state: 'detached' });
-    await expect(google.locator(`[data-connection-id="${connectionId}"]`).count()).resolves.toBe(0);
+    await expect(
+      google.locator(`.connection[data-connection-id="${connectionId}"]`).count(),
+    ).resolves.toBe(0);
+    // Its job is kept, disabled, under whose it was.
+    await google
+      .locator(`.sync-job-group[data-connection-id="${connectionId}"] caption`, {
+        hasText: 'Personal connection of Max Member (disconnected)',
+      })
+      .waitFor();
     await google.getByRole('heading', { name: 'Organization connection' }).waitFor();
 
     // The audit log names the admin as the actor, on behalf of the member, for that connection (the entry is
@@ -408,7 +568,21 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(row.count()).resolves.toBe(1);
     const actor = await row.locator('td').nth(3).textContent();
     expect(actor).toContain(`You (${h.admin.email})`);
-    expect(actor).toContain(`for User ${h.member.id.slice(0, 8)}`);
+    expect(actor).toContain(`for ${h.member.name} (${h.member.email})`);
+
+    // The actor filter: a member picked by name (the API still filters by id).
+    await page.getByRole('button', { name: 'Reset' }).click();
+    await page.getByLabel('Actor').selectOption({ label: `${h.member.name} (${h.member.email})` });
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('Showing 1 entry (all).').waitFor();
+    const byMember = page.locator('tbody tr');
+    await expect(byMember.first().getAttribute('data-action')).resolves.toBe(
+      'connection.connected',
+    );
+    await expect(byMember.first().locator('td').nth(3).textContent()).resolves.toContain(
+      `${h.member.name} (${h.member.email})`,
+    );
+    await page.getByRole('button', { name: 'Reset' }).click();
   });
 
   it('a crafted link cannot put sites in the picker: a `sites` parameter in the URL is ignored', async () => {
@@ -478,6 +652,16 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await goTo('Connections');
     await expect(confluence.textContent()).resolves.toContain('site Acme');
     await confluence.getByText('Acme (acme)', { exact: true }).waitFor();
+
+    // Its dependent feature's warning agrees with seed 000: synced data is kept, nothing leaves the results.
+    await confluence.getByRole('button', { name: 'Disconnect Confluence' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Disconnect Confluence?' });
+    const dependent = dialog.getByTestId('dependent-warning');
+    await dependent.waitFor();
+    await expect(dependent.textContent()).resolves.toContain('pages already synced are kept');
+    await expect(dependent.textContent()).resolves.not.toContain('removes');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
   });
 
   it('an admin gives a connected QuickBooks its webhook signing secret; signed deliveries are then accepted', async () => {
@@ -519,6 +703,13 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await panel.getByRole('button', { name: 'Save secret' }).click();
     await panel.getByText('Signing secret saved.').waitFor();
     await panel.getByText(/^Set /).waitFor();
+    // Refused until then; accepted now.
+    await expect(
+      panel
+        .locator('div', { has: page.locator('dt', { hasText: 'Deliveries' }) })
+        .locator('dd')
+        .textContent(),
+    ).resolves.toBe('accepted');
     // Never shown again: the field is emptied and the page holds it nowhere.
     await expect(panel.getByLabel('Replace the signing secret').inputValue()).resolves.toBe('');
     await expect(page.content()).resolves.not.toContain(QB_SECRET);
@@ -644,9 +835,10 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     });
     const postmark = card('Postmark');
     await postmark.getByRole('button', { name: 'Disconnect Postmark' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
-    await dialog.getByTestId('disconnect-body').waitFor();
-    await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
+    await confirm.getByTestId('disconnect-body').waitFor();
+    await confirm.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Disconnect of Postmark stopped part-way' });
     const result = dialog.getByTestId('disconnect-result');
     await result.waitFor({ timeout: 40_000 });
     await expect(result.textContent()).resolves.toContain(
@@ -684,7 +876,7 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
 
     await goTo('Connections');
     await notice.getByRole('button', { name: 'Resume disconnect' }).click();
-    const resumed = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
+    const resumed = page.getByRole('dialog', { name: 'Postmark disconnected' });
     await resumed.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
     await expect(resumed.getByTestId('disconnect-result').textContent()).resolves.toContain(
       'Postmark is disconnected.',

@@ -225,4 +225,34 @@ describe('integrations.list: other members’ connections and actionable expiry 
     });
     expect(entry).toMatchObject({ actorUserId: h.admin.id, onBehalfOfUserId: h.member.id });
   });
+
+  it('warns of a dependent feature only when the disconnect takes the instance down', async () => {
+    await h.admin.client.integrations.configureInstance.mutate({
+      vendor: 'servicenow',
+      subdomain: 'acme',
+    });
+    const app = await connectOAuth(h, h.admin, 'servicenow', 'app', { consentAs: 'u-alice' });
+    const mine = await connectOAuth(h, h.member, 'servicenow', 'user', { consentAs: 'u-carol' });
+    expect([app.outcome, mine.outcome]).toEqual(['connected', 'connected']);
+    // The member's own connection: the organization's keeps ServiceNow (and the Support inbox's sync) going.
+    const personal = await h.member.client.disconnect.preview.query({
+      connectionId: mine.connectionId!,
+    });
+    expect(personal.dependents.map((d) => d.label)).toEqual(['Ticket sync in the Support inbox']);
+    expect(personal.texts.dependentWarnings).toEqual([]);
+    expect(personal.texts.instanceNote).toBe(
+      "The organization's connection keeps ServiceNow connected for your organization; only this connection is revoked.",
+    );
+    const { saga } = await h.member.client.disconnect.start.mutate({
+      connectionId: mine.connectionId!,
+      confirm: true,
+    });
+    expect(saga.status).toBe('completed');
+    // Now the organization's is the last: its disconnect would stop the feature, and says so.
+    const last = await h.admin.client.disconnect.preview.query({ connectionId: app.connectionId! });
+    expect(last.instanceWillBeRevoked).toBe(true);
+    expect(last.texts.dependentWarnings).toEqual([
+      'Disconnecting may affect Ticket sync in the Support inbox.',
+    ]);
+  });
 });
