@@ -1,8 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { TRPCError } from '@trpc/server';
-import { getErrorShape } from '@trpc/server/unstable-core-do-not-import';
 import { z, ZodError } from 'zod';
-import { trpcConfig } from '../trpc/trpc';
+import { errorShapeOf } from '../trpc/response-meta';
 import { retryAfterOf } from './rate-limiter';
 
 export const REST_PREFIX = '/v1';
@@ -81,14 +80,7 @@ export function restErrorResponses(own: Record<number, string> = {}): Record<num
  * route answers another status than tRPC's for the code (the export's 504 for TIMEOUT).
  */
 export function restErrorBody(error: TRPCError, status?: number): TRestError {
-  const shape = getErrorShape({
-    config: trpcConfig,
-    error,
-    type: 'unknown',
-    path: undefined,
-    input: undefined,
-    ctx: undefined,
-  });
+  const shape = errorShapeOf(error);
   const validation = error.code === 'BAD_REQUEST' && error.cause instanceof ZodError;
   return {
     ...shape,

@@ -36,6 +36,8 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     );
   const tokenOf = (connectionId: string) =>
     bus.request('vault.access-tokens.get', { orgId: h.orgId, connectionId });
+  const globexTokenOf = (connectionId: string) =>
+    bus.request('vault.access-tokens.get', { orgId: h.otherOrgId, connectionId });
   const auditOf = (
     action: TAuditAction,
     connectionId: string,
@@ -288,12 +290,9 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     });
     // Globex's connection still refreshes on the grant.
     await dueForRefresh(theirs.connectionId!);
-    await expect(
-      bus.request('vault.access-tokens.get', {
-        orgId: h.otherOrgId,
-        connectionId: theirs.connectionId!,
-      }),
-    ).resolves.toMatchObject({ kind: 'access_token' });
+    await expect(globexTokenOf(theirs.connectionId!)).resolves.toMatchObject({
+      kind: 'access_token',
+    });
     // Globex's disconnect is the account's last connection: it revokes the grant.
     const last = await h.otherAdmin.client.disconnect.start.mutate({
       connectionId: theirs.connectionId!,
@@ -357,11 +356,8 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     // The recovered saga did not trust the lock's old answer: it asked again and left the grant alone.
     expect(done.result).toMatchObject({ revocationSkipped: 'account_has_other_connection' });
     await dueForRefresh(theirs.connectionId!);
-    await expect(
-      bus.request('vault.access-tokens.get', {
-        orgId: h.otherOrgId,
-        connectionId: theirs.connectionId!,
-      }),
-    ).resolves.toMatchObject({ kind: 'access_token' });
+    await expect(globexTokenOf(theirs.connectionId!)).resolves.toMatchObject({
+      kind: 'access_token',
+    });
   });
 });

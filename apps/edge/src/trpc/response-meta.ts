@@ -21,9 +21,9 @@ export function edgeResponseMeta(opts: { errors: TRPCError[] }): {
   return Object.keys(headers).length ? { headers } : {};
 }
 
-/** The JSON body tRPC itself would answer for `error` outside any procedure (same formatter, same fields). */
-export function trpcErrorBody(error: TRPCError): string {
-  const shape = getErrorShape({
+/** The error shape the edge's formatter gives `error` outside any procedure (tRPC's own answers and REST's). */
+export function errorShapeOf(error: TRPCError) {
+  return getErrorShape({
     config: trpcConfig,
     error,
     type: 'unknown',
@@ -31,5 +31,9 @@ export function trpcErrorBody(error: TRPCError): string {
     input: undefined,
     ctx: undefined,
   });
-  return JSON.stringify({ error: shape });
+}
+
+/** The JSON body tRPC itself would answer for `error` outside any procedure (same formatter, same fields). */
+export function trpcErrorBody(error: TRPCError): string {
+  return JSON.stringify({ error: errorShapeOf(error) });
 }
