@@ -367,6 +367,18 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       `update vault.credential set expires_at = now() - interval '1 minute'
         where vendor = 'google' and kind = 'access_token' and is_active`,
     );
+    // A Google run that began while an earlier test slowed every provider page (pageDelayMs) still holds the token
+    // it took before the expiry: "Run now" would only be coalesced into it. Wait until none is running.
+    await waitFor(
+      async () => {
+        const [running] = await h.db.query<{ n: string }>(
+          `select count(*) as n from sync.sync_execution e join sync.sync_job j on j.id = e.job_id
+            where j.vendor = 'google' and e.status = 'running'`,
+        );
+        return running!.n === '0' || undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: 'no Google sync running' },
+    );
     // The token use: "Run now" on the sync job meets invalid_grant, which flags the connection.
     await goTo('Connections');
     const google = card('Google Workspace');
