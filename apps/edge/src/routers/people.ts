@@ -37,3 +37,16 @@ export function mayNameAnyone(identity: Pick<TIdentity, 'permissions'>): boolean
     identity.permissions.includes('settings.view') || identity.permissions.includes('settings.edit')
   );
 }
+
+/**
+ * Whether the caller may see who made a connection: the organization's connections and the caller's own are named
+ * to everyone, a colleague's personal one only under `mayNameAnyone`.
+ */
+export function mayNameOwner(
+  identity: Pick<TIdentity, 'permissions' | 'userId'>,
+  connection: { level: string; userId: string },
+): boolean {
+  return (
+    connection.level === 'app' || connection.userId === identity.userId || mayNameAnyone(identity)
+  );
+}

@@ -1,6 +1,6 @@
 import { authedProcedure } from '../../trpc/trpc';
 import { connectionView } from '../integrations-router/connection-view';
-import { loadPeople, mayNameAnyone } from '../people';
+import { loadPeople, mayNameOwner } from '../people';
 import { loadDisconnectable } from './load-disconnectable';
 import {
   dependentWarning,
@@ -43,11 +43,13 @@ export const previewDisconnect = authedProcedure
     );
     // Whose connections keep the instance connected: the org's, the caller's own, a colleague's by name only for
     // callers who may see who connected what (settings.view or settings.edit).
-    const nameable = mayNameAnyone(ctx.identity);
     const people = await loadPeople(
       ctx.deps.orm.em.getConnection().getKnex(),
       ctx.identity.orgId,
-      nameable ? others.filter((c) => c.level === 'user').map((c) => c.userId) : [],
+      others
+        .filter((c) => c.level === 'user' && c.userId !== ctx.identity.userId)
+        .filter((c) => mayNameOwner(ctx.identity, c))
+        .map((c) => c.userId),
     );
     const keeping: TKeepingConnection[] = others.map((c) =>
       c.level === 'app'

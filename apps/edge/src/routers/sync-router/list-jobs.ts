@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { authedProcedure } from '../../trpc/trpc';
-import { loadPeople, mayNameAnyone } from '../people';
+import { loadPeople, mayNameOwner } from '../people';
 import { ZListJobsInput } from './list-jobs.schema';
 import { syncRequestOptions } from './sync-request-context';
 
@@ -30,14 +30,12 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
     opts,
   );
   const connections = new Map(entry.connections.map((c) => [c.id, c]));
-  const nameable = (c: { level: string; userId: string }): boolean =>
-    c.level === 'app' || c.userId === identity.userId || mayNameAnyone(identity);
   const people = await loadPeople(
     ctx.deps.orm.em.getConnection().getKnex(),
     identity.orgId,
     overview.jobs.flatMap((j) => {
       const c = connections.get(j.job.connectionId);
-      return c && nameable(c) ? [c.userId] : [];
+      return c && mayNameOwner(identity, c) ? [c.userId] : [];
     }),
   );
   return {
@@ -53,7 +51,7 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
               userId: c.userId,
               status: c.status,
               refreshTokenExpired: c.refreshTokenExpired,
-              connectedBy: nameable(c) ? (people.get(c.userId) ?? null) : null,
+              connectedBy: mayNameOwner(identity, c) ? (people.get(c.userId) ?? null) : null,
             }
           : null,
       };
