@@ -19,6 +19,8 @@ export interface EventContract<TPayload extends z.ZodType = z.ZodType> {
    * How a publisher's retry is recognised, when it is not the usual (msgID = the payload's eventId, published
    * after the change is committed, a retry re-publishing the same event): its msgID and what consumers dedupe by.
    */
+  /** What the event means to a subscriber beyond its schema (what occurredAt is, how to order it): in the AsyncAPI. */
+  readonly about?: string;
   readonly delivery?: {
     readonly msgId: string;
     readonly dedupeBy: string;

@@ -26,6 +26,13 @@ export const ZConnectionConnectedEvent = ZEventBase.extend({
 });
 export type TConnectionConnectedEvent = z.infer<typeof ZConnectionConnectedEvent>;
 
+/**
+ * A disconnect saga finished (published by the edge's saga after the statuses, msgID = eventId; a retry or a resumed
+ * saga re-publishes the same event). occurredAt is when the connection was revoked (the connection service's
+ * `revokedAt`, the database's clock), so a re-publish carries the very same event, and a subscriber can order it
+ * against a later `connected` of the same slot even when this event is published after it (a saga resumed late).
+ * Derive an instance's state per connectionId: another connection may keep (or revive) the instance.
+ */
 export const ZConnectionDisconnectedEvent = ZEventBase.extend({
   vendor: ZVendor,
   instanceId: ZUuid,
@@ -33,6 +40,10 @@ export const ZConnectionDisconnectedEvent = ZEventBase.extend({
   sagaId: ZUuid,
   actorUserId: ZUserId,
   ownerUserId: ZUserId,
+  /** The connection's level (absent in events published before session 19). */
+  level: ZConnectionFlow.optional(),
+  /** The provider account the connection held (absent in events published before session 19). */
+  externalAccountId: z.string().nullable().optional(),
   instanceRevoked: z.boolean(),
   revocationSucceeded: z.boolean(),
   syncJobsDisabled: z.number().int().min(0),
@@ -70,6 +81,10 @@ export const ZConnectionReconnectedEvent = ZEventBase.extend({
   previousExternalAccountId: z.string().nullable(),
   externalAccountId: z.string(),
   tenantId: z.string().nullable(),
+  /** The connection's level (absent in events published before session 19). */
+  level: ZConnectionFlow.optional(),
+  /** The connection's owner (absent in events published before session 19). */
+  userId: ZUserId.optional(),
 });
 
 /**
@@ -125,14 +140,20 @@ export const integrationEventContracts = {
   'integrations.connection.disconnected': defineEvent({
     payload: ZConnectionDisconnectedEvent,
     stream: 'INTEGRATIONS',
+    about:
+      "A disconnect finished. occurredAt is when the connection was revoked (the database clock), the same on every re-publish; a saga resumed late may publish it after a later `connected` of the same slot, so order by occurredAt and derive an instance's state per connectionId (another connection may keep or revive it).",
   }),
   'integrations.connection.refresh_token_expired': defineEvent({
     payload: ZRefreshTokenExpiredEvent,
     stream: 'INTEGRATIONS',
+    about:
+      "The provider refused the connection's refresh token: its owner (userId) must reconnect (seed 003). occurredAt is when the flag was set.",
   }),
   'integrations.connection.connected': defineEvent({
     payload: ZConnectionConnectedEvent,
     stream: 'INTEGRATIONS',
+    about:
+      'A connection became connected. occurredAt is its connectedAt; instanceReused says a revoked instance came back (a reconnection after a disconnect).',
   }),
   'integrations.connection.abandoned': defineEvent({
     payload: ZConnectionAbandonedEvent,

@@ -69,6 +69,7 @@ export function buildAsyncApi(): Record<string, unknown> {
           : `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): domain events for other Otesse ` +
             'services. Published after the change is committed, with msgID = eventId (a retry re-publishes the ' +
             'same event); read with your own durable consumer and dedupe by eventId.',
+      ...(contract.about ? { summary: contract.about } : {}),
       messages: { [pascal(subject)]: { $ref: `#/components/messages/${pascal(subject)}` } },
       'x-jetstream': {
         stream,

@@ -120,6 +120,8 @@ interface TResults {
     instanceRevoked: boolean;
     webhooksDisabled: number;
     healthChecksStopped: boolean;
+    /** Since session 19 (absent in older results). */
+    revokedAt?: string | null;
   };
   'mark-references-stale'?: { marked: number };
   'mark-instance-references-stale'?: { marked: number };
@@ -418,6 +420,8 @@ export function disconnectSaga(
             webhooksDisabled: r.webhooksDisabled,
             healthChecksStopped: r.healthChecksStopped,
             instanceStatus: r.instance.status,
+            // The event's occurredAt: the database's time of the revocation, the same on every re-publish.
+            revokedAt: r.connection.revokedAt,
           };
         },
       },
@@ -457,11 +461,14 @@ export function disconnectSaga(
           const target = requireTarget(input, results);
           const s = disconnectSummary(results);
           const eventId = deterministicUuid(`${sagaId}:disconnected`);
+          const statuses = (results as TResults)['update-statuses'];
           await deps.events.publish(
             'integrations.connection.disconnected',
             {
               eventId,
-              occurredAt: new Date().toISOString(),
+              // When the connection was revoked (the statuses' commit), not when this publish ran: a saga resumed
+              // late still orders before a reconnect made meanwhile. Older results lack it: the step's own time.
+              occurredAt: statuses?.revokedAt ?? new Date().toISOString(),
               orgId,
               vendor: target.vendor,
               instanceId: target.instanceId,
@@ -469,6 +476,10 @@ export function disconnectSaga(
               sagaId,
               actorUserId,
               ownerUserId: target.ownerUserId,
+              level: target.level,
+              ...(target.externalAccountId !== undefined
+                ? { externalAccountId: target.externalAccountId }
+                : {}),
               instanceRevoked: s.instanceRevoked,
               revocationSucceeded: s.revocationSucceeded,
               syncJobsDisabled: s.syncJobsDisabled,

@@ -198,12 +198,26 @@ describe('disconnect saga (whole stack as processes)', () => {
     // And the event for other Otesse services.
     const events = await streamEvents<{
       connectionId: string;
+      occurredAt: string;
+      level: string;
+      externalAccountId: string | null;
       credentialsDeleted: number;
       referencesMarkedStale: number;
     }>(h.nc, 'integrations.connection.disconnected', (e) => e.connectionId === connectionId);
     expect(events).toHaveLength(1);
     expect(events[0]!.credentialsDeleted).toBe(2);
     expect(events[0]!.referencesMarkedStale).toBe(25);
+    // A subscriber can tell the slot and order the event by when the connection was revoked (the statuses' commit,
+    // on the database's clock), not by when the event happened to be published.
+    const [revoked] = await h.db.query<{ revoked_at: Date; external_account_id: string | null }>(
+      `select revoked_at, external_account_id from "connection".integration_connection where id = $1`,
+      [connectionId],
+    );
+    expect(new Date(events[0]!.occurredAt).getTime()).toBe(revoked!.revoked_at.getTime());
+    expect(events[0]).toMatchObject({
+      level: 'app',
+      externalAccountId: revoked!.external_account_id,
+    });
     // The catalogue offers Connect again.
     const after = (await h.admin.client.integrations.list.query()).find(
       (i) => i.provider.key === 'servicenow',
