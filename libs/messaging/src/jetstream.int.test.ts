@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nanos, type NatsConnection } from 'nats';
 import { STREAMS } from '@otesse/contracts';
-import { startNatsServer, type TTestNats } from '@otesse/testing';
-import { ensureStreams } from './jetstream';
+import { createLogger } from '@otesse/logging';
+import { startNatsServer, waitFor, type TTestNats } from '@otesse/testing';
+import { consumeDurable, ensureStreams, EventPublisher } from './jetstream';
 import { connectNats } from './nats-connection';
 
 describe('ensureStreams: created by whoever starts first, configured only by its owner', () => {
@@ -40,5 +41,75 @@ describe('ensureStreams: created by whoever starts first, configured only by its
     );
     const jsm = await nc.jetstreamManager();
     expect((await jsm.streams.info('INTEGRATIONS')).config.subjects).toEqual(['integrations.>']);
+  });
+});
+
+describe('consumeDurable before its stream exists', () => {
+  let nats: TTestNats;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connectNats({ url: nats.url, name: 'late-stream-test' });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('a subscriber started on a fresh environment waits for the stream, then reads what is published', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({
+      name: 'subscriber',
+      destination: { write: (l: string) => void lines.push(l) },
+    });
+    const got: string[] = [];
+    // No INTEGRATIONS stream yet: the subscriber (whose NATS user could not create it) starts first.
+    const consumer = await consumeDurable(nc, {
+      stream: 'INTEGRATIONS',
+      durable: 'late-subscriber',
+      subjects: ['integrations.connection.abandoned'],
+      logger,
+      handler: async (event) => {
+        got.push(event.connectionId);
+      },
+    });
+    try {
+      expect(lines.join('')).toContain('stream does not exist yet');
+      // A publisher comes up and creates the stream, then publishes.
+      await ensureStreams(nc, ['INTEGRATIONS'], { service: 'connection' });
+      const connectionId = '00000000-0000-4000-8000-00000000c0de';
+      await new EventPublisher(nc).publish(
+        'integrations.connection.abandoned',
+        {
+          eventId: '00000000-0000-4000-8000-00000000e001',
+          occurredAt: new Date().toISOString(),
+          orgId: '00000000-0000-4000-8000-00000000000a',
+          vendor: 'google',
+          instanceId: '00000000-0000-4000-8000-00000000000b',
+          connectionId,
+          level: 'user',
+          userId: '00000000-0000-4000-8000-00000000000c',
+          reason: 'connect_failed',
+        },
+        { msgId: '00000000-0000-4000-8000-00000000e001' },
+      );
+      await waitFor(() => got.length > 0, { timeoutMs: 10_000, what: 'the event consumed' });
+      expect(got).toEqual([connectionId]);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
+  it('a stop while it waits for the stream returns at once', async () => {
+    const consumer = await consumeDurable(nc, {
+      stream: 'AUDIT',
+      durable: 'never-started',
+      subjects: ['audit.entries.append'],
+      logger: createLogger({ name: 'subscriber', level: 'silent' }),
+      handler: async () => undefined,
+    });
+    const started = Date.now();
+    await consumer.stop();
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 });

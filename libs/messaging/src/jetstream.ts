@@ -180,17 +180,52 @@ export async function consumeDurable<S extends TEventSubject>(
     // and the contract check below ignores subjects the consumer did not ask for.
     ...(opts.subjects.length === 1 ? { filter_subject: opts.subjects[0] } : {}),
   };
+  const setUp = async () => {
+    try {
+      await jsm.consumers.info(opts.stream, opts.durable);
+      await jsm.consumers.update(opts.stream, opts.durable, config);
+    } catch {
+      await jsm.consumers.add(opts.stream, config);
+    }
+    return nc.jetstream().consumers.get(opts.stream, opts.durable);
+  };
+  let consumer: Awaited<ReturnType<typeof setUp>> | undefined;
   try {
-    await jsm.consumers.info(opts.stream, opts.durable);
-    await jsm.consumers.update(opts.stream, opts.durable, config);
-  } catch {
-    await jsm.consumers.add(opts.stream, config);
+    consumer = await setUp();
+  } catch (e) {
+    // A subscriber whose NATS user may not create streams, started before any publisher created this one (a fresh
+    // environment): it waits for the stream in the background instead of failing its start. Anything else
+    // (permissions, a bad configuration) still fails the start.
+    if (!isStreamNotFound(e)) throw e;
+    opts.logger.warn(
+      { stream: opts.stream, durable: opts.durable },
+      'stream does not exist yet; the consumer starts once a publisher creates it',
+    );
   }
-  const consumer = await nc.jetstream().consumers.get(opts.stream, opts.durable);
   let messages: ConsumerMessages | undefined;
   let stopped = false;
+  let stopWaiting: (() => void) | undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      stopWaiting = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
   const loop = (async () => {
-    while (!stopped) {
+    for (let waitMs = 250; !consumer && !stopped; waitMs = Math.min(waitMs * 2, 5_000)) {
+      await pause(waitMs);
+      if (stopped) return;
+      try {
+        consumer = await setUp();
+        opts.logger.info({ stream: opts.stream, durable: opts.durable }, 'stream exists: consuming');
+      } catch (e) {
+        if (!isStreamNotFound(e))
+          opts.logger.warn({ err: e, stream: opts.stream }, 'consumer set-up failed; retrying');
+      }
+    }
+    while (!stopped && consumer) {
       try {
         messages = await consumer.consume({ max_messages: opts.batch ?? 256 });
         for await (const msg of messages) {
@@ -265,8 +300,15 @@ export async function consumeDurable<S extends TEventSubject>(
   return {
     stop: async () => {
       stopped = true;
+      stopWaiting?.();
       await messages?.close();
       await loop;
     },
   };
+}
+
+/** JetStream's "stream not found" (API error 10059), as nats.js reports it. */
+function isStreamNotFound(e: unknown): boolean {
+  const err = e as { api_error?: { err_code?: number }; message?: unknown } | undefined;
+  return err?.api_error?.err_code === 10059 || err?.message === 'stream not found';
 }
