@@ -219,7 +219,10 @@ export async function consumeDurable<S extends TEventSubject>(
       if (stopped) return;
       try {
         consumer = await setUp();
-        opts.logger.info({ stream: opts.stream, durable: opts.durable }, 'stream exists: consuming');
+        opts.logger.info(
+          { stream: opts.stream, durable: opts.durable },
+          'stream exists: consuming',
+        );
       } catch (e) {
         if (!isStreamNotFound(e))
           opts.logger.warn({ err: e, stream: opts.stream }, 'consumer set-up failed; retrying');
