@@ -45,4 +45,27 @@ describe('docs/asyncapi.yaml', () => {
       expect.arrayContaining(['eventId', 'orgId', 'actorUserId', 'onBehalfOfUserId', 'details']),
     );
   });
+
+  it('leaves event payloads open, so a subscriber validating strictly still takes an event that gained a field', async () => {
+    const doc = parse(await renderAsyncApi()) as {
+      components: { schemas: Record<string, unknown> };
+    };
+    const closed = (v: unknown): boolean =>
+      Array.isArray(v)
+        ? v.some(closed)
+        : v !== null &&
+          typeof v === 'object' &&
+          Object.entries(v).some(
+            ([k, x]) => (k === 'additionalProperties' && x === false) || closed(x),
+          );
+    for (const subject of Object.keys(eventContracts)) {
+      const name = subject
+        .split(/[._-]/)
+        .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+        .join('');
+      const schema = doc.components.schemas[name];
+      expect(schema, subject).toBeDefined();
+      expect(closed(schema), subject).toBe(false);
+    }
+  });
 });

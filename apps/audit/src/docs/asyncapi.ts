@@ -41,7 +41,9 @@ export function buildAsyncApi(): Record<string, unknown> {
     const stream = contract.stream as TStreamName;
     const def = STREAMS[stream];
     const isAudit = stream === 'AUDIT';
-    schemas[pascal(subject)] = jsonSchema(contract.payload);
+    // Events only grow (new optional fields): a subscriber must ignore fields it does not know, so their schemas
+    // do not close the object the way the request/reply schemas do.
+    schemas[pascal(subject)] = jsonSchema(contract.payload, 'output', { open: true });
     messages[pascal(subject)] = {
       name: subject,
       title: subject,
@@ -68,7 +70,8 @@ export function buildAsyncApi(): Record<string, unknown> {
             `own durable consumer and dedupe by ${contract.delivery.dedupeBy}.`
           : `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): domain events for other Otesse ` +
             'services. Published after the change is committed, with msgID = eventId (a retry re-publishes the ' +
-            'same event); read with your own durable consumer and dedupe by eventId.',
+            'same event); read with your own durable consumer and dedupe by eventId. New optional fields may ' +
+            'be added to an event: ignore the ones you do not know.',
       ...(contract.about ? { summary: contract.about } : {}),
       messages: { [pascal(subject)]: { $ref: `#/components/messages/${pascal(subject)}` } },
       'x-jetstream': {
@@ -187,13 +190,17 @@ function camel(subject: string): string {
 }
 
 /** JSON Schema draft-07 (AsyncAPI's schema dialect) of a contract, without the verbose uuid/date regexes. */
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): unknown {
+function jsonSchema(
+  schema: z.ZodType,
+  io: 'input' | 'output' = 'output',
+  opts: { open?: boolean } = {},
+): unknown {
   const raw = z.toJSONSchema(schema, { target: 'draft-7', unrepresentable: 'any', io });
-  return clean(raw);
+  return clean(raw, opts.open === true);
 }
 
-function clean(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(clean);
+function clean(v: unknown, open: boolean): unknown {
+  if (Array.isArray(v)) return v.map((x) => clean(x, open));
   if (v === null || typeof v !== 'object') return v;
   const o = v as Record<string, unknown>;
   const out: Record<string, unknown> = {};
@@ -201,7 +208,8 @@ function clean(v: unknown): unknown {
     if (k === '$schema') continue;
     // `format` says it: the generated patterns only repeat it at length.
     if (k === 'pattern' && (o['format'] === 'uuid' || o['format'] === 'date-time')) continue;
-    out[k] = clean(val);
+    if (open && k === 'additionalProperties' && val === false) continue;
+    out[k] = clean(val, open);
   }
   return out;
 }
