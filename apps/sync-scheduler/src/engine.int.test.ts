@@ -537,23 +537,43 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     const contacts = await kit.addJob(c, 'contacts');
     const invoices = await kit.addJob(c, 'invoices');
     // The provider ends the access token early (password change, sessions revoked); the vault still holds it as
-    // valid for an hour. Two runs of the connection meet the refusal together.
+    // valid for an hour. Two runs of the connection meet the refusal together: the refresh takes a second, so the
+    // second run is handed the refused token too before the first one's refresh has answered.
     kit.fake.state.expireTokens('access', { token: c.accessToken });
-    await Promise.all([runNow(c, contacts), runNow(c, invoices)]);
-    for (const jobId of [contacts, invoices]) {
-      expect(await kit.finished(jobId)).toMatchObject({
-        status: 'succeeded',
-        records_written: 50,
-        error_reason: null,
-      });
+    const dataCallsBefore = kit.fake.state.dataCalls.length;
+    kit.fake.state.applyConfig({ tokenDelayMs: 1_000 });
+    try {
+      await Promise.all([runNow(c, contacts), runNow(c, invoices)]);
+      for (const jobId of [contacts, invoices]) {
+        expect(await kit.finished(jobId)).toMatchObject({
+          status: 'succeeded',
+          records_written: 50,
+          error_reason: null,
+        });
+      }
+    } finally {
+      kit.fake.state.applyConfig({ tokenDelayMs: 0 });
     }
     // One refresh for both: the vault renewed the refused token once.
+    const [refresh] = refreshesWith(c.refreshToken);
     expect(refreshesWith(c.refreshToken)).toMatchObject([{ status: 200 }]);
+    // Each run's first page was refused (401: the expired token, the only one the provider refuses here), both
+    // before that refresh answered, i.e. both on the old token; every other page was read on the renewed one.
+    const calls = kit.fake.state.dataCalls.slice(dataCallsBefore);
+    const refused = calls.filter((d) => d.status === 401);
+    expect(refused.map((d) => [d.resource, d.cursor]).sort()).toEqual([
+      ['contacts', null],
+      ['invoices', null],
+    ]);
+    for (const d of refused) {
+      expect(Date.parse(d.at)).toBeLessThan(Date.parse(refresh!.at) + 1_000);
+    }
+    expect(calls.filter((d) => d.status !== 401).every((d) => d.status === 200)).toBe(true);
     // The next run uses the renewed token as it is: no refresh.
-    const calls = kit.fake.state.tokenCalls.length;
+    const tokenCalls = kit.fake.state.tokenCalls.length;
     await runNow(c, contacts);
     expect(await kit.finished(contacts, { after: 1 })).toMatchObject({ status: 'succeeded' });
-    expect(kit.fake.state.tokenCalls.length).toBe(calls);
+    expect(kit.fake.state.tokenCalls.length).toBe(tokenCalls);
     const { connection } = await kit.bus.request('connection.connections.get', {
       orgId: c.orgId,
       connectionId: c.connectionId,

@@ -63,4 +63,51 @@ describe('sync-scheduler migrations (real Postgres)', () => {
       await orm.close(true);
     }
   });
+
+  it("pause_cleared_by_disconnect lifts the pause marks whose saga's lift is on record, and only those", async () => {
+    const repairDb = await createTestDatabase();
+    const orm = await openOrm(syncSchedulerOrmConfig(repairDb.urlFor('sync-scheduler')));
+    try {
+      await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await migrateDown(orm)).toEqual([
+        'Migration20261124090000_pause_cleared_by_disconnect',
+      ]);
+      const [compensated, resumed, live] = [randomUUID(), randomUUID(), randomUUID()];
+      const connectionId = randomUUID();
+      for (const [resource, saga] of [
+        ['contacts', compensated],
+        ['invoices', resumed],
+        ['tickets', live],
+      ] as const) {
+        await repairDb.query(
+          `insert into sync.sync_job (org_id, instance_id, connection_id, vendor, resource, schedule, paused_by_saga_id)
+           values ($1, $2, $3, 'zendesk', $4, '{"kind":"interval","everySeconds":60}', $5)`,
+          [randomUUID(), randomUUID(), connectionId, resource, saga],
+        );
+      }
+      // A pause committed after its compensation lifted nothing; another after its saga's resume (same race).
+      await repairDb.query(
+        `insert into sync.processed_command (key, subject, result, created_at)
+         values ($1, 'sync-scheduler.jobs.reenable-for-saga', '{}', now()),
+                ($2, 'sync-scheduler.jobs.reenable-for-saga', '{}', now()),
+                ($3, 'sync-scheduler.jobs.disable-for-connection', '{}', now())`,
+        [`${compensated}:pause-sync:compensate`, `${resumed}:resume-sync`, `${live}:pause-sync`],
+      );
+      await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(
+        await repairDb.query(
+          `select resource, paused_by_saga_id from sync.sync_job where connection_id = $1 order by resource`,
+          [connectionId],
+        ),
+      ).toEqual([
+        { resource: 'contacts', paused_by_saga_id: null },
+        { resource: 'invoices', paused_by_saga_id: null },
+        // A change of user still between its pause and its lift keeps its pause.
+        { resource: 'tickets', paused_by_saga_id: live },
+      ]);
+    } finally {
+      await orm.close(true);
+      await repairDb.drop();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
+import pg from 'pg';
 import { SYNC_CANCEL_SIGNAL_SUBJECT, ZSyncCancelSignal } from '@otesse/contracts';
 import { createLogger } from '@otesse/logging';
 import { Bus, connectNats, decodeJson } from '@otesse/messaging';
@@ -310,6 +311,177 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     });
     expect(jobs.filter((j) => j.job.connectionId === t.connectionId)).toHaveLength(3);
     for (const { job } of jobs) expect(job.pausedForChangeUser).toBe(false);
+  });
+
+  const pauseMarks = (connectionId: string) =>
+    db.query<{ paused_by_saga_id: string | null }>(
+      `select paused_by_saga_id from sync.sync_job where connection_id = $1 order by id`,
+      [connectionId],
+    );
+  /** Sessions of the test database waiting for a lock (a row lock, or a key another transaction inserted). */
+  const lockWaiters = async () =>
+    (
+      await db.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`,
+      )
+    )[0]!.n;
+
+  it("a pause slow to commit and its saga's compensation meet: the compensation waits for it and lifts it; a later copy pauses nothing", async () => {
+    const t = await setup();
+    const sagaId = randomUUID();
+    const pause = {
+      orgId: t.orgId,
+      connectionId: t.connectionId,
+      sagaId,
+      purpose: 'changeUser' as const,
+      idempotencyKey: `${sagaId}:pause-sync`,
+    };
+    const compensate = {
+      orgId: t.orgId,
+      connectionId: t.connectionId,
+      sagaId,
+      idempotencyKey: `${sagaId}:pause-sync:compensate`,
+    };
+    // Another session holds a job's row lock (a claim, a user's enable, a stalled transaction): the pause waits.
+    const holder = new pg.Client({ connectionString: db.adminUrl });
+    await holder.connect();
+    let pauseAnswer: Promise<unknown> | undefined;
+    let compensated: Promise<{ jobsReenabled: number; jobsResumed?: number }> | undefined;
+    try {
+      await holder.query('begin');
+      await holder.query(`select id from sync.sync_job where id = $1 for update`, [t.jobs[0]!.id]);
+      // The saga's attempt: it gives up (its timeout) while the pause's transaction is still open.
+      pauseAnswer = bus
+        .request('sync-scheduler.jobs.disable-for-connection', pause)
+        .catch((e) => e);
+      await waitFor(async () => (await lockWaiters()) >= 1, { what: 'the pause to wait' });
+      // The saga compensates; its lift may be answered by any replica.
+      let answered = false;
+      compensated = bus.request('sync-scheduler.jobs.reenable-for-saga', compensate);
+      void compensated.then(() => (answered = true)).catch(() => undefined);
+      // It waits for the pause (on the pause's key); before the fix it lifted nothing and answered at once.
+      await waitFor(async () => answered || (await lockWaiters()) >= 2, {
+        what: 'the compensation to answer or to wait',
+      });
+      await holder.query('commit');
+    } finally {
+      await holder.end();
+    }
+    expect(await pauseAnswer).toEqual({
+      jobsDisabled: 0,
+      jobIds: [],
+      executionsCancelled: 0,
+      jobsPaused: 3,
+    });
+    expect(await compensated).toEqual({ jobsReenabled: 0, jobsResumed: 3 });
+    expect((await pauseMarks(t.connectionId)).map((r) => r.paused_by_saga_id)).toEqual([
+      null,
+      null,
+      null,
+    ]);
+    // A copy of the pause still on the wire replays its first answer and pauses nothing again.
+    expect(await bus.request('sync-scheduler.jobs.disable-for-connection', pause)).toMatchObject({
+      jobsPaused: 3,
+    });
+    expect((await pauseMarks(t.connectionId)).every((r) => r.paused_by_saga_id === null)).toBe(
+      true,
+    );
+    const { jobs } = await bus.request('sync-scheduler.jobs.overview', {
+      orgId: t.orgId,
+      instanceId: t.instanceId,
+    });
+    expect(jobs.map((j) => j.job.pausedForChangeUser)).toEqual([false, false, false]);
+  });
+
+  it("a pause that arrives after its saga's compensation (never reached the scheduler before) pauses nothing", async () => {
+    const t = await setup();
+    const sagaId = randomUUID();
+    const base = { orgId: t.orgId, connectionId: t.connectionId, sagaId };
+    expect(
+      await bus.request('sync-scheduler.jobs.reenable-for-saga', {
+        ...base,
+        idempotencyKey: `${sagaId}:pause-sync:compensate`,
+      }),
+    ).toEqual({ jobsReenabled: 0, jobsResumed: 0 });
+    const exec = await running(t.jobs[0]!.id, t);
+    expect(
+      await bus.request('sync-scheduler.jobs.disable-for-connection', {
+        ...base,
+        purpose: 'changeUser',
+        idempotencyKey: `${sagaId}:pause-sync`,
+      }),
+    ).toEqual({ jobsDisabled: 0, jobIds: [], executionsCancelled: 0, jobsPaused: 0 });
+    expect((await pauseMarks(t.connectionId)).every((r) => r.paused_by_saga_id === null)).toBe(
+      true,
+    );
+    expect((await execRow(exec)).status).toBe('running');
+    // The compensation of a disconnect (another step's key) settles no pause key.
+    const disconnectSaga = randomUUID();
+    await bus.request('sync-scheduler.jobs.reenable-for-saga', {
+      ...base,
+      sagaId: disconnectSaga,
+      idempotencyKey: `${disconnectSaga}:disable-sync-jobs:compensate`,
+    });
+    expect(
+      await db.query(`select key from sync.processed_command where key like $1 order by key`, [
+        `${disconnectSaga}%`,
+      ]),
+    ).toEqual([{ key: `${disconnectSaga}:disable-sync-jobs:compensate` }]);
+  });
+
+  it("a disconnect clears a change of user's pause mark; a reconnection's adoption too", async () => {
+    const t = await setup();
+    const pausing = randomUUID();
+    await bus.request('sync-scheduler.jobs.disable-for-connection', {
+      orgId: t.orgId,
+      connectionId: t.connectionId,
+      sagaId: pausing,
+      purpose: 'changeUser',
+      idempotencyKey: `${pausing}:pause-sync`,
+    });
+    // One job a user had turned off: the disconnect leaves it off, and unpaused too.
+    await db.query(`update sync.sync_job set is_enabled = false where id = $1`, [t.jobs[2]!.id]);
+    const disconnect = randomUUID();
+    const base = { orgId: t.orgId, connectionId: t.connectionId, sagaId: disconnect };
+    expect(
+      await bus.request('sync-scheduler.jobs.disable-for-connection', {
+        ...base,
+        idempotencyKey: `${disconnect}:disable-sync-jobs`,
+      }),
+    ).toMatchObject({ jobsDisabled: 2, jobsPaused: 0 });
+    expect((await pauseMarks(t.connectionId)).every((r) => r.paused_by_saga_id === null)).toBe(
+      true,
+    );
+    // The disconnect is compensated: its jobs run again (no pause of a change of user that is over holds them).
+    expect(
+      await bus.request('sync-scheduler.jobs.reenable-for-saga', {
+        ...base,
+        idempotencyKey: `${disconnect}:disable-sync-jobs:compensate`,
+      }),
+    ).toEqual({ jobsReenabled: 2, jobsResumed: 0 });
+    const asked = await bus.request('sync-scheduler.jobs.run-now', {
+      orgId: t.orgId,
+      jobId: t.jobs[0]!.id,
+    });
+    expect(asked.job).toMatchObject({ isEnabled: true, pausedForChangeUser: false });
+
+    // A mark left on a disconnected connection's jobs (from before this fix): the new connection adopts them
+    // without it.
+    await db.query(
+      `update sync.sync_job set paused_by_saga_id = gen_random_uuid() where connection_id = $1`,
+      [t.connectionId],
+    );
+    const adopted = await bus.request('sync-scheduler.jobs.create-defaults', {
+      orgId: t.orgId,
+      instanceId: t.instanceId,
+      connectionId: randomUUID(),
+      vendor: 'zendesk',
+      resources: ['contacts', 'invoices', 'tickets'],
+      adoptFromConnectionId: t.connectionId,
+    });
+    expect(adopted.adopted).toBe(3);
+    expect(adopted.jobs.map((j) => j.pausedForChangeUser)).toEqual([false, false, false]);
   });
 
   it('mark-stale marks the whole instance or only one connection’s references, set-based and once', async () => {

@@ -10,7 +10,8 @@ import { SYNC_SCHEMA_NAME as S, toSyncJob, type TSyncJobRow } from '../sync-job.
  * transaction. Set-based `on conflict do nothing`: a replay (or a concurrent duplicate) creates nothing and
  * leaves existing jobs as they are — a job disabled by a disconnect stays disabled until the user re-enables
  * it. Mappings are seeded only for resources the instance has none of yet, so user edits and deletions stick.
- * An adoption also records the new connection as the successor of the old one's slot (connection_lineage).
+ * An adoption also records the new connection as the successor of the old one's slot (connection_lineage), and
+ * clears the jobs' saga marks (a disconnect's, a change of user's pause).
  */
 export function createDefaultJobsHandler(
   orm: MikroORM,
@@ -40,6 +41,8 @@ export function createDefaultJobsHandler(
           .update({
             connection_id: req.connectionId,
             disabled_by_saga_id: null,
+            // A change of user's pause was the old connection's: nothing of it applies to the new one's token.
+            paused_by_saga_id: null,
             run_requested_at: null,
             updated_at: now,
           });

@@ -26,6 +26,9 @@ interface TStored {
  * harmless: the runner's next batch sees the row).
  *
  * `purpose: 'changeUser'`: the change of user's pause before its swap (pauseForChangeUser), signalled the same way.
+ * Its key is claimed before the pause, in the pause's transaction (runOnce): a key the pause's compensation settled
+ * first (reenable-jobs-for-saga.handler.ts) makes a late copy a replay that pauses nothing, and a compensation that
+ * comes while this transaction is open waits for it on the key. A disconnect's step clears any pause mark.
  */
 export function disableJobsForConnectionHandler(
   deps: Pick<TSchedulerDeps, 'orm' | 'nc'>,
