@@ -50,8 +50,16 @@ export interface TConnectionConfig {
   catalogue?: Catalogue;
   /** Periodic provider health checks; `enabled: false` runs none (tests that don't want them). */
   healthChecks?: Partial<THealthCheckSettings> & { enabled?: boolean };
-  /** The sweep of connects that will never finish; `enabled: false` runs none in this replica. */
+  /**
+   * The sweep of connects that will never finish, which also publishes the event outbox; `enabled: false` runs none
+   * in this replica.
+   */
   pendingSweep?: Partial<TPendingSweepSettings> & { enabled?: boolean };
+  /**
+   * How long the connection service's copy of a refresh-token expiry's audit entry waits for the vault's (default
+   * REFRESH_EXPIRED_AUDIT_DELAY_MS, a minute; REFRESH_EXPIRED_AUDIT_DELAY_MS in the environment).
+   */
+  refreshExpiredAuditDelayMs?: number | undefined;
   logLevel?: string;
   logger?: Logger;
   healthPort?: number | undefined;
@@ -113,6 +121,9 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
         orm,
         events,
         logger,
+        ...(cfg.refreshExpiredAuditDelayMs !== undefined
+          ? { auditDelayMs: cfg.refreshExpiredAuditDelayMs }
+          : {}),
       }),
       'connection.connections.lock': lockConnectionHandler(orm),
       'connection.connections.unlock': unlockConnectionHandler(orm),

@@ -17,7 +17,12 @@ export const ZConnectionEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape).ex
    * connect overtaken is refused cleanly.
    */
   PENDING_CONNECT_STALE_MS: z.coerce.number().int().min(1_000).max(86_400_000).optional(),
-  /** `false` runs no sweep of connects that will never finish in this replica. */
+  /**
+   * How long the connection service's copy of a refresh-token expiry's audit entry waits for the vault's, which
+   * carries the provider's answer (default 60 s; keep it well under JetStream's 120 s duplicate window).
+   */
+  REFRESH_EXPIRED_AUDIT_DELAY_MS: z.coerce.number().int().min(0).max(110_000).optional(),
+  /** `false` runs no sweep of connects that will never finish (nor publishes its event outbox) in this replica. */
   PENDING_CONNECT_SWEEP_ENABLED: z
     .enum(['true', 'false'])
     .default('true')

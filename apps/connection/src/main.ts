@@ -28,6 +28,7 @@ try {
       ...(env.PENDING_CONNECT_SWEEP_MS ? { intervalMs: env.PENDING_CONNECT_SWEEP_MS } : {}),
       ...(env.PENDING_CONNECT_STALE_MS ? { staleAfterMs: env.PENDING_CONNECT_STALE_MS } : {}),
     },
+    refreshExpiredAuditDelayMs: env.REFRESH_EXPIRED_AUDIT_DELAY_MS,
     logger,
     healthPort: env.HEALTH_PORT,
     healthHost: env.HEALTH_HOST,

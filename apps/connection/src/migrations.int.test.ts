@@ -77,6 +77,17 @@ describe('connection migrations (real Postgres)', () => {
             name,
           ])
         ).length;
+      // Down past event_outbox: the owed events' table is gone.
+      const table = async (name: string) =>
+        (
+          await db.query(
+            `select 1 from information_schema.tables where table_schema = $1 and table_name = $2`,
+            [CONNECTION_SCHEMA.schema, name],
+          )
+        ).length;
+      expect(await table('event_outbox')).toBe(1);
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_event_outbox$/)]);
+      expect(await table('event_outbox')).toBe(0);
       // Down past account_grant_holders: begin_disconnect no longer answers who else holds the account's grant,
       // and the index that answers it is gone.
       expect(await body('begin_disconnect')).toMatch(/'accountGrantInUse'/);

@@ -356,6 +356,9 @@ describe('reconnect and change-user commands of the connection service (real Pos
           previousExternalAccountId: 'u-alice',
           externalAccountId: 'u-alice',
           tenantId: 'acme.service-now.com',
+          // The connection's level and owner after the reconnect.
+          level: 'app',
+          userId: connection.userId,
         },
       },
     ]);

@@ -1,9 +1,11 @@
 import { ProcessedCommandSchema } from '@otesse/persistence';
+import { EventOutboxSchema } from './event-outbox.entity';
 import { IntegrationConnectionSchema } from './integration-connection.entity';
 import { IntegrationHealthSchema } from './integration-health.entity';
 import { IntegrationInstanceSchema } from './integration-instance.entity';
 import { WebhookEndpointSchema } from './webhook-endpoint.entity';
 
+export * from './event-outbox.entity';
 export * from './integration-connection.entity';
 export * from './integration-health.entity';
 export * from './integration-instance.entity';
@@ -14,5 +16,6 @@ export const entities = [
   IntegrationConnectionSchema,
   IntegrationHealthSchema,
   WebhookEndpointSchema,
+  EventOutboxSchema,
   ProcessedCommandSchema,
 ];

@@ -15,6 +15,7 @@ import {
   lockConnection,
   type TConnectionRow,
 } from '../store/connection.store';
+import { publishOwedEvents } from '../store/event-outbox';
 import { disconnectInProgress, lockedBySaga } from './lock-connection.handler';
 
 export interface TCompleteReconnectDeps {
@@ -110,6 +111,9 @@ export function completeReconnectHandler(
           previousExternalAccountId: c.external_account_id,
           externalAccountId: req.externalAccountId,
           tenantId: req.tenantId,
+          // The connection's level and owner after the change (a change of user keeps the owner).
+          level: row!.level,
+          userId: row!.user_id,
         };
         return {
           connection: await loadConnection(trx, req.orgId, c.id),
@@ -118,14 +122,25 @@ export function completeReconnectHandler(
         };
       },
     );
-    await publishReconnected(deps, reply.connection, reply.event, ctx.traceId);
+    // A reply stored before the event carried level and owner: the connection's as that commit left it.
+    const event: TReconnectedEvent = {
+      ...reply.event,
+      level: reply.event.level ?? reply.connection.level,
+      userId: reply.event.userId ?? reply.connection.userId,
+    };
+    // The connection's owed events (an expiry whose publish failed) go out first, in the order they happened.
+    await publishOwedEvents(
+      { db: knex, events: deps.events, logger: deps.logger },
+      { connectionIds: [req.connectionId] },
+    );
+    await publishReconnected(deps, reply.connection, event, ctx.traceId);
     if (!replayed) {
       deps.logger.info(
         {
           connectionId: req.connectionId,
           action: req.action,
           sagaId: req.sagaId,
-          eventId: reply.event.eventId,
+          eventId: event.eventId,
           traceId: ctx.traceId,
         },
         req.action === 'changeUser' ? 'connected user changed' : 'connection reconnected',
@@ -169,7 +184,7 @@ async function publishReconnected(
   try {
     await deps.events.publish(SUBJECT[event.action], event, {
       msgId: event.eventId,
-      ctx: { traceId, actorUserId: event.actorUserId },
+      ctx: { traceId, actorUserId: event.actorUserId, orgId: event.orgId },
     });
   } catch (e) {
     deps.logger.warn(

@@ -1,5 +1,5 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { AppError, type TConnection } from '@otesse/contracts';
+import type { Knex, MikroORM } from '@mikro-orm/postgresql';
+import { AppError } from '@otesse/contracts';
 import type { EventPublisher, THandler } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import {
@@ -9,19 +9,37 @@ import {
   lockConnection,
   type TConnectionRow,
 } from '../store/connection.store';
+import { oweEvent, outboxKey, publishOwedEvents } from '../store/event-outbox';
 
 export interface TMarkRefreshExpiredDeps {
   orm: MikroORM;
   events: EventPublisher;
   logger: Logger;
+  /**
+   * How long after the flag the connection service's own copy of the `connection.refresh_token_expired` audit entry
+   * waits (default REFRESH_EXPIRED_AUDIT_DELAY_MS): the vault writes that entry first, with the provider's answer
+   * (signal, HTTP status) only it knows; this copy, same event id, is what remains when the vault's was lost.
+   */
+  auditDelayMs?: number;
 }
 
 /**
+ * The connection service's copy of the expiry's audit entry waits a minute: the vault's (same event id, richer
+ * details) is normally written by then and this one dropped as its duplicate — within JetStream's two-minute window
+ * by msgID, and at any time by the audit writer, which keeps an event id's first entry.
+ */
+export const REFRESH_EXPIRED_AUDIT_DELAY_MS = 60_000;
+
+/**
  * The vault met invalid_grant (or ServiceNow's 401) on a refresh: refreshTokenExpired = true (seed 003: the UI
- * offers Reconnect), then `integrations.connection.refresh_token_expired` is published after the commit with
- * the first call's event id as msgID. A repeated call changes nothing and re-publishes that same event, so a
- * caller that got UNAVAILABLE (published failed after the commit) retries and the event is never lost. A mark
- * for a refresh token a reconnect has since retired is refused (CONFLICT `credential_replaced`), flagging nothing.
+ * offers Reconnect) and, in the same transaction, `integrations.connection.refresh_token_expired` (msgID = the first
+ * call's event id, occurredAt = when the flag was set) and its `connection.refresh_token_expired` audit entry (same
+ * id, published a minute later: see REFRESH_EXPIRED_AUDIT_DELAY_MS) owed in the event outbox. The event is published
+ * after the commit; what fails stays owed and the pending-connect sweep publishes it, so neither the event nor the
+ * audit entry is lost when JetStream is away or this process dies. A repeated call changes nothing and publishes
+ * what is still owed; UNAVAILABLE (`event_publish_failed`) when the event stays owed (flagged all the same: a retry
+ * publishes it sooner than the sweep). A mark for a refresh token a reconnect has since retired is refused (CONFLICT
+ * `credential_replaced`), flagging nothing.
  */
 export function markRefreshExpiredHandler(
   deps: TMarkRefreshExpiredDeps,
@@ -57,50 +75,87 @@ export function markRefreshExpiredHandler(
         .withSchema(SCHEMA)
         .where({ instance_id: c.instance_id, checks_enabled: true })
         .update({ next_check_at: trx.fn.now() });
+      await oweExpired(trx, updated!, {
+        traceId: ctx.traceId,
+        auditDelayMs: deps.auditDelayMs ?? REFRESH_EXPIRED_AUDIT_DELAY_MS,
+      });
       return { row: updated!, changed: true };
     });
     const eventId = row.refresh_token_expired_event_id!;
     const expiredAt = iso(row.refresh_token_expired_at ?? row.updated_at);
     const connection = await loadConnection(knex, req.orgId, row.id);
-    await publishExpired(deps, connection, { eventId, expiredAt, traceId: ctx.traceId });
+    const { owed } = await publishOwedEvents(
+      { db: knex, events: deps.events, logger: deps.logger },
+      { connectionIds: [row.id] },
+    );
     if (changed) {
       deps.logger.info(
         { connectionId: row.id, vendor: row.vendor, eventId },
         'refresh token expired: connection flagged for reconnect',
       );
     }
+    if (owed.has(outboxKey('integrations.connection.refresh_token_expired', eventId))) {
+      deps.logger.warn(
+        { connectionId: row.id, eventId },
+        'flagged refreshTokenExpired, but publishing the event failed; it stays owed (the sweep or a retry publishes it)',
+      );
+      throw new AppError(
+        'UNAVAILABLE',
+        'flagged, but the event could not be published yet: retry',
+        {
+          reason: 'event_publish_failed',
+        },
+      );
+    }
     return { connection, changed, eventId, expiredAt };
   };
 }
 
-async function publishExpired(
-  deps: TMarkRefreshExpiredDeps,
-  c: TConnection,
-  opts: { eventId: string; expiredAt: string; traceId: string },
+/** The expiry's event and audit entry, owed with the flag (`c` as the flag's update left it). */
+async function oweExpired(
+  trx: Knex.Transaction,
+  c: TConnectionRow,
+  opts: { traceId: string; auditDelayMs: number },
 ): Promise<void> {
-  try {
-    await deps.events.publish(
-      'integrations.connection.refresh_token_expired',
-      {
-        eventId: opts.eventId,
-        occurredAt: opts.expiredAt,
-        orgId: c.orgId,
-        vendor: c.vendor,
-        instanceId: c.instanceId,
-        connectionId: c.id,
-        level: c.level,
-        userId: c.userId,
-      },
-      { msgId: opts.eventId, ctx: { traceId: opts.traceId } },
-    );
-  } catch (e) {
-    deps.logger.warn(
-      { err: e, connectionId: c.id, eventId: opts.eventId },
-      'flagged refreshTokenExpired, but publishing the event failed; the caller retries',
-    );
-    throw new AppError('UNAVAILABLE', 'flagged, but the event could not be published: retry', {
-      reason: 'event_publish_failed',
-      cause: e,
-    });
-  }
+  const eventId = c.refresh_token_expired_event_id!;
+  const occurredAt = iso(c.refresh_token_expired_at ?? c.updated_at);
+  const ctx = { traceId: opts.traceId, orgId: c.org_id };
+  await oweEvent(trx, {
+    connectionId: c.id,
+    subject: 'integrations.connection.refresh_token_expired',
+    msgId: eventId,
+    payload: {
+      eventId,
+      occurredAt,
+      orgId: c.org_id,
+      vendor: c.vendor,
+      instanceId: c.instance_id,
+      connectionId: c.id,
+      level: c.level,
+      userId: c.user_id,
+    },
+    ctx,
+  });
+  // Another stream, so the same id serves as the audit entry's (the audit dedupes by it).
+  await oweEvent(trx, {
+    connectionId: c.id,
+    subject: 'audit.entries.append',
+    msgId: eventId,
+    payload: {
+      eventId,
+      orgId: c.org_id,
+      actorUserId: null,
+      onBehalfOfUserId: c.user_id,
+      action: 'connection.refresh_token_expired',
+      provider: c.vendor,
+      targets: { instanceId: c.instance_id, connectionId: c.id },
+      outcome: 'failure',
+      // The provider's answer (signal, HTTP status) is the vault's to tell, in its own copy.
+      details: { level: c.level, reconnectRequired: true },
+      occurredAt,
+      traceId: opts.traceId,
+    },
+    ctx,
+    delayMs: opts.auditDelayMs,
+  });
 }

@@ -15,6 +15,7 @@ import { Migration20261122201037_webhook_last_refusal } from './Migration2026112
 import { Migration20261123092849_idempotency_retention } from './Migration20261123092849_idempotency_retention';
 import { Migration20261123132546_retired_credentials } from './Migration20261123132546_retired_credentials';
 import { Migration20261123175734_account_grant_holders } from './Migration20261123175734_account_grant_holders';
+import { Migration20261123212941_event_outbox } from './Migration20261123212941_event_outbox';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -33,4 +34,5 @@ export const migrations = [
   { name: 'Migration20261123092849_idempotency_retention', class: Migration20261123092849_idempotency_retention },
   { name: 'Migration20261123132546_retired_credentials', class: Migration20261123132546_retired_credentials },
   { name: 'Migration20261123175734_account_grant_holders', class: Migration20261123175734_account_grant_holders },
+  { name: 'Migration20261123212941_event_outbox', class: Migration20261123212941_event_outbox },
 ];

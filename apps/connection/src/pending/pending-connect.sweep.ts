@@ -4,6 +4,7 @@ import type { Logger } from '@otesse/logging';
 import type { EventPublisher } from '@otesse/messaging';
 import { startPeriodicTask, type TPeriodicTask } from '@otesse/runtime';
 import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
+import { publishOwedEvents, purgePublishedEvents } from '../store/event-outbox';
 import { connectsAbandoned } from './abandoned-metrics';
 import { SCHEMA, lockConnection } from '../store/connection.store';
 import { databaseTimeIn } from '@otesse/persistence';
@@ -25,7 +26,10 @@ export const DEFAULT_PENDING_SWEEP: TPendingSweepSettings = {
 
 export interface TSweepResult {
   abandoned: number;
+  /** Abandoned events published. */
   published: number;
+  /** Owed events of the event outbox published (connected, refresh_token_expired, its audit entry). */
+  eventsPublished: number;
 }
 
 /**
@@ -35,7 +39,10 @@ export interface TSweepResult {
  * once and a connect finishing at that moment settle on the row lock. Then the outbox is published:
  * `integrations.connection.abandoned` (the vault destroys what it stored and closes the connection to new
  * credentials) and, for those the system abandoned, an audit entry — also the events whose publish failed after
- * an abandon request, and those a new connect left when it found a stale pending connection in its slot.
+ * an abandon request, and those a new connect left when it found a stale pending connection in its slot. Last,
+ * the event outbox: the `connected` and `refresh_token_expired` events (and the latter's audit entry) whose publish
+ * after their commit failed or never ran, each the same message as its first attempt; published ones older than a
+ * week are deleted.
  */
 export function startPendingConnectSweep(deps: {
   orm: MikroORM;
@@ -94,7 +101,12 @@ export function startPendingConnectSweep(deps: {
         { db: knex, events: deps.events, logger },
         { limit: settings.batch },
       );
-      return { abandoned, published };
+      const { published: eventsPublished } = await publishOwedEvents(
+        { db: knex, events: deps.events, logger },
+        { limit: settings.batch },
+      );
+      await purgePublishedEvents(knex, { limit: settings.batch });
+      return { abandoned, published, eventsPublished };
     },
   });
 }

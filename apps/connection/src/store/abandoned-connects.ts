@@ -106,7 +106,7 @@ export async function publishAbandonedOutbox(
   for (const r of rows) {
     const occurredAt = iso(r.abandoned_at);
     const reason = r.error_reason ?? 'connect_expired';
-    const ctx = opts.traceId ? { traceId: opts.traceId } : {};
+    const ctx = { ...(opts.traceId ? { traceId: opts.traceId } : {}), orgId: r.org_id };
     try {
       await deps.events.publish(
         'integrations.connection.abandoned',
