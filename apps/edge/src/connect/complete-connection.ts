@@ -26,13 +26,16 @@ export interface TCompleteConnectionInput {
   traceId: string;
 }
 
-/** Runs `op` again while it fails with a retryable error (a service restarting), for about ten seconds. */
-async function retryWhileUnavailable<T>(op: () => Promise<T>): Promise<T> {
+/**
+ * Runs `op` again while it fails with a retryable error (a service restarting), for about ten seconds (7 attempts;
+ * fewer when `attempts` says so).
+ */
+async function retryWhileUnavailable<T>(op: () => Promise<T>, attempts = 7): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await op();
     } catch (e) {
-      if (!(e instanceof AppError && e.retryable) || attempt >= 7) throw e;
+      if (!(e instanceof AppError && e.retryable) || attempt >= attempts) throw e;
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
     }
   }
@@ -44,8 +47,10 @@ async function retryWhileUnavailable<T>(op: () => Promise<T>): Promise<T> {
  * and write the audit entry. A failure before activation abandons the pending connection: the vault, on its
  * `abandoned` event, revokes at the provider and destroys what it stored. Tokens the vault may not hold (the create
  * or the store failed) are handed to it to be revoked and destroyed (`vault.tokens.discard`). An abandon refused
- * because the connection is connected means the activation's answer was lost, and the connect goes on. After
- * activation (the connection is live) the idempotent rest is retried, never undone.
+ * because the connection is connected means the activation took effect (its answer was lost, or it answered
+ * UNAVAILABLE because its event could not be published yet): the connect activates again — idempotent, it
+ * publishes the `connected` event if still owed — and goes on. After activation (the connection is live) the
+ * idempotent rest is retried, never undone.
  */
 export async function completeConnection(
   deps: TEdgeDeps,
@@ -88,6 +93,7 @@ export async function completeConnection(
   let stored = false;
   let activated = false;
   const auditEventId = randomUUID();
+  const activationEventId = randomUUID();
   /** Default sync jobs and the audit entry of a live connection (both idempotent: safe to run again). */
   const setUp = async (
     instance: TInstance,
@@ -144,6 +150,36 @@ export async function completeConnection(
     });
     return { instance, connection, jobsCreated };
   };
+  /**
+   * The activation of a connection found connected, once more (a few attempts, about 1.5 s: each may wait out a
+   * publish). When its event still cannot be published (JetStream away), the connection service keeps it owed and
+   * its sweep publishes it: the connect stands all the same.
+   */
+  const activateAgain = async (): Promise<{ instance: TInstance; connection: TConnection }> => {
+    try {
+      return await retryWhileUnavailable(
+        () =>
+          deps.bus.request(
+            'connection.connections.activate',
+            { orgId: input.orgId, connectionId: pending.id, eventId: activationEventId },
+            { ctx },
+          ),
+        4,
+      );
+    } catch (err) {
+      deps.logger.warn(
+        { err, connectionId: pending.id },
+        'connected, but activating again failed; its connected event is left to the connection service',
+      );
+      return retryWhileUnavailable(() =>
+        deps.bus.request(
+          'connection.connections.get',
+          { orgId: input.orgId, connectionId: pending.id },
+          { ctx },
+        ),
+      );
+    }
+  };
   try {
     await deps.bus.request(
       'vault.credentials.store',
@@ -159,7 +195,7 @@ export async function completeConnection(
     stored = true;
     const { instance, connection } = await deps.bus.request(
       'connection.connections.activate',
-      { orgId: input.orgId, connectionId: pending.id, eventId: randomUUID() },
+      { orgId: input.orgId, connectionId: pending.id, eventId: activationEventId },
       { ctx },
     );
     activated = true;
@@ -187,14 +223,9 @@ export async function completeConnection(
         err.reason === 'not_pending' &&
         (err.details as { status?: unknown } | undefined)?.status === 'connected'
       ) {
-        // The activation went through; only its answer was lost: the connect succeeded.
-        const live = await retryWhileUnavailable(() =>
-          deps.bus.request(
-            'connection.connections.get',
-            { orgId: input.orgId, connectionId: pending.id },
-            { ctx },
-          ),
-        );
+        // The activation went through: the connect succeeded. Its answer was lost, or its `connected` event could
+        // not be published yet (UNAVAILABLE): activating again publishes the event if it is still owed.
+        const live = await activateAgain();
         return await retryWhileUnavailable(() => setUp(live.instance, live.connection));
       }
       // The connection stays pending: the connection service's sweep abandons it once it is past its bound,

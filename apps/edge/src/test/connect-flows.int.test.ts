@@ -21,9 +21,15 @@ describe('connect flows through the edge (all services as processes, real Postgr
   let h: THarness;
 
   beforeAll(async () => {
-    // The purge of expired OAuth rows every second instead of every 10 minutes.
+    // The purge of expired OAuth rows every second instead of every 10 minutes. No pending-connect sweep (which
+    // also publishes the connection service's owed events): an event seen here was published by the connect itself.
     h = await startHarness({
-      envFor: (s) => (s === 'edge' ? { EDGE_OAUTH_PURGE_INTERVAL_MS: '1000' } : {}),
+      envFor: (s) =>
+        s === 'edge'
+          ? { EDGE_OAUTH_PURGE_INTERVAL_MS: '1000' }
+          : s === 'connection'
+            ? { PENDING_CONNECT_SWEEP_ENABLED: 'false' }
+            : {},
     });
     await h.admin.client.integrations.configureInstance.mutate({
       vendor: 'servicenow',
@@ -221,6 +227,97 @@ describe('connect flows through the edge (all services as processes, real Postgr
       }
     },
   );
+
+  it('a connect whose activation could not publish its connected event activates again: the event is out once when it answers', async () => {
+    const edge = await startEdgeReplica(h);
+    const jsm = await h.nc.jetstreamManager();
+    const { config } = await jsm.streams.info('INTEGRATIONS');
+    let restored = false;
+    const restore = async () => {
+      if (restored) return;
+      restored = true;
+      await jsm.streams.update('INTEGRATIONS', config);
+    };
+    // JetStream refuses every INTEGRATIONS publish (its subjects moved away) until the connect gives up on the
+    // activation and asks to abandon: by then the activation committed and answered UNAVAILABLE
+    // (event_publish_failed), its event owed.
+    await jsm.streams.update('INTEGRATIONS', {
+      ...config,
+      subjects: ['refused-integrations.nothing'],
+    });
+    const sent: string[] = [];
+    try {
+      const real = edge.deps.bus;
+      const spy = Object.create(real) as Bus;
+      spy.request = (async (subject: string, payload: never, opts?: never) => {
+        sent.push(subject);
+        if (subject === 'connection.connections.abandon') await restore();
+        return real.request(subject as never, payload, opts);
+      }) as Bus['request'];
+      const { connection } = await completeConnection(
+        { ...edge.deps, bus: spy },
+        {
+          orgId: h.orgId,
+          userId: h.admin.id,
+          provider: edge.deps.catalogue.get('hubspot'),
+          level: 'app',
+          externalAccountId: 'hub-user-1',
+          tenantId: 'hub-1',
+          details: {},
+          credentials: [
+            {
+              kind: 'access_token',
+              value: `fpa_${randomBytes(8).toString('hex')}`,
+              expiresAt: null,
+            },
+            {
+              kind: 'refresh_token',
+              value: `fpr_${randomBytes(8).toString('hex')}`,
+              expiresAt: null,
+            },
+          ],
+          ip: null,
+          traceId: 'connected-event-refused',
+        },
+      );
+      // The path taken: activated (refused event), abandon refused (connected), activated again.
+      expect(sent.filter((s) => s.startsWith('connection.connections.'))).toEqual([
+        'connection.connections.create',
+        'connection.connections.activate',
+        'connection.connections.abandon',
+        'connection.connections.activate',
+      ]);
+      expect(connection.status).toBe('connected');
+      // On the stream as the connect answers (no sweep runs here), once, at the connection's connectedAt.
+      const { state } = await jsm.streams.info('INTEGRATIONS');
+      const found = [];
+      for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+        const m = await jsm.streams.getMessage('INTEGRATIONS', { seq }).catch(() => undefined);
+        if (m?.subject !== 'integrations.connection.connected') continue;
+        const event = m.json<{ connectionId: string; eventId: string; occurredAt: string }>();
+        if (event.connectionId !== connection.id) continue;
+        found.push({
+          event,
+          msgId: m.header?.get('Nats-Msg-Id'),
+          org: m.header?.get('Otesse-Org'),
+        });
+      }
+      expect(found).toHaveLength(1);
+      expect(found[0]).toMatchObject({
+        msgId: found[0]!.event.eventId,
+        org: h.orgId,
+        event: { occurredAt: connection.connectedAt, orgId: h.orgId, vendor: 'hubspot' },
+      });
+      const [owed] = await h.db.query<{ n: string }>(
+        `select count(*) as n from connection.event_outbox where connection_id = $1 and published_at is null`,
+        [connection.id],
+      );
+      expect(Number(owed!.n)).toBe(0);
+    } finally {
+      await restore();
+      await edge.stop();
+    }
+  });
 
   it('refuses a tampered state, and stores nothing', async () => {
     const before = await counts();
