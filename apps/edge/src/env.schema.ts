@@ -83,20 +83,20 @@ export const ZEdgeEnv = ZServiceEnv.extend({
   EDGE_OAUTH_DATABASE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   /**
    * How often this edge deletes what OAuth flows left behind (grant's sessions past their expiry, pending
-   * authorizations a day past theirs) and webhook delivery records past EDGE_WEBHOOK_DEDUPE_RETENTION_MS. 0: never
-   * (another replica, or nobody, does it).
+   * authorizations a day past theirs) and webhook delivery records past theirs (15 minutes for a signed timestamp's,
+   * else EDGE_WEBHOOK_DEDUPE_RETENTION_MS). 0: never (another replica, or nobody, does it).
    */
   EDGE_OAUTH_PURGE_INTERVAL_MS: z.coerce.number().int().min(0).max(86_400_000).default(600_000),
   /**
-   * How long the edge remembers a webhook delivery it published (by endpoint, body and signed timestamp), so a
-   * copy of it — a provider's late retry, a replay — is answered and not published again. Long enough for the
-   * providers' retries; at least twice the 5-minute tolerance of signed timestamps, or a delivery could be replayed
-   * while its timestamp is still fresh.
+   * How long the edge remembers a webhook delivery it published whose body alone is signed (QuickBooks, Xero: by
+   * endpoint and body), so a copy of it — a provider's late retry, a replay — is answered and not published again.
+   * Long enough for the providers' retries. Deliveries with a signed timestamp (Slack, HubSpot, Zendesk) are
+   * remembered 15 minutes whatever this says: a copy is refused as stale after 5.
    */
   EDGE_WEBHOOK_DEDUPE_RETENTION_MS: z.coerce
     .number()
     .int()
-    .min(600_000, 'must be at least 600000 (10 minutes: twice the tolerance of signed timestamps)')
+    .min(600_000, 'must be at least 600000 (10 minutes)')
     .max(90 * 86_400_000)
     .default(WEBHOOK_DEDUPE_RETENTION_MS),
   /**

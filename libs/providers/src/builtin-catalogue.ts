@@ -35,7 +35,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
     webhooks: {
       signature: { kind: 'basic', username: 'otesse' },
       secretHint:
-        'make up a long random password, save it here, then in ServiceNow (System Web Services → Outbound → REST Message) post to this URL with a basic auth profile: the user name and this password',
+        "make up a long random password, save it here, then in ServiceNow (System Web Services → Outbound → REST Message) post to this URL with a basic auth profile: the user name and this password. Have the business rule's body include the record's sys_id and sys_updated_on: ServiceNow sends no delivery id, so identical bodies within two minutes are taken as one delivery",
     },
   },
   {

@@ -7,6 +7,7 @@ import { Migration20261123081036_oauth_expiry_indexes } from './Migration2026112
 import { Migration20261123092847_idempotency_retention } from './Migration20261123092847_idempotency_retention';
 import { Migration20261123180052_webhook_delivery } from './Migration20261123180052_webhook_delivery';
 import { Migration20261123180819_pending_authorization_sites } from './Migration20261123180819_pending_authorization_sites';
+import { Migration20261123213000_webhook_delivery_timestamped_purge } from './Migration20261123213000_webhook_delivery_timestamped_purge';
 
 export const migrations = [
   { name: 'Migration20261121233352', class: Migration20261121233352 },
@@ -17,4 +18,5 @@ export const migrations = [
   { name: 'Migration20261123092847_idempotency_retention', class: Migration20261123092847_idempotency_retention },
   { name: 'Migration20261123180052_webhook_delivery', class: Migration20261123180052_webhook_delivery },
   { name: 'Migration20261123180819_pending_authorization_sites', class: Migration20261123180819_pending_authorization_sites },
+  { name: 'Migration20261123213000_webhook_delivery_timestamped_purge', class: Migration20261123213000_webhook_delivery_timestamped_purge },
 ];

@@ -5,7 +5,13 @@ import { STREAMS, type TWebhookReceivedEvent } from '@otesse/contracts';
 import { builtinWebhookSignature, signWebhook, webhookTimestampHeader } from '@otesse/providers';
 import { waitFor } from '@otesse/testing';
 import { streamEvents, uuid } from './disconnect-helpers';
-import { connectOAuth, startHarness, trpcErrorOf, type THarness } from './e2e-harness';
+import {
+  connectOAuth,
+  startEdgeReplica,
+  startHarness,
+  trpcErrorOf,
+  type THarness,
+} from './e2e-harness';
 
 const schemeOf = builtinWebhookSignature;
 
@@ -48,6 +54,8 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
       signedUrl?: string;
       headers?: Record<string, string>;
       method?: string;
+      /** Another edge replica than the harness's. */
+      edgeUrl?: string;
     } = {},
   ) => {
     const vendor = opts.vendor ?? 'quickbooks';
@@ -70,7 +78,7 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     if (signature !== null) headers[scheme.header] = signature;
     const timestampHeader = webhookTimestampHeader(scheme);
     if (opts.timestamp && timestampHeader) headers[timestampHeader] = opts.timestamp;
-    const res = await fetch(`${h.stack.edgeUrl}${path}`, {
+    const res = await fetch(`${opts.edgeUrl ?? h.stack.edgeUrl}${path}`, {
       method: opts.method ?? 'POST',
       headers,
       ...(opts.method === 'GET'
@@ -736,6 +744,242 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     expect(again.json).toEqual({ accepted: true, duplicate: false });
     expect(stillKnown.json).toEqual({ accepted: true, duplicate: true });
     expect((await received(qbInstanceId)).filter((e) => e.body === old)).toHaveLength(2);
+  });
+
+  const slackPath = async () => {
+    const slack = (await h.admin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'slack',
+    )!;
+    return `/webhooks/slack/${slack.instance!.id}`;
+  };
+  const eventsOf = async (instanceId: string, body: string) =>
+    (await received(instanceId)).filter((e) => e.body === body);
+
+  it('forgets a timestamped delivery (Slack) 15 minutes after it came, a body-only one (QuickBooks) only after the retention; a copy of the forgotten one is refused as stale', async () => {
+    const path = await slackPath();
+    const slackInstanceId = path.split('/').pop()!;
+    const slackBody = `token=x&team_id=T1&event=expiring&n=${uuid()}`;
+    // Signed 290 s ago: fresh now, stale (past the 5 minutes) in 10 s, as any copy of it is once its record goes.
+    const signedAt = Math.floor(Date.now() / 1000) - 290;
+    const sendSlack = () =>
+      deliver(path, slackBody, {
+        vendor: 'slack',
+        secret: SLACK_SECRET_NEXT,
+        timestamp: String(signedAt),
+      });
+    expect(await sendSlack()).toEqual({ status: 202, json: { accepted: true, duplicate: false } });
+    const qbBody = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+    expect(await deliver(qbPath(), qbBody)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: false },
+    });
+    // 16 minutes pass, as the database dates the records.
+    for (const body of [slackBody, qbBody]) {
+      await h.db.query(
+        `update edge.webhook_delivery set received_at = received_at - interval '16 minutes',
+           claimed_at = claimed_at - interval '16 minutes', published_at = published_at - interval '16 minutes'
+          where body_sha256 = $1`,
+        [sha256(body)],
+      );
+    }
+    await waitFor(async () => (await seenRows(slackBody)).length === 0, {
+      timeoutMs: 15_000,
+      what: "the purge of the 16-minute-old Slack delivery's record",
+    });
+    // Body-only: nothing but the record stops a copy, kept for the retention (7 days).
+    expect(await seenRows(qbBody)).toEqual([{ signed_timestamp: '', published: true }]);
+
+    // The Slack copy, now that its timestamp is past the tolerance: refused before any record is read.
+    await waitFor(() => Date.now() > (signedAt + 301) * 1000, { timeoutMs: 20_000 });
+    const replay = await sendSlack();
+    expect(replay.status).toBe(401);
+    expect(replay.json?.error).toMatchObject({ code: 'UNAUTHORIZED', reason: 'invalid_signature' });
+    await waitFor(
+      async () =>
+        (await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'slack' })).endpoint
+          ?.lastRefusal?.reason === 'timestamp_stale',
+      { what: "the Slack endpoint's last refusal to be the stale timestamp" },
+    );
+    expect(await eventsOf(slackInstanceId, slackBody)).toHaveLength(1);
+    // The QuickBooks copy past JetStream's window: still known, not published again.
+    expect((await pastDuplicateWindow(() => deliver(qbPath(), qbBody))).json).toEqual({
+      accepted: true,
+      duplicate: true,
+    });
+    expect(await eventsOf(qbInstanceId, qbBody)).toHaveLength(1);
+  });
+
+  it('answers 503 when JetStream refuses the publish, leaves no claim behind, and takes the same delivery at once afterwards', async () => {
+    const body = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+    const jsm = await h.nc.jetstreamManager();
+    const { config } = await jsm.streams.info('INTEGRATIONS');
+    // The stream stops taking webhook deliveries (as if it were away): the edge's publish of one fails.
+    await jsm.streams.update('INTEGRATIONS', {
+      ...config,
+      subjects: ['integrations.connection.>'],
+    });
+    let refused;
+    try {
+      refused = await deliver(qbPath(), body);
+    } finally {
+      await jsm.streams.update('INTEGRATIONS', config);
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.json?.error).toMatchObject({ code: 'UNAVAILABLE', reason: 'unavailable' });
+    // The claim was released: no row, so the provider's retry is not answered "in flight" or "duplicate".
+    expect(await seenRows(body)).toEqual([]);
+    expect(await eventsOf(qbInstanceId, body)).toEqual([]);
+    expect(await deliver(qbPath(), body)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: false },
+    });
+    expect(await seenRows(body)).toEqual([{ signed_timestamp: '', published: true }]);
+    expect(await eventsOf(qbInstanceId, body)).toHaveLength(1);
+  });
+
+  it('takes over the claim of an edge that died after publishing but before marking: the copy is stored once, answered duplicate, and marked', async () => {
+    const body = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+    expect(await deliver(qbPath(), body)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: false },
+    });
+    // What that edge left: published on JetStream, its claim two minutes old and never marked.
+    await h.db.query(
+      `update edge.webhook_delivery set published_at = null, claimed_at = now() - interval '2 minutes'
+        where body_sha256 = $1`,
+      [sha256(body)],
+    );
+    expect(await seenRows(body)).toEqual([{ signed_timestamp: '', published: false }]);
+    // The provider's retry within JetStream's two minutes: taken over, published again under the same msgID,
+    // which the stream drops (one publish more at worst, as the receiver documents), and marked.
+    expect(await deliver(qbPath(), body)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: true },
+    });
+    expect(await eventsOf(qbInstanceId, body)).toHaveLength(1);
+    expect(await seenRows(body)).toEqual([{ signed_timestamp: '', published: true }]);
+    // Marked: a copy past the window is answered from the record.
+    expect((await pastDuplicateWindow(() => deliver(qbPath(), body))).json).toEqual({
+      accepted: true,
+      duplicate: true,
+    });
+    expect(await eventsOf(qbInstanceId, body)).toHaveLength(1);
+  });
+
+  it('publishes a delivery once when two edges take copies of it at the same moment', async () => {
+    await h.admin.client.integrations.configureInstance.mutate({
+      vendor: 'zendesk',
+      subdomain: 'acme',
+    });
+    expect((await connectOAuth(h, h.admin, 'zendesk', 'app')).outcome).toBe('connected');
+    const zendeskSecret = 'zendesk-signing-secret-0123456789';
+    await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'zendesk',
+      secret: zendeskSecret,
+    });
+    const { endpoint } = await h.admin.client.integrations.webhookEndpoint.query({
+      vendor: 'zendesk',
+    });
+    const zendeskPath = new URL(endpoint!.url).pathname;
+    const zendeskInstanceId = zendeskPath.split('/').pop()!;
+    const replica = await startEdgeReplica(h);
+    try {
+      const edges = [h.stack.edgeUrl, replica.url];
+      /** Both edges at once; a copy told to retry (503: the other is publishing it) retries until answered. */
+      const race = async (send: (edgeUrl: string, i: number) => ReturnType<typeof deliver>) => {
+        const first = await Promise.all(edges.map((u, i) => send(u, i)));
+        for (const r of first) expect([202, 503]).toContain(r.status);
+        // Exactly one of them published it.
+        expect(first.filter((r) => r.status === 202 && r.json?.duplicate === false)).toHaveLength(
+          1,
+        );
+        for (const [i, r] of first.entries()) {
+          if (r.status === 503) {
+            expect(r.json?.error?.reason).toBe('unavailable');
+            const retried = await waitFor(async () => {
+              const again = await send(edges[i]!, i);
+              return again.status === 202 ? again : undefined;
+            });
+            expect(retried.json).toEqual({ accepted: true, duplicate: true });
+          }
+        }
+      };
+      for (let round = 0; round < 5; round++) {
+        // QuickBooks: the same body (and so the same msgID) at both edges.
+        const qbBody = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
+        await race((edgeUrl) => deliver(qbPath(), qbBody, { edgeUrl }));
+        expect(await eventsOf(qbInstanceId, qbBody)).toHaveLength(1);
+        expect(await seenRows(qbBody)).toEqual([{ signed_timestamp: '', published: true }]);
+        // Zendesk: the same signed delivery under two invocation ids (an unsigned header, so two msgIDs JetStream
+        // cannot merge): only the edges' claim keeps it to one event.
+        const zBody = JSON.stringify({ ticket: { id: uuid(), status: 'open' } });
+        const timestamp = new Date().toISOString();
+        await race((edgeUrl, i) =>
+          deliver(zendeskPath, zBody, {
+            vendor: 'zendesk',
+            secret: zendeskSecret,
+            timestamp,
+            edgeUrl,
+            headers: { 'x-zendesk-webhook-invocation-id': `${round}-${i}-${uuid()}` },
+          }),
+        );
+        expect(await eventsOf(zendeskInstanceId, zBody)).toHaveLength(1);
+        expect(await seenRows(zBody)).toEqual([{ signed_timestamp: timestamp, published: true }]);
+      }
+    } finally {
+      await replica.stop();
+    }
+  });
+
+  it('merges a ServiceNow body repeated within two minutes (it sends no delivery id), so its rule is advised to send sys_id and sys_updated_on', async () => {
+    await h.admin.client.integrations.configureInstance.mutate({
+      vendor: 'servicenow',
+      subdomain: 'acme',
+    });
+    expect((await connectOAuth(h, h.admin, 'servicenow', 'app')).outcome).toBe('connected');
+    const view = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'servicenow' });
+    expect(view.secretHint).toContain('sys_id');
+    expect(view.secretHint).toContain('sys_updated_on');
+    const password = 'servicenow-basic-password-0123456789';
+    await h.admin.client.integrations.setWebhookSecret.mutate({
+      vendor: 'servicenow',
+      secret: password,
+    });
+    const path = new URL(view.endpoint!.url).pathname;
+    const instanceId = path.split('/').pop()!;
+    const credentials = {
+      vendor: 'servicenow',
+      signature: `Basic ${Buffer.from(`otesse:${password}`).toString('base64')}`,
+    };
+    // A rule posting only the fields that changed: two changes 5 s apart look alike.
+    const body = JSON.stringify({ table: 'incident', state: 'resolved', rule: uuid() });
+    expect(await deliver(path, body, credentials)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: false },
+    });
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(await deliver(path, body, credentials)).toEqual({
+      status: 202,
+      json: { accepted: true, duplicate: true },
+    });
+    expect(await eventsOf(instanceId, body)).toHaveLength(1);
+    // Not recorded (basic credentials sign nothing): JetStream's window merged them, by the body's hash.
+    expect(await seenRows(body)).toEqual([]);
+    // With the record's sys_id and sys_updated_on, as advised, two changes are two events.
+    const change = (updatedOn: string) =>
+      JSON.stringify({
+        table: 'incident',
+        sys_id: 'a1b2c3',
+        sys_updated_on: updatedOn,
+        state: 'resolved',
+      });
+    const stamp = Date.now();
+    for (const at of [stamp, stamp + 5_000]) {
+      expect((await deliver(path, change(new Date(at).toISOString()), credentials)).json).toEqual({
+        accepted: true,
+        duplicate: false,
+      });
+    }
   });
 
   it('answers 410 once disconnected (endpoint disabled, kept with its secret) and accepts again after reconnecting', async () => {

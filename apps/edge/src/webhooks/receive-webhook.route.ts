@@ -20,14 +20,13 @@ import {
   claimDelivery,
   markPublished,
   releaseClaim,
+  WEBHOOK_TIMESTAMP_TOLERANCE_MS,
   type TClaim,
   type TDeliveryKey,
 } from './seen-deliveries';
 
 /** `/webhooks/<vendor>/<instanceId>`: the path each instance's endpoint row names. */
 const PATH = /^\/webhooks\/([^/?]+)\/([^/?]+)(?:\?.*)?$/;
-/** How far a signed timestamp may be from the edge's clock (Slack and Zendesk advise 5 minutes). */
-export const WEBHOOK_TIMESTAMP_TOLERANCE_MS = 5 * 60_000;
 
 export const webhookDeliveries = counter(
   'otesse_webhook_deliveries_total',
@@ -65,10 +64,11 @@ const header = (req: IncomingMessage, name: string): string | null => {
  * stale; the log says which, and the endpoint keeps when and why for its admins); then a disabled endpoint — its instance disconnected: disabled and kept, seed 000 —
  * answers 410 Gone, which tells the provider to stop. An accepted delivery is published on JetStream
  * (`integrations.webhook.received`) before the 202, so a 2xx means it is stored; a provider's retry of the same
- * delivery (its delivery id, else the same body) within the stream's duplicate window is stored once. Every scheme's
- * verified deliveries are recorded by what was signed (`seen-deliveries.ts`: endpoint, body SHA-256, signed
- * timestamp) for EDGE_WEBHOOK_DEDUPE_RETENTION_MS: a copy of a published one — a provider's late retry, or a
- * captured delivery replayed, under any delivery id — is answered 202 `duplicate` and not published again. Refused
+ * delivery (its delivery id, else the same body) within the stream's duplicate window is stored once. Every HMAC
+ * scheme's verified deliveries are recorded by what was signed (`seen-deliveries.ts`: endpoint, body SHA-256,
+ * signed timestamp) for EDGE_WEBHOOK_DEDUPE_RETENTION_MS where the body alone is signed, 15 minutes where a
+ * timestamp is (a copy is stale by then): a copy of a published one — a provider's late retry, or a captured
+ * delivery replayed, under any delivery id — is answered 202 `duplicate` and not published again. Refused
  * signatures are charged to the client IP like failed bearer tokens. A service or JetStream that cannot answer
  * makes it 503: the provider retries later, and nothing was published.
  */

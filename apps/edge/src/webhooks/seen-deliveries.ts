@@ -2,11 +2,22 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from '@mikro-orm/postgresql';
 
 /**
- * How long the edge remembers a delivery it published (EDGE_WEBHOOK_DEDUPE_RETENTION_MS): a replay of it within
- * that time is answered 202 and not published again. Providers retry for hours to a few days (Postmark about 10
- * hours, Xero and HubSpot a day, Stripe-likes 3 days): 7 days covers them with room.
+ * How long the edge remembers a delivery of a scheme that signs the body alone (QuickBooks, Xero: nothing in the
+ * delivery dates it, so a copy verifies forever), EDGE_WEBHOOK_DEDUPE_RETENTION_MS: a replay of it within that time
+ * is answered 202 and not published again. Providers retry for hours to a few days (Postmark about 10 hours, Xero
+ * and HubSpot a day, Stripe-likes 3 days): 7 days covers them with room.
  */
 export const WEBHOOK_DEDUPE_RETENTION_MS = 7 * 86_400_000;
+/** How far a signed timestamp may be from the edge's clock (Slack and Zendesk advise 5 minutes). */
+export const WEBHOOK_TIMESTAMP_TOLERANCE_MS = 5 * 60_000;
+/**
+ * How long the edge remembers a delivery whose timestamp was signed (Slack, HubSpot, Zendesk). A copy is refused
+ * 401 (stale), before the record is read, once its timestamp is more than the tolerance from the edge's clock; the
+ * first was taken within the tolerance of that same timestamp, so every copy that can still verify comes at most
+ * twice the tolerance after it. Plus 5 minutes for edges' clocks apart from the database's (which dates the
+ * record): 15 minutes. Keeping such records for the retention would only grow the table.
+ */
+export const WEBHOOK_TIMESTAMPED_RETENTION_MS = 2 * WEBHOOK_TIMESTAMP_TOLERANCE_MS + 5 * 60_000;
 /**
  * A claim not marked published after this long was left by an edge that died between claiming and publishing (or
  * could not mark it): the next copy of the delivery takes it over and publishes it. Well above the publish's own
@@ -93,17 +104,29 @@ export async function releaseClaim(knex: Knex, key: TDeliveryKey, claimId: strin
     .delete();
 }
 
-/** Deletes the records of deliveries first received more than `retentionMs` ago, in bounded batches. */
+/**
+ * Deletes the records that can no longer matter, in bounded batches (any replica may run it, at any time: a delete
+ * is harmless twice): those of timestamped deliveries first received more than `WEBHOOK_TIMESTAMPED_RETENTION_MS`
+ * ago (their copies are refused as stale by then; the partial index `webhook_delivery_timestamped_received_at_idx`
+ * finds them), then those of body-only ones (`signed_timestamp = ''`) first received more than `retentionMs` ago.
+ * Dated by the database's clock, as they were stored.
+ */
 export async function purgeSeenDeliveries(knex: Knex, retentionMs: number): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const res = await knex.raw<{ rowCount: number }>(
-      `delete from edge.webhook_delivery where ctid = any(array(
-         select ctid from edge.webhook_delivery
-          where received_at < now() - ? * interval '1 millisecond' limit ${PURGE_BATCH}))`,
-      [retentionMs],
-    );
-    total += res.rowCount;
-    if (res.rowCount < PURGE_BATCH) return total;
-  }
+  const purge = async (signed: string, olderThanMs: number): Promise<number> => {
+    let total = 0;
+    for (;;) {
+      const res = await knex.raw<{ rowCount: number }>(
+        `delete from edge.webhook_delivery where ctid = any(array(
+           select ctid from edge.webhook_delivery
+            where ${signed} and received_at < now() - ? * interval '1 millisecond' limit ${PURGE_BATCH}))`,
+        [olderThanMs],
+      );
+      total += res.rowCount;
+      if (res.rowCount < PURGE_BATCH) return total;
+    }
+  };
+  return (
+    (await purge(`signed_timestamp <> ''`, WEBHOOK_TIMESTAMPED_RETENTION_MS)) +
+    (await purge(`signed_timestamp = ''`, retentionMs))
+  );
 }

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useCurrentUser } from '../../session/current-user-context';
+import { trpcCode } from '../../trpc/query-client';
 import { useTRPC } from '../../trpc/trpc-context';
 import { ErrorAlert } from '../../ui/error-alert';
 import {
@@ -74,19 +75,70 @@ export function OAuthReturnBanner() {
 }
 
 /**
+ * Answers about the record that asking again will not change: NOT_FOUND (`site_choice_not_found`: expired, used, or
+ * not this user's) and the other refusals. Anything else — the edge or its database briefly away (503), a timeout,
+ * the network — is a glitch worth retrying.
+ */
+const SITE_CHOICE_ANSWERS = new Set([
+  'NOT_FOUND',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'BAD_REQUEST',
+  'CONFLICT',
+  'PRECONDITION_FAILED',
+]);
+
+/** React Query's `retry` for `integrations.siteChoice`: glitches up to 3 times (after 1, 2 and 4 s), answers never. */
+export function retrySiteChoice(failureCount: number, error: unknown): boolean {
+  return !SITE_CHOICE_ANSWERS.has(trpcCode(error) ?? '') && failureCount < 3;
+}
+
+/**
+ * What the picker shows for the query's state: nothing while it loads (retries included), the sites once read,
+ * "no longer available" only when the edge said NOT_FOUND, and otherwise that the list could not be read now (with
+ * a way to try again): the record may well still be there.
+ */
+export function siteChoiceView(
+  status: 'pending' | 'error' | 'success',
+  error: unknown,
+): 'loading' | 'ready' | 'expired' | 'unavailable' {
+  if (status === 'pending') return 'loading';
+  if (status === 'success') return 'ready';
+  return trpcCode(error) === 'NOT_FOUND' ? 'expired' : 'unavailable';
+}
+
+/**
  * An admin chooses the org's site among those the account reaches: stored on the instance, then the connect
  * starts again (the provider usually answers at once: the user already consented). The sites, the provider and the
  * flow are the edge's record of the refused connect (`integrations.siteChoice`), never the URL's.
  */
 function SitePicker({ id }: { id: string }) {
   const trpc = useTRPC();
-  const choice = useQuery(trpc.integrations.siteChoice.queryOptions({ id }, { retry: false }));
+  const choice = useQuery(
+    trpc.integrations.siteChoice.queryOptions({ id }, { retry: retrySiteChoice }),
+  );
   const choose = useStartOAuth();
-  if (choice.isPending) return null;
-  if (!choice.data) {
+  const view = siteChoiceView(choice.status, choice.error);
+  if (view === 'loading') return null;
+  if (view === 'expired') {
     return (
       <span className="banner-advice">
         The list of sites is no longer available: connect again to choose one.
+      </span>
+    );
+  }
+  if (view === 'unavailable' || !choice.data) {
+    return (
+      <span className="banner-advice">
+        The list of sites could not be loaded right now.{' '}
+        <button
+          type="button"
+          className="button button-quiet"
+          disabled={choice.isFetching}
+          onClick={() => void choice.refetch()}
+        >
+          Try again
+        </button>
       </span>
     );
   }
