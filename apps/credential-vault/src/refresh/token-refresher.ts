@@ -405,11 +405,15 @@ export class TokenRefresher {
   }
 
   /**
-   * Flags the connection (the connection service publishes the event) and appends the audit entry, both keyed by
-   * the event id the connection service kept, so repeats are deduplicated. Best effort: a failure is logged and
-   * the next request for this connection tries again (the refresh token stays deactivated meanwhile). The mark
-   * names the dead refresh token: the connection service refuses it (`credential_replaced`) when a reconnect
-   * retired that token while this ran — the reconnected connection is not flagged, nor audited as expired.
+   * Flags the connection and appends the audit entry, both keyed by the event id the connection service kept, so
+   * repeats are deduplicated. The connection service owes the `refresh_token_expired` event and a copy of the audit
+   * entry in the flag's own transaction and publishes them even when this never hears back (UNAVAILABLE: the flag is
+   * set, the event not out yet): the entry this appends is the one with the provider's answer (signal, HTTP status),
+   * and the service's copy, a minute later with the same event id, is dropped as its duplicate — or is the entry
+   * when this one was lost. A mark that never reached a commit is tried again by the next request for this
+   * connection (the flag is still unset; the refresh token stays deactivated meanwhile). The mark names the dead
+   * refresh token: the connection service refuses it (`credential_replaced`) when a reconnect retired that token
+   * while this ran — the reconnected connection is not flagged, nor audited as expired.
    */
   private async markExpired(
     info: TConnectionInfo,
@@ -438,7 +442,7 @@ export class TokenRefresher {
         if (!(isAppError(e) && e.retryable) || attempt === 3) {
           this.deps.logger.warn(
             { err: e, connectionId: c.id },
-            'could not flag refreshTokenExpired; the next request retries',
+            'could not confirm the refreshTokenExpired flag: a committed flag is published by the connection service, one not committed is tried again by the next request',
           );
           return;
         }
@@ -467,12 +471,12 @@ export class TokenRefresher {
           occurredAt: marked.expiredAt,
           traceId: ctx.traceId,
         },
-        { msgId: marked.eventId, ctx: { traceId: ctx.traceId } },
+        { msgId: marked.eventId, ctx: { traceId: ctx.traceId, orgId: c.orgId } },
       );
     } catch (e) {
       this.deps.logger.warn(
         { err: e, connectionId: c.id, eventId: marked.eventId },
-        'could not append the refresh_token_expired audit entry',
+        "could not append the refresh_token_expired audit entry; the connection service's copy stands in",
       );
     }
   }
