@@ -168,7 +168,7 @@ export const integrationEventContracts = {
       dedupeBy:
         'instanceId with deliveryId (else bodySha256): a provider retries after the duplicate window too',
       published:
-        "Published when the signature checked out, before the provider is answered 202, and once per signed delivery: a copy with the same endpoint, body and signed timestamp (whatever its delivery id) within the edge's EDGE_WEBHOOK_DEDUPE_RETENTION_MS (7 days) is answered 202 and not published again; a retry the provider signs anew (a new timestamp) is published again. Basic credentials (Postmark, ServiceNow) sign nothing and are not recorded: an identical body after the JetStream duplicate window (2 minutes) is published again",
+        "Published when the signature checked out, before the provider is answered 202, and once per signed delivery: a copy with the same endpoint, body and signed timestamp (whatever its delivery id) within the edge's EDGE_WEBHOOK_DEDUPE_RETENTION_MS (7 days; a scheme that signs a timestamp has its copies refused as stale after 5 minutes, and its record kept 15) is answered 202 and not published again; a retry the provider signs anew (a new timestamp) is published again. Basic credentials (Postmark, ServiceNow) sign nothing and are not recorded: an identical body within the JetStream duplicate window (2 minutes) is stored once, after it published again (a ServiceNow rule should put sys_id and sys_updated_on in its body)",
     },
   }),
 } as const;
