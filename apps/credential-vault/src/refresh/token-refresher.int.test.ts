@@ -103,6 +103,7 @@ describe('refresh_token_expired is never lost (vault in process, connection serv
     const { access, refresh } = fake.state.issueTokens({
       clientId: 'otesse-dev-confluence',
       user: fake.state.findUser(userId)!,
+      instance: undefined,
       scope: '',
       familyId: randomUUID(),
     });
