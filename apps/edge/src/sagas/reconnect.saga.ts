@@ -31,11 +31,13 @@ export const RECONNECT_SAGA: Record<TReconnectAction, string> = {
 
 /**
  * The definition versions new sagas start on. change-user 2 pauses the connection's syncs across the swap
- * (pause-sync, resume-sync); version 1 stays registered for the sagas in flight at the upgrade.
+ * (pause-sync, resume-sync); 3 lifts the pause only after record-account, which clears refreshTokenExpired: in 2 a
+ * run asked for during the pause was claimed the moment resume-sync lifted it, found the flag still set and was
+ * recorded `skipped` (the request used up). Versions 1 and 2 stay registered for the sagas in flight at the upgrade.
  */
 export const RECONNECT_SAGA_VERSION: Record<TReconnectAction, number> = {
   reconnect: 1,
-  changeUser: 2,
+  changeUser: 3,
 };
 
 /**
@@ -114,9 +116,10 @@ async function grantStillInUse(
  * vault hands out then: across a change of user it read on the previous user's token until the revocation, then went
  * on from that run's cursor with the new user's. So before the swap the connection's jobs are paused (no claim) and
  * its running executions cancelled as a disconnect cancels them (they stop after the batch they are writing and
- * keep what they committed); after the swap the pause is lifted and the next run starts from no cursor on the new
- * user's token. Not for the same account authorized again (a reconnect, or a change of user back to the same user):
- * its data and its cursor are that account's either way, and a run cut short would only be lost work.
+ * keep what they committed); after the swap, once the account is recorded, the pause is lifted and the next run
+ * starts from no cursor on the new user's token. Not for the same account authorized again (a reconnect, or a
+ * change of user back to the same user): its data and its cursor are that account's either way, and a run cut
+ * short would only be lost work.
  */
 function syncPauseSteps(deps: Pick<TEdgeDeps, 'bus'>): {
   pause: TStepDefinition<TReconnectInput>;
@@ -176,9 +179,16 @@ function syncPauseSteps(deps: Pick<TEdgeDeps, 'bus'>): {
 
 /**
  * Seed 003 as sagas: lock → [change of user: pause the connection's syncs, cancelling its running executions] →
- * swap credentials (pivot, atomic in the vault) → [resume the syncs] → record the account and clear
- * refreshTokenExpired (publishes reconnected / user_changed) → revoke and destroy the old tokens (best effort)
+ * swap credentials (pivot, atomic in the vault) → record the account and clear refreshTokenExpired, unlock
+ * (publishes reconnected / user_changed) → [resume the syncs] → revoke and destroy the old tokens (best effort)
  * → audit. The instance, its other connections, jobs' settings, mappings and references are never touched.
+ *
+ * Only lock and pause-sync compensate (a failure before the swap: the pause is lifted, then the lock); from the swap
+ * on the saga only moves forward (retriable steps), so a run asked for during the pause starts once the account
+ * is recorded, on the new user's token, with no reconnect flag left to skip it. Between record-account's unlock
+ * and resume-sync another saga may take the connection: a disconnect clears the pause mark, another change of user
+ * stamps its own (resume-sync lifts this saga's mark only), so the lift here never undoes theirs.
+ * Change-user version 2 (kept for the sagas in flight) resumed the syncs before record-account.
  */
 export function reconnectSaga(
   deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger' | 'catalogue'>,
@@ -191,6 +201,9 @@ export function reconnectSaga(
   const failed =
     action === 'reconnect' ? 'connection.reconnect_failed' : 'connection.change_user_failed';
   const sync = action === 'changeUser' && version >= 2 ? syncPauseSteps(deps) : undefined;
+  // Where the pause is lifted: right after the swap (version 2), or once the account is recorded (3 on).
+  const resumeAfterSwap = sync && version < 3 ? [sync.resume] : [];
+  const resumeAfterRecord = sync && version >= 3 ? [sync.resume] : [];
   return {
     type: RECONNECT_SAGA[action],
     version,
@@ -263,7 +276,7 @@ export function reconnectSaga(
           return r;
         },
       },
-      ...(sync ? [sync.resume] : []),
+      ...resumeAfterSwap,
       {
         name: 'record-account',
         kind: 'retriable',
@@ -291,6 +304,7 @@ export function reconnectSaga(
           return { previousExternalAccountId: r.previousExternalAccountId };
         },
       },
+      ...resumeAfterRecord,
       {
         name: 'revoke-old-tokens',
         kind: 'retriable',
@@ -365,8 +379,8 @@ export function reconnectSaga(
           const recorded = results['record-account'] as
             { previousExternalAccountId: string | null } | undefined;
           const paused = results['pause-sync'] as { executionsCancelled?: number } | undefined;
-          // Step 3 unlocked the connection: a saga that stopped after it may be resumed after a disconnect. The
-          // account did change, but the entry must not read as if the new user were connected now.
+          // record-account unlocked the connection: a saga that stopped after it may be resumed after a disconnect.
+          // The account did change, but the entry must not read as if the new user were connected now.
           const { connection } = await deps.bus.request(
             'connection.connections.get',
             { orgId, connectionId: input.connectionId },

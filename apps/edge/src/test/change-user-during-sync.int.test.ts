@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, type THarness } from './e2e-harness';
 
@@ -127,5 +128,117 @@ describe('a change of user while a sync runs (whole stack as processes)', () => 
         (c) => c.userId === 'u-alice' && Date.parse(c.at) > swap!.at.getTime(),
       ),
     ).toEqual([]);
+  });
+
+  it('a run asked for while a change of user holds a connection that needed reconnecting runs once the new account is recorded, on its token', async () => {
+    h.fake.state.applyConfig({ pageDelayMs: 0, dataCounts: { contacts: 60 } });
+    const callsBefore = h.fake.state.dataCalls.length;
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.admin, 'salesforce', 'user');
+    const [job] = await h.db.query<{ id: string }>(
+      `select id from sync.sync_job where connection_id = $1`,
+      [connectionId],
+    );
+    await h.db.query(
+      `update sync.sync_job set next_run_at = now() + interval '1 hour' where id = $1`,
+      [job!.id],
+    );
+    // The refresh token died: the connection is flagged for a reconnect, and a change of user also clears it.
+    await h.db.query(
+      `update connection.integration_connection set refresh_token_expired = true where id = $1`,
+      [connectionId],
+    );
+
+    // Two other sessions stretch the change of user so that its steps can be watched: one holds the job's row
+    // (the pause waits for it), the other the connection's row (recording the new account waits for it).
+    const jobHolder = new pg.Client({ connectionString: h.db.adminUrl });
+    const connectionHolder = new pg.Client({ connectionString: h.db.adminUrl });
+    await Promise.all([jobHolder.connect(), connectionHolder.connect()]);
+    let changing: ReturnType<typeof connectOAuth> | undefined;
+    try {
+      await jobHolder.query('begin');
+      await jobHolder.query(`select id from sync.sync_job where id = $1 for update`, [job!.id]);
+      changing = connectOAuth(h, h.admin, 'salesforce', 'user', {
+        action: 'changeUser',
+        consentAs: 'u-bob',
+      });
+      // Awaited below; a failure before that must not leave it unhandled.
+      changing.catch(() => undefined);
+      const [saga] = await waitFor(
+        async () => {
+          const rows = await h.db.query<{ id: string }>(
+            `select s.id from edge.saga s join connection.integration_connection c on c.lock_saga_id = s.id
+              where c.id = $1`,
+            [connectionId],
+          );
+          return rows.length > 0 ? rows : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 25, what: 'the change of user to lock the connection' },
+      );
+      await connectionHolder.query('begin');
+      await connectionHolder.query(
+        `select id from connection.integration_connection where id = $1 for update`,
+        [connectionId],
+      );
+      await jobHolder.query('commit');
+      await waitFor(
+        async () =>
+          (
+            await h.db.query(
+              `select 1 from sync.sync_job where id = $1 and paused_by_saga_id = $2`,
+              [job!.id, saga!.id],
+            )
+          ).length === 1,
+        { timeoutMs: 5_000, intervalMs: 25, what: 'the pause' },
+      );
+      // The user asks for a run while the change is under way: it waits for the pause.
+      await h.admin.client.sync.runNow.mutate({ jobId: job!.id });
+      // Swapped, and recording the new account (which clears the flag) waits for the connection's row.
+      await waitFor(
+        async () =>
+          (
+            await h.db.query(
+              `select 1 from edge.saga_step where saga_id = $1 and name = 'record-account' and status = 'running'`,
+              [saga!.id],
+            )
+          ).length === 1,
+        { timeoutMs: 5_000, intervalMs: 25, what: 'the swap, then record-account' },
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
+      // Before the fix the pause was lifted before record-account: the run was claimed at once, found the flag
+      // still set and was recorded skipped (refresh_token_expired), the user's request used up.
+      expect(await executions(job!.id)).toEqual([]);
+    } finally {
+      await jobHolder.query('rollback').catch(() => undefined);
+      await connectionHolder.query('commit').catch(() => undefined);
+      await Promise.all([jobHolder.end(), connectionHolder.end()]);
+    }
+    expect((await changing)?.outcome).toBe('user_changed');
+    const ran = await waitFor(
+      async () => {
+        const all = await executions(job!.id);
+        return all.length > 0 && all.every((e) => e.status !== 'running') ? all : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: 'the requested run' },
+    );
+    expect(ran).toMatchObject([
+      { trigger: 'manual', status: 'succeeded', error_reason: null, records_written: 60 },
+    ]);
+    // Read on bob's token, from the first page.
+    const bobs = h.fake.state.dataCalls
+      .slice(callsBefore)
+      .filter((c) => c.resource === 'contacts' && c.userId === 'u-bob' && c.status === 200);
+    expect(bobs.length).toBe(3);
+    expect(bobs[0]!.cursor).toBeNull();
+    expect(
+      await h.db.query(
+        `select c.refresh_token_expired, c.external_account_id, j.paused_by_saga_id
+           from connection.integration_connection c join sync.sync_job j on j.connection_id = c.id
+          where c.id = $1`,
+        [connectionId],
+      ),
+    ).toEqual([
+      { refresh_token_expired: false, external_account_id: 'u-bob', paused_by_saga_id: null },
+    ]);
   });
 });

@@ -387,6 +387,13 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
         error: { step: 'record-account', code: 'INTERNAL' },
       });
       sagaId = conn.operation!.sagaId;
+      // Past the swap, the account not recorded (the reconnect flag not cleared): its syncs stay paused until the
+      // operation goes on (resume-sync comes after record-account).
+      expect(
+        await h.db.query(`select paused_by_saga_id from sync.sync_job where connection_id = $1`, [
+          connectionId,
+        ]),
+      ).toEqual([{ paused_by_saga_id: sagaId }]);
       const stopped = await waitFor(async () => {
         const { entries } = await h.admin.client.audit.list.query({
           filters: { action: 'operation.stopped' },
@@ -413,6 +420,11 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     expect(saga).toMatchObject({ status: 'completed', timesResumed: 1 });
     const after = await appConnection('salesforce');
     expect(after).toMatchObject({ id: connectionId, externalAccountId: 'u-bob', operation: null });
+    expect(
+      await h.db.query(`select paused_by_saga_id from sync.sync_job where connection_id = $1`, [
+        connectionId,
+      ]),
+    ).toEqual([{ paused_by_saga_id: null }]);
     await waitFor(async () => {
       const { entries } = await h.admin.client.audit.list.query({
         filters: { action: 'connection.user_changed' },
