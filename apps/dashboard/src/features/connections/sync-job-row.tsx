@@ -8,7 +8,7 @@ import { useRefreshIntegrationData } from '../../trpc/use-refresh-integration-da
 import { ErrorAlert } from '../../ui/error-alert';
 import { formatRelative } from '../../ui/format-date';
 import { StatusBadge, type TTone } from '../../ui/status-badge';
-import { enableBlockedReason, resourceLabel, syncJobErrorText } from './sync-job-text';
+import { enableBlockedReason, jobHeldText, resourceLabel, syncJobErrorText } from './sync-job-text';
 
 type TExecutionStatus = NonNullable<TSyncJobOverview['lastExecution']>['status'];
 
@@ -44,6 +44,7 @@ export function SyncJobRow({ overview }: { overview: TSyncJobOverview }) {
   const resource = resourceLabel(job.resource);
   // Offered only when the scheduler would accept it; otherwise disabled, with why.
   const enableBlocked = job.isEnabled ? null : enableBlockedReason(connection);
+  const held = jobHeldText(job);
 
   return (
     <tr data-job-id={job.id} data-resource={job.resource}>
@@ -53,6 +54,11 @@ export function SyncJobRow({ overview }: { overview: TSyncJobOverview }) {
         <StatusBadge tone={job.isEnabled ? 'success' : 'neutral'}>
           {job.isEnabled ? 'Enabled' : 'Disabled'}
         </StatusBadge>
+        {held && (
+          <span className="muted small block" data-testid="job-held">
+            {held}
+          </span>
+        )}
       </td>
       <td>
         {last ? (

@@ -4,6 +4,7 @@ import {
   connectionGroupLabel,
   enableBlockedReason,
   groupJobsByConnection,
+  jobHeldText,
   recordsByResource,
   syncJobErrorText,
 } from './sync-job-text';
@@ -110,5 +111,16 @@ describe('Enable on a job whose connection is not connected', () => {
       'The job is disabled: enable it first.',
     );
     expect(syncJobErrorText('NOT_FOUND', 'job_not_found')).toBeNull();
+  });
+});
+
+describe('a job held off', () => {
+  it('says so while a change of the connected user pauses an enabled job, and nothing otherwise', () => {
+    expect(jobHeldText({ isEnabled: true, pausedForChangeUser: true })).toBe(
+      'Paused while the connected user is changed',
+    );
+    expect(jobHeldText({ isEnabled: true, pausedForChangeUser: false })).toBeNull();
+    // Disabled already says why it does not run.
+    expect(jobHeldText({ isEnabled: false, pausedForChangeUser: true })).toBeNull();
   });
 });

@@ -24,6 +24,19 @@ export function enableBlockedReason(c: TSyncJobConnection): string | null {
 }
 
 /**
+ * What holds an enabled job off for now, or null: a change of the connection's user pauses its runs across the
+ * swap (the scheduler's `pausedForChangeUser`; a run asked for meanwhile starts once the change is done).
+ */
+export function jobHeldText(job: {
+  isEnabled: boolean;
+  pausedForChangeUser: boolean;
+}): string | null {
+  return job.isEnabled && job.pausedForChangeUser
+    ? 'Paused while the connected user is changed'
+    : null;
+}
+
+/**
  * A refused Enable, Disable or Run now in words, from the edge's typed reasons (libs/contracts
  * `sync-scheduler.jobs.set-enabled` / `run-now`); anything else keeps the server's message.
  */
