@@ -226,6 +226,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   sagas.register(disconnectSaga(deps));
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'reconnect'));
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser', 1));
+  sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser', 2));
   sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser'));
   // Saga and step metrics and spans, from the engine's events (before recovery may resume a saga).
   const observability = installObservability(sagas, {
