@@ -221,7 +221,7 @@ describe('connection service (real Postgres + NATS)', () => {
       occurredAt: activated.connection.connectedAt,
     });
 
-    // A retried activation answers the same and re-publishes the same event (dropped as a duplicate).
+    // A retried activation answers the same and publishes nothing more (its event is out).
     const again = await activate(orgId, created.connection.id, eventId);
     expect(again.connection).toEqual(activated.connection);
     expect(await connectedEvents(created.connection.id)).toHaveLength(1);

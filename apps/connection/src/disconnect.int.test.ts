@@ -702,7 +702,7 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     expect(count?.n).toBe(1);
   });
 
-  it('mark-refresh-expired flags once and publishes one event; a repeat re-publishes the same', async () => {
+  it('mark-refresh-expired flags once and publishes one event; a repeat answers the same and publishes nothing more', async () => {
     const orgId = randomUUID();
     const { connection, instance } = await connected(orgId, { vendor: 'servicenow' });
     const eventId = randomUUID();

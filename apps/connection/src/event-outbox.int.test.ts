@@ -168,6 +168,20 @@ describe('the connection service owes its events until JetStream has them (real 
     expect(
       await messages('INTEGRATIONS', 'integrations.connection.connected', c.connection.id),
     ).toHaveLength(1);
+    // A published event is kept a week, then the sweep deletes it.
+    await db.query(
+      `update connection.event_outbox set published_at = now() - interval '8 days' where connection_id = $1`,
+      [c.connection.id],
+    );
+    await waitFor(
+      async () =>
+        (
+          await db.query(`select 1 from connection.event_outbox where connection_id = $1`, [
+            c.connection.id,
+          ])
+        ).length === 0,
+      { timeoutMs: 5_000, what: 'the week-old published event deleted' },
+    );
   });
 
   it('connected: an activation retried once the stream is back answers, and the event is on the stream once', async () => {
