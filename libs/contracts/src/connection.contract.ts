@@ -217,8 +217,10 @@ export const connectionContracts = {
   /**
    * Credentials are stored: the connection and its instance become `connected` (health `healthy` with checks on,
    * webhook endpoint enabled); then publishes `integrations.connection.connected` with msgID `eventId`.
-   * Idempotent: an already-connected connection re-publishes its first event (same msgID) and is returned.
-   * UNAVAILABLE when publishing failed after the commit: retry (the retry re-publishes). CONFLICT `not_pending`
+   * The event is owed in the activation's transaction (the connection service's event outbox) and published after
+   * the commit, then by the service's sweep until JetStream acknowledges it. Idempotent: an already-connected
+   * connection publishes its event if still owed (same msgID) and is returned. UNAVAILABLE when publishing failed
+   * after the commit: the event stays owed (a retry, or the sweep, publishes it). CONFLICT `not_pending`
    * when the connection is no longer pending (abandoned, stale, revoked…).
    */
   'connection.connections.activate': defineRequest({
@@ -314,8 +316,10 @@ export const connectionContracts = {
   /**
    * invalid_grant on refresh (the vault): set refreshTokenExpired and publish
    * `integrations.connection.refresh_token_expired` after the commit, msgID = its event id. The first call's
-   * `eventId` is kept: a repeated call (changed: false) re-publishes that same event (JetStream drops the
-   * duplicate) and answers it, so a caller that saw UNAVAILABLE (publish failed after the commit) just retries.
+   * `eventId` is kept: the event (and a copy of its audit entry) is owed in the flag's transaction and published
+   * after the commit, then by the service's sweep until acknowledged; a repeated call (changed: false) publishes
+   * what is still owed and answers it, so a caller that saw UNAVAILABLE (publish failed after the commit) need not
+   * retry for the event's sake.
    * `credentialId` names the refresh token that died: when a reconnect has since retired it (complete-reconnect's
    * `retiredCredentialIds`), the mark is stale — the connection has new tokens — and is refused with CONFLICT
    * `credential_replaced`, nothing changed.
