@@ -26,8 +26,8 @@ import {
 import { natsAndPostgresReady, startHealthServer } from '@otesse/runtime';
 import { OAUTH_PURGE_INTERVAL_MS, startOAuthPurge } from './oauth/purge-expired-oauth-rows';
 import { startSagaRecordRelease } from './sagas/release-saga-records';
-import { disconnectSaga } from './sagas/disconnect.saga';
-import { PendingTokens, reconnectSaga } from './sagas/reconnect.saga';
+import { PendingTokens } from './sagas/reconnect.saga';
+import { sagaDefinitions } from './sagas/saga-registry';
 import { EDGE_SCHEMA, edgeOrmConfig } from './db/orm.config';
 import { createOAuthRoutes, pathForLog } from './oauth/oauth-routes';
 import { appRouter } from './routers/app.router';
@@ -221,13 +221,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     }),
   };
   // Older versions stay registered: a saga started before an upgrade finishes on the definition it started with.
-  sagas.register(disconnectSaga(deps, 1));
-  sagas.register(disconnectSaga(deps, 2));
-  sagas.register(disconnectSaga(deps));
-  sagas.register(reconnectSaga(deps, deps.pendingTokens, 'reconnect'));
-  sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser', 1));
-  sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser', 2));
-  sagas.register(reconnectSaga(deps, deps.pendingTokens, 'changeUser'));
+  for (const def of sagaDefinitions(deps)) sagas.register(def);
   // Saga and step metrics and spans, from the engine's events (before recovery may resume a saga).
   const observability = installObservability(sagas, {
     countUnfinished: () => sagas.countUnfinished(),
