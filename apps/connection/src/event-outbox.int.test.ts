@@ -2,14 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import {
-  HEADERS,
   type TAuditEvent,
   type TConnectionConnectedEvent,
   type TRequestInput,
 } from '@otesse/contracts';
 import type { Bus, EventPublisher } from '@otesse/messaging';
 import { EventPublisher as Publisher } from '@otesse/messaging';
-import { errorOf, waitFor, type TTestDatabase } from '@otesse/testing';
+import {
+  errorOf,
+  refuseStreamPublishes,
+  streamMessagesAbout,
+  waitFor,
+  type TTestDatabase,
+} from '@otesse/testing';
 import {
   connectedConnection,
   startConnectionTestBed,
@@ -45,38 +50,10 @@ describe('the connection service owes its events until JetStream has them (real 
     await bed?.close();
   });
 
-  /** Moves a stream's subjects away (every publish on them refused) until the answer is called. */
-  async function refusePublishes(...streams: TStream[]): Promise<() => Promise<void>> {
-    const jsm = await nc.jetstreamManager();
-    const restores: (() => Promise<unknown>)[] = [];
-    for (const name of streams) {
-      const { config } = await jsm.streams.info(name);
-      await jsm.streams.update(name, { ...config, subjects: [`refused-${name}.nothing`] });
-      restores.push(() => jsm.streams.update(name, config));
-    }
-    return async () => {
-      for (const r of restores) await r();
-    };
-  }
+  const refusePublishes = (...streams: TStream[]) => refuseStreamPublishes(nc, ...streams);
 
-  /** Messages of one subject in a stream about `connectionId`: body, msgID and Otesse-Org header. */
-  async function messages<T>(stream: TStream, subject: string, connectionId: string) {
-    const jsm = await nc.jetstreamManager();
-    const { state } = await jsm.streams.info(stream);
-    const out: { body: T; msgId: string | undefined; org: string | undefined }[] = [];
-    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
-      const m = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
-      if (!m || m.subject !== subject) continue;
-      const body = m.json<{ connectionId?: string; targets?: { connectionId?: string } }>();
-      if ((body.connectionId ?? body.targets?.connectionId) !== connectionId) continue;
-      out.push({
-        body: body as T,
-        msgId: m.header?.get('Nats-Msg-Id'),
-        org: m.header?.get(HEADERS.orgId),
-      });
-    }
-    return out;
-  }
+  const messages = <T>(stream: TStream, subject: string, connectionId: string) =>
+    streamMessagesAbout<T>(nc, stream, subject, connectionId);
   const once = <T>(stream: TStream, subject: string, connectionId: string) =>
     waitFor(
       async () => {

@@ -15,3 +15,4 @@ export * from './error-of';
 export * from './tls-certificates';
 export * from './private-postgres';
 export * from './skewed-clock';
+export * from './jetstream-faults';

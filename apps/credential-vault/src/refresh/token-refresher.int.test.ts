@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { HEADERS, type TAuditEvent } from '@otesse/contracts';
+import type { TAuditEvent } from '@otesse/contracts';
 import { Bus, connectNats } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
 import { loadCatalogue } from '@otesse/providers';
@@ -16,7 +16,9 @@ import {
 import {
   errorOf,
   createTestDatabase,
+  refuseStreamPublishes,
   startNatsServer,
+  streamMessagesAbout,
   startStack,
   waitFor,
   type TStack,
@@ -133,38 +135,10 @@ describe('refresh_token_expired is never lost (vault in process, connection serv
     };
   };
 
-  /** Moves a stream's subjects away (every publish on them refused) until the answer is called. */
-  async function refusePublishes(...streams: TStream[]): Promise<() => Promise<void>> {
-    const jsm = await nc.jetstreamManager();
-    const restores: (() => Promise<unknown>)[] = [];
-    for (const name of streams) {
-      const { config } = await jsm.streams.info(name);
-      await jsm.streams.update(name, { ...config, subjects: [`refused-${name}.nothing`] });
-      restores.push(() => jsm.streams.update(name, config));
-    }
-    return async () => {
-      for (const r of restores) await r();
-    };
-  }
+  const refusePublishes = (...streams: TStream[]) => refuseStreamPublishes(nc, ...streams);
 
-  /** Messages of one subject about `connectionId`: body, msgID, Otesse-Org. */
-  async function messages<T>(stream: TStream, subject: string, connectionId: string) {
-    const jsm = await nc.jetstreamManager();
-    const { state } = await jsm.streams.info(stream);
-    const out: { body: T; msgId: string | undefined; org: string | undefined }[] = [];
-    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
-      const m = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
-      if (!m || m.subject !== subject) continue;
-      const body = m.json<{ connectionId?: string; targets?: { connectionId?: string } }>();
-      if ((body.connectionId ?? body.targets?.connectionId) !== connectionId) continue;
-      out.push({
-        body: body as T,
-        msgId: m.header?.get('Nats-Msg-Id'),
-        org: m.header?.get(HEADERS.orgId),
-      });
-    }
-    return out;
-  }
+  const messages = <T>(stream: TStream, subject: string, connectionId: string) =>
+    streamMessagesAbout<T>(nc, stream, subject, connectionId);
   const settle = () => new Promise((r) => setTimeout(r, 1_000));
   const flagRow = async (connectionId: string) =>
     (
