@@ -139,6 +139,9 @@ describe('NATS cluster (tools/nats/cluster)', () => {
     );
     const consumer = await audit.jetstream().consumers.get('AUDIT', 'audit-writer');
     const seen: string[] = [];
+    // A fetch right after the node came back may find the consumer's leader still being elected and return empty:
+    // empty batches end the read only once the cluster has had 30 s to settle.
+    const readUntil = Date.now() + 30_000;
     while (seen.length < ids.length) {
       const batch = await consumer.fetch({ max_messages: 50, expires: 2_000 });
       let got = 0;
@@ -147,7 +150,7 @@ describe('NATS cluster (tools/nats/cluster)', () => {
         m.ack();
         got += 1;
       }
-      if (got === 0) break;
+      if (got === 0 && Date.now() > readUntil) break;
     }
     expect(seen.sort()).toEqual([...ids].sort());
   }, 120_000);
