@@ -39,10 +39,15 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     (await h.admin.client.integrations.list.query()).find((i) => i.provider.key === vendor)!
       .appConnection!;
 
-  /** The provider answers invalid_grant on the next refresh, and the next token use needs a refresh. */
+  /**
+   * The provider answers invalid_grant on the next refresh, and the next token use needs a refresh. Only this
+   * vendor's tokens (its OAuth client's): expiring every provider's let another vendor's background refresh (a health
+   * check, a sync) flag a connection a later test expects healthy.
+   */
   const expireRefreshToken = async (vendor: string, connectionId: string) => {
-    await h.fakeClient.expireAccessTokens({});
-    await h.fakeClient.expireRefreshTokens({});
+    const client = { clientId: `otesse-dev-${vendor}` };
+    await h.fakeClient.expireAccessTokens(client);
+    await h.fakeClient.expireRefreshTokens(client);
     await h.db.query(
       `update vault.credential set expires_at = now() - interval '1 minute' where connection_id = $1 and kind = 'access_token' and is_active`,
       [connectionId],
@@ -52,7 +57,6 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
       .catch((e: AppError) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).reason).toBe('refresh_token_expired');
-    void vendor;
   };
 
   describe.each([
