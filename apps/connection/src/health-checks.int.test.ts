@@ -187,9 +187,9 @@ describe('health checks of the connection service (vault as a process, fake prov
     expect((await health(sn.instance.id)).status).toBe('healthy');
   });
 
-  it('a provider that refuses every token, renewed or not: unhealthy (token_refused), one renewal per check', async () => {
+  it('a provider that refuses every token, renewed or not: unhealthy (token_refused), one renewal, then no more calls while the vault backs off', async () => {
     const orgId = randomUUID();
-    const { instance, refresh } = await connect(orgId, 'google', 'u-bob');
+    const { connection, instance, refresh } = await connect(orgId, 'google', 'u-bob');
     await waitFor(async () => (await health(instance.id)).detail === 'ok');
     // Only this instance is checked from here on (the provider's refusal is for every token).
     await db.query(
@@ -214,6 +214,26 @@ describe('health checks of the connection service (vault as a process, fake prov
       expect(refreshes.length).toBeGreaterThanOrEqual(1);
       expect(refreshes.length).toBeLessThanOrEqual(Math.ceil(checks));
       expect(refreshes[0]).toMatchObject({ refreshToken: refresh.token, status: 200 });
+      // Later checks: the renewed token was refused too, so the vault renews it again only after its back-off (a
+      // minute here) and hands it to nobody meanwhile — the checks go on, still token_refused, without calling the
+      // provider at all, neither its API nor its token endpoint.
+      await waitFor(async () => {
+        const [row] = await db.query<{ refused_at: Date | null }>(
+          `select refused_at from vault.credential where connection_id = $1 and kind = 'access_token'`,
+          [connection.id],
+        );
+        return row?.refused_at ?? undefined;
+      });
+      const quietFrom = fake.state.dataCallCounts.health;
+      const seen = (await health(instance.id)).checked_at!.getTime();
+      await new Promise((r) => setTimeout(r, INTERVAL_MS * 4));
+      const later = await health(instance.id);
+      expect(later.checked_at!.getTime()).toBeGreaterThan(seen);
+      expect(later).toMatchObject({ status: 'unhealthy', detail: 'token_refused' });
+      expect(fake.state.dataCallCounts.health).toBe(quietFrom);
+      expect(
+        fake.state.tokenCalls.slice(tokenCalls).filter((t) => t.grantType === 'refresh_token'),
+      ).toHaveLength(1);
     } finally {
       fake.state.applyConfig({ dataApiMode: 'ok' });
     }

@@ -28,6 +28,12 @@ export const ZVaultEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape)
     TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).optional(),
     /** Every call and back-off of one refresh together (default 4 s: callers wait 5 s on NATS). */
     TOKEN_REFRESH_BUDGET_MS: z.coerce.number().int().min(100).max(120_000).optional(),
+    /**
+     * A token refused again right after a forced refresh is renewed again only after this (default 60 s), doubling
+     * with each forced refresh in a row, up to TOKEN_REFUSAL_BACKOFF_MAX_MS (default 1 h).
+     */
+    TOKEN_REFUSAL_BACKOFF_MS: z.coerce.number().int().min(0).max(86_400_000).optional(),
+    TOKEN_REFUSAL_BACKOFF_MAX_MS: z.coerce.number().int().min(0).max(86_400_000).optional(),
     /** How often each replica sweeps discards nobody finished (default 60 s). */
     VAULT_DISCARD_SWEEP_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
     /** How old such a discard is before a sweep takes it (default 30 s: the replica that took it has it). */

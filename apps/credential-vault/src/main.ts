@@ -29,6 +29,8 @@ try {
       marginMs: env.TOKEN_REFRESH_MARGIN_MS,
       attemptTimeoutMs: env.TOKEN_REFRESH_ATTEMPT_TIMEOUT_MS,
       budgetMs: env.TOKEN_REFRESH_BUDGET_MS,
+      refusalBackoffMs: env.TOKEN_REFUSAL_BACKOFF_MS,
+      refusalBackoffMaxMs: env.TOKEN_REFUSAL_BACKOFF_MAX_MS,
     }),
     discard: definedOnly({
       sweepIntervalMs: env.VAULT_DISCARD_SWEEP_MS,

@@ -315,11 +315,76 @@ describe('token refresh in the vault (connection service as a process, fake prov
     expect(refreshCalls()).toMatchObject([{ status: 400, error: 'invalid_grant' }]);
     // The flag the dashboard's Reconnect warning reads (seed 003).
     expect(await flagOf(c)).toBe(true);
-    // Refused again: the dead refresh token is not presented again, the refused token not handed back.
+    // Refused again: the dead refresh token is not presented again, the refused token not handed back — nor to a
+    // caller that reports nothing (another run, a health check): it would only be refused at the provider.
     expect(await errorOf(refuse(c, fingerprint!))).toMatchObject({
       reason: 'refresh_token_expired',
     });
+    expect(await errorOf(get(c))).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'refresh_token_expired',
+    });
     expect(refreshCalls()).toHaveLength(1);
+  });
+
+  it('a provider that refuses every token it issues: one forced refresh per back-off (doubling), the refused token handed to nobody meanwhile', async () => {
+    const c = await connect('google');
+    const forced = async () =>
+      (
+        await db.query<{ n: number; last: Date; refused: Date | null }>(
+          `select forced_refreshes as n, last_forced_refresh_at as last, refused_at as refused
+             from vault.credential where connection_id = $1 and kind = 'access_token'`,
+          [c.connectionId],
+        )
+      )[0]!;
+    // Time passing, as the database sees it: the last forced refresh moved back.
+    const age = (seconds: number) =>
+      db.query(
+        `update vault.credential set last_forced_refresh_at = last_forced_refresh_at - make_interval(secs => $2)
+          where connection_id = $1 and kind = 'access_token'`,
+        [c.connectionId, seconds],
+      );
+    const first = await get(c);
+    const second = await refuse(c, first.fingerprint!);
+    expect(second.accessToken).not.toBe(first.accessToken);
+    expect(refreshCalls()).toHaveLength(1);
+    const one = await forced();
+    expect(one).toMatchObject({ n: 1, refused: null });
+
+    // Refused again at once: no second refresh within the minute, and the refused token goes to nobody.
+    const backoff = await errorOf(refuse(c, second.fingerprint!));
+    expect(backoff).toMatchObject({ code: 'PRECONDITION_FAILED', reason: 'access_token_refused' });
+    expect(backoff.message).toMatch(/keeps refusing/);
+    const retryAt = new Date((backoff.details as { retryAt: string }).retryAt).getTime();
+    expect(retryAt - one.last.getTime()).toBe(60_000);
+    expect(await errorOf(get(c))).toMatchObject({ reason: 'access_token_refused' });
+    expect(refreshCalls()).toHaveLength(1);
+    expect((await forced()).refused).not.toBeNull();
+
+    // The minute is over: the next caller, reporting nothing, gets a renewed token (the refused one is known).
+    await age(61);
+    const third = await get(c);
+    expect(third.accessToken).not.toBe(second.accessToken);
+    expect(fake.state.tokenStatus(third.accessToken).status).toBe('active');
+    expect(refreshCalls()).toHaveLength(2);
+    const two = await forced();
+    expect(two).toMatchObject({ n: 2, refused: null });
+
+    // Refused again: twice the wait now.
+    const longer = await errorOf(refuse(c, third.fingerprint!));
+    const retryAt2 = new Date((longer.details as { retryAt: string }).retryAt).getTime();
+    expect(retryAt2 - two.last.getTime()).toBe(120_000);
+    await age(61);
+    expect(await errorOf(get(c))).toMatchObject({ reason: 'access_token_refused' });
+    expect(refreshCalls()).toHaveLength(2);
+
+    // Hours without a forced refresh: the next refusal is renewed at once, and starts a new row.
+    await age(3 * 3_600);
+    const fourth = await refuse(c, third.fingerprint!);
+    expect(fourth.accessToken).not.toBe(third.accessToken);
+    expect(refreshCalls()).toHaveLength(3);
+    expect(await forced()).toMatchObject({ n: 1, refused: null });
+    expect(logLines.join('')).toContain('no renewal before the back-off ends');
   });
 
   it('invalid_grant flags the connection, publishes the event and the audit entry, and is not retried', async () => {

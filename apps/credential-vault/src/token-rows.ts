@@ -20,6 +20,10 @@ export interface TTokenRow {
   is_active: boolean;
   expires_at: Date | string | null;
   updated_at: Date | string;
+  /** Set when a caller reported this sealing refused by the provider (see the entity). */
+  refused_at: Date | string | null;
+  forced_refreshes: number;
+  last_forced_refresh_at: Date | string | null;
   /** The database's time as the row was read (its transaction's start): what expiry is judged against. */
   db_now: Date | string;
 }
@@ -38,6 +42,9 @@ const COLUMNS = [
   'is_active',
   'expires_at',
   'updated_at',
+  'refused_at',
+  'forced_refreshes',
+  'last_forced_refresh_at',
 ];
 
 /**
@@ -118,6 +125,8 @@ export async function resealRow(
     key_id: sealed.keyId,
     expires_at: expiresAt,
     updated_at: now,
+    // A new value: whatever the provider refused was the old one.
+    refused_at: null,
   });
   return sealed.ciphertext;
 }

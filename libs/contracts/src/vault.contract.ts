@@ -177,12 +177,17 @@ export const vaultContracts = {
    * A provider may refuse an access token before its recorded expiry (password change, sessions revoked, early
    * rotation). A caller that got a 401 with a token sends its `fingerprint` back as `refusedFingerprint`: when it
    * is still the connection's current access token, the vault refreshes it whatever its expiry (the same single
-   * flight and lock, so callers refusing the same token at once cause one refresh) and never answers it again
-   * (a refresh that fails is the error, e.g. `refresh_token_expired` with the flag set; nothing to refresh with is
-   * PRECONDITION_FAILED `access_token_refused`). A fingerprint that is no longer current (another caller, a
-   * refresh or a reconnect rotated past it) refreshes nothing: the current token is answered. An API key is
-   * answered as it is (nothing to renew: the same fingerprint comes back). One forced refresh per refused token:
-   * a caller refused again with the new token must give up rather than ask again.
+   * flight and lock, so callers refusing the same token at once cause one refresh) and never answers it again, to
+   * any caller, with or without `refusedFingerprint` (a refresh that fails is the error, e.g.
+   * `refresh_token_expired` with the flag set; nothing to refresh with is PRECONDITION_FAILED
+   * `access_token_refused`). Forced refreshes back off: one refused within twice TOKEN_REFUSAL_BACKOFF_MAX_MS of
+   * the previous forced refresh waits TOKEN_REFUSAL_BACKOFF_MS (60 s) doubled per forced refresh in that row, up to
+   * TOKEN_REFUSAL_BACKOFF_MAX_MS (1 h); meanwhile PRECONDITION_FAILED `access_token_refused` with
+   * `details.retryAt` (a provider that refuses every token it issues is asked for one an hour, not one per call).
+   * A fingerprint that is no longer current (another caller, a refresh or a reconnect rotated past it) refreshes
+   * nothing: the current token is answered. An API key is answered as it is (nothing to renew: the same
+   * fingerprint comes back). One forced refresh per refused token: a caller refused again with the new token must
+   * give up rather than ask again.
    */
   'vault.access-tokens.get': defineRequest({
     request: z

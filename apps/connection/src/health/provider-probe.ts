@@ -76,6 +76,9 @@ async function tokenFor(
         ? { status: 'degraded', detail: 'token_endpoint_unavailable' }
         : { status: undefined, detail: 'vault_unavailable' };
     }
+    // A token the vault will not renew yet (refused again right after a renewal): the provider refuses us.
+    if (isAppError(e) && e.reason === 'access_token_refused')
+      return { status: 'unhealthy', detail: 'token_refused' };
     if (isAppError(e)) return { status: 'unhealthy', detail: e.reason ?? e.code.toLowerCase() };
     throw e;
   }

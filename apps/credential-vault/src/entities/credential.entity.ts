@@ -60,6 +60,18 @@ export interface Credential {
    */
   revocationOutcome: string | null;
   revocationAttemptedAt: Date | null;
+  /**
+   * An access token's sealing a caller reported refused by the provider (a 401 before its recorded expiry): never
+   * answered again; cleared when a refresh reseals the row. Null: none reported.
+   */
+  refusedAt: Date | null;
+  /**
+   * Forced refreshes (of refused tokens) in a row, each token refused within TOKEN_REFUSAL_BACKOFF_MAX_MS of its
+   * issue: a provider that refuses every token (API access withdrawn, the token endpoint still issuing) gets one
+   * forced refresh per back-off (doubling from TOKEN_REFUSAL_BACKOFF_MS), not one per caller and per run.
+   */
+  forcedRefreshes: number;
+  lastForcedRefreshAt: Date | null;
   expiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -98,6 +110,9 @@ export const CredentialSchema = new EntitySchema<Credential>({
     discardId: { type: 'uuid', nullable: true },
     revocationOutcome: { type: 'string', length: 20, nullable: true },
     revocationAttemptedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    refusedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    forcedRefreshes: { type: 'integer', default: 0 },
+    lastForcedRefreshAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     expiresAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },

@@ -2,6 +2,7 @@ import { AppError, type TCredentialKind } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import type { Catalogue } from '@otesse/providers';
 import type { TokenRefresher } from '../refresh/token-refresher';
+import { VAULT_DB_SCHEMA } from '../credential-records';
 import { newestTokens, tokenFingerprint, type TTokenRow } from '../token-rows';
 import type { TVaultDeps } from './deps';
 
@@ -14,8 +15,10 @@ function usableKinds(catalogue: Catalogue, vendor: string): TCredentialKind[] {
 /**
  * Decrypts the connection's access token (or API key) for a caller about to call the provider; an access token
  * about to expire is refreshed first (see TokenRefresher), and so is the one a caller says the provider refused
- * (`refusedFingerprint` still naming the current sealing). A refusal of anything else — a token already replaced,
- * an API key — refreshes nothing: the current credential is answered.
+ * (`refusedFingerprint` still naming the current sealing), which is never answered again: until a refresh replaces
+ * it, every caller gets the renewal or its failure (a provider that keeps refusing gets one forced refresh per
+ * back-off, see TokenRefresher). A refusal of anything else — a token already replaced, an API key — refreshes
+ * nothing: the current credential is answered.
  */
 export function getAccessTokenHandler(
   deps: Pick<TVaultDeps, 'orm' | 'catalogue' | 'logger'> & { refresher: TokenRefresher },
@@ -41,10 +44,21 @@ export function getAccessTokenHandler(
         reason: `${cred.kind}_expired`,
       });
     }
-    const refused =
+    const reported =
       cred.kind === 'access_token' &&
       req.refusedFingerprint !== undefined &&
       req.refusedFingerprint === tokenFingerprint(cred);
+    if (reported && cred.refused_at === null) {
+      // Recorded first, so this sealing is never answered again, to anyone, whatever its renewal comes to (a
+      // refresh reseals the row and clears it). Only that sealing: a refresh that got in first is left alone.
+      await knex('credential')
+        .withSchema(VAULT_DB_SCHEMA)
+        .where({ id: cred.id, ciphertext: cred.ciphertext })
+        .whereNull('refused_at')
+        .update({ refused_at: knex.fn.now() });
+    }
+    // Refused now, or earlier by another caller whose renewal failed (or waits for its back-off).
+    const refused = reported || (cred.kind === 'access_token' && cred.refused_at !== null);
     const answer =
       refused ||
       (cred.kind === 'access_token' &&
@@ -57,7 +71,7 @@ export function getAccessTokenHandler(
         credentialId: cred.id,
         kind: cred.kind,
         // Whether a refusal was reported, and whether it named the current token (then it was refreshed).
-        ...(req.refusedFingerprint === undefined ? {} : { refused, refusedStale: !refused }),
+        ...(req.refusedFingerprint === undefined ? {} : { refused, refusedStale: !reported }),
         actorUserId: ctx.actorUserId,
         traceId: ctx.traceId,
       },

@@ -10,6 +10,7 @@ import { Migration20261123023412_discard } from './Migration20261123023412_disca
 import { Migration20261123051826_replace_discard } from './Migration20261123051826_replace_discard';
 import { Migration20261123092854_idempotency_retention } from './Migration20261123092854_idempotency_retention';
 import { Migration20261123131218_revocation_per_token } from './Migration20261123131218_revocation_per_token';
+import { Migration20261123233505_refusal_backoff } from './Migration20261123233505_refusal_backoff';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
@@ -23,4 +24,5 @@ export const migrations = [
   { name: 'Migration20261123051826_replace_discard', class: Migration20261123051826_replace_discard },
   { name: 'Migration20261123092854_idempotency_retention', class: Migration20261123092854_idempotency_retention },
   { name: 'Migration20261123131218_revocation_per_token', class: Migration20261123131218_revocation_per_token },
+  { name: 'Migration20261123233505_refusal_backoff', class: Migration20261123233505_refusal_backoff },
 ];

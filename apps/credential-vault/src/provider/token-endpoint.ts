@@ -13,6 +13,12 @@ export interface TRefreshSettings {
   budgetMs: number;
   /** First back-off (doubles, with jitter); a provider's Retry-After is honoured within the budget. */
   backoffMs: number;
+  /**
+   * A refused token that itself came from a forced refresh less than `refusalBackoffMaxMs` before is renewed again
+   * only this long after that refresh, doubling with each forced refresh in a row (capped at `refusalBackoffMaxMs`).
+   */
+  refusalBackoffMs: number;
+  refusalBackoffMaxMs: number;
 }
 
 export const DEFAULT_REFRESH_SETTINGS: TRefreshSettings = {
@@ -21,6 +27,8 @@ export const DEFAULT_REFRESH_SETTINGS: TRefreshSettings = {
   maxAttempts: 3,
   budgetMs: 4_000,
   backoffMs: 200,
+  refusalBackoffMs: 60_000,
+  refusalBackoffMaxMs: 3_600_000,
 };
 
 export type TExpiredSignal = 'invalid_grant' | 'servicenow_access_denied';

@@ -45,6 +45,8 @@ type TLockedOutcome =
   | { kind: 'revoking' }
   | { kind: 'no_refresh_token' }
   | { kind: 'expired_known' }
+  /** A refused token renewed too recently by a forced refresh: not again before `retryAt`. */
+  | { kind: 'refusal_backoff'; retryAt: Date; forcedRefreshes: number }
   | Exclude<TRefreshResult, { kind: 'ok' }>;
 
 const toDate = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
@@ -65,7 +67,12 @@ const toDate = (v: Date | string | null): Date | null => (v === null ? null : ne
  * said the provider refused that token (`refused`): then the token is not answered again and the failure is.
  *
  * A refused token is refreshed whatever its expiry, once: callers refusing the same sealing share one flight, and
- * one that waited for the lock finds the token changed and takes the new one (as for a due refresh).
+ * one that waited for the lock finds the token changed and takes the new one (as for a due refresh). Forced
+ * refreshes back off: within `refusalBackoffMaxMs` × 2 of the previous one, the next waits `refusalBackoffMs`
+ * doubled per forced refresh in that row (capped at `refusalBackoffMaxMs`), so a provider that refuses every token
+ * while still issuing them (its API access withdrawn) is asked for one a minute, then two… then one an hour — not
+ * one per health check and per run. Meanwhile the refused token is not answered: PRECONDITION_FAILED
+ * `access_token_refused` with `retryAt`.
  */
 export class TokenRefresher {
   private readonly inflight = new Map<string, Promise<TTokenAnswer>>();
@@ -199,7 +206,7 @@ export class TokenRefresher {
 
     let outcome: TLockedOutcome;
     try {
-      outcome = await this.refreshLocked(req, current, {
+      outcome = await this.refreshLocked(req, current, refused, {
         tokenUrl,
         clientId: oauth.clientId,
         clientSecret: oauth.clientSecret,
@@ -262,6 +269,26 @@ export class TokenRefresher {
         );
       case 'no_refresh_token':
         return orFail(cannotRenew());
+      case 'refusal_backoff':
+        this.deps.logger.warn(
+          {
+            ...log,
+            forcedRefreshes: outcome.forcedRefreshes,
+            retryAt: outcome.retryAt.toISOString(),
+          },
+          'the provider refused a freshly renewed access token again: no renewal before the back-off ends',
+        );
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `${def.displayName} keeps refusing this connection's access tokens right after renewing them; the next renewal is tried after ${outcome.retryAt.toISOString()}`,
+          {
+            reason: 'access_token_refused',
+            details: {
+              retryAt: outcome.retryAt.toISOString(),
+              forcedRefreshes: outcome.forcedRefreshes,
+            },
+          },
+        );
       case 'expired_known':
         return orFail(refreshTokenExpired());
       case 'expired':
@@ -320,6 +347,7 @@ export class TokenRefresher {
   private refreshLocked(
     req: { orgId: string; connectionId: string },
     seen: TTokenRow,
+    refused: boolean,
     call: Omit<Parameters<typeof refreshAtProvider>[0], 'refreshToken' | 'settings'>,
   ): Promise<TLockedOutcome> {
     const { keys, settings } = this.deps;
@@ -343,8 +371,11 @@ export class TokenRefresher {
       if (!access) return { kind: 'gone' };
       const changed = access.id !== seen.id || access.ciphertext !== seen.ciphertext;
       const dbNow = new Date(access.db_now);
+      // Refused by this caller, or (a newer sealing) by another whose renewal failed or waits for its back-off.
+      const refusedNow = refused || access.refused_at !== null;
       if (
         changed &&
+        access.refused_at === null &&
         !this.needsRefresh(toDate(access.expires_at), new Date(access.updated_at), dbNow.getTime())
       ) {
         // Someone refreshed (or reconnected) while we waited for the lock — past the refused token too, if any.
@@ -353,6 +384,24 @@ export class TokenRefresher {
       const refreshRow = tokens.refresh_token;
       if (!refreshRow) return { kind: 'no_refresh_token' };
       if (!refreshRow.is_active) return { kind: 'expired_known' };
+      let forcedRefreshes = 0;
+      if (refusedNow) {
+        const last = toDate(access.last_forced_refresh_at);
+        // Forced refreshes in a row: the previous one recent enough to count (else the row starts again).
+        const streak =
+          last !== null && dbNow.getTime() - last.getTime() < 2 * settings.refusalBackoffMaxMs
+            ? access.forced_refreshes
+            : 0;
+        if (last !== null && streak > 0) {
+          const wait = Math.min(
+            settings.refusalBackoffMs * 2 ** Math.min(streak - 1, 30),
+            settings.refusalBackoffMaxMs,
+          );
+          const retryAt = new Date(last.getTime() + wait);
+          if (dbNow < retryAt) return { kind: 'refusal_backoff', retryAt, forcedRefreshes: streak };
+        }
+        forcedRefreshes = streak + 1;
+      }
       const refreshToken = openRow(keys, refreshRow);
       const result = await refreshAtProvider({ ...call, refreshToken, settings });
       // The database's time as the transaction began, before the provider call: the expiry errs early.
@@ -362,6 +411,12 @@ export class TokenRefresher {
           now.getTime() + (result.expiresInSec ?? DEFAULT_ACCESS_TOKEN_TTL_SEC) * 1000,
         );
         const ciphertext = await resealRow(trx, keys, access, result.accessToken, expiresAt, now);
+        if (refusedNow) {
+          await trx('credential')
+            .withSchema(VAULT_DB_SCHEMA)
+            .where({ id: access.id })
+            .update({ forced_refreshes: forcedRefreshes, last_forced_refresh_at: now });
+        }
         const rotated = result.refreshToken !== undefined && result.refreshToken !== refreshToken;
         if (rotated) {
           await resealRow(

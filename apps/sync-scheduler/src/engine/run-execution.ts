@@ -264,7 +264,8 @@ export async function runExecution(
       ));
     } catch (e) {
       if (isAppError(e) && e.code === 'PRECONDITION_FAILED') {
-        return fail(e.reason ?? 'access_token_expired', 'the access token has expired');
+        // The vault's message says which (expired, refused and not renewed yet — with when it will be —, …).
+        return fail(e.reason ?? 'access_token_expired', e.message);
       }
       if (isAppError(e) && e.code === 'NOT_FOUND') {
         return fail('no_active_credential', 'the connection has no active access token');
