@@ -115,8 +115,9 @@ export async function reconnectFromCallback(
 
   const sagaId = randomUUID();
   deps.pendingTokens.put(sagaId, req.credentials);
+  let started: { sagaId: string; created: boolean };
   try {
-    await deps.sagas.start(reconnectSaga(deps, deps.pendingTokens, req.action), {
+    started = await deps.sagas.start(reconnectSaga(deps, deps.pendingTokens, req.action), {
       sagaId,
       subjectKey: connection.id,
       orgId: req.orgId,
@@ -146,6 +147,13 @@ export async function reconnectFromCallback(
     // Whatever was recorded of the saga cannot swap them in any more (they are dropped here): revoked.
     await discardTokens(deps, refused);
     throw e;
+  }
+  if (!started.created) {
+    // Another reconnect or change of user of this connection is still open (a second tab, a second click while
+    // the first finishes): it was joined, not started, so nothing will ever take these tokens — revoked now, and
+    // the user told the connection is busy rather than that *this* one is still finishing.
+    deps.pendingTokens.drop(sagaId);
+    return refuse('busy');
   }
   const view = await deps.sagas.waitFor(sagaId, 15_000);
   if (view?.status === 'completed') return { ok: true, sagaId };

@@ -241,4 +241,64 @@ describe('a change of user while a sync runs (whole stack as processes)', () => 
       { refresh_token_expired: false, external_account_id: 'u-bob', paused_by_saga_id: null },
     ]);
   });
+
+  it('a second reconnect while the first one is still open is refused (busy), its new tokens revoked at the provider; the first completes', async () => {
+    await h.fakeClient.consentAs('u-carol');
+    const { connectionId } = await connectOAuth(h, h.member, 'slack', 'user');
+    await h.db.query(
+      `update connection.integration_connection set refresh_token_expired = true where id = $1`,
+      [connectionId],
+    );
+    // Another session holds the connection's row: the first reconnect's lock waits for it, its saga stays open.
+    const holder = new pg.Client({ connectionString: h.db.adminUrl });
+    await holder.connect();
+    let first: ReturnType<typeof connectOAuth> | undefined;
+    let issuedBySecond: string[] = [];
+    try {
+      await holder.query('begin');
+      await holder.query(
+        `select id from connection.integration_connection where id = $1 for update`,
+        [connectionId],
+      );
+      first = connectOAuth(h, h.member, 'slack', 'user', { action: 'reconnect' });
+      first.catch(() => undefined);
+      await waitFor(
+        async () =>
+          (
+            await h.db.query(
+              `select 1 from edge.saga where subject_key = $1 and status = 'running'`,
+              [connectionId],
+            )
+          ).length === 1,
+        { timeoutMs: 10_000, intervalMs: 25, what: 'the first reconnect to start' },
+      );
+      const before = new Set(h.fake.state.tokens.keys());
+      const second = await connectOAuth(h, h.member, 'slack', 'user', { action: 'reconnect' });
+      issuedBySecond = [...h.fake.state.tokens.keys()].filter((t) => !before.has(t));
+      // Before the fix: "still finishing" (the first reconnect's state), and the new tokens were left live at the
+      // provider, held by nothing.
+      expect(second.outcome).toBe('refused:busy');
+      expect(issuedBySecond.length).toBeGreaterThan(0);
+    } finally {
+      await holder.query('commit').catch(() => undefined);
+      await holder.end();
+    }
+    expect((await first)?.outcome).toBe('reconnected');
+    await waitFor(
+      () =>
+        issuedBySecond.every((t) => h.fake.state.tokens.get(t)?.revokedAt !== undefined) || undefined,
+      { timeoutMs: 10_000, intervalMs: 50, what: "the second authorization's tokens revoked" },
+    );
+    // Only the first reconnect's tokens are the connection's: one saga, one account.
+    const sagas = await h.db.query<{ status: string }>(
+      `select status from edge.saga where subject_key = $1 and type <> 'disconnect'`,
+      [connectionId],
+    );
+    expect(sagas).toEqual([{ status: 'completed' }]);
+    const [row] = await h.db.query(
+      `select status, refresh_token_expired from connection.integration_connection where id = $1`,
+      [connectionId],
+    );
+    expect(row).toEqual({ status: 'connected', refresh_token_expired: false });
+  });
 });
