@@ -286,7 +286,8 @@ describe('a change of user while a sync runs (whole stack as processes)', () => 
     expect((await first)?.outcome).toBe('reconnected');
     await waitFor(
       () =>
-        issuedBySecond.every((t) => h.fake.state.tokens.get(t)?.revokedAt !== undefined) || undefined,
+        issuedBySecond.every((t) => h.fake.state.tokens.get(t)?.revokedAt !== undefined) ||
+        undefined,
       { timeoutMs: 10_000, intervalMs: 50, what: "the second authorization's tokens revoked" },
     );
     // Only the first reconnect's tokens are the connection's: one saga, one account.
