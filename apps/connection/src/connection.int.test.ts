@@ -838,7 +838,9 @@ describe('connection service (real Postgres + NATS)', () => {
       });
       expect(abandoned.connection.status).toBe('error');
       expect(
-        await metricValue('otesse_abandoned_outbox_publish_failures_total'),
+        await metricValue(
+          'otesse_event_outbox_publish_failures_total{subject="integrations.connection.abandoned"}',
+        ),
       ).toBeGreaterThanOrEqual(1);
     } finally {
       await ensureStreams(nc, ['INTEGRATIONS']);

@@ -96,7 +96,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     healthPort: cfg.healthPort,
     healthHost: cfg.healthHost,
     idempotencyRecords: { schema: SCHEMA, ...cfg.idempotencyRecords },
-    // INTEGRATIONS for the domain events; AUDIT for the entries of connects the sweep abandons.
+    // INTEGRATIONS for the domain events; AUDIT for the entries it owes (abandoned connects, refresh-token expiry).
     streams: ['INTEGRATIONS', 'AUDIT'],
     handlers: ({ orm, events, logger }) => ({
       'connection.instances.configure': configureInstanceHandler(orm, sweepSettings.staleAfterMs),

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import {
   type TAuditEvent,
+  type TConnectionAbandonedEvent,
   type TConnectionConnectedEvent,
   type TRequestInput,
 } from '@otesse/contracts';
@@ -24,8 +25,9 @@ import {
 type TStream = 'INTEGRATIONS' | 'AUDIT';
 
 /**
- * The events the connection service owes (event outbox): `connected`, `refresh_token_expired` and its audit entry
- * are never lost when JetStream refuses them at the time, and every event it publishes names its org (Otesse-Org).
+ * The events the connection service owes (event outbox): `connected`, `refresh_token_expired` and `abandoned`, with
+ * their audit entries, are never lost when JetStream refuses them at the time, and every event it publishes names
+ * its org (Otesse-Org).
  * Publishing is refused for real: the stream's subjects are moved away (a privileged connection edits the stream),
  * so JetStream answers "no stream" to every publish on them until they are put back.
  */
@@ -330,6 +332,162 @@ describe('the connection service owes its events until JetStream has them (real 
     const audits = await messages<TAuditEvent>('AUDIT', 'audit.entries.append', connection.id);
     expect(audits).toHaveLength(1);
     expect(audits[0]!.body.details).toMatchObject({ signal: 'invalid_grant', httpStatus: 400 });
+  });
+
+  it('abandoned: refused at the abandon, which answers all the same; the sweep publishes it once the stream is back, once', async () => {
+    const orgId = randomUUID();
+    const userId = randomUUID();
+    const c = await create(orgId, { vendor: 'zendesk', level: 'user', userId, tenantId: null });
+    const restore = await refusePublishes('INTEGRATIONS');
+    try {
+      const abandoned = await bus.request('connection.connections.abandon', {
+        orgId,
+        connectionId: c.connection.id,
+        reason: 'connect_failed',
+      });
+      expect(abandoned.connection.status).toBe('error');
+      // The sweep tries too, and fails, while the stream refuses it.
+      await settle();
+      expect(await owed(c.connection.id)).toEqual(['integrations.connection.abandoned']);
+    } finally {
+      await restore();
+    }
+    const got = await bus.request('connection.connections.get', {
+      orgId,
+      connectionId: c.connection.id,
+    });
+    const found = await once<TConnectionAbandonedEvent>(
+      'INTEGRATIONS',
+      'integrations.connection.abandoned',
+      c.connection.id,
+    );
+    expect(found).toEqual([
+      {
+        msgId: found[0]!.body.eventId,
+        org: orgId,
+        body: {
+          eventId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+          // When the connect was abandoned (the move to error).
+          occurredAt: got.connection.updatedAt,
+          orgId,
+          vendor: 'zendesk',
+          instanceId: got.instance.id,
+          connectionId: c.connection.id,
+          level: 'user',
+          userId,
+          reason: 'connect_failed',
+        },
+      },
+    ]);
+    expect(await owed(c.connection.id)).toEqual([]);
+    // The edge audits the connects it abandons itself: no entry from the connection service.
+    expect(await messages('AUDIT', 'audit.entries.append', c.connection.id)).toEqual([]);
+    // A repeated abandon and later sweeps publish nothing more.
+    await bus.request('connection.connections.abandon', {
+      orgId,
+      connectionId: c.connection.id,
+      reason: 'connect_failed',
+    });
+    await settle();
+    expect(
+      await messages('INTEGRATIONS', 'integrations.connection.abandoned', c.connection.id),
+    ).toHaveLength(1);
+  });
+
+  it('abandoned by the system (the sweep, a new connect in a stale slot): the event and its audit entry, refused at the time, come once the streams are back, once each, under one id', async () => {
+    const orgId = randomUUID();
+    const userId = randomUUID();
+    const restore = await refusePublishes('INTEGRATIONS', 'AUDIT');
+    let expired, stale;
+    try {
+      // An edge killed mid-connect three minutes ago, past STALE_PENDING_CONNECTION_MS: the sweep abandons it.
+      expired = await create(orgId, { vendor: 'hubspot', level: 'user', userId, tenantId: null });
+      // Another, in the app slot a new connect comes for: that connect abandons it (unless the sweep came first).
+      stale = await create(orgId, { vendor: 'xero' });
+      await db.query(
+        `update connection.integration_connection set created_at = now() - interval '3 minutes'
+          where id = any($1::uuid[])`,
+        [[expired.connection.id, stale.connection.id]],
+      );
+      const next = await create(orgId, { vendor: 'xero' });
+      expect(next.connection.status).toBe('pending');
+      await waitFor(
+        async () =>
+          (await owed(expired!.connection.id)).length === 2 &&
+          (await owed(stale!.connection.id)).length === 2,
+        { timeoutMs: 10_000, what: 'both abandons owed' },
+      );
+      await settle();
+      for (const c of [expired, stale]) {
+        expect(await owed(c.connection.id)).toEqual([
+          'audit.entries.append',
+          'integrations.connection.abandoned',
+        ]);
+      }
+    } finally {
+      await restore();
+    }
+    for (const [c, reasons] of [
+      [expired, ['connect_expired']],
+      [stale, ['stale_pending', 'connect_expired']],
+    ] as const) {
+      const got = await bus.request('connection.connections.get', {
+        orgId,
+        connectionId: c.connection.id,
+      });
+      expect(got.connection.status).toBe('error');
+      const [event, ...moreEvents] = await once<TConnectionAbandonedEvent>(
+        'INTEGRATIONS',
+        'integrations.connection.abandoned',
+        c.connection.id,
+      );
+      expect(moreEvents).toEqual([]);
+      expect(reasons).toContain(event!.body.reason);
+      expect(event).toEqual({
+        msgId: event!.body.eventId,
+        org: orgId,
+        body: {
+          eventId: event!.body.eventId,
+          occurredAt: got.connection.updatedAt,
+          orgId,
+          vendor: got.connection.vendor,
+          instanceId: got.instance.id,
+          connectionId: c.connection.id,
+          level: got.connection.level,
+          userId: got.connection.userId,
+          reason: event!.body.reason,
+        },
+      });
+      const audits = await once<TAuditEvent>('AUDIT', 'audit.entries.append', c.connection.id);
+      expect(audits).toEqual([
+        {
+          msgId: event!.body.eventId,
+          org: orgId,
+          body: {
+            eventId: event!.body.eventId,
+            orgId,
+            actorUserId: null,
+            onBehalfOfUserId: got.connection.userId,
+            action: 'connection.connect_failed',
+            provider: got.connection.vendor,
+            targets: { instanceId: got.instance.id, connectionId: c.connection.id },
+            outcome: 'failure',
+            details: { reason: event!.body.reason, level: got.connection.level },
+            occurredAt: got.connection.updatedAt,
+            ip: null,
+            traceId: null,
+          },
+        },
+      ]);
+    }
+    await settle();
+    for (const c of [expired, stale]) {
+      expect(await owed(c.connection.id)).toEqual([]);
+      expect(
+        await messages('INTEGRATIONS', 'integrations.connection.abandoned', c.connection.id),
+      ).toHaveLength(1);
+      expect(await messages('AUDIT', 'audit.entries.append', c.connection.id)).toHaveLength(1);
+    }
   });
 
   it('names the org (Otesse-Org) on reconnected / user_changed with the level and owner, and on abandoned', async () => {

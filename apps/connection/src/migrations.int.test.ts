@@ -1,6 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@otesse/logging';
+import { connectNats } from '@otesse/messaging';
 import { migrateDown, migrateUp, openOrm } from '@otesse/persistence';
-import { createTestDatabase, schemaObjects, type TTestDatabase } from '@otesse/testing';
+import {
+  createTestDatabase,
+  schemaObjects,
+  startNatsServer,
+  streamMessagesAbout,
+  waitFor,
+  type TTestDatabase,
+} from '@otesse/testing';
+import { startConnection } from './connection.service';
 import { CONNECTION_SCHEMA, connectionOrmConfig } from './db/orm.config';
 import { migrations } from './migrations';
 
@@ -85,6 +96,18 @@ describe('connection migrations (real Postgres)', () => {
             [CONNECTION_SCHEMA.schema, name],
           )
         ).length;
+      // Down past abandoned_into_event_outbox: the abandoned outbox's columns and index are back (empty).
+      const abandonedOutbox = async () => [
+        await column('integration_connection', 'abandoned_event_id'),
+        await column('integration_connection', 'abandoned_at'),
+        await column('integration_connection', 'abandoned_event_published_at'),
+        await index('integration_connection_abandoned_outbox_idx'),
+      ];
+      expect(await abandonedOutbox()).toEqual([0, 0, 0, 0]);
+      expect(await migrateDown(orm)).toEqual([
+        expect.stringMatching(/_abandoned_into_event_outbox$/),
+      ]);
+      expect(await abandonedOutbox()).toEqual([1, 1, 1, 1]);
       expect(await table('event_outbox')).toBe(1);
       expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_event_outbox$/)]);
       expect(await table('event_outbox')).toBe(0);
@@ -185,6 +208,246 @@ describe('connection migrations (real Postgres)', () => {
       expect(await inSchema()).toEqual(up);
     } finally {
       await orm.close(true);
+    }
+  });
+
+  it('carries every unpublished abandoned event (and a system abandon’s audit entry) into the event outbox; the sweep publishes them as the old outbox did', async () => {
+    const data = await createTestDatabase();
+    const nats = await startNatsServer();
+    const nc = await connectNats({ url: nats.url, name: 'test' });
+    let svc: Awaited<ReturnType<typeof startConnection>> | undefined;
+    const orm = await openOrm(connectionOrmConfig(data.urlFor('connection')));
+    let ormOpen = true;
+    try {
+      // The schema as it was before abandoned_into_event_outbox, with abandoned connects in its outbox.
+      await orm.getMigrator().up({ to: 'Migration20261123212941_event_outbox' });
+      const orgId = randomUUID();
+      const instanceId = randomUUID();
+      await data.query(
+        `insert into connection.integration_instance (id, org_id, vendor, status, config, created_at, updated_at)
+         values ($1, $2, 'servicenow', 'revoked', '{}', now(), now())`,
+        [instanceId, orgId],
+      );
+      const abandoned = async (o: {
+        reason: string | null;
+        at: string;
+        published?: boolean;
+        level?: 'app' | 'user';
+      }) => {
+        const c = { id: randomUUID(), userId: randomUUID(), eventId: randomUUID() };
+        await data.query(
+          `insert into connection.integration_connection (id, org_id, instance_id, vendor, level, user_id, status,
+             details, error_reason, created_at, updated_at, abandoned_event_id, abandoned_at,
+             abandoned_event_published_at)
+           values ($1, $2, $3, 'servicenow', $4, $5, 'error', '{}', $6, now(), now(), $7, $8, $9)`,
+          [
+            c.id,
+            orgId,
+            instanceId,
+            o.level ?? 'user',
+            c.userId,
+            o.reason,
+            c.eventId,
+            o.at,
+            o.published ? o.at : null,
+          ],
+        );
+        return c;
+      };
+      const failed = await abandoned({
+        reason: 'connect_failed',
+        at: '2026-11-20T10:11:12.345978Z',
+      });
+      const expired = await abandoned({
+        reason: 'connect_expired',
+        at: '2026-11-20T10:12:00.000Z',
+        level: 'app',
+      });
+      const stale = await abandoned({ reason: 'stale_pending', at: '2026-11-20T10:13:00.5Z' });
+      // An abandon of an older version that stored no reason: published as connect_expired, as it was.
+      const noReason = await abandoned({ reason: null, at: '2026-11-20T10:14:00.000Z' });
+      const published = await abandoned({
+        reason: 'connect_expired',
+        at: '2026-11-20T10:15:00.000Z',
+        published: true,
+      });
+
+      expect(await migrateUp(orm, CONNECTION_SCHEMA.schema)).toEqual([
+        expect.stringMatching(/_abandoned_into_event_outbox$/),
+      ]);
+      const owed = await data.query<{
+        connection_id: string;
+        subject: string;
+        msg_id: string;
+        payload: Record<string, unknown>;
+        ctx: Record<string, unknown>;
+        publish_after: Date;
+      }>(
+        `select connection_id, subject, msg_id, payload, ctx, publish_after from connection.event_outbox
+          where published_at is null order by publish_after, subject`,
+      );
+      const event = (
+        c: { id: string; userId: string; eventId: string },
+        o: { occurredAt: string; level: string; reason: string },
+      ) => ({
+        eventId: c.eventId,
+        orgId,
+        vendor: 'servicenow',
+        instanceId,
+        connectionId: c.id,
+        userId: c.userId,
+        ...o,
+      });
+      const audit = (
+        c: { id: string; userId: string; eventId: string },
+        o: { occurredAt: string; reason: string; level: string },
+      ) => ({
+        eventId: c.eventId,
+        orgId,
+        actorUserId: null,
+        onBehalfOfUserId: c.userId,
+        action: 'connection.connect_failed',
+        provider: 'servicenow',
+        targets: { instanceId, connectionId: c.id },
+        outcome: 'failure',
+        details: { reason: o.reason, level: o.level },
+        occurredAt: o.occurredAt,
+        ip: null,
+        traceId: null,
+      });
+      const expected = [
+        {
+          c: failed,
+          subject: 'integrations.connection.abandoned',
+          payload: event(failed, {
+            occurredAt: '2026-11-20T10:11:12.345Z',
+            level: 'user',
+            reason: 'connect_failed',
+          }),
+        },
+        {
+          c: expired,
+          subject: 'audit.entries.append',
+          payload: audit(expired, {
+            occurredAt: '2026-11-20T10:12:00.000Z',
+            reason: 'connect_expired',
+            level: 'app',
+          }),
+        },
+        {
+          c: expired,
+          subject: 'integrations.connection.abandoned',
+          payload: event(expired, {
+            occurredAt: '2026-11-20T10:12:00.000Z',
+            level: 'app',
+            reason: 'connect_expired',
+          }),
+        },
+        {
+          c: stale,
+          subject: 'audit.entries.append',
+          payload: audit(stale, {
+            occurredAt: '2026-11-20T10:13:00.500Z',
+            reason: 'stale_pending',
+            level: 'user',
+          }),
+        },
+        {
+          c: stale,
+          subject: 'integrations.connection.abandoned',
+          payload: event(stale, {
+            occurredAt: '2026-11-20T10:13:00.500Z',
+            level: 'user',
+            reason: 'stale_pending',
+          }),
+        },
+        {
+          c: noReason,
+          subject: 'audit.entries.append',
+          payload: audit(noReason, {
+            occurredAt: '2026-11-20T10:14:00.000Z',
+            reason: 'connect_expired',
+            level: 'user',
+          }),
+        },
+        {
+          c: noReason,
+          subject: 'integrations.connection.abandoned',
+          payload: event(noReason, {
+            occurredAt: '2026-11-20T10:14:00.000Z',
+            level: 'user',
+            reason: 'connect_expired',
+          }),
+        },
+      ];
+      expect(owed.map(({ publish_after: _, ...r }) => r)).toEqual(
+        expected.map((e) => ({
+          connection_id: e.c.id,
+          subject: e.subject,
+          msg_id: e.c.eventId,
+          payload: e.payload,
+          ctx: { orgId },
+        })),
+      );
+      // Owed in the order they were abandoned (the old outbox published by abandoned_at too).
+      expect(owed.map((r) => new Date(r.publish_after).toISOString())).toEqual(
+        expected.map((e) => e.payload.occurredAt),
+      );
+      // The published one owes nothing; the outbox columns and their index are gone.
+      expect(
+        await data.query(`select 1 from connection.event_outbox where connection_id = $1`, [
+          published.id,
+        ]),
+      ).toEqual([]);
+      expect(
+        await data.query(
+          `select column_name from information_schema.columns
+            where table_schema = 'connection' and table_name = 'integration_connection'
+              and column_name like 'abandoned%'
+           union all
+           select indexname from pg_indexes
+            where schemaname = 'connection' and indexname = 'integration_connection_abandoned_outbox_idx'`,
+        ),
+      ).toEqual([]);
+      await orm.close(true);
+      ormOpen = false;
+
+      // The new version's sweep publishes them: each the message the old outbox would have published.
+      svc = await startConnection({
+        databaseUrl: data.urlFor('connection'),
+        natsUrl: nats.url,
+        logger: createLogger({ name: 'connection-migration-test', level: 'silent' }),
+        healthChecks: { enabled: false },
+        pendingSweep: { intervalMs: 200 },
+      });
+      await waitFor(
+        async () =>
+          (
+            await data.query(
+              `select 1 from connection.event_outbox where published_at is null limit 1`,
+            )
+          ).length === 0,
+        { timeoutMs: 10_000, what: 'the carried abandoned events published' },
+      );
+      for (const c of [failed, expired, stale, noReason, published]) {
+        const mine = expected.filter((e) => e.c === c);
+        for (const [stream, subject] of [
+          ['INTEGRATIONS', 'integrations.connection.abandoned'],
+          ['AUDIT', 'audit.entries.append'],
+        ] as const) {
+          expect(await streamMessagesAbout(nc, stream, subject, c.id)).toEqual(
+            mine
+              .filter((e) => e.subject === subject)
+              .map((e) => ({ body: e.payload, msgId: c.eventId, org: orgId })),
+          );
+        }
+      }
+    } finally {
+      await svc?.stop();
+      if (ormOpen) await orm.close(true);
+      await nc.close();
+      await nats.stop();
+      await data.drop();
     }
   });
 });

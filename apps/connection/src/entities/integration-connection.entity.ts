@@ -60,13 +60,6 @@ export interface IntegrationConnection {
    * expiry the vault reports for one of them is stale (the reconnect replaced it) and flags nothing.
    */
   retiredCredentialIds: string[];
-  /**
-   * Outbox of `integrations.connection.abandoned`: set with the pending → error move (the abandon, the sweep, a new
-   * connect finding it stale), the publish time once JetStream acknowledged it; the sweep re-publishes the rest.
-   */
-  abandonedEventId: string | null;
-  abandonedAt: Date | null;
-  abandonedEventPublishedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -78,14 +71,10 @@ export const IntegrationConnectionSchema = new EntitySchema<IntegrationConnectio
     { name: 'integration_connection_org_idx', properties: ['orgId', 'vendor'] },
     { name: 'integration_connection_instance_idx', properties: ['instanceId', 'status'] },
     // Partial unique indexes as raw SQL (EntitySchema has no `where` for indexes); the creates race on these.
-    // The sweep's two scans: pending connects by age, abandoned events not yet published.
+    // The sweep's scan of pending connects by age (its abandoned events are owed in event_outbox).
     {
       name: 'integration_connection_pending_idx',
       expression: `create index "integration_connection_pending_idx" on "connection"."integration_connection" ("created_at") where "status" = 'pending'`,
-    },
-    {
-      name: 'integration_connection_abandoned_outbox_idx',
-      expression: `create index "integration_connection_abandoned_outbox_idx" on "connection"."integration_connection" ("abandoned_at") where "abandoned_event_id" is not null and "abandoned_event_published_at" is null`,
     },
     // Who else holds an external account's grant at a vendor, in any org (a revocation that ends the whole grant).
     {
@@ -135,9 +124,6 @@ export const IntegrationConnectionSchema = new EntitySchema<IntegrationConnectio
     refreshTokenExpiredEventId: { type: 'uuid', nullable: true },
     refreshTokenExpiredAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     retiredCredentialIds: { type: 'uuid[]', columnType: 'uuid[]', default: '{}' },
-    abandonedEventId: { type: 'uuid', nullable: true },
-    abandonedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
-    abandonedEventPublishedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
   },

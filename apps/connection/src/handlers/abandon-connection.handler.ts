@@ -3,14 +3,16 @@ import { AppError } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
 import type { EventPublisher, THandler } from '@otesse/messaging';
 import { connectsAbandoned } from '../pending/abandoned-metrics';
-import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
+import { abandonPendingConnection } from '../store/abandoned-connects';
 import { loadConnection, lockConnection } from '../store/connection.store';
+import { publishOwedEvents } from '../store/event-outbox';
 
 /**
  * A connect that failed half-way: the pending connection ends `error` (the instance goes back to what it was when
- * no other connection is live), and `integrations.connection.abandoned` is published after the commit, so the
- * vault destroys what it stored for it. A failed publish is left in the outbox for the sweep; the answer does not
- * wait for it.
+ * no other connection is live) with `integrations.connection.abandoned` owed in the event outbox, in one
+ * transaction; the event is published after the commit, so the vault destroys what it stored for it. A failed
+ * publish stays owed for the sweep; the answer does not wait for it. A repeated abandon publishes what the
+ * connection still owes.
  */
 export function abandonConnectionHandler(deps: {
   orm: MikroORM;
@@ -30,16 +32,16 @@ export function abandonConnectionHandler(deps: {
             details: { status },
           });
         }
-        await abandonPendingConnection(trx, locked, req.reason);
+        await abandonPendingConnection(trx, locked, req.reason, { traceId: ctx.traceId });
         abandonedNow = true;
       }
       return loadConnection(trx, req.orgId, req.connectionId);
     });
     if (abandonedNow) connectsAbandoned.inc({ how: 'requested' });
-    await publishAbandonedOutbox(
+    await publishOwedEvents(
       { db: knex, events: deps.events, logger: deps.logger },
       // Bounded well inside the caller's timeout: with JetStream down, the answer must not wait for it.
-      { connectionIds: [connection.id], traceId: ctx.traceId, timeoutMs: 1_000 },
+      { connectionIds: [connection.id], timeoutMs: 1_000 },
     );
     return { connection };
   };

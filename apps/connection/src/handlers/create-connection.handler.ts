@@ -11,7 +11,7 @@ import {
   lockOrCreateInstance,
 } from '../store/connection.store';
 import { connectsAbandoned } from '../pending/abandoned-metrics';
-import { abandonedOutbox } from '../store/abandoned-connects';
+import { ABANDONED_COLUMNS, oweAbandoned, type TAbandonedRow } from '../store/abandoned-connects';
 import { databaseTimeIn } from '@otesse/persistence';
 
 const alreadyConnected = (details?: unknown): AppError =>
@@ -30,7 +30,7 @@ export function createConnectionHandler(
   /** The pending bound the sweep uses too (PENDING_CONNECT_STALE_MS): one bound for the slot and the sweep. */
   staleAfterMs: number = STALE_PENDING_CONNECTION_MS,
 ): THandler<'connection.connections.create'> {
-  return async (req) => {
+  return async (req, ctx) => {
     const knex = orm.em.getConnection().getKnex();
     let staleAbandoned = 0;
     try {
@@ -65,19 +65,17 @@ export function createConnectionHandler(
         const sameSlot = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
           q.where(req.level === 'app' ? { level: 'app' } : { level: 'user', user_id: req.userId });
         // A connect abandoned mid-way (an edge killed mid-callback) must not block the slot until the sweep comes
-        // by: it is abandoned here, its event left in the outbox for the sweep to publish.
-        staleAbandoned = await sameSlot(
+        // by: it is abandoned here, its event (and audit entry) owed in the event outbox for the sweep to publish.
+        const stale = (await sameSlot(
           trx('integration_connection')
             .withSchema(SCHEMA)
             .where({ instance_id: instance.id, status: 'pending' }),
         )
           .andWhere('created_at', '<', databaseTimeIn(trx, -staleAfterMs))
-          .update({
-            status: 'error',
-            error_reason: 'stale_pending',
-            ...abandonedOutbox(trx),
-            updated_at: trx.fn.now(),
-          });
+          .update({ status: 'error', error_reason: 'stale_pending', updated_at: trx.fn.now() })
+          .returning([...ABANDONED_COLUMNS])) as TAbandonedRow[];
+        for (const row of stale) await oweAbandoned(trx, row, { traceId: ctx.traceId });
+        staleAbandoned = stale.length;
         const live = (await sameSlot(liveConnections(trx, instance.id)).first('id', 'status')) as
           { id: string; status: string } | undefined;
         if (live?.status === 'disconnecting') {

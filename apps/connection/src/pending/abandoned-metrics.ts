@@ -10,10 +10,3 @@ export const connectsAbandoned = counter(
   'Pending connections abandoned (error), by how: requested, connect_expired, stale_pending.',
   ['how'],
 );
-
-/** Abandoned events that could not be published (JetStream away): the outbox keeps them for the next sweep. */
-export const abandonedPublishFailures = counter(
-  'otesse_abandoned_outbox_publish_failures_total',
-  'Publishes of integrations.connection.abandoned that failed and were left in the outbox.',
-  [],
-);

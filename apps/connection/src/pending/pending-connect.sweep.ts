@@ -1,9 +1,9 @@
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import { STALE_PENDING_CONNECTION_MS } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
-import type { EventPublisher } from '@otesse/messaging';
+import { newTraceId, type EventPublisher } from '@otesse/messaging';
 import { startPeriodicTask, type TPeriodicTask } from '@otesse/runtime';
-import { abandonPendingConnection, publishAbandonedOutbox } from '../store/abandoned-connects';
+import { abandonPendingConnection } from '../store/abandoned-connects';
 import { publishOwedEvents, purgePublishedEvents } from '../store/event-outbox';
 import { connectsAbandoned } from './abandoned-metrics';
 import { SCHEMA, lockConnection } from '../store/connection.store';
@@ -26,9 +26,10 @@ export const DEFAULT_PENDING_SWEEP: TPendingSweepSettings = {
 
 export interface TSweepResult {
   abandoned: number;
-  /** Abandoned events published. */
-  published: number;
-  /** Owed events of the event outbox published (connected, refresh_token_expired, its audit entry). */
+  /**
+   * Owed events of the event outbox published (connected, refresh_token_expired, abandoned, and the audit entries
+   * of the latter two).
+   */
   eventsPublished: number;
 }
 
@@ -36,13 +37,13 @@ export interface TSweepResult {
  * Connects that will never finish (an edge killed between the provider's callback and the activation): every
  * interval, pending connections older than `staleAfterMs` are abandoned (`connect_expired`: error, the instance
  * back to what it was) each in its own transaction under its row locks, re-checked there, so replicas sweeping at
- * once and a connect finishing at that moment settle on the row lock. Then the outbox is published:
+ * once and a connect finishing at that moment settle on the row lock; that transaction owes
  * `integrations.connection.abandoned` (the vault destroys what it stored and closes the connection to new
- * credentials) and, for those the system abandoned, an audit entry — also the events whose publish failed after
- * an abandon request, and those a new connect left when it found a stale pending connection in its slot. Last,
- * the event outbox: the `connected` and `refresh_token_expired` events (and the latter's audit entry) whose publish
- * after their commit failed or never ran, each the same message as its first attempt; published ones older than a
- * week are deleted.
+ * credentials) and its audit entry in the event outbox. Then the event outbox is published: those, the abandoned
+ * events whose publish failed after an abandon request and those a new connect owed when it found a stale pending
+ * connection in its slot, the `connected` and `refresh_token_expired` events (and the latter's audit entry) whose
+ * publish after their commit failed or never ran — each the same message as its first attempt; published ones
+ * older than a week are deleted.
  */
 export function startPendingConnectSweep(deps: {
   orm: MikroORM;
@@ -76,7 +77,7 @@ export function startPendingConnectSweep(deps: {
             .andWhere('created_at', '<', olderThan(trx))
             .first('id');
           if (!still) return false;
-          await abandonPendingConnection(trx, locked, 'connect_expired');
+          await abandonPendingConnection(trx, locked, 'connect_expired', { traceId: newTraceId() });
           return true;
         });
         if (done) {
@@ -97,16 +98,12 @@ export function startPendingConnectSweep(deps: {
     logger,
     run: async (task): Promise<TSweepResult> => {
       const abandoned = await abandonStale(task);
-      const published = await publishAbandonedOutbox(
-        { db: knex, events: deps.events, logger },
-        { limit: settings.batch },
-      );
       const { published: eventsPublished } = await publishOwedEvents(
         { db: knex, events: deps.events, logger },
         { limit: settings.batch },
       );
       await purgePublishedEvents(knex, { limit: settings.batch });
-      return { abandoned, published, eventsPublished };
+      return { abandoned, eventsPublished };
     },
   });
 }

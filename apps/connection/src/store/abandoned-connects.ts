@@ -1,51 +1,111 @@
+import { randomUUID } from 'node:crypto';
 import type { Knex } from '@mikro-orm/postgresql';
-import type { Logger } from '@otesse/logging';
-import type { EventPublisher } from '@otesse/messaging';
-import { abandonedPublishFailures } from '../pending/abandoned-metrics';
+import { oweEvent } from './event-outbox';
 import {
   SCHEMA,
   iso,
   liveConnections,
   type TConnectionRow,
-  type TDb,
   type TInstanceRow,
 } from './connection.store';
 
 /**
- * Reasons the system gives when it abandons a connect on its own: nobody else audits those, so the outbox
- * publishes an audit entry with the event. (`connect_failed` comes from the edge, which audits it itself.)
+ * Reasons the system gives when it abandons a connect on its own: nobody else audits those, so an audit entry is
+ * owed with the event. (`connect_failed` comes from the edge, which audits it itself.)
  */
 export const SYSTEM_ABANDON_REASONS = ['connect_expired', 'stale_pending'] as const;
 
+/** What owing a connection's abandoned event needs, as the pending → error update returns it. */
+export type TAbandonedRow = Pick<
+  TConnectionRow,
+  'id' | 'org_id' | 'instance_id' | 'vendor' | 'level' | 'user_id' | 'error_reason' | 'updated_at'
+>;
+
+/** The columns a pending → error update returns (`returning`) for `oweAbandoned`. */
+export const ABANDONED_COLUMNS = [
+  'id',
+  'org_id',
+  'instance_id',
+  'vendor',
+  'level',
+  'user_id',
+  'error_reason',
+  'updated_at',
+] as const;
+
 /**
- * The outbox columns of a pending → error move: the event to publish, and when the connect was abandoned. The id
- * is drawn per row, so one update may abandon several connections.
+ * Owes, in the transaction of its pending → error move (`c` as that update left it), the connection's
+ * `integrations.connection.abandoned` event (a new event id, also its msgID; occurredAt = the move's updated_at)
+ * and, when the system abandoned it (SYSTEM_ABANDON_REASONS), its `connection.connect_failed` audit entry under the
+ * same id — another stream, and the audit dedupes by it. Both are published after the commit (`publishOwedEvents`),
+ * then by the pending-connect sweep until JetStream has them.
  */
-export const abandonedOutbox = (trx: Knex.Transaction): Record<string, unknown> => ({
-  abandoned_event_id: trx.raw('gen_random_uuid()'),
-  abandoned_at: trx.fn.now(),
-});
+export async function oweAbandoned(
+  trx: Knex.Transaction,
+  c: TAbandonedRow,
+  ctx: { traceId: string },
+): Promise<void> {
+  const eventId = randomUUID();
+  const occurredAt = iso(c.updated_at);
+  const reason = c.error_reason ?? 'connect_expired';
+  const owedCtx = { traceId: ctx.traceId, orgId: c.org_id };
+  await oweEvent(trx, {
+    connectionId: c.id,
+    subject: 'integrations.connection.abandoned',
+    msgId: eventId,
+    payload: {
+      eventId,
+      occurredAt,
+      orgId: c.org_id,
+      vendor: c.vendor,
+      instanceId: c.instance_id,
+      connectionId: c.id,
+      level: c.level,
+      userId: c.user_id,
+      reason,
+    },
+    ctx: owedCtx,
+  });
+  if ((SYSTEM_ABANDON_REASONS as readonly string[]).includes(reason)) {
+    await oweEvent(trx, {
+      connectionId: c.id,
+      subject: 'audit.entries.append',
+      msgId: eventId,
+      payload: {
+        eventId,
+        orgId: c.org_id,
+        actorUserId: null,
+        onBehalfOfUserId: c.user_id,
+        action: 'connection.connect_failed',
+        provider: c.vendor,
+        targets: { instanceId: c.instance_id, connectionId: c.id },
+        outcome: 'failure',
+        details: { reason, level: c.level },
+        occurredAt,
+      },
+      ctx: owedCtx,
+    });
+  }
+}
 
 /**
  * A pending connection (row-locked with its instance by `lockConnection`) ends `error`, with its abandoned event
- * in the outbox. When the instance was only pending for this connect (no other live connection), it goes back to
- * what it was before (revoked or error).
+ * (and audit entry, for a system reason) owed in the event outbox. When the instance was only pending for this
+ * connect (no other live connection), it goes back to what it was before (revoked or error).
  */
 export async function abandonPendingConnection(
   trx: Knex.Transaction,
   locked: { connection: TConnectionRow; instance: TInstanceRow },
   reason: string,
+  ctx: { traceId: string },
 ): Promise<void> {
   const { connection, instance } = locked;
-  await trx('integration_connection')
+  const [abandoned] = (await trx('integration_connection')
     .withSchema(SCHEMA)
     .where({ id: connection.id })
-    .update({
-      status: 'error',
-      error_reason: reason,
-      ...abandonedOutbox(trx),
-      updated_at: trx.fn.now(),
-    });
+    .update({ status: 'error', error_reason: reason, updated_at: trx.fn.now() })
+    .returning([...ABANDONED_COLUMNS])) as TAbandonedRow[];
+  await oweAbandoned(trx, abandoned!, ctx);
   if (instance.status === 'pending' && instance.previous_status !== null) {
     const otherLive = await liveConnections(trx, instance.id).first('id');
     if (!otherLive) {
@@ -56,109 +116,4 @@ export async function abandonPendingConnection(
       });
     }
   }
-}
-
-type TOutboxRow = Pick<
-  TConnectionRow,
-  'id' | 'org_id' | 'instance_id' | 'vendor' | 'level' | 'user_id' | 'error_reason'
-> & { abandoned_event_id: string; abandoned_at: Date | string };
-
-const OUTBOX_COLUMNS = [
-  'id',
-  'org_id',
-  'instance_id',
-  'vendor',
-  'level',
-  'user_id',
-  'error_reason',
-  'abandoned_event_id',
-  'abandoned_at',
-] as const;
-
-/**
- * Publishes the abandoned events still in the outbox (all of them, or those of `connectionIds`), with an audit
- * entry for the ones the system abandoned, and marks each published once JetStream acknowledged it. Returns how
- * many were published. A failed publish ends the round and stays in the outbox for the next sweep; publishing
- * one twice (a request and the sweep at once) is harmless: the msgID is the event id, and every consumer dedupes
- * by it.
- */
-export async function publishAbandonedOutbox(
-  deps: { db: TDb; events: EventPublisher; logger: Logger },
-  opts: {
-    connectionIds?: readonly string[];
-    limit?: number;
-    traceId?: string;
-    /** Per publish: a request path waits briefly, the sweep longer (its next run retries anyway). */
-    timeoutMs?: number;
-  } = {},
-): Promise<number> {
-  const q = deps
-    .db('integration_connection')
-    .withSchema(SCHEMA)
-    .whereNotNull('abandoned_event_id')
-    .whereNull('abandoned_event_published_at');
-  if (opts.connectionIds) q.whereIn('id', [...opts.connectionIds]);
-  const rows = (await q
-    .orderBy('abandoned_at')
-    .limit(opts.limit ?? 500)
-    .select(...OUTBOX_COLUMNS)) as TOutboxRow[];
-  const published: string[] = [];
-  for (const r of rows) {
-    const occurredAt = iso(r.abandoned_at);
-    const reason = r.error_reason ?? 'connect_expired';
-    const ctx = { ...(opts.traceId ? { traceId: opts.traceId } : {}), orgId: r.org_id };
-    try {
-      await deps.events.publish(
-        'integrations.connection.abandoned',
-        {
-          eventId: r.abandoned_event_id,
-          occurredAt,
-          orgId: r.org_id,
-          vendor: r.vendor,
-          instanceId: r.instance_id,
-          connectionId: r.id,
-          level: r.level,
-          userId: r.user_id,
-          reason,
-        },
-        { msgId: r.abandoned_event_id, ctx, timeoutMs: opts.timeoutMs ?? 5_000 },
-      );
-      if ((SYSTEM_ABANDON_REASONS as readonly string[]).includes(reason)) {
-        // Another stream, so the same id serves as the audit entry's (the audit dedupes by it).
-        await deps.events.publish(
-          'audit.entries.append',
-          {
-            eventId: r.abandoned_event_id,
-            orgId: r.org_id,
-            actorUserId: null,
-            onBehalfOfUserId: r.user_id,
-            action: 'connection.connect_failed',
-            provider: r.vendor,
-            targets: { instanceId: r.instance_id, connectionId: r.id },
-            outcome: 'failure',
-            details: { reason, level: r.level },
-            occurredAt,
-          },
-          { msgId: r.abandoned_event_id, ctx, timeoutMs: opts.timeoutMs ?? 5_000 },
-        );
-      }
-      published.push(r.id);
-    } catch (err) {
-      deps.logger.warn(
-        { err, connectionId: r.id, eventId: r.abandoned_event_id },
-        'publishing an abandoned connect failed; the next sweep retries',
-      );
-      abandonedPublishFailures.inc();
-      // JetStream is most likely away: the rest would each wait out its timeout too.
-      break;
-    }
-  }
-  if (published.length > 0) {
-    await deps
-      .db('integration_connection')
-      .withSchema(SCHEMA)
-      .whereIn('id', published)
-      .update({ abandoned_event_published_at: deps.db.fn.now() });
-  }
-  return published.length;
 }

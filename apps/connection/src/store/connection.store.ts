@@ -62,9 +62,6 @@ export interface TConnectionRow {
   refresh_token_expired_event_id: string | null;
   refresh_token_expired_at: Date | string | null;
   retired_credential_ids: string[];
-  abandoned_event_id: string | null;
-  abandoned_at: Date | string | null;
-  abandoned_event_published_at: Date | string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }

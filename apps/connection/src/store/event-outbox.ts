@@ -15,14 +15,21 @@ import { SCHEMA, type TDb } from './connection.store';
 /** Owed events whose publish failed (JetStream away): they stay owed, the next sweep publishes them. */
 export const outboxPublishFailures = counter(
   'otesse_event_outbox_publish_failures_total',
-  'Publishes of owed events (connected, refresh_token_expired, its audit entry) that failed and stay owed.',
+  'Publishes of owed events (connected, refresh_token_expired, abandoned, their audit entries) that failed and stay owed.',
   ['subject'],
 );
 
 /** Published rows are kept this long (a request re-publishing its event finds it published), then deleted. */
 export const OUTBOX_RETENTION_MS = 7 * 86_400_000;
 
-type TOutboxCtx = Pick<TMessageContext, 'traceId'> & { actorUserId?: string; orgId: string };
+/**
+ * An owed event's headers. No traceId on the abandoned events the abandoned-outbox migration carried over (the old
+ * outbox kept none): each publish of those draws one, as the old publisher's sweep did.
+ */
+type TOutboxCtx = Partial<Pick<TMessageContext, 'traceId'>> & {
+  actorUserId?: string;
+  orgId: string;
+};
 
 interface TOutboxRow {
   id: string;
