@@ -1,6 +1,6 @@
 import { natsTlsOf, parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
-import { stopOnSignals } from '@otesse/runtime';
+import { exitWhenNatsLost, stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
 import { startAudit } from './audit.service';
 import { ZAuditEnv } from './env.schema';
@@ -24,6 +24,7 @@ try {
     databasePoolMax: env.DATABASE_POOL_MAX,
   });
   stopOnSignals(svc.stop, logger);
+  exitWhenNatsLost(svc.natsLost, logger);
 } catch (e) {
   logger.fatal({ err: e }, (e as Error).message);
   process.exit(1);

@@ -1,6 +1,6 @@
 import { natsTlsOf, parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
-import { stopOnSignals } from '@otesse/runtime';
+import { exitWhenNatsLost, stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
 import { startConnection } from './connection.service';
 import { ZConnectionEnv } from './env.schema';
@@ -39,6 +39,7 @@ try {
     },
   });
   stopOnSignals(svc.stop, logger);
+  exitWhenNatsLost(svc.natsLost, logger);
 } catch (e) {
   logger.fatal({ err: e }, (e as Error).message);
   process.exit(1);

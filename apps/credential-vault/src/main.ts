@@ -1,6 +1,6 @@
 import { definedOnly, natsTlsOf, parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
-import { stopOnSignals } from '@otesse/runtime';
+import { exitWhenNatsLost, stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
 import { startCredentialVault } from './credential-vault.service';
 import { DEV_MASTER_KEYS, ZVaultEnv } from './env.schema';
@@ -46,6 +46,7 @@ try {
     },
   });
   stopOnSignals(svc.stop, logger);
+  exitWhenNatsLost(svc.natsLost, logger);
 } catch (e) {
   logger.fatal({ err: e }, (e as Error).message);
   process.exit(1);

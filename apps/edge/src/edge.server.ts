@@ -15,7 +15,14 @@ import { parseEnv } from '@otesse/config';
 import { AppError } from '@otesse/contracts';
 import { TokenUseRecorder } from '@otesse/identity';
 import { createLogger, type Logger } from '@otesse/logging';
-import { Bus, connectNats, ensureStreams, EventPublisher, type TNatsTls } from '@otesse/messaging';
+import {
+  Bus,
+  connectNats,
+  ensureStreams,
+  EventPublisher,
+  watchNatsConnection,
+  type TNatsTls,
+} from '@otesse/messaging';
 import { migrateUp, openOrm } from '@otesse/persistence';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import {
@@ -112,6 +119,8 @@ export interface TRunningEdge {
    */
   reloadTls(tls: { cert: string; key: string }): void;
   stop(): Promise<void>;
+  /** Settles if the NATS connection closes for good outside a stop (see TRunningService.natsLost). */
+  natsLost: Promise<Error | undefined>;
 }
 
 const isEventStream = (res: ServerResponse): boolean =>
@@ -177,6 +186,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     tls: cfg.natsTls,
     inboxPrefix: '_INBOX_edge',
   });
+  const natsWatch = watchNatsConnection(nc, logger);
   // Created if missing, never reconfigured: the audit and connection services own them.
   await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS'], {
     replicas: cfg.natsStreamReplicas ?? 1,
@@ -264,7 +274,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const dashboardOrigin = new URL(cfg.dashboardUrl).origin;
 
   const publicMetrics = cfg.publicMetrics ?? true;
-  const ready = () => natsAndPostgresReady(nc, orm);
+  const ready = () => natsAndPostgresReady(natsWatch, orm);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? '/';
@@ -381,6 +391,9 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     healthPort: health?.port,
     deps,
     nc,
+    natsLost: natsWatch.closed.then((err: Error | undefined) =>
+      stopping ? new Promise<never>(() => undefined) : err,
+    ),
     reloadTls: (tls) => {
       if (!cfg.tls)
         throw new Error('the public port is plain HTTP: there is no certificate to reload');

@@ -1,6 +1,6 @@
 import { natsTlsOf, parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
-import { stopOnSignals } from '@otesse/runtime';
+import { exitWhenNatsLost, stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
 import { startEdge } from './edge.server';
 import { edgeLimitsFromEnv } from './http/edge-limits';
@@ -58,7 +58,13 @@ try {
     logger,
   });
   // SIGHUP is the certificate's reload here, not a stop.
-  stopOnSignals(edge.stop, logger, { signals: ['SIGTERM', 'SIGINT'] });
+  // The stop's own bound follows the grace it grants requests (plus sagas, NATS and Postgres closing), or a long
+  // EDGE_SHUTDOWN_GRACE_MS would be cut at the default 15 s. The orchestrator's grace must exceed it.
+  stopOnSignals(edge.stop, logger, {
+    signals: ['SIGTERM', 'SIGINT'],
+    timeoutMs: env.EDGE_SHUTDOWN_GRACE_MS + 5_000,
+  });
+  exitWhenNatsLost(edge.natsLost, logger);
 } catch (e) {
   logger.fatal({ err: e }, (e as Error).message);
   process.exit(1);

@@ -1,6 +1,6 @@
 import { natsTlsOf, parseEnv } from '@otesse/config';
 import { createLogger } from '@otesse/logging';
-import { stopOnSignals } from '@otesse/runtime';
+import { exitWhenNatsLost, stopOnSignals } from '@otesse/runtime';
 import { ensureTracing } from '@otesse/telemetry';
 import { ZSyncSchedulerEnv } from './env.schema';
 import { startSyncScheduler } from './sync-scheduler.service';
@@ -38,6 +38,7 @@ try {
     },
   });
   stopOnSignals(svc.stop, logger);
+  exitWhenNatsLost(svc.natsLost, logger);
 } catch (e) {
   logger.fatal({ err: e }, (e as Error).message);
   process.exit(1);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, type ConnectionOptions, type NatsConnection, type TlsOptions } from 'nats';
 import { AppError } from '@otesse/contracts';
+import type { Logger } from '@otesse/logging';
 
 export interface TNatsConfig {
   url: string;
@@ -49,6 +50,10 @@ export async function connectNats(cfg: TNatsConfig): Promise<NatsConnection> {
     name: cfg.name,
     maxReconnectAttempts: cfg.reconnect === false ? 0 : -1,
     reconnectTimeWait: 250,
+    // nats.js gives up for good after the same auth error twice in a row, whatever the reconnect policy: one wrong
+    // password during a NATS change would leave the process alive but deaf until restarted by hand. A service keeps
+    // trying instead (reported as disconnected meanwhile: watchNatsConnection) and recovers once it is put right.
+    ignoreAuthErrorAbort: cfg.reconnect !== false,
     // nats.js builds an Error per request for async stack traces: measurable on the hot path, useless in production.
     noAsyncTraces: true,
     ...(cfg.user ? { user: cfg.user, pass: cfg.password ?? '' } : {}),
@@ -82,4 +87,58 @@ function whyNot(e: unknown, cfg: TNatsConfig): string {
     ? ''
     : '; if the server requires TLS, set NATS_TLS_CA_FILE (and a client certificate)';
   return `${message ?? String(e)}${hint}`;
+}
+
+/** What a long-lived process watches of its NATS connection (`watchNatsConnection`). */
+export interface TNatsWatch {
+  /** Connected now (false from a disconnect until the reconnect): what readiness reports. */
+  connected(): boolean;
+  /** Settles when the connection is closed for good (by `close`/`drain`, or by nats.js), with nats.js' error. */
+  closed: Promise<Error | undefined>;
+}
+
+/** Same error repeated (a wrong password at every reconnect attempt): logged again at most this often. */
+const REPEATED_ERROR_LOG_MS = 30_000;
+
+/**
+ * Logs the connection's life (lost, reconnected, errors such as a refused password — throttled) and tracks whether
+ * it is connected now. nats.js reports none of it unless asked, so a process riding out a NATS outage or a wrong
+ * password said nothing and looked ready.
+ */
+export function watchNatsConnection(nc: NatsConnection, logger: Logger): TNatsWatch {
+  let connected = !nc.isClosed();
+  const lastLogged = new Map<string, number>();
+  void (async () => {
+    for await (const s of nc.status()) {
+      const data = typeof s.data === 'string' ? s.data : undefined;
+      switch (s.type) {
+        case 'disconnect':
+          connected = false;
+          logger.warn({ server: data }, 'NATS connection lost; reconnecting');
+          break;
+        case 'reconnect':
+          connected = true;
+          lastLogged.clear();
+          logger.info({ server: data }, 'NATS connection back');
+          break;
+        case 'error': {
+          // nats.js' error code (AUTHORIZATION_VIOLATION, PERMISSIONS_VIOLATION…).
+          const code = data ?? 'unknown';
+          const now = Date.now();
+          if (now - (lastLogged.get(code) ?? 0) >= REPEATED_ERROR_LOG_MS) {
+            lastLogged.set(code, now);
+            logger.warn({ natsCode: code }, 'NATS refused or failed the connection; still trying');
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  })().catch(() => undefined);
+  const closed = nc.closed().then((err) => {
+    connected = false;
+    return err ?? undefined;
+  });
+  return { connected: () => connected && !nc.isClosed(), closed };
 }

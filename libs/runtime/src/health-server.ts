@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { NatsConnection } from 'nats';
 import { serveMetrics } from '@otesse/telemetry';
 
 export interface THealthServer {
@@ -23,10 +22,13 @@ export interface TReadiness {
   checks: Record<string, boolean>;
 }
 
-/** `/readyz`'s answer for a process on NATS and Postgres: both usable, each named. */
-export async function natsAndPostgresReady(nc: NatsConnection, orm: MikroORM): Promise<TReadiness> {
+/** `/readyz`'s answer for a process on NATS and Postgres: both usable (NATS connected now), each named. */
+export async function natsAndPostgresReady(
+  nats: { connected(): boolean },
+  orm: MikroORM,
+): Promise<TReadiness> {
   const checks = {
-    nats: !nc.isClosed(),
+    nats: nats.connected(),
     postgres: await orm.em
       .getConnection()
       .execute('select 1')

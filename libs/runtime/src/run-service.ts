@@ -11,6 +11,7 @@ import {
   type THandlers,
   type TNatsTls,
   type TServiceHandle,
+  watchNatsConnection,
 } from '@otesse/messaging';
 import {
   databaseErrorToAppError,
@@ -42,6 +43,11 @@ export interface TRunningService {
    * peers get the new ones), wait for in-flight ones, stop the background work, flush NATS, close Postgres.
    */
   stop(): Promise<void>;
+  /**
+   * Settles if the NATS connection closes for good while the service is not stopping (nats.js gave up): the
+   * process is deaf from then on, so its main exits (`exitWhenNatsLost`) and the orchestrator restarts it.
+   */
+  natsLost: Promise<Error | undefined>;
 }
 
 /** IDEMPOTENCY_RECORD_RETENTION_MS and IDEMPOTENCY_PURGE_INTERVAL_MS; unset is the default (30 days, 1 hour). */
@@ -115,6 +121,7 @@ export async function runService<P extends string>(
     inboxPrefix: opts.nats.inboxPrefix,
     tls: opts.nats.tls,
   });
+  const natsWatch = watchNatsConnection(nc, logger);
   if (opts.streams?.length)
     await ensureStreams(nc, opts.streams, {
       replicas: opts.nats.streamReplicas ?? 1,
@@ -162,7 +169,7 @@ export async function runService<P extends string>(
           async () => {
             // Stopping: not ready, so probes and balancers send nothing new while in-flight work finishes.
             if (draining) return { ok: false, checks: { draining: true } };
-            return natsAndPostgresReady(nc, orm);
+            return natsAndPostgresReady(natsWatch, orm);
           },
           opts.healthHost ? { host: opts.healthHost } : {},
         );
@@ -172,6 +179,9 @@ export async function runService<P extends string>(
     name: opts.name,
     deps,
     health,
+    natsLost: natsWatch.closed.then((err: Error | undefined) =>
+      stopping ? new Promise<never>(() => undefined) : err,
+    ),
     stop: () =>
       (stopping ??= (async () => {
         draining = true;
@@ -201,6 +211,20 @@ export async function runService<P extends string>(
         logger.info(`${opts.name} stopped`);
       })()),
   };
+}
+
+/**
+ * Exits the process (code 1) when its NATS connection closed for good outside a stop: alive but deaf, it would stay
+ * "healthy" until restarted by hand. Logged as fatal, with nats.js' reason.
+ */
+export function exitWhenNatsLost(lost: Promise<Error | undefined>, logger: Logger): void {
+  void lost.then((err) => {
+    logger.fatal(
+      { err },
+      'the NATS connection closed for good; exiting so that the process is restarted',
+    );
+    process.exit(1);
+  });
 }
 
 /**

@@ -14,8 +14,8 @@ export interface TTestNats {
   url: string;
   port: number;
   stop(): Promise<void>;
-  /** Kill and start again on the same port and store (JetStream data survives). */
-  restart(): Promise<void>;
+  /** Kill and start again on the same port and store (JetStream data survives); `env`: more of its environment. */
+  restart(env?: Record<string, string>): Promise<void>;
 }
 
 /**
@@ -38,12 +38,13 @@ export async function startNatsServer(
   let proc: ChildProcess | undefined;
   const url = `nats://127.0.0.1:${port}`;
 
+  let extraEnv: Record<string, string> = {};
   const launch = async (): Promise<void> => {
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir];
     if (opts.configFile) args.push('-c', opts.configFile);
     proc = spawn(NATS_SERVER_BIN, args, {
       stdio: 'ignore',
-      env: { ...process.env, ...NATS_DEV_PASSWORD_ENV, ...opts.env },
+      env: { ...process.env, ...NATS_DEV_PASSWORD_ENV, ...opts.env, ...extraEnv },
     });
     await waitFor(
       async () => {
@@ -74,8 +75,9 @@ export async function startNatsServer(
   return {
     url,
     port,
-    restart: async () => {
+    restart: async (env) => {
       await kill();
+      if (env) extraEnv = env;
       await launch();
     },
     stop: async () => {
