@@ -22,6 +22,8 @@ describe('credential vault (real Postgres + NATS)', () => {
   let nc: NatsConnection;
   let bus: Bus;
   const k1 = masterKey('k1');
+  /** The active key once the rotation test ran (the tests after it start the vault with it). */
+  const k2 = masterKey('k2');
   const start = (masterKeys: TMasterKey[]): Promise<void> => bed.restart(masterKeys);
 
   beforeAll(async () => {
@@ -698,7 +700,6 @@ describe('credential vault (real Postgres + NATS)', () => {
     )[0]!.n;
     expect(liveUnderK1).toBeGreaterThanOrEqual(10);
 
-    const k2 = masterKey('k2');
     await start([k2, k1]);
     const rotated = await bus.request('vault.keys.rotate', {});
     expect(rotated).toEqual({ activeKeyId: 'k2', rewrapped: liveUnderK1, remaining: 0 });
@@ -728,15 +729,25 @@ describe('credential vault (real Postgres + NATS)', () => {
     const later = await store({ orgId, credentials: [{ kind: 'api_key', value: secret('k') }] });
     expect(later.credentialIds).toHaveLength(1);
 
-    // A ring that lost the key: rotation reports what it cannot reach, reads fail typed, without values.
-    await start([masterKey('k3')]);
-    const partial = await bus.request('vault.keys.rotate', {});
-    expect(partial.rewrapped).toBe(0);
-    expect(partial.remaining).toBeGreaterThan(0);
-    await expect(
-      errorOf(bus.request('vault.access-tokens.get', { orgId, connectionId: conns[0]! })),
-    ).resolves.toMatchObject({ code: 'INTERNAL', reason: 'unknown_master_key' });
+    // A ring that lost the key the data is sealed under: the vault refuses to start, naming it (it used to start
+    // "ready" and fail every read of those credentials).
+    await expect(errorOf(start([masterKey('k3')]))).resolves.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'master_key_mismatch',
+      details: { missingKeyIds: ['k2'], wrongKeyIds: [] },
+    });
+    // A key generated again under the same id (an `openssl rand` repeated in a new shell): refused as well.
+    const again = await errorOf(start([masterKey('k2')]));
+    expect(again).toMatchObject({
+      reason: 'master_key_mismatch',
+      details: { missingKeyIds: [], wrongKeyIds: ['k2'] },
+    });
+    expect(again.message).toMatch(/not the key they were sealed with/);
+    // Nothing was changed by the refused starts: the right ring reads everything.
     await start([k2]);
+    await expect(
+      bus.request('vault.access-tokens.get', { orgId, connectionId: conns[0]! }),
+    ).resolves.toMatchObject({ accessToken: values.get(conns[0]!) });
   });
 
   it('answers a write Postgres refuses with a typed INTERNAL error and logs no row content', async () => {
@@ -809,7 +820,7 @@ describe('credential vault (real Postgres + NATS)', () => {
     await publisher.publish('integrations.connection.abandoned', event, { msgId: event.eventId });
     expect((await rowsOf(connectionId)).every((r) => r.is_active)).toBe(true);
 
-    await start([k1]);
+    await start([k2]);
     const rows = await waitFor(async () => {
       const r = await rowsOf(connectionId);
       return r.every((c) => c.is_deleted) ? r : undefined;

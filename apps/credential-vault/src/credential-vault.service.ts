@@ -21,6 +21,7 @@ import { verifyWebhookSignatureHandler } from './handlers/verify-webhook-signatu
 import { expirePreviousWebhookSecretHandler } from './handlers/expire-previous-webhook-secret.handler';
 import { startPreviousSecretPurge } from './housekeeping/previous-secret-purge';
 import { DEFAULT_REFRESH_SETTINGS, type TRefreshSettings } from './provider/token-endpoint';
+import { checkMasterKeysOpenStoredData } from './crypto/master-key-check';
 import {
   DEFAULT_DISCARD_SETTINGS,
   TokenDiscarder,
@@ -91,6 +92,13 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     // The vault appends audit entries (refresh token expired): the stream must exist even before the audit service.
     // It consumes abandoned connects from INTEGRATIONS, which may start before the connection service.
     streams: ['AUDIT', 'INTEGRATIONS'],
+    beforeServing: async (orm, logger) => {
+      const { keyIdsChecked } = await checkMasterKeysOpenStoredData(
+        orm.em.getConnection().getKnex(),
+        keys,
+      );
+      logger.info({ keyIdsChecked }, 'the master keys open the stored credentials');
+    },
     handlers: ({ orm, logger, bus, events }) => {
       const deps = { orm, keys, catalogue, logger, bus, events };
       const refresher = new TokenRefresher({ ...deps, settings });

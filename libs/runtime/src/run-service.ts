@@ -77,6 +77,11 @@ export interface TRunServiceOptions<P extends string> {
   healthHost?: string | undefined;
   streams?: TStreamName[];
   handlers: (deps: TServiceDeps) => THandlers<P>;
+  /**
+   * Checks after the migrations, before NATS or any request: throwing stops the start (Postgres closed again), for
+   * a configuration that would otherwise serve and then fail every request (the vault's master keys).
+   */
+  beforeServing?: (orm: MikroORM, logger: Logger) => Promise<void>;
   /** Background work (consumers, loops) started after the handlers; returns its stopper. */
   onStart?: (deps: TServiceDeps) => Promise<(() => Promise<void>) | void>;
   /** How long a graceful stop waits for in-flight requests (default 10 s). */
@@ -113,6 +118,14 @@ export async function runService<P extends string>(
   const orm = await openOrm({ ...opts.orm, logger });
   const applied = await migrateUp(orm, opts.orm.schema);
   if (applied.length) logger.info({ applied }, 'migrations applied');
+  if (opts.beforeServing) {
+    try {
+      await opts.beforeServing(orm, logger);
+    } catch (e) {
+      await orm.close(true).catch(() => undefined);
+      throw e;
+    }
+  }
   const nc = await connectNats({
     url: opts.nats.url,
     name: opts.name,

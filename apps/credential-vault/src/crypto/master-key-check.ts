@@ -1,0 +1,76 @@
+import type { Knex } from '@mikro-orm/postgresql';
+import { AppError } from '@otesse/contracts';
+import { VAULT_DB_SCHEMA } from '../credential-records';
+import { openRow, type TTokenRow } from '../token-rows';
+import { openWebhookSecretRow, type TWebhookSecretRow } from '../webhook-secret-rows';
+import type { MasterKeyRing } from './master-keys';
+
+/** Rows tried per master key id: one damaged row must not stop the start, a wrong key fails them all. */
+const SAMPLES_PER_KEY = 3;
+
+/**
+ * Refuses a key ring that cannot open what is stored: a key id the data uses that VAULT_MASTER_KEY lacks (an old
+ * key removed before its rotation finished), or a key under an id the data uses that opens none of its samples (a
+ * key regenerated under the same id). Either way the vault would start "ready" and then fail every read of those
+ * credentials (`decrypt_failed`) — and a vault that seals new ones meanwhile buries the mistake deeper.
+ */
+export async function checkMasterKeysOpenStoredData(
+  knex: Knex,
+  keys: MasterKeyRing,
+): Promise<{ keyIdsChecked: string[] }> {
+  const credentials = (
+    (await knex.raw(
+      `select * from (
+         select c.*, now() as db_now, row_number() over (partition by key_id order by updated_at desc) as n
+           from ${VAULT_DB_SCHEMA}.credential c
+          where is_deleted = false and wrapped_data_key <> '') x
+        where n <= ?`,
+      [SAMPLES_PER_KEY],
+    )) as { rows: TTokenRow[] }
+  ).rows;
+  const secrets = (
+    (await knex.raw(
+      `select * from (
+         select w.*, row_number() over (partition by key_id order by updated_at desc) as n
+           from ${VAULT_DB_SCHEMA}.webhook_secret w) x
+        where n <= ?`,
+      [SAMPLES_PER_KEY],
+    )) as { rows: TWebhookSecretRow[] }
+  ).rows;
+  const opened = new Map<string, boolean>();
+  const tryOpen = (keyId: string, open: () => unknown) => {
+    if (opened.get(keyId) === true || !keys.get(keyId)) {
+      opened.set(keyId, opened.get(keyId) ?? false);
+      return;
+    }
+    try {
+      open();
+      opened.set(keyId, true);
+    } catch {
+      opened.set(keyId, false);
+    }
+  };
+  for (const r of credentials) tryOpen(r.key_id, () => openRow(keys, r));
+  for (const r of secrets) tryOpen(r.key_id, () => openWebhookSecretRow(keys, r));
+  const missing = [...opened.keys()].filter((id) => !keys.get(id));
+  const wrong = [...opened.entries()].filter(([id, ok]) => keys.get(id) && !ok).map(([id]) => id);
+  if (missing.length > 0 || wrong.length > 0) {
+    const why = [
+      ...(missing.length > 0
+        ? [
+            `stored credentials are sealed under master key ${missing.join(', ')}, which VAULT_MASTER_KEY does not hold (keep a retired key in the list until \`vault.keys.rotate\` has moved everything off it)`,
+          ]
+        : []),
+      ...(wrong.length > 0
+        ? [
+            `VAULT_MASTER_KEY's ${wrong.join(', ')} opens none of the credentials sealed under that id: it is not the key they were sealed with (a key generated again under the same id?)`,
+          ]
+        : []),
+    ];
+    throw new AppError('PRECONDITION_FAILED', `refusing to start: ${why.join('; ')}`, {
+      reason: 'master_key_mismatch',
+      details: { missingKeyIds: missing, wrongKeyIds: wrong },
+    });
+  }
+  return { keyIdsChecked: [...opened.keys()] };
+}
