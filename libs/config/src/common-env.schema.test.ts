@@ -22,10 +22,10 @@ describe('ZServiceEnv', () => {
     ).toMatchObject({ HEALTH_HOST: '0.0.0.0', HEALTH_PORT: 8081, DATABASE_POOL_MAX: 4 });
   });
 
-  it('refuses a pool of no connections and an empty host, naming both', () => {
+  it('refuses a pool of one connection (the migrations need two) and an empty host, naming both', () => {
     const err = (() => {
       try {
-        parseEnv('svc', ZServiceEnv, { HEALTH_HOST: ' ', DATABASE_POOL_MAX: '0' });
+        parseEnv('svc', ZServiceEnv, { HEALTH_HOST: ' ', DATABASE_POOL_MAX: '1' });
       } catch (e) {
         return e;
       }

@@ -61,9 +61,11 @@ export const ZServiceEnv = z.object({
   HEALTH_HOST: z.string().trim().min(1).default('127.0.0.1'),
   /**
    * Most Postgres connections this process opens (its ORM pool). Mind the server's max_connections: the sum
-   * over every process (replicas included) must stay below it (docs/RELIABILITY.md, "Scaling out").
+   * over every process (replicas included) must stay below it (docs/RELIABILITY.md, "Scaling out"). At least 2:
+   * the migrations hold one connection for their advisory lock while the migrator takes another (with 1 every start
+   * hung for a minute, then failed).
    */
-  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(DEFAULT_DATABASE_POOL_MAX),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(2).max(200).default(DEFAULT_DATABASE_POOL_MAX),
   SERVICE_INSTANCE_ID: z.string().optional(),
 });
 export type TServiceEnv = z.infer<typeof ZServiceEnv>;
