@@ -247,8 +247,9 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await card('ServiceNow').getByRole('button', { name: 'Disconnect ServiceNow' }).click();
     const confirm = page.getByRole('dialog', { name: 'Disconnect ServiceNow?' });
     await confirm.getByTestId('disconnect-body').waitFor();
-    await expect(confirm.getByTestId('jobs-warning').textContent()).resolves.toContain(
-      '1 running sync will be cancelled; records already synced are kept.',
+    // At least the one asked for (another job's first scheduled sync may be running too on a slow machine).
+    await expect(confirm.getByTestId('jobs-warning').textContent()).resolves.toMatch(
+      /(1 running sync|[2-9] running syncs) will be cancelled; records already synced are kept\./,
     );
     await confirm.getByRole('button', { name: 'Disconnect', exact: true }).click();
     // The title follows the disconnect: what happens now, then how it ended.
@@ -394,9 +395,12 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       // A sync run, a refresh refused by the provider, an event to the connection service: seconds on a loaded machine.
       { timeoutMs: 40_000, intervalMs: 500, what: 'the Reconnect warning' },
     );
-    await expect(google.getByRole('alert').first().textContent()).resolves.toContain(
-      'The refresh token has expired',
-    );
+    // A persistent banner, not an interruption: a status, not an alert.
+    await google
+      .getByRole('status')
+      .filter({ hasText: 'The refresh token has expired' })
+      .first()
+      .waitFor();
     // The admin may also switch to another user instead (the connected one may have left).
     await expect(
       google.getByRole('button', { name: 'Change user for Google Workspace' }).count(),
@@ -516,10 +520,13 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await theirs
       .getByRole('button', { name: 'Disconnect Google Workspace for Max Member' })
       .click();
-    const confirm = page.getByRole('dialog', { name: 'Disconnect Google Workspace?' });
+    // The dialog says whose connection it is.
+    const confirm = page.getByRole('dialog', {
+      name: "Disconnect Max Member's Google Workspace connection?",
+    });
     await confirm.getByTestId('disconnect-body').waitFor();
     await confirm
-      .getByText('This connection was made by another user.', { exact: false })
+      .getByText("This is Max Member's personal connection.", { exact: false })
       .waitFor();
     await expect(confirm.getByTestId('instance-note').textContent()).resolves.toBe(
       "The organization's connection keeps Google Workspace connected for your organization; only this connection is revoked.",
@@ -884,6 +891,14 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(row.textContent()).resolves.toContain('Update statuses');
     await expect(row.getByRole('button', { name: 'Resume' }).count()).resolves.toBe(1);
     await screenshot(page, 'operations', { fullPage: false });
+    // The catalogue card says so too, instead of "Connected", and offers no Disconnect meanwhile.
+    await goTo('All Integrations');
+    const catalogued = card('Postmark');
+    await catalogued.getByText('Disconnect stopped', { exact: true }).waitFor();
+    await catalogued.getByTestId('catalogue-operation').waitFor();
+    await expect(
+      catalogued.getByRole('button', { name: 'Disconnect Postmark' }).count(),
+    ).resolves.toBe(0);
     await fix();
 
     await goTo('Connections');
@@ -902,5 +917,59 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(done.textContent()).resolves.toContain('Postmark');
     await goTo('All Integrations');
     await card('Postmark').getByRole('button', { name: 'Connect Postmark' }).waitFor();
+  });
+
+  it('a disconnect that stops after revoking the connection stays on its card, to resume', async () => {
+    const { page } = h;
+    const postmark = card('Postmark');
+    await postmark.getByRole('button', { name: 'Connect Postmark' }).click();
+    await postmark.getByLabel('Server API token').fill('pm-server-token-0002');
+    await postmark.getByLabel('Sender emails').fill('billing@acme.test');
+    await postmark.getByRole('button', { name: 'Connect Postmark' }).click();
+    await postmark.getByText('Connected', { exact: true }).waitFor();
+    // The vault cannot destroy credentials: the statuses (a concurrent step) are updated, then the saga stops.
+    const fix = await failUpdatesWhere(h.db, {
+      name: 'refuse_destroy',
+      table: 'vault.credential',
+      when: 'new.is_deleted',
+      message: 'disk full',
+    });
+    try {
+      await postmark.getByRole('button', { name: 'Disconnect Postmark' }).click();
+      const confirm = page.getByRole('dialog', { name: 'Disconnect Postmark?' });
+      await confirm.getByTestId('disconnect-body').waitFor();
+      await confirm.getByRole('button', { name: 'Disconnect', exact: true }).click();
+      const dialog = page.getByRole('dialog', { name: 'Disconnect of Postmark stopped part-way' });
+      await dialog.getByTestId('disconnect-result').waitFor({ timeout: 40_000 });
+      // Said in words: the step's label, no service message.
+      await expect(dialog.getByTestId('disconnect-result').textContent()).resolves.toContain(
+        '“Destroy stored credentials” kept failing',
+      );
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'detached' });
+
+      // The catalogue: neither "Not connected" nor a Connect, but the stopped disconnect.
+      await postmark.getByText('Disconnect stopped', { exact: true }).waitFor();
+      await expect(
+        postmark.getByRole('button', { name: 'Connect Postmark' }).count(),
+      ).resolves.toBe(0);
+      // Its card on Connections: the revoked connection with the stopped disconnect and Resume.
+      await goTo('Connections');
+      await postmark.getByTestId('revoked-unfinished').waitFor();
+      await expect(postmark.getByText('Not connected.', { exact: false }).count()).resolves.toBe(0);
+      await postmark.getByTestId('operation-stopped').waitFor();
+      await fix();
+      await postmark
+        .getByTestId('operation-stopped')
+        .getByRole('button', { name: 'Resume disconnect of Postmark' })
+        .click();
+      const resumed = page.getByRole('dialog', { name: 'Postmark disconnected' });
+      await resumed.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
+      await resumed.getByRole('button', { name: 'Close' }).click();
+      await resumed.waitFor({ state: 'detached' });
+      await postmark.getByText('Not connected.', { exact: false }).waitFor();
+    } finally {
+      await fix();
+    }
   });
 });

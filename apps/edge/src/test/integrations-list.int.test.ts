@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '@otesse/contracts';
 import { Bus } from '@otesse/messaging';
-import { waitFor } from '@otesse/testing';
+import { failUpdatesWhere, waitFor } from '@otesse/testing';
 import { connectOAuth, startHarness, type THarness, type TSeededUser } from './e2e-harness';
 
 /**
@@ -167,7 +167,12 @@ describe('integrations.list: other members’ connections and actionable expiry 
     expect(mine.texts.instanceNote).toBe(
       "The organization's connection and another member's personal connection keep Google Workspace connected for your organization; only this connection is revoked.",
     );
+    expect(mine.owner).toBeNull();
+    expect(mine.texts.title).toBe('Disconnect Google Workspace?');
     const onBehalf = await h.admin.client.disconnect.preview.query({ connectionId: ids.member });
+    // An admin disconnecting a member's connection is told whose it is.
+    expect(onBehalf.owner).toEqual({ email: 'member@acme.test', name: 'member' });
+    expect(onBehalf.texts.title).toBe("Disconnect member's Google Workspace connection?");
     expect(onBehalf.texts.instanceNote).toBe(
       "The organization's connection and viewer's personal connection keep Google Workspace connected for your organization; only this connection is revoked.",
     );
@@ -254,5 +259,76 @@ describe('integrations.list: other members’ connections and actionable expiry 
     expect(last.texts.dependentWarnings).toEqual([
       'Disconnecting may affect Ticket sync in the Support inbox.',
     ]);
+  });
+
+  it('a disconnect that stopped after revoking the connection stays on the card, with whom it may concern', async () => {
+    const { outcome, connectionId } = await connectOAuth(h, h.member, 'salesforce', 'user', {
+      consentAs: 'u-carol',
+    });
+    expect(outcome).toBe('connected');
+    const salesforce = async (who: TSeededUser) =>
+      (await who.client.integrations.list.query()).find((i) => i.provider.key === 'salesforce')!;
+    // The vault cannot destroy credentials any more: the statuses (a concurrent step) are updated, the saga stops.
+    const fix = await failUpdatesWhere(h.db, {
+      name: 'refuse_destroy_list',
+      table: 'vault.credential',
+      when: 'new.is_deleted',
+      message: 'disk full',
+    });
+    try {
+      const { sagaId } = await h.member.client.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 0,
+      });
+      await waitFor(
+        async () => (await h.member.client.disconnect.status.query({ sagaId })).status === 'failed',
+        { timeoutMs: 40_000, intervalMs: 250 },
+      );
+      const [row] = await h.db.query<{ status: string }>(
+        `select status from connection.integration_connection where id = $1`,
+        [connectionId],
+      );
+      expect(row?.status).toBe('revoked');
+
+      // The member: no live connection, but the stopped disconnect on their revoked one, to resume.
+      const asMember = await salesforce(h.member);
+      expect(asMember.myConnection).toBeNull();
+      expect(asMember.unfinishedConnections).toEqual([
+        expect.objectContaining({
+          id: connectionId,
+          level: 'user',
+          status: 'revoked',
+          connectedBy: { email: 'member@acme.test', name: 'member' },
+          operation: expect.objectContaining({
+            sagaId,
+            type: 'disconnect',
+            status: 'failed',
+            needsResume: true,
+          }),
+        }),
+      ]);
+      // An admin (who may resume it) sees it with its owner; a viewer, whose it is not, does not.
+      expect((await salesforce(h.admin)).unfinishedConnections).toEqual([
+        expect.objectContaining({
+          id: connectionId,
+          owner: { email: 'member@acme.test', name: 'member' },
+          operation: expect.objectContaining({ sagaId, needsResume: true }),
+        }),
+      ]);
+      expect((await salesforce(h.viewer)).unfinishedConnections).toEqual([]);
+      expect(JSON.stringify(await h.otherAdmin.client.integrations.list.query())).not.toContain(
+        connectionId!,
+      );
+
+      await fix();
+      const resumed = await h.member.client.operations.resume.mutate({ sagaId, waitMs: 20_000 });
+      expect(resumed.saga.status).toBe('completed');
+    } finally {
+      await fix();
+    }
+    // Finished: nothing left to show.
+    expect((await salesforce(h.member)).unfinishedConnections).toEqual([]);
+    expect((await salesforce(h.admin)).unfinishedConnections).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import { useCurrentUser } from '../../session/current-user-context';
 import type { TIntegration } from '../../trpc/router-types';
 import { ApiKeyConnectForm } from './api-key-connect-form';
 import { OAuthConnectForm } from './oauth-connect-form';
+import { ownOperations } from './integration-status';
 
 /**
  * The Connect action of a catalogue card. It is offered whenever the matching connection is missing, so it
@@ -22,11 +23,17 @@ export function ConnectPanel({ integration }: { integration: TIntegration }) {
     wasOpen.current = open;
   }, [open]);
 
+  // A disconnect that revoked the connection but has not finished (or any other open operation) holds it: the edge
+  // refuses a new connect until it ends, so none is offered; the card's note says how to follow or resume it.
+  const held = ownOperations(integration, me.userId).map((o) => o.connection.level);
   const offersApp = provider.flows.includes('app');
-  const appFlow = offersApp && me.canEdit && !integration.appConnection;
+  const appFlow = offersApp && me.canEdit && !integration.appConnection && !held.includes('app');
   // Admins manage the organization's connection; personal connections are for everyone else (or user-only apps).
   const userFlow =
-    provider.flows.includes('user') && !integration.myConnection && (!me.canEdit || !offersApp);
+    provider.flows.includes('user') &&
+    !integration.myConnection &&
+    !held.includes('user') &&
+    (!me.canEdit || !offersApp);
   if (!appFlow && !userFlow) return null;
 
   if (provider.authKind === 'apiKey') {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { TConnectionView } from '../../trpc/router-types';
-import { connectionSummary } from './integration-status';
+import type { TConnectionView, TIntegration } from '../../trpc/router-types';
+import {
+  connectionSummary,
+  integrationStatus,
+  isHeld,
+  operationNoteText,
+  ownOperations,
+} from './integration-status';
 
 const view = (over: Partial<TConnectionView>): TConnectionView =>
   ({
@@ -34,5 +40,102 @@ describe("a catalogue card's line about a connection", () => {
       label: 'Connected with',
       value: 'an API key',
     });
+  });
+});
+
+const op = (over: Partial<NonNullable<TConnectionView['operation']>> = {}) => ({
+  sagaId: 's1',
+  type: 'disconnect',
+  status: 'running' as const,
+  needsResume: false,
+  currentStep: 'revoke-tokens',
+  error: null,
+  actorUserId: 'u-admin',
+  timesResumed: 0,
+  ...over,
+});
+const conn = (over: Partial<TConnectionView>): TConnectionView =>
+  ({
+    id: 'c-app',
+    level: 'app',
+    userId: 'u-admin',
+    status: 'connected',
+    refreshTokenExpired: false,
+    operation: null,
+    ...over,
+  }) as TConnectionView;
+const integration = (over: Partial<TIntegration>): TIntegration =>
+  ({
+    integrated: true,
+    refreshTokenExpired: false,
+    appConnection: null,
+    myConnection: null,
+    otherConnections: [],
+    unfinishedConnections: [],
+    instance: { status: 'connected' },
+    ...over,
+  }) as TIntegration;
+
+describe("an integration's badge", () => {
+  it('says Disconnecting… (not Connected) while a disconnect runs on the org’s connection', () => {
+    const i = integration({ appConnection: conn({ operation: op() }) });
+    expect(integrationStatus(i, 'u-admin')).toEqual({ tone: 'info', label: 'Disconnecting…' });
+    expect(ownOperations(i, 'u-admin').map((o) => o.connection.id)).toEqual(['c-app']);
+    // The connection already locked, before the list has the saga: still not "Connected".
+    expect(
+      integrationStatus(integration({ appConnection: conn({ status: 'disconnecting' }) })),
+    ).toEqual({ tone: 'info', label: 'Disconnecting…' });
+  });
+
+  it('says a disconnect stopped when it stopped after revoking the connection', () => {
+    const stopped = conn({
+      status: 'revoked',
+      operation: op({ status: 'failed', needsResume: true, currentStep: 'audit' }),
+    });
+    const i = integration({
+      integrated: false,
+      instance: { status: 'revoked' } as TIntegration['instance'],
+      unfinishedConnections: [{ ...stopped, owner: null }] as TIntegration['unfinishedConnections'],
+    });
+    expect(integrationStatus(i, 'u-admin')).toEqual({
+      tone: 'danger',
+      label: 'Disconnect stopped',
+    });
+    expect(isHeld(stopped)).toBe(true);
+    expect(operationNoteText(stopped.operation!, 'app')).toMatch(
+      /^The disconnect of the organization’s connection stopped before it finished\. Resume it/,
+    );
+  });
+
+  it('leaves another member’s operation to that connection: it does not make the integration’s badge', () => {
+    const theirs = conn({
+      id: 'c-m',
+      level: 'user',
+      userId: 'u-member',
+      status: 'revoked',
+      operation: op(),
+    });
+    const i = integration({
+      appConnection: conn({}),
+      unfinishedConnections: [{ ...theirs, owner: null }] as TIntegration['unfinishedConnections'],
+    });
+    expect(ownOperations(i, 'u-admin')).toEqual([]);
+    expect(integrationStatus(i, 'u-admin')).toEqual({ tone: 'success', label: 'Connected' });
+    // The member's own one does.
+    expect(integrationStatus(i, 'u-member').label).toBe('Disconnecting…');
+  });
+
+  it('names reconnects and changes of user in progress, and keeps the expiry warning otherwise', () => {
+    expect(
+      integrationStatus(
+        integration({
+          myConnection: conn({ level: 'user', operation: op({ type: 'change-user' }) }),
+        }),
+      ).label,
+    ).toBe('Changing user…');
+    expect(
+      integrationStatus(integration({ refreshTokenExpired: true, appConnection: conn({}) })).label,
+    ).toBe('Reconnect needed');
+    expect(isHeld(conn({}))).toBe(false);
   });
 });

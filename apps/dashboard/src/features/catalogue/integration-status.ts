@@ -6,13 +6,91 @@ export interface TIntegrationStatus {
   label: string;
 }
 
-export function integrationStatus(i: TIntegration | undefined): TIntegrationStatus {
+export type TOperation = NonNullable<TConnectionView['operation']>;
+
+/** What an operation on the org's or the caller's connection makes of the integration's badge. */
+const OPERATION_STATUS: Record<string, { running: string; stopped: string }> = {
+  disconnect: { running: 'Disconnecting…', stopped: 'Disconnect stopped' },
+  reconnect: { running: 'Reconnecting…', stopped: 'Reconnect stopped' },
+  'change-user': { running: 'Changing user…', stopped: 'Change of user stopped' },
+};
+
+/**
+ * The operations open on the connections that make the integration's state for the signed-in user: the
+ * organization's and their own, live or no longer live (a disconnect revoked it and has not finished). Another
+ * member's (an admin's list has them) are shown on that connection only.
+ */
+export function ownOperations(
+  i: TIntegration,
+  userId: string | undefined,
+): { connection: TConnectionView; operation: TOperation }[] {
+  const candidates: TConnectionView[] = [
+    ...liveConnections(i),
+    ...(i.unfinishedConnections ?? []).filter((c) => c.level === 'app' || c.userId === userId),
+  ];
+  return candidates.flatMap((c) =>
+    c.operation ? [{ connection: c, operation: c.operation }] : [],
+  );
+}
+
+const OPERATION_NAMES: Record<string, string> = {
+  disconnect: 'disconnect',
+  reconnect: 'reconnect',
+  'change-user': 'change of user',
+};
+
+/** The operation's name in a sentence ("disconnect", "change of user"); an unknown (newer) type by its own name. */
+export function operationName(type: string): string {
+  return OPERATION_NAMES[type] ?? type.replace(/[-_]+/g, ' ');
+}
+
+/** What a catalogue card says of an operation open on the org's (`app`) or the caller's own (`user`) connection. */
+export function operationNoteText(
+  op: Pick<TOperation, 'type' | 'needsResume'>,
+  level: TConnectionView['level'],
+): string {
+  const whose = level === 'app' ? 'the organization’s connection' : 'your connection';
+  const name = operationName(op.type);
+  if (!op.needsResume) return `A ${name} of ${whose} is in progress.`;
+  const until =
+    op.type === 'disconnect'
+      ? 'until then it cannot be connected again'
+      : 'until then it cannot be reconnected, changed or disconnected';
+  return `The ${name} of ${whose} stopped before it finished. Resume it once the cause is fixed; ${until}.`;
+}
+
+/** Whether an operation (running or stopped) holds the connection: no Reconnect, Change user or Disconnect then. */
+export function isHeld(c: Pick<TConnectionView, 'operation' | 'status'>): boolean {
+  return c.operation !== null || c.status === 'disconnecting';
+}
+
+/**
+ * The integration's badge. An operation in progress (or stopped) comes first: during a disconnect the instance
+ * still says `connected` until its statuses are updated, and "Connected" would be wrong.
+ */
+export function integrationStatus(
+  i: TIntegration | undefined,
+  userId?: string,
+): TIntegrationStatus {
   if (!i) return { tone: 'neutral', label: 'Not connected' };
+  const ops = ownOperations(i, userId);
+  const stopped = ops.find((o) => o.operation.needsResume);
+  if (stopped)
+    return {
+      tone: 'danger',
+      label: OPERATION_STATUS[stopped.operation.type]?.stopped ?? 'Operation stopped',
+    };
+  const running = ops[0];
+  if (running)
+    return {
+      tone: 'info',
+      label: OPERATION_STATUS[running.operation.type]?.running ?? 'Operation in progress…',
+    };
+  if (i.appConnection?.status === 'disconnecting' || i.myConnection?.status === 'disconnecting')
+    return { tone: 'info', label: 'Disconnecting…' };
   if (i.refreshTokenExpired) return { tone: 'warning', label: 'Reconnect needed' };
   if (i.integrated || i.myConnection?.status === 'connected')
     return { tone: 'success', label: 'Connected' };
-  if (i.appConnection?.status === 'disconnecting' || i.myConnection?.status === 'disconnecting')
-    return { tone: 'info', label: 'Disconnecting' };
   switch (i.instance?.status) {
     case 'pending':
       return { tone: 'info', label: 'Pending' };

@@ -52,6 +52,37 @@ describe('the banner after a provider', () => {
     );
   });
 
+  it('words the edge’s other refusals with a next step, never as a raw code', () => {
+    const reasons = [
+      'disconnecting',
+      'locked',
+      'busy',
+      'not_connected',
+      'account_changed',
+      'slot_mismatch',
+      'authorization_lost',
+      'token_exchange_failed',
+      'identity_unreachable',
+      'identity_failed',
+      'identity_missing',
+      'UNAVAILABLE',
+      'TIMEOUT',
+      'PROVIDER_ERROR',
+      'internal',
+    ];
+    for (const reason of reasons) {
+      const text = oauthReturnText('Jira', back('refused', reason, 'reconnect'));
+      expect(text).toMatch(/^Jira could not be reconnected \(.+; .+\)\.$/);
+      expect(text).not.toContain(reason);
+    }
+    expect(oauthReturnText('Jira', back('refused', 'disconnecting'))).toBe(
+      'Jira could not be connected (it is being disconnected; once the disconnect has finished, connect it again from All Integrations).',
+    );
+    expect(oauthReturnText('Jira', back('failed', 'internal'))).toBe(
+      'Jira could not be connected (something went wrong on Otesse’s side and nothing was changed; try again, and if it keeps failing, contact support).',
+    );
+  });
+
   it('says a passing condition on our side is worth another try', () => {
     expect(oauthReturnText('HubSpot', back('failed', 'database_unavailable'))).toBe(
       'HubSpot could not be connected (Otesse could not reach its database for a moment; connect again).',

@@ -44,6 +44,33 @@ const REASON_TEXT: Record<string, string> = {
   database_unavailable: 'Otesse could not reach its database for a moment; connect again',
   no_responders: "one of Otesse's services was restarting; connect again in a moment",
   timeout: "one of Otesse's services took too long to answer; connect again",
+  // A disconnect or another reconnect holds the connection (the connection service's refusals).
+  disconnecting:
+    'it is being disconnected; once the disconnect has finished, connect it again from All Integrations',
+  locked:
+    'another reconnect or change of user of this connection is in progress; wait for it to finish (its card on the Connections page shows it), then try again',
+  busy: 'another operation on this connection is in progress; wait for it to finish (its card on the Connections page shows it), then try again',
+  not_connected:
+    'the connection is no longer connected (it was disconnected meanwhile); connect it again instead',
+  account_changed:
+    'the connection’s account was changed by someone else meanwhile; try again to authorize against the new account',
+  slot_mismatch:
+    'the sign-in was for another kind of connection (organization or personal) than the one to reconnect; start again from its card',
+  authorization_lost: 'the new sign-in expired before it could be stored; try again',
+  // The provider's side: nothing was changed.
+  token_exchange_failed:
+    'the provider did not accept the sign-in (its code could not be exchanged for tokens); try again, and if it keeps failing, check the provider’s app settings',
+  identity_unreachable:
+    'the provider could not be reached to read which account signed in; try again in a moment',
+  identity_failed: 'the provider would not say which account signed in; try again',
+  identity_missing: 'the provider did not say which account signed in; try again',
+  UNAVAILABLE:
+    'the provider or one of Otesse’s services is unavailable right now; try again in a moment',
+  TIMEOUT: 'the provider or one of Otesse’s services took too long to answer; try again',
+  PROVIDER_ERROR:
+    'the provider answered with an error; try again, and if it keeps failing, check its status',
+  internal:
+    'something went wrong on Otesse’s side and nothing was changed; try again, and if it keeps failing, contact support',
 };
 
 /** What to do next about a site refusal: an admin picks a site below, anyone else asks one. */

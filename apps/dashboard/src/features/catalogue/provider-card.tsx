@@ -5,12 +5,14 @@ import { StatusBadge } from '../../ui/status-badge';
 import { ReconnectWarning } from '../connections/reconnect-warning';
 import { DisconnectButton } from '../disconnect/disconnect-button';
 import { CATEGORY_LABELS } from './category-labels';
+import { CatalogueOperationNote } from './catalogue-operation-note';
 import { ConnectPanel } from './connect-panel';
 import { useCurrentUser } from '../../session/current-user-context';
 import {
   canManage,
   connectionSummary,
   integrationStatus,
+  isHeld,
   liveConnections,
 } from './integration-status';
 
@@ -23,7 +25,7 @@ export function ProviderCard({
 }) {
   const titleId = useId();
   const me = useCurrentUser();
-  const status = integrationStatus(integration);
+  const status = integrationStatus(integration, me.userId);
   const connected = integration
     ? liveConnections(integration).filter((c) => c.status === 'connected')
     : [];
@@ -72,12 +74,14 @@ export function ProviderCard({
           })}
         </dl>
       )}
+      {integration && <CatalogueOperationNote integration={integration} />}
       {integration?.refreshTokenExpired && <ReconnectWarning integration={integration} compact />}
       {integration && (
         <div className="provider-actions">
           <ConnectPanel integration={integration} />
+          {/* Not while an operation holds the connection: the note above says how to follow or resume it. */}
           {connected
-            .filter((c) => canManage(c, me))
+            .filter((c) => canManage(c, me) && !isHeld(c))
             .map((c) => (
               <DisconnectButton
                 key={c.id}

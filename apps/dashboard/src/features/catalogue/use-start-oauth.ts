@@ -2,6 +2,7 @@ import { useMutation } from '@tanstack/react-query';
 import type { TRouterInputs } from '../../trpc/router-types';
 import { useTRPCClient } from '../../trpc/trpc-context';
 import { rememberOAuthReturnRoute } from '../../app/oauth-return-route';
+import { useRefreshIntegrationData } from '../../trpc/use-refresh-integration-data';
 
 export type TStartOAuthInput = TRouterInputs['integrations']['oauthUrl'] & {
   /** Stored first (ServiceNow, Zendesk) when it changed: the edge only ever reads it from there. */
@@ -29,7 +30,11 @@ function postStartLink(url: string): void {
  */
 export function useStartOAuth() {
   const client = useTRPCClient();
+  const refresh = useRefreshIntegrationData();
   return useMutation({
+    // Refused (say, a disconnect started meanwhile, or the connection was already reconnected): the card shows
+    // what is true now instead of the buttons that led here.
+    onError: () => void refresh(),
     mutationFn: async ({ subdomain, site, ...input }: TStartOAuthInput) => {
       if (subdomain !== undefined) {
         await client.integrations.configureInstance.mutate({ vendor: input.vendor, subdomain });

@@ -1,4 +1,5 @@
 import { useId } from 'react';
+import { useCurrentUser } from '../../session/current-user-context';
 import type { TIntegration } from '../../trpc/router-types';
 import { formatRelative } from '../../ui/format-date';
 import { ProviderLogo } from '../../ui/provider-logo';
@@ -11,10 +12,13 @@ import { WebhookPanel } from './webhook-panel';
 
 export function ConnectionCard({ integration }: { integration: TIntegration }) {
   const titleId = useId();
+  const me = useCurrentUser();
   const { provider, instance } = integration;
-  const status = integrationStatus(integration);
+  const status = integrationStatus(integration, me.userId);
   const connections = liveConnections(integration);
   const others = integration.otherConnections;
+  // Revoked by a disconnect that has not finished (stopped after the statuses, or still running): shown with it.
+  const unfinished = integration.unfinishedConnections;
   if (!instance) return null;
   return (
     <article className="card connection-card" aria-labelledby={titleId} data-vendor={provider.key}>
@@ -44,7 +48,7 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
         </div>
       </dl>
       {integration.refreshTokenExpired && <ReconnectWarning integration={integration} />}
-      {connections.length === 0 && others.length === 0 ? (
+      {connections.length === 0 && others.length === 0 && unfinished.length === 0 ? (
         <p className="muted">
           Not connected. Its settings, sync jobs and field mappings are kept:{' '}
           <a href="#/integrations">connect it again from All Integrations</a>.
@@ -56,6 +60,9 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
       )}
       {/* Only an admin's list has them (the edge sends them to settings.edit only): disconnect on a member's behalf. */}
       {others.map((c) => (
+        <ConnectionDetails key={c.id} integration={integration} connection={c} />
+      ))}
+      {unfinished.map((c) => (
         <ConnectionDetails key={c.id} integration={integration} connection={c} />
       ))}
       <SyncJobsPanel integration={integration} />

@@ -3,7 +3,7 @@ import type { TConnectionView, TIntegration } from '../../trpc/router-types';
 import { formatDateTime } from '../../ui/format-date';
 import { personLabel } from '../../ui/person';
 import { StatusBadge } from '../../ui/status-badge';
-import { canManage, connectionStatusTone } from '../catalogue/integration-status';
+import { canManage, connectionStatusTone, isHeld } from '../catalogue/integration-status';
 import { DisconnectButton } from '../disconnect/disconnect-button';
 import { ConnectionOperation } from '../operations/connection-operation';
 import { ChangeUserButton } from './change-user-button';
@@ -26,9 +26,13 @@ export function ConnectionDetails({
   const othersPersonal = c.level === 'user' && !mine;
   const ownerName = personLabel(c.userId, c.connectedBy, me);
   const manageable = canManage(c, me);
+  // An operation (running, or stopped past its point of no return) holds the connection: it is resumed or followed
+  // from its alert below; Change user and Disconnect come back once it has finished.
+  const held = isHeld(c);
   // Offered with an expired refresh token too: the connected user having left is the usual reason to change it.
   const canChangeUser =
     manageable &&
+    !held &&
     !othersPersonal &&
     c.status === 'connected' &&
     provider.authKind === 'oauth2' &&
@@ -50,6 +54,12 @@ export function ConnectionDetails({
           </StatusBadge>
         )}
       </div>
+      {c.status === 'revoked' && c.operation && (
+        <p className="muted small" data-testid="revoked-unfinished">
+          Already disconnected, but the disconnect has not finished its last steps: follow or resume
+          it below. It can be connected again once it has finished.
+        </p>
+      )}
       {c.refreshTokenExpired && othersPersonal && (
         <p className="muted small">
           Its refresh token has expired. Only {ownerName} can reconnect it: reconnecting authorizes
@@ -99,7 +109,7 @@ export function ConnectionDetails({
         providerName={provider.displayName}
         canResume={manageable || c.operation?.actorUserId === me.userId}
       />
-      {manageable && c.status === 'connected' && (
+      {manageable && c.status === 'connected' && !held && (
         <div className="button-row">
           {canChangeUser && <ChangeUserButton provider={provider} connection={c} />}
           <DisconnectButton

@@ -1,10 +1,12 @@
 import { useCurrentUser } from '../../session/current-user-context';
 import type { TConnectionView, TIntegration } from '../../trpc/router-types';
 import { ErrorAlert } from '../../ui/error-alert';
+import { isHeld } from '../catalogue/integration-status';
 import { useStartOAuth } from '../catalogue/use-start-oauth';
 
+/** Expired and free: while an operation holds the connection, its card offers Resume / Show progress instead. */
 const expired = (c: TConnectionView | null): c is TConnectionView =>
-  c?.status === 'connected' && c.refreshTokenExpired;
+  c?.status === 'connected' && c.refreshTokenExpired && !isHeld(c);
 
 /**
  * Seed 003: an expired refresh token is fixed with Reconnect (`action: 'reconnect'`), without disconnecting
@@ -34,7 +36,7 @@ export function ReconnectWarning({
       : []),
   ];
   return (
-    <div className={`alert alert-warning ${compact ? 'alert-compact' : ''}`} role="alert">
+    <div className={`alert alert-warning ${compact ? 'alert-compact' : ''}`} role="status">
       <div>
         <strong className="alert-title">Reconnect {provider.displayName}</strong>
         {app ? (

@@ -8,7 +8,13 @@ import { useRefreshIntegrationData } from '../../trpc/use-refresh-integration-da
 import { ErrorAlert } from '../../ui/error-alert';
 import { formatRelative } from '../../ui/format-date';
 import { StatusBadge, type TTone } from '../../ui/status-badge';
-import { enableBlockedReason, jobHeldText, resourceLabel, syncJobErrorText } from './sync-job-text';
+import {
+  disabledJobHint,
+  enableBlockedReason,
+  jobHeldText,
+  resourceLabel,
+  syncJobErrorText,
+} from './sync-job-text';
 
 type TExecutionStatus = NonNullable<TSyncJobOverview['lastExecution']>['status'];
 
@@ -45,6 +51,8 @@ export function SyncJobRow({ overview }: { overview: TSyncJobOverview }) {
   // Offered only when the scheduler would accept it; otherwise disabled, with why.
   const enableBlocked = job.isEnabled ? null : enableBlockedReason(connection);
   const held = jobHeldText(job);
+  // No controls for whoever cannot edit: say why it is off and who can turn it on.
+  const hint = disabledJobHint(job, connection, me.canEdit);
 
   return (
     <tr data-job-id={job.id} data-resource={job.resource}>
@@ -57,6 +65,11 @@ export function SyncJobRow({ overview }: { overview: TSyncJobOverview }) {
         {held && (
           <span className="muted small block" data-testid="job-held">
             {held}
+          </span>
+        )}
+        {hint && (
+          <span className="muted small block" data-testid="job-disabled-hint">
+            {hint}
           </span>
         )}
       </td>

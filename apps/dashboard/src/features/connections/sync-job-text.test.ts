@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TSyncJobConnection } from '../../trpc/router-types';
 import {
   connectionGroupLabel,
+  disabledJobHint,
   enableBlockedReason,
   groupJobsByConnection,
   jobHeldText,
@@ -122,5 +123,25 @@ describe('a job held off', () => {
     expect(jobHeldText({ isEnabled: true, pausedForChangeUser: false })).toBeNull();
     // Disabled already says why it does not run.
     expect(jobHeldText({ isEnabled: false, pausedForChangeUser: true })).toBeNull();
+  });
+});
+
+describe('a disabled job, to someone who cannot enable it', () => {
+  const live = {
+    id: 'c1',
+    level: 'user' as const,
+    userId: 'u1',
+    status: 'connected' as const,
+    refreshTokenExpired: false,
+    connectedBy: null,
+  };
+  it('says who can turn it on, or what is wrong with its connection first', () => {
+    expect(disabledJobHint({ isEnabled: false }, live, false)).toBe('Ask an admin to enable it.');
+    expect(
+      disabledJobHint({ isEnabled: false }, { ...live, refreshTokenExpired: true }, false),
+    ).toBe('Its connection needs a reconnect (the refresh token expired).');
+    // An admin has the Enable button (with its reason); an enabled job needs nothing.
+    expect(disabledJobHint({ isEnabled: false }, live, true)).toBeNull();
+    expect(disabledJobHint({ isEnabled: true }, live, false)).toBeNull();
   });
 });

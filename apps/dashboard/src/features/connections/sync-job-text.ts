@@ -37,6 +37,20 @@ export function jobHeldText(job: {
 }
 
 /**
+ * A disabled job as someone who cannot enable it (no settings.edit) sees it: the connection's problem first (they
+ * may fix that, e.g. reconnect their own), else who can turn it back on. Null for an enabled job or an admin, who
+ * has the Enable button and its reason.
+ */
+export function disabledJobHint(
+  job: { isEnabled: boolean },
+  connection: TSyncJobConnection,
+  canEdit: boolean,
+): string | null {
+  if (job.isEnabled || canEdit) return null;
+  return enableBlockedReason(connection) ?? 'Ask an admin to enable it.';
+}
+
+/**
  * A refused Enable, Disable or Run now in words, from the edge's typed reasons (libs/contracts
  * `sync-scheduler.jobs.set-enabled` / `run-now`); anything else keeps the server's message.
  */

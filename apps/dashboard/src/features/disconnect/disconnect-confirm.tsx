@@ -1,4 +1,5 @@
 import type { TDisconnectPreview } from '../../trpc/router-types';
+import { cannotDisconnectText } from './disconnect-steps';
 
 /** Step 1 of the seed: what the disconnect will do, before anything changes. */
 export function DisconnectConfirm({
@@ -9,6 +10,19 @@ export function DisconnectConfirm({
   descriptionId: string;
 }) {
   const { texts } = preview;
+  // Nothing to disconnect (already disconnected, or a disconnect under way): why, without the warnings of a
+  // disconnect that will not happen.
+  if (!preview.canDisconnect)
+    return (
+      <p
+        id={descriptionId}
+        className="alert alert-info"
+        role="status"
+        data-testid="cannot-disconnect"
+      >
+        {cannotDisconnectText(preview.connection.status)}
+      </p>
+    );
   return (
     <>
       <p id={descriptionId} className="dialog-text" data-testid="disconnect-body">
@@ -45,16 +59,13 @@ export function DisconnectConfirm({
         )}
         {!preview.isOwner && (
           <li className="alert alert-info">
-            This connection was made by another user. The audit log records you as the one who
-            disconnected it.
+            {preview.owner
+              ? `This is ${preview.owner.name}'s personal connection.`
+              : 'This connection was made by another user.'}{' '}
+            The audit log records you as the one who disconnected it.
           </li>
         )}
       </ul>
-      {!preview.canDisconnect && (
-        <p className="alert alert-error" role="alert">
-          This connection is {preview.connection.status} and cannot be disconnected now.
-        </p>
-      )}
     </>
   );
 }

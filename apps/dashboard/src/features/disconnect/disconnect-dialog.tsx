@@ -9,7 +9,7 @@ import { ModalDialog } from '../../ui/modal-dialog';
 import { DisconnectConfirm } from './disconnect-confirm';
 import { DisconnectProgress } from './disconnect-progress';
 import { DisconnectResult } from './disconnect-result';
-import { disconnectDialogTitle, isTerminal } from './disconnect-steps';
+import { disconnectDialogTitle, disconnectEndedAnnouncement, isTerminal } from './disconnect-steps';
 
 /**
  * Seed 000 as a person sees it: confirm (with the preview's counts and warnings), then the saga's steps live over
@@ -118,7 +118,11 @@ export function DisconnectDialog({
             </p>
           )}
           {preview.isError && (
-            <ErrorAlert error={preview.error} title="Could not prepare the disconnect" />
+            <ErrorAlert
+              error={preview.error}
+              title="Could not prepare the disconnect"
+              message="Disconnect stays unavailable until we can show what it affects. Nothing was changed: close this and try again in a moment."
+            />
           )}
           {preview.data && (
             <DisconnectConfirm preview={preview.data} descriptionId={descriptionId} />
@@ -143,7 +147,9 @@ export function DisconnectDialog({
       {phase !== 'confirm' && (
         <div ref={progressRef} tabIndex={-1} className="stack" id={descriptionId}>
           <p className="visually-hidden" role="status">
-            {phase === 'running' ? `Disconnecting ${name}…` : `Disconnect of ${name} finished.`}
+            {phase === 'running'
+              ? `Disconnecting ${name}…`
+              : disconnectEndedAnnouncement(name, saga)}
           </p>
           <DisconnectProgress saga={saga} />
           {phase === 'done' && saga && (

@@ -1,6 +1,6 @@
 import type { TSagaStep, TSagaView } from '../../trpc/router-types';
 import { ResumeOperationButton } from '../operations/resume-operation-button';
-import { readSummary } from './disconnect-steps';
+import { readSummary, sagaErrorText } from './disconnect-steps';
 
 function revocationText(
   supported: boolean | null,
@@ -32,7 +32,7 @@ export function DisconnectResult({
       <div className="alert alert-error" role="alert" data-testid="disconnect-result">
         <strong className="alert-title">The disconnect of {providerName} stopped part-way.</strong>
         <span>
-          {e ? `Step “${e.step}” kept failing: ${e.message}. ` : ''}
+          {e ? `${sagaErrorText(e)} ` : ''}
           The steps marked done stay done (the credentials may already be destroyed). Once the cause
           is fixed, resume it: it continues from that step.
         </span>
@@ -40,6 +40,7 @@ export function DisconnectResult({
           <ResumeOperationButton
             sagaId={saga.id}
             label="Resume disconnect"
+            hiddenLabel={` of ${providerName}`}
             {...(onResumed ? { onResumed } : {})}
           />
         </div>
@@ -47,18 +48,17 @@ export function DisconnectResult({
     );
   }
   if (saga.status !== 'completed') {
+    // Before the point of no return: everything it did was undone. The connection is as it was.
     const e = saga.error;
     return (
       <div className="alert alert-error" role="alert" data-testid="disconnect-result">
-        <strong className="alert-title">
-          {providerName} was not disconnected
-          {saga.status === 'compensated' ? ': every change was undone.' : '.'}
-        </strong>
-        {e && (
-          <span>
-            Step “{e.step}” failed: {e.message}
-          </span>
-        )}
+        <strong className="alert-title">{providerName} was not disconnected.</strong>
+        <span>
+          {e ? `${sagaErrorText(e, false)} ` : ''}
+          {saga.status === 'compensated'
+            ? 'Nothing was changed: what it had done was undone, and the connection works as before. Try again in a moment.'
+            : 'Try again in a moment.'}
+        </span>
       </div>
     );
   }

@@ -5,6 +5,10 @@ import {
   stepIcon,
   stepLabel,
   stepStatusText,
+  cannotDisconnectText,
+  disconnectEndedAnnouncement,
+  failureCauseText,
+  sagaErrorText,
 } from './disconnect-steps';
 
 describe('the disconnect dialog tells the truth about each step', () => {
@@ -49,5 +53,43 @@ describe('the disconnect dialog tells the truth about each step', () => {
     expect(disconnectDialogTitle('Postmark', { status: 'compensated' }, true)).toBe(
       'Postmark was not disconnected',
     );
+  });
+});
+
+describe('a failed or undone disconnect, in words', () => {
+  it('names the step in words and the cause without NATS subjects, saga ids or codes', () => {
+    const text = sagaErrorText({
+      step: 'destroy-credentials',
+      code: 'UNAVAILABLE',
+      reason: 'no_responders',
+    });
+    expect(text).toBe(
+      "“Destroy stored credentials” kept failing: one of Otesse's services was not running.",
+    );
+    expect(
+      sagaErrorText({ step: 'disable-sync-jobs', code: 'TIMEOUT', reason: 'timeout' }, false),
+    ).toBe("“Disable sync jobs” failed: one of Otesse's services took too long to answer.");
+    expect(failureCauseText({ code: 'INTERNAL', reason: null })).toBe(
+      "an unexpected error on Otesse's side",
+    );
+    expect(failureCauseText({ code: 'PROVIDER_ERROR', reason: 'http_502' })).toBe(
+      'the provider answered with an error',
+    );
+    expect(failureCauseText({ code: 'CONFLICT', reason: 'locked' })).toBe(
+      'another operation on this connection was in progress',
+    );
+    expect(sagaErrorText(null)).toBe('');
+  });
+
+  it('says why there is no Disconnect, and how the disconnect ended', () => {
+    expect(cannotDisconnectText('revoked')).toMatch(/already disconnected/);
+    expect(cannotDisconnectText('disconnecting')).toMatch(/Show progress/);
+    expect(disconnectEndedAnnouncement('Jira', { status: 'completed' })).toBe(
+      'Jira is disconnected.',
+    );
+    expect(disconnectEndedAnnouncement('Jira', { status: 'compensated' })).toBe(
+      'Jira was not disconnected: nothing was changed.',
+    );
+    expect(disconnectEndedAnnouncement('Jira', { status: 'failed' })).toMatch(/stopped part-way/);
   });
 });

@@ -132,3 +132,77 @@ export function readSummary(result: Record<string, unknown> | null): TDisconnect
     referencesMarkedStale: num('referencesMarkedStale'),
   };
 }
+
+/** Why a step failed, in words: never the service's own message (it names NATS subjects, saga ids, SQL). */
+export function failureCauseText(e: { code: string; reason: string | null }): string {
+  switch (e.reason) {
+    case 'no_responders':
+      return "one of Otesse's services was not running";
+    case 'timeout':
+    case 'step_timeout':
+      return "one of Otesse's services took too long to answer";
+    case 'disconnecting':
+    case 'locked':
+    case 'saga_conflict':
+      return 'another operation on this connection was in progress';
+    case 'not_connected':
+      return 'the connection was no longer connected';
+    case 'database_unavailable':
+      return 'Otesse could not reach its database';
+  }
+  switch (e.code) {
+    case 'TIMEOUT':
+      return "one of Otesse's services took too long to answer";
+    case 'UNAVAILABLE':
+      return "one of Otesse's services was unavailable";
+    case 'PROVIDER_ERROR':
+      return 'the provider answered with an error';
+    case 'CONFLICT':
+    case 'PRECONDITION_FAILED':
+      return 'the connection changed meanwhile';
+    case 'FORBIDDEN':
+      return 'you may no longer do this';
+    default:
+      return "an unexpected error on Otesse's side";
+  }
+}
+
+/** A step's failure as a sentence: which step (in words), and why. */
+export function sagaErrorText(
+  e: { step: string; code: string; reason: string | null } | null,
+  kept = true,
+): string {
+  if (!e) return '';
+  return `“${stepLabel(e.step)}” ${kept ? 'kept failing' : 'failed'}: ${failureCauseText(e)}.`;
+}
+
+/** Why the dialog offers no Disconnect for a connection in this state (the preview's `canDisconnect` is false). */
+export function cannotDisconnectText(status: string): string {
+  switch (status) {
+    case 'revoked':
+      return 'This connection is already disconnected: there is nothing left to disconnect.';
+    case 'disconnecting':
+      return 'A disconnect of this connection is already under way. Close this and follow it with “Show progress” on its card.';
+    case 'pending':
+      return 'This connection is still being set up. Wait for the connect to finish, then try again.';
+    default:
+      return `This connection is ${status} and cannot be disconnected now.`;
+  }
+}
+
+/** What the dialog announces to screen readers once the disconnect has ended: how it ended, not just that it did. */
+export function disconnectEndedAnnouncement(
+  name: string,
+  saga: Pick<TSagaView, 'status'> | null,
+): string {
+  switch (saga?.status) {
+    case 'completed':
+      return `${name} is disconnected.`;
+    case 'failed':
+      return `The disconnect of ${name} stopped part-way and needs to be resumed.`;
+    case 'compensated':
+      return `${name} was not disconnected: nothing was changed.`;
+    default:
+      return `The disconnect of ${name} ended.`;
+  }
+}

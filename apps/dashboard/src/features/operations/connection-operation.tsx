@@ -1,13 +1,8 @@
 import type { TConnectionView } from '../../trpc/router-types';
 import { useOpenDisconnectDialog } from '../disconnect/disconnect-dialog-context';
-import { stepLabel } from '../disconnect/disconnect-steps';
+import { operationName } from '../catalogue/integration-status';
+import { failureCauseText, stepLabel } from '../disconnect/disconnect-steps';
 import { ResumeOperationButton } from './resume-operation-button';
-
-const OPERATION_NAMES: Record<string, string> = {
-  disconnect: 'disconnect',
-  reconnect: 'reconnect',
-  'change-user': 'change of user',
-};
 
 /**
  * What runs on a connection, or stopped on it: a disconnect in progress (after the dialog was closed, or resumed
@@ -26,7 +21,14 @@ export function ConnectionOperation({
   const open = useOpenDisconnectDialog();
   const op = c.operation;
   if (!op) return null;
-  const name = OPERATION_NAMES[op.type] ?? op.type;
+  const name = operationName(op.type);
+  // Screen readers hear whose button it is: each card has its own.
+  const whose = (
+    <span className="visually-hidden">
+      {' '}
+      of the {providerName} {name}
+    </span>
+  );
   const isDisconnect = op.type === 'disconnect';
   const showProgress = () => open({ connectionId: c.id, providerName, sagaId: op.sagaId });
   if (!op.needsResume) {
@@ -38,8 +40,8 @@ export function ConnectionOperation({
         </span>
         {isDisconnect && (
           <div className="button-row">
-            <button type="button" className="button" onClick={showProgress}>
-              Show progress
+            <button type="button" className="button" aria-haspopup="dialog" onClick={showProgress}>
+              Show progress{whose}
             </button>
           </div>
         )}
@@ -52,7 +54,7 @@ export function ConnectionOperation({
         The {name} stopped at “{stepLabel(op.error?.step ?? op.currentStep ?? 'unknown')}”.
       </strong>
       <span>
-        {op.error ? `${op.error.message} (${op.error.code}). ` : ''}
+        {op.error ? `It kept failing: ${failureCauseText(op.error)}. ` : ''}
         What it already did stays done{isDisconnect ? ' (the credentials may be destroyed)' : ''}.
         {canResume
           ? ' Once the cause is fixed, resume it: it continues from that step.'
@@ -63,12 +65,13 @@ export function ConnectionOperation({
           <ResumeOperationButton
             sagaId={op.sagaId}
             label={`Resume ${name}`}
+            hiddenLabel={` of ${providerName}`}
             {...(isDisconnect ? { onResumed: showProgress } : {})}
           />
         )}
         {isDisconnect && (
-          <button type="button" className="button" onClick={showProgress}>
-            Show steps
+          <button type="button" className="button" aria-haspopup="dialog" onClick={showProgress}>
+            Show steps{whose}
           </button>
         )}
       </div>

@@ -11,10 +11,13 @@ import { ErrorAlert } from '../../ui/error-alert';
 export function ResumeOperationButton({
   sagaId,
   label,
+  hiddenLabel,
   onResumed,
 }: {
   sagaId: string;
   label: string;
+  /** Read by screen readers only, after the label: which provider's operation (several cards have one). */
+  hiddenLabel?: string;
   onResumed?(saga: TSagaView): void;
 }) {
   const trpc = useTRPC();
@@ -36,6 +39,7 @@ export function ResumeOperationButton({
         onClick={() => resume.mutate({ sagaId, waitMs: 0 })}
       >
         {resume.isPending ? 'Resuming…' : label}
+        {hiddenLabel && <span className="visually-hidden">{hiddenLabel}</span>}
       </button>
       {resume.isError && <ErrorAlert error={resume.error} title="Could not resume" />}
     </>

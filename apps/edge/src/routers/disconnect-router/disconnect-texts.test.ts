@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { instanceNote } from './disconnect-texts';
+import { disconnectTitle, instanceNote } from './disconnect-texts';
 
 describe("the disconnect dialog's note on the instance", () => {
   it('says the instance goes when nothing else keeps it', () => {
@@ -46,6 +46,16 @@ describe("the disconnect dialog's note on the instance", () => {
       ),
     ).toBe(
       "A's personal connection, B's personal connection, C's personal connection and another member's personal connection keep Slack connected for your organization; only this connection is revoked.",
+    );
+  });
+});
+
+describe("the disconnect dialog's question", () => {
+  it('is the seed’s, and says whose connection it is on a member’s behalf', () => {
+    expect(disconnectTitle('ServiceNow')).toBe('Disconnect ServiceNow?');
+    expect(disconnectTitle('ServiceNow', null)).toBe('Disconnect ServiceNow?');
+    expect(disconnectTitle('ServiceNow', 'Max Member')).toBe(
+      "Disconnect Max Member's ServiceNow connection?",
     );
   });
 });

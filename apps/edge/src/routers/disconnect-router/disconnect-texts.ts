@@ -2,7 +2,12 @@
 export const DISCONNECT_BODY =
   'This will revoke access and delete all stored credentials. Any active sync jobs will stop. Previously synced data will be kept but marked as stale.';
 
-export const disconnectTitle = (provider: string): string => `Disconnect ${provider}?`;
+/**
+ * The seed's question; on another member's personal connection (an admin's disconnect on their behalf), whose it
+ * is, when the caller may see who connected it.
+ */
+export const disconnectTitle = (provider: string, ownerName?: string | null): string =>
+  ownerName ? `Disconnect ${ownerName}'s ${provider} connection?` : `Disconnect ${provider}?`;
 export const dependentWarning = (dependent: string): string =>
   `Disconnecting may affect ${dependent}.`;
 export const jobsWarning = (count: number): string =>

@@ -43,14 +43,17 @@ export const previewDisconnect = authedProcedure
     );
     // Whose connections keep the instance connected: the org's, the caller's own, a colleague's by name only for
     // callers who may see who connected what (settings.view or settings.edit).
+    // Another member's personal connection (a disconnect on their behalf): whose it is, under the same rule.
+    const onBehalf = connection.level === 'user' && connection.userId !== ctx.identity.userId;
     const people = await loadPeople(
       ctx.deps.orm.em.getConnection().getKnex(),
       ctx.identity.orgId,
-      others
+      [...others, ...(onBehalf ? [connection] : [])]
         .filter((c) => c.level === 'user' && c.userId !== ctx.identity.userId)
         .filter((c) => mayNameOwner(ctx.identity, c))
         .map((c) => c.userId),
     );
+    const owner = onBehalf ? (people.get(connection.userId) ?? null) : null;
     const keeping: TKeepingConnection[] = others.map((c) =>
       c.level === 'app'
         ? { kind: 'organization' }
@@ -69,6 +72,8 @@ export const previewDisconnect = authedProcedure
       connection: connectionView(connection),
       instance: { id: instance.id, status: instance.status },
       isOwner: connection.userId === ctx.identity.userId,
+      /** Whose connection it is, when another member's and the caller may see who connected it; else null. */
+      owner,
       activeSyncJobs: sync.enabledJobs,
       runningExecutions: sync.runningExecutions,
       dependents,
@@ -83,7 +88,7 @@ export const previewDisconnect = authedProcedure
         : { supported: false, note: provider.apiKey?.rotationHint ?? null },
       canDisconnect: connection.status === 'connected' || connection.status === 'error',
       texts: {
-        title: disconnectTitle(provider.displayName),
+        title: disconnectTitle(provider.displayName, owner?.name),
         body: DISCONNECT_BODY,
         jobsWarning: sync.enabledJobs > 0 ? jobsWarning(sync.enabledJobs) : null,
         // The features depend on the instance: while another connection keeps it connected they go on as before.

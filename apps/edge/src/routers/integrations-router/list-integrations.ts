@@ -66,16 +66,30 @@ export const listIntegrations = authedProcedure
         (c): c is TConnection => c !== undefined,
       );
     });
-    // Who made each shown connection: the org's (shown to everyone), the caller's own, and, for settings.edit, the
-    // other members' (the only ones it lists).
+    // Every connection of the listed instances the caller may see (the org's, their own, and for settings.edit the
+    // other members'), whatever its status: a disconnect that stopped (or still runs) after it revoked the
+    // connection must stay visible, with a way to resume or follow it.
+    const visible = (c: TConnection) =>
+      c.level === 'app' || c.userId === identity.userId || mayManageOthers;
+    const visibleConnections = providers.flatMap(
+      (p) => byVendor.get(p.key)?.connections.filter(visible) ?? [],
+    );
+    // Who made each connection the caller may see (the org's, their own, and for settings.edit the other members'),
+    // and the operations open on them.
     const [people, operations] = await Promise.all([
       loadPeople(
         ctx.deps.orm.em.getConnection().getKnex(),
         identity.orgId,
-        shownConnections.map((c) => c.userId),
+        visibleConnections.map((c) => c.userId),
       ),
-      unfinishedOperations(ctx.deps.sagas, identity.orgId, shownConnections),
+      unfinishedOperations(ctx.deps.sagas, identity.orgId, visibleConnections),
     ]);
+    const shownIds = new Set(shownConnections.map((c) => c.id));
+    /** The visible connections no longer shown as live (revoked, error) with an operation still open on them. */
+    const unfinishedOf = (entry: (typeof instances)[number] | undefined) =>
+      (entry?.connections ?? []).filter(
+        (c) => visible(c) && !shownIds.has(c.id) && operations.has(c.id),
+      );
     /** A connection as shown, with the operation in progress on it, or the one that stopped on it. */
     const view = (c: TConnection) => ({
       ...connectionView(c),
@@ -115,6 +129,16 @@ export const listIntegrations = authedProcedure
         myConnection: mine ? view(mine) : null,
         /** Other members' live personal connections, with their owner: only for settings.edit, else empty. */
         otherConnections: others,
+        /**
+         * Connections no longer live (a disconnect revoked them) with an operation still open on them: one that
+         * stopped after the statuses (or still runs), to resume or follow. The caller's view of them: the org's,
+         * their own, and for settings.edit the other members' (with their owner).
+         */
+        unfinishedConnections: unfinishedOf(entry).map((c) => ({
+          ...otherConnectionView(c, people.get(c.userId) ?? null),
+          connectedBy: people.get(c.userId) ?? null,
+          operation: operations.get(c.id) ?? null,
+        })),
         userConnections: connections.filter((c) => c.level === 'user' && c.status === 'connected')
           .length,
         refreshTokenExpired: [app, mine].some(
