@@ -65,6 +65,12 @@ describe('the connection service owes its events until JetStream has them (real 
       { timeoutMs: 10_000, what: `${subject} of ${connectionId} on ${stream}` },
     );
   const settle = () => new Promise((r) => setTimeout(r, 1_000));
+  /** JetStream acknowledges before the publisher marks the row published: a reader may see the message first. */
+  const markedPublished = (connectionId: string) =>
+    waitFor(async () => (await owed(connectionId)).length === 0, {
+      timeoutMs: 5_000,
+      what: `${connectionId}'s published events marked`,
+    });
 
   const create = (
     orgId: string,
@@ -140,6 +146,7 @@ describe('the connection service owes its events until JetStream has them (real 
         },
       },
     ]);
+    await markedPublished(c.connection.id);
     expect(await owed(c.connection.id)).toEqual([]);
     // Later sweeps and a late retry of the activation publish nothing more.
     await settle();
@@ -379,6 +386,7 @@ describe('the connection service owes its events until JetStream has them (real 
         },
       },
     ]);
+    await markedPublished(c.connection.id);
     expect(await owed(c.connection.id)).toEqual([]);
     // The edge audits the connects it abandons itself: no entry from the connection service.
     expect(await messages('AUDIT', 'audit.entries.append', c.connection.id)).toEqual([]);
