@@ -391,9 +391,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     healthPort: health?.port,
     deps,
     nc,
-    natsLost: natsWatch.closed.then((err: Error | undefined) =>
-      stopping ? new Promise<never>(() => undefined) : err,
-    ),
+    natsLost: natsWatch.lostUnless(() => stopping !== undefined),
     reloadTls: (tls) => {
       if (!cfg.tls)
         throw new Error('the public port is plain HTTP: there is no certificate to reload');

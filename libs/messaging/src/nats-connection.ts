@@ -95,6 +95,8 @@ export interface TNatsWatch {
   connected(): boolean;
   /** Settles when the connection is closed for good (by `close`/`drain`, or by nats.js), with nats.js' error. */
   closed: Promise<Error | undefined>;
+  /** `closed`, except that a close while `stopping()` never settles: the loss a process exits on. */
+  lostUnless(stopping: () => boolean): Promise<Error | undefined>;
 }
 
 /** Same error repeated (a wrong password at every reconnect attempt): logged again at most this often. */
@@ -140,5 +142,10 @@ export function watchNatsConnection(nc: NatsConnection, logger: Logger): TNatsWa
     connected = false;
     return err ?? undefined;
   });
-  return { connected: () => connected && !nc.isClosed(), closed };
+  return {
+    connected: () => connected && !nc.isClosed(),
+    closed,
+    lostUnless: (stopping) =>
+      closed.then((err) => (stopping() ? new Promise<never>(() => undefined) : err)),
+  };
 }

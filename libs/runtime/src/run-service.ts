@@ -192,9 +192,7 @@ export async function runService<P extends string>(
     name: opts.name,
     deps,
     health,
-    natsLost: natsWatch.closed.then((err: Error | undefined) =>
-      stopping ? new Promise<never>(() => undefined) : err,
-    ),
+    natsLost: natsWatch.lostUnless(() => stopping !== undefined),
     stop: () =>
       (stopping ??= (async () => {
         draining = true;

@@ -9,7 +9,13 @@ import {
   lockConnection,
   type TConnectionRow,
 } from '../store/connection.store';
-import { oweEvent, outboxKey, publishOwedEvents } from '../store/event-outbox';
+import {
+  connectionEventFields,
+  oweEvent,
+  outboxKey,
+  publishOwedEvents,
+  systemAuditEntry,
+} from '../store/event-outbox';
 
 export interface TMarkRefreshExpiredDeps {
   orm: MikroORM;
@@ -124,16 +130,7 @@ async function oweExpired(
     connectionId: c.id,
     subject: 'integrations.connection.refresh_token_expired',
     msgId: eventId,
-    payload: {
-      eventId,
-      occurredAt,
-      orgId: c.org_id,
-      vendor: c.vendor,
-      instanceId: c.instance_id,
-      connectionId: c.id,
-      level: c.level,
-      userId: c.user_id,
-    },
+    payload: { eventId, occurredAt, ...connectionEventFields(c) },
     ctx,
   });
   // Another stream, so the same id serves as the audit entry's (the audit dedupes by it).
@@ -141,20 +138,14 @@ async function oweExpired(
     connectionId: c.id,
     subject: 'audit.entries.append',
     msgId: eventId,
-    payload: {
+    payload: systemAuditEntry(c, {
       eventId,
-      orgId: c.org_id,
-      actorUserId: null,
-      onBehalfOfUserId: c.user_id,
       action: 'connection.refresh_token_expired',
-      provider: c.vendor,
-      targets: { instanceId: c.instance_id, connectionId: c.id },
-      outcome: 'failure',
       // The provider's answer (signal, HTTP status) is the vault's to tell, in its own copy.
       details: { level: c.level, reconnectRequired: true },
       occurredAt,
       traceId: opts.traceId,
-    },
+    }),
     ctx,
     delayMs: opts.auditDelayMs,
   });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from '@mikro-orm/postgresql';
-import { oweEvent } from './event-outbox';
+import { connectionEventFields, oweEvent, systemAuditEntry } from './event-outbox';
 import {
   SCHEMA,
   iso,
@@ -53,17 +53,7 @@ export async function oweAbandoned(
     connectionId: c.id,
     subject: 'integrations.connection.abandoned',
     msgId: eventId,
-    payload: {
-      eventId,
-      occurredAt,
-      orgId: c.org_id,
-      vendor: c.vendor,
-      instanceId: c.instance_id,
-      connectionId: c.id,
-      level: c.level,
-      userId: c.user_id,
-      reason,
-    },
+    payload: { eventId, occurredAt, ...connectionEventFields(c), reason },
     ctx: owedCtx,
   });
   if ((SYSTEM_ABANDON_REASONS as readonly string[]).includes(reason)) {
@@ -71,18 +61,12 @@ export async function oweAbandoned(
       connectionId: c.id,
       subject: 'audit.entries.append',
       msgId: eventId,
-      payload: {
+      payload: systemAuditEntry(c, {
         eventId,
-        orgId: c.org_id,
-        actorUserId: null,
-        onBehalfOfUserId: c.user_id,
         action: 'connection.connect_failed',
-        provider: c.vendor,
-        targets: { instanceId: c.instance_id, connectionId: c.id },
-        outcome: 'failure',
         details: { reason, level: c.level },
         occurredAt,
-      },
+      }),
       ctx: owedCtx,
     });
   }

@@ -10,7 +10,7 @@ import type { Logger } from '@otesse/logging';
 import type { EventPublisher, TMessageContext } from '@otesse/messaging';
 import { databaseTimeIn } from '@otesse/persistence';
 import { counter } from '@otesse/telemetry';
-import { SCHEMA, type TDb } from './connection.store';
+import { SCHEMA, type TConnectionRow, type TDb } from './connection.store';
 
 /** Owed events whose publish failed (JetStream away): they stay owed, the next sweep publishes them. */
 export const outboxPublishFailures = counter(
@@ -157,4 +157,50 @@ export async function purgePublishedEvents(
     .limit(opts.limit)
     .select('id');
   return db('event_outbox').withSchema(SCHEMA).whereIn('id', old).del();
+}
+
+type TAboutConnection = Pick<
+  TConnectionRow,
+  'id' | 'org_id' | 'instance_id' | 'vendor' | 'level' | 'user_id'
+>;
+
+/** The fields every `integrations.connection.*` event the service owes carries, from the connection's row. */
+export function connectionEventFields(c: TAboutConnection) {
+  return {
+    orgId: c.org_id,
+    vendor: c.vendor,
+    instanceId: c.instance_id,
+    connectionId: c.id,
+    level: c.level,
+    userId: c.user_id,
+  };
+}
+
+/**
+ * The audit entry the system writes about a connection (no actor: on behalf of its owner), under the event's own
+ * id: another stream, so one id serves both and the audit dedupes by it.
+ */
+export function systemAuditEntry(
+  c: TAboutConnection,
+  e: {
+    eventId: string;
+    action: TEventInput<'audit.entries.append'>['action'];
+    details: Record<string, unknown>;
+    occurredAt: string;
+    traceId?: string;
+  },
+): TEventInput<'audit.entries.append'> {
+  return {
+    eventId: e.eventId,
+    orgId: c.org_id,
+    actorUserId: null,
+    onBehalfOfUserId: c.user_id,
+    action: e.action,
+    provider: c.vendor,
+    targets: { instanceId: c.instance_id, connectionId: c.id },
+    outcome: 'failure',
+    details: e.details,
+    occurredAt: e.occurredAt,
+    ...(e.traceId === undefined ? {} : { traceId: e.traceId }),
+  };
 }

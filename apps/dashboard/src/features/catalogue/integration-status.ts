@@ -8,12 +8,38 @@ export interface TIntegrationStatus {
 
 export type TOperation = NonNullable<TConnectionView['operation']>;
 
-/** What an operation on the org's or the caller's connection makes of the integration's badge. */
-const OPERATION_STATUS: Record<string, { running: string; stopped: string }> = {
-  disconnect: { running: 'Disconnecting…', stopped: 'Disconnect stopped' },
-  reconnect: { running: 'Reconnecting…', stopped: 'Reconnect stopped' },
-  'change-user': { running: 'Changing user…', stopped: 'Change of user stopped' },
+/**
+ * Every way the dashboard names an operation (saga type): as a title (the Operations page), in a sentence, and on
+ * the integration's badge while it runs or after it stopped.
+ */
+const OPERATION_WORDS: Record<
+  string,
+  { title: string; name: string; running: string; stopped: string }
+> = {
+  disconnect: {
+    title: 'Disconnect',
+    name: 'disconnect',
+    running: 'Disconnecting…',
+    stopped: 'Disconnect stopped',
+  },
+  reconnect: {
+    title: 'Reconnect',
+    name: 'reconnect',
+    running: 'Reconnecting…',
+    stopped: 'Reconnect stopped',
+  },
+  'change-user': {
+    title: 'Change of user',
+    name: 'change of user',
+    running: 'Changing user…',
+    stopped: 'Change of user stopped',
+  },
 };
+
+/** The operation's title ("Change of user"); an unknown (newer) type as it is. */
+export function operationTitle(type: string): string {
+  return OPERATION_WORDS[type]?.title ?? type;
+}
 
 /**
  * The operations open on the connections that make the integration's state for the signed-in user: the
@@ -33,15 +59,9 @@ export function ownOperations(
   );
 }
 
-const OPERATION_NAMES: Record<string, string> = {
-  disconnect: 'disconnect',
-  reconnect: 'reconnect',
-  'change-user': 'change of user',
-};
-
 /** The operation's name in a sentence ("disconnect", "change of user"); an unknown (newer) type by its own name. */
 export function operationName(type: string): string {
-  return OPERATION_NAMES[type] ?? type.replace(/[-_]+/g, ' ');
+  return OPERATION_WORDS[type]?.name ?? type.replace(/[-_]+/g, ' ');
 }
 
 /** What a catalogue card says of an operation open on the org's (`app`) or the caller's own (`user`) connection. */
@@ -78,13 +98,13 @@ export function integrationStatus(
   if (stopped)
     return {
       tone: 'danger',
-      label: OPERATION_STATUS[stopped.operation.type]?.stopped ?? 'Operation stopped',
+      label: OPERATION_WORDS[stopped.operation.type]?.stopped ?? 'Operation stopped',
     };
   const running = ops[0];
   if (running)
     return {
       tone: 'info',
-      label: OPERATION_STATUS[running.operation.type]?.running ?? 'Operation in progress…',
+      label: OPERATION_WORDS[running.operation.type]?.running ?? 'Operation in progress…',
     };
   if (i.appConnection?.status === 'disconnecting' || i.myConnection?.status === 'disconnecting')
     return { tone: 'info', label: 'Disconnecting…' };

@@ -3,15 +3,10 @@ import type { TOperation, TProvider } from '../../trpc/router-types';
 import { formatDateTime } from '../../ui/format-date';
 import { personLabel } from '../../ui/person';
 import { StatusBadge, type TTone } from '../../ui/status-badge';
+import { operationTitle } from '../catalogue/integration-status';
 import { useOpenDisconnectDialog } from '../disconnect/disconnect-dialog-context';
 import { stepLabel } from '../disconnect/disconnect-steps';
 import { ResumeOperationButton } from './resume-operation-button';
-
-const TYPE_LABELS: Record<string, string> = {
-  disconnect: 'Disconnect',
-  reconnect: 'Reconnect',
-  'change-user': 'Change of user',
-};
 
 const STATUS_VIEW: Record<TOperation['status'], { label: string; tone: TTone }> = {
   running: { label: 'in progress', tone: 'info' },
@@ -62,7 +57,7 @@ export function OperationsTable({
                   <time dateTime={o.createdAt}>{formatDateTime(o.createdAt)}</time>
                 </td>
                 <td>
-                  {TYPE_LABELS[o.type] ?? o.type}
+                  {operationTitle(o.type)}
                   {o.timesResumed > 0 && (
                     <span className="muted small block">
                       resumed {o.timesResumed} {o.timesResumed === 1 ? 'time' : 'times'}
