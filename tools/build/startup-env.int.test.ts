@@ -28,6 +28,39 @@ async function exitOf(entry: string, env: Record<string, string>) {
   return { code, output: child.output() };
 }
 
+describe('an environment the schema refuses', () => {
+  it.each(Object.entries(ENTRIES))(
+    '%s: one JSON line naming every bad variable and its problem, no stack, no value',
+    async (name, entry) => {
+      const { code, output } = await exitOf(entry, {
+        DATABASE_POOL_MAX: '1',
+        LOG_LEVEL: 'loud',
+        ...(name === 'credential-vault' ? { VAULT_MASTER_KEY: 'k1:short-secret-value' } : {}),
+      });
+      expect(code).toBe(1);
+      const lines = output.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      const line = JSON.parse(lines[0]!) as {
+        level: string;
+        reason: string;
+        variables: { variable: string; problem: string }[];
+        msg: string;
+      };
+      expect(line).toMatchObject({ level: 'fatal', reason: 'invalid_environment', name });
+      expect(line.variables.map((v) => v.variable).sort()).toEqual(
+        [
+          'DATABASE_POOL_MAX',
+          'LOG_LEVEL',
+          ...(name === 'credential-vault' ? ['VAULT_MASTER_KEY'] : []),
+        ].sort(),
+      );
+      expect(line.msg).toMatch(/^invalid environment: .*DATABASE_POOL_MAX \(/);
+      expect(output).not.toContain('short-secret-value');
+    },
+    30_000,
+  );
+});
+
 describe('start-up checks of the variables read outside the env schemas', () => {
   it.each(Object.entries(ENTRIES))(
     '%s: a bad OTEL_ variable stops it at once, naming the variable',

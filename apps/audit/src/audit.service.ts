@@ -1,6 +1,6 @@
 import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
-import { migrateUp, openOrm, urlForRole } from '@otesse/persistence';
+import { migrateSchema, urlForRole } from '@otesse/persistence';
 import { runService, type TRunningService } from '@otesse/runtime';
 import { startAuditWriter, type TAuditWriterOptions } from './audit-writer';
 import { AUDIT_SCHEMA, auditOrmConfig } from './db/orm.config';
@@ -32,18 +32,19 @@ export interface TAuditConfig {
   /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
   databasePoolMax?: number | undefined;
   writer?: TAuditWriterOptions;
+  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
+  migrateOnStart?: boolean | undefined;
 }
 
 /** The audit service: writes the AUDIT stream into a per-org hash chain and answers queries over NATS. */
 export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
-  await migrateAsOwner(
-    cfg.migrationsDatabaseUrl ?? urlForRole(cfg.databaseUrl, AUDIT_SCHEMA.ownerRole),
-  );
   return runService({
     name: 'audit',
     version: '0.1.0',
     prefix: 'audit',
-    // Migrated already: runService's own pass as the runtime role only finds nothing pending.
+    // As the owner first: runService's own pass as the runtime role then finds nothing pending.
+    migrateFirst: () => migrateAudit(cfg),
+    migrateOnStart: cfg.migrateOnStart,
     orm: { ...auditOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
     nats: {
       url: cfg.natsUrl,
@@ -69,11 +70,13 @@ export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
   });
 }
 
-async function migrateAsOwner(url: string): Promise<void> {
-  const orm = await openOrm(auditOrmConfig(url));
-  try {
-    await migrateUp(orm, AUDIT_SCHEMA.schema);
-  } finally {
-    await orm.close(true);
-  }
+/** The audit schema's migrations, as its owner (what a start runs first; `main migrate`). */
+export function migrateAudit(
+  cfg: Pick<TAuditConfig, 'databaseUrl' | 'migrationsDatabaseUrl'>,
+): Promise<string[]> {
+  return migrateSchema(
+    auditOrmConfig(
+      cfg.migrationsDatabaseUrl ?? urlForRole(cfg.databaseUrl, AUDIT_SCHEMA.ownerRole),
+    ),
+  );
 }

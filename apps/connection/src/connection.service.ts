@@ -67,6 +67,8 @@ export interface TConnectionConfig {
   healthHost?: string | undefined;
   /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
   databasePoolMax?: number | undefined;
+  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
+  migrateOnStart?: boolean | undefined;
   /** How long records of keys that are not a saga's are kept, and how often they are purged. */
   idempotencyRecords?: TIdempotencyRecordSettings | undefined;
 }
@@ -83,6 +85,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     version: '0.1.0',
     prefix: 'connection',
     orm: { ...connectionOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
+    migrateOnStart: cfg.migrateOnStart,
     nats: {
       url: cfg.natsUrl,
       user: cfg.natsUser,

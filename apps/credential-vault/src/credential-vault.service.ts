@@ -55,6 +55,8 @@ export interface TCredentialVaultConfig {
   healthHost?: string | undefined;
   /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
   databasePoolMax?: number | undefined;
+  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
+  migrateOnStart?: boolean | undefined;
   /** How long records of keys that are not a saga's are kept, and how often they are purged. */
   idempotencyRecords?: TIdempotencyRecordSettings | undefined;
 }
@@ -76,6 +78,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     version: '0.1.0',
     prefix: 'vault',
     orm: { ...vaultOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
+    migrateOnStart: cfg.migrateOnStart,
     nats: {
       url: cfg.natsUrl,
       user: cfg.natsUser,

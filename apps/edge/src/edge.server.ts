@@ -23,14 +23,19 @@ import {
   watchNatsConnection,
   type TNatsTls,
 } from '@otesse/messaging';
-import { migrateUp, openOrm } from '@otesse/persistence';
+import { openOrm } from '@otesse/persistence';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
 import {
   SAGA_RECORD_RELEASE_INTERVAL_MS,
   SAGA_RECORD_RETENTION_MS,
   SagaEngine,
 } from '@otesse/saga';
-import { natsAndPostgresReady, startHealthServer } from '@otesse/runtime';
+import {
+  migrateAtStart,
+  natsAndPostgresReady,
+  startPhasedHealth,
+  type TPhasedReadiness,
+} from '@otesse/runtime';
 import { OAUTH_PURGE_INTERVAL_MS, startOAuthPurge } from './oauth/purge-expired-oauth-rows';
 import { startSagaRecordRelease } from './sagas/release-saga-records';
 import { PendingTokens } from './sagas/reconnect.saga';
@@ -91,6 +96,13 @@ export interface TEdgeConfig {
   sagaRecords?: { retentionMs?: number | undefined; releaseIntervalMs?: number | undefined };
   /** On stop: how long requests in flight may still take (default 10 s); event streams are closed at once. */
   shutdownGraceMs?: number;
+  /**
+   * On stop, before anything closes: how long every request is still served while `/readyz` answers 503, so a load
+   * balancer takes this replica out of rotation first (EDGE_SHUTDOWN_DELAY_MS; default 0).
+   */
+  shutdownDelayMs?: number;
+  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
+  migrateOnStart?: boolean | undefined;
   /**
    * Body size and rate limits (each unset one: its default). Unset altogether: read from this process's
    * environment (`ZEdgeLimitsEnv`, already validated by main's `parseEnv`).
@@ -171,13 +183,41 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const logger = cfg.logger ?? createLogger({ name: 'edge', level: cfg.logLevel ?? 'info' });
   // The catalogue first: a bad PROVIDERS_FILE or OAUTH_* variable stops the edge before it touches anything.
   const catalogue = cfg.catalogue ?? loadCatalogue({ providersFile: cfg.providersFile });
+  // The operations port first: it answers /healthz while migrations run, /readyz `starting` until served.
+  const lifecycle = await startPhasedHealth(
+    cfg.health?.port,
+    cfg.health?.host ? { host: cfg.health.host } : {},
+  );
+  try {
+    return await serveEdge(cfg, logger, catalogue, lifecycle);
+  } catch (e) {
+    await lifecycle.server?.close();
+    throw e;
+  }
+}
+
+async function serveEdge(
+  cfg: TEdgeConfig,
+  logger: Logger,
+  catalogue: Catalogue,
+  lifecycle: TPhasedReadiness,
+): Promise<TRunningEdge> {
   const orm: MikroORM = await openOrm({
     ...edgeOrmConfig(cfg.databaseUrl),
     poolMax: cfg.databasePoolMax,
     logger,
   });
-  const applied = await migrateUp(orm, EDGE_SCHEMA.schema);
-  if (applied.length) logger.info({ applied }, 'migrations applied');
+  try {
+    await migrateAtStart({
+      orm,
+      config: edgeOrmConfig(cfg.databaseUrl),
+      logger,
+      migrateOnStart: cfg.migrateOnStart,
+    });
+  } catch (e) {
+    await orm.close(true).catch(() => undefined);
+    throw e;
+  }
   const nc = await connectNats({
     url: cfg.natsUrl,
     name: 'edge',
@@ -274,7 +314,7 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
   const dashboardOrigin = new URL(cfg.dashboardUrl).origin;
 
   const publicMetrics = cfg.publicMetrics ?? true;
-  const ready = () => natsAndPostgresReady(natsWatch, orm);
+  const ready = lifecycle.ready;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? '/';
@@ -375,13 +415,8 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
       else res.destroy();
     });
   });
-  const health = cfg.health
-    ? await startHealthServer(
-        cfg.health.port,
-        ready,
-        cfg.health.host ? { host: cfg.health.host } : {},
-      )
-    : undefined;
+  lifecycle.serving(() => natsAndPostgresReady(natsWatch, orm));
+  const health = lifecycle.server;
   logger.info({ url, healthPort: health?.port }, 'edge ready');
 
   let stopping: Promise<void> | undefined;
@@ -399,11 +434,21 @@ export async function startEdge(cfg: TEdgeConfig): Promise<TRunningEdge> {
     },
     stop: () =>
       (stopping ??= (async () => {
-        // Probes on the operations port stop answering at once, like the public port's: the edge is going away.
+        // Not ready from now on (both ports). Every response closes its connection: a keep-alive pool's next
+        // request opens a new one, which a balancer that took us out of rotation sends elsewhere.
+        lifecycle.draining();
+        draining = true;
+        for (const res of open) if (!res.headersSent) res.setHeader('connection', 'close');
+        const delayMs = cfg.shutdownDelayMs ?? 0;
+        if (delayMs > 0) {
+          // Still serving everything: closing now would refuse the requests a balancer sends until its probes see
+          // the 503 (ECONNREFUSED for the client instead of an answer).
+          logger.info({ delayMs }, 'not ready; serving until the load balancer lets go');
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+        }
+        // Then the operations port stops answering, like the public port: the edge is going away.
         const healthClosed = health?.close();
         await new Promise<void>((resolve) => {
-          draining = true;
-          for (const res of open) if (!res.headersSent) res.setHeader('connection', 'close');
           // Event streams never end on their own: closed now (their clients reconnect, to another replica behind
           // the load balancer). Requests in flight — a disconnect waiting for its saga — may finish, up to the grace.
           const graceMs = cfg.shutdownGraceMs ?? 10_000;

@@ -70,6 +70,12 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    */
   EDGE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /**
+   * On SIGTERM, before anything closes: how long the edge keeps serving every request while `/readyz` answers 503,
+   * so a load balancer takes it out of rotation first (set it to the balancer's probe interval × its unhealthy
+   * threshold). 0 (the default, nothing in front): the ports close at once.
+   */
+  EDGE_SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(300_000).default(0),
+  /**
    * Serve the public port over HTTPS with this certificate (PEM, the chain after it) and key: both or neither.
    * Unset: plain HTTP, for a TLS-terminating proxy or load balancer in front (EDGE_TRUSTED_PROXY_HOPS).
    */

@@ -38,6 +38,8 @@ export interface TSyncSchedulerConfig {
   healthHost?: string | undefined;
   /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
   databasePoolMax?: number | undefined;
+  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
+  migrateOnStart?: boolean | undefined;
   /** How long records of keys that are not a saga's are kept, and how often they are purged. */
   idempotencyRecords?: TIdempotencyRecordSettings | undefined;
   /** Catalogue overrides (PROVIDERS_FILE): where each provider's data API is. */
@@ -65,6 +67,7 @@ export async function startSyncScheduler(
     version: '0.2.0',
     prefix: 'sync-scheduler',
     orm: { ...syncSchedulerOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
+    migrateOnStart: cfg.migrateOnStart,
     nats: {
       url: cfg.natsUrl,
       user: cfg.natsUser,

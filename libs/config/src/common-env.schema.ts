@@ -67,6 +67,15 @@ export const ZServiceEnv = z.object({
    */
   DATABASE_POOL_MAX: z.coerce.number().int().min(2).max(200).default(DEFAULT_DATABASE_POOL_MAX),
   SERVICE_INSTANCE_ID: z.string().optional(),
+  /**
+   * Whether a start runs the schema's pending migrations (the default). `false` when a deploy step runs
+   * `node main.mjs migrate` first (a Kubernetes Job, an init container): a start then only checks that this build's
+   * migrations are applied and refuses to serve (`migrations_pending`) on a schema behind it.
+   */
+  MIGRATE_ON_START: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
 });
 export type TServiceEnv = z.infer<typeof ZServiceEnv>;
 

@@ -94,6 +94,30 @@ export async function migrateUp(orm: MikroORM, schema: string): Promise<string[]
   });
 }
 
+/** Opens `cfg` just to migrate its schema, then closes it: the owner's pass, or `main migrate`. */
+export async function migrateSchema(cfg: TOrmConfig): Promise<string[]> {
+  const orm = await openOrm(cfg);
+  try {
+    return await migrateUp(orm, cfg.schema);
+  } finally {
+    await orm.close(true);
+  }
+}
+
+/**
+ * The migrations of `cfg` that the database has not applied yet. Changes nothing: a schema never migrated has no
+ * migrations table, which the migrator would create (and a runtime role may not) — there, every one is pending.
+ */
+export async function pendingMigrations(orm: MikroORM, cfg: TOrmConfig): Promise<string[]> {
+  const [row] = await orm.em
+    .getConnection()
+    .execute<{ found: boolean }[]>(`select to_regclass(?) is not null as found`, [
+      `"${cfg.schema}".mikro_orm_migrations`,
+    ]);
+  if (!row?.found) return cfg.migrations.map((m) => m.name);
+  return (await orm.getMigrator().getPendingMigrations()).map((m) => m.name);
+}
+
 export async function migrateDown(orm: MikroORM, to?: string): Promise<string[]> {
   const reverted = await orm.getMigrator().down(to === undefined ? undefined : { to });
   return reverted.map((m) => m.name);

@@ -80,3 +80,43 @@ export async function startHealthServer(
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** Where a process is in its life, as `/readyz` reports it before and after the dependencies' own checks. */
+export type TLifePhase = 'starting' | 'serving' | 'draining';
+
+export interface TPhasedReadiness {
+  /** The operations server (none without a port). */
+  server: THealthServer | undefined;
+  /** `/readyz`'s answer: `starting` and `draining` are not ready; serving asks the dependencies. */
+  ready(): Promise<TReadiness>;
+  /** From now on, readiness is `check` (NATS and Postgres usable). */
+  serving(check: () => Promise<TReadiness>): void;
+  /** Stopping: not ready, so probes and balancers send nothing new while in-flight work finishes. */
+  draining(): void;
+}
+
+/**
+ * A process's readiness through its life, and its operations server started right away (when `port` is set):
+ * `/healthz` answers while migrations run (alive: a liveness probe must not kill a long migration), `/readyz` says
+ * `starting` until requests are served and `draining` once a stop began.
+ */
+export async function startPhasedHealth(
+  port: number | undefined,
+  opts: THealthServerOptions = {},
+): Promise<TPhasedReadiness> {
+  let phase: TLifePhase = 'starting';
+  let check: (() => Promise<TReadiness>) | undefined;
+  const ready = async (): Promise<TReadiness> =>
+    phase === 'serving' && check ? check() : { ok: false, checks: { [phase]: true } };
+  return {
+    server: port === undefined ? undefined : await startHealthServer(port, ready, opts),
+    ready,
+    serving: (c) => {
+      check = c;
+      phase = 'serving';
+    },
+    draining: () => {
+      phase = 'draining';
+    },
+  };
+}

@@ -1,3 +1,4 @@
 export * from './health-server';
 export * from './run-service';
 export * from './periodic-task';
+export * from './run-main';

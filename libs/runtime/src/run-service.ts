@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { NatsConnection } from 'nats';
-import type { TStreamName } from '@otesse/contracts';
+import { AppError, type TStreamName } from '@otesse/contracts';
 import { createLogger, type Logger } from '@otesse/logging';
 import {
   Bus,
@@ -19,11 +19,17 @@ import {
   IDEMPOTENCY_RECORD_RETENTION_MS,
   migrateUp,
   openOrm,
+  pendingMigrations,
   purgeIdempotencyRecords,
   type TOrmConfig,
 } from '@otesse/persistence';
 import { shutdownTracing } from '@otesse/telemetry';
-import { natsAndPostgresReady, startHealthServer, type THealthServer } from './health-server';
+import {
+  natsAndPostgresReady,
+  startPhasedHealth,
+  type THealthServer,
+  type TPhasedReadiness,
+} from './health-server';
 import { startPeriodicTask } from './periodic-task';
 
 export interface TServiceDeps {
@@ -78,6 +84,16 @@ export interface TRunServiceOptions<P extends string> {
   streams?: TStreamName[];
   handlers: (deps: TServiceDeps) => THandlers<P>;
   /**
+   * Migrations run as another role before the service's own pass (the audit's schema owner). Like that pass, they
+   * run after the health server is up: a long migration answers `/healthz`, so a liveness probe does not kill it.
+   */
+  migrateFirst?: () => Promise<string[]>;
+  /**
+   * MIGRATE_ON_START (default true). False: a separate `main migrate` (a deploy job) migrates, and the start only
+   * checks that this build's migrations are all applied, refusing to serve (`migrations_pending`) otherwise.
+   */
+  migrateOnStart?: boolean | undefined;
+  /**
    * Checks after the migrations, before NATS or any request: throwing stops the start (Postgres closed again), for
    * a configuration that would otherwise serve and then fail every request (the vault's master keys).
    */
@@ -115,16 +131,67 @@ export async function runService<P extends string>(
   opts: TRunServiceOptions<P>,
 ): Promise<TRunningService> {
   const logger = opts.logger ?? createLogger({ name: opts.name, level: opts.logLevel ?? 'info' });
+  const lifecycle = await startPhasedHealth(
+    opts.healthPort,
+    opts.healthHost ? { host: opts.healthHost } : {},
+  );
+  try {
+    return await serve(opts, logger, lifecycle);
+  } catch (e) {
+    await lifecycle.server?.close();
+    throw e;
+  }
+}
+
+/** What a start migrates: its own schema, optionally after another role's pass; or only checks it. */
+export interface TStartMigrations {
+  orm: MikroORM;
+  /** What `orm` was opened with: its schema and this build's migrations. */
+  config: TOrmConfig;
+  logger: Logger;
+  migrateFirst?: (() => Promise<string[]>) | undefined;
+  migrateOnStart?: boolean | undefined;
+}
+
+/**
+ * The migrations at start: run them (logged), or, with MIGRATE_ON_START=false, refuse to serve on a schema behind
+ * this build, naming what is pending: queries against missing tables would fail request by request instead.
+ */
+export async function migrateAtStart(m: TStartMigrations): Promise<void> {
+  if (m.migrateOnStart ?? true) {
+    const applied = [...((await m.migrateFirst?.()) ?? []), ...(await migrateUp(m.orm, m.schema))];
+    if (applied.length) m.logger.info({ applied }, 'migrations applied');
+    return;
+  }
+  const pending = await pendingMigrations(m.orm, m.config);
+  if (pending.length)
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      `refusing to start: ${pending.length} migration(s) of this build not applied and MIGRATE_ON_START=false ` +
+        `(run "main migrate" first)`,
+      { reason: 'migrations_pending', details: { pending } },
+    );
+}
+
+async function serve<P extends string>(
+  opts: TRunServiceOptions<P>,
+  logger: Logger,
+  lifecycle: TPhasedReadiness,
+): Promise<TRunningService> {
+  const health = lifecycle.server;
   const orm = await openOrm({ ...opts.orm, logger });
-  const applied = await migrateUp(orm, opts.orm.schema);
-  if (applied.length) logger.info({ applied }, 'migrations applied');
-  if (opts.beforeServing) {
-    try {
-      await opts.beforeServing(orm, logger);
-    } catch (e) {
-      await orm.close(true).catch(() => undefined);
-      throw e;
-    }
+  try {
+    await migrateAtStart({
+      orm,
+      config: opts.orm,
+      logger,
+      migrateFirst: opts.migrateFirst,
+      migrateOnStart: opts.migrateOnStart,
+    });
+    await opts.beforeServing?.(orm, logger);
+  } catch (e) {
+    await orm.close(true).catch(() => undefined);
+    throw e;
   }
   const nc = await connectNats({
     url: opts.nats.url,
@@ -173,19 +240,7 @@ export async function runService<P extends string>(
           },
         })
       : undefined;
-  let draining = false;
-  const health =
-    opts.healthPort === undefined
-      ? undefined
-      : await startHealthServer(
-          opts.healthPort,
-          async () => {
-            // Stopping: not ready, so probes and balancers send nothing new while in-flight work finishes.
-            if (draining) return { ok: false, checks: { draining: true } };
-            return natsAndPostgresReady(natsWatch, orm);
-          },
-          opts.healthHost ? { host: opts.healthHost } : {},
-        );
+  lifecycle.serving(() => natsAndPostgresReady(natsWatch, orm));
   logger.info({ healthPort: health?.port }, `${opts.name} ready`);
   let stopping: Promise<void> | undefined;
   return {
@@ -195,7 +250,7 @@ export async function runService<P extends string>(
     natsLost: natsWatch.lostUnless(() => stopping !== undefined),
     stop: () =>
       (stopping ??= (async () => {
-        draining = true;
+        lifecycle.draining();
         // Draining the endpoints' subscriptions: the server routes no new request here (another replica in the
         // queue group gets it), and the ones already on their way are still delivered and answered.
         await svc.stop();
