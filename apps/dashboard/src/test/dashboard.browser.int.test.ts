@@ -424,15 +424,31 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
 
   it('Change User switches the connected account without disconnecting', async () => {
     const { page } = h;
-    await h.fakeClient.consentAs('u-bob');
     await goTo('Connections');
     const google = card('Google Workspace');
-    await google.getByRole('button', { name: 'Change user for Google Workspace' }).click();
+    const changeUser = google.getByRole('button', { name: 'Change user for Google Workspace' });
+    // Before leaving, the button says (and is described by) what to do at the provider.
+    const hintId = await changeUser.getAttribute('aria-describedby');
+    await expect(google.locator(`[id="${hintId}"]`).textContent()).resolves.toBe(
+      'Change user sends you to Google Workspace to sign in as another user of your organization there. If you are still signed in there as alice@acme.test, sign out first or use a private window: otherwise the same account signs in again.',
+    );
+    // Still signed in at the provider as the connected account: it comes back, and the banner does not claim a switch.
+    await h.fakeClient.consentAs('u-alice');
+    await changeUser.click();
+    await backOnDashboard();
+    const result = page.getByTestId('oauth-result');
+    await expect(result.textContent()).resolves.toContain(
+      'You signed in to Google Workspace as the same account (alice@acme.test), so the connected user did not change.',
+    );
+    await expect(result.getAttribute('role')).resolves.toBe('status');
+
+    await h.fakeClient.consentAs('u-bob');
+    await changeUser.click();
     await backOnDashboard();
     await page.getByRole('heading', { level: 1, name: 'Connections' }).waitFor();
     expect(new URL(page.url()).hash).toBe('#/connections');
-    await expect(page.getByTestId('oauth-result').textContent()).resolves.toContain(
-      'Google Workspace is now connected with the new user.',
+    await expect(result.textContent()).resolves.toContain(
+      'Google Workspace is now connected as bob@acme.test.',
     );
     await google.getByText('bob@acme.test').first().waitFor();
     await expect(google.textContent()).resolves.not.toContain('alice@acme.test');
@@ -958,6 +974,27 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       await postmark.getByTestId('revoked-unfinished').waitFor();
       await expect(postmark.getByText('Not connected.', { exact: false }).count()).resolves.toBe(0);
       await postmark.getByTestId('operation-stopped').waitFor();
+      // Show steps: where it stopped, on the revoked connection; nothing to confirm, and no Disconnect to start.
+      const showSteps = postmark
+        .getByTestId('operation-stopped')
+        .getByRole('button', { name: 'Show steps of the Postmark disconnect' });
+      await showSteps.click();
+      const steps = page.getByRole('dialog', { name: 'Disconnect of Postmark stopped part-way' });
+      const step = (name: string) =>
+        steps.getByTestId('disconnect-steps').locator(`[data-step="${name}"]`);
+      await expect(step('destroy-credentials').getAttribute('data-status')).resolves.toBe('failed');
+      await expect(step('update-statuses').getAttribute('data-status')).resolves.toBe('succeeded');
+      await expect(steps.getByTestId('disconnect-result').textContent()).resolves.toContain(
+        '“Destroy stored credentials” kept failing',
+      );
+      await expect(
+        steps.getByRole('button', { name: 'Disconnect', exact: true }).count(),
+      ).resolves.toBe(0);
+      await page.keyboard.press('Escape');
+      await steps.waitFor({ state: 'detached' });
+      await expect(focused()).resolves.toMatchObject({
+        text: 'Show steps of the Postmark disconnect',
+      });
       await fix();
       await postmark
         .getByTestId('operation-stopped')

@@ -150,6 +150,35 @@ export function createOAuthRoutes(
     res.end();
   };
 
+  /**
+   * What a completed change of user tells the dashboard besides its outcome: which connection (`flow`), and whether
+   * the provider signed in the very account the connection already had (`sameAccount=1`: a browser still signed in
+   * there as that user is the usual cause), so the dashboard does not announce a switch that did not happen. The
+   * account replaced is the one the saga's record-account step answered, not the callback's earlier read. Never the
+   * account itself: the dashboard names it from its own list, and the URL lands in history and access logs.
+   */
+  const changeUserParams = async (
+    sagaId: string,
+    externalAccountId: string,
+    flow: string,
+  ): Promise<Record<string, string>> => {
+    try {
+      const recorded = (await deps.sagas.view(sagaId))?.steps.find(
+        (s) => s.name === 'record-account',
+      )?.result;
+      const previous = recorded?.['previousExternalAccountId'];
+      // No previous account recorded (a connection stored without one): said neither way.
+      if (typeof previous !== 'string') return { flow };
+      return { flow, sameAccount: previous === externalAccountId ? '1' : '0' };
+    } catch (e) {
+      deps.logger.warn(
+        { reason: asAppError(e)?.reason ?? 'internal', sagaId },
+        'change of user: the replaced account could not be read',
+      );
+      return { flow };
+    }
+  };
+
   /** The org's instance of the vendor (its configured subdomain) and its connections, history included. */
   const instanceOf = (orgId: string, vendor: string, traceId: string) =>
     deps.bus.request('connection.instances.get', { orgId, vendor }, { ctx: { traceId, orgId } });
@@ -366,12 +395,21 @@ export function createOAuthRoutes(
         });
         const done = pending.action === 'reconnect' ? 'reconnected' : 'user_changed';
         await recordOutcome(pending.id, outcome.ok ? done : `refused:${outcome.reason}`, traceId);
-        return backToDashboard(
-          res,
-          outcome.ok
-            ? { oauth: done, vendor, ...asked }
-            : { oauth: 'refused', vendor, reason: outcome.reason, ...asked },
-        );
+        if (!outcome.ok)
+          return backToDashboard(res, {
+            oauth: 'refused',
+            vendor,
+            reason: outcome.reason,
+            ...asked,
+          });
+        return backToDashboard(res, {
+          oauth: done,
+          vendor,
+          ...asked,
+          ...(pending.action === 'changeUser'
+            ? await changeUserParams(outcome.sagaId, identity.externalAccountId, pending.flow)
+            : {}),
+        });
       }
       const site = chooseSite(
         identity,

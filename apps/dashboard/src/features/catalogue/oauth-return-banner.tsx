@@ -6,7 +6,10 @@ import { useTRPC } from '../../trpc/trpc-context';
 import { ErrorAlert } from '../../ui/error-alert';
 import {
   isOAuthSuccess,
+  isSameAccountChange,
+  needsAccountName,
   oauthReturnText,
+  parseSameAccount,
   parseSiteChoice,
   siteAdvice,
   SITE_REASONS,
@@ -15,7 +18,16 @@ import {
 import { useStartOAuth } from './use-start-oauth';
 
 // `sites` is no longer sent (the list stays on the edge) but is still cleared: a crafted one is never shown.
-const RETURN_PARAMS = ['oauth', 'vendor', 'reason', 'action', 'flow', 'siteChoice', 'sites'];
+const RETURN_PARAMS = [
+  'oauth',
+  'vendor',
+  'reason',
+  'action',
+  'flow',
+  'siteChoice',
+  'sameAccount',
+  'sites',
+];
 
 function readOAuthReturn(search: string): TOAuthReturn | null {
   const params = new URLSearchParams(search);
@@ -30,6 +42,7 @@ function readOAuthReturn(search: string): TOAuthReturn | null {
     action: params.get('action'),
     flow: flow === 'app' || flow === 'user' ? flow : null,
     siteChoice: parseSiteChoice(params.get('siteChoice')),
+    sameAccount: parseSameAccount(params.get('sameAccount')),
   };
 }
 
@@ -39,6 +52,9 @@ export function OAuthReturnBanner() {
   const me = useCurrentUser();
   const [result, setResult] = useState(() => readOAuthReturn(window.location.search));
   const catalogue = useQuery(trpc.catalogue.list.queryOptions(undefined, { enabled: !!result }));
+  // A change of user names the account now connected: the dashboard's own list, never the URL, says which.
+  const named = !!result && needsAccountName(result);
+  const integrations = useQuery(trpc.integrations.list.queryOptions(undefined, { enabled: named }));
 
   useEffect(() => {
     // A reload must not announce the same result again.
@@ -48,17 +64,24 @@ export function OAuthReturnBanner() {
     window.history.replaceState(null, '', url.pathname + url.search + url.hash);
   }, []);
 
-  // Wait for the provider's display name rather than flash its key.
-  if (!result || catalogue.isPending) return null;
+  // Wait for the provider's display name (and the account) rather than flash its key; a failed read words it without.
+  if (!result || catalogue.isPending || (named && integrations.isPending)) return null;
   const name = catalogue.data?.find((p) => p.key === result.vendor)?.displayName ?? result.vendor;
   const ok = isOAuthSuccess(result);
-  const text = oauthReturnText(name, result);
+  const entry = integrations.data?.find((i) => i.provider.key === result.vendor);
+  const connection = result.flow === 'app' ? entry?.appConnection : entry?.myConnection;
+  const text = oauthReturnText(name, {
+    ...result,
+    account: connection?.accountLabel ?? connection?.externalAccountId ?? null,
+  });
+  // Went through, but switched nobody: a notice to act on, neither a success nor an error.
+  const tone = isSameAccountChange(result) ? 'notice' : ok ? 'success' : 'error';
   const advice = siteAdvice(result, me.canEdit);
   const siteChoice =
     me.canEdit && result.reason && SITE_REASONS.has(result.reason) ? result.siteChoice : null;
   return (
     <div
-      className={`banner ${ok ? 'banner-success' : 'banner-error'}`}
+      className={`banner banner-${tone}`}
       role={ok ? 'status' : 'alert'}
       data-testid="oauth-result"
     >

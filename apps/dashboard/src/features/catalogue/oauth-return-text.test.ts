@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { oauthReturnText, parseSiteChoice, siteAdvice } from './oauth-return-text';
+import {
+  isSameAccountChange,
+  oauthReturnText,
+  parseSameAccount,
+  parseSiteChoice,
+  siteAdvice,
+} from './oauth-return-text';
 
 const back = (outcome: string, reason: string | null = null, action: string | null = null) => ({
   outcome,
@@ -12,9 +18,40 @@ describe('the banner after a provider', () => {
   it('says what succeeded', () => {
     expect(oauthReturnText('ServiceNow', back('connected'))).toBe('ServiceNow is connected.');
     expect(oauthReturnText('ServiceNow', back('reconnected'))).toBe('ServiceNow is reconnected.');
-    expect(oauthReturnText('ServiceNow', back('connected', null, 'changeUser'))).toBe(
+  });
+
+  it('says whom a change of user connected, and when the same account signed in, that nothing switched', () => {
+    const changed = { ...back('user_changed', null, 'changeUser'), flow: 'app' as const };
+    expect(
+      oauthReturnText('ServiceNow', { ...changed, sameAccount: false, account: 'bob@acme.test' }),
+    ).toBe('ServiceNow is now connected as bob@acme.test.');
+    const same = { ...changed, sameAccount: true, account: 'alice@acme.test' };
+    expect(oauthReturnText('ServiceNow', same)).toBe(
+      'You signed in to ServiceNow as the same account (alice@acme.test), so the connected user did not change. To switch, choose Change user again and sign in as the other account: sign out of ServiceNow first, or use a private window.',
+    );
+    expect(isSameAccountChange(same)).toBe(true);
+    expect(isSameAccountChange({ ...same, sameAccount: false })).toBe(false);
+    expect(
+      isSameAccountChange({ ...back('refused', 'busy', 'changeUser'), sameAccount: true }),
+    ).toBe(false);
+    // The list of connections could not be read: still no claim of a switch the edge did not report.
+    expect(oauthReturnText('ServiceNow', { ...changed, sameAccount: true })).toMatch(
+      /^You signed in to ServiceNow as the same account, so the connected user did not change\./,
+    );
+    expect(oauthReturnText('ServiceNow', { ...changed, sameAccount: false })).toBe(
       'ServiceNow is now connected with the new user.',
     );
+    // An edge that did not say which account signed in.
+    expect(oauthReturnText('ServiceNow', back('user_changed', null, 'changeUser'))).toBe(
+      'The change of user of ServiceNow is done: its card on the Connections page shows the account now connected.',
+    );
+  });
+
+  it('reads the edge’s sameAccount parameter as 1 or 0 only', () => {
+    expect(parseSameAccount('1')).toBe(true);
+    expect(parseSameAccount('0')).toBe(false);
+    expect(parseSameAccount('true')).toBeNull();
+    expect(parseSameAccount(null)).toBeNull();
   });
 
   it('explains the refusals a user can act on, and names any other reason', () => {

@@ -10,6 +10,18 @@ export interface TOAuthReturn {
   action: string | null;
   flow?: 'app' | 'user' | null;
   siteChoice?: string | null;
+  /**
+   * After a change of user, whether the provider signed in the account the connection already had (`sameAccount`:
+   * true, false, or null when the edge did not say), and the account now connected as the dashboard's own list
+   * names it (never read from the URL).
+   */
+  sameAccount?: boolean | null;
+  account?: string | null;
+}
+
+/** The `sameAccount` parameter: `1` / `0`, anything else unknown. */
+export function parseSameAccount(raw: string | null): boolean | null {
+  return raw === '1' ? true : raw === '0' ? false : null;
 }
 
 /** Refusals an admin resolves by choosing the instance's site among those the account reaches. */
@@ -89,12 +101,26 @@ export function isOAuthSuccess(r: TOAuthReturn): boolean {
   return SUCCESS.has(r.outcome);
 }
 
+const isChangeUser = (r: TOAuthReturn): boolean => {
+  const what = r.action ?? r.outcome;
+  return what === 'changeUser' || what === 'user_changed' || what === 'userChanged';
+};
+
+/** A change of user that signed in the account already connected: it went through, but switched nobody. */
+export function isSameAccountChange(r: TOAuthReturn): boolean {
+  return isOAuthSuccess(r) && isChangeUser(r) && r.sameAccount === true;
+}
+
+/** A change of user whose banner names the account now connected: the list of connections is read for it. */
+export function needsAccountName(r: TOAuthReturn): boolean {
+  return isOAuthSuccess(r) && isChangeUser(r) && !!r.flow;
+}
+
 export function oauthReturnText(name: string, r: TOAuthReturn): string {
   if (isOAuthSuccess(r)) {
     const what = r.action ?? r.outcome;
     if (what === 'reconnect' || what === 'reconnected') return `${name} is reconnected.`;
-    if (what === 'changeUser' || what === 'user_changed' || what === 'userChanged')
-      return `${name} is now connected with the new user.`;
+    if (isChangeUser(r)) return changeUserText(name, r);
     return `${name} is connected.`;
   }
   // Not refusals: past its point of no return (the new sign-in is stored), still finishing or waiting for a resume.
@@ -112,4 +138,18 @@ export function oauthReturnText(name: string, r: TOAuthReturn): string {
   if (r.action === 'reconnect') return `${name} could not be reconnected (${reason}).`;
   if (r.action === 'changeUser') return `The user of ${name} could not be changed (${reason}).`;
   return `${name} could not be connected (${reason}).`;
+}
+
+/**
+ * A completed change of user, as checked: the provider may well have signed in the account already connected (a
+ * browser still signed in there as that user is not asked again), and then nothing was switched.
+ */
+function changeUserText(name: string, r: TOAuthReturn): string {
+  const account = r.account ?? null;
+  if (r.sameAccount === true)
+    return `You signed in to ${name} as the same account${account ? ` (${account})` : ''}, so the connected user did not change. To switch, choose Change user again and sign in as the other account: sign out of ${name} first, or use a private window.`;
+  if (account) return `${name} is now connected as ${account}.`;
+  if (r.sameAccount === false) return `${name} is now connected with the new user.`;
+  // The edge did not say which account signed in: claim no switch.
+  return `The change of user of ${name} is done: its card on the Connections page shows the account now connected.`;
 }

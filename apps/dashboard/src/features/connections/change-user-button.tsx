@@ -2,13 +2,25 @@ import type { TConnectionView, TProvider } from '../../trpc/router-types';
 import { ErrorAlert } from '../../ui/error-alert';
 import { useStartOAuth } from '../catalogue/use-start-oauth';
 
+/**
+ * What Change user needs of the person before they leave: the provider signs in whoever its browser session
+ * already holds, so a person still signed in there as the connected account gets that account back and nothing
+ * switches.
+ */
+export function changeUserHint(providerName: string, currentAccount: string | null): string {
+  return `Change user sends you to ${providerName} to sign in as another user of your organization there. If you are still signed in there as ${currentAccount ?? 'the connected user'}, sign out first or use a private window: otherwise the same account signs in again.`;
+}
+
 /** Seed 003: switch the connected account (same tenant) without disconnecting the integration. */
 export function ChangeUserButton({
   provider,
   connection,
+  hintId,
 }: {
   provider: TProvider;
   connection: TConnectionView;
+  /** The hint shown beside the button (`ChangeUserHint`), read out with it. */
+  hintId: string;
 }) {
   const start = useStartOAuth();
   return (
@@ -17,6 +29,7 @@ export function ChangeUserButton({
         type="button"
         className="button"
         disabled={start.isPending}
+        aria-describedby={hintId}
         onClick={() =>
           start.mutate({ vendor: provider.key, flow: connection.level, action: 'changeUser' })
         }
@@ -26,5 +39,25 @@ export function ChangeUserButton({
       </button>
       {start.isError && <ErrorAlert error={start.error} title="Could not change the user" />}
     </>
+  );
+}
+
+/** Below the card's buttons (a row): the hint the Change user button is described by. */
+export function ChangeUserHint({
+  id,
+  provider,
+  connection,
+}: {
+  id: string;
+  provider: TProvider;
+  connection: TConnectionView;
+}) {
+  return (
+    <p id={id} className="muted small" data-testid="change-user-hint">
+      {changeUserHint(
+        provider.displayName,
+        connection.accountLabel ?? connection.externalAccountId,
+      )}
+    </p>
   );
 }

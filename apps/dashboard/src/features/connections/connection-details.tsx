@@ -1,3 +1,4 @@
+import { useId } from 'react';
 import { useCurrentUser } from '../../session/current-user-context';
 import type { TConnectionView, TIntegration } from '../../trpc/router-types';
 import { formatDateTime } from '../../ui/format-date';
@@ -6,7 +7,7 @@ import { StatusBadge } from '../../ui/status-badge';
 import { canManage, connectionStatusTone, isHeld } from '../catalogue/integration-status';
 import { DisconnectButton } from '../disconnect/disconnect-button';
 import { ConnectionOperation } from '../operations/connection-operation';
-import { ChangeUserButton } from './change-user-button';
+import { ChangeUserButton, ChangeUserHint } from './change-user-button';
 
 /**
  * One connection: who connected it, to which external account, its state, and what can be done with it. Another
@@ -21,6 +22,7 @@ export function ConnectionDetails({
   connection: TConnectionView;
 }) {
   const me = useCurrentUser();
+  const hintId = useId();
   const { provider } = integration;
   const mine = c.userId === me.userId;
   const othersPersonal = c.level === 'user' && !mine;
@@ -110,14 +112,19 @@ export function ConnectionDetails({
         canResume={manageable || c.operation?.actorUserId === me.userId}
       />
       {manageable && c.status === 'connected' && !held && (
-        <div className="button-row">
-          {canChangeUser && <ChangeUserButton provider={provider} connection={c} />}
-          <DisconnectButton
-            connection={c}
-            providerName={provider.displayName}
-            {...(othersPersonal ? { ownerName } : {})}
-          />
-        </div>
+        <>
+          <div className="button-row">
+            {canChangeUser && (
+              <ChangeUserButton provider={provider} connection={c} hintId={hintId} />
+            )}
+            <DisconnectButton
+              connection={c}
+              providerName={provider.displayName}
+              {...(othersPersonal ? { ownerName } : {})}
+            />
+          </div>
+          {canChangeUser && <ChangeUserHint id={hintId} provider={provider} connection={c} />}
+        </>
       )}
     </div>
   );

@@ -43,10 +43,12 @@ export function DisconnectDialog({
       gcTime: 0,
     }),
   );
-  // An existing saga that already ended (stopped, say) streams nothing: read it once.
+  // An existing saga that already ended (stopped, say) streams nothing: read it once, afresh each time the dialog
+  // opens — a view cached by an earlier "Show steps" would show a disconnect resumed since as still stopped.
   const existing = useQuery(
     trpc.disconnect.status.queryOptions(
       existingSagaId && !saga ? { sagaId: existingSagaId } : skipToken,
+      { staleTime: 0, gcTime: 0 },
     ),
   );
   useEffect(() => {
@@ -70,7 +72,8 @@ export function DisconnectDialog({
   const polled = useQuery(
     trpc.disconnect.status.queryOptions(
       sagaId && !done && progress.status === 'error' ? { sagaId } : skipToken,
-      { refetchInterval: 1000 },
+      // Same key as the read above: kept no longer than the dialog either.
+      { refetchInterval: 1000, gcTime: 0 },
     ),
   );
   useEffect(() => {
