@@ -107,7 +107,13 @@ describe('a migrate job, then services that only check the schema (MIGRATE_ON_ST
       expect((fatal?.['details'] as { pending: string[] }).pending.length).toBeGreaterThan(0);
       const tables = await db.query(
         `select 1 from information_schema.tables where table_schema = $1`,
-        [service === 'credential-vault' ? 'vault' : service === 'sync-scheduler' ? 'sync' : service],
+        [
+          service === 'credential-vault'
+            ? 'vault'
+            : service === 'sync-scheduler'
+              ? 'sync'
+              : service,
+        ],
       );
       expect(tables).toEqual([]);
     },
@@ -175,7 +181,17 @@ describe('probes while a start waits for its migrations', () => {
         timeoutMs: 60_000,
         what: '/healthz during the migrations',
       });
-      // The start is waiting on the lock: not ready, saying why.
+      // The start is waiting on the lock (its session queued behind ours): not ready, saying why.
+      await waitFor(
+        async () =>
+          (
+            await db.query<{ waiting: number }>(
+              `select count(*)::int as waiting from pg_locks where locktype = 'advisory' and not granted
+                 and database = (select oid from pg_database where datname = current_database())`,
+            )
+          )[0]?.waiting === 1,
+        { timeoutMs: 30_000, what: 'the start waiting for the migrations lock' },
+      );
       expect(await probe(`${base}/readyz`)).toEqual({
         status: 503,
         body: { ok: false, checks: { starting: true } },

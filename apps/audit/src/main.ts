@@ -1,5 +1,4 @@
-import { natsTlsOf } from '@otesse/config';
-import { runMain } from '@otesse/runtime';
+import { runMain, serviceConfigFromEnv } from '@otesse/runtime';
 import { migrateAudit, startAudit } from './audit.service';
 import { ZAuditEnv } from './env.schema';
 
@@ -13,17 +12,7 @@ await runMain({
     }),
   start: (env, logger) =>
     startAudit({
-      databaseUrl: env.DATABASE_URL,
+      ...serviceConfigFromEnv(env, logger),
       migrationsDatabaseUrl: env.MIGRATIONS_DATABASE_URL,
-      migrateOnStart: env.MIGRATE_ON_START,
-      natsUrl: env.NATS_URL,
-      natsUser: env.NATS_USER,
-      natsPassword: env.NATS_PASSWORD,
-      natsTls: natsTlsOf(env),
-      natsStreamReplicas: env.NATS_STREAM_REPLICAS,
-      logger,
-      healthPort: env.HEALTH_PORT,
-      healthHost: env.HEALTH_HOST,
-      databasePoolMax: env.DATABASE_POOL_MAX,
     }),
 });

@@ -1,6 +1,5 @@
-import { natsTlsOf } from '@otesse/config';
 import { migrateSchema } from '@otesse/persistence';
-import { runMain } from '@otesse/runtime';
+import { idempotencyRecordsFromEnv, runMain, serviceConfigFromEnv } from '@otesse/runtime';
 import { startConnection } from './connection.service';
 import { connectionOrmConfig } from './db/orm.config';
 import { ZConnectionEnv } from './env.schema';
@@ -11,13 +10,7 @@ await runMain({
   migrate: (env) => migrateSchema(connectionOrmConfig(env.DATABASE_URL)),
   start: (env, logger) =>
     startConnection({
-      databaseUrl: env.DATABASE_URL,
-      migrateOnStart: env.MIGRATE_ON_START,
-      natsUrl: env.NATS_URL,
-      natsUser: env.NATS_USER,
-      natsPassword: env.NATS_PASSWORD,
-      natsTls: natsTlsOf(env),
-      natsStreamReplicas: env.NATS_STREAM_REPLICAS,
+      ...serviceConfigFromEnv(env, logger),
       providersFile: env.PROVIDERS_FILE,
       healthChecks: {
         enabled: env.HEALTH_CHECKS_ENABLED,
@@ -30,13 +23,6 @@ await runMain({
         ...(env.PENDING_CONNECT_STALE_MS ? { staleAfterMs: env.PENDING_CONNECT_STALE_MS } : {}),
       },
       refreshExpiredAuditDelayMs: env.REFRESH_EXPIRED_AUDIT_DELAY_MS,
-      logger,
-      healthPort: env.HEALTH_PORT,
-      healthHost: env.HEALTH_HOST,
-      databasePoolMax: env.DATABASE_POOL_MAX,
-      idempotencyRecords: {
-        retentionMs: env.IDEMPOTENCY_RECORD_RETENTION_MS,
-        purgeIntervalMs: env.IDEMPOTENCY_PURGE_INTERVAL_MS,
-      },
+      idempotencyRecords: idempotencyRecordsFromEnv(env),
     }),
 });

@@ -1,6 +1,6 @@
-import { definedOnly, natsTlsOf } from '@otesse/config';
+import { definedOnly } from '@otesse/config';
 import { migrateSchema } from '@otesse/persistence';
-import { runMain } from '@otesse/runtime';
+import { idempotencyRecordsFromEnv, runMain, serviceConfigFromEnv } from '@otesse/runtime';
 import { startCredentialVault } from './credential-vault.service';
 import { vaultOrmConfig } from './db/orm.config';
 import { DEV_MASTER_KEYS, ZVaultEnv } from './env.schema';
@@ -17,13 +17,7 @@ await runMain({
       );
     }
     return startCredentialVault({
-      databaseUrl: env.DATABASE_URL,
-      migrateOnStart: env.MIGRATE_ON_START,
-      natsUrl: env.NATS_URL,
-      natsUser: env.NATS_USER,
-      natsPassword: env.NATS_PASSWORD,
-      natsTls: natsTlsOf(env),
-      natsStreamReplicas: env.NATS_STREAM_REPLICAS,
+      ...serviceConfigFromEnv(env, logger),
       masterKeys: env.VAULT_MASTER_KEY ?? DEV_MASTER_KEYS,
       providersFile: env.PROVIDERS_FILE,
       refresh: definedOnly({
@@ -37,14 +31,7 @@ await runMain({
         sweepIntervalMs: env.VAULT_DISCARD_SWEEP_MS,
         staleAfterMs: env.VAULT_DISCARD_STALE_MS,
       }),
-      logger,
-      healthPort: env.HEALTH_PORT,
-      healthHost: env.HEALTH_HOST,
-      databasePoolMax: env.DATABASE_POOL_MAX,
-      idempotencyRecords: {
-        retentionMs: env.IDEMPOTENCY_RECORD_RETENTION_MS,
-        purgeIntervalMs: env.IDEMPOTENCY_PURGE_INTERVAL_MS,
-      },
+      idempotencyRecords: idempotencyRecordsFromEnv(env),
     });
   },
 });

@@ -1,6 +1,5 @@
-import { natsTlsOf } from '@otesse/config';
 import { migrateSchema } from '@otesse/persistence';
-import { runMain } from '@otesse/runtime';
+import { idempotencyRecordsFromEnv, runMain, serviceConfigFromEnv } from '@otesse/runtime';
 import { syncSchedulerOrmConfig } from './db/orm.config';
 import { ZSyncSchedulerEnv } from './env.schema';
 import { startSyncScheduler } from './sync-scheduler.service';
@@ -11,21 +10,8 @@ await runMain({
   migrate: (env) => migrateSchema(syncSchedulerOrmConfig(env.DATABASE_URL)),
   start: (env, logger) =>
     startSyncScheduler({
-      databaseUrl: env.DATABASE_URL,
-      migrateOnStart: env.MIGRATE_ON_START,
-      natsUrl: env.NATS_URL,
-      natsUser: env.NATS_USER,
-      natsPassword: env.NATS_PASSWORD,
-      natsTls: natsTlsOf(env),
-      natsStreamReplicas: env.NATS_STREAM_REPLICAS,
-      logger,
-      healthPort: env.HEALTH_PORT,
-      healthHost: env.HEALTH_HOST,
-      databasePoolMax: env.DATABASE_POOL_MAX,
-      idempotencyRecords: {
-        retentionMs: env.IDEMPOTENCY_RECORD_RETENTION_MS,
-        purgeIntervalMs: env.IDEMPOTENCY_PURGE_INTERVAL_MS,
-      },
+      ...serviceConfigFromEnv(env, logger),
+      idempotencyRecords: idempotencyRecordsFromEnv(env),
       providersFile: env.PROVIDERS_FILE,
       engine: {
         enabled: env.SYNC_ENGINE === 'true',

@@ -155,3 +155,4 @@ export const ZIdempotencyRecordEnv = z.object({
     .optional(),
   IDEMPOTENCY_PURGE_INTERVAL_MS: z.coerce.number().int().min(0).max(86_400_000).optional(),
 });
+export type TIdempotencyRecordEnv = z.infer<typeof ZIdempotencyRecordEnv>;

@@ -1,9 +1,20 @@
 import type { z } from 'zod';
-import { EnvError, parseEnv } from '@otesse/config';
+import {
+  EnvError,
+  natsTlsOf,
+  parseEnv,
+  type TIdempotencyRecordEnv,
+  type TServiceEnv,
+} from '@otesse/config';
 import { AppError } from '@otesse/contracts';
 import { createLogger, type Logger } from '@otesse/logging';
 import { ensureTracing } from '@otesse/telemetry';
-import { exitWhenNatsLost, STOP_SIGNALS, stopOnSignals } from './run-service';
+import {
+  exitWhenNatsLost,
+  STOP_SIGNALS,
+  stopOnSignals,
+  type TIdempotencyRecordSettings,
+} from './run-service';
 
 /** What a deployable's `start` returns: how to stop it, and whether its NATS connection was lost for good. */
 export interface TRunnable {
@@ -90,4 +101,32 @@ export async function runMain<TEnv extends { LOG_LEVEL: string }>(
   } catch (e) {
     exitOnStartFailure(logger, e);
   }
+}
+
+/**
+ * What every service's start takes from the variables they all share (ZServiceEnv): where Postgres and NATS are,
+ * how to reach them, health, migrations. A service's main adds its own.
+ */
+export function serviceConfigFromEnv(env: TServiceEnv, logger: Logger) {
+  return {
+    databaseUrl: env.DATABASE_URL,
+    migrateOnStart: env.MIGRATE_ON_START,
+    natsUrl: env.NATS_URL,
+    natsUser: env.NATS_USER,
+    natsPassword: env.NATS_PASSWORD,
+    natsTls: natsTlsOf(env),
+    natsStreamReplicas: env.NATS_STREAM_REPLICAS,
+    logger,
+    healthPort: env.HEALTH_PORT,
+    healthHost: env.HEALTH_HOST,
+    databasePoolMax: env.DATABASE_POOL_MAX,
+  };
+}
+
+/** IDEMPOTENCY_RECORD_RETENTION_MS and IDEMPOTENCY_PURGE_INTERVAL_MS, as a deduping service takes them. */
+export function idempotencyRecordsFromEnv(env: TIdempotencyRecordEnv): TIdempotencyRecordSettings {
+  return {
+    retentionMs: env.IDEMPOTENCY_RECORD_RETENTION_MS,
+    purgeIntervalMs: env.IDEMPOTENCY_PURGE_INTERVAL_MS,
+  };
 }

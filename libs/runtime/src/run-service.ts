@@ -159,7 +159,10 @@ export interface TStartMigrations {
  */
 export async function migrateAtStart(m: TStartMigrations): Promise<void> {
   if (m.migrateOnStart ?? true) {
-    const applied = [...((await m.migrateFirst?.()) ?? []), ...(await migrateUp(m.orm, m.schema))];
+    const applied = [
+      ...((await m.migrateFirst?.()) ?? []),
+      ...(await migrateUp(m.orm, m.config.schema)),
+    ];
     if (applied.length) m.logger.info({ applied }, 'migrations applied');
     return;
   }
