@@ -18,22 +18,40 @@ export async function checkMasterKeysOpenStoredData(
   knex: Knex,
   keys: MasterKeyRing,
 ): Promise<{ keyIdsChecked: string[] }> {
+  // Per key id, its newest rows, read key id by key id (a loose index scan for the ids, then a few rows each) through
+  // credential_key_sample_idx: the start reads a handful of rows, not every credential sorted. The walk orders by
+  // (key_id, created_at) so that index (live rows only) serves it: credential_key_id_idx would have it step over
+  // destroyed rows, which are kept, to find live ones. Newest by creation, not by update: an index on updated_at
+  // would make every token refresh update it.
   const credentials = (
     (await knex.raw(
-      `select * from (
-         select c.*, now() as db_now, row_number() over (partition by key_id order by updated_at desc) as n
-           from ${VAULT_DB_SCHEMA}.credential c
-          where is_deleted = false and wrapped_data_key <> '') x
-        where n <= ?`,
+      `with recursive k(key_id) as (
+         (select c.key_id from ${VAULT_DB_SCHEMA}.credential c
+           where c.is_deleted = false order by c.key_id, c.created_at limit 1)
+         union all
+         select (select c.key_id from ${VAULT_DB_SCHEMA}.credential c
+                  where c.is_deleted = false and c.key_id > k.key_id
+                  order by c.key_id, c.created_at limit 1)
+           from k where k.key_id is not null)
+       select s.* from k cross join lateral (
+         select c.*, now() as db_now from ${VAULT_DB_SCHEMA}.credential c
+          where c.key_id = k.key_id and c.is_deleted = false and c.wrapped_data_key <> ''
+          order by c.created_at desc limit ?) s`,
       [SAMPLES_PER_KEY],
     )) as { rows: TTokenRow[] }
   ).rows;
+  // Webhook secrets (one per instance, never soft-deleted): the same walk on webhook_secret_key_id_idx.
   const secrets = (
     (await knex.raw(
-      `select * from (
-         select w.*, row_number() over (partition by key_id order by updated_at desc) as n
-           from ${VAULT_DB_SCHEMA}.webhook_secret w) x
-        where n <= ?`,
+      `with recursive k(key_id) as (
+         (select w.key_id from ${VAULT_DB_SCHEMA}.webhook_secret w order by w.key_id limit 1)
+         union all
+         select (select w.key_id from ${VAULT_DB_SCHEMA}.webhook_secret w
+                  where w.key_id > k.key_id order by w.key_id limit 1)
+           from k where k.key_id is not null)
+       select s.* from k cross join lateral (
+         select w.* from ${VAULT_DB_SCHEMA}.webhook_secret w
+          where w.key_id = k.key_id order by w.updated_at desc limit ?) s`,
       [SAMPLES_PER_KEY],
     )) as { rows: TWebhookSecretRow[] }
   ).rows;

@@ -85,6 +85,13 @@ export const CredentialSchema = new EntitySchema<Credential>({
     { name: 'credential_connection_idx', properties: ['orgId', 'connectionId', 'isDeleted'] },
     // Rotation looks for data keys not under the active master key.
     { name: 'credential_key_id_idx', properties: ['keyId'] },
+    // The start's master-key check (crypto/master-key-check.ts): the key ids live rows use, and each one's newest
+    // rows, without reading or sorting the others. On columns a token refresh never changes (created_at, and the
+    // predicate's is_deleted), so refreshes stay HOT updates.
+    {
+      name: 'credential_key_sample_idx',
+      expression: `create index "credential_key_sample_idx" on "vault"."credential" ("key_id", "created_at") where "is_deleted" = false`,
+    },
     // The discard sweep: tokens handed over to be discarded and not destroyed yet (none, most of the time).
     {
       name: 'credential_discard_idx',

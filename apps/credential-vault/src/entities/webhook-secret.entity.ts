@@ -41,7 +41,8 @@ export const SEALED_WEBHOOK_SECRET_PROPERTIES = {
 export const WebhookSecretSchema = new EntitySchema<WebhookSecret>({
   name: 'WebhookSecret',
   tableName: 'webhook_secret',
-  // Rotation looks for data keys not under the active master key.
-  indexes: [{ name: 'webhook_secret_key_id_idx', properties: ['keyId'] }],
+  // Rotation looks for data keys not under the active master key; the start's master-key check
+  // (crypto/master-key-check.ts) for the key ids in use and each one's newest secrets.
+  indexes: [{ name: 'webhook_secret_key_id_idx', properties: ['keyId', 'updatedAt'] }],
   properties: SEALED_WEBHOOK_SECRET_PROPERTIES,
 });

@@ -11,6 +11,7 @@ import { Migration20261123051826_replace_discard } from './Migration202611230518
 import { Migration20261123092854_idempotency_retention } from './Migration20261123092854_idempotency_retention';
 import { Migration20261123131218_revocation_per_token } from './Migration20261123131218_revocation_per_token';
 import { Migration20261123233505_refusal_backoff } from './Migration20261123233505_refusal_backoff';
+import { Migration20261124014720_master_key_sample } from './Migration20261124014720_master_key_sample';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
@@ -25,4 +26,5 @@ export const migrations = [
   { name: 'Migration20261123092854_idempotency_retention', class: Migration20261123092854_idempotency_retention },
   { name: 'Migration20261123131218_revocation_per_token', class: Migration20261123131218_revocation_per_token },
   { name: 'Migration20261123233505_refusal_backoff', class: Migration20261123233505_refusal_backoff },
+  { name: 'Migration20261124014720_master_key_sample', class: Migration20261124014720_master_key_sample },
 ];
