@@ -579,6 +579,35 @@ export class SagaEngine extends EventEmitter {
   }
 
   /**
+   * Per saga type (of `types`), the org's subjects with a saga open (`running`, `compensating`) or stopped past its
+   * pivot (`failed`) now: the only subjects `unfinished` can answer for. Read through the partial indexes of open and
+   * of stopped sagas, so it costs what is unfinished now, not the org's history (a caller with thousands of subjects,
+   * an org's every revoked connection, asks `unfinished` only about these).
+   */
+  async openSubjects(
+    orgId: string,
+    types: readonly string[],
+  ): Promise<ReadonlyMap<string, ReadonlySet<string>>> {
+    const S = this.q();
+    const rows = await this.sql<{ type: string; subject_key: string }>(
+      'open-subjects',
+      `select type, subject_key from ${S}.saga
+        where status in ('running', 'compensating') and org_id = $1 and type = any($2::text[])
+       union
+       select type, subject_key from ${S}.saga
+        where status = 'failed' and org_id = $1 and type = any($2::text[])`,
+      [orgId, [...types]],
+    );
+    const byType = new Map<string, Set<string>>();
+    for (const r of rows) {
+      const subjects = byType.get(r.type) ?? new Set<string>();
+      subjects.add(r.subject_key);
+      byType.set(r.type, subjects);
+    }
+    return byType;
+  }
+
+  /**
    * For each subject, its newest saga of the given types when that one is still open or stopped past its pivot
    * (what a connection's card shows as "in progress" or "stopped"); subjects whose newest saga ended otherwise are
    * left out.

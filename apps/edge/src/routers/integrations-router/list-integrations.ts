@@ -148,20 +148,27 @@ export const listIntegrations = authedProcedure
     });
   });
 
+const OPERATION_TYPES = [DISCONNECT_SAGA, RECONNECT_SAGA.reconnect, RECONNECT_SAGA.changeUser];
+
 /**
  * Per connection, its newest saga (disconnect, reconnect or change-user) when that one is still running or stopped
- * past its pivot: one indexed statement over the edge's saga log.
+ * past its pivot. The visible connections include every revoked one of the org's history, so the saga log is asked
+ * only about the subjects that have an open or stopped saga at all (any other's newest saga has ended): two indexed
+ * statements whose cost follows what is unfinished, not how many connections were ever revoked.
  */
 async function unfinishedOperations(
   sagas: TEdgeDeps['sagas'],
   orgId: string,
   connections: readonly TConnection[],
 ): Promise<Map<string, TConnectionOperation>> {
-  const keys = connections.flatMap((c) => [
-    { type: DISCONNECT_SAGA, subjectKey: disconnectSubject(orgId, c.id) },
-    { type: RECONNECT_SAGA.reconnect, subjectKey: c.id },
-    { type: RECONNECT_SAGA.changeUser, subjectKey: c.id },
-  ]);
+  const open = await sagas.openSubjects(orgId, OPERATION_TYPES);
+  const keys = connections
+    .flatMap((c) => [
+      { type: DISCONNECT_SAGA, subjectKey: disconnectSubject(orgId, c.id) },
+      { type: RECONNECT_SAGA.reconnect, subjectKey: c.id },
+      { type: RECONNECT_SAGA.changeUser, subjectKey: c.id },
+    ])
+    .filter((k) => open.get(k.type)?.has(k.subjectKey) === true);
   const rows = await sagas.unfinished(orgId, keys);
   const byConnection = new Map<string, TConnectionOperation>();
   // Newest first: a connection with two (a stopped change-user, then a disconnect) shows the newer one.
