@@ -49,6 +49,7 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       authorizeUrl: 'https://auth.atlassian.com/authorize',
       tokenUrl: 'https://auth.atlassian.com/oauth/token',
       scopes: ['read:confluence-content.all', 'read:me', 'offline_access'],
+      // No changeUserParams: Atlassian's authorize documents only `prompt=consent`, no account chooser.
       customParams: { audience: 'api.atlassian.com', prompt: 'consent' },
       revocation: {
         kind: 'none',
@@ -77,6 +78,9 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       tokenUrl: 'https://oauth2.googleapis.com/token',
       scopes: ['openid', 'email', 'https://www.googleapis.com/auth/contacts.readonly'],
       customParams: { access_type: 'offline', prompt: 'consent' },
+      // Google's `prompt` takes a space-separated list: `select_account` shows the account chooser, `consent` still
+      // makes Google issue a refresh token.
+      changeUserParams: { prompt: 'select_account consent' },
       revocation: {
         kind: 'rfc7009',
         url: 'https://oauth2.googleapis.com/revoke',
@@ -140,6 +144,9 @@ export const BUILTIN_PROVIDERS: TProviderDefInput[] = [
       authorizeUrl: 'https://login.salesforce.com/services/oauth2/authorize',
       tokenUrl: 'https://login.salesforce.com/services/oauth2/token',
       scopes: ['api', 'refresh_token', 'openid'],
+      // Salesforce's `prompt=login` makes the user sign in again (its `select_account` skips the login page when one
+      // user is signed in); `login consent` is the combination its docs give.
+      changeUserParams: { prompt: 'login consent' },
       revocation: {
         kind: 'rfc7009',
         url: 'https://login.salesforce.com/services/oauth2/revoke',

@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadCatalogue } from './catalogue';
+import { loadCatalogue, publicProviderView } from './catalogue';
 
 describe('OAuth client credentials from the environment', () => {
   it('puts a provider’s pair on its OAuth settings', () => {
@@ -63,5 +66,48 @@ describe('revocation scope', () => {
       .map((p) => p.key);
     expect(grantWide).toEqual(['google']);
     expect(catalogue.get('salesforce').oauth?.revocationScope).toBe('token');
+  });
+});
+
+describe('change-of-user parameters', () => {
+  const withFile = (providers: Record<string, unknown>[]) => {
+    const dir = mkdtempSync(join(tmpdir(), 'providers-'));
+    const file = join(dir, 'providers.json');
+    writeFileSync(file, JSON.stringify({ providers }));
+    return loadCatalogue({ providersFile: file, env: {} });
+  };
+
+  it('asks for an account chooser only where the provider documents one; the dashboard is told which', () => {
+    const catalogue = loadCatalogue({ env: {} });
+    const asking = catalogue
+      .list()
+      .filter((p) => publicProviderView(p).changeUserAsksAccount)
+      .map((p) => [p.key, p.oauth?.changeUserParams]);
+    expect(asking).toEqual([
+      ['google', { prompt: 'select_account consent' }],
+      ['salesforce', { prompt: 'login consent' }],
+    ]);
+    expect(catalogue.get('confluence').oauth?.changeUserParams).toEqual({});
+  });
+
+  it('PROVIDERS_FILE sets them key by key, like customParams; a provider without reconnect never asks', () => {
+    const catalogue = withFile([
+      { key: 'google', oauth: { changeUserParams: { hd: 'acme.test' } } },
+      { key: 'zendesk', oauth: { changeUserParams: { prompt: 'login' } } },
+      { key: 'xero', oauth: { changeUserParams: { prompt: 'select_account' } } },
+    ]);
+    expect(catalogue.get('google').oauth?.changeUserParams).toEqual({
+      prompt: 'select_account consent',
+      hd: 'acme.test',
+    });
+    expect(publicProviderView(catalogue.get('zendesk')).changeUserAsksAccount).toBe(true);
+    // Xero offers no change of user at all (supportsReconnect: false).
+    expect(publicProviderView(catalogue.get('xero')).changeUserAsksAccount).toBe(false);
+  });
+
+  it('refuses a value that is not a string', () => {
+    expect(() => withFile([{ key: 'google', oauth: { changeUserParams: { prompt: 1 } } }])).toThrow(
+      /provider google is invalid/,
+    );
   });
 });

@@ -162,6 +162,9 @@ export function publicProviderView(def: TProviderDef) {
     subdomainLabel: def.oauth?.subdomain?.label ?? null,
     revocation: def.oauth ? def.oauth.revocation.kind : 'none',
     supportsReconnect: def.oauth?.supportsReconnect ?? false,
+    /** A change of user makes the provider ask which account to use (its `changeUserParams`). */
+    changeUserAsksAccount:
+      def.oauth?.supportsReconnect === true && Object.keys(def.oauth.changeUserParams).length > 0,
     apiKeyFields: def.apiKey?.fields ?? [],
     apiKeyLabel: def.apiKey?.keyLabel ?? null,
     syncResources: def.dataApi?.resources ?? [],

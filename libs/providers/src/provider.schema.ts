@@ -61,6 +61,12 @@ export const ZOAuthSettings = z.object({
   scopes: z.array(z.string()).default([]),
   scopeDelimiter: z.string().default(' '),
   customParams: z.record(z.string(), z.string()).default({}),
+  /**
+   * Authorize parameters, over `customParams`, that make the provider ask which account to sign in with: sent on a
+   * change of user only, where a browser still signed in there as the connected user would otherwise authorize that
+   * same account again. Only where the provider documents one; a connect and a reconnect send `customParams` alone.
+   */
+  changeUserParams: z.record(z.string(), z.string()).default({}),
   pkce: z.boolean().default(true),
   tokenClientAuth: z.enum(['basic', 'body']).default('body'),
   revocation: ZRevocation,

@@ -430,7 +430,7 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     // Before leaving, the button says (and is described by) what to do at the provider.
     const hintId = await changeUser.getAttribute('aria-describedby');
     await expect(google.locator(`[id="${hintId}"]`).textContent()).resolves.toBe(
-      'Change user sends you to Google Workspace to sign in as another user of your organization there. If you are still signed in there as alice@acme.test, sign out first or use a private window: otherwise the same account signs in again.',
+      'Change user sends you to Google Workspace, which will ask which account to use: choose another user of your organization there, not alice@acme.test.',
     );
     // Still signed in at the provider as the connected account: it comes back, and the banner does not claim a switch.
     await h.fakeClient.consentAs('u-alice');

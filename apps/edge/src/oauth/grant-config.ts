@@ -1,4 +1,4 @@
-import type { Catalogue } from '@otesse/providers';
+import type { Catalogue, TProviderDef } from '@otesse/providers';
 
 export interface TGrantConfig {
   config: Record<string, unknown>;
@@ -54,4 +54,15 @@ export function buildGrantConfig(catalogue: Catalogue, publicUrl: string): TGran
     };
   }
   return { config, nameOf: (vendor) => names.get(vendor) ?? vendor };
+}
+
+/**
+ * grant's `custom_params` for a change of user, where the provider has parameters that make it ask which account to
+ * use; undefined otherwise (the catalogue's own). A per-request `custom_params` replaces the configured object
+ * (grant merges a request's overrides one level deep), so it is given whole: `customParams` with these over them.
+ */
+export function changeUserCustomParams(provider: TProviderDef): Record<string, string> | undefined {
+  const o = provider.oauth;
+  if (!o || Object.keys(o.changeUserParams).length === 0) return undefined;
+  return { ...o.customParams, ...o.changeUserParams };
 }

@@ -8,7 +8,7 @@ import type { TEdgeDeps } from '../trpc/context';
 import { clientIp } from '../trpc/context';
 import { completeConnection } from '../connect/complete-connection';
 import { reconnectFromCallback } from '../connect/reconnect-connection';
-import { buildGrantConfig } from './grant-config';
+import { buildGrantConfig, changeUserCustomParams } from './grant-config';
 import type { TCredentialInput } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { grantSessionStore } from './grant-session-store';
@@ -41,7 +41,7 @@ import { asAppError } from '../trpc/app-error-to-trpc';
 type TGrantHandler = (
   req: IncomingMessage,
   res: ServerResponse,
-  state?: { dynamic?: Record<string, string> },
+  state?: { dynamic?: Record<string, string | Record<string, string>> },
 ) => Promise<{
   redirect?: boolean;
   response?: Record<string, unknown> & { raw?: Record<string, unknown> };
@@ -293,8 +293,16 @@ export function createOAuthRoutes(
     // Never hand the browser's query to grant: only server-side values reach the provider URL.
     req.url = `/connect/${grantConfig.nameOf(provider.key)}`;
     res.setHeader('referrer-policy', 'no-referrer');
+    // A change of user asks the provider for its account chooser where it has one: a browser still signed in there
+    // as the connected user would otherwise authorize that same account again.
+    const customParams =
+      pending.action === 'changeUser' ? changeUserCustomParams(provider) : undefined;
     const result = await grantApp(req, res, {
-      dynamic: { state, ...(subdomain ? { subdomain } : {}) },
+      dynamic: {
+        state,
+        ...(subdomain ? { subdomain } : {}),
+        ...(customParams ? { custom_params: customParams } : {}),
+      },
     });
     if (!result.redirect)
       return refuse(res, 500, 'grant_failed', 'the authorization could not be started');

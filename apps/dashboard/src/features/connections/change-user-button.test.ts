@@ -13,4 +13,10 @@ describe('the hint beside Change user', () => {
       'If you are still signed in there as the connected user, sign out first',
     );
   });
+
+  it('for a provider that shows its account chooser on a change of user, says to pick the other account there', () => {
+    expect(changeUserHint('Google Workspace', 'alice@acme.test', true)).toBe(
+      'Change user sends you to Google Workspace, which will ask which account to use: choose another user of your organization there, not alice@acme.test.',
+    );
+  });
 });

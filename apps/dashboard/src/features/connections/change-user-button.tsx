@@ -3,12 +3,20 @@ import { ErrorAlert } from '../../ui/error-alert';
 import { useStartOAuth } from '../catalogue/use-start-oauth';
 
 /**
- * What Change user needs of the person before they leave: the provider signs in whoever its browser session
+ * What Change user needs of the person before they leave: most providers sign in whoever their browser session
  * already holds, so a person still signed in there as the connected account gets that account back and nothing
- * switches.
+ * switches. A provider that asks which account to use (`asksAccount`: the edge sends it its account chooser) needs
+ * only the right choice.
  */
-export function changeUserHint(providerName: string, currentAccount: string | null): string {
-  return `Change user sends you to ${providerName} to sign in as another user of your organization there. If you are still signed in there as ${currentAccount ?? 'the connected user'}, sign out first or use a private window: otherwise the same account signs in again.`;
+export function changeUserHint(
+  providerName: string,
+  currentAccount: string | null,
+  asksAccount = false,
+): string {
+  const current = currentAccount ?? 'the connected user';
+  if (asksAccount)
+    return `Change user sends you to ${providerName}, which will ask which account to use: choose another user of your organization there, not ${current}.`;
+  return `Change user sends you to ${providerName} to sign in as another user of your organization there. If you are still signed in there as ${current}, sign out first or use a private window: otherwise the same account signs in again.`;
 }
 
 /** Seed 003: switch the connected account (same tenant) without disconnecting the integration. */
@@ -57,6 +65,7 @@ export function ChangeUserHint({
       {changeUserHint(
         provider.displayName,
         connection.accountLabel ?? connection.externalAccountId,
+        provider.changeUserAsksAccount,
       )}
     </p>
   );
