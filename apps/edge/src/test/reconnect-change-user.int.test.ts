@@ -413,8 +413,15 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
           accountRecorded: false,
         },
       });
-      // A member may not resume the admin's operation on the organization's connection.
+      // A member may not resume the admin's operation on the organization's connection, nor learn that it exists:
+      // NOT_FOUND, as its status answers them (a viewer, who sees the org's operations, is FORBIDDEN).
+      expect((await trpcErrorOf(h.member.client.disconnect.status.query({ sagaId }))).code).toBe(
+        'NOT_FOUND',
+      );
       expect((await trpcErrorOf(h.member.client.operations.resume.mutate({ sagaId }))).code).toBe(
+        'NOT_FOUND',
+      );
+      expect((await trpcErrorOf(h.viewer.client.operations.resume.mutate({ sagaId }))).code).toBe(
         'FORBIDDEN',
       );
     } finally {

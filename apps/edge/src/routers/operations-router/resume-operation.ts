@@ -1,5 +1,5 @@
 import { authedProcedure } from '../../trpc/trpc';
-import { publicSagaView, requireSagaView } from '../disconnect-router/saga-view';
+import { publicSagaView, requireVisibleSaga } from '../disconnect-router/saga-view';
 import { ZResumeOperationInput } from './resume-operation.schema';
 import { resumeStopped } from './resume-stopped';
 
@@ -10,7 +10,9 @@ import { resumeStopped } from './resume-stopped';
 export const resumeOperation = authedProcedure
   .input(ZResumeOperationInput)
   .mutation(async ({ ctx, input }) => {
-    const saga = requireSagaView(await ctx.deps.sagas.view(input.sagaId), ctx.identity.orgId);
+    // One the caller may not even see is NOT_FOUND (as `disconnect.status` answers), not FORBIDDEN: the answer must
+    // not confirm that a colleague's operation exists.
+    const saga = requireVisibleSaga(await ctx.deps.sagas.view(input.sagaId), ctx.identity);
     return {
       saga: publicSagaView(await resumeStopped(ctx, saga, input.waitMs), ctx.deps.catalogue),
     };
