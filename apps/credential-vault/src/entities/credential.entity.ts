@@ -11,7 +11,9 @@ export const CREDENTIAL_KINDS = [
 
 /**
  * One secret of a connection, envelope-encrypted (see crypto/envelope.ts). Destroying it overwrites the
- * ciphertext, iv, tag and wrapped data key with '' and soft-deletes the row (kept for the record).
+ * ciphertext, iv, tag and wrapped data key with '' and soft-deletes the row (kept for the record). Earlier versions
+ * of the row (dead tuples, WAL, backups) still hold the sealed value until the master key that wraps it is rotated
+ * away (ARCHITECTURE.md, "Destroyed, and copies").
  */
 export interface Credential {
   id: string;
