@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
-import type { TRequestInput } from '@otesse/contracts';
+import type { TReplyOf, TRequestInput } from '@otesse/contracts';
 import type { Bus } from '@otesse/messaging';
 import { openOrm, runSqlCommandOnce } from '@otesse/persistence';
 import { errorOf, waitFor, type TTestDatabase } from '@otesse/testing';
@@ -758,6 +758,49 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
         }),
       ),
     ).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it("lists the ended connections a caller names, not the org's whole history, when asked so", async () => {
+    const orgId = randomUUID();
+    const live = await connected(orgId);
+    const ended: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const { connection } = await connected(orgId);
+      const saga = randomUUID();
+      await begin(orgId, connection.id, saga);
+      await complete(orgId, connection.id, saga);
+      ended.push(connection.id);
+    }
+    const idsOf = (r: TReplyOf<'connection.integrations.list'>) =>
+      r.instances.flatMap((i) => i.connections.map((c) => c.id)).sort();
+    // Unset (callers before the field): every connection, revoked ones included.
+    expect(idsOf(await bus.request('connection.integrations.list', { orgId }))).toEqual(
+      [live.connection.id, ...ended].sort(),
+    );
+    // Named: the live ones and those named only; none named: the live ones.
+    expect(
+      idsOf(
+        await bus.request('connection.integrations.list', {
+          orgId,
+          endedConnectionIds: [ended[1]!, randomUUID()],
+        }),
+      ),
+    ).toEqual([live.connection.id, ended[1]!].sort());
+    const liveOnly = await bus.request('connection.integrations.list', {
+      orgId,
+      endedConnectionIds: [],
+    });
+    expect(idsOf(liveOnly)).toEqual([live.connection.id]);
+    // The instance is listed all the same.
+    expect(liveOnly.instances.map((i) => i.instance.id)).toEqual([live.instance.id]);
+    expect(
+      await errorOf(
+        bus.request('connection.integrations.list', {
+          orgId,
+          endedConnectionIds: ['not-a-uuid'],
+        }),
+      ),
+    ).toMatchObject({ code: 'BAD_REQUEST' });
   });
 
   it('with only a pending connect left, the instance waits revoked-in-waiting; abandoning it restores revoked', async () => {

@@ -181,8 +181,14 @@ export const connectionContracts = {
     errors: ['BAD_REQUEST'],
   }),
   /** Every instance of the org with its connections (the edge joins it with the catalogue). */
+  /**
+   * Every instance of the org with its connections. Ended ones (`revoked`, `error`) pile up with every disconnect and
+   * failed connect: with `endedConnectionIds`, only those named are listed (the ones a caller still needs: an
+   * operation open on them, a job that syncs for them), so the reply stays the size of what is live; unset, all of
+   * them (what callers before it received).
+   */
   'connection.integrations.list': defineRequest({
-    request: z.object({ orgId: ZOrgId }),
+    request: z.object({ orgId: ZOrgId, endedConnectionIds: z.array(ZUuid).max(10_000).optional() }),
     reply: z.object({
       instances: z.array(z.object({ instance: ZInstance, connections: z.array(ZConnection) })),
     }),

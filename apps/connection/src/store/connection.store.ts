@@ -148,9 +148,22 @@ export async function loadInstance(db: TDb, orgId: string, id: string): Promise<
 /** Connections of an org, optionally of some instances or one id, oldest first. */
 export async function loadConnections(
   db: TDb,
-  where: { orgId: string; instanceIds?: string[]; id?: string; externalAccountId?: string },
+  where: {
+    orgId: string;
+    instanceIds?: string[];
+    id?: string;
+    externalAccountId?: string;
+    /** Ended connections (revoked, error) only among these; the live ones all. */
+    endedAmong?: readonly string[] | undefined;
+  },
 ): Promise<TConnection[]> {
   const q = db('integration_connection').withSchema(SCHEMA).where('org_id', where.orgId);
+  const endedAmong = where.endedAmong;
+  if (endedAmong !== undefined)
+    q.andWhere((w) => {
+      void w.whereNotIn('status', ['revoked', 'error']);
+      if (endedAmong.length) void w.orWhereIn('id', [...endedAmong]);
+    });
   if (where.instanceIds !== undefined) q.whereIn('instance_id', where.instanceIds);
   if (where.id !== undefined) q.andWhere('id', where.id);
   if (where.externalAccountId !== undefined)

@@ -31,7 +31,8 @@ export const listAccountIntegrations = authedProcedure
     const [{ instances }, users] = await Promise.all([
       ctx.deps.bus.request(
         'connection.integrations.list',
-        { orgId },
+        // Connected connections and instances only: none of the ended ones.
+        { orgId, endedConnectionIds: [] },
         { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId } },
       ),
       withUsers

@@ -21,9 +21,12 @@ export const listIntegrations = authedProcedure
   .input(ZListIntegrationsInput)
   .query(async ({ ctx, input }) => {
     const { identity } = ctx;
+    // The subjects with an operation open or stopped on them first: the only ended (revoked, error) connections the
+    // list needs, so the connection service leaves out the rest of the org's history.
+    const open = await ctx.deps.sagas.openSubjects(identity.orgId, OPERATION_TYPES);
     const { instances } = await ctx.deps.bus.request(
       'connection.integrations.list',
-      { orgId: identity.orgId },
+      { orgId: identity.orgId, endedConnectionIds: connectionIdsOf(open, identity.orgId) },
       {
         ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
       },
@@ -82,7 +85,7 @@ export const listIntegrations = authedProcedure
         identity.orgId,
         visibleConnections.map((c) => c.userId),
       ),
-      unfinishedOperations(ctx.deps.sagas, identity.orgId, visibleConnections),
+      unfinishedOperations(ctx.deps.sagas, open, identity.orgId, visibleConnections),
     ]);
     const shownIds = new Set(shownConnections.map((c) => c.id));
     /** The visible connections no longer shown as live (revoked, error) with an operation still open on them. */
@@ -150,18 +153,31 @@ export const listIntegrations = authedProcedure
 
 const OPERATION_TYPES = [DISCONNECT_SAGA, RECONNECT_SAGA.reconnect, RECONNECT_SAGA.changeUser];
 
+type TOpenSubjects = Awaited<ReturnType<TEdgeDeps['sagas']['openSubjects']>>;
+
+/** The connections the open or stopped operations act on (a disconnect's subject is `orgId:connectionId`). */
+function connectionIdsOf(open: TOpenSubjects, orgId: string): string[] {
+  const prefix = `${orgId}:`;
+  const ids = new Set<string>();
+  for (const [type, subjects] of open)
+    for (const subject of subjects)
+      if (type !== DISCONNECT_SAGA) ids.add(subject);
+      else if (subject.startsWith(prefix)) ids.add(subject.slice(prefix.length));
+  return [...ids].slice(0, 10_000);
+}
+
 /**
  * Per connection, its newest saga (disconnect, reconnect or change-user) when that one is still running or stopped
- * past its pivot. The visible connections include every revoked one of the org's history, so the saga log is asked
- * only about the subjects that have an open or stopped saga at all (any other's newest saga has ended): two indexed
- * statements whose cost follows what is unfinished, not how many connections were ever revoked.
+ * past its pivot. The saga log is asked only about the subjects that have an open or stopped saga at all (`open`:
+ * any other's newest saga has ended): indexed statements whose cost follows what is unfinished, not how many
+ * connections the org ever had.
  */
 async function unfinishedOperations(
   sagas: TEdgeDeps['sagas'],
+  open: TOpenSubjects,
   orgId: string,
   connections: readonly TConnection[],
 ): Promise<Map<string, TConnectionOperation>> {
-  const open = await sagas.openSubjects(orgId, OPERATION_TYPES);
   const keys = connections
     .flatMap((c) => [
       { type: DISCONNECT_SAGA, subjectKey: disconnectSubject(orgId, c.id) },

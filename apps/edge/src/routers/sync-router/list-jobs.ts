@@ -15,20 +15,28 @@ import { syncRequestOptions } from './sync-request-context';
 export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx, input }) => {
   const { identity } = ctx;
   const opts = syncRequestOptions(ctx);
+  // The jobs first (scoped to the org: another org's instance has none here): the ended connections among theirs are
+  // the only ones of the org's history the list needs.
+  const overview = await ctx.deps.bus.request(
+    'sync-scheduler.jobs.overview',
+    { orgId: identity.orgId, instanceId: input.instanceId },
+    opts,
+  );
   const { instances } = await ctx.deps.bus.request(
     'connection.integrations.list',
-    { orgId: identity.orgId },
+    {
+      orgId: identity.orgId,
+      endedConnectionIds: [...new Set(overview.jobs.map((j) => j.job.connectionId))].slice(
+        0,
+        10_000,
+      ),
+    },
     opts,
   );
   const entry = instances.find((i) => i.instance.id === input.instanceId);
   if (!entry) {
     throw new TRPCError({ code: 'NOT_FOUND', message: 'no such integration instance' });
   }
-  const overview = await ctx.deps.bus.request(
-    'sync-scheduler.jobs.overview',
-    { orgId: identity.orgId, instanceId: input.instanceId },
-    opts,
-  );
   const connections = new Map(entry.connections.map((c) => [c.id, c]));
   const people = await loadPeople(
     ctx.deps.orm.em.getConnection().getKnex(),
