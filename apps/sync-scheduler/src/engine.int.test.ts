@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Bus } from '@otesse/messaging';
 import { openOrm } from '@otesse/persistence';
@@ -644,6 +646,41 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
       expect(row!.error).toMatch(/renewed token too/);
     } finally {
       kit.fake.state.applyConfig({ dataApiMode: 'ok' });
+    }
+  });
+
+  it('a provider answering a redirect fails the run; the address it points at is never called', async () => {
+    // What an admin-configured instance could point the scheduler at (metadata service, internal host).
+    let internalHits = 0;
+    const internal = createServer((_req, res) => {
+      internalHits += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"items":[]}');
+    });
+    await new Promise<void>((r) => internal.listen(0, '127.0.0.1', () => r()));
+    const c = await kit.connect();
+    const jobId = await kit.addJob(c, 'contacts');
+    kit.fake.state.applyConfig({
+      dataApiRedirectTo: `http://127.0.0.1:${(internal.address() as AddressInfo).port}/latest/meta-data/`,
+    });
+    try {
+      const dataCalls = kit.fake.state.dataCalls.length;
+      await runNow(c, jobId);
+      const failed = await kit.finished(jobId);
+      expect(failed).toMatchObject({
+        status: 'failed',
+        error_reason: 'provider_error',
+        records_written: 0,
+      });
+      const [row] = await kit.db.query<{ error: string }>(
+        'select error from sync.sync_execution where id = $1',
+        [failed.id],
+      );
+      expect(row!.error).toMatch(/answered 302, a redirect/);
+      expect(kit.fake.state.dataCalls.slice(dataCalls)).toMatchObject([{ status: 302 }]);
+      expect(internalHits).toBe(0);
+    } finally {
+      kit.fake.state.applyConfig({ dataApiRedirectTo: null });
+      await new Promise((r) => internal.close(r));
     }
   });
 

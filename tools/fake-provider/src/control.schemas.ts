@@ -20,6 +20,7 @@ export const configPatchSchema = z
     authorizeMode: z.enum(['consent', 'deny']),
     pageDelayMs: delayMs,
     dataApiMode: z.enum(['ok', 'unauthorized']),
+    dataApiRedirectTo: z.url().nullable(),
     dataCounts: z
       .strictObject({
         contacts: nonNegInt.max(1_000_000),

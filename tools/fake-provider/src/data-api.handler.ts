@@ -1,6 +1,6 @@
 import { dataPage } from './data-records.generator.js';
 import { DATA_RESOURCES, type TDataCallRecord, type TDataResource } from './fake-provider.types.js';
-import { HttpError, oauthError, sendJson } from './http.util.js';
+import { HttpError, oauthError, sendJson, sendRedirect } from './http.util.js';
 import {
   authenticateBearer,
   instanceField,
@@ -59,6 +59,11 @@ export async function handleDataList(ctx: TRequestContext, resource: string): Pr
   };
   state.dataCalls.push(record);
   state.dataCallCounts[resource] += 1;
+  if (state.config.dataApiRedirectTo !== null) {
+    record.status = 302;
+    sendRedirect(ctx.res, state.config.dataApiRedirectTo);
+    return;
+  }
   try {
     const token = authenticateBearer(ctx, { dataApi: true });
     record.userId = token.userId;

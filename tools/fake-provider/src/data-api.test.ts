@@ -148,6 +148,18 @@ describe('data API', () => {
     expect((await getJson(`${provider.url}/api/contacts`, alice.access_token)).status).toBe(200);
   });
 
+  it('dataApiRedirectTo answers every page call with a 302 to it, until set back to null', async () => {
+    await control.configure({ dataApiRedirectTo: 'http://169.254.169.254/latest/meta-data/' });
+    const res = await fetch(`${provider.url}/api/contacts?limit=5`, {
+      headers: { authorization: `Bearer ${alice.access_token}` },
+      redirect: 'manual',
+    });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('http://169.254.169.254/latest/meta-data/');
+    await control.configure({ dataApiRedirectTo: null });
+    expect((await getJson(`${provider.url}/api/contacts`, alice.access_token)).status).toBe(200);
+  });
+
   it('pageDelayMs slows each page', async () => {
     await control.configure({ pageDelayMs: 100 });
     const started = Date.now();

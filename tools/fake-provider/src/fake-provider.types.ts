@@ -49,6 +49,11 @@ export interface TFakeProviderConfig {
    * token without the scopes it needs, an app the customer no longer allows): refreshing does not help.
    */
   dataApiMode: 'ok' | 'unauthorized';
+  /**
+   * Set: every data API page call answers 302 to this URL, before any token check (a customer's instance pointing
+   * the product at a metadata or internal address). null (default): pages as usual.
+   */
+  dataApiRedirectTo: string | null;
   dataCounts: Record<TDataResource, number>;
   /** Empty = any non-empty client_id is accepted with any secret. */
   clients: TClientCredentials[];

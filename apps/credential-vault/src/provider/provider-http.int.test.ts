@@ -6,6 +6,8 @@ import { callProvider } from './provider-http';
 /** The one HTTP client the vault calls providers with (real HTTP servers on loopback). */
 describe('callProvider', () => {
   const hits = { target: 0 };
+  /** Each endless answer's hang-up, as the provider saw it. */
+  const hangUps: Promise<void>[] = [];
   let target: Server;
   let provider: Server;
   const url = (s: Server, path: string) =>
@@ -19,6 +21,22 @@ describe('callProvider', () => {
     });
     await listen(target);
     provider = createServer((req, res) => {
+      if (req.url === '/huge' || req.url === '/huge-declared') {
+        // A token answer that never ends (chunked, or announced as 4 GiB): written until the vault hangs up.
+        res.writeHead(
+          200,
+          req.url === '/huge'
+            ? { 'content-type': 'application/json' }
+            : { 'content-length': String(4 * 1024 ** 3) },
+        );
+        hangUps.push(new Promise((r) => res.on('close', r)));
+        const chunk = Buffer.alloc(64 * 1024, ' ');
+        const pump = () => {
+          while (!res.destroyed) if (!res.write(chunk)) return void res.once('drain', pump);
+        };
+        pump();
+        return;
+      }
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
@@ -77,6 +95,15 @@ describe('callProvider', () => {
       }),
     ).resolves.toMatchObject({ kind: 'response', status: 302 });
     expect(hits.target).toBe(0);
+  });
+
+  it('refuses an answer over the size cap (announced or streamed) as unreachable, and hangs up', async () => {
+    for (const path of ['/huge', '/huge-declared']) {
+      await expect(
+        callProvider({ method: 'POST', url: url(provider, path), timeoutMs: 10_000 }),
+      ).resolves.toEqual({ kind: 'unreachable', code: 'body_too_large' });
+    }
+    await Promise.all(hangUps);
   });
 
   it('a hang is a timeout within its bound; a closed port is unreachable', async () => {

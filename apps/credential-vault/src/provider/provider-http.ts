@@ -1,9 +1,11 @@
 import { request } from 'undici';
+import { ProviderHttpError, readCappedBody } from '@otesse/providers';
 
 /** What one HTTP call to a provider came to. Bodies are parsed JSON when they are JSON; nothing here is logged. */
 export type THttpOutcome =
   | { kind: 'response'; status: number; body: unknown; retryAfterMs: number | undefined }
   | { kind: 'timeout' }
+  /** Also an answer refused unread: `code` 'body_too_large' (over `PROVIDER_MAX_BODY_BYTES`). */
   | { kind: 'unreachable'; code: string | undefined };
 
 export interface THttpRequest {
@@ -17,10 +19,11 @@ export interface THttpRequest {
 }
 
 /**
- * One bounded HTTP call: the whole exchange (connect, headers, body) is cut at `timeoutMs`. Never throws for a
- * network fault: a hang is `timeout`, a refused or reset connection `unreachable`. undici's `request` rather than
- * `fetch`: the same client underneath without the WHATWG streams and objects, a quarter of fetch's CPU per call
- * (measured: 0.12–0.26 ms against 0.64–1.0 ms on loopback); a disconnect makes two of these calls.
+ * One bounded HTTP call: the whole exchange (connect, headers, body) is cut at `timeoutMs`, the body at
+ * `PROVIDER_MAX_BODY_BYTES`. Never throws for a network fault: a hang is `timeout`, a refused or reset connection
+ * `unreachable`. undici's `request` rather than `fetch`: the same client underneath without the WHATWG streams and
+ * objects, a quarter of fetch's CPU per call (measured: 0.12–0.26 ms against 0.64–1.0 ms on loopback); a
+ * disconnect makes two of these calls.
  */
 export async function callProvider(req: THttpRequest): Promise<THttpOutcome> {
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
@@ -42,7 +45,18 @@ export async function callProvider(req: THttpRequest): Promise<THttpOutcome> {
       ...(body === undefined ? {} : { body }),
       signal,
     });
-    const text = await res.body.text();
+    // Capped: a provider host may be an admin-chosen subdomain, and a huge answer would exhaust the vault's memory.
+    const text = new TextDecoder().decode(
+      await readCappedBody(
+        {
+          chunks: res.body,
+          contentLength: res.headers['content-length'],
+          // destroy() aborts the transfer and emits an AbortError, which nobody else awaits: swallowed here.
+          cancel: () => res.body.on('error', () => {}).destroy(),
+        },
+        res.statusCode,
+      ),
+    );
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -57,6 +71,8 @@ export async function callProvider(req: THttpRequest): Promise<THttpOutcome> {
       retryAfterMs: retryAfter((Array.isArray(ra) ? ra[0] : ra) ?? null),
     };
   } catch (e) {
+    // Not a verdict on the token: the refresh retries within its budget, a revocation reports it.
+    if (e instanceof ProviderHttpError) return { kind: 'unreachable', code: e.reason };
     if (signal.aborted) return { kind: 'timeout' };
     const err = e as Error & { code?: string; cause?: { code?: string } };
     if (err.name === 'TimeoutError' || err.name === 'AbortError') return { kind: 'timeout' };

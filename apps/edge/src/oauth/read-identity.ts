@@ -1,5 +1,12 @@
 import { AppError, ZSiteId, type TInstanceConfig } from '@otesse/contracts';
-import { readPath, resolveProviderUrl, type TProviderDef } from '@otesse/providers';
+import {
+  ProviderHttpError,
+  providerFetch,
+  readPath,
+  resolveProviderUrl,
+  type TProviderDef,
+  type TProviderResponse,
+} from '@otesse/providers';
 
 export interface TExternalIdentity {
   externalAccountId: string;
@@ -23,26 +30,46 @@ export interface TProviderSite {
 }
 
 async function getJson(url: string, accessToken: string): Promise<unknown> {
-  let res: Response;
+  let res: TProviderResponse;
   try {
-    res = await fetch(url, {
+    // The host may be an admin-chosen subdomain: a redirect is refused, the body capped (providerFetch).
+    res = await providerFetch(url, {
       headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
       signal: AbortSignal.timeout(5_000),
     });
   } catch (e) {
+    if (e instanceof ProviderHttpError) {
+      throw new AppError(
+        'PROVIDER_ERROR',
+        `the provider's identity endpoint answered ${e.status}, a redirect, which is not followed`,
+        { reason: 'identity_failed' },
+      );
+    }
     throw new AppError('PROVIDER_ERROR', `the provider's identity endpoint is unreachable`, {
       reason: 'identity_unreachable',
       cause: e,
     });
   }
   if (!res.ok) {
+    await res.discard();
     throw new AppError(
       'PROVIDER_ERROR',
       `the provider's identity endpoint answered ${res.status}`,
       { reason: 'identity_failed' },
     );
   }
-  return res.json();
+  try {
+    return await res.json();
+  } catch (e) {
+    if (e instanceof ProviderHttpError) {
+      throw new AppError(
+        'PROVIDER_ERROR',
+        `the provider's identity endpoint answered a body over the size limit`,
+        { reason: 'identity_failed' },
+      );
+    }
+    throw e;
+  }
 }
 
 /**

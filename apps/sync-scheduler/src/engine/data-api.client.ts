@@ -1,5 +1,12 @@
 import { z } from 'zod';
 import type { TSyncResource } from '@otesse/contracts';
+import { ProviderHttpError, providerFetch, type TProviderResponse } from '@otesse/providers';
+
+/**
+ * A page may hold up to 1000 records (catalogue `dataApi.pageSize`), so more than the 5 MiB default of other
+ * provider answers; still bounded, as a scheduler runs several executions with a prefetched page each.
+ */
+const MAX_PAGE_BYTES = 16 * 1024 * 1024;
 
 /** A page of the provider's data API: `GET {baseUrl}/api/{resource}?cursor=&limit=` with a bearer token. */
 const ZPage = z.object({
@@ -40,15 +47,23 @@ export async function fetchPage(opts: {
   url.searchParams.set('limit', String(opts.limit));
   if (opts.cursor) url.searchParams.set('cursor', opts.cursor);
   const started = performance.now();
-  let res: Response;
+  let res: TProviderResponse;
   try {
-    res = await fetch(url, {
+    // The base URL may be an admin-chosen subdomain: a redirect is refused, the page capped (providerFetch).
+    res = await providerFetch(url, {
       headers: { authorization: `Bearer ${opts.accessToken}`, accept: 'application/json' },
       signal: AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]),
+      maxBodyBytes: MAX_PAGE_BYTES,
     });
   } catch (e) {
     // Our own abort (cancel, stop) propagates as is; the caller knows why it aborted.
     if (opts.signal.aborted) throw e;
+    if (e instanceof ProviderHttpError) {
+      throw new DataApiError(
+        'provider_error',
+        `data API answered ${e.status}, a redirect, which is not followed`,
+      );
+    }
     const timedOut = (e as Error).name === 'TimeoutError';
     throw new DataApiError(
       'provider_unreachable',
@@ -56,11 +71,11 @@ export async function fetchPage(opts: {
     );
   }
   if (res.status === 401) {
-    await res.body?.cancel();
+    await res.discard();
     throw new DataApiError('provider_unauthorized', 'data API answered 401 (token refused)');
   }
   if (!res.ok) {
-    await res.body?.cancel();
+    await res.discard();
     throw new DataApiError('provider_error', `data API answered ${res.status}`);
   }
   let body: unknown;
@@ -68,6 +83,12 @@ export async function fetchPage(opts: {
     body = await res.json();
   } catch (e) {
     if (opts.signal.aborted) throw e;
+    if (e instanceof ProviderHttpError) {
+      throw new DataApiError(
+        'provider_bad_page',
+        `data API answered a page over ${MAX_PAGE_BYTES / 1024 / 1024} MiB`,
+      );
+    }
     throw new DataApiError('provider_bad_page', 'data API answered a page that is not JSON');
   }
   const page = ZPage.safeParse(body);
