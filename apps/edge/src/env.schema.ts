@@ -16,7 +16,10 @@ export const ZEdgeLimitsEnv = z.object({
    * client). Rate limits and audit IPs use the address this many hops from the right.
    */
   EDGE_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
-  /** Failed bearer-token verifications per client IP (token bucket: this many at once, refilled over the window). */
+  /**
+   * Refused credentials (token bucket: this many at once, refilled over the window): failed bearer tokens per client
+   * IP (a valid token always passes), refused webhook deliveries per client IP and endpoint.
+   */
   RATE_LIMIT_AUTH_FAILURES: count(1_000_000).default(20),
   RATE_LIMIT_AUTH_WINDOW_MS: windowMs.default(60_000),
   /** Requests to the OAuth routes (`/connect/start/*`, `/connect/*\/callback`) per client IP. */

@@ -6,7 +6,10 @@ export interface TEdgeLimitsConfig {
   maxBodyBytes: number;
   /** Proxies in front of the edge that append to X-Forwarded-For. */
   trustedProxyHops: number;
-  /** Failed bearer-token verifications per client IP. */
+  /**
+   * Failed bearer-token verifications per client IP; the same numbers bound refused webhook deliveries per
+   * client IP and endpoint, in buckets of their own.
+   */
   authFailures: TRateLimit;
   /** OAuth route requests (`/connect/*`) per client IP. */
   oauth: TRateLimit;
@@ -18,6 +21,11 @@ export interface TEdgeLimits {
   maxBodyBytes: number;
   trustedProxyHops: number;
   authFailures: RateLimiter;
+  /**
+   * Refused webhook deliveries, keyed by client IP and endpoint (`webhookFailureKey`): apart from bearer tokens
+   * and from other endpoints, since providers send every customer's deliveries from the same few addresses.
+   */
+  webhookFailures: RateLimiter;
   oauth: RateLimiter;
   perToken: RateLimiter;
 }
@@ -41,7 +49,13 @@ export function createEdgeLimits(cfg: Partial<TEdgeLimitsConfig> = {}): TEdgeLim
     maxBodyBytes: c.maxBodyBytes,
     trustedProxyHops: c.trustedProxyHops,
     authFailures: new RateLimiter('auth_failures', c.authFailures),
+    webhookFailures: new RateLimiter('auth_failures', c.authFailures),
     oauth: new RateLimiter('oauth', c.oauth),
     perToken: new RateLimiter('token', c.perToken),
   };
+}
+
+/** One endpoint as seen from one client address: what a refused webhook delivery is charged to. */
+export function webhookFailureKey(ip: string, vendor: string, instanceId: string): string {
+  return `${ip} ${vendor}/${instanceId}`;
 }

@@ -44,13 +44,16 @@ describe('RateLimiter (token bucket per key)', () => {
     expect(rl.check('a')).toEqual({ ok: true });
     rl.take('a');
     expect(rl.check('a')).toEqual({ ok: false, retryAfterSec: 1 });
+    // Looking at keys nobody was charged to stores nothing.
+    for (let i = 0; i < 100; i++) expect(rl.check(`never-charged-${i}`)).toEqual({ ok: true });
+    expect((rl as unknown as { buckets: Map<string, unknown> }).buckets.size).toBe(1);
   });
 
   it('keeps at most maxKeys buckets, dropping full ones first', () => {
     const c = clock();
     const rl = new RateLimiter('t', { limit: 1, windowMs: 1_000, maxKeys: 10, now: c.now });
     rl.take('busy');
-    for (let i = 0; i < 100; i++) rl.check(`idle-${i}`);
+    for (let i = 0; i < 100; i++) rl.take(`idle-${i}`);
     expect((rl as unknown as { buckets: Map<string, unknown> }).buckets.size).toBeLessThanOrEqual(
       10,
     );

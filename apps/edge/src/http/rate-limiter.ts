@@ -81,6 +81,8 @@ export class RateLimiter {
    * only once a request has failed, so concurrent good requests never use each other's allowance.
    */
   check(key: string): TRateDecision {
+    // An absent key is a full bucket: looking stores nothing (webhook keys hold a path anyone can make up).
+    if (!this.buckets.has(key)) return { ok: true };
     const b = this.bucket(key);
     return b.tokens >= 1 ? { ok: true } : this.refusal(b);
   }

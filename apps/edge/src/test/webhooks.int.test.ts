@@ -12,6 +12,7 @@ import {
   trpcErrorOf,
   type THarness,
 } from './e2e-harness';
+import { rawHttp } from './raw-http';
 
 const schemeOf = builtinWebhookSignature;
 
@@ -19,6 +20,9 @@ const QB_SECRET = 'qb-verifier-token-0123456789';
 const SLACK_SECRET = 'slack-signing-secret-abcdef0123';
 const SLACK_SECRET_NEXT = 'slack-signing-secret-next-456789';
 const POSTMARK_PASSWORD = 'postmark-basic-password-0123456789';
+const GLOBEX_POSTMARK_PASSWORD = 'globex-postmark-password-9876543210';
+/** RATE_LIMIT_AUTH_FAILURES' default, which this file's edge runs with. */
+const AUTH_FAILURES = 20;
 
 /**
  * Inbound webhooks (seed 000's retention table: inbound endpoints disabled and kept by a disconnect, enabled again
@@ -1014,5 +1018,117 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
       json: { accepted: true, duplicate: false },
     });
     expect(await received(qbInstanceId)).toHaveLength(eventsBefore + 1);
+  });
+
+  it("keeps one org's refused deliveries from locking out other orgs' deliveries and API tokens on the same provider IP", async () => {
+    // A provider sends every customer's deliveries from the same few addresses: this one, for both orgs.
+    const providerIp = '127.0.0.9';
+    // Each org's Postmark endpoint with its password (Acme's is there already when the file runs in order).
+    const postmarkPath = async (who: typeof h.admin, org: string, password: string) => {
+      let view = await who.client.integrations.webhookEndpoint.query({ vendor: 'postmark' });
+      if (!view.endpoint) {
+        await who.client.integrations.connectApiKey.mutate({
+          vendor: 'postmark',
+          apiKey: `pm-${org}-server-token-0123456789`,
+          senderEmails: [`billing@${org}.test`],
+        });
+        view = await who.client.integrations.webhookEndpoint.query({ vendor: 'postmark' });
+      }
+      if (!view.secretConfigured) {
+        await who.client.integrations.setWebhookSecret.mutate({
+          vendor: 'postmark',
+          secret: password,
+        });
+      }
+      return new URL(view.endpoint!.url).pathname;
+    };
+    const acme = await postmarkPath(h.admin, 'acme', POSTMARK_PASSWORD);
+    const globex = await postmarkPath(h.otherAdmin, 'globex', GLOBEX_POSTMARK_PASSWORD);
+    const post = async (path: string, password: string, from = providerIp) => {
+      const body = JSON.stringify({ RecordType: 'Bounce', MessageID: uuid() });
+      const res = await rawHttp(`${h.stack.edgeUrl}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Basic ${Buffer.from(`otesse:${password}`).toString('base64')}`,
+        },
+        body,
+        from,
+      });
+      return {
+        status: res.status,
+        retryAfter: res.headers['retry-after'],
+        body: res.body,
+        sent: body,
+      };
+    };
+    const me = (token: string) =>
+      rawHttp(`${h.stack.edgeUrl}/trpc/me.get`, {
+        headers: { authorization: `Bearer ${token}` },
+        from: providerIp,
+      });
+
+    expect((await post(globex, GLOBEX_POSTMARK_PASSWORD)).status).toBe(202);
+    // Acme's secret is wrong at the provider: its deliveries are refused until that endpoint's limit is used up.
+    let refused = 0;
+    let limited: Awaited<ReturnType<typeof post>> | undefined;
+    while (!limited && refused < 10 * AUTH_FAILURES) {
+      const r = await post(acme, 'acme-wrong-password-0123456789');
+      if (r.status === 429) limited = r;
+      else {
+        expect(r.status).toBe(401);
+        refused += 1;
+      }
+    }
+    expect(refused).toBeGreaterThanOrEqual(AUTH_FAILURES);
+    if (!limited) throw new Error('never rate limited');
+    expect(Number(limited.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(limited.body)).toMatchObject({
+      error: {
+        code: 'TOO_MANY_REQUESTS',
+        reason: 'rate_limited',
+        details: { limit: 'auth_failures', retryAfterSec: Number(limited.retryAfter) },
+      },
+    });
+    // That endpoint stays limited from that address, even for a delivery with the right password (a right guess
+    // must not get through: checked before the vault is asked), and nothing is published…
+    expect((await post(acme, 'acme-wrong-password-0123456789')).status).toBe(429);
+    const rightButLimited = await post(acme, POSTMARK_PASSWORD);
+    expect(rightButLimited.status).toBe(429);
+    // …but from another address the same endpoint takes it.
+    const elsewhere = await post(acme, POSTMARK_PASSWORD, '127.0.0.10');
+    expect(elsewhere.status).toBe(202);
+
+    // The other org's deliveries from the same address are taken and published.
+    const globexAfter = await post(globex, GLOBEX_POSTMARK_PASSWORD);
+    expect(globexAfter.status).toBe(202);
+    // And API calls from that address with a valid token are answered.
+    const asGlobex = await me(h.otherAdmin.token);
+    expect(asGlobex.status).toBe(200);
+    expect(asGlobex.body).toContain('admin@globex.test');
+    expect((await me(h.admin.token)).status).toBe(200);
+
+    const bodiesOf = async (path: string) =>
+      (await received(path.split('/').pop()!)).map((e) => e.body);
+    expect(await bodiesOf(globex)).toContain(globexAfter.sent);
+    expect(await bodiesOf(acme)).toContain(elsewhere.sent);
+    expect(await bodiesOf(acme)).not.toContain(rightButLimited.sent);
+
+    // Bad tokens from that address are refused on their own merits (401: the refused deliveries did not count),
+    // and still limited, with no effect on valid tokens or on deliveries.
+    let guesses = 0;
+    let guessLimited = false;
+    while (!guessLimited && guesses < 10 * AUTH_FAILURES) {
+      const r = await me(`otk_guess-${guesses}`);
+      if (r.status === 429) guessLimited = true;
+      else {
+        expect(r.status).toBe(401);
+        guesses += 1;
+      }
+    }
+    expect(guesses).toBeGreaterThanOrEqual(AUTH_FAILURES);
+    expect(guessLimited).toBe(true);
+    expect((await me(h.otherAdmin.token)).status).toBe(200);
+    expect((await post(globex, GLOBEX_POSTMARK_PASSWORD)).status).toBe(202);
   });
 });

@@ -83,28 +83,29 @@ export function createContextFactory(deps: TEdgeDeps) {
 }
 
 /**
- * Verifies a bearer token under the edge's limits: a client IP whose failed verifications used up their
- * allowance gets TOO_MANY_REQUESTS before any lookup (token guessing), and each authenticated call is charged
- * to its token. A missing token is no guess and is not counted. A verified token's `last_used_at` is written
- * at most once a minute, without the call waiting for it.
+ * Verifies a bearer token under the edge's limits: failed verifications are charged to the client IP, and once an
+ * address has used up its allowance a failed one is answered TOO_MANY_REQUESTS rather than UNAUTHORIZED (token
+ * guessing). A token that verifies is never refused by that limit: many clients share an address (NAT, a proxy),
+ * and one of them sending bad tokens must not lock the others out; so every presented token is looked up (one
+ * indexed read), and with 256 random bits a guess cannot succeed anyway. A missing token is no guess and is not
+ * counted. Each authenticated call is charged to its token. A verified token's `last_used_at` is written at most
+ * once a minute, without the call waiting for it.
  */
 export async function authenticateCaller(
   deps: Pick<TEdgeDeps, 'orm' | 'limits' | 'tokenUse'>,
   bearer: string | undefined,
   ip: string | null,
 ): Promise<TIdentity> {
-  const { authFailures } = deps.limits;
-  const ipKey = ip ?? 'unknown';
-  const presented = bearer !== undefined && bearer !== '';
-  if (presented) {
-    const allowed = authFailures.check(ipKey);
-    if (!allowed.ok) throw rateLimitedError(authFailures, allowed.retryAfterSec);
-  }
   let identity: TIdentity;
   try {
     identity = await authenticate(deps.orm.em.getConnection().getKnex(), bearer);
   } catch (e) {
-    if (presented && e instanceof AppError && e.code === 'UNAUTHORIZED') authFailures.take(ipKey);
+    const presented = bearer !== undefined && bearer !== '';
+    if (presented && e instanceof AppError && e.code === 'UNAUTHORIZED') {
+      const { authFailures } = deps.limits;
+      const charged = authFailures.take(ip ?? 'unknown');
+      if (!charged.ok) throw rateLimitedError(authFailures, charged.retryAfterSec);
+    }
     throw e;
   }
   void deps.tokenUse.record(identity.tokenId);

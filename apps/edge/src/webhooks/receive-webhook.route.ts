@@ -14,6 +14,7 @@ import { counter } from '@otesse/telemetry';
 import { databaseErrorToAppError } from '@otesse/persistence';
 import { clientIp, type TEdgeDeps } from '../trpc/context';
 import { rateLimitedError } from '../http/rate-limiter';
+import { webhookFailureKey } from '../http/edge-limits';
 import { sendAppError } from '../http/http-errors';
 import type { THttpRoute } from '../http/http-route';
 import {
@@ -69,8 +70,12 @@ const header = (req: IncomingMessage, name: string): string | null => {
  * signed timestamp) for EDGE_WEBHOOK_DEDUPE_RETENTION_MS where the body alone is signed, 15 minutes where a
  * timestamp is (a copy is stale by then): a copy of a published one — a provider's late retry, or a captured
  * delivery replayed, under any delivery id — is answered 202 `duplicate` and not published again. Refused
- * signatures are charged to the client IP like failed bearer tokens. A service or JetStream that cannot answer
- * makes it 503: the provider retries later, and nothing was published.
+ * signatures are charged to the client IP and this endpoint, in buckets apart from bearer tokens' (a provider
+ * sends every customer's deliveries from the same few addresses: one org's wrong secret must not stop another's
+ * deliveries or API calls); past the limit, that address gets 429 on this endpoint before any verification, even
+ * for a good signature: a right guess must not get through (basic schemes send an admin-chosen password), and a
+ * guesser costs no vault call. A service or JetStream that cannot answer makes it 503: the provider retries
+ * later, and nothing was published.
  */
 /** A malformed escape (`%E0%A4%A`) names no endpoint: a 404 like any unknown path, not a 500 and an error log. */
 function decodePathSegment(raw: string): string | undefined {
@@ -112,11 +117,12 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
     return refuse(new AppError('NOT_FOUND', 'no such webhook endpoint'), 'refused_unknown');
   }
   const ip = clientIp(req, deps.limits.trustedProxyHops) ?? 'unknown';
-  const allowed = deps.limits.authFailures.check(ip);
+  const failureKey = webhookFailureKey(ip, vendor.data, instanceId.data);
+  const allowed = deps.limits.webhookFailures.check(failureKey);
   if (!allowed.ok) {
     req.resume();
     return refuse(
-      rateLimitedError(deps.limits.authFailures, allowed.retryAfterSec),
+      rateLimitedError(deps.limits.webhookFailures, allowed.retryAfterSec),
       'refused_rate',
     );
   }
@@ -146,7 +152,7 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
       vendor: vendor.data,
       instanceId: instanceId.data,
       scheme,
-      ip,
+      failureKey,
       raw,
       body,
     });
@@ -179,12 +185,13 @@ async function verifyAndPublish(
     vendor: string;
     instanceId: string;
     scheme: TWebhooks;
-    ip: string;
+    /** The client IP and this endpoint: what a refusal is charged to. */
+    failureKey: string;
     raw: Buffer;
     body: string;
   },
 ): Promise<true> {
-  const { req, res, refuse, scheme, ip, raw, body } = d;
+  const { req, res, refuse, scheme, failureKey, raw, body } = d;
   const traceId = newTraceId();
   const busCtx = { traceId };
   let resolved;
@@ -232,7 +239,7 @@ async function verifyAndPublish(
     signedWith = verified.secret;
   }
   if (why !== null) {
-    deps.limits.authFailures.take(ip);
+    deps.limits.webhookFailures.take(failureKey);
     // The operator's clue (a secret not set yet, or the wrong one pasted); the caller only learns "unauthorized".
     deps.logger.warn(
       { orgId, instanceId: endpoint.instanceId, vendor: d.vendor, reason: why, traceId },
