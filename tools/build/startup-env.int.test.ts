@@ -54,7 +54,7 @@ describe('an environment the schema refuses', () => {
           ...(name === 'credential-vault' ? ['VAULT_MASTER_KEY'] : []),
         ].sort(),
       );
-      expect(line.msg).toMatch(/^invalid environment: .*DATABASE_POOL_MAX \(/);
+      expect(line.msg).toMatch(/^invalid environment: .*DATABASE_POOL_MAX: /);
       expect(output).not.toContain('short-secret-value');
     },
     30_000,

@@ -49,7 +49,7 @@ export function exitOnStartFailure(logger: Logger, e: unknown): never {
     }));
     logger.fatal(
       { reason: 'invalid_environment', variables },
-      `invalid environment: ${variables.map((v) => `${v.variable} (${v.problem})`).join('; ')}`,
+      `invalid environment: ${variables.map((v) => `${v.variable}: ${v.problem}`).join('; ')}`,
     );
   } else if (e instanceof AppError) {
     // Named failures (master keys, pending migrations, a refused role…) say all there is; no stack.
