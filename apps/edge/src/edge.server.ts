@@ -202,15 +202,12 @@ async function serveEdge(
   catalogue: Catalogue,
   lifecycle: TPhasedReadiness,
 ): Promise<TRunningEdge> {
-  const orm: MikroORM = await openOrm({
-    ...edgeOrmConfig(cfg.databaseUrl),
-    poolMax: cfg.databasePoolMax,
-    logger,
-  });
+  const ormConfig = edgeOrmConfig(cfg.databaseUrl);
+  const orm: MikroORM = await openOrm({ ...ormConfig, poolMax: cfg.databasePoolMax, logger });
   try {
     await migrateAtStart({
       orm,
-      config: edgeOrmConfig(cfg.databaseUrl),
+      config: ormConfig,
       logger,
       migrateOnStart: cfg.migrateOnStart,
     });

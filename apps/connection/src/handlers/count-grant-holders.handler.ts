@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { THandler } from '@otesse/messaging';
+import { LIVE_CONNECTION_STATUSES } from '../entities';
 import { SCHEMA } from '../store/connection.store';
 
 /**
@@ -16,7 +17,7 @@ export function countGrantHoldersHandler(
       .withSchema(SCHEMA)
       .from('integration_connection')
       .where({ vendor: req.vendor, external_account_id: req.externalAccountId })
-      .whereIn('status', ['pending', 'connected', 'disconnecting'])
+      .whereIn('status', LIVE_CONNECTION_STATUSES)
       .select('status')
       .count({ n: '*' })
       .groupBy('status');

@@ -161,7 +161,7 @@ export async function loadConnections(
   const endedAmong = where.endedAmong;
   if (endedAmong !== undefined)
     q.andWhere((w) => {
-      void w.whereNotIn('status', ['revoked', 'error']);
+      void w.whereIn('status', LIVE_CONNECTION_STATUSES);
       if (endedAmong.length) void w.orWhereIn('id', [...endedAmong]);
     });
   if (where.instanceIds !== undefined) q.whereIn('instance_id', where.instanceIds);

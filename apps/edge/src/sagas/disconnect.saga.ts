@@ -38,6 +38,12 @@ export type TDisconnectSagaVersion = 1 | 2 | 3;
 export const disconnectSubject = (orgId: string, connectionId: string): string =>
   `${orgId}:${connectionId}`;
 
+/** The connection a disconnect's subject names (`disconnectSubject` read back); undefined for another org's. */
+export function connectionOfDisconnectSubject(orgId: string, subject: string): string | undefined {
+  const prefix = `${orgId}:`;
+  return subject.startsWith(prefix) ? subject.slice(prefix.length) : undefined;
+}
+
 /** The target from the saga's input (version 1) or its lock step's result (version 2); absent before the lock. */
 export function disconnectTarget(
   input: Record<string, unknown>,

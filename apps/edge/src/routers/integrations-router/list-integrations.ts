@@ -5,7 +5,11 @@ import { loadPeople } from '../people';
 import { connectionView, LIVE_STATUSES, otherConnectionView } from './connection-view';
 import { ZListIntegrationsInput } from './list-integrations.schema';
 import type { TEdgeDeps } from '../../trpc/context';
-import { DISCONNECT_SAGA, disconnectSubject } from '../../sagas/disconnect.saga';
+import {
+  connectionOfDisconnectSubject,
+  DISCONNECT_SAGA,
+  disconnectSubject,
+} from '../../sagas/disconnect.saga';
 import { RECONNECT_SAGA } from '../../sagas/reconnect.saga';
 import { operationView, type TOperationView } from '../operations-router/operation-view';
 
@@ -157,12 +161,12 @@ type TOpenSubjects = Awaited<ReturnType<TEdgeDeps['sagas']['openSubjects']>>;
 
 /** The connections the open or stopped operations act on (a disconnect's subject is `orgId:connectionId`). */
 function connectionIdsOf(open: TOpenSubjects, orgId: string): string[] {
-  const prefix = `${orgId}:`;
   const ids = new Set<string>();
   for (const [type, subjects] of open)
-    for (const subject of subjects)
-      if (type !== DISCONNECT_SAGA) ids.add(subject);
-      else if (subject.startsWith(prefix)) ids.add(subject.slice(prefix.length));
+    for (const subject of subjects) {
+      const id = type === DISCONNECT_SAGA ? connectionOfDisconnectSubject(orgId, subject) : subject;
+      if (id !== undefined) ids.add(id);
+    }
   return [...ids].slice(0, 10_000);
 }
 
