@@ -104,10 +104,14 @@ describe('idempotency records are released and purged (all services as processes
     const stopped = await addEndedSaga('failed', 'destroy-credentials');
     await addRecord('vault', `${stopped}:destroy-credentials`);
 
+    // The services forget first, then the edge commits the release mark: wait for the mark too, not only the
+    // deletions (read between the two, the mark was still null once in CI).
     await waitFor(
       async () =>
         Object.values(await recordsEverywhere(`${saga.id}:`)).every((n) => n === 0) &&
-        (await records('sync', `${compensated}:`)) === 0,
+        (await records('sync', `${compensated}:`)) === 0 &&
+        (await releasedAt(saga.id)) instanceof Date &&
+        (await releasedAt(compensated)) instanceof Date,
       { timeoutMs: 20_000, intervalMs: 200, what: 'the ended sagas released' },
     );
     expect(await releasedAt(saga.id)).toBeInstanceOf(Date);
