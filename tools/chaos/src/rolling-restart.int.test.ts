@@ -126,6 +126,7 @@ describe('rolling restart under load', () => {
     });
 
     const exitCodes: Record<string, number | null | undefined> = {};
+    const stopLogs: string[] = [];
     let retriesBeforeEdge = -1;
     try {
       await new Promise((r) => setTimeout(r, 2_000));
@@ -135,7 +136,13 @@ describe('rolling restart under load', () => {
           // The second replica of each service gets SIGHUP (its terminal closed, a process manager's hang-up):
           // the same graceful stop. The edge's SIGHUP reloads its certificate instead.
           const signal = replica === 1 && service !== 'edge' ? 'SIGHUP' : 'SIGTERM';
-          exitCodes[`${service}#${replica}`] = await h.stack.kill(service, signal, replica);
+          const code = await h.stack.kill(service, signal, replica);
+          exitCodes[`${service}#${replica}`] = code;
+          // Why a stop was not clean, for the failure message (the process is gone after this).
+          if (code !== 0)
+            stopLogs.push(
+              `${service}#${replica}:\n${h.stack.output(service, replica).slice(-4_000)}`,
+            );
           await h.stack.start(service, replica);
           await new Promise((r) => setTimeout(r, 1_000));
         }
@@ -146,7 +153,7 @@ describe('rolling restart under load', () => {
     }
 
     // Every replica stopped gracefully: SIGTERM → drained and finished → exit 0 (not the forced exit 1).
-    expect(exitCodes).toEqual(
+    expect(exitCodes, stopLogs.join('\n')).toEqual(
       Object.fromEntries(ORDER.flatMap((s) => [0, 1].map((r) => [`${s}#${r}`, 0]))),
     );
     // Each edge stopped once its requests in flight were done, its clients' keep-alive connections closed with
