@@ -18,6 +18,8 @@ import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consume
 import { recordWebhookRefusalHandler } from './handlers/record-webhook-refusal.handler';
 import { resolveWebhookEndpointHandler } from './handlers/resolve-webhook-endpoint.handler';
 import { getInstanceHandler } from './handlers/get-instance.handler';
+import { listKeepersHandler } from './handlers/list-keepers.handler';
+import { listMemberConnectionsHandler } from './handlers/list-member-connections.handler';
 import { listDependentsHandler } from './handlers/list-dependents.handler';
 import { listFromOptionsHandler } from './handlers/list-from-options.handler';
 import { listIntegrationsHandler } from './handlers/list-integrations.handler';
@@ -104,6 +106,8 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     handlers: ({ orm, events, logger }) => ({
       'connection.instances.configure': configureInstanceHandler(orm, sweepSettings.staleAfterMs),
       'connection.instances.get': getInstanceHandler(orm),
+      'connection.instances.keepers': listKeepersHandler(orm),
+      'connection.instances.member-connections': listMemberConnectionsHandler(orm),
       'connection.accounts.grant-holders': countGrantHoldersHandler(orm),
       'connection.integrations.list': listIntegrationsHandler(orm),
       'connection.connections.get': getConnectionHandler(orm),

@@ -130,6 +130,24 @@ export const ZDependent = z.object({
 });
 export type TDependent = z.infer<typeof ZDependent>;
 
+/** One slot of an instance: the org's connection, or one member's personal connection. */
+export const ZConnectionSlot = z.discriminatedUnion('level', [
+  z.object({ level: z.literal('app') }).strict(),
+  z.object({ level: z.literal('user'), userId: ZUserId }).strict(),
+]);
+export type TConnectionSlot = z.infer<typeof ZConnectionSlot>;
+
+/** An instance's live connections in numbers (a list may carry only some of them). */
+export const ZInstanceConnectionCounts = z.object({
+  /** Members with a connected personal connection. */
+  connectedUsers: z.number().int().nonnegative(),
+  /** Connected connections (either level) whose refresh token can no longer refresh. */
+  refreshTokenExpired: z.number().int().nonnegative(),
+  /** Live (pending, connected, disconnecting) personal connections of members other than the viewer. */
+  otherMembersLive: z.number().int().nonnegative(),
+});
+export type TInstanceConnectionCounts = z.infer<typeof ZInstanceConnectionCounts>;
+
 export const connectionContracts = {
   /**
    * Create-or-update the org's instance of a vendor with this config (replaces the stored config). CONFLICT
@@ -141,20 +159,88 @@ export const connectionContracts = {
     reply: z.object({ instance: ZInstance }),
     errors: ['BAD_REQUEST', 'CONFLICT'],
   }),
+  /**
+   * The org's instance of a vendor with its connections, oldest first (history included: revoked, error). An
+   * instance of a user-level provider gathers one connection per member who connected, and more with every
+   * disconnect: a caller asks for the ones it needs (a slot, the newest with a site, none), so the reply stays the
+   * size of that, not of the org. Unfiltered, every one (what callers before the filters received).
+   */
   'connection.instances.get': defineRequest({
-    request: z.object({
-      orgId: ZOrgId,
-      vendor: ZVendor,
-      /** Only the connections of this external account (whether a grant is still in use: one indexed read). */
-      externalAccountId: z.string().min(1).max(200).optional(),
-    }),
+    request: z
+      .object({
+        orgId: ZOrgId,
+        vendor: ZVendor,
+        /** Only the connections of this external account (whether a grant is still in use: one indexed read). */
+        externalAccountId: z.string().min(1).max(200).optional(),
+        /** Only one slot's: the org's connection (`app`) or one member's personal connection. */
+        slot: ZConnectionSlot.optional(),
+        /** Only those that name a provider site (tenant): where the instance's site was last connected. */
+        withTenant: z.literal(true).optional(),
+        /** At most the newest this many of those matching (still answered oldest first). */
+        newest: z.number().int().min(1).max(1_000).optional(),
+        /** false: the instance and its webhook endpoint only, no connection. */
+        withConnections: z.boolean().optional(),
+      })
+      .strict(),
     reply: z.object({
       instance: ZInstance.nullable(),
-      /** Every connection of the instance, oldest first (history included: revoked, error). */
+      /** The instance's connections the request asked for, oldest first. */
       connections: z.array(ZConnection),
       webhookEndpoint: ZWebhookEndpoint.nullable(),
     }),
     errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * The other members' live personal connections to a vendor, a page at a time, oldest first (an admin's list
+   * carries the first ones; this pages through the rest). `after`: the last connection of the previous page.
+   */
+  'connection.instances.member-connections': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        vendor: ZVendor,
+        /** The viewer: their own connection is not a member's. */
+        exceptUserId: ZUserId,
+        after: ZUuid.optional(),
+        limit: z.number().int().min(1).max(200),
+      })
+      .strict(),
+    reply: z.object({
+      connections: z.array(ZConnection),
+      /** Pass as `after` for the next page; null on the last. */
+      nextAfter: ZUuid.nullable(),
+    }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * Who keeps an instance connected once one of its connections goes: the instance's other live connections, in
+   * counts, with a few of the members who hold them (a disconnect's preview names up to three). Another org's
+   * connection: NOT_FOUND.
+   */
+  'connection.instances.keepers': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        /** The connection being disconnected: never counted. */
+        connectionId: ZUuid,
+        /** Whose own personal connection counts as `yours` (the caller). */
+        viewerUserId: ZUserId,
+        /** How many members' user ids to name at most (oldest connections first). */
+        sample: z.number().int().min(0).max(20),
+      })
+      .strict(),
+    reply: z.object({
+      instance: ZInstance,
+      /** The org's (app-level) connection is live. */
+      organization: z.boolean(),
+      /** The viewer's own personal connection is live. */
+      yours: z.boolean(),
+      /** Other members' live personal connections. */
+      members: z.number().int().nonnegative(),
+      /** Up to `sample` of those members. */
+      memberUserIds: z.array(ZUserId),
+    }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND'],
   }),
   /**
    * How many live connections hold an external account's grant at a vendor, counted in every org: a deployment has
@@ -180,17 +266,35 @@ export const connectionContracts = {
     }),
     errors: ['BAD_REQUEST'],
   }),
-  /** Every instance of the org with its connections (the edge joins it with the catalogue). */
   /**
-   * Every instance of the org with its connections. Ended ones (`revoked`, `error`) pile up with every disconnect and
-   * failed connect: with `endedConnectionIds`, only those named are listed (the ones a caller still needs: an
-   * operation open on them, a job that syncs for them), so the reply stays the size of what is live; unset, all of
-   * them (what callers before it received).
+   * Every instance of the org with its connections (the edge joins it with the catalogue). Ended ones (`revoked`,
+   * `error`) pile up with every disconnect and failed connect: with `endedConnectionIds`, only those named are listed
+   * (the ones a caller still needs: an operation open on them, a job that syncs for them); unset, all of them (what
+   * callers before it received). Live ones grow with the org (one per member of a user-level provider): with
+   * `viewer`, only the org's, the viewer's own and at most `othersLimit` of the other members' per instance, oldest
+   * first, and `counts` says how many there are; then the ended ones only among `endedConnectionIds` (unset: none), and
+   * every connection named there is listed whatever its status or owner. Without `viewer`, every live one.
    */
   'connection.integrations.list': defineRequest({
-    request: z.object({ orgId: ZOrgId, endedConnectionIds: z.array(ZUuid).max(10_000).optional() }),
+    request: z
+      .object({
+        orgId: ZOrgId,
+        endedConnectionIds: z.array(ZUuid).max(10_000).optional(),
+        viewer: z
+          .object({ userId: ZUserId, othersLimit: z.number().int().min(0).max(500) })
+          .strict()
+          .optional(),
+      })
+      .strict(),
     reply: z.object({
-      instances: z.array(z.object({ instance: ZInstance, connections: z.array(ZConnection) })),
+      instances: z.array(
+        z.object({
+          instance: ZInstance,
+          connections: z.array(ZConnection),
+          /** The instance's live connections, counted whatever the reply leaves out. Optional for older readers. */
+          counts: ZInstanceConnectionCounts.optional(),
+        }),
+      ),
     }),
     errors: ['BAD_REQUEST'],
   }),

@@ -81,6 +81,17 @@ export const IntegrationConnectionSchema = new EntitySchema<IntegrationConnectio
       name: 'integration_connection_account_idx',
       expression: `create index "integration_connection_account_idx" on "connection"."integration_connection" ("vendor", "external_account_id") where "external_account_id" is not null and "status" in (${LIVE_SQL})`,
     },
+    // The other members' live connections of an org, in the order a list pages them (one per member of a
+    // user-level provider: an admin's list and its pages read a bounded range, never the whole set).
+    {
+      name: 'integration_connection_members_idx',
+      expression: `create index "integration_connection_members_idx" on "connection"."integration_connection" ("org_id", "vendor", "created_at", "id") where "level" = 'user' and "status" in (${LIVE_SQL})`,
+    },
+    // One slot's connections, history included (the OAuth routes read the slot they act on).
+    {
+      name: 'integration_connection_slot_idx',
+      expression: `create index "integration_connection_slot_idx" on "connection"."integration_connection" ("instance_id", "level", "user_id", "created_at")`,
+    },
     {
       name: 'integration_connection_one_live_app',
       expression: `create unique index "integration_connection_one_live_app" on "connection"."integration_connection" ("instance_id") where "level" = 'app' and "status" in (${LIVE_SQL})`,

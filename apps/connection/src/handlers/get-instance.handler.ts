@@ -3,8 +3,8 @@ import type { THandler } from '@otesse/messaging';
 import { loadConnections, loadInstances, loadWebhookEndpoint } from '../store/connection.store';
 
 /**
- * The org's instance of a vendor (null when never configured or connected) with its connections: all of them, or
- * only one external account's.
+ * The org's instance of a vendor (null when never configured or connected) with the connections asked for: all of
+ * them, one external account's, one slot's, the newest with a site, or none.
  */
 export function getInstanceHandler(orm: MikroORM): THandler<'connection.instances.get'> {
   return async (req) => {
@@ -12,13 +12,16 @@ export function getInstanceHandler(orm: MikroORM): THandler<'connection.instance
     const [instance] = await loadInstances(knex, { orgId: req.orgId, vendor: req.vendor });
     if (!instance) return { instance: null, connections: [], webhookEndpoint: null };
     const [connections, webhookEndpoint] = await Promise.all([
-      loadConnections(knex, {
-        orgId: req.orgId,
-        instanceIds: [instance.id],
-        ...(req.externalAccountId !== undefined
-          ? { externalAccountId: req.externalAccountId }
-          : {}),
-      }),
+      req.withConnections === false
+        ? Promise.resolve([])
+        : loadConnections(knex, {
+            orgId: req.orgId,
+            instanceIds: [instance.id],
+            externalAccountId: req.externalAccountId,
+            slot: req.slot,
+            withTenant: req.withTenant,
+            newest: req.newest,
+          }),
       loadWebhookEndpoint(knex, instance.id),
     ]);
     return { instance, connections, webhookEndpoint };

@@ -1,18 +1,39 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { TConnection } from '@otesse/contracts';
+import type { TConnection, TInstanceConnectionCounts } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
-import { loadConnections, loadInstances } from '../store/connection.store';
+import {
+  countLiveConnections,
+  loadConnections,
+  loadInstances,
+  loadViewerConnections,
+} from '../store/connection.store';
+
+const NO_CONNECTIONS: TInstanceConnectionCounts = {
+  connectedUsers: 0,
+  refreshTokenExpired: 0,
+  otherMembersLive: 0,
+};
 
 /**
- * Every instance of the org with its connections (the ended ones only among `endedConnectionIds` when given): two
- * queries, whatever the number of instances.
+ * Every instance of the org with its connections (the ended ones only among `endedConnectionIds` when given; with a
+ * viewer, at most `othersLimit` of the other members' live ones per instance, and every instance's counts): a few
+ * statements, whatever the number of instances or members.
  */
 export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.integrations.list'> {
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
-    const [instances, connections] = await Promise.all([
+    const viewer = req.viewer;
+    const [instances, connections, counts] = await Promise.all([
       loadInstances(knex, { orgId: req.orgId }),
-      loadConnections(knex, { orgId: req.orgId, endedAmong: req.endedConnectionIds }),
+      viewer
+        ? loadViewerConnections(knex, {
+            orgId: req.orgId,
+            viewerUserId: viewer.userId,
+            othersLimit: viewer.othersLimit,
+            named: req.endedConnectionIds ?? [],
+          })
+        : loadConnections(knex, { orgId: req.orgId, endedAmong: req.endedConnectionIds }),
+      viewer ? countLiveConnections(knex, req.orgId, viewer.userId) : Promise.resolve(undefined),
     ]);
     const byInstance = new Map<string, TConnection[]>();
     for (const c of connections) {
@@ -24,6 +45,7 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
       instances: instances.map((instance) => ({
         instance,
         connections: byInstance.get(instance.id) ?? [],
+        ...(counts ? { counts: counts.get(instance.id) ?? NO_CONNECTIONS } : {}),
       })),
     };
   };

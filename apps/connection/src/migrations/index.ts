@@ -17,6 +17,7 @@ import { Migration20261123132546_retired_credentials } from './Migration20261123
 import { Migration20261123175734_account_grant_holders } from './Migration20261123175734_account_grant_holders';
 import { Migration20261123212941_event_outbox } from './Migration20261123212941_event_outbox';
 import { Migration20261123233939_abandoned_into_event_outbox } from './Migration20261123233939_abandoned_into_event_outbox';
+import { Migration20261124034012_bounded_reads } from './Migration20261124034012_bounded_reads';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -37,4 +38,5 @@ export const migrations = [
   { name: 'Migration20261123175734_account_grant_holders', class: Migration20261123175734_account_grant_holders },
   { name: 'Migration20261123212941_event_outbox', class: Migration20261123212941_event_outbox },
   { name: 'Migration20261123233939_abandoned_into_event_outbox', class: Migration20261123233939_abandoned_into_event_outbox },
+  { name: 'Migration20261124034012_bounded_reads', class: Migration20261124034012_bounded_reads },
 ];

@@ -5,8 +5,10 @@ import {
   type TConnection,
   type TConnectionDetails,
   type TConnectionFlow,
+  type TConnectionSlot,
   type TConnectionStatus,
   type THealthStatus,
+  type TInstanceConnectionCounts,
   type TInstance,
   type TInstanceConfig,
   type TInstanceStatus,
@@ -152,9 +154,15 @@ export async function loadConnections(
     orgId: string;
     instanceIds?: string[];
     id?: string;
-    externalAccountId?: string;
+    externalAccountId?: string | undefined;
     /** Ended connections (revoked, error) only among these; the live ones all. */
     endedAmong?: readonly string[] | undefined;
+    /** Only one slot's: the org's connection or one member's. */
+    slot?: TConnectionSlot | undefined;
+    /** Only those naming a provider site. */
+    withTenant?: boolean | undefined;
+    /** At most the newest this many (answered oldest first all the same). */
+    newest?: number | undefined;
   },
 ): Promise<TConnection[]> {
   const q = db('integration_connection').withSchema(SCHEMA).where('org_id', where.orgId);
@@ -168,8 +176,95 @@ export async function loadConnections(
   if (where.id !== undefined) q.andWhere('id', where.id);
   if (where.externalAccountId !== undefined)
     q.andWhere('external_account_id', where.externalAccountId);
+  if (where.slot !== undefined) {
+    q.andWhere('level', where.slot.level);
+    if (where.slot.level === 'user') q.andWhere('user_id', where.slot.userId);
+  }
+  if (where.withTenant) q.whereNotNull('tenant_id');
+  if (where.newest !== undefined) {
+    const rows = (await q
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(where.newest)) as TConnectionRow[];
+    return rows.reverse().map(toConnection);
+  }
   const rows = (await q.orderBy([{ column: 'created_at' }, { column: 'id' }])) as TConnectionRow[];
   return rows.map(toConnection);
+}
+
+/**
+ * An org's connections as one member sees the list: every live connection of the org and the viewer's own, at most
+ * `othersLimit` of the other members' live ones per instance (oldest first), and the ended ones named. One
+ * statement: the other members' are ranked per instance and cut in the database, so a reply never grows with the
+ * org.
+ */
+export async function loadViewerConnections(
+  db: TDb,
+  where: { orgId: string; viewerUserId: string; othersLimit: number; named: readonly string[] },
+): Promise<TConnection[]> {
+  const live = LIVE_CONNECTION_STATUSES.map(() => '?').join(', ');
+  const other = `(level = 'user' and user_id <> ? and status in (${live}))`;
+  const { rows } = (await db.raw(
+    `select * from (
+       select c.*, case when ${other}
+         then row_number() over (partition by instance_id, ${other} order by created_at, id) end as other_rank
+       from ??.integration_connection c
+       where org_id = ? and (status in (${live}) or id = any(?::uuid[]))
+     ) x
+     where other_rank is null or other_rank <= ? or id = any(?::uuid[])
+     order by created_at, id`,
+    [
+      where.viewerUserId,
+      ...LIVE_CONNECTION_STATUSES,
+      where.viewerUserId,
+      ...LIVE_CONNECTION_STATUSES,
+      SCHEMA,
+      where.orgId,
+      ...LIVE_CONNECTION_STATUSES,
+      [...where.named],
+      where.othersLimit,
+      [...where.named],
+    ],
+  )) as { rows: TConnectionRow[] };
+  return rows.map(toConnection);
+}
+
+/** Per instance of an org, its live connections in numbers (what a list that carries only some of them shows). */
+export async function countLiveConnections(
+  db: TDb,
+  orgId: string,
+  viewerUserId: string,
+): Promise<Map<string, TInstanceConnectionCounts>> {
+  const live = LIVE_CONNECTION_STATUSES.map(() => '?').join(', ');
+  const { rows } = (await db.raw(
+    `select instance_id,
+       count(distinct user_id) filter (where level = 'user' and status = 'connected') as connected_users,
+       count(*) filter (where status = 'connected' and refresh_token_expired) as refresh_token_expired,
+       count(*) filter (where level = 'user' and user_id <> ?) as other_members_live
+     from ??.integration_connection
+     where org_id = ? and status in (${live})
+     group by instance_id`,
+    [viewerUserId, SCHEMA, orgId, ...LIVE_CONNECTION_STATUSES],
+  )) as {
+    rows: {
+      instance_id: string;
+      connected_users: string | number;
+      refresh_token_expired: string | number;
+      other_members_live: string | number;
+    }[];
+  };
+  return new Map(
+    rows.map((r) => [
+      r.instance_id,
+      {
+        connectedUsers: Number(r.connected_users),
+        refreshTokenExpired: Number(r.refresh_token_expired),
+        otherMembersLive: Number(r.other_members_live),
+      },
+    ]),
+  );
 }
 
 export async function loadConnection(db: TDb, orgId: string, id: string): Promise<TConnection> {

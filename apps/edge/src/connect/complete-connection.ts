@@ -104,7 +104,14 @@ export async function completeConnection(
       // A reconnection takes over the jobs of the slot's last revoked connection (kept disabled, seed 000).
       const { connections } = await deps.bus.request(
         'connection.instances.get',
-        { orgId: input.orgId, vendor },
+        {
+          orgId: input.orgId,
+          vendor,
+          slot:
+            input.level === 'app'
+              ? { level: 'app' as const }
+              : { level: 'user' as const, userId: input.userId },
+        },
         { ctx },
       );
       const previous = connections

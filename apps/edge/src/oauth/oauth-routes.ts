@@ -179,9 +179,22 @@ export function createOAuthRoutes(
     }
   };
 
-  /** The org's instance of the vendor (its configured subdomain) and its connections, history included. */
+  /**
+   * The org's instance of the vendor (its configured subdomain) and, for a provider with sites, its newest connection
+   * that names one (where the instance's site was last connected); no other connection.
+   */
   const instanceOf = (orgId: string, vendor: string, traceId: string) =>
-    deps.bus.request('connection.instances.get', { orgId, vendor }, { ctx: { traceId, orgId } });
+    deps.bus.request(
+      'connection.instances.get',
+      {
+        orgId,
+        vendor,
+        ...(deps.catalogue.get(vendor).oauth?.identity.kind === 'atlassian'
+          ? { withTenant: true as const, newest: 1 }
+          : { withConnections: false }),
+      },
+      { ctx: { traceId, orgId } },
+    );
 
   /** GET: the page that asks the person whether this link is theirs. Nothing is claimed or bound yet. */
   async function confirmPage(

@@ -6,6 +6,7 @@ import { ProviderLogo } from '../../ui/provider-logo';
 import { StatusBadge } from '../../ui/status-badge';
 import { healthTone, integrationStatus, liveConnections } from '../catalogue/integration-status';
 import { ConnectionDetails } from './connection-details';
+import { MoreMemberConnections } from './more-member-connections';
 import { ReconnectWarning } from './reconnect-warning';
 import { SyncJobsPanel } from './sync-jobs-panel';
 import { WebhookPanel } from './webhook-panel';
@@ -62,6 +63,7 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
       {others.map((c) => (
         <ConnectionDetails key={c.id} integration={integration} connection={c} />
       ))}
+      <MoreMemberConnections integration={integration} />
       {unfinished.map((c) => (
         <ConnectionDetails key={c.id} integration={integration} connection={c} />
       ))}

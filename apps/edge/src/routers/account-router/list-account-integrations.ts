@@ -31,8 +31,8 @@ export const listAccountIntegrations = authedProcedure
     const [{ instances }, users] = await Promise.all([
       ctx.deps.bus.request(
         'connection.integrations.list',
-        // Connected connections and instances only: none of the ended ones.
-        { orgId, endedConnectionIds: [] },
+        // The instances and their counts: none of the ended connections, none of the members' (counted instead).
+        { orgId, endedConnectionIds: [], viewer: { userId: ctx.identity.userId, othersLimit: 0 } },
         { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId } },
       ),
       withUsers
@@ -45,21 +45,14 @@ export const listAccountIntegrations = authedProcedure
       .filter((p) => !input.type || p.category === input.type)
       .map((p) => {
         const entry = byVendor.get(p.key);
-        const connections = entry?.connections ?? [];
-        const connectedUsers = new Set(
-          connections
-            .filter((c) => c.level === 'user' && c.status === 'connected')
-            .map((c) => c.userId),
-        );
+        const counts = entry?.counts;
         return {
           vendor: p.key,
           integrated: entry?.instance.status === 'connected',
           ...(withUsers
-            ? { connectionDetails: { total: users.length, connected: connectedUsers.size } }
+            ? { connectionDetails: { total: users.length, connected: counts?.connectedUsers ?? 0 } }
             : {}),
-          refreshTokenExpired: connections.some(
-            (c) => c.status === 'connected' && c.refreshTokenExpired,
-          ),
+          refreshTokenExpired: (counts?.refreshTokenExpired ?? 0) > 0,
         };
       });
   });

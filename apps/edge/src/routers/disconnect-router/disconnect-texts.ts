@@ -13,21 +13,37 @@ export const dependentWarning = (dependent: string): string =>
 export const jobsWarning = (count: number): string =>
   `${count} active sync job${count === 1 ? '' : 's'} will be disabled.`;
 
-/** Another live connection of the instance, as the dialog names it. */
-export type TKeepingConnection =
-  | { kind: 'organization' }
-  | { kind: 'yours' }
-  /** Another member's personal connection; `name` null when the caller may not see who made it. */
-  | { kind: 'member'; name: string | null };
+/**
+ * The instance's other live connections, as the dialog names them: the organization's, the caller's own, and the
+ * other members' counted (an instance may have one per member), with the names of a few the caller may see.
+ */
+export interface TKeepers {
+  organization: boolean;
+  yours: boolean;
+  members: number;
+  /** Names of some of those members (the first three are used), only where the caller may see who made them. */
+  memberNames: readonly string[];
+}
 
-function keepingPhrase(k: readonly TKeepingConnection[]): string {
+export const NO_KEEPERS: TKeepers = {
+  organization: false,
+  yours: false,
+  members: 0,
+  memberNames: [],
+};
+
+/** How many connections keep the instance. */
+export const keeperCount = (k: TKeepers): number =>
+  (k.organization ? 1 : 0) + (k.yours ? 1 : 0) + k.members;
+
+function keepingPhrase(k: TKeepers): string {
   const parts: string[] = [];
-  if (k.some((c) => c.kind === 'organization')) parts.push("the organization's connection");
-  if (k.some((c) => c.kind === 'yours')) parts.push('your personal connection');
-  const names = k.flatMap((c) => (c.kind === 'member' && c.name ? [c.name] : []));
+  if (k.organization) parts.push("the organization's connection");
+  if (k.yours) parts.push('your personal connection');
   // At most three names; the rest, and those the caller may not see, counted.
-  for (const n of names.slice(0, 3)) parts.push(`${n}'s personal connection`);
-  const counted = k.filter((c) => c.kind === 'member').length - Math.min(names.length, 3);
+  const names = k.memberNames.slice(0, Math.min(3, k.members));
+  for (const n of names) parts.push(`${n}'s personal connection`);
+  const counted = k.members - names.length;
   if (counted === 1) parts.push("another member's personal connection");
   if (counted > 1)
     parts.push(`${counted} ${parts.length > 0 ? 'other ' : ''}members' personal connections`);
@@ -37,9 +53,10 @@ function keepingPhrase(k: readonly TKeepingConnection[]): string {
 }
 
 /** Whether the disconnect revokes the instance, and if not, whose connections keep it connected. */
-export function instanceNote(provider: string, keeping: readonly TKeepingConnection[]): string {
-  if (keeping.length === 0) return `${provider} will be disconnected for your organization.`;
+export function instanceNote(provider: string, keeping: TKeepers): string {
+  const count = keeperCount(keeping);
+  if (count === 0) return `${provider} will be disconnected for your organization.`;
   const phrase = keepingPhrase(keeping);
-  const verb = keeping.length === 1 ? 'keeps' : 'keep';
+  const verb = count === 1 ? 'keeps' : 'keep';
   return `${phrase.charAt(0).toUpperCase()}${phrase.slice(1)} ${verb} ${provider} connected for your organization; only this connection is revoked.`;
 }

@@ -1,6 +1,6 @@
 import { authedProcedure } from '../../trpc/trpc';
 import { connectionView } from '../integrations-router/connection-view';
-import { loadPeople, mayNameOwner } from '../people';
+import { loadPeople, mayNameAnyone, mayNameOwner } from '../people';
 import { loadDisconnectable } from './load-disconnectable';
 import {
   dependentWarning,
@@ -8,9 +8,13 @@ import {
   disconnectTitle,
   instanceNote,
   jobsWarning,
-  type TKeepingConnection,
+  keeperCount,
+  type TKeepers,
 } from './disconnect-texts';
 import { ZPreviewDisconnectInput } from './preview-disconnect.schema';
+
+/** How many colleagues the dialog names at most (the rest it counts). */
+const KEEPERS_NAMED = 3;
 
 /** Seed step 1's confirmation dialog data. Changes nothing. */
 export const previewDisconnect = authedProcedure
@@ -21,7 +25,9 @@ export const previewDisconnect = authedProcedure
     const opts = {
       ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
     };
-    const [sync, { dependents }, { connections }] = await Promise.all([
+    // Colleagues are named only to callers who may see who connected what (settings.view or settings.edit).
+    const mayName = mayNameAnyone(ctx.identity);
+    const [sync, { dependents }, keepers] = await Promise.all([
       ctx.deps.bus.request(
         'sync-scheduler.connections.summary',
         { orgId: ctx.identity.orgId, connectionId: connection.id },
@@ -32,36 +38,37 @@ export const previewDisconnect = authedProcedure
         { orgId: ctx.identity.orgId, vendor: connection.vendor },
         opts,
       ),
+      // Whose live connections keep the instance connected without this one (what the saga's lock counts too):
+      // counted by the connection service, a few members named; an instance may hold one per member.
       ctx.deps.bus.request(
-        'connection.instances.get',
-        { orgId: ctx.identity.orgId, vendor: connection.vendor },
+        'connection.instances.keepers',
+        {
+          orgId: ctx.identity.orgId,
+          connectionId: connection.id,
+          viewerUserId: ctx.identity.userId,
+          sample: mayName ? KEEPERS_NAMED : 0,
+        },
         opts,
       ),
     ]);
-    const others = connections.filter(
-      (c) => c.id !== connection.id && (c.status === 'connected' || c.status === 'disconnecting'),
-    );
-    // Whose connections keep the instance connected: the org's, the caller's own, a colleague's by name only for
-    // callers who may see who connected what (settings.view or settings.edit).
     // Another member's personal connection (a disconnect on their behalf): whose it is, under the same rule.
     const onBehalf = connection.level === 'user' && connection.userId !== ctx.identity.userId;
-    const people = await loadPeople(
-      ctx.deps.orm.em.getConnection().getKnex(),
-      ctx.identity.orgId,
-      [...others, ...(onBehalf ? [connection] : [])]
-        .filter((c) => c.level === 'user' && c.userId !== ctx.identity.userId)
-        .filter((c) => mayNameOwner(ctx.identity, c))
-        .map((c) => c.userId),
-    );
+    const people = await loadPeople(ctx.deps.orm.em.getConnection().getKnex(), ctx.identity.orgId, [
+      ...keepers.memberUserIds,
+      ...(onBehalf && mayNameOwner(ctx.identity, connection) ? [connection.userId] : []),
+    ]);
     const owner = onBehalf ? (people.get(connection.userId) ?? null) : null;
-    const keeping: TKeepingConnection[] = others.map((c) =>
-      c.level === 'app'
-        ? { kind: 'organization' }
-        : c.userId === ctx.identity.userId
-          ? { kind: 'yours' }
-          : { kind: 'member', name: people.get(c.userId)?.name ?? null },
-    );
-    const instanceWillBeRevoked = others.length === 0;
+    const keeping: TKeepers = {
+      organization: keepers.organization,
+      yours: keepers.yours,
+      members: keepers.members,
+      memberNames: keepers.memberUserIds.flatMap((id) => {
+        const name = people.get(id)?.name;
+        return name ? [name] : [];
+      }),
+    };
+    const otherConnections = keeperCount(keeping);
+    const instanceWillBeRevoked = otherConnections === 0;
     const revocation = provider.oauth?.revocation;
     return {
       provider: {
@@ -77,7 +84,7 @@ export const previewDisconnect = authedProcedure
       activeSyncJobs: sync.enabledJobs,
       runningExecutions: sync.runningExecutions,
       dependents,
-      otherConnections: others.length,
+      otherConnections,
       instanceStaysConnected: !instanceWillBeRevoked,
       instanceWillBeRevoked,
       revocation: revocation

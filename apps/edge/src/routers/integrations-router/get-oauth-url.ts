@@ -71,9 +71,17 @@ export const getOAuthUrl = authedProcedure
         message: `${provider.displayName} does not support ${input.action}`,
       });
     }
-    const { instance, connections } = await ctx.deps.bus.request(
+    // The slot's connections only (its live one and its history): never the other members'.
+    const { instance, connections: inSlot } = await ctx.deps.bus.request(
       'connection.instances.get',
-      { orgId: identity.orgId, vendor: input.vendor },
+      {
+        orgId: identity.orgId,
+        vendor: input.vendor,
+        slot:
+          input.flow === 'app'
+            ? { level: 'app' as const }
+            : { level: 'user' as const, userId: identity.userId },
+      },
       { ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId } },
     );
     if (provider.oauth.subdomain && !instance?.config.subdomain) {
@@ -85,9 +93,6 @@ export const getOAuthUrl = authedProcedure
         },
       );
     }
-    const inSlot = connections.filter((c) =>
-      input.flow === 'app' ? c.level === 'app' : c.level === 'user' && c.userId === identity.userId,
-    );
     const live = inSlot.find((c) => c.status === 'connected' || c.status === 'disconnecting');
     let targetConnectionId: string | null = null;
     if (live?.status === 'disconnecting') {

@@ -37,7 +37,7 @@ export const getWebhookEndpoint = authedProcedure
     if (!provider.webhooks) return none;
     const { instance, webhookEndpoint } = await ctx.deps.bus.request(
       'connection.instances.get',
-      { orgId: identity.orgId, vendor: input.vendor },
+      { orgId: identity.orgId, vendor: input.vendor, withConnections: false },
       busCtx,
     );
     if (!instance || !webhookEndpoint) return none;

@@ -8,11 +8,13 @@ import { getWebhookEndpoint } from './get-webhook-endpoint';
 import { removeWebhookSecret } from './remove-webhook-secret';
 import { setWebhookSecret } from './set-webhook-secret';
 import { listIntegrations } from './list-integrations';
+import { listMemberConnections } from './list-member-connections';
 import { listMyConnections } from './list-my-connections';
 
 export const integrationsRouter = router({
   list: listIntegrations,
   myConnections: listMyConnections,
+  memberConnections: listMemberConnections,
   configureInstance,
   oauthUrl: getOAuthUrl,
   siteChoice: getSiteChoice,

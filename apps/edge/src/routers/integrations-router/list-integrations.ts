@@ -4,14 +4,7 @@ import { authedProcedure } from '../../trpc/trpc';
 import { loadPeople } from '../people';
 import { connectionView, LIVE_STATUSES, otherConnectionView } from './connection-view';
 import { ZListIntegrationsInput } from './list-integrations.schema';
-import type { TEdgeDeps } from '../../trpc/context';
-import {
-  connectionOfDisconnectSubject,
-  DISCONNECT_SAGA,
-  disconnectSubject,
-} from '../../sagas/disconnect.saga';
-import { RECONNECT_SAGA } from '../../sagas/reconnect.saga';
-import { operationView, type TOperationView } from '../operations-router/operation-view';
+import { connectionIdsOf, OPERATION_TYPES, unfinishedOperations } from './connection-operations';
 
 /**
  * Every catalogue provider with the org's instance, its app-level connection and the caller's own connection.
@@ -28,14 +21,20 @@ export const listIntegrations = authedProcedure
     // The subjects with an operation open or stopped on them first: the only ended (revoked, error) connections the
     // list needs, so the connection service leaves out the rest of the org's history.
     const open = await ctx.deps.sagas.openSubjects(identity.orgId, OPERATION_TYPES);
+    const mayManageOthers = identity.permissions.includes('settings.edit');
+    // The org's and the caller's own connections, and for settings.edit at most OTHERS_SHOWN of the other members'
+    // per instance (with how many there are): an instance may have one per member of the org.
     const { instances } = await ctx.deps.bus.request(
       'connection.integrations.list',
-      { orgId: identity.orgId, endedConnectionIds: connectionIdsOf(open, identity.orgId) },
+      {
+        orgId: identity.orgId,
+        endedConnectionIds: connectionIdsOf(open, identity.orgId),
+        viewer: { userId: identity.userId, othersLimit: mayManageOthers ? OTHERS_SHOWN : 0 },
+      },
       {
         ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
       },
     );
-    const mayManageOthers = identity.permissions.includes('settings.edit');
     const byVendor = new Map(instances.map((i) => [i.instance.vendor, i]));
     const providers = ctx.deps.catalogue
       .list()
@@ -134,8 +133,14 @@ export const listIntegrations = authedProcedure
         integrated: entry?.instance.status === 'connected',
         appConnection: app ? view(app) : null,
         myConnection: mine ? view(mine) : null,
-        /** Other members' live personal connections, with their owner: only for settings.edit, else empty. */
+        /**
+         * Other members' live personal connections, with their owner: only for settings.edit, else empty; at most
+         * OTHERS_SHOWN of them (the oldest), `otherConnectionsTotal` says how many there are.
+         */
         otherConnections: others,
+        otherConnectionsTotal: mayManageOthers
+          ? (entry?.counts?.otherMembersLive ?? others.length)
+          : 0,
         /**
          * Connections no longer live (a disconnect revoked them) with an operation still open on them: one that
          * stopped after the statuses (or still runs), to resume or follow. The caller's view of them: the org's,
@@ -146,8 +151,9 @@ export const listIntegrations = authedProcedure
           connectedBy: people.get(c.userId) ?? null,
           operation: operations.get(c.id) ?? null,
         })),
-        userConnections: connections.filter((c) => c.level === 'user' && c.status === 'connected')
-          .length,
+        userConnections:
+          entry?.counts?.connectedUsers ??
+          connections.filter((c) => c.level === 'user' && c.status === 'connected').length,
         refreshTokenExpired: [app, mine].some(
           (c) => c?.status === 'connected' && c.refreshTokenExpired,
         ),
@@ -155,71 +161,8 @@ export const listIntegrations = authedProcedure
     });
   });
 
-const OPERATION_TYPES = [DISCONNECT_SAGA, RECONNECT_SAGA.reconnect, RECONNECT_SAGA.changeUser];
-
-type TOpenSubjects = Awaited<ReturnType<TEdgeDeps['sagas']['openSubjects']>>;
-
-/** The connections the open or stopped operations act on (a disconnect's subject is `orgId:connectionId`). */
-function connectionIdsOf(open: TOpenSubjects, orgId: string): string[] {
-  const ids = new Set<string>();
-  for (const [type, subjects] of open)
-    for (const subject of subjects) {
-      const id = type === DISCONNECT_SAGA ? connectionOfDisconnectSubject(orgId, subject) : subject;
-      if (id !== undefined) ids.add(id);
-    }
-  return [...ids].slice(0, 10_000);
-}
-
-/**
- * Per connection, its newest saga (disconnect, reconnect or change-user) when that one is still running or stopped
- * past its pivot. The saga log is asked only about the subjects that have an open or stopped saga at all (`open`:
- * any other's newest saga has ended): indexed statements whose cost follows what is unfinished, not how many
- * connections the org ever had.
- */
-async function unfinishedOperations(
-  sagas: TEdgeDeps['sagas'],
-  open: TOpenSubjects,
-  orgId: string,
-  connections: readonly TConnection[],
-): Promise<Map<string, TConnectionOperation>> {
-  const keys = connections
-    .flatMap((c) => [
-      { type: DISCONNECT_SAGA, subjectKey: disconnectSubject(orgId, c.id) },
-      { type: RECONNECT_SAGA.reconnect, subjectKey: c.id },
-      { type: RECONNECT_SAGA.changeUser, subjectKey: c.id },
-    ])
-    .filter((k) => open.get(k.type)?.has(k.subjectKey) === true);
-  const rows = await sagas.unfinished(orgId, keys);
-  const byConnection = new Map<string, TConnectionOperation>();
-  // Newest first: a connection with two (a stopped change-user, then a disconnect) shows the newer one.
-  for (const r of [...rows].sort((a, b) => b.createdAt.localeCompare(a.createdAt))) {
-    const op = operationView(r);
-    if (!op.connectionId || byConnection.has(op.connectionId)) continue;
-    byConnection.set(op.connectionId, {
-      sagaId: op.id,
-      type: op.type,
-      status: op.status,
-      needsResume: op.needsResume,
-      currentStep: op.currentStep,
-      error: op.error,
-      actorUserId: op.actorUserId,
-      timesResumed: op.timesResumed,
-    });
-  }
-  return byConnection;
-}
-
-/** What a connection's card says about a saga on it. */
-export interface TConnectionOperation {
-  sagaId: string;
-  type: string;
-  status: TOperationView['status'];
-  needsResume: boolean;
-  currentStep: string | null;
-  error: TOperationView['error'];
-  actorUserId: string;
-  timesResumed: number;
-}
+/** How many of the other members' personal connections an admin's list carries per provider. */
+export const OTHERS_SHOWN = 100;
 
 /** The instance's chosen site with the name its newest connection on it recorded (null until one connected). */
 function siteOf(

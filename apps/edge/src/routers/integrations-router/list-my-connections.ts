@@ -2,11 +2,18 @@ import { authedProcedure } from '../../trpc/trpc';
 import { ZNoInput } from '../../trpc/no-input.schema';
 import { connectionView } from './connection-view';
 
-/** The caller's own connections (user-level ones and app-level ones they made). */
+/**
+ * The caller's own live connections (user-level ones and app-level ones they made). The connection service leaves
+ * the other members' out (`viewer` with no others): the reply never grows with the org.
+ */
 export const listMyConnections = authedProcedure.input(ZNoInput).query(async ({ ctx }) => {
   const { instances } = await ctx.deps.bus.request(
     'connection.integrations.list',
-    { orgId: ctx.identity.orgId },
+    {
+      orgId: ctx.identity.orgId,
+      endedConnectionIds: [],
+      viewer: { userId: ctx.identity.userId, othersLimit: 0 },
+    },
     { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId } },
   );
   return instances.flatMap((i) =>

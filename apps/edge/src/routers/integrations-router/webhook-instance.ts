@@ -27,7 +27,7 @@ export async function requireWebhookInstance(
   };
   const { instance, webhookEndpoint } = await ctx.deps.bus.request(
     'connection.instances.get',
-    { orgId: identity.orgId, vendor },
+    { orgId: identity.orgId, vendor, withConnections: false },
     busCtx,
   );
   if (!instance || !webhookEndpoint) {

@@ -22,6 +22,7 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
     { orgId: identity.orgId, instanceId: input.instanceId },
     opts,
   );
+  // The jobs' connections only (named, whatever their status): not every member's.
   const { instances } = await ctx.deps.bus.request(
     'connection.integrations.list',
     {
@@ -30,6 +31,7 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
         0,
         10_000,
       ),
+      viewer: { userId: identity.userId, othersLimit: 0 },
     },
     opts,
   );
