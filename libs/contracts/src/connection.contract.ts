@@ -281,7 +281,15 @@ export const connectionContracts = {
         orgId: ZOrgId,
         endedConnectionIds: z.array(ZUuid).max(10_000).optional(),
         viewer: z
-          .object({ userId: ZUserId, othersLimit: z.number().int().min(0).max(500) })
+          .object({
+            userId: ZUserId,
+            othersLimit: z.number().int().min(0).max(500),
+            /**
+             * Also the newest this many ended connections of the org's slot and of the viewer's slot per instance
+             * (a disconnect keeps their sync jobs, disabled, until a reconnection takes them over).
+             */
+            slotHistory: z.number().int().min(0).max(50).optional(),
+          })
           .strict()
           .optional(),
       })

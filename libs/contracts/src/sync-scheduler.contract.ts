@@ -293,11 +293,25 @@ export const syncSchedulerContracts = {
     reply: z.object({ marked: z.number().int().min(0) }),
     errors: ['BAD_REQUEST', 'CONFLICT'],
   }),
-  /** The dashboard's job list of an instance: each job with its newest execution, execution and record counts. */
+  /**
+   * The dashboard's job list of an instance: each job with its newest execution, execution and record counts. An
+   * instance of a user-level provider has jobs per member's connection: with `limit`, at most that many, the jobs of
+   * `firstConnectionIds` first (the caller's own, the org's), then the oldest others; `jobsTotal` counts them all.
+   */
   'sync-scheduler.jobs.overview': defineRequest({
-    request: z.object({ orgId: ZOrgId, instanceId: ZUuid }).strict(),
+    request: z
+      .object({
+        orgId: ZOrgId,
+        instanceId: ZUuid,
+        firstConnectionIds: z.array(ZUuid).max(1_000).optional(),
+        limit: z.number().int().min(1).max(1_000).optional(),
+      })
+      .strict(),
     reply: z.object({
+      /** Grouped by connection (the first connections' before the rest), then by resource. */
       jobs: z.array(ZSyncJobOverview),
+      /** Every job of the instance, listed or not. Optional for older readers. */
+      jobsTotal: z.number().int().min(0).optional(),
       references: z.object({ synced: z.number().int().min(0), stale: z.number().int().min(0) }),
     }),
     errors: ['BAD_REQUEST'],

@@ -114,6 +114,16 @@ export async function findUserByEmail(
   );
 }
 
+/** How many users the org has (one indexed count: the REST aggregate's `total`, never the users themselves). */
+export async function countOrgUsers(knex: Knex, orgId: string): Promise<number> {
+  const row = (await knex('app_user')
+    .withSchema(SCHEMA)
+    .where({ org_id: orgId })
+    .count({ n: '*' })
+    .first()) as { n: string | number } | undefined;
+  return Number(row?.n ?? 0);
+}
+
 export async function listOrgUsers(
   knex: Knex,
   orgId: string,

@@ -30,6 +30,7 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
             orgId: req.orgId,
             viewerUserId: viewer.userId,
             othersLimit: viewer.othersLimit,
+            slotHistory: viewer.slotHistory,
             named: req.endedConnectionIds ?? [],
           })
         : loadConnections(knex, { orgId: req.orgId, endedAmong: req.endedConnectionIds }),

@@ -194,39 +194,51 @@ export async function loadConnections(
   return rows.map(toConnection);
 }
 
+/** The live statuses as SQL (constants, never input). */
+const LIVE_SQL = `(${LIVE_CONNECTION_STATUSES.map((x) => `'${x}'`).join(', ')})`;
+
 /**
  * An org's connections as one member sees the list: every live connection of the org and the viewer's own, at most
- * `othersLimit` of the other members' live ones per instance (oldest first), and the ended ones named. One
- * statement: the other members' are ranked per instance and cut in the database, so a reply never grows with the
- * org.
+ * `othersLimit` of the other members' live ones per instance (oldest first), the newest `slotHistory` ended ones of
+ * the org's slot and of the viewer's slot per instance (where a disconnect keeps the jobs), and the ones named. One
+ * statement: the other members' and the history are ranked per instance and cut in the database, so a reply never
+ * grows with the org.
  */
 export async function loadViewerConnections(
   db: TDb,
-  where: { orgId: string; viewerUserId: string; othersLimit: number; named: readonly string[] },
+  where: {
+    orgId: string;
+    viewerUserId: string;
+    othersLimit: number;
+    slotHistory?: number | undefined;
+    named: readonly string[];
+  },
 ): Promise<TConnection[]> {
-  const live = LIVE_CONNECTION_STATUSES.map(() => '?').join(', ');
-  const other = `(level = 'user' and user_id <> ? and status in (${live}))`;
+  const other = `(level = 'user' and user_id <> :viewer and status in ${LIVE_SQL})`;
+  const ownEnded = `((level = 'app' or user_id = :viewer) and status not in ${LIVE_SQL})`;
   const { rows } = (await db.raw(
     `select * from (
-       select c.*, case when ${other}
-         then row_number() over (partition by instance_id, ${other} order by created_at, id) end as other_rank
-       from ??.integration_connection c
-       where org_id = ? and (status in (${live}) or id = any(?::uuid[]))
+       select c.*,
+         case when ${other}
+           then row_number() over (partition by instance_id, ${other} order by created_at, id) end as other_rank,
+         case when ${ownEnded}
+           then row_number() over (partition by instance_id, level, ${ownEnded} order by created_at desc, id desc)
+         end as ended_rank
+       from :schema:.integration_connection c
+       where org_id = :org and (status in ${LIVE_SQL} or id = any(:named::uuid[]) or (:history > 0 and ${ownEnded}))
      ) x
-     where other_rank is null or other_rank <= ? or id = any(?::uuid[])
+     where id = any(:named::uuid[])
+        or (status in ${LIVE_SQL} and (other_rank is null or other_rank <= :others))
+        or ended_rank <= :history
      order by created_at, id`,
-    [
-      where.viewerUserId,
-      ...LIVE_CONNECTION_STATUSES,
-      where.viewerUserId,
-      ...LIVE_CONNECTION_STATUSES,
-      SCHEMA,
-      where.orgId,
-      ...LIVE_CONNECTION_STATUSES,
-      [...where.named],
-      where.othersLimit,
-      [...where.named],
-    ],
+    {
+      viewer: where.viewerUserId,
+      schema: SCHEMA,
+      org: where.orgId,
+      named: [...where.named],
+      others: where.othersLimit,
+      history: where.slotHistory ?? 0,
+    },
   )) as { rows: TConnectionRow[] };
   return rows.map(toConnection);
 }

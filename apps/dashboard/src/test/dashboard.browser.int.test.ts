@@ -1009,4 +1009,55 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       await fix();
     }
   });
+
+  it('an admin’s card shows the oldest members’ personal connections and pages in the rest on demand', async () => {
+    const { page } = h;
+    // 104 more members connect Google with their own account (seeded as the connection service stores them).
+    await h.db.query(
+      `insert into edge.app_user (id, org_id, email, name, permissions, created_at)
+       select gen_random_uuid(), $1, 'seed-' || lpad(n::text, 4, '0') || '@acme.test',
+              'Seed ' || lpad(n::text, 4, '0'), '[]'::jsonb, now()
+         from generate_series(1, 104) n`,
+      [h.orgId],
+    );
+    await h.db.query(
+      `insert into connection.integration_connection
+         (id, org_id, instance_id, vendor, level, user_id, status, external_account_id, details, connected_at,
+          created_at, updated_at)
+       select gen_random_uuid(), $1, i.id, 'google', 'user', u.id, 'connected', 'acct-' || u.email, '{}'::jsonb,
+              now(), now() + (substr(u.email, 6, 4)::int * interval '1 millisecond'), now()
+         from edge.app_user u
+         join connection.integration_instance i on i.org_id = $1 and i.vendor = 'google'
+        where u.org_id = $1 and u.email like 'seed-%@acme.test'`,
+      [h.orgId],
+    );
+    const [{ others } = { others: 0 }] = await h.db.query<{ others: number }>(
+      `select count(*)::int as others from connection.integration_connection
+        where org_id = $1 and vendor = 'google' and level = 'user'
+          and status in ('pending', 'connected', 'disconnecting') and user_id <> $2`,
+      [h.orgId, h.admin.id],
+    );
+    const hidden = others - 100;
+    expect(hidden).toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor();
+    await signIn(h, h.admin);
+    await goTo('Connections');
+    const google = card('Google Workspace');
+    const more = google.getByTestId('more-member-connections');
+    await more.waitFor();
+    await expect(more.textContent()).resolves.toContain(
+      `${hidden} more members connected with their own account.`,
+    );
+    await expect(
+      google.getByRole('heading', { name: 'Personal connection of Seed 0104' }).count(),
+    ).resolves.toBe(0);
+    await more.getByRole('button', { name: `Show ${hidden} more` }).click();
+    // The newest member's connection is there now, with its Disconnect on their behalf; nothing is left to show.
+    await google.getByRole('heading', { name: 'Personal connection of Seed 0104' }).waitFor();
+    await google
+      .getByRole('button', { name: 'Disconnect Google Workspace for Seed 0104' })
+      .waitFor();
+    await more.waitFor({ state: 'detached' });
+  });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus } from '@otesse/messaging';
 import { connectOAuth, startHarness, type THarness } from './e2e-harness';
 import { OTHERS_SHOWN } from '../routers/integrations-router/list-integrations';
+import { JOBS_SHOWN } from '../routers/sync-router/list-jobs';
 
 /** Members of Acme who connected Google with their own account, seeded beside the real connections. */
 const MEMBERS = 2_500;
@@ -64,6 +65,18 @@ describe('an org with thousands of personal connections to one provider (whole s
          from edge.app_user u where u.org_id = $1 and u.email like 'seed-%@acme.test'
         order by u.email limit $3`,
       [h.orgId, instanceId, HISTORY],
+    );
+    // Their sync jobs, one per resource, as a connect creates them; not due for a day, so none runs meanwhile.
+    await h.db.query(
+      `insert into sync.sync_job (org_id, instance_id, connection_id, vendor, resource, schedule, is_enabled,
+                                  next_run_at, created_at, updated_at)
+       select c.org_id, c.instance_id, c.id, 'google', r.resource, j.schedule, true, now() + interval '1 day',
+              c.created_at, now()
+         from connection.integration_connection c
+         cross join (values ('contacts'), ('invoices'), ('tickets')) r(resource)
+         cross join (select schedule from sync.sync_job where connection_id = $2 limit 1) j
+        where c.instance_id = $1 and c.status = 'connected' and c.external_account_id like 'acct-%'`,
+      [instanceId, memberId],
     );
   });
   afterAll(async () => {
@@ -148,6 +161,29 @@ describe('an org with thousands of personal connections to one provider (whole s
     expect(globex).toEqual({ connections: [], nextAfter: null });
   });
 
+  it('the sync jobs: the org’s and the caller’s own first, at most a page of the members’, and how many there are', async () => {
+    const realJobs = await h.db.query<{ connection_id: string }>(
+      `select connection_id from sync.sync_job where instance_id = $1 and connection_id in ($2, $3)`,
+      [instanceId, appId, memberId],
+    );
+    expect(realJobs.length).toBeGreaterThan(0);
+    for (const who of [h.member, h.admin]) {
+      const list = await who.client.sync.listJobs.query({ instanceId });
+      expect(list.jobsTotal).toBe(realJobs.length + MEMBERS * 3);
+      expect(list.jobs).toHaveLength(JOBS_SHOWN);
+      const byConnection = new Set(list.jobs.map((j) => j.job.connectionId));
+      expect(byConnection.has(appId)).toBe(true);
+      if (who === h.member) expect(byConnection.has(memberId)).toBe(true);
+      // Each listed job names its connection (the members' with no owner for a member: not theirs to know).
+      expect(list.jobs.every((j) => j.connection !== null)).toBe(true);
+    }
+    const asMember = await h.member.client.sync.listJobs.query({ instanceId });
+    const seeded = asMember.jobs.find(
+      (j) => j.connection?.userId !== h.member.id && j.connection?.level === 'user',
+    );
+    expect(seeded?.connection?.connectedBy).toBeNull();
+  });
+
   it('the REST aggregate counts every member and sees the expired refresh tokens among them', async () => {
     const res = await fetch(
       `${h.stack.edgeUrl}/v1/account/integrations?type=productivity&includeUserLevelConnectionData=true`,
@@ -187,6 +223,11 @@ describe('an org with thousands of personal connections to one provider (whole s
     expect(card.myConnection).toBeNull();
     expect(card.integrated).toBe(true);
     expect(card.userConnections).toBe(MEMBERS);
+    // Its jobs are kept, disabled, and still listed first for the member, whose card offers to connect again.
+    const jobs = await h.member.client.sync.listJobs.query({ instanceId });
+    const kept = jobs.jobs.filter((j) => j.job.connectionId === memberId);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.every((j) => !j.job.isEnabled && j.connection?.status === 'revoked')).toBe(true);
   });
 
   it('the OAuth routes read only the caller’s slot: the member connects again, the viewer connects', async () => {

@@ -4,15 +4,46 @@ import type { THandler } from '@otesse/messaging';
 import { EXECUTION_COLUMNS, toSyncExecution, type TSyncExecutionRow } from '../execution.rows';
 import { SYNC_SCHEMA_NAME as S, toSyncJob, type TSyncJobRow } from '../sync-job.rows';
 
-/** The dashboard's list: an instance's jobs, each with its newest execution, execution counts and record count. */
+/** Code-point order, as Postgres sorts uuids and these enum texts (no locale). */
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The dashboard's list: an instance's jobs, each with its newest execution, execution counts and record count. With a
+ * limit, the first connections' jobs come first and the cut is made in the database (an instance may have jobs for
+ * every member of the org).
+ */
 export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.jobs.overview'> {
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
-    const jobs = (await knex('sync_job')
+    const first = req.firstConnectionIds ?? [];
+    const q = knex('sync_job')
       .withSchema(S)
       .where({ org_id: req.orgId, instance_id: req.instanceId })
-      .orderBy([{ column: 'connection_id' }, { column: 'resource' }, { column: 'created_at' }])
-      .select('*')) as TSyncJobRow[];
+      .select('*');
+    if (req.limit !== undefined) {
+      // The first connections' jobs, then the oldest; grouped by connection below.
+      q.orderByRaw('(connection_id = any(?::uuid[])) desc, created_at, id', [first]).limit(
+        req.limit,
+      );
+    }
+    const [picked, total] = await Promise.all([
+      q as Promise<TSyncJobRow[]>,
+      req.limit === undefined
+        ? undefined
+        : (knex('sync_job')
+            .withSchema(S)
+            .where({ org_id: req.orgId, instance_id: req.instanceId })
+            .count({ n: '*' })
+            .first() as Promise<{ n: string | number } | undefined>),
+    ]);
+    const firstSet = new Set(first);
+    const jobs = [...picked].sort(
+      (a, b) =>
+        Number(firstSet.has(b.connection_id)) - Number(firstSet.has(a.connection_id)) ||
+        byText(a.connection_id, b.connection_id) ||
+        byText(a.resource, b.resource) ||
+        new Date(a.created_at).getTime() - new Date(b.created_at).getTime(),
+    );
     const ids = jobs.map((j) => j.id);
     const [last, counts, records, refs] = await Promise.all([
       ids.length === 0
@@ -52,11 +83,13 @@ export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.job
         .count({ n: '*' }) as Promise<{ status: string; n: string }[]>,
     ]);
     const lastByJob = new Map(last.map((r) => [r.job_id, toSyncExecution(r)]));
+    const countsByJob = new Map<string, typeof counts>();
+    for (const c of counts) countsByJob.set(c.job_id, [...(countsByJob.get(c.job_id) ?? []), c]);
     const recordsByResource = new Map(records.map((r) => [r.resource, Number(r.n)]));
     const refsByStatus = new Map(refs.map((r) => [r.status, Number(r.n)]));
     return {
       jobs: jobs.map((j) => {
-        const mine = counts.filter((c) => c.job_id === j.id);
+        const mine = countsByJob.get(j.id) ?? [];
         const by = Object.fromEntries(
           SYNC_EXECUTION_STATUSES.map((s) => [s, Number(mine.find((c) => c.status === s)?.n ?? 0)]),
         ) as Record<(typeof SYNC_EXECUTION_STATUSES)[number], number>;
@@ -67,6 +100,7 @@ export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.job
           records: recordsByResource.get(j.resource) ?? 0,
         };
       }),
+      jobsTotal: total === undefined ? jobs.length : Number(total?.n ?? 0),
       references: {
         synced: refsByStatus.get('synced') ?? 0,
         stale: refsByStatus.get('stale') ?? 0,

@@ -12,6 +12,10 @@ import { groupJobsByConnection, recordsByResource, resourceLabel } from './sync-
  * their last execution and counts; kept (disabled) through a disconnect. The local records are the instance's, one
  * count per resource whichever connection synced them, so they are shown once below the jobs, not per job.
  */
+/** An instance with jobs for many members' connections: the list shows yours and the organization's first. */
+const jobsNotShownText = (shown: number, total: number): string =>
+  `Showing ${shown} of ${total} sync jobs: the organization's and your own first, then the members' oldest.`;
+
 export function SyncJobsPanel({ integration }: { integration: TIntegration }) {
   const trpc = useTRPC();
   const me = useCurrentUser();
@@ -69,6 +73,11 @@ export function SyncJobsPanel({ integration }: { integration: TIntegration }) {
           </table>
         </div>
       ))}
+      {jobs.data && jobs.data.jobsTotal > jobs.data.jobs.length && (
+        <p className="muted small" data-testid="jobs-not-shown">
+          {jobsNotShownText(jobs.data.jobs.length, jobs.data.jobsTotal)}
+        </p>
+      )}
       {jobs.data && jobs.data.jobs.length > 0 && (
         <p className="muted small" data-testid="instance-records">
           Records kept in Otesse for this instance, whichever connection synced them:{' '}

@@ -1,4 +1,4 @@
-import { listOrgUsers } from '@otesse/identity';
+import { countOrgUsers } from '@otesse/identity';
 import { authedProcedure } from '../../trpc/trpc';
 import { restErrorResponses } from '../../http/rest-errors';
 import {
@@ -36,8 +36,8 @@ export const listAccountIntegrations = authedProcedure
         { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId } },
       ),
       withUsers
-        ? listOrgUsers(ctx.deps.orm.em.getConnection().getKnex(), orgId)
-        : Promise.resolve([]),
+        ? countOrgUsers(ctx.deps.orm.em.getConnection().getKnex(), orgId)
+        : Promise.resolve(0),
     ]);
     const byVendor = new Map(instances.map((i) => [i.instance.vendor, i]));
     return ctx.deps.catalogue
@@ -50,7 +50,7 @@ export const listAccountIntegrations = authedProcedure
           vendor: p.key,
           integrated: entry?.instance.status === 'connected',
           ...(withUsers
-            ? { connectionDetails: { total: users.length, connected: counts?.connectedUsers ?? 0 } }
+            ? { connectionDetails: { total: users, connected: counts?.connectedUsers ?? 0 } }
             : {}),
           refreshTokenExpired: (counts?.refreshTokenExpired ?? 0) > 0,
         };

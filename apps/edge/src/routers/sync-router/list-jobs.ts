@@ -12,34 +12,53 @@ import { syncRequestOptions } from './sync-request-context';
  * connection's job of that resource. The instance must be the caller's org's (NOT_FOUND otherwise, like a missing
  * one); an instance without jobs (API-key providers) lists none.
  */
+/** Jobs a list carries at most (an instance may have jobs for every member's connection). */
+export const JOBS_SHOWN = 300;
+/** Disconnected connections of the caller's own slots whose kept jobs the list puts first. */
+const SLOT_HISTORY = 5;
+
 export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx, input }) => {
   const { identity } = ctx;
   const opts = syncRequestOptions(ctx);
-  // The jobs first (scoped to the org: another org's instance has none here): the ended connections among theirs are
-  // the only ones of the org's history the list needs.
-  const overview = await ctx.deps.bus.request(
-    'sync-scheduler.jobs.overview',
-    { orgId: identity.orgId, instanceId: input.instanceId },
+  // The caller's own slots first (the org's connection and their own, live or disconnected with their jobs kept):
+  // their jobs always make the list, whatever the number of members whose jobs come after them.
+  const own = await ctx.deps.bus.request(
+    'connection.integrations.list',
+    {
+      orgId: identity.orgId,
+      endedConnectionIds: [],
+      viewer: { userId: identity.userId, othersLimit: 0, slotHistory: SLOT_HISTORY },
+    },
     opts,
   );
-  // The jobs' connections only (named, whatever their status): not every member's.
+  const ownEntry = own.instances.find((i) => i.instance.id === input.instanceId);
+  // Scoped to the org: another org's instance is not in the caller's list.
+  if (!ownEntry) {
+    throw new TRPCError({ code: 'NOT_FOUND', message: 'no such integration instance' });
+  }
+  const overview = await ctx.deps.bus.request(
+    'sync-scheduler.jobs.overview',
+    {
+      orgId: identity.orgId,
+      instanceId: input.instanceId,
+      firstConnectionIds: ownEntry.connections.map((c) => c.id),
+      limit: JOBS_SHOWN,
+    },
+    opts,
+  );
+  // The listed jobs' connections (named, whatever their status or owner): never every member's.
+  const named = [...new Set(overview.jobs.map((j) => j.job.connectionId))];
   const { instances } = await ctx.deps.bus.request(
     'connection.integrations.list',
     {
       orgId: identity.orgId,
-      endedConnectionIds: [...new Set(overview.jobs.map((j) => j.job.connectionId))].slice(
-        0,
-        10_000,
-      ),
+      endedConnectionIds: named,
       viewer: { userId: identity.userId, othersLimit: 0 },
     },
     opts,
   );
   const entry = instances.find((i) => i.instance.id === input.instanceId);
-  if (!entry) {
-    throw new TRPCError({ code: 'NOT_FOUND', message: 'no such integration instance' });
-  }
-  const connections = new Map(entry.connections.map((c) => [c.id, c]));
+  const connections = new Map((entry?.connections ?? []).map((c) => [c.id, c]));
   const people = await loadPeople(
     ctx.deps.orm.em.getConnection().getKnex(),
     identity.orgId,
@@ -50,6 +69,8 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
   );
   return {
     ...overview,
+    /** Every job of the instance; the list carries at most JOBS_SHOWN of them. */
+    jobsTotal: overview.jobsTotal ?? overview.jobs.length,
     jobs: overview.jobs.map((j) => {
       const c = connections.get(j.job.connectionId);
       return {
