@@ -103,6 +103,12 @@ describe('connection migrations (real Postgres)', () => {
         await column('integration_connection', 'abandoned_event_published_at'),
         await index('integration_connection_abandoned_outbox_idx'),
       ];
+      // Down past bounded_reads: the members' and the slots' indexes are gone.
+      expect(await index('integration_connection_members_idx')).toBe(1);
+      expect(await index('integration_connection_slot_idx')).toBe(1);
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_bounded_reads$/)]);
+      expect(await index('integration_connection_members_idx')).toBe(0);
+      expect(await index('integration_connection_slot_idx')).toBe(0);
       expect(await abandonedOutbox()).toEqual([0, 0, 0, 0]);
       expect(await migrateDown(orm)).toEqual([
         expect.stringMatching(/_abandoned_into_event_outbox$/),
@@ -274,6 +280,7 @@ describe('connection migrations (real Postgres)', () => {
 
       expect(await migrateUp(orm, CONNECTION_SCHEMA.schema)).toEqual([
         expect.stringMatching(/_abandoned_into_event_outbox$/),
+        expect.stringMatching(/_bounded_reads$/),
       ]);
       const owed = await data.query<{
         connection_id: string;

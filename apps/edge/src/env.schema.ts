@@ -28,6 +28,11 @@ export const ZEdgeLimitsEnv = z.object({
   /** Authenticated tRPC/REST calls per API token (generous: the dashboard and batch clients share a token). */
   RATE_LIMIT_TOKEN: count(10_000_000).default(3_000),
   RATE_LIMIT_TOKEN_WINDOW_MS: windowMs.default(60_000),
+  /**
+   * Progress streams (SSE) open at once per API token on one edge: each reads the saga log every 250 ms while its
+   * saga runs, and a saga waiting on a service may run for hours. One more is refused 429 until one closes.
+   */
+  EDGE_MAX_STREAMS_PER_TOKEN: count(10_000).default(16),
 });
 
 export const ZEdgeEnv = ZServiceEnv.extend({

@@ -15,6 +15,8 @@ export interface TEdgeLimitsConfig {
   oauth: TRateLimit;
   /** Authenticated procedure calls per API token. */
   perToken: TRateLimit;
+  /** Progress streams open at once per API token. */
+  streamsPerToken: number;
 }
 
 export interface TEdgeLimits {
@@ -28,6 +30,37 @@ export interface TEdgeLimits {
   webhookFailures: RateLimiter;
   oauth: RateLimiter;
   perToken: RateLimiter;
+  /** Progress streams open per API token. */
+  streams: StreamSlots;
+}
+
+/**
+ * Open streams per key, up to a limit: a stream holds its slot from its first read to its end (the client gone, the
+ * saga terminal, an error), so a token cannot keep an unbounded number of saga-log pollers running.
+ */
+export class StreamSlots {
+  private readonly open = new Map<string, number>();
+  constructor(readonly limit: number) {}
+
+  /** Takes a slot; false when the key already holds `limit`. */
+  take(key: string): boolean {
+    const n = this.open.get(key) ?? 0;
+    if (n >= this.limit) return false;
+    this.open.set(key, n + 1);
+    return true;
+  }
+
+  release(key: string): void {
+    const n = (this.open.get(key) ?? 0) - 1;
+    // No entry for a key with nothing open: the map holds only live streams' keys.
+    if (n > 0) this.open.set(key, n);
+    else this.open.delete(key);
+  }
+
+  /** Streams open for a key (tests, metrics). */
+  held(key: string): number {
+    return this.open.get(key) ?? 0;
+  }
 }
 
 export function edgeLimitsFromEnv(env: TEdgeLimitsEnv): TEdgeLimitsConfig {
@@ -37,6 +70,7 @@ export function edgeLimitsFromEnv(env: TEdgeLimitsEnv): TEdgeLimitsConfig {
     authFailures: { limit: env.RATE_LIMIT_AUTH_FAILURES, windowMs: env.RATE_LIMIT_AUTH_WINDOW_MS },
     oauth: { limit: env.RATE_LIMIT_OAUTH, windowMs: env.RATE_LIMIT_OAUTH_WINDOW_MS },
     perToken: { limit: env.RATE_LIMIT_TOKEN, windowMs: env.RATE_LIMIT_TOKEN_WINDOW_MS },
+    streamsPerToken: env.EDGE_MAX_STREAMS_PER_TOKEN,
   };
 }
 
@@ -52,6 +86,7 @@ export function createEdgeLimits(cfg: Partial<TEdgeLimitsConfig> = {}): TEdgeLim
     webhookFailures: new RateLimiter('auth_failures', c.authFailures),
     oauth: new RateLimiter('oauth', c.oauth),
     perToken: new RateLimiter('token', c.perToken),
+    streams: new StreamSlots(c.streamsPerToken),
   };
 }
 

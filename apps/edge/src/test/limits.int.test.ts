@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZErrorReply } from '@otesse/contracts';
 import { ZRestError } from '../http/rest-errors';
@@ -13,6 +14,7 @@ const OAUTH_REQUESTS = 6;
 const TOKEN_CALLS = 25;
 const refillWindow = (limit: number): number => limit * 2_000;
 const MAX_BODY = 256 * 1024;
+const STREAMS = 2;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -38,6 +40,7 @@ describe('edge request size and rate limits (edge as a process, real Postgres/NA
         RATE_LIMIT_OAUTH_WINDOW_MS: String(refillWindow(OAUTH_REQUESTS)),
         RATE_LIMIT_TOKEN: String(TOKEN_CALLS),
         RATE_LIMIT_TOKEN_WINDOW_MS: String(refillWindow(TOKEN_CALLS)),
+        EDGE_MAX_STREAMS_PER_TOKEN: String(STREAMS),
       }),
     });
     edge = h.stack.edgeUrl;
@@ -229,5 +232,60 @@ describe('edge request size and rate limits (edge as a process, real Postgres/NA
 
     await sleep(retryAfter * 1_000);
     expect((await h.viewer.client.me.get.query()).email).toBe('viewer@acme.test');
+  });
+
+  it('caps the progress streams one API token keeps open; a closed one frees its place', async () => {
+    // A disconnect that runs for as long as the test needs: another edge holds its lease for an hour.
+    const sagaId = randomUUID();
+    await h.db.query(
+      `insert into edge.saga (id, type, subject_key, status, current_step, owner, lease_expires_at,
+                              definition_version, org_id, actor_user_id, input, created_at, updated_at)
+       values ($1, 'disconnect', $2::text || ':' || gen_random_uuid()::text, 'running', 'lock',
+               'edge-elsewhere', now() + interval '1 hour', 3, $2::uuid, $3,
+               jsonb_build_object('connectionId', gen_random_uuid(), 'mayManageOthers', false,
+                                  'ip', null, 'traceId', 't'),
+               now(), now())`,
+      [sagaId, h.orgId, h.member.id],
+    );
+    const url = `${edge}/trpc/disconnect.progress?input=${encodeURIComponent(JSON.stringify({ sagaId }))}`;
+    /** Opens a stream and reads until its first event (the saga) or its error. */
+    const open = async (token: string) => {
+      const abort = new AbortController();
+      const res = await fetch(url, {
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        signal: abort.signal,
+      });
+      const reader = res.body!.getReader();
+      let text = '';
+      while (!/"status":"running"|TOO_MANY_REQUESTS|NOT_FOUND/.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      return { text, close: () => abort.abort() };
+    };
+    const first = await open(h.member.token);
+    const second = await open(h.member.token);
+    expect(first.text).toContain('"status":"running"');
+    expect(second.text).toContain('"status":"running"');
+    const third = await open(h.member.token);
+    expect(third.text).toContain('TOO_MANY_REQUESTS');
+    third.close();
+    // Another token is not charged for the member's streams (the admin may see the member's saga).
+    const admins = await open(h.admin.token);
+    expect(admins.text).toContain('"status":"running"');
+    admins.close();
+
+    first.close();
+    // The edge notices the client left and frees the place.
+    let again = await open(h.member.token);
+    for (let i = 0; i < 40 && again.text.includes('TOO_MANY_REQUESTS'); i++) {
+      again.close();
+      await sleep(250);
+      again = await open(h.member.token);
+    }
+    expect(again.text).toContain('"status":"running"');
+    again.close();
+    second.close();
   });
 });

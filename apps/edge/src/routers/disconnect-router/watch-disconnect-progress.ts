@@ -1,3 +1,4 @@
+import { TRPCError } from '@trpc/server';
 import { isDatabaseUnavailable } from '@otesse/persistence';
 import { isTerminal } from '@otesse/saga';
 import { authedProcedure } from '../../trpc/trpc';
@@ -13,38 +14,54 @@ import { publicSagaView, requireVisibleSaga } from './saga-view';
 export const watchDisconnectProgress = authedProcedure
   .input(ZSagaIdInput)
   .subscription(async function* ({ ctx, input, signal }) {
-    /** Resolves on the saga's next progress event, after `ms`, or when the client goes away. */
-    const nextChange = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(finish, ms);
-        const onProgress = (): void => finish();
-        ctx.deps.sagas.once(`progress:${input.sagaId}`, onProgress);
-        signal?.addEventListener('abort', finish, { once: true });
-        function finish(): void {
-          clearTimeout(timer);
-          ctx.deps.sagas.off(`progress:${input.sagaId}`, onProgress);
-          signal?.removeEventListener('abort', finish);
-          resolve();
-        }
+    const slots = ctx.deps.limits.streams;
+    const key = ctx.identity.tokenId;
+    if (!slots.take(key)) {
+      throw new TRPCError({
+        code: 'TOO_MANY_REQUESTS',
+        message: `at most ${slots.limit} progress streams may be open at once per API token: close one first`,
       });
-    let last = '';
-    for (;;) {
-      let saga;
-      try {
-        saga = await ctx.deps.sagas.view(input.sagaId);
-      } catch (e) {
-        // Before the first view the caller is not known to be allowed to see it: that read's error is the answer.
-        if (!last || !isDatabaseUnavailable(e) || signal?.aborted) throw e;
-        await nextChange(500);
-        continue;
+    }
+    try {
+      yield* follow();
+    } finally {
+      slots.release(key);
+    }
+
+    async function* follow() {
+      /** Resolves on the saga's next progress event, after `ms`, or when the client goes away. */
+      const nextChange = (ms: number) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(finish, ms);
+          const onProgress = (): void => finish();
+          ctx.deps.sagas.once(`progress:${input.sagaId}`, onProgress);
+          signal?.addEventListener('abort', finish, { once: true });
+          function finish(): void {
+            clearTimeout(timer);
+            ctx.deps.sagas.off(`progress:${input.sagaId}`, onProgress);
+            signal?.removeEventListener('abort', finish);
+            resolve();
+          }
+        });
+      let last = '';
+      for (;;) {
+        let saga;
+        try {
+          saga = await ctx.deps.sagas.view(input.sagaId);
+        } catch (e) {
+          // Before the first view the caller is not known to be allowed to see it: that read's error is the answer.
+          if (!last || !isDatabaseUnavailable(e) || signal?.aborted) throw e;
+          await nextChange(500);
+          continue;
+        }
+        const view = publicSagaView(requireVisibleSaga(saga, ctx.identity), ctx.deps.catalogue);
+        const fingerprint = JSON.stringify(view);
+        if (fingerprint !== last) {
+          last = fingerprint;
+          yield view;
+        }
+        if (isTerminal(view.status) || signal?.aborted) return;
+        await nextChange(250);
       }
-      const view = publicSagaView(requireVisibleSaga(saga, ctx.identity), ctx.deps.catalogue);
-      const fingerprint = JSON.stringify(view);
-      if (fingerprint !== last) {
-        last = fingerprint;
-        yield view;
-      }
-      if (isTerminal(view.status) || signal?.aborted) return;
-      await nextChange(250);
     }
   });
