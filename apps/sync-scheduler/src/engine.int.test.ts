@@ -551,11 +551,13 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     const contacts = await kit.addJob(c, 'contacts');
     const invoices = await kit.addJob(c, 'invoices');
     // The provider ends the access token early (password change, sessions revoked); the vault still holds it as
-    // valid for an hour. Two runs of the connection meet the refusal together: the refresh takes a second, so the
-    // second run is handed the refused token too before the first one's refresh has answered.
+    // valid for an hour. Two runs of the connection meet the refusal together: the refresh takes 2 s (time for the
+    // second run to start on a loaded machine, where 1 s was not always; under the vault's 2.5 s attempt timeout),
+    // so the second run is handed the refused token too before the first one's refresh has answered.
+    const tokenDelayMs = 2_000;
     kit.fake.state.expireTokens('access', { token: c.accessToken });
     const dataCallsBefore = kit.fake.state.dataCalls.length;
-    kit.fake.state.applyConfig({ tokenDelayMs: 1_000 });
+    kit.fake.state.applyConfig({ tokenDelayMs });
     try {
       await Promise.all([runNow(c, contacts), runNow(c, invoices)]);
       for (const jobId of [contacts, invoices]) {
@@ -580,7 +582,7 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
       ['invoices', null],
     ]);
     for (const d of refused) {
-      expect(Date.parse(d.at)).toBeLessThan(Date.parse(refresh!.at) + 1_000);
+      expect(Date.parse(d.at)).toBeLessThan(Date.parse(refresh!.at) + tokenDelayMs);
     }
     expect(calls.filter((d) => d.status !== 401).every((d) => d.status === 200)).toBe(true);
     // The next run uses the renewed token as it is: no refresh.
