@@ -301,6 +301,12 @@ export const connectionContracts = {
           connections: z.array(ZConnection),
           /** The instance's live connections, counted whatever the reply leaves out. Optional for older readers. */
           counts: ZInstanceConnectionCounts.optional(),
+          /**
+           * With `viewer`: where the other members' connections left out begin, as the `after` of
+           * `connection.instances.member-connections` (the last one carried, in their order); null when none is left out,
+           * or when `othersLimit` is 0 (page from the start).
+           */
+          othersNext: ZUuid.nullable().optional(),
         }),
       ),
     }),

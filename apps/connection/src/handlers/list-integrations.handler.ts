@@ -23,7 +23,7 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
     const viewer = req.viewer;
-    const [instances, connections, counts] = await Promise.all([
+    const [instances, { connections, othersNext }, counts] = await Promise.all([
       loadInstances(knex, { orgId: req.orgId }),
       viewer
         ? loadViewerConnections(knex, {
@@ -33,7 +33,9 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
             slotHistory: viewer.slotHistory,
             named: req.endedConnectionIds ?? [],
           })
-        : loadConnections(knex, { orgId: req.orgId, endedAmong: req.endedConnectionIds }),
+        : loadConnections(knex, { orgId: req.orgId, endedAmong: req.endedConnectionIds }).then(
+            (all) => ({ connections: all, othersNext: undefined }),
+          ),
       viewer ? countLiveConnections(knex, req.orgId, viewer.userId) : Promise.resolve(undefined),
     ]);
     const byInstance = new Map<string, TConnection[]>();
@@ -47,6 +49,15 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
         instance,
         connections: byInstance.get(instance.id) ?? [],
         ...(counts ? { counts: counts.get(instance.id) ?? NO_CONNECTIONS } : {}),
+        ...(othersNext && viewer
+          ? {
+              // Only when some are left out: all carried, nothing follows.
+              othersNext:
+                (counts?.get(instance.id)?.otherMembersLive ?? 0) > viewer.othersLimit
+                  ? (othersNext.get(instance.id) ?? null)
+                  : null,
+            }
+          : {}),
       })),
     };
   };

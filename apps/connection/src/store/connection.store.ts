@@ -213,7 +213,7 @@ export async function loadViewerConnections(
     slotHistory?: number | undefined;
     named: readonly string[];
   },
-): Promise<TConnection[]> {
+): Promise<{ connections: TConnection[]; othersNext: Map<string, string> }> {
   const other = `(level = 'user' and user_id <> :viewer and status in ${LIVE_SQL})`;
   const ownEnded = `((level = 'app' or user_id = :viewer) and status not in ${LIVE_SQL})`;
   const { rows } = (await db.raw(
@@ -239,8 +239,13 @@ export async function loadViewerConnections(
       others: where.othersLimit,
       history: where.slotHistory ?? 0,
     },
-  )) as { rows: TConnectionRow[] };
-  return rows.map(toConnection);
+  )) as { rows: (TConnectionRow & { other_rank: string | number | null })[] };
+  // Per instance, the last of the other members' connections the cut kept: the keyset where the next page begins.
+  const othersNext = new Map<string, string>();
+  for (const r of rows)
+    if (r.other_rank !== null && Number(r.other_rank) === where.othersLimit)
+      othersNext.set(r.instance_id, r.id);
+  return { connections: rows.map(toConnection), othersNext };
 }
 
 /** Per instance of an org, its live connections in numbers (what a list that carries only some of them shows). */

@@ -38,7 +38,8 @@ describe('an org with thousands of personal connections to one provider (whole s
     );
     instanceId = row!.instance_id;
     // The members, as the edge knows them (named "Member 0001"…), each with a connected personal connection made
-    // after the real ones, and earlier, ended connections of theirs.
+    // after the real ones (in the reverse order of their names: the list's order by owner is not its cut's), and
+    // earlier, ended connections of theirs.
     await h.db.query(
       `insert into edge.app_user (id, org_id, email, name, permissions, created_at)
        select gen_random_uuid(), $1, 'seed-' || lpad(n::text, 4, '0') || '@acme.test',
@@ -52,7 +53,7 @@ describe('an org with thousands of personal connections to one provider (whole s
           details, connected_at, created_at, updated_at)
        select gen_random_uuid(), $1, $2, 'google', 'user', u.id, 'connected', 'acct-' || u.email,
               right(split_part(u.email, '@', 1), 2) = '00', '{}'::jsonb, now(),
-              now() + (substr(u.email, 6, 4)::int * interval '1 millisecond'), now()
+              now() + ((${MEMBERS + 1} - substr(u.email, 6, 4)::int) * interval '1 millisecond'), now()
          from edge.app_user u where u.org_id = $1 and u.email like 'seed-%@acme.test'`,
       [h.orgId, instanceId],
     );
@@ -112,15 +113,18 @@ describe('an org with thousands of personal connections to one provider (whole s
     // The oldest first: the real member's, then the seeded ones in the order they connected.
     const owners = card.otherConnections.map((c) => c.owner?.name ?? null);
     expect(owners).toContain('member');
-    expect(owners).toContain('Member 0001');
-    expect(owners).not.toContain(`Member ${String(OTHERS_SHOWN + 1).padStart(4, '0')}`);
+    expect(owners).toContain(`Member ${MEMBERS}`);
+    expect(owners).toContain(`Member ${MEMBERS - OTHERS_SHOWN + 2}`);
+    expect(owners).not.toContain(`Member ${MEMBERS - OTHERS_SHOWN + 1}`);
+    // Shown by owner, not in the order they were cut: where the rest begins is the list's to say.
+    expect(card.otherConnectionsNext).not.toBe(card.otherConnections.at(-1)!.id);
     expect(card.otherConnections.every((c) => c.status === 'connected')).toBe(true);
   });
 
   it('an admin pages through every member’s connection, from where the list stops; nobody else may', async () => {
     const card = await google(h.admin);
     const seen = new Set(card.otherConnections.map((c) => c.id));
-    let after: string | null = card.otherConnections.at(-1)!.id;
+    let after: string | null = card.otherConnectionsNext;
     let pages = 0;
     while (after) {
       const page: Awaited<ReturnType<typeof h.admin.client.integrations.memberConnections.query>> =
@@ -140,12 +144,15 @@ describe('an org with thousands of personal connections to one provider (whole s
     }
     expect(seen.size).toBe(MEMBERS + 1);
     expect(pages).toBe(Math.ceil((MEMBERS + 1 - OTHERS_SHOWN) / 200));
-    // From the start, the first page is the list's.
+    // From the start, the first page holds the list's connections, and ends where the list says the rest begins.
     const first = await h.admin.client.integrations.memberConnections.query({
       vendor: 'google',
       limit: OTHERS_SHOWN,
     });
-    expect(first.connections.map((c) => c.id)).toEqual(card.otherConnections.map((c) => c.id));
+    expect(first.connections.map((c) => c.id).sort()).toEqual(
+      card.otherConnections.map((c) => c.id).sort(),
+    );
+    expect(first.nextAfter).toBe(card.otherConnectionsNext);
 
     await expect(
       h.member.client.integrations.memberConnections.query({ vendor: 'google' }),
@@ -212,7 +219,7 @@ describe('an org with thousands of personal connections to one provider (whole s
     );
     const asAdmin = await h.admin.client.disconnect.preview.query({ connectionId: memberId });
     expect(asAdmin.texts.instanceNote).toBe(
-      `The organization's connection, Member 0001's personal connection, Member 0002's personal connection, Member 0003's personal connection and ${MEMBERS - 3} other members' personal connections keep Google Workspace connected for your organization; only this connection is revoked.`,
+      `The organization's connection, Member ${MEMBERS}'s personal connection, Member ${MEMBERS - 1}'s personal connection, Member ${MEMBERS - 2}'s personal connection and ${MEMBERS - 3} other members' personal connections keep Google Workspace connected for your organization; only this connection is revoked.`,
     );
     const { saga } = await h.member.client.disconnect.start.mutate({
       connectionId: memberId,

@@ -17,7 +17,8 @@ export function MoreMemberConnections({ integration }: { integration: TIntegrati
   const [open, setOpen] = useState(false);
   const shown = integration.otherConnections;
   const vendor = integration.provider.key;
-  const after = shown.at(-1)?.id;
+  // Where the list's cut ends (it pages oldest first; the list itself is sorted by owner).
+  const after = integration.otherConnectionsNext;
   // Paged by hand (the edge's strict input refuses infiniteQueryOptions' `direction`); the key sits under
   // `integrations.memberConnections`, so a disconnect's invalidation of the integrations reaches it.
   const pages = useInfiniteQuery({
@@ -27,13 +28,17 @@ export function MoreMemberConnections({ integration }: { integration: TIntegrati
         { vendor, limit: PAGE_SIZE, ...(pageParam ? { after: pageParam } : {}) },
         { signal },
       ),
-    initialPageParam: after ?? null,
+    initialPageParam: after,
     getNextPageParam: (page) => page.nextAfter,
     enabled: open,
   });
-  const more = pages.data?.pages.flatMap((p) => p.connections) ?? [];
+  // A member's connection the list carried beyond its cut (an operation open on it) may come again in a page.
+  const shownIds = new Set(shown.map((c) => c.id));
+  const more = (pages.data?.pages.flatMap((p) => p.connections) ?? []).filter(
+    (c) => !shownIds.has(c.id),
+  );
   const hidden = integration.otherConnectionsTotal - shown.length - more.length;
-  if (integration.otherConnectionsTotal <= shown.length) return null;
+  if (!after || integration.otherConnectionsTotal <= shown.length) return null;
   return (
     <>
       {more.map((c) => (

@@ -142,6 +142,11 @@ export const listIntegrations = authedProcedure
           ? (entry?.counts?.otherMembersLive ?? others.length)
           : 0,
         /**
+         * The `after` of `integrations.memberConnections` for the members' connections left out (they page in the
+         * order the list cut them: oldest first); null when none is. The list itself is sorted by owner.
+         */
+        otherConnectionsNext: mayManageOthers ? (entry?.othersNext ?? null) : null,
+        /**
          * Connections no longer live (a disconnect revoked them) with an operation still open on them: one that
          * stopped after the statuses (or still runs), to resume or follow. The caller's view of them: the org's,
          * their own, and for settings.edit the other members' (with their owner).
