@@ -11,7 +11,8 @@ import {
 
 /** Statuses that hold the connection's slot: at most one per instance (app) or per (instance, user) (user). */
 export const LIVE_CONNECTION_STATUSES = ['pending', 'connected', 'disconnecting'] as const;
-const LIVE_SQL = LIVE_CONNECTION_STATUSES.map((s) => `'${s}'`).join(', ');
+/** The live statuses as an SQL list (constants, never input): `'pending', 'connected', 'disconnecting'`. */
+export const LIVE_SQL = LIVE_CONNECTION_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /**
  * An app-level (the org's shared one) or user-level connection to an instance. "At most one live

@@ -16,7 +16,7 @@ import {
   type TWebhookEndpoint,
   ZWebhookRefusalReason,
 } from '@otesse/contracts';
-import { LIVE_CONNECTION_STATUSES } from '../entities';
+import { LIVE_CONNECTION_STATUSES, LIVE_SQL } from '../entities';
 
 export const SCHEMA = 'connection';
 export type TDb = Knex | Knex.Transaction;
@@ -194,9 +194,6 @@ export async function loadConnections(
   return rows.map(toConnection);
 }
 
-/** The live statuses as SQL (constants, never input). */
-const LIVE_SQL = `(${LIVE_CONNECTION_STATUSES.map((x) => `'${x}'`).join(', ')})`;
-
 /**
  * An org's connections as one member sees the list: every live connection of the org and the viewer's own, at most
  * `othersLimit` of the other members' live ones per instance (oldest first), the newest `slotHistory` ended ones of
@@ -214,8 +211,8 @@ export async function loadViewerConnections(
     named: readonly string[];
   },
 ): Promise<{ connections: TConnection[]; othersNext: Map<string, string> }> {
-  const other = `(level = 'user' and user_id <> :viewer and status in ${LIVE_SQL})`;
-  const ownEnded = `((level = 'app' or user_id = :viewer) and status not in ${LIVE_SQL})`;
+  const other = `(level = 'user' and user_id <> :viewer and status in (${LIVE_SQL}))`;
+  const ownEnded = `((level = 'app' or user_id = :viewer) and status not in (${LIVE_SQL}))`;
   const { rows } = (await db.raw(
     `select * from (
        select c.*,
@@ -225,10 +222,10 @@ export async function loadViewerConnections(
            then row_number() over (partition by instance_id, level, ${ownEnded} order by created_at desc, id desc)
          end as ended_rank
        from :schema:.integration_connection c
-       where org_id = :org and (status in ${LIVE_SQL} or id = any(:named::uuid[]) or (:history > 0 and ${ownEnded}))
+       where org_id = :org and (status in (${LIVE_SQL}) or id = any(:named::uuid[]) or (:history > 0 and ${ownEnded}))
      ) x
      where id = any(:named::uuid[])
-        or (status in ${LIVE_SQL} and (other_rank is null or other_rank <= :others))
+        or (status in (${LIVE_SQL}) and (other_rank is null or other_rank <= :others))
         or ended_rank <= :history
      order by created_at, id`,
     {
@@ -254,16 +251,15 @@ export async function countLiveConnections(
   orgId: string,
   viewerUserId: string,
 ): Promise<Map<string, TInstanceConnectionCounts>> {
-  const live = LIVE_CONNECTION_STATUSES.map(() => '?').join(', ');
   const { rows } = (await db.raw(
     `select instance_id,
        count(distinct user_id) filter (where level = 'user' and status = 'connected') as connected_users,
        count(*) filter (where status = 'connected' and refresh_token_expired) as refresh_token_expired,
        count(*) filter (where level = 'user' and user_id <> ?) as other_members_live
      from ??.integration_connection
-     where org_id = ? and status in (${live})
+     where org_id = ? and status in (${LIVE_SQL})
      group by instance_id`,
-    [viewerUserId, SCHEMA, orgId, ...LIVE_CONNECTION_STATUSES],
+    [viewerUserId, SCHEMA, orgId],
   )) as {
     rows: {
       instance_id: string;

@@ -30,3 +30,17 @@ export function otherConnectionView(c: TConnection, owner: TPerson | null) {
   return { ...connectionView(c), owner };
 }
 export type TOtherConnectionView = ReturnType<typeof otherConnectionView>;
+
+/** A member's connection as a card lists it: the view, its owner (also as `connectedBy`) and its operation. */
+export function memberConnectionView<TOperation>(
+  c: TConnection,
+  people: ReadonlyMap<string, TPerson>,
+  operations: ReadonlyMap<string, TOperation>,
+) {
+  const owner = people.get(c.userId) ?? null;
+  return {
+    ...otherConnectionView(c, owner),
+    connectedBy: owner,
+    operation: operations.get(c.id) ?? null,
+  };
+}

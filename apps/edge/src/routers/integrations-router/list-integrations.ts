@@ -2,7 +2,7 @@ import { publicProviderView } from '@otesse/providers';
 import type { TConnection } from '@otesse/contracts';
 import { authedProcedure } from '../../trpc/trpc';
 import { loadPeople } from '../people';
-import { connectionView, LIVE_STATUSES, otherConnectionView } from './connection-view';
+import { connectionView, LIVE_STATUSES, memberConnectionView } from './connection-view';
 import { ZListIntegrationsInput } from './list-integrations.schema';
 import { connectionIdsOf, OPERATION_TYPES, unfinishedOperations } from './connection-operations';
 
@@ -107,11 +107,7 @@ export const listIntegrations = authedProcedure
       const connections = entry?.connections ?? [];
       const { app, mine } = shown(entry);
       const others = (othersByVendor.get(p.key) ?? [])
-        .map((c) => ({
-          ...otherConnectionView(c, people.get(c.userId) ?? null),
-          connectedBy: people.get(c.userId) ?? null,
-          operation: operations.get(c.id) ?? null,
-        }))
+        .map((c) => memberConnectionView(c, people, operations))
         .sort(
           (a, b) =>
             (a.owner?.email ?? a.userId).localeCompare(b.owner?.email ?? b.userId) ||
@@ -151,11 +147,9 @@ export const listIntegrations = authedProcedure
          * stopped after the statuses (or still runs), to resume or follow. The caller's view of them: the org's,
          * their own, and for settings.edit the other members' (with their owner).
          */
-        unfinishedConnections: unfinishedOf(entry).map((c) => ({
-          ...otherConnectionView(c, people.get(c.userId) ?? null),
-          connectedBy: people.get(c.userId) ?? null,
-          operation: operations.get(c.id) ?? null,
-        })),
+        unfinishedConnections: unfinishedOf(entry).map((c) =>
+          memberConnectionView(c, people, operations),
+        ),
         userConnections:
           entry?.counts?.connectedUsers ??
           connections.filter((c) => c.level === 'user' && c.status === 'connected').length,

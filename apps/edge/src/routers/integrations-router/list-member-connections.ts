@@ -2,7 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { authedProcedure } from '../../trpc/trpc';
 import { loadPeople } from '../people';
 import { OPERATION_TYPES, unfinishedOperations } from './connection-operations';
-import { otherConnectionView } from './connection-view';
+import { memberConnectionView } from './connection-view';
 import { ZListMemberConnectionsInput } from './list-member-connections.schema';
 
 /**
@@ -48,11 +48,7 @@ export const listMemberConnections = authedProcedure
       unfinishedOperations(ctx.deps.sagas, open, identity.orgId, page.connections),
     ]);
     return {
-      connections: page.connections.map((c) => ({
-        ...otherConnectionView(c, people.get(c.userId) ?? null),
-        connectedBy: people.get(c.userId) ?? null,
-        operation: operations.get(c.id) ?? null,
-      })),
+      connections: page.connections.map((c) => memberConnectionView(c, people, operations)),
       nextAfter: page.nextAfter,
     };
   });
