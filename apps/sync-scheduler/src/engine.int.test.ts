@@ -573,14 +573,15 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     // One refresh for both: the vault renewed the refused token once.
     const [refresh] = refreshesWith(c.refreshToken);
     expect(refreshesWith(c.refreshToken)).toMatchObject([{ status: 200 }]);
-    // Each run's first page was refused (401: the expired token, the only one the provider refuses here), both
-    // before that refresh answered, i.e. both on the old token; every other page was read on the renewed one.
+    // A run's first page was refused (401: the expired token, the only one the provider refuses here), on the old
+    // token, before that refresh answered; every other page was read on the renewed one. Whether the second run met
+    // the refusal too or was handed the renewed token depends on when it asked the vault (on a loaded machine, after
+    // the first one's renewal began: the vault then answers it the renewed token); either way one refresh served both.
     const calls = kit.fake.state.dataCalls.slice(dataCallsBefore);
     const refused = calls.filter((d) => d.status === 401);
-    expect(refused.map((d) => [d.resource, d.cursor]).sort()).toEqual([
-      ['contacts', null],
-      ['invoices', null],
-    ]);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(refused.every((d) => d.cursor === null)).toBe(true);
+    expect(new Set(refused.map((d) => d.resource)).size).toBe(refused.length);
     for (const d of refused) {
       expect(Date.parse(d.at)).toBeLessThan(Date.parse(refresh!.at) + tokenDelayMs);
     }
