@@ -42,6 +42,7 @@ import { PendingTokens } from './sagas/reconnect.saga';
 import { sagaDefinitions } from './sagas/saga-registry';
 import { EDGE_SCHEMA, edgeOrmConfig } from './db/orm.config';
 import { createOAuthRoutes, pathForLog } from './oauth/oauth-routes';
+import { TOKEN_EXCHANGE_MAX_RESPONSE_BYTES } from './oauth/bounded-token-exchange';
 import { appRouter } from './routers/app.router';
 import { restRoutes } from './http/rest-routes';
 import { createOpenApiRoute } from './http/openapi.route';
@@ -75,6 +76,8 @@ export interface TEdgeConfig {
   oauthSessionSecret?: string | undefined;
   /** How long an OAuth start or callback waits for the edge's database when it is out of reach (default 10 s). */
   oauthDatabaseWaitMs?: number | undefined;
+  /** A callback's code exchange with the provider, in all (default 10 s; its answer is also capped at 64 KB). */
+  tokenExchangeTimeoutMs?: number | undefined;
   /**
    * How often expired OAuth sessions, pending authorizations and old webhook delivery records are deleted (default
    * 10 min; 0: never).
@@ -306,6 +309,10 @@ async function serveEdge(
   const oauth = createOAuthRoutes(deps, {
     sessionSecret: cfg.oauthSessionSecret,
     databaseWaitMs: cfg.oauthDatabaseWaitMs ?? 10_000,
+    tokenExchange: {
+      deadlineMs: cfg.tokenExchangeTimeoutMs ?? 10_000,
+      maxResponseBytes: TOKEN_EXCHANGE_MAX_RESPONSE_BYTES,
+    },
   });
   const rest = createOpenApiRoute(deps);
   const dashboardOrigin = new URL(cfg.dashboardUrl).origin;

@@ -96,6 +96,11 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    */
   EDGE_OAUTH_DATABASE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   /**
+   * How long a callback's code exchange with the provider's token endpoint may take in all, from the connection to
+   * the answer's last byte (its answer is also cut past 64 KB). Past it the browser is told the connect failed.
+   */
+  EDGE_TOKEN_EXCHANGE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /**
    * How often this edge deletes what OAuth flows left behind (grant's sessions past their expiry, pending
    * authorizations a day past theirs) and webhook delivery records past theirs (15 minutes for a signed timestamp's,
    * else EDGE_WEBHOOK_DEDUPE_RETENTION_MS). 0: never (another replica, or nobody, does it).

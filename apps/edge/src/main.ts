@@ -33,6 +33,7 @@ await runMain({
       providersFile: env.PROVIDERS_FILE,
       oauthSessionSecret: env.OAUTH_SESSION_SECRET,
       oauthDatabaseWaitMs: env.EDGE_OAUTH_DATABASE_WAIT_MS,
+      tokenExchangeTimeoutMs: env.EDGE_TOKEN_EXCHANGE_TIMEOUT_MS,
       oauthPurgeIntervalMs: env.EDGE_OAUTH_PURGE_INTERVAL_MS,
       webhookDedupeRetentionMs: env.EDGE_WEBHOOK_DEDUPE_RETENTION_MS,
       sagaLeaseMs: env.SAGA_LEASE_MS,

@@ -19,7 +19,11 @@ export interface TClientCredentials {
   clientSecret: string;
 }
 
-export type TTokenMode = 'ok' | '503' | 'hang' | 'invalid_client';
+/**
+ * `drip`: a 200 whose body (real tokens) comes one byte every half second; `oversized`: real tokens in a 2 MB body.
+ * Both issue the tokens, so a client that waited or read it all would connect.
+ */
+export type TTokenMode = 'ok' | '503' | 'hang' | 'invalid_client' | 'drip' | 'oversized';
 /** `expired`: 400 `invalid_token`, as providers answer for a token that already expired; `404`: gone. */
 export type TRevokeMode = 'ok' | '400' | '500' | 'hang' | 'down' | 'expired' | '404';
 export type TRefreshExpiredStyle = 'rfc' | 'servicenow';

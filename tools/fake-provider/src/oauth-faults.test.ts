@@ -59,6 +59,48 @@ describe('token endpoint fault injection', () => {
     expect((await refresh(provider.url, tokens.refresh_token)).status).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
+
+  it('oversized mode issues real tokens in a 2 MB body', async () => {
+    const tokens = await obtainTokens(provider.url);
+    await control.configure({ tokenMode: 'oversized' });
+    const res = await fetch(`${provider.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token,
+        client_id: CLIENT_ID,
+      }),
+    });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text.length).toBeGreaterThan(2 * 1024 * 1024);
+    const body = JSON.parse(text) as { access_token: string };
+    expect((await getJson(`${provider.url}/api/contacts`, body.access_token)).status).toBe(200);
+  });
+
+  it('drip mode sends the head at once and the tokens a byte every half second', async () => {
+    const tokens = await obtainTokens(provider.url);
+    await control.configure({ tokenMode: 'drip' });
+    const started = Date.now();
+    const res = await fetch(`${provider.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token,
+        client_id: CLIENT_ID,
+      }),
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let received = '';
+    while (received.length < 3) received += new TextDecoder().decode((await reader.read()).value);
+    expect(received).toBe('{"a');
+    // Three bytes take two pauses.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    await reader.cancel();
+  });
 });
 
 describe('close()', () => {

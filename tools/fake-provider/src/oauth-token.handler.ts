@@ -102,7 +102,35 @@ export async function handleToken(ctx: TRequestContext): Promise<void> {
     if (typeof error === 'string') record.error = error;
   }
   record.status = status;
+  if (status === 200 && mode === 'oversized') {
+    sendJson(ctx.res, status, { ...(body as object), padding: 'x'.repeat(2 * 1024 * 1024) });
+    return;
+  }
+  if (status === 200 && mode === 'drip') return drip(ctx, JSON.stringify(body));
   sendJson(ctx.res, status, body, headers);
+}
+
+/** The answer's head at once, then its body a byte every half second, until it is all out or the client leaves. */
+async function drip(ctx: TRequestContext, payload: string): Promise<void> {
+  const { res } = ctx;
+  res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  });
+  res.flushHeaders();
+  let gone = false;
+  res.once('close', () => (gone = true));
+  for (const char of payload) {
+    if (gone) return;
+    res.write(char);
+    try {
+      await ctx.runtime.delay(500);
+    } catch {
+      res.destroy();
+      return;
+    }
+  }
+  res.end();
 }
 
 function grant(ctx: TRequestContext, params: Record<string, string>, clientId: string): unknown {

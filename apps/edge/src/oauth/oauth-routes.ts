@@ -9,6 +9,7 @@ import { clientIp } from '../trpc/context';
 import { completeConnection } from '../connect/complete-connection';
 import { reconnectFromCallback } from '../connect/reconnect-connection';
 import { buildGrantConfig, changeUserCustomParams } from './grant-config';
+import { boundedTokenExchange, type TTokenExchangeBounds } from './bounded-token-exchange';
 import type { TCredentialInput } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { grantSessionStore } from './grant-session-store';
@@ -85,7 +86,11 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefin
  */
 export function createOAuthRoutes(
   deps: TEdgeDeps,
-  opts: { sessionSecret?: string | undefined; databaseWaitMs: number },
+  opts: {
+    sessionSecret?: string | undefined;
+    databaseWaitMs: number;
+    tokenExchange: TTokenExchangeBounds;
+  },
 ) {
   const secure = deps.publicUrl.startsWith('https:');
   const edgeOrigin = new URL(deps.publicUrl).origin;
@@ -125,6 +130,8 @@ export function createOAuthRoutes(
   const grantConfig = buildGrantConfig(deps.catalogue, deps.publicUrl);
   const grantApp = (grant as unknown as { node: (cfg: unknown) => TGrantHandler }).node({
     config: grantConfig.config,
+    // grant's code exchange, bounded in time and size (its client only times out an idle socket).
+    request: boundedTokenExchange(opts.tokenExchange, deps.logger),
     session: {
       name: 'otesse_grant',
       secret,

@@ -26,7 +26,7 @@ describe('connect flows through the edge (all services as processes, real Postgr
     h = await startHarness({
       envFor: (s) =>
         s === 'edge'
-          ? { EDGE_OAUTH_PURGE_INTERVAL_MS: '1000' }
+          ? { EDGE_OAUTH_PURGE_INTERVAL_MS: '1000', EDGE_TOKEN_EXCHANGE_TIMEOUT_MS: '2000' }
           : s === 'connection'
             ? { PENDING_CONNECT_SWEEP_ENABLED: 'false' }
             : {},
@@ -352,6 +352,41 @@ describe('connect flows through the edge (all services as processes, real Postgr
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('data-reason="expired"');
     expect(await counts()).toEqual(before);
+  });
+
+  it('cuts a code exchange that drips or answers megabytes: the browser hears it failed within the bound, and nothing is stored', async () => {
+    // EDGE_TOKEN_EXCHANGE_TIMEOUT_MS is 2 s here. Both answers carry real tokens: read whole, they would connect.
+    try {
+      for (const mode of ['drip', 'oversized'] as const) {
+        await h.fakeClient.configure({ tokenMode: mode });
+        const before = await counts();
+        const tokenCalls = (await h.fakeClient.getState()).tokenCalls.length;
+        const browser = new TestBrowser();
+        const callback = await authorizeUntilCallback(browser, 'google');
+        const started = Date.now();
+        const res = await browser.get(callback);
+        const took = Date.now() - started;
+        expect(res.status, mode).toBe(302);
+        const back = new URL(res.headers.get('location')!);
+        expect(back.searchParams.get('oauth'), mode).toBe('failed');
+        expect(back.searchParams.get('reason'), mode).toBe('token_exchange_failed');
+        // The drip is cut at the deadline (its token takes minutes at a byte every half second), the 2 MB at 64 KB.
+        if (mode === 'drip') expect(took).toBeGreaterThanOrEqual(1_900);
+        expect(took, mode).toBeLessThan(6_000);
+        expect(await counts(), mode).toEqual(before);
+        const calls = (await h.fakeClient.getState()).tokenCalls.slice(tokenCalls);
+        expect(
+          calls.map((c) => [c.grantType, c.status]),
+          mode,
+        ).toEqual([['authorization_code', 200]]);
+        const [outcome] = await h.db.query<{ outcome: string }>(
+          `select outcome from edge.pending_authorization order by created_at desc limit 1`,
+        );
+        expect(outcome?.outcome, mode).toBe('failed:token_exchange_failed');
+      }
+    } finally {
+      await h.fakeClient.configure({ tokenMode: 'ok' });
+    }
   });
 
   it('deletes what OAuth flows leave behind once it has expired: sessions at once, pending authorizations a day later', async () => {
