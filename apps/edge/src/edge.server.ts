@@ -116,7 +116,7 @@ export interface TEdgeConfig {
    * port, for Prometheus and probes inside the network. Unset: none.
    */
   health?: { port: number; host?: string | undefined } | undefined;
-  /** Serve `/metrics` on the public port too (EDGE_PUBLIC_METRICS; default true). */
+  /** Serve `/metrics` on the public port too (EDGE_PUBLIC_METRICS; default false). */
   publicMetrics?: boolean | undefined;
 }
 
@@ -317,7 +317,7 @@ async function serveEdge(
   const rest = createOpenApiRoute(deps);
   const dashboardOrigin = new URL(cfg.dashboardUrl).origin;
 
-  const publicMetrics = cfg.publicMetrics ?? true;
+  const publicMetrics = cfg.publicMetrics ?? false;
   const ready = lifecycle.ready;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

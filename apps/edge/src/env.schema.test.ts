@@ -34,6 +34,16 @@ describe('edge env', () => {
     ).toThrow(/PROVIDERS_FILE: cannot be read/);
   });
 
+  it('keeps /metrics off the public port unless told', () => {
+    expect(parseEnv('edge', ZEdgeEnv, {}).EDGE_PUBLIC_METRICS).toBe(false);
+    expect(parseEnv('edge', ZEdgeEnv, { EDGE_PUBLIC_METRICS: 'true' }).EDGE_PUBLIC_METRICS).toBe(
+      true,
+    );
+    expect(() => parseEnv('edge', ZEdgeEnv, { EDGE_PUBLIC_METRICS: 'yes' })).toThrow(
+      /EDGE_PUBLIC_METRICS/,
+    );
+  });
+
   it('remembers webhook deliveries 7 days unless told, never less than a signed timestamp stays fresh', () => {
     expect(parseEnv('edge', ZEdgeEnv, {}).EDGE_WEBHOOK_DEDUPE_RETENTION_MS).toBe(604_800_000);
     expect(

@@ -119,12 +119,13 @@ export const ZEdgeEnv = ZServiceEnv.extend({
     .max(90 * 86_400_000)
     .default(WEBHOOK_DEDUPE_RETENTION_MS),
   /**
-   * Serve Prometheus `/metrics` on the public port as well. `false` in deployments: scrape the internal operations
-   * server (HEALTH_PORT on HEALTH_HOST), which also answers /healthz and /readyz.
+   * Serve Prometheus `/metrics` on the public port as well (`true`: development, where nothing scrapes an internal
+   * port). Off unless told: the metrics name routes, error reasons and load, which are nobody's business outside;
+   * scrape the internal operations server (HEALTH_PORT on HEALTH_HOST), which also answers /healthz and /readyz.
    */
   EDGE_PUBLIC_METRICS: z
     .enum(['true', 'false'])
-    .default('true')
+    .default('false')
     .transform((v) => v === 'true'),
 }).extend(ZEdgeLimitsEnv.shape);
 export type TEdgeEnv = z.infer<typeof ZEdgeEnv>;

@@ -123,6 +123,8 @@ export async function startStack(
             EDGE_PORT: String(port),
             DASHBOARD_URL: opts.dashboardUrl ?? 'http://127.0.0.1:5173',
             OAUTH_SESSION_SECRET: oauthSessionSecret,
+            // A local stack: tests, the bench and `npm start` read the edge's metrics where they read its health.
+            EDGE_PUBLIC_METRICS: 'true',
           }
         : { HEALTH_PORT: String(port) }),
       ...(opts.providersFile ? { PROVIDERS_FILE: opts.providersFile } : {}),

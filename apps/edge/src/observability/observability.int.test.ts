@@ -139,8 +139,9 @@ describe('observability: one trace per disconnect, metrics per service, logs wit
         level: 'debug',
         destination: { write: (line: string) => void edgeLog.push(line) },
       }),
+      { publicMetrics: true },
     );
-    // startEdge wires the saga telemetry itself and serves /metrics on its own port.
+    // startEdge wires the saga telemetry itself and serves /metrics on its own port (when told to).
     edgeMetricsUrl = `${edge.url}/metrics`;
   }, 180_000);
   afterAll(async () => {
@@ -345,7 +346,7 @@ describe('observability: one trace per disconnect, metrics per service, logs wit
     ).toBe(1);
   });
 
-  it('serves /metrics on an internal operations port only, when told to (HEALTH_PORT, EDGE_PUBLIC_METRICS=false)', async () => {
+  it('serves /metrics on an internal operations port, and on the public one only when told to (HEALTH_PORT, EDGE_PUBLIC_METRICS)', async () => {
     const ops = await startEdgeReplica(h, undefined, {
       health: { port: 0, host: '127.0.0.1' },
       publicMetrics: false,
@@ -363,10 +364,17 @@ describe('observability: one trace per disconnect, metrics per service, logs wit
       const ready = await fetch(`${internal}/readyz`);
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({ ok: true, checks: { nats: true, postgres: true } });
-      // The default edge keeps /metrics on its public port.
+      // The edge told to serves them on its public port; by default an edge does not.
       expect((await fetch(edgeMetricsUrl)).status).toBe(200);
     } finally {
       await ops.stop();
+    }
+    const plain = await startEdgeReplica(h);
+    try {
+      expect((await fetch(`${plain.url}/metrics`)).status).toBe(404);
+      expect((await fetch(`${plain.url}/readyz`)).status).toBe(200);
+    } finally {
+      await plain.stop();
     }
   });
 
