@@ -272,14 +272,16 @@ export const connectionContracts = {
    * (the ones a caller still needs: an operation open on them, a job that syncs for them); unset, all of them (what
    * callers before it received). Live ones grow with the org (one per member of a user-level provider): with
    * `viewer`, only the org's, the viewer's own and at most `othersLimit` of the other members' per instance, oldest
-   * first, and `counts` says how many there are; then the ended ones only among `endedConnectionIds` (unset: none), and
-   * every connection named there is listed whatever its status or owner. Without `viewer`, every live one.
+   * first, and `counts` says how many there are; then the ended ones only among `endedConnectionIds` (unset: none):
+   * those the viewer may see (the org's, their own, other members' with `namedOthers`), at most `namedLimit` per
+   * instance (the org's and the viewer's first, then the newest) and `namedTotal` says how many. Without `viewer`,
+   * every live one and every one named. At most 5,000 named: the request stays under the services' 256 KiB.
    */
   'connection.integrations.list': defineRequest({
     request: z
       .object({
         orgId: ZOrgId,
-        endedConnectionIds: z.array(ZUuid).max(10_000).optional(),
+        endedConnectionIds: z.array(ZUuid).max(5_000).optional(),
         viewer: z
           .object({
             userId: ZUserId,
@@ -289,6 +291,10 @@ export const connectionContracts = {
              * (a disconnect keeps their sync jobs, disabled, until a reconnection takes them over).
              */
             slotHistory: z.number().int().min(0).max(50).optional(),
+            /** Of `endedConnectionIds`, at most this many per instance (default 100). */
+            namedLimit: z.number().int().min(1).max(200).optional(),
+            /** Other members' named connections too (default true: a viewer who may act on them). */
+            namedOthers: z.boolean().optional(),
           })
           .strict()
           .optional(),
@@ -307,6 +313,8 @@ export const connectionContracts = {
            * or when `othersLimit` is 0 (page from the start).
            */
           othersNext: ZUuid.nullable().optional(),
+          /** With `viewer`: how many of the named connections the viewer may see are this instance's. */
+          namedTotal: z.number().int().nonnegative().optional(),
         }),
       ),
     }),

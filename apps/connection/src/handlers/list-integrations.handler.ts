@@ -8,6 +8,9 @@ import {
   loadViewerConnections,
 } from '../store/connection.store';
 
+/** Named connections a viewer's reply carries per instance unless told: what a card can show. */
+const NAMED_SHOWN = 100;
+
 const NO_CONNECTIONS: TInstanceConnectionCounts = {
   connectedUsers: 0,
   refreshTokenExpired: 0,
@@ -23,7 +26,7 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
     const viewer = req.viewer;
-    const [instances, { connections, othersNext }, counts] = await Promise.all([
+    const [instances, { connections, othersNext, namedTotal }, counts] = await Promise.all([
       loadInstances(knex, { orgId: req.orgId }),
       viewer
         ? loadViewerConnections(knex, {
@@ -32,9 +35,11 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
             othersLimit: viewer.othersLimit,
             slotHistory: viewer.slotHistory,
             named: req.endedConnectionIds ?? [],
+            namedLimit: viewer.namedLimit ?? NAMED_SHOWN,
+            namedOthers: viewer.namedOthers ?? true,
           })
         : loadConnections(knex, { orgId: req.orgId, endedAmong: req.endedConnectionIds }).then(
-            (all) => ({ connections: all, othersNext: undefined }),
+            (all) => ({ connections: all, othersNext: undefined, namedTotal: undefined }),
           ),
       viewer ? countLiveConnections(knex, req.orgId, viewer.userId) : Promise.resolve(undefined),
     ]);
@@ -49,6 +54,7 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
         instance,
         connections: byInstance.get(instance.id) ?? [],
         ...(counts ? { counts: counts.get(instance.id) ?? NO_CONNECTIONS } : {}),
+        ...(namedTotal ? { namedTotal: namedTotal.get(instance.id) ?? 0 } : {}),
         ...(othersNext && viewer
           ? {
               // Only when some are left out: all carried, nothing follows.

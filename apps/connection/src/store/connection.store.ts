@@ -197,9 +197,10 @@ export async function loadConnections(
 /**
  * An org's connections as one member sees the list: every live connection of the org and the viewer's own, at most
  * `othersLimit` of the other members' live ones per instance (oldest first), the newest `slotHistory` ended ones of
- * the org's slot and of the viewer's slot per instance (where a disconnect keeps the jobs), and the ones named. One
- * statement: the other members' and the history are ranked per instance and cut in the database, so a reply never
- * grows with the org.
+ * the org's slot and of the viewer's slot per instance (where a disconnect keeps the jobs), and at most `namedLimit`
+ * of the named ones the viewer may see per instance (the org's and their own first, then the newest; other members'
+ * only with `namedOthers`), with how many the viewer may see. One statement: each group is ranked per instance and
+ * cut in the database, so a reply never grows with the org.
  */
 export async function loadViewerConnections(
   db: TDb,
@@ -209,10 +210,17 @@ export async function loadViewerConnections(
     othersLimit: number;
     slotHistory?: number | undefined;
     named: readonly string[];
+    namedLimit: number;
+    namedOthers: boolean;
   },
-): Promise<{ connections: TConnection[]; othersNext: Map<string, string> }> {
+): Promise<{
+  connections: TConnection[];
+  othersNext: Map<string, string>;
+  namedTotal: Map<string, number>;
+}> {
   const other = `(level = 'user' and user_id <> :viewer and status in (${LIVE_SQL}))`;
   const ownEnded = `((level = 'app' or user_id = :viewer) and status not in (${LIVE_SQL}))`;
+  const named = `(id = any(:named::uuid[]) and (level = 'app' or user_id = :viewer or :namedOthers))`;
   const { rows } = (await db.raw(
     `select * from (
        select c.*,
@@ -220,11 +228,15 @@ export async function loadViewerConnections(
            then row_number() over (partition by instance_id, ${other} order by created_at, id) end as other_rank,
          case when ${ownEnded}
            then row_number() over (partition by instance_id, level, ${ownEnded} order by created_at desc, id desc)
-         end as ended_rank
+         end as ended_rank,
+         case when ${named}
+           then row_number() over (partition by instance_id, ${named}
+             order by (level = 'app' or user_id = :viewer) desc, created_at desc, id desc) end as named_rank,
+         case when ${named} then count(*) over (partition by instance_id, ${named}) end as named_total
        from :schema:.integration_connection c
        where org_id = :org and (status in (${LIVE_SQL}) or id = any(:named::uuid[]) or (:history > 0 and ${ownEnded}))
      ) x
-     where id = any(:named::uuid[])
+     where named_rank <= :namedLimit
         or (status in (${LIVE_SQL}) and (other_rank is null or other_rank <= :others))
         or ended_rank <= :history
      order by created_at, id`,
@@ -233,16 +245,26 @@ export async function loadViewerConnections(
       schema: SCHEMA,
       org: where.orgId,
       named: [...where.named],
+      namedLimit: where.namedLimit,
+      namedOthers: where.namedOthers,
       others: where.othersLimit,
       history: where.slotHistory ?? 0,
     },
-  )) as { rows: (TConnectionRow & { other_rank: string | number | null })[] };
+  )) as {
+    rows: (TConnectionRow & {
+      other_rank: string | number | null;
+      named_total: string | number | null;
+    })[];
+  };
   // Per instance, the last of the other members' connections the cut kept: the keyset where the next page begins.
   const othersNext = new Map<string, string>();
-  for (const r of rows)
+  const namedTotal = new Map<string, number>();
+  for (const r of rows) {
     if (r.other_rank !== null && Number(r.other_rank) === where.othersLimit)
       othersNext.set(r.instance_id, r.id);
-  return { connections: rows.map(toConnection), othersNext };
+    if (r.named_total !== null) namedTotal.set(r.instance_id, Number(r.named_total));
+  }
+  return { connections: rows.map(toConnection), othersNext, namedTotal };
 }
 
 /** Per instance of an org, its live connections in numbers (what a list that carries only some of them shows). */

@@ -67,6 +67,15 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
       {unfinished.map((c) => (
         <ConnectionDetails key={c.id} integration={integration} connection={c} />
       ))}
+      {integration.unfinishedConnectionsHidden > 0 && (
+        <p className="muted small" data-testid="unfinished-hidden">
+          {integration.unfinishedConnectionsHidden} more{' '}
+          {integration.unfinishedConnectionsHidden === 1
+            ? 'connection has an operation'
+            : 'connections have operations'}{' '}
+          not finished: <a href="#/operations">see Operations</a>.
+        </p>
+      )}
       <SyncJobsPanel integration={integration} />
       <WebhookPanel integration={integration} />
     </article>

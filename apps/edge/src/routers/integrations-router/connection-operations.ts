@@ -17,7 +17,10 @@ export const OPERATION_TYPES = [
 
 export type TOpenSubjects = Awaited<ReturnType<TEdgeDeps['sagas']['openSubjects']>>;
 
-/** The connections the open or stopped operations act on (a disconnect's subject is `orgId:connectionId`). */
+/**
+ * The connections the open or stopped operations act on (a disconnect's subject is `orgId:connectionId`), at most
+ * `NAMED_MAX` of them: what one request to the connection service can carry.
+ */
 export function connectionIdsOf(open: TOpenSubjects, orgId: string): string[] {
   const ids = new Set<string>();
   for (const [type, subjects] of open)
@@ -25,8 +28,11 @@ export function connectionIdsOf(open: TOpenSubjects, orgId: string): string[] {
       const id = type === DISCONNECT_SAGA ? connectionOfDisconnectSubject(orgId, subject) : subject;
       if (id !== undefined) ids.add(id);
     }
-  return [...ids].slice(0, 10_000);
+  return [...ids].slice(0, NAMED_MAX);
 }
+
+/** At most this many connection ids in a request (36 characters each, under the services' 256 KiB). */
+export const NAMED_MAX = 5_000;
 
 /**
  * Per connection, its newest saga (disconnect, reconnect or change-user) when that one is still running or stopped

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failUpdatesWhere, waitFor } from '@otesse/testing';
 import type { TRunningEdge } from '../../edge.server';
+import { UNFINISHED_SHOWN } from './list-integrations';
 import {
   connectOAuth,
   edgeClient,
@@ -146,5 +147,80 @@ describe('integrations.list with many revoked connections (whole stack)', () => 
     expect(after.unfinishedConnections).toEqual([]);
     expect(after.appConnection).toMatchObject({ id: appConnectionId, status: 'connected' });
     expect(asked.every((n) => n === 0)).toBe(true);
+  });
+
+  it('with thousands of operations stopped on connections, carries the few a card shows and says how many more', async () => {
+    // A bulk off-boarding during an outage: a disconnect per member stopped after the statuses. Each connection is
+    // ~600 bytes of a NATS reply, whose limit is 1 MB; the named ids alone once passed the services' 256 KiB.
+    const STOPPED = 2_000;
+    const { connectionId } = await connectOAuth(h, h.member, 'salesforce', 'user', {
+      consentAs: 'u-carol',
+    });
+    const fix = await failUpdatesWhere(h.db, {
+      name: 'refuse_destroy_bulk',
+      table: 'vault.credential',
+      when: 'new.is_deleted',
+      message: 'disk full',
+    });
+    try {
+      const { sagaId } = await asMember.disconnect.start.mutate({
+        connectionId: connectionId!,
+        confirm: true,
+        waitMs: 0,
+      });
+      await waitFor(
+        async () => (await asMember.disconnect.status.query({ sagaId })).status === 'failed',
+        { timeoutMs: 40_000, intervalMs: 250 },
+      );
+    } finally {
+      await fix();
+    }
+    // Copies of the stopped one (its saga and steps), each on a revoked connection of its own, older than it.
+    await h.db.query(
+      `with copies as (
+              select gen_random_uuid() as id, gen_random_uuid() as saga_id, g from generate_series(1, $3::int) g),
+            connections as (
+              insert into connection.integration_connection
+              select (jsonb_populate_record(c, jsonb_build_object(
+                        'id', copies.id, 'created_at', c.created_at - copies.g * interval '1 second'))).*
+                from connection.integration_connection c, copies where c.id = $1),
+            sagas as (
+              insert into edge.saga
+              select (jsonb_populate_record(s, jsonb_build_object(
+                        'id', copies.saga_id, 'subject_key', s.org_id || ':' || copies.id,
+                        'input', s.input || jsonb_build_object('connectionId', copies.id),
+                        'created_at', s.created_at - copies.g * interval '1 second'))).*
+                from edge.saga s, copies
+               where s.type = 'disconnect' and s.subject_key = $2 || ':' || $1
+              returning id)
+       insert into edge.saga_step
+       select (jsonb_populate_record(st, jsonb_build_object(
+                 'id', gen_random_uuid(), 'saga_id', copies.saga_id,
+                 'idempotency_key', copies.saga_id || ':' || st.name))).*
+         from edge.saga_step st
+         join edge.saga s on s.id = st.saga_id and s.type = 'disconnect' and s.subject_key = $2 || ':' || $1,
+              copies`,
+      [connectionId, h.orgId, STOPPED],
+    );
+    for (const client of [asMember, asAdmin]) {
+      const card = await salesforce(client);
+      expect(card.unfinishedConnections).toHaveLength(UNFINISHED_SHOWN);
+      // The newest first: the one that really stopped is there, with its operation to resume.
+      expect(card.unfinishedConnections.find((c) => c.id === connectionId)).toMatchObject({
+        status: 'revoked',
+        operation: { type: 'disconnect', status: 'failed', needsResume: true },
+      });
+      expect(card.unfinishedConnections.every((c) => c.operation?.needsResume)).toBe(true);
+      expect(card.unfinishedConnectionsHidden).toBe(STOPPED + 1 - UNFINISHED_SHOWN);
+      expect(card.appConnection).toMatchObject({ id: appConnectionId, status: 'connected' });
+      // The saga log is asked about the connections carried, not about every stopped one.
+      expect(asked.at(-1)! / 3).toBeLessThanOrEqual(UNFINISHED_SHOWN + 1);
+    }
+    // Someone who may not act on the member's connections sees none of them, and is told of none.
+    const viewer = (await edgeClient(edge.url, h.viewer.token).integrations.list.query()).find(
+      (i) => i.provider.key === 'salesforce',
+    )!;
+    expect(viewer.unfinishedConnections).toEqual([]);
+    expect(viewer.unfinishedConnectionsHidden).toBe(0);
   });
 });

@@ -24,18 +24,26 @@ export const listIntegrations = authedProcedure
     const mayManageOthers = identity.permissions.includes('settings.edit');
     // The org's and the caller's own connections, and for settings.edit at most OTHERS_SHOWN of the other members'
     // per instance (with how many there are): an instance may have one per member of the org.
+    // Of the connections with an operation open, those the caller may see, at most UNFINISHED_SHOWN per instance.
+    const named = connectionIdsOf(open, identity.orgId);
     const { instances } = await ctx.deps.bus.request(
       'connection.integrations.list',
       {
         orgId: identity.orgId,
-        endedConnectionIds: connectionIdsOf(open, identity.orgId),
-        viewer: { userId: identity.userId, othersLimit: mayManageOthers ? OTHERS_SHOWN : 0 },
+        endedConnectionIds: named,
+        viewer: {
+          userId: identity.userId,
+          othersLimit: mayManageOthers ? OTHERS_SHOWN : 0,
+          namedLimit: UNFINISHED_SHOWN,
+          namedOthers: mayManageOthers,
+        },
       },
       {
         ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
       },
     );
     const byVendor = new Map(instances.map((i) => [i.instance.vendor, i]));
+    const namedSet = new Set(named);
     const providers = ctx.deps.catalogue
       .list()
       .filter((p) => !input?.category || p.category === input.category);
@@ -150,6 +158,14 @@ export const listIntegrations = authedProcedure
         unfinishedConnections: unfinishedOf(entry).map((c) =>
           memberConnectionView(c, people, operations),
         ),
+        /**
+         * How many more connections the caller may see have an operation open that this list leaves out (it carries
+         * at most UNFINISHED_SHOWN per provider): the Operations page lists them all.
+         */
+        unfinishedConnectionsHidden: Math.max(
+          0,
+          (entry?.namedTotal ?? 0) - connections.filter((c) => namedSet.has(c.id)).length,
+        ),
         userConnections:
           entry?.counts?.connectedUsers ??
           connections.filter((c) => c.level === 'user' && c.status === 'connected').length,
@@ -162,6 +178,9 @@ export const listIntegrations = authedProcedure
 
 /** How many of the other members' personal connections an admin's list carries per provider. */
 export const OTHERS_SHOWN = 100;
+
+/** How many connections with an operation open on them a list carries per provider (the caller's own first). */
+export const UNFINISHED_SHOWN = 50;
 
 /** The instance's chosen site with the name its newest connection on it recorded (null until one connected). */
 function siteOf(
