@@ -292,7 +292,7 @@ export const connectionContracts = {
              */
             slotHistory: z.number().int().min(0).max(50).optional(),
             /** Of `endedConnectionIds`, at most this many per instance (default 100). */
-            namedLimit: z.number().int().min(1).max(200).optional(),
+            namedLimit: z.number().int().min(1).max(500).optional(),
             /** Other members' named connections too (default true: a viewer who may act on them). */
             namedOthers: z.boolean().optional(),
           })
