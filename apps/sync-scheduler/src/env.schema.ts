@@ -21,5 +21,17 @@ export const ZSyncSchedulerEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape)
   SYNC_PAGE_SIZE: ms(1, 1_000).optional(),
   /** Takeovers after crashed runners before an execution is failed (`lease_expired`). */
   SYNC_MAX_TAKEOVERS: ms(0, 100).optional(),
+  /**
+   * Ended executions are deleted this many days after they finished (each job's newest is kept; the panel's counts
+   * keep them all). A job runs every interval for as long as it exists: without it the history grows without end.
+   */
+  SYNC_EXECUTION_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  /** How often this replica deletes them (0: never; another replica, or nobody, does it). */
+  SYNC_EXECUTION_PURGE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86_400_000)
+    .default(3_600_000),
 });
 export type TSyncSchedulerEnv = z.infer<typeof ZSyncSchedulerEnv>;

@@ -13,6 +13,10 @@ await runMain({
       ...serviceConfigFromEnv(env, logger),
       idempotencyRecords: idempotencyRecordsFromEnv(env),
       providersFile: env.PROVIDERS_FILE,
+      executionRetention: {
+        days: env.SYNC_EXECUTION_RETENTION_DAYS,
+        purgeIntervalMs: env.SYNC_EXECUTION_PURGE_INTERVAL_MS,
+      },
       engine: {
         enabled: env.SYNC_ENGINE === 'true',
         ...(env.SERVICE_INSTANCE_ID ? { instanceId: env.SERVICE_INSTANCE_ID } : {}),

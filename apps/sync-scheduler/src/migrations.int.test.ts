@@ -64,11 +64,70 @@ describe('sync-scheduler migrations (real Postgres)', () => {
     }
   });
 
+  it('execution_tally counts the executions already there, then every insert and change of status; a deleted one stays counted', async () => {
+    const tallyDb = await createTestDatabase();
+    const orm = await openOrm(syncSchedulerOrmConfig(tallyDb.urlFor('sync-scheduler')));
+    try {
+      await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await migrateDown(orm)).toEqual(['Migration20261124100000_execution_tally']);
+      const [job] = await tallyDb.query<{ id: string }>(
+        `insert into sync.sync_job (org_id, instance_id, connection_id, vendor, resource, schedule)
+         values ($1, $2, $3, 'zendesk', 'tickets', '{"kind":"interval","everyMs":60000}') returning id`,
+        [randomUUID(), randomUUID(), randomUUID()],
+      );
+      const insert = (statuses: string[]) =>
+        tallyDb.query<{ id: string }>(
+          `insert into sync.sync_execution (job_id, org_id, connection_id, status, completed_at)
+           select j.id, j.org_id, j.connection_id, s, case when s = 'running' then null else now() end
+             from sync.sync_job j, unnest($2::text[]) s where j.id = $1 returning id`,
+          [job!.id, statuses],
+        );
+      await insert(['succeeded', 'succeeded', 'failed', 'cancelled']);
+      const tally = async () =>
+        Object.fromEntries(
+          (
+            await tallyDb.query<{ status: string; n: string }>(
+              `select status, executions_count as n from sync.execution_tally where job_id = $1 and executions_count <> 0`,
+              [job!.id],
+            )
+          ).map((r) => [r.status, Number(r.n)]),
+        );
+      await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await tally()).toEqual({ succeeded: 2, failed: 1, cancelled: 1 });
+      // A run starts, then ends; two end at once (one statement); the sweep deletes old ones.
+      const [running] = await insert(['running']);
+      expect(await tally()).toEqual({ succeeded: 2, failed: 1, cancelled: 1, running: 1 });
+      await tallyDb.query(
+        `update sync.sync_execution set status = 'succeeded', completed_at = now() where id = $1`,
+        [running!.id],
+      );
+      // An update that changes no status counts nothing.
+      await tallyDb.query(
+        `update sync.sync_execution set batches = batches + 1 where job_id = $1`,
+        [job!.id],
+      );
+      expect(await tally()).toEqual({ succeeded: 3, failed: 1, cancelled: 1 });
+      await tallyDb.query(
+        `update sync.sync_execution set status = 'cancelled' where job_id = $1 and status = 'failed'`,
+        [job!.id],
+      );
+      await tallyDb.query(
+        `delete from sync.sync_execution where job_id = $1 and status = 'succeeded'`,
+        [job!.id],
+      );
+      expect(await tally()).toEqual({ succeeded: 3, cancelled: 2 });
+    } finally {
+      await orm.close(true);
+      await tallyDb.drop();
+    }
+  });
+
   it("pause_cleared_by_disconnect lifts the pause marks whose saga's lift is on record, and only those", async () => {
     const repairDb = await createTestDatabase();
     const orm = await openOrm(syncSchedulerOrmConfig(repairDb.urlFor('sync-scheduler')));
     try {
       await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await migrateDown(orm)).toEqual(['Migration20261124100000_execution_tally']);
       expect(await migrateDown(orm)).toEqual([
         'Migration20261124090000_pause_cleared_by_disconnect',
       ]);

@@ -1,7 +1,12 @@
 import type { TNatsTls } from '@otesse/messaging';
 import type { Logger } from '@otesse/logging';
 import { loadCatalogue } from '@otesse/providers';
-import { runService, type TIdempotencyRecordSettings, type TRunningService } from '@otesse/runtime';
+import {
+  runService,
+  startPeriodicTask,
+  type TIdempotencyRecordSettings,
+  type TRunningService,
+} from '@otesse/runtime';
 import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consumer';
 import { syncSchedulerOrmConfig } from './db/orm.config';
 import { engineConfig, SyncEngine, type TSyncEngineConfig } from './engine/sync-engine';
@@ -21,6 +26,11 @@ import { runJobNowHandler } from './handlers/run-job-now.handler';
 import { setJobEnabledHandler } from './handlers/set-job-enabled.handler';
 import { summarizeConnectionHandler } from './handlers/summarize-connection.handler';
 import { SYNC_SCHEMA_NAME } from './sync-job.rows';
+import {
+  purgeOldExecutions,
+  SYNC_EXECUTION_PURGE_INTERVAL_MS,
+  SYNC_EXECUTION_RETENTION_DAYS,
+} from './housekeeping/purge-old-executions';
 
 export interface TSyncSchedulerConfig {
   databaseUrl: string;
@@ -44,6 +54,11 @@ export interface TSyncSchedulerConfig {
   idempotencyRecords?: TIdempotencyRecordSettings | undefined;
   /** Catalogue overrides (PROVIDERS_FILE): where each provider's data API is. */
   providersFile?: string | undefined;
+  /**
+   * How long ended executions are kept and how often this replica deletes older ones (default 90 days, hourly;
+   * `purgeIntervalMs: 0`: never).
+   */
+  executionRetention?: { days?: number; purgeIntervalMs?: number } | undefined;
   /** Claims, leases, batches; tests make them small. `{ enabled: false }` serves the endpoints only. */
   engine?: Partial<TSyncEngineConfig>;
 }
@@ -109,11 +124,32 @@ export async function startSyncScheduler(
     },
     onStart: async ({ nc, orm, logger }) => {
       const started = engine as SyncEngine;
+      const retentionDays = cfg.executionRetention?.days ?? SYNC_EXECUTION_RETENTION_DAYS;
+      const purgeEvery =
+        cfg.executionRetention?.purgeIntervalMs ?? SYNC_EXECUTION_PURGE_INTERVAL_MS;
+      const purge =
+        purgeEvery > 0
+          ? startPeriodicTask({
+              what: 'deleting old sync executions',
+              delayMs: purgeEvery,
+              logger,
+              run: async (task) => {
+                const deleted = await purgeOldExecutions(
+                  orm.em.getConnection().getKnex(),
+                  retentionDays,
+                  task,
+                );
+                if (deleted > 0)
+                  logger.info({ deleted, retentionDays }, 'old sync executions deleted');
+              },
+            })
+          : undefined;
       started.start();
       const webhooks = await consumeWebhookDeliveries({ nc, orm, engine: started, logger }).catch(
         async (e: unknown) => {
           // A start that fails here (JetStream refused, say) must not leave the engine's loop behind.
           await started.stop();
+          await purge?.stop();
           throw e;
         },
       );
@@ -121,6 +157,7 @@ export async function startSyncScheduler(
         // No new run requests first; then the runners finish their batches and release their leases.
         await webhooks.stop();
         await started.stop();
+        await purge?.stop();
       };
     },
   });

@@ -1,6 +1,7 @@
 import { ProcessedCommandSchema } from '@otesse/persistence';
 import { ConnectionJobHoldSchema } from './connection-job-hold.entity';
 import { ConnectionLineageSchema } from './connection-lineage.entity';
+import { ExecutionTallySchema } from './execution-tally.entity';
 import { ExternalReferenceSchema } from './external-reference.entity';
 import { FieldMappingSchema } from './field-mapping.entity';
 import { ReferenceRestoreSchema } from './reference-restore.entity';
@@ -12,6 +13,7 @@ import { SyncedRecordSchema } from './synced-record.entity';
 
 export * from './connection-job-hold.entity';
 export * from './connection-lineage.entity';
+export * from './execution-tally.entity';
 export * from './external-reference.entity';
 export * from './field-mapping.entity';
 export * from './reference-restore.entity';
@@ -24,6 +26,7 @@ export * from './synced-record.entity';
 export const entities = [
   SyncJobSchema,
   SyncExecutionSchema,
+  ExecutionTallySchema,
   ExternalReferenceSchema,
   ReferenceStaleMarkSchema,
   ReferenceRestoreSchema,

@@ -54,6 +54,11 @@ export const SyncExecutionSchema = new EntitySchema<SyncExecution>({
   tableName: 'sync_execution',
   indexes: [
     { name: 'sync_execution_job_started_idx', properties: ['jobId', 'startedAt'] },
+    // The retention sweep's scan: ended executions past the retention, oldest first.
+    {
+      name: 'sync_execution_completed_idx',
+      expression: `create index "sync_execution_completed_idx" on "sync"."sync_execution" ("completed_at") where "status" <> 'running'`,
+    },
     // Partial indexes and the check: created by hand-written SQL in the migration; declared here so generated
     // migrations keep them.
     {

@@ -8,7 +8,8 @@ import { SYNC_SCHEMA_NAME as S, toSyncJob, type TSyncJobRow } from '../sync-job.
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * The dashboard's list: an instance's jobs, each with its newest execution, execution counts and record count. With a
+ * The dashboard's list: an instance's jobs, each with its newest execution, execution counts (the job's whole life,
+ * from the tally) and record count. With a
  * limit, the first connections' jobs come first and the cut is made in the database (an instance may have jobs for
  * every member of the org).
  */
@@ -60,14 +61,15 @@ export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.job
               { column: 'e.id', order: 'desc' },
             ])
             .select(...EXECUTION_COLUMNS) as Promise<TSyncExecutionRow[]>),
+      // Kept by a trigger (execution-tally.entity.ts): a row per job and status, not a count over every run.
       ids.length === 0
         ? []
-        : (knex('sync_execution')
+        : (knex('execution_tally')
             .withSchema(S)
             .whereIn('job_id', ids)
-            .groupBy('job_id', 'status')
-            .select('job_id', 'status')
-            .count({ n: '*' }) as Promise<{ job_id: string; status: string; n: string }[]>),
+            .select('job_id', 'status', { n: 'executions_count' }) as Promise<
+            { job_id: string; status: string; n: string }[]
+          >),
       knex('synced_record')
         .withSchema(S)
         .where({ org_id: req.orgId, instance_id: req.instanceId })
