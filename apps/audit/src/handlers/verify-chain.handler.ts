@@ -10,8 +10,49 @@ const BATCH = 2_000;
  * entry's hash must be the hash of its own content and the previous hash, its prev_hash the previous entry's
  * hash, its seq the previous seq + 1; at the end the chain head must name the last entry.
  */
-export function verifyChainHandler(orm: MikroORM): THandler<'audit.chain.verify'> {
-  return async (req) => verifyChain(orm, req.orgId);
+export function verifyChainHandler(
+  orm: MikroORM,
+  opts: { concurrency?: number; verify?: typeof verifyChain } = {},
+): THandler<'audit.chain.verify'> {
+  const verify = opts.verify ?? verifyChain;
+  const slots = new WalkSlots(opts.concurrency ?? VERIFY_CONCURRENCY);
+  /**
+   * A walk reads the org's whole chain (about a second per 100,000 entries) on the pool the writer and the listing
+   * share. An admin who asks again (a reload, an impatient click, a second tab) joins the walk in progress instead
+   * of starting another, and the walks of different orgs take turns, VERIFY_CONCURRENCY at once.
+   */
+  const inFlight = new Map<string, Promise<TAuditChainVerification>>();
+  return (req) => {
+    let walk = inFlight.get(req.orgId);
+    if (!walk) {
+      walk = slots.run(() => verify(orm, req.orgId)).finally(() => inFlight.delete(req.orgId));
+      inFlight.set(req.orgId, walk);
+    }
+    return walk;
+  };
+}
+
+/** Chain walks one audit replica runs at once. */
+export const VERIFY_CONCURRENCY = 2;
+
+/** At most `size` runs at once; the others wait their turn, first come first served. */
+class WalkSlots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active += 1;
+    try {
+      return await fn();
+    } finally {
+      // The slot passes to the next in line as it is, or frees up.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active -= 1;
+    }
+  }
 }
 
 export async function verifyChain(orm: MikroORM, orgId: string): Promise<TAuditChainVerification> {
