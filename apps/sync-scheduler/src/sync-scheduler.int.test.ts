@@ -486,6 +486,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
       );
       expect(partial.map((r) => r.indexname)).toEqual([
         'processed_command_other_created_idx',
+        'sync_execution_completed_idx',
         'sync_execution_one_running_per_job',
         'sync_execution_running_connection_idx',
         'sync_execution_running_lease_idx',
