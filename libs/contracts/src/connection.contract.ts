@@ -176,6 +176,8 @@ export const connectionContracts = {
         slot: ZConnectionSlot.optional(),
         /** Only those that name a provider site (tenant): where the instance's site was last connected. */
         withTenant: z.literal(true).optional(),
+        /** Only those in these statuses (a slot's failed connects pile up as `error`). */
+        statuses: z.array(ZConnectionStatus).min(1).max(5).optional(),
         /** At most the newest this many of those matching (still answered oldest first). */
         newest: z.number().int().min(1).max(1_000).optional(),
         /** false: the instance and its webhook endpoint only, no connection. */

@@ -304,7 +304,8 @@ export const syncSchedulerContracts = {
         orgId: ZOrgId,
         instanceId: ZUuid,
         firstConnectionIds: z.array(ZUuid).max(1_000).optional(),
-        limit: z.number().int().min(1).max(1_000).optional(),
+        /** At most 500: a job's overview is about 1.2 KB of the reply, and a NATS message at most 1 MB. */
+        limit: z.number().int().min(1).max(500).optional(),
       })
       .strict(),
     reply: z.object({

@@ -20,6 +20,7 @@ export function getInstanceHandler(orm: MikroORM): THandler<'connection.instance
             externalAccountId: req.externalAccountId,
             slot: req.slot,
             withTenant: req.withTenant,
+            statuses: req.statuses,
             newest: req.newest,
           }),
       loadWebhookEndpoint(knex, instance.id),

@@ -161,6 +161,8 @@ export async function loadConnections(
     slot?: TConnectionSlot | undefined;
     /** Only those naming a provider site. */
     withTenant?: boolean | undefined;
+    /** Only those in these statuses. */
+    statuses?: readonly TConnectionStatus[] | undefined;
     /** At most the newest this many (answered oldest first all the same). */
     newest?: number | undefined;
   },
@@ -181,6 +183,7 @@ export async function loadConnections(
     if (where.slot.level === 'user') q.andWhere('user_id', where.slot.userId);
   }
   if (where.withTenant) q.whereNotNull('tenant_id');
+  if (where.statuses !== undefined) q.whereIn('status', [...where.statuses]);
   if (where.newest !== undefined) {
     const rows = (await q
       .orderBy([

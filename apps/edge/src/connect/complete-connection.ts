@@ -107,6 +107,9 @@ export async function completeConnection(
         {
           orgId: input.orgId,
           vendor,
+          // The slot's last revoked connections (one is made at a time: the newest revoked is the last one).
+          statuses: ['revoked'],
+          newest: 5,
           slot:
             input.level === 'app'
               ? { level: 'app' as const }

@@ -71,12 +71,15 @@ export const getOAuthUrl = authedProcedure
         message: `${provider.displayName} does not support ${input.action}`,
       });
     }
-    // The slot's connections only (its live one and its history): never the other members'.
+    // The slot's newest connections that are or were connected: its live one (a slot's newest: no other is made
+    // while one is live) and whether one was revoked. Never the other members', nor a pile of failed connects.
     const { instance, connections: inSlot } = await ctx.deps.bus.request(
       'connection.instances.get',
       {
         orgId: identity.orgId,
         vendor: input.vendor,
+        statuses: ['connected', 'disconnecting', 'revoked'],
+        newest: 2,
         slot:
           input.flow === 'app'
             ? { level: 'app' as const }
