@@ -14,6 +14,18 @@ beforeAll(async () => {
 afterAll(() => provider.close());
 beforeEach(() => control.reset());
 
+/** A refresh as it comes over the wire: the answer's body unread. */
+const refreshRaw = (refreshToken: string) =>
+  fetch(`${provider.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      client_id: CLIENT_ID,
+    }),
+  });
+
 describe('token endpoint fault injection', () => {
   it('503 mode answers temporarily_unavailable and records the call', async () => {
     const tokens = await obtainTokens(provider.url);
@@ -63,15 +75,7 @@ describe('token endpoint fault injection', () => {
   it('oversized mode issues real tokens in a 2 MB body', async () => {
     const tokens = await obtainTokens(provider.url);
     await control.configure({ tokenMode: 'oversized' });
-    const res = await fetch(`${provider.url}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'refresh_token',
-        refresh_token: tokens.refresh_token,
-        client_id: CLIENT_ID,
-      }),
-    });
+    const res = await refreshRaw(tokens.refresh_token);
     const text = await res.text();
     expect(res.status).toBe(200);
     expect(text.length).toBeGreaterThan(2 * 1024 * 1024);
@@ -83,15 +87,7 @@ describe('token endpoint fault injection', () => {
     const tokens = await obtainTokens(provider.url);
     await control.configure({ tokenMode: 'drip' });
     const started = Date.now();
-    const res = await fetch(`${provider.url}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'refresh_token',
-        refresh_token: tokens.refresh_token,
-        client_id: CLIENT_ID,
-      }),
-    });
+    const res = await refreshRaw(tokens.refresh_token);
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     let received = '';

@@ -82,13 +82,16 @@ describe('integrations.list with many revoked connections (whole stack)', () => 
     return (await client.integrations.list.query()).find((i) => i.provider.key === 'salesforce')!;
   };
 
-  it('shows the one revoked connection whose disconnect stopped, and none of the ended ones', async () => {
+  /**
+   * The member connects Salesforce and disconnects it while the vault cannot destroy credentials: the statuses are
+   * updated, then the saga stops. The fault stays until `fix` (idempotent) lifts it.
+   */
+  const connectAndStopDisconnect = async (fault: string) => {
     const { connectionId } = await connectOAuth(h, h.member, 'salesforce', 'user', {
       consentAs: 'u-carol',
     });
-    // The vault cannot destroy credentials any more: the statuses are updated, then the saga stops.
     const fix = await failUpdatesWhere(h.db, {
-      name: 'refuse_destroy_history',
+      name: fault,
       table: 'vault.credential',
       when: 'new.is_deleted',
       message: 'disk full',
@@ -103,7 +106,16 @@ describe('integrations.list with many revoked connections (whole stack)', () => 
         async () => (await asMember.disconnect.status.query({ sagaId })).status === 'failed',
         { timeoutMs: 40_000, intervalMs: 250 },
       );
+      return { connectionId: connectionId!, sagaId, fix };
+    } catch (e) {
+      await fix();
+      throw e;
+    }
+  };
 
+  it('shows the one revoked connection whose disconnect stopped, and none of the ended ones', async () => {
+    const { connectionId, sagaId, fix } = await connectAndStopDisconnect('refuse_destroy_history');
+    try {
       const stopped = [
         expect.objectContaining({
           id: connectionId,
@@ -153,28 +165,8 @@ describe('integrations.list with many revoked connections (whole stack)', () => 
     // A bulk off-boarding during an outage: a disconnect per member stopped after the statuses. Each connection is
     // ~600 bytes of a NATS reply, whose limit is 1 MB; the named ids alone once passed the services' 256 KiB.
     const STOPPED = 2_000;
-    const { connectionId } = await connectOAuth(h, h.member, 'salesforce', 'user', {
-      consentAs: 'u-carol',
-    });
-    const fix = await failUpdatesWhere(h.db, {
-      name: 'refuse_destroy_bulk',
-      table: 'vault.credential',
-      when: 'new.is_deleted',
-      message: 'disk full',
-    });
-    try {
-      const { sagaId } = await asMember.disconnect.start.mutate({
-        connectionId: connectionId!,
-        confirm: true,
-        waitMs: 0,
-      });
-      await waitFor(
-        async () => (await asMember.disconnect.status.query({ sagaId })).status === 'failed',
-        { timeoutMs: 40_000, intervalMs: 250 },
-      );
-    } finally {
-      await fix();
-    }
+    const { connectionId, fix } = await connectAndStopDisconnect('refuse_destroy_bulk');
+    await fix();
     // Copies of the stopped one (its saga and steps), each on a revoked connection of its own, older than it.
     await h.db.query(
       `with copies as (
