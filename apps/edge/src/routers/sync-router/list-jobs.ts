@@ -53,7 +53,12 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
     {
       orgId: identity.orgId,
       endedConnectionIds: named,
-      viewer: { userId: identity.userId, othersLimit: 0, namedLimit: JOBS_SHOWN, namedOthers: true },
+      viewer: {
+        userId: identity.userId,
+        othersLimit: 0,
+        namedLimit: JOBS_SHOWN,
+        namedOthers: true,
+      },
     },
     opts,
   );
