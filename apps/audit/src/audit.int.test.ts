@@ -78,4 +78,42 @@ describe('audit service (real Postgres + NATS)', () => {
     expect(page2.entries.map((e) => e.seq)).toEqual([5, 4, 3, 2, 1]);
     expect(page2.nextCursor).toBeNull();
   });
+
+  it('lists from a time on, with the entries a producer dated ahead of their neighbours, page after page', async () => {
+    const orgId = randomUUID();
+    const pub = new EventPublisher(nc);
+    const t0 = Date.UTC(2026, 0, 1);
+    const at = (e: ReturnType<typeof event>, ms: number) => ({
+      ...e,
+      occurredAt: new Date(t0 + ms).toISOString(),
+    });
+    // Three entries from a producer whose clock ran a day ahead, written first; then a hundred, a minute apart.
+    const events = [
+      ...Array.from({ length: 3 }, (_, i) => at(event(orgId, i), 86_400_000)),
+      ...Array.from({ length: 100 }, (_, i) => at(event(orgId, 3 + i), i * 60_000)),
+    ];
+    for (const e of events) await pub.publish('audit.entries.append', e, { msgId: e.eventId });
+    await waitFor(async () => {
+      const [r] = await db.query<{ n: string }>(
+        'select count(*) as n from audit.audit_entry where org_id = $1',
+        [orgId],
+      );
+      return Number(r?.n) === events.length ? true : undefined;
+    });
+    const bus = new Bus(nc);
+    const from = new Date(t0 + 90 * 60_000).toISOString();
+    // The ten newest and the three dated ahead: seq 94–103 (minutes 90–99), then 3, 2, 1.
+    const expected = [...Array.from({ length: 10 }, (_, i) => 103 - i), 3, 2, 1];
+    for (const limit of [4, 13, 50]) {
+      const seqs: number[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: Awaited<ReturnType<typeof bus.request<'audit.entries.list'>>> =
+          await bus.request('audit.entries.list', { orgId, limit, cursor, filters: { from } });
+        seqs.push(...page.entries.map((e) => e.seq));
+        cursor = page.nextCursor;
+      } while (cursor);
+      expect(seqs, `limit ${limit}`).toEqual(expected);
+    }
+  });
 });

@@ -59,20 +59,54 @@ export function listEntriesHandler(orm: MikroORM): THandler<'audit.entries.list'
     add('actor_user_id = ?', f.actorUserId);
     add('occurred_at >= ?', f.from);
     add('occurred_at < ?', f.to);
-    add('seq < ?', before);
-    const strategy = await timeRangeStrategy(knex, req.orgId, f, before);
-    if (strategy === 'empty') return { entries: [], nextCursor: null };
-    const sql =
-      strategy === 'seq'
-        ? // Walk the org's chain backwards (by a filter's (org, x, seq) index when there is one).
-          `select * from "audit"."audit_entry" where ${where.join(' and ')} order by seq desc limit ?`
-        : // The range first (index-only on (org, occurred_at) include seq), then the page's rows.
-          `with r as materialized (select seq from "audit"."audit_entry" where ${where.join(' and ')})
-           select * from "audit"."audit_entry"
-           where org_id = ? and seq in (select seq from r order by seq desc limit ?) order by seq desc`;
-    const params =
-      strategy === 'seq' ? [...binds, req.limit + 1] : [...binds, req.orgId, req.limit + 1];
-    const rows = (await knex.raw<{ rows: TAuditEntryRow[] }>(sql, params)).rows;
+    const plan = await timeRangeStrategy(knex, req.orgId, f, before);
+    if (plan.kind === 'empty') return { entries: [], nextCursor: null };
+    /** The page's rows by one plan, with more conditions on seq (its part of the chain). */
+    const query = async (
+      kind: 'seq' | 'range',
+      seqWhere: readonly string[],
+      seqBinds: readonly number[],
+      limit: number,
+    ): Promise<TAuditEntryRow[]> => {
+      const w = [...where, ...seqWhere].join(' and ');
+      const sql =
+        kind === 'seq'
+          ? // Walk the org's chain backwards (by a filter's (org, x, seq) index when there is one).
+            `select * from "audit"."audit_entry" where ${w} order by seq desc limit ?`
+          : // The range first (index-only on (org, occurred_at) include seq), then the page's rows.
+            `with r as materialized (select seq from "audit"."audit_entry" where ${w})
+             select * from "audit"."audit_entry"
+             where org_id = ? and seq in (select seq from r order by seq desc limit ?) order by seq desc`;
+      const params =
+        kind === 'seq' ? [...binds, ...seqBinds, limit] : [...binds, ...seqBinds, req.orgId, limit];
+      return (await knex.raw<{ rows: TAuditEntryRow[] }>(sql, params)).rows;
+    };
+    const seqBefore = before === undefined ? [] : ['seq < ?'];
+    const bindBefore = before === undefined ? [] : [before];
+    let rows: TAuditEntryRow[];
+    if (plan.kind === 'seq' && plan.start !== undefined && !f.to) {
+      // Only `from`: walking back, nothing tells Postgres where the range begins, so the last page read every older
+      // entry. The walk stops at the range's first position; below it only entries a producer dated ahead of their
+      // neighbours can match, looked for by the cheaper of the range's index and the walk.
+      rows = await query(
+        'seq',
+        [...seqBefore, 'seq >= ?'],
+        [...bindBefore, plan.start],
+        req.limit + 1,
+      );
+      if (rows.length <= req.limit) {
+        const below = Math.min(plan.start, before ?? Number.MAX_SAFE_INTEGER);
+        const top = await chainTop(knex, req.orgId);
+        rows = rows.concat(
+          await query(
+            top - plan.start < plan.start ? 'range' : 'seq',
+            ['seq < ?'],
+            [below],
+            req.limit + 1 - rows.length,
+          ),
+        );
+      }
+    } else rows = await query(plan.kind, seqBefore, bindBefore, req.limit + 1);
     const entries: TAuditEntry[] = [];
     let bytes = 0;
     for (const row of rows.slice(0, req.limit)) {
@@ -99,8 +133,8 @@ async function timeRangeStrategy(
   orgId: string,
   f: TAuditFilters,
   before: number | undefined,
-): Promise<'seq' | 'range' | 'empty'> {
-  if (!f.from && !f.to) return 'seq';
+): Promise<{ kind: 'seq' | 'range' | 'empty'; start?: number }> {
+  if (!f.from && !f.to) return { kind: 'seq' };
   const probe = async (op: '<' | '>=', at: string, dir: 'asc' | 'desc') =>
     (
       (await knex('audit_entry')
@@ -113,18 +147,23 @@ async function timeRangeStrategy(
   let start = 1;
   if (f.from) {
     const s = await probe('>=', f.from, 'asc');
-    if (s === undefined) return 'empty';
+    if (s === undefined) return { kind: 'empty' };
     start = Number(s);
   }
-  if (!f.to) return 'seq';
+  if (!f.to) return { kind: 'seq', start };
   const end = await probe('<', f.to, 'desc');
-  if (end === undefined) return 'empty';
+  if (end === undefined) return { kind: 'empty' };
+  const top = Math.min(before ?? Number.MAX_SAFE_INTEGER, await chainTop(knex, orgId));
+  const newerThanRange = top - Number(end);
+  const rangeSize = Math.abs(Number(end) - start);
+  return { kind: newerThanRange > rangeSize ? 'range' : 'seq' };
+}
+
+/** The org's newest chain position (0: no entry yet). */
+async function chainTop(knex: Knex, orgId: string): Promise<number> {
   const head = (await knex('chain_head')
     .withSchema('audit')
     .where('org_id', orgId)
     .first('seq')) as { seq: string } | undefined;
-  const top = Math.min(before ?? Number.MAX_SAFE_INTEGER, Number(head?.seq ?? 0));
-  const newerThanRange = top - Number(end);
-  const rangeSize = Math.abs(Number(end) - start);
-  return newerThanRange > rangeSize ? 'range' : 'seq';
+  return Number(head?.seq ?? 0);
 }
