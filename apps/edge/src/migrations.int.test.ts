@@ -62,6 +62,39 @@ describe('edge migrations (real Postgres)', () => {
         (await db.query<{ n: number }>(`select resumed_count as n from edge.saga`)).map((r) => r.n),
       ).toEqual([0, 0]);
       await db.query(`delete from edge.saga`);
+      // Whose connection each saga of before acts on: a reconnect's input, a disconnect's lock result, or nobody.
+      await migrateDown(orm, 'Migration20261124071121_saga_participants');
+      const [owner, other] = [randomUUID(), randomUUID()];
+      const saga = async (type: string, input: object, firstResult: object | null) => {
+        const id = randomUUID();
+        await db.query(
+          `insert into edge.saga (id, type, subject_key, status, definition_version, org_id, actor_user_id, input,
+             created_at, updated_at) values ($1::uuid, $2, $1::text, 'completed', 3, $3, $4, $5, now(), now())`,
+          [id, type, org, other, JSON.stringify(input)],
+        );
+        await db.query(
+          `insert into edge.saga_step (id, saga_id, seq, name, kind, status, attempts, idempotency_key,
+             effect_possible, result) values ($1, $2::uuid, 0, 'first', 'compensatable', 'succeeded', 1, $2::text || ':first',
+             true, $3)`,
+          [randomUUID(), id, firstResult === null ? null : JSON.stringify(firstResult)],
+        );
+        return id;
+      };
+      const reconnect = await saga('reconnect', { ownerUserId: owner }, {});
+      const disconnect = await saga('disconnect', {}, { target: { ownerUserId: owner } });
+      const unknown = await saga('disconnect', { ownerUserId: 'not-a-uuid' }, null);
+      await migrateUp(orm, EDGE_SCHEMA.schema);
+      expect(
+        await db.query(`select id, owner_user_id from edge.saga order by owner_user_id, id`),
+      ).toEqual(
+        expect.arrayContaining([
+          { id: reconnect, owner_user_id: owner },
+          { id: disconnect, owner_user_id: owner },
+          { id: unknown, owner_user_id: null },
+        ]),
+      );
+      await db.query(`delete from edge.saga_step`);
+      await db.query(`delete from edge.saga`);
       // One migration at a time, newest first, down to nothing.
       while ((await migrateDown(orm)).length > 0);
       expect(await inSchema()).toEqual({ relations: [], functions: [] });

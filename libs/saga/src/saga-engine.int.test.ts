@@ -406,6 +406,38 @@ describe('SagaEngine (real Postgres)', () => {
     expect(
       (await e.list({ orgId: org, limit: 10, participantUserId: ACTOR })).map((x) => x.id),
     ).toEqual([s5, s4, s2, s1]);
+    // One that learns whose subject it acts on from its first step's result (a disconnect's lock) takes them in
+    // too; a participant's pages merge the sagas they started and those on what is theirs in one order.
+    const learned = randomUUID();
+    const learns = definition(fx);
+    learns.type = ok.type;
+    learns.version = 3;
+    learns.steps = learns.steps.map((st) =>
+      st.name === 'a'
+        ? { ...st, run: async () => ({ did: 'a', target: { ownerUserId: learned } }) }
+        : st,
+    );
+    e.register(learns);
+    const s6 = await run(learns, 'l6');
+    const s7 = await run(ok, 'l7', learned);
+    const s8 = await run(learns, 'l8');
+    expect(
+      (await e.list({ orgId: org, limit: 10, participantUserId: learned })).map((x) => x.id),
+    ).toEqual([s8, s7, s6]);
+    const paged: string[] = [];
+    let before: { createdAt: string; id: string } | undefined;
+    for (;;) {
+      const page = await e.list({
+        orgId: org,
+        limit: 2,
+        participantUserId: learned,
+        ...(before ? { before } : {}),
+      });
+      paged.push(...page.map((x) => x.id));
+      if (page.length < 2) break;
+      before = { createdAt: page.at(-1)!.createdAt, id: page.at(-1)!.id };
+    }
+    expect(paged).toEqual([s8, s7, s6]);
     // Two stopped (s2, s4), none open; a participant counts only theirs.
     expect(await e.countFor({ orgId: org })).toEqual({ open: 0, stopped: 2 });
     expect(await e.countFor({ orgId: org, participantUserId: other })).toEqual({

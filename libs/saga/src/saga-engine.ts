@@ -219,6 +219,10 @@ const logJson = (v: unknown): string =>
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A SQL text expression as a uuid, or null when it is not one (a log write must never fail on a caller's value). */
+const uuidOrNull = (expr: string): string =>
+  `case when (${expr}) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then (${expr})::uuid end`;
+
 class StepTimeout extends AppError {
   constructor(step: string, ms: number) {
     super('TIMEOUT', `step ${step} timed out after ${ms} ms`, { reason: 'step_timeout' });
@@ -403,9 +407,11 @@ export class SagaEngine extends EventEmitter {
             order by created_at desc limit 1),
          s as (
            insert into ${S}.saga (id, type, subject_key, status, current_step, owner, lease_expires_at,
-             definition_version, org_id, actor_user_id, input, result, error, created_at, updated_at, completed_at)
+             definition_version, org_id, actor_user_id, input, result, error, created_at, updated_at, completed_at,
+             owner_user_id)
            select $4::uuid, $1, $2, 'running', $5::text, $6::text, now() + $7::float8 * interval '1 millisecond',
-             $8::int, $9::uuid, $10::uuid, $11::jsonb, null, null, now(), now(), null
+             $8::int, $9::uuid, $10::uuid, $11::jsonb, null, null, now(), now(), null,
+             ${uuidOrNull(`$11::jsonb->>'ownerUserId'`)}
             where not exists (select 1 from existing)
            returning id, created_at),
          steps as (
@@ -549,20 +555,30 @@ export class SagaEngine extends EventEmitter {
     return true;
   }
 
-  /** The org's sagas, newest first, without their steps (one indexed statement). */
+  /**
+   * The org's sagas, newest first, without their steps (one indexed statement). A participant's: those they started
+   * and those on their connections, each read newest first by its own index and cut at the page, then merged.
+   */
   async list(q: TSagaListQuery): Promise<TSagaSummary[]> {
     const S = this.q();
+    const filters = `s.org_id = $1
+          and ($3::text[] is null or s.status = any($3))
+          and ($4::text[] is null or s.type = any($4))
+          and ($5::timestamptz is null or (s.created_at, s.id) < ($5, $6::uuid))`;
+    const page = (who: string) =>
+      `(select s.id from ${S}.saga s where ${filters} and ${who}
+         order by s.created_at desc, s.id desc limit $7)`;
     const rows = await this.sql<TSagaRow & { first_step_result: Record<string, unknown> | null }>(
-      'list',
+      q.participantUserId === undefined ? 'list' : 'list-participant',
       `select s.id, s.type, s.subject_key, s.status, s.current_step, s.actor_user_id, s.input, s.error,
               s.resumed_count, s.created_at, s.updated_at, s.completed_at,
               ${this.firstStepResultSql('s')} as first_step_result
          from ${S}.saga s
-        where s.org_id = $1
-          and (${this.participantSql('$2')})
-          and ($3::text[] is null or s.status = any($3))
-          and ($4::text[] is null or s.type = any($4))
-          and ($5::timestamptz is null or (s.created_at, s.id) < ($5, $6::uuid))
+        where ${
+          q.participantUserId === undefined
+            ? `${filters} and $2::uuid is null`
+            : `s.id in (${page('s.actor_user_id = $2::uuid')} union ${page('s.owner_user_id = $2::uuid')})`
+        }
         order by s.created_at desc, s.id desc
         limit $7`,
       [
@@ -654,10 +670,19 @@ export class SagaEngine extends EventEmitter {
     return { open: Number(row?.open ?? 0), stopped: Number(row?.stopped ?? 0) };
   }
 
-  /** `list`'s participant filter on saga `s`: the parameter null, or the user started it or owns its subject. */
+  /** `countFor`'s participant filter on saga `s`: the parameter null, or the user started it or owns its subject. */
   private participantSql(param: string): string {
-    return `${param}::text is null or s.actor_user_id = ${param}::uuid or s.input->>'ownerUserId' = ${param}
-               or ${this.firstStepResultSql('s')}->'target'->>'ownerUserId' = ${param}`;
+    return `${param}::text is null or s.actor_user_id = ${param}::uuid or s.owner_user_id = ${param}::uuid`;
+  }
+
+  /**
+   * The saga's `owner_user_id` (in an update of saga `s` from CTE `t` with its `done` steps): kept once known, else the
+   * first step result among them that names `target.ownerUserId` (a disconnect's lock names whose connection it is).
+   */
+  private ownerFromDoneSql(): string {
+    return `coalesce(s.owner_user_id, (select ${uuidOrNull(`d->'result'->'target'->>'ownerUserId'`)}
+               from jsonb_array_elements(t.done) d
+              where d->'result'->'target'->>'ownerUserId' is not null limit 1))`;
   }
 
   /** The first step's result of saga `alias` (a disconnect's lock step names its target there). */
@@ -963,7 +988,8 @@ export class SagaEngine extends EventEmitter {
       `with t as (select * from jsonb_to_recordset($1::jsonb)
                     as t(id uuid, current_step text, done jsonb, next jsonb)),
        owned as (
-         update ${S}.saga s set current_step = t.current_step, updated_at = now()
+         update ${S}.saga s set current_step = t.current_step, updated_at = now(),
+             owner_user_id = ${this.ownerFromDoneSql()}
            from t where s.id = t.id and s.owner = $2 returning s.id),
        done as (${this.doneSql()}),
        started as (
@@ -994,7 +1020,9 @@ export class SagaEngine extends EventEmitter {
     await this.sql(
       'write-done',
       `with t as (select $1::uuid as id, $3::jsonb as done),
-       owned as (select id from ${this.q()}.saga where id = $1 and owner = $2),
+       owned as (
+         update ${this.q()}.saga s set owner_user_id = ${this.ownerFromDoneSql()}
+           from t where s.id = t.id and s.owner = $2 returning s.id),
        done as (${this.doneSql()})
        select 1`,
       [sagaId, this.owner, logJson(done)],
@@ -1446,7 +1474,8 @@ export class SagaEngine extends EventEmitter {
                     as t(id uuid, status text, result jsonb, error jsonb, done jsonb)),
        owned as (
          update ${S}.saga s set status = t.status, result = t.result, error = t.error, current_step = null,
-             completed_at = now(), updated_at = now(), lease_expires_at = null
+             completed_at = now(), updated_at = now(), lease_expires_at = null,
+             owner_user_id = ${this.ownerFromDoneSql()}
            from t where s.id = t.id and s.owner = $2 returning s.*),
        done as (${this.doneSql()} returning s.*)
        select o.*, coalesce((select json_agg(st order by st.seq) from (

@@ -47,6 +47,12 @@ export interface Saga {
   resumedCount: number;
   /** When the services were told to forget its commands' idempotency records (it had ended long enough). */
   recordsReleasedAt: Date | null;
+  /**
+   * Whose connection it acts on, once known: the input's `ownerUserId` (reconnect, change-user), else the first step
+   * result that names `target.ownerUserId` (a disconnect's lock). With the actor, who takes part in it: the
+   * operations list of a member reads both by index instead of looking into every saga of the org.
+   */
+  ownerUserId: string | null;
 }
 
 /** One row per step of a saga, recorded as started before its command is sent. */
@@ -84,6 +90,9 @@ export const SagaSchema = new EntitySchema<Saga>({
     { name: 'saga_subject_idx', properties: ['type', 'subjectKey'] },
     // The org's operations, newest first (operations.list pages on created_at, id).
     { name: 'saga_org_created_idx', properties: ['orgId', 'createdAt', 'id'] },
+    // A member's operations: those they started and those on their connections, each newest first.
+    { name: 'saga_org_actor_idx', properties: ['orgId', 'actorUserId', 'createdAt', 'id'] },
+    { name: 'saga_org_owner_idx', properties: ['orgId', 'ownerUserId', 'createdAt', 'id'] },
     // Stopped sagas are few and looked for often (the operators' gauge on every scrape).
     {
       name: 'saga_stopped_idx',
@@ -114,6 +123,7 @@ export const SagaSchema = new EntitySchema<Saga>({
     completedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     resumedCount: { type: 'integer', default: 0 },
     recordsReleasedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
+    ownerUserId: { type: 'uuid', nullable: true },
   },
 });
 
