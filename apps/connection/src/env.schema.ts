@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
+import { ZDatabaseUrl, ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 
 export const ZConnectionEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape).extend({
-  DATABASE_URL: z.url().default('postgres://otesse_connection@127.0.0.1:5432/otesse'),
+  DATABASE_URL: ZDatabaseUrl.default('postgres://otesse_connection@127.0.0.1:5432/otesse'),
   /** Catalogue overrides: where the health checks reach each provider's data API. */
   PROVIDERS_FILE: ZOptionalFile,
   /** Between two periodic health checks of one instance (default 5 min). */

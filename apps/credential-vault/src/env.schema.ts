@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
+import { ZDatabaseUrl, ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 import { parseMasterKeys, type TMasterKey } from './crypto/master-keys';
 
 /** `keyId:base64(32 bytes)[,keyId2:base64...]`; the first is active. Errors never echo key material. */
@@ -15,9 +15,7 @@ export const ZMasterKeys = z.string().transform((spec, ctx): TMasterKey[] => {
 
 export const ZVaultEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape)
   .extend({
-    DATABASE_URL: z
-      .url({ protocol: /^postgres(ql)?$/ })
-      .default('postgres://otesse_vault@127.0.0.1:5432/otesse'),
+    DATABASE_URL: ZDatabaseUrl.default('postgres://otesse_vault@127.0.0.1:5432/otesse'),
     NODE_ENV: z.string().optional(),
     VAULT_MASTER_KEY: ZMasterKeys.optional(),
     /** Catalogue overrides (tells API-key providers from OAuth ones; token and revocation URLs, OAuth clients). */

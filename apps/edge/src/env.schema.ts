@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { pairIssue, throwEnvIssues, ZOptionalFile, ZServiceEnv } from '@otesse/config';
+import {
+  pairIssue,
+  throwEnvIssues,
+  ZDatabaseUrl,
+  ZOptionalFile,
+  ZServiceEnv,
+} from '@otesse/config';
 import { SAGA_RECORD_RELEASE_INTERVAL_MS, SAGA_RECORD_RETENTION_MS } from '@otesse/saga';
 import { WEBHOOK_DEDUPE_RETENTION_MS } from './webhooks/seen-deliveries';
 
@@ -36,7 +42,7 @@ export const ZEdgeLimitsEnv = z.object({
 });
 
 export const ZEdgeEnv = ZServiceEnv.extend({
-  DATABASE_URL: z.url().default('postgres://otesse_edge@127.0.0.1:5432/otesse'),
+  DATABASE_URL: ZDatabaseUrl.default('postgres://otesse_edge@127.0.0.1:5432/otesse'),
   EDGE_HOST: z.string().default('127.0.0.1'),
   EDGE_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Where browsers reach the edge (OAuth redirect URIs are built from it). */

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
+import { ZDatabaseUrl, ZIdempotencyRecordEnv, ZOptionalFile, ZServiceEnv } from '@otesse/config';
 
 const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const ZSyncSchedulerEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape).extend({
-  DATABASE_URL: z.url().default('postgres://otesse_sync@127.0.0.1:5432/otesse'),
+  DATABASE_URL: ZDatabaseUrl.default('postgres://otesse_sync@127.0.0.1:5432/otesse'),
   /** Catalogue overrides: where each provider's data API is (the fake provider in dev and tests). */
   PROVIDERS_FILE: ZOptionalFile,
   /** `false` runs the NATS endpoints only (no claims, no executions). */

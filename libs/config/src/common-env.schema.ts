@@ -33,8 +33,11 @@ export const ZOptionalFile = z.preprocess(
 export const ZLogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** Variables every service shares: where Postgres and NATS are, and how loud to log. */
+/** A Postgres URL (`postgres://` or `postgresql://`): a typo in the scheme is refused at start, not at first use. */
+export const ZDatabaseUrl = z.url({ protocol: /^postgres(ql)?$/ });
+
 export const ZServiceEnv = z.object({
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default(DEFAULT_DATABASE_URL),
+  DATABASE_URL: ZDatabaseUrl.default(DEFAULT_DATABASE_URL),
   NATS_URL: z.string().min(1).default(DEFAULT_NATS_URL),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),

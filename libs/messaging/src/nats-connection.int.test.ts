@@ -92,3 +92,18 @@ describe('a service connection through a refused password (real nats-server with
     await expect(watch.closed).resolves.toBeUndefined();
   });
 });
+
+describe('a NATS server out of reach', () => {
+  it('says where it was looked for, without the password the URL carries', async () => {
+    const err = await connectNats({
+      url: 'nats://edge:s3cret-pass@127.0.0.1:1',
+      name: 'unreachable-test',
+      reconnect: false,
+    }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toContain(
+      'NATS is not reachable at nats://edge:***@127.0.0.1:1',
+    );
+    expect((err as Error).message).not.toContain('s3cret');
+  });
+});

@@ -63,11 +63,20 @@ export async function connectNats(cfg: TNatsConfig): Promise<NatsConnection> {
   try {
     return await connect(opts);
   } catch (e) {
-    throw new AppError('UNAVAILABLE', `NATS is not reachable at ${cfg.url} (${whyNot(e, cfg)})`, {
-      reason: 'nats_unreachable',
-      cause: e,
-    });
+    throw new AppError(
+      'UNAVAILABLE',
+      `NATS is not reachable at ${serversOf(cfg.url)} (${whyNot(e, cfg)})`,
+      {
+        reason: 'nats_unreachable',
+        cause: e,
+      },
+    );
   }
+}
+
+/** Where NATS was looked for, as an error may say it: the servers without a user's password in any of them. */
+function serversOf(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/g, '//$1:***@');
 }
 
 /** What an operator can act on: nats.js names a missing TLS offer only "tls", and a refused port says nothing. */

@@ -190,6 +190,26 @@ describe('admin CLI', () => {
     expect(await db.query('select id from edge.app_user')).toEqual(before);
   });
 
+  it('refuses a database URL that is not one, naming the variable and never printing its value (exit 1)', async () => {
+    for (const [name, value] of [
+      ['DATABASE_URL', 'postgress://otesse_edge:s3cret@db/otesse'],
+      ['DATABASE_URL', 'not a url s3cret'],
+      ['DATABASE_ADMIN_URL', 'mysql://root:s3cret@db/otesse'],
+    ] as const) {
+      const r = await cli(
+        name === 'DATABASE_URL'
+          ? ['token:list', '--email', 'someone@example.com']
+          : ['db:provision'],
+        {
+          [name]: value,
+        },
+      );
+      expect(r.code, value).toBe(1);
+      expect(r.stderr).toContain(`cli: invalid environment\n  - ${name}: Invalid URL`);
+      expect(r.stderr + r.stdout).not.toContain('s3cret');
+    }
+  });
+
   it("prints the usage on --help, -h and help (exit 0), and a command's own on <command> --help", async () => {
     for (const args of [['--help'], ['-h'], ['help']]) {
       const r = await cli(args);

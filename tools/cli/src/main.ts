@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { Knex } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { parseEnv, ZDatabaseUrl } from '@otesse/config';
 import { openOrm, provisionDatabase, SERVICE_SCHEMAS } from '@otesse/persistence';
 import { listStoppedSagas } from '@otesse/saga';
 import {
@@ -52,8 +53,12 @@ const usageOf = (command: TCommand): string =>
 
 const HELP_FLAGS = new Set(['--help', '-h', 'help']);
 
-const EDGE_URL = process.env['DATABASE_URL'] ?? 'postgres://otesse_edge@127.0.0.1:5432/otesse';
-const ADMIN_URL = process.env['DATABASE_ADMIN_URL'] ?? 'postgres://postgres@127.0.0.1:5432/otesse';
+const ZCliEnv = z.object({
+  DATABASE_URL: ZDatabaseUrl.default('postgres://otesse_edge@127.0.0.1:5432/otesse'),
+  DATABASE_ADMIN_URL: ZDatabaseUrl.default('postgres://postgres@127.0.0.1:5432/otesse'),
+});
+/** Read when a command needs the database (help works whatever the environment); a bad value names its variable. */
+const cliEnv = () => parseEnv('cli', ZCliEnv);
 
 class UsageError extends Error {
   constructor(
@@ -67,7 +72,7 @@ class UsageError extends Error {
 
 async function withKnex<T>(fn: (knex: Knex) => Promise<T>): Promise<T> {
   const orm = await openOrm({
-    url: EDGE_URL,
+    url: cliEnv().DATABASE_URL,
     schema: SERVICE_SCHEMAS.edge.schema,
     entities: identityEntities,
     migrations: [],
@@ -177,7 +182,7 @@ async function run(argv: string[]): Promise<void> {
   }
   switch (command) {
     case 'db:provision': {
-      await provisionDatabase(ADMIN_URL, Object.values(SERVICE_SCHEMAS));
+      await provisionDatabase(cliEnv().DATABASE_ADMIN_URL, Object.values(SERVICE_SCHEMAS));
       console.log('provisioned');
       return;
     }

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { parseEnv } from '@otesse/config';
+import { parseEnv, ZDatabaseUrl, ZLogLevel } from '@otesse/config';
 import { identityEntities } from '@otesse/identity';
 import { connectNats } from '@otesse/messaging';
 import {
@@ -29,13 +29,13 @@ import { assertPortsFree, explainListenError, PortInUseError, type TNamedPort } 
 import { acquireStackGuard, StackInUseError, type TStackGuard } from './stack-guard';
 
 const ZStartEnv = z.object({
-  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/otesse'),
+  DATABASE_URL: ZDatabaseUrl.default('postgres://postgres@127.0.0.1:5432/otesse'),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   EDGE_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DASHBOARD_PORT: z.coerce.number().int().min(0).max(65535).default(5173),
   FAKE_PROVIDER_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
   VAULT_MASTER_KEY: z.string().optional(),
-  LOG_LEVEL: z.string().default('info'),
+  LOG_LEVEL: ZLogLevel.default('info'),
   /** `0` skips the dashboard (the smoke test does). */
   START_DASHBOARD: z.enum(['0', '1']).default('1'),
   OTESSE_DEV_DIR: z.string().default(resolve(REPO_ROOT, 'tmp/dev')),
@@ -62,7 +62,7 @@ async function preflight(): Promise<void> {
     const jsm = await nc.jetstreamManager().catch(() => undefined);
     await nc.close();
     if (!jsm) {
-      say(`✗ NATS at ${env.NATS_URL} has no JetStream: start nats-server with -js`);
+      say(`✗ NATS at ${redactUrl(env.NATS_URL)} has no JetStream: start nats-server with -js`);
       process.exit(1);
     }
   } catch (e) {
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
   say(`  dashboard        ${dashboard ? dashboardUrl : '(not started)'}`);
   say(`  fake provider    ${fake.url}  (control API: ${fake.url}/_control/state)`);
   say(`  postgres         ${redactUrl(env.DATABASE_URL)}`);
-  say(`  nats             ${env.NATS_URL}`);
+  say(`  nats             ${redactUrl(env.NATS_URL)}`);
   say('  demo org "Demo Org" — API tokens (Authorization: Bearer <token>):');
   for (const t of tokens) say(`    ${t.role.padEnd(7)} ${t.email.padEnd(26)} ${t.token}`);
   say('Ctrl-C stops everything.');

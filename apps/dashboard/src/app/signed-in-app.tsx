@@ -8,8 +8,6 @@ import { DisconnectDialogHost } from '../features/disconnect/disconnect-dialog-h
 import { EmailBuilderPage } from '../features/email-builder/email-builder-page';
 import { OperationsPage } from '../features/operations/operations-page';
 import { CurrentUserContext } from '../session/current-user-context';
-import { useSession } from '../session/session-context';
-import { trpcCode } from '../trpc/query-client';
 import { useTRPC } from '../trpc/trpc-context';
 import { ErrorAlert } from '../ui/error-alert';
 import { SkipLink } from '../ui/skip-link';
@@ -22,16 +20,12 @@ const canViewAudit = (permissions: readonly string[]): boolean =>
 
 export function SignedInApp() {
   const trpc = useTRPC();
-  const { signOut } = useSession();
   const me = useQuery(trpc.me.get.queryOptions());
   const route = useHashRoute();
   const heading = useRef<HTMLHeadingElement>(null);
   const firstRender = useRef(true);
 
-  const unauthorized = trpcCode(me.error) === 'UNAUTHORIZED';
-  useEffect(() => {
-    if (unauthorized) signOut('Your token was not accepted (expired or revoked). Sign in again.');
-  }, [unauthorized, signOut]);
+  // An UNAUTHORIZED answer (to this or any call) signs out: SessionProvider.
 
   // Moving between screens moves focus to the new screen's heading, so screen readers announce it.
   useEffect(() => {

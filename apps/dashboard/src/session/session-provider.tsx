@@ -1,7 +1,11 @@
-import { useCallback, useMemo, useState, type ReactNode } from 'react';
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
+import { trpcCode } from '../trpc/query-client';
 import { clearToken, readToken, writeToken } from './token-storage';
 import { SessionContext, type TSession } from './session-context';
+
+/** What the sign-in page says after a token stopped being accepted. */
+export const TOKEN_REFUSED = 'Your token was not accepted (expired or revoked). Sign in again.';
 
 export function SessionProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
@@ -27,6 +31,27 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     },
     [queryClient],
   );
+
+  // A token revoked or expired while signed in: the first call it fails, whichever screen made it, signs out (the
+  // panels would otherwise each show the refusal and keep polling, spending the address's budget of failures).
+  useEffect(() => {
+    if (!token) return;
+    const onError = (error: unknown) => {
+      if (trpcCode(error) === 'UNAUTHORIZED')
+        // After the cache has told its listeners: signing out clears it.
+        setTimeout(() => signOut(TOKEN_REFUSED));
+    };
+    const queries = queryClient.getQueryCache().subscribe((e) => {
+      if (e.type === 'updated' && e.action.type === 'error') onError(e.action.error);
+    });
+    const mutations = queryClient.getMutationCache().subscribe((e) => {
+      if (e.type === 'updated' && e.action.type === 'error') onError(e.action.error);
+    });
+    return () => {
+      queries();
+      mutations();
+    };
+  }, [token, queryClient, signOut]);
 
   const value = useMemo<TSession>(
     () => ({ token, signIn, signOut, signOutMessage }),

@@ -1,6 +1,7 @@
 /* eslint-disable @nx/enforce-module-boundaries -- test-only: the harness starts the backend (database, NATS,
    service processes, fake provider) next to the dashboard; none of it is imported by the browser bundle. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
@@ -232,6 +233,21 @@ function watchConsole(page: Page, sink: string[]): void {
     if (msg.type() === 'error') sink.push(`console: ${msg.text()} (${page.url()})`);
   });
   page.on('pageerror', (err) => sink.push(`uncaught: ${err.message} (${page.url()})`));
+}
+
+/** Another API token of a seeded user (its id and the plaintext, shown once), as the CLI's token:create makes one. */
+export async function createUserToken(
+  h: TDashboardHarness,
+  userId: string,
+): Promise<{ id: string; token: string }> {
+  const token = `otk_${randomBytes(32).toString('base64url')}`;
+  const [row] = await h.db.query<{ id: string }>(
+    `insert into edge.api_token (id, user_id, org_id, token_hash, prefix, label, created_at)
+     select gen_random_uuid(), id, org_id, $2, $3, 'test token', now() from edge.app_user where id = $1
+     returning id`,
+    [userId, identity.hashToken(token), token.slice(0, 10)],
+  );
+  return { id: row!.id, token };
 }
 
 /** Signs in through the sign-in screen, exactly as a person pastes their token. */

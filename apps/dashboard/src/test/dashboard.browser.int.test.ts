@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import type { AppRouter } from '@otesse/edge-api';
 import {
+  createUserToken,
   failUpdatesWhere,
   screenshot,
   signIn,
@@ -484,6 +485,24 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(
       page.locator('tbody tr').first().locator('td').nth(3).textContent(),
     ).resolves.not.toMatch(/User [0-9a-f]{8}/);
+  });
+
+  it('a token revoked while signed in signs out at the next call, saying why', async () => {
+    const { page } = h;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor();
+    // A token of its own, so the viewer's usual one stays valid.
+    const { id, token } = await createUserToken(h, h.viewer.id);
+    await signIn(h, { ...h.viewer, token });
+    await goTo('Operations');
+    await h.db.query(`update edge.api_token set revoked_at = now() where id = $1`, [id]);
+    // The operations page asks again every few seconds: its refusal brings the sign-in screen, with why.
+    await page.getByLabel('API token').waitFor({ timeout: 20_000 });
+    await page
+      .getByText('Your token was not accepted (expired or revoked). Sign in again.')
+      .waitFor();
+    await expect(page.getByTestId('current-user').count()).resolves.toBe(0);
+    await signIn(h, h.viewer);
   });
 
   it('an admin sees a member’s personal connection with its owner and disconnects it on their behalf', async () => {

@@ -43,7 +43,7 @@ export function AuditLogPage() {
         <p className="muted" role="status">
           Loading the audit log…
         </p>
-      ) : (
+      ) : log.isError && entries.length === 0 ? null : (
         <>
           <p className="muted small" role="status">
             {entries.length === 0

@@ -82,7 +82,11 @@ export function CataloguePage() {
             <ul className="card-grid">
               {g.providers.map((p) => (
                 <li key={p.key}>
-                  <ProviderCard provider={p} integration={byVendor.get(p.key)} />
+                  <ProviderCard
+                    provider={p}
+                    integration={byVendor.get(p.key)}
+                    statusUnknown={integrations.isError && !integrations.data}
+                  />
                 </li>
               ))}
             </ul>

@@ -19,13 +19,19 @@ import {
 export function ProviderCard({
   provider,
   integration,
+  statusUnknown = false,
 }: {
   provider: TProvider;
   integration: TIntegration | undefined;
+  /** The integrations' status could not be read: the card says so rather than "Not connected". */
+  statusUnknown?: boolean;
 }) {
   const titleId = useId();
   const me = useCurrentUser();
-  const status = integrationStatus(integration, me.userId);
+  const status =
+    statusUnknown && !integration
+      ? ({ tone: 'neutral', label: 'Status unknown' } as const)
+      : integrationStatus(integration, me.userId);
   const connected = integration
     ? liveConnections(integration).filter((c) => c.status === 'connected')
     : [];

@@ -50,10 +50,18 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
       </dl>
       {integration.refreshTokenExpired && <ReconnectWarning integration={integration} />}
       {connections.length === 0 && others.length === 0 && unfinished.length === 0 ? (
-        <p className="muted">
-          Not connected. Its settings, sync jobs and field mappings are kept:{' '}
-          <a href="#/integrations">connect it again from All Integrations</a>.
-        </p>
+        integration.integrated && integration.userConnections > 0 ? (
+          // Connected by other members with their own accounts (whose connections only an admin's list carries).
+          <p className="muted">
+            You have not connected your own account:{' '}
+            <a href="#/integrations">connect it from All Integrations</a>.
+          </p>
+        ) : (
+          <p className="muted">
+            Not connected. Its settings, sync jobs and field mappings are kept:{' '}
+            <a href="#/integrations">connect it again from All Integrations</a>.
+          </p>
+        )
       ) : (
         connections.map((c) => (
           <ConnectionDetails key={c.id} integration={integration} connection={c} />

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useId, useRef, useState } from 'react';
 import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import type { TSagaView } from '../../trpc/router-types';
+import { FINAL_ERRORS, trpcCode } from '../../trpc/query-client';
 import { useTRPC } from '../../trpc/trpc-context';
 import { useRefreshIntegrationData } from '../../trpc/use-refresh-integration-data';
 import { ErrorAlert } from '../../ui/error-alert';
@@ -72,8 +73,12 @@ export function DisconnectDialog({
   const polled = useQuery(
     trpc.disconnect.status.queryOptions(
       sagaId && !done && progress.status === 'error' ? { sagaId } : skipToken,
-      // Same key as the read above: kept no longer than the dialog either.
-      { refetchInterval: 1000, gcTime: 0 },
+      // Same key as the read above: kept no longer than the dialog either. An answer that asking again will not
+      // change (not found, not allowed) stops the polling.
+      {
+        refetchInterval: (q) => (FINAL_ERRORS.has(trpcCode(q.state.error) ?? '') ? false : 1000),
+        gcTime: 0,
+      },
     ),
   );
   useEffect(() => {
@@ -81,6 +86,9 @@ export function DisconnectDialog({
   }, [polled.data]);
 
   const phase = !sagaId ? 'confirm' : done ? 'done' : 'running';
+  // The operation could not be read (its first read, or the polling that stands in for a broken stream).
+  const readError =
+    (saga ? null : existing.error) ?? (progress.status === 'error' ? polled.error : null);
   useEffect(() => {
     // The button that had focus disappears with each phase: keep focus inside, on what matters now.
     if (phase === 'running') progressRef.current?.focus();
@@ -154,6 +162,17 @@ export function DisconnectDialog({
               ? `Disconnecting ${name}…`
               : disconnectEndedAnnouncement(name, saga)}
           </p>
+          {readError && !done && (
+            <ErrorAlert
+              error={readError}
+              title="Could not read this disconnect’s progress"
+              message={
+                FINAL_ERRORS.has(trpcCode(readError) ?? '')
+                  ? undefined
+                  : 'Trying again. The disconnect itself goes on on the server; closing this does not stop it.'
+              }
+            />
+          )}
           <DisconnectProgress saga={saga} />
           {phase === 'done' && saga && (
             <DisconnectResult saga={saga} providerName={name} onResumed={setSaga} />

@@ -76,7 +76,7 @@ export function OperationsPage() {
         <p className="muted" role="status">
           Loading operations…
         </p>
-      ) : (
+      ) : list.isError && items.length === 0 ? null : (
         <>
           <p className="muted small" role="status">
             {items.length === 0
