@@ -502,6 +502,14 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       .getByText('Your token was not accepted (expired or revoked). Sign in again.')
       .waitFor();
     await expect(page.getByTestId('current-user').count()).resolves.toBe(0);
+    // The browser logs the refused call itself (401): that one, and only that one, was expected.
+    const refused = h.consoleErrors.filter((e) => e.includes('status of 401 (Unauthorized)'));
+    expect(refused.length).toBeGreaterThan(0);
+    h.consoleErrors.splice(
+      0,
+      h.consoleErrors.length,
+      ...h.consoleErrors.filter((e) => !refused.includes(e)),
+    );
     await signIn(h, h.viewer);
   });
 
