@@ -41,11 +41,25 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         // After the cache has told its listeners: signing out clears it.
         setTimeout(() => signOut(TOKEN_REFUSED));
     };
-    const queries = queryClient.getQueryCache().subscribe((e) => {
-      if (e.type === 'updated' && e.action.type === 'error') onError(e.action.error);
+    // Only calls of this session count: a call made with the previous token may answer after the next sign-in,
+    // but its query (or mutation) was dropped from the cache by that sign-in.
+    const queryCache = queryClient.getQueryCache();
+    const mutationCache = queryClient.getMutationCache();
+    const queries = queryCache.subscribe((e) => {
+      if (
+        e.type === 'updated' &&
+        e.action.type === 'error' &&
+        queryCache.get(e.query.queryHash) === e.query
+      )
+        onError(e.action.error);
     });
-    const mutations = queryClient.getMutationCache().subscribe((e) => {
-      if (e.type === 'updated' && e.action.type === 'error') onError(e.action.error);
+    const mutations = mutationCache.subscribe((e) => {
+      if (
+        e.type === 'updated' &&
+        e.action.type === 'error' &&
+        mutationCache.getAll().includes(e.mutation)
+      )
+        onError(e.action.error);
     });
     return () => {
       queries();
