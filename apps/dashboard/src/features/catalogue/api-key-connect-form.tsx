@@ -47,12 +47,20 @@ export function ApiKeyConnectForm({
   const onSubmit = (e: FormEvent<HTMLFormElement>): void => {
     e.preventDefault();
     const emails = parseEmails(senders);
-    if (apiKey.trim().length < 8) {
-      setProblem(`Enter the ${provider.apiKeyLabel ?? 'API key'} (at least 8 characters).`);
+    // The edge's limits (connect-api-key.schema.ts), said here before anything is sent.
+    const key = apiKey.trim();
+    if (key.length < 8 || key.length > 256) {
+      setProblem(
+        `Enter the ${provider.apiKeyLabel ?? 'API key'} (${key.length < 8 ? 'at least 8' : 'at most 256'} characters).`,
+      );
       return;
     }
     if (senderField?.required && emails.length === 0) {
       setProblem('Add at least one sender email.');
+      return;
+    }
+    if (emails.length > 50) {
+      setProblem(`At most 50 sender emails (${emails.length} given).`);
       return;
     }
     const bad = emails.find((em) => !EMAIL.test(em));
@@ -61,7 +69,7 @@ export function ApiKeyConnectForm({
       return;
     }
     setProblem(null);
-    connect.mutate({ vendor: provider.key, apiKey: apiKey.trim(), senderEmails: emails });
+    connect.mutate({ vendor: provider.key, apiKey: key, senderEmails: emails });
   };
 
   return (
