@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -224,9 +225,21 @@ describe('docker-compose.yml, profile `cluster`', () => {
     for (const name of ['cluster-edge-1', 'cluster-edge-2']) {
       const svc = compose.services[name];
       expect(svc?.environment).toHaveProperty('OAUTH_SESSION_SECRET', null);
-      expect(svc?.entrypoint?.join(' ')).toMatch(
-        /\[ -n "\$\$OAUTH_SESSION_SECRET" \] \|\| .*exit 1; \}; exec node dist\/apps\/edge\/main\.mjs$/,
-      );
+      const [shell, flag, script, zero] = svc?.entrypoint ?? [];
+      expect([shell, flag, zero]).toEqual(['sh', '-c', 'sh']);
+      expect(script).toMatch(/exec node dist\/apps\/edge\/main\.mjs$/);
+      // The script as the container's shell runs it (compose turns $$ into $): without the secret it stops; with it,
+      // a command given to `compose run` (the migrate step) runs instead of the server.
+      const sh = (args: string[], env: Record<string, string>) =>
+        spawnSync('sh', ['-c', script!.replaceAll('$$', '$'), 'sh', ...args], {
+          env: { PATH: process.env['PATH'] ?? '', ...env },
+          encoding: 'utf8',
+        });
+      const refused = sh(['echo', 'migrate ran'], {});
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain('cluster edges need the same OAUTH_SESSION_SECRET');
+      const migrate = sh(['echo', 'migrate ran'], { OAUTH_SESSION_SECRET: 'x'.repeat(32) });
+      expect([migrate.status, migrate.stdout]).toEqual([0, 'migrate ran\n']);
     }
   });
 
