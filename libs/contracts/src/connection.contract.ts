@@ -122,6 +122,9 @@ export type TWebhookEndpoint = z.infer<typeof ZWebhookEndpoint>;
  */
 export const STALE_PENDING_CONNECTION_MS = 2 * 60_000;
 
+/** Connection ids one request may name (36 characters each: under the services' 256 KiB request limit). */
+export const MAX_NAMED_CONNECTIONS = 5_000;
+
 export const ZDependent = z.object({
   feature: z.string(),
   label: z.string(),
@@ -283,7 +286,7 @@ export const connectionContracts = {
     request: z
       .object({
         orgId: ZOrgId,
-        endedConnectionIds: z.array(ZUuid).max(5_000).optional(),
+        endedConnectionIds: z.array(ZUuid).max(MAX_NAMED_CONNECTIONS).optional(),
         viewer: z
           .object({
             userId: ZUserId,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@otesse/logging';
 import { startNatsServer, waitFor, type TTestNats } from '@otesse/testing';
-import { connectNats, watchNatsConnection } from './nats-connection';
+import { connectNats, natsServersForLog, watchNatsConnection } from './nats-connection';
 
 /**
  * A NATS change that refuses a service's password for a while (a rotation done in the wrong order) must not leave
@@ -105,5 +105,11 @@ describe('a NATS server out of reach', () => {
       'NATS is not reachable at nats://edge:***@127.0.0.1:1',
     );
     expect((err as Error).message).not.toContain('s3cret');
+  });
+
+  it('says every server of a list without their users’ passwords', () => {
+    expect(natsServersForLog('nats://edge:p1@n1:4222,nats://edge:p2@n2:4222,nats://n3:4222')).toBe(
+      'nats://edge:***@n1:4222,nats://edge:***@n2:4222,nats://n3:4222',
+    );
   });
 });

@@ -65,7 +65,7 @@ export async function connectNats(cfg: TNatsConfig): Promise<NatsConnection> {
   } catch (e) {
     throw new AppError(
       'UNAVAILABLE',
-      `NATS is not reachable at ${serversOf(cfg.url)} (${whyNot(e, cfg)})`,
+      `NATS is not reachable at ${natsServersForLog(cfg.url)} (${whyNot(e, cfg)})`,
       {
         reason: 'nats_unreachable',
         cause: e,
@@ -74,8 +74,11 @@ export async function connectNats(cfg: TNatsConfig): Promise<NatsConnection> {
   }
 }
 
-/** Where NATS was looked for, as an error may say it: the servers without a user's password in any of them. */
-function serversOf(url: string): string {
+/**
+ * NATS_URL as a log line or an error may say it: every server of the list (comma-separated, as nats.js takes it)
+ * without a user's password.
+ */
+export function natsServersForLog(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/g, '//$1:***@');
 }
 

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseEnv, ZDatabaseUrl, ZLogLevel } from '@otesse/config';
 import { identityEntities } from '@otesse/identity';
-import { connectNats } from '@otesse/messaging';
+import { connectNats, natsServersForLog } from '@otesse/messaging';
 import {
   assertDatabaseReachable,
   databaseName,
@@ -62,7 +62,9 @@ async function preflight(): Promise<void> {
     const jsm = await nc.jetstreamManager().catch(() => undefined);
     await nc.close();
     if (!jsm) {
-      say(`✗ NATS at ${redactUrl(env.NATS_URL)} has no JetStream: start nats-server with -js`);
+      say(
+        `✗ NATS at ${natsServersForLog(env.NATS_URL)} has no JetStream: start nats-server with -js`,
+      );
       process.exit(1);
     }
   } catch (e) {
@@ -210,7 +212,7 @@ async function main(): Promise<void> {
   say(`  dashboard        ${dashboard ? dashboardUrl : '(not started)'}`);
   say(`  fake provider    ${fake.url}  (control API: ${fake.url}/_control/state)`);
   say(`  postgres         ${redactUrl(env.DATABASE_URL)}`);
-  say(`  nats             ${redactUrl(env.NATS_URL)}`);
+  say(`  nats             ${natsServersForLog(env.NATS_URL)}`);
   say('  demo org "Demo Org" — API tokens (Authorization: Bearer <token>):');
   for (const t of tokens) say(`    ${t.role.padEnd(7)} ${t.email.padEnd(26)} ${t.token}`);
   say('Ctrl-C stops everything.');

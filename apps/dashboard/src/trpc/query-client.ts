@@ -1,15 +1,6 @@
 import { QueryClient } from '@tanstack/react-query';
 import { TRPCClientError } from '@trpc/client';
 
-const NO_RETRY = new Set([
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'BAD_REQUEST',
-  'CONFLICT',
-  'TOO_MANY_REQUESTS',
-]);
-
 /** Errors that asking again will not change: a query that polls stops on them. */
 export const FINAL_ERRORS: ReadonlySet<string> = new Set([
   'UNAUTHORIZED',
@@ -17,6 +8,8 @@ export const FINAL_ERRORS: ReadonlySet<string> = new Set([
   'NOT_FOUND',
   'BAD_REQUEST',
 ]);
+
+const NO_RETRY = new Set([...FINAL_ERRORS, 'CONFLICT', 'TOO_MANY_REQUESTS']);
 
 /**
  * Client errors are answers, not glitches: retrying them only delays the message the user needs. A rate limit is

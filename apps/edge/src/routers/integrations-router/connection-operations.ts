@@ -1,4 +1,4 @@
-import type { TConnection } from '@otesse/contracts';
+import { MAX_NAMED_CONNECTIONS, type TConnection } from '@otesse/contracts';
 import type { TEdgeDeps } from '../../trpc/context';
 import {
   connectionOfDisconnectSubject,
@@ -19,7 +19,7 @@ export type TOpenSubjects = Awaited<ReturnType<TEdgeDeps['sagas']['openSubjects'
 
 /**
  * The connections the open or stopped operations act on (a disconnect's subject is `orgId:connectionId`), at most
- * `NAMED_MAX` of them: what one request to the connection service can carry.
+ * `MAX_NAMED_CONNECTIONS` of them: what one request to the connection service can carry.
  */
 export function connectionIdsOf(open: TOpenSubjects, orgId: string): string[] {
   const ids = new Set<string>();
@@ -28,11 +28,8 @@ export function connectionIdsOf(open: TOpenSubjects, orgId: string): string[] {
       const id = type === DISCONNECT_SAGA ? connectionOfDisconnectSubject(orgId, subject) : subject;
       if (id !== undefined) ids.add(id);
     }
-  return [...ids].slice(0, NAMED_MAX);
+  return [...ids].slice(0, MAX_NAMED_CONNECTIONS);
 }
-
-/** At most this many connection ids in a request (36 characters each, under the services' 256 KiB). */
-export const NAMED_MAX = 5_000;
 
 /**
  * Per connection, its newest saga (disconnect, reconnect or change-user) when that one is still running or stopped

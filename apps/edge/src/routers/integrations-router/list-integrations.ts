@@ -22,10 +22,10 @@ export const listIntegrations = authedProcedure
     // list needs, so the connection service leaves out the rest of the org's history.
     const open = await ctx.deps.sagas.openSubjects(identity.orgId, OPERATION_TYPES);
     const mayManageOthers = identity.permissions.includes('settings.edit');
-    // The org's and the caller's own connections, and for settings.edit at most OTHERS_SHOWN of the other members'
-    // per instance (with how many there are): an instance may have one per member of the org.
-    // Of the connections with an operation open, those the caller may see, at most UNFINISHED_SHOWN per instance.
     const named = connectionIdsOf(open, identity.orgId);
+    // The org's and the caller's own connections, and for settings.edit at most OTHERS_SHOWN of the other members'
+    // per instance (with how many there are): an instance may have one per member of the org. Of those with an
+    // operation open (`named`), the ones the caller may see, at most UNFINISHED_SHOWN per instance.
     const { instances } = await ctx.deps.bus.request(
       'connection.integrations.list',
       {
