@@ -698,6 +698,8 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       'Choose the site your organization uses; you connect again on it.',
     );
     const sites = banner.getByRole('group', { name: 'Sites this account reaches' });
+    // The banner reads the sites by the authorization's id after it shows (its own query): wait for them.
+    await sites.getByRole('button', { name: 'Use Acme' }).waitFor();
     await expect(sites.getByRole('button').allTextContents()).resolves.toEqual([
       'Use Initech',
       'Use Acme',
