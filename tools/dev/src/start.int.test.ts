@@ -101,5 +101,6 @@ describe('npm start (smoke)', () => {
       edgeUrl: `http://127.0.0.1:${edgePort}`,
     });
     await next.release();
-  });
+    // Its own bound, longer than the 90 s its start may take on a loaded machine (the suite's default is 60 s).
+  }, 150_000);
 });
