@@ -214,13 +214,14 @@ describe('sync engine: executions against the fake provider (real Postgres, NATS
     // The tally the mark step counts from agrees with the rows the syncs' upserts wrote.
     expect(
       await kit.db.query(
-        `select connection_id, references_count as n from sync.reference_tally where instance_id = $1`,
+        `select connection_id, resource, references_count as n from sync.reference_tally where instance_id = $1
+          order by connection_id, resource`,
         [c.instanceId],
       ),
     ).toEqual(
       await kit.db.query(
-        `select connection_id, count(*)::int as n from sync.external_reference where instance_id = $1
-          group by connection_id`,
+        `select connection_id, resource, count(*)::int as n from sync.external_reference where instance_id = $1
+          group by connection_id, resource order by connection_id, resource`,
         [c.instanceId],
       ),
     );

@@ -69,6 +69,7 @@ describe('sync-scheduler migrations (real Postgres)', () => {
     const orm = await openOrm(syncSchedulerOrmConfig(tallyDb.urlFor('sync-scheduler')));
     try {
       await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await migrateDown(orm)).toEqual(['Migration20261124110000_reference_counts']);
       expect(await migrateDown(orm)).toEqual(['Migration20261124100000_execution_tally']);
       const [job] = await tallyDb.query<{ id: string }>(
         `insert into sync.sync_job (org_id, instance_id, connection_id, vendor, resource, schedule)
@@ -127,6 +128,7 @@ describe('sync-scheduler migrations (real Postgres)', () => {
     const orm = await openOrm(syncSchedulerOrmConfig(repairDb.urlFor('sync-scheduler')));
     try {
       await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await migrateDown(orm)).toEqual(['Migration20261124110000_reference_counts']);
       expect(await migrateDown(orm)).toEqual(['Migration20261124100000_execution_tally']);
       expect(await migrateDown(orm)).toEqual([
         'Migration20261124090000_pause_cleared_by_disconnect',
@@ -167,6 +169,136 @@ describe('sync-scheduler migrations (real Postgres)', () => {
     } finally {
       await orm.close(true);
       await repairDb.drop();
+    }
+  });
+
+  it('reference_counts backfills the record and reference tallies, keeps them in the writers’ statements, and counts as the view does; down() restores the tally per connection', async () => {
+    const countsDb = await createTestDatabase();
+    const orm = await openOrm(syncSchedulerOrmConfig(countsDb.urlFor('sync-scheduler')));
+    try {
+      await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await migrateDown(orm)).toEqual(['Migration20261124110000_reference_counts']);
+      const [org, instance, mine, theirs] = [
+        randomUUID(),
+        randomUUID(),
+        randomUUID(),
+        randomUUID(),
+      ];
+      const write = (connectionId: string, resource: string, ids: string[], at = 'now()') =>
+        countsDb.query(
+          `with rec as (
+             insert into sync.synced_record (org_id, instance_id, resource, external_id, data, synced_at, source_connection_id)
+             select $1, $2, $4, x, '{}', now(), $3 from unnest($5::text[]) x
+             on conflict (instance_id, resource, external_id) do update set synced_at = excluded.synced_at
+             returning id, external_id)
+           insert into sync.external_reference
+             (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
+           select $1, $2, $3, $4, external_id, id, ${at} from rec
+           on conflict (instance_id, resource, external_id) do update
+             set connection_id = excluded.connection_id, last_synced_at = excluded.last_synced_at`,
+          [org, instance, connectionId, resource, ids],
+        );
+      // Before the upgrade: references of two connections and two resources, one connection marked since.
+      await write(mine, 'contacts', ['c-1', 'c-2', 'c-3'], `now() - interval '1 hour'`);
+      await write(mine, 'tickets', ['t-1'], `now() - interval '1 hour'`);
+      await write(theirs, 'contacts', ['c-4', 'c-5'], `now() - interval '1 hour'`);
+      await countsDb.query(
+        `insert into sync.reference_stale_mark (org_id, instance_id, connection_id, stale_since, references_at_mark)
+         values ($1, $2, $3, now() - interval '30 minutes', 4)`,
+        [org, instance, mine],
+      );
+      // A sync of the user's contacts under way since the mark.
+      await write(mine, 'contacts', ['c-1'], `now() - interval '10 minutes'`);
+      const counts = async () =>
+        (
+          await countsDb.query<{ synced: number; stale: number }>(
+            `select synced::int, stale::int from sync.reference_state_counts($1, $2, null)`,
+            [org, instance],
+          )
+        )[0];
+      const viewCounts = async () =>
+        (
+          await countsDb.query<{ synced: number; stale: number }>(
+            `select count(*) filter (where status = 'synced')::int as synced,
+                    count(*) filter (where status = 'stale')::int as stale
+               from sync.external_reference_state where instance_id = $1`,
+            [instance],
+          )
+        )[0];
+      const records = async () =>
+        Object.fromEntries(
+          (
+            await countsDb.query<{ resource: string; n: string }>(
+              `select resource, records_count as n from sync.record_tally where instance_id = $1`,
+              [instance],
+            )
+          ).map((r) => [r.resource, Number(r.n)]),
+        );
+      expect(await viewCounts()).toEqual({ synced: 3, stale: 3 });
+
+      await migrateUp(orm, SYNC_SCHEMA.schema);
+      expect(await records()).toEqual({ contacts: 5, tickets: 1 });
+      expect(await counts()).toEqual({ synced: 3, stale: 3 });
+      expect(
+        await countsDb.query(
+          `select connection_id = $2 as mine, resource, references_count as n from sync.reference_tally
+            where instance_id = $1 order by 1, 2`,
+          [instance, mine],
+        ),
+      ).toEqual([
+        { mine: false, resource: 'contacts', n: 2 },
+        { mine: true, resource: 'contacts', n: 3 },
+        { mine: true, resource: 'tickets', n: 1 },
+      ]);
+      // New records count, records written again do not, deleted ones leave the count.
+      await write(theirs, 'contacts', ['c-4', 'c-6', 'c-7']);
+      await write(theirs, 'invoices', ['i-1']);
+      await countsDb.query(
+        `delete from sync.synced_record where instance_id = $1 and external_id = 'c-7'`,
+        [instance],
+      );
+      expect(await records()).toEqual({ contacts: 6, tickets: 1, invoices: 1 });
+      // The mark step counts per resource now, and once: what the user's mark left synced (c-1) and all of theirs
+      // (c-7's record was deleted; its reference stays).
+      await countsDb.query(`select sync.mark_references_stale($1, $2, $3, null)`, [
+        `${randomUUID()}:mark-stale`,
+        org,
+        instance,
+      ]);
+      expect(
+        (
+          await countsDb.query<{ n: number }>(
+            `select references_at_mark as n from sync.reference_stale_mark where instance_id = $1 and connection_id is null`,
+            [instance],
+          )
+        )[0],
+      ).toEqual({ n: 6 });
+      expect(await counts()).toEqual({ synced: 0, stale: 9 });
+      expect(await viewCounts()).toEqual({ synced: 0, stale: 9 });
+
+      expect(await migrateDown(orm)).toEqual(['Migration20261124110000_reference_counts']);
+      expect(
+        await countsDb.query(
+          `select connection_id = $2 as mine, references_count as n from sync.reference_tally
+            where instance_id = $1 order by 1`,
+          [instance, mine],
+        ),
+      ).toEqual([
+        { mine: false, n: 5 },
+        { mine: true, n: 4 },
+      ]);
+      expect(await viewCounts()).toEqual({ synced: 0, stale: 9 });
+      // The earlier tally trigger is back: a reference written after the down counts in its connection's row.
+      await write(mine, 'tickets', ['t-2']);
+      expect(
+        await countsDb.query(
+          `select references_count as n from sync.reference_tally where instance_id = $1 and connection_id = $2`,
+          [instance, mine],
+        ),
+      ).toEqual([{ n: 5 }]);
+    } finally {
+      await orm.close(true);
+      await countsDb.drop();
     }
   });
 });

@@ -593,6 +593,94 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     expect(await markStale(t, 'instance')).toEqual({ marked: 2 });
   });
 
+  it('counts references by state from the tally exactly as the view derives them: marks, a sync running since, restores per resource', async () => {
+    const t = await setup(['contacts']);
+    const colleague = randomUUID();
+    const write = (connectionId: string, resource: string, ids: string[], at = 'now()') =>
+      db.query(
+        `insert into sync.external_reference
+           (org_id, instance_id, connection_id, resource, external_id, local_record_id, last_synced_at)
+         select $1, $2, $3, $4, x, gen_random_uuid(), ${at} from unnest($5::text[]) x
+         on conflict (instance_id, resource, external_id) do update
+           set connection_id = excluded.connection_id, last_synced_at = excluded.last_synced_at`,
+        [t.orgId, t.instanceId, connectionId, resource, ids],
+      );
+    const restore = (connectionId: string, resource: string) =>
+      db.query(
+        `insert into sync.reference_restore (instance_id, connection_id, resource, org_id, restored_at)
+         values ($1, $2, $3, $4, now())
+         on conflict (instance_id, connection_id, resource) do update set restored_at = excluded.restored_at`,
+        [t.instanceId, connectionId, resource, t.orgId],
+      );
+    // What the view says, row by row: the rule the counts must keep.
+    const fromView = async () => {
+      const rows = await db.query<{ status: string; n: number }>(
+        `select status, count(*)::int as n from sync.external_reference_state where instance_id = $1
+          group by status`,
+        [t.instanceId],
+      );
+      return {
+        synced: rows.find((r) => r.status === 'synced')?.n ?? 0,
+        stale: rows.find((r) => r.status === 'stale')?.n ?? 0,
+      };
+    };
+    const mine = (resource: string, n: number, from = 0) =>
+      Array.from({ length: n }, (_, i) => `${resource}-${i + from}`);
+    const expectCounts = async (expected: { synced: number; stale: number }) => {
+      expect(await countReferences(t)).toEqual(expected);
+      expect(await fromView()).toEqual(expected);
+    };
+
+    await write(t.connectionId, 'contacts', mine('contacts', 4));
+    await write(t.connectionId, 'tickets', mine('tickets', 3));
+    await write(colleague, 'contacts', ['theirs-1', 'theirs-2']);
+    await expectCounts({ synced: 9, stale: 0 });
+    // The user disconnects: their references stale, the colleague's not.
+    expect(await markStale(t, 'connection')).toEqual({ marked: 7 });
+    await expectCounts({ synced: 2, stale: 7 });
+    // The user reconnects; a contacts sync is under way: two of four written again since the mark.
+    await write(t.connectionId, 'contacts', mine('contacts', 2));
+    await expectCounts({ synced: 4, stale: 5 });
+    // It completes: the resource's restore settles all four, although two were not returned again.
+    await restore(t.connectionId, 'contacts');
+    await expectCounts({ synced: 6, stale: 3 });
+    // The colleague's routine sync restores nothing of the user's tickets.
+    await restore(colleague, 'tickets');
+    await expectCounts({ synced: 6, stale: 3 });
+    // The app disconnects the instance: everything stale, and counted once.
+    expect(await markStale(t, 'instance')).toEqual({ marked: 6 });
+    await expectCounts({ synced: 0, stale: 9 });
+    // A sync written at the very moment of the mark is covered by it (the view's `>=`).
+    const [{ at }] = (await db.query<{ at: string }>(
+      `select max(stale_since)::text as at from sync.reference_stale_mark where instance_id = $1`,
+      [t.instanceId],
+    )) as [{ at: string }];
+    await write(colleague, 'tickets', ['theirs-t'], `'${at}'::timestamptz`);
+    await expectCounts({ synced: 0, stale: 10 });
+    // A colleague's re-linked reference moves between the connections' counts.
+    await write(colleague, 'contacts', ['contacts-3'], `now() + interval '2 seconds'`);
+    await expectCounts({ synced: 1, stale: 9 });
+    expect(
+      await db.query(
+        `select connection_id = $2 as mine, resource, references_count as n from sync.reference_tally
+          where instance_id = $1 and references_count > 0 order by 1, 2`,
+        [t.instanceId, t.connectionId],
+      ),
+    ).toEqual([
+      { mine: false, resource: 'contacts', n: 3 },
+      { mine: false, resource: 'tickets', n: 1 },
+      { mine: true, resource: 'contacts', n: 3 },
+      { mine: true, resource: 'tickets', n: 3 },
+    ]);
+    // Another org asking about this instance sees nothing.
+    expect(
+      await bus.request('sync-scheduler.references.count', {
+        orgId: randomUUID(),
+        instanceId: t.instanceId,
+      }),
+    ).toEqual({ synced: 0, stale: 0 });
+  });
+
   it('a reader sees a mark at once, and a reference a sync wrote after the mark stays synced', async () => {
     const t = await setup(['contacts']);
     for (const id of ['m-1', 'm-2']) await ref(t, t.connectionId, id);

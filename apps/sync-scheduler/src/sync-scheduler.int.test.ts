@@ -555,8 +555,8 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
       expect(await migrateUp(orm, SYNC_SCHEMA.schema)).toEqual([...later].reverse());
       expect(
         await db.query(
-          `select connection_id, references_count from sync.reference_tally where instance_id = $1
-            order by references_count`,
+          `select connection_id, sum(references_count)::int as references_count from sync.reference_tally
+            where instance_id = $1 group by connection_id order by 2`,
           [t.instanceId],
         ),
       ).toEqual([

@@ -4,6 +4,7 @@ import { ConnectionLineageSchema } from './connection-lineage.entity';
 import { ExecutionTallySchema } from './execution-tally.entity';
 import { ExternalReferenceSchema } from './external-reference.entity';
 import { FieldMappingSchema } from './field-mapping.entity';
+import { RecordTallySchema } from './record-tally.entity';
 import { ReferenceRestoreSchema } from './reference-restore.entity';
 import { ReferenceStaleMarkSchema } from './reference-stale-mark.entity';
 import { ReferenceTallySchema } from './reference-tally.entity';
@@ -16,6 +17,7 @@ export * from './connection-lineage.entity';
 export * from './execution-tally.entity';
 export * from './external-reference.entity';
 export * from './field-mapping.entity';
+export * from './record-tally.entity';
 export * from './reference-restore.entity';
 export * from './reference-stale-mark.entity';
 export * from './reference-tally.entity';
@@ -34,6 +36,7 @@ export const entities = [
   ConnectionLineageSchema,
   ConnectionJobHoldSchema,
   SyncedRecordSchema,
+  RecordTallySchema,
   FieldMappingSchema,
   ProcessedCommandSchema,
 ];

@@ -9,7 +9,7 @@ const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The dashboard's list: an instance's jobs, each with its newest execution, execution counts (the job's whole life,
- * from the tally) and record count. With a
+ * from the tally) and record count, and the instance's references by state. With a
  * limit, the first connections' jobs come first and the cut is made in the database (an instance may have jobs for
  * every member of the org).
  */
@@ -70,25 +70,24 @@ export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.job
             .select('job_id', 'status', { n: 'executions_count' }) as Promise<
             { job_id: string; status: string; n: string }[]
           >),
-      knex('synced_record')
+      // Kept by triggers (record-tally.entity.ts, reference-tally.entity.ts): a refresh reads a few rows, not the
+      // instance's records and references. The reference counts follow the derived states: a disconnect's mark
+      // counts from the moment it committed.
+      knex('record_tally')
         .withSchema(S)
         .where({ org_id: req.orgId, instance_id: req.instanceId })
-        .groupBy('resource')
-        .select('resource')
-        .count({ n: '*' }) as Promise<{ resource: string; n: string }[]>,
-      // Derived states: a disconnect's mark counts from the moment it committed.
-      knex('external_reference_state')
-        .withSchema(S)
-        .where({ org_id: req.orgId, instance_id: req.instanceId })
-        .groupBy('status')
-        .select('status')
-        .count({ n: '*' }) as Promise<{ status: string; n: string }[]>,
+        .select('resource', { n: 'records_count' }) as Promise<{ resource: string; n: string }[]>,
+      knex
+        .raw(`select synced, stale from ${S}.reference_state_counts(?, ?, null)`, [
+          req.orgId,
+          req.instanceId,
+        ])
+        .then((r: { rows: { synced: string; stale: string }[] }) => r.rows[0]),
     ]);
     const lastByJob = new Map(last.map((r) => [r.job_id, toSyncExecution(r)]));
     const countsByJob = new Map<string, typeof counts>();
     for (const c of counts) countsByJob.set(c.job_id, [...(countsByJob.get(c.job_id) ?? []), c]);
     const recordsByResource = new Map(records.map((r) => [r.resource, Number(r.n)]));
-    const refsByStatus = new Map(refs.map((r) => [r.status, Number(r.n)]));
     return {
       jobs: jobs.map((j) => {
         const mine = countsByJob.get(j.id) ?? [];
@@ -103,10 +102,7 @@ export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.job
         };
       }),
       jobsTotal: total === undefined ? jobs.length : Number(total?.n ?? 0),
-      references: {
-        synced: refsByStatus.get('synced') ?? 0,
-        stale: refsByStatus.get('stale') ?? 0,
-      },
+      references: { synced: Number(refs?.synced ?? 0), stale: Number(refs?.stale ?? 0) },
     };
   };
 }

@@ -47,6 +47,35 @@ begin
   return v_n;
 end $$;`;
 
+/** The references' tally trigger as this migration creates it, per instance and connection. */
+export const TALLY_REFERENCES_V1 = `create or replace function "sync".tally_references() returns trigger language plpgsql as $$
+begin
+  if tg_op = 'INSERT' then
+    insert into "sync".reference_tally as t (instance_id, connection_id, org_id, references_count, last_synced_max)
+    select instance_id, connection_id, min(org_id::text)::uuid, count(*), max(last_synced_at)
+      from new_rows group by instance_id, connection_id order by instance_id, connection_id
+    on conflict (instance_id, connection_id) do update
+      set references_count = t.references_count + excluded.references_count,
+          last_synced_max = greatest(t.last_synced_max, excluded.last_synced_max);
+  elsif tg_op = 'UPDATE' then
+    insert into "sync".reference_tally as t (instance_id, connection_id, org_id, references_count, last_synced_max)
+    select instance_id, connection_id, min(org_id::text)::uuid, sum(n), coalesce(max(at), '-infinity')
+      from (select instance_id, connection_id, org_id, -1 as n, null::timestamptz as at from old_rows
+            union all
+            select instance_id, connection_id, org_id, 1, last_synced_at from new_rows) d
+     group by instance_id, connection_id order by instance_id, connection_id
+    on conflict (instance_id, connection_id) do update
+      set references_count = t.references_count + excluded.references_count,
+          last_synced_max = greatest(t.last_synced_max, excluded.last_synced_max);
+  else
+    update "sync".reference_tally t set references_count = t.references_count - d.n
+      from (select instance_id, connection_id, count(*) as n from old_rows
+             group by instance_id, connection_id order by instance_id, connection_id) d
+     where t.instance_id = d.instance_id and t.connection_id = d.connection_id;
+  end if;
+  return null;
+end $$;`;
+
 export const MARK_REFERENCES_STALE_V2 = `create or replace function "sync".mark_references_stale(p_key text, p_org uuid,
     p_instance uuid, p_connection uuid) returns jsonb language plpgsql as $$
 declare
@@ -122,33 +151,7 @@ export class Migration20261122070443_derived_stale extends Migration {
 
     // One statement per writing statement, rows taken in key order (two syncs re-linking each other's references
     // cannot deadlock on the tally). Removed references and re-linked ones leave their old connection's count.
-    this.addSql(`create or replace function "sync".tally_references() returns trigger language plpgsql as $$
-begin
-  if tg_op = 'INSERT' then
-    insert into "sync".reference_tally as t (instance_id, connection_id, org_id, references_count, last_synced_max)
-    select instance_id, connection_id, min(org_id::text)::uuid, count(*), max(last_synced_at)
-      from new_rows group by instance_id, connection_id order by instance_id, connection_id
-    on conflict (instance_id, connection_id) do update
-      set references_count = t.references_count + excluded.references_count,
-          last_synced_max = greatest(t.last_synced_max, excluded.last_synced_max);
-  elsif tg_op = 'UPDATE' then
-    insert into "sync".reference_tally as t (instance_id, connection_id, org_id, references_count, last_synced_max)
-    select instance_id, connection_id, min(org_id::text)::uuid, sum(n), coalesce(max(at), '-infinity')
-      from (select instance_id, connection_id, org_id, -1 as n, null::timestamptz as at from old_rows
-            union all
-            select instance_id, connection_id, org_id, 1, last_synced_at from new_rows) d
-     group by instance_id, connection_id order by instance_id, connection_id
-    on conflict (instance_id, connection_id) do update
-      set references_count = t.references_count + excluded.references_count,
-          last_synced_max = greatest(t.last_synced_max, excluded.last_synced_max);
-  else
-    update "sync".reference_tally t set references_count = t.references_count - d.n
-      from (select instance_id, connection_id, count(*) as n from old_rows
-             group by instance_id, connection_id order by instance_id, connection_id) d
-     where t.instance_id = d.instance_id and t.connection_id = d.connection_id;
-  end if;
-  return null;
-end $$;`);
+    this.addSql(TALLY_REFERENCES_V1);
     this.addSql(`create trigger external_reference_tally_insert after insert on "sync".external_reference
   referencing new table as new_rows for each statement execute function "sync".tally_references();`);
     this.addSql(`create trigger external_reference_tally_update after update on "sync".external_reference

@@ -9,8 +9,9 @@ import { Migration20261123092851_idempotency_retention } from './Migration202611
 import { Migration20261123131235_connection_scoped_restore } from './Migration20261123131235_connection_scoped_restore';
 import { Migration20261123131942_disconnect_job_hold } from './Migration20261123131942_disconnect_job_hold';
 import { Migration20261123180350_change_user_pause } from './Migration20261123180350_change_user_pause';
-import { Migration20261124100000_execution_tally } from './Migration20261124100000_execution_tally';
 import { Migration20261124090000_pause_cleared_by_disconnect } from './Migration20261124090000_pause_cleared_by_disconnect';
+import { Migration20261124100000_execution_tally } from './Migration20261124100000_execution_tally';
+import { Migration20261124110000_reference_counts } from './Migration20261124110000_reference_counts';
 
 export const migrations = [
   { name: 'Migration20261121233414', class: Migration20261121233414 },
@@ -25,4 +26,5 @@ export const migrations = [
   { name: 'Migration20261123180350_change_user_pause', class: Migration20261123180350_change_user_pause },
   { name: 'Migration20261124090000_pause_cleared_by_disconnect', class: Migration20261124090000_pause_cleared_by_disconnect },
   { name: 'Migration20261124100000_execution_tally', class: Migration20261124100000_execution_tally },
+  { name: 'Migration20261124110000_reference_counts', class: Migration20261124110000_reference_counts },
 ];
