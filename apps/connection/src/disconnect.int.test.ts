@@ -803,6 +803,59 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     ).toMatchObject({ code: 'BAD_REQUEST' });
   });
 
+  it('lists one instance alone when asked so, with its own counts; another org’s instance is not listed', async () => {
+    const orgId = randomUUID();
+    const viewer = randomUUID();
+    const mine = await connected(orgId, { userId: viewer });
+    const colleague = await connected(orgId);
+    const other = await connected(orgId, { vendor: 'zendesk', userId: viewer });
+    const one = await bus.request('connection.integrations.list', {
+      orgId,
+      instanceId: mine.instance.id,
+      endedConnectionIds: [],
+      viewer: { userId: viewer, othersLimit: 0 },
+    });
+    expect(one.instances).toHaveLength(1);
+    expect(one.instances[0]).toMatchObject({
+      instance: { id: mine.instance.id, vendor: 'google' },
+      counts: { connectedUsers: 2, otherMembersLive: 1 },
+    });
+    // The viewer's own connection; the colleague's is counted, not carried (othersLimit 0).
+    expect(one.instances[0]!.connections.map((c) => c.id)).toEqual([mine.connection.id]);
+    // Without a viewer: the instance's connections, none of the other instance's.
+    const all = await bus.request('connection.integrations.list', {
+      orgId,
+      instanceId: mine.instance.id,
+    });
+    expect(all.instances.flatMap((i) => i.connections.map((c) => c.id)).sort()).toEqual(
+      [mine.connection.id, colleague.connection.id].sort(),
+    );
+    expect(
+      (
+        await bus.request('connection.integrations.list', {
+          orgId,
+          instanceId: other.instance.id,
+          viewer: { userId: viewer, othersLimit: 10 },
+        })
+      ).instances.map((i) => [i.instance.vendor, i.connections.length]),
+    ).toEqual([['zendesk', 1]]);
+    // Another org's instance: nothing, as for one that does not exist.
+    expect(
+      (
+        await bus.request('connection.integrations.list', {
+          orgId: randomUUID(),
+          instanceId: mine.instance.id,
+          viewer: { userId: viewer, othersLimit: 10 },
+        })
+      ).instances,
+    ).toEqual([]);
+    expect(
+      await errorOf(
+        bus.request('connection.integrations.list', { orgId, instanceId: 'not-a-uuid' }),
+      ),
+    ).toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
   it('with only a pending connect left, the instance waits revoked-in-waiting; abandoning it restores revoked', async () => {
     const orgId = randomUUID();
     const live = await connected(orgId, { vendor: 'zendesk', level: 'user' });

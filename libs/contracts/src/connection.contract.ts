@@ -286,6 +286,11 @@ export const connectionContracts = {
     request: z
       .object({
         orgId: ZOrgId,
+        /**
+         * Only this instance: the reply carries it alone (none when it is not the org's), and its connections are
+         * read without looking at the org's other instances (a panel of one instance, refreshed while a job runs).
+         */
+        instanceId: ZUuid.optional(),
         endedConnectionIds: z.array(ZUuid).max(MAX_NAMED_CONNECTIONS).optional(),
         viewer: z
           .object({

@@ -20,17 +20,21 @@ const NO_CONNECTIONS: TInstanceConnectionCounts = {
 /**
  * Every instance of the org with its connections (the ended ones only among `endedConnectionIds` when given; with a
  * viewer, at most `othersLimit` of the other members' live ones per instance, and every instance's counts): a few
- * statements, whatever the number of instances or members.
+ * statements, whatever the number of instances or members. With `instanceId`, that instance alone.
  */
 export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.integrations.list'> {
   return async (req) => {
     const knex = orm.em.getConnection().getKnex();
     const viewer = req.viewer;
     const [instances, { connections, othersNext, namedTotal }, counts] = await Promise.all([
-      loadInstances(knex, { orgId: req.orgId }),
+      loadInstances(knex, {
+        orgId: req.orgId,
+        ...(req.instanceId !== undefined ? { id: req.instanceId } : {}),
+      }),
       viewer
         ? loadViewerConnections(knex, {
             orgId: req.orgId,
+            instanceId: req.instanceId,
             viewerUserId: viewer.userId,
             othersLimit: viewer.othersLimit,
             slotHistory: viewer.slotHistory,
@@ -38,10 +42,14 @@ export function listIntegrationsHandler(orm: MikroORM): THandler<'connection.int
             namedLimit: viewer.namedLimit ?? NAMED_SHOWN,
             namedOthers: viewer.namedOthers ?? true,
           })
-        : loadConnections(knex, { orgId: req.orgId, endedAmong: req.endedConnectionIds }).then(
-            (all) => ({ connections: all, othersNext: undefined, namedTotal: undefined }),
-          ),
-      viewer ? countLiveConnections(knex, req.orgId, viewer.userId) : Promise.resolve(undefined),
+        : loadConnections(knex, {
+            orgId: req.orgId,
+            endedAmong: req.endedConnectionIds,
+            ...(req.instanceId !== undefined ? { instanceIds: [req.instanceId] } : {}),
+          }).then((all) => ({ connections: all, othersNext: undefined, namedTotal: undefined })),
+      viewer
+        ? countLiveConnections(knex, req.orgId, viewer.userId, req.instanceId)
+        : Promise.resolve(undefined),
     ]);
     const byInstance = new Map<string, TConnection[]>();
     for (const c of connections) {

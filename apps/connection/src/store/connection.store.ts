@@ -209,6 +209,8 @@ export async function loadViewerConnections(
   db: TDb,
   where: {
     orgId: string;
+    /** Only this instance's connections. */
+    instanceId?: string | undefined;
     viewerUserId: string;
     othersLimit: number;
     slotHistory?: number | undefined;
@@ -237,7 +239,8 @@ export async function loadViewerConnections(
              order by (level = 'app' or user_id = :viewer) desc, created_at desc, id desc) end as named_rank,
          case when ${named} then count(*) over (partition by instance_id, ${named}) end as named_total
        from :schema:.integration_connection c
-       where org_id = :org and (status in (${LIVE_SQL}) or id = any(:named::uuid[]) or (:history > 0 and ${ownEnded}))
+       where org_id = :org and (:instance::uuid is null or instance_id = :instance::uuid)
+         and (status in (${LIVE_SQL}) or id = any(:named::uuid[]) or (:history > 0 and ${ownEnded}))
      ) x
      where named_rank <= :namedLimit
         or (status in (${LIVE_SQL}) and (other_rank is null or other_rank <= :others))
@@ -247,6 +250,7 @@ export async function loadViewerConnections(
       viewer: where.viewerUserId,
       schema: SCHEMA,
       org: where.orgId,
+      instance: where.instanceId ?? null,
       named: [...where.named],
       namedLimit: where.namedLimit,
       namedOthers: where.namedOthers,
@@ -275,6 +279,8 @@ export async function countLiveConnections(
   db: TDb,
   orgId: string,
   viewerUserId: string,
+  /** Only this instance's. */
+  instanceId?: string,
 ): Promise<Map<string, TInstanceConnectionCounts>> {
   const { rows } = (await db.raw(
     `select instance_id,
@@ -282,9 +288,9 @@ export async function countLiveConnections(
        count(*) filter (where status = 'connected' and refresh_token_expired) as refresh_token_expired,
        count(*) filter (where level = 'user' and user_id <> ?) as other_members_live
      from ??.integration_connection
-     where org_id = ? and status in (${LIVE_SQL})
+     where org_id = ? and (?::uuid is null or instance_id = ?::uuid) and status in (${LIVE_SQL})
      group by instance_id`,
-    [viewerUserId, SCHEMA, orgId],
+    [viewerUserId, SCHEMA, orgId, instanceId ?? null, instanceId ?? null],
   )) as {
     rows: {
       instance_id: string;

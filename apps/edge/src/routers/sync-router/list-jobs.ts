@@ -26,6 +26,7 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
     'connection.integrations.list',
     {
       orgId: identity.orgId,
+      instanceId: input.instanceId,
       endedConnectionIds: [],
       viewer: { userId: identity.userId, othersLimit: 0, slotHistory: SLOT_HISTORY },
     },
@@ -46,24 +47,31 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
     },
     opts,
   );
-  // The listed jobs' connections (named, whatever their status or owner): never every member's.
-  const named = [...new Set(overview.jobs.map((j) => j.job.connectionId))];
-  const { instances } = await ctx.deps.bus.request(
-    'connection.integrations.list',
-    {
-      orgId: identity.orgId,
-      endedConnectionIds: named,
-      viewer: {
-        userId: identity.userId,
-        othersLimit: 0,
-        namedLimit: JOBS_SHOWN,
-        namedOthers: true,
+  // The listed jobs' connections (named, whatever their status or owner): never every member's. Those the first
+  // answer carried already are not asked for again; usually none is left (the org's and the caller's own jobs).
+  const connections = new Map(ownEntry.connections.map((c) => [c.id, c]));
+  const missing = [
+    ...new Set(overview.jobs.map((j) => j.job.connectionId).filter((id) => !connections.has(id))),
+  ];
+  if (missing.length > 0) {
+    const { instances } = await ctx.deps.bus.request(
+      'connection.integrations.list',
+      {
+        orgId: identity.orgId,
+        instanceId: input.instanceId,
+        endedConnectionIds: missing,
+        viewer: {
+          userId: identity.userId,
+          othersLimit: 0,
+          namedLimit: JOBS_SHOWN,
+          namedOthers: true,
+        },
       },
-    },
-    opts,
-  );
-  const entry = instances.find((i) => i.instance.id === input.instanceId);
-  const connections = new Map((entry?.connections ?? []).map((c) => [c.id, c]));
+      opts,
+    );
+    const entry = instances.find((i) => i.instance.id === input.instanceId);
+    for (const c of entry?.connections ?? []) connections.set(c.id, c);
+  }
   const people = await loadPeople(
     ctx.deps.orm.em.getConnection().getKnex(),
     identity.orgId,
