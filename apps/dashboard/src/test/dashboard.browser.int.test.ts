@@ -632,9 +632,36 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     expect(actor).toContain(`You (${h.admin.email})`);
     expect(actor).toContain(`for ${h.member.name} (${h.member.email})`);
 
-    // The actor filter: a member picked by name (the API still filters by id).
+    // The actor filter: searched for by name or email, then a member picked by name (the API still filters by id).
     await page.getByRole('button', { name: 'Reset' }).click();
-    await page.getByLabel('Actor').selectOption({ label: `${h.member.name} (${h.member.email})` });
+    const actorSelect = page.getByLabel('Actor', { exact: true });
+    const actorSearch = page.getByLabel('Search actors');
+    const actorChoices = () => actorSelect.locator('option').allTextContents();
+    const memberLabel = `${h.member.name} (${h.member.email})`;
+    const untilChoices = (want: string[]) =>
+      waitFor(
+        async () => {
+          const got = await actorChoices();
+          return JSON.stringify(got) === JSON.stringify(want) ? got : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 100, what: `the actor choices ${want.join(', ')}` },
+      );
+    // No search: the signed-in user first, as "You", then the others by name.
+    await untilChoices([
+      'Anyone',
+      `You (${h.admin.email})`,
+      memberLabel,
+      `${h.viewer.name} (${h.viewer.email})`,
+    ]);
+    // Case-insensitive, by name or email: only the matches (after the debounce).
+    await actorSearch.fill('MEMBER@');
+    await untilChoices(['Anyone', memberLabel]);
+    await actorSelect.selectOption({ label: memberLabel });
+    // The selected actor stays offered by name while the search moves on.
+    await actorSearch.fill('nobody by that name');
+    await page.getByText('No one else matches.').waitFor();
+    await expect(actorChoices()).resolves.toEqual(['Anyone', memberLabel]);
+    await expect(actorSelect.inputValue()).resolves.toBe(h.member.id);
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.getByText('Showing 1 entry (all).').waitFor();
     const byMember = page.locator('tbody tr');

@@ -227,16 +227,179 @@ describe('audit log through the edge (audit + edge as processes, real Postgres/N
     expect(entries.find((e) => e.actorUserId === actors[0])?.actor).toBeNull();
 
     // The actor filter's choices: the org's users by name, never another org's; only for who reads the log.
-    const { users } = await h.viewer.client.audit.actors.query();
-    expect(users).toEqual([
-      { id: h.admin.id, name: 'admin', email: 'admin@acme.test' },
-      { id: h.member.id, name: 'member', email: 'member@acme.test' },
-      { id: h.viewer.id, name: 'viewer', email: 'viewer@acme.test' },
-    ]);
-    expect((await h.otherAdmin.client.audit.actors.query()).users.map((u) => u.email)).toEqual([
+    // No input at all is the first page (as an older dashboard asks).
+    expect(await h.viewer.client.audit.actors.query()).toEqual({
+      users: [
+        { id: h.admin.id, name: 'admin', email: 'admin@acme.test' },
+        { id: h.member.id, name: 'member', email: 'member@acme.test' },
+        { id: h.viewer.id, name: 'viewer', email: 'viewer@acme.test' },
+      ],
+      more: false,
+    });
+    expect((await h.otherAdmin.client.audit.actors.query({})).users.map((u) => u.email)).toEqual([
       'admin@globex.test',
     ]);
     expect((await trpcErrorOf(h.member.client.audit.actors.query())).code).toBe('FORBIDDEN');
     expect((await trpcErrorOf(h.anonymous.audit.actors.query())).code).toBe('UNAUTHORIZED');
+  });
+
+  describe('the actor filter’s search (audit.actors), for orgs of any size', () => {
+    /** A user straight into the edge's `app_user` (no token: only ever named, never signed in). */
+    const addUser = async (orgId: string, name: string, email: string): Promise<string> => {
+      const id = randomUUID();
+      await h.db.query(
+        `insert into edge.app_user (id, org_id, email, name, permissions, created_at)
+         values ($1, $2, $3, $4, '[]', now())`,
+        [id, orgId, email, name],
+      );
+      return id;
+    };
+    const emails = (r: { users: { email: string }[] }) => r.users.map((u) => u.email);
+    const pagers: string[] = [];
+    let foreignPager: string;
+
+    beforeAll(async () => {
+      // Seven users that one search finds (to page through), and one each for LIKE's special characters.
+      for (let i = 1; i <= 7; i++)
+        pagers.push(await addUser(h.orgId, `Pager 0${i}`, `pager0${i}@acme.test`));
+      await addUser(h.orgId, 'Percy 100% Sure', 'percy@acme.test');
+      await addUser(h.orgId, 'Under_Score', 'u_s@acme.test');
+      await addUser(h.orgId, 'Back\\slash', 'bs@acme.test');
+      await addUser(h.orgId, 'MiXeD Case', 'shouty@acme.test');
+      foreignPager = await addUser(h.otherOrgId, 'Pager Globex', 'pager@globex.test');
+    });
+
+    it('matches name or email case-insensitively, ordered by name; trims the search', async () => {
+      const q = h.viewer.client.audit.actors.query;
+      expect(await q({ search: 'mixed' })).toEqual({
+        users: [{ id: expect.any(String), name: 'MiXeD Case', email: 'shouty@acme.test' }],
+        more: false,
+      });
+      expect(emails(await q({ search: 'SHOUTY@' }))).toEqual(['shouty@acme.test']);
+      // Through the email alone (no name holds an `@`).
+      expect(emails(await q({ search: 'MEMBER@ACME' }))).toEqual(['member@acme.test']);
+      expect(emails(await q({ search: '  pAgEr  ' }))).toEqual(
+        Array.from({ length: 7 }, (_, i) => `pager0${i + 1}@acme.test`),
+      );
+      // A blank search is no search: the first page of everyone.
+      expect((await q({ search: '   ' })).users.length).toBe(14);
+    });
+
+    it('takes %, _ and \\ literally', async () => {
+      const q = h.viewer.client.audit.actors.query;
+      expect(emails(await q({ search: '100%' }))).toEqual(['percy@acme.test']);
+      expect(emails(await q({ search: '%' }))).toEqual(['percy@acme.test']);
+      // As wildcards, `p%y` would find Percy and `a_m` the admin.
+      expect(emails(await q({ search: 'p%y' }))).toEqual([]);
+      expect(emails(await q({ search: 'a_m' }))).toEqual([]);
+      expect(emails(await q({ search: '_' }))).toEqual(['u_s@acme.test']);
+      expect(emails(await q({ search: '\\' }))).toEqual(['bs@acme.test']);
+      expect(emails(await q({ search: 'k\\s' }))).toEqual(['bs@acme.test']);
+    });
+
+    it('returns at most `limit`, saying whether there were more', async () => {
+      const q = h.viewer.client.audit.actors.query;
+      const first = await q({ search: 'pager', limit: 3 });
+      expect(first).toEqual({
+        users: pagers.slice(0, 3).map((id, i) => ({
+          id,
+          name: `Pager 0${i + 1}`,
+          email: `pager0${i + 1}@acme.test`,
+        })),
+        more: true,
+      });
+      expect(await q({ search: 'pager', limit: 7 })).toMatchObject({ more: false });
+      expect((await q({ search: 'pager', limit: 6 })).more).toBe(true);
+      expect(await q({ search: 'pager', limit: 1 })).toMatchObject({
+        users: [{ id: pagers[0] }],
+        more: true,
+      });
+
+      // A large org: the reply is one default page (50), never the whole org.
+      await h.db.query(
+        `insert into edge.app_user (id, org_id, email, name, permissions, created_at)
+         select gen_random_uuid(), $1, 'bulk' || g || '@acme.test', 'Bulk ' || lpad(g::text, 4, '0'), '[]', now()
+           from generate_series(1, 500) g`,
+        [h.orgId],
+      );
+      const big = await q({});
+      expect(big.users.length).toBe(50);
+      expect(big.more).toBe(true);
+      const max = await q({ search: 'bulk', limit: 100 });
+      expect(max.users.map((u) => u.name)).toEqual(
+        Array.from({ length: 100 }, (_, i) => `Bulk ${String(i + 1).padStart(4, '0')}`),
+      );
+      expect(max.more).toBe(true);
+      expect(await q({ search: 'bulk500@' })).toMatchObject({
+        users: [{ name: 'Bulk 0500' }],
+        more: false,
+      });
+    });
+
+    it('lists the users of `ids` too (matching or not, once each), only the org’s own', async () => {
+      const q = h.viewer.client.audit.actors.query;
+      const got = await q({
+        search: 'pager',
+        limit: 2,
+        ids: [h.member.id, pagers[1]!, h.otherAdmin.id, foreignPager, randomUUID(), h.member.id],
+      });
+      expect(got).toEqual({
+        users: [
+          { id: pagers[0], name: 'Pager 01', email: 'pager01@acme.test' },
+          { id: pagers[1], name: 'Pager 02', email: 'pager02@acme.test' },
+          { id: h.member.id, name: 'member', email: 'member@acme.test' },
+        ],
+        more: true,
+      });
+      // Nothing matches, the selected actor is still named.
+      expect(await q({ search: 'nobody at all', ids: [h.admin.id] })).toEqual({
+        users: [{ id: h.admin.id, name: 'admin', email: 'admin@acme.test' }],
+        more: false,
+      });
+    });
+
+    it('never returns another org’s user, by search or by id', async () => {
+      const mine = h.admin.client.audit.actors.query;
+      expect(emails(await mine({ search: 'globex' }))).toEqual([]);
+      expect(
+        emails(await mine({ search: 'pager', ids: [h.otherAdmin.id, foreignPager] })),
+      ).not.toContain('pager@globex.test');
+      expect(await mine({ search: 'nobody at all', ids: [h.otherAdmin.id, foreignPager] })).toEqual(
+        { users: [], more: false },
+      );
+      // And theirs never returns ours.
+      const theirs = await h.otherAdmin.client.audit.actors.query({
+        search: 'pager',
+        ids: [h.admin.id, pagers[0]!],
+      });
+      expect(emails(theirs)).toEqual(['pager@globex.test']);
+    });
+
+    it('refuses bad input (BAD_REQUEST, with the zod issue), a member (FORBIDDEN), no token (UNAUTHORIZED)', async () => {
+      const q = h.viewer.client.audit.actors.query;
+      const bad = async (input: unknown, path: (string | number)[]) => {
+        const err = await trpcErrorOf(q(input as Parameters<typeof q>[0]));
+        expect(err.code).toBe('BAD_REQUEST');
+        expect(err.data['zodIssues']).toEqual([expect.objectContaining({ path })]);
+      };
+      await bad({ limit: 0 }, ['limit']);
+      await bad({ limit: 101 }, ['limit']);
+      await bad({ limit: 2.5 }, ['limit']);
+      await bad({ search: 'x'.repeat(101) }, ['search']);
+      await bad({ search: 'a\u0000b' }, ['search']);
+      await bad({ ids: ['not-a-uuid'] }, ['ids', 0]);
+      await bad({ ids: Array.from({ length: 21 }, () => randomUUID()) }, ['ids']);
+      // Exactly 100 characters (after trimming) is fine.
+      expect((await q({ search: ` ${'x'.repeat(100)} ` })).users).toEqual([]);
+      expect((await trpcErrorOf(q({ orgId: h.otherOrgId } as Parameters<typeof q>[0]))).code).toBe(
+        'BAD_REQUEST',
+      );
+      expect(
+        (await trpcErrorOf(h.member.client.audit.actors.query({ search: 'pager' }))).code,
+      ).toBe('FORBIDDEN');
+      expect((await trpcErrorOf(h.anonymous.audit.actors.query({ search: 'pager' }))).code).toBe(
+        'UNAUTHORIZED',
+      );
+    });
   });
 });

@@ -1,18 +1,19 @@
 import { useId, useState, type FormEvent } from 'react';
-import { useCurrentUser } from '../../session/current-user-context';
-import type { TAuditAction, TAuditActor, TAuditFilters, TProvider } from '../../trpc/router-types';
-import { personLabel } from '../../ui/person';
+import type { TAuditAction, TAuditFilters, TProvider } from '../../trpc/router-types';
 import { AUDIT_ACTION_LABELS, AUDIT_ACTIONS } from './audit-action-labels';
+import { AuditActorField } from './audit-actor-field';
 
 interface TDraft {
   action: TAuditAction | '';
   provider: string;
+  /** What the actor search field holds (only narrows the choices; the filter is `actor`). */
+  actorSearch: string;
   actor: string;
   from: string;
   to: string;
 }
 
-const EMPTY: TDraft = { action: '', provider: '', actor: '', from: '', to: '' };
+const EMPTY: TDraft = { action: '', provider: '', actorSearch: '', actor: '', from: '', to: '' };
 
 /** `datetime-local` values are local wall-clock times; the API wants ISO instants. */
 function toIso(local: string): string | undefined {
@@ -22,25 +23,21 @@ function toIso(local: string): string | undefined {
 }
 
 /**
- * The log's filters. The actor is picked among the org's users by name (the API still filters by their id), the
- * signed-in user first.
+ * The log's filters. The actor is searched for among the org's users by name or email and picked by name (the API
+ * still filters by their id), the signed-in user first.
  */
 export function AuditFiltersForm({
   providers,
-  actors,
   onApply,
 }: {
   providers: TProvider[];
-  actors: TAuditActor[];
   onApply(filters: TAuditFilters): void;
 }) {
-  const me = useCurrentUser();
   const [draft, setDraft] = useState<TDraft>(EMPTY);
   const [problem, setProblem] = useState<string | null>(null);
   const ids = {
     action: useId(),
     provider: useId(),
-    actor: useId(),
     from: useId(),
     to: useId(),
     problem: useId(),
@@ -99,21 +96,12 @@ export function AuditFiltersForm({
             ))}
           </select>
         </div>
-        <div className="field">
-          <label htmlFor={ids.actor}>Actor</label>
-          <select
-            id={ids.actor}
-            value={draft.actor}
-            onChange={(e) => set({ actor: e.target.value })}
-          >
-            <option value="">Anyone</option>
-            {sortedActors(actors, me.userId).map((u) => (
-              <option key={u.id} value={u.id}>
-                {personLabel(u.id, u, me)} ({u.email})
-              </option>
-            ))}
-          </select>
-        </div>
+        <AuditActorField
+          search={draft.actorSearch}
+          actorId={draft.actor}
+          onSearchChange={(actorSearch) => set({ actorSearch })}
+          onActorChange={(actor) => set({ actor })}
+        />
         <div className="field">
           <label htmlFor={ids.from}>From</label>
           <input
@@ -155,15 +143,5 @@ export function AuditFiltersForm({
         </button>
       </div>
     </form>
-  );
-}
-
-/** The signed-in user first ("You"), then everyone else by name. */
-function sortedActors(actors: TAuditActor[], myId: string): TAuditActor[] {
-  return [...actors].sort(
-    (a, b) =>
-      Number(b.id === myId) - Number(a.id === myId) ||
-      a.name.localeCompare(b.name) ||
-      a.email.localeCompare(b.email),
   );
 }

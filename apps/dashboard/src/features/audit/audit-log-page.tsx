@@ -12,7 +12,6 @@ export function AuditLogPage() {
   const trpc = useTRPC();
   const [filters, setFilters] = useState<TAuditFilters>({});
   const catalogue = useQuery(trpc.catalogue.list.queryOptions());
-  const actors = useQuery(trpc.audit.actors.queryOptions());
   const client = useTRPCClient();
   const input = { filters, limit: PAGE_SIZE };
   // Paged by hand rather than with `infiniteQueryOptions`: that helper adds a `direction` field to the input,
@@ -33,11 +32,7 @@ export function AuditLogPage() {
         Every connect, disconnect, reconnect and change of user in your organization: who, which
         provider, the outcome and its details.
       </p>
-      <AuditFiltersForm
-        providers={providers}
-        actors={actors.data?.users ?? []}
-        onApply={setFilters}
-      />
+      <AuditFiltersForm providers={providers} onApply={setFilters} />
       {log.isError && <ErrorAlert error={log.error} title="Could not load the audit log" />}
       {log.isPending ? (
         <p className="muted" role="status">
