@@ -12,7 +12,7 @@ export const configPatchSchema = z
     codeTtlSec: ttlSec,
     rotate: z.boolean(),
     refreshExpiredStyle: z.enum(['rfc', 'servicenow']),
-    tokenMode: z.enum(['ok', '503', 'hang', 'invalid_client', 'drip', 'oversized']),
+    tokenMode: z.enum(['ok', '503', 'hang', 'invalid_client', 'drip', 'oversized', 'gzip']),
     tokenDelayMs: delayMs,
     revokeMode: z.enum(['ok', '400', '500', 'hang', 'down', 'expired', '404']),
     revokeDelayMs: delayMs,

@@ -20,10 +20,11 @@ export interface TClientCredentials {
 }
 
 /**
- * `drip`: a 200 whose body (real tokens) comes one byte every half second; `oversized`: real tokens in a 2 MB body.
- * Both issue the tokens, so a client that waited or read it all would connect.
+ * `drip`: a 200 whose body (real tokens) comes one byte every half second; `oversized`: real tokens in a 2 MB body;
+ * `gzip`: real tokens in a small body sent `Content-Encoding: gzip` whatever the request accepts. All issue the
+ * tokens, so a client that waited, read it all or decoded it would connect.
  */
-export type TTokenMode = 'ok' | '503' | 'hang' | 'invalid_client' | 'drip' | 'oversized';
+export type TTokenMode = 'ok' | '503' | 'hang' | 'invalid_client' | 'drip' | 'oversized' | 'gzip';
 /** `expired`: 400 `invalid_token`, as providers answer for a token that already expired; `404`: gone. */
 export type TRevokeMode = 'ok' | '400' | '500' | 'hang' | 'down' | 'expired' | '404';
 export type TRefreshExpiredStyle = 'rfc' | 'servicenow';

@@ -1,3 +1,5 @@
+import { request } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { FakeProviderClient } from './fake-provider.client.js';
@@ -80,6 +82,51 @@ describe('token endpoint fault injection', () => {
     expect(res.status).toBe(200);
     expect(text.length).toBeGreaterThan(2 * 1024 * 1024);
     const body = JSON.parse(text) as { access_token: string };
+    expect((await getJson(`${provider.url}/api/contacts`, body.access_token)).status).toBe(200);
+  });
+
+  it('gzip mode issues real tokens gzip-compressed, even to a client that asks for identity', async () => {
+    const tokens = await obtainTokens(provider.url);
+    await control.configure({ tokenMode: 'gzip' });
+    // node:http, not fetch: the bytes as sent, undecoded.
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+      client_id: CLIENT_ID,
+    }).toString();
+    const res = await new Promise<{ status: number; headers: object; body: Buffer }>(
+      (resolve, reject) => {
+        const req = request(`${provider.url}/oauth/token`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            'accept-encoding': 'identity',
+          },
+        });
+        req.once('error', reject);
+        req.once('response', (incoming) => {
+          const chunks: Buffer[] = [];
+          incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+          incoming.once('error', reject);
+          incoming.once('end', () =>
+            resolve({
+              status: incoming.statusCode ?? 0,
+              headers: incoming.headers,
+              body: Buffer.concat(chunks),
+            }),
+          );
+        });
+        req.end(form);
+      },
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers).toMatchObject({
+      'content-encoding': 'gzip',
+      'content-length': String(res.body.byteLength),
+    });
+    // Small enough for any byte cap: only a client that decoded it would get the tokens.
+    expect(res.body.byteLength).toBeLessThan(1024);
+    const body = JSON.parse(gunzipSync(res.body).toString('utf8')) as { access_token: string };
     expect((await getJson(`${provider.url}/api/contacts`, body.access_token)).status).toBe(200);
   });
 

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 
 import type { TTokenRecord } from './fake-provider.state.js';
 import type { TTokenCallRecord } from './fake-provider.types.js';
@@ -107,7 +108,22 @@ export async function handleToken(ctx: TRequestContext): Promise<void> {
     return;
   }
   if (status === 200 && mode === 'drip') return drip(ctx, JSON.stringify(body));
+  if (status === 200 && mode === 'gzip') return sendGzipJson(ctx, body);
   sendJson(ctx.res, status, body, headers);
+}
+
+/** The answer gzip-compressed whatever the request's Accept-Encoding, as a misbehaving provider might send it. */
+function sendGzipJson({ res }: TRequestContext, body: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  const payload = gzipSync(JSON.stringify(body));
+  res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-encoding': 'gzip',
+    'content-length': String(payload.byteLength),
+    'cache-control': 'no-store',
+    pragma: 'no-cache',
+  });
+  res.end(payload);
 }
 
 /** The answer's head at once, then its body a byte every half second, until it is all out or the client leaves. */

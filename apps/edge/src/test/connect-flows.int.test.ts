@@ -354,10 +354,11 @@ describe('connect flows through the edge (all services as processes, real Postgr
     expect(await counts()).toEqual(before);
   });
 
-  it('cuts a code exchange that drips or answers megabytes: the browser hears it failed within the bound, and nothing is stored', async () => {
-    // EDGE_TOKEN_EXCHANGE_TIMEOUT_MS is 2 s here. Both answers carry real tokens: read whole, they would connect.
+  it('cuts a code exchange that drips, answers megabytes or answers compressed: the browser hears it failed within the bound, and nothing is stored', async () => {
+    // EDGE_TOKEN_EXCHANGE_TIMEOUT_MS is 2 s here. All answers carry real tokens: waited for, read whole or decoded,
+    // they would connect.
     try {
-      for (const mode of ['drip', 'oversized'] as const) {
+      for (const mode of ['drip', 'oversized', 'gzip'] as const) {
         await h.fakeClient.configure({ tokenMode: mode });
         const before = await counts();
         const tokenCalls = (await h.fakeClient.getState()).tokenCalls.length;
@@ -370,7 +371,8 @@ describe('connect flows through the edge (all services as processes, real Postgr
         const back = new URL(res.headers.get('location')!);
         expect(back.searchParams.get('oauth'), mode).toBe('failed');
         expect(back.searchParams.get('reason'), mode).toBe('token_exchange_failed');
-        // The drip is cut at the deadline (its token takes minutes at a byte every half second), the 2 MB at 64 KB.
+        // The drip is cut at the deadline (its token takes minutes at a byte every half second), the 2 MB at 64 KB,
+        // the gzip answer as its head declares the coding.
         if (mode === 'drip') expect(took).toBeGreaterThanOrEqual(1_900);
         expect(took, mode).toBeLessThan(6_000);
         expect(await counts(), mode).toEqual(before);
