@@ -100,6 +100,70 @@ describe('consumeDurable before its stream exists', () => {
     }
   });
 
+  it('a stop hands back the messages it had pulled but not handled, without handling them: another replica takes them', async () => {
+    await ensureStreams(nc, ['INTEGRATIONS'], { service: 'connection' });
+    const publisher = new EventPublisher(nc);
+    const ids = Array.from(
+      { length: 20 },
+      (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    );
+    for (const id of ids) {
+      await publisher.publish(
+        'integrations.connection.abandoned',
+        {
+          eventId: id,
+          occurredAt: new Date().toISOString(),
+          orgId: '00000000-0000-4000-8000-00000000000a',
+          vendor: 'google',
+          instanceId: '00000000-0000-4000-8000-00000000000b',
+          connectionId: id,
+          level: 'user',
+          userId: '00000000-0000-4000-8000-00000000000c',
+          reason: 'connect_failed',
+        },
+        { msgId: id },
+      );
+    }
+    const handled: string[] = [];
+    const replica = (slowMs: number) =>
+      consumeDurable(nc, {
+        stream: 'INTEGRATIONS',
+        durable: 'draining-subscriber',
+        subjects: ['integrations.connection.abandoned'],
+        logger: createLogger({ name: 'subscriber', level: 'silent' }),
+        batch: 64,
+        // Short, so that a message handed back into the stopped replica's last pull (which no one reads any more)
+        // comes round again soon: the test is about the stop, not about the ack wait.
+        ackWaitMs: 2_000,
+        handler: async (event) => {
+          await new Promise((r) => setTimeout(r, slowMs));
+          handled.push(event.connectionId);
+        },
+      });
+    // The first replica pulls all twenty and handles one every 300 ms; it is stopped while on the first.
+    const first = await replica(300);
+    await waitFor(() => handled.length === 0, { timeoutMs: 2_000, what: 'a start' });
+    await new Promise((r) => setTimeout(r, 150));
+    const stopping = Date.now();
+    await first.stop();
+    // Only the message in hand is finished; the stop does not wait for the other nineteen.
+    expect(Date.now() - stopping).toBeLessThan(2_000);
+    expect(handled.length).toBeLessThanOrEqual(3);
+    // Another replica gets the rest.
+    const second = await replica(0);
+    try {
+      // (The stream also holds the event of the test above, for this new durable too.)
+      const mine = () => [...new Set(handled)].filter((id) => ids.includes(id)).sort();
+      await waitFor(() => mine().length === ids.length, {
+        timeoutMs: 15_000,
+        what: 'every message handled',
+      });
+      expect(mine()).toEqual(ids);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('a stop while it waits for the stream returns at once', async () => {
     const consumer = await consumeDurable(nc, {
       stream: 'AUDIT',

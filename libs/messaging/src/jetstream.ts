@@ -232,6 +232,13 @@ export async function consumeDurable<S extends TEventSubject>(
       try {
         messages = await consumer.consume({ max_messages: opts.batch ?? 256 });
         for await (const msg of messages) {
+          // Stopping: nats.js still hands out what it had pulled. Those are handed back unhandled, so a stop (a
+          // deploy's SIGTERM, with its time limit) is not held by a backlog's handlers: another replica takes them
+          // at once, or after ack_wait if the server offers one back to this replica's last pull.
+          if (stopped) {
+            msg.nak();
+            continue;
+          }
           const subject = msg.subject as S;
           if (!opts.subjects.includes(subject)) {
             msg.ack();
