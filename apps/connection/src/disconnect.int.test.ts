@@ -373,6 +373,126 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
     expect(row?.disconnect_saga_id).toBe(later);
   });
 
+  /** What a disconnect holds: the connection's lock and the instance's hold. */
+  const holds = async (connectionId: string) =>
+    (
+      await db.query<{
+        status: string;
+        disconnect_saga_id: string | null;
+        revoking: string | null;
+      }>(
+        `select c.status, c.disconnect_saga_id, i.revoking_saga_id as revoking
+           from connection.integration_connection c
+           join connection.integration_instance i on i.id = c.instance_id
+          where c.id = $1`,
+        [connectionId],
+      )
+    )[0]!;
+
+  /** Sessions of the test database waiting for a lock (a row lock, or a key another transaction inserted). */
+  const lockWaiters = async () =>
+    (
+      await db.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`,
+      )
+    )[0]!.n;
+
+  it("a begin-disconnect that arrives after its saga's compensation locks nothing: the connection stays connected", async () => {
+    const orgId = randomUUID();
+    const { connection, instance } = await connected(orgId);
+    const saga = randomUUID();
+    // The lock's attempts timed out before it reached the service; the saga compensated and ended.
+    expect((await cancel(orgId, connection.id, saga, 'lock:compensate')).connection.status).toBe(
+      'connected',
+    );
+    const late = await begin(orgId, connection.id, saga);
+    expect(late).toMatchObject({
+      connection: { id: connection.id, status: 'connected' },
+      instance: { id: instance.id },
+      instanceRevoking: false,
+    });
+    expect(await begin(orgId, connection.id, saga)).toEqual(late);
+    expect(await holds(connection.id)).toEqual({
+      status: 'connected',
+      disconnect_saga_id: null,
+      revoking: null,
+    });
+    // Another disconnect may go on.
+    await expect(begin(orgId, connection.id, randomUUID())).resolves.toMatchObject({
+      connection: { status: 'disconnecting' },
+      instanceRevoking: true,
+    });
+  });
+
+  it("a begin-disconnect waiting behind its saga's compensation (on the instance's row lock) locks nothing", async () => {
+    const orgId = randomUUID();
+    const { connection, instance } = await connected(orgId);
+    const saga = randomUUID();
+    // Another session holds the instance's row lock: the compensation waits for it, then the late begin (past its
+    // key check) behind the compensation.
+    const holder = new pg.Client({ connectionString: db.adminUrl });
+    await holder.connect();
+    let cancelled: Promise<unknown> | undefined;
+    let began: Promise<unknown> | undefined;
+    try {
+      await holder.query('begin');
+      await holder.query(
+        'select id from connection.integration_instance where id = $1 for update',
+        [instance.id],
+      );
+      cancelled = cancel(orgId, connection.id, saga, 'lock:compensate').catch((e) => e);
+      await waitFor(async () => (await lockWaiters()) >= 1, { what: 'the compensation to wait' });
+      began = begin(orgId, connection.id, saga).catch((e) => e);
+      await waitFor(async () => (await lockWaiters()) >= 2, { what: 'the begin to wait' });
+      await holder.query('commit');
+    } finally {
+      await holder.end();
+    }
+    expect(await cancelled).toMatchObject({ connection: { status: 'connected' } });
+    expect(await began).toMatchObject({
+      connection: { status: 'connected' },
+      instanceRevoking: false,
+    });
+    expect(await holds(connection.id)).toEqual({
+      status: 'connected',
+      disconnect_saga_id: null,
+      revoking: null,
+    });
+  });
+
+  it('a begin-disconnect in flight when its compensation comes is waited for and lifted', async () => {
+    const orgId = randomUUID();
+    const { connection } = await connected(orgId);
+    const saga = randomUUID();
+    // The begin holds the instance's lock and waits for the connection's; the compensation waits behind it.
+    const holder = new pg.Client({ connectionString: db.adminUrl });
+    await holder.connect();
+    let began: Promise<unknown> | undefined;
+    let cancelled: Promise<unknown> | undefined;
+    try {
+      await holder.query('begin');
+      await holder.query(
+        'select id from connection.integration_connection where id = $1 for update',
+        [connection.id],
+      );
+      began = begin(orgId, connection.id, saga).catch((e) => e);
+      await waitFor(async () => (await lockWaiters()) >= 1, { what: 'the begin to wait' });
+      cancelled = cancel(orgId, connection.id, saga, 'lock:compensate').catch((e) => e);
+      await waitFor(async () => (await lockWaiters()) >= 2, { what: 'the compensation to wait' });
+      await holder.query('commit');
+    } finally {
+      await holder.end();
+    }
+    expect(await began).toMatchObject({ connection: { status: 'disconnecting' } });
+    expect(await cancelled).toMatchObject({ connection: { status: 'connected' } });
+    expect(await holds(connection.id)).toEqual({
+      status: 'connected',
+      disconnect_saga_id: null,
+      revoking: null,
+    });
+  });
+
   it("revokes a personal connection only while another user's keeps the instance connected; the last one revokes the instance", async () => {
     const orgId = randomUUID();
     const alice = await connected(orgId, { vendor: 'servicenow', level: 'user' });

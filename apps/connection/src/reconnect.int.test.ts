@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
+import pg from 'pg';
 import type { TEventOf, TRequestInput } from '@otesse/contracts';
 import { ensureStreams, type Bus } from '@otesse/messaging';
 import type { TTestDatabase } from '@otesse/testing';
@@ -9,7 +10,7 @@ import {
   startConnectionTestBed,
   type TConnectionTestBed,
 } from './test/connection-test-bed';
-import { errorOf } from '@otesse/testing';
+import { errorOf, waitFor } from '@otesse/testing';
 
 type TAction = 'reconnect' | 'changeUser';
 type TReconnectedEvent = TEventOf<'integrations.connection.reconnected'>;
@@ -195,6 +196,68 @@ describe('reconnect and change-user commands of the connection service (real Pos
     await expect(lock(orgId, connection.id, randomUUID(), 'changeUser')).resolves.toMatchObject({
       connection: { status: 'connected', lockedFor: 'changeUser' },
     });
+  });
+
+  it("a lock that arrives after its saga's compensation locks nothing: a disconnect or another saga may start", async () => {
+    const orgId = randomUUID();
+    const { connection, instance } = await connected(orgId);
+    const saga = randomUUID();
+    // The lock's attempts timed out before it reached the service; the saga compensated and ended.
+    expect((await unlock(orgId, connection.id, saga, 'lock:compensate')).connection).toMatchObject({
+      status: 'connected',
+      lockedFor: null,
+    });
+    const late = await lock(orgId, connection.id, saga, 'changeUser');
+    expect(late).toMatchObject({
+      connection: { id: connection.id, status: 'connected', lockedFor: null },
+      instance: { id: instance.id },
+    });
+    expect(await lock(orgId, connection.id, saga, 'changeUser')).toEqual(late);
+    expect(await lockRow(connection.id)).toEqual({
+      status: 'connected',
+      lock_saga_id: null,
+      lock_purpose: null,
+      disconnect_saga_id: null,
+    });
+    await expect(lock(orgId, connection.id, randomUUID())).resolves.toMatchObject({
+      connection: { lockedFor: 'reconnect' },
+    });
+  });
+
+  it('a lock in flight when its compensation comes is waited for and lifted', async () => {
+    const orgId = randomUUID();
+    const { connection, instance } = await connected(orgId);
+    const saga = randomUUID();
+    const lockWaiters = async () =>
+      (
+        await db.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`,
+        )
+      )[0]!.n;
+    // Another session holds the instance's row lock: the lock (its key claimed) waits for it, the compensation
+    // waits for the lock's key.
+    const holder = new pg.Client({ connectionString: db.adminUrl });
+    await holder.connect();
+    let locked: Promise<unknown> | undefined;
+    let unlocked: Promise<unknown> | undefined;
+    try {
+      await holder.query('begin');
+      await holder.query(
+        'select id from connection.integration_instance where id = $1 for update',
+        [instance.id],
+      );
+      locked = lock(orgId, connection.id, saga).catch((e) => e);
+      await waitFor(async () => (await lockWaiters()) >= 1, { what: 'the lock to wait' });
+      unlocked = unlock(orgId, connection.id, saga, 'lock:compensate').catch((e) => e);
+      await waitFor(async () => (await lockWaiters()) >= 2, { what: 'the compensation to wait' });
+      await holder.query('commit');
+    } finally {
+      await holder.end();
+    }
+    expect(await locked).toMatchObject({ connection: { lockedFor: 'reconnect' } });
+    expect(await unlocked).toMatchObject({ connection: { lockedFor: null } });
+    expect(await lockRow(connection.id)).toMatchObject({ lock_saga_id: null, lock_purpose: null });
   });
 
   it('refuses pending, revoked and error connections (not_connected) and another org (NOT_FOUND)', async () => {

@@ -416,7 +416,7 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
       true,
     );
     expect((await execRow(exec)).status).toBe('running');
-    // The compensation of a disconnect (another step's key) settles no pause key.
+    // The compensation of a disconnect settles its own step's key, no pause key.
     const disconnectSaga = randomUUID();
     await bus.request('sync-scheduler.jobs.reenable-for-saga', {
       ...base,
@@ -427,7 +427,71 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
       await db.query(`select key from sync.processed_command where key like $1 order by key`, [
         `${disconnectSaga}%`,
       ]),
-    ).toEqual([{ key: `${disconnectSaga}:disable-sync-jobs:compensate` }]);
+    ).toEqual([
+      { key: `${disconnectSaga}:disable-sync-jobs` },
+      { key: `${disconnectSaga}:disable-sync-jobs:compensate` },
+    ]);
+  });
+
+  it("a disconnect's disable slow to commit and its saga's compensation meet: the late disable disables, holds and cancels nothing", async () => {
+    const t = await setup();
+    const exec = await running(t.jobs[1]!.id, t);
+    const sagaId = randomUUID();
+    const base = { orgId: t.orgId, connectionId: t.connectionId, sagaId };
+    const disable = { ...base, idempotencyKey: `${sagaId}:disable-sync-jobs` };
+    const compensate = { ...base, idempotencyKey: `${sagaId}:disable-sync-jobs:compensate` };
+    // Another session holds a job's row lock (a claim, a user's enable, a stalled transaction): the disable waits.
+    const holder = new pg.Client({ connectionString: db.adminUrl });
+    await holder.connect();
+    let disableAnswer: Promise<unknown> | undefined;
+    try {
+      await holder.query('begin');
+      await holder.query(`select id from sync.sync_job where id = $1 for update`, [t.jobs[0]!.id]);
+      // The saga's attempts give up (their timeout) while the disable's statement still waits.
+      disableAnswer = bus
+        .request('sync-scheduler.jobs.disable-for-connection', disable)
+        .catch((e) => e);
+      await waitFor(async () => (await lockWaiters()) >= 1, { what: 'the disable to wait' });
+      // The saga compensates: nothing is disabled yet, and the compensation ends the saga.
+      expect(await bus.request('sync-scheduler.jobs.reenable-for-saga', compensate)).toEqual({
+        jobsReenabled: 0,
+        jobsResumed: 0,
+      });
+      await holder.query('commit');
+    } finally {
+      await holder.end();
+    }
+    // The late disable finds its key settled: it answers that it did nothing (before the fix it disabled all 3).
+    expect(await disableAnswer).toEqual({
+      jobsDisabled: 0,
+      jobIds: [],
+      executionsCancelled: 0,
+      jobsPaused: 0,
+    });
+    expect(
+      (await jobRows(t.connectionId)).map((r) => [r.is_enabled, r.disabled_by_saga_id]),
+    ).toEqual([
+      [true, null],
+      [true, null],
+      [true, null],
+    ]);
+    expect(
+      await db.query(`select 1 from sync.connection_job_hold where connection_id = $1`, [
+        t.connectionId,
+      ]),
+    ).toEqual([]);
+    expect((await execRow(exec)).status).toBe('running');
+    // A copy still on the wire replays the same, and the user may still turn a job off and on (no hold).
+    expect(await bus.request('sync-scheduler.jobs.disable-for-connection', disable)).toMatchObject({
+      jobsDisabled: 0,
+    });
+    expect(
+      await bus.request('sync-scheduler.jobs.set-enabled', {
+        orgId: t.orgId,
+        jobId: t.jobs[2]!.id,
+        enabled: false,
+      }),
+    ).toMatchObject({ changed: true });
   });
 
   it("a disconnect clears a change of user's pause mark; a reconnection's adoption too", async () => {

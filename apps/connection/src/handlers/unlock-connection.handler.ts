@@ -1,12 +1,17 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { THandler } from '@otesse/messaging';
 import { runConnectionCommandOnce } from '../store/command-once';
-import { SCHEMA, loadConnection, lockConnection } from '../store/connection.store';
+import { SCHEMA, loadConnection, loadInstance, lockConnection } from '../store/connection.store';
+import { claimForwardKey, fillSettledReply, forwardKeyOf } from '../store/settle-forward';
 
 /**
  * Compensation of `connection.connections.lock`: lifts the lock only when this saga holds it. Anything else (never
  * locked, already lifted or completed, another saga's lock, a disconnect) is left alone and answered as is: a
  * compensation must always succeed and must never undo someone else's work. Idempotent by key.
+ *
+ * As the lock step's compensation (`<sagaId>:lock:compensate`) it settles the lock's key `<sagaId>:lock` first, in
+ * its transaction, with a reply that locked nothing: a lock in flight (it claims its key first, runOnce) is waited
+ * for and lifted below; one that comes later replays that reply instead of locking for a saga that has ended.
  */
 export function unlockConnectionHandler(orm: MikroORM): THandler<'connection.connections.unlock'> {
   return async (req) => {
@@ -20,7 +25,12 @@ export function unlockConnectionHandler(orm: MikroORM): THandler<'connection.con
         connectionId: req.connectionId,
       },
       async (trx) => {
-        const { connection: c } = await lockConnection(trx, req.orgId, req.connectionId);
+        // Before the row locks: a lock in flight holds its key and then waits for them.
+        const forwardKey = forwardKeyOf(req, 'lock');
+        const settled =
+          forwardKey !== undefined &&
+          (await claimForwardKey(trx, forwardKey, 'connection.connections.lock'));
+        const { connection: c, instance } = await lockConnection(trx, req.orgId, req.connectionId);
         if (c.lock_saga_id === req.sagaId) {
           await trx('integration_connection').withSchema(SCHEMA).where({ id: c.id }).update({
             lock_saga_id: null,
@@ -29,7 +39,14 @@ export function unlockConnectionHandler(orm: MikroORM): THandler<'connection.con
             updated_at: trx.fn.now(),
           });
         }
-        return { connection: await loadConnection(trx, req.orgId, c.id) };
+        const connection = await loadConnection(trx, req.orgId, c.id);
+        if (settled) {
+          await fillSettledReply(trx, forwardKey, req, {
+            connection,
+            instance: await loadInstance(trx, req.orgId, instance.id),
+          });
+        }
+        return { connection };
       },
     );
     return reply;

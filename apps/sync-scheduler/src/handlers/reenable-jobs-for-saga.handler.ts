@@ -4,31 +4,45 @@ import type { THandler } from '@otesse/messaging';
 import { SYNC_SCHEMA_NAME as S } from '../sync-job.rows';
 import type { TSchedulerDeps } from './deps';
 
-/** The change-user saga's pause step (apps/edge reconnect.saga.ts): its key is `<sagaId>:pause-sync`. */
-const PAUSE_STEP = 'pause-sync';
-const PAUSE_SUBJECT = 'sync-scheduler.jobs.disable-for-connection';
+/**
+ * The forward steps this command compensates, as the edge names them (apps/edge disconnect.saga.ts and
+ * reconnect.saga.ts): the saga engine keys a step `<sagaId>:<step>` and its compensation `<sagaId>:<step>:compensate`.
+ * Both steps send disable-for-connection: a disconnect's disable, a change of user's pause.
+ */
+const FORWARD_STEPS = ['disable-sync-jobs', 'pause-sync'] as const;
+const FORWARD_SUBJECT = 'sync-scheduler.jobs.disable-for-connection';
+
+/** disable-for-connection's reply when it did nothing: what a late forward command replays once settled. */
+const NOTHING_DONE = {
+  jobsDisabled: 0,
+  jobIds: [],
+  executionsCancelled: 0,
+  cancelledExecutionIds: [],
+  jobsPaused: 0,
+};
 
 /**
- * The pause's compensation settles the pause's own key first, in its transaction: `insert … on conflict do nothing`
- * of `<sagaId>:pause-sync` with a result that paused nothing. A pause still in flight on another replica (its
- * transaction holds that key, uncommitted: waiting on a job's row lock, a slow commit) makes this insert wait for it,
- * so the lift below sees the jobs it paused and clears them; a pause that arrives later (a copy the saga's timed-out
- * attempts left on the wire) finds the key taken and replays this empty result (disable-jobs-for-connection.handler.ts
- * claims the key in the transaction of its effect): no job is stamped with a saga that has ended.
+ * A compensation settles its forward command's key first, in its transaction: `insert … on conflict do nothing` of
+ * `<sagaId>:<step>` with a result that did nothing. A forward command still in flight on another replica that
+ * already holds that key, uncommitted (the pause claims it first; the disconnect's function stores it last, just
+ * before its commit), makes this insert wait for it, so the lift below sees the jobs it disabled or paused and
+ * clears them. One that arrives later, or is still waiting on a job's row lock (the disconnect's function, which
+ * then fails on the key's primary key and runs again: runSqlCommandOnce), replays this empty result: no job is
+ * disabled, held or paused for a saga that has ended. Other keys (resume-sync, after the swap: the pause answered
+ * before it) settle nothing.
  */
-async function settlePause(trx: Knex.Transaction, sagaId: string): Promise<void> {
+async function settleForward(
+  trx: Knex.Transaction,
+  req: { sagaId: string; idempotencyKey: string },
+): Promise<void> {
+  const step = FORWARD_STEPS.find((s) => req.idempotencyKey === `${req.sagaId}:${s}:compensate`);
+  if (step === undefined) return;
   await trx('processed_command')
     .withSchema(S)
     .insert({
-      key: `${sagaId}:${PAUSE_STEP}`,
-      subject: PAUSE_SUBJECT,
-      result: JSON.stringify({
-        jobsDisabled: 0,
-        jobIds: [],
-        executionsCancelled: 0,
-        cancelledExecutionIds: [],
-        jobsPaused: 0,
-      }),
+      key: `${req.sagaId}:${step}`,
+      subject: FORWARD_SUBJECT,
+      result: JSON.stringify(NOTHING_DONE),
       created_at: trx.fn.now(),
     })
     .onConflict('key')
@@ -39,7 +53,8 @@ async function settlePause(trx: Knex.Transaction, sagaId: string): Promise<void>
  * Compensation of disable-for-connection, once per idempotency key: re-enables exactly the jobs this saga disabled
  * (a job a user had disabled before carries no saga mark and stays off), clears the mark and lifts the saga's hold
  * on the connection's jobs. A job whose next run passed meanwhile is due at once. Also lifts a change of user's
- * pause (its step after the swap, or the pause's compensation: which settles the pause's key first, settlePause).
+ * pause (its step after the swap, or the pause's compensation). A compensation settles its forward command's key
+ * first (settleForward).
  */
 export function reenableJobsForSagaHandler(
   deps: Pick<TSchedulerDeps, 'orm' | 'engine'>,
@@ -51,11 +66,8 @@ export function reenableJobsForSagaHandler(
         trx,
         { schema: S, key: req.idempotencyKey, subject: 'sync-scheduler.jobs.reenable-for-saga' },
         async () => {
-          // Only the pause's compensation (the key the saga engine gives it): the step after the swap runs once the
-          // pause answered, so the pause's key is settled already; a disconnect's compensation has no pause.
-          if (req.idempotencyKey === `${req.sagaId}:${PAUSE_STEP}:compensate`) {
-            await settlePause(trx, req.sagaId);
-          }
+          // Before the lift reads the jobs: a forward command holding the key is waited for, a later one is void.
+          await settleForward(trx, req);
           const jobs = (
             await trx.raw(
               `update ${S}.sync_job
