@@ -204,7 +204,8 @@ describe('audit writer durability (real Postgres + NATS)', () => {
 
   it('writes an event once when it is redelivered because its first write outlived ack_wait', async () => {
     await stop();
-    await start({ ackWaitMs: 1_000 });
+    // keepAliveMs 0: the writer does not hold the server back with working(), so the message is redelivered.
+    await start({ ackWaitMs: 1_000, keepAliveMs: 0 });
     const orgId = randomUUID();
     const before = (await consumerInfo()).num_redelivered;
     await db.query(`insert into audit.chain_head (org_id, seq, hash) values ($1, 0, '')`, [orgId]);
