@@ -747,6 +747,82 @@ describe('SagaEngine (real Postgres)', () => {
     expect(seen.at(-1)).toMatch(/^c:\d+:resumed$/);
   });
 
+  it("an engine without a saga's definition version never claims it (recovery), nor reopens it (resume, autoResume)", async () => {
+    const fx = new Effects();
+    let hang = true;
+    let broken = true;
+    const resumes: string[] = [];
+    const v1 = definition(fx);
+    // The same type at version 2: c hangs (open, lease runs out) or fails for good (stopped past the pivot).
+    const v2: TSagaDefinition<TIn> = {
+      ...definition(fx, {
+        c: () => {
+          if (hang) throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+          if (broken) throw new AppError('INTERNAL', 'broken');
+        },
+      }),
+      type: v1.type,
+      version: 2,
+      onResumed: async ({ resumedBy }) => {
+        resumes.push(resumedBy === null ? 'auto' : 'user');
+      },
+    };
+    v2.steps = v2.steps.map((st) => (st.name === 'c' ? { ...st, maxAttempts: 1 } : st));
+    const auto = { afterMs: 1, maxDelayMs: 1 };
+    const newer = engine({ leaseMs: 600, owner: 'newer', autoResume: auto });
+    newer.register(v1);
+    newer.register(v2);
+    const { sagaId } = await newer.start(v2, {
+      subjectKey: 'mixed1',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    await waitFor(
+      async () => (await newer.view(sagaId))?.steps.find((s) => s.name === 'c')?.attempts,
+      { timeoutMs: 5_000 },
+    );
+    await newer.stop(); // its lease is handed over at once
+    const row = async () =>
+      (
+        await db.query<{ status: string; owner: string; resumed_count: number }>(
+          'select status, owner, resumed_count from edge.saga where id = $1',
+          [sagaId],
+        )
+      )[0];
+    // An older edge (v1 only) leaves it where it is, and says so once.
+    const older = engine({ leaseMs: 600, owner: 'older', autoResume: auto });
+    older.register(v1);
+    expect(await older.recoverOnce()).toBe(0);
+    expect(await row()).toMatchObject({ status: 'running', owner: 'newer' });
+    expect(await older.reportUnknownDefinitions()).toContain(sagaId);
+    expect(await older.reportUnknownDefinitions()).not.toContain(sagaId);
+    // An edge that has v2 claims it at once (no lease to wait out); c now fails for good: stopped past the pivot.
+    hang = false;
+    const other = engine({ leaseMs: 600, owner: 'other', autoResume: auto });
+    other.register(v1);
+    other.register(v2);
+    expect(await other.recoverOnce()).toBe(1);
+    expect((await other.waitFor(sagaId, 5_000))?.status).toBe('failed');
+    await new Promise((r) => setTimeout(r, 20));
+    // The older edge neither reopens it on its own nor on request: it stays stopped, unaudited.
+    expect(await older.autoResumeOnce()).toBe(0);
+    await expect(older.resume(sagaId, { userId: ACTOR, ip: null })).rejects.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'unknown_definition',
+    });
+    expect(await row()).toMatchObject({ status: 'failed', resumed_count: 0 });
+    expect(resumes).toEqual([]);
+    // An edge with v2 resumes it (audited) and finishes it.
+    broken = false;
+    expect(await other.autoResumeOnce()).toBe(1);
+    expect(await other.waitFor(sagaId, 5_000)).toMatchObject({
+      status: 'completed',
+      resumedCount: 1,
+    });
+    expect(resumes).toEqual(['auto']);
+  });
+
   it('a driver whose lease another engine took stops at its next step and never ends the saga itself', async () => {
     const fx = new Effects();
     let release: () => void = () => undefined;

@@ -263,6 +263,12 @@ export class SagaEngine extends EventEmitter {
    */
   private readonly redrives = new Map<string, { delayMs: number; timer?: NodeJS.Timeout }>();
   private nextAutoResumeCheck = 0;
+  private nextUnknownCheck = 0;
+  /**
+   * Sagas of a definition this process does not register that it has already reported (once per saga, not per
+   * tick); only those still found are kept, so it stays as small as one report.
+   */
+  private reportedUnknown = new Set<string>();
   private stopped = false;
   /** Transitions and ends of all the sagas this process drives, group-committed. */
   private readonly transitions = new GroupCommit<TTransition, boolean>((items) =>
@@ -298,6 +304,16 @@ export class SagaEngine extends EventEmitter {
         throw new Error(`saga ${def.type}: only the pivot may say what proves it did nothing`);
     }
     this.defs.set(`${def.type}@${def.version}`, def as unknown as TAnyDefinition);
+  }
+
+  /**
+   * The `(type, definition_version)` pairs this process can drive, as two arrays for `unnest`: recovery and automatic
+   * resumes claim only those, so in a mixed-version rollout (or after a rollback) an edge never takes a saga whose
+   * definition it lacks from the edges that have it.
+   */
+  private registered(): { types: string[]; versions: number[] } {
+    const defs = [...this.defs.values()];
+    return { types: defs.map((d) => d.type), versions: defs.map((d) => d.version) };
   }
 
   private knex(): Knex {
@@ -338,6 +354,7 @@ export class SagaEngine extends EventEmitter {
       if (this.stopped) return;
       this.recoverOnce()
         .then(() => this.autoResumeIfDue())
+        .then(() => this.reportUnknownIfDue())
         .catch((e: unknown) =>
           // Every second while the database is away: one short line each, not the driver's stack.
           isDatabaseUnavailable(e)
@@ -519,8 +536,19 @@ export class SagaEngine extends EventEmitter {
     );
     if (!stopped) return false;
     const def = this.defs.get(`${stopped.type}@${stopped.definition_version}`);
+    // Reopened here, nothing would drive it (nor audit the resume): it would show "in progress" and leave the stopped
+    // list while its subject stays locked. An edge that has the definition resumes it.
+    if (!def)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `this edge does not run version ${stopped.definition_version} of ${stopped.type}; try again later`,
+        {
+          reason: 'unknown_definition',
+          details: { sagaId, type: stopped.type, definitionVersion: stopped.definition_version },
+        },
+      );
     // Before the row changes: the resume is on record (audited) before anything runs again.
-    await def?.onResumed?.({
+    await def.onResumed?.({
       sagaId,
       input: stopped.input,
       orgId: stopped.org_id,
@@ -769,13 +797,17 @@ export class SagaEngine extends EventEmitter {
   async autoResumeOnce(limit = 10): Promise<number> {
     const auto = this.opts.autoResume;
     if (!auto || this.stopped) return 0;
+    const { types, versions } = this.registered();
+    if (types.length === 0) return 0;
+    // Only the definitions this process runs (`resume` refuses the others); `type = any` reads the stopped index.
     const due = await this.sql<{ id: string }>(
       'auto-resume-due',
       `select id from ${this.q()}.saga
-        where status = 'failed'
+        where status = 'failed' and type = any($4::text[])
+          and (type, definition_version) in (select * from unnest($4::text[], $5::int[]))
           and completed_at < now() - least($1::float8, $2::float8 * power(2, resumed_count)) * interval '1 millisecond'
         order by completed_at limit $3`,
-      [auto.maxDelayMs, auto.afterMs, limit],
+      [auto.maxDelayMs, auto.afterMs, limit, types, versions],
     );
     let resumed = 0;
     for (const { id } of due) {
@@ -788,35 +820,78 @@ export class SagaEngine extends EventEmitter {
     return resumed;
   }
 
-  /** Claims sagas whose lease expired (their process died) and drives them. Returns how many it claimed. */
+  /**
+   * Claims sagas whose lease expired (their process died) and drives them. Returns how many it claimed. Only the
+   * definitions this process registers: a saga it could not drive would sit under its lease, out of reach of the
+   * edges that can, claimed and dropped again every lease period.
+   */
   async recoverOnce(limit = 10): Promise<number> {
-    const claimed = await this.knex().transaction(async (trx) => {
-      const rows = (await this.t('saga', trx)
-        .whereIn('status', OPEN_SAGA_STATUSES)
-        .andWhere('lease_expires_at', '<', trx.fn.now())
-        .orderBy('created_at')
-        .limit(limit)
-        .forUpdate()
-        .skipLocked()
-        .select('id')) as { id: string }[];
-      if (rows.length === 0) return [];
-      await this.t('saga', trx)
-        .whereIn(
-          'id',
-          rows.map((r) => r.id),
-        )
-        .update({
-          owner: this.owner,
-          lease_expires_at: this.leaseEnd(trx),
-          updated_at: trx.fn.now(),
-        });
-      return rows.map((r) => r.id);
-    });
-    for (const id of claimed) {
+    const { types, versions } = this.registered();
+    if (types.length === 0) return 0;
+    const S = this.q();
+    // One statement: the recoverable index finds the expired leases, SKIP LOCKED leaves others' claims alone.
+    const claimed = await this.sql<{ id: string }>(
+      'recover',
+      `update ${S}.saga s set owner = $1, lease_expires_at = now() + $2::float8 * interval '1 millisecond',
+           updated_at = now()
+        where s.id in (
+          select id from ${S}.saga
+           where status in ('running', 'compensating') and lease_expires_at < now()
+             and (type, definition_version) in (select * from unnest($3::text[], $4::int[]))
+           order by created_at limit $5
+           for update skip locked)
+        returning s.id`,
+      [this.owner, this.leaseMs, types, versions, limit],
+    );
+    for (const { id } of claimed) {
       this.opts.logger.info({ sagaId: id }, 'saga recovered from an expired lease');
       this.drive(id);
     }
     return claimed.length;
+  }
+
+  /** The check for sagas of unknown definitions, once a minute from the recovery loop. */
+  private async reportUnknownIfDue(): Promise<void> {
+    if (Date.now() < this.nextUnknownCheck) return;
+    this.nextUnknownCheck = Date.now() + 60_000;
+    await this.reportUnknownDefinitions();
+  }
+
+  /**
+   * Logs (once per saga per process) the sagas this process leaves alone because it does not register their
+   * definition: open ones whose lease expired and stopped ones. Harmless while an edge that has the definition runs;
+   * if none does (a rollback past a version), nothing drives them until one is deployed. Returns the newly reported
+   * ids.
+   */
+  async reportUnknownDefinitions(limit = 100): Promise<string[]> {
+    const { types, versions } = this.registered();
+    const S = this.q();
+    const unknown = `(type, definition_version) not in (select * from unnest($1::text[], $2::int[]))`;
+    // Each half reads its partial index (expired leases, stopped sagas).
+    const rows = await this.sql<{
+      id: string;
+      type: string;
+      definition_version: number;
+      status: TSagaStatus;
+    }>(
+      'unknown-definitions',
+      `(select id, type, definition_version, status from ${S}.saga
+         where status in ('running', 'compensating') and lease_expires_at < now() and ${unknown}
+         order by created_at limit $3)
+       union all
+       (select id, type, definition_version, status from ${S}.saga
+         where status = 'failed' and ${unknown}
+         order by created_at limit $3)`,
+      [types, versions, limit],
+    );
+    const fresh = rows.filter((r) => !this.reportedUnknown.has(r.id));
+    for (const r of fresh)
+      this.opts.logger.warn(
+        { sagaId: r.id, type: r.type, version: r.definition_version, status: r.status },
+        'saga of a definition version this edge does not run; left to an edge that does',
+      );
+    this.reportedUnknown = new Set(rows.map((r) => r.id));
+    return fresh.map((r) => r.id);
   }
 
   private async renewLease(sagaId: string): Promise<boolean> {
@@ -936,6 +1011,11 @@ export class SagaEngine extends EventEmitter {
         { sagaId, type: saga.type, version: saga.definition_version },
         'no definition for saga version',
       );
+      // Hand it over at once rather than sit on it for a lease: an edge that has the definition claims it.
+      await this.t('saga')
+        .where({ id: sagaId, owner: this.owner })
+        .whereIn('status', OPEN_SAGA_STATUSES)
+        .update({ lease_expires_at: this.knex().fn.now(), updated_at: this.knex().fn.now() });
       return;
     }
     const leaseTimer = setInterval(

@@ -5,10 +5,11 @@ import { REVOCATION_TIMEOUT_MS } from '../sagas/disconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { grantHoldersOfAccount, revokesWholeGrant } from './grant-in-use';
 
-export interface TRefusedTokens {
+/** Tokens no connection takes, as the vault's discard needs them. */
+export interface TTokensToDiscard {
   orgId: string;
   userId: string;
-  provider: TProviderDef;
+  vendor: string;
   subdomain: string | undefined;
   credentials: TCredentialInput[];
   traceId: string;
@@ -16,19 +17,25 @@ export interface TRefusedTokens {
   externalAccountId?: string | undefined;
 }
 
+export interface TRefusedTokens extends Omit<TTokensToDiscard, 'vendor'> {
+  provider: TProviderDef;
+}
+
+type TDiscardDeps = Pick<TEdgeDeps, 'bus' | 'catalogue' | 'logger'>;
+
 /**
  * A provider whose revocation ends the user's whole grant to our client (catalogue `revocationScope: 'grant'`,
  * Google) would also end every live connection of that account, in any org (one OAuth client per vendor): when one
  * holds it, the refused tokens — never stored — are only dropped. A failed lookup counts as in use: dropping is the
  * error that harms no one.
  */
-async function grantStillInUse(deps: TEdgeDeps, req: TRefusedTokens): Promise<boolean> {
-  if (!revokesWholeGrant(deps.catalogue, req.provider.key) || req.externalAccountId === undefined)
+async function grantStillInUse(deps: TDiscardDeps, req: TTokensToDiscard): Promise<boolean> {
+  if (!revokesWholeGrant(deps.catalogue, req.vendor) || req.externalAccountId === undefined)
     return false;
   try {
     const holders = await grantHoldersOfAccount(
       deps,
-      { orgId: req.orgId, vendor: req.provider.key, externalAccountId: req.externalAccountId },
+      { orgId: req.orgId, vendor: req.vendor, externalAccountId: req.externalAccountId },
       { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
     );
     return holders.connected + holders.pending + holders.disconnecting > 0;
@@ -38,36 +45,51 @@ async function grantStillInUse(deps: TEdgeDeps, req: TRefusedTokens): Promise<bo
 }
 
 /**
- * Tokens for an account we refuse (another account, tenant or site): they are never attached to a connection. The
- * vault — the one place that revokes — takes them over (`vault.tokens.discard`): it revokes and destroys them
- * before it answers, and from the moment it stored them it finishes them whatever happens to this edge or to it.
- * Best effort: the refusal stands whatever happens here, so a failure is logged, never thrown.
+ * Hands tokens no connection takes to the vault — the one place that revokes — under `idempotencyKey`
+ * (`vault.tokens.discard`): it revokes and destroys them before it answers, and from the moment it stored them it
+ * finishes them whatever happens to this edge or to it. Throws when the vault did not take them: a caller that must
+ * not lose them (a saga's hook) tries again under the same key, which the vault answers once.
  */
-export async function discardTokens(deps: TEdgeDeps, req: TRefusedTokens): Promise<void> {
+export async function handTokensToVault(
+  deps: TDiscardDeps,
+  req: TTokensToDiscard,
+  idempotencyKey: string,
+): Promise<void> {
   if (await grantStillInUse(deps, req)) {
     deps.logger.info(
-      { vendor: req.provider.key, orgId: req.orgId, traceId: req.traceId },
+      { vendor: req.vendor, orgId: req.orgId, traceId: req.traceId },
       "refused tokens dropped, not revoked: the provider would end the account's whole grant, which a live connection uses",
     );
     return;
   }
-  await deps.bus
-    .request(
-      'vault.tokens.discard',
-      {
-        orgId: req.orgId,
-        vendor: req.provider.key,
-        ...(req.subdomain ? { subdomain: req.subdomain } : {}),
-        credentials: req.credentials,
-        idempotencyKey: `refused:${randomUUID()}`,
-      },
-      {
-        ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
-        // Two revocation calls in parallel, each bounded, then the destruction.
-        timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000,
-      },
-    )
-    .catch((e: unknown) =>
-      deps.logger.warn({ err: e }, 'handing refused tokens to the vault failed'),
-    );
+  await deps.bus.request(
+    'vault.tokens.discard',
+    {
+      orgId: req.orgId,
+      vendor: req.vendor,
+      ...(req.subdomain ? { subdomain: req.subdomain } : {}),
+      credentials: req.credentials,
+      idempotencyKey,
+    },
+    {
+      ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
+      // Two revocation calls in parallel, each bounded, then the destruction.
+      timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000,
+    },
+  );
+}
+
+/**
+ * Tokens for an account we refuse (another account, tenant or site): they are never attached to a connection, and
+ * go to the vault under a key of their own. Best effort: the refusal stands whatever happens here, so a failure is
+ * logged, never thrown.
+ */
+export async function discardTokens(deps: TDiscardDeps, req: TRefusedTokens): Promise<void> {
+  await handTokensToVault(
+    deps,
+    { ...req, vendor: req.provider.key },
+    `refused:${randomUUID()}`,
+  ).catch((e: unknown) =>
+    deps.logger.warn({ err: e }, 'handing refused tokens to the vault failed'),
+  );
 }

@@ -4,7 +4,7 @@ import type { TProviderDef } from '@otesse/providers';
 import { publishAudit } from '../audit/publish-audit';
 import { discardTokens } from './discard-tokens';
 import type { TExternalIdentity } from '../oauth/read-identity';
-import { reconnectSaga, type TReconnectAction } from '../sagas/reconnect.saga';
+import { discardUnusedTokens, reconnectSaga, type TReconnectAction } from '../sagas/reconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
 
 export interface TReconnectRequest {
@@ -158,8 +158,19 @@ export async function reconnectFromCallback(
   const view = await deps.sagas.waitFor(sagaId, 15_000);
   if (view?.status === 'completed') return { ok: true, sagaId };
   if (view?.status === 'compensated') {
-    // The lock refused (a disconnect holds the connection) or the swap failed: nothing changed; drop the new tokens.
-    await discardTokens(deps, refused);
+    // The lock refused (a disconnect holds the connection) or the swap failed: nothing changed. The saga's
+    // onCompensated discarded the new tokens before it ended; this is for one that compensated on another edge
+    // after a lease loss (the tokens are in this process), under the same key: one discard either way.
+    await discardUnusedTokens(deps, deps.pendingTokens, sagaId, {
+      orgId: req.orgId,
+      userId: req.userId,
+      vendor: req.provider.key,
+      subdomain: req.subdomain,
+      traceId: req.traceId,
+      externalAccountId: req.identity.externalAccountId,
+    }).catch((e: unknown) =>
+      deps.logger.warn({ err: e }, 'handing unused tokens to the vault failed'),
+    );
     return { ok: false, reason: view.error?.reason ?? view.error?.code ?? 'failed', sagaId };
   }
   // Past its pivot and stopped: the new account's tokens are in place; the connection's card offers the resume.

@@ -3,6 +3,7 @@ import { deterministicUuid, type TSagaDefinition, type TStepDefinition } from '@
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
 import { grantHoldersOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
+import { handTokensToVault } from '../connect/discard-tokens';
 import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { REVOCATION_TIMEOUT_MS } from './disconnect.saga';
 import { sagaRequestOptions } from './saga-request-options';
@@ -71,6 +72,32 @@ export class PendingTokens {
   drop(sagaId: string): void {
     this.byKey.delete(sagaId);
   }
+}
+
+/**
+ * The new tokens of a reconnect that will never take them (it compensated: nothing was swapped), handed to the vault
+ * to be revoked at the provider and destroyed, then forgotten. Both the saga's hook and the callback still waiting
+ * for it may get here: one key, derived from the saga, makes it one discard. Nothing to do when this process holds
+ * none (another edge received the callback, or they were discarded already). Throws when the vault did not take
+ * them: they stay held, for the retry.
+ */
+export async function discardUnusedTokens(
+  deps: Pick<TEdgeDeps, 'bus' | 'catalogue' | 'logger'>,
+  tokens: PendingTokens,
+  sagaId: string,
+  req: {
+    orgId: string;
+    userId: string;
+    vendor: string;
+    subdomain: string | undefined;
+    traceId: string;
+    externalAccountId: string;
+  },
+): Promise<void> {
+  const credentials = tokens.take(sagaId);
+  if (!credentials) return;
+  await handTokensToVault(deps, { ...req, credentials }, `${sagaId}:discard-tokens`);
+  tokens.drop(sagaId);
 }
 
 /** Why the retired tokens were left unrevoked (their provider revokes the whole grant, still in use). */
@@ -431,7 +458,10 @@ export function reconnectSaga(
     ],
     onResumed: auditOperationResumed(deps, RECONNECT_SAGA[action]),
     onFailed: async ({ input, orgId, actorUserId, sagaId, results, error, resumedCount }) => {
-      tokens.drop(sagaId);
+      // Swapped: the vault holds them as the connection's. Not swapped, this saga stopped past an attempt that may
+      // have been (a timeout): they may be the connection's live tokens, so they are not revoked; they stay held
+      // for a resume, which sends them again under the swap's key.
+      if (results['swap-credentials'] !== undefined) tokens.drop(sagaId);
       const destroyed = results['destroy-old-credentials'] as { destroyed?: number } | undefined;
       await auditOperationStopped(deps, {
         sagaId,
@@ -451,7 +481,15 @@ export function reconnectSaga(
       });
     },
     onCompensated: async ({ input, orgId, actorUserId, sagaId, error }) => {
-      tokens.drop(sagaId);
+      // Nothing was swapped: the new tokens are no connection's. The callback may have stopped waiting long ago.
+      await discardUnusedTokens(deps, tokens, sagaId, {
+        orgId,
+        userId: actorUserId,
+        vendor: input.vendor,
+        subdomain: input.subdomain ?? undefined,
+        traceId: input.traceId,
+        externalAccountId: input.externalAccountId,
+      });
       await publishAudit(deps, {
         eventId: deterministicUuid(`${sagaId}:failed`),
         orgId,

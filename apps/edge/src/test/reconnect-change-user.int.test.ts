@@ -492,6 +492,61 @@ describe('reconnect and change user (whole stack as processes, fake provider)', 
     }
   });
 
+  it("a change of user that compensates after the callback stopped waiting revokes the new account's tokens", async () => {
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.member, 'salesforce', 'user');
+    // The scheduler is slow (paused, still subscribed): each pause-sync attempt times out (5 s, three of them), the
+    // callback stops waiting at 15 s, and the compensation cannot end before the scheduler answers again.
+    const scheduler = h.stack.processes.get('sync-scheduler')!.child.proc;
+    const before = new Set(h.fake.state.tokens.keys());
+    let issued: string[] = [];
+    scheduler.kill('SIGSTOP');
+    try {
+      const { outcome } = await connectOAuth(h, h.member, 'salesforce', 'user', {
+        action: 'changeUser',
+        consentAs: 'u-bob',
+      });
+      expect(outcome).toBe('refused:still_running');
+      issued = [...h.fake.state.tokens.keys()].filter((t) => !before.has(t));
+      expect(issued.length).toBeGreaterThan(0);
+      // Paused until pause-sync's last attempt timed out too: the saga compensates only now.
+      await waitFor(
+        async () =>
+          (
+            await h.db.query(
+              `select 1 from edge.saga where type = 'change-user' and subject_key = $1 and status = 'compensating'`,
+              [connectionId],
+            )
+          ).length === 1,
+        { timeoutMs: 10_000, intervalMs: 50, what: 'the change of user compensating' },
+      );
+    } finally {
+      scheduler.kill('SIGCONT');
+    }
+    const [saga] = await waitFor(
+      async () => {
+        const rows = await h.db.query<{ status: string; error: { step: string } | null }>(
+          `select status, error from edge.saga where type = 'change-user' and subject_key = $1`,
+          [connectionId],
+        );
+        return rows[0]?.status === 'compensated' ? rows : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the change of user compensated' },
+    );
+    expect(saga!.error?.step).toBe('pause-sync');
+    const conn = (await h.member.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'salesforce',
+    )!.myConnection!;
+    expect(conn).toMatchObject({ id: connectionId, externalAccountId: 'u-alice', operation: null });
+    // Before: the compensation forgot bob's tokens in memory; the grant stayed live at the provider.
+    await waitFor(
+      () => issued.every((t) => h.fake.state.tokens.get(t)?.revokedAt !== undefined) || undefined,
+      { timeoutMs: 10_000, intervalMs: 50, what: "the new account's tokens revoked" },
+    );
+    // Alice's connection keeps its own tokens.
+    expect((await activeCredentialIds(connectionId!)).length).toBeGreaterThan(0);
+  });
+
   it("REST: connectionDetails counts the org's users and those with their own live connection; the URL call takes action=reconnect", async () => {
     await h.fakeClient.consentAs('u-bob');
     await connectOAuth(h, h.member, 'slack', 'user');
