@@ -102,7 +102,8 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     healthHost: cfg.healthHost,
     idempotencyRecords: { schema: SCHEMA, ...cfg.idempotencyRecords },
     // INTEGRATIONS for the domain events; AUDIT for the entries it owes (abandoned connects, refresh-token expiry).
-    streams: ['INTEGRATIONS', 'AUDIT'],
+    // INTEGRATIONS before WEBHOOKS: it gives up the webhook subjects (an earlier release's) before WEBHOOKS takes them.
+    streams: ['INTEGRATIONS', 'WEBHOOKS', 'AUDIT'],
     handlers: ({ orm, events, logger }) => ({
       'connection.instances.configure': configureInstanceHandler(orm, sweepSettings.staleAfterMs),
       'connection.instances.get': getInstanceHandler(orm),

@@ -228,9 +228,10 @@ async function serveEdge(
   });
   const natsWatch = watchNatsConnection(nc, logger);
   // Created if missing, never reconfigured: the audit and connection services own them.
-  await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS'], {
+  await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS', 'WEBHOOKS'], {
     replicas: cfg.natsStreamReplicas ?? 1,
     service: 'edge',
+    logger,
   });
   const limits = createEdgeLimits(
     cfg.limits ?? edgeLimitsFromEnv(parseEnv('edge', ZEdgeLimitsEnv)),

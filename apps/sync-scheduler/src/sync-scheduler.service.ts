@@ -97,7 +97,7 @@ export async function startSyncScheduler(
     healthHost: cfg.healthHost,
     idempotencyRecords: { schema: SYNC_SCHEMA_NAME, ...cfg.idempotencyRecords },
     // It consumes accepted webhook deliveries from INTEGRATIONS, which may start before the connection service.
-    streams: ['INTEGRATIONS'],
+    streams: ['WEBHOOKS'],
     handlers: ({ orm, nc, bus, logger }) => {
       engine = new SyncEngine(
         { knex: orm.em.getConnection().getKnex(), nc, bus, catalogue, logger },

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsConnection } from 'nats';
+import { nanos, type NatsConnection } from 'nats';
 import type { TEventInput, TSyncResource } from '@otesse/contracts';
 import { createLogger } from '@otesse/logging';
 import { Bus, connectNats, EventPublisher } from '@otesse/messaging';
@@ -54,7 +54,7 @@ async function runsRequested(vendor: string): Promise<number> {
 
 /**
  * The consumer with the engine off, so a requested run stays visible on the job. Every process logs in as its own
- * NATS user with the deployed permissions: the scheduler creates INTEGRATIONS and its durable itself, the edge
+ * NATS user with the deployed permissions: the scheduler creates WEBHOOKS and its durable itself, the edge
  * publishes the deliveries.
  */
 describe('webhook deliveries request sync runs (real Postgres, NATS with the deployed permissions)', () => {
@@ -119,7 +119,7 @@ describe('webhook deliveries request sync runs (real Postgres, NATS with the dep
   const publish = (e: TDelivery, msgId = msgIdOf(e)) =>
     publisher.publish('integrations.webhook.received', e, { msgId });
   const consumerInfo = async () =>
-    (await probe.jetstreamManager()).consumers.info('INTEGRATIONS', WEBHOOK_DELIVERIES_DURABLE);
+    (await probe.jetstreamManager()).consumers.info('WEBHOOKS', WEBHOOK_DELIVERIES_DURABLE);
   /** Until the scheduler acked everything up to `seq` (its handler committed before each ack). */
   const handledUpTo = (seq: number) =>
     waitFor(
@@ -181,9 +181,12 @@ describe('webhook deliveries request sync runs (real Postgres, NATS with the dep
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l['instanceId'] === instanceId);
 
-  it('creates INTEGRATIONS and its durable consumer of webhook deliveries as its own NATS user', async () => {
+  it('creates WEBHOOKS and its durable consumer of webhook deliveries as its own NATS user', async () => {
     const jsm = await probe.jetstreamManager();
-    expect((await jsm.streams.info('INTEGRATIONS')).config.subjects).toEqual(['integrations.>']);
+    const { config } = await jsm.streams.info('WEBHOOKS');
+    expect(config.subjects).toEqual(['integrations.webhook.>']);
+    // A day, not the domain events' 30: the deliveries carry providers' bodies.
+    expect(config.max_age).toBe(nanos(86_400_000));
     const info = await consumerInfo();
     expect(info.config).toMatchObject({
       durable_name: 'sync-scheduler-webhooks',
@@ -436,7 +439,7 @@ describe('webhook deliveries run the jobs (engine on, fake provider, real servic
       async () => {
         const info = await (
           await kit.nc.jetstreamManager()
-        ).consumers.info('INTEGRATIONS', WEBHOOK_DELIVERIES_DURABLE);
+        ).consumers.info('WEBHOOKS', WEBHOOK_DELIVERIES_DURABLE);
         return info.ack_floor.stream_seq >= last && info.num_ack_pending === 0;
       },
       { what: 'the burst handled' },

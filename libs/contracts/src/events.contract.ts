@@ -127,7 +127,10 @@ export const ZWebhookReceivedEvent = ZEventBase.extend({
 });
 export type TWebhookReceivedEvent = z.infer<typeof ZWebhookReceivedEvent>;
 
-/** Events other Otesse services consume (JetStream stream INTEGRATIONS, subjects `integrations.>`). */
+/**
+ * Events other Otesse services consume: the domain events in JetStream stream INTEGRATIONS (`integrations.connection.>`),
+ * the inbound webhook deliveries in WEBHOOKS (`integrations.webhook.>`, kept a day).
+ */
 export const integrationEventContracts = {
   'integrations.connection.reconnected': defineEvent({
     payload: ZConnectionReconnectedEvent,
@@ -161,7 +164,7 @@ export const integrationEventContracts = {
   }),
   'integrations.webhook.received': defineEvent({
     payload: ZWebhookReceivedEvent,
-    stream: 'INTEGRATIONS',
+    stream: 'WEBHOOKS',
     // Each delivery gets a fresh eventId: the provider's retry is the same delivery, not the same event.
     delivery: {
       msgId: 'webhook:<instanceId>:<deliveryId, else bodySha256>',

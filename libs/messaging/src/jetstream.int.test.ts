@@ -35,12 +35,59 @@ describe('ensureStreams: created by whoever starts first, configured only by its
     expect((await jsm.streams.info('AUDIT')).config.max_age).toBe(nanos(STREAMS.AUDIT.maxAgeMs));
   });
 
+  it('an upgrade moves the webhook deliveries out of INTEGRATIONS: the owner narrows it, purges the deliveries it kept, and WEBHOOKS takes the subject; a non-owner meanwhile starts all the same', async () => {
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    // As an earlier release created it: every integrations.* subject, webhook deliveries included.
+    await jsm.streams.add({ name: 'INTEGRATIONS', subjects: ['integrations.>'] });
+    await js.publish(
+      'integrations.webhook.received',
+      new TextEncoder().encode('{"body":"a provider\'s"}'),
+    );
+    await js.publish('integrations.connection.connected', new TextEncoder().encode('{}'));
+    const lines: string[] = [];
+    const logger = createLogger({
+      name: 'streams',
+      destination: { write: (l: string) => void lines.push(l) },
+    });
+    // The edge, upgraded first: WEBHOOKS cannot be created yet (its subjects are INTEGRATIONS'); it starts anyway.
+    await ensureStreams(nc, ['AUDIT', 'INTEGRATIONS', 'WEBHOOKS'], { service: 'edge', logger });
+    expect(lines.join('')).toContain('another stream still holds its subjects');
+    expect((await jsm.streams.find('integrations.webhook.received').catch(() => null)) ?? '').toBe(
+      'INTEGRATIONS',
+    );
+    // The owner's upgrade.
+    await ensureStreams(nc, ['INTEGRATIONS', 'WEBHOOKS'], { service: 'connection', logger });
+    const integrations = await jsm.streams.info('INTEGRATIONS');
+    expect(integrations.config.subjects).toEqual(['integrations.connection.>']);
+    // The kept delivery is gone; the domain event stays.
+    expect(integrations.state.messages).toBe(1);
+    expect(lines.join('')).toContain('moved-out subjects purged');
+    const webhooks = await jsm.streams.info('WEBHOOKS');
+    expect(webhooks.config).toMatchObject({
+      subjects: ['integrations.webhook.>'],
+      max_age: nanos(STREAMS.WEBHOOKS.maxAgeMs),
+    });
+    expect((await js.publish('integrations.webhook.received', new Uint8Array())).stream).toBe(
+      'WEBHOOKS',
+    );
+    // The owner's next start changes nothing and purges nothing.
+    lines.length = 0;
+    await ensureStreams(nc, ['INTEGRATIONS', 'WEBHOOKS'], { service: 'connection', logger });
+    expect(lines.join('')).not.toContain('purged');
+    expect((await jsm.streams.info('INTEGRATIONS')).state.messages).toBe(1);
+    await jsm.streams.delete('INTEGRATIONS');
+    await jsm.streams.delete('WEBHOOKS');
+  });
+
   it('non-owners starting at the same moment all succeed, and one stream exists', async () => {
     await Promise.all(
       Array.from({ length: 5 }, () => ensureStreams(nc, ['INTEGRATIONS'], { service: 'edge' })),
     );
     const jsm = await nc.jetstreamManager();
-    expect((await jsm.streams.info('INTEGRATIONS')).config.subjects).toEqual(['integrations.>']);
+    expect((await jsm.streams.info('INTEGRATIONS')).config.subjects).toEqual([
+      'integrations.connection.>',
+    ]);
   });
 });
 

@@ -49,13 +49,13 @@ import {
 export async function ensureStreams(
   nc: NatsConnection,
   names: TStreamName[] = Object.keys(STREAMS) as TStreamName[],
-  opts: { replicas?: number; service?: string } = {},
+  opts: { replicas?: number; service?: string; logger?: Pick<Logger, 'warn' | 'info'> } = {},
 ): Promise<void> {
   const owns = (name: TStreamName): boolean =>
     opts.service === undefined || STREAMS[name].owner === opts.service;
   const jsm = await nc.jetstreamManager();
   for (const name of names) {
-    const def = STREAMS[name];
+    const def: (typeof STREAMS)[TStreamName] & { movedOut?: readonly string[] } = STREAMS[name];
     const config = {
       name,
       subjects: [...def.subjects],
@@ -67,17 +67,36 @@ export async function ensureStreams(
       num_replicas: opts.replicas ?? 1,
     };
     try {
-      await jsm.streams.info(name);
-      if (owns(name)) await jsm.streams.update(name, config);
+      const before = (await jsm.streams.info(name)).config;
+      if (owns(name)) {
+        await jsm.streams.update(name, config);
+        // Subjects an earlier release kept here and another stream holds now (INTEGRATIONS' webhook deliveries):
+        // what it still holds of them is purged once, when the subjects change, rather than kept to its max_age.
+        const narrowed = before.subjects?.join(' ') !== config.subjects.join(' ');
+        for (const filter of narrowed ? (def.movedOut ?? []) : []) {
+          const { purged } = await jsm.streams.purge(name, { filter });
+          opts.logger?.info({ stream: name, filter, purged }, 'moved-out subjects purged');
+        }
+      }
     } catch (e) {
       if (
         (e as { code?: string }).code === '404' ||
         /stream not found/i.test((e as Error).message)
       ) {
         await jsm.streams.add(config).catch(async (err: unknown) => {
+          if (owns(name)) throw err;
+          // An older owner still has these subjects in another stream (a rolling upgrade: INTEGRATIONS held the
+          // webhook deliveries): publishes land there until the owner's new release moves them and creates this one.
+          if (/subjects overlap/i.test((err as Error).message)) {
+            opts.logger?.warn(
+              { stream: name },
+              "stream not created yet: another stream still holds its subjects until its owner's upgrade",
+            );
+            return;
+          }
           // Another process created it between the two calls (perhaps its owner, with a newer configuration,
           // during a rolling upgrade): it exists, which is all a process that does not own it needs.
-          if (owns(name) || !/already in use/i.test((err as Error).message)) throw err;
+          if (!/already in use/i.test((err as Error).message)) throw err;
           await jsm.streams.info(name);
         });
       } else {

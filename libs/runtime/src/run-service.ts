@@ -210,6 +210,7 @@ async function serve<P extends string>(
       replicas: opts.nats.streamReplicas ?? 1,
       // The streams whose `owner` is this service (its `name`) get its configuration; the others are only created.
       service: opts.name,
+      logger,
     });
   const deps: TServiceDeps = { orm, nc, bus: new Bus(nc), events: new EventPublisher(nc), logger };
   const svc: TServiceHandle = await serveService(nc, {

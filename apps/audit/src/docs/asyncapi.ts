@@ -65,11 +65,11 @@ export function buildAsyncApi(): Record<string, unknown> {
           'chain — an event published while the audit service is down is written when it is back. Other ' +
           'services may read the stream with their own durable consumers.'
         : contract.delivery
-          ? `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): domain events for other Otesse ` +
-            `services. ${contract.delivery.published}, with msgID = ${contract.delivery.msgId}; read with your ` +
+          ? `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): ${def.carries}. ` +
+            `${contract.delivery.published}, with msgID = ${contract.delivery.msgId}; read with your ` +
             `own durable consumer and dedupe by ${contract.delivery.dedupeBy}.`
-          : `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): domain events for other Otesse ` +
-            'services. Published after the change is committed, with msgID = eventId (a retry re-publishes the ' +
+          : `JetStream stream ${stream} (subjects ${def.subjects.join(', ')}): ${def.carries}. ` +
+            'Published after the change is committed, with msgID = eventId (a retry re-publishes the ' +
             'same event); read with your own durable consumer and dedupe by eventId. New optional fields may ' +
             'be added to an event: ignore the ones you do not know.',
       ...(contract.about ? { summary: contract.about } : {}),

@@ -34,7 +34,7 @@ export function consumeWebhookDeliveries(deps: {
   logger: Logger;
 }): Promise<TConsumerHandle> {
   return consumeDurable(deps.nc, {
-    stream: 'INTEGRATIONS',
+    stream: 'WEBHOOKS',
     durable: WEBHOOK_DELIVERIES_DURABLE,
     subjects: ['integrations.webhook.received'],
     logger: deps.logger,

@@ -25,7 +25,7 @@ export async function seedSyncedData(
   );
 }
 
-/** Every event of a subject on the INTEGRATIONS stream whose payload matches. */
+/** Every event of a subject (on whichever stream holds it) whose payload matches. */
 export async function streamEvents<T extends Record<string, unknown>>(
   nc: NatsConnection,
   subject: string,
@@ -38,7 +38,7 @@ export async function streamEvents<T extends Record<string, unknown>>(
   const sub = await js.subscribe(subject, opts);
   const out: T[] = [];
   const jsm = await nc.jetstreamManager();
-  const info = await jsm.streams.info('INTEGRATIONS');
+  const info = await jsm.streams.info(await jsm.streams.find(subject));
   const last = info.state.last_seq;
   if (info.state.messages === 0) {
     sub.unsubscribe();

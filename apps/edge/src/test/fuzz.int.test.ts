@@ -121,7 +121,8 @@ describe('hostile input: fuzzing every procedure, subject and route (whole stack
   const streamCounts = async (): Promise<Record<string, number>> => {
     const jsm = await h.nc.jetstreamManager();
     const out: Record<string, number> = {};
-    for (const s of ['AUDIT', 'INTEGRATIONS']) out[s] = (await jsm.streams.info(s)).state.messages;
+    for (const s of ['AUDIT', 'INTEGRATIONS', 'WEBHOOKS'])
+      out[s] = (await jsm.streams.info(s)).state.messages;
     return out;
   };
 

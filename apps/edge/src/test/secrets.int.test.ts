@@ -221,7 +221,7 @@ describe('secrets never leave the vault (whole stack as processes, debug logs)',
     places.push(['OAuth redirect URLs', hops.join('\n')]);
 
     const jsm = await h.nc.jetstreamManager();
-    for (const stream of ['INTEGRATIONS', 'AUDIT']) {
+    for (const stream of ['INTEGRATIONS', 'WEBHOOKS', 'AUDIT']) {
       const { state } = await jsm.streams.info(stream);
       expect(state.messages, stream).toBeGreaterThan(0);
       const messages: string[] = [];

@@ -577,15 +577,15 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
    */
   const pastDuplicateWindow = async <T>(fn: () => Promise<T>): Promise<T> => {
     const jsm = await h.nc.jetstreamManager();
-    const { config } = await jsm.streams.info('INTEGRATIONS');
-    await jsm.streams.update('INTEGRATIONS', { ...config, duplicate_window: nanos(100) });
+    const { config } = await jsm.streams.info('WEBHOOKS');
+    await jsm.streams.update('WEBHOOKS', { ...config, duplicate_window: nanos(100) });
     try {
       await new Promise((r) => setTimeout(r, 500));
       return await fn();
     } finally {
-      await jsm.streams.update('INTEGRATIONS', {
+      await jsm.streams.update('WEBHOOKS', {
         ...config,
-        duplicate_window: nanos(STREAMS.INTEGRATIONS.duplicateWindowMs),
+        duplicate_window: nanos(STREAMS.WEBHOOKS.duplicateWindowMs),
       });
     }
   };
@@ -816,17 +816,17 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
   it('answers 503 when JetStream refuses the publish, leaves no claim behind, and takes the same delivery at once afterwards', async () => {
     const body = JSON.stringify({ eventNotifications: [{ realmId: 'r1', id: uuid() }] });
     const jsm = await h.nc.jetstreamManager();
-    const { config } = await jsm.streams.info('INTEGRATIONS');
+    const { config } = await jsm.streams.info('WEBHOOKS');
     // The stream stops taking webhook deliveries (as if it were away): the edge's publish of one fails.
-    await jsm.streams.update('INTEGRATIONS', {
+    await jsm.streams.update('WEBHOOKS', {
       ...config,
-      subjects: ['integrations.connection.>'],
+      subjects: ['integrations.webhook.paused'],
     });
     let refused;
     try {
       refused = await deliver(qbPath(), body);
     } finally {
-      await jsm.streams.update('INTEGRATIONS', config);
+      await jsm.streams.update('WEBHOOKS', config);
     }
     expect(refused.status).toBe(503);
     expect(refused.json?.error).toMatchObject({ code: 'UNAVAILABLE', reason: 'unavailable' });

@@ -49,7 +49,7 @@ export function consumeWebhookDeliveries(deps: {
 }): Promise<TConsumerHandle> {
   const knex = deps.orm.em.getConnection().getKnex();
   return consumeDurable(deps.nc, {
-    stream: 'INTEGRATIONS',
+    stream: 'WEBHOOKS',
     durable: WEBHOOK_DELIVERIES_DURABLE,
     subjects: ['integrations.webhook.received'],
     logger: deps.logger,
