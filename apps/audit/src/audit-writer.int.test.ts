@@ -256,4 +256,24 @@ describe('audit writer under a stalled or unreachable database (real Postgres + 
       await proxy.close();
     }
   });
+
+  it('sets its durable up again when an operator deletes it, and writes what comes after (once)', async () => {
+    await start(orm, {});
+    const orgId = randomUUID();
+    const first = [event(orgId, 1)];
+    await publishAll(first);
+    await waitFor(async () => ((await entriesOf([orgId])).length === 1 ? true : undefined), {
+      what: 'the first entry',
+    });
+    await (await nc.jetstreamManager()).consumers.delete(AUDIT_STREAM, AUDIT_DURABLE);
+    const later = [event(orgId, 2), event(orgId, 3)];
+    await publishAll(later);
+    // The new durable reads the stream from its start: the first event again, deduped by its id.
+    await waitFor(async () => ((await entriesOf([orgId])).length === 3 ? true : undefined), {
+      timeoutMs: 15_000,
+      what: 'the entries published after the durable was deleted',
+    });
+    await expectChains([orgId], [...first, ...later]);
+    expect(lines.some((l) => l.msg.includes('setting it up again'))).toBe(true);
+  });
 });

@@ -101,13 +101,16 @@ export async function startAuditWriter(
     max_deliver: -1,
     max_ack_pending: opts.maxAckPending ?? 10_000,
   };
-  const exists = await jsm.consumers.info(AUDIT_STREAM, AUDIT_DURABLE).then(
-    () => true,
-    () => false,
-  );
-  if (exists) await jsm.consumers.update(AUDIT_STREAM, AUDIT_DURABLE, config);
-  else await jsm.consumers.add(AUDIT_STREAM, config);
-  const consumer = await nc.jetstream().consumers.get(AUDIT_STREAM, AUDIT_DURABLE);
+  const setUp = async () => {
+    const exists = await jsm.consumers.info(AUDIT_STREAM, AUDIT_DURABLE).then(
+      () => true,
+      () => false,
+    );
+    if (exists) await jsm.consumers.update(AUDIT_STREAM, AUDIT_DURABLE, config);
+    else await jsm.consumers.add(AUDIT_STREAM, config);
+    return nc.jetstream().consumers.get(AUDIT_STREAM, AUDIT_DURABLE);
+  };
+  let consumer: Awaited<ReturnType<typeof setUp>> | undefined = await setUp();
 
   // Every message taken and not yet acked, nak'd or terminated, by stream sequence, in the order of its first
   // delivery: what waits and what is being written. Parsed as they arrive (the contract check of the next batch
@@ -170,7 +173,13 @@ export async function startAuditWriter(
   const pump = (async () => {
     while (!stopped) {
       try {
-        messages = await consumer.consume({ max_messages: Math.min(batchSize * 2, 5_000) });
+        // Its durable deleted (or the stream recreated): set up again, as consumeDurable does, rather than wait
+        // deaf for someone else to recreate it (nats.js's default).
+        consumer ??= await setUp();
+        messages = await consumer.consume({
+          max_messages: Math.min(batchSize * 2, 5_000),
+          abort_on_missing_resource: true,
+        });
         for await (const msg of messages) {
           const now = Date.now();
           const known = held.get(msg.seq);
@@ -187,10 +196,11 @@ export async function startAuditWriter(
         }
       } catch (e) {
         if (stopped) break;
-        logger.warn({ err: e }, 'audit consumer interrupted; resuming');
+        logger.warn({ err: e }, 'audit consumer interrupted; setting it up again');
         // Close the interrupted consumption before opening another one.
         messages?.stop();
       }
+      consumer = undefined;
       if (!stopped) await new Promise((r) => setTimeout(r, 500));
     }
   })();

@@ -211,6 +211,68 @@ describe('consumeDurable before its stream exists', () => {
     }
   });
 
+  it('sets its durable up again when it is deleted, and when its stream is deleted and created again', async () => {
+    await ensureStreams(nc, ['INTEGRATIONS'], { service: 'connection' });
+    const publisher = new EventPublisher(nc);
+    const publish = (n: number) => {
+      const id = `00000000-0000-4000-8000-${String(9_000 + n).padStart(12, '0')}`;
+      return publisher.publish(
+        'integrations.connection.abandoned',
+        {
+          eventId: id,
+          occurredAt: new Date().toISOString(),
+          orgId: '00000000-0000-4000-8000-00000000000a',
+          vendor: 'google',
+          instanceId: '00000000-0000-4000-8000-00000000000b',
+          connectionId: id,
+          level: 'user',
+          userId: '00000000-0000-4000-8000-00000000000c',
+          reason: 'connect_failed',
+        },
+        { msgId: id },
+      );
+    };
+    const handled = new Set<string>();
+    const lines: string[] = [];
+    const consumer = await consumeDurable(nc, {
+      stream: 'INTEGRATIONS',
+      durable: 'recreated-subscriber',
+      subjects: ['integrations.connection.abandoned'],
+      logger: createLogger({
+        name: 'subscriber',
+        destination: { write: (l: string) => void lines.push(l) },
+      }),
+      handler: async (event) => {
+        handled.add(event.connectionId);
+      },
+    });
+    const seen = (n: number) =>
+      handled.has(`00000000-0000-4000-8000-${String(9_000 + n).padStart(12, '0')}`);
+    const jsm = await nc.jetstreamManager();
+    try {
+      await publish(1);
+      await waitFor(() => seen(1), { timeoutMs: 10_000, what: 'the first event' });
+      // An operator deletes the durable.
+      await jsm.consumers.delete('INTEGRATIONS', 'recreated-subscriber');
+      await publish(2);
+      await waitFor(() => seen(2), {
+        timeoutMs: 15_000,
+        what: 'an event after the durable was deleted',
+      });
+      expect((await jsm.consumers.info('INTEGRATIONS', 'recreated-subscriber')).num_pending).toBe(
+        0,
+      );
+      // The stream itself is deleted and created again (its owner's next start).
+      await jsm.streams.delete('INTEGRATIONS');
+      await ensureStreams(nc, ['INTEGRATIONS'], { service: 'connection' });
+      await publish(3);
+      await waitFor(() => seen(3), { timeoutMs: 20_000, what: 'an event in the new stream' });
+      expect(lines.join('')).toContain('setting it up again');
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it('a stop while it waits for the stream returns at once', async () => {
     const consumer = await consumeDurable(nc, {
       stream: 'AUDIT',

@@ -233,23 +233,31 @@ export async function consumeDurable<S extends TEventSubject>(
       };
     });
   const loop = (async () => {
-    for (let waitMs = 250; !consumer && !stopped; waitMs = Math.min(waitMs * 2, 5_000)) {
-      await pause(waitMs);
-      if (stopped) return;
-      try {
-        consumer = await setUp();
-        opts.logger.info(
-          { stream: opts.stream, durable: opts.durable },
-          'stream exists: consuming',
-        );
-      } catch (e) {
-        if (!isStreamNotFound(e))
-          opts.logger.warn({ err: e, stream: opts.stream }, 'consumer set-up failed; retrying');
+    while (!stopped) {
+      for (let waitMs = 250; !consumer && !stopped; waitMs = Math.min(waitMs * 2, 5_000)) {
+        await pause(waitMs);
+        if (stopped) return;
+        try {
+          consumer = await setUp();
+          opts.logger.info(
+            { stream: opts.stream, durable: opts.durable },
+            'stream and consumer exist: consuming',
+          );
+        } catch (e) {
+          if (!isStreamNotFound(e))
+            opts.logger.warn({ err: e, stream: opts.stream }, 'consumer set-up failed; retrying');
+        }
       }
-    }
-    while (!stopped && consumer) {
+      if (!consumer) return;
       try {
-        messages = await consumer.consume({ max_messages: opts.batch ?? 256 });
+        // Abort when the consumer or its stream is gone (an operator recreated the stream, a node lost a replica-1
+        // consumer): nats.js would otherwise wait for someone else to recreate them, deaf until a restart. This
+        // process recreates its own durable below (a new one reads the stream from its start; handlers are
+        // idempotent by event id) and waits for a deleted stream as it does at start.
+        messages = await consumer.consume({
+          max_messages: opts.batch ?? 256,
+          abort_on_missing_resource: true,
+        });
         for await (const msg of messages) {
           // Stopping: nats.js still hands out what it had pulled. Those are handed back unhandled, so a stop (a
           // deploy's SIGTERM, with its time limit) is not held by a backlog's handlers: another replica takes them
@@ -319,11 +327,19 @@ export async function consumeDurable<S extends TEventSubject>(
             if (span) endSpan(span, outcome);
           }
         }
+        if (stopped) break;
+        opts.logger.warn(
+          { stream: opts.stream, durable: opts.durable },
+          'consumer ended; setting it up again',
+        );
       } catch (e) {
         if (stopped) break;
-        opts.logger.warn({ err: e }, 'consumer interrupted; resuming');
-        await new Promise((r) => setTimeout(r, 500));
+        opts.logger.warn(
+          { err: e, stream: opts.stream, durable: opts.durable },
+          'consumer interrupted; setting it up again',
+        );
       }
+      consumer = undefined;
     }
   })();
   return {
