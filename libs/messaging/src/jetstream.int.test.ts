@@ -273,6 +273,54 @@ describe('consumeDurable before its stream exists', () => {
     }
   });
 
+  it('retries a message that keeps failing less and less often, up to the cap', async () => {
+    await ensureStreams(nc, ['INTEGRATIONS'], { service: 'connection' });
+    const id = '00000000-0000-4000-8000-00000000dead';
+    const tries: number[] = [];
+    const consumer = await consumeDurable(nc, {
+      stream: 'INTEGRATIONS',
+      durable: 'failing-subscriber',
+      subjects: ['integrations.connection.abandoned'],
+      logger: createLogger({ name: 'subscriber', level: 'silent' }),
+      retryDelayMs: 200,
+      maxRetryDelayMs: 800,
+      handler: async (event) => {
+        if (event.connectionId !== id) return;
+        tries.push(Date.now());
+        throw new Error('always fails');
+      },
+    });
+    try {
+      await new EventPublisher(nc).publish(
+        'integrations.connection.abandoned',
+        {
+          eventId: id,
+          occurredAt: new Date().toISOString(),
+          orgId: '00000000-0000-4000-8000-00000000000a',
+          vendor: 'google',
+          instanceId: '00000000-0000-4000-8000-00000000000b',
+          connectionId: id,
+          level: 'user',
+          userId: '00000000-0000-4000-8000-00000000000c',
+          reason: 'connect_failed',
+        },
+        { msgId: id },
+      );
+      await waitFor(() => tries.length >= 6, { timeoutMs: 10_000, what: 'six tries' });
+      const gaps = tries.slice(1, 6).map((t, i) => t - tries[i]!);
+      // 200, 400, 800, 800, 800 ms (the server's own timing adds a little to each).
+      expect(gaps[0]).toBeGreaterThanOrEqual(180);
+      expect(gaps[0]).toBeLessThan(390);
+      expect(gaps[1]).toBeGreaterThanOrEqual(380);
+      for (const g of gaps.slice(2)) {
+        expect(g).toBeGreaterThanOrEqual(760);
+        expect(g).toBeLessThan(1_600);
+      }
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it('a stop while it waits for the stream returns at once', async () => {
     const consumer = await consumeDurable(nc, {
       stream: 'AUDIT',

@@ -181,7 +181,10 @@ export async function consumeDurable<S extends TEventSubject>(
     ) => Promise<void>;
     ackWaitMs?: number;
     maxDeliver?: number;
+    /** The first retry's delay; each later one doubles it, up to `maxRetryDelayMs`. */
     retryDelayMs?: number;
+    /** The longest pause between two tries of a message that keeps failing (default a minute). */
+    maxRetryDelayMs?: number;
     /** Messages to pull at once. */
     batch?: number;
   },
@@ -319,7 +322,9 @@ export async function consumeDurable<S extends TEventSubject>(
               },
               'event handling failed; will retry',
             );
-            msg.nak(opts.retryDelayMs ?? 1_000);
+            // Backing off per message: one that keeps failing (a bug, a row it can never write) is tried once a
+            // minute, not every second for as long as it lives, with a warning each time.
+            msg.nak(retryDelayFor(msg.info.redeliveryCount, opts));
           } finally {
             natsHandlerDuration
               .labels(service, subject, outcome)
@@ -350,6 +355,17 @@ export async function consumeDurable<S extends TEventSubject>(
       await loop;
     },
   };
+}
+
+/** The nak delay of a delivery that failed: `retryDelayMs` doubled per earlier delivery, capped. */
+export function retryDelayFor(
+  redeliveryCount: number,
+  opts: { retryDelayMs?: number; maxRetryDelayMs?: number },
+): number {
+  const first = opts.retryDelayMs ?? 1_000;
+  const max = Math.max(first, opts.maxRetryDelayMs ?? 60_000);
+  // redeliveryCount is 1 on the first delivery.
+  return Math.min(max, first * 2 ** Math.min(30, Math.max(0, redeliveryCount - 1)));
 }
 
 /** JetStream's "stream not found" (API error 10059), as nats.js reports it. */
