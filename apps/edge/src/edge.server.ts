@@ -48,7 +48,7 @@ import { restRoutes } from './http/rest-routes';
 import { createOpenApiRoute } from './http/openapi.route';
 import { createContextFactory, type TEdgeDeps } from './trpc/context';
 import { edgeResponseMeta, trpcErrorBody } from './trpc/response-meta';
-import { ZEdgeLimitsEnv } from './env.schema';
+import { ZEdgeLimitsEnv, ZEdgeSagaRetryEnv } from './env.schema';
 import { createEdgeLimits, edgeLimitsFromEnv, type TEdgeLimitsConfig } from './http/edge-limits';
 import { installObservability } from './observability/install-observability';
 import { sendAppError } from './http/http-errors';
@@ -92,6 +92,11 @@ export interface TEdgeConfig {
   sagaRecoveryIntervalMs?: number;
   /** Resume sagas stopped past their pivot on their own (SAGA_AUTO_RESUME_MS, _MAX_MS). Unset: only by request. */
   sagaAutoResume?: { afterMs: number; maxDelayMs: number } | undefined;
+  /**
+   * The longest delay between saga retries that go on until done (past the pivot, compensations, hooks). Unset:
+   * SAGA_RETRY_MAX_MS from this process's environment (`ZEdgeSagaRetryEnv`, default 30 s).
+   */
+  sagaRetryMaxMs?: number | undefined;
   /**
    * When ended sagas' idempotency records are released in the services (SAGA_RECORD_RETENTION_MS, default 7 days)
    * and how often each edge looks (SAGA_RECORD_RELEASE_INTERVAL_MS, default 1 min; 0: never).
@@ -252,6 +257,9 @@ async function serveEdge(
     leaseMs: cfg.sagaLeaseMs ?? 15_000,
     recoveryIntervalMs: cfg.sagaRecoveryIntervalMs ?? 1_000,
     ...(cfg.sagaAutoResume ? { autoResume: cfg.sagaAutoResume } : {}),
+    backoff: {
+      untilDoneMaxMs: cfg.sagaRetryMaxMs ?? parseEnv('edge', ZEdgeSagaRetryEnv).SAGA_RETRY_MAX_MS,
+    },
   });
   const deps: TEdgeDeps = {
     orm,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EnvError, parseEnv } from '@otesse/config';
-import { edgePublicUrlOf, ZEdgeEnv } from './env.schema';
+import { edgePublicUrlOf, ZEdgeEnv, ZEdgeSagaRetryEnv } from './env.schema';
 
 describe('edge env', () => {
   it('needs EDGE_PUBLIC_URL once it listens beyond loopback, as the images do', () => {
@@ -42,6 +42,21 @@ describe('edge env', () => {
     expect(() => parseEnv('edge', ZEdgeEnv, { EDGE_PUBLIC_METRICS: 'yes' })).toThrow(
       /EDGE_PUBLIC_METRICS/,
     );
+  });
+
+  it('caps the delay of retries that go on until done at 30 s unless told, within 1 s and 10 min', () => {
+    expect(parseEnv('edge', ZEdgeEnv, {}).SAGA_RETRY_MAX_MS).toBe(30_000);
+    expect(parseEnv('edge', ZEdgeEnv, { SAGA_RETRY_MAX_MS: '60000' }).SAGA_RETRY_MAX_MS).toBe(
+      60_000,
+    );
+    // The edge reads it alone too (startEdge without a configured value).
+    expect(
+      parseEnv('edge', ZEdgeSagaRetryEnv, { SAGA_RETRY_MAX_MS: '5000' }).SAGA_RETRY_MAX_MS,
+    ).toBe(5_000);
+    for (const bad of ['500', '600001', '2.5', 'soon'])
+      expect(() => parseEnv('edge', ZEdgeEnv, { SAGA_RETRY_MAX_MS: bad })).toThrow(
+        /SAGA_RETRY_MAX_MS/,
+      );
   });
 
   it('remembers webhook deliveries 7 days unless told, never less than a signed timestamp stays fresh', () => {

@@ -41,6 +41,16 @@ export const ZEdgeLimitsEnv = z.object({
   EDGE_MAX_STREAMS_PER_TOKEN: count(10_000).default(16),
 });
 
+/** Saga retry delays (their own object so the edge can read them alone, as with `ZEdgeLimitsEnv`). */
+export const ZEdgeSagaRetryEnv = z.object({
+  /**
+   * The longest delay between retries that go on until done (a step past the pivot, a compensation, a saga's audit
+   * hook): they double from 100 ms up to this, so an outage of an hour costs each saga about 170 attempts, not
+   * thousands. Retries before the pivot stay quick (at most 2 s apart) and end in a compensation.
+   */
+  SAGA_RETRY_MAX_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+});
+
 export const ZEdgeEnv = ZServiceEnv.extend({
   DATABASE_URL: ZDatabaseUrl.default('postgres://otesse_edge@127.0.0.1:5432/otesse'),
   EDGE_HOST: z.string().default('127.0.0.1'),
@@ -133,7 +143,9 @@ export const ZEdgeEnv = ZServiceEnv.extend({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
-}).extend(ZEdgeLimitsEnv.shape);
+})
+  .extend(ZEdgeLimitsEnv.shape)
+  .extend(ZEdgeSagaRetryEnv.shape);
 export type TEdgeEnv = z.infer<typeof ZEdgeEnv>;
 export type TEdgeLimitsEnv = z.infer<typeof ZEdgeLimitsEnv>;
 

@@ -209,6 +209,135 @@ describe('SagaEngine (real Postgres)', () => {
     expect(v?.steps.find((s) => s.name === 'c')?.attempts).toBe(6);
   });
 
+  it('past the pivot, an outage is retried with a delay that doubles up to its long cap, and the saga then completes', async () => {
+    // Base 50 ms, doubling to 400 ms: retry n waits between half and all of min(400, 50 × 2^(n-1)).
+    const baseMs = 50;
+    const capMs = 400;
+    const e = engine({ backoff: { baseMs, maxMs: baseMs, untilDoneMaxMs: capMs } });
+    const at: number[] = [];
+    let down = true;
+    const def = definition(new Effects(), {
+      c: () => {
+        at.push(performance.now());
+        if (down) throw new AppError('UNAVAILABLE', 'vault out', { reason: 'no_responders' });
+      },
+    });
+    e.register(def);
+    const { sagaId } = await e.start(def, {
+      subjectKey: 'outage1',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    await waitFor(async () => at.length > 0 || undefined, { timeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 3_000));
+    const upper = (n: number) => Math.min(capMs, baseMs * 2 ** (n - 1));
+    const window = at.at(-1)! - at[0]!;
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    // Each gap follows its schedule: at least half its delay, at most all of it plus the log's two statements.
+    for (const [i, gap] of gaps.entries()) {
+      expect(gap).toBeGreaterThanOrEqual(upper(i + 1) / 2 - 5);
+      expect(gap).toBeLessThan(upper(i + 1) + 250);
+    }
+    // From the fourth retry on, the delay is at the cap: never again one every base interval.
+    expect(gaps.length).toBeGreaterThanOrEqual(7);
+    for (const gap of gaps.slice(3)) expect(gap).toBeGreaterThanOrEqual(capMs / 2 - 5);
+    // As many attempts as the schedule allows in the window (a delay of 50 ms throughout would make ~80).
+    let fastest = 0;
+    for (let n = 1, t = 0; t + upper(n) / 2 <= window + 5; n += 1) {
+      t += upper(n) / 2;
+      fastest = n;
+    }
+    expect(at.length - 1).toBeLessThanOrEqual(fastest);
+    expect(at.length).toBeLessThanOrEqual(18);
+    // The outage ends: the next attempt succeeds and the saga completes.
+    down = false;
+    const v = await e.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('completed');
+    expect(v?.steps.find((s) => s.name === 'c')?.attempts).toBe(at.length);
+  });
+
+  it('a stop during a long retry delay past the pivot returns at once; the saga is recovered and completes', async () => {
+    const at: number[] = [];
+    let down = true;
+    const def = definition(new Effects(), {
+      c: () => {
+        at.push(Date.now());
+        if (down) throw new AppError('UNAVAILABLE', 'vault out', { reason: 'no_responders' });
+      },
+    });
+    // The first retry waits 1.5 to 3 s.
+    const first = engine({
+      owner: 'long-delay',
+      backoff: { baseMs: 3_000, maxMs: 3_000, untilDoneMaxMs: 30_000 },
+    });
+    first.register(def);
+    const { sagaId } = await first.start(def, {
+      subjectKey: 'outage2',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    await waitFor(
+      async () => (await first.view(sagaId))?.steps.find((s) => s.status === 'failed'),
+      { timeoutMs: 5_000 },
+    );
+    const stopping = Date.now();
+    await first.stop();
+    expect(Date.now() - stopping).toBeLessThan(1_000);
+    expect(at).toHaveLength(1);
+    down = false;
+    const next = engine({ owner: 'long-delay-next' });
+    next.register(def);
+    expect(await next.recoverOnce()).toBe(1);
+    expect((await next.waitFor(sagaId, 5_000))?.status).toBe('completed');
+  });
+
+  it('a stop while onCompensated keeps failing (JetStream down) returns promptly; recovery runs the hook and ends the saga', async () => {
+    const fx = new Effects();
+    let auditDown = true;
+    const hookCalls: string[] = [];
+    const def: TSagaDefinition<TIn> = {
+      ...definition(fx, {
+        pivot: () => {
+          throw new AppError('CONFLICT', 'nope');
+        },
+      }),
+      onCompensated: async ({ sagaId }) => {
+        hookCalls.push(sagaId);
+        if (auditDown) throw new AppError('UNAVAILABLE', 'jetstream down');
+      },
+    };
+    const first = engine({ owner: 'hook-first' });
+    first.register(def);
+    const { sagaId } = await first.start(def, {
+      subjectKey: 'hook1',
+      orgId: ORG,
+      actorUserId: ACTOR,
+      input: { n: 1 },
+    });
+    await waitFor(async () => hookCalls.length >= 3 || undefined, { timeoutMs: 5_000 });
+    const stopping = Date.now();
+    const stopped = await Promise.race([
+      first.stop().then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 2_000)),
+    ]);
+    expect(stopped).toBe(true);
+    expect(Date.now() - stopping).toBeLessThan(2_000);
+    // Left compensating, every step undone, its lease handed over.
+    expect((await first.view(sagaId))?.status).toBe('compensating');
+    auditDown = false;
+    const next = engine({ owner: 'hook-next' });
+    next.register(def);
+    expect(await next.recoverOnce()).toBe(1);
+    const v = await next.waitFor(sagaId, 5_000);
+    expect(v?.status).toBe('compensated');
+    expect(v?.error).toMatchObject({ step: 'pivot', code: 'CONFLICT' });
+    // Nothing undone twice; the hook ran again until it went through.
+    expect(fx.calls).toEqual(['run:a', 'run:b', 'undo:b', 'undo:a']);
+    expect(hookCalls.length).toBeGreaterThan(3);
+  });
+
   it('stops past its pivot after a business error repeats (onFailed first), and resumes from that step with a fresh budget', async () => {
     const fx = new Effects();
     const e = engine();

@@ -24,7 +24,13 @@ export interface TSagaEngineOptions {
   leaseMs?: number;
   /** How often expired leases are looked for. 0 disables the recovery loop (tests drive it by hand). */
   recoveryIntervalMs?: number;
-  backoff?: { baseMs: number; maxMs: number };
+  /**
+   * Retry delays: `baseMs` doubling with each attempt, jittered. Retries that end in a compensation (before the
+   * pivot) stop growing at `maxMs` (default 2 s): their total bounds how long a user waits for "failed". Retries
+   * that go on until done (past the pivot, compensations, hooks) grow on to `untilDoneMaxMs` (default 30 s): they
+   * last as long as an outage does, and each costs the log statements.
+   */
+  backoff?: { baseMs?: number; maxMs?: number; untilDoneMaxMs?: number };
   /**
    * Reopen sagas stopped past their pivot on their own: `afterMs` after the stop, doubling with each resume up to
    * `maxDelayMs` (a cause fixed by a rollback needs nobody; one that is not stops again, less and less often).
@@ -217,8 +223,6 @@ const traceIdOf = (saga: TSagaRow): string | undefined => {
 const logJson = (v: unknown): string =>
   JSON.stringify(v).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** A SQL text expression as a uuid, or null when it is not one (a log write must never fail on a caller's value). */
 const uuidOrNull = (expr: string): string =>
   `case when (${expr}) ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then (${expr})::uuid end`;
@@ -250,7 +254,9 @@ export class SagaEngine extends EventEmitter {
   readonly owner: string;
   private readonly defs = new Map<string, TAnyDefinition>();
   private readonly leaseMs: number;
-  private readonly backoff: { baseMs: number; maxMs: number };
+  private readonly backoff: { baseMs: number; maxMs: number; untilDoneMaxMs: number };
+  /** Wakes the drivers waiting out a retry's delay: a stop must not wait for a delay of tens of seconds. */
+  private readonly sleepers = new Set<() => void>();
   private readonly driving = new Map<string, Promise<void>>();
   /** Sagas whose lease another replica took while this process was driving them. */
   private readonly lost = new Set<string>();
@@ -283,7 +289,11 @@ export class SagaEngine extends EventEmitter {
     this.setMaxListeners(0);
     this.owner = opts.owner ?? `edge-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.leaseMs = opts.leaseMs ?? 15_000;
-    this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 2_000 };
+    this.backoff = {
+      baseMs: opts.backoff?.baseMs ?? 100,
+      maxMs: opts.backoff?.maxMs ?? 2_000,
+      untilDoneMaxMs: opts.backoff?.untilDoneMaxMs ?? 30_000,
+    };
   }
 
   register<TInput extends Record<string, unknown>>(def: TSagaDefinition<TInput>): void {
@@ -374,6 +384,7 @@ export class SagaEngine extends EventEmitter {
     if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
     for (const { timer } of this.redrives.values()) clearTimeout(timer);
     this.redrives.clear();
+    for (const wake of [...this.sleepers]) wake();
     await Promise.allSettled([...this.driving.values()]);
     // A graceful stop hands its unfinished sagas over at once instead of after the lease runs out.
     await this.t('saga')
@@ -994,9 +1005,28 @@ export class SagaEngine extends EventEmitter {
     this.emit(`progress:${sagaId}`);
   }
 
-  private delay(attempt: number): number {
-    const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** Math.max(0, attempt - 1));
+  /**
+   * The delay before retry `attempt` (1: the first): exponential, jittered over its upper half so sagas failing
+   * together (an outage) spread out. `untilDone`: the retries that only end when the call succeeds, capped higher.
+   */
+  private delay(attempt: number, untilDone = false): number {
+    const cap = untilDone ? this.backoff.untilDoneMaxMs : this.backoff.maxMs;
+    const exp = Math.min(cap, this.backoff.baseMs * 2 ** Math.max(0, attempt - 1));
     return exp / 2 + Math.random() * (exp / 2);
+  }
+
+  /** Waits out a retry's delay; a stop ends the wait at once (the caller checks `stopped` next). */
+  private pause(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
   }
 
   /** `fresh`: the row `start()` just inserted (its first step already running), so nothing is read back. */
@@ -1222,13 +1252,17 @@ export class SagaEngine extends EventEmitter {
             await this.failAfterPivot(saga, err, results);
             return { status: 'failed' };
           }
-          await sleep(this.delay(attempts));
-          if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
+          // Retryable: until done, for as long as an outage lasts, so the delay grows to the long cap (counted in
+          // this pass: a resumed saga starts quick). A business error's retries are bounded (maxAttempts): the
+          // short cap, so the saga stops for an operator as soon as before.
+          await this.pause(this.delay(attempts - attemptsBefore, retryable));
+          // The lease: the next transition checks it (owner) and the lease timer renews it; no statement here.
+          if (this.stopped) return { status: 'stopped' };
           continue;
         }
         if (retryable && attempts < (step.maxAttempts ?? 3)) {
-          await sleep(this.delay(attempts));
-          if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
+          await this.pause(this.delay(attempts));
+          // No lease statement: the transition at the loop's top writes only while this process holds the saga.
           continue;
         }
         const held = await this.t('saga')
@@ -1352,8 +1386,9 @@ export class SagaEngine extends EventEmitter {
       // This pass's budget: a resumed (or recovered) saga tries each step afresh.
       if (!outcome.retryable && attempts - firstAttempt + 1 >= (step.maxAttempts ?? 10))
         return { status: 'failed', error: outcome.err };
-      await sleep(this.delay(attempts));
-      if (!(await this.renewLease(saga.id))) return { status: 'stopped' };
+      await this.pause(this.delay(attempts - firstAttempt + 1, outcome.retryable));
+      // The next transition checks the lease (owner); the lease timer renews it.
+      if (this.stopped) return { status: 'stopped' };
     }
   }
 
@@ -1417,6 +1452,26 @@ export class SagaEngine extends EventEmitter {
     }
   }
 
+  /**
+   * A compensation attempt's start, in one statement: the step `compensating` and the saga's lease renewed, only
+   * while this process holds the saga. False: another replica took it over (its driver compensates).
+   */
+  private async startCompensation(sagaId: string, step: string): Promise<boolean> {
+    const S = this.q();
+    const [row] = await this.sql<{ held: boolean }>(
+      'start-compensation',
+      `with held as (
+         update ${S}.saga set lease_expires_at = now() + $3::float8 * interval '1 millisecond', updated_at = now()
+          where id = $1 and owner = $4 and status = any($5::text[]) returning id),
+       st as (
+         update ${S}.saga_step set status = 'compensating'
+          where saga_id in (select id from held) and name = $2)
+       select exists (select 1 from held) as held`,
+      [sagaId, step, this.leaseMs, this.owner, [...OPEN_SAGA_STATUSES]],
+    );
+    return row?.held === true;
+  }
+
   private async compensate(
     saga: TSagaRow,
     def: TAnyDefinition,
@@ -1432,9 +1487,7 @@ export class SagaEngine extends EventEmitter {
       let attempts = 0;
       for (;;) {
         attempts += 1;
-        await this.t('saga_step')
-          .where({ saga_id: saga.id, name: step.name })
-          .update({ status: 'compensating' });
+        if (!(await this.startCompensation(saga.id, step.name))) return;
         this.emitProgress(saga.id);
         const stepStarted = performance.now();
         try {
@@ -1464,22 +1517,29 @@ export class SagaEngine extends EventEmitter {
             'compensation failed; retrying',
           );
           if (this.stopped) return;
-          await sleep(this.delay(attempts));
-          if (!(await this.renewLease(saga.id))) return;
+          await this.pause(this.delay(attempts, true));
+          // The next attempt's start checks the lease and renews it (startCompensation).
+          if (this.stopped) return;
         }
       }
     }
     const onCompensated = def.onCompensated;
     if (onCompensated) {
-      const done = await this.hookUntilDone(saga, 'onCompensated', () =>
-        onCompensated({
-          sagaId: saga.id,
-          input: saga.input,
-          orgId: saga.org_id,
-          actorUserId: saga.actor_user_id,
-          results,
-          error: error ?? { step: 'unknown', code: 'INTERNAL', reason: null, message: 'unknown' },
-        }),
+      // A stop leaves the saga `compensating` with every step compensated: whoever claims it next finds nothing left
+      // to undo and runs this hook again (idempotent) before the end, so a stop need not wait for it.
+      const done = await this.hookUntilDone(
+        saga,
+        'onCompensated',
+        () =>
+          onCompensated({
+            sagaId: saga.id,
+            input: saga.input,
+            orgId: saga.org_id,
+            actorUserId: saga.actor_user_id,
+            results,
+            error: error ?? { step: 'unknown', code: 'INTERNAL', reason: null, message: 'unknown' },
+          }),
+        { stopOnShutdown: true },
       );
       if (!done) return;
     }
@@ -1504,7 +1564,10 @@ export class SagaEngine extends EventEmitter {
       } catch (e) {
         this.opts.logger.warn({ sagaId: saga.id, err: e }, `${name} failed; retrying`);
         if (opts.stopOnShutdown && this.stopped) return false;
-        await sleep(this.delay(attempts));
+        const wait = this.delay(attempts, true);
+        // A hook that must finish even through a stop waits out its delay (a stop's `pause` would not wait at all).
+        await (opts.stopOnShutdown ? this.pause(wait) : new Promise((r) => setTimeout(r, wait)));
+        if (opts.stopOnShutdown && this.stopped) return false;
         if (!(await this.renewLease(saga.id))) return false;
       }
     }
