@@ -995,4 +995,51 @@ describe('SagaEngine (real Postgres)', () => {
     expect(fx.calls.filter((c) => c === 'run:pivot')).toHaveLength(1);
     expect(fx.calls.filter((c) => c === 'run:c')).toHaveLength(1);
   });
+
+  it('keeps every saga it drives leased through a long step (one renewal for all), so no other engine takes one', async () => {
+    const fx = new Effects();
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((r) => {
+      release = r;
+    });
+    const def = definition(fx);
+    const b = def.steps[1]!;
+    const runB = b.run.bind(b);
+    b.run = async (ctx) => {
+      await slow; // longer than three leases
+      return runB(ctx);
+    };
+    (b as { timeoutMs: number }).timeoutMs = 30_000;
+    const keeper = engine({ leaseMs: 600, owner: 'keeper' });
+    keeper.register(def);
+    const ids: string[] = [];
+    for (const key of ['k1', 'k2', 'k3']) {
+      const { sagaId } = await keeper.start(def, {
+        subjectKey: key,
+        orgId: ORG,
+        actorUserId: ACTOR,
+        input: { n: 1 },
+      });
+      ids.push(sagaId);
+    }
+    const other = engine({ leaseMs: 600, owner: 'other' });
+    other.register(def);
+    for (let i = 0; i < 10; i += 1) {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await other.recoverOnce()).toBe(0);
+    }
+    const leases = await db.query<{ owner: string; ahead: boolean }>(
+      `select owner, lease_expires_at > now() as ahead from edge.saga where id = any($1::uuid[])`,
+      [ids],
+    );
+    expect(leases).toEqual(ids.map(() => ({ owner: 'keeper', ahead: true })));
+    // Renewed together: one statement, one transaction time (a timer per saga renewed each at its own moment).
+    const renewed = await db.query<{ n: number }>(
+      `select count(distinct updated_at)::int as n from edge.saga where id = any($1::uuid[])`,
+      [ids],
+    );
+    expect(renewed).toEqual([{ n: 1 }]);
+    release();
+    for (const id of ids) expect((await keeper.waitFor(id, 5_000))?.status).toBe('completed');
+  });
 });

@@ -258,6 +258,13 @@ export class SagaEngine extends EventEmitter {
   /** Wakes the drivers waiting out a retry's delay: a stop must not wait for a delay of tens of seconds. */
   private readonly sleepers = new Set<() => void>();
   private readonly driving = new Map<string, Promise<void>>();
+  /**
+   * Sagas this process is running, whose leases it renews: all of them in one statement every third of a lease
+   * (`renewLeases`), not one statement per saga — two thousand sagas waiting out an outage past their pivot cost one
+   * statement every 5 s, not 400 a second.
+   */
+  private readonly leased = new Set<string>();
+  private leaseRenewal: NodeJS.Timeout | undefined;
   /** Sagas whose lease another replica took while this process was driving them. */
   private readonly lost = new Set<string>();
   private recoveryTimer: NodeJS.Timeout | undefined;
@@ -905,6 +912,42 @@ export class SagaEngine extends EventEmitter {
     return fresh.map((r) => r.id);
   }
 
+  private holdLease(sagaId: string): void {
+    this.leased.add(sagaId);
+    this.leaseRenewal ??= setInterval(
+      () => void this.renewLeases().catch(() => undefined),
+      Math.max(200, Math.floor(this.leaseMs / 3)),
+    );
+  }
+
+  private releaseLease(sagaId: string): void {
+    this.leased.delete(sagaId);
+    if (this.leased.size === 0 && this.leaseRenewal) {
+      clearInterval(this.leaseRenewal);
+      this.leaseRenewal = undefined;
+    }
+  }
+
+  /** Every held lease moved forward at once; a saga whose row says another owner is lost to this process. */
+  private async renewLeases(): Promise<void> {
+    const ids = [...this.leased];
+    for (let i = 0; i < ids.length; i += 1_000) {
+      const chunk = ids.slice(i, i + 1_000);
+      const held = await this.sql<{ id: string }>(
+        'renew-leases',
+        `update ${this.q()}.saga set lease_expires_at = now() + $2::float8 * interval '1 millisecond',
+             updated_at = now()
+          where id = any($1::uuid[]) and owner = $3 and status in ('running', 'compensating')
+          returning id`,
+        [chunk, this.leaseMs, this.owner],
+      );
+      const kept = new Set(held.map((r) => r.id));
+      // Another replica took the saga over (this process stalled past the lease): stop driving it. One that ended
+      // meanwhile is no longer held, so it is not marked.
+      for (const id of chunk) if (!kept.has(id) && this.leased.has(id)) this.lost.add(id);
+    }
+  }
+
   private async renewLease(sagaId: string): Promise<boolean> {
     const n = await this.t('saga')
       .where({ id: sagaId, owner: this.owner })
@@ -1048,17 +1091,7 @@ export class SagaEngine extends EventEmitter {
         .update({ lease_expires_at: this.knex().fn.now(), updated_at: this.knex().fn.now() });
       return;
     }
-    const leaseTimer = setInterval(
-      () => {
-        void this.renewLease(sagaId)
-          .then((held) => {
-            // Another replica took the saga over (this process stalled past the lease): stop driving it.
-            if (!held) this.lost.add(sagaId);
-          })
-          .catch(() => undefined);
-      },
-      Math.max(200, Math.floor(this.leaseMs / 3)),
-    );
+    this.holdLease(sagaId);
     try {
       if (saga.status === 'running') {
         const outcome = await this.forward(saga, def, fresh !== undefined);
@@ -1067,7 +1100,7 @@ export class SagaEngine extends EventEmitter {
         await this.compensate(saga, def, saga.error);
       }
     } finally {
-      clearInterval(leaseTimer);
+      this.releaseLease(sagaId);
       this.lost.delete(sagaId);
       // Waiters stop waiting on this process (it ended, stopped or lost the saga): they read or poll now.
       this.emit(`end:${sagaId}`);
