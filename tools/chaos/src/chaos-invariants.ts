@@ -1,4 +1,5 @@
 import { consumerOpts, type NatsConnection } from 'nats';
+import { STREAMS } from '@otesse/contracts';
 import type { TTestDatabase } from '@otesse/testing';
 
 /** The event a saga publishes once it completes (a compensated saga publishes none). */
@@ -45,7 +46,8 @@ export async function eventsBySaga(nc: NatsConnection): Promise<Map<string, Map<
   if (info.state.messages === 0) return out;
   const opts = consumerOpts();
   opts.orderedConsumer();
-  const sub = await nc.jetstream().subscribe('integrations.>', opts);
+  // The stream's own subjects: an ordered consumer's filter must fall in one stream (WEBHOOKS holds the rest).
+  const sub = await nc.jetstream().subscribe(STREAMS.INTEGRATIONS.subjects[0], opts);
   try {
     const timer = setTimeout(() => sub.unsubscribe(), 30_000);
     for await (const m of sub) {

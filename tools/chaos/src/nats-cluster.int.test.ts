@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckPolicy, connect, type NatsConnection } from 'nats';
+import { STREAMS } from '@otesse/contracts';
 import {
   createTestCertificates,
   NATS_DEV_USERS,
@@ -178,7 +179,7 @@ describe('NATS cluster (tools/nats/cluster)', () => {
       await denied(
         connection.streams.add({
           name: 'INTEGRATIONS',
-          subjects: ['integrations.>'],
+          subjects: [...STREAMS.INTEGRATIONS.subjects],
           num_replicas: 3,
         }),
       ),
@@ -211,22 +212,37 @@ describe('NATS cluster (tools/nats/cluster)', () => {
       true,
     );
     expect(await denied(vault.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
-    // The scheduler reads INTEGRATIONS (accepted webhook deliveries) through its one durable consumer only.
+    // The scheduler reads WEBHOOKS (accepted webhook deliveries) through its one durable consumer only.
     const scheduler = await jsmOf('sync-scheduler');
-    expect(await denied(scheduler.streams.info('INTEGRATIONS'))).toBe(false);
-    expect(await denied(scheduler.streams.purge('INTEGRATIONS'))).toBe(true);
+    expect(
+      await denied(
+        connection.streams.add({
+          name: 'WEBHOOKS',
+          subjects: [...STREAMS.WEBHOOKS.subjects],
+          num_replicas: 3,
+        }),
+      ),
+    ).toBe(false);
+    expect(await denied(scheduler.streams.info('WEBHOOKS'))).toBe(false);
+    expect(await denied(scheduler.streams.purge('WEBHOOKS'))).toBe(true);
+    expect(await denied(scheduler.streams.info('INTEGRATIONS'))).toBe(true);
     expect(await denied(scheduler.streams.info('AUDIT'))).toBe(true);
     expect(
       await denied(
-        scheduler.consumers.add('INTEGRATIONS', {
+        scheduler.consumers.add('WEBHOOKS', {
           durable_name: 'other',
           ack_policy: AckPolicy.Explicit,
         }),
       ),
     ).toBe(true);
+    expect(await denied(scheduler.consumers.delete('WEBHOOKS', 'sync-scheduler-webhooks'))).toBe(
+      true,
+    );
+    // The one purge a service may make: the connection service's, of what INTEGRATIONS kept of moved-out subjects.
     expect(
-      await denied(scheduler.consumers.delete('INTEGRATIONS', 'sync-scheduler-webhooks')),
-    ).toBe(true);
+      await denied(connection.streams.purge('INTEGRATIONS', { filter: 'integrations.webhook.>' })),
+    ).toBe(false);
+    expect(await denied(connection.streams.purge('AUDIT'))).toBe(true);
     const edge = await jsmOf('edge');
     expect(await denied(edge.consumers.info('AUDIT', 'audit-writer'))).toBe(true);
     // And the stream survived all of it.
