@@ -189,6 +189,19 @@ describe('an org with thousands of personal connections to one provider (whole s
       (j) => j.connection?.userId !== h.member.id && j.connection?.level === 'user',
     );
     expect(seeded?.connection?.connectedBy).toBeNull();
+    // Nor whose it is: no colleague's user id (the connection's own id and state only).
+    expect(seeded?.connection?.userId).toBeNull();
+    expect(
+      asMember.jobs
+        .filter((j) => j.connection?.level === 'user' && j.job.connectionId !== memberId)
+        .every((j) => j.connection?.userId === null),
+    ).toBe(true);
+    // The member's own, and the org's, keep theirs; an admin sees every one's.
+    expect(asMember.jobs.find((j) => j.job.connectionId === memberId)?.connection?.userId).toBe(
+      h.member.id,
+    );
+    const asAdmin = await h.admin.client.sync.listJobs.query({ instanceId });
+    expect(asAdmin.jobs.every((j) => typeof j.connection?.userId === 'string')).toBe(true);
   });
 
   it('the REST aggregate counts every member and sees the expired refresh tokens among them', async () => {

@@ -8,7 +8,7 @@ import { syncRequestOptions } from './sync-request-context';
  * An instance's sync jobs, each with its newest execution and counts, and the connection it syncs for: its level,
  * state (an Enable the scheduler would refuse is offered as unavailable, with why) and who made it — named for the
  * organization's connections, the caller's own, and anyone's to settings.view or settings.edit; otherwise
- * `connectedBy` is null. `records` is the instance's local records of the job's resource, shared by every
+ * `connectedBy` and `userId` are null. `records` is the instance's local records of the job's resource, shared by every
  * connection's job of that resource. The instance must be the caller's org's (NOT_FOUND otherwise, like a missing
  * one); an instance without jobs (API-key providers) lists none.
  */
@@ -86,16 +86,18 @@ export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx
     jobsTotal: overview.jobsTotal ?? overview.jobs.length,
     jobs: overview.jobs.map((j) => {
       const c = connections.get(j.job.connectionId);
+      const named = c !== undefined && mayNameOwner(identity, c);
       return {
         ...j,
         connection: c
           ? {
               id: c.id,
               level: c.level,
-              userId: c.userId,
+              // Whose it is, like `connectedBy`: a member is not told which colleague a personal connection is.
+              userId: named ? c.userId : null,
               status: c.status,
               refreshTokenExpired: c.refreshTokenExpired,
-              connectedBy: mayNameOwner(identity, c) ? (people.get(c.userId) ?? null) : null,
+              connectedBy: named ? (people.get(c.userId) ?? null) : null,
             }
           : null,
       };
