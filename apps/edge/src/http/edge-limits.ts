@@ -28,10 +28,43 @@ export interface TEdgeLimits {
    * and from other endpoints, since providers send every customer's deliveries from the same few addresses.
    */
   webhookFailures: RateLimiter;
+  /**
+   * Deliveries to endpoints that do not exist, per client IP: past it, an address is refused (429) before its body is
+   * read or the endpoint looked up — except for endpoints this edge found recently (`knownWebhookEndpoints`), so a
+   * provider address that also delivers to a deleted instance keeps delivering to the live ones.
+   */
+  webhookUnknown: RateLimiter;
+  knownWebhookEndpoints: RecentKeys;
   oauth: RateLimiter;
   perToken: RateLimiter;
   /** Progress streams open per API token. */
   streams: StreamSlots;
+}
+
+/** Keys seen within `ttlMs`, at most `max` of them (the oldest go first). */
+export class RecentKeys {
+  private readonly seen = new Map<string, number>();
+  constructor(
+    private readonly ttlMs: number,
+    private readonly max: number,
+  ) {}
+
+  add(key: string): void {
+    this.seen.delete(key);
+    if (this.seen.size >= this.max) {
+      const oldest = this.seen.keys().next();
+      if (!oldest.done) this.seen.delete(oldest.value);
+    }
+    this.seen.set(key, Date.now());
+  }
+
+  has(key: string): boolean {
+    const at = this.seen.get(key);
+    if (at === undefined) return false;
+    if (Date.now() - at < this.ttlMs) return true;
+    this.seen.delete(key);
+    return false;
+  }
 }
 
 /**
@@ -84,6 +117,8 @@ export function createEdgeLimits(cfg: Partial<TEdgeLimitsConfig> = {}): TEdgeLim
     trustedProxyHops: c.trustedProxyHops,
     authFailures: new RateLimiter('auth_failures', c.authFailures),
     webhookFailures: new RateLimiter('auth_failures', c.authFailures),
+    webhookUnknown: new RateLimiter('webhook_unknown', c.authFailures),
+    knownWebhookEndpoints: new RecentKeys(10 * 60_000, 50_000),
     oauth: new RateLimiter('oauth', c.oauth),
     perToken: new RateLimiter('token', c.perToken),
     streams: new StreamSlots(c.streamsPerToken),

@@ -1131,4 +1131,76 @@ describe('inbound webhooks through the edge (all services as processes, real Pos
     expect((await me(h.otherAdmin.token)).status).toBe(200);
     expect((await post(globex, GLOBEX_POSTMARK_PASSWORD)).status).toBe(202);
   });
+
+  it('an address naming endpoints that do not exist is refused past its allowance, before the body is read; endpoints the edge knows still take its deliveries', async () => {
+    const prober = '127.0.0.21';
+    let view = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'postmark' });
+    if (!view.endpoint) {
+      await h.admin.client.integrations.connectApiKey.mutate({
+        vendor: 'postmark',
+        apiKey: 'pm-acme-server-token-0123456789',
+        senderEmails: ['billing@acme.test'],
+      });
+      view = await h.admin.client.integrations.webhookEndpoint.query({ vendor: 'postmark' });
+    }
+    if (!view.secretConfigured) {
+      await h.admin.client.integrations.setWebhookSecret.mutate({
+        vendor: 'postmark',
+        secret: POSTMARK_PASSWORD,
+      });
+    }
+    const known = new URL(view.endpoint!.url).pathname;
+    const post = (path: string) =>
+      rawHttp(`${h.stack.edgeUrl}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Basic ${Buffer.from(`otesse:${POSTMARK_PASSWORD}`).toString('base64')}`,
+        },
+        body: JSON.stringify({ RecordType: 'Bounce', MessageID: uuid() }),
+        from: prober,
+      });
+    // The edge has served this endpoint (a delivery from elsewhere).
+    expect(
+      (
+        await rawHttp(`${h.stack.edgeUrl}${known}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Basic ${Buffer.from(`otesse:${POSTMARK_PASSWORD}`).toString('base64')}`,
+          },
+          body: JSON.stringify({ RecordType: 'Bounce', MessageID: uuid() }),
+          from: '127.0.0.22',
+        })
+      ).status,
+    ).toBe(202);
+    let unknown = 0;
+    let limited: Awaited<ReturnType<typeof post>> | undefined;
+    while (!limited && unknown < 10 * AUTH_FAILURES) {
+      const r = await post(`/webhooks/postmark/${uuid()}`);
+      if (r.status === 429) limited = r;
+      else {
+        expect(r.status).toBe(404);
+        unknown += 1;
+      }
+    }
+    expect(unknown).toBeGreaterThanOrEqual(AUTH_FAILURES);
+    if (!limited) throw new Error('never rate limited');
+    expect(JSON.parse(limited.body)).toMatchObject({
+      error: { code: 'TOO_MANY_REQUESTS', details: { limit: 'webhook_unknown' } },
+    });
+    // A malformed path is refused at once (404: nothing to read or look up), and counts too.
+    expect((await post('/webhooks/postmark/not-an-id')).status).toBe(404);
+    expect((await post(`/webhooks/postmark/${uuid()}`)).status).toBe(429);
+    // The endpoint the edge knows takes the address's deliveries all the same (a provider's address that also
+    // delivers to a deleted instance).
+    expect((await post(known)).status).toBe(202);
+    // Another address is not concerned.
+    const other = await rawHttp(`${h.stack.edgeUrl}/webhooks/postmark/${uuid()}`, {
+      method: 'POST',
+      body: '{}',
+      from: '127.0.0.23',
+    });
+    expect(other.status).toBe(404);
+  });
 });

@@ -74,7 +74,10 @@ const header = (req: IncomingMessage, name: string): string | null => {
  * sends every customer's deliveries from the same few addresses: one org's wrong secret must not stop another's
  * deliveries or API calls); past the limit, that address gets 429 on this endpoint before any verification, even
  * for a good signature: a right guess must not get through (basic schemes send an admin-chosen password), and a
- * guesser costs no vault call. A service or JetStream that cannot answer makes it 503: the provider retries
+ * guesser costs no vault call. Deliveries to endpoints that do not exist are charged to the client IP alone: past
+ * that allowance the address gets 429 before its body is read or the endpoint looked up, except on endpoints this
+ * edge served in the last 10 minutes (a provider's address that also delivers to a deleted instance keeps
+ * delivering to the live ones). A service or JetStream that cannot answer makes it 503: the provider retries
  * later, and nothing was published.
  */
 /** A malformed escape (`%E0%A4%A`) names no endpoint: a 404 like any unknown path, not a 500 and an error log. */
@@ -112,11 +115,25 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
     );
   }
   const scheme = def?.webhooks;
+  const ip = clientIp(req, deps.limits.trustedProxyHops) ?? 'unknown';
   if (!vendor.success || !instanceId.success || !scheme) {
     req.resume();
+    deps.limits.webhookUnknown.take(ip);
     return refuse(new AppError('NOT_FOUND', 'no such webhook endpoint'), 'refused_unknown');
   }
-  const ip = clientIp(req, deps.limits.trustedProxyHops) ?? 'unknown';
+  // An address that keeps naming endpoints that do not exist (random instance ids) costs a body read and a lookup
+  // in the connection service each time: past its allowance, only endpoints this edge found recently are served.
+  const endpointKey = `${vendor.data}/${instanceId.data}`;
+  if (!deps.limits.knownWebhookEndpoints.has(endpointKey)) {
+    const probing = deps.limits.webhookUnknown.check(ip);
+    if (!probing.ok) {
+      req.resume();
+      return refuse(
+        rateLimitedError(deps.limits.webhookUnknown, probing.retryAfterSec),
+        'refused_rate',
+      );
+    }
+  }
   const failureKey = webhookFailureKey(ip, vendor.data, instanceId.data);
   const allowed = deps.limits.webhookFailures.check(failureKey);
   if (!allowed.ok) {
@@ -153,6 +170,7 @@ export const receiveWebhookRoute: THttpRoute = async (req, res, deps) => {
       instanceId: instanceId.data,
       scheme,
       failureKey,
+      ip,
       raw,
       body,
     });
@@ -187,6 +205,8 @@ async function verifyAndPublish(
     scheme: TWebhooks;
     /** The client IP and this endpoint: what a refusal is charged to. */
     failureKey: string;
+    /** The client IP: what a delivery to an endpoint that does not exist is charged to. */
+    ip: string;
     raw: Buffer;
     body: string;
   },
@@ -203,10 +223,12 @@ async function verifyAndPublish(
     );
   } catch (e) {
     if (e instanceof AppError && e.code === 'NOT_FOUND') {
+      deps.limits.webhookUnknown.take(d.ip);
       return refuse(new AppError('NOT_FOUND', 'no such webhook endpoint'), 'refused_unknown');
     }
     throw e;
   }
+  deps.limits.knownWebhookEndpoints.add(`${d.vendor}/${d.instanceId}`);
   const { orgId, endpoint } = resolved;
   const signature = header(req, scheme.signature.header);
   const timestampHeader = webhookTimestampHeader(scheme.signature);
