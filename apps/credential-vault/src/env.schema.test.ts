@@ -24,16 +24,32 @@ describe('vault env', () => {
     expect((err as Error).message).not.toContain(short);
   });
 
-  it('requires VAULT_MASTER_KEY in production only', () => {
+  it('requires VAULT_MASTER_KEY unless a throwaway local run opts into the development key (never in production)', () => {
     expect(() => parseEnv('credential-vault', ZVaultEnv, { NODE_ENV: 'production' })).toThrow(
       /VAULT_MASTER_KEY: is required in production/,
     );
-    expect(parseEnv('credential-vault', ZVaultEnv, {}).VAULT_MASTER_KEY).toBeUndefined();
+    // Fail closed: neither NODE_ENV nor a key (a bundle run outside the images) is refused too.
+    expect(() => parseEnv('credential-vault', ZVaultEnv, {})).toThrow(
+      /VAULT_MASTER_KEY: is required .*VAULT_ALLOW_DEV_KEY=true/,
+    );
+    expect(
+      parseEnv('credential-vault', ZVaultEnv, { VAULT_ALLOW_DEV_KEY: 'true' }).VAULT_MASTER_KEY,
+    ).toBeUndefined();
+    expect(() =>
+      parseEnv('credential-vault', ZVaultEnv, {
+        VAULT_ALLOW_DEV_KEY: 'true',
+        NODE_ENV: 'production',
+      }),
+    ).toThrow(/VAULT_MASTER_KEY: is required in production/);
+    expect(() => parseEnv('credential-vault', ZVaultEnv, { VAULT_ALLOW_DEV_KEY: 'yes' })).toThrow(
+      /VAULT_ALLOW_DEV_KEY/,
+    );
   });
 
   it("takes compose's empty PROVIDERS_FILE as unset (the built-in catalogue)", () => {
-    expect(parseEnv('credential-vault', ZVaultEnv, { PROVIDERS_FILE: '' }).PROVIDERS_FILE).toBe(
-      undefined,
-    );
+    expect(
+      parseEnv('credential-vault', ZVaultEnv, { PROVIDERS_FILE: '', VAULT_ALLOW_DEV_KEY: 'true' })
+        .PROVIDERS_FILE,
+    ).toBe(undefined);
   });
 });

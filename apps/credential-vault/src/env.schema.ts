@@ -17,6 +17,15 @@ export const ZVaultEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape)
   .extend({
     DATABASE_URL: ZDatabaseUrl.default('postgres://otesse_vault@127.0.0.1:5432/otesse'),
     NODE_ENV: z.string().optional(),
+    /**
+     * `true`: without VAULT_MASTER_KEY, seal with the published development key (a throwaway local run). Without it
+     * the vault refuses to start with no key, whatever NODE_ENV says: a deployment that forgot both would otherwise
+     * store every credential under a key anyone can read in this repository.
+     */
+    VAULT_ALLOW_DEV_KEY: z
+      .enum(['true', 'false'])
+      .optional()
+      .transform((v) => v === 'true'),
     VAULT_MASTER_KEY: ZMasterKeys.optional(),
     /** Catalogue overrides (tells API-key providers from OAuth ones; token and revocation URLs, OAuth clients). */
     PROVIDERS_FILE: ZOptionalFile,
@@ -38,19 +47,22 @@ export const ZVaultEnv = ZServiceEnv.extend(ZIdempotencyRecordEnv.shape)
     VAULT_DISCARD_STALE_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
   })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && !env.VAULT_MASTER_KEY) {
+    if (!env.VAULT_MASTER_KEY && (env.NODE_ENV === 'production' || !env.VAULT_ALLOW_DEV_KEY)) {
       ctx.addIssue({
         code: 'custom',
         path: ['VAULT_MASTER_KEY'],
-        message: 'is required in production (keyId:base64(32 bytes)[,keyId2:base64...])',
+        message:
+          env.NODE_ENV === 'production'
+            ? 'is required in production (keyId:base64(32 bytes)[,keyId2:base64...])'
+            : 'is required (keyId:base64(32 bytes)[,keyId2:base64...]); VAULT_ALLOW_DEV_KEY=true uses the published development key instead, for a throwaway local run',
       });
     }
   });
 export type TVaultEnv = z.infer<typeof ZVaultEnv>;
 
 /**
- * Outside production, without VAULT_MASTER_KEY: a fixed, publicly known key so local data survives restarts.
- * Its id says what it is; production refuses to start without a real key.
+ * With VAULT_ALLOW_DEV_KEY=true outside production, without VAULT_MASTER_KEY: a fixed, publicly known key so local
+ * data survives restarts. Its id says what it is; without that opt-in the vault refuses to start without a real key.
  */
 export const DEV_MASTER_KEYS: TMasterKey[] = [
   {

@@ -13,7 +13,7 @@ await runMain({
     if (!env.VAULT_MASTER_KEY) {
       logger.warn(
         { keyId: DEV_MASTER_KEYS[0]?.keyId },
-        'VAULT_MASTER_KEY is not set: using the publicly known development key (never in production)',
+        'VAULT_MASTER_KEY is not set and VAULT_ALLOW_DEV_KEY=true: using the publicly known development key (a throwaway local run only)',
       );
     }
     return startCredentialVault({
