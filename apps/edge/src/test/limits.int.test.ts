@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZErrorReply } from '@otesse/contracts';
+import { hashToken } from '@otesse/identity';
 import { ZRestError } from '../http/rest-errors';
+import { STREAM_REAUTH_MS } from '../routers/disconnect-router/watch-disconnect-progress';
 import { startHarness, trpcErrorOf, type THarness } from './e2e-harness';
 import { rawHttp as raw, type TRawResponse } from './raw-http';
 
@@ -287,5 +289,40 @@ describe('edge request size and rate limits (edge as a process, real Postgres/NA
     expect(again.text).toContain('"status":"running"');
     again.close();
     second.close();
+
+    // A token revoked while its stream is open: the stream ends, UNAUTHORIZED, within the re-check period.
+    const revocable = `otk_${randomUUID().replaceAll('-', '')}${randomUUID().replaceAll('-', '')}`;
+    await h.db.query(
+      `insert into edge.api_token (id, user_id, org_id, token_hash, prefix, label, created_at)
+       values (gen_random_uuid(), $1, $2, $3, $4, 'stream test', now())`,
+      [h.member.id, h.orgId, hashToken(revocable), revocable.slice(0, 10)],
+    );
+    const abort = new AbortController();
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${revocable}`, accept: 'text/event-stream' },
+      signal: abort.signal,
+    });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('"status":"running"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(text).toContain('"status":"running"');
+    await h.db.query(`update edge.api_token set revoked_at = now() where token_hash = $1`, [
+      hashToken(revocable),
+    ]);
+    const revokedAt = Date.now();
+    let after = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      after += new TextDecoder().decode(value);
+      if (after.includes('UNAUTHORIZED')) break;
+    }
+    abort.abort();
+    expect(after).toContain('UNAUTHORIZED');
+    expect(Date.now() - revokedAt).toBeLessThan(STREAM_REAUTH_MS + 3_000);
   });
 });

@@ -1,4 +1,6 @@
 import { TRPCError } from '@trpc/server';
+import { AppError } from '@otesse/contracts';
+import { authenticate, type TIdentity } from '@otesse/identity';
 import { isDatabaseUnavailable } from '@otesse/persistence';
 import { isTerminal } from '@otesse/saga';
 import { authedProcedure } from '../../trpc/trpc';
@@ -6,10 +8,17 @@ import { ZSagaIdInput } from './get-disconnect-status.schema';
 import { publicSagaView, requireVisibleSaga } from './saga-view';
 
 /**
+ * How often an open stream checks its token again: a saga past its pivot can run for as long as an outage lasts,
+ * and a token revoked (or a user who lost the right to see the saga) must stop hearing about it.
+ */
+export const STREAM_REAUTH_MS = 5_000;
+
+/**
  * Live step progress over SSE: yields the saga whenever it changes, until it is terminal. Reads the durable log,
  * so it follows a saga that another edge replica (or a recovered one) drives. Once streaming, a log out of reach
  * for a while (the database restarting, a failover) pauses the stream rather than ending it: the saga waits for the
- * database too, and the stream goes on with it.
+ * database too, and the stream goes on with it. Every STREAM_REAUTH_MS the token is checked again and the saga's
+ * visibility with what it says now: a revoked token ends the stream UNAUTHORIZED, a lost right as a new call would.
  */
 export const watchDisconnectProgress = authedProcedure
   .input(ZSagaIdInput)
@@ -44,7 +53,21 @@ export const watchDisconnectProgress = authedProcedure
           }
         });
       let last = '';
+      let identity: TIdentity = ctx.identity;
+      let checkedAt = Date.now();
       for (;;) {
+        if (Date.now() - checkedAt >= STREAM_REAUTH_MS) {
+          try {
+            identity = await authenticate(ctx.deps.orm.em.getConnection().getKnex(), ctx.bearer);
+            checkedAt = Date.now();
+          } catch (e) {
+            if (e instanceof AppError && e.code === 'UNAUTHORIZED') {
+              throw new TRPCError({ code: 'UNAUTHORIZED', message: e.message });
+            }
+            // The database away for a moment: the check waits for it, as the stream does.
+            if (!isDatabaseUnavailable(e) || signal?.aborted) throw e;
+          }
+        }
         let saga;
         try {
           saga = await ctx.deps.sagas.view(input.sagaId);
@@ -54,7 +77,7 @@ export const watchDisconnectProgress = authedProcedure
           await nextChange(500);
           continue;
         }
-        const view = publicSagaView(requireVisibleSaga(saga, ctx.identity), ctx.deps.catalogue);
+        const view = publicSagaView(requireVisibleSaga(saga, identity), ctx.deps.catalogue);
         const fingerprint = JSON.stringify(view);
         if (fingerprint !== last) {
           last = fingerprint;
