@@ -14,6 +14,22 @@ const SAGAS_PER_ROUND = 100;
  */
 export type TForgetRecords = (keys: string[]) => Promise<void>;
 
+/** The saga's end hooks that may send a command of their own (a reconnect's discard of unused tokens). */
+export type TSagaHook = 'onCompensated' | 'onFailed';
+const HOOK_KEY: Record<TSagaHook, string> = {
+  onCompensated: 'on-compensated',
+  onFailed: 'on-failed',
+};
+
+/**
+ * The key a saga's end hook sends its command under: a saga key (`<sagaId>:<name>`), kept until the saga's
+ * records are released like its steps' — a key of its own name would be kept for ever (a service's purge skips
+ * saga keys) and never released.
+ */
+export function sagaHookKey(sagaId: string, hook: TSagaHook): string {
+  return `${sagaId}:${HOOK_KEY[hook]}`;
+}
+
 /**
  * Releases the idempotency records of sagas that ended — `completed` or `compensated`, which never send a command
  * again (a stopped saga, `failed`, may be resumed and keeps them) — more than `retentionMs` ago, in the database's
@@ -55,10 +71,17 @@ export async function releaseIdempotencyRecords(
           [ended.map((r) => r.id)],
         )
       ).rows;
-      const released = steps.flatMap((st) => {
-        const key = `${st.saga_id}:${st.name}`;
-        return compensated.has(st.saga_id) ? [key, `${key}:compensate`] : [key];
-      });
+      const released = [
+        ...steps.flatMap((st) => {
+          const key = `${st.saga_id}:${st.name}`;
+          return compensated.has(st.saga_id) ? [key, `${key}:compensate`] : [key];
+        }),
+        // Whatever the end hooks sent (most send nothing: forgetting an absent key costs nothing).
+        ...ended.flatMap((r) => [
+          sagaHookKey(r.id, 'onCompensated'),
+          sagaHookKey(r.id, 'onFailed'),
+        ]),
+      ];
       for (let i = 0; i < released.length; i += FORGET_IDEMPOTENCY_RECORDS_MAX)
         await opts.forget(released.slice(i, i + FORGET_IDEMPOTENCY_RECORDS_MAX));
       await trx.raw(`update ${s}.saga set records_released_at = now() where id = any(?::uuid[])`, [

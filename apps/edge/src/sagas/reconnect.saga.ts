@@ -1,5 +1,10 @@
 import { AppError, type TConnectionDetails, type TCredentialInput } from '@otesse/contracts';
-import { deterministicUuid, type TSagaDefinition, type TStepDefinition } from '@otesse/saga';
+import {
+  deterministicUuid,
+  sagaHookKey,
+  type TSagaDefinition,
+  type TStepDefinition,
+} from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
 import { grantHoldersOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
@@ -96,7 +101,8 @@ export async function discardUnusedTokens(
 ): Promise<void> {
   const credentials = tokens.take(sagaId);
   if (!credentials) return;
-  await handTokensToVault(deps, { ...req, credentials }, `${sagaId}:discard-tokens`);
+  // The onCompensated hook's key (released with the saga's records); the callback's fallback shares it.
+  await handTokensToVault(deps, { ...req, credentials }, sagaHookKey(sagaId, 'onCompensated'));
   tokens.drop(sagaId);
 }
 

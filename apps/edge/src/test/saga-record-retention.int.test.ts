@@ -101,6 +101,8 @@ describe('idempotency records are released and purged (all services as processes
     const compensated = await addEndedSaga('compensated', 'disable-sync-jobs');
     await addRecord('sync', `${compensated}:disable-sync-jobs`);
     await addRecord('sync', `${compensated}:disable-sync-jobs:compensate`);
+    // What its onCompensated hook sent (a reconnect's discard of the new tokens): released with the rest.
+    await addRecord('vault', `${compensated}:on-compensated`);
     const stopped = await addEndedSaga('failed', 'destroy-credentials');
     await addRecord('vault', `${stopped}:destroy-credentials`);
 
@@ -110,6 +112,7 @@ describe('idempotency records are released and purged (all services as processes
       async () =>
         Object.values(await recordsEverywhere(`${saga.id}:`)).every((n) => n === 0) &&
         (await records('sync', `${compensated}:`)) === 0 &&
+        (await records('vault', `${compensated}:`)) === 0 &&
         (await releasedAt(saga.id)) instanceof Date &&
         (await releasedAt(compensated)) instanceof Date,
       { timeoutMs: 20_000, intervalMs: 200, what: 'the ended sagas released' },
