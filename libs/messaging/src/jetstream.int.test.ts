@@ -6,6 +6,25 @@ import { startNatsServer, waitFor, type TTestNats } from '@otesse/testing';
 import { consumeDurable, ensureStreams, EventPublisher } from './jetstream';
 import { connectNats } from './nats-connection';
 
+/** An `integrations.connection.abandoned` event of the test org, published with its event id as msgID. */
+function publishAbandoned(publisher: EventPublisher, eventId: string, connectionId: string) {
+  return publisher.publish(
+    'integrations.connection.abandoned',
+    {
+      eventId,
+      occurredAt: new Date().toISOString(),
+      orgId: '00000000-0000-4000-8000-00000000000a',
+      vendor: 'google',
+      instanceId: '00000000-0000-4000-8000-00000000000b',
+      connectionId,
+      level: 'user',
+      userId: '00000000-0000-4000-8000-00000000000c',
+      reason: 'connect_failed',
+    },
+    { msgId: eventId },
+  );
+}
+
 describe('ensureStreams: created by whoever starts first, configured only by its owner', () => {
   let nats: TTestNats;
   let nc: NatsConnection;
@@ -125,20 +144,10 @@ describe('consumeDurable before its stream exists', () => {
       // A publisher comes up and creates the stream, then publishes.
       await ensureStreams(nc, ['INTEGRATIONS'], { service: 'connection' });
       const connectionId = '00000000-0000-4000-8000-00000000c0de';
-      await new EventPublisher(nc).publish(
-        'integrations.connection.abandoned',
-        {
-          eventId: '00000000-0000-4000-8000-00000000e001',
-          occurredAt: new Date().toISOString(),
-          orgId: '00000000-0000-4000-8000-00000000000a',
-          vendor: 'google',
-          instanceId: '00000000-0000-4000-8000-00000000000b',
-          connectionId,
-          level: 'user',
-          userId: '00000000-0000-4000-8000-00000000000c',
-          reason: 'connect_failed',
-        },
-        { msgId: '00000000-0000-4000-8000-00000000e001' },
+      await publishAbandoned(
+        new EventPublisher(nc),
+        '00000000-0000-4000-8000-00000000e001',
+        connectionId,
       );
       await waitFor(() => got.length > 0, { timeoutMs: 10_000, what: 'the event consumed' });
       expect(got).toEqual([connectionId]);
@@ -155,21 +164,7 @@ describe('consumeDurable before its stream exists', () => {
       (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
     );
     for (const id of ids) {
-      await publisher.publish(
-        'integrations.connection.abandoned',
-        {
-          eventId: id,
-          occurredAt: new Date().toISOString(),
-          orgId: '00000000-0000-4000-8000-00000000000a',
-          vendor: 'google',
-          instanceId: '00000000-0000-4000-8000-00000000000b',
-          connectionId: id,
-          level: 'user',
-          userId: '00000000-0000-4000-8000-00000000000c',
-          reason: 'connect_failed',
-        },
-        { msgId: id },
-      );
+      await publishAbandoned(publisher, id, id);
     }
     const handled: string[] = [];
     const replica = (slowMs: number) =>
@@ -216,21 +211,7 @@ describe('consumeDurable before its stream exists', () => {
     const publisher = new EventPublisher(nc);
     const publish = (n: number) => {
       const id = `00000000-0000-4000-8000-${String(9_000 + n).padStart(12, '0')}`;
-      return publisher.publish(
-        'integrations.connection.abandoned',
-        {
-          eventId: id,
-          occurredAt: new Date().toISOString(),
-          orgId: '00000000-0000-4000-8000-00000000000a',
-          vendor: 'google',
-          instanceId: '00000000-0000-4000-8000-00000000000b',
-          connectionId: id,
-          level: 'user',
-          userId: '00000000-0000-4000-8000-00000000000c',
-          reason: 'connect_failed',
-        },
-        { msgId: id },
-      );
+      return publishAbandoned(publisher, id, id);
     };
     const handled = new Set<string>();
     const lines: string[] = [];
@@ -291,21 +272,7 @@ describe('consumeDurable before its stream exists', () => {
       },
     });
     try {
-      await new EventPublisher(nc).publish(
-        'integrations.connection.abandoned',
-        {
-          eventId: id,
-          occurredAt: new Date().toISOString(),
-          orgId: '00000000-0000-4000-8000-00000000000a',
-          vendor: 'google',
-          instanceId: '00000000-0000-4000-8000-00000000000b',
-          connectionId: id,
-          level: 'user',
-          userId: '00000000-0000-4000-8000-00000000000c',
-          reason: 'connect_failed',
-        },
-        { msgId: id },
-      );
+      await publishAbandoned(new EventPublisher(nc), id, id);
       await waitFor(() => tries.length >= 6, { timeoutMs: 10_000, what: 'six tries' });
       const gaps = tries.slice(1, 6).map((t, i) => t - tries[i]!);
       // 200, 400, 800, 800, 800 ms (the server's own timing adds a little to each).
