@@ -548,6 +548,101 @@ describe('connection service (real Postgres + NATS)', () => {
     expect(same.instance).toMatchObject({ status: 'connected', config: { subdomain: 'acme-dev' } });
   });
 
+  it('pins an instance to the tenant of its first connection: another tenant is refused, even after a disconnect', async () => {
+    const orgId = randomUUID();
+    const qb = (userId: string, tenantId: string | null) =>
+      create(orgId, {
+        vendor: 'quickbooks',
+        level: 'user',
+        userId,
+        externalAccountId: tenantId ?? 'acct',
+        tenantId,
+      });
+    const pin = async () =>
+      (await bus.request('connection.instances.get', { orgId, vendor: 'quickbooks' })).instance
+        ?.tenantId;
+    // Two connects of different companies both pending: the first activated pins the instance, the other is
+    // refused at its activation and changes nothing.
+    const a = await qb(randomUUID(), 'realm-acme');
+    const b = await qb(randomUUID(), 'realm-globex');
+    expect(await pin()).toBeNull();
+    await activate(orgId, a.connection.id);
+    expect(await pin()).toBe('realm-acme');
+    expect(await errorOf(activate(orgId, b.connection.id))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'tenant_mismatch',
+    });
+    expect(
+      (await bus.request('connection.connections.get', { orgId, connectionId: b.connection.id }))
+        .connection.status,
+    ).toBe('pending');
+    // A new connect of another company, or of none, is refused before anything is stored.
+    const before = await rowCounts();
+    for (const tenant of ['realm-globex', null]) {
+      expect(await errorOf(qb(randomUUID(), tenant))).toMatchObject({
+        code: 'CONFLICT',
+        reason: 'tenant_mismatch',
+      });
+    }
+    expect(await rowCounts()).toEqual(before);
+    // The same company: connected beside the first.
+    const c = await qb(randomUUID(), 'realm-acme');
+    await activate(orgId, c.connection.id);
+    // Every connection revoked, the instance too: its data is still the first company's.
+    await bus.request('connection.connections.abandon', {
+      orgId,
+      connectionId: b.connection.id,
+      reason: 'connect_failed',
+    });
+    await revokeAsDisconnectDoes(a);
+    await revokeAsDisconnectDoes(c);
+    expect(await errorOf(qb(randomUUID(), 'realm-globex'))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'tenant_mismatch',
+    });
+    expect(await pin()).toBe('realm-acme');
+    const again = await qb(randomUUID(), 'realm-acme');
+    const back = await activate(orgId, again.connection.id);
+    expect(back.instance).toMatchObject({ status: 'connected', tenantId: 'realm-acme' });
+    // A provider without tenants (Postmark) is never pinned.
+    const pm = await create(orgId, { vendor: 'postmark', externalAccountId: null, tenantId: null });
+    const pmActive = await activate(orgId, pm.connection.id);
+    expect(pmActive.instance.tenantId).toBeNull();
+  });
+
+  it('keeps a pinned instance on its site and its subdomain; the same ones may be saved again', async () => {
+    const orgId = randomUUID();
+    const configure = (vendor: string, config: { subdomain?: string; site?: string }) =>
+      bus.request('connection.instances.configure', { orgId, vendor, config });
+    await configure('servicenow', { subdomain: 'acme' });
+    const sn = await create(orgId, { tenantId: 'acme.service-now.com' });
+    await activate(orgId, sn.connection.id);
+    await revokeAsDisconnectDoes(sn);
+    expect(await errorOf(configure('servicenow', { subdomain: 'globex' }))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'tenant_pinned',
+    });
+    expect((await configure('servicenow', { subdomain: 'acme' })).instance.config).toEqual({
+      subdomain: 'acme',
+    });
+    // Atlassian: the site chosen before the first connect, then the connection on it.
+    await configure('confluence', { site: 'site-acme' });
+    const cf = await create(orgId, { vendor: 'confluence', tenantId: 'site-acme' });
+    await activate(orgId, cf.connection.id);
+    await revokeAsDisconnectDoes(cf);
+    expect(await errorOf(configure('confluence', { site: 'site-initech' }))).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'tenant_pinned',
+    });
+    expect((await configure('confluence', {})).instance).toMatchObject({
+      config: {},
+      tenantId: 'site-acme',
+    });
+    expect((await configure('confluence', { site: 'site-acme' })).instance.config).toEqual({
+      site: 'site-acme',
+    });
+  });
+
   it("answers another org's connection exactly like a missing one", async () => {
     const orgId = randomUUID();
     const other = randomUUID();

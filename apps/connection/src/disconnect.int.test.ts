@@ -107,7 +107,7 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
         level: 'user',
         userId: who,
         externalAccountId: null,
-        tenantId: null,
+        tenantId: 'acme',
       });
     expect(await errorOf(connectAs(userId))).toMatchObject({
       code: 'CONFLICT',
@@ -985,7 +985,8 @@ describe('disconnect commands of the connection service (real Postgres + NATS)',
       level: 'user',
       userId: randomUUID(),
       externalAccountId: null,
-      tenantId: null,
+      // The instance's tenant: it is pinned to it.
+      tenantId: 'acme',
     });
     const saga = randomUUID();
     await begin(orgId, live.connection.id, saga);

@@ -103,6 +103,12 @@ describe('connection migrations (real Postgres)', () => {
         await column('integration_connection', 'abandoned_event_published_at'),
         await index('integration_connection_abandoned_outbox_idx'),
       ];
+      // Down past instance_tenant: the instance's tenant pin is gone, and instance_json no longer names it.
+      expect(await column('integration_instance', 'tenant_id')).toBe(1);
+      expect(await body('instance_json')).toMatch(/'tenantId', i\.tenant_id/);
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_instance_tenant$/)]);
+      expect(await column('integration_instance', 'tenant_id')).toBe(0);
+      expect(await body('instance_json')).not.toMatch(/tenantId/);
       // Down past bounded_reads: the members' and the slots' indexes are gone.
       expect(await index('integration_connection_members_idx')).toBe(1);
       expect(await index('integration_connection_slot_idx')).toBe(1);
@@ -281,6 +287,7 @@ describe('connection migrations (real Postgres)', () => {
       expect(await migrateUp(orm, CONNECTION_SCHEMA.schema)).toEqual([
         expect.stringMatching(/_abandoned_into_event_outbox$/),
         expect.stringMatching(/_bounded_reads$/),
+        expect.stringMatching(/_instance_tenant$/),
       ]);
       const owed = await data.query<{
         connection_id: string;
@@ -454,6 +461,80 @@ describe('connection migrations (real Postgres)', () => {
       if (ormOpen) await orm.close(true);
       await nc.close();
       await nats.stop();
+      await data.drop();
+    }
+  });
+
+  it('pins each instance to the tenant of its newest connection that was ever connected and named one', async () => {
+    const data = await createTestDatabase();
+    const orm = await openOrm(connectionOrmConfig(data.urlFor('connection')));
+    try {
+      await orm.getMigrator().up({ to: 'Migration20261124034012_bounded_reads' });
+      const orgId = randomUUID();
+      const instance = async (vendor: string) => {
+        const id = randomUUID();
+        await data.query(
+          `insert into connection.integration_instance (id, org_id, vendor, status, config, created_at, updated_at)
+           values ($1, $2, $3, 'connected', '{}', now(), now())`,
+          [id, orgId, vendor],
+        );
+        return id;
+      };
+      const connection = async (
+        instanceId: string,
+        vendor: string,
+        o: { tenant: string | null; connectedAt: string | null; status: string },
+      ) =>
+        data.query(
+          `insert into connection.integration_connection (id, org_id, instance_id, vendor, level, user_id, status,
+             tenant_id, details, connected_at, created_at, updated_at)
+           values ($1, $2, $3, $4, 'user', $5, $6, $7, '{}', $8, now(), now())`,
+          [
+            randomUUID(),
+            orgId,
+            instanceId,
+            vendor,
+            randomUUID(),
+            o.status,
+            o.tenant,
+            o.connectedAt,
+          ],
+        );
+      // Tenants mixed by an earlier version: the newest connected one wins, a revoked one counts.
+      const quickbooks = await instance('quickbooks');
+      await connection(quickbooks, 'quickbooks', {
+        tenant: 'realm-old',
+        connectedAt: '2026-11-01T00:00:00Z',
+        status: 'connected',
+      });
+      await connection(quickbooks, 'quickbooks', {
+        tenant: 'realm-new',
+        connectedAt: '2026-11-02T00:00:00Z',
+        status: 'revoked',
+      });
+      // A connect that never went through pins nothing.
+      const hubspot = await instance('hubspot');
+      await connection(hubspot, 'hubspot', { tenant: 'hub-9', connectedAt: null, status: 'error' });
+      // Nor does a connection with no tenant (Postmark).
+      const postmark = await instance('postmark');
+      await connection(postmark, 'postmark', {
+        tenant: null,
+        connectedAt: '2026-11-01T00:00:00Z',
+        status: 'connected',
+      });
+      expect(await migrateUp(orm, CONNECTION_SCHEMA.schema)).toEqual([
+        expect.stringMatching(/_instance_tenant$/),
+      ]);
+      const pins = await data.query<{ vendor: string; tenant_id: string | null }>(
+        `select vendor, tenant_id from connection.integration_instance order by vendor`,
+      );
+      expect(pins).toEqual([
+        { vendor: 'hubspot', tenant_id: null },
+        { vendor: 'postmark', tenant_id: null },
+        { vendor: 'quickbooks', tenant_id: 'realm-new' },
+      ]);
+    } finally {
+      await orm.close(true);
       await data.drop();
     }
   });

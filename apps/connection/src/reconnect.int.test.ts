@@ -363,6 +363,28 @@ describe('reconnect and change-user commands of the connection service (real Pos
     },
   );
 
+  it('complete-reconnect pins an instance stored before tenants were pinned to the tenant the edge matched, and never moves a pin', async () => {
+    const orgId = randomUUID();
+    const c = await connected(orgId, { tenantId: null });
+    // As the instance_tenant migration leaves one whose connections named no tenant: not pinned.
+    expect(c.instance.tenantId).toBeNull();
+    const saga = randomUUID();
+    await lock(orgId, c.connection.id, saga);
+    const done = await completeReconnect(orgId, c.connection.id, saga, {
+      tenantId: 'acme.service-now.com',
+    });
+    expect(done.connection.tenantId).toBe('acme.service-now.com');
+    const pinOf = async () =>
+      (await bus.request('connection.instances.get', { orgId, vendor: 'servicenow' })).instance
+        ?.tenantId;
+    expect(await pinOf()).toBe('acme.service-now.com');
+    // A later swap records what it is given on the connection; the instance keeps its pin.
+    const next = randomUUID();
+    await lock(orgId, c.connection.id, next);
+    await completeReconnect(orgId, c.connection.id, next, { tenantId: 'other-host' });
+    expect(await pinOf()).toBe('acme.service-now.com');
+  });
+
   it('complete-reconnect clears refreshTokenExpired, lifts the lock, publishes `reconnected` once; others untouched', async () => {
     const orgId = randomUUID();
     const { connection, instance } = await connected(orgId);

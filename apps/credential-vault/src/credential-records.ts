@@ -69,6 +69,30 @@ export function sealCredentialRows(
 }
 
 /**
+ * Rows of tokens no connection holds — a refused authorization's (`vault.tokens.discard`), a reconnect's staged ones
+ * (`vault.tokens.stage`): sealed under a scratch connection id and retired (never handed out, never refreshed with),
+ * their discard due at `dueAt`, dated by the database (the sweep that may finish it judges by the same clock). Staged
+ * ones are claimable by a swap until then (`staged_until`).
+ */
+export function scratchTokenRows(
+  keys: MasterKeyRing,
+  req: Omit<Parameters<typeof sealCredentialRows>[1], 'connectionId'> & {
+    subdomain?: string | undefined;
+  },
+  knex: Knex,
+  o: { scratchId: string; dueAt: Knex.Raw; staged: boolean },
+) {
+  return sealCredentialRows(keys, { ...req, connectionId: o.scratchId }, knex).map((r) => ({
+    ...r,
+    is_active: false,
+    retired_at: knex.fn.now(),
+    discard_requested_at: o.dueAt,
+    discard_subdomain: req.subdomain ?? null,
+    ...(o.staged ? { staged_until: o.dueAt } : {}),
+  }));
+}
+
+/**
  * Serialises writes to one connection's credentials (store with replace, destroy) for the rest of the
  * transaction, so two replacements never both leave their credentials active.
  */

@@ -7,7 +7,7 @@ import type { TTestDatabase } from '@otesse/testing';
 import { startVaultTestBed, type TVaultTestBed } from './test/vault-test-bed';
 import { errorOf, failUpdatesWhere, waitFor } from '@otesse/testing';
 
-type TVendor = 'servicenow' | 'confluence' | 'google';
+type TVendor = 'servicenow' | 'confluence' | 'google' | 'salesforce';
 
 /**
  * Seed 003 in the vault: the atomic swap of a connection's credentials (reconnect / change user), then the
@@ -68,18 +68,25 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     });
     return { ...c, old, oldIds: credentialIds };
   };
-  const swap = (
+  /** A swap of the connection's credentials for new ones, given or staged (`vault.tokens.stage`). */
+  const swapWith = (
     c: { orgId: string; connectionId: string; vendor: string },
-    credentials: TRequestInput<'vault.credentials.swap'>['credentials'],
+    incoming:
+      { credentials: TRequestInput<'vault.credentials.swap'>['credentials'] } | { stageId: string },
     idempotencyKey = `saga-${randomUUID()}:swap`,
   ) =>
     bus.request('vault.credentials.swap', {
       orgId: c.orgId,
       connectionId: c.connectionId,
       vendor: c.vendor,
-      credentials,
+      ...incoming,
       idempotencyKey,
     });
+  const swap = (
+    c: { orgId: string; connectionId: string; vendor: string },
+    credentials: TRequestInput<'vault.credentials.swap'>['credentials'],
+    idempotencyKey?: string,
+  ) => swapWith(c, { credentials }, idempotencyKey);
   const get = (c: { orgId: string; connectionId: string }) =>
     bus.request('vault.access-tokens.get', { orgId: c.orgId, connectionId: c.connectionId });
   const revoke = (
@@ -354,13 +361,151 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     expect(fake.state.revocations).toHaveLength(2);
   });
 
+  const stage = (
+    orgId: string,
+    vendor: TVendor,
+    credentials: TRequestInput<'vault.tokens.stage'>['credentials'],
+    idempotencyKey = `stage:saga-${randomUUID()}`,
+  ) =>
+    bus.request('vault.tokens.stage', {
+      orgId,
+      vendor,
+      ...(vendor === 'servicenow' ? { subdomain: 'acme' } : {}),
+      credentials,
+      idempotencyKey,
+    });
+  const swapStaged = (
+    c: { orgId: string; connectionId: string; vendor: string },
+    stageId: string,
+    idempotencyKey?: string,
+  ) => swapWith(c, { stageId }, idempotencyKey);
+  /** The stage's hold as if it had ended (the smallest hold is 10 s): claimable no more, its discard due. */
+  const endHold = (stageId: string) =>
+    db.query(
+      `update vault.credential set staged_until = now() - interval '1 minute',
+              discard_requested_at = now() - interval '1 minute' where connection_id = $1`,
+      [stageId],
+    );
+
+  it('holds staged tokens for a swap from any process: moved into the connection, sealed for it, the staged copy destroyed', async () => {
+    const c = await connected('servicenow');
+    const fresh = tokensFor('servicenow', 'u-bob');
+    const stageKey = `stage:saga-${randomUUID()}`;
+    const { stageId } = await stage(c.orgId, 'servicenow', fresh.credentials, stageKey);
+    // A replay stores nothing more.
+    await expect(stage(c.orgId, 'servicenow', fresh.credentials, stageKey)).resolves.toEqual({
+      stageId,
+    });
+    const staged = await rowsOf(stageId);
+    expect(staged).toHaveLength(2);
+    // Never a connection's: nothing hands them out.
+    expect(staged.every((r) => !r.is_active && !r.is_deleted && r.ciphertext !== '')).toBe(true);
+    for (const r of staged) {
+      expect(r.ciphertext).not.toContain(fresh.access);
+      expect(r.ciphertext).not.toContain(fresh.refresh);
+    }
+    const key = `saga-${randomUUID()}:swap`;
+    const swapped = await swapStaged(c, stageId, key);
+    expect([...swapped.retiredCredentialIds].sort()).toEqual([...c.oldIds].sort());
+    // The connection now hands out the staged access token, with the expiry it was staged with.
+    const got = await get(c);
+    expect(got.accessToken).toBe(fresh.access);
+    expect(await destroyedAll(stageId)).toBe(true);
+    // A replay answers the same ids; the same stage under another key finds nothing left to claim.
+    await expect(swapStaged(c, stageId, key)).resolves.toEqual(swapped);
+    expect(await errorOf(swapStaged(c, stageId))).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'swap_not_applied',
+    });
+    expect((await get(c)).accessToken).toBe(fresh.access);
+    // Moved, not discarded: nothing was revoked at the provider.
+    expect(fake.state.revocations).toEqual([]);
+    expect(fake.state.tokenStatus(fresh.refresh).status).toBe('active');
+  });
+
+  it('discards staged tokens no swap claimed once their hold ends: revoked and destroyed; a late swap changes nothing', async () => {
+    const c = await connected('servicenow');
+    const fresh = tokensFor('servicenow', 'u-bob');
+    const { stageId } = await stage(c.orgId, 'servicenow', fresh.credentials);
+    await endHold(stageId);
+    await waitFor(() => destroyedAll(stageId), {
+      timeoutMs: 10_000,
+      what: 'the sweep to discard the staged tokens',
+    });
+    expect(fake.state.revocations.map((r) => r.token).sort()).toEqual(
+      [fresh.access, fresh.refresh].sort(),
+    );
+    expect(await errorOf(swapStaged(c, stageId))).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      reason: 'swap_not_applied',
+    });
+    expect((await get(c)).accessToken).toBe(c.old.access);
+  });
+
+  it("destroys without revoking a grant-wide provider's staged tokens whose hold ended: a live connection may share the grant", async () => {
+    const orgId = randomUUID();
+    const fresh = tokensFor('google', 'u-bob');
+    const { stageId } = await stage(orgId, 'google', fresh.credentials);
+    await endHold(stageId);
+    await waitFor(() => destroyedAll(stageId), {
+      timeoutMs: 10_000,
+      what: 'the sweep to destroy the staged tokens',
+    });
+    expect(fake.state.revocations).toEqual([]);
+  });
+
+  it('discards staged tokens at once when asked by stage id (revoked, or only destroyed), once per key', async () => {
+    const c = await connected('servicenow');
+    const fresh = tokensFor('servicenow', 'u-bob');
+    const { stageId } = await stage(c.orgId, 'servicenow', fresh.credentials);
+    const key = `saga-${randomUUID()}:on-compensated`;
+    const dropStage = (id: string, k: string, revoke?: boolean) =>
+      bus.request('vault.tokens.discard', {
+        orgId: c.orgId,
+        vendor: 'servicenow',
+        subdomain: 'acme',
+        stageId: id,
+        ...(revoke === undefined ? {} : { revoke }),
+        idempotencyKey: k,
+      });
+    await expect(dropStage(stageId, key)).resolves.toEqual({ discardId: stageId, finished: true });
+    expect(await destroyedAll(stageId)).toBe(true);
+    expect(fake.state.revocations.map((r) => r.token).sort()).toEqual(
+      [fresh.access, fresh.refresh].sort(),
+    );
+    await expect(dropStage(stageId, key)).resolves.toEqual({ discardId: stageId, finished: true });
+    expect(fake.state.revocations).toHaveLength(2);
+    // The swap its saga might still send finds nothing to claim.
+    expect(await errorOf(swapStaged(c, stageId))).toMatchObject({ reason: 'swap_not_applied' });
+    // revoke: false destroys only.
+    const other = tokensFor('servicenow', 'u-bob');
+    const second = await stage(c.orgId, 'servicenow', other.credentials);
+    await dropStage(second.stageId, `k-${randomUUID()}`, false);
+    expect(await destroyedAll(second.stageId)).toBe(true);
+    expect(fake.state.revocations).toHaveLength(2);
+    expect(fake.state.tokenStatus(other.refresh).status).toBe('active');
+    // Another org's stage id is none of this org's: nothing to discard.
+    const theirs = await stage(
+      randomUUID(),
+      'servicenow',
+      tokensFor('servicenow', 'u-bob').credentials,
+    );
+    await expect(dropStage(theirs.stageId, `k-${randomUUID()}`)).resolves.toEqual({
+      discardId: theirs.stageId,
+      finished: true,
+    });
+    expect(await destroyedAll(theirs.stageId)).toBe(false);
+  });
+
   it('revokes at the provider, then destroys, what an abandoned connect stored', async () => {
-    const c = await connected('google');
+    // A provider whose revocation ends one token (Google's would first ask the connection service whether a live
+    // connection shares the grant: the whole stack's reconnect-shared-grant test covers it).
+    const c = await connected('salesforce');
     const event = {
       eventId: randomUUID(),
       occurredAt: new Date().toISOString(),
       orgId: c.orgId,
-      vendor: 'google',
+      vendor: 'salesforce',
       instanceId: randomUUID(),
       connectionId: c.connectionId,
       level: 'app' as const,

@@ -431,6 +431,12 @@ describe('credential vault (real Postgres + NATS)', () => {
         credentials: [{ kind: 'access_token', value: leaked }],
         idempotencyKey: 'k-swap',
       },
+      'vault.tokens.stage': {
+        orgId,
+        vendor: 'servicenow',
+        credentials: [{ kind: 'access_token', value: leaked }],
+        idempotencyKey: 'k-stage',
+      },
       'vault.webhook-secrets.set': { orgId, instanceId, vendor: 'quickbooks', secret: leaked },
       'vault.webhook-secrets.describe': { orgId, instanceId },
       'vault.webhook-secrets.expire-previous': { orgId, instanceId },
@@ -544,6 +550,18 @@ describe('credential vault (real Postgres + NATS)', () => {
         json({ ...valid['vault.tokens.discard'], vendor: 'Not A Slug' }),
         json({ ...valid['vault.tokens.discard'], subdomain: 'x'.repeat(64) }),
         json({ ...valid['vault.tokens.discard'], connectionId }),
+        // Tokens or a stage, exactly one.
+        json({ ...valid['vault.tokens.discard'], stageId: connectionId }),
+        json({ ...valid['vault.tokens.discard'], credentials: undefined, stageId: 'nope' }),
+        json({ ...valid['vault.tokens.discard'], revoke: 'no' }),
+      ],
+      'vault.tokens.stage': [
+        json({ ...valid['vault.tokens.stage'], idempotencyKey: undefined }),
+        json({ ...valid['vault.tokens.stage'], credentials: [] }),
+        json({ ...valid['vault.tokens.stage'], credentials: undefined }),
+        json({ ...valid['vault.tokens.stage'], holdSec: 5 }),
+        json({ ...valid['vault.tokens.stage'], holdSec: 3_601 }),
+        json({ ...valid['vault.tokens.stage'], connectionId }),
       ],
       'vault.credentials.swap': [
         json({ ...valid['vault.credentials.swap'], idempotencyKey: undefined }),
@@ -566,6 +584,8 @@ describe('credential vault (real Postgres + NATS)', () => {
         json({ ...valid['vault.credentials.swap'], vendor: 'Not A Slug' }),
         json({ ...valid['vault.credentials.swap'], connectionId: 'nope' }),
         json({ ...valid['vault.credentials.swap'], replace: true }),
+        json({ ...valid['vault.credentials.swap'], stageId: connectionId }),
+        json({ ...valid['vault.credentials.swap'], credentials: undefined, stageId: 'nope' }),
       ],
       'vault.webhook-secrets.set': [
         json({ orgId, instanceId, vendor: 'quickbooks' }),

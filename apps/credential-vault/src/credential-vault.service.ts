@@ -8,6 +8,7 @@ import { vaultOrmConfig } from './db/orm.config';
 import { forgetIdempotencyRecordsHandler } from './handlers/forget-idempotency-records.handler';
 import { describeCredentialsHandler } from './handlers/describe-credentials.handler';
 import { describeWebhookSecretHandler } from './handlers/describe-webhook-secret.handler';
+import { stageTokensHandler } from './handlers/stage-tokens.handler';
 import { discardTokensHandler } from './handlers/discard-tokens.handler';
 import { destroyCredentialsHandler } from './handlers/destroy-credentials.handler';
 import { getAccessTokenHandler } from './handlers/get-access-token.handler';
@@ -115,6 +116,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
         'vault.keys.rotate': rotateKeysHandler(deps),
         'vault.tokens.revoke': revokeTokensHandler(deps),
         'vault.tokens.discard': discardTokensHandler(deps, tokens),
+        'vault.tokens.stage': stageTokensHandler(deps),
         'vault.credentials.swap': swapCredentialsHandler(deps),
         'vault.webhook-secrets.set': setWebhookSecretHandler(deps),
         'vault.webhook-secrets.describe': describeWebhookSecretHandler(deps),

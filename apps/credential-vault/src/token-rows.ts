@@ -28,7 +28,7 @@ export interface TTokenRow {
   db_now: Date | string;
 }
 
-const COLUMNS = [
+export const TOKEN_COLUMNS = [
   'id',
   'org_id',
   'connection_id',
@@ -69,7 +69,7 @@ export async function newestTokens(
       { column: 'created_at', order: 'desc' },
       { column: 'id', order: 'desc' },
     ])
-    .select([...COLUMNS, db.raw('now() as db_now')])) as TTokenRow[];
+    .select([...TOKEN_COLUMNS, db.raw('now() as db_now')])) as TTokenRow[];
   const out: Partial<Record<TCredentialKind, TTokenRow>> = {};
   for (const r of rows) out[r.kind] ??= r;
   return out;

@@ -37,6 +37,13 @@ export const ZInstance = z.object({
   vendor: ZVendor,
   status: ZInstanceStatus,
   config: ZInstanceConfig,
+  /**
+   * The provider organization the instance is pinned to (QuickBooks realm, HubSpot portal, Atlassian site,
+   * ServiceNow host…): its first connection that named one set it, and every later connect, reconnect and change of
+   * user must be of it, even after a disconnect (the synced data it left is that tenant's). Null: not pinned yet.
+   * Optional for older readers; the connection service always sends it.
+   */
+  tenantId: z.string().nullable().optional(),
   /** From the instance's IntegrationHealth record (`unknown` until its first connect). */
   health: ZHealthStatus,
   healthCheckedAt: ZIsoDate.nullable(),

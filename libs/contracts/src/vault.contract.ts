@@ -300,12 +300,52 @@ export const vaultContracts = {
         orgId: ZOrgId,
         vendor: ZVendor,
         subdomain: z.string().max(63).optional(),
+        credentials: ZCredentialList.optional(),
+        /**
+         * Instead of `credentials`: the tokens staged under this id (`vault.tokens.stage`), discarded now rather
+         * than when their hold ends. Nothing to do when they were claimed by a swap or discarded already.
+         */
+        stageId: ZUuid.optional(),
+        /**
+         * false: destroyed without being revoked (the provider's revocation would end a grant a live connection
+         * uses). Default true.
+         */
+        revoke: z.boolean().optional(),
+        idempotencyKey: z.string().min(1).max(200),
+      })
+      .strict()
+      .refine((r) => (r.credentials === undefined) !== (r.stageId === undefined), {
+        message: 'either credentials or stageId',
+        path: ['stageId'],
+      }),
+    reply: z.object({ discardId: ZUuid, finished: z.boolean() }),
+    errors: ['BAD_REQUEST', 'CONFLICT'],
+  }),
+  /**
+   * The new tokens of a reconnect or change of user (seed 003), held by the vault for the saga that swaps them in:
+   * stored encrypted and retired (never handed out, never refreshed with) under a scratch id, `stageId`, which the
+   * saga's input carries. Any edge that drives the saga can then swap them in (`vault.credentials.swap` with
+   * `stageId`), so a saga resumed after its edge died completes; the tokens never live only in one process. Not
+   * claimed within `holdSec`, they are discarded by the vault's sweep: revoked at the provider and destroyed, except
+   * where the provider's revocation ends the user's whole grant (Google), which the vault cannot tell is unused:
+   * those are destroyed only. The saga discards them at once when it compensates (`vault.tokens.discard` with
+   * `stageId`). Idempotent by key: a replay stores nothing and answers the same `stageId`. BAD_REQUEST
+   * `unknown_provider`.
+   */
+  'vault.tokens.stage': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        vendor: ZVendor,
+        subdomain: z.string().max(63).optional(),
         credentials: ZCredentialList,
+        /** How long a swap may claim them; then they are discarded. */
+        holdSec: z.number().int().min(10).max(3_600).default(900),
         idempotencyKey: z.string().min(1).max(200),
       })
       .strict(),
-    reply: z.object({ discardId: ZUuid, finished: z.boolean() }),
-    errors: ['BAD_REQUEST', 'CONFLICT'],
+    reply: z.object({ stageId: ZUuid }),
+    errors: ['BAD_REQUEST'],
   }),
   /**
    * Reconnect / change-user (seed 003): in ONE transaction, under the connection's lock (the one refresh and
@@ -332,9 +372,20 @@ export const vaultContracts = {
         connectionId: ZUuid,
         vendor: ZVendor,
         credentials: ZCredentialList.optional(),
+        /**
+         * Instead of `credentials`: the tokens `vault.tokens.stage` holds under this id, moved into the connection
+         * (re-encrypted for it) and their staged copy destroyed, in the swap's transaction. Gone (their hold ended,
+         * or discarded): nothing is applied, the key is recorded as abandoned and the answer is PRECONDITION_FAILED
+         * `swap_not_applied`, as for a swap without credentials.
+         */
+        stageId: ZUuid.optional(),
         idempotencyKey: z.string().min(1).max(200),
       })
-      .strict(),
+      .strict()
+      .refine((r) => r.credentials === undefined || r.stageId === undefined, {
+        message: 'credentials or stageId, not both',
+        path: ['stageId'],
+      }),
     reply: z.object({ credentialIds: z.array(ZUuid), retiredCredentialIds: z.array(ZUuid) }),
     errors: ['BAD_REQUEST', 'CONFLICT', 'PRECONDITION_FAILED'],
   }),

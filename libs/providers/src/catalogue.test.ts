@@ -111,3 +111,13 @@ describe('change-of-user parameters', () => {
     );
   });
 });
+
+describe('revokesWholeGrant', () => {
+  it('is true only for a provider whose revocation ends the whole grant (Google), false for an unknown one', () => {
+    const catalogue = loadCatalogue({ env: {} });
+    expect(catalogue.revokesWholeGrant('google')).toBe(true);
+    expect(catalogue.revokesWholeGrant('salesforce')).toBe(false);
+    expect(catalogue.revokesWholeGrant('postmark')).toBe(false);
+    expect(catalogue.revokesWholeGrant('no-such-provider')).toBe(false);
+  });
+});

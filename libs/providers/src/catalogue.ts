@@ -41,6 +41,15 @@ export class Catalogue {
       throw new AppError('NOT_FOUND', `unknown provider ${key}`, { reason: 'unknown_provider' });
     return def;
   }
+
+  /**
+   * Whether revoking any token of a user at this provider ends the user's whole grant to our client (`oauth.
+   * revocationScope: 'grant'`: Google), and so every live connection of that account with it (one OAuth client per
+   * provider for the deployment). False for a provider the catalogue does not have.
+   */
+  revokesWholeGrant(key: string): boolean {
+    return this.byKey.get(key)?.oauth?.revocationScope === 'grant';
+  }
 }
 
 const envKeyOf = (key: string): string => key.toUpperCase().replaceAll('-', '_');

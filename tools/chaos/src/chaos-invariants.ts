@@ -145,9 +145,15 @@ export async function checkInvariants(
 
   // Retired by a swap (reconnect, change of user) or handed over to be discarded (a refused authorization, an
   // abandoned connect): each must end destroyed — by its saga's destroy step, or by the vault's discard sweep.
+  // Tokens staged for a reconnect are held until their hold ends (then the sweep discards them): only those of a
+  // saga that ended count, which claimed them (a completed swap) or discarded them (a compensation).
   const retired = await db.query<{ id: string }>(
-    `select id from vault.credential
-      where retired_at is not null and (ciphertext <> '' or wrapped_data_key <> '') order by created_at`,
+    `select c.id from vault.credential c
+      where c.retired_at is not null and (c.ciphertext <> '' or c.wrapped_data_key <> '')
+        and not (c.staged_until > now() and not exists (
+              select 1 from edge.saga s
+               where s.input->>'stageId' = c.connection_id::text and s.status in ('completed', 'compensated')))
+      order by c.created_at`,
   );
   record(
     'retired or discarded credentials never destroyed',

@@ -118,6 +118,8 @@ describe('two replicas of every service', () => {
     expect(r.workload.disconnects).toBeGreaterThanOrEqual(4);
     expect(r.traffic.gaveUp).toBe(0);
     expect(r.report.counts.stuck).toBe(0);
+    // Each invariant by name, so a failure says which.
+    expect(r.report.violations).toEqual(NO_VIOLATIONS);
     expect(r.report.totalViolations).toBe(0);
   }, 300_000);
 });

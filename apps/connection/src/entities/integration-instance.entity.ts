@@ -21,6 +21,13 @@ export interface IntegrationInstance {
    * no connect of any slot starts meanwhile, so that saga knows at its lock that it will revoke the instance.
    */
   revokingSagaId: string | null;
+  /**
+   * The provider organization (QuickBooks realm, HubSpot portal, Atlassian site, ServiceNow host…) the instance's
+   * synced data comes from: set by its first connection that names one, kept after a disconnect (the data is kept
+   * too). A connect from another tenant is refused: record ids are per-tenant sequences, so its records would
+   * overwrite the org's.
+   */
+  tenantId: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -37,6 +44,7 @@ export const IntegrationInstanceSchema = new EntitySchema<IntegrationInstance>({
     previousStatus: { enum: true, items: () => INSTANCE_STATUSES, nullable: true },
     config: { type: 'json' },
     revokingSagaId: { type: 'uuid', nullable: true },
+    tenantId: { type: 'string', length: 300, nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
   },

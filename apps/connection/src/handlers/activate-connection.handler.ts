@@ -6,6 +6,7 @@ import type { Logger } from '@otesse/logging';
 import { SCHEMA, loadConnection, loadInstance, lockConnection } from '../store/connection.store';
 import { databaseTimeIn } from '@otesse/persistence';
 import { oweEvent, outboxKey, publishOwedEvents } from '../store/event-outbox';
+import { tenantMismatch } from './create-connection.handler';
 
 export interface TActivateDeps {
   orm: MikroORM;
@@ -16,7 +17,8 @@ export interface TActivateDeps {
 }
 
 /**
- * Credentials are stored: pending → connected, the instance connected, its health `healthy` with checks on, its
+ * Credentials are stored: pending → connected, the instance connected (and pinned to the connection's tenant when it
+ * names one and the instance has none yet; another tenant than its pin is refused, `tenant_mismatch`), its health `healthy` with checks on, its
  * webhook endpoint created or re-enabled, and the `integrations.connection.connected` event owed in the event outbox
  * (msgID = the request's event id, occurredAt = the connection's connectedAt) — in one transaction. The event is
  * published after the commit; when that fails (JetStream away, or this process killed first) it stays owed and the
@@ -46,6 +48,9 @@ export function activateConnectionHandler(
           details: { status: c.status },
         });
       }
+      // Two connects of different tenants may both be pending on an instance not pinned yet: the first to activate
+      // pins it (under the instance's row lock), the other is refused here and abandoned by its connect.
+      if (inst.tenant_id !== null && c.tenant_id !== inst.tenant_id) throw tenantMismatch();
       // Reconnection after a disconnect: the instance this connect revived had been revoked.
       const reused =
         inst.status === 'revoked' ||
@@ -58,11 +63,17 @@ export function activateConnectionHandler(
         error_reason: null,
         updated_at: trx.fn.now(),
       });
-      if (inst.status !== 'connected' || inst.previous_status !== null) {
+      const pin = inst.tenant_id === null && c.tenant_id !== null;
+      if (inst.status !== 'connected' || inst.previous_status !== null || pin) {
         await trx('integration_instance')
           .withSchema(SCHEMA)
           .where({ id: inst.id })
-          .update({ status: 'connected', previous_status: null, updated_at: trx.fn.now() });
+          .update({
+            status: 'connected',
+            previous_status: null,
+            ...(pin ? { tenant_id: c.tenant_id } : {}),
+            updated_at: trx.fn.now(),
+          });
       }
       await trx('integration_health')
         .withSchema(SCHEMA)

@@ -61,7 +61,7 @@ export function completeReconnectHandler(
         connectionId: req.connectionId,
       },
       async (trx) => {
-        const { connection: c } = await lockConnection(trx, req.orgId, req.connectionId);
+        const { connection: c, instance } = await lockConnection(trx, req.orgId, req.connectionId);
         if (c.lock_saga_id !== req.sagaId) {
           if (c.status === 'disconnecting') throw disconnectInProgress();
           if (c.lock_saga_id !== null) throw lockedBySaga(c);
@@ -94,6 +94,14 @@ export function completeReconnectHandler(
             updated_at: trx.fn.now(),
           })
           .returning('*')) as TConnectionRow[];
+        if (instance.tenant_id === null && req.tenantId !== null) {
+          // A connection stored before tenants were pinned: its instance is pinned now, to the tenant the edge
+          // matched (a tenant-pinned instance was checked against its pin before the swap).
+          await trx('integration_instance')
+            .withSchema(SCHEMA)
+            .where({ id: instance.id })
+            .update({ tenant_id: req.tenantId, updated_at: trx.fn.now() });
+        }
         await trx('integration_health')
           .withSchema(SCHEMA)
           .where({ instance_id: c.instance_id, checks_enabled: true })

@@ -12,7 +12,8 @@ import { databaseTimeIn } from '@otesse/persistence';
 /**
  * Create-or-update the org's instance config (the request's config replaces the stored one). The subdomain picks
  * the host tokens and codes go to, so it can't change under a connected instance, nor under a connect in flight;
- * the site (Atlassian) is the one every connection of the instance is on, so it can't change under a connected one.
+ * the site (Atlassian) is the one every connection of the instance is on, so it can't change under a connected one,
+ * nor ever move off the tenant the instance is pinned to.
  */
 export function configureInstanceHandler(
   orm: MikroORM,
@@ -28,20 +29,29 @@ export function configureInstanceHandler(
         config: req.config,
       });
       if (!created && !sameConfig(row, req.config)) {
-        // Every connection of an instance is on its site: a live one keeps it until the instance is disconnected.
-        if (row.config.site !== req.config.site && row.status === 'connected') {
-          throw new AppError('CONFLICT', 'disconnect the integration before changing its site', {
-            reason: 'instance_connected',
-          });
+        const siteChanges = row.config.site !== req.config.site;
+        const subdomainChanges = row.config.subdomain !== req.config.subdomain;
+        // Every connection of an instance is on its site and host: a live one keeps them until the instance is
+        // disconnected.
+        if ((siteChanges || subdomainChanges) && row.status === 'connected') {
+          throw new AppError(
+            'CONFLICT',
+            `disconnect the integration before changing its ${siteChanges ? 'site' : 'subdomain'}`,
+            { reason: 'instance_connected' },
+          );
         }
-        if (row.config.subdomain !== req.config.subdomain) {
-          if (row.status === 'connected') {
-            throw new AppError(
-              'CONFLICT',
-              'disconnect the integration before changing its subdomain',
-              { reason: 'instance_connected' },
-            );
-          }
+        // The site, or the subdomain's host (ServiceNow, Zendesk), is the tenant whose data the instance holds: once
+        // pinned, it stays even after a disconnect (the data is kept). Choosing the pinned site again is allowed.
+        const movesSite = req.config.site !== undefined && req.config.site !== row.tenant_id;
+        const movesHost = subdomainChanges && row.config.subdomain !== undefined;
+        if (row.tenant_id !== null && ((siteChanges && movesSite) || movesHost)) {
+          throw new AppError(
+            'CONFLICT',
+            `the integration's synced data is of its current ${movesHost ? 'subdomain' : 'site'}; it cannot move to another`,
+            { reason: 'tenant_pinned' },
+          );
+        }
+        if (subdomainChanges) {
           const inFlight = await trx('integration_connection')
             .withSchema(SCHEMA)
             .where({ instance_id: row.id, status: 'pending' })

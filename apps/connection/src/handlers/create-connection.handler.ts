@@ -20,9 +20,18 @@ const alreadyConnected = (details?: unknown): AppError =>
     ...(details === undefined ? {} : { details }),
   });
 
+/** A connect, reconnect or change of user from another tenant than the instance's. */
+export const tenantMismatch = (): AppError =>
+  new AppError(
+    'CONFLICT',
+    'that account belongs to another organization at the provider than the one this integration is linked to',
+    { reason: 'tenant_mismatch' },
+  );
+
 /**
  * Starts a connection: the org's instance of the vendor is reused (revoked/error → pending, remembering what it
- * was) or created, and the connection is created `pending`. Runs under the instance's row lock; the partial unique
+ * was) or created, and the connection is created `pending` — refused (`tenant_mismatch`) when the instance is pinned
+ * to another tenant than the one the request names. Runs under the instance's row lock; the partial unique
  * indexes are the backstop, and their violation is the same CONFLICT.
  */
 export function createConnectionHandler(
@@ -60,6 +69,11 @@ export function createConnectionHandler(
               },
             );
           }
+        }
+        // The instance's data is its tenant's: a connect from another provider organization would sync that one's
+        // records over the org's (per-tenant id sequences collide). Not even after a disconnect: the data is kept.
+        if (instance.tenant_id !== null && req.tenantId !== instance.tenant_id) {
+          throw tenantMismatch();
         }
         // The slot this connect competes for: the instance's app-level one, or this user's user-level one.
         const sameSlot = (q: Knex.QueryBuilder): Knex.QueryBuilder =>

@@ -18,6 +18,7 @@ import { Migration20261123175734_account_grant_holders } from './Migration202611
 import { Migration20261123212941_event_outbox } from './Migration20261123212941_event_outbox';
 import { Migration20261123233939_abandoned_into_event_outbox } from './Migration20261123233939_abandoned_into_event_outbox';
 import { Migration20261124034012_bounded_reads } from './Migration20261124034012_bounded_reads';
+import { Migration20261124122904_instance_tenant } from './Migration20261124122904_instance_tenant';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -39,4 +40,5 @@ export const migrations = [
   { name: 'Migration20261123212941_event_outbox', class: Migration20261123212941_event_outbox },
   { name: 'Migration20261123233939_abandoned_into_event_outbox', class: Migration20261123233939_abandoned_into_event_outbox },
   { name: 'Migration20261124034012_bounded_reads', class: Migration20261124034012_bounded_reads },
+  { name: 'Migration20261124122904_instance_tenant', class: Migration20261124122904_instance_tenant },
 ];

@@ -29,6 +29,7 @@ export interface TInstanceRow {
   previous_status: TInstanceStatus | null;
   config: TInstanceConfig;
   revoking_saga_id: string | null;
+  tenant_id: string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
@@ -90,6 +91,7 @@ export function toInstance(r: TInstanceWithHealthRow): TInstance {
     vendor: r.vendor,
     status: r.status,
     config: r.config,
+    tenantId: r.tenant_id,
     health: r.health_status ?? 'unknown',
     healthCheckedAt: isoOrNull(r.health_checked_at),
     healthChecksEnabled: r.health_checks_enabled ?? false,

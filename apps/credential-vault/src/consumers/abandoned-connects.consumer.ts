@@ -61,7 +61,7 @@ export async function closeAbandonedConnection(
   return discardsOf(marked, {
     connectionId: event.connectionId,
     orgId: event.orgId,
-  });
+  }).map((d) => ({ ...d, abandoned: true }));
 }
 
 /** Consumes `integrations.connection.abandoned`; a failure (database down) is redelivered later. */

@@ -47,6 +47,17 @@ export interface TDiscard {
    * replica that sweeps it is not always the one that marked it, and their clocks may differ.
    */
   requestedMsAgo: number;
+  /**
+   * false: destroyed without a revocation (one that would end a grant a live connection uses, or that nobody can
+   * tell is unused: an expired stage of a provider whose revocation ends the whole grant). Default true.
+   */
+  revoke?: boolean;
+  /**
+   * An abandoned connect's: before revoking at a provider whose revocation ends the user's whole grant (Google), the
+   * connection service is asked whether a live connection, of any org, holds the same account; if one does, the
+   * tokens are destroyed only. Ignored when `revoke` is given.
+   */
+  abandoned?: boolean;
 }
 
 /**
@@ -134,27 +145,29 @@ export class TokenDiscarder {
     d: TDiscard,
     ctx: TMessageContext,
   ): Promise<{ destroyed: number }> {
-    const report = await this.revoke(
-      {
-        orgId: d.orgId,
-        connectionId: d.connectionId,
-        vendor: d.vendor,
-        ...(d.subdomain ? { subdomain: d.subdomain } : {}),
-        idempotencyKey: `discard:${d.discardId}:revoke`,
-        timeoutMs: REVOKE_TIMEOUT_MS,
-        credentialIds: d.credentialIds,
-      },
-      ctx,
-    ).catch((err: unknown) => {
-      // Another replica's revocation in flight, the database away: the sweep tries again, for a while.
-      const transient = err instanceof AppError && err.retryable;
-      if (transient && d.requestedMsAgo < REVOKE_GIVE_UP_MS) throw err;
-      this.deps.logger.warn(
-        { err, discardId: d.discardId, traceId: ctx.traceId },
-        'revoking discarded tokens failed; they are destroyed without it',
-      );
-      return undefined;
-    });
+    const report = !(await this.mayRevoke(d, ctx))
+      ? undefined
+      : await this.revoke(
+          {
+            orgId: d.orgId,
+            connectionId: d.connectionId,
+            vendor: d.vendor,
+            ...(d.subdomain ? { subdomain: d.subdomain } : {}),
+            idempotencyKey: `discard:${d.discardId}:revoke`,
+            timeoutMs: REVOKE_TIMEOUT_MS,
+            credentialIds: d.credentialIds,
+          },
+          ctx,
+        ).catch((err: unknown) => {
+          // Another replica's revocation in flight, the database away: the sweep tries again, for a while.
+          const transient = err instanceof AppError && err.retryable;
+          if (transient && d.requestedMsAgo < REVOKE_GIVE_UP_MS) throw err;
+          this.deps.logger.warn(
+            { err, discardId: d.discardId, traceId: ctx.traceId },
+            'revoking discarded tokens failed; they are destroyed without it',
+          );
+          return undefined;
+        });
     const { destroyed } = await this.destroy(
       {
         orgId: d.orgId,
@@ -180,6 +193,51 @@ export class TokenDiscarder {
     return { destroyed };
   }
 
+  /**
+   * Whether to revoke a discard's tokens at the provider. An abandoned connect of a provider whose revocation ends
+   * the user's whole grant (one OAuth client per vendor for the deployment: the same account in another org, or in
+   * another slot, shares it) is revoked only when no live connection holds its account. A lookup that fails is
+   * tried again by the sweep while the discard is young (the error is thrown), then the tokens are destroyed only:
+   * not revoking is the error that harms no one.
+   */
+  private async mayRevoke(d: TDiscard, ctx: TMessageContext): Promise<boolean> {
+    if (d.revoke !== undefined) return d.revoke;
+    if (!d.abandoned || !this.deps.catalogue.revokesWholeGrant(d.vendor)) return true;
+    try {
+      const { connection } = await this.deps.bus.request(
+        'connection.connections.get',
+        { orgId: d.orgId, connectionId: d.connectionId },
+        { timeoutMs: 2_000, ctx: { traceId: ctx.traceId } },
+      );
+      if (connection.externalAccountId === null) return false;
+      const { holders } = await this.deps.bus.request(
+        'connection.accounts.grant-holders',
+        {
+          orgId: d.orgId,
+          vendor: d.vendor,
+          externalAccountId: connection.externalAccountId,
+          exceptConnectionId: d.connectionId,
+        },
+        { timeoutMs: 3_000, ctx: { traceId: ctx.traceId } },
+      );
+      const inUse = holders.pending + holders.connected + holders.disconnecting > 0;
+      if (inUse) {
+        this.deps.logger.info(
+          { discardId: d.discardId, vendor: d.vendor, traceId: ctx.traceId },
+          "abandoned connect's tokens not revoked: the provider would end the account's whole grant, which a live connection uses",
+        );
+      }
+      return !inUse;
+    } catch (err) {
+      if (d.requestedMsAgo < REVOKE_GIVE_UP_MS) throw err;
+      this.deps.logger.warn(
+        { err, discardId: d.discardId, traceId: ctx.traceId },
+        'whether a live connection shares the grant stayed unknown; the tokens are destroyed without revoking',
+      );
+      return false;
+    }
+  }
+
   /** The discards older than `staleAfterMs` still holding tokens, finished one after the other. */
   async sweep(task: { readonly stopped: boolean } = { stopped: false }): Promise<number> {
     const knex = this.deps.orm.em.getConnection().getKnex();
@@ -187,6 +245,9 @@ export class TokenDiscarder {
       await knex.raw(
         `select coalesce(discard_id, connection_id) as discard_id, connection_id, org_id, vendor,
                 discard_subdomain, array_agg(id order by id) as ids,
+                bool_or(staged_until is not null) as staged,
+                exists (select 1 from ${VAULT_DB_SCHEMA}.closed_connection cc
+                         where cc.connection_id = credential.connection_id) as abandoned,
                 extract(epoch from now() - min(discard_requested_at)) * 1000 as requested_ms_ago
            from ${VAULT_DB_SCHEMA}.credential
           where discard_requested_at is not null and is_deleted = false
@@ -202,6 +263,8 @@ export class TokenDiscarder {
       vendor: string;
       discard_subdomain: string | null;
       ids: string[];
+      staged: boolean;
+      abandoned: boolean;
       requested_ms_ago: string | number;
     }[];
     let finished = 0;
@@ -217,6 +280,12 @@ export class TokenDiscarder {
             subdomain: r.discard_subdomain,
             credentialIds: r.ids,
             requestedMsAgo: Number(r.requested_ms_ago),
+            // A stage never claimed, of a provider whose revocation ends the user's whole grant (Google): a live
+            // connection of the same account may share that grant, which the vault cannot tell. Destroyed only.
+            ...(r.staged && this.deps.catalogue.revokesWholeGrant(r.vendor)
+              ? { revoke: false }
+              : {}),
+            abandoned: r.abandoned,
           },
           { traceId: newTraceId() },
         );

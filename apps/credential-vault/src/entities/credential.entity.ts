@@ -55,6 +55,13 @@ export interface Credential {
    */
   discardId: string | null;
   /**
+   * Set on the new tokens of a reconnect or change of user held for its saga (`vault.tokens.stage`), under a scratch
+   * connection id: until then a swap may claim them. Their discard is due at the same time (`discardRequestedAt`),
+   * so the sweep takes those never claimed; one of a provider whose revocation ends the whole grant is then destroyed
+   * without being revoked. Null for every other credential.
+   */
+  stagedUntil: Date | null;
+  /**
    * The last revocation's outcome for this token at the provider (`vault.tokens.revoke`: 'revoked', 'failed',
    * 'timeout', …), never taken back once 'revoked'; null while none was attempted. It lets a disconnect revoke the
    * retired tokens a reconnect left unrevoked (its revocation stopped before their turn) before destroying them,
@@ -117,6 +124,7 @@ export const CredentialSchema = new EntitySchema<Credential>({
     discardRequestedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     discardSubdomain: { type: 'string', length: 255, nullable: true },
     discardId: { type: 'uuid', nullable: true },
+    stagedUntil: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     revocationOutcome: { type: 'string', length: 20, nullable: true },
     revocationAttemptedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     refusedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },

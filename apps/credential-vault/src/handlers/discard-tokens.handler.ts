@@ -3,7 +3,7 @@ import { AppError } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import {
   runVaultCommandOnce,
-  sealCredentialRows,
+  scratchTokenRows,
   VAULT_DB_SCHEMA,
   withSafeDbErrors,
 } from '../credential-records';
@@ -17,7 +17,8 @@ const SUBJECT = 'vault.tokens.discard';
  * with) under a scratch connection id, marked for discarding, in one transaction with the idempotency key; then
  * revoked and destroyed before the answer. What fails there is logged and left to the sweep (any replica), as is a
  * vault that stops in between: once stored, the caller keeps nothing to clean up. A replay runs the same steps,
- * which replay in turn.
+ * which replay in turn. With `stageId`: the staged tokens (`vault.tokens.stage`) are made due now and unclaimable,
+ * then finished the same way; `revoke: false` destroys without revoking.
  */
 export function discardTokensHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger'>,
@@ -29,18 +30,63 @@ export function discardTokensHandler(
         reason: 'unknown_provider',
       });
     }
-    const discardId = randomUUID();
     const knex = deps.orm.em.getConnection().getKnex();
-    const rows = sealCredentialRows(deps.keys, { ...req, connectionId: discardId }, knex).map(
-      (r) => ({
-        ...r,
-        is_active: false,
-        // Dated by the database: the sweep that may finish it judges its age by the same clock.
-        retired_at: knex.fn.now(),
-        discard_requested_at: knex.fn.now(),
-        discard_subdomain: req.subdomain ?? null,
-      }),
-    );
+    const revoke = req.revoke !== false;
+    /** Revoked (unless `revoke` is false) and destroyed before the answer; a failure is left to the sweep. */
+    const finish = async (stored: {
+      discardId: string;
+      credentialIds: string[];
+    }): Promise<{ discardId: string; finished: boolean }> => {
+      const destroyed = await discarder.finishOrLeave(
+        {
+          discardId: stored.discardId,
+          connectionId: stored.discardId,
+          orgId: req.orgId,
+          vendor: req.vendor,
+          subdomain: req.subdomain ?? null,
+          credentialIds: stored.credentialIds,
+          requestedMsAgo: 0,
+          revoke,
+        },
+        ctx,
+      );
+      return { discardId: stored.discardId, finished: destroyed !== undefined };
+    };
+    if (req.stageId !== undefined) {
+      // Staged tokens discarded now: due at once, and no longer claimable by a swap (in the same statement).
+      const { result } = await withSafeDbErrors(deps.logger, 'discarding staged tokens', () =>
+        runVaultCommandOnce(
+          knex,
+          { key: req.idempotencyKey, subject: SUBJECT, orgId: req.orgId },
+          async (trx) => {
+            const rows = (await trx('credential')
+              .withSchema(VAULT_DB_SCHEMA)
+              .where({ org_id: req.orgId, connection_id: req.stageId, is_deleted: false })
+              .whereNotNull('staged_until')
+              .update({
+                staged_until: trx.fn.now(),
+                discard_requested_at: trx.fn.now(),
+                updated_at: trx.fn.now(),
+              })
+              .returning(['id'])) as { id: string }[];
+            return {
+              discardId: req.stageId!,
+              orgId: req.orgId,
+              credentialIds: rows.map((r) => r.id),
+            };
+          },
+        ),
+      );
+      if (result.credentialIds.length === 0) return { discardId: result.discardId, finished: true };
+      return finish(result);
+    }
+    const credentials = req.credentials!;
+    const discardId = randomUUID();
+    const rows = scratchTokenRows(deps.keys, { ...req, credentials }, knex, {
+      scratchId: discardId,
+      dueAt: knex.fn.now(),
+      staged: false,
+    });
     const { result } = await withSafeDbErrors(deps.logger, 'storing tokens to discard', () =>
       runVaultCommandOnce(
         knex,
@@ -51,18 +97,6 @@ export function discardTokensHandler(
         },
       ),
     );
-    const destroyed = await discarder.finishOrLeave(
-      {
-        discardId: result.discardId,
-        connectionId: result.discardId,
-        orgId: req.orgId,
-        vendor: req.vendor,
-        subdomain: req.subdomain ?? null,
-        credentialIds: result.credentialIds,
-        requestedMsAgo: 0,
-      },
-      ctx,
-    );
-    return { discardId: result.discardId, finished: destroyed !== undefined };
+    return finish(result);
   };
 }

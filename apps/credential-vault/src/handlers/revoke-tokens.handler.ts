@@ -1,3 +1,4 @@
+import { BoundedTtlMap } from '@otesse/runtime';
 import { AppError, isAppError, type TReplyOf, type TRevocationReport } from '@otesse/contracts';
 import type { THandler, TMessageContext } from '@otesse/messaging';
 import { resolveProviderUrl, type TProviderDef } from '@otesse/providers';
@@ -125,23 +126,14 @@ type TBegin =
  * Kept for as long as a claim could matter, and bounded.
  */
 class UnstoredReports {
-  private static readonly KEEP_MS = 10 * 60_000;
-  private static readonly MAX = 1_000;
-  private readonly reports = new Map<string, { stored: TStoredRevocation; at: number }>();
+  private readonly reports = new BoundedTtlMap<TStoredRevocation>(10 * 60_000, 1_000);
 
   take(key: string): TStoredRevocation | undefined {
-    const e = this.reports.get(key);
-    if (e && Date.now() - e.at < UnstoredReports.KEEP_MS) return e.stored;
-    this.reports.delete(key);
-    return undefined;
+    return this.reports.get(key);
   }
 
   keep(key: string, stored: TStoredRevocation): void {
-    if (this.reports.size >= UnstoredReports.MAX) {
-      const oldest = this.reports.keys().next();
-      if (!oldest.done) this.reports.delete(oldest.value);
-    }
-    this.reports.set(key, { stored, at: Date.now() });
+    this.reports.set(key, stored);
   }
 
   drop(key: string): void {

@@ -7,6 +7,7 @@ import {
   VAULT_DB_SCHEMA,
   withSafeDbErrors,
 } from '../credential-records';
+import { openRow, TOKEN_COLUMNS, type TTokenRow } from '../token-rows';
 import type { TVaultDeps } from './deps';
 
 /**
@@ -19,6 +20,11 @@ import type { TVaultDeps } from './deps';
  * the provider declared dead is part of the old authorization too. Retired credentials keep their ciphertext
  * (the saga revokes them by id, then destroys them by id); retiredAt marks them so that nothing ever hands them
  * out or refreshes with them again. Once per idempotency key: a replay answers the first ids and does nothing.
+ *
+ * With `stageId` the new tokens are those `vault.tokens.stage` holds: opened under the connection's lock, sealed
+ * again for the connection (a value is bound to its row), and the staged copy destroyed, all in the swap's
+ * transaction. Staged tokens already discarded or past their hold: the key is recorded as abandoned
+ * (`swap_not_applied`), as for a swap given up.
  */
 export function swapCredentialsHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
@@ -31,8 +37,8 @@ export function swapCredentialsHandler(
       orgId: req.orgId,
       connectionId: req.connectionId,
     };
-    const { credentials } = req;
-    if (!credentials) {
+    const { credentials, stageId } = req;
+    if (!credentials && stageId === undefined) {
       // Applies nothing: either the swap made under this key, or the key claimed as abandoned so none ever is.
       const { result, replayed } = await withSafeDbErrors(deps.logger, 'settling a swap', () =>
         runVaultCommandOnce<TSwapOutcome>(knex, command, () =>
@@ -47,11 +53,35 @@ export function swapCredentialsHandler(
       }
       return swapReply(result);
     }
-    const now = new Date();
-    const rows = sealCredentialRows(deps.keys, { ...req, credentials }, knex);
     const { result, replayed } = await withSafeDbErrors(deps.logger, 'swapping credentials', () =>
       runVaultCommandOnce<TSwapOutcome>(knex, command, async (trx) => {
         await lockConnection(trx, req.connectionId);
+        let incoming = credentials;
+        let staged: TTokenRow[] = [];
+        if (!incoming) {
+          // The staged tokens, while a swap may still claim them (neither discarded nor past their hold).
+          staged = (await trx('credential')
+            .withSchema(VAULT_DB_SCHEMA)
+            .where({ org_id: req.orgId, connection_id: stageId, is_deleted: false })
+            .andWhere('staged_until', '>', trx.raw('clock_timestamp()'))
+            .orderBy('id')
+            .forUpdate()
+            .select([...TOKEN_COLUMNS])) as TTokenRow[];
+          if (staged.length === 0) {
+            return { abandoned: true, orgId: req.orgId, connectionId: req.connectionId };
+          }
+          if (staged.some((r) => r.vendor !== req.vendor)) {
+            throw new AppError('BAD_REQUEST', `the staged tokens are not ${req.vendor}'s`, {
+              reason: 'vendor_mismatch',
+            });
+          }
+          incoming = staged.map((r) => ({
+            kind: r.kind,
+            value: openRow(deps.keys, r),
+            expiresAt: r.expires_at === null ? null : new Date(r.expires_at).toISOString(),
+          }));
+        }
+        const rows = sealCredentialRows(deps.keys, { ...req, credentials: incoming }, knex);
         const current = (await trx('credential')
           .withSchema(VAULT_DB_SCHEMA)
           .where({ org_id: req.orgId, connection_id: req.connectionId, is_deleted: false })
@@ -70,6 +100,7 @@ export function swapCredentialsHandler(
             { reason: 'vendor_mismatch' },
           );
         }
+        const now = new Date();
         const retiredCredentialIds = current.map((c) => c.id);
         if (retiredCredentialIds.length > 0) {
           await trx('credential')
@@ -78,6 +109,26 @@ export function swapCredentialsHandler(
             .update({ is_active: false, retired_at: now, updated_at: now });
         }
         await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
+        if (staged.length > 0) {
+          // Moved: the staged copy is destroyed as a disconnect destroys (its value and key gone), no discard left.
+          await trx('credential')
+            .withSchema(VAULT_DB_SCHEMA)
+            .whereIn(
+              'id',
+              staged.map((r) => r.id),
+            )
+            .update({
+              ciphertext: '',
+              iv: '',
+              auth_tag: '',
+              wrapped_data_key: '',
+              is_active: false,
+              is_deleted: true,
+              discard_requested_at: null,
+              deleted_at: now,
+              updated_at: now,
+            });
+        }
         return {
           credentialIds: rows.map((r) => r.id),
           retiredCredentialIds,

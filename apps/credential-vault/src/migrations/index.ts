@@ -12,6 +12,7 @@ import { Migration20261123092854_idempotency_retention } from './Migration202611
 import { Migration20261123131218_revocation_per_token } from './Migration20261123131218_revocation_per_token';
 import { Migration20261123233505_refusal_backoff } from './Migration20261123233505_refusal_backoff';
 import { Migration20261124014720_master_key_sample } from './Migration20261124014720_master_key_sample';
+import { Migration20261124125055_staged_tokens } from './Migration20261124125055_staged_tokens';
 
 export const migrations = [
   { name: 'Migration20261121233440', class: Migration20261121233440 },
@@ -27,4 +28,5 @@ export const migrations = [
   { name: 'Migration20261123131218_revocation_per_token', class: Migration20261123131218_revocation_per_token },
   { name: 'Migration20261123233505_refusal_backoff', class: Migration20261123233505_refusal_backoff },
   { name: 'Migration20261124014720_master_key_sample', class: Migration20261124014720_master_key_sample },
+  { name: 'Migration20261124125055_staged_tokens', class: Migration20261124125055_staged_tokens },
 ];

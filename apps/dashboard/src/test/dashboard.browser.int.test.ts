@@ -124,9 +124,9 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await postmark.getByRole('button', { name: 'Connect Postmark' }).click();
     await postmark.getByText('Connected', { exact: true }).waitFor();
     // Each card says what it is connected as: an account is not an organization, Postmark lists its senders,
-    // ServiceNow its instance.
+    // ServiceNow its instance; Google the provider organization (domain) the org's Google is pinned to.
     await expect(card('Google Workspace').locator('.connected-as').textContent()).resolves.toBe(
-      'Connected as:alice@acme.test (organization)',
+      'Linked to:acmeConnected as:alice@acme.test (organization)',
     );
     await expect(postmark.locator('.connected-as').textContent()).resolves.toBe(
       'Senders:billing@acme.test +1 more (organization)',
@@ -518,7 +518,11 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     // The member connects their own Google account beside the organization's.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API token').waitFor();
-    await h.fakeClient.consentAs('u-carol');
+    // A colleague's account of the same company: the org's Google is pinned to acme.
+    await h.fakeClient.setUsers([
+      { id: 'u-dana', email: 'dana@acme.test', name: 'Dana Diaz', tenantId: 'acme' },
+    ]);
+    await h.fakeClient.consentAs('u-dana');
     await signIn(h, h.member);
     await card('Google Workspace')
       .getByRole('button', { name: 'Connect my account Google Workspace' })
@@ -545,7 +549,7 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     ]);
     const connectionId = (await theirs.getAttribute('data-connection-id'))!;
     await expect(theirs.textContent()).resolves.toContain('Max Member (member@acme.test)');
-    await expect(theirs.textContent()).resolves.toContain('(u-carol)');
+    await expect(theirs.textContent()).resolves.toContain('(u-dana)');
 
     // Its refresh token expires (the provider path is covered by the edge's integrations-list test): the admin
     // cannot reconnect someone else's personal account, so it shows on that connection, not as a warning.

@@ -74,3 +74,51 @@ describe('chooseSite', () => {
     });
   });
 });
+
+describe('chooseSite on an instance pinned to a tenant', () => {
+  const pinned = (tenantId: string, hasSites = false, chosen?: string) => ({
+    hasSites,
+    chosen,
+    tenantId,
+  });
+
+  it('takes an account of the pinned tenant, and refuses any other (QuickBooks realm, HubSpot portal…)', () => {
+    expect(chooseSite({ tenantId: 'realm-1', sites: [] }, pinned('realm-1'), [])).toEqual({
+      ok: true,
+      tenantId: 'realm-1',
+      siteName: null,
+    });
+    expect(chooseSite({ tenantId: 'realm-2', sites: [] }, pinned('realm-1'), [])).toEqual({
+      ok: false,
+      reason: 'tenant_mismatch',
+      sites: [],
+    });
+  });
+
+  it('refuses an account that names no tenant: it cannot be shown to be of the pinned one', () => {
+    expect(chooseSite({ tenantId: null, sites: [] }, pinned('acme.com'), [])).toMatchObject({
+      ok: false,
+      reason: 'tenant_mismatch',
+    });
+  });
+
+  it("keeps a provider with sites on the pinned site, over the connections' history", () => {
+    expect(
+      chooseSite(reaching('initech', 'acme'), pinned('acme', true), [{ tenantId: 'initech' }]),
+    ).toMatchObject({ ok: true, tenantId: 'acme' });
+    expect(chooseSite(reaching('initech'), pinned('acme', true), [])).toMatchObject({
+      ok: false,
+      reason: 'site_not_reachable',
+    });
+  });
+
+  it('an instance not pinned yet takes whatever tenant the account is of', () => {
+    expect(
+      chooseSite(
+        { tenantId: 'hub-2', sites: [] },
+        { hasSites: false, chosen: undefined, tenantId: null },
+        [],
+      ),
+    ).toMatchObject({ ok: true, tenantId: 'hub-2' });
+  });
+});

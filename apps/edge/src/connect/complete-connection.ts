@@ -30,7 +30,7 @@ export interface TCompleteConnectionInput {
  * Runs `op` again while it fails with a retryable error (a service restarting), for about ten seconds (7 attempts;
  * fewer when `attempts` says so).
  */
-async function retryWhileUnavailable<T>(op: () => Promise<T>, attempts = 7): Promise<T> {
+export async function retryWhileUnavailable<T>(op: () => Promise<T>, attempts = 7): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await op();
@@ -123,7 +123,10 @@ export async function completeConnection(
             c.id !== connection.id &&
             c.status === 'revoked' &&
             c.level === input.level &&
-            (input.level === 'app' || c.userId === input.userId),
+            (input.level === 'app' || c.userId === input.userId) &&
+            // Jobs (and the references their lineage reaches) of another tenant's connection are that tenant's:
+            // never adopted (a connection stored before instances were pinned may be of one).
+            c.tenantId === connection.tenantId,
         )
         .sort((a, b) => (b.revokedAt ?? '').localeCompare(a.revokedAt ?? ''))[0];
       const jobs = await deps.bus.request(

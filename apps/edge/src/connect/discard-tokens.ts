@@ -3,7 +3,7 @@ import type { TCredentialInput } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { REVOCATION_TIMEOUT_MS } from '../sagas/disconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
-import { grantHoldersOfAccount, revokesWholeGrant } from './grant-in-use';
+import { grantHoldersOfAccount } from './grant-in-use';
 
 /** Tokens no connection takes, as the vault's discard needs them. */
 export interface TTokensToDiscard {
@@ -29,8 +29,11 @@ type TDiscardDeps = Pick<TEdgeDeps, 'bus' | 'catalogue' | 'logger'>;
  * holds it, the refused tokens — never stored — are only dropped. A failed lookup counts as in use: dropping is the
  * error that harms no one.
  */
-async function grantStillInUse(deps: TDiscardDeps, req: TTokensToDiscard): Promise<boolean> {
-  if (!revokesWholeGrant(deps.catalogue, req.vendor) || req.externalAccountId === undefined)
+async function grantStillInUse(
+  deps: TDiscardDeps,
+  req: Omit<TTokensToDiscard, 'credentials'>,
+): Promise<boolean> {
+  if (!deps.catalogue.revokesWholeGrant(req.vendor) || req.externalAccountId === undefined)
     return false;
   try {
     const holders = await grantHoldersOfAccount(
@@ -91,5 +94,33 @@ export async function discardTokens(deps: TDiscardDeps, req: TRefusedTokens): Pr
     `refused:${randomUUID()}`,
   ).catch((e: unknown) =>
     deps.logger.warn({ err: e }, 'handing refused tokens to the vault failed'),
+  );
+}
+
+/**
+ * The tokens a reconnect or change of user staged in the vault (`vault.tokens.stage`), discarded now rather than
+ * when their hold ends: revoked and destroyed, or only destroyed where revoking would end a grant a live connection
+ * uses. Under `idempotencyKey`; throws when the vault did not answer (the caller retries under the same key).
+ */
+export async function discardStagedTokens(
+  deps: TDiscardDeps,
+  req: Omit<TTokensToDiscard, 'credentials'> & { stageId: string },
+  idempotencyKey: string,
+): Promise<void> {
+  const revoke = !(await grantStillInUse(deps, req));
+  await deps.bus.request(
+    'vault.tokens.discard',
+    {
+      orgId: req.orgId,
+      vendor: req.vendor,
+      ...(req.subdomain ? { subdomain: req.subdomain } : {}),
+      stageId: req.stageId,
+      revoke,
+      idempotencyKey,
+    },
+    {
+      ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
+      timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000,
+    },
   );
 }

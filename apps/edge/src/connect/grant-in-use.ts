@@ -1,13 +1,5 @@
 import type { TEdgeDeps } from '../trpc/context';
 
-/**
- * Whether revoking any token of a user at this vendor ends the user's whole grant to our client (catalogue
- * `revocationScope: 'grant'`: Google), and so every live connection of that account with it.
- */
-export function revokesWholeGrant(catalogue: TEdgeDeps['catalogue'], vendor: string): boolean {
-  return catalogue.has(vendor) && catalogue.get(vendor).oauth?.revocationScope === 'grant';
-}
-
 export interface TGrantHolders {
   pending: number;
   connected: number;

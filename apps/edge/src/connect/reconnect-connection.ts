@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { AppError, type TCredentialInput } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { publishAudit } from '../audit/publish-audit';
-import { discardTokens } from './discard-tokens';
+import { retryWhileUnavailable } from './complete-connection';
+import { discardStagedTokens, discardTokens } from './discard-tokens';
 import type { TExternalIdentity } from '../oauth/read-identity';
 import { discardUnusedTokens, reconnectSaga, type TReconnectAction } from '../sagas/reconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
@@ -71,8 +72,9 @@ export async function reconnectFromCallback(
       await discardTokens(deps, refused);
       throw e;
     });
-  const refuse = async (reason: string): Promise<TReconnectOutcome> => {
-    await discardTokens(deps, refused);
+  /** Refused: the new tokens discarded (unless the caller already had them staged and discarded), audited. */
+  const refuse = async (reason: string, tokensLeft = true): Promise<TReconnectOutcome> => {
+    if (tokensLeft) await discardTokens(deps, refused);
     await publishAudit(deps, {
       eventId: randomUUID(),
       orgId: req.orgId,
@@ -89,7 +91,7 @@ export async function reconnectFromCallback(
         reason,
         previousExternalAccount: connection.externalAccountId,
         attemptedExternalAccount: req.identity.externalAccountId,
-        expectedTenant: connection.tenantId,
+        expectedTenant: instance.tenantId ?? connection.tenantId,
         attemptedTenant: req.identity.tenantId,
       },
       ip: req.ip,
@@ -99,8 +101,11 @@ export async function reconnectFromCallback(
   };
 
   if (connection.level !== req.flow) return refuse('slot_mismatch');
+  // The instance's pin first: every connection of the instance is of that tenant (one stored before pins, with
+  // another tenant or none, is brought to it).
+  const expectedTenant = instance.tenantId ?? connection.tenantId ?? null;
   const tenant = tenantCheck(
-    connection.tenantId ?? null,
+    expectedTenant,
     req.identity,
     req.action,
     req.provider.oauth?.tenantSource === 'subdomain',
@@ -114,7 +119,48 @@ export async function reconnectFromCallback(
   }
 
   const sagaId = randomUUID();
-  deps.pendingTokens.put(sagaId, req.credentials);
+  // The vault holds the new tokens for the saga, so any edge can swap them in (a saga resumed after this edge died
+  // completes) and the vault discards them if none does: they never live only in this process.
+  const stagedRef = {
+    orgId: req.orgId,
+    userId: req.userId,
+    vendor: req.provider.key,
+    subdomain: req.subdomain,
+    traceId: req.traceId,
+    externalAccountId: req.identity.externalAccountId,
+  };
+  let stageId: string;
+  try {
+    // A vault (or its database) briefly away is waited for, as the saga's own steps would: the user is at the
+    // callback, and the provider's tokens are not to be thrown away for a restart.
+    ({ stageId } = await retryWhileUnavailable(() =>
+      deps.bus.request(
+        'vault.tokens.stage',
+        {
+          orgId: req.orgId,
+          vendor: req.provider.key,
+          ...(req.subdomain ? { subdomain: req.subdomain } : {}),
+          credentials: req.credentials,
+          // Not of the saga's key form (`<sagaId>:<step>`): the saga's release does not name it; the vault's
+          // retention purges it with other commands' keys.
+          idempotencyKey: `stage:${sagaId}`,
+        },
+        { ctx },
+      ),
+    ));
+  } catch (e) {
+    // Not staged, or its answer lost (then the vault discards them when their hold ends): revoked now all the same.
+    await discardTokens(deps, refused);
+    throw e;
+  }
+  const dropStaged = () =>
+    discardStagedTokens(deps, { ...stagedRef, stageId }, `discard-staged:${sagaId}`).catch(
+      (e: unknown) =>
+        deps.logger.warn(
+          { err: e },
+          'discarding staged tokens failed; the vault discards them when their hold ends',
+        ),
+    );
   let started: { sagaId: string; created: boolean };
   try {
     started = await deps.sagas.start(reconnectSaga(deps, deps.pendingTokens, req.action), {
@@ -133,27 +179,30 @@ export async function reconnectFromCallback(
         previousExternalAccountId: connection.externalAccountId,
         externalAccountId: req.identity.externalAccountId,
         // The site matched, not the first one the token lists (Atlassian): the connection stays on its tenant.
-        tenantId: connection.tenantId ?? req.identity.tenantId,
+        tenantId: expectedTenant ?? req.identity.tenantId,
         // The new identity's own label, or none: the connection service keeps the other stored details (the
         // site), and a change of user must never show the previous user's label next to the new account.
         details: req.identity.accountLabel ? { accountLabel: req.identity.accountLabel } : {},
         ip: req.ip,
         traceId: req.traceId,
+        stageId,
       },
     });
   } catch (e) {
-    deps.pendingTokens.drop(sagaId);
-    if (e instanceof AppError && e.reason === 'saga_conflict') return refuse('busy');
-    // Whatever was recorded of the saga cannot swap them in any more (they are dropped here): revoked.
-    await discardTokens(deps, refused);
+    if (e instanceof AppError && e.reason === 'saga_conflict') {
+      await dropStaged();
+      return refuse('busy', false);
+    }
+    // The saga may have been recorded (its answer lost) and swap them in: the stage is left to it, and to the
+    // vault's hold if it never runs.
     throw e;
   }
   if (!started.created) {
     // Another reconnect or change of user of this connection is still open (a second tab, a second click while
     // the first finishes): it was joined, not started, so nothing will ever take these tokens — revoked now, and
     // the user told the connection is busy rather than that *this* one is still finishing.
-    deps.pendingTokens.drop(sagaId);
-    return refuse('busy');
+    await dropStaged();
+    return refuse('busy', false);
   }
   const view = await deps.sagas.waitFor(sagaId, 15_000);
   if (view?.status === 'completed') return { ok: true, sagaId };
@@ -162,12 +211,8 @@ export async function reconnectFromCallback(
     // onCompensated discarded the new tokens before it ended; this is for one that compensated on another edge
     // after a lease loss (the tokens are in this process), under the same key: one discard either way.
     await discardUnusedTokens(deps, deps.pendingTokens, sagaId, {
-      orgId: req.orgId,
-      userId: req.userId,
-      vendor: req.provider.key,
-      subdomain: req.subdomain,
-      traceId: req.traceId,
-      externalAccountId: req.identity.externalAccountId,
+      ...stagedRef,
+      stageId,
     }).catch((e: unknown) =>
       deps.logger.warn({ err: e }, 'handing unused tokens to the vault failed'),
     );

@@ -1,3 +1,4 @@
+import { BoundedTtlMap } from '@otesse/runtime';
 import { ZEdgeLimitsEnv, type TEdgeLimitsEnv } from '../env.schema';
 import { RateLimiter, type TRateLimit } from './rate-limiter';
 
@@ -43,27 +44,17 @@ export interface TEdgeLimits {
 
 /** Keys seen within `ttlMs`, at most `max` of them (the oldest go first). */
 export class RecentKeys {
-  private readonly seen = new Map<string, number>();
-  constructor(
-    private readonly ttlMs: number,
-    private readonly max: number,
-  ) {}
+  private readonly seen: BoundedTtlMap<true>;
+  constructor(ttlMs: number, max: number) {
+    this.seen = new BoundedTtlMap(ttlMs, max);
+  }
 
   add(key: string): void {
-    this.seen.delete(key);
-    if (this.seen.size >= this.max) {
-      const oldest = this.seen.keys().next();
-      if (!oldest.done) this.seen.delete(oldest.value);
-    }
-    this.seen.set(key, Date.now());
+    this.seen.set(key, true);
   }
 
   has(key: string): boolean {
-    const at = this.seen.get(key);
-    if (at === undefined) return false;
-    if (Date.now() - at < this.ttlMs) return true;
-    this.seen.delete(key);
-    return false;
+    return this.seen.has(key);
   }
 }
 

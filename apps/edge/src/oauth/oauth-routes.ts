@@ -35,6 +35,7 @@ import {
 } from './confirm-start-page';
 import { chooseSite } from '../connect/choose-site';
 import { discardTokens } from '../connect/discard-tokens';
+import { publishAudit } from '../audit/publish-audit';
 import { sendAppError } from '../http/http-errors';
 import { rateLimitedError } from '../http/rate-limiter';
 import { asAppError } from '../trpc/app-error-to-trpc';
@@ -441,7 +442,11 @@ export function createOAuthRoutes(
       }
       const site = chooseSite(
         identity,
-        { hasSites: provider.oauth?.identity.kind === 'atlassian', chosen: instance?.config.site },
+        {
+          hasSites: provider.oauth?.identity.kind === 'atlassian',
+          chosen: instance?.config.site,
+          tenantId: instance?.tenantId,
+        },
         connections,
       );
       if (!site.ok) {
@@ -457,6 +462,35 @@ export function createOAuthRoutes(
           traceId,
           externalAccountId: identity.externalAccountId,
         });
+        if (site.reason === 'tenant_mismatch') {
+          // An account of another provider organization: no site to choose, and an attempt an admin should see.
+          await publishAudit(deps, {
+            orgId: pending.org_id,
+            actorUserId: pending.user_id,
+            action: 'connection.connect_failed',
+            provider: vendor,
+            targets: instance ? { instanceId: instance.id } : {},
+            outcome: 'failure',
+            details: {
+              reason: site.reason,
+              level: pending.flow,
+              expectedTenant: instance?.tenantId ?? null,
+              attemptedTenant: identity.tenantId,
+              attemptedExternalAccount: identity.externalAccountId,
+            },
+            ip: clientIp(req, deps.limits.trustedProxyHops),
+            traceId,
+          }).catch((e: unknown) =>
+            deps.logger.warn({ err: e }, 'audit of a refused connect failed'),
+          );
+          await recordOutcome(pending.id, `refused:${site.reason}`, traceId);
+          return backToDashboard(res, {
+            oauth: 'refused',
+            vendor,
+            reason: site.reason,
+            flow: pending.flow,
+          });
+        }
         // The sites stay here: the dashboard asks for them by the authorization's id (`integrations.siteChoice`,
         // its starter's alone), so a crafted link cannot put sites of its own in the picker.
         await recordOutcome(pending.id, `refused:${site.reason}`, traceId, site.sites.slice(0, 20));

@@ -2,7 +2,7 @@ import { AppError, type TRevocationReport } from '@otesse/contracts';
 import { deterministicUuid, type TSagaDefinition, type TSagaError } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
-import { grantHoldersOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
+import { grantHoldersOfAccount } from '../connect/grant-in-use';
 import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { sagaRequestOptions } from './saga-request-options';
 
@@ -93,7 +93,7 @@ async function grantUsedElsewhere(
   lock: { answer: boolean | undefined; fresh: boolean },
   ctx: { traceId: string; actorUserId: string; orgId: string },
 ): Promise<boolean> {
-  if (!revokesWholeGrant(deps.catalogue, target.vendor) || !target.externalAccountId) return false;
+  if (!deps.catalogue.revokesWholeGrant(target.vendor) || !target.externalAccountId) return false;
   if (lock.fresh && lock.answer !== undefined) return lock.answer;
   const holders = await grantHoldersOfAccount(
     deps,

@@ -7,8 +7,8 @@ import {
 } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
-import { grantHoldersOfAccount, revokesWholeGrant } from '../connect/grant-in-use';
-import { handTokensToVault } from '../connect/discard-tokens';
+import { grantHoldersOfAccount } from '../connect/grant-in-use';
+import { discardStagedTokens, handTokensToVault } from '../connect/discard-tokens';
 import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { REVOCATION_TIMEOUT_MS } from './disconnect.saga';
 import { sagaRequestOptions } from './saga-request-options';
@@ -28,6 +28,12 @@ export interface TReconnectInput extends Record<string, unknown> {
   details: TConnectionDetails;
   ip: string | null;
   traceId: string;
+  /**
+   * Where the vault holds the new tokens (`vault.tokens.stage`): any edge that drives the saga swaps them in.
+   * Absent for a saga started before tokens were staged: those wait in the memory of the edge that received the
+   * callback (PendingTokens).
+   */
+  stageId?: string;
 }
 
 export const RECONNECT_SAGA: Record<TReconnectAction, string> = {
@@ -47,10 +53,11 @@ export const RECONNECT_SAGA_VERSION: Record<TReconnectAction, number> = {
 };
 
 /**
- * The new tokens never enter the saga log (it lives in the edge's database): they wait here, in memory, for the
- * swap step. A saga resumed by another process after a crash finds none: it asks the vault to settle the swap's key
- * (the swap made under it goes on; otherwise none ever will be, and the saga compensates — the user authorizes
- * again). No secret was ever written outside the vault.
+ * For sagas started before the new tokens were staged in the vault (their input has no `stageId`), at an upgrade:
+ * the tokens wait here, in memory, for the swap step. A saga resumed by another process finds none: it asks the
+ * vault to settle the swap's key (the swap made under it goes on; otherwise none ever will be, and the saga
+ * compensates — the user authorizes again). New sagas stage their tokens in the vault instead (`vault.tokens.stage`),
+ * which any edge can swap in and which the vault discards if no swap claims them.
  */
 export class PendingTokens {
   private readonly byKey = new Map<string, { creds: TCredentialInput[]; at: number }>();
@@ -80,11 +87,11 @@ export class PendingTokens {
 }
 
 /**
- * The new tokens of a reconnect that will never take them (it compensated: nothing was swapped), handed to the vault
- * to be revoked at the provider and destroyed, then forgotten. Both the saga's hook and the callback still waiting
- * for it may get here: one key, derived from the saga, makes it one discard. Nothing to do when this process holds
- * none (another edge received the callback, or they were discarded already). Throws when the vault did not take
- * them: they stay held, for the retry.
+ * The new tokens of a reconnect that will never take them (it compensated: nothing was swapped), revoked at the
+ * provider and destroyed: staged ones by their `stageId`, from whichever edge runs the hook; older sagas' from this
+ * process' memory, handed to the vault, then forgotten (nothing to do when this process holds none). Both the saga's
+ * hook and the callback still waiting for it may get here: one key, derived from the saga, makes it one discard.
+ * Throws when the vault did not answer: the retry sends the same key.
  */
 export async function discardUnusedTokens(
   deps: Pick<TEdgeDeps, 'bus' | 'catalogue' | 'logger'>,
@@ -97,8 +104,14 @@ export async function discardUnusedTokens(
     subdomain: string | undefined;
     traceId: string;
     externalAccountId: string;
+    stageId?: string | undefined;
   },
 ): Promise<void> {
+  if (req.stageId !== undefined) {
+    const { stageId, ...rest } = req;
+    await discardStagedTokens(deps, { ...rest, stageId }, sagaHookKey(sagaId, 'onCompensated'));
+    return;
+  }
   const credentials = tokens.take(sagaId);
   if (!credentials) return;
   // The onCompensated hook's key (released with the saga's records); the callback's fallback shares it.
@@ -129,7 +142,7 @@ async function grantStillInUse(
   previous: string | null,
   ctx: { traceId: string; actorUserId: string; orgId: string },
 ): Promise<TRevocationSkipped | null> {
-  if (!revokesWholeGrant(deps.catalogue, input.vendor) || previous === null) return null;
+  if (!deps.catalogue.revokesWholeGrant(input.vendor) || previous === null) return null;
   if (previous === input.externalAccountId) return 'same_account';
   const holders = await grantHoldersOfAccount(
     deps,
@@ -279,7 +292,8 @@ export function reconnectSaga(
         // The vault's word that no swap was made under the key, nor will be: the saga compensates.
         provesNoEffect: (err) => err.reason === 'authorization_lost',
         run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
-          const creds = tokens.take(sagaId);
+          // Staged in the vault: sent by reference, from whichever edge drives the saga.
+          const creds = input.stageId === undefined ? tokens.take(sagaId) : undefined;
           // Without the new tokens (another edge took the saga over, or they waited too long) the swap cannot be
           // sent again, and an earlier attempt may have reached the vault: it is settled instead — the swap made
           // under the key goes on, or the key is closed so that none ever is and nothing changed.
@@ -290,7 +304,11 @@ export function reconnectSaga(
                 orgId,
                 connectionId: input.connectionId,
                 vendor: input.vendor,
-                ...(creds ? { credentials: creds } : {}),
+                ...(input.stageId !== undefined
+                  ? { stageId: input.stageId }
+                  : creds
+                    ? { credentials: creds }
+                    : {}),
                 idempotencyKey,
               },
               opts(input, actorUserId, orgId, idempotencyKey, 7_000),
@@ -495,6 +513,7 @@ export function reconnectSaga(
         subdomain: input.subdomain ?? undefined,
         traceId: input.traceId,
         externalAccountId: input.externalAccountId,
+        stageId: input.stageId,
       });
       await publishAudit(deps, {
         eventId: deterministicUuid(`${sagaId}:failed`),

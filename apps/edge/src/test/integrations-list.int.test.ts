@@ -22,6 +22,10 @@ describe('integrations.list: other members’ connections and actionable expiry 
 
   beforeAll(async () => {
     h = await startHarness();
+    // A colleague of the same company: each instance is pinned to the tenant of its first connection (acme).
+    await h.fakeClient.setUsers([
+      { id: 'u-dana', email: 'dana@acme.test', name: 'Dana Diaz', tenantId: 'acme' },
+    ]);
     bus = new Bus(h.nc, { timeoutMs: 10_000 });
     const connect = async (who: TSeededUser, flow: 'app' | 'user', consentAs: string) => {
       const { outcome, connectionId } = await connectOAuth(h, who, 'google', flow, { consentAs });
@@ -30,7 +34,7 @@ describe('integrations.list: other members’ connections and actionable expiry 
     };
     // Acme: the org's connection (admin), two personal ones (member, viewer); Globex: its admin's personal one.
     ids.app = await connect(h.admin, 'app', 'u-alice');
-    ids.member = await connect(h.member, 'user', 'u-carol');
+    ids.member = await connect(h.member, 'user', 'u-dana');
     ids.viewer = await connect(h.viewer, 'user', 'u-bob');
     ids.globex = await connect(h.otherAdmin, 'user', 'u-bob');
   });
@@ -76,7 +80,7 @@ describe('integrations.list: other members’ connections and actionable expiry 
         level: 'user',
         userId: h.member.id,
         status: 'connected',
-        externalAccountId: 'u-carol',
+        externalAccountId: 'u-dana',
         refreshTokenExpired: false,
         owner: { email: 'member@acme.test', name: 'member' },
       }),
@@ -179,7 +183,7 @@ describe('integrations.list: other members’ connections and actionable expiry 
   });
 
   it('a member’s expired personal connection: the member is warned, the admin sees it on that connection only', async () => {
-    await expireRefreshToken('u-carol', ids.member);
+    await expireRefreshToken('u-dana', ids.member);
 
     const asMember = await google(h.member);
     expect(asMember.refreshTokenExpired).toBe(true);
@@ -237,7 +241,7 @@ describe('integrations.list: other members’ connections and actionable expiry 
       subdomain: 'acme',
     });
     const app = await connectOAuth(h, h.admin, 'servicenow', 'app', { consentAs: 'u-alice' });
-    const mine = await connectOAuth(h, h.member, 'servicenow', 'user', { consentAs: 'u-carol' });
+    const mine = await connectOAuth(h, h.member, 'servicenow', 'user', { consentAs: 'u-dana' });
     expect([app.outcome, mine.outcome]).toEqual(['connected', 'connected']);
     // The member's own connection: the organization's keeps ServiceNow (and the Support inbox's sync) going.
     const personal = await h.member.client.disconnect.preview.query({
@@ -263,7 +267,7 @@ describe('integrations.list: other members’ connections and actionable expiry 
 
   it('a disconnect that stopped after revoking the connection stays on the card, with whom it may concern', async () => {
     const { outcome, connectionId } = await connectOAuth(h, h.member, 'salesforce', 'user', {
-      consentAs: 'u-carol',
+      consentAs: 'u-dana',
     });
     expect(outcome).toBe('connected');
     const salesforce = async (who: TSeededUser) =>

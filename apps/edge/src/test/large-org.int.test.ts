@@ -26,9 +26,13 @@ describe('an org with thousands of personal connections to one provider (whole s
 
   beforeAll(async () => {
     h = await startHarness();
+    // A colleague of the same company: each instance is pinned to the tenant of its first connection (acme).
+    await h.fakeClient.setUsers([
+      { id: 'u-dana', email: 'dana@acme.test', name: 'Dana Diaz', tenantId: 'acme' },
+    ]);
     bus = new Bus(h.nc, { timeoutMs: 20_000 });
     const app = await connectOAuth(h, h.admin, 'google', 'app', { consentAs: 'u-alice' });
-    const member = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-carol' });
+    const member = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-dana' });
     expect([app.outcome, member.outcome]).toEqual(['connected', 'connected']);
     appId = app.connectionId!;
     memberId = member.connectionId!;
@@ -251,7 +255,7 @@ describe('an org with thousands of personal connections to one provider (whole s
   });
 
   it('the OAuth routes read only the caller’s slot: the member connects again, the viewer connects', async () => {
-    const again = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-carol' });
+    const again = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-dana' });
     expect(again.outcome).toBe('connected');
     const viewer = await connectOAuth(h, h.viewer, 'google', 'user', { consentAs: 'u-bob' });
     expect(viewer.outcome).toBe('connected');

@@ -297,7 +297,8 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
       level: 'app',
       userId: h.admin.id,
       externalAccountId: 'u-admin',
-      tenantId: null,
+      // The tenant of the org's Google (an earlier test connected it): the instance is pinned to it.
+      tenantId: 'acme',
       details: {},
     });
     const store = () =>

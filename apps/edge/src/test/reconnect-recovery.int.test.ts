@@ -4,9 +4,9 @@ import { connectOAuth, startHarness, type THarness } from './e2e-harness';
 import { expectAuditedAndAnnouncedOnce } from './disconnect-helpers';
 
 /**
- * Seed 003 under an edge crash: the new tokens of a reconnect or change of user live only in the memory of the edge
- * that received the OAuth callback (they never enter the saga log). The edge that recovers its saga cannot send the
- * swap again; it settles the swap's key with the vault instead.
+ * Seed 003 under an edge crash: the new tokens of a reconnect or change of user are staged in the vault before the
+ * saga starts (they never enter the saga log, nor live only in the memory of the edge that received the OAuth
+ * callback). The edge that recovers the saga swaps them in by their stage id, whatever step the dead edge reached.
  */
 describe('a change of user whose edge dies while the vault swaps (whole stack as processes)', () => {
   let h: THarness;
@@ -30,40 +30,48 @@ describe('a change of user whose edge dies while the vault swaps (whole stack as
       )
     )[0];
 
-  it('is finished by the edge that takes it over: the user changed once, the old tokens revoked and destroyed', async () => {
-    await h.fakeClient.consentAs('u-alice');
-    const { connectionId } = await connectOAuth(h, h.admin, 'salesforce', 'app');
-    const aliceTokens = (await h.fakeClient.listTokens({ userId: 'u-alice' })).filter(
-      (t) => t.status === 'active',
+  /** The connection's newest change of user, once it ended. */
+  const changeOfUserEnded = (connectionId: string) =>
+    waitFor(
+      async () => {
+        const s = await sagaOf('change-user', connectionId);
+        return s && ['completed', 'compensated', 'failed'].includes(s.status) ? s : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'the change of user to end' },
     );
-    expect(aliceTokens.length).toBeGreaterThan(0);
-    // The vault's swap takes a while (each new credential row waits in a trigger): time to kill the edge.
-    await h.db
-      .query(`create function public.slow_credential_insert() returns trigger language plpgsql as $$
-        begin perform pg_sleep(1.5); return new; end $$`);
-    await h.db.query(`create trigger slow_credential_insert before insert on vault.credential
-        for each row execute function public.slow_credential_insert()`);
+
+  /**
+   * A change of user to Bob whose edge is SIGKILLed once `killWhen` holds, while a trigger (`name`, on `on`, whose
+   * body is `body`) slows a step down so that the saga is caught in it; then the trigger is dropped (waiting for the
+   * transaction it slowed) and a new edge started. The browser's callback dies with the edge that answers it.
+   */
+  const changeUserKillingTheEdge = async (o: {
+    who: typeof h.admin;
+    flow: 'app' | 'user';
+    connectionId: string;
+    trigger: { name: string; on: string; body: string };
+    killWhen: () => Promise<boolean>;
+    waitAfterMs?: number;
+  }) => {
+    const { name, on, body } = o.trigger;
+    await h.db.query(`create function public.${name}() returns trigger language plpgsql as $$
+        begin ${body} return new; end $$`);
+    await h.db.query(`create trigger ${name} ${on} for each row execute function public.${name}()`);
+    const table = on.replace(/^.* on /, '');
     let slow = true;
     const unslow = async () => {
       if (!slow) return;
       slow = false;
-      // Waits for the swap's transaction, which holds the table.
-      await h.db.query('drop trigger slow_credential_insert on vault.credential');
-      await h.db.query('drop function public.slow_credential_insert()');
+      await h.db.query(`drop trigger ${name} on ${table}`);
+      await h.db.query(`drop function public.${name}()`);
     };
     try {
-      // The browser's callback dies with the edge that answers it.
-      const browser = connectOAuth(h, h.admin, 'salesforce', 'app', {
+      const browser = connectOAuth(h, o.who, 'salesforce', o.flow, {
         action: 'changeUser',
         consentAs: 'u-bob',
       }).catch((e: unknown) => e);
-      await waitFor(async () => (await sagaOf('change-user', connectionId!))?.swap === 'running', {
-        timeoutMs: 15_000,
-        intervalMs: 50,
-        what: 'the swap sent to the vault',
-      });
-      // Inside the vault's transaction (the first row's 1.5 s wait), then the edge is gone.
-      await new Promise((r) => setTimeout(r, 500));
+      await waitFor(o.killWhen, { timeoutMs: 15_000, intervalMs: 50, what: 'the saga caught' });
+      if (o.waitAfterMs) await new Promise((r) => setTimeout(r, o.waitAfterMs));
       await h.stack.kill('edge', 'SIGKILL');
       await browser;
       await unslow();
@@ -71,13 +79,30 @@ describe('a change of user whose edge dies while the vault swaps (whole stack as
     } finally {
       await unslow();
     }
-    const ended = await waitFor(
-      async () => {
-        const s = await sagaOf('change-user', connectionId!);
-        return s && ['completed', 'compensated', 'failed'].includes(s.status) ? s : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 200, what: 'the change of user to end' },
+    return changeOfUserEnded(o.connectionId);
+  };
+
+  it('is finished by the edge that takes it over: the user changed once, the old tokens revoked and destroyed', async () => {
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.admin, 'salesforce', 'app');
+    const aliceTokens = (await h.fakeClient.listTokens({ userId: 'u-alice' })).filter(
+      (t) => t.status === 'active',
     );
+    expect(aliceTokens.length).toBeGreaterThan(0);
+    // The vault's swap takes a while (each new credential row waits in a trigger): the edge is killed inside the
+    // vault's transaction (the first row's 1.5 s wait).
+    const ended = await changeUserKillingTheEdge({
+      who: h.admin,
+      flow: 'app',
+      connectionId: connectionId!,
+      trigger: {
+        name: 'slow_credential_insert',
+        on: 'before insert on vault.credential',
+        body: 'perform pg_sleep(1.5);',
+      },
+      killWhen: async () => (await sagaOf('change-user', connectionId!))?.swap === 'running',
+      waitAfterMs: 500,
+    });
     // Before: the recovered saga found no tokens, took "authorization lost" for nothing done and compensated,
     // although the vault had swapped — bob's tokens active, the connection still alice's, hers never revoked.
     expect(ended.status).toBe('completed');
@@ -107,5 +132,46 @@ describe('a change of user whose edge dies while the vault swaps (whole stack as
       action: 'connection.user_changed',
       subject: 'integrations.connection.user_changed',
     });
+  });
+
+  it('an edge that dies before the swap was sent: the edge that takes the saga over swaps the staged tokens in', async () => {
+    await h.fakeClient.consentAs('u-alice');
+    const { connectionId } = await connectOAuth(h, h.member, 'salesforce', 'user');
+    // The connection service's lock takes a while (its row update waits in a trigger): the edge dies in it.
+    const ended = await changeUserKillingTheEdge({
+      who: h.member,
+      flow: 'user',
+      connectionId: connectionId!,
+      trigger: {
+        name: 'slow_lock',
+        on: 'before update on connection.integration_connection',
+        body: 'if new.lock_saga_id is not null and old.lock_saga_id is null then perform pg_sleep(2); end if;',
+      },
+      killWhen: async () => (await sagaOf('change-user', connectionId!)) !== undefined,
+    });
+    // Before: the tokens were in the dead edge's memory; the saga compensated and bob's new tokens stayed live at
+    // the provider, held by nobody.
+    expect(ended.status).toBe('completed');
+    const [conn] = await h.db.query<{ external_account_id: string; status: string }>(
+      `select external_account_id, status from connection.integration_connection where id = $1`,
+      [connectionId],
+    );
+    expect(conn).toEqual({ external_account_id: 'u-bob', status: 'connected' });
+    // The staged copy is destroyed; the connection holds the new tokens, which are live at the provider.
+    const [stage] = await h.db.query<{ stage_id: string }>(
+      `select input->>'stageId' as stage_id from edge.saga where id = $1`,
+      [ended.id],
+    );
+    expect(stage!.stage_id).toMatch(/^[0-9a-f-]{36}$/);
+    const staged = await h.db.query<{ ciphertext: string; is_deleted: boolean }>(
+      `select ciphertext, is_deleted from vault.credential where connection_id = $1`,
+      [stage!.stage_id],
+    );
+    expect(staged.length).toBeGreaterThan(0);
+    expect(staged.every((r) => r.is_deleted && r.ciphertext === '')).toBe(true);
+    const bobs = (await h.fakeClient.listTokens({ userId: 'u-bob' })).filter(
+      (t) => t.clientId.includes('salesforce') && t.status === 'active',
+    );
+    expect(bobs.length).toBeGreaterThan(0);
   });
 });

@@ -19,6 +19,10 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     h = await startHarness();
     bus = new Bus(h.nc);
     await h.fakeClient.configure({ revokeScope: 'grant' });
+    // An Acme employee whose account is also connected in another Otesse org (Acme's Google is pinned to acme).
+    await h.fakeClient.setUsers([
+      { id: 'u-cody', email: 'cody@acme.test', name: 'Cody Cole', tenantId: 'acme' },
+    ]);
   });
   afterAll(async () => {
     await h?.close();
@@ -274,10 +278,10 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     }
   });
   it("a disconnect in one org leaves the same Google account's connection in another org working; the last one revokes", async () => {
-    // One OAuth client per vendor for the whole deployment: Carol's account in Globex and in Acme is one grant.
-    const theirs = await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-carol' });
+    // One OAuth client per vendor for the whole deployment: Cody's account in Globex and in Acme is one grant.
+    const theirs = await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-cody' });
     expect(theirs.outcome).toBe('connected');
-    const mine = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-carol' });
+    const mine = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-cody' });
     expect(mine.outcome).toBe('connected');
     const { saga } = await h.member.client.disconnect.start.mutate({
       connectionId: mine.connectionId!,
@@ -305,10 +309,10 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     });
   });
   it('a disconnect resumed after its edge died asks again who holds the grant: a connection made meanwhile keeps it', async () => {
-    const mine = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-carol' });
+    const mine = await connectOAuth(h, h.member, 'google', 'user', { consentAs: 'u-cody' });
     expect(mine.outcome).toBe('connected');
     // The scheduler's disable step takes 3 s (its idempotency record waits in a trigger): time to kill the edge
-    // between the lock, which found no other holder of u-carol, and the revocation.
+    // between the lock, which found no other holder of u-cody, and the revocation.
     await h.db.query(`create function public.slow_disable() returns trigger language plpgsql as $$
         begin
           if new.subject = 'sync-scheduler.jobs.disable-for-connection' then perform pg_sleep(3); end if;
@@ -337,9 +341,9 @@ describe('reconnect and change user of a provider that revokes whole grants (who
       await h.db.query('drop trigger slow_disable on sync.processed_command');
       await h.db.query('drop function public.slow_disable()');
     }
-    // A new edge: the saga's lease (15 s) still runs, so Carol connects her account in Globex before it is recovered.
+    // A new edge: the saga's lease (15 s) still runs, so Cody connects his account in Globex before it is recovered.
     await h.stack.start('edge');
-    const theirs = await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-carol' });
+    const theirs = await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-cody' });
     expect(theirs.outcome).toBe('connected');
     const [stillOpen] = await h.db.query<{ status: string }>(
       `select status from edge.saga where id = $1`,
@@ -359,5 +363,63 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     await expect(globexTokenOf(theirs.connectionId!)).resolves.toMatchObject({
       kind: 'access_token',
     });
+  });
+
+  it("an abandoned connect of an account another org's connection holds: its tokens destroyed, the shared grant left alone", async () => {
+    // Cody's account is Globex's Google (connected by the test before, or now).
+    const listed = (await h.otherAdmin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'google',
+    )?.appConnection;
+    const theirsId =
+      listed?.status === 'connected' && listed.externalAccountId === 'u-cody'
+        ? listed.id
+        : (await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-cody' }))
+            .connectionId!;
+    // In Acme, a connect of the same account that its edge never finished: created, its tokens stored (real ones,
+    // of the same grant), then abandoned.
+    const { connection } = await bus.request('connection.connections.create', {
+      orgId: h.orgId,
+      vendor: 'google',
+      level: 'user',
+      userId: h.viewer.id,
+      externalAccountId: 'u-cody',
+      tenantId: 'acme',
+      details: {},
+    });
+    const issued = h.fake.state.issueTokens({
+      clientId: 'otesse-dev-google',
+      user: h.fake.state.findUser('u-cody')!,
+      instance: undefined,
+      scope: '',
+      familyId: randomUUID(),
+    });
+    await bus.request('vault.credentials.store', {
+      orgId: h.orgId,
+      connectionId: connection.id,
+      vendor: 'google',
+      credentials: [
+        { kind: 'access_token', value: issued.access.token, expiresAt: null },
+        { kind: 'refresh_token', value: issued.refresh.token, expiresAt: null },
+      ],
+    });
+    await bus.request('connection.connections.abandon', {
+      orgId: h.orgId,
+      connectionId: connection.id,
+      reason: 'connect_failed',
+    });
+    await waitFor(
+      async () => {
+        const rows = await h.db.query<{ is_deleted: boolean; ciphertext: string }>(
+          `select is_deleted, ciphertext from vault.credential where connection_id = $1`,
+          [connection.id],
+        );
+        return rows.length === 2 && rows.every((r) => r.is_deleted && r.ciphertext === '');
+      },
+      { timeoutMs: 15_000, what: "the abandoned connect's credentials destroyed" },
+    );
+    // Before: revoked, which at Google ends the whole grant, Globex's connection with it.
+    expect(h.fake.state.tokenStatus(issued.refresh.token).status).toBe('active');
+    await dueForRefresh(theirsId);
+    await expect(globexTokenOf(theirsId)).resolves.toMatchObject({ kind: 'access_token' });
   });
 });

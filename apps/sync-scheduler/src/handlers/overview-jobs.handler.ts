@@ -1,3 +1,4 @@
+import { referenceStateCounts } from '../reference-counts';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { SYNC_EXECUTION_STATUSES } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
@@ -77,12 +78,7 @@ export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.job
         .withSchema(S)
         .where({ org_id: req.orgId, instance_id: req.instanceId })
         .select('resource', { n: 'records_count' }) as Promise<{ resource: string; n: string }[]>,
-      knex
-        .raw(`select synced, stale from ${S}.reference_state_counts(?, ?, null)`, [
-          req.orgId,
-          req.instanceId,
-        ])
-        .then((r: { rows: { synced: string; stale: string }[] }) => r.rows[0]),
+      referenceStateCounts(knex, req),
     ]);
     const lastByJob = new Map(last.map((r) => [r.job_id, toSyncExecution(r)]));
     const countsByJob = new Map<string, typeof counts>();
@@ -102,7 +98,7 @@ export function overviewJobsHandler(orm: MikroORM): THandler<'sync-scheduler.job
         };
       }),
       jobsTotal: total === undefined ? jobs.length : Number(total?.n ?? 0),
-      references: { synced: Number(refs?.synced ?? 0), stale: Number(refs?.stale ?? 0) },
+      references: refs,
     };
   };
 }

@@ -46,7 +46,8 @@ const REASON_TEXT: Record<string, string> = {
   connection_closed: 'the connect took too long and was abandoned; start it again',
   account_mismatch:
     'a reconnect must sign in as the same account; use Change User to switch accounts',
-  tenant_mismatch: 'that account belongs to another organization at the provider',
+  tenant_mismatch:
+    'that account belongs to another organization at the provider than the one this integration is linked to; sign in with an account of that organization',
   tenant_unknown:
     'the provider does not say which organization that account belongs to, so the user cannot be changed; disconnect and connect again instead',
   site_choice_required:

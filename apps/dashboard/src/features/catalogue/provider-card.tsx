@@ -37,13 +37,16 @@ export function ProviderCard({
     : [];
   // Which instance the connections are on (ServiceNow's, Zendesk's subdomain; an Atlassian site), once connected.
   const instance = integration?.instance;
-  const instanceLabel =
-    connected.length === 0 || !instance
-      ? null
-      : instance.subdomain
-        ? { label: provider.subdomainLabel ?? 'Instance', value: instance.subdomain }
-        : instance.site
-          ? { label: 'Site', value: instance.site.name ?? instance.site.id }
+  // Where the instance is pinned to a provider organization with no subdomain or site to name it (a QuickBooks
+  // company, a HubSpot portal), that one is shown, disconnected too: only an account of it may connect.
+  const instanceLabel = !instance
+    ? null
+    : connected.length > 0 && instance.subdomain
+      ? { label: provider.subdomainLabel ?? 'Instance', value: instance.subdomain }
+      : connected.length > 0 && instance.site
+        ? { label: 'Site', value: instance.site.name ?? instance.site.id }
+        : instance.tenant && !instance.subdomain && !instance.site
+          ? { label: 'Linked to', value: instance.tenant }
           : null;
   return (
     <article className="card provider-card" aria-labelledby={titleId} data-vendor={provider.key}>

@@ -31,6 +31,9 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
             Instance {instance.status}
             {instance.subdomain ? ` · ${instance.subdomain}` : ''}
             {instance.site ? ` · site ${instance.site.name ?? instance.site.id}` : ''}
+            {instance.tenant && !instance.subdomain && !instance.site
+              ? ` · linked to ${instance.tenant}`
+              : ''}
           </p>
         </div>
         <StatusBadge tone={status.tone}>{status.label}</StatusBadge>

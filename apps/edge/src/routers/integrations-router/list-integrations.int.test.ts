@@ -28,6 +28,10 @@ describe('integrations.list with many revoked connections (whole stack)', () => 
 
   beforeAll(async () => {
     h = await startHarness();
+    // A colleague of the same company: each instance is pinned to the tenant of its first connection (acme).
+    await h.fakeClient.setUsers([
+      { id: 'u-dana', email: 'dana@acme.test', name: 'Dana Diaz', tenantId: 'acme' },
+    ]);
     // An edge in this process, so the questions it asks its saga log can be counted (they still go to Postgres).
     edge = await startEdgeReplica(h);
     const sagas = edge.deps.sagas;
@@ -43,7 +47,7 @@ describe('integrations.list with many revoked connections (whole stack)', () => 
     expect(app.outcome).toBe('connected');
     appConnectionId = app.connectionId!;
     // One disconnect that completed: its revoked connection and ended saga, copied into a long history of them.
-    const old = await connectOAuth(h, h.member, 'salesforce', 'user', { consentAs: 'u-carol' });
+    const old = await connectOAuth(h, h.member, 'salesforce', 'user', { consentAs: 'u-dana' });
     expect(old.outcome).toBe('connected');
     const { saga } = await asMember.disconnect.start.mutate({
       connectionId: old.connectionId!,
@@ -88,7 +92,7 @@ describe('integrations.list with many revoked connections (whole stack)', () => 
    */
   const connectAndStopDisconnect = async (fault: string) => {
     const { connectionId } = await connectOAuth(h, h.member, 'salesforce', 'user', {
-      consentAs: 'u-carol',
+      consentAs: 'u-dana',
     });
     const fix = await failUpdatesWhere(h.db, {
       name: fault,

@@ -130,8 +130,22 @@ export const listIntegrations = authedProcedure
               health: entry.instance.health,
               healthCheckedAt: entry.instance.healthCheckedAt,
               subdomain: entry.instance.config.subdomain ?? null,
-              /** The site an admin chose for the instance (Atlassian), named as its connections know it. */
-              site: siteOf(entry.instance.config.site, connections),
+              /**
+               * The site an admin chose for the instance (Atlassian), else the one it is pinned to, named as its
+               * connections know it.
+               */
+              site: siteOf(
+                entry.instance.config.site ??
+                  (p.oauth?.identity.kind === 'atlassian'
+                    ? (entry.instance.tenantId ?? undefined)
+                    : undefined),
+                connections,
+              ),
+              /**
+               * The provider organization the instance is pinned to (its data is that tenant's): only an account of
+               * it may connect, even after a disconnect. Null until a connection named one.
+               */
+              tenant: entry.instance.tenantId ?? null,
             }
           : null,
         integrated: entry?.instance.status === 'connected',

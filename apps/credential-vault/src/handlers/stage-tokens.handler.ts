@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '@otesse/contracts';
+import type { THandler } from '@otesse/messaging';
+import { databaseTimeIn } from '@otesse/persistence';
+import {
+  runVaultCommandOnce,
+  scratchTokenRows,
+  VAULT_DB_SCHEMA,
+  withSafeDbErrors,
+} from '../credential-records';
+import type { TVaultDeps } from './deps';
+
+const SUBJECT = 'vault.tokens.stage';
+
+/**
+ * Holds a reconnect's or change of user's new tokens for its saga: stored encrypted and retired under a scratch
+ * connection id (`stageId`), in one transaction with the idempotency key. `staged_until` says how long a swap may
+ * claim them; their discard is due at the same moment, so the discard sweep (any replica) revokes and destroys
+ * those never claimed, dated by the database's clock like every other discard.
+ */
+export function stageTokensHandler(
+  deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger'>,
+): THandler<typeof SUBJECT> {
+  return async (req, ctx) => {
+    if (!deps.catalogue.has(req.vendor)) {
+      throw new AppError('BAD_REQUEST', `unknown provider ${req.vendor}`, {
+        reason: 'unknown_provider',
+      });
+    }
+    const stageId = randomUUID();
+    const knex = deps.orm.em.getConnection().getKnex();
+    const rows = scratchTokenRows(deps.keys, req, knex, {
+      scratchId: stageId,
+      dueAt: databaseTimeIn(knex, req.holdSec * 1_000),
+      staged: true,
+    });
+    const { result, replayed } = await withSafeDbErrors(deps.logger, 'staging tokens', () =>
+      runVaultCommandOnce(
+        knex,
+        { key: req.idempotencyKey, subject: SUBJECT, orgId: req.orgId },
+        async (trx) => {
+          await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
+          return { stageId, orgId: req.orgId };
+        },
+      ),
+    );
+    if (!replayed) {
+      deps.logger.info(
+        { orgId: req.orgId, vendor: req.vendor, stageId: result.stageId, traceId: ctx.traceId },
+        'tokens staged for a swap',
+      );
+    }
+    return { stageId: result.stageId };
+  };
+}
