@@ -62,8 +62,9 @@ describe('a service connection through a refused password (real nats-server with
       expect(watch.connected()).toBe(false);
 
       await nats.restart({ OTESSE_TEST_SVC_PASSWORD: 'right-one' });
+      // A bound for liveness, not speed: a loaded CI machine once took longer than 10 s.
       await waitFor(() => (watch.connected() ? true : undefined), {
-        timeoutMs: 10_000,
+        timeoutMs: 30_000,
         what: 'the reconnect',
       });
       const answer = await nc.request('svc.echo', new TextEncoder().encode('ping'), {
