@@ -497,6 +497,76 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     expect(await destroyedAll(theirs.stageId)).toBe(false);
   });
 
+  it("stores a connect's staged tokens by stage id: moved into the connection, once; a stage gone, another org's or another provider's is refused and changes nothing", async () => {
+    const orgId = randomUUID();
+    const fresh = tokensFor('salesforce', 'u-bob');
+    const { stageId } = await stage(orgId, 'salesforce', fresh.credentials);
+    const connectionId = randomUUID();
+    const storeStaged = (over: Partial<TRequestInput<'vault.credentials.store'>> = {}) =>
+      bus.request('vault.credentials.store', {
+        orgId,
+        connectionId,
+        vendor: 'salesforce',
+        stageId,
+        idempotencyKey: `store:${stageId}`,
+        ...over,
+      });
+    // Another org's connect cannot claim this org's stage, nor another provider's connect.
+    expect(
+      await errorOf(storeStaged({ orgId: randomUUID(), connectionId: randomUUID() })),
+    ).toMatchObject({ code: 'PRECONDITION_FAILED', reason: 'stage_gone' });
+    expect(
+      await errorOf(storeStaged({ vendor: 'google', connectionId: randomUUID() })),
+    ).toMatchObject({ code: 'BAD_REQUEST', reason: 'vendor_mismatch' });
+    // Both or neither of credentials and stageId: the contract refuses it.
+    expect(
+      await errorOf(storeStaged({ credentials: fresh.credentials, connectionId: randomUUID() })),
+    ).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(await rowsOf(stageId)).toHaveLength(2);
+    expect(await destroyedAll(stageId)).toBe(false);
+
+    const stored = await storeStaged();
+    expect(stored.credentialIds).toHaveLength(2);
+    // The connection hands out the staged access token; the staged copy is destroyed, nothing revoked.
+    expect((await get({ orgId, connectionId })).accessToken).toBe(fresh.access);
+    expect(await destroyedAll(stageId)).toBe(true);
+    const rows = await rowsOf(connectionId);
+    expect(rows.map((r) => r.id).sort()).toEqual([...stored.credentialIds].sort());
+    expect(rows.every((r) => r.is_active && !r.is_deleted)).toBe(true);
+    for (const r of rows) expect(r.ciphertext).not.toContain(fresh.access);
+    // A replay answers the same ids; another key (a second connect) finds the stage gone, as does a swap.
+    await expect(storeStaged()).resolves.toEqual(stored);
+    expect(
+      await errorOf(
+        storeStaged({ idempotencyKey: `store:${randomUUID()}`, connectionId: randomUUID() }),
+      ),
+    ).toMatchObject({ code: 'PRECONDITION_FAILED', reason: 'stage_gone' });
+    expect(
+      await errorOf(swapStaged({ orgId, connectionId, vendor: 'salesforce' }, stageId)),
+    ).toMatchObject({ reason: 'swap_not_applied' });
+    expect(fake.state.revocations).toEqual([]);
+    expect(fake.state.tokenStatus(fresh.refresh).status).toBe('active');
+
+    // A stage past its hold is not stored: the sweep revokes it instead.
+    const late = tokensFor('salesforce', 'u-bob');
+    const { stageId: lateId } = await stage(orgId, 'salesforce', late.credentials);
+    await endHold(lateId);
+    expect(
+      await errorOf(
+        storeStaged({
+          stageId: lateId,
+          idempotencyKey: `store:${lateId}`,
+          connectionId: randomUUID(),
+        }),
+      ),
+    ).toMatchObject({ code: 'PRECONDITION_FAILED', reason: 'stage_gone' });
+    await waitFor(() => destroyedAll(lateId), {
+      timeoutMs: 10_000,
+      what: 'the sweep to discard the late stage',
+    });
+    expect(fake.state.tokenStatus(late.refresh).status).toBe('revoked');
+  });
+
   it('revokes at the provider, then destroys, what an abandoned connect stored', async () => {
     // A provider whose revocation ends one token (Google's would first ask the connection service whether a live
     // connection shares the grant: the whole stack's reconnect-shared-grant test covers it).

@@ -79,6 +79,11 @@ export interface TEdgeConfig {
   /** A callback's code exchange with the provider, in all (default 10 s; its answer is also capped at 64 KB). */
   tokenExchangeTimeoutMs?: number | undefined;
   /**
+   * How long the vault holds a callback's tokens for the connect or reconnect that claims them (default 900 s); not
+   * claimed by then (this edge died), the vault revokes and destroys them.
+   */
+  tokenStageHoldSec?: number | undefined;
+  /**
    * How often expired OAuth sessions, pending authorizations and old webhook delivery records are deleted (default
    * 10 min; 0: never).
    */
@@ -322,6 +327,7 @@ async function serveEdge(
       deadlineMs: cfg.tokenExchangeTimeoutMs ?? 10_000,
       maxResponseBytes: TOKEN_EXCHANGE_MAX_RESPONSE_BYTES,
     },
+    stageHoldSec: cfg.tokenStageHoldSec ?? 900,
   });
   const rest = createOpenApiRoute(deps);
   const dashboardOrigin = new URL(cfg.dashboardUrl).origin;

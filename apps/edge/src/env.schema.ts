@@ -117,6 +117,12 @@ export const ZEdgeEnv = ZServiceEnv.extend({
    */
   EDGE_TOKEN_EXCHANGE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /**
+   * How long the vault holds a callback's tokens, from the code exchange on, for the connect or the reconnect saga
+   * that claims them. Not claimed by then (the edge died mid-connect), the vault revokes and destroys them. Longer
+   * than a connect or a reconnect saga takes, even one resumed by another replica.
+   */
+  EDGE_TOKEN_STAGE_HOLD_SEC: z.coerce.number().int().min(10).max(3_600).default(900),
+  /**
    * How often this edge deletes what OAuth flows left behind (grant's sessions past their expiry, pending
    * authorizations a day past theirs) and webhook delivery records past theirs (15 minutes for a signed timestamp's,
    * else EDGE_WEBHOOK_DEDUPE_RETENTION_MS). 0: never (another replica, or nobody, does it).

@@ -34,6 +34,7 @@ await runMain({
       oauthSessionSecret: env.OAUTH_SESSION_SECRET,
       oauthDatabaseWaitMs: env.EDGE_OAUTH_DATABASE_WAIT_MS,
       tokenExchangeTimeoutMs: env.EDGE_TOKEN_EXCHANGE_TIMEOUT_MS,
+      tokenStageHoldSec: env.EDGE_TOKEN_STAGE_HOLD_SEC,
       oauthPurgeIntervalMs: env.EDGE_OAUTH_PURGE_INTERVAL_MS,
       webhookDedupeRetentionMs: env.EDGE_WEBHOOK_DEDUPE_RETENTION_MS,
       sagaLeaseMs: env.SAGA_LEASE_MS,

@@ -131,7 +131,10 @@ export const vaultContracts = {
    * swap retired stay its saga's.
    * `credentialIds` are in the order of `credentials`. CONFLICT `connection_closed` once the connection's connect
    * was abandoned (`integrations.connection.abandoned`): the vault destroyed what it held and stores nothing more
-   * for it.
+   * for it. With `stageId` instead of `credentials`: the tokens an OAuth callback staged (`vault.tokens.stage`)
+   * are moved into the connection (sealed again for it, the staged copy destroyed) in the store's transaction;
+   * PRECONDITION_FAILED `stage_gone` when a store or swap claimed them already, they were discarded or their hold
+   * ended (the vault's sweep revokes those).
    */
   'vault.credentials.store': defineRequest({
     request: z
@@ -139,14 +142,20 @@ export const vaultContracts = {
         orgId: ZOrgId,
         connectionId: ZUuid,
         vendor: ZVendor,
-        credentials: ZCredentialList,
+        credentials: ZCredentialList.optional(),
+        /** Instead of `credentials`: the staged tokens to move in. */
+        stageId: ZUuid.optional(),
         replace: z.boolean().default(false),
         /** Optional: a retried store (saga step) answers the first ids instead of storing twice. */
         idempotencyKey: z.string().min(1).max(200).optional(),
       })
-      .strict(),
+      .strict()
+      .refine((r) => (r.credentials === undefined) !== (r.stageId === undefined), {
+        message: 'either credentials or stageId',
+        path: ['stageId'],
+      }),
     reply: z.object({ credentialIds: z.array(ZUuid) }),
-    errors: ['BAD_REQUEST', 'CONFLICT', 'INTERNAL'],
+    errors: ['BAD_REQUEST', 'CONFLICT', 'PRECONDITION_FAILED', 'INTERNAL'],
   }),
   /** Metadata only, never a value. Oldest first (then by kind). */
   'vault.credentials.describe': defineRequest({
@@ -322,13 +331,14 @@ export const vaultContracts = {
     errors: ['BAD_REQUEST', 'CONFLICT'],
   }),
   /**
-   * The new tokens of a reconnect or change of user (seed 003), held by the vault for the saga that swaps them in:
-   * stored encrypted and retired (never handed out, never refreshed with) under a scratch id, `stageId`, which the
-   * saga's input carries. Any edge that drives the saga can then swap them in (`vault.credentials.swap` with
-   * `stageId`), so a saga resumed after its edge died completes; the tokens never live only in one process. Not
+   * The tokens an OAuth callback obtained, held by the vault from the code exchange on: stored encrypted and
+   * retired (never handed out, never refreshed with) under a scratch id, `stageId`. A connect moves them into its
+   * connection (`vault.credentials.store` with `stageId`); a reconnect's or change of user's saga (seed 003) carries
+   * the id in its input, so any edge that drives it can swap them in (`vault.credentials.swap` with `stageId`) and a
+   * saga resumed after its edge died completes. The tokens never live only in one process. Not
    * claimed within `holdSec`, they are discarded by the vault's sweep: revoked at the provider and destroyed, except
    * where the provider's revocation ends the user's whole grant (Google), which the vault cannot tell is unused:
-   * those are destroyed only. The saga discards them at once when it compensates (`vault.tokens.discard` with
+   * those are destroyed only. A refusal or a compensation discards them at once (`vault.tokens.discard` with
    * `stageId`). Idempotent by key: a replay stores nothing and answers the same `stageId`. BAD_REQUEST
    * `unknown_provider`.
    */

@@ -145,8 +145,9 @@ export async function checkInvariants(
 
   // Retired by a swap (reconnect, change of user) or handed over to be discarded (a refused authorization, an
   // abandoned connect): each must end destroyed — by its saga's destroy step, or by the vault's discard sweep.
-  // Tokens staged for a reconnect are held until their hold ends (then the sweep discards them): only those of a
-  // saga that ended count, which claimed them (a completed swap) or discarded them (a compensation).
+  // Tokens a callback staged are held until their hold ends (then the sweep discards them): a connect's that its edge
+  // never stored (killed) are left to that; a reconnect's count once their saga ended, which claimed them (a
+  // completed swap) or discarded them (a compensation).
   const retired = await db.query<{ id: string }>(
     `select c.id from vault.credential c
       where c.retired_at is not null and (c.ciphertext <> '' or c.wrapped_data_key <> '')

@@ -10,6 +10,7 @@ import {
   withSafeDbErrors,
 } from '../credential-records';
 import { discardsOf, type TokenDiscarder } from '../discard/token-discarder';
+import { claimStagedTokens, destroyStagedCopy, type TClaimedStage } from '../staged-tokens';
 import type { TVaultDeps } from './deps';
 
 /** What a store did, kept with its idempotency key so a replay finishes the same discard. */
@@ -28,6 +29,8 @@ interface TStored {
  * live authorization at the provider. What fails there is left to the discard sweep (the new credentials are stored
  * either way). Credentials a reconnect's swap retired stay its saga's to revoke.
  * CONFLICT `connection_closed` for a connection whose connect was abandoned (`integrations.connection.abandoned`).
+ * With `stageId`: the staged tokens are opened and sealed again for the connection (a value is bound to its row)
+ * inside the transaction, and their staged copy destroyed in it: moved, never held twice nor lost in between.
  */
 export function storeCredentialsHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
@@ -35,7 +38,8 @@ export function storeCredentialsHandler(
 ): THandler<'vault.credentials.store'> {
   return async (req, ctx) => {
     const knex = deps.orm.em.getConnection().getKnex();
-    const rows = sealCredentialRows(deps.keys, req, knex);
+    const given = req.credentials;
+    const sealed = given && sealCredentialRows(deps.keys, { ...req, credentials: given }, knex);
     const write = async (trx: Knex.Transaction): Promise<TStored> => {
       await lockConnection(trx, req.connectionId);
       const closed = await trx('closed_connection')
@@ -47,6 +51,23 @@ export function storeCredentialsHandler(
         throw new AppError('CONFLICT', 'this connection was abandoned: connect again', {
           reason: 'connection_closed',
         });
+      }
+      let rows = sealed;
+      let staged: TClaimedStage | undefined;
+      if (!rows) {
+        staged = await claimStagedTokens(trx, deps.keys, {
+          orgId: req.orgId,
+          stageId: req.stageId!,
+          vendor: req.vendor,
+        });
+        if (!staged) {
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            'the staged tokens are gone: claimed, discarded or past their hold',
+            { reason: 'stage_gone' },
+          );
+        }
+        rows = sealCredentialRows(deps.keys, { ...req, credentials: staged.credentials }, knex);
       }
       // One discard per provider (a revocation goes to one): its id derived from a fresh seed and the vendor.
       const seed = randomUUID();
@@ -71,6 +92,7 @@ export function storeCredentialsHandler(
             .returning(['id', 'vendor', 'discard_id'])
         : [];
       await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
+      if (staged) await destroyStagedCopy(trx, staged.ids, new Date());
       return {
         credentialIds: rows.map((r) => r.id),
         orgId: req.orgId,

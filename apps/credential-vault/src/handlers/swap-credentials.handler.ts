@@ -7,7 +7,7 @@ import {
   VAULT_DB_SCHEMA,
   withSafeDbErrors,
 } from '../credential-records';
-import { openRow, TOKEN_COLUMNS, type TTokenRow } from '../token-rows';
+import { claimStagedTokens, destroyStagedCopy, type TClaimedStage } from '../staged-tokens';
 import type { TVaultDeps } from './deps';
 
 /**
@@ -57,29 +57,15 @@ export function swapCredentialsHandler(
       runVaultCommandOnce<TSwapOutcome>(knex, command, async (trx) => {
         await lockConnection(trx, req.connectionId);
         let incoming = credentials;
-        let staged: TTokenRow[] = [];
+        let staged: TClaimedStage | undefined;
         if (!incoming) {
-          // The staged tokens, while a swap may still claim them (neither discarded nor past their hold).
-          staged = (await trx('credential')
-            .withSchema(VAULT_DB_SCHEMA)
-            .where({ org_id: req.orgId, connection_id: stageId, is_deleted: false })
-            .andWhere('staged_until', '>', trx.raw('clock_timestamp()'))
-            .orderBy('id')
-            .forUpdate()
-            .select([...TOKEN_COLUMNS])) as TTokenRow[];
-          if (staged.length === 0) {
-            return { abandoned: true, orgId: req.orgId, connectionId: req.connectionId };
-          }
-          if (staged.some((r) => r.vendor !== req.vendor)) {
-            throw new AppError('BAD_REQUEST', `the staged tokens are not ${req.vendor}'s`, {
-              reason: 'vendor_mismatch',
-            });
-          }
-          incoming = staged.map((r) => ({
-            kind: r.kind,
-            value: openRow(deps.keys, r),
-            expiresAt: r.expires_at === null ? null : new Date(r.expires_at).toISOString(),
-          }));
+          staged = await claimStagedTokens(trx, deps.keys, {
+            orgId: req.orgId,
+            stageId: stageId!,
+            vendor: req.vendor,
+          });
+          if (!staged) return { abandoned: true, orgId: req.orgId, connectionId: req.connectionId };
+          incoming = staged.credentials;
         }
         const rows = sealCredentialRows(deps.keys, { ...req, credentials: incoming }, knex);
         const current = (await trx('credential')
@@ -109,26 +95,7 @@ export function swapCredentialsHandler(
             .update({ is_active: false, retired_at: now, updated_at: now });
         }
         await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
-        if (staged.length > 0) {
-          // Moved: the staged copy is destroyed as a disconnect destroys (its value and key gone), no discard left.
-          await trx('credential')
-            .withSchema(VAULT_DB_SCHEMA)
-            .whereIn(
-              'id',
-              staged.map((r) => r.id),
-            )
-            .update({
-              ciphertext: '',
-              iv: '',
-              auth_tag: '',
-              wrapped_data_key: '',
-              is_active: false,
-              is_deleted: true,
-              discard_requested_at: null,
-              deleted_at: now,
-              updated_at: now,
-            });
-        }
+        if (staged) await destroyStagedCopy(trx, staged.ids, now);
         return {
           credentialIds: rows.map((r) => r.id),
           retiredCredentialIds,

@@ -9,9 +9,10 @@ import {
 import type { TProviderDef } from '@otesse/providers';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
-import { discardTokens } from './discard-tokens';
+import { discardTokens, dropStagedTokens } from './discard-tokens';
+import type { TStagedTokens } from './stage-tokens';
 
-export interface TCompleteConnectionInput {
+interface TConnectBase {
   orgId: string;
   userId: string;
   provider: TProviderDef;
@@ -19,12 +20,21 @@ export interface TCompleteConnectionInput {
   externalAccountId: string | null;
   tenantId: string | null;
   details: TConnectionDetails;
-  credentials: TCredentialInput[];
   /** The instance host an OAuth authorization ran against (revoking its tokens after a failure needs it). */
   subdomain?: string | undefined;
   ip: string | null;
   traceId: string;
 }
+
+/**
+ * The secrets to store: given (an API key; tests), or an OAuth callback's tokens the vault already holds
+ * (`vault.tokens.stage`), moved into the connection by the store.
+ */
+export type TCompleteConnectionInput = TConnectBase &
+  (
+    | { credentials: TCredentialInput[]; staged?: never }
+    | { staged: TStagedTokens; credentials?: never }
+  );
 
 /**
  * Runs `op` again while it fails with a retryable error (a service restarting), for about ten seconds (7 attempts;
@@ -60,15 +70,17 @@ export async function completeConnection(
   const vendor = input.provider.key;
   /** Tokens no connection holds: revoked where the provider can, and destroyed (best effort, never throws). */
   const discard = () =>
-    discardTokens(deps, {
-      orgId: input.orgId,
-      userId: input.userId,
-      provider: input.provider,
-      subdomain: input.subdomain,
-      credentials: input.credentials,
-      traceId: input.traceId,
-      externalAccountId: input.externalAccountId ?? undefined,
-    });
+    input.staged
+      ? dropStagedTokens(deps, input.staged, input.externalAccountId ?? undefined)
+      : discardTokens(deps, {
+          orgId: input.orgId,
+          userId: input.userId,
+          provider: input.provider,
+          subdomain: input.subdomain,
+          credentials: input.credentials,
+          traceId: input.traceId,
+          externalAccountId: input.externalAccountId ?? undefined,
+        });
   const revocable = input.provider.authKind === 'oauth2';
   let pending: TConnection;
   try {
@@ -200,7 +212,10 @@ export async function completeConnection(
         orgId: input.orgId,
         connectionId: pending.id,
         vendor,
-        credentials: input.credentials,
+        ...(input.staged
+          ? // Moved in from the stage, once: a replay under the key answers the first ids.
+            { stageId: input.staged.stageId, idempotencyKey: `store:${input.staged.stageId}` }
+          : { credentials: input.credentials }),
         replace: false,
       },
       { ctx },
@@ -250,7 +265,8 @@ export async function completeConnection(
     }
     // What the vault stored is its to finish: on the abandoned event it revokes, then destroys (destroying it from
     // here first would wipe the tokens before they could be revoked). A store that failed — or whose answer was
-    // lost — may have stored nothing: the tokens are handed over to be revoked; revoking twice is harmless.
+    // lost — may have stored nothing: the tokens are discarded. A stage the store moved in is gone, so its discard
+    // finds nothing (the vault's row lock orders the two); raw tokens are revoked again, which is harmless.
     if (!stored && revocable) await discard();
     await publishAudit(deps, {
       orgId: input.orgId,

@@ -4,6 +4,7 @@ import type { TProviderDef } from '@otesse/providers';
 import { REVOCATION_TIMEOUT_MS } from '../sagas/disconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { grantHoldersOfAccount } from './grant-in-use';
+import type { TStagedTokens } from './stage-tokens';
 
 /** Tokens no connection takes, as the vault's discard needs them. */
 export interface TTokensToDiscard {
@@ -122,5 +123,27 @@ export async function discardStagedTokens(
       ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
       timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000,
     },
+  );
+}
+
+/**
+ * `discardStagedTokens` for a caller whose answer stands whatever happens here (a refusal, a failed connect):
+ * under the stage's own key, so every such caller of one stage is answered once; a failure is logged, and the
+ * vault discards the stage when its hold ends.
+ */
+export async function dropStagedTokens(
+  deps: TDiscardDeps,
+  staged: TStagedTokens,
+  externalAccountId: string | undefined,
+): Promise<void> {
+  await discardStagedTokens(
+    deps,
+    { ...staged, ...(externalAccountId !== undefined ? { externalAccountId } : {}) },
+    `discard-staged:${staged.stageId}`,
+  ).catch((e: unknown) =>
+    deps.logger.warn(
+      { err: e, stageId: staged.stageId },
+      'discarding staged tokens failed; the vault discards them when their hold ends',
+    ),
   );
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, type TCredentialInput } from '@otesse/contracts';
+import { AppError } from '@otesse/contracts';
 import type { TProviderDef } from '@otesse/providers';
 import { publishAudit } from '../audit/publish-audit';
-import { retryWhileUnavailable } from './complete-connection';
-import { discardStagedTokens, discardTokens } from './discard-tokens';
+import { dropStagedTokens } from './discard-tokens';
+import type { TStagedTokens } from './stage-tokens';
 import type { TExternalIdentity } from '../oauth/read-identity';
-import { discardUnusedTokens, reconnectSaga, type TReconnectAction } from '../sagas/reconnect.saga';
+import { reconnectSaga, type TReconnectAction } from '../sagas/reconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
 
 export interface TReconnectRequest {
@@ -17,7 +17,8 @@ export interface TReconnectRequest {
   provider: TProviderDef;
   subdomain: string | undefined;
   identity: TExternalIdentity;
-  credentials: TCredentialInput[];
+  /** The new tokens, staged in the vault by the callback. */
+  staged: TStagedTokens;
   ip: string | null;
   traceId: string;
 }
@@ -59,9 +60,13 @@ export async function reconnectFromCallback(
   req: TReconnectRequest,
 ): Promise<TReconnectOutcome> {
   const ctx = { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId };
-  // The account they are of: a grant-wide revocation (Google) must not end a grant a live connection uses.
-  const refused = { ...req, externalAccountId: req.identity.externalAccountId };
-  // Until the saga holds them, a failure leaves the new tokens attached to nothing: they are discarded.
+  const { staged } = req;
+  /**
+   * The staged tokens discarded now (best effort: else when their hold ends). The account they are of is given: a
+   * grant-wide revocation (Google) must not end a grant a live connection uses.
+   */
+  const dropStaged = () => dropStagedTokens(deps, staged, req.identity.externalAccountId);
+  // Until a saga holds them, a failure leaves the new tokens claimed by nothing: they are discarded.
   const { connection, instance } = await deps.bus
     .request(
       'connection.connections.get',
@@ -69,12 +74,12 @@ export async function reconnectFromCallback(
       { ctx },
     )
     .catch(async (e: unknown) => {
-      await discardTokens(deps, refused);
+      await dropStaged();
       throw e;
     });
-  /** Refused: the new tokens discarded (unless the caller already had them staged and discarded), audited. */
-  const refuse = async (reason: string, tokensLeft = true): Promise<TReconnectOutcome> => {
-    if (tokensLeft) await discardTokens(deps, refused);
+  /** Refused: the new tokens discarded, the attempt audited. */
+  const refuse = async (reason: string): Promise<TReconnectOutcome> => {
+    await dropStaged();
     await publishAudit(deps, {
       eventId: randomUUID(),
       orgId: req.orgId,
@@ -119,48 +124,7 @@ export async function reconnectFromCallback(
   }
 
   const sagaId = randomUUID();
-  // The vault holds the new tokens for the saga, so any edge can swap them in (a saga resumed after this edge died
-  // completes) and the vault discards them if none does: they never live only in this process.
-  const stagedRef = {
-    orgId: req.orgId,
-    userId: req.userId,
-    vendor: req.provider.key,
-    subdomain: req.subdomain,
-    traceId: req.traceId,
-    externalAccountId: req.identity.externalAccountId,
-  };
-  let stageId: string;
-  try {
-    // A vault (or its database) briefly away is waited for, as the saga's own steps would: the user is at the
-    // callback, and the provider's tokens are not to be thrown away for a restart.
-    ({ stageId } = await retryWhileUnavailable(() =>
-      deps.bus.request(
-        'vault.tokens.stage',
-        {
-          orgId: req.orgId,
-          vendor: req.provider.key,
-          ...(req.subdomain ? { subdomain: req.subdomain } : {}),
-          credentials: req.credentials,
-          // Not of the saga's key form (`<sagaId>:<step>`): the saga's release does not name it; the vault's
-          // retention purges it with other commands' keys.
-          idempotencyKey: `stage:${sagaId}`,
-        },
-        { ctx },
-      ),
-    ));
-  } catch (e) {
-    // Not staged, or its answer lost (then the vault discards them when their hold ends): revoked now all the same.
-    await discardTokens(deps, refused);
-    throw e;
-  }
-  const dropStaged = () =>
-    discardStagedTokens(deps, { ...stagedRef, stageId }, `discard-staged:${sagaId}`).catch(
-      (e: unknown) =>
-        deps.logger.warn(
-          { err: e },
-          'discarding staged tokens failed; the vault discards them when their hold ends',
-        ),
-    );
+  const { stageId } = staged;
   let started: { sagaId: string; created: boolean };
   try {
     started = await deps.sagas.start(reconnectSaga(deps, deps.pendingTokens, req.action), {
@@ -190,8 +154,7 @@ export async function reconnectFromCallback(
     });
   } catch (e) {
     if (e instanceof AppError && e.reason === 'saga_conflict') {
-      await dropStaged();
-      return refuse('busy', false);
+      return refuse('busy');
     }
     // The saga may have been recorded (its answer lost) and swap them in: the stage is left to it, and to the
     // vault's hold if it never runs.
@@ -201,21 +164,13 @@ export async function reconnectFromCallback(
     // Another reconnect or change of user of this connection is still open (a second tab, a second click while
     // the first finishes): it was joined, not started, so nothing will ever take these tokens — revoked now, and
     // the user told the connection is busy rather than that *this* one is still finishing.
-    await dropStaged();
-    return refuse('busy', false);
+    return refuse('busy');
   }
   const view = await deps.sagas.waitFor(sagaId, 15_000);
   if (view?.status === 'completed') return { ok: true, sagaId };
   if (view?.status === 'compensated') {
     // The lock refused (a disconnect holds the connection) or the swap failed: nothing changed. The saga's
-    // onCompensated discarded the new tokens before it ended; this is for one that compensated on another edge
-    // after a lease loss (the tokens are in this process), under the same key: one discard either way.
-    await discardUnusedTokens(deps, deps.pendingTokens, sagaId, {
-      ...stagedRef,
-      stageId,
-    }).catch((e: unknown) =>
-      deps.logger.warn({ err: e }, 'handing unused tokens to the vault failed'),
-    );
+    // onCompensated discarded the staged tokens before it ended, from whichever edge ran it.
     return { ok: false, reason: view.error?.reason ?? view.error?.code ?? 'failed', sagaId };
   }
   // Past its pivot and stopped: the new account's tokens are in place; the connection's card offers the resume.

@@ -34,7 +34,8 @@ import {
   sendConfirmationPage,
 } from './confirm-start-page';
 import { chooseSite } from '../connect/choose-site';
-import { discardTokens } from '../connect/discard-tokens';
+import { discardTokens, dropStagedTokens } from '../connect/discard-tokens';
+import { stageCallbackTokens, type TStagedTokens } from '../connect/stage-tokens';
 import { publishAudit } from '../audit/publish-audit';
 import { sendAppError } from '../http/http-errors';
 import { rateLimitedError } from '../http/rate-limiter';
@@ -91,6 +92,8 @@ export function createOAuthRoutes(
     sessionSecret?: string | undefined;
     databaseWaitMs: number;
     tokenExchange: TTokenExchangeBounds;
+    /** How long the vault holds a callback's tokens for the connect or saga that claims them (seconds). */
+    stageHoldSec: number;
   },
 ) {
   const secure = deps.publicUrl.startsWith('https:');
@@ -364,10 +367,17 @@ export function createOAuthRoutes(
     /**
      * Tokens once the code is exchanged, until something takes them over: a connection (completeConnection, which
      * disposes of them itself when it fails), a reconnect saga, or a refusal that discards them. A failure while
-     * they are still here would leave them live at the provider, attached to nothing: they are revoked.
+     * they are still here would leave them live at the provider, attached to nothing: they are revoked. In this
+     * process only until the vault staged them (`staged`); from then on the vault finishes them if this edge dies.
      */
     let obtained:
-      | { provider: TProviderDef; credentials: TCredentialInput[]; subdomain: string | undefined }
+      | {
+          provider: TProviderDef;
+          credentials: TCredentialInput[];
+          subdomain: string | undefined;
+          staged?: TStagedTokens;
+          externalAccountId?: string;
+        }
       | undefined;
     try {
       const provider = deps.catalogue.get(vendor);
@@ -401,11 +411,27 @@ export function createOAuthRoutes(
           : []),
       ];
       obtained = { provider, credentials, subdomain };
+      // Staged under the authorization's id: a second claim of it is refused above, so one stage per callback.
+      const staged = await stageCallbackTokens(
+        deps,
+        {
+          orgId: pending.org_id,
+          userId: pending.user_id,
+          vendor,
+          subdomain,
+          credentials,
+          holdSec: opts.stageHoldSec,
+          traceId,
+        },
+        `stage:callback:${pending.id}`,
+      );
+      obtained.staged = staged;
       const identity = await readIdentity(
         provider,
         { accessToken, raw },
         subdomain ? { subdomain } : {},
       );
+      obtained.externalAccountId = identity.externalAccountId;
       if (pending.action && pending.target_connection_id) {
         // From here the reconnect owns the tokens (it discards them on a refusal; its saga swaps them in).
         obtained = undefined;
@@ -418,7 +444,7 @@ export function createOAuthRoutes(
           provider,
           subdomain,
           identity,
-          credentials,
+          staged,
           ip: clientIp(req, deps.limits.trustedProxyHops),
           traceId,
         });
@@ -453,15 +479,7 @@ export function createOAuthRoutes(
         // Nothing is connected: the tokens are revoked where the provider can, and destroyed. After an admin's
         // choice the user connects again.
         obtained = undefined;
-        await discardTokens(deps, {
-          orgId: pending.org_id,
-          userId: pending.user_id,
-          provider,
-          subdomain,
-          credentials,
-          traceId,
-          externalAccountId: identity.externalAccountId,
-        });
+        await dropStagedTokens(deps, staged, identity.externalAccountId);
         if (site.reason === 'tenant_mismatch') {
           // An account of another provider organization: no site to choose, and an attempt an admin should see.
           await publishAudit(deps, {
@@ -514,7 +532,7 @@ export function createOAuthRoutes(
           ...(identity.accountLabel ? { accountLabel: identity.accountLabel } : {}),
           ...(site.siteName ? { siteName: site.siteName } : {}),
         },
-        credentials,
+        staged,
         subdomain,
         ip: clientIp(req, deps.limits.trustedProxyHops),
         traceId,
@@ -527,8 +545,12 @@ export function createOAuthRoutes(
       if (!known) deps.logger.error({ err: e, vendor, traceId }, 'oauth callback failed');
       else if (!(e instanceof AppError))
         deps.logger.warn({ reason, vendor, traceId }, 'oauth callback failed');
-      if (obtained) {
-        // Best effort and bounded (discardTokens logs, never throws): the browser still gets its answer.
+      if (obtained?.staged) {
+        // Best effort and bounded (it logs, never throws): the browser still gets its answer.
+        await dropStagedTokens(deps, obtained.staged, obtained.externalAccountId);
+      } else if (obtained) {
+        // Not staged (the vault did not take them): revoked through it if it can, else they stay live at the
+        // provider until they expire — nothing here can hold them longer than this request.
         await discardTokens(deps, {
           orgId: pending.org_id,
           userId: pending.user_id,

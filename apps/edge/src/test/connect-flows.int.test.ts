@@ -96,10 +96,13 @@ describe('connect flows through the edge (all services as processes, real Postgr
     // The vault holds ciphertext only: no issued token appears anywhere in its table, raw or base64.
     const tokens = await h.fakeClient.listTokens({ instance: 'acme' });
     expect(tokens.length).toBeGreaterThanOrEqual(2);
-    const rows = await h.db.query<{ row: string }>(
-      'select row_to_json(c)::text as row from vault.credential c',
+    const rows = await h.db.query<{ row: string; connection_id: string; ciphertext: string }>(
+      'select row_to_json(c)::text as row, connection_id, ciphertext from vault.credential c',
     );
-    expect(rows.length).toBe(2);
+    // The connection's two, and the callback's staged copy of them, destroyed as the store moved them in.
+    const held = rows.filter((r) => r.connection_id === sn.appConnection!.id);
+    expect(held.length).toBe(2);
+    expect(rows.filter((r) => !held.includes(r)).map((r) => r.ciphertext)).toEqual(['', '']);
     for (const t of tokens) {
       for (const r of rows) {
         expect(r.row).not.toContain(t.token);
