@@ -595,14 +595,14 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
   });
 
   it('a store with replace revokes the tokens it replaces, then destroys them, before it answers; a replay calls the provider no more', async () => {
-    const c = await connected('google');
-    const newer = tokensFor('google', 'u-alice');
+    const c = await connected('salesforce');
+    const newer = tokensFor('salesforce', 'u-alice');
     const idempotencyKey = `reauth:${randomUUID()}`;
     const store = () =>
       bus.request('vault.credentials.store', {
         orgId: c.orgId,
         connectionId: c.connectionId,
-        vendor: 'google',
+        vendor: 'salesforce',
         credentials: newer.credentials,
         replace: true,
         idempotencyKey,
@@ -625,53 +625,87 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     await bus.request('vault.credentials.store', {
       orgId: c.orgId,
       connectionId: c.connectionId,
-      vendor: 'google',
+      vendor: 'salesforce',
       credentials: [{ kind: 'api_key', value: 'k'.repeat(24) }],
     });
     expect(fake.state.revocations).toHaveLength(2);
     expect(fake.state.tokenStatus(newer.refresh).status).toBe('active');
   });
 
-  it('a replace whose destruction failed is finished by the sweep, the provider called once per token', async () => {
+  it("a store with replace of a grant-wide provider's tokens (Google) destroys the old ones without revoking: the new ones share the grant", async () => {
+    // Reset by beforeEach.
+    fake.state.applyConfig({ revokeScope: 'grant' });
     const c = await connected('google');
-    const fix = await failUpdatesWhere(db, {
-      name: 'refuse_replaced_destroy',
-      table: 'vault.credential',
-      when: `new.is_deleted and old.discard_id is not null`,
-      message: 'simulated failure of the destruction',
-    });
     const newer = tokensFor('google', 'u-alice');
-    try {
-      // The new credentials are stored whatever happens to the old ones.
-      await bus.request('vault.credentials.store', {
-        orgId: c.orgId,
-        connectionId: c.connectionId,
-        vendor: 'google',
-        credentials: newer.credentials,
-        replace: true,
-      });
-      await expect(get(c)).resolves.toMatchObject({ accessToken: newer.access });
-      expect(fake.state.revocations).toHaveLength(2);
-      await new Promise((r) => setTimeout(r, 1_500));
-      const rows = await rowsOf(c.connectionId);
-      expect(rows.filter((r) => c.oldIds.includes(r.id)).map((r) => r.is_deleted)).toEqual([
-        false,
-        false,
-      ]);
-    } finally {
-      await fix();
-    }
-    await waitFor(
-      async () =>
-        (await rowsOf(c.connectionId))
-          .filter((r) => c.oldIds.includes(r.id))
-          .every((r) => r.is_deleted && r.ciphertext === ''),
-      { timeoutMs: 10_000, what: 'the sweep to destroy the replaced credentials' },
-    );
-    expect(fake.state.revocations).toHaveLength(2);
-    // The new ones untouched by the sweep.
+    await bus.request('vault.credentials.store', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+      vendor: 'google',
+      credentials: newer.credentials,
+      replace: true,
+      idempotencyKey: `reauth:${randomUUID()}`,
+    });
+    // Before, the old refresh token's revocation ended the whole grant: the new tokens were revoked with it.
+    expect(fake.state.revocations).toEqual([]);
+    expect(fake.state.tokenStatus(newer.refresh).status).toBe('active');
+    expect(fake.state.tokenStatus(newer.access).status).toBe('active');
+    const rows = await rowsOf(c.connectionId);
+    expect(
+      rows
+        .filter((r) => c.oldIds.includes(r.id))
+        .map((r) => [r.is_deleted, r.ciphertext, r.wrapped_data_key]),
+    ).toEqual(c.oldIds.map(() => [true, '', '']));
     await expect(get(c)).resolves.toMatchObject({ accessToken: newer.access });
   });
+
+  it.each([
+    ['salesforce', 2],
+    // Google's revocation ends the whole grant, which the new tokens share: neither the store nor the sweep revokes.
+    ['google', 0],
+  ] as const)(
+    'a replace whose destruction failed is finished by the sweep, the provider called once per token (%s: %i revocations)',
+    async (vendor, revocations) => {
+      fake.state.applyConfig({ revokeScope: vendor === 'google' ? 'grant' : 'token' });
+      const c = await connected(vendor);
+      const fix = await failUpdatesWhere(db, {
+        name: 'refuse_replaced_destroy',
+        table: 'vault.credential',
+        when: `new.is_deleted and old.discard_id is not null`,
+        message: 'simulated failure of the destruction',
+      });
+      const newer = tokensFor(vendor, 'u-alice');
+      try {
+        // The new credentials are stored whatever happens to the old ones.
+        await bus.request('vault.credentials.store', {
+          orgId: c.orgId,
+          connectionId: c.connectionId,
+          vendor,
+          credentials: newer.credentials,
+          replace: true,
+        });
+        await expect(get(c)).resolves.toMatchObject({ accessToken: newer.access });
+        expect(fake.state.revocations).toHaveLength(revocations);
+        await new Promise((r) => setTimeout(r, 1_500));
+        const rows = await rowsOf(c.connectionId);
+        expect(rows.filter((r) => c.oldIds.includes(r.id)).map((r) => r.is_deleted)).toEqual([
+          false,
+          false,
+        ]);
+      } finally {
+        await fix();
+      }
+      await waitFor(
+        async () =>
+          (await rowsOf(c.connectionId))
+            .filter((r) => c.oldIds.includes(r.id))
+            .every((r) => r.is_deleted && r.ciphertext === ''),
+        { timeoutMs: 10_000, what: 'the sweep to destroy the replaced credentials' },
+      );
+      expect(fake.state.revocations).toHaveLength(revocations);
+      // The new ones untouched by the sweep.
+      await expect(get(c)).resolves.toMatchObject({ accessToken: newer.access });
+    },
+  );
 
   it('Confluence: swap, then revoking the retired tokens is recorded "not supported", destroy by id', async () => {
     const c = await connected('confluence');

@@ -126,7 +126,8 @@ export const vaultContracts = {
   /**
    * Store a connection's credentials (at most one of each kind per request). `replace`: in the same transaction the
    * connection's current credentials are taken out of use (retired: never handed out nor refreshed with again);
-   * then, before the answer, they are revoked at the provider (best effort, as a disconnect revokes) and destroyed
+   * then, before the answer, they are revoked at the provider (best effort, as a disconnect revokes; not where the
+   * provider's revocation ends the user's whole grant, Google, which the new tokens may share) and destroyed
    * (as `vault.credentials.destroy` does) — what fails there the vault's discard sweep finishes. Credentials a
    * swap retired stay its saga's.
    * `credentialIds` are in the order of `credentials`. CONFLICT `connection_closed` once the connection's connect

@@ -246,6 +246,7 @@ export class TokenDiscarder {
         `select coalesce(discard_id, connection_id) as discard_id, connection_id, org_id, vendor,
                 discard_subdomain, array_agg(id order by id) as ids,
                 bool_or(staged_until is not null) as staged,
+                bool_or(discard_id is not null) as replaced,
                 exists (select 1 from ${VAULT_DB_SCHEMA}.closed_connection cc
                          where cc.connection_id = credential.connection_id) as abandoned,
                 extract(epoch from now() - min(discard_requested_at)) * 1000 as requested_ms_ago
@@ -264,6 +265,8 @@ export class TokenDiscarder {
       discard_subdomain: string | null;
       ids: string[];
       staged: boolean;
+      /** Taken out of use by a store with `replace` (a discard id of their own). */
+      replaced: boolean;
       abandoned: boolean;
       requested_ms_ago: string | number;
     }[];
@@ -282,7 +285,9 @@ export class TokenDiscarder {
             requestedMsAgo: Number(r.requested_ms_ago),
             // A stage never claimed, of a provider whose revocation ends the user's whole grant (Google): a live
             // connection of the same account may share that grant, which the vault cannot tell. Destroyed only.
-            ...(r.staged && this.deps.catalogue.revokesWholeGrant(r.vendor)
+            // A replace's, of such a provider: the store that replaced them did not revoke either (the new tokens
+            // may be of the same grant).
+            ...((r.staged || r.replaced) && this.deps.catalogue.revokesWholeGrant(r.vendor)
               ? { revoke: false }
               : {}),
             abandoned: r.abandoned,

@@ -26,14 +26,14 @@ interface TStored {
  * Encrypts (outside the transaction: CPU only) and inserts. `replace`, in the same transaction, takes the
  * connection's current credentials out of use (retired: never handed out nor refreshed with again) and over to the
  * discarder, which revokes them at the provider and destroys them before the answer — a replaced token is still a
- * live authorization at the provider. What fails there is left to the discard sweep (the new credentials are stored
+ * live authorization at the provider (only destroyed where revoking would end the whole grant: Google). What fails there is left to the discard sweep (the new credentials are stored
  * either way). Credentials a reconnect's swap retired stay its saga's to revoke.
  * CONFLICT `connection_closed` for a connection whose connect was abandoned (`integrations.connection.abandoned`).
  * With `stageId`: the staged tokens are opened and sealed again for the connection (a value is bound to its row)
  * inside the transaction, and their staged copy destroyed in it: moved, never held twice nor lost in between.
  */
 export function storeCredentialsHandler(
-  deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
+  deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger' | 'catalogue'>,
   discarder: Pick<TokenDiscarder, 'finishOrLeave'>,
 ): THandler<'vault.credentials.store'> {
   return async (req, ctx) => {
@@ -118,10 +118,13 @@ export function storeCredentialsHandler(
           ).result,
     );
     if (stored.replaced) {
+      // Where the provider's revocation ends the user's whole grant (Google), the old tokens are only destroyed:
+      // revoking them would end the new ones too when they are of the same account, and any other live connection
+      // of it. The discard sweep applies the same rule to a replace it finishes.
       const discards = discardsOf(stored.replaced, {
         connectionId: req.connectionId,
         orgId: req.orgId,
-      });
+      }).map((d) => (deps.catalogue.revokesWholeGrant(d.vendor) ? { ...d, revoke: false } : d));
       await Promise.all(discards.map((d) => discarder.finishOrLeave(d, ctx)));
     }
     return { credentialIds: stored.credentialIds };
