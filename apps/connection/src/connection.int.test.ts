@@ -9,8 +9,8 @@ import {
   type TRequestInput,
   type TWebhookRefusalReason,
 } from '@otesse/contracts';
-import { ensureStreams, type Bus } from '@otesse/messaging';
-import { errorOf, waitFor, type TTestDatabase } from '@otesse/testing';
+import type { Bus } from '@otesse/messaging';
+import { errorOf, refuseStreamPublishes, waitFor, type TTestDatabase } from '@otesse/testing';
 import { metricsText } from '@otesse/telemetry';
 import { startConnectionTestBed, type TConnectionTestBed } from './test/connection-test-bed';
 
@@ -818,8 +818,9 @@ describe('connection service (real Postgres + NATS)', () => {
   it('answers UNAVAILABLE when the event cannot be published, and a retry publishes it', async () => {
     const orgId = randomUUID();
     const c = await create(orgId, { vendor: 'postmark', details: { senderEmails: ['a@x.test'] } });
-    const jsm = await nc.jetstreamManager();
-    await jsm.streams.delete('INTEGRATIONS');
+    // JetStream refuses the publish (the stream no longer captures the subject): a deleted stream would be
+    // created again by the publisher.
+    const restore = await refuseStreamPublishes(nc, 'INTEGRATIONS');
     const eventId = randomUUID();
     try {
       expect(await errorOf(activate(orgId, c.connection.id, eventId))).toMatchObject({
@@ -832,7 +833,7 @@ describe('connection service (real Postgres + NATS)', () => {
       });
       expect(got.connection.status).toBe('connected');
     } finally {
-      await ensureStreams(nc, ['INTEGRATIONS']);
+      await restore();
     }
     const retried = await activate(orgId, c.connection.id, eventId);
     expect(retried.connection.status).toBe('connected');
@@ -923,8 +924,9 @@ describe('connection service (real Postgres + NATS)', () => {
   it('announces an abandon whose publish failed once the stream is back; the abandon itself answers', async () => {
     const orgId = randomUUID();
     const c = await create(orgId, { vendor: 'confluence' });
-    const jsm = await nc.jetstreamManager();
-    await jsm.streams.delete('INTEGRATIONS');
+    // JetStream refuses the publish (the stream no longer captures the subject): a deleted stream would be
+    // created again by the publisher.
+    const restore = await refuseStreamPublishes(nc, 'INTEGRATIONS');
     try {
       const abandoned = await bus.request('connection.connections.abandon', {
         orgId,
@@ -938,7 +940,7 @@ describe('connection service (real Postgres + NATS)', () => {
         ),
       ).toBeGreaterThanOrEqual(1);
     } finally {
-      await ensureStreams(nc, ['INTEGRATIONS']);
+      await restore();
     }
     const events = await messagesOnceThere<TConnectionAbandonedEvent>(
       'INTEGRATIONS',

@@ -3,14 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import type { TEventOf, TRequestInput } from '@otesse/contracts';
-import { ensureStreams, type Bus } from '@otesse/messaging';
+import type { Bus } from '@otesse/messaging';
 import type { TTestDatabase } from '@otesse/testing';
 import {
   connectedConnection,
   startConnectionTestBed,
   type TConnectionTestBed,
 } from './test/connection-test-bed';
-import { errorOf, waitFor } from '@otesse/testing';
+import { errorOf, refuseStreamPublishes, waitFor } from '@otesse/testing';
 
 type TAction = 'reconnect' | 'changeUser';
 type TReconnectedEvent = TEventOf<'integrations.connection.reconnected'>;
@@ -657,8 +657,9 @@ describe('reconnect and change-user commands of the connection service (real Pos
     const saga = randomUUID();
     await lock(orgId, connection.id, saga);
     const eventId = randomUUID();
-    const jsm = await nc.jetstreamManager();
-    await jsm.streams.delete('INTEGRATIONS');
+    // JetStream refuses the publish (the stream no longer captures the subject): a deleted stream would be
+    // created again by the publisher.
+    const restore = await refuseStreamPublishes(nc, 'INTEGRATIONS');
     try {
       expect(
         await errorOf(completeReconnect(orgId, connection.id, saga, { eventId })),
@@ -666,7 +667,7 @@ describe('reconnect and change-user commands of the connection service (real Pos
       // Committed: only the event is owed.
       expect(await get(orgId, connection.id)).toMatchObject({ lockedFor: null });
     } finally {
-      await ensureStreams(nc, ['INTEGRATIONS']);
+      await restore();
     }
     const retried = await completeReconnect(orgId, connection.id, saga, { eventId });
     expect(retried.connection.lockedFor).toBeNull();

@@ -269,7 +269,7 @@ async function serveEdge(
   const deps: TEdgeDeps = {
     orm,
     bus: new Bus(nc),
-    events: new EventPublisher(nc),
+    events: new EventPublisher(nc, { streamReplicas: cfg.natsStreamReplicas ?? 1, logger }),
     catalogue,
     logger,
     publicUrl: (cfg.publicUrl ?? url).replace(/\/$/, ''),

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { TAppErrorCode } from './errors';
+import type { TStreamName } from './streams';
 
 export interface RequestContract<
   TReq extends z.ZodType = z.ZodType,
@@ -14,7 +15,7 @@ export interface RequestContract<
 export interface EventContract<TPayload extends z.ZodType = z.ZodType> {
   readonly payload: TPayload;
   /** JetStream stream that stores it. */
-  readonly stream: string;
+  readonly stream: TStreamName;
   /**
    * How a publisher's retry is recognised, when it is not the usual (msgID = the payload's eventId, published
    * after the change is committed, a retry re-publishing the same event): its msgID and what consumers dedupe by.

@@ -296,3 +296,63 @@ describe('consumeDurable before its stream exists', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 });
+
+describe('a publisher whose stream is gone', () => {
+  let nats: TTestNats;
+  let nc: NatsConnection;
+  const lines: string[] = [];
+  const logger = createLogger({
+    name: 'publisher',
+    destination: { write: (l: string) => void lines.push(l) },
+  });
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connectNats({ url: nats.url, name: 'connection' });
+    await ensureStreams(nc, ['INTEGRATIONS']);
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('creates it again with its one configuration and publishes, instead of failing every publish until a restart', async () => {
+    const jsm = await nc.jetstreamManager();
+    const publisher = new EventPublisher(nc, { logger });
+    await jsm.streams.delete('INTEGRATIONS');
+    const eventId = '00000000-0000-4000-8000-0000000000e1';
+    const ack = await publishAbandoned(publisher, eventId, '00000000-0000-4000-8000-0000000000c1');
+    expect(ack).toMatchObject({ seq: 1, duplicate: false });
+    const { config, state } = await jsm.streams.info('INTEGRATIONS');
+    expect(config).toMatchObject({
+      subjects: [...STREAMS.INTEGRATIONS.subjects],
+      max_age: nanos(STREAMS.INTEGRATIONS.maxAgeMs),
+      duplicate_window: nanos(STREAMS.INTEGRATIONS.duplicateWindowMs),
+    });
+    expect(state.messages).toBe(1);
+    expect(
+      (await jsm.streams.getMessage('INTEGRATIONS', { seq: 1 })).header?.get('Nats-Msg-Id'),
+    ).toBe(eventId);
+    expect(lines.join('')).toContain('stream was missing: created again');
+  });
+
+  it('leaves a stream that exists but no longer captures the subject as it is: the publish fails', async () => {
+    const jsm = await nc.jetstreamManager();
+    const publisher = new EventPublisher(nc, { logger });
+    const { config } = await jsm.streams.info('INTEGRATIONS');
+    await jsm.streams.update('INTEGRATIONS', { ...config, subjects: ['changed-by-hand.>'] });
+    try {
+      expect(
+        await publishAbandoned(
+          publisher,
+          '00000000-0000-4000-8000-0000000000e2',
+          '00000000-0000-4000-8000-0000000000c2',
+        ).catch((e: unknown) => e),
+      ).toMatchObject({ code: 'UNAVAILABLE' });
+      expect((await jsm.streams.info('INTEGRATIONS')).config.subjects).toEqual([
+        'changed-by-hand.>',
+      ]);
+    } finally {
+      await jsm.streams.update('INTEGRATIONS', config);
+    }
+  });
+});

@@ -49,10 +49,16 @@ import {
 export async function ensureStreams(
   nc: NatsConnection,
   names: TStreamName[] = Object.keys(STREAMS) as TStreamName[],
-  opts: { replicas?: number; service?: string; logger?: Pick<Logger, 'warn' | 'info'> } = {},
+  opts: {
+    replicas?: number;
+    service?: string;
+    /** Only create a missing stream, as a process that owns none would (a publisher finding its stream gone). */
+    createOnly?: boolean;
+    logger?: Pick<Logger, 'warn' | 'info'>;
+  } = {},
 ): Promise<void> {
   const owns = (name: TStreamName): boolean =>
-    opts.service === undefined || STREAMS[name].owner === opts.service;
+    !opts.createOnly && (opts.service === undefined || STREAMS[name].owner === opts.service);
   const jsm = await nc.jetstreamManager();
   for (const name of names) {
     const def: (typeof STREAMS)[TStreamName] & { movedOut?: readonly string[] } = STREAMS[name];
@@ -106,13 +112,56 @@ export async function ensureStreams(
   }
 }
 
-/** Validates and publishes events; the msgID (the event id) lets JetStream drop a duplicate publish. */
+/** How often a publisher tries to create one missing stream again (every publish fails meanwhile). */
+const STREAM_RECREATE_INTERVAL_MS = 5_000;
+
+/** nats.js's answer to a publish no stream captures: nobody answered the subject (`503`). */
+function noStreamCaptures(e: unknown): boolean {
+  return (e as { code?: unknown }).code === '503';
+}
+
+/**
+ * Validates and publishes events; the msgID (the event id) lets JetStream drop a duplicate publish. A publish no
+ * stream captures (its stream deleted while the services run: by an operator, or a JetStream that lost its store)
+ * creates the event's stream again with its one configuration, at most every 5 s per stream, and is sent once
+ * more: until a process restarted, every event used to stay owed. A stream that exists but no longer captures the
+ * subject (its configuration changed by hand) is left as it is: only its owner configures it, at its start.
+ */
 export class EventPublisher {
   private readonly service: string;
+  private readonly recreatedAt = new Map<TStreamName, number>();
 
-  constructor(private readonly nc: NatsConnection) {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly opts: { streamReplicas?: number; logger?: Pick<Logger, 'warn' | 'info'> } = {},
+  ) {
     ensureTracing();
     this.service = clientNameOf(nc);
+  }
+
+  /** Creates `stream` if it is missing; false when it was tried too recently, or could not be. */
+  private async recreateStream(stream: TStreamName): Promise<boolean> {
+    const last = this.recreatedAt.get(stream);
+    if (last !== undefined && performance.now() - last < STREAM_RECREATE_INTERVAL_MS) return false;
+    this.recreatedAt.set(stream, performance.now());
+    try {
+      const jsm = await this.nc.jetstreamManager();
+      const exists = await jsm.streams.info(stream).then(
+        () => true,
+        () => false,
+      );
+      if (exists) return false;
+      await ensureStreams(this.nc, [stream], {
+        replicas: this.opts.streamReplicas ?? 1,
+        createOnly: true,
+        ...(this.opts.logger ? { logger: this.opts.logger } : {}),
+      });
+      this.opts.logger?.warn({ stream }, 'stream was missing: created again');
+      return true;
+    } catch (err) {
+      this.opts.logger?.warn({ err, stream }, 'stream missing, and creating it again failed');
+      return false;
+    }
   }
 
   async publish<S extends TEventSubject>(
@@ -138,12 +187,21 @@ export class EventPublisher {
       headers = contextToHeaders(opts.ctx);
     }
     let outcome = 'ok';
-    try {
-      const ack = await js.publish(subject, encodeJson(parsed.data), {
+    const send = () =>
+      js.publish(subject, encodeJson(parsed.data), {
         msgID: opts.msgId,
         headers,
         timeout: opts.timeoutMs ?? 5_000,
       });
+    try {
+      let ack;
+      try {
+        ack = await send();
+      } catch (e) {
+        if (!noStreamCaptures(e) || !(await this.recreateStream(eventContracts[subject].stream)))
+          throw e;
+        ack = await send();
+      }
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (e) {
       outcome = 'UNAVAILABLE';

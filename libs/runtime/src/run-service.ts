@@ -212,7 +212,13 @@ async function serve<P extends string>(
       service: opts.name,
       logger,
     });
-  const deps: TServiceDeps = { orm, nc, bus: new Bus(nc), events: new EventPublisher(nc), logger };
+  const deps: TServiceDeps = {
+    orm,
+    nc,
+    bus: new Bus(nc),
+    events: new EventPublisher(nc, { streamReplicas: opts.nats.streamReplicas ?? 1, logger }),
+    logger,
+  };
   const svc: TServiceHandle = await serveService(nc, {
     name: opts.name,
     version: opts.version,
