@@ -20,6 +20,7 @@ export const configPatchSchema = z
     authorizeMode: z.enum(['consent', 'deny']),
     pageDelayMs: delayMs,
     dataApiMode: z.enum(['ok', 'unauthorized']),
+    userinfoMode: z.enum(['ok', '500']),
     dataApiRedirectTo: z.url().nullable(),
     dataCounts: z
       .strictObject({

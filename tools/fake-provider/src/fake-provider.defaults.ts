@@ -28,6 +28,7 @@ export function defaultConfig(): TFakeProviderConfig {
     authorizeMode: 'consent',
     pageDelayMs: 0,
     dataApiMode: 'ok',
+    userinfoMode: 'ok',
     dataApiRedirectTo: null,
     dataCounts: { contacts: 50, invoices: 50, tickets: 50 },
     clients: [],

@@ -54,6 +54,8 @@ export interface TFakeProviderConfig {
    * token without the scopes it needs, an app the customer no longer allows): refreshing does not help.
    */
   dataApiMode: 'ok' | 'unauthorized';
+  /** `500`: the userinfo endpoint fails (who authorized cannot be read after the code exchange). */
+  userinfoMode: 'ok' | '500';
   /**
    * Set: every data API page call answers 302 to this URL, before any token check (a customer's instance pointing
    * the product at a metadata or internal address). null (default): pages as usual.

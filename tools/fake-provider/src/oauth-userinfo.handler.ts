@@ -9,6 +9,10 @@ import {
 /** GET /oauth/userinfo: OIDC-ish profile of the token's user. */
 export function handleUserinfo(ctx: TRequestContext): void {
   const token = authenticateBearer(ctx);
+  if (ctx.state.config.userinfoMode === '500') {
+    sendJson(ctx.res, 500, { error: 'server_error' });
+    return;
+  }
   const user = ctx.state.findUser(token.userId);
   sendJson(ctx.res, 200, {
     sub: token.userId,

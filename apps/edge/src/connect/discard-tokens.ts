@@ -27,15 +27,15 @@ type TDiscardDeps = Pick<TEdgeDeps, 'bus' | 'catalogue' | 'logger'>;
 /**
  * A provider whose revocation ends the user's whole grant to our client (catalogue `revocationScope: 'grant'`,
  * Google) would also end every live connection of that account, in any org (one OAuth client per vendor): when one
- * holds it, the refused tokens — never stored — are only dropped. A failed lookup counts as in use: dropping is the
- * error that harms no one.
+ * holds it, the tokens are not revoked (destroyed only, or dropped when never stored). An account that could not be
+ * read (the identity read failed) and a failed lookup count as in use: not revoking is the error that harms no one.
  */
 async function grantStillInUse(
   deps: TDiscardDeps,
   req: Omit<TTokensToDiscard, 'credentials'>,
 ): Promise<boolean> {
-  if (!deps.catalogue.revokesWholeGrant(req.vendor) || req.externalAccountId === undefined)
-    return false;
+  if (!deps.catalogue.revokesWholeGrant(req.vendor)) return false;
+  if (req.externalAccountId === undefined) return true;
   try {
     const holders = await grantHoldersOfAccount(
       deps,

@@ -422,4 +422,42 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     await dueForRefresh(theirsId);
     await expect(globexTokenOf(theirsId)).resolves.toMatchObject({ kind: 'access_token' });
   });
+
+  it("a connect whose identity cannot be read: its staged tokens destroyed without revoking, since the account they are of may hold a live connection (Globex's here)", async () => {
+    const listed = (await h.otherAdmin.client.integrations.list.query()).find(
+      (i) => i.provider.key === 'google',
+    )?.appConnection;
+    const theirsId =
+      listed?.status === 'connected' && listed.externalAccountId === 'u-cody'
+        ? listed.id
+        : (await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-cody' }))
+            .connectionId!;
+    const before = new Set(
+      (await h.fakeClient.listTokens({ userId: 'u-cody' })).map((t) => t.token),
+    );
+    await h.fakeClient.configure({ userinfoMode: '500' });
+    try {
+      const { outcome } = await connectOAuth(h, h.member, 'google', 'user', {
+        consentAs: 'u-cody',
+      });
+      expect(outcome).toMatch(/^failed:/);
+    } finally {
+      await h.fakeClient.configure({ userinfoMode: 'ok' });
+    }
+    const issued = (await h.fakeClient.listTokens({ userId: 'u-cody' })).filter(
+      (t) => !before.has(t.token),
+    );
+    expect(issued.map((t) => t.type).sort()).toEqual(['access', 'refresh']);
+    // The callback staged them, then discarded the stage: destroyed, nothing of it left live in the vault.
+    const staged = await h.db.query<{ is_deleted: boolean; ciphertext: string }>(
+      `select is_deleted, ciphertext from vault.credential
+        where staged_until is not null and created_at > now() - interval '1 minute'`,
+    );
+    expect(staged.length).toBeGreaterThanOrEqual(2);
+    expect(staged.every((r) => r.is_deleted && r.ciphertext === '')).toBe(true);
+    // Before: revoked, as the account was unknown — at Google that ends the whole grant, Globex's connection too.
+    for (const t of issued) expect(h.fake.state.tokenStatus(t.token).status).toBe('active');
+    await dueForRefresh(theirsId);
+    await expect(globexTokenOf(theirsId)).resolves.toMatchObject({ kind: 'access_token' });
+  });
 });
