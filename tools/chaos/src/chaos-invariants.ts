@@ -251,16 +251,21 @@ export async function checkInvariants(
   const [obs] = await db.query<{
     connected_without_credentials: string;
     failed_sagas: string;
+    held_stages: string;
   }>(
     `select
        (select count(*) from connection.integration_connection ic where ic.status = 'connected'
           and not exists (select 1 from vault.credential c where c.connection_id = ic.id and c.is_active)
        ) as connected_without_credentials,
-       (select count(*) from edge.saga where status = 'failed') as failed_sagas`,
+       (select count(*) from edge.saga where status = 'failed') as failed_sagas,
+       (select count(distinct connection_id) from vault.credential
+         where staged_until > now() and not is_deleted) as held_stages`,
   );
   const observations = {
     'connected connections without an active credential': n(obs?.connected_without_credentials),
     'sagas failed after their pivot': n(obs?.failed_sagas),
+    // A callback's tokens no connect or saga claimed (its edge killed): the vault discards them when their hold ends.
+    "callbacks' staged tokens still held": n(obs?.held_stages),
   };
   const totalViolations = Object.values(violations).reduce((a, b) => a + b, 0);
   return { counts, violations, observations, examples, totalViolations };
