@@ -9,3 +9,4 @@ export * from './revise-sql';
 export * from './database-errors';
 export * from './database-tls';
 export * from './database-time';
+export * from './settle-forward';

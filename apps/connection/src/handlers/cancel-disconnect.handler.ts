@@ -2,7 +2,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { THandler } from '@otesse/messaging';
 import { runConnectionCommandOnce } from '../store/command-once';
 import { SCHEMA, loadConnection, loadInstance, lockConnection } from '../store/connection.store';
-import { claimForwardKey, fillSettledReply, forwardKeyOf } from '../store/settle-forward';
+import { claimForwardKey, forwardKeyOf } from '@otesse/persistence';
+import { fillSettledReply } from '../store/settle-forward';
 
 /**
  * Compensation of begin-disconnect: lifts the lock only when this saga holds it, back to the status it left, and
@@ -34,10 +35,14 @@ export function cancelDisconnectHandler(
         // connection's row lock, so no begin holds the key uncommitted now (one that did has committed, and is
         // undone below); one that comes later, or waits on these locks, fails on the key and replays the reply
         // filled in below (runSqlCommandOnce). Taking the key first could deadlock with such a begin.
-        const forwardKey = forwardKeyOf(req, 'lock');
+        const forwardKey = forwardKeyOf(req, ['lock']);
         const settled =
           forwardKey !== undefined &&
-          (await claimForwardKey(trx, forwardKey, 'connection.connections.begin-disconnect'));
+          (await claimForwardKey(trx, {
+            schema: SCHEMA,
+            key: forwardKey,
+            subject: 'connection.connections.begin-disconnect',
+          }));
         if (instance.revoking_saga_id === req.sagaId) {
           // The hold begin-disconnect took on the instance for its last live connection.
           await trx('integration_instance')

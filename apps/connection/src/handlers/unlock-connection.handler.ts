@@ -2,7 +2,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { THandler } from '@otesse/messaging';
 import { runConnectionCommandOnce } from '../store/command-once';
 import { SCHEMA, loadConnection, loadInstance, lockConnection } from '../store/connection.store';
-import { claimForwardKey, fillSettledReply, forwardKeyOf } from '../store/settle-forward';
+import { claimForwardKey, forwardKeyOf } from '@otesse/persistence';
+import { fillSettledReply } from '../store/settle-forward';
 
 /**
  * Compensation of `connection.connections.lock`: lifts the lock only when this saga holds it. Anything else (never
@@ -26,10 +27,14 @@ export function unlockConnectionHandler(orm: MikroORM): THandler<'connection.con
       },
       async (trx) => {
         // Before the row locks: a lock in flight holds its key and then waits for them.
-        const forwardKey = forwardKeyOf(req, 'lock');
+        const forwardKey = forwardKeyOf(req, ['lock']);
         const settled =
           forwardKey !== undefined &&
-          (await claimForwardKey(trx, forwardKey, 'connection.connections.lock'));
+          (await claimForwardKey(trx, {
+            schema: SCHEMA,
+            key: forwardKey,
+            subject: 'connection.connections.lock',
+          }));
         const { connection: c, instance } = await lockConnection(trx, req.orgId, req.connectionId);
         if (c.lock_saga_id === req.sagaId) {
           await trx('integration_connection').withSchema(SCHEMA).where({ id: c.id }).update({

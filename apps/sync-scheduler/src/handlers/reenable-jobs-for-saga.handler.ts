@@ -1,5 +1,5 @@
 import type { Knex } from '@mikro-orm/postgresql';
-import { runOnce } from '@otesse/persistence';
+import { claimForwardKey, forwardKeyOf, runOnce } from '@otesse/persistence';
 import type { THandler } from '@otesse/messaging';
 import { SYNC_SCHEMA_NAME as S } from '../sync-job.rows';
 import type { TSchedulerDeps } from './deps';
@@ -35,18 +35,9 @@ async function settleForward(
   trx: Knex.Transaction,
   req: { sagaId: string; idempotencyKey: string },
 ): Promise<void> {
-  const step = FORWARD_STEPS.find((s) => req.idempotencyKey === `${req.sagaId}:${s}:compensate`);
-  if (step === undefined) return;
-  await trx('processed_command')
-    .withSchema(S)
-    .insert({
-      key: `${req.sagaId}:${step}`,
-      subject: FORWARD_SUBJECT,
-      result: JSON.stringify(NOTHING_DONE),
-      created_at: trx.fn.now(),
-    })
-    .onConflict('key')
-    .ignore();
+  const key = forwardKeyOf(req, FORWARD_STEPS);
+  if (key === undefined) return;
+  await claimForwardKey(trx, { schema: S, key, subject: FORWARD_SUBJECT, result: NOTHING_DONE });
 }
 
 /**
