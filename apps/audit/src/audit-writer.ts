@@ -9,7 +9,7 @@ import {
 } from 'nats';
 import { eventContracts, zodIssues, type TAuditEvent } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
-import { decodeJson } from '@otesse/messaging';
+import { decodeJson, ensureDurable } from '@otesse/messaging';
 import { databaseUnavailableTotal, isDatabaseUnavailable } from '@otesse/persistence';
 import { appendEntries } from './append-entries';
 
@@ -91,7 +91,6 @@ export async function startAuditWriter(
   const keepAliveMs = opts.keepAliveMs ?? 120_000;
   const outageRetryMs = Math.max(1, opts.outageRetryMs ?? 500);
   const outageRetryMaxMs = Math.max(outageRetryMs, opts.outageRetryMaxMs ?? 15_000);
-  const jsm = await nc.jetstreamManager();
   const config = {
     durable_name: AUDIT_DURABLE,
     ack_policy: AckPolicy.Explicit,
@@ -101,15 +100,7 @@ export async function startAuditWriter(
     max_deliver: -1,
     max_ack_pending: opts.maxAckPending ?? 10_000,
   };
-  const setUp = async () => {
-    const exists = await jsm.consumers.info(AUDIT_STREAM, AUDIT_DURABLE).then(
-      () => true,
-      () => false,
-    );
-    if (exists) await jsm.consumers.update(AUDIT_STREAM, AUDIT_DURABLE, config);
-    else await jsm.consumers.add(AUDIT_STREAM, config);
-    return nc.jetstream().consumers.get(AUDIT_STREAM, AUDIT_DURABLE);
-  };
+  const setUp = () => ensureDurable(nc, AUDIT_STREAM, config);
   let consumer: Awaited<ReturnType<typeof setUp>> | undefined = await setUp();
 
   // Every message taken and not yet acked, nak'd or terminated, by stream sequence, in the order of its first

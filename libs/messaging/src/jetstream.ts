@@ -5,7 +5,9 @@ import {
   RetentionPolicy,
   StorageType,
   nanos,
+  type Consumer,
   type ConsumerMessages,
+  type JetStreamManager,
   type JsMsg,
   type NatsConnection,
 } from 'nats';
@@ -217,6 +219,31 @@ export class EventPublisher {
   }
 }
 
+/** A durable consumer's configuration, as `jsm.consumers.add` takes it, with its name. */
+export type TDurableConfig = Parameters<JetStreamManager['consumers']['add']>[1] & {
+  durable_name: string;
+};
+
+/**
+ * Sets a durable consumer up: created, or brought to `config` when it exists (a new release's ack wait, say), and
+ * answered as the handle to consume from. Also what a consumer does again when its durable was deleted under it.
+ * Throws what JetStream answers (the stream not found, permissions).
+ */
+export async function ensureDurable(
+  nc: NatsConnection,
+  stream: TStreamName,
+  config: TDurableConfig,
+): Promise<Consumer> {
+  const jsm = await nc.jetstreamManager();
+  const exists = await jsm.consumers.info(stream, config.durable_name).then(
+    () => true,
+    () => false,
+  );
+  if (exists) await jsm.consumers.update(stream, config.durable_name, config);
+  else await jsm.consumers.add(stream, config);
+  return nc.jetstream().consumers.get(stream, config.durable_name);
+}
+
 export interface TConsumerHandle {
   stop(): Promise<void>;
 }
@@ -249,7 +276,6 @@ export async function consumeDurable<S extends TEventSubject>(
 ): Promise<TConsumerHandle> {
   ensureTracing();
   const service = clientNameOf(nc);
-  const jsm = await nc.jetstreamManager();
   const config = {
     durable_name: opts.durable,
     ack_policy: AckPolicy.Explicit,
@@ -260,15 +286,7 @@ export async function consumeDurable<S extends TEventSubject>(
     // and the contract check below ignores subjects the consumer did not ask for.
     ...(opts.subjects.length === 1 ? { filter_subject: opts.subjects[0] } : {}),
   };
-  const setUp = async () => {
-    try {
-      await jsm.consumers.info(opts.stream, opts.durable);
-      await jsm.consumers.update(opts.stream, opts.durable, config);
-    } catch {
-      await jsm.consumers.add(opts.stream, config);
-    }
-    return nc.jetstream().consumers.get(opts.stream, opts.durable);
-  };
+  const setUp = () => ensureDurable(nc, opts.stream, config);
   let consumer: Awaited<ReturnType<typeof setUp>> | undefined;
   try {
     consumer = await setUp();

@@ -365,16 +365,18 @@ describe('reconnect and change user of a provider that revokes whole grants (who
     });
   });
 
-  it("an abandoned connect of an account another org's connection holds: its tokens destroyed, the shared grant left alone", async () => {
-    // Cody's account is Globex's Google (connected by the test before, or now).
+  /** Globex's Google connection of Cody's account (connected by a test before, or now): its id. */
+  const globexHoldsCody = async (): Promise<string> => {
     const listed = (await h.otherAdmin.client.integrations.list.query()).find(
       (i) => i.provider.key === 'google',
     )?.appConnection;
-    const theirsId =
-      listed?.status === 'connected' && listed.externalAccountId === 'u-cody'
-        ? listed.id
-        : (await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-cody' }))
-            .connectionId!;
+    if (listed?.status === 'connected' && listed.externalAccountId === 'u-cody') return listed.id;
+    return (await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-cody' }))
+      .connectionId!;
+  };
+
+  it("an abandoned connect of an account another org's connection holds: its tokens destroyed, the shared grant left alone", async () => {
+    const theirsId = await globexHoldsCody();
     // In Acme, a connect of the same account that its edge never finished: created, its tokens stored (real ones,
     // of the same grant), then abandoned.
     const { connection } = await bus.request('connection.connections.create', {
@@ -424,14 +426,7 @@ describe('reconnect and change user of a provider that revokes whole grants (who
   });
 
   it("a connect whose identity cannot be read: its staged tokens destroyed without revoking, since the account they are of may hold a live connection (Globex's here)", async () => {
-    const listed = (await h.otherAdmin.client.integrations.list.query()).find(
-      (i) => i.provider.key === 'google',
-    )?.appConnection;
-    const theirsId =
-      listed?.status === 'connected' && listed.externalAccountId === 'u-cody'
-        ? listed.id
-        : (await connectOAuth(h, h.otherAdmin, 'google', 'app', { consentAs: 'u-cody' }))
-            .connectionId!;
+    const theirsId = await globexHoldsCody();
     const before = new Set(
       (await h.fakeClient.listTokens({ userId: 'u-cody' })).map((t) => t.token),
     );
