@@ -100,6 +100,8 @@ export async function startChaosHarness(opts: TChaosHarnessOptions): Promise<TCh
               // Every chaos client comes from 127.0.0.1: the per-IP limits are not what this exercises.
               RATE_LIMIT_OAUTH: '1000000',
               RATE_LIMIT_TOKEN: '10000000',
+              // A killed callback's staged tokens are the vault's to revoke within the settling time.
+              EDGE_TOKEN_STAGE_HOLD_SEC: '30',
               ...(opts.sharedPublicUrl ? { EDGE_PUBLIC_URL: `http://127.0.0.1:${edgePort}` } : {}),
             }
           : {}),

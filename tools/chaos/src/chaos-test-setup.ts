@@ -31,6 +31,7 @@ export const NO_VIOLATIONS: Record<string, number> = {
   'connects left pending': 0,
   'credentials alive for an abandoned connect': 0,
   'retired or discarded credentials never destroyed': 0,
+  "callbacks' staged tokens nothing claims, never destroyed": 0,
   'sync jobs left disabled by a compensated saga': 0,
   'sagas without exactly one audit entry': 0,
   'sagas without exactly one event (none when compensated)': 0,
