@@ -15,6 +15,16 @@ export const discardedTokens = counter(
   [],
 );
 
+/**
+ * A callback's staged tokens that nothing claimed or discarded in time, finished by the sweep: an edge that died
+ * mid-callback (or whose discard failed). A rise says edges die while users connect.
+ */
+export const unclaimedStages = counter(
+  'otesse_vault_unclaimed_stages_total',
+  "A callback's staged tokens (vault.tokens.stage) nothing claimed or discarded in time, revoked (where safe) and destroyed by the discard sweep.",
+  [],
+);
+
 export interface TDiscardSettings {
   /** How often every replica looks for discards nobody finished (a vault that stopped mid-way). */
   sweepIntervalMs: number;
@@ -294,6 +304,7 @@ export class TokenDiscarder {
           },
           { traceId: newTraceId() },
         );
+        if (r.staged) unclaimedStages.inc();
         finished += 1;
       } catch (err) {
         // Another replica holds its revocation (revocation_in_progress), or the database is away: next sweep.

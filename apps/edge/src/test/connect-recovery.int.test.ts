@@ -85,6 +85,13 @@ describe('a connect whose edge dies between the code exchange and the store (who
     );
     expect(rows).toHaveLength(2);
     expect(rows.every((r) => r.ciphertext === '' && r.wrapped_data_key === '')).toBe(true);
+    // Counted for the operator: a callback's tokens nothing claimed in time.
+    const metrics = await (
+      await fetch(
+        h.stack.processes.get('credential-vault')!.healthUrl.replace(/\/readyz$/, '/metrics'),
+      )
+    ).text();
+    expect(metrics).toMatch(/^otesse_vault_unclaimed_stages_total 1$/m);
 
     // A new edge, a new connect: the slot's stale pending connect is abandoned, the new one connects, and its
     // staged copy is destroyed as the store moves the tokens in (nothing revoked).
