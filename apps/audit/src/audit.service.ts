@@ -1,7 +1,10 @@
-import type { TNatsTls } from '@otesse/messaging';
-import type { Logger } from '@otesse/logging';
 import { migrateSchema, urlForRole } from '@otesse/persistence';
-import { runService, type TRunningService } from '@otesse/runtime';
+import {
+  runService,
+  type TRunningService,
+  processOptions,
+  type TServiceProcessConfig,
+} from '@otesse/runtime';
 import { startAuditWriter, type TAuditWriterOptions } from './audit-writer';
 import { AUDIT_SCHEMA, auditOrmConfig } from './db/orm.config';
 import { listEntriesHandler } from './handlers/list-entries.handler';
@@ -9,7 +12,7 @@ import { verifyChainHandler } from './handlers/verify-chain.handler';
 
 export { AUDIT_DURABLE } from './audit-writer';
 
-export interface TAuditConfig {
+export interface TAuditConfig extends TServiceProcessConfig {
   /** The runtime role (`otesse_audit`): SELECT/INSERT on entries, no UPDATE/DELETE. */
   databaseUrl: string;
   /**
@@ -17,23 +20,7 @@ export interface TAuditConfig {
    * Default: DATABASE_URL as the owner role, without a password.
    */
   migrationsDatabaseUrl?: string | undefined;
-  natsUrl: string;
-  natsUser?: string | undefined;
-  natsPassword?: string | undefined;
-  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
-  natsTls?: TNatsTls | undefined;
-  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
-  natsStreamReplicas?: number | undefined;
-  logLevel?: string;
-  logger?: Logger;
-  healthPort?: number | undefined;
-  /** The health server's interface (HEALTH_HOST); default loopback. */
-  healthHost?: string | undefined;
-  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
-  databasePoolMax?: number | undefined;
   writer?: TAuditWriterOptions;
-  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
-  migrateOnStart?: boolean | undefined;
 }
 
 /** The audit service: writes the AUDIT stream into a per-org hash chain and answers queries over NATS. */
@@ -44,20 +31,8 @@ export async function startAudit(cfg: TAuditConfig): Promise<TRunningService> {
     prefix: 'audit',
     // As the owner first: runService's own pass as the runtime role then finds nothing pending.
     migrateFirst: () => migrateAudit(cfg),
-    migrateOnStart: cfg.migrateOnStart,
     orm: { ...auditOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
-    nats: {
-      url: cfg.natsUrl,
-      user: cfg.natsUser,
-      password: cfg.natsPassword,
-      tls: cfg.natsTls,
-      streamReplicas: cfg.natsStreamReplicas,
-      inboxPrefix: '_INBOX_audit',
-    },
-    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
-    ...(cfg.logger ? { logger: cfg.logger } : {}),
-    healthPort: cfg.healthPort,
-    healthHost: cfg.healthHost,
+    ...processOptions(cfg, '_INBOX_audit'),
     streams: ['AUDIT'],
     handlers: ({ orm }) => ({
       'audit.entries.list': listEntriesHandler(orm),

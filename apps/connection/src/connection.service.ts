@@ -1,7 +1,11 @@
-import type { TNatsTls } from '@otesse/messaging';
-import type { Logger } from '@otesse/logging';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
-import { runService, type TIdempotencyRecordSettings, type TRunningService } from '@otesse/runtime';
+import {
+  runService,
+  type TIdempotencyRecordSettings,
+  type TRunningService,
+  processOptions,
+  type TServiceProcessConfig,
+} from '@otesse/runtime';
 import { connectionOrmConfig } from './db/orm.config';
 import { forgetIdempotencyRecordsHandler } from './handlers/forget-idempotency-records.handler';
 import { abandonConnectionHandler } from './handlers/abandon-connection.handler';
@@ -38,15 +42,7 @@ import {
 } from './health/health-check.loop';
 import { SCHEMA } from './store/connection.store';
 
-export interface TConnectionConfig {
-  databaseUrl: string;
-  natsUrl: string;
-  natsUser?: string | undefined;
-  natsPassword?: string | undefined;
-  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
-  natsTls?: TNatsTls | undefined;
-  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
-  natsStreamReplicas?: number | undefined;
+export interface TConnectionConfig extends TServiceProcessConfig {
   /** Catalogue overrides (the health checks' data API URLs); or pass `catalogue` directly (tests). */
   providersFile?: string | undefined;
   catalogue?: Catalogue;
@@ -62,15 +58,6 @@ export interface TConnectionConfig {
    * REFRESH_EXPIRED_AUDIT_DELAY_MS, a minute; REFRESH_EXPIRED_AUDIT_DELAY_MS in the environment).
    */
   refreshExpiredAuditDelayMs?: number | undefined;
-  logLevel?: string;
-  logger?: Logger;
-  healthPort?: number | undefined;
-  /** The health server's interface (HEALTH_HOST); default loopback. */
-  healthHost?: string | undefined;
-  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
-  databasePoolMax?: number | undefined;
-  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
-  migrateOnStart?: boolean | undefined;
   /** How long records of keys that are not a saga's are kept, and how often they are purged. */
   idempotencyRecords?: TIdempotencyRecordSettings | undefined;
 }
@@ -87,19 +74,7 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
     version: '0.1.0',
     prefix: 'connection',
     orm: { ...connectionOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
-    migrateOnStart: cfg.migrateOnStart,
-    nats: {
-      url: cfg.natsUrl,
-      user: cfg.natsUser,
-      password: cfg.natsPassword,
-      tls: cfg.natsTls,
-      streamReplicas: cfg.natsStreamReplicas,
-      inboxPrefix: '_INBOX_connection',
-    },
-    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
-    ...(cfg.logger ? { logger: cfg.logger } : {}),
-    healthPort: cfg.healthPort,
-    healthHost: cfg.healthHost,
+    ...processOptions(cfg, '_INBOX_connection'),
     idempotencyRecords: { schema: SCHEMA, ...cfg.idempotencyRecords },
     // INTEGRATIONS for the domain events; AUDIT for the entries it owes (abandoned connects, refresh-token expiry).
     // INTEGRATIONS before WEBHOOKS: it gives up the webhook subjects (an earlier release's) before WEBHOOKS takes them.

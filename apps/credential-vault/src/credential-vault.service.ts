@@ -1,7 +1,11 @@
-import type { TNatsTls } from '@otesse/messaging';
-import type { Logger } from '@otesse/logging';
 import { loadCatalogue, type Catalogue } from '@otesse/providers';
-import { runService, type TIdempotencyRecordSettings, type TRunningService } from '@otesse/runtime';
+import {
+  runService,
+  type TIdempotencyRecordSettings,
+  type TRunningService,
+  processOptions,
+  type TServiceProcessConfig,
+} from '@otesse/runtime';
 import { consumeAbandonedConnects } from './consumers/abandoned-connects.consumer';
 import { MasterKeyRing, type TMasterKey } from './crypto/master-keys';
 import { vaultOrmConfig } from './db/orm.config';
@@ -31,15 +35,7 @@ import {
 import { TokenRefresher } from './refresh/token-refresher';
 import { VAULT_DB_SCHEMA } from './credential-records';
 
-export interface TCredentialVaultConfig {
-  databaseUrl: string;
-  natsUrl: string;
-  natsUser?: string | undefined;
-  natsPassword?: string | undefined;
-  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
-  natsTls?: TNatsTls | undefined;
-  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
-  natsStreamReplicas?: number | undefined;
+export interface TCredentialVaultConfig extends TServiceProcessConfig {
   /** The first is active (new credentials, rotation target); the others still unwrap older data keys. */
   masterKeys: readonly TMasterKey[];
   /** Catalogue overrides; or pass `catalogue` directly (tests). */
@@ -49,15 +45,6 @@ export interface TCredentialVaultConfig {
   refresh?: Partial<TRefreshSettings>;
   /** How often and after how long discarded tokens nobody finished are swept (tests shrink them). */
   discard?: Partial<TDiscardSettings>;
-  logLevel?: string;
-  logger?: Logger;
-  healthPort?: number | undefined;
-  /** The health server's interface (HEALTH_HOST); default loopback. */
-  healthHost?: string | undefined;
-  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
-  databasePoolMax?: number | undefined;
-  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
-  migrateOnStart?: boolean | undefined;
   /** How long records of keys that are not a saga's are kept, and how often they are purged. */
   idempotencyRecords?: TIdempotencyRecordSettings | undefined;
 }
@@ -79,19 +66,7 @@ export async function startCredentialVault(cfg: TCredentialVaultConfig): Promise
     version: '0.1.0',
     prefix: 'vault',
     orm: { ...vaultOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
-    migrateOnStart: cfg.migrateOnStart,
-    nats: {
-      url: cfg.natsUrl,
-      user: cfg.natsUser,
-      password: cfg.natsPassword,
-      tls: cfg.natsTls,
-      streamReplicas: cfg.natsStreamReplicas,
-      inboxPrefix: '_INBOX_vault',
-    },
-    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
-    ...(cfg.logger ? { logger: cfg.logger } : {}),
-    healthPort: cfg.healthPort,
-    healthHost: cfg.healthHost,
+    ...processOptions(cfg, '_INBOX_vault'),
     idempotencyRecords: { schema: VAULT_DB_SCHEMA, ...cfg.idempotencyRecords },
     // The vault appends audit entries (refresh token expired): the stream must exist even before the audit service.
     // It consumes abandoned connects from INTEGRATIONS, which may start before the connection service.

@@ -1,11 +1,11 @@
-import type { TNatsTls } from '@otesse/messaging';
-import type { Logger } from '@otesse/logging';
 import { loadCatalogue } from '@otesse/providers';
 import {
   runService,
   startPeriodicTask,
   type TIdempotencyRecordSettings,
   type TRunningService,
+  processOptions,
+  type TServiceProcessConfig,
 } from '@otesse/runtime';
 import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consumer';
 import { syncSchedulerOrmConfig } from './db/orm.config';
@@ -32,24 +32,7 @@ import {
   SYNC_EXECUTION_RETENTION_DAYS,
 } from './housekeeping/purge-old-executions';
 
-export interface TSyncSchedulerConfig {
-  databaseUrl: string;
-  natsUrl: string;
-  natsUser?: string | undefined;
-  natsPassword?: string | undefined;
-  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
-  natsTls?: TNatsTls | undefined;
-  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
-  natsStreamReplicas?: number | undefined;
-  logLevel?: string;
-  logger?: Logger;
-  healthPort?: number | undefined;
-  /** The health server's interface (HEALTH_HOST); default loopback. */
-  healthHost?: string | undefined;
-  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
-  databasePoolMax?: number | undefined;
-  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
-  migrateOnStart?: boolean | undefined;
+export interface TSyncSchedulerConfig extends TServiceProcessConfig {
   /** How long records of keys that are not a saga's are kept, and how often they are purged. */
   idempotencyRecords?: TIdempotencyRecordSettings | undefined;
   /** Catalogue overrides (PROVIDERS_FILE): where each provider's data API is. */
@@ -82,19 +65,7 @@ export async function startSyncScheduler(
     version: '0.2.0',
     prefix: 'sync-scheduler',
     orm: { ...syncSchedulerOrmConfig(cfg.databaseUrl), poolMax: cfg.databasePoolMax },
-    migrateOnStart: cfg.migrateOnStart,
-    nats: {
-      url: cfg.natsUrl,
-      user: cfg.natsUser,
-      password: cfg.natsPassword,
-      tls: cfg.natsTls,
-      streamReplicas: cfg.natsStreamReplicas,
-      inboxPrefix: '_INBOX_sync_scheduler',
-    },
-    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
-    ...(cfg.logger ? { logger: cfg.logger } : {}),
-    healthPort: cfg.healthPort,
-    healthHost: cfg.healthHost,
+    ...processOptions(cfg, '_INBOX_sync_scheduler'),
     idempotencyRecords: { schema: SYNC_SCHEMA_NAME, ...cfg.idempotencyRecords },
     // It consumes accepted webhook deliveries from INTEGRATIONS, which may start before the connection service.
     streams: ['WEBHOOKS'],

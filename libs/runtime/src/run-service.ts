@@ -109,6 +109,55 @@ export interface TRunServiceOptions<P extends string> {
   idempotencyRecords?: { schema: string } & TIdempotencyRecordSettings;
 }
 
+/**
+ * What every service's configuration holds the same way (its env parsed by its `main`): NATS, logging, the health
+ * server, the ORM pool and the migration policy. A service's own config extends it.
+ */
+export interface TServiceProcessConfig {
+  databaseUrl: string;
+  natsUrl: string;
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  /** TLS to NATS (NATS_TLS*): undefined is plaintext. */
+  natsTls?: TNatsTls | undefined;
+  /** JetStream replicas of the streams it creates (NATS_STREAM_REPLICAS). */
+  natsStreamReplicas?: number | undefined;
+  logLevel?: string;
+  logger?: Logger;
+  healthPort?: number | undefined;
+  /** The health server's interface (HEALTH_HOST); default loopback. */
+  healthHost?: string | undefined;
+  /** The ORM pool's size (DATABASE_POOL_MAX); default 10. */
+  databasePoolMax?: number | undefined;
+  /** MIGRATE_ON_START (default true): false only checks that nothing is pending (TRunServiceOptions). */
+  migrateOnStart?: boolean | undefined;
+}
+
+/** `runService`'s options that come from a service's process configuration as they are, with its inbox prefix. */
+export function processOptions(
+  cfg: TServiceProcessConfig,
+  inboxPrefix: string,
+): Pick<
+  TRunServiceOptions<string>,
+  'nats' | 'logLevel' | 'logger' | 'healthPort' | 'healthHost' | 'migrateOnStart'
+> {
+  return {
+    nats: {
+      url: cfg.natsUrl,
+      user: cfg.natsUser,
+      password: cfg.natsPassword,
+      tls: cfg.natsTls,
+      streamReplicas: cfg.natsStreamReplicas,
+      inboxPrefix,
+    },
+    ...(cfg.logLevel ? { logLevel: cfg.logLevel } : {}),
+    ...(cfg.logger ? { logger: cfg.logger } : {}),
+    healthPort: cfg.healthPort,
+    healthHost: cfg.healthHost,
+    migrateOnStart: cfg.migrateOnStart,
+  };
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves with `p`, or after `ms` with undefined: a stop must never hang on an unreachable dependency. */
