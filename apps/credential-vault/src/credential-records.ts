@@ -1,6 +1,7 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
 import type { Logger } from '@otesse/logging';
+import type { Catalogue } from '@otesse/providers';
 import {
   databaseTimeIn,
   databaseUnavailable,
@@ -68,11 +69,18 @@ export function sealCredentialRows(
   });
 }
 
+/** BAD_REQUEST `unknown_provider` for a vendor the catalogue does not know (nothing to revoke at, nor with). */
+export function requireKnownProvider(catalogue: Pick<Catalogue, 'has'>, vendor: string): void {
+  if (!catalogue.has(vendor)) {
+    throw new AppError('BAD_REQUEST', `unknown provider ${vendor}`, { reason: 'unknown_provider' });
+  }
+}
+
 /**
- * Rows of tokens no connection holds — a refused authorization's (`vault.tokens.discard`), a reconnect's staged ones
+ * Rows of tokens no connection holds — a refused authorization's (`vault.tokens.discard`), a callback's staged ones
  * (`vault.tokens.stage`): sealed under a scratch connection id and retired (never handed out, never refreshed with),
  * their discard due at `dueAt`, dated by the database (the sweep that may finish it judges by the same clock). Staged
- * ones are claimable by a swap until then (`staged_until`).
+ * ones are claimable by a store or a swap until then (`staged_until`).
  */
 export function scratchTokenRows(
   keys: MasterKeyRing,

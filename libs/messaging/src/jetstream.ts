@@ -41,7 +41,7 @@ import {
 } from './messaging-telemetry';
 
 /**
- * Makes sure the streams exist; safe to call from every process at start. A stream is created with its one
+ * Makes sure the streams exist, and answers those it created; safe to call from every process at start. A stream is created with its one
  * configuration by whichever process comes first (a create of an existing stream with the same configuration is a
  * no-op). Only the stream's owner (`STREAMS[name].owner`, matched against `service`; a caller naming no service —
  * a benchmark, a test on an open server — counts as every stream's) updates an existing stream's configuration:
@@ -58,7 +58,8 @@ export async function ensureStreams(
     createOnly?: boolean;
     logger?: Pick<Logger, 'warn' | 'info'>;
   } = {},
-): Promise<void> {
+): Promise<TStreamName[]> {
+  const created: TStreamName[] = [];
   const owns = (name: TStreamName): boolean =>
     !opts.createOnly && (opts.service === undefined || STREAMS[name].owner === opts.service);
   const jsm = await nc.jetstreamManager();
@@ -91,27 +92,33 @@ export async function ensureStreams(
         (e as { code?: string }).code === '404' ||
         /stream not found/i.test((e as Error).message)
       ) {
-        await jsm.streams.add(config).catch(async (err: unknown) => {
-          if (owns(name)) throw err;
-          // An older owner still has these subjects in another stream (a rolling upgrade: INTEGRATIONS held the
-          // webhook deliveries): publishes land there until the owner's new release moves them and creates this one.
-          if (/subjects overlap/i.test((err as Error).message)) {
-            opts.logger?.warn(
-              { stream: name },
-              "stream not created yet: another stream still holds its subjects until its owner's upgrade",
-            );
-            return;
-          }
-          // Another process created it between the two calls (perhaps its owner, with a newer configuration,
-          // during a rolling upgrade): it exists, which is all a process that does not own it needs.
-          if (!/already in use/i.test((err as Error).message)) throw err;
-          await jsm.streams.info(name);
-        });
+        const added = await jsm.streams.add(config).then(
+          () => true,
+          async (err: unknown) => {
+            if (owns(name)) throw err;
+            // An older owner still has these subjects in another stream (a rolling upgrade: INTEGRATIONS held the
+            // webhook deliveries): publishes land there until the owner's new release moves them and creates this one.
+            if (/subjects overlap/i.test((err as Error).message)) {
+              opts.logger?.warn(
+                { stream: name },
+                "stream not created yet: another stream still holds its subjects until its owner's upgrade",
+              );
+              return false;
+            }
+            // Another process created it between the two calls (perhaps its owner, with a newer configuration,
+            // during a rolling upgrade): it exists, which is all a process that does not own it needs.
+            if (!/already in use/i.test((err as Error).message)) throw err;
+            await jsm.streams.info(name);
+            return false;
+          },
+        );
+        if (added) created.push(name);
       } else {
         throw e;
       }
     }
   }
+  return created;
 }
 
 /** How often a publisher tries to create one missing stream again (every publish fails meanwhile). */
@@ -141,23 +148,18 @@ export class EventPublisher {
     this.service = clientNameOf(nc);
   }
 
-  /** Creates `stream` if it is missing; false when it was tried too recently, or could not be. */
+  /** Creates `stream` if it is missing; false when it exists, was tried too recently, or could not be created. */
   private async recreateStream(stream: TStreamName): Promise<boolean> {
     const last = this.recreatedAt.get(stream);
     if (last !== undefined && performance.now() - last < STREAM_RECREATE_INTERVAL_MS) return false;
     this.recreatedAt.set(stream, performance.now());
     try {
-      const jsm = await this.nc.jetstreamManager();
-      const exists = await jsm.streams.info(stream).then(
-        () => true,
-        () => false,
-      );
-      if (exists) return false;
-      await ensureStreams(this.nc, [stream], {
+      const created = await ensureStreams(this.nc, [stream], {
         replicas: this.opts.streamReplicas ?? 1,
         createOnly: true,
         ...(this.opts.logger ? { logger: this.opts.logger } : {}),
       });
+      if (!created.includes(stream)) return false;
       this.opts.logger?.warn({ stream }, 'stream was missing: created again');
       return true;
     } catch (err) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { AppError } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import {
+  requireKnownProvider,
   runVaultCommandOnce,
   scratchTokenRows,
   VAULT_DB_SCHEMA,
@@ -25,11 +25,7 @@ export function discardTokensHandler(
   discarder: Pick<TokenDiscarder, 'finishOrLeave'>,
 ): THandler<typeof SUBJECT> {
   return async (req, ctx) => {
-    if (!deps.catalogue.has(req.vendor)) {
-      throw new AppError('BAD_REQUEST', `unknown provider ${req.vendor}`, {
-        reason: 'unknown_provider',
-      });
-    }
+    requireKnownProvider(deps.catalogue, req.vendor);
     const knex = deps.orm.em.getConnection().getKnex();
     const revoke = req.revoke !== false;
     /** Revoked (unless `revoke` is false) and destroyed before the answer; a failure is left to the sweep. */

@@ -3,7 +3,7 @@ import { AppError, isAppError, type TReplyOf, type TRevocationReport } from '@ot
 import type { THandler, TMessageContext } from '@otesse/messaging';
 import { resolveProviderUrl, type TProviderDef } from '@otesse/providers';
 import { runSqlCommandOnce } from '@otesse/persistence';
-import { idempotencyConflict, withSafeDbErrors } from '../credential-records';
+import { idempotencyConflict, requireKnownProvider, withSafeDbErrors } from '../credential-records';
 import { revokeToken, type TTokenHint } from '../provider/token-revocation';
 import { openRow, type TTokenRow } from '../token-rows';
 import type { TVaultDeps } from './deps';
@@ -79,11 +79,7 @@ export function revokeTokensHandler(
   const inFlight = new Map<string, Promise<{ result: TStoredRevocation; replayed: boolean }>>();
   const unstored = new UnstoredReports();
   return async (req, ctx) => {
-    if (!deps.catalogue.has(req.vendor)) {
-      throw new AppError('BAD_REQUEST', `unknown provider ${req.vendor}`, {
-        reason: 'unknown_provider',
-      });
-    }
+    requireKnownProvider(deps.catalogue, req.vendor);
     const def = deps.catalogue.get(req.vendor);
     let once = inFlight.get(req.idempotencyKey);
     if (!once) {

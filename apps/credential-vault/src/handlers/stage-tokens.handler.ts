@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { AppError } from '@otesse/contracts';
 import type { THandler } from '@otesse/messaging';
 import { databaseTimeIn } from '@otesse/persistence';
 import {
+  requireKnownProvider,
   runVaultCommandOnce,
   scratchTokenRows,
   VAULT_DB_SCHEMA,
@@ -13,20 +13,16 @@ import type { TVaultDeps } from './deps';
 const SUBJECT = 'vault.tokens.stage';
 
 /**
- * Holds a reconnect's or change of user's new tokens for its saga: stored encrypted and retired under a scratch
- * connection id (`stageId`), in one transaction with the idempotency key. `staged_until` says how long a swap may
- * claim them; their discard is due at the same moment, so the discard sweep (any replica) revokes and destroys
- * those never claimed, dated by the database's clock like every other discard.
+ * Holds the tokens an OAuth callback just obtained: stored encrypted and retired under a scratch connection id
+ * (`stageId`), in one transaction with the idempotency key. `staged_until` says how long a connect's store or a
+ * reconnect saga's swap may claim them; their discard is due at the same moment, so the discard sweep (any replica)
+ * revokes and destroys those never claimed, dated by the database's clock like every other discard.
  */
 export function stageTokensHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'catalogue' | 'logger'>,
 ): THandler<typeof SUBJECT> {
   return async (req, ctx) => {
-    if (!deps.catalogue.has(req.vendor)) {
-      throw new AppError('BAD_REQUEST', `unknown provider ${req.vendor}`, {
-        reason: 'unknown_provider',
-      });
-    }
+    requireKnownProvider(deps.catalogue, req.vendor);
     const stageId = randomUUID();
     const knex = deps.orm.em.getConnection().getKnex();
     const rows = scratchTokenRows(deps.keys, req, knex, {
@@ -47,7 +43,7 @@ export function stageTokensHandler(
     if (!replayed) {
       deps.logger.info(
         { orgId: req.orgId, vendor: req.vendor, stageId: result.stageId, traceId: ctx.traceId },
-        'tokens staged for a swap',
+        'tokens staged for a store or a swap',
       );
     }
     return { stageId: result.stageId };

@@ -49,6 +49,32 @@ async function grantStillInUse(
 }
 
 /**
+ * `vault.tokens.discard` of `req`'s org and provider with `what` (the tokens, or a stage's id): the vault revokes and
+ * destroys before it answers, so the wait covers two bounded revocation calls in parallel, then the destruction.
+ */
+function requestDiscard(
+  deps: TDiscardDeps,
+  req: Omit<TTokensToDiscard, 'credentials'>,
+  what: { credentials: TCredentialInput[] } | { stageId: string; revoke: boolean },
+  idempotencyKey: string,
+) {
+  return deps.bus.request(
+    'vault.tokens.discard',
+    {
+      orgId: req.orgId,
+      vendor: req.vendor,
+      ...(req.subdomain ? { subdomain: req.subdomain } : {}),
+      ...what,
+      idempotencyKey,
+    },
+    {
+      ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
+      timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000,
+    },
+  );
+}
+
+/**
  * Hands tokens no connection takes to the vault — the one place that revokes — under `idempotencyKey`
  * (`vault.tokens.discard`): it revokes and destroys them before it answers, and from the moment it stored them it
  * finishes them whatever happens to this edge or to it. Throws when the vault did not take them: a caller that must
@@ -66,21 +92,7 @@ export async function handTokensToVault(
     );
     return;
   }
-  await deps.bus.request(
-    'vault.tokens.discard',
-    {
-      orgId: req.orgId,
-      vendor: req.vendor,
-      ...(req.subdomain ? { subdomain: req.subdomain } : {}),
-      credentials: req.credentials,
-      idempotencyKey,
-    },
-    {
-      ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
-      // Two revocation calls in parallel, each bounded, then the destruction.
-      timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000,
-    },
-  );
+  await requestDiscard(deps, req, { credentials: req.credentials }, idempotencyKey);
 }
 
 /**
@@ -99,7 +111,7 @@ export async function discardTokens(deps: TDiscardDeps, req: TRefusedTokens): Pr
 }
 
 /**
- * The tokens a reconnect or change of user staged in the vault (`vault.tokens.stage`), discarded now rather than
+ * The tokens a callback staged in the vault (`vault.tokens.stage`), discarded now rather than
  * when their hold ends: revoked and destroyed, or only destroyed where revoking would end a grant a live connection
  * uses. Under `idempotencyKey`; throws when the vault did not answer (the caller retries under the same key).
  */
@@ -109,21 +121,7 @@ export async function discardStagedTokens(
   idempotencyKey: string,
 ): Promise<void> {
   const revoke = !(await grantStillInUse(deps, req));
-  await deps.bus.request(
-    'vault.tokens.discard',
-    {
-      orgId: req.orgId,
-      vendor: req.vendor,
-      ...(req.subdomain ? { subdomain: req.subdomain } : {}),
-      stageId: req.stageId,
-      revoke,
-      idempotencyKey,
-    },
-    {
-      ctx: { traceId: req.traceId, actorUserId: req.userId, orgId: req.orgId },
-      timeoutMs: 2 * REVOCATION_TIMEOUT_MS + 2_000,
-    },
-  );
+  await requestDiscard(deps, req, { stageId: req.stageId, revoke }, idempotencyKey);
 }
 
 /**
