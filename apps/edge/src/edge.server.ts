@@ -103,6 +103,11 @@ export interface TEdgeConfig {
    */
   sagaRetryMaxMs?: number | undefined;
   /**
+   * How long a step before the pivot is retried while its service is away, before the saga compensates. Unset:
+   * SAGA_UNAVAILABLE_RETRY_MS from this process's environment (default 10 s).
+   */
+  sagaUnavailableRetryMs?: number | undefined;
+  /**
    * When ended sagas' idempotency records are released in the services (SAGA_RECORD_RETENTION_MS, default 7 days)
    * and how often each edge looks (SAGA_RECORD_RELEASE_INTERVAL_MS, default 1 min; 0: never).
    */
@@ -255,6 +260,7 @@ async function serveEdge(
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.port;
   const url = `${cfg.tls ? 'https' : 'http'}://${host}:${port}`;
+  const retryEnv = parseEnv('edge', ZEdgeSagaRetryEnv);
   const sagas = new SagaEngine({
     orm,
     schema: EDGE_SCHEMA.schema,
@@ -262,9 +268,8 @@ async function serveEdge(
     leaseMs: cfg.sagaLeaseMs ?? 15_000,
     recoveryIntervalMs: cfg.sagaRecoveryIntervalMs ?? 1_000,
     ...(cfg.sagaAutoResume ? { autoResume: cfg.sagaAutoResume } : {}),
-    backoff: {
-      untilDoneMaxMs: cfg.sagaRetryMaxMs ?? parseEnv('edge', ZEdgeSagaRetryEnv).SAGA_RETRY_MAX_MS,
-    },
+    backoff: { untilDoneMaxMs: cfg.sagaRetryMaxMs ?? retryEnv.SAGA_RETRY_MAX_MS },
+    unavailableRetryMs: cfg.sagaUnavailableRetryMs ?? retryEnv.SAGA_UNAVAILABLE_RETRY_MS,
   });
   const deps: TEdgeDeps = {
     orm,

@@ -59,6 +59,18 @@ describe('edge env', () => {
       );
   });
 
+  it('retries a step whose service is away 10 s before the pivot unless told; 0 turns it off', () => {
+    expect(parseEnv('edge', ZEdgeEnv, {}).SAGA_UNAVAILABLE_RETRY_MS).toBe(10_000);
+    expect(
+      parseEnv('edge', ZEdgeSagaRetryEnv, { SAGA_UNAVAILABLE_RETRY_MS: '0' })
+        .SAGA_UNAVAILABLE_RETRY_MS,
+    ).toBe(0);
+    for (const bad of ['-1', '120001', '1.5', 'later'])
+      expect(() => parseEnv('edge', ZEdgeEnv, { SAGA_UNAVAILABLE_RETRY_MS: bad })).toThrow(
+        /SAGA_UNAVAILABLE_RETRY_MS/,
+      );
+  });
+
   it('remembers webhook deliveries 7 days unless told, never less than a signed timestamp stays fresh', () => {
     expect(parseEnv('edge', ZEdgeEnv, {}).EDGE_WEBHOOK_DEDUPE_RETENTION_MS).toBe(604_800_000);
     expect(

@@ -49,6 +49,12 @@ export const ZEdgeSagaRetryEnv = z.object({
    * thousands. Retries before the pivot stay quick (at most 2 s apart) and end in a compensation.
    */
   SAGA_RETRY_MAX_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  /**
+   * Before the pivot, a step whose service is away (no responders, or its database out of reach) is retried this
+   * long before the saga compensates, so a service's restart or rolling deploy delays a disconnect instead of
+   * failing it. 0: only the step's attempts count (3, about 0.3 s).
+   */
+  SAGA_UNAVAILABLE_RETRY_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
 });
 
 export const ZEdgeEnv = ZServiceEnv.extend({

@@ -151,7 +151,7 @@ describe('SagaEngine (real Postgres)', () => {
 
   it('retries "no responders", then compensates only what may have taken effect', async () => {
     const fx = new Effects();
-    const e = engine();
+    const e = engine({ unavailableRetryMs: 0 });
     const def = definition(fx, {
       b: () => {
         throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
@@ -162,6 +162,54 @@ describe('SagaEngine (real Postgres)', () => {
     expect(v?.status).toBe('compensated');
     expect(v?.steps.find((s) => s.name === 'b')?.attempts).toBe(3);
     expect(fx.calls).toEqual(['run:a', 'undo:a', 'compensated:b:UNAVAILABLE']);
+  });
+
+  it('before the pivot, a service away is waited for (unavailableRetryMs) past maxAttempts: a restart delays the saga, not undo it', async () => {
+    const fx = new Effects();
+    const e = engine({ unavailableRetryMs: 2_000 });
+    const awayUntil = Date.now() + 400;
+    const def = definition(fx, {
+      b: () => {
+        // A restart: no responders, then its database not reachable yet, then up.
+        if (Date.now() < awayUntil - 200)
+          throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+        if (Date.now() < awayUntil)
+          throw new AppError('UNAVAILABLE', 'db', { reason: 'database_unavailable' });
+      },
+    });
+    e.register(def);
+    const { v } = await startAndWait(e, def, 'away1');
+    expect(v?.status).toBe('completed');
+    expect(v?.steps.find((s) => s.name === 'b')?.attempts).toBeGreaterThan(3);
+    expect(fx.calls).toEqual(['run:a', 'run:b', 'run:pivot', 'run:c']);
+  });
+
+  it('a service away for longer than unavailableRetryMs compensates; a timeout (maybe a hang) keeps to maxAttempts', async () => {
+    const fx = new Effects();
+    const e = engine({ unavailableRetryMs: 300 });
+    const def = definition(fx, {
+      a: () => {
+        throw new AppError('UNAVAILABLE', 'down', { reason: 'no_responders' });
+      },
+    });
+    e.register(def);
+    const started = Date.now();
+    const { v } = await startAndWait(e, def, 'away2');
+    expect(v?.status).toBe('compensated');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(v?.steps.find((s) => s.name === 'a')?.attempts).toBeGreaterThan(3);
+    expect(fx.calls).toEqual(['compensated:a:UNAVAILABLE']);
+
+    const fx2 = new Effects();
+    const hung = definition(fx2, {
+      b: () => {
+        throw new AppError('TIMEOUT', 'no answer in time');
+      },
+    });
+    e.register(hung);
+    const { v: v2 } = await startAndWait(e, hung, 'away3');
+    expect(v2?.status).toBe('compensated');
+    expect(v2?.steps.find((s) => s.name === 'b')?.attempts).toBe(3);
   });
 
   it('a pivot whose timed-out attempt may have acted compensates once its receiver proves it did nothing', async () => {

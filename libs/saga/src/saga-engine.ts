@@ -32,6 +32,12 @@ export interface TSagaEngineOptions {
    */
   backoff?: { baseMs?: number; maxMs?: number; untilDoneMaxMs?: number };
   /**
+   * Before the pivot, a step whose service is away (UNAVAILABLE: no responders, or its database out of reach) is
+   * retried for at least this long from its first such failure, whatever its `maxAttempts`: a restart or a rolling
+   * deploy (seconds) then delays the saga instead of undoing it. Default 10 s; 0: only `maxAttempts` counts.
+   */
+  unavailableRetryMs?: number;
+  /**
    * Reopen sagas stopped past their pivot on their own: `afterMs` after the stop, doubling with each resume up to
    * `maxDelayMs` (a cause fixed by a rollback needs nobody; one that is not stops again, less and less often).
    * Unset: only `resume()` reopens them. Checked by the recovery loop.
@@ -244,6 +250,11 @@ function certainlyUndelivered(e: unknown): boolean {
   return e instanceof AppError && e.code === 'UNAVAILABLE' && e.reason === 'no_responders';
 }
 
+/** The receiving service is away (not slow: a timeout may be a hang, and keeps to `maxAttempts`). */
+function serviceAway(e: unknown): boolean {
+  return e instanceof AppError && e.code === 'UNAVAILABLE';
+}
+
 /**
  * Durable sagas over a Postgres log: every step is recorded as started before its command is sent and its
  * outcome recorded after; a business failure before the pivot compensates in reverse order; timeouts and
@@ -255,6 +266,7 @@ export class SagaEngine extends EventEmitter {
   private readonly defs = new Map<string, TAnyDefinition>();
   private readonly leaseMs: number;
   private readonly backoff: { baseMs: number; maxMs: number; untilDoneMaxMs: number };
+  private readonly unavailableRetryMs: number;
   /** Wakes the drivers waiting out a retry's delay: a stop must not wait for a delay of tens of seconds. */
   private readonly sleepers = new Set<() => void>();
   private readonly driving = new Map<string, Promise<void>>();
@@ -301,6 +313,7 @@ export class SagaEngine extends EventEmitter {
       maxMs: opts.backoff?.maxMs ?? 2_000,
       untilDoneMaxMs: opts.backoff?.untilDoneMaxMs ?? 30_000,
     };
+    this.unavailableRetryMs = opts.unavailableRetryMs ?? 10_000;
   }
 
   register<TInput extends Record<string, unknown>>(def: TSagaDefinition<TInput>): void {
@@ -1247,6 +1260,8 @@ export class SagaEngine extends EventEmitter {
       const attemptsBefore = attempts;
       // A pivot that may already have acted (an ambiguous timeout) must not be compensated: it only moves forward.
       if (step.kind === 'pivot' && row?.effect_possible) afterPivot = true;
+      /** When this pass first found the step's service away (before the pivot: retried for a while, see opts). */
+      let awaySince: number | undefined;
       for (;;) {
         if (this.stopped && !afterPivot && attempts > 0 && !recorded) {
           await this.writeDone(saga.id, done);
@@ -1293,7 +1308,13 @@ export class SagaEngine extends EventEmitter {
           if (this.stopped) return { status: 'stopped' };
           continue;
         }
-        if (retryable && attempts < (step.maxAttempts ?? 3)) {
+        if (serviceAway(cause)) awaySince ??= Date.now();
+        else awaySince = undefined;
+        if (
+          retryable &&
+          (attempts < (step.maxAttempts ?? 3) ||
+            (awaySince !== undefined && Date.now() - awaySince < this.unavailableRetryMs))
+        ) {
           await this.pause(this.delay(attempts));
           // No lease statement: the transition at the loop's top writes only while this process holds the saga.
           continue;

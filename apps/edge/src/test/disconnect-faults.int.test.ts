@@ -90,6 +90,28 @@ describe('disconnect saga under faults (services as processes)', () => {
     expect(saga.status).toBe('completed');
   });
 
+  it('sync-scheduler restarted while a disconnect starts: the saga waits for it and completes, nothing undone', async () => {
+    const { connectionId } = await connectOAuth(h, h.member, 'google', 'user');
+    await h.stack.kill('sync-scheduler');
+    // The restart (as a deploy does it): back about a second after the disconnect met no responders.
+    const pending = h.member.client.disconnect.start.mutate({
+      connectionId: connectionId!,
+      confirm: true,
+      waitMs: 20_000,
+    });
+    await new Promise((r) => setTimeout(r, 1_000));
+    await h.stack.start('sync-scheduler');
+    const { saga } = await pending;
+    expect(saga.status).toBe('completed');
+    const disable = saga.steps.find((st) => st.name === 'disable-sync-jobs');
+    expect(disable?.attempts).toBeGreaterThan(3);
+    expect(await connectionStatus(connectionId!)).toBe('revoked');
+    await waitFor(
+      async () => (await auditFor(connectionId!, 'connection.disconnected')).length === 1,
+    );
+    expect(await auditFor(connectionId!, 'connection.disconnect_failed')).toEqual([]);
+  });
+
   it('audit service down: the disconnect completes and its entry appears when the service returns', async () => {
     const { connectionId } = await connectOAuth(h, h.viewer, 'google', 'user');
     await h.stack.kill('audit');
