@@ -784,7 +784,7 @@ describe('connection service (real Postgres + NATS)', () => {
       reason: '',
     });
     const subjects = Object.keys(connectionContracts) as (keyof typeof connectionContracts)[];
-    expect(subjects).toHaveLength(22);
+    expect(subjects).toHaveLength(25);
     for (const subject of subjects) {
       const rejectsDeep = !connectionContracts[subject].request.safeParse(JSON.parse(deep)).success;
       for (const body of rejectsDeep ? [...bodies, deep] : bodies) {

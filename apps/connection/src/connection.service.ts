@@ -12,6 +12,7 @@ import { abandonConnectionHandler } from './handlers/abandon-connection.handler'
 import { activateConnectionHandler } from './handlers/activate-connection.handler';
 import { beginDisconnectHandler } from './handlers/begin-disconnect.handler';
 import { cancelDisconnectHandler } from './handlers/cancel-disconnect.handler';
+import { cancelUnlinkHandler } from './handlers/cancel-unlink.handler';
 import { completeDisconnectHandler } from './handlers/complete-disconnect.handler';
 import { completeReconnectHandler } from './handlers/complete-reconnect.handler';
 import { configureInstanceHandler } from './handlers/configure-instance.handler';
@@ -22,6 +23,7 @@ import { consumeWebhookDeliveries } from './consumers/webhook-deliveries.consume
 import { recordWebhookRefusalHandler } from './handlers/record-webhook-refusal.handler';
 import { resolveWebhookEndpointHandler } from './handlers/resolve-webhook-endpoint.handler';
 import { getInstanceHandler } from './handlers/get-instance.handler';
+import { holdForUnlinkHandler } from './handlers/hold-for-unlink.handler';
 import { listKeepersHandler } from './handlers/list-keepers.handler';
 import { listMemberConnectionsHandler } from './handlers/list-member-connections.handler';
 import { listDependentsHandler } from './handlers/list-dependents.handler';
@@ -30,6 +32,7 @@ import { listIntegrationsHandler } from './handlers/list-integrations.handler';
 import { lockConnectionHandler } from './handlers/lock-connection.handler';
 import { markRefreshExpiredHandler } from './handlers/mark-refresh-expired.handler';
 import { unlockConnectionHandler } from './handlers/unlock-connection.handler';
+import { unpinTenantHandler } from './handlers/unpin-tenant.handler';
 import {
   DEFAULT_PENDING_SWEEP,
   startPendingConnectSweep,
@@ -115,6 +118,9 @@ export async function startConnection(cfg: TConnectionConfig): Promise<TRunningS
         events,
         logger,
       }),
+      'connection.instances.hold-for-unlink': holdForUnlinkHandler(orm),
+      'connection.instances.cancel-unlink': cancelUnlinkHandler(orm),
+      'connection.instances.unpin-tenant': unpinTenantHandler(orm),
       'connection.webhook-endpoints.resolve': resolveWebhookEndpointHandler(orm),
       'connection.webhook-endpoints.record-refusal': recordWebhookRefusalHandler(orm),
       'connection.idempotency-records.forget': forgetIdempotencyRecordsHandler(orm),

@@ -103,6 +103,17 @@ describe('connection migrations (real Postgres)', () => {
         await column('integration_connection', 'abandoned_event_published_at'),
         await index('integration_connection_abandoned_outbox_idx'),
       ];
+      // Down past unlink_tenant: the unlink's hold and time are gone, and instance_json no longer names them.
+      expect(await column('integration_instance', 'unlink_saga_id')).toBe(1);
+      expect(await column('integration_instance', 'tenant_unlinked_at')).toBe(1);
+      expect(await body('instance_json')).toMatch(
+        /'unlinkInProgress', i\.unlink_saga_id is not null/,
+      );
+      expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_unlink_tenant$/)]);
+      expect(await column('integration_instance', 'unlink_saga_id')).toBe(0);
+      expect(await column('integration_instance', 'tenant_unlinked_at')).toBe(0);
+      expect(await body('instance_json')).not.toMatch(/unlinkInProgress|tenantUnlinkedAt/);
+      expect(await body('instance_json')).toMatch(/'tenantId', i\.tenant_id/);
       // Down past instance_tenant: the instance's tenant pin is gone, and instance_json no longer names it.
       expect(await column('integration_instance', 'tenant_id')).toBe(1);
       expect(await body('instance_json')).toMatch(/'tenantId', i\.tenant_id/);
@@ -288,6 +299,7 @@ describe('connection migrations (real Postgres)', () => {
         expect.stringMatching(/_abandoned_into_event_outbox$/),
         expect.stringMatching(/_bounded_reads$/),
         expect.stringMatching(/_instance_tenant$/),
+        expect.stringMatching(/_unlink_tenant$/),
       ]);
       const owed = await data.query<{
         connection_id: string;
@@ -524,6 +536,7 @@ describe('connection migrations (real Postgres)', () => {
       });
       expect(await migrateUp(orm, CONNECTION_SCHEMA.schema)).toEqual([
         expect.stringMatching(/_instance_tenant$/),
+        expect.stringMatching(/_unlink_tenant$/),
       ]);
       const pins = await data.query<{ vendor: string; tenant_id: string | null }>(
         `select vendor, tenant_id from connection.integration_instance order by vendor`,

@@ -426,6 +426,17 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
       ],
       'sync-scheduler.executions.get': [{ orgId: t.orgId }, { executionId: randomUUID() }],
       'sync-scheduler.engine.stats': [{ verbose: true }],
+      'sync-scheduler.instances.data-summary': [
+        { orgId: t.orgId },
+        { orgId: t.orgId, instanceId: 'not-a-uuid' },
+        { orgId: t.orgId, instanceId: t.instanceId, extra: true },
+      ],
+      'sync-scheduler.instances.erase-data': [
+        { orgId: t.orgId, instanceId: t.instanceId },
+        { orgId: t.orgId, instanceId: t.instanceId, idempotencyKey: '' },
+        { orgId: t.orgId, instanceId: 'x', idempotencyKey: 'k' },
+        { orgId: t.orgId, instanceId: t.instanceId, idempotencyKey: 'k', extra: 1 },
+      ],
       'sync-scheduler.idempotency-records.forget': [
         { keys: [] },
         { keys: ['k'] },

@@ -15,7 +15,9 @@ import { countReferencesHandler } from './handlers/count-references.handler';
 import { createDefaultJobsHandler } from './handlers/create-default-jobs.handler';
 import { disableJobsForConnectionHandler } from './handlers/disable-jobs-for-connection.handler';
 import { engineStatsHandler } from './handlers/engine-stats.handler';
+import { eraseInstanceDataHandler } from './handlers/erase-instance-data.handler';
 import { getExecutionHandler } from './handlers/get-execution.handler';
+import { instanceDataSummaryHandler } from './handlers/instance-data-summary.handler';
 import { listExecutionsHandler } from './handlers/list-executions.handler';
 import { listJobsHandler } from './handlers/list-jobs.handler';
 import { listMappingsHandler } from './handlers/list-mappings.handler';
@@ -90,6 +92,8 @@ export async function startSyncScheduler(
         'sync-scheduler.executions.list': listExecutionsHandler(orm),
         'sync-scheduler.executions.get': getExecutionHandler(orm),
         'sync-scheduler.engine.stats': engineStatsHandler(engine),
+        'sync-scheduler.instances.data-summary': instanceDataSummaryHandler(orm),
+        'sync-scheduler.instances.erase-data': eraseInstanceDataHandler(orm),
         'sync-scheduler.idempotency-records.forget': forgetIdempotencyRecordsHandler(orm),
       };
     },

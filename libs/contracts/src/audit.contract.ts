@@ -13,6 +13,8 @@ export const AUDIT_ACTIONS = [
   'connection.change_user_failed',
   'connection.refresh_token_expired',
   'instance.configured',
+  'instance.tenant_unlinked',
+  'instance.unlink_failed',
   'operation.stopped',
   'operation.resumed',
   'sync_job.enabled',

@@ -15,6 +15,7 @@ import {
   ZSagaCommand,
   ZForgetIdempotencyRecords,
   ZForgetIdempotencyRecordsReply,
+  ZIdempotencyKey,
 } from './common.schema';
 import { defineRequest } from './define';
 
@@ -44,6 +45,13 @@ export const ZInstance = z.object({
    * Optional for older readers; the connection service always sends it.
    */
   tenantId: z.string().nullable().optional(),
+  /**
+   * An unlink saga holds the instance (between its hold and its unpin, or its compensation): no connect starts.
+   * Optional for older readers.
+   */
+  unlinkInProgress: z.boolean().optional(),
+  /** When an admin last unlinked the instance from its tenant (its synced data erased); null: never. Optional. */
+  tenantUnlinkedAt: ZIsoDate.nullable().optional(),
   /** From the instance's IntegrationHealth record (`unknown` until its first connect). */
   health: ZHealthStatus,
   healthCheckedAt: ZIsoDate.nullable(),
@@ -585,6 +593,65 @@ export const connectionContracts = {
       .strict(),
     reply: z.object({ recorded: z.boolean() }),
     errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * Unlink saga step 1 (compensatable): the org's instance is held for this saga (`unlinkInProgress`) so nothing of it
+   * becomes live until the pin is cleared or the hold lifted: `connection.connections.create` answers CONFLICT
+   * `unlink_in_progress`, and so does `connection.instances.configure`. Under the instance's row lock. Refused, with
+   * nothing changed: NOT_FOUND (no such instance in the org), PRECONDITION_FAILED `not_pinned` (no tenant to
+   * unlink) or `tenant_changed` (the pin is not `expectedTenantId`: the caller's dialog is stale), CONFLICT
+   * `instance_in_use` (a connection is pending, connected or disconnecting: disconnect everyone first, details
+   * `{live}`), `disconnect_in_progress` (a disconnect holds it) or `unlink_in_progress` (another unlink saga holds
+   * it). Idempotent by key; the same saga again answers its hold.
+   */
+  'connection.instances.hold-for-unlink': defineRequest({
+    request: z
+      .object({
+        orgId: ZOrgId,
+        instanceId: ZUuid,
+        sagaId: ZUuid,
+        idempotencyKey: ZIdempotencyKey,
+        /** The tenant the admin confirmed (typed in the dialog): the pin must still be this one. */
+        expectedTenantId: z.string().min(1).max(300),
+      })
+      .strict(),
+    reply: z.object({
+      instance: ZInstance,
+      /** The instance's ended (revoked, error) connections: kept as history, with their tenant. */
+      endedConnections: z.number().int().nonnegative(),
+    }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'PRECONDITION_FAILED', 'CONFLICT'],
+  }),
+  /**
+   * Compensation of hold-for-unlink: lifts this saga's hold (none held: nothing to do), and settles the hold's key
+   * (`<sagaId>:hold`) with a reply that did nothing, so a hold still on its way never holds for a saga that ended.
+   * Idempotent.
+   */
+  'connection.instances.cancel-unlink': defineRequest({
+    request: z
+      .object({ orgId: ZOrgId, instanceId: ZUuid, sagaId: ZUuid, idempotencyKey: ZIdempotencyKey })
+      .strict(),
+    reply: z.object({ released: z.boolean() }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND'],
+  }),
+  /**
+   * Unlink saga step 3 (after the synced data was erased): the instance's pin is cleared (`tenantId` null,
+   * `config.site` removed: the site is the Atlassian tenant), `tenantUnlinkedAt` set (a connection created before
+   * it no longer names the instance's site, `withTenant`), and the hold lifted, in one transaction. The next
+   * connection that names a tenant pins the instance again. CONFLICT `not_held` when this saga does not hold the
+   * instance (and never unpinned it). Idempotent by key: a replay answers the first result.
+   */
+  'connection.instances.unpin-tenant': defineRequest({
+    request: z
+      .object({ orgId: ZOrgId, instanceId: ZUuid, sagaId: ZUuid, idempotencyKey: ZIdempotencyKey })
+      .strict(),
+    reply: z.object({
+      instance: ZInstance,
+      previousTenantId: z.string(),
+      /** When the pin was cleared (the database's clock): the event's occurredAt. */
+      unlinkedAt: ZIsoDate,
+    }),
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
   }),
   /**
    * The edge releases the idempotency records of sagas that ended longer ago than its retention (they never send

@@ -107,6 +107,24 @@ export const ZConnectionAbandonedEvent = ZEventBase.extend({
 export type TConnectionAbandonedEvent = z.infer<typeof ZConnectionAbandonedEvent>;
 
 /**
+ * An admin unlinked an instance from its tenant (the provider organization it was pinned to): its synced records
+ * and external references are erased and the next connect may be of another tenant. Published by the edge's unlink
+ * saga after the pin was cleared, msgID = eventId (a retry or a resumed saga re-publishes the same event);
+ * occurredAt is when the pin was cleared (the database's clock). A subscriber that keeps data derived from the
+ * instance's records drops it: the tenant it came from is no longer the org's.
+ */
+export const ZInstanceUnlinkedEvent = ZEventBase.extend({
+  vendor: ZVendor,
+  instanceId: ZUuid,
+  sagaId: ZUuid,
+  actorUserId: ZUserId,
+  previousTenantId: z.string(),
+  recordsErased: z.number().int().min(0),
+  referencesErased: z.number().int().min(0),
+});
+export type TInstanceUnlinkedEvent = z.infer<typeof ZInstanceUnlinkedEvent>;
+
+/**
  * A provider's delivery to an instance's inbound endpoint, signature checked, endpoint enabled. Published by the
  * edge's receiver before it answers 202, msgID `webhook:<instanceId>:<deliveryId or the body's SHA-256>` (a
  * provider's retry within the stream's duplicate window is stored once), and only once per signed delivery (endpoint,
@@ -128,7 +146,8 @@ export const ZWebhookReceivedEvent = ZEventBase.extend({
 export type TWebhookReceivedEvent = z.infer<typeof ZWebhookReceivedEvent>;
 
 /**
- * Events other Otesse services consume: the domain events in JetStream stream INTEGRATIONS (`integrations.connection.>`),
+ * Events other Otesse services consume: the domain events in JetStream stream INTEGRATIONS (`integrations.connection.>`,
+ * `integrations.instance.>`),
  * the inbound webhook deliveries in WEBHOOKS (`integrations.webhook.>`, kept a day).
  */
 export const integrationEventContracts = {
@@ -161,6 +180,12 @@ export const integrationEventContracts = {
   'integrations.connection.abandoned': defineEvent({
     payload: ZConnectionAbandonedEvent,
     stream: 'INTEGRATIONS',
+  }),
+  'integrations.instance.unlinked': defineEvent({
+    payload: ZInstanceUnlinkedEvent,
+    stream: 'INTEGRATIONS',
+    about:
+      "An admin unlinked the instance from its tenant: the synced records and references it held are erased, and the next connect may be of another provider organization. Drop what you derived from the instance's records. occurredAt is when the pin was cleared.",
   }),
   'integrations.webhook.received': defineEvent({
     payload: ZWebhookReceivedEvent,

@@ -11,7 +11,7 @@ export const STREAMS = {
   INTEGRATIONS: {
     owner: 'connection',
     carries: 'domain events for other Otesse services',
-    subjects: ['integrations.connection.>'],
+    subjects: ['integrations.connection.>', 'integrations.instance.>'],
     maxAgeMs: 30 * 86_400_000,
     duplicateWindowMs: 120_000,
     movedOut: ['integrations.webhook.>'],

@@ -7,6 +7,7 @@ import {
   ZUuid,
   ZVendor,
   ZSagaCommand,
+  ZIdempotencyKey,
 } from './common.schema';
 import { defineRequest } from './define';
 
@@ -373,6 +374,43 @@ export const syncSchedulerContracts = {
       takeovers: z.number().int().min(0),
     }),
     errors: [],
+  }),
+  /**
+   * What an instance holds of its tenant's data, from the tallies (O(1) per resource): synced records and external
+   * references, per resource and in total; the unlink dialog shows what will be erased. Zeros for an instance with
+   * none (or another org's).
+   */
+  'sync-scheduler.instances.data-summary': defineRequest({
+    request: z.object({ orgId: ZOrgId, instanceId: ZUuid }).strict(),
+    reply: z.object({
+      records: z.number().int().nonnegative(),
+      references: z.number().int().nonnegative(),
+      byResource: z.array(
+        z.object({
+          resource: ZSyncResource,
+          records: z.number().int().nonnegative(),
+          references: z.number().int().nonnegative(),
+        }),
+      ),
+    }),
+    errors: ['BAD_REQUEST'],
+  }),
+  /**
+   * Unlink saga step 2, the pivot: the instance's synced records and external references are deleted (with their
+   * stale marks and restores; the tallies follow), in one transaction deduped by `idempotencyKey`. Sync jobs, their
+   * field mappings and execution history are kept (a job of the old tenant's connection is never adopted by
+   * another tenant's). CONFLICT `sync_running` (nothing erased) while an execution of the instance still runs;
+   * `idempotency_key_reused` for a key used by another command. A replay answers the first result.
+   */
+  'sync-scheduler.instances.erase-data': defineRequest({
+    request: z
+      .object({ orgId: ZOrgId, instanceId: ZUuid, idempotencyKey: ZIdempotencyKey })
+      .strict(),
+    reply: z.object({
+      recordsErased: z.number().int().nonnegative(),
+      referencesErased: z.number().int().nonnegative(),
+    }),
+    errors: ['BAD_REQUEST', 'CONFLICT'],
   }),
   /**
    * The edge releases the idempotency records of sagas that ended longer ago than its retention (they never send

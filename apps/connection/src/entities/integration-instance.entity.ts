@@ -28,6 +28,16 @@ export interface IntegrationInstance {
    * overwrite the org's.
    */
   tenantId: string | null;
+  /**
+   * The unlink saga that holds the instance, from its hold to its unpin (or its compensation): no connect starts and
+   * the config does not change meanwhile, so the tenant it unlinks stays the instance's.
+   */
+  unlinkSagaId: string | null;
+  /**
+   * When an admin last unlinked the instance from its tenant (its synced data erased, the pin cleared): connections
+   * created before it no longer name the instance's site. Null: never.
+   */
+  tenantUnlinkedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -45,6 +55,8 @@ export const IntegrationInstanceSchema = new EntitySchema<IntegrationInstance>({
     config: { type: 'json' },
     revokingSagaId: { type: 'uuid', nullable: true },
     tenantId: { type: 'string', length: 300, nullable: true },
+    unlinkSagaId: { type: 'uuid', nullable: true },
+    tenantUnlinkedAt: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     createdAt: { type: 'datetime', columnType: 'timestamptz' },
     updatedAt: { type: 'datetime', columnType: 'timestamptz' },
   },

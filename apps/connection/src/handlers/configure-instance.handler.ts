@@ -8,12 +8,14 @@ import {
   type TInstanceRow,
 } from '../store/connection.store';
 import { databaseTimeIn } from '@otesse/persistence';
+import { unlinkInProgress } from './create-connection.handler';
 
 /**
  * Create-or-update the org's instance config (the request's config replaces the stored one). The subdomain picks
  * the host tokens and codes go to, so it can't change under a connected instance, nor under a connect in flight;
  * the site (Atlassian) is the one every connection of the instance is on, so it can't change under a connected one,
- * nor ever move off the tenant the instance is pinned to.
+ * nor ever move off the tenant the instance is pinned to. Nothing is saved while an unlink saga holds the instance
+ * (`unlink_in_progress`).
  */
 export function configureInstanceHandler(
   orm: MikroORM,
@@ -28,6 +30,8 @@ export function configureInstanceHandler(
         vendor: req.vendor,
         config: req.config,
       });
+      // The unlink saga holding the instance clears its site with its pin: no config is saved meanwhile.
+      if (row.unlink_saga_id !== null) throw unlinkInProgress();
       if (!created && !sameConfig(row, req.config)) {
         const siteChanges = row.config.site !== req.config.site;
         const subdomainChanges = row.config.subdomain !== req.config.subdomain;

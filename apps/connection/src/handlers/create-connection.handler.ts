@@ -9,6 +9,7 @@ import {
   loadConnection,
   loadInstance,
   lockOrCreateInstance,
+  revokingHolder,
 } from '../store/connection.store';
 import { connectsAbandoned } from '../pending/abandoned-metrics';
 import { ABANDONED_COLUMNS, oweAbandoned, type TAbandonedRow } from '../store/abandoned-connects';
@@ -28,11 +29,20 @@ export const tenantMismatch = (): AppError =>
     { reason: 'tenant_mismatch' },
   );
 
+/** A connect, or a change of the instance's config, while an unlink saga holds the instance. */
+export const unlinkInProgress = (): AppError =>
+  new AppError(
+    'CONFLICT',
+    'this integration is being unlinked from its provider organization: try again shortly',
+    { reason: 'unlink_in_progress' },
+  );
+
 /**
  * Starts a connection: the org's instance of the vendor is reused (revoked/error → pending, remembering what it
  * was) or created, and the connection is created `pending` — refused (`tenant_mismatch`) when the instance is pinned
- * to another tenant than the one the request names. Runs under the instance's row lock; the partial unique
- * indexes are the backstop, and their violation is the same CONFLICT.
+ * to another tenant than the one the request names, and (`unlink_in_progress`) while an unlink saga holds the
+ * instance. Runs under the instance's row lock; the partial unique indexes are the backstop, and their violation is
+ * the same CONFLICT.
  */
 export function createConnectionHandler(
   orm: MikroORM,
@@ -48,28 +58,22 @@ export function createConnectionHandler(
           orgId: req.orgId,
           vendor: req.vendor,
         });
-        if (instance.revoking_saga_id !== null) {
-          // The disconnect of the instance's last live connection holds the instance until its statuses: no
-          // connect of any slot meanwhile (that saga has already decided the instance will be revoked).
-          const holder = (await trx('integration_connection')
-            .withSchema(SCHEMA)
-            .where({
-              instance_id: instance.id,
-              disconnect_saga_id: instance.revoking_saga_id,
-              status: 'disconnecting',
-            })
-            .first('id')) as { id: string } | undefined;
-          if (holder) {
-            throw new AppError(
-              'CONFLICT',
-              'this integration is being disconnected: try again shortly',
-              {
-                reason: 'disconnect_in_progress',
-                details: { connectionId: holder.id, status: 'disconnecting' },
-              },
-            );
-          }
+        // The disconnect of the instance's last live connection holds the instance until its statuses: no
+        // connect of any slot meanwhile (that saga has already decided the instance will be revoked).
+        const holder = await revokingHolder(trx, instance);
+        if (holder) {
+          throw new AppError(
+            'CONFLICT',
+            'this integration is being disconnected: try again shortly',
+            {
+              reason: 'disconnect_in_progress',
+              details: { connectionId: holder.id, status: 'disconnecting' },
+            },
+          );
         }
+        // An unlink saga holds the instance until its pin is cleared (or the hold lifted): nothing of it becomes
+        // live meanwhile, so the data it erases stays the tenant's it unlinks.
+        if (instance.unlink_saga_id !== null) throw unlinkInProgress();
         // The instance's data is its tenant's: a connect from another provider organization would sync that one's
         // records over the org's (per-tenant id sequences collide). Not even after a disconnect: the data is kept.
         if (instance.tenant_id !== null && req.tenantId !== instance.tenant_id) {

@@ -19,6 +19,7 @@ import { Migration20261123212941_event_outbox } from './Migration20261123212941_
 import { Migration20261123233939_abandoned_into_event_outbox } from './Migration20261123233939_abandoned_into_event_outbox';
 import { Migration20261124034012_bounded_reads } from './Migration20261124034012_bounded_reads';
 import { Migration20261124122904_instance_tenant } from './Migration20261124122904_instance_tenant';
+import { Migration20261124193321_unlink_tenant } from './Migration20261124193321_unlink_tenant';
 
 export const migrations = [
   { name: 'Migration20261121233457', class: Migration20261121233457 },
@@ -41,4 +42,5 @@ export const migrations = [
   { name: 'Migration20261123233939_abandoned_into_event_outbox', class: Migration20261123233939_abandoned_into_event_outbox },
   { name: 'Migration20261124034012_bounded_reads', class: Migration20261124034012_bounded_reads },
   { name: 'Migration20261124122904_instance_tenant', class: Migration20261124122904_instance_tenant },
+  { name: 'Migration20261124193321_unlink_tenant', class: Migration20261124193321_unlink_tenant },
 ];

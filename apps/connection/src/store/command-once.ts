@@ -3,6 +3,17 @@ import { AppError } from '@otesse/contracts';
 import { runOnce } from '@otesse/persistence';
 import { SCHEMA } from './connection.store';
 
+/** What a command's key is bound to: its org and the connection, or the instance, it acts on. */
+export type TCommandBinding =
+  { orgId: string; connectionId: string } | { orgId: string; instanceId: string };
+
+/** The binding alone (a request carries more), as stored beside the reply. */
+export function bindingOf(b: TCommandBinding): TCommandBinding {
+  return 'connectionId' in b
+    ? { orgId: b.orgId, connectionId: b.connectionId }
+    : { orgId: b.orgId, instanceId: b.instanceId };
+}
+
 /**
  * A saga command carried out at most once per idempotency key, deduped in the same transaction as its effect
  * (`runOnce`): a replay, or a concurrent duplicate (it waits on the claim's row lock), answers the first reply.
@@ -15,14 +26,35 @@ export async function runConnectionCommandOnce<R>(
   opts: { key: string; subject: string; orgId: string; connectionId: string },
   effect: (trx: Knex.Transaction) => Promise<R>,
 ): Promise<{ reply: R; replayed: boolean }> {
+  return runBoundCommandOnce(knex, opts, effect);
+}
+
+/** runConnectionCommandOnce for a command on an instance: its key is bound to its org and that instance. */
+export async function runInstanceCommandOnce<R>(
+  knex: Knex,
+  opts: { key: string; subject: string; orgId: string; instanceId: string },
+  effect: (trx: Knex.Transaction) => Promise<R>,
+): Promise<{ reply: R; replayed: boolean }> {
+  return runBoundCommandOnce(knex, opts, effect);
+}
+
+async function runBoundCommandOnce<R>(
+  knex: Knex,
+  opts: { key: string; subject: string } & TCommandBinding,
+  effect: (trx: Knex.Transaction) => Promise<R>,
+): Promise<{ reply: R; replayed: boolean }> {
+  const binding = bindingOf(opts);
   const { result, replayed } = await knex.transaction((trx) =>
-    runOnce(trx, { schema: SCHEMA, key: opts.key, subject: opts.subject }, async () => ({
-      orgId: opts.orgId,
-      connectionId: opts.connectionId,
-      reply: await effect(trx),
-    })),
+    runOnce(
+      trx,
+      { schema: SCHEMA, key: opts.key, subject: opts.subject },
+      async (): Promise<TCommandBinding & { reply: R }> => ({
+        ...binding,
+        reply: await effect(trx),
+      }),
+    ),
   );
-  if (result.orgId !== opts.orgId || result.connectionId !== opts.connectionId) {
+  if (JSON.stringify(bindingOf(result)) !== JSON.stringify(binding)) {
     throw new AppError('CONFLICT', 'this idempotency key was already used for another command', {
       reason: 'idempotency_key_reused',
     });

@@ -30,6 +30,8 @@ export interface TInstanceRow {
   config: TInstanceConfig;
   revoking_saga_id: string | null;
   tenant_id: string | null;
+  unlink_saga_id: string | null;
+  tenant_unlinked_at: Date | string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
@@ -92,6 +94,8 @@ export function toInstance(r: TInstanceWithHealthRow): TInstance {
     status: r.status,
     config: r.config,
     tenantId: r.tenant_id,
+    unlinkInProgress: r.unlink_saga_id !== null,
+    tenantUnlinkedAt: isoOrNull(r.tenant_unlinked_at),
     health: r.health_status ?? 'unknown',
     healthCheckedAt: isoOrNull(r.health_checked_at),
     healthChecksEnabled: r.health_checks_enabled ?? false,
@@ -161,7 +165,10 @@ export async function loadConnections(
     endedAmong?: readonly string[] | undefined;
     /** Only one slot's: the org's connection or one member's. */
     slot?: TConnectionSlot | undefined;
-    /** Only those naming a provider site. */
+    /**
+     * Only those naming a provider site: created after their instance's last unlink from its tenant (those before
+     * it name the tenant it was unlinked from).
+     */
     withTenant?: boolean | undefined;
     /** Only those in these statuses. */
     statuses?: readonly TConnectionStatus[] | undefined;
@@ -184,7 +191,15 @@ export async function loadConnections(
     q.andWhere('level', where.slot.level);
     if (where.slot.level === 'user') q.andWhere('user_id', where.slot.userId);
   }
-  if (where.withTenant) q.whereNotNull('tenant_id');
+  if (where.withTenant) {
+    q.whereNotNull('tenant_id').whereNotExists((w) => {
+      void w
+        .from(`${SCHEMA}.integration_instance as u`)
+        .whereRaw('u.id = integration_connection.instance_id')
+        .andWhereRaw('integration_connection.created_at <= u.tenant_unlinked_at')
+        .select(db.raw('1'));
+    });
+  }
   if (where.statuses !== undefined) q.whereIn('status', [...where.statuses]);
   if (where.newest !== undefined) {
     const rows = (await q
@@ -405,6 +420,40 @@ export async function lockInstanceById(
     .first()) as TInstanceRow | undefined;
   if (!row) throw new Error(`instance ${instanceId} vanished`);
   return row;
+}
+
+/** Locks an instance of the org by id: NOT_FOUND for a missing instance and for another org's alike. */
+export async function lockInstanceOfOrg(
+  trx: Knex.Transaction,
+  orgId: string,
+  instanceId: string,
+): Promise<TInstanceRow> {
+  const row = (await trx('integration_instance')
+    .withSchema(SCHEMA)
+    .where({ id: instanceId, org_id: orgId })
+    .forUpdate()
+    .first()) as TInstanceRow | undefined;
+  if (!row) throw new AppError('NOT_FOUND', 'instance not found');
+  return row;
+}
+
+/**
+ * The connection whose disconnect holds the instance (`revoking_saga_id`: the disconnect of its last live connection,
+ * from its lock to its statuses), while it still does; undefined when none does.
+ */
+export async function revokingHolder(
+  db: TDb,
+  instance: Pick<TInstanceRow, 'id' | 'revoking_saga_id'>,
+): Promise<{ id: string } | undefined> {
+  if (instance.revoking_saga_id === null) return undefined;
+  return (await db('integration_connection')
+    .withSchema(SCHEMA)
+    .where({
+      instance_id: instance.id,
+      disconnect_saga_id: instance.revoking_saga_id,
+      status: 'disconnecting',
+    })
+    .first('id')) as { id: string } | undefined;
 }
 
 /**

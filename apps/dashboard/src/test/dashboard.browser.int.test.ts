@@ -1120,4 +1120,168 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       .waitFor();
     await more.waitFor({ state: 'detached' });
   });
+
+  // Last in the file: it leaves QuickBooks connected to another company (globex).
+  it('an admin unlinks a disconnected QuickBooks from its company (its data erased); another company then connects', async () => {
+    const { page } = h;
+    const qb = card('QuickBooks');
+    const qbData = async () => {
+      const [row] = await h.db.query<{ records: number; refs: number; running: number }>(
+        `select (select count(*)::int from sync.synced_record r where r.instance_id = i.id) as records,
+                (select count(*)::int from sync.external_reference x where x.instance_id = i.id) as refs,
+                (select count(*)::int from sync.sync_execution e join sync.sync_job j on j.id = e.job_id
+                  where j.instance_id = i.id and e.status = 'running') as running
+           from connection.integration_instance i where i.org_id = $1 and i.vendor = 'quickbooks'`,
+        [h.orgId],
+      );
+      return row!;
+    };
+    const disconnectQuickBooks = async () => {
+      await qb.getByRole('button', { name: 'Disconnect QuickBooks' }).click();
+      const confirm = page.getByRole('dialog', { name: 'Disconnect QuickBooks?' });
+      await confirm.getByTestId('disconnect-body').waitFor();
+      await confirm.getByRole('button', { name: 'Disconnect', exact: true }).click();
+      const done = page.getByRole('dialog', { name: 'QuickBooks disconnected' });
+      await done.getByTestId('disconnect-result').waitFor({ timeout: 20_000 });
+      await done.getByRole('button', { name: 'Close' }).click();
+      await done.waitFor({ state: 'detached' });
+      await qb.getByRole('button', { name: 'Connect QuickBooks' }).waitFor();
+    };
+    try {
+      // The webhook tests left QuickBooks connected: disconnect that, then connect as Alice, of acme (the company
+      // it is pinned to), and sync some of acme's data.
+      await goTo('All Integrations');
+      await disconnectQuickBooks();
+      await h.fakeClient.consentAs('u-alice');
+      await qb.getByRole('button', { name: 'Connect QuickBooks' }).click();
+      await backOnDashboard();
+      await qb.getByText('Connected', { exact: true }).waitFor();
+      await expect(qb.locator('.connected-as').textContent()).resolves.toContain('Linked to:acme');
+      // Connected: nothing to unlink.
+      await expect(qb.getByRole('button', { name: /^Unlink/ }).count()).resolves.toBe(0);
+      await goTo('Connections');
+      // The reconnect took over the disconnected connection's jobs, still disabled: enable one, run it.
+      await qb.getByRole('button', { name: 'Enable invoices sync' }).click();
+      await qb.getByRole('button', { name: 'Run now invoices sync', disabled: false }).click();
+      await waitFor(
+        async () => {
+          const d = await qbData();
+          return (d.records > 0 && d.refs > 0 && d.running === 0) || undefined;
+        },
+        { timeoutMs: 40_000, intervalMs: 250, what: "acme's QuickBooks data synced" },
+      );
+      await goTo('All Integrations');
+      await disconnectQuickBooks();
+
+      // Disconnected, still linked to acme: only an account of acme may connect. The admin may unlink it.
+      const unlink = qb.getByRole('button', { name: 'Unlink QuickBooks from acme…' });
+      await unlink.waitFor();
+      await expect(qb.locator('.connected-as').textContent()).resolves.toContain('Linked to:acme');
+      await expect(unlink.textContent()).resolves.toBe('Unlink…');
+
+      // A member sees the link, but not the button.
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('API token').waitFor();
+      await signIn(h, h.member);
+      await qb.getByText('Linked to:', { exact: true }).waitFor();
+      await expect(qb.getByRole('button', { name: /Unlink/ }).count()).resolves.toBe(0);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('API token').waitFor();
+      await signIn(h, h.admin);
+
+      // The dialog: a real modal (Escape closes it, changing nothing).
+      await unlink.click();
+      const dialog = page.getByRole('dialog', { name: 'Unlink QuickBooks from acme?' });
+      await dialog.getByTestId('unlink-body').waitFor();
+      await expect(dialog.getAttribute('aria-modal')).resolves.toBe('true');
+      await expect(focused()).resolves.toEqual({ text: 'Cancel', inDialog: true });
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'detached' });
+      await expect(focused()).resolves.toEqual({ text: 'Unlink…', inDialog: false });
+
+      await unlink.click();
+      await dialog.getByTestId('unlink-body').waitFor();
+      await expect(dialog.getByTestId('unlink-body').textContent()).resolves.toBe(
+        'QuickBooks is linked to the company acme: only an account of it may connect. Afterwards an account of any company may connect QuickBooks; the first connection links it to its company.',
+      );
+      // What goes, for good: every record and reference of acme's, per resource.
+      const { records, refs } = await qbData();
+      const erases = dialog.getByTestId('unlink-erases');
+      await expect(erases.locator('.alert-title').textContent()).resolves.toBe(
+        `Unlinking permanently erases the ${records} synced records and ${refs} external references Otesse holds from acme.`,
+      );
+      await expect(erases.textContent()).resolves.toContain('This cannot be undone.');
+      const perResource = await erases.locator('li[data-resource]').allTextContents();
+      expect(perResource.length).toBeGreaterThan(0);
+      for (const line of perResource)
+        expect(line).toMatch(/^(Contacts|Invoices): \d+ records?, \d+ references?$/);
+      // What stays.
+      await expect(
+        dialog.getByTestId('unlink-keeps').locator('li').allTextContents(),
+      ).resolves.toEqual([
+        'Connection history',
+        'Sync job settings',
+        'Field mappings',
+        'Audit log',
+      ]);
+      await expect(dialog.getByTestId('unlink-blocked').count()).resolves.toBe(0);
+
+      // The destructive button waits for the company, typed exactly.
+      const confirm = dialog.getByRole('button', { name: 'Unlink and erase data' });
+      await expect(confirm.isDisabled()).resolves.toBe(true);
+      const typed = dialog.getByLabel('Type acme to confirm');
+      await typed.fill('acm');
+      await expect(confirm.isDisabled()).resolves.toBe(true);
+      await typed.fill('ACME');
+      await expect(confirm.isDisabled()).resolves.toBe(true);
+      await typed.fill('acme');
+      await expect(confirm.isEnabled()).resolves.toBe(true);
+      await confirm.click();
+
+      // Its steps, to the end.
+      const finished = page.getByRole('dialog', { name: 'QuickBooks unlinked' });
+      const result = finished.getByTestId('unlink-result');
+      await result.waitFor({ timeout: 30_000 });
+      await expect(result.textContent()).resolves.toBe(
+        `QuickBooks is unlinked from acme.Erased ${records} synced records and ${refs} external references. An account of any company may connect QuickBooks now.`,
+      );
+      await expect(
+        finished
+          .getByTestId('unlink-steps')
+          .locator('li')
+          .evaluateAll((els) =>
+            els.map((e) => [e.getAttribute('data-step'), e.getAttribute('data-status')]),
+          ),
+      ).resolves.toEqual([
+        ['hold', 'succeeded'],
+        ['erase-data', 'succeeded'],
+        ['unpin-tenant', 'succeeded'],
+        ['audit', 'succeeded'],
+        ['publish-event', 'succeeded'],
+      ]);
+      await expect(focused()).resolves.toEqual({ text: 'Close', inDialog: true });
+      await finished.getByRole('button', { name: 'Close' }).click();
+      await finished.waitFor({ state: 'detached' });
+      expect(await qbData()).toMatchObject({ records: 0, refs: 0 });
+
+      // The card: no longer linked, no Unlink; Connect stays.
+      await qb.locator('.connected-as').waitFor({ state: 'detached' });
+      await expect(qb.textContent()).resolves.not.toContain('Linked to');
+      await expect(qb.getByRole('button', { name: /^Unlink/ }).count()).resolves.toBe(0);
+
+      // Another company's account may connect now, and links it to its own company.
+      await h.fakeClient.consentAs('u-carol');
+      await qb.getByRole('button', { name: 'Connect QuickBooks' }).click();
+      await backOnDashboard();
+      await expect(page.getByTestId('oauth-result').textContent()).resolves.toContain(
+        'QuickBooks is connected.',
+      );
+      await qb.getByText('Connected', { exact: true }).waitFor();
+      await expect(qb.locator('.connected-as').textContent()).resolves.toContain(
+        'Linked to:globex',
+      );
+    } finally {
+      await h.fakeClient.consentAs('u-alice');
+    }
+  });
 });

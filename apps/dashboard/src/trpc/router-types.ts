@@ -20,6 +20,8 @@ export type TSyncJobOverview = TRouterOutputs['sync']['listJobs']['jobs'][number
 export type TSyncJobConnection = TSyncJobOverview['connection'];
 export type TAuditActor = TRouterOutputs['audit']['actors']['users'][number];
 export type TDisconnectPreview = TRouterOutputs['disconnect']['preview'];
+/** What unlinking the org's instance of a vendor from its tenant would erase and keep, and what stops it now. */
+export type TUnlinkPreview = TRouterOutputs['integrations']['unlinkTenantPreview'];
 export type TSagaView = TRouterOutputs['disconnect']['status'];
 export type TSagaStep = TSagaView['steps'][number];
 export type TOperation = TRouterOutputs['operations']['list']['items'][number];

@@ -3,6 +3,7 @@ import type { TEdgeDeps } from '../trpc/context';
 import { DISCONNECT_SAGA, DISCONNECT_SAGA_VERSION } from './disconnect.saga';
 import { PendingTokens, RECONNECT_SAGA, RECONNECT_SAGA_VERSION } from './reconnect.saga';
 import { sagaDefinitions } from './saga-registry';
+import { UNLINK_TENANT_SAGA, UNLINK_TENANT_SAGA_VERSION } from './unlink-tenant.saga';
 
 describe('sagaDefinitions (what the edge registers)', () => {
   // Building a definition touches none of its deps: the steps use them only when they run.
@@ -20,6 +21,10 @@ describe('sagaDefinitions (what the edge registers)', () => {
           { length: RECONNECT_SAGA_VERSION[action] },
           (_, i) => `${RECONNECT_SAGA[action]}@${i + 1}`,
         ),
+      ),
+      ...Array.from(
+        { length: UNLINK_TENANT_SAGA_VERSION },
+        (_, i) => `${UNLINK_TENANT_SAGA}@${i + 1}`,
       ),
     ];
     expect(registered).toEqual(expected);

@@ -6,6 +6,7 @@ import {
   type TDisconnectSagaVersion,
 } from './disconnect.saga';
 import { reconnectSaga, RECONNECT_SAGA_VERSION, type TReconnectAction } from './reconnect.saga';
+import { unlinkTenantSaga } from './unlink-tenant.saga';
 
 const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -26,5 +27,6 @@ export function sagaDefinitions(
   return [
     ...upTo(DISCONNECT_SAGA_VERSION).map((v) => disconnectSaga(deps, v as TDisconnectSagaVersion)),
     ...reconnects,
+    unlinkTenantSaga(deps),
   ] as TSagaDefinition<Record<string, unknown>>[];
 }

@@ -12,6 +12,8 @@ export const AUDIT_ACTION_LABELS: Record<TAuditAction, string> = {
   'connection.change_user_failed': 'Change user failed',
   'connection.refresh_token_expired': 'Refresh token expired',
   'instance.configured': 'Instance configured',
+  'instance.tenant_unlinked': 'Unlinked from its provider organization (synced data erased)',
+  'instance.unlink_failed': 'Unlink failed',
   'operation.stopped': 'Operation stopped (needs a resume)',
   'operation.resumed': 'Operation resumed',
   'sync_job.enabled': 'Sync job enabled',

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { TConnectionView, TIntegration } from '../../trpc/router-types';
 import {
+  canOfferUnlink,
   connectionSummary,
+  instanceLine,
   integrationStatus,
   isHeld,
   operationNoteText,
@@ -137,5 +139,67 @@ describe("an integration's badge", () => {
       integrationStatus(integration({ refreshTokenExpired: true, appConnection: conn({}) })).label,
     ).toBe('Reconnect needed');
     expect(isHeld(conn({}))).toBe(false);
+  });
+});
+
+describe("a card's line about the instance, and its Unlink", () => {
+  const pinned = { subdomain: null, site: null, tenant: 'acme' };
+  it('names the company a QuickBooks is linked to, connected or not', () => {
+    expect(instanceLine(pinned, null, 1)).toEqual({ label: 'Linked to', value: 'acme' });
+    expect(instanceLine(pinned, null, 0)).toEqual({ label: 'Linked to', value: 'acme' });
+    expect(instanceLine({ ...pinned, tenant: null }, null, 0)).toBeNull();
+    expect(instanceLine(null, null, 0)).toBeNull();
+  });
+
+  it('names a ServiceNow instance or an Atlassian site while connected, and the pin once disconnected', () => {
+    const sn = { subdomain: 'acme', site: null, tenant: 'acme.service-now.com' };
+    expect(instanceLine(sn, 'ServiceNow instance', 1)).toEqual({
+      label: 'ServiceNow instance',
+      value: 'acme',
+    });
+    expect(instanceLine(sn, 'ServiceNow instance', 0)).toEqual({
+      label: 'Linked to',
+      value: 'acme.service-now.com',
+    });
+    const site = { subdomain: null, site: { id: 's-1', name: 'Acme' }, tenant: 's-1' };
+    expect(instanceLine(site, null, 1)).toEqual({ label: 'Site', value: 'Acme' });
+    expect(instanceLine(site, null, 0)).toEqual({ label: 'Linked to', value: 'Acme' });
+    // A site chosen but not (yet) the pin: the pin is named by its id.
+    expect(instanceLine({ ...site, tenant: 's-2' }, null, 0)).toEqual({
+      label: 'Linked to',
+      value: 's-2',
+    });
+  });
+
+  it('offers an admin Unlink only for a pinned instance nobody is connected to', () => {
+    const admin = { userId: 'u-admin', canEdit: true };
+    const disconnected = integration({
+      integrated: false,
+      userConnections: 0,
+      otherConnectionsTotal: 0,
+      instance: { status: 'revoked', tenant: 'acme' } as TIntegration['instance'],
+    });
+    expect(canOfferUnlink(disconnected, admin)).toBe(true);
+    expect(canOfferUnlink(disconnected, { userId: 'u-member', canEdit: false })).toBe(false);
+    expect(
+      canOfferUnlink(
+        { ...disconnected, instance: { ...disconnected.instance!, tenant: null } },
+        admin,
+      ),
+    ).toBe(false);
+    // Someone still connected (the org, a member), or a disconnect not finished: disconnect first.
+    expect(canOfferUnlink({ ...disconnected, appConnection: conn({}) }, admin)).toBe(false);
+    expect(canOfferUnlink({ ...disconnected, otherConnectionsTotal: 1 }, admin)).toBe(false);
+    expect(
+      canOfferUnlink(
+        {
+          ...disconnected,
+          unfinishedConnections: [
+            { ...conn({ status: 'revoked', operation: op() }), owner: null },
+          ] as TIntegration['unfinishedConnections'],
+        },
+        admin,
+      ),
+    ).toBe(false);
   });
 });

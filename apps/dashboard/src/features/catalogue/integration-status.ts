@@ -34,6 +34,12 @@ const OPERATION_WORDS: Record<
     running: 'Changing user…',
     stopped: 'Change of user stopped',
   },
+  'unlink-tenant': {
+    title: 'Unlink',
+    name: 'unlink',
+    running: 'Unlinking…',
+    stopped: 'Unlink stopped',
+  },
 };
 
 /** The operation's title ("Change of user"); an unknown (newer) type as it is. */
@@ -183,4 +189,45 @@ export function connectionSummary(c: TConnectionView): {
       whose,
     };
   return { label: 'Connected with', value: 'an API key', whose };
+}
+
+/**
+ * The card's line about the instance: which one the connections are on (ServiceNow's, Zendesk's subdomain; an
+ * Atlassian site) while connected; otherwise the provider organization it is pinned to (a QuickBooks company, a
+ * HubSpot portal; disconnected, the Atlassian site or ServiceNow host too): only an account of it may connect.
+ */
+export function instanceLine(
+  instance: Pick<NonNullable<TIntegration['instance']>, 'subdomain' | 'site' | 'tenant'> | null,
+  subdomainLabel: string | null | undefined,
+  connectedCount: number,
+): { label: string; value: string } | null {
+  if (!instance) return null;
+  const connected = connectedCount > 0;
+  if (connected && instance.subdomain)
+    return { label: subdomainLabel ?? 'Instance', value: instance.subdomain };
+  if (connected && instance.site)
+    return { label: 'Site', value: instance.site.name ?? instance.site.id };
+  if (!instance.tenant) return null;
+  if (!instance.subdomain && !instance.site) return { label: 'Linked to', value: instance.tenant };
+  // Disconnected: the pin still decides who may connect, so it is named (a site by its name).
+  const site = instance.site?.id === instance.tenant ? instance.site : null;
+  return { label: 'Linked to', value: site?.name ?? instance.tenant };
+}
+
+/**
+ * Whether the card offers an admin to unlink the instance from its tenant: pinned, and nobody connected (nor an
+ * operation open on a connection). The edge decides (its preview's `blockedBy`); this only keeps the button away
+ * where it could not work.
+ */
+export function canOfferUnlink(i: TIntegration, me: { userId: string; canEdit: boolean }): boolean {
+  if (!me.canEdit || !i.instance?.tenant) return false;
+  if (i.integrated || i.instance.status === 'connected' || i.instance.status === 'pending')
+    return false;
+  return (
+    !i.appConnection &&
+    !i.myConnection &&
+    i.otherConnectionsTotal === 0 &&
+    i.userConnections === 0 &&
+    (i.unfinishedConnections ?? []).length === 0
+  );
 }

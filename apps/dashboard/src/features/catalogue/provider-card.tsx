@@ -1,16 +1,19 @@
-import { useId } from 'react';
+import { useId, useState } from 'react';
 import type { TIntegration, TProvider } from '../../trpc/router-types';
 import { ProviderLogo } from '../../ui/provider-logo';
 import { StatusBadge } from '../../ui/status-badge';
 import { ReconnectWarning } from '../connections/reconnect-warning';
 import { DisconnectButton } from '../disconnect/disconnect-button';
+import { UnlinkDialog } from '../unlink/unlink-dialog';
 import { CATEGORY_LABELS } from './category-labels';
 import { CatalogueOperationNote } from './catalogue-operation-note';
 import { ConnectPanel } from './connect-panel';
 import { useCurrentUser } from '../../session/current-user-context';
 import {
   canManage,
+  canOfferUnlink,
   connectionSummary,
+  instanceLine,
   integrationStatus,
   isHeld,
   liveConnections,
@@ -28,6 +31,7 @@ export function ProviderCard({
 }) {
   const titleId = useId();
   const me = useCurrentUser();
+  const [unlinkOpen, setUnlinkOpen] = useState(false);
   const status =
     statusUnknown && !integration
       ? ({ tone: 'neutral', label: 'Status unknown' } as const)
@@ -35,19 +39,16 @@ export function ProviderCard({
   const connected = integration
     ? liveConnections(integration).filter((c) => c.status === 'connected')
     : [];
-  // Which instance the connections are on (ServiceNow's, Zendesk's subdomain; an Atlassian site), once connected.
-  const instance = integration?.instance;
-  // Where the instance is pinned to a provider organization with no subdomain or site to name it (a QuickBooks
-  // company, a HubSpot portal), that one is shown, disconnected too: only an account of it may connect.
-  const instanceLabel = !instance
-    ? null
-    : connected.length > 0 && instance.subdomain
-      ? { label: provider.subdomainLabel ?? 'Instance', value: instance.subdomain }
-      : connected.length > 0 && instance.site
-        ? { label: 'Site', value: instance.site.name ?? instance.site.id }
-        : instance.tenant && !instance.subdomain && !instance.site
-          ? { label: 'Linked to', value: instance.tenant }
-          : null;
+  // Which instance the connections are on (ServiceNow's, Zendesk's subdomain; an Atlassian site), once connected;
+  // else the provider organization the instance is pinned to (only an account of it may connect).
+  const instanceLabel = instanceLine(
+    integration?.instance ?? null,
+    provider.subdomainLabel,
+    connected.length,
+  );
+  // An admin may unlink a pinned instance nobody is connected to (the wrong company was connected).
+  const unlinkable =
+    !!integration && instanceLabel?.label === 'Linked to' && canOfferUnlink(integration, me);
   return (
     <article className="card provider-card" aria-labelledby={titleId} data-vendor={provider.key}>
       <div className="provider-card-head">
@@ -67,7 +68,21 @@ export function ProviderCard({
           {instanceLabel && (
             <div>
               <dt>{instanceLabel.label}:</dt>
-              <dd>{instanceLabel.value}</dd>
+              <dd>
+                {instanceLabel.value}
+                {unlinkable && (
+                  <button
+                    type="button"
+                    className="button button-quiet button-small button-inline"
+                    aria-haspopup="dialog"
+                    // Several cards may offer one: the name says which provider and which tenant.
+                    aria-label={`Unlink ${provider.displayName} from ${instanceLabel.value}…`}
+                    onClick={() => setUnlinkOpen(true)}
+                  >
+                    Unlink…
+                  </button>
+                )}
+              </dd>
             </div>
           )}
           {connected.map((c) => {
@@ -100,6 +115,15 @@ export function ProviderCard({
               />
             ))}
         </div>
+      )}
+      {/* Hosted by the card, not the button: the button goes once the unlink is done, the dialog stays. */}
+      {unlinkOpen && (
+        <UnlinkDialog
+          vendor={provider.key}
+          providerName={provider.displayName}
+          tenant={instanceLabel?.value ?? ''}
+          onClose={() => setUnlinkOpen(false)}
+        />
       )}
     </article>
   );

@@ -13,6 +13,10 @@ const STEP_LABELS: Record<string, string> = {
     "Mark the instance's references stale (this turned out to be its last connection)",
   audit: 'Write the audit log entry',
   'publish-event': 'Notify dependent features',
+  // The unlink saga's own (features/unlink; the Operations page lists it too). Audit and notify are as above.
+  hold: 'Hold the integration (no connect meanwhile)',
+  'erase-data': 'Erase synced records and external references',
+  'unpin-tenant': 'Remove the link to the provider organization',
 };
 
 export function stepLabel(name: string, note?: TSagaStep['note']): string {

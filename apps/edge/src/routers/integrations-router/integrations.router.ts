@@ -10,6 +10,8 @@ import { setWebhookSecret } from './set-webhook-secret';
 import { listIntegrations } from './list-integrations';
 import { listMemberConnections } from './list-member-connections';
 import { listMyConnections } from './list-my-connections';
+import { unlinkTenant } from './unlink-tenant';
+import { unlinkTenantPreview } from './unlink-tenant-preview';
 
 export const integrationsRouter = router({
   list: listIntegrations,
@@ -23,4 +25,6 @@ export const integrationsRouter = router({
   setWebhookSecret,
   expirePreviousWebhookSecret,
   removeWebhookSecret,
+  unlinkTenantPreview,
+  unlinkTenant,
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const OPERATION_TYPES = ['disconnect', 'reconnect', 'change-user'] as const;
+export const OPERATION_TYPES = ['disconnect', 'reconnect', 'change-user', 'unlink-tenant'] as const;
 
 /** `open`: running or compensating; `stopped`: failed past its pivot, waiting for a resume. */
 export const OPERATION_STATUS_FILTERS = {
