@@ -78,7 +78,10 @@ describe('ensureStreams: created by whoever starts first, configured only by its
     // The owner's upgrade.
     await ensureStreams(nc, ['INTEGRATIONS', 'WEBHOOKS'], { service: 'connection', logger });
     const integrations = await jsm.streams.info('INTEGRATIONS');
-    expect(integrations.config.subjects).toEqual(['integrations.connection.>']);
+    expect(integrations.config.subjects).toEqual([
+      'integrations.connection.>',
+      'integrations.instance.>',
+    ]);
     // The kept delivery is gone; the domain event stays.
     expect(integrations.state.messages).toBe(1);
     expect(lines.join('')).toContain('moved-out subjects purged');
@@ -106,7 +109,36 @@ describe('ensureStreams: created by whoever starts first, configured only by its
     const jsm = await nc.jetstreamManager();
     expect((await jsm.streams.info('INTEGRATIONS')).config.subjects).toEqual([
       'integrations.connection.>',
+      'integrations.instance.>',
     ]);
+  });
+
+  it("an upgrade that adds a subject (INTEGRATIONS' integrations.instance.>): only the owner adds it, and nothing is purged", async () => {
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    await jsm.streams.delete('INTEGRATIONS').catch(() => undefined);
+    // As session 26 left it.
+    await jsm.streams.add({ name: 'INTEGRATIONS', subjects: ['integrations.connection.>'] });
+    await js.publish('integrations.connection.connected', new TextEncoder().encode('{}'));
+    const lines: string[] = [];
+    const logger = createLogger({
+      name: 'streams',
+      destination: { write: (l: string) => void lines.push(l) },
+    });
+    // The edge, upgraded before its owner: the stream stays as it is (its unlink events wait for the owner).
+    await ensureStreams(nc, ['INTEGRATIONS'], { service: 'edge', logger });
+    expect((await jsm.streams.info('INTEGRATIONS')).config.subjects).toEqual([
+      'integrations.connection.>',
+    ]);
+    await ensureStreams(nc, ['INTEGRATIONS'], { service: 'connection', logger });
+    const after = await jsm.streams.info('INTEGRATIONS');
+    expect(after.config.subjects).toEqual(['integrations.connection.>', 'integrations.instance.>']);
+    expect(after.state.messages).toBe(1);
+    expect(lines.join('')).not.toContain('purged');
+    expect((await js.publish('integrations.instance.unlinked', new Uint8Array())).stream).toBe(
+      'INTEGRATIONS',
+    );
+    await jsm.streams.delete('INTEGRATIONS');
   });
 });
 

@@ -80,8 +80,10 @@ export async function ensureStreams(
       if (owns(name)) {
         await jsm.streams.update(name, config);
         // Subjects an earlier release kept here and another stream holds now (INTEGRATIONS' webhook deliveries):
-        // what it still holds of them is purged once, when the subjects change, rather than kept to its max_age.
-        const narrowed = before.subjects?.join(' ') !== config.subjects.join(' ');
+        // what it still holds of them is purged once, when a subject goes, rather than kept to its max_age. A stream
+        // that only gains subjects (INTEGRATIONS' `integrations.instance.>`) purges nothing.
+        const now: readonly string[] = config.subjects;
+        const narrowed = (before.subjects ?? []).some((sub) => !now.includes(sub));
         for (const filter of narrowed ? (def.movedOut ?? []) : []) {
           const { purged } = await jsm.streams.purge(name, { filter });
           opts.logger?.info({ stream: name, filter, purged }, 'moved-out subjects purged');
