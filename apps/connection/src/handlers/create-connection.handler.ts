@@ -30,6 +30,13 @@ export const tenantMismatch = (): AppError =>
   );
 
 /** A connect, or a change of the instance's config, while an unlink saga holds the instance. */
+/** A disconnect saga holds the instance (its last live connection's) or the slot: connect again once it finished. */
+export const disconnectInProgress = (holder: { id: string; status: string }): AppError =>
+  new AppError('CONFLICT', 'this integration is being disconnected: try again shortly', {
+    reason: 'disconnect_in_progress',
+    details: { connectionId: holder.id, status: holder.status },
+  });
+
 export const unlinkInProgress = (): AppError =>
   new AppError(
     'CONFLICT',
@@ -61,16 +68,7 @@ export function createConnectionHandler(
         // The disconnect of the instance's last live connection holds the instance until its statuses: no
         // connect of any slot meanwhile (that saga has already decided the instance will be revoked).
         const holder = await revokingHolder(trx, instance);
-        if (holder) {
-          throw new AppError(
-            'CONFLICT',
-            'this integration is being disconnected: try again shortly',
-            {
-              reason: 'disconnect_in_progress',
-              details: { connectionId: holder.id, status: 'disconnecting' },
-            },
-          );
-        }
+        if (holder) throw disconnectInProgress({ id: holder.id, status: 'disconnecting' });
         // An unlink saga holds the instance until its pin is cleared (or the hold lifted): nothing of it becomes
         // live meanwhile, so the data it erases stays the tenant's it unlinks.
         if (instance.unlink_saga_id !== null) throw unlinkInProgress();
@@ -98,14 +96,7 @@ export function createConnectionHandler(
           { id: string; status: string } | undefined;
         if (live?.status === 'disconnecting') {
           // A disconnect saga holds the slot (semantic lock): connect again once it has finished.
-          throw new AppError(
-            'CONFLICT',
-            'this integration is being disconnected: try again shortly',
-            {
-              reason: 'disconnect_in_progress',
-              details: { connectionId: live.id, status: live.status },
-            },
-          );
+          throw disconnectInProgress(live);
         }
         if (live) throw alreadyConnected({ connectionId: live.id, status: live.status });
 

@@ -9,7 +9,7 @@ import {
   lockInstanceOfOrg,
   revokingHolder,
 } from '../store/connection.store';
-import { unlinkInProgress } from './create-connection.handler';
+import { disconnectInProgress, unlinkInProgress } from './create-connection.handler';
 
 /** The statuses of an instance's ended connections: kept as history by an unlink. */
 const ENDED = ['revoked', 'error'] as const;
@@ -53,16 +53,7 @@ export function holdForUnlinkHandler(
             );
           }
           const holder = await revokingHolder(trx, row);
-          if (holder) {
-            throw new AppError(
-              'CONFLICT',
-              'this integration is being disconnected: try again shortly',
-              {
-                reason: 'disconnect_in_progress',
-                details: { connectionId: holder.id, status: 'disconnecting' },
-              },
-            );
-          }
+          if (holder) throw disconnectInProgress({ id: holder.id, status: 'disconnecting' });
           if (row.unlink_saga_id !== null) throw unlinkInProgress();
           const [{ live } = { live: 0 }] = (await liveConnections(trx, row.id).count({
             live: '*',

@@ -1236,6 +1236,7 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       await expect(confirm.isDisabled()).resolves.toBe(true);
       await typed.fill('acme');
       await expect(confirm.isEnabled()).resolves.toBe(true);
+      await screenshot(page, 'unlink-dialog', { fullPage: false });
       await confirm.click();
 
       // Its steps, to the end.

@@ -1,12 +1,12 @@
-import { useCallback, useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import type { TSagaView } from '../../trpc/router-types';
 import { FINAL_ERRORS, trpcCode } from '../../trpc/query-client';
 import { useTRPC } from '../../trpc/trpc-context';
-import { useRefreshIntegrationData } from '../../trpc/use-refresh-integration-data';
 import { ErrorAlert } from '../../ui/error-alert';
 import { ModalDialog } from '../../ui/modal-dialog';
+import { useOperationPhase } from '../operations/use-operation-phase';
 import { DisconnectConfirm } from './disconnect-confirm';
 import { DisconnectProgress } from './disconnect-progress';
 import { DisconnectResult } from './disconnect-result';
@@ -29,12 +29,9 @@ export function DisconnectDialog({
   onClose(): void;
 }) {
   const trpc = useTRPC();
-  const refresh = useRefreshIntegrationData();
   const titleId = useId();
   const descriptionId = useId();
   const cancelRef = useRef<HTMLButtonElement>(null);
-  const progressRef = useRef<HTMLDivElement>(null);
-  const closeRef = useRef<HTMLButtonElement>(null);
   const [sagaId, setSagaId] = useState<string | null>(existingSagaId ?? null);
   const [saga, setSaga] = useState<TSagaView | null>(null);
 
@@ -85,23 +82,10 @@ export function DisconnectDialog({
     if (polled.data) setSaga(polled.data);
   }, [polled.data]);
 
-  const phase = !sagaId ? 'confirm' : done ? 'done' : 'running';
+  const { phase, progressRef, closeRef, close } = useOperationPhase({ sagaId, done, onClose });
   // The operation could not be read (its first read, or the polling that stands in for a broken stream).
   const readError =
     (saga ? null : existing.error) ?? (progress.status === 'error' ? polled.error : null);
-  useEffect(() => {
-    // The button that had focus disappears with each phase: keep focus inside, on what matters now.
-    if (phase === 'running') progressRef.current?.focus();
-    if (phase === 'done') {
-      closeRef.current?.focus();
-      void refresh();
-    }
-  }, [phase, refresh]);
-
-  const close = useCallback(() => {
-    onClose();
-    void refresh();
-  }, [onClose, refresh]);
 
   const name = preview.data?.provider.displayName ?? providerName;
   // The seed's question while confirming; then what is happening, then how it ended.

@@ -1,11 +1,11 @@
-import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
 import type { TSagaView } from '../../trpc/router-types';
 import { FINAL_ERRORS, trpcCode, trpcReason } from '../../trpc/query-client';
 import { useTRPC } from '../../trpc/trpc-context';
-import { useRefreshIntegrationData } from '../../trpc/use-refresh-integration-data';
 import { ErrorAlert } from '../../ui/error-alert';
 import { ModalDialog } from '../../ui/modal-dialog';
+import { useOperationPhase } from '../operations/use-operation-phase';
 import { isTerminal } from '../disconnect/disconnect-steps';
 import { UnlinkConfirm } from './unlink-confirm';
 import { UnlinkProgress, UnlinkResult } from './unlink-progress';
@@ -41,14 +41,11 @@ export function UnlinkDialog({
   onClose(): void;
 }) {
   const trpc = useTRPC();
-  const refresh = useRefreshIntegrationData();
   const titleId = useId();
   const descriptionId = useId();
   const fieldId = useId();
   const hintId = useId();
   const cancelRef = useRef<HTMLButtonElement>(null);
-  const progressRef = useRef<HTMLDivElement>(null);
-  const closeRef = useRef<HTMLButtonElement>(null);
   const [typed, setTyped] = useState('');
   const [sagaId, setSagaId] = useState<string | null>(null);
   const [saga, setSaga] = useState<TSagaView | null>(null);
@@ -82,20 +79,7 @@ export function UnlinkDialog({
     if (polled.data) setSaga(polled.data);
   }, [polled.data]);
 
-  const phase = !sagaId ? 'confirm' : done ? 'done' : 'running';
-  useEffect(() => {
-    // The button that had focus disappears with each phase: keep focus inside, on what matters now.
-    if (phase === 'running') progressRef.current?.focus();
-    if (phase === 'done') {
-      closeRef.current?.focus();
-      void refresh();
-    }
-  }, [phase, refresh]);
-
-  const close = useCallback(() => {
-    onClose();
-    void refresh();
-  }, [onClose, refresh]);
+  const { phase, progressRef, closeRef, close } = useOperationPhase({ sagaId, done, onClose });
 
   const p = preview.data;
   const tenant = confirmed ?? (p?.tenantId ? tenantLabel(p) : cardTenant);

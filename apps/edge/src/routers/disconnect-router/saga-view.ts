@@ -1,8 +1,19 @@
 import { TRPCError } from '@trpc/server';
 import type { TIdentity } from '@otesse/identity';
 import type { Catalogue } from '@otesse/providers';
-import type { TSagaView } from '@otesse/saga';
+import type { TSagaError, TSagaView } from '@otesse/saga';
 import { operationsScope } from '../operations-router/operations-scope';
+
+/**
+ * The edge's code for a saga that compensated (nothing changed): a conflict stays one, a service away or too slow is
+ * UNAVAILABLE (try again), anything else a precondition the request did not meet.
+ */
+export function compensatedCode(
+  e: Pick<TSagaError, 'code'> | null | undefined,
+): 'CONFLICT' | 'UNAVAILABLE' | 'PRECONDITION_FAILED' {
+  if (e?.code === 'CONFLICT') return 'CONFLICT';
+  return e?.code === 'UNAVAILABLE' || e?.code === 'TIMEOUT' ? 'UNAVAILABLE' : 'PRECONDITION_FAILED';
+}
 
 export function requireSagaView(v: TSagaView | undefined, orgId?: string): TSagaView {
   // Another org's saga looks exactly like a missing one.

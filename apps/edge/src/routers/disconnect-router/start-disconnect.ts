@@ -2,7 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { AppError } from '@otesse/contracts';
 import type { TIdentity } from '@otesse/identity';
 import { isTerminal, type TSagaView } from '@otesse/saga';
-import { publicSagaView, requireSagaView } from './saga-view';
+import { compensatedCode, publicSagaView, requireSagaView } from './saga-view';
 import { authedProcedure } from '../../trpc/trpc';
 import type { TContext } from '../../trpc/context';
 import {
@@ -123,11 +123,7 @@ function compensatedError(saga: TSagaView): Error {
     });
   }
   return new AppError(
-    e?.code === 'CONFLICT'
-      ? 'CONFLICT'
-      : e?.code === 'UNAVAILABLE' || e?.code === 'TIMEOUT'
-        ? 'UNAVAILABLE'
-        : 'PRECONDITION_FAILED',
+    compensatedCode(e),
     `Disconnect failed at "${e?.step ?? 'unknown'}" (${e?.message ?? 'unknown error'}); nothing was changed. Saga ${saga.id}.`,
     {
       reason: 'disconnect_compensated',

@@ -3,7 +3,7 @@ import { AppError } from '@otesse/contracts';
 import type { TSagaView } from '@otesse/saga';
 import { requirePermission } from '../../trpc/trpc';
 import { unlinkTenantSaga, unlinkTenantSubject } from '../../sagas/unlink-tenant.saga';
-import { publicSagaView, requireSagaView } from '../disconnect-router/saga-view';
+import { compensatedCode, publicSagaView, requireSagaView } from '../disconnect-router/saga-view';
 import { resumeStopped } from '../operations-router/resume-stopped';
 import { ZUnlinkTenantInput } from './unlink-tenant.schema';
 
@@ -64,11 +64,7 @@ function compensatedError(saga: TSagaView): Error {
     });
   }
   return new AppError(
-    e?.code === 'CONFLICT'
-      ? 'CONFLICT'
-      : e?.code === 'UNAVAILABLE' || e?.code === 'TIMEOUT'
-        ? 'UNAVAILABLE'
-        : 'PRECONDITION_FAILED',
+    compensatedCode(e),
     `Unlink failed at "${e?.step ?? 'unknown'}" (${e?.message ?? 'unknown error'}); nothing was erased. Saga ${saga.id}.`,
     { reason: 'unlink_compensated', details: { sagaId: saga.id } },
   );
