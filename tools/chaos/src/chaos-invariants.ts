@@ -7,6 +7,7 @@ export const SAGA_EVENT: Record<string, string> = {
   disconnect: 'integrations.connection.disconnected',
   reconnect: 'integrations.connection.reconnected',
   'change-user': 'integrations.connection.user_changed',
+  'unlink-tenant': 'integrations.instance.unlinked',
 };
 
 export interface TSagaCounts {
@@ -35,33 +36,39 @@ const n = (v: unknown): number => Number(v ?? 0);
 export const RECORDS_RELEASED_WITHIN_S = 10;
 
 /**
- * Every event on the INTEGRATIONS stream that carries a saga id, counted per (saga, subject). Read with an
- * ordered consumer from the first message to the last one stored when the read began.
+ * Every event on the INTEGRATIONS stream that carries a saga id, counted per (saga, subject). Read with one ordered
+ * consumer per subject of the stream, from its first message to the last one stored when the read began.
  */
 export async function eventsBySaga(nc: NatsConnection): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
   const jsm = await nc.jetstreamManager();
-  const info = await jsm.streams.info('INTEGRATIONS');
-  const last = info.state.last_seq;
-  if (info.state.messages === 0) return out;
-  const opts = consumerOpts();
-  opts.orderedConsumer();
-  // The stream's own subjects: an ordered consumer's filter must fall in one stream (WEBHOOKS holds the rest).
-  const sub = await nc.jetstream().subscribe(STREAMS.INTEGRATIONS.subjects[0], opts);
-  try {
-    const timer = setTimeout(() => sub.unsubscribe(), 30_000);
-    for await (const m of sub) {
-      const body = m.json<{ sagaId?: unknown }>();
-      if (typeof body.sagaId === 'string') {
-        const perSaga = out.get(body.sagaId) ?? new Map<string, number>();
-        perSaga.set(m.subject, (perSaga.get(m.subject) ?? 0) + 1);
-        out.set(body.sagaId, perSaga);
+  // How many messages each subject holds: a filter that matches none is not read (it would wait for one).
+  const info = await jsm.streams.info('INTEGRATIONS', { subjects_filter: '>' });
+  const held = Object.entries(info.state.subjects ?? {});
+  // The stream's own subjects, one ordered consumer each: an ordered consumer's filter must fall in one stream
+  // (WEBHOOKS holds the rest), and nats-server 2.9 takes one filter per consumer.
+  for (const filter of STREAMS.INTEGRATIONS.subjects) {
+    const prefix = filter.slice(0, -1);
+    if (!held.some(([subject, count]) => subject.startsWith(prefix) && count > 0)) continue;
+    const opts = consumerOpts();
+    opts.orderedConsumer();
+    const sub = await nc.jetstream().subscribe(filter, opts);
+    try {
+      const timer = setTimeout(() => sub.unsubscribe(), 30_000);
+      for await (const m of sub) {
+        const body = m.json<{ sagaId?: unknown }>();
+        if (typeof body.sagaId === 'string') {
+          const perSaga = out.get(body.sagaId) ?? new Map<string, number>();
+          perSaga.set(m.subject, (perSaga.get(m.subject) ?? 0) + 1);
+          out.set(body.sagaId, perSaga);
+        }
+        // Everything stored when the read began has been read (the clients have stopped).
+        if (m.info.pending === 0) break;
       }
-      if (m.info.streamSequence >= last) break;
+      clearTimeout(timer);
+    } finally {
+      sub.unsubscribe();
     }
-    clearTimeout(timer);
-  } finally {
-    sub.unsubscribe();
   }
   return out;
 }
@@ -98,7 +105,7 @@ export async function sagaCounts(db: TTestDatabase): Promise<TSagaCounts> {
  * - no sync job left disabled by a compensated saga;
  * - exactly one audit entry per saga, and exactly one event per completed saga (none for a compensated one);
  * - no connection left `disconnecting`, nor locked by a reconnect / change-user saga, nor an instance held for
- *   the disconnect of its last connection.
+ *   the disconnect of its last connection, or for an unlink.
  */
 export async function checkInvariants(
   db: TTestDatabase,
@@ -224,6 +231,13 @@ export async function checkInvariants(
   record(
     'instances left held for a disconnect',
     heldInstances.map((r) => r.id),
+  );
+  const unlinkHeld = await db.query<{ id: string }>(
+    `select id from connection.integration_instance where unlink_saga_id is not null`,
+  );
+  record(
+    'instances left held for an unlink',
+    unlinkHeld.map((r) => r.id),
   );
 
   // Idempotency records (the harness releases them 2 s after a saga ended): only ended sagas' are released, each

@@ -61,6 +61,8 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
     (await startChaosHarness({
       replicas: opts.replicas,
       users: opts.clients,
+      // The unlinker: the org's QuickBooks connected, disconnected and unlinked under the same faults.
+      admins: 1,
       sagaLeaseMs: opts.sagaLeaseMs,
     }));
   try {
@@ -106,6 +108,9 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
         edgeUrls: h.stack.edgeUrls,
         operations: opts.operations,
         changeUserEvery: opts.changeUserEvery,
+        ...(h.users.some((u) => u.role === 'admin')
+          ? { unlinker: h.users.find((u) => u.role === 'admin')! }
+          : {}),
         canFinish: () => faultLog.natsRestarts > 0,
         traffic,
         stop: workStop,
@@ -120,7 +125,7 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
     const faultsStopped = Date.now();
     log(
       `faults stopped: ${faultLog.kills} kills, ${faultLog.natsRestarts} NATS restart(s), ${faultLog.databaseCuts} database path cut(s); ` +
-        `${workload.disconnects} disconnects, ${workload.reconnects} reconnects, ${workload.userChanges} user changes`,
+        `${workload.disconnects} disconnects, ${workload.reconnects} reconnects, ${workload.userChanges} user changes, ${workload.unlinks} unlinks`,
     );
 
     // Settling: every saga terminal and every invariant holding, within settleMs of the last fault.

@@ -37,6 +37,7 @@ export const NO_VIOLATIONS: Record<string, number> = {
   'sagas without exactly one event (none when compensated)': 0,
   'connections left disconnecting or locked': 0,
   'instances left held for a disconnect': 0,
+  'instances left held for an unlink': 0,
   "open or stopped sagas' idempotency records released": 0,
   "ended sagas' idempotency records not released within 10 s": 0,
   "released sagas' idempotency records stored again": 0,

@@ -10,6 +10,8 @@ import { followOAuth } from './oauth-browser';
 
 /** User-level connections on these providers (fake provider, no subdomain, sync jobs): a slot per (user, vendor). */
 export const CHAOS_VENDORS = ['google', 'slack', 'salesforce', 'hubspot'] as const;
+/** The admin's org-level connection that is connected, disconnected, then unlinked from its tenant, over and over. */
+export const CHAOS_UNLINK_VENDOR = 'quickbooks';
 /** Two accounts of the fake provider's tenant `acme`: a change of user moves between them. */
 const ACCOUNTS = ['u-alice', 'u-bob'] as const;
 
@@ -20,6 +22,11 @@ export interface TWorkloadOptions {
   operations: number;
   /** Every n-th cycle of a slot changes its user first (a change-user saga); 0: never. */
   changeUserEvery: number;
+  /**
+   * An admin who meanwhile cycles the org's QuickBooks: connect, disconnect, unlink from its company (an
+   * unlink-tenant saga), so those sagas meet the faults too. Absent: no unlinks.
+   */
+  unlinker?: TChaosUser;
   traffic: TEdgeTraffic;
   /** Besides the count: may the clients finish yet (e.g. not before NATS had its restart)? */
   canFinish?: () => boolean;
@@ -37,6 +44,8 @@ export interface TWorkloadStats {
   reconnects: number;
   userChanges: number;
   userChangesRefused: number;
+  /** Unlinks of the admin's QuickBooks from its company that completed. */
+  unlinks: number;
   /**
    * Connects the edge answered with a failure that nevertheless left the slot `connected` (seen right after):
    * the user is told it failed and cannot connect again, while the connection looks connected.
@@ -71,6 +80,7 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
     reconnects: 0,
     userChanges: 0,
     userChangesRefused: 0,
+    unlinks: 0,
     failedConnectsLeftConnected: 0,
     errors: {},
   };
@@ -185,17 +195,80 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
     }
   };
 
+  /** The admin's cycle: connect the org's QuickBooks, disconnect it, unlink it; each step derived from the edge. */
+  const unlinkWorker = async (admin: TChaosUser, index: number): Promise<void> => {
+    const client: TEdgeClient = edgeClient(opts.edgeUrls, admin.token, {
+      preferred: index,
+      retryForMs: 120_000,
+      traffic: opts.traffic,
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+    /** A saga this client started, followed until it ends (it finishes from its log whatever happens meanwhile). */
+    const settle = async (sagaId: string, status: string): Promise<string> => {
+      for (let i = 0; i < 60 && (status === 'running' || status === 'compensating'); i += 1) {
+        await sleep(500);
+        status = (await client.disconnect.status.query({ sagaId })).status;
+      }
+      return status;
+    };
+    while (!done()) {
+      try {
+        const entry = (await client.integrations.list.query()).find(
+          (i) => i.provider.key === CHAOS_UNLINK_VENDOR,
+        );
+        const app = entry?.appConnection ?? null;
+        if (app?.status === 'connected') {
+          const started = await client.disconnect.start.mutate({
+            connectionId: app.id,
+            confirm: true,
+            waitMs: 10_000,
+          });
+          const status = await settle(started.sagaId, started.saga.status);
+          if (status !== 'completed') fail(`unlinker disconnect ${status}`);
+        } else if (app && app.status !== 'revoked' && app.status !== 'error') {
+          fail(`unlinker slot ${app.status}`);
+          await sleep(200);
+        } else if (entry?.instance?.tenant) {
+          const started = await client.integrations.unlinkTenant.mutate({
+            vendor: CHAOS_UNLINK_VENDOR,
+            confirmTenantId: entry.instance.tenant,
+            waitMs: 10_000,
+          });
+          const status = await settle(started.sagaId, started.saga.status);
+          if (status === 'completed') stats.unlinks += 1;
+          else fail(`unlink ${status}`);
+        } else {
+          const { url } = await client.integrations.oauthUrl.query({
+            vendor: CHAOS_UNLINK_VENDOR,
+            flow: 'app',
+          });
+          const { outcome } = await followOAuth(url, {
+            dashboardUrl: CHAOS_DASHBOARD_URL,
+            loginAs: ACCOUNTS[0],
+          });
+          if (outcome !== 'connected') fail(`unlinker connect ${outcome}`);
+        }
+      } catch (e) {
+        fail(`unlinker ${errorKind(e)}`);
+        await sleep(200 + Math.floor(Math.random() * 300));
+      }
+    }
+  };
+
   let lastReport = 0;
   const reporter = setInterval(() => {
     if (stats.disconnects !== lastReport) {
       lastReport = stats.disconnects;
       opts.log?.(
-        `  … ${stats.disconnects} disconnects, ${stats.reconnects} reconnects, ${stats.userChanges} user changes`,
+        `  … ${stats.disconnects} disconnects, ${stats.reconnects} reconnects, ${stats.userChanges} user changes, ${stats.unlinks} unlinks`,
       );
     }
   }, 10_000);
   try {
-    await Promise.all(opts.users.map((u, i) => worker(u, i)));
+    await Promise.all([
+      ...opts.users.map((u, i) => worker(u, i)),
+      ...(opts.unlinker ? [unlinkWorker(opts.unlinker, opts.users.length)] : []),
+    ]);
   } finally {
     clearInterval(reporter);
   }

@@ -221,6 +221,28 @@ describe('unlinking an instance from its tenant (whole stack as processes)', () 
     expect(
       (await connectOAuth(h, h.member, 'quickbooks', 'user', { consentAs: 'u-bob' })).outcome,
     ).toBe('refused:tenant_mismatch');
+
+    // Linked again, it unlinks again: a new saga, not the completed one (whose instance was pinned since).
+    await h.admin.client.disconnect.start.mutate({
+      connectionId: carol.connectionId!,
+      confirm: true,
+    });
+    const again = await h.admin.client.integrations.unlinkTenant.mutate({
+      vendor: 'quickbooks',
+      confirmTenantId: 'globex',
+    });
+    expect(again).toMatchObject({ joined: false, saga: { status: 'completed' } });
+    expect(again.sagaId).not.toBe(saga.id);
+    expect(await instanceOf('quickbooks')).toMatchObject({ tenant_id: null, status: 'revoked' });
+    // Asked once more, with nothing linked: refused, nothing to unlink.
+    expect(
+      await trpcErrorOf(
+        h.admin.client.integrations.unlinkTenant.mutate({
+          vendor: 'quickbooks',
+          confirmTenantId: 'globex',
+        }),
+      ),
+    ).toMatchObject({ code: 'PRECONDITION_FAILED', data: { reason: 'not_pinned' } });
   });
 
   it("another org's instance is NOT_FOUND, and an instance never pinned has nothing to unlink", async () => {

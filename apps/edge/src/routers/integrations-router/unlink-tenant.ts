@@ -9,7 +9,8 @@ import { ZUnlinkTenantInput } from './unlink-tenant.schema';
 
 /**
  * Unlinks the org's instance of a vendor from its tenant, as a saga (`unlink-tenant.saga.ts`): held, its synced data
- * erased, its pin cleared, audited, announced. One per instance: a second request joins the running one. Answers
+ * erased, its pin cleared, audited, announced. One at a time per instance: a second request joins the running one
+ * (a completed one is history: the instance may have been linked again since). Answers
  * with its final state when it finishes within `waitMs`; one that stopped past its pivot is resumed. Admins only
  * (settings.edit); another org's (or no) instance NOT_FOUND; a refusal of the hold changes nothing and says why
  * (`reason`: not_pinned, tenant_changed, instance_in_use, disconnect_in_progress, unlink_in_progress).
@@ -37,6 +38,9 @@ export const unlinkTenant = requirePermission('settings.edit')
       },
       // An unlink that stopped past its pivot (the data already erased) is this instance's: asking again resumes it.
       reuseFailed: true,
+      // One in progress is joined; one that completed is not this request's: the instance may have been linked
+      // (connected) again since, and a new unlink is asked for (its hold says `not_pinned` if it was not).
+      reuseCompleted: false,
     });
     let saga = requireSagaView(await ctx.deps.sagas.waitFor(sagaId, input.waitMs));
     if (saga.status === 'failed') saga = await resumeStopped(ctx, saga, input.waitMs, true);
