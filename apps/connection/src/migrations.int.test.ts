@@ -109,7 +109,9 @@ describe('connection migrations (real Postgres)', () => {
       expect(await body('instance_json')).toMatch(
         /'unlinkInProgress', i\.unlink_saga_id is not null/,
       );
+      expect(await body('begin_disconnect')).toMatch(/unlink_in_progress/);
       expect(await migrateDown(orm)).toEqual([expect.stringMatching(/_unlink_tenant$/)]);
+      expect(await body('begin_disconnect')).not.toMatch(/unlink/);
       expect(await column('integration_instance', 'unlink_saga_id')).toBe(0);
       expect(await column('integration_instance', 'tenant_unlinked_at')).toBe(0);
       expect(await body('instance_json')).not.toMatch(/unlinkInProgress|tenantUnlinkedAt/);

@@ -266,6 +266,39 @@ describe('unlink-tenant commands of the connection service (real Postgres + NATS
     await expect(create(orgId)).resolves.toMatchObject({ connection: { status: 'pending' } });
   });
 
+  it('a hold refuses the disconnect of an `error` connection of the instance (it would make it live); lifted, it goes on', async () => {
+    const orgId = randomUUID();
+    const { instance } = await unlinkable(orgId);
+    // A connect that failed: its connection ended `error`, the instance back to revoked.
+    const failed = await create(orgId);
+    await bus.request('connection.connections.abandon', {
+      orgId,
+      connectionId: failed.connection.id,
+      reason: 'connect_failed',
+    });
+    const saga = randomUUID();
+    await hold(orgId, instance.id, saga);
+    const disconnecting = randomUUID();
+    const begin = () =>
+      bus.request('connection.connections.begin-disconnect', {
+        orgId,
+        connectionId: failed.connection.id,
+        sagaId: disconnecting,
+        idempotencyKey: `${disconnecting}:lock`,
+      });
+    expect(await errorOf(begin())).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'unlink_in_progress',
+    });
+    const [row] = await db.query<{ status: string }>(
+      `select status from connection.integration_connection where id = $1`,
+      [failed.connection.id],
+    );
+    expect(row?.status).toBe('error');
+    await cancelUnlink(orgId, instance.id, saga);
+    await expect(begin()).resolves.toMatchObject({ connection: { status: 'disconnecting' } });
+  });
+
   it('unpin clears the pin and the site, lifts the hold; replays answer the same; another tenant connects and pins', async () => {
     const orgId = randomUUID();
     await configure(orgId, { subdomain: 'acme', site: SITE });

@@ -597,7 +597,8 @@ export const connectionContracts = {
   /**
    * Unlink saga step 1 (compensatable): the org's instance is held for this saga (`unlinkInProgress`) so nothing of it
    * becomes live until the pin is cleared or the hold lifted: `connection.connections.create` answers CONFLICT
-   * `unlink_in_progress`, and so does `connection.instances.configure`. Under the instance's row lock. Refused, with
+   * `unlink_in_progress`, and so do `connection.instances.configure` and the begin-disconnect of an `error`
+   * connection of the instance. Under the instance's row lock. Refused, with
    * nothing changed: NOT_FOUND (no such instance in the org), PRECONDITION_FAILED `not_pinned` (no tenant to
    * unlink) or `tenant_changed` (the pin is not `expectedTenantId`: the caller's dialog is stale), CONFLICT
    * `instance_in_use` (a connection is pending, connected or disconnecting: disconnect everyone first, details
