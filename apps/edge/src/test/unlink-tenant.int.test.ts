@@ -245,6 +245,18 @@ describe('unlinking an instance from its tenant (whole stack as processes)', () 
     ).toMatchObject({ code: 'PRECONDITION_FAILED', data: { reason: 'not_pinned' } });
   });
 
+  it('names an Atlassian site by its name in the preview, once its connections are disconnected too', async () => {
+    const sam = await connectOAuth(h, h.admin, 'confluence', 'app');
+    expect(sam.outcome).toBe('connected');
+    await h.admin.client.disconnect.start.mutate({
+      connectionId: sam.connectionId!,
+      confirm: true,
+    });
+    expect(
+      await h.admin.client.integrations.unlinkTenantPreview.query({ vendor: 'confluence' }),
+    ).toMatchObject({ tenantId: 'acme', siteName: 'Acme', canUnlink: true });
+  });
+
   it("another org's instance is NOT_FOUND, and an instance never pinned has nothing to unlink", async () => {
     expect(
       await trpcErrorOf(

@@ -15,16 +15,25 @@ export const unlinkTenantPreview = requirePermission('settings.edit')
   .query(async ({ ctx, input }) => {
     const orgId = ctx.identity.orgId;
     const opts = { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId } };
-    const { instance, connections } = await ctx.deps.bus.request(
-      'connection.instances.get',
-      {
-        orgId,
-        vendor: input.vendor,
-        statuses: ['pending', 'connected', 'disconnecting'],
-        newest: LIVE_COUNT_CAP,
-      },
-      opts,
-    );
+    const [{ instance, connections }, named] = await Promise.all([
+      ctx.deps.bus.request(
+        'connection.instances.get',
+        {
+          orgId,
+          vendor: input.vendor,
+          statuses: ['pending', 'connected', 'disconnecting'],
+          newest: LIVE_COUNT_CAP,
+        },
+        opts,
+      ),
+      // The newest connection on the instance's tenant, revoked ones too (an unlinkable instance has no live one):
+      // an Atlassian site's name.
+      ctx.deps.bus.request(
+        'connection.instances.get',
+        { orgId, vendor: input.vendor, withTenant: true, newest: 1 },
+        opts,
+      ),
+    ]);
     if (!instance) throw new TRPCError({ code: 'NOT_FOUND', message: 'integration not found' });
     const data = await ctx.deps.bus.request(
       'sync-scheduler.instances.data-summary',
@@ -47,7 +56,8 @@ export const unlinkTenantPreview = requirePermission('settings.edit')
       tenantId,
       /** The Atlassian site's name, from its newest connection (when the instance has sites). */
       siteName:
-        [...connections].reverse().find((c) => c.tenantId === tenantId)?.details.siteName ?? null,
+        named.connections.find((c) => c.tenantId !== null && c.tenantId === tenantId)?.details
+          .siteName ?? null,
       canUnlink: blockedBy === null,
       blockedBy,
       liveConnections: connections.length,
