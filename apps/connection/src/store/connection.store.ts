@@ -408,20 +408,6 @@ export async function lockOrCreateInstance(
   return { row, created };
 }
 
-/** Locks an instance by id (the caller already knows it belongs to the org). */
-export async function lockInstanceById(
-  trx: Knex.Transaction,
-  instanceId: string,
-): Promise<TInstanceRow> {
-  const row = (await trx('integration_instance')
-    .withSchema(SCHEMA)
-    .where({ id: instanceId })
-    .forUpdate()
-    .first()) as TInstanceRow | undefined;
-  if (!row) throw new Error(`instance ${instanceId} vanished`);
-  return row;
-}
-
 /** Locks an instance of the org by id: NOT_FOUND for a missing instance and for another org's alike. */
 export async function lockInstanceOfOrg(
   trx: Knex.Transaction,
