@@ -57,6 +57,18 @@ export interface TWorkloadStats {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A saga a client started, followed while it runs (30 s at most): a service or the edge that went away mid-saga
+ * leaves it to finish from its log; its status then.
+ */
+async function settled(client: TEdgeClient, sagaId: string, status: string): Promise<string> {
+  for (let i = 0; i < 60 && (status === 'running' || status === 'compensating'); i += 1) {
+    await sleep(500);
+    status = (await client.disconnect.status.query({ sagaId })).status;
+  }
+  return status;
+}
+
 interface TSlot {
   vendor: string;
   cycles: number;
@@ -99,14 +111,18 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
       stats.reconnects >= opts.operations &&
       (opts.canFinish?.() ?? true));
 
-  const worker = async (user: TChaosUser, index: number): Promise<void> => {
-    const client: TEdgeClient = edgeClient(opts.edgeUrls, user.token, {
+  /** A user's client, preferring one edge replica by its index. */
+  const clientOf = (user: TChaosUser, index: number): TEdgeClient =>
+    edgeClient(opts.edgeUrls, user.token, {
       preferred: index,
       // An edge restarting on a loaded machine can take a while: the client keeps trying that long.
       retryForMs: 120_000,
       traffic: opts.traffic,
       ...(opts.log ? { log: opts.log } : {}),
     });
+
+  const worker = async (user: TChaosUser, index: number): Promise<void> => {
+    const client = clientOf(user, index);
     const slots: TSlot[] = CHAOS_VENDORS.map((vendor) => ({
       vendor,
       cycles: 0,
@@ -175,12 +191,7 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
           confirm: true,
           waitMs: 10_000,
         });
-        let status = started.saga.status;
-        // Still running (a service or the edge went away mid-saga): it finishes from its log; look again.
-        for (let i = 0; i < 60 && (status === 'running' || status === 'compensating'); i += 1) {
-          await sleep(500);
-          status = (await client.disconnect.status.query({ sagaId: started.sagaId })).status;
-        }
+        const status = await settled(client, started.sagaId, started.saga.status);
         if (status === 'completed') {
           stats.disconnects += 1;
           slot.revokedBefore = true;
@@ -197,20 +208,7 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
 
   /** The admin's cycle: connect the org's QuickBooks, disconnect it, unlink it; each step derived from the edge. */
   const unlinkWorker = async (admin: TChaosUser, index: number): Promise<void> => {
-    const client: TEdgeClient = edgeClient(opts.edgeUrls, admin.token, {
-      preferred: index,
-      retryForMs: 120_000,
-      traffic: opts.traffic,
-      ...(opts.log ? { log: opts.log } : {}),
-    });
-    /** A saga this client started, followed until it ends (it finishes from its log whatever happens meanwhile). */
-    const settle = async (sagaId: string, status: string): Promise<string> => {
-      for (let i = 0; i < 60 && (status === 'running' || status === 'compensating'); i += 1) {
-        await sleep(500);
-        status = (await client.disconnect.status.query({ sagaId })).status;
-      }
-      return status;
-    };
+    const client = clientOf(admin, index);
     while (!done()) {
       try {
         const entry = (await client.integrations.list.query()).find(
@@ -223,7 +221,7 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
             confirm: true,
             waitMs: 10_000,
           });
-          const status = await settle(started.sagaId, started.saga.status);
+          const status = await settled(client, started.sagaId, started.saga.status);
           if (status !== 'completed') fail(`unlinker disconnect ${status}`);
         } else if (app && app.status !== 'revoked' && app.status !== 'error') {
           fail(`unlinker slot ${app.status}`);
@@ -234,7 +232,7 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
             confirmTenantId: entry.instance.tenant,
             waitMs: 10_000,
           });
-          const status = await settle(started.sagaId, started.saga.status);
+          const status = await settled(client, started.sagaId, started.saga.status);
           if (status === 'completed') stats.unlinks += 1;
           else fail(`unlink ${status}`);
         } else {

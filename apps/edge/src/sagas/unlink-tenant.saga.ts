@@ -1,4 +1,3 @@
-import type { TInstance } from '@otesse/contracts';
 import { deterministicUuid, type TSagaDefinition, type TSagaError } from '@otesse/saga';
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
@@ -32,7 +31,7 @@ export const unlinkTenantSubject = (orgId: string, instanceId: string): string =
 export const ERASE_TIMEOUT_MS = 60_000;
 
 interface TResults {
-  hold?: { instance: TInstance; endedConnections: number };
+  hold?: { endedConnections: number };
   'erase-data'?: { recordsErased: number; referencesErased: number };
   'unpin-tenant'?: { previousTenantId: string; unlinkedAt: string };
 }
@@ -64,8 +63,8 @@ export function unlinkTenantSaga(deps: TDeps): TSagaDefinition<TUnlinkTenantInpu
         kind: 'compensatable',
         timeoutMs: 3_000,
         maxAttempts: 3,
-        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) =>
-          deps.bus.request(
+        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+          const held = await deps.bus.request(
             'connection.instances.hold-for-unlink',
             {
               orgId,
@@ -75,7 +74,10 @@ export function unlinkTenantSaga(deps: TDeps): TSagaDefinition<TUnlinkTenantInpu
               expectedTenantId: input.expectedTenantId,
             },
             sagaRequestOptions(input, actorUserId, orgId, idempotencyKey, 3_000),
-          ),
+          );
+          // What the saga reads later, not the whole instance (the log, and the view its caller gets, keep it).
+          return { endedConnections: held.endedConnections };
+        },
         compensate: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
           await deps.bus.request(
             'connection.instances.cancel-unlink',
