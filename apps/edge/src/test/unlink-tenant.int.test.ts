@@ -245,16 +245,30 @@ describe('unlinking an instance from its tenant (whole stack as processes)', () 
     ).toMatchObject({ code: 'PRECONDITION_FAILED', data: { reason: 'not_pinned' } });
   });
 
-  it('names an Atlassian site by its name in the preview, once its connections are disconnected too', async () => {
+  it("counts every live connection, members' too, and names an Atlassian site by its name once they are disconnected", async () => {
     const sam = await connectOAuth(h, h.admin, 'confluence', 'app');
     expect(sam.outcome).toBe('connected');
-    await h.admin.client.disconnect.start.mutate({
-      connectionId: sam.connectionId!,
-      confirm: true,
-    });
+    const mia = await connectOAuth(h, h.member, 'confluence', 'user');
+    expect(mia.outcome).toBe('connected');
+    // The org's connection and a member's personal one, whom the admin's own view does not list.
     expect(
       await h.admin.client.integrations.unlinkTenantPreview.query({ vendor: 'confluence' }),
-    ).toMatchObject({ tenantId: 'acme', siteName: 'Acme', canUnlink: true });
+    ).toMatchObject({ canUnlink: false, blockedBy: 'connections_live', liveConnections: 2 });
+    for (const c of [sam, mia]) {
+      await h.admin.client.disconnect.start.mutate({
+        connectionId: c.connectionId!,
+        confirm: true,
+      });
+    }
+    expect(
+      await h.admin.client.integrations.unlinkTenantPreview.query({ vendor: 'confluence' }),
+    ).toMatchObject({
+      tenantId: 'acme',
+      siteName: 'Acme',
+      canUnlink: true,
+      blockedBy: null,
+      liveConnections: 0,
+    });
   });
 
   it("another org's instance is NOT_FOUND, and an instance never pinned has nothing to unlink", async () => {

@@ -65,21 +65,11 @@ describe('the unlink dialog says what goes and what stays', () => {
   });
 
   it('says why Unlink cannot run now', () => {
-    const p = { liveConnections: 0, liveConnectionsCapped: false };
+    const p = { liveConnections: 0 };
     expect(unlinkBlockedText({ ...p, blockedBy: null }, 'QuickBooks')).toBeNull();
     expect(
       unlinkBlockedText({ ...p, blockedBy: 'connections_live', liveConnections: 2 }, 'QuickBooks'),
     ).toMatch(/^Disconnect every connection first \(2 live\)/);
-    expect(
-      unlinkBlockedText(
-        {
-          blockedBy: 'connections_live',
-          liveConnections: 1000,
-          liveConnectionsCapped: true,
-        },
-        'QuickBooks',
-      ),
-    ).toContain('(at least 1000 live)');
     expect(unlinkBlockedText({ ...p, blockedBy: 'not_pinned' }, 'QuickBooks')).toMatch(
       /not linked to any provider organization/,
     );

@@ -38,7 +38,7 @@ export function tenantLabel(p: Pick<TUnlinkPreview, 'tenantId' | 'siteName'>): s
 
 /** Why Unlink cannot run now (the preview's `blockedBy`), or null when it can. */
 export function unlinkBlockedText(
-  p: Pick<TUnlinkPreview, 'blockedBy' | 'liveConnections' | 'liveConnectionsCapped'>,
+  p: Pick<TUnlinkPreview, 'blockedBy' | 'liveConnections'>,
   providerName: string,
 ): string | null {
   switch (p.blockedBy) {
@@ -49,7 +49,7 @@ export function unlinkBlockedText(
     case 'unlink_in_progress':
       return `An unlink of ${providerName} is already under way: wait for it to finish.`;
     case 'connections_live':
-      return `Disconnect every connection first (${p.liveConnectionsCapped ? 'at least ' : ''}${p.liveConnections} live): only an integration nobody is connected to can be unlinked.`;
+      return `Disconnect every connection first (${p.liveConnections} live): only an integration nobody is connected to can be unlinked.`;
   }
 }
 

@@ -2,8 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { requirePermission } from '../../trpc/trpc';
 import { ZUnlinkTenantPreviewInput } from './unlink-tenant.schema';
 
-/** Live connections counted for the preview; more reads as "at least this many". */
-const LIVE_COUNT_CAP = 1_000;
+const LIVE = new Set(['pending', 'connected', 'disconnecting']);
 
 /**
  * The unlink dialog's data, changing nothing: the tenant the instance is pinned to, what would be erased (synced
@@ -15,38 +14,39 @@ export const unlinkTenantPreview = requirePermission('settings.edit')
   .query(async ({ ctx, input }) => {
     const orgId = ctx.identity.orgId;
     const opts = { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId } };
-    const [{ instance, connections }, named] = await Promise.all([
+    // The instance, with its newest connection on its tenant, revoked ones too (an unlinkable instance has no live
+    // one): an Atlassian site's name.
+    const named = await ctx.deps.bus.request(
+      'connection.instances.get',
+      { orgId, vendor: input.vendor, withTenant: true, newest: 1 },
+      opts,
+    );
+    const instance = named.instance;
+    if (!instance) throw new TRPCError({ code: 'NOT_FOUND', message: 'integration not found' });
+    const [listed, data] = await Promise.all([
+      // The live connections counted, not read: the org's and the admin's own, plus the other members' in number.
       ctx.deps.bus.request(
-        'connection.instances.get',
-        {
-          orgId,
-          vendor: input.vendor,
-          statuses: ['pending', 'connected', 'disconnecting'],
-          newest: LIVE_COUNT_CAP,
-        },
+        'connection.integrations.list',
+        { orgId, instanceId: instance.id, viewer: { userId: ctx.identity.userId, othersLimit: 0 } },
         opts,
       ),
-      // The newest connection on the instance's tenant, revoked ones too (an unlinkable instance has no live one):
-      // an Atlassian site's name.
       ctx.deps.bus.request(
-        'connection.instances.get',
-        { orgId, vendor: input.vendor, withTenant: true, newest: 1 },
+        'sync-scheduler.instances.data-summary',
+        { orgId, instanceId: instance.id },
         opts,
       ),
     ]);
-    if (!instance) throw new TRPCError({ code: 'NOT_FOUND', message: 'integration not found' });
-    const data = await ctx.deps.bus.request(
-      'sync-scheduler.instances.data-summary',
-      { orgId, instanceId: instance.id },
-      opts,
-    );
+    const entry = listed.instances[0];
+    const liveConnections =
+      (entry?.connections.filter((c) => LIVE.has(c.status)).length ?? 0) +
+      (entry?.counts?.otherMembersLive ?? 0);
     const tenantId = instance.tenantId ?? null;
     const blockedBy =
       tenantId === null
         ? ('not_pinned' as const)
         : instance.unlinkInProgress === true
           ? ('unlink_in_progress' as const)
-          : connections.length > 0
+          : liveConnections > 0
             ? ('connections_live' as const)
             : null;
     return {
@@ -60,8 +60,8 @@ export const unlinkTenantPreview = requirePermission('settings.edit')
           .siteName ?? null,
       canUnlink: blockedBy === null,
       blockedBy,
-      liveConnections: connections.length,
-      liveConnectionsCapped: connections.length >= LIVE_COUNT_CAP,
+      /** Every live connection of the instance: the org's, the admin's own and the other members'. */
+      liveConnections,
       erases: data,
       /** What an unlink keeps (the dashboard lists it beside what goes). */
       keeps: [
