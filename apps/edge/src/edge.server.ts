@@ -38,7 +38,6 @@ import {
 } from '@otesse/runtime';
 import { OAUTH_PURGE_INTERVAL_MS, startOAuthPurge } from './oauth/purge-expired-oauth-rows';
 import { startSagaRecordRelease } from './sagas/release-saga-records';
-import { PendingTokens } from './sagas/reconnect.saga';
 import { sagaDefinitions } from './sagas/saga-registry';
 import { EDGE_SCHEMA, edgeOrmConfig } from './db/orm.config';
 import { createOAuthRoutes, pathForLog } from './oauth/oauth-routes';
@@ -280,7 +279,6 @@ async function serveEdge(
     publicUrl: (cfg.publicUrl ?? url).replace(/\/$/, ''),
     dashboardUrl: cfg.dashboardUrl,
     sagas,
-    pendingTokens: new PendingTokens(),
     limits,
     tokenUse: new TokenUseRecorder({
       knex: () => orm.em.getConnection().getKnex(),

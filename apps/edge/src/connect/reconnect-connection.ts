@@ -127,7 +127,7 @@ export async function reconnectFromCallback(
   const { stageId } = staged;
   let started: { sagaId: string; created: boolean };
   try {
-    started = await deps.sagas.start(reconnectSaga(deps, deps.pendingTokens, req.action), {
+    started = await deps.sagas.start(reconnectSaga(deps, req.action), {
       sagaId,
       subjectKey: connection.id,
       orgId: req.orgId,

@@ -8,7 +8,7 @@ import {
 import type { TEdgeDeps } from '../trpc/context';
 import { publishAudit } from '../audit/publish-audit';
 import { grantHoldersOfAccount } from '../connect/grant-in-use';
-import { discardStagedTokens, handTokensToVault } from '../connect/discard-tokens';
+import { discardStagedTokens } from '../connect/discard-tokens';
 import { auditOperationResumed, auditOperationStopped } from './operation-audit';
 import { REVOCATION_TIMEOUT_MS } from './disconnect.saga';
 import { sagaRequestOptions } from './saga-request-options';
@@ -30,8 +30,8 @@ export interface TReconnectInput extends Record<string, unknown> {
   traceId: string;
   /**
    * Where the vault holds the new tokens (`vault.tokens.stage`): any edge that drives the saga swaps them in.
-   * Absent for a saga started before tokens were staged: those wait in the memory of the edge that received the
-   * callback (PendingTokens).
+   * Absent only for a saga started before tokens were staged (two releases ago), whose tokens waited in the memory
+   * of an edge that has restarted since: its swap settles the key instead.
    */
   stageId?: string;
 }
@@ -53,49 +53,14 @@ export const RECONNECT_SAGA_VERSION: Record<TReconnectAction, number> = {
 };
 
 /**
- * For sagas started before the new tokens were staged in the vault (their input has no `stageId`), at an upgrade:
- * the tokens wait here, in memory, for the swap step. A saga resumed by another process finds none: it asks the
- * vault to settle the swap's key (the swap made under it goes on; otherwise none ever will be, and the saga
- * compensates — the user authorizes again). New sagas stage their tokens in the vault instead (`vault.tokens.stage`),
- * which any edge can swap in and which the vault discards if no swap claims them.
- */
-export class PendingTokens {
-  private readonly byKey = new Map<string, { creds: TCredentialInput[]; at: number }>();
-  put(sagaId: string, creds: TCredentialInput[]): void {
-    this.byKey.set(sagaId, { creds, at: performance.now() });
-    // Never kept longer than an authorization could wait.
-    setTimeout(() => this.byKey.delete(sagaId), 10 * 60_000).unref();
-  }
-  /**
-   * The tokens, each `expiresInSec` less the time they waited here: the vault dates it from when it receives them
-   * (a swap retried while the vault was away may come minutes after the provider answered). Measured on this
-   * process' monotonic clock, which no other process' time of day enters.
-   */
-  take(sagaId: string): TCredentialInput[] | undefined {
-    const held = this.byKey.get(sagaId);
-    if (!held) return undefined;
-    const waitedSec = Math.floor((performance.now() - held.at) / 1_000);
-    return held.creds.map((c) =>
-      c.expiresInSec === undefined
-        ? c
-        : { ...c, expiresInSec: Math.max(1, c.expiresInSec - waitedSec) },
-    );
-  }
-  drop(sagaId: string): void {
-    this.byKey.delete(sagaId);
-  }
-}
-
-/**
  * The new tokens of a reconnect that will never take them (it compensated: nothing was swapped), revoked at the
- * provider and destroyed: staged ones by their `stageId`, from whichever edge runs the hook; older sagas' from this
- * process' memory, handed to the vault, then forgotten (nothing to do when this process holds none). Both the saga's
+ * provider and destroyed by their `stageId`, from whichever edge runs the hook. A saga started before tokens were
+ * staged has none left to discard (they were in the memory of an edge that has restarted since). Both the saga's
  * hook and the callback still waiting for it may get here: one key, derived from the saga, makes it one discard.
  * Throws when the vault did not answer: the retry sends the same key.
  */
 export async function discardUnusedTokens(
   deps: Pick<TEdgeDeps, 'bus' | 'catalogue' | 'logger'>,
-  tokens: PendingTokens,
   sagaId: string,
   req: {
     orgId: string;
@@ -107,16 +72,9 @@ export async function discardUnusedTokens(
     stageId?: string | undefined;
   },
 ): Promise<void> {
-  if (req.stageId !== undefined) {
-    const { stageId, ...rest } = req;
-    await discardStagedTokens(deps, { ...rest, stageId }, sagaHookKey(sagaId, 'onCompensated'));
-    return;
-  }
-  const credentials = tokens.take(sagaId);
-  if (!credentials) return;
-  // The onCompensated hook's key (released with the saga's records); the callback's fallback shares it.
-  await handTokensToVault(deps, { ...req, credentials }, sagaHookKey(sagaId, 'onCompensated'));
-  tokens.drop(sagaId);
+  if (req.stageId === undefined) return;
+  const { stageId, ...rest } = req;
+  await discardStagedTokens(deps, { ...rest, stageId }, sagaHookKey(sagaId, 'onCompensated'));
 }
 
 /** Why the retired tokens were left unrevoked (their provider revokes the whole grant, still in use). */
@@ -238,7 +196,6 @@ function syncPauseSteps(deps: Pick<TEdgeDeps, 'bus'>): {
  */
 export function reconnectSaga(
   deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger' | 'catalogue'>,
-  tokens: PendingTokens,
   action: TReconnectAction,
   version = RECONNECT_SAGA_VERSION[action],
 ): TSagaDefinition<TReconnectInput> {
@@ -292,11 +249,10 @@ export function reconnectSaga(
         // The vault's word that no swap was made under the key, nor will be: the saga compensates.
         provesNoEffect: (err) => err.reason === 'authorization_lost',
         run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
-          // Staged in the vault: sent by reference, from whichever edge drives the saga.
-          const creds = input.stageId === undefined ? tokens.take(sagaId) : undefined;
-          // Without the new tokens (another edge took the saga over, or they waited too long) the swap cannot be
-          // sent again, and an earlier attempt may have reached the vault: it is settled instead — the swap made
-          // under the key goes on, or the key is closed so that none ever is and nothing changed.
+          // Staged in the vault: sent by reference, from whichever edge drives the saga. A saga started before
+          // tokens were staged has none left (they were in a restarted edge's memory), and an earlier attempt may
+          // have reached the vault: the swap is settled instead — the one made under the key goes on, or the key is
+          // closed so that none ever is and nothing changed.
           const r = await deps.bus
             .request(
               'vault.credentials.swap',
@@ -304,11 +260,7 @@ export function reconnectSaga(
                 orgId,
                 connectionId: input.connectionId,
                 vendor: input.vendor,
-                ...(input.stageId !== undefined
-                  ? { stageId: input.stageId }
-                  : creds
-                    ? { credentials: creds }
-                    : {}),
+                ...(input.stageId !== undefined ? { stageId: input.stageId } : {}),
                 idempotencyKey,
               },
               opts(input, actorUserId, orgId, idempotencyKey, 7_000),
@@ -323,7 +275,6 @@ export function reconnectSaga(
               }
               throw e;
             });
-          tokens.drop(sagaId);
           return r;
         },
       },
@@ -483,9 +434,8 @@ export function reconnectSaga(
     onResumed: auditOperationResumed(deps, RECONNECT_SAGA[action]),
     onFailed: async ({ input, orgId, actorUserId, sagaId, results, error, resumedCount }) => {
       // Swapped: the vault holds them as the connection's. Not swapped, this saga stopped past an attempt that may
-      // have been (a timeout): they may be the connection's live tokens, so they are not revoked; they stay held
-      // for a resume, which sends them again under the swap's key.
-      if (results['swap-credentials'] !== undefined) tokens.drop(sagaId);
+      // have been (a timeout): they may be the connection's live tokens, so nothing revokes them here; a resume
+      // sends the same stage under the swap's key, and a stage no swap claims ends with its hold (the vault's sweep).
       const destroyed = results['destroy-old-credentials'] as { destroyed?: number } | undefined;
       await auditOperationStopped(deps, {
         sagaId,
@@ -506,7 +456,7 @@ export function reconnectSaga(
     },
     onCompensated: async ({ input, orgId, actorUserId, sagaId, error }) => {
       // Nothing was swapped: the new tokens are no connection's. The callback may have stopped waiting long ago.
-      await discardUnusedTokens(deps, tokens, sagaId, {
+      await discardUnusedTokens(deps, sagaId, {
         orgId,
         userId: actorUserId,
         vendor: input.vendor,

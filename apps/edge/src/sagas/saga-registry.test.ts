@@ -1,16 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { TEdgeDeps } from '../trpc/context';
 import { DISCONNECT_SAGA, DISCONNECT_SAGA_VERSION } from './disconnect.saga';
-import { PendingTokens, RECONNECT_SAGA, RECONNECT_SAGA_VERSION } from './reconnect.saga';
+import { RECONNECT_SAGA, RECONNECT_SAGA_VERSION } from './reconnect.saga';
 import { sagaDefinitions } from './saga-registry';
 import { UNLINK_TENANT_SAGA, UNLINK_TENANT_SAGA_VERSION } from './unlink-tenant.saga';
 
 describe('sagaDefinitions (what the edge registers)', () => {
   // Building a definition touches none of its deps: the steps use them only when they run.
-  const deps = { pendingTokens: new PendingTokens() } as unknown as Pick<
-    TEdgeDeps,
-    'bus' | 'events' | 'logger' | 'catalogue' | 'pendingTokens'
-  >;
+  const deps = {} as unknown as Pick<TEdgeDeps, 'bus' | 'events' | 'logger' | 'catalogue'>;
   const registered = sagaDefinitions(deps).map((d) => `${d.type}@${d.version}`);
 
   it('keeps every older version of every saga, so one in flight at an upgrade finishes on its own definition', () => {

@@ -15,14 +15,12 @@ const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1)
  * an upgrade finishes on the definition it started with (and one left unregistered would never finish).
  */
 export function sagaDefinitions(
-  deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger' | 'catalogue' | 'pendingTokens'>,
+  deps: Pick<TEdgeDeps, 'bus' | 'events' | 'logger' | 'catalogue'>,
 ): TSagaDefinition<Record<string, unknown>>[] {
   const reconnects = (
     ['reconnect', 'changeUser'] as const satisfies readonly TReconnectAction[]
   ).flatMap((action) =>
-    upTo(RECONNECT_SAGA_VERSION[action]).map((v) =>
-      reconnectSaga(deps, deps.pendingTokens, action, v),
-    ),
+    upTo(RECONNECT_SAGA_VERSION[action]).map((v) => reconnectSaga(deps, action, v)),
   );
   return [
     ...upTo(DISCONNECT_SAGA_VERSION).map((v) => disconnectSaga(deps, v as TDisconnectSagaVersion)),

@@ -5,7 +5,6 @@ import type { Logger } from '@otesse/logging';
 import type { Bus, EventPublisher } from '@otesse/messaging';
 import type { Catalogue } from '@otesse/providers';
 import type { SagaEngine } from '@otesse/saga';
-import type { PendingTokens } from '../sagas/reconnect.saga';
 import { authenticate, type TIdentity, type TokenUseRecorder } from '@otesse/identity';
 import { newTraceId } from '@otesse/messaging';
 import type { TEdgeLimits } from '../http/edge-limits';
@@ -21,7 +20,6 @@ export interface TEdgeDeps {
   publicUrl: string;
   dashboardUrl: string;
   sagas: SagaEngine;
-  pendingTokens: PendingTokens;
   /** Body size and rate limits (per client IP, per API token). */
   limits: TEdgeLimits;
   /** Writes verified tokens' `last_used_at`, at most once a minute each, off the request's path. */
