@@ -1,4 +1,4 @@
-import { AppError, type TConnectionDetails, type TCredentialInput } from '@otesse/contracts';
+import { AppError, type TConnectionDetails } from '@otesse/contracts';
 import {
   deterministicUuid,
   sagaHookKey,
@@ -248,7 +248,7 @@ export function reconnectSaga(
         maxAttempts: 3,
         // The vault's word that no swap was made under the key, nor will be: the saga compensates.
         provesNoEffect: (err) => err.reason === 'authorization_lost',
-        run: async ({ input, orgId, actorUserId, sagaId, idempotencyKey }) => {
+        run: async ({ input, orgId, actorUserId, idempotencyKey }) => {
           // Staged in the vault: sent by reference, from whichever edge drives the saga. A saga started before
           // tokens were staged has none left (they were in a restarted edge's memory), and an earlier attempt may
           // have reached the vault: the swap is settled instead — the one made under the key goes on, or the key is
