@@ -3,60 +3,35 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import type { TSyncResource } from '@otesse/contracts';
-import { createLogger } from '@otesse/logging';
-import { Bus, connectNats } from '@otesse/messaging';
+import type { Bus } from '@otesse/messaging';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
-import { startSyncScheduler } from './sync-scheduler.service';
-
-const logger = createLogger({
-  name: 'sync-erase-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+  instanceWithDefaultJobs,
+  startSyncSchedulerTestBed,
+  type TSyncSchedulerTestBed,
+} from './test/sync-scheduler-test-bed';
 
 /** The unlink saga's summary and its pivot, erase-data, engine off (rows set up by hand). */
 describe('sync-scheduler instance data summary and erase (real Postgres + NATS)', () => {
+  let bed: TSyncSchedulerTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    svc = await startSyncScheduler({
-      databaseUrl: db.urlFor('sync-scheduler'),
-      natsUrl: nats.url,
-      logger,
+    bed = await startSyncSchedulerTestBed('sync-erase-test', {
       engine: { enabled: false },
+      busTimeoutMs: 10_000,
     });
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    bus = new Bus(nc, { timeoutMs: 10_000 });
+    ({ db, nc, bus } = bed);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   type TScope = { orgId: string; instanceId: string };
   /** An instance with one connection's default jobs (and mappings); `orgId` to put it in an existing org. */
-  const setup = async (orgId: string = randomUUID()) => {
-    const t = { orgId, instanceId: randomUUID(), connectionId: randomUUID() };
-    const { jobs } = await bus.request('sync-scheduler.jobs.create-defaults', {
-      ...t,
-      vendor: 'zendesk',
-      resources: ['contacts', 'invoices', 'tickets'],
-    });
-    return { ...t, jobs };
-  };
+  const setup = (orgId: string = randomUUID()) => instanceWithDefaultJobs(bus, { orgId });
   const records = (t: TScope, resource: TSyncResource, n: number) =>
     db.query(
       `insert into sync.synced_record (org_id, instance_id, resource, external_id, data, synced_at, source_connection_id)

@@ -3,42 +3,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import { SYNC_CANCEL_SIGNAL_SUBJECT, ZSyncCancelSignal } from '@otesse/contracts';
-import { createLogger } from '@otesse/logging';
-import { Bus, connectNats, decodeJson } from '@otesse/messaging';
+import { decodeJson, type Bus } from '@otesse/messaging';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
-import { startSyncScheduler } from './sync-scheduler.service';
-
-const logger = createLogger({
-  name: 'sync-saga-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+  instanceWithDefaultJobs,
+  startSyncSchedulerTestBed,
+  type TSyncSchedulerTestBed,
+} from './test/sync-scheduler-test-bed';
 
 /** The disconnect saga's commands and the dashboard's job/execution endpoints, engine off (rows set up by hand). */
 describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)', () => {
+  let bed: TSyncSchedulerTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService;
   const signals: string[][] = [];
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    svc = await startSyncScheduler({
-      databaseUrl: db.urlFor('sync-scheduler'),
-      natsUrl: nats.url,
-      logger,
-      engine: { enabled: false },
-    });
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    bus = new Bus(nc, { timeoutMs: 5_000 });
+    bed = await startSyncSchedulerTestBed('sync-saga-test', { engine: { enabled: false } });
+    ({ db, nc, bus } = bed);
     nc.subscribe(SYNC_CANCEL_SIGNAL_SUBJECT, {
       callback: (_err, msg) => {
         const body = decodeJson(msg.data);
@@ -48,23 +31,12 @@ describe('sync-scheduler saga commands and job endpoints (real Postgres + NATS)'
     await nc.flush();
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
-  const setup = async (
+  const setup = (
     resources: ('contacts' | 'invoices' | 'tickets')[] = ['contacts', 'invoices', 'tickets'],
-  ) => {
-    const t = { orgId: randomUUID(), instanceId: randomUUID(), connectionId: randomUUID() };
-    const { jobs } = await bus.request('sync-scheduler.jobs.create-defaults', {
-      ...t,
-      vendor: 'zendesk',
-      resources,
-    });
-    return { ...t, jobs };
-  };
+  ) => instanceWithDefaultJobs(bus, { resources });
   const running = async (jobId: string, t: { orgId: string; connectionId: string }) =>
     (
       await db.query<{ id: string }>(

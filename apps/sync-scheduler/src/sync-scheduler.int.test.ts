@@ -1,53 +1,38 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { Bus, connectNats } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
+import type { Bus } from '@otesse/messaging';
 import { migrateDown, migrateUp, openOrm } from '@otesse/persistence';
 import type { TRequestSubject } from '@otesse/contracts';
-import {
-  createTestDatabase,
-  schemaObjects,
-  startNatsServer,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
+import { schemaObjects, type TTestDatabase } from '@otesse/testing';
 import type { TRunningService } from '@otesse/runtime';
 import { SYNC_SCHEMA, syncSchedulerOrmConfig } from './db/orm.config';
 import { migrations } from './migrations';
-import { startSyncScheduler } from './sync-scheduler.service';
-
-const logger = createLogger({
-  name: 'sync-scheduler-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+import {
+  createDefaultJobs,
+  startSyncSchedulerTestBed,
+  type TSyncSchedulerTestBed,
+} from './test/sync-scheduler-test-bed';
 
 const ALL = ['contacts', 'invoices', 'tickets'] as const;
 
 describe('sync-scheduler service (real Postgres + NATS)', () => {
+  let bed: TSyncSchedulerTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let nc: NatsConnection;
   let bus: Bus;
+  // The migration tests stop it first (the bed's close stops it again: a no-op).
   let svc: TRunningService | undefined;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    svc = await startSyncScheduler({
-      databaseUrl: db.urlFor('sync-scheduler'),
-      natsUrl: nats.url,
-      logger,
+    bed = await startSyncSchedulerTestBed('sync-scheduler-test', {
       // Endpoints only: these tests look at tables the engine would otherwise add executions to.
       engine: { enabled: false },
     });
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    bus = new Bus(nc, { timeoutMs: 5_000 });
+    ({ db, nc, bus, svc } = bed);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   /** Migrates down one at a time until `last` is undone (the newer migrations first); the names undone. */
@@ -68,12 +53,7 @@ describe('sync-scheduler service (real Postgres + NATS)', () => {
   const createDefaults = (
     t: { orgId: string; instanceId: string; connectionId: string },
     resources: readonly (typeof ALL)[number][] = ALL,
-  ) =>
-    bus.request('sync-scheduler.jobs.create-defaults', {
-      ...t,
-      vendor: 'zendesk',
-      resources: [...resources],
-    });
+  ) => createDefaultJobs(bus, t, resources);
   const tableCounts = async () =>
     (
       await db.query<{ jobs: string; executions: string; mappings: string; refs: string }>(

@@ -17,6 +17,7 @@ import {
 import { metricsText } from '@otesse/telemetry';
 import { WEBHOOK_DELIVERIES_DURABLE } from './consumers/webhook-deliveries.consumer';
 import { startSyncScheduler, type TRunningSyncScheduler } from './sync-scheduler.service';
+import { instanceWithDefaultJobs } from './test/sync-scheduler-test-bed';
 import { startSyncKit, type TSyncKit } from './test/sync-test-kit';
 
 type TDelivery = TEventInput<'integrations.webhook.received'>;
@@ -149,22 +150,10 @@ describe('webhook deliveries request sync runs (real Postgres, NATS with the dep
         )
       ).map((r) => [r.id, r]),
     );
-  const setup = async (
+  const setup = (
     t: { orgId?: string; instanceId?: string } = {},
     resources: TSyncResource[] = ['contacts', 'invoices', 'tickets'],
-  ) => {
-    const ids = {
-      orgId: t.orgId ?? randomUUID(),
-      instanceId: t.instanceId ?? randomUUID(),
-      connectionId: randomUUID(),
-    };
-    const { jobs } = await bus.request('sync-scheduler.jobs.create-defaults', {
-      ...ids,
-      vendor: 'zendesk',
-      resources,
-    });
-    return { ...ids, jobs };
-  };
+  ) => instanceWithDefaultJobs(bus, { ...t, resources });
   /** What a disconnect leaves: every job of the connection disabled by the saga's step 2. */
   const disconnect = (t: { orgId: string; connectionId: string }) => {
     const sagaId = randomUUID();

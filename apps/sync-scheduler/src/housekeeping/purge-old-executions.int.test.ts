@@ -1,55 +1,34 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsConnection } from 'nats';
-import { Bus, connectNats } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
+import type { Bus } from '@otesse/messaging';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
-import type { TRunningService } from '@otesse/runtime';
-import { startSyncScheduler } from '../sync-scheduler.service';
+  instanceWithDefaultJobs,
+  startSyncSchedulerTestBed,
+  type TSyncSchedulerTestBed,
+} from '../test/sync-scheduler-test-bed';
 
 /**
  * A job runs every interval for as long as it exists. Its ended executions are deleted once past the retention,
  * except its newest, by the scheduler on its own; the jobs panel's counts still say how many ran.
  */
 describe('old sync executions deleted by the scheduler (real Postgres + NATS)', () => {
+  let bed: TSyncSchedulerTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
-  let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService | undefined;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    svc = await startSyncScheduler({
-      databaseUrl: db.urlFor('sync-scheduler'),
-      natsUrl: nats.url,
-      logger: createLogger({ name: 'purge-test', level: 'silent' }),
+    bed = await startSyncSchedulerTestBed('purge-test', {
       engine: { enabled: false },
       executionRetention: { days: 30, purgeIntervalMs: 300 },
     });
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    bus = new Bus(nc, { timeoutMs: 5_000 });
+    ({ db, bus } = bed);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   it('keeps each job’s newest, every running one and every recent one; the counts keep them all', async () => {
-    const t = { orgId: randomUUID(), instanceId: randomUUID(), connectionId: randomUUID() };
-    const { jobs } = await bus.request('sync-scheduler.jobs.create-defaults', {
-      ...t,
-      vendor: 'zendesk',
-      resources: ['contacts', 'invoices', 'tickets'],
-    });
+    const { jobs, ...t } = await instanceWithDefaultJobs(bus);
     const jobId = (resource: string) => jobs.find((j) => j.resource === resource)!.id;
     // Per job: [status, days ago it started] (ended the same day; a running one has not ended).
     const seeded: Record<string, [string, number][]> = {
