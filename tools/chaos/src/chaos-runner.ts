@@ -40,6 +40,8 @@ export interface TChaosResult {
   report: TInvariantReport;
   /** From the faults stopping until every saga was terminal and every invariant held (or settleMs). */
   settledInMs: number;
+  /** Per invariant violated while settling: when it was last seen violated, in ms after the faults stopped. */
+  lastViolatedMs: Record<string, number>;
   settled: boolean;
   runMs: number;
 }
@@ -129,14 +131,25 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
     );
 
     // Settling: every saga terminal and every invariant holding, within settleMs of the last fault.
-    let report = await checkInvariants(h.db, h.nc);
+    // What held things up: each invariant's last violated check, and open sagas', after the faults stopped.
+    const lastViolatedMs: Record<string, number> = {};
+    const note = (r: TInvariantReport): TInvariantReport => {
+      for (const [k, v] of Object.entries(r.violations))
+        if (v > 0) lastViolatedMs[k] = Date.now() - faultsStopped;
+      return r;
+    };
+    let report = note(await checkInvariants(h.db, h.nc));
     while (report.totalViolations > 0 && Date.now() - faultsStopped < opts.settleMs) {
       await sleep(1_000);
       const counts = await sagaCounts(h.db);
-      if (counts.stuck > 0) continue;
-      report = await checkInvariants(h.db, h.nc);
+      if (counts.stuck > 0) {
+        lastViolatedMs['sagas still open (before the invariants are checked)'] =
+          Date.now() - faultsStopped;
+        continue;
+      }
+      report = note(await checkInvariants(h.db, h.nc));
     }
-    if (report.totalViolations > 0) report = await checkInvariants(h.db, h.nc);
+    if (report.totalViolations > 0) report = note(await checkInvariants(h.db, h.nc));
     const settledInMs = Date.now() - faultsStopped;
     return {
       options: {
@@ -158,6 +171,7 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
       traffic,
       report,
       settledInMs,
+      lastViolatedMs,
       settled: report.totalViolations === 0,
       runMs: Date.now() - started,
     };
@@ -212,6 +226,8 @@ export function formatChaosResult(r: TChaosResult): string {
       `    ${type.padEnd(13)} ${c.sagas}: ${c.completed} completed, ${c.compensated} compensated`,
     );
   lines.push(`  settled in      ${(r.settledInMs / 1000).toFixed(1)} s after the faults stopped`);
+  for (const [k, ms] of Object.entries(r.lastViolatedMs).sort((a, b) => b[1] - a[1]))
+    lines.push(`    ${k}: last seen at ${(ms / 1000).toFixed(1)} s`);
   lines.push('  invariants');
   for (const [k, v] of Object.entries(r.report.violations)) {
     const ex = r.report.examples[k];
