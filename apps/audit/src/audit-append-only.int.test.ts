@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsConnection } from 'nats';
 import pg from 'pg';
-import { Bus, connectNats, EventPublisher, ensureStreams } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
+import { EventPublisher, type Bus } from '@otesse/messaging';
 import {
   migrateDown,
   migrateUp,
@@ -11,40 +9,30 @@ import {
   provisionDatabase,
   SERVICE_SCHEMAS,
 } from '@otesse/persistence';
-import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
+import type { TTestDatabase } from '@otesse/testing';
 import type { TRunningService } from '@otesse/runtime';
-import { startAudit } from './audit.service';
 import { AUDIT_SCHEMA, auditOrmConfig } from './db/orm.config';
 import { chainContentOfRow, linkHash, type TAuditEntryRow } from './hash-chain';
-
-const logger = createLogger({
-  name: 'audit-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+import {
+  publishEntries,
+  startAuditTestBed,
+  waitForEntries,
+  type TAuditTestBed,
+} from './test/audit-test-bed';
 
 /** Issue 3 done-when 3: the service's role cannot change history; a superuser's edit is found by verify. */
 describe('audit log is append-only and tamper-evident (real Postgres + NATS)', () => {
+  let bed: TAuditTestBed;
   let db: TTestDatabase;
-  let nats: TTestNats;
-  let nc: NatsConnection;
   let bus: Bus;
-  let svc: TRunningService | undefined;
+  let svc: TRunningService;
   let runtime: pg.Client;
   let owner: pg.Client;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    await ensureStreams(nc, ['AUDIT']);
-    bus = new Bus(nc, { timeoutMs: 10_000 });
     // No MIGRATIONS_DATABASE_URL: the service derives the owner's URL from its own.
-    svc = await startAudit({ databaseUrl: db.urlFor('audit'), natsUrl: nats.url, logger });
+    bed = await startAuditTestBed('audit-append-only-test');
+    ({ db, bus, svc } = bed);
     runtime = new pg.Client({ connectionString: db.urlFor('audit') });
     owner = new pg.Client({ connectionString: db.migrationsUrlFor('audit') });
     await Promise.all([runtime.connect(), owner.connect()]);
@@ -52,40 +40,26 @@ describe('audit log is append-only and tamper-evident (real Postgres + NATS)', (
   afterAll(async () => {
     await runtime?.end();
     await owner?.end();
-    await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   /** Appends `n` entries to a new org through the real path (JetStream → writer); returns the org. */
   const seedOrg = async (n: number): Promise<string> => {
     const orgId = randomUUID();
-    const pub = new EventPublisher(nc);
-    for (let i = 1; i <= n; i++) {
-      const eventId = randomUUID();
-      await pub.publish(
-        'audit.entries.append',
-        {
-          eventId,
-          orgId,
-          actorUserId: randomUUID(),
-          action: 'sync_job.disabled',
-          provider: 'confluence',
-          outcome: 'success',
-          details: { i },
-          occurredAt: new Date().toISOString(),
-        },
-        { msgId: eventId },
-      );
-    }
-    await waitFor(async () => {
-      const r = await db.query<{ n: string }>(
-        'select count(*) as n from audit.audit_entry where org_id = $1',
-        [orgId],
-      );
-      return Number(r[0]?.n) === n ? true : undefined;
-    });
+    await publishEntries(
+      new EventPublisher(bed.nc),
+      Array.from({ length: n }, (_, i) => ({
+        eventId: randomUUID(),
+        orgId,
+        actorUserId: randomUUID(),
+        action: 'sync_job.disabled',
+        provider: 'confluence',
+        outcome: 'success',
+        details: { i: i + 1 },
+        occurredAt: new Date().toISOString(),
+      })),
+    );
+    await waitForEntries(db, [orgId], n);
     return orgId;
   };
   const verify = (orgId: string) => bus.request('audit.chain.verify', { orgId });
@@ -227,7 +201,7 @@ describe('audit log is append-only and tamper-evident (real Postgres + NATS)', (
           action: 'sync_job.run_requested' as const,
           provider: null,
           targets: {},
-          outcome: 'success' as const,
+          outcome: 'success',
           details: { i },
           occurredAt: new Date().toISOString(),
           ip: null,
@@ -273,8 +247,7 @@ describe('audit log is append-only and tamper-evident (real Postgres + NATS)', (
   });
 
   it('migrates the append-only guard down and up again as the owner', async () => {
-    await svc?.stop();
-    svc = undefined;
+    await svc.stop();
     const orm = await openOrm(auditOrmConfig(db.migrationsUrlFor('audit')));
     try {
       expect(await migrateDown(orm, 'Migration20261121235100_append_only')).toEqual([

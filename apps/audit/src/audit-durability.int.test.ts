@@ -3,39 +3,32 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import type { TAuditEventInput } from '@otesse/contracts';
-import { Bus, connectNats, encodeJson, EventPublisher, ensureStreams } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
-import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
+import { encodeJson, EventPublisher, type Bus } from '@otesse/messaging';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import type { TRunningService } from '@otesse/runtime';
-import { startAudit, type TAuditConfig } from './audit.service';
-import { AUDIT_DURABLE, AUDIT_STREAM } from './audit-writer';
-
-const logger = createLogger({
-  name: 'audit-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+import type { TAuditConfig } from './audit.service';
+import {
+  auditConsumerInfo,
+  publishEntries,
+  readEntries,
+  startAuditBackend,
+  waitForEntries,
+  type TAuditBackend,
+} from './test/audit-test-bed';
 
 /** Issue 3 done-when 1 and 2: nothing published is lost while the service is down, nothing is written twice. */
 describe('audit writer durability (real Postgres + NATS)', () => {
+  // The service is stopped and started again by the tests: the bed without it.
+  let bed: TAuditBackend;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let nc: NatsConnection;
   let bus: Bus;
   let pub: EventPublisher;
   let svc: TRunningService | undefined;
 
   const start = async (writer: TAuditConfig['writer'] = {}): Promise<void> => {
-    svc = await startAudit({
-      databaseUrl: db.urlFor('audit'),
+    svc = await bed.startService({
       migrationsDatabaseUrl: db.migrationsUrlFor('audit'),
-      natsUrl: nats.url,
-      logger,
       writer: { retryDelayMs: 200, ...writer },
     });
   };
@@ -45,17 +38,13 @@ describe('audit writer durability (real Postgres + NATS)', () => {
   };
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    await ensureStreams(nc, ['AUDIT']);
-    bus = new Bus(nc, { timeoutMs: 10_000 });
+    bed = await startAuditBackend('audit-durability-test');
+    ({ db, nc, bus } = bed);
     pub = new EventPublisher(nc);
   });
   afterAll(async () => {
     await stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   const event = (orgId: string, n: number, over: Partial<TAuditEventInput> = {}) => ({
@@ -79,11 +68,7 @@ describe('audit writer durability (real Postgres + NATS)', () => {
     traceId: randomUUID().replaceAll('-', ''),
     ...over,
   });
-  const entriesOf = (orgId: string) =>
-    db.query<{ seq: string; event_id: string }>(
-      'select seq, event_id from audit.audit_entry where org_id = $1 order by seq',
-      [orgId],
-    );
+  const entriesOf = (orgId: string) => readEntries(db, [orgId]);
   const countOf = async (eventId: string): Promise<number> =>
     Number(
       (
@@ -93,8 +78,7 @@ describe('audit writer durability (real Postgres + NATS)', () => {
         )
       )[0]?.n,
     );
-  const consumerInfo = async () =>
-    (await nc.jetstreamManager()).consumers.info(AUDIT_STREAM, AUDIT_DURABLE);
+  const consumerInfo = () => auditConsumerInfo(nc);
 
   it('writes the 100 events published while it was stopped when it comes back: each once, chains intact', async () => {
     await start();
@@ -113,16 +97,7 @@ describe('audit writer durability (real Postgres + NATS)', () => {
     expect(again.duplicate).toBe(true);
 
     await start();
-    await waitFor(
-      async () => {
-        const n = await db.query<{ n: string }>(
-          'select count(*) as n from audit.audit_entry where org_id = any($1::uuid[])',
-          [orgs],
-        );
-        return Number(n[0]?.n) === 100 ? true : undefined;
-      },
-      { timeoutMs: 15_000, what: '100 entries' },
-    );
+    await waitForEntries(db, orgs, 100, { timeoutMs: 15_000 });
     for (const [k, orgId] of orgs.entries()) {
       const rows = await entriesOf(orgId);
       const expected = events.filter((_, i) => i % 3 === k).map((e) => e.eventId);
@@ -143,7 +118,7 @@ describe('audit writer durability (real Postgres + NATS)', () => {
   it('keeps every field of the entry (actor, owner, targets, details, IP, trace id)', async () => {
     const orgId = randomUUID();
     const e = event(orgId, 7);
-    await pub.publish('audit.entries.append', e, { msgId: e.eventId });
+    await publishEntries(pub, [e]);
     const { entries } = await waitFor(async () => {
       const page = await bus.request('audit.entries.list', { orgId });
       return page.entries.length === 1 ? page : undefined;
@@ -169,12 +144,12 @@ describe('audit writer durability (real Postgres + NATS)', () => {
   it('writes an event once when the same event id is published again under another msgID', async () => {
     const orgId = randomUUID();
     const e = event(orgId, 1);
-    await pub.publish('audit.entries.append', e, { msgId: e.eventId });
+    await publishEntries(pub, [e]);
     // Outside JetStream's dedupe window (or a producer that lost its msgID): the stream holds it twice.
     const second = await pub.publish('audit.entries.append', e, { msgId: randomUUID() });
     expect(second.duplicate).toBe(false);
     const marker = event(orgId, 2);
-    await pub.publish('audit.entries.append', marker, { msgId: marker.eventId });
+    await publishEntries(pub, [marker]);
     await waitFor(async () => ((await countOf(marker.eventId)) === 1 ? true : undefined));
     expect(await countOf(e.eventId)).toBe(1);
     expect((await entriesOf(orgId)).map((r) => r.event_id)).toEqual([e.eventId, marker.eventId]);
@@ -187,7 +162,7 @@ describe('audit writer durability (real Postgres + NATS)', () => {
     await db.query('revoke insert on audit.audit_entry from otesse_audit');
     const e = event(orgId, 1);
     try {
-      await pub.publish('audit.entries.append', e, { msgId: e.eventId });
+      await publishEntries(pub, [e]);
       await waitFor(
         async () => ((await consumerInfo()).num_redelivered > before ? true : undefined),
         { timeoutMs: 10_000, what: 'a redelivery' },
@@ -216,7 +191,7 @@ describe('audit writer durability (real Postgres + NATS)', () => {
     try {
       await holder.query('begin');
       await holder.query('select * from audit.chain_head where org_id = $1 for update', [orgId]);
-      await pub.publish('audit.entries.append', e, { msgId: e.eventId });
+      await publishEntries(pub, [e]);
       await waitFor(
         async () => ((await consumerInfo()).num_redelivered > before ? true : undefined),
         { timeoutMs: 10_000, what: 'a redelivery' },
@@ -243,7 +218,7 @@ describe('audit writer durability (real Postgres + NATS)', () => {
     await js.publish('audit.entries.append', encodeJson(badValue), { msgID: badValue.eventId });
     await js.publish('audit.entries.append', new TextEncoder().encode('{not json'));
     const good = event(orgId, 3);
-    await pub.publish('audit.entries.append', good, { msgId: good.eventId });
+    await publishEntries(pub, [good]);
     await waitFor(async () => ((await countOf(good.eventId)) === 1 ? true : undefined));
     expect((await entriesOf(orgId)).map((r) => r.event_id)).toEqual([good.eventId]);
     const dump = await db.query<{ row: string }>(

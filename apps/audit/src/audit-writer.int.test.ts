@@ -4,18 +4,10 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import type { TAuditEventInput } from '@otesse/contracts';
-import { connectNats, ensureStreams, EventPublisher } from '@otesse/messaging';
+import { EventPublisher } from '@otesse/messaging';
 import { createLogger } from '@otesse/logging';
 import { openOrm } from '@otesse/persistence';
-import {
-  createTestDatabase,
-  startDatabaseProxy,
-  startNatsServer,
-  waitFor,
-  type TTcpProxy,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
+import { startDatabaseProxy, waitFor, type TTcpProxy, type TTestDatabase } from '@otesse/testing';
 import { migrateAudit } from './audit.service';
 import {
   AUDIT_DURABLE,
@@ -26,6 +18,13 @@ import {
 } from './audit-writer';
 import { auditOrmConfig } from './db/orm.config';
 import { verifyChain } from './handlers/verify-chain.handler';
+import {
+  auditConsumerInfo,
+  publishEntries,
+  readEntries,
+  startAuditBackend,
+  type TAuditBackend,
+} from './test/audit-test-bed';
 
 /** Every line the writer logs, parsed (and echoed when TEST_LOG_LEVEL asks for it). */
 const lines: { level: string; msg: string }[] = [];
@@ -44,8 +43,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The writer itself (startAuditWriter), on its own ORM, against a real Postgres and a private nats-server. */
 describe('audit writer under a stalled or unreachable database (real Postgres + NATS)', () => {
+  // The writer runs alone, on its own ORM and logger: the bed without the service.
+  let bed: TAuditBackend;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let nc: NatsConnection;
   let pub: EventPublisher;
   let orm: MikroORM;
@@ -53,9 +53,8 @@ describe('audit writer under a stalled or unreachable database (real Postgres + 
   let writer: TAuditWriter | undefined;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    await ensureStreams(nc, ['AUDIT']);
+    bed = await startAuditBackend('audit-writer-test');
+    ({ db, nc } = bed);
     pub = new EventPublisher(nc);
     await migrateAudit({
       databaseUrl: db.urlFor('audit'),
@@ -71,9 +70,7 @@ describe('audit writer under a stalled or unreachable database (real Postgres + 
   afterAll(async () => {
     await writer?.stop();
     for (const o of opened) await o.close(true);
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   const start = async (on: MikroORM, opts: TAuditWriterOptions): Promise<TAuditWriter> => {
@@ -90,16 +87,8 @@ describe('audit writer under a stalled or unreachable database (real Postgres + 
     details: { n, note: 'x'.repeat(200) },
     occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
   });
-  const publishAll = async (events: TAuditEventInput[]): Promise<void> => {
-    for (const e of events) await pub.publish('audit.entries.append', e, { msgId: e.eventId });
-  };
-  const entriesOf = (orgIds: string[]) =>
-    db.query<{ org_id: string; seq: string; event_id: string }>(
-      'select org_id, seq, event_id from audit.audit_entry where org_id = any($1::uuid[]) order by org_id, seq',
-      [orgIds],
-    );
-  const consumerInfo = async () =>
-    (await nc.jetstreamManager()).consumers.info(AUDIT_STREAM, AUDIT_DURABLE);
+  const entriesOf = (orgIds: string[]) => readEntries(db, orgIds);
+  const consumerInfo = () => auditConsumerInfo(nc);
   /** Each org's chain holds exactly its events, in publish order, gap-free from 1, and verifies. */
   const expectChains = async (orgIds: string[], events: TAuditEventInput[]): Promise<void> => {
     const rows = await entriesOf(orgIds);
@@ -147,7 +136,7 @@ describe('audit writer under a stalled or unreachable database (real Postgres + 
     let redelivered = 0;
     try {
       const before = await consumerInfo();
-      await publishAll(events);
+      await publishEntries(pub, events);
       await waitFor(
         async () => ((await consumerInfo()).num_ack_pending === events.length ? true : undefined),
         { what: '20 delivered' },
@@ -187,7 +176,7 @@ describe('audit writer under a stalled or unreachable database (real Postgres + 
     const lock = await holdChainHeads();
     try {
       const before = await consumerInfo();
-      await publishAll(events);
+      await publishEntries(pub, events);
       await waitFor(() => w.queued === events.length || undefined, { what: '10 held' });
       await sleep(ackWaitMs * 2.5);
       const during = await consumerInfo();
@@ -217,14 +206,14 @@ describe('audit writer under a stalled or unreachable database (real Postgres + 
       const w = await start(viaProxy, { retryDelayMs: 100 });
       const orgs = [randomUUID(), randomUUID(), randomUUID()];
       const first = event(orgs[0]!, 0);
-      await publishAll([first]);
+      await publishEntries(pub, [first]);
       await waitFor(async () => ((await entriesOf(orgs)).length === 1 ? true : undefined));
 
       proxy.cut();
       const from = lines.length;
       const attemptsBefore = w.writeAttempts;
       const events = Array.from({ length: 30 }, (_, i) => event(orgs[i % 3]!, i + 1));
-      await publishAll(events);
+      await publishEntries(pub, events);
       await sleep(4_000);
       const attempts = w.writeAttempts - attemptsBefore;
       const logged = lines.slice(from);
@@ -261,13 +250,13 @@ describe('audit writer under a stalled or unreachable database (real Postgres + 
     await start(orm, {});
     const orgId = randomUUID();
     const first = [event(orgId, 1)];
-    await publishAll(first);
+    await publishEntries(pub, first);
     await waitFor(async () => ((await entriesOf([orgId])).length === 1 ? true : undefined), {
       what: 'the first entry',
     });
     await (await nc.jetstreamManager()).consumers.delete(AUDIT_STREAM, AUDIT_DURABLE);
     const later = [event(orgId, 2), event(orgId, 3)];
-    await publishAll(later);
+    await publishEntries(pub, later);
     // The new durable reads the stream from its start: the first event again, deduped by its id.
     await waitFor(async () => ((await entriesOf([orgId])).length === 3 ? true : undefined), {
       timeoutMs: 15_000,

@@ -1,39 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { Bus, connectNats, EventPublisher, ensureStreams } from '@otesse/messaging';
-import { createLogger } from '@otesse/logging';
-import {
-  createTestDatabase,
-  startNatsServer,
-  waitFor,
-  type TTestDatabase,
-  type TTestNats,
-} from '@otesse/testing';
+import { Bus, EventPublisher } from '@otesse/messaging';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import type { TRunningService } from '@otesse/runtime';
-import { startAudit } from './audit.service';
-
-const logger = createLogger({
-  name: 'audit-test',
-  level: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-});
+import {
+  publishEntries,
+  startAuditBackend,
+  waitForEntries,
+  type TAuditBackend,
+} from './test/audit-test-bed';
 
 describe('audit service (real Postgres + NATS)', () => {
+  // The first test publishes before the service starts: the bed without it.
+  let bed: TAuditBackend;
   let db: TTestDatabase;
-  let nats: TTestNats;
   let nc: NatsConnection;
   let svc: TRunningService | undefined;
 
   beforeAll(async () => {
-    [db, nats] = await Promise.all([createTestDatabase(), startNatsServer()]);
-    nc = await connectNats({ url: nats.url, name: 'test' });
-    await ensureStreams(nc, ['AUDIT']);
+    bed = await startAuditBackend('audit-test');
+    ({ db, nc } = bed);
   });
   afterAll(async () => {
     await svc?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await db?.drop();
+    await bed?.close();
   });
 
   const event = (orgId: string, n: number) => ({
@@ -51,11 +42,11 @@ describe('audit service (real Postgres + NATS)', () => {
     const orgId = randomUUID();
     const pub = new EventPublisher(nc);
     const events = Array.from({ length: 20 }, (_, i) => event(orgId, i));
-    for (const e of events) await pub.publish('audit.entries.append', e, { msgId: e.eventId });
+    await publishEntries(pub, events);
     // Duplicate publish of the first: JetStream drops it by msgID.
     await pub.publish('audit.entries.append', events[0]!, { msgId: events[0]!.eventId });
 
-    svc = await startAudit({ databaseUrl: db.urlFor('audit'), natsUrl: nats.url, logger });
+    svc = await bed.startService();
     const rows = await waitFor(async () => {
       const r = await db.query<{ seq: string; prev_hash: string | null; hash: string }>(
         'select seq, prev_hash, hash from audit.audit_entry where org_id = $1 order by seq',
@@ -92,14 +83,8 @@ describe('audit service (real Postgres + NATS)', () => {
       ...Array.from({ length: 3 }, (_, i) => at(event(orgId, i), 86_400_000)),
       ...Array.from({ length: 100 }, (_, i) => at(event(orgId, 3 + i), i * 60_000)),
     ];
-    for (const e of events) await pub.publish('audit.entries.append', e, { msgId: e.eventId });
-    await waitFor(async () => {
-      const [r] = await db.query<{ n: string }>(
-        'select count(*) as n from audit.audit_entry where org_id = $1',
-        [orgId],
-      );
-      return Number(r?.n) === events.length ? true : undefined;
-    });
+    await publishEntries(pub, events);
+    await waitForEntries(db, [orgId], events.length);
     const bus = new Bus(nc);
     const from = new Date(t0 + 90 * 60_000).toISOString();
     // The ten newest and the three dated ahead: seq 94–103 (minutes 90–99), then 3, 2, 1.
