@@ -47,15 +47,37 @@ const SAGA_REQUESTS = 4;
 const SAGA_PUBLISHES = 1;
 const SAGA_COMMITS = 1 + 4 + 1 + 4;
 
-/** Sums and counts of the NATS request and handler histograms over every process of the stack, by subject. */
-async function scrapeNatsMetrics(stack: { running(): { healthUrl: string }[] }) {
+/**
+ * Sums and counts of the NATS request and handler histograms over every process of the stack, by subject; and per
+ * process its garbage collections (prom-client's `nodejs_gc_duration_seconds`, by kind) and the longest event-loop
+ * delay since the previous scrape (`nodejs_eventloop_lag_max_seconds`, which prom-client resets on every scrape).
+ */
+async function scrapeNatsMetrics(stack: { running(): { service: string; healthUrl: string }[] }) {
   const request = new Map<string, { sum: number; count: number }>();
   const handler = new Map<string, { sum: number; count: number }>();
+  const gc = new Map<string, { sum: number; count: number }>();
+  const lagMaxMs = new Map<string, number>();
   for (const p of stack.running()) {
     const text = await fetch(p.healthUrl.replace(/\/readyz$/, '/metrics'))
       .then((r) => r.text())
       .catch(() => '');
     for (const line of text.split('\n')) {
+      const g =
+        /^nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="([a-z]+)"[^}]*\} ([0-9.e+-]+)$/.exec(
+          line,
+        );
+      if (g) {
+        const k = `${p.service} ${g[2]}`;
+        const e = gc.get(k) ?? { sum: 0, count: 0 };
+        e[g[1] as 'sum' | 'count'] += Number(g[3]);
+        gc.set(k, e);
+        continue;
+      }
+      const lag = /^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+      if (lag) {
+        lagMaxMs.set(p.service, Math.max(lagMaxMs.get(p.service) ?? 0, Number(lag[1]) * 1000));
+        continue;
+      }
       const m =
         /^otesse_nats_(request|handler)_duration_seconds_(sum|count)\{[^}]*subject="([^"]+)"[^}]*\} ([0-9.e+-]+)$/.exec(
           line,
@@ -67,7 +89,7 @@ async function scrapeNatsMetrics(stack: { running(): { healthUrl: string }[] }) 
       into.set(m[3]!, e);
     }
   }
-  return { request, handler };
+  return { request, handler, gc, lagMaxMs };
 }
 
 const sumOf = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
@@ -326,6 +348,21 @@ async function main(): Promise<void> {
         log(
           `nats ${k.padEnd(48)} sender waits ${mean(after.request, metricsBefore.request, k).toFixed(2)} ms, handler ${mean(after.handler, metricsBefore.handler, k).toFixed(2)} ms`,
         );
+      // A slow sequential disconnect with no slow statement: a process late to answer (its collections, its loop).
+      for (const k of [...after.gc.keys()].sort()) {
+        const x = after.gc.get(k)!;
+        const y = metricsBefore.gc.get(k) ?? { sum: 0, count: 0 };
+        const n = x.count - y.count;
+        if (n > 0)
+          log(
+            `gc ${k.padEnd(30)} ${String(n).padStart(5)} collections, ${((x.sum - y.sum) * 1000).toFixed(1)} ms in all, mean ${(((x.sum - y.sum) / n) * 1000).toFixed(2)} ms`,
+          );
+      }
+      log(
+        `longest event-loop delay (sequential phase): ${[...after.lagMaxMs]
+          .map(([svc, ms]) => `${svc} ${ms.toFixed(1)} ms`)
+          .join(', ')}`,
+      );
     }
     if (process.env['BENCH_DEBUG']) {
       log(
