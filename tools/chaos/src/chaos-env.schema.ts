@@ -19,6 +19,11 @@ export const ZChaosEnv = z.object({
    * (sessions reset, new ones refused, as a restart or failover does); 0: never.
    */
   CHAOS_DATABASE_CUT_EVERY: int(0, 1_000).default(4),
+  /**
+   * Once, after this many kills, every service's path to Postgres (the edge's too) is cut at the same moment for
+   * CHAOS_DOWN_MS (± 50 %), as a Postgres restart or failover looks to the stack; 0: never.
+   */
+  CHAOS_DATABASE_OUTAGE_AFTER_KILLS: int(0, 100_000).default(5),
   /** Processes per service (edge replicas on distinct ports). */
   CHAOS_REPLICAS: int(1, 4).default(1),
   /** Every n-th cycle of a slot changes its connected user first (a change-user saga); 0: never. */

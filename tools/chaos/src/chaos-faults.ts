@@ -23,6 +23,12 @@ export interface TFaultOptions {
    */
   databaseCutEvery?: number;
   databasePaths?: Map<TStackService, TTcpProxy>;
+  /**
+   * Once, after this many kills, every service's path to Postgres is cut at the same moment for `downMs` (± 50 %):
+   * what a Postgres restart or failover looks like to the whole stack, the edge's saga log included. 0 or unset:
+   * never.
+   */
+  databaseOutageAfterKills?: number;
   stop: { requested: boolean };
   /** Deterministic choice of victims. */
   random: () => number;
@@ -42,6 +48,8 @@ export interface TFaultLog {
   /** Times a service's path to Postgres was cut (and restored). */
   databaseCuts: number;
   databaseCutsByService: Record<string, number>;
+  /** Times every path to Postgres was cut at once (and restored). */
+  databaseOutages: number;
 }
 
 export const newFaultLog = (): TFaultLog => ({
@@ -49,6 +57,7 @@ export const newFaultLog = (): TFaultLog => ({
   killsByService: {},
   databaseCuts: 0,
   databaseCutsByService: {},
+  databaseOutages: 0,
   natsRestarts: 0,
   restartRetries: 0,
   outageMs: [],
@@ -59,7 +68,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /**
  * The fault injector: every few seconds a random replica of a random service is SIGKILLed, stays down a moment
  * and is started again (waiting for its /readyz), or (every `databaseCutEvery`-th fault) a random service loses its
- * path to Postgres for a moment; NATS itself is killed and restarted once. `log` fills as it
+ * path to Postgres for a moment; NATS itself is killed and restarted once, and every path to Postgres is cut at once,
+ * once. `log` fills as it
  * goes; returns when `stop` is requested, with every process running again.
  */
 export async function runFaults(
@@ -97,6 +107,25 @@ export async function runFaults(
       opts.log?.('  ⚡ NATS killed and restarted (same port, JetStream store kept)');
       await opts.nats.restart();
       log.natsRestarts += 1;
+      continue;
+    }
+    const paths = [...(opts.databasePaths?.values() ?? [])];
+    if (
+      opts.databaseOutageAfterKills &&
+      paths.length > 0 &&
+      log.databaseOutages === 0 &&
+      log.kills >= opts.databaseOutageAfterKills
+    ) {
+      opts.log?.(
+        "  ⌁ every service's path to Postgres cut at once (a Postgres restart), then restored",
+      );
+      for (const p of paths) p.cut();
+      try {
+        await sleep(jitter(opts.downMs, 0.5));
+      } finally {
+        for (const p of paths) p.restore();
+      }
+      log.databaseOutages += 1;
       continue;
     }
     const service = CHAOS_TARGETS[Math.floor(opts.random() * CHAOS_TARGETS.length)] ?? 'edge';

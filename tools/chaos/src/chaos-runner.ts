@@ -15,6 +15,8 @@ export interface TChaosOptions {
   natsRestartAfterKills: number;
   /** Every n-th fault cuts a service's path to Postgres instead of killing a process; 0: never. */
   databaseCutEvery: number;
+  /** Kills before every service's path to Postgres is cut at once (once: a Postgres restart); 0 or unset: never. */
+  databaseOutageAfterKills?: number;
   /** Processes per service. */
   replicas: number;
   /** Every n-th cycle of a slot changes its user first; 0: never. */
@@ -74,7 +76,11 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
     log(
       `chaos: ${opts.clients} clients, ${opts.operations} disconnects and reconnects, a fault every ~${opts.killEveryMs} ms ` +
         `(${opts.databaseCutEvery ? `every ${opts.databaseCutEvery}th a service's path to Postgres cut, the others a kill` : 'kills'}), ` +
-        `NATS restarted after ${opts.natsRestartAfterKills} kills, seed ${opts.seed}`,
+        `NATS restarted after ${opts.natsRestartAfterKills} kills` +
+        (opts.databaseOutageAfterKills
+          ? `, Postgres out of reach for everyone after ${opts.databaseOutageAfterKills}`
+          : '') +
+        `, seed ${opts.seed}`,
     );
     const faultLog = newFaultLog();
     let faultError: unknown;
@@ -86,6 +92,9 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
         downMs: opts.downMs,
         natsRestartAfterKills: opts.natsRestartAfterKills,
         databaseCutEvery: opts.databaseCutEvery,
+        ...(opts.databaseOutageAfterKills
+          ? { databaseOutageAfterKills: opts.databaseOutageAfterKills }
+          : {}),
         databasePaths: h.databasePaths,
         stop: faultStop,
         random: seededRandom(opts.seed),
@@ -113,7 +122,9 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
         ...(h.users.some((u) => u.role === 'admin')
           ? { unlinker: h.users.find((u) => u.role === 'admin')! }
           : {}),
-        canFinish: () => faultLog.natsRestarts > 0,
+        canFinish: () =>
+          faultLog.natsRestarts > 0 &&
+          (!opts.databaseOutageAfterKills || faultLog.databaseOutages > 0),
         traffic,
         stop: workStop,
         log,
@@ -126,7 +137,7 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
     if (faultError) throw faultError;
     const faultsStopped = Date.now();
     log(
-      `faults stopped: ${faultLog.kills} kills, ${faultLog.natsRestarts} NATS restart(s), ${faultLog.databaseCuts} database path cut(s); ` +
+      `faults stopped: ${faultLog.kills} kills, ${faultLog.natsRestarts} NATS restart(s), ${faultLog.databaseCuts} database path cut(s), ${faultLog.databaseOutages} Postgres outage(s); ` +
         `${workload.disconnects} disconnects, ${workload.reconnects} reconnects, ${workload.userChanges} user changes, ${workload.unlinks} unlinks`,
     );
 
@@ -159,6 +170,7 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
         downMs: opts.downMs,
         natsRestartAfterKills: opts.natsRestartAfterKills,
         databaseCutEvery: opts.databaseCutEvery,
+        databaseOutageAfterKills: opts.databaseOutageAfterKills ?? 0,
         replicas: opts.replicas,
         changeUserEvery: opts.changeUserEvery,
         settleMs: opts.settleMs,
@@ -196,7 +208,7 @@ export function formatChaosResult(r: TChaosResult): string {
             .map(([s, k]) => `${s} ${k}`)
             .join(', ')})`
         : ''
-    }`,
+    }, ${r.faults.databaseOutages} Postgres outage(s) for every service at once`,
   );
   if (r.faults.outageMs.length) {
     const sorted = [...r.faults.outageMs].sort((a, b) => a - b);

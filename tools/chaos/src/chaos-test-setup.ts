@@ -3,7 +3,7 @@ import { runChaos, type TChaosOptions, type TChaosResult } from './chaos-runner'
 /**
  * The small chaos run of the integration tests (chaos.int, replicas.int), in one place so both stay the same
  * size: 4 disconnects and reconnects by 4 clients, a fault every 1.5 s (a kill, down 0.3 s, or a service's path to
- * Postgres cut for as long), a user change every second
+ * Postgres cut for as long; once, every service's path at once), a user change every second
  * cycle, 2 s saga leases. Each test gives what it varies (replicas, NATS restart point, seed, a shared harness).
  */
 export function runSmallChaos(
@@ -16,6 +16,8 @@ export function runSmallChaos(
     downMs: 300,
     // Every other fault: a service's path to Postgres is cut instead of a process killed.
     databaseCutEvery: 2,
+    // Once, after two kills: Postgres out of reach for every service and the edge at once.
+    databaseOutageAfterKills: 2,
     changeUserEvery: 2,
     settleMs: 60_000,
     maxRunMs: 240_000,

@@ -8,12 +8,13 @@ import { NO_VIOLATIONS, runSmallChaos } from './chaos-test-setup';
  * completed or compensated and every invariant holds in the services' own databases and on JetStream.
  */
 describe('chaos (small)', () => {
-  it('every saga settles and the invariants hold after kills of random services, cuts of their database paths and a NATS restart', async () => {
+  it('every saga settles and the invariants hold after kills of random services, cuts of their database paths, a Postgres outage for all and a NATS restart', async () => {
     const r = await runSmallChaos({ replicas: 1, natsRestartAfterKills: 1, seed: 8 });
     // The faults happened, and the clients got their work done through them.
     expect(r.faults.kills).toBeGreaterThanOrEqual(1);
     expect(r.faults.databaseCuts).toBeGreaterThanOrEqual(1);
     expect(r.faults.natsRestarts).toBe(1);
+    expect(r.faults.databaseOutages).toBe(1);
     expect(r.workload.disconnects).toBeGreaterThanOrEqual(4);
     expect(r.workload.reconnects).toBeGreaterThanOrEqual(4);
     expect(r.traffic.gaveUp).toBe(0);

@@ -19,6 +19,7 @@ try {
     downMs: env.CHAOS_DOWN_MS,
     natsRestartAfterKills: env.CHAOS_NATS_RESTART_AFTER_KILLS,
     databaseCutEvery: env.CHAOS_DATABASE_CUT_EVERY,
+    databaseOutageAfterKills: env.CHAOS_DATABASE_OUTAGE_AFTER_KILLS,
     replicas: env.CHAOS_REPLICAS,
     changeUserEvery: env.CHAOS_CHANGE_USER_EVERY,
     settleMs: env.CHAOS_SETTLE_MS,
