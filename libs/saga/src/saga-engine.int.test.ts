@@ -67,14 +67,13 @@ describe('SagaEngine (real Postgres)', () => {
     await db?.drop();
   });
 
+  /** Starts a saga of `def` for `subjectKey` in the test org, by the test actor, with input `{ n: 1 }`. */
+  const startSaga = (e: SagaEngine, def: TSagaDefinition<TIn>, subjectKey: string) =>
+    e.start(def, { subjectKey, orgId: ORG, actorUserId: ACTOR, input: { n: 1 } });
+
   /** Starts a saga of `def` for `subjectKey` and waits (5 s at most) until it is terminal. */
   const startAndWait = async (e: SagaEngine, def: TSagaDefinition<TIn>, subjectKey: string) => {
-    const { sagaId } = await e.start(def, {
-      subjectKey,
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(e, def, subjectKey);
     return { sagaId, v: await e.waitFor(sagaId, 5_000) };
   };
 
@@ -271,12 +270,7 @@ describe('SagaEngine (real Postgres)', () => {
       },
     });
     e.register(def);
-    const { sagaId } = await e.start(def, {
-      subjectKey: 'outage1',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(e, def, 'outage1');
     await waitFor(async () => at.length > 0 || undefined, { timeoutMs: 5_000 });
     await new Promise((r) => setTimeout(r, 3_000));
     const upper = (n: number) => Math.min(capMs, baseMs * 2 ** (n - 1));
@@ -320,12 +314,7 @@ describe('SagaEngine (real Postgres)', () => {
       backoff: { baseMs: 3_000, maxMs: 3_000, untilDoneMaxMs: 30_000 },
     });
     first.register(def);
-    const { sagaId } = await first.start(def, {
-      subjectKey: 'outage2',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(first, def, 'outage2');
     await waitFor(
       async () => (await first.view(sagaId))?.steps.find((s) => s.status === 'failed'),
       { timeoutMs: 5_000 },
@@ -358,12 +347,7 @@ describe('SagaEngine (real Postgres)', () => {
     };
     const first = engine({ owner: 'hook-first' });
     first.register(def);
-    const { sagaId } = await first.start(def, {
-      subjectKey: 'hook1',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(first, def, 'hook1');
     await waitFor(async () => hookCalls.length >= 3 || undefined, { timeoutMs: 5_000 });
     const stopping = Date.now();
     const stopped = await Promise.race([
@@ -704,12 +688,7 @@ describe('SagaEngine (real Postgres)', () => {
     });
     const dying = engine({ leaseMs: 600, owner: 'stage-dying' });
     dying.register(def);
-    const { sagaId } = await dying.start(def, {
-      subjectKey: 'st2',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(dying, def, 'st2');
     await waitFor(
       async () =>
         ((await dying.view(sagaId))?.steps.find((s) => s.name === 'd')?.attempts ?? 0) >= 2,
@@ -843,11 +822,7 @@ describe('SagaEngine (real Postgres)', () => {
     const e = engine();
     const def = definition(fx);
     e.register(def);
-    const results = await Promise.all(
-      Array.from({ length: 20 }, () =>
-        e.start(def, { subjectKey: 'c5', orgId: ORG, actorUserId: ACTOR, input: { n: 1 } }),
-      ),
-    );
+    const results = await Promise.all(Array.from({ length: 20 }, () => startSaga(e, def, 'c5')));
     expect(new Set(results.map((r) => r.sagaId)).size).toBe(1);
     expect(results.filter((r) => r.created)).toHaveLength(1);
     await e.waitFor(results[0]!.sagaId, 5_000);
@@ -864,12 +839,7 @@ describe('SagaEngine (real Postgres)', () => {
     });
     const dying = engine({ leaseMs: 600, owner: 'dying' });
     dying.register(def);
-    const { sagaId } = await dying.start(def, {
-      subjectKey: 'c6',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(dying, def, 'c6');
     await waitFor(
       async () => (await dying.view(sagaId))?.steps.find((s) => s.name === 'c')?.attempts,
       { timeoutMs: 5_000 },
@@ -906,12 +876,7 @@ describe('SagaEngine (real Postgres)', () => {
     };
     const dying = engine({ leaseMs: 600, owner: 'dying-pass' });
     dying.register(def);
-    const { sagaId } = await dying.start(def, {
-      subjectKey: 'pass1',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(dying, def, 'pass1');
     await waitFor(async () => seen.includes('c:1:fresh') || undefined, { timeoutMs: 5_000 });
     await dying.stop();
     hang = false;
@@ -949,12 +914,7 @@ describe('SagaEngine (real Postgres)', () => {
     const newer = engine({ leaseMs: 600, owner: 'newer', autoResume: auto });
     newer.register(v1);
     newer.register(v2);
-    const { sagaId } = await newer.start(v2, {
-      subjectKey: 'mixed1',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(newer, v2, 'mixed1');
     await waitFor(
       async () => (await newer.view(sagaId))?.steps.find((s) => s.name === 'c')?.attempts,
       { timeoutMs: 5_000 },
@@ -1015,12 +975,7 @@ describe('SagaEngine (real Postgres)', () => {
     };
     const stale = engine({ owner: 'stale' });
     stale.register(def);
-    const { sagaId } = await stale.start(def, {
-      subjectKey: 'c7',
-      orgId: ORG,
-      actorUserId: ACTOR,
-      input: { n: 1 },
-    });
+    const { sagaId } = await startSaga(stale, def, 'c7');
     await waitFor(async () => (await stale.view(sagaId))?.currentStep === 'b', {
       timeoutMs: 5_000,
     });
@@ -1062,12 +1017,7 @@ describe('SagaEngine (real Postgres)', () => {
     keeper.register(def);
     const ids: string[] = [];
     for (const key of ['k1', 'k2', 'k3']) {
-      const { sagaId } = await keeper.start(def, {
-        subjectKey: key,
-        orgId: ORG,
-        actorUserId: ACTOR,
-        input: { n: 1 },
-      });
+      const { sagaId } = await startSaga(keeper, def, key);
       ids.push(sagaId);
     }
     const other = engine({ leaseMs: 600, owner: 'other' });
