@@ -279,11 +279,19 @@ describe('connection service (real Postgres + NATS)', () => {
     expect((await connectedEvents(first.connection.id))[0]?.event.instanceReused).toBe(false);
   });
 
-  it('refuses a second app-level connect while one is live; a stale pending one does not block', async () => {
+  it('refuses a second app-level connect while one is pending or connected; a stale pending one does not block', async () => {
     const orgId = randomUUID();
     const first = await create(orgId);
+    // Pending, not connected: the refusal says a connect is finishing, and when the slot frees up if it does not.
     const pendingConflict = await errorOf(create(orgId));
-    expect(pendingConflict).toMatchObject({ code: 'CONFLICT', reason: 'already_connected' });
+    expect(pendingConflict).toMatchObject({
+      code: 'CONFLICT',
+      reason: 'connect_in_progress',
+      details: { connectionId: first.connection.id },
+    });
+    const { retryAfterSec } = (pendingConflict as { details: { retryAfterSec: number } }).details;
+    expect(retryAfterSec).toBeGreaterThan(100);
+    expect(retryAfterSec).toBeLessThanOrEqual(120);
 
     await db.query(
       `update connection.integration_connection set created_at = now() - interval '16 minutes' where id = $1`,
@@ -323,7 +331,8 @@ describe('connection service (real Postgres + NATS)', () => {
     expect(won).toHaveLength(1);
     expect(lost).toHaveLength(19);
     for (const r of lost) {
-      expect(r.reason).toMatchObject({ code: 'CONFLICT', reason: 'already_connected' });
+      // The winner's connection is pending until its callback activates it.
+      expect(r.reason).toMatchObject({ code: 'CONFLICT', reason: 'connect_in_progress' });
     }
     const rows = await db.query(
       `select c.id from connection.integration_connection c where c.org_id = $1`,

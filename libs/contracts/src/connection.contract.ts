@@ -352,8 +352,10 @@ export const connectionContracts = {
   }),
   /**
    * Start a connection: reuses the org's instance of the vendor (revoked/error → pending) or creates it, and
-   * creates the connection `pending`. CONFLICT (`already_connected`) when the instance already has a live
-   * (pending/connected) app-level connection, or this user a live user-level one; CONFLICT
+   * creates the connection `pending`. CONFLICT (`already_connected`) when the instance already has a connected
+   * app-level connection, or this user a connected user-level one; CONFLICT (`connect_in_progress`, details
+   * `{connectionId, retryAfterSec}`) when that slot's connection is still `pending` (another connect is finishing,
+   * or was left by an edge that died: a connect after `retryAfterSec` takes the slot over); CONFLICT
    * (`disconnect_in_progress`) while that slot's connection is `disconnecting` (a disconnect saga holds it), or
    * while the disconnect of the instance's last live connection holds the instance; a
    * pending one older than STALE_PENDING_CONNECTION_MS does not count (it is marked `error`).

@@ -21,6 +21,17 @@ const alreadyConnected = (details?: unknown): AppError =>
     ...(details === undefined ? {} : { details }),
   });
 
+/**
+ * The slot's connection is pending: another connect of it is between its provider's callback and its activation
+ * (seconds), or was left there by an edge that died mid-way, in which case a connect after `retryAfterSec` takes
+ * the slot over. Not "already connected": nothing is, yet.
+ */
+const connectInProgress = (details: { connectionId: string; retryAfterSec: number }): AppError =>
+  new AppError('CONFLICT', 'another connect of this integration is still finishing', {
+    reason: 'connect_in_progress',
+    details,
+  });
+
 /** A connect, reconnect or change of user from another tenant than the instance's. */
 export const tenantMismatch = (): AppError =>
   new AppError(
@@ -92,11 +103,21 @@ export function createConnectionHandler(
           .returning([...ABANDONED_COLUMNS])) as TAbandonedRow[];
         for (const row of stale) await oweAbandoned(trx, row, { traceId: ctx.traceId });
         staleAbandoned = stale.length;
-        const live = (await sameSlot(liveConnections(trx, instance.id)).first('id', 'status')) as
-          { id: string; status: string } | undefined;
+        const live = (await sameSlot(liveConnections(trx, instance.id)).first(
+          'id',
+          'status',
+          // A pending one's time left before it no longer holds the slot (it is fresh, or it was abandoned above).
+          trx.raw(
+            `greatest(1, ceil(extract(epoch from created_at - now()) + ?))::int as retry_after_sec`,
+            [staleAfterMs / 1000],
+          ),
+        )) as { id: string; status: string; retry_after_sec: number } | undefined;
         if (live?.status === 'disconnecting') {
           // A disconnect saga holds the slot (semantic lock): connect again once it has finished.
           throw disconnectInProgress(live);
+        }
+        if (live?.status === 'pending') {
+          throw connectInProgress({ connectionId: live.id, retryAfterSec: live.retry_after_sec });
         }
         if (live) throw alreadyConnected({ connectionId: live.id, status: live.status });
 

@@ -312,9 +312,9 @@ describe('NATS permissions (tools/nats/authorization.conf)', () => {
         ],
       });
     await store();
-    // Its slot stays taken while the connect could still finish.
+    // Its slot stays taken while the connect could still finish (said as such: nothing is connected yet).
     expect((await connectOAuth(h, h.admin, 'google', 'app')).outcome).toBe(
-      'failed:already_connected',
+      'failed:connect_in_progress',
     );
     await h.db.query(
       `update connection.integration_connection set created_at = now() - interval '3 minutes' where id = $1`,

@@ -61,6 +61,9 @@ describe('the banner after a provider', () => {
     expect(oauthReturnText('ServiceNow', back('failed', 'already_connected'))).toBe(
       'ServiceNow could not be connected (it is already connected).',
     );
+    expect(oauthReturnText('ServiceNow', back('failed', 'connect_in_progress'))).toBe(
+      'ServiceNow could not be connected (another connect of it is still finishing; if it does not connect, try again in two minutes).',
+    );
     expect(
       oauthReturnText('Google Workspace', back('refused', 'tenant_unknown', 'changeUser')),
     ).toBe(

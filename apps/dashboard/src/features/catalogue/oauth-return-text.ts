@@ -42,6 +42,8 @@ const SUCCESS = new Set(['connected', 'reconnected', 'user_changed', 'userChange
 /** Refusals a user can act on, in words; any other reason is shown as its code. */
 const REASON_TEXT: Record<string, string> = {
   already_connected: 'it is already connected',
+  connect_in_progress:
+    'another connect of it is still finishing; if it does not connect, try again in two minutes',
   disconnect_in_progress: 'it is being disconnected right now; try again in a moment',
   connection_closed: 'the connect took too long and was abandoned; start it again',
   account_mismatch:
