@@ -52,7 +52,9 @@ const SAGA_COMMITS = 1 + 4 + 1 + 4;
  * process its garbage collections (prom-client's `nodejs_gc_duration_seconds`, by kind) and the longest event-loop
  * delay since the previous scrape (`nodejs_eventloop_lag_max_seconds`, which prom-client resets on every scrape).
  */
-async function scrapeNatsMetrics(stack: { running(): { service: string; healthUrl: string }[] }) {
+async function scrapeServiceMetrics(stack: {
+  running(): { service: string; healthUrl: string }[];
+}) {
   const request = new Map<string, { sum: number; count: number }>();
   const handler = new Map<string, { sum: number; count: number }>();
   const gc = new Map<string, { sum: number; count: number }>();
@@ -290,7 +292,9 @@ async function main(): Promise<void> {
     }
     log(`latency: ${LATENCY_RUNS} sequential disconnects…`);
     const beforeLatency = usage();
-    const metricsBefore = process.env['BENCH_DEBUG'] ? await scrapeNatsMetrics(stack) : undefined;
+    const metricsBefore = process.env['BENCH_DEBUG']
+      ? await scrapeServiceMetrics(stack)
+      : undefined;
     // Profiles cover the measured phases only, not start-up and seeding.
     if (process.env['BENCH_PROFILE_DIR'])
       for (const p of stack.running()) p.child.proc.kill('SIGUSR2');
@@ -337,7 +341,7 @@ async function main(): Promise<void> {
     if (metricsBefore) {
       // Per subject: what the sender waited (request round trip) against the handler's own time (receipt to reply);
       // the difference is transport, (de)serialisation and event-loop wait.
-      const after = await scrapeNatsMetrics(stack);
+      const after = await scrapeServiceMetrics(stack);
       const mean = (m: Map<string, { sum: number; count: number }>, b: typeof m, k: string) => {
         const x = m.get(k);
         const y = b.get(k);

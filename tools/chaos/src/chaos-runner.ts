@@ -15,8 +15,8 @@ export interface TChaosOptions {
   natsRestartAfterKills: number;
   /** Every n-th fault cuts a service's path to Postgres instead of killing a process; 0: never. */
   databaseCutEvery: number;
-  /** Kills before every service's path to Postgres is cut at once (once: a Postgres restart); 0 or unset: never. */
-  databaseOutageAfterKills?: number;
+  /** Kills before every service's path to Postgres is cut at once (once: a Postgres restart); 0: never. */
+  databaseOutageAfterKills: number;
   /** Processes per service. */
   replicas: number;
   /** Every n-th cycle of a slot changes its user first; 0: never. */
@@ -92,9 +92,7 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
         downMs: opts.downMs,
         natsRestartAfterKills: opts.natsRestartAfterKills,
         databaseCutEvery: opts.databaseCutEvery,
-        ...(opts.databaseOutageAfterKills
-          ? { databaseOutageAfterKills: opts.databaseOutageAfterKills }
-          : {}),
+        databaseOutageAfterKills: opts.databaseOutageAfterKills,
         databasePaths: h.databasePaths,
         stop: faultStop,
         random: seededRandom(opts.seed),
@@ -170,7 +168,7 @@ export async function runChaos(opts: TChaosOptions): Promise<TChaosResult> {
         downMs: opts.downMs,
         natsRestartAfterKills: opts.natsRestartAfterKills,
         databaseCutEvery: opts.databaseCutEvery,
-        databaseOutageAfterKills: opts.databaseOutageAfterKills ?? 0,
+        databaseOutageAfterKills: opts.databaseOutageAfterKills,
         replicas: opts.replicas,
         changeUserEvery: opts.changeUserEvery,
         settleMs: opts.settleMs,

@@ -1,6 +1,6 @@
 import type { TSagaView } from '../../trpc/router-types';
 import { ResumeOperationButton } from '../operations/resume-operation-button';
-import { shownSteps, stepIcon, stepStatusText } from '../disconnect/disconnect-steps';
+import { SagaStepTimeline } from '../disconnect/saga-step-timeline';
 import {
   count,
   readUnlinkSummary,
@@ -11,33 +11,14 @@ import {
 
 /** The unlink saga's step timeline (the disconnect dialog's look, the unlink's steps). */
 export function UnlinkProgress({ saga }: { saga: TSagaView | null }) {
-  if (!saga) {
-    return (
-      <p className="muted" role="status">
-        Starting…
-      </p>
-    );
-  }
   return (
-    <ol className="steps" aria-label="Unlink steps" data-testid="unlink-steps">
-      {shownSteps(saga.steps).map((s) => (
-        <li
-          key={s.name}
-          className={`step step-${s.status}`}
-          data-step={s.name}
-          data-status={s.status}
-        >
-          <span className="step-icon" aria-hidden="true">
-            {stepIcon({ status: s.status, note: null })}
-          </span>
-          <span className="step-label">{unlinkStepLabel(s.name)}</span>
-          <span className="step-meta">
-            {stepStatusText({ status: s.status, note: null })}
-            {s.attempts > 1 ? ` · attempt ${s.attempts}` : ''}
-          </span>
-        </li>
-      ))}
-    </ol>
+    <SagaStepTimeline
+      saga={saga}
+      label="Unlink steps"
+      testId="unlink-steps"
+      stepLabel={unlinkStepLabel}
+      withNotes={false}
+    />
   );
 }
 

@@ -1,8 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { requirePermission } from '../../trpc/trpc';
+import { LIVE_STATUSES } from './connection-view';
 import { ZUnlinkTenantPreviewInput } from './unlink-tenant.schema';
-
-const LIVE = new Set(['pending', 'connected', 'disconnecting']);
 
 /**
  * The unlink dialog's data, changing nothing: the tenant the instance is pinned to, what would be erased (synced
@@ -38,7 +37,7 @@ export const unlinkTenantPreview = requirePermission('settings.edit')
     ]);
     const entry = listed.instances[0];
     const liveConnections =
-      (entry?.connections.filter((c) => LIVE.has(c.status)).length ?? 0) +
+      (entry?.connections.filter((c) => LIVE_STATUSES.has(c.status)).length ?? 0) +
       (entry?.counts?.otherMembersLive ?? 0);
     const tenantId = instance.tenantId ?? null;
     const blockedBy =
