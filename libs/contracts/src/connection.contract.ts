@@ -390,9 +390,19 @@ export const connectionContracts = {
   /**
    * A connect that failed half-way: the pending connection ends `error` (the instance goes back to what it was
    * when no other connection is live). Idempotent for an `error` connection; CONFLICT `not_pending` otherwise.
+   * `cancelledBy`: a person ended it (the dashboard's Cancel connect, reason `connect_cancelled`), so its
+   * `connection.connect_failed` audit entry, naming them, is owed with the abandoned event in the same transaction.
    */
   'connection.connections.abandon': defineRequest({
-    request: z.object({ orgId: ZOrgId, connectionId: ZUuid, reason: z.string().min(1).max(200) }),
+    request: z.object({
+      orgId: ZOrgId,
+      connectionId: ZUuid,
+      reason: z.string().min(1).max(200),
+      cancelledBy: z
+        .object({ userId: ZUserId, ip: z.string().max(64).nullable() })
+        .strict()
+        .optional(),
+    }),
     reply: z.object({ connection: ZConnection }),
     errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
   }),

@@ -101,7 +101,10 @@ export const ZConnectionAbandonedEvent = ZEventBase.extend({
   level: ZConnectionFlow,
   /** Who started the connect. */
   userId: ZUserId,
-  /** `connect_failed` (the edge's clean-up), `connect_expired` (the sweep), `stale_pending` (a new connect found it). */
+  /**
+   * `connect_failed` (the edge's clean-up), `connect_expired` (the sweep), `stale_pending` (a new connect found it),
+   * `connect_cancelled` (a person cancelled it from the dashboard).
+   */
   reason: z.string().min(1).max(200),
 });
 export type TConnectionAbandonedEvent = z.infer<typeof ZConnectionAbandonedEvent>;

@@ -12,7 +12,7 @@ import { publishOwedEvents } from '../store/event-outbox';
  * no other connection is live) with `integrations.connection.abandoned` owed in the event outbox, in one
  * transaction; the event is published after the commit, so the vault destroys what it stored for it. A failed
  * publish stays owed for the sweep; the answer does not wait for it. A repeated abandon publishes what the
- * connection still owes.
+ * connection still owes. A person's cancel (`cancelledBy`) owes its audit entry too, naming them.
  */
 export function abandonConnectionHandler(deps: {
   orm: MikroORM;
@@ -32,12 +32,18 @@ export function abandonConnectionHandler(deps: {
             details: { status },
           });
         }
-        await abandonPendingConnection(trx, locked, req.reason, { traceId: ctx.traceId });
+        await abandonPendingConnection(
+          trx,
+          locked,
+          req.reason,
+          { traceId: ctx.traceId },
+          req.cancelledBy,
+        );
         abandonedNow = true;
       }
       return loadConnection(trx, req.orgId, req.connectionId);
     });
-    if (abandonedNow) connectsAbandoned.inc({ how: 'requested' });
+    if (abandonedNow) connectsAbandoned.inc({ how: req.cancelledBy ? 'cancelled' : 'requested' });
     await publishOwedEvents(
       { db: knex, events: deps.events, logger: deps.logger },
       // Bounded well inside the caller's timeout: with JetStream down, the answer must not wait for it.

@@ -33,17 +33,22 @@ export const ABANDONED_COLUMNS = [
   'updated_at',
 ] as const;
 
+/** A person who cancelled a connect (the dashboard's Cancel connect): the audit entry's actor. */
+export type TCancelledBy = { userId: string; ip: string | null };
+
 /**
  * Owes, in the transaction of its pending → error move (`c` as that update left it), the connection's
  * `integrations.connection.abandoned` event (a new event id, also its msgID; occurredAt = the move's updated_at)
- * and, when the system abandoned it (SYSTEM_ABANDON_REASONS), its `connection.connect_failed` audit entry under the
- * same id — another stream, and the audit dedupes by it. Both are published after the commit (`publishOwedEvents`),
- * then by the pending-connect sweep until JetStream has them.
+ * and, when the system abandoned it (SYSTEM_ABANDON_REASONS) or a person cancelled it (`cancelledBy`, then the
+ * entry's actor), its `connection.connect_failed` audit entry under the same id — another stream, and the audit
+ * dedupes by it. Both are published after the commit (`publishOwedEvents`), then by the pending-connect sweep until
+ * JetStream has them.
  */
 export async function oweAbandoned(
   trx: Knex.Transaction,
   c: TAbandonedRow,
   ctx: { traceId: string },
+  cancelledBy?: TCancelledBy,
 ): Promise<void> {
   const eventId = randomUUID();
   const occurredAt = iso(c.updated_at);
@@ -56,17 +61,20 @@ export async function oweAbandoned(
     payload: { eventId, occurredAt, ...connectionEventFields(c), reason },
     ctx: owedCtx,
   });
-  if ((SYSTEM_ABANDON_REASONS as readonly string[]).includes(reason)) {
+  if (cancelledBy || (SYSTEM_ABANDON_REASONS as readonly string[]).includes(reason)) {
+    const entry = systemAuditEntry(c, {
+      eventId,
+      action: 'connection.connect_failed',
+      details: { reason, level: c.level },
+      occurredAt,
+    });
     await oweEvent(trx, {
       connectionId: c.id,
       subject: 'audit.entries.append',
       msgId: eventId,
-      payload: systemAuditEntry(c, {
-        eventId,
-        action: 'connection.connect_failed',
-        details: { reason, level: c.level },
-        occurredAt,
-      }),
+      payload: cancelledBy
+        ? { ...entry, actorUserId: cancelledBy.userId, ip: cancelledBy.ip }
+        : entry,
       ctx: owedCtx,
     });
   }
@@ -74,7 +82,7 @@ export async function oweAbandoned(
 
 /**
  * A pending connection (row-locked with its instance by `lockConnection`) ends `error`, with its abandoned event
- * (and audit entry, for a system reason) owed in the event outbox. When the instance was only pending for this
+ * (and audit entry, for a system reason or a person's cancel) owed in the event outbox. When the instance was only pending for this
  * connect (no other live connection), it goes back to what it was before (revoked or error).
  */
 export async function abandonPendingConnection(
@@ -82,6 +90,7 @@ export async function abandonPendingConnection(
   locked: { connection: TConnectionRow; instance: TInstanceRow },
   reason: string,
   ctx: { traceId: string },
+  cancelledBy?: TCancelledBy,
 ): Promise<void> {
   const { connection, instance } = locked;
   const [abandoned] = (await trx('integration_connection')
@@ -89,7 +98,7 @@ export async function abandonPendingConnection(
     .where({ id: connection.id })
     .update({ status: 'error', error_reason: reason, updated_at: trx.fn.now() })
     .returning([...ABANDONED_COLUMNS])) as TAbandonedRow[];
-  await oweAbandoned(trx, abandoned!, ctx);
+  await oweAbandoned(trx, abandoned!, ctx, cancelledBy);
   if (instance.status === 'pending' && instance.previous_status !== null) {
     const otherLive = await liveConnections(trx, instance.id).first('id');
     if (!otherLive) {

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { builtinWebhookSignature, signWebhook } from '@otesse/providers';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import * as identity from '@otesse/identity';
+import { Bus, connectNats } from '@otesse/messaging';
 import { FakeProviderClient, type TFakeProvider } from '@otesse/fake-provider';
 import {
   failUpdatesWhere,
@@ -277,4 +278,25 @@ export async function screenshot(
 /** The signature header value a provider would send with this delivery (the catalogue's scheme, no timestamp). */
 export function signedBy(vendor: string, secret: string, body: string): string {
   return signWebhook(builtinWebhookSignature(vendor), secret, body, null);
+}
+
+/**
+ * A connect whose edge died between the provider's callback and the activation: its connection is left `pending`,
+ * created as that edge had asked the connection service to.
+ */
+export async function leaveUnfinishedConnect(
+  h: Pick<TDashboardHarness, 'nats' | 'orgId'>,
+  c: { vendor: string; level: 'app' | 'user'; userId: string; externalAccountId: string },
+): Promise<string> {
+  const nc = await connectNats({ url: h.nats.url, name: 'browser-test' });
+  try {
+    const { connection } = await new Bus(nc).request('connection.connections.create', {
+      orgId: h.orgId,
+      ...c,
+      tenantId: 'acme',
+    });
+    return connection.id;
+  } finally {
+    await nc.close();
+  }
 }

@@ -4,6 +4,7 @@ import type { AppRouter } from '@otesse/edge-api';
 import {
   createUserToken,
   failUpdatesWhere,
+  leaveUnfinishedConnect,
   screenshot,
   signIn,
   signedBy,
@@ -1119,6 +1120,40 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
       .getByRole('button', { name: 'Disconnect Google Workspace for Seed 0104' })
       .waitFor();
     await more.waitFor({ state: 'detached' });
+  });
+
+  it('a connect left unfinished shows on its card with Cancel connect; cancelling frees it, and Connect is back', async () => {
+    const { page } = h;
+    // An organization HubSpot connect whose edge died mid-callback: its connection stays pending.
+    await leaveUnfinishedConnect(h, {
+      vendor: 'hubspot',
+      level: 'app',
+      userId: h.admin.id,
+      externalAccountId: 'u-alice',
+    });
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor();
+    await signIn(h, h.admin);
+    await goTo('All Integrations');
+    const hubspot = card('HubSpot');
+    await hubspot.getByText('Pending', { exact: true }).waitFor();
+    await expect(hubspot.getByRole('button', { name: /^Connect/ }).count()).resolves.toBe(0);
+
+    await goTo('Connections');
+    const pending = card('HubSpot').locator('.connection', {
+      has: page.getByRole('heading', { name: 'Organization connection' }),
+    });
+    await expect(pending.getByTestId('connect-unfinished').textContent()).resolves.toContain(
+      'A connect of HubSpot has not finished.',
+    );
+    await pending.getByRole('button', { name: 'Cancel connect' }).click();
+    await pending.waitFor({ state: 'detached' });
+
+    await goTo('All Integrations');
+    await hubspot.getByRole('button', { name: 'Connect HubSpot' }).waitFor();
+    await expect(hubspot.getByText('Pending', { exact: true }).count()).resolves.toBe(0);
+    await goTo('Audit log');
+    await page.getByText('connect_cancelled').first().waitFor();
   });
 
   // Last in the file: it leaves QuickBooks connected to another company (globex).

@@ -127,6 +127,23 @@ describe("an integration's badge", () => {
     expect(integrationStatus(i, 'u-member').label).toBe('Disconnecting…');
   });
 
+  it('says Pending while a connect it shows is unfinished, not for an instance whose connect was given up', () => {
+    const unfinished = integration({
+      integrated: false,
+      instance: { status: 'pending' } as TIntegration['instance'],
+      appConnection: conn({ status: 'pending' }),
+    });
+    expect(integrationStatus(unfinished, 'u-admin')).toEqual({ tone: 'info', label: 'Pending' });
+    const givenUp = integration({
+      integrated: false,
+      instance: { status: 'pending' } as TIntegration['instance'],
+    });
+    expect(integrationStatus(givenUp, 'u-admin')).toEqual({
+      tone: 'neutral',
+      label: 'Not connected',
+    });
+  });
+
   it('names reconnects and changes of user in progress, and keeps the expiry warning otherwise', () => {
     expect(
       integrationStatus(

@@ -117,9 +117,11 @@ export function integrationStatus(
   if (i.refreshTokenExpired) return { tone: 'warning', label: 'Reconnect needed' };
   if (i.integrated || i.myConnection?.status === 'connected')
     return { tone: 'success', label: 'Connected' };
+  // A connect shown unfinished (cancellable on the Connections page) is Pending. The instance alone says
+  // `pending` from its first connect (or subdomain) on until a connection is live, also after that connect failed.
+  if (i.appConnection?.status === 'pending' || i.myConnection?.status === 'pending')
+    return { tone: 'info', label: 'Pending' };
   switch (i.instance?.status) {
-    case 'pending':
-      return { tone: 'info', label: 'Pending' };
     case 'revoked':
       return { tone: 'neutral', label: 'Disconnected' };
     case 'error':

@@ -62,7 +62,7 @@ describe('the banner after a provider', () => {
       'ServiceNow could not be connected (it is already connected).',
     );
     expect(oauthReturnText('ServiceNow', back('failed', 'connect_in_progress'))).toBe(
-      'ServiceNow could not be connected (another connect of it is still finishing; if it does not connect, try again in two minutes).',
+      'ServiceNow could not be connected (another connect of it has not finished; if it was interrupted, cancel it on the Connections page, or try again in two minutes).',
     );
     expect(
       oauthReturnText('Google Workspace', back('refused', 'tenant_unknown', 'changeUser')),

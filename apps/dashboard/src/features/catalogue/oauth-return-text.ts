@@ -43,7 +43,7 @@ const SUCCESS = new Set(['connected', 'reconnected', 'user_changed', 'userChange
 const REASON_TEXT: Record<string, string> = {
   already_connected: 'it is already connected',
   connect_in_progress:
-    'another connect of it is still finishing; if it does not connect, try again in two minutes',
+    'another connect of it has not finished; if it was interrupted, cancel it on the Connections page, or try again in two minutes',
   disconnect_in_progress: 'it is being disconnected right now; try again in a moment',
   connection_closed: 'the connect took too long and was abandoned; start it again',
   account_mismatch:

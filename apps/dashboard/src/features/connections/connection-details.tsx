@@ -7,6 +7,7 @@ import { StatusBadge } from '../../ui/status-badge';
 import { canManage, connectionStatusTone, isHeld } from '../catalogue/integration-status';
 import { DisconnectButton } from '../disconnect/disconnect-button';
 import { ConnectionOperation } from '../operations/connection-operation';
+import { CancelConnectButton } from './cancel-connect-button';
 import { ChangeUserButton, ChangeUserHint } from './change-user-button';
 
 /**
@@ -70,7 +71,7 @@ export function ConnectionDetails({
       )}
       <dl className="facts">
         <div>
-          <dt>Connected by</dt>
+          <dt>{c.status === 'pending' ? 'Started by' : 'Connected by'}</dt>
           <dd title={c.userId}>{personLabel(c.userId, c.connectedBy, me, { withEmail: true })}</dd>
         </div>
         {(c.accountLabel ?? c.externalAccountId) && (
@@ -111,6 +112,9 @@ export function ConnectionDetails({
         providerName={provider.displayName}
         canResume={manageable || c.operation?.actorUserId === me.userId}
       />
+      {manageable && c.status === 'pending' && (
+        <CancelConnectButton connection={c} providerName={provider.displayName} />
+      )}
       {manageable && c.status === 'connected' && !held && (
         <>
           <div className="button-row">

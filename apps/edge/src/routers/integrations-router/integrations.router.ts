@@ -1,4 +1,5 @@
 import { router } from '../../trpc/trpc';
+import { cancelConnect } from './cancel-connect';
 import { configureInstance } from './configure-instance';
 import { connectApiKey } from './connect-api-key';
 import { expirePreviousWebhookSecret } from './expire-previous-webhook-secret';
@@ -21,6 +22,7 @@ export const integrationsRouter = router({
   oauthUrl: getOAuthUrl,
   siteChoice: getSiteChoice,
   connectApiKey,
+  cancelConnect,
   webhookEndpoint: getWebhookEndpoint,
   setWebhookSecret,
   expirePreviousWebhookSecret,
