@@ -1148,6 +1148,7 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     );
     await pending.getByRole('button', { name: 'Cancel connect' }).click();
     await pending.waitFor({ state: 'detached' });
+    await card('HubSpot').getByText('Instance not connected yet').waitFor();
 
     await goTo('All Integrations');
     await hubspot.getByRole('button', { name: 'Connect HubSpot' }).waitFor();

@@ -29,13 +29,28 @@ describe('cancelling an unfinished connect (whole stack as processes)', () => {
       )
     )[0];
 
+  /** Waits until the vault's store of a connect's tokens is inside the trigger that holds it. */
+  const storeHeld = () =>
+    waitFor(
+      async () =>
+        (
+          await h.db.query<{ n: string }>(
+            `select count(*) as n from pg_stat_activity
+              where datname = current_database() and wait_event = 'PgSleep'`,
+          )
+        )[0]!.n !== '0'
+          ? true
+          : undefined,
+      { timeoutMs: 15_000, intervalMs: 20, what: "the vault's store held" },
+    );
+
   it('frees the slot of a connect its edge never finished: tokens revoked and destroyed, the canceller audited, connecting again works', async () => {
     await h.fakeClient.consentAs('u-alice');
     const before = new Set((await salesforceTokensOf('u-alice')).map((t) => t.token));
-    // The vault's store of the connect's tokens waits in a trigger: the edge is killed after it has sent the
-    // store, before the activation. The store commits without it.
+    // The vault's store of the connect's tokens waits in a trigger: the edge is killed once the store is under
+    // way, before the activation. The store commits without it.
     await h.db.query(`create function public.slow_store() returns trigger language plpgsql as $$
-        begin perform pg_sleep(2); return new; end $$`);
+        begin perform pg_sleep(1); return new; end $$`);
     await h.db.query(
       `create trigger slow_store before insert on vault.credential
          for each row when (new.staged_until is null) execute function public.slow_store()`,
@@ -54,6 +69,7 @@ describe('cancelling an unfinished connect (whole stack as processes)', () => {
           )[0]?.id,
         { timeoutMs: 15_000, intervalMs: 50, what: 'the pending connection' },
       );
+      await storeHeld();
       await h.stack.kill('edge', 'SIGKILL');
       await browser;
     } finally {
@@ -158,6 +174,73 @@ describe('cancelling an unfinished connect (whole stack as processes)', () => {
     expect(refused).toMatchObject({ code: 'CONFLICT', data: { reason: 'not_pending' } });
     expect(refused.message).toContain('it is connected');
     expect(await connectionRow(again.connectionId!)).toMatchObject({ status: 'connected' });
+  });
+
+  it('a connect still finishing when cancelled fails cleanly: its browser is told, its tokens revoked, the slot free', async () => {
+    await h.fakeClient.consentAs('u-alice');
+    const xeroTokens = async () =>
+      (await h.fakeClient.listTokens({ userId: 'u-alice' })).filter((t) =>
+        t.clientId.endsWith('xero'),
+      );
+    const before = new Set((await xeroTokens()).map((t) => t.token));
+    // The connect is caught in the vault's store of its tokens, with its edge alive and waiting for it.
+    await h.db.query(`create function public.slow_store() returns trigger language plpgsql as $$
+        begin perform pg_sleep(1); return new; end $$`);
+    await h.db.query(
+      `create trigger slow_store before insert on vault.credential
+         for each row when (new.staged_until is null) execute function public.slow_store()`,
+    );
+    let outcome: string;
+    let pendingId: string;
+    try {
+      const browser = connectOAuth(h, h.admin, 'xero', 'app');
+      pendingId = await waitFor(
+        async () =>
+          (
+            await h.db.query<{ id: string }>(
+              `select id from connection.integration_connection
+                where org_id = $1 and vendor = 'xero' and status = 'pending'`,
+              [h.orgId],
+            )
+          )[0]?.id,
+        { timeoutMs: 15_000, intervalMs: 50, what: 'the pending connection' },
+      );
+      await storeHeld();
+      const { connection } = await h.admin.client.integrations.cancelConnect.mutate({
+        connectionId: pendingId,
+      });
+      expect(connection.status).toBe('error');
+      ({ outcome } = await browser);
+    } finally {
+      await h.db.query(`drop trigger slow_store on vault.credential`);
+      await h.db.query(`drop function public.slow_store()`);
+    }
+    // The store landed before the vault closed the connection (its credentials destroyed with it), or after
+    // (refused): either way the activation never happens and the browser hears the connect was given up.
+    expect(outcome).toMatch(/^failed:(not_pending|connection_closed)$/);
+    expect(await connectionRow(pendingId)).toEqual({
+      status: 'error',
+      error_reason: 'connect_cancelled',
+    });
+    const issued = (await xeroTokens()).filter((t) => !before.has(t.token));
+    expect(issued.length).toBeGreaterThan(0);
+    await waitFor(
+      async () => {
+        const now = await xeroTokens();
+        return issued.every((t) => now.find((n) => n.token === t.token)?.status === 'revoked')
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 20_000, what: "the cancelled connect's tokens revoked" },
+    );
+    await waitFor(async () => {
+      const live = await h.db.query<{ n: string }>(
+        `select count(*) as n from vault.credential where connection_id = $1 and ciphertext <> ''`,
+        [pendingId],
+      );
+      return live[0]!.n === '0' ? true : undefined;
+    });
+    expect((await connectOAuth(h, h.admin, 'xero', 'app')).outcome).toBe('connected');
   });
 
   it("lets a member cancel their own personal connect, not another member's", async () => {

@@ -61,6 +61,9 @@ describe('the banner after a provider', () => {
     expect(oauthReturnText('ServiceNow', back('failed', 'already_connected'))).toBe(
       'ServiceNow could not be connected (it is already connected).',
     );
+    expect(oauthReturnText('ServiceNow', back('failed', 'not_pending'))).toBe(
+      'ServiceNow could not be connected (the connect was given up before it finished: it was cancelled, or took too long; start it again).',
+    );
     expect(oauthReturnText('ServiceNow', back('failed', 'connect_in_progress'))).toBe(
       'ServiceNow could not be connected (another connect of it has not finished; if it was interrupted, cancel it on the Connections page, or try again in two minutes).',
     );

@@ -46,6 +46,9 @@ const REASON_TEXT: Record<string, string> = {
     'another connect of it has not finished; if it was interrupted, cancel it on the Connections page, or try again in two minutes',
   disconnect_in_progress: 'it is being disconnected right now; try again in a moment',
   connection_closed: 'the connect took too long and was abandoned; start it again',
+  // Its activation found the connection no longer pending: cancelled on the Connections page, or given up as stale.
+  not_pending:
+    'the connect was given up before it finished: it was cancelled, or took too long; start it again',
   account_mismatch:
     'a reconnect must sign in as the same account; use Change User to switch accounts',
   tenant_mismatch:

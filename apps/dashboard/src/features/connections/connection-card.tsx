@@ -28,7 +28,12 @@ export function ConnectionCard({ integration }: { integration: TIntegration }) {
         <div className="provider-card-title">
           <h3 id={titleId}>{provider.displayName}</h3>
           <p className="muted small">
-            Instance {instance.status}
+            {/* Pending from its first connect (or subdomain) on until a connection is live; with none
+                unfinished, nothing is connected yet (that connect failed or was cancelled). */}
+            Instance{' '}
+            {instance.status === 'pending' && connections.length === 0 && others.length === 0
+              ? 'not connected yet'
+              : instance.status}
             {instance.subdomain ? ` · ${instance.subdomain}` : ''}
             {instance.site ? ` · site ${instance.site.name ?? instance.site.id}` : ''}
             {instance.tenant && !instance.subdomain && !instance.site
