@@ -219,7 +219,8 @@ export function formatChaosResult(r: TChaosResult): string {
   lines.push(
     `  clients         ${r.workload.disconnects} disconnects, ${r.workload.reconnects} reconnects ` +
       `(${r.workload.connects} connects), ${r.workload.userChanges} user changes ` +
-      `(${r.workload.userChangesRefused} refused), ${r.workload.disconnectsCompensated} disconnects compensated`,
+      `(${r.workload.userChangesRefused} refused), ${r.workload.disconnectsCompensated} disconnects compensated, ` +
+      `${r.workload.connectsCancelled} orphaned connects cancelled`,
   );
   lines.push(
     `  edge requests   ${r.traffic.requests} (${r.traffic.retries} retried after an edge went away, ` +

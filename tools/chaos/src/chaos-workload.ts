@@ -46,6 +46,8 @@ export interface TWorkloadStats {
   userChangesRefused: number;
   /** Unlinks of the admin's QuickBooks from its company that completed. */
   unlinks: number;
+  /** Orphaned connects (their edge killed mid-callback) the client cancelled, as its user would, to connect again. */
+  connectsCancelled: number;
   /**
    * Connects the edge answered with a failure that nevertheless left the slot `connected` (seen right after):
    * the user is told it failed and cannot connect again, while the connection looks connected.
@@ -93,6 +95,7 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
     userChanges: 0,
     userChangesRefused: 0,
     unlinks: 0,
+    connectsCancelled: 0,
     failedConnectsLeftConnected: 0,
     errors: {},
   };
@@ -168,8 +171,15 @@ export async function runWorkload(opts: TWorkloadOptions): Promise<TWorkloadStat
           }
           continue;
         }
+        if (mine.status === 'pending') {
+          // This client connects a slot one connect at a time, so a pending one is orphaned: its edge was killed
+          // mid-callback. Cancelled, as its user would, rather than waiting out its two minutes.
+          await client.integrations.cancelConnect.mutate({ connectionId: mine.id });
+          stats.connectsCancelled += 1;
+          continue;
+        }
         if (mine.status !== 'connected') {
-          // `disconnecting` (a saga holds it; recovery finishes it) or an orphaned `pending`: another slot.
+          // `disconnecting` (a saga holds it; recovery finishes it): another slot.
           fail(`slot ${mine.status}`);
           await sleep(100);
           continue;
