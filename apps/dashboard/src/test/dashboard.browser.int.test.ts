@@ -1138,8 +1138,12 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     const hubspot = card('HubSpot');
     await hubspot.getByText('Pending', { exact: true }).waitFor();
     await expect(hubspot.getByRole('button', { name: /^Connect/ }).count()).resolves.toBe(0);
+    await hubspot
+      .getByTestId('connect-unfinished-note')
+      .getByRole('link', { name: 'Connections page' })
+      .click();
+    await h.page.getByRole('heading', { level: 1, name: 'Connections' }).waitFor();
 
-    await goTo('Connections');
     const pending = card('HubSpot').locator('.connection', {
       has: page.getByRole('heading', { name: 'Organization connection' }),
     });
