@@ -1147,6 +1147,7 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     const pending = card('HubSpot').locator('.connection', {
       has: page.getByRole('heading', { name: 'Organization connection' }),
     });
+    await expect(pending.textContent()).resolves.toMatch(/Started by.*You.*Started/);
     await expect(pending.getByTestId('connect-unfinished').textContent()).resolves.toContain(
       'A connect of HubSpot has not finished.',
     );

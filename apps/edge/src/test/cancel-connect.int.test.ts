@@ -95,6 +95,8 @@ describe('cancelling an unfinished connect (whole stack as processes)', () => {
       (i) => i.provider.key === 'salesforce',
     );
     expect(listed?.appConnection).toMatchObject({ id: pendingId, status: 'pending' });
+    // When its connect began: how long it has been unfinished.
+    expect(Date.now() - Date.parse(listed!.appConnection!.startedAt)).toBeLessThan(60_000);
 
     // Who may cancel it: the organization's connect needs settings.edit; another org's is not found.
     for (const who of [h.member, h.viewer]) {

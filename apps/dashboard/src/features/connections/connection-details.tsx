@@ -102,10 +102,17 @@ export function ConnectionDetails({
             <dd>{c.senderEmails.join(', ')}</dd>
           </div>
         )}
-        <div>
-          <dt>Connected</dt>
-          <dd>{formatDateTime(c.connectedAt)}</dd>
-        </div>
+        {c.status === 'pending' ? (
+          <div>
+            <dt>Started</dt>
+            <dd>{formatDateTime(c.startedAt)}</dd>
+          </div>
+        ) : (
+          <div>
+            <dt>Connected</dt>
+            <dd>{formatDateTime(c.connectedAt)}</dd>
+          </div>
+        )}
       </dl>
       <ConnectionOperation
         connection={c}

@@ -19,6 +19,8 @@ export function connectionView(c: TConnection) {
     senderEmails: c.details.senderEmails ?? [],
     connectedAt: c.connectedAt,
     revokedAt: c.revokedAt,
+    /** When its connect began: what a `pending` connection shows (a connect takes seconds; one older was cut short). */
+    startedAt: c.createdAt,
   };
 }
 export type TConnectionView = ReturnType<typeof connectionView>;
