@@ -348,10 +348,11 @@ describe('health checks of the connection service (vault as a process, fake prov
       scope: '',
       familyId: randomUUID(),
     });
-    await bus.request('vault.credentials.swap', {
+    // The new tokens as the callback hands them to the vault (staged), swapped in by `stageId`.
+    const { stageId } = await bus.request('vault.tokens.stage', {
       orgId,
-      connectionId: connection.id,
       vendor: 'servicenow',
+      subdomain: 'acme',
       credentials: [
         {
           kind: 'access_token',
@@ -360,6 +361,13 @@ describe('health checks of the connection service (vault as a process, fake prov
         },
         { kind: 'refresh_token', value: fresh.refresh.token },
       ],
+      idempotencyKey: `stage:${sagaId}`,
+    });
+    await bus.request('vault.credentials.swap', {
+      orgId,
+      connectionId: connection.id,
+      vendor: 'servicenow',
+      stageId,
       idempotencyKey: `${sagaId}:swap`,
     });
     await bus.request('connection.connections.complete-reconnect', {

@@ -68,25 +68,50 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     });
     return { ...c, old, oldIds: credentialIds };
   };
-  /** A swap of the connection's credentials for new ones, given or staged (`vault.tokens.stage`). */
-  const swapWith = (
+  const stage = (
+    orgId: string,
+    vendor: string,
+    credentials: TRequestInput<'vault.tokens.stage'>['credentials'],
+    idempotencyKey = `stage:saga-${randomUUID()}`,
+  ) =>
+    bus.request('vault.tokens.stage', {
+      orgId,
+      vendor,
+      ...(vendor === 'servicenow' ? { subdomain: 'acme' } : {}),
+      credentials,
+      idempotencyKey,
+    });
+  /** A swap of the connection's credentials for the tokens staged under `stageId` (`vault.tokens.stage`). */
+  const swapStaged = (
     c: { orgId: string; connectionId: string; vendor: string },
-    incoming:
-      { credentials: TRequestInput<'vault.credentials.swap'>['credentials'] } | { stageId: string },
+    stageId: string,
     idempotencyKey = `saga-${randomUUID()}:swap`,
   ) =>
     bus.request('vault.credentials.swap', {
       orgId: c.orgId,
       connectionId: c.connectionId,
       vendor: c.vendor,
-      ...incoming,
+      stageId,
       idempotencyKey,
     });
-  const swap = (
+  /**
+   * A swap of the connection's credentials for new ones, as a reconnect makes it: its callback stages them, its
+   * saga swaps them in by `stageId`. The stage's key follows the swap's, so a replay sends the same `stageId`, as a
+   * resumed saga does.
+   */
+  const swap = async (
     c: { orgId: string; connectionId: string; vendor: string },
-    credentials: TRequestInput<'vault.credentials.swap'>['credentials'],
-    idempotencyKey?: string,
-  ) => swapWith(c, { credentials }, idempotencyKey);
+    credentials: TRequestInput<'vault.tokens.stage'>['credentials'],
+    idempotencyKey = `saga-${randomUUID()}:swap`,
+  ) => {
+    const { stageId } = await stage(
+      c.orgId,
+      c.vendor,
+      credentials,
+      `stage:${c.connectionId}:${idempotencyKey}`,
+    );
+    return swapStaged(c, stageId, idempotencyKey);
+  };
   const get = (c: { orgId: string; connectionId: string }) =>
     bus.request('vault.access-tokens.get', { orgId: c.orgId, connectionId: c.connectionId });
   const revoke = (
@@ -370,24 +395,6 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     expect(fake.state.revocations).toHaveLength(2);
   });
 
-  const stage = (
-    orgId: string,
-    vendor: TVendor,
-    credentials: TRequestInput<'vault.tokens.stage'>['credentials'],
-    idempotencyKey = `stage:saga-${randomUUID()}`,
-  ) =>
-    bus.request('vault.tokens.stage', {
-      orgId,
-      vendor,
-      ...(vendor === 'servicenow' ? { subdomain: 'acme' } : {}),
-      credentials,
-      idempotencyKey,
-    });
-  const swapStaged = (
-    c: { orgId: string; connectionId: string; vendor: string },
-    stageId: string,
-    idempotencyKey?: string,
-  ) => swapWith(c, { stageId }, idempotencyKey);
   /** The stage's hold as if it had ended (the smallest hold is 10 s): claimable no more, its discard due. */
   const endHold = (stageId: string) =>
     db.query(
@@ -812,6 +819,7 @@ describe('credential swap, revoke and destroy by id (real Postgres + NATS, fake 
     expect(
       await errorOf(swap({ ...c, vendor: 'slack' }, [{ kind: 'api_key', value: 'x'.repeat(20) }])),
     ).toMatchObject({ code: 'BAD_REQUEST', reason: 'vendor_mismatch' });
+    // Malformed new tokens are refused where they enter the vault, the stage: nothing to swap in.
     expect(
       await errorOf(
         swap(c, [

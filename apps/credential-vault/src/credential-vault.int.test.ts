@@ -428,7 +428,7 @@ describe('credential vault (real Postgres + NATS)', () => {
         orgId,
         connectionId,
         vendor: 'servicenow',
-        credentials: [{ kind: 'access_token', value: leaked }],
+        stageId: randomUUID(),
         idempotencyKey: 'k-swap',
       },
       'vault.tokens.stage': {
@@ -565,6 +565,16 @@ describe('credential vault (real Postgres + NATS)', () => {
       ],
       'vault.credentials.swap': [
         json({ ...valid['vault.credentials.swap'], idempotencyKey: undefined }),
+        // The new tokens only by reference (`stageId`): tokens sent inline, well-formed or not, are refused.
+        json({
+          ...valid['vault.credentials.swap'],
+          stageId: undefined,
+          credentials: [{ kind: 'access_token', value: leaked }],
+        }),
+        json({
+          ...valid['vault.credentials.swap'],
+          credentials: [{ kind: 'access_token', value: leaked }],
+        }),
         json({ ...valid['vault.credentials.swap'], credentials: [] }),
         json({
           ...valid['vault.credentials.swap'],
@@ -584,8 +594,8 @@ describe('credential vault (real Postgres + NATS)', () => {
         json({ ...valid['vault.credentials.swap'], vendor: 'Not A Slug' }),
         json({ ...valid['vault.credentials.swap'], connectionId: 'nope' }),
         json({ ...valid['vault.credentials.swap'], replace: true }),
-        json({ ...valid['vault.credentials.swap'], stageId: connectionId }),
-        json({ ...valid['vault.credentials.swap'], credentials: undefined, stageId: 'nope' }),
+        json({ ...valid['vault.credentials.swap'], stageId: 'nope' }),
+        json({ ...valid['vault.credentials.swap'], stageId: null }),
       ],
       'vault.webhook-secrets.set': [
         json({ orgId, instanceId, vendor: 'quickbooks' }),

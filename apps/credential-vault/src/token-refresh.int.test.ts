@@ -553,7 +553,7 @@ describe('token refresh in the vault (connection service as a process, fake prov
       reason: 'refresh_token_expired',
     });
     expect(await flagOf(c)).toBe(true);
-    // Reconnect: the new authorization's tokens swapped in, its access token already due.
+    // Reconnect: the new authorization's tokens staged, then swapped in; its access token already due.
     const fresh = fake.state.issueTokens({
       clientId: 'otesse-dev-servicenow',
       user: fake.state.findUser('u-alice')!,
@@ -561,10 +561,10 @@ describe('token refresh in the vault (connection service as a process, fake prov
       scope: '',
       familyId: randomUUID(),
     });
-    const swapped = await bus.request('vault.credentials.swap', {
+    const { stageId } = await bus.request('vault.tokens.stage', {
       orgId: c.orgId,
-      connectionId: c.connectionId,
       vendor: 'servicenow',
+      subdomain: 'acme',
       credentials: [
         {
           kind: 'access_token',
@@ -573,6 +573,13 @@ describe('token refresh in the vault (connection service as a process, fake prov
         },
         { kind: 'refresh_token', value: fresh.refresh.token },
       ],
+      idempotencyKey: `stage:${randomUUID()}`,
+    });
+    const swapped = await bus.request('vault.credentials.swap', {
+      orgId: c.orgId,
+      connectionId: c.connectionId,
+      vendor: 'servicenow',
+      stageId,
       idempotencyKey: `saga-${randomUUID()}:swap`,
     });
     const retiredBefore = await db.query<{ id: string; ciphertext: string; updated_at: Date }>(

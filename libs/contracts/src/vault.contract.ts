@@ -36,7 +36,7 @@ export const ZCredentialInput = z
   });
 export type TCredentialInput = z.infer<typeof ZCredentialInput>;
 
-/** The credentials of one request (store, swap, discard): at most one of each kind, which one would win being unsaid. */
+/** The credentials of one request (store, stage, discard): at most one of each kind, which one would win being unsaid. */
 export const ZCredentialList = z
   .array(ZCredentialInput)
   .min(1)
@@ -362,19 +362,20 @@ export const vaultContracts = {
    * Reconnect / change-user (seed 003): in ONE transaction, under the connection's lock (the one refresh and
    * revoke take), the connection's current credentials — every one neither destroyed nor already retired, the
    * dead refresh token of an expired connection included — are retired (isActive = false, retiredAt set, kept
-   * encrypted so they can still be revoked) and the new ones (at most one per kind, encrypted as by store) become
-   * active. `credentialIds` are in the order of `credentials`. Retired credentials are never handed out nor
-   * refreshed with. The saga then revokes (`vault.tokens.revoke` with `credentialIds`) and destroys
-   * (`vault.credentials.destroy` with `credentialIds`) the retired ones. The vault does not check the connection
-   * (the edge's saga holds `connection.connections.lock`). Idempotent by key: a replay answers the first ids and
-   * changes nothing; the same key for another connection is CONFLICT `idempotency_key_reused`. BAD_REQUEST
-   * `vendor_mismatch` (the current credentials are another provider's).
+   * encrypted so they can still be revoked) and the new ones, those staged under `stageId` (`vault.tokens.stage`),
+   * become active. Taken by reference only, so a reconnect's tokens cross the bus once, when the callback stages
+   * them. Retired credentials are never handed out nor refreshed with. The saga then revokes (`vault.tokens.revoke`
+   * with `credentialIds`) and destroys (`vault.credentials.destroy` with `credentialIds`) the retired ones. The
+   * vault does not check the connection (the edge's saga holds `connection.connections.lock`). Idempotent by key: a
+   * replay answers the first ids and changes nothing; the same key for another connection is CONFLICT
+   * `idempotency_key_reused`. BAD_REQUEST `vendor_mismatch` (the current or the staged credentials are another
+   * provider's).
    *
-   * Without `credentials` (the saga lost the new tokens — another edge took it over — and cannot tell whether its
-   * swap reached the vault): applies nothing. A swap made under the key answers its ids as a replay would; when
-   * none was, the key is recorded as abandoned and the answer is PRECONDITION_FAILED `swap_not_applied`, and a swap
-   * that arrives under it later (the lost request, late) changes nothing and gets the same answer. Either way the
-   * saga knows for certain.
+   * Without `stageId` (the saga lost the new tokens — a saga started before they were staged, its edge gone — and
+   * cannot tell whether its swap reached the vault): applies nothing. A swap made under the key answers its ids as
+   * a replay would; when none was, the key is recorded as abandoned and the answer is PRECONDITION_FAILED
+   * `swap_not_applied`, and a swap that arrives under it later (the lost request, late) changes nothing and gets the
+   * same answer. Either way the saga knows for certain.
    */
   'vault.credentials.swap': defineRequest({
     request: z
@@ -382,21 +383,17 @@ export const vaultContracts = {
         orgId: ZOrgId,
         connectionId: ZUuid,
         vendor: ZVendor,
-        credentials: ZCredentialList.optional(),
         /**
-         * Instead of `credentials`: the tokens `vault.tokens.stage` holds under this id, moved into the connection
-         * (re-encrypted for it) and their staged copy destroyed, in the swap's transaction. Gone (their hold ended,
-         * or discarded): nothing is applied, the key is recorded as abandoned and the answer is PRECONDITION_FAILED
-         * `swap_not_applied`, as for a swap without credentials.
+         * The tokens `vault.tokens.stage` holds under this id, moved into the connection (re-encrypted for it) and
+         * their staged copy destroyed, in the swap's transaction. Gone (their hold ended, or discarded): nothing is
+         * applied, the key is recorded as abandoned and the answer is PRECONDITION_FAILED `swap_not_applied`, as
+         * for a swap without `stageId`.
          */
         stageId: ZUuid.optional(),
         idempotencyKey: z.string().min(1).max(200),
       })
-      .strict()
-      .refine((r) => r.credentials === undefined || r.stageId === undefined, {
-        message: 'credentials or stageId, not both',
-        path: ['stageId'],
-      }),
+      // A caller still sending the tokens inline (`credentials`, removed) gets BAD_REQUEST, not a silent settle.
+      .strict(),
     reply: z.object({ credentialIds: z.array(ZUuid), retiredCredentialIds: z.array(ZUuid) }),
     errors: ['BAD_REQUEST', 'CONFLICT', 'PRECONDITION_FAILED'],
   }),

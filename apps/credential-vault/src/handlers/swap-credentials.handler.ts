@@ -7,7 +7,7 @@ import {
   VAULT_DB_SCHEMA,
   withSafeDbErrors,
 } from '../credential-records';
-import { claimStagedTokens, destroyStagedCopy, type TClaimedStage } from '../staged-tokens';
+import { claimStagedTokens, destroyStagedCopy } from '../staged-tokens';
 import type { TVaultDeps } from './deps';
 
 /**
@@ -21,10 +21,10 @@ import type { TVaultDeps } from './deps';
  * (the saga revokes them by id, then destroys them by id); retiredAt marks them so that nothing ever hands them
  * out or refreshes with them again. Once per idempotency key: a replay answers the first ids and does nothing.
  *
- * With `stageId` the new tokens are those `vault.tokens.stage` holds: opened under the connection's lock, sealed
- * again for the connection (a value is bound to its row), and the staged copy destroyed, all in the swap's
- * transaction. Staged tokens already discarded or past their hold: the key is recorded as abandoned
- * (`swap_not_applied`), as for a swap given up.
+ * The new tokens are those `vault.tokens.stage` holds under `stageId` (a swap never carries them itself): opened
+ * under the connection's lock, sealed again for the connection (a value is bound to its row), and the staged copy
+ * destroyed, all in the swap's transaction. Staged tokens already discarded or past their hold: the key is recorded
+ * as abandoned (`swap_not_applied`), as for a swap given up. Without `stageId` the swap is settled: nothing applied.
  */
 export function swapCredentialsHandler(
   deps: Pick<TVaultDeps, 'orm' | 'keys' | 'logger'>,
@@ -37,8 +37,8 @@ export function swapCredentialsHandler(
       orgId: req.orgId,
       connectionId: req.connectionId,
     };
-    const { credentials, stageId } = req;
-    if (!credentials && stageId === undefined) {
+    const { stageId } = req;
+    if (stageId === undefined) {
       // Applies nothing: either the swap made under this key, or the key claimed as abandoned so none ever is.
       const { result, replayed } = await withSafeDbErrors(deps.logger, 'settling a swap', () =>
         runVaultCommandOnce<TSwapOutcome>(knex, command, () =>
@@ -56,18 +56,17 @@ export function swapCredentialsHandler(
     const { result, replayed } = await withSafeDbErrors(deps.logger, 'swapping credentials', () =>
       runVaultCommandOnce<TSwapOutcome>(knex, command, async (trx) => {
         await lockConnection(trx, req.connectionId);
-        let incoming = credentials;
-        let staged: TClaimedStage | undefined;
-        if (!incoming) {
-          staged = await claimStagedTokens(trx, deps.keys, {
-            orgId: req.orgId,
-            stageId: stageId!,
-            vendor: req.vendor,
-          });
-          if (!staged) return { abandoned: true, orgId: req.orgId, connectionId: req.connectionId };
-          incoming = staged.credentials;
-        }
-        const rows = sealCredentialRows(deps.keys, { ...req, credentials: incoming }, knex);
+        const staged = await claimStagedTokens(trx, deps.keys, {
+          orgId: req.orgId,
+          stageId,
+          vendor: req.vendor,
+        });
+        if (!staged) return { abandoned: true, orgId: req.orgId, connectionId: req.connectionId };
+        const rows = sealCredentialRows(
+          deps.keys,
+          { ...req, credentials: staged.credentials },
+          knex,
+        );
         const current = (await trx('credential')
           .withSchema(VAULT_DB_SCHEMA)
           .where({ org_id: req.orgId, connection_id: req.connectionId, is_deleted: false })
@@ -95,7 +94,7 @@ export function swapCredentialsHandler(
             .update({ is_active: false, retired_at: now, updated_at: now });
         }
         await trx('credential').withSchema(VAULT_DB_SCHEMA).insert(rows);
-        if (staged) await destroyStagedCopy(trx, staged.ids, now);
+        await destroyStagedCopy(trx, staged.ids, now);
         return {
           credentialIds: rows.map((r) => r.id),
           retiredCredentialIds,
