@@ -127,6 +127,11 @@ describe('cancelling an unfinished connect (whole stack as processes)', () => {
       status: 'error',
       error_reason: 'connect_cancelled',
     });
+    // Counted for the operator apart from the connects the sweep gave up.
+    const metrics = await (
+      await fetch(h.stack.processes.get('connection')!.healthUrl.replace(/\/readyz$/, '/metrics'))
+    ).text();
+    expect(metrics).toMatch(/^otesse_connects_abandoned_total\{how="cancelled"\} 1$/m);
 
     // The vault, on the abandoned event: every token the connect got is revoked at the provider, then destroyed.
     await waitFor(
