@@ -26,7 +26,9 @@ export async function claimStagedTokens(
     .withSchema(VAULT_DB_SCHEMA)
     .where({ org_id: req.orgId, connection_id: req.stageId, is_deleted: false })
     .andWhere('staged_until', '>', trx.raw('clock_timestamp()'))
-    .orderBy('id')
+    // By kind, as `vault.credentials.describe` lists one connect's credentials: the ids a store or swap answers
+    // come in the order the next swap answers them retired.
+    .orderBy([{ column: 'kind' }, { column: 'id' }])
     .forUpdate()
     .select([...TOKEN_COLUMNS])) as TTokenRow[];
   if (staged.length === 0) return undefined;
