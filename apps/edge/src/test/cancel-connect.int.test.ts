@@ -29,53 +29,64 @@ describe('cancelling an unfinished connect (whole stack as processes)', () => {
       )
     )[0];
 
-  /** Waits until the vault's store of a connect's tokens is inside the trigger that holds it. */
-  const storeHeld = () =>
-    waitFor(
-      async () =>
-        (
-          await h.db.query<{ n: string }>(
-            `select count(*) as n from pg_stat_activity
-              where datname = current_database() and wait_event = 'PgSleep'`,
-          )
-        )[0]!.n !== '0'
-          ? true
-          : undefined,
-      { timeoutMs: 15_000, intervalMs: 20, what: "the vault's store held" },
-    );
-
-  it('frees the slot of a connect its edge never finished: tokens revoked and destroyed, the canceller audited, connecting again works', async () => {
-    await h.fakeClient.consentAs('u-alice');
-    const before = new Set((await salesforceTokensOf('u-alice')).map((t) => t.token));
-    // The vault's store of the connect's tokens waits in a trigger: the edge is killed once the store is under
-    // way, before the activation. The store commits without it.
+  /**
+   * Starts `vendor`'s organization connect as the admin's browser and catches it in the vault's store of its tokens
+   * (a trigger holds each insert 1 s): `during` runs once the connection is pending and the store under way. The
+   * browser's promise is handed over, not awaited.
+   */
+  const duringStore = async <T>(
+    vendor: string,
+    during: (pendingId: string, browser: Promise<unknown>) => Promise<T>,
+  ): Promise<T & { pendingId: string }> => {
     await h.db.query(`create function public.slow_store() returns trigger language plpgsql as $$
         begin perform pg_sleep(1); return new; end $$`);
     await h.db.query(
       `create trigger slow_store before insert on vault.credential
          for each row when (new.staged_until is null) execute function public.slow_store()`,
     );
-    let pendingId: string;
     try {
-      const browser = connectOAuth(h, h.admin, 'salesforce', 'app').catch((e: unknown) => e);
-      pendingId = await waitFor(
+      const browser = connectOAuth(h, h.admin, vendor, 'app');
+      browser.catch(() => undefined);
+      const pendingId = await waitFor(
         async () =>
           (
             await h.db.query<{ id: string }>(
               `select id from connection.integration_connection
-                where org_id = $1 and vendor = 'salesforce' and status = 'pending'`,
-              [h.orgId],
+                where org_id = $1 and vendor = $2 and status = 'pending'`,
+              [h.orgId, vendor],
             )
           )[0]?.id,
         { timeoutMs: 15_000, intervalMs: 50, what: 'the pending connection' },
       );
-      await storeHeld();
-      await h.stack.kill('edge', 'SIGKILL');
-      await browser;
+      await waitFor(
+        async () =>
+          (
+            await h.db.query<{ n: string }>(
+              `select count(*) as n from pg_stat_activity
+                where datname = current_database() and wait_event = 'PgSleep'`,
+            )
+          )[0]!.n !== '0'
+            ? true
+            : undefined,
+        { timeoutMs: 15_000, intervalMs: 20, what: "the vault's store held" },
+      );
+      return { ...(await during(pendingId, browser)), pendingId };
     } finally {
       await h.db.query(`drop trigger slow_store on vault.credential`);
       await h.db.query(`drop function public.slow_store()`);
     }
+  };
+
+  it('frees the slot of a connect its edge never finished: tokens revoked and destroyed, the canceller audited, connecting again works', async () => {
+    await h.fakeClient.consentAs('u-alice');
+    const before = new Set((await salesforceTokensOf('u-alice')).map((t) => t.token));
+    // The edge is killed once the vault's store of the connect's tokens is under way, before the activation. The
+    // store commits without it.
+    const { pendingId } = await duringStore('salesforce', async (_id, browser) => {
+      await h.stack.kill('edge', 'SIGKILL');
+      await browser.catch(() => undefined);
+      return {};
+    });
     await h.stack.start('edge');
     const stored = await waitFor(async () => {
       const rows = await h.db.query<{ kind: string }>(
@@ -191,37 +202,13 @@ describe('cancelling an unfinished connect (whole stack as processes)', () => {
       );
     const before = new Set((await xeroTokens()).map((t) => t.token));
     // The connect is caught in the vault's store of its tokens, with its edge alive and waiting for it.
-    await h.db.query(`create function public.slow_store() returns trigger language plpgsql as $$
-        begin perform pg_sleep(1); return new; end $$`);
-    await h.db.query(
-      `create trigger slow_store before insert on vault.credential
-         for each row when (new.staged_until is null) execute function public.slow_store()`,
-    );
-    let outcome: string;
-    let pendingId: string;
-    try {
-      const browser = connectOAuth(h, h.admin, 'xero', 'app');
-      pendingId = await waitFor(
-        async () =>
-          (
-            await h.db.query<{ id: string }>(
-              `select id from connection.integration_connection
-                where org_id = $1 and vendor = 'xero' and status = 'pending'`,
-              [h.orgId],
-            )
-          )[0]?.id,
-        { timeoutMs: 15_000, intervalMs: 50, what: 'the pending connection' },
-      );
-      await storeHeld();
+    const { pendingId, outcome } = await duringStore('xero', async (id, browser) => {
       const { connection } = await h.admin.client.integrations.cancelConnect.mutate({
-        connectionId: pendingId,
+        connectionId: id,
       });
       expect(connection.status).toBe('error');
-      ({ outcome } = await browser);
-    } finally {
-      await h.db.query(`drop trigger slow_store on vault.credential`);
-      await h.db.query(`drop function public.slow_store()`);
-    }
+      return { outcome: ((await browser) as { outcome: string }).outcome };
+    });
     // The store landed before the vault closed the connection (its credentials destroyed with it), or after
     // (refused): either way the activation never happens and the browser hears the connect was given up.
     expect(outcome).toMatch(/^failed:(not_pending|connection_closed)$/);
