@@ -1151,6 +1151,8 @@ describe('dashboard in a real browser (whole stack as processes, fake OAuth prov
     await expect(pending.getByTestId('connect-unfinished').textContent()).resolves.toContain(
       'A connect of HubSpot has not finished.',
     );
+    await pending.scrollIntoViewIfNeeded();
+    await screenshot(page, 'connect-unfinished', { fullPage: false });
     await pending.getByRole('button', { name: 'Cancel connect' }).click();
     await pending.waitFor({ state: 'detached' });
     await card('HubSpot').getByText('Instance not connected yet').waitFor();
