@@ -108,14 +108,31 @@ describe('idempotency records are released and purged (all services as processes
 
     // The services forget first, then the edge commits the release mark: wait for the mark too, not only the
     // deletions (read between the two, the mark was still null once in CI).
+    // A release round asks all three services and waits for each (up to 10 s): on a loaded machine one slow answer
+    // costs a round, so the bound is generous; a timeout names what was still not released.
     await waitFor(
-      async () =>
-        Object.values(await recordsEverywhere(`${saga.id}:`)).every((n) => n === 0) &&
-        (await records('sync', `${compensated}:`)) === 0 &&
-        (await records('vault', `${compensated}:`)) === 0 &&
-        (await releasedAt(saga.id)) instanceof Date &&
-        (await releasedAt(compensated)) instanceof Date,
-      { timeoutMs: 20_000, intervalMs: 200, what: 'the ended sagas released' },
+      async () => {
+        const left = {
+          disconnect: await recordsEverywhere(`${saga.id}:`),
+          compensated: {
+            sync: await records('sync', `${compensated}:`),
+            vault: await records('vault', `${compensated}:`),
+          },
+          marked: {
+            disconnect: (await releasedAt(saga.id)) instanceof Date,
+            compensated: (await releasedAt(compensated)) instanceof Date,
+          },
+        };
+        const done =
+          Object.values(left.disconnect).every((n) => n === 0) &&
+          left.compensated.sync === 0 &&
+          left.compensated.vault === 0 &&
+          left.marked.disconnect &&
+          left.marked.compensated;
+        if (!done) throw new Error(`still: ${JSON.stringify(left)}`);
+        return true;
+      },
+      { timeoutMs: 45_000, intervalMs: 200, what: 'the ended sagas released' },
     );
     expect(await releasedAt(saga.id)).toBeInstanceOf(Date);
     expect(await releasedAt(compensated)).toBeInstanceOf(Date);
