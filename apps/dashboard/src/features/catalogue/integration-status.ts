@@ -119,8 +119,7 @@ export function integrationStatus(
     return { tone: 'success', label: 'Connected' };
   // A connect shown unfinished (cancellable on the Connections page) is Pending. The instance alone says
   // `pending` from its first connect (or subdomain) on until a connection is live, also after that connect failed.
-  if (i.appConnection?.status === 'pending' || i.myConnection?.status === 'pending')
-    return { tone: 'info', label: 'Pending' };
+  if (unfinishedConnects(i).length > 0) return { tone: 'info', label: 'Pending' };
   switch (i.instance?.status) {
     case 'revoked':
       return { tone: 'neutral', label: 'Disconnected' };
@@ -164,6 +163,11 @@ export function liveConnections(i: TIntegration): TConnectionView[] {
   if (i.appConnection) out.push(i.appConnection);
   if (i.myConnection && i.myConnection.id !== i.appConnection?.id) out.push(i.myConnection);
   return out;
+}
+
+/** The connections the card shows whose connect has not finished (`pending`: cancellable on the Connections page). */
+export function unfinishedConnects(i: TIntegration): TConnectionView[] {
+  return liveConnections(i).filter((c) => c.status === 'pending');
 }
 
 /** Mirrors the edge's rule: the org's connection needs settings.edit; a personal one its owner (or an admin). */

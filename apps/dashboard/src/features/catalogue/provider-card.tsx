@@ -17,6 +17,7 @@ import {
   integrationStatus,
   isHeld,
   liveConnections,
+  unfinishedConnects,
 } from './integration-status';
 
 export function ProviderCard({
@@ -99,14 +100,13 @@ export function ProviderCard({
         </dl>
       )}
       {integration && <CatalogueOperationNote integration={integration} />}
-      {integration &&
-        liveConnections(integration).some((c) => c.status === 'pending' && canManage(c, me)) && (
-          // No Connect meanwhile (the slot is held): say where the unfinished one can be cancelled.
-          <p className="muted small" data-testid="connect-unfinished-note">
-            A connect has not finished. If it was interrupted, cancel it on the{' '}
-            <a href="#/connections">Connections page</a> to connect again now.
-          </p>
-        )}
+      {integration && unfinishedConnects(integration).some((c) => canManage(c, me)) && (
+        // No Connect meanwhile (the slot is held): say where the unfinished one can be cancelled.
+        <p className="muted small" data-testid="connect-unfinished-note">
+          A connect has not finished. If it was interrupted, cancel it on the{' '}
+          <a href="#/connections">Connections page</a> to connect again now.
+        </p>
+      )}
       {integration?.refreshTokenExpired && <ReconnectWarning integration={integration} compact />}
       {integration && (
         <div className="provider-actions">

@@ -1,6 +1,6 @@
-import { TRPCError } from '@trpc/server';
 import { AppError } from '@otesse/contracts';
 import { authedProcedure } from '../../trpc/trpc';
+import { loadManageableConnection } from '../manageable-connection';
 import { connectionView } from './connection-view';
 import { ZCancelConnectInput } from './cancel-connect.schema';
 
@@ -18,21 +18,11 @@ export const cancelConnect = authedProcedure
   .input(ZCancelConnectInput)
   .mutation(async ({ ctx, input }) => {
     const { identity } = ctx;
-    const busCtx = {
-      ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
-    };
-    const { connection } = await ctx.deps.bus.request(
-      'connection.connections.get',
-      { orgId: identity.orgId, connectionId: input.connectionId },
-      busCtx,
+    const { connection } = await loadManageableConnection(
+      ctx,
+      input.connectionId,
+      'cancelling the connect of',
     );
-    const ownUserLevel = connection.level === 'user' && connection.userId === identity.userId;
-    if (!ownUserLevel && !identity.permissions.includes('settings.edit')) {
-      throw new TRPCError({
-        code: 'FORBIDDEN',
-        message: "cancelling another user's or the organization's connect needs settings.edit",
-      });
-    }
     if (connection.status !== 'pending') throw notPending(connection.status);
     const { connection: ended } = await ctx.deps.bus
       .request(
@@ -43,7 +33,7 @@ export const cancelConnect = authedProcedure
           reason: 'connect_cancelled',
           cancelledBy: { userId: identity.userId, ip: ctx.ip },
         },
-        busCtx,
+        { ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId } },
       )
       .catch((e: unknown) => {
         // It activated (or was disconnected) between the read and the abandon: nothing was cancelled.
