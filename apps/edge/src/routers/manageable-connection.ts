@@ -2,6 +2,7 @@ import { TRPCError } from '@trpc/server';
 import type { TIdentity } from '@otesse/identity';
 import type { TConnection, TInstance } from '@otesse/contracts';
 import type { TContext } from '../trpc/context';
+import { busOptions } from '../trpc/bus-options';
 
 /**
  * A connection the caller may act on (disconnect it, cancel its connect): another org's is NOT_FOUND (the
@@ -16,7 +17,7 @@ export async function loadManageableConnection(
   const { connection, instance } = await ctx.deps.bus.request(
     'connection.connections.get',
     { orgId: ctx.identity.orgId, connectionId },
-    { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId } },
+    busOptions(ctx),
   );
   const ownUserLevel = connection.level === 'user' && connection.userId === ctx.identity.userId;
   if (!ownUserLevel && !ctx.identity.permissions.includes('settings.edit')) {

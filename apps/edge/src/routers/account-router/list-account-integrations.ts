@@ -6,6 +6,7 @@ import {
   ZListAccountIntegrationsInput,
   ZListAccountIntegrationsOutput,
 } from './list-account-integrations.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * `GET /v1/account/integrations` (seed 003), also a tRPC query. `refreshTokenExpired` is true when a connected
@@ -33,7 +34,7 @@ export const listAccountIntegrations = authedProcedure
         'connection.integrations.list',
         // The instances and their counts: none of the ended connections, none of the members' (counted instead).
         { orgId, endedConnectionIds: [], viewer: { userId: ctx.identity.userId, othersLimit: 0 } },
-        { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId } },
+        busOptions(ctx),
       ),
       withUsers
         ? countOrgUsers(ctx.deps.orm.em.getConnection().getKnex(), orgId)

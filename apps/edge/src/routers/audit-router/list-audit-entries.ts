@@ -1,6 +1,7 @@
 import { requirePermission } from '../../trpc/trpc';
 import { loadPeople } from '../people';
 import { ZListAuditEntriesInput } from './list-audit-entries.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * The org's audit log, newest first; only its own org, only with settings.view or settings.edit. Each entry names
@@ -18,9 +19,7 @@ export const listAuditEntries = requirePermission('settings.view', 'settings.edi
         cursor: input.cursor,
         limit: input.limit,
       },
-      {
-        ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
-      },
+      busOptions(ctx),
     );
     const people = await loadPeople(
       ctx.deps.orm.em.getConnection().getKnex(),

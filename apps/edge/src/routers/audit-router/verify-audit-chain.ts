@@ -1,5 +1,6 @@
 import { requirePermission } from '../../trpc/trpc';
 import { ZNoInput } from '../../trpc/no-input.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /** A long chain takes a while to walk (≈ 1 s per 100,000 entries): more than the Bus default. */
 const VERIFY_TIMEOUT_MS = 120_000;
@@ -11,9 +12,6 @@ export const verifyAuditChain = requirePermission('settings.view', 'settings.edi
     ctx.deps.bus.request(
       'audit.chain.verify',
       { orgId: ctx.identity.orgId },
-      {
-        timeoutMs: VERIFY_TIMEOUT_MS,
-        ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
-      },
+      busOptions(ctx, { timeoutMs: VERIFY_TIMEOUT_MS }),
     ),
   );

@@ -12,6 +12,7 @@ import {
   type TKeepers,
 } from './disconnect-texts';
 import { ZPreviewDisconnectInput } from './preview-disconnect.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /** How many colleagues the dialog names at most (the rest it counts). */
 const KEEPERS_NAMED = 3;
@@ -22,9 +23,7 @@ export const previewDisconnect = authedProcedure
   .query(async ({ ctx, input }) => {
     const { connection, instance } = await loadDisconnectable(ctx, input.connectionId);
     const provider = ctx.deps.catalogue.get(connection.vendor);
-    const opts = {
-      ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
-    };
+    const opts = busOptions(ctx);
     // Colleagues are named only to callers who may see who connected what (settings.view or settings.edit).
     const mayName = mayNameAnyone(ctx.identity);
     const [sync, { dependents }, keepers] = await Promise.all([

@@ -3,6 +3,7 @@ import { authedProcedure } from '../../trpc/trpc';
 import { loadManageableConnection } from '../manageable-connection';
 import { connectionView } from './connection-view';
 import { ZCancelConnectInput } from './cancel-connect.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * Cancels a connect that has not finished: its connection is still `pending` (an edge killed between the
@@ -33,7 +34,7 @@ export const cancelConnect = authedProcedure
           reason: 'connect_cancelled',
           cancelledBy: { userId: identity.userId, ip: ctx.ip },
         },
-        { ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId } },
+        busOptions(ctx),
       )
       .catch((e: unknown) => {
         // It activated (or was disconnected) between the read and the abandon: nothing was cancelled.

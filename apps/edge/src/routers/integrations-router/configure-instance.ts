@@ -2,6 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { requirePermission } from '../../trpc/trpc';
 import { assertAuditDetailsSafe, publishAudit } from '../../audit/publish-audit';
 import { ZConfigureInstanceInput } from './configure-instance.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * Stores the instance's subdomain (ServiceNow, Zendesk) — the only place a subdomain ever comes from — or its site
@@ -30,9 +31,7 @@ export const configureInstance = requirePermission('settings.edit')
     const { instance } = await ctx.deps.bus.request(
       'connection.instances.configure',
       { orgId: ctx.identity.orgId, vendor: input.vendor, config },
-      {
-        ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
-      },
+      busOptions(ctx),
     );
     await publishAudit(ctx.deps, {
       orgId: ctx.identity.orgId,

@@ -4,6 +4,7 @@ import { authedProcedure } from '../../trpc/trpc';
 import { restErrorResponses } from '../../http/rest-errors';
 import { createPending } from '../../oauth/pending-authorizations';
 import { ZGetOAuthUrlInput, ZGetOAuthUrlOutput } from './get-oauth-url.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * The OAuth URL to open in the browser: a one-time start link on the edge. Opened (GET), it shows a confirmation
@@ -85,7 +86,7 @@ export const getOAuthUrl = authedProcedure
             ? { level: 'app' as const }
             : { level: 'user' as const, userId: identity.userId },
       },
-      { ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId } },
+      busOptions(ctx),
     );
     if (provider.oauth.subdomain && !instance?.config.subdomain) {
       throw new AppError(

@@ -1,5 +1,6 @@
 import { authedProcedure } from '../../trpc/trpc';
 import { ZGetWebhookEndpointInput } from './webhook-endpoint.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * An integration's inbound webhook endpoint: the URL to give the provider (the instance has one from its first
@@ -17,9 +18,7 @@ export const getWebhookEndpoint = authedProcedure
       identity.permissions.includes('settings.view') ||
       identity.permissions.includes('settings.edit');
     const provider = ctx.deps.catalogue.get(input.vendor);
-    const busCtx = {
-      ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
-    };
+    const busCtx = busOptions(ctx);
     const scheme = provider.webhooks?.signature;
     const none = {
       supported: scheme !== undefined,

@@ -5,6 +5,7 @@ import { loadPeople } from '../people';
 import { connectionView, LIVE_STATUSES, memberConnectionView } from './connection-view';
 import { ZListIntegrationsInput } from './list-integrations.schema';
 import { connectionIdsOf, OPERATION_TYPES, unfinishedOperations } from './connection-operations';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * Every catalogue provider with the org's instance, its app-level connection and the caller's own connection.
@@ -38,9 +39,7 @@ export const listIntegrations = authedProcedure
           namedOthers: mayManageOthers,
         },
       },
-      {
-        ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
-      },
+      busOptions(ctx),
     );
     const byVendor = new Map(instances.map((i) => [i.instance.vendor, i]));
     const namedSet = new Set(named);

@@ -4,6 +4,7 @@ import { loadPeople } from '../people';
 import { OPERATION_TYPES, unfinishedOperations } from './connection-operations';
 import { memberConnectionView } from './connection-view';
 import { ZListMemberConnectionsInput } from './list-member-connections.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * The other members' live personal connections to a provider, a page at a time, oldest first, as `integrations.list`
@@ -22,9 +23,7 @@ export const listMemberConnections = authedProcedure
     }
     // An unknown provider: BAD_REQUEST (the catalogue's own error), before anything is asked.
     ctx.deps.catalogue.get(input.vendor);
-    const opts = {
-      ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
-    };
+    const opts = busOptions(ctx);
     const [page, open] = await Promise.all([
       ctx.deps.bus.request(
         'connection.instances.member-connections',

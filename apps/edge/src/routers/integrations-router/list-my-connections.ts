@@ -1,6 +1,7 @@
 import { authedProcedure } from '../../trpc/trpc';
 import { ZNoInput } from '../../trpc/no-input.schema';
 import { connectionView } from './connection-view';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * The caller's own live connections (user-level ones and app-level ones they made). The connection service leaves
@@ -14,7 +15,7 @@ export const listMyConnections = authedProcedure.input(ZNoInput).query(async ({ 
       endedConnectionIds: [],
       viewer: { userId: ctx.identity.userId, othersLimit: 0 },
     },
-    { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId } },
+    busOptions(ctx),
   );
   return instances.flatMap((i) =>
     i.connections.filter((c) => c.userId === ctx.identity.userId).map(connectionView),

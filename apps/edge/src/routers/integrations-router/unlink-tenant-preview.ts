@@ -2,6 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { requirePermission } from '../../trpc/trpc';
 import { LIVE_STATUSES } from './connection-view';
 import { ZUnlinkTenantPreviewInput } from './unlink-tenant.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * The unlink dialog's data, changing nothing: the tenant the instance is pinned to, what would be erased (synced
@@ -12,7 +13,7 @@ export const unlinkTenantPreview = requirePermission('settings.edit')
   .input(ZUnlinkTenantPreviewInput)
   .query(async ({ ctx, input }) => {
     const orgId = ctx.identity.orgId;
-    const opts = { ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId } };
+    const opts = busOptions(ctx);
     // The instance, with its newest connection on its tenant, revoked ones too (an unlinkable instance has no live
     // one): an Atlassian site's name.
     const named = await ctx.deps.bus.request(

@@ -6,6 +6,7 @@ import { unlinkTenantSaga, unlinkTenantSubject } from '../../sagas/unlink-tenant
 import { compensatedCode, publicSagaView, requireSagaView } from '../disconnect-router/saga-view';
 import { resumeStopped } from '../operations-router/resume-stopped';
 import { ZUnlinkTenantInput } from './unlink-tenant.schema';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * Unlinks the org's instance of a vendor from its tenant, as a saga (`unlink-tenant.saga.ts`): held, its synced data
@@ -22,7 +23,7 @@ export const unlinkTenant = requirePermission('settings.edit')
     const { instance } = await ctx.deps.bus.request(
       'connection.instances.get',
       { orgId: identity.orgId, vendor: input.vendor, withConnections: false },
-      { ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId } },
+      busOptions(ctx),
     );
     if (!instance) throw new TRPCError({ code: 'NOT_FOUND', message: 'integration not found' });
     const { sagaId, created } = await ctx.deps.sagas.start(unlinkTenantSaga(ctx.deps), {

@@ -2,6 +2,7 @@ import { AppError, type TAuditAction } from '@otesse/contracts';
 import type { TIdentity } from '@otesse/identity';
 import { publishAudit } from '../../audit/publish-audit';
 import type { TEdgeDeps } from '../../trpc/context';
+import { busOptions } from '../../trpc/bus-options';
 
 /** How the procedures' requests carry who acts (trace, actor, org). */
 type TBusCtx = { ctx: { traceId: string; actorUserId: string; orgId: string } };
@@ -22,9 +23,7 @@ export async function requireWebhookInstance(
       reason: 'unsupported_provider',
     });
   }
-  const busCtx = {
-    ctx: { traceId: ctx.traceId, actorUserId: identity.userId, orgId: identity.orgId },
-  };
+  const busCtx = busOptions(ctx);
   const { instance, webhookEndpoint } = await ctx.deps.bus.request(
     'connection.instances.get',
     { orgId: identity.orgId, vendor, withConnections: false },

@@ -1,6 +1,7 @@
 import { requirePermission } from '../../trpc/trpc';
 import { ZDisableJobInput } from './disable-job.schema';
-import { auditJobAction, syncRequestOptions } from './sync-request-context';
+import { auditJobAction } from './sync-request-context';
+import { busOptions } from '../../trpc/bus-options';
 
 /** Turns a job off; its running execution is cancelled (what it already wrote is kept). */
 export const disableJob = requirePermission('settings.edit')
@@ -9,7 +10,7 @@ export const disableJob = requirePermission('settings.edit')
     const res = await ctx.deps.bus.request(
       'sync-scheduler.jobs.set-enabled',
       { orgId: ctx.identity.orgId, jobId: input.jobId, enabled: false },
-      syncRequestOptions(ctx),
+      busOptions(ctx),
     );
     if (res.changed) {
       await auditJobAction(ctx, 'sync_job.disabled', res.job, {

@@ -1,6 +1,6 @@
 import { authedProcedure } from '../../trpc/trpc';
 import { ZGetExecutionInput } from './get-execution.schema';
-import { syncRequestOptions } from './sync-request-context';
+import { busOptions } from '../../trpc/bus-options';
 
 /** One execution with its counts, timings and error reason, and its job. NOT_FOUND for another org's. */
 export const getExecution = authedProcedure
@@ -9,6 +9,6 @@ export const getExecution = authedProcedure
     ctx.deps.bus.request(
       'sync-scheduler.executions.get',
       { orgId: ctx.identity.orgId, executionId: input.executionId },
-      syncRequestOptions(ctx),
+      busOptions(ctx),
     ),
   );

@@ -1,6 +1,6 @@
 import { authedProcedure } from '../../trpc/trpc';
 import { ZListExecutionsInput } from './list-executions.schema';
-import { syncRequestOptions } from './sync-request-context';
+import { busOptions } from '../../trpc/bus-options';
 
 /** A job's executions, newest first. NOT_FOUND for another org's job. */
 export const listExecutions = authedProcedure
@@ -14,6 +14,6 @@ export const listExecutions = authedProcedure
         limit: input.limit,
         ...(input.before ? { before: input.before } : {}),
       },
-      syncRequestOptions(ctx),
+      busOptions(ctx),
     ),
   );

@@ -2,7 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { authedProcedure } from '../../trpc/trpc';
 import { loadPeople, mayNameOwner } from '../people';
 import { ZListJobsInput } from './list-jobs.schema';
-import { syncRequestOptions } from './sync-request-context';
+import { busOptions } from '../../trpc/bus-options';
 
 /**
  * An instance's sync jobs, each with its newest execution and counts, and the connection it syncs for: its level,
@@ -19,7 +19,7 @@ const SLOT_HISTORY = 5;
 
 export const listJobs = authedProcedure.input(ZListJobsInput).query(async ({ ctx, input }) => {
   const { identity } = ctx;
-  const opts = syncRequestOptions(ctx);
+  const opts = busOptions(ctx);
   // The caller's own slots first (the org's connection and their own, live or disconnected with their jobs kept):
   // their jobs always make the list, whatever the number of members whose jobs come after them.
   const own = await ctx.deps.bus.request(

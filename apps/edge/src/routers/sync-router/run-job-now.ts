@@ -1,6 +1,7 @@
 import { requirePermission } from '../../trpc/trpc';
 import { ZRunJobNowInput } from './run-job-now.schema';
-import { auditJobAction, syncRequestOptions } from './sync-request-context';
+import { auditJobAction } from './sync-request-context';
+import { busOptions } from '../../trpc/bus-options';
 
 /** "Run now": the scheduler claims the job ahead of its schedule. PRECONDITION_FAILED for a disabled job. */
 export const runJobNow = requirePermission('settings.edit')
@@ -9,7 +10,7 @@ export const runJobNow = requirePermission('settings.edit')
     const res = await ctx.deps.bus.request(
       'sync-scheduler.jobs.run-now',
       { orgId: ctx.identity.orgId, jobId: input.jobId },
-      syncRequestOptions(ctx),
+      busOptions(ctx),
     );
     await auditJobAction(ctx, 'sync_job.run_requested', res.job, {
       alreadyRunning: res.alreadyRunning,

@@ -5,13 +5,6 @@ import type { TContext } from '../../trpc/context';
 
 type TAuthed = TContext & { identity: TIdentity };
 
-/** Headers every sync procedure sends with its NATS requests: trace, actor and org. */
-export function syncRequestOptions(ctx: TAuthed) {
-  return {
-    ctx: { traceId: ctx.traceId, actorUserId: ctx.identity.userId, orgId: ctx.identity.orgId },
-  };
-}
-
 /** One audit entry per user action on a job (who, which job, what it stopped). */
 export async function auditJobAction(
   ctx: TAuthed,
