@@ -9,6 +9,7 @@ import * as identity from '@otesse/identity';
 import { Bus, connectNats } from '@otesse/messaging';
 import { connectOverNats, seedOrg } from '@otesse/testing';
 import { startBenchStack } from './bench-stack';
+import { runSkeleton, type TSkeletonResult } from './skeleton/run-skeleton';
 import {
   formatTable,
   printResultLine,
@@ -31,6 +32,8 @@ const CONCURRENCIES = (process.env['BENCH_CONCURRENCY'] ?? '32,128')
  * compiled them (with 10, the first few dozen measured disconnects still ran partly interpreted, and set the p99).
  */
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 50);
+/** Disconnects through the skeleton (the same round trips, no work) with the first concurrency; 0: skip it. */
+const SKELETON_DISCONNECTS = Number(process.env['BENCH_SKELETON_DISCONNECTS'] ?? 2_000);
 const REFS_PER_CONNECTION = Number(process.env['BENCH_REFS'] ?? 10_000);
 const STALE_ROWS = Number(process.env['BENCH_STALE_ROWS'] ?? 1_000_000);
 /**
@@ -179,6 +182,8 @@ async function main(): Promise<void> {
   const nc = await connectNats({ url: nats.url, name: 'bench' });
   const bus = new Bus(nc, { timeoutMs: 30_000 });
   const admin = new pg.Pool({ connectionString: db.adminUrl, max: 4 });
+  /** The stack is stopped before the skeleton runs. */
+  let stopped = false;
   try {
     const {
       orgId,
@@ -475,6 +480,30 @@ async function main(): Promise<void> {
     const staleMarkMs = stats(staleRuns).p50;
     const bareUpdateMs = stats(bareRuns).p50;
 
+    // The ceiling: the same message pattern with none of the work, once the stack is gone (its idle processes
+    // would take from it).
+    await admin.end();
+    await nc.close();
+    await stop();
+    stopped = true;
+    let skeleton: TSkeletonResult | undefined;
+    if (SKELETON_DISCONNECTS > 0) {
+      const clients = CONCURRENCIES[0] ?? 32;
+      log(`skeleton: ${LATENCY_RUNS} sequential, ${SKELETON_DISCONNECTS} with ${clients} clients…`);
+      skeleton = await runSkeleton({
+        sequential: LATENCY_RUNS,
+        concurrent: SKELETON_DISCONNECTS,
+        clients,
+      });
+      log(
+        `skeleton CPU ms per disconnect (${clients} clients): ${Object.entries(
+          skeleton.cpuMsPerDisconnect,
+        )
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ')}`,
+      );
+    }
+
     process.stdout.write(
       `${formatTable(
         ['measure', 'p50 ms', 'p99 ms', 'n'],
@@ -504,6 +533,16 @@ async function main(): Promise<void> {
             '',
             '',
           ],
+          ...(skeleton
+            ? [
+                [
+                  'skeleton: the same round trips, no work (sequential)',
+                  skeleton.p50Ms.toFixed(2),
+                  skeleton.p99Ms.toFixed(2),
+                  String(LATENCY_RUNS),
+                ],
+              ]
+            : []),
           [
             `mark ${STALE_ROWS} references stale (the step, request → reply)`,
             staleMarkMs.toFixed(1),
@@ -522,7 +561,11 @@ async function main(): Promise<void> {
           (t) =>
             `throughput with ${t.clients} concurrent clients: ${t.perSec.toFixed(1)} disconnects/s`,
         )
-        .join('\n')}\n${formatTable(
+        .join('\n')}\n${
+        skeleton
+          ? `skeleton throughput with ${CONCURRENCIES[0] ?? 32} concurrent clients: ${skeleton.throughputPerSec.toFixed(1)} disconnects/s\n`
+          : ''
+      }${formatTable(
         ['process', 'idle RSS MB', 'peak RSS MB'],
         Object.entries(peak)
           .filter(([, v]) => v.peakRssMb > 0)
@@ -542,13 +585,23 @@ async function main(): Promise<void> {
       ...Object.fromEntries(
         throughputs.map((t) => [`throughput${t.clients}PerSec`, round(t.perSec, 1)]),
       ),
+      ...(skeleton
+        ? {
+            skeletonP50Ms: round(skeleton.p50Ms, 2),
+            skeletonRatioToFloor: round(skeleton.p50Ms / floorMs, 2),
+            skeletonThroughputPerSec: round(skeleton.throughputPerSec, 1),
+            throughputShareOfSkeleton: round(throughput / skeleton.throughputPerSec, 2),
+          }
+        : {}),
       maxIdleRssMb: round(Math.max(...Object.values(idle).map((v) => v.rssMb)), 0),
       maxPeakRssMb: round(Math.max(...Object.values(peak).map((v) => v.peakRssMb)), 0),
     });
   } finally {
-    await admin.end();
-    await nc.close();
-    await stop();
+    if (!stopped) {
+      await admin.end();
+      await nc.close();
+      await stop();
+    }
   }
 }
 
