@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
+import { request as httpRequest } from 'undici';
 import { createTestDatabase, startNatsServer } from '@otesse/testing';
 import { percentile } from '../bench-utils';
 import { cpuByPid, processUsage } from '../process-usage';
@@ -71,13 +72,13 @@ export async function runSkeleton(opts: {
     let seq = 0;
     const disconnect = async (): Promise<void> => {
       seq += 1;
-      const res = await fetch(`http://127.0.0.1:${port}/disconnect`, {
+      const res = await httpRequest(`http://127.0.0.1:${port}/disconnect`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ id: `c${seq}` }),
       });
-      if (!res.ok) throw new Error(`skeleton disconnect: ${res.status} ${await res.text()}`);
-      await res.arrayBuffer();
+      const body = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`skeleton disconnect: ${res.statusCode} ${body}`);
     };
     for (let i = 0; i < 100; i += 1) await disconnect();
     const samples: number[] = [];

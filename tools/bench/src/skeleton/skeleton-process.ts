@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
 import { AckPolicy, connect, JSONCodec, type NatsConnection } from 'nats';
+import { request as httpRequest } from 'undici';
 
 interface TConfig {
   dbUrl: string;
@@ -46,12 +47,12 @@ async function serve(nc: NatsConnection, name: string, verbs: string[]): Promise
           // Claim, revoke both tokens at the provider (separately), record the report.
           await commit(`skel_${name}`, id, { claimed: true });
           for (const kind of ['refresh', 'access']) {
-            const res = await fetch(`${cfg.providerUrl}/revoke`, {
+            const res = await httpRequest(`${cfg.providerUrl}/revoke`, {
               method: 'POST',
               headers: { 'content-type': 'application/x-www-form-urlencoded' },
               body: `token=${kind}-${id}&token_type_hint=${kind}_token`,
             });
-            await res.arrayBuffer();
+            await res.body.arrayBuffer();
           }
         }
         await commit(`skel_${name}`, id, { verb, ...req });
