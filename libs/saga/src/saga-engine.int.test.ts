@@ -8,6 +8,7 @@ import { sagaEntities } from './saga.entity';
 import { SagaEngine } from './saga-engine';
 import type { TSagaDefinition } from './saga-definition';
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 
 const logger = createLogger({ name: 'saga-test', level: 'silent' });
 const ORG = '00000000-0000-4000-8000-000000000001';
@@ -1039,5 +1040,75 @@ describe('SagaEngine (real Postgres)', () => {
     expect(renewed).toEqual([{ n: 1 }]);
     release();
     for (const id of ids) expect((await keeper.waitFor(id, 5_000))?.status).toBe('completed');
+  });
+
+  it("writes a saga's transitions and end by primary key however many sagas the log holds (no scan of the log)", async () => {
+    // A log of its own, which no other test's connection touches: its scan counters are this saga's alone.
+    const schema = 'edge_pk';
+    const role = decodeURIComponent(new URL(db.urlFor('edge')).username);
+    await db.query(`create schema ${schema} authorization "${role}"`);
+    const pkOrm = await openOrm({
+      url: db.urlFor('edge'),
+      schema,
+      entities: sagaEntities,
+      migrations: [],
+    });
+    try {
+      const ddl = (await pkOrm.getSchemaGenerator().getCreateSchemaSQL({ wrap: false }))
+        .split('\n')
+        .filter((l) => !/^create schema/.test(l))
+        .join('\n');
+      // A few thousand ended sagas: the size where a jsonb recordset's join made the planner scan them all. Written
+      // by a connection that then ends, so what it scanned (building the indexes) is counted before we look.
+      const setup = new pg.Client({ connectionString: db.urlFor('edge') });
+      await setup.connect();
+      const pid = (await setup.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!
+        .pid;
+      await setup.query(`set search_path = ${schema}`);
+      await setup.query(ddl);
+      await setup.query(
+        `insert into saga (id, type, subject_key, status, definition_version, org_id, actor_user_id, input,
+                           created_at, updated_at, completed_at)
+         select gen_random_uuid(), 'history', 'h-' || g, 'completed', 1, $1, $2, '{}', now(), now(), now()
+           from generate_series(1, 5000) g`,
+        [ORG, ACTOR],
+      );
+      await setup.query('analyze saga');
+      await setup.end();
+      await waitFor(
+        async () =>
+          (await db.query('select 1 from pg_stat_activity where pid = $1', [pid])).length === 0,
+        { what: 'the setup connection gone' },
+      );
+      const scans = async () =>
+        (
+          await db.query<{ seq: string; idx: string }>(
+            `select seq_scan as seq, coalesce(idx_scan, 0) as idx from pg_stat_user_tables
+              where schemaname = $1 and relname = 'saga'`,
+            [schema],
+          )
+        ).map((r) => ({ seq: Number(r.seq), idx: Number(r.idx) }))[0]!;
+      const before = await scans();
+
+      const fx = new Effects();
+      const e = engine({ orm: pkOrm, schema });
+      const def = definition(fx);
+      e.register(def);
+      const { v } = await startAndWait(e, def, `pk-${randomUUID()}`);
+      expect(v?.status).toBe('completed');
+      // Three transitions and the end each look the saga up; a backend reports its scans once idle (within
+      // seconds): wait for those lookups, then no scan may be among what it reported.
+      const after = await waitFor(
+        async () => {
+          const now = await scans();
+          return now.idx - before.idx >= 4 ? now : false;
+        },
+        { timeoutMs: 30_000, intervalMs: 250, what: 'the lookups reported' },
+      );
+      expect(after.seq - before.seq).toBe(0);
+      await e.stop();
+    } finally {
+      await pkOrm.close(true);
+    }
   });
 });
