@@ -108,9 +108,14 @@ export interface TEdgeConfig {
   sagaUnavailableRetryMs?: number | undefined;
   /**
    * When ended sagas' idempotency records are released in the services (SAGA_RECORD_RETENTION_MS, default 7 days)
-   * and how often each edge looks (SAGA_RECORD_RELEASE_INTERVAL_MS, default 1 min; 0: never).
+   * and how often each edge looks (SAGA_RECORD_RELEASE_INTERVAL_MS, default 1 min; 0: never); how long the log keeps
+   * a released saga (SAGA_HISTORY_RETENTION_MS, default 0: for ever), deleted by the same run.
    */
-  sagaRecords?: { retentionMs?: number | undefined; releaseIntervalMs?: number | undefined };
+  sagaRecords?: {
+    retentionMs?: number | undefined;
+    releaseIntervalMs?: number | undefined;
+    historyRetentionMs?: number | undefined;
+  };
   /** On stop: how long requests in flight may still take (default 10 s); event streams are closed at once. */
   shutdownGraceMs?: number;
   /**
@@ -313,6 +318,7 @@ async function serveEdge(
           bus: deps.bus,
           logger,
           retentionMs: cfg.sagaRecords?.retentionMs ?? SAGA_RECORD_RETENTION_MS,
+          historyRetentionMs: cfg.sagaRecords?.historyRetentionMs ?? 0,
           intervalMs: releaseEvery,
         })
       : undefined;

@@ -95,6 +95,12 @@ export const ZEdgeEnv = ZServiceEnv.extend({
     .max(86_400_000)
     .default(SAGA_RECORD_RELEASE_INTERVAL_MS),
   /**
+   * How long the saga log (the operations list, a saga's timeline) keeps an ended saga once its records were
+   * released; the same run as the release deletes the older ones. 0 (the default): for ever. The audit trail is
+   * not touched.
+   */
+  SAGA_HISTORY_RETENTION_MS: z.coerce.number().int().min(0).default(0),
+  /**
    * On SIGTERM: how long requests in flight may still take (a `disconnect.start` waiting for its saga) before their
    * connections are closed. Event streams are closed at once (clients reconnect to another replica).
    */

@@ -46,6 +46,7 @@ await runMain({
       sagaRecords: {
         retentionMs: env.SAGA_RECORD_RETENTION_MS,
         releaseIntervalMs: env.SAGA_RECORD_RELEASE_INTERVAL_MS,
+        historyRetentionMs: env.SAGA_HISTORY_RETENTION_MS,
       },
       shutdownGraceMs: env.EDGE_SHUTDOWN_GRACE_MS,
       shutdownDelayMs: env.EDGE_SHUTDOWN_DELAY_MS,

@@ -4,3 +4,4 @@ export * from './saga-engine';
 export * from './deterministic-id';
 export * from './stopped-sagas';
 export * from './release-idempotency-records';
+export * from './purge-saga-history';

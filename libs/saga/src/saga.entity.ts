@@ -103,6 +103,11 @@ export const SagaSchema = new EntitySchema<Saga>({
       name: 'saga_records_unreleased_idx',
       expression: `create index "saga_records_unreleased_idx" on "saga" ("completed_at") where "records_released_at" is null and "status" in ('completed', 'compensated')`,
     },
+    // Ended sagas whose records were released, by age: the history a retention deletes (purgeSagaHistory).
+    {
+      name: 'saga_history_idx',
+      expression: `create index "saga_history_idx" on "saga" ("completed_at") where "records_released_at" is not null`,
+    },
   ],
   properties: {
     id: { type: 'uuid', primary: true },

@@ -9,6 +9,7 @@ import { Migration20261123180052_webhook_delivery } from './Migration20261123180
 import { Migration20261123180819_pending_authorization_sites } from './Migration20261123180819_pending_authorization_sites';
 import { Migration20261123213000_webhook_delivery_timestamped_purge } from './Migration20261123213000_webhook_delivery_timestamped_purge';
 import { Migration20261124071121_saga_participants } from './Migration20261124071121_saga_participants';
+import { Migration20261125040000_saga_history } from './Migration20261125040000_saga_history';
 
 export const migrations = [
   { name: 'Migration20261121233352', class: Migration20261121233352 },
@@ -21,4 +22,5 @@ export const migrations = [
   { name: 'Migration20261123180819_pending_authorization_sites', class: Migration20261123180819_pending_authorization_sites },
   { name: 'Migration20261123213000_webhook_delivery_timestamped_purge', class: Migration20261123213000_webhook_delivery_timestamped_purge },
   { name: 'Migration20261124071121_saga_participants', class: Migration20261124071121_saga_participants },
+  { name: 'Migration20261125040000_saga_history', class: Migration20261125040000_saga_history },
 ];

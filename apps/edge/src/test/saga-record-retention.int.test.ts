@@ -20,7 +20,11 @@ describe('idempotency records are released and purged (all services as processes
     h = await startHarness({
       envFor: (s) =>
         s === 'edge'
-          ? { SAGA_RECORD_RETENTION_MS: '3000', SAGA_RECORD_RELEASE_INTERVAL_MS: '300' }
+          ? {
+              SAGA_RECORD_RETENTION_MS: '3000',
+              SAGA_RECORD_RELEASE_INTERVAL_MS: '300',
+              SAGA_HISTORY_RETENTION_MS: '600000',
+            }
           : s === 'audit'
             ? {}
             : { IDEMPOTENCY_RECORD_RETENTION_MS: '60000', IDEMPOTENCY_PURGE_INTERVAL_MS: '300' },
@@ -56,15 +60,19 @@ describe('idempotency records are released and purged (all services as processes
       [key, ageMs],
     );
 
-  /** A saga row as the engine leaves one that ended `status` `endedMsAgo`, with one step. */
-  const addEndedSaga = async (status: 'completed' | 'compensated' | 'failed', step: string) => {
+  /** A saga row as the engine leaves one that ended `status` `endedMinutesAgo` (1), with one step. */
+  const addEndedSaga = async (
+    status: 'completed' | 'compensated' | 'failed',
+    step: string,
+    endedMinutesAgo = 1,
+  ) => {
     const id = randomUUID();
     await h.db.query(
       `insert into edge.saga (id, type, subject_key, status, definition_version, org_id, actor_user_id, input,
                               created_at, updated_at, completed_at)
-       values ($1::uuid, 'test', $1::text, $2, 1, $3, $4, '{}', now() - interval '2 minutes', now(),
-               now() - interval '1 minute')`,
-      [id, status, h.orgId, h.admin.id],
+       values ($1::uuid, 'test', $1::text, $2, 1, $3, $4, '{}', now() - ($5 + 1) * interval '1 minute', now(),
+               now() - $5 * interval '1 minute')`,
+      [id, status, h.orgId, h.admin.id, endedMinutesAgo],
     );
     await h.db.query(
       `insert into edge.saga_step (id, saga_id, seq, name, kind, status, attempts, idempotency_key,
@@ -163,6 +171,40 @@ describe('idempotency records are released and purged (all services as processes
     );
     expect(await records('vault', freshOther)).toBe(1);
     expect(await records('vault', unreleased)).toBe(1);
+  });
+
+  it('deletes from the log the sagas ended longer ago than SAGA_HISTORY_RETENTION_MS once released, and no other', async () => {
+    // Ended 20 minutes ago (the retention here is 10): released first, then deleted, steps too.
+    const old = await addEndedSaga('completed', 'disable-sync-jobs', 20);
+    await addRecord('sync', `${old}:disable-sync-jobs`);
+    // A stopped saga may be resumed however old; a recent one is within the retention.
+    const stopped = await addEndedSaga('failed', 'destroy-credentials', 20);
+    const recent = await addEndedSaga('completed', 'disable-sync-jobs', 5);
+    const sagaRows = async (id: string) =>
+      Number(
+        (
+          await h.db.query<{ n: string }>(
+            `select (select count(*) from edge.saga where id = $1)
+                  + (select count(*) from edge.saga_step where saga_id = $1) as n`,
+            [id],
+          )
+        )[0]!.n,
+      );
+    await waitFor(async () => (await sagaRows(old)) === 0, {
+      timeoutMs: 45_000,
+      intervalMs: 200,
+      what: 'the old saga deleted',
+    });
+    // Released before it went: no record of it is left behind in a service.
+    expect(await records('sync', `${old}:`)).toBe(0);
+    expect(await sagaRows(stopped)).toBe(2);
+    expect(await releasedAt(recent)).toBeInstanceOf(Date);
+    expect(await sagaRows(recent)).toBe(2);
+    // What the caller sees: a kept saga's timeline, and none for the deleted one.
+    expect((await h.admin.client.disconnect.status.query({ sagaId: recent })).id).toBe(recent);
+    await expect(h.admin.client.disconnect.status.query({ sagaId: old })).rejects.toThrow(
+      /not found/i,
+    );
   });
 
   it('releases nothing while a service is away, and everything once it is back', async () => {
