@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { TAuditEvent } from '@otesse/contracts';
+import { uuidV7 } from '@otesse/runtime';
 import { chainContentOf, linkHash } from './hash-chain';
 
 /**
@@ -108,16 +108,4 @@ export function uuidArray(ids: readonly string[]): string {
     if (!/^[0-9a-fA-F-]{36}$/.test(id)) throw new Error('not a uuid');
   }
   return `{${ids.join(',')}}`;
-}
-
-/**
- * Time-ordered uuid (RFC 9562 v7: 48-bit ms timestamp, then random): new primary keys land at the right edge of
- * the index instead of on random pages, which keeps inserts cheap as the table grows to millions of rows.
- */
-export function uuidV7(now = Date.now()): string {
-  // randomUUID (v4, served from Node's entropy cache) already has the RFC variant bits: put the timestamp
-  // in its first 48 bits and the version nibble 7 in place of its 4.
-  const ms = now.toString(16).padStart(12, '0');
-  const r = randomUUID();
-  return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${r.slice(15)}`;
 }

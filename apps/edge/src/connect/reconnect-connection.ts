@@ -7,6 +7,7 @@ import type { TStagedTokens } from './stage-tokens';
 import type { TExternalIdentity } from '../oauth/read-identity';
 import { reconnectSaga, type TReconnectAction } from '../sagas/reconnect.saga';
 import type { TEdgeDeps } from '../trpc/context';
+import { uuidV7 } from '@otesse/runtime';
 
 export interface TReconnectRequest {
   action: TReconnectAction;
@@ -123,7 +124,7 @@ export async function reconnectFromCallback(
     return refuse('account_mismatch');
   }
 
-  const sagaId = randomUUID();
+  const sagaId = uuidV7();
   const { stageId } = staged;
   let started: { sagaId: string; created: boolean };
   try {
