@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { openOrm } from '@otesse/persistence';
-import { createTestDatabase, type TTestDatabase } from '@otesse/testing';
+import type { TTestDatabase } from '@otesse/testing';
 import { purgeSagaHistory } from './purge-saga-history';
-import { sagaEntities } from './saga.entity';
+import { openSagaLogDatabase } from './test/saga-log-database';
 
 const ORG = '00000000-0000-4000-8000-000000000001';
 const ACTOR = '00000000-0000-4000-8000-000000000002';
@@ -15,18 +14,7 @@ describe('purgeSagaHistory (real Postgres)', () => {
   let orm: MikroORM;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    orm = await openOrm({
-      url: db.urlFor('edge'),
-      schema: 'edge',
-      entities: sagaEntities,
-      migrations: [],
-    });
-    const sql = (await orm.getSchemaGenerator().getCreateSchemaSQL({ wrap: false }))
-      .split('\n')
-      .filter((l) => !/^create schema/.test(l))
-      .join('\n');
-    await orm.em.getConnection().execute(sql);
+    ({ db, orm } = await openSagaLogDatabase());
   });
   afterAll(async () => {
     await orm?.close(true);
@@ -67,6 +55,14 @@ describe('purgeSagaHistory (real Postgres)', () => {
     return row;
   };
 
+  /** A purge with a retention of a week; `stopped`: the edge is stopping. */
+  const purge = (stopped?: () => boolean) =>
+    purgeSagaHistory(orm.em.getConnection().getKnex(), {
+      schema: 'edge',
+      retentionMs: 7 * DAY,
+      ...(stopped ? { stopped } : {}),
+    });
+
   it('deletes released sagas that ended before the retention, with their steps, and nothing else', async () => {
     const completed = await addSagas('completed', 10 * DAY, true);
     const compensated = await addSagas('compensated', 10 * DAY, true);
@@ -75,10 +71,7 @@ describe('purgeSagaHistory (real Postgres)', () => {
     const stopped = await addSagas('failed', 10 * DAY, false);
     const recent = await addSagas('completed', DAY, true);
 
-    const deleted = await purgeSagaHistory(orm.em.getConnection().getKnex(), {
-      schema: 'edge',
-      retentionMs: 7 * DAY,
-    });
+    const deleted = await purge();
 
     expect(deleted).toBe(2);
     expect(await remaining([...completed, ...compensated])).toEqual({ sagas: 0, steps: 0 });
@@ -88,21 +81,14 @@ describe('purgeSagaHistory (real Postgres)', () => {
 
   it('goes on in rounds until none is due', async () => {
     const old = await addSagas('completed', 30 * DAY, true, 1_203);
-    const deleted = await purgeSagaHistory(orm.em.getConnection().getKnex(), {
-      schema: 'edge',
-      retentionMs: 7 * DAY,
-    });
+    const deleted = await purge();
     expect(deleted).toBe(1_203);
     expect(await remaining(old)).toEqual({ sagas: 0, steps: 0 });
   });
 
   it('a stopping edge ends after the round in progress', async () => {
     const old = await addSagas('completed', 30 * DAY, true, 600);
-    const deleted = await purgeSagaHistory(orm.em.getConnection().getKnex(), {
-      schema: 'edge',
-      retentionMs: 7 * DAY,
-      stopped: () => true,
-    });
+    const deleted = await purge(() => true);
     expect(deleted).toBe(500);
     expect((await remaining(old))?.sagas).toBe(100);
   });

@@ -3,9 +3,10 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
 import { createLogger } from '@otesse/logging';
 import { openOrm } from '@otesse/persistence';
-import { createTestDatabase, waitFor, type TTestDatabase } from '@otesse/testing';
+import { waitFor, type TTestDatabase } from '@otesse/testing';
 import { sagaEntities } from './saga.entity';
 import { SagaEngine } from './saga-engine';
+import { openSagaLogDatabase, sagaLogDdl } from './test/saga-log-database';
 import type { TSagaDefinition } from './saga-definition';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -47,20 +48,7 @@ describe('SagaEngine (real Postgres)', () => {
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    orm = await openOrm({
-      url: db.urlFor('edge'),
-      schema: 'edge',
-      entities: sagaEntities,
-      migrations: [],
-    });
-    // The edge's migrations create these tables in production; here the entities alone (the role owns the schema
-    // but may not CREATE SCHEMA, so that line is dropped).
-    const sql = (await orm.getSchemaGenerator().getCreateSchemaSQL({ wrap: false }))
-      .split('\n')
-      .filter((l) => !/^create schema/.test(l))
-      .join('\n');
-    await orm.em.getConnection().execute(sql);
+    ({ db, orm } = await openSagaLogDatabase());
   });
   afterAll(async () => {
     await Promise.all(engines.map((e) => e.stop()));
@@ -1054,10 +1042,7 @@ describe('SagaEngine (real Postgres)', () => {
       migrations: [],
     });
     try {
-      const ddl = (await pkOrm.getSchemaGenerator().getCreateSchemaSQL({ wrap: false }))
-        .split('\n')
-        .filter((l) => !/^create schema/.test(l))
-        .join('\n');
+      const ddl = await sagaLogDdl(pkOrm);
       // A few thousand ended sagas: the size where a jsonb recordset's join made the planner scan them all. Written
       // by a connection that then ends, so what it scanned (building the indexes) is counted before we look.
       const setup = new pg.Client({ connectionString: db.urlFor('edge') });
