@@ -2,11 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { AppError } from '@otesse/contracts';
 import { createLogger } from '@otesse/logging';
-import { openOrm } from '@otesse/persistence';
 import { waitFor, type TTestDatabase } from '@otesse/testing';
-import { sagaEntities } from './saga.entity';
 import { SagaEngine } from './saga-engine';
-import { openSagaLogDatabase, sagaLogDdl } from './test/saga-log-database';
+import { openSagaLogDatabase, openSagaLogOrm, sagaLogDdl } from './test/saga-log-database';
 import type { TSagaDefinition } from './saga-definition';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -1035,12 +1033,7 @@ describe('SagaEngine (real Postgres)', () => {
     const schema = 'edge_pk';
     const role = decodeURIComponent(new URL(db.urlFor('edge')).username);
     await db.query(`create schema ${schema} authorization "${role}"`);
-    const pkOrm = await openOrm({
-      url: db.urlFor('edge'),
-      schema,
-      entities: sagaEntities,
-      migrations: [],
-    });
+    const pkOrm = await openSagaLogOrm(db, schema);
     try {
       const ddl = await sagaLogDdl(pkOrm);
       // A few thousand ended sagas: the size where a jsonb recordset's join made the planner scan them all. Written

@@ -14,15 +14,15 @@ export async function sagaLogDdl(orm: MikroORM): Promise<string> {
     .join('\n');
 }
 
+/** The saga log's ORM on `db` for `schema`, as the edge's role (its tables not created). */
+export function openSagaLogOrm(db: TTestDatabase, schema = 'edge'): Promise<MikroORM> {
+  return openOrm({ url: db.urlFor('edge'), schema, entities: sagaEntities, migrations: [] });
+}
+
 /** A fresh database with the saga log in schema `edge`, opened as the edge's role. */
 export async function openSagaLogDatabase(): Promise<{ db: TTestDatabase; orm: MikroORM }> {
   const db = await createTestDatabase();
-  const orm = await openOrm({
-    url: db.urlFor('edge'),
-    schema: 'edge',
-    entities: sagaEntities,
-    migrations: [],
-  });
+  const orm = await openSagaLogOrm(db);
   await orm.em.getConnection().execute(await sagaLogDdl(orm));
   return { db, orm };
 }
